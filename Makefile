@@ -1,0 +1,57 @@
+# Skein: make help lists the targets.
+SHELL := /bin/bash
+GO ?= go
+GOTAGS := duckdb_arrow
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+BUILD_DIR ?= $(CURDIR)/build
+SKEIN_USER ?= skein
+SKEIN_PASSWORD ?= skein
+export SKEIN_BIN := $(CURDIR)/bin/skein
+export BUILD_DIR
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## build bin/skein
+	$(GO) build -tags $(GOTAGS) -ldflags "-X main.version=$(VERSION)" -o bin/skein ./cmd/skein
+
+.PHONY: run
+run: build ## run a server on 127.0.0.1:31337 (user skein, password skein; override SKEIN_USER/SKEIN_PASSWORD)
+	SKEIN_USER=$(SKEIN_USER) SKEIN_PASSWORD=$(SKEIN_PASSWORD) ./bin/skein serve
+
+.PHONY: test
+test: test-go ## run every test suite
+
+.PHONY: test-go
+test-go: ## run the Go tests (race detector on)
+	$(GO) test -tags $(GOTAGS) -race -count=1 -timeout 15m ./...
+
+.PHONY: test-python
+test-python: build ## run the Python suite (ADBC, pyarrow) against bin/skein
+	bash integration/python/run.sh
+
+.PHONY: test-jdbc
+test-jdbc: build ## run the JDBC suite against bin/skein
+	bash integration/jdbc/run.sh
+
+.PHONY: fuzz
+fuzz: ## fuzz the command and ticket decoders for a minute each
+	$(GO) test -tags $(GOTAGS) -run '^$$' -fuzz FuzzCommands -fuzztime 60s ./flightsql/
+	$(GO) test -tags $(GOTAGS) -run '^$$' -fuzz FuzzVerify -fuzztime 60s ./internal/token/
+
+.PHONY: bench
+bench: ## run the Go benchmarks (fetch throughput, SELECT 1 latency)
+	$(GO) test -tags $(GOTAGS) -run '^$$' -bench . -benchtime 5x ./integration/
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l .)" || { gofmt -l .; echo "gofmt needed"; exit 1; }
+	$(GO) vet -tags $(GOTAGS) ./...
+
+.PHONY: clean
+clean: ## remove build outputs
+	rm -rf bin $(BUILD_DIR)

@@ -1,0 +1,138 @@
+// Command skein is Skein's one binary: serve | sql | version.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/rs/zerolog"
+	"github.com/skeindb/skein/coordinator"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `skein: a distributed SQL engine serving Arrow Flight SQL over DuckDB.
+
+Usage:
+  skein serve [flags]            run the server (flags also read SKEIN_<FLAG> variables)
+  skein sql --uri URI [flags] SQL  run SQL against a server (SQL from stdin if not given)
+  skein version                  print the version
+
+Run "skein <command> -h" for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stdout, stderr)
+	case "sql":
+		return sqlCmd(args[1:], stdin, stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintf(stdout, "skein %s\n", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "skein: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+// parseFlags parses args, then fills every flag not given on the command
+// line from its SKEIN_<FLAG> environment variable (--data-dir reads
+// SKEIN_DATA_DIR).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || err != nil {
+			return
+		}
+		env := "SKEIN_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		v, ok := os.LookupEnv(env)
+		if !ok {
+			return
+		}
+		// A repeatable flag takes a list separated by the OS path separator.
+		parts := []string{v}
+		if _, repeatable := f.Value.(interface{ Set(string) error }); repeatable && strings.Contains(f.Usage, "repeatable") {
+			parts = strings.Split(v, string(os.PathListSeparator))
+		}
+		for _, p := range parts {
+			if e := f.Value.Set(p); e != nil {
+				err = fmt.Errorf("%s=%q: %w", env, v, e)
+				return
+			}
+		}
+	})
+	return err
+}
+
+func newLogger(level string, w io.Writer) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil {
+		return zerolog.Nop(), fmt.Errorf("--log-level %q: %w", level, err)
+	}
+	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
+}
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("skein serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg coordinator.Config
+	cfg.RegisterFlags(fs)
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "skein serve:", err)
+		return 2
+	}
+	log, err := newLogger(*logLevel, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "skein serve:", err)
+		return 2
+	}
+	cfg.Version = version
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	c, err := coordinator.Start(ctx, cfg, log)
+	if err != nil {
+		log.Error().Err(err).Msg("cannot start")
+		fmt.Fprintln(stderr, "skein serve:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "skein ready: %s\n", c.URI())
+	select {
+	case <-ctx.Done():
+		log.Info().Msg("signal received: shutting down")
+	case err := <-c.Done():
+		log.Error().Err(err).Msg("server stopped")
+	}
+	if err := c.Shutdown(); err != nil {
+		log.Error().Err(err).Msg("shutdown")
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,234 @@
+package coordinator
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/rs/zerolog"
+	"github.com/skeindb/skein/flightsql"
+	"github.com/skeindb/skein/internal/duck"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+)
+
+// Config is the coordinator's configuration; RegisterFlags binds it to
+// command-line flags.
+type Config struct {
+	Addr           string
+	DataDir        string
+	AllowDirs      stringList
+	User           string
+	Password       string
+	InsecureNoAuth bool
+	TLSCert        string
+	TLSKey         string
+	TLSClientCA    string
+	Threads        int
+	MemoryLimit    string
+	ShutdownGrace  time.Duration
+	SessionIdle    time.Duration
+	Version        string
+	// Alloc allocates the server's Arrow buffers; tests pass a checked one.
+	Alloc memory.Allocator
+}
+
+type stringList []string
+
+func (s *stringList) String() string     { return fmt.Sprint([]string(*s)) }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// RegisterFlags binds the configuration to flags on fs.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:31337", "address to listen on (port 0 picks a free port)")
+	fs.StringVar(&c.DataDir, "data-dir", "./skein-data", "directory of the managed database, persisted across restarts")
+	fs.Var(&c.AllowDirs, "allow-dir", "another directory whose files SQL may read and write (repeatable)")
+	fs.StringVar(&c.User, "user", "", "user name for Basic auth (empty: no auth, loopback only)")
+	fs.StringVar(&c.Password, "password", "", "password for Basic auth")
+	fs.BoolVar(&c.InsecureNoAuth, "insecure-no-auth", false, "allow serving a non-loopback address without auth")
+	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); enables TLS")
+	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
+	fs.StringVar(&c.TLSClientCA, "tls-client-ca", "", "CA bundle (PEM) that client certificates must chain to (mTLS)")
+	fs.IntVar(&c.Threads, "threads", 0, "DuckDB worker threads (0: one per core)")
+	fs.StringVar(&c.MemoryLimit, "memory-limit", "", "DuckDB memory limit, e.g. 4GB (empty: DuckDB's default)")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 30*time.Second, "how long running queries may finish on SIGTERM")
+	fs.DurationVar(&c.SessionIdle, "session-idle-timeout", 15*time.Minute, "close client sessions idle this long")
+}
+
+// Validate checks the configuration before anything starts.
+func (c *Config) Validate() error {
+	if (c.User == "") != (c.Password == "") {
+		return errors.New("--user and --password go together")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if c.TLSClientCA != "" && c.TLSCert == "" {
+		return errors.New("--tls-client-ca needs --tls-cert and --tls-key")
+	}
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: %w", c.Addr, err)
+	}
+	if c.User == "" && !c.InsecureNoAuth && !isLoopback(host) {
+		return fmt.Errorf("refusing to serve %s without auth: set --user and --password, or --insecure-no-auth", c.Addr)
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Coordinator is a running coordinator.
+type Coordinator struct {
+	cfg  Config
+	log  zerolog.Logger
+	db   *duck.DB
+	fs   *flightsql.Server
+	grpc *grpc.Server
+	lis  net.Listener
+	done chan error
+}
+
+// Start opens the database and starts serving.
+func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	allowed := []string{dataDir}
+	for _, d := range cfg.AllowDirs {
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			return nil, err
+		}
+		allowed = append(allowed, abs)
+	}
+	creds, err := cfg.tlsCredentials()
+	if err != nil {
+		return nil, err
+	}
+	db, err := duck.Open(ctx, duck.Config{
+		Path:        filepath.Join(dataDir, "skein.duckdb"),
+		AllowedDirs: allowed,
+		Threads:     cfg.Threads,
+		MemoryLimit: cfg.MemoryLimit,
+		TempDir:     filepath.Join(dataDir, "tmp"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	fs, err := flightsql.New(flightsql.Config{
+		User: cfg.User, Password: cfg.Password,
+		SessionIdle: cfg.SessionIdle, Version: cfg.Version,
+	}, db, cfg.Alloc, log)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	opts := fs.ServerOptions()
+	if creds != nil {
+		opts = append(opts, grpc.Creds(creds))
+	}
+	g := grpc.NewServer(opts...)
+	fs.Register(g)
+	lis, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		fs.Close()
+		_ = db.Close()
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	c := &Coordinator{cfg: cfg, log: log, db: db, fs: fs, grpc: g, lis: lis, done: make(chan error, 1)}
+	go func() { c.done <- g.Serve(lis) }()
+	log.Info().Str("addr", lis.Addr().String()).Str("data_dir", dataDir).Bool("auth", cfg.User != "").
+		Bool("tls", creds != nil).Msg("coordinator serving")
+	return c, nil
+}
+
+func (c *Config) tlsCredentials() (credentials.TransportCredentials, error) {
+	if c.TLSCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("TLS key pair: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if c.TLSClientCA != "" {
+		pem, err := os.ReadFile(c.TLSClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("client CA %s holds no PEM certificate", c.TLSClientCA)
+		}
+		tc.ClientCAs = pool
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return credentials.NewTLS(tc), nil
+}
+
+// URI is where clients connect, with the real port.
+func (c *Coordinator) URI() string {
+	scheme := "grpc"
+	if c.cfg.TLSCert != "" {
+		scheme = "grpc+tls"
+	}
+	return scheme + "://" + c.lis.Addr().String()
+}
+
+// Done reports the end of serving.
+func (c *Coordinator) Done() <-chan error { return c.done }
+
+// Shutdown stops accepting connections, lets running calls finish within
+// the grace period (then interrupts them), checkpoints and closes the
+// database.
+func (c *Coordinator) Shutdown() error {
+	stopped := make(chan struct{})
+	go func() {
+		c.grpc.GracefulStop()
+		close(stopped)
+	}()
+	grace := c.cfg.ShutdownGrace
+	if grace <= 0 {
+		grace = 30 * time.Second
+	}
+	select {
+	case <-stopped:
+	case <-time.After(grace):
+		c.log.Warn().Dur("grace", grace).Msg("grace period over: interrupting running queries")
+		c.fs.Close()
+		c.grpc.Stop()
+		<-stopped
+	}
+	c.fs.Close()
+	err := c.db.Checkpoint(context.Background())
+	if cerr := c.db.Close(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	c.log.Info().Msg("coordinator stopped")
+	return nil
+}

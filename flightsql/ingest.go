@@ -1,0 +1,59 @@
+package flightsql
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/skeindb/skein/internal/duck"
+)
+
+// DoPutCommandStatementIngest loads an Arrow stream into a table through
+// DuckDB's Arrow scan.
+func (s *Server) DoPutCommandStatementIngest(ctx context.Context, cmd flightsql.StatementIngest, rdr flight.MessageReader) (int64, error) {
+	if cmd.GetTable() == "" {
+		return 0, fmt.Errorf("%w: ingest needs a table name", ErrInvalid)
+	}
+	mode, err := ingestMode(cmd.GetTableDefinitionOptions())
+	if err != nil {
+		return 0, err
+	}
+	sess, err := s.sessionForTxn(ctx, cmd.GetTransactionId())
+	if err != nil {
+		return 0, err
+	}
+	t := duck.Table{Catalog: cmd.GetCatalog(), Schema: cmd.GetSchema(), Name: cmd.GetTable(), Temporary: cmd.GetTemporary()}
+	return withSession(ctx, sess, func() (int64, error) {
+		n, err := sess.conn.Ingest(ctx, t, mode, rdr)
+		if err != nil {
+			return 0, err
+		}
+		s.log.Debug().Str("table", t.Quoted()).Int64("rows", n).Msg("ingested")
+		return n, nil
+	})
+}
+
+func ingestMode(o *flightsql.TableDefinitionOptions) (duck.IngestMode, error) {
+	var m duck.IngestMode
+	if o == nil {
+		return duck.IngestMode{CreateIfMissing: true}, nil
+	}
+	switch o.IfNotExist {
+	case flightsql.TableDefinitionOptionsTableNotExistOptionCreate, flightsql.TableDefinitionOptionsTableNotExistOptionUnspecified:
+		m.CreateIfMissing = true
+	case flightsql.TableDefinitionOptionsTableNotExistOptionFail:
+	default:
+		return m, fmt.Errorf("%w: unknown if_not_exist option %v", ErrInvalid, o.IfNotExist)
+	}
+	switch o.IfExists {
+	case flightsql.TableDefinitionOptionsTableExistsOptionAppend:
+		m.Append = true
+	case flightsql.TableDefinitionOptionsTableExistsOptionReplace:
+		m.Replace = true
+	case flightsql.TableDefinitionOptionsTableExistsOptionFail, flightsql.TableDefinitionOptionsTableExistsOptionUnspecified:
+	default:
+		return m, fmt.Errorf("%w: unknown if_exists option %v", ErrInvalid, o.IfExists)
+	}
+	return m, nil
+}

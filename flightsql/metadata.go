@@ -1,0 +1,286 @@
+package flightsql
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql/schema_ref"
+	"github.com/skeindb/skein/internal/duck"
+)
+
+// Metadata commands are answered by SQL over DuckDB's catalog functions,
+// with every filter bound as a parameter. Each query's columns have exactly
+// the Arrow types of the Flight SQL reference schema; the records are then
+// relabelled with the reference schema itself, so field names and
+// nullability match byte for byte (ADBC compares them).
+
+// metaInfo answers GetFlightInfo for a metadata command: one endpoint whose
+// ticket is the command itself.
+func (s *Server) metaInfo(desc *flight.FlightDescriptor, schema *arrow.Schema) (*flight.FlightInfo, error) {
+	return s.flightInfo(desc, schema, desc.GetCmd(), -1), nil
+}
+
+// metaQuery runs a catalog query on the caller's session and streams its
+// result under the reference schema ref.
+func (s *Server) metaQuery(ctx context.Context, ref *arrow.Schema, query string, args ...any) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	recs, err := s.metaRecords(ctx, ref, query, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ref, sendAll(recs), nil
+}
+
+func (s *Server) metaRecords(ctx context.Context, ref *arrow.Schema, query string, args ...any) ([]arrow.RecordBatch, error) {
+	sess, err := s.sessionFor(ctx, identityFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return withSession(ctx, sess, func() ([]arrow.RecordBatch, error) {
+		st, err := sess.conn.Prepare(ctx, query)
+		if err != nil {
+			return nil, fmt.Errorf("metadata query: %w", err)
+		}
+		defer st.Close()
+		rdr, err := st.Query(ctx, s.mem, args, s.cfg.Batch)
+		if err != nil {
+			return nil, err
+		}
+		defer rdr.Release()
+		var out []arrow.RecordBatch
+		for rdr.Next() {
+			rec := rdr.RecordBatch()
+			for i, f := range ref.Fields() {
+				if !arrow.TypeEqual(f.Type, rec.Column(i).DataType()) {
+					releaseAll(out)
+					return nil, fmt.Errorf("metadata column %s is %s, the reference schema says %s", f.Name, rec.Column(i).DataType(), f.Type)
+				}
+			}
+			out = append(out, array.NewRecordBatch(ref, rec.Columns(), rec.NumRows()))
+		}
+		if err := rdr.Err(); err != nil {
+			releaseAll(out)
+			return nil, err
+		}
+		return out, nil
+	})
+}
+
+func releaseAll(recs []arrow.RecordBatch) {
+	for _, r := range recs {
+		r.Release()
+	}
+}
+
+// sendAll streams records that are already in memory; the Flight routing
+// releases each one it sends and drains the rest if the client goes away.
+func sendAll(recs []arrow.RecordBatch) <-chan flight.StreamChunk {
+	ch := make(chan flight.StreamChunk, len(recs))
+	for _, r := range recs {
+		ch <- flight.StreamChunk{Data: r}
+	}
+	close(ch)
+	return ch
+}
+
+// optional binds a pattern or name that the client may leave unset.
+func optional(p *string) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// GetFlightInfoCatalogs answers CommandGetCatalogs.
+func (s *Server) GetFlightInfoCatalogs(_ context.Context, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	return s.metaInfo(desc, schema_ref.Catalogs)
+}
+
+// DoGetCatalogs lists the attached databases.
+func (s *Server) DoGetCatalogs(ctx context.Context) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	return s.metaQuery(ctx, schema_ref.Catalogs,
+		`SELECT database_name FROM duckdb_databases() WHERE NOT internal OR database_name = 'temp' ORDER BY 1`)
+}
+
+// GetFlightInfoSchemas answers CommandGetDbSchemas.
+func (s *Server) GetFlightInfoSchemas(_ context.Context, _ flightsql.GetDBSchemas, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	return s.metaInfo(desc, schema_ref.DBSchemas)
+}
+
+const userSchemas = `SELECT s.database_name AS catalog_name, s.schema_name AS db_schema_name
+FROM duckdb_schemas() s JOIN duckdb_databases() d USING (database_name)
+WHERE (NOT d.internal OR d.database_name = 'temp')`
+
+// DoGetDBSchemas lists schemas, filtered by catalog and schema pattern.
+func (s *Server) DoGetDBSchemas(ctx context.Context, cmd flightsql.GetDBSchemas) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	return s.metaQuery(ctx, schema_ref.DBSchemas, `SELECT * FROM (`+userSchemas+`) WHERE
+ ($1::VARCHAR IS NULL OR catalog_name = $1::VARCHAR)
+ AND ($2::VARCHAR IS NULL OR db_schema_name LIKE $2::VARCHAR ESCAPE '\')
+ORDER BY 1, 2`, optional(cmd.GetCatalog()), optional(cmd.GetDBSchemaFilterPattern()))
+}
+
+// GetFlightInfoTables answers CommandGetTables.
+func (s *Server) GetFlightInfoTables(_ context.Context, cmd flightsql.GetTables, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	if cmd.GetIncludeSchema() {
+		return s.metaInfo(desc, schema_ref.TablesWithIncludedSchema)
+	}
+	return s.metaInfo(desc, schema_ref.Tables)
+}
+
+const userTables = `SELECT table_catalog AS catalog_name, table_schema AS db_schema_name,
+ table_name, table_type FROM information_schema.tables WHERE table_catalog <> 'system'`
+
+// DoGetTables lists tables and views, with their Arrow schemas on request.
+func (s *Server) DoGetTables(ctx context.Context, cmd flightsql.GetTables) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	q := `SELECT * FROM (` + userTables + `) WHERE
+ ($1::VARCHAR IS NULL OR catalog_name = $1::VARCHAR)
+ AND ($2::VARCHAR IS NULL OR db_schema_name LIKE $2::VARCHAR ESCAPE '\')
+ AND ($3::VARCHAR IS NULL OR table_name LIKE $3::VARCHAR ESCAPE '\')`
+	args := []any{optional(cmd.GetCatalog()), optional(cmd.GetDBSchemaFilterPattern()), optional(cmd.GetTableNameFilterPattern())}
+	if types := cmd.GetTableTypes(); len(types) > 0 {
+		marks := make([]string, len(types))
+		for i, t := range types {
+			args = append(args, t)
+			marks[i] = fmt.Sprintf("$%d::VARCHAR", len(args))
+		}
+		q += " AND table_type IN (" + strings.Join(marks, ", ") + ")"
+	}
+	q += " ORDER BY 1, 2, 3"
+	recs, err := s.metaRecords(ctx, schema_ref.Tables, q, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !cmd.GetIncludeSchema() {
+		return schema_ref.Tables, sendAll(recs), nil
+	}
+	defer releaseAll(recs)
+	out := make([]arrow.RecordBatch, 0, len(recs))
+	for _, rec := range recs {
+		withSchema, err := s.addTableSchemas(ctx, rec)
+		if err != nil {
+			releaseAll(out)
+			return nil, nil, err
+		}
+		out = append(out, withSchema)
+	}
+	return schema_ref.TablesWithIncludedSchema, sendAll(out), nil
+}
+
+// addTableSchemas appends each table's serialized Arrow schema, as DuckDB
+// would export a SELECT * from it.
+func (s *Server) addTableSchemas(ctx context.Context, rec arrow.RecordBatch) (arrow.RecordBatch, error) {
+	cats := rec.Column(0).(*array.String)
+	schs := rec.Column(1).(*array.String)
+	names := rec.Column(2).(*array.String)
+	b := array.NewBinaryBuilder(s.mem, arrow.BinaryTypes.Binary)
+	defer b.Release()
+	sess, err := s.sessionFor(ctx, identityFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	_, err = withSession(ctx, sess, func() (struct{}, error) {
+		for i := 0; i < int(rec.NumRows()); i++ {
+			q := "SELECT * FROM " + duck.Table{Catalog: cats.Value(i), Schema: schs.Value(i), Name: names.Value(i)}.Quoted()
+			st, err := sess.conn.Prepare(ctx, q)
+			if err != nil {
+				return struct{}{}, fmt.Errorf("schema of %s: %w", q, err)
+			}
+			b.Append(flight.SerializeSchema(st.Schema, s.mem))
+			_ = st.Close()
+		}
+		return struct{}{}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	col := b.NewArray()
+	defer col.Release()
+	cols := append(append([]arrow.Array{}, rec.Columns()...), col)
+	return array.NewRecordBatch(schema_ref.TablesWithIncludedSchema, cols, rec.NumRows()), nil
+}
+
+// GetFlightInfoTableTypes answers CommandGetTableTypes.
+func (s *Server) GetFlightInfoTableTypes(_ context.Context, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	return s.metaInfo(desc, schema_ref.TableTypes)
+}
+
+// DoGetTableTypes lists the table types information_schema reports.
+func (s *Server) DoGetTableTypes(ctx context.Context) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	return s.metaQuery(ctx, schema_ref.TableTypes,
+		`SELECT * FROM (VALUES ('BASE TABLE'), ('LOCAL TEMPORARY'), ('VIEW')) t(table_type)`)
+}
+
+// GetFlightInfoPrimaryKeys answers CommandGetPrimaryKeys.
+func (s *Server) GetFlightInfoPrimaryKeys(_ context.Context, _ flightsql.TableRef, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	return s.metaInfo(desc, schema_ref.PrimaryKeys)
+}
+
+// DoGetPrimaryKeys lists a table's primary key columns in key order.
+func (s *Server) DoGetPrimaryKeys(ctx context.Context, ref flightsql.TableRef) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	return s.metaQuery(ctx, schema_ref.PrimaryKeys, `SELECT database_name, schema_name, table_name,
+ unnest(constraint_column_names) AS column_name,
+ unnest(range(1, len(constraint_column_names) + 1))::INTEGER AS key_sequence,
+ constraint_name AS key_name
+FROM duckdb_constraints()
+WHERE constraint_type = 'PRIMARY KEY' AND table_name = $3::VARCHAR
+ AND ($1::VARCHAR IS NULL OR database_name = $1::VARCHAR)
+ AND ($2::VARCHAR IS NULL OR schema_name = $2::VARCHAR)
+ORDER BY 1, 2, 3, 5`, optional(ref.Catalog), optional(ref.DBSchema), ref.Table)
+}
+
+// foreignKeys lists foreign key columns; the filters pick the referencing
+// (fk) and referenced (pk) tables. DuckDB only has NO ACTION rules.
+const foreignKeys = `SELECT * FROM (SELECT database_name AS pk_catalog_name, schema_name AS pk_db_schema_name,
+ referenced_table AS pk_table_name, unnest(referenced_column_names) AS pk_column_name,
+ database_name AS fk_catalog_name, schema_name AS fk_db_schema_name, table_name AS fk_table_name,
+ unnest(constraint_column_names) AS fk_column_name,
+ unnest(range(1, len(constraint_column_names) + 1))::INTEGER AS key_sequence,
+ constraint_name AS fk_key_name, NULL::VARCHAR AS pk_key_name,
+ 3::UTINYINT AS update_rule, 3::UTINYINT AS delete_rule
+FROM duckdb_constraints() WHERE constraint_type = 'FOREIGN KEY') WHERE `
+
+// GetFlightInfoImportedKeys answers CommandGetImportedKeys.
+func (s *Server) GetFlightInfoImportedKeys(_ context.Context, _ flightsql.TableRef, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	return s.metaInfo(desc, schema_ref.ImportedKeys)
+}
+
+// DoGetImportedKeys lists the foreign keys of a table.
+func (s *Server) DoGetImportedKeys(ctx context.Context, ref flightsql.TableRef) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	return s.metaQuery(ctx, schema_ref.ImportedKeys, foreignKeys+`fk_table_name = $3::VARCHAR
+ AND ($1::VARCHAR IS NULL OR fk_catalog_name = $1::VARCHAR)
+ AND ($2::VARCHAR IS NULL OR fk_db_schema_name = $2::VARCHAR)
+ORDER BY 1, 2, 3, 9`, optional(ref.Catalog), optional(ref.DBSchema), ref.Table)
+}
+
+// GetFlightInfoExportedKeys answers CommandGetExportedKeys.
+func (s *Server) GetFlightInfoExportedKeys(_ context.Context, _ flightsql.TableRef, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	return s.metaInfo(desc, schema_ref.ExportedKeys)
+}
+
+// DoGetExportedKeys lists the foreign keys that reference a table.
+func (s *Server) DoGetExportedKeys(ctx context.Context, ref flightsql.TableRef) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	return s.metaQuery(ctx, schema_ref.ExportedKeys, foreignKeys+`pk_table_name = $3::VARCHAR
+ AND ($1::VARCHAR IS NULL OR pk_catalog_name = $1::VARCHAR)
+ AND ($2::VARCHAR IS NULL OR pk_db_schema_name = $2::VARCHAR)
+ORDER BY 5, 6, 7, 9`, optional(ref.Catalog), optional(ref.DBSchema), ref.Table)
+}
+
+// GetFlightInfoCrossReference answers CommandGetCrossReference.
+func (s *Server) GetFlightInfoCrossReference(_ context.Context, _ flightsql.CrossTableRef, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	return s.metaInfo(desc, schema_ref.CrossReference)
+}
+
+// DoGetCrossReference lists the foreign keys from one table to another.
+func (s *Server) DoGetCrossReference(ctx context.Context, ref flightsql.CrossTableRef) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	pk, fk := ref.PKRef, ref.FKRef
+	return s.metaQuery(ctx, schema_ref.CrossReference, foreignKeys+`pk_table_name = $3::VARCHAR AND fk_table_name = $6::VARCHAR
+ AND ($1::VARCHAR IS NULL OR pk_catalog_name = $1::VARCHAR)
+ AND ($2::VARCHAR IS NULL OR pk_db_schema_name = $2::VARCHAR)
+ AND ($4::VARCHAR IS NULL OR fk_catalog_name = $4::VARCHAR)
+ AND ($5::VARCHAR IS NULL OR fk_db_schema_name = $5::VARCHAR)
+ORDER BY 5, 6, 7, 9`, optional(pk.Catalog), optional(pk.DBSchema), pk.Table, optional(fk.Catalog), optional(fk.DBSchema), fk.Table)
+}

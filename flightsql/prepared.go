@@ -1,0 +1,173 @@
+package flightsql
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/skeindb/skein/internal/duck"
+)
+
+// prepared is a client's prepared statement and its bound parameter rows.
+type prepared struct {
+	id   string
+	stmt *duck.Stmt
+	args [][]any
+}
+
+func preparedHandle(sess *session, p *prepared) []byte { return []byte(sess.id + "/" + p.id) }
+
+// lookupPrepared finds a prepared statement by handle, checking its owner.
+func (s *Server) lookupPrepared(ctx context.Context, handle []byte) (*session, *prepared, error) {
+	sid, pid, ok := strings.Cut(string(handle), "/")
+	sess := s.sessions.get(sid)
+	if !ok || sess == nil {
+		return nil, nil, fmt.Errorf("%w: prepared statement handle is unknown or its session ended", ErrNotFound)
+	}
+	if sess.user != identityFrom(ctx).user {
+		return nil, nil, fmt.Errorf("%w: prepared statement belongs to another user", ErrDenied)
+	}
+	sess.mu.Lock()
+	p := sess.prepared[pid]
+	sess.mu.Unlock()
+	if p == nil {
+		return nil, nil, fmt.Errorf("%w: prepared statement is unknown or closed", ErrNotFound)
+	}
+	return sess, p, nil
+}
+
+// CreatePreparedStatement prepares a statement. Statements that return no
+// rows answer with an empty dataset schema: the JDBC driver decides between
+// executeQuery and executeUpdate from it.
+func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.ActionCreatePreparedStatementRequest) (flightsql.ActionCreatePreparedStatementResult, error) {
+	var res flightsql.ActionCreatePreparedStatementResult
+	sess, err := s.sessionForTxn(ctx, req.GetTransactionId())
+	if err != nil {
+		return res, err
+	}
+	st, err := withSession(ctx, sess, func() (*duck.Stmt, error) { return sess.conn.Prepare(ctx, req.GetQuery()) })
+	if err != nil {
+		return res, err
+	}
+	p := &prepared{id: newID(), stmt: st}
+	sess.mu.Lock()
+	sess.prepared[p.id] = p
+	sess.mu.Unlock()
+	isUpdate := !st.ReturnsRows
+	return flightsql.ActionCreatePreparedStatementResult{
+		Handle:          preparedHandle(sess, p),
+		DatasetSchema:   st.Schema,
+		ParameterSchema: st.Params,
+		IsUpdate:        &isUpdate,
+	}, nil
+}
+
+// ClosePreparedStatement frees a prepared statement.
+func (s *Server) ClosePreparedStatement(ctx context.Context, req flightsql.ActionClosePreparedStatementRequest) error {
+	sess, p, err := s.lookupPrepared(ctx, req.GetPreparedStatementHandle())
+	if err != nil {
+		return err
+	}
+	_, err = withSession(ctx, sess, func() (struct{}, error) {
+		sess.mu.Lock()
+		delete(sess.prepared, p.id)
+		sess.mu.Unlock()
+		return struct{}{}, p.stmt.Close()
+	})
+	return err
+}
+
+// readParams reads a DoPut stream of parameter batches into rows of values,
+// checking each batch against the statement's parameters.
+func readParams(p *prepared, rdr flight.MessageReader) ([][]any, error) {
+	var rows [][]any
+	want := p.stmt.Params.NumFields()
+	for rdr.Next() {
+		rec := rdr.RecordBatch()
+		if int(rec.NumCols()) != want {
+			return nil, fmt.Errorf("%w: parameter batch has %d columns, the statement takes %d", ErrInvalid, rec.NumCols(), want)
+		}
+		for i := 0; i < int(rec.NumRows()); i++ {
+			args, err := duck.RowArgs(rec, i)
+			if err != nil {
+				return nil, err
+			}
+			rows = append(rows, args)
+		}
+	}
+	if err := rdr.Err(); err != nil {
+		return nil, fmt.Errorf("%w: reading parameters: %w", ErrInvalid, err)
+	}
+	return rows, nil
+}
+
+// DoPutPreparedStatementQuery binds parameters for later executions.
+func (s *Server) DoPutPreparedStatementQuery(ctx context.Context, cmd flightsql.PreparedStatementQuery, rdr flight.MessageReader, _ flight.MetadataWriter) ([]byte, error) {
+	sess, p, err := s.lookupPrepared(ctx, cmd.GetPreparedStatementHandle())
+	if err != nil {
+		return nil, err
+	}
+	rows, err := readParams(p, rdr)
+	if err != nil {
+		return nil, err
+	}
+	_, err = withSession(ctx, sess, func() (struct{}, error) {
+		p.args = rows
+		return struct{}{}, nil
+	})
+	return cmd.GetPreparedStatementHandle(), err
+}
+
+// GetFlightInfoPreparedStatement plans an execution of a prepared
+// statement with its bound parameters (one execution per bound row).
+func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flightsql.PreparedStatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	sess, p, err := s.lookupPrepared(ctx, cmd.GetPreparedStatementHandle())
+	if err != nil {
+		return nil, err
+	}
+	q, err := withSession(ctx, sess, func() (*query, error) {
+		q := &query{id: newID(), user: sess.user, sess: sess, stmt: p.stmt, args: p.args}
+		if !p.stmt.ReturnsRows {
+			q.stmt, q.empty = nil, true
+			if _, err := s.execRows(ctx, sess, p.stmt, p.args); err != nil {
+				return nil, err
+			}
+		}
+		return q, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.register(q, desc)
+}
+
+// GetSchemaPreparedStatement gives a prepared statement's result schema.
+func (s *Server) GetSchemaPreparedStatement(ctx context.Context, cmd flightsql.PreparedStatementQuery, _ *flight.FlightDescriptor) (*flight.SchemaResult, error) {
+	_, p, err := s.lookupPrepared(ctx, cmd.GetPreparedStatementHandle())
+	if err != nil {
+		return nil, err
+	}
+	return &flight.SchemaResult{Schema: flight.SerializeSchema(p.stmt.Schema, s.mem)}, nil
+}
+
+// DoPutPreparedStatementUpdate runs a prepared update once per parameter
+// row, all or nothing, and returns the rows changed.
+func (s *Server) DoPutPreparedStatementUpdate(ctx context.Context, cmd flightsql.PreparedStatementUpdate, rdr flight.MessageReader) (int64, error) {
+	sess, p, err := s.lookupPrepared(ctx, cmd.GetPreparedStatementHandle())
+	if err != nil {
+		return 0, err
+	}
+	rows, err := readParams(p, rdr)
+	if err != nil {
+		return 0, err
+	}
+	if len(rows) == 0 {
+		rows = p.args
+	}
+	if p.stmt.Params.NumFields() > 0 && len(rows) == 0 {
+		return 0, fmt.Errorf("%w: the statement takes %d parameters and none were bound", ErrInvalid, p.stmt.Params.NumFields())
+	}
+	return withSession(ctx, sess, func() (int64, error) { return s.execRows(ctx, sess, p.stmt, rows) })
+}

@@ -1,0 +1,129 @@
+package flightsql
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/skeindb/skein/internal/duck"
+)
+
+// query is a statement planned by GetFlightInfo and waiting for (or being
+// served to) its DoGet. Its ticket is signed and names it; the query itself
+// stays on the server, with the session whose connection runs it.
+type query struct {
+	id      string
+	user    string
+	sess    *session
+	stmt    *duck.Stmt
+	ownStmt bool    // close stmt when done (false for prepared statements)
+	args    [][]any // one execution per row; nil runs once without arguments
+	empty   bool    // already executed (DDL/DML): the stream has no rows
+
+	ctx     context.Context // ends on CancelFlightInfo or expiry
+	cancel  context.CancelFunc
+	expires time.Time
+	taken   bool
+}
+
+// ticketClaims are what a query ticket carries.
+type ticketClaims struct {
+	Query string `json:"q"`
+	User  string `json:"u"`
+}
+
+const ticketKind = "ticket"
+
+type queries struct {
+	mu   sync.Mutex
+	byID map[string]*query
+}
+
+func newQueries() *queries { return &queries{byID: map[string]*query{}} }
+
+func (qs *queries) add(q *query) {
+	q.ctx, q.cancel = context.WithCancel(context.Background())
+	qs.mu.Lock()
+	qs.byID[q.id] = q
+	qs.mu.Unlock()
+}
+
+// take hands the query to one DoGet: a ticket is redeemed once.
+func (qs *queries) take(id, user string) (*query, error) {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	q := qs.byID[id]
+	switch {
+	case q == nil:
+		return nil, fmt.Errorf("%w: query %s is unknown, finished or expired", ErrNotFound, id)
+	case q.user != user:
+		return nil, fmt.Errorf("%w: query %s belongs to another user", ErrDenied, id)
+	case q.taken:
+		return nil, fmt.Errorf("%w: the ticket of query %s was already redeemed", ErrInvalid, id)
+	}
+	q.taken = true
+	return q, nil
+}
+
+func (qs *queries) get(id string) *query {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	return qs.byID[id]
+}
+
+// finish forgets q and releases what it holds. The caller holds q's session.
+func (qs *queries) finish(q *query) {
+	qs.mu.Lock()
+	delete(qs.byID, q.id)
+	qs.mu.Unlock()
+	q.cancel()
+	if q.ownStmt && q.stmt != nil {
+		_ = q.stmt.Close()
+		q.stmt = nil
+	}
+}
+
+// expire drops queries whose tickets were never redeemed in time.
+func (qs *queries) expire(now time.Time) {
+	qs.mu.Lock()
+	var old []*query
+	for _, q := range qs.byID {
+		if !q.taken && now.After(q.expires) {
+			q.taken = true
+			old = append(old, q)
+		}
+	}
+	qs.mu.Unlock()
+	for _, q := range old {
+		if err := q.sess.lock(context.Background()); err != nil {
+			qs.mu.Lock()
+			delete(qs.byID, q.id)
+			qs.mu.Unlock()
+			continue
+		}
+		qs.finish(q)
+		q.sess.unlock()
+	}
+}
+
+func (qs *queries) run(ctx context.Context) {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			qs.expire(now)
+		}
+	}
+}
+
+func (qs *queries) closeAll() {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	for _, q := range qs.byID {
+		q.cancel()
+	}
+}

@@ -1,0 +1,155 @@
+package flightsql
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/rs/zerolog"
+	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/token"
+	"google.golang.org/grpc"
+)
+
+// Config configures the Flight SQL front door.
+type Config struct {
+	// User and Password enable Basic auth; empty User means no auth.
+	User, Password string
+	// TokenKey signs bearer tokens and tickets; random when empty.
+	TokenKey []byte
+	// TokenTTL is how long a bearer token is valid.
+	TokenTTL time.Duration
+	// TicketTTL is how long an unredeemed ticket (and its prepared query) lives.
+	TicketTTL time.Duration
+	// SessionIdle closes sessions unused for this long.
+	SessionIdle time.Duration
+	// MaxSessions bounds open sessions (each holds a DuckDB connection).
+	MaxSessions int
+	// Batch bounds result batches.
+	Batch duck.BatchSize
+	// Version is reported in GetSqlInfo.
+	Version string
+}
+
+func (c *Config) defaults() {
+	if c.TokenTTL == 0 {
+		c.TokenTTL = 12 * time.Hour
+	}
+	if c.TicketTTL == 0 {
+		c.TicketTTL = 10 * time.Minute
+	}
+	if c.SessionIdle == 0 {
+		c.SessionIdle = 15 * time.Minute
+	}
+	if c.MaxSessions == 0 {
+		c.MaxSessions = 512
+	}
+	if c.Batch.Rows == 0 {
+		c.Batch = duck.DefaultBatchSize
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+}
+
+// Server implements Flight SQL over one DuckDB database.
+type Server struct {
+	flightsql.BaseServer
+	cfg      Config
+	db       *duck.DB
+	mem      memory.Allocator
+	log      zerolog.Logger
+	signer   *token.Signer
+	sessions *sessions
+	queries  *queries
+
+	stop    context.CancelFunc
+	running sync.WaitGroup // in-flight streams, for a graceful stop
+}
+
+// New returns a server over db. mem allocates the Arrow buffers the server
+// builds (tests pass a checked allocator). Call Close to end it.
+func New(cfg Config, db *duck.DB, mem memory.Allocator, log zerolog.Logger) (*Server, error) {
+	cfg.defaults()
+	if len(cfg.TokenKey) == 0 {
+		cfg.TokenKey = make([]byte, 32)
+		if _, err := rand.Read(cfg.TokenKey); err != nil {
+			return nil, fmt.Errorf("flightsql: token key: %w", err)
+		}
+	}
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	s := &Server{
+		cfg:      cfg,
+		db:       db,
+		mem:      mem,
+		log:      log,
+		signer:   token.NewSigner(cfg.TokenKey),
+		sessions: newSessions(db, cfg.SessionIdle, cfg.MaxSessions, log),
+		queries:  newQueries(),
+	}
+	s.Alloc = mem
+	if err := s.registerSqlInfo(); err != nil {
+		return nil, err
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	go s.sessions.run(ctx)
+	go s.queries.run(ctx)
+	return s, nil
+}
+
+// ServerOptions are the gRPC options the front door needs: auth and the
+// mapping of errors to status codes.
+func (s *Server) ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(statusUnary, s.authUnary),
+		grpc.ChainStreamInterceptor(statusStream, s.authStream),
+		grpc.MaxRecvMsgSize(256 << 20),
+	}
+}
+
+// Register adds the Flight service to g.
+func (s *Server) Register(g *grpc.Server) {
+	flight.RegisterFlightServiceServer(g, &service{
+		FlightServer: flightsql.NewFlightServerWithAllocator(s, s.mem),
+		s:            s,
+	})
+}
+
+// service is the Flight service: arrow-go's Flight SQL routing plus our own
+// Handshake.
+type service struct {
+	flight.FlightServer
+	s *Server
+}
+
+func (f *service) Handshake(stream flight.FlightService_HandshakeServer) error {
+	return f.s.handshake(stream)
+}
+
+// Close closes every session and stops background work. Streams still
+// running are interrupted.
+func (s *Server) Close() {
+	s.stop()
+	s.queries.closeAll()
+	s.sessions.closeAll()
+}
+
+// endpoint is a FlightInfo for one ticket redeemed at this server.
+func (s *Server) flightInfo(desc *flight.FlightDescriptor, schema *arrow.Schema, ticket []byte, records int64) *flight.FlightInfo {
+	return &flight.FlightInfo{
+		Schema:           flight.SerializeSchema(schema, s.mem),
+		FlightDescriptor: desc,
+		Endpoint:         []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: ticket}}},
+		TotalRecords:     records,
+		TotalBytes:       -1,
+	}
+}

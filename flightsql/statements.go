@@ -1,0 +1,278 @@
+package flightsql
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/skeindb/skein/internal/duck"
+)
+
+// sessionForTxn returns the session a request runs in: the one owning its
+// transaction when it names one, else the caller's.
+func (s *Server) sessionForTxn(ctx context.Context, txn []byte) (*session, error) {
+	id := identityFrom(ctx)
+	if len(txn) == 0 {
+		return s.sessionFor(ctx, id)
+	}
+	sid, _, ok := strings.Cut(string(txn), "/")
+	sess := s.sessions.get(sid)
+	if !ok || sess == nil {
+		return nil, fmt.Errorf("%w: transaction %q is unknown", ErrNotFound, txn)
+	}
+	if sess.user != id.user {
+		return nil, fmt.Errorf("%w: transaction belongs to another user", ErrDenied)
+	}
+	sess.mu.Lock()
+	open := sess.txn == string(txn)
+	sess.mu.Unlock()
+	if !open {
+		return nil, fmt.Errorf("%w: transaction %q is not open", ErrInvalid, txn)
+	}
+	return sess, nil
+}
+
+// withSession runs fn holding the session's connection.
+func withSession[T any](ctx context.Context, sess *session, fn func() (T, error)) (T, error) {
+	if err := sess.lock(ctx); err != nil {
+		var zero T
+		return zero, err
+	}
+	defer sess.unlock()
+	return fn()
+}
+
+// GetFlightInfoStatement prepares the query to learn its exact schema. DDL
+// and DML run right away (ADBC sends them this way); queries run when their
+// ticket is redeemed.
+func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.StatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	sess, err := s.sessionForTxn(ctx, cmd.GetTransactionId())
+	if err != nil {
+		return nil, err
+	}
+	q, err := withSession(ctx, sess, func() (*query, error) {
+		st, err := sess.conn.Prepare(ctx, cmd.GetQuery())
+		if err != nil {
+			return nil, err
+		}
+		q := &query{id: newID(), user: sess.user, sess: sess, stmt: st, ownStmt: true}
+		if !st.ReturnsRows {
+			defer st.Close()
+			q.stmt, q.ownStmt, q.empty = nil, false, true
+			if _, err := st.Exec(ctx, nil); err != nil {
+				return nil, err
+			}
+		}
+		return q, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.register(q, desc)
+}
+
+func (s *Server) register(q *query, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	q.expires = time.Now().Add(s.cfg.TicketTTL)
+	tok, err := s.signer.Sign(ticketKind, ticketClaims{Query: q.id, User: q.user}, q.expires)
+	if err != nil {
+		return nil, err
+	}
+	ticket, err := flightsql.CreateStatementQueryTicket([]byte(tok))
+	if err != nil {
+		return nil, err
+	}
+	s.queries.add(q)
+	schema := arrow.NewSchema(nil, nil)
+	records := int64(0)
+	if !q.empty {
+		schema, records = q.stmt.Schema, -1
+	}
+	s.log.Debug().Str("query_id", q.id).Str("user", q.user).Msg("query planned")
+	return s.flightInfo(desc, schema, ticket, records), nil
+}
+
+// GetSchemaStatement gives a statement's result schema without running it.
+func (s *Server) GetSchemaStatement(ctx context.Context, cmd flightsql.StatementQuery, _ *flight.FlightDescriptor) (*flight.SchemaResult, error) {
+	sess, err := s.sessionForTxn(ctx, cmd.GetTransactionId())
+	if err != nil {
+		return nil, err
+	}
+	return withSession(ctx, sess, func() (*flight.SchemaResult, error) {
+		st, err := sess.conn.Prepare(ctx, cmd.GetQuery())
+		if err != nil {
+			return nil, err
+		}
+		defer st.Close()
+		return &flight.SchemaResult{Schema: flight.SerializeSchema(st.Schema, s.mem)}, nil
+	})
+}
+
+// queryFromTicket verifies a ticket and hands its query to the caller.
+func (s *Server) queryFromTicket(ctx context.Context, handle []byte) (*query, error) {
+	var c ticketClaims
+	if err := s.signer.Verify(ticketKind, string(handle), &c); err != nil {
+		return nil, fmt.Errorf("%w: ticket: %w", ErrInvalid, err)
+	}
+	id := identityFrom(ctx)
+	if c.User != id.user {
+		return nil, fmt.Errorf("%w: the ticket was issued to another user", ErrDenied)
+	}
+	return s.queries.take(c.Query, id.user)
+}
+
+// DoGetStatement streams a planned query's result.
+func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryTicket) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	q, err := s.queryFromTicket(ctx, t.GetStatementHandle())
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := q.sess.lock(ctx); err != nil {
+		s.queries.finish(q)
+		return nil, nil, err
+	}
+	if q.empty {
+		s.queries.finish(q)
+		q.sess.unlock()
+		ch := make(chan flight.StreamChunk)
+		close(ch)
+		return arrow.NewSchema(nil, nil), ch, nil
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	stopOnCancel := context.AfterFunc(q.ctx, cancel)
+	ch := make(chan flight.StreamChunk, 1)
+	s.running.Add(1)
+	go func() {
+		defer s.running.Done()
+		defer close(ch)
+		defer q.sess.unlock()
+		defer s.queries.finish(q)
+		defer stopOnCancel()
+		defer cancel()
+		log := s.log.With().Str("query_id", q.id).Logger()
+		start := time.Now()
+		rows, err := s.stream(runCtx, q, ch)
+		if err != nil {
+			if q.ctx.Err() != nil && errors.Is(err, context.Canceled) {
+				err = fmt.Errorf("query %s was cancelled: %w", q.id, err)
+			}
+			select {
+			case ch <- flight.StreamChunk{Err: err}:
+			case <-ctx.Done():
+			}
+			log.Debug().Err(err).Msg("query failed")
+			return
+		}
+		log.Debug().Int64("rows", rows).Dur("took", time.Since(start)).Msg("query streamed")
+	}()
+	return q.stmt.Schema, ch, nil
+}
+
+// stream runs q once per argument row and sends its batches to ch.
+func (s *Server) stream(ctx context.Context, q *query, ch chan<- flight.StreamChunk) (int64, error) {
+	runs := q.args
+	if runs == nil {
+		runs = [][]any{nil}
+	}
+	var total int64
+	for _, args := range runs {
+		rdr, err := q.stmt.Query(ctx, s.mem, args, s.cfg.Batch)
+		if err != nil {
+			return total, err
+		}
+		for rdr.Next() {
+			rec := rdr.RecordBatch()
+			rec.Retain()
+			select {
+			case ch <- flight.StreamChunk{Data: rec}:
+				total += rec.NumRows()
+			case <-ctx.Done():
+				rec.Release()
+				rdr.Release()
+				return total, ctx.Err()
+			}
+		}
+		err = rdr.Err()
+		rdr.Release()
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// DoPutCommandStatementUpdate runs DDL or DML and returns the rows changed.
+func (s *Server) DoPutCommandStatementUpdate(ctx context.Context, cmd flightsql.StatementUpdate) (int64, error) {
+	sess, err := s.sessionForTxn(ctx, cmd.GetTransactionId())
+	if err != nil {
+		return 0, err
+	}
+	return withSession(ctx, sess, func() (int64, error) {
+		return sess.conn.Exec(ctx, cmd.GetQuery())
+	})
+}
+
+// CancelFlightInfo stops the queries behind a FlightInfo's tickets.
+func (s *Server) CancelFlightInfo(ctx context.Context, req *flight.CancelFlightInfoRequest) (flight.CancelFlightInfoResult, error) {
+	result := flight.CancelStatusNotCancellable
+	info := req.GetInfo()
+	if info == nil {
+		return flight.CancelFlightInfoResult{Status: result}, fmt.Errorf("%w: CancelFlightInfo without a FlightInfo", ErrInvalid)
+	}
+	id := identityFrom(ctx)
+	for _, ep := range info.GetEndpoint() {
+		t, err := flightsql.GetStatementQueryTicket(ep.GetTicket())
+		if err != nil {
+			continue
+		}
+		var c ticketClaims
+		if err := s.signer.Verify(ticketKind, string(t.GetStatementHandle()), &c); err != nil || c.User != id.user {
+			continue
+		}
+		if q := s.queries.get(c.Query); q != nil {
+			q.cancel()
+			result = flight.CancelStatusCancelled
+			s.log.Info().Str("query_id", q.id).Msg("query cancelled")
+		}
+	}
+	return flight.CancelFlightInfoResult{Status: result}, nil
+}
+
+// execRows runs stmt once per argument row (once without arguments when
+// there are none) inside one transaction, so a failing row loses nothing and
+// leaves nothing half done. The caller holds the session.
+func (s *Server) execRows(ctx context.Context, sess *session, st *duck.Stmt, rows [][]any) (int64, error) {
+	if len(rows) == 0 {
+		return st.Exec(ctx, nil)
+	}
+	sess.mu.Lock()
+	inTxn := sess.txn != ""
+	sess.mu.Unlock()
+	if !inTxn {
+		if _, err := sess.conn.Exec(ctx, "BEGIN TRANSACTION"); err != nil {
+			return 0, err
+		}
+	}
+	var total int64
+	for i, args := range rows {
+		n, err := st.Exec(ctx, args)
+		if err != nil {
+			if !inTxn {
+				_, rbErr := sess.conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+				err = errors.Join(err, rbErr)
+			}
+			return 0, fmt.Errorf("parameter row %d: %w", i+1, err)
+		}
+		total += n
+	}
+	if !inTxn {
+		if _, err := sess.conn.Exec(ctx, "COMMIT"); err != nil {
+			return 0, err
+		}
+	}
+	return total, nil
+}

@@ -1,0 +1,91 @@
+package flightsql
+
+import (
+	"context"
+	"errors"
+
+	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/token"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Sentinel errors of the front door. Handlers wrap them with %w; toStatus
+// turns them into gRPC codes.
+var (
+	ErrInvalid         = errors.New("invalid request")
+	ErrNotFound        = errors.New("not found")
+	ErrUnauthenticated = errors.New("unauthenticated")
+	ErrDenied          = errors.New("permission denied")
+	ErrBusy            = errors.New("resource exhausted")
+	ErrUnimplemented   = errors.New("not implemented")
+)
+
+// toStatus is the one place where errors become gRPC statuses. DuckDB's
+// message is kept verbatim so clients see what DuckDB said.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	var de *duck.Error
+	switch {
+	case errors.As(err, &de):
+		return status.Error(duckCode(de.Kind), de.Msg)
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	case errors.Is(err, ErrUnauthenticated), errors.Is(err, token.ErrExpired),
+		errors.Is(err, token.ErrSignature):
+		return status.Error(codes.Unauthenticated, err.Error())
+	case errors.Is(err, ErrDenied):
+		return status.Error(codes.PermissionDenied, err.Error())
+	case errors.Is(err, ErrInvalid), errors.Is(err, duck.ErrBadParameter), errors.Is(err, token.ErrMalformed):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, ErrBusy):
+		return status.Error(codes.ResourceExhausted, err.Error())
+	case errors.Is(err, ErrUnimplemented):
+		return status.Error(codes.Unimplemented, err.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
+}
+
+func duckCode(k duck.Kind) codes.Code {
+	switch k {
+	case duck.KindInvalid:
+		return codes.InvalidArgument
+	case duck.KindNotFound:
+		return codes.NotFound
+	case duck.KindAlreadyExists:
+		return codes.AlreadyExists
+	case duck.KindPermission:
+		return codes.PermissionDenied
+	case duck.KindConstraint:
+		return codes.FailedPrecondition
+	case duck.KindInterrupted:
+		return codes.Canceled
+	case duck.KindOutOfMemory:
+		return codes.ResourceExhausted
+	case duck.KindConflict:
+		return codes.Aborted
+	case duck.KindUnsupported:
+		return codes.Unimplemented
+	}
+	return codes.Internal
+}
+
+// Interceptors that apply toStatus to every RPC's error.
+func statusUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	resp, err := h(ctx, req)
+	return resp, toStatus(err)
+}
+
+func statusStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	return toStatus(h(srv, ss))
+}

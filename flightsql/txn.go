@@ -1,0 +1,161 @@
+package flightsql
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	pbflight "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
+)
+
+// BeginTransaction opens a transaction on the caller's session. Its id names
+// the session, so later requests carrying it run on the same connection.
+func (s *Server) BeginTransaction(ctx context.Context, _ flightsql.ActionBeginTransactionRequest) ([]byte, error) {
+	sess, err := s.sessionFor(ctx, identityFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return withSession(ctx, sess, func() ([]byte, error) {
+		sess.mu.Lock()
+		open := sess.txn
+		sess.mu.Unlock()
+		if open != "" {
+			return nil, fmt.Errorf("%w: the session already has an open transaction", ErrInvalid)
+		}
+		if _, err := sess.conn.Exec(ctx, "BEGIN TRANSACTION"); err != nil {
+			return nil, err
+		}
+		id := sess.id + "/" + newID()
+		sess.mu.Lock()
+		sess.txn = id
+		sess.mu.Unlock()
+		return []byte(id), nil
+	})
+}
+
+// EndTransaction commits or rolls back.
+func (s *Server) EndTransaction(ctx context.Context, req flightsql.ActionEndTransactionRequest) error {
+	sess, err := s.sessionForTxn(ctx, req.GetTransactionId())
+	if err != nil {
+		return err
+	}
+	var stmt string
+	switch req.GetAction() {
+	case flightsql.EndTransactionCommit:
+		stmt = "COMMIT"
+	case flightsql.EndTransactionRollback:
+		stmt = "ROLLBACK"
+	default:
+		return fmt.Errorf("%w: EndTransaction needs COMMIT or ROLLBACK", ErrInvalid)
+	}
+	_, err = withSession(ctx, sess, func() (struct{}, error) {
+		_, err := sess.conn.Exec(ctx, stmt)
+		sess.mu.Lock()
+		sess.txn = "" // DuckDB ends the transaction even when COMMIT fails
+		sess.mu.Unlock()
+		return struct{}{}, err
+	})
+	return err
+}
+
+// Session options: "catalog" and "schema" select the current database and
+// schema of the session's connection.
+
+// SetSessionOptions sets session options.
+func (s *Server) SetSessionOptions(ctx context.Context, req *flight.SetSessionOptionsRequest) (*flight.SetSessionOptionsResult, error) {
+	sess, err := s.sessionFor(ctx, identityFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	res := &flight.SetSessionOptionsResult{Errors: map[string]*flight.SetSessionOptionsResultError{}}
+	_, err = withSession(ctx, sess, func() (struct{}, error) {
+		opts := req.GetSessionOptions()
+		for name, v := range opts {
+			val, ok := v.GetOptionValue().(*pbflight.SessionOptionValue_StringValue)
+			switch {
+			case name != "catalog" && name != "schema":
+				res.Errors[name] = &flight.SetSessionOptionsResultError{Value: flight.SetSessionOptionsResultErrorInvalidName}
+				continue
+			case !ok || val.StringValue == "":
+				res.Errors[name] = &flight.SetSessionOptionsResultError{Value: flight.SetSessionOptionsResultErrorInvalidValue}
+				continue
+			}
+		}
+		if len(res.Errors) > 0 {
+			return struct{}{}, nil
+		}
+		target, err := s.useTarget(ctx, sess, opts)
+		if err != nil {
+			return struct{}{}, err
+		}
+		if _, err := sess.conn.Exec(ctx, "USE "+target); err != nil {
+			for name := range opts {
+				res.Errors[name] = &flight.SetSessionOptionsResultError{Value: flight.SetSessionOptionsResultErrorInvalidValue}
+			}
+		}
+		return struct{}{}, nil
+	})
+	return res, err
+}
+
+// useTarget is the quoted "catalog"."schema" that USE should switch to.
+func (s *Server) useTarget(ctx context.Context, sess *session, opts map[string]*flight.SessionOptionValue) (string, error) {
+	cat, sch, err := currentCatalogSchema(ctx, sess)
+	if err != nil {
+		return "", err
+	}
+	if v := opts["catalog"]; v != nil {
+		cat, sch = v.GetStringValue(), "main"
+	}
+	if v := opts["schema"]; v != nil {
+		sch = v.GetStringValue()
+	}
+	return quoteIdent(cat) + "." + quoteIdent(sch), nil
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+func currentCatalogSchema(ctx context.Context, sess *session) (string, string, error) {
+	rows, err := sess.conn.QueryRows(ctx, "SELECT current_database(), current_schema()")
+	if err != nil {
+		return "", "", err
+	}
+	defer rows.Close()
+	var cat, sch string
+	if rows.Next() {
+		if err := rows.Scan(&cat, &sch); err != nil {
+			return "", "", err
+		}
+	}
+	return cat, sch, rows.Err()
+}
+
+// GetSessionOptions reports the session's catalog and schema.
+func (s *Server) GetSessionOptions(ctx context.Context, _ *flight.GetSessionOptionsRequest) (*flight.GetSessionOptionsResult, error) {
+	sess, err := s.sessionFor(ctx, identityFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return withSession(ctx, sess, func() (*flight.GetSessionOptionsResult, error) {
+		cat, sch, err := currentCatalogSchema(ctx, sess)
+		if err != nil {
+			return nil, err
+		}
+		return &flight.GetSessionOptionsResult{SessionOptions: map[string]*flight.SessionOptionValue{
+			"catalog": {OptionValue: &pbflight.SessionOptionValue_StringValue{StringValue: cat}},
+			"schema":  {OptionValue: &pbflight.SessionOptionValue_StringValue{StringValue: sch}},
+		}}, nil
+	})
+}
+
+// CloseSession ends the caller's session.
+func (s *Server) CloseSession(ctx context.Context, _ *flight.CloseSessionRequest) (*flight.CloseSessionResult, error) {
+	id := identityFrom(ctx)
+	if sess := s.sessions.get(id.session); sess != nil && sess.user == id.user {
+		s.sessions.close(sess)
+		return &flight.CloseSessionResult{Status: flight.CloseSessionResultClosed}, nil
+	}
+	return &flight.CloseSessionResult{Status: flight.CloseSessionResultNotCloseable}, nil
+}

@@ -1,0 +1,12 @@
+// Package duck is Skein's only cgo boundary: everything that touches DuckDB
+// goes through it. It opens sandboxed database instances, hands out
+// connections, prepares statements (giving the exact Arrow result schema
+// before execution), streams results as wire-sized Arrow batches and ingests
+// Arrow streams. Callers above it see Go values and Arrow records only.
+//
+// It builds on duckdb-go v2 with the duckdb_arrow build tag. Where duckdb-go
+// keeps something unexported that Skein needs (the raw connection and prepared
+// statement handles, for DuckDB's own Arrow schema conversion and for streaming
+// execution), handles.go reaches for it once, with checks that fail loudly if
+// a future duckdb-go changes its layout.
+package duck

@@ -1,0 +1,169 @@
+package duck
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/duckdb/duckdb-go/v2"
+	"github.com/duckdb/duckdb-go/v2/mapping"
+)
+
+// Config describes one DuckDB instance.
+type Config struct {
+	// Path of the database file; empty means in-memory.
+	Path string
+	// AllowedDirs are the only directories SQL may read or write files in.
+	AllowedDirs []string
+	// Threads is DuckDB's worker thread count; 0 keeps DuckDB's default.
+	Threads int
+	// MemoryLimit is DuckDB's memory_limit ("4GB"); empty keeps the default.
+	MemoryLimit string
+	// TempDir is where DuckDB spills; empty keeps the default.
+	TempDir string
+}
+
+// DB is one sandboxed DuckDB instance.
+type DB struct {
+	connector *duckdb.Connector
+	pool      *sql.DB
+}
+
+// Open opens (or creates) the database and locks its configuration: after
+// Open returns, no SQL can widen the sandbox.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	q := url.Values{}
+	q.Set("autoinstall_known_extensions", "false")
+	q.Set("autoload_known_extensions", "false")
+	if cfg.Threads > 0 {
+		q.Set("threads", fmt.Sprint(cfg.Threads))
+	}
+	if cfg.MemoryLimit != "" {
+		q.Set("memory_limit", cfg.MemoryLimit)
+	}
+	if cfg.TempDir != "" {
+		q.Set("temp_directory", cfg.TempDir)
+	}
+	dsn := cfg.Path + "?" + q.Encode()
+	connector, err := duckdb.NewConnector(dsn, nil)
+	if err != nil {
+		return nil, wrap(fmt.Errorf("duck: open %q: %w", cfg.Path, err))
+	}
+	db := &DB{connector: connector, pool: sql.OpenDB(connector)}
+	if err := db.sandbox(ctx, cfg.AllowedDirs); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (db *DB) sandbox(ctx context.Context, dirs []string) error {
+	quoted := make([]string, 0, len(dirs))
+	for _, d := range dirs {
+		quoted = append(quoted, QuoteString(strings.TrimSuffix(d, "/")+"/"))
+	}
+	stmts := []string{
+		"SET allowed_directories=[" + strings.Join(quoted, ", ") + "]",
+		"SET enable_external_access=false",
+		"SET lock_configuration=true",
+	}
+	for _, s := range stmts {
+		if _, err := db.pool.ExecContext(ctx, s); err != nil {
+			return wrap(fmt.Errorf("duck: sandbox (%s): %w", s, err))
+		}
+	}
+	return nil
+}
+
+// Connect opens a new connection. Each connection is used by one goroutine at
+// a time; the caller serialises access.
+func (db *DB) Connect(ctx context.Context) (*Conn, error) {
+	sc, err := db.pool.Conn(ctx)
+	if err != nil {
+		return nil, wrap(fmt.Errorf("duck: connect: %w", err))
+	}
+	c := &Conn{sc: sc}
+	err = sc.Raw(func(dc any) error {
+		raw, ok := dc.(*duckdb.Conn)
+		if !ok {
+			return fmt.Errorf("%w: driver connection is %T", errLayout, dc)
+		}
+		h, err := connHandle(raw)
+		if err != nil {
+			return err
+		}
+		c.raw, c.handle = raw, h
+		return nil
+	})
+	if err != nil {
+		_ = sc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Checkpoint writes the WAL into the database file.
+func (db *DB) Checkpoint(ctx context.Context) error {
+	if _, err := db.pool.ExecContext(ctx, "CHECKPOINT"); err != nil {
+		return wrap(fmt.Errorf("duck: checkpoint: %w", err))
+	}
+	return nil
+}
+
+// Close closes the database; connections must be closed first.
+func (db *DB) Close() error {
+	err := db.pool.Close()
+	return errors.Join(err, db.connector.Close())
+}
+
+// Conn is one DuckDB connection: its own transaction, temp tables and
+// settings.
+type Conn struct {
+	sc     *sql.Conn
+	raw    *duckdb.Conn
+	handle mapping.Connection
+}
+
+// Close closes the connection, rolling back any open transaction.
+func (c *Conn) Close() error {
+	// database/sql would hand the driver connection to the next caller with
+	// its transaction and temp tables; a session's state must die with it.
+	// Returning ErrBadConn from Raw makes database/sql discard it.
+	err := c.sc.Raw(func(any) error { return driver.ErrBadConn })
+	if errors.Is(err, driver.ErrBadConn) {
+		return nil
+	}
+	return errors.Join(err, c.sc.Close())
+}
+
+// Interrupt stops whatever the connection is running.
+func (c *Conn) Interrupt() { mapping.Interrupt(c.handle) }
+
+// Exec runs SQL that returns no rows and returns the rows changed.
+func (c *Conn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	st, err := c.Prepare(ctx, query)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	return st.Exec(ctx, args)
+}
+
+// QueryRows runs a small query through database/sql, for metadata.
+func (c *Conn) QueryRows(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	rows, err := c.sc.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	return rows, nil
+}
+
+// QuoteIdent quotes an SQL identifier for DuckDB.
+func QuoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+// QuoteString quotes an SQL string literal for DuckDB.
+func QuoteString(s string) string { return `'` + strings.ReplaceAll(s, `'`, `''`) + `'` }

@@ -1,0 +1,105 @@
+package duck
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/duckdb/duckdb-go/v2"
+)
+
+// Kind says what sort of failure a DuckDB error is, so that the front door
+// can map it to a protocol status without knowing DuckDB.
+type Kind int
+
+// The kinds of DuckDB failure.
+const (
+	KindInternal      Kind = iota // a bug or an unexpected state
+	KindInvalid                   // parser, binder, conversion: the SQL or its input is wrong
+	KindNotFound                  // a table, file or other object does not exist
+	KindAlreadyExists             // the object exists, or a unique key is taken
+	KindPermission                // the sandbox refused
+	KindConstraint                // a constraint other than uniqueness failed
+	KindInterrupted               // the query was interrupted
+	KindOutOfMemory               // memory limit reached
+	KindConflict                  // transaction conflict: retry may succeed
+	KindUnsupported               // DuckDB does not implement it
+)
+
+// Error is a DuckDB failure with DuckDB's own message.
+type Error struct {
+	Kind Kind
+	Msg  string
+	err  error
+}
+
+func (e *Error) Error() string { return e.Msg }
+func (e *Error) Unwrap() error { return e.err }
+
+// wrap classifies err if it carries a DuckDB error; other errors pass through.
+func wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	var de *duckdb.Error
+	if !errors.As(err, &de) {
+		return err
+	}
+	return &Error{Kind: classify(de), Msg: de.Msg, err: err}
+}
+
+func newError(t duckdb.ErrorType, msg string) error {
+	return wrap(&duckdb.Error{Type: t, Msg: msg})
+}
+
+func classify(e *duckdb.Error) Kind {
+	msg := e.Msg
+	if strings.Contains(msg, "configuration has been locked") {
+		return KindPermission
+	}
+	switch e.Type {
+	case duckdb.ErrorTypeParser, duckdb.ErrorTypeSyntax, duckdb.ErrorTypeBinder,
+		duckdb.ErrorTypeConversion, duckdb.ErrorTypeInvalidInput, duckdb.ErrorTypeMismatchType,
+		duckdb.ErrorTypeOutOfRange, duckdb.ErrorTypeDivideByZero, duckdb.ErrorTypeExpression,
+		duckdb.ErrorTypeParameterNotResolved, duckdb.ErrorTypeParameterNotAllowed,
+		duckdb.ErrorTypeInvalidType, duckdb.ErrorTypeInvalidConfiguration, duckdb.ErrorTypeSettings,
+		duckdb.ErrorTypeDecimal, duckdb.ErrorTypeSequence, duckdb.ErrorTypeDependency:
+		return KindInvalid
+	case duckdb.ErrorTypeCatalog:
+		switch {
+		case strings.Contains(msg, "already exists"):
+			return KindAlreadyExists
+		case strings.Contains(msg, "does not exist"), strings.Contains(msg, "not found"):
+			return KindNotFound
+		}
+		return KindInvalid
+	case duckdb.ErrorTypeIO:
+		if strings.Contains(msg, "No files found") || strings.Contains(msg, "No such file") ||
+			strings.Contains(msg, "does not exist") {
+			return KindNotFound
+		}
+		return KindInternal
+	case duckdb.ErrorTypePermission, duckdb.ErrorTypeMissingExtension, duckdb.ErrorTypeAutoLoad:
+		return KindPermission
+	case duckdb.ErrorTypeConstraint:
+		if strings.Contains(msg, "Duplicate key") || strings.Contains(msg, "duplicate key") {
+			return KindAlreadyExists
+		}
+		return KindConstraint
+	case duckdb.ErrorTypeInterrupt:
+		return KindInterrupted
+	case duckdb.ErrorTypeOutOfMemory:
+		return KindOutOfMemory
+	case duckdb.ErrorTypeTransaction:
+		return KindConflict
+	case duckdb.ErrorTypeNotImplemented:
+		return KindUnsupported
+	}
+	// Errors raised without a typed prefix still name themselves.
+	switch {
+	case strings.HasPrefix(msg, "Permission Error"):
+		return KindPermission
+	case strings.HasPrefix(msg, "INTERRUPT Error"), strings.Contains(msg, "Interrupted"):
+		return KindInterrupted
+	}
+	return KindInternal
+}

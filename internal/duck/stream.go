@@ -1,0 +1,265 @@
+package duck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	bindings "github.com/duckdb/duckdb-go-bindings"
+	"github.com/duckdb/duckdb-go/v2"
+	"github.com/duckdb/duckdb-go/v2/arrowmapping"
+	"github.com/duckdb/duckdb-go/v2/mapping"
+)
+
+// BatchSize bounds the record batches a result stream yields. DuckDB
+// produces 2048-row chunks; the stream joins consecutive chunks until either
+// bound is reached, so each wire message carries enough rows to amortise its
+// overhead while staying under gRPC's default 4 MiB message limit.
+type BatchSize struct {
+	Rows  int64
+	Bytes int64
+}
+
+// DefaultBatchSize was chosen by BenchmarkFetch (see the README).
+var DefaultBatchSize = BatchSize{Rows: 128 * 1024, Bytes: 2 << 20}
+
+// stream executes a bound prepared statement as a streaming result.
+func (c *Conn) stream(ctx context.Context, ps mapping.PreparedStatement, schema *arrow.Schema, mem memory.Allocator, batch BatchSize) (array.RecordReader, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	stop := c.interruptOnCancel(ctx)
+	var pending mapping.PendingResult
+	if bindings.PendingPreparedStreaming(ps, &pending) == mapping.StateError {
+		msg := mapping.PendingError(pending)
+		mapping.DestroyPending(&pending)
+		stop()
+		return nil, errors.Join(ctx.Err(), wrap(&duckdb.Error{Type: errorTypeOf(msg), Msg: msg}))
+	}
+	var res mapping.Result
+	state := mapping.ExecutePending(pending, &res)
+	mapping.DestroyPending(&pending)
+	if state == mapping.StateError {
+		err := resultError(&res)
+		mapping.DestroyResult(&res)
+		stop()
+		return nil, errors.Join(ctx.Err(), err)
+	}
+	r := &resultReader{
+		ctx:    ctx,
+		res:    res,
+		schema: schema,
+		mem:    mem,
+		batch:  batch,
+		stop:   stop,
+	}
+	arrowmapping.ConnectionGetArrowOptions(c.handle, &r.opts)
+	r.refs.Store(1)
+	return r, nil
+}
+
+// interruptOnCancel interrupts the connection when ctx ends before the
+// returned stop is called.
+func (c *Conn) interruptOnCancel(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-ctx.Done():
+			c.Interrupt()
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			close(done)
+			wg.Wait()
+		})
+	}
+}
+
+func resultError(res *mapping.Result) error {
+	msg := mapping.ResultError(res)
+	return wrap(&duckdb.Error{Type: duckdb.ErrorType(mapping.ResultErrorType(res)), Msg: msg})
+}
+
+// errorTypeOf recovers the error type from a message's "<Type> Error:"
+// prefix, for C API calls that return only a message.
+func errorTypeOf(msg string) duckdb.ErrorType {
+	prefix, _, _ := strings.Cut(msg, " Error: ")
+	if t, ok := errorPrefixes[prefix]; ok {
+		return t
+	}
+	return duckdb.ErrorTypeInvalid
+}
+
+var errorPrefixes = map[string]duckdb.ErrorType{
+	"Parser": duckdb.ErrorTypeParser, "Binder": duckdb.ErrorTypeBinder,
+	"Catalog": duckdb.ErrorTypeCatalog, "Permission": duckdb.ErrorTypePermission,
+	"Constraint": duckdb.ErrorTypeConstraint, "Conversion": duckdb.ErrorTypeConversion,
+	"Invalid Input": duckdb.ErrorTypeInvalidInput, "Out of Memory": duckdb.ErrorTypeOutOfMemory,
+	"INTERRUPT": duckdb.ErrorTypeInterrupt, "IO": duckdb.ErrorTypeIO,
+	"TransactionContext": duckdb.ErrorTypeTransaction, "Not implemented": duckdb.ErrorTypeNotImplemented,
+}
+
+// resultReader streams a DuckDB result as Arrow record batches of about
+// BatchSize each.
+type resultReader struct {
+	refs   atomic.Int64
+	ctx    context.Context
+	res    mapping.Result
+	opts   arrowmapping.ArrowOptions
+	schema *arrow.Schema
+	mem    memory.Allocator
+	batch  BatchSize
+	stop   func()
+
+	cur  arrow.RecordBatch
+	err  error
+	done bool
+}
+
+func (r *resultReader) Retain() { r.refs.Add(1) }
+
+func (r *resultReader) Release() {
+	if r.refs.Add(-1) != 0 {
+		return
+	}
+	if r.cur != nil {
+		r.cur.Release()
+		r.cur = nil
+	}
+	r.stop()
+	mapping.DestroyResult(&r.res)
+	arrowmapping.DestroyArrowOptions(&r.opts)
+}
+
+func (r *resultReader) Schema() *arrow.Schema          { return r.schema }
+func (r *resultReader) Err() error                     { return r.err }
+func (r *resultReader) Record() arrow.RecordBatch      { return r.cur }
+func (r *resultReader) RecordBatch() arrow.RecordBatch { return r.cur }
+
+func (r *resultReader) Next() bool {
+	if r.cur != nil {
+		r.cur.Release()
+		r.cur = nil
+	}
+	if r.done || r.err != nil {
+		return false
+	}
+	var parts []arrow.RecordBatch
+	defer func() {
+		for _, p := range parts {
+			p.Release()
+		}
+	}()
+	var rows, size int64
+	for rows < r.batch.Rows && size < r.batch.Bytes {
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			return false
+		}
+		rec, ok := r.fetch()
+		if r.err != nil {
+			return false
+		}
+		if !ok {
+			r.done = true
+			break
+		}
+		parts = append(parts, rec)
+		rows += rec.NumRows()
+		size += recordSize(rec)
+	}
+	switch len(parts) {
+	case 0:
+		return false
+	case 1:
+		r.cur, parts = parts[0], nil
+		return true
+	}
+	r.cur, r.err = concat(r.mem, r.schema, parts)
+	return r.err == nil
+}
+
+func (r *resultReader) fetch() (arrow.RecordBatch, bool) {
+	chunk := mapping.FetchChunk(r.res)
+	if chunk.Ptr == nil {
+		if msg := mapping.ResultError(&r.res); msg != "" {
+			r.err = errors.Join(r.ctx.Err(), resultError(&r.res))
+		}
+		return nil, false
+	}
+	defer mapping.DestroyDataChunk(&chunk)
+	rec, ed := arrowmapping.DataChunkToArrowArray(r.opts, r.schema, chunk)
+	defer mapping.DestroyErrorData(&ed)
+	if mapping.ErrorDataHasError(ed) {
+		r.err = newError(duckdb.ErrorType(mapping.ErrorDataErrorType(ed)), mapping.ErrorDataMessage(ed))
+		return nil, false
+	}
+	return rec, true
+}
+
+func concat(mem memory.Allocator, schema *arrow.Schema, parts []arrow.RecordBatch) (arrow.RecordBatch, error) {
+	cols := make([]arrow.Array, schema.NumFields())
+	var rows int64
+	for _, p := range parts {
+		rows += p.NumRows()
+	}
+	release := func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}
+	chunk := make([]arrow.Array, len(parts))
+	for i := range cols {
+		for j, p := range parts {
+			chunk[j] = p.Column(i)
+		}
+		a, err := array.Concatenate(chunk, mem)
+		if err != nil {
+			release()
+			return nil, fmt.Errorf("duck: join batches: %w", err)
+		}
+		cols[i] = a
+	}
+	rec := array.NewRecordBatch(schema, cols, rows)
+	release()
+	return rec, nil
+}
+
+// recordSize is the bytes held by rec's buffers.
+func recordSize(rec arrow.RecordBatch) int64 {
+	var n int64
+	for _, c := range rec.Columns() {
+		n += dataSize(c.Data())
+	}
+	return n
+}
+
+func dataSize(d arrow.ArrayData) int64 {
+	var n int64
+	for _, b := range d.Buffers() {
+		if b != nil {
+			n += int64(b.Len())
+		}
+	}
+	for _, c := range d.Children() {
+		n += dataSize(c)
+	}
+	if dict, ok := d.Dictionary().(*array.Data); ok && dict != nil {
+		n += dataSize(dict)
+	}
+	return n
+}
