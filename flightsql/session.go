@@ -80,7 +80,7 @@ func (ss *sessions) create(ctx context.Context, user string) (*session, error) {
 	full := len(ss.byID) >= ss.max
 	ss.mu.Unlock()
 	if full {
-		ss.reap(time.Now(), 0)
+		ss.evictStateless()
 	}
 	ss.mu.Lock()
 	if ss.stopped {
@@ -148,6 +148,26 @@ func (ss *sessions) reap(now time.Time, idle time.Duration) {
 		old := now.Sub(s.lastUsed) >= idle
 		s.mu.Unlock()
 		if old && len(s.sem) == 0 {
+			victims = append(victims, s)
+		}
+	}
+	ss.mu.Unlock()
+	for _, s := range victims {
+		ss.close(s)
+	}
+}
+
+// evictStateless makes room by closing idle sessions that hold nothing a
+// client could come back for: no transaction and no prepared statement.
+// (Clients that keep neither token nor cookie leave such sessions behind.)
+func (ss *sessions) evictStateless() {
+	ss.mu.Lock()
+	var victims []*session
+	for _, s := range ss.byID {
+		s.mu.Lock()
+		stateless := s.txn == "" && len(s.prepared) == 0
+		s.mu.Unlock()
+		if stateless && len(s.sem) == 0 {
 			victims = append(victims, s)
 		}
 	}

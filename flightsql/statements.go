@@ -142,6 +142,7 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 		close(ch)
 		return arrow.NewSchema(nil, nil), ch, nil
 	}
+	schema := q.stmt.Schema
 	runCtx, cancel := context.WithCancel(ctx)
 	stopOnCancel := context.AfterFunc(q.ctx, cancel)
 	ch := make(chan flight.StreamChunk, 1)
@@ -169,7 +170,7 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 		}
 		log.Debug().Int64("rows", rows).Dur("took", time.Since(start)).Msg("query streamed")
 	}()
-	return q.stmt.Schema, ch, nil
+	return schema, ch, nil
 }
 
 // stream runs q once per argument row and sends its batches to ch.

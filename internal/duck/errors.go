@@ -44,7 +44,11 @@ func wrap(err error) error {
 	if !errors.As(err, &de) {
 		return err
 	}
-	return &Error{Kind: classify(de), Msg: de.Msg, err: err}
+	msg := de.Msg
+	if msg == "" {
+		msg = err.Error()
+	}
+	return &Error{Kind: classify(de), Msg: msg, err: err}
 }
 
 func newError(t duckdb.ErrorType, msg string) error {

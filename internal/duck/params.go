@@ -161,5 +161,7 @@ func decimal(precision, scale int32, v *big.Int) (any, error) {
 	if precision > 38 {
 		return nil, fmt.Errorf("decimal precision %d exceeds DuckDB's 38", precision)
 	}
-	return duckdb.Decimal{Width: uint8(precision), Scale: uint8(scale), Value: v}, nil
+	// duckdb-go cannot bind a Decimal; its exact text casts losslessly to
+	// the parameter's DECIMAL type.
+	return duckdb.Decimal{Width: uint8(precision), Scale: uint8(scale), Value: v}.String(), nil
 }

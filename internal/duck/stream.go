@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -65,7 +66,8 @@ func (c *Conn) stream(ctx context.Context, ps mapping.PreparedStatement, schema 
 }
 
 // interruptOnCancel interrupts the connection when ctx ends before the
-// returned stop is called.
+// returned stop is called. The caller must stop it before the connection
+// runs anything else.
 func (c *Conn) interruptOnCancel(ctx context.Context) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
@@ -74,8 +76,20 @@ func (c *Conn) interruptOnCancel(ctx context.Context) (stop func()) {
 		defer wg.Done()
 		select {
 		case <-ctx.Done():
-			c.Interrupt()
 		case <-done:
+			return
+		}
+		// DuckDB forgets an interrupt that lands before execution starts,
+		// so keep interrupting until the call returns.
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			c.Interrupt()
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
 		}
 	}()
 	var once sync.Once

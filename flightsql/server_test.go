@@ -1,0 +1,717 @@
+package flightsql_test
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql/schema_ref"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/skeindb/skein/coordinator"
+	"github.com/skeindb/skein/internal/duck"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+)
+
+// allTypes selects one row of every DuckDB type and one row of NULLs.
+const allTypes = `SELECT * FROM (VALUES
+ (1::TINYINT, 2::SMALLINT, 3::INTEGER, 4::BIGINT, 5::UTINYINT, 6::USMALLINT, 7::UINTEGER, 8::UBIGINT,
+  170141183460469231731687303715884105727::HUGEINT, 340282366920938463463374607431768211455::UHUGEINT,
+  1.5::FLOAT, 2.25::DOUBLE, 123.4::DECIMAL(4,1), 123456.789::DECIMAL(9,3), 123456789012.345678::DECIMAL(18,6),
+  1234567890123456789012345678.0123456789::DECIMAL(38,10), 'héllo'::VARCHAR, '\xAA\xBB'::BLOB, true,
+  DATE '2024-02-29', TIME '12:34:56.789', TIMESTAMP '2024-02-29 12:34:56.789012', TIMESTAMP_S '2024-02-29 12:34:56',
+  TIMESTAMP_MS '2024-02-29 12:34:56.789', TIMESTAMP_NS '2024-02-29 12:34:56.789012345',
+  TIMESTAMPTZ '2024-02-29 12:34:56+02', INTERVAL '1 year 2 days 3 seconds', '6ba7b810-9dad-11d1-80b4-00c04fd430c8'::UUID,
+  'b'::ENUM('a', 'b'), '{"k": [1, 2]}'::JSON, [1, NULL, 3], [1.5, 2.5]::DOUBLE[2], {'x': 1, 'y': 'z'}, MAP {'k': 1}),
+ (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)
+) t(i8, i16, i32, i64, u8, u16, u32, u64, hi, uhi, f32, f64, d4, d9, d18, d38, s, b, bo, dt, tm, ts, ts_s, ts_ms,
+    ts_ns, tstz, iv, id, en, js, li, ar, st, mp)`
+
+func TestTypesMatchInProcessDuckDB(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	schema, recs := query(t, ctx, c, allTypes)
+	got := table(t, schema, recs)
+
+	// The same SQL on an in-process DuckDB is the reference.
+	db, err := duck.Open(ctx, duck.Config{AllowedDirs: []string{t.TempDir()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	st, err := conn.Prepare(ctx, allTypes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rdr, err := st.Query(ctx, memory.DefaultAllocator, nil, duck.DefaultBatchSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdr.Release()
+	var want []arrow.RecordBatch
+	for rdr.Next() {
+		r := rdr.RecordBatch()
+		r.Retain()
+		want = append(want, r)
+	}
+	wantTbl := table(t, rdr.Schema(), want)
+	if !got.Schema().Equal(wantTbl.Schema()) {
+		t.Fatalf("schema\n%s\nwant\n%s", got.Schema(), wantTbl.Schema())
+	}
+	if got.NumRows() != 2 {
+		t.Fatalf("rows %d", got.NumRows())
+	}
+	for i := 0; i < int(got.NumCols()); i++ {
+		if !array.ChunkedEqual(got.Column(i).Data(), wantTbl.Column(i).Data()) {
+			t.Errorf("column %s differs", got.Schema().Field(i).Name)
+		}
+	}
+}
+
+func TestDDLDMLAndUpdates(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	// DDL through CommandStatementQuery runs at GetFlightInfo, as ADBC sends it.
+	info, err := c.Execute(ctx, "CREATE TABLE t (id INTEGER PRIMARY KEY, name VARCHAR)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, recs := fetch(t, ctx, c, info); rowCount(recs) != 0 {
+		t.Fatal("DDL returned rows")
+	}
+	n, err := c.ExecuteUpdate(ctx, "INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+	if err != nil || n != 3 {
+		t.Fatalf("insert: %d %v", n, err)
+	}
+	n, err = c.ExecuteUpdate(ctx, "UPDATE t SET name = upper(name) WHERE id >= 2")
+	if err != nil || n != 2 {
+		t.Fatalf("update: %d %v", n, err)
+	}
+	_, recs := query(t, ctx, c, "SELECT string_agg(name, ',' ORDER BY id) AS s FROM t")
+	if got := recs[0].Column(0).(*array.String).Value(0); got != "a,B,C" {
+		t.Fatalf("got %q", got)
+	}
+	// DML with RETURNING is a query.
+	_, recs = query(t, ctx, c, "DELETE FROM t WHERE id = 1 RETURNING id")
+	if rowCount(recs) != 1 {
+		t.Fatal("RETURNING gave no row")
+	}
+	sr, err := c.GetExecuteSchema(ctx, "SELECT id, name FROM t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := flight.DeserializeSchema(sr.GetSchema(), memory.DefaultAllocator)
+	if err != nil || sc.NumFields() != 2 || sc.Field(0).Type.ID() != arrow.INT32 {
+		t.Fatalf("schema %v %v", sc, err)
+	}
+}
+
+func TestErrorsMapToCodes(t *testing.T) {
+	ts := startServer(t, func(c *coordinator.Config) {})
+	ctx := context.Background()
+	c := ts.client(t)
+	if _, err := c.ExecuteUpdate(ctx, "CREATE TABLE k (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ExecuteUpdate(ctx, "INSERT INTO k VALUES (1, 1)"); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		sql  string
+		code codes.Code
+		text string
+	}{
+		{"SELEC 1", codes.InvalidArgument, "Parser Error"},
+		{"SELECT nope FROM k", codes.InvalidArgument, "Binder Error"},
+		{"SELECT * FROM missing_table", codes.NotFound, "missing_table"},
+		{"CREATE TABLE k (a INTEGER)", codes.AlreadyExists, "already exists"},
+		{"INSERT INTO k VALUES (1, 2)", codes.AlreadyExists, "Duplicate key"},
+		{"INSERT INTO k VALUES (2, NULL)", codes.FailedPrecondition, "NOT NULL"},
+		{"SELECT * FROM read_csv('/etc/passwd')", codes.PermissionDenied, "/etc/passwd"},
+		{"COPY (SELECT 1) TO '/tmp/skein-escape.csv'", codes.PermissionDenied, "Permission Error"},
+		{"INSTALL httpfs", codes.PermissionDenied, ""},
+		{"LOAD httpfs", codes.PermissionDenied, ""},
+		{"ATTACH '/tmp/skein-escape.duckdb' AS x", codes.PermissionDenied, ""},
+		{"SET enable_external_access = true", codes.PermissionDenied, "locked"},
+	}
+	for _, tc := range cases {
+		_, err := c.ExecuteUpdate(ctx, tc.sql)
+		wantCode(t, err, tc.code)
+		if !strings.Contains(err.Error(), tc.text) {
+			t.Errorf("%s: message %q lacks %q", tc.sql, err, tc.text)
+		}
+	}
+	// ATTACH inside the data directory is allowed.
+	if _, err := c.ExecuteUpdate(ctx, fmt.Sprintf("ATTACH '%s/other.duckdb' AS other", ts.dataDir)); err != nil {
+		t.Fatalf("attach inside data dir: %v", err)
+	}
+}
+
+func TestAuth(t *testing.T) {
+	ts := startServer(t, func(c *coordinator.Config) { c.User, c.Password = "ann", "s3cret" })
+	ctx := context.Background()
+	c := ts.client(t)
+	_, err := c.Execute(ctx, "SELECT 1")
+	wantCode(t, err, codes.Unauthenticated)
+	_, err = c.Client.AuthenticateBasicToken(ctx, "ann", "wrong")
+	wantCode(t, err, codes.Unauthenticated)
+	_, err = c.Client.AuthenticateBasicToken(ctx, "bob", "s3cret")
+	wantCode(t, err, codes.Unauthenticated)
+	bad := metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer forged.token")
+	_, err = c.Execute(bad, "SELECT 1")
+	wantCode(t, err, codes.Unauthenticated)
+
+	actx, err := c.Client.AuthenticateBasicToken(ctx, "ann", "s3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, recs := query(t, actx, c, "SELECT 42"); rowCount(recs) != 1 {
+		t.Fatal("no row")
+	}
+	// The token also works on Handshake (the JDBC driver's token=).
+	md, _ := metadata.FromOutgoingContext(actx)
+	tok := strings.TrimPrefix(md.Get("authorization")[0], "Bearer ")
+	hs, err := c.Client.Handshake(metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+tok))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hs.Recv()
+	if err != nil || len(resp.Payload) == 0 {
+		t.Fatalf("handshake with token: %v", err)
+	}
+	// Basic credentials are accepted only on Handshake.
+	basic := metadata.AppendToOutgoingContext(ctx, "authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("ann:s3cret")))
+	_, err = c.Execute(basic, "SELECT 1")
+	wantCode(t, err, codes.Unauthenticated)
+}
+
+func TestNonLoopbackNeedsAuth(t *testing.T) {
+	cfg := coordinator.Config{Addr: "0.0.0.0:0", DataDir: t.TempDir()}
+	if err := cfg.Validate(); err == nil {
+		t.Fatal("serving 0.0.0.0 without auth was accepted")
+	}
+	cfg.InsecureNoAuth = true
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPreparedStatements(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	if _, err := c.ExecuteUpdate(ctx, "CREATE TABLE p (id BIGINT, name VARCHAR, amount DECIMAL(10,2) CHECK (amount >= 0), ts TIMESTAMP)"); err != nil {
+		t.Fatal(err)
+	}
+	ins, err := c.Prepare(ctx, "INSERT INTO p VALUES ($1, $2, $3, $4)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ins.Close(ctx)
+	if up, ok := ins.IsUpdate(); !ok || !up || ins.DatasetSchema().NumFields() != 0 {
+		t.Fatalf("insert should be an update with an empty dataset schema: %v %v %s", up, ok, ins.DatasetSchema())
+	}
+	ps := ins.ParameterSchema()
+	if ps.NumFields() != 4 || ps.Field(0).Type.ID() != arrow.INT64 || ps.Field(1).Type.ID() != arrow.STRING {
+		t.Fatalf("parameter schema %s", ps)
+	}
+	// executemany: one batch of many rows, all or nothing.
+	b := array.NewRecordBuilder(memory.DefaultAllocator, ps)
+	defer b.Release()
+	const rows = 1000
+	for i := 0; i < rows; i++ {
+		b.Field(0).(*array.Int64Builder).Append(int64(i))
+		if i%10 == 0 {
+			b.Field(1).AppendNull()
+		} else {
+			b.Field(1).(*array.StringBuilder).Append(fmt.Sprint("n", i))
+		}
+		b.Field(2).(*array.Decimal128Builder).AppendValueFromString("12.34")
+		b.Field(3).(*array.TimestampBuilder).Append(arrow.Timestamp(int64(i) * 1e6))
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	ins.SetParameters(rec)
+	n, err := ins.ExecuteUpdate(ctx)
+	if err != nil || n != rows {
+		t.Fatalf("executemany: %d %v", n, err)
+	}
+	_, recs := query(t, ctx, c, "SELECT count(*), count(name), sum(amount)::VARCHAR, max(ts)::VARCHAR FROM p")
+	r := recs[0]
+	if r.Column(0).(*array.Int64).Value(0) != rows || r.Column(1).(*array.Int64).Value(0) != 900 ||
+		r.Column(2).(*array.String).Value(0) != "12340.00" || r.Column(3).(*array.String).Value(0) != "1970-01-01 00:16:39" {
+		t.Fatalf("after executemany: %v", r)
+	}
+	// A prepared query with a parameter.
+	sel, err := c.Prepare(ctx, "SELECT id, name FROM p WHERE id < $1 ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sel.Close(ctx)
+	if sel.DatasetSchema().NumFields() != 2 {
+		t.Fatalf("dataset schema %s", sel.DatasetSchema())
+	}
+	pb := array.NewRecordBuilder(memory.DefaultAllocator, sel.ParameterSchema())
+	defer pb.Release()
+	pb.Field(0).(*array.Int64Builder).Append(5)
+	prec := pb.NewRecordBatch()
+	defer prec.Release()
+	sel.SetParameters(prec)
+	info, err := sel.Execute(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, recs := fetch(t, ctx, c, info); rowCount(recs) != 5 {
+		t.Fatalf("prepared query gave %d rows", rowCount(recs))
+	}
+	// A bad row rolls the whole batch back.
+	bad := array.NewRecordBuilder(memory.DefaultAllocator, ps)
+	defer bad.Release()
+	bad.Field(0).(*array.Int64Builder).AppendValues([]int64{5000, 5001}, nil)
+	bad.Field(1).(*array.StringBuilder).AppendValues([]string{"x", "y"}, nil)
+	bad.Field(2).(*array.Decimal128Builder).AppendValueFromString("1")
+	bad.Field(2).(*array.Decimal128Builder).AppendValueFromString("-1")
+	bad.Field(3).AppendNulls(2)
+	brec := bad.NewRecordBatch()
+	defer brec.Release()
+	ins.SetParameters(brec)
+	_, err = ins.ExecuteUpdate(ctx)
+	wantCode(t, err, codes.FailedPrecondition)
+	if _, recs := query(t, ctx, c, "SELECT count(*) FROM p WHERE id >= 5000"); recs[0].Column(0).(*array.Int64).Value(0) != 0 {
+		t.Fatal("a failed batch left rows behind")
+	}
+}
+
+func TestIngest(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	sc := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: "s", Type: arrow.BinaryTypes.String, Nullable: true}}, nil)
+	batch := func(n int, base int64) array.RecordReader {
+		b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+		defer b.Release()
+		for i := 0; i < n; i++ {
+			b.Field(0).(*array.Int64Builder).Append(base + int64(i))
+			b.Field(1).(*array.StringBuilder).Append("v")
+		}
+		rec := b.NewRecordBatch()
+		defer rec.Release()
+		rdr, err := array.NewRecordReader(sc, []arrow.RecordBatch{rec, rec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rdr
+	}
+	opts := func(ne flightsql.TableDefinitionOptionsTableNotExistOption, ex flightsql.TableDefinitionOptionsTableExistsOption) *flightsql.ExecuteIngestOpts {
+		return &flightsql.ExecuteIngestOpts{Table: "ing", TableDefinitionOptions: &flightsql.TableDefinitionOptions{IfNotExist: ne, IfExists: ex}}
+	}
+	create := opts(flightsql.TableDefinitionOptionsTableNotExistOptionCreate, flightsql.TableDefinitionOptionsTableExistsOptionFail)
+	appendOnly := opts(flightsql.TableDefinitionOptionsTableNotExistOptionFail, flightsql.TableDefinitionOptionsTableExistsOptionAppend)
+	replace := opts(flightsql.TableDefinitionOptionsTableNotExistOptionCreate, flightsql.TableDefinitionOptionsTableExistsOptionReplace)
+	createAppend := opts(flightsql.TableDefinitionOptionsTableNotExistOptionCreate, flightsql.TableDefinitionOptionsTableExistsOptionAppend)
+
+	count := func() int64 {
+		_, recs := query(t, ctx, c, "SELECT count(*) FROM ing")
+		return recs[0].Column(0).(*array.Int64).Value(0)
+	}
+	_, err := c.ExecuteIngest(ctx, batch(10, 0), appendOnly)
+	wantCode(t, err, codes.NotFound)
+	if n, err := c.ExecuteIngest(ctx, batch(50000, 0), create); err != nil || n != 100000 {
+		t.Fatalf("create: %d %v", n, err)
+	}
+	_, err = c.ExecuteIngest(ctx, batch(10, 0), create)
+	wantCode(t, err, codes.AlreadyExists)
+	if n, err := c.ExecuteIngest(ctx, batch(5, 0), appendOnly); err != nil || n != 10 || count() != 100010 {
+		t.Fatalf("append: %d %v", n, err)
+	}
+	if n, err := c.ExecuteIngest(ctx, batch(3, 0), replace); err != nil || n != 6 || count() != 6 {
+		t.Fatalf("replace: %d %v", n, err)
+	}
+	if n, err := c.ExecuteIngest(ctx, batch(2, 0), createAppend); err != nil || n != 4 || count() != 10 {
+		t.Fatalf("create_append: %d %v", n, err)
+	}
+	tmp := &flightsql.ExecuteIngestOpts{Table: "tmp_ing", Temporary: true, TableDefinitionOptions: create.TableDefinitionOptions}
+	if n, err := c.ExecuteIngest(ctx, batch(7, 0), tmp); err != nil || n != 14 {
+		t.Fatalf("temporary: %d %v", n, err)
+	}
+	if _, recs := query(t, ctx, c, "SELECT count(*) FROM temp.main.tmp_ing"); recs[0].Column(0).(*array.Int64).Value(0) != 14 {
+		t.Fatal("temporary table not visible in its session")
+	}
+	if _, err := c.ExecuteUpdate(ctx, "CREATE SCHEMA s2"); err != nil {
+		t.Fatal(err)
+	}
+	cat := "skein"
+	sch := "s2"
+	qual := &flightsql.ExecuteIngestOpts{Table: "q", Catalog: &cat, Schema: &sch, TableDefinitionOptions: create.TableDefinitionOptions}
+	if n, err := c.ExecuteIngest(ctx, batch(1, 0), qual); err != nil || n != 2 {
+		t.Fatalf("catalog and schema: %d %v", n, err)
+	}
+	if _, recs := query(t, ctx, c, "SELECT count(*) FROM skein.s2.q"); recs[0].Column(0).(*array.Int64).Value(0) != 2 {
+		t.Fatal("qualified ingest went elsewhere")
+	}
+}
+
+func TestTransactions(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	if _, err := c.ExecuteUpdate(ctx, "CREATE TABLE tx (a INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	other := ts.client(t)
+	visible := func(cl *flightsql.Client) int64 {
+		_, recs := query(t, ctx, cl, "SELECT count(*) FROM tx")
+		return recs[0].Column(0).(*array.Int64).Value(0)
+	}
+	tx, err := c.BeginTransaction(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecuteUpdate(ctx, "INSERT INTO tx VALUES (1), (2)"); err != nil {
+		t.Fatal(err)
+	}
+	if visible(other) != 0 {
+		t.Fatal("uncommitted rows visible to another session")
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if visible(c) != 0 {
+		t.Fatal("rollback kept rows")
+	}
+	tx, err = c.BeginTransaction(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecuteUpdate(ctx, "INSERT INTO tx VALUES (3)"); err != nil {
+		t.Fatal(err)
+	}
+	info, err := tx.Execute(ctx, "SELECT count(*) FROM tx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, recs := fetch(t, ctx, c, info); recs[0].Column(0).(*array.Int64).Value(0) != 1 {
+		t.Fatal("transaction does not see its own row")
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if visible(other) != 1 {
+		t.Fatal("commit lost the row")
+	}
+}
+
+func TestSessionOptions(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	if _, err := c.ExecuteUpdate(ctx, "CREATE SCHEMA other; CREATE TABLE other.only_here AS SELECT 7 AS v"); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := flight.NewSessionOptionValues(map[string]any{"schema": "other"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.SetSessionOptions(ctx, &flight.SetSessionOptionsRequest{SessionOptions: opts})
+	if err != nil || len(res.GetErrors()) != 0 {
+		t.Fatalf("set: %v %v", res, err)
+	}
+	got, err := c.GetSessionOptions(ctx, &flight.GetSessionOptionsRequest{})
+	if err != nil || got.SessionOptions["schema"].GetStringValue() != "other" || got.SessionOptions["catalog"].GetStringValue() != "skein" {
+		t.Fatalf("get: %v %v", got, err)
+	}
+	if _, recs := query(t, ctx, c, "SELECT v FROM only_here"); rowCount(recs) != 1 {
+		t.Fatal("schema option not applied")
+	}
+	bad, _ := flight.NewSessionOptionValues(map[string]any{"colour": "blue"})
+	res, err = c.SetSessionOptions(ctx, &flight.SetSessionOptionsRequest{SessionOptions: bad})
+	if err != nil || res.GetErrors()["colour"] == nil {
+		t.Fatalf("unknown option accepted: %v %v", res, err)
+	}
+	cl, err := c.CloseSession(ctx, &flight.CloseSessionRequest{})
+	if err != nil || cl.GetStatus() != flight.CloseSessionResultClosed {
+		t.Fatalf("close: %v %v", cl, err)
+	}
+}
+
+func TestMetadataSchemasAndContent(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	if _, err := c.ExecuteUpdate(ctx, `CREATE TABLE parent (id INTEGER, sub INTEGER, name VARCHAR, PRIMARY KEY (id, sub));
+CREATE TABLE child (cid INTEGER PRIMARY KEY, pid INTEGER, psub INTEGER, FOREIGN KEY (pid, psub) REFERENCES parent (id, sub));
+CREATE VIEW v AS SELECT * FROM parent`); err != nil {
+		t.Fatal(err)
+	}
+	check := func(name string, info *flight.FlightInfo, err error, ref *arrow.Schema) []arrow.RecordBatch {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		schema, recs := fetch(t, ctx, c, info)
+		if !schema.Equal(ref) {
+			t.Fatalf("%s schema\n%s\nwant\n%s", name, schema, ref)
+		}
+		return recs
+	}
+	strs := func(recs []arrow.RecordBatch, col int) []string {
+		var out []string
+		for _, r := range recs {
+			a := r.Column(col).(*array.String)
+			for i := 0; i < a.Len(); i++ {
+				out = append(out, a.Value(i))
+			}
+		}
+		return out
+	}
+	info, err := c.GetCatalogs(ctx)
+	if got := strs(check("catalogs", info, err, schema_ref.Catalogs), 0); !contains(got, "skein") {
+		t.Errorf("catalogs %v", got)
+	}
+	info, err = c.GetDBSchemas(ctx, &flightsql.GetDBSchemasOpts{DbSchemaFilterPattern: ptr("ma%")})
+	if got := strs(check("schemas", info, err, schema_ref.DBSchemas), 1); !contains(got, "main") || contains(got, "information_schema") {
+		t.Errorf("schemas %v", got)
+	}
+	info, err = c.GetTables(ctx, &flightsql.GetTablesOpts{TableNameFilterPattern: ptr("%"), TableTypes: []string{"BASE TABLE"}})
+	if got := strs(check("tables", info, err, schema_ref.Tables), 2); len(got) != 2 || got[0] != "child" || got[1] != "parent" {
+		t.Errorf("tables %v", got)
+	}
+	info, err = c.GetTables(ctx, &flightsql.GetTablesOpts{TableNameFilterPattern: ptr("v"), IncludeSchema: true})
+	recs := check("tables with schema", info, err, schema_ref.TablesWithIncludedSchema)
+	if rowCount(recs) != 1 {
+		t.Fatalf("view rows %d", rowCount(recs))
+	}
+	vs, err := flight.DeserializeSchema(recs[0].Column(4).(*array.Binary).Value(0), memory.DefaultAllocator)
+	if err != nil || vs.NumFields() != 3 || vs.Field(2).Name != "name" {
+		t.Errorf("view schema %v %v", vs, err)
+	}
+	info, err = c.GetTableTypes(ctx)
+	if got := strs(check("table types", info, err, schema_ref.TableTypes), 0); !contains(got, "VIEW") {
+		t.Errorf("table types %v", got)
+	}
+	info, err = c.GetPrimaryKeys(ctx, flightsql.TableRef{Table: "parent"})
+	recs = check("primary keys", info, err, schema_ref.PrimaryKeys)
+	if got := strs(recs, 3); len(got) != 2 || got[0] != "id" || got[1] != "sub" {
+		t.Errorf("primary key columns %v", got)
+	}
+	info, err = c.GetImportedKeys(ctx, flightsql.TableRef{Table: "child"})
+	recs = check("imported keys", info, err, schema_ref.ImportedKeys)
+	if got := strs(recs, 7); len(got) != 2 || got[0] != "pid" {
+		t.Errorf("imported fk columns %v", got)
+	}
+	info, err = c.GetExportedKeys(ctx, flightsql.TableRef{Table: "parent"})
+	recs = check("exported keys", info, err, schema_ref.ExportedKeys)
+	if got := strs(recs, 6); len(got) != 2 || got[0] != "child" {
+		t.Errorf("exported keys %v", got)
+	}
+	info, err = c.GetCrossReference(ctx, flightsql.TableRef{Table: "parent"}, flightsql.TableRef{Table: "child"})
+	if recs = check("cross reference", info, err, schema_ref.CrossReference); rowCount(recs) != 2 {
+		t.Errorf("cross reference rows %d", rowCount(recs))
+	}
+	info, err = c.GetXdbcTypeInfo(ctx, nil)
+	if got := strs(check("xdbc", info, err, schema_ref.XdbcTypeInfo), 0); !contains(got, "VARCHAR") {
+		t.Errorf("xdbc %v", got)
+	}
+	info, err = c.GetSqlInfo(ctx, []flightsql.SqlInfo{flightsql.SqlInfoFlightSqlServerName, flightsql.SqlInfoFlightSqlServerTransaction, flightsql.SqlInfoKeywords})
+	if recs = check("sql info", info, err, schema_ref.SqlInfo); rowCount(recs) != 3 {
+		t.Errorf("sql info rows %d", rowCount(recs))
+	}
+}
+
+func contains(xs []string, x string) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestCancellation(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	const slow = "SELECT count(*) FROM range(1000000000) a, range(10) b WHERE a.range * b.range % 7 = 3"
+	// CancelFlightInfo stops a query whose stream is being read.
+	info, err := c.Execute(ctx, slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		rdr, err := c.DoGet(ctx, info.Endpoint[0].Ticket)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer rdr.Release()
+		for rdr.Next() {
+		}
+		done <- rdr.Err()
+	}()
+	time.Sleep(200 * time.Millisecond)
+	if res, err := c.CancelFlightInfo(ctx, &flight.CancelFlightInfoRequest{Info: info}); err != nil || res.Status != flight.CancelStatusCancelled {
+		t.Fatalf("cancel: %v %v", res, err)
+	}
+	select {
+	case err := <-done:
+		wantCode(t, err, codes.Canceled)
+	case <-time.After(20 * time.Second):
+		t.Fatal("cancelled query still running")
+	}
+	// A client that drops its stream stops the query too.
+	info, err = c.Execute(ctx, slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The reader waits for the first batch, so the drop comes from a timer.
+	cctx, cancel := context.WithCancel(ctx)
+	time.AfterFunc(300*time.Millisecond, cancel)
+	if rdr, err := c.DoGet(cctx, info.Endpoint[0].Ticket); err == nil {
+		for rdr.Next() {
+		}
+		rdr.Release()
+	}
+	// The session's connection is free again once the query has stopped: a
+	// transaction (which needs it) begins promptly.
+	qctx, qcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer qcancel()
+	tx, err := c.BeginTransaction(qctx)
+	if err != nil {
+		t.Fatalf("session still busy after a dropped stream: %v", err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLargeResultStreams(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	const n = 3_000_000
+	info, err := c.Execute(ctx, fmt.Sprintf("SELECT range AS i, range * 2 AS j, 'row' || range AS s FROM range(%d)", n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdr, err := c.DoGet(ctx, info.Endpoint[0].Ticket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdr.Release()
+	var rows, sum int64
+	batches := 0
+	for rdr.Next() {
+		rec := rdr.RecordBatch()
+		batches++
+		col := rec.Column(0).(*array.Int64)
+		for i := 0; i < col.Len(); i++ {
+			sum += col.Value(i)
+		}
+		rows += rec.NumRows()
+	}
+	if err := rdr.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if rows != n || sum != int64(n)*(n-1)/2 {
+		t.Fatalf("rows %d sum %d", rows, sum)
+	}
+	if avg := rows / int64(batches); avg < 16*1024 {
+		t.Errorf("batches average %d rows: too small for the wire", avg)
+	}
+}
+
+func TestConcurrentClients(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := 0; w < 8; w++ {
+		c := ts.client(t)
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 10; i++ {
+				info, err := c.Execute(ctx, fmt.Sprintf("SELECT sum(range) FROM range(%d)", 1000*(w+1)))
+				if err != nil {
+					errs <- err
+					return
+				}
+				rdr, err := c.DoGet(ctx, info.Endpoint[0].Ticket)
+				if err != nil {
+					errs <- err
+					return
+				}
+				for rdr.Next() {
+					n := int64(1000 * (w + 1))
+					if got := rdr.RecordBatch().Column(0).(*array.Decimal128).Value(0).LowBits(); got != uint64(n*(n-1)/2) {
+						errs <- fmt.Errorf("client %d: sum %d", w, got)
+					}
+				}
+				rdr.Release()
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestBadTicketsAndCommands(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	_, err := c.DoGet(ctx, &flight.Ticket{Ticket: []byte("garbage")})
+	if err == nil {
+		t.Fatal("garbage ticket accepted")
+	}
+	forged, _ := flightsql.CreateStatementQueryTicket([]byte("eyJrIjoidGlja2V0In0.AAAA"))
+	rdr, err := c.DoGet(ctx, &flight.Ticket{Ticket: forged})
+	if err == nil {
+		_, err = rdr.Read()
+	}
+	wantCode(t, err, codes.Unauthenticated)
+	malformed, _ := flightsql.CreateStatementQueryTicket([]byte("not a ticket"))
+	rdr, err = c.DoGet(ctx, &flight.Ticket{Ticket: malformed})
+	if err == nil {
+		_, err = rdr.Read()
+	}
+	wantCode(t, err, codes.InvalidArgument)
+	_, err = c.Client.GetFlightInfo(ctx, &flight.FlightDescriptor{Type: flight.DescriptorCMD, Cmd: []byte{1, 2, 3}})
+	wantCode(t, err, codes.InvalidArgument)
+	// A ticket is redeemed once.
+	info, err := c.Execute(ctx, "SELECT 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetch(t, ctx, c, info)
+	rdr, err = c.DoGet(ctx, info.Endpoint[0].Ticket)
+	if err == nil {
+		_, err = rdr.Read()
+	}
+	if err == nil {
+		t.Fatal("a ticket was redeemed twice")
+	}
+}
+
