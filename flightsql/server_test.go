@@ -714,4 +714,3 @@ func TestBadTicketsAndCommands(t *testing.T) {
 		t.Fatal("a ticket was redeemed twice")
 	}
 }
-
