@@ -30,7 +30,7 @@ type testServer struct {
 	c       *coordinator.Coordinator
 }
 
-func startServer(t *testing.T, mutate ...func(*coordinator.Config)) *testServer {
+func startServer(t testing.TB, mutate ...func(*coordinator.Config)) *testServer {
 	t.Helper()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	cfg := coordinator.Config{
@@ -59,7 +59,7 @@ func startServer(t *testing.T, mutate ...func(*coordinator.Config)) *testServer 
 
 // client connects a Flight SQL client that keeps the session cookie, as the
 // JDBC driver does.
-func (ts *testServer) client(t *testing.T) *flightsql.Client {
+func (ts *testServer) client(t testing.TB) *flightsql.Client {
 	t.Helper()
 	c, err := flightsql.NewClient(ts.addr, nil, []flight.ClientMiddleware{flight.NewClientCookieMiddleware()},
 		grpc.WithTransportCredentials(insecure.NewCredentials()),

@@ -131,8 +131,11 @@ func (s *Server) GetFlightInfoTables(_ context.Context, cmd flightsql.GetTables,
 	return s.metaInfo(desc, schema_ref.Tables)
 }
 
-const userTables = `SELECT table_catalog AS catalog_name, table_schema AS db_schema_name,
- table_name, table_type FROM information_schema.tables WHERE table_catalog <> 'system'`
+// userTables reports DuckDB's 'BASE TABLE' as JDBC's "TABLE", the name BI
+// tools ask for.
+const userTables = `SELECT table_catalog AS catalog_name, table_schema AS db_schema_name, table_name,
+ CASE table_type WHEN 'BASE TABLE' THEN 'TABLE' ELSE table_type END AS table_type
+FROM information_schema.tables WHERE table_catalog <> 'system'`
 
 // DoGetTables lists tables and views, with their Arrow schemas on request.
 func (s *Server) DoGetTables(ctx context.Context, cmd flightsql.GetTables) (*arrow.Schema, <-chan flight.StreamChunk, error) {
@@ -184,13 +187,11 @@ func (s *Server) addTableSchemas(ctx context.Context, rec arrow.RecordBatch) (ar
 	}
 	_, err = withSession(ctx, sess, func() (struct{}, error) {
 		for i := 0; i < int(rec.NumRows()); i++ {
-			q := "SELECT * FROM " + duck.Table{Catalog: cats.Value(i), Schema: schs.Value(i), Name: names.Value(i)}.Quoted()
-			st, err := sess.conn.Prepare(ctx, q)
+			sc, err := tableSchema(ctx, sess, cats.Value(i), schs.Value(i), names.Value(i))
 			if err != nil {
-				return struct{}{}, fmt.Errorf("schema of %s: %w", q, err)
+				return struct{}{}, err
 			}
-			b.Append(flight.SerializeSchema(st.Schema, s.mem))
-			_ = st.Close()
+			b.Append(flight.SerializeSchema(sc, s.mem))
 		}
 		return struct{}{}, nil
 	})
@@ -211,7 +212,7 @@ func (s *Server) GetFlightInfoTableTypes(_ context.Context, desc *flight.FlightD
 // DoGetTableTypes lists the table types information_schema reports.
 func (s *Server) DoGetTableTypes(ctx context.Context) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	return s.metaQuery(ctx, schema_ref.TableTypes,
-		`SELECT * FROM (VALUES ('BASE TABLE'), ('LOCAL TEMPORARY'), ('VIEW')) t(table_type)`)
+		`SELECT * FROM (VALUES ('LOCAL TEMPORARY'), ('TABLE'), ('VIEW')) t(table_type)`)
 }
 
 // GetFlightInfoPrimaryKeys answers CommandGetPrimaryKeys.
@@ -283,4 +284,55 @@ func (s *Server) DoGetCrossReference(ctx context.Context, ref flightsql.CrossTab
  AND ($4::VARCHAR IS NULL OR fk_catalog_name = $4::VARCHAR)
  AND ($5::VARCHAR IS NULL OR fk_db_schema_name = $5::VARCHAR)
 ORDER BY 5, 6, 7, 9`, optional(pk.Catalog), optional(pk.DBSchema), pk.Table, optional(fk.Catalog), optional(fk.DBSchema), fk.Table)
+}
+
+// tableSchema is the Arrow schema of SELECT * from a table, with each
+// column's nullability and Flight SQL column metadata (origin, DuckDB type
+// name, precision and scale) as JDBC's getColumns reads them.
+func tableSchema(ctx context.Context, sess *session, catalog, schema, table string) (*arrow.Schema, error) {
+	q := "SELECT * FROM " + duck.Table{Catalog: catalog, Schema: schema, Name: table}.Quoted()
+	st, err := sess.conn.Prepare(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("schema of %s: %w", q, err)
+	}
+	fields := st.Schema.Fields()
+	_ = st.Close()
+	rows, err := sess.conn.QueryRows(ctx, `SELECT column_name, is_nullable, data_type, numeric_precision, numeric_scale
+FROM duckdb_columns() WHERE database_name = $1 AND schema_name = $2 AND table_name = $3 ORDER BY column_index`,
+		catalog, schema, table)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	type column struct {
+		nullable    bool
+		typ         string
+		prec, scale *int32
+	}
+	cols := map[string]column{}
+	for rows.Next() {
+		var name string
+		var c column
+		if err := rows.Scan(&name, &c.nullable, &c.typ, &c.prec, &c.scale); err != nil {
+			return nil, err
+		}
+		cols[name] = c
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i, f := range fields {
+		c, ok := cols[f.Name]
+		if !ok {
+			continue
+		}
+		fields[i].Nullable = c.nullable
+		mb := flightsql.NewColumnMetadataBuilder().CatalogName(catalog).SchemaName(schema).
+			TableName(table).TypeName(c.typ)
+		if _, dec := f.Type.(arrow.DecimalType); dec && c.prec != nil && c.scale != nil {
+			mb.Precision(*c.prec).Scale(*c.scale)
+		}
+		fields[i].Metadata = mb.Metadata()
+	}
+	return arrow.NewSchema(fields, nil), nil
 }

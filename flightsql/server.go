@@ -110,8 +110,8 @@ func New(cfg Config, db *duck.DB, mem memory.Allocator, log zerolog.Logger) (*Se
 // mapping of errors to status codes.
 func (s *Server) ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(statusUnary, s.authUnary),
-		grpc.ChainStreamInterceptor(statusStream, s.authStream),
+		grpc.ChainUnaryInterceptor(s.statusUnary, s.authUnary),
+		grpc.ChainStreamInterceptor(s.statusStream, s.authStream),
 		grpc.MaxRecvMsgSize(256 << 20),
 	}
 }

@@ -71,8 +71,17 @@ func TestTypesMatchInProcessDuckDB(t *testing.T) {
 		want = append(want, r)
 	}
 	wantTbl := table(t, rdr.Schema(), want)
-	if !got.Schema().Equal(wantTbl.Schema()) {
-		t.Fatalf("schema\n%s\nwant\n%s", got.Schema(), wantTbl.Schema())
+	for i, f := range got.Schema().Fields() {
+		w := wantTbl.Schema().Field(i)
+		if f.Name != w.Name || f.Nullable != w.Nullable || !arrow.TypeEqual(f.Type, w.Type) {
+			t.Errorf("field %s\n got %s\nwant %s", f.Name, f, w)
+		}
+		// Decimals carry their precision and scale for the JDBC driver.
+		if d, ok := f.Type.(arrow.DecimalType); ok {
+			if p, ok := f.Metadata.GetValue("ARROW:FLIGHT:SQL:PRECISION"); !ok || p != fmt.Sprint(d.GetPrecision()) {
+				t.Errorf("decimal %s lacks its precision metadata: %v", f.Name, f.Metadata)
+			}
+		}
 	}
 	if got.NumRows() != 2 {
 		t.Fatalf("rows %d", got.NumRows())
@@ -244,7 +253,7 @@ func TestPreparedStatements(t *testing.T) {
 			b.Field(1).(*array.StringBuilder).Append(fmt.Sprint("n", i))
 		}
 		b.Field(2).(*array.Decimal128Builder).AppendValueFromString("12.34")
-		b.Field(3).(*array.TimestampBuilder).Append(arrow.Timestamp(int64(i) * 1e6))
+		b.Field(3).(*array.TimestampBuilder).Append(arrow.Timestamp(int64(i) * 1000)) // the schema says milliseconds
 	}
 	rec := b.NewRecordBatch()
 	defer rec.Release()
@@ -489,7 +498,7 @@ CREATE VIEW v AS SELECT * FROM parent`); err != nil {
 	if got := strs(check("schemas", info, err, schema_ref.DBSchemas), 1); !contains(got, "main") || contains(got, "information_schema") {
 		t.Errorf("schemas %v", got)
 	}
-	info, err = c.GetTables(ctx, &flightsql.GetTablesOpts{TableNameFilterPattern: ptr("%"), TableTypes: []string{"BASE TABLE"}})
+	info, err = c.GetTables(ctx, &flightsql.GetTablesOpts{TableNameFilterPattern: ptr("%"), TableTypes: []string{"TABLE"}})
 	if got := strs(check("tables", info, err, schema_ref.Tables), 2); len(got) != 2 || got[0] != "child" || got[1] != "parent" {
 		t.Errorf("tables %v", got)
 	}
@@ -501,6 +510,15 @@ CREATE VIEW v AS SELECT * FROM parent`); err != nil {
 	vs, err := flight.DeserializeSchema(recs[0].Column(4).(*array.Binary).Value(0), memory.DefaultAllocator)
 	if err != nil || vs.NumFields() != 3 || vs.Field(2).Name != "name" {
 		t.Errorf("view schema %v %v", vs, err)
+	}
+	info, err = c.GetTables(ctx, &flightsql.GetTablesOpts{TableNameFilterPattern: ptr("parent"), IncludeSchema: true})
+	recs = check("table with schema", info, err, schema_ref.TablesWithIncludedSchema)
+	ps, err := flight.DeserializeSchema(recs[0].Column(4).(*array.Binary).Value(0), memory.DefaultAllocator)
+	if err != nil || ps.Field(0).Nullable || !ps.Field(2).Nullable {
+		t.Errorf("primary key columns must be NOT NULL, name nullable: %v %v", ps, err)
+	}
+	if tn, _ := ps.Field(2).Metadata.GetValue("ARROW:FLIGHT:SQL:TYPE_NAME"); tn != "VARCHAR" {
+		t.Errorf("type name metadata %q", tn)
 	}
 	info, err = c.GetTableTypes(ctx)
 	if got := strs(check("table types", info, err, schema_ref.TableTypes), 0); !contains(got, "VIEW") {

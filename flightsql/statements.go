@@ -90,7 +90,7 @@ func (s *Server) register(q *query, desc *flight.FlightDescriptor) (*flight.Flig
 	schema := arrow.NewSchema(nil, nil)
 	records := int64(0)
 	if !q.empty {
-		schema, records = q.stmt.Schema, -1
+		schema, records = resultSchema(q.stmt.Schema), -1
 	}
 	s.log.Debug().Str("query_id", q.id).Str("user", q.user).Msg("query planned")
 	return s.flightInfo(desc, schema, ticket, records), nil
@@ -108,7 +108,7 @@ func (s *Server) GetSchemaStatement(ctx context.Context, cmd flightsql.Statement
 			return nil, err
 		}
 		defer st.Close()
-		return &flight.SchemaResult{Schema: flight.SerializeSchema(st.Schema, s.mem)}, nil
+		return &flight.SchemaResult{Schema: flight.SerializeSchema(resultSchema(st.Schema), s.mem)}, nil
 	})
 }
 
@@ -142,7 +142,7 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 		close(ch)
 		return arrow.NewSchema(nil, nil), ch, nil
 	}
-	schema := q.stmt.Schema
+	schema := resultSchema(q.stmt.Schema)
 	runCtx, cancel := context.WithCancel(ctx)
 	stopOnCancel := context.AfterFunc(q.ctx, cancel)
 	ch := make(chan flight.StreamChunk, 1)
@@ -156,7 +156,15 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 		defer cancel()
 		log := s.log.With().Str("query_id", q.id).Logger()
 		start := time.Now()
-		rows, err := s.stream(runCtx, q, ch)
+		rows, err := func() (n int64, err error) {
+			defer func() {
+				if r := recover(); r != nil {
+					log.Error().Interface("panic", r).Msg("query stream panicked")
+					err = fmt.Errorf("internal error streaming query %s: %v", q.id, r)
+				}
+			}()
+			return s.stream(runCtx, q, schema, ch)
+		}()
 		if err != nil {
 			if q.ctx.Err() != nil && errors.Is(err, context.Canceled) {
 				err = fmt.Errorf("query %s was cancelled: %w", q.id, err)
@@ -174,7 +182,7 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 }
 
 // stream runs q once per argument row and sends its batches to ch.
-func (s *Server) stream(ctx context.Context, q *query, ch chan<- flight.StreamChunk) (int64, error) {
+func (s *Server) stream(ctx context.Context, q *query, schema *arrow.Schema, ch chan<- flight.StreamChunk) (int64, error) {
 	runs := q.args
 	if runs == nil {
 		runs = [][]any{nil}
@@ -188,6 +196,7 @@ func (s *Server) stream(ctx context.Context, q *query, ch chan<- flight.StreamCh
 		for rdr.Next() {
 			rec := rdr.RecordBatch()
 			rec.Retain()
+			rec = relabel(rec, schema)
 			select {
 			case ch <- flight.StreamChunk{Data: rec}:
 				total += rec.NumRows()

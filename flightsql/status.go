@@ -3,6 +3,7 @@ package flightsql
 import (
 	"context"
 	"errors"
+	"runtime/debug"
 
 	"github.com/skeindb/skein/internal/duck"
 	"github.com/skeindb/skein/internal/token"
@@ -80,12 +81,22 @@ func duckCode(k duck.Kind) codes.Code {
 	return codes.Internal
 }
 
-// Interceptors that apply toStatus to every RPC's error.
-func statusUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	resp, err := h(ctx, req)
+// Interceptors that apply toStatus to every RPC's error and turn a panic in
+// a handler into an Internal status instead of a dead server.
+func (s *Server) statusUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
+	defer s.recoverPanic(info.FullMethod, &err)
+	resp, err = h(ctx, req)
 	return resp, toStatus(err)
 }
 
-func statusStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+func (s *Server) statusStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
+	defer s.recoverPanic(info.FullMethod, &err)
 	return toStatus(h(srv, ss))
+}
+
+func (s *Server) recoverPanic(method string, err *error) {
+	if r := recover(); r != nil {
+		s.log.Error().Str("method", method).Interface("panic", r).Bytes("stack", debug.Stack()).Msg("handler panicked")
+		*err = status.Errorf(codes.Internal, "internal error in %s: %v", method, r)
+	}
 }

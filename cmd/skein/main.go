@@ -115,6 +115,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg.Version = version
+	// A supervisor that closes our pipes on SIGTERM must not kill the
+	// shutdown (and its checkpoint) with SIGPIPE.
+	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	c, err := coordinator.Start(ctx, cfg, log)

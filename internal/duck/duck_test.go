@@ -5,8 +5,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
@@ -122,6 +125,76 @@ func TestSandbox(t *testing.T) {
 		var de *Error
 		if !errors.As(err, &de) || de.Kind != KindPermission {
 			t.Errorf("%s: want permission error, got %v (%#v)", q, err, de)
+		}
+	}
+}
+
+// Nested parameters, with NULLs at every level and awkward strings, bind
+// and read back exactly.
+func TestNestedParameters(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	if _, err := c.Exec(ctx, `CREATE TABLE n (l INTEGER[], s STRUCT(a VARCHAR, b BIGINT), m MAP(VARCHAR, DOUBLE[]),
+		a VARCHAR[2], b BLOB[], d DATE[], ts TIMESTAMP[])`); err != nil {
+		t.Fatal(err)
+	}
+	const rows = `[
+	 {"l": [1, null, 3], "s": {"a": "it's \\ \"q\" [x], {y}", "b": null}, "m": [{"key": "k", "value": [1.5, null]}, {"key": "e", "value": null}],
+	  "a": ["x", null], "b": ["qg=="], "d": [19000, null], "ts": [1700000000123456]},
+	 {"l": [], "s": null, "m": [], "a": null, "b": null, "d": null, "ts": null},
+	 {"l": null, "s": {"a": null, "b": -5}, "m": null, "a": ["NULL", ""], "b": [null], "d": [], "ts": [null]}
+	]`
+	sc := arrow.NewSchema([]arrow.Field{
+		{Name: "l", Type: arrow.ListOf(arrow.PrimitiveTypes.Int64), Nullable: true},
+		{Name: "s", Type: arrow.StructOf(arrow.Field{Name: "a", Type: arrow.BinaryTypes.String, Nullable: true}, arrow.Field{Name: "b", Type: arrow.PrimitiveTypes.Int32, Nullable: true}), Nullable: true},
+		{Name: "m", Type: arrow.MapOf(arrow.BinaryTypes.String, arrow.ListOf(arrow.PrimitiveTypes.Float64)), Nullable: true},
+		{Name: "a", Type: arrow.FixedSizeListOf(2, arrow.BinaryTypes.String), Nullable: true},
+		{Name: "b", Type: arrow.ListOf(arrow.BinaryTypes.Binary), Nullable: true},
+		{Name: "d", Type: arrow.ListOf(arrow.FixedWidthTypes.Date32), Nullable: true},
+		{Name: "ts", Type: arrow.ListOf(&arrow.TimestampType{Unit: arrow.Microsecond}), Nullable: true},
+	}, nil)
+	rec, _, err := array.RecordFromJSON(memory.DefaultAllocator, sc, strings.NewReader(rows))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	st, err := c.Prepare(ctx, "INSERT INTO n VALUES ($1, $2, $3, $4, $5, $6, $7)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for i := 0; i < int(rec.NumRows()); i++ {
+		args, err := RowArgs(rec, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Exec(ctx, args); err != nil {
+			t.Fatalf("row %d %v: %v", i, args, err)
+		}
+	}
+	// Each check must hold on exactly one row.
+	checks := []string{
+		`l = [1, NULL, 3] AND s.a = 'it''s \ "q" [x], {y}' AND s.b IS NULL AND m['k'] = [1.5, NULL] AND m['e'] IS NULL`,
+		`a[1] = 'x' AND a[2] IS NULL`,
+		`b = ['\xAA'::BLOB]`,
+		`d = [DATE '2022-01-08', NULL]`,
+		`ts = [TIMESTAMP '2023-11-14 22:13:20.123456']`,
+		`l = [] AND s IS NULL AND cardinality(m) = 0 AND a IS NULL AND b IS NULL AND d IS NULL AND ts IS NULL`,
+		`l IS NULL AND s.a IS NULL AND s.b = -5 AND m IS NULL AND a[1] = 'NULL' AND a[2] = '' AND b[1] IS NULL AND d = [] AND ts[1] IS NULL`,
+	}
+	for _, cond := range checks {
+		rows, err := c.QueryRows(ctx, "SELECT count(*) FROM n WHERE "+cond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		rows.Next()
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		rows.Close()
+		if n != 1 {
+			t.Errorf("%d rows satisfy %s", n, cond)
 		}
 	}
 }

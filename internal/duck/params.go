@@ -3,6 +3,8 @@ package duck
 import (
 	"fmt"
 	"math/big"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -28,7 +30,31 @@ func RowArgs(rec arrow.RecordBatch, row int) ([]any, error) {
 }
 
 // Value converts the Arrow value at row i into the Go value DuckDB binds.
+// Nested values (LIST, ARRAY, STRUCT, MAP) travel as DuckDB's text form of
+// the value, which DuckDB casts to the parameter's type on binding: the
+// Go binding cannot bind nested values holding NULLs or differently sized
+// integers, and the text form is exact for every element type.
 func Value(a arrow.Array, i int) (any, error) {
+	if isNested(a.DataType()) && !a.IsNull(i) {
+		var sb strings.Builder
+		if err := literal(&sb, a, i); err != nil {
+			return nil, err
+		}
+		return sb.String(), nil
+	}
+	return scalar(a, i)
+}
+
+func isNested(t arrow.DataType) bool {
+	switch t.ID() {
+	case arrow.LIST, arrow.LARGE_LIST, arrow.FIXED_SIZE_LIST, arrow.LIST_VIEW, arrow.LARGE_LIST_VIEW,
+		arrow.STRUCT, arrow.MAP:
+		return true
+	}
+	return false
+}
+
+func scalar(a arrow.Array, i int) (any, error) {
 	if a.IsNull(i) {
 		return nil, nil
 	}
@@ -106,44 +132,6 @@ func Value(a arrow.Array, i int) (any, error) {
 		return decimal(t.Precision, t.Scale, a.Value(i).BigInt())
 	case *array.Dictionary:
 		return Value(a.Dictionary(), a.GetValueIndex(i))
-	case array.ListLike:
-		start, end := a.ValueOffsets(i)
-		out := make([]any, 0, end-start)
-		if m, ok := a.(*array.Map); ok {
-			keys, items := m.Keys(), m.Items()
-			mv := duckdb.Map{}
-			for j := start; j < end; j++ {
-				k, err := Value(keys, int(j))
-				if err != nil {
-					return nil, err
-				}
-				v, err := Value(items, int(j))
-				if err != nil {
-					return nil, err
-				}
-				mv[k] = v
-			}
-			return mv, nil
-		}
-		for j := start; j < end; j++ {
-			v, err := Value(a.ListValues(), int(j))
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, v)
-		}
-		return out, nil
-	case *array.Struct:
-		st := a.DataType().(*arrow.StructType)
-		out := make(map[string]any, a.NumField())
-		for f := range a.NumField() {
-			v, err := Value(a.Field(f), i)
-			if err != nil {
-				return nil, err
-			}
-			out[st.Field(f).Name] = v
-		}
-		return out, nil
 	case array.Union:
 		child := a.Field(a.ChildID(i))
 		idx := i
@@ -164,4 +152,112 @@ func decimal(precision, scale int32, v *big.Int) (any, error) {
 	// duckdb-go cannot bind a Decimal; its exact text casts losslessly to
 	// the parameter's DECIMAL type.
 	return duckdb.Decimal{Width: uint8(precision), Scale: uint8(scale), Value: v}.String(), nil
+}
+
+// literal writes the value at row i in DuckDB's text form for values,
+// which its VARCHAR casts read back: [a, b], {'f': v}, {k=v}, with strings
+// quoted and backslash-escaped.
+func literal(sb *strings.Builder, a arrow.Array, i int) error {
+	if a.IsNull(i) {
+		sb.WriteString("NULL")
+		return nil
+	}
+	switch a := a.(type) {
+	case *array.Map:
+		start, end := a.ValueOffsets(i)
+		sb.WriteByte('{')
+		for j := start; j < end; j++ {
+			if j > start {
+				sb.WriteString(", ")
+			}
+			if err := literal(sb, a.Keys(), int(j)); err != nil {
+				return err
+			}
+			sb.WriteByte('=')
+			if err := literal(sb, a.Items(), int(j)); err != nil {
+				return err
+			}
+		}
+		sb.WriteByte('}')
+		return nil
+	case array.ListLike:
+		start, end := a.ValueOffsets(i)
+		sb.WriteByte('[')
+		for j := start; j < end; j++ {
+			if j > start {
+				sb.WriteString(", ")
+			}
+			if err := literal(sb, a.ListValues(), int(j)); err != nil {
+				return err
+			}
+		}
+		sb.WriteByte(']')
+		return nil
+	case *array.Struct:
+		st := a.DataType().(*arrow.StructType)
+		sb.WriteByte('{')
+		for f := range a.NumField() {
+			if f > 0 {
+				sb.WriteString(", ")
+			}
+			quote(sb, st.Field(f).Name)
+			sb.WriteString(": ")
+			if err := literal(sb, a.Field(f), i); err != nil {
+				return err
+			}
+		}
+		sb.WriteByte('}')
+		return nil
+	}
+	v, err := scalar(a, i)
+	if err != nil {
+		return err
+	}
+	switch v := v.(type) {
+	case bool, int8, int16, int32, int64, uint8, uint16, uint32, uint64:
+		fmt.Fprint(sb, v)
+	case float32:
+		quote(sb, strconv.FormatFloat(float64(v), 'g', -1, 32))
+	case float64:
+		quote(sb, strconv.FormatFloat(v, 'g', -1, 64))
+	case string:
+		quote(sb, v)
+	case []byte:
+		var hex strings.Builder
+		for _, b := range v {
+			fmt.Fprintf(&hex, "\\\\x%02X", b)
+		}
+		sb.WriteByte('\'')
+		sb.WriteString(hex.String())
+		sb.WriteByte('\'')
+	case time.Time:
+		switch a.DataType().ID() {
+		case arrow.DATE32, arrow.DATE64:
+			quote(sb, v.Format("2006-01-02"))
+		case arrow.TIME32, arrow.TIME64:
+			quote(sb, v.Format("15:04:05.999999999"))
+		default:
+			if ts, ok := a.DataType().(*arrow.TimestampType); ok && ts.TimeZone != "" {
+				quote(sb, v.Format("2006-01-02 15:04:05.999999999-07:00"))
+			} else {
+				quote(sb, v.Format("2006-01-02 15:04:05.999999999"))
+			}
+		}
+	case duckdb.Interval:
+		quote(sb, fmt.Sprintf("%d months %d days %d microseconds", v.Months, v.Days, v.Micros))
+	default:
+		return fmt.Errorf("arrow type %s is not supported inside a nested parameter", a.DataType())
+	}
+	return nil
+}
+
+func quote(sb *strings.Builder, s string) {
+	sb.WriteByte('\'')
+	for _, r := range s {
+		if r == '\'' || r == '\\' {
+			sb.WriteByte('\\')
+		}
+		sb.WriteRune(r)
+	}
+	sb.WriteByte('\'')
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -31,6 +32,9 @@ type Stmt struct {
 // Prepare prepares query. Statements before the last one in a multi-statement
 // string are executed, as DuckDB does.
 func (c *Conn) Prepare(ctx context.Context, query string) (*Stmt, error) {
+	if strings.TrimSpace(query) == "" {
+		return nil, &Error{Kind: KindInvalid, Msg: "Parser Error: empty query"}
+	}
 	ds, err := c.raw.PrepareContext(ctx, query)
 	if err != nil {
 		return nil, wrap(err)
@@ -95,44 +99,42 @@ func (s *Stmt) isCountOnly() bool {
 
 func (s *Stmt) describeParams() error {
 	n := s.raw.NumInput()
-	if n <= 0 {
-		s.Params = arrow.NewSchema(nil, nil)
-		return nil
-	}
-	types := make([]mapping.LogicalType, n)
-	names := make([]string, n)
-	known := make([]bool, n)
-	for i := range n {
-		t := mapping.ParamType(s.handle, mapping.IdxT(i+1))
-		names[i] = fmt.Sprintf("$%d", i+1)
-		if name, err := s.raw.ParamName(i + 1); err == nil && name != "" && name != fmt.Sprint(i+1) {
-			names[i] = name
+	fields := make([]arrow.Field, 0, max(n, 0))
+	for i := 1; i <= n; i++ {
+		name := fmt.Sprintf("$%d", i)
+		if pn, err := s.raw.ParamName(i); err == nil && pn != "" && pn != fmt.Sprint(i) {
+			name = pn
 		}
-		known[i] = t != mapping.TypeInvalid && t != mapping.TypeAny
-		if known[i] {
-			types[i] = mapping.ParamLogicalType(s.handle, mapping.IdxT(i+1))
-		} else {
-			types[i] = mapping.CreateLogicalType(mapping.TypeVarchar)
-		}
-	}
-	defer func() {
-		for i := range types {
-			mapping.DestroyLogicalType(&types[i])
-		}
-	}()
-	sc, err := s.conn.arrowSchema(types, names)
-	if err != nil {
-		return err
-	}
-	fields := sc.Fields()
-	for i := range fields {
-		if !known[i] {
-			fields[i].Type = arrow.Null
-		}
-		fields[i].Nullable = true
+		fields = append(fields, arrow.Field{Name: name, Type: s.paramType(i), Nullable: true})
 	}
 	s.Params = arrow.NewSchema(fields, nil)
 	return nil
+}
+
+// paramType is the Arrow type a client should send for parameter i, as
+// DuckDB's export would give the type DuckDB inferred for it. A parameter
+// whose type DuckDB cannot infer (SELECT ?) has the null type: the client
+// sends any type and DuckDB takes it as given.
+func (s *Stmt) paramType(i int) arrow.DataType {
+	switch mapping.ParamType(s.handle, mapping.IdxT(i)) {
+	case mapping.TypeInvalid, mapping.TypeAny, mapping.TypeSQLNull:
+		return arrow.Null
+	}
+	lt := mapping.ParamLogicalType(s.handle, mapping.IdxT(i))
+	defer mapping.DestroyLogicalType(&lt)
+	sc, err := s.conn.arrowSchema([]mapping.LogicalType{lt}, []string{"p"})
+	if err != nil {
+		return arrow.Null
+	}
+	t := sc.Field(0).Type
+	// The JDBC driver (Arrow Java) writes java.sql.Timestamp parameters as
+	// milliseconds whatever unit the schema declares; declaring
+	// milliseconds keeps its values right. Other clients send their own
+	// schema, and every unit binds exactly.
+	if ts, ok := t.(*arrow.TimestampType); ok && ts.Unit == arrow.Microsecond {
+		return &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: ts.TimeZone}
+	}
+	return t
 }
 
 func (c *Conn) arrowSchema(types []mapping.LogicalType, names []string) (*arrow.Schema, error) {
@@ -150,7 +152,14 @@ func (c *Conn) arrowSchema(types []mapping.LogicalType, names []string) (*arrow.
 // Close releases the statement.
 func (s *Stmt) Close() error { return wrap(s.raw.Close()) }
 
-func (s *Stmt) bind(ctx context.Context, args []any) error {
+func (s *Stmt) bind(ctx context.Context, args []any) (err error) {
+	// The Go binding panics on some values it cannot convert; a bad
+	// parameter must be an error, never a crash.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: cannot bind %v", ErrBadParameter, r)
+		}
+	}()
 	named := make([]driver.NamedValue, len(args))
 	for i, a := range args {
 		named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}

@@ -1,0 +1,77 @@
+package flightsql_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+)
+
+// FuzzCommands sends arbitrary bytes as Flight SQL commands, tickets and
+// action bodies, raw and wrapped in each command's Any type URL, to a real
+// server: every answer must be a deliberate status, never Internal or a
+// crash, and the server must keep serving.
+func FuzzCommands(f *testing.F) {
+	ts := startServer(f)
+	for _, seed := range [][]byte{nil, {0}, {1, 2, 3}, []byte("SELECT 1"), []byte("a/b"), []byte("eyJrIjoidGlja2V0In0.AAAA")} {
+		f.Add(seed)
+	}
+	q, _ := flightsql.CreateStatementQueryTicket([]byte("x.y"))
+	f.Add(q)
+	types := []string{
+		"CommandStatementQuery", "CommandStatementUpdate", "CommandPreparedStatementQuery",
+		"CommandPreparedStatementUpdate", "CommandGetTables", "CommandGetDbSchemas", "CommandGetPrimaryKeys",
+		"CommandGetCrossReference", "CommandGetXdbcTypeInfo", "CommandGetSqlInfo", "TicketStatementQuery",
+		"CommandStatementIngest", "ActionCreatePreparedStatementRequest", "ActionClosePreparedStatementRequest",
+		"ActionEndTransactionRequest",
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := ts.client(t)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		payloads := [][]byte{data}
+		for _, typ := range types {
+			b, err := proto.Marshal(&anypb.Any{TypeUrl: "type.googleapis.com/arrow.flight.protocol.sql." + typ, Value: data})
+			if err != nil {
+				t.Fatal(err)
+			}
+			payloads = append(payloads, b)
+		}
+		for _, p := range payloads {
+			_, err := c.Client.GetFlightInfo(ctx, &flight.FlightDescriptor{Type: flight.DescriptorCMD, Cmd: p})
+			checkDeliberate(t, err)
+			if s, err := c.Client.DoGet(ctx, &flight.Ticket{Ticket: p}); err == nil {
+				_, err = s.Recv()
+				checkDeliberate(t, err)
+			}
+			for _, action := range []string{flightsql.CreatePreparedStatementActionType, flightsql.ClosePreparedStatementActionType, flightsql.EndTransactionActionType, flight.CancelFlightInfoActionType} {
+				if s, err := c.Client.DoAction(ctx, &flight.Action{Type: action, Body: p}); err == nil {
+					_, err = s.Recv()
+					checkDeliberate(t, err)
+				}
+			}
+		}
+		// Still serving.
+		_, err := c.Execute(ctx, "SELECT 1")
+		if err != nil {
+			t.Fatalf("server stopped answering: %v", err)
+		}
+	})
+}
+
+func checkDeliberate(t *testing.T, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	switch status.Code(err) {
+	case codes.Internal, codes.Unknown, codes.Unavailable:
+		t.Fatalf("undeliberate answer: %v", err)
+	}
+}
