@@ -24,7 +24,7 @@ run: build ## run a server on 127.0.0.1:31337 (user skein, password skein; overr
 	SKEIN_USER=$(SKEIN_USER) SKEIN_PASSWORD=$(SKEIN_PASSWORD) ./bin/skein serve
 
 .PHONY: test
-test: test-go ## run every test suite
+test: test-go test-python test-jdbc ## run every test suite (Go, Python, JDBC)
 
 .PHONY: test-go
 test-go: ## run the Go tests (race detector on)

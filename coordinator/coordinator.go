@@ -34,6 +34,7 @@ type Config struct {
 	TLSClientCA    string
 	Threads        int
 	MemoryLimit    string
+	TimeZone       string
 	ShutdownGrace  time.Duration
 	SessionIdle    time.Duration
 	Version        string
@@ -59,6 +60,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSClientCA, "tls-client-ca", "", "CA bundle (PEM) that client certificates must chain to (mTLS)")
 	fs.IntVar(&c.Threads, "threads", 0, "DuckDB worker threads (0: one per core)")
 	fs.StringVar(&c.MemoryLimit, "memory-limit", "", "DuckDB memory limit, e.g. 4GB (empty: DuckDB's default)")
+	fs.StringVar(&c.TimeZone, "timezone", "", "time zone of TIMESTAMPTZ results, e.g. UTC (empty: the machine's)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 30*time.Second, "how long running queries may finish on SIGTERM")
 	fs.DurationVar(&c.SessionIdle, "session-idle-timeout", 15*time.Minute, "close client sessions idle this long")
 }
@@ -133,6 +135,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 		Threads:     cfg.Threads,
 		MemoryLimit: cfg.MemoryLimit,
 		TempDir:     filepath.Join(dataDir, "tmp"),
+		TimeZone:    cfg.TimeZone,
 	})
 	if err != nil {
 		return nil, err

@@ -134,6 +134,15 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 			if _, err := s.execRows(ctx, sess, p.stmt, p.args); err != nil {
 				return nil, err
 			}
+			return q, nil
+		}
+		var first []any
+		if len(p.args) > 0 {
+			first = p.args[0]
+		}
+		var err error
+		if q.schema, err = p.stmt.ResultSchema(ctx, first); err != nil {
+			return nil, err
 		}
 		return q, nil
 	})

@@ -67,6 +67,11 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 			if _, err := st.Exec(ctx, nil); err != nil {
 				return nil, err
 			}
+			return q, nil
+		}
+		if q.schema, err = st.ResultSchema(ctx, nil); err != nil {
+			_ = st.Close()
+			return nil, err
 		}
 		return q, nil
 	})
@@ -90,7 +95,7 @@ func (s *Server) register(q *query, desc *flight.FlightDescriptor) (*flight.Flig
 	schema := arrow.NewSchema(nil, nil)
 	records := int64(0)
 	if !q.empty {
-		schema, records = resultSchema(q.stmt.Schema), -1
+		schema, records = resultSchema(q.schema), -1
 	}
 	s.log.Debug().Str("query_id", q.id).Str("user", q.user).Msg("query planned")
 	return s.flightInfo(desc, schema, ticket, records), nil
@@ -142,7 +147,7 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 		close(ch)
 		return arrow.NewSchema(nil, nil), ch, nil
 	}
-	schema := resultSchema(q.stmt.Schema)
+	schema := resultSchema(q.schema)
 	runCtx, cancel := context.WithCancel(ctx)
 	stopOnCancel := context.AfterFunc(q.ctx, cancel)
 	ch := make(chan flight.StreamChunk, 1)

@@ -25,6 +25,10 @@ type Config struct {
 	MemoryLimit string
 	// TempDir is where DuckDB spills; empty keeps the default.
 	TempDir string
+	// TimeZone is the zone TIMESTAMPTZ values are shown in; empty keeps
+	// DuckDB's default (the machine's). The sandbox locks every setting, so
+	// it is fixed per instance.
+	TimeZone string
 }
 
 // DB is one sandboxed DuckDB instance.
@@ -54,23 +58,28 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, wrap(fmt.Errorf("duck: open %q: %w", cfg.Path, err))
 	}
 	db := &DB{connector: connector, pool: sql.OpenDB(connector)}
-	if err := db.sandbox(ctx, cfg.AllowedDirs); err != nil {
+	if err := db.sandbox(ctx, cfg.AllowedDirs, cfg.TimeZone); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
 	return db, nil
 }
 
-func (db *DB) sandbox(ctx context.Context, dirs []string) error {
+func (db *DB) sandbox(ctx context.Context, dirs []string, timeZone string) error {
 	quoted := make([]string, 0, len(dirs))
 	for _, d := range dirs {
 		quoted = append(quoted, QuoteString(strings.TrimSuffix(d, "/")+"/"))
 	}
-	stmts := []string{
-		"SET allowed_directories=[" + strings.Join(quoted, ", ") + "]",
+	var stmts []string
+	if timeZone != "" {
+		// ICU's setting, which a DSN cannot carry.
+		stmts = append(stmts, "SET GLOBAL TimeZone = "+QuoteString(timeZone))
+	}
+	stmts = append(stmts,
+		"SET allowed_directories=["+strings.Join(quoted, ", ")+"]",
 		"SET enable_external_access=false",
 		"SET lock_configuration=true",
-	}
+	)
 	for _, s := range stmts {
 		if _, err := db.pool.ExecContext(ctx, s); err != nil {
 			return wrap(fmt.Errorf("duck: sandbox (%s): %w", s, err))

@@ -27,6 +27,10 @@ type Stmt struct {
 	// Params describes the parameters ($1...$n) in order; a parameter whose
 	// type DuckDB cannot infer has the null type.
 	Params *arrow.Schema
+	// Resolved is false when a result type depends on the parameters' types
+	// (SELECT $1): Schema then has null-typed columns, and ResultSchema
+	// learns the real one once parameters are bound.
+	Resolved bool
 }
 
 // Prepare prepares query. Statements before the last one in a multi-statement
@@ -67,20 +71,25 @@ func (s *Stmt) describe() error {
 		s.ReturnsRows = !s.isCountOnly()
 	}
 	n := int(mapping.PreparedStatementColumnCount(s.handle))
-	types := make([]mapping.LogicalType, n)
-	names := make([]string, n)
+	fields := make([]arrow.Field, n)
+	s.Resolved = true
 	for i := range n {
-		types[i] = mapping.PreparedStatementColumnLogicalType(s.handle, mapping.IdxT(i))
-		names[i] = mapping.PreparedStatementColumnName(s.handle, mapping.IdxT(i))
-	}
-	defer func() {
-		for i := range types {
-			mapping.DestroyLogicalType(&types[i])
+		name := mapping.PreparedStatementColumnName(s.handle, mapping.IdxT(i))
+		switch mapping.PreparedStatementColumnType(s.handle, mapping.IdxT(i)) {
+		case mapping.TypeInvalid, mapping.TypeAny, mapping.TypeSQLNull:
+			fields[i] = arrow.Field{Name: name, Type: arrow.Null, Nullable: true}
+			s.Resolved = false
+			continue
 		}
-	}()
-	if s.Schema, err = s.conn.arrowSchema(types, names); err != nil {
-		return err
+		lt := mapping.PreparedStatementColumnLogicalType(s.handle, mapping.IdxT(i))
+		sc, err := s.conn.arrowSchema([]mapping.LogicalType{lt}, []string{name})
+		mapping.DestroyLogicalType(&lt)
+		if err != nil {
+			return err
+		}
+		fields[i] = sc.Field(0)
 	}
+	s.Schema = arrow.NewSchema(fields, nil)
 	if !s.ReturnsRows {
 		s.Schema = arrow.NewSchema(nil, nil)
 	}
@@ -190,5 +199,20 @@ func (s *Stmt) Query(ctx context.Context, mem memory.Allocator, args []any, batc
 	if err := s.bind(ctx, args); err != nil {
 		return nil, err
 	}
-	return s.conn.stream(ctx, s.handle, s.Schema, mem, batch)
+	return s.conn.stream(ctx, s.handle, mem, batch)
+}
+
+// ResultSchema is the result schema with args bound. For an unresolved
+// statement DuckDB knows it only by running the statement, so ResultSchema
+// starts it and stops at the first result chunk.
+func (s *Stmt) ResultSchema(ctx context.Context, args []any) (*arrow.Schema, error) {
+	if s.Resolved {
+		return s.Schema, nil
+	}
+	r, err := s.Query(ctx, memory.DefaultAllocator, args, BatchSize{Rows: 1, Bytes: 1})
+	if err != nil {
+		return nil, err
+	}
+	defer r.Release()
+	return r.Schema(), nil
 }

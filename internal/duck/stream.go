@@ -31,7 +31,7 @@ type BatchSize struct {
 var DefaultBatchSize = BatchSize{Rows: 128 * 1024, Bytes: 2 << 20}
 
 // stream executes a bound prepared statement as a streaming result.
-func (c *Conn) stream(ctx context.Context, ps mapping.PreparedStatement, schema *arrow.Schema, mem memory.Allocator, batch BatchSize) (array.RecordReader, error) {
+func (c *Conn) stream(ctx context.Context, ps mapping.PreparedStatement, mem memory.Allocator, batch BatchSize) (array.RecordReader, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -52,6 +52,12 @@ func (c *Conn) stream(ctx context.Context, ps mapping.PreparedStatement, schema 
 		stop()
 		return nil, errors.Join(ctx.Err(), err)
 	}
+	schema, err := c.resultSchema(&res)
+	if err != nil {
+		mapping.DestroyResult(&res)
+		stop()
+		return nil, err
+	}
 	r := &resultReader{
 		ctx:    ctx,
 		res:    res,
@@ -63,6 +69,24 @@ func (c *Conn) stream(ctx context.Context, ps mapping.PreparedStatement, schema 
 	arrowmapping.ConnectionGetArrowOptions(c.handle, &r.opts)
 	r.refs.Store(1)
 	return r, nil
+}
+
+// resultSchema converts a result's column types as DuckDB's Arrow export
+// does.
+func (c *Conn) resultSchema(res *mapping.Result) (*arrow.Schema, error) {
+	n := int(mapping.ColumnCount(res))
+	types := make([]mapping.LogicalType, n)
+	names := make([]string, n)
+	for i := range n {
+		types[i] = mapping.ColumnLogicalType(res, mapping.IdxT(i))
+		names[i] = mapping.ColumnName(res, mapping.IdxT(i))
+	}
+	defer func() {
+		for i := range types {
+			mapping.DestroyLogicalType(&types[i])
+		}
+	}()
+	return c.arrowSchema(types, names)
 }
 
 // interruptOnCancel interrupts the connection when ctx ends before the

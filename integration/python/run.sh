@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runs the Python integration suite against a built skein binary.
+#
+#   integration/python/run.sh [pytest args...]
+#
+# Environment:
+#   BUILD_DIR  where the venv lives (default: <repo>/build); venv is $BUILD_DIR/pyenv
+#   SKEIN_BIN  server binary to test (default: <repo>/bin/skein); must already be built
+#   PYTHON     interpreter used to create the venv (default: python3)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+BUILD_DIR="${BUILD_DIR:-$root/build}"
+export SKEIN_BIN="${SKEIN_BIN:-$root/bin/skein}"
+venv="$BUILD_DIR/pyenv"
+req="$here/requirements.txt"
+stamp="$venv/.requirements.sha256"
+
+if [[ ! -x "$SKEIN_BIN" ]]; then
+  echo "run.sh: server binary $SKEIN_BIN not found; build it first:" >&2
+  echo "  go build -tags duckdb_arrow -o bin/skein ./cmd/skein" >&2
+  exit 2
+fi
+
+want="$(sha256sum "$req" | cut -d' ' -f1)"
+if [[ ! -x "$venv/bin/python" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  echo "run.sh: creating venv $venv" >&2
+  rm -rf "$venv"
+  mkdir -p "$BUILD_DIR"
+  "${PYTHON:-python3}" -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
+  echo "$want" > "$stamp"
+fi
+
+cd "$here"
+set +e
+"$venv/bin/python" -m pytest -q "$@"
+rc=$?
+exit $rc
