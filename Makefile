@@ -5,7 +5,7 @@ GOTAGS := duckdb_arrow
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BUILD_DIR ?= $(CURDIR)/build
 SKEIN_USER ?= skein
-SKEIN_PASSWORD ?= skein
+SKEIN_PASSWORD ?= secret
 export SKEIN_BIN := $(CURDIR)/bin/skein
 export BUILD_DIR
 
@@ -20,7 +20,7 @@ build: ## build bin/skein
 	$(GO) build -tags $(GOTAGS) -ldflags "-X main.version=$(VERSION)" -o bin/skein ./cmd/skein
 
 .PHONY: run
-run: build ## run a server on 127.0.0.1:31337 (user skein, password skein; override SKEIN_USER/SKEIN_PASSWORD)
+run: build ## run a server on 127.0.0.1:31337 (user skein, password secret; override SKEIN_USER/SKEIN_PASSWORD)
 	SKEIN_USER=$(SKEIN_USER) SKEIN_PASSWORD=$(SKEIN_PASSWORD) ./bin/skein serve
 
 .PHONY: test
@@ -45,7 +45,8 @@ fuzz: ## fuzz the command and ticket decoders for a minute each
 
 .PHONY: bench
 bench: ## run the Go benchmarks (fetch throughput, SELECT 1 latency)
-	$(GO) test -tags $(GOTAGS) -run '^$$' -bench . -benchtime 5x ./integration/
+	$(GO) test -tags $(GOTAGS) -run '^$$' -bench Fetch -benchtime 5x ./integration/
+	$(GO) test -tags $(GOTAGS) -run '^$$' -bench Select1 -benchtime 300x ./integration/
 
 .PHONY: lint
 lint: ## gofmt and go vet

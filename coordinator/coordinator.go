@@ -35,6 +35,7 @@ type Config struct {
 	Threads        int
 	MemoryLimit    string
 	TimeZone       string
+	BatchRows      int64
 	ShutdownGrace  time.Duration
 	SessionIdle    time.Duration
 	Version        string
@@ -61,6 +62,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Threads, "threads", 0, "DuckDB worker threads (0: one per core)")
 	fs.StringVar(&c.MemoryLimit, "memory-limit", "", "DuckDB memory limit, e.g. 4GB (empty: DuckDB's default)")
 	fs.StringVar(&c.TimeZone, "timezone", "", "time zone of TIMESTAMPTZ results, e.g. UTC (empty: the machine's)")
+	fs.Int64Var(&c.BatchRows, "batch-rows", duck.DefaultBatchSize.Rows, "most rows per result batch on the wire (batches also stop at 2 MiB)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 30*time.Second, "how long running queries may finish on SIGTERM")
 	fs.DurationVar(&c.SessionIdle, "session-idle-timeout", 15*time.Minute, "close client sessions idle this long")
 }
@@ -72,6 +74,9 @@ func (c *Config) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if c.BatchRows < 0 {
+		return errors.New("--batch-rows must be positive")
 	}
 	if c.TLSClientCA != "" && c.TLSCert == "" {
 		return errors.New("--tls-client-ca needs --tls-cert and --tls-key")
@@ -143,6 +148,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 	fs, err := flightsql.New(flightsql.Config{
 		User: cfg.User, Password: cfg.Password,
 		SessionIdle: cfg.SessionIdle, Version: cfg.Version,
+		Batch: duck.BatchSize{Rows: cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
 	}, db, cfg.Alloc, log)
 	if err != nil {
 		_ = db.Close()

@@ -1,0 +1,205 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/rs/zerolog"
+	"github.com/skeindb/skein/coordinator"
+	"github.com/skeindb/skein/internal/duck"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// The benchmarks put Skein beside DuckDB's own in-process Arrow export, in
+// one run and on the same data: the same table built by the same SQL in the
+// server's database and in an in-process one.
+const (
+	fetchRows  = 10_000_000
+	buildTable = "CREATE TABLE t AS SELECT range AS a, range * 0.5 AS b, range % 1000 AS c FROM range(10000000)"
+	fetchQuery = "SELECT a, b, c FROM t"
+)
+
+func startServer(b *testing.B, batchRows int64) (*coordinator.Coordinator, *flightsql.Client) {
+	b.Helper()
+	c, err := coordinator.Start(context.Background(), coordinator.Config{
+		Addr: "127.0.0.1:0", DataDir: b.TempDir(), BatchRows: batchRows, ShutdownGrace: time.Second,
+	}, zerolog.Nop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Shutdown() })
+	cl, err := flightsql.NewClient(c.URI()[len("grpc://"):], nil, nil,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cl.Close() })
+	return c, cl
+}
+
+func inProcess(b *testing.B, setup string) *duck.Conn {
+	b.Helper()
+	ctx := context.Background()
+	// A database file, like the server's: DuckDB reads persisted tables
+	// through its compressed storage, in-memory ones without it.
+	dir := b.TempDir()
+	db, err := duck.Open(ctx, duck.Config{Path: filepath.Join(dir, "bench.duckdb"), AllowedDirs: []string{dir}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn, err := db.Connect(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = conn.Close(); _ = db.Close() })
+	if setup != "" {
+		if _, err := conn.Exec(ctx, setup); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return conn
+}
+
+// fetchServer reads every row of query through Flight SQL; it returns rows
+// and bytes received.
+func fetchServer(b *testing.B, cl *flightsql.Client, query string) (int64, int64) {
+	ctx := context.Background()
+	info, err := cl.Execute(ctx, query)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var rows, bytes int64
+	for _, ep := range info.Endpoint {
+		rdr, err := cl.DoGet(ctx, ep.Ticket)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for rdr.Next() {
+			rec := rdr.RecordBatch()
+			rows += rec.NumRows()
+			bytes += size(rec)
+		}
+		if err := rdr.Err(); err != nil {
+			b.Fatal(err)
+		}
+		rdr.Release()
+	}
+	return rows, bytes
+}
+
+// fetchInProcess reads every row of query through DuckDB's Arrow export, in
+// DuckDB's own 2048-row chunks.
+func fetchInProcess(b *testing.B, conn *duck.Conn, query string) (int64, int64) {
+	ctx := context.Background()
+	st, err := conn.Prepare(ctx, query)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	rdr, err := st.Query(ctx, memory.DefaultAllocator, nil, duck.BatchSize{Rows: 1, Bytes: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rdr.Release()
+	var rows, bytes int64
+	for rdr.Next() {
+		rec := rdr.RecordBatch()
+		rows += rec.NumRows()
+		bytes += size(rec)
+	}
+	if err := rdr.Err(); err != nil {
+		b.Fatal(err)
+	}
+	return rows, bytes
+}
+
+func size(rec arrow.RecordBatch) int64 {
+	var n int64
+	for _, c := range rec.Columns() {
+		for _, buf := range c.Data().Buffers() {
+			if buf != nil {
+				n += int64(buf.Len())
+			}
+		}
+	}
+	return n
+}
+
+// BenchmarkFetch compares fetching 10M rows x 3 columns through the server
+// (at several batch sizes) with DuckDB's in-process Arrow export.
+func BenchmarkFetch(b *testing.B) {
+	report := func(b *testing.B, rows, bytes int64) {
+		if rows != fetchRows {
+			b.Fatalf("fetched %d rows, want %d", rows, fetchRows)
+		}
+		b.ReportMetric(float64(bytes)*float64(b.N)/b.Elapsed().Seconds()/1e6, "MB/s")
+		b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mrows/s")
+	}
+	b.Run("in-process", func(b *testing.B) {
+		conn := inProcess(b, buildTable)
+		b.ResetTimer()
+		var rows, bytes int64
+		for range b.N {
+			rows, bytes = fetchInProcess(b, conn, fetchQuery)
+		}
+		report(b, rows, bytes)
+	})
+	for _, batch := range []int64{2048, 16 * 1024, duck.DefaultBatchSize.Rows} {
+		b.Run(fmt.Sprintf("server/batch=%d", batch), func(b *testing.B) {
+			_, cl := startServer(b, batch)
+			if _, err := cl.ExecuteUpdate(context.Background(), buildTable); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			var rows, bytes int64
+			for range b.N {
+				rows, bytes = fetchServer(b, cl, fetchQuery)
+			}
+			report(b, rows, bytes)
+		})
+	}
+}
+
+// BenchmarkSelect1 measures the round trip of SELECT 1: prepare, execute
+// and read the one row, in process and through the server. It reports the
+// median, which noisy machines disturb less than the mean.
+func BenchmarkSelect1(b *testing.B) {
+	median := func(b *testing.B, d []time.Duration) {
+		slices.Sort(d)
+		b.ReportMetric(float64(d[len(d)/2].Microseconds()), "median-µs")
+	}
+	b.Run("in-process", func(b *testing.B) {
+		conn := inProcess(b, "")
+		d := make([]time.Duration, 0, b.N)
+		for range b.N {
+			start := time.Now()
+			if rows, _ := fetchInProcess(b, conn, "SELECT 1"); rows != 1 {
+				b.Fatal("no row")
+			}
+			d = append(d, time.Since(start))
+		}
+		median(b, d)
+	})
+	b.Run("server", func(b *testing.B) {
+		_, cl := startServer(b, 0)
+		d := make([]time.Duration, 0, b.N)
+		for range b.N {
+			start := time.Now()
+			if rows, _ := fetchServer(b, cl, "SELECT 1"); rows != 1 {
+				b.Fatal("no row")
+			}
+			d = append(d, time.Since(start))
+		}
+		median(b, d)
+	})
+}
