@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,7 +48,8 @@ func startServer(t testing.TB, mutate ...func(*coordinator.Config)) *testServer 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{addr: c.URI()[len("grpc://"):], dataDir: cfg.DataDir, mem: mem, c: c}
+	_, hostPort, _ := strings.Cut(c.URI(), "://")
+	ts := &testServer{addr: hostPort, dataDir: cfg.DataDir, mem: mem, c: c}
 	t.Cleanup(func() {
 		if err := c.Shutdown(); err != nil {
 			t.Errorf("shutdown: %v", err)

@@ -89,6 +89,8 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 }
 
 func newLogger(level string, w io.Writer) (zerolog.Logger, error) {
+	// The project's fixed log keys: errors go under "err".
+	zerolog.ErrorFieldName = "err"
 	lvl, err := zerolog.ParseLevel(level)
 	if err != nil {
 		return zerolog.Nop(), fmt.Errorf("--log-level %q: %w", level, err)
