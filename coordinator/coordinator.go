@@ -14,7 +14,9 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/rs/zerolog"
+	"github.com/skeindb/skein/executor"
 	"github.com/skeindb/skein/flightsql"
+	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -36,9 +38,15 @@ type Config struct {
 	MemoryLimit    string
 	TimeZone       string
 	BatchRows      int64
-	ShutdownGrace  time.Duration
-	SessionIdle    time.Duration
-	Version        string
+	// Distribution.
+	ClusterSecretFile string
+	Executors         int    // in-process executors (skein serve)
+	TaskRows          int64  // target rows per task
+	ResultMode        string // direct | proxy
+	HeartbeatTimeout  time.Duration
+	ShutdownGrace     time.Duration
+	SessionIdle       time.Duration
+	Version           string
 	// Alloc allocates the server's Arrow buffers; tests pass a checked one.
 	Alloc memory.Allocator
 }
@@ -63,6 +71,10 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.MemoryLimit, "memory-limit", "", "DuckDB memory limit, e.g. 4GB (empty: DuckDB's default)")
 	fs.StringVar(&c.TimeZone, "timezone", "", "time zone of TIMESTAMPTZ results, e.g. UTC (empty: the machine's)")
 	fs.Int64Var(&c.BatchRows, "batch-rows", duck.DefaultBatchSize.Rows, "most rows per result batch on the wire (batches also stop at 2 MiB)")
+	fs.StringVar(&c.ClusterSecretFile, "cluster-secret-file", "", "file holding the secret shared with executors")
+	fs.Int64Var(&c.TaskRows, "task-rows", 1<<20, "target rows per task when a scan is split")
+	fs.StringVar(&c.ResultMode, "result-mode", "direct", "direct: endpoints at executors; proxy: every endpoint at the coordinator")
+	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", 5*time.Second, "an executor silent this long is dead")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 30*time.Second, "how long running queries may finish on SIGTERM")
 	fs.DurationVar(&c.SessionIdle, "session-idle-timeout", 15*time.Minute, "close client sessions idle this long")
 }
@@ -74,6 +86,9 @@ func (c *Config) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if c.ResultMode != "" && c.ResultMode != "direct" && c.ResultMode != "proxy" {
+		return fmt.Errorf("--result-mode %q: want direct or proxy", c.ResultMode)
 	}
 	if c.BatchRows < 0 {
 		return errors.New("--batch-rows must be positive")
@@ -101,13 +116,16 @@ func isLoopback(host string) bool {
 
 // Coordinator is a running coordinator.
 type Coordinator struct {
-	cfg  Config
-	log  zerolog.Logger
-	db   *duck.DB
-	fs   *flightsql.Server
-	grpc *grpc.Server
-	lis  net.Listener
-	done chan error
+	cfg       Config
+	log       zerolog.Logger
+	db        *duck.DB
+	fs        *flightsql.Server
+	grpc      *grpc.Server
+	lis       net.Listener
+	done      chan error
+	dist      *dist
+	reg       *registry
+	executors []*executor.Executor
 }
 
 // Start opens the database and starts serving.
@@ -145,11 +163,40 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 	if err != nil {
 		return nil, err
 	}
-	fs, err := flightsql.New(flightsql.Config{
+	var secret cluster.Secret
+	switch {
+	case cfg.ClusterSecretFile != "":
+		if secret, err = cluster.ReadSecret(cfg.ClusterSecretFile); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	case cfg.Executors > 0:
+		secret = cluster.NewSecret()
+	}
+	mem := cfg.Alloc
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	fcfg := flightsql.Config{
 		User: cfg.User, Password: cfg.Password,
 		SessionIdle: cfg.SessionIdle, Version: cfg.Version,
 		Batch: duck.BatchSize{Rows: cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
-	}, db, cfg.Alloc, log)
+	}
+	var reg *registry
+	var d *dist
+	if secret != nil {
+		timeout := cfg.HeartbeatTimeout
+		if timeout <= 0 {
+			timeout = 5 * time.Second
+		}
+		reg = newRegistry(secret, timeout, log)
+		if d, err = newDist(ctx, db, secret, reg, cfg, mem, log); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+		fcfg.Cluster = d
+	}
+	fs, err := flightsql.New(fcfg, db, mem, log)
 	if err != nil {
 		_ = db.Close()
 		return nil, err
@@ -166,8 +213,12 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 		_ = db.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	c := &Coordinator{cfg: cfg, log: log, db: db, fs: fs, grpc: g, lis: lis, done: make(chan error, 1)}
+	c := &Coordinator{cfg: cfg, log: log, db: db, fs: fs, grpc: g, lis: lis, done: make(chan error, 1), dist: d, reg: reg}
 	go func() { c.done <- g.Serve(lis) }()
+	if err := c.startExecutors(ctx, secret, allowed); err != nil {
+		_ = c.Shutdown()
+		return nil, err
+	}
 	log.Info().Str("addr", lis.Addr().String()).Str("data_dir", dataDir).Bool("auth", cfg.User != "").
 		Bool("tls", creds != nil).Msg("coordinator serving")
 	return c, nil
@@ -196,6 +247,39 @@ func (c *Config) tlsCredentials() (credentials.TransportCredentials, error) {
 	}
 	return credentials.NewTLS(tc), nil
 }
+
+// startExecutors runs the in-process executors of skein serve: each its own
+// DuckDB and Flight listener on loopback, registering over gRPC like any
+// other, and waits until they have registered.
+func (c *Coordinator) startExecutors(ctx context.Context, secret cluster.Secret, allowed []string) error {
+	if c.cfg.Executors <= 0 {
+		return nil
+	}
+	coord := "grpc://127.0.0.1:" + fmt.Sprint(c.lis.Addr().(*net.TCPAddr).Port)
+	for range c.cfg.Executors {
+		e, err := executor.Start(ctx, executor.Config{
+			Addr: "127.0.0.1:0", Coordinator: coord, Secret: secret, AllowDirs: allowed,
+			Threads: c.cfg.Threads, MemoryLimit: c.cfg.MemoryLimit,
+			Batch:     duck.BatchSize{Rows: c.cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
+			Heartbeat: min(time.Second, c.reg.timeout/3),
+		}, c.log)
+		if err != nil {
+			return err
+		}
+		c.executors = append(c.executors, e)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(c.reg.live()) < c.cfg.Executors {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("only %d of %d executors registered", len(c.reg.live()), c.cfg.Executors)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+// Executors are the in-process executors (for tests that stop one).
+func (c *Coordinator) Executors() []*executor.Executor { return c.executors }
 
 // URI is where clients connect, with the real port.
 func (c *Coordinator) URI() string {
@@ -229,6 +313,12 @@ func (c *Coordinator) Shutdown() error {
 		c.fs.Close()
 		c.grpc.Stop()
 		<-stopped
+	}
+	for _, e := range c.executors {
+		e.Shutdown()
+	}
+	if c.dist != nil {
+		c.dist.close()
 	}
 	c.fs.Close()
 	err := c.db.Checkpoint(context.Background())

@@ -17,6 +17,7 @@ const (
 	authHeader    = "authorization"
 	sessionCookie = "arrow_flight_session_id"
 	bearerKind    = "bearer"
+	memberHeader  = "x-skein-member" // cluster.MemberHeader
 )
 
 // bearerClaims name the user and the session a token belongs to.
@@ -31,6 +32,7 @@ type bearerClaims struct {
 type identity struct {
 	user    string
 	session string
+	member  bool // an executor, by its signed membership
 }
 
 type identityKey struct{}
@@ -61,6 +63,13 @@ func (s *Server) authenticate(ctx context.Context, method string) (*identity, er
 		cred = strings.TrimSpace(cred)
 	}
 	handshake := strings.HasSuffix(method, "/Handshake")
+	if v := md.Get(memberHeader); len(v) > 0 && s.cfg.Cluster != nil {
+		id, ok := s.cfg.Cluster.Member(v[0])
+		if !ok {
+			return nil, fmt.Errorf("%w: invalid cluster membership", ErrUnauthenticated)
+		}
+		return &identity{user: "executor:" + id, member: true}, nil
+	}
 	switch {
 	case strings.EqualFold(scheme, "basic"):
 		if !handshake {

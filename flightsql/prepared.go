@@ -58,7 +58,7 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 	isUpdate := !st.ReturnsRows
 	return flightsql.ActionCreatePreparedStatementResult{
 		Handle:          preparedHandle(sess, p),
-		DatasetSchema:   resultSchema(st.Schema),
+		DatasetSchema:   ResultSchema(st.Schema),
 		ParameterSchema: st.Params,
 		IsUpdate:        &isUpdate,
 	}, nil
@@ -158,7 +158,7 @@ func (s *Server) GetSchemaPreparedStatement(ctx context.Context, cmd flightsql.P
 	if err != nil {
 		return nil, err
 	}
-	return &flight.SchemaResult{Schema: flight.SerializeSchema(resultSchema(p.stmt.Schema), s.mem)}, nil
+	return &flight.SchemaResult{Schema: flight.SerializeSchema(ResultSchema(p.stmt.Schema), s.mem)}, nil
 }
 
 // DoPutPreparedStatementUpdate runs a prepared update once per parameter

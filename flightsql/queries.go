@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/skeindb/skein/internal/duck"
 )
 
@@ -18,10 +19,11 @@ type query struct {
 	user    string
 	sess    *session
 	stmt    *duck.Stmt
-	schema  *arrow.Schema // promised to the client, with the parameters bound
-	ownStmt bool          // close stmt when done (false for prepared statements)
-	args    [][]any       // one execution per row; nil runs once without arguments
-	empty   bool          // already executed (DDL/DML): the stream has no rows
+	schema  *arrow.Schema      // promised to the client, with the parameters bound
+	ownStmt bool               // close stmt when done (false for prepared statements)
+	args    [][]any            // one execution per row; nil runs once without arguments
+	empty   bool               // already executed (DDL/DML): the stream has no rows
+	info    *flight.FlightInfo // planned across executors instead
 
 	ctx     context.Context // ends on CancelFlightInfo or expiry
 	cancel  context.CancelFunc

@@ -6,12 +6,12 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 )
 
-// resultSchema is a result schema as clients see it: DuckDB's Arrow export
+// ResultSchema is a result schema as clients see it: DuckDB's Arrow export
 // plus Flight SQL column metadata where a driver needs it. The JDBC driver
 // reads a DECIMAL column's precision and scale only from the metadata keys
 // ARROW:FLIGHT:SQL:PRECISION and :SCALE. A schema that needs nothing is
 // returned as is.
-func resultSchema(sc *arrow.Schema) *arrow.Schema {
+func ResultSchema(sc *arrow.Schema) *arrow.Schema {
 	fields := sc.Fields()
 	changed := false
 	for i, f := range fields {
@@ -28,9 +28,9 @@ func resultSchema(sc *arrow.Schema) *arrow.Schema {
 	return arrow.NewSchema(fields, &md)
 }
 
-// relabel gives rec the schema clients were promised; the columns are
+// Relabel gives rec the schema clients were promised; the columns are
 // shared, not copied. It consumes rec.
-func relabel(rec arrow.RecordBatch, sc *arrow.Schema) arrow.RecordBatch {
+func Relabel(rec arrow.RecordBatch, sc *arrow.Schema) arrow.RecordBatch {
 	if rec.Schema() == sc {
 		return rec
 	}

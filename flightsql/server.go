@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +36,24 @@ type Config struct {
 	Batch duck.BatchSize
 	// Version is reported in GetSqlInfo.
 	Version string
+	// Cluster, when set, authenticates executors (their signed membership
+	// in a header) and answers their actions and the tickets it planned.
+	Cluster Cluster
+}
+
+// Cluster is the coordinator's side of distribution, as the front door
+// sees it.
+type Cluster interface {
+	// Member verifies an executor's signed membership header.
+	Member(header string) (id string, ok bool)
+	// Action answers an executor's action (registration, heartbeat).
+	Action(ctx context.Context, typ string, body []byte) ([]byte, error)
+	// Plan returns a FlightInfo that runs query across executors, or nil
+	// to run it here. conn is the caller's session connection, held for
+	// the call; schema is the query's result schema.
+	Plan(ctx context.Context, conn *duck.Conn, user, query string, schema *arrow.Schema, desc *flight.FlightDescriptor) (*flight.FlightInfo, error)
+	// Redeem serves a ticket handle it issued; ok is false for any other.
+	Redeem(ctx context.Context, user string, handle []byte) (schema *arrow.Schema, stream <-chan flight.StreamChunk, ok bool, err error)
 }
 
 func (c *Config) defaults() {
@@ -140,6 +159,23 @@ type service struct {
 
 func (f *service) Handshake(stream flight.FlightService_HandshakeServer) error {
 	return f.s.handshake(stream)
+}
+
+// DoAction answers executors' cluster actions itself and leaves the rest to
+// Flight SQL.
+func (f *service) DoAction(a *flight.Action, stream flight.FlightService_DoActionServer) error {
+	if !strings.HasPrefix(a.GetType(), "skein.") {
+		return f.FlightServer.DoAction(a, stream)
+	}
+	id := identityFrom(stream.Context())
+	if f.s.cfg.Cluster == nil || !id.member {
+		return fmt.Errorf("%w: cluster actions are for executors", ErrDenied)
+	}
+	body, err := f.s.cfg.Cluster.Action(stream.Context(), a.GetType(), a.GetBody())
+	if err != nil {
+		return err
+	}
+	return stream.Send(&flight.Result{Body: body})
 }
 
 // Close closes every session and stops background work. Streams still

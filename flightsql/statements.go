@@ -73,10 +73,20 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 			_ = st.Close()
 			return nil, err
 		}
+		if s.cfg.Cluster != nil && len(cmd.GetTransactionId()) == 0 && st.Resolved {
+			info, err := s.cfg.Cluster.Plan(ctx, sess.conn, sess.user, cmd.GetQuery(), q.schema, desc)
+			if err != nil || info != nil {
+				_ = st.Close()
+				return &query{info: info}, err
+			}
+		}
 		return q, nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if q.info != nil {
+		return q.info, nil
 	}
 	return s.register(q, desc)
 }
@@ -95,7 +105,7 @@ func (s *Server) register(q *query, desc *flight.FlightDescriptor) (*flight.Flig
 	schema := arrow.NewSchema(nil, nil)
 	records := int64(0)
 	if !q.empty {
-		schema, records = resultSchema(q.schema), -1
+		schema, records = ResultSchema(q.schema), -1
 	}
 	s.log.Debug().Str("query_id", q.id).Str("user", q.user).Msg("query planned")
 	return s.flightInfo(desc, schema, ticket, records), nil
@@ -113,7 +123,7 @@ func (s *Server) GetSchemaStatement(ctx context.Context, cmd flightsql.Statement
 			return nil, err
 		}
 		defer st.Close()
-		return &flight.SchemaResult{Schema: flight.SerializeSchema(resultSchema(st.Schema), s.mem)}, nil
+		return &flight.SchemaResult{Schema: flight.SerializeSchema(ResultSchema(st.Schema), s.mem)}, nil
 	})
 }
 
@@ -132,6 +142,12 @@ func (s *Server) queryFromTicket(ctx context.Context, handle []byte) (*query, er
 
 // DoGetStatement streams a planned query's result.
 func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryTicket) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	if s.cfg.Cluster != nil {
+		sc, ch, ok, err := s.cfg.Cluster.Redeem(ctx, identityFrom(ctx).user, t.GetStatementHandle())
+		if ok || err != nil {
+			return sc, ch, err
+		}
+	}
 	q, err := s.queryFromTicket(ctx, t.GetStatementHandle())
 	if err != nil {
 		return nil, nil, err
@@ -147,7 +163,7 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 		close(ch)
 		return arrow.NewSchema(nil, nil), ch, nil
 	}
-	schema := resultSchema(q.schema)
+	schema := ResultSchema(q.schema)
 	runCtx, cancel := context.WithCancel(ctx)
 	stopOnCancel := context.AfterFunc(q.ctx, cancel)
 	ch := make(chan flight.StreamChunk, 1)
@@ -201,7 +217,7 @@ func (s *Server) stream(ctx context.Context, q *query, schema *arrow.Schema, ch 
 		for rdr.Next() {
 			rec := rdr.RecordBatch()
 			rec.Retain()
-			rec = relabel(rec, schema)
+			rec = Relabel(rec, schema)
 			select {
 			case ch <- flight.StreamChunk{Data: rec}:
 				total += rec.NumRows()

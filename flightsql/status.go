@@ -12,7 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// Sentinel errors of the front door. Handlers wrap them with %w; toStatus
+// Sentinel errors of the front door. Handlers wrap them with %w; ToStatus
 // turns them into gRPC codes.
 var (
 	ErrInvalid         = errors.New("invalid request")
@@ -23,9 +23,9 @@ var (
 	ErrUnimplemented   = errors.New("not implemented")
 )
 
-// toStatus is the one place where errors become gRPC statuses. DuckDB's
+// ToStatus is the one place where errors become gRPC statuses. DuckDB's
 // message is kept verbatim so clients see what DuckDB said.
-func toStatus(err error) error {
+func ToStatus(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -81,17 +81,17 @@ func duckCode(k duck.Kind) codes.Code {
 	return codes.Internal
 }
 
-// Interceptors that apply toStatus to every RPC's error and turn a panic in
+// Interceptors that apply ToStatus to every RPC's error and turn a panic in
 // a handler into an Internal status instead of a dead server.
 func (s *Server) statusUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
 	defer s.recoverPanic(info.FullMethod, &err)
 	resp, err = h(ctx, req)
-	return resp, toStatus(err)
+	return resp, ToStatus(err)
 }
 
 func (s *Server) statusStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
 	defer s.recoverPanic(info.FullMethod, &err)
-	return toStatus(h(srv, ss))
+	return ToStatus(h(srv, ss))
 }
 
 func (s *Server) recoverPanic(method string, err *error) {

@@ -22,7 +22,9 @@ var version = "dev"
 const usage = `skein: a distributed SQL engine serving Arrow Flight SQL over DuckDB.
 
 Usage:
-  skein serve [flags]            run the server (flags also read SKEIN_<FLAG> variables)
+  skein serve [flags]            run a coordinator and --executors N executors in one process
+  skein coordinator [flags]      run a coordinator for separate executors (--cluster-secret-file)
+  skein executor [flags]         run an executor (--coordinator URI --cluster-secret-file F)
   skein sql --uri URI [flags] SQL  run SQL against a server (SQL from stdin if not given)
   skein version                  print the version
 
@@ -40,7 +42,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "serve":
-		return serve(args[1:], stdout, stderr)
+		return serve("serve", args[1:], stdout, stderr)
+	case "coordinator":
+		return serve("coordinator", args[1:], stdout, stderr)
+	case "executor":
+		return executorCmd(args[1:], stdout, stderr)
 	case "sql":
 		return sqlCmd(args[1:], stdin, stdout, stderr)
 	case "version", "--version", "-version":
@@ -98,11 +104,14 @@ func newLogger(level string, w io.Writer) (zerolog.Logger, error) {
 	return zerolog.New(w).Level(lvl).With().Timestamp().Logger(), nil
 }
 
-func serve(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("skein serve", flag.ContinueOnError)
+func serve(cmd string, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("skein "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg coordinator.Config
 	cfg.RegisterFlags(fs)
+	if cmd == "serve" {
+		fs.IntVar(&cfg.Executors, "executors", 2, "executors to run in this process, each with its own DuckDB")
+	}
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -117,6 +126,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg.Version = version
+	if cmd == "coordinator" && cfg.ClusterSecretFile == "" {
+		fmt.Fprintln(stderr, "skein coordinator: --cluster-secret-file is required")
+		return 2
+	}
 	// A supervisor that closes our pipes on SIGTERM must not kill the
 	// shutdown (and its checkpoint) with SIGPIPE.
 	signal.Ignore(syscall.SIGPIPE)

@@ -133,3 +133,17 @@ func (c *Conn) tableExists(ctx context.Context, t Table) (bool, error) {
 	}
 	return n > 0, wrap(rows.Err())
 }
+
+// RegisterArrow makes rdr scannable as the view name on this connection,
+// until release is called. DuckDB pulls from rdr as it scans, once.
+func (c *Conn) RegisterArrow(rdr array.RecordReader, name string) (release func(), err error) {
+	a, err := duckdb.NewArrowFromConn(c.raw)
+	if err != nil {
+		return nil, err
+	}
+	release, err = a.RegisterView(rdr, name)
+	if err != nil {
+		return nil, fmt.Errorf("duck: register %s: %w", name, err)
+	}
+	return release, nil
+}

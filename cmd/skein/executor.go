@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os/signal"
+	"syscall"
+
+	"github.com/skeindb/skein/executor"
+	"github.com/skeindb/skein/internal/cluster"
+)
+
+type dirList []string
+
+func (d *dirList) String() string     { return fmt.Sprint([]string(*d)) }
+func (d *dirList) Set(v string) error { *d = append(*d, v); return nil }
+
+func executorCmd(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("skein executor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg executor.Config
+	var dirs dirList
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:0", "address to listen on (port 0 picks a free port)")
+	fs.StringVar(&cfg.Advertise, "advertise", "", "URI handed to clients (default: grpc://ADDR as listening)")
+	fs.StringVar(&cfg.Coordinator, "coordinator", "", "coordinator URI, grpc://HOST:PORT")
+	secretFile := fs.String("cluster-secret-file", "", "file holding the secret shared with the coordinator")
+	fs.Var(&dirs, "allow-dir", "a directory whose files SQL may read (repeatable)")
+	fs.IntVar(&cfg.Threads, "threads", 0, "DuckDB worker threads (0: one per core)")
+	fs.StringVar(&cfg.MemoryLimit, "memory-limit", "", "DuckDB memory limit, e.g. 4GB")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(stderr, "skein executor:", err)
+		return 2
+	}
+	cfg.AllowDirs = dirs
+	if cfg.Coordinator == "" || *secretFile == "" {
+		fmt.Fprintln(stderr, "skein executor: --coordinator and --cluster-secret-file are required")
+		return 2
+	}
+	log, err := newLogger(*logLevel, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "skein executor:", err)
+		return 2
+	}
+	if cfg.Secret, err = cluster.ReadSecret(*secretFile); err != nil {
+		fmt.Fprintln(stderr, "skein executor:", err)
+		return 1
+	}
+	signal.Ignore(syscall.SIGPIPE)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	e, err := executor.Start(ctx, cfg, log)
+	if err != nil {
+		fmt.Fprintln(stderr, "skein executor:", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "skein ready: %s\n", e.URI())
+	<-ctx.Done()
+	e.Shutdown()
+	return 0
+}

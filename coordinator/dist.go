@@ -1,0 +1,429 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/rs/zerolog"
+	"github.com/skeindb/skein/flightsql"
+	"github.com/skeindb/skein/internal/cluster"
+	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/partition"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// reuseConnection is the Flight location meaning "the server you got this
+// FlightInfo from".
+const reuseConnection = "arrow-flight-reuse-connection://?"
+
+// dist is the query lifecycle across executors: it plans queries with the
+// partition package, assigns tasks, signs their tickets, and redeems the
+// tickets that come back to the coordinator (proxying a task, or merging
+// partial results).
+type dist struct {
+	db       *duck.DB
+	secret   cluster.Secret
+	reg      *registry
+	aggs     partition.Aggregates
+	log      zerolog.Logger
+	mem      memory.Allocator
+	batch    duck.BatchSize
+	taskRows int64
+	direct   bool // endpoints at executors (else every ticket comes back here)
+	retries  int
+
+	mu      sync.Mutex
+	clients map[string]flight.Client // by location
+}
+
+// merge is what a merge ticket carries: the partial tasks and the final SQL.
+type merge struct {
+	Query string   `json:"q"`
+	User  string   `json:"u"`
+	Tasks []string `json:"t"` // task handles
+	SQL   string   `json:"s"`
+}
+
+const kindMerge = "merge"
+
+func newDist(ctx context.Context, db *duck.DB, secret cluster.Secret, reg *registry, cfg Config, mem memory.Allocator, log zerolog.Logger) (*dist, error) {
+	conn, err := db.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	rows, err := conn.QueryRows(ctx, "SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_type = 'aggregate'")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	aggs := partition.Aggregates{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		aggs[name] = true
+	}
+	taskRows := cfg.TaskRows
+	if taskRows <= 0 {
+		taskRows = 1 << 20
+	}
+	return &dist{db: db, secret: secret, reg: reg, aggs: aggs, log: log, mem: mem,
+		batch:    duck.BatchSize{Rows: cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
+		taskRows: taskRows, direct: cfg.ResultMode != "proxy", retries: 2,
+		clients: map[string]flight.Client{}}, rows.Err()
+}
+
+// Member implements flightsql.Cluster.
+func (d *dist) Member(header string) (string, bool) {
+	m, err := d.secret.VerifyMember([]byte(header))
+	return m.ID, err == nil
+}
+
+// Action implements flightsql.Cluster.
+func (d *dist) Action(_ context.Context, typ string, body []byte) ([]byte, error) {
+	if err := d.reg.action(typ, body); err != nil {
+		return nil, err
+	}
+	return []byte("ok"), nil
+}
+
+// Plan implements flightsql.Cluster: it splits the query if the partition
+// package proves it safe and executors are alive, else leaves it local.
+func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, schema *arrow.Schema, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	start := time.Now()
+	if len(d.reg.live()) == 0 {
+		return nil, nil
+	}
+	p, err := d.plan(ctx, conn, query, schema)
+	if err != nil {
+		if errors.Is(err, partition.ErrLocal) {
+			d.log.Debug().Str("reason", err.Error()).Msg("query runs local")
+			return nil, nil
+		}
+		return nil, err
+	}
+	qid := newQueryID()
+	execs := d.reg.assign(len(p.tasks))
+	if execs == nil {
+		return nil, nil
+	}
+	handles := make([]string, len(p.tasks))
+	for i, sql := range p.tasks {
+		h, err := d.secret.SignTask(cluster.Task{Query: qid, Task: i, SQL: sql, User: user, Executor: execs[i][0], Alt: execs[i][1]})
+		if err != nil {
+			return nil, err
+		}
+		handles[i] = h
+	}
+	meta, _ := json.Marshal(map[string]any{"query_id": qid, "mode": p.mode.String(), "tasks": len(p.tasks)})
+	info := &flight.FlightInfo{Schema: flight.SerializeSchema(flightsql.ResultSchema(schema), d.mem),
+		FlightDescriptor: desc, TotalRecords: -1, TotalBytes: -1, AppMetadata: meta}
+	switch p.mode {
+	case partition.Scatter:
+		for i, h := range handles {
+			ticket, err := cluster.TaskTicket(h)
+			if err != nil {
+				return nil, err
+			}
+			ep := &flight.FlightEndpoint{Ticket: &flight.Ticket{Ticket: ticket}}
+			if d.direct {
+				for _, id := range execs[i] {
+					if loc, ok := d.reg.location(id); ok {
+						ep.Location = append(ep.Location, &flight.Location{Uri: loc})
+					}
+				}
+				ep.Location = append(ep.Location, &flight.Location{Uri: reuseConnection})
+			}
+			info.Endpoint = append(info.Endpoint, ep)
+		}
+	case partition.ScatterMerge:
+		h, err := d.secret.Signer("tickets").Sign(kindMerge, merge{Query: qid, User: user, Tasks: handles, SQL: p.merge},
+			time.Now().Add(cluster.TaskTTL))
+		if err != nil {
+			return nil, err
+		}
+		ticket, err := cluster.TaskTicket(h)
+		if err != nil {
+			return nil, err
+		}
+		info.Endpoint = []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: ticket}}}
+	}
+	d.log.Info().Str("query_id", qid).Str("mode", p.mode.String()).Int("tasks", len(p.tasks)).
+		Dur("planning", time.Since(start)).Msg("query planned")
+	return info, nil
+}
+
+// planned is a split query: the SQL of each task and, for scatter-merge,
+// of the final step over their results.
+type planned struct {
+	mode   partition.Mode
+	tasks  []string
+	slices []partition.Slice
+	merge  string
+}
+
+func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *arrow.Schema) (*planned, error) {
+	ast, err := scalar[string](ctx, conn, "SELECT json_serialize_sql($1::VARCHAR)::VARCHAR", query)
+	if err != nil {
+		return nil, err
+	}
+	views := func(schemaName, name string) ([]byte, bool) {
+		def, err := scalar[string](ctx, conn, `SELECT json_serialize_sql(sql)::VARCHAR FROM duckdb_views()
+WHERE view_name = $1 AND schema_name = coalesce(nullif($2, ''), current_schema()) AND database_name = current_database()`, name, schemaName)
+		return []byte(def), err == nil && def != ""
+	}
+	a, err := partition.Analyze([]byte(ast), d.aggs, views)
+	if err != nil {
+		return nil, err
+	}
+	files, err := d.files(ctx, conn, a.Pattern)
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading Parquet metadata: %v", partition.ErrLocal, err)
+	}
+	slices := partition.Split(files, d.taskRows)
+	if len(slices) == 0 {
+		return nil, fmt.Errorf("%w: no rows to split", partition.ErrLocal)
+	}
+	names := make([]string, schema.NumFields())
+	for i, f := range schema.Fields() {
+		names[i] = f.Name
+	}
+	// The rewrite must give exactly the original's columns and types.
+	check, err := a.CheckAST(slices[0], names)
+	if err != nil {
+		return nil, err
+	}
+	checkSQL, err := deserialize(ctx, conn, check)
+	if err != nil {
+		return nil, err
+	}
+	st, err := conn.Prepare(ctx, checkSQL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: rewrite does not prepare: %v", partition.ErrLocal, err)
+	}
+	same := st.Schema.Equal(schema)
+	_ = st.Close()
+	if !same {
+		return nil, fmt.Errorf("%w: rewrite changes the result schema", partition.ErrLocal)
+	}
+	p := &planned{mode: a.Mode, slices: slices}
+	for _, s := range slices {
+		t, err := a.TaskAST(s)
+		if err != nil {
+			return nil, err
+		}
+		sql, err := deserialize(ctx, conn, t)
+		if err != nil {
+			return nil, err
+		}
+		p.tasks = append(p.tasks, sql)
+	}
+	if a.Mode == partition.ScatterMerge {
+		m, err := a.MergeAST(partialsView, names)
+		if err != nil {
+			return nil, err
+		}
+		if p.merge, err = deserialize(ctx, conn, m); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+const partialsView = "skein_partials"
+
+func (d *dist) files(ctx context.Context, conn *duck.Conn, pattern string) ([]partition.File, error) {
+	rows, err := conn.QueryRows(ctx, `SELECT file_name, row_group_id, any_value(row_group_num_rows)
+FROM parquet_metadata($1::VARCHAR) GROUP BY ALL ORDER BY file_name, row_group_id`, pattern)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var files []partition.File
+	for rows.Next() {
+		var name string
+		var id, n int64
+		if err := rows.Scan(&name, &id, &n); err != nil {
+			return nil, err
+		}
+		if len(files) == 0 || files[len(files)-1].Path != name {
+			files = append(files, partition.File{Path: name})
+		}
+		f := &files[len(files)-1]
+		f.RowGroups = append(f.RowGroups, n)
+	}
+	return files, rows.Err()
+}
+
+func scalar[T any](ctx context.Context, conn *duck.Conn, q string, args ...any) (T, error) {
+	var v T
+	rows, err := conn.QueryRows(ctx, q, args...)
+	if err != nil {
+		return v, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return v, errors.New("no row")
+	}
+	err = rows.Scan(&v)
+	return v, err
+}
+
+func deserialize(ctx context.Context, conn *duck.Conn, ast []byte) (string, error) {
+	return scalar[string](ctx, conn, "SELECT json_deserialize_sql($1::JSON)", string(ast))
+}
+
+func newQueryID() string { return fmt.Sprintf("%x", time.Now().UnixNano())[4:] + randomHex(4) }
+
+// Redeem implements flightsql.Cluster: task tickets are proxied from an
+// executor, merge tickets merged here.
+func (d *dist) Redeem(ctx context.Context, user string, handle []byte) (*arrow.Schema, <-chan flight.StreamChunk, bool, error) {
+	if t, err := d.secret.VerifyTask(handle); err == nil {
+		if t.User != user {
+			return nil, nil, true, fmt.Errorf("%w: the ticket was issued to another user", flightsql.ErrDenied)
+		}
+		sc, ch, err := d.proxy(ctx, t, handle)
+		return sc, ch, true, err
+	}
+	var m merge
+	if err := d.secret.Signer("tickets").Verify(kindMerge, string(handle), &m); err == nil {
+		if m.User != user {
+			return nil, nil, true, fmt.Errorf("%w: the ticket was issued to another user", flightsql.ErrDenied)
+		}
+		sc, ch, err := d.merge(ctx, m)
+		return sc, ch, true, err
+	}
+	return nil, nil, false, nil
+}
+
+// open starts a task's stream: on its executor, then its alternate, then
+// here on the coordinator, which can run any task itself.
+func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.RecordReader, func(), error) {
+	ticket, err := cluster.TaskTicket(string(handle))
+	if err != nil {
+		return nil, nil, err
+	}
+	var errs []error
+	for attempt, id := range []string{t.Executor, t.Alt} {
+		if attempt > d.retries {
+			break
+		}
+		loc, ok := d.reg.location(id)
+		if !ok {
+			errs = append(errs, fmt.Errorf("executor %s is not alive", id))
+			continue
+		}
+		c, err := d.client(loc)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		stream, err := c.DoGet(ctx, &flight.Ticket{Ticket: ticket})
+		if err == nil {
+			var rdr *flight.Reader
+			if rdr, err = flight.NewRecordReader(stream, ipcAlloc(d.mem)); err == nil {
+				return rdr, rdr.Release, nil
+			}
+		}
+		d.log.Warn().Err(err).Str("query_id", t.Query).Int("task_id", t.Task).Str("executor", id).Msg("task failed; retrying elsewhere")
+		errs = append(errs, fmt.Errorf("executor %s: %w", id, err))
+	}
+	if ctx.Err() != nil {
+		return nil, nil, ctx.Err()
+	}
+	// No executor could start it: run it here.
+	conn, err := d.db.Connect(ctx)
+	if err != nil {
+		return nil, nil, errors.Join(append(errs, err)...)
+	}
+	st, err := conn.Prepare(ctx, t.SQL)
+	if err != nil {
+		_ = conn.Close()
+		return nil, nil, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, errors.Join(append(errs, err)...))
+	}
+	rdr, err := st.Query(ctx, d.mem, nil, d.batch)
+	if err != nil {
+		_ = st.Close()
+		_ = conn.Close()
+		return nil, nil, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
+	}
+	return rdr, func() { rdr.Release(); _ = st.Close(); _ = conn.Close() }, nil
+}
+
+func (d *dist) client(loc string) (flight.Client, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c, ok := d.clients[loc]; ok {
+		return c, nil
+	}
+	u, err := url.Parse(loc)
+	if err != nil {
+		return nil, err
+	}
+	c, err := flight.NewClientWithMiddleware(u.Host, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)),
+		grpc.WithInitialWindowSize(8<<20), grpc.WithInitialConnWindowSize(16<<20))
+	if err != nil {
+		return nil, err
+	}
+	d.clients[loc] = c
+	return c, nil
+}
+
+func (d *dist) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range d.clients {
+		_ = c.Close()
+	}
+	d.clients = nil
+}
+
+// proxy streams one task's result through the coordinator.
+func (d *dist) proxy(ctx context.Context, t cluster.Task, handle []byte) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	rdr, release, err := d.open(ctx, t, handle)
+	if err != nil {
+		return nil, nil, err
+	}
+	schema := flightsql.ResultSchema(rdr.Schema())
+	ch := make(chan flight.StreamChunk, 1)
+	go func() {
+		defer close(ch)
+		defer release()
+		forward(ctx, rdr, schema, ch)
+	}()
+	return schema, ch, nil
+}
+
+func forward(ctx context.Context, rdr array.RecordReader, schema *arrow.Schema, ch chan<- flight.StreamChunk) {
+	for rdr.Next() {
+		rec := rdr.RecordBatch()
+		rec.Retain()
+		rec = flightsql.Relabel(rec, schema)
+		select {
+		case ch <- flight.StreamChunk{Data: rec}:
+		case <-ctx.Done():
+			rec.Release()
+			return
+		}
+	}
+	if err := rdr.Err(); err != nil {
+		select {
+		case ch <- flight.StreamChunk{Err: err}:
+		case <-ctx.Done():
+		}
+	}
+}

@@ -1,0 +1,149 @@
+package coordinator
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/skeindb/skein/flightsql"
+)
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func ipcAlloc(mem memory.Allocator) ipc.Option { return ipc.WithAllocator(mem) }
+
+// merge fetches every partial result in parallel and runs the final SQL
+// over them in DuckDB, streaming its answer. Each task's partial result is
+// read whole before it is used, so a task that fails midway is run again
+// (on the coordinator) without its first rows counting twice.
+func (d *dist) merge(ctx context.Context, m merge) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	parts := make([][]arrow.RecordBatch, len(m.Tasks))
+	schemas := make([]*arrow.Schema, len(m.Tasks))
+	errs := make([]error, len(m.Tasks))
+	sem := make(chan struct{}, max(2, 2*len(d.reg.live())))
+	var wg sync.WaitGroup
+	for i, h := range m.Tasks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs[i] = ctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			parts[i], schemas[i], errs[i] = d.fetchTask(ctx, []byte(h))
+		}()
+	}
+	wg.Wait()
+	releaseParts := func() {
+		for _, p := range parts {
+			for _, r := range p {
+				r.Release()
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		releaseParts()
+		return nil, nil, fmt.Errorf("query %s: %w", m.Query, err)
+	}
+	var all []arrow.RecordBatch
+	for _, p := range parts {
+		all = append(all, p...)
+	}
+	partials, err := array.NewRecordReader(schemas[0], all)
+	releaseParts() // the reader holds its own references
+	if err != nil {
+		return nil, nil, fmt.Errorf("query %s: partial results disagree: %w", m.Query, err)
+	}
+	conn, err := d.db.Connect(ctx)
+	if err != nil {
+		partials.Release()
+		return nil, nil, err
+	}
+	unregister, err := conn.RegisterArrow(partials, partialsView)
+	if err != nil {
+		partials.Release()
+		_ = conn.Close()
+		return nil, nil, err
+	}
+	cleanup := func() {
+		unregister()
+		partials.Release()
+		_ = conn.Close()
+	}
+	st, err := conn.Prepare(ctx, m.SQL)
+	if err != nil {
+		cleanup()
+		return nil, nil, fmt.Errorf("query %s: merge: %w", m.Query, err)
+	}
+	rdr, err := st.Query(ctx, d.mem, nil, d.batch)
+	if err != nil {
+		_ = st.Close()
+		cleanup()
+		return nil, nil, fmt.Errorf("query %s: merge: %w", m.Query, err)
+	}
+	schema := flightsql.ResultSchema(rdr.Schema())
+	ch := make(chan flight.StreamChunk, 1)
+	go func() {
+		defer close(ch)
+		defer cleanup()
+		defer st.Close()
+		defer rdr.Release()
+		forward(ctx, rdr, schema, ch)
+	}()
+	return schema, ch, nil
+}
+
+// fetchTask reads one task's whole result, retrying it on the coordinator
+// if its stream breaks after it started.
+func (d *dist) fetchTask(ctx context.Context, handle []byte) ([]arrow.RecordBatch, *arrow.Schema, error) {
+	t, err := d.secret.VerifyTask(handle)
+	if err != nil {
+		return nil, nil, err
+	}
+	var recs []arrow.RecordBatch
+	drop := func() {
+		for _, r := range recs {
+			r.Release()
+		}
+		recs = nil
+	}
+	for attempt := 0; ; attempt++ {
+		rdr, release, err := d.open(ctx, t, handle)
+		if err != nil {
+			return nil, nil, fmt.Errorf("task %d (executor %s): %w", t.Task, t.Executor, err)
+		}
+		for rdr.Next() {
+			r := rdr.RecordBatch()
+			r.Retain()
+			recs = append(recs, r)
+		}
+		schema := rdr.Schema()
+		err = rdr.Err()
+		release()
+		if err == nil {
+			return recs, schema, nil
+		}
+		drop()
+		if attempt >= d.retries || ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("task %d (executor %s): %w", t.Task, t.Executor, err)
+		}
+		d.log.Warn().Err(err).Str("query_id", t.Query).Int("task_id", t.Task).Str("executor", t.Executor).
+			Msg("task stream broke; running it again")
+		t.Executor, t.Alt = t.Alt, ""
+	}
+}

@@ -1,0 +1,122 @@
+package coordinator
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/skeindb/skein/flightsql"
+	"github.com/skeindb/skein/internal/cluster"
+)
+
+// registry tracks the executors: who registered, when each was last heard
+// from, and how loaded it said it was. One that misses heartbeats for the
+// timeout is dead until it registers again.
+type registry struct {
+	secret  cluster.Secret
+	timeout time.Duration
+	log     zerolog.Logger
+	now     func() time.Time
+
+	mu      sync.Mutex
+	members map[string]*member
+	next    int // round-robin cursor for ties
+}
+
+type member struct {
+	cluster.Member
+	lastSeen time.Time
+	assigned int // tasks given out since the last heartbeat
+}
+
+func newRegistry(secret cluster.Secret, timeout time.Duration, log zerolog.Logger) *registry {
+	return &registry{secret: secret, timeout: timeout, log: log, now: time.Now, members: map[string]*member{}}
+}
+
+// action handles an executor's registration or heartbeat.
+func (r *registry) action(typ string, body []byte) error {
+	m, err := r.secret.VerifyMember(body)
+	if err != nil {
+		return fmt.Errorf("%w: executor membership: %w", flightsql.ErrUnauthenticated, err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cur, known := r.members[m.ID]
+	alive := known && r.now().Sub(cur.lastSeen) <= r.timeout
+	switch typ {
+	case cluster.ActionRegister:
+		r.members[m.ID] = &member{Member: m, lastSeen: r.now()}
+		r.log.Info().Str("executor", m.ID).Str("location", m.Location).Msg("executor registered")
+	case cluster.ActionHeartbeat:
+		if !alive {
+			// Dead or unknown (the coordinator restarted): register again.
+			return fmt.Errorf("%w: executor %s is not registered", flightsql.ErrNotFound, m.ID)
+		}
+		cur.Member, cur.lastSeen, cur.assigned = m, r.now(), 0
+	default:
+		return fmt.Errorf("%w: cluster action %q", flightsql.ErrUnimplemented, typ)
+	}
+	return nil
+}
+
+// live lists the executors heard from within the timeout.
+func (r *registry) live() []cluster.Member {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []cluster.Member
+	for _, m := range r.members {
+		if r.now().Sub(m.lastSeen) <= r.timeout {
+			out = append(out, m.Member)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// location is where an executor serves, if it is alive.
+func (r *registry) location(id string) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, ok := r.members[id]
+	if !ok || r.now().Sub(m.lastSeen) > r.timeout {
+		return "", false
+	}
+	return m.Location, true
+}
+
+// assign picks an executor and an alternate for each of n tasks: the least
+// loaded live executor first (its reported running tasks plus what was
+// assigned since), ties broken round-robin.
+func (r *registry) assign(n int) [][2]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var live []*member
+	for _, m := range r.members {
+		if r.now().Sub(m.lastSeen) <= r.timeout {
+			live = append(live, m)
+		}
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	sort.Slice(live, func(i, j int) bool { return live[i].ID < live[j].ID })
+	out := make([][2]string, n)
+	for t := range n {
+		best := -1
+		for k := range live {
+			i := (r.next + k) % len(live)
+			if best < 0 || load(live[i]) < load(live[best]) {
+				best = i
+			}
+		}
+		r.next = (best + 1) % len(live)
+		live[best].assigned++
+		alt := live[(best+1)%len(live)].ID
+		out[t] = [2]string{live[best].ID, alt}
+	}
+	return out
+}
+
+func load(m *member) int { return m.Running + m.assigned }

@@ -1,0 +1,271 @@
+package executor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"fmt"
+	"net"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/rs/zerolog"
+	skeinsql "github.com/skeindb/skein/flightsql"
+	"github.com/skeindb/skein/internal/cluster"
+	"github.com/skeindb/skein/internal/duck"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+)
+
+// Config configures an executor.
+type Config struct {
+	// Addr is where to listen; Advertise the URI handed to clients (the
+	// listening address when empty).
+	Addr, Advertise string
+	// Coordinator is the coordinator's URI (grpc://host:port).
+	Coordinator string
+	Secret      cluster.Secret
+	AllowDirs   []string
+	Threads     int
+	MemoryLimit string
+	Batch       duck.BatchSize
+	// Heartbeat is how often the executor reports to the coordinator.
+	Heartbeat time.Duration
+	Alloc     memory.Allocator
+}
+
+// Executor is a running executor.
+type Executor struct {
+	cfg     Config
+	id      string
+	log     zerolog.Logger
+	db      *duck.DB
+	grpc    *grpc.Server
+	lis     net.Listener
+	uri     string
+	running atomic.Int64
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// Start opens the executor's DuckDB, serves Flight and begins reporting to
+// the coordinator.
+func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, error) {
+	if len(cfg.Secret) == 0 {
+		return nil, errors.New("executor: a cluster secret is required")
+	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = time.Second
+	}
+	if cfg.Batch.Rows == 0 {
+		cfg.Batch = duck.DefaultBatchSize
+	}
+	if cfg.Alloc == nil {
+		cfg.Alloc = memory.DefaultAllocator
+	}
+	var idb [8]byte
+	_, _ = rand.Read(idb[:])
+	id := hex.EncodeToString(idb[:])
+	db, err := duck.Open(ctx, duck.Config{AllowedDirs: cfg.AllowDirs, Threads: cfg.Threads, MemoryLimit: cfg.MemoryLimit})
+	if err != nil {
+		return nil, err
+	}
+	lis, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("executor: listen on %s: %w", cfg.Addr, err)
+	}
+	e := &Executor{cfg: cfg, id: id, log: log.With().Str("executor", id).Logger(), db: db, lis: lis,
+		uri: "grpc://" + lis.Addr().String()}
+	if cfg.Advertise != "" {
+		e.uri = cfg.Advertise
+	}
+	e.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(statusUnary), grpc.ChainStreamInterceptor(statusStream),
+		grpc.InitialWindowSize(8<<20), grpc.InitialConnWindowSize(16<<20),
+		grpc.WriteBufferSize(1<<20), grpc.ReadBufferSize(1<<20))
+	flight.RegisterFlightServiceServer(e.grpc, &service{e: e})
+	go func() { _ = e.grpc.Serve(lis) }()
+	rctx, stop := context.WithCancel(context.Background())
+	e.stop = stop
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.report(rctx)
+	}()
+	e.log.Info().Str("uri", e.uri).Str("coordinator", cfg.Coordinator).Msg("executor serving")
+	return e, nil
+}
+
+// URI is where clients reach this executor.
+func (e *Executor) URI() string { return e.uri }
+
+// ID names the executor in the cluster.
+func (e *Executor) ID() string { return e.id }
+
+// Shutdown stops reporting, lets running tasks finish, and closes DuckDB.
+func (e *Executor) Shutdown() {
+	e.stop()
+	e.wg.Wait()
+	e.grpc.GracefulStop()
+	if err := e.db.Close(); err != nil {
+		e.log.Warn().Err(err).Msg("closing DuckDB")
+	}
+}
+
+// report registers with the coordinator and sends heartbeats until ctx
+// ends; after a refused heartbeat (the coordinator restarted or declared
+// this executor dead) it registers again.
+func (e *Executor) report(ctx context.Context) {
+	var client flight.Client
+	registered := false
+	defer func() {
+		if client != nil {
+			_ = client.Close()
+		}
+	}()
+	for {
+		if client == nil {
+			c, err := dialCoordinator(e.cfg.Coordinator)
+			if err != nil {
+				e.log.Warn().Err(err).Msg("cannot reach the coordinator")
+			} else {
+				client = c
+			}
+		}
+		if client != nil {
+			action := cluster.ActionHeartbeat
+			if !registered {
+				action = cluster.ActionRegister
+			}
+			err := e.send(ctx, client, action)
+			switch {
+			case err == nil && !registered:
+				registered = true
+				e.log.Info().Msg("registered with the coordinator")
+			case err != nil && ctx.Err() == nil:
+				e.log.Warn().Err(err).Str("action", action).Msg("coordinator refused or unreachable")
+				registered = false
+			}
+		}
+		if !cluster.Sleep(ctx, e.cfg.Heartbeat) {
+			return
+		}
+	}
+}
+
+func (e *Executor) send(ctx context.Context, c flight.Client, action string) error {
+	body, err := e.cfg.Secret.SignMember(cluster.Member{ID: e.id, Location: e.uri, Threads: e.cfg.Threads,
+		Running: int(e.running.Load())})
+	if err != nil {
+		return err
+	}
+	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	actx = metadata.AppendToOutgoingContext(actx, cluster.MemberHeader, string(body))
+	stream, err := c.DoAction(actx, &flight.Action{Type: action, Body: body})
+	if err != nil {
+		return err
+	}
+	for {
+		if _, err := stream.Recv(); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+func dialCoordinator(uri string) (flight.Client, error) {
+	u, err := url.Parse(uri)
+	if err != nil || (u.Scheme != "grpc" && u.Scheme != "grpc+tcp") {
+		return nil, fmt.Errorf("coordinator URI %q: want grpc://host:port", uri)
+	}
+	return flight.NewClientWithMiddleware(u.Host, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
+}
+
+// service answers Flight: DoGet for task tickets, DoAction for ping.
+type service struct {
+	flight.BaseFlightServer
+	e *Executor
+}
+
+func (s *service) DoAction(a *flight.Action, stream flight.FlightService_DoActionServer) error {
+	if a.Type != cluster.ActionPing {
+		return fmt.Errorf("%w: executor action %q", skeinsql.ErrUnimplemented, a.Type)
+	}
+	return stream.Send(&flight.Result{Body: []byte("ok")})
+}
+
+func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServer) error {
+	st, err := flightsql.GetStatementQueryTicket(t)
+	if err != nil {
+		return fmt.Errorf("%w: not a task ticket: %w", skeinsql.ErrInvalid, err)
+	}
+	task, err := s.e.cfg.Secret.VerifyTask(st.GetStatementHandle())
+	if err != nil {
+		return fmt.Errorf("%w: task ticket: %w", skeinsql.ErrUnauthenticated, err)
+	}
+	return s.e.run(stream.Context(), task, stream)
+}
+
+// run executes a task and streams its result.
+func (e *Executor) run(ctx context.Context, t cluster.Task, stream flight.FlightService_DoGetServer) error {
+	e.running.Add(1)
+	defer e.running.Add(-1)
+	log := e.log.With().Str("query_id", t.Query).Int("task_id", t.Task).Logger()
+	start := time.Now()
+	conn, err := e.db.Connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	st, err := conn.Prepare(ctx, t.SQL)
+	if err != nil {
+		return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
+	}
+	defer st.Close()
+	rdr, err := st.Query(ctx, e.cfg.Alloc, nil, e.cfg.Batch)
+	if err != nil {
+		return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
+	}
+	defer rdr.Release()
+	schema := skeinsql.ResultSchema(rdr.Schema())
+	w := flight.NewRecordWriter(stream, ipc.WithSchema(schema), ipc.WithAllocator(e.cfg.Alloc))
+	defer w.Close()
+	var rows int64
+	for rdr.Next() {
+		rec := rdr.RecordBatch()
+		rec.Retain()
+		rec = skeinsql.Relabel(rec, schema)
+		err := w.Write(rec)
+		rows += rec.NumRows()
+		rec.Release()
+		if err != nil {
+			return err
+		}
+	}
+	if err := rdr.Err(); err != nil {
+		return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
+	}
+	log.Debug().Int64("rows", rows).Dur("took", time.Since(start)).Msg("task done")
+	return nil
+}
+
+func statusUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	resp, err := h(ctx, req)
+	return resp, skeinsql.ToStatus(err)
+}
+
+func statusStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	return skeinsql.ToStatus(h(srv, ss))
+}

@@ -1,0 +1,131 @@
+// Package cluster holds what the coordinator and the executors agree on:
+// the cluster secret and the signed capabilities derived from it (task
+// tickets, registrations), and the names of the actions between them.
+// Nothing here runs a query; it is shared vocabulary.
+package cluster
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/skeindb/skein/internal/token"
+)
+
+// Actions executors send to the coordinator, and the coordinator to them.
+const (
+	ActionRegister  = "skein.register"
+	ActionHeartbeat = "skein.heartbeat"
+	ActionPing      = "skein.ping"
+	// MemberHeader carries an executor's signed registration on its calls
+	// to the coordinator, in place of a user's bearer token.
+	MemberHeader = "x-skein-member"
+)
+
+// Token kinds signed with the cluster key.
+const (
+	KindTask     = "task"
+	KindMember   = "member"
+	TaskTTL      = 10 * time.Minute
+	memberTTL    = time.Minute
+	secretLength = 32
+)
+
+// Secret is the cluster secret; Key derives the signing key for a purpose
+// so that no two kinds of token share one.
+type Secret []byte
+
+// NewSecret makes a random secret, for an all-in-one process.
+func NewSecret() Secret {
+	s := make([]byte, secretLength)
+	_, _ = rand.Read(s)
+	return s
+}
+
+// ReadSecret reads a secret file (its trimmed contents, at least 16 bytes).
+func ReadSecret(path string) (Secret, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cluster secret: %w", err)
+	}
+	s := strings.TrimSpace(string(b))
+	if len(s) < 16 {
+		return nil, fmt.Errorf("cluster secret %s: want at least 16 characters, got %d", path, len(s))
+	}
+	return Secret(s), nil
+}
+
+// Signer returns the signer for one purpose.
+func (s Secret) Signer(purpose string) *token.Signer {
+	m := hmac.New(sha256.New, s)
+	m.Write([]byte("skein/" + purpose))
+	return token.NewSigner(m.Sum(nil))
+}
+
+// Task is what a task ticket lets its holder run: the SQL the coordinator
+// planned for one slice of one query, for one user.
+type Task struct {
+	Query    string `json:"q"`
+	Task     int    `json:"t"`
+	SQL      string `json:"s"`
+	User     string `json:"u"`
+	Executor string `json:"e"` // assigned executor id
+	Alt      string `json:"a"` // alternate executor id
+}
+
+// SignTask makes a task ticket's handle.
+func (s Secret) SignTask(t Task) (string, error) {
+	return s.Signer("tickets").Sign(KindTask, t, time.Now().Add(TaskTTL))
+}
+
+// VerifyTask checks a task ticket's handle.
+func (s Secret) VerifyTask(handle []byte) (Task, error) {
+	var t Task
+	err := s.Signer("tickets").Verify(KindTask, string(handle), &t)
+	return t, err
+}
+
+// TaskTicket wraps a task handle as a Flight SQL statement ticket, so that
+// the coordinator's Flight SQL routing and the executors read the same bytes.
+func TaskTicket(handle string) ([]byte, error) {
+	return flightsql.CreateStatementQueryTicket([]byte(handle))
+}
+
+// Member is an executor's registration or heartbeat.
+type Member struct {
+	ID       string `json:"id"`
+	Location string `json:"loc"`
+	Threads  int    `json:"th"`
+	Running  int    `json:"run"`
+}
+
+// SignMember signs a registration or heartbeat.
+func (s Secret) SignMember(m Member) ([]byte, error) {
+	t, err := s.Signer("members").Sign(KindMember, m, time.Now().Add(memberTTL))
+	return []byte(t), err
+}
+
+// VerifyMember checks one.
+func (s Secret) VerifyMember(b []byte) (Member, error) {
+	var m Member
+	err := s.Signer("members").Verify(KindMember, string(b), &m)
+	return m, err
+}
+
+// Sleep waits d or until ctx ends, reporting whether it waited the whole d.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,144 @@
+package partition
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"reflect"
+)
+
+// Node is one node of DuckDB's JSON AST (json_serialize_sql). Nodes are
+// kept as decoded JSON so that every field DuckDB writes survives a
+// rewrite; the helpers below read and build the few kinds the planner
+// understands. Numbers stay json.Number: query locations exceed float64.
+type Node = map[string]any
+
+func decode(b []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	return d.Decode(v)
+}
+
+func str(n Node, key string) string {
+	s, _ := n[key].(string)
+	return s
+}
+
+func child(n Node, key string) Node {
+	c, _ := n[key].(map[string]any)
+	return c
+}
+
+func list(n Node, key string) []any {
+	l, _ := n[key].([]any)
+	return l
+}
+
+// clone deep-copies a node so rewrites never alias the original.
+func clone(n Node) Node {
+	var out Node
+	b, err := json.Marshal(n)
+	if err != nil {
+		panic(fmt.Sprintf("partition: clone: %v", err))
+	}
+	if err := decode(b, &out); err != nil {
+		panic(fmt.Sprintf("partition: clone: %v", err))
+	}
+	return out
+}
+
+// sameExpr compares two expressions ignoring where they appear in the text
+// and what they are called.
+func sameExpr(a, b any) bool {
+	return reflect.DeepEqual(strip(a), strip(b))
+}
+
+func strip(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			if k == "query_location" || k == "alias" {
+				continue
+			}
+			out[k] = strip(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = strip(x)
+		}
+		return out
+	}
+	return v
+}
+
+// Builders for the nodes the rewrites create.
+
+const noLocation = "18446744073709551615"
+
+func emptyOrder() Node { return Node{"type": "ORDER_MODIFIER", "orders": []any{}} }
+
+func columnRef(name string) Node {
+	return Node{"class": "COLUMN_REF", "type": "COLUMN_REF", "alias": "", "query_location": json.Number(noLocation),
+		"column_names": []any{name}}
+}
+
+func function(name string, children ...Node) Node {
+	cs := make([]any, len(children))
+	for i, c := range children {
+		cs[i] = c
+	}
+	return Node{"class": "FUNCTION", "type": "FUNCTION", "alias": "", "query_location": json.Number(noLocation),
+		"function_name": name, "schema": "", "children": cs, "filter": nil, "order_bys": emptyOrder(),
+		"distinct": false, "is_operator": false, "export_state": false, "catalog": ""}
+}
+
+func operator(name string, l, r Node) Node {
+	f := function(name, l, r)
+	f["is_operator"] = true
+	return f
+}
+
+func constant(typ string, v any) Node {
+	return Node{"class": "CONSTANT", "type": "VALUE_CONSTANT", "alias": "", "query_location": json.Number(noLocation),
+		"value": Node{"type": Node{"id": typ, "type_info": nil}, "is_null": false, "value": v}}
+}
+
+func cast(typ string, c Node) Node {
+	return Node{"class": "CAST", "type": "OPERATOR_CAST", "alias": "", "query_location": json.Number(noLocation),
+		"child": c, "cast_type": Node{"id": typ, "type_info": nil}, "try_cast": false}
+}
+
+func withAlias(n Node, alias string) Node {
+	n["alias"] = alias
+	return n
+}
+
+func star() Node {
+	return Node{"class": "STAR", "type": "STAR", "alias": "", "query_location": json.Number(noLocation),
+		"relation_name": "", "exclude_list": []any{}, "replace_list": []any{}, "columns": false, "expr": nil,
+		"qualified_exclude_list": []any{}, "rename_list": []any{}}
+}
+
+func selectNode(selectList []any, from Node) Node {
+	return Node{"type": "SELECT_NODE", "modifiers": []any{}, "cte_map": Node{"map": []any{}},
+		"select_list": selectList, "from_table": from, "where_clause": nil, "group_expressions": []any{},
+		"group_sets": []any{}, "aggregate_handling": "STANDARD_HANDLING", "having": nil, "sample": nil, "qualify": nil}
+}
+
+func baseTable(name string) Node {
+	return Node{"type": "BASE_TABLE", "alias": "", "sample": nil, "query_location": json.Number(noLocation),
+		"schema_name": "", "table_name": name, "column_name_alias": []any{}, "catalog_name": "", "at_clause": nil}
+}
+
+func subquery(node Node, alias string) Node {
+	return Node{"type": "SUBQUERY", "alias": alias, "sample": nil, "query_location": json.Number(noLocation),
+		"subquery": Node{"node": node, "named_param_map": []any{}}, "column_name_alias": []any{}}
+}
+
+// statement wraps a node as json_deserialize_sql's input.
+func statement(node Node) ([]byte, error) {
+	return json.Marshal(Node{"error": false, "statements": []any{Node{"node": node, "named_param_map": []any{}}}})
+}

@@ -1,0 +1,187 @@
+package partition
+
+import (
+	"fmt"
+)
+
+// decomposable says how each splittable aggregate becomes partial
+// aggregates over a slice and a final expression over their columns.
+// Anything else (DISTINCT, FILTER, ORDER BY inside the call, other
+// functions) keeps the query local.
+var decomposable = map[string]func(call Node, partial func(Node) Node) Node{
+	"count_star": func(c Node, p func(Node) Node) Node {
+		return cast("BIGINT", function("sum", p(c)))
+	},
+	"count": func(c Node, p func(Node) Node) Node {
+		return cast("BIGINT", function("sum", p(c)))
+	},
+	"sum":      reaggregate("sum"),
+	"min":      reaggregate("min"),
+	"max":      reaggregate("max"),
+	"bool_and": reaggregate("bool_and"),
+	"bool_or":  reaggregate("bool_or"),
+	// AVG is SUM over COUNT, never an average of averages.
+	"avg":  average,
+	"mean": average,
+}
+
+func reaggregate(final string) func(Node, func(Node) Node) Node {
+	return func(c Node, p func(Node) Node) Node { return function(final, p(c)) }
+}
+
+func average(c Node, p func(Node) Node) Node {
+	args := list(c, "children")
+	sum := function("sum", clone(args[0].(map[string]any)))
+	count := function("count", clone(args[0].(map[string]any)))
+	return operator("/", function("sum", p(sum)), function("sum", p(count)))
+}
+
+// planMerge builds the partial and final forms of an aggregate query.
+func (a *Analysis) planMerge(aggs Aggregates) error {
+	root := a.root
+	a.groups = list(root, "group_expressions")
+	for _, g := range a.groups {
+		gn := g.(map[string]any)
+		if str(gn, "class") == "CONSTANT" {
+			return local("GROUP BY position")
+		}
+		if containsAggregate(gn, aggs) {
+			return local("aggregate in GROUP BY")
+		}
+	}
+	outputs := map[string]bool{}
+	for _, item := range list(root, "select_list") {
+		n := item.(map[string]any)
+		if str(n, "class") == "STAR" {
+			return local("SELECT * with aggregates")
+		}
+		if al := str(n, "alias"); al != "" {
+			outputs[al] = true
+		}
+	}
+	r := &rewriter{a: a, aggs: aggs}
+	for _, item := range list(root, "select_list") {
+		f, err := r.rewrite(clone(item.(map[string]any)), nil)
+		if err != nil {
+			return err
+		}
+		a.finals = append(a.finals, f)
+	}
+	if h := child(root, "having"); h != nil {
+		f, err := r.rewrite(clone(h), outputs)
+		if err != nil {
+			return err
+		}
+		a.having = f
+	}
+	for _, m := range list(root, "modifiers") {
+		mn := m.(map[string]any)
+		switch str(mn, "type") {
+		case "ORDER_MODIFIER":
+			for _, o := range list(mn, "orders") {
+				on := clone(o.(map[string]any))
+				e, err := r.rewrite(child(on, "expression"), outputs)
+				if err != nil {
+					return err
+				}
+				on["expression"] = e
+				a.orders = append(a.orders, on)
+			}
+		case "LIMIT_MODIFIER":
+			a.limit = mn
+		}
+	}
+	return nil
+}
+
+type rewriter struct {
+	a    *Analysis
+	aggs Aggregates
+}
+
+// rewrite turns an expression over the scan into one over the partial
+// results: group expressions become their gN columns, aggregates their
+// final forms over pN columns. A column reference left over must name an
+// output column (ORDER BY or HAVING on an alias), else the query is local.
+func (r *rewriter) rewrite(e Node, outputs map[string]bool) (Node, error) {
+	for i, g := range r.a.groups {
+		if sameExpr(e, g) {
+			return withAlias(columnRef(fmt.Sprintf("g%d", i)), str(e, "alias")), nil
+		}
+	}
+	switch str(e, "class") {
+	case "FUNCTION":
+		name := str(e, "function_name")
+		if r.aggs[name] {
+			final, ok := decomposable[name]
+			if !ok {
+				return nil, local("aggregate %s does not split", name)
+			}
+			if e["distinct"] == true || e["filter"] != nil || len(list(child(e, "order_bys"), "orders")) > 0 {
+				return nil, local("%s with DISTINCT, FILTER or ORDER BY", name)
+			}
+			if containsAggregate(list(e, "children"), r.aggs) {
+				return nil, local("nested aggregate")
+			}
+			return withAlias(final(e, r.partial), str(e, "alias")), nil
+		}
+	case "COLUMN_REF":
+		names := list(e, "column_names")
+		if len(names) == 1 && outputs[names[0].(string)] {
+			return e, nil
+		}
+		return nil, local("column %v is neither grouped nor aggregated", names)
+	}
+	for k, v := range e {
+		if k == "value" || k == "cast_type" || k == "order_bys" {
+			continue
+		}
+		out, err := r.rewriteAny(v, outputs)
+		if err != nil {
+			return nil, err
+		}
+		e[k] = out
+	}
+	return e, nil
+}
+
+// rewriteAny rewrites the expressions inside v: an expression node
+// itself, or the containers (lists, CASE arms) that hold expressions.
+func (r *rewriter) rewriteAny(v any, outputs map[string]bool) (any, error) {
+	switch v := v.(type) {
+	case map[string]any:
+		if str(v, "class") != "" {
+			return r.rewrite(v, outputs)
+		}
+		for k, x := range v {
+			out, err := r.rewriteAny(x, outputs)
+			if err != nil {
+				return nil, err
+			}
+			v[k] = out
+		}
+	case []any:
+		for i, x := range v {
+			out, err := r.rewriteAny(x, outputs)
+			if err != nil {
+				return nil, err
+			}
+			v[i] = out
+		}
+	}
+	return v, nil
+}
+
+// partial registers a partial aggregate (reusing an equal one) and returns
+// a reference to its column.
+func (r *rewriter) partial(agg Node) Node {
+	clean := clone(agg)
+	clean["alias"] = ""
+	for i, p := range r.a.partials {
+		if sameExpr(p, clean) {
+			return columnRef(fmt.Sprintf("p%d", i))
+		}
+	}
+	r.a.partials = append(r.a.partials, clean)
+	return columnRef(fmt.Sprintf("p%d", len(r.a.partials)-1))
+}

@@ -1,0 +1,418 @@
+package partition
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// Mode is how a query runs.
+type Mode int
+
+// The modes of the DESIGN.
+const (
+	// Local runs the query whole on the coordinator: anything not proven
+	// safe to split.
+	Local Mode = iota
+	// Scatter runs the query over each slice of its scan; the task
+	// outputs, concatenated, are the answer.
+	Scatter
+	// ScatterMerge runs a partial query over each slice and a final query
+	// over the partial results.
+	ScatterMerge
+)
+
+func (m Mode) String() string {
+	return [...]string{"local", "scatter", "scatter-merge"}[m]
+}
+
+// ErrLocal wraps the reason a query is not split.
+var ErrLocal = errors.New("runs local")
+
+func local(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrLocal, fmt.Sprintf(format, args...))
+}
+
+// Analysis is a query the planner can split: it reads one Parquet scan and
+// has a shape whose rewrite is proven to give the single-node answer.
+type Analysis struct {
+	Mode Mode
+	// Pattern is the Parquet path or glob the query scans.
+	Pattern string
+
+	root    Node // the query's SELECT_NODE
+	scanRef Node // the TABLE_FUNCTION node in root that the slices replace
+	alias   string
+
+	// scatter-merge only
+	groups   []any  // group expressions, in order
+	partials []Node // partial aggregate expressions, in order
+	finals   []Node // the final select list, one per output column
+	having   Node
+	orders   []any // ORDER BY terms, rewritten
+	limit    Node  // LIMIT modifier, unchanged
+}
+
+// Aggregates names every aggregate function DuckDB knows (from
+// duckdb_functions()); an aggregate the planner cannot decompose keeps the
+// query local.
+type Aggregates map[string]bool
+
+// Analyze decides how a query can run from its serialized AST
+// (json_serialize_sql). views resolves a table name to the AST of the view
+// it names, if it is one. An error wrapping ErrLocal says why the query
+// runs local; any other error is a malformed AST.
+func Analyze(serialized []byte, aggs Aggregates, views func(schema, name string) ([]byte, bool)) (*Analysis, error) {
+	root, err := selectRoot(serialized)
+	if err != nil {
+		return nil, err
+	}
+	a := &Analysis{root: root}
+	if err := a.findScan(views); err != nil {
+		return nil, err
+	}
+	if err := plainSelect(root); err != nil {
+		return nil, err
+	}
+	for _, part := range []any{root["select_list"], root["where_clause"], root["having"], root["modifiers"], root["group_expressions"]} {
+		if err := checkExprs(part); err != nil {
+			return nil, err
+		}
+	}
+	if containsAggregate(root["where_clause"], aggs) {
+		return nil, local("aggregate in WHERE")
+	}
+	hasAgg := containsAggregate(root["select_list"], aggs) || containsAggregate(root["having"], aggs) ||
+		containsAggregate(root["modifiers"], aggs)
+	if !hasAgg && len(list(root, "group_expressions")) == 0 && root["having"] == nil && len(list(root, "modifiers")) == 0 {
+		a.Mode = Scatter
+		return a, nil
+	}
+	if !hasAgg {
+		return nil, local("ORDER BY, LIMIT, DISTINCT or GROUP BY without aggregates")
+	}
+	if err := a.planMerge(aggs); err != nil {
+		return nil, err
+	}
+	a.Mode = ScatterMerge
+	return a, nil
+}
+
+func selectRoot(serialized []byte) (Node, error) {
+	var doc struct {
+		Error      bool   `json:"error"`
+		ErrorMsg   string `json:"error_message"`
+		Statements []struct {
+			Node Node `json:"node"`
+		} `json:"statements"`
+	}
+	if err := decode(serialized, &doc); err != nil {
+		return nil, fmt.Errorf("partition: decoding the AST: %w", err)
+	}
+	if doc.Error {
+		return nil, local("DuckDB cannot serialize it: %s", doc.ErrorMsg)
+	}
+	if len(doc.Statements) != 1 {
+		return nil, local("%d statements", len(doc.Statements))
+	}
+	root := doc.Statements[0].Node
+	if str(root, "type") != "SELECT_NODE" {
+		return nil, local("a %s, not a plain SELECT", str(root, "type"))
+	}
+	return root, nil
+}
+
+// findScan finds the one Parquet scan the query reads, directly or through
+// a view defined as SELECT * over it.
+func (a *Analysis) findScan(views func(schema, name string) ([]byte, bool)) error {
+	from := child(a.root, "from_table")
+	if str(from, "type") == "BASE_TABLE" && views != nil {
+		def, ok := views(str(from, "schema_name"), str(from, "table_name"))
+		if !ok {
+			return local("reads a table, not files")
+		}
+		view, err := selectRoot(def)
+		if err != nil {
+			return err
+		}
+		inner := child(view, "from_table")
+		if !isStarOnly(view) || str(inner, "type") != "TABLE_FUNCTION" {
+			return local("view %s is not SELECT * over a file scan", str(from, "table_name"))
+		}
+		alias := str(from, "alias")
+		if alias == "" {
+			alias = str(from, "table_name")
+		}
+		a.root["from_table"] = clone(inner)
+		a.alias = alias
+		from = child(a.root, "from_table")
+	}
+	if str(from, "type") != "TABLE_FUNCTION" {
+		return local("reads a %s, not a single file scan", str(from, "type"))
+	}
+	fn := child(from, "function")
+	if name := str(fn, "function_name"); name != "read_parquet" && name != "parquet_scan" {
+		return local("reads %s, not Parquet", name)
+	}
+	args := list(fn, "children")
+	if len(args) != 1 {
+		return local("read_parquet with options")
+	}
+	arg, _ := args[0].(map[string]any)
+	if str(arg, "class") != "CONSTANT" {
+		return local("read_parquet of a computed path")
+	}
+	v := child(arg, "value")
+	path, ok := v["value"].(string)
+	if !ok || str(child(v, "type"), "id") != "VARCHAR" {
+		return local("read_parquet of a list of paths")
+	}
+	if len(list(from, "column_name_alias")) > 0 || from["sample"] != nil {
+		return local("scan with column aliases or a sample")
+	}
+	a.Pattern = path
+	a.scanRef = from
+	if a.alias == "" {
+		a.alias = str(from, "alias")
+	}
+	if a.alias == "" {
+		a.alias = "read_parquet"
+	}
+	return nil
+}
+
+func isStarOnly(n Node) bool {
+	sl := list(n, "select_list")
+	if len(sl) != 1 {
+		return false
+	}
+	s, _ := sl[0].(map[string]any)
+	return str(s, "class") == "STAR" && len(list(s, "exclude_list")) == 0 && len(list(s, "replace_list")) == 0 &&
+		len(list(s, "rename_list")) == 0 && s["expr"] == nil && s["columns"] == false &&
+		n["where_clause"] == nil && len(list(n, "group_expressions")) == 0 && n["having"] == nil &&
+		len(list(n, "modifiers")) == 0 && n["qualify"] == nil && n["sample"] == nil
+}
+
+// plainSelect rejects the clauses the planner does not split.
+func plainSelect(root Node) error {
+	switch {
+	case len(list(child(root, "cte_map"), "map")) > 0:
+		return local("WITH clause")
+	case root["qualify"] != nil:
+		return local("QUALIFY")
+	case root["sample"] != nil:
+		return local("SAMPLE")
+	case str(root, "aggregate_handling") != "STANDARD_HANDLING":
+		return local("GROUP BY ALL or forced aggregation")
+	case len(list(root, "group_sets")) > 1:
+		return local("GROUPING SETS, ROLLUP or CUBE")
+	}
+	for _, m := range list(root, "modifiers") {
+		switch str(m.(map[string]any), "type") {
+		case "ORDER_MODIFIER", "LIMIT_MODIFIER":
+		default:
+			return local("%s", str(m.(map[string]any), "type"))
+		}
+	}
+	return nil
+}
+
+// checkExprs rejects expressions whose value depends on more than the row:
+// subqueries, window functions, and volatile functions.
+func checkExprs(v any) error {
+	switch v := v.(type) {
+	case map[string]any:
+		switch str(v, "class") {
+		case "SUBQUERY":
+			return local("subquery")
+		case "WINDOW":
+			return local("window function")
+		case "FUNCTION":
+			if volatile[str(v, "function_name")] {
+				return local("volatile function %s", str(v, "function_name"))
+			}
+		}
+		for _, x := range v {
+			if err := checkExprs(x); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for _, x := range v {
+			if err := checkExprs(x); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+var volatile = map[string]bool{"random": true, "uuid": true, "gen_random_uuid": true, "nextval": true,
+	"setseed": true, "currval": true}
+
+func containsAggregate(v any, aggs Aggregates) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		if str(v, "class") == "FUNCTION" && aggs[str(v, "function_name")] {
+			return true
+		}
+		for _, x := range v {
+			if containsAggregate(x, aggs) {
+				return true
+			}
+		}
+	case []any:
+		for _, x := range v {
+			if containsAggregate(x, aggs) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Slice is a row range of one Parquet file, aligned to row groups.
+type Slice struct {
+	File        string
+	First, Last int64 // file_row_number range, inclusive
+}
+
+func (s Slice) String() string { return fmt.Sprintf("%s[%d..%d]", s.File, s.First, s.Last) }
+
+// File is one Parquet file and the row counts of its row groups.
+type File struct {
+	Path      string
+	RowGroups []int64
+}
+
+// Split cuts files into slices of about targetRows rows each, along row
+// group boundaries and never across files.
+func Split(files []File, targetRows int64) []Slice {
+	var out []Slice
+	for _, f := range files {
+		var start, rows int64
+		pos := int64(0)
+		for i, n := range f.RowGroups {
+			rows += n
+			pos += n
+			if rows >= targetRows || i == len(f.RowGroups)-1 {
+				if rows > 0 {
+					out = append(out, Slice{File: f.Path, First: start, Last: pos - 1})
+				}
+				start, rows = pos, 0
+			}
+		}
+	}
+	return out
+}
+
+// scanOf is the table reference that reads one slice: a subquery over the
+// file with its row numbers, named like the scan it replaces.
+func (a *Analysis) scanOf(s Slice) Node {
+	// A named parameter (file_row_number = true) is a comparison in the AST.
+	scan := function("read_parquet", constant("VARCHAR", s.File), Node{"class": "COMPARISON",
+		"type": "COMPARE_EQUAL", "alias": "", "query_location": json.Number(noLocation),
+		"left": columnRef("file_row_number"), "right": cast("BOOLEAN", constant("VARCHAR", "t"))})
+	from := Node{"type": "TABLE_FUNCTION", "alias": "", "sample": nil, "query_location": json.Number(noLocation),
+		"function": scan, "column_name_alias": []any{}, "with_ordinality": "WITHOUT_ORDINALITY"}
+	all := star()
+	all["exclude_list"] = []any{"file_row_number"}
+	inner := selectNode([]any{all}, from)
+	inner["where_clause"] = Node{"class": "BETWEEN", "type": "COMPARE_BETWEEN", "alias": "",
+		"query_location": json.Number(noLocation), "input": columnRef("file_row_number"),
+		"lower": constant("BIGINT", s.First), "upper": constant("BIGINT", s.Last)}
+	return subquery(inner, a.alias)
+}
+
+// withScan returns a copy of node whose scan reads slice s.
+func (a *Analysis) withScan(node Node, s Slice) Node {
+	out := clone(node)
+	out["from_table"] = a.scanOf(s)
+	return out
+}
+
+// TaskAST is the serialized query a task runs over slice s: the query
+// itself for scatter, the partial aggregation for scatter-merge.
+func (a *Analysis) TaskAST(s Slice) ([]byte, error) {
+	if a.Mode == Scatter {
+		return statement(a.withScan(a.root, s))
+	}
+	return statement(a.partialNode(a.scanOf(s)))
+}
+
+func (a *Analysis) partialNode(from Node) Node {
+	var sl []any
+	for i, g := range a.groups {
+		sl = append(sl, withAlias(clone(g.(map[string]any)), fmt.Sprintf("g%d", i)))
+	}
+	for i, p := range a.partials {
+		sl = append(sl, withAlias(clone(p), fmt.Sprintf("p%d", i)))
+	}
+	n := selectNode(sl, from)
+	n["where_clause"] = a.root["where_clause"]
+	n["group_expressions"] = cloneList(a.groups)
+	n["group_sets"] = a.root["group_sets"]
+	return clone(n)
+}
+
+func cloneList(l []any) []any {
+	out := make([]any, len(l)) // never nil: DuckDB wants [] where a list is empty
+	for i, x := range l {
+		out[i] = clone(x.(map[string]any))
+	}
+	return out
+}
+
+// MergeAST is the serialized final query over the partial results read
+// from table, naming its columns as the original query does.
+func (a *Analysis) MergeAST(table string, names []string) ([]byte, error) {
+	return a.mergeOver(baseTable(table), names)
+}
+
+// CheckAST is the final query over the partial query itself (scanning
+// slice s), for preparing at plan time: its schema must equal the original
+// query's, or the plan is not used.
+func (a *Analysis) CheckAST(s Slice, names []string) ([]byte, error) {
+	if a.Mode == Scatter {
+		return a.TaskAST(s)
+	}
+	return a.mergeOver(subquery(a.partialNode(a.scanOf(s)), "skein_partials"), names)
+}
+
+func (a *Analysis) mergeOver(from Node, names []string) ([]byte, error) {
+	if len(names) != len(a.finals) {
+		return nil, fmt.Errorf("partition: %d output names for %d columns", len(names), len(a.finals))
+	}
+	var sl []any
+	for i, f := range a.finals {
+		sl = append(sl, withAlias(clone(f), names[i]))
+	}
+	n := selectNode(sl, from)
+	groupRefs, set := []any{}, []any{}
+	for i := range a.groups {
+		groupRefs = append(groupRefs, columnRef(fmt.Sprintf("g%d", i)))
+		set = append(set, json.Number(fmt.Sprint(i)))
+	}
+	n["group_expressions"] = groupRefs
+	if len(groupRefs) > 0 {
+		n["group_sets"] = []any{set}
+	}
+	if a.having != nil {
+		n["having"] = clone(a.having)
+	}
+	var mods []any
+	if len(a.orders) > 0 {
+		mods = append(mods, Node{"type": "ORDER_MODIFIER", "orders": cloneList(a.orders)})
+	}
+	if a.limit != nil {
+		mods = append(mods, clone(a.limit))
+	}
+	if mods != nil {
+		n["modifiers"] = mods
+	}
+	return statement(n)
+}
+
+func (a *Analysis) String() string {
+	return fmt.Sprintf("%s over %s", a.Mode, a.Pattern)
+}
