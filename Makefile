@@ -27,8 +27,9 @@ run: build ## run a server on 127.0.0.1:31337 (user skein, password secret; over
 test: test-go test-python test-jdbc ## run every test suite (Go, Python, JDBC)
 
 .PHONY: test-go
-test-go: ## run the Go tests (race detector on)
-	$(GO) test -tags $(GOTAGS) -race -count=1 -timeout 15m ./...
+test-go: ## run the Go tests (race detector on, but for the long end-to-end corpus)
+	$(GO) test -tags $(GOTAGS) -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v /integration)
+	$(GO) test -tags $(GOTAGS) -count=1 -timeout 15m ./integration/
 
 .PHONY: test-python
 test-python: build ## run the Python suite (ADBC, pyarrow) against bin/skein

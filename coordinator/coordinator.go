@@ -133,6 +133,9 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if cfg.BatchRows == 0 {
+		cfg.BatchRows = duck.DefaultBatchSize.Rows
+	}
 	dataDir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,294 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/rs/zerolog"
+	"github.com/skeindb/skein/coordinator"
+	"github.com/skeindb/skein/internal/duck"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// The partition-invariance suite: every query of the corpus, run on plain
+// DuckDB and through clusters of 1, 2 and 3 executors with task sizes that
+// give one, a few and many tasks, must give the same answer (as a
+// multiset; floats within a relative 1e-9).
+
+// dataset writes Parquet files with several row groups each, NULLs and
+// skew, and returns the glob and a view definition over them.
+func dataset(t testing.TB, ctx context.Context, dir string) string {
+	t.Helper()
+	db, err := duck.Open(ctx, duck.Config{AllowedDirs: []string{dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for f := range 4 {
+		q := fmt.Sprintf(`COPY (SELECT
+  (range + %[1]d * 10000)::BIGINT AS id,
+  (range %% 7)::INTEGER AS g,
+  CASE WHEN range %% 11 = 0 THEN NULL ELSE 'k' || (range %% 5) END AS s,
+  CASE WHEN range %% 13 = 0 THEN NULL ELSE (range %% 1000) * 0.25 END::DOUBLE AS x,
+  ((range * 37) %% 10007)::DECIMAL(12, 2) / 100 AS amount,
+  range %% 3 = 0 AS flag,
+  DATE '2024-01-01' + INTERVAL (range %% 400) DAY AS day
+FROM range(%[2]d)) TO '%[3]s' (FORMAT parquet, ROW_GROUP_SIZE %[4]d)`,
+			f, 3000+f*1500, filepath.Join(dir, fmt.Sprintf("part-%d.parquet", f)), 1000)
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// An empty file contributes nothing, but must not break anything.
+	if _, err := conn.Exec(ctx, fmt.Sprintf(`COPY (SELECT * FROM read_parquet('%s') LIMIT 0) TO '%s' (FORMAT parquet)`,
+		filepath.Join(dir, "part-0.parquet"), filepath.Join(dir, "part-9.parquet"))); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "*.parquet")
+}
+
+// corpus builds the queries over table expression src.
+func corpus(src string) []string {
+	aggs := []string{
+		"count(*)", "count(x)", "count(s)", "sum(id)", "sum(x)", "sum(amount)", "min(x)", "max(x)", "min(s)",
+		"max(day)", "avg(x)", "avg(id)", "avg(amount)", "bool_and(flag)", "bool_or(flag)",
+		"sum(x) / count(*)", "max(id) - min(id)", "count(*) FILTER (WHERE flag)", "count(DISTINCT g)",
+		"median(x)", "stddev_pop(x)", "string_agg(s, ',' ORDER BY id)",
+	}
+	filters := []string{"", " WHERE id % 3 = 1", " WHERE x > 100 AND s IS NOT NULL", " WHERE id < 0"}
+	groups := []string{"", "g", "s", "g, flag", "g % 3"}
+	var qs []string
+	for _, a := range aggs {
+		for _, f := range filters {
+			for _, g := range groups {
+				if g == "" {
+					qs = append(qs, fmt.Sprintf("SELECT %s AS v FROM %s%s", a, src, f))
+					continue
+				}
+				qs = append(qs, fmt.Sprintf("SELECT %s, %s AS v FROM %s%s GROUP BY %s", g, a, src, f, g))
+			}
+		}
+	}
+	qs = append(qs,
+		"SELECT * FROM "+src,
+		"SELECT id, s, x FROM "+src+" WHERE g = 3",
+		"SELECT id * 2 AS twice, upper(s) AS u, x IS NULL AS missing FROM "+src+" WHERE id % 17 = 0",
+		"SELECT * FROM "+src+" WHERE id < 0",
+		"SELECT g, count(*) AS n FROM "+src+" GROUP BY g HAVING count(*) > 2000",
+		"SELECT g, sum(x) AS total FROM "+src+" GROUP BY g HAVING sum(x) > 10 ORDER BY total DESC",
+		"SELECT g, count(*) AS n FROM "+src+" GROUP BY g ORDER BY g LIMIT 3",
+		"SELECT g, count(*) AS n FROM "+src+" GROUP BY g ORDER BY g LIMIT 3 OFFSET 2",
+		"SELECT s, g, min(id), max(id), count(*) FROM "+src+" GROUP BY s, g ORDER BY s NULLS FIRST, g",
+		"SELECT g + 1 AS h, count(*) * 2 AS n2 FROM "+src+" GROUP BY g + 1",
+		"SELECT count(*) + 1, sum(id) + sum(g) FROM "+src,
+		"SELECT CASE WHEN g < 3 THEN 'low' ELSE 'high' END AS band, avg(x) FROM "+src+" GROUP BY band",
+		"SELECT DISTINCT g FROM "+src,
+		"SELECT id FROM "+src+" ORDER BY id DESC LIMIT 5",
+		"SELECT g, avg(x) OVER (PARTITION BY g) FROM "+src+" WHERE id < 50",
+		"SELECT g, count(*) FROM "+src+" GROUP BY ALL",
+		"SELECT g, s, count(*) FROM "+src+" GROUP BY ROLLUP (g, s)",
+		"SELECT a.g, count(*) FROM "+src+" a JOIN (SELECT DISTINCT g FROM "+src+" WHERE g < 3) b ON a.g = b.g GROUP BY a.g",
+		"SELECT count(*) FROM "+src+" WHERE g IN (SELECT g FROM "+src+" WHERE id = 5)",
+		"SELECT count(*) FROM (SELECT id FROM "+src+" UNION ALL SELECT id FROM "+src+")",
+		"WITH t AS (SELECT * FROM "+src+") SELECT count(*) FROM t",
+	)
+	return qs
+}
+
+type result struct {
+	rows []string
+	info string
+	err  error
+}
+
+// canonical renders rows as sorted strings, floats to 9 significant digits.
+func canonical(recs []arrow.RecordBatch) []string {
+	var rows []string
+	for _, r := range recs {
+		for i := 0; i < int(r.NumRows()); i++ {
+			cells := make([]string, r.NumCols())
+			for j, c := range r.Columns() {
+				switch {
+				case c.IsNull(i):
+					cells[j] = "NULL"
+				case c.DataType().ID() == arrow.FLOAT64:
+					cells[j] = roundFloat(c.(*array.Float64).Value(i))
+				case c.DataType().ID() == arrow.FLOAT32:
+					cells[j] = roundFloat(float64(c.(*array.Float32).Value(i)))
+				default:
+					cells[j] = strings.Clone(c.ValueStr(i)) // the buffer may be DuckDB's, freed on release
+				}
+			}
+			rows = append(rows, strings.Join(cells, "|"))
+		}
+	}
+	slices.Sort(rows)
+	return rows
+}
+
+func roundFloat(f float64) string {
+	if f == 0 || math.IsNaN(f) || math.IsInf(f, 0) {
+		return strconv.FormatFloat(f, 'g', -1, 64)
+	}
+	return strconv.FormatFloat(f, 'g', 9, 64)
+}
+
+func runDuck(ctx context.Context, conn *duck.Conn, q string) result {
+	st, err := conn.Prepare(ctx, q)
+	if err != nil {
+		return result{err: err}
+	}
+	defer st.Close()
+	rdr, err := st.Query(ctx, memory.DefaultAllocator, nil, duck.DefaultBatchSize)
+	if err != nil {
+		return result{err: err}
+	}
+	defer rdr.Release()
+	var recs []arrow.RecordBatch
+	for rdr.Next() {
+		r := rdr.RecordBatch()
+		r.Retain()
+		recs = append(recs, r)
+	}
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	if err := rdr.Err(); err != nil {
+		return result{err: err}
+	}
+	return result{rows: canonical(recs)}
+}
+
+func runFlight(ctx context.Context, cl *flightsql.Client, q string) result {
+	info, err := cl.Execute(ctx, q)
+	if err != nil {
+		return result{err: err}
+	}
+	var recs []arrow.RecordBatch
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	for _, ep := range info.Endpoint {
+		rdr, err := cl.DoGet(ctx, ep.Ticket)
+		if err != nil {
+			return result{err: err}
+		}
+		for rdr.Next() {
+			r := rdr.RecordBatch()
+			r.Retain()
+			recs = append(recs, r)
+		}
+		err = rdr.Err()
+		rdr.Release()
+		if err != nil {
+			return result{err: err}
+		}
+	}
+	return result{rows: canonical(recs), info: string(info.AppMetadata)}
+}
+
+func TestPartitionInvariance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the corpus takes a while")
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	glob := dataset(t, ctx, dir)
+	src := fmt.Sprintf("read_parquet('%s')", glob)
+	queries := append(corpus(src), corpus("v")...)
+
+	ref, err := duck.Open(ctx, duck.Config{AllowedDirs: []string{dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	rconn, err := ref.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rconn.Close()
+	if _, err := rconn.Exec(ctx, "CREATE VIEW v AS SELECT * FROM "+src); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]result, len(queries))
+	for i, q := range queries {
+		want[i] = runDuck(ctx, rconn, q)
+		if want[i].err != nil {
+			t.Fatalf("reference %s: %v", q, want[i].err)
+		}
+	}
+	t.Logf("%d queries", len(queries))
+
+	modes := map[string]int{}
+	for _, executors := range []int{1, 2, 3} {
+		for _, taskRows := range []int64{1 << 30, 4000, 1} {
+			name := fmt.Sprintf("executors=%d/task-rows=%d", executors, taskRows)
+			t.Run(name, func(t *testing.T) {
+				c, err := coordinator.Start(ctx, coordinator.Config{
+					Addr: "127.0.0.1:0", DataDir: t.TempDir(), AllowDirs: []string{dir}, Executors: executors,
+					TaskRows: taskRows, Threads: 1, ShutdownGrace: 5 * time.Second,
+				}, zerolog.Nop())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Shutdown()
+				cl, err := flightsql.NewClient(strings.TrimPrefix(c.URI(), "grpc://"), nil, nil,
+					grpc.WithTransportCredentials(insecure.NewCredentials()),
+					grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer cl.Close()
+				if _, err := cl.ExecuteUpdate(ctx, "CREATE VIEW v AS SELECT * FROM "+src); err != nil {
+					t.Fatal(err)
+				}
+				for i, q := range queries {
+					got := runFlight(ctx, cl, q)
+					if got.err != nil {
+						t.Errorf("%s: %v", q, got.err)
+						continue
+					}
+					if !slices.Equal(got.rows, want[i].rows) {
+						t.Errorf("%s (%s):\n got %d rows %.300v\nwant %d rows %.300v", q, got.info,
+							len(got.rows), got.rows, len(want[i].rows), want[i].rows)
+					}
+					var meta struct{ Mode string }
+					_ = json.Unmarshal([]byte(got.info), &meta)
+					if meta.Mode == "" {
+						meta.Mode = "local"
+					}
+					modes[meta.Mode]++
+				}
+			})
+		}
+	}
+	t.Logf("runs by mode: %v", modes)
+	// The suite proves nothing if nothing was split.
+	if modes["scatter"] == 0 || modes["scatter-merge"] == 0 {
+		t.Fatalf("no query was distributed: %v", modes)
+	}
+
+}
