@@ -156,12 +156,15 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 		return nil, err
 	}
 	db, err := duck.Open(ctx, duck.Config{
-		Path:        filepath.Join(dataDir, "skein.duckdb"),
-		AllowedDirs: allowed,
-		Threads:     cfg.Threads,
-		MemoryLimit: cfg.MemoryLimit,
-		TempDir:     filepath.Join(dataDir, "tmp"),
-		TimeZone:    cfg.TimeZone,
+		// The file names the catalog of managed tables: "data". The
+		// catalog "skein" holds the system tables (skein.queries, ...).
+		Path:          filepath.Join(dataDir, "data.duckdb"),
+		SystemCatalog: "skein",
+		AllowedDirs:   allowed,
+		Threads:       cfg.Threads,
+		MemoryLimit:   cfg.MemoryLimit,
+		TempDir:       filepath.Join(dataDir, "tmp"),
+		TimeZone:      cfg.TimeZone,
 	})
 	if err != nil {
 		return nil, err
@@ -197,6 +200,11 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 			_ = db.Close()
 			return nil, err
 		}
+		if d.hist, err = newHistory(ctx, db, log); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+		reg.reports = d.hist.tasks
 		fcfg.Cluster = d
 	}
 	fs, err := flightsql.New(fcfg, db, mem, log)
@@ -322,6 +330,7 @@ func (c *Coordinator) Shutdown() error {
 	}
 	if c.dist != nil {
 		c.dist.close()
+		c.dist.hist.close()
 	}
 	c.fs.Close()
 	err := c.db.Checkpoint(context.Background())

@@ -42,6 +42,7 @@ type dist struct {
 	taskRows int64
 	direct   bool // endpoints at executors (else every ticket comes back here)
 	retries  int
+	hist     *history
 
 	mu      sync.Mutex
 	clients map[string]flight.Client // by location
@@ -128,7 +129,10 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 		}
 		handles[i] = h
 	}
-	meta, _ := json.Marshal(map[string]any{"query_id": qid, "mode": p.mode.String(), "tasks": len(p.tasks)})
+	meta, err := json.Marshal(p.explain(qid, execs))
+	if err != nil {
+		return nil, err
+	}
 	info := &flight.FlightInfo{Schema: flight.SerializeSchema(flightsql.ResultSchema(schema), d.mem),
 		FlightDescriptor: desc, TotalRecords: -1, TotalBytes: -1, AppMetadata: meta}
 	switch p.mode {
@@ -161,6 +165,7 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 		}
 		info.Endpoint = []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: ticket}}}
 	}
+	d.hist.started(qid, user, query, p.mode.String(), len(p.tasks), p.mode == partition.Scatter)
 	d.log.Info().Str("query_id", qid).Str("mode", p.mode.String()).Int("tasks", len(p.tasks)).
 		Dur("planning", time.Since(start)).Msg("query planned")
 	return info, nil
@@ -244,6 +249,32 @@ WHERE view_name = $1 AND schema_name = coalesce(nullif($2, ''), current_schema()
 }
 
 const partialsView = "skein_partials"
+
+// explanation is how a query was split, sent as the FlightInfo's
+// app_metadata (skein sql --explain prints it).
+type explanation struct {
+	QueryID string     `json:"query_id"`
+	Mode    string     `json:"mode"`
+	Tasks   int        `json:"tasks"`
+	Plan    []taskInfo `json:"plan"`
+	Merge   string     `json:"merge_sql,omitempty"`
+}
+
+type taskInfo struct {
+	Task      int    `json:"task"`
+	Slice     string `json:"slice"`
+	Executor  string `json:"executor"`
+	Alternate string `json:"alternate"`
+	SQL       string `json:"sql"`
+}
+
+func (p *planned) explain(qid string, execs [][2]string) explanation {
+	e := explanation{QueryID: qid, Mode: p.mode.String(), Tasks: len(p.tasks), Merge: p.merge}
+	for i, sql := range p.tasks {
+		e.Plan = append(e.Plan, taskInfo{Task: i, Slice: p.slices[i].String(), Executor: execs[i][0], Alternate: execs[i][1], SQL: sql})
+	}
+	return e
+}
 
 func (d *dist) files(ctx context.Context, conn *duck.Conn, pattern string) ([]partition.File, error) {
 	rows, err := conn.QueryRows(ctx, `SELECT file_name, row_group_id, any_value(row_group_num_rows)
@@ -354,13 +385,42 @@ func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.R
 		_ = conn.Close()
 		return nil, nil, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, errors.Join(append(errs, err)...))
 	}
+	report := cluster.TaskReport{Query: t.Query, Task: t.Task, Executor: "coordinator", Started: time.Now()}
 	rdr, err := st.Query(ctx, d.mem, nil, d.batch)
 	if err != nil {
 		_ = st.Close()
 		_ = conn.Close()
+		report.Finished, report.Error = time.Now(), err.Error()
+		d.hist.tasks([]cluster.TaskReport{report})
 		return nil, nil, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
 	}
-	return rdr, func() { rdr.Release(); _ = st.Close(); _ = conn.Close() }, nil
+	counted := &countingReader{RecordReader: rdr}
+	return counted, func() {
+		report.Finished, report.Rows, report.Bytes = time.Now(), counted.rows, counted.bytes
+		if err := rdr.Err(); err != nil {
+			report.Error = err.Error()
+		}
+		d.hist.tasks([]cluster.TaskReport{report})
+		rdr.Release()
+		_ = st.Close()
+		_ = conn.Close()
+	}, nil
+}
+
+// countingReader counts what passes through it.
+type countingReader struct {
+	array.RecordReader
+	rows, bytes int64
+}
+
+func (c *countingReader) Next() bool {
+	if !c.RecordReader.Next() {
+		return false
+	}
+	rec := c.RecordBatch()
+	c.rows += rec.NumRows()
+	c.bytes += duck.RecordSize(rec)
+	return true
 }
 
 func (d *dist) client(loc string) (flight.Client, error) {
@@ -403,21 +463,25 @@ func (d *dist) proxy(ctx context.Context, t cluster.Task, handle []byte) (*arrow
 	go func() {
 		defer close(ch)
 		defer release()
-		forward(ctx, rdr, schema, ch)
+		_, _, _ = forward(ctx, rdr, schema, ch)
 	}()
 	return schema, ch, nil
 }
 
-func forward(ctx context.Context, rdr array.RecordReader, schema *arrow.Schema, ch chan<- flight.StreamChunk) {
+// forward sends a reader's batches to a DoGet stream and says how many
+// rows and bytes went, or why it stopped.
+func forward(ctx context.Context, rdr array.RecordReader, schema *arrow.Schema, ch chan<- flight.StreamChunk) (rows, bytes int64, err error) {
 	for rdr.Next() {
 		rec := rdr.RecordBatch()
 		rec.Retain()
 		rec = flightsql.Relabel(rec, schema)
+		n, b := rec.NumRows(), duck.RecordSize(rec)
 		select {
 		case ch <- flight.StreamChunk{Data: rec}:
+			rows, bytes = rows+n, bytes+b
 		case <-ctx.Done():
 			rec.Release()
-			return
+			return rows, bytes, ctx.Err()
 		}
 	}
 	if err := rdr.Err(); err != nil {
@@ -425,5 +489,7 @@ func forward(ctx context.Context, rdr array.RecordReader, schema *arrow.Schema, 
 		case ch <- flight.StreamChunk{Err: err}:
 		case <-ctx.Done():
 		}
+		return rows, bytes, err
 	}
+	return rows, bytes, nil
 }

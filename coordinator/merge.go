@@ -58,7 +58,9 @@ func (d *dist) merge(ctx context.Context, m merge) (*arrow.Schema, <-chan flight
 	}
 	if err := errors.Join(errs...); err != nil {
 		releaseParts()
-		return nil, nil, fmt.Errorf("query %s: %w", m.Query, err)
+		err = fmt.Errorf("query %s: %w", m.Query, err)
+		d.hist.finished(m.Query, 0, 0, err)
+		return nil, nil, err
 	}
 	var all []arrow.RecordBatch
 	for _, p := range parts {
@@ -103,7 +105,8 @@ func (d *dist) merge(ctx context.Context, m merge) (*arrow.Schema, <-chan flight
 		defer cleanup()
 		defer st.Close()
 		defer rdr.Release()
-		forward(ctx, rdr, schema, ch)
+		rows, bytes, err := forward(ctx, rdr, schema, ch)
+		d.hist.finished(m.Query, rows, bytes, err)
 	}()
 	return schema, ch, nil
 }

@@ -20,6 +20,8 @@ type registry struct {
 	log     zerolog.Logger
 	now     func() time.Time
 
+	reports func([]cluster.TaskReport) // receives the tasks heartbeats report
+
 	mu      sync.Mutex
 	members map[string]*member
 	next    int // round-robin cursor for ties
@@ -40,6 +42,9 @@ func (r *registry) action(typ string, body []byte) error {
 	m, err := r.secret.VerifyMember(body)
 	if err != nil {
 		return fmt.Errorf("%w: executor membership: %w", flightsql.ErrUnauthenticated, err)
+	}
+	if len(m.Done) > 0 && r.reports != nil {
+		defer r.reports(m.Done)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -54,7 +54,10 @@ type Executor struct {
 	uri     string
 	running atomic.Int64
 	stop    context.CancelFunc
-	wg      sync.WaitGroup
+
+	mu   sync.Mutex
+	done []cluster.TaskReport // finished since the last heartbeat
+	wg   sync.WaitGroup
 }
 
 // Start opens the executor's DuckDB, serves Flight and begins reporting to
@@ -162,12 +165,23 @@ func (e *Executor) report(ctx context.Context) {
 	}
 }
 
-func (e *Executor) send(ctx context.Context, c flight.Client, action string) error {
+func (e *Executor) send(ctx context.Context, c flight.Client, action string) (err error) {
+	e.mu.Lock()
+	done := e.done
+	e.done = nil
+	e.mu.Unlock()
 	body, err := e.cfg.Secret.SignMember(cluster.Member{ID: e.id, Location: e.uri, Threads: e.cfg.Threads,
-		Running: int(e.running.Load())})
+		Running: int(e.running.Load()), Done: done})
 	if err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil { // not delivered: send them with the next heartbeat
+			e.mu.Lock()
+			e.done = append(done, e.done...)
+			e.mu.Unlock()
+		}
+	}()
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	actx = metadata.AppendToOutgoingContext(actx, cluster.MemberHeader, string(body))
@@ -218,10 +232,22 @@ func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServe
 	return s.e.run(stream.Context(), task, stream)
 }
 
-// run executes a task and streams its result.
-func (e *Executor) run(ctx context.Context, t cluster.Task, stream flight.FlightService_DoGetServer) error {
+// run executes a task, streams its result and reports how it went.
+func (e *Executor) run(ctx context.Context, t cluster.Task, stream flight.FlightService_DoGetServer) (err error) {
 	e.running.Add(1)
 	defer e.running.Add(-1)
+	report := cluster.TaskReport{Query: t.Query, Task: t.Task, Executor: e.id, Started: time.Now()}
+	defer func() {
+		report.Finished = time.Now()
+		if err != nil {
+			report.Error = err.Error()
+		}
+		e.mu.Lock()
+		if len(e.done) < 10000 {
+			e.done = append(e.done, report)
+		}
+		e.mu.Unlock()
+	}()
 	log := e.log.With().Str("query_id", t.Query).Int("task_id", t.Task).Logger()
 	start := time.Now()
 	conn, err := e.db.Connect(ctx)
@@ -249,6 +275,7 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, stream flight.Flight
 		rec = skeinsql.Relabel(rec, schema)
 		err := w.Write(rec)
 		rows += rec.NumRows()
+		report.Rows, report.Bytes = rows, report.Bytes+duck.RecordSize(rec)
 		rec.Release()
 		if err != nil {
 			return err

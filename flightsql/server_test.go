@@ -366,13 +366,13 @@ func TestIngest(t *testing.T) {
 	if _, err := c.ExecuteUpdate(ctx, "CREATE SCHEMA s2"); err != nil {
 		t.Fatal(err)
 	}
-	cat := "skein"
+	cat := "data"
 	sch := "s2"
 	qual := &flightsql.ExecuteIngestOpts{Table: "q", Catalog: &cat, Schema: &sch, TableDefinitionOptions: create.TableDefinitionOptions}
 	if n, err := c.ExecuteIngest(ctx, batch(1, 0), qual); err != nil || n != 2 {
 		t.Fatalf("catalog and schema: %d %v", n, err)
 	}
-	if _, recs := query(t, ctx, c, "SELECT count(*) FROM skein.s2.q"); recs[0].Column(0).(*array.Int64).Value(0) != 2 {
+	if _, recs := query(t, ctx, c, "SELECT count(*) FROM data.s2.q"); recs[0].Column(0).(*array.Int64).Value(0) != 2 {
 		t.Fatal("qualified ingest went elsewhere")
 	}
 }
@@ -443,7 +443,7 @@ func TestSessionOptions(t *testing.T) {
 		t.Fatalf("set: %v %v", res, err)
 	}
 	got, err := c.GetSessionOptions(ctx, &flight.GetSessionOptionsRequest{})
-	if err != nil || got.SessionOptions["schema"].GetStringValue() != "other" || got.SessionOptions["catalog"].GetStringValue() != "skein" {
+	if err != nil || got.SessionOptions["schema"].GetStringValue() != "other" || got.SessionOptions["catalog"].GetStringValue() != "data" {
 		t.Fatalf("get: %v %v", got, err)
 	}
 	if _, recs := query(t, ctx, c, "SELECT v FROM only_here"); rowCount(recs) != 1 {
@@ -491,7 +491,7 @@ CREATE VIEW v AS SELECT * FROM parent`); err != nil {
 		return out
 	}
 	info, err := c.GetCatalogs(ctx)
-	if got := strs(check("catalogs", info, err, schema_ref.Catalogs), 0); !contains(got, "skein") {
+	if got := strs(check("catalogs", info, err, schema_ref.Catalogs), 0); !contains(got, "data") || !contains(got, "skein") {
 		t.Errorf("catalogs %v", got)
 	}
 	info, err = c.GetDBSchemas(ctx, &flightsql.GetDBSchemasOpts{DbSchemaFilterPattern: ptr("ma%")})

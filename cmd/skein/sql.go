@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -30,6 +31,7 @@ func sqlCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	password := fs.String("p", "", "password")
 	format := fs.String("format", "table", "output format: table, csv or json")
 	skipVerify := fs.Bool("tls-skip-verify", false, "do not verify the server's TLS certificate")
+	explain := fs.Bool("explain", false, "print how the query is split (mode, tasks, slices, executors, merge SQL) instead of running it")
 	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -49,7 +51,7 @@ func sqlCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "skein sql: no SQL given")
 		return 2
 	}
-	if err := runSQL(context.Background(), *uri, *user, *password, *skipVerify, query, *format, stdout); err != nil {
+	if err := runSQL(context.Background(), *uri, *user, *password, *skipVerify, query, *format, *explain, stdout); err != nil {
 		if st, ok := status.FromError(err); ok {
 			fmt.Fprintf(stderr, "skein sql: %s: %s\n", st.Code(), st.Message())
 		} else {
@@ -78,7 +80,7 @@ func dial(uri string, skipVerify bool) (*flightsql.Client, error) {
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
 }
 
-func runSQL(ctx context.Context, uri, user, password string, skipVerify bool, query, format string, out io.Writer) error {
+func runSQL(ctx context.Context, uri, user, password string, skipVerify bool, query, format string, explain bool, out io.Writer) error {
 	c, err := dial(uri, skipVerify)
 	if err != nil {
 		return err
@@ -92,6 +94,9 @@ func runSQL(ctx context.Context, uri, user, password string, skipVerify bool, qu
 	info, err := c.Execute(ctx, query)
 	if err != nil {
 		return err
+	}
+	if explain {
+		return printExplain(out, info)
 	}
 	var recs []arrow.RecordBatch
 	defer func() {
@@ -199,4 +204,20 @@ func printResult(out io.Writer, format string, schema *arrow.Schema, recs []arro
 		return err
 	}
 	return fmt.Errorf("--format %q: want table, csv or json", format)
+}
+
+// printExplain shows the plan the coordinator put in the FlightInfo's
+// app_metadata; a query run whole on the coordinator has none.
+func printExplain(out io.Writer, info *flight.FlightInfo) error {
+	if len(info.AppMetadata) == 0 {
+		_, err := fmt.Fprintln(out, "mode: local (runs whole on the coordinator)")
+		return err
+	}
+	var plan any
+	if err := json.Unmarshal(info.AppMetadata, &plan); err != nil {
+		return fmt.Errorf("plan: %w", err)
+	}
+	enc := json.NewEncoder(out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(plan)
 }

@@ -97,12 +97,26 @@ func TaskTicket(handle string) ([]byte, error) {
 	return flightsql.CreateStatementQueryTicket([]byte(handle))
 }
 
-// Member is an executor's registration or heartbeat.
+// Member is an executor's registration or heartbeat. A heartbeat also
+// reports the tasks finished since the last one, for the history.
 type Member struct {
-	ID       string `json:"id"`
-	Location string `json:"loc"`
-	Threads  int    `json:"th"`
-	Running  int    `json:"run"`
+	ID       string       `json:"id"`
+	Location string       `json:"loc"`
+	Threads  int          `json:"th"`
+	Running  int          `json:"run"`
+	Done     []TaskReport `json:"done,omitempty"`
+}
+
+// TaskReport is one finished task attempt.
+type TaskReport struct {
+	Query    string    `json:"q"`
+	Task     int       `json:"t"`
+	Executor string    `json:"e"`
+	Started  time.Time `json:"s"`
+	Finished time.Time `json:"f"`
+	Rows     int64     `json:"r"`
+	Bytes    int64     `json:"b"`
+	Error    string    `json:"err,omitempty"`
 }
 
 // SignMember signs a registration or heartbeat.

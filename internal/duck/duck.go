@@ -25,6 +25,9 @@ type Config struct {
 	MemoryLimit string
 	// TempDir is where DuckDB spills; empty keeps the default.
 	TempDir string
+	// SystemCatalog, when set, attaches an in-memory database under this
+	// name (before the sandbox locks ATTACH), for the server's own tables.
+	SystemCatalog string
 	// TimeZone is the zone TIMESTAMPTZ values are shown in; empty keeps
 	// DuckDB's default (the machine's). The sandbox locks every setting, so
 	// it is fixed per instance.
@@ -58,6 +61,12 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, wrap(fmt.Errorf("duck: open %q: %w", cfg.Path, err))
 	}
 	db := &DB{connector: connector, pool: sql.OpenDB(connector)}
+	if cfg.SystemCatalog != "" {
+		if _, err := db.pool.ExecContext(ctx, "ATTACH ':memory:' AS "+QuoteIdent(cfg.SystemCatalog)); err != nil {
+			_ = db.Close()
+			return nil, wrap(fmt.Errorf("duck: attach %s: %w", cfg.SystemCatalog, err))
+		}
+	}
 	if err := db.sandbox(ctx, cfg.AllowedDirs, cfg.TimeZone); err != nil {
 		_ = db.Close()
 		return nil, err

@@ -216,7 +216,7 @@ func (r *resultReader) Next() bool {
 		}
 		parts = append(parts, rec)
 		rows += rec.NumRows()
-		size += recordSize(rec)
+		size += RecordSize(rec)
 	}
 	switch len(parts) {
 	case 0:
@@ -277,8 +277,8 @@ func concat(mem memory.Allocator, schema *arrow.Schema, parts []arrow.RecordBatc
 	return rec, nil
 }
 
-// recordSize is the bytes held by rec's buffers.
-func recordSize(rec arrow.RecordBatch) int64 {
+// RecordSize is the bytes held by rec's buffers.
+func RecordSize(rec arrow.RecordBatch) int64 {
 	var n int64
 	for _, c := range rec.Columns() {
 		n += dataSize(c.Data())
