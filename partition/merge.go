@@ -30,9 +30,9 @@ func reaggregate(final string) func(Node, func(Node) Node) Node {
 }
 
 func average(c Node, p func(Node) Node) Node {
-	args := list(c, "children")
-	sum := function("sum", clone(args[0].(map[string]any)))
-	count := function("count", clone(args[0].(map[string]any)))
+	arg, _ := list(c, "children")[0].(map[string]any) // arity checked by planMerge
+	sum := function("sum", clone(arg))
+	count := function("count", clone(arg))
 	return operator("/", function("sum", p(sum)), function("sum", p(count)))
 }
 
@@ -41,7 +41,10 @@ func (a *Analysis) planMerge(aggs Aggregates) error {
 	root := a.root
 	a.groups = list(root, "group_expressions")
 	for _, g := range a.groups {
-		gn := g.(map[string]any)
+		gn, ok := g.(map[string]any)
+		if !ok {
+			return local("malformed GROUP BY")
+		}
 		if str(gn, "class") == "CONSTANT" {
 			return local("GROUP BY position")
 		}
@@ -51,7 +54,10 @@ func (a *Analysis) planMerge(aggs Aggregates) error {
 	}
 	outputs := map[string]bool{}
 	for _, item := range list(root, "select_list") {
-		n := item.(map[string]any)
+		n, ok := item.(map[string]any)
+		if !ok {
+			return local("malformed select list")
+		}
 		if str(n, "class") == "STAR" {
 			return local("SELECT * with aggregates")
 		}
@@ -61,7 +67,8 @@ func (a *Analysis) planMerge(aggs Aggregates) error {
 	}
 	r := &rewriter{a: a, aggs: aggs}
 	for _, item := range list(root, "select_list") {
-		f, err := r.rewrite(clone(item.(map[string]any)), nil)
+		in, _ := item.(map[string]any)
+		f, err := r.rewrite(clone(in), nil)
 		if err != nil {
 			return err
 		}
@@ -75,11 +82,15 @@ func (a *Analysis) planMerge(aggs Aggregates) error {
 		a.having = f
 	}
 	for _, m := range list(root, "modifiers") {
-		mn := m.(map[string]any)
+		mn, _ := m.(map[string]any)
 		switch str(mn, "type") {
 		case "ORDER_MODIFIER":
 			for _, o := range list(mn, "orders") {
-				on := clone(o.(map[string]any))
+				om, ok := o.(map[string]any)
+				if !ok {
+					return local("malformed ORDER BY")
+				}
+				on := clone(om)
 				e, err := r.rewrite(child(on, "expression"), outputs)
 				if err != nil {
 					return err
@@ -122,6 +133,9 @@ func (r *rewriter) rewrite(e Node, outputs map[string]bool) (Node, error) {
 			}
 			if containsAggregate(list(e, "children"), r.aggs) {
 				return nil, local("nested aggregate")
+			}
+			if (name == "avg" || name == "mean") && len(list(e, "children")) != 1 {
+				return nil, local("%s with %d arguments", name, len(list(e, "children")))
 			}
 			return withAlias(final(e, r.partial), str(e, "alias")), nil
 		}

@@ -208,10 +208,11 @@ func plainSelect(root Node) error {
 		return local("GROUPING SETS, ROLLUP or CUBE")
 	}
 	for _, m := range list(root, "modifiers") {
-		switch str(m.(map[string]any), "type") {
+		mn, _ := m.(map[string]any)
+		switch str(mn, "type") {
 		case "ORDER_MODIFIER", "LIMIT_MODIFIER":
 		default:
-			return local("%s", str(m.(map[string]any), "type"))
+			return local("modifier %q", str(mn, "type"))
 		}
 	}
 	return nil
@@ -343,7 +344,8 @@ func (a *Analysis) TaskAST(s Slice) ([]byte, error) {
 func (a *Analysis) partialNode(from Node) Node {
 	var sl []any
 	for i, g := range a.groups {
-		sl = append(sl, withAlias(clone(g.(map[string]any)), fmt.Sprintf("g%d", i)))
+		gn, _ := g.(map[string]any)
+		sl = append(sl, withAlias(clone(gn), fmt.Sprintf("g%d", i)))
 	}
 	for i, p := range a.partials {
 		sl = append(sl, withAlias(clone(p), fmt.Sprintf("p%d", i)))
@@ -358,7 +360,8 @@ func (a *Analysis) partialNode(from Node) Node {
 func cloneList(l []any) []any {
 	out := make([]any, len(l)) // never nil: DuckDB wants [] where a list is empty
 	for i, x := range l {
-		out[i] = clone(x.(map[string]any))
+		n, _ := x.(map[string]any)
+		out[i] = clone(n)
 	}
 	return out
 }

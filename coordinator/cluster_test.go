@@ -1,0 +1,303 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/rs/zerolog"
+	"github.com/skeindb/skein/internal/cluster"
+	"github.com/skeindb/skein/internal/duck"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+)
+
+// parquet writes files of rows ids [0, files*per) with small row groups.
+func parquet(t *testing.T, dir string, files, per int) string {
+	t.Helper()
+	ctx := context.Background()
+	db, err := duck.Open(ctx, duck.Config{AllowedDirs: []string{dir}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for f := range files {
+		q := fmt.Sprintf(`COPY (SELECT (range + %d)::BIGINT AS id, (range %% 5)::INTEGER AS g FROM range(%d))
+TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 2048)`, f*per, per, filepath.Join(dir, fmt.Sprintf("f%d.parquet", f)))
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, "*.parquet")
+}
+
+func startCluster(t *testing.T, executors int, mode string) (*Coordinator, *flightsql.Client, string) {
+	t.Helper()
+	dir := t.TempDir()
+	glob := parquet(t, dir, 3, 10000)
+	c, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), AllowDirs: []string{dir},
+		Executors: executors, TaskRows: 4096, ResultMode: mode, Threads: 1, ShutdownGrace: 5 * time.Second,
+		HeartbeatTimeout: 3 * time.Second}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Shutdown() })
+	cl, err := flightsql.NewClient(strings.TrimPrefix(c.URI(), "grpc://"), nil, nil,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Close() })
+	return c, cl, glob
+}
+
+func readAll(t *testing.T, r *flight.Reader) (rows, sum int64) {
+	t.Helper()
+	defer r.Release()
+	for r.Next() {
+		rec := r.RecordBatch()
+		ids := rec.Column(0).(*array.Int64)
+		for i := 0; i < ids.Len(); i++ {
+			sum += ids.Value(i)
+		}
+		rows += rec.NumRows()
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return rows, sum
+}
+
+const total = 30000
+
+func TestScatterEndpointsAreReadableAtExecutors(t *testing.T) {
+	c, cl, glob := startCluster(t, 2, "direct")
+	ctx := context.Background()
+	info, err := cl.Execute(ctx, fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Endpoint) < 4 {
+		t.Fatalf("%d endpoints, want one per task", len(info.Endpoint))
+	}
+	executors := map[string]bool{}
+	for _, e := range c.Executors() {
+		executors[e.URI()] = true
+	}
+	var rows, sum int64
+	used := map[string]bool{}
+	for _, ep := range info.Endpoint {
+		locs := ep.GetLocation()
+		if len(locs) != 3 || !executors[locs[0].GetUri()] || !executors[locs[1].GetUri()] || locs[2].GetUri() != reuseConnection {
+			t.Fatalf("locations %v", locs)
+		}
+		used[locs[0].GetUri()] = true
+		// A client reads the task straight from its executor.
+		ec, err := flight.NewClientWithMiddleware(strings.TrimPrefix(locs[0].GetUri(), "grpc://"), nil, nil,
+			grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream, err := ec.DoGet(ctx, ep.Ticket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := flight.NewRecordReader(stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, s := readAll(t, r)
+		rows, sum = rows+n, sum+s
+		_ = ec.Close()
+	}
+	if rows != total || sum != total*(total-1)/2 {
+		t.Fatalf("rows %d sum %d", rows, sum)
+	}
+	if len(used) != 2 {
+		t.Errorf("tasks went to %d executors, want both", len(used))
+	}
+}
+
+func TestAggregateIsScatterMergeInHistory(t *testing.T) {
+	_, cl, glob := startCluster(t, 2, "direct")
+	ctx := context.Background()
+	info, err := cl.Execute(ctx, fmt.Sprintf("SELECT g, count(*) AS n, sum(id) FROM read_parquet('%s') GROUP BY g ORDER BY g", glob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan explanation
+	if err := json.Unmarshal(info.AppMetadata, &plan); err != nil || plan.Mode != "scatter-merge" || plan.Tasks < 4 {
+		t.Fatalf("plan %+v %v", plan, err)
+	}
+	r, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var groups int64
+	for r.Next() {
+		rec := r.RecordBatch()
+		for i := 0; i < int(rec.NumRows()); i++ {
+			if rec.Column(1).(*array.Int64).Value(i) != total/5 {
+				t.Fatalf("group %d count %d", i, rec.Column(1).(*array.Int64).Value(i))
+			}
+		}
+		groups += rec.NumRows()
+	}
+	r.Release()
+	if groups != 5 {
+		t.Fatalf("%d groups", groups)
+	}
+	// Executors report tasks with their heartbeats.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := cl.Execute(ctx, fmt.Sprintf(`SELECT count(DISTINCT executor) FROM skein.tasks WHERE query_id = '%s' AND status = 'ok'`, plan.QueryID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Next()
+		n := r.RecordBatch().Column(0).(*array.Int64).Value(0)
+		r.Release()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("skein.tasks shows %d executors for the query", n)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+func TestExecutorKilledDuringQuery(t *testing.T) {
+	c, cl, glob := startCluster(t, 2, "proxy")
+	ctx := context.Background()
+	scan, err := cl.Execute(ctx, fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	agg, err := cl.Execute(ctx, fmt.Sprintf("SELECT sum(id) AS s, count(*) AS n FROM read_parquet('%s')", glob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Executors()[0].Shutdown()
+	// Proxy: every task ticket comes back to the coordinator, which retries
+	// elsewhere.
+	var rows, sum int64
+	for _, ep := range scan.Endpoint {
+		if len(ep.GetLocation()) != 0 {
+			t.Fatalf("proxy mode endpoint with locations %v", ep.GetLocation())
+		}
+		r, err := cl.DoGet(ctx, ep.Ticket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, s := readAll(t, r)
+		rows, sum = rows+n, sum+s
+	}
+	if rows != total || sum != total*(total-1)/2 {
+		t.Fatalf("scan after a kill: rows %d sum %d", rows, sum)
+	}
+	r, err := cl.DoGet(ctx, agg.Endpoint[0].Ticket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Next()
+	rec := r.RecordBatch()
+	if got := rec.Column(1).(*array.Int64).Value(0); got != total {
+		t.Fatalf("merge after a kill: count %d", got)
+	}
+	r.Release()
+}
+
+func TestTicketsAreCapabilities(t *testing.T) {
+	c, cl, glob := startCluster(t, 1, "direct")
+	ctx := context.Background()
+	info, err := cl.Execute(ctx, fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec, err := flight.NewClientWithMiddleware(strings.TrimPrefix(c.Executors()[0].URI(), "grpc://"), nil, nil,
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ec.Close()
+	get := func(ticket []byte) error {
+		s, err := ec.DoGet(ctx, &flight.Ticket{Ticket: ticket})
+		if err != nil {
+			return err
+		}
+		_, err = s.Recv()
+		return err
+	}
+	// A ticket signed with another secret, or altered, runs nothing.
+	forged, _ := cluster.NewSecret().SignTask(cluster.Task{Query: "q", SQL: "SELECT 42", User: "anonymous"})
+	ft, _ := cluster.TaskTicket(forged)
+	if err := get(ft); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("forged ticket: %v", err)
+	}
+	st, _ := flightsql.GetStatementQueryTicket(info.Endpoint[0].Ticket)
+	h := st.GetStatementHandle()
+	h[len(h)/3] ^= 1
+	at, _ := cluster.TaskTicket(string(h))
+	if err := get(at); status.Code(err) != codes.Unauthenticated && status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("altered ticket: %v", err)
+	}
+}
+
+func TestRegistry(t *testing.T) {
+	secret := cluster.NewSecret()
+	r := newRegistry(secret, time.Second, zerolog.Nop())
+	now := time.Now()
+	r.now = func() time.Time { return now }
+	bad, _ := cluster.NewSecret().SignMember(cluster.Member{ID: "x", Location: "grpc://h:1"})
+	if err := r.action(cluster.ActionRegister, bad); err == nil {
+		t.Fatal("registration with another secret accepted")
+	}
+	hb, _ := secret.SignMember(cluster.Member{ID: "a", Location: "grpc://h:1"})
+	if err := r.action(cluster.ActionHeartbeat, hb); err == nil {
+		t.Fatal("heartbeat before registration accepted")
+	}
+	if err := r.action(cluster.ActionRegister, hb); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := secret.SignMember(cluster.Member{ID: "b", Location: "grpc://h:2"})
+	if err := r.action(cluster.ActionRegister, b); err != nil {
+		t.Fatal(err)
+	}
+	got := r.assign(4)
+	if got[0][0] == got[1][0] || got[0][0] == got[0][1] {
+		t.Fatalf("assignment %v does not spread or lacks a distinct alternate", got)
+	}
+	now = now.Add(2 * time.Second) // both missed their heartbeats
+	if len(r.live()) != 0 {
+		t.Fatal("silent executors still live")
+	}
+	if err := r.action(cluster.ActionHeartbeat, hb); err == nil {
+		t.Fatal("a dead executor's heartbeat was accepted without registering again")
+	}
+	if err := r.action(cluster.ActionRegister, hb); err != nil || len(r.live()) != 1 {
+		t.Fatalf("re-registration: %v", err)
+	}
+	_ = memory.DefaultAllocator
+}

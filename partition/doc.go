@@ -1,0 +1,8 @@
+// Package partition decides how a query runs across executors, in pure Go
+// on DuckDB's JSON AST (json_serialize_sql). It proves a query safe to
+// split or leaves it local, and writes the per-task and merge queries as
+// ASTs (for json_deserialize_sql): a scan's read_parquet becomes a slice of
+// one file's row groups; an aggregate becomes partial aggregates per slice
+// and a final aggregate over them (AVG as SUM over COUNT). It never
+// searches or splices SQL text.
+package partition

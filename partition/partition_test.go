@@ -1,0 +1,115 @@
+package partition
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+)
+
+var aggs = Aggregates{"count_star": true, "count": true, "sum": true, "avg": true, "min": true, "max": true,
+	"median": true, "string_agg": true}
+
+func load(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestModes(t *testing.T) {
+	cases := map[string]Mode{"scan": Scatter, "agg": ScatterMerge, "distinct_agg": Local, "window": Local,
+		"order_only": Local, "join": Local, "table": Local, "options": Local}
+	for name, want := range cases {
+		a, err := Analyze(load(t, name), aggs, nil)
+		got := Local
+		if err == nil {
+			got = a.Mode
+		} else if !errors.Is(err, ErrLocal) {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if got != want {
+			t.Errorf("%s: mode %s, want %s (%v)", name, got, want, err)
+		}
+	}
+}
+
+func TestRewrites(t *testing.T) {
+	a, err := Analyze(load(t, "agg"), aggs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Slice{File: "/d/f1.parquet", First: 100, Last: 199}
+	task, err := a.TaskAST(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(task)
+	for _, want := range []string{`"/d/f1.parquet"`, `"file_row_number"`, `"COMPARE_BETWEEN"`, `"g0"`, `"p0"`, `"p1"`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("task AST lacks %s", want)
+		}
+	}
+	// AVG splits into SUM and COUNT partials: count(*), sum(x), count(x).
+	if len(a.partials) != 3 {
+		t.Errorf("partials %d, want 3", len(a.partials))
+	}
+	merge, err := a.MergeAST("skein_partials", []string{"g", "n", "avg(x)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Statements []struct{ Node Node } `json:"statements"`
+	}
+	if err := json.Unmarshal(merge, &doc); err != nil {
+		t.Fatal(err)
+	}
+	n := doc.Statements[0].Node
+	if str(child(n, "from_table"), "table_name") != "skein_partials" || n["having"] == nil ||
+		len(list(n, "modifiers")) != 2 || len(list(n, "group_expressions")) != 1 {
+		t.Errorf("merge node %v", n)
+	}
+	if _, err := a.MergeAST("x", []string{"too few"}); err == nil {
+		t.Error("wrong number of names accepted")
+	}
+}
+
+func TestSplit(t *testing.T) {
+	files := []File{{Path: "a", RowGroups: []int64{100, 100, 100}}, {Path: "b", RowGroups: []int64{0}}, {Path: "c", RowGroups: []int64{50}}}
+	got := Split(files, 150)
+	want := []Slice{{"a", 0, 199}, {"a", 200, 299}, {"c", 0, 49}}
+	if len(got) != len(want) {
+		t.Fatalf("slices %v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("slice %d: %v, want %v", i, got[i], want[i])
+		}
+	}
+	if n := len(Split(files, 1)); n != 4 {
+		t.Errorf("one slice per row group: %d", n)
+	}
+	if n := len(Split(files, 1<<40)); n != 2 {
+		t.Errorf("one slice per file: %d", n)
+	}
+}
+
+func FuzzAnalyze(f *testing.F) {
+	for _, name := range []string{"scan", "agg", "join"} {
+		b, _ := os.ReadFile("testdata/" + name + ".json")
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, err := Analyze(b, aggs, nil)
+		if err != nil {
+			return
+		}
+		if _, err := a.TaskAST(Slice{File: "f", First: 0, Last: 1}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
