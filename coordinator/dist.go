@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"os"
 	"sync"
 	"time"
 
@@ -46,6 +47,7 @@ type dist struct {
 
 	mu      sync.Mutex
 	clients map[string]flight.Client // by location
+	footers map[string][]int64       // row groups by file path, size and mtime
 }
 
 // merge is what a merge ticket carries: the partial tasks and the final SQL.
@@ -84,7 +86,7 @@ func newDist(ctx context.Context, db *duck.DB, secret cluster.Secret, reg *regis
 	return &dist{db: db, secret: secret, reg: reg, aggs: aggs, log: log, mem: mem,
 		batch:    duck.BatchSize{Rows: cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
 		taskRows: taskRows, direct: cfg.ResultMode != "proxy", retries: 2,
-		clients: map[string]flight.Client{}}, rows.Err()
+		clients: map[string]flight.Client{}, footers: map[string][]int64{}}, rows.Err()
 }
 
 // Member implements flightsql.Cluster.
@@ -225,16 +227,16 @@ WHERE view_name = $1 AND schema_name = coalesce(nullif($2, ''), current_schema()
 		return nil, fmt.Errorf("%w: rewrite changes the result schema", partition.ErrLocal)
 	}
 	p := &planned{mode: a.Mode, slices: slices}
-	for _, s := range slices {
+	asts := make([]string, len(slices))
+	for i, s := range slices {
 		t, err := a.TaskAST(s)
 		if err != nil {
 			return nil, err
 		}
-		sql, err := deserialize(ctx, conn, t)
-		if err != nil {
-			return nil, err
-		}
-		p.tasks = append(p.tasks, sql)
+		asts[i] = string(t)
+	}
+	if p.tasks, err = deserializeAll(ctx, conn, asts); err != nil {
+		return nil, err
 	}
 	if a.Mode == partition.ScatterMerge {
 		m, err := a.MergeAST(partialsView, names)
@@ -276,27 +278,76 @@ func (p *planned) explain(qid string, execs [][2]string) explanation {
 	return e
 }
 
+// files lists the Parquet files a pattern matches and their row groups.
+// Row groups are read from each file's footer once and cached by path,
+// size and modification time.
 func (d *dist) files(ctx context.Context, conn *duck.Conn, pattern string) ([]partition.File, error) {
+	rows, err := conn.QueryRows(ctx, `SELECT file FROM glob($1::VARCHAR) ORDER BY file`, pattern)
+	if err != nil {
+		return nil, err
+	}
+	var paths []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		paths = append(paths, p)
+	}
+	rows.Close()
+	files := make([]partition.File, 0, len(paths))
+	var missing []string
+	keys := map[string]string{}
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		key := fmt.Sprintf("%s\x00%d\x00%d", p, fi.Size(), fi.ModTime().UnixNano())
+		keys[p] = key
+		d.mu.Lock()
+		groups, ok := d.footers[key]
+		d.mu.Unlock()
+		if !ok {
+			missing = append(missing, p)
+		}
+		files = append(files, partition.File{Path: p, RowGroups: groups})
+	}
+	if len(missing) > 0 {
+		read, err := readFooters(ctx, conn, missing)
+		if err != nil {
+			return nil, err
+		}
+		d.mu.Lock()
+		for p, groups := range read {
+			d.footers[keys[p]] = groups
+		}
+		for i := range files {
+			files[i].RowGroups = d.footers[keys[files[i].Path]]
+		}
+		d.mu.Unlock()
+	}
+	return files, nil
+}
+
+func readFooters(ctx context.Context, conn *duck.Conn, paths []string) (map[string][]int64, error) {
 	rows, err := conn.QueryRows(ctx, `SELECT file_name, row_group_id, any_value(row_group_num_rows)
-FROM parquet_metadata($1::VARCHAR) GROUP BY ALL ORDER BY file_name, row_group_id`, pattern)
+FROM parquet_metadata($1::VARCHAR[]) GROUP BY ALL ORDER BY file_name, row_group_id`, paths)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var files []partition.File
+	out := map[string][]int64{}
 	for rows.Next() {
 		var name string
 		var id, n int64
 		if err := rows.Scan(&name, &id, &n); err != nil {
 			return nil, err
 		}
-		if len(files) == 0 || files[len(files)-1].Path != name {
-			files = append(files, partition.File{Path: name})
-		}
-		f := &files[len(files)-1]
-		f.RowGroups = append(f.RowGroups, n)
+		out[name] = append(out[name], n)
 	}
-	return files, rows.Err()
+	return out, rows.Err()
 }
 
 func scalar[T any](ctx context.Context, conn *duck.Conn, q string, args ...any) (T, error) {
@@ -315,6 +366,31 @@ func scalar[T any](ctx context.Context, conn *duck.Conn, q string, args ...any) 
 
 func deserialize(ctx context.Context, conn *duck.Conn, ast []byte) (string, error) {
 	return scalar[string](ctx, conn, "SELECT json_deserialize_sql($1::JSON)", string(ast))
+}
+
+// deserializeAll turns many ASTs into SQL in one round trip to DuckDB.
+func deserializeAll(ctx context.Context, conn *duck.Conn, asts []string) ([]string, error) {
+	rows, err := conn.QueryRows(ctx, `SELECT json_deserialize_sql((($1::VARCHAR[])[i])::JSON)
+FROM range(1, len($1::VARCHAR[]) + 1) t(i) ORDER BY i`, asts)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]string, 0, len(asts))
+	for rows.Next() {
+		var sql string
+		if err := rows.Scan(&sql); err != nil {
+			return nil, err
+		}
+		out = append(out, sql)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) != len(asts) {
+		return nil, fmt.Errorf("deserialized %d of %d task queries", len(out), len(asts))
+	}
+	return out, nil
 }
 
 func newQueryID() string { return fmt.Sprintf("%x", time.Now().UnixNano())[4:] + randomHex(4) }

@@ -197,11 +197,17 @@ class Cluster:
         return "\n".join(parts)
 
     def stop(self):
-        """Stop every process (executors first); returns the coordinator's exit status."""
+        """Stop every process (executors first); returns (coordinator exit status,
+        coordinator timed out, [executor problems])."""
+        problems = []
         for e in self.executors:
-            e.stop()
+            was_alive = e.alive()
+            erc, etimed_out = e.stop()
+            if was_alive and (etimed_out or erc != 0):
+                problems.append(f"{e.name} exited with {erc} after SIGTERM"
+                                f"{' (timed out, killed)' if etimed_out else ''}")
         rc, timed_out = self.coordinator.stop()
-        return rc, timed_out
+        return rc, timed_out, problems
 
 
 @pytest.fixture(scope="module")
@@ -301,10 +307,11 @@ def cluster(tmp_path_factory, cluster_data):
         c.stop()
         raise
     yield c
-    rc, timed_out = c.stop()
+    rc, timed_out, problems = c.stop()
     assert not timed_out, f"coordinator did not exit within {STOP_TIMEOUT}s of SIGTERM\n{c.stderr_report()}"
     assert rc == 0, f"coordinator exited with {rc} after SIGTERM\n{c.stderr_report()}"
     assert len(c.coordinator.stdout_lines) == 1, c.coordinator.stdout_lines
+    assert not problems, f"{problems}\n{c.stderr_report()}"
 
 
 @pytest.fixture
@@ -321,7 +328,9 @@ def fresh_cluster(tmp_path, cluster_data):
     yield make
     errors = []
     for c in started:
-        rc, timed_out = c.stop()
+        rc, timed_out, problems = c.stop()
+        if problems:
+            errors.append(f"{problems}\n{c.stderr_report()}")
         if timed_out:
             errors.append(f"coordinator did not exit within {STOP_TIMEOUT}s of SIGTERM\n"
                           f"{c.stderr_report()}")
@@ -376,6 +385,48 @@ def test_scan_endpoints_read_directly_from_executors(cluster, cluster_data):
     assert sum(t.num_rows for t in tables) == expected.num_rows
     got = pa.concat_tables(tables)
     assert sort_rows(got.to_pylist()) == sort_rows(expected.to_pylist())
+
+    # The alternate location (second) redeems the same ticket with the same rows.
+    for i in (0, 1):
+        ep = info.endpoints[i]
+        alt = loc_uri(ep.locations[1])
+        with flight.FlightClient(alt) as c:
+            t = c.do_get(ep.ticket).read_all()
+        assert sort_rows(t.to_pylist()) == sort_rows(tables[i].to_pylist()), (
+            f"endpoint {i}: alternate {alt} returned {t.num_rows} rows, "
+            f"assigned executor returned {tables[i].num_rows}")
+
+    # Every ticket is also redeemable at the coordinator (authenticated; it proxies).
+    with cluster.raw_client() as rc:
+        via = []
+        for i, ep in enumerate(info.endpoints):
+            reader = rc.client.do_get(ep.ticket, rc.options)
+            via.append(reader.read_all())
+            assert reader.schema.equals(info.schema), f"endpoint {i} via coordinator: schema"
+    assert sort_rows(pa.concat_tables(via).to_pylist()) == sort_rows(expected.to_pylist())
+
+
+def test_tampered_ticket_refused_by_executor(cluster, cluster_data):
+    q = SCAN.format(g=pq_glob(cluster_data))
+    with cluster.raw_client() as rc:
+        info = rc.info(raw.statement_query(q))
+    ep = info.endpoints[0]
+    loc = loc_uri(ep.locations[0])
+    good = ep.ticket.ticket
+    # Flip one byte in the middle of the ticket: the signature no longer matches.
+    mid = len(good) // 2
+    bad = good[:mid] + bytes([good[mid] ^ 0x01]) + good[mid + 1:]
+    with flight.FlightClient(loc) as c:
+        with pytest.raises(flight.FlightError) as ei:
+            c.do_get(flight.Ticket(bad)).read_all()
+        # The untouched ticket still works (the refusal is about the signature).
+        assert c.do_get(ep.ticket).read_all().num_rows >= 0
+    assert isinstance(ei.value, flight.FlightUnauthenticatedError), repr(ei.value)
+
+    # At the coordinator, redeeming a ticket still needs the client's credentials.
+    with flight.FlightClient(cluster.coordinator.uri) as c:
+        with pytest.raises(flight.FlightUnauthenticatedError):
+            c.do_get(ep.ticket).read_all()
 
 
 def test_scan_through_adbc(cluster, cluster_data):

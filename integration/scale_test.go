@@ -1,0 +1,108 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/rs/zerolog"
+	"github.com/skeindb/skein/coordinator"
+	"github.com/skeindb/skein/internal/duck"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// scaleData writes 6M rows as 8 Parquet files of 750k rows.
+func scaleData(b *testing.B, dir string) string {
+	b.Helper()
+	ctx := context.Background()
+	db, err := duck.Open(ctx, duck.Config{AllowedDirs: []string{dir}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := db.Connect(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	for f := range 8 {
+		q := fmt.Sprintf(`COPY (SELECT range AS id, (range * 7919) %% 1000 AS g, (range %% 977) * 0.5 AS x,
+  'cust' || (range %% 5000) AS c FROM range(%d, %d)) TO '%s' (FORMAT parquet)`,
+			f*750000, (f+1)*750000, filepath.Join(dir, fmt.Sprintf("f%d.parquet", f)))
+		if _, err := conn.Exec(ctx, q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return filepath.Join(dir, "*.parquet")
+}
+
+const scaleQuery = "SELECT g, count(*), sum(x), avg(x), min(c), max(id) FROM read_parquet('%s') WHERE x > 10 GROUP BY g"
+
+// BenchmarkScaleOut runs a scan-aggregate over 6M Parquet rows on 1 and on
+// 2 executors of one DuckDB thread each (the coordinator too has one).
+func BenchmarkScaleOut(b *testing.B) {
+	dir := b.TempDir()
+	glob := scaleData(b, dir)
+	for _, executors := range []int{1, 2} {
+		b.Run(fmt.Sprintf("executors=%d", executors), func(b *testing.B) {
+			c, err := coordinator.Start(context.Background(), coordinator.Config{Addr: "127.0.0.1:0", DataDir: b.TempDir(),
+				AllowDirs: []string{dir}, Executors: executors, Threads: 1, TaskRows: 250000, ShutdownGrace: time.Second},
+				zerolog.Nop())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Shutdown()
+			cl, err := flightsql.NewClient(strings.TrimPrefix(c.URI(), "grpc://"), nil, nil,
+				grpc.WithTransportCredentials(insecure.NewCredentials()),
+				grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cl.Close()
+			q := fmt.Sprintf(scaleQuery, glob)
+			b.ResetTimer()
+			for range b.N {
+				if rows, _ := fetchServer(b, cl, q); rows != 1000 {
+					b.Fatalf("%d groups", rows)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPlanning measures GetFlightInfo for a simple aggregate over the
+// 8 files: the coordinator's planning (AST, Parquet metadata, rewrites,
+// tickets) plus one round trip.
+func BenchmarkPlanning(b *testing.B) {
+	dir := b.TempDir()
+	glob := scaleData(b, dir)
+	for _, executors := range []int{0, 2} {
+		b.Run(fmt.Sprintf("executors=%d", executors), func(b *testing.B) {
+			c, err := coordinator.Start(context.Background(), coordinator.Config{Addr: "127.0.0.1:0", DataDir: b.TempDir(),
+				AllowDirs: []string{dir}, Executors: executors, Threads: 1, ShutdownGrace: time.Second}, zerolog.Nop())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Shutdown()
+			cl, err := flightsql.NewClient(strings.TrimPrefix(c.URI(), "grpc://"), nil, nil,
+				grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cl.Close()
+			q := fmt.Sprintf("SELECT g, sum(x) FROM read_parquet('%s') GROUP BY g", glob)
+			b.ResetTimer()
+			for range b.N {
+				if _, err := cl.Execute(context.Background(), q); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
