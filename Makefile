@@ -28,7 +28,7 @@ test: test-go test-python test-jdbc ## run every test suite (Go, Python, JDBC)
 
 .PHONY: test-go
 test-go: ## run the Go tests (race detector on, but for the long end-to-end corpus)
-	$(GO) test -tags $(GOTAGS) -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v /integration)
+	$(GO) test -tags $(GOTAGS) -race -count=1 -timeout 15m $$($(GO) list -tags $(GOTAGS) ./... | grep -v /integration)
 	$(GO) test -tags $(GOTAGS) -count=1 -timeout 15m ./integration/
 
 .PHONY: test-python

@@ -429,8 +429,14 @@ func TestTransactions(t *testing.T) {
 
 func TestSessionOptions(t *testing.T) {
 	ts := startServer(t)
-	ctx := context.Background()
 	c := ts.client(t)
+	// A Handshake names the session in a bearer token (any credentials do
+	// without auth): every call below is in that session, as with ADBC and
+	// JDBC, whatever a cookie jar does with concurrent responses.
+	ctx, err := c.Client.AuthenticateBasicToken(context.Background(), "ann", "any")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.ExecuteUpdate(ctx, "CREATE SCHEMA other; CREATE TABLE other.only_here AS SELECT 7 AS v"); err != nil {
 		t.Fatal(err)
 	}
