@@ -190,6 +190,12 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 	}
 	var reg *registry
 	var d *dist
+	if host, _, _ := net.SplitHostPort(cfg.Addr); cfg.Executors > 0 && !isLoopback(host) && cfg.ResultMode != "proxy" {
+		// In-process executors listen on loopback, where remote clients
+		// cannot reach them: serve every ticket from the coordinator.
+		log.Info().Msg("executors are on loopback and the coordinator is not: result mode proxy")
+		cfg.ResultMode = "proxy"
+	}
 	if secret != nil {
 		timeout := cfg.HeartbeatTimeout
 		if timeout <= 0 {
