@@ -2,8 +2,6 @@ package coordinator
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,7 +17,6 @@ import (
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 )
 
 // Config is the coordinator's configuration; RegisterFlags binds it to
@@ -40,6 +37,7 @@ type Config struct {
 	BatchRows      int64
 	// Distribution.
 	ClusterSecretFile string
+	ClusterCA         string // CA that signed executors' certificates
 	Executors         int    // in-process executors (skein serve)
 	TaskRows          int64  // target rows per task
 	ResultMode        string // direct | proxy
@@ -72,6 +70,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TimeZone, "timezone", "", "time zone of TIMESTAMPTZ results, e.g. UTC (empty: the machine's)")
 	fs.Int64Var(&c.BatchRows, "batch-rows", duck.DefaultBatchSize.Rows, "most rows per result batch on the wire (batches also stop at 2 MiB)")
 	fs.StringVar(&c.ClusterSecretFile, "cluster-secret-file", "", "file holding the secret shared with executors")
+	fs.StringVar(&c.ClusterCA, "cluster-ca", "", "CA bundle (PEM) trusted for executors' TLS certificates (besides the system roots)")
 	fs.Int64Var(&c.TaskRows, "task-rows", 1<<20, "target rows per task when a scan is split")
 	fs.StringVar(&c.ResultMode, "result-mode", "direct", "direct: endpoints at executors; proxy: every endpoint at the coordinator")
 	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", 5*time.Second, "an executor silent this long is dead")
@@ -151,7 +150,8 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 		}
 		allowed = append(allowed, abs)
 	}
-	creds, err := cfg.tlsCredentials()
+	nodeTLS := cluster.TLS{Cert: cfg.TLSCert, Key: cfg.TLSKey, ClientCA: cfg.TLSClientCA, CA: cfg.ClusterCA}
+	creds, err := nodeTLS.ServerCreds()
 	if err != nil {
 		return nil, err
 	}
@@ -206,6 +206,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 			_ = db.Close()
 			return nil, err
 		}
+		d.tls = nodeTLS
 		if d.hist, err = newHistory(ctx, db, log); err != nil {
 			_ = db.Close()
 			return nil, err
@@ -241,30 +242,6 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 	return c, nil
 }
 
-func (c *Config) tlsCredentials() (credentials.TransportCredentials, error) {
-	if c.TLSCert == "" {
-		return nil, nil
-	}
-	cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
-	if err != nil {
-		return nil, fmt.Errorf("TLS key pair: %w", err)
-	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if c.TLSClientCA != "" {
-		pem, err := os.ReadFile(c.TLSClientCA)
-		if err != nil {
-			return nil, fmt.Errorf("client CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("client CA %s holds no PEM certificate", c.TLSClientCA)
-		}
-		tc.ClientCAs = pool
-		tc.ClientAuth = tls.RequireAndVerifyClientCert
-	}
-	return credentials.NewTLS(tc), nil
-}
-
 // startExecutors runs the in-process executors of skein serve: each its own
 // DuckDB and Flight listener on loopback, registering over gRPC like any
 // other, and waits until they have registered.
@@ -272,13 +249,21 @@ func (c *Coordinator) startExecutors(ctx context.Context, secret cluster.Secret,
 	if c.cfg.Executors <= 0 {
 		return nil
 	}
-	coord := "grpc://127.0.0.1:" + fmt.Sprint(c.lis.Addr().(*net.TCPAddr).Port)
+	// Executors in this process reach the coordinator on loopback, over
+	// TLS when it serves TLS (its certificate must then cover 127.0.0.1 or
+	// localhost, as it must for the executors, which share it).
+	scheme := "grpc://"
+	if c.cfg.TLSCert != "" {
+		scheme = "grpc+tls://"
+	}
+	coord := scheme + "127.0.0.1:" + fmt.Sprint(c.lis.Addr().(*net.TCPAddr).Port)
 	for range c.cfg.Executors {
 		e, err := executor.Start(ctx, executor.Config{
 			Addr: "127.0.0.1:0", Coordinator: coord, Secret: secret, AllowDirs: allowed,
 			Threads: c.cfg.Threads, MemoryLimit: c.cfg.MemoryLimit,
 			Batch:     duck.BatchSize{Rows: c.cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
 			Heartbeat: min(time.Second, c.reg.timeout/3),
+			TLS:       c.dist.tls,
 		}, c.log)
 		if err != nil {
 			return err

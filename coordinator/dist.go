@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/url"
 	"os"
 	"sync"
 	"time"
@@ -21,7 +20,6 @@ import (
 	"github.com/skeindb/skein/internal/duck"
 	"github.com/skeindb/skein/partition"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // reuseConnection is the Flight location meaning "the server you got this
@@ -44,6 +42,7 @@ type dist struct {
 	direct   bool // endpoints at executors (else every ticket comes back here)
 	retries  int
 	hist     *history
+	tls      cluster.TLS
 
 	mu      sync.Mutex
 	clients map[string]flight.Client // by location
@@ -505,11 +504,11 @@ func (d *dist) client(loc string) (flight.Client, error) {
 	if c, ok := d.clients[loc]; ok {
 		return c, nil
 	}
-	u, err := url.Parse(loc)
+	addr, creds, err := d.tls.Dial(loc)
 	if err != nil {
 		return nil, err
 	}
-	c, err := flight.NewClientWithMiddleware(u.Host, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	c, err := flight.NewClientWithMiddleware(addr, nil, nil, creds,
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)),
 		grpc.WithInitialWindowSize(8<<20), grpc.WithInitialConnWindowSize(16<<20))
 	if err != nil {

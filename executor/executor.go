@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,7 +21,6 @@ import (
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -38,6 +36,8 @@ type Config struct {
 	Threads     int
 	MemoryLimit string
 	Batch       duck.BatchSize
+	// TLS serves grpc+tls (advertised so) and dials a grpc+tls coordinator.
+	TLS cluster.TLS
 	// Heartbeat is how often the executor reports to the coordinator.
 	Heartbeat time.Duration
 	Alloc     memory.Allocator
@@ -82,19 +82,32 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	if err != nil {
 		return nil, err
 	}
+	creds, err := cfg.TLS.ServerCreds()
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	lis, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("executor: listen on %s: %w", cfg.Addr, err)
 	}
+	scheme := "grpc://"
+	if creds != nil {
+		scheme = "grpc+tls://"
+	}
 	e := &Executor{cfg: cfg, id: id, log: log.With().Str("executor", id).Logger(), db: db, lis: lis,
-		uri: "grpc://" + lis.Addr().String()}
+		uri: scheme + lis.Addr().String()}
 	if cfg.Advertise != "" {
 		e.uri = cfg.Advertise
 	}
-	e.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(statusUnary), grpc.ChainStreamInterceptor(statusStream),
-		grpc.InitialWindowSize(8<<20), grpc.InitialConnWindowSize(16<<20),
-		grpc.WriteBufferSize(1<<20), grpc.ReadBufferSize(1<<20))
+	opts := []grpc.ServerOption{grpc.ChainUnaryInterceptor(statusUnary), grpc.ChainStreamInterceptor(statusStream),
+		grpc.InitialWindowSize(8 << 20), grpc.InitialConnWindowSize(16 << 20),
+		grpc.WriteBufferSize(1 << 20), grpc.ReadBufferSize(1 << 20)}
+	if creds != nil {
+		opts = append(opts, grpc.Creds(creds))
+	}
+	e.grpc = grpc.NewServer(opts...)
 	flight.RegisterFlightServiceServer(e.grpc, &service{e: e})
 	go func() { _ = e.grpc.Serve(lis) }()
 	rctx, stop := context.WithCancel(context.Background())
@@ -137,7 +150,7 @@ func (e *Executor) report(ctx context.Context) {
 	}()
 	for {
 		if client == nil {
-			c, err := dialCoordinator(e.cfg.Coordinator)
+			c, err := e.dialCoordinator()
 			if err != nil {
 				e.log.Warn().Err(err).Msg("cannot reach the coordinator")
 			} else {
@@ -199,12 +212,12 @@ func (e *Executor) send(ctx context.Context, c flight.Client, action string) (er
 	}
 }
 
-func dialCoordinator(uri string) (flight.Client, error) {
-	u, err := url.Parse(uri)
-	if err != nil || (u.Scheme != "grpc" && u.Scheme != "grpc+tcp") {
-		return nil, fmt.Errorf("coordinator URI %q: want grpc://host:port", uri)
+func (e *Executor) dialCoordinator() (flight.Client, error) {
+	addr, creds, err := e.cfg.TLS.Dial(e.cfg.Coordinator)
+	if err != nil {
+		return nil, err
 	}
-	return flight.NewClientWithMiddleware(u.Host, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return flight.NewClientWithMiddleware(addr, nil, nil, creds)
 }
 
 // service answers Flight: DoGet for task tickets, DoAction for ping.

@@ -66,9 +66,14 @@ func TestTLSAndMutualTLS(t *testing.T) {
 	ca, caKey := issue(t, dir, "ca", nil, nil, true)
 	issue(t, dir, "server", ca, caKey, false)
 	client, clientKey := issue(t, dir, "client", ca, caKey, false)
+	data := t.TempDir()
 	ts := startServer(t, func(c *coordinator.Config) {
 		c.TLSCert, c.TLSKey = filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
 		c.TLSClientCA = filepath.Join(dir, "ca.crt")
+		// Executors in the same process share the certificate and talk
+		// to the coordinator, and it to them, over mutual TLS.
+		c.Executors, c.ClusterCA, c.TaskRows = 2, filepath.Join(dir, "ca.crt"), 1
+		c.AllowDirs = []string{data}
 	})
 	if !strings.HasPrefix(ts.c.URI(), "grpc+tls://") {
 		t.Fatalf("URI %s", ts.c.URI())
@@ -89,9 +94,25 @@ func TestTLSAndMutualTLS(t *testing.T) {
 	// Without a client certificate the handshake fails.
 	_, err := dial(nil).Execute(ctx, "SELECT 1")
 	wantCode(t, err, codes.Unavailable)
-	c := dial([]tls.Certificate{{Certificate: [][]byte{client.Raw}, PrivateKey: clientKey}})
+	certs := []tls.Certificate{{Certificate: [][]byte{client.Raw}, PrivateKey: clientKey}}
+	c := dial(certs)
 	if _, recs := query(t, ctx, c, "SELECT 1"); rowCount(recs) != 1 {
 		t.Fatal("no row over mTLS")
+	}
+	file := filepath.Join(data, "t.parquet")
+	if _, err := c.ExecuteUpdate(ctx, "COPY (SELECT range AS id FROM range(10000)) TO '"+file+"' (FORMAT parquet, ROW_GROUP_SIZE 2048)"); err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.Execute(ctx, "SELECT id FROM read_parquet('"+file+"')")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Endpoint) < 2 || !strings.HasPrefix(info.Endpoint[0].Location[0].GetUri(), "grpc+tls://") {
+		t.Fatalf("endpoints %v", info.Endpoint)
+	}
+	// Through the coordinator, which fetches from the executors over mTLS.
+	if _, recs := fetch(t, ctx, c, info); rowCount(recs) != 10000 {
+		t.Fatalf("rows %d", rowCount(recs))
 	}
 }
 

@@ -1,0 +1,93 @@
+package cluster
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/url"
+	"os"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// TLS is one node's TLS files. With Cert and Key the node serves TLS
+// (requiring client certificates signed by ClientCA when set). Dialing a
+// grpc+tls:// peer trusts the system roots, CA, and Cert itself (so a
+// cluster sharing one self-signed certificate works), and presents Cert
+// as a client certificate.
+type TLS struct {
+	Cert, Key, ClientCA, CA string
+}
+
+// Enabled reports whether the node serves TLS.
+func (t TLS) Enabled() bool { return t.Cert != "" }
+
+// ServerCreds are the listener's credentials; nil without TLS.
+func (t TLS) ServerCreds() (credentials.TransportCredentials, error) {
+	if t.Cert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+	if err != nil {
+		return nil, fmt.Errorf("TLS key pair: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if t.ClientCA != "" {
+		pool := x509.NewCertPool()
+		if err := addPEM(pool, t.ClientCA); err != nil {
+			return nil, err
+		}
+		tc.ClientCAs = pool
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return credentials.NewTLS(tc), nil
+}
+
+// Dial returns the address and transport option for a peer's URI:
+// grpc:// is plaintext, grpc+tls:// verified TLS.
+func (t TLS) Dial(uri string) (string, grpc.DialOption, error) {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return "", nil, fmt.Errorf("URI %q: %w", uri, err)
+	}
+	switch u.Scheme {
+	case "grpc", "grpc+tcp":
+		return u.Host, grpc.WithTransportCredentials(insecure.NewCredentials()), nil
+	case "grpc+tls":
+	default:
+		return "", nil, fmt.Errorf("URI %q: scheme must be grpc or grpc+tls", uri)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	for _, f := range []string{t.CA, t.Cert} {
+		if f != "" {
+			if err := addPEM(pool, f); err != nil {
+				return "", nil, err
+			}
+		}
+	}
+	tc := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if t.Cert != "" {
+		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			return "", nil, fmt.Errorf("TLS key pair: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return u.Host, grpc.WithTransportCredentials(credentials.NewTLS(tc)), nil
+}
+
+func addPEM(pool *x509.CertPool, file string) error {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return fmt.Errorf("CA: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return fmt.Errorf("%s holds no PEM certificate", file)
+	}
+	return nil
+}
