@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,6 +48,7 @@ type dist struct {
 	mu      sync.Mutex
 	clients map[string]flight.Client // by location
 	footers map[string][]int64       // row groups by file path, size and mtime
+	plans   map[string]cachedPlan    // checked rewrites by AST, result schema and files
 }
 
 // merge is what a merge ticket carries: the partial tasks and the final SQL.
@@ -85,7 +87,8 @@ func newDist(ctx context.Context, db *duck.DB, secret cluster.Secret, reg *regis
 	return &dist{db: db, secret: secret, reg: reg, aggs: aggs, log: log, mem: mem,
 		batch:    duck.BatchSize{Rows: cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
 		taskRows: taskRows, direct: cfg.ResultMode != "proxy", retries: 2,
-		clients: map[string]flight.Client{}, footers: map[string][]int64{}}, rows.Err()
+		clients: map[string]flight.Client{}, footers: map[string][]int64{},
+		plans: map[string]cachedPlan{}}, rows.Err()
 }
 
 // Member implements flightsql.Cluster.
@@ -118,13 +121,14 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 		return nil, err
 	}
 	qid := newQueryID()
-	execs := d.reg.assign(len(p.tasks))
+	execs := d.reg.assign(len(p.slices))
 	if execs == nil {
 		return nil, nil
 	}
-	handles := make([]string, len(p.tasks))
-	for i, sql := range p.tasks {
-		h, err := d.secret.SignTask(cluster.Task{Query: qid, Task: i, SQL: sql, User: user, Executor: execs[i][0], Alt: execs[i][1]})
+	handles := make([]string, len(p.slices))
+	for i, s := range p.slices {
+		h, err := d.secret.SignTask(cluster.Task{Query: qid, Task: i, SQL: p.task, User: user, Executor: execs[i][0],
+			Alt: execs[i][1], File: s.File, First: s.First, Last: s.Last})
 		if err != nil {
 			return nil, err
 		}
@@ -166,17 +170,18 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 		}
 		info.Endpoint = []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: ticket}}}
 	}
-	d.hist.started(qid, user, query, p.mode.String(), len(p.tasks), p.mode == partition.Scatter)
-	d.log.Info().Str("query_id", qid).Str("mode", p.mode.String()).Int("tasks", len(p.tasks)).
+	d.hist.started(qid, user, query, p.mode.String(), len(p.slices), p.mode == partition.Scatter)
+	d.log.Info().Str("query_id", qid).Str("mode", p.mode.String()).Int("tasks", len(p.slices)).
 		Dur("planning", time.Since(start)).Msg("query planned")
 	return info, nil
 }
 
-// planned is a split query: the SQL of each task and, for scatter-merge,
-// of the final step over their results.
+// planned is a split query: the slices, the SQL every task runs over its
+// slice (bound as $1, $2, $3) and, for scatter-merge, the final SQL over
+// their results.
 type planned struct {
 	mode   partition.Mode
-	tasks  []string
+	task   string
 	slices []partition.Slice
 	merge  string
 }
@@ -207,14 +212,40 @@ WHERE view_name = $1 AND schema_name = coalesce(nullif($2, ''), current_schema()
 	for i, f := range schema.Fields() {
 		names[i] = f.Name
 	}
+	// A query planned before over the same files reuses its rewrite.
+	key := cacheKey(ast, schema.String(), files)
+	if c, ok := d.cached(key); ok {
+		return &planned{mode: a.Mode, slices: slices, task: c.task, merge: c.merge}, nil
+	}
 	// The rewrite must give exactly the original's columns and types.
 	check, err := a.CheckAST(slices[0], names)
 	if err != nil {
 		return nil, err
 	}
-	checkSQL, err := deserialize(ctx, conn, check)
+	tmpl, err := a.TemplateAST()
 	if err != nil {
 		return nil, err
+	}
+	merge := []byte(`{"error":false,"statements":[]}`)
+	if a.Mode == partition.ScatterMerge {
+		if merge, err = a.MergeAST(partialsView, names); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := conn.QueryRows(ctx, `SELECT json_deserialize_sql($1::JSON), json_deserialize_sql($2::JSON),
+  CASE WHEN $4 THEN json_deserialize_sql($3::JSON) ELSE '' END`, string(check), string(tmpl), string(merge),
+		a.Mode == partition.ScatterMerge)
+	if err != nil {
+		return nil, err
+	}
+	p := &planned{mode: a.Mode, slices: slices}
+	var checkSQL string
+	if rows.Next() {
+		err = rows.Scan(&checkSQL, &p.task, &p.merge)
+	}
+	rows.Close()
+	if err != nil || checkSQL == "" {
+		return nil, fmt.Errorf("writing the task queries: %v", errors.Join(err, rows.Err()))
 	}
 	st, err := conn.Prepare(ctx, checkSQL)
 	if err != nil {
@@ -225,28 +256,40 @@ WHERE view_name = $1 AND schema_name = coalesce(nullif($2, ''), current_schema()
 	if !same {
 		return nil, fmt.Errorf("%w: rewrite changes the result schema", partition.ErrLocal)
 	}
-	p := &planned{mode: a.Mode, slices: slices}
-	asts := make([]string, len(slices))
-	for i, s := range slices {
-		t, err := a.TaskAST(s)
-		if err != nil {
-			return nil, err
-		}
-		asts[i] = string(t)
-	}
-	if p.tasks, err = deserializeAll(ctx, conn, asts); err != nil {
-		return nil, err
-	}
-	if a.Mode == partition.ScatterMerge {
-		m, err := a.MergeAST(partialsView, names)
-		if err != nil {
-			return nil, err
-		}
-		if p.merge, err = deserialize(ctx, conn, m); err != nil {
-			return nil, err
-		}
-	}
+	d.remember(key, p)
 	return p, nil
+}
+
+// A plan cache entry: the checked rewrite of one AST over one set of files.
+type cachedPlan struct{ task, merge string }
+
+func cacheKey(ast, schema string, files []partition.File) string {
+	var b strings.Builder
+	b.WriteString(ast)
+	b.WriteString("\x00" + schema)
+	for _, f := range files {
+		fmt.Fprintf(&b, "\x00%s:%v", f.Path, f.RowGroups)
+	}
+	return b.String()
+}
+
+func (d *dist) cached(key string) (cachedPlan, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	c, ok := d.plans[key]
+	return c, ok
+}
+
+func (d *dist) remember(key string, p *planned) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.plans) >= 512 {
+		for k := range d.plans { // drop an arbitrary entry
+			delete(d.plans, k)
+			break
+		}
+	}
+	d.plans[key] = cachedPlan{task: p.task, merge: p.merge}
 }
 
 const partialsView = "skein_partials"
@@ -257,6 +300,7 @@ type explanation struct {
 	QueryID string     `json:"query_id"`
 	Mode    string     `json:"mode"`
 	Tasks   int        `json:"tasks"`
+	TaskSQL string     `json:"task_sql"`
 	Plan    []taskInfo `json:"plan"`
 	Merge   string     `json:"merge_sql,omitempty"`
 }
@@ -266,13 +310,12 @@ type taskInfo struct {
 	Slice     string `json:"slice"`
 	Executor  string `json:"executor"`
 	Alternate string `json:"alternate"`
-	SQL       string `json:"sql"`
 }
 
 func (p *planned) explain(qid string, execs [][2]string) explanation {
-	e := explanation{QueryID: qid, Mode: p.mode.String(), Tasks: len(p.tasks), Merge: p.merge}
-	for i, sql := range p.tasks {
-		e.Plan = append(e.Plan, taskInfo{Task: i, Slice: p.slices[i].String(), Executor: execs[i][0], Alternate: execs[i][1], SQL: sql})
+	e := explanation{QueryID: qid, Mode: p.mode.String(), Tasks: len(p.slices), TaskSQL: p.task, Merge: p.merge}
+	for i, s := range p.slices {
+		e.Plan = append(e.Plan, taskInfo{Task: i, Slice: s.String(), Executor: execs[i][0], Alternate: execs[i][1]})
 	}
 	return e
 }
@@ -367,31 +410,6 @@ func deserialize(ctx context.Context, conn *duck.Conn, ast []byte) (string, erro
 	return scalar[string](ctx, conn, "SELECT json_deserialize_sql($1::JSON)", string(ast))
 }
 
-// deserializeAll turns many ASTs into SQL in one round trip to DuckDB.
-func deserializeAll(ctx context.Context, conn *duck.Conn, asts []string) ([]string, error) {
-	rows, err := conn.QueryRows(ctx, `SELECT json_deserialize_sql((($1::VARCHAR[])[i])::JSON)
-FROM range(1, len($1::VARCHAR[]) + 1) t(i) ORDER BY i`, asts)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := make([]string, 0, len(asts))
-	for rows.Next() {
-		var sql string
-		if err := rows.Scan(&sql); err != nil {
-			return nil, err
-		}
-		out = append(out, sql)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	if len(out) != len(asts) {
-		return nil, fmt.Errorf("deserialized %d of %d task queries", len(out), len(asts))
-	}
-	return out, nil
-}
-
 func newQueryID() string { return fmt.Sprintf("%x", time.Now().UnixNano())[4:] + randomHex(4) }
 
 // Redeem implements flightsql.Cluster: task tickets are proxied from an
@@ -461,7 +479,7 @@ func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.R
 		return nil, nil, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, errors.Join(append(errs, err)...))
 	}
 	report := cluster.TaskReport{Query: t.Query, Task: t.Task, Executor: "coordinator", Started: time.Now()}
-	rdr, err := st.Query(ctx, d.mem, nil, d.batch)
+	rdr, err := st.Query(ctx, d.mem, t.Args(), d.batch)
 	if err != nil {
 		_ = st.Close()
 		_ = conn.Close()

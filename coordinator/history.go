@@ -13,12 +13,20 @@ import (
 // system tables skein.queries and skein.tasks (an in-memory catalog beside
 // the managed one), readable through Flight SQL like any table, keeping
 // the newest retainQueries queries.
+//
+// Writes go through one goroutine, in order, so that recording never
+// slows a query down; if it falls far behind, records are dropped (and
+// logged) rather than queries waiting.
 type history struct {
 	log    zerolog.Logger
 	mu     sync.Mutex
 	conn   *duck.Conn
 	writes int
 	open   map[string]*openQuery // scatter queries waiting for their task reports
+	work   chan func()
+	done   chan struct{}
+	qmu    sync.Mutex // guards closed and sending on work
+	closed bool
 }
 
 type openQuery struct {
@@ -43,7 +51,28 @@ func newHistory(ctx context.Context, db *duck.DB, log zerolog.Logger) (*history,
 		_ = conn.Close()
 		return nil, err
 	}
-	return &history{log: log, conn: conn, open: map[string]*openQuery{}}, nil
+	h := &history{log: log, conn: conn, open: map[string]*openQuery{}, work: make(chan func(), 4096), done: make(chan struct{})}
+	go func() {
+		defer close(h.done)
+		for f := range h.work {
+			f()
+		}
+	}()
+	return h, nil
+}
+
+// later queues a write.
+func (h *history) later(f func()) {
+	h.qmu.Lock()
+	defer h.qmu.Unlock()
+	if h.closed {
+		return
+	}
+	select {
+	case h.work <- f:
+	default:
+		h.log.Warn().Msg("history is behind: a record was dropped")
+	}
 }
 
 func (h *history) exec(q string, args ...any) {
@@ -54,6 +83,10 @@ func (h *history) exec(q string, args ...any) {
 
 // started records a planned query.
 func (h *history) started(id, user, sql, mode string, tasks int, scatter bool) {
+	h.later(func() { h.start(id, user, sql, mode, tasks, scatter) })
+}
+
+func (h *history) start(id, user, sql, mode string, tasks int, scatter bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.exec(`INSERT INTO skein.queries VALUES ($1, $2, $3, $4, $5, now(), NULL, NULL, NULL, 'running', NULL)`,
@@ -71,9 +104,12 @@ func (h *history) started(id, user, sql, mode string, tasks int, scatter bool) {
 
 // finished records the end of a query.
 func (h *history) finished(id string, rows, bytes int64, err error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.finish(id, rows, bytes, errText(err))
+	failure := errText(err)
+	h.later(func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.finish(id, rows, bytes, failure)
+	})
 }
 
 func (h *history) finish(id string, rows, bytes int64, failure string) {
@@ -89,6 +125,10 @@ WHERE query_id = $1`, id, rows, bytes, status, e)
 
 // tasks records task attempts reported by executors or run here.
 func (h *history) tasks(reports []cluster.TaskReport) {
+	h.later(func() { h.record(reports) })
+}
+
+func (h *history) record(reports []cluster.TaskReport) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, r := range reports {
@@ -115,9 +155,14 @@ func (h *history) tasks(reports []cluster.TaskReport) {
 	}
 }
 
+// close writes what is queued and closes the connection. Nothing may
+// record after it.
 func (h *history) close() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	h.qmu.Lock()
+	h.closed = true
+	close(h.work)
+	h.qmu.Unlock()
+	<-h.done
 	_ = h.conn.Close()
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,7 @@ type Executor struct {
 	lis     net.Listener
 	uri     string
 	running atomic.Int64
+	slots   chan struct{} // one per DuckDB thread: tasks beyond wait
 	stop    context.CancelFunc
 
 	mu   sync.Mutex
@@ -96,8 +98,12 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	if creds != nil {
 		scheme = "grpc+tls://"
 	}
+	threads := cfg.Threads
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
 	e := &Executor{cfg: cfg, id: id, log: log.With().Str("executor", id).Logger(), db: db, lis: lis,
-		uri: scheme + lis.Addr().String()}
+		uri: scheme + lis.Addr().String(), slots: make(chan struct{}, threads)}
 	if cfg.Advertise != "" {
 		e.uri = cfg.Advertise
 	}
@@ -247,6 +253,15 @@ func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServe
 
 // run executes a task, streams its result and reports how it went.
 func (e *Executor) run(ctx context.Context, t cluster.Task, stream flight.FlightService_DoGetServer) (err error) {
+	// DuckDB runs a query on the calling thread as well as its pool, so
+	// without a bound an executor of N threads would run any number of
+	// tasks at once. It runs as many as it has threads; the rest queue.
+	select {
+	case e.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-e.slots }()
 	e.running.Add(1)
 	defer e.running.Add(-1)
 	report := cluster.TaskReport{Query: t.Query, Task: t.Task, Executor: e.id, Started: time.Now()}
@@ -273,7 +288,7 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, stream flight.Flight
 		return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
 	}
 	defer st.Close()
-	rdr, err := st.Query(ctx, e.cfg.Alloc, nil, e.cfg.Batch)
+	rdr, err := st.Query(ctx, e.cfg.Alloc, t.Args(), e.cfg.Batch)
 	if err != nil {
 		return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
 	}

@@ -106,6 +106,11 @@ func constant(typ string, v any) Node {
 		"value": Node{"type": Node{"id": typ, "type_info": nil}, "is_null": false, "value": v}}
 }
 
+func parameter(n int) Node {
+	return Node{"class": "PARAMETER", "type": "VALUE_PARAMETER", "alias": "", "query_location": json.Number(noLocation),
+		"identifier": fmt.Sprint(n)}
+}
+
 func cast(typ string, c Node) Node {
 	return Node{"class": "CAST", "type": "OPERATOR_CAST", "alias": "", "query_location": json.Number(noLocation),
 		"child": c, "cast_type": Node{"id": typ, "type_info": nil}, "try_cast": false}

@@ -228,6 +228,8 @@ func checkExprs(v any) error {
 			return local("subquery")
 		case "WINDOW":
 			return local("window function")
+		case "PARAMETER":
+			return local("query parameter")
 		case "FUNCTION":
 			if volatile[str(v, "function_name")] {
 				return local("volatile function %s", str(v, "function_name"))
@@ -310,8 +312,21 @@ func Split(files []File, targetRows int64) []Slice {
 // scanOf is the table reference that reads one slice: a subquery over the
 // file with its row numbers, named like the scan it replaces.
 func (a *Analysis) scanOf(s Slice) Node {
+	return a.scanNode(constant("VARCHAR", s.File), constant("BIGINT", s.First), constant("BIGINT", s.Last))
+}
+
+// scanTemplate reads the slice given by the parameters $1 (file), $2 and $3
+// (first and last row): every task of a query runs the same statement.
+func (a *Analysis) scanTemplate() Node {
+	return a.scanNode(parameter(1), parameter(2), parameter(3))
+}
+
+// Args are the values of a task template's parameters for slice s.
+func (s Slice) Args() []any { return []any{s.File, s.First, s.Last} }
+
+func (a *Analysis) scanNode(file, first, last Node) Node {
 	// A named parameter (file_row_number = true) is a comparison in the AST.
-	scan := function("read_parquet", constant("VARCHAR", s.File), Node{"class": "COMPARISON",
+	scan := function("read_parquet", file, Node{"class": "COMPARISON",
 		"type": "COMPARE_EQUAL", "alias": "", "query_location": json.Number(noLocation),
 		"left": columnRef("file_row_number"), "right": cast("BOOLEAN", constant("VARCHAR", "t"))})
 	from := Node{"type": "TABLE_FUNCTION", "alias": "", "sample": nil, "query_location": json.Number(noLocation),
@@ -321,24 +336,29 @@ func (a *Analysis) scanOf(s Slice) Node {
 	inner := selectNode([]any{all}, from)
 	inner["where_clause"] = Node{"class": "BETWEEN", "type": "COMPARE_BETWEEN", "alias": "",
 		"query_location": json.Number(noLocation), "input": columnRef("file_row_number"),
-		"lower": constant("BIGINT", s.First), "upper": constant("BIGINT", s.Last)}
+		"lower": first, "upper": last}
 	return subquery(inner, a.alias)
-}
-
-// withScan returns a copy of node whose scan reads slice s.
-func (a *Analysis) withScan(node Node, s Slice) Node {
-	out := clone(node)
-	out["from_table"] = a.scanOf(s)
-	return out
 }
 
 // TaskAST is the serialized query a task runs over slice s: the query
 // itself for scatter, the partial aggregation for scatter-merge.
 func (a *Analysis) TaskAST(s Slice) ([]byte, error) {
+	return a.task(a.scanOf(s))
+}
+
+// TemplateAST is TaskAST with the slice left as parameters $1, $2, $3,
+// bound to Slice.Args() when a task runs.
+func (a *Analysis) TemplateAST() ([]byte, error) {
+	return a.task(a.scanTemplate())
+}
+
+func (a *Analysis) task(from Node) ([]byte, error) {
 	if a.Mode == Scatter {
-		return statement(a.withScan(a.root, s))
+		out := clone(a.root)
+		out["from_table"] = from
+		return statement(out)
 	}
-	return statement(a.partialNode(a.scanOf(s)))
+	return statement(a.partialNode(from))
 }
 
 func (a *Analysis) partialNode(from Node) Node {

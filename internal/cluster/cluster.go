@@ -77,7 +77,13 @@ type Task struct {
 	User     string `json:"u"`
 	Executor string `json:"e"` // assigned executor id
 	Alt      string `json:"a"` // alternate executor id
+	// The slice, bound to the SQL's parameters $1, $2, $3.
+	File        string `json:"f"`
+	First, Last int64
 }
+
+// Args are the values the task's SQL binds.
+func (t Task) Args() []any { return []any{t.File, t.First, t.Last} }
 
 // SignTask makes a task ticket's handle.
 func (s Secret) SignTask(t Task) (string, error) {
