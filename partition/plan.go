@@ -45,6 +45,9 @@ type Analysis struct {
 	alias   string
 
 	// scatter-merge only
+	plain    Node   // without aggregates: the partial query (DISTINCT, ORDER BY, LIMIT n+offset)
+	distinct bool   // without aggregates: SELECT DISTINCT
+	orderIdx []int  // without aggregates: the output column each ORDER BY term sorts by (-1: as written)
 	groups   []any  // group expressions, in order
 	partials []Node // partial aggregate expressions, in order
 	finals   []Node // the final select list, one per output column
@@ -89,7 +92,14 @@ func Analyze(serialized []byte, aggs Aggregates, views func(schema, name string)
 		return a, nil
 	}
 	if !hasAgg {
-		return nil, local("ORDER BY, LIMIT, DISTINCT or GROUP BY without aggregates")
+		if len(list(root, "group_expressions")) > 0 || root["having"] != nil {
+			return nil, local("GROUP BY or HAVING without aggregates")
+		}
+		if err := a.planPlain(); err != nil {
+			return nil, err
+		}
+		a.Mode = ScatterMerge
+		return a, nil
 	}
 	if err := a.planMerge(aggs); err != nil {
 		return nil, err
@@ -353,12 +363,22 @@ func (a *Analysis) TemplateAST() ([]byte, error) {
 }
 
 func (a *Analysis) task(from Node) ([]byte, error) {
-	if a.Mode == Scatter {
-		out := clone(a.root)
-		out["from_table"] = from
-		return statement(out)
+	return statement(a.taskNode(from))
+}
+
+// taskNode is the query a task runs over the table reference from.
+func (a *Analysis) taskNode(from Node) Node {
+	var out Node
+	switch {
+	case a.plain != nil:
+		out = clone(a.plain)
+	case a.Mode == Scatter:
+		out = clone(a.root)
+	default:
+		return a.partialNode(from)
 	}
-	return statement(a.partialNode(from))
+	out["from_table"] = from
+	return out
 }
 
 func (a *Analysis) partialNode(from Node) Node {
@@ -399,10 +419,13 @@ func (a *Analysis) CheckAST(s Slice, names []string) ([]byte, error) {
 	if a.Mode == Scatter {
 		return a.TaskAST(s)
 	}
-	return a.mergeOver(subquery(a.partialNode(a.scanOf(s)), "skein_partials"), names)
+	return a.mergeOver(subquery(a.taskNode(a.scanOf(s)), "skein_partials"), names)
 }
 
 func (a *Analysis) mergeOver(from Node, names []string) ([]byte, error) {
+	if a.plain != nil {
+		return a.plainMerge(from, names)
+	}
 	if len(names) != len(a.finals) {
 		return nil, fmt.Errorf("partition: %d output names for %d columns", len(names), len(a.finals))
 	}

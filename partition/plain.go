@@ -1,0 +1,164 @@
+package partition
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+)
+
+// planPlain splits a query without aggregates whose answer the partial
+// answers contain: SELECT DISTINCT (each slice's distinct rows, made
+// distinct again), ORDER BY (sorted again) and top-N (each slice's first
+// n+offset rows in the same order, of which the final step keeps n after
+// the offset). LIMIT without ORDER BY has no single answer and stays local.
+func (a *Analysis) planPlain() error {
+	root := a.root
+	plain := clone(root)
+	var mods []any
+	var order Node
+	for _, m := range list(root, "modifiers") {
+		mn, _ := m.(map[string]any)
+		switch str(mn, "type") {
+		case "DISTINCT_MODIFIER":
+			if len(list(mn, "distinct_on_targets")) > 0 {
+				return local("DISTINCT ON")
+			}
+			a.distinct = true
+			mods = append(mods, clone(mn))
+		case "ORDER_MODIFIER":
+			order = mn
+		case "LIMIT_MODIFIER":
+			a.limit = mn
+		default:
+			return local("modifier %q", str(mn, "type"))
+		}
+	}
+	if a.limit != nil && order == nil {
+		return local("LIMIT without ORDER BY")
+	}
+	selectList := list(root, "select_list")
+	for _, o := range list(order, "orders") {
+		on, ok := o.(map[string]any)
+		if !ok {
+			return local("malformed ORDER BY")
+		}
+		idx, err := outputIndex(child(on, "expression"), selectList)
+		if err != nil {
+			return err
+		}
+		a.orders = append(a.orders, clone(on))
+		a.orderIdx = append(a.orderIdx, idx)
+	}
+	if a.limit != nil {
+		n, err := topN(a.limit)
+		if err != nil {
+			return err
+		}
+		mods = append(mods, clone(order), Node{"type": "LIMIT_MODIFIER", "limit": constant("BIGINT", n), "offset": nil})
+	}
+	if mods == nil {
+		mods = []any{}
+	}
+	plain["modifiers"] = mods
+	a.plain = plain
+	return nil
+}
+
+// outputIndex finds the select-list item an ORDER BY term sorts by: one
+// it names (alias or column) or one it repeats. A position (ORDER BY 2) is
+// kept as written (-1). Anything else sorts by a value the partial results
+// do not carry, so the query stays local.
+func outputIndex(e Node, selectList []any) (int, error) {
+	if str(e, "class") == "CONSTANT" {
+		return -1, nil
+	}
+	if str(e, "class") == "COLUMN_REF" {
+		if names := list(e, "column_names"); len(names) == 1 {
+			for i, item := range selectList {
+				if in, _ := item.(map[string]any); str(in, "alias") == names[0] {
+					return i, nil
+				}
+			}
+		}
+	}
+	for i, item := range selectList {
+		if sameExpr(e, item) {
+			return i, nil
+		}
+	}
+	return 0, local("ORDER BY a value that is not selected")
+}
+
+// topN is how many rows each slice must keep: LIMIT plus OFFSET, which
+// must be integer constants.
+func topN(limit Node) (int64, error) {
+	n, err := intConstant(child(limit, "limit"))
+	if err != nil {
+		return 0, err
+	}
+	if limit["offset"] != nil {
+		off, err := intConstant(child(limit, "offset"))
+		if err != nil {
+			return 0, err
+		}
+		n += off
+	}
+	return n, nil
+}
+
+func intConstant(n Node) (int64, error) {
+	if str(n, "class") != "CONSTANT" {
+		return 0, local("LIMIT or OFFSET that is not a constant")
+	}
+	v := child(n, "value")
+	num, ok := v["value"].(json.Number)
+	if !ok || v["is_null"] == true {
+		return 0, local("LIMIT or OFFSET that is not an integer")
+	}
+	i, err := strconv.ParseInt(string(num), 10, 64)
+	if err != nil || i < 0 {
+		return 0, local("LIMIT or OFFSET %s", num)
+	}
+	return i, nil
+}
+
+// plainMerge is the final step of planPlain's queries: the partial rows'
+// columns by name, made distinct, sorted and cut as the query says.
+func (a *Analysis) plainMerge(from Node, names []string) ([]byte, error) {
+	seen := map[string]bool{}
+	var sl []any
+	for _, n := range names {
+		if seen[n] {
+			return nil, local("two output columns named %q", n)
+		}
+		seen[n] = true
+		sl = append(sl, columnRef(n))
+	}
+	node := selectNode(sl, from)
+	var mods []any
+	if a.distinct {
+		mods = append(mods, Node{"type": "DISTINCT_MODIFIER", "distinct_on_targets": []any{}})
+	}
+	if len(a.orders) > 0 {
+		var orders []any
+		for i, o := range a.orders {
+			om, _ := o.(map[string]any)
+			on := clone(om)
+			if idx := a.orderIdx[i]; idx >= 0 {
+				if idx >= len(names) {
+					return nil, fmt.Errorf("partition: ORDER BY column %d of %d", idx, len(names))
+				}
+				on["expression"] = columnRef(names[idx])
+			}
+			orders = append(orders, on)
+		}
+		mods = append(mods, Node{"type": "ORDER_MODIFIER", "orders": orders})
+	}
+	if a.limit != nil {
+		mods = append(mods, clone(a.limit))
+	}
+	if mods != nil {
+		node["modifiers"] = mods
+	}
+	return statement(node)
+}
