@@ -191,12 +191,10 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 	if err != nil {
 		return nil, err
 	}
-	views := func(schemaName, name string) ([]byte, bool) {
-		def, err := scalar[string](ctx, conn, `SELECT json_serialize_sql(sql)::VARCHAR FROM duckdb_views()
-WHERE view_name = $1 AND schema_name = coalesce(nullif($2, ''), current_schema()) AND database_name = current_database()`, name, schemaName)
-		return []byte(def), err == nil && def != ""
-	}
-	a, err := partition.Analyze([]byte(ast), d.aggs, views)
+	// DuckDB keeps a view's definition only as CREATE VIEW text, which
+	// json_serialize_sql refuses, so views are not seen through (yet): a
+	// query over a view runs local.
+	a, err := partition.Analyze([]byte(ast), d.aggs, nil)
 	if err != nil {
 		return nil, err
 	}

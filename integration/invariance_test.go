@@ -228,9 +228,11 @@ func TestPartitionInvariance(t *testing.T) {
 	dir := t.TempDir()
 	glob := dataset(t, ctx, dir)
 	src := fmt.Sprintf("read_parquet('%s')", glob)
-	queries := append(corpus(src), corpus("v")...)
+	tdir := t.TempDir()
+	views := append([]string{"CREATE VIEW v AS SELECT * FROM " + src}, tpchData(t, ctx, tdir)...)
+	queries := append(append(corpus(src), corpus("v")...), tpchQueries...)
 
-	ref, err := duck.Open(ctx, duck.Config{AllowedDirs: []string{dir}})
+	ref, err := duck.Open(ctx, duck.Config{AllowedDirs: []string{dir, tdir}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,14 +242,19 @@ func TestPartitionInvariance(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rconn.Close()
-	if _, err := rconn.Exec(ctx, "CREATE VIEW v AS SELECT * FROM "+src); err != nil {
-		t.Fatal(err)
+	for _, v := range views {
+		if _, err := rconn.Exec(ctx, v); err != nil {
+			t.Fatal(err)
+		}
 	}
 	want := make([]result, len(queries))
 	for i, q := range queries {
 		want[i] = runDuck(ctx, rconn, q)
 		if want[i].err != nil {
 			t.Fatalf("reference %s: %v", q, want[i].err)
+		}
+		if tq := i - (len(queries) - len(tpchQueries)); tq >= 0 && len(want[i].rows) == 0 {
+			t.Logf("TPC-H Q%d has an empty answer on this data", tq+1)
 		}
 	}
 	t.Logf("%d queries", len(queries))
@@ -258,7 +265,7 @@ func TestPartitionInvariance(t *testing.T) {
 			name := fmt.Sprintf("executors=%d/task-rows=%d", executors, taskRows)
 			t.Run(name, func(t *testing.T) {
 				c, err := coordinator.Start(ctx, coordinator.Config{
-					Addr: "127.0.0.1:0", DataDir: t.TempDir(), AllowDirs: []string{dir}, Executors: executors,
+					Addr: "127.0.0.1:0", DataDir: t.TempDir(), AllowDirs: []string{dir, tdir}, Executors: executors,
 					TaskRows: taskRows, Threads: 1, ShutdownGrace: 5 * time.Second,
 				}, zerolog.Nop())
 				if err != nil {
@@ -272,8 +279,10 @@ func TestPartitionInvariance(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer cl.Close()
-				if _, err := cl.ExecuteUpdate(ctx, "CREATE VIEW v AS SELECT * FROM "+src); err != nil {
-					t.Fatal(err)
+				for _, v := range views {
+					if _, err := cl.ExecuteUpdate(ctx, v); err != nil {
+						t.Fatal(err)
+					}
 				}
 				for i, q := range queries {
 					got := runFlight(ctx, cl, q)

@@ -113,3 +113,15 @@ func FuzzAnalyze(f *testing.F) {
 		}
 	})
 }
+
+func TestSeesThroughViews(t *testing.T) {
+	def := load(t, "view_def")
+	views := func(schema, name string) ([]byte, bool) { return def, name == "v" }
+	a, err := Analyze(load(t, "over_view"), aggs, views)
+	if err != nil || a.Mode != ScatterMerge || a.Pattern != "f.parquet" {
+		t.Fatalf("view: %+v %v", a, err)
+	}
+	if _, err := Analyze(load(t, "over_view"), aggs, nil); !errors.Is(err, ErrLocal) {
+		t.Fatalf("without the definition the query must stay local: %v", err)
+	}
+}
