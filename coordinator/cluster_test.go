@@ -301,3 +301,30 @@ func TestRegistry(t *testing.T) {
 	}
 	_ = memory.DefaultAllocator
 }
+
+func TestResultModeSessionOption(t *testing.T) {
+	_, cl, glob := startCluster(t, 2, "direct")
+	ctx, err := cl.Client.AuthenticateBasicToken(context.Background(), "ann", "any")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, _ := flight.NewSessionOptionValues(map[string]any{"result_mode": "proxy"})
+	res, err := cl.SetSessionOptions(ctx, &flight.SetSessionOptionsRequest{SessionOptions: opts})
+	if err != nil || len(res.GetErrors()) != 0 {
+		t.Fatalf("set: %v %v", res, err)
+	}
+	info, err := cl.Execute(ctx, fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ep := range info.Endpoint {
+		if len(ep.GetLocation()) != 0 {
+			t.Fatalf("session asked for proxy, endpoint has locations %v", ep.GetLocation())
+		}
+	}
+	bad, _ := flight.NewSessionOptionValues(map[string]any{"result_mode": "sideways"})
+	res, err = cl.SetSessionOptions(ctx, &flight.SetSessionOptionsRequest{SessionOptions: bad})
+	if err != nil || res.GetErrors()["result_mode"] == nil {
+		t.Fatalf("bad result_mode accepted: %v %v", res, err)
+	}
+}

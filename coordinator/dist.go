@@ -107,7 +107,11 @@ func (d *dist) Action(_ context.Context, typ string, body []byte) ([]byte, error
 
 // Plan implements flightsql.Cluster: it splits the query if the partition
 // package proves it safe and executors are alive, else leaves it local.
-func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, schema *arrow.Schema, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, schema *arrow.Schema, resultMode string, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	direct := d.direct
+	if resultMode != "" {
+		direct = resultMode == "direct"
+	}
 	start := time.Now()
 	if len(d.reg.live()) == 0 {
 		return nil, nil
@@ -148,7 +152,7 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 				return nil, err
 			}
 			ep := &flight.FlightEndpoint{Ticket: &flight.Ticket{Ticket: ticket}}
-			if d.direct {
+			if direct {
 				for _, id := range execs[i] {
 					if loc, ok := d.reg.location(id); ok {
 						ep.Location = append(ep.Location, &flight.Location{Uri: loc})

@@ -50,8 +50,9 @@ type Cluster interface {
 	Action(ctx context.Context, typ string, body []byte) ([]byte, error)
 	// Plan returns a FlightInfo that runs query across executors, or nil
 	// to run it here. conn is the caller's session connection, held for
-	// the call; schema is the query's result schema.
-	Plan(ctx context.Context, conn *duck.Conn, user, query string, schema *arrow.Schema, desc *flight.FlightDescriptor) (*flight.FlightInfo, error)
+	// the call; schema is the query's result schema; resultMode is the
+	// session's choice ("direct", "proxy", or "" for the server's).
+	Plan(ctx context.Context, conn *duck.Conn, user, query string, schema *arrow.Schema, resultMode string, desc *flight.FlightDescriptor) (*flight.FlightInfo, error)
 	// Redeem serves a ticket handle it issued; ok is false for any other.
 	Redeem(ctx context.Context, user string, handle []byte) (schema *arrow.Schema, stream <-chan flight.StreamChunk, ok bool, err error)
 }

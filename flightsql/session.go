@@ -23,11 +23,12 @@ type session struct {
 
 	sem chan struct{} // holds one token while the connection is in use
 
-	mu       sync.Mutex // guards the fields below
-	lastUsed time.Time
-	txn      string // open transaction id, "" if none
-	prepared map[string]*prepared
-	closed   bool
+	mu         sync.Mutex // guards the fields below
+	lastUsed   time.Time
+	txn        string // open transaction id, "" if none
+	resultMode string // session option result_mode; "" for the server's
+	prepared   map[string]*prepared
+	closed     bool
 }
 
 func (s *session) lock(ctx context.Context) error {

@@ -74,7 +74,10 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 			return nil, err
 		}
 		if s.cfg.Cluster != nil && len(cmd.GetTransactionId()) == 0 && st.Resolved {
-			info, err := s.cfg.Cluster.Plan(ctx, sess.conn, sess.user, cmd.GetQuery(), q.schema, desc)
+			sess.mu.Lock()
+			mode := sess.resultMode
+			sess.mu.Unlock()
+			info, err := s.cfg.Cluster.Plan(ctx, sess.conn, sess.user, cmd.GetQuery(), q.schema, mode, desc)
 			if err != nil || info != nil {
 				_ = st.Close()
 				return &query{info: info}, err

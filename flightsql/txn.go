@@ -61,7 +61,9 @@ func (s *Server) EndTransaction(ctx context.Context, req flightsql.ActionEndTran
 }
 
 // Session options: "catalog" and "schema" select the current database and
-// schema of the session's connection.
+// schema of the session's connection; "result_mode" ("direct" or "proxy")
+// chooses whether split queries' endpoints point at executors or at the
+// coordinator.
 
 // SetSessionOptions sets session options.
 func (s *Server) SetSessionOptions(ctx context.Context, req *flight.SetSessionOptionsRequest) (*flight.SetSessionOptionsResult, error) {
@@ -75,16 +77,27 @@ func (s *Server) SetSessionOptions(ctx context.Context, req *flight.SetSessionOp
 		for name, v := range opts {
 			val, ok := v.GetOptionValue().(*pbflight.SessionOptionValue_StringValue)
 			switch {
-			case name != "catalog" && name != "schema":
+			case name != "catalog" && name != "schema" && name != "result_mode":
 				res.Errors[name] = &flight.SetSessionOptionsResultError{Value: flight.SetSessionOptionsResultErrorInvalidName}
 				continue
 			case !ok || val.StringValue == "":
 				res.Errors[name] = &flight.SetSessionOptionsResultError{Value: flight.SetSessionOptionsResultErrorInvalidValue}
 				continue
 			}
+			if name == "result_mode" && val.StringValue != "direct" && val.StringValue != "proxy" {
+				res.Errors[name] = &flight.SetSessionOptionsResultError{Value: flight.SetSessionOptionsResultErrorInvalidValue}
+			}
 		}
 		if len(res.Errors) > 0 {
 			return struct{}{}, nil
+		}
+		if v := opts["result_mode"]; v != nil {
+			sess.mu.Lock()
+			sess.resultMode = v.GetStringValue()
+			sess.mu.Unlock()
+			if len(opts) == 1 {
+				return struct{}{}, nil
+			}
 		}
 		target, err := s.useTarget(ctx, sess, opts)
 		if err != nil {
@@ -143,10 +156,16 @@ func (s *Server) GetSessionOptions(ctx context.Context, _ *flight.GetSessionOpti
 		if err != nil {
 			return nil, err
 		}
-		return &flight.GetSessionOptionsResult{SessionOptions: map[string]*flight.SessionOptionValue{
+		opts := map[string]*flight.SessionOptionValue{
 			"catalog": {OptionValue: &pbflight.SessionOptionValue_StringValue{StringValue: cat}},
 			"schema":  {OptionValue: &pbflight.SessionOptionValue_StringValue{StringValue: sch}},
-		}}, nil
+		}
+		sess.mu.Lock()
+		if sess.resultMode != "" {
+			opts["result_mode"] = &flight.SessionOptionValue{OptionValue: &pbflight.SessionOptionValue_StringValue{StringValue: sess.resultMode}}
+		}
+		sess.mu.Unlock()
+		return &flight.GetSessionOptionsResult{SessionOptions: opts}, nil
 	})
 }
 
