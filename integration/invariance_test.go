@@ -118,6 +118,13 @@ func corpus(src string) []string {
 		"SELECT g, s, count(*) FROM "+src+" GROUP BY ROLLUP (g, s)",
 		"SELECT a.g, count(*) FROM "+src+" a JOIN (SELECT DISTINCT g FROM "+src+" WHERE g < 3) b ON a.g = b.g GROUP BY a.g",
 		"SELECT count(*) FROM "+src+" WHERE g IN (SELECT g FROM "+src+" WHERE id = 5)",
+		"SELECT a.id, b.s FROM "+src+" a JOIN "+src+" b ON a.id = b.id + 1 WHERE a.g = 2",
+		"SELECT a.g, count(*), sum(b.x) FROM "+src+" a JOIN "+src+" b USING (id) GROUP BY a.g",
+		"SELECT a.id, b.id FROM "+src+" a LEFT JOIN (SELECT * FROM "+src+" WHERE g = 1) b ON a.id = b.id + 7 WHERE a.id % 97 = 0",
+		"SELECT b.g, count(a.id) FROM (SELECT * FROM "+src+" WHERE g = 1) b RIGHT JOIN "+src+" a ON a.id = b.id GROUP BY b.g",
+		"SELECT a.g, m.mx FROM "+src+" a, (SELECT max(id) AS mx FROM "+src+") m WHERE a.id % 1000 = 1",
+		"SELECT a.g, count(*) FROM "+src+" a FULL JOIN "+src+" b ON a.id = b.id AND b.g = 3 GROUP BY a.g",
+		"SELECT a.g, count(DISTINCT b.s) FROM "+src+" a JOIN "+src+" b ON a.g = b.g AND a.id = b.id GROUP BY a.g",
 		"SELECT count(*) FROM (SELECT id FROM "+src+" UNION ALL SELECT id FROM "+src+")",
 		"WITH t AS (SELECT * FROM "+src+") SELECT count(*) FROM t",
 	)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 )
 
 // Mode is how a query runs.
@@ -40,9 +41,10 @@ type Analysis struct {
 	// Pattern is the Parquet path or glob the query scans.
 	Pattern string
 
-	root    Node // the query's SELECT_NODE
-	scanRef Node // the TABLE_FUNCTION node in root that the slices replace
-	alias   string
+	root     Node // the query's SELECT_NODE
+	scanRef  Node // the TABLE_FUNCTION node in root that the slices replace
+	scanPath []string
+	alias    string
 
 	// scatter-merge only
 	plain    Node   // without aggregates: the partial query (DISTINCT, ORDER BY, LIMIT n+offset)
@@ -157,9 +159,92 @@ func (a *Analysis) findScan(views func(schema, name string) ([]byte, bool)) erro
 		a.alias = alias
 		from = child(a.root, "from_table")
 	}
-	if str(from, "type") != "TABLE_FUNCTION" {
-		return local("reads a %s, not a single file scan", str(from, "type"))
+	if str(from, "type") == "JOIN" {
+		return a.findJoinScan(from)
 	}
+	if str(from, "type") != "TABLE_FUNCTION" {
+		return local("reads a %s, not a file scan", str(from, "type"))
+	}
+	return a.useScan(from, []string{"from_table"})
+}
+
+// findJoinScan picks the scan to split in a join: the leftmost Parquet scan
+// that every output row comes from exactly once, that is one reached only
+// through inner and cross joins or the preserved (left) side of left joins.
+// The other inputs are read whole by every task, so they must be files too
+// (no tables or views, which executors do not have).
+func (a *Analysis) findJoinScan(from Node) error {
+	if containsKind(from, "BASE_TABLE") {
+		return local("a join with a table or view")
+	}
+	var find func(n Node, path []string, splittable bool) []string
+	find = func(n Node, path []string, splittable bool) []string {
+		switch str(n, "type") {
+		case "TABLE_FUNCTION":
+			if splittable && isParquetScan(n) {
+				return path
+			}
+		case "JOIN":
+			switch str(n, "ref_type") {
+			case "REGULAR", "CROSS", "NATURAL":
+			default:
+				return nil
+			}
+			jt := str(n, "join_type")
+			if p := find(child(n, "left"), append(slices.Clone(path), "left"), splittable && (jt == "INNER" || jt == "LEFT")); p != nil {
+				return p
+			}
+			return find(child(n, "right"), append(slices.Clone(path), "right"), splittable && jt == "INNER")
+		}
+		return nil
+	}
+	path := find(from, []string{"from_table"}, true)
+	if path == nil {
+		return local("no scan in the join can be split")
+	}
+	if err := checkExprs(from); err != nil {
+		return err
+	}
+	return a.useScan(nodeAt(a.root, path), path)
+}
+
+func isParquetScan(n Node) bool {
+	name := str(child(n, "function"), "function_name")
+	return name == "read_parquet" || name == "parquet_scan"
+}
+
+func containsKind(v any, kind string) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		if str(v, "type") == kind {
+			return true
+		}
+		for _, x := range v {
+			if containsKind(x, kind) {
+				return true
+			}
+		}
+	case []any:
+		for _, x := range v {
+			if containsKind(x, kind) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func nodeAt(root Node, path []string) Node {
+	n := root
+	for _, k := range path {
+		n = child(n, k)
+	}
+	return n
+}
+
+// useScan takes the table function at scanPath as the scan to split.
+func (a *Analysis) useScan(from Node, scanPath []string) error {
+	a.scanPath = scanPath
 	fn := child(from, "function")
 	if name := str(fn, "function_name"); name != "read_parquet" && name != "parquet_scan" {
 		return local("reads %s, not Parquet", name)
@@ -353,13 +438,28 @@ func (a *Analysis) scanNode(file, first, last Node) Node {
 // TaskAST is the serialized query a task runs over slice s: the query
 // itself for scatter, the partial aggregation for scatter-merge.
 func (a *Analysis) TaskAST(s Slice) ([]byte, error) {
-	return a.task(a.scanOf(s))
+	return a.task(a.fromWith(a.scanOf(s)))
 }
 
 // TemplateAST is TaskAST with the slice left as parameters $1, $2, $3,
 // bound to Slice.Args() when a task runs.
 func (a *Analysis) TemplateAST() ([]byte, error) {
-	return a.task(a.scanTemplate())
+	return a.task(a.fromWith(a.scanTemplate()))
+}
+
+// fromWith is the query's FROM with the split scan replaced by scan; in a
+// join, the other inputs stay as they are.
+func (a *Analysis) fromWith(scan Node) Node {
+	if len(a.scanPath) <= 1 {
+		return scan
+	}
+	from := clone(child(a.root, "from_table"))
+	parent := from
+	for _, k := range a.scanPath[1 : len(a.scanPath)-1] {
+		parent = child(parent, k)
+	}
+	parent[a.scanPath[len(a.scanPath)-1]] = scan
+	return from
 }
 
 func (a *Analysis) task(from Node) ([]byte, error) {
@@ -419,7 +519,7 @@ func (a *Analysis) CheckAST(s Slice, names []string) ([]byte, error) {
 	if a.Mode == Scatter {
 		return a.TaskAST(s)
 	}
-	return a.mergeOver(subquery(a.taskNode(a.scanOf(s)), "skein_partials"), names)
+	return a.mergeOver(subquery(a.taskNode(a.fromWith(a.scanOf(s))), "skein_partials"), names)
 }
 
 func (a *Analysis) mergeOver(from Node, names []string) ([]byte, error) {
