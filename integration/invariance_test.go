@@ -73,6 +73,7 @@ func corpus(src string) []string {
 		"max(day)", "avg(x)", "avg(id)", "avg(amount)", "bool_and(flag)", "bool_or(flag)",
 		"sum(x) / count(*)", "max(id) - min(id)", "count(*) FILTER (WHERE flag)", "count(DISTINCT g)",
 		"median(x)", "stddev_pop(x)", "string_agg(s, ',' ORDER BY id)",
+		"count(DISTINCT s)", "count(DISTINCT x)", "sum(DISTINCT x)", "count(DISTINCT g % 3) + 1",
 	}
 	filters := []string{"", " WHERE id % 3 = 1", " WHERE x > 100 AND s IS NOT NULL", " WHERE id < 0"}
 	groups := []string{"", "g", "s", "g, flag", "g % 3"}
@@ -100,6 +101,9 @@ func corpus(src string) []string {
 		"SELECT s, g, min(id), max(id), count(*) FROM "+src+" GROUP BY s, g ORDER BY s NULLS FIRST, g",
 		"SELECT g + 1 AS h, count(*) * 2 AS n2 FROM "+src+" GROUP BY g + 1",
 		"SELECT count(*) + 1, sum(id) + sum(g) FROM "+src,
+		"SELECT g, count(DISTINCT s), min(s), max(s) FROM "+src+" GROUP BY g ORDER BY g",
+		"SELECT count(DISTINCT s), count(s) FROM "+src,
+		"SELECT g, count(DISTINCT s) AS n FROM "+src+" GROUP BY g HAVING count(DISTINCT s) > 4",
 		"SELECT CASE WHEN g < 3 THEN 'low' ELSE 'high' END AS band, avg(x) FROM "+src+" GROUP BY band",
 		"SELECT DISTINCT g FROM "+src,
 		"SELECT DISTINCT s, flag FROM "+src+" WHERE id % 2 = 0",

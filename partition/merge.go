@@ -65,6 +65,9 @@ func (a *Analysis) planMerge(aggs Aggregates) error {
 			outputs[al] = true
 		}
 	}
+	if err := a.findDistinct(aggs); err != nil {
+		return err
+	}
 	r := &rewriter{a: a, aggs: aggs}
 	for _, item := range list(root, "select_list") {
 		in, _ := item.(map[string]any)
@@ -124,6 +127,9 @@ func (r *rewriter) rewrite(e Node, outputs map[string]bool) (Node, error) {
 	case "FUNCTION":
 		name := str(e, "function_name")
 		if r.aggs[name] {
+			if r.a.distinctArg != nil {
+				return r.distinctFinal(e, name)
+			}
 			final, ok := decomposable[name]
 			if !ok {
 				return nil, local("aggregate %s does not split", name)
@@ -198,4 +204,77 @@ func (r *rewriter) partial(agg Node) Node {
 	}
 	r.a.partials = append(r.a.partials, clean)
 	return columnRef(fmt.Sprintf("p%d", len(r.a.partials)-1))
+}
+
+// Aggregates over DISTINCT values split by grouping each slice on the
+// value as well: a task returns each group's distinct values, and the final
+// step aggregates them again, DISTINCT. That holds for COUNT(DISTINCT)
+// and SUM(DISTINCT), and for MIN and MAX of the same value; any other
+// aggregate (a plain COUNT or SUM among them) would see each value once per
+// slice that has it, so the query stays local.
+var overDistinct = map[string]bool{"count": true, "sum": true, "min": true, "max": true}
+
+// findDistinct enters that mode when some aggregate is DISTINCT.
+func (a *Analysis) findDistinct(aggs Aggregates) error {
+	var calls []Node
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if str(v, "class") == "FUNCTION" && aggs[str(v, "function_name")] {
+				calls = append(calls, v)
+				return
+			}
+			for _, x := range v {
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(a.root["select_list"])
+	walk(a.root["having"])
+	walk(a.root["modifiers"])
+	distinct := false
+	for _, c := range calls {
+		if c["distinct"] == true {
+			distinct = true
+		}
+	}
+	if !distinct {
+		return nil
+	}
+	for _, c := range calls {
+		args := list(c, "children")
+		if !overDistinct[str(c, "function_name")] || len(args) != 1 || c["filter"] != nil ||
+			len(list(child(c, "order_bys"), "orders")) > 0 {
+			return local("DISTINCT aggregate beside %s", str(c, "function_name"))
+		}
+		if name := str(c, "function_name"); (name == "count" || name == "sum") && c["distinct"] != true {
+			return local("%s without DISTINCT beside a DISTINCT aggregate", name)
+		}
+		arg, _ := args[0].(map[string]any)
+		if a.distinctArg == nil {
+			a.distinctArg = clone(arg)
+		} else if !sameExpr(arg, a.distinctArg) {
+			return local("DISTINCT aggregates over different values")
+		}
+	}
+	a.partials = []Node{clone(a.distinctArg)}
+	return nil
+}
+
+// distinctFinal is an aggregate's final form over the distinct values p0.
+func (r *rewriter) distinctFinal(e Node, name string) (Node, error) {
+	if !overDistinct[name] {
+		return nil, local("aggregate %s beside a DISTINCT one", name)
+	}
+	out := clone(e)
+	out["children"] = []any{columnRef("p0")}
+	if name == "count" || name == "sum" {
+		out["distinct"] = true
+	}
+	return out, nil
 }

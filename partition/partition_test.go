@@ -21,7 +21,7 @@ func load(t *testing.T, name string) []byte {
 }
 
 func TestModes(t *testing.T) {
-	cases := map[string]Mode{"scan": Scatter, "agg": ScatterMerge, "distinct_agg": Local, "window": Local,
+	cases := map[string]Mode{"scan": Scatter, "agg": ScatterMerge, "distinct_agg": ScatterMerge, "window": Local,
 		"order_only": ScatterMerge, "join": Scatter, "table": Local, "options": Local}
 	for name, want := range cases {
 		a, err := Analyze(load(t, name), aggs, nil)

@@ -47,15 +47,18 @@ type Analysis struct {
 	alias    string
 
 	// scatter-merge only
-	plain    Node   // without aggregates: the partial query (DISTINCT, ORDER BY, LIMIT n+offset)
-	distinct bool   // without aggregates: SELECT DISTINCT
-	orderIdx []int  // without aggregates: the output column each ORDER BY term sorts by (-1: as written)
-	groups   []any  // group expressions, in order
-	partials []Node // partial aggregate expressions, in order
-	finals   []Node // the final select list, one per output column
-	having   Node
-	orders   []any // ORDER BY terms, rewritten
-	limit    Node  // LIMIT modifier, unchanged
+	plain    Node  // without aggregates: the partial query (DISTINCT, ORDER BY, LIMIT n+offset)
+	distinct bool  // without aggregates: SELECT DISTINCT
+	orderIdx []int // without aggregates: the output column each ORDER BY term sorts by (-1: as written)
+	groups   []any // group expressions, in order
+	// distinctArg is the value DISTINCT aggregates count; tasks then group
+	// by it too and return it as p0.
+	distinctArg Node
+	partials    []Node // partial aggregate expressions, in order
+	finals      []Node // the final select list, one per output column
+	having      Node
+	orders      []any // ORDER BY terms, rewritten
+	limit       Node  // LIMIT modifier, unchanged
 }
 
 // Aggregates names every aggregate function DuckDB knows (from
@@ -494,6 +497,14 @@ func (a *Analysis) partialNode(from Node) Node {
 	n["where_clause"] = a.root["where_clause"]
 	n["group_expressions"] = cloneList(a.groups)
 	n["group_sets"] = a.root["group_sets"]
+	if a.distinctArg != nil {
+		groups := append(cloneList(a.groups), clone(a.distinctArg))
+		set := make([]any, len(groups))
+		for i := range groups {
+			set[i] = json.Number(fmt.Sprint(i))
+		}
+		n["group_expressions"], n["group_sets"] = groups, []any{set}
+	}
 	return clone(n)
 }
 
