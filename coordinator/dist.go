@@ -414,6 +414,13 @@ func deserialize(ctx context.Context, conn *duck.Conn, ast []byte) (string, erro
 
 func newQueryID() string { return fmt.Sprintf("%x", time.Now().UnixNano())[4:] + randomHex(4) }
 
+// Local implements flightsql.Cluster: queries run whole on the coordinator
+// are recorded too.
+func (d *dist) Local(id, user, sql string) func(int64, error) {
+	d.hist.started(id, user, sql, partition.Local.String(), 0, false)
+	return func(rows int64, err error) { d.hist.finished(id, rows, 0, err) }
+}
+
 // Redeem implements flightsql.Cluster: task tickets are proxied from an
 // executor, merge tickets merged here.
 func (d *dist) Redeem(ctx context.Context, user string, handle []byte) (*arrow.Schema, <-chan flight.StreamChunk, bool, error) {

@@ -13,6 +13,7 @@ import (
 // prepared is a client's prepared statement and its bound parameter rows.
 type prepared struct {
 	id   string
+	sql  string
 	stmt *duck.Stmt
 	args [][]any
 }
@@ -51,7 +52,7 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 	if err != nil {
 		return res, err
 	}
-	p := &prepared{id: newID(), stmt: st}
+	p := &prepared{id: newID(), sql: req.GetQuery(), stmt: st}
 	sess.mu.Lock()
 	sess.prepared[p.id] = p
 	sess.mu.Unlock()
@@ -128,7 +129,7 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 		return nil, err
 	}
 	q, err := withSession(ctx, sess, func() (*query, error) {
-		q := &query{id: newID(), user: sess.user, sess: sess, stmt: p.stmt, args: p.args}
+		q := &query{id: newID(), user: sess.user, sql: p.sql, sess: sess, stmt: p.stmt, args: p.args}
 		if !p.stmt.ReturnsRows {
 			q.stmt, q.empty = nil, true
 			if _, err := s.execRows(ctx, sess, p.stmt, p.args); err != nil {

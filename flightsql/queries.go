@@ -17,6 +17,8 @@ import (
 type query struct {
 	id      string
 	user    string
+	sql     string
+	done    func(rows int64, err error) // records the end in the history, if any
 	sess    *session
 	stmt    *duck.Stmt
 	schema  *arrow.Schema      // promised to the client, with the parameters bound

@@ -53,6 +53,8 @@ type Cluster interface {
 	// the call; schema is the query's result schema; resultMode is the
 	// session's choice ("direct", "proxy", or "" for the server's).
 	Plan(ctx context.Context, conn *duck.Conn, user, query string, schema *arrow.Schema, resultMode string, desc *flight.FlightDescriptor) (*flight.FlightInfo, error)
+	// Local records a query that runs here; done reports its end.
+	Local(id, user, sql string) (done func(rows int64, err error))
 	// Redeem serves a ticket handle it issued; ok is false for any other.
 	Redeem(ctx context.Context, user string, handle []byte) (schema *arrow.Schema, stream <-chan flight.StreamChunk, ok bool, err error)
 }

@@ -60,7 +60,7 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 		if err != nil {
 			return nil, err
 		}
-		q := &query{id: newID(), user: sess.user, sess: sess, stmt: st, ownStmt: true}
+		q := &query{id: newID(), user: sess.user, sql: cmd.GetQuery(), sess: sess, stmt: st, ownStmt: true}
 		if !st.ReturnsRows {
 			defer st.Close()
 			q.stmt, q.ownStmt, q.empty = nil, false, true
@@ -105,6 +105,13 @@ func (s *Server) register(q *query, desc *flight.FlightDescriptor) (*flight.Flig
 		return nil, err
 	}
 	s.queries.add(q)
+	if s.cfg.Cluster != nil {
+		q.done = s.cfg.Cluster.Local(q.id, q.user, q.sql)
+		if q.empty {
+			q.done(0, nil)
+			q.done = nil
+		}
+	}
 	schema := arrow.NewSchema(nil, nil)
 	records := int64(0)
 	if !q.empty {
@@ -189,6 +196,9 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 			}()
 			return s.stream(runCtx, q, schema, ch)
 		}()
+		if q.done != nil {
+			q.done(rows, err)
+		}
 		if err != nil {
 			if q.ctx.Err() != nil && errors.Is(err, context.Canceled) {
 				err = fmt.Errorf("query %s was cancelled: %w", q.id, err)
