@@ -40,14 +40,17 @@ test-jdbc: build ## run the JDBC suite against bin/skein
 	bash integration/jdbc/run.sh
 
 .PHONY: fuzz
-fuzz: ## fuzz the command and ticket decoders for a minute each
+fuzz: ## fuzz the command and ticket decoders and the planner for a minute each
 	$(GO) test -tags $(GOTAGS) -run '^$$' -fuzz FuzzCommands -fuzztime 60s ./flightsql/
 	$(GO) test -tags $(GOTAGS) -run '^$$' -fuzz FuzzVerify -fuzztime 60s ./internal/token/
+	$(GO) test -run '^$$' -fuzz FuzzAnalyze -fuzztime 60s ./partition/
 
 .PHONY: bench
-bench: ## run the Go benchmarks (fetch throughput, SELECT 1 latency)
+bench: ## run the Go benchmarks (fetch throughput, SELECT 1 latency, scale-out, planning)
 	$(GO) test -tags $(GOTAGS) -run '^$$' -bench Fetch -benchtime 5x ./integration/
 	$(GO) test -tags $(GOTAGS) -run '^$$' -bench Select1 -benchtime 300x ./integration/
+	$(GO) test -tags $(GOTAGS) -run '^$$' -bench ScaleOut -benchtime 5x ./integration/
+	$(GO) test -tags $(GOTAGS) -run '^$$' -bench Planning -benchtime 50x ./integration/
 
 .PHONY: lint
 lint: ## gofmt and go vet
