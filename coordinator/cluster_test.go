@@ -16,7 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/internal/cluster"
-	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/ducktest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -26,23 +26,10 @@ import (
 // parquet writes files of rows ids [0, files*per) with small row groups.
 func parquet(t *testing.T, dir string, files, per int) string {
 	t.Helper()
-	ctx := context.Background()
-	db, err := duck.Open(ctx, duck.Config{AllowedDirs: []string{dir}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	conn, err := db.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := ducktest.Open(t, dir)
 	for f := range files {
-		q := fmt.Sprintf(`COPY (SELECT (range + %d)::BIGINT AS id, (range %% 5)::INTEGER AS g FROM range(%d))
-TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 2048)`, f*per, per, filepath.Join(dir, fmt.Sprintf("f%d.parquet", f)))
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatal(err)
-		}
+		ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT (range + %d)::BIGINT AS id, (range %% 5)::INTEGER AS g FROM range(%d))
+TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 2048)`, f*per, per, filepath.Join(dir, fmt.Sprintf("f%d.parquet", f))))
 	}
 	return filepath.Join(dir, "*.parquet")
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/coordinator"
 	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/ducktest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -33,16 +34,7 @@ import (
 // skew, and returns the glob and a view definition over them.
 func dataset(t testing.TB, ctx context.Context, dir string) string {
 	t.Helper()
-	db, err := duck.Open(ctx, duck.Config{AllowedDirs: []string{dir}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	conn, err := db.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := ducktest.Open(t, dir)
 	for f := range 4 {
 		q := fmt.Sprintf(`COPY (SELECT
   (range + %[1]d * 10000)::BIGINT AS id,
@@ -243,21 +235,8 @@ func TestPartitionInvariance(t *testing.T) {
 	views := append([]string{"CREATE VIEW v AS SELECT * FROM " + src}, tpchData(t, ctx, tdir)...)
 	queries := append(append(corpus(src), corpus("v")...), tpchQueries...)
 
-	ref, err := duck.Open(ctx, duck.Config{AllowedDirs: []string{dir, tdir}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ref.Close()
-	rconn, err := ref.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rconn.Close()
-	for _, v := range views {
-		if _, err := rconn.Exec(ctx, v); err != nil {
-			t.Fatal(err)
-		}
-	}
+	rconn := ducktest.Open(t, dir, tdir)
+	ducktest.Exec(t, rconn, views...)
 	want := make([]result, len(queries))
 	for i, q := range queries {
 		want[i] = runDuck(ctx, rconn, q)

@@ -12,7 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/coordinator"
-	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/ducktest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -20,24 +20,11 @@ import (
 // scaleData writes 6M rows as 8 Parquet files of 750k rows.
 func scaleData(b *testing.B, dir string) string {
 	b.Helper()
-	ctx := context.Background()
-	db, err := duck.Open(ctx, duck.Config{AllowedDirs: []string{dir}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	conn, err := db.Connect(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
+	conn := ducktest.Open(b, dir)
 	for f := range 8 {
-		q := fmt.Sprintf(`COPY (SELECT range AS id, (range * 7919) %% 1000 AS g, (range %% 977) * 0.5 AS x,
+		ducktest.Exec(b, conn, fmt.Sprintf(`COPY (SELECT range AS id, (range * 7919) %% 1000 AS g, (range %% 977) * 0.5 AS x,
   'cust' || (range %% 5000) AS c FROM range(%d, %d)) TO '%s' (FORMAT parquet)`,
-			f*750000, (f+1)*750000, filepath.Join(dir, fmt.Sprintf("f%d.parquet", f)))
-		if _, err := conn.Exec(ctx, q); err != nil {
-			b.Fatal(err)
-		}
+			f*750000, (f+1)*750000, filepath.Join(dir, fmt.Sprintf("f%d.parquet", f))))
 	}
 	return filepath.Join(dir, "*.parquet")
 }

@@ -6,7 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/ducktest"
 )
 
 // TPC-H-shaped data: the eight tables with TPC-H's columns, keys and value
@@ -20,16 +20,7 @@ const tpchScale = 3000 // orders
 
 func tpchData(t testing.TB, ctx context.Context, dir string) []string {
 	t.Helper()
-	db, err := duck.Open(ctx, duck.Config{AllowedDirs: []string{dir}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	conn, err := db.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := ducktest.Open(t, dir)
 	n := tpchScale
 	tables := map[string]string{
 		"region": `SELECT range::INTEGER AS r_regionkey, ['AFRICA','AMERICA','ASIA','EUROPE','MIDDLE EAST'][range + 1] AS r_name,

@@ -1,0 +1,42 @@
+// Package ducktest gives tests a scratch in-memory DuckDB: to write the
+// files a test reads (Parquet data sets) or to compute the reference
+// answer a distributed one must equal.
+package ducktest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/skeindb/skein/internal/duck"
+)
+
+// Open returns a connection to a new in-memory DuckDB that may read and
+// write files under dirs; it is closed when the test ends.
+func Open(t testing.TB, dirs ...string) *duck.Conn {
+	t.Helper()
+	ctx := context.Background()
+	db, err := duck.Open(ctx, duck.Config{AllowedDirs: dirs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Connect(ctx)
+	if err != nil {
+		_ = db.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = conn.Close()
+		_ = db.Close()
+	})
+	return conn
+}
+
+// Exec runs statements, failing the test on the first error.
+func Exec(t testing.TB, conn *duck.Conn, stmts ...string) {
+	t.Helper()
+	for _, s := range stmts {
+		if _, err := conn.Exec(context.Background(), s); err != nil {
+			t.Fatalf("%.200s: %v", s, err)
+		}
+	}
+}
