@@ -233,7 +233,12 @@ func TestPartitionInvariance(t *testing.T) {
 	src := fmt.Sprintf("read_parquet('%s')", glob)
 	tdir := t.TempDir()
 	views := append([]string{"CREATE VIEW v AS SELECT * FROM " + src}, tpchData(t, ctx, tdir)...)
-	queries := append(append(corpus(src), corpus("v")...), tpchQueries...)
+	// TPC-H Q1 and Q6 also read lineitem's files directly: views are not
+	// seen through, files are (and these two split).
+	lineitem := fmt.Sprintf("read_parquet('%s')", filepath.Join(tdir, "lineitem-*.parquet"))
+	direct := []string{strings.Replace(tpchQueries[0], "FROM lineitem", "FROM "+lineitem, 1),
+		strings.Replace(tpchQueries[5], "FROM lineitem", "FROM "+lineitem, 1)}
+	queries := append(append(append(corpus(src), corpus("v")...), direct...), tpchQueries...)
 
 	rconn := ducktest.Open(t, dir, tdir)
 	ducktest.Exec(t, rconn, views...)
