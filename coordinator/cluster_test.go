@@ -13,7 +13,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/ducktest"
@@ -286,7 +285,6 @@ func TestRegistry(t *testing.T) {
 	if err := r.action(cluster.ActionRegister, hb); err != nil || len(r.live()) != 1 {
 		t.Fatalf("re-registration: %v", err)
 	}
-	_ = memory.DefaultAllocator
 }
 
 func TestResultModeSessionOption(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/flightsql"
@@ -467,7 +468,7 @@ func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.R
 		stream, err := c.DoGet(ctx, &flight.Ticket{Ticket: ticket})
 		if err == nil {
 			var rdr *flight.Reader
-			if rdr, err = flight.NewRecordReader(stream, ipcAlloc(d.mem)); err == nil {
+			if rdr, err = flight.NewRecordReader(stream, ipc.WithAllocator(d.mem)); err == nil {
 				return rdr, rdr.Release, nil
 			}
 		}

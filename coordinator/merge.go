@@ -11,8 +11,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
-	"github.com/apache/arrow-go/v18/arrow/ipc"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/skeindb/skein/flightsql"
 )
 
@@ -21,8 +19,6 @@ func randomHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
-
-func ipcAlloc(mem memory.Allocator) ipc.Option { return ipc.WithAllocator(mem) }
 
 // merge fetches every partial result in parallel and runs the final SQL
 // over them in DuckDB, streaming its answer. Each task's partial result is

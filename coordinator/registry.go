@@ -49,7 +49,7 @@ func (r *registry) action(typ string, body []byte) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cur, known := r.members[m.ID]
-	alive := known && r.now().Sub(cur.lastSeen) <= r.timeout
+	alive := known && r.alive(cur)
 	switch typ {
 	case cluster.ActionRegister:
 		r.members[m.ID] = &member{Member: m, lastSeen: r.now()}
@@ -72,7 +72,7 @@ func (r *registry) live() []cluster.Member {
 	defer r.mu.Unlock()
 	var out []cluster.Member
 	for _, m := range r.members {
-		if r.now().Sub(m.lastSeen) <= r.timeout {
+		if r.alive(m) {
 			out = append(out, m.Member)
 		}
 	}
@@ -85,7 +85,7 @@ func (r *registry) location(id string) (string, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	m, ok := r.members[id]
-	if !ok || r.now().Sub(m.lastSeen) > r.timeout {
+	if !ok || !r.alive(m) {
 		return "", false
 	}
 	return m.Location, true
@@ -99,7 +99,7 @@ func (r *registry) assign(n int) [][2]string {
 	defer r.mu.Unlock()
 	var live []*member
 	for _, m := range r.members {
-		if r.now().Sub(m.lastSeen) <= r.timeout {
+		if r.alive(m) {
 			live = append(live, m)
 		}
 	}
@@ -123,5 +123,8 @@ func (r *registry) assign(n int) [][2]string {
 	}
 	return out
 }
+
+// alive reports whether m was heard from within the timeout; r.mu is held.
+func (r *registry) alive(m *member) bool { return r.now().Sub(m.lastSeen) <= r.timeout }
 
 func load(m *member) int { return m.Running + m.assigned }

@@ -107,6 +107,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	if cfg.Advertise != "" {
 		e.uri = cfg.Advertise
 	}
+	statusUnary, statusStream := skeinsql.StatusInterceptors(e.log)
 	opts := []grpc.ServerOption{grpc.ChainUnaryInterceptor(statusUnary), grpc.ChainStreamInterceptor(statusStream),
 		grpc.InitialWindowSize(8 << 20), grpc.InitialConnWindowSize(16 << 20),
 		grpc.WriteBufferSize(1 << 20), grpc.ReadBufferSize(1 << 20)}
@@ -314,13 +315,4 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, stream flight.Flight
 	}
 	log.Debug().Int64("rows", rows).Dur("took", time.Since(start)).Msg("task done")
 	return nil
-}
-
-func statusUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	resp, err := h(ctx, req)
-	return resp, skeinsql.ToStatus(err)
-}
-
-func statusStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	return skeinsql.ToStatus(h(srv, ss))
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/skeindb/skein/internal/cluster"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 )
@@ -17,7 +18,6 @@ const (
 	authHeader    = "authorization"
 	sessionCookie = "arrow_flight_session_id"
 	bearerKind    = "bearer"
-	memberHeader  = "x-skein-member" // cluster.MemberHeader
 )
 
 // bearerClaims name the user and the session a token belongs to.
@@ -63,7 +63,7 @@ func (s *Server) authenticate(ctx context.Context, method string) (*identity, er
 		cred = strings.TrimSpace(cred)
 	}
 	handshake := strings.HasSuffix(method, "/Handshake")
-	if v := md.Get(memberHeader); len(v) > 0 && s.cfg.Cluster != nil {
+	if v := md.Get(cluster.MemberHeader); len(v) > 0 && s.cfg.Cluster != nil {
 		id, ok := s.cfg.Cluster.Member(v[0])
 		if !ok {
 			return nil, fmt.Errorf("%w: invalid cluster membership", ErrUnauthenticated)

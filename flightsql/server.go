@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -91,8 +90,7 @@ type Server struct {
 	sessions *sessions
 	queries  *queries
 
-	stop    context.CancelFunc
-	running sync.WaitGroup // in-flight streams, for a graceful stop
+	stop context.CancelFunc
 }
 
 // New returns a server over db. mem allocates the Arrow buffers the server
@@ -131,9 +129,10 @@ func New(cfg Config, db *duck.DB, mem memory.Allocator, log zerolog.Logger) (*Se
 // ServerOptions are the gRPC options the front door needs: auth and the
 // mapping of errors to status codes.
 func (s *Server) ServerOptions() []grpc.ServerOption {
+	statusUnary, statusStream := StatusInterceptors(s.log)
 	return []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(s.statusUnary, s.authUnary),
-		grpc.ChainStreamInterceptor(s.statusStream, s.authStream),
+		grpc.ChainUnaryInterceptor(statusUnary, s.authUnary),
+		grpc.ChainStreamInterceptor(statusStream, s.authStream),
 		grpc.MaxRecvMsgSize(256 << 20),
 		// Results are large: bigger flow-control windows and socket
 		// buffers keep the stream from stalling on acknowledgements and

@@ -133,7 +133,7 @@ func TestDDLDMLAndUpdates(t *testing.T) {
 }
 
 func TestErrorsMapToCodes(t *testing.T) {
-	ts := startServer(t, func(c *coordinator.Config) {})
+	ts := startServer(t)
 	ctx := context.Background()
 	c := ts.client(t)
 	if _, err := c.ExecuteUpdate(ctx, "CREATE TABLE k (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)"); err != nil {

@@ -177,9 +177,7 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 	runCtx, cancel := context.WithCancel(ctx)
 	stopOnCancel := context.AfterFunc(q.ctx, cancel)
 	ch := make(chan flight.StreamChunk, 1)
-	s.running.Add(1)
 	go func() {
-		defer s.running.Done()
 		defer close(ch)
 		defer q.sess.unlock()
 		defer s.queries.finish(q)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"runtime/debug"
 
+	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/internal/duck"
 	"github.com/skeindb/skein/internal/token"
 	"google.golang.org/grpc"
@@ -81,22 +82,25 @@ func duckCode(k duck.Kind) codes.Code {
 	return codes.Internal
 }
 
-// Interceptors that apply ToStatus to every RPC's error and turn a panic in
-// a handler into an Internal status instead of a dead server.
-func (s *Server) statusUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
-	defer s.recoverPanic(info.FullMethod, &err)
-	resp, err = h(ctx, req)
-	return resp, ToStatus(err)
-}
-
-func (s *Server) statusStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
-	defer s.recoverPanic(info.FullMethod, &err)
-	return ToStatus(h(srv, ss))
-}
-
-func (s *Server) recoverPanic(method string, err *error) {
-	if r := recover(); r != nil {
-		s.log.Error().Str("method", method).Interface("panic", r).Bytes("stack", debug.Stack()).Msg("handler panicked")
-		*err = status.Errorf(codes.Internal, "internal error in %s: %v", method, r)
+// StatusInterceptors apply ToStatus to every RPC's error and turn a panic
+// in a handler into an Internal status instead of a dead server. Every
+// Skein gRPC server (the coordinator's, the executors') installs them
+// first, so no error leaves without its code.
+func StatusInterceptors(log zerolog.Logger) (grpc.UnaryServerInterceptor, grpc.StreamServerInterceptor) {
+	recoverPanic := func(method string, err *error) {
+		if r := recover(); r != nil {
+			log.Error().Str("method", method).Interface("panic", r).Bytes("stack", debug.Stack()).Msg("handler panicked")
+			*err = status.Errorf(codes.Internal, "internal error in %s: %v", method, r)
+		}
 	}
+	unary := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
+		defer recoverPanic(info.FullMethod, &err)
+		resp, err = h(ctx, req)
+		return resp, ToStatus(err)
+	}
+	stream := func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
+		defer recoverPanic(info.FullMethod, &err)
+		return ToStatus(h(srv, ss))
+	}
+	return unary, stream
 }

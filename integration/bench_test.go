@@ -174,32 +174,25 @@ func BenchmarkFetch(b *testing.B) {
 // and read the one row, in process and through the server. It reports the
 // median, which noisy machines disturb less than the mean.
 func BenchmarkSelect1(b *testing.B) {
-	median := func(b *testing.B, d []time.Duration) {
+	// roundTrips times each SELECT 1 and reports the median.
+	roundTrips := func(b *testing.B, fetch func(q string) (rows, bytes int64)) {
+		d := make([]time.Duration, 0, b.N)
+		for range b.N {
+			start := time.Now()
+			if rows, _ := fetch("SELECT 1"); rows != 1 {
+				b.Fatal("no row")
+			}
+			d = append(d, time.Since(start))
+		}
 		slices.Sort(d)
 		b.ReportMetric(float64(d[len(d)/2].Microseconds()), "median-µs")
 	}
 	b.Run("in-process", func(b *testing.B) {
 		conn := inProcess(b, "")
-		d := make([]time.Duration, 0, b.N)
-		for range b.N {
-			start := time.Now()
-			if rows, _ := fetchInProcess(b, conn, "SELECT 1"); rows != 1 {
-				b.Fatal("no row")
-			}
-			d = append(d, time.Since(start))
-		}
-		median(b, d)
+		roundTrips(b, func(q string) (int64, int64) { return fetchInProcess(b, conn, q) })
 	})
 	b.Run("server", func(b *testing.B) {
 		_, cl := startServer(b, 0)
-		d := make([]time.Duration, 0, b.N)
-		for range b.N {
-			start := time.Now()
-			if rows, _ := fetchServer(b, cl, "SELECT 1"); rows != 1 {
-				b.Fatal("no row")
-			}
-			d = append(d, time.Since(start))
-		}
-		median(b, d)
+		roundTrips(b, func(q string) (int64, int64) { return fetchServer(b, cl, q) })
 	})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -104,7 +105,7 @@ func runSQL(ctx context.Context, uri, user, password string, skipVerify bool, qu
 			r.Release()
 		}
 	}()
-	schema, err := flightsqlSchema(info.Schema)
+	schema, err := flight.DeserializeSchema(info.Schema, memory.DefaultAllocator)
 	if err != nil {
 		return err
 	}

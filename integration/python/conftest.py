@@ -35,17 +35,13 @@ PARQUET_ROWS_PER_FILE = 50_000
 PARQUET_ROW_GROUP = 10_000
 
 
-class SkeinServer:
-    """One `skein serve` process."""
+class Proc:
+    """One skein process (coordinator or executor) started with argv."""
 
-    def __init__(self, data_dir, log_path, user=USER, password=PASSWORD,
-                 allow_dirs=(), extra_args=()):
-        self.data_dir = pathlib.Path(data_dir)
+    def __init__(self, name, argv, log_path):
+        self.name = name
+        self.argv = list(argv)
         self.log_path = pathlib.Path(log_path)
-        self.user = user
-        self.password = password
-        self.allow_dirs = [str(d) for d in allow_dirs]
-        self.extra_args = list(extra_args)
         self.proc = None
         self.uri = None
         self.stdout_lines = []
@@ -58,23 +54,8 @@ class SkeinServer:
     def pid(self):
         return self.proc.pid
 
-    @property
-    def auth_kwargs(self):
-        if self.user is None:
-            return {}
-        return {"username": self.user, "password": self.password}
-
-    def argv(self):
-        args = [SKEIN_BIN, "serve", "--addr", "127.0.0.1:0",
-                "--data-dir", str(self.data_dir), "--log-level", "warn"]
-        for d in self.allow_dirs:
-            args += ["--allow-dir", d]
-        if self.user is not None:
-            args += ["--user", self.user, "--password", self.password]
-        return args + self.extra_args
-
     def stderr_text(self):
-        """stderr of the current (or last) process run."""
+        """stderr of the current (or last) run."""
         try:
             with open(self.log_path, "rb") as f:
                 f.seek(self._log_offset)
@@ -89,40 +70,107 @@ class SkeinServer:
             self._lines.put(line)
         self._lines.put(None)
 
-    def start(self):
-        if not os.access(SKEIN_BIN, os.X_OK):
+    def spawn(self):
+        if not pathlib.Path(SKEIN_BIN).exists():
             pytest.fail(f"server binary {SKEIN_BIN} not found; build it with "
                         "`go build -tags duckdb_arrow -o bin/skein ./cmd/skein`")
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.uri = None
+        self.stdout_lines = []
+        self._lines = queue.Queue()
         self._log = open(self.log_path, "ab")
         self._log_offset = self._log.tell()
-        self.proc = subprocess.Popen(
-            self.argv(), stdout=subprocess.PIPE, stderr=self._log,
-            stdin=subprocess.DEVNULL, text=True, bufsize=1)
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=self._log,
+                                     stdin=subprocess.DEVNULL, text=True, bufsize=1)
         self._reader = threading.Thread(target=self._read_stdout, daemon=True)
         self._reader.start()
-        deadline = time.monotonic() + READY_TIMEOUT
+        return self
+
+    def wait_ready(self, timeout=READY_TIMEOUT):
+        """Wait for 'skein ready: URI'; returns the URI or fails the test."""
+        deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
             try:
                 line = self._lines.get(timeout=max(0.0, remaining))
             except queue.Empty:
-                self.proc.kill()
-                self.proc.wait()
-                pytest.fail(f"skein did not print 'skein ready:' within {READY_TIMEOUT}s\n"
-                            f"argv: {self.argv()}\nstdout: {self.stdout_lines}\n"
-                            f"stderr:\n{self.stderr_text()}")
+                self.kill()
+                pytest.fail(f"{self.name} did not print 'skein ready:' within {timeout}s\n"
+                            f"argv: {self.argv}\nstdout: {self.stdout_lines}\n"
+                            f"stderr:\n{self.stderr_text()[-5000:]}")
             if line is None:
                 rc = self.proc.wait()
-                pytest.fail(f"skein exited with {rc} before it was ready\n"
-                            f"argv: {self.argv()}\nstdout: {self.stdout_lines}\n"
-                            f"stderr:\n{self.stderr_text()}")
+                pytest.fail(f"{self.name} exited with {rc} before it was ready\n"
+                            f"argv: {self.argv}\nstdout: {self.stdout_lines}\n"
+                            f"stderr:\n{self.stderr_text()[-5000:]}")
             if line.startswith("skein ready: "):
                 self.uri = line[len("skein ready: "):].strip()
                 break
-        assert self.uri.startswith("grpc://127.0.0.1:"), self.uri
-        assert int(self.uri.rsplit(":", 1)[1]) > 0, self.uri
+        assert self.uri.startswith("grpc://127.0.0.1:"), (self.name, self.uri)
+        assert int(self.uri.rsplit(":", 1)[1]) > 0, (self.name, self.uri)
+        return self.uri
+
+    def start(self):
+        self.spawn()
+        self.wait_ready()
         return self
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self):
+        """SIGKILL (kill -9)."""
+        if self.alive():
+            self.proc.kill()
+        if self.proc is not None:
+            self.proc.wait()
+
+    def stop(self):
+        """SIGTERM, then SIGKILL after STOP_TIMEOUT; returns (exit code, timed_out)."""
+        if self.proc is None:
+            return None, False
+        timed_out = False
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                self.proc.kill()
+                self.proc.wait()
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return self.proc.returncode, timed_out
+
+
+
+class SkeinServer(Proc):
+    """One `skein serve` process."""
+
+    def __init__(self, data_dir, log_path, user=USER, password=PASSWORD,
+                 allow_dirs=(), extra_args=()):
+        self.data_dir = pathlib.Path(data_dir)
+        self.user = user
+        self.password = password
+        argv = [SKEIN_BIN, "serve", "--addr", "127.0.0.1:0",
+                "--data-dir", str(self.data_dir), "--log-level", "warn"]
+        for d in allow_dirs:
+            argv += ["--allow-dir", str(d)]
+        if user is not None:
+            argv += ["--user", user, "--password", password]
+        super().__init__("skein serve", argv + list(extra_args), log_path)
+
+    @property
+    def auth_kwargs(self):
+        if self.user is None:
+            return {}
+        return {"username": self.user, "password": self.password}
+
+    def start(self):
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return super().start()
 
     def stop(self, check=True):
         """SIGTERM the server; return its exit code."""
@@ -130,21 +178,10 @@ class SkeinServer:
             return None
         if self._log is None:  # already stopped
             return self.proc.returncode
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                if check:
-                    pytest.fail(f"skein did not exit within {STOP_TIMEOUT}s of SIGTERM\n"
-                                f"stderr:\n{self.stderr_text()[-5000:]}")
-        self._reader.join(timeout=5)
-        self._log.close()
-        self._log = None
-        rc = self.proc.returncode
+        rc, timed_out = super().stop()
         if check:
+            assert not timed_out, (f"skein did not exit within {STOP_TIMEOUT}s of SIGTERM\n"
+                                   f"stderr:\n{self.stderr_text()[-5000:]}")
             assert rc == 0, (f"skein exited with {rc} after SIGTERM\n"
                              f"stderr:\n{self.stderr_text()[-5000:]}")
             assert len(self.stdout_lines) == 1, (
@@ -205,13 +242,8 @@ def _session_server_survives(request):
     srv = request.getfixturevalue("server")
     if srv.proc.poll() is None:
         return
-    rc = srv.proc.returncode
-    srv._reader.join(timeout=5)
-    srv._log.close()
-    srv._log = None
+    rc = srv.stop(check=False)
     tail = srv.stderr_text()[-6000:]
-    srv.stdout_lines = []
-    srv._lines = queue.Queue()
     with open(srv.log_path, "ab") as f:
         f.write(f"\n==== restarted after crash (exit {rc}) in {request.node.nodeid} ====\n".encode())
     srv.start()

@@ -9,10 +9,7 @@ coordinator.  These tests check the answers against DuckDB run locally.
 
 import json
 import pathlib
-import queue
 import signal
-import subprocess
-import threading
 import time
 
 import duckdb
@@ -21,7 +18,7 @@ import pyarrow.flight as flight
 import pytest
 
 import flightsql_raw as raw
-from conftest import PASSWORD, READY_TIMEOUT, SKEIN_BIN, STOP_TIMEOUT, USER
+from conftest import PASSWORD, SKEIN_BIN, STOP_TIMEOUT, USER, Proc
 
 FILES = 4
 ROWS_PER_FILE = 20_000
@@ -34,104 +31,6 @@ WRONG_SECRET = "another-secret-fedcba9876543210"
 
 
 # ---------------------------------------------------------------- processes
-
-class Proc:
-    """One skein process (coordinator or executor) started with argv."""
-
-    def __init__(self, name, argv, log_path):
-        self.name = name
-        self.argv = list(argv)
-        self.log_path = pathlib.Path(log_path)
-        self.proc = None
-        self.uri = None
-        self.stdout_lines = []
-        self._lines = queue.Queue()
-        self._log = None
-        self._reader = None
-
-    def stderr_text(self):
-        try:
-            return self.log_path.read_bytes().decode(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def _read_stdout(self):
-        for line in self.proc.stdout:
-            line = line.rstrip("\n")
-            self.stdout_lines.append(line)
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def spawn(self):
-        if not pathlib.Path(SKEIN_BIN).exists():
-            pytest.fail(f"server binary {SKEIN_BIN} not found; build it with "
-                        "`go build -tags duckdb_arrow -o bin/skein ./cmd/skein`")
-        self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=self._log,
-                                     stdin=subprocess.DEVNULL, text=True, bufsize=1)
-        self._reader = threading.Thread(target=self._read_stdout, daemon=True)
-        self._reader.start()
-        return self
-
-    def wait_ready(self, timeout=READY_TIMEOUT):
-        """Wait for 'skein ready: URI'; returns the URI or fails the test."""
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            try:
-                line = self._lines.get(timeout=max(0.0, remaining))
-            except queue.Empty:
-                self.kill()
-                pytest.fail(f"{self.name} did not print 'skein ready:' within {timeout}s\n"
-                            f"argv: {self.argv}\nstdout: {self.stdout_lines}\n"
-                            f"stderr:\n{self.stderr_text()[-5000:]}")
-            if line is None:
-                rc = self.proc.wait()
-                pytest.fail(f"{self.name} exited with {rc} before it was ready\n"
-                            f"argv: {self.argv}\nstdout: {self.stdout_lines}\n"
-                            f"stderr:\n{self.stderr_text()[-5000:]}")
-            if line.startswith("skein ready: "):
-                self.uri = line[len("skein ready: "):].strip()
-                break
-        assert self.uri.startswith("grpc://127.0.0.1:"), (self.name, self.uri)
-        assert int(self.uri.rsplit(":", 1)[1]) > 0, (self.name, self.uri)
-        return self.uri
-
-    def start(self):
-        self.spawn()
-        self.wait_ready()
-        return self
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self):
-        """SIGKILL (kill -9)."""
-        if self.alive():
-            self.proc.kill()
-        if self.proc is not None:
-            self.proc.wait()
-
-    def stop(self):
-        """SIGTERM, then SIGKILL after STOP_TIMEOUT; returns (exit code, timed_out)."""
-        if self.proc is None:
-            return None, False
-        timed_out = False
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                self.proc.kill()
-                self.proc.wait()
-        if self._reader is not None:
-            self._reader.join(timeout=5)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        return self.proc.returncode, timed_out
-
 
 class Cluster:
     def __init__(self, base, allow_dir, executors=2, result_mode=None,

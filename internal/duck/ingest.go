@@ -44,14 +44,10 @@ func (c *Conn) Ingest(ctx context.Context, t Table, mode IngestMode, rdr array.R
 	if err != nil {
 		return 0, err
 	}
-	a, err := duckdb.NewArrowFromConn(c.raw)
-	if err != nil {
-		return 0, err
-	}
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	view := "skein_ingest_" + hex.EncodeToString(rnd[:])
-	release, err := a.RegisterView(rdr, view)
+	release, err := c.RegisterArrow(rdr, view)
 	if err != nil {
 		return 0, fmt.Errorf("duck: ingest into %s: %w", t.Quoted(), err)
 	}
