@@ -47,9 +47,10 @@ type dist struct {
 	tls      cluster.TLS
 
 	mu      sync.Mutex
-	clients map[string]flight.Client // by location
-	footers map[string][]int64       // row groups by file path, size and mtime
-	plans   map[string]cachedPlan    // checked rewrites by AST, result schema and files
+	clients map[string]flight.Client  // by location
+	footers map[string][]int64        // row groups by file path, size and mtime
+	plans   map[string]cachedPlan     // checked rewrites by AST, result schema and files
+	views   map[string]partition.View // view definitions by their CREATE VIEW text
 }
 
 // merge is what a merge ticket carries: the partial tasks and the final SQL.
@@ -89,7 +90,7 @@ func newDist(ctx context.Context, db *duck.DB, secret cluster.Secret, reg *regis
 		batch:    duck.BatchSize{Rows: cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
 		taskRows: taskRows, direct: cfg.ResultMode != "proxy", retries: 2,
 		clients: map[string]flight.Client{}, footers: map[string][]int64{},
-		plans: map[string]cachedPlan{}}, rows.Err()
+		plans: map[string]cachedPlan{}, views: map[string]partition.View{}}, rows.Err()
 }
 
 // Member implements flightsql.Cluster.
@@ -196,14 +197,22 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 	if err != nil {
 		return nil, err
 	}
-	// DuckDB keeps a view's definition only as CREATE VIEW text, which
-	// json_serialize_sql refuses, so views are not seen through (yet): a
-	// query over a view runs local.
-	a, err := partition.Analyze([]byte(ast), d.aggs, nil)
+	views := &catalogViews{ctx: ctx, conn: conn, d: d}
+	scanRows := func(paths []string) (int64, error) {
+		files, err := d.files(ctx, conn, paths)
+		var n int64
+		for _, f := range files {
+			for _, g := range f.RowGroups {
+				n += g
+			}
+		}
+		return n, err
+	}
+	a, err := partition.Analyze([]byte(ast), partition.Env{Aggregates: d.aggs, View: views.view, Rows: scanRows})
 	if err != nil {
 		return nil, err
 	}
-	files, err := d.files(ctx, conn, a.Pattern)
+	files, err := d.files(ctx, conn, a.Paths)
 	if err != nil {
 		return nil, fmt.Errorf("%w: reading Parquet metadata: %v", partition.ErrLocal, err)
 	}
@@ -216,7 +225,7 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		names[i] = f.Name
 	}
 	// A query planned before over the same files reuses its rewrite.
-	key := cacheKey(ast, schema.String(), files)
+	key := cacheKey(ast+views.used.String(), schema.String(), files)
 	if c, ok := d.cached(key); ok {
 		return &planned{mode: a.Mode, slices: slices, task: c.task, merge: c.merge}, nil
 	}
@@ -323,24 +332,23 @@ func (p *planned) explain(qid string, execs [][2]string) explanation {
 	return e
 }
 
-// files lists the Parquet files a pattern matches and their row groups.
-// Row groups are read from each file's footer once and cached by path,
-// size and modification time.
-func (d *dist) files(ctx context.Context, conn *duck.Conn, pattern string) ([]partition.File, error) {
-	rows, err := conn.QueryRows(ctx, `SELECT file FROM glob($1::VARCHAR) ORDER BY file`, pattern)
-	if err != nil {
-		return nil, err
-	}
+// files lists the Parquet files the patterns match, in the order
+// read_parquet reads them, and their row groups. A pattern matching no
+// file is an error (DuckDB's, when the query then runs local). Row groups
+// are read from each file's footer once and cached by path, size and
+// modification time.
+func (d *dist) files(ctx context.Context, conn *duck.Conn, patterns []string) ([]partition.File, error) {
 	var paths []string
-	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
-			rows.Close()
+	for _, pattern := range patterns {
+		matched, err := glob(ctx, conn, pattern)
+		if err != nil {
 			return nil, err
 		}
-		paths = append(paths, p)
+		if len(matched) == 0 {
+			return nil, fmt.Errorf("no file matches %q", pattern)
+		}
+		paths = append(paths, matched...)
 	}
-	rows.Close()
 	files := make([]partition.File, 0, len(paths))
 	var missing []string
 	keys := map[string]string{}
@@ -374,6 +382,23 @@ func (d *dist) files(ctx context.Context, conn *duck.Conn, pattern string) ([]pa
 		d.mu.Unlock()
 	}
 	return files, nil
+}
+
+func glob(ctx context.Context, conn *duck.Conn, pattern string) ([]string, error) {
+	rows, err := conn.QueryRows(ctx, `SELECT file FROM glob($1::VARCHAR) ORDER BY file`, pattern)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var paths []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, err
+		}
+		paths = append(paths, p)
+	}
+	return paths, rows.Err()
 }
 
 func readFooters(ctx context.Context, conn *duck.Conn, paths []string) (map[string][]int64, error) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -24,7 +25,7 @@ func TestModes(t *testing.T) {
 	cases := map[string]Mode{"scan": Scatter, "agg": ScatterMerge, "distinct_agg": ScatterMerge, "window": Local,
 		"order_only": ScatterMerge, "join": Scatter, "table": Local, "options": Local}
 	for name, want := range cases {
-		a, err := Analyze(load(t, name), aggs, nil)
+		a, err := Analyze(load(t, name), Env{Aggregates: aggs})
 		got := Local
 		if err == nil {
 			got = a.Mode
@@ -39,7 +40,7 @@ func TestModes(t *testing.T) {
 }
 
 func TestRewrites(t *testing.T) {
-	a, err := Analyze(load(t, "agg"), aggs, nil)
+	a, err := Analyze(load(t, "agg"), Env{Aggregates: aggs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func FuzzAnalyze(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		a, err := Analyze(b, aggs, nil)
+		a, err := Analyze(b, Env{Aggregates: aggs})
 		if err != nil {
 			return
 		}
@@ -115,13 +116,43 @@ func FuzzAnalyze(f *testing.F) {
 }
 
 func TestSeesThroughViews(t *testing.T) {
-	def := load(t, "view_def")
-	views := func(schema, name string) ([]byte, bool) { return def, name == "v" }
-	a, err := Analyze(load(t, "over_view"), aggs, views)
-	if err != nil || a.Mode != ScatterMerge || a.Pattern != "f.parquet" {
+	def := View{AST: load(t, "view_def")}
+	views := func(catalog, schema, name string) (View, bool) { return def, name == "v" }
+	a, err := Analyze(load(t, "over_view"), Env{Aggregates: aggs, View: views})
+	if err != nil || a.Mode != ScatterMerge || !slices.Equal(a.Paths, []string{"f.parquet"}) {
 		t.Fatalf("view: %+v %v", a, err)
 	}
-	if _, err := Analyze(load(t, "over_view"), aggs, nil); !errors.Is(err, ErrLocal) {
+	if _, err := Analyze(load(t, "over_view"), Env{Aggregates: aggs}); !errors.Is(err, ErrLocal) {
 		t.Fatalf("without the definition the query must stay local: %v", err)
+	}
+	// A view with its own column names becomes a subquery, which is not
+	// split.
+	def.Columns = []string{"x"}
+	if _, err := Analyze(load(t, "over_view"), Env{Aggregates: aggs, View: views}); !errors.Is(err, ErrLocal) {
+		t.Fatalf("renaming view: %v", err)
+	}
+}
+
+func TestViewQuery(t *testing.T) {
+	cases := []struct {
+		create, query string
+		cols          []string
+	}{
+		{`CREATE VIEW v AS SELECT 1;`, `SELECT 1`, nil},
+		{`CREATE VIEW "my ""view""" (x, "Y z") AS SELECT 1 AS a, 2 AS b`, `SELECT 1 AS a, 2 AS b`, []string{"x", "Y z"}},
+		{`create or replace temp view data.main.v as /* c */ select 'AS (' from t;`, `/* c */ select 'AS (' from t`, nil},
+		{"CREATE VIEW IF NOT EXISTS s.v -- note\n AS SELECT * FROM read_parquet('f')", `SELECT * FROM read_parquet('f')`, nil},
+	}
+	for _, c := range cases {
+		q, cols, err := ViewQuery(c.create)
+		if err != nil || q != c.query || !slices.Equal(cols, c.cols) {
+			t.Errorf("%s: got %q %q %v", c.create, q, cols, err)
+		}
+	}
+	for _, bad := range []string{``, `CREATE TABLE t AS SELECT 1`, `CREATE VIEW AS SELECT 1`, `CREATE VIEW v (x AS SELECT 1`,
+		`CREATE VIEW v SELECT 1`, `CREATE VIEW v AS ;`, `CREATE VIEW "v AS SELECT 1`} {
+		if _, _, err := ViewQuery(bad); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
 	}
 }

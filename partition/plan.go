@@ -38,11 +38,10 @@ func local(format string, args ...any) error {
 // has a shape whose rewrite is proven to give the single-node answer.
 type Analysis struct {
 	Mode Mode
-	// Pattern is the Parquet path or glob the query scans.
-	Pattern string
+	// Paths are the Parquet paths or globs the split scan reads.
+	Paths []string
 
 	root     Node // the query's SELECT_NODE
-	scanRef  Node // the TABLE_FUNCTION node in root that the slices replace
 	scanPath []string
 	alias    string
 
@@ -66,17 +65,33 @@ type Analysis struct {
 // query local.
 type Aggregates map[string]bool
 
+// Env is what Analyze learns from the catalog and the files.
+type Env struct {
+	// Aggregates names DuckDB's aggregate functions.
+	Aggregates Aggregates
+	// View resolves a table reference to the view it names, if it is one;
+	// nil: no views are seen through.
+	View func(catalog, schema, name string) (View, bool)
+	// Rows is how many rows a Parquet scan of the paths reads: in a join
+	// the largest scan that can be split is split. nil or an error: the
+	// leftmost.
+	Rows func(paths []string) (int64, error)
+}
+
 // Analyze decides how a query can run from its serialized AST
-// (json_serialize_sql). views resolves a table name to the AST of the view
-// it names, if it is one. An error wrapping ErrLocal says why the query
-// runs local; any other error is a malformed AST.
-func Analyze(serialized []byte, aggs Aggregates, views func(schema, name string) ([]byte, bool)) (*Analysis, error) {
+// (json_serialize_sql). An error wrapping ErrLocal says why the query runs
+// local; any other error is a malformed AST.
+func Analyze(serialized []byte, env Env) (*Analysis, error) {
 	root, err := selectRoot(serialized)
 	if err != nil {
 		return nil, err
 	}
+	aggs := env.Aggregates
 	a := &Analysis{root: root}
-	if err := a.findScan(views); err != nil {
+	if err := inlineViews(root, env.View); err != nil {
+		return nil, err
+	}
+	if err := a.findScan(env.Rows); err != nil {
 		return nil, err
 	}
 	if err := plainSelect(root); err != nil {
@@ -137,33 +152,12 @@ func selectRoot(serialized []byte) (Node, error) {
 	return root, nil
 }
 
-// findScan finds the one Parquet scan the query reads, directly or through
-// a view defined as SELECT * over it.
-func (a *Analysis) findScan(views func(schema, name string) ([]byte, bool)) error {
+// findScan finds the Parquet scan to split: the query's only input, or
+// one input of a join.
+func (a *Analysis) findScan(rows func([]string) (int64, error)) error {
 	from := child(a.root, "from_table")
-	if str(from, "type") == "BASE_TABLE" && views != nil {
-		def, ok := views(str(from, "schema_name"), str(from, "table_name"))
-		if !ok {
-			return local("reads a table, not files")
-		}
-		view, err := selectRoot(def)
-		if err != nil {
-			return err
-		}
-		inner := child(view, "from_table")
-		if !isStarOnly(view) || str(inner, "type") != "TABLE_FUNCTION" {
-			return local("view %s is not SELECT * over a file scan", str(from, "table_name"))
-		}
-		alias := str(from, "alias")
-		if alias == "" {
-			alias = str(from, "table_name")
-		}
-		a.root["from_table"] = clone(inner)
-		a.alias = alias
-		from = child(a.root, "from_table")
-	}
 	if str(from, "type") == "JOIN" {
-		return a.findJoinScan(from)
+		return a.findJoinScan(from, rows)
 	}
 	if str(from, "type") != "TABLE_FUNCTION" {
 		return local("reads a %s, not a file scan", str(from, "type"))
@@ -171,44 +165,54 @@ func (a *Analysis) findScan(views func(schema, name string) ([]byte, bool)) erro
 	return a.useScan(from, []string{"from_table"})
 }
 
-// findJoinScan picks the scan to split in a join: the leftmost Parquet scan
-// that every output row comes from exactly once, that is one reached only
-// through inner and cross joins or the preserved (left) side of left joins.
-// The other inputs are read whole by every task, so they must be files too
-// (no tables or views, which executors do not have).
-func (a *Analysis) findJoinScan(from Node) error {
+// findJoinScan picks the scan to split in a join among those that every
+// output row comes from exactly once, that is those reached only through
+// inner and cross joins or the preserved (left) side of left joins: the
+// one reading the most rows, else the leftmost. The other inputs are read
+// whole by every task, so they must be files too (no tables, which
+// executors do not have).
+func (a *Analysis) findJoinScan(from Node, rows func([]string) (int64, error)) error {
 	if containsKind(from, "BASE_TABLE") {
-		return local("a join with a table or view")
+		return local("a join with a table")
 	}
-	var find func(n Node, path []string, splittable bool) []string
-	find = func(n Node, path []string, splittable bool) []string {
+	var found [][]string
+	var find func(n Node, path []string, splittable bool)
+	find = func(n Node, path []string, splittable bool) {
 		switch str(n, "type") {
 		case "TABLE_FUNCTION":
 			if splittable && isParquetScan(n) {
-				return path
+				if _, err := scanPaths(n); err == nil {
+					found = append(found, path)
+				}
 			}
 		case "JOIN":
 			switch str(n, "ref_type") {
 			case "REGULAR", "CROSS", "NATURAL":
 			default:
-				return nil
+				return
 			}
 			jt := str(n, "join_type")
-			if p := find(child(n, "left"), append(slices.Clone(path), "left"), splittable && (jt == "INNER" || jt == "LEFT")); p != nil {
-				return p
-			}
-			return find(child(n, "right"), append(slices.Clone(path), "right"), splittable && jt == "INNER")
+			find(child(n, "left"), append(slices.Clone(path), "left"), splittable && (jt == "INNER" || jt == "LEFT"))
+			find(child(n, "right"), append(slices.Clone(path), "right"), splittable && jt == "INNER")
 		}
-		return nil
 	}
-	path := find(from, []string{"from_table"}, true)
-	if path == nil {
+	find(from, []string{"from_table"}, true)
+	if len(found) == 0 {
 		return local("no scan in the join can be split")
 	}
 	if err := checkExprs(from); err != nil {
 		return err
 	}
-	return a.useScan(nodeAt(a.root, path), path)
+	best, most := found[0], int64(-1)
+	if rows != nil && len(found) > 1 {
+		for _, path := range found {
+			paths, _ := scanPaths(nodeAt(a.root, path))
+			if n, err := rows(paths); err == nil && n > most {
+				best, most = path, n
+			}
+		}
+	}
+	return a.useScan(nodeAt(a.root, best), best)
 }
 
 func isParquetScan(n Node) bool {
@@ -248,35 +252,57 @@ func nodeAt(root Node, path []string) Node {
 // useScan takes the table function at scanPath as the scan to split.
 func (a *Analysis) useScan(from Node, scanPath []string) error {
 	a.scanPath = scanPath
-	fn := child(from, "function")
-	if name := str(fn, "function_name"); name != "read_parquet" && name != "parquet_scan" {
-		return local("reads %s, not Parquet", name)
+	if !isParquetScan(from) {
+		return local("reads %s, not Parquet", str(child(from, "function"), "function_name"))
 	}
-	args := list(fn, "children")
-	if len(args) != 1 {
-		return local("read_parquet with options")
-	}
-	arg, _ := args[0].(map[string]any)
-	if str(arg, "class") != "CONSTANT" {
-		return local("read_parquet of a computed path")
-	}
-	v := child(arg, "value")
-	path, ok := v["value"].(string)
-	if !ok || str(child(v, "type"), "id") != "VARCHAR" {
-		return local("read_parquet of a list of paths")
+	paths, err := scanPaths(from)
+	if err != nil {
+		return err
 	}
 	if len(list(from, "column_name_alias")) > 0 || from["sample"] != nil {
 		return local("scan with column aliases or a sample")
 	}
-	a.Pattern = path
-	a.scanRef = from
-	if a.alias == "" {
-		a.alias = str(from, "alias")
-	}
+	a.Paths = paths
+	a.alias = str(from, "alias")
 	if a.alias == "" {
 		a.alias = "read_parquet"
 	}
 	return nil
+}
+
+// scanPaths are the paths or globs a read_parquet call without options
+// reads: one string or a list of strings, all constants.
+func scanPaths(scan Node) ([]string, error) {
+	args := list(child(scan, "function"), "children")
+	if len(args) != 1 {
+		return nil, local("read_parquet with options")
+	}
+	arg, _ := args[0].(map[string]any)
+	if p, ok := stringConstant(arg); ok {
+		return []string{p}, nil
+	}
+	if str(arg, "class") != "FUNCTION" || str(arg, "function_name") != "list_value" || len(list(arg, "children")) == 0 {
+		return nil, local("read_parquet of a computed path")
+	}
+	var paths []string
+	for _, c := range list(arg, "children") {
+		cn, _ := c.(map[string]any)
+		p, ok := stringConstant(cn)
+		if !ok {
+			return nil, local("read_parquet of a computed path")
+		}
+		paths = append(paths, p)
+	}
+	return paths, nil
+}
+
+func stringConstant(n Node) (string, bool) {
+	if str(n, "class") != "CONSTANT" {
+		return "", false
+	}
+	v := child(n, "value")
+	s, ok := v["value"].(string)
+	return s, ok && str(child(v, "type"), "id") == "VARCHAR"
 }
 
 func isStarOnly(n Node) bool {
@@ -571,5 +597,5 @@ func (a *Analysis) mergeOver(from Node, names []string) ([]byte, error) {
 }
 
 func (a *Analysis) String() string {
-	return fmt.Sprintf("%s over %s", a.Mode, a.Pattern)
+	return fmt.Sprintf("%s over %v", a.Mode, a.Paths)
 }

@@ -1,0 +1,108 @@
+package coordinator
+
+import (
+	"context"
+	"strings"
+
+	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/partition"
+)
+
+// catalogViews resolves table references to views for one planning, from
+// the session's own catalog: a name resolves only when exactly one table
+// or view in the session's databases matches it, and that one is a view.
+// It records the definitions it hands out, which become part of the plan
+// cache key (a view redefined is planned again).
+type catalogViews struct {
+	ctx  context.Context
+	conn *duck.Conn
+	d    *dist
+
+	loaded  bool
+	err     error
+	entries []catalogEntry
+	used    strings.Builder
+}
+
+type catalogEntry struct {
+	catalog, schema, name string
+	sql                   string // CREATE VIEW text; empty for a table
+}
+
+func (c *catalogViews) load() error {
+	if c.loaded {
+		return c.err
+	}
+	c.loaded = true
+	rows, err := c.conn.QueryRows(c.ctx, `SELECT database_name, schema_name, view_name, sql FROM duckdb_views() WHERE NOT internal
+UNION ALL SELECT database_name, schema_name, table_name, '' FROM duckdb_tables()`)
+	if err != nil {
+		c.err = err
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e catalogEntry
+		if err := rows.Scan(&e.catalog, &e.schema, &e.name, &e.sql); err != nil {
+			c.err = err
+			return err
+		}
+		c.entries = append(c.entries, e)
+	}
+	c.err = rows.Err()
+	return c.err
+}
+
+// view implements partition.Env.View.
+func (c *catalogViews) view(catalog, schema, name string) (partition.View, bool) {
+	if c.load() != nil {
+		return partition.View{}, false
+	}
+	var match *catalogEntry
+	for i, e := range c.entries {
+		if !strings.EqualFold(e.name, name) || (catalog != "" && !strings.EqualFold(e.catalog, catalog)) ||
+			(schema != "" && !strings.EqualFold(e.schema, schema)) {
+			continue
+		}
+		if match != nil {
+			return partition.View{}, false // ambiguous: DuckDB's search path decides
+		}
+		match = &c.entries[i]
+	}
+	if match == nil || match.sql == "" {
+		return partition.View{}, false
+	}
+	v, err := c.d.viewDefinition(c.ctx, c.conn, match.sql)
+	if err != nil {
+		return partition.View{}, false
+	}
+	c.used.WriteString("\x00" + match.sql)
+	return v, true
+}
+
+// viewDefinition parses a CREATE VIEW statement into the view's AST,
+// cached by its text.
+func (d *dist) viewDefinition(ctx context.Context, conn *duck.Conn, create string) (partition.View, error) {
+	d.mu.Lock()
+	v, ok := d.views[create]
+	d.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	query, cols, err := partition.ViewQuery(create)
+	if err != nil {
+		return v, err
+	}
+	ast, err := scalar[string](ctx, conn, "SELECT json_serialize_sql($1::VARCHAR)::VARCHAR", query)
+	if err != nil {
+		return v, err
+	}
+	v = partition.View{AST: []byte(ast), Columns: cols}
+	d.mu.Lock()
+	if len(d.views) >= 512 {
+		clear(d.views)
+	}
+	d.views[create] = v
+	d.mu.Unlock()
+	return v, nil
+}

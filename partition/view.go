@@ -1,0 +1,276 @@
+package partition
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+)
+
+// View is a view's definition as the planner needs it: the serialized AST
+// of its query (json_serialize_sql) and the column names it declares, if
+// any (CREATE VIEW v (a, b) AS ...).
+type View struct {
+	AST     []byte
+	Columns []string
+}
+
+// ViewQuery takes apart the CREATE VIEW statement DuckDB keeps for a view
+// (duckdb_views().sql): it returns the text of the view's query and the
+// column names the view declares. DuckDB serializes only SELECT statements
+// to JSON, so the query is split from its header by reading the header's
+// tokens (keywords, identifiers, parentheses) up to the AS that ends it;
+// the query itself is then parsed by DuckDB.
+func ViewQuery(create string) (query string, columns []string, err error) {
+	lx := &lexer{src: create}
+	want := func(words ...string) bool {
+		for _, w := range words {
+			if !lx.keyword(w) {
+				return false
+			}
+		}
+		return true
+	}
+	if !want("create") {
+		return "", nil, fmt.Errorf("partition: not a CREATE VIEW statement")
+	}
+	if lx.keyword("or") && !want("replace") {
+		return "", nil, fmt.Errorf("partition: CREATE OR without REPLACE")
+	}
+	_ = lx.keyword("temp") || lx.keyword("temporary")
+	if !want("view") {
+		return "", nil, fmt.Errorf("partition: not a CREATE VIEW statement")
+	}
+	if lx.keyword("if") && !want("not", "exists") {
+		return "", nil, fmt.Errorf("partition: CREATE VIEW IF without NOT EXISTS")
+	}
+	// The name: up to three identifiers joined by dots.
+	for i := 0; ; i++ {
+		if _, ok := lx.ident(); !ok || i > 2 {
+			return "", nil, fmt.Errorf("partition: CREATE VIEW without a valid name")
+		}
+		if !lx.punct('.') {
+			break
+		}
+	}
+	if lx.punct('(') {
+		for {
+			name, ok := lx.ident()
+			if !ok {
+				return "", nil, fmt.Errorf("partition: CREATE VIEW with a malformed column list")
+			}
+			columns = append(columns, name)
+			if lx.punct(')') {
+				break
+			}
+			if !lx.punct(',') {
+				return "", nil, fmt.Errorf("partition: CREATE VIEW with a malformed column list")
+			}
+		}
+	}
+	if !want("as") {
+		return "", nil, fmt.Errorf("partition: CREATE VIEW without AS")
+	}
+	query = strings.TrimSpace(lx.src[lx.pos:])
+	query = strings.TrimSpace(strings.TrimSuffix(query, ";"))
+	if query == "" {
+		return "", nil, fmt.Errorf("partition: CREATE VIEW without a query")
+	}
+	return query, columns, nil
+}
+
+// lexer reads the tokens of a statement's header: identifiers (bare or
+// double-quoted), single punctuation characters, whitespace and comments
+// in between.
+type lexer struct {
+	src string
+	pos int
+}
+
+func (l *lexer) skip() {
+	for l.pos < len(l.src) {
+		rest := l.src[l.pos:]
+		switch {
+		case unicode.IsSpace(rune(rest[0])):
+			l.pos++
+		case strings.HasPrefix(rest, "--"):
+			if i := strings.IndexByte(rest, '\n'); i >= 0 {
+				l.pos += i + 1
+			} else {
+				l.pos = len(l.src)
+			}
+		case strings.HasPrefix(rest, "/*"):
+			if i := strings.Index(rest[2:], "*/"); i >= 0 {
+				l.pos += i + 4
+			} else {
+				l.pos = len(l.src)
+			}
+		default:
+			return
+		}
+	}
+}
+
+func isIdentByte(c byte, first bool) bool {
+	return c == '_' || c >= 0x80 || ('a' <= c|0x20 && c|0x20 <= 'z') || (!first && ('0' <= c && c <= '9' || c == '$'))
+}
+
+// ident reads an identifier: bare names fold to lower case, quoted names
+// keep theirs ("" is a quote inside one).
+func (l *lexer) ident() (string, bool) {
+	l.skip()
+	if l.pos >= len(l.src) {
+		return "", false
+	}
+	if l.src[l.pos] == '"' {
+		var b strings.Builder
+		for i := l.pos + 1; i < len(l.src); i++ {
+			if l.src[i] != '"' {
+				b.WriteByte(l.src[i])
+				continue
+			}
+			if i+1 < len(l.src) && l.src[i+1] == '"' {
+				b.WriteByte('"')
+				i++
+				continue
+			}
+			l.pos = i + 1
+			return b.String(), true
+		}
+		return "", false
+	}
+	start := l.pos
+	for l.pos < len(l.src) && isIdentByte(l.src[l.pos], l.pos == start) {
+		l.pos++
+	}
+	if l.pos == start {
+		return "", false
+	}
+	return strings.ToLower(l.src[start:l.pos]), true
+}
+
+// keyword consumes the bare word w (any case) if it comes next.
+func (l *lexer) keyword(w string) bool {
+	save := l.pos
+	l.skip()
+	if l.pos < len(l.src) && l.src[l.pos] != '"' {
+		if got, ok := l.ident(); ok && got == w {
+			return true
+		}
+	}
+	l.pos = save
+	return false
+}
+
+// punct consumes the character c if it comes next.
+func (l *lexer) punct(c byte) bool {
+	l.skip()
+	if l.pos < len(l.src) && l.src[l.pos] == c {
+		l.pos++
+		return true
+	}
+	return false
+}
+
+// maxViewDepth bounds how deep views over views are followed.
+const maxViewDepth = 8
+
+// inlineViews replaces every table reference in root that names a view by
+// the view's definition, itself with its views inlined: a view that is
+// SELECT * over a table function becomes that table function (named like
+// the view), any other view a subquery. A name that a WITH clause defines
+// anywhere in the query is left alone, as are names views does not know.
+func inlineViews(root Node, views func(catalog, schema, name string) (View, bool)) error {
+	if views == nil {
+		return nil
+	}
+	return inlineIn(root, views, 0)
+}
+
+func inlineIn(root Node, views func(catalog, schema, name string) (View, bool), depth int) error {
+	if depth > maxViewDepth {
+		return local("views nested deeper than %d", maxViewDepth)
+	}
+	ctes := map[string]bool{}
+	collectCTEs(root, ctes)
+	var walk func(v any) error
+	walk = func(v any) error {
+		switch v := v.(type) {
+		case map[string]any:
+			if str(v, "type") == "BASE_TABLE" && !ctes[strings.ToLower(str(v, "table_name"))] {
+				return inlineView(v, views, depth)
+			}
+			for _, x := range v {
+				if err := walk(x); err != nil {
+					return err
+				}
+			}
+		case []any:
+			for _, x := range v {
+				if err := walk(x); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return walk(root)
+}
+
+func collectCTEs(v any, into map[string]bool) {
+	switch v := v.(type) {
+	case map[string]any:
+		for _, e := range list(child(v, "cte_map"), "map") {
+			en, _ := e.(map[string]any)
+			into[strings.ToLower(str(en, "key"))] = true
+		}
+		for _, x := range v {
+			collectCTEs(x, into)
+		}
+	case []any:
+		for _, x := range v {
+			collectCTEs(x, into)
+		}
+	}
+}
+
+// inlineView rewrites the table reference ref in place if it names a view.
+func inlineView(ref Node, views func(catalog, schema, name string) (View, bool), depth int) error {
+	view, ok := views(str(ref, "catalog_name"), str(ref, "schema_name"), str(ref, "table_name"))
+	if !ok {
+		return nil
+	}
+	def, err := selectRoot(view.AST)
+	if err != nil {
+		return err
+	}
+	if ref["at_clause"] != nil || len(list(ref, "column_name_alias")) > 0 {
+		return local("view %s read with column aliases or AT", str(ref, "table_name"))
+	}
+	if err := inlineIn(def, views, depth+1); err != nil {
+		return err
+	}
+	alias := str(ref, "alias")
+	if alias == "" {
+		alias = str(ref, "table_name")
+	}
+	var repl Node
+	inner := child(def, "from_table")
+	if isStarOnly(def) && len(view.Columns) == 0 && len(list(child(def, "cte_map"), "map")) == 0 &&
+		str(inner, "type") == "TABLE_FUNCTION" && len(list(inner, "column_name_alias")) == 0 {
+		repl = clone(inner)
+		repl["alias"] = alias
+	} else {
+		repl = subquery(def, alias)
+		cols := make([]any, len(view.Columns))
+		for i, c := range view.Columns {
+			cols[i] = c
+		}
+		repl["column_name_alias"] = cols
+	}
+	repl["sample"] = ref["sample"]
+	clear(ref)
+	for k, v := range repl {
+		ref[k] = v
+	}
+	return nil
+}
