@@ -243,7 +243,15 @@ func TestPartitionInvariance(t *testing.T) {
 		strings.Replace(tpchQueries[5], "FROM lineitem", "FROM "+lineitem, 1)}
 	overViews := []string{"SELECT count(*), sum(x) FROM vv", "SELECT g, max(x) FROM vv GROUP BY g ORDER BY g",
 		"SELECT * FROM vv AS t WHERE t.x > 10 ORDER BY ALL LIMIT 7", "SELECT a, count(b) FROM renamed GROUP BY a ORDER BY a",
-		"SELECT count(*) FROM v JOIN vv USING (id)", "WITH v AS (SELECT 1 AS g) SELECT * FROM v"}
+		"SELECT count(*) FROM v JOIN vv USING (id)", "WITH v AS (SELECT 1 AS g) SELECT * FROM v",
+		// FROM subqueries that filter and project split; others do not.
+		"SELECT g, sum(y) FROM (SELECT g, x * 2 AS y FROM v WHERE x > 1) AS t GROUP BY g ORDER BY g",
+		"SELECT count(*), count(x) FROM (SELECT * FROM (SELECT id, x FROM vv) WHERE x IS NULL OR x > 100)",
+		"SELECT * FROM (SELECT id, s FROM v WHERE g = 3) ORDER BY id DESC LIMIT 5",
+		"SELECT sum(x) FROM (SELECT x FROM v ORDER BY id LIMIT 100)",
+		"SELECT g, sum(c) FROM (SELECT g, count(*) AS c FROM v GROUP BY g) GROUP BY g ORDER BY g",
+		"SELECT avg(d), min(d) FROM (SELECT a.x - b.x AS d FROM v AS a JOIN vv AS b USING (id) WHERE a.g < 3)",
+		"SELECT y, count(*) FROM (SELECT b AS y FROM renamed WHERE a > 2) GROUP BY y ORDER BY y NULLS FIRST LIMIT 20"}
 	queries := append(append(append(append(corpus(src), corpus("v")...), direct...), overViews...), tpchQueries...)
 
 	rconn := ducktest.Open(t, dir, tdir)

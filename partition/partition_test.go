@@ -125,11 +125,11 @@ func TestSeesThroughViews(t *testing.T) {
 	if _, err := Analyze(load(t, "over_view"), Env{Aggregates: aggs}); !errors.Is(err, ErrLocal) {
 		t.Fatalf("without the definition the query must stay local: %v", err)
 	}
-	// A view with its own column names becomes a subquery, which is not
-	// split.
+	// A view with its own column names becomes a subquery, split inside.
 	def.Columns = []string{"x"}
-	if _, err := Analyze(load(t, "over_view"), Env{Aggregates: aggs, View: views}); !errors.Is(err, ErrLocal) {
-		t.Fatalf("renaming view: %v", err)
+	a, err = Analyze(load(t, "over_view"), Env{Aggregates: aggs, View: views})
+	if err != nil || a.Mode != ScatterMerge || !slices.Equal(a.scanPath, []string{"from_table", "subquery", "node", "from_table"}) {
+		t.Fatalf("renaming view: %+v %v", a, err)
 	}
 }
 

@@ -91,7 +91,7 @@ func Analyze(serialized []byte, env Env) (*Analysis, error) {
 	if err := inlineViews(root, env.View); err != nil {
 		return nil, err
 	}
-	if err := a.findScan(env.Rows); err != nil {
+	if err := a.findScan(env.Rows, aggs); err != nil {
 		return nil, err
 	}
 	if err := plainSelect(root); err != nil {
@@ -152,17 +152,48 @@ func selectRoot(serialized []byte) (Node, error) {
 	return root, nil
 }
 
-// findScan finds the Parquet scan to split: the query's only input, or
-// one input of a join.
-func (a *Analysis) findScan(rows func([]string) (int64, error)) error {
+// findScan finds the Parquet scan to split: the query's only input, one
+// input of a join, or either of those inside a FROM subquery that only
+// filters and projects rows (so each row of it comes from one row of the
+// scan, and splitting the scan splits the subquery).
+func (a *Analysis) findScan(rows func([]string) (int64, error), aggs Aggregates) error {
+	path := []string{"from_table"}
 	from := child(a.root, "from_table")
-	if str(from, "type") == "JOIN" {
-		return a.findJoinScan(from, rows)
+	for str(from, "type") == "SUBQUERY" {
+		inner := child(child(from, "subquery"), "node")
+		if err := rowwise(inner, aggs); err != nil {
+			return err
+		}
+		path = append(path, "subquery", "node", "from_table")
+		from = child(inner, "from_table")
 	}
-	if str(from, "type") != "TABLE_FUNCTION" {
-		return local("reads a %s, not a file scan", str(from, "type"))
+	switch str(from, "type") {
+	case "JOIN":
+		return a.findJoinScan(from, path, rows)
+	case "TABLE_FUNCTION":
+		return a.useScan(from, path)
 	}
-	return a.useScan(from, []string{"from_table"})
+	return local("reads a %s, not a file scan", str(from, "type"))
+}
+
+// rowwise accepts a subquery whose rows each come from one input row:
+// SELECT with WHERE, without aggregates, grouping, DISTINCT, ORDER BY or
+// LIMIT, windows or subqueries.
+func rowwise(n Node, aggs Aggregates) error {
+	if str(n, "type") != "SELECT_NODE" {
+		return local("a FROM subquery that is a %s", str(n, "type"))
+	}
+	if err := plainSelect(n); err != nil {
+		return err
+	}
+	if len(list(n, "modifiers")) > 0 || len(list(n, "group_expressions")) > 0 || n["having"] != nil ||
+		containsAggregate(n["select_list"], aggs) || containsAggregate(n["where_clause"], aggs) {
+		return local("a FROM subquery that aggregates, sorts or limits")
+	}
+	if err := checkExprs(n["select_list"]); err != nil {
+		return err
+	}
+	return checkExprs(n["where_clause"])
 }
 
 // findJoinScan picks the scan to split in a join among those that every
@@ -171,7 +202,7 @@ func (a *Analysis) findScan(rows func([]string) (int64, error)) error {
 // one reading the most rows, else the leftmost. The other inputs are read
 // whole by every task, so they must be files too (no tables, which
 // executors do not have).
-func (a *Analysis) findJoinScan(from Node, rows func([]string) (int64, error)) error {
+func (a *Analysis) findJoinScan(from Node, at []string, rows func([]string) (int64, error)) error {
 	if containsKind(from, "BASE_TABLE") {
 		return local("a join with a table")
 	}
@@ -196,7 +227,7 @@ func (a *Analysis) findJoinScan(from Node, rows func([]string) (int64, error)) e
 			find(child(n, "right"), append(slices.Clone(path), "right"), splittable && jt == "INNER")
 		}
 	}
-	find(from, []string{"from_table"}, true)
+	find(from, at, true)
 	if len(found) == 0 {
 		return local("no scan in the join can be split")
 	}
