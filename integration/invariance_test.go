@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -21,8 +20,6 @@ import (
 	"github.com/skeindb/skein/coordinator"
 	"github.com/skeindb/skein/internal/duck"
 	"github.com/skeindb/skein/internal/ducktest"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // The partition-invariance suite: every query of the corpus, run on plain
@@ -270,10 +267,38 @@ func TestPartitionInvariance(t *testing.T) {
 
 	modes := map[string]int{}
 	tpchSplit := map[int]int{} // TPC-H query number: configurations that distributed it
+	check := func(t *testing.T, cl *flightsql.Client) {
+		for _, v := range views {
+			if _, err := cl.ExecuteUpdate(ctx, v); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, q := range queries {
+			got := runFlight(ctx, cl, q)
+			if got.err != nil {
+				t.Errorf("%s: %v", q, got.err)
+				continue
+			}
+			if !slices.Equal(got.rows, want[i].rows) {
+				t.Errorf("%s (%s):\n got %d rows %.300v\nwant %d rows %.300v", q, got.info,
+					len(got.rows), got.rows, len(want[i].rows), want[i].rows)
+			}
+			var meta struct{ Mode string }
+			_ = json.Unmarshal([]byte(got.info), &meta)
+			if meta.Mode == "" {
+				meta.Mode = "local"
+			}
+			modes[meta.Mode]++
+			if tq := i - (len(queries) - len(tpchQueries)); tq >= 0 && meta.Mode != "local" {
+				tpchSplit[tq+1]++
+			}
+		}
+	}
+	configs := 0
 	for _, executors := range []int{1, 2, 3} {
 		for _, taskRows := range []int64{1 << 30, 4000, 1} {
-			name := fmt.Sprintf("executors=%d/task-rows=%d", executors, taskRows)
-			t.Run(name, func(t *testing.T) {
+			configs++
+			t.Run(fmt.Sprintf("executors=%d/task-rows=%d", executors, taskRows), func(t *testing.T) {
 				c, err := coordinator.Start(ctx, coordinator.Config{
 					Addr: "127.0.0.1:0", DataDir: t.TempDir(), AllowDirs: []string{dir, tdir}, Executors: executors,
 					TaskRows: taskRows, Threads: 1, ShutdownGrace: 5 * time.Second,
@@ -282,41 +307,17 @@ func TestPartitionInvariance(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer c.Shutdown()
-				cl, err := flightsql.NewClient(strings.TrimPrefix(c.URI(), "grpc://"), nil, nil,
-					grpc.WithTransportCredentials(insecure.NewCredentials()),
-					grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer cl.Close()
-				for _, v := range views {
-					if _, err := cl.ExecuteUpdate(ctx, v); err != nil {
-						t.Fatal(err)
-					}
-				}
-				for i, q := range queries {
-					got := runFlight(ctx, cl, q)
-					if got.err != nil {
-						t.Errorf("%s: %v", q, got.err)
-						continue
-					}
-					if !slices.Equal(got.rows, want[i].rows) {
-						t.Errorf("%s (%s):\n got %d rows %.300v\nwant %d rows %.300v", q, got.info,
-							len(got.rows), got.rows, len(want[i].rows), want[i].rows)
-					}
-					var meta struct{ Mode string }
-					_ = json.Unmarshal([]byte(got.info), &meta)
-					if meta.Mode == "" {
-						meta.Mode = "local"
-					}
-					modes[meta.Mode]++
-					if tq := i - (len(queries) - len(tpchQueries)); tq >= 0 && meta.Mode != "local" {
-						tpchSplit[tq+1]++
-					}
-				}
+				check(t, dial(t, c.URI()))
 			})
 		}
 	}
+	// The same corpus against separate processes: a coordinator and two
+	// executors started from the skein binary.
+	configs++
+	t.Run("processes/executors=2/task-rows=4000", func(t *testing.T) {
+		probe := fmt.Sprintf("SELECT count(*) FROM %s", src)
+		check(t, dial(t, startProcessCluster(t, ctx, 2, 4000, probe, dir, tdir)))
+	})
 	t.Logf("runs by mode: %v", modes)
 	// The suite proves nothing if nothing was split.
 	if modes["scatter"] == 0 || modes["scatter-merge"] == 0 {
@@ -324,7 +325,7 @@ func TestPartitionInvariance(t *testing.T) {
 	}
 	// The TPC-H queries read views: Q1 and Q6 must split through them.
 	t.Logf("TPC-H queries distributed (query: configurations): %v", tpchSplit)
-	if tpchSplit[1] != 9 || tpchSplit[6] != 9 {
+	if tpchSplit[1] != configs || tpchSplit[6] != configs {
 		t.Fatalf("TPC-H Q1 and Q6 over views did not split in every configuration: %v", tpchSplit)
 	}
 

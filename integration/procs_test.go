@@ -1,0 +1,190 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// The skein binary the process tests run: $SKEIN_BIN if set, else built
+// once from this checkout.
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+func skeinBinary(t testing.TB) string {
+	t.Helper()
+	if bin := os.Getenv("SKEIN_BIN"); bin != "" {
+		return bin
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "skein-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "skein")
+		out, err := exec.Command("go", "build", "-tags", "duckdb_arrow", "-o", builtBin, "../cmd/skein").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+// proc is one skein process; it is stopped with SIGTERM when the test ends
+// and must exit cleanly.
+type proc struct {
+	cmd *exec.Cmd
+	uri string
+}
+
+func startProc(t testing.TB, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(skeinBinary(t), args...)
+	cmd.Stderr = &testLog{t: t, name: args[0]}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s exited: %v", args[0], err)
+			}
+		case <-time.After(45 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("%s did not stop on SIGTERM", args[0])
+		}
+	})
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if uri, ok := strings.CutPrefix(sc.Text(), "skein ready: "); ok {
+				ready <- uri
+			}
+		}
+		close(ready)
+	}()
+	select {
+	case uri, ok := <-ready:
+		if !ok {
+			t.Fatalf("%s exited before it was ready", args[0])
+		}
+		p.uri = uri
+	case <-time.After(60 * time.Second):
+		t.Fatalf("%s not ready after 60s", args[0])
+	}
+	return p
+}
+
+// testLog passes a process's log lines to the test log (shown on failure).
+type testLog struct {
+	t    testing.TB
+	name string
+	mu   sync.Mutex
+}
+
+func (l *testLog) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.t.Logf("%s: %s", l.name, strings.TrimRight(string(b), "\n"))
+	return len(b), nil
+}
+
+// startProcessCluster runs a coordinator and n executors as separate
+// processes, each DuckDB with one thread, and returns the coordinator's
+// URI once a split query's plan names all n executors.
+func startProcessCluster(t testing.TB, ctx context.Context, n int, taskRows int64, probe string, dirs ...string) string {
+	t.Helper()
+	tmp := t.TempDir()
+	secret := filepath.Join(tmp, "secret")
+	if err := os.WriteFile(secret, []byte(randomSecret()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var allow []string
+	for _, d := range dirs {
+		allow = append(allow, "--allow-dir", d)
+	}
+	coord := startProc(t, append([]string{"coordinator", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(tmp, "data"),
+		"--cluster-secret-file", secret, "--threads", "1", "--task-rows", fmt.Sprint(taskRows), "--log-level", "warn"}, allow...)...)
+	for range n {
+		startProc(t, append([]string{"executor", "--coordinator", coord.uri, "--addr", "127.0.0.1:0",
+			"--cluster-secret-file", secret, "--threads", "1", "--log-level", "warn"}, allow...)...)
+	}
+	cl := dial(t, coord.uri)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		info, err := cl.Execute(ctx, probe)
+		if err == nil && executorsIn(info) == n {
+			return coord.uri
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("executors did not register: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// executorsIn counts the distinct executors a FlightInfo's plan names.
+func executorsIn(info interface{ GetAppMetadata() []byte }) int {
+	var e struct {
+		Plan []struct{ Executor string } `json:"plan"`
+	}
+	_ = json.Unmarshal(info.GetAppMetadata(), &e)
+	seen := map[string]bool{}
+	for _, p := range e.Plan {
+		seen[p.Executor] = true
+	}
+	return len(seen)
+}
+
+// dial opens a Flight SQL client to uri that accepts large messages; it is
+// closed when the test ends.
+func dial(t testing.TB, uri string) *flightsql.Client {
+	t.Helper()
+	cl, err := flightsql.NewClient(strings.TrimPrefix(uri, "grpc://"), nil, nil,
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Close() })
+	return cl
+}
+
+func randomSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
