@@ -33,18 +33,18 @@ const reuseConnection = "arrow-flight-reuse-connection://?"
 // tickets that come back to the coordinator (proxying a task, or merging
 // partial results).
 type dist struct {
-	db       *duck.DB
-	secret   cluster.Secret
-	reg      *registry
-	aggs     partition.Aggregates
-	log      zerolog.Logger
-	mem      memory.Allocator
-	batch    duck.BatchSize
-	taskRows int64
-	direct   bool // endpoints at executors (else every ticket comes back here)
-	retries  int
-	hist     *history
-	tls      cluster.TLS
+	db         *duck.DB
+	secret     cluster.Secret
+	reg        *registry
+	aggs       partition.Aggregates
+	log        zerolog.Logger
+	mem        memory.Allocator
+	batch      duck.BatchSize
+	targetRows int64
+	direct     bool // endpoints at executors (else every ticket comes back here)
+	retries    int
+	hist       *history
+	tls        cluster.TLS
 
 	mu      sync.Mutex
 	clients map[string]flight.Client  // by location
@@ -87,8 +87,8 @@ func newDist(ctx context.Context, db *duck.DB, secret cluster.Secret, reg *regis
 		taskRows = 1 << 20
 	}
 	return &dist{db: db, secret: secret, reg: reg, aggs: aggs, log: log, mem: mem,
-		batch:    duck.BatchSize{Rows: cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
-		taskRows: taskRows, direct: cfg.ResultMode != "proxy", retries: 2,
+		batch:      duck.BatchSize{Rows: cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
+		targetRows: taskRows, direct: cfg.ResultMode != "proxy", retries: 2,
 		clients: map[string]flight.Client{}, footers: map[string][]int64{},
 		plans: map[string]cachedPlan{}, views: map[string]partition.View{}}, rows.Err()
 }
@@ -127,14 +127,14 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 		return nil, err
 	}
 	qid := newQueryID()
-	execs := d.reg.assign(len(p.slices))
+	execs := d.reg.assign(len(p.tasks))
 	if execs == nil {
 		return nil, nil
 	}
-	handles := make([]string, len(p.slices))
-	for i, s := range p.slices {
-		h, err := d.secret.SignTask(cluster.Task{Query: qid, Task: i, SQL: p.task, User: user, Executor: execs[i][0],
-			Alt: execs[i][1], File: s.File, First: s.First, Last: s.Last})
+	handles := make([]string, len(p.tasks))
+	for i, t := range p.tasks {
+		h, err := d.secret.SignTask(cluster.Task{Query: qid, Task: i, SQL: t.sql, User: user, Executor: execs[i][0],
+			Alt: execs[i][1], File: t.slice.File, First: t.slice.First, Last: t.slice.Last})
 		if err != nil {
 			return nil, err
 		}
@@ -176,20 +176,24 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 		}
 		info.Endpoint = []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: ticket}}}
 	}
-	d.hist.started(qid, user, query, p.mode.String(), len(p.slices), p.mode == partition.Scatter)
-	d.log.Info().Str("query_id", qid).Str("mode", p.mode.String()).Int("tasks", len(p.slices)).
+	d.hist.started(qid, user, query, p.mode.String(), len(p.tasks), p.mode == partition.Scatter)
+	d.log.Info().Str("query_id", qid).Str("mode", p.mode.String()).Int("tasks", len(p.tasks)).
 		Dur("planning", time.Since(start)).Msg("query planned")
 	return info, nil
 }
 
-// planned is a split query: the slices, the SQL every task runs over its
-// slice (bound as $1, $2, $3) and, for scatter-merge, the final SQL over
+// planned is a split query: its tasks, each the SQL it runs over its
+// slice (bound as $1, $2, $3), and, for scatter-merge, the final SQL over
 // their results.
 type planned struct {
-	mode   partition.Mode
-	task   string
-	slices []partition.Slice
-	merge  string
+	mode  partition.Mode
+	tasks []plannedTask
+	merge string
+}
+
+type plannedTask struct {
+	sql   string
+	slice partition.Slice
 }
 
 func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *arrow.Schema) (*planned, error) {
@@ -200,89 +204,131 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 	views := &catalogViews{ctx: ctx, conn: conn, d: d}
 	scanRows := func(paths []string) (int64, error) {
 		files, err := d.files(ctx, conn, paths)
-		var n int64
-		for _, f := range files {
-			for _, g := range f.RowGroups {
-				n += g
-			}
-		}
-		return n, err
+		return totalRows(files), err
 	}
 	a, err := partition.Analyze([]byte(ast), partition.Env{Aggregates: d.aggs, View: views.view, Rows: scanRows})
 	if err != nil {
 		return nil, err
 	}
-	files, err := d.files(ctx, conn, a.Paths)
+	// A UNION ALL is planned branch by branch; anything else is one part.
+	parts := a.Branches
+	if parts == nil {
+		parts = []*partition.Analysis{a}
+	}
+	var key strings.Builder
+	key.WriteString(ast + views.used.String() + "\x00" + schema.String())
+	sliced := make([][]partition.Slice, len(parts))
+	for i, part := range parts {
+		files, err := d.files(ctx, conn, part.Paths)
+		if err != nil {
+			return nil, fmt.Errorf("%w: reading Parquet metadata: %v", partition.ErrLocal, err)
+		}
+		if sliced[i] = partition.Split(files, d.taskRows(part, files)); len(sliced[i]) == 0 {
+			return nil, fmt.Errorf("%w: no rows to split", partition.ErrLocal)
+		}
+		for _, f := range files {
+			fmt.Fprintf(&key, "\x00%s:%v", f.Path, f.RowGroups)
+		}
+	}
+	// A query planned before over the same files reuses its rewrites.
+	c, ok := d.cached(key.String())
+	if !ok {
+		names := make([]string, schema.NumFields())
+		for i, f := range schema.Fields() {
+			names[i] = f.Name
+		}
+		c.tasks = make([]string, len(parts))
+		for i, part := range parts {
+			if c.tasks[i], c.merge, err = d.rewrite(ctx, conn, part, sliced[i][0], names, schema); err != nil {
+				return nil, err
+			}
+		}
+		d.remember(key.String(), c)
+	}
+	p := &planned{mode: a.Mode, merge: c.merge}
+	for i := range parts {
+		for _, s := range sliced[i] {
+			p.tasks = append(p.tasks, plannedTask{sql: c.tasks[i], slice: s})
+		}
+	}
+	return p, nil
+}
+
+// rewrite is the task template and merge SQL of a split query, checked by
+// preparing the rewrite over slice s: it must give exactly the original's
+// columns and types.
+func (d *dist) rewrite(ctx context.Context, conn *duck.Conn, a *partition.Analysis, s partition.Slice, names []string, schema *arrow.Schema) (task, merge string, err error) {
+	check, err := a.CheckAST(s, names)
 	if err != nil {
-		return nil, fmt.Errorf("%w: reading Parquet metadata: %v", partition.ErrLocal, err)
+		return "", "", err
 	}
-	slices := partition.Split(files, d.taskRows)
-	if len(slices) == 0 {
-		return nil, fmt.Errorf("%w: no rows to split", partition.ErrLocal)
-	}
-	names := make([]string, schema.NumFields())
-	for i, f := range schema.Fields() {
-		names[i] = f.Name
-	}
-	// A query planned before over the same files reuses its rewrite.
-	key := cacheKey(ast+views.used.String(), schema.String(), files)
-	if c, ok := d.cached(key); ok {
-		return &planned{mode: a.Mode, slices: slices, task: c.task, merge: c.merge}, nil
-	}
-	// The rewrite must give exactly the original's columns and types.
-	check, err := a.CheckAST(slices[0], names)
+	tmpl, err := a.TemplateAST(names)
 	if err != nil {
-		return nil, err
+		return "", "", err
 	}
-	tmpl, err := a.TemplateAST()
-	if err != nil {
-		return nil, err
-	}
-	merge := []byte(`{"error":false,"statements":[]}`)
+	mergeAST := []byte(`{"error":false,"statements":[]}`)
 	if a.Mode == partition.ScatterMerge {
-		if merge, err = a.MergeAST(partialsView, names); err != nil {
-			return nil, err
+		if mergeAST, err = a.MergeAST(partialsView, names); err != nil {
+			return "", "", err
 		}
 	}
 	rows, err := conn.QueryRows(ctx, `SELECT json_deserialize_sql($1::JSON), json_deserialize_sql($2::JSON),
-  CASE WHEN $4 THEN json_deserialize_sql($3::JSON) ELSE '' END`, string(check), string(tmpl), string(merge),
+  CASE WHEN $4 THEN json_deserialize_sql($3::JSON) ELSE '' END`, string(check), string(tmpl), string(mergeAST),
 		a.Mode == partition.ScatterMerge)
 	if err != nil {
-		return nil, err
+		return "", "", err
 	}
-	p := &planned{mode: a.Mode, slices: slices}
 	var checkSQL string
 	if rows.Next() {
-		err = rows.Scan(&checkSQL, &p.task, &p.merge)
+		err = rows.Scan(&checkSQL, &task, &merge)
 	}
 	rows.Close()
 	if err != nil || checkSQL == "" {
-		return nil, fmt.Errorf("writing the task queries: %v", errors.Join(err, rows.Err()))
+		return "", "", fmt.Errorf("writing the task queries: %v", errors.Join(err, rows.Err()))
 	}
 	st, err := conn.Prepare(ctx, checkSQL)
 	if err != nil {
-		return nil, fmt.Errorf("%w: rewrite does not prepare: %v", partition.ErrLocal, err)
+		return "", "", fmt.Errorf("%w: rewrite does not prepare: %v", partition.ErrLocal, err)
 	}
 	same := st.Schema.Equal(schema)
 	_ = st.Close()
 	if !same {
-		return nil, fmt.Errorf("%w: rewrite changes the result schema", partition.ErrLocal)
+		return "", "", fmt.Errorf("%w: rewrite changes the result schema", partition.ErrLocal)
 	}
-	d.remember(key, p)
-	return p, nil
+	return task, merge, nil
 }
 
-// A plan cache entry: the checked rewrite of one AST over one set of files.
-type cachedPlan struct{ task, merge string }
-
-func cacheKey(ast, schema string, files []partition.File) string {
-	var b strings.Builder
-	b.WriteString(ast)
-	b.WriteString("\x00" + schema)
-	for _, f := range files {
-		fmt.Fprintf(&b, "\x00%s:%v", f.Path, f.RowGroups)
+// taskRows is the target size of the query's tasks: --task-rows, but in a
+// join, whose every task reads the other inputs whole, at least an even
+// share of the scan for each executor thread, so the other inputs are read
+// once per thread rather than once per --task-rows.
+func (d *dist) taskRows(a *partition.Analysis, files []partition.File) int64 {
+	if !a.Joined {
+		return d.targetRows
 	}
-	return b.String()
+	total := totalRows(files)
+	slots := int64(0)
+	for _, m := range d.reg.live() {
+		slots += int64(max(m.Threads, 1))
+	}
+	return max(d.targetRows, (total+slots-1)/max(slots, 1))
+}
+
+func totalRows(files []partition.File) int64 {
+	var n int64
+	for _, f := range files {
+		for _, g := range f.RowGroups {
+			n += g
+		}
+	}
+	return n
+}
+
+// A plan cache entry: the checked rewrites of one AST over one set of
+// files, one task template per part.
+type cachedPlan struct {
+	tasks []string
+	merge string
 }
 
 func (d *dist) cached(key string) (cachedPlan, bool) {
@@ -292,7 +338,7 @@ func (d *dist) cached(key string) (cachedPlan, bool) {
 	return c, ok
 }
 
-func (d *dist) remember(key string, p *planned) {
+func (d *dist) remember(key string, c cachedPlan) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if len(d.plans) >= 512 {
@@ -301,7 +347,7 @@ func (d *dist) remember(key string, p *planned) {
 			break
 		}
 	}
-	d.plans[key] = cachedPlan{task: p.task, merge: p.merge}
+	d.plans[key] = c
 }
 
 const partialsView = "skein_partials"
@@ -322,12 +368,17 @@ type taskInfo struct {
 	Slice     string `json:"slice"`
 	Executor  string `json:"executor"`
 	Alternate string `json:"alternate"`
+	SQL       string `json:"sql,omitempty"` // where it is not task_sql (UNION ALL branches)
 }
 
 func (p *planned) explain(qid string, execs [][2]string) explanation {
-	e := explanation{QueryID: qid, Mode: p.mode.String(), Tasks: len(p.slices), TaskSQL: p.task, Merge: p.merge}
-	for i, s := range p.slices {
-		e.Plan = append(e.Plan, taskInfo{Task: i, Slice: s.String(), Executor: execs[i][0], Alternate: execs[i][1]})
+	e := explanation{QueryID: qid, Mode: p.mode.String(), Tasks: len(p.tasks), TaskSQL: p.tasks[0].sql, Merge: p.merge}
+	for i, t := range p.tasks {
+		ti := taskInfo{Task: i, Slice: t.slice.String(), Executor: execs[i][0], Alternate: execs[i][1]}
+		if t.sql != e.TaskSQL {
+			ti.SQL = t.sql
+		}
+		e.Plan = append(e.Plan, ti)
 	}
 	return e
 }

@@ -248,7 +248,16 @@ func TestPartitionInvariance(t *testing.T) {
 		"SELECT sum(x) FROM (SELECT x FROM v ORDER BY id LIMIT 100)",
 		"SELECT g, sum(c) FROM (SELECT g, count(*) AS c FROM v GROUP BY g) GROUP BY g ORDER BY g",
 		"SELECT avg(d), min(d) FROM (SELECT a.x - b.x AS d FROM v AS a JOIN vv AS b USING (id) WHERE a.g < 3)",
-		"SELECT y, count(*) FROM (SELECT b AS y FROM renamed WHERE a > 2) GROUP BY y ORDER BY y NULLS FIRST LIMIT 20"}
+		"SELECT y, count(*) FROM (SELECT b AS y FROM renamed WHERE a > 2) GROUP BY y ORDER BY y NULLS FIRST LIMIT 20",
+		// UNION ALL of scatter branches splits; other set operations do not.
+		"SELECT id, x FROM v WHERE g = 1 UNION ALL SELECT id * 2, x + 1 AS y FROM vv WHERE g = 2",
+		"SELECT * FROM v UNION ALL SELECT * FROM vv WHERE flag UNION ALL SELECT * FROM v WHERE x IS NULL",
+		"SELECT g, x FROM v UNION ALL SELECT id, amount FROM vv",
+		"SELECT a, b FROM renamed UNION ALL SELECT g, x FROM v WHERE s = 'k1'",
+		"SELECT s FROM v UNION SELECT s FROM vv",
+		"SELECT count(*), sum(id) FROM (SELECT id FROM v UNION ALL SELECT id FROM vv)",
+		"SELECT id FROM v UNION ALL SELECT 1 ORDER BY 1 LIMIT 3",
+		"SELECT id FROM v EXCEPT ALL SELECT id FROM vv WHERE g = 3"}
 	queries := append(append(append(append(corpus(src), corpus("v")...), direct...), overViews...), tpchQueries...)
 
 	rconn := ducktest.Open(t, dir, tdir)

@@ -45,7 +45,7 @@ func TestRewrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := Slice{File: "/d/f1.parquet", First: 100, Last: 199}
-	task, err := a.TaskAST(s)
+	task, err := a.TaskAST(s, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,8 +109,14 @@ func FuzzAnalyze(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if _, err := a.TaskAST(Slice{File: "f", First: 0, Last: 1}); err != nil {
-			t.Fatal(err)
+		parts := a.Branches
+		if parts == nil {
+			parts = []*Analysis{a}
+		}
+		for _, p := range parts {
+			if _, err := p.TaskAST(Slice{File: "f", First: 0, Last: 1}, []string{"a"}); err != nil {
+				t.Fatal(err)
+			}
 		}
 	})
 }
@@ -154,5 +160,21 @@ func TestViewQuery(t *testing.T) {
 		if _, _, err := ViewQuery(bad); err == nil {
 			t.Errorf("%q: no error", bad)
 		}
+	}
+}
+
+func TestUnionAll(t *testing.T) {
+	a, err := Analyze(load(t, "union"), Env{Aggregates: aggs})
+	if err != nil || a.Mode != Scatter || len(a.Branches) != 3 {
+		t.Fatalf("union all: %+v %v", a, err)
+	}
+	want := [][]string{{"f.parquet"}, {"g.parquet"}, {"h.parquet", "i.parquet"}}
+	for i, b := range a.Branches {
+		if !slices.Equal(b.Paths, want[i]) || b.renamed != (i > 0) {
+			t.Errorf("branch %d: %v renamed=%v", i, b.Paths, b.renamed)
+		}
+	}
+	if _, err := Analyze(load(t, "union_distinct"), Env{Aggregates: aggs}); !errors.Is(err, ErrLocal) {
+		t.Fatalf("UNION without ALL must stay local: %v", err)
 	}
 }

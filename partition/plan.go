@@ -40,10 +40,17 @@ type Analysis struct {
 	Mode Mode
 	// Paths are the Parquet paths or globs the split scan reads.
 	Paths []string
+	// Joined says the split scan is joined with inputs that every task
+	// reads whole.
+	Joined bool
+	// Branches are the branches of a UNION ALL, each a scatter query with
+	// its own scan; the union itself has no scan.
+	Branches []*Analysis
 
 	root     Node // the query's SELECT_NODE
 	scanPath []string
 	alias    string
+	renamed  bool // a UNION ALL branch after the first: its columns take the union's names
 
 	// scatter-merge only
 	plain    Node  // without aggregates: the partial query (DISTINCT, ORDER BY, LIMIT n+offset)
@@ -82,10 +89,63 @@ type Env struct {
 // (json_serialize_sql). An error wrapping ErrLocal says why the query runs
 // local; any other error is a malformed AST.
 func Analyze(serialized []byte, env Env) (*Analysis, error) {
-	root, err := selectRoot(serialized)
+	root, err := statementRoot(serialized)
 	if err != nil {
 		return nil, err
 	}
+	switch str(root, "type") {
+	case "SELECT_NODE":
+		return analyzeSelect(root, env)
+	case "SET_OPERATION_NODE":
+		return analyzeUnion(root, env)
+	}
+	return nil, local("a %s, not a plain SELECT", str(root, "type"))
+}
+
+// analyzeUnion splits a UNION ALL whose every branch is a scatter query:
+// each branch's tasks run over its own scan, and all their outputs
+// together are the answer.
+func analyzeUnion(root Node, env Env) (*Analysis, error) {
+	var branches []Node
+	var flatten func(n Node) error
+	flatten = func(n Node) error {
+		if str(n, "type") != "SET_OPERATION_NODE" {
+			branches = append(branches, n)
+			return nil
+		}
+		if str(n, "setop_type") != "UNION" || n["setop_all"] != true {
+			return local("%s without ALL", str(n, "setop_type"))
+		}
+		if len(list(n, "modifiers")) > 0 || len(list(child(n, "cte_map"), "map")) > 0 {
+			return local("ORDER BY, LIMIT or WITH on a UNION ALL")
+		}
+		if err := flatten(child(n, "left")); err != nil {
+			return err
+		}
+		return flatten(child(n, "right"))
+	}
+	if err := flatten(root); err != nil {
+		return nil, err
+	}
+	u := &Analysis{Mode: Scatter}
+	for i, b := range branches {
+		if str(b, "type") != "SELECT_NODE" {
+			return nil, local("a UNION ALL branch that is a %s", str(b, "type"))
+		}
+		ba, err := analyzeSelect(b, env)
+		if err != nil {
+			return nil, err
+		}
+		if ba.Mode != Scatter {
+			return nil, local("a UNION ALL branch that aggregates, sorts or limits")
+		}
+		ba.renamed = i > 0
+		u.Branches = append(u.Branches, ba)
+	}
+	return u, nil
+}
+
+func analyzeSelect(root Node, env Env) (*Analysis, error) {
 	aggs := env.Aggregates
 	a := &Analysis{root: root}
 	if err := inlineViews(root, env.View); err != nil {
@@ -129,6 +189,18 @@ func Analyze(serialized []byte, env Env) (*Analysis, error) {
 }
 
 func selectRoot(serialized []byte) (Node, error) {
+	root, err := statementRoot(serialized)
+	if err != nil {
+		return nil, err
+	}
+	if str(root, "type") != "SELECT_NODE" {
+		return nil, local("a %s, not a plain SELECT", str(root, "type"))
+	}
+	return root, nil
+}
+
+// statementRoot is the query node of a serialized single statement.
+func statementRoot(serialized []byte) (Node, error) {
 	var doc struct {
 		Error      bool   `json:"error"`
 		ErrorMsg   string `json:"error_message"`
@@ -145,11 +217,7 @@ func selectRoot(serialized []byte) (Node, error) {
 	if len(doc.Statements) != 1 {
 		return nil, local("%d statements", len(doc.Statements))
 	}
-	root := doc.Statements[0].Node
-	if str(root, "type") != "SELECT_NODE" {
-		return nil, local("a %s, not a plain SELECT", str(root, "type"))
-	}
-	return root, nil
+	return doc.Statements[0].Node, nil
 }
 
 // findScan finds the Parquet scan to split: the query's only input, one
@@ -169,6 +237,7 @@ func (a *Analysis) findScan(rows func([]string) (int64, error), aggs Aggregates)
 	}
 	switch str(from, "type") {
 	case "JOIN":
+		a.Joined = true
 		return a.findJoinScan(from, path, rows)
 	case "TABLE_FUNCTION":
 		return a.useScan(from, path)
@@ -496,15 +565,16 @@ func (a *Analysis) scanNode(file, first, last Node) Node {
 }
 
 // TaskAST is the serialized query a task runs over slice s: the query
-// itself for scatter, the partial aggregation for scatter-merge.
-func (a *Analysis) TaskAST(s Slice) ([]byte, error) {
-	return a.task(a.fromWith(a.scanOf(s)))
+// itself for scatter, the partial aggregation for scatter-merge. names are
+// the query's output columns.
+func (a *Analysis) TaskAST(s Slice, names []string) ([]byte, error) {
+	return a.task(a.fromWith(a.scanOf(s)), names)
 }
 
 // TemplateAST is TaskAST with the slice left as parameters $1, $2, $3,
 // bound to Slice.Args() when a task runs.
-func (a *Analysis) TemplateAST() ([]byte, error) {
-	return a.task(a.fromWith(a.scanTemplate()))
+func (a *Analysis) TemplateAST(names []string) ([]byte, error) {
+	return a.task(a.fromWith(a.scanTemplate()), names)
 }
 
 // fromWith is the query's FROM with the split scan replaced by scan; in a
@@ -522,8 +592,19 @@ func (a *Analysis) fromWith(scan Node) Node {
 	return from
 }
 
-func (a *Analysis) task(from Node) ([]byte, error) {
-	return statement(a.taskNode(from))
+func (a *Analysis) task(from Node, names []string) ([]byte, error) {
+	n := a.taskNode(from)
+	if a.renamed {
+		// SELECT * FROM (branch) AS skein_branch(names...)
+		sub := subquery(n, "skein_branch")
+		cols := make([]any, len(names))
+		for i, c := range names {
+			cols[i] = c
+		}
+		sub["column_name_alias"] = cols
+		n = selectNode([]any{star()}, sub)
+	}
+	return statement(n)
 }
 
 // taskNode is the query a task runs over the table reference from.
@@ -585,7 +666,7 @@ func (a *Analysis) MergeAST(table string, names []string) ([]byte, error) {
 // query's, or the plan is not used.
 func (a *Analysis) CheckAST(s Slice, names []string) ([]byte, error) {
 	if a.Mode == Scatter {
-		return a.TaskAST(s)
+		return a.TaskAST(s, names)
 	}
 	return a.mergeOver(subquery(a.taskNode(a.fromWith(a.scanOf(s))), "skein_partials"), names)
 }
