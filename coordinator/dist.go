@@ -219,15 +219,14 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 	key.WriteString(ast + views.used.String() + "\x00" + schema.String())
 	sliced := make([][]partition.Slice, len(parts))
 	for i, part := range parts {
-		files, err := d.files(ctx, conn, part.Paths)
-		if err != nil {
-			return nil, fmt.Errorf("%w: reading Parquet metadata: %v", partition.ErrLocal, err)
+		if sliced[i], err = d.slices(ctx, conn, part); err != nil {
+			return nil, fmt.Errorf("%w: %v", partition.ErrLocal, err)
 		}
-		if sliced[i] = partition.Split(files, d.taskRows(part, files)); len(sliced[i]) == 0 {
+		if len(sliced[i]) == 0 {
 			return nil, fmt.Errorf("%w: no rows to split", partition.ErrLocal)
 		}
-		for _, f := range files {
-			fmt.Fprintf(&key, "\x00%s:%v", f.Path, f.RowGroups)
+		for _, s := range sliced[i] {
+			fmt.Fprintf(&key, "\x00%s", s)
 		}
 	}
 	// A query planned before over the same files reuses its rewrites.
@@ -296,6 +295,20 @@ func (d *dist) rewrite(ctx context.Context, conn *duck.Conn, a *partition.Analys
 		return "", "", fmt.Errorf("%w: rewrite changes the result schema", partition.ErrLocal)
 	}
 	return task, merge, nil
+}
+
+// slices cuts the files a split scan reads into the slices of its tasks:
+// Parquet files by row groups, text files whole.
+func (d *dist) slices(ctx context.Context, conn *duck.Conn, a *partition.Analysis) ([]partition.Slice, error) {
+	if a.Format == partition.Text {
+		paths, err := globAll(ctx, conn, a.Paths)
+		return partition.SplitFiles(paths), err
+	}
+	files, err := d.files(ctx, conn, a.Paths)
+	if err != nil {
+		return nil, fmt.Errorf("reading Parquet metadata: %w", err)
+	}
+	return partition.Split(files, d.taskRows(a, files)), nil
 }
 
 // taskRows is the target size of the query's tasks: --task-rows, but in a
@@ -389,16 +402,9 @@ func (p *planned) explain(qid string, execs [][2]string) explanation {
 // are read from each file's footer once and cached by path, size and
 // modification time.
 func (d *dist) files(ctx context.Context, conn *duck.Conn, patterns []string) ([]partition.File, error) {
-	var paths []string
-	for _, pattern := range patterns {
-		matched, err := glob(ctx, conn, pattern)
-		if err != nil {
-			return nil, err
-		}
-		if len(matched) == 0 {
-			return nil, fmt.Errorf("no file matches %q", pattern)
-		}
-		paths = append(paths, matched...)
+	paths, err := globAll(ctx, conn, patterns)
+	if err != nil {
+		return nil, err
 	}
 	files := make([]partition.File, 0, len(paths))
 	var missing []string
@@ -433,6 +439,23 @@ func (d *dist) files(ctx context.Context, conn *duck.Conn, patterns []string) ([
 		d.mu.Unlock()
 	}
 	return files, nil
+}
+
+// globAll lists the files the patterns match, in order; a pattern that
+// matches nothing is an error.
+func globAll(ctx context.Context, conn *duck.Conn, patterns []string) ([]string, error) {
+	var paths []string
+	for _, pattern := range patterns {
+		matched, err := glob(ctx, conn, pattern)
+		if err != nil {
+			return nil, err
+		}
+		if len(matched) == 0 {
+			return nil, fmt.Errorf("no file matches %q", pattern)
+		}
+		paths = append(paths, matched...)
+	}
+	return paths, nil
 }
 
 func glob(ctx context.Context, conn *duck.Conn, pattern string) ([]string, error) {

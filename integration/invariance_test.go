@@ -52,7 +52,39 @@ FROM range(%[2]d)) TO '%[3]s' (FORMAT parquet, ROW_GROUP_SIZE %[4]d)`,
 		filepath.Join(dir, "part-0.parquet"), filepath.Join(dir, "part-9.parquet"))); err != nil {
 		t.Fatal(err)
 	}
+	// The same rows as CSV and newline-delimited JSON, one file each.
+	for f := range 4 {
+		for _, format := range []string{"csv", "json"} {
+			if _, err := conn.Exec(ctx, fmt.Sprintf(`COPY (SELECT * FROM read_parquet('%s')) TO '%s' (FORMAT %s)`,
+				filepath.Join(dir, fmt.Sprintf("part-%d.parquet", f)), filepath.Join(dir, fmt.Sprintf("part-%d.%s", f, format)),
+				format)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	return filepath.Join(dir, "*.parquet")
+}
+
+// textScans are CSV and JSON reads of the data set's files: those with
+// columns and auto_detect = false split by file, the others run local.
+func textScans(dir string) []string {
+	cols := `columns = {'id': 'BIGINT', 'g': 'INTEGER', 's': 'VARCHAR', 'x': 'DOUBLE', 'amount': 'DECIMAL(18,4)',
+  'flag': 'BOOLEAN', 'day': 'TIMESTAMP'}`
+	csv := fmt.Sprintf("read_csv('%s', %s, auto_detect = false, header = true)", filepath.Join(dir, "*.csv"), cols)
+	json := fmt.Sprintf("read_json(['%s', '%s'], %s, auto_detect = false, format = 'newline_delimited')",
+		filepath.Join(dir, "part-1.json"), filepath.Join(dir, "part-2.json"), cols)
+	auto := fmt.Sprintf("read_csv('%s')", filepath.Join(dir, "*.csv"))
+	return []string{
+		"SELECT * FROM " + csv,
+		"SELECT g, count(*), sum(x), min(s), max(day) FROM " + csv + " GROUP BY g ORDER BY g",
+		"SELECT count(DISTINCT s), avg(amount) FROM " + csv + " WHERE flag",
+		"SELECT * FROM " + csv + " ORDER BY id DESC LIMIT 9",
+		"SELECT c.id, c.x, p.s FROM " + csv + " AS c JOIN v AS p USING (id) WHERE c.g = 4",
+		"SELECT id, s FROM " + json + " WHERE x > 200",
+		"SELECT s, sum(amount), count(x) FROM " + json + " GROUP BY s ORDER BY s NULLS LAST",
+		"SELECT id FROM " + csv + " WHERE g = 1 UNION ALL SELECT id FROM " + json + " WHERE g = 2",
+		"SELECT g, count(*) FROM " + auto + " GROUP BY g ORDER BY g",
+	}
 }
 
 // corpus builds the queries over table expression src.
@@ -258,7 +290,8 @@ func TestPartitionInvariance(t *testing.T) {
 		"SELECT count(*), sum(id) FROM (SELECT id FROM v UNION ALL SELECT id FROM vv)",
 		"SELECT id FROM v UNION ALL SELECT 1 ORDER BY 1 LIMIT 3",
 		"SELECT id FROM v EXCEPT ALL SELECT id FROM vv WHERE g = 3"}
-	queries := append(append(append(append(corpus(src), corpus("v")...), direct...), overViews...), tpchQueries...)
+	queries := append(append(append(append(append(corpus(src), corpus("v")...), direct...), overViews...), textScans(dir)...),
+		tpchQueries...)
 
 	rconn := ducktest.Open(t, dir, tdir)
 	ducktest.Exec(t, rconn, views...)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Mode is how a query runs.
@@ -38,8 +39,10 @@ func local(format string, args ...any) error {
 // has a shape whose rewrite is proven to give the single-node answer.
 type Analysis struct {
 	Mode Mode
-	// Paths are the Parquet paths or globs the split scan reads.
+	// Paths are the paths or globs the split scan reads.
 	Paths []string
+	// Format is the kind of files it reads.
+	Format Format
 	// Joined says the split scan is joined with inputs that every task
 	// reads whole.
 	Joined bool
@@ -50,6 +53,7 @@ type Analysis struct {
 	root     Node // the query's SELECT_NODE
 	scanPath []string
 	alias    string
+	reader   Node // a text scan's table function call, with its options
 	renamed  bool // a UNION ALL branch after the first: its columns take the union's names
 
 	// scatter-merge only
@@ -281,7 +285,7 @@ func (a *Analysis) findJoinScan(from Node, at []string, rows func([]string) (int
 		switch str(n, "type") {
 		case "TABLE_FUNCTION":
 			if splittable && isParquetScan(n) {
-				if _, err := scanPaths(n); err == nil {
+				if _, err := scanPaths(n, false); err == nil {
 					found = append(found, path)
 				}
 			}
@@ -306,7 +310,7 @@ func (a *Analysis) findJoinScan(from Node, at []string, rows func([]string) (int
 	best, most := found[0], int64(-1)
 	if rows != nil && len(found) > 1 {
 		for _, path := range found {
-			paths, _ := scanPaths(nodeAt(a.root, path))
+			paths, _ := scanPaths(nodeAt(a.root, path), false)
 			if n, err := rows(paths); err == nil && n > most {
 				best, most = path, n
 			}
@@ -352,10 +356,24 @@ func nodeAt(root Node, path []string) Node {
 // useScan takes the table function at scanPath as the scan to split.
 func (a *Analysis) useScan(from Node, scanPath []string) error {
 	a.scanPath = scanPath
-	if !isParquetScan(from) {
-		return local("reads %s, not Parquet", str(child(from, "function"), "function_name"))
+	fn := child(from, "function")
+	name := str(fn, "function_name")
+	switch {
+	case isParquetScan(from):
+		a.Format = Parquet
+	case textReaders[name]:
+		// DuckDB sniffs a text file's dialect and types, and a set of
+		// files read together may not be read as each file alone: only
+		// reads that fix them (auto_detect = false, columns given) split.
+		if !namedParam(fn, "columns") || !isFalse(namedParamValue(fn, "auto_detect")) {
+			return local("%s without columns and auto_detect = false", name)
+		}
+		a.Format = Text
+		a.reader = fn
+	default:
+		return local("reads %s, not files", name)
 	}
-	paths, err := scanPaths(from)
+	paths, err := scanPaths(from, a.Format == Text)
 	if err != nil {
 		return err
 	}
@@ -365,16 +383,60 @@ func (a *Analysis) useScan(from Node, scanPath []string) error {
 	a.Paths = paths
 	a.alias = str(from, "alias")
 	if a.alias == "" {
-		a.alias = "read_parquet"
+		a.alias = name
 	}
 	return nil
 }
 
-// scanPaths are the paths or globs a read_parquet call without options
-// reads: one string or a list of strings, all constants.
-func scanPaths(scan Node) ([]string, error) {
+// Format is what kind of files a split scan reads.
+type Format int
+
+const (
+	// Parquet files split by row groups.
+	Parquet Format = iota
+	// Text (CSV, JSON) files split by file.
+	Text
+)
+
+// textReaders are the table functions reading CSV and JSON files.
+var textReaders = map[string]bool{"read_csv": true, "read_csv_auto": true, "read_json": true,
+	"read_json_auto": true, "read_ndjson": true, "read_ndjson_auto": true}
+
+// namedParamValue is the value of a table function's named parameter
+// (name = value is a comparison in the AST), or nil.
+func namedParamValue(fn Node, name string) Node {
+	for _, c := range list(fn, "children") {
+		cn, _ := c.(map[string]any)
+		if str(cn, "class") != "COMPARISON" || str(cn, "type") != "COMPARE_EQUAL" {
+			continue
+		}
+		if cols := list(child(cn, "left"), "column_names"); len(cols) == 1 && cols[0] == name {
+			return child(cn, "right")
+		}
+	}
+	return nil
+}
+
+func namedParam(fn Node, name string) bool { return namedParamValue(fn, name) != nil }
+
+// isFalse recognises the literal false: DuckDB's parser writes it as
+// CAST('f' AS BOOLEAN).
+func isFalse(n Node) bool {
+	if str(n, "class") == "CAST" && str(child(n, "cast_type"), "id") == "BOOLEAN" {
+		s, ok := stringConstant(child(n, "child"))
+		return ok && (strings.EqualFold(s, "f") || strings.EqualFold(s, "false"))
+	}
+	v := child(n, "value")
+	b, ok := v["value"].(bool)
+	return str(n, "class") == "CONSTANT" && ok && !b && v["is_null"] == false
+}
+
+// scanPaths are the paths or globs a file scan reads: its first argument,
+// one string or a list of strings, all constants. Parquet scans take no
+// other argument; text scans keep theirs.
+func scanPaths(scan Node, options bool) ([]string, error) {
 	args := list(child(scan, "function"), "children")
-	if len(args) != 1 {
+	if len(args) == 0 || (len(args) > 1 && !options) {
 		return nil, local("read_parquet with options")
 	}
 	arg, _ := args[0].(map[string]any)
@@ -382,14 +444,14 @@ func scanPaths(scan Node) ([]string, error) {
 		return []string{p}, nil
 	}
 	if str(arg, "class") != "FUNCTION" || str(arg, "function_name") != "list_value" || len(list(arg, "children")) == 0 {
-		return nil, local("read_parquet of a computed path")
+		return nil, local("a scan of a computed path")
 	}
 	var paths []string
 	for _, c := range list(arg, "children") {
 		cn, _ := c.(map[string]any)
 		p, ok := stringConstant(cn)
 		if !ok {
-			return nil, local("read_parquet of a computed path")
+			return nil, local("a scan of a computed path")
 		}
 		paths = append(paths, p)
 	}
@@ -504,7 +566,12 @@ type Slice struct {
 	First, Last int64 // file_row_number range, inclusive
 }
 
-func (s Slice) String() string { return fmt.Sprintf("%s[%d..%d]", s.File, s.First, s.Last) }
+func (s Slice) String() string {
+	if s.Whole() {
+		return s.File
+	}
+	return fmt.Sprintf("%s[%d..%d]", s.File, s.First, s.Last)
+}
 
 // File is one Parquet file and the row counts of its row groups.
 type File struct {
@@ -545,10 +612,37 @@ func (a *Analysis) scanTemplate() Node {
 	return a.scanNode(parameter(1), parameter(2), parameter(3))
 }
 
-// Args are the values of a task template's parameters for slice s.
-func (s Slice) Args() []any { return []any{s.File, s.First, s.Last} }
+// Args are the values of a task template's parameters for slice s: a
+// whole file (Last < 0) binds only the file.
+func (s Slice) Args() []any {
+	if s.Whole() {
+		return []any{s.File}
+	}
+	return []any{s.File, s.First, s.Last}
+}
+
+// Whole says the slice is a whole file, not a row range.
+func (s Slice) Whole() bool { return s.Last < 0 }
+
+// SplitFiles cuts a text scan's files into one slice each.
+func SplitFiles(paths []string) []Slice {
+	out := make([]Slice, len(paths))
+	for i, p := range paths {
+		out[i] = Slice{File: p, Last: -1}
+	}
+	return out
+}
 
 func (a *Analysis) scanNode(file, first, last Node) Node {
+	if a.Format == Text {
+		// The same call with the one file as its first argument.
+		fn := clone(a.reader)
+		args := list(fn, "children")
+		args[0] = file
+		fn["children"] = args
+		return Node{"type": "TABLE_FUNCTION", "alias": a.alias, "sample": nil, "query_location": json.Number(noLocation),
+			"function": fn, "column_name_alias": []any{}, "with_ordinality": "WITHOUT_ORDINALITY"}
+	}
 	// A named parameter (file_row_number = true) is a comparison in the AST.
 	scan := function("read_parquet", file, Node{"class": "COMPARISON",
 		"type": "COMPARE_EQUAL", "alias": "", "query_location": json.Number(noLocation),

@@ -82,8 +82,14 @@ type Task struct {
 	First, Last int64
 }
 
-// Args are the values the task's SQL binds.
-func (t Task) Args() []any { return []any{t.File, t.First, t.Last} }
+// Args are the values the task's SQL binds: the file alone for a whole
+// file (Last < 0), else the file and its row range.
+func (t Task) Args() []any {
+	if t.Last < 0 {
+		return []any{t.File}
+	}
+	return []any{t.File, t.First, t.Last}
+}
 
 // SignTask makes a task ticket's handle.
 func (s Secret) SignTask(t Task) (string, error) {
