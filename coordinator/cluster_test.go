@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/ducktest"
@@ -311,5 +313,57 @@ func TestResultModeSessionOption(t *testing.T) {
 	res, err = cl.SetSessionOptions(ctx, &flight.SetSessionOptionsRequest{SessionOptions: bad})
 	if err != nil || res.GetErrors()["result_mode"] == nil {
 		t.Fatalf("bad result_mode accepted: %v %v", res, err)
+	}
+}
+
+// A prepared query without parameters is split like a statement (the JDBC
+// driver prepares every query); one with parameters runs local.
+func TestPreparedStatementsDistribute(t *testing.T) {
+	_, cl, glob := startCluster(t, 2, "direct")
+	ctx := context.Background()
+	for _, c := range []struct {
+		sql       string
+		params    bool
+		endpoints int // at least
+	}{
+		{fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob), false, 4},
+		{fmt.Sprintf("SELECT id FROM read_parquet('%s') WHERE id >= ?", glob), true, 1},
+	} {
+		p, err := cl.Prepare(ctx, c.sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.params {
+			b := array.NewInt64Builder(memory.DefaultAllocator)
+			b.Append(0)
+			arr := b.NewArray()
+			rec := array.NewRecordBatch(p.ParameterSchema(), []arrow.Array{arr}, 1)
+			p.SetParameters(rec)
+			rec.Release()
+			arr.Release()
+			b.Release()
+		}
+		info, err := p.Execute(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var meta struct{ Mode string }
+		_ = json.Unmarshal(info.AppMetadata, &meta)
+		if got := meta.Mode != ""; got == c.params || len(info.Endpoint) < c.endpoints {
+			t.Errorf("%s: mode %q, %d endpoints", c.sql, meta.Mode, len(info.Endpoint))
+		}
+		var rows, sum int64
+		for _, ep := range info.Endpoint {
+			r, err := cl.DoGet(ctx, ep.Ticket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, s := readAll(t, r)
+			rows, sum = rows+n, sum+s
+		}
+		if rows != total || sum != total*(total-1)/2 {
+			t.Errorf("%s: rows %d sum %d", c.sql, rows, sum)
+		}
+		_ = p.Close(ctx)
 	}
 }

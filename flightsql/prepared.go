@@ -145,10 +145,24 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 		if q.schema, err = p.stmt.ResultSchema(ctx, first); err != nil {
 			return nil, err
 		}
+		// Without parameters a prepared query is split like a statement
+		// (the JDBC driver prepares every query).
+		sess.mu.Lock()
+		mode, txn := sess.resultMode, sess.txn
+		sess.mu.Unlock()
+		if s.cfg.Cluster != nil && txn == "" && len(p.args) == 0 && p.stmt.Params.NumFields() == 0 && p.stmt.Resolved {
+			info, err := s.cfg.Cluster.Plan(ctx, sess.conn, sess.user, p.sql, q.schema, mode, desc)
+			if err != nil || info != nil {
+				return &query{info: info}, err
+			}
+		}
 		return q, nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if q.info != nil {
+		return q.info, nil
 	}
 	return s.register(q, desc)
 }
