@@ -367,3 +367,52 @@ func TestPreparedStatementsDistribute(t *testing.T) {
 		_ = p.Close(ctx)
 	}
 }
+
+// Tasks start when the FlightInfo is issued: before any ticket is
+// redeemed, skein.tasks shows them all finished; the results then read as
+// usual.
+func TestTasksStartWhenTheFlightInfoIsIssued(t *testing.T) {
+	_, cl, glob := startCluster(t, 2, "direct")
+	ctx := context.Background()
+	info, err := cl.Execute(ctx, fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan explanation
+	if err := json.Unmarshal(info.AppMetadata, &plan); err != nil || plan.Tasks != len(info.Endpoint) {
+		t.Fatalf("plan %+v %v", plan, err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		q, err := cl.Execute(ctx, fmt.Sprintf(`SELECT count(*) FROM skein.tasks WHERE query_id = '%s' AND status = 'ok'`, plan.QueryID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := cl.DoGet(ctx, q.Endpoint[0].Ticket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Next()
+		n := r.RecordBatch().Column(0).(*array.Int64).Value(0)
+		r.Release()
+		if n == int64(plan.Tasks) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d tasks finished before any was fetched", n, plan.Tasks)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var rows, sum int64
+	for _, ep := range info.Endpoint {
+		r, err := cl.DoGet(ctx, ep.Ticket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, s := readAll(t, r)
+		rows, sum = rows+n, sum+s
+	}
+	if rows != total || sum != total*(total-1)/2 {
+		t.Fatalf("rows %d sum %d", rows, sum)
+	}
+}

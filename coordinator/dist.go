@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"strings"
@@ -45,6 +46,9 @@ type dist struct {
 	retries    int
 	hist       *history
 	tls        cluster.TLS
+	life       context.Context // ends when the coordinator shuts down
+	stopLife   context.CancelFunc
+	starts     sync.WaitGroup // early task starts in flight
 
 	mu      sync.Mutex
 	clients map[string]flight.Client  // by location
@@ -86,9 +90,10 @@ func newDist(ctx context.Context, db *duck.DB, secret cluster.Secret, reg *regis
 	if taskRows <= 0 {
 		taskRows = 1 << 20
 	}
+	life, stop := context.WithCancel(context.Background())
 	return &dist{db: db, secret: secret, reg: reg, aggs: aggs, log: log, mem: mem,
 		batch:      duck.BatchSize{Rows: cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
-		targetRows: taskRows, direct: cfg.ResultMode != "proxy", retries: 2,
+		targetRows: taskRows, direct: cfg.ResultMode != "proxy", retries: 2, life: life, stopLife: stop,
 		clients: map[string]flight.Client{}, footers: map[string][]int64{},
 		plans: map[string]cachedPlan{}, views: map[string]partition.View{}}, rows.Err()
 }
@@ -176,6 +181,7 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 		}
 		info.Endpoint = []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: ticket}}}
 	}
+	d.startTasks(handles, execs)
 	d.hist.started(qid, user, query, p.mode.String(), len(p.tasks), p.mode == partition.Scatter)
 	d.log.Info().Str("query_id", qid).Str("mode", p.mode.String()).Int("tasks", len(p.tasks)).
 		Dur("planning", time.Since(start)).Msg("query planned")
@@ -645,7 +651,54 @@ func (d *dist) client(loc string) (flight.Client, error) {
 	return c, nil
 }
 
+// startTasks asks each executor to start its tasks now, so that they all
+// run while a client reads the endpoints one at a time (the JDBC driver
+// does); the executors hold the results until the tickets are redeemed. A
+// start that fails only means the task runs when its ticket is redeemed.
+func (d *dist) startTasks(handles []string, execs [][2]string) {
+	byExecutor := map[string][]string{}
+	for i, h := range handles {
+		byExecutor[execs[i][0]] = append(byExecutor[execs[i][0]], h)
+	}
+	for id, hs := range byExecutor {
+		loc, ok := d.reg.location(id)
+		if !ok {
+			continue
+		}
+		d.starts.Add(1)
+		go func() {
+			defer d.starts.Done()
+			ctx, cancel := context.WithTimeout(d.life, 10*time.Second)
+			defer cancel()
+			if err := d.startAt(ctx, loc, hs); err != nil && ctx.Err() == nil {
+				d.log.Warn().Err(err).Str("executor", id).Msg("starting tasks early failed; they start when fetched")
+			}
+		}()
+	}
+}
+
+func (d *dist) startAt(ctx context.Context, loc string, handles []string) error {
+	c, err := d.client(loc)
+	if err != nil {
+		return err
+	}
+	stream, err := c.DoAction(ctx, &flight.Action{Type: cluster.ActionStart, Body: []byte(strings.Join(handles, "\n"))})
+	if err != nil {
+		return err
+	}
+	for {
+		if _, err := stream.Recv(); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
 func (d *dist) close() {
+	d.stopLife()
+	d.starts.Wait()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, c := range d.clients {

@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -8,11 +9,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
@@ -42,6 +45,11 @@ type Config struct {
 	// Heartbeat is how often the executor reports to the coordinator.
 	Heartbeat time.Duration
 	Alloc     memory.Allocator
+	// SpoolMemory and SpoolDisk bound the results of started tasks held
+	// until they are fetched: in memory, then in files under SpoolDir (a
+	// new directory in the system's temporary directory when empty).
+	SpoolMemory, SpoolDisk int64
+	SpoolDir               string
 }
 
 // Executor is a running executor.
@@ -57,9 +65,14 @@ type Executor struct {
 	slots   chan struct{} // one per DuckDB thread: tasks beyond wait
 	stop    context.CancelFunc
 
-	mu   sync.Mutex
-	done []cluster.TaskReport // finished since the last heartbeat
-	wg   sync.WaitGroup
+	life   context.Context // ends at shutdown
+	spools *spoolStore
+
+	mu      sync.Mutex
+	done    []cluster.TaskReport // finished since the last heartbeat
+	started map[string]*started  // by task handle: started tasks, and tombstones of redeemed ones
+	closing bool
+	wg      sync.WaitGroup
 }
 
 // Start opens the executor's DuckDB, serves Flight and begins reporting to
@@ -102,8 +115,23 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
+	spoolDir := cfg.SpoolDir
+	if spoolDir == "" {
+		if spoolDir, err = os.MkdirTemp("", "skein-spool-"); err != nil {
+			_ = lis.Close()
+			_ = db.Close()
+			return nil, fmt.Errorf("executor: spool directory: %w", err)
+		}
+	}
+	if cfg.SpoolMemory == 0 {
+		cfg.SpoolMemory = 256 << 20
+	}
+	if cfg.SpoolDisk == 0 {
+		cfg.SpoolDisk = 16 << 30
+	}
 	e := &Executor{cfg: cfg, id: id, log: log.With().Str("executor", id).Logger(), db: db, lis: lis,
-		uri: scheme + lis.Addr().String(), slots: make(chan struct{}, threads)}
+		uri: scheme + lis.Addr().String(), slots: make(chan struct{}, threads),
+		spools: newSpoolStore(spoolDir, cfg.SpoolMemory, cfg.SpoolDisk), started: map[string]*started{}}
 	if cfg.Advertise != "" {
 		e.uri = cfg.Advertise
 	}
@@ -118,7 +146,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	flight.RegisterFlightServiceServer(e.grpc, &service{e: e})
 	go func() { _ = e.grpc.Serve(lis) }()
 	rctx, stop := context.WithCancel(context.Background())
-	e.stop = stop
+	e.life, e.stop = rctx, stop
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
@@ -136,8 +164,25 @@ func (e *Executor) ID() string { return e.id }
 
 // Shutdown stops reporting, lets running tasks finish, and closes DuckDB.
 func (e *Executor) Shutdown() {
+	e.mu.Lock()
+	e.closing = true
+	e.mu.Unlock()
 	e.stop()
 	e.wg.Wait()
+	e.mu.Lock()
+	for h, s := range e.started {
+		if s.timer != nil {
+			s.timer.Stop()
+		}
+		if s.sp != nil {
+			s.sp.release()
+		}
+		delete(e.started, h)
+	}
+	e.mu.Unlock()
+	if e.cfg.SpoolDir == "" {
+		_ = os.RemoveAll(e.spools.dir)
+	}
 	e.grpc.GracefulStop()
 	if err := e.db.Close(); err != nil {
 		e.log.Warn().Err(err).Msg("closing DuckDB")
@@ -234,7 +279,21 @@ type service struct {
 }
 
 func (s *service) DoAction(a *flight.Action, stream flight.FlightService_DoActionServer) error {
-	if a.Type != cluster.ActionPing {
+	switch a.Type {
+	case cluster.ActionPing:
+	case cluster.ActionStart:
+		// The coordinator starts the tasks it assigned here as it issues
+		// their FlightInfo; each handle is a signed task ticket.
+		for _, h := range bytes.Split(a.Body, []byte("\n")) {
+			t, err := s.e.cfg.Secret.VerifyTask(h)
+			if err != nil {
+				return fmt.Errorf("%w: task ticket: %w", skeinsql.ErrUnauthenticated, err)
+			}
+			if t.Executor == s.e.id {
+				s.e.start(string(h), t)
+			}
+		}
+	default:
 		return fmt.Errorf("%w: executor action %q", skeinsql.ErrUnimplemented, a.Type)
 	}
 	return stream.Send(&flight.Result{Body: []byte("ok")})
@@ -249,11 +308,103 @@ func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServe
 	if err != nil {
 		return fmt.Errorf("%w: task ticket: %w", skeinsql.ErrUnauthenticated, err)
 	}
-	return s.e.run(stream.Context(), task, stream)
+	ctx := stream.Context()
+	if sp := s.e.claim(string(st.GetStatementHandle()), task); sp != nil {
+		return sendSpooled(ctx, sp, stream)
+	}
+	return s.e.run(ctx, task, func(schema *arrow.Schema) recordWriter {
+		return flight.NewRecordWriter(stream, ipc.WithSchema(schema), ipc.WithAllocator(s.e.cfg.Alloc))
+	})
 }
 
-// run executes a task, streams its result and reports how it went.
-func (e *Executor) run(ctx context.Context, t cluster.Task, stream flight.FlightService_DoGetServer) (err error) {
+// A started task: its spool, and how to stop it.
+type started struct {
+	sp     *spool
+	cancel context.CancelFunc
+	timer  *time.Timer
+}
+
+// start runs a task now, its result spooled until its ticket is redeemed
+// (or dropped when the ticket expires). A task already started or redeemed
+// is not started again.
+func (e *Executor) start(handle string, t cluster.Task) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.started[handle]; ok || e.closing {
+		return
+	}
+	ctx, cancel := context.WithCancel(e.life)
+	sp := newSpool(e.spools)
+	e.started[handle] = &started{sp: sp, cancel: cancel, timer: time.AfterFunc(cluster.TaskTTL, func() { e.expire(handle) })}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer cancel()
+		err := e.run(ctx, t, func(schema *arrow.Schema) recordWriter {
+			return ipc.NewWriterWithPayloadWriter(payloads{ctx: ctx, sp: sp}, ipc.WithSchema(schema), ipc.WithAllocator(e.cfg.Alloc))
+		})
+		sp.finish(err)
+	}()
+}
+
+// claim takes the spool of a started task for its one reader; nil if the
+// task was not started here (it then runs for this reader, and a start
+// arriving later is ignored).
+func (e *Executor) claim(handle string, t cluster.Task) *spool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, ok := e.started[handle]
+	switch {
+	case ok && s.sp != nil:
+		e.started[handle] = &started{timer: s.timer} // redeemed: a tombstone until expiry
+		return s.sp
+	case !ok && t.Executor == e.id:
+		e.started[handle] = &started{timer: time.AfterFunc(cluster.TaskTTL, func() { e.expire(handle) })}
+	}
+	return nil
+}
+
+// expire drops a started task whose ticket expired unredeemed.
+func (e *Executor) expire(handle string) {
+	e.mu.Lock()
+	s := e.started[handle]
+	delete(e.started, handle)
+	e.mu.Unlock()
+	if s != nil && s.sp != nil {
+		s.cancel()
+		s.sp.release()
+	}
+}
+
+// sendSpooled streams a started task's result to its reader, then drops
+// it; a reader that goes away stops the task.
+func sendSpooled(ctx context.Context, sp *spool, stream flight.FlightService_DoGetServer) error {
+	r := sp.take()
+	defer sp.release()
+	for {
+		f, err := r.read(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(&flight.FlightData{DataHeader: f.header, DataBody: f.body}); err != nil {
+			return err
+		}
+	}
+}
+
+// recordWriter is where a task writes its result: the Flight stream of
+// the client redeeming it, or a spool.
+type recordWriter interface {
+	Write(arrow.RecordBatch) error
+	Close() error
+}
+
+// run executes a task, writes its result to the writer open gives for its
+// schema, and reports how it went.
+func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Schema) recordWriter) (err error) {
 	// DuckDB runs a query on the calling thread as well as its pool, so
 	// without a bound an executor of N threads would run any number of
 	// tasks at once. It runs as many as it has threads; the rest queue.
@@ -295,7 +446,7 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, stream flight.Flight
 	}
 	defer rdr.Release()
 	schema := skeinsql.ResultSchema(rdr.Schema())
-	w := flight.NewRecordWriter(stream, ipc.WithSchema(schema), ipc.WithAllocator(e.cfg.Alloc))
+	w := open(schema)
 	defer w.Close()
 	var rows int64
 	for rdr.Next() {

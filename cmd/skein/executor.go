@@ -34,6 +34,9 @@ func executorCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.TLS.Key, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&cfg.TLS.ClientCA, "tls-client-ca", "", "CA bundle that client certificates must chain to (mTLS)")
 	fs.StringVar(&cfg.TLS.CA, "cluster-ca", "", "CA bundle trusted for the coordinator's TLS certificate (besides the system roots)")
+	fs.StringVar(&cfg.SpoolDir, "spool-dir", "", "directory for results of started tasks waiting to be fetched, beyond --spool-memory-mb (default: a new temporary directory)")
+	spoolMB := fs.Int64("spool-memory-mb", 256, "MiB of started tasks' results held in memory before spilling to --spool-dir")
+	spoolGB := fs.Int64("spool-disk-gb", 16, "GiB of started tasks' results held on disk; beyond it tasks wait for their readers")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -43,6 +46,11 @@ func executorCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg.AllowDirs = dirs
+	if *spoolMB <= 0 || *spoolGB <= 0 {
+		fmt.Fprintln(stderr, "skein executor: --spool-memory-mb and --spool-disk-gb must be positive")
+		return 2
+	}
+	cfg.SpoolMemory, cfg.SpoolDisk = *spoolMB<<20, *spoolGB<<30
 	if cfg.Coordinator == "" || *secretFile == "" {
 		fmt.Fprintln(stderr, "skein executor: --coordinator and --cluster-secret-file are required")
 		return 2

@@ -23,6 +23,9 @@ const (
 	ActionRegister  = "skein.register"
 	ActionHeartbeat = "skein.heartbeat"
 	ActionPing      = "skein.ping"
+	// ActionStart starts tasks at their executor before their tickets
+	// are redeemed; the body is their handles, one per line.
+	ActionStart = "skein.start"
 	// MemberHeader carries an executor's signed registration on its calls
 	// to the coordinator, in place of a user's bearer token.
 	MemberHeader = "x-skein-member"

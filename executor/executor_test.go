@@ -1,0 +1,193 @@
+package executor
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/rs/zerolog"
+	"github.com/skeindb/skein/internal/cluster"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+const rows = 300_000 // three batches and more
+
+func startExecutor(t *testing.T, spoolMemory int64) (*Executor, flight.Client, *memory.CheckedAllocator) {
+	t.Helper()
+	alloc := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	// No coordinator answers: heartbeats fail quietly, tasks still run.
+	e, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", Coordinator: "grpc://127.0.0.1:1",
+		Secret: cluster.NewSecret(), Threads: 1, Alloc: alloc, SpoolMemory: spoolMemory, SpoolDir: t.TempDir(),
+		Heartbeat: time.Hour}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := flight.NewClientWithMiddleware(strings.TrimPrefix(e.URI(), "grpc://"), nil, nil,
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cl.Close()
+		e.Shutdown()
+		alloc.AssertSize(t, 0)
+	})
+	return e, cl, alloc
+}
+
+func task(t *testing.T, e *Executor, id int) (handle string, ticket []byte) {
+	t.Helper()
+	h, err := e.cfg.Secret.SignTask(cluster.Task{Query: "q", Task: id, User: "u", Executor: e.ID(),
+		SQL: "SELECT $1::VARCHAR AS f, range AS i FROM range($2, $3)", File: "x", First: 0, Last: rows})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := cluster.TaskTicket(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, tk
+}
+
+func start(t *testing.T, cl flight.Client, handles ...string) {
+	t.Helper()
+	stream, err := cl.DoAction(context.Background(), &flight.Action{Type: cluster.ActionStart,
+		Body: []byte(strings.Join(handles, "\n"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func fetch(t *testing.T, cl flight.Client, ticket []byte) (n, sum int64) {
+	t.Helper()
+	stream, err := cl.DoGet(context.Background(), &flight.Ticket{Ticket: ticket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := flight.NewRecordReader(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	for r.Next() {
+		col := r.RecordBatch().Column(1).(*array.Int64)
+		for i := range col.Len() {
+			sum += col.Value(i)
+		}
+		n += int64(col.Len())
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return n, sum
+}
+
+// finished waits until the executor reports n finished tasks.
+func finished(t *testing.T, e *Executor, n int) []cluster.TaskReport {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		e.mu.Lock()
+		done := append([]cluster.TaskReport(nil), e.done...)
+		e.mu.Unlock()
+		if len(done) >= n {
+			return done
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d tasks finished, want %d", len(done), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A started task runs before its ticket is redeemed; its result waits in
+// memory, or on disk beyond the memory budget, and is read once.
+func TestStartedTasksRunBeforeTheyAreFetched(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		memory  int64
+		spilled bool
+	}{{"in memory", 64 << 20, false}, {"spilled", 1, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			e, cl, _ := startExecutor(t, c.memory)
+			h1, t1 := task(t, e, 1)
+			h2, t2 := task(t, e, 2)
+			start(t, cl, h1, h2)
+			start(t, cl, h1) // a second start is ignored
+			for _, r := range finished(t, e, 2) {
+				if r.Error != "" || r.Rows != rows {
+					t.Fatalf("task report %+v", r)
+				}
+			}
+			files, _ := os.ReadDir(e.spools.dir)
+			if (len(files) > 0) != c.spilled {
+				t.Fatalf("%d spool files, spilled=%v", len(files), c.spilled)
+			}
+			for _, tk := range [][]byte{t2, t1} {
+				if n, sum := fetch(t, cl, tk); n != rows || sum != rows*(rows-1)/2 {
+					t.Fatalf("rows %d sum %d", n, sum)
+				}
+			}
+			if files, _ := os.ReadDir(e.spools.dir); len(files) != 0 {
+				t.Fatalf("%d spool files left after the results were read", len(files))
+			}
+			// Read once: a ticket redeemed again runs its task again.
+			if n, _ := fetch(t, cl, t1); n != rows {
+				t.Fatalf("second read: %d rows", n)
+			}
+			if got := len(finished(t, e, 3)); got != 3 {
+				t.Fatalf("%d task runs, want 3", got)
+			}
+		})
+	}
+}
+
+// A ticket redeemed before its start arrives runs for its reader; the late
+// start does not run it again.
+func TestLateStartIsIgnored(t *testing.T) {
+	e, cl, _ := startExecutor(t, 64<<20)
+	h, tk := task(t, e, 1)
+	if n, _ := fetch(t, cl, tk); n != rows {
+		t.Fatalf("%d rows", n)
+	}
+	start(t, cl, h)
+	time.Sleep(200 * time.Millisecond)
+	e.mu.Lock()
+	runs := len(e.done)
+	e.mu.Unlock()
+	if runs != 1 {
+		t.Fatalf("%d runs, want 1", runs)
+	}
+}
+
+// Tasks assigned elsewhere, or with forged tickets, are not started.
+func TestStartChecksTickets(t *testing.T) {
+	e, cl, _ := startExecutor(t, 64<<20)
+	h, err := e.cfg.Secret.SignTask(cluster.Task{Query: "q", Executor: "someone-else",
+		SQL: "SELECT $1::VARCHAR, $2::BIGINT, $3::BIGINT", File: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, cl, h)
+	stream, err := cl.DoAction(context.Background(), &flight.Action{Type: cluster.ActionStart, Body: []byte("forged")})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if err == nil {
+		t.Fatal("a forged ticket was accepted")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.started) != 0 {
+		t.Fatalf("%d tasks started", len(e.started))
+	}
+}

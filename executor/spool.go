@@ -1,0 +1,278 @@
+package executor
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+)
+
+// A spool holds the result of a task started before its ticket was
+// redeemed: the task's Flight messages (IPC header and body, as sent on the
+// wire), in memory while the executor's memory budget allows, then
+// appended to a file. One reader takes them, in order, while the task may
+// still be writing; a reader that has caught up waits for more.
+type spool struct {
+	store *spoolStore
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	mem     []frame // the first frames; a read one is cleared
+	file    *os.File
+	fileLen int64 // bytes written to file
+	nFile   int   // frames in file
+	held    int64 // bytes of mem not yet read
+	disk    int64 // bytes reserved for the file
+	done    bool  // the writer finished
+	err     error // why the writer failed
+	closed  bool  // the reader is gone: the writer stops
+	reading bool  // a reader has taken the spool
+}
+
+func (sp *spool) isRead() bool {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return sp.reading
+}
+
+// take gives the spool to its one reader.
+func (sp *spool) take() *spoolReader {
+	sp.mu.Lock()
+	sp.reading = true
+	sp.mu.Unlock()
+	sp.store.wake()
+	return &spoolReader{sp: sp}
+}
+
+type frame struct{ header, body []byte }
+
+// spoolStore is the executor-wide budget of spooled bytes: memBudget in
+// memory, fileBudget on disk in dir. A writer over both waits for readers.
+type spoolStore struct {
+	dir                   string
+	memBudget, fileBudget int64
+
+	mu        sync.Mutex
+	cond      *sync.Cond
+	mem, disk int64
+}
+
+func newSpoolStore(dir string, memBudget, fileBudget int64) *spoolStore {
+	s := &spoolStore{dir: dir, memBudget: memBudget, fileBudget: fileBudget}
+	s.cond = sync.NewCond(&s.mu)
+	return s
+}
+
+// reserve takes n bytes of memory if memOK and the budget allows, else of
+// disk. While both are full it waits, unless reading() says a reader is
+// draining the spool: then it takes disk over budget, since waiting for
+// other spools' readers (a client reading one endpoint at a time) could
+// wait forever. It reports which, or ctx's error.
+func (s *spoolStore) reserve(ctx context.Context, n int64, memOK bool, reading func() bool) (inMemory bool, err error) {
+	stop := context.AfterFunc(ctx, s.wake)
+	defer stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		switch {
+		case ctx.Err() != nil:
+			return false, ctx.Err()
+		case memOK && s.mem+n <= s.memBudget:
+			s.mem += n
+			return true, nil
+		case s.disk+n <= s.fileBudget || reading():
+			s.disk += n
+			return false, nil
+		}
+		s.cond.Wait()
+	}
+}
+
+// wake makes waiting writers look again.
+func (s *spoolStore) wake() {
+	s.mu.Lock()
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
+func (s *spoolStore) free(mem, disk int64) {
+	if mem == 0 && disk == 0 {
+		return
+	}
+	s.mu.Lock()
+	s.mem -= mem
+	s.disk -= disk
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
+func newSpool(store *spoolStore) *spool {
+	sp := &spool{store: store}
+	sp.cond = sync.NewCond(&sp.mu)
+	return sp
+}
+
+// payloads is the ipc.PayloadWriter a task writes its result through.
+type payloads struct {
+	ctx context.Context
+	sp  *spool
+}
+
+func (p payloads) Start() error { return nil }
+func (p payloads) Close() error { return nil }
+
+func (p payloads) WritePayload(payload ipc.Payload) error {
+	meta := payload.Meta()
+	header := bytes.Clone(meta.Bytes())
+	meta.Release()
+	var body bytes.Buffer
+	if err := payload.SerializeBody(&body); err != nil {
+		return err
+	}
+	return p.sp.add(p.ctx, frame{header: header, body: body.Bytes()})
+}
+
+var errAbandoned = errors.New("the task's result is no longer wanted")
+
+func (sp *spool) add(ctx context.Context, f frame) error {
+	n := int64(len(f.header) + len(f.body))
+	sp.mu.Lock()
+	spilled := sp.file != nil
+	sp.mu.Unlock()
+	// Once spilled, frames stay in order in the file.
+	inMemory, err := sp.store.reserve(ctx, n, !spilled, sp.isRead)
+	if err != nil {
+		return err
+	}
+	sp.mu.Lock()
+	if sp.closed {
+		sp.mu.Unlock()
+		if inMemory {
+			sp.store.free(n, 0)
+		} else {
+			sp.store.free(0, n)
+		}
+		return errAbandoned
+	}
+	defer sp.mu.Unlock() // never held while taking the store's lock
+	defer sp.cond.Broadcast()
+	if inMemory {
+		sp.mem = append(sp.mem, f)
+		sp.held += n
+		return nil
+	}
+	sp.disk += n
+	if sp.file == nil {
+		file, err := os.CreateTemp(sp.store.dir, "task-*.spool")
+		if err != nil {
+			return fmt.Errorf("spilling a task result: %w", err)
+		}
+		sp.file = file
+	}
+	var lens [8]byte
+	binary.LittleEndian.PutUint32(lens[:4], uint32(len(f.header)))
+	binary.LittleEndian.PutUint32(lens[4:], uint32(len(f.body)))
+	for _, b := range [][]byte{lens[:], f.header, f.body} {
+		if _, err := sp.file.WriteAt(b, sp.fileLen); err != nil {
+			return fmt.Errorf("spilling a task result: %w", err)
+		}
+		sp.fileLen += int64(len(b))
+	}
+	sp.nFile++
+	return nil
+}
+
+// finish records that the writer is done, with err if it failed.
+func (sp *spool) finish(err error) {
+	sp.mu.Lock()
+	sp.done, sp.err = true, err
+	sp.cond.Broadcast()
+	sp.mu.Unlock()
+}
+
+// reader reads a spool's frames in order.
+type spoolReader struct {
+	sp   *spool
+	next int   // frame index
+	off  int64 // file offset of the next file frame
+}
+
+// read returns the next frame, waiting for the writer; io.EOF after the
+// last frame of a task that succeeded, the task's error if it failed.
+func (r *spoolReader) read(ctx context.Context) (frame, error) {
+	sp := r.sp
+	stop := context.AfterFunc(ctx, func() {
+		sp.mu.Lock()
+		sp.cond.Broadcast()
+		sp.mu.Unlock()
+	})
+	defer stop()
+	sp.mu.Lock()
+	for r.next >= len(sp.mem)+sp.nFile && !sp.done && ctx.Err() == nil {
+		sp.cond.Wait()
+	}
+	switch {
+	case ctx.Err() != nil:
+		sp.mu.Unlock()
+		return frame{}, ctx.Err()
+	case r.next < len(sp.mem):
+		f := sp.mem[r.next]
+		sp.mem[r.next] = frame{}
+		n := int64(len(f.header) + len(f.body))
+		sp.held -= n
+		r.next++
+		sp.mu.Unlock()
+		sp.store.free(n, 0)
+		return f, nil
+	case r.next < len(sp.mem)+sp.nFile:
+		file := sp.file
+		sp.mu.Unlock()
+		f, err := r.readFile(file)
+		if err == nil {
+			r.next++
+		}
+		return f, err
+	}
+	err := sp.err
+	sp.mu.Unlock()
+	if err == nil {
+		err = io.EOF
+	}
+	return frame{}, err
+}
+
+func (r *spoolReader) readFile(file *os.File) (frame, error) {
+	var lens [8]byte
+	if _, err := file.ReadAt(lens[:], r.off); err != nil {
+		return frame{}, fmt.Errorf("reading a spilled task result: %w", err)
+	}
+	h, b := binary.LittleEndian.Uint32(lens[:4]), binary.LittleEndian.Uint32(lens[4:])
+	buf := make([]byte, int(h)+int(b))
+	if _, err := file.ReadAt(buf, r.off+8); err != nil {
+		return frame{}, fmt.Errorf("reading a spilled task result: %w", err)
+	}
+	r.off += 8 + int64(len(buf))
+	return frame{header: buf[:h], body: buf[h:]}, nil
+}
+
+// release drops whatever the spool still holds, stops its writer and
+// removes its file.
+func (sp *spool) release() {
+	sp.mu.Lock()
+	sp.closed = true
+	held, file, disk := sp.held, sp.file, sp.disk
+	sp.mem, sp.held, sp.file, sp.disk = nil, 0, nil, 0
+	sp.cond.Broadcast()
+	sp.mu.Unlock()
+	sp.store.free(held, disk)
+	if file != nil {
+		_ = file.Close()
+		_ = os.Remove(file.Name())
+	}
+}
