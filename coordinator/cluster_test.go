@@ -155,17 +155,7 @@ func TestAggregateIsScatterMergeInHistory(t *testing.T) {
 	// Executors report tasks with their heartbeats.
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		info, err := cl.Execute(ctx, fmt.Sprintf(`SELECT count(DISTINCT executor) FROM skein.tasks WHERE query_id = '%s' AND status = 'ok'`, plan.QueryID))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Next()
-		n := r.RecordBatch().Column(0).(*array.Int64).Value(0)
-		r.Release()
+		n := queryInt(t, cl, fmt.Sprintf(`SELECT count(DISTINCT executor) FROM skein.tasks WHERE query_id = '%s' AND status = 'ok'`, plan.QueryID))
 		if n == 2 {
 			break
 		}
@@ -384,17 +374,7 @@ func TestTasksStartWhenTheFlightInfoIsIssued(t *testing.T) {
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		q, err := cl.Execute(ctx, fmt.Sprintf(`SELECT count(*) FROM skein.tasks WHERE query_id = '%s' AND status = 'ok'`, plan.QueryID))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := cl.DoGet(ctx, q.Endpoint[0].Ticket)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.Next()
-		n := r.RecordBatch().Column(0).(*array.Int64).Value(0)
-		r.Release()
+		n := queryInt(t, cl, fmt.Sprintf(`SELECT count(*) FROM skein.tasks WHERE query_id = '%s' AND status = 'ok'`, plan.QueryID))
 		if n == int64(plan.Tasks) {
 			break
 		}
@@ -415,4 +395,23 @@ func TestTasksStartWhenTheFlightInfoIsIssued(t *testing.T) {
 	if rows != total || sum != total*(total-1)/2 {
 		t.Fatalf("rows %d sum %d", rows, sum)
 	}
+}
+
+// queryInt runs a query answering one BIGINT.
+func queryInt(t *testing.T, cl *flightsql.Client, sql string) int64 {
+	t.Helper()
+	ctx := context.Background()
+	info, err := cl.Execute(ctx, sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	if !r.Next() {
+		t.Fatalf("%s: no row: %v", sql, r.Err())
+	}
+	return r.RecordBatch().Column(0).(*array.Int64).Value(0)
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"strings"
@@ -682,18 +681,7 @@ func (d *dist) startAt(ctx context.Context, loc string, handles []string) error 
 	if err != nil {
 		return err
 	}
-	stream, err := c.DoAction(ctx, &flight.Action{Type: cluster.ActionStart, Body: []byte(strings.Join(handles, "\n"))})
-	if err != nil {
-		return err
-	}
-	for {
-		if _, err := stream.Recv(); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-	}
+	return cluster.Do(ctx, c, &flight.Action{Type: cluster.ActionStart, Body: []byte(strings.Join(handles, "\n"))})
 }
 
 func (d *dist) close() {

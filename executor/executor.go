@@ -250,18 +250,7 @@ func (e *Executor) send(ctx context.Context, c flight.Client, action string) (er
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	actx = metadata.AppendToOutgoingContext(actx, cluster.MemberHeader, string(body))
-	stream, err := c.DoAction(actx, &flight.Action{Type: action, Body: body})
-	if err != nil {
-		return err
-	}
-	for {
-		if _, err := stream.Recv(); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-	}
+	return cluster.Do(actx, c, &flight.Action{Type: action, Body: body})
 }
 
 func (e *Executor) dialCoordinator() (flight.Client, error) {
