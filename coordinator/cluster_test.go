@@ -7,6 +7,7 @@ import (
 	"math"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -414,4 +415,73 @@ func queryInt(t *testing.T, cl *flightsql.Client, sql string) int64 {
 		t.Fatalf("%s: no row: %v", sql, r.Err())
 	}
 	return r.RecordBatch().Column(0).(*array.Int64).Value(0)
+}
+
+// Many clients merging at once each get their own query's answer.
+func TestConcurrentMerges(t *testing.T) {
+	_, cl, glob := startCluster(t, 2, "direct")
+	queries := []struct {
+		sql  string
+		want int64 // the first row's first column
+	}{
+		{fmt.Sprintf("SELECT count(*) FROM read_parquet('%s')", glob), total},
+		{fmt.Sprintf("SELECT sum(id) FROM read_parquet('%s') WHERE g = 1", glob), 0},
+		{fmt.Sprintf("SELECT g, count(*) FROM read_parquet('%s') GROUP BY g ORDER BY g DESC", glob), 4},
+		{fmt.Sprintf("SELECT max(id) FROM read_parquet('%s')", glob), total - 1},
+	}
+	for id := 0; id < total; id++ {
+		if id%10000%5 == 1 {
+			queries[1].want += int64(id)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for c := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := context.Background()
+			for i := range 12 {
+				q := queries[(c+i)%len(queries)]
+				info, err := cl.Execute(ctx, q.sql)
+				if err != nil {
+					errs <- err
+					return
+				}
+				r, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
+				if err != nil {
+					errs <- err
+					return
+				}
+				var got int64 = -1
+				if r.Next() {
+					switch col := r.RecordBatch().Column(0).(type) {
+					case *array.Int64:
+						got = col.Value(0)
+					case *array.Int32:
+						got = int64(col.Value(0))
+					case *array.Decimal128:
+						got = int64(col.Value(0).LowBits())
+					}
+				}
+				for r.Next() {
+				}
+				err = r.Err()
+				r.Release()
+				if err != nil || got != q.want {
+					errs <- fmt.Errorf("%s: got %d want %d (%v)", q.sql, got, q.want, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	// Partial results never land in the managed catalog.
+	if n := queryInt(t, cl, "SELECT count(*) FROM duckdb_views() WHERE NOT internal"); n != 0 {
+		t.Errorf("%d views left in the catalog", n)
+	}
 }

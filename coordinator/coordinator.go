@@ -202,7 +202,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 			timeout = 5 * time.Second
 		}
 		reg = newRegistry(secret, timeout, log)
-		if d, err = newDist(ctx, db, secret, reg, cfg, mem, log); err != nil {
+		if d, err = newDist(ctx, db, dataDir, secret, reg, cfg, mem, log); err != nil {
 			_ = db.Close()
 			return nil, err
 		}

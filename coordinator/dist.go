@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +35,7 @@ const reuseConnection = "arrow-flight-reuse-connection://?"
 // partial results).
 type dist struct {
 	db         *duck.DB
+	mergeDB    *duck.DB // partial results and final SQL
 	secret     cluster.Secret
 	reg        *registry
 	aggs       partition.Aggregates
@@ -66,12 +68,18 @@ type merge struct {
 
 const kindMerge = "merge"
 
-func newDist(ctx context.Context, db *duck.DB, secret cluster.Secret, reg *registry, cfg Config, mem memory.Allocator, log zerolog.Logger) (*dist, error) {
+func newDist(ctx context.Context, db *duck.DB, dataDir string, secret cluster.Secret, reg *registry, cfg Config, mem memory.Allocator, log zerolog.Logger) (*dist, error) {
 	conn, err := db.Connect(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
+	// An arrow view from before partials had a database of their own
+	// (it has no SQL, and would scan freed memory).
+	if stale, err := scalar[int64](ctx, conn, `SELECT count(*) FROM duckdb_views()
+WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); err == nil && stale > 0 {
+		_, _ = conn.Exec(ctx, `DROP VIEW data.main.skein_partials`)
+	}
 	rows, err := conn.QueryRows(ctx, "SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_type = 'aggregate'")
 	if err != nil {
 		return nil, err
@@ -85,16 +93,27 @@ func newDist(ctx context.Context, db *duck.DB, secret cluster.Secret, reg *regis
 		}
 		aggs[name] = true
 	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	// Merges run in an in-memory DuckDB of their own: the partial results
+	// they register never touch the managed database, and their SQL can
+	// read no file.
+	mergeDB, err := duck.Open(ctx, duck.Config{Threads: cfg.Threads, MemoryLimit: cfg.MemoryLimit,
+		TempDir: filepath.Join(dataDir, "tmp-merge"), TimeZone: cfg.TimeZone})
+	if err != nil {
+		return nil, err
+	}
 	taskRows := cfg.TaskRows
 	if taskRows <= 0 {
 		taskRows = 1 << 20
 	}
 	life, stop := context.WithCancel(context.Background())
-	return &dist{db: db, secret: secret, reg: reg, aggs: aggs, log: log, mem: mem,
+	return &dist{db: db, mergeDB: mergeDB, secret: secret, reg: reg, aggs: aggs, log: log, mem: mem,
 		batch:      duck.BatchSize{Rows: cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
 		targetRows: taskRows, direct: cfg.ResultMode != "proxy", retries: 2, life: life, stopLife: stop,
 		clients: map[string]flight.Client{}, footers: map[string][]int64{},
-		plans: map[string]cachedPlan{}, views: map[string]partition.View{}}, rows.Err()
+		plans: map[string]cachedPlan{}, views: map[string]partition.View{}}, nil
 }
 
 // Member implements flightsql.Cluster.
@@ -687,6 +706,9 @@ func (d *dist) startAt(ctx context.Context, loc string, handles []string) error 
 func (d *dist) close() {
 	d.stopLife()
 	d.starts.Wait()
+	if err := d.mergeDB.Close(); err != nil {
+		d.log.Warn().Err(err).Msg("closing the merge database")
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, c := range d.clients {

@@ -67,7 +67,7 @@ func (d *dist) merge(ctx context.Context, m merge) (*arrow.Schema, <-chan flight
 	if err != nil {
 		return nil, nil, fmt.Errorf("query %s: partial results disagree: %w", m.Query, err)
 	}
-	conn, err := d.db.Connect(ctx)
+	conn, err := d.mergeDB.Connect(ctx)
 	if err != nil {
 		partials.Release()
 		return nil, nil, err

@@ -44,15 +44,12 @@ func (c *Conn) Ingest(ctx context.Context, t Table, mode IngestMode, rdr array.R
 	if err != nil {
 		return 0, err
 	}
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
-	view := "skein_ingest_" + hex.EncodeToString(rnd[:])
+	const view = "skein_ingest"
 	release, err := c.RegisterArrow(rdr, view)
 	if err != nil {
 		return 0, fmt.Errorf("duck: ingest into %s: %w", t.Quoted(), err)
 	}
 	defer release()
-	defer func() { _, _ = c.sc.ExecContext(context.WithoutCancel(ctx), "DROP VIEW IF EXISTS "+QuoteIdent(view)) }()
 
 	create := "CREATE TABLE "
 	if t.Temporary {
@@ -130,16 +127,37 @@ func (c *Conn) tableExists(ctx context.Context, t Table) (bool, error) {
 	return n > 0, wrap(rows.Err())
 }
 
-// RegisterArrow makes rdr scannable as the view name on this connection,
-// until release is called. DuckDB pulls from rdr as it scans, once.
+// RegisterArrow makes rdr scannable as the view name on this connection
+// only, until release is called. DuckDB pulls from rdr as it scans, once.
+//
+// DuckDB's Arrow scan registers its view in the connection's current
+// catalog, where every connection sees it (and, in a database file, it
+// would be written to the file). So the scan is registered under a unique
+// name and name is a temporary view over it, private to the connection;
+// release drops both. Register on a connection whose current catalog is
+// scratch (an in-memory database) unless the write is wanted.
 func (c *Conn) RegisterArrow(rdr array.RecordReader, name string) (release func(), err error) {
 	a, err := duckdb.NewArrowFromConn(c.raw)
 	if err != nil {
 		return nil, err
 	}
-	release, err = a.RegisterView(rdr, name)
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	scan := "skein_arrow_" + hex.EncodeToString(rnd[:])
+	releaseStream, err := a.RegisterView(rdr, scan)
 	if err != nil {
 		return nil, fmt.Errorf("duck: register %s: %w", name, err)
 	}
-	return release, nil
+	ctx := context.Background()
+	dropScan := func() { _, _ = c.sc.ExecContext(ctx, "DROP VIEW IF EXISTS "+QuoteIdent(scan)) }
+	if _, err := c.sc.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW "+QuoteIdent(name)+" AS SELECT * FROM "+QuoteIdent(scan)); err != nil {
+		dropScan()
+		releaseStream()
+		return nil, wrap(fmt.Errorf("duck: register %s: %w", name, err))
+	}
+	return func() {
+		_, _ = c.sc.ExecContext(ctx, "DROP VIEW IF EXISTS temp.main."+QuoteIdent(name))
+		dropScan()
+		releaseStream()
+	}, nil
 }
