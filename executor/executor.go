@@ -297,13 +297,16 @@ func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServe
 	if err != nil {
 		return fmt.Errorf("%w: task ticket: %w", skeinsql.ErrUnauthenticated, err)
 	}
-	ctx := stream.Context()
-	if sp := s.e.claim(string(st.GetStatementHandle()), task); sp != nil {
-		return sendSpooled(ctx, sp, stream)
+	// Every task writes into a spool and the reader streams from it, so a
+	// task never holds a thread slot while its reader is slow: a client
+	// that reads endpoints in order (while later streams wait, full) could
+	// otherwise hold the slot an earlier endpoint's task is waiting for.
+	spooled, release, err := s.e.claim(string(st.GetStatementHandle()), task)
+	if err != nil {
+		return err
 	}
-	return s.e.run(ctx, task, func(schema *arrow.Schema) recordWriter {
-		return flight.NewRecordWriter(stream, ipc.WithSchema(schema), ipc.WithAllocator(s.e.cfg.Alloc))
-	})
+	defer release()
+	return sendSpooled(stream.Context(), spooled.sp, stream)
 }
 
 // A started task: its spool, and how to stop it.
@@ -322,9 +325,15 @@ func (e *Executor) start(handle string, t cluster.Task) {
 	if _, ok := e.started[handle]; ok || e.closing {
 		return
 	}
+	s := e.spawn(t)
+	s.timer = time.AfterFunc(cluster.TaskTTL, func() { e.expire(handle) })
+	e.started[handle] = s
+}
+
+// spawn runs a task into a new spool. Called with e.mu held.
+func (e *Executor) spawn(t cluster.Task) *started {
 	ctx, cancel := context.WithCancel(e.life)
 	sp := newSpool(e.spools)
-	e.started[handle] = &started{sp: sp, cancel: cancel, timer: time.AfterFunc(cluster.TaskTTL, func() { e.expire(handle) })}
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
@@ -334,23 +343,32 @@ func (e *Executor) start(handle string, t cluster.Task) {
 		})
 		sp.finish(err)
 	}()
+	return &started{sp: sp, cancel: cancel}
 }
 
-// claim takes the spool of a started task for its one reader; nil if the
-// task was not started here (it then runs for this reader, and a start
-// arriving later is ignored).
-func (e *Executor) claim(handle string, t cluster.Task) *spool {
+// claim gives the reader of a ticket its task's spool: the started one,
+// else a new run (a start arriving later for it is then ignored). release
+// drops the spool and stops the task if it is still running.
+func (e *Executor) claim(handle string, t cluster.Task) (*started, func(), error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.closing {
+		return nil, nil, fmt.Errorf("%w: the executor is shutting down", skeinsql.ErrBusy)
+	}
 	s, ok := e.started[handle]
+	if !ok || s.sp == nil {
+		s = e.spawn(t)
+	}
 	switch {
-	case ok && s.sp != nil:
+	case ok && s.sp != nil && e.started[handle] == s:
 		e.started[handle] = &started{timer: s.timer} // redeemed: a tombstone until expiry
-		return s.sp
 	case !ok && t.Executor == e.id:
 		e.started[handle] = &started{timer: time.AfterFunc(cluster.TaskTTL, func() { e.expire(handle) })}
 	}
-	return nil
+	return s, func() {
+		s.cancel()
+		s.sp.release()
+	}, nil
 }
 
 // expire drops a started task whose ticket expired unredeemed.
@@ -365,11 +383,9 @@ func (e *Executor) expire(handle string) {
 	}
 }
 
-// sendSpooled streams a started task's result to its reader, then drops
-// it; a reader that goes away stops the task.
+// sendSpooled streams a task's result from its spool to its reader.
 func sendSpooled(ctx context.Context, sp *spool, stream flight.FlightService_DoGetServer) error {
 	r := sp.take()
-	defer sp.release()
 	for {
 		f, err := r.read(ctx)
 		if errors.Is(err, io.EOF) {

@@ -2,6 +2,8 @@ package executor
 
 import (
 	"context"
+	"errors"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -189,5 +191,58 @@ func TestStartChecksTickets(t *testing.T) {
 	defer e.mu.Unlock()
 	if len(e.started) != 0 {
 		t.Fatalf("%d tasks started", len(e.started))
+	}
+}
+
+// A reader that holds a stream unread does not hold a thread slot: with one
+// slot, another task still runs and is read (clients such as ADBC read
+// endpoints in order while later streams wait, full).
+func TestSlowReaderDoesNotHoldTheSlot(t *testing.T) {
+	e, cl, _ := startExecutor(t, 64<<20)
+	big := func(id int) []byte {
+		h, err := e.cfg.Secret.SignTask(cluster.Task{Query: "q", Task: id, User: "u", Executor: e.ID(),
+			SQL: "SELECT $1::VARCHAR AS f, range AS i FROM range($2, $3)", File: "x", First: 0, Last: 4_000_000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk, err := cluster.TaskTicket(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tk
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	held, err := cl.DoGet(ctx, &flight.Ticket{Ticket: big(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := held.Recv(); err != nil { // the task is running
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	stream, err := cl.DoGet(ctx, &flight.Ticket{Ticket: big(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := flight.NewRecordReader(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for r.Next() {
+		n += r.RecordBatch().NumRows()
+	}
+	r.Release()
+	if err := r.Err(); err != nil || n != 4_000_000 {
+		t.Fatalf("second task: %d rows, %v", n, err)
+	}
+	for {
+		if _, err := held.Recv(); err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatal(err)
+			}
+			break
+		}
 	}
 }
