@@ -6,6 +6,12 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BUILD_DIR ?= $(CURDIR)/build
 SKEIN_USER ?= skein
 SKEIN_PASSWORD ?= secret
+# bench and bench-smoke measure bin/skein, built first; SKEIN_BIN=PATH (in the
+# environment or on the command line) measures that binary instead, unbuilt.
+BENCH_SKEIN_BIN := $(if $(filter environment command line,$(origin SKEIN_BIN)),$(SKEIN_BIN))
+BENCH_ARGS ?=
+# make bench also installs the Ballista peer, which pip builds from source the first time.
+BENCH_BALLISTA ?= 1
 export SKEIN_BIN := $(CURDIR)/bin/skein
 export BUILD_DIR
 
@@ -46,7 +52,17 @@ fuzz: ## fuzz the command and ticket decoders and the planner for a minute each
 	$(GO) test -run '^$$' -fuzz FuzzAnalyze -fuzztime 60s ./partition/
 
 .PHONY: bench
-bench: ## run the Go benchmarks (fetch throughput, SELECT 1 latency, scale-out, planning)
+bench: $(if $(BENCH_SKEIN_BIN),,build) ## run the benchmark harness (TPC-H SF 1; Skein vs DuckDB, DataFusion, Ballista): bench/results/DATE.md, README block
+	SKEIN_BIN=$(or $(BENCH_SKEIN_BIN),$(SKEIN_BIN)) BENCH_BALLISTA=$(BENCH_BALLISTA) \
+	  SKEINBENCH_COMMAND="make bench$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')" \
+	  bash bench/run.sh --readme $(BENCH_ARGS)
+
+.PHONY: bench-smoke
+bench-smoke: $(if $(BENCH_SKEIN_BIN),,build) ## run the benchmark harness at TPC-H SF 0.01 (output in build/bench-smoke); fails on any wrong answer
+	SKEIN_BIN=$(or $(BENCH_SKEIN_BIN),$(SKEIN_BIN)) SKEINBENCH_COMMAND="make bench-smoke" bash bench/run.sh --smoke
+
+.PHONY: bench-go
+bench-go: ## run the Go benchmarks (fetch throughput, SELECT 1 latency, scale-out, planning)
 	$(GO) test -tags $(GOTAGS) -run '^$$' -bench Fetch -benchtime 5x ./integration/
 	$(GO) test -tags $(GOTAGS) -run '^$$' -bench Select1 -benchtime 300x ./integration/
 	$(GO) test -tags $(GOTAGS) -run '^$$' -bench ScaleOut -benchtime 5x ./integration/

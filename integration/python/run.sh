@@ -15,7 +15,6 @@ BUILD_DIR="${BUILD_DIR:-$root/build}"
 export SKEIN_BIN="${SKEIN_BIN:-$root/bin/skein}"
 venv="$BUILD_DIR/pyenv"
 req="$here/requirements.txt"
-stamp="$venv/.requirements.sha256"
 
 if [[ ! -x "$SKEIN_BIN" ]]; then
   echo "run.sh: server binary $SKEIN_BIN not found; build it first:" >&2
@@ -23,16 +22,7 @@ if [[ ! -x "$SKEIN_BIN" ]]; then
   exit 2
 fi
 
-want="$(sha256sum "$req" | cut -d' ' -f1)"
-if [[ ! -x "$venv/bin/python" || ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
-  echo "run.sh: creating venv $venv" >&2
-  rm -rf "$venv"
-  mkdir -p "$BUILD_DIR"
-  "${PYTHON:-python3}" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
-  echo "$want" > "$stamp"
-fi
+"$root/tools/venv.sh" "$venv" "$req"
 
 cd "$here"
 set +e

@@ -1,0 +1,500 @@
+"""The results file (Markdown), its chart (PNG) and the README block.
+
+Every figure written here comes from the results dict of one run; the
+goals are the issue's, and each is printed as met or not met, gaps included.
+"""
+
+import math
+import os
+import pathlib
+import re
+
+from measure import Stats, geomean
+
+README_BEGIN = "<!-- bench:begin -->"
+README_END = "<!-- bench:end -->"
+
+SKEIN_1 = "Skein 1 executor x 1 thread"
+SKEIN_2 = "Skein 2 executors x 1 thread"
+SKEIN_SERVE = "Skein serve (defaults)"
+DUCK_1 = "DuckDB 1 thread"
+DUCK_2 = "DuckDB 2 threads"
+
+
+# ---------------------------------------------------------------- numbers
+
+def _median(q):
+    s = Stats(q.get("seconds", []) if q else [])
+    return s.median if s.ok else None
+
+
+def tpch_medians(results):
+    """{system label: {query: median seconds}} over TPC-H systems and peers
+    that ran; queries that failed or gave a wrong answer are absent."""
+    out = {}
+    for w in ("tpch", "peers"):
+        for s in results["workloads"].get(w, {}).get("systems", []):
+            meds = {int(n): _median(q) for n, q in s.get("queries", {}).items()}
+            meds = {n: m for n, m in meds.items() if m is not None}
+            if meds:
+                out[s["label"]] = meds
+    return out
+
+
+def _geomean_common(a, b):
+    """Geometric means of a and b ({query: seconds}) over the queries both answered."""
+    common = sorted(set(a) & set(b))
+    return geomean([a[n] for n in common]), geomean([b[n] for n in common]), common
+
+
+def headline(results):
+    """[(goal, measured, target, status)]: the issue's goals."""
+    rows = []
+    w = results["workloads"]
+    n_queries = len(results.get("queries", [])) or 22
+
+    fetch = w.get("fetch")
+    if fetch and "systems" in fetch:
+        for s in fetch["systems"][1:]:
+            mode = "direct" if "direct" in s["label"] else "proxy"
+            goal = f"Fetch throughput, {mode}, vs in-process DuckDB (2 threads)"
+            if s.get("ratio") is None:
+                rows.append((goal, _failure(s), "≥ 0.8x", "not met"))
+            else:
+                target = "≥ 0.8x" if mode == "direct" else "— (no goal; reported)"
+                met = _met(s["ratio"] >= 0.8) if mode == "direct" else "—"
+                rows.append((goal, f"{s['ratio']:.2f}x ({s['mb_per_s']:.0f} MB/s)", target, met))
+
+    med = tpch_medians(results)
+    one, two = med.get(SKEIN_1, {}), med.get(SKEIN_2, {})
+    if "tpch" in w:
+        for n in (1, 6):
+            goal = f"TPC-H Q{n} speed-up, 2 executors x 1 thread over 1 executor x 1 thread"
+            if n in one and n in two:
+                r = one[n] / two[n]
+                rows.append((goal, f"{r:.2f}x", "≥ 1.8x", _met(r >= 1.8)))
+            else:
+                rows.append((goal, "no valid time", "≥ 1.8x", "not met"))
+        g1, g2, common = _geomean_common(one, two)
+        goal = f"TPC-H speed-up on the geometric mean of the {n_queries}, 2 executors over 1"
+        if common:
+            r = g1 / g2
+            note = "" if len(common) == n_queries else f" (over {len(common)} valid queries)"
+            rows.append((goal, f"{r:.2f}x{note}", "≥ 1.5x",
+                         _met(r >= 1.5 and len(common) == n_queries)))
+        else:
+            rows.append((goal, "no valid times", "≥ 1.5x", "not met"))
+        for skein, duck, threads in ((SKEIN_1, DUCK_1, 1), (SKEIN_2, DUCK_2, 2)):
+            rows.append(_within(med.get(skein, {}), med.get(duck, {}), threads, n_queries))
+
+    lat = w.get("latency")
+    if lat and "systems" in lat and len(lat["systems"]) == 2:
+        d, s = (x.get("cases", {}).get("SELECT 1", {}) for x in lat["systems"])
+        goal = "SELECT 1 p50 through Skein minus in-process"
+        if "p50" in d and "p50" in s:
+            diff_ms = (s["p50"] - d["p50"]) * 1e3
+            rows.append((goal, f"+{diff_ms:.2f} ms ({s['p50'] * 1e3:.2f} ms vs {d['p50'] * 1e3:.3f} ms)",
+                         "≤ 1 ms", _met(diff_ms <= 1.0)))
+        else:
+            rows.append((goal, "no valid time", "≤ 1 ms", "not met"))
+
+    peer_w = w.get("peers")
+    if peer_w:
+        skein = med.get(SKEIN_SERVE, {})
+        for p in peer_w["systems"]:
+            goal = f"Geometric mean of the {n_queries}: Skein serve (defaults) vs {p['label']}"
+            theirs = med.get(p["label"], {})
+            if p.get("not_run") and not theirs:
+                rows.append((goal, "not run (see Peers)", "faster", "not measured"))
+                continue
+            gp, gs, common = _geomean_common(theirs, skein)
+            if not common:
+                rows.append((goal, "no query answered by both", "faster", "not measured"))
+                continue
+            note = "" if len(common) == n_queries else f" (over the {len(common)} both answered)"
+            rows.append((goal, f"{gp / gs:.2f}x faster{note}" if gp >= gs else f"{gs / gp:.2f}x slower{note}",
+                         "faster", _met(gp > gs)))
+    return rows
+
+
+def _within(skein, duck, threads, n_queries):
+    goal = f"Skein with {threads} thread{'s' if threads > 1 else ''} in total vs DuckDB with {threads}, every query"
+    common = sorted(set(skein) & set(duck))
+    if not common:
+        return (goal, "no valid times", "≤ 1.2x", "not met")
+    ratios = {n: skein[n] / duck[n] for n in common}
+    worst = max(ratios, key=ratios.get)
+    over = [n for n in common if ratios[n] > 1.2]
+    missing = n_queries - len(common)
+    text = f"worst Q{worst} {ratios[worst]:.2f}x; {len(over)} of {len(common)} over 1.2x"
+    if missing:
+        text += f"; {missing} without a valid time"
+    return (goal, text, "≤ 1.2x", _met(not over and not missing))
+
+
+def _met(ok):
+    return "met" if ok else "not met"
+
+
+def _failure(rec):
+    if rec.get("error"):
+        return f"error: {rec['error']}"
+    if rec.get("mismatch"):
+        return f"wrong answer: {rec['mismatch']}"
+    return "no valid time"
+
+
+# ---------------------------------------------------------------- formatting
+
+def _s(x):
+    """Seconds, three significant digits."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    return f"{x:.3g}" if x >= 0.001 else f"{x:.2g}"
+
+
+def _stat_cell(q):
+    if not q:
+        return "—"
+    if q.get("error"):
+        return "error"
+    if q.get("mismatch"):
+        return "wrong answer"
+    s = Stats(q.get("seconds", []))
+    if not s.ok:
+        return "—"
+    if len(s.seconds) == 1:
+        return _s(s.median)
+    return f"{_s(s.median)} ({_s(s.min)}–{_s(s.max)})"
+
+
+def _table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for r in rows:
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in r) + " |")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- sections
+
+def _section_headline(results):
+    rows = headline(results)
+    return "## Headline: the goals\n\n" + _table(["Goal", "Measured", "Target", "Status"], rows)
+
+
+def _section_fetch(results):
+    f = results["workloads"].get("fetch")
+    if not f:
+        return None
+    if "systems" not in f:
+        return f"## 1. Fetch throughput\n\nerror: {f.get('error')}"
+    rows = []
+    for s in f["systems"]:
+        rows.append([s["label"], _stat_cell(s), f"{s['mb_per_s']:.0f}" if s.get("mb_per_s") else _failure(s),
+                     f"{s['ratio']:.2f}x" if s.get("ratio") else "—", s.get("plan", "")])
+    text = (f"## 1. Fetch throughput\n\n`{f['sql']}`, fully fetched into one Arrow table: "
+            f"{f['rows']:,} rows, {f['bytes'] / 1e6:,.0f} MB as Arrow. Skein through the ADBC Flight SQL "
+            "driver; in-process DuckDB through `duckdb` Python's Arrow export (`to_arrow_table`). "
+            "MB/s is that Arrow size over the median time; the ratio is in-process time over Skein time.\n\n")
+    text += _table(["System", "Seconds: median (min–max)", "MB/s", "vs in-process", "Skein plan"], rows)
+    text += "\n\n" + "\n".join(f"- {s['label']}: {s['describe']}" for s in f["systems"])
+    return text
+
+
+def _section_tpch(results, queries, chart_name):
+    t = results["workloads"].get("tpch")
+    p = results["workloads"].get("peers", {})
+    if not t:
+        return None
+    systems = [s for s in t.get("systems", [])] + [s for s in p.get("systems", []) if s.get("queries")]
+    med = tpch_medians(results)
+    header = ["Query"] + [s["label"] for s in systems]
+    rows = []
+    for n in queries:
+        rows.append([f"Q{n:02d}"] + [_stat_cell(s.get("queries", {}).get(n)) for s in systems])
+    rows.append(["geomean (all valid)"] + [_s(geomean(list(med.get(s["label"], {}).values()))) for s in systems])
+    text = ("## 2. TPC-H\n\nSeconds per query, median (min–max) of the timed runs, each after "
+            "its answer was checked against in-process DuckDB's; `wrong answer` and `error` times "
+            "do not count (the peers' are listed under Peers). Each geometric mean is over the "
+            "queries that system answered; the ratios below compare like with like.\n\n")
+    text += _table(header, rows)
+    text += f"\n\n![Per-query times per system]({chart_name})\n\n"
+    text += _tpch_ratio_table(results, queries)
+    text += "\n\nSystems:\n\n" + "\n".join(f"- **{s['label']}**: {s['describe']}" for s in systems)
+    text += _failures(t.get("systems", []))
+    return text
+
+
+def _failures(systems):
+    """The errors and wrong answers of systems, one line each."""
+    problems = []
+    for s in systems:
+        if s.get("error"):
+            problems.append(f"- {s['label']}: error: {s['error']}")
+        for n, q in sorted(s.get("queries", {}).items()):
+            for key in ("error", "mismatch"):
+                if q.get(key):
+                    problems.append(f"- {s['label']} Q{n:02d}: {'wrong answer' if key == 'mismatch' else key}: "
+                                    f"{q[key]}")
+    if not problems:
+        return ""
+    return "\n\nFailures (excluded from the times and geometric means):\n\n" + "\n".join(problems)
+
+
+def _tpch_ratio_table(results, queries):
+    med = tpch_medians(results)
+    one, two = med.get(SKEIN_1, {}), med.get(SKEIN_2, {})
+    d1, d2 = med.get(DUCK_1, {}), med.get(DUCK_2, {})
+    plans = {}
+    for s in results["workloads"]["tpch"].get("systems", []):
+        if s["label"] == SKEIN_2:
+            plans = {n: q.get("plan", "") for n, q in s.get("queries", {}).items()}
+
+    def ratio(a, b, n):
+        return f"{a[n] / b[n]:.2f}x" if n in a and n in b else "—"
+
+    rows = [[f"Q{n:02d}", ratio(one, two, n), ratio(one, d1, n), ratio(two, d2, n), plans.get(n, "")]
+            for n in queries]
+    g = []
+    for a, b in ((one, two), (one, d1), (two, d2)):
+        ga, gb, common = _geomean_common(a, b)
+        g.append(f"{ga / gb:.2f}x" if common else "—")
+    rows.append(["geomean"] + g + [""])
+    return ("Ratios per query: scale-out is 1 executor's time over 2 executors' (goal ≥ 1.8x on Q1 "
+            "and Q6, ≥ 1.5x on the geometric mean); the others are Skein's time over DuckDB's with "
+            "as many threads (goal ≤ 1.2x on every query). The plan is Skein's (2 executors), from "
+            "its query history (`skein.queries`).\n\n"
+            + _table(["Query", "Scale-out 1→2 executors", "Skein 1 / DuckDB 1", "Skein 2 / DuckDB 2",
+                      "Skein plan"], rows))
+
+
+def _section_latency(results):
+    lat = results["workloads"].get("latency")
+    if not lat:
+        return None
+    if "systems" not in lat:
+        return f"## 3. Latency\n\nerror: {lat.get('error')}"
+    rows = []
+    for s in lat["systems"]:
+        row = [s["label"]]
+        for case in lat["cases"]:
+            c = s.get("cases", {}).get(case, {})
+            if "p50" in c:
+                row += [f"{c['p50'] * 1e3:.3f}", f"{c['p99'] * 1e3:.3f}"]
+            else:
+                row += [_failure(c) if c else _failure(s), "—"]
+        rows.append(row)
+    header = ["System"] + [f"{case} {p} (ms)" for case in lat["cases"] for p in ("p50", "p99")]
+    n = next((c.get("n") for s in lat["systems"] for c in s.get("cases", {}).values() if c.get("n")), "?")
+    text = (f"## 3. Latency\n\n{n} runs of each statement after a warm-up, each result fetched in "
+            "full; the point lookup is `SELECT * FROM orders WHERE o_orderkey = K` with a different "
+            "existing key each run (the same keys for both systems).\n\n")
+    text += _table(header, rows)
+    text += "\n\n" + "\n".join(f"- {s['label']}: {s['describe']}" for s in lat["systems"])
+    return text
+
+
+def _section_concurrency(results):
+    c = results["workloads"].get("concurrency")
+    if not c:
+        return None
+    if "systems" not in c:
+        return f"## 4. Concurrency\n\nerror: {c.get('error')}"
+    rows = []
+    for s in c["systems"]:
+        if s.get("error") and not s.get("runs"):
+            rows.append([s["label"], "—", "—", "—", "—", "—", f"error: {s['error']}"])
+        for clients, r in s.get("runs", {}).items():
+            rows.append([s["label"], clients, r["queries"], f"{r['qps']:.2f}", _s(r["p50"]), _s(r["p99"]),
+                         r.get("error", "")])
+    mix = ", ".join(f"Q{n}" for n in c["mix"])
+    text = (f"## 4. Concurrency\n\nEach client has its own connection and runs the mix {mix} in a "
+            f"loop (client i starting at the i-th) for {c['duration']:g} s; every answer is checked. "
+            "Queries per second over the whole run; latency in seconds.\n\n")
+    text += _table(["System", "Clients", "Queries", "Queries/s", "p50 (s)", "p99 (s)", "Failures"], rows)
+    text += "\n\n" + "\n".join(f"- {s['label']}: {s['describe']}" for s in c["systems"])
+    return text
+
+
+def _mb(kb):
+    return f"{kb / 1024:.0f}" if kb else "—"
+
+
+def _section_memory(results):
+    m = results["workloads"].get("memory")
+    if not m:
+        return None
+    if "systems" not in m:
+        return f"## 5. Memory\n\nerror: {m.get('error')}"
+    rows = []
+    for s in m["systems"]:
+        if "hwm_kb" not in s:
+            rows.append([s["mode"], _failure(s)] + ["—"] * 5)
+            continue
+        rows.append([s["mode"], _mb(s["before_kb"]["coordinator"]), _mb(s["hwm_kb"]["coordinator"]),
+                     _mb(s["sampled_peak_kb"]["coordinator"]), _mb(s["before_kb"]["executor"]),
+                     _mb(s["hwm_kb"]["executor"]), _mb(s["sampled_peak_kb"]["executor"])])
+    s0 = next((s for s in m["systems"] if s.get("rows")), None)
+    streamed = f"{s0['rows']:,} rows, {s0['bytes'] / 1e6:,.0f} MB as Arrow" if s0 else "—"
+    text = ("## 5. Memory\n\nPeak resident memory (MB) while one client streams "
+            f"`{m['sql']}` ({streamed}) batch by batch, in fresh processes for each mode "
+            "(coordinator and 2 executors with 1 thread each, separate processes). Peak is the "
+            "kernel's high-water mark (VmHWM, since the process started); sampled is the highest "
+            "VmRSS seen every 50 ms during the stream; before is VmRSS after start-up.\n\n")
+    text += _table(["Result mode", "Coordinator before", "Coordinator peak", "Coordinator sampled",
+                    "Executor before", "Executor peak", "Executor sampled"], rows)
+    return text
+
+
+def _section_peers(results):
+    p = results["workloads"].get("peers")
+    if not p:
+        return None
+    med = tpch_medians(results)
+    skein = med.get(SKEIN_SERVE, {})
+    rows = []
+    for s in p.get("systems", []):
+        theirs = med.get(s["label"], {})
+        if s.get("not_run") and not theirs:
+            rows.append([s["label"], s.get("version", "—"), f"not run: {s['not_run']}", "—", "—"])
+            continue
+        ok = len(theirs)
+        failed = {n: q for n, q in s.get("queries", {}).items() if q.get("error") or q.get("mismatch")}
+        status = f"ran; {ok} of {len(results.get('queries', []))} queries answered correctly"
+        if s.get("not_run"):
+            status += f"; stopped: {s['not_run']}"
+        gp, gs, common = _geomean_common(theirs, skein)
+        cmp = f"{gp:.3g} s vs {gs:.3g} s over {len(common)} queries" if common else "—"
+        rows.append([s["label"], s.get("version", "—"), status, len(failed), cmp])
+    text = ("## 6. Peers\n\nThe same Parquet files (each table's directory registered as one table) "
+            "and the same 22 query texts, run by the peer in a child process; the times are in the "
+            "TPC-H table. A query a peer cannot run, or answers differently, is listed below and "
+            "left out of the comparison, which is over the queries both answered. The geometric "
+            "means compare the peer with Skein serve (defaults).\n\n")
+    text += _table(["Peer", "Version", "Status", "Failed queries", "Geomean: peer vs Skein serve"], rows)
+    text += "\n\n" + "\n".join(f"- {s['label']}: {s['describe']}" for s in p.get("systems", []))
+    return text + _failures(p.get("systems", []))
+
+
+def _section_problems(results):
+    if not results.get("problems"):
+        return None
+    return "## Problems in this run\n\n" + "\n".join(f"- {p}" for p in results["problems"])
+
+
+def _section_how(results):
+    env = results["environment"]
+    st = results["settings"]
+    lines = ["## How this was produced", "",
+             f"- Command: `{results['command']}`",
+             f"- Harness: `{results['argv']}`",
+             f"- Date (UTC): {results['started']} to {results['finished']}",
+             f"- Machine: {env['cpus']} CPUs ({env['cpu_model']}), {env['memory']} RAM, "
+             f"Linux {env['kernel']}",
+             f"- Skein: `{env['skein_version']}` (binary {env['skein_bin']}; repository {env['git']})",
+             "- Versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()),
+             f"- Data: TPC-H scale factor {st['scale']} from DuckDB's tpch extension (`CALL dbgen`), "
+             f"Parquet, {st['data']['size_mb']:.0f} MB; lineitem and orders as {st['data']['split_files']} "
+             f"files each (row groups of up to {st['data']['row_group_size']:,} rows, "
+             f"{st['data']['lineitem_row_groups']} row groups in lineitem), the other tables one file each; "
+             f"cached in `{st['data']['dir']}`",
+             "- Queries: the 22 of `tpch_queries()`, unchanged",
+             f"- Runs: {st['warmup']} warm-up + {st['runs']} timed per query and system (medians, min, max); "
+             f"latency {st['latency_runs']} runs; concurrency {st['duration']:g} s per client count; "
+             f"a query is cancelled after {st['query_timeout']:g} s (a peer's after all its runs); "
+             "answers' floating-point "
+             f"values agree within a relative {st['rel_tol']:g} (peers: {st['peer_rel_tol']:g}), a "
+             "decimal and a double within a unit in the decimal's last place",
+             "- Systems run one after another, never at the same time; servers are stopped between "
+             "configurations."]
+    return "\n".join(lines)
+
+
+def write(results, out_dir, date, queries):
+    """Write <date>.md and <date>.png into out_dir; returns the md path."""
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    chart = out_dir / f"{date}.png"
+    chart_written = write_chart(results, queries, chart)
+    st = results["settings"]
+    parts = [f"# Skein benchmark, {date}",
+             f"TPC-H scale factor {st['scale']} on {results['environment']['cpus']} CPUs. "
+             "Produced by the command in \"How this was produced\"; every figure below comes from "
+             "that run.",
+             _section_headline(results),
+             _section_problems(results),
+             _section_fetch(results),
+             _section_tpch(results, queries, chart.name if chart_written else "(no chart)"),
+             _section_latency(results),
+             _section_concurrency(results),
+             _section_memory(results),
+             _section_peers(results),
+             _section_how(results)]
+    md = out_dir / f"{date}.md"
+    md.write_text("\n\n".join(p for p in parts if p) + "\n")
+    return md
+
+
+def write_chart(results, queries, path):
+    """Grouped bars of per-query median seconds, one bar per system, log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    med = tpch_medians(results)
+    labels = [label for label in med]
+    if not labels:
+        return False
+    fig, ax = plt.subplots(figsize=(max(12, len(queries) * 0.9), 6))
+    width = 0.85 / len(labels)
+    for i, label in enumerate(labels):
+        xs = [q + (i - (len(labels) - 1) / 2) * width for q in range(len(queries))]
+        ys = [med[label].get(n, 0) for n in queries]
+        ax.bar(xs, ys, width, label=label)
+    ax.set_yscale("log")
+    ax.set_xlim(-0.6, len(queries) - 0.4)
+    ax.set_xticks(range(len(queries)))
+    ax.set_xticklabels([f"Q{n}" for n in queries])
+    ax.set_ylabel("seconds (median, log scale)")
+    ax.set_title(f"TPC-H SF {results['settings']['scale']}: per-query time per system "
+                 "(missing bar: error or wrong answer)")
+    ax.legend(fontsize="small", ncol=min(4, len(labels)), loc="upper center",
+              bbox_to_anchor=(0.5, -0.08))
+    ax.grid(axis="y", which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def update_readme(readme, md_path, results):
+    """Replace the README block between the markers with a link to md_path
+    and the headline figures; add a Benchmarks section if there is none."""
+    readme = pathlib.Path(readme)
+    rel = pathlib.Path(os.path.relpath(md_path.resolve(), readme.resolve().parent)).as_posix()
+    st = results["settings"]
+    rows = headline(results)
+    block = "\n".join([
+        README_BEGIN,
+        f"Latest results: [{rel}]({rel}) (TPC-H scale factor {st['scale']}, "
+        f"{results['environment']['cpus']} CPUs, `{results['command']}`, {results['started'][:10]}).",
+        "",
+        _table(["Goal", "Measured", "Target", "Status"], rows),
+        README_END,
+    ])
+    text = readme.read_text()
+    if README_BEGIN in text and README_END in text:
+        pattern = re.compile(re.escape(README_BEGIN) + ".*?" + re.escape(README_END), re.S)
+        text = pattern.sub(lambda _: block, text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n## Benchmarks\n\n" + _benchmarks_intro() + "\n\n" + block + "\n"
+    readme.write_text(text)
+
+
+def _benchmarks_intro():
+    return ("`make bench` generates TPC-H data (scale factor 1) with DuckDB's tpch extension, runs "
+            "the workloads of `bench/` (fetch throughput, the 22 TPC-H queries, latency, concurrency, "
+            "memory, and the peers DataFusion and Ballista where they install) against in-process "
+            "DuckDB, and writes `bench/results/DATE.md` with a chart; `make bench-smoke` runs the same "
+            "at a tiny scale. The block below is rewritten by `make bench`.")

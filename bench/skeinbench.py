@@ -1,0 +1,260 @@
+"""Skein's benchmark harness: TPC-H data from DuckDB's tpch extension, six
+workloads against in-process DuckDB (and peers), a Markdown report with a
+chart, and optionally the README's benchmark block.
+
+    bench/run.sh [--scale 1] [--runs 5] [--warmup 1] [--duration 30] [--out DIR] [--readme]
+    bench/run.sh --smoke          # tiny scale, one run each, output under build/
+
+Exits 1 when any answer differs from DuckDB's or any workload failed (after
+writing the report), 0 otherwise. Goals not met do not change the status:
+the harness measures and reports.
+"""
+
+import argparse
+import datetime
+import importlib.metadata
+import json
+import os
+import pathlib
+import platform
+import shlex
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+HERE = pathlib.Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import answers  # noqa: E402
+import report  # noqa: E402
+import skeinproc  # noqa: E402
+import systems  # noqa: E402
+import tpch  # noqa: E402
+import workloads  # noqa: E402
+
+WORKLOADS = {
+    "fetch": workloads.fetch,
+    "tpch": workloads.tpch,
+    "latency": workloads.latency,
+    "concurrency": workloads.concurrency,
+    "memory": workloads.memory,
+    "peers": workloads.peer_systems,
+}
+
+
+def peer_notes():
+    """Why a peer's package may be missing, said in the report beside the
+    import error: Ballista is installed only by `make bench` (BENCH_BALLISTA=1),
+    since PyPI has no wheel of it for Linux x86-64 and pip builds it from source."""
+    error_file = pathlib.Path(sys.prefix) / ".ballista-install-error"
+    if error_file.exists():
+        return {"ballista": "`pip install -r bench/requirements-ballista.txt` failed: "
+                            + " ".join(error_file.read_text().split())[:400]}
+    if os.environ.get("BENCH_BALLISTA") != "1":
+        return {"ballista": "not installed: PyPI has only a source distribution of `ballista` for "
+                            "Linux x86-64, which `make bench` builds (BENCH_BALLISTA=1, about 45 min "
+                            "on 2 cores the first time) and this run did not"}
+    return {}
+
+
+BUILD_DIR = pathlib.Path(os.environ.get("BUILD_DIR", REPO / "build"))
+
+FULL = dict(scale=1.0, runs=5, warmup=1, duration=30.0, latency_runs=300, query_timeout=600.0,
+            out=REPO / "bench" / "results")
+SMOKE = dict(scale=0.01, runs=1, warmup=1, duration=2.0, latency_runs=30, query_timeout=120.0,
+             out=BUILD_DIR / "bench-smoke")
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--smoke", action="store_true",
+                   help="tiny scale, one warm-up and one timed run, 2 s of concurrency; output under build/")
+    p.add_argument("--scale", type=float, help="TPC-H scale factor (default 1; smoke 0.01)")
+    p.add_argument("--runs", type=int, help="timed runs per query and system (default 5; smoke 1)")
+    p.add_argument("--warmup", type=int, help="warm-up runs before them (default 1)")
+    p.add_argument("--duration", type=float, help="seconds per concurrency run (default 30; smoke 2)")
+    p.add_argument("--latency-runs", type=int, help="runs per latency statement (default 300; smoke 30)")
+    p.add_argument("--query-timeout", type=float,
+                   help="seconds one query may take before it is cancelled and counted as an error "
+                        "(a peer: all runs of a query; default 600, smoke 120)")
+    p.add_argument("--out", type=pathlib.Path, help="directory of the results (default bench/results; "
+                                                     "smoke $BUILD_DIR/bench-smoke)")
+    p.add_argument("--data-dir", type=pathlib.Path,
+                   help="Parquet cache (default $BUILD_DIR/bench-data/sf<scale>)")
+    p.add_argument("--workloads", default=",".join(WORKLOADS),
+                   help=f"comma-separated subset of {','.join(WORKLOADS)}")
+    p.add_argument("--readme", nargs="?", const=REPO / "README.md", type=pathlib.Path, metavar="PATH",
+                   help="rewrite the benchmark block of README.md (or of PATH)")
+    p.add_argument("--skein-bin", default=skeinproc.env_binary(REPO),
+                   help="the skein binary (default $SKEIN_BIN, else bin/skein)")
+    args = p.parse_args(argv)
+    defaults = SMOKE if args.smoke else FULL
+    for k, v in defaults.items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
+    args.workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    unknown = [w for w in args.workloads if w not in WORKLOADS]
+    if unknown:
+        p.error(f"unknown workloads {unknown}; choose from {list(WORKLOADS)}")
+    if args.data_dir is None:
+        args.data_dir = BUILD_DIR / "bench-data" / f"sf{args.scale:g}"
+    return args
+
+
+class Bench:
+    """What every workload needs: settings, the data, the queries, and
+    in-process DuckDB's answers to check every other system against."""
+
+    def __init__(self, args):
+        self.binary = args.skein_bin
+        self.scale = args.scale
+        self.runs = args.runs
+        self.warmup = args.warmup
+        self.duration = args.duration
+        self.latency_runs = args.latency_runs
+        self.latency_warmup = min(20, args.latency_runs)
+        self.query_timeout = args.query_timeout
+        systems.watchdog.timeout = args.query_timeout
+        self.peer_rel_tol = answers.PEER_REL_TOL
+        self.peer_notes = peer_notes()
+        self.work_dir = BUILD_DIR / "bench-work"
+        self.problems = []
+        self.checks_passed = self.checks_failed = 0
+        self._lock = threading.Lock()
+        self.workload = "setup"
+        self.files = tpch.ensure_data(args.data_dir, args.scale, log=self.log)
+        self.data_dir = pathlib.Path(args.data_dir).resolve()
+        self.queries = tpch.queries()
+        self._reference()
+
+    def log(self, msg):
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+    def _reference(self):
+        """DuckDB's answers (default threads), whether each query orders its
+        rows, lineitem's size and the point-lookup keys."""
+        self.log("reference answers: in-process DuckDB")
+        ref = systems.InProcessDuckDB("reference", self.files)
+        with ref.open() as runner:
+            con = runner.con
+            self.reference = {n: runner.query(sql) for n, sql in self.queries}
+            self.ordered = {n: answers.has_top_level_order(con, sql) for n, sql in self.queries}
+            (self.lineitem_rows,) = con.execute("SELECT count(*) FROM lineitem").fetchone()
+            self._keys = [k for (k,) in con.execute(
+                "SELECT o_orderkey FROM orders ORDER BY hash(o_orderkey) LIMIT ?",
+                [self.latency_runs]).fetchall()]
+            self.lineitem_row_groups = con.execute(
+                "SELECT count(DISTINCT (file_name, row_group_id)) FROM parquet_metadata(?)",
+                [self.files["lineitem"]]).fetchone()[0]
+
+    def counted(self, diff):
+        """Counts a Skein or DuckDB answer check (diff is None when equal) and
+        returns diff; peers' answers are reported but not counted."""
+        with self._lock:
+            if diff is None:
+                self.checks_passed += 1
+            else:
+                self.checks_failed += 1
+        return diff
+
+    def deployment_dir(self, label):
+        """A fresh scratch directory (data-dir, logs) for one deployment of a
+        workload; kept after the run so that a failure's logs can be read."""
+        slug = "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-")
+        return self.work_dir / self.workload / slug
+
+    def point_keys(self, n):
+        return [self._keys[i % len(self._keys)] for i in range(n)]
+
+
+def environment(binary):
+    def read(path, key):
+        try:
+            for line in open(path):
+                if line.startswith(key):
+                    return line.split(":", 1)[1].strip()
+        except OSError:
+            pass
+        return "?"
+
+    mem_kb = read("/proc/meminfo", "MemTotal").split()[0]
+    versions = {"Python": platform.python_version()}
+    for pkg in ("duckdb", "duckdb-extension-tpch", "pyarrow", "adbc-driver-manager",
+                "adbc-driver-flightsql", "datafusion", "ballista", "matplotlib"):
+        try:
+            versions[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            versions[pkg] = "not installed"
+    git = subprocess.run(["git", "-C", str(REPO), "describe", "--tags", "--always", "--dirty"],
+                         capture_output=True, text=True)
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": read("/proc/cpuinfo", "model name"),
+        "memory": f"{int(mem_kb) / 1024 / 1024:.1f} GiB" if mem_kb.isdigit() else "?",
+        "kernel": platform.release(),
+        "skein_version": skeinproc.version(binary),
+        "skein_bin": binary,
+        "git": git.stdout.strip() or "?",
+        "versions": versions,
+    }
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not pathlib.Path(args.skein_bin).exists():
+        print(f"skeinbench: {args.skein_bin} not found; run `make build` first", file=sys.stderr)
+        return 2
+    started = datetime.datetime.now(datetime.timezone.utc)
+    bench = Bench(args)
+    results = {
+        "command": os.environ.get("SKEINBENCH_COMMAND") or shlex.join(["bench/run.sh", *(argv or sys.argv[1:])]),
+        "argv": shlex.join([pathlib.Path(sys.executable).name, "bench/skeinbench.py", *(argv or sys.argv[1:])]),
+        "started": started.strftime("%Y-%m-%d %H:%M:%S"),
+        "queries": [n for n, _ in bench.queries],
+        "settings": {
+            "scale": args.scale, "runs": args.runs, "warmup": args.warmup, "duration": args.duration,
+            "latency_runs": args.latency_runs, "query_timeout": args.query_timeout,
+            "peer_rel_tol": bench.peer_rel_tol, "rel_tol": answers.REL_TOL,
+            "data": {"dir": str(bench.data_dir), "size_mb": tpch.data_size(bench.files) / 1e6,
+                     "split_files": tpch.SPLIT_FILES, "row_group_size": tpch.ROW_GROUP_SIZE,
+                     "lineitem_row_groups": bench.lineitem_row_groups},
+        },
+        "workloads": {},
+    }
+    for name in args.workloads:
+        bench.log(f"== {name}")
+        bench.workload = name
+        try:
+            results["workloads"][name] = WORKLOADS[name](bench)
+        except Exception as e:
+            traceback.print_exc()
+            results["workloads"][name] = {"error": workloads.first_line(e)}
+            bench.problems.append(f"{name}: {workloads.first_line(e)}")
+    results["problems"] = bench.problems
+    results["finished"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    results["environment"] = environment(args.skein_bin)
+
+    date = started.strftime("%Y-%m-%d")
+    md = report.write(results, args.out, date, results["queries"])
+    (pathlib.Path(args.out) / f"{date}.json").write_text(json.dumps(results, indent=1, default=str))
+    bench.log(f"wrote {md}")
+    if args.readme:
+        report.update_readme(args.readme, md, results)
+        bench.log(f"updated {args.readme}")
+    for goal, measured, target, status in report.headline(results):
+        print(f"  {status:>12}  {goal}: {measured} (target {target})")
+    # The answer checks as a test runner would count them (CI reads this line).
+    print(f"answers: {bench.checks_passed} passed, {bench.checks_failed} failed")
+    if bench.problems:
+        print(f"skeinbench: {len(bench.problems)} problem(s):", file=sys.stderr)
+        for p in bench.problems:
+            print(f"  {p}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,263 @@
+"""The systems the workloads time, behind one small interface:
+
+    with system.open() as runner:        # starts servers, creates views
+        table = runner.query(sql)        # a pyarrow.Table, fully fetched
+        runner.plans()                   # {sql: "mode, N tasks"} where known
+
+Each system is opened only while it is measured, so that on 2 cores no two
+systems compete for the CPU.
+"""
+
+import contextlib
+import threading
+import time
+import weakref
+
+import duckdb
+
+import skeinproc
+import tpch
+
+# A query that Skein splits over every lineitem file, used to learn that all
+# executors have registered; it returns no rows.
+REGISTRATION_PROBE = "SELECT l_orderkey FROM lineitem WHERE l_orderkey < 0"
+
+
+class Watchdog:
+    """One thread that cancels any query running longer than `timeout`
+    seconds, so that a hung query becomes an error instead of a hung bench.
+    Runners mark their query's start and end (two assignments, nothing in
+    the timed path that costs), and the thread looks every second."""
+
+    def __init__(self, timeout=600.0):
+        self.timeout = timeout
+        self._runners = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._thread = None
+
+    def watch(self, runner):
+        with self._lock:
+            self._runners.add(runner)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True)
+                self._thread.start()
+
+    def _run(self):
+        while True:
+            time.sleep(1.0)
+            now = time.monotonic()
+            with self._lock:
+                runners = list(self._runners)
+            for r in runners:
+                started = r.started
+                if started is not None and now - started > self.timeout:
+                    r.started = None
+                    try:
+                        r.cancel()
+                    except Exception:
+                        pass
+
+
+watchdog = Watchdog()
+
+
+class InProcessDuckDB:
+    """DuckDB in this Python process over the same Parquet files (views)."""
+
+    kind = "duckdb"
+
+    def __init__(self, label, files, threads=None):
+        self.label = label
+        self.files = files
+        self.threads = threads
+
+    def describe(self):
+        t = f"threads={self.threads}" if self.threads else "threads=default (one per core)"
+        return f"duckdb Python, in-process, {t}, views over the Parquet files"
+
+    @contextlib.contextmanager
+    def open(self):
+        con = duckdb.connect()
+        try:
+            if self.threads:
+                con.execute(f"SET threads = {int(self.threads)}")
+            for stmt in tpch.view_statements(self.files):
+                con.execute(stmt)
+            yield DuckDBRunner(con)
+        finally:
+            con.close()
+
+
+class DuckDBRunner:
+    def __init__(self, con):
+        self.con = con
+        self.started = None
+        watchdog.watch(self)
+
+    def query(self, sql):
+        self.started = time.monotonic()
+        try:
+            return self.con.execute(sql).to_arrow_table()
+        finally:
+            self.started = None
+
+    def cancel(self):
+        self.con.interrupt()
+
+    def stream(self, sql):
+        """Rows and bytes of sql, read batch by batch and dropped."""
+        rows = nbytes = 0
+        self.started = time.monotonic()
+        try:
+            for batch in self.con.execute(sql).to_arrow_reader():
+                rows += batch.num_rows
+                nbytes += batch.nbytes
+        finally:
+            self.started = None
+        return rows, nbytes
+
+    def check_alive(self, grace=0.0):
+        pass
+
+    def cursor_runner(self):
+        """A runner on a new cursor of the same database (one per client thread)."""
+        return DuckDBRunner(self.con.cursor())
+
+    def plans(self):
+        return {}
+
+    def close(self):
+        pass
+
+
+class Skein:
+    """A Skein deployment reached through the ADBC Flight SQL driver.
+
+    separate=True runs a coordinator and `executors` executor processes
+    (coordinator_threads for the coordinator's DuckDB, `threads` for each
+    executor's); otherwise `skein serve` with the flags given (None: its
+    default)."""
+
+    kind = "skein"
+
+    def __init__(self, label, binary, work_dir, files, data_dir, executors=None, threads=None,
+                 coordinator_threads=None, result_mode=None, separate=False):
+        self.label = label
+        self.files = files
+        self.server_args = dict(binary=binary, work_dir=work_dir, data_dirs=[data_dir],
+                                executors=executors, threads=threads,
+                                coordinator_threads=coordinator_threads,
+                                result_mode=result_mode, separate=separate, label=label)
+        self.server = None
+
+    def describe(self):
+        a = self.server_args
+        mode = a["result_mode"] or "direct"
+        if a["separate"]:
+            return (f"`skein coordinator --threads {a['coordinator_threads']}` + {a['executors']} x "
+                    f"`skein executor --threads {a['threads']}` (separate processes), result mode {mode}")
+        flags = []
+        if a["executors"] is not None:
+            flags.append(f"--executors {a['executors']}")
+        if a["threads"] is not None:
+            flags.append(f"--threads {a['threads']}")
+        if a["result_mode"]:
+            flags.append(f"--result-mode {a['result_mode']}")
+        if not flags:
+            return "`skein serve` with default settings (2 executors; DuckDB threads = cores)"
+        return f"`skein serve {' '.join(flags)}`"
+
+    @contextlib.contextmanager
+    def open(self):
+        server = skeinproc.Server(**self.server_args)
+        with server:
+            self.server = server
+            conn = server.connect()
+            try:
+                with conn.cursor() as cur:
+                    for stmt in tpch.view_statements(self.files):
+                        cur.execute(stmt)
+                server.wait_registered(conn, REGISTRATION_PROBE)
+                runner = SkeinRunner(server, conn)
+                try:
+                    yield runner
+                finally:
+                    runner.close()
+            finally:
+                conn.close()
+                self.server = None
+
+
+class SkeinRunner:
+    def __init__(self, server, conn, owns_conn=False):
+        self.server = server
+        self.conn = conn
+        self.owns_conn = owns_conn
+        self.cur = conn.cursor()
+        self._clients = []
+        self.started = None
+        watchdog.watch(self)
+
+    def query(self, sql):
+        self.started = time.monotonic()
+        try:
+            self.cur.execute(sql)
+            return self.cur.fetch_arrow_table()
+        finally:
+            self.started = None
+
+    def cancel(self):
+        self.cur.adbc_cancel()
+
+    def stream(self, sql):
+        """Rows and bytes of sql, read batch by batch and dropped."""
+        rows = nbytes = 0
+        self.started = time.monotonic()
+        try:
+            self.cur.execute(sql)
+            for batch in self.cur.fetch_record_batch():
+                rows += batch.num_rows
+                nbytes += batch.nbytes
+        finally:
+            self.started = None
+        return rows, nbytes
+
+    def check_alive(self, grace=0.0):
+        """Raise if a process of the deployment has exited (crashed), so that a
+        workload stops at once rather than failing every later query; after
+        failures, grace gives a dying process time to finish exiting."""
+        deadline = time.monotonic() + grace
+        while True:
+            dead = self.server.exited()
+            if dead:
+                raise skeinproc.SkeinError("; ".join(dead))
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.1)
+
+    def cursor_runner(self):
+        """A runner on a new connection (one per client thread)."""
+        r = SkeinRunner(self.server, self.server.connect(), owns_conn=True)
+        self._clients.append(r)
+        return r
+
+    def plans(self):
+        """{sql text: "mode, N tasks"} from Skein's query history (the last
+        record of each text), so the report can say which queries were split."""
+        time.sleep(0.5)  # history is written asynchronously
+        self.cur.execute("SELECT sql, arg_max(mode, started_at), arg_max(tasks, started_at) "
+                         "FROM skein.queries GROUP BY sql")
+        out = {}
+        for sql, mode, tasks in self.cur.fetchall():
+            out[sql] = f"{mode}, {tasks} tasks" if tasks else mode
+        return out
+
+    def close(self):
+        for r in self._clients:
+            r.close()
+        self._clients = []
+        try:
+            self.cur.close()
+        finally:
+            if self.owns_conn:
+                self.conn.close()

@@ -1,0 +1,391 @@
+"""The six workloads. Each takes the Bench (settings, data, reference answers)
+and returns a plain dict (it goes into the JSON results and the report).
+
+Every answer a system gives is checked against in-process DuckDB's before its
+time counts; a mismatch or an error is recorded in the workload's result and
+in bench.problems, which makes the run exit non-zero.
+"""
+
+import os
+import threading
+import time
+
+import answers
+import peers
+import skeinproc
+import systems
+from measure import Stats, percentile, timed
+
+FETCH_SQL = "SELECT * FROM lineitem"
+FETCH_SIGNATURE = ["l_orderkey", "l_partkey", "l_extendedprice"]
+CONCURRENCY_MIX = [1, 3, 5, 6, 10, 12, 14, 19]
+CONCURRENCY_CLIENTS = [8, 32]
+
+
+def first_line(e):
+    text = str(e).strip() or type(e).__name__
+    return text.splitlines()[0][:300]
+
+
+# ---------------------------------------------------------------- deployments
+
+def skein_cluster(bench, label, executors, result_mode=None):
+    """Coordinator plus `executors` executor processes with 1 DuckDB thread
+    each; the coordinator gets as many threads as the executors have in
+    total, for the queries it runs whole (so N threads are busy at a time)."""
+    return systems.Skein(label, bench.binary, bench.deployment_dir(label), bench.files, bench.data_dir,
+                         executors=executors, threads=1, coordinator_threads=executors,
+                         result_mode=result_mode, separate=True)
+
+
+def skein_serve(bench, label="Skein serve (defaults)"):
+    return systems.Skein(label, bench.binary, bench.deployment_dir(label), bench.files, bench.data_dir)
+
+
+def duckdb_inprocess(bench, threads, label=None):
+    label = label or (f"DuckDB {threads} thread{'s' if threads != 1 else ''}" if threads
+                      else "DuckDB (default threads)")
+    return systems.InProcessDuckDB(label, bench.files, threads=threads)
+
+
+# ---------------------------------------------------------------- 1. fetch
+
+def fetch(bench):
+    """SELECT * over lineitem, fully fetched as an Arrow table, through Skein
+    (2 executors x 1 thread; direct endpoints and proxy mode) and through
+    in-process DuckDB with 2 threads. Throughput is the in-process result's
+    Arrow size over the time, so the ratio is the ratio of times."""
+    out = {"sql": FETCH_SQL, "systems": []}
+    ref = duckdb_inprocess(bench, 2)
+    with ref.open() as runner:
+        rec, table = _timed_runs(bench, runner, FETCH_SQL, check=None)
+        out["bytes"] = table.nbytes
+        out["rows"] = table.num_rows
+        signature = answers.quick_signature(table, FETCH_SIGNATURE)
+        del table
+    rec.update(label=ref.label, describe=ref.describe())
+    out["systems"].append(rec)
+    for mode in ("direct", "proxy"):
+        sys_ = skein_cluster(bench, f"Skein {mode} (2 executors x 1 thread)", 2, result_mode=mode)
+        rec = {"label": sys_.label, "describe": sys_.describe()}
+        try:
+            with sys_.open() as runner:
+                def check(t):
+                    got = answers.quick_signature(t, FETCH_SIGNATURE)
+                    return None if got == signature else f"rows and sums {got} != DuckDB's {signature}"
+                rec.update(_timed_runs(bench, runner, FETCH_SQL, check)[0])
+                rec["plan"] = runner.plans().get(FETCH_SQL, "")
+        except Exception as e:
+            rec["error"] = first_line(e)
+        _note_problem(bench, "fetch", rec)
+        out["systems"].append(rec)
+    base = Stats(out["systems"][0]["seconds"]).median
+    for rec in out["systems"]:
+        s = Stats(rec.get("seconds", []))
+        rec["mb_per_s"] = out["bytes"] / 1e6 / s.median if s.ok else None
+        rec["ratio"] = base / s.median if s.ok else None
+    return out
+
+
+def _timed_runs(bench, runner, sql, check):
+    """Warm-up and timed runs of sql; returns ({"seconds": [...]}, last table)."""
+    rec = {"seconds": []}
+    table = None
+    for i in range(bench.warmup + bench.runs):
+        table = None  # free the previous result before fetching the next
+        t, table = timed(lambda: runner.query(sql))
+        if check:
+            diff = bench.counted(check(table))
+            if diff:
+                rec["mismatch"] = diff
+                rec["seconds"] = []
+                break
+        if i >= bench.warmup:
+            rec["seconds"].append(t)
+    return rec, table
+
+
+def _note_problem(bench, workload, rec, what=""):
+    for key in ("error", "mismatch"):
+        if rec.get(key):
+            bench.problems.append(f"{workload}: {rec.get('label', '')}{what}: {key}: {rec[key]}")
+
+
+# ---------------------------------------------------------------- 2. TPC-H
+
+def tpch_systems(bench):
+    return [
+        duckdb_inprocess(bench, 1),
+        duckdb_inprocess(bench, 2),
+        skein_cluster(bench, "Skein 1 executor x 1 thread", 1),
+        skein_cluster(bench, "Skein 2 executors x 1 thread", 2),
+        skein_serve(bench),
+    ]
+
+
+def tpch(bench):
+    """The 22 queries on every system, one system at a time."""
+    out = {"systems": []}
+    for sys_ in tpch_systems(bench):
+        bench.log(f"tpch: {sys_.label}")
+        rec = {"label": sys_.label, "kind": sys_.kind, "describe": sys_.describe(), "queries": {}}
+        try:
+            with sys_.open() as runner:
+                for n, sql in bench.queries:
+                    q = _run_query(bench, runner, n, sql)
+                    rec["queries"][n] = q
+                    bench.log(f"  Q{n:02d} " + (q.get("error") or q.get("mismatch")
+                                                 or f"{Stats(q['seconds']).median:.3f}s"))
+                    _note_problem(bench, "tpch", dict(q, label=sys_.label), f" Q{n}")
+                    runner.check_alive(grace=3.0 if q.get("error") else 0.0)
+                plans = runner.plans()
+                for n, sql in bench.queries:
+                    if sql in plans:
+                        rec["queries"][n]["plan"] = plans[sql]
+        except Exception as e:
+            rec["error"] = first_line(e)
+            _note_problem(bench, "tpch", rec)
+        out["systems"].append(rec)
+    return out
+
+
+def _run_query(bench, runner, n, sql):
+    q = {"seconds": []}
+    try:
+        for i in range(bench.warmup + bench.runs):
+            t, table = timed(lambda: runner.query(sql))
+            diff = bench.counted(answers.compare(bench.reference[n], table, bench.ordered[n]))
+            if diff:
+                return {"seconds": [], "mismatch": diff}
+            if i >= bench.warmup:
+                q["seconds"].append(t)
+    except Exception as e:
+        return {"seconds": [], "error": bench.counted(first_line(e))}
+    return q
+
+
+# ---------------------------------------------------------------- 3. latency
+
+def latency(bench):
+    """SELECT 1 and point lookups on orders (one key each, keys spread over
+    the files), p50 and p99, through `skein serve` and in-process DuckDB."""
+    keys = bench.point_keys(bench.latency_runs)
+    cases = [("SELECT 1", ["SELECT 1"] * bench.latency_runs),
+             ("point lookup", [f"SELECT * FROM orders WHERE o_orderkey = {k}" for k in keys])]
+    out = {"cases": [c for c, _ in cases], "systems": []}
+    expected = {}
+    for sys_ in (duckdb_inprocess(bench, None), skein_serve(bench)):
+        rec = {"label": sys_.label, "describe": sys_.describe(), "cases": {}}
+        try:
+            with sys_.open() as runner:
+                for case, sqls in cases:
+                    rec["cases"][case] = _latency_case(bench, runner, sqls, expected)
+        except Exception as e:
+            rec["error"] = first_line(e)
+        for case, r in rec["cases"].items():
+            _note_problem(bench, "latency", dict(r, label=sys_.label), f" {case}")
+        _note_problem(bench, "latency", rec)
+        out["systems"].append(rec)
+    return out
+
+
+def _latency_case(bench, runner, sqls, expected):
+    """Times each statement; the first system's answers are the expected ones."""
+    for sql in sqls[:bench.latency_warmup]:
+        runner.query(sql)
+    seconds = []
+    for sql in sqls:
+        t, table = timed(lambda: runner.query(sql))
+        if sql in expected:
+            diff = bench.counted(answers.compare(expected[sql], table, ordered=False))
+            if diff:
+                return {"mismatch": f"{sql}: {diff}"}
+        else:
+            expected[sql] = table
+        seconds.append(t)
+    return {"p50": percentile(seconds, 50), "p99": percentile(seconds, 99),
+            "min": min(seconds), "max": max(seconds), "n": len(seconds)}
+
+
+# ---------------------------------------------------------------- 4. concurrency
+
+def concurrency(bench):
+    """8 and 32 clients, each on its own connection, cycling through a mix of
+    TPC-H queries (each client starting at a different one) for a fixed
+    time; queries per second and latency percentiles."""
+    out = {"mix": CONCURRENCY_MIX, "duration": bench.duration, "clients": CONCURRENCY_CLIENTS,
+           "systems": []}
+    texts = dict(bench.queries)
+    mix = [(n, texts[n]) for n in CONCURRENCY_MIX]
+    for sys_ in (duckdb_inprocess(bench, None), skein_serve(bench)):
+        rec = {"label": sys_.label, "describe": sys_.describe(), "runs": {}}
+        try:
+            with sys_.open() as runner:
+                for clients in CONCURRENCY_CLIENTS:
+                    bench.log(f"concurrency: {sys_.label}, {clients} clients")
+                    r = _concurrent(bench, runner, mix, clients)
+                    rec["runs"][clients] = r
+                    _note_problem(bench, "concurrency", dict(r, label=sys_.label), f" {clients} clients")
+                    runner.check_alive(grace=3.0 if r.get("error") else 0.0)
+        except Exception as e:
+            rec["error"] = first_line(e)
+            _note_problem(bench, "concurrency", rec)
+        out["systems"].append(rec)
+    return out
+
+
+def _concurrent(bench, runner, mix, clients):
+    clients_runners = [runner.cursor_runner() for _ in range(clients)]
+    latencies, failures = [], []
+    lock = threading.Lock()
+    start_gate = threading.Barrier(clients + 1)
+    box = {}
+
+    def client(i, r):
+        mine = []
+        start_gate.wait()
+        k = i
+        while time.perf_counter() < box["deadline"]:
+            n, sql = mix[k % len(mix)]
+            k += 1
+            try:
+                t, table = timed(lambda: r.query(sql))
+            except Exception as e:
+                with lock:
+                    failures.append(f"Q{n}: error: {bench.counted(first_line(e))}")
+                break  # this client stops; the others go on
+            diff = bench.counted(answers.compare(bench.reference[n], table, bench.ordered[n]))
+            if diff:
+                with lock:
+                    failures.append(f"Q{n}: wrong answer: {diff}")
+                continue
+            mine.append(t)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(i, r), daemon=True)
+               for i, r in enumerate(clients_runners)]
+    for t in threads:
+        t.start()
+    box["deadline"] = time.perf_counter() + bench.duration
+    started = time.perf_counter()
+    start_gate.wait()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - started
+    r = {"queries": len(latencies), "elapsed": elapsed, "qps": len(latencies) / elapsed,
+         "p50": percentile(latencies, 50), "p99": percentile(latencies, 99)}
+    if failures:
+        r["error"] = f"{len(failures)} failed, first: {failures[0]}"
+    return r
+
+
+# ---------------------------------------------------------------- 5. memory
+
+def memory(bench):
+    """Peak RSS (VmHWM) of the coordinator and of one executor, in fresh
+    processes for each result mode, while a client streams all of lineitem
+    batch by batch (so the client holds little); RSS is also sampled every
+    50 ms during the stream."""
+    out = {"sql": FETCH_SQL, "systems": []}
+    for mode in ("direct", "proxy"):
+        sys_ = skein_cluster(bench, f"Skein {mode} (2 executors x 1 thread)", 2, result_mode=mode)
+        rec = {"label": sys_.label, "mode": mode, "describe": sys_.describe()}
+        try:
+            with sys_.open() as runner:
+                pids = sys_.server.pids()
+                watched = {"coordinator": pids["coordinator"], "executor": pids["executor0"]}
+                rec["before_kb"] = {k: skeinproc.proc_status(p, "VmRSS") for k, p in watched.items()}
+                sampler = _RSSSampler(watched)
+                with sampler:
+                    rows, nbytes = runner.stream(FETCH_SQL)
+                rec["rows"], rec["bytes"] = rows, nbytes
+                rec["sampled_peak_kb"] = sampler.peak
+                rec["hwm_kb"] = {k: skeinproc.proc_status(p, "VmHWM") for k, p in watched.items()}
+                if rows != bench.lineitem_rows:
+                    rec["mismatch"] = f"streamed {rows} rows, lineitem has {bench.lineitem_rows}"
+        except Exception as e:
+            rec["error"] = first_line(e)
+        _note_problem(bench, "memory", rec)
+        out["systems"].append(rec)
+    return out
+
+
+class _RSSSampler:
+    """Samples VmRSS of some processes every 50 ms on a thread; keeps the max."""
+
+    def __init__(self, pids, interval=0.05):
+        self.pids = pids
+        self.interval = interval
+        self.peak = {k: 0 for k in pids}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self.interval)
+
+    def _sample(self):
+        for k, pid in self.pids.items():
+            v = skeinproc.proc_status(pid, "VmRSS")
+            if v is not None:
+                self.peak[k] = max(self.peak[k], v)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        return False
+
+
+# ---------------------------------------------------------------- 6. peers
+
+def peer_systems(bench):
+    """The same 22 queries on each peer whose package is installed here; a
+    peer that is not is reported with the reason (and, where the bench knows
+    why it was left out of the requirements, that too)."""
+    out = {"systems": []}
+    partitions = os.cpu_count() or 2
+    for name, (label, describe) in peers.PEERS.items():
+        rec = {"label": label, "package": name, "describe": describe, "queries": {}}
+        version, reason = peers.available(name)
+        if version is None:
+            rec["not_run"] = reason
+            if name in bench.peer_notes:
+                rec["not_run"] = f"{bench.peer_notes[name]} ({reason})"
+            out["systems"].append(rec)
+            bench.log(f"peers: {label} not run: {rec['not_run']}")
+            continue
+        rec["version"] = version
+        bench.log(f"peers: {name} {version}")
+        work = bench.work_dir / f"peer-{name}"
+        try:
+            res = peers.run_peer(name, bench.data_dir, [n for n, _ in bench.queries], bench.warmup,
+                                 bench.runs, work, partitions, bench.query_timeout, log=bench.log)
+        except Exception as e:
+            rec["not_run"] = f"the harness failed to run it: {first_line(e)}"
+            bench.problems.append(f"peers: {name}: {rec['not_run']}")
+            out["systems"].append(rec)
+            continue
+        if res["fatal"]:
+            rec["not_run"] = res["fatal"]
+        for n, q in res["queries"].items():
+            entry = {"seconds": q.get("seconds", [])}
+            if q.get("error"):
+                entry = {"seconds": [], "error": q["error"]}
+            else:
+                table = peers.read_answer(work, n)
+                diff = answers.compare(bench.reference[n], table, bench.ordered[n],
+                                       rel_tol=bench.peer_rel_tol, names=False) \
+                    if table is not None else "no answer"
+                if diff:
+                    entry = {"seconds": [], "mismatch": diff}
+            rec["queries"][n] = entry
+        rec["partitions"] = partitions
+        out["systems"].append(rec)
+    return out
