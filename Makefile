@@ -33,7 +33,7 @@ run: build ## run a server on 127.0.0.1:31337 (user skein, password secret; over
 test: test-go test-python test-jdbc ## run every test suite (Go, Python, JDBC)
 
 .PHONY: test-go
-test-go: ## run the Go tests (race detector on, but for the long end-to-end corpus)
+test-go: build ## run the Go tests (race detector on, but for the long end-to-end corpus)
 	$(GO) test -tags $(GOTAGS) -race -count=1 -timeout 15m $$($(GO) list -tags $(GOTAGS) ./... | grep -v /integration)
 	$(GO) test -tags $(GOTAGS) -count=1 -timeout 15m ./integration/
 
