@@ -1,7 +1,13 @@
 // Package executor is a Skein worker: its own sandboxed DuckDB behind a
 // Flight server. It registers with the coordinator and sends heartbeats,
 // and it runs exactly what a valid task ticket (signed with the cluster
-// secret by the coordinator) says, streaming the Arrow result to whoever
-// redeems it: a client reading endpoints directly, or the coordinator
-// proxying or merging. It keeps no state that matters.
+// secret by the coordinator) says, for whoever redeems it: a client reading
+// endpoints directly, or the coordinator proxying or merging.
+//
+// Tasks run as the coordinator issues their FlightInfo (the skein.start
+// action), at most one per DuckDB thread, each into a spool (memory, then
+// disk) that its reader streams from, so that every executor works while a
+// client reads endpoints one at a time and no task holds a thread while its
+// reader is slow. Spools are read once and dropped when their tickets
+// expire; nothing else is kept.
 package executor

@@ -2,7 +2,10 @@
 // on DuckDB's JSON AST (json_serialize_sql). It proves a query safe to
 // split or leaves it local, and writes the per-task and merge queries as
 // ASTs (for json_deserialize_sql): a scan's read_parquet becomes a slice of
-// one file's row groups; an aggregate becomes partial aggregates per slice
-// and a final aggregate over them (AVG as SUM over COUNT). It never
-// searches or splices SQL text.
+// one file's row groups (a CSV or JSON scan that fixes its format, one
+// file); an aggregate becomes partial aggregates per slice and a final
+// aggregate over them (AVG as SUM over COUNT); views are inlined first,
+// from their definitions, so a view over files splits like the files. It
+// never searches or splices SQL text: a view's CREATE statement is read
+// by a lexer of its header tokens, and its query parsed by DuckDB.
 package partition
