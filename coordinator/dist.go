@@ -157,7 +157,7 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 	handles := make([]string, len(p.tasks))
 	for i, t := range p.tasks {
 		h, err := d.secret.SignTask(cluster.Task{Query: qid, Task: i, SQL: t.sql, User: user, Executor: execs[i][0],
-			Alt: execs[i][1], File: t.slice.File, First: t.slice.First, Last: t.slice.Last})
+			Alt: execs[i][1], File: t.slice.File, First: t.slice.First, Last: t.slice.Last, Files: t.slice.Files})
 		if err != nil {
 			return nil, err
 		}
@@ -260,10 +260,24 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		for i, f := range schema.Fields() {
 			names[i] = f.Name
 		}
-		c.tasks = make([]string, len(parts))
+		c.tasks = map[taskShape]string{}
 		for i, part := range parts {
-			if c.tasks[i], c.merge, err = d.rewrite(ctx, conn, part, sliced[i][0], names, schema); err != nil {
+			first := sliced[i][0]
+			if c.tasks[shapeOf(i, first)], c.merge, err = d.rewrite(ctx, conn, part, first, names, schema); err != nil {
 				return nil, err
+			}
+			// Slices of whole files take as many parameters as files.
+			for _, s := range sliced[i][1:] {
+				if _, ok := c.tasks[shapeOf(i, s)]; ok {
+					continue
+				}
+				tmpl, err := part.TemplateAST(s, names)
+				if err == nil {
+					c.tasks[shapeOf(i, s)], err = deserialize(ctx, conn, tmpl)
+				}
+				if err != nil {
+					return nil, err
+				}
 			}
 		}
 		d.remember(key.String(), c)
@@ -271,11 +285,17 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 	p := &planned{mode: a.Mode, merge: c.merge}
 	for i := range parts {
 		for _, s := range sliced[i] {
-			p.tasks = append(p.tasks, plannedTask{sql: c.tasks[i], slice: s})
+			p.tasks = append(p.tasks, plannedTask{sql: c.tasks[shapeOf(i, s)], slice: s})
 		}
 	}
 	return p, nil
 }
+
+// taskShape is what a task template depends on: the part of the query
+// (a UNION ALL branch) and, for a slice of whole files, how many.
+type taskShape struct{ part, files int }
+
+func shapeOf(part int, s partition.Slice) taskShape { return taskShape{part, len(s.Files)} }
 
 // rewrite is the task template and merge SQL of a split query, checked by
 // preparing the rewrite over slice s: it must give exactly the original's
@@ -285,7 +305,7 @@ func (d *dist) rewrite(ctx context.Context, conn *duck.Conn, a *partition.Analys
 	if err != nil {
 		return "", "", err
 	}
-	tmpl, err := a.TemplateAST(names)
+	tmpl, err := a.TemplateAST(s, names)
 	if err != nil {
 		return "", "", err
 	}
@@ -332,7 +352,21 @@ func (d *dist) slices(ctx context.Context, conn *duck.Conn, a *partition.Analysi
 	if err != nil {
 		return nil, fmt.Errorf("reading Parquet metadata: %w", err)
 	}
+	// Every task of a join reads the other inputs whole: with more files
+	// than executor threads, each thread gets one task of whole files.
+	if slots := d.slots(); a.Joined && len(files) > slots {
+		return partition.SplitGroups(files, slots), nil
+	}
 	return partition.Split(files, d.taskRows(a, files)), nil
+}
+
+// slots is how many tasks the live executors run at once.
+func (d *dist) slots() int {
+	n := 0
+	for _, m := range d.reg.live() {
+		n += max(m.Threads, 1)
+	}
+	return max(n, 1)
 }
 
 // taskRows is the target size of the query's tasks: --task-rows, but in a
@@ -343,12 +377,8 @@ func (d *dist) taskRows(a *partition.Analysis, files []partition.File) int64 {
 	if !a.Joined {
 		return d.targetRows
 	}
-	total := totalRows(files)
-	slots := int64(0)
-	for _, m := range d.reg.live() {
-		slots += int64(max(m.Threads, 1))
-	}
-	return max(d.targetRows, (total+slots-1)/max(slots, 1))
+	slots := int64(d.slots())
+	return max(d.targetRows, (totalRows(files)+slots-1)/slots)
 }
 
 func totalRows(files []partition.File) int64 {
@@ -362,9 +392,9 @@ func totalRows(files []partition.File) int64 {
 }
 
 // A plan cache entry: the checked rewrites of one AST over one set of
-// files, one task template per part.
+// slices, one task template per shape.
 type cachedPlan struct {
-	tasks []string
+	tasks map[taskShape]string
 	merge string
 }
 

@@ -235,7 +235,7 @@ func (e *Executor) send(ctx context.Context, c flight.Client, action string) (er
 	done := e.done
 	e.done = nil
 	e.mu.Unlock()
-	body, err := e.cfg.Secret.SignMember(cluster.Member{ID: e.id, Location: e.uri, Threads: e.cfg.Threads,
+	body, err := e.cfg.Secret.SignMember(cluster.Member{ID: e.id, Location: e.uri, Threads: cap(e.slots),
 		Running: int(e.running.Load()), Done: done})
 	if err != nil {
 		return err

@@ -82,12 +82,12 @@ func TestRewrites(t *testing.T) {
 func TestSplit(t *testing.T) {
 	files := []File{{Path: "a", RowGroups: []int64{100, 100, 100}}, {Path: "b", RowGroups: []int64{0}}, {Path: "c", RowGroups: []int64{50}}}
 	got := Split(files, 150)
-	want := []Slice{{"a", 0, 199}, {"a", 200, 299}, {"c", 0, 49}}
+	want := []Slice{{File: "a", First: 0, Last: 199}, {File: "a", First: 200, Last: 299}, {File: "c", First: 0, Last: 49}}
 	if len(got) != len(want) {
 		t.Fatalf("slices %v", got)
 	}
 	for i := range want {
-		if got[i] != want[i] {
+		if got[i].String() != want[i].String() {
 			t.Errorf("slice %d: %v, want %v", i, got[i], want[i])
 		}
 	}
@@ -96,6 +96,21 @@ func TestSplit(t *testing.T) {
 	}
 	if n := len(Split(files, 1<<40)); n != 2 {
 		t.Errorf("one slice per file: %d", n)
+	}
+}
+
+func TestSplitGroups(t *testing.T) {
+	files := []File{{Path: "a", RowGroups: []int64{100}}, {Path: "b", RowGroups: []int64{0}}, {Path: "c", RowGroups: []int64{60}},
+		{Path: "d", RowGroups: []int64{50}}, {Path: "e", RowGroups: []int64{40}}}
+	got := SplitGroups(files, 2)
+	if len(got) != 2 || got[0].String() != "a,e" || got[1].String() != "c,d" {
+		t.Fatalf("groups %v", got)
+	}
+	if args := got[1].Args(); len(args) != 2 || args[0] != "c" {
+		t.Fatalf("args %v", args)
+	}
+	if got := SplitGroups(files, 9); len(got) != 4 {
+		t.Fatalf("more groups than files with rows: %v", got)
 	}
 }
 

@@ -560,13 +560,20 @@ func containsAggregate(v any, aggs Aggregates) bool {
 	return false
 }
 
-// Slice is a row range of one Parquet file, aligned to row groups.
+// Slice is a row range of one Parquet file, aligned to row groups; or a
+// whole file (Last < 0); or, when Files is set, whole Parquet files read
+// together (a join's task reads several files so that the join's other
+// inputs are read once per executor thread, not once per file).
 type Slice struct {
 	File        string
 	First, Last int64 // file_row_number range, inclusive
+	Files       []string
 }
 
 func (s Slice) String() string {
+	if len(s.Files) > 0 {
+		return strings.Join(s.Files, ",")
+	}
 	if s.Whole() {
 		return s.File
 	}
@@ -603,18 +610,47 @@ func Split(files []File, targetRows int64) []Slice {
 // scanOf is the table reference that reads one slice: a subquery over the
 // file with its row numbers, named like the scan it replaces.
 func (a *Analysis) scanOf(s Slice) Node {
+	if len(s.Files) > 0 {
+		files := make([]Node, len(s.Files))
+		for i, f := range s.Files {
+			files[i] = constant("VARCHAR", f)
+		}
+		return a.filesNode(files)
+	}
 	return a.scanNode(constant("VARCHAR", s.File), constant("BIGINT", s.First), constant("BIGINT", s.Last))
 }
 
 // scanTemplate reads the slice given by the parameters $1 (file), $2 and $3
-// (first and last row): every task of a query runs the same statement.
-func (a *Analysis) scanTemplate() Node {
+// (first and last row), or for a slice of whole files $1...$k (the files):
+// every task of a query with slices of one shape runs the same statement.
+func (a *Analysis) scanTemplate(s Slice) Node {
+	if len(s.Files) > 0 {
+		files := make([]Node, len(s.Files))
+		for i := range s.Files {
+			files[i] = parameter(i + 1)
+		}
+		return a.filesNode(files)
+	}
 	return a.scanNode(parameter(1), parameter(2), parameter(3))
+}
+
+// filesNode reads whole Parquet files, named like the scan it replaces.
+func (a *Analysis) filesNode(files []Node) Node {
+	return Node{"type": "TABLE_FUNCTION", "alias": a.alias, "sample": nil, "query_location": json.Number(noLocation),
+		"function": function("read_parquet", function("list_value", files...)), "column_name_alias": []any{},
+		"with_ordinality": "WITHOUT_ORDINALITY"}
 }
 
 // Args are the values of a task template's parameters for slice s: a
 // whole file (Last < 0) binds only the file.
 func (s Slice) Args() []any {
+	if len(s.Files) > 0 {
+		args := make([]any, len(s.Files))
+		for i, f := range s.Files {
+			args[i] = f
+		}
+		return args
+	}
 	if s.Whole() {
 		return []any{s.File}
 	}
@@ -623,6 +659,52 @@ func (s Slice) Args() []any {
 
 // Whole says the slice is a whole file, not a row range.
 func (s Slice) Whole() bool { return s.Last < 0 }
+
+// SplitGroups spreads whole files over at most n slices of about equal
+// rows (largest file first to the smallest group), each slice's files in
+// their original order.
+func SplitGroups(files []File, n int) []Slice {
+	if n <= 0 {
+		n = 1
+	}
+	type sized struct {
+		idx  int
+		rows int64
+	}
+	order := make([]sized, 0, len(files))
+	for i, f := range files {
+		var rows int64
+		for _, g := range f.RowGroups {
+			rows += g
+		}
+		if rows > 0 {
+			order = append(order, sized{i, rows})
+		}
+	}
+	slices.SortStableFunc(order, func(a, b sized) int { return int(b.rows - a.rows) })
+	groups := make([][]int, min(n, len(order)))
+	load := make([]int64, len(groups))
+	for _, f := range order {
+		g := 0
+		for i := range load {
+			if load[i] < load[g] {
+				g = i
+			}
+		}
+		groups[g] = append(groups[g], f.idx)
+		load[g] += f.rows
+	}
+	out := make([]Slice, 0, len(groups))
+	for _, g := range groups {
+		slices.Sort(g)
+		s := Slice{Last: -1}
+		for _, i := range g {
+			s.Files = append(s.Files, files[i].Path)
+		}
+		out = append(out, s)
+	}
+	return out
+}
 
 // SplitFiles cuts a text scan's files into one slice each.
 func SplitFiles(paths []string) []Slice {
@@ -665,10 +747,10 @@ func (a *Analysis) TaskAST(s Slice, names []string) ([]byte, error) {
 	return a.task(a.fromWith(a.scanOf(s)), names)
 }
 
-// TemplateAST is TaskAST with the slice left as parameters $1, $2, $3,
-// bound to Slice.Args() when a task runs.
-func (a *Analysis) TemplateAST(names []string) ([]byte, error) {
-	return a.task(a.fromWith(a.scanTemplate()), names)
+// TemplateAST is TaskAST with the slice left as parameters, bound to
+// Slice.Args() when a task runs; it fits every slice shaped like s.
+func (a *Analysis) TemplateAST(s Slice, names []string) ([]byte, error) {
+	return a.task(a.fromWith(a.scanTemplate(s)), names)
 }
 
 // fromWith is the query's FROM with the split scan replaced by scan; in a

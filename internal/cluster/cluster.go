@@ -83,14 +83,24 @@ type Task struct {
 	User     string `json:"u"`
 	Executor string `json:"e"` // assigned executor id
 	Alt      string `json:"a"` // alternate executor id
-	// The slice, bound to the SQL's parameters $1, $2, $3.
+	// The slice, bound to the SQL's parameters $1, $2, $3; or whole
+	// files, bound to $1...$k.
 	File        string `json:"f"`
 	First, Last int64
+	Files       []string `json:"fs,omitempty"`
 }
 
-// Args are the values the task's SQL binds: the file alone for a whole
-// file (Last < 0), else the file and its row range.
+// Args are the values the task's SQL binds: the files of a task of whole
+// files, the file alone for a whole file (Last < 0), else the file and its
+// row range.
 func (t Task) Args() []any {
+	if len(t.Files) > 0 {
+		args := make([]any, len(t.Files))
+		for i, f := range t.Files {
+			args[i] = f
+		}
+		return args
+	}
 	if t.Last < 0 {
 		return []any{t.File}
 	}
