@@ -13,11 +13,12 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 )
 
-// A spool holds the result of a task started before its ticket was
-// redeemed: the task's Flight messages (IPC header and body, as sent on the
-// wire), in memory while the executor's memory budget allows, then
-// appended to a file. One reader takes them, in order, while the task may
-// still be writing; a reader that has caught up waits for more.
+// A spool holds a task's result between the task and its one reader: the
+// task's Flight messages (IPC header and body, as sent on the wire), in
+// memory while the executor's memory budget allows, then appended to a
+// file. A task started before its ticket is redeemed fills it with no
+// reader yet; the reader takes the messages in order while the task may
+// still be writing, and waits for more when it has caught up.
 type spool struct {
 	store *spoolStore
 
