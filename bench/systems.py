@@ -88,33 +88,47 @@ class InProcessDuckDB:
             con.close()
 
 
-class DuckDBRunner:
-    def __init__(self, con):
-        self.con = con
+class Runner:
+    """Runs statements on one connection; `started` tells the watchdog when
+    the running one began. Subclasses say how to get a table and batches."""
+
+    def __init__(self):
         self.started = None
         watchdog.watch(self)
 
     def query(self, sql):
         self.started = time.monotonic()
         try:
-            return self.con.execute(sql).to_arrow_table()
+            return self._table(sql)
         finally:
             self.started = None
-
-    def cancel(self):
-        self.con.interrupt()
 
     def stream(self, sql):
         """Rows and bytes of sql, read batch by batch and dropped."""
         rows = nbytes = 0
         self.started = time.monotonic()
         try:
-            for batch in self.con.execute(sql).to_arrow_reader():
+            for batch in self._batches(sql):
                 rows += batch.num_rows
                 nbytes += batch.nbytes
         finally:
             self.started = None
         return rows, nbytes
+
+
+class DuckDBRunner(Runner):
+    def __init__(self, con):
+        self.con = con
+        super().__init__()
+
+    def _table(self, sql):
+        return self.con.execute(sql).to_arrow_table()
+
+    def _batches(self, sql):
+        return self.con.execute(sql).to_arrow_reader()
+
+    def cancel(self):
+        self.con.interrupt()
 
     def check_alive(self, grace=0.0):
         pass
@@ -188,39 +202,25 @@ class Skein:
                 self.server = None
 
 
-class SkeinRunner:
+class SkeinRunner(Runner):
     def __init__(self, server, conn, owns_conn=False):
         self.server = server
         self.conn = conn
         self.owns_conn = owns_conn
         self.cur = conn.cursor()
         self._clients = []
-        self.started = None
-        watchdog.watch(self)
+        super().__init__()
 
-    def query(self, sql):
-        self.started = time.monotonic()
-        try:
-            self.cur.execute(sql)
-            return self.cur.fetch_arrow_table()
-        finally:
-            self.started = None
+    def _table(self, sql):
+        self.cur.execute(sql)
+        return self.cur.fetch_arrow_table()
+
+    def _batches(self, sql):
+        self.cur.execute(sql)
+        return self.cur.fetch_record_batch()
 
     def cancel(self):
         self.cur.adbc_cancel()
-
-    def stream(self, sql):
-        """Rows and bytes of sql, read batch by batch and dropped."""
-        rows = nbytes = 0
-        self.started = time.monotonic()
-        try:
-            self.cur.execute(sql)
-            for batch in self.cur.fetch_record_batch():
-                rows += batch.num_rows
-                nbytes += batch.nbytes
-        finally:
-            self.started = None
-        return rows, nbytes
 
     def check_alive(self, grace=0.0):
         """Raise if a process of the deployment has exited (crashed), so that a

@@ -74,6 +74,37 @@ func readAll(t *testing.T, r *flight.Reader) (rows, sum int64) {
 	return rows, sum
 }
 
+// readEndpoints reads every endpoint through the coordinator.
+func readEndpoints(t *testing.T, cl *flightsql.Client, eps []*flight.FlightEndpoint) (rows, sum int64) {
+	t.Helper()
+	for _, ep := range eps {
+		r, err := cl.DoGet(context.Background(), ep.Ticket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, s := readAll(t, r)
+		rows, sum = rows+n, sum+s
+	}
+	return rows, sum
+}
+
+// eventually polls cond until it holds, failing with its last word after
+// timeout.
+func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(msg)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 const total = 30000
 
 func TestScatterEndpointsAreReadableAtExecutors(t *testing.T) {
@@ -154,17 +185,10 @@ func TestAggregateIsScatterMergeInHistory(t *testing.T) {
 		t.Fatalf("%d groups", groups)
 	}
 	// Executors report tasks with their heartbeats.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	eventually(t, 10*time.Second, func() (bool, string) {
 		n := queryInt(t, cl, fmt.Sprintf(`SELECT count(DISTINCT executor) FROM skein.tasks WHERE query_id = '%s' AND status = 'ok'`, plan.QueryID))
-		if n == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("skein.tasks shows %d executors for the query", n)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return n == 2, fmt.Sprintf("skein.tasks shows %d executors for the query", n)
+	})
 }
 
 func TestExecutorKilledDuringQuery(t *testing.T) {
@@ -181,19 +205,12 @@ func TestExecutorKilledDuringQuery(t *testing.T) {
 	c.Executors()[0].Shutdown()
 	// Proxy: every task ticket comes back to the coordinator, which retries
 	// elsewhere.
-	var rows, sum int64
 	for _, ep := range scan.Endpoint {
 		if len(ep.GetLocation()) != 0 {
 			t.Fatalf("proxy mode endpoint with locations %v", ep.GetLocation())
 		}
-		r, err := cl.DoGet(ctx, ep.Ticket)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, s := readAll(t, r)
-		rows, sum = rows+n, sum+s
 	}
-	if rows != total || sum != total*(total-1)/2 {
+	if rows, sum := readEndpoints(t, cl, scan.Endpoint); rows != total || sum != total*(total-1)/2 {
 		t.Fatalf("scan after a kill: rows %d sum %d", rows, sum)
 	}
 	r, err := cl.DoGet(ctx, agg.Endpoint[0].Ticket)
@@ -343,16 +360,7 @@ func TestPreparedStatementsDistribute(t *testing.T) {
 		if got := meta.Mode != ""; got == c.params || len(info.Endpoint) < c.endpoints {
 			t.Errorf("%s: mode %q, %d endpoints", c.sql, meta.Mode, len(info.Endpoint))
 		}
-		var rows, sum int64
-		for _, ep := range info.Endpoint {
-			r, err := cl.DoGet(ctx, ep.Ticket)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n, s := readAll(t, r)
-			rows, sum = rows+n, sum+s
-		}
-		if rows != total || sum != total*(total-1)/2 {
+		if rows, sum := readEndpoints(t, cl, info.Endpoint); rows != total || sum != total*(total-1)/2 {
 			t.Errorf("%s: rows %d sum %d", c.sql, rows, sum)
 		}
 		_ = p.Close(ctx)
@@ -373,27 +381,11 @@ func TestTasksStartWhenTheFlightInfoIsIssued(t *testing.T) {
 	if err := json.Unmarshal(info.AppMetadata, &plan); err != nil || plan.Tasks != len(info.Endpoint) {
 		t.Fatalf("plan %+v %v", plan, err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	eventually(t, 15*time.Second, func() (bool, string) {
 		n := queryInt(t, cl, fmt.Sprintf(`SELECT count(*) FROM skein.tasks WHERE query_id = '%s' AND status = 'ok'`, plan.QueryID))
-		if n == int64(plan.Tasks) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d tasks finished before any was fetched", n, plan.Tasks)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	var rows, sum int64
-	for _, ep := range info.Endpoint {
-		r, err := cl.DoGet(ctx, ep.Ticket)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, s := readAll(t, r)
-		rows, sum = rows+n, sum+s
-	}
-	if rows != total || sum != total*(total-1)/2 {
+		return n == int64(plan.Tasks), fmt.Sprintf("%d of %d tasks finished before any was fetched", n, plan.Tasks)
+	})
+	if rows, sum := readEndpoints(t, cl, info.Endpoint); rows != total || sum != total*(total-1)/2 {
 		t.Fatalf("rows %d sum %d", rows, sum)
 	}
 }

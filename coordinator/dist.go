@@ -157,7 +157,7 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 	handles := make([]string, len(p.tasks))
 	for i, t := range p.tasks {
 		h, err := d.secret.SignTask(cluster.Task{Query: qid, Task: i, SQL: t.sql, User: user, Executor: execs[i][0],
-			Alt: execs[i][1], File: t.slice.File, First: t.slice.First, Last: t.slice.Last, Files: t.slice.Files})
+			Alt: execs[i][1], Slice: t.slice})
 		if err != nil {
 			return nil, err
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/internal/cluster"
+	"github.com/skeindb/skein/partition"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -44,9 +45,14 @@ func startExecutor(t *testing.T, spoolMemory int64) (*Executor, flight.Client, *
 }
 
 func task(t *testing.T, e *Executor, id int) (handle string, ticket []byte) {
+	return taskOf(t, e, id, rows)
+}
+
+// taskOf is a task of n rows assigned to e.
+func taskOf(t *testing.T, e *Executor, id int, n int64) (handle string, ticket []byte) {
 	t.Helper()
 	h, err := e.cfg.Secret.SignTask(cluster.Task{Query: "q", Task: id, User: "u", Executor: e.ID(),
-		SQL: "SELECT $1::VARCHAR AS f, range AS i FROM range($2, $3)", File: "x", First: 0, Last: rows})
+		SQL: "SELECT $1::VARCHAR AS f, range AS i FROM range($2, $3)", Slice: partition.Slice{File: "x", First: 0, Last: n}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +181,7 @@ func TestLateStartIsIgnored(t *testing.T) {
 func TestStartChecksTickets(t *testing.T) {
 	e, cl, _ := startExecutor(t, 64<<20)
 	h, err := e.cfg.Secret.SignTask(cluster.Task{Query: "q", Executor: "someone-else",
-		SQL: "SELECT $1::VARCHAR, $2::BIGINT, $3::BIGINT", File: "x"})
+		SQL: "SELECT $1::VARCHAR, $2::BIGINT, $3::BIGINT", Slice: partition.Slice{File: "x"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,15 +206,7 @@ func TestStartChecksTickets(t *testing.T) {
 func TestSlowReaderDoesNotHoldTheSlot(t *testing.T) {
 	e, cl, _ := startExecutor(t, 64<<20)
 	big := func(id int) []byte {
-		h, err := e.cfg.Secret.SignTask(cluster.Task{Query: "q", Task: id, User: "u", Executor: e.ID(),
-			SQL: "SELECT $1::VARCHAR AS f, range AS i FROM range($2, $3)", File: "x", First: 0, Last: 4_000_000})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tk, err := cluster.TaskTicket(h)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, tk := taskOf(t, e, id, 4_000_000)
 		return tk
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -3,20 +3,18 @@ package integration
 import (
 	"context"
 	"fmt"
-	"math"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/coordinator"
 	"github.com/skeindb/skein/internal/duck"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // The benchmarks put Skein beside DuckDB's own in-process Arrow export, in
@@ -37,14 +35,7 @@ func startServer(b *testing.B, batchRows int64) (*coordinator.Coordinator, *flig
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = c.Shutdown() })
-	cl, err := flightsql.NewClient(c.URI()[len("grpc://"):], nil, nil,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = cl.Close() })
-	return c, cl
+	return c, dial(b, c.URI())
 }
 
 func inProcess(b *testing.B, setup string) *duck.Conn {
@@ -73,11 +64,17 @@ func inProcess(b *testing.B, setup string) *duck.Conn {
 // fetchServer reads every row of query through Flight SQL; it returns rows
 // and bytes received.
 func fetchServer(b *testing.B, cl *flightsql.Client, query string) (int64, int64) {
-	ctx := context.Background()
-	info, err := cl.Execute(ctx, query)
+	info, err := cl.Execute(context.Background(), query)
 	if err != nil {
 		b.Fatal(err)
 	}
+	return readInfo(b, cl, info)
+}
+
+// readInfo reads every endpoint of info through the client; it returns
+// rows and bytes received.
+func readInfo(b *testing.B, cl *flightsql.Client, info *flight.FlightInfo) (int64, int64) {
+	ctx := context.Background()
 	var rows, bytes int64
 	for _, ep := range info.Endpoint {
 		rdr, err := cl.DoGet(ctx, ep.Ticket)

@@ -3,18 +3,13 @@ package integration
 import (
 	"context"
 	"fmt"
-	"math"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/coordinator"
 	"github.com/skeindb/skein/internal/ducktest"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // scaleData writes 6M rows as 8 Parquet files of 750k rows.
@@ -44,14 +39,8 @@ func BenchmarkScaleOut(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer c.Shutdown()
-			cl, err := flightsql.NewClient(strings.TrimPrefix(c.URI(), "grpc://"), nil, nil,
-				grpc.WithTransportCredentials(insecure.NewCredentials()),
-				grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer cl.Close()
+			b.Cleanup(func() { _ = c.Shutdown() })
+			cl := dial(b, c.URI())
 			q := fmt.Sprintf(scaleQuery, glob)
 			b.ResetTimer()
 			for range b.N {
@@ -76,13 +65,8 @@ func BenchmarkPlanning(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer c.Shutdown()
-			cl, err := flightsql.NewClient(strings.TrimPrefix(c.URI(), "grpc://"), nil, nil,
-				grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer cl.Close()
+			b.Cleanup(func() { _ = c.Shutdown() })
+			cl := dial(b, c.URI())
 			q := fmt.Sprintf("SELECT g, sum(x) FROM read_parquet('%s') GROUP BY g", glob)
 			ctx := context.Background()
 			b.ResetTimer()
@@ -95,15 +79,7 @@ func BenchmarkPlanning(b *testing.B) {
 				// (untimed) so that the next planning does not compete
 				// with this query's tasks for the cores.
 				b.StopTimer()
-				for _, ep := range info.Endpoint {
-					r, err := cl.DoGet(ctx, ep.Ticket)
-					if err != nil {
-						b.Fatal(err)
-					}
-					for r.Next() {
-					}
-					r.Release()
-				}
+				readInfo(b, cl, info)
 				b.StartTimer()
 			}
 		})

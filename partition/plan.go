@@ -325,19 +325,24 @@ func isParquetScan(n Node) bool {
 }
 
 func containsKind(v any, kind string) bool {
+	return anyNode(v, func(n Node) bool { return str(n, "type") == kind })
+}
+
+// anyNode says whether pred holds for some node in v, v included.
+func anyNode(v any, pred func(Node) bool) bool {
 	switch v := v.(type) {
 	case map[string]any:
-		if str(v, "type") == kind {
+		if pred(v) {
 			return true
 		}
 		for _, x := range v {
-			if containsKind(x, kind) {
+			if anyNode(x, pred) {
 				return true
 			}
 		}
 	case []any:
 		for _, x := range v {
-			if containsKind(x, kind) {
+			if anyNode(x, pred) {
 				return true
 			}
 		}
@@ -540,24 +545,7 @@ var volatile = map[string]bool{"random": true, "uuid": true, "gen_random_uuid": 
 	"setseed": true, "currval": true}
 
 func containsAggregate(v any, aggs Aggregates) bool {
-	switch v := v.(type) {
-	case map[string]any:
-		if str(v, "class") == "FUNCTION" && aggs[str(v, "function_name")] {
-			return true
-		}
-		for _, x := range v {
-			if containsAggregate(x, aggs) {
-				return true
-			}
-		}
-	case []any:
-		for _, x := range v {
-			if containsAggregate(x, aggs) {
-				return true
-			}
-		}
-	}
-	return false
+	return anyNode(v, func(n Node) bool { return str(n, "class") == "FUNCTION" && aggs[str(n, "function_name")] })
 }
 
 // Slice is a row range of one Parquet file, aligned to row groups; or a
@@ -641,8 +629,9 @@ func (a *Analysis) filesNode(files []Node) Node {
 		"with_ordinality": "WITHOUT_ORDINALITY"}
 }
 
-// Args are the values of a task template's parameters for slice s: a
-// whole file (Last < 0) binds only the file.
+// Args are the values of a task template's parameters for slice s: the
+// files of a slice of whole files, the file alone for a whole file (Last <
+// 0), else the file and its row range.
 func (s Slice) Args() []any {
 	if len(s.Files) > 0 {
 		args := make([]any, len(s.Files))

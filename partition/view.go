@@ -217,20 +217,13 @@ func inlineIn(root Node, views func(catalog, schema, name string) (View, bool), 
 }
 
 func collectCTEs(v any, into map[string]bool) {
-	switch v := v.(type) {
-	case map[string]any:
-		for _, e := range list(child(v, "cte_map"), "map") {
+	anyNode(v, func(n Node) bool {
+		for _, e := range list(child(n, "cte_map"), "map") {
 			en, _ := e.(map[string]any)
 			into[strings.ToLower(str(en, "key"))] = true
 		}
-		for _, x := range v {
-			collectCTEs(x, into)
-		}
-	case []any:
-		for _, x := range v {
-			collectCTEs(x, into)
-		}
-	}
+		return false // visit every node
+	})
 }
 
 // inlineView rewrites the table reference ref in place if it names a view.

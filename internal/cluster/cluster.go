@@ -19,6 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/skeindb/skein/internal/token"
+	"github.com/skeindb/skein/partition"
 )
 
 // Actions executors send to the coordinator, and the coordinator to them.
@@ -83,28 +84,8 @@ type Task struct {
 	User     string `json:"u"`
 	Executor string `json:"e"` // assigned executor id
 	Alt      string `json:"a"` // alternate executor id
-	// The slice, bound to the SQL's parameters $1, $2, $3; or whole
-	// files, bound to $1...$k.
-	File        string `json:"f"`
-	First, Last int64
-	Files       []string `json:"fs,omitempty"`
-}
-
-// Args are the values the task's SQL binds: the files of a task of whole
-// files, the file alone for a whole file (Last < 0), else the file and its
-// row range.
-func (t Task) Args() []any {
-	if len(t.Files) > 0 {
-		args := make([]any, len(t.Files))
-		for i, f := range t.Files {
-			args[i] = f
-		}
-		return args
-	}
-	if t.Last < 0 {
-		return []any{t.File}
-	}
-	return []any{t.File, t.First, t.Last}
+	// The slice the SQL reads; its Args bind the SQL's parameters.
+	partition.Slice `json:"sl"`
 }
 
 // SignTask makes a task ticket's handle.
