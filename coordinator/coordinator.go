@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -57,8 +56,8 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 // RegisterFlags binds the configuration to flags on fs.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:31337", "address to listen on (port 0 picks a free port)")
-	fs.StringVar(&c.DataDir, "data-dir", "./skein-data", "directory of the managed database, persisted across restarts")
-	fs.Var(&c.AllowDirs, "allow-dir", "another directory whose files SQL may read and write (repeatable)")
+	fs.StringVar(&c.DataDir, "data-dir", "./skein-data", "directory of the managed database, persisted across restarts; SQL reaches only its files/ subdirectory")
+	fs.Var(&c.AllowDirs, "allow-dir", "another directory whose files SQL may read and write, outside --data-dir (repeatable)")
 	fs.StringVar(&c.User, "user", "", "user name for Basic auth (empty: no auth, loopback only)")
 	fs.StringVar(&c.Password, "password", "", "password for Basic auth")
 	fs.BoolVar(&c.InsecureNoAuth, "insecure-no-auth", false, "allow serving a non-loopback address without auth")
@@ -135,20 +134,9 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 	if cfg.BatchRows == 0 {
 		cfg.BatchRows = duck.DefaultBatchSize.Rows
 	}
-	dataDir, err := filepath.Abs(cfg.DataDir)
+	dataDir, allowed, err := cfg.dirs()
 	if err != nil {
 		return nil, err
-	}
-	if err := os.MkdirAll(dataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
-	}
-	allowed := []string{dataDir}
-	for _, d := range cfg.AllowDirs {
-		abs, err := filepath.Abs(d)
-		if err != nil {
-			return nil, err
-		}
-		allowed = append(allowed, abs)
 	}
 	nodeTLS := cluster.TLS{Cert: cfg.TLSCert, Key: cfg.TLSKey, ClientCA: cfg.TLSClientCA, CA: cfg.ClusterCA}
 	creds, err := nodeTLS.ServerCreds()
@@ -167,6 +155,10 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 		TimeZone:      cfg.TimeZone,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := afterOpen(ctx, db, dataDir, log); err != nil {
+		_ = db.Close()
 		return nil, err
 	}
 	var secret cluster.Secret

@@ -10,7 +10,7 @@ import (
 )
 
 // DoPutCommandStatementIngest loads an Arrow stream into a table through
-// DuckDB's Arrow scan.
+// DuckDB's appender, as one transaction unless the session has one open.
 func (s *Server) DoPutCommandStatementIngest(ctx context.Context, cmd flightsql.StatementIngest, rdr flight.MessageReader) (int64, error) {
 	if cmd.GetTable() == "" {
 		return 0, fmt.Errorf("%w: ingest needs a table name", ErrInvalid)
@@ -25,7 +25,10 @@ func (s *Server) DoPutCommandStatementIngest(ctx context.Context, cmd flightsql.
 	}
 	t := duck.Table{Catalog: cmd.GetCatalog(), Schema: cmd.GetSchema(), Name: cmd.GetTable(), Temporary: cmd.GetTemporary()}
 	return withSession(ctx, sess, func() (int64, error) {
-		n, err := sess.conn.Ingest(ctx, t, mode, rdr)
+		sess.mu.Lock()
+		inTxn := sess.txn != ""
+		sess.mu.Unlock()
+		n, err := sess.conn.Ingest(ctx, t, mode, rdr, inTxn)
 		if err != nil {
 			return 0, err
 		}

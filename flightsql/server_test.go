@@ -167,10 +167,9 @@ func TestErrorsMapToCodes(t *testing.T) {
 			t.Errorf("%s: message %q lacks %q", tc.sql, err, tc.text)
 		}
 	}
-	// ATTACH inside the data directory is allowed.
-	if _, err := c.ExecuteUpdate(ctx, fmt.Sprintf("ATTACH '%s/other.duckdb' AS other", ts.dataDir)); err != nil {
-		t.Fatalf("attach inside data dir: %v", err)
-	}
+	// No ATTACH at all, not even of a file SQL may write.
+	_, err := c.ExecuteUpdate(ctx, fmt.Sprintf("ATTACH '%s/files/other.duckdb' AS other", ts.dataDir))
+	wantCode(t, err, codes.PermissionDenied)
 }
 
 func TestAuth(t *testing.T) {

@@ -128,7 +128,7 @@ func (s *Server) GetSchemaStatement(ctx context.Context, cmd flightsql.Statement
 		return nil, err
 	}
 	return withSession(ctx, sess, func() (*flight.SchemaResult, error) {
-		st, err := sess.conn.Prepare(ctx, cmd.GetQuery())
+		st, err := sess.conn.Describe(ctx, cmd.GetQuery())
 		if err != nil {
 			return nil, err
 		}

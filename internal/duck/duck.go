@@ -144,6 +144,7 @@ type Conn struct {
 	sc     *sql.Conn
 	raw    *duckdb.Conn
 	handle mapping.Connection
+	policy Policy
 }
 
 // Close closes the connection, rolling back any open transaction.

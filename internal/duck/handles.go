@@ -39,3 +39,21 @@ func stmtHandle(s *duckdb.Stmt) (mapping.PreparedStatement, error) {
 	}
 	return *p, nil
 }
+
+// newStmt wraps a prepared statement handle in duckdb-go's Stmt, so that
+// statements Skein prepares one by one (to check each before it runs) bind
+// and execute through the same code as any other.
+func newStmt(c *duckdb.Conn, p *mapping.PreparedStatement) (*duckdb.Stmt, error) {
+	st := new(duckdb.Stmt)
+	v := reflect.ValueOf(st).Elem()
+	conn, prep := v.FieldByName("conn"), v.FieldByName("preparedStmt")
+	if !conn.IsValid() || conn.Type() != reflect.TypeOf(c) {
+		return nil, fmt.Errorf("%w: Stmt.conn", errLayout)
+	}
+	if !prep.IsValid() || prep.Type() != reflect.TypeOf(p) {
+		return nil, fmt.Errorf("%w: Stmt.preparedStmt", errLayout)
+	}
+	*(**duckdb.Conn)(unsafe.Pointer(conn.UnsafeAddr())) = c
+	*(**mapping.PreparedStatement)(unsafe.Pointer(prep.UnsafeAddr())) = p
+	return st, nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -37,45 +38,59 @@ func (t Table) Quoted() string {
 	return strings.Join(append(parts, QuoteIdent(t.Name)), ".")
 }
 
-// Ingest loads an Arrow stream into a table through DuckDB's Arrow scan, so
-// rows move as columns, never as SQL text. It returns the rows loaded.
-func (c *Conn) Ingest(ctx context.Context, t Table, mode IngestMode, rdr array.RecordReader) (int64, error) {
+// Ingest loads an Arrow stream into a table and returns the rows loaded.
+//
+// Rows move as columns, never as SQL text: each record batch is converted
+// to DuckDB vectors (the conversion DuckDB's Arrow scan uses) and handed
+// to an appender whose query inserts them. Nothing is registered in a
+// catalog, so no other connection can see the stream, and a crash leaves
+// nothing behind but an uncommitted transaction. Unless inTxn (the caller's
+// transaction is open), the load is one transaction: all rows or none.
+func (c *Conn) Ingest(ctx context.Context, t Table, mode IngestMode, rdr array.RecordReader, inTxn bool) (n int64, err error) {
 	exists, err := c.tableExists(ctx, t)
 	if err != nil {
 		return 0, err
 	}
-	const view = "skein_ingest"
-	release, err := c.RegisterArrow(rdr, view)
-	if err != nil {
-		return 0, fmt.Errorf("duck: ingest into %s: %w", t.Quoted(), err)
-	}
-	defer release()
-
 	create := "CREATE TABLE "
 	if t.Temporary {
 		create = "CREATE TEMP TABLE "
 	}
-	var q string
 	switch {
 	case !exists && !mode.CreateIfMissing:
 		return 0, &Error{Kind: KindNotFound, Msg: fmt.Sprintf("Catalog Error: Table %s does not exist and the ingest mode does not create it", t.Quoted())}
-	case !exists:
-		q = create + t.Quoted() + " AS SELECT * FROM " + QuoteIdent(view)
-	case mode.Replace:
-		q = strings.Replace(create, "CREATE", "CREATE OR REPLACE", 1) + t.Quoted() + " AS SELECT * FROM " + QuoteIdent(view)
-	case mode.Append:
-		q = "INSERT INTO " + t.Quoted() + " BY NAME SELECT * FROM " + QuoteIdent(view)
-	default:
+	case exists && mode.Replace:
+		create = strings.Replace(create, "CREATE", "CREATE OR REPLACE", 1)
+	case exists && !mode.Append:
 		return 0, &Error{Kind: KindAlreadyExists, Msg: fmt.Sprintf("Catalog Error: Table %s already exists", t.Quoted())}
 	}
-	if !exists || mode.Replace {
-		// CREATE TABLE AS reports no count; count what the view delivered.
-		if _, err := c.Exec(ctx, q); err != nil {
+	in, err := c.newArrowInput(rdr.Schema())
+	if err != nil {
+		return 0, fmt.Errorf("duck: ingest into %s: %w", t.Quoted(), err)
+	}
+	defer in.close()
+	if !inTxn {
+		if _, err := c.Exec(ctx, "BEGIN TRANSACTION"); err != nil {
 			return 0, err
 		}
-		return c.countRows(ctx, t)
+		defer func() {
+			if err != nil {
+				_, rbErr := c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+				err = errors.Join(err, rbErr)
+				return
+			}
+			_, err = c.Exec(ctx, "COMMIT")
+		}()
 	}
-	return c.Exec(ctx, q)
+	if !exists || mode.Replace {
+		cols, err := in.columnDefs(ctx, c)
+		if err != nil {
+			return 0, err
+		}
+		if _, err := c.Exec(ctx, create+t.Quoted()+" ("+cols+")"); err != nil {
+			return 0, err
+		}
+	}
+	return in.insert(ctx, c, "INSERT INTO "+t.Quoted()+" BY NAME SELECT * FROM "+appendedData, rdr)
 }
 
 func (c *Conn) countRows(ctx context.Context, t Table) (int64, error) {
@@ -160,4 +175,36 @@ func (c *Conn) RegisterArrow(rdr array.RecordReader, name string) (release func(
 		dropScan()
 		releaseStream()
 	}, nil
+}
+
+// DropArrowLeftovers drops the Arrow scan views (skein_arrow_*) that a
+// server killed during an ingest left in the database file, before
+// version where ingest stopped registering views: selecting from one
+// reads a stream that died with that process. It returns how many it
+// dropped.
+func (db *DB) DropArrowLeftovers(ctx context.Context) (int, error) {
+	rows, err := db.pool.QueryContext(ctx, `SELECT database_name, schema_name, view_name FROM duckdb_views()
+WHERE NOT internal AND NOT temporary AND view_name LIKE 'skein\_arrow\_%' ESCAPE '\'`)
+	if err != nil {
+		return 0, wrap(err)
+	}
+	var drops []string
+	for rows.Next() {
+		var d, s, v string
+		if err := rows.Scan(&d, &s, &v); err != nil {
+			rows.Close()
+			return 0, wrap(err)
+		}
+		drops = append(drops, "DROP VIEW "+QuoteIdent(d)+"."+QuoteIdent(s)+"."+QuoteIdent(v))
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, wrap(err)
+	}
+	for _, q := range drops {
+		if _, err := db.pool.ExecContext(ctx, q); err != nil {
+			return 0, wrap(fmt.Errorf("duck: removing a leftover Arrow view: %w", err))
+		}
+	}
+	return len(drops), nil
 }

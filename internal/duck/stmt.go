@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
-	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -33,27 +32,81 @@ type Stmt struct {
 	Resolved bool
 }
 
-// Prepare prepares query. Statements before the last one in a multi-statement
-// string are executed, as DuckDB does.
+// Prepare prepares query. Statements before the last one in a
+// multi-statement string are executed, as DuckDB does; each is checked by
+// the guard before it runs, so a refused statement stops the string there.
 func (c *Conn) Prepare(ctx context.Context, query string) (*Stmt, error) {
-	if strings.TrimSpace(query) == "" {
-		return nil, &Error{Kind: KindInvalid, Msg: "Parser Error: empty query"}
-	}
-	ds, err := c.raw.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	raw := ds.(*duckdb.Stmt)
-	st := &Stmt{conn: c, raw: raw}
-	if st.handle, err = stmtHandle(raw); err != nil {
-		_ = raw.Close()
+	return c.prepare(ctx, query, true)
+}
+
+// Describe prepares a single statement and runs nothing: a string of
+// several statements is refused, since the last one's schema depends on
+// the others having run.
+func (c *Conn) Describe(ctx context.Context, query string) (*Stmt, error) {
+	return c.prepare(ctx, query, false)
+}
+
+func (c *Conn) prepare(ctx context.Context, query string, runLeading bool) (*Stmt, error) {
+	if err := checkText(query); err != nil {
 		return nil, err
 	}
+	var ex mapping.ExtractedStatements
+	n := mapping.ExtractStatements(c.handle, query, &ex)
+	defer mapping.DestroyExtracted(&ex)
+	if n == 0 {
+		if msg := mapping.ExtractStatementsError(ex); msg != "" {
+			return nil, newError(duckdb.ErrorTypeParser, msg)
+		}
+		return nil, &Error{Kind: KindInvalid, Msg: "Parser Error: empty query: no statement to run"}
+	}
+	if n > 1 && !runLeading {
+		return nil, &Error{Kind: KindInvalid, Msg: fmt.Sprintf("Invalid Input Error: %d statements given where one is expected", n)}
+	}
+	for i := range n - 1 {
+		if err := c.runExtracted(ctx, ex, i); err != nil {
+			return nil, err
+		}
+	}
+	return c.prepareExtracted(ctx, ex, n-1)
+}
+
+// prepareExtracted prepares statement i of ex, if the guard allows it.
+func (c *Conn) prepareExtracted(ctx context.Context, ex mapping.ExtractedStatements, i mapping.IdxT) (*Stmt, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p := new(mapping.PreparedStatement)
+	if mapping.PrepareExtractedStatement(c.handle, ex, i, p) == mapping.StateError {
+		msg := mapping.PrepareError(*p)
+		mapping.DestroyPrepare(p)
+		return nil, newError(errorTypeOf(msg), msg)
+	}
+	if err := c.checkType(duckdb.StmtType(mapping.PreparedStatementType(*p))); err != nil {
+		mapping.DestroyPrepare(p)
+		return nil, err
+	}
+	raw, err := newStmt(c.raw, p)
+	if err != nil {
+		mapping.DestroyPrepare(p)
+		return nil, err
+	}
+	st := &Stmt{conn: c, raw: raw, handle: *p}
 	if err := st.describe(); err != nil {
 		_ = raw.Close()
 		return nil, err
 	}
 	return st, nil
+}
+
+// runExtracted runs statement i of ex, discarding any result.
+func (c *Conn) runExtracted(ctx context.Context, ex mapping.ExtractedStatements, i mapping.IdxT) error {
+	st, err := c.prepareExtracted(ctx, ex, i)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	_, err = st.Exec(ctx, nil)
+	return err
 }
 
 func (s *Stmt) describe() error {

@@ -21,7 +21,7 @@ class DistributedTest {
   private static void writeData(Connection c, SkeinServer server) throws Exception {
     StringBuilder list = new StringBuilder();
     for (int f = 0; f < FILES; f++) {
-      String path = server.dataDir().resolve("part-" + f + ".parquet").toString();
+      String path = server.dataDir().resolve("files").resolve("part-" + f + ".parquet").toString();
       Sql.update(c, "COPY (SELECT (range + " + f * PER_FILE + ")::BIGINT AS id, (range % 5)::INTEGER AS g FROM range("
           + PER_FILE + ")) TO '" + path + "' (FORMAT parquet, ROW_GROUP_SIZE 10000)");
       list.append(f == 0 ? "" : ", ").append('\'').append(path).append('\'');

@@ -1,0 +1,214 @@
+package flightsql_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/rs/zerolog"
+	"github.com/skeindb/skein/coordinator"
+	"google.golang.org/grpc/codes"
+)
+
+// Attacks an authenticated client could make on the server itself, each of
+// which once succeeded (issue 9).
+
+func int64At(t *testing.T, recs []arrow.RecordBatch) int64 {
+	t.Helper()
+	if len(recs) == 0 || recs[0].NumRows() == 0 {
+		t.Fatal("no rows")
+	}
+	return recs[0].Column(0).(*array.Int64).Value(0)
+}
+
+// The managed database is a file in the data dir; no statement may write
+// it, whatever path spells it.
+func TestCopyCannotOverwriteTheDatabase(t *testing.T) {
+	dir := t.TempDir()
+	ts := startServer(t, func(c *coordinator.Config) { c.DataDir = dir })
+	ctx := context.Background()
+	c := ts.client(t)
+	if _, err := c.ExecuteUpdate(ctx, "CREATE TABLE precious AS SELECT 42::BIGINT AS v"); err != nil {
+		t.Fatal(err)
+	}
+	for _, target := range []string{
+		filepath.Join(dir, "data.duckdb"),
+		filepath.Join(dir, "files", "..", "data.duckdb"),
+		filepath.Join(dir, "data.duckdb.wal"),
+		// Not <data-dir>/tmp: DuckDB lets SQL reach its own spill
+		// directory, whatever the sandbox says (see the README).
+	} {
+		for _, q := range []string{
+			fmt.Sprintf("COPY (SELECT 'x' AS g) TO '%s' (FORMAT csv)", target),
+			fmt.Sprintf("COPY precious TO '%s' (FORMAT parquet)", target),
+		} {
+			_, err := c.ExecuteUpdate(ctx, q)
+			wantCode(t, err, codes.PermissionDenied)
+		}
+	}
+	_, err := c.ExecuteUpdate(ctx, fmt.Sprintf("EXPORT DATABASE '%s'", dir))
+	wantCode(t, err, codes.PermissionDenied)
+	// The files/ directory is the data dir's one place SQL may write.
+	if _, err := c.ExecuteUpdate(ctx, fmt.Sprintf("COPY precious TO '%s' (FORMAT csv)", filepath.Join(dir, "files", "p.csv"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, recs := query(t, ctx, c, "SELECT v FROM precious"); int64At(t, recs) != 42 {
+		t.Fatal("precious changed")
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("data dir mode %v (%v), want 0700", fi.Mode().Perm(), err)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "data.duckdb")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("database file mode %v (%v), want 0600", fi.Mode().Perm(), err)
+	}
+}
+
+func TestAllowDirMayNotOverlapDataDir(t *testing.T) {
+	dir := t.TempDir()
+	for _, allow := range []string{dir, filepath.Dir(dir), filepath.Join(dir, "tmp")} {
+		_, err := coordinator.Start(context.Background(), coordinator.Config{Addr: "127.0.0.1:0", DataDir: dir, AllowDirs: []string{allow}}, nopLog())
+		if err == nil {
+			t.Fatalf("--allow-dir %s with --data-dir %s: started", allow, dir)
+		}
+	}
+}
+
+// No statement may detach, attach over or reconfigure the catalogs every
+// session uses, or turn on DuckDB's logging.
+func TestServerCatalogsAndLoggingAreFixed(t *testing.T) {
+	ts := startServer(t, func(c *coordinator.Config) { c.Executors = 1 })
+	ctx := context.Background()
+	attacker, victim := ts.client(t), ts.client(t)
+	for _, q := range []string{
+		"ATTACH ':memory:' AS s",
+		"DETACH data",
+		"DETACH skein",
+		"ATTACH ':memory:' AS s; USE s; DETACH data",
+		fmt.Sprintf("CALL enable_logging(storage = 'file', storage_path = '%s')", t.TempDir()),
+		"SELECT * FROM enable_logging(storage = 'memory')",
+		"SELECT * FROM query('CALL enable_logging()')",
+		"PRAGMA enable_profiling",
+		"LOAD parquet",
+		"INSTALL httpfs",
+	} {
+		_, err := attacker.ExecuteUpdate(ctx, q)
+		wantCode(t, err, codes.PermissionDenied)
+	}
+	if _, recs := query(t, ctx, victim, "SELECT count(*) FROM duckdb_databases() WHERE database_name IN ('data', 'skein')"); int64At(t, recs) != 2 {
+		t.Fatal("a server catalog is gone")
+	}
+	if _, recs := query(t, ctx, victim, "SELECT 7::BIGINT"); int64At(t, recs) != 7 {
+		t.Fatal("victim cannot query")
+	}
+}
+
+// GetSchema describes; it never runs anything.
+func TestGetSchemaRunsNothing(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	if _, err := c.ExecuteUpdate(ctx, "CREATE TABLE m1 (a INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.GetExecuteSchema(ctx, "DROP TABLE m1; SELECT 1 AS one")
+	wantCode(t, err, codes.InvalidArgument)
+	if _, recs := query(t, ctx, c, "SELECT count(*) FROM m1"); int64At(t, recs) != 0 {
+		t.Fatal("m1 changed")
+	}
+}
+
+func TestStatementsWithoutSQLAreInvalid(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	if _, err := c.ExecuteUpdate(ctx, "CREATE TABLE n (a INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{";", "-- just a comment", "/* and another */ ;", "SELECT 1\x00; DROP TABLE n"} {
+		_, err := c.Execute(ctx, q)
+		wantCode(t, err, codes.InvalidArgument)
+	}
+	if _, recs := query(t, ctx, c, "SELECT count(*) FROM n"); int64At(t, recs) != 0 {
+		t.Fatal("n changed")
+	}
+}
+
+// gatedReader yields one batch, then waits for release before ending: an
+// ingest held open.
+type gatedReader struct {
+	array.RecordReader
+	first   bool
+	reached chan struct{}
+	release chan struct{}
+}
+
+func (g *gatedReader) Next() bool {
+	if !g.first {
+		g.first = true
+		return g.RecordReader.Next()
+	}
+	close(g.reached)
+	<-g.release
+	return false
+}
+
+// An ingest in progress is invisible to every other session: nothing it
+// registers can be read, broken or left behind.
+func TestIngestIsPrivate(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	loader, other := ts.client(t), ts.client(t)
+	sc := arrow.NewSchema([]arrow.Field{{Name: "secret", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+	defer b.Release()
+	for i := range 5000 {
+		b.Field(0).(*array.Int64Builder).Append(int64(i))
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	base, err := array.NewRecordReader(sc, []arrow.RecordBatch{rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gatedReader{RecordReader: base, reached: make(chan struct{}), release: make(chan struct{})}
+	var wg sync.WaitGroup
+	var n int64
+	var ingestErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n, ingestErr = loader.ExecuteIngest(ctx, g, &flightsql.ExecuteIngestOpts{Table: "loaded",
+			TableDefinitionOptions: &flightsql.TableDefinitionOptions{IfNotExist: flightsql.TableDefinitionOptionsTableNotExistOptionCreate}})
+	}()
+	select {
+	case <-g.reached:
+	case <-time.After(30 * time.Second):
+		t.Fatal("ingest did not start")
+	}
+	time.Sleep(200 * time.Millisecond) // let the server take the first batch
+	_, recs := query(t, ctx, other, "SELECT count(*) FROM duckdb_views() WHERE NOT internal")
+	views := int64At(t, recs)
+	_, recs = query(t, ctx, other, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'loaded'")
+	tables := int64At(t, recs)
+	close(g.release)
+	wg.Wait()
+	if views != 0 || tables != 0 {
+		t.Fatalf("another session saw the ingest: %d views, %d tables", views, tables)
+	}
+	if ingestErr != nil || n != 5000 {
+		t.Fatalf("ingest: %d rows, %v", n, ingestErr)
+	}
+	if _, recs := query(t, ctx, other, "SELECT count(*) FROM loaded"); int64At(t, recs) != 5000 {
+		t.Fatal("rows missing after the ingest")
+	}
+}
+
+func nopLog() zerolog.Logger { return zerolog.Nop() }

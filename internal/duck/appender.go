@@ -1,0 +1,189 @@
+package duck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/duckdb/duckdb-go/v2"
+	"github.com/duckdb/duckdb-go/v2/arrowmapping"
+	"github.com/duckdb/duckdb-go/v2/mapping"
+)
+
+// appendedData is the name under which an appender's query sees the rows
+// appended to it: a relation of that query alone, in no catalog.
+const appendedData = "appended_data"
+
+// vectorRows is the most rows one DuckDB data chunk holds.
+const vectorRows = 2048
+
+// arrowInput converts Arrow record batches of one schema to DuckDB data
+// chunks.
+type arrowInput struct {
+	schema *arrow.Schema
+	conv   arrowmapping.ArrowConvertedSchema
+	types  []mapping.LogicalType
+	names  []string
+}
+
+func (c *Conn) newArrowInput(schema *arrow.Schema) (*arrowInput, error) {
+	conv, ed := arrowmapping.SchemaFromArrow(c.handle, schema)
+	if err := errorData(ed); err != nil {
+		return nil, err
+	}
+	in := &arrowInput{schema: schema, conv: conv}
+	// The types DuckDB gives each column are those of a converted chunk:
+	// convert one row of NULLs.
+	probe := nullRow(schema)
+	defer probe.Release()
+	chunk, err := in.chunk(c, probe)
+	if err != nil {
+		in.close()
+		return nil, err
+	}
+	defer mapping.DestroyDataChunk(&chunk)
+	for i := range schema.NumFields() {
+		in.types = append(in.types, mapping.VectorGetColumnType(mapping.DataChunkGetVector(chunk, mapping.IdxT(i))))
+		in.names = append(in.names, schema.Field(i).Name)
+	}
+	return in, nil
+}
+
+func (in *arrowInput) close() {
+	for i := range in.types {
+		mapping.DestroyLogicalType(&in.types[i])
+	}
+	arrowmapping.DestroyArrowConvertedSchema(&in.conv)
+}
+
+func (in *arrowInput) chunk(c *Conn, rec arrow.RecordBatch) (mapping.DataChunk, error) {
+	chunk, ed := arrowmapping.DataChunkFromArrow(c.handle, rec, in.conv)
+	if err := errorData(ed); err != nil {
+		return chunk, err
+	}
+	return chunk, nil
+}
+
+// columnDefs is the column list of a table holding the input, with the
+// names and types DuckDB's Arrow conversion gives. DuckDB names each type
+// itself (typeof of the converted probe row), so nested, decimal and
+// enum types come out as DuckDB's own SQL.
+func (in *arrowInput) columnDefs(ctx context.Context, c *Conn) (string, error) {
+	const probe = "skein_ingest_types"
+	cols := make([]string, len(in.names))
+	for i := range cols {
+		cols[i] = fmt.Sprintf("c%d VARCHAR", i)
+	}
+	if _, err := c.Exec(ctx, "CREATE OR REPLACE TEMP TABLE "+probe+" ("+strings.Join(cols, ", ")+")"); err != nil {
+		return "", err
+	}
+	defer func() { _, _ = c.Exec(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS temp.main."+probe) }()
+	rec := nullRow(in.schema)
+	defer rec.Release()
+	rdr, err := array.NewRecordReader(in.schema, []arrow.RecordBatch{rec})
+	if err != nil {
+		return "", err
+	}
+	defer rdr.Release()
+	if _, err := in.insert(ctx, c, "INSERT INTO temp.main."+probe+" SELECT typeof(COLUMNS(*)) FROM "+appendedData, rdr); err != nil {
+		return "", err
+	}
+	rows, err := c.QueryRows(ctx, "SELECT * FROM temp.main."+probe)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	types := make([]string, len(in.names))
+	ptrs := make([]any, len(types))
+	for i := range types {
+		ptrs[i] = &types[i]
+	}
+	if !rows.Next() {
+		return "", fmt.Errorf("duck: no column types for the ingest: %w", rows.Err())
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return "", wrap(err)
+	}
+	defs := make([]string, len(types))
+	for i, t := range types {
+		defs[i] = QuoteIdent(in.names[i]) + " " + t
+	}
+	return strings.Join(defs, ", "), nil
+}
+
+// insert appends every batch of rdr to an appender running query over
+// them, and returns the rows appended. DuckDB runs the query each time it
+// flushes, so query must be an INSERT (or another statement that is right
+// applied to the rows in parts).
+func (in *arrowInput) insert(ctx context.Context, c *Conn, query string, rdr array.RecordReader) (int64, error) {
+	var app mapping.Appender
+	if mapping.AppenderCreateQuery(c.handle, query, in.types, appendedData, in.names, &app) == mapping.StateError {
+		err := appenderError(app)
+		mapping.AppenderDestroy(&app)
+		return 0, err
+	}
+	defer mapping.AppenderDestroy(&app)
+	stop := context.AfterFunc(ctx, c.Interrupt)
+	defer stop()
+	var n int64
+	for rdr.Next() {
+		rec := rdr.RecordBatch()
+		if !rec.Schema().Equal(in.schema) {
+			return 0, &Error{Kind: KindInvalid, Msg: "Invalid Input Error: a record batch's schema differs from the stream's"}
+		}
+		for off := int64(0); off < rec.NumRows(); off += vectorRows {
+			part := rec.NewSlice(off, min(off+vectorRows, rec.NumRows()))
+			chunk, err := in.chunk(c, part)
+			part.Release()
+			if err != nil {
+				return 0, err
+			}
+			state := mapping.AppendDataChunk(app, chunk)
+			mapping.DestroyDataChunk(&chunk)
+			if state == mapping.StateError {
+				return 0, appenderError(app)
+			}
+		}
+		n += rec.NumRows()
+	}
+	if err := rdr.Err(); err != nil {
+		return 0, err
+	}
+	if mapping.AppenderFlush(app) == mapping.StateError {
+		return 0, appenderError(app)
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// nullRow is a record of one row of NULLs in schema.
+func nullRow(schema *arrow.Schema) arrow.RecordBatch {
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	for _, f := range b.Fields() {
+		f.AppendNull()
+	}
+	return b.NewRecordBatch()
+}
+
+func appenderError(app mapping.Appender) error {
+	msg := mapping.AppenderError(app)
+	if msg == "" {
+		return errors.New("duck: appender failed")
+	}
+	return newError(errorTypeOf(msg), msg)
+}
+
+func errorData(ed mapping.ErrorData) error {
+	defer mapping.DestroyErrorData(&ed)
+	if !mapping.ErrorDataHasError(ed) {
+		return nil
+	}
+	return newError(duckdb.ErrorType(mapping.ErrorDataErrorType(ed)), mapping.ErrorDataMessage(ed))
+}

@@ -1,0 +1,174 @@
+package duck
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/duckdb/duckdb-go/v2"
+)
+
+// The sandbox (allowed_directories, enable_external_access=false,
+// lock_configuration) keeps SQL away from files and settings, but DuckDB
+// still lets any connection run statements that act on the whole
+// instance rather than on data: DETACH the database every session uses,
+// ATTACH over it, LOAD code, turn on logging to a path of its choosing
+// (CALL enable_logging, which lock_configuration does not stop), print a
+// profile of every query to the server's stdout (PRAGMA enable_profiling).
+// The guard refuses those for every connection, before anything runs, and
+// a connection's Policy narrows it further (readers run SELECT only).
+
+// Policy limits what one connection may run beyond the guard every
+// connection has.
+type Policy struct {
+	// ReadOnly allows only queries (SELECT, and the transaction
+	// statements around them): no DDL, DML, COPY, EXPORT or EXPLAIN
+	// (EXPLAIN ANALYZE runs its statement).
+	ReadOnly bool
+}
+
+// SetPolicy sets what the connection may run from now on.
+func (c *Conn) SetPolicy(p Policy) { c.policy = p }
+
+// refusedTypes are the statements no client may run, whatever its role,
+// with the reason a client is told.
+var refusedTypes = map[duckdb.StmtType]string{
+	duckdb.STATEMENT_TYPE_ATTACH:    "ATTACH is not allowed: the server's catalogs are fixed",
+	duckdb.STATEMENT_TYPE_DETACH:    "DETACH is not allowed: the server's catalogs are fixed",
+	duckdb.STATEMENT_TYPE_LOAD:      "LOAD is not allowed: extensions are the operator's choice",
+	duckdb.STATEMENT_TYPE_EXTENSION: "INSTALL is not allowed: extensions are the operator's choice",
+	// CALL f(...) is SELECT * FROM f(...), which the word guard below
+	// checks; CALL also reaches functions that reconfigure the instance.
+	duckdb.STATEMENT_TYPE_CALL: "CALL is not allowed: write SELECT * FROM f(...)",
+	// PRAGMAs that only read (table_info, show_tables) are rewritten to
+	// SELECT before they get here; what is left changes the connection's
+	// or the instance's behaviour.
+	duckdb.STATEMENT_TYPE_PRAGMA: "this PRAGMA is not allowed: it changes the server's configuration",
+	// A statement prepared in SQL runs later as EXECUTE, whose type says
+	// nothing of what it runs. Clients prepare through Flight SQL.
+	duckdb.STATEMENT_TYPE_PREPARE: "PREPARE in SQL is not allowed: use the client's prepared statements",
+	duckdb.STATEMENT_TYPE_EXECUTE: "EXECUTE in SQL is not allowed: use the client's prepared statements",
+}
+
+// readOnlyTypes are the statements a ReadOnly connection may run.
+var readOnlyTypes = map[duckdb.StmtType]bool{
+	duckdb.STATEMENT_TYPE_SELECT:      true,
+	duckdb.STATEMENT_TYPE_TRANSACTION: true,
+	duckdb.STATEMENT_TYPE_SET:         true, // USE, SET VARIABLE: this connection's own state
+}
+
+// checkType refuses a statement type the connection may not run.
+func (c *Conn) checkType(t duckdb.StmtType) error {
+	if why, refused := refusedTypes[t]; refused {
+		return &Error{Kind: KindPermission, Msg: "Permission Error: " + why}
+	}
+	if c.policy.ReadOnly && !readOnlyTypes[t] {
+		return &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: read-only access: %s statements are not allowed", stmtTypeName(t))}
+	}
+	return nil
+}
+
+// deniedWords are functions that reconfigure or script the instance. They
+// are refused wherever the word appears (also in a string literal or a
+// comment), so that no quoting, view, macro or prepared statement hides a
+// call: the price is that a literal naming one is refused too.
+var deniedWords = map[string]string{
+	"enable_logging":              "logging is configured by the operator",
+	"disable_logging":             "logging is configured by the operator",
+	"truncate_duckdb_logs":        "logging is configured by the operator",
+	"json_execute_serialized_sql": "it runs SQL the server cannot check",
+}
+
+// deniedCalls are functions refused when called (the word followed by an
+// opening parenthesis, with only blanks, quotes or comments between):
+// common words as column names, but their call runs SQL given as a
+// string, which no check of the statement's text can see into.
+var deniedCalls = map[string]string{
+	"query":       "query() runs SQL the server cannot check",
+	"query_table": "query_table() reads tables the server cannot check",
+}
+
+// checkText refuses SQL that no statement type check can catch: a NUL byte
+// (DuckDB would stop reading there, while the history records the whole
+// text) and the denied functions.
+func checkText(query string) error {
+	if strings.IndexByte(query, 0) >= 0 {
+		return &Error{Kind: KindInvalid, Msg: "Parser Error: SQL contains a NUL byte"}
+	}
+	for i := 0; i < len(query); {
+		if !isWordByte(query[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(query) && isWordByte(query[j]) {
+			j++
+		}
+		word := strings.ToLower(query[i:j])
+		if why, ok := deniedWords[word]; ok {
+			return &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: %s() is not allowed: %s", word, why)}
+		}
+		if why, ok := deniedCalls[word]; ok && followedByParen(query[j:]) {
+			return &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: %s() is not allowed: %s", word, why)}
+		}
+		i = j
+	}
+	return nil
+}
+
+func isWordByte(b byte) bool {
+	return b == '_' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= 0x80
+}
+
+// followedByParen reports whether s starts, after blanks, closing quotes
+// and comments, with "(".
+func followedByParen(s string) bool {
+	for i := 0; i < len(s); {
+		switch {
+		case s[i] == '(':
+			return true
+		case s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r' || s[i] == '\f' || s[i] == '"':
+			i++
+		case strings.HasPrefix(s[i:], "--"):
+			end := strings.IndexByte(s[i:], '\n')
+			if end < 0 {
+				return false
+			}
+			i += end
+		case strings.HasPrefix(s[i:], "/*"):
+			end := strings.Index(s[i+2:], "*/")
+			if end < 0 {
+				return false
+			}
+			i += end + 4
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+func stmtTypeName(t duckdb.StmtType) string {
+	switch t {
+	case duckdb.STATEMENT_TYPE_INSERT:
+		return "INSERT"
+	case duckdb.STATEMENT_TYPE_UPDATE:
+		return "UPDATE"
+	case duckdb.STATEMENT_TYPE_DELETE:
+		return "DELETE"
+	case duckdb.STATEMENT_TYPE_CREATE, duckdb.STATEMENT_TYPE_CREATE_FUNC:
+		return "CREATE"
+	case duckdb.STATEMENT_TYPE_DROP:
+		return "DROP"
+	case duckdb.STATEMENT_TYPE_ALTER:
+		return "ALTER"
+	case duckdb.STATEMENT_TYPE_COPY:
+		return "COPY"
+	case duckdb.STATEMENT_TYPE_EXPORT:
+		return "EXPORT"
+	case duckdb.STATEMENT_TYPE_EXPLAIN:
+		return "EXPLAIN"
+	case duckdb.STATEMENT_TYPE_VACUUM, duckdb.STATEMENT_TYPE_ANALYZE:
+		return "VACUUM/ANALYZE"
+	}
+	return fmt.Sprintf("type %d", t)
+}

@@ -1,0 +1,223 @@
+package duck
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/duckdb/duckdb-go/v2"
+)
+
+func TestGuardRefusesInstanceStatements(t *testing.T) {
+	_, c, dir := openTest(t)
+	ctx := context.Background()
+	if _, err := c.Exec(ctx, "CREATE TABLE kept AS SELECT 1 AS a"); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"ATTACH ':memory:' AS s",
+		"DETACH t",
+		"LOAD httpfs",
+		"INSTALL httpfs",
+		"CALL enable_logging(storage = 'file', storage_path = '" + dir + "')",
+		"SELECT * FROM enable_logging(storage = 'memory')",
+		"select * from ENABLE_LOGGING ()",
+		`SELECT * FROM "enable_logging"()`,
+		"SELECT * FROM disable_logging()",
+		"CALL truncate_duckdb_logs()",
+		"PRAGMA enable_profiling",
+		"CHECKPOINT",
+		"SELECT * FROM query('CALL enable_' || 'logging()')",
+		`SELECT * FROM query /* hidden */ ("SELECT 1")`,
+		"SELECT * FROM query_table('kept')",
+		"PREPARE p AS SELECT 1",
+		"CREATE VIEW v AS SELECT * FROM enable_logging()",
+		"SELECT json_execute_serialized_sql('{}')",
+	} {
+		_, err := c.Exec(ctx, q)
+		wantKind(t, q, err, KindPermission)
+	}
+	// The database is still there and usable.
+	if n := count(t, c, "SELECT count(*) FROM kept"); n != 1 {
+		t.Fatalf("kept has %d rows", n)
+	}
+}
+
+func TestGuardAllowsOrdinarySQL(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	for _, q := range []string{
+		"SELECT 1 AS query, 'x' AS enable",
+		"CREATE TABLE q (query VARCHAR, query_table INT)",
+		"INSERT INTO q SELECT 'a query', 2",
+		"SELECT query FROM q WHERE query_table > 0",
+		"PRAGMA show_tables",
+		"USE t",
+		"SET VARIABLE v = 1",
+		"BEGIN TRANSACTION; SELECT 1; COMMIT",
+		"EXPLAIN SELECT 1",
+	} {
+		if _, err := c.Exec(ctx, q); err != nil {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+}
+
+func TestGuardStopsMultiStatementAtRefusal(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	_, err := c.Exec(ctx, "CREATE TABLE before_ok (a INT); DETACH t; CREATE TABLE after_refused (a INT)")
+	wantKind(t, "multi-statement", err, KindPermission)
+	if !tableExists(t, c, "before_ok") || tableExists(t, c, "after_refused") {
+		t.Fatal("statements before the refused one must run, none after it")
+	}
+}
+
+func TestDescribeRunsNothing(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	if _, err := c.Exec(ctx, "CREATE TABLE m1 (a INT)"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Describe(ctx, "DROP TABLE m1; SELECT 1 AS one")
+	wantKind(t, "Describe", err, KindInvalid)
+	if !tableExists(t, c, "m1") {
+		t.Fatal("Describe dropped m1")
+	}
+	st, err := c.Describe(ctx, "SELECT 1 AS one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Schema.Field(0).Name != "one" {
+		t.Fatalf("schema %v", st.Schema)
+	}
+	_ = st.Close()
+}
+
+func TestGuardRefusesMalformedText(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	if _, err := c.Exec(ctx, "CREATE TABLE n (a INT)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{";", " ; ; ", "-- only a comment", "/* c */", "SELECT 1\x00; DROP TABLE n"} {
+		_, err := c.Prepare(ctx, q)
+		wantKind(t, q, err, KindInvalid)
+	}
+	if !tableExists(t, c, "n") {
+		t.Fatal("text after a NUL byte ran")
+	}
+}
+
+func TestReadOnlyPolicy(t *testing.T) {
+	_, c, dir := openTest(t)
+	ctx := context.Background()
+	if _, err := c.Exec(ctx, "CREATE TABLE r AS SELECT 1 AS a"); err != nil {
+		t.Fatal(err)
+	}
+	c.SetPolicy(Policy{ReadOnly: true})
+	for _, q := range []string{"SELECT * FROM r", "BEGIN; SELECT 1; COMMIT", "USE t"} {
+		if _, err := c.Exec(ctx, q); err != nil {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+	for _, q := range []string{
+		"INSERT INTO r VALUES (2)", "UPDATE r SET a = 3", "DELETE FROM r", "DROP TABLE r",
+		"CREATE TABLE r2 (a INT)", "ALTER TABLE r ADD COLUMN b INT",
+		"COPY r TO '" + dir + "/r.csv'", "EXPORT DATABASE '" + dir + "/exp'",
+		"EXPLAIN ANALYZE DELETE FROM r", "CREATE MACRO m() AS 1",
+		"SELECT 1; DELETE FROM r",
+	} {
+		_, err := c.Exec(ctx, q)
+		wantKind(t, q, err, KindPermission)
+	}
+	if n := count(t, c, "SELECT count(*) FROM r"); n != 1 {
+		t.Fatalf("r has %d rows, want 1", n)
+	}
+}
+
+func wantKind(t *testing.T, what string, err error, k Kind) {
+	t.Helper()
+	var de *Error
+	if !errors.As(err, &de) || de.Kind != k {
+		t.Errorf("%q: got %v, want an error of kind %d", what, err, k)
+	}
+}
+
+func count(t *testing.T, c *Conn, q string, args ...any) int {
+	t.Helper()
+	rows, err := c.QueryRows(context.Background(), q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var n int
+	for rows.Next() {
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n
+}
+
+func tableExists(t *testing.T, c *Conn, name string) bool {
+	return count(t, c, "SELECT count(*) FROM duckdb_tables() WHERE table_name = $1", name) > 0
+}
+
+// An Arrow scan view that a killed server left in the database file (as
+// ingest once registered them) is dropped at the next start instead of
+// crashing whoever selects from it.
+func TestDropArrowLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	path := filepath.Join(dir, "data.duckdb")
+	db, err := Open(ctx, Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := db.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := duckdb.NewArrowFromConn(c.raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	rdr, err := array.NewRecordReader(sc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, err := a.RegisterView(rdr, "skein_arrow_0123456789abcdef")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The process dies here: the view is never dropped.
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	db, err = Open(ctx, Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	n, err := db.DropArrowLeftovers(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("dropped %d, %v; want 1", n, err)
+	}
+	c, err = db.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if count(t, c, "SELECT count(*) FROM duckdb_views() WHERE view_name LIKE 'skein_arrow_%'") > 0 {
+		t.Fatal("the leftover view is still there")
+	}
+}
