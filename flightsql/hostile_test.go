@@ -43,12 +43,12 @@ func TestCopyCannotOverwriteTheDatabase(t *testing.T) {
 		filepath.Join(dir, "data.duckdb"),
 		filepath.Join(dir, "files", "..", "data.duckdb"),
 		filepath.Join(dir, "data.duckdb.wal"),
-		// Not <data-dir>/tmp: DuckDB lets SQL reach its own spill
-		// directory, whatever the sandbox says (see the README).
+		filepath.Join(dir, "tmp", "spill"),
 	} {
 		for _, q := range []string{
 			fmt.Sprintf("COPY (SELECT 'x' AS g) TO '%s' (FORMAT csv)", target),
 			fmt.Sprintf("COPY precious TO '%s' (FORMAT parquet)", target),
+			fmt.Sprintf("COPY (SELECT 'x' AS g) TO '%s' (FORMAT csv, USE_TMP_FILE false)", target),
 		} {
 			_, err := c.ExecuteUpdate(ctx, q)
 			wantCode(t, err, codes.PermissionDenied)

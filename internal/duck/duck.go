@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"strings"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -38,6 +39,7 @@ type Config struct {
 type DB struct {
 	connector *duckdb.Connector
 	pool      *sql.DB
+	allowed   []string // cleaned absolute AllowedDirs
 }
 
 // Open opens (or creates) the database and locks its configuration: after
@@ -61,6 +63,13 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, wrap(fmt.Errorf("duck: open %q: %w", cfg.Path, err))
 	}
 	db := &DB{connector: connector, pool: sql.OpenDB(connector)}
+	for _, d := range cfg.AllowedDirs {
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			return nil, fmt.Errorf("duck: allowed directory %q: %w", d, err)
+		}
+		db.allowed = append(db.allowed, abs)
+	}
 	if cfg.SystemCatalog != "" {
 		if _, err := db.pool.ExecContext(ctx, "ATTACH ':memory:' AS "+QuoteIdent(cfg.SystemCatalog)); err != nil {
 			_ = db.Close()
@@ -104,7 +113,7 @@ func (db *DB) Connect(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, wrap(fmt.Errorf("duck: connect: %w", err))
 	}
-	c := &Conn{sc: sc}
+	c := &Conn{sc: sc, allowed: db.allowed}
 	err = sc.Raw(func(dc any) error {
 		raw, ok := dc.(*duckdb.Conn)
 		if !ok {
@@ -145,6 +154,8 @@ type Conn struct {
 	raw    *duckdb.Conn
 	handle mapping.Connection
 	policy Policy
+	// allowed are the directories COPY TO and EXPORT may write in.
+	allowed []string
 }
 
 // Close closes the connection, rolling back any open transaction.

@@ -56,6 +56,53 @@ var readOnlyTypes = map[duckdb.StmtType]bool{
 	duckdb.STATEMENT_TYPE_SET:         true, // USE, SET VARIABLE: this connection's own state
 }
 
+// stmtGuard is the text of a string of n statements, lexed when a
+// statement that writes files needs its target read.
+type stmtGuard struct {
+	query string
+	n     int
+	stmts [][]token
+	err   error
+	lexed bool
+}
+
+// statement returns the tokens of statement i, if the lexer splits the
+// string exactly as DuckDB did.
+func (g *stmtGuard) statement(i int) ([]token, error) {
+	if !g.lexed {
+		g.stmts, g.err, g.lexed = nil, nil, true
+		g.stmts, g.err = lexSQL(g.query)
+		if g.err == nil && len(g.stmts) != g.n {
+			g.err = fmt.Errorf("%w: cannot tell the statements apart", errTarget)
+		}
+	}
+	if g.err != nil {
+		return nil, g.err
+	}
+	return g.stmts[i], nil
+}
+
+// check refuses statement i, of type t, if the connection may not run it.
+func (c *Conn) check(t duckdb.StmtType, g *stmtGuard, i int) error {
+	if err := c.checkType(t); err != nil {
+		return err
+	}
+	if t != duckdb.STATEMENT_TYPE_COPY && t != duckdb.STATEMENT_TYPE_EXPORT {
+		return nil
+	}
+	stmt, err := g.statement(i)
+	if err == nil {
+		var target string
+		if target, err = fileTarget(stmt); err == nil && target != "" {
+			err = checkTarget(target, c.allowed)
+		}
+	}
+	if err != nil {
+		return &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: %s writes only under the allowed directories, to a path given as a plain string literal: %v", stmtTypeName(t), err), err: err}
+	}
+	return nil
+}
+
 // checkType refuses a statement type the connection may not run.
 func (c *Conn) checkType(t duckdb.StmtType) error {
 	if why, refused := refusedTypes[t]; refused {

@@ -3,6 +3,7 @@ package duck
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -219,5 +220,85 @@ func TestDropArrowLeftovers(t *testing.T) {
 	defer c.Close()
 	if count(t, c, "SELECT count(*) FROM duckdb_views() WHERE view_name LIKE 'skein_arrow_%'") > 0 {
 		t.Fatal("the leftover view is still there")
+	}
+}
+
+// DuckDB keeps SQL's access to the database file, its WAL and its temp
+// directory whatever the sandbox says; COPY and EXPORT must still not
+// write them, however the path is spelt.
+func TestFileWritesStayInAllowedDirs(t *testing.T) {
+	dir := t.TempDir()
+	files := filepath.Join(dir, "files")
+	if err := os.MkdirAll(files, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	path := filepath.Join(dir, "data.duckdb")
+	db, err := Open(ctx, Config{Path: path, AllowedDirs: []string{files}, TempDir: filepath.Join(dir, "tmp")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := db.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, "CREATE TABLE precious AS SELECT 42 AS v"); err != nil {
+		t.Fatal(err)
+	}
+	x := "(SELECT 'x' AS g)"
+	for _, q := range []string{
+		"COPY " + x + " TO '" + path + "' (FORMAT csv, USE_TMP_FILE false)",
+		"COPY " + x + " TO '" + path + ".wal' (FORMAT csv, USE_TMP_FILE false)",
+		"COPY " + x + " TO '" + path + ".wal.recovery' (FORMAT csv)",
+		"COPY " + x + " TO '" + dir + "/./data.duckdb' (FORMAT csv, USE_TMP_FILE false)",
+		"COPY " + x + " TO '" + dir + "//data.duckdb' (FORMAT csv, USE_TMP_FILE false)",
+		"COPY " + x + " TO 'file://" + path + "' (FORMAT csv, USE_TMP_FILE false)",
+		"COPY " + x + " TO '" + files + "/../data.duckdb' (FORMAT csv, USE_TMP_FILE false)",
+		"COPY " + x + " TO ('" + files + "/' || '../data.duckdb') (FORMAT csv, USE_TMP_FILE false)",
+		"COPY " + x + " TO E'" + dir + "/data\\x2educkdb' (FORMAT csv, USE_TMP_FILE false)",
+		"COPY " + x + " TO $$" + path + "$$ (FORMAT csv, USE_TMP_FILE false)",
+		"COPY " + x + " TO '" + dir + "/tmp/spill' (FORMAT csv)",
+		"COPY (SELECT 1 AS v, 2 AS w) TO '" + dir + "/out' (FORMAT parquet, PARTITION_BY (v))",
+		"EXPORT DATABASE '" + dir + "/exp'",
+		"SELECT 1; COPY " + x + " TO '" + path + "' (FORMAT csv, USE_TMP_FILE false)",
+		"SELECT ';' AS s; COPY " + x + " TO '" + path + "' (FORMAT csv, USE_TMP_FILE false)",
+	} {
+		_, err := c.Exec(ctx, q)
+		wantKind(t, q, err, KindPermission)
+	}
+	st, err := c.Prepare(ctx, "COPY "+x+" TO $1 (FORMAT csv, USE_TMP_FILE false)")
+	wantKind(t, "COPY TO $1", err, KindPermission)
+	if st != nil {
+		_ = st.Close()
+	}
+	for _, q := range []string{
+		"COPY precious TO '" + files + "/a.csv'",
+		"COPY precious TO '" + files + "/b.parquet' (FORMAT parquet)",
+		"CREATE TABLE copied (v INTEGER); COPY copied FROM '" + files + "/a.csv'",
+		"/* ; */ SELECT 'a;b'; COPY (SELECT 1 AS one) TO 'file://" + files + "/c.csv'",
+		"EXPORT DATABASE '" + files + "/exp'",
+	} {
+		if _, err := c.Exec(ctx, q); err != nil {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(ctx, Config{Path: path, AllowedDirs: []string{files}})
+	if err != nil {
+		t.Fatalf("the database no longer opens: %v", err)
+	}
+	defer db.Close()
+	c, err = db.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if n := count(t, c, "SELECT v FROM precious"); n != 42 {
+		t.Fatalf("precious is %d", n)
 	}
 }

@@ -62,16 +62,17 @@ func (c *Conn) prepare(ctx context.Context, query string, runLeading bool) (*Stm
 	if n > 1 && !runLeading {
 		return nil, &Error{Kind: KindInvalid, Msg: fmt.Sprintf("Invalid Input Error: %d statements given where one is expected", n)}
 	}
+	g := &stmtGuard{query: query, n: int(n)}
 	for i := range n - 1 {
-		if err := c.runExtracted(ctx, ex, i); err != nil {
+		if err := c.runExtracted(ctx, ex, i, g); err != nil {
 			return nil, err
 		}
 	}
-	return c.prepareExtracted(ctx, ex, n-1)
+	return c.prepareExtracted(ctx, ex, n-1, g)
 }
 
 // prepareExtracted prepares statement i of ex, if the guard allows it.
-func (c *Conn) prepareExtracted(ctx context.Context, ex mapping.ExtractedStatements, i mapping.IdxT) (*Stmt, error) {
+func (c *Conn) prepareExtracted(ctx context.Context, ex mapping.ExtractedStatements, i mapping.IdxT, g *stmtGuard) (*Stmt, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -81,7 +82,7 @@ func (c *Conn) prepareExtracted(ctx context.Context, ex mapping.ExtractedStateme
 		mapping.DestroyPrepare(p)
 		return nil, newError(errorTypeOf(msg), msg)
 	}
-	if err := c.checkType(duckdb.StmtType(mapping.PreparedStatementType(*p))); err != nil {
+	if err := c.check(duckdb.StmtType(mapping.PreparedStatementType(*p)), g, int(i)); err != nil {
 		mapping.DestroyPrepare(p)
 		return nil, err
 	}
@@ -99,8 +100,8 @@ func (c *Conn) prepareExtracted(ctx context.Context, ex mapping.ExtractedStateme
 }
 
 // runExtracted runs statement i of ex, discarding any result.
-func (c *Conn) runExtracted(ctx context.Context, ex mapping.ExtractedStatements, i mapping.IdxT) error {
-	st, err := c.prepareExtracted(ctx, ex, i)
+func (c *Conn) runExtracted(ctx context.Context, ex mapping.ExtractedStatements, i mapping.IdxT, g *stmtGuard) error {
+	st, err := c.prepareExtracted(ctx, ex, i, g)
 	if err != nil {
 		return err
 	}
