@@ -4,6 +4,14 @@
 // before execution), streams results as wire-sized Arrow batches and ingests
 // Arrow streams. Callers above it see Go values and Arrow records only.
 //
+// It is also where SQL meets the server's integrity: DuckDB's sandbox
+// settings keep SQL inside the allowed directories, and the guard
+// (guard.go, target.go) refuses what the sandbox lets through: statements
+// that act on the whole instance (ATTACH, DETACH, LOAD, CALL
+// enable_logging, ...) and COPY/EXPORT targets DuckDB itself would allow
+// (its own database, WAL and temp files). Each statement of a string is
+// checked before it runs; a connection's Policy can make it read-only.
+//
 // It builds on duckdb-go v2 with the duckdb_arrow build tag. Where duckdb-go
 // keeps something unexported that Skein needs (the raw connection and prepared
 // statement handles, for DuckDB's own Arrow schema conversion and for streaming
