@@ -1,0 +1,66 @@
+"""What an authenticated but hostile client tries against the server itself
+(issue 9): none of it may destroy data or stop the server for others."""
+
+import pytest
+from adbc_driver_manager import dbapi
+
+
+def refused(conn, sql):
+    with conn.cursor() as cur:
+        with pytest.raises(dbapi.Error) as ei:
+            cur.execute(sql)
+            cur.fetchall()
+    return str(ei.value)
+
+
+def test_database_file_cannot_be_overwritten(skein_factory, tmp_path):
+    data_dir = tmp_path / "victim"
+    srv = skein_factory(data_dir=data_dir)
+    conn = srv.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CREATE TABLE precious AS SELECT range AS id FROM range(1000)")
+        db = data_dir / "data.duckdb"
+        for target in (db, data_dir / "data.duckdb.wal", data_dir / "." / "data.duckdb",
+                       data_dir / "files" / ".." / "data.duckdb"):
+            for opts in ("(FORMAT csv)", "(FORMAT csv, USE_TMP_FILE false)"):
+                msg = refused(conn, f"COPY (SELECT 'x' AS g) TO '{target}' {opts}")
+                assert "permission" in msg.lower(), msg
+    finally:
+        conn.close()
+    assert srv.stop() == 0
+    srv2 = skein_factory(data_dir=data_dir)
+    conn = srv2.connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*) FROM precious")
+            assert cur.fetchone() == (1000,)
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("sql", [
+    "DETACH data",
+    "ATTACH ':memory:' AS s",
+    "CALL enable_logging(storage = 'memory')",
+    "SELECT * FROM enable_logging(storage = 'memory')",
+    "SELECT * FROM query('CALL enable_logging()')",
+    "PRAGMA enable_profiling",
+], ids=["detach", "attach", "call-enable-logging", "select-enable-logging", "query-fn", "profiling"])
+def test_instance_statements_refused(server, sql):
+    attacker, victim = server.connect(), server.connect()
+    try:
+        assert "permission" in refused(attacker, sql).lower()
+        with victim.cursor() as cur:
+            cur.execute("SELECT 41 + 1")
+            assert cur.fetchone() == (42,)
+    finally:
+        attacker.close()
+        victim.close()
+
+
+@pytest.mark.parametrize("sql", [";", "-- nothing here", "/* nor here */"])
+def test_statement_without_sql_is_a_client_error(conn, sql):
+    with conn.cursor() as cur:
+        with pytest.raises(dbapi.ProgrammingError):
+            cur.execute(sql)
