@@ -30,7 +30,7 @@ func reaggregate(final string) func(Node, func(Node) Node) Node {
 }
 
 func average(c Node, p func(Node) Node) Node {
-	arg, _ := list(c, "children")[0].(map[string]any) // arity checked by planMerge
+	arg, _ := list(c, "children")[0].(map[string]any) // arity and shape checked by rewrite
 	sum := function("sum", clone(arg))
 	count := function("count", clone(arg))
 	return operator("/", function("sum", p(sum)), function("sum", p(count)))
@@ -70,7 +70,7 @@ func (a *Analysis) planMerge(aggs Aggregates) error {
 	}
 	r := &rewriter{a: a, aggs: aggs}
 	for _, item := range list(root, "select_list") {
-		in, _ := item.(map[string]any)
+		in, _ := item.(map[string]any) // each checked above
 		f, err := r.rewrite(clone(in), nil)
 		if err != nil {
 			return err
@@ -85,7 +85,10 @@ func (a *Analysis) planMerge(aggs Aggregates) error {
 		a.having = f
 	}
 	for _, m := range list(root, "modifiers") {
-		mn, _ := m.(map[string]any)
+		mn, ok := m.(map[string]any)
+		if !ok {
+			return local("malformed modifier")
+		}
 		switch str(mn, "type") {
 		case "ORDER_MODIFIER":
 			for _, o := range list(mn, "orders") {
@@ -143,12 +146,19 @@ func (r *rewriter) rewrite(e Node, outputs map[string]bool) (Node, error) {
 			if (name == "avg" || name == "mean") && len(list(e, "children")) != 1 {
 				return nil, local("%s with %d arguments", name, len(list(e, "children")))
 			}
+			for _, c := range list(e, "children") {
+				if _, ok := c.(map[string]any); !ok {
+					return nil, local("malformed arguments of %s", name)
+				}
+			}
 			return withAlias(final(e, r.partial), str(e, "alias")), nil
 		}
 	case "COLUMN_REF":
 		names := list(e, "column_names")
-		if len(names) == 1 && outputs[names[0].(string)] {
-			return e, nil
+		if len(names) == 1 {
+			if name, ok := names[0].(string); ok && outputs[name] {
+				return e, nil
+			}
 		}
 		return nil, local("column %v is neither grouped nor aggregated", names)
 	}
@@ -255,7 +265,10 @@ func (a *Analysis) findDistinct(aggs Aggregates) error {
 		if name := str(c, "function_name"); (name == "count" || name == "sum") && c["distinct"] != true {
 			return local("%s without DISTINCT beside a DISTINCT aggregate", name)
 		}
-		arg, _ := args[0].(map[string]any)
+		arg, ok := args[0].(map[string]any)
+		if !ok {
+			return local("malformed DISTINCT aggregate")
+		}
 		if a.distinctArg == nil {
 			a.distinctArg = clone(arg)
 		} else if !sameExpr(arg, a.distinctArg) {

@@ -3,6 +3,7 @@ package partition
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -191,5 +192,115 @@ func TestUnionAll(t *testing.T) {
 	}
 	if _, err := Analyze(load(t, "union_distinct"), Env{Aggregates: aggs}); !errors.Is(err, ErrLocal) {
 		t.Fatalf("UNION without ALL must stay local: %v", err)
+	}
+}
+
+// FuzzRewrite mutates real ASTs (a value somewhere in the tree replaced by
+// one of another shape) and runs every planner entry point the coordinator
+// calls on them, the merge rewrite included: a malformed AST must give an
+// error, never a panic.
+func FuzzRewrite(f *testing.F) {
+	names := []string{"scan", "agg", "distinct_agg", "order_only", "join", "union", "over_view", "options"}
+	seeds := make([]Node, len(names))
+	for i, name := range names {
+		b, err := os.ReadFile("testdata/" + name + ".json")
+		if err != nil {
+			f.Fatal(err)
+		}
+		if err := decode(b, &seeds[i]); err != nil {
+			f.Fatal(err)
+		}
+		f.Add(uint8(i), []byte{})
+		f.Add(uint8(i), []byte{7, 3, 200, 1})
+	}
+	def := View{AST: mustRead(f, "view_def")}
+	views := func(catalog, schema, name string) (View, bool) { return def, name == "v" }
+	f.Fuzz(func(t *testing.T, seed uint8, muts []byte) {
+		doc := clone(seeds[int(seed)%len(seeds)])
+		for i := 0; i+1 < len(muts); i += 2 {
+			mutate(doc, int(muts[i]), muts[i+1])
+		}
+		b, err := json.Marshal(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := Analyze(b, Env{Aggregates: aggs, View: views})
+		if err != nil {
+			return
+		}
+		parts := a.Branches
+		if parts == nil {
+			parts = []*Analysis{a}
+		}
+		for _, p := range parts {
+			out := []string{"a"}
+			if n := len(list(p.root, "select_list")); n > 0 {
+				out = make([]string, n)
+				for i := range out {
+					out[i] = fmt.Sprintf("c%d", i)
+				}
+			}
+			for _, s := range []Slice{{File: "f", First: 0, Last: 1}, {File: "f", Last: -1}, {Files: []string{"f", "g"}, Last: -1}} {
+				_, _ = p.TaskAST(s, out)
+				_, _ = p.TemplateAST(s, out)
+				_, _ = p.CheckAST(s, out)
+			}
+			_, _ = p.MergeAST("skein_partials", out)
+		}
+	})
+}
+
+func mustRead(f *testing.F, name string) []byte {
+	b, err := os.ReadFile("testdata/" + name + ".json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	return b
+}
+
+// mutate replaces the value at position pos (in a walk of the tree in key
+// order) by one of another shape, chosen by kind.
+func mutate(root Node, pos int, kind byte) {
+	type slot struct {
+		m   map[string]any
+		l   []any
+		key string
+		idx int
+	}
+	var slots []slot
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			keys := make([]string, 0, len(v))
+			for k := range v {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			for _, k := range keys {
+				slots = append(slots, slot{m: v, key: k})
+				walk(v[k])
+			}
+		case []any:
+			for i, x := range v {
+				slots = append(slots, slot{l: v, idx: i})
+				walk(x)
+			}
+		}
+	}
+	walk(root)
+	if len(slots) == 0 {
+		return
+	}
+	replacements := []any{nil, "x", json.Number("1"), true, []any{}, []any{json.Number("2")}, []any{nil},
+		map[string]any{}, map[string]any{"class": "COLUMN_REF", "column_names": []any{json.Number("1")}},
+		map[string]any{"class": "FUNCTION", "function_name": "avg", "children": []any{"x"}},
+		map[string]any{"class": "FUNCTION", "function_name": "sum", "distinct": true, "children": []any{nil}}}
+	s := slots[pos*7%len(slots)]
+	r := replacements[int(kind)%len(replacements)]
+	if s.m != nil {
+		s.m[s.key] = r
+	} else {
+		s.l[s.idx] = r
 	}
 }
