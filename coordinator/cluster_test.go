@@ -36,13 +36,19 @@ TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 2048)`, f*per, per, filepath.Join(dir, f
 	return filepath.Join(dir, "*.parquet")
 }
 
-func startCluster(t *testing.T, executors int, mode string) (*Coordinator, *flightsql.Client, string) {
+// startCluster starts a coordinator with in-process executors over three
+// Parquet files; opts adjust its configuration.
+func startCluster(t *testing.T, executors int, mode string, opts ...func(*Config)) (*Coordinator, *flightsql.Client, string) {
 	t.Helper()
 	dir := t.TempDir()
 	glob := parquet(t, dir, 3, 10000)
-	c, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), AllowDirs: []string{dir},
+	cfg := Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), AllowDirs: []string{dir},
 		Executors: executors, TaskRows: 4096, ResultMode: mode, Threads: 1, ShutdownGrace: 5 * time.Second,
-		HeartbeatTimeout: 3 * time.Second}, zerolog.Nop())
+		HeartbeatTimeout: 3 * time.Second}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	c, err := Start(context.Background(), cfg, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,22 +136,8 @@ func TestScatterEndpointsAreReadableAtExecutors(t *testing.T) {
 		}
 		used[locs[0].GetUri()] = true
 		// A client reads the task straight from its executor.
-		ec, err := flight.NewClientWithMiddleware(strings.TrimPrefix(locs[0].GetUri(), "grpc://"), nil, nil,
-			grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		stream, err := ec.DoGet(ctx, ep.Ticket)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := flight.NewRecordReader(stream)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, s := readAll(t, r)
+		n, s := readAll(t, fetchDirect(t, cl, ep))
 		rows, sum = rows+n, sum+s
-		_ = ec.Close()
 	}
 	if rows != total || sum != total*(total-1)/2 {
 		t.Fatalf("rows %d sum %d", rows, sum)
@@ -263,21 +255,26 @@ func TestTicketsAreCapabilities(t *testing.T) {
 
 func TestRegistry(t *testing.T) {
 	secret := cluster.NewSecret()
-	r := newRegistry(secret, time.Second, zerolog.Nop())
+	r := newRegistry(secret, time.Second, "UTC", zerolog.Nop())
 	now := time.Now()
 	r.now = func() time.Time { return now }
-	bad, _ := cluster.NewSecret().SignMember(cluster.Member{ID: "x", Location: "grpc://h:1"})
+	bad, _ := cluster.NewSecret().SignMember(cluster.Member{ID: "x", Location: "grpc://h:1", Zone: "UTC"})
 	if err := r.action(cluster.ActionRegister, bad); err == nil {
 		t.Fatal("registration with another secret accepted")
 	}
-	hb, _ := secret.SignMember(cluster.Member{ID: "a", Location: "grpc://h:1"})
+	// An executor computing in another time zone would give other answers.
+	kathmandu, _ := secret.SignMember(cluster.Member{ID: "k", Location: "grpc://h:3", Zone: "Asia/Kathmandu"})
+	if err := r.action(cluster.ActionRegister, kathmandu); err == nil || !strings.Contains(err.Error(), `--timezone "UTC"`) {
+		t.Fatalf("executor of another zone: %v", err)
+	}
+	hb, _ := secret.SignMember(cluster.Member{ID: "a", Location: "grpc://h:1", Zone: "UTC"})
 	if err := r.action(cluster.ActionHeartbeat, hb); err == nil {
 		t.Fatal("heartbeat before registration accepted")
 	}
 	if err := r.action(cluster.ActionRegister, hb); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := secret.SignMember(cluster.Member{ID: "b", Location: "grpc://h:2"})
+	b, _ := secret.SignMember(cluster.Member{ID: "b", Location: "grpc://h:2", Zone: "UTC"})
 	if err := r.action(cluster.ActionRegister, b); err != nil {
 		t.Fatal(err)
 	}

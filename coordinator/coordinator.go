@@ -193,7 +193,12 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 		if timeout <= 0 {
 			timeout = 5 * time.Second
 		}
-		reg = newRegistry(secret, timeout, log)
+		zone, err := db.TimeZone(ctx)
+		if err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+		reg = newRegistry(secret, timeout, zone, log)
 		if d, err = newDist(ctx, db, dataDir, secret, reg, cfg, mem, log); err != nil {
 			_ = db.Close()
 			return nil, err
@@ -252,7 +257,7 @@ func (c *Coordinator) startExecutors(ctx context.Context, secret cluster.Secret,
 	for range c.cfg.Executors {
 		e, err := executor.Start(ctx, executor.Config{
 			Addr: "127.0.0.1:0", Coordinator: coord, Secret: secret, AllowDirs: allowed,
-			Threads: c.cfg.Threads, MemoryLimit: c.cfg.MemoryLimit,
+			Threads: c.cfg.Threads, MemoryLimit: c.cfg.MemoryLimit, TimeZone: c.cfg.TimeZone,
 			Batch:     duck.BatchSize{Rows: c.cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
 			Heartbeat: min(time.Second, c.reg.timeout/3),
 			TLS:       c.dist.tls,

@@ -622,7 +622,10 @@ func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.R
 		if err == nil {
 			var rdr *flight.Reader
 			if rdr, err = flight.NewRecordReader(stream, ipc.WithAllocator(d.mem)); err == nil {
-				return rdr, rdr.Release, nil
+				if err = sameZone(rdr.Schema(), d.reg.zone); err == nil {
+					return rdr, rdr.Release, nil
+				}
+				rdr.Release()
 			}
 		}
 		d.log.Warn().Err(err).Str("query_id", t.Query).Int("task_id", t.Task).Str("executor", id).Msg("task failed; retrying elsewhere")
@@ -662,6 +665,35 @@ func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.R
 		_ = conn.Close()
 	}, nil
 }
+
+// sameZone checks that every TIMESTAMPTZ column of an executor's stream
+// is in the coordinator's zone, the one its FlightInfo schema states: the
+// registry admits only executors of that zone, and this catches one that
+// changed underneath (the FlightInfo and the stream would disagree).
+func sameZone(schema *arrow.Schema, zone string) error {
+	var check func(name string, t arrow.DataType) error
+	check = func(name string, t arrow.DataType) error {
+		if ts, ok := t.(*arrow.TimestampType); ok && ts.TimeZone != "" && ts.TimeZone != zone {
+			return fmt.Errorf("%w: column %q is in time zone %q, the coordinator's is %q", errZone, name, ts.TimeZone, zone)
+		}
+		if nt, ok := t.(arrow.NestedType); ok {
+			for _, f := range nt.Fields() {
+				if err := check(name+"."+f.Name, f.Type); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for _, f := range schema.Fields() {
+		if err := check(f.Name, f.Type); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var errZone = errors.New("coordinator: executor time zone differs")
 
 // countingReader counts what passes through it.
 type countingReader struct {

@@ -17,8 +17,11 @@ import (
 type registry struct {
 	secret  cluster.Secret
 	timeout time.Duration
-	log     zerolog.Logger
-	now     func() time.Time
+	// zone is the coordinator's time zone: an executor computing in
+	// another would give answers no single DuckDB gives, so it is refused.
+	zone string
+	log  zerolog.Logger
+	now  func() time.Time
 
 	reports func([]cluster.TaskReport) // receives the tasks heartbeats report
 
@@ -33,8 +36,8 @@ type member struct {
 	assigned int // tasks given out since the last heartbeat
 }
 
-func newRegistry(secret cluster.Secret, timeout time.Duration, log zerolog.Logger) *registry {
-	return &registry{secret: secret, timeout: timeout, log: log, now: time.Now, members: map[string]*member{}}
+func newRegistry(secret cluster.Secret, timeout time.Duration, zone string, log zerolog.Logger) *registry {
+	return &registry{secret: secret, timeout: timeout, zone: zone, log: log, now: time.Now, members: map[string]*member{}}
 }
 
 // action handles an executor's registration or heartbeat.
@@ -45,6 +48,10 @@ func (r *registry) action(typ string, body []byte) error {
 	}
 	if len(m.Done) > 0 && r.reports != nil {
 		defer r.reports(m.Done)
+	}
+	if m.Zone != r.zone {
+		return fmt.Errorf("%w: executor %s computes in time zone %q, the coordinator in %q: start it with --timezone %q",
+			flightsql.ErrInvalid, m.ID, m.Zone, r.zone, r.zone)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -39,7 +39,11 @@ type Config struct {
 	AllowDirs   []string
 	Threads     int
 	MemoryLimit string
-	Batch       duck.BatchSize
+	// TimeZone is the zone DuckDB computes TIMESTAMPTZ values in (empty:
+	// the machine's). It must be the coordinator's, which refuses an
+	// executor of another zone.
+	TimeZone string
+	Batch    duck.BatchSize
 	// TLS serves grpc+tls (advertised so) and dials a grpc+tls coordinator.
 	TLS cluster.TLS
 	// Heartbeat is how often the executor reports to the coordinator.
@@ -61,6 +65,7 @@ type Executor struct {
 	grpc    *grpc.Server
 	lis     net.Listener
 	uri     string
+	zone    string // DuckDB's effective time zone, stated at registration
 	running atomic.Int64
 	slots   chan struct{} // one per DuckDB thread: tasks beyond wait
 	stop    context.CancelFunc
@@ -93,8 +98,14 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	var idb [8]byte
 	_, _ = rand.Read(idb[:])
 	id := hex.EncodeToString(idb[:])
-	db, err := duck.Open(ctx, duck.Config{AllowedDirs: cfg.AllowDirs, Threads: cfg.Threads, MemoryLimit: cfg.MemoryLimit})
+	db, err := duck.Open(ctx, duck.Config{AllowedDirs: cfg.AllowDirs, Threads: cfg.Threads, MemoryLimit: cfg.MemoryLimit,
+		TimeZone: cfg.TimeZone})
 	if err != nil {
+		return nil, err
+	}
+	zone, err := db.TimeZone(ctx)
+	if err != nil {
+		_ = db.Close()
 		return nil, err
 	}
 	creds, err := cfg.TLS.ServerCreds()
@@ -129,7 +140,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	if cfg.SpoolDisk == 0 {
 		cfg.SpoolDisk = 16 << 30
 	}
-	e := &Executor{cfg: cfg, id: id, log: log.With().Str("executor", id).Logger(), db: db, lis: lis,
+	e := &Executor{cfg: cfg, id: id, log: log.With().Str("executor", id).Logger(), db: db, lis: lis, zone: zone,
 		uri: scheme + lis.Addr().String(), slots: make(chan struct{}, threads),
 		spools: newSpoolStore(spoolDir, cfg.SpoolMemory, cfg.SpoolDisk), started: map[string]*started{}}
 	if cfg.Advertise != "" {
@@ -236,7 +247,7 @@ func (e *Executor) send(ctx context.Context, c flight.Client, action string) (er
 	e.done = nil
 	e.mu.Unlock()
 	body, err := e.cfg.Secret.SignMember(cluster.Member{ID: e.id, Location: e.uri, Threads: cap(e.slots),
-		Running: int(e.running.Load()), Done: done})
+		Running: int(e.running.Load()), Zone: e.zone, Done: done})
 	if err != nil {
 		return err
 	}

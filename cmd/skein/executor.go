@@ -30,6 +30,7 @@ func executorCmd(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&dirs, "allow-dir", "a directory whose files SQL may read (repeatable)")
 	fs.IntVar(&cfg.Threads, "threads", 0, "DuckDB worker threads (0: one per core)")
 	fs.StringVar(&cfg.MemoryLimit, "memory-limit", "", "DuckDB memory limit, e.g. 4GB")
+	fs.StringVar(&cfg.TimeZone, "timezone", "", "time zone of TIMESTAMPTZ computations: the coordinator's --timezone (empty: the machine's, which must then be the coordinator's)")
 	fs.StringVar(&cfg.TLS.Cert, "tls-cert", "", "TLS certificate file (PEM); serves and advertises grpc+tls")
 	fs.StringVar(&cfg.TLS.Key, "tls-key", "", "TLS private key file (PEM)")
 	fs.StringVar(&cfg.TLS.ClientCA, "tls-client-ca", "", "CA bundle that client certificates must chain to (mTLS)")

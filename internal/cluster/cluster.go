@@ -109,11 +109,14 @@ func TaskTicket(handle string) ([]byte, error) {
 // Member is an executor's registration or heartbeat. A heartbeat also
 // reports the tasks finished since the last one, for the history.
 type Member struct {
-	ID       string       `json:"id"`
-	Location string       `json:"loc"`
-	Threads  int          `json:"th"`
-	Running  int          `json:"run"`
-	Done     []TaskReport `json:"done,omitempty"`
+	ID       string `json:"id"`
+	Location string `json:"loc"`
+	Threads  int    `json:"th"`
+	Running  int    `json:"run"`
+	// Zone is the time zone the executor's DuckDB computes in; the
+	// coordinator admits only executors of its own.
+	Zone string       `json:"tz"`
+	Done []TaskReport `json:"done,omitempty"`
 }
 
 // TaskReport is one finished task attempt.
