@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -43,6 +44,8 @@ type Config struct {
 	HeartbeatTimeout  time.Duration
 	ShutdownGrace     time.Duration
 	SessionIdle       time.Duration
+	QueryTimeout      time.Duration // 0: none
+	MaxResultBytes    int64         // 0: none
 	Version           string
 	// Alloc allocates the server's Arrow buffers; tests pass a checked one.
 	Alloc memory.Allocator
@@ -75,6 +78,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", 5*time.Second, "an executor silent this long is dead")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 30*time.Second, "how long running queries may finish on SIGTERM")
 	fs.DurationVar(&c.SessionIdle, "session-idle-timeout", 15*time.Minute, "close client sessions idle this long")
+	fs.DurationVar(&c.QueryTimeout, "query-timeout", 0, "cancel a query running longer than this, its tasks on executors too (0: no limit)")
+	fs.Int64Var(&c.MaxResultBytes, "max-result-bytes", 0, "fail a query whose result, as the coordinator streams, proxies or merges it, exceeds this many bytes (0: no limit)")
 }
 
 // Validate checks the configuration before anything starts.
@@ -87,6 +92,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ResultMode != "" && c.ResultMode != "direct" && c.ResultMode != "proxy" {
 		return fmt.Errorf("--result-mode %q: want direct or proxy", c.ResultMode)
+	}
+	if c.QueryTimeout < 0 || c.MaxResultBytes < 0 {
+		return errors.New("--query-timeout and --max-result-bytes must not be negative")
 	}
 	if c.BatchRows < 0 {
 		return errors.New("--batch-rows must be positive")
@@ -102,6 +110,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("refusing to serve %s without auth: set --user and --password, or --insecure-no-auth", c.Addr)
 	}
 	return nil
+}
+
+func (c *Config) limits() flightsql.Limits {
+	return flightsql.Limits{QueryTimeout: c.QueryTimeout, MaxResultBytes: c.MaxResultBytes}
 }
 
 func isLoopback(host string) bool {
@@ -124,6 +136,9 @@ type Coordinator struct {
 	dist      *dist
 	reg       *registry
 	executors []*executor.Executor
+
+	shutdown    sync.Once
+	shutdownErr error
 }
 
 // Start opens the database and starts serving.
@@ -178,7 +193,8 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 	fcfg := flightsql.Config{
 		User: cfg.User, Password: cfg.Password,
 		SessionIdle: cfg.SessionIdle, Version: cfg.Version,
-		Batch: duck.BatchSize{Rows: cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
+		Batch:  duck.BatchSize{Rows: cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
+		Limits: cfg.limits(),
 	}
 	var reg *registry
 	var d *dist
@@ -216,7 +232,9 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 		_ = db.Close()
 		return nil, err
 	}
-	opts := fs.ServerOptions()
+	// Stop, past the shutdown grace, waits for the handlers it cancels:
+	// nothing may use the database after Shutdown closes it.
+	opts := append(fs.ServerOptions(), grpc.WaitForHandlers(true))
 	if creds != nil {
 		opts = append(opts, grpc.Creds(creds))
 	}
@@ -292,10 +310,18 @@ func (c *Coordinator) URI() string {
 // Done reports the end of serving.
 func (c *Coordinator) Done() <-chan error { return c.done }
 
-// Shutdown stops accepting connections, lets running calls finish within
-// the grace period (then interrupts them), checkpoints and closes the
-// database.
+// Shutdown stops accepting connections and lets running calls finish
+// within the grace period. Past it, it cancels all running work through
+// its contexts (the dist layer's, then every call's). Either way it waits
+// for every handler and goroutine that uses the dist layer or a database
+// to return, and only then closes them: the dist layer, the sessions, the
+// history, the executors, and last the checkpointed database.
 func (c *Coordinator) Shutdown() error {
+	c.shutdown.Do(func() { c.shutdownErr = c.stop() })
+	return c.shutdownErr
+}
+
+func (c *Coordinator) stop() error {
 	stopped := make(chan struct{})
 	go func() {
 		c.grpc.GracefulStop()
@@ -309,18 +335,22 @@ func (c *Coordinator) Shutdown() error {
 	case <-stopped:
 	case <-time.After(grace):
 		c.log.Warn().Dur("grace", grace).Msg("grace period over: interrupting running queries")
-		c.fs.Close()
-		c.grpc.Stop()
+		if c.dist != nil {
+			c.dist.stopLife()
+		}
+		c.grpc.Stop() // cancels every call's context and waits for its handler
 		<-stopped
+	}
+	if c.dist != nil {
+		c.dist.close() // waits for its streams and early starts
+	}
+	c.fs.Close() // waits for every session's running statement
+	if c.dist != nil {
+		c.dist.hist.close()
 	}
 	for _, e := range c.executors {
 		e.Shutdown()
 	}
-	if c.dist != nil {
-		c.dist.close()
-		c.dist.hist.close()
-	}
-	c.fs.Close()
 	err := c.db.Checkpoint(context.Background())
 	if cerr := c.db.Close(); cerr != nil {
 		err = errors.Join(err, cerr)

@@ -49,21 +49,33 @@ type dist struct {
 	tls        cluster.TLS
 	life       context.Context // ends when the coordinator shuts down
 	stopLife   context.CancelFunc
-	starts     sync.WaitGroup // early task starts in flight
+	work       work // every call and goroutine using the layer, waited for at shutdown
+	limits     flightsql.Limits
 
+	clients *pool                    // Flight clients by executor location
+	footers *lru[string, []int64]    // row groups by file path, size and mtime
+	plans   *lru[string, cachedPlan] // checked rewrites by AST, result schema and files
 	mu      sync.Mutex
-	clients map[string]flight.Client  // by location
-	footers map[string][]int64        // row groups by file path, size and mtime
-	plans   map[string]cachedPlan     // checked rewrites by AST, result schema and files
 	views   map[string]partition.View // view definitions by their CREATE VIEW text
 }
 
+// Bounds of the caches: footers by count and bytes (a footer costs its
+// key and 8 bytes a row group), checked plans by count, idle executor
+// connections by count.
+const (
+	maxFooters     = 100_000
+	maxFooterBytes = 64 << 20
+	maxPlans       = 512
+	maxIdleConns   = 64
+)
+
 // merge is what a merge ticket carries: the partial tasks and the final SQL.
 type merge struct {
-	Query string   `json:"q"`
-	User  string   `json:"u"`
-	Tasks []string `json:"t"` // task handles
-	SQL   string   `json:"s"`
+	Query    string    `json:"q"`
+	User     string    `json:"u"`
+	Tasks    []string  `json:"t"` // task handles
+	SQL      string    `json:"s"`
+	Deadline time.Time `json:"dl,omitzero"` // the end of --query-timeout
 }
 
 const kindMerge = "merge"
@@ -109,11 +121,14 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 		taskRows = 1 << 20
 	}
 	life, stop := context.WithCancel(context.Background())
-	return &dist{db: db, mergeDB: mergeDB, secret: secret, reg: reg, aggs: aggs, log: log, mem: mem,
+	d := &dist{db: db, mergeDB: mergeDB, secret: secret, reg: reg, aggs: aggs, log: log, mem: mem,
 		batch:      duck.BatchSize{Rows: cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
 		targetRows: taskRows, direct: cfg.ResultMode != "proxy", retries: 2, life: life, stopLife: stop,
-		clients: map[string]flight.Client{}, footers: map[string][]int64{},
-		plans: map[string]cachedPlan{}, views: map[string]partition.View{}}, nil
+		limits: cfg.limits(), views: map[string]partition.View{},
+		footers: newLRU(maxFooters, maxFooterBytes, func(k string, v []int64) int64 { return int64(len(k) + 8*len(v)) }),
+		plans:   newLRU(maxPlans, math.MaxInt64, func(string, cachedPlan) int64 { return 0 })}
+	d.clients = newPool(maxIdleConns, d.dial, reg.locations)
+	return d, nil
 }
 
 // Member implements flightsql.Cluster.
@@ -124,6 +139,10 @@ func (d *dist) Member(header string) (string, bool) {
 
 // Action implements flightsql.Cluster.
 func (d *dist) Action(_ context.Context, typ string, body []byte) ([]byte, error) {
+	if err := d.work.enter(); err != nil {
+		return nil, err
+	}
+	defer d.work.leave()
 	if err := d.reg.action(typ, body); err != nil {
 		return nil, err
 	}
@@ -133,11 +152,19 @@ func (d *dist) Action(_ context.Context, typ string, body []byte) ([]byte, error
 // Plan implements flightsql.Cluster: it splits the query if the partition
 // package proves it safe and executors are alive, else leaves it local.
 func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, schema *arrow.Schema, resultMode string, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	if err := d.work.enter(); err != nil {
+		return nil, err
+	}
+	defer d.work.leave()
 	direct := d.direct
 	if resultMode != "" {
 		direct = resultMode == "direct"
 	}
 	start := time.Now()
+	var deadline time.Time
+	if d.limits.QueryTimeout > 0 {
+		deadline = start.Add(d.limits.QueryTimeout) // tasks start now, with the FlightInfo
+	}
 	if len(d.reg.live()) == 0 {
 		return nil, nil
 	}
@@ -157,7 +184,7 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 	handles := make([]string, len(p.tasks))
 	for i, t := range p.tasks {
 		h, err := d.secret.SignTask(cluster.Task{Query: qid, Task: i, SQL: t.sql, User: user, Executor: execs[i][0],
-			Alt: execs[i][1], Slice: t.slice})
+			Alt: execs[i][1], Deadline: deadline, Slice: t.slice})
 		if err != nil {
 			return nil, err
 		}
@@ -188,7 +215,8 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 			info.Endpoint = append(info.Endpoint, ep)
 		}
 	case partition.ScatterMerge:
-		h, err := d.secret.Signer("tickets").Sign(kindMerge, merge{Query: qid, User: user, Tasks: handles, SQL: p.merge},
+		h, err := d.secret.Signer("tickets").Sign(kindMerge, merge{Query: qid, User: user, Tasks: handles, SQL: p.merge,
+			Deadline: deadline},
 			time.Now().Add(cluster.TaskTTL))
 		if err != nil {
 			return nil, err
@@ -254,7 +282,7 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		}
 	}
 	// A query planned before over the same files reuses its rewrites.
-	c, ok := d.cached(key.String())
+	c, ok := d.plans.get(key.String())
 	if !ok {
 		names := make([]string, schema.NumFields())
 		for i, f := range schema.Fields() {
@@ -280,7 +308,7 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 				}
 			}
 		}
-		d.remember(key.String(), c)
+		d.plans.put(key.String(), c)
 	}
 	p := &planned{mode: a.Mode, merge: c.merge}
 	for i := range parts {
@@ -398,25 +426,6 @@ type cachedPlan struct {
 	merge string
 }
 
-func (d *dist) cached(key string) (cachedPlan, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	c, ok := d.plans[key]
-	return c, ok
-}
-
-func (d *dist) remember(key string, c cachedPlan) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if len(d.plans) >= 512 {
-		for k := range d.plans { // drop an arbitrary entry
-			delete(d.plans, k)
-			break
-		}
-	}
-	d.plans[key] = c
-}
-
 const partialsView = "skein_partials"
 
 // explanation is how a query was split, sent as the FlightInfo's
@@ -454,7 +463,7 @@ func (p *planned) explain(qid string, execs [][2]string) explanation {
 // read_parquet reads them, and their row groups. A pattern matching no
 // file is an error (DuckDB's, when the query then runs local). Row groups
 // are read from each file's footer once and cached by path, size and
-// modification time.
+// modification time (least recently used footers go first).
 func (d *dist) files(ctx context.Context, conn *duck.Conn, patterns []string) ([]partition.File, error) {
 	paths, err := globAll(ctx, conn, patterns)
 	if err != nil {
@@ -470,9 +479,7 @@ func (d *dist) files(ctx context.Context, conn *duck.Conn, patterns []string) ([
 		}
 		key := fmt.Sprintf("%s\x00%d\x00%d", p, fi.Size(), fi.ModTime().UnixNano())
 		keys[p] = key
-		d.mu.Lock()
-		groups, ok := d.footers[key]
-		d.mu.Unlock()
+		groups, ok := d.footers.get(key)
 		if !ok {
 			missing = append(missing, p)
 		}
@@ -483,14 +490,14 @@ func (d *dist) files(ctx context.Context, conn *duck.Conn, patterns []string) ([
 		if err != nil {
 			return nil, err
 		}
-		d.mu.Lock()
 		for p, groups := range read {
-			d.footers[keys[p]] = groups
+			d.footers.put(keys[p], groups)
 		}
 		for i := range files {
-			files[i].RowGroups = d.footers[keys[files[i].Path]]
+			if files[i].RowGroups == nil {
+				files[i].RowGroups = read[files[i].Path]
+			}
 		}
-		d.mu.Unlock()
 	}
 	return files, nil
 }
@@ -571,13 +578,27 @@ func newQueryID() string { return fmt.Sprintf("%x", time.Now().UnixNano())[4:] +
 // Local implements flightsql.Cluster: queries run whole on the coordinator
 // are recorded too.
 func (d *dist) Local(id, user, sql string) func(int64, error) {
+	if d.work.enter() != nil {
+		return func(int64, error) {}
+	}
+	defer d.work.leave()
 	d.hist.started(id, user, sql, partition.Local.String(), 0, false)
-	return func(rows int64, err error) { d.hist.finished(id, rows, 0, err) }
+	return func(rows int64, err error) {
+		if d.work.enter() != nil {
+			return // shut down: the history is closed
+		}
+		defer d.work.leave()
+		d.hist.finished(id, rows, 0, err)
+	}
 }
 
 // Redeem implements flightsql.Cluster: task tickets are proxied from an
 // executor, merge tickets merged here.
 func (d *dist) Redeem(ctx context.Context, user string, handle []byte) (*arrow.Schema, <-chan flight.StreamChunk, bool, error) {
+	if err := d.work.enter(); err != nil {
+		return nil, nil, false, err
+	}
+	defer d.work.leave()
 	if t, err := d.secret.VerifyTask(handle); err == nil {
 		if t.User != user {
 			return nil, nil, true, fmt.Errorf("%w: the ticket was issued to another user", flightsql.ErrDenied)
@@ -613,7 +634,7 @@ func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.R
 			errs = append(errs, fmt.Errorf("executor %s is not alive", id))
 			continue
 		}
-		c, err := d.client(loc)
+		c, lease, err := d.clients.get(loc)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -623,11 +644,12 @@ func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.R
 			var rdr *flight.Reader
 			if rdr, err = flight.NewRecordReader(stream, ipc.WithAllocator(d.mem)); err == nil {
 				if err = sameZone(rdr.Schema(), d.reg.zone); err == nil {
-					return rdr, rdr.Release, nil
+					return rdr, func() { rdr.Release(); lease() }, nil
 				}
 				rdr.Release()
 			}
 		}
+		lease()
 		d.log.Warn().Err(err).Str("query_id", t.Query).Int("task_id", t.Task).Str("executor", id).Msg("task failed; retrying elsewhere")
 		errs = append(errs, fmt.Errorf("executor %s: %w", id, err))
 	}
@@ -711,24 +733,15 @@ func (c *countingReader) Next() bool {
 	return true
 }
 
-func (d *dist) client(loc string) (flight.Client, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if c, ok := d.clients[loc]; ok {
-		return c, nil
-	}
+// dial makes the pool's client for an executor location.
+func (d *dist) dial(loc string) (flight.Client, error) {
 	addr, creds, err := d.tls.Dial(loc)
 	if err != nil {
 		return nil, err
 	}
-	c, err := flight.NewClientWithMiddleware(addr, nil, nil, creds,
+	return flight.NewClientWithMiddleware(addr, nil, nil, creds,
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)),
 		grpc.WithInitialWindowSize(8<<20), grpc.WithInitialConnWindowSize(16<<20))
-	if err != nil {
-		return nil, err
-	}
-	d.clients[loc] = c
-	return c, nil
 }
 
 // startTasks asks each executor to start its tasks now, so that they all
@@ -745,64 +758,91 @@ func (d *dist) startTasks(handles []string, execs [][2]string) {
 		if !ok {
 			continue
 		}
-		d.starts.Add(1)
-		go func() {
-			defer d.starts.Done()
+		d.work.spawn(func() {
 			ctx, cancel := context.WithTimeout(d.life, 10*time.Second)
 			defer cancel()
 			if err := d.startAt(ctx, loc, hs); err != nil && ctx.Err() == nil {
 				d.log.Warn().Err(err).Str("executor", id).Msg("starting tasks early failed; they start when fetched")
 			}
-		}()
+		})
 	}
 }
 
 func (d *dist) startAt(ctx context.Context, loc string, handles []string) error {
-	c, err := d.client(loc)
+	c, lease, err := d.clients.get(loc)
 	if err != nil {
 		return err
 	}
+	defer lease()
 	return cluster.Do(ctx, c, &flight.Action{Type: cluster.ActionStart, Body: []byte(strings.Join(handles, "\n"))})
 }
 
+// close cancels what runs in the layer, waits for all of it to return,
+// then closes the connections and the merge database it used.
 func (d *dist) close() {
 	d.stopLife()
-	d.starts.Wait()
+	d.work.close()
+	d.clients.close()
 	if err := d.mergeDB.Close(); err != nil {
 		d.log.Warn().Err(err).Msg("closing the merge database")
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for _, c := range d.clients {
-		_ = c.Close()
-	}
-	d.clients = nil
 }
 
 // proxy streams one task's result through the coordinator.
-func (d *dist) proxy(ctx context.Context, t cluster.Task, handle []byte) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+func (d *dist) proxy(req context.Context, t cluster.Task, handle []byte) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	ctx, cancel := d.queryContext(req, t.Deadline)
 	rdr, release, err := d.open(ctx, t, handle)
 	if err != nil {
-		return nil, nil, err
+		cancel()
+		return nil, nil, d.limits.Expired(ctx, t.Query, err)
 	}
 	schema := flightsql.ResultSchema(rdr.Schema())
 	ch := make(chan flight.StreamChunk, 1)
-	go func() {
+	d.work.spawn(func() {
 		defer close(ch)
+		defer cancel()
 		defer release()
-		_, _, _ = forward(ctx, rdr, schema, ch)
-	}()
+		_, _, _ = d.forward(ctx, req, t.Query, rdr, schema, ch)
+	})
 	return schema, ch, nil
 }
 
+// queryContext is the context a query's work runs in at the coordinator:
+// it ends with the request, at shutdown and at the query's deadline.
+func (d *dist) queryContext(req context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(req)
+	if !deadline.IsZero() {
+		ctx, cancel = context.WithDeadline(req, deadline)
+	}
+	stop := context.AfterFunc(d.life, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
+}
+
 // forward sends a reader's batches to a DoGet stream and says how many
-// rows and bytes went, or why it stopped.
-func forward(ctx context.Context, rdr array.RecordReader, schema *arrow.Schema, ch chan<- flight.StreamChunk) (rows, bytes int64, err error) {
+// rows and bytes went, or why it stopped. ctx is the query's (it ends at
+// its deadline), req the request's: a query that fails while its client
+// still reads gets the error, never a stream that just ends early.
+func (d *dist) forward(ctx, req context.Context, query string, rdr array.RecordReader, schema *arrow.Schema, ch chan<- flight.StreamChunk) (rows, bytes int64, err error) {
+	defer func() {
+		if err != nil && req.Err() == nil {
+			err = d.limits.Expired(ctx, query, err)
+			select {
+			case ch <- flight.StreamChunk{Err: err}:
+			case <-req.Done():
+			}
+		}
+	}()
 	for rdr.Next() {
 		rec := rdr.RecordBatch()
+		n, b := rec.NumRows(), duck.RecordSize(rec)
+		if err := d.limits.Result(query, bytes+b); err != nil {
+			return rows, bytes, err
+		}
 		rec.Retain()
 		rec = flightsql.Relabel(rec, schema)
-		n, b := rec.NumRows(), duck.RecordSize(rec)
 		select {
 		case ch <- flight.StreamChunk{Data: rec}:
 			rows, bytes = rows+n, bytes+b
@@ -811,12 +851,5 @@ func forward(ctx context.Context, rdr array.RecordReader, schema *arrow.Schema, 
 			return rows, bytes, ctx.Err()
 		}
 	}
-	if err := rdr.Err(); err != nil {
-		select {
-		case ch <- flight.StreamChunk{Err: err}:
-		case <-ctx.Done():
-		}
-		return rows, bytes, err
-	}
-	return rows, bytes, nil
+	return rows, bytes, rdr.Err()
 }

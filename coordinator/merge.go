@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/skeindb/skein/flightsql"
+	"github.com/skeindb/skein/internal/duck"
 )
 
 func randomHex(n int) string {
@@ -24,8 +26,22 @@ func randomHex(n int) string {
 // over them in DuckDB, streaming its answer. Each task's partial result is
 // read whole before it is used, so a task that fails midway is run again
 // (on the coordinator) without its first rows counting twice.
-func (d *dist) merge(ctx context.Context, m merge) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+func (d *dist) merge(req context.Context, m merge) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	ctx, cancel := d.queryContext(req, m.Deadline)
+	sc, ch, err := d.mergeIn(ctx, req, m, cancel)
+	if err != nil {
+		cancel()
+		err = d.limits.Expired(ctx, m.Query, err)
+		d.hist.finished(m.Query, 0, 0, err)
+	}
+	return sc, ch, err
+}
+
+// mergeIn runs a merge in ctx; its stream, when it returns one, calls
+// cancel at its end.
+func (d *dist) mergeIn(ctx, req context.Context, m merge, cancel func()) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	parts := make([][]arrow.RecordBatch, len(m.Tasks))
+	var held atomic.Int64 // bytes of partial results held, within the result limit
 	schemas := make([]*arrow.Schema, len(m.Tasks))
 	errs := make([]error, len(m.Tasks))
 	sem := make(chan struct{}, max(2, 2*len(d.reg.live())))
@@ -41,7 +57,7 @@ func (d *dist) merge(ctx context.Context, m merge) (*arrow.Schema, <-chan flight
 				return
 			}
 			defer func() { <-sem }()
-			parts[i], schemas[i], errs[i] = d.fetchTask(ctx, []byte(h))
+			parts[i], schemas[i], errs[i] = d.fetchTask(ctx, []byte(h), m.Query, &held)
 		}()
 	}
 	wg.Wait()
@@ -54,9 +70,7 @@ func (d *dist) merge(ctx context.Context, m merge) (*arrow.Schema, <-chan flight
 	}
 	if err := errors.Join(errs...); err != nil {
 		releaseParts()
-		err = fmt.Errorf("query %s: %w", m.Query, err)
-		d.hist.finished(m.Query, 0, 0, err)
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("query %s: %w", m.Query, err)
 	}
 	var all []arrow.RecordBatch
 	for _, p := range parts {
@@ -96,20 +110,21 @@ func (d *dist) merge(ctx context.Context, m merge) (*arrow.Schema, <-chan flight
 	}
 	schema := flightsql.ResultSchema(rdr.Schema())
 	ch := make(chan flight.StreamChunk, 1)
-	go func() {
+	d.work.spawn(func() {
 		defer close(ch)
+		defer cancel()
 		defer cleanup()
 		defer st.Close()
 		defer rdr.Release()
-		rows, bytes, err := forward(ctx, rdr, schema, ch)
+		rows, bytes, err := d.forward(ctx, req, m.Query, rdr, schema, ch)
 		d.hist.finished(m.Query, rows, bytes, err)
-	}()
+	})
 	return schema, ch, nil
 }
 
 // fetchTask reads one task's whole result, retrying it on the coordinator
 // if its stream breaks after it started.
-func (d *dist) fetchTask(ctx context.Context, handle []byte) ([]arrow.RecordBatch, *arrow.Schema, error) {
+func (d *dist) fetchTask(ctx context.Context, handle []byte, query string, held *atomic.Int64) ([]arrow.RecordBatch, *arrow.Schema, error) {
 	t, err := d.secret.VerifyTask(handle)
 	if err != nil {
 		return nil, nil, err
@@ -126,18 +141,31 @@ func (d *dist) fetchTask(ctx context.Context, handle []byte) ([]arrow.RecordBatc
 		if err != nil {
 			return nil, nil, fmt.Errorf("task %d (executor %s): %w", t.Task, t.Executor, err)
 		}
+		var size int64
 		for rdr.Next() {
 			r := rdr.RecordBatch()
+			b := duck.RecordSize(r)
+			size += b
+			if err = d.limits.Result(query, held.Add(b)); err != nil {
+				break
+			}
 			r.Retain()
 			recs = append(recs, r)
 		}
 		schema := rdr.Schema()
-		err = rdr.Err()
+		if err == nil {
+			err = rdr.Err()
+		}
 		release()
+		if errors.Is(err, flightsql.ErrBusy) {
+			drop()
+			return nil, nil, err
+		}
 		if err == nil {
 			return recs, schema, nil
 		}
 		drop()
+		held.Add(-size)
 		if attempt >= d.retries || ctx.Err() != nil {
 			return nil, nil, fmt.Errorf("task %d (executor %s): %w", t.Task, t.Executor, err)
 		}

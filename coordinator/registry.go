@@ -87,6 +87,19 @@ func (r *registry) live() []cluster.Member {
 	return out
 }
 
+// locations are where the live executors serve.
+func (r *registry) locations() map[string]bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]bool{}
+	for _, m := range r.members {
+		if r.alive(m) {
+			out[m.Location] = true
+		}
+	}
+	return out
+}
+
 // location is where an executor serves, if it is alive.
 func (r *registry) location(id string) (string, bool) {
 	r.mu.Lock()

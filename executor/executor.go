@@ -78,6 +78,8 @@ type Executor struct {
 	started map[string]*started  // by task handle: started tasks, and tombstones of redeemed ones
 	closing bool
 	wg      sync.WaitGroup
+
+	shutdown sync.Once
 }
 
 // Start opens the executor's DuckDB, serves Flight and begins reporting to
@@ -174,7 +176,10 @@ func (e *Executor) URI() string { return e.uri }
 func (e *Executor) ID() string { return e.id }
 
 // Shutdown stops reporting, lets running tasks finish, and closes DuckDB.
-func (e *Executor) Shutdown() {
+// Calls after the first do nothing.
+func (e *Executor) Shutdown() { e.shutdown.Do(e.stopAll) }
+
+func (e *Executor) stopAll() {
 	e.mu.Lock()
 	e.closing = true
 	e.mu.Unlock()
@@ -344,6 +349,10 @@ func (e *Executor) start(handle string, t cluster.Task) {
 // spawn runs a task into a new spool. Called with e.mu held.
 func (e *Executor) spawn(t cluster.Task) *started {
 	ctx, cancel := context.WithCancel(e.life)
+	if !t.Deadline.IsZero() {
+		// The query's --query-timeout ends the task here too.
+		ctx, cancel = context.WithDeadline(e.life, t.Deadline)
+	}
 	sp := newSpool(e.spools)
 	e.wg.Add(1)
 	go func() {
@@ -352,6 +361,10 @@ func (e *Executor) spawn(t cluster.Task) *started {
 		err := e.run(ctx, t, func(schema *arrow.Schema) recordWriter {
 			return ipc.NewWriterWithPayloadWriter(payloads{ctx: ctx, sp: sp}, ipc.WithSchema(schema), ipc.WithAllocator(e.cfg.Alloc))
 		})
+		if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("task %s/%d ran longer than its query's timeout (--query-timeout): %w",
+				t.Query, t.Task, context.DeadlineExceeded)
+		}
 		sp.finish(err)
 	}()
 	return &started{sp: sp, cancel: cancel}

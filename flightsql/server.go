@@ -33,6 +33,8 @@ type Config struct {
 	MaxSessions int
 	// Batch bounds result batches.
 	Batch duck.BatchSize
+	// Limits bound each query's time and result size.
+	Limits Limits
 	// Version is reported in GetSqlInfo.
 	Version string
 	// Cluster, when set, authenticates executors (their signed membership

@@ -175,6 +175,9 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 	}
 	schema := ResultSchema(q.schema)
 	runCtx, cancel := context.WithCancel(ctx)
+	if s.cfg.Limits.QueryTimeout > 0 {
+		runCtx, cancel = context.WithTimeout(ctx, s.cfg.Limits.QueryTimeout)
+	}
 	stopOnCancel := context.AfterFunc(q.ctx, cancel)
 	ch := make(chan flight.StreamChunk, 1)
 	go func() {
@@ -194,6 +197,7 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 			}()
 			return s.stream(runCtx, q, schema, ch)
 		}()
+		err = s.cfg.Limits.Expired(runCtx, q.id, err)
 		if q.done != nil {
 			q.done(rows, err)
 		}
@@ -219,7 +223,7 @@ func (s *Server) stream(ctx context.Context, q *query, schema *arrow.Schema, ch 
 	if runs == nil {
 		runs = [][]any{nil}
 	}
-	var total int64
+	var total, bytes int64
 	for _, args := range runs {
 		rdr, err := q.stmt.Query(ctx, s.mem, args, s.cfg.Batch)
 		if err != nil {
@@ -227,6 +231,11 @@ func (s *Server) stream(ctx context.Context, q *query, schema *arrow.Schema, ch 
 		}
 		for rdr.Next() {
 			rec := rdr.RecordBatch()
+			bytes += duck.RecordSize(rec)
+			if err := s.cfg.Limits.Result(q.id, bytes); err != nil {
+				rdr.Release()
+				return total, err
+			}
 			rec.Retain()
 			rec = Relabel(rec, schema)
 			select {

@@ -84,6 +84,9 @@ type Task struct {
 	User     string `json:"u"`
 	Executor string `json:"e"` // assigned executor id
 	Alt      string `json:"a"` // alternate executor id
+	// Deadline, when set, is when the query's --query-timeout ends: the
+	// task is cancelled then, wherever it runs.
+	Deadline time.Time `json:"dl,omitzero"`
 	// The slice the SQL reads; its Args bind the SQL's parameters.
 	partition.Slice `json:"sl"`
 }
