@@ -166,24 +166,30 @@ type result struct {
 func canonical(recs []arrow.RecordBatch) []string {
 	var rows []string
 	for _, r := range recs {
-		for i := 0; i < int(r.NumRows()); i++ {
-			cells := make([]string, r.NumCols())
-			for j, c := range r.Columns() {
-				switch {
-				case c.IsNull(i):
-					cells[j] = "NULL"
-				case c.DataType().ID() == arrow.FLOAT64:
-					cells[j] = roundFloat(c.(*array.Float64).Value(i))
-				case c.DataType().ID() == arrow.FLOAT32:
-					cells[j] = roundFloat(float64(c.(*array.Float32).Value(i)))
-				default:
-					cells[j] = strings.Clone(c.ValueStr(i)) // the buffer may be DuckDB's, freed on release
-				}
-			}
-			rows = append(rows, strings.Join(cells, "|"))
-		}
+		rows = appendRows(rows, r)
 	}
 	slices.Sort(rows)
+	return rows
+}
+
+// appendRows appends r's rows rendered as canonical does, in their order.
+func appendRows(rows []string, r arrow.RecordBatch) []string {
+	for i := 0; i < int(r.NumRows()); i++ {
+		cells := make([]string, r.NumCols())
+		for j, c := range r.Columns() {
+			switch {
+			case c.IsNull(i):
+				cells[j] = "NULL"
+			case c.DataType().ID() == arrow.FLOAT64:
+				cells[j] = roundFloat(c.(*array.Float64).Value(i))
+			case c.DataType().ID() == arrow.FLOAT32:
+				cells[j] = roundFloat(float64(c.(*array.Float32).Value(i)))
+			default:
+				cells[j] = strings.Clone(c.ValueStr(i)) // the buffer may be DuckDB's, freed on release
+			}
+		}
+		rows = append(rows, strings.Join(cells, "|"))
+	}
 	return rows
 }
 

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -54,40 +55,56 @@ func skeinBinary(t testing.TB) string {
 }
 
 // proc is one skein process; it is stopped with SIGTERM when the test ends
-// and must exit cleanly.
+// and must exit cleanly, unless the test killed it.
 type proc struct {
-	cmd *exec.Cmd
-	uri string
+	cmd    *exec.Cmd
+	uri    string
+	name   string
+	done   chan struct{} // closed once the process has exited
+	err    error         // how it exited, once done is closed
+	killed atomic.Bool
 }
 
 func startProc(t testing.TB, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(skeinBinary(t), args...)
 	cmd.Stderr = &testLog{t: t, name: args[0]}
-	stdout, err := cmd.StdoutPipe()
+	// A pipe of our own rather than StdoutPipe: Wait runs as soon as the
+	// process starts (a kill must be noticed), and it would close
+	// StdoutPipe's reader under the scanner.
+	stdout, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
+	cmd.Stdout = w
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd}
+	_ = w.Close()
+	p := &proc{cmd: cmd, name: args[0], done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
 	t.Cleanup(func() {
+		if p.killed.Load() {
+			return
+		}
 		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
 		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("%s exited: %v", args[0], err)
+		case <-p.done:
+			if p.err != nil {
+				t.Errorf("%s exited: %v", args[0], p.err)
 			}
 		case <-time.After(45 * time.Second):
 			_ = cmd.Process.Kill()
+			<-p.done
 			t.Errorf("%s did not stop on SIGTERM", args[0])
 		}
 	})
 	ready := make(chan string, 1)
 	go func() {
+		defer stdout.Close()
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if uri, ok := strings.CutPrefix(sc.Text(), "skein ready: "); ok {
@@ -106,6 +123,23 @@ func startProc(t testing.TB, args ...string) *proc {
 		t.Fatalf("%s not ready after 60s", args[0])
 	}
 	return p
+}
+
+// kill ends the process with SIGKILL, as a crash would, and waits for it.
+func (p *proc) kill() {
+	p.killed.Store(true)
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+// exited reports whether the process has ended (by itself, if not killed).
+func (p *proc) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // testLog passes a process's log lines to the test log (shown on failure).
@@ -127,27 +161,24 @@ func (l *testLog) Write(b []byte) (int, error) {
 // URI once a split query's plan names all n executors.
 func startProcessCluster(t testing.TB, ctx context.Context, n int, taskRows int64, probe string, dirs ...string) string {
 	t.Helper()
-	tmp := t.TempDir()
-	secret := filepath.Join(tmp, "secret")
-	if err := os.WriteFile(secret, []byte(randomSecret()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var allow []string
-	for _, d := range dirs {
-		allow = append(allow, "--allow-dir", d)
-	}
-	coord := startProc(t, append([]string{"coordinator", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(tmp, "data"),
-		"--cluster-secret-file", secret, "--threads", "1", "--task-rows", fmt.Sprint(taskRows), "--log-level", "warn"}, allow...)...)
+	pc := newProcCluster(t, dirs...)
+	coord := pc.coordinator(filepath.Join(t.TempDir(), "data"), "--task-rows", fmt.Sprint(taskRows))
 	for range n {
-		startProc(t, append([]string{"executor", "--coordinator", coord.uri, "--addr", "127.0.0.1:0",
-			"--cluster-secret-file", secret, "--threads", "1", "--log-level", "warn"}, allow...)...)
+		pc.executor(coord.uri)
 	}
-	cl := dial(t, coord.uri)
+	waitExecutors(t, ctx, dial(t, coord.uri), n, probe)
+	return coord.uri
+}
+
+// waitExecutors waits until the plan of the split query probe names n
+// executors.
+func waitExecutors(t testing.TB, ctx context.Context, cl *flightsql.Client, n int, probe string) {
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		info, err := cl.Execute(ctx, probe)
 		if err == nil && executorsIn(info) == n {
-			return coord.uri
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("executors did not register: %v", err)
