@@ -142,17 +142,36 @@ func (p *proc) exited() bool {
 	}
 }
 
+// logged returns the first of the process's early log lines (its first
+// 100 writes) that contains s.
+func (p *proc) logged(s string) string {
+	l := p.cmd.Stderr.(*testLog)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, line := range l.early {
+		if strings.Contains(line, s) {
+			return line
+		}
+	}
+	return ""
+}
+
 // testLog passes a process's log lines to the test log (shown on failure).
 type testLog struct {
-	t    testing.TB
-	name string
-	mu   sync.Mutex
+	t     testing.TB
+	name  string
+	mu    sync.Mutex
+	early []string
 }
 
 func (l *testLog) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.t.Logf("%s: %s", l.name, strings.TrimRight(string(b), "\n"))
+	line := strings.TrimRight(string(b), "\n")
+	if len(l.early) < 100 {
+		l.early = append(l.early, line)
+	}
+	l.t.Logf("%s: %s", l.name, line)
 	return len(b), nil
 }
 

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"os"
@@ -75,11 +76,22 @@ func (c *procCluster) coordinator(dataDir string, args ...string) *proc {
 	return startProc(c.t, append(append(base, c.allow...), args...)...)
 }
 
-// executor starts an executor of one DuckDB thread for the coordinator at uri.
+// executor starts an executor of one DuckDB thread for the coordinator at
+// uri. Its log level is info, which says its id.
 func (c *procCluster) executor(uri string) *proc {
 	c.t.Helper()
 	return startProc(c.t, append([]string{"executor", "--coordinator", uri, "--addr", "127.0.0.1:0",
-		"--cluster-secret-file", c.secret, "--threads", "1", "--log-level", "warn"}, c.allow...)...)
+		"--cluster-secret-file", c.secret, "--threads", "1", "--log-level", "info"}, c.allow...)...)
+}
+
+// executorID is the id an executor started by procCluster logged.
+func executorID(t testing.TB, p *proc) string {
+	t.Helper()
+	var line struct{ Executor string }
+	if err := json.Unmarshal([]byte(p.logged(`"executor serving"`)), &line); err != nil || line.Executor == "" {
+		t.Fatalf("no executor id in the log of %s: %v", p.uri, err)
+	}
+	return line.Executor
 }
 
 // fingerprint is an order-free summary of a result: its rows and the sum
