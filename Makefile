@@ -30,7 +30,7 @@ run: build ## run a server on 127.0.0.1:31337 (user skein, password secret; over
 	SKEIN_USER=$(SKEIN_USER) SKEIN_PASSWORD=$(SKEIN_PASSWORD) ./bin/skein serve
 
 .PHONY: test
-test: test-go test-python test-jdbc ## run every test suite (Go, Python, JDBC)
+test: test-go fuzz-smoke test-python test-jdbc ## run every test suite (Go, fuzz smoke, Python, JDBC)
 
 .PHONY: test-go
 test-go: build ## run the Go tests (race detector on, but for the long end-to-end corpus)
@@ -45,11 +45,32 @@ test-python: build ## run the Python suite (ADBC, pyarrow) against bin/skein
 test-jdbc: build ## run the JDBC suite against bin/skein
 	bash integration/jdbc/run.sh
 
+# The fuzz targets, as package:target; make fuzz runs each for FUZZTIME,
+# make fuzz-smoke (part of make test) for FUZZ_SMOKE_TIME.
+FUZZ_TARGETS := ./flightsql/:FuzzCommands ./internal/token/:FuzzVerify ./partition/:FuzzAnalyze \
+  ./internal/duck/:FuzzFileTarget ./coordinator/:FuzzClusterActions
+FUZZTIME ?= 60s
+FUZZ_SMOKE_TIME ?= 3s
+
 .PHONY: fuzz
-fuzz: ## fuzz the command and ticket decoders and the planner for a minute each
-	$(GO) test -tags $(GOTAGS) -run '^$$' -fuzz FuzzCommands -fuzztime 60s ./flightsql/
-	$(GO) test -tags $(GOTAGS) -run '^$$' -fuzz FuzzVerify -fuzztime 60s ./internal/token/
-	$(GO) test -run '^$$' -fuzz FuzzAnalyze -fuzztime 60s ./partition/
+fuzz: ## fuzz commands, tickets, the planner, COPY targets and the cluster actions for FUZZTIME (60s) each
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  echo "fuzz $${t#*:} ($(FUZZTIME))"; \
+	  $(GO) test -tags $(GOTAGS) -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) $${t%%:*}; done
+
+.PHONY: fuzz-smoke
+fuzz-smoke: ## fuzz each target for FUZZ_SMOKE_TIME (3s), as make test does
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZ_SMOKE_TIME)
+
+# make soak runs the fault and load tests at full count; SKEIN_SOAK_TRIALS,
+# SKEIN_SOAK_CLIENTS and SKEIN_SOAK_QUERIES override the counts and SOAK_RUN
+# picks tests. The whole log goes to build/soak.log.
+SOAK_RUN ?= ^(TestExecutorKill|TestCoordinatorKill|TestLoad)$$
+.PHONY: soak
+soak: build ## run the fault and load tests at full count (not in CI): 50 kill trials each, 32 clients x 1,000 queries; prints FIGURES
+	@mkdir -p $(BUILD_DIR)
+	set -o pipefail; SKEIN_SOAK=1 $(GO) test -tags $(GOTAGS) -count=1 -timeout 180m -run '$(SOAK_RUN)' -v ./integration/ 2>&1 \
+	  | tee $(BUILD_DIR)/soak.log | grep --line-buffered -E '^(FIGURES|--- |ok |FAIL|PASS)|(fault_[a-z]+|load)_test.go:'
 
 .PHONY: bench
 bench: $(if $(BENCH_SKEIN_BIN),,build) ## run the benchmark harness (TPC-H SF 1; Skein vs DuckDB, DataFusion, Ballista): bench/results/DATE.md, README block
