@@ -91,13 +91,13 @@ func TestLoad(t *testing.T) {
 	took := time.Since(start)
 	curve := rss.samples()
 	stopSampling()
-	if coord.exited() {
-		t.Fatalf("the coordinator exited: %v", coord.err)
-	}
 	total := clients * perClient
 	figures(t, "%d clients x %d queries = %d in %v (%.1f queries/s), %d errors, %d wrong answers",
 		clients, perClient, total, took.Round(time.Second), float64(total)/took.Seconds(), failed.Load(), wrong.Load())
 	figures(t, "coordinator RSS (MiB) every 2s: %s", rssCurve(curve))
+	if coord.exited() {
+		t.Fatalf("the coordinator exited: %v", coord.err)
+	}
 }
 
 // rssCurve renders samples as "t:MiB" pairs, at most 60 of them (evenly
