@@ -46,7 +46,7 @@ func FuzzClusterActions(f *testing.F) {
 	}
 	f.Cleanup(func() { _ = c.Shutdown() })
 	coord, exec := fuzzClient(f, c.URI()), fuzzClient(f, c.executors[0].URI())
-	member, err := secret.SignMember(cluster.Member{ID: "fuzz", Location: "grpc://127.0.0.1:1", Threads: 1})
+	member, err := secret.SignMember(cluster.Member{ID: "fuzz", Location: "grpc://127.0.0.1:1", Threads: 1, Zone: c.reg.zone})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func FuzzClusterActions(f *testing.F) {
 		`{"s":"SELECT $1, $2","sl":{"Files":["a","b","c"]}}`} {
 		f.Add([]byte(seed))
 	}
-	reg := newRegistry(secret, time.Minute, zerolog.Nop())
+	reg := newRegistry(secret, time.Minute, c.reg.zone, zerolog.Nop())
 	reg.reports = func([]cluster.TaskReport) {}
 	types := []string{cluster.ActionRegister, cluster.ActionHeartbeat, cluster.ActionPing, cluster.ActionStart, "skein.other"}
 	f.Fuzz(func(t *testing.T, data []byte) {
