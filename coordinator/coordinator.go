@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/users"
 	"google.golang.org/grpc"
 )
 
@@ -27,14 +30,21 @@ type Config struct {
 	AllowDirs      stringList
 	User           string
 	Password       string
+	PasswordFile   string // holds --user's password, off the command line
+	UsersFile      string // users, roles and bcrypt hashes (see internal/users)
 	InsecureNoAuth bool
-	TLSCert        string
-	TLSKey         string
-	TLSClientCA    string
-	Threads        int
-	MemoryLimit    string
-	TimeZone       string
-	BatchRows      int64
+	// Limits.
+	MaxSessions        int
+	MaxSessionsPerUser int
+	MaxQueriesPerUser  int
+	MaxMessageMB       int
+	TLSCert            string
+	TLSKey             string
+	TLSClientCA        string
+	Threads            int
+	MemoryLimit        string
+	TimeZone           string
+	BatchRows          int64
 	// Distribution.
 	ClusterSecretFile string
 	ClusterCA         string // CA that signed executors' certificates
@@ -62,7 +72,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.DataDir, "data-dir", "./skein-data", "directory of the managed database, persisted across restarts; SQL reaches only its files/ subdirectory")
 	fs.Var(&c.AllowDirs, "allow-dir", "another directory whose files SQL may read and write, outside --data-dir (repeatable)")
 	fs.StringVar(&c.User, "user", "", "user name for Basic auth (empty: no auth, loopback only)")
-	fs.StringVar(&c.Password, "password", "", "password for Basic auth")
+	fs.StringVar(&c.Password, "password", "", "password of --user (visible to ps: prefer --password-file or SKEIN_PASSWORD)")
+	fs.StringVar(&c.PasswordFile, "password-file", "", "file holding the password of --user")
+	fs.StringVar(&c.UsersFile, "users-file", "", "file of users, one a line: name:role:bcrypt-hash, role admin, writer or reader (hashes from skein hash-password)")
+	fs.IntVar(&c.MaxSessions, "max-sessions", 512, "most client sessions open at once (each holds a DuckDB connection)")
+	fs.IntVar(&c.MaxSessionsPerUser, "max-sessions-per-user", 64, "most sessions one user may have open (with auth)")
+	fs.IntVar(&c.MaxQueriesPerUser, "max-queries-per-user", 0, "most calls running SQL one user may have at once (0: no limit)")
+	fs.IntVar(&c.MaxMessageMB, "max-message-mb", 64, "largest message a client may send, in MiB (a command, a batch of ingested rows)")
 	fs.BoolVar(&c.InsecureNoAuth, "insecure-no-auth", false, "allow serving a non-loopback address without auth")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); enables TLS")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")
@@ -84,8 +100,15 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 
 // Validate checks the configuration before anything starts.
 func (c *Config) Validate() error {
-	if (c.User == "") != (c.Password == "") {
-		return errors.New("--user and --password go together")
+	switch {
+	case c.UsersFile != "" && (c.User != "" || c.Password != "" || c.PasswordFile != ""):
+		return errors.New("--users-file replaces --user, --password and --password-file")
+	case c.Password != "" && c.PasswordFile != "":
+		return errors.New("--password and --password-file: give one")
+	case (c.User == "") != (c.Password == "" && c.PasswordFile == ""):
+		return errors.New("--user and --password (or --password-file) go together")
+	case c.MaxSessions < 0 || c.MaxSessionsPerUser < 0 || c.MaxQueriesPerUser < 0 || c.MaxMessageMB < 0:
+		return errors.New("--max-sessions, --max-sessions-per-user, --max-queries-per-user and --max-message-mb may not be negative")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
@@ -106,14 +129,37 @@ func (c *Config) Validate() error {
 	if err != nil {
 		return fmt.Errorf("--addr %q: %w", c.Addr, err)
 	}
-	if c.User == "" && !c.InsecureNoAuth && !isLoopback(host) {
-		return fmt.Errorf("refusing to serve %s without auth: set --user and --password, or --insecure-no-auth", c.Addr)
+	if !c.auth() && !c.InsecureNoAuth && !isLoopback(host) {
+		return fmt.Errorf("refusing to serve %s without auth: set --users-file, or --user and --password, or --insecure-no-auth", c.Addr)
 	}
 	return nil
 }
 
 func (c *Config) limits() flightsql.Limits {
 	return flightsql.Limits{QueryTimeout: c.QueryTimeout, MaxResultBytes: c.MaxResultBytes}
+}
+
+func (c *Config) auth() bool { return c.User != "" || c.UsersFile != "" }
+
+// users loads who may log in: the users file, or --user as the one admin.
+func (c *Config) users() (*users.Store, error) {
+	switch {
+	case c.UsersFile != "":
+		return users.Load(c.UsersFile)
+	case c.User == "":
+		return nil, nil
+	case c.PasswordFile != "":
+		b, err := os.ReadFile(c.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("--password-file: %w", err)
+		}
+		pw := strings.TrimRight(string(b), "\r\n")
+		if pw == "" {
+			return nil, fmt.Errorf("--password-file %s is empty", c.PasswordFile)
+		}
+		return users.Single(c.User, pw), nil
+	}
+	return users.Single(c.User, c.Password), nil
 }
 
 func isLoopback(host string) bool {
@@ -148,6 +194,10 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 	}
 	if cfg.BatchRows == 0 {
 		cfg.BatchRows = duck.DefaultBatchSize.Rows
+	}
+	logins, err := cfg.users()
+	if err != nil {
+		return nil, err
 	}
 	dataDir, allowed, err := cfg.dirs()
 	if err != nil {
@@ -191,8 +241,10 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 		mem = memory.DefaultAllocator
 	}
 	fcfg := flightsql.Config{
-		User: cfg.User, Password: cfg.Password,
+		Users:       logins,
 		SessionIdle: cfg.SessionIdle, Version: cfg.Version,
+		MaxSessions: cfg.MaxSessions, MaxSessionsPerUser: cfg.MaxSessionsPerUser,
+		MaxQueriesPerUser: cfg.MaxQueriesPerUser, MaxMessageBytes: cfg.MaxMessageMB << 20,
 		Batch:  duck.BatchSize{Rows: cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
 		Limits: cfg.limits(),
 	}
@@ -252,7 +304,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 		_ = c.Shutdown()
 		return nil, err
 	}
-	log.Info().Str("addr", lis.Addr().String()).Str("data_dir", dataDir).Bool("auth", cfg.User != "").
+	log.Info().Str("addr", lis.Addr().String()).Str("data_dir", dataDir).Bool("auth", logins != nil).
 		Bool("tls", creds != nil).Msg("coordinator serving")
 	return c, nil
 }

@@ -2,16 +2,19 @@ package flightsql
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/skeindb/skein/internal/cluster"
+	"github.com/skeindb/skein/internal/users"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/tap"
 )
 
 const (
@@ -20,50 +23,64 @@ const (
 	bearerKind    = "bearer"
 )
 
-// bearerClaims name the user and the session a token belongs to.
+// bearerClaims name the user, their role and the session a token belongs to.
 type bearerClaims struct {
-	User    string `json:"u"`
-	Session string `json:"s"`
+	User    string     `json:"u"`
+	Role    users.Role `json:"r,omitempty"`
+	Session string     `json:"s"`
 }
 
 // identity is who is calling, attached to each request's context by the
-// auth interceptors. session is filled lazily: a request that needs server
-// state gets a session, and the client gets a token naming it.
+// auth tap and interceptors. session is filled lazily: a request that needs
+// server state gets a session, and the client gets a token naming it.
 type identity struct {
 	user    string
+	role    users.Role
 	session string
 	member  bool // an executor, by its signed membership
+
+	basic *basicLogin // Basic credentials the interceptor still has to check
 }
+
+type basicLogin struct{ user, password string }
 
 type identityKey struct{}
 
 func identityFrom(ctx context.Context) *identity {
 	id, _ := ctx.Value(identityKey{}).(*identity)
 	if id == nil {
-		return &identity{user: "anonymous"}
+		return &identity{user: "anonymous", role: users.Admin}
 	}
 	return id
 }
 
-// checkPassword reports whether user and password are the configured ones.
-func (s *Server) checkPassword(user, password string) bool {
-	u := subtle.ConstantTimeCompare([]byte(user), []byte(s.cfg.User))
-	p := subtle.ConstantTimeCompare([]byte(password), []byte(s.cfg.Password))
-	return u&p == 1
-}
+func (s *Server) authRequired() bool { return s.cfg.Users != nil }
 
-func (s *Server) authRequired() bool { return s.cfg.User != "" }
+// Login throttling: an address may fail a few times, a user name (tried
+// from many addresses) a few more, before each further attempt waits.
+const (
+	freeFailuresPerAddress = 5
+	freeFailuresPerUser    = 20
+)
 
-// authenticate resolves the caller of an RPC from its headers.
-func (s *Server) authenticate(ctx context.Context, method string) (*identity, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
+// verify reads the caller's credentials from the headers of a call to
+// method. It does only cheap checks (HMACs), so that the tap can run it
+// before the call's messages are read; Basic credentials are left in the
+// identity for the interceptor to check (bcrypt is slow).
+func (s *Server) verify(method string, md metadata.MD) (*identity, error) {
 	scheme, cred := "", ""
 	if v := md.Get(authHeader); len(v) > 0 {
 		scheme, cred, _ = strings.Cut(strings.TrimSpace(v[0]), " ")
 		cred = strings.TrimSpace(cred)
 	}
-	handshake := strings.HasSuffix(method, "/Handshake")
-	if v := md.Get(cluster.MemberHeader); len(v) > 0 && s.cfg.Cluster != nil {
+	handshake := method == flightMethod+"Handshake"
+	if v := md.Get(cluster.MemberHeader); len(v) > 0 {
+		// An executor's membership proves it is part of the cluster, not
+		// that a user sent it: it is good for the cluster actions only
+		// (which DoAction checks by their type).
+		if method != flightMethod+"DoAction" || s.cfg.Cluster == nil {
+			return nil, fmt.Errorf("%w: cluster membership is accepted on cluster actions only", ErrUnauthenticated)
+		}
 		id, ok := s.cfg.Cluster.Member(v[0])
 		if !ok {
 			return nil, fmt.Errorf("%w: invalid cluster membership", ErrUnauthenticated)
@@ -85,10 +102,10 @@ func (s *Server) authenticate(ctx context.Context, method string) (*identity, er
 		if !ok {
 			return nil, fmt.Errorf("%w: malformed Basic credentials", ErrUnauthenticated)
 		}
-		if s.authRequired() && !s.checkPassword(user, password) {
-			return nil, fmt.Errorf("%w: invalid user or password", ErrUnauthenticated)
+		if !s.authRequired() {
+			return &identity{user: user, role: users.Admin}, nil
 		}
-		return &identity{user: user}, nil
+		return &identity{basic: &basicLogin{user: user, password: password}}, nil
 	case strings.EqualFold(scheme, "bearer"):
 		var c bearerClaims
 		if err := s.signer.Verify(bearerKind, cred, &c); err != nil {
@@ -97,7 +114,7 @@ func (s *Server) authenticate(ctx context.Context, method string) (*identity, er
 			}
 			break // without auth a stale token just starts a new session
 		}
-		return &identity{user: c.User, session: c.Session}, nil
+		return c.identity(), nil
 	}
 	// A session cookie carries the same signed token.
 	for _, h := range md.Get("cookie") {
@@ -108,14 +125,79 @@ func (s *Server) authenticate(ctx context.Context, method string) (*identity, er
 			}
 			var c bearerClaims
 			if err := s.signer.Verify(bearerKind, val, &c); err == nil {
-				return &identity{user: c.User, session: c.Session}, nil
+				return c.identity(), nil
 			}
 		}
 	}
 	if s.authRequired() {
 		return nil, fmt.Errorf("%w: no credentials: authenticate with Basic auth on Handshake, then send the bearer token", ErrUnauthenticated)
 	}
-	return &identity{user: "anonymous"}, nil
+	return &identity{user: "anonymous", role: users.Admin}, nil
+}
+
+func (c bearerClaims) identity() *identity {
+	role := c.Role
+	if role == "" {
+		role = users.Admin
+	}
+	return &identity{user: c.User, role: role, session: c.Session}
+}
+
+const flightMethod = "/arrow.flight.protocol.FlightService/"
+
+// tap refuses, before a single request message is read, every call whose
+// credentials do not verify: without a valid token nobody can make the
+// server buffer a large command. What it learned rides in the context.
+func (s *Server) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
+	id, err := s.verify(info.FullMethodName, info.Header)
+	if err != nil {
+		return nil, ToStatus(err)
+	}
+	return context.WithValue(ctx, identityKey{}, id), nil
+}
+
+// authenticate resolves the caller of an RPC: the identity the tap
+// verified, with Basic credentials checked against the users (throttled).
+func (s *Server) authenticate(ctx context.Context, method string) (*identity, error) {
+	id, ok := ctx.Value(identityKey{}).(*identity)
+	if !ok {
+		md, _ := metadata.FromIncomingContext(ctx)
+		var err error
+		if id, err = s.verify(method, md); err != nil {
+			return nil, err
+		}
+	}
+	if id.basic == nil {
+		return id, nil
+	}
+	return s.login(ctx, *id.basic)
+}
+
+// login checks a user name and password, counting failures per client
+// address and per user name.
+func (s *Server) login(ctx context.Context, b basicLogin) (*identity, error) {
+	addr := "unknown"
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		addr = p.Addr.String()
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			addr = host
+		}
+	}
+	end, wait := s.throttle.Begin(
+		users.Key{Name: "addr:" + addr, Free: freeFailuresPerAddress},
+		users.Key{Name: "user:" + b.user, Free: freeFailuresPerUser})
+	if wait > 0 {
+		return nil, fmt.Errorf("%w: too many failed logins for this user or from this address: retry in %s",
+			ErrBusy, wait.Round(100*time.Millisecond))
+	}
+	role, ok := s.cfg.Users.Check(b.user, b.password)
+	if !ok {
+		end(users.Failed)
+		s.log.Info().Str("user", b.user).Str("addr", addr).Msg("failed login")
+		return nil, fmt.Errorf("%w: invalid user or password", ErrUnauthenticated)
+	}
+	end(users.Succeeded)
+	return &identity{user: b.user, role: role}, nil
 }
 
 func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
@@ -123,6 +205,11 @@ func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerI
 	if err != nil {
 		return nil, err
 	}
+	release, err := s.running.acquire(id, info.FullMethod)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	return h(context.WithValue(ctx, identityKey{}, id), req)
 }
 
@@ -138,12 +225,17 @@ func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 	if err != nil {
 		return err
 	}
+	release, err := s.running.acquire(id, info.FullMethod)
+	if err != nil {
+		return err
+	}
+	defer release()
 	return h(srv, identityStream{ServerStream: ss, ctx: context.WithValue(ss.Context(), identityKey{}, id)})
 }
 
 // issue signs a bearer token for the caller's session.
 func (s *Server) issue(id *identity) (string, error) {
-	return s.signer.Sign(bearerKind, bearerClaims{User: id.user, Session: id.session}, time.Now().Add(s.cfg.TokenTTL))
+	return s.signer.Sign(bearerKind, bearerClaims{User: id.user, Role: id.role, Session: id.session}, time.Now().Add(s.cfg.TokenTTL))
 }
 
 // sendToken tells the client its token: as a response header (which the
@@ -164,15 +256,15 @@ func (s *Server) sendToken(ctx context.Context, id *identity) error {
 
 // handshake answers Flight's Handshake: Basic credentials (checked by the
 // interceptor) or an existing bearer token (the JDBC driver's token=) get a
-// session and a bearer token naming it.
+// new session and a bearer token naming it.
 func (s *Server) handshake(stream flight.FlightService_HandshakeServer) error {
 	ctx := stream.Context()
 	id := identityFrom(ctx)
-	sess, err := s.sessionFor(ctx, id)
+	sess, err := s.sessions.create(ctx, id.user, id.role)
 	if err != nil {
 		return err
 	}
-	tok, err := s.issue(&identity{user: id.user, session: sess.id})
+	tok, err := s.issue(&identity{user: id.user, role: id.role, session: sess.id})
 	if err != nil {
 		return err
 	}
@@ -183,31 +275,44 @@ func (s *Server) handshake(stream flight.FlightService_HandshakeServer) error {
 	return stream.Send(&flight.HandshakeResponse{Payload: []byte(tok)})
 }
 
+// errSessionEnded is what a client whose token names a session that is
+// gone is told: never a fresh session in its place, which would lose its
+// temporary tables and transaction without a word.
+var errSessionEnded = fmt.Errorf("%w: session ended (closed or idle past --session-idle-timeout): log in again", ErrUnauthenticated)
+
 // sessionFor returns the caller's session, opening one (and telling the
-// client its token) when the caller has none or its session has ended.
+// client its token) when the caller has none yet.
 func (s *Server) sessionFor(ctx context.Context, id *identity) (*session, error) {
 	if id.session != "" {
-		if sess := s.sessions.get(id.session); sess != nil {
-			if sess.user != id.user {
-				return nil, fmt.Errorf("%w: session belongs to another user", ErrDenied)
-			}
-			return sess, nil
+		sess := s.sessions.get(id.session)
+		if sess == nil {
+			// A cookie client has no login to repeat: drop its cookie so
+			// that its next call starts a session.
+			_ = grpc.SetHeader(ctx, metadata.Pairs("set-cookie", expiredCookie))
+			return nil, errSessionEnded
 		}
+		if sess.user != id.user {
+			return nil, fmt.Errorf("%w: session belongs to another user", ErrDenied)
+		}
+		return sess, nil
 	}
-	sess, err := s.sessions.create(ctx, id.user)
+	sess, err := s.sessions.create(ctx, id.user, id.role)
 	if err != nil {
 		return nil, err
 	}
 	id.session = sess.id
-	if !strings.HasSuffix(methodOf(ctx), "/Handshake") {
-		if err := s.sendToken(ctx, id); err != nil {
-			s.log.Debug().Err(err).Msg("could not send session token")
-		}
+	if err := s.sendToken(ctx, id); err != nil {
+		s.log.Debug().Err(err).Msg("could not send session token")
 	}
 	return sess, nil
 }
 
-func methodOf(ctx context.Context) string {
-	m, _ := grpc.Method(ctx)
-	return m
+const expiredCookie = sessionCookie + "=; Path=/; Max-Age=0; HttpOnly"
+
+// allowWrite refuses readers the calls that write (ingest, updates).
+func allowWrite(ctx context.Context, what string) error {
+	if id := identityFrom(ctx); id.role.ReadOnly() {
+		return fmt.Errorf("%w: user %s has role %s, which may not %s", ErrDenied, id.user, id.role, what)
+	}
+	return nil
 }

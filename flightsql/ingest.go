@@ -12,6 +12,9 @@ import (
 // DoPutCommandStatementIngest loads an Arrow stream into a table through
 // DuckDB's appender, as one transaction unless the session has one open.
 func (s *Server) DoPutCommandStatementIngest(ctx context.Context, cmd flightsql.StatementIngest, rdr flight.MessageReader) (int64, error) {
+	if err := allowWrite(ctx, "load data"); err != nil {
+		return 0, err
+	}
 	if cmd.GetTable() == "" {
 		return 0, fmt.Errorf("%w: ingest needs a table name", ErrInvalid)
 	}

@@ -14,13 +14,15 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/internal/duck"
 	"github.com/skeindb/skein/internal/token"
+	"github.com/skeindb/skein/internal/users"
 	"google.golang.org/grpc"
 )
 
 // Config configures the Flight SQL front door.
 type Config struct {
-	// User and Password enable Basic auth; empty User means no auth.
-	User, Password string
+	// Users enables Basic auth: who may log in, with which role. Nil
+	// means no auth: every caller may do everything.
+	Users *users.Store
 	// TokenKey signs bearer tokens and tickets; random when empty.
 	TokenKey []byte
 	// TokenTTL is how long a bearer token is valid.
@@ -31,6 +33,16 @@ type Config struct {
 	SessionIdle time.Duration
 	// MaxSessions bounds open sessions (each holds a DuckDB connection).
 	MaxSessions int
+	// MaxSessionsPerUser bounds one user's open sessions (with auth).
+	MaxSessionsPerUser int
+	// MaxQueriesPerUser bounds one user's calls running SQL at once; 0 is
+	// no bound.
+	MaxQueriesPerUser int
+	// MaxMessageBytes bounds one received message (a command, a batch of
+	// ingested rows).
+	MaxMessageBytes int
+	// LoginBackoff bounds the wait after repeated failed logins.
+	LoginBackoff time.Duration
 	// Batch bounds result batches.
 	Batch duck.BatchSize
 	// Limits bound each query's time and result size.
@@ -73,6 +85,15 @@ func (c *Config) defaults() {
 	if c.MaxSessions == 0 {
 		c.MaxSessions = 512
 	}
+	if c.MaxSessionsPerUser == 0 {
+		c.MaxSessionsPerUser = 64
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = 64 << 20
+	}
+	if c.LoginBackoff == 0 {
+		c.LoginBackoff = 30 * time.Second
+	}
 	if c.Batch.Rows == 0 {
 		c.Batch = duck.DefaultBatchSize
 	}
@@ -91,6 +112,8 @@ type Server struct {
 	signer   *token.Signer
 	sessions *sessions
 	queries  *queries
+	running  *running
+	throttle *users.Throttle
 
 	stop context.CancelFunc
 }
@@ -108,14 +131,22 @@ func New(cfg Config, db *duck.DB, mem memory.Allocator, log zerolog.Logger) (*Se
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
+	// Without auth every caller is the same anonymous user, whom a
+	// per-user bound would only make a smaller server.
+	perUser := cfg.MaxSessionsPerUser
+	if cfg.Users == nil {
+		perUser = 0
+	}
 	s := &Server{
 		cfg:      cfg,
 		db:       db,
 		mem:      mem,
 		log:      log,
 		signer:   token.NewSigner(cfg.TokenKey),
-		sessions: newSessions(db, cfg.SessionIdle, cfg.MaxSessions, log),
+		sessions: newSessions(db, cfg.SessionIdle, cfg.MaxSessions, perUser, log),
 		queries:  newQueries(),
+		running:  &running{max: cfg.MaxQueriesPerUser, byUser: map[string]int{}},
+		throttle: users.NewThrottle(min(time.Second, cfg.LoginBackoff), cfg.LoginBackoff),
 	}
 	s.Alloc = mem
 	if err := s.registerSqlInfo(); err != nil {
@@ -128,14 +159,16 @@ func New(cfg Config, db *duck.DB, mem memory.Allocator, log zerolog.Logger) (*Se
 	return s, nil
 }
 
-// ServerOptions are the gRPC options the front door needs: auth and the
+// ServerOptions are the gRPC options the front door needs: auth (checked
+// before any message of a call is read), the message size bound and the
 // mapping of errors to status codes.
 func (s *Server) ServerOptions() []grpc.ServerOption {
 	statusUnary, statusStream := StatusInterceptors(s.log)
 	return []grpc.ServerOption{
+		grpc.InTapHandle(s.tap),
 		grpc.ChainUnaryInterceptor(statusUnary, s.authUnary),
 		grpc.ChainStreamInterceptor(statusStream, s.authStream),
-		grpc.MaxRecvMsgSize(256 << 20),
+		grpc.MaxRecvMsgSize(s.cfg.MaxMessageBytes),
 		// Results are large: bigger flow-control windows and socket
 		// buffers keep the stream from stalling on acknowledgements and
 		// cut system calls (measured by BenchmarkFetch, see the README).
@@ -166,12 +199,16 @@ func (f *service) Handshake(stream flight.FlightService_HandshakeServer) error {
 }
 
 // DoAction answers executors' cluster actions itself and leaves the rest to
-// Flight SQL.
+// Flight SQL. Membership is good for cluster actions only, a user's login
+// for everything else.
 func (f *service) DoAction(a *flight.Action, stream flight.FlightService_DoActionServer) error {
+	id := identityFrom(stream.Context())
 	if !strings.HasPrefix(a.GetType(), "skein.") {
+		if id.member {
+			return fmt.Errorf("%w: cluster membership is accepted on cluster actions only, not %q", ErrDenied, a.GetType())
+		}
 		return f.FlightServer.DoAction(a, stream)
 	}
-	id := identityFrom(stream.Context())
 	if f.s.cfg.Cluster == nil || !id.member {
 		return fmt.Errorf("%w: cluster actions are for executors", ErrDenied)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/users"
 )
 
 // session is one client's server-side state: its own DuckDB connection (and
@@ -19,6 +20,7 @@ import (
 type session struct {
 	id   string
 	user string
+	role users.Role
 	conn *duck.Conn
 
 	sem chan struct{} // holds one token while the connection is in use
@@ -43,7 +45,7 @@ func (s *session) lock(ctx context.Context) error {
 	s.mu.Unlock()
 	if closed {
 		<-s.sem
-		return fmt.Errorf("%w: session %s is closed", ErrNotFound, s.id)
+		return errSessionEnded
 	}
 	return nil
 }
@@ -55,19 +57,26 @@ func (s *session) unlock() {
 	<-s.sem
 }
 
-// sessions holds every live session and closes idle ones.
+// sessions holds every live session and closes idle ones. A session is
+// never closed for room while it is in use or was used within the idle
+// timeout: a full server refuses new sessions instead, and a user at its
+// own limit is refused before it can fill the server for the others.
 type sessions struct {
 	db      *duck.DB
 	idle    time.Duration
-	max     int
+	max     int // sessions in all
+	perUser int // sessions of one user; 0 is no bound
 	log     zerolog.Logger
 	mu      sync.Mutex
 	byID    map[string]*session
+	count   map[string]int // sessions of each user, opening ones included
+	opening int            // sessions counted but not yet in byID
 	stopped bool
 }
 
-func newSessions(db *duck.DB, idle time.Duration, max int, log zerolog.Logger) *sessions {
-	return &sessions{db: db, idle: idle, max: max, log: log, byID: map[string]*session{}}
+func newSessions(db *duck.DB, idle time.Duration, max, perUser int, log zerolog.Logger) *sessions {
+	return &sessions{db: db, idle: idle, max: max, perUser: perUser, log: log,
+		byID: map[string]*session{}, count: map[string]int{}}
 }
 
 func newID() string {
@@ -76,34 +85,62 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func (ss *sessions) create(ctx context.Context, user string) (*session, error) {
-	ss.mu.Lock()
-	full := len(ss.byID) >= ss.max
-	ss.mu.Unlock()
-	if full {
-		ss.evictStateless()
-	}
-	ss.mu.Lock()
-	if ss.stopped {
-		ss.mu.Unlock()
-		return nil, fmt.Errorf("%w: server is shutting down", ErrBusy)
-	}
-	if len(ss.byID) >= ss.max {
-		ss.mu.Unlock()
-		return nil, fmt.Errorf("%w: %d sessions are open, the limit", ErrBusy, ss.max)
-	}
-	ss.mu.Unlock()
-	conn, err := ss.db.Connect(ctx)
-	if err != nil {
+func (ss *sessions) create(ctx context.Context, user string, role users.Role) (*session, error) {
+	if err := ss.reserve(user); err != nil {
 		return nil, err
 	}
-	s := &session{id: newID(), user: user, conn: conn, sem: make(chan struct{}, 1),
+	conn, err := ss.db.Connect(ctx)
+	if err != nil {
+		ss.unreserve(user, nil)
+		return nil, err
+	}
+	if role.ReadOnly() {
+		conn.SetPolicy(duck.Policy{ReadOnly: true})
+	}
+	s := &session{id: newID(), user: user, role: role, conn: conn, sem: make(chan struct{}, 1),
 		lastUsed: time.Now(), prepared: map[string]*prepared{}}
 	ss.mu.Lock()
+	ss.opening--
 	ss.byID[s.id] = s
 	ss.mu.Unlock()
 	ss.log.Debug().Str("session", s.id).Str("user", user).Msg("session opened")
 	return s, nil
+}
+
+// reserve counts a session about to open against the limits.
+func (ss *sessions) reserve(user string) error {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	switch {
+	case ss.stopped:
+		return fmt.Errorf("%w: server is shutting down", ErrBusy)
+	case ss.perUser > 0 && ss.count[user] >= ss.perUser:
+		return fmt.Errorf("%w: user %s has %d sessions open, the limit (--max-sessions-per-user): close sessions (CloseSession) or wait until idle ones end (--session-idle-timeout)",
+			ErrBusy, user, ss.count[user])
+	case len(ss.byID)+ss.opening >= ss.max:
+		return fmt.Errorf("%w: %d sessions are open, the server's limit (--max-sessions): try again when idle ones end (--session-idle-timeout)",
+			ErrBusy, ss.max)
+	}
+	ss.opening++
+	ss.count[user]++
+	return nil
+}
+
+// unreserve gives back what reserve or a session counted; s is the session
+// leaving byID, nil for one that never opened.
+func (ss *sessions) unreserve(user string, s *session) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if s == nil {
+		ss.opening--
+	} else if ss.byID[s.id] != s {
+		return // already gone
+	} else {
+		delete(ss.byID, s.id)
+	}
+	if ss.count[user]--; ss.count[user] <= 0 {
+		delete(ss.count, user)
+	}
 }
 
 func (ss *sessions) get(id string) *session {
@@ -115,9 +152,7 @@ func (ss *sessions) get(id string) *session {
 // close ends a session: it waits for the request using it, then rolls back
 // its transaction and closes its connection.
 func (ss *sessions) close(s *session) {
-	ss.mu.Lock()
-	delete(ss.byID, s.id)
-	ss.mu.Unlock()
+	ss.unreserve(s.user, s)
 	s.conn.Interrupt()
 	s.sem <- struct{}{}
 	s.mu.Lock()
@@ -149,26 +184,6 @@ func (ss *sessions) reap(now time.Time, idle time.Duration) {
 		old := now.Sub(s.lastUsed) >= idle
 		s.mu.Unlock()
 		if old && len(s.sem) == 0 {
-			victims = append(victims, s)
-		}
-	}
-	ss.mu.Unlock()
-	for _, s := range victims {
-		ss.close(s)
-	}
-}
-
-// evictStateless makes room by closing idle sessions that hold nothing a
-// client could come back for: no transaction and no prepared statement.
-// (Clients that keep neither token nor cookie leave such sessions behind.)
-func (ss *sessions) evictStateless() {
-	ss.mu.Lock()
-	var victims []*session
-	for _, s := range ss.byID {
-		s.mu.Lock()
-		stateless := s.txn == "" && len(s.prepared) == 0
-		s.mu.Unlock()
-		if stateless && len(s.sem) == 0 {
 			victims = append(victims, s)
 		}
 	}

@@ -258,6 +258,9 @@ func (s *Server) stream(ctx context.Context, q *query, schema *arrow.Schema, ch 
 
 // DoPutCommandStatementUpdate runs DDL or DML and returns the rows changed.
 func (s *Server) DoPutCommandStatementUpdate(ctx context.Context, cmd flightsql.StatementUpdate) (int64, error) {
+	if err := allowWrite(ctx, "run updates"); err != nil {
+		return 0, err
+	}
 	sess, err := s.sessionForTxn(ctx, cmd.GetTransactionId())
 	if err != nil {
 		return 0, err

@@ -8,6 +8,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	pbflight "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 )
 
 // BeginTransaction opens a transaction on the caller's session. Its id names
@@ -174,6 +176,9 @@ func (s *Server) CloseSession(ctx context.Context, _ *flight.CloseSessionRequest
 	id := identityFrom(ctx)
 	if sess := s.sessions.get(id.session); sess != nil && sess.user == id.user {
 		s.sessions.close(sess)
+		// A cookie client's next call starts a new session; a token
+		// naming this one is refused from now on.
+		_ = grpc.SetHeader(ctx, metadata.Pairs("set-cookie", expiredCookie))
 		return &flight.CloseSessionResult{Status: flight.CloseSessionResultClosed}, nil
 	}
 	return &flight.CloseSessionResult{Status: flight.CloseSessionResultNotCloseable}, nil

@@ -1,0 +1,368 @@
+package flightsql_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/skeindb/skein/coordinator"
+	"github.com/skeindb/skein/internal/cluster"
+	"golang.org/x/crypto/bcrypt"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// usersFile writes a users file of name -> "role:password" (bcrypt at its
+// lowest cost, to keep logins fast) and returns its path.
+func usersFile(t *testing.T, users map[string]string) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("# test users\n")
+	for name, rp := range users {
+		role, pw, _ := strings.Cut(rp, ":")
+		h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "%s:%s:%s\n", name, role, h)
+	}
+	path := filepath.Join(t.TempDir(), "users")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// bareClient connects without a cookie jar: the bearer token is all the
+// client has. from, if set, is the local address it dials from.
+func (ts *testServer) bareClient(t testing.TB, from string) *flightsql.Client {
+	t.Helper()
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32), grpc.MaxCallSendMsgSize(math.MaxInt32))}
+	if from != "" {
+		opts = append(opts, grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
+			return d.DialContext(ctx, "tcp", addr)
+		}))
+	}
+	c, err := flightsql.NewClient(ts.addr, nil, nil, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func login(t *testing.T, c *flightsql.Client, user, password string) context.Context {
+	t.Helper()
+	ctx, err := c.Client.AuthenticateBasicToken(context.Background(), user, password)
+	if err != nil {
+		t.Fatalf("login %s: %v", user, err)
+	}
+	return ctx
+}
+
+func wantMessage(t *testing.T, err error, code codes.Code, part string) {
+	t.Helper()
+	wantCode(t, err, code)
+	if !strings.Contains(status.Convert(err).Message(), part) {
+		t.Fatalf("message %q does not say %q", status.Convert(err).Message(), part)
+	}
+}
+
+func scalarInt(t *testing.T, ctx context.Context, c *flightsql.Client, sql string) int64 {
+	t.Helper()
+	_, recs := query(t, ctx, c, sql)
+	if rowCount(recs) != 1 {
+		t.Fatalf("%s: %d rows", sql, rowCount(recs))
+	}
+	return recs[0].Column(0).(*array.Int64).Value(0)
+}
+
+// Handshakes of one user cannot push out another user's session, nor can
+// they fill the server: each user has a bound of its own, and a full
+// server refuses new sessions instead of closing recent ones.
+func TestHandshakeFloodKeepsOtherSessions(t *testing.T) {
+	path := usersFile(t, map[string]string{"ann": "writer:a", "bob": "writer:b", "cy": "reader:c"})
+	ts := startServer(t, func(c *coordinator.Config) {
+		c.UsersFile, c.MaxSessions, c.MaxSessionsPerUser = path, 9, 4
+	})
+	c := ts.bareClient(t, "")
+	bob := login(t, c, "bob", "b")
+	if _, err := c.ExecuteUpdate(bob, "CREATE TEMP TABLE mine AS SELECT 7::BIGINT AS v"); err != nil {
+		t.Fatal(err)
+	}
+	var refused int
+	for range 100 {
+		_, err := c.Client.AuthenticateBasicToken(context.Background(), "ann", "a")
+		if err != nil {
+			wantMessage(t, err, codes.ResourceExhausted, "--max-sessions-per-user")
+			refused++
+		}
+	}
+	if refused != 96 {
+		t.Fatalf("%d of 100 handshakes refused, want 96", refused)
+	}
+	// Bob's session, with its temporary table, is still his.
+	if v := scalarInt(t, bob, c, "SELECT v FROM mine"); v != 7 {
+		t.Fatalf("v = %d", v)
+	}
+	// Another user still gets in, until the server is full: then the new
+	// session is refused, and no open one is closed for it.
+	for range 4 {
+		login(t, c, "cy", "c")
+	}
+	_, err := c.Client.AuthenticateBasicToken(context.Background(), "bob", "b")
+	wantMessage(t, err, codes.ResourceExhausted, "server's limit")
+	if v := scalarInt(t, bob, c, "SELECT v FROM mine"); v != 7 {
+		t.Fatalf("v = %d", v)
+	}
+}
+
+// Without auth every client is the same user: the server's bound still
+// refuses the new session rather than closing a recently used one.
+func TestFullServerRefusesNewSessions(t *testing.T) {
+	ts := startServer(t, func(c *coordinator.Config) { c.MaxSessions = 5 })
+	ctx := context.Background()
+	victim := ts.client(t)
+	if _, err := victim.ExecuteUpdate(ctx, "CREATE TEMP TABLE mine AS SELECT 7::BIGINT AS v"); err != nil {
+		t.Fatal(err)
+	}
+	flood := ts.bareClient(t, "")
+	var refused int
+	for range 600 {
+		if hs, err := flood.Client.Handshake(ctx); err == nil {
+			if _, err = hs.Recv(); err != nil {
+				wantMessage(t, err, codes.ResourceExhausted, "server's limit")
+				refused++
+			}
+		}
+	}
+	if refused != 596 {
+		t.Fatalf("%d of 600 handshakes refused, want 596", refused)
+	}
+	if v := scalarInt(t, ctx, victim, "SELECT v FROM mine"); v != 7 {
+		t.Fatalf("v = %d", v)
+	}
+}
+
+// A token naming a session that has ended is refused with a clear error,
+// never answered from a fresh session; a new Handshake opens a new one.
+func TestEndedSessionTokenRefused(t *testing.T) {
+	path := usersFile(t, map[string]string{"ann": "writer:a"})
+	ts := startServer(t, func(c *coordinator.Config) {
+		c.UsersFile, c.SessionIdle = path, 300*time.Millisecond
+	})
+	c := ts.bareClient(t, "")
+	ann := login(t, c, "ann", "a")
+	if _, err := c.ExecuteUpdate(ann, "CREATE TEMP TABLE mine AS SELECT 7::BIGINT AS v"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.CloseSession(ann, &flight.CloseSessionRequest{})
+	if err != nil || res.Status != flight.CloseSessionResultClosed {
+		t.Fatalf("close: %v %v", res, err)
+	}
+	_, err = c.Execute(ann, "SELECT 1")
+	wantMessage(t, err, codes.Unauthenticated, "session ended")
+	_, err = c.ExecuteUpdate(ann, "CREATE TEMP TABLE mine AS SELECT 8 AS v")
+	wantMessage(t, err, codes.Unauthenticated, "session ended")
+
+	// The same token on Handshake (the JDBC driver's token=) opens a new
+	// session.
+	md, _ := metadata.FromOutgoingContext(ann)
+	hs, err := c.Client.Handshake(metadata.AppendToOutgoingContext(context.Background(), "authorization", md.Get("authorization")[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hs.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+string(resp.Payload))
+	if v := scalarInt(t, again, c, "SELECT 5::BIGINT"); v != 5 {
+		t.Fatal(v)
+	}
+	// An idle session is reaped; its token is refused the same way.
+	time.Sleep(time.Second)
+	_, err = c.Execute(again, "SELECT 1")
+	wantMessage(t, err, codes.Unauthenticated, "session ended")
+}
+
+// A cookie client without auth that closes its session starts a new one on
+// its next call.
+func TestCookieSessionClose(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	if _, err := c.ExecuteUpdate(ctx, "CREATE TEMP TABLE mine AS SELECT 7::BIGINT AS v"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CloseSession(ctx, &flight.CloseSessionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Execute(ctx, "SELECT v FROM mine")
+	wantCode(t, err, codes.NotFound) // a new session: no table mine
+	if v := scalarInt(t, ctx, c, "SELECT 3::BIGINT"); v != 3 {
+		t.Fatal(v)
+	}
+}
+
+// The executors' membership header logs nobody in: it is good for the
+// cluster actions only.
+func TestMemberHeaderRunsNoSQL(t *testing.T) {
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte("0123456789abcdef0123456789abcdef"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, auth := range []bool{true, false} {
+		t.Run(fmt.Sprint("auth=", auth), func(t *testing.T) {
+			ts := startServer(t, func(c *coordinator.Config) {
+				c.ClusterSecretFile = secretFile
+				if auth {
+					c.User, c.Password = "ann", "a"
+				}
+			})
+			secret, err := cluster.ReadSecret(secretFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := secret.SignMember(cluster.Member{ID: "x", Location: "grpc://127.0.0.1:1", Threads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := metadata.AppendToOutgoingContext(context.Background(), cluster.MemberHeader, string(m))
+			c := ts.bareClient(t, "")
+			_, err = c.Execute(ctx, "SELECT 1")
+			wantMessage(t, err, codes.Unauthenticated, "cluster actions only")
+			_, err = c.ExecuteUpdate(ctx, "CREATE TABLE t (a INT)")
+			wantMessage(t, err, codes.Unauthenticated, "cluster actions only")
+			_, err = c.Prepare(ctx, "SELECT 1")
+			wantMessage(t, err, codes.PermissionDenied, "cluster actions only")
+			_, err = c.BeginTransaction(ctx)
+			wantMessage(t, err, codes.PermissionDenied, "cluster actions only")
+		})
+	}
+}
+
+// countingProxy forwards TCP to addr and counts the bytes sent to it.
+func countingProxy(t *testing.T, addr string) (string, *atomic.Int64) {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lis.Close() })
+	var n atomic.Int64
+	go func() {
+		for {
+			in, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", addr)
+			if err != nil {
+				_ = in.Close()
+				return
+			}
+			go func() {
+				buf := make([]byte, 64<<10)
+				for {
+					k, err := in.Read(buf)
+					n.Add(int64(k))
+					if k > 0 {
+						if _, werr := out.Write(buf[:k]); werr != nil {
+							break
+						}
+					}
+					if err != nil {
+						break
+					}
+				}
+				_ = out.Close()
+			}()
+			go func() {
+				_, _ = io.Copy(in, out)
+				_ = in.Close()
+			}()
+		}
+	}()
+	return lis.Addr().String(), &n
+}
+
+// A call without valid credentials is refused before its message is read:
+// a 50 MB command from nobody costs the server a fraction of that.
+func TestUnauthenticatedCommandRefusedUnread(t *testing.T) {
+	ts := startServer(t, func(c *coordinator.Config) { c.User, c.Password = "ann", "a" })
+	proxy, sent := countingProxy(t, ts.addr)
+	direct := *ts
+	direct.addr = proxy
+	c := direct.bareClient(t, "")
+	big := "SELECT '" + strings.Repeat("x", 50<<20) + "'"
+	for _, ctx := range []context.Context{
+		context.Background(),
+		metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer forged.token"),
+	} {
+		sent.Store(0)
+		start := time.Now()
+		_, err := c.Execute(ctx, big)
+		wantCode(t, err, codes.Unauthenticated)
+		// The server's flow-control windows (8 MiB a stream, 16 a
+		// connection) are what a client can push unasked.
+		if n := sent.Load(); n > 20<<20 {
+			t.Fatalf("the server took %d MiB of an unauthenticated 50 MiB command", n>>20)
+		}
+		t.Logf("refused after %d KiB sent, in %v", sent.Load()>>10, time.Since(start))
+	}
+}
+
+// Messages are bounded (--max-message-mb); a larger ingest batch gets an
+// error that says so.
+func TestMessageSizeBound(t *testing.T) {
+	ts := startServer(t, func(c *coordinator.Config) { c.MaxMessageMB = 1 })
+	ctx := context.Background()
+	c := ts.client(t)
+	_, err := c.Execute(ctx, "SELECT '"+strings.Repeat("x", 2<<20)+"'")
+	wantMessage(t, err, codes.ResourceExhausted, "larger than max")
+
+	schema := arrow.NewSchema([]arrow.Field{{Name: "s", Type: arrow.BinaryTypes.String}}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	for range 4 {
+		b.Field(0).(*array.StringBuilder).Append(strings.Repeat("y", 1<<20))
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	rdr, err := array.NewRecordReader(schema, []arrow.RecordBatch{rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdr.Release()
+	_, err = c.ExecuteIngest(ctx, rdr, ingestOpts("big"))
+	wantMessage(t, err, codes.ResourceExhausted, "larger than max")
+	// Small batches still go in.
+	if _, err := c.ExecuteUpdate(ctx, "CREATE TABLE ok AS SELECT 1 AS a"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func ingestOpts(table string) *flightsql.ExecuteIngestOpts {
+	return &flightsql.ExecuteIngestOpts{Table: table, TableDefinitionOptions: &flightsql.TableDefinitionOptions{
+		IfNotExist: flightsql.TableDefinitionOptionsTableNotExistOptionCreate,
+		IfExists:   flightsql.TableDefinitionOptionsTableExistsOptionAppend}}
+}

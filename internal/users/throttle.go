@@ -1,0 +1,141 @@
+package users
+
+import (
+	"sync"
+	"time"
+)
+
+// Throttle slows down password guessing. Each key (a client address, a
+// user name) may fail Free times freely; after that every further attempt
+// waits for a backoff that doubles with each failure, from Base up to Max,
+// and attempts made during it are refused unchecked, so they cost no
+// bcrypt and reveal nothing. Beyond Free failures a key also has at most
+// one attempt in flight, so parallel connections do not multiply the rate.
+// A success resets the key.
+type Throttle struct {
+	Base, Max time.Duration
+	// Forget forgives a key's failures this long after the last one.
+	Forget time.Duration
+	// Keys bounds the keys remembered (each is a few dozen bytes).
+	Keys int
+
+	mu    sync.Mutex
+	byKey map[string]*strikes
+	now   func() time.Time
+}
+
+// Key is one thing attempts are counted by, with the failures it may
+// have before backoff.
+type Key struct {
+	Name string
+	Free int
+}
+
+type strikes struct {
+	failures int
+	inflight int
+	last     time.Time // of the last failure
+	until    time.Time // no attempt before this
+}
+
+// NewThrottle returns a throttle with the given backoff bounds.
+func NewThrottle(base, max time.Duration) *Throttle {
+	return &Throttle{Base: base, Max: max, Forget: 15 * time.Minute, Keys: 100_000,
+		byKey: map[string]*strikes{}, now: time.Now}
+}
+
+// Outcome is how an attempt ended.
+type Outcome int
+
+// Outcomes of an attempt.
+const (
+	Failed    Outcome = iota // wrong credentials: counts
+	Succeeded                // right credentials: resets
+	Aborted                  // not checked after all: neither
+)
+
+// Begin starts an attempt counted against keys. If any key is in backoff
+// it returns how long to wait and no end; else the caller checks the
+// password and calls end with the outcome.
+func (t *Throttle) Begin(keys ...Key) (end func(Outcome), retry time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	for _, k := range keys {
+		s := t.byKey[k.Name]
+		if s != nil && s.inflight == 0 && now.Sub(s.last) > t.Forget {
+			delete(t.byKey, k.Name) // failures long ago are forgiven
+			continue
+		}
+		if s == nil || s.failures < k.Free {
+			continue
+		}
+		if wait := s.until.Sub(now); wait > 0 {
+			return nil, wait
+		}
+		if s.inflight > 0 {
+			return nil, t.Base
+		}
+	}
+	got := make([]*strikes, len(keys))
+	for i, k := range keys {
+		s := t.byKey[k.Name]
+		if s == nil {
+			t.makeRoom(now)
+			s = &strikes{}
+			t.byKey[k.Name] = s
+		}
+		s.inflight++
+		got[i] = s
+	}
+	return func(o Outcome) { t.end(keys, got, o) }, 0
+}
+
+func (t *Throttle) end(keys []Key, got []*strikes, o Outcome) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.now()
+	for i, k := range keys {
+		s := got[i]
+		s.inflight--
+		switch o {
+		case Succeeded:
+			s.failures, s.until = 0, time.Time{}
+		case Failed:
+			s.failures++
+			s.last = now
+			if over := s.failures - k.Free; over >= 0 {
+				wait := t.Max
+				if over < 30 && t.Base<<over < t.Max {
+					wait = t.Base << over
+				}
+				s.until = now.Add(wait)
+			}
+		}
+		if s.failures == 0 && s.inflight == 0 && t.byKey[k.Name] == s {
+			delete(t.byKey, k.Name)
+		}
+	}
+}
+
+// makeRoom forgets keys long out of backoff when the table is full, and
+// some others if that is not enough: the table stays bounded whatever the
+// number of addresses and names tried.
+func (t *Throttle) makeRoom(now time.Time) {
+	if len(t.byKey) < t.Keys {
+		return
+	}
+	for k, s := range t.byKey {
+		if s.inflight == 0 && now.Sub(s.last) > t.Forget {
+			delete(t.byKey, k)
+		}
+	}
+	for k, s := range t.byKey {
+		if len(t.byKey) < t.Keys*9/10 {
+			break
+		}
+		if s.inflight == 0 {
+			delete(t.byKey, k)
+		}
+	}
+}

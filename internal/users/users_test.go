@@ -1,0 +1,104 @@
+package users
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestUsersFile(t *testing.T) {
+	h, err := Hash("pw1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Parse(strings.NewReader("# users\n\nann:admin:" + h + "\n  bob:reader:" + h + "  \n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := s.Check("ann", "pw1"); !ok || r != Admin {
+		t.Errorf("ann: %v %v", r, ok)
+	}
+	if r, ok := s.Check("bob", "pw1"); !ok || r != Reader || !r.ReadOnly() {
+		t.Errorf("bob: %v %v", r, ok)
+	}
+	for _, c := range [][2]string{{"ann", "pw2"}, {"cy", "pw1"}, {"", ""}} {
+		if _, ok := s.Check(c[0], c[1]); ok {
+			t.Errorf("%q/%q logged in", c[0], c[1])
+		}
+	}
+	for _, bad := range []string{
+		"", "# only a comment\n", "ann:admin\n", "ann:root:" + h, "ann:admin:plain-password",
+		"ann:admin:" + h + "\nann:reader:" + h, "a b:admin:" + h,
+	} {
+		if _, err := Parse(strings.NewReader(bad)); !errors.Is(err, ErrFile) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	single := Single("ann", "s3cret")
+	if r, ok := single.Check("ann", "s3cret"); !ok || r != Admin {
+		t.Errorf("single: %v %v", r, ok)
+	}
+	if _, ok := single.Check("ann", "s3cre"); ok {
+		t.Error("single: wrong password accepted")
+	}
+}
+
+func TestThrottleBacksOff(t *testing.T) {
+	th := NewThrottle(time.Second, 8*time.Second)
+	now := time.Unix(1000, 0)
+	th.now = func() time.Time { return now }
+	addr := Key{Name: "addr:a", Free: 2}
+	fail := func() {
+		t.Helper()
+		end, wait := th.Begin(addr)
+		if wait != 0 {
+			t.Fatalf("refused at %v: wait %v", now, wait)
+		}
+		end(Failed)
+	}
+	fail()
+	fail()
+	// Two failures are free; the second starts a backoff of Base.
+	if _, wait := th.Begin(addr); wait != time.Second {
+		t.Fatalf("wait %v", wait)
+	}
+	for _, want := range []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second} {
+		now = now.Add(time.Hour / 4 / 60) // 15 s: past any backoff
+		fail()
+		if _, wait := th.Begin(addr); wait != want {
+			t.Fatalf("wait %v, want %v", wait, want)
+		}
+	}
+	// Another key is not slowed, and one attempt at a time past Free.
+	other := Key{Name: "addr:b", Free: 2}
+	end, wait := th.Begin(other)
+	if wait != 0 {
+		t.Fatal("another address was slowed")
+	}
+	end(Succeeded)
+	now = now.Add(time.Minute)
+	end, wait = th.Begin(addr)
+	if wait != 0 {
+		t.Fatal("refused after the backoff")
+	}
+	if _, wait := th.Begin(addr); wait == 0 {
+		t.Fatal("a second attempt in flight was allowed past Free")
+	}
+	end(Succeeded)
+	if len(th.byKey) != 0 {
+		t.Fatalf("keys left after success: %v", th.byKey)
+	}
+}
+
+func TestThrottleStaysBounded(t *testing.T) {
+	th := NewThrottle(time.Second, time.Minute)
+	th.Keys = 100
+	for i := range 1000 {
+		end, _ := th.Begin(Key{Name: string(rune(i)), Free: 5})
+		end(Failed)
+	}
+	if len(th.byKey) > 100 {
+		t.Fatalf("%d keys", len(th.byKey))
+	}
+}
