@@ -21,6 +21,7 @@ import (
 	"github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/users"
 	"github.com/skeindb/skein/partition"
 	"google.golang.org/grpc"
 )
@@ -71,11 +72,12 @@ const (
 
 // merge is what a merge ticket carries: the partial tasks and the final SQL.
 type merge struct {
-	Query    string    `json:"q"`
-	User     string    `json:"u"`
-	Tasks    []string  `json:"t"` // task handles
-	SQL      string    `json:"s"`
-	Deadline time.Time `json:"dl,omitzero"` // the end of --query-timeout
+	Query    string     `json:"q"`
+	User     string     `json:"u"`
+	Role     users.Role `json:"r,omitempty"`
+	Tasks    []string   `json:"t"` // task handles
+	SQL      string     `json:"s"`
+	Deadline time.Time  `json:"dl,omitzero"` // the end of --query-timeout
 }
 
 const kindMerge = "merge"
@@ -183,7 +185,7 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 	}
 	handles := make([]string, len(p.tasks))
 	for i, t := range p.tasks {
-		h, err := d.secret.SignTask(cluster.Task{Query: qid, Task: i, SQL: t.sql, User: user, Executor: execs[i][0],
+		h, err := d.secret.SignTask(cluster.Task{Query: qid, Task: i, SQL: t.sql, User: user, Role: flightsql.RoleFrom(ctx), Executor: execs[i][0],
 			Alt: execs[i][1], Deadline: deadline, Slice: t.slice})
 		if err != nil {
 			return nil, err
@@ -215,7 +217,7 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 			info.Endpoint = append(info.Endpoint, ep)
 		}
 	case partition.ScatterMerge:
-		h, err := d.secret.Signer("tickets").Sign(kindMerge, merge{Query: qid, User: user, Tasks: handles, SQL: p.merge,
+		h, err := d.secret.Signer("tickets").Sign(kindMerge, merge{Query: qid, User: user, Role: flightsql.RoleFrom(ctx), Tasks: handles, SQL: p.merge,
 			Deadline: deadline},
 			time.Now().Add(cluster.TaskTTL))
 		if err != nil {

@@ -97,6 +97,9 @@ func (d *dist) mergeIn(ctx, req context.Context, m merge, cancel func()) (*arrow
 		partials.Release()
 		_ = conn.Close()
 	}
+	if m.Role.ReadOnly() {
+		conn.SetPolicy(duck.Policy{ReadOnly: true})
+	}
 	st, err := conn.Prepare(ctx, m.SQL)
 	if err != nil {
 		cleanup()

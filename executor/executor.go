@@ -464,6 +464,9 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 		return err
 	}
 	defer conn.Close()
+	if t.Role.ReadOnly() {
+		conn.SetPolicy(duck.Policy{ReadOnly: true})
+	}
 	st, err := conn.Prepare(ctx, t.SQL)
 	if err != nil {
 		return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)

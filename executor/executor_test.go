@@ -14,9 +14,12 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/internal/cluster"
+	"github.com/skeindb/skein/internal/users"
 	"github.com/skeindb/skein/partition"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 )
 
 const rows = 300_000 // three batches and more
@@ -241,6 +244,30 @@ func TestSlowReaderDoesNotHoldTheSlot(t *testing.T) {
 				t.Fatal(err)
 			}
 			break
+		}
+	}
+}
+
+// A reader's task runs read-only here too: a ticket is the coordinator's
+// word, and the executor still holds a reader to SELECT.
+func TestReaderTaskIsReadOnly(t *testing.T) {
+	e, cl, _ := startExecutor(t, 1<<20)
+	for _, role := range []users.Role{users.Reader, users.Writer} {
+		h, err := e.cfg.Secret.SignTask(cluster.Task{Query: "q", User: "u", Role: role, Executor: e.ID(),
+			SQL: "CREATE TABLE t AS SELECT 1 AS a"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk, err := cluster.TaskTicket(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream, err := cl.DoGet(context.Background(), &flight.Ticket{Ticket: tk})
+		if err == nil {
+			_, err = stream.Recv()
+		}
+		if denied := status.Code(err) == codes.PermissionDenied; denied != (role == users.Reader) {
+			t.Fatalf("role %s: %v", role, err)
 		}
 	}
 }

@@ -54,6 +54,10 @@ func identityFrom(ctx context.Context) *identity {
 	return id
 }
 
+// RoleFrom is the role of the caller of the request ctx belongs to, for
+// the capabilities the coordinator signs on its behalf (task tickets).
+func RoleFrom(ctx context.Context) users.Role { return identityFrom(ctx).role }
+
 func (s *Server) authRequired() bool { return s.cfg.Users != nil }
 
 // Login throttling: an address may fail a few times, a user name (tried

@@ -366,3 +366,136 @@ func ingestOpts(table string) *flightsql.ExecuteIngestOpts {
 		IfNotExist: flightsql.TableDefinitionOptionsTableNotExistOptionCreate,
 		IfExists:   flightsql.TableDefinitionOptionsTableExistsOptionAppend}}
 }
+
+// Readers query; they cannot change data by any route. Writers can.
+func TestRoles(t *testing.T) {
+	path := usersFile(t, map[string]string{"adm": "admin:1", "wri": "writer:2", "rea": "reader:3"})
+	ts := startServer(t, func(c *coordinator.Config) { c.UsersFile = path })
+	c := ts.bareClient(t, "")
+	wri, rea, adm := login(t, c, "wri", "2"), login(t, c, "rea", "3"), login(t, c, "adm", "1")
+	for _, ctx := range []context.Context{wri, adm} {
+		if _, err := c.ExecuteUpdate(ctx, "CREATE OR REPLACE TABLE t AS SELECT 1::BIGINT AS a"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.ExecuteUpdate(ctx, "INSERT INTO t VALUES (2)"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := scalarInt(t, rea, c, "SELECT count(*) FROM t"); n != 2 {
+		t.Fatalf("reader sees %d rows", n)
+	}
+	for _, sql := range []string{"INSERT INTO t VALUES (3)", "DELETE FROM t", "CREATE TABLE x (a INT)", "DROP TABLE t",
+		"COPY t TO '" + ts.dataDir + "/files/t.csv'"} {
+		_, err := c.ExecuteUpdate(rea, sql)
+		wantCode(t, err, codes.PermissionDenied)
+		_, err = c.Execute(rea, sql)
+		wantCode(t, err, codes.PermissionDenied)
+		_, err = c.Prepare(rea, sql)
+		wantCode(t, err, codes.PermissionDenied)
+	}
+	st, err := c.Prepare(rea, "SELECT $1::BIGINT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	b.Field(0).(*array.Int64Builder).Append(1)
+	params := b.NewRecordBatch()
+	defer params.Release()
+	st.SetParameters(params)
+	_, err = st.ExecuteUpdate(rea)
+	wantMessage(t, err, codes.PermissionDenied, "role reader")
+	_ = st.Close(rea)
+	rdr, err := array.NewRecordReader(schema, []arrow.RecordBatch{params})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdr.Release()
+	_, err = c.ExecuteIngest(rea, rdr, ingestOpts("t"))
+	wantMessage(t, err, codes.PermissionDenied, "role reader")
+	if n := scalarInt(t, wri, c, "SELECT count(*) FROM t"); n != 2 {
+		t.Fatalf("t has %d rows after the reader's attempts", n)
+	}
+}
+
+// Failed logins slow down the address (and the user name) they come from;
+// a correct login from elsewhere is not slowed.
+func TestLoginThrottle(t *testing.T) {
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwFile, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, func(c *coordinator.Config) { c.User, c.PasswordFile = "ann", pwFile })
+	guesser := ts.bareClient(t, "127.0.0.1")
+	var checked, refused int
+	start := time.Now()
+	for i := range 50 {
+		_, err := guesser.Client.AuthenticateBasicToken(context.Background(), "ann", fmt.Sprint("guess", i))
+		switch status.Code(err) {
+		case codes.Unauthenticated:
+			checked++
+		case codes.ResourceExhausted:
+			wantMessage(t, err, codes.ResourceExhausted, "too many failed logins")
+			refused++
+		default:
+			t.Fatalf("guess %d: %v", i, err)
+		}
+	}
+	t.Logf("50 wrong passwords in %v: %d checked, %d refused unchecked", time.Since(start), checked, refused)
+	// Five are free, then one a second at most, doubling.
+	if elapsed := time.Since(start); checked > 5+int(elapsed/time.Second)+1 {
+		t.Fatalf("%d of 50 guesses checked in %v", checked, elapsed)
+	}
+	// The right password from another address gets in at once.
+	other := ts.bareClient(t, "127.0.0.2")
+	start = time.Now()
+	ctx := login(t, other, "ann", "s3cret")
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("login from another address took %v", d)
+	}
+	if n := scalarInt(t, ctx, other, "SELECT 1::BIGINT"); n != 1 {
+		t.Fatal(n)
+	}
+	// The guessing address waits, even with the right password.
+	_, err := guesser.Client.AuthenticateBasicToken(context.Background(), "ann", "s3cret")
+	wantCode(t, err, codes.ResourceExhausted)
+}
+
+// One user's running queries are bounded; another user is not held up.
+func TestMaxQueriesPerUser(t *testing.T) {
+	path := usersFile(t, map[string]string{"ann": "writer:a", "bob": "writer:b"})
+	ts := startServer(t, func(c *coordinator.Config) { c.UsersFile, c.MaxQueriesPerUser = path, 1 })
+	c := ts.bareClient(t, "")
+	ann, bob := login(t, c, "ann", "a"), login(t, c, "bob", "b")
+	info, err := c.Execute(ann, "SELECT * FROM range(5000000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdr, err := c.DoGet(ann, info.Endpoint[0].Ticket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rdr.Next() {
+		t.Fatal(rdr.Err())
+	}
+	_, err = c.Execute(ann, "SELECT 1")
+	wantMessage(t, err, codes.ResourceExhausted, "--max-queries-per-user")
+	if n := scalarInt(t, bob, c, "SELECT 1::BIGINT"); n != 1 {
+		t.Fatal(n)
+	}
+	for rdr.Next() {
+	}
+	rdr.Release()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err = c.Execute(ann, "SELECT 1")
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("ann's query slot was not given back: %v", err)
+	}
+}

@@ -26,6 +26,7 @@ Usage:
   skein coordinator [flags]      run a coordinator for separate executors (--cluster-secret-file)
   skein executor [flags]         run an executor (--coordinator URI --cluster-secret-file F)
   skein sql --uri URI [flags] SQL  run SQL against a server (SQL from stdin if not given)
+  skein hash-password            read a password from stdin, print its bcrypt hash (for --users-file)
   skein version                  print the version
 
 Run "skein <command> -h" for a command's flags.
@@ -49,6 +50,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return executorCmd(args[1:], stdout, stderr)
 	case "sql":
 		return sqlCmd(args[1:], stdin, stdout, stderr)
+	case "hash-password":
+		return hashPasswordCmd(args[1:], stdin, stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "skein %s\n", version)
 		return 0
@@ -126,6 +129,11 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg.Version = version
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "password" {
+			log.Warn().Msg("--password on the command line is visible to every user of this machine (ps): use --password-file or SKEIN_PASSWORD")
+		}
+	})
 	if cmd == "coordinator" && cfg.ClusterSecretFile == "" {
 		fmt.Fprintln(stderr, "skein coordinator: --cluster-secret-file is required")
 		return 2

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/skeindb/skein/coordinator"
+	"github.com/skeindb/skein/internal/users"
 )
 
 func TestFlagsReadEnvironment(t *testing.T) {
@@ -44,5 +45,37 @@ func TestVersionAndUsage(t *testing.T) {
 	if code := run([]string{"serve", "--addr", "0.0.0.0:0", "--data-dir", t.TempDir()}, nil, &out, &errOut); code != 1 ||
 		!strings.Contains(errOut.String(), "without auth") {
 		t.Fatalf("non-loopback without auth: %d %q", code, errOut.String())
+	}
+}
+
+func TestHashPassword(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"hash-password"}, strings.NewReader("pass word\n"), &out, &errOut); code != 0 {
+		t.Fatalf("hash-password: %d %s", code, errOut.String())
+	}
+	s, err := users.Parse(strings.NewReader("ann:reader:" + out.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if role, ok := s.Check("ann", "pass word"); !ok || role != users.Reader {
+		t.Fatalf("the printed hash does not check: %v %v", role, ok)
+	}
+	if code := run([]string{"hash-password"}, strings.NewReader("\n"), &out, &errOut); code != 1 {
+		t.Fatalf("empty password hashed: %d", code)
+	}
+}
+
+// A password on the command line is visible in ps: the server says so; one
+// from the environment or a file is not.
+func TestPasswordOnCommandLineWarns(t *testing.T) {
+	args := []string{"serve", "--data-dir", t.TempDir(), "--addr", "no-port", "--user", "ann"}
+	var out, errOut bytes.Buffer
+	if code := run(append(args, "--password", "pw"), nil, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "--password-file") {
+		t.Fatalf("%d %q", code, errOut.String())
+	}
+	errOut.Reset()
+	t.Setenv("SKEIN_PASSWORD", "pw")
+	if code := run(args, nil, &out, &errOut); code != 1 || strings.Contains(errOut.String(), "visible") {
+		t.Fatalf("%d %q", code, errOut.String())
 	}
 }

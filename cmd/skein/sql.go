@@ -77,7 +77,9 @@ func dial(uri string, skipVerify bool) (*flightsql.Client, error) {
 	default:
 		return nil, fmt.Errorf("--uri %q: scheme must be grpc or grpc+tls", uri)
 	}
-	return flightsql.NewClient(u.Host, nil, nil, grpc.WithTransportCredentials(creds),
+	// The cookie lets CloseSession find the session a call without a
+	// login opened.
+	return flightsql.NewClient(u.Host, nil, []flight.ClientMiddleware{flight.NewClientCookieMiddleware()}, grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
 }
 
@@ -92,6 +94,10 @@ func runSQL(ctx context.Context, uri, user, password string, skipVerify bool, qu
 			return err
 		}
 	}
+	// One command, one session: give it back rather than hold it (it
+	// counts against the server's and the user's session limits) until
+	// it idles out.
+	defer func() { _, _ = c.CloseSession(context.WithoutCancel(ctx), &flight.CloseSessionRequest{}) }()
 	info, err := c.Execute(ctx, query)
 	if err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/skeindb/skein/internal/token"
+	"github.com/skeindb/skein/internal/users"
 	"github.com/skeindb/skein/partition"
 )
 
@@ -78,12 +79,15 @@ func (s Secret) Signer(purpose string) *token.Signer {
 // Task is what a task ticket lets its holder run: the SQL the coordinator
 // planned for one slice of one query, for one user.
 type Task struct {
-	Query    string `json:"q"`
-	Task     int    `json:"t"`
-	SQL      string `json:"s"`
-	User     string `json:"u"`
-	Executor string `json:"e"` // assigned executor id
-	Alt      string `json:"a"` // alternate executor id
+	Query string `json:"q"`
+	Task  int    `json:"t"`
+	SQL   string `json:"s"`
+	User  string `json:"u"`
+	// Role is the user's: a reader's task runs read-only on the executor
+	// too.
+	Role     users.Role `json:"r,omitempty"`
+	Executor string     `json:"e"` // assigned executor id
+	Alt      string     `json:"a"` // alternate executor id
 	// Deadline, when set, is when the query's --query-timeout ends: the
 	// task is cancelled then, wherever it runs.
 	Deadline time.Time `json:"dl,omitzero"`
