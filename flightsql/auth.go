@@ -264,7 +264,7 @@ func (s *Server) sendToken(ctx context.Context, id *identity) error {
 func (s *Server) handshake(stream flight.FlightService_HandshakeServer) error {
 	ctx := stream.Context()
 	id := identityFrom(ctx)
-	sess, err := s.sessions.create(ctx, id.user, id.role)
+	sess, err := s.sessions.create(ctx, id.user, id.role, true)
 	if err != nil {
 		return err
 	}
@@ -300,7 +300,7 @@ func (s *Server) sessionFor(ctx context.Context, id *identity) (*session, error)
 		}
 		return sess, nil
 	}
-	sess, err := s.sessions.create(ctx, id.user, id.role)
+	sess, err := s.sessions.create(ctx, id.user, id.role, false)
 	if err != nil {
 		return nil, err
 	}

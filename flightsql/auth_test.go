@@ -136,15 +136,20 @@ func TestHandshakeFloodKeepsOtherSessions(t *testing.T) {
 }
 
 // Without auth every client is the same user: the server's bound still
-// refuses the new session rather than closing a recently used one.
+// refuses the new session rather than closing a recently used one. A
+// client that keeps neither token nor cookie opens a session per call:
+// those, never named again, make room.
 func TestFullServerRefusesNewSessions(t *testing.T) {
 	ts := startServer(t, func(c *coordinator.Config) { c.MaxSessions = 5 })
 	ctx := context.Background()
 	victim := ts.client(t)
-	if _, err := victim.ExecuteUpdate(ctx, "CREATE TEMP TABLE mine AS SELECT 7::BIGINT AS v"); err != nil {
-		t.Fatal(err)
-	}
+	cookieSession(t, ctx, victim)
 	flood := ts.bareClient(t, "")
+	for i := range 50 {
+		if v := scalarInt(t, ctx, flood, fmt.Sprintf("SELECT %d::BIGINT", i)); v != int64(i) {
+			t.Fatal(v)
+		}
+	}
 	var refused int
 	for range 600 {
 		if hs, err := flood.Client.Handshake(ctx); err == nil {
@@ -204,17 +209,31 @@ func TestEndedSessionTokenRefused(t *testing.T) {
 	wantMessage(t, err, codes.Unauthenticated, "session ended")
 }
 
+// cookieSession gives a cookie client a session holding a temporary table
+// mine. The first call is unary: arrow-go's cookie middleware takes the
+// cookie of a DoPut (ExecuteUpdate) only if the client reads it to the end.
+func cookieSession(t *testing.T, ctx context.Context, c *flightsql.Client) {
+	t.Helper()
+	if v := scalarInt(t, ctx, c, "SELECT 1::BIGINT"); v != 1 {
+		t.Fatal(v)
+	}
+	if _, err := c.ExecuteUpdate(ctx, "CREATE TEMP TABLE mine AS SELECT 7::BIGINT AS v"); err != nil {
+		t.Fatal(err)
+	}
+	if v := scalarInt(t, ctx, c, "SELECT v FROM mine"); v != 7 {
+		t.Fatalf("v = %d", v)
+	}
+}
+
 // A cookie client without auth that closes its session starts a new one on
 // its next call.
 func TestCookieSessionClose(t *testing.T) {
 	ts := startServer(t)
 	ctx := context.Background()
 	c := ts.client(t)
-	if _, err := c.ExecuteUpdate(ctx, "CREATE TEMP TABLE mine AS SELECT 7::BIGINT AS v"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.CloseSession(ctx, &flight.CloseSessionRequest{}); err != nil {
-		t.Fatal(err)
+	cookieSession(t, ctx, c)
+	if res, err := c.CloseSession(ctx, &flight.CloseSessionRequest{}); err != nil || res.Status != flight.CloseSessionResultClosed {
+		t.Fatalf("close: %v %v", res, err)
 	}
 	_, err := c.Execute(ctx, "SELECT v FROM mine")
 	wantCode(t, err, codes.NotFound) // a new session: no table mine
@@ -497,5 +516,44 @@ func TestMaxQueriesPerUser(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatalf("ann's query slot was not given back: %v", err)
+	}
+}
+
+// Every recorded query names the user who ran it.
+func TestHistoryRecordsUser(t *testing.T) {
+	path := usersFile(t, map[string]string{"ann": "writer:a", "bob": "reader:b"})
+	ts := startServer(t, func(c *coordinator.Config) { c.UsersFile, c.Executors = path, 1 })
+	c := ts.bareClient(t, "")
+	ann, bob := login(t, c, "ann", "a"), login(t, c, "bob", "b")
+	if _, err := c.Execute(ann, "CREATE TABLE h AS SELECT range AS a FROM range(10)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ExecuteUpdate(ann, "INSERT INTO h VALUES (10)"); err != nil {
+		t.Fatal(err)
+	}
+	scalarInt(t, ann, c, "SELECT count(*) FROM h")
+	scalarInt(t, bob, c, "SELECT sum(a)::BIGINT FROM h")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := scalarInt(t, ann, c, `SELECT count(*) FROM skein.queries WHERE sql NOT LIKE '%skein.queries%'`)
+		if n >= 4 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_, recs := query(t, ann, c, `SELECT "user", sql FROM skein.queries ORDER BY sql`)
+	seen := map[string]bool{}
+	for _, r := range recs {
+		for i := range int(r.NumRows()) {
+			user, sql := r.Column(0).(*array.String).Value(i), r.Column(1).(*array.String).Value(i)
+			t.Logf("%s: %s", user, sql)
+			seen[strings.Fields(sql)[0]] = true
+			if want := map[bool]string{true: "bob", false: "ann"}[strings.Contains(sql, "sum(a)")]; user != want {
+				t.Errorf("%q recorded for user %q, want %q", sql, user, want)
+			}
+		}
+	}
+	if !seen["CREATE"] || !seen["INSERT"] || !seen["SELECT"] {
+		t.Errorf("statements recorded: %v", seen)
 	}
 }

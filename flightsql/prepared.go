@@ -196,5 +196,8 @@ func (s *Server) DoPutPreparedStatementUpdate(ctx context.Context, cmd flightsql
 	if p.stmt.Params.NumFields() > 0 && len(rows) == 0 {
 		return 0, fmt.Errorf("%w: the statement takes %d parameters and none were bound", ErrInvalid, p.stmt.Params.NumFields())
 	}
-	return withSession(ctx, sess, func() (int64, error) { return s.execRows(ctx, sess, p.stmt, rows) })
+	return withSession(ctx, sess, func() (n int64, err error) {
+		defer s.record(sess.user, p.sql)(&n, &err)
+		return s.execRows(ctx, sess, p.stmt, rows)
+	})
 }

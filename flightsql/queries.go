@@ -50,9 +50,21 @@ func newQueries() *queries { return &queries{byID: map[string]*query{}} }
 
 func (qs *queries) add(q *query) {
 	q.ctx, q.cancel = context.WithCancel(context.Background())
+	q.sess.pending.Add(1)
 	qs.mu.Lock()
 	qs.byID[q.id] = q
 	qs.mu.Unlock()
+}
+
+// remove forgets q, once.
+func (qs *queries) remove(q *query) {
+	qs.mu.Lock()
+	_, ok := qs.byID[q.id]
+	delete(qs.byID, q.id)
+	qs.mu.Unlock()
+	if ok {
+		q.sess.pending.Add(-1)
+	}
 }
 
 // take hands the query to one DoGet: a ticket is redeemed once.
@@ -80,9 +92,7 @@ func (qs *queries) get(id string) *query {
 
 // finish forgets q and releases what it holds. The caller holds q's session.
 func (qs *queries) finish(q *query) {
-	qs.mu.Lock()
-	delete(qs.byID, q.id)
-	qs.mu.Unlock()
+	qs.remove(q)
 	q.cancel()
 	if q.ownStmt && q.stmt != nil {
 		_ = q.stmt.Close()
@@ -103,9 +113,7 @@ func (qs *queries) expire(now time.Time) {
 	qs.mu.Unlock()
 	for _, q := range old {
 		if err := q.sess.lock(context.Background()); err != nil {
-			qs.mu.Lock()
-			delete(qs.byID, q.id)
-			qs.mu.Unlock()
+			qs.remove(q)
 			continue
 		}
 		qs.finish(q)

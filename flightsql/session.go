@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -25,8 +27,13 @@ type session struct {
 
 	sem chan struct{} // holds one token while the connection is in use
 
+	// pending counts the planned queries waiting for (or streaming to)
+	// their DoGet: they run on this session's connection.
+	pending atomic.Int32
+
 	mu         sync.Mutex // guards the fields below
 	lastUsed   time.Time
+	claimed    bool   // a client came back to it: Handshake, token, cookie, transaction or handle
 	txn        string // open transaction id, "" if none
 	resultMode string // session option result_mode; "" for the server's
 	prepared   map[string]*prepared
@@ -57,10 +64,13 @@ func (s *session) unlock() {
 	<-s.sem
 }
 
-// sessions holds every live session and closes idle ones. A session is
-// never closed for room while it is in use or was used within the idle
-// timeout: a full server refuses new sessions instead, and a user at its
-// own limit is refused before it can fill the server for the others.
+// sessions holds every live session and closes idle ones. A session a
+// client came back to is never closed for room before its idle timeout: a
+// full server refuses new sessions instead, and a user at its own limit is
+// refused before it can fill the server for the others. Only a session
+// that a call without credentials opened and that nobody named since
+// (clients that keep neither token nor cookie leave one per call) may be
+// closed for room, and then only when it holds no request and no query.
 type sessions struct {
 	db      *duck.DB
 	idle    time.Duration
@@ -85,8 +95,14 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func (ss *sessions) create(ctx context.Context, user string, role users.Role) (*session, error) {
-	if err := ss.reserve(user); err != nil {
+// create opens a session; claimed says the client has asked for it
+// (Handshake) and will come back to it.
+func (ss *sessions) create(ctx context.Context, user string, role users.Role, claimed bool) (*session, error) {
+	err := ss.reserve(user)
+	if errors.Is(err, ErrBusy) && ss.reclaim(user) {
+		err = ss.reserve(user)
+	}
+	if err != nil {
 		return nil, err
 	}
 	conn, err := ss.db.Connect(ctx)
@@ -98,7 +114,7 @@ func (ss *sessions) create(ctx context.Context, user string, role users.Role) (*
 		conn.SetPolicy(duck.Policy{ReadOnly: true})
 	}
 	s := &session{id: newID(), user: user, role: role, conn: conn, sem: make(chan struct{}, 1),
-		lastUsed: time.Now(), prepared: map[string]*prepared{}}
+		lastUsed: time.Now(), prepared: map[string]*prepared{}, claimed: claimed}
 	ss.mu.Lock()
 	ss.opening--
 	ss.byID[s.id] = s
@@ -126,6 +142,35 @@ func (ss *sessions) reserve(user string) error {
 	return nil
 }
 
+// reclaim closes the oldest unclaimed session that holds nothing: the
+// user's own when the user is at its limit, anyone's when the server is
+// full. It reports whether it closed one.
+func (ss *sessions) reclaim(user string) bool {
+	ss.mu.Lock()
+	mine := ss.perUser > 0 && ss.count[user] >= ss.perUser
+	var victim *session
+	var oldest time.Time
+	for _, s := range ss.byID {
+		if mine && s.user != user {
+			continue
+		}
+		s.mu.Lock()
+		free := !s.claimed && s.txn == "" && len(s.prepared) == 0
+		used := s.lastUsed
+		s.mu.Unlock()
+		if free && len(s.sem) == 0 && s.pending.Load() == 0 && (victim == nil || used.Before(oldest)) {
+			victim, oldest = s, used
+		}
+	}
+	ss.mu.Unlock()
+	if victim == nil {
+		return false
+	}
+	ss.log.Debug().Str("session", victim.id).Msg("closing an unclaimed session for room")
+	ss.close(victim)
+	return true
+}
+
 // unreserve gives back what reserve or a session counted; s is the session
 // leaving byID, nil for one that never opened.
 func (ss *sessions) unreserve(user string, s *session) {
@@ -143,10 +188,18 @@ func (ss *sessions) unreserve(user string, s *session) {
 	}
 }
 
+// get finds a session a client names (by its token, cookie, transaction
+// or a handle), which makes it claimed.
 func (ss *sessions) get(id string) *session {
 	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	return ss.byID[id]
+	s := ss.byID[id]
+	ss.mu.Unlock()
+	if s != nil {
+		s.mu.Lock()
+		s.claimed = true
+		s.mu.Unlock()
+	}
+	return s
 }
 
 // close ends a session: it waits for the request using it, then rolls back

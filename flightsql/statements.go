@@ -265,9 +265,20 @@ func (s *Server) DoPutCommandStatementUpdate(ctx context.Context, cmd flightsql.
 	if err != nil {
 		return 0, err
 	}
-	return withSession(ctx, sess, func() (int64, error) {
+	return withSession(ctx, sess, func() (n int64, err error) {
+		defer s.record(sess.user, cmd.GetQuery())(&n, &err)
 		return sess.conn.Exec(ctx, cmd.GetQuery())
 	})
+}
+
+// record enters a statement that runs outside a ticket (an update) in the
+// history; the function it returns records its end.
+func (s *Server) record(user, sql string) func(*int64, *error) {
+	if s.cfg.Cluster == nil {
+		return func(*int64, *error) {}
+	}
+	done := s.cfg.Cluster.Local(newID(), user, sql)
+	return func(n *int64, err *error) { done(*n, *err) }
 }
 
 // CancelFlightInfo stops the queries behind a FlightInfo's tickets.
