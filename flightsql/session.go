@@ -162,30 +162,32 @@ func (ss *sessions) reclaim(user string) bool {
 			victim, oldest = s, used
 		}
 	}
+	taken := victim != nil && ss.takeIdle(victim)
 	ss.mu.Unlock()
-	if victim == nil {
+	if !taken {
 		return false
 	}
 	ss.log.Debug().Str("session", victim.id).Msg("closing an unclaimed session for room")
-	ss.close(victim)
+	ss.finish(victim)
 	return true
 }
 
 // unreserve gives back what reserve or a session counted; s is the session
 // leaving byID, nil for one that never opened.
-func (ss *sessions) unreserve(user string, s *session) {
+func (ss *sessions) unreserve(user string, s *session) bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	if s == nil {
 		ss.opening--
 	} else if ss.byID[s.id] != s {
-		return // already gone
+		return false // already gone
 	} else {
 		delete(ss.byID, s.id)
 	}
 	if ss.count[user]--; ss.count[user] <= 0 {
 		delete(ss.count, user)
 	}
+	return true
 }
 
 // get finds a session a client names (by its token, cookie, transaction
@@ -205,15 +207,36 @@ func (ss *sessions) get(id string) *session {
 // close ends a session: it waits for the request using it, then rolls back
 // its transaction and closes its connection.
 func (ss *sessions) close(s *session) {
-	ss.unreserve(s.user, s)
+	if !ss.unreserve(s.user, s) {
+		return // another caller took it out of byID and closes it
+	}
 	s.conn.Interrupt()
 	s.sem <- struct{}{}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		<-s.sem
-		return
+	ss.finish(s)
+}
+
+// takeIdle takes s out of byID for closing if no request holds it, and
+// then holds its connection: between the check and the close no request
+// can start on it. The caller holds ss.mu and calls finish after
+// releasing it.
+func (ss *sessions) takeIdle(s *session) bool {
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		return false
 	}
+	delete(ss.byID, s.id)
+	if ss.count[s.user]--; ss.count[s.user] <= 0 {
+		delete(ss.count, s.user)
+	}
+	return true
+}
+
+// finish closes s, out of byID, whose connection the caller holds: only
+// the caller that took s out of byID gets here, so a connection is closed
+// (and interrupted) once.
+func (ss *sessions) finish(s *session) {
+	s.mu.Lock()
 	s.closed = true
 	for _, p := range s.prepared {
 		_ = p.stmt.Close()
@@ -236,13 +259,13 @@ func (ss *sessions) reap(now time.Time, idle time.Duration) {
 		s.mu.Lock()
 		old := now.Sub(s.lastUsed) >= idle
 		s.mu.Unlock()
-		if old && len(s.sem) == 0 {
+		if old && ss.takeIdle(s) {
 			victims = append(victims, s)
 		}
 	}
 	ss.mu.Unlock()
 	for _, s := range victims {
-		ss.close(s)
+		ss.finish(s)
 	}
 }
 

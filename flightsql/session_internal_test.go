@@ -1,0 +1,65 @@
+package flightsql
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/users"
+)
+
+// Reaping, making room and closing may pick the same session at once (the
+// load test crashed the server in duckdb_interrupt on a connection another
+// caller had closed): each session must be closed exactly once.
+func TestConcurrentSessionClosesCloseOnce(t *testing.T) {
+	ctx := context.Background()
+	db, err := duck.Open(ctx, duck.Config{Path: filepath.Join(t.TempDir(), "s.duckdb")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for round := range 20 {
+		ss := newSessions(db, time.Hour, 64, 0, zerolog.Nop())
+		var all []*session
+		for range 16 {
+			s, err := ss.create(ctx, "u", users.Admin, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, s)
+		}
+		var wg sync.WaitGroup
+		for g := range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				switch g % 3 {
+				case 0:
+					ss.reap(time.Now().Add(2*time.Hour), time.Hour)
+				case 1:
+					for range all {
+						ss.reclaim("u")
+					}
+				default:
+					for _, s := range all {
+						ss.close(s)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		ss.closeAll()
+		if n := len(ss.byID); n != 0 {
+			t.Fatalf("round %d: %d sessions left", round, n)
+		}
+		for _, s := range all {
+			if !s.closed {
+				t.Fatalf("round %d: session %s not closed", round, s.id)
+			}
+		}
+	}
+}
