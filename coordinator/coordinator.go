@@ -208,16 +208,17 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 	if err != nil {
 		return nil, err
 	}
+	hist := newHistory()
 	db, err := duck.Open(ctx, duck.Config{
 		// The file names the catalog of managed tables: "data". The
 		// catalog "skein" holds the system tables (skein.queries, ...).
-		Path:          filepath.Join(dataDir, "data.duckdb"),
-		SystemCatalog: "skein",
-		AllowedDirs:   allowed,
-		Threads:       cfg.Threads,
-		MemoryLimit:   cfg.MemoryLimit,
-		TempDir:       filepath.Join(dataDir, "tmp"),
-		TimeZone:      cfg.TimeZone,
+		Path:        filepath.Join(dataDir, "data.duckdb"),
+		System:      hist.system(filepath.Join(dataDir, "system.duckdb")),
+		AllowedDirs: allowed,
+		Threads:     cfg.Threads,
+		MemoryLimit: cfg.MemoryLimit,
+		TempDir:     filepath.Join(dataDir, "tmp"),
+		TimeZone:    cfg.TimeZone,
 	})
 	if err != nil {
 		return nil, err
@@ -271,12 +272,8 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 			_ = db.Close()
 			return nil, err
 		}
-		d.tls = nodeTLS
-		if d.hist, err = newHistory(ctx, db, log); err != nil {
-			_ = db.Close()
-			return nil, err
-		}
-		reg.reports = d.hist.tasks
+		d.tls, d.hist = nodeTLS, hist
+		reg.reports = hist.tasks
 		fcfg.Cluster = d
 	}
 	fs, err := flightsql.New(fcfg, db, mem, log)
@@ -367,7 +364,7 @@ func (c *Coordinator) Done() <-chan error { return c.done }
 // its contexts (the dist layer's, then every call's). Either way it waits
 // for every handler and goroutine that uses the dist layer or a database
 // to return, and only then closes them: the dist layer, the sessions, the
-// history, the executors, and last the checkpointed database.
+// executors, and last the checkpointed database.
 func (c *Coordinator) Shutdown() error {
 	c.shutdown.Do(func() { c.shutdownErr = c.stop() })
 	return c.shutdownErr
@@ -397,9 +394,6 @@ func (c *Coordinator) stop() error {
 		c.dist.close() // waits for its streams and early starts
 	}
 	c.fs.Close() // waits for every session's running statement
-	if c.dist != nil {
-		c.dist.hist.close()
-	}
 	for _, e := range c.executors {
 		e.Shutdown()
 	}

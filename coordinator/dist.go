@@ -229,8 +229,9 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 		}
 		info.Endpoint = []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: ticket}}}
 	}
+	// Recorded before any task can start, so that no report finds it missing.
+	d.hist.started(qid, user, query, p.mode.String(), len(p.tasks), true, p.mode == partition.Scatter)
 	d.startTasks(handles, execs)
-	d.hist.started(qid, user, query, p.mode.String(), len(p.tasks), p.mode == partition.Scatter)
 	d.log.Info().Str("query_id", qid).Str("mode", p.mode.String()).Int("tasks", len(p.tasks)).
 		Dur("planning", time.Since(start)).Msg("query planned")
 	return info, nil
@@ -580,18 +581,8 @@ func newQueryID() string { return fmt.Sprintf("%x", time.Now().UnixNano())[4:] +
 // Local implements flightsql.Cluster: queries run whole on the coordinator
 // are recorded too.
 func (d *dist) Local(id, user, sql string) func(int64, error) {
-	if d.work.enter() != nil {
-		return func(int64, error) {}
-	}
-	defer d.work.leave()
-	d.hist.started(id, user, sql, partition.Local.String(), 0, false)
-	return func(rows int64, err error) {
-		if d.work.enter() != nil {
-			return // shut down: the history is closed
-		}
-		defer d.work.leave()
-		d.hist.finished(id, rows, 0, err)
-	}
+	d.hist.started(id, user, sql, partition.Local.String(), 0, false, false)
+	return func(rows int64, err error) { d.hist.finished(id, rows, 0, err) }
 }
 
 // Redeem implements flightsql.Cluster: task tickets are proxied from an
@@ -620,11 +611,12 @@ func (d *dist) Redeem(ctx context.Context, user string, handle []byte) (*arrow.S
 }
 
 // open starts a task's stream: on its executor, then its alternate, then
-// here on the coordinator, which can run any task itself.
-func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.RecordReader, func(), error) {
+// here on the coordinator, which can run any task itself. It says which
+// executor serves it ("" for the coordinator).
+func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.RecordReader, func(), string, error) {
 	ticket, err := cluster.TaskTicket(string(handle))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	var errs []error
 	for attempt, id := range []string{t.Executor, t.Alt} {
@@ -641,53 +633,59 @@ func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.R
 			errs = append(errs, err)
 			continue
 		}
+		tried := time.Now()
 		stream, err := c.DoGet(ctx, &flight.Ticket{Ticket: ticket})
 		if err == nil {
 			var rdr *flight.Reader
 			if rdr, err = flight.NewRecordReader(stream, ipc.WithAllocator(d.mem)); err == nil {
 				if err = sameZone(rdr.Schema(), d.reg.zone); err == nil {
-					return rdr, func() { rdr.Release(); lease() }, nil
+					return rdr, func() { rdr.Release(); lease() }, id, nil
 				}
 				rdr.Release()
 			}
 		}
 		lease()
+		d.hist.saw(t.Query, t.Task, id, tried, err)
 		d.log.Warn().Err(err).Str("query_id", t.Query).Int("task_id", t.Task).Str("executor", id).Msg("task failed; retrying elsewhere")
 		errs = append(errs, fmt.Errorf("executor %s: %w", id, err))
 	}
 	if ctx.Err() != nil {
-		return nil, nil, ctx.Err()
+		return nil, nil, "", ctx.Err()
 	}
 	// No executor could start it: run it here.
+	report := cluster.TaskReport{Query: t.Query, Task: t.Task, Executor: "coordinator", Started: time.Now()}
+	failed := func(err error) (array.RecordReader, func(), string, error) {
+		report.Finished = time.Now()
+		d.hist.ranHere(report, err)
+		return nil, nil, "", fmt.Errorf("task %s/%d: %w", t.Query, t.Task, errors.Join(append(errs, err)...))
+	}
 	conn, err := d.db.Connect(ctx)
 	if err != nil {
-		return nil, nil, errors.Join(append(errs, err)...)
+		return failed(err)
 	}
 	st, err := conn.Prepare(ctx, t.SQL)
 	if err != nil {
 		_ = conn.Close()
-		return nil, nil, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, errors.Join(append(errs, err)...))
+		return failed(err)
 	}
-	report := cluster.TaskReport{Query: t.Query, Task: t.Task, Executor: "coordinator", Started: time.Now()}
 	rdr, err := st.Query(ctx, d.mem, t.Args(), d.batch)
 	if err != nil {
 		_ = st.Close()
 		_ = conn.Close()
-		report.Finished, report.Error = time.Now(), err.Error()
-		d.hist.tasks([]cluster.TaskReport{report})
-		return nil, nil, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
+		return failed(err)
 	}
 	counted := &countingReader{RecordReader: rdr}
 	return counted, func() {
 		report.Finished, report.Rows, report.Bytes = time.Now(), counted.rows, counted.bytes
-		if err := rdr.Err(); err != nil {
-			report.Error = err.Error()
+		err := rdr.Err()
+		if err == nil && ctx.Err() != nil {
+			err = ctx.Err() // the reader stopped early
 		}
-		d.hist.tasks([]cluster.TaskReport{report})
+		d.hist.ranHere(report, err)
 		rdr.Release()
 		_ = st.Close()
 		_ = conn.Close()
-	}, nil
+	}, "", nil
 }
 
 // sameZone checks that every TIMESTAMPTZ column of an executor's stream
@@ -793,7 +791,8 @@ func (d *dist) close() {
 // proxy streams one task's result through the coordinator.
 func (d *dist) proxy(req context.Context, t cluster.Task, handle []byte) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	ctx, cancel := d.queryContext(req, t.Deadline)
-	rdr, release, err := d.open(ctx, t, handle)
+	started := time.Now()
+	rdr, release, from, err := d.open(ctx, t, handle)
 	if err != nil {
 		cancel()
 		return nil, nil, d.limits.Expired(ctx, t.Query, err)
@@ -804,7 +803,9 @@ func (d *dist) proxy(req context.Context, t cluster.Task, handle []byte) (*arrow
 		defer close(ch)
 		defer cancel()
 		defer release()
-		_, _, _ = d.forward(ctx, req, t.Query, rdr, schema, ch)
+		if _, _, err := d.forward(ctx, req, t.Query, rdr, schema, ch); err != nil && from != "" {
+			d.hist.saw(t.Query, t.Task, from, started, err)
+		}
 	})
 	return schema, ch, nil
 }

@@ -2,168 +2,308 @@ package coordinator
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"strings"
 	"sync"
+	"time"
 
-	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
-// history records every distributed query and task attempt in the
-// system tables skein.queries and skein.tasks (an in-memory catalog beside
-// the managed one), readable through Flight SQL like any table, keeping
-// the newest retainQueries queries.
+// history is the record of what ran: every query and task attempt, the
+// newest retainQueries queries with their tasks, in the coordinator's
+// memory. SQL reads it as skein.queries and skein.tasks, read-only views
+// over table functions (duck.System): no statement can change it, so a
+// client can neither rewrite it nor stop the recording.
 //
-// Writes go through one goroutine, in order, so that recording never
-// slows a query down; if it falls far behind, records are dropped (and
-// logged) rather than queries waiting.
+// Every query ends in one final status: ok, failed or cancelled; once
+// final it is not changed. A scatter query ends when each of its tasks has
+// succeeded once (whatever attempts failed before), when the coordinator,
+// the last place a task can run, fails one, or, if neither happens, when
+// its tickets have expired (abandoned). A scatter-merge query ends with
+// its merge, or when its ticket expired unredeemed.
 type history struct {
-	log    zerolog.Logger
-	mu     sync.Mutex
-	conn   *duck.Conn
-	writes int
-	open   map[string]*openQuery // scatter queries waiting for their task reports
-	work   chan func()
-	done   chan struct{}
-	qmu    sync.Mutex // guards closed and sending on work
-	closed bool
+	now func() time.Time
+	// abandon is how long after planning a distributed query that has not
+	// ended is recorded failed: its tickets have expired by then, so no
+	// attempt can start, and executors have reported what ran.
+	abandon time.Duration
+
+	mu      sync.Mutex
+	order   []*queryRecord // oldest first
+	byID    map[string]*queryRecord
+	waiting map[string]*queryRecord // distributed queries not yet ended
+	size    int                     // bytes held, roughly
 }
 
-type openQuery struct {
-	left        int
-	rows, bytes int64
-	failed      string
+type queryRecord struct {
+	id, user, sql, mode string
+	tasks               int
+	started, finished   time.Time
+	rows, bytes         int64
+	status, err         string
+	scatter             bool        // ends when its tasks do
+	deadline            time.Time   // zero: ends only by finished
+	succeeded           []*attempt  // scatter: each task's first successful attempt
+	left                int         // scatter: tasks without one
+	attempts            []*attempt  // in arrival order
+	tries               map[int]int // attempts so far by task
+	size                int         // bytes held by it and its attempts, roughly
 }
 
-const retainQueries = 10000
-
-const historyDDL = `CREATE TABLE IF NOT EXISTS skein.queries (query_id VARCHAR, "user" VARCHAR, sql VARCHAR, mode VARCHAR,
-  tasks INTEGER, started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, rows BIGINT, bytes BIGINT, status VARCHAR, error VARCHAR);
-CREATE TABLE IF NOT EXISTS skein.tasks (query_id VARCHAR, task_id INTEGER, executor VARCHAR, attempt INTEGER,
-  started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, rows BIGINT, bytes BIGINT, status VARCHAR, error VARCHAR)`
-
-func newHistory(ctx context.Context, db *duck.DB, log zerolog.Logger) (*history, error) {
-	conn, err := db.Connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := conn.Exec(ctx, historyDDL); err != nil {
-		_ = conn.Close()
-		return nil, err
-	}
-	h := &history{log: log, conn: conn, open: map[string]*openQuery{}, work: make(chan func(), 4096), done: make(chan struct{})}
-	go func() {
-		defer close(h.done)
-		for f := range h.work {
-			f()
-		}
-	}()
-	return h, nil
+// attempt is one run of a task, as its executor (or the coordinator, which
+// runs tasks no executor could) reported it, or a failure the coordinator
+// saw in reading one from an executor.
+type attempt struct {
+	task              int
+	executor          string
+	number            int
+	started, finished time.Time
+	rows, bytes       int64
+	status, err       string
+	// seen: recorded from the coordinator's side; the executor's own
+	// report of the same failure, if it comes, replaces it.
+	seen, paired bool
 }
 
-// later queues a write.
-func (h *history) later(f func()) {
-	h.qmu.Lock()
-	defer h.qmu.Unlock()
-	if h.closed {
-		return
-	}
-	select {
-	case h.work <- f:
-	default:
-		h.log.Warn().Msg("history is behind: a record was dropped")
-	}
+const (
+	retainQueries = 10000
+	// The history also keeps within retainBytes (a client can send long
+	// SQL), each text clipped to maxText.
+	retainBytes = 64 << 20
+	maxText     = 64 << 10
+	// A query keeps at most this many attempts per task (a client
+	// redeeming a ticket over and over runs it over and over).
+	attemptsPerTask = 8
+	statusRunning   = "running"
+	statusOK        = "ok"
+	statusFailed    = "failed"
+	statusCancelled = "cancelled"
+)
+
+func newHistory() *history {
+	return &history{now: time.Now, abandon: cluster.TaskTTL + time.Minute,
+		byID: map[string]*queryRecord{}, waiting: map[string]*queryRecord{}}
 }
 
-func (h *history) exec(q string, args ...any) {
-	if _, err := h.conn.Exec(context.Background(), q, args...); err != nil {
-		h.log.Warn().Err(err).Msg("recording history")
-	}
-}
-
-// started records a planned query.
-func (h *history) started(id, user, sql, mode string, tasks int, scatter bool) {
-	h.later(func() { h.start(id, user, sql, mode, tasks, scatter) })
-}
-
-func (h *history) start(id, user, sql, mode string, tasks int, scatter bool) {
+// started records a query as it is planned (distributed) or registered
+// (local). A distributed query ends by its tasks (scatter) or its merge.
+func (h *history) started(id, user, sql, mode string, tasks int, distributed, scatter bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.exec(`INSERT INTO skein.queries VALUES ($1, $2, $3, $4, $5, now(), NULL, NULL, NULL, 'running', NULL)`,
-		id, user, sql, mode, int32(tasks))
+	now := h.now()
+	h.expire(now)
+	q := &queryRecord{id: id, user: user, sql: clip(sql), mode: mode, tasks: tasks, started: now,
+		status: statusRunning, scatter: scatter, tries: map[int]int{}}
+	h.grow(q, 200+len(id)+len(user)+len(q.sql)+len(mode)+16*tasks)
+	if distributed {
+		q.deadline = now.Add(h.abandon)
+		h.waiting[id] = q
+	}
 	if scatter {
-		h.open[id] = &openQuery{left: tasks}
+		q.succeeded, q.left = make([]*attempt, tasks), tasks
 	}
-	h.writes++
-	if h.writes%100 == 0 {
-		h.exec(`DELETE FROM skein.queries WHERE started_at < (SELECT min(started_at) FROM
-  (SELECT started_at FROM skein.queries ORDER BY started_at DESC LIMIT $1))`, int64(retainQueries))
-		h.exec(`DELETE FROM skein.tasks WHERE query_id NOT IN (SELECT query_id FROM skein.queries)`)
+	h.byID[id] = q
+	h.order = append(h.order, q)
+	h.trim()
+}
+
+// trim forgets the oldest queries beyond what is kept. h.mu is held.
+func (h *history) trim() {
+	for len(h.order) > retainQueries || h.size > retainBytes && len(h.order) > 1 {
+		old := h.order[0]
+		h.order[0] = nil
+		h.order = h.order[1:]
+		h.size -= old.size
+		delete(h.byID, old.id)
+		delete(h.waiting, old.id)
 	}
 }
 
-// finished records the end of a query.
+// merging says a scatter-merge query's merge has begun: it ends when the
+// merge does, however long that takes.
+func (h *history) merging(id string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if q := h.byID[id]; q != nil && q.status == statusRunning {
+		q.deadline = time.Time{}
+	}
+}
+
+// finished records the end of a query that is not a scatter (local, or
+// the merge of a scatter-merge).
 func (h *history) finished(id string, rows, bytes int64, err error) {
-	failure := errText(err)
-	h.later(func() {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		h.finish(id, rows, bytes, failure)
-	})
-}
-
-func (h *history) finish(id string, rows, bytes int64, failure string) {
-	status := "ok"
-	var e any
-	if failure != "" {
-		status, e = "failed", failure
+	st, text := outcome(err)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if q := h.byID[id]; q != nil {
+		h.end(q, rows, bytes, st, text)
 	}
-	h.exec(`UPDATE skein.queries SET finished_at = now(), rows = $2, bytes = $3, status = $4, error = $5
-WHERE query_id = $1`, id, rows, bytes, status, e)
-	delete(h.open, id)
 }
 
-// tasks records task attempts reported by executors or run here.
+// end gives q its final status, unless it has one. h.mu is held.
+func (h *history) end(q *queryRecord, rows, bytes int64, st, text string) {
+	if q.status != statusRunning {
+		return
+	}
+	q.finished, q.rows, q.bytes, q.status, q.err = h.now(), rows, bytes, st, clip(text)
+	h.grow(q, len(q.err))
+	delete(h.waiting, q.id)
+}
+
+// tasks records attempts reported by executors.
 func (h *history) tasks(reports []cluster.TaskReport) {
-	h.later(func() { h.record(reports) })
-}
-
-func (h *history) record(reports []cluster.TaskReport) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, r := range reports {
-		status := "ok"
-		var e any
-		if r.Error != "" {
-			status, e = "failed", r.Error
-		}
-		h.exec(`INSERT INTO skein.tasks SELECT $1, $2, $3,
-  (SELECT count(*) + 1 FROM skein.tasks WHERE query_id = $1 AND task_id = $2), $4, $5, $6, $7, $8, $9`,
-			r.Query, int32(r.Task), r.Executor, r.Started, r.Finished, r.Rows, r.Bytes, status, e)
-		if q := h.open[r.Query]; q != nil {
-			if r.Error != "" {
-				q.failed = r.Error
-				continue
-			}
-			q.left--
-			q.rows += r.Rows
-			q.bytes += r.Bytes
-			if q.left <= 0 {
-				h.finish(r.Query, q.rows, q.bytes, q.failed)
-			}
-		}
+		h.record(r, statusOf(r.Error))
 	}
 }
 
-// close writes what is queued and closes the connection. Nothing may
-// record after it.
-func (h *history) close() {
-	h.qmu.Lock()
-	h.closed = true
-	close(h.work)
-	h.qmu.Unlock()
-	<-h.done
-	_ = h.conn.Close()
+// ranHere records an attempt the coordinator ran itself. Nothing is left
+// to try after it, so its failure ends a scatter query.
+func (h *history) ranHere(r cluster.TaskReport, err error) {
+	st, text := outcome(err)
+	r.Error = text
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	q := h.record(r, st)
+	if q != nil && q.scatter && st != statusOK {
+		h.end(q, 0, 0, st, text)
+	}
+}
+
+// saw records a failure the coordinator saw in reading a task from an
+// executor (which may have died and so never report it).
+func (h *history) saw(query string, task int, executor string, started time.Time, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	q := h.byID[query]
+	if q == nil {
+		return
+	}
+	// The executor reported this failure already: it says more.
+	for _, a := range q.attempts {
+		if !a.seen && !a.paired && a.task == task && a.executor == executor && a.status != statusOK {
+			a.paired = true
+			return
+		}
+	}
+	st, text := outcome(err)
+	h.add(q, &attempt{task: task, executor: executor, started: started, finished: h.now(),
+		status: st, err: clip(text), seen: true})
+}
+
+// record adds one attempt to its query and, for a scatter, ends the
+// query when every task has succeeded. h.mu is held.
+func (h *history) record(r cluster.TaskReport, st string) *queryRecord {
+	q := h.byID[r.Query]
+	if q == nil {
+		return nil // not planned here, or no longer kept
+	}
+	a := &attempt{task: r.Task, executor: r.Executor, started: r.Started, finished: r.Finished,
+		rows: r.Rows, bytes: r.Bytes, status: st, err: clip(r.Error)}
+	replaced := false
+	if st != statusOK {
+		for i, s := range q.attempts {
+			if s.seen && !s.paired && s.task == r.Task && s.executor == r.Executor {
+				a.number, a.paired = s.number, true
+				q.attempts[i], replaced = a, true
+				h.grow(q, len(a.err)-len(s.err))
+				break
+			}
+		}
+	}
+	if !replaced {
+		h.add(q, a)
+	}
+	if q.scatter && st == statusOK && r.Task >= 0 && r.Task < len(q.succeeded) && q.succeeded[r.Task] == nil {
+		q.succeeded[r.Task] = a
+		q.left--
+		if q.left == 0 {
+			var rows, bytes int64
+			for _, s := range q.succeeded {
+				rows, bytes = rows+s.rows, bytes+s.bytes
+			}
+			h.end(q, rows, bytes, statusOK, "")
+		}
+	}
+	return q
+}
+
+// add appends an attempt, numbering it within its task, unless the task
+// has too many. h.mu is held.
+func (h *history) add(q *queryRecord, a *attempt) {
+	q.tries[a.task]++
+	a.number = q.tries[a.task]
+	if a.number <= attemptsPerTask {
+		q.attempts = append(q.attempts, a)
+		h.grow(q, 150+len(a.executor)+len(a.err))
+		h.trim()
+	}
+}
+
+// grow counts n more bytes held for q. h.mu is held.
+func (h *history) grow(q *queryRecord, n int) {
+	q.size += n
+	h.size += n
+}
+
+// clip shortens a text to maxText bytes.
+func clip(s string) string {
+	if len(s) <= maxText {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxText], "") + "…"
+}
+
+// expire ends the distributed queries past their deadline. h.mu is held.
+func (h *history) expire(now time.Time) {
+	for _, q := range h.waiting {
+		if q.deadline.IsZero() || now.Before(q.deadline) {
+			continue
+		}
+		text := "abandoned: its ticket expired before the merge was read"
+		if q.scatter {
+			text = fmt.Sprintf("abandoned: %d of %d tasks had not succeeded when their tickets expired", q.left, q.tasks)
+		}
+		st := statusFailed
+		for _, a := range q.attempts {
+			if a.status == statusCancelled {
+				st = statusCancelled // its reader went away
+			}
+		}
+		h.end(q, 0, 0, st, text)
+	}
+}
+
+// outcome is the status and error text of a query or attempt that ended
+// with err.
+func outcome(err error) (string, string) {
+	var de *duck.Error
+	switch {
+	case err == nil:
+		return statusOK, ""
+	case errors.Is(err, context.Canceled), status.Code(err) == codes.Canceled,
+		errors.As(err, &de) && de.Kind == duck.KindInterrupted:
+		return statusCancelled, err.Error()
+	}
+	return statusFailed, err.Error()
+}
+
+// statusOf is the status of an executor's attempt from its error text.
+func statusOf(text string) string {
+	switch {
+	case text == "":
+		return statusOK
+	case strings.Contains(text, context.Canceled.Error()), strings.Contains(text, "INTERRUPT Error"):
+		return statusCancelled
+	}
+	return statusFailed
 }
 
 func errText(err error) string {
@@ -171,4 +311,66 @@ func errText(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// The system tables: their columns, and rows from a snapshot.
+
+var queryColumns = []duck.Column{
+	{Name: "query_id", Type: duck.Varchar}, {Name: "user", Type: duck.Varchar}, {Name: "sql", Type: duck.Varchar},
+	{Name: "mode", Type: duck.Varchar}, {Name: "tasks", Type: duck.Integer},
+	{Name: "started_at", Type: duck.TimestampTZ}, {Name: "finished_at", Type: duck.TimestampTZ},
+	{Name: "rows", Type: duck.BigInt}, {Name: "bytes", Type: duck.BigInt},
+	{Name: "status", Type: duck.Varchar}, {Name: "error", Type: duck.Varchar},
+}
+
+var taskColumns = []duck.Column{
+	{Name: "query_id", Type: duck.Varchar}, {Name: "task_id", Type: duck.Integer}, {Name: "executor", Type: duck.Varchar},
+	{Name: "attempt", Type: duck.Integer},
+	{Name: "started_at", Type: duck.TimestampTZ}, {Name: "finished_at", Type: duck.TimestampTZ},
+	{Name: "rows", Type: duck.BigInt}, {Name: "bytes", Type: duck.BigInt},
+	{Name: "status", Type: duck.Varchar}, {Name: "error", Type: duck.Varchar},
+}
+
+// system is the catalog skein: skein.queries and skein.tasks, its views
+// kept in the file at path.
+func (h *history) system(path string) *duck.System {
+	return &duck.System{Catalog: "skein", Path: path, Tables: []duck.SystemTable{
+		{Name: "queries", Columns: queryColumns, Rows: h.queryRows},
+		{Name: "tasks", Columns: taskColumns, Rows: h.taskRows},
+	}}
+}
+
+func (h *history) queryRows() [][]any {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.expire(h.now())
+	out := make([][]any, 0, len(h.order))
+	for _, q := range h.order {
+		row := []any{q.id, q.user, q.sql, q.mode, int32(q.tasks), q.started, nil, nil, nil, q.status, orNull(q.err)}
+		if q.status != statusRunning {
+			row[6], row[7], row[8] = q.finished, q.rows, q.bytes
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+func (h *history) taskRows() [][]any {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out [][]any
+	for _, q := range h.order {
+		for _, a := range q.attempts {
+			out = append(out, []any{q.id, int32(a.task), a.executor, int32(a.number), a.started, a.finished,
+				a.rows, a.bytes, a.status, orNull(a.err)})
+		}
+	}
+	return out
+}
+
+func orNull(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -27,6 +28,7 @@ func randomHex(n int) string {
 // read whole before it is used, so a task that fails midway is run again
 // (on the coordinator) without its first rows counting twice.
 func (d *dist) merge(req context.Context, m merge) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	d.hist.merging(m.Query)
 	ctx, cancel := d.queryContext(req, m.Deadline)
 	sc, ch, err := d.mergeIn(ctx, req, m, cancel)
 	if err != nil {
@@ -140,7 +142,8 @@ func (d *dist) fetchTask(ctx context.Context, handle []byte, query string, held 
 		recs = nil
 	}
 	for attempt := 0; ; attempt++ {
-		rdr, release, err := d.open(ctx, t, handle)
+		started := time.Now()
+		rdr, release, from, err := d.open(ctx, t, handle)
 		if err != nil {
 			return nil, nil, fmt.Errorf("task %d (executor %s): %w", t.Task, t.Executor, err)
 		}
@@ -169,6 +172,9 @@ func (d *dist) fetchTask(ctx context.Context, handle []byte, query string, held 
 		}
 		drop()
 		held.Add(-size)
+		if from != "" {
+			d.hist.saw(t.Query, t.Task, from, started, err)
+		}
 		if attempt >= d.retries || ctx.Err() != nil {
 			return nil, nil, fmt.Errorf("task %d (executor %s): %w", t.Task, t.Executor, err)
 		}

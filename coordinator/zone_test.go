@@ -17,7 +17,6 @@ import (
 	"github.com/skeindb/skein/internal/duck"
 	"github.com/skeindb/skein/internal/ducktest"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // rowStrings renders a stream's rows as text, one string a row.
@@ -130,21 +129,7 @@ func fetchDirect(t *testing.T, cl interface {
 	t.Helper()
 	ctx := context.Background()
 	if locs := ep.GetLocation(); len(locs) > 0 && strings.HasPrefix(locs[0].GetUri(), "grpc://") {
-		ec, err := flight.NewClientWithMiddleware(strings.TrimPrefix(locs[0].GetUri(), "grpc://"), nil, nil,
-			grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = ec.Close() })
-		stream, err := ec.DoGet(ctx, ep.Ticket)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rdr, err := flight.NewRecordReader(stream)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rdr
+		return readerAt(t, ctx, locs[0].GetUri(), ep.Ticket)
 	}
 	rdr, err := cl.DoGet(ctx, ep.Ticket)
 	if err != nil {

@@ -26,9 +26,9 @@ type Config struct {
 	MemoryLimit string
 	// TempDir is where DuckDB spills; empty keeps the default.
 	TempDir string
-	// SystemCatalog, when set, attaches an in-memory database under this
-	// name (before the sandbox locks ATTACH), for the server's own tables.
-	SystemCatalog string
+	// System, when set, is the catalog of the server's read-only system
+	// tables, attached before the sandbox locks ATTACH (system.go).
+	System *System
 	// TimeZone is the zone TIMESTAMPTZ values are shown in; empty keeps
 	// DuckDB's default (the machine's). The sandbox locks every setting, so
 	// it is fixed per instance.
@@ -70,10 +70,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		}
 		db.allowed = append(db.allowed, abs)
 	}
-	if cfg.SystemCatalog != "" {
-		if _, err := db.pool.ExecContext(ctx, "ATTACH ':memory:' AS "+QuoteIdent(cfg.SystemCatalog)); err != nil {
+	if cfg.System != nil {
+		if err := db.attachSystem(ctx, *cfg.System); err != nil {
 			_ = db.Close()
-			return nil, wrap(fmt.Errorf("duck: attach %s: %w", cfg.SystemCatalog, err))
+			return nil, err
 		}
 	}
 	if err := db.sandbox(ctx, cfg.AllowedDirs, cfg.TimeZone); err != nil {

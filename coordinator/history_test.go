@@ -1,0 +1,356 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/skeindb/skein/internal/cluster"
+)
+
+// queryString runs a query answering one VARCHAR ("" for NULL or no row).
+func queryString(t *testing.T, ctx context.Context, cl *flightsql.Client, sql string) string {
+	t.Helper()
+	v, _ := queryValue(t, ctx, cl, sql).(string)
+	return v
+}
+
+// recorded is a query's line in skein.queries: status, rows, and whether
+// it lacks finished_at or has an error.
+func recorded(t *testing.T, ctx context.Context, cl *flightsql.Client, id string) string {
+	return queryString(t, ctx, cl, fmt.Sprintf(`SELECT concat_ws(' ', status, rows,
+  CASE WHEN finished_at IS NULL THEN 'unfinished' END, CASE WHEN error IS NOT NULL THEN 'error' END)
+FROM skein.queries WHERE query_id = '%s'`, id))
+}
+
+func planOf(t *testing.T, info *flight.FlightInfo) explanation {
+	t.Helper()
+	var plan explanation
+	if err := json.Unmarshal(info.AppMetadata, &plan); err != nil || plan.QueryID == "" {
+		t.Fatalf("plan %s: %v", info.AppMetadata, err)
+	}
+	return plan
+}
+
+// skein.queries and skein.tasks refuse every write, and recording goes on
+// after the attempts.
+func TestSystemTablesRefuseWrites(t *testing.T) {
+	_, cl, glob := startCluster(t, 2, "direct")
+	ctx := context.Background()
+	scan := fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob)
+	info, err := cl.Execute(ctx, scan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readEndpoints(t, cl, info.Endpoint)
+	first := planOf(t, info).QueryID
+	for _, q := range []string{
+		"DELETE FROM skein.queries",
+		"UPDATE skein.tasks SET status = 'ok'",
+		"DROP TABLE skein.queries",
+		"DROP VIEW skein.queries",
+		"CREATE OR REPLACE TABLE skein.queries AS SELECT 1 AS a",
+		"CREATE OR REPLACE VIEW skein.tasks AS SELECT 1 AS a",
+		"INSERT INTO skein.tasks SELECT * FROM skein.tasks",
+		"ALTER VIEW skein.queries RENAME TO q",
+		"TRUNCATE skein.queries",
+		"CREATE TABLE skein.main.t (a INT)",
+		"DROP SCHEMA skein.main CASCADE",
+		"DROP FUNCTION system.main.skein_queries",
+	} {
+		if _, err := cl.ExecuteUpdate(ctx, q); err == nil {
+			t.Errorf("%s: accepted as an update", q)
+		} else {
+			t.Logf("%s: %v", q, err)
+		}
+		if _, err := cl.Execute(ctx, q); err == nil {
+			t.Errorf("%s: accepted as a query", q)
+		}
+	}
+	schema := arrow.NewSchema([]arrow.Field{{Name: "query_id", Type: arrow.BinaryTypes.String}}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	b.Field(0).(*array.StringBuilder).Append("forged")
+	rec := b.NewRecordBatch()
+	b.Release()
+	defer rec.Release()
+	catalog, main := "skein", "main"
+	for _, o := range []*flightsql.TableDefinitionOptions{
+		{IfNotExist: flightsql.TableDefinitionOptionsTableNotExistOptionCreate, IfExists: flightsql.TableDefinitionOptionsTableExistsOptionReplace},
+		{IfNotExist: flightsql.TableDefinitionOptionsTableNotExistOptionCreate, IfExists: flightsql.TableDefinitionOptionsTableExistsOptionAppend},
+	} {
+		for _, table := range []string{"queries", "new_table"} {
+			rdr, err := array.NewRecordReader(schema, []arrow.RecordBatch{rec})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = cl.ExecuteIngest(ctx, rdr, &flightsql.ExecuteIngestOpts{Table: table, Catalog: &catalog, Schema: &main, TableDefinitionOptions: o})
+			rdr.Release()
+			if err == nil {
+				t.Errorf("ingest into skein.%s (%v) accepted", table, o.IfExists)
+			} else {
+				t.Logf("ingest into skein.%s: %v", table, err)
+			}
+		}
+	}
+	// What was recorded is still there, and recording goes on.
+	info, err = cl.Execute(ctx, scan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readEndpoints(t, cl, info.Endpoint)
+	second := planOf(t, info)
+	eventually(t, 10*time.Second, func() (bool, string) {
+		before, after := recorded(t, ctx, cl, first), recorded(t, ctx, cl, second.QueryID)
+		n := queryInt(t, cl, fmt.Sprintf(`SELECT count(DISTINCT task_id) FROM skein.tasks WHERE query_id = '%s' AND status = 'ok'`, second.QueryID))
+		want := fmt.Sprintf("ok %d", total)
+		return before == want && after == want && n == int64(second.Tasks),
+			fmt.Sprintf("query before the attempts: %q, after: %q, %d of %d tasks ok", before, after, n, second.Tasks)
+	})
+	if n := queryInt(t, cl, "SELECT count(*) FROM skein.queries WHERE sql LIKE 'SELECT id FROM read_parquet%'"); n != 2 {
+		t.Errorf("%d scans recorded, want 2", n)
+	}
+}
+
+// A task whose first attempt fails and whose retry succeeds leaves the
+// query ok, with each task's rows counted once; the failed attempt is
+// recorded too. Direct mode: the client asks for task 0 at its executor,
+// gives up while it runs (the run is cancelled, which the executor
+// reports), and reads it at the alternate.
+func TestHistoryOfARetriedTask(t *testing.T) {
+	_, cl, glob := startCluster(t, 2, "direct")
+	ctx := context.Background()
+	// Rows 2048-2071, in task 0, take seconds.
+	info, err := cl.Execute(ctx, fmt.Sprintf(`SELECT id, levenshtein(repeat('a', CASE WHEN id BETWEEN 2048 AND 2071 THEN 5000 ELSE 1 END),
+  repeat('b', CASE WHEN id BETWEEN 2048 AND 2071 THEN 5000 ELSE 1 END)) AS d FROM read_parquet('%s')`, glob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := planOf(t, info)
+	if plan.Mode != "scatter" || !strings.Contains(plan.Plan[0].Slice, "f0.parquet[0..") {
+		t.Fatalf("plan %+v", plan)
+	}
+	locs := info.Endpoint[0].GetLocation()
+	gone, cancel := context.WithCancel(ctx)
+	if _, err := dialAt(t, locs[0].GetUri()).DoGet(gone, info.Endpoint[0].Ticket); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // the executor takes the ticket; the run goes on for seconds
+	cancel()
+	var rows, sum int64
+	for i, ep := range info.Endpoint {
+		loc := ep.GetLocation()[0].GetUri()
+		if i == 0 {
+			loc = locs[1].GetUri() // the alternate
+		}
+		n, s := readAll(t, readerAt(t, ctx, loc, ep.Ticket))
+		rows, sum = rows+n, sum+s
+	}
+	if rows != total || sum != total*(total-1)/2 {
+		t.Fatalf("rows %d sum %d", rows, sum)
+	}
+	eventually(t, 20*time.Second, func() (bool, string) {
+		got := recorded(t, ctx, cl, plan.QueryID)
+		failed := queryInt(t, cl, fmt.Sprintf(`SELECT count(*) FROM skein.tasks WHERE query_id = '%s' AND task_id = 0
+  AND executor = '%s' AND status <> 'ok' AND error IS NOT NULL`, plan.QueryID, plan.Plan[0].Executor))
+		return got == fmt.Sprintf("ok %d", total) && failed == 1,
+			fmt.Sprintf("query recorded %q, want ok %d; %d failed attempts of task 0 at its executor, want 1", got, total, failed)
+	})
+}
+
+// A task that fails everywhere ends its query failed, with every attempt
+// recorded; a merge that fails is recorded failed.
+func TestHistoryOfFailures(t *testing.T) {
+	_, cl, glob := startCluster(t, 2, "proxy")
+	ctx := context.Background()
+	info, err := cl.Execute(ctx, fmt.Sprintf(`SELECT id, CAST(CASE WHEN id = 29999 THEN 'x' ELSE '1' END AS INTEGER) AS v
+FROM read_parquet('%s')`, glob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scatter := planOf(t, info)
+	if scatter.Mode != "scatter" {
+		t.Fatalf("plan %+v", scatter)
+	}
+	failures := 0
+	for _, ep := range info.Endpoint {
+		r, err := cl.DoGet(ctx, ep.Ticket)
+		if err == nil {
+			for r.Next() {
+			}
+			err = r.Err()
+			r.Release()
+		}
+		if err != nil {
+			failures++
+		}
+	}
+	if failures != 1 {
+		t.Fatalf("%d endpoints failed, want 1", failures)
+	}
+	info, err = cl.Execute(ctx, fmt.Sprintf(`SELECT CAST(sum(id) AS TINYINT) AS s FROM read_parquet('%s')`, glob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged := planOf(t, info)
+	if merged.Mode != "scatter-merge" {
+		t.Fatalf("plan %+v", merged)
+	}
+	if r, err := cl.DoGet(ctx, info.Endpoint[0].Ticket); err == nil {
+		for r.Next() {
+		}
+		err = r.Err()
+		r.Release()
+		if err == nil {
+			t.Fatal("the merge overflowed TINYINT without an error")
+		}
+	}
+	eventually(t, 20*time.Second, func() (bool, string) {
+		s, m := recorded(t, ctx, cl, scatter.QueryID), recorded(t, ctx, cl, merged.QueryID)
+		here := queryInt(t, cl, fmt.Sprintf(`SELECT count(*) FROM skein.tasks WHERE query_id = '%s' AND status = 'failed'
+  AND executor = 'coordinator'`, scatter.QueryID))
+		away := queryInt(t, cl, fmt.Sprintf(`SELECT count(*) FROM skein.tasks WHERE query_id = '%s' AND status = 'failed'
+  AND executor <> 'coordinator'`, scatter.QueryID))
+		return s == "failed 0 error" && m == "failed 0 error" && here == 1 && away >= 2,
+			fmt.Sprintf("scatter recorded %q, merge %q, want both failed; failed attempts: %d here, %d at executors", s, m, here, away)
+	})
+}
+
+// A distributed query whose tickets expire unread ends failed.
+func TestHistoryOfAnAbandonedQuery(t *testing.T) {
+	c, cl, glob := startCluster(t, 2, "direct")
+	h := c.dist.hist
+	h.mu.Lock()
+	h.abandon = time.Second
+	h.mu.Unlock()
+	ctx := context.Background()
+	info, err := cl.Execute(ctx, fmt.Sprintf(`SELECT count(*) FROM read_parquet('%s')`, glob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := planOf(t, info).QueryID
+	eventually(t, 10*time.Second, func() (bool, string) {
+		got := recorded(t, ctx, cl, id)
+		return got == "failed 0 error", fmt.Sprintf("unread merge recorded %q", got)
+	})
+}
+
+// Every query records its user: local, scatter, scatter-merge, DDL.
+func TestHistoryRecordsTheUser(t *testing.T) {
+	_, cl, glob := startCluster(t, 2, "direct", func(c *Config) { c.User, c.Password = "ann", "secret" })
+	ctx, err := cl.Client.AuthenticateBasicToken(context.Background(), "ann", "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"SELECT 42 AS x",
+		fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob),
+		fmt.Sprintf("SELECT count(*) AS n FROM read_parquet('%s')", glob),
+		"CREATE TABLE t AS SELECT 1 AS a",
+	} {
+		info, err := cl.Execute(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ep := range info.Endpoint {
+			r, err := cl.DoGet(ctx, ep.Ticket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for r.Next() {
+			}
+			r.Release()
+		}
+	}
+	got := queryString(t, ctx, cl, `SELECT string_agg(DISTINCT "user" || ' ' || mode, ', ' ORDER BY "user" || ' ' || mode) FROM skein.queries`)
+	if got != "ann local, ann scatter, ann scatter-merge" {
+		t.Errorf("users and modes recorded: %q", got)
+	}
+}
+
+// The history's bookkeeping, attempt by attempt.
+func TestHistoryEndsEachQueryOnce(t *testing.T) {
+	h := newHistory()
+	at := time.Unix(1000, 0)
+	h.now = func() time.Time { return at }
+	ok := func(q string, task int, exec string, rows int64) cluster.TaskReport {
+		return cluster.TaskReport{Query: q, Task: task, Executor: exec, Rows: rows, Bytes: 10 * rows}
+	}
+	bad := func(q string, task int, exec, err string) cluster.TaskReport {
+		return cluster.TaskReport{Query: q, Task: task, Executor: exec, Error: err}
+	}
+	status := func(id string) string {
+		q := h.byID[id]
+		return fmt.Sprintf("%s %d %d", q.status, q.rows, q.bytes)
+	}
+	// Retried: a failure, then success elsewhere; a task reported ok twice
+	// counts once.
+	h.started("a", "ann", "SELECT", "scatter", 2, true, true)
+	h.tasks([]cluster.TaskReport{bad("a", 0, "e1", "boom"), ok("a", 1, "e2", 5), ok("a", 1, "e1", 5)})
+	h.saw("a", 0, "e1", at, errors.New("stream broke")) // the same failure, seen from here
+	if got := status("a"); got != "running 0 0" {
+		t.Fatalf("a before its last task: %s", got)
+	}
+	h.tasks([]cluster.TaskReport{ok("a", 0, "e2", 3)})
+	if got := status("a"); got != "ok 8 80" {
+		t.Fatalf("a: %s", got)
+	}
+	h.tasks([]cluster.TaskReport{bad("a", 0, "e3", "late")}) // after the end: recorded, status kept
+	if got, n := status("a"), len(h.byID["a"].attempts); got != "ok 8 80" || n != 5 {
+		t.Fatalf("a after a late report: %s, %d attempts", got, n)
+	}
+	// Seen failing here, then reported by the executor: one attempt.
+	h.started("b", "ann", "SELECT", "scatter", 1, true, true)
+	h.saw("b", 0, "e1", at, errors.New("stream broke"))
+	h.tasks([]cluster.TaskReport{bad("b", 0, "e1", "disk full")})
+	if as := h.byID["b"].attempts; len(as) != 1 || as[0].err != "disk full" || as[0].number != 1 {
+		t.Fatalf("b attempts %+v", as)
+	}
+	// Failed on the coordinator, the last resort: over.
+	h.ranHere(bad("b", 0, "coordinator", ""), errors.New("conversion error"))
+	if got := status("b"); got != "failed 0 0" {
+		t.Fatalf("b: %s", got)
+	}
+	// The client went away.
+	h.started("c", "ann", "SELECT", "local", 0, false, false)
+	h.finished("c", 1, 0, fmt.Errorf("reading: %w", context.Canceled))
+	h.finished("c", 2, 0, nil) // a second end changes nothing
+	if got := status("c"); got != "cancelled 1 0" {
+		t.Fatalf("c: %s", got)
+	}
+	// Never read: abandoned at the deadline.
+	h.started("d", "ann", "SELECT", "scatter-merge", 2, true, false)
+	at = at.Add(h.abandon + time.Second)
+	h.queryRows()
+	if q := h.byID["d"]; q.status != statusFailed || !strings.Contains(q.err, "abandoned") {
+		t.Fatalf("d: %s %s", q.status, q.err)
+	}
+	// Bounded: the oldest queries go, with their tasks.
+	for i := range retainQueries + 5 {
+		h.started(fmt.Sprint("q", i), "ann", "SELECT", "local", 0, false, false)
+	}
+	if len(h.order) != retainQueries || h.byID["a"] != nil || len(h.taskRows()) != 0 {
+		t.Fatalf("%d queries kept, %d attempts", len(h.order), len(h.taskRows()))
+	}
+	if rows := h.queryRows(); len(rows) != retainQueries || rows[0][0] != "q5" {
+		t.Fatalf("%d rows, first %v", len(rows), rows[0][0])
+	}
+	// Long SQL is clipped, and the oldest go to keep within retainBytes.
+	long := strings.Repeat("x", 1<<20)
+	n := 2 * retainBytes / maxText
+	for i := range n {
+		h.started(fmt.Sprint("long", i), "ann", long, "local", 0, false, false)
+	}
+	last := h.byID[fmt.Sprint("long", n-1)]
+	if h.size > retainBytes || len(h.order) > retainBytes/maxText || h.byID["long0"] != nil || len(last.sql) > maxText+len("…") {
+		t.Fatalf("%d bytes in %d queries, the last SQL %d bytes", h.size, len(h.order), len(last.sql))
+	}
+}

@@ -1,0 +1,134 @@
+package duck
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// openSystem opens a database with one system table, skein.queries, whose
+// rows the test sets.
+func openSystem(t *testing.T) (*Conn, func([][]any)) {
+	t.Helper()
+	dir := t.TempDir()
+	var mu sync.Mutex
+	var rows [][]any
+	set := func(r [][]any) { mu.Lock(); rows = r; mu.Unlock() }
+	sys := &System{Catalog: "skein", Path: filepath.Join(dir, "system.duckdb"), Tables: []SystemTable{{
+		Name:    "queries",
+		Columns: []Column{{"query_id", Varchar}, {"tasks", Integer}, {"rows", BigInt}, {"started_at", TimestampTZ}},
+		Rows:    func() [][]any { mu.Lock(); defer mu.Unlock(); return rows },
+	}}}
+	ctx := context.Background()
+	// Opened twice: the second start rebuilds the catalog's file.
+	for range 2 {
+		db, err := Open(ctx, Config{Path: filepath.Join(dir, "d.duckdb"), AllowedDirs: []string{filepath.Join(dir, "files")}, System: sys})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := db.Connect(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close(); _ = db.Close() })
+		if t.Failed() {
+			break
+		}
+		return c, set
+	}
+	return nil, nil
+}
+
+func runCount(t *testing.T, st *Stmt) int64 {
+	t.Helper()
+	r, err := st.Query(context.Background(), memory.DefaultAllocator, nil, DefaultBatchSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	if !r.Next() {
+		t.Fatal(r.Err())
+	}
+	return r.RecordBatch().Column(0).(*array.Int64).Value(0)
+}
+
+func TestSystemTablesShowGoMemory(t *testing.T) {
+	c, set := openSystem(t)
+	ctx := context.Background()
+	now := time.Now()
+	set([][]any{{"q1", int32(2), int64(5), now}, {"q2", nil, nil, nil}})
+	st, err := c.Prepare(ctx, "SELECT count(*) FILTER (WHERE rows IS NULL) * 10 + count(*) FROM skein.queries")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if n := runCount(t, st); n != 12 {
+		t.Fatalf("got %d, want 2 rows, one of NULLs", n)
+	}
+	// A prepared statement run again sees the table as it is then.
+	set([][]any{{"q3", int32(1), int64(1), now}})
+	if n := runCount(t, st); n != 1 {
+		t.Fatalf("second run: got %d, want 1 row", n)
+	}
+	types, err := c.Prepare(ctx, "SELECT * FROM skein.queries")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer types.Close()
+	want := []arrow.Type{arrow.STRING, arrow.INT32, arrow.INT64, arrow.TIMESTAMP}
+	for i, f := range types.Schema.Fields() {
+		if i >= len(want) || f.Type.ID() != want[i] {
+			t.Fatalf("schema %s", types.Schema)
+		}
+	}
+}
+
+// No statement changes a system table or what its name means.
+func TestSystemTablesAreReadOnly(t *testing.T) {
+	c, set := openSystem(t)
+	ctx := context.Background()
+	set([][]any{{"q1", int32(2), int64(5), time.Now()}})
+	for _, q := range []string{
+		"DELETE FROM skein.queries",
+		"UPDATE skein.queries SET rows = 0",
+		"INSERT INTO skein.queries VALUES ('x', 1, 1, now())",
+		"DROP VIEW skein.queries",
+		"DROP TABLE skein.queries",
+		"CREATE OR REPLACE TABLE skein.queries AS SELECT 1 AS a",
+		"CREATE OR REPLACE VIEW skein.queries AS SELECT 1 AS a",
+		"ALTER VIEW skein.queries RENAME TO q",
+		"CREATE TABLE skein.main.t (a INT)",
+		"CREATE SCHEMA skein.s",
+		"DROP FUNCTION system.main.skein_queries",
+		"CREATE OR REPLACE MACRO system.main.skein_queries() AS TABLE SELECT 1 AS a",
+	} {
+		if _, err := c.Exec(ctx, q); err == nil {
+			t.Errorf("%s: accepted", q)
+		} else {
+			t.Logf("%s: %v", q, err)
+		}
+	}
+	// A macro of the same name elsewhere does not stand in for the table.
+	for _, q := range []string{
+		"CREATE MACRO skein_queries() AS TABLE SELECT 1 AS a",
+		"CREATE TEMP MACRO skein_queries() AS TABLE SELECT 1 AS a",
+	} {
+		if _, err := c.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := c.Prepare(ctx, "SELECT count(*) FROM skein.queries WHERE query_id = 'q1'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if n := runCount(t, st); n != 1 {
+		t.Fatalf("skein.queries after the attempts: %d rows of q1", n)
+	}
+}
