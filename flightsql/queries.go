@@ -2,6 +2,7 @@ package flightsql
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -101,6 +102,10 @@ func (qs *queries) finish(q *query) {
 }
 
 // expire drops queries whose tickets were never redeemed in time.
+// errTicketExpired ends, in the history, a query whose ticket no client
+// redeemed in time.
+var errTicketExpired = errors.New("its ticket expired unredeemed")
+
 func (qs *queries) expire(now time.Time) {
 	qs.mu.Lock()
 	var old []*query
@@ -112,6 +117,9 @@ func (qs *queries) expire(now time.Time) {
 	}
 	qs.mu.Unlock()
 	for _, q := range old {
+		if q.done != nil {
+			q.done(0, errTicketExpired)
+		}
 		if err := q.sess.lock(context.Background()); err != nil {
 			qs.remove(q)
 			continue

@@ -2,6 +2,7 @@ package flightsql
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -61,5 +62,24 @@ func TestConcurrentSessionClosesCloseOnce(t *testing.T) {
 				t.Fatalf("round %d: session %s not closed", round, s.id)
 			}
 		}
+	}
+}
+
+// A query whose ticket expires unredeemed ends in the history, instead of
+// staying "running" there forever.
+func TestExpiredTicketEndsTheQuery(t *testing.T) {
+	qs := newQueries()
+	sess := &session{id: "s", sem: make(chan struct{}, 1), prepared: map[string]*prepared{}}
+	var ended error
+	calls := 0
+	q := &query{id: "q", user: "u", sess: sess, expires: time.Now().Add(-time.Second),
+		done: func(_ int64, err error) { ended, calls = err, calls+1 }}
+	qs.add(q)
+	qs.expire(time.Now())
+	if calls != 1 || !errors.Is(ended, errTicketExpired) {
+		t.Fatalf("done called %d times with %v", calls, ended)
+	}
+	if qs.get("q") != nil {
+		t.Fatal("the expired query is still held")
 	}
 }

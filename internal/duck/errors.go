@@ -57,7 +57,7 @@ func newError(t duckdb.ErrorType, msg string) error {
 
 func classify(e *duckdb.Error) Kind {
 	msg := e.Msg
-	if strings.Contains(msg, "configuration has been locked") {
+	if strings.Contains(msg, "configuration has been locked") || strings.Contains(msg, "attached in read-only mode") {
 		return KindPermission
 	}
 	switch e.Type {

@@ -87,6 +87,9 @@ func (c *Conn) check(t duckdb.StmtType, g *stmtGuard, i int) error {
 	if err := c.checkType(t); err != nil {
 		return err
 	}
+	if t == duckdb.STATEMENT_TYPE_CREATE {
+		return checkSchemaName(g, i)
+	}
 	if t != duckdb.STATEMENT_TYPE_COPY && t != duckdb.STATEMENT_TYPE_EXPORT {
 		return nil
 	}
@@ -218,4 +221,48 @@ func stmtTypeName(t duckdb.StmtType) string {
 		return "VACUUM/ANALYZE"
 	}
 	return fmt.Sprintf("type %d", t)
+}
+
+// catalogNames are the server's catalogs. A schema of the same name in
+// the default catalog makes every reference through the catalog
+// ambiguous: CREATE SCHEMA skein would leave skein.queries unreadable for
+// everyone.
+var catalogNames = map[string]bool{"data": true, "skein": true, "system": true, "temp": true, "memory": true}
+
+// checkSchemaName refuses CREATE SCHEMA of a catalog's name.
+func checkSchemaName(g *stmtGuard, i int) error {
+	stmt, err := g.statement(i)
+	if err != nil {
+		return &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: cannot check the CREATE statement: %v", err), err: err}
+	}
+	if name, ok := createdSchema(stmt); ok && catalogNames[name] {
+		return &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: a schema may not be named %q, the name of a catalog", name)}
+	}
+	return nil
+}
+
+// createdSchema returns the name (lower case) a CREATE SCHEMA statement
+// creates.
+func createdSchema(stmt []token) (string, bool) {
+	i := 1
+	skip := func(words ...string) {
+		for _, w := range words {
+			if i < len(stmt) && stmt[i].kind == 'w' && stmt[i].text == w {
+				i++
+			}
+		}
+	}
+	skip("or", "replace")
+	if i >= len(stmt) || stmt[i].kind != 'w' || stmt[i].text != "schema" {
+		return "", false
+	}
+	i++
+	skip("if", "not", "exists")
+	name := ""
+	for ; i < len(stmt) && (stmt[i].kind == 'w' || stmt[i].kind == 'q' || stmt[i].kind == '.'); i++ {
+		if stmt[i].kind != '.' {
+			name = strings.ToLower(stmt[i].text)
+		}
+	}
+	return name, name != ""
 }

@@ -302,3 +302,20 @@ func TestFileWritesStayInAllowedDirs(t *testing.T) {
 		t.Fatalf("precious is %d", n)
 	}
 }
+
+func TestSchemaMayNotShadowACatalog(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	for _, q := range []string{
+		"CREATE SCHEMA skein", `CREATE SCHEMA IF NOT EXISTS "Skein"`, "CREATE OR REPLACE SCHEMA t.system",
+		"CREATE SCHEMA data", "SELECT 1; CREATE SCHEMA temp",
+	} {
+		_, err := c.Exec(ctx, q)
+		wantKind(t, q, err, KindPermission)
+	}
+	for _, q := range []string{"CREATE SCHEMA reports", "CREATE TABLE skein_notes (a INT)", "CREATE VIEW skein AS SELECT 1 AS a"} {
+		if _, err := c.Exec(ctx, q); err != nil {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+}
