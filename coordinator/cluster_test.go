@@ -53,6 +53,12 @@ func startCluster(t *testing.T, executors int, mode string, opts ...func(*Config
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Shutdown() })
+	return c, dialClient(t, c), glob
+}
+
+// dialClient is a Flight SQL client of c, closed at the test's end.
+func dialClient(t *testing.T, c *Coordinator) *flightsql.Client {
+	t.Helper()
 	cl, err := flightsql.NewClient(strings.TrimPrefix(c.URI(), "grpc://"), nil, nil,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
@@ -60,7 +66,7 @@ func startCluster(t *testing.T, executors int, mode string, opts ...func(*Config
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cl.Close() })
-	return c, cl, glob
+	return cl
 }
 
 func readAll(t *testing.T, r *flight.Reader) (rows, sum int64) {

@@ -186,7 +186,7 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 	handles := make([]string, len(p.tasks))
 	for i, t := range p.tasks {
 		h, err := d.secret.SignTask(cluster.Task{Query: qid, Task: i, SQL: t.sql, User: user, Role: flightsql.RoleFrom(ctx), Executor: execs[i][0],
-			Alt: execs[i][1], Deadline: deadline, Slice: t.slice})
+			Alt: execs[i][1], Deadline: deadline, Slice: t.slice, Ordered: t.ordered})
 		if err != nil {
 			return nil, err
 		}
@@ -247,8 +247,9 @@ type planned struct {
 }
 
 type plannedTask struct {
-	sql   string
-	slice partition.Slice
+	sql     string
+	slice   partition.Slice
+	ordered bool // its output order is fixed: a broken stream of it can resume
 }
 
 func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *arrow.Schema) (*planned, error) {
@@ -316,7 +317,7 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 	p := &planned{mode: a.Mode, merge: c.merge}
 	for i := range parts {
 		for _, s := range sliced[i] {
-			p.tasks = append(p.tasks, plannedTask{sql: c.tasks[shapeOf(i, s)], slice: s})
+			p.tasks = append(p.tasks, plannedTask{sql: c.tasks[shapeOf(i, s)], slice: s, ordered: parts[i].Ordered()})
 		}
 	}
 	return p, nil
@@ -610,9 +611,9 @@ func (d *dist) Redeem(ctx context.Context, user string, handle []byte) (*arrow.S
 	return nil, nil, false, nil
 }
 
-// open starts a task's stream: on its executor, then its alternate, then
-// here on the coordinator, which can run any task itself. It says which
-// executor serves it ("" for the coordinator).
+// open starts a task's stream: on its executor, then its alternate (an
+// empty id: none), then here on the coordinator, which can run any task
+// itself. It says which executor serves it ("" for the coordinator).
 func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.RecordReader, func(), string, error) {
 	ticket, err := cluster.TaskTicket(string(handle))
 	if err != nil {
@@ -622,6 +623,9 @@ func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.R
 	for attempt, id := range []string{t.Executor, t.Alt} {
 		if attempt > d.retries {
 			break
+		}
+		if id == "" {
+			continue
 		}
 		loc, ok := d.reg.location(id)
 		if !ok {
@@ -788,23 +792,23 @@ func (d *dist) close() {
 	}
 }
 
-// proxy streams one task's result through the coordinator.
+// proxy streams one task's result through the coordinator, resuming it
+// elsewhere if the executor streaming it dies (see taskStream).
 func (d *dist) proxy(req context.Context, t cluster.Task, handle []byte) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	ctx, cancel := d.queryContext(req, t.Deadline)
-	started := time.Now()
-	rdr, release, from, err := d.open(ctx, t, handle)
+	rdr, err := d.resumable(ctx, t, handle)
 	if err != nil {
 		cancel()
 		return nil, nil, d.limits.Expired(ctx, t.Query, err)
 	}
-	schema := flightsql.ResultSchema(rdr.Schema())
+	schema := rdr.Schema()
 	ch := make(chan flight.StreamChunk, 1)
 	d.work.spawn(func() {
 		defer close(ch)
 		defer cancel()
-		defer release()
-		if _, _, err := d.forward(ctx, req, t.Query, rdr, schema, ch); err != nil && from != "" {
-			d.hist.saw(t.Query, t.Task, from, started, err)
+		defer rdr.Release()
+		if _, _, err := d.forward(ctx, req, t.Query, rdr, schema, ch); err != nil && rdr.Err() == nil {
+			rdr.failed(err) // the stream was fine: the limit or the client ended it
 		}
 	})
 	return schema, ch, nil

@@ -26,7 +26,7 @@ func randomHex(n int) string {
 // merge fetches every partial result in parallel and runs the final SQL
 // over them in DuckDB, streaming its answer. Each task's partial result is
 // read whole before it is used, so a task that fails midway is run again
-// (on the coordinator) without its first rows counting twice.
+// elsewhere without its first rows counting twice.
 func (d *dist) merge(req context.Context, m merge) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	d.hist.merging(m.Query)
 	ctx, cancel := d.queryContext(req, m.Deadline)
@@ -127,8 +127,10 @@ func (d *dist) mergeIn(ctx, req context.Context, m merge, cancel func()) (*arrow
 	return schema, ch, nil
 }
 
-// fetchTask reads one task's whole result, retrying it on the coordinator
-// if its stream breaks after it started.
+// fetchTask reads one task's whole result. If its stream breaks, even
+// midway, what it gave is dropped and the task runs again elsewhere
+// (alternate, any live executor, the coordinator): a partial result is
+// used whole or not at all.
 func (d *dist) fetchTask(ctx context.Context, handle []byte, query string, held *atomic.Int64) ([]arrow.RecordBatch, *arrow.Schema, error) {
 	t, err := d.secret.VerifyTask(handle)
 	if err != nil {
@@ -141,6 +143,7 @@ func (d *dist) fetchTask(ctx context.Context, handle []byte, query string, held 
 		}
 		recs = nil
 	}
+	var broken []string
 	for attempt := 0; ; attempt++ {
 		started := time.Now()
 		rdr, release, from, err := d.open(ctx, t, handle)
@@ -175,11 +178,12 @@ func (d *dist) fetchTask(ctx context.Context, handle []byte, query string, held 
 		if from != "" {
 			d.hist.saw(t.Query, t.Task, from, started, err)
 		}
-		if attempt >= d.retries || ctx.Err() != nil {
-			return nil, nil, fmt.Errorf("task %d (executor %s): %w", t.Task, t.Executor, err)
+		if attempt >= d.retries || ctx.Err() != nil || from == "" {
+			return nil, nil, fmt.Errorf("task %d (%s): %w", t.Task, executorName(from), err)
 		}
-		d.log.Warn().Err(err).Str("query_id", t.Query).Int("task_id", t.Task).Str("executor", t.Executor).
-			Msg("task stream broke; running it again")
-		t.Executor, t.Alt = t.Alt, ""
+		d.log.Warn().Err(err).Str("query_id", t.Query).Int("task_id", t.Task).Str("executor", from).
+			Msg("task stream broke; its rows are dropped and it runs again")
+		broken = append(broken, from)
+		t = d.elsewhere(t, broken)
 	}
 }

@@ -40,6 +40,33 @@ func TestModes(t *testing.T) {
 	}
 }
 
+// TestOrdered: only a task that scans, filters and projects one slice has
+// a fixed output order, so only its broken stream may be resumed.
+func TestOrdered(t *testing.T) {
+	cases := map[string]bool{"scan": true, "agg": false, "distinct_agg": false, "order_only": false, "join": false}
+	for name, want := range cases {
+		a, err := Analyze(load(t, name), Env{Aggregates: aggs})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if a.Ordered() != want {
+			t.Errorf("%s: Ordered() = %v, want %v", name, a.Ordered(), want)
+		}
+	}
+	u, err := Analyze(load(t, "union"), Env{Aggregates: aggs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Ordered() {
+		t.Error("a UNION ALL is ordered branch by branch, not as a whole")
+	}
+	for i, b := range u.Branches {
+		if !b.Ordered() {
+			t.Errorf("union branch %d (a scan) is not ordered", i)
+		}
+	}
+}
+
 func TestRewrites(t *testing.T) {
 	a, err := Analyze(load(t, "agg"), Env{Aggregates: aggs})
 	if err != nil {

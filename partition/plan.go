@@ -873,6 +873,18 @@ func (a *Analysis) mergeOver(from Node, names []string) ([]byte, error) {
 	return statement(n)
 }
 
+// Ordered says every run of a task of this query gives its rows in the
+// same order, on any node: the task scans one fixed slice and filters and
+// projects it, and DuckDB keeps a scan's order through those while
+// preserve_insertion_order is on (its default, which duck.Open states and
+// lock_configuration keeps). A broken task stream can then be resumed by
+// running the task again and skipping the rows already read. A join's
+// order is not fixed (it follows how threads filled its hash table), nor
+// a partial aggregate's (hashing); a UNION ALL is asked branch by branch.
+func (a *Analysis) Ordered() bool {
+	return a.Mode == Scatter && !a.Joined && len(a.Branches) == 0
+}
+
 func (a *Analysis) String() string {
 	return fmt.Sprintf("%s over %v", a.Mode, a.Paths)
 }

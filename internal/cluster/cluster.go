@@ -91,6 +91,10 @@ type Task struct {
 	// Deadline, when set, is when the query's --query-timeout ends: the
 	// task is cancelled then, wherever it runs.
 	Deadline time.Time `json:"dl,omitzero"`
+	// Ordered says every run of the task gives its rows in the same order
+	// (partition.Analysis.Ordered), so that a proxied stream that breaks
+	// can be resumed by running the task again and skipping what was read.
+	Ordered bool `json:"o,omitempty"`
 	// The slice the SQL reads; its Args bind the SQL's parameters.
 	partition.Slice `json:"sl"`
 }

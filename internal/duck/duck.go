@@ -48,6 +48,11 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	q := url.Values{}
 	q.Set("autoinstall_known_extensions", "false")
 	q.Set("autoload_known_extensions", "false")
+	// DuckDB's default, stated because the cluster depends on it: a scan's
+	// rows, filtered and projected, come out in the scan's order on every
+	// run, which is what lets a broken task stream resume by skipping the
+	// rows already sent (partition.Analysis.Ordered).
+	q.Set("preserve_insertion_order", "true")
 	if cfg.Threads > 0 {
 		q.Set("threads", fmt.Sprint(cfg.Threads))
 	}

@@ -120,12 +120,22 @@ func TestSandbox(t *testing.T) {
 		"LOAD httpfs",
 		"ATTACH '/tmp/skein-escape.duckdb'",
 		"SET enable_external_access=true",
+		"SET preserve_insertion_order=false", // resuming task streams depends on it
 	} {
 		_, err := c.Exec(ctx, q)
 		var de *Error
 		if !errors.As(err, &de) || de.Kind != KindPermission {
 			t.Errorf("%s: want permission error, got %v (%#v)", q, err, de)
 		}
+	}
+	rows, err := c.QueryRows(ctx, "SELECT current_setting('preserve_insertion_order')")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var on bool
+	if !rows.Next() || rows.Scan(&on) != nil || !on {
+		t.Errorf("preserve_insertion_order is %v, want true", on)
 	}
 }
 

@@ -1,0 +1,200 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/skeindb/skein/flightsql"
+	"github.com/skeindb/skein/internal/cluster"
+)
+
+// taskStream is a proxied task's result that survives the death of the
+// executor streaming it: when the stream breaks after some rows were
+// read, the task runs again elsewhere and the rows already read are
+// skipped. That gives the client each row once only because the task's
+// output order is the same on every run (cluster.Task.Ordered); a task
+// without that fails where its stream broke.
+type taskStream struct {
+	d      *dist
+	ctx    context.Context
+	t      cluster.Task
+	handle []byte
+	schema *arrow.Schema // the first attempt's, as the client was told
+
+	rdr     array.RecordReader
+	release func()
+	from    string    // the current attempt's executor ("" the coordinator)
+	started time.Time // when the current attempt was asked for
+	broken  []string  // executors whose stream of the task broke
+	resumes int
+	read    int64 // rows given out, over every attempt
+	skip    int64 // rows the current attempt has yet to skip
+	cur     arrow.RecordBatch
+	err     error
+	refs    atomic.Int64
+}
+
+// resumable opens a task's stream (see open) as a taskStream.
+func (d *dist) resumable(ctx context.Context, t cluster.Task, handle []byte) (*taskStream, error) {
+	started := time.Now()
+	rdr, release, from, err := d.open(ctx, t, handle)
+	if err != nil {
+		return nil, err
+	}
+	s := &taskStream{d: d, ctx: ctx, t: t, handle: handle, schema: flightsql.ResultSchema(rdr.Schema()),
+		rdr: rdr, release: release, from: from, started: started}
+	s.refs.Store(1)
+	return s, nil
+}
+
+func (s *taskStream) Schema() *arrow.Schema { return s.schema }
+
+func (s *taskStream) Next() bool {
+	if s.cur != nil {
+		s.cur.Release()
+		s.cur = nil
+	}
+	for s.rdr != nil {
+		if !s.rdr.Next() {
+			err := s.rdr.Err()
+			if err == nil && s.skip > 0 {
+				err = fmt.Errorf("task %s/%d: its run at %s gave fewer rows than the %d already sent",
+					s.t.Query, s.t.Task, executorName(s.from), s.read)
+			}
+			if err == nil {
+				return false
+			}
+			if !s.resume(err) {
+				return false
+			}
+			continue
+		}
+		rec := s.rdr.RecordBatch()
+		n := rec.NumRows()
+		switch {
+		case s.skip >= n:
+			s.skip -= n
+			continue
+		case s.skip > 0:
+			s.cur = rec.NewSlice(s.skip, n)
+			s.skip = 0
+		default:
+			rec.Retain()
+			s.cur = rec
+		}
+		s.read += s.cur.NumRows()
+		return true
+	}
+	return false
+}
+
+// resume runs the task again after its stream broke with err, to be read
+// from where it broke. It says whether it could; if not, err (or why the
+// new run failed) is the stream's error.
+func (s *taskStream) resume(err error) bool {
+	s.failed(err)
+	s.release()
+	s.rdr, s.release = nil, nil
+	switch {
+	case s.ctx.Err() != nil:
+		s.err = err
+		return false
+	case s.from == "":
+		// The coordinator's own run failed: nowhere is left to try.
+		s.err = err
+		return false
+	case !s.t.Ordered && s.read > 0:
+		s.err = fmt.Errorf("task %s/%d: the stream from executor %s broke after %d rows, and the task's rows "+
+			"come in no fixed order (a join), so it cannot be resumed: %w", s.t.Query, s.t.Task, s.from, s.read, err)
+		return false
+	case s.resumes >= s.d.retries:
+		s.err = fmt.Errorf("task %s/%d: its stream broke %d times: %w", s.t.Query, s.t.Task, s.resumes+1, err)
+		return false
+	}
+	s.d.log.Warn().Err(err).Str("query_id", s.t.Query).Int("task_id", s.t.Task).Str("executor", s.from).
+		Int64("rows", s.read).Msg("task stream broke; running the task again and skipping the rows sent")
+	s.broken = append(s.broken, s.from)
+	s.resumes++
+	started := time.Now()
+	rdr, release, from, oerr := s.d.open(s.ctx, s.d.elsewhere(s.t, s.broken), s.handle)
+	if oerr != nil {
+		s.err = fmt.Errorf("task %s/%d: resuming its broken stream (%w): %w", s.t.Query, s.t.Task, err, oerr)
+		return false
+	}
+	if got := flightsql.ResultSchema(rdr.Schema()); !got.Equal(s.schema) {
+		release()
+		s.err = fmt.Errorf("task %s/%d: its run at %s has schema %s, its first %s", s.t.Query, s.t.Task,
+			executorName(from), got, s.schema)
+		return false
+	}
+	s.rdr, s.release, s.from, s.started, s.skip = rdr, release, from, started, s.read
+	return true
+}
+
+// failed records in the history that the current attempt failed with err
+// as the coordinator saw it (an executor that died never reports it; the
+// coordinator's own runs record themselves).
+func (s *taskStream) failed(err error) {
+	if s.from != "" {
+		s.d.hist.saw(s.t.Query, s.t.Task, s.from, s.started, err)
+	}
+}
+
+func executorName(id string) string {
+	if id == "" {
+		return "the coordinator"
+	}
+	return "executor " + id
+}
+
+func (s *taskStream) RecordBatch() arrow.RecordBatch { return s.cur }
+
+// Record is RecordBatch (array.RecordReader still asks for it).
+func (s *taskStream) Record() arrow.RecordBatch { return s.cur }
+
+func (s *taskStream) Err() error { return s.err }
+
+func (s *taskStream) Retain() { s.refs.Add(1) }
+
+func (s *taskStream) Release() {
+	if s.refs.Add(-1) != 0 {
+		return
+	}
+	if s.cur != nil {
+		s.cur.Release()
+		s.cur = nil
+	}
+	if s.release != nil {
+		s.release()
+		s.rdr, s.release = nil, nil
+	}
+}
+
+// elsewhere is t to be run again away from the executors in broken: at
+// its alternate, else its executor, else any live executor, and failing
+// those (open's last resort) on the coordinator.
+func (d *dist) elsewhere(t cluster.Task, broken []string) cluster.Task {
+	var next []string
+	add := func(id string) {
+		if id != "" && len(next) < 2 && !slices.Contains(broken, id) && !slices.Contains(next, id) {
+			if _, ok := d.reg.location(id); ok {
+				next = append(next, id)
+			}
+		}
+	}
+	add(t.Alt)
+	add(t.Executor)
+	for _, m := range d.reg.live() {
+		add(m.ID)
+	}
+	next = append(next, "", "")
+	t.Executor, t.Alt = next[0], next[1]
+	return t
+}
+
+var _ array.RecordReader = (*taskStream)(nil)
