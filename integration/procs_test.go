@@ -143,7 +143,7 @@ func (p *proc) exited() bool {
 }
 
 // logged returns the first of the process's early log lines (its first
-// 100 writes) that contains s.
+// 100) that contains s.
 func (p *proc) logged(s string) string {
 	l := p.cmd.Stderr.(*testLog)
 	l.mu.Lock()
@@ -157,21 +157,26 @@ func (p *proc) logged(s string) string {
 }
 
 // testLog passes a process's log lines to the test log (shown on failure).
+// A write is what the pipe held: part of a line, or several.
 type testLog struct {
-	t     testing.TB
-	name  string
-	mu    sync.Mutex
-	early []string
+	t       testing.TB
+	name    string
+	mu      sync.Mutex
+	early   []string
+	partial string // the start of a line whose end is yet to come
 }
 
 func (l *testLog) Write(b []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	line := strings.TrimRight(string(b), "\n")
-	if len(l.early) < 100 {
-		l.early = append(l.early, line)
+	lines := strings.Split(l.partial+string(b), "\n")
+	l.partial = lines[len(lines)-1]
+	for _, line := range lines[:len(lines)-1] {
+		if len(l.early) < 100 {
+			l.early = append(l.early, line)
+		}
+		l.t.Logf("%s: %s", l.name, line)
 	}
-	l.t.Logf("%s: %s", l.name, line)
 	return len(b), nil
 }
 
