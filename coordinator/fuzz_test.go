@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -34,9 +35,10 @@ import (
 // coordinator's bug, and Internal is its answer.) The registry is also fed
 // directly and asked for its executors and an assignment after each action.
 func FuzzClusterActions(f *testing.F) {
-	secret := cluster.NewSecret()
+	// The coordinator reads the secret as text (trimmed): hex, so that both
+	// sides hold the same bytes.
 	path := filepath.Join(f.TempDir(), "secret")
-	if err := os.WriteFile(path, secret, 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(hex.EncodeToString(cluster.NewSecret())), 0o600); err != nil {
 		f.Fatal(err)
 	}
 	c, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", DataDir: f.TempDir(), ClusterSecretFile: path,
@@ -45,6 +47,10 @@ func FuzzClusterActions(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { _ = c.Shutdown() })
+	secret, err := cluster.ReadSecret(path)
+	if err != nil {
+		f.Fatal(err)
+	}
 	coord, exec := fuzzClient(f, c.URI()), fuzzClient(f, c.executors[0].URI())
 	member, err := secret.SignMember(cluster.Member{ID: "fuzz", Location: "grpc://127.0.0.1:1", Threads: 1, Zone: c.reg.zone})
 	if err != nil {
