@@ -99,7 +99,9 @@ func newID() string {
 // (Handshake) and will come back to it.
 func (ss *sessions) create(ctx context.Context, user string, role users.Role, claimed bool) (*session, error) {
 	err := ss.reserve(user)
-	if errors.Is(err, ErrBusy) && ss.reclaim(user) {
+	// Concurrent creators may take the room one reclaim made: reclaim
+	// again while there is something to reclaim.
+	for tries := 0; errors.Is(err, ErrBusy) && tries < 64 && ss.reclaim(user); tries++ {
 		err = ss.reserve(user)
 	}
 	if err != nil {
