@@ -34,6 +34,7 @@ type session struct {
 	mu         sync.Mutex // guards the fields below
 	lastUsed   time.Time
 	claimed    bool   // a client came back to it: Handshake, token, cookie, transaction or handle
+	fresh      bool   // its creator has not taken it yet: not to be reclaimed under it
 	txn        string // open transaction id, "" if none
 	resultMode string // session option result_mode; "" for the server's
 	prepared   map[string]*prepared
@@ -49,6 +50,7 @@ func (s *session) lock(ctx context.Context) error {
 	s.mu.Lock()
 	closed := s.closed
 	s.lastUsed = time.Now()
+	s.fresh = false
 	s.mu.Unlock()
 	if closed {
 		<-s.sem
@@ -116,7 +118,7 @@ func (ss *sessions) create(ctx context.Context, user string, role users.Role, cl
 		conn.SetPolicy(duck.Policy{ReadOnly: true})
 	}
 	s := &session{id: newID(), user: user, role: role, conn: conn, sem: make(chan struct{}, 1),
-		lastUsed: time.Now(), prepared: map[string]*prepared{}, claimed: claimed}
+		lastUsed: time.Now(), prepared: map[string]*prepared{}, claimed: claimed, fresh: true}
 	ss.mu.Lock()
 	ss.opening--
 	ss.byID[s.id] = s
@@ -157,7 +159,7 @@ func (ss *sessions) reclaim(user string) bool {
 			continue
 		}
 		s.mu.Lock()
-		free := !s.claimed && s.txn == "" && len(s.prepared) == 0
+		free := !s.claimed && !s.fresh && s.txn == "" && len(s.prepared) == 0
 		used := s.lastUsed
 		s.mu.Unlock()
 		if free && len(s.sem) == 0 && s.pending.Load() == 0 && (victim == nil || used.Before(oldest)) {
