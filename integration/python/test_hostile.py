@@ -4,13 +4,7 @@
 import pytest
 from adbc_driver_manager import dbapi
 
-
-def refused(conn, sql):
-    with conn.cursor() as cur:
-        with pytest.raises(dbapi.Error) as ei:
-            cur.execute(sql)
-            cur.fetchall()
-    return str(ei.value)
+from test_security import refused
 
 
 def test_database_file_cannot_be_overwritten(skein_factory, tmp_path):
