@@ -5,6 +5,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -13,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -97,6 +99,59 @@ type Task struct {
 	Ordered bool `json:"o,omitempty"`
 	// The slice the SQL reads; its Args bind the SQL's parameters.
 	partition.Slice `json:"sl"`
+	// Inputs are the exchanges the task reads: each is fetched from its
+	// producers and loaded into a TEMP table of the task's connection
+	// before the SQL runs (and before the task takes a thread slot, so a
+	// consumer waiting for its producers never holds the slot they need).
+	Inputs []Input `json:"in,omitempty"`
+	// Partitions > 0 makes the task a producer of an exchange: its SQL's
+	// last column (PartitionColumn, an integer in [0, Partitions)) says
+	// which partition each row goes to; the column is dropped, and each
+	// partition is spooled apart, read with PartitionTicket.
+	Partitions int `json:"np,omitempty"`
+	// Readers is how many consumers read each partition (a broadcast is
+	// one partition read by every consumer task); 0 means 1.
+	Readers int `json:"nr,omitempty"`
+}
+
+// PartitionColumn is the last column of a producer task's SQL: the
+// partition of each row.
+const PartitionColumn = "skein_part"
+
+// Input is one exchange a consumer task reads: partition Part of every
+// source task's output, all loaded into the TEMP table Table.
+type Input struct {
+	Table   string   `json:"n"`
+	Part    int      `json:"p"`
+	Sources []Source `json:"src"`
+}
+
+// Source is one producer task of an exchange: its signed handle, and the
+// executors to fetch it from, in order (any executor can run a task from
+// its handle, so a lost producer's output is recomputed by the next).
+type Source struct {
+	Handle    string   `json:"h"`
+	Locations []string `json:"l"`
+}
+
+// PartitionTicket is the Flight ticket that reads partition part of a
+// producer task's output.
+func PartitionTicket(handle string, part int) ([]byte, error) {
+	return flightsql.CreateStatementQueryTicket([]byte(fmt.Sprintf("%s#%d", handle, part)))
+}
+
+// SplitPartition takes a partition ticket's statement handle apart; ok is
+// false for a plain task handle. Signed handles hold no '#'.
+func SplitPartition(h []byte) (handle []byte, part int, ok bool) {
+	i := bytes.LastIndexByte(h, '#')
+	if i < 0 {
+		return h, 0, false
+	}
+	p, err := strconv.Atoi(string(h[i+1:]))
+	if err != nil || p < 0 {
+		return h, 0, false
+	}
+	return h[:i], p, true
 }
 
 // SignTask makes a task ticket's handle.
