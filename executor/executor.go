@@ -72,6 +72,7 @@ type Executor struct {
 
 	life   context.Context // ends at shutdown
 	spools *spoolStore
+	peers  *peers // Flight clients of the executors this one fetches exchanges from
 
 	mu      sync.Mutex
 	done    []cluster.TaskReport // finished since the last heartbeat
@@ -144,7 +145,8 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	}
 	e := &Executor{cfg: cfg, id: id, log: log.With().Str("executor", id).Logger(), db: db, lis: lis, zone: zone,
 		uri: scheme + lis.Addr().String(), slots: make(chan struct{}, threads),
-		spools: newSpoolStore(spoolDir, cfg.SpoolMemory, cfg.SpoolDisk), started: map[string]*started{}}
+		spools: newSpoolStore(spoolDir, cfg.SpoolMemory, cfg.SpoolDisk), started: map[string]*started{},
+		peers: newPeers(cfg.TLS, maxPeers)}
 	if cfg.Advertise != "" {
 		e.uri = cfg.Advertise
 	}
@@ -190,12 +192,11 @@ func (e *Executor) stopAll() {
 		if s.timer != nil {
 			s.timer.Stop()
 		}
-		if s.sp != nil {
-			s.sp.release()
-		}
+		s.release()
 		delete(e.started, h)
 	}
 	e.mu.Unlock()
+	e.peers.close()
 	if e.cfg.SpoolDir == "" {
 		_ = os.RemoveAll(e.spools.dir)
 	}
@@ -309,27 +310,70 @@ func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServe
 	if err != nil {
 		return fmt.Errorf("%w: not a task ticket: %w", skeinsql.ErrInvalid, err)
 	}
-	task, err := s.e.cfg.Secret.VerifyTask(st.GetStatementHandle())
+	handle, part, partial := cluster.SplitPartition(st.GetStatementHandle())
+	task, err := s.e.cfg.Secret.VerifyTask(handle)
 	if err != nil {
 		return fmt.Errorf("%w: task ticket: %w", skeinsql.ErrUnauthenticated, err)
+	}
+	switch {
+	case partial && task.Partitions == 0:
+		return fmt.Errorf("%w: task %s/%d has no partitions to read (it is not an exchange's producer)",
+			skeinsql.ErrInvalid, task.Query, task.Task)
+	case partial && part >= task.Partitions:
+		return fmt.Errorf("%w: task %s/%d has %d partitions, not partition %d",
+			skeinsql.ErrInvalid, task.Query, task.Task, task.Partitions, part)
+	case !partial && task.Partitions > 0:
+		return fmt.Errorf("%w: task %s/%d is an exchange's producer: read its partitions with partition tickets",
+			skeinsql.ErrInvalid, task.Query, task.Task)
 	}
 	// Every task writes into a spool and the reader streams from it, so a
 	// task never holds a thread slot while its reader is slow: a client
 	// that reads endpoints in order (while later streams wait, full) could
 	// otherwise hold the slot an earlier endpoint's task is waiting for.
-	spooled, release, err := s.e.claim(string(st.GetStatementHandle()), task)
+	var r *spoolReader
+	var release func()
+	if partial {
+		r, release, err = s.e.claimPart(string(handle), task, part)
+	} else {
+		r, release, err = s.e.claim(string(handle), task)
+	}
 	if err != nil {
 		return err
 	}
 	defer release()
-	return sendSpooled(stream.Context(), spooled.sp, stream)
+	return sendSpooled(stream.Context(), r, stream)
 }
 
-// A started task: its spool, and how to stop it.
+// A started task: its spool (a producer's: one per partition, nil for
+// a partition nobody reads), and how to stop it. A plain task's entry
+// without a spool is the tombstone of a redeemed one.
 type started struct {
 	sp     *spool
+	parts  []*spool
 	cancel context.CancelFunc
 	timer  *time.Timer
+}
+
+// release drops the task's spools.
+func (s *started) release() {
+	if s.sp != nil {
+		s.sp.release()
+	}
+	for _, sp := range s.parts {
+		if sp != nil {
+			sp.release()
+		}
+	}
+}
+
+// drained reports whether every partition of a producer has been released.
+func (s *started) drained() bool {
+	for _, sp := range s.parts {
+		if sp != nil && !sp.isClosed() {
+			return false
+		}
+	}
+	return true
 }
 
 // start runs a task now, its result spooled until its ticket is redeemed
@@ -341,47 +385,73 @@ func (e *Executor) start(handle string, t cluster.Task) {
 	if _, ok := e.started[handle]; ok || e.closing {
 		return
 	}
-	s := e.spawn(t)
+	s := e.spawn(t, -1)
 	s.timer = time.AfterFunc(cluster.TaskTTL, func() { e.expire(handle) })
 	e.started[handle] = s
 }
 
-// spawn runs a task into a new spool. Called with e.mu held.
-func (e *Executor) spawn(t cluster.Task) *started {
+// spawn runs a task into new spools: one, or a producer's one per
+// partition (only that partition's, for one reader, when only >= 0).
+// Called with e.mu held.
+func (e *Executor) spawn(t cluster.Task, only int) *started {
 	ctx, cancel := context.WithCancel(e.life)
 	if !t.Deadline.IsZero() {
 		// The query's --query-timeout ends the task here too.
 		ctx, cancel = context.WithDeadline(e.life, t.Deadline)
 	}
-	sp := newSpool(e.spools)
+	s := &started{cancel: cancel}
+	var spools []*spool
+	open := func(schema *arrow.Schema) (recordWriter, error) {
+		return ipc.NewWriterWithPayloadWriter(payloads{ctx: ctx, sp: s.sp}, ipc.WithSchema(schema), ipc.WithAllocator(e.cfg.Alloc)), nil
+	}
+	if t.Partitions > 0 {
+		s.parts = make([]*spool, t.Partitions)
+		for i := range s.parts {
+			switch {
+			case only < 0:
+				s.parts[i] = newSpool(e.spools, t.Readers)
+			case i == only:
+				s.parts[i] = newSpool(e.spools, 1)
+			default:
+				continue
+			}
+			spools = append(spools, s.parts[i])
+		}
+		open = func(schema *arrow.Schema) (recordWriter, error) {
+			return e.newSplitter(ctx, schema, s.parts)
+		}
+	} else {
+		s.sp = newSpool(e.spools, 1)
+		spools = []*spool{s.sp}
+	}
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
 		defer cancel()
-		err := e.run(ctx, t, func(schema *arrow.Schema) recordWriter {
-			return ipc.NewWriterWithPayloadWriter(payloads{ctx: ctx, sp: sp}, ipc.WithSchema(schema), ipc.WithAllocator(e.cfg.Alloc))
-		})
+		err := e.run(ctx, t, open)
 		if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			err = fmt.Errorf("task %s/%d ran longer than its query's timeout (--query-timeout): %w",
 				t.Query, t.Task, context.DeadlineExceeded)
 		}
-		sp.finish(err)
+		for _, sp := range spools {
+			sp.finish(err)
+		}
 	}()
-	return &started{sp: sp, cancel: cancel}
+	return s
 }
 
 // claim gives the reader of a ticket its task's spool: the started one,
 // else a new run (a start arriving later for it is then ignored). release
 // drops the spool and stops the task if it is still running.
-func (e *Executor) claim(handle string, t cluster.Task) (*started, func(), error) {
+func (e *Executor) claim(handle string, t cluster.Task) (*spoolReader, func(), error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closing {
-		return nil, nil, fmt.Errorf("%w: the executor is shutting down", skeinsql.ErrBusy)
+		return nil, nil, errClosing
 	}
 	s, ok := e.started[handle]
 	if !ok || s.sp == nil {
-		s = e.spawn(t)
+		s = e.spawn(t, -1)
 	}
 	switch {
 	case ok && s.sp != nil && e.started[handle] == s:
@@ -389,9 +459,46 @@ func (e *Executor) claim(handle string, t cluster.Task) (*started, func(), error
 	case !ok && t.Executor == e.id:
 		e.started[handle] = &started{timer: time.AfterFunc(cluster.TaskTTL, func() { e.expire(handle) })}
 	}
-	return s, func() {
+	return s.sp.take(), func() {
 		s.cancel()
 		s.sp.release()
+	}, nil
+}
+
+var errClosing = fmt.Errorf("%w: the executor is shutting down", skeinsql.ErrBusy)
+
+// claimPart gives a reader of partition part of a producer task that
+// partition's spool. A producer not started here (its start was lost, or
+// its executor died and the reader came to the alternate) starts now, for
+// every partition and all their readers. A reader beyond the partition's
+// Readers (a consumer retried) gets a run of its own. The partition is
+// released after its last reader, and the run stopped once every
+// partition is.
+func (e *Executor) claimPart(handle string, t cluster.Task, part int) (*spoolReader, func(), error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closing {
+		return nil, nil, errClosing
+	}
+	s, ok := e.started[handle]
+	if !ok {
+		s = e.spawn(t, -1)
+		s.timer = time.AfterFunc(cluster.TaskTTL, func() { e.expire(handle) })
+		e.started[handle] = s
+	}
+	if r := s.parts[part].take(); r != nil {
+		return r, func() {
+			r.done()
+			if s.drained() {
+				s.cancel()
+			}
+		}, nil
+	}
+	own := e.spawn(t, part)
+	r := own.parts[part].take()
+	return r, func() {
+		r.done()
+		own.cancel()
 	}, nil
 }
 
@@ -401,15 +508,14 @@ func (e *Executor) expire(handle string) {
 	s := e.started[handle]
 	delete(e.started, handle)
 	e.mu.Unlock()
-	if s != nil && s.sp != nil {
+	if s != nil && s.cancel != nil {
 		s.cancel()
-		s.sp.release()
+		s.release()
 	}
 }
 
 // sendSpooled streams a task's result from its spool to its reader.
-func sendSpooled(ctx context.Context, sp *spool, stream flight.FlightService_DoGetServer) error {
-	r := sp.take()
+func sendSpooled(ctx context.Context, r *spoolReader, stream flight.FlightService_DoGetServer) error {
 	for {
 		f, err := r.read(ctx)
 		if errors.Is(err, io.EOF) {
@@ -432,19 +538,10 @@ type recordWriter interface {
 }
 
 // run executes a task, writes its result to the writer open gives for its
-// schema, and reports how it went.
-func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Schema) recordWriter) (err error) {
-	// DuckDB runs a query on the calling thread as well as its pool, so
-	// without a bound an executor of N threads would run any number of
-	// tasks at once. It runs as many as it has threads; the rest queue.
-	select {
-	case e.slots <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { <-e.slots }()
-	e.running.Add(1)
-	defer e.running.Add(-1)
+// schema, and reports how it went. A consumer's inputs are fetched first,
+// before it takes a thread slot: a consumer waiting for its producers must
+// not hold the slot one of them needs.
+func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Schema) (recordWriter, error)) (err error) {
 	report := cluster.TaskReport{Query: t.Query, Task: t.Task, Executor: e.id, Started: time.Now()}
 	defer func() {
 		report.Finished = time.Now()
@@ -464,6 +561,22 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 		return err
 	}
 	defer conn.Close()
+	if len(t.Inputs) > 0 {
+		if err := e.fetchInputs(ctx, conn, t); err != nil {
+			return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
+		}
+	}
+	// DuckDB runs a query on the calling thread as well as its pool, so
+	// without a bound an executor of N threads would run any number of
+	// tasks at once. It runs as many as it has threads; the rest queue.
+	select {
+	case e.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-e.slots }()
+	e.running.Add(1)
+	defer e.running.Add(-1)
 	if t.Role.ReadOnly() {
 		conn.SetPolicy(duck.Policy{ReadOnly: true})
 	}
@@ -478,8 +591,16 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 	}
 	defer rdr.Release()
 	schema := skeinsql.ResultSchema(rdr.Schema())
-	w := open(schema)
-	defer w.Close()
+	w, err := open(schema)
+	if err != nil {
+		return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
+	}
+	closed := false
+	defer func() {
+		if !closed {
+			_ = w.Close()
+		}
+	}()
 	var rows int64
 	for rdr.Next() {
 		rec := rdr.RecordBatch()
@@ -494,6 +615,12 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 		}
 	}
 	if err := rdr.Err(); err != nil {
+		return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
+	}
+	// A producer's writer still holds the rows of partitions it has not
+	// filled a batch of: they are written now, and a failure is the task's.
+	closed = true
+	if err := w.Close(); err != nil {
 		return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
 	}
 	log.Debug().Int64("rows", rows).Dur("took", time.Since(start)).Msg("task done")

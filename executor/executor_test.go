@@ -26,10 +26,16 @@ const rows = 300_000 // three batches and more
 
 func startExecutor(t *testing.T, spoolMemory int64) (*Executor, flight.Client, *memory.CheckedAllocator) {
 	t.Helper()
+	return startMember(t, cluster.NewSecret(), spoolMemory)
+}
+
+// startMember starts an executor of the cluster of secret.
+func startMember(t *testing.T, secret cluster.Secret, spoolMemory int64) (*Executor, flight.Client, *memory.CheckedAllocator) {
+	t.Helper()
 	alloc := memory.NewCheckedAllocator(memory.DefaultAllocator)
 	// No coordinator answers: heartbeats fail quietly, tasks still run.
 	e, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", Coordinator: "grpc://127.0.0.1:1",
-		Secret: cluster.NewSecret(), Threads: 1, Alloc: alloc, SpoolMemory: spoolMemory, SpoolDir: t.TempDir(),
+		Secret: secret, Threads: 1, Alloc: alloc, SpoolMemory: spoolMemory, SpoolDir: t.TempDir(),
 		Heartbeat: time.Hour}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)

@@ -13,12 +13,14 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 )
 
-// A spool holds a task's result between the task and its one reader: the
-// task's Flight messages (IPC header and body, as sent on the wire), in
-// memory while the executor's memory budget allows, then appended to a
-// file. A task started before its ticket is redeemed fills it with no
-// reader yet; the reader takes the messages in order while the task may
-// still be writing, and waits for more when it has caught up.
+// A spool holds a task's result (or one partition of a producer's) between
+// the task and its readers: the task's Flight messages (IPC header and
+// body, as sent on the wire), in memory while the executor's memory budget
+// allows, then appended to a file. A task started before its ticket is
+// redeemed fills it with no reader yet; a reader takes the messages in
+// order while the task may still be writing, and waits for more when it
+// has caught up. A spool of one reader clears each frame as it is read; a
+// spool of several (a broadcast) keeps them until the last is done.
 type spool struct {
 	store *spoolStore
 
@@ -32,8 +34,11 @@ type spool struct {
 	disk    int64 // bytes reserved for the file
 	done    bool  // the writer finished
 	err     error // why the writer failed
-	closed  bool  // the reader is gone: the writer stops
+	closed  bool  // the readers are gone: the writer stops
 	reading bool  // a reader has taken the spool
+	readers int   // how many readers it is kept for
+	taken   int   // readers that have taken it
+	gone    int   // readers that are done with it
 }
 
 func (sp *spool) isRead() bool {
@@ -42,13 +47,32 @@ func (sp *spool) isRead() bool {
 	return sp.reading
 }
 
-// take gives the spool to its one reader.
+// take gives the spool to one of its readers; nil when every reader it
+// was kept for has taken it.
 func (sp *spool) take() *spoolReader {
 	sp.mu.Lock()
+	if sp.taken >= sp.readers {
+		sp.mu.Unlock()
+		return nil
+	}
+	sp.taken++
 	sp.reading = true
 	sp.mu.Unlock()
 	sp.store.wake()
 	return &spoolReader{sp: sp}
+}
+
+// done says a reader is finished with the spool, whether it read to the
+// end or not; after the last one the spool is released.
+func (r *spoolReader) done() {
+	sp := r.sp
+	sp.mu.Lock()
+	sp.gone++
+	last := sp.gone >= sp.readers
+	sp.mu.Unlock()
+	if last {
+		sp.release()
+	}
 }
 
 type frame struct{ header, body []byte }
@@ -113,16 +137,20 @@ func (s *spoolStore) free(mem, disk int64) {
 	s.mu.Unlock()
 }
 
-func newSpool(store *spoolStore) *spool {
-	sp := &spool{store: store}
+// newSpool makes a spool kept for readers readers.
+func newSpool(store *spoolStore, readers int) *spool {
+	sp := &spool{store: store, readers: max(readers, 1)}
 	sp.cond = sync.NewCond(&sp.mu)
 	return sp
 }
 
 // payloads is the ipc.PayloadWriter a task writes its result through.
+// With partial set, a spool its readers abandoned swallows what is written
+// (a producer's other partitions still have readers).
 type payloads struct {
-	ctx context.Context
-	sp  *spool
+	ctx     context.Context
+	sp      *spool
+	partial bool
 }
 
 func (p payloads) Start() error { return nil }
@@ -136,7 +164,11 @@ func (p payloads) WritePayload(payload ipc.Payload) error {
 	if err := payload.SerializeBody(&body); err != nil {
 		return err
 	}
-	return p.sp.add(p.ctx, frame{header: header, body: body.Bytes()})
+	err := p.sp.add(p.ctx, frame{header: header, body: body.Bytes()})
+	if p.partial && errors.Is(err, errAbandoned) {
+		return nil
+	}
+	return err
 }
 
 var errAbandoned = errors.New("the task's result is no longer wanted")
@@ -144,8 +176,11 @@ var errAbandoned = errors.New("the task's result is no longer wanted")
 func (sp *spool) add(ctx context.Context, f frame) error {
 	n := int64(len(f.header) + len(f.body))
 	sp.mu.Lock()
-	spilled := sp.file != nil
+	spilled, closed := sp.file != nil, sp.closed
 	sp.mu.Unlock()
+	if closed {
+		return errAbandoned
+	}
 	// Once spilled, frames stay in order in the file.
 	inMemory, err := sp.store.reserve(ctx, n, !spilled, sp.isRead)
 	if err != nil {
@@ -215,13 +250,21 @@ func (r *spoolReader) read(ctx context.Context) (frame, error) {
 	})
 	defer stop()
 	sp.mu.Lock()
-	for r.next >= len(sp.mem)+sp.nFile && !sp.done && ctx.Err() == nil {
+	for r.next >= len(sp.mem)+sp.nFile && !sp.done && !sp.closed && ctx.Err() == nil {
 		sp.cond.Wait()
 	}
 	switch {
 	case ctx.Err() != nil:
 		sp.mu.Unlock()
 		return frame{}, ctx.Err()
+	case sp.closed: // expired, or the executor is shutting down
+		sp.mu.Unlock()
+		return frame{}, errAbandoned
+	case r.next < len(sp.mem) && sp.readers > 1:
+		f := sp.mem[r.next]
+		r.next++
+		sp.mu.Unlock()
+		return f, nil
 	case r.next < len(sp.mem):
 		f := sp.mem[r.next]
 		sp.mem[r.next] = frame{}
@@ -268,7 +311,7 @@ func (sp *spool) release() {
 	sp.mu.Lock()
 	sp.closed = true
 	held, file, disk := sp.held, sp.file, sp.disk
-	sp.mem, sp.held, sp.file, sp.disk = nil, 0, nil, 0
+	sp.mem, sp.held, sp.file, sp.disk, sp.nFile = nil, 0, nil, 0, 0
 	sp.cond.Broadcast()
 	sp.mu.Unlock()
 	sp.store.free(held, disk)
@@ -276,4 +319,10 @@ func (sp *spool) release() {
 		_ = file.Close()
 		_ = os.Remove(file.Name())
 	}
+}
+
+func (sp *spool) isClosed() bool {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return sp.closed
 }

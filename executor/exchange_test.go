@@ -1,0 +1,378 @@
+package executor
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/skeindb/skein/internal/cluster"
+	"github.com/skeindb/skein/partition"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// member is one executor of a test cluster and a client of it.
+type member struct {
+	e  *Executor
+	cl flight.Client
+}
+
+func startCluster(t *testing.T, n int, spoolMemory int64) []member {
+	t.Helper()
+	secret := cluster.NewSecret()
+	ms := make([]member, n)
+	for i := range ms {
+		ms[i].e, ms[i].cl, _ = startMember(t, secret, spoolMemory)
+	}
+	return ms
+}
+
+func sign(t *testing.T, e *Executor, task cluster.Task) string {
+	t.Helper()
+	if task.Query == "" {
+		task.Query = "q"
+	}
+	task.User = "u"
+	h, err := e.cfg.Secret.SignTask(task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// readAll reads a ticket's stream: its schema and rows as strings.
+func readAll(ctx context.Context, cl flight.Client, ticket []byte) (*arrow.Schema, [][]string, error) {
+	stream, err := cl.DoGet(ctx, &flight.Ticket{Ticket: ticket})
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := flight.NewRecordReader(stream)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer r.Release()
+	var out [][]string
+	for r.Next() {
+		rec := r.RecordBatch()
+		for i := range int(rec.NumRows()) {
+			row := make([]string, rec.NumCols())
+			for j, c := range rec.Columns() {
+				row[j] = c.ValueStr(i)
+			}
+			out = append(out, row)
+		}
+	}
+	return r.Schema(), out, r.Err()
+}
+
+// run redeems a plain task's ticket at m.
+func runTask(t *testing.T, m member, handle string) [][]string {
+	t.Helper()
+	tk, err := cluster.TaskTicket(handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, rows, err := readAll(ctx, m.cl, tk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+// runAll redeems tasks at once, task i at ms[i%len(ms)].
+func runAll(t *testing.T, ms []member, handles []string) [][][]string {
+	t.Helper()
+	out := make([][][]string, len(handles))
+	errs := make([]error, len(handles))
+	var wg sync.WaitGroup
+	for i, h := range handles {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tk, err := cluster.TaskTicket(h)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			_, out[i], errs[i] = readAll(ctx, ms[i%len(ms)].cl, tk)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("task %d: %v", i, err)
+		}
+	}
+	return out
+}
+
+// drained waits until no executor holds spooled bytes or spool files.
+func drained(t *testing.T, ms []member) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		held := ""
+		for i, m := range ms {
+			s := m.e.spools
+			s.mu.Lock()
+			mem, disk := s.mem, s.disk
+			s.mu.Unlock()
+			files, _ := os.ReadDir(s.dir)
+			if mem != 0 || disk != 0 || len(files) != 0 {
+				held += fmt.Sprintf(" executor %d: %d bytes in memory, %d on disk, %d files;", i, mem, disk, len(files))
+			}
+		}
+		if held == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("spools still hold data after every partition was read:" + held)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+const shuffleRows = 300_000
+
+// producers are two tasks over halves of range(shuffleRows), at ms[0] and
+// ms[1], partitioned by k into parts.
+func producers(t *testing.T, ms []member, parts int) []cluster.Source {
+	t.Helper()
+	var srcs []cluster.Source
+	for i := range 2 {
+		m := ms[i%len(ms)]
+		h := sign(t, m.e, cluster.Task{Task: 100 + i, Executor: m.e.ID(), Partitions: parts,
+			SQL: fmt.Sprintf(`SELECT range %% 1000 AS k, range AS v, hash(range %% 1000) %% %d AS skein_part
+FROM range($2, $3) WHERE $1::VARCHAR = 'x'`, parts),
+			Slice: partition.Slice{File: "x", First: int64(i) * shuffleRows / 2, Last: int64(i+1) * shuffleRows / 2}})
+		srcs = append(srcs, cluster.Source{Handle: h, Locations: []string{m.e.URI()}})
+	}
+	return srcs
+}
+
+// Two producers hash-partition their rows three ways; three consumers each
+// read their partition from both and aggregate it: together they give
+// DuckDB's single-node answer, each group from one consumer only, and the
+// spools are empty once every partition is read.
+func TestShuffle(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		memory int64
+	}{{"in memory", 64 << 20}, {"spilled", 1}} {
+		t.Run(c.name, func(t *testing.T) {
+			ms := startCluster(t, 2, c.memory)
+			srcs := producers(t, ms, 3)
+			start(t, ms[0].cl, srcs[0].Handle)
+			start(t, ms[1].cl, srcs[1].Handle)
+			var consumers []string
+			for r := range 3 {
+				m := ms[r%2]
+				consumers = append(consumers, sign(t, m.e, cluster.Task{Task: r, Executor: m.e.ID(),
+					SQL:    "SELECT k, count(*) AS n, sum(v) AS s FROM x GROUP BY k",
+					Inputs: []cluster.Input{{Table: "x", Part: r, Sources: srcs}}}))
+			}
+			got := map[string]string{}
+			for r, rows := range runAll(t, ms, consumers) {
+				if len(rows) == 0 {
+					t.Fatalf("consumer %d got no groups", r)
+				}
+				for _, row := range rows {
+					if _, dup := got[row[0]]; dup {
+						t.Fatalf("group %s in two partitions", row[0])
+					}
+					got[row[0]] = row[1] + " " + row[2]
+				}
+			}
+			single := runTask(t, ms[0], sign(t, ms[0].e, cluster.Task{Task: 9, Executor: ms[0].e.ID(),
+				SQL: fmt.Sprintf("SELECT range %% 1000 AS k, count(*), sum(range) FROM range(%d) GROUP BY k", shuffleRows)}))
+			if len(single) != len(got) {
+				t.Fatalf("%d groups, DuckDB says %d", len(got), len(single))
+			}
+			for _, row := range single {
+				if want := row[1] + " " + row[2]; got[row[0]] != want {
+					t.Fatalf("group %s: %q, DuckDB says %q", row[0], got[row[0]], want)
+				}
+			}
+			for i, m := range ms {
+				for _, r := range finished(t, m.e, 2) {
+					if r.Task >= 100 && (r.Error != "" || r.Rows != shuffleRows/2) {
+						t.Fatalf("executor %d: producer report %+v", i, r)
+					}
+				}
+			}
+			drained(t, ms)
+		})
+	}
+}
+
+// A broadcast is one partition read whole by every consumer; its frames
+// stay until the last has read them.
+func TestBroadcast(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		memory int64
+	}{{"in memory", 64 << 20}, {"spilled", 1}} {
+		t.Run(c.name, func(t *testing.T) {
+			ms := startCluster(t, 2, c.memory)
+			p := ms[0]
+			h := sign(t, p.e, cluster.Task{Task: 100, Executor: p.e.ID(), Partitions: 1, Readers: 3,
+				SQL: "SELECT range AS d, range * 10 AS w, 0 AS skein_part FROM range(200000)"})
+			start(t, p.cl, h)
+			src := []cluster.Source{{Handle: h, Locations: []string{p.e.URI()}}}
+			var consumers []string
+			for r := range 3 {
+				m := ms[(r+1)%2]
+				consumers = append(consumers, sign(t, m.e, cluster.Task{Task: r, Executor: m.e.ID(),
+					SQL:    fmt.Sprintf("SELECT count(*), sum(w) FROM b WHERE d %% 3 = %d OR true", r),
+					Inputs: []cluster.Input{{Table: "b", Sources: src}}}))
+			}
+			for r, rows := range runAll(t, ms, consumers) {
+				if len(rows) != 1 || rows[0][0] != "200000" || rows[0][1] != "199999000000" {
+					t.Fatalf("consumer %d: %v", r, rows)
+				}
+			}
+			p.e.mu.Lock()
+			runs := 0
+			for _, r := range p.e.done {
+				if r.Task == 100 {
+					runs++
+				}
+			}
+			p.e.mu.Unlock()
+			if runs != 1 {
+				t.Fatalf("the broadcast ran %d times", runs)
+			}
+			drained(t, ms)
+		})
+	}
+}
+
+// A partition no row goes to still has its schema: its consumer gets an
+// empty table of the right columns. Its ticket read once more runs the
+// producer again for that reader; a producer read whole, or a partition
+// out of range, is refused.
+func TestEmptyPartitionAndRefusedReads(t *testing.T) {
+	ms := startCluster(t, 1, 64<<20)
+	m := ms[0]
+	h := sign(t, m.e, cluster.Task{Task: 100, Executor: m.e.ID(), Partitions: 3,
+		SQL: "SELECT range AS v, 'a' || range AS s, 0::TINYINT AS skein_part FROM range(1000)"})
+	ctx := context.Background()
+	for part, want := range []int{1000, 0, 0} {
+		tk, err := cluster.PartitionTicket(h, part)
+		if err != nil {
+			t.Fatal(err)
+		}
+		schema, rows, err := readAll(ctx, m.cl, tk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != want || schema.NumFields() != 2 || schema.Field(0).Name != "v" || schema.Field(1).Name != "s" {
+			t.Fatalf("partition %d: %d rows, schema %s", part, len(rows), schema)
+		}
+	}
+	consumer := sign(t, m.e, cluster.Task{Task: 1, Executor: m.e.ID(),
+		SQL: "SELECT count(*), typeof(any_value(v)), typeof(any_value(s)) FROM x",
+		Inputs: []cluster.Input{{Table: "x", Part: 2, Sources: []cluster.Source{{Handle: h,
+			Locations: []string{m.e.URI()}}}}}})
+	// Partition 2 was read by its one reader: this read runs the producer
+	// again.
+	if rows := runTask(t, m, consumer); len(rows) != 1 || rows[0][0] != "0" || rows[0][1] != "BIGINT" || rows[0][2] != "VARCHAR" {
+		t.Fatalf("consumer of an empty partition: %v", rows)
+	}
+	for _, c := range []struct {
+		name   string
+		ticket func() ([]byte, error)
+	}{
+		{"whole", func() ([]byte, error) { return cluster.TaskTicket(h) }},
+		{"out of range", func() ([]byte, error) { return cluster.PartitionTicket(h, 3) }},
+		{"not a producer", func() ([]byte, error) { return cluster.PartitionTicket(consumer, 0) }},
+	} {
+		tk, err := c.ticket()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := readAll(ctx, m.cl, tk); status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+	}
+	drained(t, ms)
+}
+
+// A producer whose executor is gone is run by the next location, which was
+// never told to start it; the consumer's answer is the same.
+func TestConsumerFetchesFromTheAlternate(t *testing.T) {
+	ms := startCluster(t, 2, 64<<20)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "grpc://" + lis.Addr().String()
+	_ = lis.Close()
+	srcs := producers(t, ms, 2)
+	for i := range srcs {
+		srcs[i].Locations = []string{dead, ms[1].e.URI()}
+	}
+	var consumers []string
+	for r := range 2 {
+		consumers = append(consumers, sign(t, ms[0].e, cluster.Task{Task: r, Executor: ms[0].e.ID(),
+			SQL:    "SELECT count(*), sum(v) FROM x",
+			Inputs: []cluster.Input{{Table: "x", Part: r, Sources: srcs}}}))
+	}
+	var n, sum int64
+	for _, rows := range runAll(t, ms[:1], consumers) {
+		var a, b int64
+		if _, err := fmt.Sscan(rows[0][0], &a); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := fmt.Sscan(rows[0][1], &b); err != nil {
+			t.Fatal(err)
+		}
+		n, sum = n+a, sum+b
+	}
+	if n != shuffleRows || sum != shuffleRows*(shuffleRows-1)/2 {
+		t.Fatalf("%d rows, sum %d", n, sum)
+	}
+	// Both producers ran once, at the alternate.
+	runs := 0
+	for _, r := range finished(t, ms[1].e, 2) {
+		if r.Task >= 100 {
+			runs++
+		}
+	}
+	if runs != 2 {
+		t.Fatalf("%d producer runs at the alternate, want 2", runs)
+	}
+	drained(t, ms)
+}
+
+// A consumer can be a producer in turn: a two-stage shuffle.
+func TestConsumerProducer(t *testing.T) {
+	ms := startCluster(t, 2, 64<<20)
+	srcs := producers(t, ms, 2)
+	var mid []cluster.Source
+	for r := range 2 {
+		m := ms[r]
+		// Per-group counts, partitioned again by count into one partition.
+		h := sign(t, m.e, cluster.Task{Task: 200 + r, Executor: m.e.ID(), Partitions: 1, Readers: 1,
+			SQL:    "SELECT k, count(*) AS n, 0 AS skein_part FROM x GROUP BY k",
+			Inputs: []cluster.Input{{Table: "x", Part: r, Sources: srcs}}})
+		mid = append(mid, cluster.Source{Handle: h, Locations: []string{m.e.URI()}})
+	}
+	final := sign(t, ms[0].e, cluster.Task{Task: 1, Executor: ms[0].e.ID(),
+		SQL:    "SELECT count(*), sum(n), count(DISTINCT k) FROM y",
+		Inputs: []cluster.Input{{Table: "y", Sources: mid}}})
+	if rows := runTask(t, ms[0], final); len(rows) != 1 || rows[0][0] != "1000" || rows[0][1] != "300000" || rows[0][2] != "1000" {
+		t.Fatalf("%v", rows)
+	}
+	drained(t, ms)
+}

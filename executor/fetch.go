@@ -1,0 +1,430 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	skeinsql "github.com/skeindb/skein/flightsql"
+	"github.com/skeindb/skein/internal/cluster"
+	"github.com/skeindb/skein/internal/duck"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// fetchInputs loads each input of a consumer task into its TEMP table on
+// the task's connection: partition in.Part of every source, the sources
+// fetched at once.
+func (e *Executor) fetchInputs(ctx context.Context, conn *duck.Conn, t cluster.Task) error {
+	for _, in := range t.Inputs {
+		if err := e.fetchInput(ctx, conn, in); err != nil {
+			return fmt.Errorf("exchange input %s: %w", in.Table, err)
+		}
+	}
+	return nil
+}
+
+func (e *Executor) fetchInput(ctx context.Context, conn *duck.Conn, in cluster.Input) error {
+	if len(in.Sources) == 0 {
+		return fmt.Errorf("%w: an input without sources", skeinsql.ErrInvalid)
+	}
+	// The sources' context: a failed one stops the others.
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	srcs := make([]*source, len(in.Sources))
+	errs := make([]error, len(in.Sources))
+	var wg sync.WaitGroup
+	for i, src := range in.Sources {
+		ticket, err := cluster.PartitionTicket(src.Handle, in.Part)
+		if err != nil {
+			return err
+		}
+		srcs[i] = &source{e: e, ticket: ticket, locs: src.Locations}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = srcs[i].open(sctx)
+		}()
+	}
+	wg.Wait()
+	defer func() {
+		for _, s := range srcs {
+			s.close()
+		}
+	}()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	schema := srcs[0].schema
+	for _, s := range srcs[1:] {
+		if !sameColumns(s.schema, schema) {
+			return fmt.Errorf("%w: the sources' schemas differ: %s and %s", skeinsql.ErrInvalid, schema, s.schema)
+		}
+	}
+	m := &merged{schema: schema, recs: make(chan arrow.RecordBatch, len(srcs)), done: make(chan struct{}), cancel: cancel}
+	m.run(sctx, srcs)
+	defer m.stop()
+	_, err := conn.Ingest(ctx, duck.Table{Name: in.Table, Temporary: true}, duck.IngestMode{CreateIfMissing: true}, m, false)
+	if ferr := m.Err(); ferr != nil {
+		return ferr // the cause, rather than the load it interrupted
+	}
+	return err
+}
+
+// sameColumns compares two schemas' names and types, not their metadata.
+func sameColumns(a, b *arrow.Schema) bool {
+	if a.NumFields() != b.NumFields() {
+		return false
+	}
+	for i, f := range a.Fields() {
+		if g := b.Field(i); f.Name != g.Name || !arrow.TypeEqual(f.Type, g.Type) {
+			return false
+		}
+	}
+	return true
+}
+
+// source is one producer's partition stream, read from the first of its
+// locations that serves it. Until a record has been read, a location that
+// fails over (connection lost, executor unavailable) gives way to the next,
+// which runs the producer again if it must; after that a failure is the
+// consumer's, since another run's rows need not come in the same order.
+type source struct {
+	e      *Executor
+	ticket []byte
+	locs   []string
+	next   int // the next location to try
+
+	schema *arrow.Schema
+	rdr    *flight.Reader
+	end    func() // ends the current stream
+	got    bool   // a record was read
+}
+
+func (s *source) open(ctx context.Context) error {
+	var errs []error
+	for s.next < len(s.locs) {
+		loc := s.locs[s.next]
+		s.next++
+		err := s.openAt(ctx, loc)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", loc, err))
+		if !failsOver(ctx, err) {
+			break
+		}
+	}
+	if len(errs) == 0 {
+		return fmt.Errorf("%w: a source without locations", skeinsql.ErrInvalid)
+	}
+	return errors.Join(errs...)
+}
+
+func (s *source) openAt(ctx context.Context, loc string) error {
+	c, release, err := s.e.peers.get(loc)
+	if err != nil {
+		return err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	end := func() {
+		cancel()
+		release()
+	}
+	stream, err := c.DoGet(sctx, &flight.Ticket{Ticket: s.ticket})
+	if err != nil {
+		end()
+		return err
+	}
+	rdr, err := flight.NewRecordReader(stream, ipc.WithAllocator(s.e.cfg.Alloc))
+	if err != nil {
+		end()
+		return err
+	}
+	if s.schema != nil && !sameColumns(rdr.Schema(), s.schema) {
+		rdr.Release()
+		end()
+		return fmt.Errorf("%w: a producer's schema changed between runs", skeinsql.ErrInvalid)
+	}
+	if s.schema == nil {
+		s.schema = rdr.Schema()
+	}
+	s.rdr, s.end = rdr, end
+	return nil
+}
+
+// read returns the next record (the caller releases it), or io.EOF.
+func (s *source) read(ctx context.Context) (arrow.RecordBatch, error) {
+	for {
+		if s.rdr.Next() {
+			s.got = true
+			rec := s.rdr.RecordBatch()
+			rec.Retain()
+			return rec, nil
+		}
+		err := s.rdr.Err()
+		if err == nil {
+			return nil, errEOF
+		}
+		if s.got || !failsOver(ctx, err) || s.next >= len(s.locs) {
+			return nil, err
+		}
+		s.close()
+		if err := s.open(ctx); err != nil {
+			return nil, err
+		}
+	}
+}
+
+var errEOF = errors.New("end of stream")
+
+func (s *source) close() {
+	if s.rdr != nil {
+		s.rdr.Release()
+		s.rdr = nil
+	}
+	if s.end != nil {
+		s.end()
+		s.end = nil
+	}
+}
+
+// failsOver says whether a fetch that failed with err may go to the next
+// location: the connection failed or the executor is gone or going, not
+// the producer's SQL and not the consumer's own end.
+func failsOver(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return true
+	}
+	switch st.Code() {
+	case codes.Unavailable, codes.ResourceExhausted, codes.Unknown:
+		return true
+	}
+	return false
+}
+
+// merged is the one record stream of an input's sources, read at once.
+type merged struct {
+	schema *arrow.Schema
+	recs   chan arrow.RecordBatch
+	done   chan struct{} // closed when every source has ended
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu  sync.Mutex
+	err error
+	cur arrow.RecordBatch
+}
+
+func (m *merged) run(ctx context.Context, srcs []*source) {
+	for _, s := range srcs {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			for {
+				rec, err := s.read(ctx)
+				if errors.Is(err, errEOF) {
+					return
+				}
+				if err != nil {
+					m.fail(err)
+					return
+				}
+				// Each source's schema may carry its own metadata.
+				out := array.NewRecordBatch(m.schema, rec.Columns(), rec.NumRows())
+				rec.Release()
+				select {
+				case m.recs <- out:
+				case <-ctx.Done():
+					out.Release()
+					return
+				}
+			}
+		}()
+	}
+	go func() {
+		m.wg.Wait()
+		close(m.done)
+	}()
+}
+
+func (m *merged) fail(err error) {
+	m.mu.Lock()
+	if m.err == nil {
+		m.err = err
+	}
+	m.mu.Unlock()
+	m.cancel()
+}
+
+// stop ends the sources and releases what they sent unread.
+func (m *merged) stop() {
+	m.cancel()
+	<-m.done
+	for {
+		select {
+		case rec := <-m.recs:
+			rec.Release()
+		default:
+			m.Release()
+			return
+		}
+	}
+}
+
+func (m *merged) Schema() *arrow.Schema { return m.schema }
+
+func (m *merged) Next() bool {
+	if m.cur != nil {
+		m.cur.Release()
+		m.cur = nil
+	}
+	if m.Err() != nil {
+		return false
+	}
+	select {
+	case rec := <-m.recs:
+		m.cur = rec
+		return true
+	case <-m.done:
+		// Sources may have sent their last records just before ending.
+		select {
+		case rec := <-m.recs:
+			m.cur = rec
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+func (m *merged) RecordBatch() arrow.RecordBatch { return m.cur }
+
+// Record is RecordBatch, for the older interface.
+func (m *merged) Record() arrow.RecordBatch { return m.cur }
+
+func (m *merged) Err() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.err
+}
+
+func (m *merged) Retain() {}
+
+// Release releases the current record; the stream itself ends with stop.
+func (m *merged) Release() {
+	if m.cur != nil {
+		m.cur.Release()
+		m.cur = nil
+	}
+}
+
+// peers holds Flight clients of the executors this one fetches exchange
+// partitions from, one per location; beyond max, idle ones are closed,
+// the least recently used first. Task tickets are the capability, so the
+// clients carry no credentials beyond the cluster's TLS.
+type peers struct {
+	tls cluster.TLS
+	max int
+
+	mu     sync.Mutex
+	conns  map[string]*peer
+	clock  int64
+	closed bool
+}
+
+type peer struct {
+	c     flight.Client
+	users int
+	used  int64
+}
+
+const maxPeers = 64
+
+func newPeers(tls cluster.TLS, max int) *peers {
+	return &peers{tls: tls, max: max, conns: map[string]*peer{}}
+}
+
+// get leases the client for loc; release ends the lease.
+func (p *peers) get(loc string) (flight.Client, func(), error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, nil, errClosing
+	}
+	p.clock++
+	pc, ok := p.conns[loc]
+	if !ok {
+		addr, creds, err := p.tls.Dial(loc)
+		if err != nil {
+			return nil, nil, err
+		}
+		// Partitions come in batches of the producer's size, which may be
+		// over gRPC's default 4 MB limit on a received message.
+		c, err := flight.NewClientWithMiddleware(addr, nil, nil, creds,
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)),
+			grpc.WithInitialWindowSize(8<<20), grpc.WithInitialConnWindowSize(16<<20))
+		if err != nil {
+			return nil, nil, err
+		}
+		pc = &peer{c: c}
+		p.conns[loc] = pc
+	}
+	pc.users++
+	pc.used = p.clock
+	p.prune()
+	var once sync.Once
+	return pc.c, func() {
+		once.Do(func() {
+			p.mu.Lock()
+			pc.users--
+			p.mu.Unlock()
+		})
+	}, nil
+}
+
+// prune closes the least recently used idle clients beyond max. p.mu is
+// held.
+func (p *peers) prune() {
+	if len(p.conns) <= p.max {
+		return
+	}
+	var idle []string
+	for loc, pc := range p.conns {
+		if pc.users == 0 {
+			idle = append(idle, loc)
+		}
+	}
+	sort.Slice(idle, func(i, j int) bool { return p.conns[idle[i]].used < p.conns[idle[j]].used })
+	for _, loc := range idle {
+		if len(p.conns) <= p.max {
+			break
+		}
+		_ = p.conns[loc].c.Close()
+		delete(p.conns, loc)
+	}
+}
+
+// close closes every client; no fetch is running (the executor's tasks
+// have ended).
+func (p *peers) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	for loc, pc := range p.conns {
+		_ = pc.c.Close()
+		delete(p.conns, loc)
+	}
+}

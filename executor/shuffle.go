@@ -1,0 +1,254 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	skeinsql "github.com/skeindb/skein/flightsql"
+	"github.com/skeindb/skein/internal/cluster"
+	"github.com/skeindb/skein/internal/duck"
+)
+
+// splitter is a producer's recordWriter: it routes each row to the spool
+// of the partition its last column (cluster.PartitionColumn) names, without
+// that column. Rows are gathered per partition until they make a batch of
+// the executor's size, so that a batch split R ways does not go on the wire
+// as R small messages.
+type splitter struct {
+	ctx    context.Context // carries the allocator and a one-goroutine compute
+	alloc  memory.Allocator
+	schema *arrow.Schema // the output's: without the partition column
+	batch  duck.BatchSize
+	w      []*ipc.Writer // nil for a partition nobody reads
+
+	pending [][]arrow.RecordBatch // per partition: slices not yet written
+	rows    []int64
+	bytes   []int64
+	held    int64 // rows pending over all partitions
+	part    []int32
+}
+
+var errPartitionColumn = fmt.Errorf("%w: a producer task's last column must be %s, an integer partition number",
+	skeinsql.ErrInvalid, cluster.PartitionColumn)
+
+func (e *Executor) newSplitter(ctx context.Context, schema *arrow.Schema, parts []*spool) (*splitter, error) {
+	n := schema.NumFields() - 1
+	if n < 1 || schema.Field(n).Name != cluster.PartitionColumn || !arrow.IsInteger(schema.Field(n).Type.ID()) {
+		return nil, fmt.Errorf("%w (the result is %s)", errPartitionColumn, schema)
+	}
+	md := schema.Metadata()
+	out := arrow.NewSchema(schema.Fields()[:n], &md)
+	ectx := compute.DefaultExecCtx()
+	// The task holds one thread slot; its columns are taken on its goroutine.
+	ectx.NumParallel = 1
+	s := &splitter{ctx: compute.WithAllocator(compute.SetExecCtx(ctx, ectx), e.cfg.Alloc), alloc: e.cfg.Alloc,
+		schema: out, batch: e.cfg.Batch, w: make([]*ipc.Writer, len(parts)),
+		pending: make([][]arrow.RecordBatch, len(parts)), rows: make([]int64, len(parts)), bytes: make([]int64, len(parts))}
+	for i, sp := range parts {
+		if sp != nil {
+			s.w[i] = ipc.NewWriterWithPayloadWriter(payloads{ctx: ctx, sp: sp, partial: true},
+				ipc.WithSchema(out), ipc.WithAllocator(e.cfg.Alloc))
+		}
+	}
+	return s, nil
+}
+
+func (s *splitter) Write(rec arrow.RecordBatch) error {
+	n := int(rec.NumRows())
+	if n == 0 {
+		return nil
+	}
+	last := int(rec.NumCols()) - 1
+	if cap(s.part) < n {
+		s.part = make([]int32, n)
+	}
+	part := s.part[:n]
+	if err := partitionsOf(rec.Column(last), len(s.w), part); err != nil {
+		return err
+	}
+	// Rows in partition order (a counting sort), then one take and a slice
+	// per partition.
+	start := make([]int, len(s.w)+1)
+	for _, p := range part {
+		start[p+1]++
+	}
+	for p := range s.w {
+		start[p+1] += start[p]
+	}
+	body := array.NewRecordBatch(s.schema, rec.Columns()[:last], int64(n))
+	defer body.Release()
+	if p := part[0]; start[p] == 0 && start[p+1] == n { // all rows in one partition
+		if s.w[p] != nil {
+			body.Retain()
+			return s.add(int(p), body)
+		}
+		return nil
+	}
+	idx := make([]int32, n)
+	next := append([]int(nil), start[:len(s.w)]...)
+	for i, p := range part {
+		idx[next[p]] = int32(i)
+		next[p]++
+	}
+	indices := array.NewInt32Data(array.NewData(arrow.PrimitiveTypes.Int32, n,
+		[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(idx))}, nil, 0, 0))
+	defer indices.Release()
+	// Datums hold references of their own.
+	values, positions := compute.NewDatum(body), compute.NewDatum(indices)
+	defer values.Release()
+	defer positions.Release()
+	out, err := compute.Take(s.ctx, *compute.DefaultTakeOptions(), values, positions)
+	if err != nil {
+		return fmt.Errorf("partitioning a result: %w", err)
+	}
+	sorted := out.(*compute.RecordDatum).Value
+	defer sorted.Release()
+	for p, w := range s.w {
+		if w == nil || start[p] == start[p+1] {
+			continue
+		}
+		if err := s.add(p, sorted.NewSlice(int64(start[p]), int64(start[p+1]))); err != nil {
+			return err
+		}
+	}
+	// Slices hold their whole batch: past a few batches' worth of rows
+	// held, every partition is written, small or not.
+	if s.held > 4*s.batch.Rows {
+		return s.flushAll()
+	}
+	return nil
+}
+
+// add queues rec (consumed) for partition p, writing the partition once it
+// makes a batch.
+func (s *splitter) add(p int, rec arrow.RecordBatch) error {
+	s.pending[p] = append(s.pending[p], rec)
+	s.rows[p] += rec.NumRows()
+	s.bytes[p] += duck.RecordSize(rec)
+	s.held += rec.NumRows()
+	if s.rows[p] >= s.batch.Rows || s.bytes[p] >= s.batch.Bytes {
+		return s.flush(p)
+	}
+	return nil
+}
+
+func (s *splitter) flush(p int) error {
+	recs := s.pending[p]
+	if len(recs) == 0 {
+		return nil
+	}
+	s.pending[p], s.held, s.rows[p], s.bytes[p] = nil, s.held-s.rows[p], 0, 0
+	defer func() {
+		for _, r := range recs {
+			r.Release()
+		}
+	}()
+	if len(recs) == 1 {
+		return s.w[p].Write(recs[0])
+	}
+	rec, err := concatenate(s.schema, recs, s.alloc)
+	if err != nil {
+		return err
+	}
+	defer rec.Release()
+	return s.w[p].Write(rec)
+}
+
+func (s *splitter) flushAll() error {
+	for p := range s.w {
+		if err := s.flush(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close writes what is pending and ends every partition's stream; each
+// carries the schema, rows or not (its consumers create their table from
+// it).
+func (s *splitter) Close() error {
+	err := s.flushAll()
+	for p, w := range s.w {
+		for _, r := range s.pending[p] {
+			r.Release()
+		}
+		s.pending[p] = nil
+		if w != nil {
+			err = errors.Join(err, w.Close())
+		}
+	}
+	return err
+}
+
+// concatenate joins record batches of one schema into one.
+func concatenate(schema *arrow.Schema, recs []arrow.RecordBatch, alloc memory.Allocator) (arrow.RecordBatch, error) {
+	cols := make([]arrow.Array, schema.NumFields())
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	var n int64
+	for _, r := range recs {
+		n += r.NumRows()
+	}
+	parts := make([]arrow.Array, len(recs))
+	for i := range cols {
+		for j, r := range recs {
+			parts[j] = r.Column(i)
+		}
+		c, err := array.Concatenate(parts, alloc)
+		if err != nil {
+			return nil, fmt.Errorf("joining a partition's rows: %w", err)
+		}
+		cols[i] = c
+	}
+	return array.NewRecordBatch(schema, cols, n), nil
+}
+
+type integer interface {
+	~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~uint16 | ~uint32 | ~uint64
+}
+
+// partitionsOf reads a partition column into part, checking each is in
+// [0, n).
+func partitionsOf(col arrow.Array, n int, part []int32) error {
+	switch c := col.(type) {
+	case *array.Int8:
+		return checkParts(c.Int8Values(), col, n, part)
+	case *array.Int16:
+		return checkParts(c.Int16Values(), col, n, part)
+	case *array.Int32:
+		return checkParts(c.Int32Values(), col, n, part)
+	case *array.Int64:
+		return checkParts(c.Int64Values(), col, n, part)
+	case *array.Uint8:
+		return checkParts(c.Uint8Values(), col, n, part)
+	case *array.Uint16:
+		return checkParts(c.Uint16Values(), col, n, part)
+	case *array.Uint32:
+		return checkParts(c.Uint32Values(), col, n, part)
+	case *array.Uint64:
+		return checkParts(c.Uint64Values(), col, n, part)
+	}
+	return fmt.Errorf("%w (it is %s)", errPartitionColumn, col.DataType())
+}
+
+func checkParts[T integer](vals []T, col arrow.Array, n int, part []int32) error {
+	for i, v := range vals {
+		// A negative value converts to a huge one.
+		if uint64(v) >= uint64(n) || col.IsNull(i) {
+			return fmt.Errorf("%w: partition %v of row %d is not in [0, %d)", skeinsql.ErrInvalid, col.ValueStr(i), i, n)
+		}
+		part[i] = int32(v)
+	}
+	return nil
+}
