@@ -10,4 +10,11 @@
 // client reads endpoints one at a time and no task holds a thread while its
 // reader is slow. Spools are read once and dropped when their tickets
 // expire; nothing else is kept.
+//
+// Executors exchange data between stages themselves (shuffle.go,
+// fetch.go): a producer task splits its result by its last column into
+// one spool per partition, each kept for its Readers and read with a
+// partition ticket; a consumer task fetches its partition of every
+// producer from the producers' executors (the next location when one is
+// gone, which runs the producer again) into TEMP tables before it runs.
 package executor

@@ -376,3 +376,41 @@ func TestConsumerProducer(t *testing.T) {
 	}
 	drained(t, ms)
 }
+
+// A producer's partitions go on the wire in batches of the executor's
+// size, not as one small piece of every batch of its result.
+func TestPartitionsAreCoalesced(t *testing.T) {
+	ms := startCluster(t, 1, 64<<20)
+	m := ms[0]
+	const parts = 8
+	h := sign(t, m.e, cluster.Task{Task: 100, Executor: m.e.ID(), Partitions: parts,
+		SQL: fmt.Sprintf("SELECT range AS k, range AS v, range %% %d AS skein_part FROM range(%d)", parts, shuffleRows)})
+	for part := range parts {
+		tk, err := cluster.PartitionTicket(h, part)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream, err := m.cl.DoGet(context.Background(), &flight.Ticket{Ticket: tk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := flight.NewRecordReader(stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var batches, rows int64
+		for r.Next() {
+			batches++
+			rows += r.RecordBatch().NumRows()
+		}
+		r.Release()
+		if err := r.Err(); err != nil {
+			t.Fatal(err)
+		}
+		// 37,500 rows of 16 bytes: one batch of the default size.
+		if rows != shuffleRows/parts || batches != 1 {
+			t.Fatalf("partition %d: %d rows in %d batches", part, rows, batches)
+		}
+	}
+	drained(t, ms)
+}

@@ -86,7 +86,7 @@ func (s *splitter) Write(rec arrow.RecordBatch) error {
 	if p := part[0]; start[p] == 0 && start[p+1] == n { // all rows in one partition
 		if s.w[p] != nil {
 			body.Retain()
-			return s.add(int(p), body)
+			return s.add(int(p), body, duck.RecordSize(body))
 		}
 		return nil
 	}
@@ -109,11 +109,14 @@ func (s *splitter) Write(rec arrow.RecordBatch) error {
 	}
 	sorted := out.(*compute.RecordDatum).Value
 	defer sorted.Release()
+	// A slice's buffers are its whole batch's: its size is its share.
+	size := duck.RecordSize(sorted)
 	for p, w := range s.w {
 		if w == nil || start[p] == start[p+1] {
 			continue
 		}
-		if err := s.add(p, sorted.NewSlice(int64(start[p]), int64(start[p+1]))); err != nil {
+		rows := start[p+1] - start[p]
+		if err := s.add(p, sorted.NewSlice(int64(start[p]), int64(start[p+1])), size*int64(rows)/int64(n)); err != nil {
 			return err
 		}
 	}
@@ -125,12 +128,12 @@ func (s *splitter) Write(rec arrow.RecordBatch) error {
 	return nil
 }
 
-// add queues rec (consumed) for partition p, writing the partition once it
-// makes a batch.
-func (s *splitter) add(p int, rec arrow.RecordBatch) error {
+// add queues rec (consumed) of about size bytes for partition p, writing
+// the partition once it makes a batch.
+func (s *splitter) add(p int, rec arrow.RecordBatch, size int64) error {
 	s.pending[p] = append(s.pending[p], rec)
 	s.rows[p] += rec.NumRows()
-	s.bytes[p] += duck.RecordSize(rec)
+	s.bytes[p] += size
 	s.held += rec.NumRows()
 	if s.rows[p] >= s.batch.Rows || s.bytes[p] >= s.batch.Bytes {
 		return s.flush(p)
