@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -48,7 +49,11 @@ func startCluster(t *testing.T, executors int, mode string, opts ...func(*Config
 	for _, o := range opts {
 		o(&cfg)
 	}
-	c, err := Start(context.Background(), cfg, zerolog.Nop())
+	log := zerolog.Nop()
+	if os.Getenv("SKEIN_TEST_LOG") != "" {
+		log = zerolog.New(os.Stderr)
+	}
+	c, err := Start(context.Background(), cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

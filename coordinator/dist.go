@@ -45,6 +45,10 @@ type dist struct {
 	batch      duck.BatchSize
 	targetRows int64
 	direct     bool // endpoints at executors (else every ticket comes back here)
+	// exchanges: plan joins and aggregates in stages with exchanges
+	// between executors; broadcastRows: the largest join input broadcast.
+	exchanges     bool
+	broadcastRows int64
 	retries    int
 	hist       *history
 	tls        cluster.TLS
@@ -125,7 +129,7 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 	life, stop := context.WithCancel(context.Background())
 	d := &dist{db: db, mergeDB: mergeDB, secret: secret, reg: reg, aggs: aggs, log: log, mem: mem,
 		batch:      duck.BatchSize{Rows: cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
-		targetRows: taskRows, direct: cfg.ResultMode != "proxy", retries: 2, life: life, stopLife: stop,
+		targetRows: taskRows, direct: cfg.ResultMode != "proxy", exchanges: !cfg.NoExchanges, broadcastRows: cfg.BroadcastRows, retries: 2, life: life, stopLife: stop,
 		limits: cfg.limits(), views: map[string]partition.View{},
 		footers: newLRU(maxFooters, maxFooterBytes, func(k string, v []int64) int64 { return int64(len(k) + 8*len(v)) }),
 		plans:   newLRU(maxPlans, math.MaxInt64, func(string, cachedPlan) int64 { return 0 })}
@@ -179,19 +183,29 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 		return nil, err
 	}
 	qid := newQueryID()
-	execs := d.reg.assign(len(p.tasks))
+	var handles []string
+	var execs [][2]string
+	if p.stages != nil {
+		if handles, execs, err = d.signStages(p, cluster.Task{Query: qid, User: user, Role: flightsql.RoleFrom(ctx), Deadline: deadline}); err != nil {
+			return nil, err
+		}
+	} else {
+		execs = d.reg.assign(len(p.tasks))
+		for i, t := range p.tasks {
+			h, err := d.secret.SignTask(cluster.Task{Query: qid, Task: i, SQL: t.sql, User: user, Role: flightsql.RoleFrom(ctx), Executor: execs[i][0],
+				Alt: execs[i][1], Deadline: deadline, Slice: t.slice, Ordered: t.ordered})
+			if err != nil {
+				return nil, err
+			}
+			handles = append(handles, h)
+		}
+	}
 	if execs == nil {
 		return nil, nil
 	}
-	handles := make([]string, len(p.tasks))
-	for i, t := range p.tasks {
-		h, err := d.secret.SignTask(cluster.Task{Query: qid, Task: i, SQL: t.sql, User: user, Role: flightsql.RoleFrom(ctx), Executor: execs[i][0],
-			Alt: execs[i][1], Deadline: deadline, Slice: t.slice, Ordered: t.ordered})
-		if err != nil {
-			return nil, err
-		}
-		handles[i] = h
-	}
+	all, allExecs := handles, execs
+	// The gather stage's tasks are the endpoints (or the merge's input).
+	handles, execs = handles[len(handles)-len(p.tasks):], execs[len(execs)-len(p.tasks):]
 	meta, err := json.Marshal(p.explain(qid, execs))
 	if err != nil {
 		return nil, err
@@ -230,9 +244,9 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 		info.Endpoint = []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: ticket}}}
 	}
 	// Recorded before any task can start, so that no report finds it missing.
-	d.hist.started(qid, user, query, p.mode.String(), len(p.tasks), true, p.mode == partition.Scatter)
-	d.startTasks(handles, execs)
-	d.log.Info().Str("query_id", qid).Str("mode", p.mode.String()).Int("tasks", len(p.tasks)).
+	d.hist.started(qid, user, query, p.modeName(), len(all), true, p.mode == partition.Scatter)
+	d.startTasks(all, allExecs)
+	d.log.Info().Str("query_id", qid).Str("mode", p.modeName()).Int("tasks", len(all)).
 		Dur("planning", time.Since(start)).Msg("query planned")
 	return info, nil
 }
@@ -242,8 +256,11 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 // their results.
 type planned struct {
 	mode  partition.Mode
-	tasks []plannedTask
+	tasks []plannedTask // the gather stage's, with stages
 	merge string
+	// A plan in stages: every stage's tasks, the last one's are tasks.
+	plan   *partition.Plan
+	stages []plannedStage
 }
 
 type plannedTask struct {
@@ -262,7 +279,38 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		files, err := d.files(ctx, conn, paths)
 		return totalRows(files), err
 	}
-	a, err := partition.Analyze([]byte(ast), partition.Env{Aggregates: d.aggs, View: views.view, Rows: scanRows})
+	columns := func(item partition.Node) ([]partition.Column, error) {
+		star, err := partition.StarAST(item)
+		if err != nil {
+			return nil, err
+		}
+		q, err := deserialize(ctx, conn, star)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := conn.QueryRows(ctx, "SELECT column_name, column_type FROM (DESCRIBE "+q+")")
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		var out []partition.Column
+		for rows.Next() {
+			var c partition.Column
+			if err := rows.Scan(&c.Name, &c.Type); err != nil {
+				return nil, err
+			}
+			out = append(out, c)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		if len(out) == 0 {
+			return nil, errors.New("no columns")
+		}
+		return out, nil
+	}
+	a, err := partition.Analyze([]byte(ast), partition.Env{Aggregates: d.aggs, View: views.view, Rows: scanRows,
+		Exchanges: d.exchanges, Partitions: d.slots(), BroadcastRows: d.broadcastRows, Columns: columns})
 	if err != nil {
 		return nil, err
 	}
@@ -273,6 +321,11 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 	}
 	var key strings.Builder
 	key.WriteString(ast + views.used.String() + "\x00" + schema.String())
+	if d.exchanges {
+		if p, err := d.planStages(ctx, conn, a, key.String(), schema); p != nil || err != nil {
+			return p, err
+		}
+	}
 	sliced := make([][]partition.Slice, len(parts))
 	for i, part := range parts {
 		if sliced[i], err = d.slices(ctx, conn, part); err != nil {
@@ -321,6 +374,15 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		}
 	}
 	return p, nil
+}
+
+// modeName is the plan's mode as explained and recorded: a plan in
+// stages is "stages".
+func (p *planned) modeName() string {
+	if p.stages != nil {
+		return "stages"
+	}
+	return p.mode.String()
 }
 
 // taskShape is what a task template depends on: the part of the query
@@ -435,12 +497,13 @@ const partialsView = "skein_partials"
 // explanation is how a query was split, sent as the FlightInfo's
 // app_metadata (skein sql --explain prints it).
 type explanation struct {
-	QueryID string     `json:"query_id"`
-	Mode    string     `json:"mode"`
-	Tasks   int        `json:"tasks"`
-	TaskSQL string     `json:"task_sql"`
-	Plan    []taskInfo `json:"plan"`
-	Merge   string     `json:"merge_sql,omitempty"`
+	QueryID string      `json:"query_id"`
+	Mode    string      `json:"mode"`
+	Tasks   int         `json:"tasks"`
+	TaskSQL string      `json:"task_sql"`
+	Plan    []taskInfo  `json:"plan"`
+	Merge   string      `json:"merge_sql,omitempty"`
+	Stages  []stageInfo `json:"stages,omitempty"`
 }
 
 type taskInfo struct {
@@ -452,7 +515,8 @@ type taskInfo struct {
 }
 
 func (p *planned) explain(qid string, execs [][2]string) explanation {
-	e := explanation{QueryID: qid, Mode: p.mode.String(), Tasks: len(p.tasks), TaskSQL: p.tasks[0].sql, Merge: p.merge}
+	e := explanation{QueryID: qid, Mode: p.modeName(), Tasks: len(p.tasks), TaskSQL: p.tasks[0].sql, Merge: p.merge,
+		Stages: p.stageInfos()}
 	for i, t := range p.tasks {
 		ti := taskInfo{Task: i, Slice: t.slice.String(), Executor: execs[i][0], Alternate: execs[i][1]}
 		if t.sql != e.TaskSQL {
@@ -655,6 +719,10 @@ func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.R
 	}
 	if ctx.Err() != nil {
 		return nil, nil, "", ctx.Err()
+	}
+	if len(t.Inputs) > 0 || t.Partitions > 0 {
+		// A task of a stage reads or feeds exchanges between executors.
+		return nil, nil, "", fmt.Errorf("task %s/%d: %w", t.Query, t.Task, errors.Join(errs...))
 	}
 	// No executor could start it: run it here.
 	report := cluster.TaskReport{Query: t.Query, Task: t.Task, Executor: "coordinator", Started: time.Now()}

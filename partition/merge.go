@@ -153,6 +153,12 @@ func (r *rewriter) rewrite(e Node, outputs map[string]bool) (Node, error) {
 			}
 			return withAlias(final(e, r.partial), str(e, "alias")), nil
 		}
+	case "SUBQUERY":
+		// Evaluated as written where the final step runs (an executor,
+		// since the query has subqueries); one correlated with the
+		// query's rows names columns the partials do not have, and the
+		// plan's check (preparing it) keeps the query local.
+		return e, nil
 	case "COLUMN_REF":
 		names := list(e, "column_names")
 		if len(names) == 1 {

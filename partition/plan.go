@@ -56,6 +56,19 @@ type Analysis struct {
 	reader   Node // a text scan's table function call, with its options
 	renamed  bool // a UNION ALL branch after the first: its columns take the union's names
 
+	env Env
+	// subst replaces FROM items (by path from root, joined by "/") in a
+	// task's query: join inputs read from exchanges.
+	subst map[string]Node
+	// raw: the aggregate does not decompose, so rows are shuffled whole by
+	// (some of) the group keys and the query itself runs on each partition.
+	raw error
+	// subqueries: the query holds subqueries, which only a task that reads
+	// files can evaluate (never the coordinator's merge).
+	subqueries bool
+	// windows: the select list holds window functions.
+	windows bool
+
 	// scatter-merge only
 	plain    Node  // without aggregates: the partial query (DISTINCT, ORDER BY, LIMIT n+offset)
 	distinct bool  // without aggregates: SELECT DISTINCT
@@ -87,7 +100,25 @@ type Env struct {
 	// the largest scan that can be split is split. nil or an error: the
 	// leftmost.
 	Rows func(paths []string) (int64, error)
+
+	// Exchanges says executors exchange data between stages (Stages): a
+	// join then reads its other inputs from exchanges, aggregates finish
+	// on executors, and subqueries are allowed wherever the task that
+	// evaluates them reads the files whole.
+	Exchanges bool
+	// Partitions is how many partitions a shuffle makes (the cluster's
+	// threads); at least 1.
+	Partitions int
+	// BroadcastRows is the largest join input (in rows, from its files'
+	// metadata) that is broadcast when an equality would let it be
+	// co-partitioned with the split scan instead.
+	BroadcastRows int64
+	// Columns lists the columns a FROM item gives (name and DuckDB type).
+	Columns func(from Node) ([]Column, error)
 }
+
+// Column is a column of a FROM item.
+type Column struct{ Name, Type string }
 
 // Analyze decides how a query can run from its serialized AST
 // (json_serialize_sql). An error wrapping ErrLocal says why the query runs
@@ -151,17 +182,25 @@ func analyzeUnion(root Node, env Env) (*Analysis, error) {
 
 func analyzeSelect(root Node, env Env) (*Analysis, error) {
 	aggs := env.Aggregates
-	a := &Analysis{root: root}
+	a := &Analysis{root: root, env: env}
 	if err := inlineViews(root, env.View); err != nil {
 		return nil, err
 	}
 	if err := a.findScan(env.Rows, aggs); err != nil {
 		return nil, err
 	}
-	if err := plainSelect(root); err != nil {
+	if err := plainSelect(root, env.Exchanges); err != nil {
 		return nil, err
 	}
-	for _, part := range []any{root["select_list"], root["where_clause"], root["having"], root["modifiers"], root["group_expressions"]} {
+	if env.Exchanges {
+		normalizeGroups(root, aggs)
+	}
+	for _, part := range []any{root["select_list"], root["where_clause"], root["having"], root["qualify"]} {
+		if err := a.checkExprs(part); err != nil {
+			return nil, err
+		}
+	}
+	for _, part := range []any{root["modifiers"], root["group_expressions"]} {
 		if err := checkExprs(part); err != nil {
 			return nil, err
 		}
@@ -171,6 +210,16 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 	}
 	hasAgg := containsAggregate(root["select_list"], aggs) || containsAggregate(root["having"], aggs) ||
 		containsAggregate(root["modifiers"], aggs)
+	if a.windows {
+		// Window functions see whole partitions: rows shuffled by the
+		// PARTITION BY keys every window shares, the query on each part.
+		if hasAgg || len(list(root, "group_expressions")) > 0 || a.Joined || a.Format != Parquet {
+			return nil, local("window functions over an aggregate, a join or text files")
+		}
+		a.raw = local("window functions")
+		a.Mode = ScatterMerge
+		return a, nil
+	}
 	if !hasAgg && len(list(root, "group_expressions")) == 0 && root["having"] == nil && len(list(root, "modifiers")) == 0 {
 		a.Mode = Scatter
 		return a, nil
@@ -185,8 +234,17 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 		a.Mode = ScatterMerge
 		return a, nil
 	}
-	if err := a.planMerge(aggs); err != nil {
-		return nil, err
+	err := local("GROUPING SETS, ROLLUP or CUBE")
+	if len(list(root, "group_sets")) <= 1 {
+		err = a.planMerge(aggs)
+	}
+	if err != nil {
+		// An aggregate that does not decompose still splits with
+		// exchanges: rows shuffled by group key, the query on each part.
+		if !errors.Is(err, ErrLocal) || !env.Exchanges || a.Joined || a.Format != Parquet {
+			return nil, err
+		}
+		a.raw = err
 	}
 	a.Mode = ScatterMerge
 	return a, nil
@@ -256,7 +314,7 @@ func rowwise(n Node, aggs Aggregates) error {
 	if str(n, "type") != "SELECT_NODE" {
 		return local("a FROM subquery that is a %s", str(n, "type"))
 	}
-	if err := plainSelect(n); err != nil {
+	if err := plainSelect(n, false); err != nil {
 		return err
 	}
 	if len(list(n, "modifiers")) > 0 || len(list(n, "group_expressions")) > 0 || n["having"] != nil ||
@@ -485,17 +543,17 @@ func isStarOnly(n Node) bool {
 }
 
 // plainSelect rejects the clauses the planner does not split.
-func plainSelect(root Node) error {
+func plainSelect(root Node, exchanges bool) error {
 	switch {
 	case len(list(child(root, "cte_map"), "map")) > 0:
 		return local("WITH clause")
-	case root["qualify"] != nil:
+	case root["qualify"] != nil && !exchanges:
 		return local("QUALIFY")
 	case root["sample"] != nil:
 		return local("SAMPLE")
-	case str(root, "aggregate_handling") != "STANDARD_HANDLING":
+	case str(root, "aggregate_handling") != "STANDARD_HANDLING" && !exchanges:
 		return local("GROUP BY ALL or forced aggregation")
-	case len(list(root, "group_sets")) > 1:
+	case len(list(root, "group_sets")) > 1 && !exchanges:
 		return local("GROUPING SETS, ROLLUP or CUBE")
 	}
 	for _, m := range list(root, "modifiers") {
@@ -559,6 +617,9 @@ type Slice struct {
 }
 
 func (s Slice) String() string {
+	if s.File == "" && len(s.Files) == 0 {
+		return "-"
+	}
 	if len(s.Files) > 0 {
 		return strings.Join(s.Files, ",")
 	}
@@ -633,6 +694,9 @@ func (a *Analysis) filesNode(files []Node) Node {
 // files of a slice of whole files, the file alone for a whole file (Last <
 // 0), else the file and its row range.
 func (s Slice) Args() []any {
+	if s.File == "" && len(s.Files) == 0 {
+		return nil // no scan: a task reading exchanges, or files whole
+	}
 	if len(s.Files) > 0 {
 		args := make([]any, len(s.Files))
 		for i, f := range s.Files {
@@ -745,16 +809,24 @@ func (a *Analysis) TemplateAST(s Slice, names []string) ([]byte, error) {
 // fromWith is the query's FROM with the split scan replaced by scan; in a
 // join, the other inputs stay as they are.
 func (a *Analysis) fromWith(scan Node) Node {
-	if len(a.scanPath) <= 1 {
+	if len(a.scanPath) <= 1 && len(a.subst) == 0 {
 		return scan
 	}
-	from := clone(child(a.root, "from_table"))
-	parent := from
-	for _, k := range a.scanPath[1 : len(a.scanPath)-1] {
-		parent = child(parent, k)
+	holder := Node{"from_table": clone(child(a.root, "from_table"))}
+	place := func(path []string, n Node) {
+		parent := holder
+		for _, k := range path[:len(path)-1] {
+			parent = child(parent, k)
+		}
+		parent[path[len(path)-1]] = n
 	}
-	parent[a.scanPath[len(a.scanPath)-1]] = scan
-	return from
+	for path, repl := range a.subst {
+		place(strings.Split(path, "/"), clone(repl))
+	}
+	if scan != nil {
+		place(a.scanPath, scan)
+	}
+	return child(holder, "from_table")
 }
 
 func (a *Analysis) task(from Node, names []string) ([]byte, error) {
@@ -840,6 +912,15 @@ func (a *Analysis) mergeOver(from Node, names []string) ([]byte, error) {
 	if a.plain != nil {
 		return a.plainMerge(from, names)
 	}
+	n, err := a.mergeNode(from, names)
+	if err != nil {
+		return nil, err
+	}
+	return statement(n)
+}
+
+// mergeNode is the final aggregation over the partial results in from.
+func (a *Analysis) mergeNode(from Node, names []string) (Node, error) {
 	if len(names) != len(a.finals) {
 		return nil, fmt.Errorf("partition: %d output names for %d columns", len(names), len(a.finals))
 	}
@@ -870,7 +951,7 @@ func (a *Analysis) mergeOver(from Node, names []string) ([]byte, error) {
 	if mods != nil {
 		n["modifiers"] = mods
 	}
-	return statement(n)
+	return n, nil
 }
 
 // Ordered says every run of a task of this query gives its rows in the

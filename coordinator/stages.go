@@ -1,0 +1,222 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/skeindb/skein/internal/cluster"
+	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/partition"
+)
+
+// A query planned in stages (partition.Plan): every stage's tasks, in the
+// order they are signed (a consumer's ticket holds its producers').
+type plannedStage struct {
+	stage *partition.Stage
+	tasks []plannedTask
+}
+
+// planStages plans a query with exchanges between executors, if that adds
+// anything to the plain split (nil otherwise). key identifies the query's
+// AST, views and schema for the plan cache.
+func (d *dist) planStages(ctx context.Context, conn *duck.Conn, a *partition.Analysis, key string, schema *arrow.Schema) (*planned, error) {
+	names := make([]string, schema.NumFields())
+	for i, f := range schema.Fields() {
+		names[i] = f.Name
+	}
+	sp, err := a.Stages(names)
+	if err != nil || sp == nil {
+		return nil, err
+	}
+	sliced := make([][]partition.Slice, len(sp.Stages))
+	var k strings.Builder
+	k.WriteString(key)
+	fmt.Fprintf(&k, "\x00stages %d", d.slots())
+	for i, s := range sp.Stages {
+		if s.Scan == nil {
+			sliced[i] = make([]partition.Slice, s.Tasks)
+			continue
+		}
+		if sliced[i], err = d.slices(ctx, conn, s.Scan); err != nil {
+			return nil, fmt.Errorf("%w: %v", partition.ErrLocal, err)
+		}
+		if len(sliced[i]) == 0 {
+			return nil, fmt.Errorf("%w: no rows to split in %s", partition.ErrLocal, s.What)
+		}
+		for _, sl := range sliced[i] {
+			fmt.Fprintf(&k, "\x00%d %s", i, sl)
+		}
+	}
+	consumers := func(s *partition.Stage) int {
+		if s.Consumer < 0 {
+			return 0
+		}
+		return len(sliced[s.Consumer])
+	}
+	c, ok := d.plans.get(k.String())
+	if !ok {
+		c.tasks = map[taskShape]string{}
+		check, err := sp.CheckAST(func(s *partition.Stage) partition.Slice { return sliced[s.ID][0] }, names)
+		if err != nil {
+			return nil, err
+		}
+		checkSQL, err := deserialize(ctx, conn, check)
+		if err != nil {
+			return nil, err
+		}
+		st, err := conn.Prepare(ctx, checkSQL)
+		if err != nil {
+			return nil, fmt.Errorf("%w: the staged rewrite does not prepare: %v", partition.ErrLocal, err)
+		}
+		same := st.Schema.Equal(schema)
+		_ = st.Close()
+		if !same {
+			return nil, fmt.Errorf("%w: the staged rewrite changes the result schema", partition.ErrLocal)
+		}
+		for i, s := range sp.Stages {
+			for _, sl := range sliced[i] {
+				shape := shapeOf(i, sl)
+				if _, ok := c.tasks[shape]; ok {
+					continue
+				}
+				ast, err := s.AST(sl, consumers(s))
+				if err == nil {
+					c.tasks[shape], err = deserialize(ctx, conn, ast)
+				}
+				if err != nil {
+					return nil, err
+				}
+			}
+		}
+		if sp.Merge != nil {
+			ast, err := sp.MergeAST(partialsView, names)
+			if err == nil {
+				c.merge, err = deserialize(ctx, conn, ast)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		d.plans.put(k.String(), c)
+	}
+	p := &planned{mode: partition.Scatter, merge: c.merge, plan: sp}
+	if sp.Merge != nil {
+		p.mode = partition.ScatterMerge
+	}
+	for i, s := range sp.Stages {
+		ps := plannedStage{stage: s}
+		for _, sl := range sliced[i] {
+			ps.tasks = append(ps.tasks, plannedTask{sql: c.tasks[shapeOf(i, sl)], slice: sl, ordered: sp.Ordered && s.Consumer < 0})
+		}
+		p.stages = append(p.stages, ps)
+	}
+	p.tasks = p.stages[len(p.stages)-1].tasks
+	return p, nil
+}
+
+// signStages signs every task of a staged plan, producers first: each
+// consumer's ticket names its producers' tickets and where they run. It
+// returns every handle and its executors, the gather stage's last.
+func (d *dist) signStages(p *planned, proto cluster.Task) (handles []string, execs [][2]string, err error) {
+	total := 0
+	for _, ps := range p.stages {
+		total += len(ps.tasks)
+	}
+	execs = d.reg.assign(total)
+	if execs == nil {
+		return nil, nil, nil
+	}
+	locations := func(ex [2]string) []string {
+		var out []string
+		for _, id := range ex {
+			if loc, ok := d.reg.location(id); ok && !containsString(out, loc) {
+				out = append(out, loc)
+			}
+		}
+		return out
+	}
+	first := make([]int, len(p.stages)) // index of each stage's first task
+	for si, ps := range p.stages {
+		s := ps.stage
+		first[si] = len(handles)
+		n := 0
+		if s.Consumer >= 0 {
+			n = len(p.stages[s.Consumer].tasks)
+		}
+		for ti, pt := range ps.tasks {
+			idx := len(handles)
+			t := proto
+			t.Task, t.SQL, t.Slice, t.Ordered = idx, pt.sql, pt.slice, pt.ordered
+			t.Executor, t.Alt = execs[idx][0], execs[idx][1]
+			switch s.Output {
+			case partition.Shuffle:
+				t.Partitions, t.Readers = max(n, 1), 1
+			case partition.Broadcast:
+				t.Partitions, t.Readers = 1, n
+			}
+			for _, in := range s.Inputs {
+				prod := p.stages[in.Stage]
+				part := ti
+				if prod.stage.Output == partition.Broadcast {
+					part = 0
+				}
+				ci := cluster.Input{Table: in.Table, Part: part}
+				for k := range prod.tasks {
+					pi := first[in.Stage] + k
+					ci.Sources = append(ci.Sources, cluster.Source{Handle: handles[pi], Locations: locations(execs[pi])})
+				}
+				t.Inputs = append(t.Inputs, ci)
+			}
+			h, err := d.secret.SignTask(t)
+			if err != nil {
+				return nil, nil, err
+			}
+			handles = append(handles, h)
+		}
+	}
+	return handles, execs, nil
+}
+
+func containsString(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// stageInfo describes a stage in a query's explanation.
+type stageInfo struct {
+	Stage    int    `json:"stage"`
+	What     string `json:"what"`
+	Tasks    int    `json:"tasks"`
+	Output   string `json:"output"`
+	Keys     string `json:"keys,omitempty"`
+	Consumer int    `json:"to_stage,omitempty"`
+	Inputs   []int  `json:"reads,omitempty"`
+	SQL      string `json:"sql"`
+}
+
+func (p *planned) stageInfos() []stageInfo {
+	var out []stageInfo
+	for _, ps := range p.stages {
+		s := ps.stage
+		si := stageInfo{Stage: s.ID, What: s.What, Tasks: len(ps.tasks), Output: s.Output.String(), SQL: ps.tasks[0].sql}
+		if s.Consumer >= 0 {
+			si.Consumer = s.Consumer
+		}
+		var keys []string
+		for _, k := range s.Keys {
+			keys = append(keys, k.Column)
+		}
+		si.Keys = strings.Join(keys, ", ")
+		for _, in := range s.Inputs {
+			si.Inputs = append(si.Inputs, in.Stage)
+		}
+		out = append(out, si)
+	}
+	return out
+}

@@ -1,0 +1,139 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/skeindb/skein/internal/ducktest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden plans in testdata")
+
+// stageData writes a fact table (big, several files), an orders-like table
+// it joins to by key (big too) and a dimension (small), with views.
+func stageData(t *testing.T, dir string) []string {
+	t.Helper()
+	conn := ducktest.Open(t, dir)
+	for f := range 3 {
+		ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT (range * 3 + %[1]d)::BIGINT AS k, (range %% 500)::INTEGER AS o, (range %% 7)::INTEGER AS d,
+  (range %% 1000) * 0.5 AS x, 'c' || (range %% 9) AS c FROM range(6000)) TO '%[2]s' (FORMAT parquet, ROW_GROUP_SIZE 1000)`,
+			f, filepath.Join(dir, fmt.Sprintf("fact-%d.parquet", f))))
+	}
+	ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT range::INTEGER AS o, (range %% 7)::BIGINT AS od, range %% 3 = 0 AS urgent
+FROM range(5000)) TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 1000)`, filepath.Join(dir, "ord.parquet")))
+	ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT range::INTEGER AS d, 'dim ' || range AS name FROM range(7)) TO '%s' (FORMAT parquet)`,
+		filepath.Join(dir, "dim.parquet")))
+	return []string{
+		fmt.Sprintf("CREATE VIEW fact AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "fact-*.parquet")),
+		fmt.Sprintf("CREATE VIEW ord AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "ord.parquet")),
+		fmt.Sprintf("CREATE VIEW dim AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "dim.parquet")),
+	}
+}
+
+// stageQueries are the golden plan cases: each query's stages (or why it
+// stays local) are in testdata/stages.json; go test -run TestGoldenStages
+// -update rewrites it, and a reviewer reads the plans' diff.
+var stageQueries = []string{
+	"SELECT k, x FROM fact WHERE d = 3",
+	"SELECT d, count(*), sum(x) FROM fact GROUP BY d",
+	"SELECT k, sum(x) FROM fact GROUP BY k",
+	"SELECT d, sum(x) AS s FROM fact GROUP BY d ORDER BY s DESC LIMIT 3",
+	"SELECT count(*), sum(x) FROM fact",
+	"SELECT d, median(x), string_agg(c, ',' ORDER BY k) FROM fact GROUP BY d",
+	"SELECT d, c, count(*) FROM fact GROUP BY ALL",
+	"SELECT d % 3, count(*) FROM fact GROUP BY 1 ORDER BY 1",
+	"SELECT count(DISTINCT c), min(x) FROM fact",
+	"SELECT stddev_pop(x) FROM fact",
+	"SELECT name, count(*) FROM fact JOIN dim USING (d) GROUP BY name ORDER BY name",
+	"SELECT f.k, o.urgent FROM fact f, ord o WHERE f.o = o.o AND o.od = 2 AND f.x > 100",
+	"SELECT o.urgent, dim.name, sum(f.x) FROM fact f JOIN ord o ON f.o = o.o JOIN dim ON dim.d = f.d GROUP BY ALL",
+	"SELECT f.k FROM fact f LEFT JOIN dim ON f.d = dim.d AND dim.name = 'dim 3' WHERE dim.name IS NULL",
+	"SELECT count(*) FROM fact WHERE o IN (SELECT o FROM ord WHERE urgent)",
+	"SELECT d, count(*) FROM fact f WHERE EXISTS (SELECT 1 FROM ord WHERE ord.o = f.o AND od = 1) GROUP BY d",
+	"SELECT d, sum(x) FROM fact GROUP BY d HAVING sum(x) > (SELECT avg(x) * 100 FROM fact)",
+	"SELECT k, row_number() OVER (PARTITION BY d ORDER BY k) FROM fact",
+	"SELECT * FROM fact f FULL JOIN ord o ON f.o = o.o",
+	"SELECT k, random() FROM fact",
+}
+
+type goldenPlan struct {
+	SQL    string   `json:"sql"`
+	Mode   string   `json:"mode"`
+	Stages []string `json:"stages,omitempty"`
+	Merge  string   `json:"merge_sql,omitempty"`
+}
+
+func TestGoldenStages(t *testing.T) {
+	dir := t.TempDir()
+	views := stageData(t, dir)
+	_, cl, _ := startCluster(t, 2, "direct", func(c *Config) {
+		c.AllowDirs = append(c.AllowDirs, dir)
+		c.TaskRows = 6000
+		c.BroadcastRows = 4000
+	})
+	ctx := context.Background()
+	for _, v := range views {
+		if _, err := cl.ExecuteUpdate(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []goldenPlan
+	for _, q := range stageQueries {
+		info, err := cl.Execute(ctx, q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		var e explanation
+		g := goldenPlan{SQL: q, Mode: "local"}
+		if len(info.AppMetadata) > 0 {
+			if err := json.Unmarshal(info.AppMetadata, &e); err != nil {
+				t.Fatal(err)
+			}
+			g.Mode, g.Merge = e.Mode, e.Merge
+			for _, s := range e.Stages {
+				line := fmt.Sprintf("%d: %s; %d tasks; %s", s.Stage, s.What, s.Tasks, s.Output)
+				if s.Keys != "" {
+					line += " by " + s.Keys
+				}
+				if s.Output != "gather" {
+					line += fmt.Sprintf(" to %d", s.Consumer)
+				}
+				line += "; " + s.SQL
+				g.Stages = append(g.Stages, strings.ReplaceAll(line, dir, "$DIR"))
+			}
+		}
+		got = append(got, g)
+	}
+	path := filepath.Join("testdata", "stages.json")
+	out, err := json.MarshalIndent(got, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = append(out, '\n')
+	if *update {
+		if err := os.WriteFile(path, out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to write it)", err)
+	}
+	if string(want) != string(out) {
+		var w []goldenPlan
+		_ = json.Unmarshal(want, &w)
+		for i := range got {
+			if i >= len(w) || fmt.Sprint(w[i]) != fmt.Sprint(got[i]) {
+				t.Errorf("plan of %s:\n got %+v\nwant %+v", got[i].SQL, got[i], w[min(i, len(w)-1)])
+			}
+		}
+		t.Fatalf("the plans differ from %s (go test -run TestGoldenStages -update rewrites it; review the diff)", path)
+	}
+}

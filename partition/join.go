@@ -1,0 +1,504 @@
+package partition
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// A join input (a FROM item under the join), as the stage planner sees it.
+type leaf struct {
+	path []string
+	node Node
+	// alias is how the query names its columns.
+	alias string
+	// splittable: reached only through inner and cross joins and the
+	// preserved side of left joins, so each output row holds at most one
+	// of its rows, and it never supplies NULLs (filters may move into it).
+	splittable bool
+	cols       []Column
+	rows       int64
+	pushed     []any // WHERE conjuncts on it alone
+}
+
+// joinStages plans a join with exchanges. The split scan S (the largest
+// splittable Parquet scan) is split by slices, or, when an equality joins
+// it to another splittable Parquet input larger than Env.BroadcastRows,
+// both are shuffled by their keys (co-partitioned). Every other input is
+// computed once, with the filters on it alone and only the columns the
+// query names, and broadcast. The join stage runs the query's rows (or
+// partial aggregate) over those.
+func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
+	env := a.env
+	if env.Columns == nil {
+		return nil, local("join inputs' columns are unknown")
+	}
+	// The join is the FROM of the SELECT at joinAt (the root, or a FROM
+	// subquery that only filters and projects).
+	joinAt := a.joinOwner()
+	owner := Node(a.root)
+	for _, k := range joinAt {
+		owner = child(owner, k)
+	}
+	joinPath := append(slices.Clone(joinAt), "from_table")
+	leaves, natural, err := collectLeaves(child(owner, "from_table"), joinPath)
+	if err != nil {
+		return nil, err
+	}
+	s := -1
+	for i, l := range leaves {
+		if slices.Equal(l.path, a.scanPath) {
+			s = i
+		}
+		if l.alias == "" {
+			return nil, local("a join input without a name")
+		}
+		if leaves[i].cols, err = env.Columns(l.node); err != nil {
+			return nil, local("columns of join input %s: %v", l.alias, err)
+		}
+		seen := map[string]bool{}
+		for _, c := range leaves[i].cols {
+			if seen[strings.ToLower(c.Name)] {
+				return nil, local("join input %s has two columns named %s", l.alias, c.Name)
+			}
+			seen[strings.ToLower(c.Name)] = true
+		}
+		leaves[i].rows = -1
+		if paths, err := scanPaths(l.node, false); err == nil && isParquetScan(l.node) && env.Rows != nil {
+			if n, err := env.Rows(paths); err == nil {
+				leaves[i].rows = n
+			}
+		}
+	}
+	if s < 0 {
+		return nil, fmt.Errorf("partition: the split scan is not a join input")
+	}
+	res := resolver{leaves: leaves}
+	// Conjuncts: of the WHERE (pushed into the input they alone read, if
+	// it supplies no NULLs, and kept in the join), and of inner joins' ON.
+	where := conjuncts(owner["where_clause"])
+	for _, c := range where {
+		if in, ok := res.only(c); ok && leaves[in].splittable {
+			leaves[in].pushed = append(leaves[in].pushed, c)
+		}
+	}
+	equalities := append(slices.Clone(where), innerConditions(child(owner, "from_table"))...)
+	// Co-partition S with the largest splittable Parquet input joined to
+	// it by equalities of hashable types, if that is over the threshold.
+	y, ykeys := -1, [][2]Key(nil)
+	for j, l := range leaves {
+		if j == s || !l.splittable || !isParquetScan(l.node) || l.rows <= env.BroadcastRows || (y >= 0 && l.rows <= leaves[y].rows) {
+			continue
+		}
+		if keys := res.equiKeys(equalities, s, j); len(keys) > 0 {
+			y, ykeys = j, keys
+		}
+	}
+	keep := referencedColumns(a.root, owner, natural)
+	type fed struct {
+		st   *Stage
+		path string
+		out  OutputKind
+		keys []Key
+	}
+	var inputs []fed
+	for i := range leaves {
+		if i == s && y < 0 {
+			continue
+		}
+		st, err := a.leafStage(p, &leaves[i], keep)
+		if err != nil {
+			return nil, err
+		}
+		f := fed{st: st, path: strings.Join(leaves[i].path, "/"), out: Broadcast}
+		if i == s || i == y {
+			f.out = Shuffle
+			side := 0
+			if i == y {
+				side = 1
+			}
+			for _, k := range ykeys {
+				f.keys = append(f.keys, k[side])
+			}
+		}
+		inputs = append(inputs, f)
+	}
+	join := p.add(&Stage{})
+	bc := map[string]int{} // leaf path: input index
+	for _, f := range inputs {
+		bc[f.path] = p.feed(f.st, join, f.out, f.keys)
+	}
+	if y >= 0 {
+		join.Tasks = max(env.Partitions, 1)
+		join.What = fmt.Sprintf("join of %s and %s co-partitioned", leaves[s].alias, leaves[y].alias)
+	} else {
+		join.Scan = a
+		join.What = fmt.Sprintf("join over slices of %s", leaves[s].alias)
+	}
+	aliases := map[string]string{}
+	for _, l := range leaves {
+		aliases[strings.Join(l.path, "/")] = l.alias
+	}
+	join.node = func(scan Node, input func(int, string) Node) (Node, error) {
+		subst := map[string]Node{}
+		for path, i := range bc {
+			subst[path] = input(i, aliases[path])
+		}
+		saved := a.subst
+		a.subst = subst
+		defer func() { a.subst = saved }()
+		if scan == nil {
+			return a.taskNode(a.fromWith(nil)), nil
+		}
+		return a.taskNode(a.fromWith(scan)), nil
+	}
+	return join, nil
+}
+
+// joinOwner is the path of the SELECT whose FROM is the join holding the
+// split scan.
+func (a *Analysis) joinOwner() []string {
+	at := []string{}
+	for i := 0; i+3 < len(a.scanPath); i += 3 {
+		if a.scanPath[i+1] != "subquery" {
+			break
+		}
+		// from_table, subquery, node: a FROM subquery's SELECT.
+		next := a.scanPath[:i+3]
+		if str(nodeAt(a.root, append(slices.Clone(next), "from_table")), "type") == "" {
+			break
+		}
+		at = slices.Clone(next)
+	}
+	return at
+}
+
+// leafStage is the stage computing one join input: its columns the query
+// names, filtered by the conjuncts on it alone; split by slices if it is
+// a Parquet scan (or a subquery that filters and projects one), else one
+// task reading it whole.
+func (a *Analysis) leafStage(p *Plan, l *leaf, keep map[string]bool) (*Stage, error) {
+	var sl []any
+	for _, c := range l.cols {
+		if keep == nil || keep[strings.ToLower(c.Name)] {
+			sl = append(sl, withAlias(qualified(l.alias, c.Name), c.Name))
+		}
+	}
+	if len(sl) == 0 {
+		sl = append(sl, withAlias(qualified(l.alias, l.cols[0].Name), l.cols[0].Name))
+	}
+	root := selectNode(sl, clone(l.node))
+	if len(l.pushed) > 0 {
+		root["where_clause"] = and(l.pushed)
+	}
+	la := &Analysis{root: root, env: a.env}
+	st := &Stage{What: "input " + l.alias}
+	if err := la.findScan(nil, a.env.Aggregates); err == nil && la.Format == Parquet {
+		st.Scan = la
+		st.What += ", slices of " + strings.Join(la.Paths, ", ")
+	} else {
+		st.Tasks = 1
+		st.What += ", whole"
+	}
+	if len(l.pushed) > 0 {
+		st.What += fmt.Sprintf(", %d filters", len(l.pushed))
+	}
+	st.node = func(scan Node, _ func(int, string) Node) (Node, error) {
+		n := clone(root)
+		if scan != nil {
+			n["from_table"] = la.fromWith(scan)
+		}
+		return n, nil
+	}
+	return p.add(st), nil
+}
+
+func qualified(alias, name string) Node {
+	n := columnRef(name)
+	n["column_names"] = []any{alias, name}
+	return n
+}
+
+func and(cs []any) Node {
+	if len(cs) == 1 {
+		n, _ := cs[0].(map[string]any)
+		return clone(n)
+	}
+	return Node{"class": "CONJUNCTION", "type": "CONJUNCTION_AND", "alias": "", "query_location": json.Number(noLocation),
+		"children": cloneList(cs)}
+}
+
+// collectLeaves lists the FROM items under a join, with whether each is
+// splittable; natural says some join is NATURAL (its columns are not
+// named in the query).
+func collectLeaves(from Node, at []string) (leaves []leaf, natural bool, err error) {
+	var walk func(n Node, path []string, splittable bool) error
+	walk = func(n Node, path []string, splittable bool) error {
+		if str(n, "type") != "JOIN" {
+			alias := str(n, "alias")
+			if alias == "" && str(n, "type") == "TABLE_FUNCTION" {
+				alias = str(child(n, "function"), "function_name")
+			}
+			if str(n, "type") == "BASE_TABLE" {
+				return local("a join with table %s", str(n, "table_name"))
+			}
+			if err := subqueryReadsFiles(n); err != nil {
+				return err
+			}
+			leaves = append(leaves, leaf{path: path, node: n, alias: alias, splittable: splittable})
+			return nil
+		}
+		switch str(n, "ref_type") {
+		case "REGULAR", "CROSS":
+		case "NATURAL":
+			natural = true
+		default:
+			return local("a %s join", str(n, "ref_type"))
+		}
+		jt := str(n, "join_type")
+		if err := walk(child(n, "left"), append(slices.Clone(path), "left"), splittable && (jt == "INNER" || jt == "LEFT")); err != nil {
+			return err
+		}
+		return walk(child(n, "right"), append(slices.Clone(path), "right"), splittable && jt == "INNER")
+	}
+	err = walk(from, at, true)
+	return leaves, natural, err
+}
+
+// conjuncts splits a condition at its top-level ANDs.
+func conjuncts(v any) []any {
+	n, _ := v.(map[string]any)
+	if n == nil {
+		return nil
+	}
+	if str(n, "class") == "CONJUNCTION" && str(n, "type") == "CONJUNCTION_AND" {
+		var out []any
+		for _, c := range list(n, "children") {
+			out = append(out, conjuncts(c)...)
+		}
+		return out
+	}
+	return []any{n}
+}
+
+// innerConditions are the conjuncts of the ON conditions of inner joins,
+// and the equalities of their USING columns.
+func innerConditions(n Node) []any {
+	if str(n, "type") != "JOIN" {
+		return nil
+	}
+	out := append(innerConditions(child(n, "left")), innerConditions(child(n, "right"))...)
+	if str(n, "join_type") == "INNER" && str(n, "ref_type") == "REGULAR" {
+		out = append(out, conjuncts(n["condition"])...)
+		for _, u := range list(n, "using_columns") {
+			if name, ok := u.(string); ok {
+				out = append(out, usingEquality{name: name, left: child(n, "left"), right: child(n, "right")})
+			}
+		}
+	}
+	return out
+}
+
+// usingEquality is JOIN ... USING (name): the column of the left side
+// equals the right side's.
+type usingEquality struct {
+	name        string
+	left, right Node
+}
+
+// resolver finds the join input a column reference names.
+type resolver struct{ leaves []leaf }
+
+func (r resolver) column(ref Node) (int, Column, bool) {
+	names := list(ref, "column_names")
+	var alias, name string
+	switch len(names) {
+	case 1:
+		name, _ = names[0].(string)
+	case 2:
+		alias, _ = names[0].(string)
+		name, _ = names[1].(string)
+	default:
+		return -1, Column{}, false
+	}
+	found, col := -1, Column{}
+	for i, l := range r.leaves {
+		if alias != "" && !strings.EqualFold(alias, l.alias) {
+			continue
+		}
+		for _, c := range l.cols {
+			if strings.EqualFold(c.Name, name) {
+				if found >= 0 {
+					return -1, Column{}, false // ambiguous
+				}
+				found, col = i, c
+			}
+		}
+	}
+	return found, col, found >= 0
+}
+
+// only says which input a conjunct reads alone, if one: every column it
+// names resolves to it, and it holds no subquery, aggregate or window.
+func (r resolver) only(c any) (int, bool) {
+	if anyNode(c, func(n Node) bool {
+		switch str(n, "class") {
+		case "SUBQUERY", "WINDOW", "PARAMETER":
+			return true
+		case "FUNCTION":
+			return volatile[str(n, "function_name")]
+		}
+		return false
+	}) {
+		return -1, false
+	}
+	in, ok := -1, true
+	anyNode(c, func(n Node) bool {
+		if str(n, "class") != "COLUMN_REF" {
+			return false
+		}
+		i, _, found := r.column(n)
+		if !found || (in >= 0 && i != in) {
+			ok = false
+			return true
+		}
+		in = i
+		return false
+	})
+	return in, ok && in >= 0
+}
+
+// equiKeys are the key pairs of the equalities between inputs i and j,
+// each side cast to a type both hash alike as; none if a pair has types
+// that do not.
+func (r resolver) equiKeys(cs []any, i, j int) [][2]Key {
+	var out [][2]Key
+	add := func(ci, cj Column) {
+		t, ok := hashType(ci.Type, cj.Type)
+		if !ok {
+			return
+		}
+		pair := [2]Key{{Column: ci.Name, Cast: t}, {Column: cj.Name, Cast: t}}
+		if !slices.Contains(out, pair) {
+			out = append(out, pair)
+		}
+	}
+	for _, c := range cs {
+		if u, ok := c.(usingEquality); ok {
+			for _, side := range [][2]int{{i, j}, {j, i}} {
+				ci, okI := r.leaves[side[0]].column(u.name)
+				cj, okJ := r.leaves[side[1]].column(u.name)
+				if okI && okJ && r.under(u.left, side[0]) && r.under(u.right, side[1]) {
+					if side[0] == i {
+						add(ci, cj)
+					} else {
+						add(cj, ci)
+					}
+				}
+			}
+			continue
+		}
+		n, _ := c.(map[string]any)
+		if str(n, "class") != "COMPARISON" || str(n, "type") != "COMPARE_EQUAL" ||
+			str(child(n, "left"), "class") != "COLUMN_REF" || str(child(n, "right"), "class") != "COLUMN_REF" {
+			continue
+		}
+		li, lc, okL := r.column(child(n, "left"))
+		ri, rc, okR := r.column(child(n, "right"))
+		switch {
+		case !okL || !okR:
+		case li == i && ri == j:
+			add(lc, rc)
+		case li == j && ri == i:
+			add(rc, lc)
+		}
+	}
+	return out
+}
+
+func (l leaf) column(name string) (Column, bool) {
+	for _, c := range l.cols {
+		if strings.EqualFold(c.Name, name) {
+			return c, true
+		}
+	}
+	return Column{}, false
+}
+
+// under says input i is in the FROM subtree n.
+func (r resolver) under(n Node, i int) bool {
+	return anyNode(n, func(x Node) bool { return sameNode(x, r.leaves[i].node) })
+}
+
+func sameNode(a, b Node) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	return fmt.Sprintf("%p", a) == fmt.Sprintf("%p", b)
+}
+
+// hashType is the type two key columns are hashed as: their own if equal,
+// BIGINT (or HUGEINT) for integers of different widths; other pairs do
+// not hash alike and are not co-partitioned.
+func hashType(a, b string) (string, bool) {
+	if a == b {
+		return "", true
+	}
+	ints := map[string]int{"TINYINT": 1, "SMALLINT": 1, "INTEGER": 1, "BIGINT": 1, "UTINYINT": 1, "USMALLINT": 1,
+		"UINTEGER": 1, "UBIGINT": 2, "HUGEINT": 2}
+	switch {
+	case ints[a] == 0 || ints[b] == 0:
+		return "", false
+	case ints[a] == 2 || ints[b] == 2:
+		return "HUGEINT", true
+	}
+	return "BIGINT", true
+}
+
+// referencedColumns are the column names the query may read from the join
+// inputs (lower case), or nil for all of them: a * over the join, or a
+// NATURAL join.
+func referencedColumns(root, owner Node, natural bool) map[string]bool {
+	if natural {
+		return nil
+	}
+	star := false
+	var walk func(v any, inSub bool)
+	walk = func(v any, inSub bool) {
+		switch v := v.(type) {
+		case map[string]any:
+			if str(v, "class") == "STAR" && !inSub {
+				star = true
+			}
+			sub := inSub || str(v, "class") == "SUBQUERY"
+			for _, x := range v {
+				walk(x, sub)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x, inSub)
+			}
+		}
+	}
+	walk(owner["select_list"], false)
+	if star {
+		return nil
+	}
+	keep := map[string]bool{}
+	anyNode(root, func(n Node) bool {
+		if str(n, "class") == "COLUMN_REF" {
+			names := list(n, "column_names")
+			if s, ok := names[len(names)-1].(string); ok {
+				keep[strings.ToLower(s)] = true
+			}
+		}
+		for _, u := range list(n, "using_columns") {
+			if s, ok := u.(string); ok {
+				keep[strings.ToLower(s)] = true
+			}
+		}
+		return false
+	})
+	return keep
+}

@@ -1,0 +1,515 @@
+package partition
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// A Plan is a query split into stages connected by exchanges: each stage
+// is a set of tasks running one SQL text over different inputs (slices of
+// files, or partitions of an exchange), and the last stage's tasks are the
+// query's endpoints (gather). Stages are in the order they can start: a
+// stage reads only stages before it.
+type Plan struct {
+	Stages []*Stage
+	// Merge, when set, is the final step the coordinator runs over the
+	// last stage's outputs (MergeAST); else they are the answer.
+	Merge *Analysis
+	// Ordered says the answer is the last stage's outputs in task order.
+	Ordered bool
+}
+
+// OutputKind is where a stage's rows go.
+type OutputKind int
+
+const (
+	// Gather: the stage's tasks are the query's endpoints.
+	Gather OutputKind = iota
+	// Shuffle: rows hash-partitioned by key, one partition per task of the
+	// consuming stage.
+	Shuffle
+	// Broadcast: every task of the consuming stage reads all the rows.
+	Broadcast
+)
+
+func (k OutputKind) String() string { return [...]string{"gather", "shuffle", "broadcast"}[k] }
+
+// A Stage is one step of a Plan.
+type Stage struct {
+	ID int
+	// Scan, when set, is the scan the stage splits: one task per slice of
+	// Scan.Paths. Otherwise the stage has Tasks tasks, task r reading
+	// partition r of each shuffled input (and all of a broadcast one).
+	Scan  *Analysis
+	Tasks int
+	// Inputs are the exchanges the stage reads.
+	Inputs []Input
+	Output OutputKind
+	// Consumer is the stage reading this one's output (-1 for gather).
+	Consumer int
+	// Keys are the output columns a shuffle hashes, with the type each is
+	// cast to first so that equal keys of different types hash alike.
+	Keys []Key
+	// What says what the stage computes, for --explain.
+	What string
+
+	node func(scan Node, input func(i int, alias string) Node) (Node, error)
+}
+
+// Input is an exchange a stage reads, loaded into the TEMP table Table of
+// each of its tasks.
+type Input struct {
+	Stage int
+	Table string
+}
+
+// Key is a shuffle key: an output column and the type it hashes as
+// ("" keeps its own).
+type Key struct{ Column, Cast string }
+
+func (p *Plan) add(s *Stage) *Stage {
+	s.ID = len(p.Stages)
+	s.Consumer = -1
+	p.Stages = append(p.Stages, s)
+	return s
+}
+
+// feed makes stage from an input of stage to, with the given output.
+func (p *Plan) feed(from, to *Stage, out OutputKind, keys []Key) int {
+	from.Output, from.Consumer, from.Keys = out, to.ID, keys
+	to.Inputs = append(to.Inputs, Input{Stage: from.ID, Table: fmt.Sprintf("skein_x%d", from.ID)})
+	return len(to.Inputs) - 1
+}
+
+// Last is the gather stage.
+func (p *Plan) Last() *Stage { return p.Stages[len(p.Stages)-1] }
+
+// AST is the serialized query a task of stage s runs: over the slice
+// template of sl when the stage scans, reading its inputs from their
+// tables. A producer's query ends with the PartitionColumn for consumers
+// tasks of the consuming stage.
+func (s *Stage) AST(sl Slice, consumers int) ([]byte, error) {
+	var scan Node
+	if s.Scan != nil {
+		scan = s.Scan.scanTemplate(sl)
+	}
+	n, err := s.node(scan, func(i int, alias string) Node {
+		return withAlias(baseTable(s.Inputs[i].Table), alias)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.Output != Gather {
+		n = partitioned(n, s.Keys, s.Output == Broadcast || consumers <= 1, consumers)
+	}
+	return statement(n)
+}
+
+// PartitionColumn is the column a producer's query ends with: the
+// partition (consumer task) each row goes to.
+const PartitionColumn = "skein_part"
+
+// partitioned adds the partition column to a producer's query: the hash of
+// its keys (each cast to its key type) modulo the consumers, or 0.
+func partitioned(n Node, keys []Key, single bool, consumers int) Node {
+	part := cast("INTEGER", constant("INTEGER", json.Number("0")))
+	if !single {
+		args := make([]Node, len(keys))
+		for i, k := range keys {
+			args[i] = columnRef(k.Column)
+			if k.Cast != "" {
+				args[i] = cast(k.Cast, args[i])
+			}
+		}
+		part = cast("INTEGER", operator("%", function("hash", args...), constant("INTEGER", json.Number(fmt.Sprint(consumers)))))
+	}
+	return selectNode([]any{star(), withAlias(part, PartitionColumn)}, subquery(n, "skein_stage"))
+}
+
+// CheckAST is the whole plan as one query, for preparing at plan time:
+// each input read as its producer's query, each scan as its first slice,
+// the coordinator's final step on top. Its schema must be the original
+// query's, or the plan is not used.
+func (p *Plan) CheckAST(first func(s *Stage) Slice, names []string) ([]byte, error) {
+	var compose func(s *Stage) (Node, error)
+	compose = func(s *Stage) (Node, error) {
+		var scan Node
+		if s.Scan != nil {
+			scan = s.Scan.scanOf(first(s))
+		}
+		var err error
+		n, nerr := s.node(scan, func(i int, alias string) Node {
+			in, cerr := compose(p.Stages[s.Inputs[i].Stage])
+			if cerr != nil {
+				err = cerr
+				return baseTable("skein_missing")
+			}
+			return subquery(in, alias)
+		})
+		if nerr != nil {
+			return nil, nerr
+		}
+		return n, err
+	}
+	n, err := compose(p.Last())
+	if err != nil {
+		return nil, err
+	}
+	if p.Merge != nil {
+		return p.Merge.mergeOver(subquery(n, partialsTable), names)
+	}
+	return statement(n)
+}
+
+// MergeAST is the coordinator's final step over the gathered outputs,
+// read from table.
+func (p *Plan) MergeAST(table string, names []string) ([]byte, error) {
+	return p.Merge.MergeAST(table, names)
+}
+
+const partialsTable = "skein_partials"
+
+func (p *Plan) String() string {
+	var b strings.Builder
+	for _, s := range p.Stages {
+		fmt.Fprintf(&b, "stage %d: %s", s.ID, s.What)
+		switch {
+		case s.Scan != nil:
+			fmt.Fprintf(&b, "; tasks: slices of %s", strings.Join(s.Scan.Paths, ", "))
+		default:
+			fmt.Fprintf(&b, "; tasks: %d", s.Tasks)
+		}
+		for _, in := range s.Inputs {
+			fmt.Fprintf(&b, "; reads stage %d", in.Stage)
+		}
+		fmt.Fprintf(&b, "; %s", s.Output)
+		if s.Output == Shuffle {
+			cols := make([]string, len(s.Keys))
+			for i, k := range s.Keys {
+				cols[i] = k.Column
+				if k.Cast != "" {
+					cols[i] += "::" + k.Cast
+				}
+			}
+			fmt.Fprintf(&b, " by [%s]", strings.Join(cols, ", "))
+		}
+		if s.Consumer >= 0 {
+			fmt.Fprintf(&b, " to stage %d", s.Consumer)
+		}
+		b.WriteString("\n")
+	}
+	if p.Merge != nil {
+		b.WriteString("merge: on the coordinator\n")
+	}
+	return b.String()
+}
+
+// Stages plans the query with exchanges (Env.Exchanges). It returns nil
+// when they add nothing to the plain split (a scan that scatters, or a
+// global aggregate whose partial rows the coordinator merges), and an
+// error wrapping ErrLocal when the query cannot be split. names are the
+// query's output columns.
+func (a *Analysis) Stages(names []string) (*Plan, error) {
+	if !a.env.Exchanges || len(a.Branches) > 0 {
+		return nil, nil
+	}
+	p := &Plan{}
+	if a.raw != nil {
+		return a.rawStages(p)
+	}
+	var top *Stage
+	if a.Joined {
+		var err error
+		if top, err = a.joinStages(p); err != nil {
+			return nil, err
+		}
+	} else {
+		top = p.add(&Stage{Scan: a, What: "scan", node: func(scan Node, _ func(int, string) Node) (Node, error) {
+			return a.taskNode(a.fromWith(scan)), nil
+		}})
+	}
+	exchanged := a.Joined || a.subqueries
+	switch {
+	case a.Mode == Scatter:
+		if !exchanged {
+			return nil, nil
+		}
+		p.Ordered = a.Ordered()
+		return p, nil
+	case a.plain != nil:
+		if !exchanged {
+			return nil, nil
+		}
+		p.Merge = a
+		return p, nil
+	case len(a.groups) == 0 && !a.subqueries:
+		// A global aggregate: one partial row per task, merged by the
+		// coordinator.
+		if !exchanged {
+			return nil, nil
+		}
+		top.What += ", partial aggregate"
+		p.Merge = a
+		return p, nil
+	}
+	// The final aggregation on executors, after a shuffle by group key;
+	// one task when the answer is ordered or limited (or has no groups).
+	top.What += ", partial aggregate"
+	tasks := max(a.env.Partitions, 1)
+	if len(a.groups) == 0 || len(a.orders) > 0 || a.limit != nil {
+		tasks = 1
+	}
+	final := p.add(&Stage{Tasks: tasks, What: "final aggregate"})
+	keys := make([]Key, len(a.groups))
+	for i := range a.groups {
+		keys[i] = Key{Column: fmt.Sprintf("g%d", i)}
+	}
+	p.feed(top, final, Shuffle, keys)
+	final.node = func(_ Node, input func(int, string) Node) (Node, error) {
+		return a.mergeNode(input(0, partialsTable), names)
+	}
+	return p, nil
+}
+
+// rawStages plans an aggregate that does not decompose (median, a
+// DISTINCT among others, GROUP BY ALL, ...): the scan's rows, filtered,
+// shuffled by those group keys that are plain expressions of the row, and
+// the query itself over each partition; with no such key, or an ordered
+// or limited answer, over one partition.
+func (a *Analysis) rawStages(p *Plan) (*Plan, error) {
+	from := child(a.root, "from_table")
+	alias := str(from, "alias")
+	if alias == "" && str(from, "type") == "TABLE_FUNCTION" {
+		alias = str(child(from, "function"), "function_name")
+	}
+	if alias == "" {
+		return nil, local("%v, over an unnamed subquery", a.raw)
+	}
+	keys := a.rawKeys()
+	tasks := max(a.env.Partitions, 1)
+	if len(keys) == 0 || len(list(a.root, "modifiers")) > 0 {
+		tasks = 1
+	}
+	scan := p.add(&Stage{Scan: a, What: "scan (rows, for an aggregate that does not split)"})
+	final := p.add(&Stage{Tasks: tasks, What: "aggregate"})
+	keyCols := make([]Key, len(keys))
+	for i := range keys {
+		keyCols[i] = Key{Column: fmt.Sprintf("skein_k%d", i)}
+	}
+	p.feed(scan, final, Shuffle, keyCols)
+	scan.node = func(sn Node, _ func(int, string) Node) (Node, error) {
+		sl := []any{star()}
+		for i, k := range keys {
+			sl = append(sl, withAlias(clone(k), keyCols[i].Column))
+		}
+		n := selectNode(sl, a.fromWith(sn))
+		n["where_clause"] = a.root["where_clause"]
+		return clone(n), nil
+	}
+	final.node = func(_ Node, input func(int, string) Node) (Node, error) {
+		n := clone(a.root)
+		n["from_table"] = input(0, alias)
+		n["where_clause"] = nil
+		return n, nil
+	}
+	return p, nil
+}
+
+// rawKeys are the group keys a raw shuffle can hash: expressions of the
+// input row (a GROUP BY position or GROUP BY ALL taken from the select
+// list), those every grouping set has.
+func (a *Analysis) rawKeys() []Node {
+	root := a.root
+	sel := list(root, "select_list")
+	ok := func(n Node) bool {
+		return n != nil && !containsAggregate(n, a.env.Aggregates) && checkExprs(n) == nil
+	}
+	var keys []Node
+	add := func(n Node) {
+		if ok(n) {
+			k := clone(n)
+			k["alias"] = ""
+			keys = append(keys, k)
+		}
+	}
+	if a.windows {
+		return a.windowKeys()
+	}
+	groups := list(root, "group_expressions")
+	every := map[int]int{}
+	sets := list(root, "group_sets")
+	for _, set := range sets {
+		l, _ := set.([]any)
+		for _, idx := range l {
+			if n, ok := idx.(json.Number); ok {
+				i, _ := n.Int64()
+				every[int(i)]++
+			}
+		}
+	}
+	for i, g := range groups {
+		if len(sets) > 0 && every[i] != len(sets) {
+			continue
+		}
+		gn, _ := g.(map[string]any)
+		if k, err := intConstant(gn); err == nil {
+			if k >= 1 && int(k) <= len(sel) {
+				in, _ := sel[k-1].(map[string]any)
+				add(in)
+			}
+			continue
+		}
+		// A name that is a select alias (and not a plain column of
+		// that name) groups by the aliased expression.
+		if names := list(gn, "column_names"); str(gn, "class") == "COLUMN_REF" && len(names) == 1 {
+			aliased := false
+			for _, item := range sel {
+				in, _ := item.(map[string]any)
+				if strings.EqualFold(str(in, "alias"), fmt.Sprint(names[0])) {
+					aliased = true
+					if cols := list(in, "column_names"); str(in, "class") != "COLUMN_REF" || len(cols) == 0 ||
+						!strings.EqualFold(fmt.Sprint(cols[len(cols)-1]), fmt.Sprint(names[0])) {
+						add(in)
+					} else {
+						add(gn)
+					}
+				}
+			}
+			if aliased {
+				continue
+			}
+		}
+		add(gn)
+	}
+	return keys
+}
+
+// checkExprs is checkExprs, but with exchanges a subquery is allowed: the
+// task or final step evaluating it reads the files it names whole. It may
+// read no table (executors have none) and nothing volatile.
+func (a *Analysis) checkExprs(v any) error {
+	if !a.env.Exchanges {
+		return checkExprs(v)
+	}
+	var err error
+	anyNode(v, func(n Node) bool {
+		switch str(n, "class") {
+		case "SUBQUERY":
+			a.subqueries = true
+			err = subqueryReadsFiles(child(n, "subquery"))
+			return err != nil
+		case "WINDOW":
+			a.windows = true
+			return false
+		case "PARAMETER", "FUNCTION":
+			err = checkExprs(Node{"class": n["class"], "function_name": n["function_name"]})
+			return err != nil
+		}
+		return false
+	})
+	return err
+}
+
+// subqueryReadsFiles accepts a subquery whose tables are all files (views
+// were inlined) or its own WITH names, with nothing volatile.
+func subqueryReadsFiles(sub Node) error {
+	ctes := map[string]bool{}
+	collectCTEs(sub, ctes)
+	var err error
+	anyNode(sub, func(n Node) bool {
+		switch {
+		case str(n, "type") == "BASE_TABLE" && !ctes[strings.ToLower(str(n, "table_name"))]:
+			err = local("a subquery reading table %s", str(n, "table_name"))
+		case str(n, "class") == "PARAMETER":
+			err = local("query parameter")
+		case str(n, "class") == "FUNCTION" && volatile[str(n, "function_name")]:
+			err = local("volatile function %s", str(n, "function_name"))
+		}
+		return err != nil
+	})
+	return err
+}
+
+// StarAST is SELECT * FROM item, to learn the columns a FROM item gives.
+func StarAST(item Node) ([]byte, error) {
+	return statement(selectNode([]any{star()}, clone(item)))
+}
+
+// windowKeys are the PARTITION BY expressions every window function of
+// the query has.
+func (a *Analysis) windowKeys() []Node {
+	var windows []Node
+	anyNode([]any{a.root["select_list"], a.root["qualify"]}, func(n Node) bool {
+		if str(n, "class") == "WINDOW" {
+			windows = append(windows, n)
+		}
+		return false
+	})
+	if len(windows) == 0 {
+		return nil
+	}
+	var keys []Node
+	for _, p := range list(windows[0], "partitions") {
+		pn, _ := p.(map[string]any)
+		if pn == nil || checkExprs(pn) != nil || containsAggregate(pn, a.env.Aggregates) {
+			continue
+		}
+		shared := true
+		for _, w := range windows[1:] {
+			found := false
+			for _, q := range list(w, "partitions") {
+				if sameExpr(p, q) {
+					found = true
+				}
+			}
+			shared = shared && found
+		}
+		if shared {
+			k := clone(pn)
+			k["alias"] = ""
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// normalizeGroups spells out GROUP BY ALL (the select items without an
+// aggregate) and GROUP BY positions (the items they name), as DuckDB's
+// binder does, so that the partial and final forms see plain groups.
+func normalizeGroups(root Node, aggs Aggregates) {
+	sel := list(root, "select_list")
+	groups := list(root, "group_expressions")
+	item := func(i int) (Node, bool) {
+		in, _ := sel[i].(map[string]any)
+		if in == nil || containsAggregate(in, aggs) || anyNode(in, func(n Node) bool { return str(n, "class") == "WINDOW" }) {
+			return nil, false
+		}
+		g := clone(in)
+		g["alias"] = ""
+		return g, true
+	}
+	if str(root, "aggregate_handling") == "FORCE_AGGREGATES" && len(groups) == 0 {
+		var set []any
+		for i := range sel {
+			if g, ok := item(i); ok {
+				set = append(set, json.Number(fmt.Sprint(len(groups))))
+				groups = append(groups, g)
+			}
+		}
+		root["aggregate_handling"] = "STANDARD_HANDLING"
+		root["group_expressions"] = groups
+		root["group_sets"] = []any{}
+		if len(groups) > 0 {
+			root["group_sets"] = []any{set}
+		}
+	}
+	for i, g := range groups {
+		gn, _ := g.(map[string]any)
+		if k, err := intConstant(gn); err == nil && k >= 1 && int(k) <= len(sel) {
+			if it, ok := item(int(k) - 1); ok {
+				groups[i] = it
+			}
+		}
+	}
+}
