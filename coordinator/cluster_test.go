@@ -184,7 +184,7 @@ func TestScatterEndpointsAreReadableAtExecutors(t *testing.T) {
 	}
 }
 
-func TestAggregateIsScatterMergeInHistory(t *testing.T) {
+func TestAggregateIsStagedInHistory(t *testing.T) {
 	_, cl, glob := startCluster(t, 2, "direct")
 	ctx := context.Background()
 	info, err := cl.Execute(ctx, fmt.Sprintf("SELECT g, count(*) AS n, sum(id) FROM read_parquet('%s') GROUP BY g ORDER BY g", glob))
@@ -192,7 +192,7 @@ func TestAggregateIsScatterMergeInHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	var plan explanation
-	if err := json.Unmarshal(info.AppMetadata, &plan); err != nil || plan.Mode != "scatter-merge" || plan.Tasks < 4 {
+	if err := json.Unmarshal(info.AppMetadata, &plan); err != nil || plan.Mode != "stages" || plan.Tasks < 4 || len(info.Endpoint) != 1 {
 		t.Fatalf("plan %+v %v", plan, err)
 	}
 	r, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)

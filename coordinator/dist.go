@@ -49,13 +49,13 @@ type dist struct {
 	// between executors; broadcastRows: the largest join input broadcast.
 	exchanges     bool
 	broadcastRows int64
-	retries    int
-	hist       *history
-	tls        cluster.TLS
-	life       context.Context // ends when the coordinator shuts down
-	stopLife   context.CancelFunc
-	work       work // every call and goroutine using the layer, waited for at shutdown
-	limits     flightsql.Limits
+	retries       int
+	hist          *history
+	tls           cluster.TLS
+	life          context.Context // ends when the coordinator shuts down
+	stopLife      context.CancelFunc
+	work          work // every call and goroutine using the layer, waited for at shutdown
+	limits        flightsql.Limits
 
 	clients *pool                    // Flight clients by executor location
 	footers *lru[string, []int64]    // row groups by file path, size and mtime
@@ -517,6 +517,9 @@ type taskInfo struct {
 func (p *planned) explain(qid string, execs [][2]string) explanation {
 	e := explanation{QueryID: qid, Mode: p.modeName(), Tasks: len(p.tasks), TaskSQL: p.tasks[0].sql, Merge: p.merge,
 		Stages: p.stageInfos()}
+	for _, ps := range p.stages[:max(len(p.stages)-1, 0)] {
+		e.Tasks += len(ps.tasks) // every stage's tasks
+	}
 	for i, t := range p.tasks {
 		ti := taskInfo{Task: i, Slice: t.slice.String(), Executor: execs[i][0], Alternate: execs[i][1]}
 		if t.sql != e.TaskSQL {

@@ -52,7 +52,7 @@ func TestQueryTimeout(t *testing.T) {
 	} {
 		if info, err := cl.Execute(ctx, q); err != nil {
 			t.Fatal(err)
-		} else if want := map[string]string{"local": "", "scatter": `"mode":"scatter"`, "merge": `"mode":"scatter-merge"`}[name]; !strings.Contains(string(info.AppMetadata), want) {
+		} else if want := map[string]string{"local": "", "scatter": `"mode":"stages"`, "merge": `"mode":"stages"`}[name]; !strings.Contains(string(info.AppMetadata), want) {
 			t.Fatalf("%s: planned %s", name, info.AppMetadata)
 		}
 		start := time.Now()

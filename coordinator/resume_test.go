@@ -151,6 +151,8 @@ func bridgedCluster(t *testing.T, others int) (*flightsql.Client, string, *bridg
 	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
 	t.Cleanup(func() { mem.AssertSize(t, 0) })
 	c, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), AllowDirs: []string{dir},
+		// The classic plans (one scan split, merges here): what is resumed.
+		NoExchanges:       true,
 		ClusterSecretFile: secretFile, TaskRows: 10000, BatchRows: 5000, ResultMode: "proxy", Threads: 1,
 		ShutdownGrace: 5 * time.Second, HeartbeatTimeout: 3 * time.Second, Alloc: mem}, zerolog.Nop())
 	if err != nil {

@@ -253,12 +253,26 @@ func (a *Analysis) Stages(names []string) (*Plan, error) {
 		p.Merge = a
 		return p, nil
 	}
-	// The final aggregation on executors, after a shuffle by group key;
-	// one task when the answer is ordered or limited (or has no groups).
+	// The final aggregation on executors, after a shuffle by group key.
+	// An ordered or limited answer is sorted (and cut) on each partition
+	// and merged by the coordinator, when the order is by output columns;
+	// else it is one task (or, for a plain split, the coordinator's merge).
 	top.What += ", partial aggregate"
 	tasks := max(a.env.Partitions, 1)
-	if len(a.groups) == 0 || len(a.orders) > 0 || a.limit != nil {
+	ordered := len(a.orders) > 0 || a.limit != nil
+	var order *Analysis
+	if ordered && len(a.groups) > 0 {
+		order = a.outputOrder()
+	}
+	switch {
+	case len(a.groups) == 0:
 		tasks = 1
+	case ordered && order == nil && !exchanged:
+		return nil, nil
+	case ordered && order == nil:
+		tasks = 1
+	case ordered:
+		p.Merge = order
 	}
 	final := p.add(&Stage{Tasks: tasks, What: "final aggregate"})
 	keys := make([]Key, len(a.groups))
@@ -267,9 +281,53 @@ func (a *Analysis) Stages(names []string) (*Plan, error) {
 	}
 	p.feed(top, final, Shuffle, keys)
 	final.node = func(_ Node, input func(int, string) Node) (Node, error) {
-		return a.mergeNode(input(0, partialsTable), names)
+		n, err := a.mergeNode(input(0, partialsTable), names)
+		if err != nil || p.Merge == nil || a.limit == nil {
+			return n, err
+		}
+		// Each partition keeps its first LIMIT + OFFSET rows; the merge
+		// applies the OFFSET once.
+		keep, err := topN(a.limit)
+		if err != nil {
+			return nil, err
+		}
+		for i, m := range list(n, "modifiers") {
+			if mn, _ := m.(map[string]any); str(mn, "type") == "LIMIT_MODIFIER" {
+				list(n, "modifiers")[i] = Node{"type": "LIMIT_MODIFIER", "limit": constant("BIGINT", keep), "offset": nil}
+			}
+		}
+		return n, nil
 	}
 	return p, nil
+}
+
+// outputOrder is the coordinator's merge of an aggregate's final rows
+// sorted and cut on each partition: the same ORDER BY over the output
+// columns, the LIMIT and OFFSET. Nil if a term sorts by something not
+// selected.
+func (a *Analysis) outputOrder() *Analysis {
+	m := &Analysis{plain: Node{}, limit: a.limit}
+	for _, mod := range list(a.root, "modifiers") {
+		mn, _ := mod.(map[string]any)
+		if str(mn, "type") != "ORDER_MODIFIER" {
+			continue
+		}
+		for _, o := range list(mn, "orders") {
+			on, _ := o.(map[string]any)
+			idx, err := outputIndex(child(on, "expression"), list(a.root, "select_list"))
+			if err != nil || (idx < 0 && str(child(on, "expression"), "class") != "CONSTANT") {
+				return nil
+			}
+			m.orders = append(m.orders, clone(on))
+			m.orderIdx = append(m.orderIdx, idx)
+		}
+	}
+	if a.limit != nil {
+		if _, err := topN(a.limit); err != nil {
+			return nil
+		}
+	}
+	return m
 }
 
 // rawStages plans an aggregate that does not decompose (median, a
