@@ -10,8 +10,13 @@ SKEIN_PASSWORD ?= secret
 # environment or on the command line) measures that binary instead, unbuilt.
 BENCH_SKEIN_BIN := $(if $(filter environment command line,$(origin SKEIN_BIN)),$(SKEIN_BIN))
 BENCH_ARGS ?=
-# make bench also installs the Ballista peer, which pip builds from source the first time.
-BENCH_BALLISTA ?= 1
+# make bench SF=N: TPC-H scale factor N (default 1); SF=10 runs only the big queries
+# (Q9, Q18, Q21 on 2 executors at --memory-limit 2GB, with each process's peak RSS).
+SF ?=
+BENCH_SF_ARGS := $(if $(SF),--scale $(SF))$(if $(filter 10,$(SF)), --big-queries)
+# make bench also installs the Ballista peer, which pip builds from source the first time
+# (not for SF=10, which runs no peer).
+BENCH_BALLISTA ?= $(if $(filter 10,$(SF)),0,1)
 export SKEIN_BIN := $(CURDIR)/bin/skein
 export BUILD_DIR
 
@@ -73,10 +78,10 @@ soak: build ## run the fault and load tests at full count (not in CI): 50 kill t
 	  | tee $(BUILD_DIR)/soak.log | grep --line-buffered -E '^(FIGURES|--- |ok |FAIL|PASS)|(fault_[a-z]+|load)_test.go:'
 
 .PHONY: bench
-bench: $(if $(BENCH_SKEIN_BIN),,build) ## run the benchmark harness (TPC-H SF 1; Skein vs DuckDB, DataFusion, Ballista): bench/results/DATE.md, README block
+bench: $(if $(BENCH_SKEIN_BIN),,build) ## run the benchmark harness (TPC-H SF 1, or SF=N; Skein vs DuckDB, DataFusion, Ballista): bench/results/DATE.md, README block
 	SKEIN_BIN=$(or $(BENCH_SKEIN_BIN),$(SKEIN_BIN)) BENCH_BALLISTA=$(BENCH_BALLISTA) \
-	  SKEINBENCH_COMMAND="make bench$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')" \
-	  bash bench/run.sh --readme $(BENCH_ARGS)
+	  SKEINBENCH_COMMAND="make bench$(if $(SF), SF=$(SF))$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')" \
+	  bash bench/run.sh --readme $(BENCH_SF_ARGS) $(BENCH_ARGS)
 
 .PHONY: bench-smoke
 bench-smoke: $(if $(BENCH_SKEIN_BIN),,build) ## run the benchmark harness at TPC-H SF 0.01 (output in build/bench-smoke); fails on any wrong answer

@@ -13,6 +13,9 @@ from measure import Stats, geomean
 
 README_BEGIN = "<!-- bench:begin -->"
 README_END = "<!-- bench:end -->"
+# A --big-queries run (make bench SF=10) has its own block, right after the main one.
+README_BIG_BEGIN = "<!-- bench-big:begin -->"
+README_BIG_END = "<!-- bench-big:end -->"
 
 SKEIN_1 = "Skein 1 executor x 1 thread"
 SKEIN_2 = "Skein 2 executors x 1 thread"
@@ -86,6 +89,10 @@ def headline(results):
             rows.append((goal, "no valid times", "≥ 1.5x", "not met"))
         for skein, duck, threads in ((SKEIN_1, DUCK_1, 1), (SKEIN_2, DUCK_2, 2)):
             rows.append(_within(med.get(skein, {}), med.get(duck, {}), threads, n_queries))
+        rows += _issue10_tpch(results, med, n_queries)
+
+    rows += _issue10_groupby(w.get("groupby"))
+    rows += _issue10_big(results)
 
     lat = w.get("latency")
     if lat and "systems" in lat and len(lat["systems"]) == 2:
@@ -114,6 +121,111 @@ def headline(results):
             note = "" if len(common) == n_queries else f" (over the {len(common)} both answered)"
             rows.append((goal, f"{gp / gs:.2f}x faster{note}" if gp >= gs else f"{gs / gp:.2f}x slower{note}",
                          "faster", _met(gp > gs)))
+    return rows
+
+
+def plan_mode(plan):
+    """The mode of a plan as the tpch workload records it ("stages, 13 tasks")."""
+    return (plan or "").split(",")[0].strip()
+
+
+def _skein2_plans(results):
+    for s in results["workloads"].get("tpch", {}).get("systems", []):
+        if s["label"] == SKEIN_2:
+            return {int(n): q.get("plan", "") for n, q in s.get("queries", {}).items()}
+    return {}
+
+
+def _ratio_goal(ratios, n_queries, geo, every, at_least):
+    """(measured, met) for a goal on every query's ratio and on their geometric
+    mean: ratios {query: ratio}; every and geo the bounds, at_least their sense."""
+    ok = (lambda r, b: r >= b) if at_least else (lambda r, b: r <= b)
+    if not ratios:
+        return "no valid times", False
+    worst = (min if at_least else max)(ratios, key=ratios.get)
+    off = sorted(n for n, r in ratios.items() if not ok(r, every))
+    g = geomean(list(ratios.values()))
+    text = (f"geomean {g:.2f}x; worst Q{worst} {ratios[worst]:.2f}x; {len(off)} of {len(ratios)} "
+            f"{'under' if at_least else 'over'} {every:g}x")
+    if off:
+        text += " (" + ", ".join(f"Q{n}" for n in off) + ")"
+    missing = n_queries - len(ratios)
+    if missing:
+        text += f"; {missing} without a valid time"
+    return text, not off and not missing and ok(g, geo)
+
+
+def _issue10_tpch(results, med, n_queries):
+    """Issue 10's TPC-H goals: every query on executors with DuckDB's answer,
+    the scale-out from 1 to 2 executors, and 2 executors against DuckDB."""
+    rows = []
+    plans = _skein2_plans(results)
+    queries = results.get("queries", [])
+    two = med.get(SKEIN_2, {})
+    local = [n for n in queries if plan_mode(plans.get(n)) == "local"]
+    unknown = [n for n in queries if not plan_mode(plans.get(n))]
+    wrong = [n for n in queries if n not in two]
+    modes = {}
+    for n in queries:
+        m = plan_mode(plans.get(n))
+        if m:
+            modes[m] = modes.get(m, 0) + 1
+    text = (f"{len(queries) - len(local) - len(unknown)} of {len(queries)} on executors ("
+            + ", ".join(f"{m} {c}" for m, c in sorted(modes.items())) + ")")
+    if local:
+        text += "; local: " + ", ".join(f"Q{n}" for n in local)
+    if unknown:
+        text += "; plan unknown: " + ", ".join(f"Q{n}" for n in unknown)
+    if wrong:
+        text += "; no valid answer: " + ", ".join(f"Q{n}" for n in wrong)
+    rows.append((f"Issue 10: every one of the {n_queries} TPC-H queries runs on executors "
+                 "(none local), answers identical to DuckDB's (2 executors x 1 thread)",
+                 text, "none local", _met(not local and not unknown and not wrong and bool(queries))))
+
+    one = med.get(SKEIN_1, {})
+    text, ok = _ratio_goal({n: one[n] / two[n] for n in sorted(set(one) & set(two))}, n_queries,
+                           1.8, 1.5, at_least=True)
+    rows.append(("Issue 10: TPC-H scale-out, 1 → 2 executors x 1 thread (1 executor's time over 2's)",
+                 text, "every query ≥ 1.5x, geomean ≥ 1.8x", _met(ok)))
+    d2 = med.get(DUCK_2, {})
+    text, ok = _ratio_goal({n: two[n] / d2[n] for n in sorted(set(two) & set(d2))}, n_queries,
+                           1.1, 1.2, at_least=False)
+    rows.append(("Issue 10: TPC-H, Skein 2 executors x 1 thread vs DuckDB 2 threads (time over DuckDB's)",
+                 text, "every query ≤ 1.2x, geomean ≤ 1.1x", _met(ok)))
+    return rows
+
+
+def _issue10_groupby(g):
+    if not g:
+        return []
+    goal = "Issue 10: `GROUP BY l_orderkey` over lineitem, coordinator's share of the CPU time (2 executors x 1 thread)"
+    s = next((s for s in g.get("systems", []) if s["label"] == SKEIN_2), None)
+    if s is None or s.get("coordinator_cpu_share") is None:
+        return [(goal, _failure(s or g), "< 10%", "not met")]
+    cpu = s["cpu"]
+    coord = sum(c["coordinator"] for c in cpu) / len(cpu)
+    total = sum(sum(c.values()) for c in cpu) / len(cpu)
+    text = (f"{s['coordinator_cpu_share'] * 100:.1f}% ({coord:.2f} s of {total:.2f} s CPU per run); "
+            f"query {Stats(s['seconds']).median:.2f} s, {g.get('rows', 0):,} groups")
+    return [(goal, text, "< 10%", _met(s["coordinator_cpu_share"] < 0.10))]
+
+
+def _issue10_big(results):
+    b = results["workloads"].get("big")
+    if not b:
+        return []
+    rows = []
+    scale = results["settings"]["scale"]
+    for n, q in sorted(b.get("queries", {}).items(), key=lambda kv: int(kv[0])):
+        goal = (f"Issue 10: TPC-H SF{scale:g} Q{n} finishes, 2 executors x 1 thread, "
+                f"--memory-limit {b['memory_limit']} on every process")
+        med = _median(q)
+        if med is None:
+            rows.append((goal, _failure(q), "finishes; peak RSS reported", "not met"))
+            continue
+        hwm = q.get("hwm_kb", {})
+        text = f"{med:.1f} s; peak RSS (MB) " + ", ".join(f"{k} {_mb(v)}" for k, v in hwm.items())
+        rows.append((goal, text, "finishes; peak RSS reported", "met"))
     return rows
 
 
@@ -245,25 +357,29 @@ def _tpch_ratio_table(results, queries):
     med = tpch_medians(results)
     one, two = med.get(SKEIN_1, {}), med.get(SKEIN_2, {})
     d1, d2 = med.get(DUCK_1, {}), med.get(DUCK_2, {})
-    plans = {}
-    for s in results["workloads"]["tpch"].get("systems", []):
-        if s["label"] == SKEIN_2:
-            plans = {n: q.get("plan", "") for n, q in s.get("queries", {}).items()}
+    plans = _skein2_plans(results)
 
     def ratio(a, b, n):
         return f"{a[n] / b[n]:.2f}x" if n in a and n in b else "—"
 
-    rows = [[f"Q{n:02d}", ratio(one, two, n), ratio(one, d1, n), ratio(two, d2, n), plans.get(n, "")]
+    def plan(n):
+        p = plans.get(n, "")
+        return f"**{p}** (not on executors)" if plan_mode(p) == "local" else p
+
+    rows = [[f"Q{n:02d}", ratio(one, two, n), ratio(one, d1, n), ratio(two, d2, n), plan(n)]
             for n in queries]
     g = []
     for a, b in ((one, two), (one, d1), (two, d2)):
         ga, gb, common = _geomean_common(a, b)
         g.append(f"{ga / gb:.2f}x" if common else "—")
     rows.append(["geomean"] + g + [""])
-    return ("Ratios per query: scale-out is 1 executor's time over 2 executors' (goal ≥ 1.8x on Q1 "
-            "and Q6, ≥ 1.5x on the geometric mean); the others are Skein's time over DuckDB's with "
-            "as many threads (goal ≤ 1.2x on every query). The plan is Skein's (2 executors), from "
-            "its query history (`skein.queries`).\n\n"
+    return ("Ratios per query: scale-out is 1 executor's time over 2 executors' (goals: ≥ 1.8x on Q1 "
+            "and Q6, ≥ 1.5x on the geometric mean; issue 10: ≥ 1.5x on every query, ≥ 1.8x on the "
+            "geometric mean); the others are Skein's time over DuckDB's with as many threads (goal "
+            "≤ 1.2x on every query; issue 10: ≤ 1.1x on the geometric mean with 2). The plan is "
+            "Skein's (2 executors), from its query history (`skein.queries`): `stages` runs as stages "
+            "with exchanges between executors, `scatter` and `scatter-merge` as tasks on executors "
+            "merged by the coordinator, `local` on the coordinator alone (issue 10: none).\n\n"
             + _table(["Query", "Scale-out 1→2 executors", "Skein 1 / DuckDB 1", "Skein 2 / DuckDB 2",
                       "Skein plan"], rows))
 
@@ -346,6 +462,66 @@ def _section_memory(results):
     return text
 
 
+def _section_groupby(results):
+    g = results["workloads"].get("groupby")
+    if not g:
+        return None
+    if "systems" not in g:
+        return f"## 6. Group by\n\nerror: {g.get('error')}"
+    rows = []
+    for s in g["systems"]:
+        cpu = s.get("cpu") or []
+        per_run = {k: sum(c[k] for c in cpu) / len(cpu) for k in cpu[0]} if cpu else {}
+        share = s.get("coordinator_cpu_share")
+        rows.append([s["label"], _stat_cell(s) if s.get("seconds") else _failure(s),
+                     f"{per_run['coordinator']:.2f}" if per_run else "—",
+                     " + ".join(f"{v:.2f}" for k, v in per_run.items() if k != "coordinator") or "—",
+                     f"{share * 100:.1f}%" if share is not None else "—", s.get("plan", "")])
+    text = ("## 6. Group by\n\n"
+            f"`{g['sql']}` ({g.get('rows', 0):,} groups), fully fetched into one Arrow table, checked by "
+            "row count and the sum of every column against in-process DuckDB's. CPU seconds per timed "
+            "run are user + system time from `/proc/PID/stat` before and after the query, of the "
+            "coordinator and of each executor; the share is the coordinator's part of their total "
+            "over the timed runs (the client's CPU is not counted). Goal (issue 10): the coordinator "
+            "under 10%.\n\n")
+    text += _table(["System", "Seconds: median (min–max)", "Coordinator CPU s", "Executors CPU s",
+                    "Coordinator share", "Skein plan"], rows)
+    text += "\n\n" + "\n".join(f"- {s['label']}: {s['describe']}" for s in g["systems"])
+    return text
+
+
+def _section_big(results):
+    b = results["workloads"].get("big")
+    if not b:
+        return None
+    if "queries" not in b:
+        return f"## Big queries\n\nerror: {b.get('error')}"
+    rows = []
+    for n, q in sorted(b["queries"].items(), key=lambda kv: int(kv[0])):
+        hwm, sampled = q.get("hwm_kb", {}), q.get("sampled_peak_kb", {})
+        ref = b.get("reference_seconds", {}).get(n)
+        rows.append([f"Q{int(n):02d}", _stat_cell(q) if q.get("seconds") else _failure(q), _s(ref),
+                     " / ".join(_mb(hwm.get(k)) for k in sorted(hwm)) or "—",
+                     " / ".join(_mb(sampled.get(k)) for k in sorted(sampled)) or "—",
+                     f"{q['scratch_peak_bytes'] / 1e6:,.0f}" if q.get("scratch_peak_bytes") is not None else "—",
+                     q.get("plan", "")])
+    procs = next((sorted(q["hwm_kb"]) for q in b["queries"].values() if q.get("hwm_kb")), [])
+    st = results["settings"]
+    text = (f"## Big queries\n\nTPC-H scale factor {st['scale']:g}: each query on Skein 2 executors x 1 "
+            f"thread with `--memory-limit {b['memory_limit']}` on the coordinator and on each executor, "
+            "in fresh processes (so each process's peak is that query's), checked against in-process "
+            "DuckDB's answer. Peak RSS is the kernel's high-water mark (VmHWM) of each process ("
+            + (" / ".join(procs) or "—") + ", MB); sampled is the highest VmRSS seen every 50 ms; "
+            "scratch is the most disk the deployment's directory held (spilled spools, DuckDB's spill "
+            "files, the coordinator's database), sampled every 0.5 s. DuckDB is in-process DuckDB with "
+            "its default threads and no memory limit, the single run that made the reference answer "
+            "(for scale, not a goal).\n\n")
+    text += _table(["Query", "Skein seconds", "DuckDB seconds", "Peak RSS (MB)", "Sampled RSS (MB)",
+                    "Scratch peak (MB)", "Skein plan"], rows)
+    describe = next((q["describe"] for q in b["queries"].values() if q.get("describe")), "")
+    return text + (f"\n\n- {describe}" if describe else "")
+
+
 def _section_peers(results):
     p = results["workloads"].get("peers")
     if not p:
@@ -366,7 +542,7 @@ def _section_peers(results):
         gp, gs, common = _geomean_common(theirs, skein)
         cmp = f"{gp:.3g} s vs {gs:.3g} s over {len(common)} queries" if common else "—"
         rows.append([s["label"], s.get("version", "—"), status, len(failed), cmp])
-    text = ("## 6. Peers\n\nThe same Parquet files (each table's directory registered as one table) "
+    text = ("## 7. Peers\n\nThe same Parquet files (each table's directory registered as one table) "
             "and the same 22 query texts, run by the peer in a child process; the times are in the "
             "TPC-H table. A query a peer cannot run, or answers differently, is listed below and "
             "left out of the comparison, which is over the queries both answered. The geometric "
@@ -398,7 +574,10 @@ def _section_how(results):
              f"files each (row groups of up to {st['data']['row_group_size']:,} rows, "
              f"{st['data']['lineitem_row_groups']} row groups in lineitem), the other tables one file each; "
              f"cached in `{st['data']['dir']}`",
-             "- Queries: the 22 of `tpch_queries()`, unchanged",
+             f"- Queries: {len(results.get('queries', []))} of the 22 of `tpch_queries()`, unchanged",
+             f"- More flags: `skein coordinator` and `skein serve`: "
+             f"`{' '.join(st.get('skein_flags') or []) or 'none'}`; `skein executor`: "
+             f"`{' '.join(st.get('executor_flags') or []) or 'none'}`",
              f"- Runs: {st['warmup']} warm-up + {st['runs']} timed per query and system (medians, min, max); "
              f"latency {st['latency_runs']} runs; concurrency {st['duration']:g} s per client count; "
              f"a query is cancelled after {st['query_timeout']:g} s (a peer's after all its runs); "
@@ -410,16 +589,21 @@ def _section_how(results):
     return "\n".join(lines)
 
 
-def write(results, out_dir, date, queries):
-    """Write <date>.md and <date>.png into out_dir; returns the md path."""
+def write(results, out_dir, date, queries, stem=None):
+    """Write <stem>.md and <stem>.png (stem: date) into out_dir; returns the md path."""
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    chart = out_dir / f"{date}.png"
+    stem = stem or date
+    chart = out_dir / f"{stem}.png"
     chart_written = write_chart(results, queries, chart)
     st = results["settings"]
-    parts = [f"# Skein benchmark, {date}",
-             f"TPC-H scale factor {st['scale']} on {results['environment']['cpus']} CPUs. "
-             "Produced by the command in \"How this was produced\"; every figure below comes from "
+    flags = " ".join(st.get("skein_flags") or [])
+    eflags = " ".join(st.get("executor_flags") or [])
+    parts = [f"# Skein benchmark, {date}" + (", big queries" if results.get("big_queries") else ""),
+             f"TPC-H scale factor {st['scale']} on {results['environment']['cpus']} CPUs"
+             + (f"; every Skein coordinator and serve with `{flags}`" if flags else "")
+             + (f"; every Skein executor with `{eflags}`" if eflags else "")
+             + ". Produced by the command in \"How this was produced\"; every figure below comes from "
              "that run.",
              _section_headline(results),
              _section_problems(results),
@@ -428,9 +612,11 @@ def write(results, out_dir, date, queries):
              _section_latency(results),
              _section_concurrency(results),
              _section_memory(results),
+             _section_groupby(results),
+             _section_big(results),
              _section_peers(results),
              _section_how(results)]
-    md = out_dir / f"{date}.md"
+    md = out_dir / f"{stem}.md"
     md.write_text("\n\n".join(p for p in parts if p) + "\n")
     return md
 
@@ -470,23 +656,29 @@ def write_chart(results, queries, path):
 
 def update_readme(readme, md_path, results):
     """Replace the README block between the markers with a link to md_path
-    and the headline figures; add a Benchmarks section if there is none."""
+    and the headline figures; add a Benchmarks section if there is none.
+    A big-queries run has its own block, put after the main one the first
+    time, so that neither run's figures replace the other's."""
     readme = pathlib.Path(readme)
     rel = pathlib.Path(os.path.relpath(md_path.resolve(), readme.resolve().parent)).as_posix()
     st = results["settings"]
     rows = headline(results)
+    big = results.get("big_queries")
+    begin, end = (README_BIG_BEGIN, README_BIG_END) if big else (README_BEGIN, README_END)
     block = "\n".join([
-        README_BEGIN,
-        f"Latest results: [{rel}]({rel}) (TPC-H scale factor {st['scale']}, "
+        begin,
+        f"{'Big queries' if big else 'Latest results'}: [{rel}]({rel}) (TPC-H scale factor {st['scale']}, "
         f"{results['environment']['cpus']} CPUs, `{results['command']}`, {results['started'][:10]}).",
         "",
         _table(["Goal", "Measured", "Target", "Status"], rows),
-        README_END,
+        end,
     ])
     text = readme.read_text()
-    if README_BEGIN in text and README_END in text:
-        pattern = re.compile(re.escape(README_BEGIN) + ".*?" + re.escape(README_END), re.S)
+    if begin in text and end in text:
+        pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
         text = pattern.sub(lambda _: block, text, count=1)
+    elif big and README_END in text:
+        text = text.replace(README_END, README_END + "\n\n" + block, 1)
     else:
         text = text.rstrip("\n") + "\n\n## Benchmarks\n\n" + _benchmarks_intro() + "\n\n" + block + "\n"
     readme.write_text(text)

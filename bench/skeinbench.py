@@ -4,6 +4,7 @@ chart, and optionally the README's benchmark block.
 
     bench/run.sh [--scale 1] [--runs 5] [--warmup 1] [--duration 30] [--out DIR] [--readme]
     bench/run.sh --smoke          # tiny scale, one run each, output under build/
+    bench/run.sh --scale 10 --big-queries   # Q9, Q18, Q21 under a memory limit (make bench SF=10)
 
 Exits 1 when any answer differs from DuckDB's or any workload failed (after
 writing the report), 0 otherwise. Goals not met do not change the status:
@@ -34,6 +35,7 @@ import skeinproc  # noqa: E402
 import systems  # noqa: E402
 import tpch  # noqa: E402
 import workloads  # noqa: E402
+from measure import timed  # noqa: E402
 
 WORKLOADS = {
     "fetch": workloads.fetch,
@@ -41,8 +43,12 @@ WORKLOADS = {
     "latency": workloads.latency,
     "concurrency": workloads.concurrency,
     "memory": workloads.memory,
+    "groupby": workloads.groupby,
     "peers": workloads.peer_systems,
+    "big": workloads.big_queries,
 }
+# --big-queries runs only "big"; it is left out of the default set.
+DEFAULT_WORKLOADS = [w for w in WORKLOADS if w != "big"]
 
 
 def peer_notes():
@@ -66,6 +72,8 @@ FULL = dict(scale=1.0, runs=5, warmup=1, duration=30.0, latency_runs=300, query_
             out=REPO / "bench" / "results")
 SMOKE = dict(scale=0.01, runs=1, warmup=1, duration=2.0, latency_runs=30, query_timeout=120.0,
              out=BUILD_DIR / "bench-smoke")
+# --big-queries: few long queries, each in fresh processes; one run, none to warm up.
+BIG = dict(runs=1, warmup=0, query_timeout=3600.0)
 
 
 def parse_args(argv):
@@ -84,17 +92,34 @@ def parse_args(argv):
                                                      "smoke $BUILD_DIR/bench-smoke)")
     p.add_argument("--data-dir", type=pathlib.Path,
                    help="Parquet cache (default $BUILD_DIR/bench-data/sf<scale>)")
-    p.add_argument("--workloads", default=",".join(WORKLOADS),
-                   help=f"comma-separated subset of {','.join(WORKLOADS)}")
+    p.add_argument("--workloads",
+                   help=f"comma-separated subset of {','.join(WORKLOADS)} (default: all but big; "
+                        "with --big-queries: big)")
+    p.add_argument("--big-queries", action="store_true",
+                   help="only TPC-H Q" + ", Q".join(map(str, workloads.BIG_QUERIES)) + " on Skein 2 executors "
+                        "x 1 thread with --memory-limit on every process (the `make bench SF=10` run), "
+                        "each query in fresh processes, with their peak RSS; one run per query unless "
+                        "--runs/--warmup say otherwise; results in DATE-big-sf<scale>.md")
+    p.add_argument("--big-memory-limit", default="2GB",
+                   help="--memory-limit of the coordinator and each executor with --big-queries (default 2GB)")
+    p.add_argument("--skein-flag", action="append", default=[], metavar="FLAG",
+                   help="one more flag for every `skein coordinator` and `skein serve` started, e.g. "
+                        "--skein-flag=--no-exchanges (with '=': the value starts with a dash); repeatable")
+    p.add_argument("--executor-flag", action="append", default=[], metavar="FLAG",
+                   help="one more flag for every `skein executor` started; repeatable")
     p.add_argument("--readme", nargs="?", const=REPO / "README.md", type=pathlib.Path, metavar="PATH",
                    help="rewrite the benchmark block of README.md (or of PATH)")
     p.add_argument("--skein-bin", default=skeinproc.env_binary(REPO),
                    help="the skein binary (default $SKEIN_BIN, else bin/skein)")
     args = p.parse_args(argv)
-    defaults = SMOKE if args.smoke else FULL
+    defaults = dict(SMOKE if args.smoke else FULL)
+    if args.big_queries:
+        defaults.update(BIG)
     for k, v in defaults.items():
         if getattr(args, k) is None:
             setattr(args, k, v)
+    if args.workloads is None:
+        args.workloads = "big" if args.big_queries else ",".join(DEFAULT_WORKLOADS)
     args.workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     unknown = [w for w in args.workloads if w not in WORKLOADS]
     if unknown:
@@ -118,6 +143,9 @@ class Bench:
         self.latency_warmup = min(20, args.latency_runs)
         self.query_timeout = args.query_timeout
         systems.watchdog.timeout = args.query_timeout
+        self.skein_flags = args.skein_flag
+        self.executor_flags = args.executor_flag
+        self.big_memory_limit = args.big_memory_limit
         self.peer_rel_tol = answers.PEER_REL_TOL
         self.peer_notes = peer_notes()
         self.work_dir = BUILD_DIR / "bench-work"
@@ -128,6 +156,9 @@ class Bench:
         self.files = tpch.ensure_data(args.data_dir, args.scale, log=self.log)
         self.data_dir = pathlib.Path(args.data_dir).resolve()
         self.queries = tpch.queries()
+        if args.workloads == ["big"]:
+            # The other queries' answers would take long at a large scale, for nothing.
+            self.queries = [(n, sql) for n, sql in self.queries if n in workloads.BIG_QUERIES]
         self._reference()
 
     def log(self, msg):
@@ -140,7 +171,9 @@ class Bench:
         ref = systems.InProcessDuckDB("reference", self.files)
         with ref.open() as runner:
             con = runner.con
-            self.reference = {n: runner.query(sql) for n, sql in self.queries}
+            self.reference, self.reference_seconds = {}, {}
+            for n, sql in self.queries:
+                self.reference_seconds[n], self.reference[n] = timed(lambda: runner.query(sql))
             self.ordered = {n: answers.has_top_level_order(con, sql) for n, sql in self.queries}
             (self.lineitem_rows,) = con.execute("SELECT count(*) FROM lineitem").fetchone()
             self._keys = [k for (k,) in con.execute(
@@ -214,7 +247,10 @@ def main(argv=None):
         "argv": shlex.join([pathlib.Path(sys.executable).name, "bench/skeinbench.py", *(argv or sys.argv[1:])]),
         "started": started.strftime("%Y-%m-%d %H:%M:%S"),
         "queries": [n for n, _ in bench.queries],
+        "big_queries": args.workloads == ["big"],
         "settings": {
+            "skein_flags": args.skein_flag, "executor_flags": args.executor_flag,
+            "big_memory_limit": args.big_memory_limit if args.workloads == ["big"] else None,
             "scale": args.scale, "runs": args.runs, "warmup": args.warmup, "duration": args.duration,
             "latency_runs": args.latency_runs, "query_timeout": args.query_timeout,
             "peer_rel_tol": bench.peer_rel_tol, "rel_tol": answers.REL_TOL,
@@ -238,8 +274,10 @@ def main(argv=None):
     results["environment"] = environment(args.skein_bin)
 
     date = started.strftime("%Y-%m-%d")
-    md = report.write(results, args.out, date, results["queries"])
-    (pathlib.Path(args.out) / f"{date}.json").write_text(json.dumps(results, indent=1, default=str))
+    # A big-queries run is published beside the day's full run, not over it.
+    stem = f"{date}-big-sf{args.scale:g}" if results["big_queries"] else date
+    md = report.write(results, args.out, date, results["queries"], stem=stem)
+    (pathlib.Path(args.out) / f"{stem}.json").write_text(json.dumps(results, indent=1, default=str))
     bench.log(f"wrote {md}")
     if args.readme:
         report.update_readme(args.readme, md, results)

@@ -29,10 +29,11 @@ class SkeinError(RuntimeError):
 class Proc:
     """One skein process started with argv; its stderr goes to log_path."""
 
-    def __init__(self, name, argv, log_path):
+    def __init__(self, name, argv, log_path, cwd=None):
         self.name = name
         self.argv = [str(a) for a in argv]
         self.log_path = pathlib.Path(log_path)
+        self.cwd = cwd
         self.proc = None
         self.uri = None
         self._lines = queue.Queue()
@@ -45,7 +46,7 @@ class Proc:
     def spawn(self):
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=self._log,
-                                     stdin=subprocess.DEVNULL, text=True, bufsize=1)
+                                     stdin=subprocess.DEVNULL, text=True, bufsize=1, cwd=self.cwd)
         threading.Thread(target=self._read_stdout, daemon=True).start()
         return self
 
@@ -106,6 +107,19 @@ class Proc:
             self.proc.wait()
 
 
+def proc_cpu_seconds(pid):
+    """User plus system CPU time of a process so far (/proc/PID/stat), or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # Fields after the command name, which is in parentheses and may hold spaces:
+    # utime and stime are the 14th and 15th fields of the line, in clock ticks.
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def proc_status(pid, field):
     """A field of /proc/PID/status in kB (VmRSS, VmHWM), or None once the process is gone."""
     try:
@@ -124,7 +138,8 @@ class Server:
     stopped, or killed on error, whatever happens in between."""
 
     def __init__(self, binary, work_dir, data_dirs, executors=None, threads=None,
-                 coordinator_threads=None, result_mode=None, separate=False, label="skein"):
+                 coordinator_threads=None, result_mode=None, separate=False, label="skein",
+                 flags=(), executor_flags=()):
         self.binary = str(binary)
         self.work_dir = pathlib.Path(work_dir)
         self.data_dirs = [str(d) for d in data_dirs]
@@ -134,6 +149,8 @@ class Server:
         self.result_mode = result_mode
         self.separate = separate
         self.label = label
+        self.flags = [str(f) for f in flags]  # more flags of the coordinator (or of serve)
+        self.executor_flags = [str(f) for f in executor_flags]
         self.coordinator = None
         self.executor_procs = []
 
@@ -170,7 +187,9 @@ class Server:
             argv += ["--threads", self.threads]
         if self.result_mode:
             argv += ["--result-mode", self.result_mode]
-        self.coordinator = Proc(f"{self.label} serve", argv, self.work_dir / "serve.stderr").start()
+        argv += self.flags
+        self.coordinator = Proc(f"{self.label} serve", argv, self.work_dir / "serve.stderr",
+                                cwd=self.work_dir).start()
 
     def _start_cluster(self):
         secret_file = self.work_dir / "cluster-secret"
@@ -182,16 +201,23 @@ class Server:
             argv += ["--threads", self.coordinator_threads]
         if self.result_mode:
             argv += ["--result-mode", self.result_mode]
+        argv += self.flags
         self.coordinator = Proc(f"{self.label} coordinator", argv,
-                                self.work_dir / "coordinator.stderr").start()
+                                self.work_dir / "coordinator.stderr", cwd=self.work_dir).start()
         for i in range(self.executors):
             eargv = [self.binary, "executor", "--coordinator", self.coordinator.uri,
                      "--addr", "127.0.0.1:0", "--cluster-secret-file", secret_file,
                      "--log-level", "warn", *self._allow_args()]
             if self.threads is not None:
                 eargv += ["--threads", self.threads]
+            # Each executor's scratch stays in a directory of its own under the
+            # work dir: the spool's spilled results, and DuckDB's spill files,
+            # which go to .tmp in the working directory.
+            scratch = self.work_dir / f"executor{i}"
+            (scratch / "spool").mkdir(parents=True)
+            eargv += ["--spool-dir", scratch / "spool", *self.executor_flags]
             self.executor_procs.append(Proc(f"{self.label} executor{i}", eargv,
-                                            self.work_dir / f"executor{i}.stderr").spawn())
+                                            self.work_dir / f"executor{i}.stderr", cwd=scratch).spawn())
         for e in self.executor_procs:
             e.wait_ready()
 

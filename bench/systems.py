@@ -155,21 +155,25 @@ class Skein:
     kind = "skein"
 
     def __init__(self, label, binary, work_dir, files, data_dir, executors=None, threads=None,
-                 coordinator_threads=None, result_mode=None, separate=False):
+                 coordinator_threads=None, result_mode=None, separate=False, flags=(),
+                 executor_flags=()):
         self.label = label
         self.files = files
         self.server_args = dict(binary=binary, work_dir=work_dir, data_dirs=[data_dir],
                                 executors=executors, threads=threads,
                                 coordinator_threads=coordinator_threads,
-                                result_mode=result_mode, separate=separate, label=label)
+                                result_mode=result_mode, separate=separate, label=label,
+                                flags=list(flags), executor_flags=list(executor_flags))
         self.server = None
 
     def describe(self):
         a = self.server_args
         mode = a["result_mode"] or "direct"
+        more = "".join(f" {f}" for f in a["flags"])
         if a["separate"]:
-            return (f"`skein coordinator --threads {a['coordinator_threads']}` + {a['executors']} x "
-                    f"`skein executor --threads {a['threads']}` (separate processes), result mode {mode}")
+            emore = "".join(f" {f}" for f in a["executor_flags"])
+            return (f"`skein coordinator --threads {a['coordinator_threads']}{more}` + {a['executors']} x "
+                    f"`skein executor --threads {a['threads']}{emore}` (separate processes), result mode {mode}")
         flags = []
         if a["executors"] is not None:
             flags.append(f"--executors {a['executors']}")
@@ -177,6 +181,7 @@ class Skein:
             flags.append(f"--threads {a['threads']}")
         if a["result_mode"]:
             flags.append(f"--result-mode {a['result_mode']}")
+        flags += a["flags"]
         if not flags:
             return "`skein serve` with default settings (2 executors; DuckDB threads = cores)"
         return f"`skein serve {' '.join(flags)}`"

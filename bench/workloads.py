@@ -1,4 +1,4 @@
-"""The six workloads. Each takes the Bench (settings, data, reference answers)
+"""The workloads. Each takes the Bench (settings, data, reference answers)
 and returns a plain dict (it goes into the JSON results and the report).
 
 Every answer a system gives is checked against in-process DuckDB's before its
@@ -20,6 +20,8 @@ FETCH_SQL = "SELECT * FROM lineitem"
 FETCH_SIGNATURE = ["l_orderkey", "l_partkey", "l_extendedprice"]
 CONCURRENCY_MIX = [1, 3, 5, 6, 10, 12, 14, 19]
 CONCURRENCY_CLIENTS = [8, 32]
+GROUPBY_SQL = "SELECT l_orderkey, sum(l_quantity), count(*) FROM lineitem GROUP BY l_orderkey"
+BIG_QUERIES = [9, 18, 21]
 
 
 def first_line(e):
@@ -29,17 +31,22 @@ def first_line(e):
 
 # ---------------------------------------------------------------- deployments
 
-def skein_cluster(bench, label, executors, result_mode=None):
+def skein_cluster(bench, label, executors, result_mode=None, flags=(), executor_flags=()):
     """Coordinator plus `executors` executor processes with 1 DuckDB thread
     each; the coordinator gets as many threads as the executors have in
-    total, for the queries it runs whole (so N threads are busy at a time)."""
+    total, for the queries it runs whole (so N threads are busy at a time).
+    Every process also gets the flags the bench was given (--skein-flag,
+    --executor-flag) after the workload's own."""
     return systems.Skein(label, bench.binary, bench.deployment_dir(label), bench.files, bench.data_dir,
                          executors=executors, threads=1, coordinator_threads=executors,
-                         result_mode=result_mode, separate=True)
+                         result_mode=result_mode, separate=True,
+                         flags=[*flags, *bench.skein_flags],
+                         executor_flags=[*executor_flags, *bench.executor_flags])
 
 
 def skein_serve(bench, label="Skein serve (defaults)"):
-    return systems.Skein(label, bench.binary, bench.deployment_dir(label), bench.files, bench.data_dir)
+    return systems.Skein(label, bench.binary, bench.deployment_dir(label), bench.files, bench.data_dir,
+                         flags=bench.skein_flags)
 
 
 def duckdb_inprocess(bench, threads, label=None):
@@ -296,7 +303,7 @@ def memory(bench):
                 pids = sys_.server.pids()
                 watched = {"coordinator": pids["coordinator"], "executor": pids["executor0"]}
                 rec["before_kb"] = {k: skeinproc.proc_status(p, "VmRSS") for k, p in watched.items()}
-                sampler = _RSSSampler(watched)
+                sampler = _PeakSampler(_rss_probe(watched))
                 with sampler:
                     rows, nbytes = runner.stream(FETCH_SQL)
                 rec["rows"], rec["bytes"] = rows, nbytes
@@ -311,13 +318,21 @@ def memory(bench):
     return out
 
 
-class _RSSSampler:
-    """Samples VmRSS of some processes every 50 ms on a thread; keeps the max."""
+def _rss_probe(pids):
+    """{name: VmRSS kB} of the processes {name: pid} still running."""
+    def probe():
+        return {k: skeinproc.proc_status(p, "VmRSS") for k, p in pids.items()}
+    return probe
 
-    def __init__(self, pids, interval=0.05):
-        self.pids = pids
+
+class _PeakSampler:
+    """Calls probe() ({name: number or None}) every `interval` seconds on a
+    thread, and keeps each name's highest value in `peak`."""
+
+    def __init__(self, probe, interval=0.05):
+        self.probe = probe
         self.interval = interval
-        self.peak = {k: 0 for k in pids}
+        self.peak = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -327,10 +342,9 @@ class _RSSSampler:
             self._stop.wait(self.interval)
 
     def _sample(self):
-        for k, pid in self.pids.items():
-            v = skeinproc.proc_status(pid, "VmRSS")
+        for k, v in self.probe().items():
             if v is not None:
-                self.peak[k] = max(self.peak[k], v)
+                self.peak[k] = max(self.peak.get(k, 0), v)
 
     def __enter__(self):
         self._thread.start()
@@ -343,7 +357,112 @@ class _RSSSampler:
         return False
 
 
-# ---------------------------------------------------------------- 6. peers
+# ---------------------------------------------------------------- 6. group by
+
+def groupby(bench):
+    """GROUP BY l_orderkey over lineitem (one group per order: 1.5M at SF1),
+    fully fetched, on Skein 2 executors x 1 thread: the wall time, and the CPU
+    time (user + system, from /proc/PID/stat before and after each run) of the
+    coordinator and of each executor, so that the coordinator's share of the
+    cluster's CPU shows whether the final aggregation left it. The client's
+    own CPU is not counted. Checked by row count and every column's sum
+    against in-process DuckDB (2 threads, also timed)."""
+    out = {"sql": GROUPBY_SQL, "systems": []}
+    columns = [0, 1, 2]  # by position: the engines may name the aggregates differently
+    ref = duckdb_inprocess(bench, 2)
+    with ref.open() as runner:
+        rec, table = _timed_runs(bench, runner, GROUPBY_SQL, check=None)
+        signature = answers.quick_signature(table, columns)
+        out["rows"] = table.num_rows
+        del table
+    rec.update(label=ref.label, describe=ref.describe())
+    out["systems"].append(rec)
+
+    sys_ = skein_cluster(bench, "Skein 2 executors x 1 thread", 2)
+    rec = {"label": sys_.label, "describe": sys_.describe(), "seconds": [], "cpu": []}
+    try:
+        with sys_.open() as runner:
+            pids = sys_.server.pids()
+            for i in range(bench.warmup + bench.runs):
+                before = {k: skeinproc.proc_cpu_seconds(p) for k, p in pids.items()}
+                t, table = timed(lambda: runner.query(GROUPBY_SQL))
+                after = {k: skeinproc.proc_cpu_seconds(p) for k, p in pids.items()}
+                got = answers.quick_signature(table, columns)
+                del table
+                diff = bench.counted(None if got == signature else f"rows and sums {got} != DuckDB's {signature}")
+                if diff:
+                    rec["mismatch"] = diff
+                    rec["seconds"], rec["cpu"] = [], []
+                    break
+                if i >= bench.warmup:
+                    rec["seconds"].append(t)
+                    rec["cpu"].append({k: after[k] - before[k] for k in pids})
+            rec["plan"] = runner.plans().get(GROUPBY_SQL, "")
+    except Exception as e:
+        rec["error"] = first_line(e)
+    if rec["cpu"]:
+        coordinator = sum(c["coordinator"] for c in rec["cpu"])
+        total = sum(sum(c.values()) for c in rec["cpu"])
+        rec["coordinator_cpu_share"] = coordinator / total if total > 0 else None
+    _note_problem(bench, "groupby", rec)
+    out["systems"].append(rec)
+    return out
+
+
+# ---------------------------------------------------------------- 7. big queries
+
+def big_queries(bench):
+    """The TPC-H queries that need the most memory (Q9, Q18, Q21) on Skein 2
+    executors x 1 thread with --memory-limit on the coordinator and on each
+    executor, so that they must spill; each query in fresh processes, so that
+    each process's peak RSS (VmHWM) is that query's. Also samples VmRSS every
+    50 ms and the scratch files (spools, DuckDB's spill files) under the
+    deployment's directory every 0.5 s. `make bench SF=10` runs this alone."""
+    limit = bench.big_memory_limit
+    out = {"memory_limit": limit, "queries": {}, "reference_seconds": {}}
+    texts = dict(bench.queries)
+    for n in BIG_QUERIES:
+        if n not in texts:
+            continue
+        out["reference_seconds"][n] = bench.reference_seconds.get(n)
+        label = f"Skein 2 executors x 1 thread, --memory-limit {limit}"
+        sys_ = skein_cluster(bench, f"{label} Q{n}", 2, flags=["--memory-limit", limit],
+                             executor_flags=["--memory-limit", limit])
+        rec = {"label": label, "describe": sys_.describe()}
+        bench.log(f"big: Q{n} on {label}")
+        try:
+            with sys_.open() as runner:
+                pids = sys_.server.pids()
+                work = sys_.server.work_dir
+                with _PeakSampler(_rss_probe(pids)) as rss, \
+                        _PeakSampler(lambda: {"scratch": _tree_bytes(work)}, interval=0.5) as disk:
+                    rec.update(_run_query(bench, runner, n, texts[n]))
+                rec["hwm_kb"] = {k: skeinproc.proc_status(p, "VmHWM") for k, p in pids.items()}
+                rec["sampled_peak_kb"] = rss.peak
+                rec["scratch_peak_bytes"] = disk.peak.get("scratch", 0)
+                rec["plan"] = runner.plans().get(texts[n], "")
+        except Exception as e:
+            rec["error"] = first_line(e)
+        bench.log(f"  Q{n:02d} " + (rec.get("error") or rec.get("mismatch")
+                                     or f"{Stats(rec['seconds']).median:.3f}s; peak RSS kB {rec['hwm_kb']}"))
+        _note_problem(bench, "big", rec, f" Q{n}")
+        out["queries"][n] = rec
+    return out
+
+
+def _tree_bytes(path):
+    """Bytes of the files under path; files that vanish while it walks are skipped."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.stat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+# ---------------------------------------------------------------- 8. peers
 
 def peer_systems(bench):
     """The same 22 queries on each peer whose package is installed here; a
