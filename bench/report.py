@@ -224,7 +224,8 @@ def _issue10_big(results):
             rows.append((goal, _failure(q), "finishes; peak RSS reported", "not met"))
             continue
         hwm = q.get("hwm_kb", {})
-        text = f"{med:.1f} s; peak RSS (MB) " + ", ".join(f"{k} {_mb(v)}" for k, v in hwm.items())
+        text = (f"{med:.1f} s, plan {plan_mode(q.get('plan')) or 'unknown'}; peak RSS (MB) "
+                + ", ".join(f"{k} {_mb(v)}" for k, v in hwm.items()))
         rows.append((goal, text, "finishes; peak RSS reported", "met"))
     return rows
 
