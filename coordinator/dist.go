@@ -183,25 +183,9 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 		return nil, err
 	}
 	qid := newQueryID()
-	var handles []string
-	var execs [][2]string
-	if p.stages != nil {
-		if handles, execs, err = d.signStages(p, cluster.Task{Query: qid, User: user, Role: flightsql.RoleFrom(ctx), Deadline: deadline}); err != nil {
-			return nil, err
-		}
-	} else {
-		execs = d.reg.assign(len(p.tasks))
-		for i, t := range p.tasks {
-			h, err := d.secret.SignTask(cluster.Task{Query: qid, Task: i, SQL: t.sql, User: user, Role: flightsql.RoleFrom(ctx), Executor: execs[i][0],
-				Alt: execs[i][1], Deadline: deadline, Slice: t.slice, Ordered: t.ordered})
-			if err != nil {
-				return nil, err
-			}
-			handles = append(handles, h)
-		}
-	}
-	if execs == nil {
-		return nil, nil
+	handles, execs, err := d.sign(p, cluster.Task{Query: qid, User: user, Role: flightsql.RoleFrom(ctx), Deadline: deadline})
+	if err != nil || execs == nil {
+		return nil, err
 	}
 	all, allExecs := handles, execs
 	// The gather stage's tasks are the endpoints (or the merge's input).
@@ -249,6 +233,27 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 	d.log.Info().Str("query_id", qid).Str("mode", p.modeName()).Int("tasks", len(all)).
 		Dur("planning", time.Since(start)).Msg("query planned")
 	return info, nil
+}
+
+// sign assigns and signs every task of a plan, its stages' in order: it
+// returns each handle and its executors, the gather stage's last (none if
+// no executor is alive).
+func (d *dist) sign(p *planned, proto cluster.Task) (handles []string, execs [][2]string, err error) {
+	if p.stages != nil {
+		return d.signStages(p, proto)
+	}
+	execs = d.reg.assign(len(p.tasks))
+	for i, pt := range p.tasks[:len(execs)] {
+		t := proto
+		t.Task, t.SQL, t.Slice, t.Ordered = i, pt.sql, pt.slice, pt.ordered
+		t.Executor, t.Alt = execs[i][0], execs[i][1]
+		h, err := d.secret.SignTask(t)
+		if err != nil {
+			return nil, nil, err
+		}
+		handles = append(handles, h)
+	}
+	return handles, execs, nil
 }
 
 // planned is a split query: its tasks, each the SQL it runs over its

@@ -26,6 +26,7 @@ type query struct {
 	ownStmt bool               // close stmt when done (false for prepared statements)
 	args    [][]any            // one execution per row; nil runs once without arguments
 	empty   bool               // already executed (DDL/DML): the stream has no rows
+	written bool               // a write the cluster ran, and recorded
 	info    *flight.FlightInfo // planned across executors instead
 
 	ctx     context.Context // ends on CancelFlightInfo or expiry

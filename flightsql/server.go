@@ -70,6 +70,12 @@ type Cluster interface {
 	Local(id, user, sql string) (done func(rows int64, err error))
 	// Redeem serves a ticket handle it issued; ok is false for any other.
 	Redeem(ctx context.Context, user string, handle []byte) (schema *arrow.Schema, stream <-chan flight.StreamChunk, ok bool, err error)
+	// Write runs a statement that writes files into a directory (COPY
+	// (query) TO 'dir/') across executors, recording it in the history,
+	// and returns the rows written; ok is false for any other statement,
+	// which runs here as before. conn is the caller's session connection,
+	// held for the call, outside any transaction.
+	Write(ctx context.Context, conn *duck.Conn, user, query string) (rows int64, ok bool, err error)
 }
 
 func (c *Config) defaults() {

@@ -64,6 +64,10 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 		if !st.ReturnsRows {
 			defer st.Close()
 			q.stmt, q.ownStmt, q.empty = nil, false, true
+			if _, ok, err := s.clusterWrite(ctx, sess, cmd.GetTransactionId(), cmd.GetQuery()); ok {
+				q.written = true
+				return q, err
+			}
 			if _, err := st.Exec(ctx, nil); err != nil {
 				return nil, err
 			}
@@ -105,7 +109,7 @@ func (s *Server) register(q *query, desc *flight.FlightDescriptor) (*flight.Flig
 		return nil, err
 	}
 	s.queries.add(q)
-	if s.cfg.Cluster != nil {
+	if s.cfg.Cluster != nil && !q.written {
 		q.done = s.cfg.Cluster.Local(q.id, q.user, q.sql)
 		if q.empty {
 			q.done(0, nil)
@@ -266,9 +270,29 @@ func (s *Server) DoPutCommandStatementUpdate(ctx context.Context, cmd flightsql.
 		return 0, err
 	}
 	return withSession(ctx, sess, func() (n int64, err error) {
+		if n, ok, err := s.clusterWrite(ctx, sess, cmd.GetTransactionId(), cmd.GetQuery()); ok {
+			return n, err
+		}
 		defer s.record(sess.user, cmd.GetQuery())(&n, &err)
 		return sess.conn.Exec(ctx, cmd.GetQuery())
 	})
+}
+
+// clusterWrite runs a statement that writes a directory of files across
+// the cluster, if it is one; ok is false otherwise. Inside a transaction
+// nothing is distributed: the statement is the transaction's. The caller
+// holds the session.
+func (s *Server) clusterWrite(ctx context.Context, sess *session, txn []byte, query string) (int64, bool, error) {
+	if s.cfg.Cluster == nil || len(txn) > 0 {
+		return 0, false, nil
+	}
+	sess.mu.Lock()
+	inTxn := sess.txn != ""
+	sess.mu.Unlock()
+	if inTxn {
+		return 0, false, nil
+	}
+	return s.cfg.Cluster.Write(ctx, sess.conn, sess.user, query)
 }
 
 // record enters a statement that runs outside a ticket (an update) in the

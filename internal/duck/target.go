@@ -26,6 +26,8 @@ var errTarget = errors.New("target")
 type token struct {
 	kind byte // 'w' word, 's' plain string, 'x' other string, 'q' quoted identifier, else the punctuation byte
 	text string
+	// at and end delimit the token in the SQL text.
+	at, end int
 }
 
 // lexSQL splits SQL into statements of tokens, dropping blanks and
@@ -36,7 +38,7 @@ func lexSQL(s string) ([][]token, error) {
 	var stmts [][]token
 	var cur []token
 	for i := 0; i < len(s); {
-		c := s[i]
+		c, at, n := s[i], i, len(cur)
 		switch {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
 			i++
@@ -70,44 +72,47 @@ func lexSQL(s string) ([][]token, error) {
 			if err != nil {
 				return nil, err
 			}
-			cur, i = append(cur, token{'s', text}), i+n
+			cur, i = append(cur, token{kind: 's', text: text}), i+n
 		case (c == 'e' || c == 'E') && i+1 < len(s) && s[i+1] == '\'':
 			_, n, err := quoted(s[i+1:], '\'', true)
 			if err != nil {
 				return nil, err
 			}
-			cur, i = append(cur, token{'x', s[i : i+1+n]}), i+1+n
+			cur, i = append(cur, token{kind: 'x', text: s[i : i+1+n]}), i+1+n
 		case c == '"':
 			text, n, err := quoted(s[i:], '"', false)
 			if err != nil {
 				return nil, err
 			}
-			cur, i = append(cur, token{'q', text}), i+n
+			cur, i = append(cur, token{kind: 'q', text: text}), i+n
 		case c == '$' && i+1 < len(s) && !isDigit(s[i+1]):
 			tagEnd := strings.IndexByte(s[i+1:], '$')
 			if tagEnd < 0 || !isTag(s[i+1:i+1+tagEnd]) {
-				cur, i = append(cur, token{'$', "$"}), i+1
-				continue
+				cur, i = append(cur, token{kind: '$', text: "$"}), i+1
+				break
 			}
 			tag := s[i : i+2+tagEnd]
 			end := strings.Index(s[i+len(tag):], tag)
 			if end < 0 {
 				return nil, fmt.Errorf("%w: unterminated dollar-quoted string", errTarget)
 			}
-			cur, i = append(cur, token{'x', s[i : i+2*len(tag)+end]}), i+2*len(tag)+end
+			cur, i = append(cur, token{kind: 'x', text: s[i : i+2*len(tag)+end]}), i+2*len(tag)+end
 		case isWordByte(c):
 			j := i
 			for j < len(s) && isWordByte(s[j]) {
 				j++
 			}
-			cur, i = append(cur, token{'w', strings.ToLower(s[i:j])}), j
+			cur, i = append(cur, token{kind: 'w', text: strings.ToLower(s[i:j])}), j
 		case c == ';':
 			if len(cur) > 0 {
 				stmts, cur = append(stmts, cur), nil
 			}
 			i++
 		default:
-			cur, i = append(cur, token{c, s[i : i+1]}), i+1
+			cur, i = append(cur, token{kind: c, text: s[i : i+1]}), i+1
+		}
+		if len(cur) > n {
+			cur[n].at, cur[n].end = at, i
 		}
 	}
 	if len(cur) > 0 {

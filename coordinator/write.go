@@ -1,0 +1,374 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/skeindb/skein/flightsql"
+	"github.com/skeindb/skein/internal/cluster"
+	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/partition"
+)
+
+// Distributed writes. COPY (query) TO 'dir/' (FORMAT parquet) writes a
+// directory of files: where the query distributes, every task of its
+// gather stage writes its own file, so the query's answer never passes
+// through one node. The statement is recognised only in DuckDB's own
+// directory form (PER_THREAD_OUTPUT) or where DuckDB alone would fail (a
+// target ending in '/' or naming an existing directory); a target naming a
+// file is one file, written by DuckDB on the coordinator as always.
+//
+// Every task writes into a hidden directory beside its files-to-be,
+// <dir>/.skein-<query>/, and only when every task has succeeded are the
+// files moved into <dir>: a failed write leaves no file behind (the
+// hidden directory is removed, and <dir> too if the write created it).
+// The coordinator moves the files, so the executors and the coordinator
+// must see the directory at the same path (one machine, or a shared
+// mount), as they must see the files they read.
+
+// tempPrefix starts the name of a write's hidden directory.
+const tempPrefix = ".skein-"
+
+// copyPlan is a COPY to a directory, as Skein runs it.
+type copyPlan struct {
+	query string // the query whose rows are written
+	dir   string // absolute target directory
+	// mode is what happens to files already in dir: "" (an error if there
+	// are any), "overwrite" (replaced) or "append" (kept beside).
+	mode string
+	opts []string // the options each part's COPY passes to DuckDB
+}
+
+// compressions are the Parquet codecs a distributed COPY passes on.
+var compressions = map[string]bool{"uncompressed": true, "snappy": true, "gzip": true, "zstd": true,
+	"lz4": true, "lz4_raw": true, "brotli": true}
+
+// readCopy recognises a COPY that writes a directory of Parquet files with
+// options Skein passes on; false leaves the statement to DuckDB.
+func readCopy(sql string) (copyPlan, bool) {
+	c, ok := duck.ParseCopy(sql)
+	if !ok || strings.HasPrefix(c.Target, "~") || strings.Contains(c.Target, "://") {
+		return copyPlan{}, false
+	}
+	dir, err := filepath.Abs(c.Target)
+	if err != nil {
+		return copyPlan{}, false
+	}
+	p := copyPlan{query: c.Query, dir: dir}
+	isDir := strings.HasSuffix(c.Target, "/")
+	parquet := false
+	for _, o := range c.Options {
+		switch o.Name {
+		case "format":
+			if parquet = strings.EqualFold(o.Value, "parquet"); !parquet {
+				return copyPlan{}, false
+			}
+			p.opts = append(p.opts, "FORMAT parquet")
+		case "compression":
+			v := strings.ToLower(o.Value)
+			if !compressions[v] {
+				return copyPlan{}, false
+			}
+			p.opts = append(p.opts, "COMPRESSION "+v)
+		case "compression_level", "row_group_size", "row_group_size_bytes":
+			n, err := strconv.ParseInt(o.Value, 10, 64)
+			if o.Kind != 'w' || err != nil || n < 0 {
+				return copyPlan{}, false
+			}
+			p.opts = append(p.opts, fmt.Sprintf("%s %d", strings.ToUpper(o.Name), n))
+		case "per_thread_output", "overwrite", "overwrite_or_ignore", "append":
+			on, ok := boolOption(o)
+			if !ok {
+				return copyPlan{}, false
+			}
+			switch {
+			case !on:
+			case o.Name == "per_thread_output":
+				isDir = true
+			case o.Name == "overwrite":
+				p.mode = "overwrite"
+			case p.mode == "":
+				// The parts' names are new, so keeping what has another
+				// name (OVERWRITE_OR_IGNORE) is appending.
+				p.mode = "append"
+			}
+		default:
+			return copyPlan{}, false
+		}
+	}
+	if !isDir {
+		fi, err := os.Stat(dir)
+		isDir = err == nil && fi.IsDir()
+	}
+	return p, isDir && parquet
+}
+
+func boolOption(o duck.CopyOption) (on, ok bool) {
+	switch {
+	case o.Kind == 0:
+		return true, true
+	case o.Kind == 'w' && (o.Value == "true" || o.Value == "1"):
+		return true, true
+	case o.Kind == 'w' && (o.Value == "false" || o.Value == "0"):
+		return false, true
+	}
+	return false, false
+}
+
+// partSQL is the statement that writes one part: the planned SQL of a
+// task (or the query, deserialized from its AST) inside a fixed COPY.
+func (c copyPlan) partSQL(sql, path string) string {
+	return "COPY (" + sql + ") TO " + duck.QuoteString(path) + " (" + strings.Join(c.opts, ", ") + ")"
+}
+
+func partName(query string, part int) string { return fmt.Sprintf("part-%s-%05d.parquet", query, part) }
+
+// Write implements flightsql.Cluster.
+func (d *dist) Write(ctx context.Context, conn *duck.Conn, user, query string) (int64, bool, error) {
+	c, ok := readCopy(query)
+	if !ok {
+		return 0, false, nil
+	}
+	if err := d.work.enter(); err != nil {
+		return 0, true, err
+	}
+	defer d.work.leave()
+	role := flightsql.RoleFrom(ctx)
+	if role.ReadOnly() {
+		return 0, true, fmt.Errorf("%w: user %s has role %s, which may not run COPY", flightsql.ErrDenied, user, role)
+	}
+	// DuckDB prepares the statement as given: the guard checks its target
+	// against the allowed directories, and a statement DuckDB refuses is
+	// left to fail as it always did.
+	st, err := conn.Describe(ctx, query)
+	if err != nil {
+		return 0, false, nil
+	}
+	_ = st.Close()
+	inner, err := conn.Describe(ctx, c.query)
+	if err != nil {
+		return 0, false, nil
+	}
+	schema, usable := inner.Schema, inner.ReturnsRows && inner.Resolved && inner.Params.NumFields() == 0
+	_ = inner.Close()
+	if !usable {
+		return 0, false, nil
+	}
+	ast, err := scalar[string](ctx, conn, "SELECT json_serialize_sql($1::VARCHAR)::VARCHAR", c.query)
+	if err != nil {
+		return 0, true, err
+	}
+	local, err := deserialize(ctx, conn, []byte(ast))
+	if err != nil || local == "" {
+		return 0, false, nil // not a query the AST serializes: DuckDB's own COPY
+	}
+	created, err := c.prepareDir()
+	if err != nil {
+		return 0, true, err
+	}
+	qid := newQueryID()
+	tmp := filepath.Join(c.dir, tempPrefix+qid)
+	if err := os.Mkdir(tmp, 0o755); err != nil {
+		c.abandon("", created)
+		return 0, true, fmt.Errorf("COPY: %w", err)
+	}
+	n, parts, err := d.writeParts(ctx, conn, c, user, query, qid, tmp, local, schema)
+	if err == nil {
+		err = c.publish(tmp, parts)
+	}
+	if err != nil {
+		c.abandon(tmp, created)
+		return 0, true, err
+	}
+	return n, true, nil
+}
+
+// writeParts runs the write's tasks, across executors where the query
+// distributes, else as one part here, and returns the rows written and
+// how many parts.
+func (d *dist) writeParts(ctx context.Context, conn *duck.Conn, c copyPlan, user, query, qid, tmp, local string,
+	schema *arrow.Schema) (int64, int, error) {
+	var p *planned
+	if len(d.reg.live()) > 0 {
+		var err error
+		p, err = d.plan(ctx, conn, c.query, schema)
+		if err != nil && !errors.Is(err, partition.ErrLocal) {
+			return 0, 0, err
+		}
+		if err != nil || p.mode != partition.Scatter {
+			// Its answer is made on one node (a merge): written there.
+			d.log.Debug().Str("query_id", qid).Msg("write runs local: its query does not distribute without a merge")
+			p = nil
+		}
+	}
+	if p != nil {
+		for i := range p.tasks {
+			p.tasks[i].sql = c.partSQL(p.tasks[i].sql, filepath.Join(tmp, partName(qid, i)))
+		}
+		var deadline time.Time
+		if d.limits.QueryTimeout > 0 {
+			deadline = time.Now().Add(d.limits.QueryTimeout)
+		}
+		handles, execs, err := d.sign(p, cluster.Task{Query: qid, User: user, Role: flightsql.RoleFrom(ctx), Deadline: deadline})
+		if err != nil {
+			return 0, 0, err
+		}
+		if execs != nil {
+			d.hist.started(qid, user, query, "write "+p.modeName(), len(handles), true, false)
+			d.startTasks(handles, execs)
+			n, err := d.gatherCounts(ctx, qid, handles[len(handles)-len(p.tasks):], deadline)
+			d.hist.finished(qid, n, 0, err)
+			d.log.Info().Str("query_id", qid).Int("tasks", len(handles)).Int64("rows", n).Err(err).Msg("distributed write")
+			return n, len(p.tasks), err
+		}
+	}
+	done := d.Local(qid, user, query)
+	n, err := conn.Exec(ctx, c.partSQL(local, filepath.Join(tmp, partName(qid, 0))))
+	done(n, err)
+	return n, 1, err
+}
+
+// gatherCounts runs the write tasks of the gather stage, all at once, and
+// sums the rows each wrote. The first failure cancels the others, and the
+// call returns only when every one has stopped.
+func (d *dist) gatherCounts(req context.Context, qid string, handles []string, deadline time.Time) (int64, error) {
+	ctx, cancel := d.queryContext(req, deadline)
+	defer cancel()
+	var total, held atomic.Int64
+	errs := make([]error, len(handles))
+	var wg sync.WaitGroup
+	for i, h := range handles {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			recs, _, err := d.fetchTask(ctx, []byte(h), qid, &held)
+			for _, r := range recs {
+				if err == nil {
+					err = addCount(&total, r)
+				}
+				r.Release()
+			}
+			if err != nil {
+				errs[i] = err
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		if req.Err() == nil && ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// Tasks stopped because one failed: report that one.
+			for _, e := range errs {
+				if e != nil && !errors.Is(e, context.Canceled) {
+					return 0, fmt.Errorf("query %s: %w", qid, e)
+				}
+			}
+		}
+		return 0, d.limits.Expired(ctx, qid, fmt.Errorf("query %s: %w", qid, err))
+	}
+	return total.Load(), nil
+}
+
+// addCount adds the Count a task's COPY answered.
+func addCount(total *atomic.Int64, r arrow.RecordBatch) error {
+	if r.NumCols() != 1 {
+		return fmt.Errorf("a write task answered %d columns, not its count", r.NumCols())
+	}
+	counts, ok := r.Column(0).(*array.Int64)
+	if !ok {
+		return fmt.Errorf("a write task answered %s, not its count", r.Column(0).DataType())
+	}
+	for i := range counts.Len() {
+		total.Add(counts.Value(i))
+	}
+	return nil
+}
+
+// prepareDir makes the target directory ready for the parts: it creates
+// it (its parent must exist, as for DuckDB) or checks that it may be
+// written, as DuckDB's COPY to a directory does: files there are an error
+// unless OVERWRITE or APPEND (or OVERWRITE_OR_IGNORE) says what to do.
+func (c copyPlan) prepareDir() (created bool, err error) {
+	entries, err := os.ReadDir(c.dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.Mkdir(c.dir, 0o755); err != nil {
+			return false, fmt.Errorf("COPY: %w", err)
+		}
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("COPY: %w", err)
+	}
+	if c.mode == "" {
+		for _, e := range entries {
+			if !strings.HasPrefix(e.Name(), tempPrefix) {
+				return false, fmt.Errorf(`%w: COPY: directory %q is not empty: add OVERWRITE (to replace its files), or APPEND or OVERWRITE_OR_IGNORE (to write beside them)`,
+					flightsql.ErrInvalid, c.dir)
+			}
+		}
+	}
+	return false, nil
+}
+
+// publish moves the parts into the target directory, first removing what
+// it held for OVERWRITE (but other writes' hidden directories), and
+// removes the write's hidden directory.
+func (c copyPlan) publish(tmp string, parts int) error {
+	written, err := os.ReadDir(tmp)
+	if err != nil {
+		return fmt.Errorf("COPY: %w", err)
+	}
+	if len(written) != parts {
+		return fmt.Errorf("COPY: %d of %d parts are in %s: do the coordinator and the executors see the target directory at the same path?",
+			len(written), parts, tmp)
+	}
+	if c.mode == "overwrite" {
+		old, err := os.ReadDir(c.dir)
+		if err != nil {
+			return fmt.Errorf("COPY: %w", err)
+		}
+		for _, e := range old {
+			if !strings.HasPrefix(e.Name(), tempPrefix) {
+				if err := os.RemoveAll(filepath.Join(c.dir, e.Name())); err != nil {
+					return fmt.Errorf("COPY OVERWRITE: %w", err)
+				}
+			}
+		}
+	}
+	for _, e := range written {
+		if err := os.Rename(filepath.Join(tmp, e.Name()), filepath.Join(c.dir, e.Name())); err != nil {
+			return fmt.Errorf("COPY: %w", err)
+		}
+	}
+	return os.Remove(tmp)
+}
+
+// abandon removes a failed write's hidden directory, and the target if the
+// write created it. A task cancelled on an executor may still be closing
+// its file as the directory goes, so the removal is tried again briefly.
+func (c copyPlan) abandon(tmp string, created bool) {
+	for try := 0; try < 20; try++ {
+		err := error(nil)
+		if tmp != "" {
+			err = os.RemoveAll(tmp)
+		}
+		if created && err == nil {
+			err = os.Remove(c.dir)
+		}
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

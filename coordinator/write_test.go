@@ -1,0 +1,250 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/skeindb/skein/internal/ducktest"
+	"golang.org/x/crypto/bcrypt"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// entries lists a directory's names (none if it does not exist).
+func entries(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+// sameRows fails unless the Parquet files in dir hold the query's rows, as
+// a multiset, by DuckDB's answer to the query.
+func sameRows(t *testing.T, data, dir, query string) {
+	t.Helper()
+	conn := ducktest.Open(t, data)
+	var diff, n int64
+	rows, err := conn.QueryRows(context.Background(), fmt.Sprintf(`WITH f AS (FROM read_parquet('%s/*.parquet')), q AS (%s)
+SELECT (SELECT count(*) FROM (FROM f EXCEPT ALL FROM q)) + (SELECT count(*) FROM (FROM q EXCEPT ALL FROM f)), (SELECT count(*) FROM f)`, dir, query))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		t.Fatal("no row")
+	}
+	if err := rows.Scan(&diff, &n); err != nil {
+		t.Fatal(err)
+	}
+	if diff != 0 {
+		t.Errorf("%s: %d rows differ from DuckDB's answer (%d rows written)", query, diff, n)
+	}
+}
+
+// wroteOn waits until the history shows the last write's tasks (executors
+// report them with their heartbeats) on want executors.
+func wroteOn(t *testing.T, cl *flightsql.Client, want int64) {
+	t.Helper()
+	ctx := context.Background()
+	id := queryString(t, ctx, cl, `SELECT query_id FROM skein.queries WHERE mode LIKE 'write%' ORDER BY started_at DESC LIMIT 1`)
+	eventually(t, 5*time.Second, func() (bool, string) {
+		n := queryInt(t, cl, fmt.Sprintf(`SELECT count(DISTINCT executor) FROM skein.tasks WHERE query_id = '%s' AND executor <> 'coordinator'`, id))
+		return n == want, fmt.Sprintf("write %s ran on %d executors, want %d", id, n, want)
+	})
+}
+
+func TestDistributedCopy(t *testing.T) {
+	c, cl, glob := startCluster(t, 2, "")
+	data := filepath.Dir(glob)
+	ctx := context.Background()
+	for i, q := range []string{
+		fmt.Sprintf(`SELECT id, g, id * 2 AS twice FROM read_parquet('%s') WHERE g <> 3`, glob),
+		// An aggregate finished on executors after a shuffle by key.
+		fmt.Sprintf(`SELECT id %% 1000 AS k, count(*) AS n, sum(id) AS s FROM read_parquet('%s') GROUP BY k`, glob),
+	} {
+		out := filepath.Join(data, fmt.Sprintf("out%d", i))
+		n, err := cl.ExecuteUpdate(ctx, fmt.Sprintf(`COPY (%s) TO '%s/' (FORMAT parquet, COMPRESSION zstd)`, q, out))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := queryInt(t, cl, "SELECT count(*) FROM ("+q+")"); n != want {
+			t.Errorf("%s: COPY answered %d rows, the query has %d", q, n, want)
+		}
+		files := entries(t, out)
+		if len(files) < 2 {
+			t.Errorf("%s: %d files written (%v): the tasks did not write in parallel", q, len(files), files)
+		}
+		for _, f := range files {
+			if !strings.HasPrefix(f, "part-") || !strings.HasSuffix(f, ".parquet") {
+				t.Errorf("%s: unexpected entry %s in the target", q, f)
+			}
+		}
+		wroteOn(t, cl, 2)
+		sameRows(t, data, out, q)
+	}
+	if err := c.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A query that does not distribute (its answer is merged on one node) is
+// written as one part there, with the same rules.
+func TestCopyOfAMergedQueryIsOnePart(t *testing.T) {
+	_, cl, glob := startCluster(t, 2, "")
+	data := filepath.Dir(glob)
+	q := fmt.Sprintf(`SELECT id FROM read_parquet('%s') ORDER BY id DESC LIMIT 7`, glob)
+	out := filepath.Join(data, "top")
+	n, err := cl.ExecuteUpdate(context.Background(), fmt.Sprintf(`COPY (%s) TO '%s' (FORMAT 'parquet', PER_THREAD_OUTPUT)`, q, out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files := entries(t, out); n != 7 || len(files) != 1 {
+		t.Fatalf("%d rows in %v", n, files)
+	}
+	sameRows(t, data, out, q)
+}
+
+// The target's existing files: an error unless OVERWRITE or APPEND says
+// what to do with them, as DuckDB's COPY to a directory.
+func TestCopyIntoAnExistingDirectory(t *testing.T) {
+	_, cl, glob := startCluster(t, 2, "")
+	data := filepath.Dir(glob)
+	ctx := context.Background()
+	out := filepath.Join(data, "existing")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "old.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	q := fmt.Sprintf(`SELECT id FROM read_parquet('%s')`, glob)
+	copyTo := func(opts string) error {
+		_, err := cl.ExecuteUpdate(ctx, fmt.Sprintf(`COPY (%s) TO '%s' (FORMAT parquet%s)`, q, out, opts))
+		return err
+	}
+	if err := copyTo(""); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "not empty") {
+		t.Fatalf("COPY into a directory holding a file: %v", err)
+	}
+	if got := entries(t, out); len(got) != 1 {
+		t.Fatalf("the refused COPY left %v", got)
+	}
+	if err := copyTo(", APPEND"); err != nil {
+		t.Fatal(err)
+	}
+	appended := len(entries(t, out))
+	if appended < 3 {
+		t.Fatalf("APPEND: %v", entries(t, out))
+	}
+	if err := copyTo(", OVERWRITE"); err != nil {
+		t.Fatal(err)
+	}
+	got := entries(t, out)
+	if len(got) != appended-1 || strings.Join(got, " ") == "old.txt" {
+		t.Fatalf("OVERWRITE left %v", got)
+	}
+	for _, f := range got {
+		if !strings.HasPrefix(f, "part-") {
+			t.Fatalf("OVERWRITE kept %s", f)
+		}
+	}
+	sameRows(t, data, out, q)
+}
+
+// A write whose query fails in one slice leaves nothing: no part, no
+// hidden directory.
+func TestFailedCopyLeavesNothing(t *testing.T) {
+	_, cl, glob := startCluster(t, 2, "")
+	data := filepath.Dir(glob)
+	ctx := context.Background()
+	for _, made := range []bool{true, false} {
+		out := filepath.Join(data, fmt.Sprintf("failed-%v", made))
+		if made {
+			if err := os.Mkdir(out, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Row 25000 is in the last file: its slice fails after others wrote.
+		_, err := cl.ExecuteUpdate(ctx, fmt.Sprintf(`COPY (SELECT id, CASE WHEN id = 25000 THEN 'x' ELSE id::VARCHAR END::BIGINT AS v
+FROM read_parquet('%s')) TO '%s/' (FORMAT parquet)`, glob, out))
+		if err == nil || !strings.Contains(err.Error(), "Conversion") {
+			t.Fatalf("COPY of a failing query: %v", err)
+		}
+		wroteOn(t, cl, 2)
+		for range 2 {
+			got := entries(t, out)
+			if _, statErr := os.Stat(out); made == os.IsNotExist(statErr) || len(got) > 0 {
+				t.Fatalf("after a failed write, %s (existed before: %v) holds %v (%v)", out, made, got, statErr)
+			}
+			time.Sleep(300 * time.Millisecond) // tasks being cancelled write nothing later either
+		}
+	}
+}
+
+// The target must be under the allowed directories, as for any COPY, and
+// readers may not write.
+func TestCopyIsChecked(t *testing.T) {
+	users := filepath.Join(t.TempDir(), "users")
+	var b strings.Builder
+	for _, u := range []string{"wri:writer", "rea:reader"} {
+		name, role, _ := strings.Cut(u, ":")
+		h, err := bcrypt.GenerateFromPassword([]byte(name), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "%s:%s:%s\n", name, role, h)
+	}
+	if err := os.WriteFile(users, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, cl, glob := startCluster(t, 2, "", func(c *Config) { c.UsersFile = users })
+	data := filepath.Dir(glob)
+	outside := t.TempDir()
+	wri, err := cl.Client.AuthenticateBasicToken(context.Background(), "wri", "wri")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rea, err := cl.Client.AuthenticateBasicToken(context.Background(), "rea", "rea")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := fmt.Sprintf(`SELECT id FROM read_parquet('%s')`, glob)
+	for _, tc := range []struct {
+		ctx    context.Context
+		target string
+	}{{wri, outside + "/out/"}, {wri, data + "/../escape/"}, {rea, data + "/mine/"}} {
+		sql := fmt.Sprintf(`COPY (%s) TO '%s' (FORMAT parquet)`, q, tc.target)
+		_, err := cl.ExecuteUpdate(tc.ctx, sql)
+		if status.Code(err) != codes.PermissionDenied {
+			t.Errorf("update %s: %v", tc.target, err)
+		}
+		_, err = cl.Execute(tc.ctx, sql)
+		if status.Code(err) != codes.PermissionDenied {
+			t.Errorf("query %s: %v", tc.target, err)
+		}
+	}
+	for _, d := range []string{filepath.Join(outside, "out"), filepath.Join(filepath.Dir(data), "escape"), filepath.Join(data, "mine")} {
+		if _, err := os.Stat(d); !os.IsNotExist(err) {
+			t.Errorf("%s exists after a refused COPY", d)
+		}
+	}
+	// Through a query (as ADBC sends it), the write distributes too.
+	out := filepath.Join(data, "viaquery")
+	if _, err := cl.Execute(wri, fmt.Sprintf(`COPY (%s) TO '%s/' (FORMAT parquet)`, q, out)); err != nil {
+		t.Fatal(err)
+	}
+	if got := entries(t, out); len(got) < 2 {
+		t.Errorf("COPY sent as a query wrote %v", got)
+	}
+}
