@@ -61,6 +61,9 @@ type Config struct {
 	Version           string
 	// Alloc allocates the server's Arrow buffers; tests pass a checked one.
 	Alloc memory.Allocator
+	// Executor adjusts the in-process executors' configuration (tests:
+	// spool budgets, how long a started task's result waits).
+	Executor func(*executor.Config)
 }
 
 type stringList []string
@@ -326,13 +329,17 @@ func (c *Coordinator) startExecutors(ctx context.Context, secret cluster.Secret,
 	}
 	coord := scheme + "127.0.0.1:" + fmt.Sprint(c.lis.Addr().(*net.TCPAddr).Port)
 	for range c.cfg.Executors {
-		e, err := executor.Start(ctx, executor.Config{
+		ecfg := executor.Config{
 			Addr: "127.0.0.1:0", Coordinator: coord, Secret: secret, AllowDirs: allowed,
 			Threads: c.cfg.Threads, MemoryLimit: c.cfg.MemoryLimit, TimeZone: c.cfg.TimeZone,
 			Batch:     duck.BatchSize{Rows: c.cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
 			Heartbeat: min(time.Second, c.reg.timeout/3),
 			TLS:       c.dist.tls,
-		}, c.log)
+		}
+		if c.cfg.Executor != nil {
+			c.cfg.Executor(&ecfg)
+		}
+		e, err := executor.Start(ctx, ecfg, c.log)
 		if err != nil {
 			return err
 		}

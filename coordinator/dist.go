@@ -62,6 +62,7 @@ type dist struct {
 	plans   *lru[string, cachedPlan] // checked rewrites by AST, result schema and files
 	mu      sync.Mutex
 	views   map[string]partition.View // view definitions by their CREATE VIEW text
+	reading reading                   // staged queries read through here, until they end
 }
 
 // Bounds of the caches: footers by count and bytes (a footer costs its
@@ -226,6 +227,13 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 			return nil, err
 		}
 		info.Endpoint = []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: ticket}}}
+	}
+	if p.stages != nil && (p.mode == partition.ScatterMerge || !direct) {
+		gather := make([]int, len(p.tasks))
+		for i := range gather {
+			gather[i] = len(all) - len(p.tasks) + i
+		}
+		d.track(qid, all[0], gather)
 	}
 	// Recorded before any task can start, so that no report finds it missing.
 	d.hist.started(qid, user, query, p.modeName(), len(all), true, p.mode == partition.Scatter)
@@ -875,6 +883,7 @@ func (d *dist) proxy(req context.Context, t cluster.Task, handle []byte) (*arrow
 	rdr, err := d.resumable(ctx, t, handle)
 	if err != nil {
 		cancel()
+		d.read(t.Query, t.Task, err)
 		return nil, nil, d.limits.Expired(ctx, t.Query, err)
 	}
 	schema := rdr.Schema()
@@ -883,9 +892,11 @@ func (d *dist) proxy(req context.Context, t cluster.Task, handle []byte) (*arrow
 		defer close(ch)
 		defer cancel()
 		defer rdr.Release()
-		if _, _, err := d.forward(ctx, req, t.Query, rdr, schema, ch); err != nil && rdr.Err() == nil {
+		_, _, err := d.forward(ctx, req, t.Query, rdr, schema, ch)
+		if err != nil && rdr.Err() == nil {
 			rdr.failed(err) // the stream was fine: the limit or the client ended it
 		}
+		d.read(t.Query, t.Task, err)
 	})
 	return schema, ch, nil
 }

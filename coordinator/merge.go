@@ -35,6 +35,7 @@ func (d *dist) merge(req context.Context, m merge) (*arrow.Schema, <-chan flight
 		cancel()
 		err = d.limits.Expired(ctx, m.Query, err)
 		d.hist.finished(m.Query, 0, 0, err)
+		d.read(m.Query, -1, err)
 	}
 	return sc, ch, err
 }
@@ -123,6 +124,7 @@ func (d *dist) mergeIn(ctx, req context.Context, m merge, cancel func()) (*arrow
 		defer rdr.Release()
 		rows, bytes, err := d.forward(ctx, req, m.Query, rdr, schema, ch)
 		d.hist.finished(m.Query, rows, bytes, err)
+		d.read(m.Query, -1, err)
 	})
 	return schema, ch, nil
 }

@@ -54,6 +54,9 @@ type Config struct {
 	// new directory in the system's temporary directory when empty).
 	SpoolMemory, SpoolDisk int64
 	SpoolDir               string
+	// KeepFor is how long a started task's result waits for its ticket
+	// (cluster.TaskTTL, the ticket's own life, when 0).
+	KeepFor time.Duration
 }
 
 // Executor is a running executor.
@@ -91,6 +94,9 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	}
 	if cfg.Heartbeat == 0 {
 		cfg.Heartbeat = time.Second
+	}
+	if cfg.KeepFor == 0 {
+		cfg.KeepFor = cluster.TaskTTL
 	}
 	if cfg.Batch.Rows == 0 {
 		cfg.Batch = duck.DefaultBatchSize
@@ -299,6 +305,12 @@ func (s *service) DoAction(a *flight.Action, stream flight.FlightService_DoActio
 				s.e.start(string(h), t)
 			}
 		}
+	case cluster.ActionCancel:
+		t, err := s.e.cfg.Secret.VerifyTask(a.Body)
+		if err != nil {
+			return fmt.Errorf("%w: task ticket: %w", skeinsql.ErrUnauthenticated, err)
+		}
+		s.e.cancelQuery(t.Query)
 	default:
 		return fmt.Errorf("%w: executor action %q", skeinsql.ErrUnimplemented, a.Type)
 	}
@@ -348,6 +360,7 @@ func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServe
 // a partition nobody reads), and how to stop it. A plain task's entry
 // without a spool is the tombstone of a redeemed one.
 type started struct {
+	query  string
 	sp     *spool
 	parts  []*spool
 	cancel context.CancelFunc
@@ -386,7 +399,7 @@ func (e *Executor) start(handle string, t cluster.Task) {
 		return
 	}
 	s := e.spawn(t, -1)
-	s.timer = time.AfterFunc(cluster.TaskTTL, func() { e.expire(handle) })
+	s.timer = time.AfterFunc(e.cfg.KeepFor, func() { e.expire(handle) })
 	e.started[handle] = s
 }
 
@@ -399,7 +412,7 @@ func (e *Executor) spawn(t cluster.Task, only int) *started {
 		// The query's --query-timeout ends the task here too.
 		ctx, cancel = context.WithDeadline(e.life, t.Deadline)
 	}
-	s := &started{cancel: cancel}
+	s := &started{query: t.Query, cancel: cancel}
 	var spools []*spool
 	open := func(schema *arrow.Schema) (recordWriter, error) {
 		return ipc.NewWriterWithPayloadWriter(payloads{ctx: ctx, sp: s.sp}, ipc.WithSchema(schema), ipc.WithAllocator(e.cfg.Alloc)), nil
@@ -455,9 +468,9 @@ func (e *Executor) claim(handle string, t cluster.Task) (*spoolReader, func(), e
 	}
 	switch {
 	case ok && s.sp != nil && e.started[handle] == s:
-		e.started[handle] = &started{timer: s.timer} // redeemed: a tombstone until expiry
+		e.started[handle] = &started{query: t.Query, timer: s.timer} // redeemed: a tombstone until expiry
 	case !ok && t.Executor == e.id:
-		e.started[handle] = &started{timer: time.AfterFunc(cluster.TaskTTL, func() { e.expire(handle) })}
+		e.started[handle] = &started{query: t.Query, timer: time.AfterFunc(e.cfg.KeepFor, func() { e.expire(handle) })}
 	}
 	return s.sp.take(), func() {
 		s.cancel()
@@ -483,7 +496,7 @@ func (e *Executor) claimPart(handle string, t cluster.Task, part int) (*spoolRea
 	s, ok := e.started[handle]
 	if !ok {
 		s = e.spawn(t, -1)
-		s.timer = time.AfterFunc(cluster.TaskTTL, func() { e.expire(handle) })
+		s.timer = time.AfterFunc(e.cfg.KeepFor, func() { e.expire(handle) })
 		e.started[handle] = s
 	}
 	if r := s.parts[part].take(); r != nil {
@@ -500,6 +513,33 @@ func (e *Executor) claimPart(handle string, t cluster.Task, part int) (*spoolRea
 		r.done()
 		own.cancel()
 	}, nil
+}
+
+// cancelQuery stops every task of query started here and drops what they
+// hold (readers of their spools get an error). Their tickets stay valid:
+// one redeemed again runs its task again, as after expiry.
+func (e *Executor) cancelQuery(query string) {
+	e.mu.Lock()
+	var gone []*started
+	for h, s := range e.started {
+		if s.query == query {
+			gone = append(gone, s)
+			delete(e.started, h)
+		}
+	}
+	e.mu.Unlock()
+	for _, s := range gone {
+		if s.timer != nil {
+			s.timer.Stop()
+		}
+		if s.cancel != nil {
+			s.cancel()
+		}
+		s.release()
+	}
+	if len(gone) > 0 {
+		e.log.Debug().Str("query_id", query).Int("tasks", len(gone)).Msg("query cancelled")
+	}
 }
 
 // expire drops a started task whose ticket expired unredeemed.

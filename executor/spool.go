@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow/ipc"
@@ -325,4 +326,23 @@ func (sp *spool) isClosed() bool {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	return sp.closed
+}
+
+// SpoolUsage is what an executor's spools hold: bytes in memory and on
+// disk, and spool files in its spool directory.
+type SpoolUsage struct {
+	Memory, Disk int64
+	Files        int
+}
+
+// Spooled says what the executor's spools hold now (tests assert that a
+// query's results and shuffle partitions are gone after it).
+func (e *Executor) Spooled() SpoolUsage {
+	s := e.spools
+	s.mu.Lock()
+	u := SpoolUsage{Memory: s.mem, Disk: s.disk}
+	s.mu.Unlock()
+	files, _ := filepath.Glob(filepath.Join(s.dir, "task-*.spool"))
+	u.Files = len(files)
+	return u
 }

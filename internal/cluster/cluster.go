@@ -33,6 +33,10 @@ const (
 	// ActionStart starts tasks at their executor before their tickets
 	// are redeemed; the body is their handles, one per line.
 	ActionStart = "skein.start"
+	// ActionCancel stops every task of a query at an executor and drops
+	// what they hold (results, shuffle partitions); the body is the handle
+	// of one of the query's tasks, which proves the caller may.
+	ActionCancel = "skein.cancel"
 	// MemberHeader carries an executor's signed registration on its calls
 	// to the coordinator, in place of a user's bearer token.
 	MemberHeader = "x-skein-member"

@@ -1,0 +1,90 @@
+package coordinator
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/skeindb/skein/internal/cluster"
+)
+
+// reading is what the coordinator knows of the staged queries it reads
+// itself (proxied or merged): which final tasks have yet to be read to
+// their end. When the last one is, or one fails, the query's tasks are
+// cancelled on every executor, which drops whatever they still hold: the
+// partitions of a producer recomputed for a retried consumer (nobody
+// else reads them), the results of final tasks nobody will read after a
+// failure. Without this they would wait for their tickets to expire.
+type reading struct {
+	mu sync.Mutex
+	q  map[string]*readQuery
+}
+
+type readQuery struct {
+	handle  string       // one of its task handles: the capability to cancel it
+	left    map[int]bool // final tasks not yet read to the end
+	expires time.Time    // when its tickets do: forgotten then
+}
+
+// track starts following a staged query read through the coordinator.
+func (d *dist) track(qid, handle string, tasks []int) {
+	r := &d.reading
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.q == nil {
+		r.q = map[string]*readQuery{}
+	}
+	for id, q := range r.q {
+		if now.After(q.expires) {
+			delete(r.q, id)
+		}
+	}
+	left := map[int]bool{}
+	for _, t := range tasks {
+		left[t] = true
+	}
+	r.q[qid] = &readQuery{handle: handle, left: left, expires: now.Add(cluster.TaskTTL)}
+}
+
+// read records that a final task of a query was read to its end (err nil)
+// or failed; the query ends with its last task or its first failure, and
+// is then cancelled on every executor. A task < 0 ends the query (a merge
+// reads all its tasks at once).
+func (d *dist) read(qid string, task int, err error) {
+	r := &d.reading
+	r.mu.Lock()
+	q := r.q[qid]
+	if q != nil {
+		delete(q.left, task)
+		if err == nil && task >= 0 && len(q.left) > 0 {
+			q = nil // more to read
+		} else {
+			delete(r.q, qid)
+		}
+	}
+	r.mu.Unlock()
+	if q != nil {
+		d.cancelQuery(qid, q.handle)
+	}
+}
+
+// cancelQuery asks every live executor to stop the query's tasks and drop
+// what they hold, in the background.
+func (d *dist) cancelQuery(qid, handle string) {
+	for _, m := range d.reg.live() {
+		d.work.spawn(func() {
+			ctx, cancel := context.WithTimeout(d.life, 10*time.Second)
+			defer cancel()
+			c, lease, err := d.clients.get(m.Location)
+			if err == nil {
+				defer lease()
+				err = cluster.Do(ctx, c, &flight.Action{Type: cluster.ActionCancel, Body: []byte(handle)})
+			}
+			if err != nil && ctx.Err() == nil {
+				d.log.Debug().Err(err).Str("query_id", qid).Str("executor", m.ID).Msg("cancelling a query's tasks failed; they go when their tickets expire")
+			}
+		})
+	}
+}

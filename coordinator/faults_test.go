@@ -1,0 +1,244 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/skeindb/skein/executor"
+	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/ducktest"
+)
+
+// Staged queries of the fault tests: a co-partitioned join with an
+// aggregate (two shuffles into the join, one by group key after it) and a
+// grouped aggregate finished on executors; both answer with one endpoint
+// per final task.
+var stagedFaultQueries = map[string]string{
+	"join": "SELECT o.urgent, f.d, count(*) AS n, sum(f.x) AS s FROM fact f JOIN ord o ON f.o = o.o GROUP BY o.urgent, f.d",
+	"agg":  "SELECT k % 1000 AS b, count(*) AS n, sum(x) AS s, max(c) AS c FROM fact GROUP BY b",
+}
+
+// stagedCluster is a cluster over stageData's tables, with views, whose
+// joins co-partition ord; opts adjust it further.
+func stagedCluster(t *testing.T, mode string, opts ...func(*Config)) (*Coordinator, *flightsql.Client, *duck.Conn) {
+	t.Helper()
+	dir := t.TempDir()
+	views := stageData(t, dir)
+	c, cl, _ := startCluster(t, 2, mode, append([]func(*Config){func(c *Config) {
+		c.AllowDirs = append(c.AllowDirs, dir)
+		c.TaskRows = 6000
+		c.BroadcastRows = 4000
+	}}, opts...)...)
+	ctx := context.Background()
+	for _, v := range views {
+		if _, err := cl.ExecuteUpdate(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ref := ducktest.Open(t, dir)
+	ducktest.Exec(t, ref, views...)
+	return c, cl, ref
+}
+
+// duckRows is one DuckDB's answer to q, rendered and sorted.
+func duckRows(t *testing.T, conn *duck.Conn, q string) []string {
+	t.Helper()
+	ctx := context.Background()
+	st, err := conn.Prepare(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rdr, err := st.Query(ctx, memory.DefaultAllocator, nil, duck.DefaultBatchSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdr.Release()
+	rows := rowStrings(t, rdr)
+	slices.Sort(rows)
+	return rows
+}
+
+// staged runs q, checks it is planned in stages with a gather stage of
+// several tasks, and gives its FlightInfo.
+func staged(t *testing.T, cl *flightsql.Client, q string) *flight.FlightInfo {
+	t.Helper()
+	info, err := cl.Execute(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := planOf(t, info); p.Mode != "stages" || len(info.Endpoint) < 2 {
+		t.Fatalf("%s: plan %s with %d endpoints, want stages gathering from several tasks", q, p.Mode, len(info.Endpoint))
+	}
+	return info
+}
+
+// endpointRows reads endpoints through the coordinator, rendered.
+func endpointRows(t *testing.T, cl *flightsql.Client, eps []*flight.FlightEndpoint) []string {
+	t.Helper()
+	var rows []string
+	for _, ep := range eps {
+		r, err := cl.DoGet(context.Background(), ep.Ticket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, rowStrings(t, r)...)
+		r.Release()
+	}
+	return rows
+}
+
+// In proxy mode a staged query survives the loss of an executor after its
+// FlightInfo, before it is read or between its endpoints: the coordinator
+// retries a final task at its alternate, whose inputs come from the
+// surviving producers or are recomputed there from the files. The answer
+// is DuckDB's, and no shuffle data is left on the survivor.
+func TestStagedQuerySurvivesALostExecutor(t *testing.T) {
+	for name, q := range stagedFaultQueries {
+		for _, when := range []string{"before reading", "between endpoints"} {
+			t.Run(name+" "+when, func(t *testing.T) {
+				c, cl, ref := stagedCluster(t, "proxy")
+				want := duckRows(t, ref, q)
+				info := staged(t, cl, q)
+				lost, survivor := c.Executors()[0], c.Executors()[1]
+				var got []string
+				if when == "between endpoints" {
+					got = endpointRows(t, cl, info.Endpoint[:1])
+					lost.Shutdown()
+					got = append(got, endpointRows(t, cl, info.Endpoint[1:])...)
+				} else {
+					lost.Shutdown()
+					got = endpointRows(t, cl, info.Endpoint)
+				}
+				slices.Sort(got)
+				if !slices.Equal(got, want) {
+					t.Fatalf("%d rows, want DuckDB's %d; first %q, want %q", len(got), len(want), first(got), first(want))
+				}
+				noSpool(t, survivor)
+			})
+		}
+	}
+}
+
+// noSpool waits until an executor's spools hold nothing.
+func noSpool(t *testing.T, e *executor.Executor) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() (bool, string) {
+		u := e.Spooled()
+		return u == executor.SpoolUsage{}, fmt.Sprintf("executor %s still spools %+v", e.ID(), u)
+	})
+}
+
+// spooled is every executor's spool use, summed.
+func spooled(c *Coordinator) (u executor.SpoolUsage) {
+	for _, e := range c.Executors() {
+		s := e.Spooled()
+		u.Memory, u.Disk, u.Files = u.Memory+s.Memory, u.Disk+s.Disk, u.Files+s.Files
+	}
+	return u
+}
+
+// noShuffleData waits until no executor of c spools anything.
+func noShuffleData(t *testing.T, c *Coordinator, what string) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() (bool, string) {
+		u := spooled(c)
+		return u == executor.SpoolUsage{}, fmt.Sprintf("%s: the executors still spool %+v", what, u)
+	})
+}
+
+// smallSpools makes executors spill past 8 KiB of spooled results and keep
+// a started task's result for keep.
+func smallSpools(keep time.Duration) func(*Config) {
+	return func(c *Config) {
+		c.Executor = func(e *executor.Config) {
+			e.SpoolMemory, e.KeepFor = 8<<10, keep
+		}
+	}
+}
+
+// Shuffle data (partitions, final results) is gone from every executor's
+// spools, memory and files, after a staged query ends and after one whose
+// final stage fails at run time, long before the results' tickets expire.
+// The spool memory is small, so that partitions spill to files.
+func TestShuffleDataIsReleased(t *testing.T) {
+	c, cl, _ := stagedCluster(t, "proxy", smallSpools(0))
+	ctx := context.Background()
+	for _, mode := range []string{"proxy", "direct"} {
+		for _, q := range stagedFaultQueries {
+			opts, _ := flight.NewSessionOptionValues(map[string]any{"result_mode": mode})
+			sctx, err := cl.Client.AuthenticateBasicToken(ctx, "ann", "any")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cl.SetSessionOptions(sctx, &flight.SetSessionOptionsRequest{SessionOptions: opts}); err != nil {
+				t.Fatal(err)
+			}
+			info, err := cl.Execute(sctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ep := range info.Endpoint {
+				var r *flight.Reader
+				if locs := ep.GetLocation(); len(locs) > 0 {
+					r = readerAt(t, ctx, locs[0].GetUri(), ep.Ticket)
+				} else if r, err = cl.DoGet(sctx, ep.Ticket); err != nil {
+					t.Fatal(err)
+				}
+				rowStrings(t, r)
+				r.Release()
+			}
+			noShuffleData(t, c, mode+" "+q)
+		}
+	}
+	// One final task fails at run time (the group (true, 3) cannot
+	// cast), the others succeed and hold their results. The client reads
+	// the failing endpoint first and gives up: the coordinator cancels the
+	// query on every executor, so the results never read go too.
+	bad := `SELECT o.urgent, f.d, CAST(CASE WHEN f.d = 3 AND o.urgent THEN max(f.c) ELSE '1' END AS INTEGER) AS n
+FROM fact f JOIN ord o ON f.o = o.o GROUP BY o.urgent, f.d`
+	info := staged(t, cl, bad)
+	plan := planOf(t, info)
+	var failed int64 = -1
+	eventually(t, 10*time.Second, func() (bool, string) {
+		v := queryValue(t, ctx, cl, fmt.Sprintf(`SELECT min(task_id)::BIGINT FROM skein.tasks
+WHERE query_id = '%s' AND status = 'failed'`, plan.QueryID))
+		if v != nil {
+			failed = v.(int64)
+		}
+		ok := v != nil && spooled(c).Memory+spooled(c).Disk > 0
+		return ok, fmt.Sprintf("no failed final task with results held elsewhere (failed %v, spooled %+v)", v, spooled(c))
+	})
+	ep := info.Endpoint[int(failed)-(plan.Tasks-len(info.Endpoint))]
+	r, err := cl.DoGet(ctx, ep.Ticket)
+	if err == nil {
+		for r.Next() {
+		}
+		err = r.Err()
+		r.Release()
+	}
+	if err == nil || !strings.Contains(err.Error(), "Conversion Error") {
+		t.Fatalf("a final task that cannot cast: %v", err)
+	}
+	noShuffleData(t, c, "a failed final stage")
+}
+
+// A staged query nobody reads: its executors hold the final results (rows
+// of a join, spilled to files) until they have waited KeepFor, then drop
+// them.
+func TestUnreadShuffleDataExpires(t *testing.T) {
+	c, cl, _ := stagedCluster(t, "proxy", smallSpools(2*time.Second))
+	staged(t, cl, "SELECT f.k, f.x, o.urgent FROM fact f JOIN ord o ON f.o = o.o")
+	eventually(t, 10*time.Second, func() (bool, string) {
+		u := spooled(c)
+		return u.Files > 0, fmt.Sprintf("an unread query's results spool %+v, want files", u)
+	})
+	noShuffleData(t, c, "a query nobody read")
+}
