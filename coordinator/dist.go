@@ -173,20 +173,23 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 		deadline = start.Add(d.limits.QueryTimeout) // tasks start now, with the FlightInfo
 	}
 	if len(d.reg.live()) == 0 {
-		return nil, nil
+		return runsLocal(errNoExecutors)
 	}
 	p, err := d.plan(ctx, conn, query, schema)
 	if err != nil {
 		if errors.Is(err, partition.ErrLocal) {
 			d.log.Debug().Str("reason", err.Error()).Msg("query runs local")
-			return nil, nil
+			return runsLocal(err)
 		}
 		return nil, err
 	}
 	qid := newQueryID()
 	handles, execs, err := d.sign(p, cluster.Task{Query: qid, User: user, Role: flightsql.RoleFrom(ctx), Deadline: deadline})
-	if err != nil || execs == nil {
+	if err != nil {
 		return nil, err
+	}
+	if execs == nil {
+		return runsLocal(errNoExecutors)
 	}
 	all, allExecs := handles, execs
 	// The gather stage's tasks are the endpoints (or the merge's input).
@@ -262,6 +265,19 @@ func (d *dist) sign(p *planned, proto cluster.Task) (handles []string, execs [][
 		handles = append(handles, h)
 	}
 	return handles, execs, nil
+}
+
+var errNoExecutors = fmt.Errorf("%w: no executor is alive", partition.ErrLocal)
+
+// runsLocal is the FlightInfo of a query that runs whole here: no
+// endpoints (the Flight SQL server gives its own), and why as its
+// app_metadata, for --explain.
+func runsLocal(why error) (*flight.FlightInfo, error) {
+	meta, err := json.Marshal(explanation{Mode: partition.Local.String(), Reason: why.Error()})
+	if err != nil {
+		return nil, err
+	}
+	return &flight.FlightInfo{AppMetadata: meta}, nil
 }
 
 // planned is a split query: its tasks, each the SQL it runs over its
@@ -510,11 +526,13 @@ const partialsView = "skein_partials"
 // explanation is how a query was split, sent as the FlightInfo's
 // app_metadata (skein sql --explain prints it).
 type explanation struct {
-	QueryID string      `json:"query_id"`
-	Mode    string      `json:"mode"`
-	Tasks   int         `json:"tasks"`
-	TaskSQL string      `json:"task_sql"`
-	Plan    []taskInfo  `json:"plan"`
+	QueryID string `json:"query_id,omitempty"`
+	Mode    string `json:"mode"`
+	// Reason says why a query runs local (partition.ErrLocal's text).
+	Reason  string      `json:"reason,omitempty"`
+	Tasks   int         `json:"tasks,omitempty"`
+	TaskSQL string      `json:"task_sql,omitempty"`
+	Plan    []taskInfo  `json:"plan,omitempty"`
 	Merge   string      `json:"merge_sql,omitempty"`
 	Stages  []stageInfo `json:"stages,omitempty"`
 }

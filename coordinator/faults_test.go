@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -241,4 +242,31 @@ func TestUnreadShuffleDataExpires(t *testing.T) {
 		return u.Files > 0, fmt.Sprintf("an unread query's results spool %+v, want files", u)
 	})
 	noShuffleData(t, c, "a query nobody read")
+}
+
+// A query that stays on the coordinator says why in its FlightInfo's
+// app_metadata (what --explain prints), and still answers.
+func TestLocalQueriesSayWhy(t *testing.T) {
+	_, cl, ref := stagedCluster(t, "direct")
+	ctx := context.Background()
+	for q, why := range map[string]string{
+		"SELECT f.k, o.urgent FROM fact f RIGHT JOIN ord o ON f.o = o.o": "runs local: no scan in the join can be split",
+		"SELECT k, random() FROM fact":                                   "runs local: volatile function random",
+		"SELECT * FROM fact f FULL JOIN ord o ON f.o = o.o":              "runs local: no scan in the join can be split",
+		"SELECT 42 AS answer":                                            "runs local: reads a EMPTY, not a file scan",
+	} {
+		info, err := cl.Execute(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e explanation
+		if err := json.Unmarshal(info.AppMetadata, &e); err != nil || e.Mode != "local" || !strings.HasPrefix(e.Reason, why) {
+			t.Errorf("%s: app_metadata %s (%v), want mode local and a reason starting %q", q, info.AppMetadata, err, why)
+		}
+		got := endpointRows(t, cl, info.Endpoint)
+		slices.Sort(got)
+		if want := duckRows(t, ref, q); len(got) != len(want) {
+			t.Errorf("%s: %d rows, want %d", q, len(got), len(want))
+		}
+	}
 }

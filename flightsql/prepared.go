@@ -152,9 +152,10 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 		sess.mu.Unlock()
 		if s.cfg.Cluster != nil && txn == "" && len(p.args) == 0 && p.stmt.Params.NumFields() == 0 && p.stmt.Resolved {
 			info, err := s.cfg.Cluster.Plan(ctx, sess.conn, sess.user, p.sql, q.schema, mode, desc)
-			if err != nil || info != nil {
+			if err != nil || len(info.GetEndpoint()) > 0 {
 				return &query{info: info}, err
 			}
+			q.meta = info.GetAppMetadata()
 		}
 		return q, nil
 	})

@@ -28,6 +28,7 @@ type query struct {
 	empty   bool               // already executed (DDL/DML): the stream has no rows
 	written bool               // a write the cluster ran, and recorded
 	info    *flight.FlightInfo // planned across executors instead
+	meta    []byte             // the local FlightInfo's app_metadata: why it is not split
 
 	ctx     context.Context // ends on CancelFlightInfo or expiry
 	cancel  context.CancelFunc

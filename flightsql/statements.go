@@ -82,10 +82,11 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 			mode := sess.resultMode
 			sess.mu.Unlock()
 			info, err := s.cfg.Cluster.Plan(ctx, sess.conn, sess.user, cmd.GetQuery(), q.schema, mode, desc)
-			if err != nil || info != nil {
+			if err != nil || len(info.GetEndpoint()) > 0 {
 				_ = st.Close()
 				return &query{info: info}, err
 			}
+			q.meta = info.GetAppMetadata()
 		}
 		return q, nil
 	})
@@ -122,7 +123,9 @@ func (s *Server) register(q *query, desc *flight.FlightDescriptor) (*flight.Flig
 		schema, records = ResultSchema(q.schema), -1
 	}
 	s.log.Debug().Str("query_id", q.id).Str("user", q.user).Msg("query planned")
-	return s.flightInfo(desc, schema, ticket, records), nil
+	info := s.flightInfo(desc, schema, ticket, records)
+	info.AppMetadata = q.meta
+	return info, nil
 }
 
 // GetSchemaStatement gives a statement's result schema without running it.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/skeindb/skein/coordinator"
 	"github.com/skeindb/skein/internal/users"
 )
@@ -77,5 +78,20 @@ func TestPasswordOnCommandLineWarns(t *testing.T) {
 	t.Setenv("SKEIN_PASSWORD", "pw")
 	if code := run(args, nil, &out, &errOut); code != 1 || strings.Contains(errOut.String(), "visible") {
 		t.Fatalf("%d %q", code, errOut.String())
+	}
+}
+
+// --explain prints why a query stays on the coordinator, and a split
+// query's plan as JSON.
+func TestPrintExplain(t *testing.T) {
+	for meta, want := range map[string]string{
+		``: "mode: local (runs whole on the coordinator)\n",
+		`{"mode":"local","reason":"runs local: volatile function random"}`: "mode: local (runs whole on the coordinator)\nreason: runs local: volatile function random\n",
+		`{"query_id":"q","mode":"stages","tasks":3}`:                       "{\n  \"mode\": \"stages\",\n  \"query_id\": \"q\",\n  \"tasks\": 3\n}\n",
+	} {
+		var out strings.Builder
+		if err := printExplain(&out, &flight.FlightInfo{AppMetadata: []byte(meta)}); err != nil || out.String() != want {
+			t.Errorf("%s: printed %q (%v), want %q", meta, out.String(), err, want)
+		}
 	}
 }

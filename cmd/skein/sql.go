@@ -214,15 +214,20 @@ func printResult(out io.Writer, format string, schema *arrow.Schema, recs []arro
 }
 
 // printExplain shows the plan the coordinator put in the FlightInfo's
-// app_metadata; a query run whole on the coordinator has none.
+// app_metadata; for a query run whole on the coordinator, why (a server
+// without executors says nothing).
 func printExplain(out io.Writer, info *flight.FlightInfo) error {
 	if len(info.AppMetadata) == 0 {
 		_, err := fmt.Fprintln(out, "mode: local (runs whole on the coordinator)")
 		return err
 	}
-	var plan any
+	var plan map[string]any
 	if err := json.Unmarshal(info.AppMetadata, &plan); err != nil {
 		return fmt.Errorf("plan: %w", err)
+	}
+	if reason, ok := plan["reason"].(string); ok && plan["mode"] == "local" {
+		_, err := fmt.Fprintf(out, "mode: local (runs whole on the coordinator)\nreason: %s\n", reason)
+		return err
 	}
 	enc := json.NewEncoder(out)
 	enc.SetIndent("", "  ")
