@@ -127,7 +127,9 @@ func (in *arrowInput) insert(ctx context.Context, c *Conn, query string, rdr arr
 		return 0, err
 	}
 	defer mapping.AppenderDestroy(&app)
-	stop := context.AfterFunc(ctx, c.Interrupt)
+	// Waits for an interrupt under way: one that outlived the call could
+	// reach the connection after it is closed (a crash in DuckDB).
+	stop := c.interruptOnCancel(ctx)
 	defer stop()
 	var n int64
 	for rdr.Next() {
