@@ -60,6 +60,10 @@ var stageQueries = []string{
 	"SELECT k, row_number() OVER (PARTITION BY d ORDER BY k) FROM fact",
 	"SELECT * FROM fact f FULL JOIN ord o ON f.o = o.o",
 	"SELECT k, random() FROM fact",
+	"WITH big AS (SELECT k, o FROM fact WHERE x > 400) SELECT o.od, count(*) FROM big JOIN ord o USING (o) GROUP BY o.od ORDER BY 1",
+	"SELECT d, count(*) FROM fact WHERE x > (SELECT avg(x) FROM fact) GROUP BY d ORDER BY d",
+	"SELECT n, count(*) FROM (SELECT o, count(*) AS n FROM fact GROUP BY o) GROUP BY n",
+	"SELECT d, x FROM fact WHERE d IN (1, 2) UNION SELECT d, 0 FROM dim",
 }
 
 type goldenPlan struct {

@@ -17,9 +17,11 @@ type leaf struct {
 	// preserved side of left joins, so each output row holds at most one
 	// of its rows, and it never supplies NULLs (filters may move into it).
 	splittable bool
-	cols       []Column
-	rows       int64
-	pushed     []any // WHERE conjuncts on it alone
+	// split: it reads a Parquet scan row by row, so it can be split.
+	split  bool
+	cols   []Column
+	rows   int64
+	pushed []any // WHERE conjuncts on it alone
 }
 
 // joinStages plans a join with exchanges. The split scan S (the largest
@@ -48,7 +50,7 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 	}
 	s := -1
 	for i, l := range leaves {
-		if slices.Equal(l.path, a.scanPath) {
+		if len(l.path) <= len(a.scanPath) && slices.Equal(l.path, a.scanPath[:len(l.path)]) {
 			s = i
 		}
 		if l.alias == "" {
@@ -65,9 +67,16 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 			seen[strings.ToLower(c.Name)] = true
 		}
 		leaves[i].rows = -1
-		if paths, err := scanPaths(l.node, false); err == nil && isParquetScan(l.node) && env.Rows != nil {
-			if n, err := env.Rows(paths); err == nil {
-				leaves[i].rows = n
+		if at, ok := a.scanUnder(l.node, nil); ok && env.Rows != nil {
+			scan := l.node
+			for _, k := range at {
+				scan = child(scan, k)
+			}
+			leaves[i].split = true
+			if paths, err := scanPaths(scan, false); err == nil {
+				if n, err := env.Rows(paths); err == nil {
+					leaves[i].rows = n
+				}
 			}
 		}
 	}
@@ -88,7 +97,7 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 	// it by equalities of hashable types, if that is over the threshold.
 	y, ykeys := -1, [][2]Key(nil)
 	for j, l := range leaves {
-		if j == s || !l.splittable || !isParquetScan(l.node) || l.rows <= env.BroadcastRows || (y >= 0 && l.rows <= leaves[y].rows) {
+		if j == s || !l.splittable || !l.split || l.rows <= env.BroadcastRows || (y >= 0 && l.rows <= leaves[y].rows) {
 			continue
 		}
 		if keys := res.equiKeys(equalities, s, j); len(keys) > 0 {

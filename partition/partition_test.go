@@ -227,7 +227,7 @@ func TestUnionAll(t *testing.T) {
 // calls on them, the merge rewrite included: a malformed AST must give an
 // error, never a panic.
 func FuzzRewrite(f *testing.F) {
-	names := []string{"scan", "agg", "distinct_agg", "order_only", "join", "union", "over_view", "options"}
+	names := []string{"scan", "agg", "distinct_agg", "order_only", "join", "union", "over_view", "options", "window", "union_distinct"}
 	seeds := make([]Node, len(names))
 	for i, name := range names {
 		b, err := os.ReadFile("testdata/" + name + ".json")
@@ -250,6 +250,28 @@ func FuzzRewrite(f *testing.F) {
 		b, err := json.Marshal(doc)
 		if err != nil {
 			t.Fatal(err)
+		}
+		// With exchanges, the stage planner too: it must never panic,
+		// only refuse.
+		columns := func(item Node) ([]Column, error) {
+			if str(item, "alias") == "bad" {
+				return nil, errors.New("no such columns")
+			}
+			return []Column{{"id", "BIGINT"}, {"g", "INTEGER"}, {"x", "DOUBLE"}, {"s", "VARCHAR"}}, nil
+		}
+		rows := func([]string) (int64, error) { return 1000, nil }
+		for _, bc := range []int64{0, 1 << 20} {
+			env := Env{Aggregates: aggs, View: views, Exchanges: true, Partitions: 3, BroadcastRows: bc, Columns: columns, Rows: rows}
+			if sa, err := Analyze(b, env); err == nil {
+				if p, err := sa.Stages([]string{"a", "b"}); err == nil && p != nil {
+					for _, st := range p.Stages {
+						_, _ = st.AST(Slice{File: "f", First: 0, Last: 1}, 2)
+						_, _ = st.AST(Slice{}, 1)
+					}
+					_, _ = p.CheckAST(func(*Stage) Slice { return Slice{File: "f", First: 0, Last: 9} }, []string{"a", "b"})
+					_ = p.String()
+				}
+			}
 		}
 		a, err := Analyze(b, Env{Aggregates: aggs, View: views})
 		if err != nil {

@@ -68,6 +68,9 @@ type Analysis struct {
 	subqueries bool
 	// windows: the select list holds window functions.
 	windows bool
+	// inner: the query reads a FROM subquery that aggregates, planned on
+	// its own (Stages then plans the query over its output).
+	inner *Analysis
 
 	// scatter-merge only
 	plain    Node  // without aggregates: the partial query (DISTINCT, ORDER BY, LIMIT n+offset)
@@ -183,6 +186,11 @@ func analyzeUnion(root Node, env Env) (*Analysis, error) {
 func analyzeSelect(root Node, env Env) (*Analysis, error) {
 	aggs := env.Aggregates
 	a := &Analysis{root: root, env: env}
+	if env.Exchanges {
+		if err := inlineCTEs(root); err != nil {
+			return nil, err
+		}
+	}
 	if err := inlineViews(root, env.View); err != nil {
 		return nil, err
 	}
@@ -210,6 +218,14 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 	}
 	hasAgg := containsAggregate(root["select_list"], aggs) || containsAggregate(root["having"], aggs) ||
 		containsAggregate(root["modifiers"], aggs)
+	if a.inner != nil {
+		if a.Joined {
+			return nil, local("a join with an aggregate subquery")
+		}
+		a.raw = local("a query over an aggregate subquery")
+		a.Mode = ScatterMerge
+		return a, nil
+	}
 	if a.windows {
 		// Window functions see whole partitions: rows shuffled by the
 		// PARTITION BY keys every window shares, the query on each part.
@@ -291,8 +307,18 @@ func (a *Analysis) findScan(rows func([]string) (int64, error), aggs Aggregates)
 	from := child(a.root, "from_table")
 	for str(from, "type") == "SUBQUERY" {
 		inner := child(child(from, "subquery"), "node")
-		if err := rowwise(inner, aggs); err != nil {
-			return err
+		if err := a.rowwise(inner, aggs); err != nil {
+			if len(path) > 1 || !a.env.Exchanges || !errors.Is(err, ErrLocal) || str(inner, "type") != "SELECT_NODE" {
+				return err
+			}
+			// With exchanges, the subquery is planned on its own and
+			// the query runs over its last stage's rows.
+			ia, ierr := analyzeSelect(clone(inner), a.env)
+			if ierr != nil {
+				return ierr
+			}
+			a.inner = ia
+			return nil
 		}
 		path = append(path, "subquery", "node", "from_table")
 		from = child(inner, "from_table")
@@ -310,7 +336,7 @@ func (a *Analysis) findScan(rows func([]string) (int64, error), aggs Aggregates)
 // rowwise accepts a subquery whose rows each come from one input row:
 // SELECT with WHERE, without aggregates, grouping, DISTINCT, ORDER BY or
 // LIMIT, windows or subqueries.
-func rowwise(n Node, aggs Aggregates) error {
+func (a *Analysis) rowwise(n Node, aggs Aggregates) error {
 	if str(n, "type") != "SELECT_NODE" {
 		return local("a FROM subquery that is a %s", str(n, "type"))
 	}
@@ -321,10 +347,10 @@ func rowwise(n Node, aggs Aggregates) error {
 		containsAggregate(n["select_list"], aggs) || containsAggregate(n["where_clause"], aggs) {
 		return local("a FROM subquery that aggregates, sorts or limits")
 	}
-	if err := checkExprs(n["select_list"]); err != nil {
+	if err := a.checkExprs(n["select_list"]); err != nil {
 		return err
 	}
-	return checkExprs(n["where_clause"])
+	return a.checkExprs(n["where_clause"])
 }
 
 // findJoinScan picks the scan to split in a join among those that every
@@ -341,11 +367,14 @@ func (a *Analysis) findJoinScan(from Node, at []string, rows func([]string) (int
 	var find func(n Node, path []string, splittable bool)
 	find = func(n Node, path []string, splittable bool) {
 		switch str(n, "type") {
-		case "TABLE_FUNCTION":
-			if splittable && isParquetScan(n) {
-				if _, err := scanPaths(n, false); err == nil {
-					found = append(found, path)
-				}
+		case "TABLE_FUNCTION", "SUBQUERY":
+			if !splittable {
+				return
+			}
+			// A scan, or one under subqueries that filter and project it
+			// (a view, a CTE).
+			if at, ok := a.scanUnder(n, path); ok {
+				found = append(found, at)
 			}
 		case "JOIN":
 			switch str(n, "ref_type") {
@@ -375,6 +404,27 @@ func (a *Analysis) findJoinScan(from Node, at []string, rows func([]string) (int
 		}
 	}
 	return a.useScan(nodeAt(a.root, best), best)
+}
+
+// scanUnder finds the Parquet scan a FROM item reads row by row: the item
+// itself, or the scan under FROM subqueries that only filter and project.
+func (a *Analysis) scanUnder(n Node, path []string) ([]string, bool) {
+	path = slices.Clone(path)
+	for str(n, "type") == "SUBQUERY" && a.env.Exchanges {
+		inner := child(child(n, "subquery"), "node")
+		if a.rowwise(inner, a.env.Aggregates) != nil {
+			return nil, false
+		}
+		path = append(path, "subquery", "node", "from_table")
+		n = child(inner, "from_table")
+	}
+	if str(n, "type") != "TABLE_FUNCTION" || !isParquetScan(n) {
+		return nil, false
+	}
+	if _, err := scanPaths(n, false); err != nil {
+		return nil, false
+	}
+	return path, true
 }
 
 func isParquetScan(n Node) bool {
@@ -602,8 +652,30 @@ func checkExprs(v any) error {
 var volatile = map[string]bool{"random": true, "uuid": true, "gen_random_uuid": true, "nextval": true,
 	"setseed": true, "currval": true}
 
+// containsAggregate says whether v calls an aggregate of its own query
+// level: one inside a subquery aggregates the subquery's rows.
 func containsAggregate(v any, aggs Aggregates) bool {
-	return anyNode(v, func(n Node) bool { return str(n, "class") == "FUNCTION" && aggs[str(n, "function_name")] })
+	switch v := v.(type) {
+	case map[string]any:
+		switch {
+		case str(v, "class") == "SUBQUERY":
+			return false
+		case str(v, "class") == "FUNCTION" && aggs[str(v, "function_name")]:
+			return true
+		}
+		for _, x := range v {
+			if containsAggregate(x, aggs) {
+				return true
+			}
+		}
+	case []any:
+		for _, x := range v {
+			if containsAggregate(x, aggs) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Slice is a row range of one Parquet file, aligned to row groups; or a

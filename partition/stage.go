@@ -215,6 +215,9 @@ func (a *Analysis) Stages(names []string) (*Plan, error) {
 		return nil, nil
 	}
 	p := &Plan{}
+	if a.inner != nil {
+		return a.overSubquery()
+	}
 	if a.raw != nil {
 		return a.rawStages(p)
 	}
@@ -367,8 +370,80 @@ func (a *Analysis) rawStages(p *Plan) (*Plan, error) {
 	}
 	final.node = func(_ Node, input func(int, string) Node) (Node, error) {
 		n := clone(a.root)
-		n["from_table"] = input(0, alias)
+		n["from_table"] = withoutKeys(input, alias, keyCols)
 		n["where_clause"] = nil
+		return n, nil
+	}
+	return p, nil
+}
+
+// withoutKeys reads input 0 as the FROM item alias, without the key
+// columns its producer added for the shuffle.
+func withoutKeys(input func(int, string) Node, alias string, keys []Key) Node {
+	if len(keys) == 0 {
+		return input(0, alias)
+	}
+	all := star()
+	var drop []any
+	for _, k := range keys {
+		drop = append(drop, k.Column)
+	}
+	all["exclude_list"] = drop
+	return subquery(selectNode([]any{all}, input(0, "skein_in")), alias)
+}
+
+// overSubquery plans a query over a FROM subquery that aggregates (or
+// otherwise does not go row by row): the subquery's own plan, its last
+// stage's rows shuffled by the outer query's keys (as rawStages does
+// with a scan's), and the outer query on each partition.
+func (a *Analysis) overSubquery() (*Plan, error) {
+	from := child(a.root, "from_table")
+	alias := str(from, "alias")
+	if alias == "" {
+		alias = "unnamed_subquery" // DuckDB's name for it
+	}
+	cols, err := a.env.Columns(from)
+	if err != nil {
+		return nil, local("columns of subquery %s: %v", alias, err)
+	}
+	names := make([]string, len(cols))
+	for i, c := range cols {
+		names[i] = c.Name
+	}
+	p, err := a.inner.Stages(names)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil || p.Merge != nil {
+		return nil, local("a query over a subquery whose answer the coordinator merges")
+	}
+	last := p.Last()
+	keys := a.rawKeys()
+	tasks := max(a.env.Partitions, 1)
+	if len(keys) == 0 || len(list(a.root, "modifiers")) > 0 {
+		tasks = 1
+	}
+	keyCols := make([]Key, len(keys))
+	for i := range keys {
+		keyCols[i] = Key{Column: fmt.Sprintf("skein_k%d", i)}
+	}
+	innerNode := last.node
+	last.node = func(scan Node, input func(int, string) Node) (Node, error) {
+		n, err := innerNode(scan, input)
+		if err != nil || len(keys) == 0 {
+			return n, err
+		}
+		sl := []any{star()}
+		for i, k := range keys {
+			sl = append(sl, withAlias(clone(k), keyCols[i].Column))
+		}
+		return selectNode(sl, subquery(n, alias)), nil
+	}
+	outer := p.add(&Stage{Tasks: tasks, What: "the query over subquery " + alias})
+	p.feed(last, outer, Shuffle, keyCols)
+	outer.node = func(_ Node, input func(int, string) Node) (Node, error) {
+		n := clone(a.root)
+		n["from_table"] = withoutKeys(input, alias, keyCols)
 		return n, nil
 	}
 	return p, nil
