@@ -59,6 +59,7 @@ var stageQueries = []string{
 	"SELECT d, sum(x) FROM fact GROUP BY d HAVING sum(x) > (SELECT avg(x) * 100 FROM fact)",
 	"SELECT k, row_number() OVER (PARTITION BY d ORDER BY k) FROM fact",
 	"SELECT * FROM fact f FULL JOIN ord o ON f.o = o.o",
+	"SELECT f.k, o.od FROM ord o RIGHT JOIN fact f ON f.o = o.o AND o.urgent",
 	"SELECT k, random() FROM fact",
 	"WITH big AS (SELECT k, o FROM fact WHERE x > 400) SELECT o.od, count(*) FROM big JOIN ord o USING (o) GROUP BY o.od ORDER BY 1",
 	"SELECT d, count(*) FROM fact WHERE x > (SELECT avg(x) FROM fact) GROUP BY d ORDER BY d",

@@ -18,10 +18,12 @@ type leaf struct {
 	// of its rows, and it never supplies NULLs (filters may move into it).
 	splittable bool
 	// split: it reads a Parquet scan row by row, so it can be split.
-	split  bool
-	cols   []Column
-	rows   int64
-	pushed []any // WHERE conjuncts on it alone
+	split bool
+	// underFull: under a FULL join, whose sides may not be partitioned.
+	underFull bool
+	cols      []Column
+	rows      int64
+	pushed    []any // WHERE conjuncts on it alone
 }
 
 // joinStages plans a join with exchanges. The split scan S (the largest
@@ -92,12 +94,16 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 			leaves[in].pushed = append(leaves[in].pushed, c)
 		}
 	}
-	equalities := append(slices.Clone(where), innerConditions(child(owner, "from_table"))...)
-	// Co-partition S with the largest splittable Parquet input joined to
-	// it by equalities of hashable types, if that is over the threshold.
+	equalities := append(slices.Clone(where), joinConditions(child(owner, "from_table"))...)
+	// Co-partition S with the largest Parquet input joined to it by
+	// equalities of hashable types, if that is over the threshold. An
+	// equality of the WHERE or of an inner join's ON holds for every
+	// output row; one of an outer join's ON matches the rows of its
+	// null-supplying side to the other's (a FULL join's sides stay
+	// whole).
 	y, ykeys := -1, [][2]Key(nil)
 	for j, l := range leaves {
-		if j == s || !l.splittable || !l.split || l.rows <= env.BroadcastRows || (y >= 0 && l.rows <= leaves[y].rows) {
+		if j == s || l.underFull || !l.split || l.rows <= env.BroadcastRows || (y >= 0 && l.rows <= leaves[y].rows) {
 			continue
 		}
 		if keys := res.equiKeys(equalities, s, j); len(keys) > 0 {
@@ -203,7 +209,7 @@ func (a *Analysis) leafStage(p *Plan, l *leaf, keep map[string]bool) (*Stage, er
 	}
 	la := &Analysis{root: root, env: a.env}
 	st := &Stage{What: "input " + l.alias}
-	if err := la.findScan(nil, a.env.Aggregates); err == nil && la.Format == Parquet {
+	if err := la.findScan(nil, a.env.Aggregates); err == nil && la.inner == nil && la.Format == Parquet && len(la.Paths) > 0 {
 		st.Scan = la
 		st.What += ", slices of " + strings.Join(la.Paths, ", ")
 	} else {
@@ -242,8 +248,8 @@ func and(cs []any) Node {
 // splittable; natural says some join is NATURAL (its columns are not
 // named in the query).
 func collectLeaves(from Node, at []string) (leaves []leaf, natural bool, err error) {
-	var walk func(n Node, path []string, splittable bool) error
-	walk = func(n Node, path []string, splittable bool) error {
+	var walk func(n Node, path []string, splittable, full bool) error
+	walk = func(n Node, path []string, splittable, full bool) error {
 		if str(n, "type") != "JOIN" {
 			alias := str(n, "alias")
 			if alias == "" && str(n, "type") == "TABLE_FUNCTION" {
@@ -255,7 +261,7 @@ func collectLeaves(from Node, at []string) (leaves []leaf, natural bool, err err
 			if err := subqueryReadsFiles(n); err != nil {
 				return err
 			}
-			leaves = append(leaves, leaf{path: path, node: n, alias: alias, splittable: splittable})
+			leaves = append(leaves, leaf{path: path, node: n, alias: alias, splittable: splittable, underFull: full})
 			return nil
 		}
 		switch str(n, "ref_type") {
@@ -266,12 +272,13 @@ func collectLeaves(from Node, at []string) (leaves []leaf, natural bool, err err
 			return local("a %s join", str(n, "ref_type"))
 		}
 		jt := str(n, "join_type")
-		if err := walk(child(n, "left"), append(slices.Clone(path), "left"), splittable && (jt == "INNER" || jt == "LEFT")); err != nil {
+		full = full || (jt != "INNER" && jt != "LEFT" && jt != "RIGHT")
+		if err := walk(child(n, "left"), append(slices.Clone(path), "left"), splittable && (jt == "INNER" || jt == "LEFT"), full); err != nil {
 			return err
 		}
-		return walk(child(n, "right"), append(slices.Clone(path), "right"), splittable && jt == "INNER")
+		return walk(child(n, "right"), append(slices.Clone(path), "right"), splittable && (jt == "INNER" || jt == "RIGHT"), full)
 	}
-	err = walk(from, at, true)
+	err = walk(from, at, true, false)
 	return leaves, natural, err
 }
 
@@ -291,14 +298,14 @@ func conjuncts(v any) []any {
 	return []any{n}
 }
 
-// innerConditions are the conjuncts of the ON conditions of inner joins,
-// and the equalities of their USING columns.
-func innerConditions(n Node) []any {
+// joinConditions are the conjuncts of the ON conditions of inner, left
+// and right joins, and the equalities of their USING columns.
+func joinConditions(n Node) []any {
 	if str(n, "type") != "JOIN" {
 		return nil
 	}
-	out := append(innerConditions(child(n, "left")), innerConditions(child(n, "right"))...)
-	if str(n, "join_type") == "INNER" && str(n, "ref_type") == "REGULAR" {
+	out := append(joinConditions(child(n, "left")), joinConditions(child(n, "right"))...)
+	if jt := str(n, "join_type"); (jt == "INNER" || jt == "LEFT" || jt == "RIGHT") && str(n, "ref_type") == "REGULAR" {
 		out = append(out, conjuncts(n["condition"])...)
 		for _, u := range list(n, "using_columns") {
 			if name, ok := u.(string); ok {

@@ -384,7 +384,7 @@ func (a *Analysis) findJoinScan(from Node, at []string, rows func([]string) (int
 			}
 			jt := str(n, "join_type")
 			find(child(n, "left"), append(slices.Clone(path), "left"), splittable && (jt == "INNER" || jt == "LEFT"))
-			find(child(n, "right"), append(slices.Clone(path), "right"), splittable && jt == "INNER")
+			find(child(n, "right"), append(slices.Clone(path), "right"), splittable && (jt == "INNER" || (jt == "RIGHT" && a.env.Exchanges)))
 		}
 	}
 	find(from, at, true)

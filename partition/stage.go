@@ -3,6 +3,7 @@ package partition
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -55,6 +56,8 @@ type Stage struct {
 	What string
 
 	node func(scan Node, input func(i int, alias string) Node) (Node, error)
+	// subqueries this stage reads from inputs (broadcastSubqueries).
+	subqueries []subqueryInput
 }
 
 // Input is an exchange a stage reads, loaded into the TEMP table Table of
@@ -100,6 +103,7 @@ func (s *Stage) AST(sl Slice, consumers int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	n = s.readSubqueries(n)
 	if s.Output != Gather {
 		n = partitioned(n, s.Keys, s.Output == Broadcast || consumers <= 1, consumers)
 	}
@@ -214,6 +218,17 @@ func (a *Analysis) Stages(names []string) (*Plan, error) {
 	if !a.env.Exchanges || len(a.Branches) > 0 {
 		return nil, nil
 	}
+	p, err := a.stages(names, false)
+	if err != nil || p == nil {
+		return p, err
+	}
+	return p, a.broadcastSubqueries(p)
+}
+
+// stages plans the query. With force, it never returns nil nor leaves a
+// final step to the coordinator (the plan of a subquery whose rows another
+// stage reads).
+func (a *Analysis) stages(names []string, force bool) (*Plan, error) {
 	p := &Plan{}
 	if a.inner != nil {
 		return a.overSubquery()
@@ -232,7 +247,7 @@ func (a *Analysis) Stages(names []string) (*Plan, error) {
 			return a.taskNode(a.fromWith(scan)), nil
 		}})
 	}
-	exchanged := a.Joined || a.subqueries
+	exchanged := a.Joined || a.subqueries || force
 	switch {
 	case a.Mode == Scatter:
 		if !exchanged {
@@ -241,12 +256,15 @@ func (a *Analysis) Stages(names []string) (*Plan, error) {
 		p.Ordered = a.Ordered()
 		return p, nil
 	case a.plain != nil:
+		if force {
+			return nil, local("a subquery that sorts or limits")
+		}
 		if !exchanged {
 			return nil, nil
 		}
 		p.Merge = a
 		return p, nil
-	case len(a.groups) == 0 && !a.subqueries:
+	case len(a.groups) == 0 && !a.subqueries && !force:
 		// A global aggregate: one partial row per task, merged by the
 		// coordinator.
 		if !exchanged {
@@ -272,7 +290,7 @@ func (a *Analysis) Stages(names []string) (*Plan, error) {
 		tasks = 1
 	case ordered && order == nil && !exchanged:
 		return nil, nil
-	case ordered && order == nil:
+	case ordered && (order == nil || force):
 		tasks = 1
 	case ordered:
 		p.Merge = order
@@ -645,4 +663,154 @@ func normalizeGroups(root Node, aggs Aggregates) {
 			}
 		}
 	}
+}
+
+// A subquery a stage reads from an input instead of evaluating it.
+type subqueryInput struct {
+	node  Node // the subquery's SELECT, as the query writes it
+	input int  // the input of the stage holding its rows
+}
+
+// broadcastSubqueries computes each uncorrelated subquery of the query
+// once, as stages of its own (split like any query), and broadcasts its
+// rows to the one stage that evaluates it, instead of every task of that
+// stage reading its files whole. A subquery is uncorrelated when it
+// prepares alone (every name in it binds inside it).
+func (a *Analysis) broadcastSubqueries(p *Plan) error {
+	var subs []Node
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if str(v, "class") == "SUBQUERY" {
+				switch str(v, "subquery_type") {
+				case "SCALAR", "ANY", "EXISTS", "NOT_EXISTS":
+					subs = append(subs, child(child(v, "subquery"), "node"))
+				}
+				return
+			}
+			for _, x := range v {
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(a.root)
+	for _, sub := range subs {
+		if str(sub, "type") != "SELECT_NODE" {
+			continue
+		}
+		cols, err := a.env.Columns(subquery(clone(sub), "skein_subquery"))
+		if err != nil {
+			continue // correlated, or not something Skein can plan
+		}
+		var readers []*Stage
+		for _, st := range p.Stages {
+			n, err := st.sample()
+			if err == nil && anyNode(n, func(x Node) bool { return str(x, "type") == "SELECT_NODE" && sameExpr(x, sub) }) {
+				readers = append(readers, st)
+			}
+		}
+		if len(readers) != 1 {
+			continue
+		}
+		names := make([]string, len(cols))
+		for i, c := range cols {
+			names[i] = c.Name
+		}
+		sp := a.subqueryPlan(sub, names)
+		p.prepend(sp)
+		in := p.feed(sp.Last(), readers[0], Broadcast, nil)
+		readers[0].subqueries = append(readers[0].subqueries, subqueryInput{node: clone(sub), input: in})
+		sp.Last().What = "subquery, " + sp.Last().What
+	}
+	return nil
+}
+
+// subqueryPlan plans a subquery's rows as stages; one that does not split
+// is one task reading its files whole.
+func (a *Analysis) subqueryPlan(sub Node, names []string) *Plan {
+	// Its value is compared with rows, so it must be DuckDB's to the last
+	// bit: AVG as SUM over COUNT of partials may round differently.
+	averages := anyNode(sub, func(n Node) bool {
+		return str(n, "class") == "FUNCTION" && (str(n, "function_name") == "avg" || str(n, "function_name") == "mean")
+	})
+	if sa, err := analyzeSelect(clone(sub), a.env); err == nil && !averages {
+		if sp, err := sa.stages(names, true); err == nil && sp != nil && sp.Merge == nil {
+			return sp
+		}
+	}
+	p := &Plan{}
+	p.add(&Stage{Tasks: 1, What: "whole", node: func(Node, func(int, string) Node) (Node, error) {
+		return clone(sub), nil
+	}})
+	return p
+}
+
+// prepend puts q's stages before p's, renumbering every stage and naming
+// every input after its producer.
+func (p *Plan) prepend(q *Plan) {
+	// Stage ids in inputs and consumers are positions in their own plan:
+	// p's move up by q's length.
+	for _, s := range p.Stages {
+		for i := range s.Inputs {
+			s.Inputs[i].Stage += len(q.Stages)
+		}
+		if s.Consumer >= 0 {
+			s.Consumer += len(q.Stages)
+		}
+	}
+	p.Stages = append(slices.Clone(q.Stages), p.Stages...)
+	for i, s := range p.Stages {
+		s.ID = i
+	}
+	for _, s := range p.Stages {
+		for i := range s.Inputs {
+			s.Inputs[i].Table = fmt.Sprintf("skein_x%d", s.Inputs[i].Stage)
+		}
+	}
+}
+
+// sample is the stage's query over a made-up slice, to see what it holds.
+func (s *Stage) sample() (Node, error) {
+	var scan Node
+	if s.Scan != nil {
+		scan = s.Scan.scanTemplate(Slice{File: "f", First: 0, Last: 1})
+	}
+	return s.node(scan, func(i int, alias string) Node { return withAlias(baseTable("skein_sample"), alias) })
+}
+
+// readSubqueries makes n read the subqueries s has inputs for from them.
+func (s *Stage) readSubqueries(n Node) Node {
+	if len(s.subqueries) == 0 {
+		return n
+	}
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if str(v, "class") == "SUBQUERY" {
+				inner := child(child(v, "subquery"), "node")
+				for _, sq := range s.subqueries {
+					if sameExpr(inner, sq.node) {
+						v["subquery"] = Node{"node": selectNode([]any{star()}, baseTable(s.Inputs[sq.input].Table)),
+							"named_param_map": []any{}}
+						return
+					}
+				}
+			}
+			for _, x := range v {
+				walk(x)
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(n)
+	return n
 }
