@@ -65,6 +65,9 @@ var stageQueries = []string{
 	"SELECT d, count(*) FROM fact WHERE x > (SELECT avg(x) FROM fact) GROUP BY d ORDER BY d",
 	"SELECT n, count(*) FROM (SELECT o, count(*) AS n FROM fact GROUP BY o) GROUP BY n",
 	"SELECT d, x FROM fact WHERE d IN (1, 2) UNION SELECT d, 0 FROM dim",
+	"SELECT d, c FROM fact WHERE x > 100 INTERSECT SELECT d, 'c' || d FROM fact",
+	"SELECT o FROM fact EXCEPT ALL SELECT o FROM ord WHERE urgent ORDER BY 1 LIMIT 5",
+	"SELECT d, count(*) FROM fact GROUP BY d UNION ALL SELECT d, count(*) FROM dim GROUP BY d",
 }
 
 type goldenPlan struct {

@@ -110,6 +110,8 @@ var staged = []string{
 	"SELECT a.g, count(*) FROM v AS a JOIN vv AS b USING (id) GROUP BY a.g",
 	"SELECT o_orderkey, c_name FROM customer RIGHT JOIN orders ON c_custkey = o_custkey AND c_acctbal > 0 WHERE o_totalprice < 20000",
 	"SELECT count(*), count(a.id), sum(b.x) FROM v AS a RIGHT JOIN vv AS b ON a.id = b.id * 2",
+	"SELECT a.id, b.id, a.x, b.x FROM v AS a FULL JOIN vv AS b ON a.id = b.id + 10000 AND b.g = 1",
+	"SELECT count(*), count(c_custkey), count(o_orderkey) FROM customer FULL JOIN orders ON c_custkey = o_custkey AND o_orderstatus = 'F'",
 	// Aggregates that do not decompose, and GROUP BY forms.
 	"SELECT g, median(x), quantile_cont(x, 0.9), stddev_samp(x), var_pop(amount) FROM v GROUP BY g",
 	"SELECT s, string_agg(CAST(id AS VARCHAR), ',' ORDER BY id), approx_count_distinct(g) FROM v WHERE id % 97 = 0 GROUP BY s",
@@ -128,6 +130,12 @@ var staged = []string{
 	"SELECT g, sum(x) FROM v GROUP BY g HAVING sum(x) > (SELECT avg(x) * 1000 FROM vv)",
 	"SELECT id, x FROM v WHERE x > (SELECT avg(x) FROM v) AND g = 4",
 	"WITH big AS (SELECT id, x FROM v WHERE x > 200) SELECT count(*), sum(big.x) FROM big JOIN vv USING (id)",
+	// Set operations: both sides shuffled by all their columns.
+	"SELECT g, s FROM v WHERE x > 100 INTERSECT SELECT g, s FROM vv WHERE flag",
+	"SELECT id % 100 AS k FROM v EXCEPT SELECT id % 50 FROM vv WHERE g = 1",
+	"SELECT g, count(*) FROM v GROUP BY g UNION ALL SELECT g, count(*) FROM vv WHERE flag GROUP BY g",
+	"SELECT s, g FROM v INTERSECT ALL SELECT s, g FROM vv WHERE id % 2 = 0",
+	"SELECT x FROM v WHERE g = 1 UNION SELECT x FROM vv WHERE g = 2 ORDER BY x NULLS FIRST LIMIT 30",
 }
 
 // corpus builds the queries over table expression src.

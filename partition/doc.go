@@ -4,8 +4,17 @@
 // ASTs (for json_deserialize_sql): a scan's read_parquet becomes a slice of
 // one file's row groups (a CSV or JSON scan that fixes its format, one
 // file); an aggregate becomes partial aggregates per slice and a final
-// aggregate over them (AVG as SUM over COUNT); views are inlined first,
-// from their definitions, so a view over files splits like the files. It
-// never searches or splices SQL text: a view's CREATE statement is read
-// by a lexer of its header tokens, and its query parsed by DuckDB.
+// aggregate over them (AVG as SUM over COUNT); views and CTEs are inlined
+// first, from their definitions, so a view over files splits like the
+// files. It never searches or splices SQL text: a view's CREATE statement
+// is read by a lexer of its header tokens, and its query parsed by DuckDB.
+//
+// With exchanges between executors (Env.Exchanges), a query becomes a Plan:
+// typed Stages connected by shuffle, broadcast and gather exchanges, one
+// rule a file: stage.go (the plan, aggregates finished after a shuffle by
+// group key, rows shuffled for aggregates that do not decompose and for
+// windows, uncorrelated subqueries computed once and broadcast), join.go
+// (join inputs co-partitioned or broadcast), setop.go (set operations),
+// cte.go (WITH seen through). Each stage's query is an AST over its slice
+// and the TEMP tables its inputs are loaded into; the executors run it.
 package partition

@@ -110,6 +110,14 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 			y, ykeys = j, keys
 		}
 	}
+	if a.full {
+		// A FULL join's sides both keep rows no match found: each must be
+		// partitioned by the equalities of its ON, whatever their size.
+		y = 1 - s
+		if ykeys = res.equiKeys(conjuncts(child(child(owner, "from_table"), "condition")), s, y); len(ykeys) == 0 {
+			return nil, local("a FULL join without an equality of hashable columns in its ON")
+		}
+	}
 	keep := referencedColumns(a.root, owner, natural)
 	type fed struct {
 		st   *Stage

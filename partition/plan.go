@@ -71,6 +71,10 @@ type Analysis struct {
 	// inner: the query reads a FROM subquery that aggregates, planned on
 	// its own (Stages then plans the query over its output).
 	inner *Analysis
+	// setop: root is a set operation planned with exchanges (setop.go).
+	setop bool
+	// full: the join is two scans FULL joined, to be co-partitioned.
+	full bool
 
 	// scatter-merge only
 	plain    Node  // without aggregates: the partial query (DISTINCT, ORDER BY, LIMIT n+offset)
@@ -135,7 +139,11 @@ func Analyze(serialized []byte, env Env) (*Analysis, error) {
 	case "SELECT_NODE":
 		return analyzeSelect(root, env)
 	case "SET_OPERATION_NODE":
-		return analyzeUnion(root, env)
+		a, err := analyzeUnion(clone(root), env)
+		if err != nil && errors.Is(err, ErrLocal) && env.Exchanges {
+			return analyzeSetOp(root, env)
+		}
+		return a, err
 	}
 	return nil, local("a %s, not a plain SELECT", str(root, "type"))
 }
@@ -388,6 +396,16 @@ func (a *Analysis) findJoinScan(from Node, at []string, rows func([]string) (int
 		}
 	}
 	find(from, at, true)
+	if len(found) == 0 && a.env.Exchanges && str(from, "join_type") == "FULL" && str(from, "ref_type") == "REGULAR" {
+		// Two scans FULL joined: both co-partitioned by the ON
+		// equalities (joinStages), the left one the split scan.
+		if left, ok := a.scanUnder(child(from, "left"), append(slices.Clone(at), "left")); ok {
+			if _, ok := a.scanUnder(child(from, "right"), nil); ok {
+				found = append(found, left)
+				a.full = true
+			}
+		}
+	}
 	if len(found) == 0 {
 		return local("no scan in the join can be split")
 	}

@@ -230,6 +230,9 @@ func (a *Analysis) Stages(names []string) (*Plan, error) {
 // stage reads).
 func (a *Analysis) stages(names []string, force bool) (*Plan, error) {
 	p := &Plan{}
+	if a.setop {
+		return a.setopStages()
+	}
 	if a.inner != nil {
 		return a.overSubquery()
 	}

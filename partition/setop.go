@@ -1,0 +1,139 @@
+package partition
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Set operations with exchanges: each side is planned on its own (as a
+// query of its own, or one task reading it whole), and its rows are
+// shuffled by all their columns, each cast to the set operation's column
+// type so that equal rows hash alike; each task of the set operation's
+// stage applies it to one partition of both sides. Equal rows meet in one
+// partition, so UNION, INTERSECT and EXCEPT, with or without ALL, give
+// DuckDB's answer. ORDER BY and LIMIT on the result make it one task.
+
+// analyzeSetOp accepts a set operation for setopStages.
+func analyzeSetOp(root Node, env Env) (*Analysis, error) {
+	if err := inlineCTEs(root); err != nil {
+		return nil, err
+	}
+	if err := inlineViews(root, env.View); err != nil {
+		return nil, err
+	}
+	if err := checkSetOp(root); err != nil {
+		return nil, err
+	}
+	if err := subqueryReadsFiles(root); err != nil {
+		return nil, err
+	}
+	return &Analysis{root: root, env: env, setop: true, Mode: ScatterMerge}, nil
+}
+
+func checkSetOp(n Node) error {
+	if str(n, "type") != "SET_OPERATION_NODE" {
+		return nil
+	}
+	switch str(n, "setop_type") {
+	case "UNION", "INTERSECT", "EXCEPT":
+	default:
+		return local("a %s", str(n, "setop_type"))
+	}
+	for _, m := range list(n, "modifiers") {
+		mn, _ := m.(map[string]any)
+		if t := str(mn, "type"); t != "ORDER_MODIFIER" && t != "LIMIT_MODIFIER" {
+			return local("modifier %q on a set operation", t)
+		}
+	}
+	if err := checkExprs(n["modifiers"]); err != nil {
+		return err
+	}
+	if err := checkSetOp(child(n, "left")); err != nil {
+		return err
+	}
+	return checkSetOp(child(n, "right"))
+}
+
+// setopStages plans the set operation at a.root.
+func (a *Analysis) setopStages() (*Plan, error) {
+	p := &Plan{}
+	if _, err := a.setopNode(p, a.root); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// setopNode adds the stages computing n to p and returns the last one.
+func (a *Analysis) setopNode(p *Plan, n Node) (*Stage, error) {
+	cols, err := a.env.Columns(subquery(clone(n), "skein_setop"))
+	if err != nil {
+		return nil, local("columns of a set operation: %v", err)
+	}
+	var sides [2]*Stage
+	for i, key := range []string{"left", "right"} {
+		side := child(n, key)
+		if str(side, "type") == "SET_OPERATION_NODE" {
+			if sides[i], err = a.setopNode(p, side); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		sides[i], err = a.sideStages(p, side)
+		if err != nil {
+			return nil, err
+		}
+	}
+	tasks := max(a.env.Partitions, 1)
+	if len(list(n, "modifiers")) > 0 {
+		tasks = 1
+	}
+	op := p.add(&Stage{Tasks: tasks, What: fmt.Sprintf("%s%s of its sides' partitions", str(n, "setop_type"), map[bool]string{true: " ALL"}[n["setop_all"] == true])})
+	for i, side := range sides {
+		sideCols, err := a.env.Columns(subquery(clone(child(n, []string{"left", "right"}[i])), "skein_side"))
+		if err != nil || len(sideCols) != len(cols) {
+			return nil, local("columns of a set operation's side: %v", errors.Join(err))
+		}
+		keys := make([]Key, len(cols))
+		for c := range cols {
+			keys[c] = Key{Column: sideCols[c].Name}
+			if sideCols[c].Type != cols[c].Type {
+				// Only a type without parameters is written as a plain
+				// cast (DuckDB's AST spells the others' details).
+				if strings.ContainsAny(cols[c].Type, "(<[ ") {
+					return nil, local("set operation sides of types %s and %s", sideCols[c].Type, cols[c].Type)
+				}
+				keys[c].Cast = cols[c].Type
+			}
+		}
+		p.feed(side, op, Shuffle, keys)
+	}
+	op.node = func(_ Node, input func(int, string) Node) (Node, error) {
+		out := clone(n)
+		out["left"] = selectNode([]any{star()}, input(0, "skein_left"))
+		out["right"] = selectNode([]any{star()}, input(1, "skein_right"))
+		return out, nil
+	}
+	return op, nil
+}
+
+// sideStages plans one side of a set operation: as a query (forced into
+// stages) when it splits, else one task reading it whole.
+func (a *Analysis) sideStages(p *Plan, side Node) (*Stage, error) {
+	cols, err := a.env.Columns(subquery(clone(side), "skein_side"))
+	if err != nil {
+		return nil, local("columns of a set operation's side: %v", err)
+	}
+	names := make([]string, len(cols))
+	seen := map[string]bool{}
+	for i, c := range cols {
+		names[i] = c.Name
+		if seen[c.Name] {
+			return nil, local("a set operation's side with two columns named %s", c.Name)
+		}
+		seen[c.Name] = true
+	}
+	sp := a.subqueryPlan(side, names)
+	p.prepend(sp)
+	return p.Stages[len(sp.Stages)-1], nil
+}
