@@ -25,6 +25,9 @@ func analyzeSetOp(root Node, env Env) (*Analysis, error) {
 	if err := checkSetOp(root); err != nil {
 		return nil, err
 	}
+	if !containsKind(root, "TABLE_FUNCTION") {
+		return nil, local("a set operation reading no files")
+	}
 	if err := subqueryReadsFiles(root); err != nil {
 		return nil, err
 	}
