@@ -250,10 +250,10 @@ func TestLocalQueriesSayWhy(t *testing.T) {
 	_, cl, ref := stagedCluster(t, "direct")
 	ctx := context.Background()
 	for q, why := range map[string]string{
-		"SELECT f.k, o.urgent FROM fact f RIGHT JOIN ord o ON f.o = o.o": "runs local: no scan in the join can be split",
-		"SELECT k, random() FROM fact":                                   "runs local: volatile function random",
-		"SELECT * FROM fact f FULL JOIN ord o ON f.o = o.o":              "runs local: no scan in the join can be split",
-		"SELECT 42 AS answer":                                            "runs local: reads a EMPTY, not a file scan",
+		"WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT n FROM r": "runs local: a recursive WITH",
+		"SELECT k, random() FROM fact":                                         "runs local: volatile function random",
+		"SELECT f.k, o.o FROM ord o FULL JOIN fact f ON f.o < o.o AND o.o < 3": "runs local: a FULL join without an equality",
+		"SELECT 42 AS answer":                                                  "runs local: reads a EMPTY, not a file scan",
 	} {
 		info, err := cl.Execute(ctx, q)
 		if err != nil {
