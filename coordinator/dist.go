@@ -718,7 +718,16 @@ func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.R
 		return nil, nil, "", err
 	}
 	var errs []error
-	for attempt, id := range []string{t.Executor, t.Alt} {
+	ids := []string{t.Executor, t.Alt}
+	if len(t.Inputs) > 0 || t.Partitions > 0 {
+		// A stage's task may fail for an input lost with another
+		// executor: run again where executors live, it fetches its
+		// inputs again (recomputing lost producers).
+		for _, m := range d.reg.live() {
+			ids = append(ids, m.ID)
+		}
+	}
+	for attempt, id := range ids {
 		if attempt > d.retries {
 			break
 		}

@@ -211,6 +211,11 @@ func failsOver(ctx context.Context, err error) bool {
 	switch st.Code() {
 	case codes.Unavailable, codes.ResourceExhausted, codes.Unknown:
 		return true
+	case codes.Canceled, codes.Aborted:
+		// Not this consumer's end (checked above): the producer's
+		// executor stopped it (it is shutting down, or its query was
+		// cancelled there); another location runs it again.
+		return true
 	}
 	return false
 }

@@ -110,7 +110,7 @@ var staged = []string{
 	"SELECT a.g, count(*) FROM v AS a JOIN vv AS b USING (id) GROUP BY a.g",
 	"SELECT o_orderkey, c_name FROM customer RIGHT JOIN orders ON c_custkey = o_custkey AND c_acctbal > 0 WHERE o_totalprice < 20000",
 	"SELECT count(*), count(a.id), sum(b.x) FROM v AS a RIGHT JOIN vv AS b ON a.id = b.id * 2",
-	"SELECT a.id, b.id, a.x, b.x FROM v AS a FULL JOIN vv AS b ON a.id = b.id + 10000 AND b.g = 1",
+	"SELECT a.id, b.id, a.x, b.x FROM v AS a FULL JOIN vv AS b ON a.id = b.id AND b.g = 1 AND a.x > 100",
 	"SELECT count(*), count(c_custkey), count(o_orderkey) FROM customer FULL JOIN orders ON c_custkey = o_custkey AND o_orderstatus = 'F'",
 	// Aggregates that do not decompose, and GROUP BY forms.
 	"SELECT g, median(x), quantile_cont(x, 0.9), stddev_samp(x), var_pop(amount) FROM v GROUP BY g",
