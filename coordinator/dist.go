@@ -198,8 +198,10 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 	if err != nil {
 		return nil, err
 	}
+	// A range-partitioned sort answers with its partitions' endpoints in
+	// order: the Flight SQL way to say their concatenation is sorted.
 	info := &flight.FlightInfo{Schema: flight.SerializeSchema(flightsql.ResultSchema(schema), d.mem),
-		FlightDescriptor: desc, TotalRecords: -1, TotalBytes: -1, AppMetadata: meta}
+		FlightDescriptor: desc, TotalRecords: -1, TotalBytes: -1, AppMetadata: meta, Ordered: p.sorted()}
 	switch p.mode {
 	case partition.Scatter:
 		for i, h := range handles {
@@ -405,6 +407,9 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 	return p, nil
 }
 
+// sorted says the plan's endpoints, in order, give the answer sorted.
+func (p *planned) sorted() bool { return p.plan != nil && p.plan.Sorted }
+
 // modeName is the plan's mode as explained and recorded: a plan in
 // stages is "stages".
 func (p *planned) modeName() string {
@@ -535,6 +540,7 @@ type explanation struct {
 	Plan    []taskInfo  `json:"plan,omitempty"`
 	Merge   string      `json:"merge_sql,omitempty"`
 	Stages  []stageInfo `json:"stages,omitempty"`
+	Ordered bool        `json:"ordered,omitempty"` // the endpoints in order are the sorted answer
 }
 
 type taskInfo struct {
@@ -547,7 +553,7 @@ type taskInfo struct {
 
 func (p *planned) explain(qid string, execs [][2]string) explanation {
 	e := explanation{QueryID: qid, Mode: p.modeName(), Tasks: len(p.tasks), TaskSQL: p.tasks[0].sql, Merge: p.merge,
-		Stages: p.stageInfos()}
+		Stages: p.stageInfos(), Ordered: p.sorted()}
 	for _, ps := range p.stages[:max(len(p.stages)-1, 0)] {
 		e.Tasks += len(ps.tasks) // every stage's tasks
 	}

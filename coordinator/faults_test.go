@@ -51,6 +51,14 @@ func stagedCluster(t *testing.T, mode string, opts ...func(*Config)) (*Coordinat
 // duckRows is one DuckDB's answer to q, rendered and sorted.
 func duckRows(t *testing.T, conn *duck.Conn, q string) []string {
 	t.Helper()
+	rows := duckInOrder(t, conn, q)
+	slices.Sort(rows)
+	return rows
+}
+
+// duckInOrder is a query's answer on plain DuckDB, rows in its order.
+func duckInOrder(t *testing.T, conn *duck.Conn, q string) []string {
+	t.Helper()
 	ctx := context.Background()
 	st, err := conn.Prepare(ctx, q)
 	if err != nil {
@@ -62,9 +70,7 @@ func duckRows(t *testing.T, conn *duck.Conn, q string) []string {
 		t.Fatal(err)
 	}
 	defer rdr.Release()
-	rows := rowStrings(t, rdr)
-	slices.Sort(rows)
-	return rows
+	return rowStrings(t, rdr)
 }
 
 // staged runs q, checks it is planned in stages with a gather stage of

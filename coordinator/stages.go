@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -74,6 +75,13 @@ func (d *dist) planStages(ctx context.Context, conn *duck.Conn, a *partition.Ana
 		_ = st.Close()
 		if !same {
 			return nil, fmt.Errorf("%w: the staged rewrite changes the result schema", partition.ErrLocal)
+		}
+		for _, s := range sp.Stages {
+			if s.Output == partition.Range {
+				if s.Range.Bounds, err = d.rangeBounds(ctx, conn, sp, s, sliced); err != nil {
+					return nil, err
+				}
+			}
 		}
 		for i, s := range sp.Stages {
 			for _, sl := range sliced[i] {
@@ -151,7 +159,7 @@ func (d *dist) signStages(p *planned, proto cluster.Task) (handles []string, exe
 			t.Task, t.SQL, t.Slice, t.Ordered = idx, pt.sql, pt.slice, pt.ordered
 			t.Executor, t.Alt = execs[idx][0], execs[idx][1]
 			switch s.Output {
-			case partition.Shuffle:
+			case partition.Shuffle, partition.Range:
 				t.Partitions, t.Readers = max(n, 1), 1
 			case partition.Broadcast:
 				t.Partitions, t.Readers = 1, n
@@ -212,6 +220,9 @@ func (p *planned) stageInfos() []stageInfo {
 		for _, k := range s.Keys {
 			keys = append(keys, k.Column)
 		}
+		if s.Range != nil {
+			keys = append(keys, s.Range.String())
+		}
 		si.Keys = strings.Join(keys, ", ")
 		for _, in := range s.Inputs {
 			si.Inputs = append(si.Inputs, in.Stage)
@@ -219,4 +230,65 @@ func (p *planned) stageInfos() []stageInfo {
 		out = append(out, si)
 	}
 	return out
+}
+
+// Range boundaries are sampled from this many slices of each scan, spread
+// over its files, at most sampleRows rows of each.
+const (
+	samplePicks = 3
+	sampleRows  = 10_000
+)
+
+// rangeBounds samples the range key of stage s at plan time: its rows
+// computed on the coordinator over a few slices of each scan (the first,
+// middle and last, so that files sorted by the key still spread), and
+// the key's quantiles at 1/R, 2/R, ... of those. A sample that fails
+// keeps the query local (where its error, if it has one, is DuckDB's).
+func (d *dist) rangeBounds(ctx context.Context, conn *duck.Conn, sp *partition.Plan, s *partition.Stage, sliced [][]partition.Slice) ([]string, error) {
+	parts := len(sliced[s.Consumer])
+	if parts <= 1 {
+		return nil, nil
+	}
+	picks := 1
+	for i, st := range sp.Stages {
+		if st.Scan != nil {
+			picks = max(picks, min(samplePicks, len(sliced[i])))
+		}
+	}
+	var branches []string
+	for j := range picks {
+		ast, err := sp.SampleAST(s, func(st *partition.Stage) partition.Slice {
+			return sliced[st.ID][j*len(sliced[st.ID])/picks]
+		}, sampleRows)
+		if err != nil {
+			return nil, err
+		}
+		q, err := deserialize(ctx, conn, ast)
+		if err != nil {
+			return nil, err
+		}
+		branches = append(branches, "("+q+")")
+	}
+	probs := make([]string, parts-1)
+	for i := range probs {
+		probs[i] = strconv.FormatFloat(float64(i+1)/float64(parts), 'g', -1, 64)
+	}
+	rows, err := conn.QueryRows(ctx, "SELECT CAST(unnest(quantile_disc(skein_k, ["+strings.Join(probs, ", ")+
+		"])) AS VARCHAR) FROM ("+strings.Join(branches, " UNION ALL ")+")")
+	if err != nil {
+		return nil, fmt.Errorf("%w: sampling the sort key: %v", partition.ErrLocal, err)
+	}
+	defer rows.Close()
+	var bounds []string
+	for rows.Next() {
+		var b string
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		bounds = append(bounds, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%w: sampling the sort key: %v", partition.ErrLocal, err)
+	}
+	return bounds, nil
 }

@@ -68,6 +68,11 @@ var stageQueries = []string{
 	"SELECT d, c FROM fact WHERE x > 100 INTERSECT SELECT d, 'c' || d FROM fact",
 	"SELECT o FROM fact EXCEPT ALL SELECT o FROM ord WHERE urgent ORDER BY 1 LIMIT 5",
 	"SELECT d, count(*) FROM fact GROUP BY d UNION ALL SELECT d, count(*) FROM dim GROUP BY d",
+	"SELECT k, x, c FROM fact WHERE d <> 3 ORDER BY x DESC, k",
+	"SELECT k, c FROM fact ORDER BY 2 NULLS FIRST, k DESC",
+	"SELECT f.k, o.od, dim.name FROM fact f JOIN ord o ON f.o = o.o JOIN dim ON dim.d = f.d WHERE o.urgent ORDER BY o.od DESC, f.k",
+	"SELECT k, [k, d] AS l FROM fact ORDER BY l",
+	"SELECT k, x FROM fact ORDER BY x DESC, k LIMIT 5",
 }
 
 type goldenPlan struct {

@@ -125,6 +125,14 @@ func intConstant(n Node) (int64, error) {
 // plainMerge is the final step of planPlain's queries: the partial rows'
 // columns by name, made distinct, sorted and cut as the query says.
 func (a *Analysis) plainMerge(from Node, names []string) ([]byte, error) {
+	n, err := a.plainMergeNode(from, names)
+	if err != nil {
+		return nil, err
+	}
+	return statement(n)
+}
+
+func (a *Analysis) plainMergeNode(from Node, names []string) (Node, error) {
 	seen := map[string]bool{}
 	var sl []any
 	for _, n := range names {
@@ -160,5 +168,5 @@ func (a *Analysis) plainMerge(from Node, names []string) ([]byte, error) {
 	if mods != nil {
 		node["modifiers"] = mods
 	}
-	return statement(node)
+	return node, nil
 }

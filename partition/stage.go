@@ -19,6 +19,10 @@ type Plan struct {
 	Merge *Analysis
 	// Ordered says the answer is the last stage's outputs in task order.
 	Ordered bool
+	// Sorted says the last stage's outputs, in task order, are sorted as
+	// the query says (a range-partitioned sort, see order.go): the
+	// FlightInfo's ordered.
+	Sorted bool
 }
 
 // OutputKind is where a stage's rows go.
@@ -32,9 +36,12 @@ const (
 	Shuffle
 	// Broadcast: every task of the consuming stage reads all the rows.
 	Broadcast
+	// Range: rows partitioned by ranges of a sort key (Stage.Range), one
+	// partition per task of the consuming stage, in the key's order.
+	Range
 )
 
-func (k OutputKind) String() string { return [...]string{"gather", "shuffle", "broadcast"}[k] }
+func (k OutputKind) String() string { return [...]string{"gather", "shuffle", "broadcast", "range"}[k] }
 
 // A Stage is one step of a Plan.
 type Stage struct {
@@ -52,6 +59,8 @@ type Stage struct {
 	// Keys are the output columns a shuffle hashes, with the type each is
 	// cast to first so that equal keys of different types hash alike.
 	Keys []Key
+	// Range is how a Range output partitions its rows.
+	Range *RangeKey
 	// What says what the stage computes, for --explain.
 	What string
 
@@ -104,7 +113,10 @@ func (s *Stage) AST(sl Slice, consumers int) ([]byte, error) {
 		return nil, err
 	}
 	n = s.readSubqueries(n)
-	if s.Output != Gather {
+	switch s.Output {
+	case Range:
+		n = rangePartitioned(n, s.Range, consumers)
+	case Shuffle, Broadcast:
 		n = partitioned(n, s.Keys, s.Output == Broadcast || consumers <= 1, consumers)
 	}
 	return statement(n)
@@ -136,27 +148,7 @@ func partitioned(n Node, keys []Key, single bool, consumers int) Node {
 // the coordinator's final step on top. Its schema must be the original
 // query's, or the plan is not used.
 func (p *Plan) CheckAST(first func(s *Stage) Slice, names []string) ([]byte, error) {
-	var compose func(s *Stage) (Node, error)
-	compose = func(s *Stage) (Node, error) {
-		var scan Node
-		if s.Scan != nil {
-			scan = s.Scan.scanOf(first(s))
-		}
-		var err error
-		n, nerr := s.node(scan, func(i int, alias string) Node {
-			in, cerr := compose(p.Stages[s.Inputs[i].Stage])
-			if cerr != nil {
-				err = cerr
-				return baseTable("skein_missing")
-			}
-			return subquery(in, alias)
-		})
-		if nerr != nil {
-			return nil, nerr
-		}
-		return n, err
-	}
-	n, err := compose(p.Last())
+	n, err := p.compose(p.Last(), first)
 	if err != nil {
 		return nil, err
 	}
@@ -164,6 +156,28 @@ func (p *Plan) CheckAST(first func(s *Stage) Slice, names []string) ([]byte, err
 		return p.Merge.mergeOver(subquery(n, partialsTable), names)
 	}
 	return statement(n)
+}
+
+// compose is stage s as one query: each input read as its producer's
+// query, each scan as the slice pick gives it.
+func (p *Plan) compose(s *Stage, pick func(s *Stage) Slice) (Node, error) {
+	var scan Node
+	if s.Scan != nil {
+		scan = s.Scan.scanOf(pick(s))
+	}
+	var err error
+	n, nerr := s.node(scan, func(i int, alias string) Node {
+		in, cerr := p.compose(p.Stages[s.Inputs[i].Stage], pick)
+		if cerr != nil {
+			err = cerr
+			return baseTable("skein_missing")
+		}
+		return subquery(in, alias)
+	})
+	if nerr != nil {
+		return nil, nerr
+	}
+	return n, err
 }
 
 // MergeAST is the coordinator's final step over the gathered outputs,
@@ -197,6 +211,9 @@ func (p *Plan) String() string {
 				}
 			}
 			fmt.Fprintf(&b, " by [%s]", strings.Join(cols, ", "))
+		}
+		if s.Output == Range {
+			fmt.Fprintf(&b, " by %s", s.Range)
 		}
 		if s.Consumer >= 0 {
 			fmt.Fprintf(&b, " to stage %d", s.Consumer)
@@ -261,6 +278,9 @@ func (a *Analysis) stages(names []string, force bool) (*Plan, error) {
 	case a.plain != nil:
 		if force {
 			return nil, local("a subquery that sorts or limits")
+		}
+		if r := a.rangeKey(names); r != nil {
+			return a.rangeStages(p, top, r, names), nil
 		}
 		if !exchanged {
 			return nil, nil

@@ -1,0 +1,74 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"testing"
+
+	"github.com/skeindb/skein/internal/ducktest"
+)
+
+// A sort without LIMIT is range-partitioned: the FlightInfo says ordered,
+// its endpoints are the partitions in order, each holds rows, and read in
+// order they are DuckDB's answer in DuckDB's order, in direct and proxy
+// mode (where the coordinator redeems each endpoint on its own).
+func TestRangeOrderedEndpoints(t *testing.T) {
+	queries := []string{
+		"SELECT k, x, c FROM fact ORDER BY x DESC NULLS LAST, k",
+		"SELECT k, CASE WHEN k % 5 = 0 THEN NULL ELSE c END AS cn FROM fact ORDER BY cn NULLS FIRST, k",
+		"SELECT k, CASE WHEN k % 5 = 0 THEN NULL ELSE d END AS dn FROM fact ORDER BY 2 DESC NULLS FIRST, 1",
+		"SELECT f.k, o.od, dim.name FROM fact f JOIN ord o ON f.o = o.o JOIN dim ON dim.d = f.d ORDER BY o.od, dim.name DESC, f.k",
+	}
+	dir := t.TempDir()
+	views := stageData(t, dir)
+	ref := ducktest.Open(t, dir)
+	ducktest.Exec(t, ref, views...)
+	ctx := context.Background()
+	for _, mode := range []string{"direct", "proxy"} {
+		t.Run(mode, func(t *testing.T) {
+			_, cl, _ := startCluster(t, 3, mode, func(c *Config) {
+				c.AllowDirs = append(c.AllowDirs, dir)
+				c.TaskRows = 4000
+				c.BroadcastRows = 4000
+			})
+			for _, v := range views {
+				if _, err := cl.ExecuteUpdate(ctx, v); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, q := range queries {
+				want := duckInOrder(t, ref, q)
+				info, err := cl.Execute(ctx, q)
+				if err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+				var e explanation
+				if err := json.Unmarshal(info.AppMetadata, &e); err != nil {
+					t.Fatal(err)
+				}
+				if !info.Ordered || e.Mode != "stages" || !e.Ordered || len(info.Endpoint) != 3 {
+					t.Fatalf("%s: ordered %v, mode %s, %d endpoints; want ordered stages with 3 endpoints",
+						q, info.Ordered, e.Mode, len(info.Endpoint))
+				}
+				var got []string
+				for i, ep := range info.Endpoint {
+					rdr, err := cl.DoGet(ctx, ep.Ticket)
+					if err != nil {
+						t.Fatal(err)
+					}
+					rows := rowStrings(t, rdr)
+					rdr.Release()
+					got = append(got, rows...)
+					// The sampled boundaries spread the rows.
+					if len(rows) == 0 {
+						t.Errorf("%s: partition %d is empty", q, i)
+					}
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("%s: the endpoints in order give %d rows %.200v\nwant %d rows %.200v", q, len(got), got, len(want), want)
+				}
+			}
+		})
+	}
+}
