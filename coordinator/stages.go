@@ -258,6 +258,9 @@ func (d *dist) rangeBounds(ctx context.Context, conn *duck.Conn, sp *partition.P
 	var branches []string
 	for j := range picks {
 		ast, err := sp.SampleAST(s, func(st *partition.Stage) partition.Slice {
+			if st.Output == partition.Broadcast && st.Scan != nil && st.Scan.Format == partition.Parquet {
+				return wholeFiles(sliced[st.ID]) // joined whole, as on every task
+			}
 			return sliced[st.ID][j*len(sliced[st.ID])/picks]
 		}, sampleRows)
 		if err != nil {
@@ -291,4 +294,17 @@ func (d *dist) rangeBounds(ctx context.Context, conn *duck.Conn, sp *partition.P
 		return nil, fmt.Errorf("%w: sampling the sort key: %v", partition.ErrLocal, err)
 	}
 	return bounds, nil
+}
+
+// wholeFiles is one slice reading the Parquet files of slices whole.
+func wholeFiles(slices []partition.Slice) partition.Slice {
+	all := partition.Slice{Last: -1}
+	for _, sl := range slices {
+		for _, f := range append([]string{sl.File}, sl.Files...) {
+			if f != "" && !containsString(all.Files, f) {
+				all.Files = append(all.Files, f)
+			}
+		}
+	}
+	return all
 }
