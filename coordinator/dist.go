@@ -628,20 +628,25 @@ func globAll(ctx context.Context, conn *duck.Conn, patterns []string) ([]string,
 }
 
 func glob(ctx context.Context, conn *duck.Conn, pattern string) ([]string, error) {
-	rows, err := conn.QueryRows(ctx, `SELECT file FROM glob($1::VARCHAR) ORDER BY file`, pattern)
+	return queryStrings(ctx, conn, `SELECT file FROM glob($1::VARCHAR) ORDER BY file`, pattern)
+}
+
+// queryStrings is the one VARCHAR column of a query's rows.
+func queryStrings(ctx context.Context, conn *duck.Conn, q string, args ...any) ([]string, error) {
+	rows, err := conn.QueryRows(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var paths []string
+	var out []string
 	for rows.Next() {
-		var p string
-		if err := rows.Scan(&p); err != nil {
+		var s string
+		if err := rows.Scan(&s); err != nil {
 			return nil, err
 		}
-		paths = append(paths, p)
+		out = append(out, s)
 	}
-	return paths, rows.Err()
+	return out, rows.Err()
 }
 
 func readFooters(ctx context.Context, conn *duck.Conn, paths []string) (map[string][]int64, error) {

@@ -276,21 +276,9 @@ func (d *dist) rangeBounds(ctx context.Context, conn *duck.Conn, sp *partition.P
 	for i := range probs {
 		probs[i] = strconv.FormatFloat(float64(i+1)/float64(parts), 'g', -1, 64)
 	}
-	rows, err := conn.QueryRows(ctx, "SELECT CAST(unnest(quantile_disc(skein_k, ["+strings.Join(probs, ", ")+
+	bounds, err := queryStrings(ctx, conn, "SELECT CAST(unnest(quantile_disc(skein_k, ["+strings.Join(probs, ", ")+
 		"])) AS VARCHAR) FROM ("+strings.Join(branches, " UNION ALL ")+")")
 	if err != nil {
-		return nil, fmt.Errorf("%w: sampling the sort key: %v", partition.ErrLocal, err)
-	}
-	defer rows.Close()
-	var bounds []string
-	for rows.Next() {
-		var b string
-		if err := rows.Scan(&b); err != nil {
-			return nil, err
-		}
-		bounds = append(bounds, b)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("%w: sampling the sort key: %v", partition.ErrLocal, err)
 	}
 	return bounds, nil
