@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -270,7 +272,7 @@ func (d *dist) gatherCounts(req context.Context, qid string, handles []string, d
 		if req.Err() == nil && ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			// Tasks stopped because one failed: report that one.
 			for _, e := range errs {
-				if e != nil && !errors.Is(e, context.Canceled) {
+				if e != nil && !errors.Is(e, context.Canceled) && status.Code(e) != codes.Canceled {
 					return 0, fmt.Errorf("query %s: %w", qid, e)
 				}
 			}
