@@ -729,17 +729,19 @@ func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.R
 		return nil, nil, "", err
 	}
 	var errs []error
-	ids := []string{t.Executor, t.Alt}
+	ids, limit := []string{t.Executor, t.Alt}, d.retries
 	if len(t.Inputs) > 0 || t.Partitions > 0 {
 		// A stage's task may fail for an input lost with another
-		// executor: run again where executors live, it fetches its
-		// inputs again (recomputing lost producers).
+		// executor (a stream broken midway): run it again on each
+		// executor still registered, its own included; it fetches its
+		// inputs again, and lost producers are recomputed.
 		for _, m := range d.reg.live() {
 			ids = append(ids, m.ID)
 		}
+		limit = len(ids)
 	}
 	for attempt, id := range ids {
-		if attempt > d.retries {
+		if attempt > limit {
 			break
 		}
 		if id == "" {
