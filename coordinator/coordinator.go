@@ -96,7 +96,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ClusterCA, "cluster-ca", "", "CA bundle (PEM) trusted for executors' TLS certificates (besides the system roots)")
 	fs.Int64Var(&c.TaskRows, "task-rows", 1<<20, "target rows per task when a scan is split")
 	fs.BoolVar(&c.NoExchanges, "no-exchanges", false, "plan no stages with exchanges between executors (joins then read their other inputs whole in every task, aggregates merge on the coordinator)")
-	fs.Int64Var(&c.BroadcastRows, "broadcast-rows", 1_000_000, "a join input of at most this many rows (from Parquet metadata) is broadcast to every task; a larger one joined by an equality is co-partitioned")
+	fs.Int64Var(&c.BroadcastRows, "broadcast-rows", 4_000_000, "a join input of at most this many rows (from Parquet metadata) is broadcast to every task; a larger one joined by an equality is co-partitioned")
 	fs.StringVar(&c.ResultMode, "result-mode", "direct", "direct: endpoints at executors; proxy: every endpoint at the coordinator")
 	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", 5*time.Second, "an executor silent this long is dead")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 30*time.Second, "how long running queries may finish on SIGTERM")
