@@ -31,8 +31,8 @@ build: ## build bin/skein
 	$(GO) build -tags $(GOTAGS) -ldflags "-X main.version=$(VERSION)" -o bin/skein ./cmd/skein
 
 .PHONY: run
-run: build ## run a server on 127.0.0.1:31337 (user skein, password secret; override SKEIN_USER/SKEIN_PASSWORD)
-	SKEIN_USER=$(SKEIN_USER) SKEIN_PASSWORD=$(SKEIN_PASSWORD) ./bin/skein serve
+run: build ## run a server on 127.0.0.1:31337, status page and metrics on http://127.0.0.1:31338 (user skein, password secret; override SKEIN_USER/SKEIN_PASSWORD)
+	SKEIN_USER=$(SKEIN_USER) SKEIN_PASSWORD=$(SKEIN_PASSWORD) ./bin/skein serve --http-addr 127.0.0.1:31338
 
 .PHONY: test
 test: test-go fuzz-smoke test-python test-jdbc ## run every test suite (Go, fuzz smoke, Python, JDBC)

@@ -13,19 +13,25 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/executor"
 	"github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/metrics"
 	"github.com/skeindb/skein/internal/users"
+	"github.com/skeindb/skein/internal/web"
 	"google.golang.org/grpc"
 )
 
 // Config is the coordinator's configuration; RegisterFlags binds it to
 // command-line flags.
 type Config struct {
-	Addr           string
+	Addr string
+	// HTTPAddr, when set, serves /metrics and the status page (package
+	// web) there; port 0 picks a free port.
+	HTTPAddr       string
 	DataDir        string
 	AllowDirs      stringList
 	User           string
@@ -74,6 +80,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 // RegisterFlags binds the configuration to flags on fs.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:31337", "address to listen on (port 0 picks a free port)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "", "address of the HTTP listener for Prometheus /metrics and the status page, e.g. 127.0.0.1:31338 (empty: none; port 0 picks a free port)")
 	fs.StringVar(&c.DataDir, "data-dir", "./skein-data", "directory of the managed database, persisted across restarts; SQL reaches only its files/ subdirectory")
 	fs.Var(&c.AllowDirs, "allow-dir", "another directory whose files SQL may read and write, outside --data-dir (repeatable)")
 	fs.StringVar(&c.User, "user", "", "user name for Basic auth (empty: no auth, loopback only)")
@@ -139,6 +146,15 @@ func (c *Config) Validate() error {
 	if !c.auth() && !c.InsecureNoAuth && !isLoopback(host) {
 		return fmt.Errorf("refusing to serve %s without auth: set --users-file, or --user and --password, or --insecure-no-auth", c.Addr)
 	}
+	if c.HTTPAddr != "" {
+		host, _, err := net.SplitHostPort(c.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("--http-addr %q: %w", c.HTTPAddr, err)
+		}
+		if !c.auth() && !c.InsecureNoAuth && !isLoopback(host) {
+			return fmt.Errorf("refusing to serve the status page on %s without auth: set --users-file, or --user and --password, or --insecure-no-auth", c.HTTPAddr)
+		}
+	}
 	return nil
 }
 
@@ -189,6 +205,12 @@ type Coordinator struct {
 	dist      *dist
 	reg       *registry
 	executors []*executor.Executor
+	hist      *history
+	started   time.Time
+	// metrics is the coordinator's own registry; web, when --http-addr
+	// is set, serves it with its executors' and the process's.
+	metrics *prometheus.Registry
+	web     *web.Server
 
 	shutdown    sync.Once
 	shutdownErr error
@@ -216,6 +238,10 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 		return nil, err
 	}
 	hist := newHistory()
+	// A registry of its own: tests run several coordinators in a process.
+	promReg := prometheus.NewRegistry()
+	hist.metrics = newQueryMetrics(promReg)
+	grpcMetrics := metrics.NewGRPC(promReg)
 	db, err := duck.Open(ctx, duck.Config{
 		// The file names the catalog of managed tables: "data". The
 		// catalog "skein" holds the system tables (skein.queries, ...).
@@ -290,7 +316,9 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 	}
 	// Stop, past the shutdown grace, waits for the handlers it cancels:
 	// nothing may use the database after Shutdown closes it.
-	opts := append(fs.ServerOptions(), grpc.WaitForHandlers(true))
+	// The metrics interceptors come first, so they see each call's final
+	// status code.
+	opts := append(append(grpcMetrics.ServerOptions(), fs.ServerOptions()...), grpc.WaitForHandlers(true))
 	if creds != nil {
 		opts = append(opts, grpc.Creds(creds))
 	}
@@ -302,9 +330,15 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 		_ = db.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	c := &Coordinator{cfg: cfg, log: log, db: db, fs: fs, grpc: g, lis: lis, done: make(chan error, 1), dist: d, reg: reg}
+	promReg.MustRegister(newGauges(hist, reg, fs.Stats))
+	c := &Coordinator{cfg: cfg, log: log, db: db, fs: fs, grpc: g, lis: lis, done: make(chan error, 1), dist: d, reg: reg,
+		hist: hist, started: time.Now(), metrics: promReg}
 	go func() { c.done <- g.Serve(lis) }()
 	if err := c.startExecutors(ctx, secret, allowed); err != nil {
+		_ = c.Shutdown()
+		return nil, err
+	}
+	if err := c.startWeb(nodeTLS, logins != nil); err != nil {
 		_ = c.Shutdown()
 		return nil, err
 	}
@@ -401,6 +435,10 @@ func (c *Coordinator) stop() error {
 		c.grpc.Stop() // cancels every call's context and waits for its handler
 		<-stopped
 	}
+	// The status page and metrics watch the drain; they go with it.
+	if c.web != nil {
+		c.web.Close()
+	}
 	if c.dist != nil {
 		c.dist.close() // waits for its streams and early starts
 	}
@@ -417,4 +455,46 @@ func (c *Coordinator) stop() error {
 	}
 	c.log.Info().Msg("coordinator stopped")
 	return nil
+}
+
+// startWeb serves --http-addr: the coordinator's metrics with its
+// in-process executors' (each labelled executor="ID") and the process's,
+// and the status page, behind the Flight users' credentials when auth is
+// on; HTTPS with the node's certificate when it serves TLS.
+func (c *Coordinator) startWeb(node cluster.TLS, auth bool) error {
+	if c.cfg.HTTPAddr == "" {
+		return nil
+	}
+	tc, err := node.HTTPConfig()
+	if err != nil {
+		return err
+	}
+	wc := web.Config{Addr: c.cfg.HTTPAddr, TLS: tc, Metrics: c.Metrics(), Status: statusPage{c}, Role: "coordinator"}
+	if auth {
+		wc.Login = c.fs.Login
+	}
+	// The listener lives until Shutdown, not until the signal that starts
+	// it: the drain is worth watching.
+	c.web, err = web.Start(context.Background(), wc, c.log)
+	return err
+}
+
+// Metrics gathers what the coordinator's listener exposes: its own
+// metrics, its in-process executors' (labelled executor="ID") and the Go
+// runtime's.
+func (c *Coordinator) Metrics() prometheus.Gatherer {
+	gs := prometheus.Gatherers{c.metrics, metrics.Runtime()}
+	for _, e := range c.executors {
+		gs = append(gs, metrics.Labelled(e.Metrics(), "executor", e.ID()))
+	}
+	return gs
+}
+
+// HTTPURL is the base URL of the --http-addr listener, with its real
+// port ("" without one).
+func (c *Coordinator) HTTPURL() string {
+	if c.web == nil {
+		return ""
+	}
+	return c.web.URL()
 }

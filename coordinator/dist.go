@@ -194,7 +194,8 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 	all, allExecs := handles, execs
 	// The gather stage's tasks are the endpoints (or the merge's input).
 	handles, execs = handles[len(handles)-len(p.tasks):], execs[len(execs)-len(p.tasks):]
-	meta, err := json.Marshal(p.explain(qid, execs))
+	explained := p.explain(qid, execs)
+	meta, err := json.Marshal(explained)
 	if err != nil {
 		return nil, err
 	}
@@ -242,6 +243,11 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 	}
 	// Recorded before any task can start, so that no report finds it missing.
 	d.hist.started(qid, user, query, p.modeName(), len(all), true, p.mode == partition.Scatter)
+	results := "proxy" // every endpoint at the coordinator
+	if direct && p.mode == partition.Scatter {
+		results = "direct"
+	}
+	d.hist.describe(qid, results, &explained, allExecs, len(meta))
 	d.startTasks(all, allExecs)
 	d.log.Info().Str("query_id", qid).Str("mode", p.modeName()).Int("tasks", len(all)).
 		Dur("planning", time.Since(start)).Msg("query planned")

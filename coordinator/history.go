@@ -38,6 +38,10 @@ type history struct {
 	byID    map[string]*queryRecord
 	waiting map[string]*queryRecord // distributed queries not yet ended
 	size    int                     // bytes held, roughly
+	running int                     // queries kept that have not ended
+	// metrics, when set, counts queries as they end and task attempts as
+	// they are reported.
+	metrics *queryMetrics
 }
 
 type queryRecord struct {
@@ -53,6 +57,12 @@ type queryRecord struct {
 	attempts            []*attempt  // in arrival order
 	tries               map[int]int // attempts so far by task
 	size                int         // bytes held by it and its attempts, roughly
+	// For the status page: how a distributed query's results are read
+	// (direct or proxy), its plan, and each task's assigned executor and
+	// alternate (its index is the task id).
+	resultMode string
+	plan       *explanation
+	assigned   [][2]string
 }
 
 // attempt is one run of a task, as its executor (or the coordinator, which
@@ -109,7 +119,20 @@ func (h *history) started(id, user, sql, mode string, tasks int, distributed, sc
 	}
 	h.byID[id] = q
 	h.order = append(h.order, q)
+	h.running++
 	h.trim()
+}
+
+// describe keeps what the status page shows of a distributed query: how
+// its results are read, its plan and where each task was assigned.
+func (h *history) describe(id, resultMode string, plan *explanation, assigned [][2]string, size int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if q := h.byID[id]; q != nil {
+		q.resultMode, q.plan, q.assigned = resultMode, plan, assigned
+		h.grow(q, size+40*len(assigned))
+		h.trim()
+	}
 }
 
 // trim forgets the oldest queries beyond what is kept. h.mu is held.
@@ -119,6 +142,9 @@ func (h *history) trim() {
 		h.order[0] = nil
 		h.order = h.order[1:]
 		h.size -= old.size
+		if old.status == statusRunning {
+			h.running--
+		}
 		delete(h.byID, old.id)
 		delete(h.waiting, old.id)
 	}
@@ -153,6 +179,8 @@ func (h *history) end(q *queryRecord, rows, bytes int64, st, text string) {
 	q.finished, q.rows, q.bytes, q.status, q.err = h.now(), rows, bytes, st, clip(text)
 	h.grow(q, len(q.err))
 	delete(h.waiting, q.id)
+	h.running--
+	h.metrics.ended(q)
 }
 
 // tasks records attempts reported by executors.
@@ -207,6 +235,7 @@ func (h *history) record(r cluster.TaskReport, st string) *queryRecord {
 	}
 	a := &attempt{task: r.Task, executor: r.Executor, started: r.Started, finished: r.Finished,
 		rows: r.Rows, bytes: r.Bytes, status: st, err: clip(r.Error)}
+	h.metrics.attempt(a)
 	replaced := false
 	if st != statusOK {
 		for i, s := range q.attempts {
@@ -373,4 +402,13 @@ func orNull(s string) any {
 		return nil
 	}
 	return s
+}
+
+// runningNow counts the queries kept that have not ended, ending first
+// those past their deadline.
+func (h *history) runningNow() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.expire(h.now())
+	return h.running
 }

@@ -148,3 +148,32 @@ func (r *registry) assign(n int) [][2]string {
 func (r *registry) alive(m *member) bool { return r.now().Sub(m.lastSeen) <= r.timeout }
 
 func load(m *member) int { return m.Running + m.assigned }
+
+// memberState is a member as the status page and metrics show it.
+type memberState struct {
+	cluster.Member
+	lastSeen time.Time
+	alive    bool
+}
+
+// forgetDead is how long a dead member is still listed (status page,
+// metrics): executors that come and go (scaled down, restarted under a
+// new id) do not pile up.
+const forgetDead = 10 * time.Minute
+
+// snapshot lists the members, live or dead, by id, forgetting those dead
+// for longer than forgetDead (one that comes back registers again).
+func (r *registry) snapshot() []memberState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]memberState, 0, len(r.members))
+	for id, m := range r.members {
+		if r.now().Sub(m.lastSeen) > r.timeout+forgetDead {
+			delete(r.members, id)
+			continue
+		}
+		out = append(out, memberState{Member: m.Member, lastSeen: m.lastSeen, alive: r.alive(m)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}

@@ -20,10 +20,13 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	skeinsql "github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/metrics"
+	"github.com/skeindb/skein/internal/web"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 )
@@ -57,6 +60,10 @@ type Config struct {
 	// KeepFor is how long a started task's result waits for its ticket
 	// (cluster.TaskTTL, the ticket's own life, when 0).
 	KeepFor time.Duration
+	// HTTPAddr, when set, serves the executor's Prometheus metrics at
+	// /metrics there (skein executor --http-addr); in skein serve the
+	// coordinator's listener serves them instead.
+	HTTPAddr string
 }
 
 // Executor is a running executor.
@@ -70,8 +77,15 @@ type Executor struct {
 	uri     string
 	zone    string // DuckDB's effective time zone, stated at registration
 	running atomic.Int64
-	slots   chan struct{} // one per DuckDB thread: tasks beyond wait
-	stop    context.CancelFunc
+	// inflight counts tasks between their start and end: running, or
+	// queued for their inputs or a thread slot.
+	inflight   atomic.Int64
+	registered atomic.Bool   // the coordinator took the last registration or heartbeat
+	slots      chan struct{} // one per DuckDB thread: tasks beyond wait
+	metrics    *prometheus.Registry
+	counts     *taskMetrics
+	web        *web.Server
+	stop       context.CancelFunc
 
 	life   context.Context // ends at shutdown
 	spools *spoolStore
@@ -156,10 +170,13 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	if cfg.Advertise != "" {
 		e.uri = cfg.Advertise
 	}
+	e.metrics = prometheus.NewRegistry()
+	e.counts = newTaskMetrics(e)
 	statusUnary, statusStream := skeinsql.StatusInterceptors(e.log)
-	opts := []grpc.ServerOption{grpc.ChainUnaryInterceptor(statusUnary), grpc.ChainStreamInterceptor(statusStream),
-		grpc.InitialWindowSize(8 << 20), grpc.InitialConnWindowSize(16 << 20),
-		grpc.WriteBufferSize(1 << 20), grpc.ReadBufferSize(1 << 20)}
+	// The metrics interceptors first: they see each call's final code.
+	opts := append(metrics.NewGRPC(e.metrics).ServerOptions(), grpc.ChainUnaryInterceptor(statusUnary), grpc.ChainStreamInterceptor(statusStream),
+		grpc.InitialWindowSize(8<<20), grpc.InitialConnWindowSize(16<<20),
+		grpc.WriteBufferSize(1<<20), grpc.ReadBufferSize(1<<20))
 	if creds != nil {
 		opts = append(opts, grpc.Creds(creds))
 	}
@@ -173,8 +190,31 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 		defer e.wg.Done()
 		e.report(rctx)
 	}()
+	if cfg.HTTPAddr != "" {
+		tc, err := cfg.TLS.HTTPConfig()
+		if err == nil {
+			e.web, err = web.Start(context.Background(), web.Config{Addr: cfg.HTTPAddr, TLS: tc,
+				Metrics: prometheus.Gatherers{e.metrics, metrics.Runtime()}, Role: "executor"}, e.log)
+		}
+		if err != nil {
+			e.Shutdown()
+			return nil, err
+		}
+	}
 	e.log.Info().Str("uri", e.uri).Str("coordinator", cfg.Coordinator).Msg("executor serving")
 	return e, nil
+}
+
+// Metrics gathers the executor's own metrics (tasks, spools, gRPC calls),
+// without the process's.
+func (e *Executor) Metrics() prometheus.Gatherer { return e.metrics }
+
+// HTTPURL is the base URL of its --http-addr listener ("" without one).
+func (e *Executor) HTTPURL() string {
+	if e.web == nil {
+		return ""
+	}
+	return e.web.URL()
 }
 
 // URI is where clients reach this executor.
@@ -207,6 +247,9 @@ func (e *Executor) stopAll() {
 		_ = os.RemoveAll(e.spools.dir)
 	}
 	e.grpc.GracefulStop()
+	if e.web != nil {
+		e.web.Close()
+	}
 	if err := e.db.Close(); err != nil {
 		e.log.Warn().Err(err).Msg("closing DuckDB")
 	}
@@ -246,6 +289,7 @@ func (e *Executor) report(ctx context.Context) {
 				e.log.Warn().Err(err).Str("action", action).Msg("coordinator refused or unreachable")
 				registered = false
 			}
+			e.registered.Store(registered && err == nil)
 		}
 		if !cluster.Sleep(ctx, e.cfg.Heartbeat) {
 			return
@@ -583,11 +627,14 @@ type recordWriter interface {
 // not hold the slot one of them needs.
 func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Schema) (recordWriter, error)) (err error) {
 	report := cluster.TaskReport{Query: t.Query, Task: t.Task, Executor: e.id, Started: time.Now()}
+	e.inflight.Add(1)
 	defer func() {
+		e.inflight.Add(-1)
 		report.Finished = time.Now()
 		if err != nil {
 			report.Error = err.Error()
 		}
+		e.counts.ended(report, err)
 		e.mu.Lock()
 		if len(e.done) < 10000 {
 			e.done = append(e.done, report)

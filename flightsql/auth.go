@@ -187,21 +187,44 @@ func (s *Server) login(ctx context.Context, b basicLogin) (*identity, error) {
 			addr = host
 		}
 	}
-	end, wait := s.throttle.Begin(
-		users.Key{Name: "addr:" + addr, Free: freeFailuresPerAddress},
-		users.Key{Name: "user:" + b.user, Free: freeFailuresPerUser})
-	if wait > 0 {
+	role, ok, wait := s.checkLogin(addr, b.user, b.password)
+	switch {
+	case wait > 0:
 		return nil, fmt.Errorf("%w: too many failed logins for this user or from this address: retry in %s",
 			ErrBusy, wait.Round(100*time.Millisecond))
-	}
-	role, ok := s.cfg.Users.Check(b.user, b.password)
-	if !ok {
-		end(users.Failed)
-		s.log.Info().Str("user", b.user).Str("addr", addr).Msg("failed login")
+	case !ok:
 		return nil, fmt.Errorf("%w: invalid user or password", ErrUnauthenticated)
 	}
-	end(users.Succeeded)
 	return &identity{user: b.user, role: role}, nil
+}
+
+// Login checks a user name and password from a client address as a
+// Flight login does, counting failures against the same throttle (the
+// HTTP status page's Basic auth). A positive retry says the address or
+// user is in backoff: nothing was checked.
+func (s *Server) Login(addr, user, password string) (ok bool, retry time.Duration) {
+	if s.cfg.Users == nil {
+		return true, 0
+	}
+	_, ok, retry = s.checkLogin(addr, user, password)
+	return ok, retry
+}
+
+func (s *Server) checkLogin(addr, user, password string) (users.Role, bool, time.Duration) {
+	end, wait := s.throttle.Begin(
+		users.Key{Name: "addr:" + addr, Free: freeFailuresPerAddress},
+		users.Key{Name: "user:" + user, Free: freeFailuresPerUser})
+	if wait > 0 {
+		return "", false, wait
+	}
+	role, ok := s.cfg.Users.Check(user, password)
+	if !ok {
+		end(users.Failed)
+		s.log.Info().Str("user", user).Str("addr", addr).Msg("failed login")
+		return "", false, 0
+	}
+	end(users.Succeeded)
+	return role, true, 0
 }
 
 func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {

@@ -26,6 +26,7 @@ func executorCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:0", "address to listen on (port 0 picks a free port)")
 	fs.StringVar(&cfg.Advertise, "advertise", "", "URI handed to clients (default: grpc://ADDR as listening)")
 	fs.StringVar(&cfg.Coordinator, "coordinator", "", "coordinator URI, grpc://HOST:PORT")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", "", "address of the HTTP listener for Prometheus /metrics, e.g. 0.0.0.0:31338 (empty: none; port 0 picks a free port)")
 	secretFile := fs.String("cluster-secret-file", "", "file holding the secret shared with the coordinator")
 	fs.Var(&dirs, "allow-dir", "a directory whose files SQL may read (repeatable)")
 	fs.IntVar(&cfg.Threads, "threads", 0, "DuckDB worker threads (0: one per core)")

@@ -7,6 +7,8 @@
 #   BUILD_DIR  where the venv lives (default: <repo>/build); venv is $BUILD_DIR/pyenv
 #   SKEIN_BIN  server binary to test (default: <repo>/bin/skein); must already be built
 #   PYTHON     interpreter used to create the venv (default: python3)
+#   SKEIN_CHROMIUM  the browser of the status page test (default: /usr/bin/chromium,
+#              installed with apt-get when missing and running as root)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -23,6 +25,10 @@ if [[ ! -x "$SKEIN_BIN" ]]; then
 fi
 
 "$root/tools/venv.sh" "$venv" "$req"
+# The status page's browser test (test_status_page.py) drives Debian's
+# Chromium, installed here when missing.
+SKEIN_CHROMIUM="$("$root/tools/chromium.sh")"
+export SKEIN_CHROMIUM
 
 cd "$here"
 set +e

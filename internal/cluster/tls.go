@@ -45,6 +45,21 @@ func (t TLS) ServerCreds() (credentials.TransportCredentials, error) {
 	return credentials.NewTLS(tc), nil
 }
 
+// HTTPConfig is the TLS configuration of the node's HTTP listener
+// (--http-addr): its certificate, asking no client certificate (scrapers
+// seldom have one; the status page asks for a user's password); nil
+// without TLS.
+func (t TLS) HTTPConfig() (*tls.Config, error) {
+	if t.Cert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+	if err != nil {
+		return nil, fmt.Errorf("TLS key pair: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
 // Dial returns the address and transport option for a peer's URI:
 // grpc:// is plaintext, grpc+tls:// verified TLS.
 func (t TLS) Dial(uri string) (string, grpc.DialOption, error) {

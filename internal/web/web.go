@@ -1,0 +1,237 @@
+package web
+
+import (
+	"context"
+	"crypto/tls"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+)
+
+// Config is what the listener serves.
+type Config struct {
+	// Addr is where to listen; port 0 picks a free port (Server.Addr says
+	// which).
+	Addr string
+	// TLS, when set, serves HTTPS.
+	TLS *tls.Config
+	// Metrics is what /metrics exposes.
+	Metrics prometheus.Gatherer
+	// Status, when set, serves the status page and the API (the
+	// coordinator's); without it only /metrics is served (an executor's).
+	Status Status
+	// Login, when set, guards the page and the API with HTTP Basic: it
+	// checks a user name and password from a client address; a positive
+	// retry means too many failures, try again after it.
+	Login func(addr, user, password string) (ok bool, retry time.Duration)
+	// Role names the process in the plain index of a listener without a
+	// status page ("executor").
+	Role string
+}
+
+// Server is a running HTTP listener.
+type Server struct {
+	srv    *http.Server
+	lis    net.Listener
+	tls    bool
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	log    zerolog.Logger
+}
+
+//go:embed static
+var static embed.FS
+
+// Start listens on cfg.Addr and serves until ctx ends or Close is called.
+func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Server, error) {
+	if cfg.Metrics == nil {
+		return nil, errors.New("web: no metrics to serve")
+	}
+	lis, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on --http-addr %s: %w", cfg.Addr, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	s := &Server{lis: lis, tls: cfg.TLS != nil, cancel: cancel, log: log}
+	s.srv = &http.Server{
+		Handler:           s.routes(cfg),
+		TLSConfig:         cfg.TLS,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		var err error
+		if s.tls {
+			err = s.srv.ServeTLS(lis, "", "")
+		} else {
+			err = s.srv.Serve(lis)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg("http listener stopped")
+		}
+	}()
+	go func() {
+		defer s.wg.Done()
+		<-ctx.Done()
+		sctx, stop := context.WithTimeout(context.Background(), 5*time.Second)
+		defer stop()
+		if err := s.srv.Shutdown(sctx); err != nil {
+			_ = s.srv.Close()
+		}
+	}()
+	log.Info().Str("http_addr", lis.Addr().String()).Str("url", s.URL()).Msg("http serving")
+	return s, nil
+}
+
+// Addr is the address listened on, with the real port.
+func (s *Server) Addr() string { return s.lis.Addr().String() }
+
+// URL is the listener's base URL (http://HOST:PORT, or https).
+func (s *Server) URL() string {
+	if s.tls {
+		return "https://" + s.Addr()
+	}
+	return "http://" + s.Addr()
+}
+
+// Close stops the listener, lets requests in flight finish for a few
+// seconds, and waits for its goroutines.
+func (s *Server) Close() {
+	s.cancel()
+	s.wg.Wait()
+}
+
+func (s *Server) routes(cfg Config) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{
+		ErrorHandling: promhttp.ContinueOnError, ErrorLog: promLog{s.log}}))
+	page := http.NewServeMux()
+	if cfg.Status != nil {
+		files, _ := fs.Sub(static, "static")
+		index := func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Cache-Control", "no-cache")
+			http.ServeFileFS(w, r, files, "index.html")
+		}
+		page.HandleFunc("GET /{$}", index)
+		page.HandleFunc("GET /queries/{id}", index)
+		page.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(files)))
+		api := api{cfg.Status}
+		page.HandleFunc("GET /api/cluster", api.cluster)
+		page.HandleFunc("GET /api/queries", api.queries)
+		page.HandleFunc("GET /api/queries/{id}", api.query)
+	} else {
+		page.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			fmt.Fprintf(w, "skein %s: Prometheus metrics at /metrics\n", cfg.Role)
+		})
+	}
+	mux.Handle("/", guard(cfg.Login, page))
+	return headers(mux)
+}
+
+// headers sets what every answer carries: nothing of it may be framed,
+// sniffed into another type, or load anything from elsewhere.
+func headers(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// guard asks for HTTP Basic credentials that login accepts; a nil login
+// lets everyone in (a server without auth, on loopback or by the
+// operator's --insecure-no-auth).
+func guard(login func(addr, user, password string) (bool, time.Duration), h http.Handler) http.Handler {
+	if login == nil {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, password, given := r.BasicAuth()
+		if given {
+			addr := r.RemoteAddr
+			if host, _, err := net.SplitHostPort(addr); err == nil {
+				addr = host
+			}
+			ok, retry := login(addr, user, password)
+			if ok {
+				h.ServeHTTP(w, r)
+				return
+			}
+			if retry > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(int(retry.Round(time.Second)/time.Second)+1))
+				http.Error(w, "too many failed logins for this user or from this address", http.StatusTooManyRequests)
+				return
+			}
+		}
+		w.Header().Set("WWW-Authenticate", `Basic realm="skein", charset="UTF-8"`)
+		http.Error(w, "log in with your Skein user and password", http.StatusUnauthorized)
+	})
+}
+
+type api struct{ st Status }
+
+func (a api) cluster(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, a.st.Cluster())
+}
+
+func (a api) queries(w http.ResponseWriter, r *http.Request) {
+	limit := 200
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "limit: want a positive integer"})
+			return
+		}
+		limit = min(n, 10000)
+	}
+	writeJSON(w, http.StatusOK, a.st.Queries(limit))
+}
+
+func (a api) query(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	q, ok := a.st.Query(id)
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no query " + strconv.Quote(id) + " in the history"})
+		return
+	}
+	writeJSON(w, http.StatusOK, q)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write(b)
+}
+
+// promLog sends the metrics handler's errors (a collector that failed) to
+// the log.
+type promLog struct{ log zerolog.Logger }
+
+func (p promLog) Println(v ...any) { p.log.Warn().Msg(fmt.Sprint(v...)) }
