@@ -122,6 +122,10 @@ func (s *Server) routes(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Metrics, promhttp.HandlerOpts{
 		ErrorHandling: promhttp.ContinueOnError, ErrorLog: promLog{s.log}}))
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "read /metrics with GET", http.StatusMethodNotAllowed)
+	})
 	page := http.NewServeMux()
 	if cfg.Status != nil {
 		files, _ := fs.Sub(static, "static")
@@ -179,7 +183,7 @@ func guard(login func(addr, user, password string) (bool, time.Duration), h http
 				return
 			}
 			if retry > 0 {
-				w.Header().Set("Retry-After", strconv.Itoa(int(retry.Round(time.Second)/time.Second)+1))
+				w.Header().Set("Retry-After", strconv.Itoa(int((retry+time.Second-1)/time.Second)))
 				http.Error(w, "too many failed logins for this user or from this address", http.StatusTooManyRequests)
 				return
 			}
