@@ -2,13 +2,10 @@ package coordinator
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +16,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/executor"
-	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
 )
 
@@ -137,14 +133,7 @@ func bridgedCluster(t *testing.T, others int) (*flightsql.Client, string, *bridg
 	dir := t.TempDir()
 	glob := parquet(t, dir, 3, 10000)
 	// Read back as the coordinator reads it (trimmed, so as text).
-	secretFile := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(secretFile, []byte(hex.EncodeToString(cluster.NewSecret())), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	secret, err := cluster.ReadSecret(secretFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	secretFile, secret := newSecretFile(t)
 	// Every buffer of a broken, resumed or sliced stream is released (the
 	// check sees the coordinator's own runs: buffers read from Flight
 	// wrap the received messages).

@@ -124,14 +124,7 @@ func TestMetricsFollowQueries(t *testing.T) {
 
 	// A scatter query started and not read yet: its results wait in the
 	// executors' spools.
-	info, err := cl.Execute(context.Background(), "SELECT id FROM read_parquet('"+glob+"')")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var plan explanation
-	if err := json.Unmarshal(info.AppMetadata, &plan); err != nil || plan.Mode != "scatter" {
-		t.Fatalf("plan %s (%v)", info.AppMetadata, err)
-	}
+	info, plan := execute(t, cl, "SELECT id FROM read_parquet('"+glob+"')", "scatter")
 	eventually(t, 10*time.Second, func() (bool, string) {
 		v := scrape(t, base).value(t, "skein_executor_spool_memory_bytes", nil)
 		return v > 0, fmt.Sprintf("spooled %v bytes", v)
@@ -144,15 +137,8 @@ func TestMetricsFollowQueries(t *testing.T) {
 		t.Fatalf("read %d rows", rows)
 	}
 	// A merge through the coordinator, and a query that runs local.
-	minfo, err := cl.Execute(context.Background(), "SELECT count(*), sum(id) FROM read_parquet('"+glob+"')")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mplan explanation
-	if err := json.Unmarshal(minfo.AppMetadata, &mplan); err != nil || mplan.Mode != "scatter-merge" {
-		t.Fatalf("plan %s (%v)", minfo.AppMetadata, err)
-	}
-	readEndpointsAny(t, cl, minfo.Endpoint)
+	minfo, mplan := execute(t, cl, "SELECT count(*), sum(id) FROM read_parquet('"+glob+"')", "scatter-merge")
+	readEndpointsAny(context.Background(), t, cl, minfo.Endpoint)
 	linfo, err := cl.Execute(context.Background(), "SELECT 42")
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +146,7 @@ func TestMetricsFollowQueries(t *testing.T) {
 	if v := scrape(t, base).value(t, "skein_queries_queued", nil); v != 1 {
 		t.Errorf("queued queries %v, want the local one whose ticket is not redeemed", v)
 	}
-	readEndpointsAny(t, cl, linfo.Endpoint)
+	readEndpointsAny(context.Background(), t, cl, linfo.Endpoint)
 
 	// A scatter query ends when its executors have reported every task
 	// (with their next heartbeat).
@@ -239,10 +225,10 @@ func TestMetricsFollowQueries(t *testing.T) {
 
 // readEndpointsAny reads every endpoint through the coordinator, whatever
 // its columns.
-func readEndpointsAny(t *testing.T, cl *flightsql.Client, eps []*flight.FlightEndpoint) {
+func readEndpointsAny(ctx context.Context, t *testing.T, cl *flightsql.Client, eps []*flight.FlightEndpoint) {
 	t.Helper()
 	for _, ep := range eps {
-		r, err := cl.DoGet(context.Background(), ep.Ticket)
+		r, err := cl.DoGet(ctx, ep.Ticket)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -319,15 +305,7 @@ func TestStatusPageNeedsCredentials(t *testing.T) {
 	if err := json.Unmarshal(info.AppMetadata, &plan); err != nil || plan.Mode != "stages" {
 		t.Fatalf("plan %s (%v)", info.AppMetadata, err)
 	}
-	for _, ep := range info.Endpoint {
-		r, err := cl.DoGet(ctx, ep.Ticket)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for r.Next() {
-		}
-		r.Release()
-	}
+	readEndpointsAny(ctx, t, cl, info.Endpoint)
 
 	var cluster web.Cluster
 	resp, body = get(t, base+"/api/cluster", "ann", "s3cret")
@@ -392,14 +370,7 @@ func TestStatusPageBeyondLoopbackNeedsAuth(t *testing.T) {
 // A separate executor serves its own /metrics: registered, its threads,
 // its spools, its gRPC calls.
 func TestExecutorServesMetrics(t *testing.T) {
-	secretFile := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(secretFile, []byte(hex.EncodeToString(cluster.NewSecret())), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	secret, err := cluster.ReadSecret(secretFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	secretFile, secret := newSecretFile(t)
 	c, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), ClusterSecretFile: secretFile,
 		ShutdownGrace: 5 * time.Second, HeartbeatTimeout: 3 * time.Second}, zerolog.Nop())
 	if err != nil {
@@ -437,4 +408,18 @@ func TestExecutorServesMetrics(t *testing.T) {
 	if resp, _ := get(t, e.HTTPURL()+"/api/cluster", "", ""); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("an executor serves no status API: %s", resp.Status)
 	}
+}
+
+// newSecretFile writes a new cluster secret to a file of the test's.
+func newSecretFile(t *testing.T) (string, cluster.Secret) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(path, []byte(hex.EncodeToString(cluster.NewSecret())), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := cluster.ReadSecret(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, secret
 }
