@@ -88,28 +88,36 @@ function executorCard(x) {
     el("div", { class: "id", text: x.id }), meter, facts);
 }
 
+// queryRows are two rows a query: what it is, then its SQL across the
+// table, so that a phone shows both without scrolling sideways.
 function queryRows(qs) {
-  return qs.map(q => el("tr", { class: "query", "data-query-id": q.query_id },
+  return qs.flatMap(q => [el("tr", { class: "query", "data-query-id": q.query_id },
     el("td", {}, el("a", { href: "/queries/" + encodeURIComponent(q.query_id), text: short(q.query_id) })),
     el("td", {}, status(q.status)),
     el("td", { text: q.mode }),
     el("td", { class: "hide-narrow", text: q.user || "" }),
     el("td", { class: "num", text: seconds(q.duration_seconds) }),
-    el("td", { class: "num", text: q.status === "running" ? "" : count(q.rows) }),
+    el("td", { class: "num hide-narrow", text: q.status === "running" ? "" : count(q.rows) }),
     el("td", { class: "num hide-narrow", text: q.tasks || "" }),
-    el("td", { class: "hide-narrow", text: time(q.started_at) }),
-    el("td", { class: "sql", text: clip(q.sql, 300) })));
+    el("td", { class: "hide-narrow", text: time(q.started_at) })),
+  el("tr", { class: "sqlrow", "data-query-id": q.query_id },
+    el("td", { colspan: "8", class: "sql", text: clip(q.sql, 300) }))]);
 }
 
 const queryHeaders = [{ name: "query" }, { name: "status" }, { name: "mode" }, { name: "user", cls: "hide-narrow" },
-  { name: "time", cls: "num" }, { name: "rows", cls: "num" }, { name: "tasks", cls: "num hide-narrow" },
-  { name: "started", cls: "hide-narrow" }, { name: "SQL" }];
+  { name: "time", cls: "num" }, { name: "rows", cls: "num hide-narrow" }, { name: "tasks", cls: "num hide-narrow" },
+  { name: "started", cls: "hide-narrow" }];
 
-async function overview(main) {
-  const [cluster, queries] = await Promise.all([getJSON("/api/cluster"), getJSON("/api/queries?limit=100")]);
+// header says which coordinator this is, and how busy.
+function header(cluster) {
   const c = cluster.coordinator;
   document.getElementById("coordinator").textContent =
     c.uri + " · " + c.version + " · " + c.sessions + " sessions · " + c.queries_running + " running, " + c.queries_queued + " queued";
+}
+
+async function overview(main) {
+  const [cluster, queries] = await Promise.all([getJSON("/api/cluster"), getJSON("/api/queries?limit=100")]);
+  header(cluster);
   const live = cluster.executors.filter(x => x.state === "live").length;
   const running = queries.filter(q => q.status === "running");
   const recent = queries.filter(q => q.status !== "running");
@@ -171,7 +179,8 @@ function stagesTable(plan) {
 }
 
 async function detail(main, id) {
-  const q = await getJSON("/api/queries/" + encodeURIComponent(id));
+  const [q, cluster] = await Promise.all([getJSON("/api/queries/" + encodeURIComponent(id)), getJSON("/api/cluster")]);
+  header(cluster);
   document.title = "Skein query " + q.query_id;
   const facts = el("dl", { class: "facts" },
     el("dt", { text: "status" }), el("dd", {}, status(q.status)),
