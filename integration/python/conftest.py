@@ -105,7 +105,7 @@ class Proc:
             if line.startswith("skein ready: "):
                 self.uri = line[len("skein ready: "):].strip()
                 break
-        assert self.uri.startswith("grpc://127.0.0.1:"), (self.name, self.uri)
+        assert self.uri.startswith(("grpc://127.0.0.1:", "grpc+tls://127.0.0.1:")), (self.name, self.uri)
         assert int(self.uri.rsplit(":", 1)[1]) > 0, (self.name, self.uri)
         return self.uri
 

@@ -2,6 +2,8 @@
 markers, is what the README shows (only `uri` comes from the fixture).
 Keep it minimal and runnable as written."""
 
+import pytest
+
 
 def test_readme_adbc_python(server):
     uri = server.uri  # e.g. "grpc://127.0.0.1:31337"
@@ -53,3 +55,41 @@ def test_readme_pyarrow_flight(server):
     assert table.to_pylist() == [{"answer": 42}]
     client.close()
 
+
+
+def test_readme_polars(server):
+    uri = server.uri
+    # --- README: polars ---
+    import adbc_driver_flightsql.dbapi as flightsql
+    import polars as pl
+
+    with flightsql.connect(uri, db_kwargs={"username": "skein", "password": "secret"},
+                           autocommit=True) as conn:
+        df = pl.read_database("SELECT range AS i, range * 0.5 AS x FROM range(10) WHERE range >= ?", conn,
+                              execute_options={"parameters": (5,)})
+    print(df.shape)  # (5, 2)
+    # --- end README ---
+    assert df["i"].to_list() == [5, 6, 7, 8, 9]
+
+
+@pytest.mark.filterwarnings("ignore::sqlalchemy.exc.RemovedIn20Warning")  # SQLAlchemy 1.4 about 2.0
+def test_readme_sqlalchemy(server):
+    hostport = server.uri.split("://", 1)[1]  # e.g. "127.0.0.1:31337"
+    # --- README: SQLAlchemy ---
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"datafusion://skein:secret@{hostport}"
+                              "?insecure=true&feature-sqlalchemy-prepared-statements=on")
+    with engine.connect() as conn:
+        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS readme_geese (name VARCHAR, wingspan DOUBLE)"))
+        conn.execute(sa.text("INSERT INTO readme_geese VALUES (:n, :w)"), {"n": "greylag", "w": 1.6})
+        print(conn.execute(sa.text("SELECT name FROM readme_geese WHERE wingspan > :w"), {"w": 1.0}).all())
+    inspector = sa.inspect(engine)
+    print(inspector.get_table_names(schema="main"))   # [..., 'readme_geese', ...]
+    print(inspector.get_columns("readme_geese"))      # [{'name': 'name', 'type': TEXT(), ...}, ...]
+    # --- end README ---
+    assert "readme_geese" in inspector.get_table_names(schema="main")
+    assert [c["name"] for c in inspector.get_columns("readme_geese")] == ["name", "wingspan"]
+    with engine.connect() as conn:
+        assert ("greylag",) in conn.execute(sa.text("SELECT name FROM readme_geese")).all()
+    engine.dispose()
