@@ -133,16 +133,6 @@ def test_read_database_uri_plaintext(server):
         pl.read_database_uri("SELECT 1", uri, engine="adbc")
 
 
-@pytest.fixture
-def tls_files(tmp_path):
-    """A self-signed certificate for 127.0.0.1 and its key."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    return cert, key
-
-
 READ_URI = """
 import sys
 import polars as pl

@@ -41,6 +41,21 @@ def prepared_engine(server):
     eng.dispose()
 
 
+def test_tls(skein_factory, tls_files):
+    """Without insecure=true the driver dials TLS; disable_server_verification
+    accepts a self-signed certificate."""
+    cert, key = tls_files
+    srv = skein_factory(extra_args=["--tls-cert", str(cert), "--tls-key", str(key)])
+    hostport = srv.uri.split("://", 1)[1]
+    eng = sa.create_engine(f"datafusion://{srv.user}:{srv.password}@{hostport}?disable_server_verification=true")
+    try:
+        with eng.connect() as c:
+            assert c.execute(sa.text("SELECT 42")).scalar() == 42
+        assert "main" in sa.inspect(eng).get_schema_names()
+    finally:
+        eng.dispose()
+
+
 def test_connect_and_query(engine):
     with engine.connect() as c:
         row = c.execute(sa.text(
