@@ -140,6 +140,21 @@ def test_inspect(engine, unique_name, catalog_name):
         insp.get_columns("no_such_table", schema=schema)
 
 
+def test_quoted_identifiers(engine, unique_name):
+    """The dialect quotes with the character GetSqlInfo gives (SQL_IDENTIFIER_QUOTE_CHAR)."""
+    t = unique_name("Mixed Case ")
+    with engine.connect() as c:
+        c.execute(sa.text(f'CREATE TABLE "{t}" ("Weird Col" INTEGER, "select" VARCHAR)'))
+        c.execute(sa.text(f"INSERT INTO \"{t}\" VALUES (1, 'a'), (2, 'b')"))
+        assert engine.dialect.identifier_preparer.initial_quote == '"'
+        assert engine.dialect.supports_delete  # FLIGHT_SQL_SERVER_READ_ONLY is false
+        table = sa.Table(t, sa.MetaData(), autoload_with=c)
+        assert [col.name for col in table.columns] == ["Weird Col", "select"]
+        q = sa.select(table.c["select"]).where(table.c["Weird Col"] > 1).limit(5)
+        assert f'FROM "{t}"' in str(q.compile(engine))
+        assert c.execute(q).scalars().all() == ["b"]
+
+
 def test_primary_keys(server, unique_name):
     """With feature-sqlalchemy-primary-keys=on the dialect asks GetPrimaryKeys."""
     t = unique_name("sa")
