@@ -53,12 +53,12 @@ test-jdbc: build ## run the JDBC suite against bin/skein
 # The fuzz targets, as package:target; make fuzz runs each for FUZZTIME,
 # make fuzz-smoke (part of make test) for FUZZ_SMOKE_TIME.
 FUZZ_TARGETS := ./flightsql/:FuzzCommands ./internal/token/:FuzzVerify ./partition/:FuzzAnalyze ./partition/:FuzzRewrite \
-  ./internal/duck/:FuzzFileTarget ./coordinator/:FuzzClusterActions
+  ./internal/duck/:FuzzFileTarget ./internal/sqltext/:FuzzSplit ./coordinator/:FuzzClusterActions
 FUZZTIME ?= 60s
 FUZZ_SMOKE_TIME ?= 3s
 
 .PHONY: fuzz
-fuzz: ## fuzz commands, tickets, the planner and its rewrites, COPY targets and the cluster actions for FUZZTIME (60s) each
+fuzz: ## fuzz commands, tickets, the planner and its rewrites, COPY targets, the SQL scanner and the cluster actions for FUZZTIME (60s) each
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  echo "fuzz $${t#*:} ($(FUZZTIME))"; \
 	  $(GO) test -tags $(GOTAGS) -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) $${t%%:*}; done

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/skeindb/skein/internal/sqltext"
 )
 
 // DuckDB's sandbox has exceptions of its own: when external access is
@@ -31,127 +33,20 @@ type token struct {
 }
 
 // lexSQL splits SQL into statements of tokens, dropping blanks and
-// comments. It follows DuckDB's lexical rules for everything that can hide
-// a ';' or a quote: '...' with ”, E'...' with backslash escapes, "..."
-// with "", $tag$...$tag$, -- and nested /* */ comments.
+// comments, by DuckDB's lexical rules (internal/sqltext).
 func lexSQL(s string) ([][]token, error) {
-	var stmts [][]token
-	var cur []token
-	for i := 0; i < len(s); {
-		c, at, n := s[i], i, len(cur)
-		switch {
-		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
-			i++
-		case strings.HasPrefix(s[i:], "--"):
-			end := strings.IndexByte(s[i:], '\n')
-			if end < 0 {
-				i = len(s)
-			} else {
-				i += end
-			}
-		case strings.HasPrefix(s[i:], "/*"):
-			depth, j := 0, i
-			for j < len(s) {
-				if strings.HasPrefix(s[j:], "/*") {
-					depth, j = depth+1, j+2
-				} else if strings.HasPrefix(s[j:], "*/") {
-					depth, j = depth-1, j+2
-					if depth == 0 {
-						break
-					}
-				} else {
-					j++
-				}
-			}
-			if depth != 0 {
-				return nil, fmt.Errorf("%w: unterminated comment", errTarget)
-			}
-			i = j
-		case c == '\'':
-			text, n, err := quoted(s[i:], '\'', false)
-			if err != nil {
-				return nil, err
-			}
-			cur, i = append(cur, token{kind: 's', text: text}), i+n
-		case (c == 'e' || c == 'E') && i+1 < len(s) && s[i+1] == '\'':
-			_, n, err := quoted(s[i+1:], '\'', true)
-			if err != nil {
-				return nil, err
-			}
-			cur, i = append(cur, token{kind: 'x', text: s[i : i+1+n]}), i+1+n
-		case c == '"':
-			text, n, err := quoted(s[i:], '"', false)
-			if err != nil {
-				return nil, err
-			}
-			cur, i = append(cur, token{kind: 'q', text: text}), i+n
-		case c == '$' && i+1 < len(s) && !isDigit(s[i+1]):
-			tagEnd := strings.IndexByte(s[i+1:], '$')
-			if tagEnd < 0 || !isTag(s[i+1:i+1+tagEnd]) {
-				cur, i = append(cur, token{kind: '$', text: "$"}), i+1
-				break
-			}
-			tag := s[i : i+2+tagEnd]
-			end := strings.Index(s[i+len(tag):], tag)
-			if end < 0 {
-				return nil, fmt.Errorf("%w: unterminated dollar-quoted string", errTarget)
-			}
-			cur, i = append(cur, token{kind: 'x', text: s[i : i+2*len(tag)+end]}), i+2*len(tag)+end
-		case isWordByte(c):
-			j := i
-			for j < len(s) && isWordByte(s[j]) {
-				j++
-			}
-			cur, i = append(cur, token{kind: 'w', text: strings.ToLower(s[i:j])}), j
-		case c == ';':
-			if len(cur) > 0 {
-				stmts, cur = append(stmts, cur), nil
-			}
-			i++
-		default:
-			cur, i = append(cur, token{kind: c, text: s[i : i+1]}), i+1
-		}
-		if len(cur) > n {
-			cur[n].at, cur[n].end = at, i
+	stmts, err := sqltext.Statements(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errTarget, err)
+	}
+	out := make([][]token, len(stmts))
+	for i, st := range stmts {
+		out[i] = make([]token, len(st))
+		for j, t := range st {
+			out[i][j] = token{kind: t.Kind, text: t.Text, at: t.At, end: t.End}
 		}
 	}
-	if len(cur) > 0 {
-		stmts = append(stmts, cur)
-	}
-	return stmts, nil
-}
-
-// quoted reads a string opened by q at s[0] and returns its content and
-// length; a doubled q is one q, and with backslash a backslash escapes
-// the next byte.
-func quoted(s string, q byte, backslash bool) (string, int, error) {
-	var b strings.Builder
-	for i := 1; i < len(s); i++ {
-		switch {
-		case backslash && s[i] == '\\' && i+1 < len(s):
-			b.WriteByte(s[i+1])
-			i++
-		case s[i] == q && i+1 < len(s) && s[i+1] == q:
-			b.WriteByte(q)
-			i++
-		case s[i] == q:
-			return b.String(), i + 1, nil
-		default:
-			b.WriteByte(s[i])
-		}
-	}
-	return "", 0, fmt.Errorf("%w: unterminated quoted text", errTarget)
-}
-
-func isDigit(b byte) bool { return b >= '0' && b <= '9' }
-
-func isTag(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if !isWordByte(s[i]) {
-			return false
-		}
-	}
-	return true
+	return out, nil
 }
 
 // fileTarget returns the file or directory a COPY or EXPORT statement

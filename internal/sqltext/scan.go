@@ -1,0 +1,179 @@
+package sqltext
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrUnterminated is a string, quoted identifier or comment that the text
+// opens and does not close.
+var ErrUnterminated = errors.New("unterminated")
+
+// Token is one lexical unit of SQL.
+type Token struct {
+	// Kind is 'w' for a word (a keyword, a name or a number), 's' for a
+	// plain string literal, 'x' for any other string (E'...' with
+	// backslash escapes, $tag$...$tag$), 'q' for a quoted identifier, and
+	// otherwise the punctuation byte itself (';' ends a statement).
+	Kind byte
+	// Text is a word in lower case, the content of a plain string or a
+	// quoted identifier (quotes removed, doubled quotes undone), or the
+	// token's bytes as written.
+	Text string
+	// At and End delimit the token in the SQL text.
+	At, End int
+}
+
+// Scan returns the tokens of s, blanks and comments dropped. It follows
+// DuckDB's rules for everything that can hide a ';' or a quote: '...' with
+// a doubled quote inside, E'...' with backslash escapes, "..." with a
+// doubled quote, $tag$...$tag$, -- and nested /* */ comments. Where s opens
+// one of them and does not close it, Scan returns the tokens before it and
+// an error wrapping ErrUnterminated.
+func Scan(s string) ([]Token, error) {
+	var toks []Token
+	for i := 0; i < len(s); {
+		c, at := s[i], i
+		var t Token
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
+			i++
+			continue
+		case strings.HasPrefix(s[i:], "--"):
+			if end := strings.IndexByte(s[i:], '\n'); end < 0 {
+				i = len(s)
+			} else {
+				i += end
+			}
+			continue
+		case strings.HasPrefix(s[i:], "/*"):
+			n, err := blockComment(s[i:])
+			if err != nil {
+				return toks, err
+			}
+			i += n
+			continue
+		case c == '\'':
+			text, n, err := quoted(s[i:], '\'', false)
+			if err != nil {
+				return toks, err
+			}
+			t, i = Token{Kind: 's', Text: text}, i+n
+		case (c == 'e' || c == 'E') && i+1 < len(s) && s[i+1] == '\'':
+			_, n, err := quoted(s[i+1:], '\'', true)
+			if err != nil {
+				return toks, err
+			}
+			t, i = Token{Kind: 'x', Text: s[i : i+1+n]}, i+1+n
+		case c == '"':
+			text, n, err := quoted(s[i:], '"', false)
+			if err != nil {
+				return toks, err
+			}
+			t, i = Token{Kind: 'q', Text: text}, i+n
+		case c == '$' && i+1 < len(s) && !isDigit(s[i+1]):
+			tagEnd := strings.IndexByte(s[i+1:], '$')
+			if tagEnd < 0 || !isTag(s[i+1:i+1+tagEnd]) {
+				t, i = Token{Kind: '$', Text: "$"}, i+1
+				break
+			}
+			tag := s[i : i+2+tagEnd]
+			end := strings.Index(s[i+len(tag):], tag)
+			if end < 0 {
+				return toks, fmt.Errorf("%w dollar-quoted string", ErrUnterminated)
+			}
+			t, i = Token{Kind: 'x', Text: s[i : i+2*len(tag)+end]}, i+2*len(tag)+end
+		case isWordByte(c):
+			j := i
+			for j < len(s) && isWordByte(s[j]) {
+				j++
+			}
+			t, i = Token{Kind: 'w', Text: strings.ToLower(s[i:j])}, j
+		default:
+			t, i = Token{Kind: c, Text: s[i : i+1]}, i+1
+		}
+		t.At, t.End = at, i
+		toks = append(toks, t)
+	}
+	return toks, nil
+}
+
+// Statements splits s into its statements' tokens, without the ';'
+// between them and without empty statements.
+func Statements(s string) ([][]Token, error) {
+	toks, err := Scan(s)
+	if err != nil {
+		return nil, err
+	}
+	var stmts [][]Token
+	start := 0
+	for i, t := range toks {
+		if t.Kind == ';' {
+			if i > start {
+				stmts = append(stmts, toks[start:i])
+			}
+			start = i + 1
+		}
+	}
+	if start < len(toks) {
+		stmts = append(stmts, toks[start:])
+	}
+	return stmts, nil
+}
+
+// blockComment returns the length of the (nested) comment s starts with.
+func blockComment(s string) (int, error) {
+	depth, j := 0, 0
+	for j < len(s) {
+		switch {
+		case strings.HasPrefix(s[j:], "/*"):
+			depth, j = depth+1, j+2
+		case strings.HasPrefix(s[j:], "*/"):
+			depth, j = depth-1, j+2
+			if depth == 0 {
+				return j, nil
+			}
+		default:
+			j++
+		}
+	}
+	return 0, fmt.Errorf("%w comment", ErrUnterminated)
+}
+
+// quoted reads a string opened by q at s[0] and returns its content and
+// length; a doubled q is one q, and with backslash a backslash escapes
+// the next byte.
+func quoted(s string, q byte, backslash bool) (string, int, error) {
+	var b strings.Builder
+	for i := 1; i < len(s); i++ {
+		switch {
+		case backslash && s[i] == '\\' && i+1 < len(s):
+			b.WriteByte(s[i+1])
+			i++
+		case s[i] == q && i+1 < len(s) && s[i+1] == q:
+			b.WriteByte(q)
+			i++
+		case s[i] == q:
+			return b.String(), i + 1, nil
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return "", 0, fmt.Errorf("%w quoted text", ErrUnterminated)
+}
+
+func isDigit(b byte) bool { return b >= '0' && b <= '9' }
+
+func isWordByte(b byte) bool {
+	return b == '_' || isDigit(b) || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= 0x80
+}
+
+func isTag(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isWordByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}
