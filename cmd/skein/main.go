@@ -25,7 +25,7 @@ Usage:
   skein serve [flags]            run a coordinator and --executors N executors in one process
   skein coordinator [flags]      run a coordinator for separate executors (--cluster-secret-file)
   skein executor [flags]         run an executor (--coordinator URI --cluster-secret-file F)
-  skein sql --uri URI [flags] SQL  run SQL against a server (SQL from stdin if not given)
+  skein sql --uri URI [flags] SQL  run SQL against a server (if not given: SQL from stdin, or a shell on a terminal)
   skein hash-password            read a password from stdin, print its bcrypt hash (for --users-file)
   skein version                  print the version
 

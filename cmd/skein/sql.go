@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"strings"
 	"text/tabwriter"
+	"time"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/flight"
@@ -27,12 +29,14 @@ import (
 func sqlCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("skein sql", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	uri := fs.String("uri", "grpc://127.0.0.1:31337", "server URI (grpc:// or grpc+tls://)")
-	user := fs.String("u", "", "user name")
-	password := fs.String("p", "", "password")
-	format := fs.String("format", "table", "output format: table, csv or json")
-	skipVerify := fs.Bool("tls-skip-verify", false, "do not verify the server's TLS certificate")
+	var o connOptions
+	fs.StringVar(&o.uri, "uri", "grpc://127.0.0.1:31337", "server URI (grpc:// or grpc+tls://)")
+	fs.StringVar(&o.user, "u", "", "user name")
+	fs.StringVar(&o.password, "p", "", "password (the shell asks for it when -u is given without one)")
+	format := fs.String("format", "table", "output format: "+strings.Join(formats, ", "))
+	fs.BoolVar(&o.skipVerify, "tls-skip-verify", false, "do not verify the server's TLS certificate")
 	explain := fs.Bool("explain", false, "print how the query is split (mode, tasks, slices, executors, merge SQL) instead of running it")
+	history := fs.String("history", defaultHistory(), "the interactive shell's history file (empty: keep none)")
 	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -40,6 +44,9 @@ func sqlCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 2
 	}
 	query := strings.Join(fs.Args(), " ")
+	if strings.TrimSpace(query) == "" && interactive(stdin, stdout) {
+		return shellCmd(o, *format, *explain, *history, stdout, stderr)
+	}
 	if strings.TrimSpace(query) == "" {
 		b, err := io.ReadAll(stdin)
 		if err != nil {
@@ -52,15 +59,25 @@ func sqlCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "skein sql: no SQL given")
 		return 2
 	}
-	if err := runSQL(context.Background(), *uri, *user, *password, *skipVerify, query, *format, *explain, stdout); err != nil {
-		if st, ok := status.FromError(err); ok {
-			fmt.Fprintf(stderr, "skein sql: %s: %s\n", st.Code(), st.Message())
-		} else {
-			fmt.Fprintln(stderr, "skein sql:", err)
-		}
+	if err := runSQL(context.Background(), o, query, *format, *explain, stdout); err != nil {
+		fmt.Fprintln(stderr, "skein sql:", errText(err))
 		return 1
 	}
 	return 0
+}
+
+// errText is an error as the CLI prints it: a server's with its gRPC code.
+func errText(err error) string {
+	if st, ok := status.FromError(err); ok {
+		return fmt.Sprintf("%s: %s", st.Code(), st.Message())
+	}
+	return err.Error()
+}
+
+// connOptions say where and as whom to connect.
+type connOptions struct {
+	uri, user, password string
+	skipVerify          bool
 }
 
 func dial(uri string, skipVerify bool) (*flightsql.Client, error) {
@@ -83,42 +100,90 @@ func dial(uri string, skipVerify bool) (*flightsql.Client, error) {
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
 }
 
-func runSQL(ctx context.Context, uri, user, password string, skipVerify bool, query, format string, explain bool, out io.Writer) error {
-	c, err := dial(uri, skipVerify)
+func runSQL(ctx context.Context, o connOptions, query, format string, explain bool, out io.Writer) error {
+	cn, err := connect(ctx, o)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	if user != "" {
-		if ctx, err = c.Client.AuthenticateBasicToken(ctx, user, password); err != nil {
-			return err
+	defer cn.close()
+	return cn.run(cn.auth, query, format, explain, out)
+}
+
+// conn is one connection, logged in: the shell runs all its statements on
+// it, so that what they set (SET, USE, temporary tables, a transaction)
+// lasts from one to the next, as in one DuckDB session.
+type conn struct {
+	c *flightsql.Client
+	// auth carries the login's bearer token; every call's context
+	// derives from it.
+	auth context.Context
+}
+
+func connect(ctx context.Context, o connOptions) (*conn, error) {
+	c, err := dial(o.uri, o.skipVerify)
+	if err != nil {
+		return nil, err
+	}
+	if o.user != "" {
+		if ctx, err = c.Client.AuthenticateBasicToken(ctx, o.user, o.password); err != nil {
+			_ = c.Close()
+			return nil, err
 		}
 	}
-	// One command, one session: give it back rather than hold it (it
-	// counts against the server's and the user's session limits) until
-	// it idles out.
-	defer func() { _, _ = c.CloseSession(context.WithoutCancel(ctx), &flight.CloseSessionRequest{}) }()
-	info, err := c.Execute(ctx, query)
+	return &conn{c: c, auth: ctx}, nil
+}
+
+// close gives the session back rather than hold it (it counts against the
+// server's and the user's session limits) until it idles out.
+func (cn *conn) close() {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(cn.auth), 5*time.Second)
+	defer cancel()
+	_, _ = cn.c.CloseSession(ctx, &flight.CloseSessionRequest{})
+	_ = cn.c.Close()
+}
+
+// run runs one statement and prints its result, or its plan, to out. If
+// ctx ends first, the server is told to cancel the query: dropping the
+// streams stops what they were reading, and CancelFlightInfo the rest.
+func (cn *conn) run(ctx context.Context, query, format string, explain bool, out io.Writer) error {
+	info, err := cn.c.Execute(ctx, query)
 	if err != nil {
 		return err
 	}
 	if explain {
+		// The plan was all that was asked for: nothing will fetch it.
+		defer cn.cancel(ctx, info)
 		return printExplain(out, info)
 	}
-	var recs []arrow.RecordBatch
+	schema, recs, err := cn.fetch(ctx, info)
 	defer func() {
 		for _, r := range recs {
 			r.Release()
 		}
 	}()
-	schema, err := flight.DeserializeSchema(info.Schema, memory.DefaultAllocator)
 	if err != nil {
+		if ctx.Err() != nil {
+			cn.cancel(ctx, info)
+		}
 		return err
 	}
+	if schema.NumFields() == 0 {
+		return nil
+	}
+	return printResult(out, format, schema, recs)
+}
+
+// fetch reads every endpoint of info.
+func (cn *conn) fetch(ctx context.Context, info *flight.FlightInfo) (*arrow.Schema, []arrow.RecordBatch, error) {
+	schema, err := flight.DeserializeSchema(info.Schema, memory.DefaultAllocator)
+	if err != nil {
+		return nil, nil, err
+	}
+	var recs []arrow.RecordBatch
 	for _, ep := range info.Endpoint {
-		rdr, err := c.DoGet(ctx, ep.Ticket)
+		rdr, err := cn.c.DoGet(ctx, ep.Ticket)
 		if err != nil {
-			return err
+			return schema, recs, err
 		}
 		for rdr.Next() {
 			rec := rdr.RecordBatch()
@@ -128,14 +193,22 @@ func runSQL(ctx context.Context, uri, user, password string, skipVerify bool, qu
 		err = rdr.Err()
 		rdr.Release()
 		if err != nil {
-			return err
+			return schema, recs, err
 		}
 	}
-	if schema.NumFields() == 0 {
-		return nil
-	}
-	return printResult(out, format, schema, recs)
+	return schema, recs, nil
 }
+
+// cancel asks the server to stop the query behind info, whatever became
+// of ctx.
+func (cn *conn) cancel(ctx context.Context, info *flight.FlightInfo) {
+	ctx, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer stop()
+	_, _ = cn.c.CancelFlightInfo(ctx, &flight.CancelFlightInfoRequest{Info: info})
+}
+
+// formats are the output formats of --format and the shell's .mode.
+var formats = []string{"table", "csv", "json", "line"}
 
 func printResult(out io.Writer, format string, schema *arrow.Schema, recs []arrow.RecordBatch) error {
 	names := make([]string, schema.NumFields())
@@ -183,6 +256,31 @@ func printResult(out io.Writer, format string, schema *arrow.Schema, recs []arro
 			}
 			return enc.Encode(obj)
 		})
+	case "line":
+		// One column a line, names aligned, a blank line between rows
+		// (DuckDB's .mode line): for rows wider than the terminal.
+		width := 0
+		for _, n := range names {
+			width = max(width, utf8.RuneCountInString(n))
+		}
+		first := true
+		return rows(func(v []string, nulls []bool) error {
+			if !first {
+				if _, err := fmt.Fprintln(out); err != nil {
+					return err
+				}
+			}
+			first = false
+			for i, n := range names {
+				if nulls[i] {
+					v[i] = "NULL"
+				}
+				if _, err := fmt.Fprintf(out, "%*s = %s\n", width, n, v[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	case "table":
 		w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(w, strings.Join(names, "\t"))
@@ -210,7 +308,7 @@ func printResult(out io.Writer, format string, schema *arrow.Schema, recs []arro
 		_, err := fmt.Fprintf(out, "(%d rows)\n", n)
 		return err
 	}
-	return fmt.Errorf("--format %q: want table, csv or json", format)
+	return fmt.Errorf("--format %q: want %s", format, strings.Join(formats, ", "))
 }
 
 // printExplain shows the plan the coordinator put in the FlightInfo's
