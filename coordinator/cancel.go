@@ -2,10 +2,12 @@ package coordinator
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
 )
 
@@ -87,4 +89,33 @@ func (d *dist) cancelQuery(qid, handle string) {
 			}
 		})
 	}
+}
+
+// Cancel implements flightsql.Cluster: CancelFlightInfo with a ticket
+// this layer issued stops the query's tasks on every executor and ends
+// it cancelled. Its tasks start when the FlightInfo is issued, so without
+// this a client that plans a query and reads none of it (skein sql
+// --explain) leaves them running until they end or their tickets expire.
+func (d *dist) Cancel(user string, handle []byte) (bool, error) {
+	var qid, owner, task string
+	if t, err := d.secret.VerifyTask(handle); err == nil {
+		qid, owner, task = t.Query, t.User, string(handle)
+	} else {
+		var m merge
+		if d.secret.Signer("tickets").Verify(kindMerge, string(handle), &m) != nil {
+			return false, nil
+		}
+		qid, owner = m.Query, m.User
+		if len(m.Tasks) > 0 {
+			task = m.Tasks[0]
+		}
+	}
+	if owner != user {
+		return true, fmt.Errorf("%w: the ticket was issued to another user", flightsql.ErrDenied)
+	}
+	if task != "" {
+		d.cancelQuery(qid, task)
+	}
+	d.hist.finished(qid, 0, 0, context.Canceled)
+	return true, nil
 }

@@ -72,6 +72,9 @@ type Cluster interface {
 	Local(id, user, sql string) (done func(rows int64, err error))
 	// Redeem serves a ticket handle it issued; ok is false for any other.
 	Redeem(ctx context.Context, user string, handle []byte) (schema *arrow.Schema, stream <-chan flight.StreamChunk, ok bool, err error)
+	// Cancel stops the query behind a ticket handle it issued to user, on
+	// every executor; ok is false for any other handle.
+	Cancel(user string, handle []byte) (ok bool, err error)
 	// Write runs a statement that writes files into a directory (COPY
 	// (query) TO 'dir/') across executors, recording it in the history,
 	// and returns the rows written; ok is false for any other statement,

@@ -321,6 +321,16 @@ func (s *Server) CancelFlightInfo(ctx context.Context, req *flight.CancelFlightI
 		if err != nil {
 			continue
 		}
+		if s.cfg.Cluster != nil {
+			ok, err := s.cfg.Cluster.Cancel(id.user, t.GetStatementHandle())
+			if err != nil {
+				return flight.CancelFlightInfoResult{Status: flight.CancelStatusNotCancellable}, err
+			}
+			if ok { // the cluster's: every endpoint is the same query's
+				result = flight.CancelStatusCancelled
+				break
+			}
+		}
 		var c ticketClaims
 		if err := s.signer.Verify(ticketKind, string(t.GetStatementHandle()), &c); err != nil || c.User != id.user {
 			continue
