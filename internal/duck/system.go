@@ -108,8 +108,8 @@ func registerTable(conn *sql.Conn, name string, t SystemTable) error {
 		}
 		cols[i] = duckdb.ColumnInfo{Name: c.Name, T: ti}
 	}
-	err := duckdb.RegisterTableUDF(conn, name, duckdb.RowTableFunction{
-		BindArguments: func(map[string]any, ...any) (duckdb.RowTableSource, error) {
+	err := duckdb.RegisterTableUDF(conn, name, duckdb.ChunkTableFunction{
+		BindArguments: func(map[string]any, ...any) (duckdb.ChunkTableSource, error) {
 			return &rowSource{cols: cols, rows: t.Rows}, nil
 		},
 	})
@@ -135,15 +135,17 @@ func (r *rowSource) Cardinality() *duckdb.CardinalityInfo { return nil }
 
 func (r *rowSource) Init() { r.snap, r.next = r.rows(), 0 }
 
-func (r *rowSource) FillRow(row duckdb.Row) (bool, error) {
-	if r.next >= len(r.snap) {
-		return false, nil
-	}
-	for i, v := range r.snap[r.next] {
-		if err := row.SetRowValue(i, v); err != nil {
-			return false, err
+// FillChunk writes the next rows of the snapshot. It writes through
+// DataChunk.SetValue, which takes nil as NULL (duckdb-go v2.10505's
+// Row.SetRowValue does not).
+func (r *rowSource) FillChunk(chunk duckdb.DataChunk) error {
+	n := 0
+	for ; n < duckdb.GetDataChunkCapacity() && r.next < len(r.snap); n, r.next = n+1, r.next+1 {
+		for i, v := range r.snap[r.next] {
+			if err := chunk.SetValue(i, n, v); err != nil {
+				return err
+			}
 		}
 	}
-	r.next++
-	return true, nil
+	return chunk.SetSize(n)
 }

@@ -62,14 +62,23 @@ func TestSystemTablesShowGoMemory(t *testing.T) {
 	c, set := openSystem(t)
 	ctx := context.Background()
 	now := time.Now()
-	set([][]any{{"q1", int32(2), int64(5), now}, {"q2", nil, nil, nil}})
-	st, err := c.Prepare(ctx, "SELECT count(*) FILTER (WHERE rows IS NULL) * 10 + count(*) FROM skein.queries")
+	set([][]any{{"q1", int32(2), int64(5), now}, {"q2", nil, nil, nil}, {nil, int32(1), nil, now}})
+	st, err := c.Prepare(ctx, "SELECT count(*) FILTER (WHERE query_id IS NULL) * 100 + count(*) FILTER (WHERE rows IS NULL) * 10 + count(*) FROM skein.queries")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if n := runCount(t, st); n != 12 {
-		t.Fatalf("got %d, want 2 rows, one of NULLs", n)
+	if n := runCount(t, st); n != 123 {
+		t.Fatalf("got %d, want 3 rows, two with NULLs, one of them a NULL query_id", n)
+	}
+	// More rows than a DuckDB chunk holds.
+	many := make([][]any, 5000)
+	for i := range many {
+		many[i] = []any{"q", int32(i), int64(i), now}
+	}
+	set(many)
+	if n := runCount(t, st); n != 5000 {
+		t.Fatalf("got %d of 5000 rows", n)
 	}
 	// A prepared statement run again sees the table as it is then.
 	set([][]any{{"q3", int32(1), int64(1), now}})
