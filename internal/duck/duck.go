@@ -12,6 +12,7 @@ import (
 
 	"github.com/duckdb/duckdb-go/v2"
 	"github.com/duckdb/duckdb-go/v2/mapping"
+	"github.com/skeindb/skein/internal/objstore"
 )
 
 // Config describes one DuckDB instance.
@@ -33,13 +34,17 @@ type Config struct {
 	// DuckDB's default (the machine's). The sandbox locks every setting, so
 	// it is fixed per instance.
 	TimeZone string
+	// ObjectStore, when set, lets SQL read the allowed s3:// prefixes
+	// (objstore.go); nil keeps the sandbox to local files, without httpfs.
+	ObjectStore *ObjectStore
 }
 
 // DB is one sandboxed DuckDB instance.
 type DB struct {
 	connector *duckdb.Connector
 	pool      *sql.DB
-	allowed   []string // cleaned absolute AllowedDirs
+	allowed   []string       // cleaned absolute AllowedDirs
+	gate      *objstore.Gate // object storage requests go through it; nil without
 }
 
 // Open opens (or creates) the database and locks its configuration: after
@@ -81,7 +86,15 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 			return nil, err
 		}
 	}
-	if err := db.sandbox(ctx, cfg.AllowedDirs, cfg.TimeZone); err != nil {
+	dirs := cfg.AllowedDirs
+	if o := cfg.ObjectStore; o != nil {
+		if err := db.loadObjectStore(ctx, *o); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+		dirs = append(append([]string(nil), dirs...), o.Config.Prefixes.URLs()...)
+	}
+	if err := db.sandbox(ctx, dirs, cfg.TimeZone); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
@@ -149,7 +162,11 @@ func (db *DB) Checkpoint(ctx context.Context) error {
 // Close closes the database; connections must be closed first.
 func (db *DB) Close() error {
 	err := db.pool.Close()
-	return errors.Join(err, db.connector.Close())
+	err = errors.Join(err, db.connector.Close())
+	if db.gate != nil {
+		err = errors.Join(err, db.gate.Close())
+	}
+	return err
 }
 
 // Conn is one DuckDB connection: its own transaction, temp tables and

@@ -76,10 +76,25 @@ func classify(e *duckdb.Error) Kind {
 			return KindNotFound
 		}
 		return KindInvalid
-	case duckdb.ErrorTypeIO:
-		if strings.Contains(msg, "No files found") || strings.Contains(msg, "No such file") ||
-			strings.Contains(msg, "does not exist") {
+	case duckdb.ErrorTypeHTTP:
+		// Object storage: S3's (or the gate's) answer.
+		switch {
+		case strings.Contains(msg, "HTTP 404"):
 			return KindNotFound
+		case strings.Contains(msg, "HTTP 403"):
+			return KindPermission
+		}
+		return KindInternal
+	case duckdb.ErrorTypeIO:
+		switch {
+		case strings.Contains(msg, "No files found") || strings.Contains(msg, "No such file") ||
+			strings.Contains(msg, "does not exist"):
+			return KindNotFound
+		case strings.Contains(msg, "Proxy connection failed"), strings.Contains(msg, " to 'https://"):
+			// DuckDB reaches object storage in plain HTTP through the
+			// objstore gate, which refuses TLS tunnels: a request for
+			// https:// was asked by a path (s3_use_ssl=true) and refused.
+			return KindPermission
 		}
 		return KindInternal
 	case duckdb.ErrorTypePermission, duckdb.ErrorTypeMissingExtension, duckdb.ErrorTypeAutoLoad:

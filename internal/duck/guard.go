@@ -87,6 +87,11 @@ func (c *Conn) check(t duckdb.StmtType, g *stmtGuard, i int) error {
 	if err := c.checkType(t); err != nil {
 		return err
 	}
+	if t == duckdb.STATEMENT_TYPE_CREATE || t == duckdb.STATEMENT_TYPE_DROP {
+		if err := checkSecret(g, i); err != nil {
+			return err
+		}
+	}
 	if t == duckdb.STATEMENT_TYPE_CREATE {
 		return checkSchemaName(g, i)
 	}
@@ -126,6 +131,10 @@ var deniedWords = map[string]string{
 	"disable_logging":             "logging is configured by the operator",
 	"truncate_duckdb_logs":        "logging is configured by the operator",
 	"json_execute_serialized_sql": "it runs SQL the server cannot check",
+	// The object storage secret is the operator's: duckdb_secrets()
+	// shows its key id, which_secret() where it applies.
+	"duckdb_secrets": "secrets are the operator's",
+	"which_secret":   "secrets are the operator's",
 }
 
 // deniedCalls are functions refused when called (the word followed by an
@@ -235,6 +244,27 @@ func stmtTypeName(t duckdb.StmtType) string {
 		return "VACUUM/ANALYZE"
 	}
 	return fmt.Sprintf("type %d", t)
+}
+
+// checkSecret refuses CREATE SECRET and DROP SECRET: object storage
+// credentials are the operator's (--s3-* flags, AWS environment
+// variables), and a secret of a user's own would let SQL reach storage
+// with credentials the operator never gave.
+func checkSecret(g *stmtGuard, i int) error {
+	stmt, err := g.statement(i)
+	if err != nil {
+		return &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: cannot check the statement: %v", err), err: err}
+	}
+	for j := 1; j < len(stmt) && stmt[j].kind == 'w'; j++ {
+		switch stmt[j].text {
+		case "or", "replace", "persistent", "temporary", "temp":
+			continue
+		case "secret":
+			return &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: %s SECRET is not allowed: object storage credentials are the operator's (--s3-endpoint and the AWS environment variables)", strings.ToUpper(stmt[0].text))}
+		}
+		break
+	}
+	return nil
 }
 
 // catalogNames are the server's catalogs. A schema of the same name in

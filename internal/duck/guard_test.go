@@ -37,6 +37,12 @@ func TestGuardRefusesInstanceStatements(t *testing.T) {
 		"PREPARE p AS SELECT 1",
 		"CREATE VIEW v AS SELECT * FROM enable_logging()",
 		"SELECT json_execute_serialized_sql('{}')",
+		// Object storage credentials are the operator's (the S3 secret
+		// itself is tested with httpfs loaded: integration/s3_test.go).
+		"SELECT * FROM duckdb_secrets()",
+		"SELECT * FROM which_secret('s3://bucket/key', 's3')",
+		"DROP SECRET IF EXISTS s",
+		"DROP PERSISTENT SECRET IF EXISTS s",
 	} {
 		_, err := c.Exec(ctx, q)
 		wantKind(t, q, err, KindPermission)
@@ -258,6 +264,8 @@ func TestFileWritesStayInAllowedDirs(t *testing.T) {
 		"COPY " + x + " TO E'" + dir + "/data\\x2educkdb' (FORMAT csv, USE_TMP_FILE false)",
 		"COPY " + x + " TO $$" + path + "$$ (FORMAT csv, USE_TMP_FILE false)",
 		"COPY " + x + " TO '" + dir + "/tmp/spill' (FORMAT csv)",
+		"COPY " + x + " TO 's3://bucket/data/out.parquet' (FORMAT parquet)", // object storage is read-only
+		"EXPORT DATABASE 's3://bucket/data/export'",
 		"COPY (SELECT 1 AS v, 2 AS w) TO '" + dir + "/out' (FORMAT parquet, PARTITION_BY (v))",
 		"EXPORT DATABASE '" + dir + "/exp'",
 		"SELECT 1; COPY " + x + " TO '" + path + "' (FORMAT csv, USE_TMP_FILE false)",

@@ -147,6 +147,7 @@ var errorPrefixes = map[string]duckdb.ErrorType{
 	"Invalid Input": duckdb.ErrorTypeInvalidInput, "Out of Memory": duckdb.ErrorTypeOutOfMemory,
 	"INTERRUPT": duckdb.ErrorTypeInterrupt, "IO": duckdb.ErrorTypeIO,
 	"TransactionContext": duckdb.ErrorTypeTransaction, "Not implemented": duckdb.ErrorTypeNotImplemented,
+	"HTTP": duckdb.ErrorTypeHTTP,
 }
 
 // resultReader streams a DuckDB result as Arrow record batches of about

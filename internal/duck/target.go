@@ -96,14 +96,16 @@ func targetLiteral(stmt []token, i int) (string, error) {
 	return stmt[i].text, nil
 }
 
-// checkTarget refuses a target outside the allowed directories. Remote
-// URLs are left to DuckDB, which reaches none without an extension.
+// checkTarget refuses a target outside the allowed directories. Object
+// storage (s3://, and any other URL) is read-only to SQL: a distributed
+// COPY moves its parts into place, which object storage cannot do, and
+// the --allow-prefix locations are the operator's data.
 func checkTarget(target string, allowed []string) error {
 	path := target
 	if rest, ok := strings.CutPrefix(path, "file://"); ok {
 		path = rest
 	} else if strings.Contains(path, "://") {
-		return nil
+		return fmt.Errorf("%w: %s: object storage is read-only", errTarget, target)
 	}
 	if rest, ok := strings.CutPrefix(path, "~"); ok {
 		home, err := os.UserHomeDir()
