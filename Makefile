@@ -27,8 +27,12 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-14s %s\n", $$1, $$2}'
 
 .PHONY: build
-build: ## build bin/skein
+build: extensions ## build bin/skein, with DuckDB's httpfs extension beside it (bin/duckdb-extensions)
 	$(GO) build -tags $(GOTAGS) -ldflags "-X main.version=$(VERSION)" -o bin/skein ./cmd/skein
+
+.PHONY: extensions
+extensions: ## fetch DuckDB's httpfs extension (object storage) from PyPI, pinned and hash-checked, into bin/duckdb-extensions
+	bash tools/duckdb-extensions.sh bin/duckdb-extensions
 
 .PHONY: run
 run: build ## run a server on 127.0.0.1:31337, status page and metrics on http://127.0.0.1:31338 (user skein, password secret; override SKEIN_USER/SKEIN_PASSWORD)
@@ -38,9 +42,14 @@ run: build ## run a server on 127.0.0.1:31337, status page and metrics on http:/
 test: test-go fuzz-smoke test-python test-jdbc ## run every test suite (Go, fuzz smoke, Python, JDBC)
 
 .PHONY: test-go
-test-go: build ## run the Go tests (race detector on, but for the long end-to-end corpus)
+test-go: build s3-venv ## run the Go tests (race detector on, but for the long end-to-end corpus)
 	$(GO) test -tags $(GOTAGS) -race -count=1 -timeout 15m $$($(GO) list -tags $(GOTAGS) ./... | grep -v /integration)
 	$(GO) test -tags $(GOTAGS) -count=1 -timeout 15m ./integration/
+
+# The Go object storage tests run moto's S3 server from the Python suite's venv.
+.PHONY: s3-venv
+s3-venv:
+	bash tools/venv.sh $(BUILD_DIR)/pyenv integration/python/requirements.txt
 
 .PHONY: test-python
 test-python: build ## run the Python suite (ADBC, pyarrow) against bin/skein

@@ -20,6 +20,7 @@ import (
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
 	"github.com/skeindb/skein/internal/metrics"
+	"github.com/skeindb/skein/internal/objstore"
 	"github.com/skeindb/skein/internal/users"
 	"github.com/skeindb/skein/internal/web"
 	"google.golang.org/grpc"
@@ -70,6 +71,10 @@ type Config struct {
 	// Executor adjusts the in-process executors' configuration (tests:
 	// spool budgets, how long a started task's result waits).
 	Executor func(*executor.Config)
+	// ObjectStore is what SQL may read from object storage (--allow-prefix
+	// and the --s3-* flags), for the coordinator and its in-process
+	// executors alike.
+	ObjectStore objstore.Config
 }
 
 type stringList []string
@@ -110,6 +115,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SessionIdle, "session-idle-timeout", 15*time.Minute, "close client sessions idle this long")
 	fs.DurationVar(&c.QueryTimeout, "query-timeout", 0, "cancel a query running longer than this, its tasks on executors too (0: no limit)")
 	fs.Int64Var(&c.MaxResultBytes, "max-result-bytes", 0, "fail a query whose result, as the coordinator streams, proxies or merges it, exceeds this many bytes (0: no limit)")
+	c.ObjectStore.RegisterFlags(fs)
 }
 
 // Validate checks the configuration before anything starts.
@@ -138,6 +144,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TLSClientCA != "" && c.TLSCert == "" {
 		return errors.New("--tls-client-ca needs --tls-cert and --tls-key")
+	}
+	if err := c.ObjectStore.Validate(); err != nil {
+		return err
 	}
 	host, _, err := net.SplitHostPort(c.Addr)
 	if err != nil {
@@ -252,6 +261,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 		MemoryLimit: cfg.MemoryLimit,
 		TempDir:     filepath.Join(dataDir, "tmp"),
 		TimeZone:    cfg.TimeZone,
+		ObjectStore: duck.ObjectStoreFor(cfg.ObjectStore, log),
 	})
 	if err != nil {
 		return nil, err
@@ -344,6 +354,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 	}
 	log.Info().Str("addr", lis.Addr().String()).Str("data_dir", dataDir).Bool("auth", logins != nil).
 		Bool("tls", creds != nil).Msg("coordinator serving")
+	cfg.ObjectStore.LogTo(log)
 	return c, nil
 }
 
@@ -365,7 +376,7 @@ func (c *Coordinator) startExecutors(ctx context.Context, secret cluster.Secret,
 	for range c.cfg.Executors {
 		ecfg := executor.Config{
 			Addr: "127.0.0.1:0", Coordinator: coord, Secret: secret, AllowDirs: allowed,
-			Threads: c.cfg.Threads, MemoryLimit: c.cfg.MemoryLimit, TimeZone: c.cfg.TimeZone,
+			Threads: c.cfg.Threads, MemoryLimit: c.cfg.MemoryLimit, TimeZone: c.cfg.TimeZone, ObjectStore: c.cfg.ObjectStore,
 			Batch:     duck.BatchSize{Rows: c.cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
 			Heartbeat: min(time.Second, c.reg.timeout/3),
 			TLS:       c.dist.tls,

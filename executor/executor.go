@@ -27,6 +27,7 @@ import (
 	"github.com/skeindb/skein/internal/duck"
 	"github.com/skeindb/skein/internal/metrics"
 	"github.com/skeindb/skein/internal/web"
+	"github.com/skeindb/skein/internal/objstore"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 )
@@ -64,6 +65,8 @@ type Config struct {
 	// /metrics there (skein executor --http-addr); in skein serve the
 	// coordinator's listener serves them instead.
 	HTTPAddr string
+	// ObjectStore is what task SQL may read from object storage.
+	ObjectStore objstore.Config
 }
 
 // Executor is a running executor.
@@ -122,7 +125,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	_, _ = rand.Read(idb[:])
 	id := hex.EncodeToString(idb[:])
 	db, err := duck.Open(ctx, duck.Config{AllowedDirs: cfg.AllowDirs, Threads: cfg.Threads, MemoryLimit: cfg.MemoryLimit,
-		TimeZone: cfg.TimeZone})
+		TimeZone: cfg.TimeZone, ObjectStore: duck.ObjectStoreFor(cfg.ObjectStore, log)})
 	if err != nil {
 		return nil, err
 	}

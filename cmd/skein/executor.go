@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"os/signal"
 	"syscall"
 
@@ -39,6 +40,7 @@ func executorCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.SpoolDir, "spool-dir", "", "directory for results of started tasks waiting to be fetched, beyond --spool-memory-mb (default: a new temporary directory)")
 	spoolMB := fs.Int64("spool-memory-mb", 256, "MiB of started tasks' results held in memory before spilling to --spool-dir")
 	spoolGB := fs.Int64("spool-disk-gb", 16, "GiB of started tasks' results held on disk; beyond it tasks wait for their readers")
+	cfg.ObjectStore.RegisterFlags(fs)
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -48,6 +50,11 @@ func executorCmd(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg.AllowDirs = dirs
+	cfg.ObjectStore.LoadEnv(os.Getenv)
+	if err := cfg.ObjectStore.Validate(); err != nil {
+		fmt.Fprintln(stderr, "skein executor:", err)
+		return 2
+	}
 	if *spoolMB <= 0 || *spoolGB <= 0 {
 		fmt.Fprintln(stderr, "skein executor: --spool-memory-mb and --spool-disk-gb must be positive")
 		return 2
@@ -74,6 +81,7 @@ func executorCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "skein executor:", err)
 		return 1
 	}
+	cfg.ObjectStore.LogTo(log)
 	fmt.Fprintf(stdout, "skein ready: %s\n", e.URI())
 	<-ctx.Done()
 	e.Shutdown()

@@ -82,10 +82,15 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		if !ok {
 			return
 		}
-		// A repeatable flag takes a list separated by the OS path separator.
+		// A repeatable flag takes a list separated by the OS path
+		// separator, or by the one the flag names (s3:// holds a ':').
 		parts := []string{v}
 		if _, repeatable := f.Value.(interface{ Set(string) error }); repeatable && strings.Contains(f.Usage, "repeatable") {
-			parts = strings.Split(v, string(os.PathListSeparator))
+			sep := string(os.PathListSeparator)
+			if l, ok := f.Value.(interface{ ListSeparator() string }); ok {
+				sep = l.ListSeparator()
+			}
+			parts = strings.Split(v, sep)
 		}
 		for _, p := range parts {
 			if e := f.Value.Set(p); e != nil {
@@ -129,6 +134,7 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg.Version = version
+	cfg.ObjectStore.LoadEnv(os.Getenv)
 	fs.Visit(func(f *flag.Flag) {
 		if f.Name == "password" {
 			log.Warn().Msg("--password on the command line is visible to every user of this machine (ps): use --password-file or SKEIN_PASSWORD")

@@ -95,3 +95,39 @@ func TestPrintExplain(t *testing.T) {
 		}
 	}
 }
+
+func TestObjectStoreFlags(t *testing.T) {
+	// The same flags on every command that runs DuckDB (the Kubernetes
+	// manifests pass them to each).
+	for _, cmd := range []string{"serve", "coordinator", "executor"} {
+		var out, errOut bytes.Buffer
+		if code := run([]string{cmd, "-h"}, nil, &out, &errOut); code != 0 {
+			t.Fatalf("%s -h: %d", cmd, code)
+		}
+		for _, f := range []string{"-s3-endpoint", "-s3-region", "-s3-url-style", "-s3-use-ssl", "-allow-prefix", "-extension-dir"} {
+			if !strings.Contains(errOut.String(), "  "+f+" ") && !strings.Contains(errOut.String(), "  "+f+"\n") {
+				t.Errorf("skein %s has no %s", cmd, f)
+			}
+		}
+	}
+	// SKEIN_ALLOW_PREFIX separates prefixes with commas (s3:// holds a ':').
+	t.Setenv("SKEIN_ALLOW_PREFIX", "s3://bkt/data/,s3://other")
+	t.Setenv("SKEIN_S3_ENDPOINT", "minio:9000")
+	t.Setenv("SKEIN_S3_USE_SSL", "false")
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	var cfg coordinator.Config
+	cfg.RegisterFlags(fs)
+	if err := parseFlags(fs, nil); err != nil {
+		t.Fatal(err)
+	}
+	o := cfg.ObjectStore
+	if got := strings.Join(o.Prefixes.URLs(), " "); got != "s3://bkt/data/ s3://other/" || o.Endpoint != "minio:9000" || o.UseSSL || o.Style() != "path" {
+		t.Fatalf("object storage config: %s %+v", got, o)
+	}
+	// Configured, without the extension: a clear refusal to start.
+	var out, errOut bytes.Buffer
+	if code := run([]string{"serve", "--data-dir", t.TempDir(), "--addr", "127.0.0.1:0", "--executors", "0",
+		"--extension-dir", t.TempDir()}, nil, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "httpfs") {
+		t.Fatalf("serve without the extension: %d %q", code, errOut.String())
+	}
+}
