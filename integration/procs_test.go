@@ -163,7 +163,23 @@ type testLog struct {
 	name    string
 	mu      sync.Mutex
 	early   []string
-	partial string // the start of a line whose end is yet to come
+	all     []string // up to maxLogLines, for tests that search the whole log
+	partial string   // the start of a line whose end is yet to come
+}
+
+const maxLogLines = 200_000
+
+// output is every line the process has logged so far; it fails the test
+// if there were more than it keeps.
+func (p *proc) output(t testing.TB) string {
+	t.Helper()
+	l := p.cmd.Stderr.(*testLog)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.all) >= maxLogLines {
+		t.Fatalf("%s logged more than %d lines", l.name, maxLogLines)
+	}
+	return strings.Join(append(l.all, l.partial), "\n")
 }
 
 func (l *testLog) Write(b []byte) (int, error) {
@@ -174,6 +190,9 @@ func (l *testLog) Write(b []byte) (int, error) {
 	for _, line := range lines[:len(lines)-1] {
 		if len(l.early) < 100 {
 			l.early = append(l.early, line)
+		}
+		if len(l.all) < maxLogLines {
+			l.all = append(l.all, line)
 		}
 		l.t.Logf("%s: %s", l.name, line)
 	}

@@ -77,11 +77,12 @@ func (c *procCluster) coordinator(dataDir string, args ...string) *proc {
 }
 
 // executor starts an executor of one DuckDB thread for the coordinator at
-// uri. Its log level is info, which says its id.
-func (c *procCluster) executor(uri string) *proc {
+// uri. Its log level is info, which says its id; args add to its flags.
+func (c *procCluster) executor(uri string, args ...string) *proc {
 	c.t.Helper()
-	return startProc(c.t, append([]string{"executor", "--coordinator", uri, "--addr", "127.0.0.1:0",
-		"--cluster-secret-file", c.secret, "--threads", "1", "--log-level", "info"}, c.allow...)...)
+	base := append([]string{"executor", "--coordinator", uri, "--addr", "127.0.0.1:0",
+		"--cluster-secret-file", c.secret, "--threads", "1", "--log-level", "info"}, c.allow...)
+	return startProc(c.t, append(base, args...)...)
 }
 
 // executorID is the id an executor started by procCluster logged.
