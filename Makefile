@@ -42,14 +42,13 @@ run: build ## run a server on 127.0.0.1:31337, status page and metrics on http:/
 test: test-go fuzz-smoke test-python test-jdbc ## run every test suite (Go, fuzz smoke, Python, JDBC)
 
 .PHONY: test-go
-test-go: build s3-venv ## run the Go tests (race detector on, but for the long end-to-end corpus)
+test-go: build moto ## run the Go tests (race detector on, but for the long end-to-end corpus)
 	$(GO) test -tags $(GOTAGS) -race -count=1 -timeout 15m $$($(GO) list -tags $(GOTAGS) ./... | grep -v /integration)
 	$(GO) test -tags $(GOTAGS) -count=1 -timeout 15m ./integration/
 
-# The Go object storage tests run moto's S3 server from the Python suite's venv.
-.PHONY: s3-venv
-s3-venv:
-	bash tools/venv.sh $(BUILD_DIR)/pyenv integration/python/requirements.txt
+.PHONY: moto
+moto: ## install moto's S3 server (pinned) into $(BUILD_DIR)/motoenv, for the object storage tests and bench
+	bash tools/venv.sh $(BUILD_DIR)/motoenv tools/moto-requirements.txt
 
 .PHONY: test-python
 test-python: build ## run the Python suite (ADBC, pyarrow) against bin/skein

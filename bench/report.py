@@ -91,6 +91,7 @@ def headline(results):
             rows.append(_within(med.get(skein, {}), med.get(duck, {}), threads, n_queries))
         rows += _issue10_tpch(results, med, n_queries)
 
+    rows += _object_storage_goal(results, n_queries)
     rows += _issue10_groupby(w.get("groupby"))
     rows += _issue10_big(results)
 
@@ -491,6 +492,63 @@ def _section_groupby(results):
     return text
 
 
+def _s3_system(results):
+    o = results["workloads"].get("s3")
+    return (o.get("systems") or [{}])[0] if o else None
+
+
+def _object_storage_goal(results, n_queries):
+    """Issue 12: the TPC-H queries answer from object storage as from local
+    files; their time is reported beside the local run's, with no goal."""
+    s = _s3_system(results)
+    if s is None:
+        return []
+    goal = "TPC-H from object storage (moto S3 on loopback), 2 executors x 1 thread: DuckDB's answers"
+    if s.get("error") and not s.get("queries"):
+        return [(goal, _failure(s), f"{n_queries} of {n_queries}", "not met")]
+    med = {int(n): m for n, q in s.get("queries", {}).items() if (m := _median(q)) is not None}
+    text = f"{len(med)} of {n_queries}"
+    local = tpch_medians(results).get(SKEIN_2, {})
+    gs, gl, common = _geomean_common(med, local)
+    if common:
+        text += f"; geomean {gs / gl:.2f}x the local files' time"
+    return [(goal, text, f"{n_queries} of {n_queries}", _met(len(med) == n_queries and not s.get("error")))]
+
+
+def _section_s3(results):
+    o = results["workloads"].get("s3")
+    if not o:
+        return None
+    if "systems" not in o:
+        return f"## Object storage\n\nerror: {o.get('error')}"
+    s = o["systems"][0]
+    local = tpch_medians(results).get(SKEIN_2, {})
+    rows = []
+    for n, q in sorted(s.get("queries", {}).items(), key=lambda kv: int(kv[0])):
+        m, lm = _median(q), local.get(int(n))
+        rows.append([f"Q{int(n):02d}", _stat_cell(q), _s(lm), f"{m / lm:.2f}x" if m and lm else "—",
+                     q.get("plan", "")])
+    f = s.get("fetch", {})
+    local_fetch = next((x for x in results["workloads"].get("fetch", {}).get("systems", [])
+                        if x["label"].startswith("Skein direct")), None)
+    text = ("## Object storage\n\n"
+            f"The same Parquet files uploaded to moto's S3 server on loopback ({o.get('upload_seconds', 0):.1f} s), "
+            f"read by Skein through `s3://` views ({s.get('prefix', '')}, `--allow-prefix`, no `--allow-dir`): "
+            "footers and row groups come from the object store through each process's gate. moto is a "
+            "local stand-in for S3, serving from its own memory over plain HTTP: these times are not "
+            "those of a network object store. Every answer is checked as the local runs' are.\n\n"
+            f"Fetch (`{o['sql']}`, {o.get('rows', 0):,} rows, {o.get('bytes', 0) / 1e6:,.0f} MB as Arrow): "
+            + (f"{_stat_cell(f)} s, {f['mb_per_s']:.0f} MB/s" if f.get("mb_per_s") else _failure(f or s))
+            + (f"; from local files (direct mode): {local_fetch['mb_per_s']:.0f} MB/s"
+               if local_fetch and local_fetch.get("mb_per_s") else "")
+            + ".\n\n")
+    text += _table(["Query", "s3:// seconds: median (min–max)", f"Local files ({SKEIN_2})", "s3:// / local",
+                    "Skein plan (s3://)"], rows)
+    text += f"\n\n- {s['label']}: {s.get('describe', '')}"
+    text += _failures([s])
+    return text
+
+
 def _section_big(results):
     b = results["workloads"].get("big")
     if not b:
@@ -614,6 +672,7 @@ def write(results, out_dir, date, queries, stem=None):
              _section_concurrency(results),
              _section_memory(results),
              _section_groupby(results),
+             _section_s3(results),
              _section_big(results),
              _section_peers(results),
              _section_how(results)]

@@ -4,8 +4,9 @@
 #   bench/run.sh [skeinbench args...]      e.g. --smoke, or --scale 1 --readme
 #
 # Environment:
-#   BUILD_DIR  where the venv, the TPC-H Parquet cache and scratch files live
-#              (default: <repo>/build); the venv is $BUILD_DIR/benchenv
+#   BUILD_DIR  where the venvs, the TPC-H Parquet cache and scratch files live
+#              (default: <repo>/build); the venv is $BUILD_DIR/benchenv, moto's S3
+#              server (the s3 workload) is in $BUILD_DIR/motoenv
 #   SKEIN_BIN  server binary to measure (default: <repo>/bin/skein); must already be built
 #   PYTHON     interpreter used to create the venv (default: python3)
 #   BENCH_BALLISTA=1  also install the Ballista peer (requirements-ballista.txt), built from
@@ -27,6 +28,8 @@ if [[ ! -x "$SKEIN_BIN" ]]; then
 fi
 
 "$root/tools/venv.sh" "$venv" "$req"
+# moto's S3 server, for the object storage workload (s3).
+"$root/tools/venv.sh" "$BUILD_DIR/motoenv" "$root/tools/moto-requirements.txt"
 
 # Ballista: optional, and a failure to build it is reported, not fatal.
 breq="$here/requirements-ballista.txt"

@@ -44,6 +44,7 @@ WORKLOADS = {
     "concurrency": workloads.concurrency,
     "memory": workloads.memory,
     "groupby": workloads.groupby,
+    "s3": workloads.object_storage,
     "peers": workloads.peer_systems,
     "big": workloads.big_queries,
 }
@@ -149,6 +150,8 @@ class Bench:
         self.peer_rel_tol = answers.PEER_REL_TOL
         self.peer_notes = peer_notes()
         self.work_dir = BUILD_DIR / "bench-work"
+        self.build_dir = BUILD_DIR
+        self.repo = REPO
         self.problems = []
         self.checks_passed = self.checks_failed = 0
         self._lock = threading.Lock()

@@ -150,7 +150,8 @@ class Skein:
     separate=True runs a coordinator and `executors` executor processes
     (coordinator_threads for the coordinator's DuckDB, `threads` for each
     executor's); otherwise `skein serve` with the flags given (None: its
-    default)."""
+    default). data_dir is the --allow-dir (None: none, as when the files
+    are in object storage)."""
 
     kind = "skein"
 
@@ -159,7 +160,7 @@ class Skein:
                  executor_flags=()):
         self.label = label
         self.files = files
-        self.server_args = dict(binary=binary, work_dir=work_dir, data_dirs=[data_dir],
+        self.server_args = dict(binary=binary, work_dir=work_dir, data_dirs=[data_dir] if data_dir else [],
                                 executors=executors, threads=threads,
                                 coordinator_threads=coordinator_threads,
                                 result_mode=result_mode, separate=separate, label=label,

@@ -12,6 +12,7 @@ import time
 
 import answers
 import peers
+import s3
 import skeinproc
 import systems
 from measure import Stats, percentile, timed
@@ -138,22 +139,26 @@ def tpch(bench):
         rec = {"label": sys_.label, "kind": sys_.kind, "describe": sys_.describe(), "queries": {}}
         try:
             with sys_.open() as runner:
-                for n, sql in bench.queries:
-                    q = _run_query(bench, runner, n, sql)
-                    rec["queries"][n] = q
-                    bench.log(f"  Q{n:02d} " + (q.get("error") or q.get("mismatch")
-                                                 or f"{Stats(q['seconds']).median:.3f}s"))
-                    _note_problem(bench, "tpch", dict(q, label=sys_.label), f" Q{n}")
-                    runner.check_alive(grace=3.0 if q.get("error") else 0.0)
-                plans = runner.plans()
-                for n, sql in bench.queries:
-                    if sql in plans:
-                        rec["queries"][n]["plan"] = plans[sql]
+                _run_tpch(bench, runner, rec, "tpch")
         except Exception as e:
             rec["error"] = first_line(e)
             _note_problem(bench, "tpch", rec)
         out["systems"].append(rec)
     return out
+
+
+def _run_tpch(bench, runner, rec, workload):
+    """The 22 queries on an open system, into rec["queries"], with Skein's plans."""
+    for n, sql in bench.queries:
+        q = _run_query(bench, runner, n, sql)
+        rec["queries"][n] = q
+        bench.log(f"  Q{n:02d} " + (q.get("error") or q.get("mismatch") or f"{Stats(q['seconds']).median:.3f}s"))
+        _note_problem(bench, workload, dict(q, label=rec["label"]), f" Q{n}")
+        runner.check_alive(grace=3.0 if q.get("error") else 0.0)
+    plans = runner.plans()
+    for n, sql in bench.queries:
+        if sql in plans:
+            rec["queries"][n]["plan"] = plans[sql]
 
 
 def _run_query(bench, runner, n, sql):
@@ -169,6 +174,53 @@ def _run_query(bench, runner, n, sql):
     except Exception as e:
         return {"seconds": [], "error": bench.counted(first_line(e))}
     return q
+
+
+# ---------------------------------------------------------------- object storage
+
+S3_LABEL = "Skein 2 executors x 1 thread, s3://"
+
+
+def object_storage(bench):
+    """The fetch and the 22 TPC-H queries with the Parquet files in object
+    storage: moto's S3 server on loopback, the files uploaded to one bucket,
+    and a Skein coordinator with 2 executors x 1 thread (as in the tpch
+    workload) reading views of s3:// paths, with --allow-prefix and no
+    --allow-dir (nothing local to read). Every answer is checked as the
+    local runs' are: the fetch by row count and column sums, the queries
+    against in-process DuckDB over the local files."""
+    out = {"sql": FETCH_SQL, "systems": []}
+    with duckdb_inprocess(bench, 2).open() as runner:
+        table = runner.query(FETCH_SQL)
+        signature = answers.quick_signature(table, FETCH_SIGNATURE)
+        out["rows"], out["bytes"] = table.num_rows, table.nbytes
+        del table
+    with s3.MotoS3(bench.build_dir, bench.work_dir / "s3" / "moto.stderr") as server, s3.credentials():
+        bench.log(f"s3: uploading the TPC-H files to moto at {server.url}")
+        out["upload_seconds"], files = timed(lambda: server.upload(bench.files))
+        flags = server.skein_flags(s3.extension_dir(bench.binary, bench.build_dir, bench.repo))
+        sys_ = systems.Skein(S3_LABEL, bench.binary, bench.deployment_dir(S3_LABEL), files, None,
+                             executors=2, threads=1, coordinator_threads=2, separate=True,
+                             flags=[*flags, *bench.skein_flags], executor_flags=[*flags, *bench.executor_flags])
+        rec = {"label": sys_.label, "kind": sys_.kind, "describe": sys_.describe(), "queries": {},
+               "prefix": f"s3://{s3.BUCKET}/{s3.PREFIX}"}
+        try:
+            with sys_.open() as runner:
+                def check(t):
+                    got = answers.quick_signature(t, FETCH_SIGNATURE)
+                    return None if got == signature else f"rows and sums {got} != DuckDB's {signature}"
+                bench.log(f"s3: fetch, {sys_.label}")
+                rec["fetch"] = _timed_runs(bench, runner, FETCH_SQL, check)[0]
+                s = Stats(rec["fetch"].get("seconds", []))
+                rec["fetch"]["mb_per_s"] = out["bytes"] / 1e6 / s.median if s.ok else None
+                _note_problem(bench, "s3", dict(rec["fetch"], label=sys_.label), " fetch")
+                bench.log(f"s3: tpch, {sys_.label}")
+                _run_tpch(bench, runner, rec, "s3")
+        except Exception as e:
+            rec["error"] = first_line(e)
+            _note_problem(bench, "s3", rec)
+        out["systems"].append(rec)
+    return out
 
 
 # ---------------------------------------------------------------- 3. latency

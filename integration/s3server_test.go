@@ -20,8 +20,8 @@ import (
 )
 
 // The object storage tests run a real S3 server: moto's server mode, from
-// the Python suite's venv (integration/python/requirements.txt pins it;
-// make test-go creates the venv, and so does the test when it is missing).
+// its own venv ($BUILD_DIR/motoenv, pinned by tools/moto-requirements.txt;
+// make test-go creates it, and so does the test when it is missing).
 
 // repoRoot is the checkout the tests run from (go test runs them in
 // integration/).
@@ -34,16 +34,16 @@ func repoRoot(t testing.TB) string {
 	return root
 }
 
-// venvPython makes sure the Python venv exists and returns its bin dir.
-func venvBin(t testing.TB) string {
+// motoBin makes sure moto's venv exists and returns its bin dir.
+func motoBin(t testing.TB) string {
 	t.Helper()
 	root := repoRoot(t)
 	build := os.Getenv("BUILD_DIR")
 	if build == "" {
 		build = filepath.Join(root, "build")
 	}
-	venv := filepath.Join(build, "pyenv")
-	cmd := exec.Command("bash", filepath.Join(root, "tools", "venv.sh"), venv, filepath.Join(root, "integration", "python", "requirements.txt"))
+	venv := filepath.Join(build, "motoenv")
+	cmd := exec.Command("bash", filepath.Join(root, "tools", "venv.sh"), venv, filepath.Join(root, "tools", "moto-requirements.txt"))
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("tools/venv.sh: %v\n%s", err, out)
 	}
@@ -75,7 +75,7 @@ var motoListening = regexp.MustCompile(`Running on (http://127\.0\.0\.1:\d+)`)
 // every later one must carry a valid SigV4 signature of an IAM user's key.
 func startS3(t testing.TB, auth int) *s3Server {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(venvBin(t), "moto_server"), "-H", "127.0.0.1", "-p", "0")
+	cmd := exec.Command(filepath.Join(motoBin(t), "moto_server"), "-H", "127.0.0.1", "-p", "0")
 	cmd.Env = os.Environ()
 	if auth > 0 {
 		cmd.Env = append(cmd.Env, fmt.Sprintf("INITIAL_NO_AUTH_ACTION_COUNT=%d", auth))
