@@ -26,8 +26,8 @@ import (
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
 	"github.com/skeindb/skein/internal/metrics"
-	"github.com/skeindb/skein/internal/web"
 	"github.com/skeindb/skein/internal/objstore"
+	"github.com/skeindb/skein/internal/web"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 )
