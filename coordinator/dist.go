@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -573,126 +572,6 @@ func (p *planned) explain(qid string, execs [][2]string) explanation {
 	return e
 }
 
-// files lists the Parquet files the patterns match, in the order
-// read_parquet reads them, and their row groups. A pattern matching no
-// file is an error (DuckDB's, when the query then runs local). Row groups
-// are read from each file's footer once and cached by path, size and
-// modification time (least recently used footers go first); an object in
-// object storage is listed with its size and Last-Modified, and its footer
-// read from there.
-func (d *dist) files(ctx context.Context, conn *duck.Conn, patterns []string) ([]partition.File, error) {
-	stats, err := statAll(ctx, conn, patterns)
-	if err != nil {
-		return nil, err
-	}
-	files := make([]partition.File, 0, len(stats))
-	var missing []string
-	keys := map[string]string{}
-	for _, f := range stats {
-		key := fmt.Sprintf("%s\x00%d\x00%d", f.path, f.size, f.modified)
-		keys[f.path] = key
-		groups, ok := d.footers.get(key)
-		if !ok {
-			missing = append(missing, f.path)
-		}
-		files = append(files, partition.File{Path: f.path, RowGroups: groups})
-	}
-	if len(missing) > 0 {
-		read, err := readFooters(ctx, conn, missing)
-		if err != nil {
-			return nil, err
-		}
-		for p, groups := range read {
-			d.footers.put(keys[p], groups)
-		}
-		for i := range files {
-			if files[i].RowGroups == nil {
-				files[i].RowGroups = read[files[i].Path]
-			}
-		}
-	}
-	return files, nil
-}
-
-// fileStat is what says a file is the one whose footer is cached.
-type fileStat struct {
-	path     string
-	size     int64
-	modified int64 // Unix time, ns locally, µs in object storage
-}
-
-// statAll lists the files the patterns match, in order, with their size
-// and modification time: local files from the file system, objects from
-// object storage's listing (or HEAD), through DuckDB. A pattern that
-// matches nothing is an error.
-func statAll(ctx context.Context, conn *duck.Conn, patterns []string) ([]fileStat, error) {
-	var stats []fileStat
-	for _, pattern := range patterns {
-		n := len(stats)
-		if remote(pattern) {
-			rows, err := conn.QueryRows(ctx, `SELECT filename, size, epoch_us(last_modified) FROM read_blob($1::VARCHAR) ORDER BY filename`, pattern)
-			if err != nil {
-				return nil, err
-			}
-			for rows.Next() {
-				var f fileStat
-				if err := rows.Scan(&f.path, &f.size, &f.modified); err != nil {
-					rows.Close()
-					return nil, err
-				}
-				stats = append(stats, f)
-			}
-			err = errors.Join(rows.Err(), rows.Close())
-			if err != nil {
-				return nil, err
-			}
-		} else {
-			matched, err := glob(ctx, conn, pattern)
-			if err != nil {
-				return nil, err
-			}
-			for _, p := range matched {
-				fi, err := os.Stat(p)
-				if err != nil {
-					return nil, err
-				}
-				stats = append(stats, fileStat{path: p, size: fi.Size(), modified: fi.ModTime().UnixNano()})
-			}
-		}
-		if len(stats) == n {
-			return nil, fmt.Errorf("no file matches %q", pattern)
-		}
-	}
-	return stats, nil
-}
-
-// remote reports whether a path names object storage rather than a file.
-func remote(path string) bool {
-	scheme, _, ok := strings.Cut(path, "://")
-	return ok && scheme != "file" && !strings.ContainsAny(scheme, "/\\")
-}
-
-// globAll lists the files the patterns match, in order; a pattern that
-// matches nothing is an error.
-func globAll(ctx context.Context, conn *duck.Conn, patterns []string) ([]string, error) {
-	var paths []string
-	for _, pattern := range patterns {
-		matched, err := glob(ctx, conn, pattern)
-		if err != nil {
-			return nil, err
-		}
-		if len(matched) == 0 {
-			return nil, fmt.Errorf("no file matches %q", pattern)
-		}
-		paths = append(paths, matched...)
-	}
-	return paths, nil
-}
-
-func glob(ctx context.Context, conn *duck.Conn, pattern string) ([]string, error) {
-	return queryStrings(ctx, conn, `SELECT file FROM glob($1::VARCHAR) ORDER BY file`, pattern)
-}
-
 // queryStrings is the one VARCHAR column of a query's rows.
 func queryStrings(ctx context.Context, conn *duck.Conn, q string, args ...any) ([]string, error) {
 	rows, err := conn.QueryRows(ctx, q, args...)
@@ -707,25 +586,6 @@ func queryStrings(ctx context.Context, conn *duck.Conn, q string, args ...any) (
 			return nil, err
 		}
 		out = append(out, s)
-	}
-	return out, rows.Err()
-}
-
-func readFooters(ctx context.Context, conn *duck.Conn, paths []string) (map[string][]int64, error) {
-	rows, err := conn.QueryRows(ctx, `SELECT file_name, row_group_id, any_value(row_group_num_rows)
-FROM parquet_metadata($1::VARCHAR[]) GROUP BY ALL ORDER BY file_name, row_group_id`, paths)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := map[string][]int64{}
-	for rows.Next() {
-		var name string
-		var id, n int64
-		if err := rows.Scan(&name, &id, &n); err != nil {
-			return nil, err
-		}
-		out[name] = append(out[name], n)
 	}
 	return out, rows.Err()
 }
