@@ -59,7 +59,7 @@ type Config struct {
 	TaskRows          int64  // target rows per task
 	NoExchanges       bool   // plan no stages: joins read their other inputs whole, merges run here
 	BroadcastRows     int64  // largest join input broadcast rather than co-partitioned
-	ResultMode        string // direct | proxy
+	ResultMode        string // direct | proxy | single (flightsql.ResultModes)
 	HeartbeatTimeout  time.Duration
 	ShutdownGrace     time.Duration
 	SessionIdle       time.Duration
@@ -109,7 +109,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.TaskRows, "task-rows", 1<<20, "target rows per task when a scan is split")
 	fs.BoolVar(&c.NoExchanges, "no-exchanges", false, "plan no stages with exchanges between executors (joins then read their other inputs whole in every task, aggregates merge on the coordinator)")
 	fs.Int64Var(&c.BroadcastRows, "broadcast-rows", 4_000_000, "a join input of at most this many rows (from Parquet metadata) is broadcast to every task; a larger one joined by an equality is co-partitioned")
-	fs.StringVar(&c.ResultMode, "result-mode", "direct", "direct: endpoints at executors; proxy: every endpoint at the coordinator")
+	fs.StringVar(&c.ResultMode, "result-mode", "direct", "how a split query's FlightInfo answers: direct: an endpoint per task, at executors; proxy: an endpoint per task, at the coordinator; single: one endpoint at the coordinator streaming every task's result, for clients that read only the first endpoint (a client picks its own with the skein-result-mode header or the result_mode session option)")
 	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", 5*time.Second, "an executor silent this long is dead")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 30*time.Second, "how long running queries may finish on SIGTERM")
 	fs.DurationVar(&c.SessionIdle, "session-idle-timeout", 15*time.Minute, "close client sessions idle this long")
@@ -133,8 +133,12 @@ func (c *Config) Validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")
 	}
-	if c.ResultMode != "" && c.ResultMode != "direct" && c.ResultMode != "proxy" {
-		return fmt.Errorf("--result-mode %q: want direct or proxy", c.ResultMode)
+	if c.ResultMode != "" {
+		mode, ok := flightsql.ParseResultMode(c.ResultMode)
+		if !ok {
+			return fmt.Errorf("--result-mode %q: want one of %s", c.ResultMode, strings.Join(flightsql.ResultModes, ", "))
+		}
+		c.ResultMode = mode
 	}
 	if c.QueryTimeout < 0 || c.MaxResultBytes < 0 {
 		return errors.New("--query-timeout and --max-result-bytes must not be negative")
@@ -294,7 +298,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 	}
 	var reg *registry
 	var d *dist
-	if host, _, _ := net.SplitHostPort(cfg.Addr); cfg.Executors > 0 && !isLoopback(host) && cfg.ResultMode != "proxy" {
+	if host, _, _ := net.SplitHostPort(cfg.Addr); cfg.Executors > 0 && !isLoopback(host) && (cfg.ResultMode == "" || cfg.ResultMode == flightsql.ResultDirect) {
 		// In-process executors listen on loopback, where remote clients
 		// cannot reach them: serve every ticket from the coordinator.
 		log.Info().Msg("executors are on loopback and the coordinator is not: result mode proxy")

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -43,7 +44,7 @@ type dist struct {
 	mem        memory.Allocator
 	batch      duck.BatchSize
 	targetRows int64
-	direct     bool // endpoints at executors (else every ticket comes back here)
+	mode       string // the default result mode (flightsql.ResultModes)
 	// exchanges: plan joins and aggregates in stages with exchanges
 	// between executors; broadcastRows: the largest join input broadcast.
 	exchanges     bool
@@ -74,7 +75,9 @@ const (
 	maxIdleConns   = 64
 )
 
-// merge is what a merge ticket carries: the partial tasks and the final SQL.
+// merge is what a merge ticket carries: the partial tasks and the final
+// SQL. A single ticket (result mode single) carries the same without SQL:
+// the tasks whose results, one after the other, are the answer.
 type merge struct {
 	Query    string     `json:"q"`
 	User     string     `json:"u"`
@@ -84,7 +87,10 @@ type merge struct {
 	Deadline time.Time  `json:"dl,omitzero"` // the end of --query-timeout
 }
 
-const kindMerge = "merge"
+const (
+	kindMerge  = "merge"
+	kindSingle = "single"
+)
 
 func newDist(ctx context.Context, db *duck.DB, dataDir string, secret cluster.Secret, reg *registry, cfg Config, mem memory.Allocator, log zerolog.Logger) (*dist, error) {
 	conn, err := db.Connect(ctx)
@@ -129,7 +135,7 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 	life, stop := context.WithCancel(context.Background())
 	d := &dist{db: db, mergeDB: mergeDB, secret: secret, reg: reg, aggs: aggs, log: log, mem: mem,
 		batch:      duck.BatchSize{Rows: cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
-		targetRows: taskRows, direct: cfg.ResultMode != "proxy", exchanges: !cfg.NoExchanges, broadcastRows: cfg.BroadcastRows, retries: 2, life: life, stopLife: stop,
+		targetRows: taskRows, mode: cmp.Or(cfg.ResultMode, flightsql.ResultDirect), exchanges: !cfg.NoExchanges, broadcastRows: cfg.BroadcastRows, retries: 2, life: life, stopLife: stop,
 		limits: cfg.limits(), views: map[string]partition.View{},
 		footers: newLRU(maxFooters, maxFooterBytes, func(k string, v []int64) int64 { return int64(len(k) + 8*len(v)) }),
 		plans:   newLRU(maxPlans, math.MaxInt64, func(string, cachedPlan) int64 { return 0 })}
@@ -162,10 +168,6 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 		return nil, err
 	}
 	defer d.work.leave()
-	direct := d.direct
-	if resultMode != "" {
-		direct = resultMode == "direct"
-	}
 	start := time.Now()
 	var deadline time.Time
 	if d.limits.QueryTimeout > 0 {
@@ -193,24 +195,43 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 	all, allExecs := handles, execs
 	// The gather stage's tasks are the endpoints (or the merge's input).
 	handles, execs = handles[len(handles)-len(p.tasks):], execs[len(execs)-len(p.tasks):]
-	explained := p.explain(qid, execs)
-	meta, err := json.Marshal(explained)
-	if err != nil {
-		return nil, err
+	// How the answer is read, as explained and recorded: the client's
+	// choice, else the server's; a merge's through the coordinator
+	// whatever was asked.
+	results := cmp.Or(resultMode, d.mode)
+	if p.mode == partition.ScatterMerge {
+		results = flightsql.ResultProxy
 	}
+	single := results == flightsql.ResultSingle
 	// A range-partitioned sort answers with its partitions' endpoints in
-	// order: the Flight SQL way to say their concatenation is sorted.
+	// order: the Flight SQL way to say their concatenation is sorted (a
+	// single endpoint streams them in that order).
 	info := &flight.FlightInfo{Schema: flight.SerializeSchema(flightsql.ResultSchema(schema), d.mem),
-		FlightDescriptor: desc, TotalRecords: -1, TotalBytes: -1, AppMetadata: meta, Ordered: p.sorted()}
-	switch p.mode {
-	case partition.Scatter:
+		FlightDescriptor: desc, TotalRecords: -1, TotalBytes: -1, Ordered: p.sorted()}
+	gather := merge{Query: qid, User: user, Role: flightsql.RoleFrom(ctx), Tasks: handles, Deadline: deadline}
+	switch {
+	case p.mode == partition.ScatterMerge || single:
+		kind := kindSingle
+		if p.mode == partition.ScatterMerge {
+			kind, gather.SQL = kindMerge, p.merge
+		}
+		h, err := d.secret.Signer("tickets").Sign(kind, gather, time.Now().Add(cluster.TaskTTL))
+		if err != nil {
+			return nil, err
+		}
+		ticket, err := cluster.TaskTicket(h)
+		if err != nil {
+			return nil, err
+		}
+		info.Endpoint = []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: ticket}}}
+	default:
 		for i, h := range handles {
 			ticket, err := cluster.TaskTicket(h)
 			if err != nil {
 				return nil, err
 			}
 			ep := &flight.FlightEndpoint{Ticket: &flight.Ticket{Ticket: ticket}}
-			if direct {
+			if results == flightsql.ResultDirect {
 				for _, id := range execs[i] {
 					if loc, ok := d.reg.location(id); ok {
 						ep.Location = append(ep.Location, &flight.Location{Uri: loc})
@@ -220,32 +241,28 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 			}
 			info.Endpoint = append(info.Endpoint, ep)
 		}
-	case partition.ScatterMerge:
-		h, err := d.secret.Signer("tickets").Sign(kindMerge, merge{Query: qid, User: user, Role: flightsql.RoleFrom(ctx), Tasks: handles, SQL: p.merge,
-			Deadline: deadline},
-			time.Now().Add(cluster.TaskTTL))
-		if err != nil {
-			return nil, err
-		}
-		ticket, err := cluster.TaskTicket(h)
-		if err != nil {
-			return nil, err
-		}
-		info.Endpoint = []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: ticket}}}
 	}
-	if p.stages != nil && (p.mode == partition.ScatterMerge || !direct) {
-		gather := make([]int, len(p.tasks))
-		for i := range gather {
-			gather[i] = len(all) - len(p.tasks) + i
+	explained := p.explain(qid, execs)
+	explained.ResultMode, explained.Endpoints = results, len(info.Endpoint)
+	meta, err := json.Marshal(explained)
+	if err != nil {
+		return nil, err
+	}
+	info.AppMetadata = meta
+	// A staged query that the coordinator reads, and any it reads through
+	// a single endpoint, is cancelled on every executor once read, or at
+	// its first failure: nothing it holds there is read after that.
+	if single || p.stages != nil && results == flightsql.ResultProxy {
+		final := make([]int, len(p.tasks))
+		for i := range final {
+			final[i] = len(all) - len(p.tasks) + i
 		}
-		d.track(qid, all[0], gather)
+		d.track(qid, all[0], final)
 	}
-	// Recorded before any task can start, so that no report finds it missing.
-	d.hist.started(qid, user, query, p.modeName(), len(all), true, p.mode == partition.Scatter)
-	results := "proxy" // every endpoint at the coordinator
-	if direct && p.mode == partition.Scatter {
-		results = "direct"
-	}
+	// Recorded before any task can start, so that no report finds it
+	// missing. A scatter query ends with its tasks, unless the single
+	// endpoint streams them: then with that stream, as a merge does.
+	d.hist.started(qid, user, query, p.modeName(), len(all), true, p.mode == partition.Scatter && !single)
 	d.hist.describe(qid, results, &explained, allExecs, len(meta))
 	d.startTasks(all, allExecs)
 	d.log.Info().Str("query_id", qid).Str("mode", p.modeName()).Int("tasks", len(all)).
@@ -546,6 +563,10 @@ type explanation struct {
 	Merge   string      `json:"merge_sql,omitempty"`
 	Stages  []stageInfo `json:"stages,omitempty"`
 	Ordered bool        `json:"ordered,omitempty"` // the endpoints in order are the sorted answer
+	// ResultMode is how the answer is read (flightsql.ResultModes; proxy
+	// for a merge), from how many endpoints.
+	ResultMode string `json:"result_mode,omitempty"`
+	Endpoints  int    `json:"endpoints,omitempty"`
 }
 
 type taskInfo struct {
@@ -618,7 +639,8 @@ func (d *dist) Local(id, user, sql string) func(int64, error) {
 }
 
 // Redeem implements flightsql.Cluster: task tickets are proxied from an
-// executor, merge tickets merged here.
+// executor, merge tickets merged here, single tickets' tasks streamed one
+// after the other.
 func (d *dist) Redeem(ctx context.Context, user string, handle []byte) (*arrow.Schema, <-chan flight.StreamChunk, bool, error) {
 	if err := d.work.enter(); err != nil {
 		return nil, nil, false, err
@@ -632,14 +654,19 @@ func (d *dist) Redeem(ctx context.Context, user string, handle []byte) (*arrow.S
 		return sc, ch, true, err
 	}
 	var m merge
-	if err := d.secret.Signer("tickets").Verify(kindMerge, string(handle), &m); err == nil {
-		if m.User != user {
-			return nil, nil, true, fmt.Errorf("%w: the ticket was issued to another user", flightsql.ErrDenied)
-		}
-		sc, ch, err := d.merge(ctx, m)
-		return sc, ch, true, err
+	signer, redeem := d.secret.Signer("tickets"), d.merge
+	err := signer.Verify(kindMerge, string(handle), &m)
+	if err != nil {
+		redeem, err = d.single, signer.Verify(kindSingle, string(handle), &m)
 	}
-	return nil, nil, false, nil
+	if err != nil {
+		return nil, nil, false, nil
+	}
+	if m.User != user {
+		return nil, nil, true, fmt.Errorf("%w: the ticket was issued to another user", flightsql.ErrDenied)
+	}
+	sc, ch, err := redeem(ctx, m)
+	return sc, ch, true, err
 }
 
 // open starts a task's stream: on its executor, then its alternate (an

@@ -58,7 +58,7 @@ type queryRecord struct {
 	tries               map[int]int // attempts so far by task
 	size                int         // bytes held by it and its attempts, roughly
 	// For the status page: how a distributed query's results are read
-	// (direct or proxy), its plan, and each task's assigned executor and
+	// (direct, proxy or single), its plan, and each task's assigned executor and
 	// alternate (its index is the task id).
 	resultMode string
 	plan       *explanation

@@ -49,14 +49,20 @@ func TestQueryTimeout(t *testing.T) {
 		"local":   "SELECT count(*) FROM range(200000) a, range(200000) b WHERE a.range + b.range < 0",
 		"scatter": "SELECT p.id FROM " + fmt.Sprintf(slowJoin, glob),
 		"merge":   "SELECT p.g, count(*) FROM " + fmt.Sprintf(slowJoin, glob) + " GROUP BY p.g",
+		"single":  "SELECT p.id FROM " + fmt.Sprintf(slowJoin, glob),
 	} {
-		if info, err := cl.Execute(ctx, q); err != nil {
+		qctx := ctx
+		if name == "single" {
+			qctx = withResultMode(ctx, "single")
+		}
+		if info, err := cl.Execute(qctx, q); err != nil {
 			t.Fatal(err)
-		} else if want := map[string]string{"local": "", "scatter": `"mode":"stages"`, "merge": `"mode":"stages"`}[name]; !strings.Contains(string(info.AppMetadata), want) {
+		} else if want := map[string]string{"local": "", "scatter": `"mode":"stages"`, "merge": `"mode":"stages"`,
+			"single": `"result_mode":"single"`}[name]; !strings.Contains(string(info.AppMetadata), want) {
 			t.Fatalf("%s: planned %s", name, info.AppMetadata)
 		}
 		start := time.Now()
-		err := run(ctx, cl, q)
+		err := run(qctx, cl, q)
 		if status.Code(err) != codes.DeadlineExceeded || !strings.Contains(err.Error(), "--query-timeout") {
 			t.Fatalf("%s: %v, want DeadlineExceeded naming --query-timeout", name, err)
 		}
@@ -80,17 +86,25 @@ func TestQueryTimeout(t *testing.T) {
 func TestMaxResultBytes(t *testing.T) {
 	_, cl, glob := startCluster(t, 2, "proxy", func(c *Config) { c.MaxResultBytes = 100_000 })
 	ctx := context.Background()
+	// Every task's result is within the limit, their sum is not: proxy
+	// mode streams each alone, a single endpoint all of them.
+	ids := fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob)
 	for name, q := range map[string]string{
 		"local":   "SELECT range FROM range(1000000)",
 		"proxied": fmt.Sprintf("SELECT id, repeat('x', 100) AS pad FROM read_parquet('%s')", glob),
 		"merged":  fmt.Sprintf("SELECT id, count(*) FROM read_parquet('%s') GROUP BY id", glob),
+		"single":  ids,
 	} {
-		err := run(ctx, cl, q)
+		qctx := ctx
+		if name == "single" {
+			qctx = withResultMode(ctx, "single")
+		}
+		err := run(qctx, cl, q)
 		if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "--max-result-bytes") {
 			t.Fatalf("%s: %v, want ResourceExhausted naming --max-result-bytes", name, err)
 		}
 	}
-	for _, q := range []string{"SELECT range FROM range(1000)", fmt.Sprintf("SELECT g, count(*) FROM read_parquet('%s') GROUP BY g", glob)} {
+	for _, q := range []string{"SELECT range FROM range(1000)", fmt.Sprintf("SELECT g, count(*) FROM read_parquet('%s') GROUP BY g", glob), ids} {
 		if err := run(ctx, cl, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

@@ -26,7 +26,7 @@ type queryMetrics struct {
 func newQueryMetrics(reg prometheus.Registerer) *queryMetrics {
 	m := &queryMetrics{
 		queries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_queries_total",
-			Help: "Queries ended, by mode (local, scatter, scatter-merge, stages, write ...), result_mode (direct: clients read executors; proxy: through the coordinator; local; none for writes) and status (ok, failed, cancelled)."},
+			Help: "Queries ended, by mode (local, scatter, scatter-merge, stages, write ...), result_mode (direct: clients read executors; proxy: through the coordinator, an endpoint per task, and merges; single: one endpoint at the coordinator streaming every task; local; none for writes) and status (ok, failed, cancelled)."},
 			[]string{"mode", "result_mode", "status"}),
 		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "skein_query_duration_seconds",
 			Help: "Time from a query's planning to its end, by mode.", Buckets: metrics.LatencyBuckets}, []string{"mode"}),
@@ -58,8 +58,8 @@ func (m *queryMetrics) ended(q *queryRecord) {
 	m.bytes.WithLabelValues(q.mode).Add(float64(q.bytes))
 }
 
-// resultMode is how a query's results were read: direct or proxy for a
-// distributed read, local for a query run on the coordinator, none for a
+// resultMode is how a query's results were read: direct, proxy or single
+// for a distributed read, local for a query run on the coordinator, none for a
 // write across executors.
 func resultMode(q *queryRecord) string {
 	switch {

@@ -12,7 +12,8 @@ import (
 // A sort without LIMIT is range-partitioned: the FlightInfo says ordered,
 // its endpoints are the partitions in order, each holds rows, and read in
 // order they are DuckDB's answer in DuckDB's order, in direct and proxy
-// mode (where the coordinator redeems each endpoint on its own).
+// mode (where the coordinator redeems each endpoint on its own); in
+// single mode, the one endpoint streams the partitions in that order.
 func TestRangeOrderedEndpoints(t *testing.T) {
 	queries := []string{
 		"SELECT k, x, c FROM fact ORDER BY x DESC NULLS LAST, k",
@@ -25,7 +26,7 @@ func TestRangeOrderedEndpoints(t *testing.T) {
 	ref := ducktest.Open(t, dir)
 	ducktest.Exec(t, ref, views...)
 	ctx := context.Background()
-	for _, mode := range []string{"direct", "proxy"} {
+	for _, mode := range []string{"direct", "proxy", "single"} {
 		t.Run(mode, func(t *testing.T) {
 			_, cl, _ := startCluster(t, 3, mode, func(c *Config) {
 				c.AllowDirs = append(c.AllowDirs, dir)
@@ -47,9 +48,13 @@ func TestRangeOrderedEndpoints(t *testing.T) {
 				if err := json.Unmarshal(info.AppMetadata, &e); err != nil {
 					t.Fatal(err)
 				}
-				if !info.Ordered || e.Mode != "stages" || !e.Ordered || len(info.Endpoint) != 3 {
-					t.Fatalf("%s: ordered %v, mode %s, %d endpoints; want ordered stages with 3 endpoints",
-						q, info.Ordered, e.Mode, len(info.Endpoint))
+				endpoints := 3
+				if mode == "single" {
+					endpoints = 1
+				}
+				if !info.Ordered || e.Mode != "stages" || !e.Ordered || len(info.Endpoint) != endpoints || len(e.Plan) != 3 {
+					t.Fatalf("%s: ordered %v, mode %s, %d endpoints of %d tasks; want ordered stages with %d endpoints of 3",
+						q, info.Ordered, e.Mode, len(info.Endpoint), len(e.Plan), endpoints)
 				}
 				var got []string
 				for i, ep := range info.Endpoint {

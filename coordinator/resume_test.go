@@ -199,16 +199,26 @@ func execute(t *testing.T, cl *flightsql.Client, q, mode string) (*flight.Flight
 // another executor, or with none left on the coordinator, and the client
 // gets each row once, in order.
 func TestProxiedStreamResumesWhereItBroke(t *testing.T) {
-	t.Run("at another executor", func(t *testing.T) { testResume(t, 1) })
-	t.Run("at the coordinator", func(t *testing.T) { testResume(t, 0) })
+	t.Run("at another executor", func(t *testing.T) { testResume(t, 1, "proxy") })
+	t.Run("at the coordinator", func(t *testing.T) { testResume(t, 0, "proxy") })
+	// One endpoint streams every task (in file order: the ids ascend
+	// through it).
+	t.Run("single endpoint", func(t *testing.T) { testResume(t, 1, "single") })
 }
 
-func testResume(t *testing.T, others int) {
+func testResume(t *testing.T, others int, mode string) {
 	cl, glob, b := bridgedCluster(t, others)
-	ctx := context.Background()
+	ctx := withResultMode(context.Background(), mode)
 	// The filter makes DuckDB's chunks about 1365 rows: batches of two
 	// chunks at the victim, four elsewhere.
-	info, plan := execute(t, cl, fmt.Sprintf("SELECT id FROM read_parquet('%s') WHERE id %% 3 <> 0", glob), "scatter")
+	info, err := cl.Execute(ctx, fmt.Sprintf("SELECT id FROM read_parquet('%s') WHERE id %% 3 <> 0", glob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := planOf(t, info)
+	if plan.Mode != "scatter" || plan.ResultMode != mode || mode == "single" && len(info.Endpoint) != 1 {
+		t.Fatalf("%s in result mode %s with %d endpoints, want scatter in %s", plan.Mode, plan.ResultMode, len(info.Endpoint), mode)
+	}
 	// A task's result is about 53 KiB in batches of about 22 KiB: the
 	// victim's first stream breaks within its second batch.
 	b.arm(30 << 10)

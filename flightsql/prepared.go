@@ -124,6 +124,10 @@ func (s *Server) DoPutPreparedStatementQuery(ctx context.Context, cmd flightsql.
 // GetFlightInfoPreparedStatement plans an execution of a prepared
 // statement with its bound parameters (one execution per bound row).
 func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flightsql.PreparedStatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	header, err := requestResultMode(ctx) // before anything runs
+	if err != nil {
+		return nil, err
+	}
 	sess, p, err := s.lookupPrepared(ctx, cmd.GetPreparedStatementHandle())
 	if err != nil {
 		return nil, err
@@ -148,10 +152,10 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 		// Without parameters a prepared query is split like a statement
 		// (the JDBC driver prepares every query).
 		sess.mu.Lock()
-		mode, txn := sess.resultMode, sess.txn
+		txn := sess.txn
 		sess.mu.Unlock()
 		if s.cfg.Cluster != nil && txn == "" && len(p.args) == 0 && p.stmt.Params.NumFields() == 0 && p.stmt.Resolved {
-			info, err := s.cfg.Cluster.Plan(ctx, sess.conn, sess.user, p.sql, q.schema, mode, desc)
+			info, err := s.cfg.Cluster.Plan(ctx, sess.conn, sess.user, p.sql, q.schema, resultMode(header, sess), desc)
 			if err != nil || len(info.GetEndpoint()) > 0 {
 				return &query{info: info}, err
 			}

@@ -65,8 +65,8 @@ type Cluster interface {
 	// to run it here; a FlightInfo without endpoints also runs it here,
 	// its AppMetadata (why it stays local) given to the client. conn is
 	// the caller's session connection, held for the call; schema is the
-	// query's result schema; resultMode is the session's choice ("direct",
-	// "proxy", or "" for the server's).
+	// query's result schema; resultMode is the client's choice (one of
+	// ResultModes, or "" for the server's).
 	Plan(ctx context.Context, conn *duck.Conn, user, query string, schema *arrow.Schema, resultMode string, desc *flight.FlightDescriptor) (*flight.FlightInfo, error)
 	// Local records a query that runs here; done reports its end.
 	Local(id, user, sql string) (done func(rows int64, err error))

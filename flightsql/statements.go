@@ -51,6 +51,10 @@ func withSession[T any](ctx context.Context, sess *session, fn func() (T, error)
 // and DML run right away (ADBC sends them this way); queries run when their
 // ticket is redeemed.
 func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.StatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	header, err := requestResultMode(ctx) // before anything runs
+	if err != nil {
+		return nil, err
+	}
 	sess, err := s.sessionForTxn(ctx, cmd.GetTransactionId())
 	if err != nil {
 		return nil, err
@@ -78,10 +82,7 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 			return nil, err
 		}
 		if s.cfg.Cluster != nil && len(cmd.GetTransactionId()) == 0 && st.Resolved {
-			sess.mu.Lock()
-			mode := sess.resultMode
-			sess.mu.Unlock()
-			info, err := s.cfg.Cluster.Plan(ctx, sess.conn, sess.user, cmd.GetQuery(), q.schema, mode, desc)
+			info, err := s.cfg.Cluster.Plan(ctx, sess.conn, sess.user, cmd.GetQuery(), q.schema, resultMode(header, sess), desc)
 			if err != nil || len(info.GetEndpoint()) > 0 {
 				_ = st.Close()
 				return &query{info: info}, err

@@ -63,9 +63,8 @@ func (s *Server) EndTransaction(ctx context.Context, req flightsql.ActionEndTran
 }
 
 // Session options: "catalog" and "schema" select the current database and
-// schema of the session's connection; "result_mode" ("direct" or "proxy")
-// chooses whether split queries' endpoints point at executors or at the
-// coordinator.
+// schema of the session's connection; "result_mode" (direct, proxy or
+// single; see ResultModes) chooses how split queries give their answers.
 
 // SetSessionOptions sets session options.
 func (s *Server) SetSessionOptions(ctx context.Context, req *flight.SetSessionOptionsRequest) (*flight.SetSessionOptionsResult, error) {
@@ -86,7 +85,7 @@ func (s *Server) SetSessionOptions(ctx context.Context, req *flight.SetSessionOp
 				res.Errors[name] = &flight.SetSessionOptionsResultError{Value: flight.SetSessionOptionsResultErrorInvalidValue}
 				continue
 			}
-			if name == "result_mode" && val.StringValue != "direct" && val.StringValue != "proxy" {
+			if _, ok := ParseResultMode(val.StringValue); name == "result_mode" && !ok {
 				res.Errors[name] = &flight.SetSessionOptionsResultError{Value: flight.SetSessionOptionsResultErrorInvalidValue}
 			}
 		}
@@ -95,7 +94,7 @@ func (s *Server) SetSessionOptions(ctx context.Context, req *flight.SetSessionOp
 		}
 		if v := opts["result_mode"]; v != nil {
 			sess.mu.Lock()
-			sess.resultMode = v.GetStringValue()
+			sess.resultMode, _ = ParseResultMode(v.GetStringValue())
 			sess.mu.Unlock()
 			if len(opts) == 1 {
 				return struct{}{}, nil

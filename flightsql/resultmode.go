@@ -1,0 +1,73 @@
+package flightsql
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"google.golang.org/grpc/metadata"
+)
+
+// Result modes: how the FlightInfo of a query split across executors
+// gives its answer. The server has a default (--result-mode); a client
+// picks its own per session (the session option result_mode) or per call
+// (the ResultModeHeader request header, which wins).
+const (
+	// ResultDirect: one endpoint per task, located at its executors.
+	ResultDirect = "direct"
+	// ResultProxy: one endpoint per task, redeemed at the coordinator.
+	ResultProxy = "proxy"
+	// ResultSingle: one endpoint, at the coordinator, streaming every
+	// task's result in endpoint order: for clients that read only the
+	// first endpoint of a FlightInfo (flightsql-dbapi, so SQLAlchemy and
+	// Superset).
+	ResultSingle = "single"
+)
+
+// ResultModes are the result modes, as flags and errors list them.
+var ResultModes = []string{ResultDirect, ResultProxy, ResultSingle}
+
+// ResultModeHeader is the gRPC request header with which a client picks
+// the result mode of the statements it runs, whatever the server's
+// default; drivers that turn URL parameters into headers take it in the
+// URL (flightsql-dbapi: datafusion://host:port?skein-result-mode=single).
+const ResultModeHeader = "skein-result-mode"
+
+// ParseResultMode is s as a result mode, in any case; ok is false if s
+// names none.
+func ParseResultMode(s string) (mode string, ok bool) {
+	m := strings.ToLower(strings.TrimSpace(s))
+	return m, slices.Contains(ResultModes, m)
+}
+
+// requestResultMode is the result mode a call's ResultModeHeader asks
+// for ("" when it has none); a header with a mode that does not parse, or
+// given twice with different modes, is an error.
+func requestResultMode(ctx context.Context) (string, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	mode := ""
+	for _, v := range md.Get(ResultModeHeader) {
+		m, ok := ParseResultMode(v)
+		if !ok {
+			return "", fmt.Errorf("%w: header %s: %q is no result mode: want one of %s", ErrInvalid, ResultModeHeader, v,
+				strings.Join(ResultModes, ", "))
+		}
+		if mode != "" && m != mode {
+			return "", fmt.Errorf("%w: header %s is given twice, as %s and %s", ErrInvalid, ResultModeHeader, mode, m)
+		}
+		mode = m
+	}
+	return mode, nil
+}
+
+// resultMode is the result mode a statement is planned in: the call's
+// header's, else the session's, else "" (the server's default).
+func resultMode(header string, sess *session) string {
+	if header != "" {
+		return header
+	}
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return sess.resultMode
+}
