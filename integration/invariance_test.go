@@ -415,12 +415,22 @@ func TestPartitionInvariance(t *testing.T) {
 			} else if inOrder[q] && !slices.Equal(got.seq, want[i].seq) {
 				t.Errorf("%s (%s): the rows are DuckDB's, not in its order", q, got.info)
 			}
-			var meta struct{ Mode string }
+			var meta struct {
+				Mode       string
+				ResultMode string `json:"result_mode"`
+				Endpoints  int
+			}
 			_ = json.Unmarshal([]byte(got.info), &meta)
 			if meta.Mode == "" {
 				meta.Mode = "local"
 			}
 			modes[meta.Mode]++
+			if meta.ResultMode == "single" {
+				modes["single endpoint"]++
+				if meta.Endpoints != 1 {
+					t.Errorf("%s: result mode single with %d endpoints (%s)", q, meta.Endpoints, got.info)
+				}
+			}
 			// A shape the stages cover may not fall back to one node.
 			if isStaged[q] && meta.Mode != "stages" {
 				t.Errorf("%s: planned %s, want stages (%s)", q, meta.Mode, got.info)
@@ -447,6 +457,20 @@ func TestPartitionInvariance(t *testing.T) {
 			})
 		}
 	}
+	// Through one endpoint that streams every task's result in order
+	// (--result-mode single), as SQLAlchemy clients read it.
+	configs++
+	t.Run("executors=3/task-rows=4000/result-mode=single", func(t *testing.T) {
+		c, err := coordinator.Start(ctx, coordinator.Config{
+			Addr: "127.0.0.1:0", DataDir: t.TempDir(), AllowDirs: []string{dir, tdir}, Executors: 3,
+			TaskRows: 4000, Threads: 1, ShutdownGrace: 5 * time.Second, ResultMode: "single",
+		}, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Shutdown()
+		check(t, dial(t, c.URI()))
+	})
 	// The same corpus against separate processes: a coordinator and two
 	// executors started from the skein binary.
 	configs++
@@ -456,7 +480,7 @@ func TestPartitionInvariance(t *testing.T) {
 	})
 	t.Logf("runs by mode: %v", modes)
 	// The suite proves nothing if nothing was split.
-	if modes["scatter"] == 0 || modes["scatter-merge"] == 0 {
+	if modes["scatter"] == 0 || modes["scatter-merge"] == 0 || modes["single endpoint"] == 0 {
 		t.Fatalf("no query was distributed: %v", modes)
 	}
 	// The TPC-H queries read views: Q1 and Q6 must split through them.

@@ -79,7 +79,7 @@ def test_readme_sqlalchemy(server):
     import sqlalchemy as sa
 
     engine = sa.create_engine(f"datafusion://skein:secret@{hostport}"
-                              "?insecure=true&feature-sqlalchemy-prepared-statements=on")
+                              "?insecure=true&skein-result-mode=single&feature-sqlalchemy-prepared-statements=on")
     with engine.connect() as conn:
         conn.execute(sa.text("CREATE TABLE IF NOT EXISTS readme_geese (name VARCHAR, wingspan DOUBLE)"))
         conn.execute(sa.text("INSERT INTO readme_geese VALUES (:n, :w)"), {"n": "greylag", "w": 1.6})

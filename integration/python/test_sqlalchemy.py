@@ -3,14 +3,19 @@ is the route Superset and other SQLAlchemy tools take).
 
 flightsql-dbapi 0.2.2 needs SQLAlchemy < 2.0 (pinned 1.4.54). Its limits
 are tests here that fail when the driver changes: it reads only the first
-endpoint of a result, binds no parameters unless its prepared-statement
-feature is on, and pandas 3 does not take a SQLAlchemy 1.4 engine.
+endpoint of a result (so a split query needs ?skein-result-mode=single in
+the URL, which the driver sends as a gRPC header), binds no parameters
+unless its prepared-statement feature is on, and pandas 3 does not take a
+SQLAlchemy 1.4 engine.
 """
+
+import json
 
 import datetime
 import decimal
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 import sqlalchemy as sa
@@ -190,9 +195,10 @@ def test_pandas_read_sql(engine, unique_name):
 
 def test_reads_only_the_first_endpoint(engine, conn, data_root):
     """Driver limit: flightsql-dbapi reads endpoint 0 of a FlightInfo and
-    drops the others. A query Skein splits into several endpoints (a scan of
-    several Parquet files, a staged GROUP BY) comes back short, without an
-    error; one answered by one endpoint (scatter-merge, local) is whole."""
+    drops the others. In the server's default result mode a query Skein
+    splits into several endpoints (a scan of several Parquet files, a staged
+    GROUP BY) comes back short, without an error; one answered by one
+    endpoint (scatter-merge, local) is whole. The cure is the next test."""
     glob = data_root / "pq" / "*.parquet"
     scan = f"SELECT id FROM read_parquet('{glob}')"
     with engine.connect() as c:
@@ -213,3 +219,39 @@ def test_reads_only_the_first_endpoint(engine, conn, data_root):
         cur.execute(scan)
         assert cur.fetch_arrow_table().num_rows == 300_000
     assert pc.sum(first.column("id")).as_py() < 300_000 * 299_999 // 2
+
+
+def test_single_result_mode_gives_whole_answers(server, data_root):
+    """?skein-result-mode=single in the URL: the driver sends every URL
+    parameter it does not know as a gRPC header, and Skein answers a split
+    query from one endpoint that streams every task's rows, so the driver's
+    first endpoint is the whole answer, a sorted one in order."""
+    glob = data_root / "pq" / "*.parquet"
+    eng = sa.create_engine(engine_url(server, **{"skein-result-mode": "single"}))
+    try:
+        with eng.connect() as c:
+            client = c.connection.connection.client
+            scan = f"SELECT id FROM read_parquet('{glob}')"
+            info = client.execute(scan)
+            plan = json.loads(info.app_metadata)
+            assert len(info.endpoints) == 1 and plan["result_mode"] == "single" and plan["tasks"] > 1
+            client.do_get(info.endpoints[0].ticket).read_all()
+            got = c.execute(sa.text(scan)).scalars().all()
+            assert len(got) == 300_000 and sorted(got) == list(range(300_000))
+            # A sort range-partitioned across executors, in order.
+            ordered = f"SELECT id, grp FROM read_parquet('{glob}') WHERE id % 3 = 0 ORDER BY grp DESC, id"
+            plan = json.loads(client.execute(ordered).app_metadata)
+            assert plan["mode"] == "stages" and plan["ordered"] and plan["result_mode"] == "single", plan
+            rows = c.execute(sa.text(ordered)).all()
+            assert [tuple(r) for r in rows] == sorted(((i, i % 7) for i in range(0, 300_000, 3)),
+                                                      key=lambda r: (-r[1], r[0]))
+        # A mode that is none is refused, naming the header (the driver
+        # passes Arrow's error through, not as a DB-API one).
+        bad = sa.create_engine(engine_url(server, **{"skein-result-mode": "sideways"}))
+        try:
+            with bad.connect() as c, pytest.raises(pa.ArrowInvalid, match="skein-result-mode"):
+                c.execute(sa.text(scan))
+        finally:
+            bad.dispose()
+    finally:
+        eng.dispose()
