@@ -654,10 +654,10 @@ func (d *dist) Redeem(ctx context.Context, user string, handle []byte) (*arrow.S
 		return sc, ch, true, err
 	}
 	var m merge
-	signer, redeem := d.secret.Signer("tickets"), d.merge
+	signer, answer := d.secret.Signer("tickets"), gathered(d.merge)
 	err := signer.Verify(kindMerge, string(handle), &m)
 	if err != nil {
-		redeem, err = d.single, signer.Verify(kindSingle, string(handle), &m)
+		answer, err = d.single, signer.Verify(kindSingle, string(handle), &m)
 	}
 	if err != nil {
 		return nil, nil, false, nil
@@ -665,7 +665,7 @@ func (d *dist) Redeem(ctx context.Context, user string, handle []byte) (*arrow.S
 	if m.User != user {
 		return nil, nil, true, fmt.Errorf("%w: the ticket was issued to another user", flightsql.ErrDenied)
 	}
-	sc, ch, err := redeem(ctx, m)
+	sc, ch, err := d.gather(ctx, m, answer)
 	return sc, ch, true, err
 }
 
@@ -875,19 +875,34 @@ func (d *dist) proxy(req context.Context, t cluster.Task, handle []byte) (*arrow
 		d.read(t.Query, t.Task, err)
 		return nil, nil, d.limits.Expired(ctx, t.Query, err)
 	}
+	sc, ch := d.relay(ctx, req, t.Query, rdr, cancel, func(_, _ int64, err error) { d.read(t.Query, t.Task, err) })
+	return sc, ch, nil
+}
+
+// relayed is a stream of task results that the coordinator relays.
+type relayed interface {
+	array.RecordReader
+	// failed records that the task being read failed with err, as the
+	// coordinator saw it.
+	failed(err error)
+}
+
+// relay forwards rdr to a DoGet stream in the background (see forward);
+// at its end, it calls cancel, releases rdr and says to done what went.
+func (d *dist) relay(ctx, req context.Context, query string, rdr relayed, cancel func(), done func(rows, bytes int64, err error)) (*arrow.Schema, <-chan flight.StreamChunk) {
 	schema := rdr.Schema()
 	ch := make(chan flight.StreamChunk, 1)
 	d.work.spawn(func() {
 		defer close(ch)
 		defer cancel()
 		defer rdr.Release()
-		_, _, err := d.forward(ctx, req, t.Query, rdr, schema, ch)
+		rows, bytes, err := d.forward(ctx, req, query, rdr, schema, ch)
 		if err != nil && rdr.Err() == nil {
 			rdr.failed(err) // the stream was fine: the limit or the client ended it
 		}
-		d.read(t.Query, t.Task, err)
+		done(rows, bytes, err)
 	})
-	return schema, ch, nil
+	return schema, ch
 }
 
 // queryContext is the context a query's work runs in at the coordinator:

@@ -106,14 +106,25 @@ func endpointRows(t *testing.T, cl *flightsql.Client, eps []*flight.FlightEndpoi
 // FlightInfo, before it is read or between its endpoints: the coordinator
 // retries a final task at its alternate, whose inputs come from the
 // surviving producers or are recomputed there from the files. The answer
-// is DuckDB's, and no shuffle data is left on the survivor.
+// is DuckDB's, and no shuffle data is left on the survivor. So in single
+// mode, whose one endpoint reads the final tasks as proxy mode does.
 func TestStagedQuerySurvivesALostExecutor(t *testing.T) {
 	for name, q := range stagedFaultQueries {
-		for _, when := range []string{"before reading", "between endpoints"} {
+		for _, when := range []string{"before reading", "between endpoints", "single, before reading"} {
 			t.Run(name+" "+when, func(t *testing.T) {
-				c, cl, ref := stagedCluster(t, "proxy")
+				mode := "proxy"
+				if strings.HasPrefix(when, "single") {
+					mode = "single"
+				}
+				c, cl, ref := stagedCluster(t, mode)
 				want := duckRows(t, ref, q)
-				info := staged(t, cl, q)
+				info, err := cl.Execute(context.Background(), q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p := planOf(t, info); p.Mode != "stages" || len(p.Plan) < 2 {
+					t.Fatalf("%s: plan %s with %d final tasks, want stages gathering from several", q, p.Mode, len(p.Plan))
+				}
 				lost, survivor := c.Executors()[0], c.Executors()[1]
 				var got []string
 				if when == "between endpoints" {
@@ -178,7 +189,7 @@ func smallSpools(keep time.Duration) func(*Config) {
 func TestShuffleDataIsReleased(t *testing.T) {
 	c, cl, _ := stagedCluster(t, "proxy", smallSpools(0))
 	ctx := context.Background()
-	for _, mode := range []string{"proxy", "direct"} {
+	for _, mode := range []string{"proxy", "direct", "single"} {
 		for _, q := range stagedFaultQueries {
 			opts, _ := flight.NewSessionOptionValues(map[string]any{"result_mode": mode})
 			sctx, err := cl.Client.AuthenticateBasicToken(ctx, "ann", "any")

@@ -23,14 +23,18 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// merge fetches every partial result in parallel and runs the final SQL
-// over them in DuckDB, streaming its answer. Each task's partial result is
-// read whole before it is used, so a task that fails midway is run again
-// elsewhere without its first rows counting twice.
-func (d *dist) merge(req context.Context, m merge) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+// gathered is how the coordinator answers a ticket naming several tasks
+// (a merge's, a single endpoint's) in ctx, the query's context: it returns
+// the answer's stream, which calls cancel at its end.
+type gathered func(ctx, req context.Context, m merge, cancel func()) (*arrow.Schema, <-chan flight.StreamChunk, error)
+
+// gather answers a ticket naming several tasks: the query ends, in the
+// history and on the executors, when its stream does, or here if it
+// fails before streaming.
+func (d *dist) gather(req context.Context, m merge, answer gathered) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	d.hist.merging(m.Query)
 	ctx, cancel := d.queryContext(req, m.Deadline)
-	sc, ch, err := d.mergeIn(ctx, req, m, cancel)
+	sc, ch, err := answer(ctx, req, m, cancel)
 	if err != nil {
 		cancel()
 		err = d.limits.Expired(ctx, m.Query, err)
@@ -40,9 +44,11 @@ func (d *dist) merge(req context.Context, m merge) (*arrow.Schema, <-chan flight
 	return sc, ch, err
 }
 
-// mergeIn runs a merge in ctx; its stream, when it returns one, calls
-// cancel at its end.
-func (d *dist) mergeIn(ctx, req context.Context, m merge, cancel func()) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+// merge fetches every partial result in parallel and runs the final SQL
+// over them in DuckDB, streaming its answer. Each task's partial result is
+// read whole before it is used, so a task that fails midway is run again
+// elsewhere without its first rows counting twice.
+func (d *dist) merge(ctx, req context.Context, m merge, cancel func()) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	parts := make([][]arrow.RecordBatch, len(m.Tasks))
 	var held atomic.Int64 // bytes of partial results held, within the result limit
 	schemas := make([]*arrow.Schema, len(m.Tasks))

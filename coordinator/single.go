@@ -17,33 +17,17 @@ import (
 // that read only the first endpoint of a FlightInfo. Each task is read as
 // proxy mode reads it (its executor, its alternate, the coordinator; a
 // stream broken midway resumes elsewhere), batch by batch: nothing is
-// held whole here. The result limit counts the whole answer, and the
-// query ends, in the history and on the executors, with the stream.
-func (d *dist) single(req context.Context, m merge) (*arrow.Schema, <-chan flight.StreamChunk, error) {
-	d.hist.merging(m.Query)
-	ctx, cancel := d.queryContext(req, m.Deadline)
+// held whole here. The result limit counts the whole answer.
+func (d *dist) single(ctx, req context.Context, m merge, cancel func()) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	c, err := d.concatenate(ctx, m.Tasks)
 	if err != nil {
-		cancel()
-		err = d.limits.Expired(ctx, m.Query, err)
-		d.hist.finished(m.Query, 0, 0, err)
-		d.read(m.Query, -1, err)
 		return nil, nil, err
 	}
-	schema := c.Schema()
-	ch := make(chan flight.StreamChunk, 1)
-	d.work.spawn(func() {
-		defer close(ch)
-		defer cancel()
-		defer c.Release()
-		rows, bytes, err := d.forward(ctx, req, m.Query, c, schema, ch)
-		if err != nil && c.Err() == nil {
-			c.failed(err) // the streams were fine: the limit or the client ended it
-		}
+	sc, ch := d.relay(ctx, req, m.Query, c, cancel, func(rows, bytes int64, err error) {
 		d.hist.finished(m.Query, rows, bytes, err)
 		d.read(m.Query, -1, err)
 	})
-	return schema, ch, nil
+	return sc, ch, nil
 }
 
 // concatenation reads the results of tasks one after the other, each as a
