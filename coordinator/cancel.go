@@ -97,15 +97,15 @@ func (d *dist) cancelQuery(qid, handle string) {
 // this a client that plans a query and reads none of it (skein sql
 // --explain) leaves them running until they end or their tickets expire.
 func (d *dist) Cancel(user string, handle []byte) (bool, error) {
-	var qid, owner, task string
+	var qid, trace, owner, task string
 	if t, err := d.secret.VerifyTask(handle); err == nil {
-		qid, owner, task = t.Query, t.User, string(handle)
+		qid, trace, owner, task = t.Query, t.Trace, t.User, string(handle)
 	} else {
 		var m merge
 		if d.secret.Signer("tickets").Verify(kindMerge, string(handle), &m) != nil {
 			return false, nil
 		}
-		qid, owner = m.Query, m.User
+		qid, trace, owner = m.Query, m.Trace, m.User
 		if len(m.Tasks) > 0 {
 			task = m.Tasks[0]
 		}
@@ -116,6 +116,8 @@ func (d *dist) Cancel(user string, handle []byte) (bool, error) {
 	if task != "" {
 		d.cancelQuery(qid, task)
 	}
+	d.owed.drop(qid)
 	d.hist.finished(qid, 0, 0, context.Canceled)
+	flightsql.QueryLog(d.log, qid, trace).Info().Msg("query cancelled")
 	return true, nil
 }

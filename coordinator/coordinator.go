@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -19,6 +20,7 @@ import (
 	"github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/health"
 	"github.com/skeindb/skein/internal/metrics"
 	"github.com/skeindb/skein/internal/objstore"
 	"github.com/skeindb/skein/internal/users"
@@ -111,7 +113,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.BroadcastRows, "broadcast-rows", 4_000_000, "a join input of at most this many rows (from Parquet metadata) is broadcast to every task; a larger one joined by an equality is co-partitioned")
 	fs.StringVar(&c.ResultMode, "result-mode", "direct", "how a split query's FlightInfo answers: direct: an endpoint per task, at executors; proxy: an endpoint per task, at the coordinator; single: one endpoint at the coordinator streaming every task's result, for clients that read only the first endpoint (a client picks its own with the skein-result-mode header or the result_mode session option)")
 	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", 5*time.Second, "an executor silent this long is dead")
-	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 30*time.Second, "how long running queries may finish on SIGTERM")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long the drain may take: the coordinator turns NOT_SERVING, refuses new queries and lets planned and running ones finish, then stops (a second signal stops it at once)")
 	fs.DurationVar(&c.SessionIdle, "session-idle-timeout", 15*time.Minute, "close client sessions idle this long")
 	fs.DurationVar(&c.QueryTimeout, "query-timeout", 0, "cancel a query running longer than this, its tasks on executors too (0: no limit)")
 	fs.Int64Var(&c.MaxResultBytes, "max-result-bytes", 0, "fail a query whose result, as the coordinator streams, proxies or merges it, exceeds this many bytes (0: no limit)")
@@ -224,6 +226,8 @@ type Coordinator struct {
 	// is set, serves it with its executors' and the process's.
 	metrics *prometheus.Registry
 	web     *web.Server
+	health  *health.Server
+	stopBy  atomic.Int64 // unix nanoseconds: the end of the grace a Drain began; 0 before
 
 	shutdown    sync.Once
 	shutdownErr error
@@ -338,6 +342,8 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 	}
 	g := grpc.NewServer(opts...)
 	fs.Register(g)
+	hs := health.New()
+	hs.Register(g)
 	lis, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		fs.Close()
@@ -346,7 +352,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 	}
 	promReg.MustRegister(newGauges(hist, reg, fs.Stats))
 	c := &Coordinator{cfg: cfg, log: log, db: db, fs: fs, grpc: g, lis: lis, done: make(chan error, 1), dist: d, reg: reg,
-		hist: hist, started: time.Now(), metrics: promReg}
+		hist: hist, started: time.Now(), metrics: promReg, health: hs}
 	go func() { c.done <- g.Serve(lis) }()
 	if err := c.startExecutors(ctx, secret, allowed); err != nil {
 		_ = c.Shutdown()
@@ -356,6 +362,9 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 		_ = c.Shutdown()
 		return nil, err
 	}
+	// Ready: the catalog is open, the listener accepts, and the executors
+	// of skein serve have registered.
+	hs.SetReady(true)
 	log.Info().Str("addr", lis.Addr().String()).Str("data_dir", dataDir).Bool("auth", logins != nil).
 		Bool("tls", creds != nil).Msg("coordinator serving")
 	cfg.ObjectStore.LogTo(log)
@@ -420,17 +429,21 @@ func (c *Coordinator) URI() string {
 func (c *Coordinator) Done() <-chan error { return c.done }
 
 // Shutdown stops accepting connections and lets running calls finish
-// within the grace period. Past it, it cancels all running work through
-// its contexts (the dist layer's, then every call's). Either way it waits
-// for every handler and goroutine that uses the dist layer or a database
-// to return, and only then closes them: the dist layer, the sessions, the
-// executors, and last the checkpointed database.
+// within the grace period (what is left of it after Drain). Past it, it
+// cancels all running work through its contexts (the dist layer's, then
+// every call's). Either way it waits for every handler and goroutine that
+// uses the dist layer or a database to return, and only then closes them:
+// the dist layer, the sessions, the executors, and last the checkpointed
+// database.
 func (c *Coordinator) Shutdown() error {
 	c.shutdown.Do(func() { c.shutdownErr = c.stop() })
 	return c.shutdownErr
 }
 
 func (c *Coordinator) stop() error {
+	// Health watchers are told NOT_SERVING and their streams end: a
+	// graceful stop waits for every stream.
+	c.health.Close()
 	stopped := make(chan struct{})
 	go func() {
 		c.grpc.GracefulStop()
@@ -439,6 +452,9 @@ func (c *Coordinator) stop() error {
 	grace := c.cfg.ShutdownGrace
 	if grace <= 0 {
 		grace = 30 * time.Second
+	}
+	if by := c.stopBy.Load(); by != 0 {
+		grace = max(time.Until(time.Unix(0, by)), 0)
 	}
 	select {
 	case <-stopped:

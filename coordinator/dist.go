@@ -63,6 +63,7 @@ type dist struct {
 	mu      sync.Mutex
 	views   map[string]partition.View // view definitions by their CREATE VIEW text
 	reading reading                   // staged queries read through here, until they end
+	owed    owed                      // endpoints to be redeemed here, waited for by a drain
 }
 
 // Bounds of the caches: footers by count and bytes (a footer costs its
@@ -80,6 +81,7 @@ const (
 // the tasks whose results, one after the other, are the answer.
 type merge struct {
 	Query    string     `json:"q"`
+	Trace    string     `json:"tr,omitempty"` // the client's trace id, for the logs
 	User     string     `json:"u"`
 	Role     users.Role `json:"r,omitempty"`
 	Tasks    []string   `json:"t"` // task handles
@@ -163,7 +165,7 @@ func (d *dist) Action(_ context.Context, typ string, body []byte) ([]byte, error
 
 // Plan implements flightsql.Cluster: it splits the query if the partition
 // package proves it safe and executors are alive, else leaves it local.
-func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, schema *arrow.Schema, resultMode string, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+func (d *dist) Plan(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTag, user, query string, schema *arrow.Schema, resultMode string, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
 	if err := d.work.enter(); err != nil {
 		return nil, err
 	}
@@ -173,19 +175,20 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 	if d.limits.QueryTimeout > 0 {
 		deadline = start.Add(d.limits.QueryTimeout) // tasks start now, with the FlightInfo
 	}
-	if len(d.reg.live()) == 0 {
+	if len(d.reg.ready()) == 0 {
 		return runsLocal(errNoExecutors)
 	}
+	log := flightsql.QueryLog(d.log, tag.ID, tag.Trace)
 	p, err := d.plan(ctx, conn, query, schema)
 	if err != nil {
 		if errors.Is(err, partition.ErrLocal) {
-			d.log.Debug().Str("reason", err.Error()).Msg("query runs local")
+			log.Debug().Str("reason", err.Error()).Msg("query runs local")
 			return runsLocal(err)
 		}
 		return nil, err
 	}
-	qid := newQueryID()
-	handles, execs, err := d.sign(p, cluster.Task{Query: qid, User: user, Role: flightsql.RoleFrom(ctx), Deadline: deadline})
+	qid := tag.ID
+	handles, execs, err := d.sign(p, cluster.Task{Query: qid, Trace: tag.Trace, User: user, Role: flightsql.RoleFrom(ctx), Deadline: deadline})
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +211,7 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 	// single endpoint streams them in that order).
 	info := &flight.FlightInfo{Schema: flight.SerializeSchema(flightsql.ResultSchema(schema), d.mem),
 		FlightDescriptor: desc, TotalRecords: -1, TotalBytes: -1, Ordered: p.sorted()}
-	gather := merge{Query: qid, User: user, Role: flightsql.RoleFrom(ctx), Tasks: handles, Deadline: deadline}
+	gather := merge{Query: qid, Trace: tag.Trace, User: user, Role: flightsql.RoleFrom(ctx), Tasks: handles, Deadline: deadline}
 	switch {
 	case p.mode == partition.ScatterMerge || single:
 		kind := kindSingle
@@ -242,30 +245,37 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, user, query string, sc
 			info.Endpoint = append(info.Endpoint, ep)
 		}
 	}
-	explained := p.explain(qid, execs)
+	explained := p.explain(execs)
 	explained.ResultMode, explained.Endpoints = results, len(info.Endpoint)
 	meta, err := json.Marshal(explained)
 	if err != nil {
 		return nil, err
 	}
 	info.AppMetadata = meta
+	final := make([]int, len(p.tasks))
+	for i := range final {
+		final[i] = len(all) - len(p.tasks) + i
+	}
+	// A draining coordinator waits for the endpoints it serves itself.
+	switch {
+	case p.mode == partition.ScatterMerge || single:
+		d.owed.add(qid, []int{-1}, flightsql.ConnOpen(ctx))
+	case results == flightsql.ResultProxy:
+		d.owed.add(qid, final, flightsql.ConnOpen(ctx))
+	}
 	// A staged query that the coordinator reads, and any it reads through
 	// a single endpoint, is cancelled on every executor once read, or at
 	// its first failure: nothing it holds there is read after that.
 	if single || p.stages != nil && results == flightsql.ResultProxy {
-		final := make([]int, len(p.tasks))
-		for i := range final {
-			final[i] = len(all) - len(p.tasks) + i
-		}
 		d.track(qid, all[0], final)
 	}
 	// Recorded before any task can start, so that no report finds it
 	// missing. A scatter query ends with its tasks, unless the single
 	// endpoint streams them: then with that stream, as a merge does.
-	d.hist.started(qid, user, query, p.modeName(), len(all), true, p.mode == partition.Scatter && !single)
+	d.hist.started(tag, user, query, p.modeName(), len(all), true, p.mode == partition.Scatter && !single)
 	d.hist.describe(qid, results, &explained, allExecs, len(meta))
-	d.startTasks(all, allExecs)
-	d.log.Info().Str("query_id", qid).Str("mode", p.modeName()).Int("tasks", len(all)).
+	d.startTasks(tag, all, allExecs)
+	log.Info().Str("mode", p.modeName()).Int("tasks", len(all)).
 		Dur("planning", time.Since(start)).Msg("query planned")
 	return info, nil
 }
@@ -513,7 +523,7 @@ func (d *dist) slices(ctx context.Context, conn *duck.Conn, a *partition.Analysi
 // slots is how many tasks the live executors run at once.
 func (d *dist) slots() int {
 	n := 0
-	for _, m := range d.reg.live() {
+	for _, m := range d.reg.ready() {
 		n += max(m.Threads, 1)
 	}
 	return max(n, 1)
@@ -553,7 +563,10 @@ const partialsView = "skein_partials"
 // explanation is how a query was split, sent as the FlightInfo's
 // app_metadata (skein sql --explain prints it).
 type explanation struct {
+	// The query's id and its client's trace id: the front door adds them
+	// to every FlightInfo it answers (flightsql.QueryTag).
 	QueryID string `json:"query_id,omitempty"`
+	TraceID string `json:"trace_id,omitempty"`
 	Mode    string `json:"mode"`
 	// Reason says why a query runs local (partition.ErrLocal's text).
 	Reason  string      `json:"reason,omitempty"`
@@ -577,8 +590,8 @@ type taskInfo struct {
 	SQL       string `json:"sql,omitempty"` // where it is not task_sql (UNION ALL branches)
 }
 
-func (p *planned) explain(qid string, execs [][2]string) explanation {
-	e := explanation{QueryID: qid, Mode: p.modeName(), Tasks: len(p.tasks), TaskSQL: p.tasks[0].sql, Merge: p.merge,
+func (p *planned) explain(execs [][2]string) explanation {
+	e := explanation{Mode: p.modeName(), Tasks: len(p.tasks), TaskSQL: p.tasks[0].sql, Merge: p.merge,
 		Stages: p.stageInfos(), Ordered: p.sorted()}
 	for _, ps := range p.stages[:max(len(p.stages)-1, 0)] {
 		e.Tasks += len(ps.tasks) // every stage's tasks
@@ -629,13 +642,11 @@ func deserialize(ctx context.Context, conn *duck.Conn, ast []byte) (string, erro
 	return scalar[string](ctx, conn, "SELECT json_deserialize_sql($1::JSON)", string(ast))
 }
 
-func newQueryID() string { return fmt.Sprintf("%x", time.Now().UnixNano())[4:] + randomHex(4) }
-
 // Local implements flightsql.Cluster: queries run whole on the coordinator
 // are recorded too.
-func (d *dist) Local(id, user, sql string) func(int64, error) {
-	d.hist.started(id, user, sql, partition.Local.String(), 0, false, false)
-	return func(rows int64, err error) { d.hist.finished(id, rows, 0, err) }
+func (d *dist) Local(tag flightsql.QueryTag, user, sql string) func(int64, error) {
+	d.hist.started(tag, user, sql, partition.Local.String(), 0, false, false)
+	return func(rows int64, err error) { d.hist.finished(tag.ID, rows, 0, err) }
 }
 
 // Redeem implements flightsql.Cluster: task tickets are proxied from an
@@ -650,6 +661,7 @@ func (d *dist) Redeem(ctx context.Context, user string, handle []byte) (*arrow.S
 		if t.User != user {
 			return nil, nil, true, fmt.Errorf("%w: the ticket was issued to another user", flightsql.ErrDenied)
 		}
+		d.owed.redeemed(t.Query, t.Task)
 		sc, ch, err := d.proxy(ctx, t, handle)
 		return sc, ch, true, err
 	}
@@ -665,6 +677,7 @@ func (d *dist) Redeem(ctx context.Context, user string, handle []byte) (*arrow.S
 	if m.User != user {
 		return nil, nil, true, fmt.Errorf("%w: the ticket was issued to another user", flightsql.ErrDenied)
 	}
+	d.owed.redeemed(m.Query, -1)
 	sc, ch, err := d.gather(ctx, m, answer)
 	return sc, ch, true, err
 }
@@ -682,9 +695,9 @@ func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.R
 	if len(t.Inputs) > 0 || t.Partitions > 0 {
 		// A stage's task may fail for an input lost with another
 		// executor (a stream broken midway): run it again on each
-		// executor still registered, its own included; it fetches its
+		// executor still taking tasks, its own included; it fetches its
 		// inputs again, and lost producers are recomputed.
-		for _, m := range d.reg.live() {
+		for _, m := range d.reg.ready() {
 			ids = append(ids, m.ID)
 		}
 		limit = len(ids)
@@ -719,7 +732,7 @@ func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.R
 		}
 		lease()
 		d.hist.saw(t.Query, t.Task, id, tried, err)
-		d.log.Warn().Err(err).Str("query_id", t.Query).Int("task_id", t.Task).Str("executor", id).Msg("task failed; retrying elsewhere")
+		flightsql.QueryLog(d.log, t.Query, t.Trace).Warn().Err(err).Int("task_id", t.Task).Str("executor", id).Msg("task failed; retrying elsewhere")
 		errs = append(errs, fmt.Errorf("executor %s: %w", id, err))
 	}
 	if ctx.Err() != nil {
@@ -825,7 +838,7 @@ func (d *dist) dial(loc string) (flight.Client, error) {
 // run while a client reads the endpoints one at a time (the JDBC driver
 // does); the executors hold the results until the tickets are redeemed. A
 // start that fails only means the task runs when its ticket is redeemed.
-func (d *dist) startTasks(handles []string, execs [][2]string) {
+func (d *dist) startTasks(tag flightsql.QueryTag, handles []string, execs [][2]string) {
 	byExecutor := map[string][]string{}
 	for i, h := range handles {
 		byExecutor[execs[i][0]] = append(byExecutor[execs[i][0]], h)
@@ -839,7 +852,8 @@ func (d *dist) startTasks(handles []string, execs [][2]string) {
 			ctx, cancel := context.WithTimeout(d.life, 10*time.Second)
 			defer cancel()
 			if err := d.startAt(ctx, loc, hs); err != nil && ctx.Err() == nil {
-				d.log.Warn().Err(err).Str("executor", id).Msg("starting tasks early failed; they start when fetched")
+				flightsql.QueryLog(d.log, tag.ID, tag.Trace).Warn().Err(err).Str("executor", id).
+					Msg("starting tasks early failed; they start when fetched")
 			}
 		})
 	}

@@ -64,7 +64,8 @@ func FuzzClusterActions(f *testing.F) {
 	}
 	reg := newRegistry(secret, time.Minute, c.reg.zone, zerolog.Nop())
 	reg.reports = func([]cluster.TaskReport) {}
-	types := []string{cluster.ActionRegister, cluster.ActionHeartbeat, cluster.ActionPing, cluster.ActionStart, "skein.other"}
+	types := []string{cluster.ActionRegister, cluster.ActionHeartbeat, cluster.ActionDrain, cluster.ActionDeregister,
+		cluster.ActionPing, cluster.ActionStart, "skein.other"}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -100,7 +101,7 @@ func FuzzClusterActions(f *testing.F) {
 				if err := reg.action(typ, []byte(body)); err == nil && unsigned && body == string(data) {
 					t.Fatalf("unsigned %s body %q accepted", typ, body)
 				}
-				_ = reg.live()
+				_, _ = reg.live(), reg.ready()
 				_ = reg.assign(3)
 			}
 		}

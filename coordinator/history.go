@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
 	"google.golang.org/grpc/codes"
@@ -46,6 +47,7 @@ type history struct {
 
 type queryRecord struct {
 	id, user, sql, mode string
+	trace               string // the client's W3C trace id, if it sent one
 	tasks               int
 	started, finished   time.Time
 	rows, bytes         int64
@@ -102,14 +104,15 @@ func newHistory() *history {
 
 // started records a query as it is planned (distributed) or registered
 // (local). A distributed query ends by its tasks (scatter) or its merge.
-func (h *history) started(id, user, sql, mode string, tasks int, distributed, scatter bool) {
+func (h *history) started(tag flightsql.QueryTag, user, sql, mode string, tasks int, distributed, scatter bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := h.now()
 	h.expire(now)
-	q := &queryRecord{id: id, user: user, sql: clip(sql), mode: mode, tasks: tasks, started: now,
+	id := tag.ID
+	q := &queryRecord{id: id, trace: tag.Trace, user: user, sql: clip(sql), mode: mode, tasks: tasks, started: now,
 		status: statusRunning, scatter: scatter, tries: map[int]int{}}
-	h.grow(q, 200+len(id)+len(user)+len(q.sql)+len(mode)+16*tasks)
+	h.grow(q, 200+len(id)+len(tag.Trace)+len(user)+len(q.sql)+len(mode)+16*tasks)
 	if distributed {
 		q.deadline = now.Add(h.abandon)
 		h.waiting[id] = q
@@ -350,6 +353,7 @@ var queryColumns = []duck.Column{
 	{Name: "started_at", Type: duck.TimestampTZ}, {Name: "finished_at", Type: duck.TimestampTZ},
 	{Name: "rows", Type: duck.BigInt}, {Name: "bytes", Type: duck.BigInt},
 	{Name: "status", Type: duck.Varchar}, {Name: "error", Type: duck.Varchar},
+	{Name: "trace_id", Type: duck.Varchar},
 }
 
 var taskColumns = []duck.Column{
@@ -375,7 +379,7 @@ func (h *history) queryRows() [][]any {
 	h.expire(h.now())
 	out := make([][]any, 0, len(h.order))
 	for _, q := range h.order {
-		row := []any{q.id, q.user, q.sql, q.mode, int32(q.tasks), q.started, nil, nil, nil, q.status, orNull(q.err)}
+		row := []any{q.id, q.user, q.sql, q.mode, int32(q.tasks), q.started, nil, nil, nil, q.status, orNull(q.err), orNull(q.trace)}
 		if q.status != statusRunning {
 			row[6], row[7], row[8] = q.finished, q.rows, q.bytes
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	skeinsql "github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
 )
 
@@ -293,7 +294,7 @@ func TestHistoryEndsEachQueryOnce(t *testing.T) {
 	}
 	// Retried: a failure, then success elsewhere; a task reported ok twice
 	// counts once.
-	h.started("a", "ann", "SELECT", "scatter", 2, true, true)
+	h.started(skeinsql.QueryTag{ID: "a"}, "ann", "SELECT", "scatter", 2, true, true)
 	h.tasks([]cluster.TaskReport{bad("a", 0, "e1", "boom"), ok("a", 1, "e2", 5), ok("a", 1, "e1", 5)})
 	h.saw("a", 0, "e1", at, errors.New("stream broke")) // the same failure, seen from here
 	if got := status("a"); got != "running 0 0" {
@@ -308,7 +309,7 @@ func TestHistoryEndsEachQueryOnce(t *testing.T) {
 		t.Fatalf("a after a late report: %s, %d attempts", got, n)
 	}
 	// Seen failing here, then reported by the executor: one attempt.
-	h.started("b", "ann", "SELECT", "scatter", 1, true, true)
+	h.started(skeinsql.QueryTag{ID: "b"}, "ann", "SELECT", "scatter", 1, true, true)
 	h.saw("b", 0, "e1", at, errors.New("stream broke"))
 	h.tasks([]cluster.TaskReport{bad("b", 0, "e1", "disk full")})
 	if as := h.byID["b"].attempts; len(as) != 1 || as[0].err != "disk full" || as[0].number != 1 {
@@ -320,14 +321,14 @@ func TestHistoryEndsEachQueryOnce(t *testing.T) {
 		t.Fatalf("b: %s", got)
 	}
 	// The client went away.
-	h.started("c", "ann", "SELECT", "local", 0, false, false)
+	h.started(skeinsql.QueryTag{ID: "c"}, "ann", "SELECT", "local", 0, false, false)
 	h.finished("c", 1, 0, fmt.Errorf("reading: %w", context.Canceled))
 	h.finished("c", 2, 0, nil) // a second end changes nothing
 	if got := status("c"); got != "cancelled 1 0" {
 		t.Fatalf("c: %s", got)
 	}
 	// Never read: abandoned at the deadline.
-	h.started("d", "ann", "SELECT", "scatter-merge", 2, true, false)
+	h.started(skeinsql.QueryTag{ID: "d"}, "ann", "SELECT", "scatter-merge", 2, true, false)
 	at = at.Add(h.abandon + time.Second)
 	h.queryRows()
 	if q := h.byID["d"]; q.status != statusFailed || !strings.Contains(q.err, "abandoned") {
@@ -335,7 +336,7 @@ func TestHistoryEndsEachQueryOnce(t *testing.T) {
 	}
 	// Bounded: the oldest queries go, with their tasks.
 	for i := range retainQueries + 5 {
-		h.started(fmt.Sprint("q", i), "ann", "SELECT", "local", 0, false, false)
+		h.started(skeinsql.QueryTag{ID: fmt.Sprint("q", i)}, "ann", "SELECT", "local", 0, false, false)
 	}
 	if len(h.order) != retainQueries || h.byID["a"] != nil || len(h.taskRows()) != 0 {
 		t.Fatalf("%d queries kept, %d attempts", len(h.order), len(h.taskRows()))
@@ -347,7 +348,7 @@ func TestHistoryEndsEachQueryOnce(t *testing.T) {
 	long := strings.Repeat("x", 1<<20)
 	n := 2 * retainBytes / maxText
 	for i := range n {
-		h.started(fmt.Sprint("long", i), "ann", long, "local", 0, false, false)
+		h.started(skeinsql.QueryTag{ID: fmt.Sprint("long", i)}, "ann", long, "local", 0, false, false)
 	}
 	last := h.byID[fmt.Sprint("long", n-1)]
 	if h.size > retainBytes || len(h.order) > retainBytes/maxText || h.byID["long0"] != nil || len(last.sql) > maxText+len("…") {

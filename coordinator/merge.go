@@ -189,7 +189,7 @@ func (d *dist) fetchTask(ctx context.Context, handle []byte, query string, held 
 		if attempt >= d.retries || ctx.Err() != nil || from == "" {
 			return nil, nil, fmt.Errorf("task %d (%s): %w", t.Task, executorName(from), err)
 		}
-		d.log.Warn().Err(err).Str("query_id", t.Query).Int("task_id", t.Task).Str("executor", from).
+		flightsql.QueryLog(d.log, t.Query, t.Trace).Warn().Err(err).Int("task_id", t.Task).Str("executor", from).
 			Msg("task stream broke; its rows are dropped and it runs again")
 		broken = append(broken, from)
 		t = d.elsewhere(t, broken)

@@ -104,7 +104,7 @@ func newGauges(hist *history, reg *registry, stats func() flightsql.Stats) *gaug
 			"Queries planned and not yet ended, less the queued (skein.queries with status running).", nil, nil),
 		queued: prometheus.NewDesc("skein_queries_queued",
 			"Queries planned to run on the coordinator whose ticket no client has redeemed yet: nothing of them runs.", nil, nil),
-		executors: prometheus.NewDesc("skein_cluster_executors", "Executors the coordinator knows, by state (live, dead).",
+		executors: prometheus.NewDesc("skein_cluster_executors", "Executors the coordinator knows, by state (live, draining: finishing its tasks and given no new ones, dead).",
 			[]string{"state"}, nil),
 		up: prometheus.NewDesc("skein_cluster_executor_up",
 			"1 while the executor's heartbeats arrive within --heartbeat-timeout, else 0.", []string{"executor", "location"}, nil),
@@ -131,13 +131,16 @@ func (g *gauges) Collect(ch chan<- prometheus.Metric) {
 	if g.reg == nil {
 		return
 	}
-	live, dead := 0, 0
+	live, draining, dead := 0, 0, 0
 	now := g.now()
 	for _, m := range g.reg.snapshot() {
 		up := 0.0
-		if m.alive {
+		switch {
+		case m.alive && m.Draining:
+			up, draining = 1, draining+1
+		case m.alive:
 			up, live = 1, live+1
-		} else {
+		default:
 			dead++
 		}
 		ch <- prometheus.MustNewConstMetric(g.up, prometheus.GaugeValue, up, m.ID, m.Location)
@@ -146,5 +149,6 @@ func (g *gauges) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(g.heartbeat, prometheus.GaugeValue, now.Sub(m.lastSeen).Seconds(), m.ID)
 	}
 	ch <- prometheus.MustNewConstMetric(g.executors, prometheus.GaugeValue, float64(live), "live")
+	ch <- prometheus.MustNewConstMetric(g.executors, prometheus.GaugeValue, float64(draining), "draining")
 	ch <- prometheus.MustNewConstMetric(g.executors, prometheus.GaugeValue, float64(dead), "dead")
 }

@@ -13,7 +13,9 @@ import (
 
 // registry tracks the executors: who registered, when each was last heard
 // from, and how loaded it said it was. One that misses heartbeats for the
-// timeout is dead until it registers again.
+// timeout is dead until it registers again; one that deregisters is gone
+// at once. A draining executor is alive (it serves the tasks it has, and
+// their results) but is assigned nothing new.
 type registry struct {
 	secret  cluster.Secret
 	timeout time.Duration
@@ -60,26 +62,45 @@ func (r *registry) action(typ string, body []byte) error {
 	switch typ {
 	case cluster.ActionRegister:
 		r.members[m.ID] = &member{Member: m, lastSeen: r.now()}
-		r.log.Info().Str("executor", m.ID).Str("location", m.Location).Msg("executor registered")
+		r.log.Info().Str("executor", m.ID).Str("location", m.Location).Bool("draining", m.Draining).Msg("executor registered")
 	case cluster.ActionHeartbeat:
 		if !alive {
 			// Dead or unknown (the coordinator restarted): register again.
 			return fmt.Errorf("%w: executor %s is not registered", flightsql.ErrNotFound, m.ID)
 		}
 		cur.Member, cur.lastSeen, cur.assigned = m, r.now(), 0
+	case cluster.ActionDrain:
+		// Known or not (the coordinator restarted), it serves what it has
+		// and is given nothing new.
+		m.Draining = true
+		if alive {
+			cur.Member, cur.lastSeen = m, r.now()
+		} else {
+			r.members[m.ID] = &member{Member: m, lastSeen: r.now()}
+		}
+		r.log.Info().Str("executor", m.ID).Str("location", m.Location).Int("running", m.Running).Msg("executor draining")
+	case cluster.ActionDeregister:
+		delete(r.members, m.ID)
+		r.log.Info().Str("executor", m.ID).Str("location", m.Location).Msg("executor deregistered")
 	default:
 		return fmt.Errorf("%w: cluster action %q", flightsql.ErrUnimplemented, typ)
 	}
 	return nil
 }
 
-// live lists the executors heard from within the timeout.
-func (r *registry) live() []cluster.Member {
+// live lists the executors heard from within the timeout, draining ones
+// included: they still serve the tasks they have.
+func (r *registry) live() []cluster.Member { return r.list(false) }
+
+// ready lists the live executors that take new tasks (not draining).
+func (r *registry) ready() []cluster.Member { return r.list(true) }
+
+func (r *registry) list(ready bool) []cluster.Member {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []cluster.Member
 	for _, m := range r.members {
-		if r.alive(m) {
+		if r.alive(m) && (!ready || !m.Draining) {
 			out = append(out, m.Member)
 		}
 	}
@@ -112,14 +133,14 @@ func (r *registry) location(id string) (string, bool) {
 }
 
 // assign picks an executor and an alternate for each of n tasks: the least
-// loaded live executor first (its reported running tasks plus what was
-// assigned since), ties broken round-robin.
+// loaded ready executor first (its reported running tasks plus what was
+// assigned since), ties broken round-robin. A draining executor gets none.
 func (r *registry) assign(n int) [][2]string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var live []*member
 	for _, m := range r.members {
-		if r.alive(m) {
+		if r.alive(m) && !m.Draining {
 			live = append(live, m)
 		}
 	}

@@ -116,7 +116,7 @@ func (s *taskStream) resume(err error) bool {
 		s.err = fmt.Errorf("task %s/%d: its stream broke %d times: %w", s.t.Query, s.t.Task, s.resumes+1, err)
 		return false
 	}
-	s.d.log.Warn().Err(err).Str("query_id", s.t.Query).Int("task_id", s.t.Task).Str("executor", s.from).
+	flightsql.QueryLog(s.d.log, s.t.Query, s.t.Trace).Warn().Err(err).Int("task_id", s.t.Task).Str("executor", s.from).
 		Int64("rows", s.read).Msg("task stream broke; running the task again and skipping the rows sent")
 	s.broken = append(s.broken, s.from)
 	s.resumes++
@@ -176,7 +176,7 @@ func (s *taskStream) Release() {
 }
 
 // elsewhere is t to be run again away from the executors in broken: at
-// its alternate, else its executor, else any live executor, and failing
+// its alternate, else its executor, else any executor taking tasks, and failing
 // those (open's last resort) on the coordinator.
 func (d *dist) elsewhere(t cluster.Task, broken []string) cluster.Task {
 	var next []string
@@ -189,7 +189,7 @@ func (d *dist) elsewhere(t cluster.Task, broken []string) cluster.Task {
 	}
 	add(t.Alt)
 	add(t.Executor)
-	for _, m := range d.reg.live() {
+	for _, m := range d.reg.ready() {
 		add(m.ID)
 	}
 	next = append(next, "", "")

@@ -29,7 +29,10 @@ func (s statusPage) Cluster() web.Cluster {
 	now := time.Now()
 	for _, m := range c.reg.snapshot() {
 		state := "dead"
-		if m.alive {
+		switch {
+		case m.alive && m.Draining:
+			state = "draining" // serving what it has, given nothing new
+		case m.alive:
 			state = "live"
 		}
 		out.Executors = append(out.Executors, web.Executor{ID: m.ID, Location: m.Location, State: state,

@@ -137,7 +137,7 @@ func (c copyPlan) partSQL(sql, path string) string {
 func partName(query string, part int) string { return fmt.Sprintf("part-%s-%05d.parquet", query, part) }
 
 // Write implements flightsql.Cluster.
-func (d *dist) Write(ctx context.Context, conn *duck.Conn, user, query string) (int64, bool, error) {
+func (d *dist) Write(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTag, user, query string) (int64, bool, error) {
 	c, ok := readCopy(query)
 	if !ok {
 		return 0, false, nil
@@ -179,13 +179,13 @@ func (d *dist) Write(ctx context.Context, conn *duck.Conn, user, query string) (
 	if err != nil {
 		return 0, true, err
 	}
-	qid := newQueryID()
+	qid := tag.ID
 	tmp := filepath.Join(c.dir, tempPrefix+qid)
 	if err := os.Mkdir(tmp, 0o755); err != nil {
 		c.abandon("", created)
 		return 0, true, fmt.Errorf("COPY: %w", err)
 	}
-	n, parts, err := d.writeParts(ctx, conn, c, user, query, qid, tmp, local, schema)
+	n, parts, err := d.writeParts(ctx, conn, c, user, query, tag, tmp, local, schema)
 	if err == nil {
 		err = c.publish(tmp, parts)
 	}
@@ -199,10 +199,11 @@ func (d *dist) Write(ctx context.Context, conn *duck.Conn, user, query string) (
 // writeParts runs the write's tasks, across executors where the query
 // distributes, else as one part here, and returns the rows written and
 // how many parts.
-func (d *dist) writeParts(ctx context.Context, conn *duck.Conn, c copyPlan, user, query, qid, tmp, local string,
-	schema *arrow.Schema) (int64, int, error) {
+func (d *dist) writeParts(ctx context.Context, conn *duck.Conn, c copyPlan, user, query string, tag flightsql.QueryTag,
+	tmp, local string, schema *arrow.Schema) (int64, int, error) {
+	qid, log := tag.ID, flightsql.QueryLog(d.log, tag.ID, tag.Trace)
 	var p *planned
-	if len(d.reg.live()) > 0 {
+	if len(d.reg.ready()) > 0 {
 		var err error
 		p, err = d.plan(ctx, conn, c.query, schema)
 		if err != nil && !errors.Is(err, partition.ErrLocal) {
@@ -210,7 +211,7 @@ func (d *dist) writeParts(ctx context.Context, conn *duck.Conn, c copyPlan, user
 		}
 		if err != nil || p.mode != partition.Scatter {
 			// Its answer is made on one node (a merge): written there.
-			d.log.Debug().Str("query_id", qid).Msg("write runs local: its query does not distribute without a merge")
+			log.Debug().Msg("write runs local: its query does not distribute without a merge")
 			p = nil
 		}
 	}
@@ -222,20 +223,20 @@ func (d *dist) writeParts(ctx context.Context, conn *duck.Conn, c copyPlan, user
 		if d.limits.QueryTimeout > 0 {
 			deadline = time.Now().Add(d.limits.QueryTimeout)
 		}
-		handles, execs, err := d.sign(p, cluster.Task{Query: qid, User: user, Role: flightsql.RoleFrom(ctx), Deadline: deadline})
+		handles, execs, err := d.sign(p, cluster.Task{Query: qid, Trace: tag.Trace, User: user, Role: flightsql.RoleFrom(ctx), Deadline: deadline})
 		if err != nil {
 			return 0, 0, err
 		}
 		if execs != nil {
-			d.hist.started(qid, user, query, "write "+p.modeName(), len(handles), true, false)
-			d.startTasks(handles, execs)
+			d.hist.started(tag, user, query, "write "+p.modeName(), len(handles), true, false)
+			d.startTasks(tag, handles, execs)
 			n, err := d.gatherCounts(ctx, qid, handles[len(handles)-len(p.tasks):], deadline)
 			d.hist.finished(qid, n, 0, err)
-			d.log.Info().Str("query_id", qid).Int("tasks", len(handles)).Int64("rows", n).Err(err).Msg("distributed write")
+			log.Info().Int("tasks", len(handles)).Int64("rows", n).Err(err).Msg("distributed write")
 			return n, len(p.tasks), err
 		}
 	}
-	done := d.Local(qid, user, query)
+	done := d.Local(tag, user, query)
 	n, err := conn.Exec(ctx, c.partSQL(local, filepath.Join(tmp, partName(qid, 0))))
 	done(n, err)
 	return n, 1, err

@@ -1,5 +1,6 @@
 // Package executor is a Skein worker: its own sandboxed DuckDB behind a
-// Flight server. It registers with the coordinator and sends heartbeats,
+// Flight server (and the gRPC health service: SERVING while registered). It
+// registers with the coordinator and sends heartbeats,
 // and it runs exactly what a valid task ticket (signed with the cluster
 // secret by the coordinator) says, for whoever redeems it: a client reading
 // endpoints directly, or the coordinator proxying or merging.
@@ -17,4 +18,8 @@
 // partition ticket; a consumer task fetches its partition of every
 // producer from the producers' executors (the next location when one is
 // gone, which runs the producer again) into TEMP tables before it runs.
+//
+// An executor leaves by draining (drain.go): it tells the coordinator to
+// assign it nothing more, finishes what it has, waits for its results to
+// be read, and deregisters.
 package executor

@@ -25,6 +25,7 @@ import (
 	skeinsql "github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/health"
 	"github.com/skeindb/skein/internal/metrics"
 	"github.com/skeindb/skein/internal/objstore"
 	"github.com/skeindb/skein/internal/web"
@@ -89,10 +90,22 @@ type Executor struct {
 	counts     *taskMetrics
 	web        *web.Server
 	stop       context.CancelFunc
+	health     *health.Server
 
 	life   context.Context // ends at shutdown
 	spools *spoolStore
 	peers  *peers // Flight clients of the executors this one fetches exchanges from
+
+	// The report loop (registration, heartbeats) runs until stopReport;
+	// reported is closed when it has returned.
+	stopReport context.CancelFunc
+	reported   chan struct{}
+	wake       chan struct{} // makes the report loop send at once
+	// Draining: no new tasks (the coordinator has been told once
+	// drainAcked is closed); inflight and streams count what it still does.
+	draining   atomic.Bool
+	drainAcked chan struct{}
+	streams    atomic.Int64 // DoGet streams being served
 
 	mu      sync.Mutex
 	done    []cluster.TaskReport // finished since the last heartbeat
@@ -169,7 +182,8 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	e := &Executor{cfg: cfg, id: id, log: log.With().Str("executor", id).Logger(), db: db, lis: lis, zone: zone,
 		uri: scheme + lis.Addr().String(), slots: make(chan struct{}, threads),
 		spools: newSpoolStore(spoolDir, cfg.SpoolMemory, cfg.SpoolDisk), started: map[string]*started{},
-		peers: newPeers(cfg.TLS, maxPeers)}
+		peers: newPeers(cfg.TLS, maxPeers), health: health.New(), reported: make(chan struct{}),
+		wake: make(chan struct{}, 1), drainAcked: make(chan struct{})}
 	if cfg.Advertise != "" {
 		e.uri = cfg.Advertise
 	}
@@ -185,12 +199,13 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	}
 	e.grpc = grpc.NewServer(opts...)
 	flight.RegisterFlightServiceServer(e.grpc, &service{e: e})
+	e.health.Register(e.grpc)
 	go func() { _ = e.grpc.Serve(lis) }()
-	rctx, stop := context.WithCancel(context.Background())
-	e.life, e.stop = rctx, stop
-	e.wg.Add(1)
+	e.life, e.stop = context.WithCancel(context.Background())
+	rctx, stopReport := context.WithCancel(context.Background())
+	e.stopReport = stopReport
 	go func() {
-		defer e.wg.Done()
+		defer close(e.reported)
 		e.report(rctx)
 	}()
 	if cfg.HTTPAddr != "" {
@@ -226,14 +241,18 @@ func (e *Executor) URI() string { return e.uri }
 // ID names the executor in the cluster.
 func (e *Executor) ID() string { return e.id }
 
-// Shutdown stops reporting, lets running tasks finish, and closes DuckDB.
-// Calls after the first do nothing.
+// Shutdown stops the executor now: it stops reporting, cancels running
+// tasks, drops what they hold and closes DuckDB. Calls after the first (or
+// after Drain) do nothing.
 func (e *Executor) Shutdown() { e.shutdown.Do(e.stopAll) }
 
 func (e *Executor) stopAll() {
+	e.health.Close()
 	e.mu.Lock()
 	e.closing = true
 	e.mu.Unlock()
+	e.stopReport()
+	<-e.reported
 	e.stop()
 	e.wg.Wait()
 	e.mu.Lock()
@@ -249,7 +268,19 @@ func (e *Executor) stopAll() {
 	if e.cfg.SpoolDir == "" {
 		_ = os.RemoveAll(e.spools.dir)
 	}
-	e.grpc.GracefulStop()
+	// Streams still open end with their spools; a client that keeps
+	// one open anyway is cut off.
+	stopped := make(chan struct{})
+	go func() {
+		e.grpc.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		e.grpc.Stop()
+		<-stopped
+	}
 	if e.web != nil {
 		e.web.Close()
 	}
@@ -260,10 +291,12 @@ func (e *Executor) stopAll() {
 
 // report registers with the coordinator and sends heartbeats until ctx
 // ends; after a refused heartbeat (the coordinator restarted or declared
-// this executor dead) it registers again.
+// this executor dead) it registers again. Health says SERVING only while
+// it is registered. Once draining, it tells the coordinator (skein.drain)
+// at once, and every later message says so.
 func (e *Executor) report(ctx context.Context) {
 	var client flight.Client
-	registered := false
+	registered, drainSent := false, false
 	defer func() {
 		if client != nil {
 			_ = client.Close()
@@ -280,11 +313,17 @@ func (e *Executor) report(ctx context.Context) {
 		}
 		if client != nil {
 			action := cluster.ActionHeartbeat
-			if !registered {
+			switch {
+			case e.draining.Load() && !drainSent:
+				action = cluster.ActionDrain
+			case !registered:
 				action = cluster.ActionRegister
 			}
 			err := e.send(ctx, client, action)
 			switch {
+			case err == nil && action == cluster.ActionDrain:
+				registered, drainSent = true, true
+				close(e.drainAcked)
 			case err == nil && !registered:
 				registered = true
 				e.log.Info().Msg("registered with the coordinator")
@@ -293,9 +332,18 @@ func (e *Executor) report(ctx context.Context) {
 				registered = false
 			}
 			e.registered.Store(registered && err == nil)
+		} else {
+			e.registered.Store(false)
 		}
-		if !cluster.Sleep(ctx, e.cfg.Heartbeat) {
+		e.health.SetReady(e.registered.Load())
+		t := time.NewTimer(e.cfg.Heartbeat)
+		select {
+		case <-ctx.Done():
+			t.Stop()
 			return
+		case <-t.C:
+		case <-e.wake:
+			t.Stop()
 		}
 	}
 }
@@ -306,7 +354,7 @@ func (e *Executor) send(ctx context.Context, c flight.Client, action string) (er
 	e.done = nil
 	e.mu.Unlock()
 	body, err := e.cfg.Secret.SignMember(cluster.Member{ID: e.id, Location: e.uri, Threads: cap(e.slots),
-		Running: int(e.running.Load()), Zone: e.zone, Done: done})
+		Running: int(e.running.Load()), Zone: e.zone, Draining: e.draining.Load(), Done: done})
 	if err != nil {
 		return err
 	}
@@ -389,6 +437,8 @@ func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServe
 	// task never holds a thread slot while its reader is slow: a client
 	// that reads endpoints in order (while later streams wait, full) could
 	// otherwise hold the slot an earlier endpoint's task is waiting for.
+	s.e.streams.Add(1)
+	defer s.e.streams.Add(-1)
 	var r *spoolReader
 	var release func()
 	if partial {
@@ -493,6 +543,14 @@ func (e *Executor) spawn(t cluster.Task, only int) *started {
 			err = fmt.Errorf("task %s/%d ran longer than its query's timeout (--query-timeout): %w",
 				t.Query, t.Task, context.DeadlineExceeded)
 		}
+		switch {
+		case err != nil && ctx.Err() == nil:
+			e.taskLog(t).Warn().Err(err).Msg("task failed")
+		case err != nil:
+			// Its reader went, its query was cancelled or timed out, or
+			// the executor is stopping.
+			e.taskLog(t).Debug().Err(err).Msg("task stopped")
+		}
 		for _, sp := range spools {
 			sp.finish(err)
 		}
@@ -560,6 +618,13 @@ func (e *Executor) claimPart(handle string, t cluster.Task, part int) (*spoolRea
 		r.done()
 		own.cancel()
 	}, nil
+}
+
+// taskLog is the logger of the lines about a task: its query's id and
+// trace id, and its own number.
+func (e *Executor) taskLog(t cluster.Task) *zerolog.Logger {
+	l := skeinsql.QueryLog(e.log, t.Query, t.Trace).With().Int("task_id", t.Task).Logger()
+	return &l
 }
 
 // cancelQuery stops every task of query started here and drops what they
@@ -644,7 +709,8 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 		}
 		e.mu.Unlock()
 	}()
-	log := e.log.With().Str("query_id", t.Query).Int("task_id", t.Task).Logger()
+	log := e.taskLog(t)
+	log.Debug().Int("inputs", len(t.Inputs)).Int("partitions", t.Partitions).Msg("task started")
 	start := time.Now()
 	conn, err := e.db.Connect(ctx)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/skeindb/skein/internal/cluster"
+	"github.com/skeindb/skein/internal/health"
 	"github.com/skeindb/skein/internal/users"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
@@ -76,6 +77,11 @@ func (s *Server) verify(method string, md metadata.MD) (*identity, error) {
 	if v := md.Get(authHeader); len(v) > 0 {
 		scheme, cred, _ = strings.Cut(strings.TrimSpace(v[0]), " ")
 		cred = strings.TrimSpace(cred)
+	}
+	if strings.HasPrefix(method, health.MethodPrefix) {
+		// Probes (Kubernetes, load balancers) have no credentials, and
+		// the health service tells them only whether the server is ready.
+		return &identity{user: "health-probe", role: users.Reader}, nil
 	}
 	handshake := method == flightMethod+"Handshake"
 	if v := md.Get(cluster.MemberHeader); len(v) > 0 {
@@ -228,6 +234,9 @@ func (s *Server) checkLogin(addr, user, password string) (users.Role, bool, time
 }
 
 func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if err := s.refuseWhileDraining(info.FullMethod); err != nil {
+		return nil, err
+	}
 	id, err := s.authenticate(ctx, info.FullMethod)
 	if err != nil {
 		return nil, err
@@ -248,6 +257,9 @@ type identityStream struct {
 func (w identityStream) Context() context.Context { return w.ctx }
 
 func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	if err := s.refuseWhileDraining(info.FullMethod); err != nil {
+		return err
+	}
 	id, err := s.authenticate(ss.Context(), info.FullMethod)
 	if err != nil {
 		return err

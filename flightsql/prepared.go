@@ -132,8 +132,10 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 	if err != nil {
 		return nil, err
 	}
+	tag := newQueryTag(ctx)
 	q, err := withSession(ctx, sess, func() (*query, error) {
-		q := &query{id: newID(), user: sess.user, sql: p.sql, sess: sess, stmt: p.stmt, args: p.args}
+		q := &query{id: tag.ID, trace: tag.Trace, user: sess.user, sql: p.sql, sess: sess, stmt: p.stmt, args: p.args,
+			open: ConnOpen(ctx)}
 		if !p.stmt.ReturnsRows {
 			q.stmt, q.empty = nil, true
 			if _, err := s.execRows(ctx, sess, p.stmt, p.args); err != nil {
@@ -155,9 +157,9 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 		txn := sess.txn
 		sess.mu.Unlock()
 		if s.cfg.Cluster != nil && txn == "" && len(p.args) == 0 && p.stmt.Params.NumFields() == 0 && p.stmt.Resolved {
-			info, err := s.cfg.Cluster.Plan(ctx, sess.conn, sess.user, p.sql, q.schema, resultMode(header, sess), desc)
+			info, err := s.cfg.Cluster.Plan(ctx, sess.conn, tag, sess.user, p.sql, q.schema, resultMode(header, sess), desc)
 			if err != nil || len(info.GetEndpoint()) > 0 {
-				return &query{info: info}, err
+				return &query{info: tagged(info, tag)}, err
 			}
 			q.meta = info.GetAppMetadata()
 		}
@@ -201,8 +203,9 @@ func (s *Server) DoPutPreparedStatementUpdate(ctx context.Context, cmd flightsql
 	if p.stmt.Params.NumFields() > 0 && len(rows) == 0 {
 		return 0, fmt.Errorf("%w: the statement takes %d parameters and none were bound", ErrInvalid, p.stmt.Params.NumFields())
 	}
+	tag := newQueryTag(ctx)
 	return withSession(ctx, sess, func() (n int64, err error) {
-		defer s.record(sess.user, p.sql)(&n, &err)
+		defer s.record(tag, sess.user, p.sql)(&n, &err)
 		return s.execRows(ctx, sess, p.stmt, rows)
 	})
 }

@@ -17,6 +17,7 @@ import (
 // stays on the server, with the session whose connection runs it.
 type query struct {
 	id      string
+	trace   string // the client's trace id (QueryTag)
 	user    string
 	sql     string
 	done    func(rows int64, err error) // records the end in the history, if any
@@ -32,6 +33,7 @@ type query struct {
 
 	ctx     context.Context // ends on CancelFlightInfo or expiry
 	cancel  context.CancelFunc
+	open    func() bool // whether the connection it was planned on is open
 	expires time.Time
 	taken   bool
 }
@@ -85,6 +87,20 @@ func (qs *queries) take(id, user string) (*query, error) {
 	}
 	q.taken = true
 	return q, nil
+}
+
+// pending is how many queries are being streamed, or planned and still
+// wanted: not cancelled, and their client connection open.
+func (qs *queries) pending() int {
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	n := 0
+	for _, q := range qs.byID {
+		if q.taken || q.ctx.Err() == nil && (q.open == nil || q.open()) {
+			n++
+		}
+	}
+	return n
 }
 
 func (qs *queries) get(id string) *query {

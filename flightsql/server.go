@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -64,12 +65,12 @@ type Cluster interface {
 	// Plan returns a FlightInfo that runs query across executors, or nil
 	// to run it here; a FlightInfo without endpoints also runs it here,
 	// its AppMetadata (why it stays local) given to the client. conn is
-	// the caller's session connection, held for the call; schema is the
-	// query's result schema; resultMode is the client's choice (one of
-	// ResultModes, or "" for the server's).
-	Plan(ctx context.Context, conn *duck.Conn, user, query string, schema *arrow.Schema, resultMode string, desc *flight.FlightDescriptor) (*flight.FlightInfo, error)
+	// the caller's session connection, held for the call; tag names the
+	// query; schema is its result schema; resultMode is the client's
+	// choice (one of ResultModes, or "" for the server's).
+	Plan(ctx context.Context, conn *duck.Conn, tag QueryTag, user, query string, schema *arrow.Schema, resultMode string, desc *flight.FlightDescriptor) (*flight.FlightInfo, error)
 	// Local records a query that runs here; done reports its end.
-	Local(id, user, sql string) (done func(rows int64, err error))
+	Local(tag QueryTag, user, sql string) (done func(rows int64, err error))
 	// Redeem serves a ticket handle it issued; ok is false for any other.
 	Redeem(ctx context.Context, user string, handle []byte) (schema *arrow.Schema, stream <-chan flight.StreamChunk, ok bool, err error)
 	// Cancel stops the query behind a ticket handle it issued to user, on
@@ -80,7 +81,7 @@ type Cluster interface {
 	// and returns the rows written; ok is false for any other statement,
 	// which runs here as before. conn is the caller's session connection,
 	// held for the call, outside any transaction.
-	Write(ctx context.Context, conn *duck.Conn, user, query string) (rows int64, ok bool, err error)
+	Write(ctx context.Context, conn *duck.Conn, tag QueryTag, user, query string) (rows int64, ok bool, err error)
 }
 
 func (c *Config) defaults() {
@@ -125,6 +126,7 @@ type Server struct {
 	queries  *queries
 	running  *running
 	throttle *users.Throttle
+	draining atomic.Bool // new queries are refused (Unavailable)
 
 	stop context.CancelFunc
 }
@@ -180,6 +182,7 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 		grpc.ChainUnaryInterceptor(statusUnary, s.authUnary),
 		grpc.ChainStreamInterceptor(statusStream, s.authStream),
 		grpc.MaxRecvMsgSize(s.cfg.MaxMessageBytes),
+		grpc.StatsHandler(connTracker{}),
 		// Results are large: bigger flow-control windows and socket
 		// buffers keep the stream from stalling on acknowledgements and
 		// cut system calls (measured by BenchmarkFetch, see the README).
@@ -228,6 +231,40 @@ func (f *service) DoAction(a *flight.Action, stream flight.FlightService_DoActio
 		return err
 	}
 	return stream.Send(&flight.Result{Body: body})
+}
+
+// Drain makes the server refuse every call that would start a query or a
+// session (Unavailable: the client may retry elsewhere or later) while
+// those already planned are read: the coordinator's first step of a
+// graceful stop. Cluster actions, reads of issued tickets, cancels and
+// the health service go on.
+func (s *Server) Drain() { s.draining.Store(true) }
+
+// Pending is how many queries planned here (not split across executors)
+// have yet to be read to their end: their streams are running, or their
+// tickets are unredeemed and neither cancelled nor abandoned (the client
+// connection they were planned on is still open).
+func (s *Server) Pending() int { return s.queries.pending() }
+
+// startsWork are the calls refused while draining.
+var startsWork = map[string]bool{
+	flightMethod + "Handshake":      true,
+	flightMethod + "GetFlightInfo":  true,
+	flightMethod + "PollFlightInfo": true,
+	flightMethod + "GetSchema":      true,
+	flightMethod + "DoPut":          true,
+	flightMethod + "DoExchange":     true,
+}
+
+var errDraining = fmt.Errorf("%w: the server is shutting down: it finishes the queries it has and takes no new ones", ErrUnavailable)
+
+// refuseWhileDraining refuses a call that starts work once the server
+// drains.
+func (s *Server) refuseWhileDraining(method string) error {
+	if s.draining.Load() && startsWork[method] {
+		return errDraining
+	}
+	return nil
 }
 
 // Close closes every session and stops background work. Streams still

@@ -59,16 +59,18 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 	if err != nil {
 		return nil, err
 	}
+	tag := newQueryTag(ctx)
 	q, err := withSession(ctx, sess, func() (*query, error) {
 		st, err := sess.conn.Prepare(ctx, cmd.GetQuery())
 		if err != nil {
 			return nil, err
 		}
-		q := &query{id: newID(), user: sess.user, sql: cmd.GetQuery(), sess: sess, stmt: st, ownStmt: true}
+		q := &query{id: tag.ID, trace: tag.Trace, user: sess.user, sql: cmd.GetQuery(), sess: sess, stmt: st, ownStmt: true,
+			open: ConnOpen(ctx)}
 		if !st.ReturnsRows {
 			defer st.Close()
 			q.stmt, q.ownStmt, q.empty = nil, false, true
-			if _, ok, err := s.clusterWrite(ctx, sess, cmd.GetTransactionId(), cmd.GetQuery()); ok {
+			if _, ok, err := s.clusterWrite(ctx, sess, tag, cmd.GetTransactionId(), cmd.GetQuery()); ok {
 				q.written = true
 				return q, err
 			}
@@ -82,10 +84,10 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 			return nil, err
 		}
 		if s.cfg.Cluster != nil && len(cmd.GetTransactionId()) == 0 && st.Resolved {
-			info, err := s.cfg.Cluster.Plan(ctx, sess.conn, sess.user, cmd.GetQuery(), q.schema, resultMode(header, sess), desc)
+			info, err := s.cfg.Cluster.Plan(ctx, sess.conn, tag, sess.user, cmd.GetQuery(), q.schema, resultMode(header, sess), desc)
 			if err != nil || len(info.GetEndpoint()) > 0 {
 				_ = st.Close()
-				return &query{info: info}, err
+				return &query{info: tagged(info, tag)}, err
 			}
 			q.meta = info.GetAppMetadata()
 		}
@@ -112,7 +114,7 @@ func (s *Server) register(q *query, desc *flight.FlightDescriptor) (*flight.Flig
 	}
 	s.queries.add(q)
 	if s.cfg.Cluster != nil && !q.written {
-		q.done = s.cfg.Cluster.Local(q.id, q.user, q.sql)
+		q.done = s.cfg.Cluster.Local(QueryTag{ID: q.id, Trace: q.trace}, q.user, q.sql)
 		if q.empty {
 			q.done(0, nil)
 			q.done = nil
@@ -123,10 +125,18 @@ func (s *Server) register(q *query, desc *flight.FlightDescriptor) (*flight.Flig
 	if !q.empty {
 		schema, records = ResultSchema(q.schema), -1
 	}
-	s.log.Debug().Str("query_id", q.id).Str("user", q.user).Msg("query planned")
+	QueryLog(s.log, q.id, q.trace).Debug().Str("user", q.user).Msg("query planned")
 	info := s.flightInfo(desc, schema, ticket, records)
-	info.AppMetadata = q.meta
+	info.AppMetadata = withTag(q.meta, QueryTag{ID: q.id, Trace: q.trace})
 	return info, nil
+}
+
+// tagged puts the query's tag into a FlightInfo the cluster planned.
+func tagged(info *flight.FlightInfo, tag QueryTag) *flight.FlightInfo {
+	if info != nil {
+		info.AppMetadata = withTag(info.AppMetadata, tag)
+	}
+	return info
 }
 
 // GetSchemaStatement gives a statement's result schema without running it.
@@ -194,7 +204,7 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 		defer s.queries.finish(q)
 		defer stopOnCancel()
 		defer cancel()
-		log := s.log.With().Str("query_id", q.id).Logger()
+		log := QueryLog(s.log, q.id, q.trace)
 		start := time.Now()
 		rows, err := func() (n int64, err error) {
 			defer func() {
@@ -273,11 +283,12 @@ func (s *Server) DoPutCommandStatementUpdate(ctx context.Context, cmd flightsql.
 	if err != nil {
 		return 0, err
 	}
+	tag := newQueryTag(ctx)
 	return withSession(ctx, sess, func() (n int64, err error) {
-		if n, ok, err := s.clusterWrite(ctx, sess, cmd.GetTransactionId(), cmd.GetQuery()); ok {
+		if n, ok, err := s.clusterWrite(ctx, sess, tag, cmd.GetTransactionId(), cmd.GetQuery()); ok {
 			return n, err
 		}
-		defer s.record(sess.user, cmd.GetQuery())(&n, &err)
+		defer s.record(tag, sess.user, cmd.GetQuery())(&n, &err)
 		return sess.conn.Exec(ctx, cmd.GetQuery())
 	})
 }
@@ -286,7 +297,7 @@ func (s *Server) DoPutCommandStatementUpdate(ctx context.Context, cmd flightsql.
 // the cluster, if it is one; ok is false otherwise. Inside a transaction
 // nothing is distributed: the statement is the transaction's. The caller
 // holds the session.
-func (s *Server) clusterWrite(ctx context.Context, sess *session, txn []byte, query string) (int64, bool, error) {
+func (s *Server) clusterWrite(ctx context.Context, sess *session, tag QueryTag, txn []byte, query string) (int64, bool, error) {
 	if s.cfg.Cluster == nil || len(txn) > 0 {
 		return 0, false, nil
 	}
@@ -296,16 +307,16 @@ func (s *Server) clusterWrite(ctx context.Context, sess *session, txn []byte, qu
 	if inTxn {
 		return 0, false, nil
 	}
-	return s.cfg.Cluster.Write(ctx, sess.conn, sess.user, query)
+	return s.cfg.Cluster.Write(ctx, sess.conn, tag, sess.user, query)
 }
 
 // record enters a statement that runs outside a ticket (an update) in the
 // history; the function it returns records its end.
-func (s *Server) record(user, sql string) func(*int64, *error) {
+func (s *Server) record(tag QueryTag, user, sql string) func(*int64, *error) {
 	if s.cfg.Cluster == nil {
 		return func(*int64, *error) {}
 	}
-	done := s.cfg.Cluster.Local(newID(), user, sql)
+	done := s.cfg.Cluster.Local(tag, user, sql)
 	return func(n *int64, err *error) { done(*n, *err) }
 }
 
@@ -339,7 +350,7 @@ func (s *Server) CancelFlightInfo(ctx context.Context, req *flight.CancelFlightI
 		if q := s.queries.get(c.Query); q != nil {
 			q.cancel()
 			result = flight.CancelStatusCancelled
-			s.log.Info().Str("query_id", q.id).Msg("query cancelled")
+			QueryLog(s.log, q.id, q.trace).Info().Msg("query cancelled")
 		}
 	}
 	return flight.CancelFlightInfoResult{Status: result}, nil

@@ -22,6 +22,7 @@ var (
 	ErrDenied          = errors.New("permission denied")
 	ErrBusy            = errors.New("resource exhausted")
 	ErrUnimplemented   = errors.New("not implemented")
+	ErrUnavailable     = errors.New("unavailable")
 )
 
 // ToStatus is the one place where errors become gRPC statuses. DuckDB's
@@ -54,6 +55,8 @@ func ToStatus(err error) error {
 		return status.Error(codes.ResourceExhausted, err.Error())
 	case errors.Is(err, ErrUnimplemented):
 		return status.Error(codes.Unimplemented, err.Error())
+	case errors.Is(err, ErrUnavailable):
+		return status.Error(codes.Unavailable, err.Error())
 	}
 	return status.Error(codes.Internal, err.Error())
 }

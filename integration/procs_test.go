@@ -142,16 +142,20 @@ func (p *proc) exited() bool {
 	}
 }
 
-// logged returns the first of the process's early log lines (its first
-// 100) that contains s.
-func (p *proc) logged(s string) string {
+// logged returns the first of the process's log lines (of the first
+// maxLogLines) that contains every one of parts.
+func (p *proc) logged(parts ...string) string {
 	l := p.cmd.Stderr.(*testLog)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, line := range l.early {
-		if strings.Contains(line, s) {
-			return line
+next:
+	for _, line := range l.all {
+		for _, s := range parts {
+			if !strings.Contains(line, s) {
+				continue next
+			}
 		}
+		return line
 	}
 	return ""
 }
@@ -162,7 +166,6 @@ type testLog struct {
 	t       testing.TB
 	name    string
 	mu      sync.Mutex
-	early   []string
 	all     []string // up to maxLogLines, for tests that search the whole log
 	partial string   // the start of a line whose end is yet to come
 }
@@ -188,9 +191,6 @@ func (l *testLog) Write(b []byte) (int, error) {
 	lines := strings.Split(l.partial+string(b), "\n")
 	l.partial = lines[len(lines)-1]
 	for _, line := range lines[:len(lines)-1] {
-		if len(l.early) < 100 {
-			l.early = append(l.early, line)
-		}
 		if len(l.all) < maxLogLines {
 			l.all = append(l.all, line)
 		}
@@ -214,12 +214,21 @@ func startProcessCluster(t testing.TB, ctx context.Context, n int, taskRows int6
 }
 
 // waitExecutors waits until the plan of the split query probe names n
-// executors.
+// executors. It reads every probe's answer: a query left unread would
+// hold a draining coordinator until its grace ends.
 func waitExecutors(t testing.TB, ctx context.Context, cl *flightsql.Client, n int, probe string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		info, err := cl.Execute(ctx, probe)
+		if err == nil {
+			for _, ep := range info.Endpoint {
+				var fp fingerprint
+				if _, err = readStream(ctx, cl.Client, ep.Ticket, &fp, func() {}); err != nil {
+					break
+				}
+			}
+		}
 		if err == nil && executorsIn(info) == n {
 			return
 		}

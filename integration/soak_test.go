@@ -85,14 +85,22 @@ func (c *procCluster) executor(uri string, args ...string) *proc {
 	return startProc(c.t, append(base, args...)...)
 }
 
-// executorID is the id an executor started by procCluster logged.
+// executorID is the id an executor started by procCluster logged (its
+// log may reach the test a moment after its ready line).
 func executorID(t testing.TB, p *proc) string {
 	t.Helper()
-	var line struct{ Executor string }
-	if err := json.Unmarshal([]byte(p.logged(`"executor serving"`)), &line); err != nil || line.Executor == "" {
-		t.Fatalf("no executor id in the log of %s: %v", p.uri, err)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var line struct{ Executor string }
+		err := json.Unmarshal([]byte(p.logged(`"executor serving"`)), &line)
+		if err == nil && line.Executor != "" {
+			return line.Executor
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no executor id in the log of %s: %v", p.uri, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	return line.Executor
 }
 
 // fingerprint is an order-free summary of a result: its rows and the sum

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/skeindb/skein/executor"
 	"github.com/skeindb/skein/internal/cluster"
@@ -41,6 +42,7 @@ func executorCmd(args []string, stdout, stderr io.Writer) int {
 	spoolMB := fs.Int64("spool-memory-mb", 256, "MiB of started tasks' results held in memory before spilling to --spool-dir")
 	spoolGB := fs.Int64("spool-disk-gb", 16, "GiB of started tasks' results held on disk; beyond it tasks wait for their readers")
 	cfg.ObjectStore.RegisterFlags(fs)
+	grace := fs.Duration("shutdown-grace", 30*time.Second, "on SIGTERM, how long the executor may drain: it takes no new tasks, finishes those it has and waits for their results to be read, then deregisters and exits (a second signal stops it at once)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -84,6 +86,10 @@ func executorCmd(args []string, stdout, stderr io.Writer) int {
 	cfg.ObjectStore.LogTo(log)
 	fmt.Fprintf(stdout, "skein ready: %s\n", e.URI())
 	<-ctx.Done()
-	e.Shutdown()
+	stop()
+	log.Info().Dur("grace", *grace).Msg("signal received: draining")
+	dctx, cancel := graceContext(*grace)
+	defer cancel()
+	e.Drain(dctx)
 	return 0
 }

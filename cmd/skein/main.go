@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/coordinator"
@@ -102,6 +103,20 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return err
 }
 
+// graceContext ends after the shutdown grace, or at a second SIGTERM or
+// SIGINT (which cuts a drain short: the process then stops at once).
+func graceContext(grace time.Duration) (context.Context, context.CancelFunc) {
+	if grace <= 0 {
+		grace = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	sctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	return sctx, func() {
+		stop()
+		cancel()
+	}
+}
+
 func newLogger(level string, w io.Writer) (zerolog.Logger, error) {
 	// The project's fixed log keys: errors go under "err".
 	zerolog.ErrorFieldName = "err"
@@ -158,7 +173,11 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "skein ready: %s\n", c.URI())
 	select {
 	case <-ctx.Done():
-		log.Info().Msg("signal received: shutting down")
+		log.Info().Dur("grace", cfg.ShutdownGrace).Msg("signal received: draining, then shutting down")
+		stop()
+		dctx, cancel := graceContext(cfg.ShutdownGrace)
+		c.Drain(dctx)
+		cancel()
 	case err := <-c.Done():
 		log.Error().Err(err).Msg("server stopped")
 	}

@@ -87,7 +87,8 @@ func TestPrintExplain(t *testing.T) {
 	for meta, want := range map[string]string{
 		``: "mode: local (runs whole on the coordinator)\n",
 		`{"mode":"local","reason":"runs local: volatile function random"}`: "mode: local (runs whole on the coordinator)\nreason: runs local: volatile function random\n",
-		`{"query_id":"q","mode":"stages","tasks":3}`:                       "{\n  \"mode\": \"stages\",\n  \"query_id\": \"q\",\n  \"tasks\": 3\n}\n",
+		`{"query_id":"q"}`:                           "mode: local (runs whole on the coordinator)\n",
+		`{"query_id":"q","mode":"stages","tasks":3}`: "{\n  \"mode\": \"stages\",\n  \"query_id\": \"q\",\n  \"tasks\": 3\n}\n",
 	} {
 		var out strings.Builder
 		if err := printExplain(&out, &flight.FlightInfo{AppMetadata: []byte(meta)}); err != nil || out.String() != want {

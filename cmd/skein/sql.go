@@ -323,8 +323,13 @@ func printExplain(out io.Writer, info *flight.FlightInfo) error {
 	if err := json.Unmarshal(info.AppMetadata, &plan); err != nil {
 		return fmt.Errorf("plan: %w", err)
 	}
-	if reason, ok := plan["reason"].(string); ok && plan["mode"] == "local" {
-		_, err := fmt.Fprintf(out, "mode: local (runs whole on the coordinator)\nreason: %s\n", reason)
+	// A server without executors says only the query's id.
+	if mode, _ := plan["mode"].(string); mode == "" || mode == "local" {
+		text := "mode: local (runs whole on the coordinator)\n"
+		if reason, ok := plan["reason"].(string); ok {
+			text += "reason: " + reason + "\n"
+		}
+		_, err := fmt.Fprint(out, text)
 		return err
 	}
 	enc := json.NewEncoder(out)

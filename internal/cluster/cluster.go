@@ -29,7 +29,14 @@ import (
 const (
 	ActionRegister  = "skein.register"
 	ActionHeartbeat = "skein.heartbeat"
-	ActionPing      = "skein.ping"
+	// ActionDrain says an executor is draining: it finishes the tasks it
+	// has and takes no new ones, so the coordinator assigns it nothing
+	// more (its heartbeats say so too, as Member.Draining).
+	ActionDrain = "skein.drain"
+	// ActionDeregister says an executor is leaving: the coordinator forgets
+	// it at once rather than after missed heartbeats.
+	ActionDeregister = "skein.deregister"
+	ActionPing       = "skein.ping"
 	// ActionStart starts tasks at their executor before their tickets
 	// are redeemed; the body is their handles, one per line.
 	ActionStart = "skein.start"
@@ -94,6 +101,9 @@ type Task struct {
 	Role     users.Role `json:"r,omitempty"`
 	Executor string     `json:"e"` // assigned executor id
 	Alt      string     `json:"a"` // alternate executor id
+	// Trace is the W3C trace id the query's client sent (traceparent), for
+	// the logs of whoever runs the task; empty without one.
+	Trace string `json:"tr,omitempty"`
 	// Deadline, when set, is when the query's --query-timeout ends: the
 	// task is cancelled then, wherever it runs.
 	Deadline time.Time `json:"dl,omitzero"`
@@ -185,8 +195,10 @@ type Member struct {
 	Running  int    `json:"run"`
 	// Zone is the time zone the executor's DuckDB computes in; the
 	// coordinator admits only executors of its own.
-	Zone string       `json:"tz"`
-	Done []TaskReport `json:"done,omitempty"`
+	Zone string `json:"tz"`
+	// Draining says the executor takes no new tasks (see ActionDrain).
+	Draining bool         `json:"dr,omitempty"`
+	Done     []TaskReport `json:"done,omitempty"`
 }
 
 // TaskReport is one finished task attempt.

@@ -1,0 +1,116 @@
+package health
+
+import (
+	"context"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	grpchealth "google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+)
+
+const (
+	// Readiness is the service name a probe asks by default (""): SERVING
+	// while the process takes work.
+	Readiness = ""
+	// Liveness is SERVING from start until the server stops, draining
+	// included: a liveness probe must not restart a process that waits
+	// for its coordinator or finishes its work.
+	Liveness = "liveness"
+	// MethodPrefix is the full method name prefix of the health service's
+	// calls: the coordinator answers them without credentials (probes
+	// have none), and nothing else.
+	MethodPrefix = "/grpc.health.v1.Health/"
+)
+
+// Server is the health service of one gRPC listener.
+type Server struct {
+	*grpchealth.Server
+
+	mu       sync.Mutex
+	draining bool
+	stop     chan struct{}
+	stopped  bool
+}
+
+// New returns a health service that is alive but not ready.
+func New() *Server {
+	s := &Server{Server: grpchealth.NewServer(), stop: make(chan struct{})}
+	s.Server.SetServingStatus(Readiness, healthpb.HealthCheckResponse_NOT_SERVING)
+	s.Server.SetServingStatus(Liveness, healthpb.HealthCheckResponse_SERVING)
+	return s
+}
+
+// Register adds the service to g.
+func (s *Server) Register(g *grpc.Server) { healthpb.RegisterHealthServer(g, s) }
+
+// SetReady says whether the process takes work; once it drains, it stays
+// NOT_SERVING whatever it is told.
+func (s *Server) SetReady(ready bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining || s.stopped {
+		return
+	}
+	s.Server.SetServingStatus(Readiness, servingStatus(ready))
+}
+
+// Drain makes the process NOT_SERVING for good: it finishes what it has and
+// takes nothing new. It stays alive (Liveness) until Close.
+func (s *Server) Drain() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.draining = true
+	s.Server.SetServingStatus(Readiness, healthpb.HealthCheckResponse_NOT_SERVING)
+}
+
+// Close makes every service NOT_SERVING and ends the Watch streams (their
+// clients see NOT_SERVING first), so that a graceful stop of the gRPC
+// server need not wait for them.
+func (s *Server) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return
+	}
+	s.stopped = true
+	s.Server.Shutdown()
+	close(s.stop)
+}
+
+// Watch streams a service's status, as grpc-go's server does, until the
+// client goes or the server closes.
+func (s *Server) Watch(req *healthpb.HealthCheckRequest, stream healthpb.Health_WatchServer) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := s.Server.Watch(req, watchStream{Health_WatchServer: stream, ctx: ctx})
+	select {
+	case <-s.stop:
+		return status.Error(codes.Unavailable, "the server is stopping")
+	default:
+		return err
+	}
+}
+
+type watchStream struct {
+	healthpb.Health_WatchServer
+	ctx context.Context
+}
+
+func (w watchStream) Context() context.Context { return w.ctx }
+
+func servingStatus(ok bool) healthpb.HealthCheckResponse_ServingStatus {
+	if ok {
+		return healthpb.HealthCheckResponse_SERVING
+	}
+	return healthpb.HealthCheckResponse_NOT_SERVING
+}
