@@ -340,8 +340,8 @@ func queryInt(t testing.TB, ctx context.Context, cl *flightsql.Client, sql strin
 }
 
 // TestCoordinatorDrain sends the coordinator SIGTERM with queries planned
-// and not yet read (a merge and a proxied scatter, whose endpoints it
-// serves, and one that runs on it): it turns NOT_SERVING, refuses new
+// and not yet read (a merge, a proxied scatter and a single-endpoint one,
+// whose endpoints it serves, and one that runs on it): it turns NOT_SERVING, refuses new
 // queries with Unavailable, and the planned ones answer as DuckDB does
 // before it exits 0, well within its grace.
 func TestCoordinatorDrain(t *testing.T) {
@@ -366,13 +366,24 @@ func TestCoordinatorDrain(t *testing.T) {
 	if got := healthOf(hc, ""); got != "SERVING" {
 		t.Fatalf("coordinator readiness %s before the drain", got)
 	}
+	// The scatter query again, through one endpoint that streams every
+	// task (result mode single).
+	queries = append(queries, queries[1])
+	single := metadata.AppendToOutgoingContext(ctx, skeinsql.ResultModeHeader, skeinsql.ResultSingle)
 	infos := make([]*flight.FlightInfo, len(queries))
 	for i, q := range queries {
-		info, err := cl.Execute(ctx, q)
+		qctx := ctx
+		if i == len(queries)-1 {
+			qctx = single
+		}
+		info, err := cl.Execute(qctx, q)
 		if err != nil {
 			t.Fatal(err)
 		}
 		infos[i] = info
+	}
+	if n := len(infos[len(infos)-1].Endpoint); n != 1 {
+		t.Fatalf("result mode single gave %d endpoints", n)
 	}
 	start := time.Now()
 	if err := coord.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -385,10 +396,12 @@ func TestCoordinatorDrain(t *testing.T) {
 	if _, err := cl.Execute(ctx, "SELECT 1"); status.Code(err) != codes.Unavailable {
 		t.Fatalf("a new query while draining: %v, want Unavailable", err)
 	}
-	if coord.exited() {
-		t.Fatal("the coordinator exited with queries unread")
-	}
 	for i, info := range infos {
+		// Each query read holds the drain until it is: the last one alone too.
+		time.Sleep(300 * time.Millisecond)
+		if coord.exited() {
+			t.Fatalf("the coordinator exited with %s unread", queries[i])
+		}
 		var fp fingerprint
 		for _, ep := range info.Endpoint {
 			if _, err := readStream(ctx, cl.Client, ep.Ticket, &fp, func() {}); err != nil {
