@@ -43,6 +43,7 @@ test: test-go fuzz-smoke test-python test-jdbc ## run every test suite (Go, fuzz
 
 .PHONY: test-go
 test-go: build moto ## run the Go tests (race detector on, but for the long end-to-end corpus)
+	cd deploy/kubernetes && $(GO) test -count=1 ./...
 	$(GO) test -tags $(GOTAGS) -race -count=1 -timeout 15m $$($(GO) list -tags $(GOTAGS) ./... | grep -v /integration)
 	$(GO) test -tags $(GOTAGS) -count=1 -timeout 15m ./integration/
 
@@ -101,6 +102,10 @@ bench-go: ## run the Go benchmarks (fetch throughput, SELECT 1 latency, scale-ou
 	$(GO) test -tags $(GOTAGS) -run '^$$' -bench Select1 -benchtime 300x ./integration/
 	$(GO) test -tags $(GOTAGS) -run '^$$' -bench ScaleOut -benchtime 5x ./integration/
 	$(GO) test -tags $(GOTAGS) -run '^$$' -bench Planning -benchtime 50x ./integration/
+
+.PHONY: image
+image: ## build the container image skein:VERSION (needs a Docker engine; the Dockerfile runs make build)
+	docker build --build-arg VERSION=$(VERSION) -t skein:$(VERSION) .
 
 .PHONY: lint
 lint: ## gofmt and go vet
