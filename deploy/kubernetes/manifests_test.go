@@ -262,6 +262,13 @@ func TestManifestsHangTogether(t *testing.T) {
 		for what, probe := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
 			if probe == nil || probe.GRPC == nil || probe.GRPC.Port != listen {
 				t.Errorf("%s: %s probe must use the gRPC health service on port %d", d.Name, what, listen)
+				continue
+			}
+			// Readiness asks the default service (NOT_SERVING while
+			// draining or unregistered); liveness the "liveness" one, which
+			// serves until the process stops, so a drain is not killed.
+			if want := map[string]string{"readiness": "", "liveness": "liveness"}[what]; ptr(probe.GRPC.Service) != want {
+				t.Errorf("%s: %s probe asks service %q, want %q", d.Name, what, ptr(probe.GRPC.Service), want)
 			}
 		}
 		if c.Resources.Requests.Cpu().IsZero() || c.Resources.Requests.Memory().IsZero() {
@@ -385,4 +392,11 @@ func longer(seconds int64, d string) bool {
 
 func usedInArgs(args []string, v string) bool {
 	return slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, "$("+v+")") })
+}
+
+func ptr(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
