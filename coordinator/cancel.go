@@ -102,7 +102,8 @@ func (d *dist) Cancel(user string, handle []byte) (bool, error) {
 		qid, trace, owner, task = t.Query, t.Trace, t.User, string(handle)
 	} else {
 		var m merge
-		if d.secret.Signer("tickets").Verify(kindMerge, string(handle), &m) != nil {
+		signer := d.secret.Signer("tickets")
+		if signer.Verify(kindMerge, string(handle), &m) != nil && signer.Verify(kindSingle, string(handle), &m) != nil {
 			return false, nil
 		}
 		qid, trace, owner = m.Query, m.Trace, m.User

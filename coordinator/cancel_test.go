@@ -13,7 +13,8 @@ import (
 // CancelFlightInfo of a distributed query, whose tasks start when the
 // FlightInfo is issued, stops them on every executor before anyone reads
 // them (skein sql --explain reads none), and ends the query cancelled:
-// task tickets (scatter) and merge tickets (scatter-merge) alike.
+// task tickets (scatter), merge tickets (scatter-merge) and single-endpoint
+// tickets (a scatter in result mode single) alike.
 func TestCancelFlightInfoStopsTasks(t *testing.T) {
 	c, cl, glob := startCluster(t, 2, "direct")
 	ctx := context.Background()
@@ -27,11 +28,16 @@ func TestCancelFlightInfoStopsTasks(t *testing.T) {
 		}
 		return n
 	}
-	for _, c := range []struct{ mode, sql string }{
-		{"scatter", "SELECT id, " + slow},
-		{"scatter-merge", "SELECT max(" + strings.Replace(slow, " FROM", ") FROM", 1)},
+	for _, c := range []struct{ mode, results, sql string }{
+		{"scatter", "", "SELECT id, " + slow},
+		{"scatter-merge", "", "SELECT max(" + strings.Replace(slow, " FROM", ") FROM", 1)},
+		{"scatter", "single", "SELECT id, " + slow},
 	} {
-		info, err := cl.Execute(ctx, c.sql)
+		qctx := ctx
+		if c.results != "" {
+			qctx = withResultMode(ctx, c.results)
+		}
+		info, err := cl.Execute(qctx, c.sql)
 		if err != nil {
 			t.Fatal(err)
 		}
