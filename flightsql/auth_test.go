@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	pb "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/skeindb/skein/coordinator"
 	"github.com/skeindb/skein/internal/cluster"
@@ -26,6 +27,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // usersFile writes a users file of name -> "role:password" (bcrypt at its
@@ -269,13 +272,46 @@ func TestMemberHeaderRunsNoSQL(t *testing.T) {
 			c := ts.bareClient(t, "")
 			_, err = c.Execute(ctx, "SELECT 1")
 			wantMessage(t, err, codes.Unauthenticated, "cluster actions only")
-			_, err = c.ExecuteUpdate(ctx, "CREATE TABLE t (a INT)")
+			err = doPutUpdateStatus(ctx, c, "CREATE TABLE t (a INT)")
 			wantMessage(t, err, codes.Unauthenticated, "cluster actions only")
 			_, err = c.Prepare(ctx, "SELECT 1")
 			wantMessage(t, err, codes.PermissionDenied, "cluster actions only")
 			_, err = c.BeginTransaction(ctx)
 			wantMessage(t, err, codes.PermissionDenied, "cluster actions only")
 		})
+	}
+}
+
+// doPutUpdateStatus sends an update as ExecuteUpdate does (DoPut of a
+// CommandStatementUpdate) and returns the call's status. arrow-go's
+// ExecuteUpdate returns the io.EOF of its Send when the server refused the
+// stream before reading it (as the auth tap does), not the status the
+// server sent; the status comes with Recv.
+func doPutUpdateStatus(ctx context.Context, c *flightsql.Client, sql string) error {
+	var cmd anypb.Any
+	if err := cmd.MarshalFrom(&pb.CommandStatementUpdate{Query: sql}); err != nil {
+		return err
+	}
+	b, err := proto.Marshal(&cmd)
+	if err != nil {
+		return err
+	}
+	stream, err := c.Client.DoPut(ctx)
+	if err != nil {
+		return err
+	}
+	err = stream.Send(&flight.FlightData{FlightDescriptor: &flight.FlightDescriptor{Type: flight.DescriptorCMD, Cmd: b}})
+	if err != nil && err != io.EOF {
+		return err
+	}
+	_ = stream.CloseSend()
+	for {
+		if _, err := stream.Recv(); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
 	}
 }
 
