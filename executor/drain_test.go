@@ -18,18 +18,7 @@ func TestDrainFinishesStreams(t *testing.T) {
 	hRead, tRead := task(t, e, 1)
 	hLeft, tLeft := task(t, e, 2)
 	start(t, cl, hRead, hLeft)
-	stream, err := cl.DoGet(context.Background(), &flight.Ticket{Ticket: tRead})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := flight.NewRecordReader(stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Release()
-	if !r.Next() {
-		t.Fatalf("no first batch: %v", r.Err())
-	}
+	r := readFirstBatch(t, cl, tRead)
 	n := int64(r.RecordBatch().NumRows())
 	began := time.Now()
 	drained := make(chan struct{})
@@ -78,18 +67,7 @@ func TestDrainGrace(t *testing.T) {
 	const big = 5_000_000 // far more than gRPC's flow-control windows hold
 	h, tk := taskOf(t, e, 1, big)
 	start(t, cl, h)
-	stream, err := cl.DoGet(context.Background(), &flight.Ticket{Ticket: tk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := flight.NewRecordReader(stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Release()
-	if !r.Next() {
-		t.Fatalf("no first batch: %v", r.Err())
-	}
+	r := readFirstBatch(t, cl, tk)
 	n := r.RecordBatch().NumRows()
 	gctx, stop := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer stop()
@@ -104,4 +82,24 @@ func TestDrainGrace(t *testing.T) {
 	if r.Err() == nil || n >= big {
 		t.Fatalf("a stream cut at the end of the grace gave %d of %d rows and error %v", n, big, r.Err())
 	}
+}
+
+// readFirstBatch opens the stream of a task's ticket and reads its first
+// batch, as a client that has begun a result; the reader is released when
+// the test ends.
+func readFirstBatch(t *testing.T, cl flight.Client, ticket []byte) *flight.Reader {
+	t.Helper()
+	stream, err := cl.DoGet(context.Background(), &flight.Ticket{Ticket: ticket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := flight.NewRecordReader(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Release)
+	if !r.Next() {
+		t.Fatalf("no first batch: %v", r.Err())
+	}
+	return r
 }
