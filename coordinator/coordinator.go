@@ -58,16 +58,22 @@ type Config struct {
 	ClusterSecretFile string
 	ClusterCA         string // CA that signed executors' certificates
 	Executors         int    // in-process executors (skein serve)
-	TaskRows          int64  // target rows per task
-	NoExchanges       bool   // plan no stages: joins read their other inputs whole, merges run here
-	BroadcastRows     int64  // largest join input broadcast rather than co-partitioned
-	ResultMode        string // direct | proxy | single (flightsql.ResultModes)
-	HeartbeatTimeout  time.Duration
-	ShutdownGrace     time.Duration
-	SessionIdle       time.Duration
-	QueryTimeout      time.Duration // 0: none
-	MaxResultBytes    int64         // 0: none
-	Version           string
+	// InProcessPlan is how queries are planned while every live executor
+	// is one of this process's (skein serve): PlanLocal runs them whole on
+	// the coordinator's DuckDB, since executors sharing its cores add
+	// none; PlanDistribute (or empty, the Go API's zero value) splits them
+	// as on a cluster of processes.
+	InProcessPlan    string
+	TaskRows         int64  // target rows per task
+	NoExchanges      bool   // plan no stages: joins read their other inputs whole, merges run here
+	BroadcastRows    int64  // largest join input broadcast rather than co-partitioned
+	ResultMode       string // direct | proxy | single (flightsql.ResultModes)
+	HeartbeatTimeout time.Duration
+	ShutdownGrace    time.Duration
+	SessionIdle      time.Duration
+	QueryTimeout     time.Duration // 0: none
+	MaxResultBytes   int64         // 0: none
+	Version          string
 	// Alloc allocates the server's Arrow buffers; tests pass a checked one.
 	Alloc memory.Allocator
 	// Executor adjusts the in-process executors' configuration (tests:
@@ -83,6 +89,12 @@ type stringList []string
 
 func (s *stringList) String() string     { return fmt.Sprint([]string(*s)) }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// The values of --in-process-plan (Config.InProcessPlan).
+const (
+	PlanLocal      = "local"
+	PlanDistribute = "distribute"
+)
 
 // RegisterFlags binds the configuration to flags on fs.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
@@ -141,6 +153,11 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("--result-mode %q: want one of %s", c.ResultMode, strings.Join(flightsql.ResultModes, ", "))
 		}
 		c.ResultMode = mode
+	}
+	switch c.InProcessPlan {
+	case "", PlanLocal, PlanDistribute:
+	default:
+		return fmt.Errorf("--in-process-plan %q: want %s or %s", c.InProcessPlan, PlanLocal, PlanDistribute)
 	}
 	if c.QueryTimeout < 0 || c.MaxResultBytes < 0 {
 		return errors.New("--query-timeout and --max-result-bytes must not be negative")
@@ -402,6 +419,7 @@ func (c *Coordinator) startExecutors(ctx context.Context, secret cluster.Secret,
 			return err
 		}
 		c.executors = append(c.executors, e)
+		c.dist.inProcess(e.ID())
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for len(c.reg.live()) < c.cfg.Executors {

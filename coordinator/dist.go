@@ -60,10 +60,14 @@ type dist struct {
 	clients *pool                    // Flight clients by executor location
 	footers *lru[string, []int64]    // row groups by file path, size and mtime
 	plans   *lru[string, cachedPlan] // checked rewrites by AST, result schema and files
-	mu      sync.Mutex
-	views   map[string]partition.View // view definitions by their CREATE VIEW text
-	reading reading                   // staged queries read through here, until they end
-	owed    owed                      // endpoints to be redeemed here, waited for by a drain
+	// sharedCores: run queries whole here while every ready executor is
+	// one of this process's (local, the ids in own), see sharesCores.
+	sharedCores bool
+	mu          sync.Mutex
+	own         map[string]bool           // ids of the executors in this process
+	views       map[string]partition.View // view definitions by their CREATE VIEW text
+	reading     reading                   // staged queries read through here, until they end
+	owed        owed                      // endpoints to be redeemed here, waited for by a drain
 }
 
 // Bounds of the caches: footers by count and bytes (a footer costs its
@@ -138,9 +142,10 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 	d := &dist{db: db, mergeDB: mergeDB, secret: secret, reg: reg, aggs: aggs, log: log, mem: mem,
 		batch:      duck.BatchSize{Rows: cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
 		targetRows: taskRows, mode: cmp.Or(cfg.ResultMode, flightsql.ResultDirect), exchanges: !cfg.NoExchanges, broadcastRows: cfg.BroadcastRows, retries: 2, life: life, stopLife: stop,
-		limits: cfg.limits(), views: map[string]partition.View{},
-		footers: newLRU(maxFooters, maxFooterBytes, func(k string, v []int64) int64 { return int64(len(k) + 8*len(v)) }),
-		plans:   newLRU(maxPlans, math.MaxInt64, func(string, cachedPlan) int64 { return 0 })}
+		limits: cfg.limits(), views: map[string]partition.View{}, own: map[string]bool{},
+		sharedCores: cfg.Executors > 0 && cfg.InProcessPlan == PlanLocal,
+		footers:     newLRU(maxFooters, maxFooterBytes, func(k string, v []int64) int64 { return int64(len(k) + 8*len(v)) }),
+		plans:       newLRU(maxPlans, math.MaxInt64, func(string, cachedPlan) int64 { return 0 })}
 	d.clients = newPool(maxIdleConns, d.dial, reg.locations)
 	return d, nil
 }
@@ -175,8 +180,12 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTag
 	if d.limits.QueryTimeout > 0 {
 		deadline = start.Add(d.limits.QueryTimeout) // tasks start now, with the FlightInfo
 	}
-	if len(d.reg.ready()) == 0 {
+	ready := d.reg.ready()
+	if len(ready) == 0 {
 		return runsLocal(errNoExecutors)
+	}
+	if d.sharesCores(ready) {
+		return runsLocal(errSharedCores)
 	}
 	log := flightsql.QueryLog(d.log, tag.ID, tag.Trace)
 	p, err := d.plan(ctx, conn, query, schema)
@@ -301,7 +310,39 @@ func (d *dist) sign(p *planned, proto cluster.Task) (handles []string, execs [][
 	return handles, execs, nil
 }
 
-var errNoExecutors = fmt.Errorf("%w: no executor is alive", partition.ErrLocal)
+var (
+	errNoExecutors = fmt.Errorf("%w: no executor is alive", partition.ErrLocal)
+	errSharedCores = fmt.Errorf("%w: the executors run in this process and share its cores, "+
+		"so splitting would add exchanges and no CPU: the coordinator's DuckDB runs it with all its threads "+
+		"(--in-process-plan distribute splits it)", partition.ErrLocal)
+)
+
+// inProcess notes an executor that runs in this process (skein serve).
+func (d *dist) inProcess(id string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.own[id] = true
+}
+
+// sharesCores says whether queries run whole here: with --in-process-plan
+// local, while every ready executor is one of this process's. Such
+// executors add no cores to the coordinator's DuckDB, which already uses
+// them all, and each exchange costs a Flight hop and a copy. An executor
+// of another process (a serve given --cluster-secret-file) brings cores
+// of its own: then queries are split as on any cluster.
+func (d *dist) sharesCores(ready []cluster.Member) bool {
+	if !d.sharedCores {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, m := range ready {
+		if !d.own[m.ID] {
+			return false
+		}
+	}
+	return true
+}
 
 // runsLocal is the FlightInfo of a query that runs whole here: no
 // endpoints (the Flight SQL server gives its own), and why as its

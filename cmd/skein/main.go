@@ -134,6 +134,7 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) int {
 	cfg.RegisterFlags(fs)
 	if cmd == "serve" {
 		fs.IntVar(&cfg.Executors, "executors", 2, "executors to run in this process, each with its own DuckDB")
+		fs.StringVar(&cfg.InProcessPlan, "in-process-plan", coordinator.PlanLocal, "how queries are planned while every live executor runs in this process: local: whole on the coordinator's DuckDB with all its threads (the executors share its cores, so splitting only adds exchanges); distribute: split across the executors as on a cluster of processes")
 	}
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := parseFlags(fs, args); err != nil {

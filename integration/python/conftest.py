@@ -147,15 +147,20 @@ class Proc:
 
 
 class SkeinServer(Proc):
-    """One `skein serve` process."""
+    """One `skein serve` process. Its in-process executors split queries
+    (--in-process-plan distribute), so that the suite tests distribution;
+    in_process_plan=None keeps serve's default (local: queries run whole on
+    the coordinator, the executors sharing its cores)."""
 
     def __init__(self, data_dir, log_path, user=USER, password=PASSWORD,
-                 allow_dirs=(), extra_args=()):
+                 allow_dirs=(), extra_args=(), in_process_plan="distribute"):
         self.data_dir = pathlib.Path(data_dir)
         self.user = user
         self.password = password
         argv = [SKEIN_BIN, "serve", "--addr", "127.0.0.1:0",
                 "--data-dir", str(self.data_dir), "--log-level", "warn"]
+        if in_process_plan is not None:
+            argv += ["--in-process-plan", in_process_plan]
         for d in allow_dirs:
             argv += ["--allow-dir", str(d)]
         if user is not None:
@@ -253,14 +258,16 @@ def _session_server_survives(request):
 
 @pytest.fixture
 def skein_factory(tmp_path):
-    """Start extra servers: skein_factory(user=..., allow_dirs=[...], data_dir=...)."""
+    """Start extra servers: skein_factory(user=..., allow_dirs=[...], data_dir=...,
+    in_process_plan=None for serve's default plan)."""
     started = []
 
-    def make(user=USER, password=PASSWORD, allow_dirs=(), data_dir=None, extra_args=()):
+    def make(user=USER, password=PASSWORD, allow_dirs=(), data_dir=None, extra_args=(),
+             in_process_plan="distribute"):
         n = len(started)
         srv = SkeinServer(data_dir or (tmp_path / f"data{n}"), tmp_path / f"stderr{n}.log",
                           user=user, password=password, allow_dirs=allow_dirs,
-                          extra_args=extra_args)
+                          extra_args=extra_args, in_process_plan=in_process_plan)
         srv.start()
         started.append(srv)
         return srv

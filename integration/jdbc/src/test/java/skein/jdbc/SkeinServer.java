@@ -107,6 +107,10 @@ public final class SkeinServer implements AutoCloseable {
     cmd.add(PASSWORD);
     cmd.add("--log-level");
     cmd.add(System.getProperty("skein.logLevel", "warn"));
+    // The in-process executors split queries (serve's default runs them
+    // whole on the coordinator): the suite tests distribution.
+    cmd.add("--in-process-plan");
+    cmd.add("distribute");
     ProcessBuilder pb = new ProcessBuilder(cmd);
     pb.redirectInput(ProcessBuilder.Redirect.PIPE);
     Process proc = pb.start();
