@@ -60,6 +60,9 @@ type dist struct {
 	clients *pool                    // Flight clients by executor location
 	footers *lru[string, []int64]    // row groups by file path, size and mtime
 	plans   *lru[string, cachedPlan] // checked rewrites by AST, result schema and files
+	// texts are the queries the planner left local from their text alone
+	// (see plan): their reason, by SQL text.
+	texts *lru[string, error]
 	// sharedCores: run queries whole here while every ready executor is
 	// one of this process's (local, the ids in own), see sharesCores.
 	sharedCores bool
@@ -78,6 +81,8 @@ const (
 	maxFooterBytes = 64 << 20
 	maxPlans       = 512
 	maxIdleConns   = 64
+	maxTexts       = 4096
+	maxTextBytes   = 16 << 20
 )
 
 // merge is what a merge ticket carries: the partial tasks and the final
@@ -145,7 +150,8 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 		limits: cfg.limits(), views: map[string]partition.View{}, own: map[string]bool{},
 		sharedCores: cfg.Executors > 0 && cfg.InProcessPlan == PlanLocal,
 		footers:     newLRU(maxFooters, maxFooterBytes, func(k string, v []int64) int64 { return int64(len(k) + 8*len(v)) }),
-		plans:       newLRU(maxPlans, math.MaxInt64, func(string, cachedPlan) int64 { return 0 })}
+		plans:       newLRU(maxPlans, math.MaxInt64, func(string, cachedPlan) int64 { return 0 }),
+		texts:       newLRU(maxTexts, maxTextBytes, func(k string, _ error) int64 { return int64(len(k)) })}
 	d.clients = newPool(maxIdleConns, d.dial, reg.locations)
 	return d, nil
 }
@@ -186,6 +192,9 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTag
 	}
 	if d.sharesCores(ready) {
 		return runsLocal(errSharedCores)
+	}
+	if why, ok := d.texts.get(query); ok {
+		return runsLocal(why)
 	}
 	log := flightsql.QueryLog(d.log, tag.ID, tag.Trace)
 	p, err := d.plan(ctx, conn, query, schema)
@@ -413,8 +422,31 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		}
 		return out, nil
 	}
-	a, err := partition.Analyze([]byte(ast), partition.Env{Aggregates: d.aggs, View: views.view, Rows: scanRows,
-		Exchanges: d.exchanges, Partitions: d.slots(), BroadcastRows: d.broadcastRows, Columns: columns})
+	// Whether the planner asked about the catalog or the files: if not,
+	// its decision follows from the text alone.
+	consulted := false
+	view := func(catalog, schema, name string) (partition.View, bool) {
+		consulted = true
+		return views.view(catalog, schema, name)
+	}
+	rows := func(paths []string) (int64, error) {
+		consulted = true
+		return scanRows(paths)
+	}
+	cols := func(item partition.Node) ([]partition.Column, error) {
+		consulted = true
+		return columns(item)
+	}
+	a, err := partition.Analyze([]byte(ast), partition.Env{Aggregates: d.aggs, View: view, Rows: rows,
+		Exchanges: d.exchanges, Partitions: d.slots(), BroadcastRows: d.broadcastRows, Columns: cols})
+	if errors.Is(err, partition.ErrLocal) && !consulted {
+		// Local whatever the catalog holds (SELECT 1, a volatile function,
+		// a recursive WITH): parsing and analysing it again would give the
+		// same answer. A query naming a table or a view, or reading files,
+		// is planned each time: a view created or dropped, or files
+		// changed, may change it.
+		d.texts.put(query, err)
+	}
 	if err != nil {
 		return nil, err
 	}
