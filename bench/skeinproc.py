@@ -224,7 +224,11 @@ class Server:
     def wait_registered(self, conn, probe_sql):
         """Wait until every executor has run a task of probe_sql (a query that
         Skein splits into more tasks than there are executors), as Skein's
-        task history tells; executors register after they print ready."""
+        task history tells; executors register after they print ready.
+        skein serve prints ready once its executors have registered, and
+        by default runs queries on the coordinator: nothing to wait for."""
+        if not self.separate:
+            return
         want = self.executors if self.executors is not None else DEFAULT_SERVE_EXECUTORS
         literal = "'" + probe_sql.replace("'", "''") + "'"
         check = ("SELECT count(DISTINCT t.executor) FROM skein.tasks t JOIN skein.queries q "

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +16,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/coordinator"
 	"github.com/skeindb/skein/internal/duck"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // The benchmarks put Skein beside DuckDB's own in-process Arrow export, in
@@ -169,7 +172,13 @@ func BenchmarkFetch(b *testing.B) {
 
 // BenchmarkSelect1 measures the round trip of SELECT 1: prepare, execute
 // and read the one row, in process and through the server. It reports the
-// median, which noisy machines disturb less than the mean.
+// median, which noisy machines disturb less than the mean. Through the
+// server: a client that keeps no session (arrow-go's flightsql.Client
+// without cookies: a session per call), one that keeps its session as
+// ADBC and JDBC do, skein serve's defaults (2 in-process executors, queries
+// run on the coordinator) and 2 in-process executors that split queries
+// (--in-process-plan distribute: the planning a coordinator with executors
+// does for every query).
 func BenchmarkSelect1(b *testing.B) {
 	// roundTrips times each SELECT 1 and reports the median.
 	roundTrips := func(b *testing.B, fetch func(q string) (rows, bytes int64)) {
@@ -192,4 +201,28 @@ func BenchmarkSelect1(b *testing.B) {
 		_, cl := startServer(b, 0)
 		roundTrips(b, func(q string) (int64, int64) { return fetchServer(b, cl, q) })
 	})
+	for _, c := range []struct {
+		name      string
+		executors int
+		plan      string
+	}{{"server-session", 0, ""}, {"serve", 2, coordinator.PlanLocal}, {"distribute", 2, coordinator.PlanDistribute}} {
+		b.Run(c.name, func(b *testing.B) {
+			srv, err := coordinator.Start(context.Background(), coordinator.Config{
+				Addr: "127.0.0.1:0", DataDir: b.TempDir(), ShutdownGrace: time.Second,
+				Executors: c.executors, InProcessPlan: c.plan,
+			}, zerolog.Nop())
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = srv.Shutdown() })
+			cl, err := flightsql.NewClient(strings.TrimPrefix(srv.URI(), "grpc://"), nil,
+				[]flight.ClientMiddleware{flight.NewClientCookieMiddleware()},
+				grpc.WithTransportCredentials(insecure.NewCredentials()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = cl.Close() })
+			roundTrips(b, func(q string) (int64, int64) { return fetchServer(b, cl, q) })
+		})
+	}
 }
