@@ -55,6 +55,9 @@ func (d *dist) track(qid, handle string, tasks []int) {
 // is then cancelled on every executor. A task < 0 ends the query (a merge
 // reads all its tasks at once).
 func (d *dist) read(qid string, task int, err error) {
+	if abandoned := d.leases.closed(qid, task, err); d.life.Err() == nil {
+		d.abandon("its client dropped a stream before its end", abandoned)
+	}
 	r := &d.reading
 	r.mu.Lock()
 	q := r.q[qid]
@@ -97,14 +100,32 @@ func (d *dist) cancelQuery(qid, handle string) {
 // this a client that plans a query and reads none of it (skein sql
 // --explain) leaves them running until they end or their tickets expire.
 func (d *dist) Cancel(user string, handle []byte) (bool, error) {
-	var qid, trace, owner, task string
+	qid, trace, task, ok, err := d.ticketQuery(user, handle)
+	if !ok || err != nil {
+		return ok, err
+	}
+	if task != "" {
+		d.cancelQuery(qid, task)
+	}
+	d.owed.drop(qid)
+	d.leases.drop(qid)
+	d.hist.finished(qid, 0, 0, context.Canceled)
+	flightsql.QueryLog(d.log, qid, trace).Info().Msg("query cancelled")
+	return true, nil
+}
+
+// ticketQuery is the query behind a ticket handle this layer issued to
+// user, and one of its task handles (the capability to cancel it); ok is
+// false for any other handle.
+func (d *dist) ticketQuery(user string, handle []byte) (qid, trace, task string, ok bool, err error) {
+	var owner string
 	if t, err := d.secret.VerifyTask(handle); err == nil {
 		qid, trace, owner, task = t.Query, t.Trace, t.User, string(handle)
 	} else {
 		var m merge
 		signer := d.secret.Signer("tickets")
 		if signer.Verify(kindMerge, string(handle), &m) != nil && signer.Verify(kindSingle, string(handle), &m) != nil {
-			return false, nil
+			return "", "", "", false, nil
 		}
 		qid, trace, owner = m.Query, m.Trace, m.User
 		if len(m.Tasks) > 0 {
@@ -112,13 +133,47 @@ func (d *dist) Cancel(user string, handle []byte) (bool, error) {
 		}
 	}
 	if owner != user {
-		return true, fmt.Errorf("%w: the ticket was issued to another user", flightsql.ErrDenied)
+		return qid, trace, task, true, fmt.Errorf("%w: the ticket was issued to another user", flightsql.ErrDenied)
 	}
-	if task != "" {
-		d.cancelQuery(qid, task)
+	return qid, trace, task, true, nil
+}
+
+// Renew implements flightsql.Cluster: RenewFlightEndpoint moves the lease
+// of the query behind the endpoint (see leases).
+func (d *dist) Renew(user string, handle []byte) (time.Time, bool, error) {
+	qid, _, _, ok, err := d.ticketQuery(user, handle)
+	if !ok || err != nil {
+		return time.Time{}, ok, err
 	}
-	d.owed.drop(qid)
-	d.hist.finished(qid, 0, 0, context.Canceled)
-	flightsql.QueryLog(d.log, qid, trace).Info().Msg("query cancelled")
-	return true, nil
+	deadline, kept := d.leases.touch(qid)
+	if !kept {
+		return time.Time{}, true, fmt.Errorf("%w: query %s no longer waits for its endpoints to be read: it was read, cancelled or abandoned",
+			flightsql.ErrNotFound, qid)
+	}
+	return deadline, true, nil
+}
+
+// Progress implements flightsql.Cluster: how far a query planned here has
+// come, as the history has it; asking renews its lease.
+func (d *dist) Progress(qid string) (flightsql.Progress, bool) {
+	p, ok := d.hist.progress(qid)
+	if !ok {
+		return p, false
+	}
+	if deadline, kept := d.leases.touch(qid); kept {
+		p.Expires = deadline
+	} else {
+		p.Expires = time.Now().Add(d.leases.expiry)
+	}
+	return p, true
+}
+
+// SessionClosed implements flightsql.Cluster: the queries a closed
+// session planned are abandoned.
+func (d *dist) SessionClosed(session string) {
+	if d.work.enter() != nil {
+		return
+	}
+	defer d.work.leave()
+	d.abandon("its session was closed", d.leases.sessionClosed(session))
 }

@@ -72,8 +72,12 @@ type Config struct {
 	ShutdownGrace    time.Duration
 	SessionIdle      time.Duration
 	QueryTimeout     time.Duration // 0: none
-	MaxResultBytes   int64         // 0: none
-	Version          string
+	// EndpointExpiry is how long a distributed query's endpoints wait for
+	// a sign of their client (a read, a poll, a renewal) before the query
+	// is abandoned (see leases).
+	EndpointExpiry time.Duration
+	MaxResultBytes int64 // 0: none
+	Version        string
 	// Alloc allocates the server's Arrow buffers; tests pass a checked one.
 	Alloc memory.Allocator
 	// Executor adjusts the in-process executors' configuration (tests:
@@ -127,6 +131,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", 5*time.Second, "an executor silent this long is dead")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long the drain may take: the coordinator turns NOT_SERVING, refuses new queries and lets planned and running ones finish, then stops (a second signal stops it at once)")
 	fs.DurationVar(&c.SessionIdle, "session-idle-timeout", 15*time.Minute, "close client sessions idle this long")
+	fs.DurationVar(&c.EndpointExpiry, "endpoint-expiry", defaultEndpointExpiry, "a distributed query's endpoints expire (expiration_time) this long after the client last read, polled (PollFlightInfo) or renewed (RenewFlightEndpoint) them: a query left so long with no stream of it open is cancelled on every executor")
 	fs.DurationVar(&c.QueryTimeout, "query-timeout", 0, "cancel a query running longer than this, its tasks on executors too (0: no limit)")
 	fs.Int64Var(&c.MaxResultBytes, "max-result-bytes", 0, "fail a query whose result, as the coordinator streams, proxies or merges it, exceeds this many bytes (0: no limit)")
 	c.ObjectStore.RegisterFlags(fs)
@@ -341,7 +346,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 			return nil, err
 		}
 		d.tls, d.hist = nodeTLS, hist
-		reg.reports = hist.tasks
+		reg.reports, reg.reads = hist.tasks, d.readsReported
 		fcfg.Cluster = d
 	}
 	fs, err := flightsql.New(fcfg, db, mem, log)

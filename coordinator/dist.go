@@ -24,6 +24,7 @@ import (
 	"github.com/skeindb/skein/internal/users"
 	"github.com/skeindb/skein/partition"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // reuseConnection is the Flight location meaning "the server you got this
@@ -71,6 +72,7 @@ type dist struct {
 	views       map[string]partition.View // view definitions by their CREATE VIEW text
 	reading     reading                   // staged queries read through here, until they end
 	owed        owed                      // endpoints to be redeemed here, waited for by a drain
+	leases      leases                    // queries kept while their clients show they want them
 }
 
 // Bounds of the caches: footers by count and bytes (a footer costs its
@@ -153,6 +155,8 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 		plans:       newLRU(maxPlans, math.MaxInt64, func(string, cachedPlan) int64 { return 0 }),
 		texts:       newLRU(maxTexts, maxTextBytes, func(k string, _ error) int64 { return int64(len(k)) })}
 	d.clients = newPool(maxIdleConns, d.dial, reg.locations)
+	d.leases = leases{expiry: cmp.Or(cfg.EndpointExpiry, defaultEndpointExpiry), grace: reg.interval, now: time.Now}
+	d.work.spawn(d.sweepLeases)
 	return d, nil
 }
 
@@ -286,6 +290,15 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTag
 	// its first failure: nothing it holds there is read after that.
 	if single || p.stages != nil && results == flightsql.ResultProxy {
 		d.track(qid, all[0], final)
+	}
+	// Its endpoints expire unless the client reads, polls or renews them.
+	read, direct := final, results == flightsql.ResultDirect
+	if p.mode == partition.ScatterMerge || single {
+		read, direct = []int{-1}, false
+	}
+	expires := timestamppb.New(d.leases.add(qid, tag, all[0], read, direct))
+	for _, ep := range info.Endpoint {
+		ep.ExpirationTime = expires
 	}
 	// Recorded before any task can start, so that no report finds it
 	// missing. A scatter query ends with its tasks, unless the single
@@ -735,6 +748,7 @@ func (d *dist) Redeem(ctx context.Context, user string, handle []byte) (*arrow.S
 			return nil, nil, true, fmt.Errorf("%w: the ticket was issued to another user", flightsql.ErrDenied)
 		}
 		d.owed.redeemed(t.Query, t.Task)
+		d.leases.opened(t.Query)
 		sc, ch, err := d.proxy(ctx, t, handle)
 		return sc, ch, true, err
 	}
@@ -751,6 +765,7 @@ func (d *dist) Redeem(ctx context.Context, user string, handle []byte) (*arrow.S
 		return nil, nil, true, fmt.Errorf("%w: the ticket was issued to another user", flightsql.ErrDenied)
 	}
 	d.owed.redeemed(m.Query, -1)
+	d.leases.opened(m.Query)
 	sc, ch, err := d.gather(ctx, m, answer)
 	return sc, ch, true, err
 }

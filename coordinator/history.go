@@ -408,6 +408,48 @@ func orNull(s string) any {
 	return s
 }
 
+// progress is how far a distributed query has come: its tasks that have
+// succeeded, and the endpoints ready, those of its last stage's tasks in
+// the order they succeeded (its one endpoint, read here, once every task
+// has); ok is false for a query not kept or not distributed.
+func (h *history) progress(id string) (p flightsql.Progress, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	q := h.byID[id]
+	if q == nil || q.plan == nil {
+		return p, false
+	}
+	p.Tasks = q.tasks
+	first := q.tasks - len(q.plan.Plan) // the last stage's first task
+	one := q.plan.Endpoints != len(q.plan.Plan)
+	seen := map[int]bool{}
+	for _, a := range q.attempts {
+		if a.status != statusOK || seen[a.task] {
+			continue
+		}
+		seen[a.task] = true
+		p.Done++
+		if a.task >= first {
+			p.Rows, p.Bytes = p.Rows+a.rows, p.Bytes+a.bytes
+			if !one {
+				p.Ready = append(p.Ready, a.task-first)
+			}
+		}
+	}
+	switch q.status {
+	case statusOK:
+		p.Done = p.Tasks
+	case statusFailed:
+		p.Err = errors.New(q.err)
+	case statusCancelled:
+		p.Err = fmt.Errorf("%s: %w", q.err, context.Canceled)
+	}
+	if one && p.Complete() {
+		p.Ready = []int{0}
+	}
+	return p, true
+}
+
 // runningNow counts the queries kept that have not ended, ending first
 // those past their deadline.
 func (h *history) runningNow() int {

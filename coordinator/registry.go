@@ -26,6 +26,7 @@ type registry struct {
 	now  func() time.Time
 
 	reports func([]cluster.TaskReport) // receives the tasks heartbeats report
+	reads   func(executor string, reads []cluster.Read)
 
 	mu      sync.Mutex
 	members map[string]*member
@@ -50,6 +51,9 @@ func (r *registry) action(typ string, body []byte) error {
 	}
 	if len(m.Done) > 0 && r.reports != nil {
 		defer r.reports(m.Done)
+	}
+	if r.reads != nil {
+		defer r.reads(m.ID, m.Reads)
 	}
 	if m.Zone != r.zone {
 		return fmt.Errorf("%w: executor %s computes in time zone %q, the coordinator in %q: start it with --timezone %q",
@@ -164,6 +168,10 @@ func (r *registry) assign(n int) [][2]string {
 	}
 	return out
 }
+
+// interval is how long an executor may take to report what happened
+// there (a read of one of its task results): a heartbeat's period.
+func (r *registry) interval() time.Duration { return r.timeout }
 
 // alive reports whether m was heard from within the timeout; r.mu is held.
 func (r *registry) alive(m *member) bool { return r.now().Sub(m.lastSeen) <= r.timeout }

@@ -106,6 +106,7 @@ type Executor struct {
 	draining   atomic.Bool
 	drainAcked chan struct{}
 	streams    atomic.Int64 // DoGet streams being served
+	reads      reads        // clients' reads of task results, for the heartbeats
 
 	mu      sync.Mutex
 	done    []cluster.TaskReport // finished since the last heartbeat
@@ -353,8 +354,9 @@ func (e *Executor) send(ctx context.Context, c flight.Client, action string) (er
 	done := e.done
 	e.done = nil
 	e.mu.Unlock()
+	reads := e.reads.take()
 	body, err := e.cfg.Secret.SignMember(cluster.Member{ID: e.id, Location: e.uri, Threads: cap(e.slots),
-		Running: int(e.running.Load()), Zone: e.zone, Draining: e.draining.Load(), Done: done})
+		Running: int(e.running.Load()), Zone: e.zone, Draining: e.draining.Load(), Done: done, Reads: reads})
 	if err != nil {
 		return err
 	}
@@ -363,6 +365,7 @@ func (e *Executor) send(ctx context.Context, c flight.Client, action string) (er
 			e.mu.Lock()
 			e.done = append(done, e.done...)
 			e.mu.Unlock()
+			e.reads.putBack(reads)
 		}
 	}()
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -450,7 +453,25 @@ func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServe
 		return err
 	}
 	defer release()
-	return sendSpooled(stream.Context(), r, stream)
+	if partial { // another executor's consumer task: no client's read
+		return sendSpooled(stream.Context(), r, stream)
+	}
+	end := s.e.reads.begin(task)
+	err = sendSpooled(stream.Context(), r, stream)
+	dropped := err != nil && stream.Context().Err() != nil
+	end(dropped)
+	if dropped {
+		s.e.wakeReport() // the coordinator cancels the query everywhere
+	}
+	return err
+}
+
+// wakeReport makes the report loop send a heartbeat now.
+func (e *Executor) wakeReport() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
 }
 
 // A started task: its spool (a producer's: one per partition, nil for

@@ -133,6 +133,7 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 		return nil, err
 	}
 	tag := newQueryTag(ctx)
+	tag.Session = sess.id
 	q, err := withSession(ctx, sess, func() (*query, error) {
 		q := &query{id: tag.ID, trace: tag.Trace, user: sess.user, sql: p.sql, sess: sess, stmt: p.stmt, args: p.args,
 			open: ConnOpen(ctx)}

@@ -76,6 +76,15 @@ type Cluster interface {
 	// Cancel stops the query behind a ticket handle it issued to user, on
 	// every executor; ok is false for any other handle.
 	Cancel(user string, handle []byte) (ok bool, err error)
+	// Progress says how far a query it planned has come (PollFlightInfo),
+	// which renews its endpoints; ok is false for any other query.
+	Progress(query string) (p Progress, ok bool)
+	// Renew extends the expiration of the endpoints of the query behind a
+	// ticket handle it issued to user; ok is false for any other handle.
+	Renew(user string, handle []byte) (expires time.Time, ok bool, err error)
+	// SessionClosed cancels, on every executor, the queries a session
+	// that has been closed planned.
+	SessionClosed(session string)
 	// Write runs a statement that writes files into a directory (COPY
 	// (query) TO 'dir/') across executors, recording it in the history,
 	// and returns the rows written; ok is false for any other statement,
@@ -126,6 +135,7 @@ type Server struct {
 	queries  *queries
 	running  *running
 	throttle *users.Throttle
+	polls    polls
 	draining atomic.Bool // new queries are refused (Unavailable)
 
 	stop context.CancelFunc
@@ -162,6 +172,10 @@ func New(cfg Config, db *duck.DB, mem memory.Allocator, log zerolog.Logger) (*Se
 		throttle: users.NewThrottle(min(time.Second, cfg.LoginBackoff), cfg.LoginBackoff),
 	}
 	s.Alloc = mem
+	s.polls.byID = map[string]*polled{}
+	if cfg.Cluster != nil {
+		s.sessions.closed = cfg.Cluster.SessionClosed
+	}
 	if err := s.registerSqlInfo(); err != nil {
 		return nil, err
 	}

@@ -84,6 +84,9 @@ type sessions struct {
 	count   map[string]int // sessions of each user, opening ones included
 	opening int            // sessions counted but not yet in byID
 	stopped bool
+	// closed, when set, is told of each session closed (by its client or
+	// idle), not of one reclaimed for room (it held nothing).
+	closed func(id string)
 }
 
 func newSessions(db *duck.DB, idle time.Duration, max, perUser int, log zerolog.Logger) *sessions {
@@ -217,6 +220,9 @@ func (ss *sessions) close(s *session) {
 	s.conn.Interrupt()
 	s.sem <- struct{}{}
 	ss.finish(s)
+	if ss.closed != nil {
+		ss.closed(s.id)
+	}
 }
 
 // takeIdle takes s out of byID for closing if no request holds it, and
@@ -270,6 +276,9 @@ func (ss *sessions) reap(now time.Time, idle time.Duration) {
 	ss.mu.Unlock()
 	for _, s := range victims {
 		ss.finish(s)
+		if ss.closed != nil {
+			ss.closed(s.id)
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/skeindb/skein/internal/duck"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // sessionForTxn returns the session a request runs in: the one owning its
@@ -60,6 +61,7 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 		return nil, err
 	}
 	tag := newQueryTag(ctx)
+	tag.Session = sess.id
 	q, err := withSession(ctx, sess, func() (*query, error) {
 		st, err := sess.conn.Prepare(ctx, cmd.GetQuery())
 		if err != nil {
@@ -127,6 +129,7 @@ func (s *Server) register(q *query, desc *flight.FlightDescriptor) (*flight.Flig
 	}
 	QueryLog(s.log, q.id, q.trace).Debug().Str("user", q.user).Msg("query planned")
 	info := s.flightInfo(desc, schema, ticket, records)
+	info.Endpoint[0].ExpirationTime = timestamppb.New(q.expires) // the ticket's
 	info.AppMetadata = withTag(q.meta, QueryTag{ID: q.id, Trace: q.trace})
 	return info, nil
 }

@@ -33,6 +33,9 @@ const (
 type QueryTag struct {
 	ID    string
 	Trace string
+	// Session is the client session that planned it: closing the session
+	// cancels it.
+	Session string
 }
 
 // newQueryTag tags a query starting in the call ctx belongs to and tells
@@ -102,24 +105,13 @@ func lowerHex(s string, n int) bool {
 // object (what the cluster layer says of the plan, or nothing), as
 // "query_id" and "trace_id".
 func withTag(meta []byte, tag QueryTag) []byte {
-	var obj map[string]json.RawMessage
-	if len(meta) > 0 {
-		if err := json.Unmarshal(meta, &obj); err != nil {
-			return meta // not ours to change
-		}
-	}
-	if obj == nil {
-		obj = map[string]json.RawMessage{}
-	}
-	obj["query_id"], _ = json.Marshal(tag.ID)
+	id, _ := json.Marshal(tag.ID)
+	meta = withField(meta, "query_id", id)
 	if tag.Trace != "" {
-		obj["trace_id"], _ = json.Marshal(tag.Trace)
+		trace, _ := json.Marshal(tag.Trace)
+		meta = withField(meta, "trace_id", trace)
 	}
-	b, err := json.Marshal(obj)
-	if err != nil {
-		return meta
-	}
-	return b
+	return meta
 }
 
 // QueryLog is log with a query's id and, when its client sent one, its

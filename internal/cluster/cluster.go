@@ -199,7 +199,27 @@ type Member struct {
 	// Draining says the executor takes no new tasks (see ActionDrain).
 	Draining bool         `json:"dr,omitempty"`
 	Done     []TaskReport `json:"done,omitempty"`
+	// Reads are clients' reads of task results here since the last
+	// heartbeat (and every read still open): the coordinator keeps a
+	// query whose endpoints are being read, and cancels one whose reader
+	// dropped its stream.
+	Reads []Read `json:"rd,omitempty"`
 }
+
+// Read is one read of a task's result at an executor, as a heartbeat
+// reports it.
+type Read struct {
+	Query string `json:"q"`
+	Task  int    `json:"t"`
+	State string `json:"s"` // ReadOpen, ReadDone or ReadDropped
+}
+
+// The states of a Read.
+const (
+	ReadOpen    = "open"    // its stream is open (reported by every heartbeat meanwhile)
+	ReadDone    = "done"    // read to its end
+	ReadDropped = "dropped" // its reader went before the end
+)
 
 // TaskReport is one finished task attempt.
 type TaskReport struct {

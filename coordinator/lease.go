@@ -1,0 +1,269 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/skeindb/skein/flightsql"
+	"github.com/skeindb/skein/internal/cluster"
+)
+
+// leases keep a distributed query's tasks while its client shows that it
+// wants them, and cancel them on every executor once it does not. A
+// query's tasks start with its FlightInfo, so a client that plans a query
+// and never reads it (or reads part of it and goes) would otherwise keep
+// executors busy and their spools full until the tickets expire.
+//
+// The rule: every endpoint carries expiration_time, the query's lease.
+// Any sign of the client (a stream of one of its endpoints open, here or
+// at an executor, or ending; PollFlightInfo; RenewFlightEndpoint) moves
+// the lease to expiry from now, up to the tickets' own expiry. A query
+// whose lease runs out while no stream of it is open is abandoned; so is
+// one whose client drops a stream before its end, and one whose session
+// is closed. Abandoning cancels its tasks on every executor (running
+// and queued ones, and what their spools hold) and ends it cancelled. A
+// query whose endpoints have all been read to their end is let go.
+type leases struct {
+	expiry time.Duration
+	// grace is how late a read at an executor may be reported (a
+	// heartbeat interval): a lease is not run out before it passes.
+	grace func() time.Duration
+	now   func() time.Time
+
+	mu sync.Mutex
+	q  map[string]*lease
+	// openAt: the queries each executor last reported streams open of.
+	openAt map[string]map[string]int
+}
+
+type lease struct {
+	handle   string // one of its task handles: the capability to cancel it
+	session  string // the client session that planned it
+	trace    string
+	deadline time.Time // the lease
+	limit    time.Time // the tickets' expiry: no lease goes past it
+	open     int       // streams of its endpoints open (here, or as reported)
+	left     map[int]bool
+	// direct: its endpoints are read at executors, which report the reads
+	// in their heartbeats; otherwise they come here and only reads seen
+	// here count (an executor's report is of the coordinator's own read).
+	direct bool
+	// reported: streams open at executors as of the last reports, by
+	// executor (each heartbeat lists every stream still open).
+	reported map[string]int
+}
+
+// extend moves the lease to t, if later, but never past the tickets'
+// expiry.
+func (ls *lease) extend(t time.Time) {
+	if t.After(ls.limit) {
+		t = ls.limit
+	}
+	if t.After(ls.deadline) {
+		ls.deadline = t
+	}
+}
+
+// defaultEndpointExpiry is --endpoint-expiry's default.
+const defaultEndpointExpiry = 30 * time.Second
+
+// lease starts following a query whose FlightInfo is being issued; left
+// are its endpoints' tasks (-1: one endpoint read here). It returns the
+// endpoints' expiration time.
+func (l *leases) add(qid string, tag flightsql.QueryTag, handle string, left []int, direct bool) time.Time {
+	now := l.now()
+	ls := &lease{handle: handle, session: tag.Session, trace: tag.Trace, deadline: now.Add(l.expiry),
+		limit: now.Add(cluster.TaskTTL), left: map[int]bool{}, direct: direct}
+	for _, t := range left {
+		ls.left[t] = true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.q == nil {
+		l.q = map[string]*lease{}
+	}
+	l.q[qid] = ls
+	return ls.deadline
+}
+
+// touch moves a query's lease to expiry from now (never past its
+// tickets'), and says where it is; ok is false for a query not followed
+// (ended, let go, or never distributed).
+func (l *leases) touch(qid string) (deadline time.Time, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ls := l.q[qid]
+	if ls == nil {
+		return time.Time{}, false
+	}
+	ls.extend(l.now().Add(l.expiry))
+	return ls.deadline, true
+}
+
+// opened counts a stream of one of the query's endpoints open here.
+func (l *leases) opened(qid string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ls := l.q[qid]; ls != nil {
+		ls.open++
+	}
+}
+
+// closed says a stream opened here ended: read to its end (err nil), its
+// client gone (context.Canceled: the query is abandoned, and returned),
+// or failed. A query whose endpoints are all read is let go.
+func (l *leases) closed(qid string, task int, err error) (abandoned []gone) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ls := l.q[qid]
+	if ls == nil {
+		return nil
+	}
+	ls.open = max(ls.open-1, 0)
+	ls.extend(l.now().Add(l.expiry))
+	switch {
+	case err == nil:
+		delete(ls.left, task)
+		if len(ls.left) == 0 {
+			delete(l.q, qid)
+		}
+	case errors.Is(err, context.Canceled):
+		delete(l.q, qid)
+		return []gone{{qid, ls}}
+	}
+	return nil
+}
+
+// gone is a query no longer followed, abandoned.
+type gone struct {
+	id string
+	*lease
+}
+
+// reported takes the reads an executor's heartbeat lists, and returns the
+// direct queries whose reader dropped a stream there: abandoned.
+func (l *leases) reported(executor string, reads []cluster.Read) (dropped []gone) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(reads) == 0 && len(l.openAt[executor]) == 0 {
+		return nil // the common heartbeat: nothing read there
+	}
+	open := map[string]int{}
+	for _, r := range reads {
+		ls := l.q[r.Query]
+		if ls == nil {
+			continue
+		}
+		ls.extend(now.Add(l.expiry))
+		if !ls.direct {
+			continue
+		}
+		switch r.State {
+		case cluster.ReadOpen:
+			open[r.Query]++
+		case cluster.ReadDone:
+			delete(ls.left, r.Task)
+			if len(ls.left) == 0 {
+				delete(l.q, r.Query)
+			}
+		case cluster.ReadDropped:
+			delete(l.q, r.Query)
+			dropped = append(dropped, gone{r.Query, ls})
+		}
+	}
+	// Each heartbeat lists every stream still open: those it no longer
+	// lists have ended.
+	for id := range l.openAt[executor] {
+		if ls := l.q[id]; ls != nil && open[id] == 0 {
+			delete(ls.reported, executor)
+		}
+	}
+	for id, n := range open {
+		if ls := l.q[id]; ls != nil {
+			if ls.reported == nil {
+				ls.reported = map[string]int{}
+			}
+			ls.reported[executor] = n
+		}
+	}
+	if l.openAt == nil {
+		l.openAt = map[string]map[string]int{}
+	}
+	if len(open) == 0 {
+		delete(l.openAt, executor)
+	} else {
+		l.openAt[executor] = open
+	}
+	return dropped
+}
+
+// sessionClosed takes the queries a closed session planned: abandoned.
+func (l *leases) sessionClosed(session string) (out []gone) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id, ls := range l.q {
+		if ls.session == session {
+			delete(l.q, id)
+			out = append(out, gone{id, ls})
+		}
+	}
+	return out
+}
+
+// drop stops following a query (cancelled).
+func (l *leases) drop(qid string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.q, qid)
+}
+
+// expired takes the queries whose lease ran out (and its grace) with no
+// stream of theirs open: abandoned.
+func (l *leases) expired() (out []gone) {
+	now := l.now()
+	grace := l.grace()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id, ls := range l.q {
+		if now.Before(ls.deadline.Add(grace)) || ls.open > 0 || len(ls.reported) > 0 {
+			continue
+		}
+		delete(l.q, id)
+		out = append(out, gone{id, ls})
+	}
+	return out
+}
+
+// abandon cancels queries whose client has gone on every executor and
+// ends them cancelled, saying why.
+func (d *dist) abandon(why string, qs []gone) {
+	for _, q := range qs {
+		d.cancelQuery(q.id, q.handle)
+		d.owed.drop(q.id)
+		d.hist.finished(q.id, 0, 0, fmt.Errorf("abandoned: %s: %w", why, context.Canceled))
+		flightsql.QueryLog(d.log, q.id, q.trace).Info().Str("reason", why).Msg("query abandoned: its tasks are cancelled")
+	}
+}
+
+// sweepLeases abandons, every second, the queries whose lease ran out.
+func (d *dist) sweepLeases() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.life.Done():
+			return
+		case <-t.C:
+		}
+		d.abandon("neither read, polled nor renewed before its endpoints expired", d.leases.expired())
+	}
+}
+
+// readsReported takes the reads an executor's heartbeat lists.
+func (d *dist) readsReported(executor string, reads []cluster.Read) {
+	d.abandon("its client dropped a stream before its end", d.leases.reported(executor, reads))
+}

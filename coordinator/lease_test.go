@@ -1,0 +1,212 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// executorState sums an executor gauge over the coordinator's in-process
+// executors.
+func executorState(t *testing.T, c *Coordinator, name string) float64 {
+	t.Helper()
+	var sum float64
+	for _, e := range c.Executors() {
+		mfs, err := e.Metrics().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == name {
+				for _, m := range mf.GetMetric() {
+					sum += m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return sum
+}
+
+// idle waits until no executor runs or queues a task of any query or
+// holds a spooled result, and the query is recorded cancelled with why.
+func idle(t *testing.T, c *Coordinator, cl *flightsql.Client, qid, why string) {
+	t.Helper()
+	ctx := context.Background()
+	eventually(t, 60*time.Second, func() (bool, string) {
+		running := executorState(t, c, "skein_executor_tasks_running")
+		queued := executorState(t, c, "skein_executor_tasks_queued")
+		spooled := executorState(t, c, "skein_executor_spool_memory_bytes") + executorState(t, c, "skein_executor_spool_disk_bytes")
+		got := queryString(t, ctx, cl, fmt.Sprintf(`SELECT concat_ws(' ', status, error) FROM skein.queries WHERE query_id = '%s'`, qid))
+		return running == 0 && queued == 0 && spooled == 0 && strings.HasPrefix(got, "cancelled") && strings.Contains(got, why),
+			fmt.Sprintf("%d tasks running, %d queued, %v bytes spooled; query %q", int(running), int(queued), spooled, got)
+	})
+}
+
+// busy waits until some executor runs a task.
+func busy(t *testing.T, c *Coordinator) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() (bool, string) {
+		return executorState(t, c, "skein_executor_tasks_running") > 0, "no task runs"
+	})
+}
+
+func withExpiry(d time.Duration) func(*Config) {
+	return func(c *Config) { c.EndpointExpiry = d }
+}
+
+// A FlightInfo whose endpoints nobody reads, polls or renews is abandoned
+// once they expire: its running and queued tasks stop on every executor
+// and their spools are emptied, long before the tickets expire.
+func TestUnreadFlightInfoIsAbandoned(t *testing.T) {
+	for _, mode := range []string{"direct", "proxy", "single"} {
+		t.Run(mode, func(t *testing.T) {
+			c, cl, glob := startCluster(t, 2, mode, withExpiry(time.Second))
+			info, err := cl.Execute(context.Background(), slowScan(glob, 300))
+			if err != nil {
+				t.Fatal(err)
+			}
+			exp := info.Endpoint[0].GetExpirationTime()
+			if exp == nil || exp.AsTime().After(time.Now().Add(2*time.Second)) {
+				t.Fatalf("expiration_time %v: want about a second from now", exp)
+			}
+			busy(t, c)
+			idle(t, c, cl, planOf(t, info).QueryID, "neither read, polled nor renewed")
+		})
+	}
+}
+
+// A client reading endpoints one at a time, slower than the expiry, keeps
+// its query: an open stream is a sign of it. So does one renewing its
+// endpoints before it reads them.
+func TestSlowReaderKeepsItsQuery(t *testing.T) {
+	for _, renew := range []bool{false, true} {
+		t.Run(fmt.Sprint("renew=", renew), func(t *testing.T) {
+			_, cl, glob := startCluster(t, 2, "direct", withExpiry(time.Second))
+			ctx := context.Background()
+			info, err := cl.Execute(ctx, slowScan(glob, 20))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if renew {
+				// Renewed for three expiries before anything is read.
+				for range 12 {
+					ep, err := cl.RenewFlightEndpoint(ctx, &flight.RenewFlightEndpointRequest{Endpoint: info.Endpoint[len(info.Endpoint)-1]})
+					if err != nil {
+						t.Fatal(err)
+					}
+					if !ep.GetExpirationTime().AsTime().After(time.Now()) {
+						t.Fatalf("renewed to %v", ep.GetExpirationTime().AsTime())
+					}
+					time.Sleep(250 * time.Millisecond)
+				}
+			}
+			var rows, sum int64
+			for i, ep := range info.Endpoint {
+				r, err := cl.DoGet(ctx, ep.Ticket)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i == 0 {
+					// The first stream stays open, a batch read, for three
+					// expiries.
+					if !r.Next() {
+						t.Fatalf("endpoint 0: %v", r.Err())
+					}
+					time.Sleep(3 * time.Second)
+					rows += r.RecordBatch().NumRows()
+					for _, v := range r.RecordBatch().Column(0).(*array.Int64).Int64Values() {
+						sum += v
+					}
+				}
+				n, s := readAll(t, r)
+				rows, sum = rows+n, sum+s
+			}
+			if rows != 30000 || sum != 30000*29999/2 {
+				t.Fatalf("read %d rows summing to %d", rows, sum)
+			}
+			qid := planOf(t, info).QueryID
+			if got := recorded(t, ctx, cl, qid); got != "ok 30000" {
+				t.Fatalf("query recorded %q", got)
+			}
+		})
+	}
+}
+
+// A client that drops a stream before its end abandons the query, read
+// at an executor (direct) or through the coordinator (proxy): every
+// executor stops it.
+func TestDroppedStreamCancelsQuery(t *testing.T) {
+	for _, mode := range []string{"direct", "proxy"} {
+		t.Run(mode, func(t *testing.T) {
+			c, cl, glob := startCluster(t, 2, mode)
+			info, err := cl.Execute(context.Background(), slowScan(glob, 300))
+			if err != nil {
+				t.Fatal(err)
+			}
+			qid := planOf(t, info).QueryID
+			busy(t, c)
+			reader := cl.Client
+			if ep := info.Endpoint[0]; mode == "direct" {
+				addr := strings.TrimPrefix(ep.Location[0].Uri, "grpc://")
+				if reader, err = flight.NewClientWithMiddleware(addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+					t.Fatal(err)
+				}
+				defer reader.Close()
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if _, err := reader.DoGet(ctx, info.Endpoint[0].Ticket); err != nil {
+				t.Fatal(err)
+			}
+			// Once the stream is seen open, the client drops it.
+			eventually(t, 30*time.Second, func() (bool, string) {
+				return c.dist.leases.isOpen(qid), "the stream is not seen open"
+			})
+			cancel()
+			idle(t, c, cl, qid, "dropped a stream")
+		})
+	}
+}
+
+// Closing the session that planned a query abandons it.
+func TestClosedSessionCancelsQuery(t *testing.T) {
+	c, _, glob := startCluster(t, 2, "direct")
+	// A client keeping its session in a cookie.
+	cl, err := flightsql.NewClient(strings.TrimPrefix(c.URI(), "grpc://"), nil,
+		[]flight.ClientMiddleware{flight.NewClientCookieMiddleware()},
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	if _, err := cl.Execute(ctx, "SELECT 1"); err != nil { // the session's first call
+		t.Fatal(err)
+	}
+	info, err := cl.Execute(ctx, slowScan(glob, 300))
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy(t, c)
+	if res, err := cl.CloseSession(ctx, &flight.CloseSessionRequest{}); err != nil || res.GetStatus() != flight.CloseSessionResultClosed {
+		t.Fatalf("CloseSession: %v %v", res, err)
+	}
+	idle(t, c, dialClient(t, c), planOf(t, info).QueryID, "session was closed")
+}
+
+// isOpen reports whether a stream of the query is seen open, here or at an
+// executor.
+func (l *leases) isOpen(qid string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ls := l.q[qid]
+	return ls != nil && (ls.open > 0 || len(ls.reported) > 0)
+}
