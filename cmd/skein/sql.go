@@ -43,6 +43,10 @@ func sqlCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	// A progress bar on the terminal, when the answer goes there too.
+	if isTerminal(stdout) && isTerminal(stderr) {
+		o.progress = stderr
+	}
 	query := strings.Join(fs.Args(), " ")
 	if strings.TrimSpace(query) == "" && interactive(stdin, stdout) {
 		return shellCmd(o, *format, *explain, *history, stdout, stderr)
@@ -78,6 +82,7 @@ func errText(err error) string {
 type connOptions struct {
 	uri, user, password string
 	skipVerify          bool
+	progress            io.Writer // where a running query's progress is drawn; nil: nowhere
 }
 
 func dial(uri string, skipVerify bool) (*flightsql.Client, error) {
@@ -116,7 +121,8 @@ type conn struct {
 	c *flightsql.Client
 	// auth carries the login's bearer token; every call's context
 	// derives from it.
-	auth context.Context
+	auth     context.Context
+	progress io.Writer // see connOptions
 }
 
 func connect(ctx context.Context, o connOptions) (*conn, error) {
@@ -130,7 +136,7 @@ func connect(ctx context.Context, o connOptions) (*conn, error) {
 			return nil, err
 		}
 	}
-	return &conn{c: c, auth: ctx}, nil
+	return &conn{c: c, auth: ctx, progress: o.progress}, nil
 }
 
 // close gives the session back rather than hold it (it counts against the
@@ -146,7 +152,13 @@ func (cn *conn) close() {
 // ctx ends first, the server is told to cancel the query: dropping the
 // streams stops what they were reading, and CancelFlightInfo the rest.
 func (cn *conn) run(ctx context.Context, query, format string, explain bool, out io.Writer) error {
-	info, err := cn.c.Execute(ctx, query)
+	var info *flight.FlightInfo
+	var err error
+	if explain { // nothing runs: nothing to show progress of
+		info, err = cn.c.Execute(ctx, query)
+	} else {
+		info, err = cn.plan(ctx, query)
+	}
 	if err != nil {
 		return err
 	}
