@@ -27,7 +27,7 @@ import (
 )
 
 // parquet writes files of rows ids [0, files*per) with small row groups.
-func parquet(t *testing.T, dir string, files, per int) string {
+func parquet(t testing.TB, dir string, files, per int) string {
 	t.Helper()
 	conn := ducktest.Open(t, dir)
 	for f := range files {
@@ -62,7 +62,7 @@ func startCluster(t *testing.T, executors int, mode string, opts ...func(*Config
 }
 
 // dialClient is a Flight SQL client of c, closed at the test's end.
-func dialClient(t *testing.T, c *Coordinator) *flightsql.Client {
+func dialClient(t testing.TB, c *Coordinator) *flightsql.Client {
 	t.Helper()
 	cl, err := flightsql.NewClient(strings.TrimPrefix(c.URI(), "grpc://"), nil, nil,
 		grpc.WithTransportCredentials(insecure.NewCredentials()),

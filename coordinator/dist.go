@@ -161,21 +161,27 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 }
 
 // Member implements flightsql.Cluster.
-func (d *dist) Member(header string) (string, bool) {
+func (d *dist) Member(header string) (string, any, bool) {
 	m, err := d.secret.VerifyMember([]byte(header))
-	return m.ID, err == nil
+	return m.ID, m, err == nil
 }
 
 // Action implements flightsql.Cluster.
-func (d *dist) Action(_ context.Context, typ string, body []byte) ([]byte, error) {
+func (d *dist) Action(_ context.Context, typ string, body []byte, verified any) ([]byte, error) {
 	if err := d.work.enter(); err != nil {
 		return nil, err
 	}
 	defer d.work.leave()
-	if err := d.reg.action(typ, body); err != nil {
+	var err error
+	if m, ok := verified.(cluster.Member); ok {
+		err = d.reg.act(typ, m)
+	} else {
+		err = d.reg.action(typ, body)
+	}
+	if err != nil {
 		return nil, err
 	}
-	return []byte("ok"), nil
+	return json.Marshal(d.reg.ack())
 }
 
 // Plan implements flightsql.Cluster: it splits the query if the partition

@@ -31,7 +31,32 @@ type registry struct {
 	mu      sync.Mutex
 	members map[string]*member
 	next    int // round-robin cursor for ties
+	// ver counts the changes of membership (an executor registered,
+	// draining, gone, or its location or threads changed): the views
+	// below are rebuilt after one, or once a member in them may have died,
+	// not for each query.
+	ver  uint64
+	view view
 }
+
+// view is what queries need of the membership, shared by every query
+// until the membership changes: no query pays for each executor.
+type view struct {
+	ver   uint64
+	until time.Time // when a member in it may be dead: rebuilt then
+	// ready: the executors taking tasks, by id; members the same, as
+	// of their last change (their load is not kept up to date here).
+	ready   []*member
+	members []cluster.Member
+	locs    map[string]bool // where the live executors serve, draining ones included
+}
+
+// heartbeatBudget is how many heartbeats a second the coordinator asks of
+// all its executors together when nothing happens on them: beyond this
+// many executors each is asked for fewer (cluster.Ack), and is dead after
+// three of them missed. An executor with news (finished tasks, a read
+// ended) reports it at once, whatever the interval.
+const heartbeatBudget = 200
 
 type member struct {
 	cluster.Member
@@ -43,12 +68,25 @@ func newRegistry(secret cluster.Secret, timeout time.Duration, zone string, log 
 	return &registry{secret: secret, timeout: timeout, zone: zone, log: log, now: time.Now, members: map[string]*member{}}
 }
 
+// ack is the answer to an executor's registration or heartbeat: how often
+// to send heartbeats.
+func (r *registry) ack() cluster.Ack {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return cluster.Ack{Every: r.every()}
+}
+
 // action handles an executor's registration or heartbeat.
 func (r *registry) action(typ string, body []byte) error {
 	m, err := r.secret.VerifyMember(body)
 	if err != nil {
 		return fmt.Errorf("%w: executor membership: %w", flightsql.ErrUnauthenticated, err)
 	}
+	return r.act(typ, m)
+}
+
+// act handles a registration or heartbeat whose signature was verified.
+func (r *registry) act(typ string, m cluster.Member) error {
 	if len(m.Done) > 0 && r.reports != nil {
 		defer r.reports(m.Done)
 	}
@@ -66,17 +104,22 @@ func (r *registry) action(typ string, body []byte) error {
 	switch typ {
 	case cluster.ActionRegister:
 		r.members[m.ID] = &member{Member: m, lastSeen: r.now()}
+		r.ver++
 		r.log.Info().Str("executor", m.ID).Str("location", m.Location).Bool("draining", m.Draining).Msg("executor registered")
 	case cluster.ActionHeartbeat:
 		if !alive {
 			// Dead or unknown (the coordinator restarted): register again.
 			return fmt.Errorf("%w: executor %s is not registered", flightsql.ErrNotFound, m.ID)
 		}
+		if cur.Location != m.Location || cur.Threads != m.Threads || cur.Draining != m.Draining {
+			r.ver++
+		}
 		cur.Member, cur.lastSeen, cur.assigned = m, r.now(), 0
 	case cluster.ActionDrain:
 		// Known or not (the coordinator restarted), it serves what it has
 		// and is given nothing new.
 		m.Draining = true
+		r.ver++
 		if alive {
 			cur.Member, cur.lastSeen = m, r.now()
 		} else {
@@ -85,6 +128,7 @@ func (r *registry) action(typ string, body []byte) error {
 		r.log.Info().Str("executor", m.ID).Str("location", m.Location).Int("running", m.Running).Msg("executor draining")
 	case cluster.ActionDeregister:
 		delete(r.members, m.ID)
+		r.ver++
 		r.log.Info().Str("executor", m.ID).Str("location", m.Location).Msg("executor deregistered")
 	default:
 		return fmt.Errorf("%w: cluster action %q", flightsql.ErrUnimplemented, typ)
@@ -97,7 +141,39 @@ func (r *registry) action(typ string, body []byte) error {
 func (r *registry) live() []cluster.Member { return r.list(false) }
 
 // ready lists the live executors that take new tasks (not draining).
-func (r *registry) ready() []cluster.Member { return r.list(true) }
+// They are shared: callers do not change them.
+func (r *registry) ready() []cluster.Member {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.current().members
+}
+
+// current is the view of the membership, rebuilt if stale. r.mu is held.
+func (r *registry) current() *view {
+	now := r.now()
+	if r.view.ver == r.ver && r.view.locs != nil && now.Before(r.view.until) {
+		return &r.view
+	}
+	v := view{ver: r.ver, until: now.Add(r.deadAfter()), locs: map[string]bool{}}
+	for _, m := range r.members {
+		if !r.alive(m) {
+			continue
+		}
+		v.locs[m.Location] = true
+		if dies := m.lastSeen.Add(r.deadAfter()); dies.Before(v.until) {
+			v.until = dies
+		}
+		if !m.Draining {
+			v.ready = append(v.ready, m)
+		}
+	}
+	sort.Slice(v.ready, func(i, j int) bool { return v.ready[i].ID < v.ready[j].ID })
+	for _, m := range v.ready {
+		v.members = append(v.members, m.Member)
+	}
+	r.view = v
+	return &r.view
+}
 
 func (r *registry) list(ready bool) []cluster.Member {
 	r.mu.Lock()
@@ -112,17 +188,12 @@ func (r *registry) list(ready bool) []cluster.Member {
 	return out
 }
 
-// locations are where the live executors serve.
+// locations are where the live executors serve (shared: not to be
+// changed).
 func (r *registry) locations() map[string]bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := map[string]bool{}
-	for _, m := range r.members {
-		if r.alive(m) {
-			out[m.Location] = true
-		}
-	}
-	return out
+	return r.current().locs
 }
 
 // location is where an executor serves, if it is alive.
@@ -142,16 +213,10 @@ func (r *registry) location(id string) (string, bool) {
 func (r *registry) assign(n int) [][2]string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var live []*member
-	for _, m := range r.members {
-		if r.alive(m) && !m.Draining {
-			live = append(live, m)
-		}
-	}
+	live := r.current().ready
 	if len(live) == 0 {
 		return nil
 	}
-	sort.Slice(live, func(i, j int) bool { return live[i].ID < live[j].ID })
 	out := make([][2]string, n)
 	for t := range n {
 		best := -1
@@ -171,10 +236,29 @@ func (r *registry) assign(n int) [][2]string {
 
 // interval is how long an executor may take to report what happened
 // there (a read of one of its task results): a heartbeat's period.
-func (r *registry) interval() time.Duration { return r.timeout }
+func (r *registry) interval() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.every()
+}
 
-// alive reports whether m was heard from within the timeout; r.mu is held.
-func (r *registry) alive(m *member) bool { return r.now().Sub(m.lastSeen) <= r.timeout }
+// every is how often each executor is asked for a heartbeat: as often
+// as --heartbeat-timeout allows (at most every second) up to
+// heartbeatBudget executors, less often beyond. r.mu is held.
+func (r *registry) every() time.Duration {
+	return max(r.base(), time.Duration(len(r.members))*time.Second/heartbeatBudget)
+}
+
+// base is the heartbeat interval of a small cluster.
+func (r *registry) base() time.Duration { return min(time.Second, r.timeout/3) }
+
+// deadAfter is how long an executor may be silent: the timeout, or three
+// intervals where the cluster is so large that they are longer. r.mu is
+// held.
+func (r *registry) deadAfter() time.Duration { return max(r.timeout, 3*r.every()+r.base()) }
+
+// alive reports whether m was heard from within deadAfter; r.mu is held.
+func (r *registry) alive(m *member) bool { return r.now().Sub(m.lastSeen) <= r.deadAfter() }
 
 func load(m *member) int { return m.Running + m.assigned }
 
@@ -197,7 +281,7 @@ func (r *registry) snapshot() []memberState {
 	defer r.mu.Unlock()
 	out := make([]memberState, 0, len(r.members))
 	for id, m := range r.members {
-		if r.now().Sub(m.lastSeen) > r.timeout+forgetDead {
+		if r.now().Sub(m.lastSeen) > r.deadAfter()+forgetDead {
 			delete(r.members, id)
 			continue
 		}

@@ -130,7 +130,7 @@ func (e *Executor) leave() {
 	if err == nil {
 		defer c.Close()
 		// It carries the last task reports, as a heartbeat would.
-		err = e.send(ctx, c, cluster.ActionDeregister)
+		_, err = e.send(ctx, c, cluster.ActionDeregister)
 	}
 	if err != nil {
 		e.log.Warn().Err(err).Msg("deregistering failed: the coordinator forgets this executor when its heartbeats stop")

@@ -298,6 +298,10 @@ func (e *Executor) stopAll() {
 func (e *Executor) report(ctx context.Context) {
 	var client flight.Client
 	registered, drainSent := false, false
+	// every is how often the coordinator wants a heartbeat when nothing
+	// happens here (it asks for fewer in a large cluster); news (finished
+	// tasks, reads ended) goes at the next tick of cfg.Heartbeat.
+	every, last := e.cfg.Heartbeat, time.Time{}
 	defer func() {
 		if client != nil {
 			_ = client.Close()
@@ -312,7 +316,8 @@ func (e *Executor) report(ctx context.Context) {
 				client = c
 			}
 		}
-		if client != nil {
+		due := !registered || e.draining.Load() && !drainSent || time.Since(last) >= every || e.news()
+		if client != nil && due {
 			action := cluster.ActionHeartbeat
 			switch {
 			case e.draining.Load() && !drainSent:
@@ -320,7 +325,8 @@ func (e *Executor) report(ctx context.Context) {
 			case !registered:
 				action = cluster.ActionRegister
 			}
-			err := e.send(ctx, client, action)
+			ack, err := e.send(ctx, client, action)
+			last = time.Now()
 			switch {
 			case err == nil && action == cluster.ActionDrain:
 				registered, drainSent = true, true
@@ -332,8 +338,11 @@ func (e *Executor) report(ctx context.Context) {
 				e.log.Warn().Err(err).Str("action", action).Msg("coordinator refused or unreachable")
 				registered = false
 			}
+			if err == nil {
+				every = max(ack.Every, e.cfg.Heartbeat)
+			}
 			e.registered.Store(registered && err == nil)
-		} else {
+		} else if client == nil {
 			e.registered.Store(false)
 		}
 		e.health.SetReady(e.registered.Load())
@@ -345,11 +354,21 @@ func (e *Executor) report(ctx context.Context) {
 		case <-t.C:
 		case <-e.wake:
 			t.Stop()
+			last = time.Time{} // woken: send now
 		}
 	}
 }
 
-func (e *Executor) send(ctx context.Context, c flight.Client, action string) (err error) {
+// news reports whether there is something to tell the coordinator before
+// the next heartbeat is due: finished tasks, or reads that ended.
+func (e *Executor) news() bool {
+	e.mu.Lock()
+	done := len(e.done)
+	e.mu.Unlock()
+	return done > 0 || e.reads.hasEnded()
+}
+
+func (e *Executor) send(ctx context.Context, c flight.Client, action string) (ack cluster.Ack, err error) {
 	e.mu.Lock()
 	done := e.done
 	e.done = nil
@@ -358,7 +377,7 @@ func (e *Executor) send(ctx context.Context, c flight.Client, action string) (er
 	body, err := e.cfg.Secret.SignMember(cluster.Member{ID: e.id, Location: e.uri, Threads: cap(e.slots),
 		Running: int(e.running.Load()), Zone: e.zone, Draining: e.draining.Load(), Done: done, Reads: reads})
 	if err != nil {
-		return err
+		return ack, err
 	}
 	defer func() {
 		if err != nil { // not delivered: send them with the next heartbeat
@@ -371,7 +390,8 @@ func (e *Executor) send(ctx context.Context, c flight.Client, action string) (er
 	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	actx = metadata.AppendToOutgoingContext(actx, cluster.MemberHeader, string(body))
-	return cluster.Do(actx, c, &flight.Action{Type: action, Body: body})
+	reply, err := cluster.DoReply(actx, c, &flight.Action{Type: action, Body: body})
+	return cluster.ParseAck(reply), err
 }
 
 func (e *Executor) dialCoordinator() (flight.Client, error) {

@@ -63,6 +63,13 @@ func (r *reads) take() []cluster.Read {
 	return out
 }
 
+// hasEnded reports whether reads have ended since the last report.
+func (r *reads) hasEnded() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.ended) > 0
+}
+
 // putBack keeps ended reads a heartbeat could not deliver for the next.
 func (r *reads) putBack(rs []cluster.Read) {
 	r.mu.Lock()

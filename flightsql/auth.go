@@ -39,6 +39,10 @@ type identity struct {
 	role    users.Role
 	session string
 	member  bool // an executor, by its signed membership
+	// header and verified: an executor's membership header and what the
+	// cluster made of it (see Cluster.Member).
+	header   string
+	verified any
 
 	basic *basicLogin // Basic credentials the interceptor still has to check
 }
@@ -91,11 +95,11 @@ func (s *Server) verify(method string, md metadata.MD) (*identity, error) {
 		if method != flightMethod+"DoAction" || s.cfg.Cluster == nil {
 			return nil, fmt.Errorf("%w: cluster membership is accepted on cluster actions only", ErrUnauthenticated)
 		}
-		id, ok := s.cfg.Cluster.Member(v[0])
+		id, verified, ok := s.cfg.Cluster.Member(v[0])
 		if !ok {
 			return nil, fmt.Errorf("%w: invalid cluster membership", ErrUnauthenticated)
 		}
-		return &identity{user: "executor:" + id, member: true}, nil
+		return &identity{user: "executor:" + id, member: true, header: v[0], verified: verified}, nil
 	}
 	switch {
 	case strings.EqualFold(scheme, "basic"):

@@ -58,10 +58,14 @@ type Config struct {
 // Cluster is the coordinator's side of distribution, as the front door
 // sees it.
 type Cluster interface {
-	// Member verifies an executor's signed membership header.
-	Member(header string) (id string, ok bool)
-	// Action answers an executor's action (registration, heartbeat).
-	Action(ctx context.Context, typ string, body []byte) ([]byte, error)
+	// Member verifies an executor's signed membership header. What it
+	// verified comes back to Action when the action's body is the header
+	// (a registration or heartbeat signs one message for both), so that
+	// it is verified once.
+	Member(header string) (id string, verified any, ok bool)
+	// Action answers an executor's action (registration, heartbeat);
+	// verified is what Member made of the body, or nil.
+	Action(ctx context.Context, typ string, body []byte, verified any) ([]byte, error)
 	// Plan returns a FlightInfo that runs query across executors, or nil
 	// to run it here; a FlightInfo without endpoints also runs it here,
 	// its AppMetadata (why it stays local) given to the client. conn is
@@ -240,7 +244,11 @@ func (f *service) DoAction(a *flight.Action, stream flight.FlightService_DoActio
 	if f.s.cfg.Cluster == nil || !id.member {
 		return fmt.Errorf("%w: cluster actions are for executors", ErrDenied)
 	}
-	body, err := f.s.cfg.Cluster.Action(stream.Context(), a.GetType(), a.GetBody())
+	var verified any
+	if string(a.GetBody()) == id.header {
+		verified = id.verified
+	}
+	body, err := f.s.cfg.Cluster.Action(stream.Context(), a.GetType(), a.GetBody(), verified)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -258,18 +259,46 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// Do runs a Flight action and reads its results to the end.
-func Do(ctx context.Context, c flight.Client, a *flight.Action) error {
+// Ack is the coordinator's answer to a registration or heartbeat.
+type Ack struct {
+	// Every is how often the coordinator wants to hear from the executor
+	// when nothing happens there (0: as often as the executor likes). It
+	// grows with the cluster, so that membership costs the coordinator
+	// about the same at a thousand executors as at ten.
+	Every time.Duration `json:"every,omitempty"`
+}
+
+// ParseAck reads an Ack; an older coordinator's "ok" is the zero Ack.
+func ParseAck(body []byte) Ack {
+	var a Ack
+	_ = json.Unmarshal(body, &a)
+	return a
+}
+
+// DoReply runs a Flight action and returns the body of its first result,
+// reading the rest to the end.
+func DoReply(ctx context.Context, c flight.Client, a *flight.Action) ([]byte, error) {
 	stream, err := c.DoAction(ctx, a)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for {
-		if _, err := stream.Recv(); err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
+	var body []byte
+	for first := true; ; first = false {
+		r, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return body, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if first {
+			body = r.GetBody()
 		}
 	}
+}
+
+// Do runs a Flight action and reads its results to the end.
+func Do(ctx context.Context, c flight.Client, a *flight.Action) error {
+	_, err := DoReply(ctx, c, a)
+	return err
 }

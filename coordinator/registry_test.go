@@ -1,0 +1,70 @@
+package coordinator
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/skeindb/skein/internal/cluster"
+)
+
+// A thousand executors are asked for a heartbeat every 5 s (200 a second
+// in all) and die after three missed; ten are asked every second and die
+// after the timeout. What planning reads of the membership is kept until
+// it changes, and follows every change: a registration, a drain, a
+// departure, a death.
+func TestRegistryScales(t *testing.T) {
+	secret := cluster.NewSecret()
+	r := newRegistry(secret, 5*time.Second, "UTC", zerolog.Nop())
+	now := time.Now()
+	r.now = func() time.Time { return now }
+	register := func(typ, id string) {
+		t.Helper()
+		b, _ := secret.SignMember(cluster.Member{ID: id, Location: "grpc://" + id + ":1", Threads: 2, Zone: "UTC"})
+		if err := r.action(typ, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 10 {
+		register(cluster.ActionRegister, fmt.Sprintf("e%04d", i))
+	}
+	if got := r.ack().Every; got != time.Second {
+		t.Fatalf("10 executors: heartbeat every %v, want 1s", got)
+	}
+	for i := 10; i < 1000; i++ {
+		register(cluster.ActionRegister, fmt.Sprintf("e%04d", i))
+	}
+	if got := r.ack().Every; got != 5*time.Second {
+		t.Fatalf("1000 executors: heartbeat every %v, want 5s", got)
+	}
+	ready := r.ready()
+	if len(ready) != 1000 || ready[0].ID != "e0000" || ready[999].ID != "e0999" {
+		t.Fatalf("%d ready", len(ready))
+	}
+	if &r.ready()[0] != &ready[0] {
+		t.Fatal("ready rebuilt without a change")
+	}
+	register(cluster.ActionDrain, "e0000")
+	if ready := r.ready(); len(ready) != 999 || ready[0].ID != "e0001" || !r.locations()["grpc://e0000:1"] {
+		t.Fatalf("after a drain: %d ready, first %s", len(ready), ready[0].ID)
+	}
+	register(cluster.ActionDeregister, "e0000")
+	if r.locations()["grpc://e0000:1"] {
+		t.Fatal("a departed executor's location is kept")
+	}
+	// Silent for three intervals: still alive; then dead, all but one
+	// that kept sending heartbeats.
+	now = now.Add(15 * time.Second)
+	register(cluster.ActionHeartbeat, "e0001")
+	if n := len(r.ready()); n != 999 {
+		t.Fatalf("after 15 s: %d ready", n)
+	}
+	now = now.Add(2 * time.Second)
+	if ready := r.ready(); len(ready) != 1 || ready[0].ID != "e0001" {
+		t.Fatalf("after 17 s: %d ready", len(ready))
+	}
+	if a := r.assign(3); a[0][0] != "e0001" {
+		t.Fatalf("assigned %v", a)
+	}
+}
