@@ -763,6 +763,7 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 			return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
 		}
 	}
+	fetched := time.Now()
 	// DuckDB runs a query on the calling thread as well as its pool, so
 	// without a bound an executor of N threads would run any number of
 	// tasks at once. It runs as many as it has threads; the rest queue.
@@ -772,6 +773,7 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 		return ctx.Err()
 	}
 	defer func() { <-e.slots }()
+	slotted := time.Now()
 	e.running.Add(1)
 	defer e.running.Add(-1)
 	if t.Role.ReadOnly() {
@@ -820,6 +822,9 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
 	}
-	log.Debug().Int64("rows", rows).Dur("took", time.Since(start)).Msg("task done")
+	// took is inputs (fetched and loaded) + queued (for a thread slot) + run
+	// (the SQL and the writing of its result).
+	log.Debug().Int64("rows", rows).Dur("took", time.Since(start)).Dur("inputs", fetched.Sub(start)).
+		Dur("queued", slotted.Sub(fetched)).Dur("run", time.Since(slotted)).Msg("task done")
 	return nil
 }
