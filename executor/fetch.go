@@ -7,6 +7,7 @@ import (
 	"math"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -21,31 +22,66 @@ import (
 )
 
 // fetchInputs loads each input of a consumer task into its TEMP table on
-// the task's connection: partition in.Part of every source, the sources
-// fetched at once.
+// the task's connection: partition in.Part of every source. Every input's
+// sources are opened at once, so all of them send while the inputs are
+// loaded one after another (they share the connection).
 func (e *Executor) fetchInputs(ctx context.Context, conn *duck.Conn, t cluster.Task) error {
-	for _, in := range t.Inputs {
-		if err := e.fetchInput(ctx, conn, in); err != nil {
+	streams := make([]*merged, len(t.Inputs))
+	defer func() {
+		for _, m := range streams {
+			if m != nil {
+				m.stop()
+			}
+		}
+	}()
+	errs := make([]error, len(t.Inputs))
+	var wg sync.WaitGroup
+	for i, in := range t.Inputs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if streams[i], errs[i] = e.openInput(ctx, in); errs[i] != nil {
+				errs[i] = fmt.Errorf("exchange input %s: %w", in.Table, errs[i])
+			}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	for i, in := range t.Inputs {
+		m := streams[i]
+		start := time.Now()
+		err := conn.LoadTemp(ctx, in.Table, m)
+		if ferr := m.Err(); ferr != nil {
+			err = ferr // the cause, rather than the load it interrupted
+		}
+		if err != nil {
 			return fmt.Errorf("exchange input %s: %w", in.Table, err)
 		}
+		e.taskLog(t).Debug().Str("input", in.Table).Int("sources", len(in.Sources)).Int64("rows", m.rows).
+			Dur("took", time.Since(start)).Dur("waited", m.waited).Msg("exchange input loaded")
 	}
 	return nil
 }
 
-func (e *Executor) fetchInput(ctx context.Context, conn *duck.Conn, in cluster.Input) error {
+// openInput opens partition in.Part of every source of an input at once
+// and merges them into one stream, read as they send.
+func (e *Executor) openInput(ctx context.Context, in cluster.Input) (*merged, error) {
 	if len(in.Sources) == 0 {
-		return fmt.Errorf("%w: an input without sources", skeinsql.ErrInvalid)
+		return nil, fmt.Errorf("%w: an input without sources", skeinsql.ErrInvalid)
 	}
-	// The sources' context: a failed one stops the others.
+	// The sources' context: a failed one stops the others, and the
+	// merged stream's stop ends them all.
 	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	srcs := make([]*source, len(in.Sources))
 	errs := make([]error, len(in.Sources))
 	var wg sync.WaitGroup
 	for i, src := range in.Sources {
 		ticket, err := cluster.PartitionTicket(src.Handle, in.Part)
 		if err != nil {
-			return err
+			errs[i] = err
+			continue
 		}
 		srcs[i] = &source{e: e, ticket: ticket, locs: src.Locations}
 		wg.Add(1)
@@ -55,28 +91,29 @@ func (e *Executor) fetchInput(ctx context.Context, conn *duck.Conn, in cluster.I
 		}()
 	}
 	wg.Wait()
-	defer func() {
+	closeAll := func() {
+		cancel()
 		for _, s := range srcs {
-			s.close()
+			if s != nil {
+				s.close()
+			}
 		}
-	}()
+	}
 	if err := errors.Join(errs...); err != nil {
-		return err
+		closeAll()
+		return nil, err
 	}
 	schema := srcs[0].schema
 	for _, s := range srcs[1:] {
 		if !sameColumns(s.schema, schema) {
-			return fmt.Errorf("%w: the sources' schemas differ: %s and %s", skeinsql.ErrInvalid, schema, s.schema)
+			closeAll()
+			return nil, fmt.Errorf("%w: the sources' schemas differ: %s and %s", skeinsql.ErrInvalid, schema, s.schema)
 		}
 	}
-	m := &merged{schema: schema, recs: make(chan arrow.RecordBatch, len(srcs)), done: make(chan struct{}), cancel: cancel}
-	m.run(sctx, srcs)
-	defer m.stop()
-	_, err := conn.Ingest(ctx, duck.Table{Name: in.Table, Temporary: true}, duck.IngestMode{CreateIfMissing: true}, m, false)
-	if ferr := m.Err(); ferr != nil {
-		return ferr // the cause, rather than the load it interrupted
-	}
-	return err
+	m := &merged{schema: schema, recs: make(chan arrow.RecordBatch, len(srcs)), done: make(chan struct{}),
+		cancel: cancel, srcs: srcs}
+	m.run(sctx)
+	return m, nil
 }
 
 // sameColumns compares two schemas' names and types, not their metadata.
@@ -226,18 +263,25 @@ type merged struct {
 	recs   chan arrow.RecordBatch
 	done   chan struct{} // closed when every source has ended
 	cancel context.CancelFunc
+	srcs   []*source
 	wg     sync.WaitGroup
 
-	mu  sync.Mutex
-	err error
-	cur arrow.RecordBatch
+	mu      sync.Mutex
+	err     error
+	stopped bool
+	cur     arrow.RecordBatch
+	// waited is how long Next waited for the sources: the rest of a load's
+	// time is the load's own. rows counts the rows Next gave.
+	waited time.Duration
+	rows   int64
 }
 
-func (m *merged) run(ctx context.Context, srcs []*source) {
-	for _, s := range srcs {
+func (m *merged) run(ctx context.Context) {
+	for _, s := range m.srcs {
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
+			defer s.close()
 			for {
 				rec, err := s.read(ctx)
 				if errors.Is(err, errEOF) {
@@ -254,6 +298,9 @@ func (m *merged) run(ctx context.Context, srcs []*source) {
 				case m.recs <- out:
 				case <-ctx.Done():
 					out.Release()
+					// Cut off, the stream must not look complete to its
+					// reader (unless the reader stopped it).
+					m.fail(ctx.Err())
 					return
 				}
 			}
@@ -267,7 +314,7 @@ func (m *merged) run(ctx context.Context, srcs []*source) {
 
 func (m *merged) fail(err error) {
 	m.mu.Lock()
-	if m.err == nil {
+	if m.err == nil && !m.stopped {
 		m.err = err
 	}
 	m.mu.Unlock()
@@ -276,6 +323,9 @@ func (m *merged) fail(err error) {
 
 // stop ends the sources and releases what they sent unread.
 func (m *merged) stop() {
+	m.mu.Lock()
+	m.stopped = true
+	m.mu.Unlock()
 	m.cancel()
 	<-m.done
 	for {
@@ -301,18 +351,29 @@ func (m *merged) Next() bool {
 	}
 	select {
 	case rec := <-m.recs:
-		m.cur = rec
-		return true
+		return m.take(rec)
+	default:
+	}
+	start := time.Now()
+	defer func() { m.waited += time.Since(start) }()
+	select {
+	case rec := <-m.recs:
+		return m.take(rec)
 	case <-m.done:
 		// Sources may have sent their last records just before ending.
 		select {
 		case rec := <-m.recs:
-			m.cur = rec
-			return true
+			return m.take(rec)
 		default:
 			return false
 		}
 	}
+}
+
+func (m *merged) take(rec arrow.RecordBatch) bool {
+	m.cur = rec
+	m.rows += rec.NumRows()
+	return true
 }
 
 func (m *merged) RecordBatch() arrow.RecordBatch { return m.cur }

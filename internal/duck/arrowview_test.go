@@ -1,0 +1,69 @@
+package duck
+
+import (
+	"context"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// A stream loaded with LoadTemp reads like the rows it held: a query of
+// some of its columns, out of order and filtered, gets those columns and
+// rows (DuckDB's C API Arrow scan, read narrower, would give the first
+// columns and unfiltered rows), and the load releases every buffer.
+func TestLoadTemp(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	schema := arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int64},
+		{Name: "b", Type: arrow.PrimitiveTypes.Int64}, {Name: "c", Type: arrow.BinaryTypes.String}}, nil)
+	bld := array.NewRecordBuilder(mem, schema)
+	defer bld.Release()
+	var recs []arrow.RecordBatch
+	for r := 0; r < 2; r++ {
+		for i := 0; i < 10; i++ {
+			bld.Field(0).(*array.Int64Builder).Append(int64(r*10 + i))
+			bld.Field(1).(*array.Int64Builder).Append(int64(i % 2))
+			bld.Field(2).(*array.StringBuilder).Append("x")
+		}
+		recs = append(recs, bld.NewRecordBatch())
+	}
+	rdr, err := array.NewRecordReader(schema, recs)
+	for _, r := range recs {
+		r.Release()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdr.Release()
+	if err := c.LoadTemp(ctx, "skein_x0", rdr); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := c.QueryRows(ctx, "SELECT b, count(*), sum(a) FROM skein_x0 WHERE a >= 7 GROUP BY b ORDER BY b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got [][3]int64
+	for rows.Next() {
+		var b, n, s int64
+		if err := rows.Scan(&b, &n, &s); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, [3]int64{b, n, s})
+	}
+	// a in 7..19: odd a (b = 1): 7, 9, ..., 19 (7 rows, sum 91); even (b = 0): 8, ..., 18 (6 rows, sum 78).
+	if len(got) != 2 || got[0] != [3]int64{0, 6, 78} || got[1] != [3]int64{1, 7, 91} {
+		t.Fatalf("got %v", got)
+	}
+	var views int64
+	if err := c.sc.QueryRowContext(ctx, "SELECT count(*) FROM duckdb_views() WHERE view_name LIKE 'skein_arrow_%'").Scan(&views); err != nil {
+		t.Fatal(err)
+	}
+	if views != 0 {
+		t.Errorf("%d Arrow scan views left after the load", views)
+	}
+}
