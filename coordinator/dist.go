@@ -648,6 +648,8 @@ func totalRows(files []partition.File) int64 {
 type cachedPlan struct {
 	tasks map[taskShape]string
 	merge string
+	// stream is a staged plan's plannedStage.stream, by stage.
+	stream [][]bool
 }
 
 const partialsView = "skein_partials"

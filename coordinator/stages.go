@@ -17,6 +17,9 @@ import (
 type plannedStage struct {
 	stage *partition.Stage
 	tasks []plannedTask
+	// stream[i] says the stage's SQL reads input i once, so its tasks
+	// stream it into the SQL rather than load it into a table first.
+	stream []bool
 }
 
 // planStages plans a query with exchanges between executors, if that adds
@@ -58,7 +61,7 @@ func (d *dist) planStages(ctx context.Context, conn *duck.Conn, a *partition.Ana
 	}
 	c, ok := d.plans.get(k.String())
 	if !ok {
-		c.tasks = map[taskShape]string{}
+		c.tasks, c.stream = map[taskShape]string{}, make([][]bool, len(sp.Stages))
 		check, err := sp.CheckAST(func(s *partition.Stage) partition.Slice { return sliced[s.ID][0] }, names)
 		if err != nil {
 			return nil, err
@@ -89,7 +92,8 @@ func (d *dist) planStages(ctx context.Context, conn *duck.Conn, a *partition.Ana
 				if _, ok := c.tasks[shape]; ok {
 					continue
 				}
-				ast, err := s.AST(sl, consumers(s))
+				ast, once, err := s.AST(sl, consumers(s))
+				c.stream[i] = once // the same for every slice
 				if err == nil {
 					c.tasks[shape], err = deserialize(ctx, conn, ast)
 				}
@@ -114,7 +118,7 @@ func (d *dist) planStages(ctx context.Context, conn *duck.Conn, a *partition.Ana
 		p.mode = partition.ScatterMerge
 	}
 	for i, s := range sp.Stages {
-		ps := plannedStage{stage: s}
+		ps := plannedStage{stage: s, stream: c.stream[i]}
 		for _, sl := range sliced[i] {
 			ps.tasks = append(ps.tasks, plannedTask{sql: c.tasks[shapeOf(i, sl)], slice: sl, ordered: sp.Ordered && s.Consumer < 0})
 		}
@@ -164,13 +168,13 @@ func (d *dist) signStages(p *planned, proto cluster.Task) (handles []string, exe
 			case partition.Broadcast:
 				t.Partitions, t.Readers = 1, n
 			}
-			for _, in := range s.Inputs {
+			for ii, in := range s.Inputs {
 				prod := p.stages[in.Stage]
 				part := ti
 				if prod.stage.Output == partition.Broadcast {
 					part = 0
 				}
-				ci := cluster.Input{Table: in.Table, Part: part}
+				ci := cluster.Input{Table: in.Table, Part: part, Stream: ps.stream[ii]}
 				for k := range prod.tasks {
 					pi := first[in.Stage] + k
 					ci.Sources = append(ci.Sources, cluster.Source{Handle: handles[pi], Locations: locations(execs[pi])})
@@ -205,7 +209,10 @@ type stageInfo struct {
 	Keys     string `json:"keys,omitempty"`
 	Consumer int    `json:"to_stage,omitempty"`
 	Inputs   []int  `json:"reads,omitempty"`
-	SQL      string `json:"sql"`
+	// Loads are the inputs its SQL reads more than once: loaded into a
+	// table before the SQL runs, where the others stream into it.
+	Loads []string `json:"loads,omitempty"`
+	SQL   string   `json:"sql"`
 }
 
 func (p *planned) stageInfos() []stageInfo {
@@ -224,8 +231,11 @@ func (p *planned) stageInfos() []stageInfo {
 			keys = append(keys, s.Range.String())
 		}
 		si.Keys = strings.Join(keys, ", ")
-		for _, in := range s.Inputs {
+		for i, in := range s.Inputs {
 			si.Inputs = append(si.Inputs, in.Stage)
+			if !ps.stream[i] {
+				si.Loads = append(si.Loads, in.Table)
+			}
 		}
 		out = append(out, si)
 	}

@@ -63,6 +63,7 @@ var stageQueries = []string{
 	"SELECT k, random() FROM fact",
 	"WITH big AS (SELECT k, o FROM fact WHERE x > 400) SELECT o.od, count(*) FROM big JOIN ord o USING (o) GROUP BY o.od ORDER BY 1",
 	"SELECT d, count(*) FROM fact WHERE x > (SELECT avg(x) FROM fact) GROUP BY d ORDER BY d",
+	"SELECT d, count(*) FROM fact WHERE x > (SELECT min(x) + 100 FROM ord JOIN fact USING (o)) AND k > (SELECT min(x) + 100 FROM ord JOIN fact USING (o)) GROUP BY d",
 	"SELECT n, count(*) FROM (SELECT o, count(*) AS n FROM fact GROUP BY o) GROUP BY n",
 	"SELECT d, x FROM fact WHERE d IN (1, 2) UNION SELECT d, 0 FROM dim",
 	"SELECT d, c FROM fact WHERE x > 100 INTERSECT SELECT d, 'c' || d FROM fact",
@@ -117,6 +118,9 @@ func TestGoldenStages(t *testing.T) {
 				}
 				if s.Output != "gather" {
 					line += fmt.Sprintf(" to %d", s.Consumer)
+				}
+				if len(s.Loads) > 0 {
+					line += "; loads " + strings.Join(s.Loads, ", ")
 				}
 				line += "; " + s.SQL
 				g.Stages = append(g.Stages, strings.ReplaceAll(line, dir, "$DIR"))

@@ -731,9 +731,10 @@ type recordWriter interface {
 }
 
 // run executes a task, writes its result to the writer open gives for its
-// schema, and reports how it went. A consumer's inputs are fetched first,
-// before it takes a thread slot: a consumer waiting for its producers must
-// not hold the slot one of them needs.
+// schema, and reports how it went. A consumer's inputs are opened first
+// (loaded, or their first records in hand: fetchInputs), before it takes a
+// thread slot: a consumer waiting for its producers must not hold the slot
+// one of them needs.
 func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Schema) (recordWriter, error)) (err error) {
 	report := cluster.TaskReport{Query: t.Query, Task: t.Task, Executor: e.id, Started: time.Now()}
 	e.inflight.Add(1)
@@ -758,10 +759,12 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 		return err
 	}
 	defer conn.Close()
+	ins := &taskInputs{}
 	if len(t.Inputs) > 0 {
-		if err := e.fetchInputs(ctx, conn, t); err != nil {
+		if ins, err = e.fetchInputs(ctx, conn, t); err != nil {
 			return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
 		}
+		defer ins.close() // after the SQL's reader is released (deferred later)
 	}
 	fetched := time.Now()
 	// DuckDB runs a query on the calling thread as well as its pool, so
@@ -786,7 +789,7 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 	defer st.Close()
 	rdr, err := st.Query(ctx, e.cfg.Alloc, t.Args(), e.cfg.Batch)
 	if err != nil {
-		return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
+		return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, ins.cause(err))
 	}
 	defer rdr.Release()
 	schema := skeinsql.ResultSchema(rdr.Schema())
@@ -814,7 +817,7 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 		}
 	}
 	if err := rdr.Err(); err != nil {
-		return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
+		return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, ins.cause(err))
 	}
 	// A producer's writer still holds the rows of partitions it has not
 	// filled a batch of: they are written now, and a failure is the task's.
@@ -822,6 +825,7 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
 	}
+	ins.logStreams(log, t)
 	// took is inputs (fetched and loaded) + queued (for a thread slot) + run
 	// (the SQL and the writing of its result).
 	log.Debug().Int64("rows", rows).Dur("took", time.Since(start)).Dur("inputs", fetched.Sub(start)).

@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/rs/zerolog"
 	skeinsql "github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
@@ -21,17 +22,27 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// fetchInputs loads each input of a consumer task into its TEMP table on
-// the task's connection: partition in.Part of every source. Every input's
-// sources are opened at once, so all of them send while the inputs are
-// loaded one after another (they share the connection).
-func (e *Executor) fetchInputs(ctx context.Context, conn *duck.Conn, t cluster.Task) error {
-	streams := make([]*merged, len(t.Inputs))
+// taskInputs are a consumer task's exchange inputs, open: each the merged
+// stream of its sources, and the views of the streamed ones.
+type taskInputs struct {
+	streams    []*merged
+	unregister []func()
+}
+
+// fetchInputs opens every input of a consumer task at once, each from all
+// its sources at once. An input the task's SQL reads once (Input.Stream)
+// becomes a view over its stream, pulled as the SQL runs; any other is
+// loaded into a TEMP table first (one after another: they share the
+// connection). It returns once every input is loaded or its sources have
+// all sent their first record or ended: each producer the task reads then
+// holds a thread slot or has finished, so the task may take a slot
+// without keeping one from a producer it waits for. close ends it all,
+// after the SQL.
+func (e *Executor) fetchInputs(ctx context.Context, conn *duck.Conn, t cluster.Task) (ins *taskInputs, err error) {
+	ins = &taskInputs{streams: make([]*merged, len(t.Inputs))}
 	defer func() {
-		for _, m := range streams {
-			if m != nil {
-				m.stop()
-			}
+		if err != nil {
+			ins.close()
 		}
 	}()
 	errs := make([]error, len(t.Inputs))
@@ -40,29 +51,88 @@ func (e *Executor) fetchInputs(ctx context.Context, conn *duck.Conn, t cluster.T
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if streams[i], errs[i] = e.openInput(ctx, in); errs[i] != nil {
+			if ins.streams[i], errs[i] = e.openInput(ctx, in); errs[i] != nil {
 				errs[i] = fmt.Errorf("exchange input %s: %w", in.Table, errs[i])
 			}
 		}()
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return ins, err
 	}
 	for i, in := range t.Inputs {
-		m := streams[i]
+		if in.Stream {
+			continue
+		}
+		m := ins.streams[i]
 		start := time.Now()
 		err := conn.LoadTemp(ctx, in.Table, m)
 		if ferr := m.Err(); ferr != nil {
 			err = ferr // the cause, rather than the load it interrupted
 		}
 		if err != nil {
-			return fmt.Errorf("exchange input %s: %w", in.Table, err)
+			return ins, fmt.Errorf("exchange input %s: %w", in.Table, err)
 		}
 		e.taskLog(t).Debug().Str("input", in.Table).Int("sources", len(in.Sources)).Int64("rows", m.rows).
 			Dur("took", time.Since(start)).Dur("waited", m.waited).Msg("exchange input loaded")
 	}
-	return nil
+	for i, in := range t.Inputs {
+		if !in.Stream {
+			continue
+		}
+		m := ins.streams[i]
+		select {
+		case <-m.ready:
+		case <-ctx.Done():
+			return ins, ctx.Err()
+		}
+		if err := m.Err(); err != nil {
+			return ins, fmt.Errorf("exchange input %s: %w", in.Table, err)
+		}
+		unregister, err := conn.RegisterStream(m, in.Table)
+		if err != nil {
+			return ins, fmt.Errorf("exchange input %s: %w", in.Table, err)
+		}
+		ins.unregister = append(ins.unregister, unregister)
+	}
+	return ins, nil
+}
+
+// cause is the first failure of a stream, if any, else err: the SQL's
+// error when it read a stream that broke is the stream's.
+func (ins *taskInputs) cause(err error) error {
+	for _, m := range ins.streams {
+		if ferr := m.Err(); ferr != nil {
+			return ferr
+		}
+	}
+	return err
+}
+
+// close drops the views and ends the streams.
+func (ins *taskInputs) close() {
+	for _, u := range ins.unregister {
+		u()
+	}
+	ins.unregister = nil
+	for _, m := range ins.streams {
+		if m != nil {
+			m.stop()
+		}
+	}
+	ins.streams = nil
+}
+
+// logStreams writes a debug line per streamed input: its rows, and how
+// long the SQL waited for its producers.
+func (ins *taskInputs) logStreams(log *zerolog.Logger, t cluster.Task) {
+	for i, in := range t.Inputs {
+		if in.Stream && i < len(ins.streams) {
+			m := ins.streams[i]
+			log.Debug().Str("input", in.Table).Int("sources", len(in.Sources)).Int64("rows", m.rows).
+				Dur("waited", m.waited).Msg("exchange input streamed")
+		}
+	}
 }
 
 // openInput opens partition in.Part of every source of an input at once
@@ -111,7 +181,7 @@ func (e *Executor) openInput(ctx context.Context, in cluster.Input) (*merged, er
 		}
 	}
 	m := &merged{schema: schema, recs: make(chan arrow.RecordBatch, len(srcs)), done: make(chan struct{}),
-		cancel: cancel, srcs: srcs}
+		ready: make(chan struct{}), cancel: cancel, srcs: srcs}
 	m.run(sctx)
 	return m, nil
 }
@@ -262,6 +332,7 @@ type merged struct {
 	schema *arrow.Schema
 	recs   chan arrow.RecordBatch
 	done   chan struct{} // closed when every source has ended
+	ready  chan struct{} // closed when every source has sent a record or ended
 	cancel context.CancelFunc
 	srcs   []*source
 	wg     sync.WaitGroup
@@ -277,13 +348,19 @@ type merged struct {
 }
 
 func (m *merged) run(ctx context.Context) {
+	var first sync.WaitGroup
 	for _, s := range m.srcs {
 		m.wg.Add(1)
+		first.Add(1)
 		go func() {
 			defer m.wg.Done()
 			defer s.close()
+			var once sync.Once
+			firstDone := func() { once.Do(first.Done) }
+			defer firstDone()
 			for {
 				rec, err := s.read(ctx)
+				firstDone()
 				if errors.Is(err, errEOF) {
 					return
 				}
@@ -306,6 +383,10 @@ func (m *merged) run(ctx context.Context) {
 			}
 		}()
 	}
+	go func() {
+		first.Wait()
+		close(m.ready)
+	}()
 	go func() {
 		m.wg.Wait()
 		close(m.done)

@@ -129,6 +129,9 @@ var staged = []string{
 	// Subqueries and CTEs.
 	"SELECT g, sum(x) FROM v GROUP BY g HAVING sum(x) > (SELECT avg(x) * 1000 FROM vv)",
 	"SELECT id, x FROM v WHERE x > (SELECT avg(x) FROM v) AND g = 4",
+	// One subquery's rows read twice by a stage: loaded, not streamed (a
+	// stream scanned again is spent).
+	"SELECT g, count(*) FROM v WHERE x > (SELECT min(x) + 10 FROM vv) AND id > (SELECT min(x) + 10 FROM vv) GROUP BY g",
 	"WITH big AS (SELECT id, x FROM v WHERE x > 200) SELECT count(*), sum(big.x) FROM big JOIN vv USING (id)",
 	// Set operations: both sides shuffled by all their columns.
 	"SELECT g, s FROM v WHERE x > 100 INTERSECT SELECT g, s FROM vv WHERE flag",

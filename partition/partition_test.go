@@ -265,8 +265,8 @@ func FuzzRewrite(f *testing.F) {
 			if sa, err := Analyze(b, env); err == nil {
 				if p, err := sa.Stages([]string{"a", "b"}); err == nil && p != nil {
 					for _, st := range p.Stages {
-						_, _ = st.AST(Slice{File: "f", First: 0, Last: 1}, 2)
-						_, _ = st.AST(Slice{}, 1)
+						_, _, _ = st.AST(Slice{File: "f", First: 0, Last: 1}, 2)
+						_, _, _ = st.AST(Slice{}, 1)
 					}
 					_, _ = p.CheckAST(func(*Stage) Slice { return Slice{File: "f", First: 0, Last: 9} }, []string{"a", "b"})
 					_ = p.String()

@@ -100,8 +100,9 @@ func (p *Plan) Last() *Stage { return p.Stages[len(p.Stages)-1] }
 // AST is the serialized query a task of stage s runs: over the slice
 // template of sl when the stage scans, reading its inputs from their
 // tables. A producer's query ends with the PartitionColumn for consumers
-// tasks of the consuming stage.
-func (s *Stage) AST(sl Slice, consumers int) ([]byte, error) {
+// tasks of the consuming stage. once[i] says the query reads input i
+// exactly once, so that a task may stream it (readOnce).
+func (s *Stage) AST(sl Slice, consumers int) (ast []byte, once []bool, err error) {
 	var scan Node
 	if s.Scan != nil {
 		scan = s.Scan.scanTemplate(sl)
@@ -110,7 +111,7 @@ func (s *Stage) AST(sl Slice, consumers int) ([]byte, error) {
 		return withAlias(baseTable(s.Inputs[i].Table), alias)
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	n = s.readSubqueries(n)
 	switch s.Output {
@@ -119,7 +120,8 @@ func (s *Stage) AST(sl Slice, consumers int) ([]byte, error) {
 	case Shuffle, Broadcast:
 		n = partitioned(n, s.Keys, s.Output == Broadcast || consumers <= 1, consumers)
 	}
-	return statement(n)
+	ast, err = statement(n)
+	return ast, s.readOnce(n), err
 }
 
 // PartitionColumn is the column a producer's query ends with: the

@@ -114,10 +114,11 @@ type Task struct {
 	Ordered bool `json:"o,omitempty"`
 	// The slice the SQL reads; its Args bind the SQL's parameters.
 	partition.Slice `json:"sl"`
-	// Inputs are the exchanges the task reads: each is fetched from its
-	// producers and loaded into a TEMP table of the task's connection
-	// before the SQL runs (and before the task takes a thread slot, so a
-	// consumer waiting for its producers never holds the slot they need).
+	// Inputs are the exchanges the task reads from its producers: each
+	// streamed into the SQL as it runs, or loaded into a TEMP table of the
+	// task's connection before it runs (Input.Stream). A consumer takes
+	// its thread slot only once every producer it reads has sent its first
+	// rows or ended, so that it never holds the slot a producer needs.
 	Inputs []Input `json:"in,omitempty"`
 	// Partitions > 0 makes the task a producer of an exchange: its SQL's
 	// last column (PartitionColumn, an integer in [0, Partitions)) says
@@ -134,11 +135,14 @@ type Task struct {
 const PartitionColumn = "skein_part"
 
 // Input is one exchange a consumer task reads: partition Part of every
-// source task's output, all loaded into the TEMP table Table.
+// source task's output, read by the SQL as the table Table.
 type Input struct {
 	Table   string   `json:"n"`
 	Part    int      `json:"p"`
 	Sources []Source `json:"src"`
+	// Stream says the SQL reads Table once: it is the sources' rows as
+	// they arrive (a view over an Arrow stream), not a loaded table.
+	Stream bool `json:"st,omitempty"`
 }
 
 // Source is one producer task of an exchange: its signed handle, and the

@@ -2,6 +2,7 @@ package duck
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -18,6 +19,62 @@ func TestLoadTemp(t *testing.T) {
 	ctx := context.Background()
 	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
 	defer mem.AssertSize(t, 0)
+	rdr := testStream(t, mem)
+	defer rdr.Release()
+	if err := c.LoadTemp(ctx, "skein_x0", rdr); err != nil {
+		t.Fatal(err)
+	}
+	checkTestStream(t, c, "skein_x0")
+	var views int64
+	if err := c.sc.QueryRowContext(ctx, "SELECT count(*) FROM duckdb_views() WHERE view_name LIKE 'skein_arrow_%'").Scan(&views); err != nil {
+		t.Fatal(err)
+	}
+	if views != 0 {
+		t.Errorf("%d Arrow scan views left after the load", views)
+	}
+}
+
+// A registered stream reads like the rows it sends, pulled as the query
+// runs: some columns, out of order, filtered. A query scanning it twice
+// fails rather than read it empty the second time, and so does a second
+// query; release drops the view; every buffer is released.
+func TestRegisterStream(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	rdr := testStream(t, mem)
+	defer rdr.Release()
+	release, err := c.RegisterStream(rdr, "skein_x0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTestStream(t, c, "skein_x0")
+	if _, err := c.QueryRows(ctx, "SELECT count(*) FROM skein_x0"); err == nil || !strings.Contains(err.Error(), "scanned once") {
+		t.Errorf("a second scan: %v", err)
+	}
+	release()
+
+	rdr2 := testStream(t, mem)
+	defer rdr2.Release()
+	release, err = c.RegisterStream(rdr2, "skein_x1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	rows, err := c.QueryRows(ctx, "SELECT count(*) FROM skein_x1 a JOIN skein_x1 b USING (a)")
+	if err == nil {
+		rows.Close()
+		t.Fatal("a self-join of a stream ran")
+	}
+	if !strings.Contains(err.Error(), "scanned once") {
+		t.Errorf("a self-join of a stream: %v", err)
+	}
+}
+
+// testStream is 20 rows of (a 0..19, b a%2, c 'x') in two batches.
+func testStream(t *testing.T, mem memory.Allocator) array.RecordReader {
+	t.Helper()
 	schema := arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int64},
 		{Name: "b", Type: arrow.PrimitiveTypes.Int64}, {Name: "c", Type: arrow.BinaryTypes.String}}, nil)
 	bld := array.NewRecordBuilder(mem, schema)
@@ -38,11 +95,13 @@ func TestLoadTemp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rdr.Release()
-	if err := c.LoadTemp(ctx, "skein_x0", rdr); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := c.QueryRows(ctx, "SELECT b, count(*), sum(a) FROM skein_x0 WHERE a >= 7 GROUP BY b ORDER BY b")
+	return rdr
+}
+
+// checkTestStream reads some of testStream's columns, filtered.
+func checkTestStream(t *testing.T, c *Conn, table string) {
+	t.Helper()
+	rows, err := c.QueryRows(context.Background(), "SELECT b, count(*), sum(a) FROM "+table+" WHERE a >= 7 GROUP BY b ORDER BY b")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,12 +117,5 @@ func TestLoadTemp(t *testing.T) {
 	// a in 7..19: odd a (b = 1): 7, 9, ..., 19 (7 rows, sum 91); even (b = 0): 8, ..., 18 (6 rows, sum 78).
 	if len(got) != 2 || got[0] != [3]int64{0, 6, 78} || got[1] != [3]int64{1, 7, 91} {
 		t.Fatalf("got %v", got)
-	}
-	var views int64
-	if err := c.sc.QueryRowContext(ctx, "SELECT count(*) FROM duckdb_views() WHERE view_name LIKE 'skein_arrow_%'").Scan(&views); err != nil {
-		t.Fatal(err)
-	}
-	if views != 0 {
-		t.Errorf("%d Arrow scan views left after the load", views)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/duckdb/duckdb-go/v2"
 	"github.com/duckdb/duckdb-go/v2/mapping"
@@ -45,6 +46,9 @@ type DB struct {
 	pool      *sql.DB
 	allowed   []string       // cleaned absolute AllowedDirs
 	gate      *objstore.Gate // object storage requests go through it; nil without
+	// streamOnce registers skein_stream (RegisterStream) at its first use.
+	streamOnce sync.Once
+	streamErr  error
 }
 
 // Open opens (or creates) the database and locks its configuration: after
@@ -131,7 +135,7 @@ func (db *DB) Connect(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, wrap(fmt.Errorf("duck: connect: %w", err))
 	}
-	c := &Conn{sc: sc, allowed: db.allowed}
+	c := &Conn{sc: sc, allowed: db.allowed, db: db}
 	err = sc.Raw(func(dc any) error {
 		raw, ok := dc.(*duckdb.Conn)
 		if !ok {
@@ -172,6 +176,7 @@ func (db *DB) Close() error {
 // Conn is one DuckDB connection: its own transaction, temp tables and
 // settings.
 type Conn struct {
+	db     *DB
 	sc     *sql.Conn
 	raw    *duckdb.Conn
 	handle mapping.Connection
