@@ -29,15 +29,22 @@ type taskInputs struct {
 	unregister []func()
 }
 
+// streamHeld is how much of an input its SQL reads once (Input.Stream) a
+// consumer holds in memory: one that ends within it is scanned by the SQL
+// from memory, converted as it is read, with its exact row count for
+// DuckDB's join planning (which, guessing, can order a join of several
+// such inputs disastrously); a larger one is loaded into a table, the
+// rows held first.
+const streamHeld = 64 << 20
+
 // fetchInputs opens every input of a consumer task at once, each from all
 // its sources at once. An input the task's SQL reads once (Input.Stream)
-// becomes a view over its stream, pulled as the SQL runs; any other is
-// loaded into a TEMP table first (one after another: they share the
-// connection). It returns once every input is loaded or its sources have
-// all sent their first record or ended: each producer the task reads then
-// holds a thread slot or has finished, so the task may take a slot
-// without keeping one from a producer it waits for. close ends it all,
-// after the SQL.
+// and that fits in streamHeld becomes a view over its records, read (and
+// converted to DuckDB's vectors) as the SQL runs; any other is loaded into
+// a TEMP table first, one after another (they share the connection). It
+// returns once every input has arrived, as before a consumer held inputs
+// in tables only: the task then takes a thread slot without keeping one
+// from a producer it waits for. close ends it all, after the SQL.
 func (e *Executor) fetchInputs(ctx context.Context, conn *duck.Conn, t cluster.Task) (ins *taskInputs, err error) {
 	ins = &taskInputs{streams: make([]*merged, len(t.Inputs))}
 	defer func() {
@@ -61,12 +68,31 @@ func (e *Executor) fetchInputs(ctx context.Context, conn *duck.Conn, t cluster.T
 		return ins, err
 	}
 	for i, in := range t.Inputs {
-		if in.Stream {
-			continue
-		}
 		m := ins.streams[i]
+		var held []arrow.RecordBatch
+		var rdr array.RecordReader = m
+		if in.Stream {
+			var whole bool
+			held, whole, err = m.hold(streamHeld)
+			if err != nil {
+				releaseAll(held)
+				return ins, fmt.Errorf("exchange input %s: %w", in.Table, err)
+			}
+			if whole {
+				unregister, err := ins.register(conn, in.Table, m.schema, held)
+				if err != nil {
+					return ins, fmt.Errorf("exchange input %s: %w", in.Table, err)
+				}
+				ins.unregister = append(ins.unregister, unregister)
+				continue
+			}
+			rdr = &replay{held: held, rest: m}
+		}
 		start := time.Now()
-		err := conn.LoadTemp(ctx, in.Table, m)
+		err := conn.LoadTemp(ctx, in.Table, rdr)
+		if r, ok := rdr.(*replay); ok {
+			r.Release()
+		}
 		if ferr := m.Err(); ferr != nil {
 			err = ferr // the cause, rather than the load it interrupted
 		}
@@ -76,32 +102,90 @@ func (e *Executor) fetchInputs(ctx context.Context, conn *duck.Conn, t cluster.T
 		e.taskLog(t).Debug().Str("input", in.Table).Int("sources", len(in.Sources)).Int64("rows", m.rows).
 			Dur("took", time.Since(start)).Dur("waited", m.waited).Msg("exchange input loaded")
 	}
-	for i, in := range t.Inputs {
-		if !in.Stream {
-			continue
-		}
-		m := ins.streams[i]
-		select {
-		case <-m.ready:
-		case <-ctx.Done():
-			return ins, ctx.Err()
-		}
-		if err := m.Err(); err != nil {
-			return ins, fmt.Errorf("exchange input %s: %w", in.Table, err)
-		}
-		unregister, err := conn.RegisterStream(m, in.Table)
-		if err != nil {
-			return ins, fmt.Errorf("exchange input %s: %w", in.Table, err)
-		}
-		ins.unregister = append(ins.unregister, unregister)
-	}
 	return ins, nil
+}
+
+// register makes the held records of an input the view name for the SQL,
+// scanned from memory; they are released with the view.
+func (ins *taskInputs) register(conn *duck.Conn, name string, schema *arrow.Schema, held []arrow.RecordBatch) (func(), error) {
+	var rows int64
+	for _, r := range held {
+		rows += r.NumRows()
+	}
+	rdr, err := array.NewRecordReader(schema, held)
+	releaseAll(held) // the reader holds its own references
+	if err != nil {
+		return nil, err
+	}
+	unregister, err := conn.RegisterStream(rdr, name, rows)
+	if err != nil {
+		rdr.Release()
+		return nil, err
+	}
+	return func() {
+		unregister()
+		rdr.Release()
+	}, nil
+}
+
+func releaseAll(recs []arrow.RecordBatch) {
+	for _, r := range recs {
+		r.Release()
+	}
+}
+
+// replay reads held records, then the rest of their stream.
+type replay struct {
+	held []arrow.RecordBatch
+	rest *merged
+	cur  arrow.RecordBatch // a held record, released by the next Next
+}
+
+func (r *replay) Schema() *arrow.Schema { return r.rest.schema }
+
+func (r *replay) Next() bool {
+	if r.cur != nil {
+		r.cur.Release()
+		r.cur = nil
+	}
+	if len(r.held) > 0 {
+		r.cur, r.held = r.held[0], r.held[1:]
+		return true
+	}
+	return r.rest.Next()
+}
+
+func (r *replay) RecordBatch() arrow.RecordBatch {
+	if r.cur != nil {
+		return r.cur
+	}
+	return r.rest.RecordBatch()
+}
+
+// Record is RecordBatch, for the older interface.
+func (r *replay) Record() arrow.RecordBatch { return r.RecordBatch() }
+
+func (r *replay) Err() error { return r.rest.Err() }
+
+func (r *replay) Retain() {}
+
+// Release releases the records not read; the stream ends with its stop.
+func (r *replay) Release() {
+	if r.cur != nil {
+		r.cur.Release()
+		r.cur = nil
+	}
+	releaseAll(r.held)
+	r.held = nil
 }
 
 // cause is the first failure of a stream, if any, else err: the SQL's
 // error when it read a stream that broke is the stream's.
 func (ins *taskInputs) cause(err error) error {
 	for _, m := range ins.streams {
+		if m == nil {
+			continue
+		}
 		if ferr := m.Err(); ferr != nil {
 			return ferr
 		}
@@ -123,14 +207,14 @@ func (ins *taskInputs) close() {
 	ins.streams = nil
 }
 
-// logStreams writes a debug line per streamed input: its rows, and how
-// long the SQL waited for its producers.
+// logStreams writes a debug line per input held for its SQL: its rows,
+// and how long the task waited for its producers.
 func (ins *taskInputs) logStreams(log *zerolog.Logger, t cluster.Task) {
 	for i, in := range t.Inputs {
 		if in.Stream && i < len(ins.streams) {
 			m := ins.streams[i]
 			log.Debug().Str("input", in.Table).Int("sources", len(in.Sources)).Int64("rows", m.rows).
-				Dur("waited", m.waited).Msg("exchange input streamed")
+				Dur("waited", m.waited).Msg("exchange input held")
 		}
 	}
 }
@@ -181,7 +265,7 @@ func (e *Executor) openInput(ctx context.Context, in cluster.Input) (*merged, er
 		}
 	}
 	m := &merged{schema: schema, recs: make(chan arrow.RecordBatch, len(srcs)), done: make(chan struct{}),
-		ready: make(chan struct{}), cancel: cancel, srcs: srcs}
+		cancel: cancel, srcs: srcs}
 	m.run(sctx)
 	return m, nil
 }
@@ -332,7 +416,6 @@ type merged struct {
 	schema *arrow.Schema
 	recs   chan arrow.RecordBatch
 	done   chan struct{} // closed when every source has ended
-	ready  chan struct{} // closed when every source has sent a record or ended
 	cancel context.CancelFunc
 	srcs   []*source
 	wg     sync.WaitGroup
@@ -348,19 +431,13 @@ type merged struct {
 }
 
 func (m *merged) run(ctx context.Context) {
-	var first sync.WaitGroup
 	for _, s := range m.srcs {
 		m.wg.Add(1)
-		first.Add(1)
 		go func() {
 			defer m.wg.Done()
 			defer s.close()
-			var once sync.Once
-			firstDone := func() { once.Do(first.Done) }
-			defer firstDone()
 			for {
 				rec, err := s.read(ctx)
-				firstDone()
 				if errors.Is(err, errEOF) {
 					return
 				}
@@ -383,10 +460,6 @@ func (m *merged) run(ctx context.Context) {
 			}
 		}()
 	}
-	go func() {
-		first.Wait()
-		close(m.ready)
-	}()
 	go func() {
 		m.wg.Wait()
 		close(m.done)
@@ -449,6 +522,22 @@ func (m *merged) Next() bool {
 			return false
 		}
 	}
+}
+
+// hold reads the stream until it ends (whole) or what was read is over
+// limit bytes; the caller releases the records.
+func (m *merged) hold(limit int64) (recs []arrow.RecordBatch, whole bool, err error) {
+	var size int64
+	for size <= limit {
+		if !m.Next() {
+			return recs, m.Err() == nil, m.Err()
+		}
+		rec := m.RecordBatch()
+		rec.Retain()
+		recs = append(recs, rec)
+		size += duck.RecordSize(rec)
+	}
+	return recs, false, nil
 }
 
 func (m *merged) take(rec arrow.RecordBatch) bool {

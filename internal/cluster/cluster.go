@@ -115,10 +115,10 @@ type Task struct {
 	// The slice the SQL reads; its Args bind the SQL's parameters.
 	partition.Slice `json:"sl"`
 	// Inputs are the exchanges the task reads from its producers: each
-	// streamed into the SQL as it runs, or loaded into a TEMP table of the
-	// task's connection before it runs (Input.Stream). A consumer takes
-	// its thread slot only once every producer it reads has sent its first
-	// rows or ended, so that it never holds the slot a producer needs.
+	// read by the SQL from memory, or loaded into a TEMP table of the
+	// task's connection (Input.Stream), before the task takes a thread
+	// slot, so that a consumer waiting for its producers never holds the
+	// slot they need.
 	Inputs []Input `json:"in,omitempty"`
 	// Partitions > 0 makes the task a producer of an exchange: its SQL's
 	// last column (PartitionColumn, an integer in [0, Partitions)) says
@@ -140,8 +140,9 @@ type Input struct {
 	Table   string   `json:"n"`
 	Part    int      `json:"p"`
 	Sources []Source `json:"src"`
-	// Stream says the SQL reads Table once: it is the sources' rows as
-	// they arrive (a view over an Arrow stream), not a loaded table.
+	// Stream says the SQL reads Table once, so that it may be a view
+	// over the sources' records (when they fit in the executor's bound),
+	// scanned as the SQL runs, rather than a loaded table.
 	Stream bool `json:"st,omitempty"`
 }
 

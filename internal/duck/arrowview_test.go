@@ -45,7 +45,7 @@ func TestRegisterStream(t *testing.T) {
 	defer mem.AssertSize(t, 0)
 	rdr := testStream(t, mem)
 	defer rdr.Release()
-	release, err := c.RegisterStream(rdr, "skein_x0")
+	release, err := c.RegisterStream(rdr, "skein_x0", -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestRegisterStream(t *testing.T) {
 
 	rdr2 := testStream(t, mem)
 	defer rdr2.Release()
-	release, err = c.RegisterStream(rdr2, "skein_x1")
+	release, err = c.RegisterStream(rdr2, "skein_x1", 20)
 	if err != nil {
 		t.Fatal(err)
 	}

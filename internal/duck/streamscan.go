@@ -44,6 +44,7 @@ var streams sync.Map
 
 type stream struct {
 	rdr     array.RecordReader
+	rows    int64 // its rows, when known (else -1): the planner's estimate
 	in      *arrowInput
 	conn    mapping.Connection // converts batches (its client's Arrow settings)
 	claimed atomic.Bool        // a scan has begun
@@ -59,8 +60,10 @@ type scanState struct {
 // RegisterStream makes rdr the view name (TEMP, of this connection),
 // pulled as a query scans it, once; release drops the view and the
 // registration (after the query has ended). The stream's own name,
-// skein_stream('id'), is random and lives only until release.
-func (c *Conn) RegisterStream(rdr array.RecordReader, name string) (release func(), err error) {
+// skein_stream('id'), is random and lives only until release. rows, when
+// not negative, is how many rows rdr holds: DuckDB plans joins by the
+// sizes of their inputs, and without it guesses.
+func (c *Conn) RegisterStream(rdr array.RecordReader, name string, rows int64) (release func(), err error) {
 	if err := c.db.registerStreamFunction(c); err != nil {
 		return nil, err
 	}
@@ -71,7 +74,7 @@ func (c *Conn) RegisterStream(rdr array.RecordReader, name string) (release func
 	var rnd [16]byte
 	_, _ = rand.Read(rnd[:])
 	id := hex.EncodeToString(rnd[:])
-	streams.Store(id, &stream{rdr: rdr, in: in, conn: c.handle})
+	streams.Store(id, &stream{rdr: rdr, rows: rows, in: in, conn: c.handle})
 	drop := func() {
 		streams.Delete(id)
 		in.close()
@@ -136,6 +139,9 @@ func skein_stream_bind(p unsafe.Pointer) {
 	s := x.(*stream)
 	for i, name := range s.in.names {
 		mapping.BindAddResultColumn(info, name, s.in.types[i])
+	}
+	if s.rows >= 0 {
+		mapping.BindSetCardinality(info, mapping.IdxT(s.rows), true)
 	}
 	mapping.BindSetBindData(info, newHandle(s), unsafe.Pointer(C.skein_stream_bind_t(C.skein_stream_delete)))
 }
