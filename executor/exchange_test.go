@@ -163,14 +163,22 @@ FROM range($2, $3) WHERE $1::VARCHAR = 'x'`, parts),
 // Two producers hash-partition their rows three ways; three consumers each
 // read their partition from both and aggregate it: together they give
 // DuckDB's single-node answer, each group from one consumer only, and the
-// spools are empty once every partition is read.
+// spools are empty once every partition is read. The consumers load their
+// input into a table, or scan it (Input.Stream) from memory, or, beyond
+// what they hold, load it with the rows held first.
 func TestShuffle(t *testing.T) {
 	for _, c := range []struct {
 		name   string
 		memory int64
-	}{{"in memory", 64 << 20}, {"spilled", 1}} {
+		stream bool
+		held   int64
+	}{{"in memory", 64 << 20, false, 0}, {"spilled", 1, false, 0}, {"streamed", 64 << 20, true, streamHeld},
+		{"streamed beyond what is held", 1, true, 1}} {
 		t.Run(c.name, func(t *testing.T) {
 			ms := startCluster(t, 2, c.memory)
+			for _, m := range ms {
+				m.e.holdMax = c.held
+			}
 			srcs := producers(t, ms, 3)
 			start(t, ms[0].cl, srcs[0].Handle)
 			start(t, ms[1].cl, srcs[1].Handle)
@@ -179,7 +187,7 @@ func TestShuffle(t *testing.T) {
 				m := ms[r%2]
 				consumers = append(consumers, sign(t, m.e, cluster.Task{Task: r, Executor: m.e.ID(),
 					SQL:    "SELECT k, count(*) AS n, sum(v) AS s FROM x GROUP BY k",
-					Inputs: []cluster.Input{{Table: "x", Part: r, Sources: srcs}}}))
+					Inputs: []cluster.Input{{Table: "x", Part: r, Sources: srcs, Stream: c.stream}}}))
 			}
 			got := map[string]string{}
 			for r, rows := range runAll(t, ms, consumers) {

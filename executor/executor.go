@@ -92,9 +92,10 @@ type Executor struct {
 	stop       context.CancelFunc
 	health     *health.Server
 
-	life   context.Context // ends at shutdown
-	spools *spoolStore
-	peers  *peers // Flight clients of the executors this one fetches exchanges from
+	life    context.Context // ends at shutdown
+	spools  *spoolStore
+	peers   *peers // Flight clients of the executors this one fetches exchanges from
+	holdMax int64  // the most of a streamed input held in memory (streamHeld)
 
 	// The report loop (registration, heartbeats) runs until stopReport;
 	// reported is closed when it has returned.
@@ -183,7 +184,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	e := &Executor{cfg: cfg, id: id, log: log.With().Str("executor", id).Logger(), db: db, lis: lis, zone: zone,
 		uri: scheme + lis.Addr().String(), slots: make(chan struct{}, threads),
 		spools: newSpoolStore(spoolDir, cfg.SpoolMemory, cfg.SpoolDisk), started: map[string]*started{},
-		peers: newPeers(cfg.TLS, maxPeers), health: health.New(), reported: make(chan struct{}),
+		peers: newPeers(cfg.TLS, maxPeers), holdMax: streamHeld, health: health.New(), reported: make(chan struct{}),
 		wake: make(chan struct{}, 1), drainAcked: make(chan struct{})}
 	if cfg.Advertise != "" {
 		e.uri = cfg.Advertise

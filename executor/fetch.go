@@ -73,7 +73,7 @@ func (e *Executor) fetchInputs(ctx context.Context, conn *duck.Conn, t cluster.T
 		var rdr array.RecordReader = m
 		if in.Stream {
 			var whole bool
-			held, whole, err = m.hold(streamHeld)
+			held, whole, err = m.hold(e.holdMax)
 			if err != nil {
 				releaseAll(held)
 				return ins, fmt.Errorf("exchange input %s: %w", in.Table, err)
