@@ -15,12 +15,9 @@ import (
 // rows (DuckDB's C API Arrow scan, read narrower, would give the first
 // columns and unfiltered rows), and the load releases every buffer.
 func TestLoadTemp(t *testing.T) {
-	_, c, _ := openTest(t)
+	c, mem := streamTest(t)
 	ctx := context.Background()
-	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
-	defer mem.AssertSize(t, 0)
 	rdr := testStream(t, mem)
-	defer rdr.Release()
 	if err := c.LoadTemp(ctx, "skein_x0", rdr); err != nil {
 		t.Fatal(err)
 	}
@@ -39,12 +36,9 @@ func TestLoadTemp(t *testing.T) {
 // fails rather than read it empty the second time, and so does a second
 // query; release drops the view; every buffer is released.
 func TestRegisterStream(t *testing.T) {
-	_, c, _ := openTest(t)
+	c, mem := streamTest(t)
 	ctx := context.Background()
-	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
-	defer mem.AssertSize(t, 0)
 	rdr := testStream(t, mem)
-	defer rdr.Release()
 	release, err := c.RegisterStream(rdr, "skein_x0", -1)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +50,6 @@ func TestRegisterStream(t *testing.T) {
 	release()
 
 	rdr2 := testStream(t, mem)
-	defer rdr2.Release()
 	release, err = c.RegisterStream(rdr2, "skein_x1", 20)
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +65,17 @@ func TestRegisterStream(t *testing.T) {
 	}
 }
 
-// testStream is 20 rows of (a 0..19, b a%2, c 'x') in two batches.
+// streamTest opens a connection and an allocator that must hold nothing
+// once the test's streams are released.
+func streamTest(t *testing.T) (*Conn, *memory.CheckedAllocator) {
+	_, c, _ := openTest(t)
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	t.Cleanup(func() { mem.AssertSize(t, 0) })
+	return c, mem
+}
+
+// testStream is 20 rows of (a 0..19, b a%2, c 'x') in two batches,
+// released when the test ends.
 func testStream(t *testing.T, mem memory.Allocator) array.RecordReader {
 	t.Helper()
 	schema := arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int64},
@@ -95,6 +98,7 @@ func testStream(t *testing.T, mem memory.Allocator) array.RecordReader {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(rdr.Release)
 	return rdr
 }
 
