@@ -82,8 +82,12 @@ func (d *dist) merge(ctx, req context.Context, m merge, cancel func()) (*arrow.S
 		return nil, nil, fmt.Errorf("query %s: %w", m.Query, err)
 	}
 	var all []arrow.RecordBatch
+	var rows int64
 	for _, p := range parts {
 		all = append(all, p...)
+		for _, r := range p {
+			rows += r.NumRows()
+		}
 	}
 	partials, err := array.NewRecordReader(schemas[0], all)
 	releaseParts() // the reader holds its own references
@@ -95,7 +99,10 @@ func (d *dist) merge(ctx, req context.Context, m merge, cancel func()) (*arrow.S
 		partials.Release()
 		return nil, nil, err
 	}
-	unregister, err := conn.RegisterArrow(partials, partialsView)
+	// Scanned with Skein's own stream scan, which reads the columns the
+	// merge asks for, with their exact count for DuckDB's planner (DuckDB's
+	// C API Arrow scan ignores pushed projections and filters).
+	unregister, err := conn.RegisterStream(partials, partialsView, rows)
 	if err != nil {
 		partials.Release()
 		_ = conn.Close()

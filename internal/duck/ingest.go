@@ -142,41 +142,6 @@ func (c *Conn) tableExists(ctx context.Context, t Table) (bool, error) {
 	return n > 0, wrap(rows.Err())
 }
 
-// RegisterArrow makes rdr scannable as the view name on this connection
-// only, until release is called. DuckDB pulls from rdr as it scans, once.
-//
-// DuckDB's Arrow scan registers its view in the connection's current
-// catalog, where every connection sees it (and, in a database file, it
-// would be written to the file). So the scan is registered under a unique
-// name and name is a temporary view over it, private to the connection;
-// release drops both. Register on a connection whose current catalog is
-// scratch (an in-memory database) unless the write is wanted.
-func (c *Conn) RegisterArrow(rdr array.RecordReader, name string) (release func(), err error) {
-	a, err := duckdb.NewArrowFromConn(c.raw)
-	if err != nil {
-		return nil, err
-	}
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
-	scan := "skein_arrow_" + hex.EncodeToString(rnd[:])
-	releaseStream, err := a.RegisterView(rdr, scan)
-	if err != nil {
-		return nil, fmt.Errorf("duck: register %s: %w", name, err)
-	}
-	ctx := context.Background()
-	dropScan := func() { _, _ = c.sc.ExecContext(ctx, "DROP VIEW IF EXISTS "+QuoteIdent(scan)) }
-	if _, err := c.sc.ExecContext(ctx, "CREATE OR REPLACE TEMP VIEW "+QuoteIdent(name)+" AS SELECT * FROM "+QuoteIdent(scan)); err != nil {
-		dropScan()
-		releaseStream()
-		return nil, wrap(fmt.Errorf("duck: register %s: %w", name, err))
-	}
-	return func() {
-		_, _ = c.sc.ExecContext(ctx, "DROP VIEW IF EXISTS temp.main."+QuoteIdent(name))
-		dropScan()
-		releaseStream()
-	}, nil
-}
-
 // DropArrowLeftovers drops the Arrow scan views (skein_arrow_*) that a
 // server killed during an ingest left in the database file, before
 // version where ingest stopped registering views: selecting from one
@@ -212,8 +177,10 @@ WHERE NOT internal AND NOT temporary AND view_name LIKE 'skein\_arrow\_%' ESCAPE
 // LoadTemp loads an Arrow stream into a new TEMP table of this connection
 // with DuckDB's Arrow scan (which converts the batches to vectors as
 // Ingest's appender does, and writes them as one CREATE TABLE AS, about
-// twice as fast). The scan is registered under a unique name in the
-// current catalog, as RegisterArrow's, and dropped after the load.
+// twice as fast). DuckDB's Arrow scan registers its view in the
+// connection's current catalog, where every connection sees it (and a
+// database file would keep it): so under a unique name, dropped after the
+// load.
 //
 // The scan is read whole (SELECT *: every column in order, no filter).
 // DuckDB's C API Arrow scan ignores the projection and the filters DuckDB

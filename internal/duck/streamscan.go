@@ -33,7 +33,7 @@ import (
 // The table function skein_stream('id') scans an Arrow stream registered
 // with RegisterStream, converting its batches to DuckDB vectors as the
 // query pulls them (the conversion DuckDB's Arrow scan and Ingest use).
-// Unlike DuckDB's C API Arrow scan (RegisterArrow), it honours the
+// Unlike DuckDB's C API Arrow scan (duckdb-go's RegisterView), it honours the
 // columns DuckDB asks for (projection pushdown) and takes no filters, so
 // a query may read any columns of it in any order; and it scans its
 // stream once: a second scan fails, it never reads an empty stream.
