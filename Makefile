@@ -17,6 +17,10 @@ BENCH_SF_ARGS := $(if $(SF),--scale $(SF))$(if $(filter 10,$(SF)), --big-queries
 # make bench also installs the Ballista peer, which pip builds from source the first time
 # (not for SF=10, which runs no peer).
 BENCH_BALLISTA ?= $(if $(filter 10,$(SF)),0,1)
+# ... and the Sail and Apache Spark peers, each in a venv of its own (a few minutes the first
+# time); bench-smoke installs none of them (BENCH_SAIL=1 make bench-smoke would).
+BENCH_SAIL ?= $(if $(filter 10,$(SF)),0,1)
+BENCH_SPARK ?= $(if $(filter 10,$(SF)),0,1)
 export SKEIN_BIN := $(CURDIR)/bin/skein
 export BUILD_DIR
 
@@ -87,8 +91,9 @@ soak: build ## run the fault and load tests at full count (not in CI): 50 kill t
 	  | tee $(BUILD_DIR)/soak.log | grep --line-buffered -E '^(FIGURES|--- |ok |FAIL|PASS)|(fault_[a-z]+|load)_test.go:'
 
 .PHONY: bench
-bench: $(if $(BENCH_SKEIN_BIN),,build) ## run the benchmark harness (TPC-H SF 1, or SF=N; Skein vs DuckDB, DataFusion, Ballista): bench/results/DATE.md, README block
+bench: $(if $(BENCH_SKEIN_BIN),,build) ## run the benchmark harness (TPC-H SF 1, or SF=N; Skein vs DuckDB, DataFusion, Ballista, Sail, Spark): bench/results/DATE.md, README block
 	SKEIN_BIN=$(or $(BENCH_SKEIN_BIN),$(SKEIN_BIN)) BENCH_BALLISTA=$(BENCH_BALLISTA) \
+	  BENCH_SAIL=$(BENCH_SAIL) BENCH_SPARK=$(BENCH_SPARK) \
 	  SKEINBENCH_COMMAND="make bench$(if $(SF), SF=$(SF))$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')" \
 	  bash bench/run.sh --readme $(BENCH_SF_ARGS) $(BENCH_ARGS)
 

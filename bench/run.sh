@@ -12,6 +12,12 @@
 #   BENCH_BALLISTA=1  also install the Ballista peer (requirements-ballista.txt), built from
 #              source by pip the first time; if that fails the run goes on and the report says
 #              why Ballista was not run (the pip error is kept in $venv/.ballista-install-error)
+#   BENCH_SAIL=1, BENCH_SPARK=1  install the Sail and the Apache Spark peers, each in a venv of its
+#              own ($BUILD_DIR/benchenv-sail, benchenv-spark, from requirements-sail.txt and
+#              requirements-spark.txt; a few minutes the first time), and run them; 0: do not.
+#              Unset: as 1 when --workloads names peers, else 0 (so --smoke and bench-smoke
+#              never install them). A failed install is reported, not fatal (pip's last lines
+#              are kept in $BUILD_DIR/benchenv-NAME.install-error, the log beside it)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -47,6 +53,35 @@ if [[ "${BENCH_BALLISTA:-0}" == 1 && ( ! -f "$bstamp" || "$(cat "$bstamp")" != "
     echo "run.sh: installing Ballista failed (see $venv/.ballista-install.log); the bench runs without it" >&2
   fi
 fi
+
+# Sail and Spark: optional, in venvs of their own; a failed install is reported, not fatal.
+peers_named=0
+for ((i = 1; i <= $#; i++)); do
+  arg="${!i}"
+  if [[ "$arg" == --workloads ]]; then
+    j=$((i + 1))
+    arg="--workloads=${!j:-}"
+  fi
+  if [[ "$arg" == --workloads=* && ",${arg#--workloads=}," == *,peers,* ]]; then
+    peers_named=1
+  fi
+done
+peer_venv() {  # peer_venv NAME GATE: installs $BUILD_DIR/benchenv-NAME when GATE is 1 (or unset
+               # and --workloads names peers) and exports GATE as 1 or 0 for skeinbench.py
+  local name="$1" gate="$2"
+  local want="${!gate:-$peers_named}" env="$BUILD_DIR/benchenv-$name"
+  export "$gate=$want"
+  [[ "$want" == 1 ]] || return 0
+  rm -f "$env.install-error"
+  # (pipefail: the status is venv.sh's; its lines, and pip's errors, also go to the terminal)
+  if ! "$root/tools/venv.sh" "$env" "$here/requirements-$name.txt" 2>&1 | tee "$env.install.log" >&2; then
+    grep -E 'error|Error|ERROR' "$env.install.log" | tail -n 3 > "$env.install-error" || true
+    [[ -s "$env.install-error" ]] || tail -n 3 "$env.install.log" > "$env.install-error"
+    echo "run.sh: installing $here/requirements-$name.txt failed (see $env.install.log); the bench runs without it" >&2
+  fi
+}
+peer_venv sail BENCH_SAIL
+peer_venv spark BENCH_SPARK
 
 cd "$root"
 exec "$venv/bin/python" "$here/skeinbench.py" "$@"
