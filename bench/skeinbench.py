@@ -53,18 +53,34 @@ DEFAULT_WORKLOADS = [w for w in WORKLOADS if w != "big"]
 
 
 def peer_notes():
-    """Why a peer's package may be missing, said in the report beside the
-    import error: Ballista is installed only by `make bench` (BENCH_BALLISTA=1),
-    since PyPI has no wheel of it for Linux x86-64 and pip builds it from source."""
+    """{peer key: why it may not have run}, said in the report beside the
+    import error. Ballista is installed only by `make bench` (BENCH_BALLISTA=1),
+    since PyPI has no wheel of it for Linux x86-64 and pip builds it from
+    source; Sail and Spark, in venvs of their own, when bench/run.sh was told
+    to (BENCH_SAIL=1, BENCH_SPARK=1, which `make bench` sets, or a --workloads
+    that names peers), and it leaves pip's error beside the venv if that failed."""
+    notes = {}
     error_file = pathlib.Path(sys.prefix) / ".ballista-install-error"
     if error_file.exists():
-        return {"ballista": "`pip install -r bench/requirements-ballista.txt` failed: "
-                            + " ".join(error_file.read_text().split())[:400]}
-    if os.environ.get("BENCH_BALLISTA") != "1":
-        return {"ballista": "not installed: PyPI has only a source distribution of `ballista` for "
-                            "Linux x86-64, which `make bench` builds (BENCH_BALLISTA=1, about 45 min "
-                            "on 2 cores the first time) and this run did not"}
-    return {}
+        notes["ballista"] = ("`pip install -r bench/requirements-ballista.txt` failed: "
+                             + " ".join(error_file.read_text().split())[:400])
+    elif os.environ.get("BENCH_BALLISTA") != "1":
+        notes["ballista"] = ("not installed: PyPI has only a source distribution of `ballista` for "
+                             "Linux x86-64, which `make bench` builds (BENCH_BALLISTA=1, about 45 min "
+                             "on 2 cores the first time) and this run did not")
+    for name, gate, keys in (("sail", "BENCH_SAIL", ("sail", "sail-cluster")),
+                             ("spark", "BENCH_SPARK", ("spark", "spark-cluster"))):
+        error_file = BUILD_DIR / f"benchenv-{name}.install-error"
+        if os.environ.get(gate) != "1":
+            note = (f"not requested: `make bench` runs it ({gate}=1), as does `bench/run.sh "
+                    f"--workloads peers`; this run had {gate}={os.environ.get(gate, '(unset)')}")
+        elif error_file.exists():
+            note = (f"`pip install -r bench/requirements-{name}.txt` failed: "
+                    + " ".join(error_file.read_text().split())[:400])
+        else:
+            continue
+        notes.update(dict.fromkeys(keys, note))
+    return notes
 
 
 BUILD_DIR = pathlib.Path(os.environ.get("BUILD_DIR", REPO / "build"))
@@ -149,6 +165,7 @@ class Bench:
         self.big_memory_limit = args.big_memory_limit
         self.peer_rel_tol = answers.PEER_REL_TOL
         self.peer_notes = peer_notes()
+        self.workloads = args.workloads
         self.work_dir = BUILD_DIR / "bench-work"
         self.build_dir = BUILD_DIR
         self.repo = REPO

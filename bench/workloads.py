@@ -7,6 +7,7 @@ in bench.problems, which makes the run exit non-zero.
 """
 
 import os
+import pathlib
 import threading
 import time
 
@@ -15,6 +16,7 @@ import peers
 import s3
 import skeinproc
 import systems
+import tpch as tpch_data
 from measure import Stats, percentile, timed
 
 FETCH_SQL = "SELECT * FROM lineitem"
@@ -131,10 +133,10 @@ def tpch_systems(bench):
     ]
 
 
-def tpch(bench):
-    """The 22 queries on every system, one system at a time."""
+def tpch(bench, only=None):
+    """The 22 queries on every system (or on the systems `only`), one system at a time."""
     out = {"systems": []}
-    for sys_ in tpch_systems(bench):
+    for sys_ in only if only is not None else tpch_systems(bench):
         bench.log(f"tpch: {sys_.label}")
         rec = {"label": sys_.label, "kind": sys_.kind, "describe": sys_.describe(), "queries": {}}
         try:
@@ -517,34 +519,47 @@ def _tree_bytes(path):
 # ---------------------------------------------------------------- 8. peers
 
 def peer_systems(bench):
-    """The same 22 queries on each peer whose package is installed here; a
-    peer that is not is reported with the reason (and, where the bench knows
-    why it was left out of the requirements, that too)."""
-    out = {"systems": []}
+    """The same 22 queries on each peer configuration whose packages are
+    installed here; one that is not is reported with the reason (and, where
+    the bench knows why it was left out, that too). When this run has no
+    tpch workload, the Skein configurations the peers are compared with
+    (and DuckDB with as many threads) run here first, as the tpch workload
+    runs them, so that the comparison is between figures of one run."""
+    out = {"systems": [], "baselines": []}
+    if "tpch" not in bench.workloads:
+        wanted = {peers.AGAINST_SERVE, peers.AGAINST_TWO, "DuckDB 2 threads"}
+        out["baselines"] = tpch(bench, [s for s in tpch_systems(bench) if s.label in wanted])["systems"]
     partitions = os.cpu_count() or 2
-    for name, (label, describe) in peers.PEERS.items():
-        rec = {"label": label, "package": name, "describe": describe, "queries": {}}
-        version, reason = peers.available(name)
+    tables = {t: str(pathlib.Path(bench.data_dir) / t) for t in tpch_data.TABLES}
+    texts = dict(bench.queries)
+    for peer in peers.configurations(partitions):
+        rec = {"label": peer.label, "key": peer.key, "package": peer.packages[0],
+               "describe": peer.describe, "against": peer.against, "queries": {}}
+        out["systems"].append(rec)
+        if peer.gate and os.environ.get(peer.gate) != "1":
+            rec["not_run"] = bench.peer_notes.get(peer.key) or f"not requested ({peer.gate} is not 1)"
+            bench.log(f"peers: {peer.label} not run: {rec['not_run']}")
+            continue
+        version, reason = peers.available(peer, bench.build_dir)
         if version is None:
             rec["not_run"] = reason
-            if name in bench.peer_notes:
-                rec["not_run"] = f"{bench.peer_notes[name]} ({reason})"
-            out["systems"].append(rec)
-            bench.log(f"peers: {label} not run: {rec['not_run']}")
+            if peer.key in bench.peer_notes:
+                rec["not_run"] = f"{bench.peer_notes[peer.key]} ({reason})"
+            bench.log(f"peers: {peer.label} not run: {rec['not_run']}")
             continue
         rec["version"] = version
-        bench.log(f"peers: {name} {version}")
-        work = bench.work_dir / f"peer-{name}"
+        bench.log(f"peers: {peer.label}: {peer.packages[0]} {version}")
+        work = bench.work_dir / "peers" / peer.key
         try:
-            res = peers.run_peer(name, bench.data_dir, [n for n, _ in bench.queries], bench.warmup,
-                                 bench.runs, work, partitions, bench.query_timeout, log=bench.log)
+            res = peers.run_peer(peer, bench.build_dir, tables, texts, bench.warmup, bench.runs, work,
+                                 partitions, bench.query_timeout, log=bench.log)
         except Exception as e:
             rec["not_run"] = f"the harness failed to run it: {first_line(e)}"
-            bench.problems.append(f"peers: {name}: {rec['not_run']}")
-            out["systems"].append(rec)
+            bench.problems.append(f"peers: {peer.label}: {rec['not_run']}")
             continue
         if res["fatal"]:
             rec["not_run"] = res["fatal"]
+        rec["ready_seconds"], rec["about"] = res["ready_seconds"], res["about"]
         for n, q in res["queries"].items():
             entry = {"seconds": q.get("seconds", [])}
             if q.get("error"):
@@ -558,5 +573,4 @@ def peer_systems(bench):
                     entry = {"seconds": [], "mismatch": diff}
             rec["queries"][n] = entry
         rec["partitions"] = partitions
-        out["systems"].append(rec)
     return out
