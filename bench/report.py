@@ -35,13 +35,22 @@ def tpch_medians(results):
     """{system label: {query: median seconds}} over TPC-H systems and peers
     that ran; queries that failed or gave a wrong answer are absent."""
     out = {}
-    for w in ("tpch", "peers"):
-        for s in results["workloads"].get(w, {}).get("systems", []):
-            meds = {int(n): _median(q) for n, q in s.get("queries", {}).items()}
-            meds = {n: m for n, m in meds.items() if m is not None}
-            if meds:
-                out[s["label"]] = meds
+    for s in _tpch_records(results):
+        meds = {int(n): _median(q) for n, q in s.get("queries", {}).items()}
+        meds = {n: m for n, m in meds.items() if m is not None}
+        if meds:
+            out[s["label"]] = meds
     return out
+
+
+def _tpch_records(results):
+    """Every system's record of the 22 queries: the tpch workload's, the
+    peers', and the Skein and DuckDB configurations the peers workload ran
+    for its comparison when the run had no tpch workload."""
+    w = results["workloads"]
+    peers = w.get("peers", {})
+    return (w.get("tpch", {}).get("systems", []) + peers.get("baselines", [])
+            + peers.get("systems", []))
 
 
 def _geomean_common(a, b):
@@ -108,16 +117,18 @@ def headline(results):
 
     peer_w = w.get("peers")
     if peer_w:
-        skein = med.get(SKEIN_SERVE, {})
-        for p in peer_w["systems"]:
-            goal = f"Geometric mean of the {n_queries}: Skein serve (defaults) vs {p['label']}"
+        for p in peer_w.get("systems", []):
+            against = p.get("against", SKEIN_SERVE)
+            skein = med.get(against, {})
+            goal = f"Geometric mean of the {n_queries}: {against} vs {p['label']}"
             theirs = med.get(p["label"], {})
             if p.get("not_run") and not theirs:
                 rows.append((goal, "not run (see Peers)", "faster", "not measured"))
                 continue
             gp, gs, common = _geomean_common(theirs, skein)
             if not common:
-                rows.append((goal, "no query answered by both", "faster", "not measured"))
+                rows.append((goal, "no query answered by both" if skein else f"{against} not run",
+                             "faster", "not measured"))
                 continue
             note = "" if len(common) == n_queries else f" (over the {len(common)} both answered)"
             rows.append((goal, f"{gp / gs:.2f}x faster{note}" if gp >= gs else f"{gs / gp:.2f}x slower{note}",
@@ -131,9 +142,14 @@ def plan_mode(plan):
 
 
 def _skein2_plans(results):
-    for s in results["workloads"].get("tpch", {}).get("systems", []):
-        if s["label"] == SKEIN_2:
-            return {int(n): q.get("plan", "") for n, q in s.get("queries", {}).items()}
+    return _plans(results, SKEIN_2)
+
+
+def _plans(results, label):
+    """{query: Skein's plan} of the configuration label."""
+    for s in _tpch_records(results):
+        if s["label"] == label:
+            return {int(n): q.get("plan", "") for n, q in s.get("queries", {}).items() if q.get("plan")}
     return {}
 
 
@@ -317,10 +333,9 @@ def _section_fetch(results):
 
 def _section_tpch(results, queries, chart_name):
     t = results["workloads"].get("tpch")
-    p = results["workloads"].get("peers", {})
     if not t:
         return None
-    systems = [s for s in t.get("systems", [])] + [s for s in p.get("systems", []) if s.get("queries")]
+    systems = t.get("systems", [])
     med = tpch_medians(results)
     header = ["Query"] + [s["label"] for s in systems]
     rows = []
@@ -329,7 +344,7 @@ def _section_tpch(results, queries, chart_name):
     rows.append(["geomean (all valid)"] + [_s(geomean(list(med.get(s["label"], {}).values()))) for s in systems])
     text = ("## 2. TPC-H\n\nSeconds per query, median (min–max) of the timed runs, each after "
             "its answer was checked against in-process DuckDB's; `wrong answer` and `error` times "
-            "do not count (the peers' are listed under Peers). Each geometric mean is over the "
+            "do not count (the peers' times are under Peers; the chart has them). Each geometric mean is over the "
             "queries that system answered; the ratios below compare like with like.\n\n")
     text += _table(header, rows)
     text += f"\n\n![Per-query times per system]({chart_name})\n\n"
@@ -585,30 +600,114 @@ def _section_peers(results):
     p = results["workloads"].get("peers")
     if not p:
         return None
+    if "systems" not in p:
+        return f"## 7. Peers\n\nerror: {p.get('error')}"
     med = tpch_medians(results)
-    skein = med.get(SKEIN_SERVE, {})
+    queries = results.get("queries", [])
     rows = []
-    for s in p.get("systems", []):
+    for s in p["systems"]:
         theirs = med.get(s["label"], {})
+        against = s.get("against", SKEIN_SERVE)
         if s.get("not_run") and not theirs:
-            rows.append([s["label"], s.get("version", "—"), f"not run: {s['not_run']}", "—", "—"])
+            rows.append([s["label"], s.get("version", "—"), f"not run: {s['not_run']}", "—", "—", "—"])
             continue
-        ok = len(theirs)
         failed = {n: q for n, q in s.get("queries", {}).items() if q.get("error") or q.get("mismatch")}
-        status = f"ran; {ok} of {len(results.get('queries', []))} queries answered correctly"
+        status = f"ran; {len(theirs)} of {len(queries)} queries answered correctly"
         if s.get("not_run"):
             status += f"; stopped: {s['not_run']}"
-        gp, gs, common = _geomean_common(theirs, skein)
-        cmp = f"{gp:.3g} s vs {gs:.3g} s over {len(common)} queries" if common else "—"
-        rows.append([s["label"], s.get("version", "—"), status, len(failed), cmp])
-    text = ("## 7. Peers\n\nThe same Parquet files (each table's directory registered as one table) "
-            "and the same 22 query texts, run by the peer in a child process; the times are in the "
-            "TPC-H table. A query a peer cannot run, or answers differently, is listed below and "
-            "left out of the comparison, which is over the queries both answered. The geometric "
-            "means compare the peer with Skein serve (defaults).\n\n")
-    text += _table(["Peer", "Version", "Status", "Failed queries", "Geomean: peer vs Skein serve"], rows)
-    text += "\n\n" + "\n".join(f"- {s['label']}: {s['describe']}" for s in p.get("systems", []))
-    return text + _failures(p.get("systems", []))
+        ready = s.get("ready_seconds") or []
+        gp, gs, common = _geomean_common(theirs, med.get(against, {}))
+        cmp = f"{gp:.3g} s vs {gs:.3g} s over {len(common)} queries ({gp / gs:.2f}x)" if common else "—"
+        rows.append([s["label"], s.get("version", "—"), status, len(failed),
+                     ", ".join(_s(r) for r in ready) or "—", f"{against}: {cmp}"])
+    text = ("## 7. Peers\n\nThe same Parquet files (each table's directory registered as one table, "
+            "a view in Spark and Sail) and the same 22 query texts of `tpch_queries()`, unchanged (Spark "
+            "SQL and Sail parse DuckDB's text as it is), run by each peer configuration in a child "
+            "process that is stopped, with every process it started, before the next one. A query a "
+            "peer cannot run, or answers differently, is listed below and left out of the comparison, "
+            "which is over the queries both answered. A single-process peer is compared with Skein "
+            "serve (defaults), a 2-worker one with Skein 2 executors x 1 thread. Start-up is the time "
+            "from starting the peer (server, JVM, cluster) to its tables being registered, each time "
+            "the child was started.\n\n")
+    text += _table(["Peer", "Version", "Status", "Failed queries", "Start-up (s)",
+                    "Geomean: peer vs Skein (peer's time over Skein's)"], rows)
+    text += "\n\n" + _peer_query_table(results, p, med, queries)
+    text += "\n\n" + _peer_wins(results, p, med)
+    text += "\n\n" + "\n".join(f"- **{s['label']}**: {s['describe']}"
+                                + (f"; {s['about']}" if s.get("about") else "") for s in p["systems"])
+    return text + _failures(p["systems"] + p.get("baselines", []))
+
+
+def _peer_query_table(results, p, med, queries):
+    """Seconds per query of every peer that ran, beside the Skein
+    configurations they are compared with and DuckDB with 2 threads; a
+    peer's time in bold where it beats its Skein configuration."""
+    ran = [s for s in p["systems"] if med.get(s["label"])]
+    refs = [label for label in (SKEIN_SERVE, SKEIN_2, DUCK_2) if med.get(label)]
+    records = {s["label"]: s for s in _tpch_records(results)}
+    header = ["Query"] + refs + [s["label"] for s in ran]
+    rows = []
+    for n in queries:
+        row = [f"Q{n:02d}"] + [_stat_cell(records[label].get("queries", {}).get(n)) for label in refs]
+        for s in ran:
+            cell = _stat_cell(s.get("queries", {}).get(n))
+            skein = med.get(s.get("against", SKEIN_SERVE), {})
+            if n in med[s["label"]] and n in skein and med[s["label"]][n] < skein[n]:
+                cell = f"**{cell}**"
+            row.append(cell)
+        rows.append(row)
+    rows.append(["geomean (all valid)"] + [_s(geomean(list(med[label].values()))) for label in refs + [s["label"] for s in ran]])
+    text = ("Seconds per query, median (min–max) of the timed runs; a peer's time is in bold where it is "
+            "below its Skein configuration's.\n\n")
+    return text + _table(header, rows)
+
+
+def _peer_wins(results, p, med):
+    """Where a peer wins, and why, from the figures: a query a peer runs
+    faster than its Skein configuration is put beside DuckDB with the same 2
+    threads. Faster than DuckDB too: the peer's engine beats DuckDB's on that
+    query, which no cut in what Skein adds to DuckDB would close. Slower than
+    DuckDB: the time Skein adds to DuckDB (Skein's time over DuckDB's, with
+    Skein's plan) is what the peer beats."""
+    d2 = med.get(DUCK_2, {})
+    lines = []
+    for s in p["systems"]:
+        theirs = med.get(s["label"], {})
+        against = s.get("against", SKEIN_SERVE)
+        skein = med.get(against, {})
+        common = sorted(set(theirs) & set(skein))
+        if not theirs or not common:
+            continue
+        wins = [n for n in common if theirs[n] < skein[n]]
+        gp, gs, _ = _geomean_common(theirs, skein)
+        head = f"- **{s['label']}** against {against}: "
+        if not wins:
+            lines.append(head + f"slower on all {len(common)} queries both answered (geomean {gp / gs:.2f}x "
+                         "Skein's time).")
+            continue
+        plans = _plans(results, against)
+        engine = [n for n in wins if n in d2 and theirs[n] < d2[n]]
+        overhead = [n for n in wins if n in d2 and theirs[n] >= d2[n]]
+        unknown = [n for n in wins if n not in d2]
+        text = (head + f"faster on {len(wins)} of {len(common)} queries ("
+                + ", ".join(f"Q{n} {_s(theirs[n])} s vs {_s(skein[n])} s" for n in wins)
+                + f"); geomean {gp / gs:.2f}x Skein's time.")
+        if engine:
+            text += (" Faster than DuckDB with 2 threads too on "
+                     + ", ".join(f"Q{n} ({_s(d2[n])} s)" for n in engine)
+                     + ": there the peer's engine beats DuckDB's, which Skein's executors run.")
+        if overhead:
+            text += (" Slower than DuckDB with 2 threads on "
+                     + ", ".join(f"Q{n} (DuckDB {_s(d2[n])} s; Skein {skein[n] / d2[n]:.2f}x DuckDB"
+                                 + (f", plan {plans[n]}" if plans.get(n) else "") + ")" for n in overhead)
+                     + ": there the peer beats the time Skein adds to DuckDB (planning, exchanges, "
+                     "transport), not DuckDB.")
+        if unknown:
+            text += " No DuckDB 2 threads time to compare on " + ", ".join(f"Q{n}" for n in unknown) + "."
+        lines.append(text)
+    if not lines:
+        return "Where a peer wins, and why: no peer and Skein configuration answered a query in common."
+    return "Where a peer wins, and why (generated from the medians above):\n\n" + "\n".join(lines)
 
 
 def _section_problems(results):
@@ -628,6 +727,7 @@ def _section_how(results):
              f"Linux {env['kernel']}",
              f"- Skein: `{env['skein_version']}` (binary {env['skein_bin']}; repository {env['git']})",
              "- Versions: " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()),
+             *_peer_versions(results),
              f"- Data: TPC-H scale factor {st['scale']} from DuckDB's tpch extension (`CALL dbgen`), "
              f"Parquet, {st['data']['size_mb']:.0f} MB; lineitem and orders as {st['data']['split_files']} "
              f"files each (row groups of up to {st['data']['row_group_size']:,} rows, "
@@ -646,6 +746,15 @@ def _section_how(results):
              "- Systems run one after another, never at the same time; servers are stopped between "
              "configurations."]
     return "\n".join(lines)
+
+
+def _peer_versions(results):
+    """The peers' versions, read in their own venvs (Sail's and Spark's are not the bench's)."""
+    ran = [s for s in results["workloads"].get("peers", {}).get("systems", []) if s.get("version")]
+    if not ran:
+        return []
+    return ["- Peers: " + "; ".join(f"{s['label']}: {s['package']} {s['version']}"
+                                   + (f", {s['about']}" if s.get("about") else "") for s in ran)]
 
 
 def write(results, out_dir, date, queries, stem=None):
@@ -747,6 +856,6 @@ def update_readme(readme, md_path, results):
 def _benchmarks_intro():
     return ("`make bench` generates TPC-H data (scale factor 1) with DuckDB's tpch extension, runs "
             "the workloads of `bench/` (fetch throughput, the 22 TPC-H queries, latency, concurrency, "
-            "memory, and the peers DataFusion and Ballista where they install) against in-process "
+            "memory, and the peers DataFusion, Ballista, Sail and Apache Spark where they install) against in-process "
             "DuckDB, and writes `bench/results/DATE.md` with a chart; `make bench-smoke` runs the same "
             "at a tiny scale. The block below is rewritten by `make bench`.")
