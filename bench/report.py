@@ -662,6 +662,10 @@ def _peer_query_table(results, p, med, queries):
     return text + _table(header, rows)
 
 
+def _qlist(queries):
+    return ", ".join(f"Q{n}" for n in queries)
+
+
 def _peer_wins(results, p, med):
     """Where a peer wins, and why, from the figures: a query a peer runs
     faster than its Skein configuration is put beside DuckDB with the same 2
@@ -689,21 +693,22 @@ def _peer_wins(results, p, med):
         engine = [n for n in wins if n in d2 and theirs[n] < d2[n]]
         overhead = [n for n in wins if n in d2 and theirs[n] >= d2[n]]
         unknown = [n for n in wins if n not in d2]
-        text = (head + f"faster on {len(wins)} of {len(common)} queries ("
-                + ", ".join(f"Q{n} {_s(theirs[n])} s vs {_s(skein[n])} s" for n in wins)
-                + f"); geomean {gp / gs:.2f}x Skein's time.")
+        lead = sorted(wins, key=lambda n: theirs[n] / skein[n])
+        text = (head + f"faster on {len(wins)} of {len(common)} queries (geomean {gp / gs:.2f}x Skein's "
+                "time); the widest leads " + ", ".join(
+                    f"Q{n} {_s(theirs[n])} s vs {_s(skein[n])} s" for n in lead[:3]) + ".")
         if engine:
-            text += (" Faster than DuckDB with 2 threads too on "
-                     + ", ".join(f"Q{n} ({_s(d2[n])} s)" for n in engine)
-                     + ": there the peer's engine beats DuckDB's, which Skein's executors run.")
+            text += (f" On {_qlist(engine)} it is faster than DuckDB with 2 threads too: there its engine "
+                     "beats DuckDB's, which Skein's executors run, and no cut in what Skein adds to DuckDB "
+                     "would close the gap.")
         if overhead:
-            text += (" Slower than DuckDB with 2 threads on "
-                     + ", ".join(f"Q{n} (DuckDB {_s(d2[n])} s; Skein {skein[n] / d2[n]:.2f}x DuckDB"
-                                 + (f", plan {plans[n]}" if plans.get(n) else "") + ")" for n in overhead)
-                     + ": there the peer beats the time Skein adds to DuckDB (planning, exchanges, "
-                     "transport), not DuckDB.")
+            text += (f" On {_qlist(overhead)} it is slower than DuckDB with 2 threads but faster than "
+                     "Skein: there it beats the time Skein adds to DuckDB (planning, exchanges, transport); "
+                     "Skein's time over DuckDB's there: " + ", ".join(
+                         f"Q{n} {skein[n] / d2[n]:.1f}x" + (f" ({plans[n]})" if plans.get(n) else "")
+                         for n in overhead) + ".")
         if unknown:
-            text += " No DuckDB 2 threads time to compare on " + ", ".join(f"Q{n}" for n in unknown) + "."
+            text += f" No DuckDB 2 threads time to compare on {_qlist(unknown)}."
         lines.append(text)
     if not lines:
         return "Where a peer wins, and why: no peer and Skein configuration answered a query in common."
