@@ -695,7 +695,7 @@ def _peer_wins(results, p, med):
         unknown = [n for n in wins if n not in d2]
         lead = sorted(wins, key=lambda n: theirs[n] / skein[n])
         text = (head + f"faster on {len(wins)} of {len(common)} queries (geomean {gp / gs:.2f}x Skein's "
-                "time); the widest leads " + ", ".join(
+                "time); " + ("the widest leads " if len(wins) > 1 else "") + ", ".join(
                     f"Q{n} {_s(theirs[n])} s vs {_s(skein[n])} s" for n in lead[:3]) + ".")
         if engine:
             text += (f" On {_qlist(engine)} it is faster than DuckDB with 2 threads too: there its engine "
