@@ -55,9 +55,7 @@ func (d *dist) track(qid, handle string, tasks []int) {
 // is then cancelled on every executor. A task < 0 ends the query (a merge
 // reads all its tasks at once).
 func (d *dist) read(qid string, task int, err error) {
-	if abandoned := d.leases.closed(qid, task, err); d.life.Err() == nil {
-		d.abandon("its client dropped a stream before its end", abandoned)
-	}
+	d.leases.closed(qid, task, err)
 	r := &d.reading
 	r.mu.Lock()
 	q := r.q[qid]
@@ -175,5 +173,5 @@ func (d *dist) SessionClosed(session string) {
 		return
 	}
 	defer d.work.leave()
-	d.abandon("its session was closed", d.leases.sessionClosed(session))
+	d.abandon(d.leases.sessionClosed(session))
 }

@@ -22,8 +22,9 @@ import (
 // at an executor, or ending; PollFlightInfo; RenewFlightEndpoint) moves
 // the lease to expiry from now, up to the tickets' own expiry. A query
 // whose lease runs out while no stream of it is open is abandoned; so is
-// one whose client drops a stream before its end, and one whose session
-// is closed. Abandoning cancels its tasks on every executor (running
+// one whose client drops a stream before its end and opens none of its
+// streams again within dropGrace (a client may read a broken endpoint
+// again at another of its locations), and one whose session is closed. Abandoning cancels its tasks on every executor (running
 // and queued ones, and what their spools hold) and ends it cancelled. A
 // query whose endpoints have all been read to their end is let go.
 type leases struct {
@@ -54,6 +55,7 @@ type lease struct {
 	// reported: streams open at executors as of the last reports, by
 	// executor (each heartbeat lists every stream still open).
 	reported map[string]int
+	drop     bool // the lease was cut short by a dropped stream
 }
 
 // extend moves the lease to t, if later, but never past the tickets'
@@ -63,12 +65,25 @@ func (ls *lease) extend(t time.Time) {
 		t = ls.limit
 	}
 	if t.After(ls.deadline) {
-		ls.deadline = t
+		ls.deadline, ls.drop = t, false
 	}
 }
 
 // defaultEndpointExpiry is --endpoint-expiry's default.
 const defaultEndpointExpiry = 30 * time.Second
+
+// dropGrace is how soon a client that dropped a stream of a query must
+// open one of its streams again (at the same location or another), or
+// poll or renew it, for the query to stay.
+const dropGrace = 3 * time.Second
+
+// dropped cuts a query's lease to dropGrace from now: its client dropped
+// a stream, and the query goes unless the client comes back.
+func (ls *lease) dropped(now time.Time) {
+	if t := now.Add(dropGrace); t.Before(ls.deadline) {
+		ls.deadline, ls.drop = t, true
+	}
+}
 
 // lease starts following a query whose FlightInfo is being issued; left
 // are its endpoints' tasks (-1: one endpoint read here). It returns the
@@ -113,44 +128,46 @@ func (l *leases) opened(qid string) {
 }
 
 // closed says a stream opened here ended: read to its end (err nil), its
-// client gone (context.Canceled: the query is abandoned, and returned),
-// or failed. A query whose endpoints are all read is let go.
-func (l *leases) closed(qid string, task int, err error) (abandoned []gone) {
+// client gone (context.Canceled: the query goes unless the client comes
+// back within dropGrace), or failed. A query whose endpoints are all read
+// is let go.
+func (l *leases) closed(qid string, task int, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	ls := l.q[qid]
 	if ls == nil {
-		return nil
+		return
 	}
 	ls.open = max(ls.open-1, 0)
+	if errors.Is(err, context.Canceled) {
+		ls.dropped(l.now())
+		return
+	}
 	ls.extend(l.now().Add(l.expiry))
-	switch {
-	case err == nil:
+	if err == nil {
 		delete(ls.left, task)
 		if len(ls.left) == 0 {
 			delete(l.q, qid)
 		}
-	case errors.Is(err, context.Canceled):
-		delete(l.q, qid)
-		return []gone{{qid, ls}}
 	}
-	return nil
 }
 
-// gone is a query no longer followed, abandoned.
+// gone is a query no longer followed, abandoned, and why.
 type gone struct {
-	id string
+	id  string
+	why string
 	*lease
 }
 
-// reported takes the reads an executor's heartbeat lists, and returns the
-// direct queries whose reader dropped a stream there: abandoned.
-func (l *leases) reported(executor string, reads []cluster.Read) (dropped []gone) {
+// reported takes the reads an executor's heartbeat lists; a direct
+// query whose reader dropped a stream there goes unless the reader comes
+// back within dropGrace.
+func (l *leases) reported(executor string, reads []cluster.Read) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(reads) == 0 && len(l.openAt[executor]) == 0 {
-		return nil // the common heartbeat: nothing read there
+		return // the common heartbeat: nothing read there
 	}
 	open := map[string]int{}
 	for _, r := range reads {
@@ -158,10 +175,10 @@ func (l *leases) reported(executor string, reads []cluster.Read) (dropped []gone
 		if ls == nil {
 			continue
 		}
-		ls.extend(now.Add(l.expiry))
 		if !ls.direct {
-			continue
+			continue // the coordinator's own read, of a stream its client reads here
 		}
+		ls.extend(now.Add(l.expiry))
 		switch r.State {
 		case cluster.ReadOpen:
 			open[r.Query]++
@@ -171,8 +188,7 @@ func (l *leases) reported(executor string, reads []cluster.Read) (dropped []gone
 				delete(l.q, r.Query)
 			}
 		case cluster.ReadDropped:
-			delete(l.q, r.Query)
-			dropped = append(dropped, gone{r.Query, ls})
+			ls.dropped(now)
 		}
 	}
 	// Each heartbeat lists every stream still open: those it no longer
@@ -198,7 +214,6 @@ func (l *leases) reported(executor string, reads []cluster.Read) (dropped []gone
 	} else {
 		l.openAt[executor] = open
 	}
-	return dropped
 }
 
 // sessionClosed takes the queries a closed session planned: abandoned.
@@ -208,7 +223,7 @@ func (l *leases) sessionClosed(session string) (out []gone) {
 	for id, ls := range l.q {
 		if ls.session == session {
 			delete(l.q, id)
-			out = append(out, gone{id, ls})
+			out = append(out, gone{id, "its session was closed", ls})
 		}
 	}
 	return out
@@ -233,19 +248,23 @@ func (l *leases) expired() (out []gone) {
 			continue
 		}
 		delete(l.q, id)
-		out = append(out, gone{id, ls})
+		why := "neither read, polled nor renewed before its endpoints expired"
+		if ls.drop {
+			why = "its client dropped a stream before its end and did not come back"
+		}
+		out = append(out, gone{id, why, ls})
 	}
 	return out
 }
 
 // abandon cancels queries whose client has gone on every executor and
 // ends them cancelled, saying why.
-func (d *dist) abandon(why string, qs []gone) {
+func (d *dist) abandon(qs []gone) {
 	for _, q := range qs {
 		d.cancelQuery(q.id, q.handle)
 		d.owed.drop(q.id)
-		d.hist.finished(q.id, 0, 0, fmt.Errorf("abandoned: %s: %w", why, context.Canceled))
-		flightsql.QueryLog(d.log, q.id, q.trace).Info().Str("reason", why).Msg("query abandoned: its tasks are cancelled")
+		d.hist.finished(q.id, 0, 0, fmt.Errorf("abandoned: %s: %w", q.why, context.Canceled))
+		flightsql.QueryLog(d.log, q.id, q.trace).Info().Str("reason", q.why).Msg("query abandoned: its tasks are cancelled")
 	}
 }
 
@@ -259,11 +278,6 @@ func (d *dist) sweepLeases() {
 			return
 		case <-t.C:
 		}
-		d.abandon("neither read, polled nor renewed before its endpoints expired", d.leases.expired())
+		d.abandon(d.leases.expired())
 	}
-}
-
-// readsReported takes the reads an executor's heartbeat lists.
-func (d *dist) readsReported(executor string, reads []cluster.Read) {
-	d.abandon("its client dropped a stream before its end", d.leases.reported(executor, reads))
 }

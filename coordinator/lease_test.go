@@ -140,9 +140,10 @@ func TestSlowReaderKeepsItsQuery(t *testing.T) {
 	}
 }
 
-// A client that drops a stream before its end abandons the query, read
-// at an executor (direct) or through the coordinator (proxy): every
-// executor stops it.
+// A client that drops a stream before its end, and does not come back,
+// abandons the query, read at an executor (direct) or through the
+// coordinator (proxy): every executor stops it. (One that reads the
+// endpoint again elsewhere keeps it: TestHistoryOfARetriedTask.)
 func TestDroppedStreamCancelsQuery(t *testing.T) {
 	for _, mode := range []string{"direct", "proxy"} {
 		t.Run(mode, func(t *testing.T) {
