@@ -76,6 +76,7 @@ func (d *dist) read(qid string, task int, err error) {
 // cancelQuery asks every live executor to stop the query's tasks and drop
 // what they hold, in the background.
 func (d *dist) cancelQuery(qid, handle string) {
+	d.sched.cancel(qid)
 	for _, m := range d.reg.live() {
 		d.work.spawn(func() {
 			ctx, cancel := context.WithTimeout(d.life, 10*time.Second)

@@ -77,7 +77,11 @@ type Config struct {
 	// is abandoned (see leases).
 	EndpointExpiry time.Duration
 	MaxResultBytes int64 // 0: none
-	Version        string
+	// Admission: distributed queries running on executors at once, in
+	// all and per user; beyond, they wait in a queue (0: no limit).
+	MaxRunningQueries        int
+	MaxRunningQueriesPerUser int
+	Version                  string
 	// Alloc allocates the server's Arrow buffers; tests pass a checked one.
 	Alloc memory.Allocator
 	// Executor adjusts the in-process executors' configuration (tests:
@@ -134,6 +138,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.EndpointExpiry, "endpoint-expiry", defaultEndpointExpiry, "a distributed query's endpoints expire (expiration_time) this long after the client last read, polled (PollFlightInfo) or renewed (RenewFlightEndpoint) them: a query left so long with no stream of it open is cancelled on every executor")
 	fs.DurationVar(&c.QueryTimeout, "query-timeout", 0, "cancel a query running longer than this, its tasks on executors too (0: no limit)")
 	fs.Int64Var(&c.MaxResultBytes, "max-result-bytes", 0, "fail a query whose result, as the coordinator streams, proxies or merges it, exceeds this many bytes (0: no limit)")
+	fs.IntVar(&c.MaxRunningQueries, "max-running-queries", 0, "most distributed queries whose tasks run on executors at once; more wait in a queue, in arrival order (0: no limit)")
+	fs.IntVar(&c.MaxRunningQueriesPerUser, "max-running-queries-per-user", 0, "most distributed queries of one user running on executors at once; more wait in the queue (0: no limit)")
 	c.ObjectStore.RegisterFlags(fs)
 }
 
@@ -148,6 +154,8 @@ func (c *Config) Validate() error {
 		return errors.New("--user and --password (or --password-file) go together")
 	case c.MaxSessions < 0 || c.MaxSessionsPerUser < 0 || c.MaxQueriesPerUser < 0 || c.MaxMessageMB < 0:
 		return errors.New("--max-sessions, --max-sessions-per-user, --max-queries-per-user and --max-message-mb may not be negative")
+	case c.MaxRunningQueries < 0 || c.MaxRunningQueriesPerUser < 0:
+		return errors.New("--max-running-queries and --max-running-queries-per-user may not be negative")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"path/filepath"
 	"strings"
@@ -73,6 +74,7 @@ type dist struct {
 	reading     reading                   // staged queries read through here, until they end
 	owed        owed                      // endpoints to be redeemed here, waited for by a drain
 	leases      leases                    // queries kept while their clients show they want them
+	sched       *scheduler                // gives tasks to executors as they have free slots
 }
 
 // Bounds of the caches: footers by count and bytes (a footer costs its
@@ -157,6 +159,11 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 	d.clients = newPool(maxIdleConns, d.dial, reg.locations)
 	d.leases = leases{expiry: cmp.Or(cfg.EndpointExpiry, defaultEndpointExpiry), grace: reg.interval, now: time.Now}
 	d.work.spawn(d.sweepLeases)
+	d.sched = newScheduler(reg, life, log)
+	d.sched.limit, d.sched.perUser = cfg.MaxRunningQueries, cfg.MaxRunningQueriesPerUser
+	d.sched.send, d.sched.drop, d.sched.spawn = d.runAt, d.dropAt, d.work.spawn
+	d.sched.admitted = func(qid string, at time.Time) { d.hist.admitted(qid, at) }
+	d.work.spawn(d.sched.loop) // before close can be called: the count is not yet waited on
 	return d, nil
 }
 
@@ -167,11 +174,19 @@ func (d *dist) Member(header string) (string, any, bool) {
 }
 
 // Action implements flightsql.Cluster.
-func (d *dist) Action(_ context.Context, typ string, body []byte, verified any) ([]byte, error) {
+func (d *dist) Action(ctx context.Context, typ string, body []byte, verified any) ([]byte, error) {
 	if err := d.work.enter(); err != nil {
 		return nil, err
 	}
 	defer d.work.leave()
+	if typ == cluster.ActionWhere {
+		t, err := d.secret.VerifyTask(body)
+		if err != nil {
+			return nil, fmt.Errorf("%w: task ticket: %w", flightsql.ErrUnauthenticated, err)
+		}
+		loc, err := d.sched.where(ctx, t.Query, t.Task)
+		return []byte(loc), err
+	}
 	var err error
 	if m, ok := verified.(cluster.Member); ok {
 		err = d.reg.act(typ, m)
@@ -311,8 +326,9 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTag
 	// endpoint streams them: then with that stream, as a merge does.
 	d.hist.started(tag, user, query, p.modeName(), len(all), true, p.mode == partition.Scatter && !single)
 	d.hist.describe(qid, results, &explained, allExecs, len(meta))
-	d.startTasks(tag, all, allExecs)
-	log.Info().Str("mode", p.modeName()).Int("tasks", len(all)).
+	tasks, stages := p.jobOf(all, allExecs)
+	queued := d.sched.add(qid, user, tasks, stages)
+	log.Info().Str("mode", p.modeName()).Int("tasks", len(all)).Bool("queued", queued).
 		Dur("planning", time.Since(start)).Msg("query planned")
 	return info, nil
 }
@@ -788,6 +804,11 @@ func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.R
 	}
 	var errs []error
 	ids, limit := []string{t.Executor, t.Alt}, d.retries
+	if at := d.sched.at(t.Query, t.Task); at != "" && at != t.Executor {
+		// Another executor ran it (it was stolen): read it there, not
+		// through its home.
+		ids, limit = []string{at, t.Executor, t.Alt}, limit+1
+	}
 	if len(t.Inputs) > 0 || t.Partitions > 0 {
 		// A stage's task may fail for an input lost with another
 		// executor (a stream broken midway): run it again on each
@@ -930,38 +951,77 @@ func (d *dist) dial(loc string) (flight.Client, error) {
 		grpc.WithInitialWindowSize(8<<20), grpc.WithInitialConnWindowSize(16<<20))
 }
 
-// startTasks asks each executor to start its tasks now, so that they all
-// run while a client reads the endpoints one at a time (the JDBC driver
-// does); the executors hold the results until the tickets are redeemed. A
-// start that fails only means the task runs when its ticket is redeemed.
-func (d *dist) startTasks(tag flightsql.QueryTag, handles []string, execs [][2]string) {
-	byExecutor := map[string][]string{}
+// jobOf is what the scheduler needs of a plan's tasks (handles in signed
+// order, with their assigned executors): each task's home and stage, and
+// each stage's inputs. A stage reading only files may run a task twice
+// (a straggler's second run): its output depends on nothing else.
+func (p *planned) jobOf(handles []string, execs [][2]string) ([]jobTask, []jobStage) {
+	tasks := make([]jobTask, len(handles))
 	for i, h := range handles {
-		byExecutor[execs[i][0]] = append(byExecutor[execs[i][0]], h)
+		tasks[i] = jobTask{handle: h, home: execs[i][0]}
 	}
-	for id, hs := range byExecutor {
-		loc, ok := d.reg.location(id)
-		if !ok {
-			continue
+	if p.stages == nil {
+		return tasks, []jobStage{{n: len(handles), spec: true}}
+	}
+	stages := make([]jobStage, len(p.stages))
+	i := 0
+	for si, ps := range p.stages {
+		stages[si] = jobStage{n: len(ps.tasks), spec: len(ps.stage.Inputs) == 0}
+		for _, in := range ps.stage.Inputs {
+			stages[si].inputs = append(stages[si].inputs, in.Stage)
 		}
-		d.work.spawn(func() {
-			ctx, cancel := context.WithTimeout(d.life, 10*time.Second)
-			defer cancel()
-			if err := d.startAt(ctx, loc, hs); err != nil && ctx.Err() == nil {
-				flightsql.QueryLog(d.log, tag.ID, tag.Trace).Warn().Err(err).Str("executor", id).
-					Msg("starting tasks early failed; they start when fetched")
-			}
-		})
+		for range ps.tasks {
+			tasks[i].stage = si
+			i++
+		}
 	}
+	return tasks, stages
 }
 
-func (d *dist) startAt(ctx context.Context, loc string, handles []string) error {
+// runAt runs tasks at the executor at loc (skein.start) and says as each
+// ends, until the last has or the call fails.
+func (d *dist) runAt(ctx context.Context, loc string, handles []string, ended func(int, error)) error {
 	c, lease, err := d.clients.get(loc)
 	if err != nil {
 		return err
 	}
 	defer lease()
-	return cluster.Do(ctx, c, &flight.Action{Type: cluster.ActionStart, Body: []byte(strings.Join(handles, "\n"))})
+	stream, err := c.DoAction(ctx, &flight.Action{Type: cluster.ActionStart, Body: []byte(strings.Join(handles, "\n"))})
+	if err != nil {
+		return err
+	}
+	for {
+		res, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var st cluster.Started
+		if err := json.Unmarshal(res.GetBody(), &st); err != nil || st.I < 0 || st.I >= len(handles) {
+			return fmt.Errorf("%w: an executor answered %q to a start", flightsql.ErrInvalid, res.GetBody())
+		}
+		var terr error
+		if st.Error != "" {
+			terr = errors.New(st.Error)
+		}
+		ended(st.I, terr)
+	}
+}
+
+// dropAt stops a task's other run at loc (a straggler's).
+func (d *dist) dropAt(loc, handle string) {
+	ctx, cancel := context.WithTimeout(d.life, 10*time.Second)
+	defer cancel()
+	c, lease, err := d.clients.get(loc)
+	if err == nil {
+		defer lease()
+		err = cluster.Do(ctx, c, &flight.Action{Type: cluster.ActionDrop, Body: []byte(handle)})
+	}
+	if err != nil && ctx.Err() == nil {
+		d.log.Debug().Err(err).Str("location", loc).Msg("dropping a task's other run failed; it goes when its ticket expires")
+	}
 }
 
 // close cancels what runs in the layer, waits for all of it to return,

@@ -50,15 +50,19 @@ type queryRecord struct {
 	trace               string // the client's W3C trace id, if it sent one
 	tasks               int
 	started, finished   time.Time
-	rows, bytes         int64
-	status, err         string
-	scatter             bool        // ends when its tasks do
-	deadline            time.Time   // zero: ends only by finished
-	succeeded           []*attempt  // scatter: each task's first successful attempt
-	left                int         // scatter: tasks without one
-	attempts            []*attempt  // in arrival order
-	tries               map[int]int // attempts so far by task
-	size                int         // bytes held by it and its attempts, roughly
+	// admitted is when the scheduler let a distributed query's tasks run
+	// (zero while it waits in the admission queue, and for local ones).
+	admitted    time.Time
+	distributed bool
+	rows, bytes int64
+	status, err string
+	scatter     bool        // ends when its tasks do
+	deadline    time.Time   // zero: ends only by finished
+	succeeded   []*attempt  // scatter: each task's first successful attempt
+	left        int         // scatter: tasks without one
+	attempts    []*attempt  // in arrival order
+	tries       map[int]int // attempts so far by task
+	size        int         // bytes held by it and its attempts, roughly
 	// For the status page: how a distributed query's results are read
 	// (direct, proxy or single), its plan, and each task's assigned executor and
 	// alternate (its index is the task id).
@@ -111,7 +115,7 @@ func (h *history) started(tag flightsql.QueryTag, user, sql, mode string, tasks 
 	h.expire(now)
 	id := tag.ID
 	q := &queryRecord{id: id, trace: tag.Trace, user: user, sql: clip(sql), mode: mode, tasks: tasks, started: now,
-		status: statusRunning, scatter: scatter, tries: map[int]int{}}
+		status: statusRunning, scatter: scatter, tries: map[int]int{}, distributed: distributed}
 	h.grow(q, 200+len(id)+len(tag.Trace)+len(user)+len(q.sql)+len(mode)+16*tasks)
 	if distributed {
 		q.deadline = now.Add(h.abandon)
@@ -150,6 +154,15 @@ func (h *history) trim() {
 		}
 		delete(h.byID, old.id)
 		delete(h.waiting, old.id)
+	}
+}
+
+// admitted records when a distributed query left the admission queue.
+func (h *history) admitted(id string, at time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if q := h.byID[id]; q != nil {
+		q.admitted = at
 	}
 }
 
@@ -354,6 +367,7 @@ var queryColumns = []duck.Column{
 	{Name: "rows", Type: duck.BigInt}, {Name: "bytes", Type: duck.BigInt},
 	{Name: "status", Type: duck.Varchar}, {Name: "error", Type: duck.Varchar},
 	{Name: "trace_id", Type: duck.Varchar},
+	{Name: "admitted_at", Type: duck.TimestampTZ}, {Name: "queued_ms", Type: duck.BigInt},
 }
 
 var taskColumns = []duck.Column{
@@ -379,9 +393,23 @@ func (h *history) queryRows() [][]any {
 	h.expire(h.now())
 	out := make([][]any, 0, len(h.order))
 	for _, q := range h.order {
-		row := []any{q.id, q.user, q.sql, q.mode, int32(q.tasks), q.started, nil, nil, nil, q.status, orNull(q.err), orNull(q.trace)}
+		row := []any{q.id, q.user, q.sql, q.mode, int32(q.tasks), q.started, nil, nil, nil, q.status, orNull(q.err), orNull(q.trace), nil, nil}
 		if q.status != statusRunning {
 			row[6], row[7], row[8] = q.finished, q.rows, q.bytes
+		}
+		if q.distributed {
+			// Queued until admitted; one that ended queued (cancelled)
+			// waited until its end.
+			until := q.admitted
+			switch {
+			case !until.IsZero():
+				row[12] = until
+			case q.status != statusRunning:
+				until = q.finished
+			default:
+				until = h.now()
+			}
+			row[13] = until.Sub(q.started).Milliseconds()
 		}
 		out = append(out, row)
 	}

@@ -229,7 +229,12 @@ func (d *dist) writeParts(ctx context.Context, conn *duck.Conn, c copyPlan, user
 		}
 		if execs != nil {
 			d.hist.started(tag, user, query, "write "+p.modeName(), len(handles), true, false)
-			d.startTasks(tag, handles, execs)
+			// A part written twice would be written over: no second runs.
+			tasks, stages := p.jobOf(handles, execs)
+			for i := range stages {
+				stages[i].spec = false
+			}
+			d.sched.add(qid, user, tasks, stages)
 			n, err := d.gatherCounts(ctx, qid, handles[len(handles)-len(p.tasks):], deadline)
 			d.hist.finished(qid, n, 0, err)
 			log.Info().Int("tasks", len(handles)).Int64("rows", n).Err(err).Msg("distributed write")

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -68,6 +69,19 @@ type Config struct {
 	HTTPAddr string
 	// ObjectStore is what task SQL may read from object storage.
 	ObjectStore objstore.Config
+	// Test holds hooks for tests only (nil otherwise): no flag sets it.
+	Test *TestHooks
+}
+
+// TestHooks let tests make an executor slow or hold its tasks, to show
+// what the scheduler does with unequal executors. Each runs on the task's
+// goroutine while it holds its thread slot; an error fails the task.
+type TestHooks struct {
+	// Before runs before the task's SQL (a gate: it may wait on ctx).
+	Before func(ctx context.Context, t cluster.Task) error
+	// After runs after the task's SQL has written its result, which took
+	// took (a delay here makes the executor slower by a factor).
+	After func(ctx context.Context, t cluster.Task, took time.Duration) error
 }
 
 // Executor is a running executor.
@@ -108,6 +122,8 @@ type Executor struct {
 	drainAcked chan struct{}
 	streams    atomic.Int64 // DoGet streams being served
 	reads      reads        // clients' reads of task results, for the heartbeats
+
+	coord *coordClient // asks the coordinator where a task runs
 
 	mu      sync.Mutex
 	done    []cluster.TaskReport // finished since the last heartbeat
@@ -189,6 +205,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	if cfg.Advertise != "" {
 		e.uri = cfg.Advertise
 	}
+	e.coord = &coordClient{e: e}
 	e.metrics = prometheus.NewRegistry()
 	e.counts = newTaskMetrics(e)
 	statusUnary, statusStream := skeinsql.StatusInterceptors(e.log)
@@ -267,6 +284,7 @@ func (e *Executor) stopAll() {
 	}
 	e.mu.Unlock()
 	e.peers.close()
+	e.coord.close()
 	if e.cfg.SpoolDir == "" {
 		_ = os.RemoveAll(e.spools.dir)
 	}
@@ -413,17 +431,20 @@ func (s *service) DoAction(a *flight.Action, stream flight.FlightService_DoActio
 	switch a.Type {
 	case cluster.ActionPing:
 	case cluster.ActionStart:
-		// The coordinator starts the tasks it assigned here as it issues
-		// their FlightInfo; each handle is a signed task ticket.
-		for _, h := range bytes.Split(a.Body, []byte("\n")) {
-			t, err := s.e.cfg.Secret.VerifyTask(h)
-			if err != nil {
-				return fmt.Errorf("%w: task ticket: %w", skeinsql.ErrUnauthenticated, err)
-			}
-			if t.Executor == s.e.id {
-				s.e.start(string(h), t)
-			}
+		// The coordinator's scheduler gives this executor tasks as it has
+		// free slots; each handle is a signed task ticket, and the answer
+		// says when each has run.
+		return s.e.startAll(stream, bytes.Split(a.Body, []byte("\n")))
+	case cluster.ActionDrop:
+		t, err := s.e.cfg.Secret.VerifyTask(a.Body)
+		if err != nil {
+			return fmt.Errorf("%w: task ticket: %w", skeinsql.ErrUnauthenticated, err)
 		}
+		answer := cluster.DropKept
+		if s.e.drop(string(a.Body), t) {
+			answer = cluster.DropDone
+		}
+		return stream.Send(&flight.Result{Body: []byte(answer)})
 	case cluster.ActionCancel:
 		t, err := s.e.cfg.Secret.VerifyTask(a.Body)
 		if err != nil {
@@ -463,6 +484,11 @@ func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServe
 	// otherwise hold the slot an earlier endpoint's task is waiting for.
 	s.e.streams.Add(1)
 	defer s.e.streams.Add(-1)
+	// A task this executor does not hold may run elsewhere: the scheduler
+	// gave it to an idle executor. Its rows come from there.
+	if relayed, err := s.e.redirect(stream, string(handle), t.GetTicket()); relayed {
+		return err
+	}
 	var r *spoolReader
 	var release func()
 	if partial {
@@ -504,6 +530,28 @@ type started struct {
 	parts  []*spool
 	cancel context.CancelFunc
 	timer  *time.Timer
+	// ran is closed when the run has ended, err then saying how; a
+	// tombstone keeps its run's.
+	ran *ranSignal
+}
+
+// ranSignal says when a run ended and how.
+type ranSignal struct {
+	ch  chan struct{}
+	err error
+}
+
+// reading says whether a reader has taken any of the task's spools.
+func (s *started) reading() bool {
+	if s.sp != nil && s.sp.isRead() {
+		return true
+	}
+	for _, sp := range s.parts {
+		if sp != nil && sp.isRead() {
+			return true
+		}
+	}
+	return false
 }
 
 // release drops the task's spools.
@@ -531,15 +579,19 @@ func (s *started) drained() bool {
 // start runs a task now, its result spooled until its ticket is redeemed
 // (or dropped when the ticket expires). A task already started or redeemed
 // is not started again.
-func (e *Executor) start(handle string, t cluster.Task) {
+func (e *Executor) start(handle string, t cluster.Task) *ranSignal {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, ok := e.started[handle]; ok || e.closing {
-		return
+	if e.closing {
+		return nil
+	}
+	if s, ok := e.started[handle]; ok {
+		return s.ran
 	}
 	s := e.spawn(t, -1)
 	s.timer = time.AfterFunc(e.cfg.KeepFor, func() { e.expire(handle) })
 	e.started[handle] = s
+	return s.ran
 }
 
 // spawn runs a task into new spools: one, or a producer's one per
@@ -551,7 +603,7 @@ func (e *Executor) spawn(t cluster.Task, only int) *started {
 		// The query's --query-timeout ends the task here too.
 		ctx, cancel = context.WithDeadline(e.life, t.Deadline)
 	}
-	s := &started{query: t.Query, cancel: cancel}
+	s := &started{query: t.Query, cancel: cancel, ran: &ranSignal{ch: make(chan struct{})}}
 	var spools []*spool
 	open := func(schema *arrow.Schema) (recordWriter, error) {
 		return ipc.NewWriterWithPayloadWriter(payloads{ctx: ctx, sp: s.sp}, ipc.WithSchema(schema), ipc.WithAllocator(e.cfg.Alloc)), nil
@@ -596,6 +648,8 @@ func (e *Executor) spawn(t cluster.Task, only int) *started {
 		for _, sp := range spools {
 			sp.finish(err)
 		}
+		s.ran.err = err
+		close(s.ran.ch)
 	}()
 	return s
 }
@@ -615,9 +669,10 @@ func (e *Executor) claim(handle string, t cluster.Task) (*spoolReader, func(), e
 	}
 	switch {
 	case ok && s.sp != nil && e.started[handle] == s:
-		e.started[handle] = &started{query: t.Query, timer: s.timer} // redeemed: a tombstone until expiry
-	case !ok && t.Executor == e.id:
-		e.started[handle] = &started{query: t.Query, timer: time.AfterFunc(e.cfg.KeepFor, func() { e.expire(handle) })}
+		e.started[handle] = &started{query: t.Query, timer: s.timer, ran: s.ran} // redeemed: a tombstone until expiry
+	case !ok:
+		// Run here for its reader: a start arriving later waits for this run.
+		e.started[handle] = &started{query: t.Query, ran: s.ran, timer: time.AfterFunc(e.cfg.KeepFor, func() { e.expire(handle) })}
 	}
 	return s.sp.take(), func() {
 		s.cancel()
@@ -783,6 +838,11 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 	if t.Role.ReadOnly() {
 		conn.SetPolicy(duck.Policy{ReadOnly: true})
 	}
+	if h := e.cfg.Test; h != nil && h.Before != nil {
+		if err := h.Before(ctx, t); err != nil {
+			return err
+		}
+	}
 	st, err := conn.Prepare(ctx, t.SQL)
 	if err != nil {
 		return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
@@ -826,10 +886,93 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
 	}
+	if h := e.cfg.Test; h != nil && h.After != nil {
+		if err := h.After(ctx, t, time.Since(start)); err != nil {
+			return err
+		}
+	}
 	ins.logStreams(log, t)
 	// took is inputs (fetched and loaded) + queued (for a thread slot) + run
 	// (the SQL and the writing of its result).
 	log.Debug().Int64("rows", rows).Dur("took", time.Since(start)).Dur("inputs", fetched.Sub(start)).
 		Dur("queued", slotted.Sub(fetched)).Dur("run", time.Since(slotted)).Msg("task done")
 	return nil
+}
+
+// startAll runs the tasks the scheduler gave this executor and answers
+// for each as it ends (cluster.Started), ending when the last has. A task
+// already here (started, or run for a reader) is answered when that run
+// ends. The tasks go on if the call ends early: their results wait for
+// their readers as any started task's.
+func (e *Executor) startAll(stream flight.FlightService_DoActionServer, handles [][]byte) error {
+	type ran struct {
+		i int
+		r *ranSignal
+	}
+	var runs []ran
+	for i, h := range handles {
+		t, err := e.cfg.Secret.VerifyTask(h)
+		if err != nil {
+			return fmt.Errorf("%w: task ticket: %w", skeinsql.ErrUnauthenticated, err)
+		}
+		r := e.start(string(h), t)
+		if r == nil {
+			return errClosing
+		}
+		runs = append(runs, ran{i, r})
+	}
+	ended := make(chan ran, len(runs))
+	ctx := stream.Context()
+	for _, r := range runs {
+		go func() {
+			select {
+			case <-r.r.ch:
+				ended <- r
+			case <-ctx.Done():
+			}
+		}()
+	}
+	for range runs {
+		var r ran
+		select {
+		case r = <-ended:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		res := cluster.Started{I: r.i}
+		if r.r.err != nil {
+			res.Error = r.r.err.Error()
+		}
+		body, err := json.Marshal(res)
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(&flight.Result{Body: body}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// drop stops a task's run here and drops what it holds, unless a reader
+// has taken its result (it is then kept and runs on). It reports whether
+// the task is gone.
+func (e *Executor) drop(handle string, t cluster.Task) bool {
+	e.mu.Lock()
+	s, ok := e.started[handle]
+	if ok && (s.cancel == nil || s.reading()) {
+		e.mu.Unlock()
+		return false
+	}
+	delete(e.started, handle)
+	e.mu.Unlock()
+	if ok {
+		if s.timer != nil {
+			s.timer.Stop()
+		}
+		s.cancel()
+		s.release()
+		e.taskLog(t).Debug().Msg("task dropped: another run of it won")
+	}
+	return true
 }

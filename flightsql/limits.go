@@ -32,7 +32,11 @@ func (l Limits) Result(query string, bytes int64) error {
 // Expired turns the error of a query stopped by its deadline (DuckDB says
 // "interrupted", a stream "canceled") into DeadlineExceeded that says why.
 func (l Limits) Expired(ctx context.Context, query string, err error) error {
-	if err == nil || !errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, ErrBusy) {
+	// A call made under ctx can end at its deadline (the server's timer
+	// fired first) just before ctx says so: the deadline decides.
+	dl, ok := ctx.Deadline()
+	passed := errors.Is(ctx.Err(), context.DeadlineExceeded) || ok && !time.Now().Before(dl)
+	if err == nil || !passed || errors.Is(err, ErrBusy) {
 		return err
 	}
 	return fmt.Errorf("query %s ran longer than the query timeout of %s (--query-timeout): %w",

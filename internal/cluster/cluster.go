@@ -38,9 +38,26 @@ const (
 	// it at once rather than after missed heartbeats.
 	ActionDeregister = "skein.deregister"
 	ActionPing       = "skein.ping"
-	// ActionStart starts tasks at their executor before their tickets
-	// are redeemed; the body is their handles, one per line.
+	// ActionStart runs tasks at the executor the coordinator's scheduler
+	// picked for them, before their tickets are redeemed; the body is
+	// their handles, one per line. The executor answers one result per
+	// task as it finishes (a Started, in the order they finish) and ends
+	// the call when the last has.
 	ActionStart = "skein.start"
+	// ActionDrop stops one task at an executor and drops its result,
+	// unless a reader has it already (a straggler's other run won); the
+	// body is the task's handle, the answer DropDone or DropKept.
+	ActionDrop = "skein.drop"
+	// ActionWhere asks the coordinator where a task runs (the body is its
+	// handle): an executor that is asked for a task it does not hold (its
+	// ticket names it, but another executor took the task) fetches it
+	// from there. The answer, once the task has been given to an
+	// executor, is its location; empty when the coordinator does not know
+	// the task (the asker runs it itself).
+	ActionWhere = "skein.where"
+	// HopHeader marks a DoGet relayed by another executor: it is served
+	// here, run here if it must, and never relayed again.
+	HopHeader = "x-skein-hop"
 	// ActionCancel stops every task of a query at an executor and drops
 	// what they hold (results, shuffle partitions); the body is the handle
 	// of one of the query's tasks, which proves the caller may.
@@ -49,6 +66,19 @@ const (
 	// to the coordinator, in place of a user's bearer token.
 	MemberHeader = "x-skein-member"
 )
+
+// Answers to ActionDrop.
+const (
+	DropDone = "dropped"
+	DropKept = "kept"
+)
+
+// Started is an executor's answer to ActionStart for one task: its
+// place in the body (I) and, if it failed, why.
+type Started struct {
+	I     int    `json:"i"`
+	Error string `json:"err,omitempty"`
+}
 
 // Token kinds signed with the cluster key.
 const (

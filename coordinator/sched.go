@@ -1,0 +1,579 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/skeindb/skein/internal/cluster"
+)
+
+// scheduler gives tasks to executors as they have free thread slots,
+// rather than all at once to the executors they were assigned. Each query
+// is a job: its tasks wait in queues by their assigned executor (the one
+// their ticket and endpoint name, their home). An executor with a free
+// slot takes, from the admitted job running the fewest tasks (fair
+// sharing), a task whose home it is, else the last queued task of the
+// executor with the longest queue (work stealing): a slow or busy
+// executor no longer decides a query's time, and a new executor takes
+// tasks from queries already running. A stage's tasks wait until every
+// stage they read has finished (a blocking exchange), so no consumer
+// holds a slot its producers need. A task whose run is much longer than
+// its stage's others while a slot is idle runs again there (a straggler);
+// the first run to end wins and the other is dropped, unless a reader
+// already has it.
+//
+// Readers go to a task's home whatever executor ran it: the home asks
+// where (cluster.ActionWhere) and relays the rows from there. Jobs beyond
+// the admission limits wait, queued, until running ones end.
+type scheduler struct {
+	reg  *registry
+	log  zerolog.Logger
+	life context.Context
+	now  func() time.Time
+	// send runs tasks at an executor, calling ended for each as it ends;
+	// its error is the call's (the tasks it did not answer are lost).
+	send func(ctx context.Context, loc string, handles []string, ended func(i int, err error)) error
+	// drop stops another run of a task that has ended (a straggler's).
+	drop func(loc, handle string)
+	// spawn runs a goroutine counted as the layer's work.
+	spawn func(func())
+	// admitted tells the history when a queued query was admitted.
+	admitted func(qid string, at time.Time)
+	// Admission: distributed queries running at once, in all and per user
+	// (0: no limit); the others wait in arrival order.
+	limit, perUser int
+
+	kick chan struct{}
+
+	mu     sync.Mutex
+	jobs   map[string]*job // by query id, until their tickets expire
+	active []*job          // not ended (queued or admitted), in arrival order
+	busy   map[string]int  // runs in progress by executor
+	next   int             // where the round over executors starts
+}
+
+// A job is one query's tasks.
+type job struct {
+	id, user string
+	arrived  time.Time
+	admitted time.Time // zero while queued
+	ended    time.Time // zero while a task has not ended
+	tasks    []*stask
+	stages   []*jobStage
+	queues   map[string][]int // queued tasks by home, in signed order
+	queued   int
+	running  int // runs in progress
+	left     int // tasks not ended
+	// cancelled: its queued tasks are dropped and a cancelled run is not
+	// retried.
+	cancelled bool
+}
+
+type jobStage struct {
+	inputs []int // the stages it reads
+	n      int
+	left   int             // tasks not ended
+	took   []time.Duration // the ended tasks' run times, sorted
+	spec   bool            // its tasks may run twice (they read only files)
+}
+
+type taskState int
+
+const (
+	taskQueued taskState = iota
+	taskRunning
+	taskDone
+)
+
+// stask is a task as the scheduler knows it.
+type stask struct {
+	handle string // cleared once it has ended
+	home   string
+	stage  int
+	state  taskState
+	runs   []*taskRun
+	// at is the executor readers get the task from: its first run's,
+	// then the winner's; empty when none holds it (readers run it).
+	at      string
+	moved   chan struct{} // closed when at is first set (where waits on it)
+	started time.Time     // its first run's start
+	lost    int           // runs lost with their executor
+}
+
+// taskRun is one run of a task at an executor.
+type taskRun struct {
+	job     *job
+	task    int
+	exec    string
+	started time.Time
+	cancel  context.CancelFunc // ends the start call carrying it
+	gone    bool               // ended (answered, lost or abandoned)
+}
+
+// Scheduling constants: how often the scheduler looks at running tasks
+// (stragglers, executors that died) without an event; how many times a
+// task whose executor was lost is given again; when a task is a
+// straggler: its stage mostly done (stragglerShare), running longer than
+// stragglerFactor times its stage's median and at least stragglerMin.
+const (
+	schedTick       = 100 * time.Millisecond
+	maxTries        = 3
+	stragglerShare  = 0.75
+	stragglerFactor = 2
+	stragglerMin    = 200 * time.Millisecond
+)
+
+var errLost = errors.New("coordinator: the executor's start call ended before the task did")
+
+func newScheduler(reg *registry, life context.Context, log zerolog.Logger) *scheduler {
+	return &scheduler{reg: reg, life: life, log: log, now: time.Now, kick: make(chan struct{}, 1),
+		jobs: map[string]*job{}, busy: map[string]int{}}
+}
+
+// wake makes the loop look again at once.
+func (s *scheduler) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// loop schedules on every event and every schedTick until life ends.
+func (s *scheduler) loop() {
+	tick := time.NewTicker(schedTick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.life.Done():
+			return
+		case <-s.kick:
+		case <-tick.C:
+		}
+		s.pass()
+	}
+}
+
+// jobTask is a task as a query's plan gives it to the scheduler.
+type jobTask struct {
+	handle, home string
+	stage        int
+}
+
+// add queues a query's tasks; stages say which stages each stage reads
+// and whether its tasks may run twice. It is admitted at once if the
+// limits allow, else it waits (queued reports which).
+func (s *scheduler) add(qid, user string, tasks []jobTask, stages []jobStage) (queued bool) {
+	now := s.now()
+	j := &job{id: qid, user: user, arrived: now, queues: map[string][]int{}, left: len(tasks), queued: len(tasks)}
+	for i := range stages {
+		st := stages[i]
+		st.left = st.n
+		j.stages = append(j.stages, &st)
+	}
+	for i, t := range tasks {
+		j.tasks = append(j.tasks, &stask{handle: t.handle, home: t.home, stage: t.stage})
+		j.queues[t.home] = append(j.queues[t.home], i)
+	}
+	s.mu.Lock()
+	s.jobs[qid] = j
+	s.active = append(s.active, j)
+	s.admit(now)
+	queued = j.admitted.IsZero()
+	s.mu.Unlock()
+	s.wake()
+	return queued
+}
+
+// admit admits waiting jobs in arrival order while the limits allow; a
+// user at their own limit does not hold up the others. s.mu is held.
+func (s *scheduler) admit(now time.Time) {
+	running, byUser := 0, map[string]int{}
+	for _, j := range s.active {
+		if !j.admitted.IsZero() {
+			running++
+			byUser[j.user]++
+		}
+	}
+	for _, j := range s.active {
+		if !j.admitted.IsZero() {
+			continue
+		}
+		if s.limit > 0 && running >= s.limit {
+			return
+		}
+		if s.perUser > 0 && byUser[j.user] >= s.perUser {
+			continue
+		}
+		j.admitted = now
+		running++
+		byUser[j.user]++
+		if s.admitted != nil {
+			s.admitted(j.id, now)
+		}
+	}
+}
+
+// pass gives free slots tasks, one task per executor in turn, then gives
+// slots still idle a straggler's second run, and sends each executor its
+// tasks in one call.
+func (s *scheduler) pass() {
+	members := s.reg.ready()
+	live := map[string]bool{}
+	for _, m := range s.reg.live() {
+		live[m.ID] = true
+	}
+	s.mu.Lock()
+	now := s.now()
+	s.expire(now)
+	s.abandon(live)
+	s.admit(now)
+	batches := map[string][]*taskRun{}
+	free := func(m cluster.Member) bool { return max(m.Threads, 1) > s.busy[m.ID] }
+	for progress := len(members) > 0; progress; {
+		progress = false
+		for k := range members {
+			m := members[(s.next+k)%len(members)]
+			if !free(m) {
+				continue
+			}
+			if r := s.pick(m.ID, now); r != nil {
+				batches[m.ID] = append(batches[m.ID], r)
+				progress = true
+			}
+		}
+	}
+	s.next++
+	for _, m := range members {
+		for free(m) {
+			r := s.straggler(m.ID, now)
+			if r == nil {
+				break
+			}
+			batches[m.ID] = append(batches[m.ID], r)
+		}
+	}
+	s.mu.Unlock()
+	for id, runs := range batches {
+		s.dispatch(id, runs)
+	}
+}
+
+// pick takes the next task for executor exec from the admitted job running
+// the fewest tasks (the earliest of those): one whose home exec is, else
+// one stolen from the longest queue. s.mu is held.
+func (s *scheduler) pick(exec string, now time.Time) *taskRun {
+	var jobs []*job
+	for _, j := range s.active {
+		if !j.admitted.IsZero() && j.queued > 0 {
+			jobs = append(jobs, j)
+		}
+	}
+	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].running < jobs[b].running })
+	for _, j := range jobs {
+		if i := j.take(exec); i >= 0 {
+			j.queued--
+			return s.launch(j, i, exec, now)
+		}
+	}
+	return nil
+}
+
+// take removes from j's queues the next task for exec, or gives -1.
+func (j *job) take(exec string) int {
+	q := j.queues[exec]
+	for k, i := range q {
+		if j.ready(i) {
+			j.queues[exec] = slices.Delete(q, k, k+1)
+			return i
+		}
+	}
+	homes := make([]string, 0, len(j.queues))
+	for h, q := range j.queues {
+		if h != exec && len(q) > 0 {
+			homes = append(homes, h)
+		}
+	}
+	sort.Slice(homes, func(a, b int) bool {
+		qa, qb := len(j.queues[homes[a]]), len(j.queues[homes[b]])
+		return qa > qb || qa == qb && homes[a] < homes[b]
+	})
+	for _, h := range homes {
+		q := j.queues[h]
+		for k := len(q) - 1; k >= 0; k-- {
+			if j.ready(q[k]) {
+				i := q[k]
+				j.queues[h] = slices.Delete(q, k, k+1)
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// ready says whether every stage task i reads has ended.
+func (j *job) ready(i int) bool {
+	for _, in := range j.stages[j.tasks[i].stage].inputs {
+		if j.stages[in].left > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// launch records a run of task i at exec. s.mu is held.
+func (s *scheduler) launch(j *job, i int, exec string, now time.Time) *taskRun {
+	t := j.tasks[i]
+	r := &taskRun{job: j, task: i, exec: exec, started: now}
+	t.runs = append(t.runs, r)
+	t.state = taskRunning
+	if t.started.IsZero() {
+		t.started = now
+	}
+	if t.at == "" {
+		t.setAt(exec)
+	}
+	j.running++
+	s.busy[exec]++
+	return r
+}
+
+func (t *stask) setAt(exec string) {
+	t.at = exec
+	if exec != "" && t.moved != nil {
+		close(t.moved)
+		t.moved = nil
+	}
+}
+
+// straggler starts a second run at exec of a task that is running much
+// longer than its stage's others, if one is. s.mu is held.
+func (s *scheduler) straggler(exec string, now time.Time) *taskRun {
+	for _, j := range s.active {
+		if j.admitted.IsZero() || j.cancelled {
+			continue
+		}
+		for i, t := range j.tasks {
+			if t.state != taskRunning || len(t.runs) != 1 || t.runs[0].exec == exec {
+				continue
+			}
+			st := j.stages[t.stage]
+			if !st.spec || len(st.took) == 0 || float64(st.n-st.left) < stragglerShare*float64(st.n) {
+				continue
+			}
+			median := st.took[len(st.took)/2]
+			if now.Sub(t.runs[0].started) < max(stragglerFactor*median, stragglerMin) {
+				continue
+			}
+			s.log.Info().Str("query_id", j.id).Int("task_id", i).Str("executor", exec).
+				Str("straggler", t.runs[0].exec).Dur("running", now.Sub(t.runs[0].started)).Dur("median", median).
+				Msg("straggler: running the task again on an idle executor")
+			return s.launch(j, i, exec, now)
+		}
+	}
+	return nil
+}
+
+// dispatch sends an executor its runs in one start call and records each
+// as the executor says it ended; runs it did not answer for are lost.
+func (s *scheduler) dispatch(exec string, runs []*taskRun) {
+	ctx, cancel := context.WithCancel(s.life)
+	handles := make([]string, len(runs))
+	s.mu.Lock()
+	for i, r := range runs {
+		r.cancel = cancel
+		handles[i] = r.job.tasks[r.task].handle
+	}
+	s.mu.Unlock()
+	loc, ok := s.reg.location(exec)
+	s.spawn(func() {
+		defer cancel()
+		answered := make([]bool, len(runs))
+		err := errLost
+		if ok {
+			err = s.send(ctx, loc, handles, func(i int, terr error) {
+				answered[i] = true
+				s.ended(runs[i], terr, false)
+			})
+		}
+		if err == nil {
+			err = errLost
+		}
+		for i, r := range runs {
+			if !answered[i] {
+				s.ended(r, err, true)
+			}
+		}
+		if err != errLost && s.life.Err() == nil {
+			s.log.Warn().Err(err).Str("executor", exec).Int("tasks", len(runs)).Msg("starting tasks failed; they go to another executor")
+		}
+	})
+}
+
+// ended records the end of a run: err is the task's, or the call's when
+// lost. A task whose run ended is done (its error, if any, is its
+// readers'), unless the executor stopped it or was lost: it then waits in
+// the queue again, up to maxTries. The task's other run, if any, is
+// dropped.
+func (s *scheduler) ended(r *taskRun, err error, lost bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer s.wake()
+	if r.gone {
+		return
+	}
+	r.gone = true
+	s.busy[r.exec]--
+	j, t := r.job, r.job.tasks[r.task]
+	j.running--
+	t.runs = slices.DeleteFunc(t.runs, func(o *taskRun) bool { return o == r })
+	if t.state == taskDone {
+		return // the other run won
+	}
+	if err != nil && !lost && !j.cancelled && statusOf(err.Error()) == statusCancelled {
+		lost = true // the executor stopped it (it is stopping); run it elsewhere
+	}
+	if lost {
+		if len(t.runs) > 0 {
+			if t.at == r.exec {
+				t.setAt(t.runs[0].exec)
+			}
+			return
+		}
+		t.at = ""
+		t.lost++
+		if t.lost < maxTries && !j.cancelled {
+			t.state = taskQueued
+			j.queues[t.home] = append([]int{r.task}, j.queues[t.home]...)
+			j.queued++
+			return
+		}
+		r.exec = "" // given up: readers run it themselves
+	}
+	handle := t.handle
+	s.done(j, r.task, r.exec, s.now().Sub(r.started))
+	for _, o := range t.runs {
+		if loc, ok := s.reg.location(o.exec); ok {
+			s.spawn(func() { s.drop(loc, handle) })
+		}
+	}
+}
+
+// done ends task i, read from exec from now on. s.mu is held.
+func (s *scheduler) done(j *job, i int, exec string, took time.Duration) {
+	t := j.tasks[i]
+	t.state, t.handle = taskDone, ""
+	t.setAt(exec)
+	if t.moved != nil { // nobody holds it: waiters run it themselves
+		close(t.moved)
+		t.moved = nil
+	}
+	st := j.stages[t.stage]
+	st.left--
+	if exec != "" {
+		k, _ := slices.BinarySearch(st.took, took)
+		st.took = slices.Insert(st.took, k, took)
+	}
+	j.left--
+	if j.left == 0 {
+		j.ended = s.now()
+		s.active = slices.DeleteFunc(s.active, func(o *job) bool { return o == j })
+	}
+}
+
+// abandon gives up on runs at executors no longer alive: their start
+// calls are cancelled, so their tasks go elsewhere. s.mu is held.
+func (s *scheduler) abandon(live map[string]bool) {
+	for _, j := range s.active {
+		for _, t := range j.tasks {
+			for _, r := range t.runs {
+				if !live[r.exec] && r.cancel != nil {
+					r.cancel()
+				}
+			}
+		}
+	}
+}
+
+// expire forgets jobs whose tickets have expired: no reader can come.
+// s.mu is held.
+func (s *scheduler) expire(now time.Time) {
+	for id, j := range s.jobs {
+		if !j.ended.IsZero() && now.Sub(j.arrived) > cluster.TaskTTL+time.Minute {
+			delete(s.jobs, id)
+		}
+	}
+}
+
+// cancel drops a query's queued tasks; its running ones end as their
+// executors stop them (skein.cancel).
+func (s *scheduler) cancel(qid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := s.jobs[qid]
+	if j == nil || j.cancelled {
+		return
+	}
+	j.cancelled = true
+	if j.admitted.IsZero() {
+		j.admitted = s.now() // it no longer waits: nothing of it runs
+	}
+	for home, q := range j.queues {
+		for _, i := range q {
+			s.done(j, i, "", 0)
+		}
+		delete(j.queues, home)
+	}
+	j.queued = 0
+}
+
+// where is the location of the executor task i of query qid is read from,
+// waiting until it has been given to one; empty when the scheduler does
+// not know the task or no executor holds it (the asker runs it).
+func (s *scheduler) where(ctx context.Context, qid string, i int) (string, error) {
+	s.mu.Lock()
+	for {
+		j := s.jobs[qid]
+		if j == nil || i < 0 || i >= len(j.tasks) {
+			s.mu.Unlock()
+			return "", nil
+		}
+		t := j.tasks[i]
+		if t.at != "" || t.state == taskDone {
+			at := t.at
+			s.mu.Unlock()
+			if at == "" {
+				return "", nil
+			}
+			loc, _ := s.reg.location(at)
+			return loc, nil
+		}
+		if t.moved == nil {
+			t.moved = make(chan struct{})
+		}
+		moved := t.moved
+		s.mu.Unlock()
+		select {
+		case <-moved:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-s.life.Done():
+			return "", errShuttingDown
+		}
+		s.mu.Lock()
+	}
+}
+
+// at is the executor task i of query qid is read from, if one holds it.
+func (s *scheduler) at(qid string, i int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if j := s.jobs[qid]; j != nil && i >= 0 && i < len(j.tasks) {
+		return j.tasks[i].at
+	}
+	return ""
+}

@@ -1,0 +1,134 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"io"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/skeindb/skein/internal/cluster"
+	"google.golang.org/grpc/metadata"
+)
+
+// redirect serves a task ticket this executor was named for but does not
+// hold: the coordinator's scheduler gave the task to another executor (an
+// idle one stole it), so its rows are fetched from there and passed on as
+// they come, Flight messages unchanged. That is the hop a stolen task
+// costs a client reading the location it was given. relayed is false when
+// the task is to be served here after all: the ticket was relayed to this
+// executor already, the task runs (or ran) here, the coordinator does not
+// know it, or its executor could not be reached before anything was sent
+// (the task then runs here again; its files have not changed).
+func (e *Executor) redirect(stream flight.FlightService_DoGetServer, handle string, ticket []byte) (relayed bool, err error) {
+	ctx := stream.Context()
+	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(cluster.HopHeader)) > 0 {
+		return false, nil
+	}
+	base, _, _ := cluster.SplitPartition([]byte(handle))
+	e.mu.Lock()
+	_, here := e.started[string(base)]
+	e.mu.Unlock()
+	if here {
+		return false, nil
+	}
+	loc, err := e.coord.where(ctx, base)
+	switch {
+	case ctx.Err() != nil:
+		return true, ctx.Err()
+	case err != nil:
+		e.log.Debug().Err(err).Msg("asking the coordinator where a task runs failed; running it here")
+		return false, nil
+	case loc == "" || loc == e.uri:
+		return false, nil
+	}
+	c, release, err := e.peers.get(loc)
+	if err != nil {
+		return false, nil
+	}
+	defer release()
+	rctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(ctx, cluster.HopHeader, e.id))
+	defer cancel()
+	from, err := c.DoGet(rctx, &flight.Ticket{Ticket: ticket})
+	var first *flight.FlightData
+	if err == nil {
+		first, err = from.Recv()
+	}
+	if err != nil {
+		if failsOver(ctx, err) {
+			return false, nil
+		}
+		return true, err
+	}
+	for fd := first; ; {
+		if err := stream.Send(fd); err != nil {
+			return true, err
+		}
+		if fd, err = from.Recv(); err != nil {
+			if errors.Is(err, io.EOF) {
+				return true, nil
+			}
+			return true, err
+		}
+	}
+}
+
+// coordClient is this executor's client of the coordinator for the calls
+// its DoGets make (where a task runs), apart from the report loop's.
+type coordClient struct {
+	e *Executor
+
+	mu     sync.Mutex
+	c      flight.Client
+	closed bool
+}
+
+func (cc *coordClient) client() (flight.Client, error) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.closed {
+		return nil, errClosing
+	}
+	if cc.c == nil {
+		c, err := cc.e.dialCoordinator()
+		if err != nil {
+			return nil, err
+		}
+		cc.c = c
+	}
+	return cc.c, nil
+}
+
+// where asks the coordinator where the task of handle runs, waiting
+// until it has been given to an executor.
+func (cc *coordClient) where(ctx context.Context, handle []byte) (string, error) {
+	c, err := cc.client()
+	if err != nil {
+		return "", err
+	}
+	e := cc.e
+	member, err := e.cfg.Secret.SignMember(cluster.Member{ID: e.id, Location: e.uri, Threads: cap(e.slots), Zone: e.zone})
+	if err != nil {
+		return "", err
+	}
+	actx := metadata.AppendToOutgoingContext(ctx, cluster.MemberHeader, string(member))
+	stream, err := c.DoAction(actx, &flight.Action{Type: cluster.ActionWhere, Body: handle})
+	if err != nil {
+		return "", err
+	}
+	res, err := stream.Recv()
+	if err != nil {
+		return "", err
+	}
+	return string(res.GetBody()), nil
+}
+
+func (cc *coordClient) close() {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	cc.closed = true
+	if cc.c != nil {
+		_ = cc.c.Close()
+		cc.c = nil
+	}
+}
