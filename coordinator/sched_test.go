@@ -1,0 +1,427 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/rs/zerolog"
+	"github.com/skeindb/skein/executor"
+	"github.com/skeindb/skein/internal/cluster"
+)
+
+// holder holds some tasks of an executor (its test hook): a held task
+// waits until a value on release lets it go (closing release lets all
+// go), or until it is stopped (its ctx: dropped, cancelled).
+type holder struct {
+	hold    func(t cluster.Task) bool
+	release chan struct{}
+	held    chan cluster.Task // each held task as it starts waiting
+}
+
+func newHolder(hold func(cluster.Task) bool) *holder {
+	return &holder{hold: hold, release: make(chan struct{}), held: make(chan cluster.Task, 1000)}
+}
+
+func (h *holder) hooks() *executor.TestHooks {
+	return &executor.TestHooks{Before: func(ctx context.Context, t cluster.Task) error {
+		if h == nil || !h.hold(t) {
+			return nil
+		}
+		h.held <- t
+		select {
+		case <-h.release:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}
+}
+
+// firstOnly holds the first task it is asked about, and no other.
+func firstOnly() func(cluster.Task) bool {
+	var held atomic.Bool
+	return func(cluster.Task) bool { return held.CompareAndSwap(false, true) }
+}
+
+// slowed makes an executor about three times slower: each task, once its
+// SQL has run, keeps its slot twice as long again (at least 50 ms).
+func slowed() *executor.TestHooks {
+	return &executor.TestHooks{After: func(ctx context.Context, _ cluster.Task, took time.Duration) error {
+		if !cluster.Sleep(ctx, max(2*took, 50*time.Millisecond)) {
+			return ctx.Err()
+		}
+		return nil
+	}}
+}
+
+// withHooks gives the i-th in-process executor hooks[i] (nil: none).
+func withHooks(hooks ...*executor.TestHooks) func(*Config) {
+	return func(c *Config) {
+		i := 0
+		c.Executor = func(ec *executor.Config) {
+			if i < len(hooks) {
+				ec.Test = hooks[i]
+			}
+			i++
+		}
+	}
+}
+
+// waitHeld waits until a held task has started waiting.
+func waitHeld(t *testing.T, h *holder) cluster.Task {
+	t.Helper()
+	select {
+	case task := <-h.held:
+		return task
+	case <-time.After(30 * time.Second):
+		t.Fatal("no task was held")
+	}
+	return cluster.Task{}
+}
+
+// runs is each task's attempts in skein.tasks, "executor status" in
+// attempt order, once every task has an ok attempt.
+func runs(t *testing.T, cl *flightsql.Client, qid string, tasks int) map[int][]string {
+	t.Helper()
+	var out map[int][]string
+	eventually(t, 30*time.Second, func() (bool, string) {
+		all := queryString(t, context.Background(), cl, fmt.Sprintf(`SELECT string_agg(task_id || ' ' || executor || ' ' || status, ',' ORDER BY task_id, attempt)
+FROM skein.tasks WHERE query_id = '%s'`, qid))
+		out = map[int][]string{}
+		ok := map[int]bool{}
+		for _, a := range strings.Split(all, ",") {
+			var task int
+			var exec, st string
+			if _, err := fmt.Sscan(a, &task, &exec, &st); err == nil {
+				out[task] = append(out[task], exec+" "+st)
+				ok[task] = ok[task] || st == "ok"
+			}
+		}
+		return len(ok) == tasks && !slices.Contains(mapValues(ok), false), fmt.Sprintf("attempts %q, want an ok one for each of %d tasks", all, tasks)
+	})
+	return out
+}
+
+func mapValues[K comparable, V any](m map[K]V) []V {
+	var out []V
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+// okAt is the executor of a task's ok attempt.
+func okAt(attempts []string) string {
+	for _, a := range attempts {
+		if exec, ok := strings.CutSuffix(a, " ok"); ok {
+			return exec
+		}
+	}
+	return ""
+}
+
+// readDirect reads every endpoint at the first location it names (the
+// task's home executor, whichever executor ran it), summing ids.
+func readDirect(t *testing.T, cl *flightsql.Client, eps []*flight.FlightEndpoint) (rows, sum int64) {
+	t.Helper()
+	for _, ep := range eps {
+		n, s := readAll(t, fetchDirect(t, cl, ep))
+		rows, sum = rows+n, sum+s
+	}
+	return rows, sum
+}
+
+// With one executor held on a task, the other takes every task queued for
+// it (it steals them), and a client reading the locations it was given
+// gets every row: the held executor relays the stolen tasks' rows from the
+// executor that ran them.
+func TestStealingMovesTasksToTheFreeExecutor(t *testing.T) {
+	slow := newHolder(firstOnly())
+	c, cl, glob := startCluster(t, 2, "direct", withHooks(slow.hooks()))
+	slowID, fastID := c.Executors()[0].ID(), c.Executors()[1].ID()
+	info, err := cl.Execute(context.Background(), fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := planOf(t, info)
+	held := waitHeld(t, slow)
+	// Every task but the held one ran at the other executor, its own
+	// and those assigned to the held one.
+	eventually(t, 30*time.Second, func() (bool, string) {
+		n := queryInt(t, cl, fmt.Sprintf(`SELECT count(DISTINCT task_id) FROM skein.tasks WHERE query_id = '%s' AND executor = '%s' AND status = 'ok'`, plan.QueryID, fastID))
+		return n >= int64(len(plan.Plan)-1), fmt.Sprintf("%d of %d tasks ran at the free executor", n, len(plan.Plan)-1)
+	})
+	close(slow.release)
+	stolen := 0
+	for task, attempts := range runs(t, cl, plan.QueryID, len(plan.Plan)) {
+		if plan.Plan[task].Executor == slowID && task != held.Task && okAt(attempts) == fastID {
+			stolen++
+		}
+	}
+	homed := 0
+	for _, p := range plan.Plan {
+		if p.Executor == slowID {
+			homed++
+		}
+	}
+	if homed < 2 || stolen != homed-1 {
+		t.Fatalf("%d tasks stolen of the %d assigned to the held executor, want all but the held one", stolen, homed)
+	}
+	if rows, sum := readDirect(t, cl, info.Endpoint); rows != total || sum != total*(total-1)/2 {
+		t.Fatalf("rows %d sum %d", rows, sum)
+	}
+}
+
+// A task that runs much longer than its stage's others, while an executor
+// is idle, runs again there; the first run to end wins and the other is
+// stopped (it was held until stopped). The answer is whole, read at the
+// locations the client was given.
+func TestStragglerRunsAgain(t *testing.T) {
+	slow := newHolder(firstOnly())
+	c, cl, glob := startCluster(t, 2, "direct", withHooks(slow.hooks()))
+	slowID, fastID := c.Executors()[0].ID(), c.Executors()[1].ID()
+	info, err := cl.Execute(context.Background(), fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := planOf(t, info)
+	held := waitHeld(t, slow)
+	var attempts map[int][]string
+	eventually(t, 30*time.Second, func() (bool, string) {
+		attempts = runs(t, cl, plan.QueryID, len(plan.Plan))
+		a := attempts[held.Task]
+		return slices.Contains(a, slowID+" cancelled") && slices.Contains(a, fastID+" ok"),
+			fmt.Sprintf("the held task's attempts %q, want it stopped at %s and ok at %s", a, slowID, fastID)
+	})
+	if got := recorded(t, context.Background(), cl, plan.QueryID); got != fmt.Sprintf("ok %d", total) {
+		t.Fatalf("recorded %q", got)
+	}
+	if rows, sum := readDirect(t, cl, info.Endpoint); rows != total || sum != total*(total-1)/2 {
+		t.Fatalf("rows %d sum %d", rows, sum)
+	}
+}
+
+// Staged queries (shuffles, broadcasts, joins) give DuckDB's answer on
+// unequal executors (one three times slower): producers run wherever a
+// slot frees, stolen or run again as stragglers, and consumers fetch
+// their partitions through the producers' assigned executors.
+func TestStagedQueriesOnUnequalExecutors(t *testing.T) {
+	for name, q := range stagedFaultQueries {
+		for _, mode := range []string{"direct", "proxy"} {
+			t.Run(name+" "+mode, func(t *testing.T) {
+				_, cl, ref := stagedCluster(t, mode, withHooks(slowed()))
+				want := duckRows(t, ref, q)
+				info := staged(t, cl, q)
+				var got []string
+				for _, ep := range info.Endpoint {
+					r := fetchDirect(t, cl, ep)
+					got = append(got, rowStrings(t, r)...)
+					r.Release()
+				}
+				slices.Sort(got)
+				if !slices.Equal(got, want) {
+					t.Fatalf("%d rows, want DuckDB's %d; first %q, want %q", len(got), len(want), first(got), first(want))
+				}
+			})
+		}
+	}
+}
+
+// Queries share the executors' slots: a short query planned while a long
+// one holds every slot gets the next free one, ahead of the long query's
+// queued tasks, and completes while the long one still runs.
+func TestShortQueryCompletesWhileALongOneRuns(t *testing.T) {
+	dir := t.TempDir()
+	long := func(task cluster.Task) bool { return !strings.HasPrefix(task.Slice.File, dir) }
+	// One holder for both executors: a value on release lets one long
+	// task go.
+	h := newHolder(long)
+	_, cl, glob := startCluster(t, 2, "direct", withHooks(h.hooks(), h.hooks()),
+		func(c *Config) { c.AllowDirs = append(c.AllowDirs, dir) })
+	short := parquet(t, dir, 1, 10000)
+	ctx := context.Background()
+	linfo, err := cl.Execute(ctx, fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lplan := planOf(t, linfo)
+	waitHeld(t, h)
+	waitHeld(t, h) // both slots hold a long task
+	sinfo, err := cl.Execute(ctx, fmt.Sprintf("SELECT id FROM read_parquet('%s')", short))
+	if err != nil {
+		t.Fatal(err)
+	}
+	splan := planOf(t, sinfo)
+	if len(splan.Plan) < 2 {
+		t.Fatalf("the short query has %d tasks, want several", len(splan.Plan))
+	}
+	h.release <- struct{}{} // one long task ends: its slot is free
+	eventually(t, 30*time.Second, func() (bool, string) {
+		got := recorded(t, ctx, cl, splan.QueryID)
+		return got == "ok 10000", fmt.Sprintf("short query recorded %q", got)
+	})
+	// The long query still runs: at most one of its tasks has ended (the
+	// one let go), one is held, and the rest wait for slots.
+	done := queryInt(t, cl, fmt.Sprintf(`SELECT count(*) FROM skein.tasks WHERE query_id = '%s' AND status = 'ok'`, lplan.QueryID))
+	if got := recorded(t, ctx, cl, lplan.QueryID); !strings.HasPrefix(got, "running") || done > 1 {
+		t.Fatalf("long query recorded %q with %d tasks done while the short one ran", got, done)
+	}
+	if rows, sum := readDirect(t, cl, sinfo.Endpoint); rows != 10000 || sum != 10000*9999/2 {
+		t.Fatalf("short query: rows %d sum %d", rows, sum)
+	}
+	close(h.release)
+	if rows, sum := readDirect(t, cl, linfo.Endpoint); rows != total || sum != total*(total-1)/2 {
+		t.Fatalf("long query: rows %d sum %d", rows, sum)
+	}
+}
+
+// With --max-running-queries 1, a query planned while another runs waits
+// in the admission queue (skein.queries: no admitted_at yet) and runs once
+// the first has ended.
+func TestAdmissionQueuesQueries(t *testing.T) {
+	first := newHolder(firstOnly())
+	_, cl, glob := startCluster(t, 2, "direct", withHooks(first.hooks()), func(c *Config) { c.MaxRunningQueries = 1 })
+	ctx := context.Background()
+	q := fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob)
+	ainfo, err := cl.Execute(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := planOf(t, ainfo).QueryID
+	waitHeld(t, first)
+	binfo, err := cl.Execute(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := planOf(t, binfo).QueryID
+	admission := func(id string) string {
+		return queryString(t, ctx, cl, fmt.Sprintf(`SELECT CASE WHEN admitted_at IS NULL THEN 'queued' ELSE 'admitted' END FROM skein.queries WHERE query_id = '%s'`, id))
+	}
+	if got := admission(a) + " " + admission(b); got != "admitted queued" {
+		t.Fatalf("admission %q, want the first admitted and the second queued", got)
+	}
+	if n := queryInt(t, cl, fmt.Sprintf(`SELECT count(*) FROM skein.tasks WHERE query_id = '%s'`, b)); n != 0 {
+		t.Fatalf("%d tasks of the queued query ran", n)
+	}
+	close(first.release)
+	if rows, sum := readDirect(t, cl, binfo.Endpoint); rows != total || sum != total*(total-1)/2 {
+		t.Fatalf("queued query: rows %d sum %d", rows, sum)
+	}
+	if rows, sum := readDirect(t, cl, ainfo.Endpoint); rows != total || sum != total*(total-1)/2 {
+		t.Fatalf("first query: rows %d sum %d", rows, sum)
+	}
+	// The second was admitted after the first's tasks had all ended, and
+	// none of its tasks started before.
+	eventually(t, 30*time.Second, func() (bool, string) {
+		order := queryString(t, ctx, cl, fmt.Sprintf(`SELECT concat_ws(' ',
+  (SELECT max(finished_at) FROM skein.tasks WHERE query_id = '%[1]s') <= b.admitted_at,
+  (SELECT min(started_at) FROM skein.tasks WHERE query_id = '%[2]s') >= b.admitted_at,
+  b.queued_ms > 0, b.status)
+FROM skein.queries b WHERE b.query_id = '%[2]s'`, a, b))
+		return order == "true true true ok", fmt.Sprintf("first ended before admission, second started after, queued time, status: %q", order)
+	})
+}
+
+// Admission in arrival order, within the limits: a user at their own
+// limit does not hold up the others.
+func TestAdmissionLimits(t *testing.T) {
+	s := newScheduler(newRegistry(cluster.NewSecret(), time.Second, "UTC", zerolog.Nop()), context.Background(), zerolog.Nop())
+	s.limit, s.perUser = 3, 1
+	one := []jobTask{{handle: "h", home: "e"}}
+	stage := []jobStage{{n: 1}}
+	var queued []bool
+	for i, user := range []string{"a", "a", "b", "c", "d"} {
+		queued = append(queued, s.add(fmt.Sprintf("q%d", i), user, one, stage))
+	}
+	if want := []bool{false, true, false, false, true}; !slices.Equal(queued, want) {
+		t.Fatalf("queued %v, want %v", queued, want)
+	}
+	// q0 ends: in arrival order, q1 goes next (a runs nothing now), and
+	// the limit of 3 keeps q4 waiting.
+	s.mu.Lock()
+	s.done(s.jobs["q0"], 0, "e", time.Millisecond)
+	s.admit(time.Now())
+	admitted := []bool{!s.jobs["q1"].admitted.IsZero(), !s.jobs["q4"].admitted.IsZero()}
+	s.mu.Unlock()
+	if !slices.Equal(admitted, []bool{true, false}) {
+		t.Fatalf("after the first ended: q1, q4 admitted %v, want q1 only", admitted)
+	}
+}
+
+// An executor that joins while a query runs takes its queued tasks.
+func TestExecutorJoinsMidQuery(t *testing.T) {
+	slow := newHolder(firstOnly())
+	c, cl, glob := startCluster(t, 1, "direct", withHooks(slow.hooks()))
+	info, err := cl.Execute(context.Background(), fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := planOf(t, info)
+	waitHeld(t, slow)
+	joined, err := executor.Start(context.Background(), executor.Config{Addr: "127.0.0.1:0", Coordinator: c.URI(),
+		Secret: c.dist.secret, AllowDirs: []string{filepath.Dir(glob)}, Threads: 1, Heartbeat: 100 * time.Millisecond}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(joined.Shutdown)
+	eventually(t, 30*time.Second, func() (bool, string) {
+		n := queryInt(t, cl, fmt.Sprintf(`SELECT count(DISTINCT task_id) FROM skein.tasks WHERE query_id = '%s' AND executor = '%s' AND status = 'ok'`, plan.QueryID, joined.ID()))
+		return n >= int64(len(plan.Plan)-1), fmt.Sprintf("%d of %d tasks ran at the executor that joined", n, len(plan.Plan)-1)
+	})
+	close(slow.release)
+	if rows, sum := readDirect(t, cl, info.Endpoint); rows != total || sum != total*(total-1)/2 {
+		t.Fatalf("rows %d sum %d", rows, sum)
+	}
+}
+
+// An executor that drains while a query runs takes no task after: the
+// other runs the rest, and the answer is whole.
+func TestExecutorDrainsMidQuery(t *testing.T) {
+	slow := newHolder(firstOnly())
+	c, cl, glob := startCluster(t, 2, "direct", withHooks(slow.hooks()))
+	draining := c.Executors()[0]
+	info, err := cl.Execute(context.Background(), fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := planOf(t, info)
+	waitHeld(t, slow)
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		draining.Drain(context.Background())
+	}()
+	eventually(t, 10*time.Second, func() (bool, string) {
+		for _, m := range c.reg.ready() {
+			if m.ID == draining.ID() {
+				return false, "the executor is not draining yet"
+			}
+		}
+		return true, ""
+	})
+	close(slow.release)
+	if rows, sum := readEndpoints(t, cl, info.Endpoint); rows != total || sum != total*(total-1)/2 {
+		t.Fatalf("rows %d sum %d", rows, sum)
+	}
+	<-drained
+	attempts := runs(t, cl, plan.QueryID, len(plan.Plan))
+	at := 0
+	for _, a := range attempts {
+		for _, run := range a {
+			if strings.HasPrefix(run, draining.ID()+" ") {
+				at++
+			}
+		}
+	}
+	if at != 1 {
+		t.Fatalf("the draining executor ran %d tasks, want only the one it had: %v", at, attempts)
+	}
+}
