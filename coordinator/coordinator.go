@@ -81,7 +81,10 @@ type Config struct {
 	// all and per user; beyond, they wait in a queue (0: no limit).
 	MaxRunningQueries        int
 	MaxRunningQueriesPerUser int
-	Version                  string
+	// NoStealing (benchmarks, no flag) runs each task at its assigned
+	// executor while that one takes tasks, and no straggler twice.
+	NoStealing bool
+	Version    string
 	// Alloc allocates the server's Arrow buffers; tests pass a checked one.
 	Alloc memory.Allocator
 	// Executor adjusts the in-process executors' configuration (tests:

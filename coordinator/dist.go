@@ -160,7 +160,7 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 	d.leases = leases{expiry: cmp.Or(cfg.EndpointExpiry, defaultEndpointExpiry), grace: reg.interval, now: time.Now}
 	d.work.spawn(d.sweepLeases)
 	d.sched = newScheduler(reg, life, log)
-	d.sched.limit, d.sched.perUser = cfg.MaxRunningQueries, cfg.MaxRunningQueriesPerUser
+	d.sched.limit, d.sched.perUser, d.sched.noSteal = cfg.MaxRunningQueries, cfg.MaxRunningQueriesPerUser, cfg.NoStealing
 	d.sched.send, d.sched.drop, d.sched.spawn = d.runAt, d.dropAt, d.work.spawn
 	d.sched.admitted = func(qid string, at time.Time) { d.hist.admitted(qid, at) }
 	d.work.spawn(d.sched.loop) // before close can be called: the count is not yet waited on

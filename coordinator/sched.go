@@ -47,6 +47,10 @@ type scheduler struct {
 	// Admission: distributed queries running at once, in all and per user
 	// (0: no limit); the others wait in arrival order.
 	limit, perUser int
+	// noSteal keeps each task at its assigned executor while that one
+	// takes tasks, and runs no straggler twice: the scheduling before
+	// work stealing, for benchmarks.
+	noSteal bool
 
 	kick chan struct{}
 
@@ -68,7 +72,10 @@ type job struct {
 	queues   map[string][]int // queued tasks by home, in signed order
 	queued   int
 	running  int // runs in progress
-	left     int // tasks not ended
+	// The run times of its ended tasks, sorted: all, and by executor.
+	all  []time.Duration
+	took map[string][]time.Duration
+	left int // tasks not ended
 	// cancelled: its queued tasks are dropped and a cancelled run is not
 	// retried.
 	cancelled bool
@@ -124,8 +131,11 @@ const (
 	schedTick       = 100 * time.Millisecond
 	maxTries        = 3
 	stragglerShare  = 0.75
-	stragglerFactor = 2
-	stragglerMin    = 200 * time.Millisecond
+	stragglerFactor = 1.5
+	stragglerMin    = 50 * time.Millisecond
+	// slowerBy: an executor whose tasks take this many times longer than
+	// a query's is slow for it, and leaves it its last tasks.
+	slowerBy = 1.5
 )
 
 var errLost = errors.New("coordinator: the executor's start call ended before the task did")
@@ -169,7 +179,8 @@ type jobTask struct {
 // limits allow, else it waits (queued reports which).
 func (s *scheduler) add(qid, user string, tasks []jobTask, stages []jobStage) (queued bool) {
 	now := s.now()
-	j := &job{id: qid, user: user, arrived: now, queues: map[string][]int{}, left: len(tasks), queued: len(tasks)}
+	j := &job{id: qid, user: user, arrived: now, queues: map[string][]int{}, left: len(tasks), queued: len(tasks),
+		took: map[string][]time.Duration{}}
 	for i := range stages {
 		st := stages[i]
 		st.left = st.n
@@ -223,6 +234,10 @@ func (s *scheduler) admit(now time.Time) {
 // tasks in one call.
 func (s *scheduler) pass() {
 	members := s.reg.ready()
+	slots := map[string]int{} // of the executors taking tasks
+	for _, m := range members {
+		slots[m.ID] = max(m.Threads, 1)
+	}
 	live := map[string]bool{}
 	for _, m := range s.reg.live() {
 		live[m.ID] = true
@@ -241,7 +256,7 @@ func (s *scheduler) pass() {
 			if !free(m) {
 				continue
 			}
-			if r := s.pick(m.ID, now); r != nil {
+			if r := s.pick(m.ID, slots, now); r != nil {
 				batches[m.ID] = append(batches[m.ID], r)
 				progress = true
 			}
@@ -249,7 +264,7 @@ func (s *scheduler) pass() {
 	}
 	s.next++
 	for _, m := range members {
-		for free(m) {
+		for free(m) && !s.noSteal {
 			r := s.straggler(m.ID, now)
 			if r == nil {
 				break
@@ -265,8 +280,10 @@ func (s *scheduler) pass() {
 
 // pick takes the next task for executor exec from the admitted job running
 // the fewest tasks (the earliest of those): one whose home exec is, else
-// one stolen from the longest queue. s.mu is held.
-func (s *scheduler) pick(exec string, now time.Time) *taskRun {
+// one stolen from the longest queue. An executor measured slow leaves a
+// job's last tasks to faster ones, which would end them sooner (see
+// leaveTail). s.mu is held.
+func (s *scheduler) pick(exec string, slots map[string]int, now time.Time) *taskRun {
 	var jobs []*job
 	for _, j := range s.active {
 		if !j.admitted.IsZero() && j.queued > 0 {
@@ -275,7 +292,10 @@ func (s *scheduler) pick(exec string, now time.Time) *taskRun {
 	}
 	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].running < jobs[b].running })
 	for _, j := range jobs {
-		if i := j.take(exec); i >= 0 {
+		if !s.noSteal && j.leaveTail(exec, slots) {
+			continue
+		}
+		if i := j.take(exec, func(home string) bool { return !s.noSteal || slots[home] == 0 }); i >= 0 {
 			j.queued--
 			return s.launch(j, i, exec, now)
 		}
@@ -283,8 +303,9 @@ func (s *scheduler) pick(exec string, now time.Time) *taskRun {
 	return nil
 }
 
-// take removes from j's queues the next task for exec, or gives -1.
-func (j *job) take(exec string) int {
+// take removes from j's queues the next task for exec, or gives -1; it
+// steals only from the homes steal allows.
+func (j *job) take(exec string, steal func(home string) bool) int {
 	q := j.queues[exec]
 	for k, i := range q {
 		if j.ready(i) {
@@ -294,7 +315,7 @@ func (j *job) take(exec string) int {
 	}
 	homes := make([]string, 0, len(j.queues))
 	for h, q := range j.queues {
-		if h != exec && len(q) > 0 {
+		if h != exec && len(q) > 0 && steal(h) {
 			homes = append(homes, h)
 		}
 	}
@@ -313,6 +334,46 @@ func (j *job) take(exec string) int {
 		}
 	}
 	return -1
+}
+
+// slowness is how much longer exec's tasks of j take than the job's, by
+// their medians (1 until both are measured).
+func (j *job) slowness(exec string) float64 {
+	mine := j.took[exec]
+	if len(mine) < 2 || len(j.all) < 4 {
+		return 1
+	}
+	return max(float64(mine[len(mine)/2])/float64(max(j.all[len(j.all)/2], time.Microsecond)), 1)
+}
+
+// leaveTail says whether exec, slower than others, should leave j's ready
+// tasks to them: when there are so few that the faster executors' slots
+// would end them all before exec ended one. With speeds 1 on f faster
+// slots and 1/s on exec, R tasks end sooner without exec while R <=
+// (s-1) f.
+func (j *job) leaveTail(exec string, slots map[string]int) bool {
+	s := j.slowness(exec)
+	if s < slowerBy {
+		return false
+	}
+	faster := 0
+	for id, n := range slots {
+		if id != exec && j.slowness(id)*slowerBy <= s {
+			faster += n
+		}
+	}
+	if faster == 0 {
+		return false
+	}
+	ready := 0
+	for _, q := range j.queues {
+		for _, i := range q {
+			if j.ready(i) {
+				ready++
+			}
+		}
+	}
+	return float64(ready) <= (s-1)*float64(faster)
 }
 
 // ready says whether every stage task i reads has ended.
@@ -366,7 +427,7 @@ func (s *scheduler) straggler(exec string, now time.Time) *taskRun {
 				continue
 			}
 			median := st.took[len(st.took)/2]
-			if now.Sub(t.runs[0].started) < max(stragglerFactor*median, stragglerMin) {
+			if now.Sub(t.runs[0].started) < max(time.Duration(stragglerFactor*float64(median)), stragglerMin) {
 				continue
 			}
 			s.log.Info().Str("query_id", j.id).Int("task_id", i).Str("executor", exec).
@@ -475,8 +536,9 @@ func (s *scheduler) done(j *job, i int, exec string, took time.Duration) {
 	st := j.stages[t.stage]
 	st.left--
 	if exec != "" {
-		k, _ := slices.BinarySearch(st.took, took)
-		st.took = slices.Insert(st.took, k, took)
+		st.took = insertSorted(st.took, took)
+		j.all = insertSorted(j.all, took)
+		j.took[exec] = insertSorted(j.took[exec], took)
 	}
 	j.left--
 	if j.left == 0 {
@@ -576,4 +638,9 @@ func (s *scheduler) at(qid string, i int) string {
 		return j.tasks[i].at
 	}
 	return ""
+}
+
+func insertSorted(l []time.Duration, d time.Duration) []time.Duration {
+	k, _ := slices.BinarySearch(l, d)
+	return slices.Insert(l, k, d)
 }

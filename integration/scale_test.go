@@ -4,11 +4,15 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/coordinator"
+	"github.com/skeindb/skein/executor"
+	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/ducktest"
 )
 
@@ -83,5 +87,67 @@ func BenchmarkPlanning(b *testing.B) {
 				b.StartTimer()
 			}
 		})
+	}
+}
+
+// BenchmarkUnequalExecutors runs the scale-out aggregate on two executors
+// of one DuckDB thread each, one slowed to a third of the other's speed
+// (executor.TestHooks.After: each of its tasks keeps its slot twice as
+// long again as its SQL took), scheduled with work stealing and without
+// (every task at its assigned executor, as before the scheduler). The
+// ideal is the total work over the total speed: the query's time on the
+// fast executor alone times 3/4 (speeds 1 + 1/3). Each iteration runs the
+// three in turn; the medians are reported, and each over the ideal.
+func BenchmarkUnequalExecutors(b *testing.B) {
+	dir := b.TempDir()
+	glob := scaleData(b, dir)
+	start := func(executors int, noStealing, slowFirst bool) *flightsql.Client {
+		first := true
+		c, err := coordinator.Start(context.Background(), coordinator.Config{Addr: "127.0.0.1:0", DataDir: b.TempDir(),
+			AllowDirs: []string{dir}, Executors: executors, Threads: 1, TaskRows: 250000, ShutdownGrace: time.Second,
+			NoStealing: noStealing, Executor: func(ec *executor.Config) {
+				if first && slowFirst {
+					ec.Test = &executor.TestHooks{After: func(ctx context.Context, _ cluster.Task, took time.Duration) error {
+						cluster.Sleep(ctx, 2*took)
+						return nil
+					}}
+				}
+				first = false
+			}}, zerolog.Nop())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = c.Shutdown() })
+		return dial(b, c.URI())
+	}
+	q := fmt.Sprintf(scaleQuery, glob)
+	runs := []struct {
+		name  string
+		cl    *flightsql.Client
+		times []time.Duration
+	}{{name: "alone", cl: start(1, false, false)}, {name: "steal", cl: start(2, false, true)}, {name: "nosteal", cl: start(2, true, true)}}
+	b.ResetTimer()
+	for range b.N {
+		for i := range runs {
+			t0 := time.Now()
+			if rows, _ := fetchServer(b, runs[i].cl, q); rows != 1000 {
+				b.Fatalf("%s: %d groups", runs[i].name, rows)
+			}
+			runs[i].times = append(runs[i].times, time.Since(t0))
+		}
+	}
+	b.StopTimer()
+	median := func(ts []time.Duration) time.Duration {
+		s := slices.Clone(ts)
+		slices.Sort(s)
+		return s[len(s)/2]
+	}
+	ideal := median(runs[0].times) * 3 / 4
+	for _, r := range runs {
+		m := median(r.times)
+		b.ReportMetric(float64(m.Milliseconds()), r.name+"-ms")
+		if r.name != "alone" {
+			b.ReportMetric(float64(m)/float64(ideal), r.name+"/ideal")
+		}
 	}
 }
