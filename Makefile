@@ -102,12 +102,13 @@ bench-smoke: $(if $(BENCH_SKEIN_BIN),,build) ## run the benchmark harness at TPC
 	SKEIN_BIN=$(or $(BENCH_SKEIN_BIN),$(SKEIN_BIN)) SKEINBENCH_COMMAND="make bench-smoke" bash bench/run.sh --smoke
 
 .PHONY: bench-go
-bench-go: ## run the Go benchmarks (fetch throughput, SELECT 1 latency, scale-out, planning, unequal executors)
+bench-go: ## run the Go benchmarks (fetch throughput, SELECT 1 latency, scale-out, planning, unequal executors, tiny tasks)
 	$(GO) test -tags $(GOTAGS) -run '^$$' -bench Fetch -benchtime 5x ./integration/
 	$(GO) test -tags $(GOTAGS) -run '^$$' -bench Select1 -benchtime 300x ./integration/
 	$(GO) test -tags $(GOTAGS) -run '^$$' -bench ScaleOut -benchtime 5x ./integration/
 	$(GO) test -tags $(GOTAGS) -run '^$$' -bench Planning -benchtime 50x ./integration/
 	$(GO) test -tags $(GOTAGS) -run '^$$' -bench UnequalExecutors -benchtime 5x ./integration/
+	$(GO) test -tags $(GOTAGS) -run '^$$' -bench TinyTasks -benchtime 3x ./integration/
 
 .PHONY: image
 image: ## build the container image skein:VERSION (needs a Docker engine; the Dockerfile runs make build)

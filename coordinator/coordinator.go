@@ -84,7 +84,10 @@ type Config struct {
 	// NoStealing (benchmarks, no flag) runs each task at its assigned
 	// executor while that one takes tasks, and no straggler twice.
 	NoStealing bool
-	Version    string
+	// DispatchBatch (benchmarks, no flag) is the most tasks a free slot
+	// is given in one message (0: 16; 1: one task a message).
+	DispatchBatch int
+	Version       string
 	// Alloc allocates the server's Arrow buffers; tests pass a checked one.
 	Alloc memory.Allocator
 	// Executor adjusts the in-process executors' configuration (tests:
@@ -384,6 +387,9 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	promReg.MustRegister(newGauges(hist, reg, fs.Stats))
+	if d != nil {
+		promReg.MustRegister(d.sched.calls, d.sched.sent)
+	}
 	c := &Coordinator{cfg: cfg, log: log, db: db, fs: fs, grpc: g, lis: lis, done: make(chan error, 1), dist: d, reg: reg,
 		hist: hist, started: time.Now(), metrics: promReg, health: hs}
 	go func() { c.done <- g.Serve(lis) }()

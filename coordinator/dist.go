@@ -161,6 +161,9 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 	d.work.spawn(d.sweepLeases)
 	d.sched = newScheduler(reg, life, log)
 	d.sched.limit, d.sched.perUser, d.sched.noSteal = cfg.MaxRunningQueries, cfg.MaxRunningQueriesPerUser, cfg.NoStealing
+	if cfg.DispatchBatch > 0 {
+		d.sched.batch = cfg.DispatchBatch
+	}
 	d.sched.send, d.sched.drop, d.sched.spawn = d.runAt, d.dropAt, d.work.spawn
 	d.sched.admitted = func(qid string, at time.Time) { d.hist.admitted(qid, at) }
 	d.work.spawn(d.sched.loop) // before close can be called: the count is not yet waited on

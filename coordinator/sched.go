@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/internal/cluster"
 )
@@ -51,13 +52,18 @@ type scheduler struct {
 	// takes tasks, and runs no straggler twice: the scheduling before
 	// work stealing, for benchmarks.
 	noSteal bool
+	// batch is the most tasks one free slot is given in one message
+	// (several queued at the executor, run back to back).
+	batch int
+	// calls and sent count start calls and the tasks they carried.
+	calls, sent prometheus.Counter
 
 	kick chan struct{}
 
 	mu     sync.Mutex
 	jobs   map[string]*job // by query id, until their tickets expire
 	active []*job          // not ended (queued or admitted), in arrival order
-	busy   map[string]int  // runs in progress by executor
+	busy   map[string]int  // slots given tasks, by executor
 	next   int             // where the round over executors starts
 }
 
@@ -85,6 +91,7 @@ type jobStage struct {
 	inputs []int // the stages it reads
 	n      int
 	left   int             // tasks not ended
+	queued int             // tasks waiting in the queues
 	took   []time.Duration // the ended tasks' run times, sorted
 	spec   bool            // its tasks may run twice (they read only files)
 }
@@ -120,7 +127,12 @@ type taskRun struct {
 	started time.Time
 	cancel  context.CancelFunc // ends the start call carrying it
 	gone    bool               // ended (answered, lost or abandoned)
+	slot    *slotUse           // the executor slot it was given with
 }
+
+// slotUse is one executor slot given a batch of runs: it is free again
+// when the last has ended.
+type slotUse struct{ left int }
 
 // Scheduling constants: how often the scheduler looks at running tasks
 // (stragglers, executors that died) without an event; how many times a
@@ -133,6 +145,10 @@ const (
 	stragglerShare  = 0.75
 	stragglerFactor = 1.5
 	stragglerMin    = 50 * time.Millisecond
+	// defaultBatch is the most tasks a slot is given at once; a query
+	// gives a slot at most its ready tasks over twice the cluster's slots,
+	// so that the tail is still spread (and stolen).
+	defaultBatch = 16
 	// slowerBy: an executor whose tasks take this many times longer than
 	// a query's is slow for it, and leaves it its last tasks.
 	slowerBy = 1.5
@@ -142,7 +158,11 @@ var errLost = errors.New("coordinator: the executor's start call ended before th
 
 func newScheduler(reg *registry, life context.Context, log zerolog.Logger) *scheduler {
 	return &scheduler{reg: reg, life: life, log: log, now: time.Now, kick: make(chan struct{}, 1),
-		jobs: map[string]*job{}, busy: map[string]int{}}
+		jobs: map[string]*job{}, busy: map[string]int{}, batch: defaultBatch,
+		calls: prometheus.NewCounter(prometheus.CounterOpts{Name: "skein_scheduler_start_calls_total",
+			Help: "Start calls (skein.start) the scheduler sent executors: each carries one or more tasks."}),
+		sent: prometheus.NewCounter(prometheus.CounterOpts{Name: "skein_scheduler_tasks_started_total",
+			Help: "Task runs the scheduler gave executors (straggler runs included)."})}
 }
 
 // wake makes the loop look again at once.
@@ -187,6 +207,7 @@ func (s *scheduler) add(qid, user string, tasks []jobTask, stages []jobStage) (q
 		j.stages = append(j.stages, &st)
 	}
 	for i, t := range tasks {
+		j.stages[t.stage].queued++
 		j.tasks = append(j.tasks, &stask{handle: t.handle, home: t.home, stage: t.stage})
 		j.queues[t.home] = append(j.queues[t.home], i)
 	}
@@ -249,6 +270,10 @@ func (s *scheduler) pass() {
 	s.admit(now)
 	batches := map[string][]*taskRun{}
 	free := func(m cluster.Member) bool { return max(m.Threads, 1) > s.busy[m.ID] }
+	total := 0
+	for _, n := range slots {
+		total += n
+	}
 	for progress := len(members) > 0; progress; {
 		progress = false
 		for k := range members {
@@ -256,8 +281,8 @@ func (s *scheduler) pass() {
 			if !free(m) {
 				continue
 			}
-			if r := s.pick(m.ID, slots, now); r != nil {
-				batches[m.ID] = append(batches[m.ID], r)
+			if runs := s.pick(m.ID, slots, total, now); runs != nil {
+				batches[m.ID] = append(batches[m.ID], runs...)
 				progress = true
 			}
 		}
@@ -269,6 +294,8 @@ func (s *scheduler) pass() {
 			if r == nil {
 				break
 			}
+			r.slot = &slotUse{left: 1}
+			s.busy[m.ID]++
 			batches[m.ID] = append(batches[m.ID], r)
 		}
 	}
@@ -278,12 +305,13 @@ func (s *scheduler) pass() {
 	}
 }
 
-// pick takes the next task for executor exec from the admitted job running
-// the fewest tasks (the earliest of those): one whose home exec is, else
-// one stolen from the longest queue. An executor measured slow leaves a
-// job's last tasks to faster ones, which would end them sooner (see
-// leaveTail). s.mu is held.
-func (s *scheduler) pick(exec string, slots map[string]int, now time.Time) *taskRun {
+// pick gives a free slot of executor exec its next tasks, from the
+// admitted job running the fewest tasks (the earliest of those): ones
+// whose home exec is, else stolen from the longest queue; several when
+// the job has many ready (see batchSize). An executor measured slow
+// leaves a job's last tasks to faster ones, which would end them sooner
+// (see leaveTail). total is the cluster's slots. s.mu is held.
+func (s *scheduler) pick(exec string, slots map[string]int, total int, now time.Time) []*taskRun {
 	var jobs []*job
 	for _, j := range s.active {
 		if !j.admitted.IsZero() && j.queued > 0 {
@@ -295,12 +323,56 @@ func (s *scheduler) pick(exec string, slots map[string]int, now time.Time) *task
 		if !s.noSteal && j.leaveTail(exec, slots) {
 			continue
 		}
-		if i := j.take(exec, func(home string) bool { return !s.noSteal || slots[home] == 0 }); i >= 0 {
+		steal := func(home string) bool { return !s.noSteal || slots[home] == 0 }
+		n := s.batchSize(j, total)
+		var runs []*taskRun
+		slot := &slotUse{}
+		for len(runs) < n {
+			i := j.take(exec, steal)
+			if i < 0 {
+				break
+			}
 			j.queued--
-			return s.launch(j, i, exec, now)
+			j.stages[j.tasks[i].stage].queued--
+			r := s.launch(j, i, exec, now)
+			r.slot = slot
+			runs = append(runs, r)
+		}
+		if len(runs) > 0 {
+			slot.left = len(runs)
+			s.busy[exec]++
+			return runs
 		}
 	}
 	return nil
+}
+
+// batchSize is how many of j's tasks one slot is given at once: its ready
+// tasks over twice the cluster's slots, within 1 and s.batch. Many small
+// tasks then take few messages, while the last ones are still given one
+// at a time (and can still be stolen or run again).
+func (s *scheduler) batchSize(j *job, slots int) int {
+	return min(max(j.readyQueued()/(2*max(slots, 1)), 1), max(s.batch, 1))
+}
+
+// readyQueued counts j's queued tasks whose inputs have ended.
+func (j *job) readyQueued() int {
+	n := 0
+	for _, st := range j.stages {
+		if st.queued > 0 && j.stageReady(st) {
+			n += st.queued
+		}
+	}
+	return n
+}
+
+func (j *job) stageReady(st *jobStage) bool {
+	for _, in := range st.inputs {
+		if j.stages[in].left > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // take removes from j's queues the next task for exec, or gives -1; it
@@ -365,26 +437,11 @@ func (j *job) leaveTail(exec string, slots map[string]int) bool {
 	if faster == 0 {
 		return false
 	}
-	ready := 0
-	for _, q := range j.queues {
-		for _, i := range q {
-			if j.ready(i) {
-				ready++
-			}
-		}
-	}
-	return float64(ready) <= (s-1)*float64(faster)
+	return float64(j.readyQueued()) <= (s-1)*float64(faster)
 }
 
 // ready says whether every stage task i reads has ended.
-func (j *job) ready(i int) bool {
-	for _, in := range j.stages[j.tasks[i].stage].inputs {
-		if j.stages[in].left > 0 {
-			return false
-		}
-	}
-	return true
-}
+func (j *job) ready(i int) bool { return j.stageReady(j.stages[j.tasks[i].stage]) }
 
 // launch records a run of task i at exec. s.mu is held.
 func (s *scheduler) launch(j *job, i int, exec string, now time.Time) *taskRun {
@@ -399,7 +456,6 @@ func (s *scheduler) launch(j *job, i int, exec string, now time.Time) *taskRun {
 		t.setAt(exec)
 	}
 	j.running++
-	s.busy[exec]++
 	return r
 }
 
@@ -451,6 +507,8 @@ func (s *scheduler) dispatch(exec string, runs []*taskRun) {
 	}
 	s.mu.Unlock()
 	loc, ok := s.reg.location(exec)
+	s.calls.Inc()
+	s.sent.Add(float64(len(runs)))
 	s.spawn(func() {
 		defer cancel()
 		answered := make([]bool, len(runs))
@@ -488,7 +546,9 @@ func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 		return
 	}
 	r.gone = true
-	s.busy[r.exec]--
+	if r.slot.left--; r.slot.left == 0 {
+		s.busy[r.exec]--
+	}
 	j, t := r.job, r.job.tasks[r.task]
 	j.running--
 	t.runs = slices.DeleteFunc(t.runs, func(o *taskRun) bool { return o == r })
@@ -511,6 +571,7 @@ func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 			t.state = taskQueued
 			j.queues[t.home] = append([]int{r.task}, j.queues[t.home]...)
 			j.queued++
+			j.stages[t.stage].queued++
 			return
 		}
 		r.exec = "" // given up: readers run it themselves
@@ -591,6 +652,9 @@ func (s *scheduler) cancel(qid string) {
 		delete(j.queues, home)
 	}
 	j.queued = 0
+	for _, st := range j.stages {
+		st.queued = 0
+	}
 }
 
 // where is the location of the executor task i of query qid is read from,

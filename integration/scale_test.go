@@ -151,3 +151,75 @@ func BenchmarkUnequalExecutors(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTinyTasks runs a scan of 2M Parquet rows in row groups of 5,000
+// as a task per row group (--task-rows 5000: 400 tasks) on two executors
+// of one thread, with the scheduler's batched dispatch (a free slot given
+// up to 16 tasks in one message while many are ready) and without (one
+// task a message), in turn. It reports the coordinator-executor start
+// calls per task and the per-task overhead: the time over the same scan
+// in 8 tasks, divided by the tasks.
+func BenchmarkTinyTasks(b *testing.B) {
+	dir := b.TempDir()
+	conn := ducktest.Open(b, dir)
+	ducktest.Exec(b, conn, fmt.Sprintf(`COPY (SELECT range AS id, range %% 977 AS x FROM range(2000000))
+TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 5000)`, filepath.Join(dir, "tiny.parquet")))
+	q := fmt.Sprintf("SELECT id FROM read_parquet('%s') WHERE x = 5", filepath.Join(dir, "tiny.parquet"))
+	type config struct {
+		name  string
+		c     *coordinator.Coordinator
+		cl    *flightsql.Client
+		times []time.Duration
+	}
+	start := func(name string, taskRows int64, batch int) *config {
+		c, err := coordinator.Start(context.Background(), coordinator.Config{Addr: "127.0.0.1:0", DataDir: b.TempDir(),
+			AllowDirs: []string{dir}, Executors: 2, Threads: 1, TaskRows: taskRows, ShutdownGrace: time.Second,
+			DispatchBatch: batch}, zerolog.Nop())
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = c.Shutdown() })
+		return &config{name: name, c: c, cl: dial(b, c.URI())}
+	}
+	configs := []*config{start("batched", 5000, 0), start("single", 5000, 1), start("big", 250000, 0)}
+	b.ResetTimer()
+	for range b.N {
+		for _, cf := range configs {
+			t0 := time.Now()
+			if rows, _ := fetchServer(b, cf.cl, q); rows != 2000000/977+1 {
+				b.Fatalf("%s: %d rows", cf.name, rows)
+			}
+			cf.times = append(cf.times, time.Since(t0))
+		}
+	}
+	b.StopTimer()
+	median := func(ts []time.Duration) time.Duration {
+		s := slices.Clone(ts)
+		slices.Sort(s)
+		return s[len(s)/2]
+	}
+	big := median(configs[2].times)
+	for _, cf := range configs[:2] {
+		calls, tasks := counter(b, cf.c, "skein_scheduler_start_calls_total"), counter(b, cf.c, "skein_scheduler_tasks_started_total")
+		b.ReportMetric(tasks/calls, cf.name+"-tasks/call")
+		b.ReportMetric(float64((median(cf.times)-big).Microseconds())/(tasks/float64(b.N))/1000, cf.name+"-ms/task")
+		b.ReportMetric(float64(median(cf.times).Milliseconds()), cf.name+"-ms")
+	}
+	b.ReportMetric(float64(big.Milliseconds()), "8tasks-ms")
+}
+
+// counter is the value of one of a coordinator's counters.
+func counter(b *testing.B, c *coordinator.Coordinator, name string) float64 {
+	b.Helper()
+	mfs, err := c.Metrics().Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	b.Fatalf("no counter %s", name)
+	return 0
+}
