@@ -123,6 +123,7 @@ type stask struct {
 type taskRun struct {
 	job     *job
 	task    int
+	handle  string
 	exec    string
 	started time.Time
 	cancel  context.CancelFunc // ends the start call carrying it
@@ -131,24 +132,30 @@ type taskRun struct {
 }
 
 // slotUse is one executor slot given a batch of runs: it is free again
-// when the last has ended.
-type slotUse struct{ left int }
+// when the last has ended. A run's time is from the later of its start
+// and the end of the slot's run before (last): the runs of a batch run
+// one after another.
+type slotUse struct {
+	left int
+	last time.Time
+}
 
 // Scheduling constants: how often the scheduler looks at running tasks
 // (stragglers, executors that died) without an event; how many times a
 // task whose executor was lost is given again; when a task is a
-// straggler: its stage mostly done (stragglerShare), running longer than
-// stragglerFactor times its stage's median and at least stragglerMin.
+// straggler: none of its stage waits to be given out, and it has run (or
+// waited at its executor, behind others given with it) stragglerFactor
+// times its stage's median and at least stragglerMin.
 const (
 	schedTick       = 100 * time.Millisecond
 	maxTries        = 3
-	stragglerShare  = 0.75
 	stragglerFactor = 1.5
 	stragglerMin    = 50 * time.Millisecond
-	// defaultBatch is the most tasks a slot is given at once; a query
-	// gives a slot at most its ready tasks over twice the cluster's slots,
-	// so that the tail is still spread (and stolen).
+	// defaultBatch is the most tasks a slot is given at once, and
+	// batchSpan about the most work by a query's median task time (see
+	// batchSize).
 	defaultBatch = 16
+	batchSpan    = 250 * time.Millisecond
 	// slowerBy: an executor whose tasks take this many times longer than
 	// a query's is slow for it, and leaves it its last tasks.
 	slowerBy = 1.5
@@ -347,12 +354,19 @@ func (s *scheduler) pick(exec string, slots map[string]int, total int, now time.
 	return nil
 }
 
-// batchSize is how many of j's tasks one slot is given at once: its ready
-// tasks over twice the cluster's slots, within 1 and s.batch. Many small
-// tasks then take few messages, while the last ones are still given one
-// at a time (and can still be stolen or run again).
+// batchSize is how many of j's tasks one slot is given at once: as many
+// as take about batchSpan by the job's median task time so far (one until
+// tasks have ended: a slot given long tasks back to back would keep
+// other queries from it), at most its ready tasks over twice the
+// cluster's slots, and within 1 and s.batch. Many small tasks then take
+// few messages, while the last ones are still given one at a time (and
+// can still be stolen or run again).
 func (s *scheduler) batchSize(j *job, slots int) int {
-	return min(max(j.readyQueued()/(2*max(slots, 1)), 1), max(s.batch, 1))
+	if len(j.all) == 0 {
+		return 1
+	}
+	span := int(batchSpan / max(j.all[len(j.all)/2], time.Millisecond))
+	return max(min(j.readyQueued()/(2*max(slots, 1)), s.batch, span), 1)
 }
 
 // readyQueued counts j's queued tasks whose inputs have ended.
@@ -446,7 +460,7 @@ func (j *job) ready(i int) bool { return j.stageReady(j.stages[j.tasks[i].stage]
 // launch records a run of task i at exec. s.mu is held.
 func (s *scheduler) launch(j *job, i int, exec string, now time.Time) *taskRun {
 	t := j.tasks[i]
-	r := &taskRun{job: j, task: i, exec: exec, started: now}
+	r := &taskRun{job: j, task: i, handle: t.handle, exec: exec, started: now}
 	t.runs = append(t.runs, r)
 	t.state = taskRunning
 	if t.started.IsZero() {
@@ -468,7 +482,8 @@ func (t *stask) setAt(exec string) {
 }
 
 // straggler starts a second run at exec of a task that is running much
-// longer than its stage's others, if one is. s.mu is held.
+// longer than its stage's others, if one is, and exec is not slower for
+// the query than the executor running it. s.mu is held.
 func (s *scheduler) straggler(exec string, now time.Time) *taskRun {
 	for _, j := range s.active {
 		if j.admitted.IsZero() || j.cancelled {
@@ -479,7 +494,7 @@ func (s *scheduler) straggler(exec string, now time.Time) *taskRun {
 				continue
 			}
 			st := j.stages[t.stage]
-			if !st.spec || len(st.took) == 0 || float64(st.n-st.left) < stragglerShare*float64(st.n) {
+			if !st.spec || len(st.took) == 0 || st.queued > 0 || j.slowness(exec) > j.slowness(t.runs[0].exec) {
 				continue
 			}
 			median := st.took[len(st.took)/2]
@@ -503,7 +518,7 @@ func (s *scheduler) dispatch(exec string, runs []*taskRun) {
 	s.mu.Lock()
 	for i, r := range runs {
 		r.cancel = cancel
-		handles[i] = r.job.tasks[r.task].handle
+		handles[i] = r.handle
 	}
 	s.mu.Unlock()
 	loc, ok := s.reg.location(exec)
@@ -535,8 +550,8 @@ func (s *scheduler) dispatch(exec string, runs []*taskRun) {
 
 // ended records the end of a run: err is the task's, or the call's when
 // lost. A task whose run ended is done (its error, if any, is its
-// readers'), unless the executor stopped it or was lost: it then waits in
-// the queue again, up to maxTries. The task's other run, if any, is
+// readers'), unless the run was lost (the executor stopped or could not
+// be reached): it then waits in the queue again, up to maxTries. The task's other run, if any, is
 // dropped.
 func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 	s.mu.Lock()
@@ -554,9 +569,6 @@ func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 	t.runs = slices.DeleteFunc(t.runs, func(o *taskRun) bool { return o == r })
 	if t.state == taskDone {
 		return // the other run won
-	}
-	if err != nil && !lost && !j.cancelled && statusOf(err.Error()) == statusCancelled {
-		lost = true // the executor stopped it (it is stopping); run it elsewhere
 	}
 	if lost {
 		if len(t.runs) > 0 {
@@ -577,7 +589,13 @@ func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 		r.exec = "" // given up: readers run it themselves
 	}
 	handle := t.handle
-	s.done(j, r.task, r.exec, s.now().Sub(r.started))
+	now := s.now()
+	took := now.Sub(r.started)
+	if r.slot.last.After(r.started) {
+		took = now.Sub(r.slot.last)
+	}
+	r.slot.last = now
+	s.done(j, r.task, r.exec, took)
 	for _, o := range t.runs {
 		if loc, ok := s.reg.location(o.exec); ok {
 			s.spawn(func() { s.drop(loc, handle) })

@@ -941,6 +941,11 @@ func (e *Executor) startAll(stream flight.FlightService_DoActionServer, handles 
 		}
 		res := cluster.Started{I: r.i}
 		if r.r.err != nil {
+			if e.life.Err() != nil {
+				// Stopped because this executor stops: the task is not
+				// done, and goes elsewhere.
+				return errClosing
+			}
 			res.Error = r.r.err.Error()
 		}
 		body, err := json.Marshal(res)
