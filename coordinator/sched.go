@@ -570,13 +570,20 @@ func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 	if t.state == taskDone {
 		return // the other run won
 	}
-	if lost {
-		if len(t.runs) > 0 {
-			if t.at == r.exec {
-				t.setAt(t.runs[0].exec)
-			}
-			return
+	if (lost || err != nil) && len(t.runs) > 0 {
+		if t.at == r.exec {
+			t.setAt(t.runs[0].exec) // the other run goes on
 		}
+		return
+	}
+	at := r.exec
+	if err != nil {
+		// Its run failed: no result to read there. Its readers run it
+		// themselves (its home, alternate, the coordinator), as before
+		// the scheduler, and get its error if it fails everywhere.
+		at = ""
+	}
+	if lost {
 		t.at = ""
 		t.lost++
 		if t.lost < maxTries && !j.cancelled {
@@ -586,7 +593,6 @@ func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 			j.stages[t.stage].queued++
 			return
 		}
-		r.exec = "" // given up: readers run it themselves
 	}
 	handle := t.handle
 	now := s.now()
@@ -595,7 +601,7 @@ func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 		took = now.Sub(r.slot.last)
 	}
 	r.slot.last = now
-	s.done(j, r.task, r.exec, took)
+	s.done(j, r.task, at, took)
 	for _, o := range t.runs {
 		if loc, ok := s.reg.location(o.exec); ok {
 			s.spawn(func() { s.drop(loc, handle) })

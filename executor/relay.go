@@ -18,8 +18,10 @@ import (
 // costs a client reading the location it was given. relayed is false when
 // the task is to be served here after all: the ticket was relayed to this
 // executor already, the task runs (or ran) here, the coordinator does not
-// know it, or its executor could not be reached before anything was sent
-// (the task then runs here again; its files have not changed).
+// know it, or its executor could not give it before anything was sent
+// (unreachable, or its run failed there): the task then runs here again,
+// its files have not changed, and a task that fails here too fails with
+// its own error.
 func (e *Executor) redirect(stream flight.FlightService_DoGetServer, handle string, ticket []byte) (relayed bool, err error) {
 	ctx := stream.Context()
 	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(cluster.HopHeader)) > 0 {
@@ -55,10 +57,12 @@ func (e *Executor) redirect(stream flight.FlightService_DoGetServer, handle stri
 		first, err = from.Recv()
 	}
 	if err != nil {
-		if failsOver(ctx, err) {
-			return false, nil
+		if ctx.Err() != nil {
+			return true, ctx.Err()
 		}
-		return true, err
+		// Nothing was sent: run it here, whatever went wrong there (its
+		// executor is gone, or its run failed there, as it may not here).
+		return false, nil
 	}
 	for fd := first; ; {
 		if err := stream.Send(fd); err != nil {
