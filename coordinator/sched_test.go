@@ -288,8 +288,10 @@ func TestShortQueryCompletesWhileALongOneRuns(t *testing.T) {
 // in the admission queue (skein.queries: no admitted_at yet) and runs once
 // the first has ended.
 func TestAdmissionQueuesQueries(t *testing.T) {
-	first := newHolder(firstOnly())
-	_, cl, glob := startCluster(t, 2, "direct", withHooks(first.hooks()), func(c *Config) { c.MaxRunningQueries = 1 })
+	// Every task is held until release: none of the first query's ends
+	// (so none runs again as a straggler) while the second is planned.
+	first := newHolder(func(cluster.Task) bool { return true })
+	_, cl, glob := startCluster(t, 2, "direct", withHooks(first.hooks(), first.hooks()), func(c *Config) { c.MaxRunningQueries = 1 })
 	ctx := context.Background()
 	q := fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob)
 	ainfo, err := cl.Execute(ctx, q)
