@@ -139,31 +139,50 @@ func readDirect(t *testing.T, cl *flightsql.Client, eps []*flight.FlightEndpoint
 	return rows, sum
 }
 
+// heldScan is a scan planned on two executors, the first of which holds
+// its first task (held) until the test releases it (slow.release) or it
+// is stopped.
+type heldScan struct {
+	cl             *flightsql.Client
+	info           *flight.FlightInfo
+	plan           explanation
+	slow           *holder
+	held           cluster.Task
+	slowID, fastID string
+}
+
+func startHeldScan(t *testing.T, opts ...func(*Config)) heldScan {
+	t.Helper()
+	h := heldScan{slow: newHolder(firstOnly())}
+	c, cl, glob := startCluster(t, 2, "direct", append([]func(*Config){withHooks(h.slow.hooks())}, opts...)...)
+	h.cl, h.slowID, h.fastID = cl, c.Executors()[0].ID(), c.Executors()[1].ID()
+	var err error
+	if h.info, err = cl.Execute(context.Background(), fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob)); err != nil {
+		t.Fatal(err)
+	}
+	h.plan = planOf(t, h.info)
+	h.held = waitHeld(t, h.slow)
+	return h
+}
+
 // With one executor held on a task, the other takes every task queued for
 // it (it steals them), and a client reading the locations it was given
 // gets every row: the held executor relays the stolen tasks' rows from the
 // executor that ran them.
 func TestStealingMovesTasksToTheFreeExecutor(t *testing.T) {
-	slow := newHolder(firstOnly())
 	// One task a message: none waits at the held executor behind the held one.
-	c, cl, glob := startCluster(t, 2, "direct", withHooks(slow.hooks()), func(c *Config) { c.DispatchBatch = 1 })
-	slowID, fastID := c.Executors()[0].ID(), c.Executors()[1].ID()
-	info, err := cl.Execute(context.Background(), fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan := planOf(t, info)
-	held := waitHeld(t, slow)
+	h := startHeldScan(t, func(c *Config) { c.DispatchBatch = 1 })
+	cl, info, plan, slowID, fastID := h.cl, h.info, h.plan, h.slowID, h.fastID
 	// Every task but the held one ran at the other executor, its own
 	// and those assigned to the held one.
 	eventually(t, 30*time.Second, func() (bool, string) {
 		n := queryInt(t, cl, fmt.Sprintf(`SELECT count(DISTINCT task_id) FROM skein.tasks WHERE query_id = '%s' AND executor = '%s' AND status = 'ok'`, plan.QueryID, fastID))
 		return n >= int64(len(plan.Plan)-1), fmt.Sprintf("%d of %d tasks ran at the free executor", n, len(plan.Plan)-1)
 	})
-	close(slow.release)
+	close(h.slow.release)
 	stolen := 0
 	for task, attempts := range runs(t, cl, plan.QueryID, len(plan.Plan)) {
-		if plan.Plan[task].Executor == slowID && task != held.Task && okAt(attempts) == fastID {
+		if plan.Plan[task].Executor == slowID && task != h.held.Task && okAt(attempts) == fastID {
 			stolen++
 		}
 	}
@@ -186,15 +205,8 @@ func TestStealingMovesTasksToTheFreeExecutor(t *testing.T) {
 // stopped (it was held until stopped). The answer is whole, read at the
 // locations the client was given.
 func TestStragglerRunsAgain(t *testing.T) {
-	slow := newHolder(firstOnly())
-	c, cl, glob := startCluster(t, 2, "direct", withHooks(slow.hooks()))
-	slowID, fastID := c.Executors()[0].ID(), c.Executors()[1].ID()
-	info, err := cl.Execute(context.Background(), fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob))
-	if err != nil {
-		t.Fatal(err)
-	}
-	plan := planOf(t, info)
-	held := waitHeld(t, slow)
+	h := startHeldScan(t)
+	cl, info, plan, held, slowID, fastID := h.cl, h.info, h.plan, h.held, h.slowID, h.fastID
 	var attempts map[int][]string
 	eventually(t, 30*time.Second, func() (bool, string) {
 		attempts = runs(t, cl, plan.QueryID, len(plan.Plan))
