@@ -80,7 +80,8 @@ type TestHooks struct {
 	// Before runs before the task's SQL (a gate: it may wait on ctx).
 	Before func(ctx context.Context, t cluster.Task) error
 	// After runs after the task's SQL has written its result, which took
-	// took (a delay here makes the executor slower by a factor).
+	// took on its thread (a delay here makes the executor slower by a
+	// factor).
 	After func(ctx context.Context, t cluster.Task, took time.Duration) error
 }
 
@@ -832,7 +833,7 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 		return ctx.Err()
 	}
 	defer func() { <-e.slots }()
-	slotted := time.Now()
+	slotted := time.Now() // on a thread from here
 	e.running.Add(1)
 	defer e.running.Add(-1)
 	if t.Role.ReadOnly() {
@@ -887,7 +888,7 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 		return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
 	}
 	if h := e.cfg.Test; h != nil && h.After != nil {
-		if err := h.After(ctx, t, time.Since(start)); err != nil {
+		if err := h.After(ctx, t, time.Since(slotted)); err != nil {
 			return err
 		}
 	}
