@@ -89,14 +89,7 @@ func TestDrainGrace(t *testing.T) {
 // the test ends.
 func readFirstBatch(t *testing.T, cl flight.Client, ticket []byte) *flight.Reader {
 	t.Helper()
-	stream, err := cl.DoGet(context.Background(), &flight.Ticket{Ticket: ticket})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := flight.NewRecordReader(stream)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openTicket(t, cl, ticket)
 	t.Cleanup(r.Release)
 	if !r.Next() {
 		t.Fatalf("no first batch: %v", r.Err())

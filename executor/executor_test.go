@@ -85,7 +85,9 @@ func start(t *testing.T, cl flight.Client, handles ...string) {
 	}
 }
 
-func fetch(t *testing.T, cl flight.Client, ticket []byte) (n, sum int64) {
+// openTicket opens the stream of a task's ticket; the caller releases
+// the reader.
+func openTicket(t *testing.T, cl flight.Client, ticket []byte) *flight.Reader {
 	t.Helper()
 	stream, err := cl.DoGet(context.Background(), &flight.Ticket{Ticket: ticket})
 	if err != nil {
@@ -95,6 +97,12 @@ func fetch(t *testing.T, cl flight.Client, ticket []byte) (n, sum int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return r
+}
+
+func fetch(t *testing.T, cl flight.Client, ticket []byte) (n, sum int64) {
+	t.Helper()
+	r := openTicket(t, cl, ticket)
 	defer r.Release()
 	for r.Next() {
 		col := r.RecordBatch().Column(1).(*array.Int64)
