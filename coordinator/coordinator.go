@@ -63,11 +63,14 @@ type Config struct {
 	// the coordinator's DuckDB, since executors sharing its cores add
 	// none; PlanDistribute (or empty, the Go API's zero value) splits them
 	// as on a cluster of processes.
-	InProcessPlan    string
-	TaskRows         int64  // target rows per task
-	NoExchanges      bool   // plan no stages: joins read their other inputs whole, merges run here
-	BroadcastRows    int64  // largest join input broadcast rather than co-partitioned
-	ResultMode       string // direct | proxy | single (flightsql.ResultModes)
+	InProcessPlan string
+	TaskRows      int64  // target rows per task
+	NoExchanges   bool   // plan no stages: joins read their other inputs whole, merges run here
+	BroadcastRows int64  // largest join input broadcast rather than co-partitioned
+	ResultMode    string // direct | proxy | single (flightsql.ResultModes)
+	// WireCompression is how result streams are compressed (the
+	// Compression* values; empty: CompressionAuto).
+	WireCompression  string
 	HeartbeatTimeout time.Duration
 	ShutdownGrace    time.Duration
 	SessionIdle      time.Duration
@@ -110,6 +113,20 @@ const (
 	PlanDistribute = "distribute"
 )
 
+// The values of --wire-compression (Config.WireCompression): how Arrow
+// streams are compressed. Between the nodes (exchanges, and the results
+// the coordinator merges or proxies) CompressionAuto uses LZ4 once an
+// executor advertises an address off loopback and none while all are on
+// it; CompressionZstd and CompressionLZ4 always use theirs. A client's
+// own results are compressed only when it asks (the skein-compression
+// header), except with CompressionOff, which compresses nothing at all.
+const (
+	CompressionAuto = "auto"
+	CompressionOff  = "off"
+	CompressionZstd = flightsql.CodecZstd
+	CompressionLZ4  = flightsql.CodecLZ4
+)
+
 // RegisterFlags binds the configuration to flags on fs.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "addr", "127.0.0.1:31337", "address to listen on (port 0 picks a free port)")
@@ -138,6 +155,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.NoExchanges, "no-exchanges", false, "plan no stages with exchanges between executors (joins then read their other inputs whole in every task, aggregates merge on the coordinator)")
 	fs.Int64Var(&c.BroadcastRows, "broadcast-rows", 4_000_000, "a join input of at most this many rows (from Parquet metadata) is broadcast to every task; a larger one joined by an equality is co-partitioned")
 	fs.StringVar(&c.ResultMode, "result-mode", "direct", "how a split query's FlightInfo answers: direct: an endpoint per task, at executors; proxy: an endpoint per task, at the coordinator; single: one endpoint at the coordinator streaming every task's result, for clients that read only the first endpoint (a client picks its own with the skein-result-mode header or the result_mode session option)")
+	fs.StringVar(&c.WireCompression, "wire-compression", CompressionAuto, "Arrow IPC compression of the streams between the nodes: auto: lz4 once an executor advertises an address off loopback, none on loopback; off: none, and clients' requests for it (header skein-compression) are ignored; zstd or lz4: always")
 	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", 5*time.Second, "an executor silent this long is dead")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long the drain may take: the coordinator turns NOT_SERVING, refuses new queries and lets planned and running ones finish, then stops (a second signal stops it at once)")
 	fs.DurationVar(&c.SessionIdle, "session-idle-timeout", 15*time.Minute, "close client sessions idle this long")
@@ -172,6 +190,12 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("--result-mode %q: want one of %s", c.ResultMode, strings.Join(flightsql.ResultModes, ", "))
 		}
 		c.ResultMode = mode
+	}
+	switch c.WireCompression {
+	case "", CompressionAuto, CompressionOff, CompressionZstd, CompressionLZ4:
+	default:
+		return fmt.Errorf("--wire-compression %q: want %s, %s, %s or %s", c.WireCompression,
+			CompressionAuto, CompressionOff, CompressionZstd, CompressionLZ4)
 	}
 	switch c.InProcessPlan {
 	case "", PlanLocal, PlanDistribute:
@@ -333,8 +357,9 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 		SessionIdle: cfg.SessionIdle, Version: cfg.Version,
 		MaxSessions: cfg.MaxSessions, MaxSessionsPerUser: cfg.MaxSessionsPerUser,
 		MaxQueriesPerUser: cfg.MaxQueriesPerUser, MaxMessageBytes: cfg.MaxMessageMB << 20,
-		Batch:  duck.BatchSize{Rows: cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
-		Limits: cfg.limits(),
+		Batch:         duck.BatchSize{Rows: cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
+		Limits:        cfg.limits(),
+		NoCompression: cfg.WireCompression == CompressionOff,
 	}
 	var reg *registry
 	var d *dist

@@ -47,6 +47,8 @@ type dist struct {
 	batch      duck.BatchSize
 	targetRows int64
 	mode       string // the default result mode (flightsql.ResultModes)
+	// compression is --wire-compression (Compression*).
+	compression string
 	// exchanges: plan joins and aggregates in stages with exchanges
 	// between executors; broadcastRows: the largest join input broadcast.
 	exchanges     bool
@@ -152,10 +154,10 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 		batch:      duck.BatchSize{Rows: cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
 		targetRows: taskRows, mode: cmp.Or(cfg.ResultMode, flightsql.ResultDirect), exchanges: !cfg.NoExchanges, broadcastRows: cfg.BroadcastRows, retries: 2, life: life, stopLife: stop,
 		limits: cfg.limits(), views: map[string]partition.View{}, own: map[string]bool{},
-		sharedCores: cfg.Executors > 0 && cfg.InProcessPlan == PlanLocal,
-		footers:     newLRU(maxFooters, maxFooterBytes, func(k string, v []int64) int64 { return int64(len(k) + 8*len(v)) }),
-		plans:       newLRU(maxPlans, math.MaxInt64, func(string, cachedPlan) int64 { return 0 }),
-		texts:       newLRU(maxTexts, maxTextBytes, func(k string, _ error) int64 { return int64(len(k)) })}
+		sharedCores: cfg.Executors > 0 && cfg.InProcessPlan == PlanLocal, compression: cmp.Or(cfg.WireCompression, CompressionAuto),
+		footers: newLRU(maxFooters, maxFooterBytes, func(k string, v []int64) int64 { return int64(len(k) + 8*len(v)) }),
+		plans:   newLRU(maxPlans, math.MaxInt64, func(string, cachedPlan) int64 { return 0 }),
+		texts:   newLRU(maxTexts, maxTextBytes, func(k string, _ error) int64 { return int64(len(k)) })}
 	d.clients = newPool(maxIdleConns, d.dial, reg.locations)
 	d.leases = leases{expiry: cmp.Or(cfg.EndpointExpiry, defaultEndpointExpiry), grace: reg.interval, now: time.Now}
 	d.work.spawn(d.sweepLeases)
@@ -234,7 +236,15 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTag
 		return nil, err
 	}
 	qid := tag.ID
-	handles, execs, err := d.sign(p, cluster.Task{Query: qid, Trace: tag.Trace, User: user, Role: flightsql.RoleFrom(ctx), Deadline: deadline})
+	// How the answer is read, as explained and recorded: the client's
+	// choice, else the server's; a merge's through the coordinator
+	// whatever was asked.
+	results := cmp.Or(resultMode, d.mode)
+	if p.mode == partition.ScatterMerge {
+		results = flightsql.ResultProxy
+	}
+	proto := cluster.Task{Query: qid, Trace: tag.Trace, User: user, Role: flightsql.RoleFrom(ctx), Deadline: deadline}
+	handles, execs, err := d.sign(p, proto, d.codecsFor(ctx, ready, results == flightsql.ResultDirect))
 	if err != nil {
 		return nil, err
 	}
@@ -244,13 +254,6 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTag
 	all, allExecs := handles, execs
 	// The gather stage's tasks are the endpoints (or the merge's input).
 	handles, execs = handles[len(handles)-len(p.tasks):], execs[len(execs)-len(p.tasks):]
-	// How the answer is read, as explained and recorded: the client's
-	// choice, else the server's; a merge's through the coordinator
-	// whatever was asked.
-	results := cmp.Or(resultMode, d.mode)
-	if p.mode == partition.ScatterMerge {
-		results = flightsql.ResultProxy
-	}
 	single := results == flightsql.ResultSingle
 	// A range-partitioned sort answers with its partitions' endpoints in
 	// order: the Flight SQL way to say their concatenation is sorted (a
@@ -339,14 +342,14 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTag
 // sign assigns and signs every task of a plan, its stages' in order: it
 // returns each handle and its executors, the gather stage's last (none if
 // no executor is alive).
-func (d *dist) sign(p *planned, proto cluster.Task) (handles []string, execs [][2]string, err error) {
+func (d *dist) sign(p *planned, proto cluster.Task, z codecs) (handles []string, execs [][2]string, err error) {
 	if p.stages != nil {
-		return d.signStages(p, proto)
+		return d.signStages(p, proto, z)
 	}
 	execs = d.reg.assign(len(p.tasks))
 	for i, pt := range p.tasks[:len(execs)] {
 		t := proto
-		t.Task, t.SQL, t.Slice, t.Ordered = i, pt.sql, pt.slice, pt.ordered
+		t.Task, t.SQL, t.Slice, t.Ordered, t.Codec = i, pt.sql, pt.slice, pt.ordered, z.gather
 		t.Executor, t.Alt = execs[i][0], execs[i][1]
 		h, err := d.secret.SignTask(t)
 		if err != nil {

@@ -131,7 +131,7 @@ func (d *dist) planStages(ctx context.Context, conn *duck.Conn, a *partition.Ana
 // signStages signs every task of a staged plan, producers first: each
 // consumer's ticket names its producers' tickets and where they run. It
 // returns every handle and its executors, the gather stage's last.
-func (d *dist) signStages(p *planned, proto cluster.Task) (handles []string, execs [][2]string, err error) {
+func (d *dist) signStages(p *planned, proto cluster.Task, z codecs) (handles []string, execs [][2]string, err error) {
 	total := 0
 	for _, ps := range p.stages {
 		total += len(ps.tasks)
@@ -162,11 +162,12 @@ func (d *dist) signStages(p *planned, proto cluster.Task) (handles []string, exe
 			t := proto
 			t.Task, t.SQL, t.Slice, t.Ordered = idx, pt.sql, pt.slice, pt.ordered
 			t.Executor, t.Alt = execs[idx][0], execs[idx][1]
+			t.Codec = z.gather
 			switch s.Output {
 			case partition.Shuffle, partition.Range:
-				t.Partitions, t.Readers = max(n, 1), 1
+				t.Partitions, t.Readers, t.Codec = max(n, 1), 1, z.exchange
 			case partition.Broadcast:
-				t.Partitions, t.Readers = 1, n
+				t.Partitions, t.Readers, t.Codec = 1, n, z.exchange
 			}
 			for ii, in := range s.Inputs {
 				prod := p.stages[in.Stage]

@@ -223,7 +223,7 @@ func (d *dist) writeParts(ctx context.Context, conn *duck.Conn, c copyPlan, user
 		if d.limits.QueryTimeout > 0 {
 			deadline = time.Now().Add(d.limits.QueryTimeout)
 		}
-		handles, execs, err := d.sign(p, cluster.Task{Query: qid, Trace: tag.Trace, User: user, Role: flightsql.RoleFrom(ctx), Deadline: deadline})
+		handles, execs, err := d.sign(p, cluster.Task{Query: qid, Trace: tag.Trace, User: user, Role: flightsql.RoleFrom(ctx), Deadline: deadline}, codecs{})
 		if err != nil {
 			return 0, 0, err
 		}

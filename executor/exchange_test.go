@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/flight"
+	skeinsql "github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/partition"
 	"google.golang.org/grpc/codes"
@@ -147,11 +149,17 @@ const shuffleRows = 300_000
 // producers are two tasks over halves of range(shuffleRows), at ms[0] and
 // ms[1], partitioned by k into parts.
 func producers(t *testing.T, ms []member, parts int) []cluster.Source {
+	return codedProducers(t, ms, parts, "", 100)
+}
+
+// codedProducers are producers numbered from first whose partitions are
+// compressed with codec.
+func codedProducers(t *testing.T, ms []member, parts int, codec string, first int) []cluster.Source {
 	t.Helper()
 	var srcs []cluster.Source
 	for i := range 2 {
 		m := ms[i%len(ms)]
-		h := sign(t, m.e, cluster.Task{Task: 100 + i, Executor: m.e.ID(), Partitions: parts,
+		h := sign(t, m.e, cluster.Task{Task: first + i, Executor: m.e.ID(), Partitions: parts, Codec: codec,
 			SQL: fmt.Sprintf(`SELECT range %% 1000 AS k, range AS v, hash(range %% 1000) %% %d AS skein_part
 FROM range($2, $3) WHERE $1::VARCHAR = 'x'`, parts),
 			Slice: partition.Slice{File: "x", First: int64(i) * shuffleRows / 2, Last: int64(i+1) * shuffleRows / 2}})
@@ -182,35 +190,7 @@ func TestShuffle(t *testing.T) {
 			srcs := producers(t, ms, 3)
 			start(t, ms[0].cl, srcs[0].Handle)
 			start(t, ms[1].cl, srcs[1].Handle)
-			var consumers []string
-			for r := range 3 {
-				m := ms[r%2]
-				consumers = append(consumers, sign(t, m.e, cluster.Task{Task: r, Executor: m.e.ID(),
-					SQL:    "SELECT k, count(*) AS n, sum(v) AS s FROM x GROUP BY k",
-					Inputs: []cluster.Input{{Table: "x", Part: r, Sources: srcs, Stream: c.stream}}}))
-			}
-			got := map[string]string{}
-			for r, rows := range runAll(t, ms, consumers) {
-				if len(rows) == 0 {
-					t.Fatalf("consumer %d got no groups", r)
-				}
-				for _, row := range rows {
-					if _, dup := got[row[0]]; dup {
-						t.Fatalf("group %s in two partitions", row[0])
-					}
-					got[row[0]] = row[1] + " " + row[2]
-				}
-			}
-			single := runTask(t, ms[0], sign(t, ms[0].e, cluster.Task{Task: 9, Executor: ms[0].e.ID(),
-				SQL: fmt.Sprintf("SELECT range %% 1000 AS k, count(*), sum(range) FROM range(%d) GROUP BY k", shuffleRows)}))
-			if len(single) != len(got) {
-				t.Fatalf("%d groups, DuckDB says %d", len(got), len(single))
-			}
-			for _, row := range single {
-				if want := row[1] + " " + row[2]; got[row[0]] != want {
-					t.Fatalf("group %s: %q, DuckDB says %q", row[0], got[row[0]], want)
-				}
-			}
+			consumeShuffle(t, ms, srcs, c.stream)
 			for i, m := range ms {
 				for _, r := range finished(t, m.e, 2) {
 					if r.Task >= 100 && (r.Error != "" || r.Rows != shuffleRows/2) {
@@ -219,6 +199,81 @@ func TestShuffle(t *testing.T) {
 				}
 			}
 			drained(t, ms)
+		})
+	}
+}
+
+// consumeShuffle runs three consumers of the producers' partitions, each
+// aggregating its own, and checks that together they give DuckDB's
+// single-node answer, each group from one consumer only.
+func consumeShuffle(t *testing.T, ms []member, srcs []cluster.Source, stream bool) {
+	t.Helper()
+	var consumers []string
+	for r := range 3 {
+		m := ms[r%2]
+		consumers = append(consumers, sign(t, m.e, cluster.Task{Task: r, Executor: m.e.ID(),
+			SQL:    "SELECT k, count(*) AS n, sum(v) AS s FROM x GROUP BY k",
+			Inputs: []cluster.Input{{Table: "x", Part: r, Sources: srcs, Stream: stream}}}))
+	}
+	got := map[string]string{}
+	for r, rows := range runAll(t, ms, consumers) {
+		if len(rows) == 0 {
+			t.Fatalf("consumer %d got no groups", r)
+		}
+		for _, row := range rows {
+			if _, dup := got[row[0]]; dup {
+				t.Fatalf("group %s in two partitions", row[0])
+			}
+			got[row[0]] = row[1] + " " + row[2]
+		}
+	}
+	single := runTask(t, ms[0], sign(t, ms[0].e, cluster.Task{Task: 9, Executor: ms[0].e.ID(),
+		SQL: fmt.Sprintf("SELECT range %% 1000 AS k, count(*), sum(range) FROM range(%d) GROUP BY k", shuffleRows)}))
+	if len(single) != len(got) {
+		t.Fatalf("%d groups, DuckDB says %d", len(got), len(single))
+	}
+	for _, row := range single {
+		if want := row[1] + " " + row[2]; got[row[0]] != want {
+			t.Fatalf("group %s: %q, DuckDB says %q", row[0], got[row[0]], want)
+		}
+	}
+}
+
+// A producer given a codec spools its partitions compressed (in memory and
+// spilled alike): the same rows in fewer bytes, which its consumers read
+// back exactly.
+func TestShuffleCompressed(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		memory int64
+	}{{"in memory", 64 << 20}, {"spilled", 1}} {
+		t.Run(c.name, func(t *testing.T) {
+			ms := startCluster(t, 2, c.memory)
+			sizes := map[string]int64{}
+			for i, codec := range []string{"", skeinsql.CodecZstd, skeinsql.CodecLZ4} {
+				srcs := codedProducers(t, ms, 3, codec, 100+10*i)
+				start(t, ms[0].cl, srcs[0].Handle)
+				start(t, ms[1].cl, srcs[1].Handle)
+				finished(t, ms[0].e, i+1)
+				finished(t, ms[1].e, i+1)
+				for _, m := range ms {
+					u := m.e.Spooled()
+					sizes[codec] += u.Memory + u.Disk
+				}
+				consumeShuffle(t, ms, srcs, false)
+				drained(t, ms)
+				for _, m := range ms { // the consumers' reports
+					m.e.mu.Lock()
+					m.e.done = slices.DeleteFunc(m.e.done, func(r cluster.TaskReport) bool { return r.Task < 100 })
+					m.e.mu.Unlock()
+				}
+			}
+			for _, codec := range []string{skeinsql.CodecZstd, skeinsql.CodecLZ4} {
+				t.Logf("%s: %d bytes spooled, %d plain", codec, sizes[codec], sizes[""])
+				if sizes[codec] <= 0 || sizes[codec]*10 > sizes[""]*7 {
+					t.Fatalf("%s: the partitions took %d bytes, %d plain: want under 70%%", codec, sizes[codec], sizes[""])
+				}
+			}
 		})
 	}
 }

@@ -607,7 +607,7 @@ func (e *Executor) spawn(t cluster.Task, only int) *started {
 	s := &started{query: t.Query, cancel: cancel, ran: &ranSignal{ch: make(chan struct{})}}
 	var spools []*spool
 	open := func(schema *arrow.Schema) (recordWriter, error) {
-		return ipc.NewWriterWithPayloadWriter(payloads{ctx: ctx, sp: s.sp}, ipc.WithSchema(schema), ipc.WithAllocator(e.cfg.Alloc)), nil
+		return ipc.NewWriterWithPayloadWriter(payloads{ctx: ctx, sp: s.sp}, e.ipcOptions(t, schema)...), nil
 	}
 	if t.Partitions > 0 {
 		s.parts = make([]*spool, t.Partitions)
@@ -623,7 +623,7 @@ func (e *Executor) spawn(t cluster.Task, only int) *started {
 			spools = append(spools, s.parts[i])
 		}
 		open = func(schema *arrow.Schema) (recordWriter, error) {
-			return e.newSplitter(ctx, schema, s.parts)
+			return e.newSplitter(ctx, schema, s.parts, t)
 		}
 	} else {
 		s.sp = newSpool(e.spools, 1)
@@ -778,6 +778,12 @@ func sendSpooled(ctx context.Context, r *spoolReader, stream flight.FlightServic
 			return err
 		}
 	}
+}
+
+// ipcOptions are how a task's output is encoded for its spool: with its
+// schema, the executor's allocator and the task's codec.
+func (e *Executor) ipcOptions(t cluster.Task, schema *arrow.Schema) []ipc.Option {
+	return append(skeinsql.IPCOptions(t.Codec), ipc.WithSchema(schema), ipc.WithAllocator(e.cfg.Alloc))
 }
 
 // recordWriter is where a task writes its result: the Flight stream of

@@ -37,7 +37,7 @@ type splitter struct {
 var errPartitionColumn = fmt.Errorf("%w: a producer task's last column must be %s, an integer partition number",
 	skeinsql.ErrInvalid, cluster.PartitionColumn)
 
-func (e *Executor) newSplitter(ctx context.Context, schema *arrow.Schema, parts []*spool) (*splitter, error) {
+func (e *Executor) newSplitter(ctx context.Context, schema *arrow.Schema, parts []*spool, t cluster.Task) (*splitter, error) {
 	n := schema.NumFields() - 1
 	if n < 1 || schema.Field(n).Name != cluster.PartitionColumn || !arrow.IsInteger(schema.Field(n).Type.ID()) {
 		return nil, fmt.Errorf("%w (the result is %s)", errPartitionColumn, schema)
@@ -52,8 +52,7 @@ func (e *Executor) newSplitter(ctx context.Context, schema *arrow.Schema, parts 
 		pending: make([][]arrow.RecordBatch, len(parts)), rows: make([]int64, len(parts)), bytes: make([]int64, len(parts))}
 	for i, sp := range parts {
 		if sp != nil {
-			s.w[i] = ipc.NewWriterWithPayloadWriter(payloads{ctx: ctx, sp: sp, partial: true},
-				ipc.WithSchema(out), ipc.WithAllocator(e.cfg.Alloc))
+			s.w[i] = ipc.NewWriterWithPayloadWriter(payloads{ctx: ctx, sp: sp, partial: true}, e.ipcOptions(t, out)...)
 		}
 	}
 	return s, nil

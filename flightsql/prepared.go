@@ -128,6 +128,9 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 	if err != nil {
 		return nil, err
 	}
+	if _, err := RequestCodec(ctx); err != nil {
+		return nil, err
+	}
 	sess, p, err := s.lookupPrepared(ctx, cmd.GetPreparedStatementHandle())
 	if err != nil {
 		return nil, err

@@ -50,6 +50,9 @@ type Config struct {
 	Limits Limits
 	// Version is reported in GetSqlInfo.
 	Version string
+	// NoCompression refuses every client's CompressionHeader: results
+	// go plain (--wire-compression off).
+	NoCompression bool
 	// Cluster, when set, authenticates executors (their signed membership
 	// in a header) and answers their actions and the tickets it planned.
 	Cluster Cluster

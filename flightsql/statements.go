@@ -56,6 +56,9 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 	if err != nil {
 		return nil, err
 	}
+	if _, err := RequestCodec(ctx); err != nil {
+		return nil, err
+	}
 	sess, err := s.sessionForTxn(ctx, cmd.GetTransactionId())
 	if err != nil {
 		return nil, err

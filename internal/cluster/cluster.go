@@ -158,6 +158,9 @@ type Task struct {
 	// Readers is how many consumers read each partition (a broadcast is
 	// one partition read by every consumer task); 0 means 1.
 	Readers int `json:"nr,omitempty"`
+	// Codec compresses the task's output streams (Arrow IPC body
+	// compression: flightsql.CodecZstd or CodecLZ4; "" for none).
+	Codec string `json:"z,omitempty"`
 }
 
 // PartitionColumn is the last column of a producer task's SQL: the
