@@ -16,9 +16,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/coordinator"
+	skeinsql "github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/duck"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 )
 
 // The benchmarks put Skein beside DuckDB's own in-process Arrow export, in
@@ -169,6 +171,69 @@ func BenchmarkFetch(b *testing.B) {
 			report(b, rows, bytes)
 		})
 	}
+	// Compressed as a client may ask (skein-compression): on loopback the
+	// codec's CPU is all cost; wire-MB is what a slower link would carry.
+	for _, codec := range []string{"none", skeinsql.CodecLZ4, skeinsql.CodecZstd} {
+		b.Run("server/compression="+codec, func(b *testing.B) {
+			_, cl := startServer(b, 0)
+			if _, err := cl.ExecuteUpdate(context.Background(), buildTable); err != nil {
+				b.Fatal(err)
+			}
+			ctx := metadata.AppendToOutgoingContext(context.Background(), skeinsql.CompressionHeader, codec)
+			b.ResetTimer()
+			var rows, bytes, wire int64
+			for range b.N {
+				rows, bytes, wire = fetchCounted(b, ctx, cl, fetchQuery)
+			}
+			report(b, rows, bytes)
+			b.ReportMetric(float64(wire)/1e6, "wire-MB")
+		})
+	}
+}
+
+// fetchCounted runs query with ctx's headers and reads its endpoints
+// through the client: rows, bytes of Arrow buffers, and bytes of message
+// bodies on the wire.
+func fetchCounted(b *testing.B, ctx context.Context, cl *flightsql.Client, query string) (rows, bytes, wire int64) {
+	info, err := cl.Execute(ctx, query)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, ep := range info.Endpoint {
+		stream, err := cl.Client.DoGet(ctx, ep.Ticket)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cs := &countingStream{FlightService_DoGetClient: stream}
+		rdr, err := flight.NewRecordReader(cs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for rdr.Next() {
+			rows += rdr.RecordBatch().NumRows()
+			bytes += size(rdr.RecordBatch())
+		}
+		if err := rdr.Err(); err != nil {
+			b.Fatal(err)
+		}
+		rdr.Release()
+		wire += cs.body
+	}
+	return rows, bytes, wire
+}
+
+// countingStream counts the body bytes of a DoGet stream's messages.
+type countingStream struct {
+	flight.FlightService_DoGetClient
+	body int64
+}
+
+func (c *countingStream) Recv() (*flight.FlightData, error) {
+	d, err := c.FlightService_DoGetClient.Recv()
+	if d != nil {
+		c.body += int64(len(d.DataBody))
+	}
+	return d, err
 }
 
 // BenchmarkSelect1 measures the round trip of SELECT 1: prepare, execute

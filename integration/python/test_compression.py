@@ -1,0 +1,61 @@
+"""Compressed results (the skein-compression request header).
+
+A client that asks gets its results with Arrow IPC body compression (zstd
+or lz4), from the executors' endpoints of a split query and from the
+coordinator alike; pyarrow and the ADBC driver decode it by themselves.
+The answers must be DuckDB's, and a header naming no codec is refused.
+"""
+
+import adbc_driver_flightsql.dbapi as flightsql
+import duckdb
+import pyarrow as pa
+import pyarrow.flight as flight
+import pytest
+
+import flightsql_raw as raw
+
+HEADER = "skein-compression"
+
+
+def split_query(data_root):
+    return f"SELECT id, grp, val, name FROM read_parquet('{data_root}/pq/*.parquet')"
+
+
+LOCAL_QUERY = "SELECT range AS i, 'row ' || (range % 7) AS s FROM range(100000)"
+
+
+def sorted_table(t, key):
+    return t.sort_by([(key, "ascending")])
+
+
+@pytest.mark.parametrize("codec", ["zstd", "lz4"])
+def test_pyarrow_reads_compressed_results(server, data_root, codec):
+    with raw.RawClient(server.uri, server.user, server.password) as rc:
+        rc.options = flight.FlightCallOptions(headers=[rc.auth_header, (HEADER.encode(), codec.encode())])
+        info = rc.info(raw.statement_query(split_query(data_root)))
+        assert len(info.endpoints) > 1, "the Parquet scan should be split into tasks"
+        got = pa.concat_tables(rc.read_endpoints(info))
+        want = duckdb.sql(split_query(data_root)).to_arrow_table()
+        assert sorted_table(got, "id").equals(sorted_table(want, "id"))
+
+        got = rc.sql(LOCAL_QUERY)
+        want = duckdb.sql(LOCAL_QUERY).to_arrow_table()
+        assert sorted_table(got, "i").equals(sorted_table(want, "i"))
+
+
+def test_adbc_reads_compressed_results(server, data_root):
+    kwargs = dict(server.auth_kwargs)
+    kwargs[f"adbc.flight.sql.rpc.call_header.{HEADER}"] = "zstd"
+    with flightsql.connect(server.uri, db_kwargs=kwargs, autocommit=True) as conn, conn.cursor() as cur:
+        for sql, key in ((split_query(data_root), "id"), (LOCAL_QUERY, "i")):
+            cur.execute(sql)
+            got = cur.fetch_arrow_table()
+            want = duckdb.sql(sql).to_arrow_table()
+            assert sorted_table(got, key).equals(sorted_table(want, key)), sql
+
+
+def test_unknown_codec_is_refused(server):
+    with raw.RawClient(server.uri, server.user, server.password) as rc:
+        rc.options = flight.FlightCallOptions(headers=[rc.auth_header, (HEADER.encode(), b"gzip")])
+        with pytest.raises(pa.ArrowInvalid, match=HEADER):
+            rc.sql("SELECT 1")
