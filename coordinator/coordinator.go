@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -435,6 +436,16 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 	return c, nil
 }
 
+// dialable is the address at which a process on this machine reaches a
+// listener bound to a: a itself, or loopback for a wildcard address.
+func dialable(a *net.TCPAddr) string {
+	host := "127.0.0.1"
+	if a.IP != nil && !a.IP.IsUnspecified() {
+		host = a.IP.String()
+	}
+	return net.JoinHostPort(host, strconv.Itoa(a.Port))
+}
+
 // startExecutors runs the in-process executors of skein serve: each its own
 // DuckDB and Flight listener on loopback, registering over gRPC like any
 // other, and waits until they have registered.
@@ -442,14 +453,17 @@ func (c *Coordinator) startExecutors(ctx context.Context, secret cluster.Secret,
 	if c.cfg.Executors <= 0 {
 		return nil
 	}
-	// Executors in this process reach the coordinator on loopback, over
-	// TLS when it serves TLS (its certificate must then cover 127.0.0.1 or
-	// localhost, as it must for the executors, which share it).
+	// Executors in this process reach the coordinator where it listens:
+	// on loopback when it listens on every address, else at the one
+	// address it was given (a coordinator bound to one interface is not on
+	// loopback). Over TLS when it serves TLS: its certificate must then
+	// cover that address (or 127.0.0.1 or localhost), as it must for the
+	// executors, which share it.
 	scheme := "grpc://"
 	if c.cfg.TLSCert != "" {
 		scheme = "grpc+tls://"
 	}
-	coord := scheme + "127.0.0.1:" + fmt.Sprint(c.lis.Addr().(*net.TCPAddr).Port)
+	coord := scheme + dialable(c.lis.Addr().(*net.TCPAddr))
 	for range c.cfg.Executors {
 		ecfg := executor.Config{
 			Addr: "127.0.0.1:0", Coordinator: coord, Secret: secret, AllowDirs: allowed,

@@ -80,3 +80,22 @@ func TestInProcessPlanDistribute(t *testing.T) {
 		t.Errorf("validate: %v", err)
 	}
 }
+
+// A coordinator bound to one address (not every address) is reached there
+// by its in-process executors, which register and take tasks: skein serve
+// --addr 10.0.0.5:31337 starts. 127.0.0.2 is such an address on any Linux
+// machine (loopback answers the whole of 127/8), yet not the 127.0.0.1 the
+// executors once dialled.
+func TestServeOnOneAddress(t *testing.T) {
+	_, cl, glob := startCluster(t, 2, "", func(cfg *Config) { cfg.Addr = "127.0.0.2:0" })
+	info, err := cl.Execute(context.Background(), fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan := planOf(t, info); plan.Mode == "local" || len(info.Endpoint) < 2 {
+		t.Fatalf("plan %+v with %d endpoints, want the scan split across the executors", plan, len(info.Endpoint))
+	}
+	if rows, sum := readEndpoints(t, cl, info.Endpoint); rows != 30000 || sum != 30000*29999/2 {
+		t.Fatalf("%d rows summing to %d, want 30000 summing to %d", rows, sum, 30000*29999/2)
+	}
+}
