@@ -24,7 +24,7 @@ func (s statusPage) Cluster() web.Cluster {
 	for _, e := range c.executors {
 		u := e.Spooled()
 		memLimit, diskLimit := e.SpoolLimits()
-		spools[e.ID()] = &web.Spool{MemoryBytes: u.Memory, DiskBytes: u.Disk, MemoryLimitBytes: memLimit, DiskLimitBytes: diskLimit}
+		spools[e.ID()] = &web.Spool{MemoryBytes: u.Memory, InputBytes: u.Inputs, DiskBytes: u.Disk, MemoryLimitBytes: memLimit, DiskLimitBytes: diskLimit}
 	}
 	now := time.Now()
 	for _, m := range c.reg.snapshot() {

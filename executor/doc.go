@@ -17,7 +17,9 @@
 // one spool per partition, each kept for its Readers and read with a
 // partition ticket; a consumer task fetches its partition of every
 // producer from the producers' executors (the next location when one is
-// gone, which runs the producer again) into TEMP tables before it runs.
+// gone, which runs the producer again) before it runs: into memory, for
+// an input its SQL reads once and that fits in the spools' memory budget
+// (which it then shares with the spooled results), else into a TEMP table.
 //
 // An executor leaves by draining (drain.go): it tells the coordinator to
 // assign it nothing more, finishes what it has, waits for its results to

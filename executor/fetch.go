@@ -34,17 +34,19 @@ type taskInputs struct {
 // from memory, converted as it is read, with its exact row count for
 // DuckDB's join planning (which, guessing, can order a join of several
 // such inputs disastrously); a larger one is loaded into a table, the
-// rows held first.
+// rows held first. What is held counts against the spools' memory budget
+// (spoolStore.holdInput): an input that does not fit there is loaded too.
 const streamHeld = 64 << 20
 
 // fetchInputs opens every input of a consumer task at once, each from all
 // its sources at once. An input the task's SQL reads once (Input.Stream)
-// and that fits in streamHeld becomes a view over its records, read (and
-// converted to DuckDB's vectors) as the SQL runs; any other is loaded into
-// a TEMP table first, one after another (they share the connection). It
-// returns once every input has arrived, as before a consumer held inputs
-// in tables only: the task then takes a thread slot without keeping one
-// from a producer it waits for. close ends it all, after the SQL.
+// and that fits in streamHeld and the spools' memory budget becomes a
+// view over its records, read (and converted to DuckDB's vectors) as the
+// SQL runs; any other is loaded into a TEMP table first, one after another
+// (they share the connection). It returns once every input has arrived,
+// as before a consumer held inputs in tables only: the task then takes a
+// thread slot without keeping one from a producer it waits for. close
+// ends it all, after the SQL.
 func (e *Executor) fetchInputs(ctx context.Context, conn *duck.Conn, t cluster.Task) (ins *taskInputs, err error) {
 	ins = &taskInputs{streams: make([]*merged, len(t.Inputs))}
 	defer func() {
@@ -69,25 +71,25 @@ func (e *Executor) fetchInputs(ctx context.Context, conn *duck.Conn, t cluster.T
 	}
 	for i, in := range t.Inputs {
 		m := ins.streams[i]
-		var held []arrow.RecordBatch
 		var rdr array.RecordReader = m
 		if in.Stream {
-			var whole bool
-			held, whole, err = m.hold(e.holdMax)
+			h, whole, err := m.hold(e.holdMax, e.spools)
 			if err != nil {
-				releaseAll(held)
+				h.Release()
 				return ins, fmt.Errorf("exchange input %s: %w", in.Table, err)
 			}
 			if whole {
-				unregister, err := ins.register(conn, in.Table, m.schema, held)
+				unregister, err := ins.register(conn, in.Table, m.schema, h)
 				if err != nil {
 					return ins, fmt.Errorf("exchange input %s: %w", in.Table, err)
 				}
 				ins.unregister = append(ins.unregister, unregister)
+				e.counts.inputs.WithLabelValues("memory").Inc()
 				continue
 			}
-			rdr = &replay{held: held, rest: m}
+			rdr = h
 		}
+		e.counts.inputs.WithLabelValues("table").Inc()
 		start := time.Now()
 		err := conn.LoadTemp(ctx, in.Table, rdr)
 		if r, ok := rdr.(*replay); ok {
@@ -105,26 +107,38 @@ func (e *Executor) fetchInputs(ctx context.Context, conn *duck.Conn, t cluster.T
 	return ins, nil
 }
 
-// register makes the held records of an input the view name for the SQL,
-// scanned from memory; they are released with the view.
-func (ins *taskInputs) register(conn *duck.Conn, name string, schema *arrow.Schema, held []arrow.RecordBatch) (func(), error) {
-	var rows int64
-	for _, r := range held {
-		rows += r.NumRows()
+// register makes the held records of an input (all of it) the view name
+// for the SQL, scanned from memory; they are released, and their budget
+// given back, with the view.
+func (ins *taskInputs) register(conn *duck.Conn, name string, schema *arrow.Schema, h *replay) (func(), error) {
+	var rows, size int64
+	recs := make([]arrow.RecordBatch, len(h.held))
+	for i, r := range h.held {
+		recs[i] = r.rec
+		rows += r.rec.NumRows()
+		size += r.size
 	}
-	rdr, err := array.NewRecordReader(schema, held)
-	releaseAll(held) // the reader holds its own references
+	rdr, err := array.NewRecordReader(schema, recs)
 	if err != nil {
+		h.Release()
 		return nil, err
+	}
+	// The reader holds its own references; the budget is kept until the
+	// reader is released.
+	releaseAll(recs)
+	h.held = nil
+	free := func() {
+		rdr.Release()
+		h.store.freeInput(size)
 	}
 	unregister, err := conn.RegisterStream(rdr, name, rows)
 	if err != nil {
-		rdr.Release()
+		free()
 		return nil, err
 	}
 	return func() {
 		unregister()
-		rdr.Release()
+		free()
 	}, nil
 }
 
@@ -134,25 +148,49 @@ func releaseAll(recs []arrow.RecordBatch) {
 	}
 }
 
-// replay reads held records, then the rest of their stream.
+// heldRecord is a record held in memory, and the bytes of the spools'
+// memory budget it takes.
+type heldRecord struct {
+	rec  arrow.RecordBatch
+	size int64
+}
+
+// replay reads records held (their bytes taken from store's memory
+// budget, given back as each is read), then the one that did not fit,
+// then the rest of their stream.
 type replay struct {
-	held []arrow.RecordBatch
-	rest *merged
-	cur  arrow.RecordBatch // a held record, released by the next Next
+	store   *spoolStore
+	held    []heldRecord
+	over    arrow.RecordBatch // read past what could be held; not counted
+	rest    *merged
+	cur     arrow.RecordBatch // a record given by Next, released by the next
+	curSize int64             // the budget cur takes
 }
 
 func (r *replay) Schema() *arrow.Schema { return r.rest.schema }
 
 func (r *replay) Next() bool {
+	r.drop()
+	switch {
+	case len(r.held) > 0:
+		r.cur, r.curSize = r.held[0].rec, r.held[0].size
+		r.held = r.held[1:]
+		return true
+	case r.over != nil:
+		r.cur, r.over = r.over, nil
+		return true
+	}
+	return r.rest.Next()
+}
+
+// drop releases the current record and gives back its budget.
+func (r *replay) drop() {
 	if r.cur != nil {
 		r.cur.Release()
 		r.cur = nil
 	}
-	if len(r.held) > 0 {
-		r.cur, r.held = r.held[0], r.held[1:]
-		return true
-	}
-	return r.rest.Next()
+	r.store.freeInput(r.curSize)
+	r.curSize = 0
 }
 
 func (r *replay) RecordBatch() arrow.RecordBatch {
@@ -169,14 +207,19 @@ func (r *replay) Err() error { return r.rest.Err() }
 
 func (r *replay) Retain() {}
 
-// Release releases the records not read; the stream ends with its stop.
+// Release releases the records not read and gives back their budget; the
+// stream ends with its stop.
 func (r *replay) Release() {
-	if r.cur != nil {
-		r.cur.Release()
-		r.cur = nil
+	r.drop()
+	for _, h := range r.held {
+		h.rec.Release()
+		r.store.freeInput(h.size)
 	}
-	releaseAll(r.held)
 	r.held = nil
+	if r.over != nil {
+		r.over.Release()
+		r.over = nil
+	}
 }
 
 // cause is the first failure of a stream, if any, else err: the SQL's
@@ -524,20 +567,26 @@ func (m *merged) Next() bool {
 	}
 }
 
-// hold reads the stream until it ends (whole) or what was read is over
-// limit bytes; the caller releases the records.
-func (m *merged) hold(limit int64) (recs []arrow.RecordBatch, whole bool, err error) {
+// hold reads the stream until it ends (whole) or the next record would
+// take what is held over limit bytes or over store's memory budget; the
+// caller reads the records from the replay, and releases it.
+func (m *merged) hold(limit int64, store *spoolStore) (h *replay, whole bool, err error) {
+	h = &replay{store: store, rest: m}
 	var size int64
-	for size <= limit {
+	for {
 		if !m.Next() {
-			return recs, m.Err() == nil, m.Err()
+			return h, m.Err() == nil, m.Err()
 		}
 		rec := m.RecordBatch()
 		rec.Retain()
-		recs = append(recs, rec)
-		size += duck.RecordSize(rec)
+		n := duck.RecordSize(rec)
+		if size+n > limit || !store.holdInput(n) {
+			h.over = rec
+			return h, false, nil
+		}
+		h.held = append(h.held, heldRecord{rec: rec, size: n})
+		size += n
 	}
-	return recs, false, nil
 }
 
 func (m *merged) take(rec arrow.RecordBatch) bool {

@@ -17,6 +17,7 @@ type taskMetrics struct {
 	seconds *prometheus.HistogramVec
 	rows    prometheus.Counter
 	bytes   prometheus.Counter
+	inputs  *prometheus.CounterVec
 }
 
 func newTaskMetrics(e *Executor) *taskMetrics {
@@ -30,11 +31,14 @@ func newTaskMetrics(e *Executor) *taskMetrics {
 			Help: "Rows the task runs produced."}),
 		bytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "skein_executor_task_bytes_total",
 			Help: "Bytes (Arrow buffers) the task runs produced."}),
+		inputs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_executor_exchange_inputs_total",
+			Help: "Exchange inputs consumer tasks read, by where they held them: memory (scanned from the spools' memory budget) or table (loaded into DuckDB, which spills)."},
+			[]string{"held"}),
 	}
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
-	e.metrics.MustRegister(m.tasks, m.seconds, m.rows, m.bytes,
+	e.metrics.MustRegister(m.tasks, m.seconds, m.rows, m.bytes, m.inputs,
 		gauge("skein_executor_tasks_running", "Tasks running now, each on a DuckDB thread.",
 			func() float64 { return float64(e.running.Load()) }),
 		gauge("skein_executor_tasks_queued", "Tasks started and not yet running: fetching their inputs or waiting for a thread.",
@@ -48,8 +52,10 @@ func newTaskMetrics(e *Executor) *taskMetrics {
 				}
 				return 0
 			}),
-		gauge("skein_executor_spool_memory_bytes", "Bytes of task results held in memory until read.",
+		gauge("skein_executor_spool_memory_bytes", "Bytes of task results held in memory until read, and of exchange inputs consumer tasks hold in memory.",
 			func() float64 { m, _ := e.spools.held(); return float64(m) }),
+		gauge("skein_executor_spool_input_bytes", "Of skein_executor_spool_memory_bytes, the bytes of exchange inputs consumer tasks hold in memory.",
+			func() float64 { return float64(e.Spooled().Inputs) }),
 		gauge("skein_executor_spool_disk_bytes", "Bytes of task results held in spool files until read.",
 			func() float64 { _, d := e.spools.held(); return float64(d) }),
 		gauge("skein_executor_spool_memory_limit_bytes", "The spools' memory budget (--spool-memory-mb).",

@@ -80,6 +80,9 @@ type frame struct{ header, body []byte }
 
 // spoolStore is the executor-wide budget of spooled bytes: memBudget in
 // memory, fileBudget on disk in dir. A writer over both waits for readers.
+// The exchange inputs consumer tasks hold in memory (fetchInputs) take
+// from the same memory budget, without waiting: an input that does not
+// fit is loaded into a DuckDB table instead, which DuckDB spills.
 type spoolStore struct {
 	dir                   string
 	memBudget, fileBudget int64
@@ -87,6 +90,9 @@ type spoolStore struct {
 	mu        sync.Mutex
 	cond      *sync.Cond
 	mem, disk int64
+	inputs    int64 // of mem, held by consumers' exchange inputs
+	// The most mem and inputs have been: what tests assert the budget on.
+	peakMem, peakInputs int64
 }
 
 func newSpoolStore(dir string, memBudget, fileBudget int64) *spoolStore {
@@ -111,6 +117,7 @@ func (s *spoolStore) reserve(ctx context.Context, n int64, memOK bool, reading f
 			return false, ctx.Err()
 		case memOK && s.mem+n <= s.memBudget:
 			s.mem += n
+			s.peakMem = max(s.peakMem, s.mem)
 			return true, nil
 		case s.disk+n <= s.fileBudget || reading():
 			s.disk += n
@@ -118,6 +125,34 @@ func (s *spoolStore) reserve(ctx context.Context, n int64, memOK bool, reading f
 		}
 		s.cond.Wait()
 	}
+}
+
+// holdInput takes n bytes of the memory budget for an exchange input's
+// records that a consumer holds, if the budget has them now; it never
+// waits (the consumer loads the input into a table instead).
+func (s *spoolStore) holdInput(n int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mem+n > s.memBudget {
+		return false
+	}
+	s.mem += n
+	s.inputs += n
+	s.peakMem = max(s.peakMem, s.mem)
+	s.peakInputs = max(s.peakInputs, s.inputs)
+	return true
+}
+
+// freeInput gives back what holdInput took.
+func (s *spoolStore) freeInput(n int64) {
+	if n == 0 {
+		return
+	}
+	s.mu.Lock()
+	s.mem -= n
+	s.inputs -= n
+	s.cond.Broadcast()
+	s.mu.Unlock()
 }
 
 // wake makes waiting writers look again.
@@ -328,11 +363,12 @@ func (sp *spool) isClosed() bool {
 	return sp.closed
 }
 
-// SpoolUsage is what an executor's spools hold: bytes in memory and on
-// disk, and spool files in its spool directory.
+// SpoolUsage is what an executor's spools hold: bytes in memory (Inputs
+// of them held by consumer tasks' exchange inputs) and on disk, and spool
+// files in its spool directory.
 type SpoolUsage struct {
-	Memory, Disk int64
-	Files        int
+	Memory, Inputs, Disk int64
+	Files                int
 }
 
 // Spooled says what the executor's spools hold now (tests assert that a
@@ -340,9 +376,19 @@ type SpoolUsage struct {
 func (e *Executor) Spooled() SpoolUsage {
 	s := e.spools
 	s.mu.Lock()
-	u := SpoolUsage{Memory: s.mem, Disk: s.disk}
+	u := SpoolUsage{Memory: s.mem, Inputs: s.inputs, Disk: s.disk}
 	s.mu.Unlock()
 	files, _ := filepath.Glob(filepath.Join(s.dir, "task-*.spool"))
 	u.Files = len(files)
 	return u
+}
+
+// SpoolPeak is the most the spools' memory has held at once since the
+// executor started, and the most of it exchange inputs held: never over
+// the memory budget (SpoolLimits).
+func (e *Executor) SpoolPeak() (memory, inputs int64) {
+	s := e.spools
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peakMem, s.peakInputs
 }

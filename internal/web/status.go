@@ -47,7 +47,10 @@ type Executor struct {
 
 // Spool is what an executor's spools hold, and their limits.
 type Spool struct {
-	MemoryBytes      int64 `json:"memory_bytes"`
+	MemoryBytes int64 `json:"memory_bytes"`
+	// InputBytes is the part of MemoryBytes that consumer tasks hold of
+	// their exchange inputs.
+	InputBytes       int64 `json:"input_bytes"`
 	DiskBytes        int64 `json:"disk_bytes"`
 	MemoryLimitBytes int64 `json:"memory_limit_bytes"`
 	DiskLimitBytes   int64 `json:"disk_limit_bytes"`

@@ -82,7 +82,8 @@ function executorCard(x) {
     el("dt", { text: "heard from" }), el("dd", { text: seconds(x.heartbeat_age_seconds) + " ago" }));
   if (x.spool) {
     facts.append(el("dt", { text: "spool" }),
-      el("dd", { text: bytes(x.spool.memory_bytes) + " in memory, " + bytes(x.spool.disk_bytes) + " on disk" }));
+      el("dd", { text: bytes(x.spool.memory_bytes) + " in memory (" + bytes(x.spool.input_bytes) + " of it exchange inputs) of " +
+        bytes(x.spool.memory_limit_bytes) + ", " + bytes(x.spool.disk_bytes) + " on disk" }));
   }
   return el("div", { class: "card executor", "data-executor": x.id },
     el("div", { class: "id", text: x.id }), meter, facts);
