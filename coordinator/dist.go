@@ -887,15 +887,15 @@ func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.R
 		_ = conn.Close()
 		return failed(err)
 	}
-	counted := &countingReader{RecordReader: rdr}
-	return counted, func() {
-		report.Finished, report.Rows, report.Bytes = time.Now(), counted.rows, counted.bytes
+	here := newHereReader(rdr)
+	return here, func() {
+		report.Finished, report.Rows, report.Bytes = time.Now(), here.rows, here.bytes
 		err := rdr.Err()
 		if err == nil && ctx.Err() != nil {
 			err = ctx.Err() // the reader stopped early
 		}
 		d.hist.ranHere(report, err)
-		rdr.Release()
+		here.Release()
 		_ = st.Close()
 		_ = conn.Close()
 	}, "", nil
@@ -931,19 +931,53 @@ func sameZone(schema *arrow.Schema, zone string) error {
 var errZone = errors.New("coordinator: executor time zone differs")
 
 // countingReader counts what passes through it.
-type countingReader struct {
+// hereReader is a task's result computed on the coordinator as an
+// executor streams it: its schema is flightsql.ResultSchema (Flight SQL
+// column metadata, as the executors add it), so a merge of partials from
+// both, a stream resumed here and a client comparing an endpoint with its
+// FlightInfo all see one schema. It counts what it gives for the history.
+type hereReader struct {
 	array.RecordReader
+	schema      *arrow.Schema
+	cur         arrow.RecordBatch
 	rows, bytes int64
 }
 
-func (c *countingReader) Next() bool {
-	if !c.RecordReader.Next() {
+func newHereReader(rdr array.RecordReader) *hereReader {
+	return &hereReader{RecordReader: rdr, schema: flightsql.ResultSchema(rdr.Schema())}
+}
+
+func (h *hereReader) Schema() *arrow.Schema { return h.schema }
+
+func (h *hereReader) Next() bool {
+	if h.cur != nil {
+		h.cur.Release()
+		h.cur = nil
+	}
+	if !h.RecordReader.Next() {
 		return false
 	}
-	rec := c.RecordBatch()
-	c.rows += rec.NumRows()
-	c.bytes += duck.RecordSize(rec)
+	rec := h.RecordReader.RecordBatch()
+	rec.Retain()
+	h.cur = flightsql.Relabel(rec, h.schema)
+	h.rows += h.cur.NumRows()
+	h.bytes += duck.RecordSize(h.cur)
 	return true
+}
+
+func (h *hereReader) RecordBatch() arrow.RecordBatch { return h.cur }
+
+// Record is RecordBatch (array.RecordReader still asks for it).
+func (h *hereReader) Record() arrow.RecordBatch { return h.cur }
+
+// Release releases the current record and the reader (once: open's
+// release calls it).
+func (h *hereReader) Release() {
+	if h.cur != nil {
+		h.cur.Release()
+		h.cur = nil
+	}
+	h.RecordReader.Release()
 }
 
 // dial makes the pool's client for an executor location.
