@@ -887,7 +887,7 @@ func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.R
 		_ = conn.Close()
 		return failed(err)
 	}
-	here := newHereReader(rdr)
+	here := relabel(rdr)
 	return here, func() {
 		report.Finished, report.Rows, report.Bytes = time.Now(), here.rows, here.bytes
 		err := rdr.Err()
@@ -931,25 +931,27 @@ func sameZone(schema *arrow.Schema, zone string) error {
 var errZone = errors.New("coordinator: executor time zone differs")
 
 // countingReader counts what passes through it.
-// hereReader is a task's result computed on the coordinator as an
-// executor streams it: its schema is flightsql.ResultSchema (Flight SQL
-// column metadata, as the executors add it), so a merge of partials from
-// both, a stream resumed here and a client comparing an endpoint with its
-// FlightInfo all see one schema. It counts what it gives for the history.
-type hereReader struct {
+// relabeled is a result with the schema an executor streams it with:
+// flightsql.ResultSchema (Flight SQL column metadata, as the executors add
+// it), every record relabeled to it. A task run on the coordinator gives
+// it, so that a merge of partials from executors and from here, a stream
+// resumed here and a client comparing an endpoint with its FlightInfo all
+// see one schema; and a CREATE TABLE AS appends the tasks' results through
+// it. It counts what it gives.
+type relabeled struct {
 	array.RecordReader
 	schema      *arrow.Schema
 	cur         arrow.RecordBatch
 	rows, bytes int64
 }
 
-func newHereReader(rdr array.RecordReader) *hereReader {
-	return &hereReader{RecordReader: rdr, schema: flightsql.ResultSchema(rdr.Schema())}
+func relabel(rdr array.RecordReader) *relabeled {
+	return &relabeled{RecordReader: rdr, schema: flightsql.ResultSchema(rdr.Schema())}
 }
 
-func (h *hereReader) Schema() *arrow.Schema { return h.schema }
+func (h *relabeled) Schema() *arrow.Schema { return h.schema }
 
-func (h *hereReader) Next() bool {
+func (h *relabeled) Next() bool {
 	if h.cur != nil {
 		h.cur.Release()
 		h.cur = nil
@@ -965,14 +967,14 @@ func (h *hereReader) Next() bool {
 	return true
 }
 
-func (h *hereReader) RecordBatch() arrow.RecordBatch { return h.cur }
+func (h *relabeled) RecordBatch() arrow.RecordBatch { return h.cur }
 
 // Record is RecordBatch (array.RecordReader still asks for it).
-func (h *hereReader) Record() arrow.RecordBatch { return h.cur }
+func (h *relabeled) Record() arrow.RecordBatch { return h.cur }
 
 // Release releases the current record and the reader (once: open's
 // release calls it).
-func (h *hereReader) Release() {
+func (h *relabeled) Release() {
 	if h.cur != nil {
 		h.cur.Release()
 		h.cur = nil

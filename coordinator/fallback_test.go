@@ -81,7 +81,7 @@ func TestTaskOnTheCoordinatorKeepsTheSchema(t *testing.T) {
 			}
 			even := (len(p.Plan) + 1) / 2
 			eventually(t, 20*time.Second, func() (bool, string) {
-				n := executorCount(t, co, "skein_executor_tasks_total", "status", "ok")
+				n := executorState(t, co, "skein_executor_tasks_total", "status", "ok")
 				return n >= float64(even), fmt.Sprintf("%v of the %d even tasks ran", n, even)
 			})
 			type answer struct {
@@ -165,7 +165,7 @@ func TestStagedQueryWithoutExecutorsFails(t *testing.T) {
 	info := staged(t, cl, q)
 	p := planOf(t, info)
 	eventually(t, 20*time.Second, func() (bool, string) {
-		n := executorCount(t, co, "skein_executor_tasks_total", "status", "ok")
+		n := executorState(t, co, "skein_executor_tasks_total", "status", "ok")
 		return n >= 1, "no task ran"
 	})
 	errs := make(chan error, 1)

@@ -7,32 +7,6 @@ import (
 	"github.com/skeindb/skein/executor"
 )
 
-// executorCount sums a counter of every executor of c, over the series
-// whose label has value.
-func executorCount(t *testing.T, c *Coordinator, name, label, value string) float64 {
-	t.Helper()
-	var sum float64
-	for _, e := range c.Executors() {
-		mfs, err := e.Metrics().Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, mf := range mfs {
-			if mf.GetName() != name {
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				for _, l := range m.GetLabel() {
-					if l.GetName() == label && l.GetValue() == value {
-						sum += m.GetCounter().GetValue()
-					}
-				}
-			}
-		}
-	}
-	return sum
-}
-
 // The exchange inputs a consumer task holds in memory count against its
 // executor's spool memory budget. With a budget smaller than a join's
 // inputs, the consumers hold what fits (a small aggregate's partials) and
@@ -68,10 +42,10 @@ func TestExchangeInputsCountAgainstSpoolMemory(t *testing.T) {
 	if heldInputs == 0 {
 		t.Error("no exchange input was counted in the spools' memory")
 	}
-	if n := executorCount(t, c, "skein_executor_exchange_inputs_total", "held", "memory"); n == 0 {
+	if n := executorState(t, c, "skein_executor_exchange_inputs_total", "held", "memory"); n == 0 {
 		t.Error("no consumer held an input in memory")
 	}
-	if n := executorCount(t, c, "skein_executor_exchange_inputs_total", "held", "table"); n == 0 {
+	if n := executorState(t, c, "skein_executor_exchange_inputs_total", "held", "table"); n == 0 {
 		t.Error("no consumer loaded an input over the budget into a table")
 	}
 	noShuffleData(t, c, "after the queries")

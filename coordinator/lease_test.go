@@ -14,9 +14,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 )
 
-// executorState sums an executor gauge over the coordinator's in-process
-// executors.
-func executorState(t *testing.T, c *Coordinator, name string) float64 {
+// executorState sums an executor gauge or counter over the coordinator's
+// in-process executors, over the series that have the label pairs given
+// (name, value, ...).
+func executorState(t *testing.T, c *Coordinator, name string, labels ...string) float64 {
 	t.Helper()
 	var sum float64
 	for _, e := range c.Executors() {
@@ -25,9 +26,20 @@ func executorState(t *testing.T, c *Coordinator, name string) float64 {
 			t.Fatal(err)
 		}
 		for _, mf := range mfs {
-			if mf.GetName() == name {
-				for _, m := range mf.GetMetric() {
-					sum += m.GetGauge().GetValue()
+			if mf.GetName() != name {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				have := map[string]string{}
+				for _, l := range m.GetLabel() {
+					have[l.GetName()] = l.GetValue()
+				}
+				match := true
+				for i := 0; i+1 < len(labels); i += 2 {
+					match = match && have[labels[i]] == labels[i+1]
+				}
+				if match {
+					sum += m.GetGauge().GetValue() + m.GetCounter().GetValue()
 				}
 			}
 		}

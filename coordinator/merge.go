@@ -45,10 +45,31 @@ func (d *dist) gather(req context.Context, m merge, answer gathered) (*arrow.Sch
 }
 
 // merge fetches every partial result in parallel and runs the final SQL
-// over them in DuckDB, streaming its answer. Each task's partial result is
-// read whole before it is used, so a task that fails midway is run again
-// elsewhere without its first rows counting twice.
+// over them in DuckDB (mergeAnswer), streaming its answer.
 func (d *dist) merge(ctx, req context.Context, m merge, cancel func()) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	rdr, done, err := d.mergeAnswer(ctx, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	schema := flightsql.ResultSchema(rdr.Schema())
+	ch := make(chan flight.StreamChunk, 1)
+	d.work.spawn(func() {
+		defer close(ch)
+		defer cancel()
+		defer done()
+		rows, bytes, err := d.forward(ctx, req, m.Query, rdr, schema, ch)
+		d.hist.finished(m.Query, rows, bytes, err)
+		d.read(m.Query, -1, err)
+	})
+	return schema, ch, nil
+}
+
+// mergeAnswer fetches every partial result in parallel and runs the final
+// SQL over them in DuckDB: rdr is its answer, done releases it all once
+// read. Each task's partial result is read whole before it is used, so a
+// task that fails midway is run again elsewhere without its first rows
+// counting twice.
+func (d *dist) mergeAnswer(ctx context.Context, m merge) (rdr array.RecordReader, done func(), err error) {
 	parts := make([][]arrow.RecordBatch, len(m.Tasks))
 	var held atomic.Int64 // bytes of partial results held, within the result limit
 	schemas := make([]*arrow.Schema, len(m.Tasks))
@@ -121,25 +142,16 @@ func (d *dist) merge(ctx, req context.Context, m merge, cancel func()) (*arrow.S
 		cleanup()
 		return nil, nil, fmt.Errorf("query %s: merge: %w", m.Query, err)
 	}
-	rdr, err := st.Query(ctx, d.mem, nil, d.batch)
-	if err != nil {
+	if rdr, err = st.Query(ctx, d.mem, nil, d.batch); err != nil {
 		_ = st.Close()
 		cleanup()
 		return nil, nil, fmt.Errorf("query %s: merge: %w", m.Query, err)
 	}
-	schema := flightsql.ResultSchema(rdr.Schema())
-	ch := make(chan flight.StreamChunk, 1)
-	d.work.spawn(func() {
-		defer close(ch)
-		defer cancel()
-		defer cleanup()
-		defer st.Close()
-		defer rdr.Release()
-		rows, bytes, err := d.forward(ctx, req, m.Query, rdr, schema, ch)
-		d.hist.finished(m.Query, rows, bytes, err)
-		d.read(m.Query, -1, err)
-	})
-	return schema, ch, nil
+	return rdr, func() {
+		rdr.Release()
+		_ = st.Close()
+		cleanup()
+	}, nil
 }
 
 // fetchTask reads one task's whole result. If its stream breaks, even

@@ -138,6 +138,9 @@ func partName(query string, part int) string { return fmt.Sprintf("part-%s-%05d.
 
 // Write implements flightsql.Cluster.
 func (d *dist) Write(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTag, user, query string) (int64, bool, error) {
+	if n, ok, err := d.createAs(ctx, conn, tag, user, query); ok {
+		return n, true, err
+	}
 	c, ok := readCopy(query)
 	if !ok {
 		return 0, false, nil
@@ -150,30 +153,9 @@ func (d *dist) Write(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTa
 	if role.ReadOnly() {
 		return 0, true, fmt.Errorf("%w: user %s has role %s, which may not run COPY", flightsql.ErrDenied, user, role)
 	}
-	// DuckDB prepares the statement as given: the guard checks its target
-	// against the allowed directories, and a statement DuckDB refuses is
-	// left to fail as it always did.
-	st, err := conn.Describe(ctx, query)
-	if err != nil {
-		return 0, false, nil
-	}
-	_ = st.Close()
-	inner, err := conn.Describe(ctx, c.query)
-	if err != nil {
-		return 0, false, nil
-	}
-	schema, usable := inner.Schema, inner.ReturnsRows && inner.Resolved && inner.Params.NumFields() == 0
-	_ = inner.Close()
-	if !usable {
-		return 0, false, nil
-	}
-	ast, err := scalar[string](ctx, conn, "SELECT json_serialize_sql($1::VARCHAR)::VARCHAR", c.query)
-	if err != nil {
-		return 0, true, err
-	}
-	local, err := deserialize(ctx, conn, []byte(ast))
-	if err != nil || local == "" {
-		return 0, false, nil // not a query the AST serializes: DuckDB's own COPY
+	schema, local, ok, err := writable(ctx, conn, query, c.query)
+	if !ok || err != nil {
+		return 0, ok, err
 	}
 	created, err := c.prepareDir()
 	if err != nil {
@@ -194,6 +176,38 @@ func (d *dist) Write(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTa
 		return 0, true, err
 	}
 	return n, true, nil
+}
+
+// writable prepares a statement that writes a query's rows, and the
+// query: DuckDB prepares the statement as given (the guard checks what it
+// reads and writes; a statement DuckDB refuses is left to fail as it
+// always did), then the query, which must give rows without parameters.
+// It returns the query's schema and its SQL from its AST; ok is false to
+// leave the statement to DuckDB.
+func writable(ctx context.Context, conn *duck.Conn, stmt, query string) (schema *arrow.Schema, local string, ok bool, err error) {
+	st, err := conn.Describe(ctx, stmt)
+	if err != nil {
+		return nil, "", false, nil
+	}
+	_ = st.Close()
+	inner, err := conn.Describe(ctx, query)
+	if err != nil {
+		return nil, "", false, nil
+	}
+	schema, usable := inner.Schema, inner.ReturnsRows && inner.Resolved && inner.Params.NumFields() == 0
+	_ = inner.Close()
+	if !usable {
+		return nil, "", false, nil
+	}
+	ast, err := scalar[string](ctx, conn, "SELECT json_serialize_sql($1::VARCHAR)::VARCHAR", query)
+	if err != nil {
+		return nil, "", true, err
+	}
+	local, err = deserialize(ctx, conn, []byte(ast))
+	if err != nil || local == "" {
+		return nil, "", false, nil // not a query the AST serializes: DuckDB runs the statement
+	}
+	return schema, local, true, nil
 }
 
 // writeParts runs the write's tasks, across executors where the query

@@ -149,10 +149,9 @@ func (s *spoolStore) freeInput(n int64) {
 		return
 	}
 	s.mu.Lock()
-	s.mem -= n
 	s.inputs -= n
-	s.cond.Broadcast()
 	s.mu.Unlock()
+	s.free(n, 0)
 }
 
 // wake makes waiting writers look again.

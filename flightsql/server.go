@@ -92,10 +92,11 @@ type Cluster interface {
 	// SessionClosed cancels, on every executor, the queries a session
 	// that has been closed planned.
 	SessionClosed(session string)
-	// Write runs a statement that writes files into a directory (COPY
-	// (query) TO 'dir/') across executors, recording it in the history,
-	// and returns the rows written; ok is false for any other statement,
-	// which runs here as before. conn is the caller's session connection,
+	// Write runs a statement that writes across executors, recording it
+	// in the history: files into a directory (COPY (query) TO 'dir/'),
+	// returning the rows written, or a new table from a query (CREATE
+	// TABLE ... AS), returning DuckDB's count for it; ok is false for any
+	// other statement, which runs here as before. conn is the caller's session connection,
 	// held for the call, outside any transaction.
 	Write(ctx context.Context, conn *duck.Conn, tag QueryTag, user, query string) (rows int64, ok bool, err error)
 }

@@ -299,8 +299,9 @@ func (s *Server) DoPutCommandStatementUpdate(ctx context.Context, cmd flightsql.
 	})
 }
 
-// clusterWrite runs a statement that writes a directory of files across
-// the cluster, if it is one; ok is false otherwise. Inside a transaction
+// clusterWrite runs a statement that writes across the cluster (a
+// directory of files, a table from a query), if it is one; ok is false
+// otherwise. Inside a transaction
 // nothing is distributed: the statement is the transaction's. The caller
 // holds the session.
 func (s *Server) clusterWrite(ctx context.Context, sess *session, tag QueryTag, txn []byte, query string) (int64, bool, error) {

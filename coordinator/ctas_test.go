@@ -1,0 +1,166 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/ducktest"
+)
+
+// clusterRows is the cluster's answer to q, rendered, in its order.
+func clusterRows(t *testing.T, cl *flightsql.Client, q string) []string {
+	t.Helper()
+	info, err := cl.Execute(context.Background(), q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return endpointRows(t, cl, info.Endpoint)
+}
+
+// refStrings is the one VARCHAR column of q's rows on the reference
+// DuckDB, in order (read through database/sql).
+func refStrings(t *testing.T, ref *duck.Conn, q string) []string {
+	t.Helper()
+	out, err := queryStrings(context.Background(), ref, q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return out
+}
+
+// sameTable fails unless table holds on the cluster what it holds in the
+// reference DuckDB: the same columns, of the same types, and the same rows
+// (in the same order if ordered), each rendered by DuckDB as one VARCHAR.
+func sameTable(t *testing.T, cl *flightsql.Client, ref *duck.Conn, table string, ordered bool) {
+	t.Helper()
+	cols := fmt.Sprintf(`SELECT column_name || ' ' || data_type FROM information_schema.columns
+WHERE table_name = '%s' ORDER BY ordinal_position`, table)
+	if got, want := clusterRows(t, cl, cols), refStrings(t, ref, cols); !slices.Equal(got, want) {
+		t.Errorf("%s: columns %q, DuckDB's CREATE TABLE AS gives %q", table, got, want)
+	}
+	q := fmt.Sprintf("SELECT CAST(r AS VARCHAR) FROM %s AS r", table)
+	got, want := clusterRows(t, cl, q), refStrings(t, ref, q)
+	if !ordered {
+		slices.Sort(got)
+		slices.Sort(want)
+	}
+	if len(want) == 0 {
+		t.Errorf("%s: DuckDB's table is empty: the test shows nothing", table)
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: %d rows, DuckDB's %d; first %q, want %q", table, len(got), len(want), first(got), first(want))
+	}
+}
+
+// lastWriteMode is how the history says the last write ran.
+func lastWriteMode(t *testing.T, cl *flightsql.Client, sql string) string {
+	t.Helper()
+	return queryString(t, context.Background(), cl, fmt.Sprintf(
+		`SELECT mode FROM skein.queries WHERE sql = '%s' ORDER BY started_at DESC LIMIT 1`, strings.ReplaceAll(sql, "'", "''")))
+}
+
+// CREATE TABLE ... AS over files runs on the executors where its query
+// distributes (a scan, an aggregate finished after a shuffle, one merged
+// on the coordinator, a sorted top-N), and the coordinator appends the
+// answer into the new table: the table is DuckDB's, its column names and
+// types and rows, and the update count is DuckDB's. IF NOT EXISTS, an
+// existing table and OR REPLACE behave as in DuckDB; no shuffle data is
+// left; a TEMP table is made by DuckDB on the coordinator.
+func TestDistributedCreateTableAs(t *testing.T) {
+	co, cl, glob := startCluster(t, 2, "")
+	ref := ducktest.Open(t, filepath.Dir(glob))
+	ctx := context.Background()
+	for i, c := range []struct {
+		query   string
+		ordered bool
+	}{
+		{fmt.Sprintf(`SELECT id, g, id * 2 AS twice, 'v' || g AS s, id::DECIMAL(18, 2) / 7 AS d FROM read_parquet('%s') WHERE g <> 3`, glob), false},
+		{fmt.Sprintf(`SELECT id %% 1000 AS k, count(*) AS n, sum(id) AS s, avg(g) AS a FROM read_parquet('%s') GROUP BY k`, glob), false},
+		{fmt.Sprintf(`SELECT count(*), sum(id), min(g) FROM read_parquet('%s')`, glob), false},
+		{fmt.Sprintf(`SELECT id, g FROM read_parquet('%s') ORDER BY id DESC LIMIT 700`, glob), true},
+		{fmt.Sprintf(`SELECT id, g, g AS g FROM read_parquet('%s') WHERE id %% 3 = 0`, glob), false},
+	} {
+		table := fmt.Sprintf("t%d", i)
+		stmt := fmt.Sprintf("CREATE TABLE %s AS %s", table, c.query)
+		n, err := cl.ExecuteUpdate(ctx, stmt)
+		if err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+		want, err := ref.Exec(ctx, stmt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != want {
+			t.Errorf("%s: %d rows, DuckDB says %d", stmt, n, want)
+		}
+		if mode := lastWriteMode(t, cl, stmt); !strings.HasPrefix(mode, "write ") {
+			t.Errorf("%s: ran as %q, not across executors", stmt, mode)
+		}
+		wroteOn(t, cl, 2)
+		sameTable(t, cl, ref, table, c.ordered)
+	}
+
+	// The table exists: an error, or nothing done with IF NOT EXISTS.
+	again := fmt.Sprintf("CREATE TABLE t0 AS SELECT id FROM read_parquet('%s')", glob)
+	if _, err := cl.ExecuteUpdate(ctx, again); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("%s over an existing table: %v", again, err)
+	}
+	ifNot := fmt.Sprintf("CREATE TABLE IF NOT EXISTS t0 AS SELECT id FROM read_parquet('%s')", glob)
+	if n, err := cl.ExecuteUpdate(ctx, ifNot); err != nil || n != 0 {
+		t.Fatalf("%s over an existing table: %d rows, %v", ifNot, n, err)
+	}
+	sameTable(t, cl, ref, "t0", false)
+	// OR REPLACE replaces it.
+	replace := fmt.Sprintf("CREATE OR REPLACE TABLE t0 AS SELECT g, count(*) AS n FROM read_parquet('%s') GROUP BY g", glob)
+	if _, err := cl.ExecuteUpdate(ctx, replace); err != nil {
+		t.Fatal(err)
+	}
+	if mode := lastWriteMode(t, cl, replace); !strings.HasPrefix(mode, "write ") {
+		t.Errorf("%s: ran as %q, not across executors", replace, mode)
+	}
+	ducktest.Exec(t, ref, replace)
+	sameTable(t, cl, ref, "t0", false)
+	noShuffleData(t, co, "after the writes")
+	// A TEMP table is the session's: DuckDB makes it here.
+	temp := fmt.Sprintf("CREATE TEMP TABLE tt AS SELECT id FROM read_parquet('%s')", glob)
+	if _, err := cl.ExecuteUpdate(ctx, temp); err != nil {
+		t.Fatal(err)
+	}
+	if mode := lastWriteMode(t, cl, temp); mode != "local" {
+		t.Errorf("%s: ran as %q", temp, mode)
+	}
+}
+
+// A CREATE TABLE ... AS whose query fails in one task (row 25000, in the
+// last file) leaves no table; with OR REPLACE, the table it would have
+// replaced stays as it was.
+func TestFailedCreateTableAsLeavesNoTable(t *testing.T) {
+	_, cl, glob := startCluster(t, 2, "")
+	ref := ducktest.Open(t, filepath.Dir(glob))
+	ctx := context.Background()
+	failing := fmt.Sprintf(`SELECT id, CASE WHEN id = 25000 THEN 'x' ELSE id::VARCHAR END::BIGINT AS v FROM read_parquet('%s')`, glob)
+	old := fmt.Sprintf("CREATE TABLE kept AS SELECT id FROM read_parquet('%s') WHERE g = 1", glob)
+	if _, err := cl.ExecuteUpdate(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	ducktest.Exec(t, ref, old)
+	for _, stmt := range []string{"CREATE TABLE bad AS " + failing, "CREATE OR REPLACE TABLE kept AS " + failing} {
+		_, err := cl.ExecuteUpdate(ctx, stmt)
+		if err == nil || !strings.Contains(err.Error(), "Conversion") {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+		if mode := lastWriteMode(t, cl, stmt); !strings.HasPrefix(mode, "write ") {
+			t.Errorf("%s: ran as %q, not across executors", stmt, mode)
+		}
+	}
+	if n := queryInt(t, cl, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'bad'"); n != 0 {
+		t.Fatal("a failed CREATE TABLE AS left its table")
+	}
+	sameTable(t, cl, ref, "kept", false)
+}
