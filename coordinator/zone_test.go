@@ -30,7 +30,10 @@ func rowStrings(t *testing.T, rdr array.RecordReader) []string {
 			for j, col := range rec.Columns() {
 				cells[j] = col.ValueStr(i)
 			}
-			out = append(out, strings.Join(cells, "|"))
+			// A copy: a string read from an array aliases its buffer,
+			// which DuckDB frees with the reader (strings.Join of one
+			// cell returns the cell itself).
+			out = append(out, strings.Clone(strings.Join(cells, "|")))
 		}
 	}
 	if err := rdr.Err(); err != nil {
