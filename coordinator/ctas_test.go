@@ -67,7 +67,8 @@ func lastWriteMode(t *testing.T, cl *flightsql.Client, sql string) string {
 
 // CREATE TABLE ... AS over files runs on the executors where its query
 // distributes (a scan, an aggregate finished after a shuffle, one merged
-// on the coordinator, a sorted top-N), and the coordinator appends the
+// on the coordinator, a sorted top-N, a sort range-partitioned across the
+// executors), and the coordinator appends the
 // answer into the new table: the table is DuckDB's, its column names and
 // types and rows, and the update count is DuckDB's. IF NOT EXISTS, an
 // existing table and OR REPLACE behave as in DuckDB; no shuffle data is
@@ -84,6 +85,8 @@ func TestDistributedCreateTableAs(t *testing.T) {
 		{fmt.Sprintf(`SELECT id %% 1000 AS k, count(*) AS n, sum(id) AS s, avg(g) AS a FROM read_parquet('%s') GROUP BY k`, glob), false},
 		{fmt.Sprintf(`SELECT count(*), sum(id), min(g) FROM read_parquet('%s')`, glob), false},
 		{fmt.Sprintf(`SELECT id, g FROM read_parquet('%s') ORDER BY id DESC LIMIT 700`, glob), true},
+		// Range-partitioned and sorted on executors: the rows go in in order.
+		{fmt.Sprintf(`SELECT id, g FROM read_parquet('%s') WHERE id %% 7 <> 0 ORDER BY g DESC, id`, glob), true},
 		{fmt.Sprintf(`SELECT id, g, g AS g FROM read_parquet('%s') WHERE id %% 3 = 0`, glob), false},
 	} {
 		table := fmt.Sprintf("t%d", i)
@@ -99,9 +102,11 @@ func TestDistributedCreateTableAs(t *testing.T) {
 		if n != want {
 			t.Errorf("%s: %d rows, DuckDB says %d", stmt, n, want)
 		}
-		if mode := lastWriteMode(t, cl, stmt); !strings.HasPrefix(mode, "write ") {
+		mode := lastWriteMode(t, cl, stmt)
+		if !strings.HasPrefix(mode, "write ") {
 			t.Errorf("%s: ran as %q, not across executors", stmt, mode)
 		}
+		t.Logf("%s: %s", table, mode)
 		wroteOn(t, cl, 2)
 		sameTable(t, cl, ref, table, c.ordered)
 	}
