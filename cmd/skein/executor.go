@@ -44,6 +44,7 @@ func executorCmd(args []string, stdout, stderr io.Writer) int {
 	cfg.ObjectStore.RegisterFlags(fs)
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "on SIGTERM, how long the executor may drain: it takes no new tasks, finishes those it has and waits for their results to be read, then deregisters and exits (a second signal stops it at once)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	profileDir := profileFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -75,17 +76,24 @@ func executorCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "skein executor:", err)
 		return 1
 	}
+	prof, err := startProfile(*profileDir, "executor")
+	if err != nil {
+		fmt.Fprintln(stderr, "skein executor:", err)
+		return 2
+	}
 	signal.Ignore(syscall.SIGPIPE)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	e, err := executor.Start(ctx, cfg, log)
 	if err != nil {
+		prof.finish(log)
 		fmt.Fprintln(stderr, "skein executor:", err)
 		return 1
 	}
 	cfg.ObjectStore.LogTo(log)
 	fmt.Fprintf(stdout, "skein ready: %s\n", e.URI())
 	<-ctx.Done()
+	prof.finish(log)
 	stop()
 	log.Info().Dur("grace", *grace).Msg("signal received: draining")
 	dctx, cancel := graceContext(*grace)

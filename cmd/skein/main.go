@@ -137,6 +137,7 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) int {
 		fs.StringVar(&cfg.InProcessPlan, "in-process-plan", coordinator.PlanLocal, "how queries are planned while every live executor runs in this process: local: whole on the coordinator's DuckDB with all its threads (the executors share its cores, so splitting only adds exchanges); distribute: split across the executors as on a cluster of processes")
 	}
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	profileDir := profileFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -160,6 +161,11 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "skein coordinator: --cluster-secret-file is required")
 		return 2
 	}
+	prof, err := startProfile(*profileDir, cmd)
+	if err != nil {
+		fmt.Fprintln(stderr, "skein serve:", err)
+		return 2
+	}
 	// A supervisor that closes our pipes on SIGTERM must not kill the
 	// shutdown (and its checkpoint) with SIGPIPE.
 	signal.Ignore(syscall.SIGPIPE)
@@ -167,6 +173,7 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	c, err := coordinator.Start(ctx, cfg, log)
 	if err != nil {
+		prof.finish(log)
 		log.Error().Err(err).Msg("cannot start")
 		fmt.Fprintln(stderr, "skein serve:", err)
 		return 1
@@ -174,12 +181,14 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "skein ready: %s\n", c.URI())
 	select {
 	case <-ctx.Done():
+		prof.finish(log)
 		log.Info().Dur("grace", cfg.ShutdownGrace).Msg("signal received: draining, then shutting down")
 		stop()
 		dctx, cancel := graceContext(cfg.ShutdownGrace)
 		c.Drain(dctx)
 		cancel()
 	case err := <-c.Done():
+		prof.finish(log)
 		log.Error().Err(err).Msg("server stopped")
 	}
 	if err := c.Shutdown(); err != nil {
