@@ -21,6 +21,11 @@ BENCH_BALLISTA ?= $(if $(filter 10,$(SF)),0,1)
 # time); bench-smoke installs none of them (BENCH_SAIL=1 make bench-smoke would).
 BENCH_SAIL ?= $(if $(filter 10,$(SF)),0,1)
 BENCH_SPARK ?= $(if $(filter 10,$(SF)),0,1)
+# make bench PROFILE=1 (or bench-smoke, bench-memory): every Skein process the harness starts
+# writes its Go CPU and allocation profiles, saved as $(BUILD_DIR)/profiles/WORKLOAD-DEPLOYMENT-
+# PROCESS.{cpu,alloc}.pprof (bench-smoke: $(BUILD_DIR)/bench-smoke/profiles) and summed up in the report.
+PROFILE ?=
+BENCH_PROFILE_ARGS := $(if $(filter 1,$(PROFILE)), --profile)
 export SKEIN_BIN := $(CURDIR)/bin/skein
 export BUILD_DIR
 
@@ -94,12 +99,19 @@ soak: build ## run the fault and load tests at full count (not in CI): 50 kill t
 bench: $(if $(BENCH_SKEIN_BIN),,build) ## run the benchmark harness (TPC-H SF 1, or SF=N; Skein vs DuckDB, DataFusion, Ballista, Sail, Spark): bench/results/DATE.md, README block
 	SKEIN_BIN=$(or $(BENCH_SKEIN_BIN),$(SKEIN_BIN)) BENCH_BALLISTA=$(BENCH_BALLISTA) \
 	  BENCH_SAIL=$(BENCH_SAIL) BENCH_SPARK=$(BENCH_SPARK) \
-	  SKEINBENCH_COMMAND="make bench$(if $(SF), SF=$(SF))$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')" \
-	  bash bench/run.sh --readme $(BENCH_SF_ARGS) $(BENCH_ARGS)
+	  SKEINBENCH_COMMAND="make bench$(if $(SF), SF=$(SF))$(if $(PROFILE), PROFILE=$(PROFILE))$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')" \
+	  bash bench/run.sh --readme $(BENCH_SF_ARGS)$(BENCH_PROFILE_ARGS) $(BENCH_ARGS)
 
 .PHONY: bench-smoke
 bench-smoke: $(if $(BENCH_SKEIN_BIN),,build) ## run the benchmark harness at TPC-H SF 0.01 (output in build/bench-smoke); fails on any wrong answer
-	SKEIN_BIN=$(or $(BENCH_SKEIN_BIN),$(SKEIN_BIN)) SKEINBENCH_COMMAND="make bench-smoke" bash bench/run.sh --smoke
+	SKEIN_BIN=$(or $(BENCH_SKEIN_BIN),$(SKEIN_BIN)) SKEINBENCH_COMMAND="make bench-smoke$(if $(PROFILE), PROFILE=$(PROFILE))" \
+	  bash bench/run.sh --smoke$(BENCH_PROFILE_ARGS)
+
+.PHONY: bench-memory
+bench-memory: $(if $(BENCH_SKEIN_BIN),,build) ## run 8 clients of the TPC-H mix on skein serve for 5 minutes, sampling its RSS every second: is memory flat? (output in build/bench-memory)
+	SKEIN_BIN=$(or $(BENCH_SKEIN_BIN),$(SKEIN_BIN)) \
+	  SKEINBENCH_COMMAND="make bench-memory$(if $(PROFILE), PROFILE=$(PROFILE))$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')" \
+	  bash bench/run.sh --memory-soak$(BENCH_PROFILE_ARGS) $(BENCH_SF_ARGS) $(BENCH_ARGS)
 
 .PHONY: bench-go
 bench-go: ## run the Go benchmarks (fetch throughput, SELECT 1 latency, scale-out, planning, unequal executors, tiny tasks)

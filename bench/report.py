@@ -321,14 +321,25 @@ def _section_fetch(results):
     rows = []
     for s in f["systems"]:
         rows.append([s["label"], _stat_cell(s), f"{s['mb_per_s']:.0f}" if s.get("mb_per_s") else _failure(s),
-                     f"{s['ratio']:.2f}x" if s.get("ratio") else "—", s.get("plan", "")])
+                     f"{s['ratio']:.2f}x" if s.get("ratio") else "—", _cpu_cell(s.get("cpu")),
+                     s.get("plan", "")])
     text = (f"## 1. Fetch throughput\n\n`{f['sql']}`, fully fetched into one Arrow table: "
             f"{f['rows']:,} rows, {f['bytes'] / 1e6:,.0f} MB as Arrow. Skein through the ADBC Flight SQL "
             "driver; in-process DuckDB through `duckdb` Python's Arrow export (`to_arrow_table`). "
             "MB/s is that Arrow size over the median time; the ratio is in-process time over Skein time.\n\n")
-    text += _table(["System", "Seconds: median (min–max)", "MB/s", "vs in-process", "Skein plan"], rows)
+    text += _table(["System", "Seconds: median (min–max)", "MB/s", "vs in-process",
+                    "CPU s per run, by process", "Skein plan"], rows)
     text += "\n\n" + "\n".join(f"- {s['label']}: {s['describe']}" for s in f["systems"])
     return text
+
+
+def _cpu_cell(runs):
+    """Median CPU seconds per run by process ("client" is the harness, which
+    for in-process DuckDB is the engine too)."""
+    if not runs:
+        return "—"
+    names = list(runs[0])
+    return ", ".join(f"{k} {Stats([r[k] for r in runs if k in r]).median:.2f}" for k in names)
 
 
 def _section_tpch(results, queries, chart_name):
@@ -423,6 +434,11 @@ def _section_latency(results):
             "full; the point lookup is `SELECT * FROM orders WHERE o_orderkey = K` with a different "
             "existing key each run (the same keys for both systems).\n\n")
     text += _table(header, rows)
+    cpu = [f"{s['label']}, {case}: " + ", ".join(f"{k} {v * 1e3:.2f}" for k, v in c["cpu_per_query"].items())
+           for s in lat["systems"] for case, c in s.get("cases", {}).items() if c.get("cpu_per_query")]
+    if cpu:
+        text += ("\n\nCPU milliseconds per statement, by process (\"client\" is the harness: ADBC's driver, "
+                 "or in-process DuckDB, and the answer checks):\n\n" + "\n".join(f"- {c}" for c in cpu))
     text += "\n\n" + "\n".join(f"- {s['label']}: {s['describe']}" for s in lat["systems"])
     return text
 
@@ -446,6 +462,42 @@ def _section_concurrency(results):
             "Queries per second over the whole run; latency in seconds.\n\n")
     text += _table(["System", "Clients", "Queries", "Queries/s", "p50 (s)", "p99 (s)", "Failures"], rows)
     text += "\n\n" + "\n".join(f"- {s['label']}: {s['describe']}" for s in c["systems"])
+    rss = [[s["label"], clients, name, _mb(m["start_kb"]), _mb(m["peak_kb"]), _mb(m["end_kb"]),
+            f"{m['slope_kb_per_min'] / 1024:+.1f}", f"{m['late_slope_kb_per_min'] / 1024:+.1f}"]
+           for s in c["systems"] for clients, r in s.get("runs", {}).items()
+           for name, m in r.get("rss", {}).items()]
+    if rss:
+        text += ("\n\nMemory during each run: the RSS of each process serving it (for in-process "
+                 "DuckDB, the harness's own, which also holds the clients), sampled every second; "
+                 "the slope by least squares over the run and over its second half.\n\n")
+        text += _table(["System", "Clients", "Process", "Start (MB)", "Peak (MB)", "End (MB)",
+                        "Slope (MB/min)", "Second half (MB/min)"], rss)
+    return text
+
+
+PROFILE_PARTS = ["DuckDB", "gRPC", "Arrow", "Skein", "other libraries", "Go runtime and GC"]
+
+
+def _section_profiles(results):
+    prof = results.get("profiles")
+    if not prof:
+        return None
+    rows = []
+    for e in prof["processes"]:
+        b = e.get("breakdown")
+        if not b or not b.get("seconds"):
+            rows.append([e["workload"], e["deployment"], e["process"], "—"] + ["—"] * len(PROFILE_PARTS) + ["—"])
+            continue
+        top = ", ".join(f"{f} {v:.0%}" for f, v in b["top"][:3])
+        rows.append([e["workload"], e["deployment"], e["process"], f"{b['seconds']:.1f}"]
+                    + [f"{b['parts'].get(p, 0):.0%}" for p in PROFILE_PARTS] + [top])
+    text = (f"## Profiles\n\nEach Skein process's Go CPU and allocation profiles, from its start to its "
+            f"stop, in `{prof['dir']}` as WORKLOAD-DEPLOYMENT-PROCESS.cpu.pprof and .alloc.pprof (read them "
+            "with `go tool pprof -top FILE`). CPU seconds sampled, and their share by the part whose code "
+            "spent them: the innermost frame that is not the Go runtime or standard library; DuckDB "
+            "includes its own threads (`runtime._ExternalCode`) and calls through cgo; the runtime is "
+            "the scheduler and the garbage collector's workers. Flat leaves: the top three.\n\n")
+    text += _table(["Workload", "Deployment", "Process", "CPU s", *PROFILE_PARTS, "Top (flat)"], rows)
     return text
 
 
@@ -789,6 +841,7 @@ def write(results, out_dir, date, queries, stem=None):
              _section_s3(results),
              _section_big(results),
              _section_peers(results),
+             _section_profiles(results),
              _section_how(results)]
     md = out_dir / f"{stem}.md"
     md.write_text("\n\n".join(p for p in parts if p) + "\n")

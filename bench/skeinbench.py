@@ -5,6 +5,8 @@ chart, and optionally the README's benchmark block.
     bench/run.sh [--scale 1] [--runs 5] [--warmup 1] [--duration 30] [--out DIR] [--readme]
     bench/run.sh --smoke          # tiny scale, one run each, output under build/
     bench/run.sh --scale 10 --big-queries   # Q9, Q18, Q21 under a memory limit (make bench SF=10)
+    bench/run.sh --memory-soak    # 8 clients on skein serve for 5 minutes: is its memory flat?
+    bench/run.sh --profile ...    # also each Skein process's CPU and allocation profiles
 
 Exits 1 when any answer differs from DuckDB's or any workload failed (after
 writing the report), 0 otherwise. Goals not met do not change the status:
@@ -30,6 +32,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import answers  # noqa: E402
+import profiles  # noqa: E402
 import report  # noqa: E402
 import skeinproc  # noqa: E402
 import systems  # noqa: E402
@@ -91,6 +94,8 @@ SMOKE = dict(scale=0.01, runs=1, warmup=1, duration=2.0, latency_runs=30, query_
              out=BUILD_DIR / "bench-smoke")
 # --big-queries: few long queries, each in fresh processes; one run, none to warm up.
 BIG = dict(runs=1, warmup=0, query_timeout=3600.0)
+# --memory-soak: the concurrency workload alone, 8 clients on skein serve for 5 minutes.
+SOAK = dict(duration=300.0, clients="8", out=BUILD_DIR / "bench-memory")
 
 
 def parse_args(argv):
@@ -100,7 +105,20 @@ def parse_args(argv):
     p.add_argument("--scale", type=float, help="TPC-H scale factor (default 1; smoke 0.01)")
     p.add_argument("--runs", type=int, help="timed runs per query and system (default 5; smoke 1)")
     p.add_argument("--warmup", type=int, help="warm-up runs before them (default 1)")
-    p.add_argument("--duration", type=float, help="seconds per concurrency run (default 30; smoke 2)")
+    p.add_argument("--duration", type=float,
+                   help="seconds per concurrency run (default 30; smoke 2; --memory-soak 300)")
+    p.add_argument("--clients", help="comma-separated client counts of the concurrency workload "
+                                      "(default " + ",".join(map(str, workloads.CONCURRENCY_CLIENTS))
+                                      + "; --memory-soak 8)")
+    p.add_argument("--memory-soak", action="store_true",
+                   help="only the concurrency workload, only on `skein serve` (defaults), 8 clients for "
+                        "300 s unless --clients/--duration say otherwise, sampling each process's RSS every "
+                        "second: does its memory stay flat? (results in $BUILD_DIR/bench-memory)")
+    p.add_argument("--profile", nargs="?", const=True, type=pathlib.Path, metavar="DIR",
+                   help="every Skein process writes its Go CPU and allocation profiles (--profile-dir), "
+                        "saved as DIR/WORKLOAD-DEPLOYMENT-PROCESS.{cpu,alloc}.pprof (default DIR: "
+                        "$BUILD_DIR/profiles; smoke $BUILD_DIR/bench-smoke/profiles) and summed up "
+                        "in the report (`make bench PROFILE=1`)")
     p.add_argument("--latency-runs", type=int, help="runs per latency statement (default 300; smoke 30)")
     p.add_argument("--query-timeout", type=float,
                    help="seconds one query may take before it is cancelled and counted as an error "
@@ -132,11 +150,21 @@ def parse_args(argv):
     defaults = dict(SMOKE if args.smoke else FULL)
     if args.big_queries:
         defaults.update(BIG)
+    if args.memory_soak:
+        defaults.update(SOAK)
+    defaults.setdefault("clients", ",".join(map(str, workloads.CONCURRENCY_CLIENTS)))
     for k, v in defaults.items():
         if getattr(args, k) is None:
             setattr(args, k, v)
+    try:
+        args.clients = [int(c) for c in str(args.clients).split(",") if c.strip()]
+    except ValueError:
+        p.error(f"--clients {args.clients}: want comma-separated numbers")
+    if args.profile is True:
+        args.profile = BUILD_DIR / ("bench-smoke" if args.smoke else "") / "profiles"
     if args.workloads is None:
-        args.workloads = "big" if args.big_queries else ",".join(DEFAULT_WORKLOADS)
+        args.workloads = ("big" if args.big_queries else "concurrency" if args.memory_soak
+                          else ",".join(DEFAULT_WORKLOADS))
     args.workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     unknown = [w for w in args.workloads if w not in WORKLOADS]
     if unknown:
@@ -156,6 +184,11 @@ class Bench:
         self.runs = args.runs
         self.warmup = args.warmup
         self.duration = args.duration
+        self.clients = args.clients
+        # --memory-soak: the concurrency workload runs on skein serve only.
+        self.skein_only = args.memory_soak
+        self.profile_dir = args.profile
+        self.profiles = []  # what profiles.Target.collect moved, in order
         self.latency_runs = args.latency_runs
         self.latency_warmup = min(20, args.latency_runs)
         self.query_timeout = args.query_timeout
@@ -203,6 +236,13 @@ class Bench:
                 "SELECT count(DISTINCT (file_name, row_group_id)) FROM parquet_metadata(?)",
                 [self.files["lineitem"]]).fetchone()[0]
 
+    def profile_target(self, label):
+        """Where a Skein deployment of the running workload puts its profiles
+        (None: --profile not given)."""
+        if self.profile_dir is None:
+            return None
+        return profiles.Target(self.profile_dir, self.workload, label, self.profiles)
+
     def counted(self, diff):
         """Counts a Skein or DuckDB answer check (diff is None when equal) and
         returns diff; peers' answers are reported but not counted."""
@@ -221,6 +261,21 @@ class Bench:
 
     def point_keys(self, n):
         return [self._keys[i % len(self._keys)] for i in range(n)]
+
+
+def summarize_profiles(bench):
+    """The saved profiles, each CPU profile with its parts (profiles.breakdown)."""
+    bench.log(f"profiles: {len(bench.profiles)} processes' profiles in {bench.profile_dir}")
+    if not bench.profiles:
+        bench.problems.append(f"profiles: --profile, and no Skein process wrote any into {bench.profile_dir}")
+    for entry in bench.profiles:
+        missing = [kind for kind in ("cpu", "alloc") if kind not in entry]
+        if missing:
+            bench.problems.append(f"profiles: {entry['workload']} {entry['deployment']} {entry['process']} "
+                                  f"wrote no {' and no '.join(missing)} profile")
+        if "cpu" in entry:
+            entry["breakdown"] = profiles.breakdown(entry["cpu"])
+    return {"dir": str(bench.profile_dir), "processes": bench.profiles}
 
 
 def environment(binary):
@@ -272,6 +327,7 @@ def main(argv=None):
             "skein_flags": args.skein_flag, "executor_flags": args.executor_flag,
             "big_memory_limit": args.big_memory_limit if args.workloads == ["big"] else None,
             "scale": args.scale, "runs": args.runs, "warmup": args.warmup, "duration": args.duration,
+            "clients": args.clients, "memory_soak": args.memory_soak,
             "latency_runs": args.latency_runs, "query_timeout": args.query_timeout,
             "peer_rel_tol": bench.peer_rel_tol, "rel_tol": answers.REL_TOL,
             "data": {"dir": str(bench.data_dir), "size_mb": tpch.data_size(bench.files) / 1e6,
@@ -289,13 +345,16 @@ def main(argv=None):
             traceback.print_exc()
             results["workloads"][name] = {"error": workloads.first_line(e)}
             bench.problems.append(f"{name}: {workloads.first_line(e)}")
+    if args.profile is not None:
+        results["profiles"] = summarize_profiles(bench)
     results["problems"] = bench.problems
     results["finished"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     results["environment"] = environment(args.skein_bin)
 
     date = started.strftime("%Y-%m-%d")
     # A big-queries run is published beside the day's full run, not over it.
-    stem = f"{date}-big-sf{args.scale:g}" if results["big_queries"] else date
+    stem = (f"{date}-big-sf{args.scale:g}" if results["big_queries"]
+            else f"{date}-memory" if args.memory_soak else date)
     md = report.write(results, args.out, date, results["queries"], stem=stem)
     (pathlib.Path(args.out) / f"{stem}.json").write_text(json.dumps(results, indent=1, default=str))
     bench.log(f"wrote {md}")

@@ -139,7 +139,7 @@ class Server:
 
     def __init__(self, binary, work_dir, data_dirs, executors=None, threads=None,
                  coordinator_threads=None, result_mode=None, separate=False, label="skein",
-                 flags=(), executor_flags=()):
+                 flags=(), executor_flags=(), profile=None):
         self.binary = str(binary)
         self.work_dir = pathlib.Path(work_dir)
         self.data_dirs = [str(d) for d in data_dirs]
@@ -151,6 +151,10 @@ class Server:
         self.label = label
         self.flags = [str(f) for f in flags]  # more flags of the coordinator (or of serve)
         self.executor_flags = [str(f) for f in executor_flags]
+        # profile: a profiles.Target; every process then writes its Go
+        # profiles (--profile-dir) into the work dir, and a clean stop moves
+        # them there.
+        self.profile = profile
         self.coordinator = None
         self.executor_procs = []
 
@@ -163,6 +167,9 @@ class Server:
         for d in self.data_dirs:
             args += ["--allow-dir", d]
         return args
+
+    def _profile_args(self):
+        return [] if self.profile is None else ["--profile-dir", self.work_dir / "profiles"]
 
     def start(self):
         if self.work_dir.exists():
@@ -180,7 +187,7 @@ class Server:
 
     def _start_serve(self):
         argv = [self.binary, "serve", "--addr", "127.0.0.1:0", "--data-dir", self.work_dir / "data",
-                "--log-level", "warn", *self._allow_args()]
+                "--log-level", "warn", *self._allow_args(), *self._profile_args()]
         if self.executors is not None:
             argv += ["--executors", self.executors]
         if self.threads is not None:
@@ -196,7 +203,8 @@ class Server:
         secret_file.write_text(secrets.token_hex(32))
         secret_file.chmod(0o600)
         argv = [self.binary, "coordinator", "--addr", "127.0.0.1:0", "--data-dir", self.work_dir / "data",
-                "--cluster-secret-file", secret_file, "--log-level", "warn", *self._allow_args()]
+                "--cluster-secret-file", secret_file, "--log-level", "warn", *self._allow_args(),
+                *self._profile_args()]
         if self.coordinator_threads is not None:
             argv += ["--threads", self.coordinator_threads]
         if self.result_mode:
@@ -207,7 +215,7 @@ class Server:
         for i in range(self.executors):
             eargv = [self.binary, "executor", "--coordinator", self.coordinator.uri,
                      "--addr", "127.0.0.1:0", "--cluster-secret-file", secret_file,
-                     "--log-level", "warn", *self._allow_args()]
+                     "--log-level", "warn", *self._allow_args(), *self._profile_args()]
             if self.threads is not None:
                 eargv += ["--threads", self.threads]
             # Each executor's scratch stays in a directory of its own under the
@@ -252,18 +260,21 @@ class Server:
 
     def pids(self):
         """{'coordinator': pid, 'executor0': pid, ...}"""
-        out = {"coordinator": self.coordinator.pid}
+        out = {"coordinator" if self.separate else "serve": self.coordinator.pid}
         for i, e in enumerate(self.executor_procs):
             out[f"executor{i}"] = e.pid
         return out
 
     def stop(self):
-        """Stop executors, then the coordinator; raise if one did not exit cleanly."""
+        """Stop executors, then the coordinator; raise if one did not exit
+        cleanly. Their profiles, when asked for, are then collected."""
         problems = [p for p in (e.stop() for e in self.executor_procs) if p]
         if self.coordinator is not None:
             p = self.coordinator.stop()
             if p:
                 problems.append(p)
+        if self.profile is not None and self.coordinator is not None:
+            self.profile.collect(self.work_dir / "profiles", self.pids())
         if problems:
             raise SkeinError("; ".join(problems))
 

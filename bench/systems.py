@@ -151,20 +151,22 @@ class Skein:
     (coordinator_threads for the coordinator's DuckDB, `threads` for each
     executor's); otherwise `skein serve` with the flags given (None: its
     default). data_dir is the --allow-dir (None: none, as when the files
-    are in object storage)."""
+    are in object storage). profile, a profiles.Target, has every process
+    write its Go profiles, collected there when the deployment stops."""
 
     kind = "skein"
 
     def __init__(self, label, binary, work_dir, files, data_dir, executors=None, threads=None,
                  coordinator_threads=None, result_mode=None, separate=False, flags=(),
-                 executor_flags=()):
+                 executor_flags=(), profile=None):
         self.label = label
         self.files = files
         self.server_args = dict(binary=binary, work_dir=work_dir, data_dirs=[data_dir] if data_dir else [],
                                 executors=executors, threads=threads,
                                 coordinator_threads=coordinator_threads,
                                 result_mode=result_mode, separate=separate, label=label,
-                                flags=list(flags), executor_flags=list(executor_flags))
+                                flags=list(flags), executor_flags=list(executor_flags),
+                                profile=profile)
         self.server = None
 
     def describe(self):

@@ -44,12 +44,13 @@ def skein_cluster(bench, label, executors, result_mode=None, flags=(), executor_
                          executors=executors, threads=1, coordinator_threads=executors,
                          result_mode=result_mode, separate=True,
                          flags=[*flags, *bench.skein_flags],
-                         executor_flags=[*executor_flags, *bench.executor_flags])
+                         executor_flags=[*executor_flags, *bench.executor_flags],
+                         profile=bench.profile_target(label))
 
 
 def skein_serve(bench, label="Skein serve (defaults)"):
     return systems.Skein(label, bench.binary, bench.deployment_dir(label), bench.files, bench.data_dir,
-                         flags=bench.skein_flags)
+                         flags=bench.skein_flags, profile=bench.profile_target(label))
 
 
 def duckdb_inprocess(bench, threads, label=None):
@@ -68,7 +69,7 @@ def fetch(bench):
     out = {"sql": FETCH_SQL, "systems": []}
     ref = duckdb_inprocess(bench, 2)
     with ref.open() as runner:
-        rec, table = _timed_runs(bench, runner, FETCH_SQL, check=None)
+        rec, table = _timed_runs(bench, runner, FETCH_SQL, check=None, pids=_client_and({}))
         out["bytes"] = table.nbytes
         out["rows"] = table.num_rows
         signature = answers.quick_signature(table, FETCH_SIGNATURE)
@@ -83,7 +84,8 @@ def fetch(bench):
                 def check(t):
                     got = answers.quick_signature(t, FETCH_SIGNATURE)
                     return None if got == signature else f"rows and sums {got} != DuckDB's {signature}"
-                rec.update(_timed_runs(bench, runner, FETCH_SQL, check)[0])
+                rec.update(_timed_runs(bench, runner, FETCH_SQL, check,
+                                       pids=_client_and(sys_.server.pids()))[0])
                 rec["plan"] = runner.plans().get(FETCH_SQL, "")
         except Exception as e:
             rec["error"] = first_line(e)
@@ -97,13 +99,20 @@ def fetch(bench):
     return out
 
 
-def _timed_runs(bench, runner, sql, check):
-    """Warm-up and timed runs of sql; returns ({"seconds": [...]}, last table)."""
+def _timed_runs(bench, runner, sql, check, pids=None):
+    """Warm-up and timed runs of sql; returns ({"seconds": [...]}, last table).
+    With pids ({name: pid}), also "cpu": each timed run's CPU seconds by process."""
     rec = {"seconds": []}
+    if pids:
+        rec["cpu"] = []
     table = None
     for i in range(bench.warmup + bench.runs):
         table = None  # free the previous result before fetching the next
+        before = _cpu_seconds(pids)
         t, table = timed(lambda: runner.query(sql))
+        if pids and i >= bench.warmup:
+            after = _cpu_seconds(pids)
+            rec["cpu"].append({k: after[k] - before[k] for k in pids if None not in (after[k], before[k])})
         if check:
             diff = bench.counted(check(table))
             if diff:
@@ -113,6 +122,16 @@ def _timed_runs(bench, runner, sql, check):
         if i >= bench.warmup:
             rec["seconds"].append(t)
     return rec, table
+
+
+def _cpu_seconds(pids):
+    """{name: CPU seconds so far} of the processes {name: pid} (None: gone)."""
+    return {k: skeinproc.proc_cpu_seconds(p) for k, p in (pids or {}).items()}
+
+
+def _client_and(pids):
+    """pids and the harness's own process (the client, or in-process DuckDB), as "client"."""
+    return {**pids, "client": os.getpid()}
 
 
 def _note_problem(bench, workload, rec, what=""):
@@ -203,7 +222,8 @@ def object_storage(bench):
         flags = server.skein_flags(s3.extension_dir(bench.binary, bench.build_dir, bench.repo))
         sys_ = systems.Skein(S3_LABEL, bench.binary, bench.deployment_dir(S3_LABEL), files, None,
                              executors=2, threads=1, coordinator_threads=2, separate=True,
-                             flags=[*flags, *bench.skein_flags], executor_flags=[*flags, *bench.executor_flags])
+                             flags=[*flags, *bench.skein_flags], executor_flags=[*flags, *bench.executor_flags],
+                             profile=bench.profile_target(S3_LABEL))
         rec = {"label": sys_.label, "kind": sys_.kind, "describe": sys_.describe(), "queries": {},
                "prefix": f"s3://{s3.BUCKET}/{s3.PREFIX}"}
         try:
@@ -239,8 +259,9 @@ def latency(bench):
         rec = {"label": sys_.label, "describe": sys_.describe(), "cases": {}}
         try:
             with sys_.open() as runner:
+                pids = _client_and(sys_.server.pids() if sys_.kind == "skein" else {})
                 for case, sqls in cases:
-                    rec["cases"][case] = _latency_case(bench, runner, sqls, expected)
+                    rec["cases"][case] = _latency_case(bench, runner, sqls, expected, pids)
         except Exception as e:
             rec["error"] = first_line(e)
         for case, r in rec["cases"].items():
@@ -250,11 +271,14 @@ def latency(bench):
     return out
 
 
-def _latency_case(bench, runner, sqls, expected):
-    """Times each statement; the first system's answers are the expected ones."""
+def _latency_case(bench, runner, sqls, expected, pids):
+    """Times each statement; the first system's answers are the expected ones.
+    Also the CPU time per statement of each process of pids (the answer
+    checks' included in the client's)."""
     for sql in sqls[:bench.latency_warmup]:
         runner.query(sql)
     seconds = []
+    before = _cpu_seconds(pids)
     for sql in sqls:
         t, table = timed(lambda: runner.query(sql))
         if sql in expected:
@@ -264,27 +288,35 @@ def _latency_case(bench, runner, sqls, expected):
         else:
             expected[sql] = table
         seconds.append(t)
+    after = _cpu_seconds(pids)
+    cpu = {k: (after[k] - before[k]) / len(sqls) for k in pids if None not in (after[k], before[k])}
     return {"p50": percentile(seconds, 50), "p99": percentile(seconds, 99),
-            "min": min(seconds), "max": max(seconds), "n": len(seconds)}
+            "min": min(seconds), "max": max(seconds), "n": len(seconds), "cpu_per_query": cpu}
 
 
 # ---------------------------------------------------------------- 4. concurrency
 
 def concurrency(bench):
-    """8 and 32 clients, each on its own connection, cycling through a mix of
-    TPC-H queries (each client starting at a different one) for a fixed
-    time; queries per second and latency percentiles."""
-    out = {"mix": CONCURRENCY_MIX, "duration": bench.duration, "clients": CONCURRENCY_CLIENTS,
+    """8 and 32 clients (--clients), each on its own connection, cycling
+    through a mix of TPC-H queries (each client starting at a different one)
+    for a fixed time; queries per second and latency percentiles, and the
+    RSS of each process serving them, sampled every second (the harness's
+    own for in-process DuckDB): start, peak, end and slope."""
+    out = {"mix": CONCURRENCY_MIX, "duration": bench.duration, "clients": bench.clients,
            "systems": []}
     texts = dict(bench.queries)
     mix = [(n, texts[n]) for n in CONCURRENCY_MIX]
-    for sys_ in (duckdb_inprocess(bench, None), skein_serve(bench)):
+    systems_ = [skein_serve(bench)] if bench.skein_only else [duckdb_inprocess(bench, None), skein_serve(bench)]
+    for sys_ in systems_:
         rec = {"label": sys_.label, "describe": sys_.describe(), "runs": {}}
         try:
             with sys_.open() as runner:
-                for clients in CONCURRENCY_CLIENTS:
+                pids = sys_.server.pids() if sys_.kind == "skein" else {"harness (in-process DuckDB)": os.getpid()}
+                for clients in bench.clients:
                     bench.log(f"concurrency: {sys_.label}, {clients} clients")
-                    r = _concurrent(bench, runner, mix, clients)
+                    with _RSSSeries(_rss_probe(pids)) as rss:
+                        r = _concurrent(bench, runner, mix, clients)
+                    r["rss"] = rss.summary()
                     rec["runs"][clients] = r
                     _note_problem(bench, "concurrency", dict(r, label=sys_.label), f" {clients} clients")
                     runner.check_alive(grace=3.0 if r.get("error") else 0.0)
@@ -409,6 +441,48 @@ class _PeakSampler:
         self._thread.join()
         self._sample()
         return False
+
+
+class _RSSSeries(_PeakSampler):
+    """Samples probe() every second and keeps the series, for the slope."""
+
+    def __init__(self, probe, interval=1.0):
+        super().__init__(probe, interval)
+        self.samples = []  # (seconds since start, {name: kB})
+        self._t0 = time.monotonic()
+
+    def _sample(self):
+        values = {k: v for k, v in self.probe().items() if v is not None}
+        self.samples.append((time.monotonic() - self._t0, values))
+
+    def summary(self):
+        """{name: {start_kb, peak_kb, end_kb, slope_kb_per_min, late_slope_kb_per_min, samples}}:
+        the slope by least squares over the whole run and over its second
+        half (after the caches and pools have filled)."""
+        out = {}
+        names = sorted({k for _, v in self.samples for k in v})
+        for name in names:
+            series = [(t, v[name]) for t, v in self.samples if name in v]
+            if not series:
+                continue
+            half = [(t, kb) for t, kb in series if t >= series[-1][0] / 2]
+            out[name] = {"start_kb": series[0][1], "peak_kb": max(kb for _, kb in series),
+                         "end_kb": series[-1][1], "seconds": series[-1][0],
+                         "slope_kb_per_min": _slope(series) * 60,
+                         "late_slope_kb_per_min": _slope(half) * 60,
+                         "samples": [[round(t, 1), kb] for t, kb in series]}
+        return out
+
+
+def _slope(series):
+    """Least-squares slope of [(t, y)] in y per t (0 for fewer than 2 points)."""
+    n = len(series)
+    if n < 2:
+        return 0.0
+    mt = sum(t for t, _ in series) / n
+    my = sum(y for _, y in series) / n
+    var = sum((t - mt) ** 2 for t, _ in series)
+    return sum((t - mt) * (y - my) for t, y in series) / var if var else 0.0
 
 
 # ---------------------------------------------------------------- 6. group by
