@@ -195,15 +195,48 @@ func (p payloads) WritePayload(payload ipc.Payload) error {
 	meta := payload.Meta()
 	header := bytes.Clone(meta.Bytes())
 	meta.Release()
-	var body bytes.Buffer
-	if err := payload.SerializeBody(&body); err != nil {
+	body, err := serializeBody(payload)
+	if err != nil {
 		return err
 	}
-	err := p.sp.add(p.ctx, frame{header: header, body: body.Bytes()})
+	err = p.sp.add(p.ctx, frame{header: header, body: body})
 	if p.partial && errors.Is(err, errAbandoned) {
 		return nil
 	}
 	return err
+}
+
+// serializeBody copies a payload's body (its buffers, padded) into one
+// slice of its exact size, measured first. Grown in a bytes.Buffer, a 2 MiB
+// body was reallocated a dozen times, zeroing and copying twice its size
+// (a fifth of an executor's CPU fetching lineitem, in its profile), and
+// held up to twice the memory the spool counted.
+func serializeBody(payload ipc.Payload) ([]byte, error) {
+	var n byteCounter
+	if err := payload.SerializeBody(&n); err != nil {
+		return nil, err
+	}
+	body := sliceWriter(make([]byte, 0, int(n)))
+	if err := payload.SerializeBody(&body); err != nil {
+		return nil, err
+	}
+	return body, nil
+}
+
+// byteCounter is a writer that counts what it is given.
+type byteCounter int64
+
+func (c *byteCounter) Write(b []byte) (int, error) {
+	*c += byteCounter(len(b))
+	return len(b), nil
+}
+
+// sliceWriter appends what it is given.
+type sliceWriter []byte
+
+func (w *sliceWriter) Write(b []byte) (int, error) {
+	*w = append(*w, b...)
+	return len(b), nil
 }
 
 var errAbandoned = errors.New("the task's result is no longer wanted")
