@@ -110,8 +110,8 @@ bench-smoke: $(if $(BENCH_SKEIN_BIN),,build) ## run the benchmark harness at TPC
 .PHONY: bench-memory
 bench-memory: $(if $(BENCH_SKEIN_BIN),,build) ## run 8 clients of the TPC-H mix on skein serve for 5 minutes, sampling its RSS every second: is memory flat? (output in build/bench-memory)
 	SKEIN_BIN=$(or $(BENCH_SKEIN_BIN),$(SKEIN_BIN)) \
-	  SKEINBENCH_COMMAND="make bench-memory$(if $(PROFILE), PROFILE=$(PROFILE))$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')" \
-	  bash bench/run.sh --memory-soak$(BENCH_PROFILE_ARGS) $(BENCH_SF_ARGS) $(BENCH_ARGS)
+	  SKEINBENCH_COMMAND="make bench-memory$(if $(SF), SF=$(SF))$(if $(PROFILE), PROFILE=$(PROFILE))$(if $(BENCH_ARGS), BENCH_ARGS='$(BENCH_ARGS)')" \
+	  bash bench/run.sh --memory-soak$(BENCH_PROFILE_ARGS)$(if $(SF), --scale $(SF)) $(BENCH_ARGS)
 
 .PHONY: bench-go
 bench-go: ## run the Go benchmarks (fetch throughput, SELECT 1 latency, scale-out, planning, unequal executors, tiny tasks)
