@@ -153,9 +153,9 @@ func (d *dist) signStages(p *planned, proto cluster.Task, z codecs) (handles []s
 	for si, ps := range p.stages {
 		s := ps.stage
 		first[si] = len(handles)
-		n := 0
-		if s.Consumer >= 0 {
-			n = len(p.stages[s.Consumer].tasks)
+		n := 0 // the tasks reading each partition's spool: a broadcast's may be of several stages
+		for _, c := range s.Readers() {
+			n += len(p.stages[c].tasks)
 		}
 		for ti, pt := range ps.tasks {
 			idx := len(handles)
@@ -209,7 +209,9 @@ type stageInfo struct {
 	Output   string `json:"output"`
 	Keys     string `json:"keys,omitempty"`
 	Consumer int    `json:"to_stage,omitempty"`
-	Inputs   []int  `json:"reads,omitempty"`
+	// Also are more stages reading a broadcast (a WITH computed once).
+	Also   []int `json:"also_to,omitempty"`
+	Inputs []int `json:"reads,omitempty"`
 	// Loads are the inputs its SQL reads more than once: loaded into a
 	// table before the SQL runs, where the others stream into it.
 	Loads []string `json:"loads,omitempty"`
@@ -222,7 +224,7 @@ func (p *planned) stageInfos() []stageInfo {
 		s := ps.stage
 		si := stageInfo{Stage: s.ID, What: s.What, Tasks: len(ps.tasks), Output: s.Output.String(), SQL: ps.tasks[0].sql}
 		if s.Consumer >= 0 {
-			si.Consumer = s.Consumer
+			si.Consumer, si.Also = s.Consumer, s.Also
 		}
 		var keys []string
 		for _, k := range s.Keys {

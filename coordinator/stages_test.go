@@ -74,6 +74,13 @@ var stageQueries = []string{
 	"SELECT f.k, o.od, dim.name FROM fact f JOIN ord o ON f.o = o.o JOIN dim ON dim.d = f.d WHERE o.urgent ORDER BY o.od DESC, f.k",
 	"SELECT k, [k, d] AS l FROM fact ORDER BY l",
 	"SELECT k, x FROM fact ORDER BY x DESC, k LIMIT 5",
+	// A WITH read twice is computed once and broadcast to both readers
+	// (TPC-H Q15's shape: in FROM and in a scalar subquery); one that only
+	// filters files is inlined.
+	"WITH r AS (SELECT o AS ok, sum(x) AS s FROM fact WHERE d < 5 GROUP BY ok) SELECT ord.o, r.s FROM ord, r WHERE ord.o = r.ok AND r.s = (SELECT max(s) FROM r) ORDER BY ord.o",
+	"WITH r AS (SELECT d, count(*) AS n FROM fact GROUP BY d) SELECT a.d, b.n FROM r AS a JOIN r AS b ON a.d = b.d + 1",
+	"WITH r AS (SELECT d, sum(x) AS s FROM fact GROUP BY d) SELECT d FROM r WHERE s > 1000 UNION SELECT d + 1 FROM r",
+	"WITH big AS (SELECT k, o FROM fact WHERE x > 400) SELECT count(*) FROM big WHERE o IN (SELECT o FROM big WHERE k > 100)",
 }
 
 type goldenPlan struct {
@@ -118,6 +125,9 @@ func TestGoldenStages(t *testing.T) {
 				}
 				if s.Output != "gather" {
 					line += fmt.Sprintf(" to %d", s.Consumer)
+				}
+				for _, c := range s.Also {
+					line += fmt.Sprintf(", %d", c)
 				}
 				if len(s.Loads) > 0 {
 					line += "; loads " + strings.Join(s.Loads, ", ")

@@ -46,7 +46,7 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 		owner = child(owner, k)
 	}
 	joinPath := append(slices.Clone(joinAt), "from_table")
-	leaves, natural, err := collectLeaves(child(owner, "from_table"), joinPath)
+	leaves, natural, err := collectLeaves(child(owner, "from_table"), joinPath, env.withs)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +127,9 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 	}
 	var inputs []fed
 	for i := range leaves {
-		if i == s && y < 0 {
+		if (i == s && y < 0) || env.withs.has(leaves[i].node) {
+			// A WITH result computed once stays in the FROM: the
+			// plan's last step makes it an input (cte.go).
 			continue
 		}
 		st, err := a.leafStage(p, &leaves[i], keep)
@@ -255,7 +257,7 @@ func and(cs []any) Node {
 // collectLeaves lists the FROM items under a join, with whether each is
 // splittable; natural says some join is NATURAL (its columns are not
 // named in the query).
-func collectLeaves(from Node, at []string) (leaves []leaf, natural bool, err error) {
+func collectLeaves(from Node, at []string, w *withs) (leaves []leaf, natural bool, err error) {
 	var walk func(n Node, path []string, splittable, full bool) error
 	walk = func(n Node, path []string, splittable, full bool) error {
 		if str(n, "type") != "JOIN" {
@@ -263,10 +265,10 @@ func collectLeaves(from Node, at []string) (leaves []leaf, natural bool, err err
 			if alias == "" && str(n, "type") == "TABLE_FUNCTION" {
 				alias = str(child(n, "function"), "function_name")
 			}
-			if str(n, "type") == "BASE_TABLE" {
+			if str(n, "type") == "BASE_TABLE" && !w.has(n) {
 				return local("a join with table %s", str(n, "table_name"))
 			}
-			if err := subqueryReadsFiles(n); err != nil {
+			if err := subqueryReadsFiles(n, w); err != nil {
 				return err
 			}
 			leaves = append(leaves, leaf{path: path, node: n, alias: alias, splittable: splittable, underFull: full})

@@ -75,6 +75,13 @@ type Analysis struct {
 	setop bool
 	// full: the join is two scans FULL joined, to be co-partitioned.
 	full bool
+	// over: the query reads only WITH results computed once (cte.go),
+	// and runs as one task over them.
+	over bool
+	// inlined is the query analysed with every WITH inlined, which
+	// Stages plans instead when computing WITH results once does not
+	// give a plan.
+	inlined func() (*Analysis, error)
 
 	// scatter-merge only
 	plain    Node  // without aggregates: the partial query (DISTINCT, ORDER BY, LIMIT n+offset)
@@ -122,6 +129,10 @@ type Env struct {
 	BroadcastRows int64
 	// Columns lists the columns a FROM item gives (name and DuckDB type).
 	Columns func(from Node) ([]Column, error)
+
+	// withs are the WITH queries read more than once, computed once;
+	// nil: every WITH is inlined.
+	withs *withs
 }
 
 // Column is a column of a FROM item.
@@ -135,6 +146,23 @@ func Analyze(serialized []byte, env Env) (*Analysis, error) {
 	if err != nil {
 		return nil, err
 	}
+	if env.Exchanges && readsWithTwice(root) {
+		// Try with each WITH read more than once computed once; Stages
+		// falls back to a.inlined when that gives no plan.
+		w := &withs{columns: env.Columns}
+		menv := env
+		menv.withs, menv.Columns = w, w.seeThrough
+		w.env = menv
+		if a, err := analyzeRoot(clone(root), menv); err == nil && len(a.Branches) == 0 && len(w.defs) > 0 {
+			a.inlined = func() (*Analysis, error) { return analyzeRoot(root, env) }
+			return a, nil
+		}
+	}
+	return analyzeRoot(root, env)
+}
+
+// analyzeRoot is Analyze of a statement's query node.
+func analyzeRoot(root Node, env Env) (*Analysis, error) {
 	switch str(root, "type") {
 	case "SELECT_NODE":
 		return analyzeSelect(root, env)
@@ -195,7 +223,7 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 	aggs := env.Aggregates
 	a := &Analysis{root: root, env: env}
 	if env.Exchanges {
-		if err := inlineCTEs(root); err != nil {
+		if err := inlineCTEs(root, env.withs); err != nil {
 			return nil, err
 		}
 	}
@@ -209,7 +237,7 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 		return nil, err
 	}
 	if env.Exchanges {
-		normalizeGroups(root, aggs)
+		normalizeGroups(root, aggs, env.Columns)
 	}
 	for _, part := range []any{root["select_list"], root["where_clause"], root["having"], root["qualify"]} {
 		if err := a.checkExprs(part); err != nil {
@@ -220,6 +248,10 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 		if err := checkExprs(part); err != nil {
 			return nil, err
 		}
+	}
+	if a.over {
+		a.Mode = ScatterMerge
+		return a, nil
 	}
 	if containsAggregate(root["where_clause"], aggs) {
 		return nil, local("aggregate in WHERE")
@@ -337,6 +369,11 @@ func (a *Analysis) findScan(rows func([]string) (int64, error), aggs Aggregates)
 		return a.findJoinScan(from, path, rows)
 	case "TABLE_FUNCTION":
 		return a.useScan(from, path)
+	case "BASE_TABLE":
+		if a.env.withs.has(from) {
+			a.over = true
+			return nil
+		}
 	}
 	return local("reads a %s, not a file scan", str(from, "type"))
 }
@@ -368,8 +405,13 @@ func (a *Analysis) rowwise(n Node, aggs Aggregates) error {
 // whole by every task, so they must be files too (no tables, which
 // executors do not have).
 func (a *Analysis) findJoinScan(from Node, at []string, rows func([]string) (int64, error)) error {
-	if containsKind(from, "BASE_TABLE") {
+	if anyNode(from, func(n Node) bool { return str(n, "type") == "BASE_TABLE" && !a.env.withs.has(n) }) {
 		return local("a join with a table")
+	}
+	if !containsKind(from, "TABLE_FUNCTION") && !containsKind(from, "SUBQUERY") {
+		// Only WITH results computed once: one task joins them.
+		a.over = true
+		return checkExprs(from)
 	}
 	var found [][]string
 	var find func(n Node, path []string, splittable bool)

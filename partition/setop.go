@@ -16,7 +16,7 @@ import (
 
 // analyzeSetOp accepts a set operation for setopStages.
 func analyzeSetOp(root Node, env Env) (*Analysis, error) {
-	if err := inlineCTEs(root); err != nil {
+	if err := inlineCTEs(root, env.withs); err != nil {
 		return nil, err
 	}
 	if err := inlineViews(root, env.View); err != nil {
@@ -25,10 +25,10 @@ func analyzeSetOp(root Node, env Env) (*Analysis, error) {
 	if err := checkSetOp(root); err != nil {
 		return nil, err
 	}
-	if !containsKind(root, "TABLE_FUNCTION") {
+	if !containsKind(root, "TABLE_FUNCTION") && !anyNode(root, env.withs.has) {
 		return nil, local("a set operation reading no files")
 	}
-	if err := subqueryReadsFiles(root); err != nil {
+	if err := subqueryReadsFiles(root, env.withs); err != nil {
 		return nil, err
 	}
 	return &Analysis{root: root, env: env, setop: true, Mode: ScatterMerge}, nil

@@ -3,6 +3,7 @@ package partition
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -23,6 +24,8 @@ type Plan struct {
 	// the query says (a range-partitioned sort, see order.go): the
 	// FlightInfo's ordered.
 	Sorted bool
+	// withs: the stage computing each WITH result (by marker).
+	withs map[string]int
 }
 
 // OutputKind is where a stage's rows go.
@@ -56,6 +59,9 @@ type Stage struct {
 	Output OutputKind
 	// Consumer is the stage reading this one's output (-1 for gather).
 	Consumer int
+	// Also are more stages reading a broadcast output: a WITH computed
+	// once for every stage that reads it (cte.go).
+	Also []int
 	// Keys are the output columns a shuffle hashes, with the type each is
 	// cast to first so that equal keys of different types hash alike.
 	Keys []Key
@@ -67,6 +73,16 @@ type Stage struct {
 	node func(scan Node, input func(i int, alias string) Node) (Node, error)
 	// subqueries this stage reads from inputs (broadcastSubqueries).
 	subqueries []subqueryInput
+	// withs: the input holding each WITH result (by marker) it reads.
+	withs map[string]int
+}
+
+// Readers are the stages reading s's output.
+func (s *Stage) Readers() []int {
+	if s.Consumer < 0 {
+		return nil
+	}
+	return append([]int{s.Consumer}, s.Also...)
 }
 
 // Input is an exchange a stage reads, loaded into the TEMP table Table of
@@ -94,6 +110,29 @@ func (p *Plan) feed(from, to *Stage, out OutputKind, keys []Key) int {
 	return len(to.Inputs) - 1
 }
 
+// share makes from's output a broadcast read by stage to too, as the
+// WITH result marker names.
+func (p *Plan) share(from, to *Stage, marker string) {
+	switch {
+	case from.Consumer < 0:
+		from.Consumer = to.ID
+	case from.Consumer != to.ID && !slices.Contains(from.Also, to.ID):
+		from.Also = append(from.Also, to.ID)
+	}
+	from.Output, from.Keys = Broadcast, nil
+	if to.withs == nil {
+		to.withs = map[string]int{}
+	}
+	if _, ok := to.withs[marker]; !ok {
+		to.Inputs = append(to.Inputs, Input{Stage: from.ID, Table: fmt.Sprintf("skein_x%d", from.ID)})
+		to.withs[marker] = len(to.Inputs) - 1
+	}
+	if p.withs == nil {
+		p.withs = map[string]int{}
+	}
+	p.withs[marker] = from.ID
+}
+
 // Last is the gather stage.
 func (p *Plan) Last() *Stage { return p.Stages[len(p.Stages)-1] }
 
@@ -114,6 +153,12 @@ func (s *Stage) AST(sl Slice, consumers int) (ast []byte, once []bool, err error
 		return nil, nil, err
 	}
 	n = s.readSubqueries(n)
+	n = replaceWiths(n, func(m Node) Node {
+		if i, ok := s.withs[str(m, "table_name")]; ok && str(m, "schema_name") == "" && str(m, "catalog_name") == "" {
+			return baseTable(s.Inputs[i].Table)
+		}
+		return nil
+	})
 	switch s.Output {
 	case Range:
 		n = rangePartitioned(n, s.Range, consumers)
@@ -179,6 +224,18 @@ func (p *Plan) compose(s *Stage, pick func(s *Stage) Slice) (Node, error) {
 	if nerr != nil {
 		return nil, nerr
 	}
+	n = replaceWiths(n, func(m Node) Node {
+		id, ok := p.withs[str(m, "table_name")]
+		if !ok || str(m, "schema_name") != "" || str(m, "catalog_name") != "" {
+			return nil
+		}
+		in, cerr := p.compose(p.Stages[id], pick)
+		if cerr != nil {
+			err = cerr
+			return baseTable("skein_missing")
+		}
+		return subquery(in, "")
+	})
 	return n, err
 }
 
@@ -220,6 +277,9 @@ func (p *Plan) String() string {
 		if s.Consumer >= 0 {
 			fmt.Fprintf(&b, " to stage %d", s.Consumer)
 		}
+		for _, c := range s.Also {
+			fmt.Fprintf(&b, ", %d", c)
+		}
 		b.WriteString("\n")
 	}
 	if p.Merge != nil {
@@ -238,10 +298,24 @@ func (a *Analysis) Stages(names []string) (*Plan, error) {
 		return nil, nil
 	}
 	p, err := a.stages(names, false)
-	if err != nil || p == nil {
-		return p, err
+	if err == nil && p != nil {
+		err = a.broadcastSubqueries(p)
 	}
-	return p, a.broadcastSubqueries(p)
+	if err == nil && p != nil && a.env.withs != nil {
+		err = a.env.withs.wire(p)
+	}
+	if a.inlined != nil && (err != nil || p == nil) {
+		// Computing WITH results once gives no plan: the query as
+		// before, every WITH inlined, also for the coordinator's plain
+		// split if that is all it needs.
+		b, ierr := a.inlined()
+		if ierr != nil {
+			return nil, ierr
+		}
+		*a = *b
+		return a.Stages(names)
+	}
+	return p, err
 }
 
 // stages plans the query. With force, it never returns nil nor leaves a
@@ -251,6 +325,13 @@ func (a *Analysis) stages(names []string, force bool) (*Plan, error) {
 	p := &Plan{}
 	if a.setop {
 		return a.setopStages()
+	}
+	if a.over {
+		// One task over WITH results computed once (cte.go wires them).
+		p.add(&Stage{Tasks: 1, What: "the query over WITH results", node: func(Node, func(int, string) Node) (Node, error) {
+			return clone(a.root), nil
+		}})
+		return p, nil
 	}
 	if a.inner != nil {
 		return a.overSubquery()
@@ -402,8 +483,9 @@ func (a *Analysis) rawStages(p *Plan) (*Plan, error) {
 		keyCols[i] = Key{Column: fmt.Sprintf("skein_k%d", i)}
 	}
 	p.feed(scan, final, Shuffle, keyCols)
+	cols := a.rawColumns(alias)
 	scan.node = func(sn Node, _ func(int, string) Node) (Node, error) {
-		sl := []any{star()}
+		sl := cloneList(cols)
 		for i, k := range keys {
 			sl = append(sl, withAlias(clone(k), keyCols[i].Column))
 		}
@@ -418,6 +500,95 @@ func (a *Analysis) rawStages(p *Plan) (*Plan, error) {
 		return n, nil
 	}
 	return p, nil
+}
+
+// rawColumns is what a raw scan ships of the FROM item alias: the
+// columns the query names (as referencedColumns finds them, by name in
+// the typed AST), or all of them (*) when it selects * or they are not
+// known.
+func (a *Analysis) rawColumns(alias string) []any {
+	all := []any{star()}
+	// The scan applies the WHERE; the query after the shuffle reads the
+	// rest.
+	rest := maps.Clone(a.root)
+	delete(rest, "where_clause")
+	keep := namedColumns(rest)
+	if keep == nil || a.env.Columns == nil {
+		return all
+	}
+	cols, err := a.env.Columns(child(a.root, "from_table"))
+	if err != nil || len(cols) == 0 {
+		return all
+	}
+	seen := map[string]bool{}
+	var sl []any
+	for _, c := range cols {
+		name := strings.ToLower(c.Name)
+		if seen[name] {
+			return all // two columns of one name: only * ships both
+		}
+		seen[name] = true
+		if keep[name] {
+			sl = append(sl, withAlias(qualified(alias, c.Name), c.Name))
+		}
+	}
+	if len(sl) == 0 {
+		// count(*) and the like: one column keeps the row count.
+		sl = append(sl, withAlias(qualified(alias, cols[0].Name), cols[0].Name))
+	}
+	return sl
+}
+
+// namedColumns are the names (lower case) the query's column references
+// are made of: each part, so that a qualified name or a struct field
+// keeps its column. nil: a * outside subqueries reads every column.
+func namedColumns(root Node) map[string]bool {
+	keep := map[string]bool{}
+	all := false
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			switch str(v, "class") {
+			case "STAR":
+				all = true
+			case "COLUMN_REF":
+				for _, p := range list(v, "column_names") {
+					if s, ok := p.(string); ok {
+						keep[strings.ToLower(s)] = true
+					}
+				}
+			case "SUBQUERY":
+				// Its own * reads its own FROM; its names may be
+				// the outer query's.
+				anyNode(v, func(n Node) bool {
+					if str(n, "class") == "COLUMN_REF" {
+						for _, p := range list(n, "column_names") {
+							if s, ok := p.(string); ok {
+								keep[strings.ToLower(s)] = true
+							}
+						}
+					}
+					return false
+				})
+				return
+			}
+			for k, x := range v {
+				if k != "from_table" {
+					walk(x)
+				}
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(root)
+	if all {
+		return nil
+	}
+	return keep
 }
 
 // withoutKeys reads input 0 as the FROM item alias, without the key
@@ -573,7 +744,7 @@ func (a *Analysis) checkExprs(v any) error {
 		switch str(n, "class") {
 		case "SUBQUERY":
 			a.subqueries = true
-			err = subqueryReadsFiles(child(n, "subquery"))
+			err = subqueryReadsFiles(child(n, "subquery"), a.env.withs)
 			return err != nil
 		case "WINDOW":
 			a.windows = true
@@ -588,14 +759,15 @@ func (a *Analysis) checkExprs(v any) error {
 }
 
 // subqueryReadsFiles accepts a subquery whose tables are all files (views
-// were inlined) or its own WITH names, with nothing volatile.
-func subqueryReadsFiles(sub Node) error {
+// were inlined), its own WITH names or WITH results computed once (w),
+// with nothing volatile.
+func subqueryReadsFiles(sub Node, w *withs) error {
 	ctes := map[string]bool{}
 	collectCTEs(sub, ctes)
 	var err error
 	anyNode(sub, func(n Node) bool {
 		switch {
-		case str(n, "type") == "BASE_TABLE" && !ctes[strings.ToLower(str(n, "table_name"))]:
+		case str(n, "type") == "BASE_TABLE" && !ctes[strings.ToLower(str(n, "table_name"))] && !w.has(n):
 			err = local("a subquery reading table %s", str(n, "table_name"))
 		case str(n, "class") == "PARAMETER":
 			err = local("query parameter")
@@ -651,9 +823,9 @@ func (a *Analysis) windowKeys() []Node {
 }
 
 // normalizeGroups spells out GROUP BY ALL (the select items without an
-// aggregate) and GROUP BY positions (the items they name), as DuckDB's
-// binder does, so that the partial and final forms see plain groups.
-func normalizeGroups(root Node, aggs Aggregates) {
+// aggregate), GROUP BY positions (the items they name) and select aliases
+// (their items), as DuckDB's binder does, so that the partial and final forms see plain groups.
+func normalizeGroups(root Node, aggs Aggregates, columns func(Node) ([]Column, error)) {
 	sel := list(root, "select_list")
 	groups := list(root, "group_expressions")
 	item := func(i int) (Node, bool) {
@@ -680,12 +852,41 @@ func normalizeGroups(root Node, aggs Aggregates) {
 			root["group_sets"] = []any{set}
 		}
 	}
+	var fromCols map[string]bool // known once asked
 	for i, g := range groups {
 		gn, _ := g.(map[string]any)
 		if k, err := intConstant(gn); err == nil && k >= 1 && int(k) <= len(sel) {
 			if it, ok := item(int(k) - 1); ok {
 				groups[i] = it
 			}
+			continue
+		}
+		// A select alias that no input column has (a column of the name
+		// wins, as in DuckDB's binder) groups by its expression.
+		names := list(gn, "column_names")
+		if str(gn, "class") != "COLUMN_REF" || len(names) != 1 || columns == nil {
+			continue
+		}
+		name, _ := names[0].(string)
+		for j, s := range sel {
+			sn, _ := s.(map[string]any)
+			if !strings.EqualFold(str(sn, "alias"), name) {
+				continue
+			}
+			if fromCols == nil {
+				cols, err := columns(child(root, "from_table"))
+				if err != nil {
+					return
+				}
+				fromCols = map[string]bool{}
+				for _, c := range cols {
+					fromCols[strings.ToLower(c.Name)] = true
+				}
+			}
+			if it, ok := item(j); ok && !fromCols[strings.ToLower(name)] {
+				groups[i] = it
+			}
+			break
 		}
 	}
 }
@@ -787,6 +988,12 @@ func (p *Plan) prepend(q *Plan) {
 		if s.Consumer >= 0 {
 			s.Consumer += len(q.Stages)
 		}
+		for i := range s.Also {
+			s.Also[i] += len(q.Stages)
+		}
+	}
+	for m := range p.withs {
+		p.withs[m] += len(q.Stages)
 	}
 	p.Stages = append(slices.Clone(q.Stages), p.Stages...)
 	for i, s := range p.Stages {
