@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"path/filepath"
 	"slices"
@@ -133,6 +134,8 @@ var staged = []string{
 	// stream scanned again is spent).
 	"SELECT g, count(*) FROM v WHERE x > (SELECT min(x) + 10 FROM vv) AND id > (SELECT min(x) + 10 FROM vv) GROUP BY g",
 	"WITH big AS (SELECT id, x FROM v WHERE x > 200) SELECT count(*), sum(big.x) FROM big JOIN vv USING (id)",
+	// A WITH read twice, computed once (withOnce).
+	cteScalar, cteJoin, cteUnion, cteNested,
 	// Set operations: both sides shuffled by all their columns.
 	"SELECT g, s FROM v WHERE x > 100 INTERSECT SELECT g, s FROM vv WHERE flag",
 	"SELECT id % 100 AS k FROM v EXCEPT SELECT id % 50 FROM vv WHERE g = 1",
@@ -151,6 +154,23 @@ const (
 	sortedScan = "SELECT id, x, s FROM v ORDER BY x DESC NULLS LAST, id"
 	sortedJoin = "SELECT l_orderkey, l_linenumber, o_orderdate FROM lineitem JOIN orders ON l_orderkey = o_orderkey WHERE l_quantity > 40 ORDER BY o_orderdate DESC, l_orderkey, l_linenumber"
 )
+
+// WITH queries read twice: in FROM and in a scalar subquery (TPC-H Q15's
+// shape), both sides of a join, both sides of a UNION, and by a later
+// WITH that is itself read twice.
+const (
+	cteScalar = "WITH r AS (SELECT g AS grp, sum(amount) AS total FROM v WHERE x > 10 GROUP BY grp) " +
+		"SELECT a.id, r.total FROM vv AS a, r WHERE a.g = r.grp AND a.id % 500 = 0 AND r.total = (SELECT max(total) FROM r) ORDER BY a.id"
+	cteJoin  = "WITH r AS (SELECT s, count(*) AS n, min(x) AS lo FROM v GROUP BY s) SELECT a.s, b.n, a.lo FROM r AS a JOIN r AS b ON a.n = b.n - 1 OR a.s = b.s"
+	cteUnion = "WITH r AS (SELECT g, flag, sum(x) AS t FROM v GROUP BY ALL) SELECT g FROM r WHERE t > 1000 UNION SELECT g + 1 FROM r WHERE flag"
+	// r is read once, by q, which is read twice: q is computed once.
+	cteNested = "WITH r AS (SELECT id % 10 AS k, count(*) AS c FROM v GROUP BY k), q AS (SELECT k, c * 2 AS d FROM r WHERE c > 1) " +
+		"SELECT count(*), sum(d) FROM q WHERE d >= (SELECT avg(d) FROM q)"
+)
+
+// withOnce are the queries whose WITH must be computed by one stage
+// (named "WITH <name>") read by every stage that needs it, not inlined.
+var withOnce = map[string]string{cteScalar: "r", cteJoin: "r", cteUnion: "r", cteNested: "q"}
 
 // inOrder are the queries whose ORDER BY fixes every row's place: their
 // answers are compared in order, not only as multisets.
@@ -383,6 +403,8 @@ func TestPartitionInvariance(t *testing.T) {
 	for _, q := range staged {
 		isStaged[q] = true
 	}
+	once := maps.Clone(withOnce)
+	once[tpchQueries[14]] = "revenue0" // TPC-H Q15
 
 	rconn := ducktest.Open(t, dir, tdir)
 	ducktest.Exec(t, rconn, views...)
@@ -422,6 +444,9 @@ func TestPartitionInvariance(t *testing.T) {
 				Mode       string
 				ResultMode string `json:"result_mode"`
 				Endpoints  int
+				Stages     []struct {
+					What string
+				}
 			}
 			_ = json.Unmarshal([]byte(got.info), &meta)
 			if meta.Mode == "" {
@@ -437,6 +462,17 @@ func TestPartitionInvariance(t *testing.T) {
 			// A shape the stages cover may not fall back to one node.
 			if isStaged[q] && meta.Mode != "stages" {
 				t.Errorf("%s: planned %s, want stages (%s)", q, meta.Mode, got.info)
+			}
+			if name, ok := once[q]; ok {
+				n := 0
+				for _, st := range meta.Stages {
+					if strings.HasPrefix(st.What, "WITH "+name+", ") {
+						n++
+					}
+				}
+				if n != 1 {
+					t.Errorf("%s: %d stages compute WITH %s, want 1 (%s)", q, n, name, got.info)
+				}
 			}
 			if tq := i - (len(queries) - len(tpchQueries)); tq >= 0 && meta.Mode != "local" {
 				tpchSplit[tq+1]++
