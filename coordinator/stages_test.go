@@ -33,6 +33,7 @@ FROM range(5000)) TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 1000)`, filepath.Join(
 		fmt.Sprintf("CREATE VIEW fact AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "fact-*.parquet")),
 		fmt.Sprintf("CREATE VIEW ord AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "ord.parquet")),
 		fmt.Sprintf("CREATE VIEW dim AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "dim.parquet")),
+		"CREATE VIEW fact_by_d AS SELECT d, sum(x) AS s FROM fact GROUP BY d",
 	}
 }
 
@@ -81,6 +82,8 @@ var stageQueries = []string{
 	"WITH r AS (SELECT d, count(*) AS n FROM fact GROUP BY d) SELECT a.d, b.n FROM r AS a JOIN r AS b ON a.d = b.d + 1",
 	"WITH r AS (SELECT d, sum(x) AS s FROM fact GROUP BY d) SELECT d FROM r WHERE s > 1000 UNION SELECT d + 1 FROM r",
 	"WITH big AS (SELECT k, o FROM fact WHERE x > 400) SELECT count(*) FROM big WHERE o IN (SELECT o FROM big WHERE k > 100)",
+	// So is a view that aggregates, read twice.
+	"SELECT d, s FROM fact_by_d WHERE s = (SELECT max(s) FROM fact_by_d)",
 }
 
 type goldenPlan struct {

@@ -35,17 +35,40 @@ type withs struct {
 	env Env
 	// columns is Env.Columns as the coordinator gives it.
 	columns func(Node) ([]Column, error)
+	// views: the views computed once, by catalog, schema and name.
+	views map[string]*withDef
+	// tableReads counts the table references of the query whose views
+	// are being inlined (inlineViews).
+	tableReads map[string]int
 }
 
 // A withDef is a CTE computed once.
 type withDef struct {
 	marker  string // the table name its references are replaced by
-	name    string // the WITH name, for --explain
+	name    string // the WITH (or view) name
+	kind    string // "WITH" or "view", for --explain
 	node    Node   // its query, earlier CTEs in it inlined or marked
 	aliases []any  // the column names the WITH gives, if any
 }
 
 const withMarker = "skein_with_"
+
+// add computes the query node once, as the WITH (or view: kind) name
+// with the column names aliases, if any.
+func (w *withs) add(kind, name string, node Node, aliases []any) *withDef {
+	d := &withDef{marker: fmt.Sprintf("%s%d", withMarker, len(w.defs)), name: name, kind: kind, node: node,
+		aliases: cloneAny(aliases)}
+	w.defs = append(w.defs, d)
+	return d
+}
+
+// ref is a reference to d's result: its marker, named as d.
+func (d *withDef) ref() Node {
+	m := baseTable(d.marker)
+	m["alias"] = d.name
+	m["column_name_alias"] = cloneAny(d.aliases)
+	return m
+}
 
 // has says n is a reference to a CTE computed once.
 func (w *withs) has(n Node) bool {
@@ -115,8 +138,14 @@ func replaceWiths(n Node, with func(m Node) Node) Node {
 	return out
 }
 
-// readsWithTwice says some WITH name of the query is read more than once.
-func readsWithTwice(root Node) bool {
+// readsTwice says some WITH name or table (maybe a view) of the query is
+// read more than once.
+func readsTwice(root Node) bool {
+	for _, n := range tableReads(root) {
+		if n > 1 {
+			return true
+		}
+	}
 	found := false
 	anyNode(root, func(n Node) bool {
 		for _, reads := range withReads(n) {
@@ -191,13 +220,7 @@ func inlineCTEs(root Node, w *withs) error {
 		}
 		if w != nil && reads[name] > 1 && str(val, "materialized") != "CTE_MATERIALIZE_NEVER" &&
 			!filtersFiles(query, w.env.Aggregates) {
-			d := &withDef{marker: fmt.Sprintf("%s%d", withMarker, len(w.defs)), name: str(en, "key"), node: query,
-				aliases: cloneAny(list(val, "aliases"))}
-			w.defs = append(w.defs, d)
-			m := baseTable(d.marker)
-			m["alias"] = d.name
-			m["column_name_alias"] = cloneAny(d.aliases)
-			defs[name] = m
+			defs[name] = w.add("WITH", str(en, "key"), query, list(val, "aliases")).ref()
 			continue
 		}
 		sub := subquery(query, str(en, "key"))
@@ -288,7 +311,7 @@ func (w *withs) wire(p *Plan) error {
 		}
 		p.prepend(dp)
 		last := p.Stages[len(dp.Stages)-1]
-		last.What = "WITH " + d.name + ", " + last.What
+		last.What = d.kind + " " + d.name + ", " + last.What
 		for _, st := range readers {
 			p.share(last, st, d.marker)
 		}

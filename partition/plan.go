@@ -146,16 +146,20 @@ func Analyze(serialized []byte, env Env) (*Analysis, error) {
 	if err != nil {
 		return nil, err
 	}
-	if env.Exchanges && readsWithTwice(root) {
-		// Try with each WITH read more than once computed once; Stages
-		// falls back to a.inlined when that gives no plan.
-		w := &withs{columns: env.Columns}
+	if env.Exchanges && readsTwice(root) {
+		// Try with each WITH (or view) read more than once computed
+		// once; Stages falls back to a.inlined when that gives no plan.
+		w := &withs{columns: env.Columns, views: map[string]*withDef{}}
 		menv := env
 		menv.withs, menv.Columns = w, w.seeThrough
 		w.env = menv
-		if a, err := analyzeRoot(clone(root), menv); err == nil && len(a.Branches) == 0 && len(w.defs) > 0 {
+		a, err := analyzeRoot(clone(root), menv)
+		switch {
+		case err == nil && len(a.Branches) == 0 && len(w.defs) > 0:
 			a.inlined = func() (*Analysis, error) { return analyzeRoot(root, env) }
 			return a, nil
+		case err == nil && len(w.defs) == 0:
+			return a, nil // nothing computed once: the plain analysis
 		}
 	}
 	return analyzeRoot(root, env)
@@ -227,7 +231,7 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 			return nil, err
 		}
 	}
-	if err := inlineViews(root, env.View); err != nil {
+	if err := inlineViews(root, env.View, env.withs); err != nil {
 		return nil, err
 	}
 	if err := a.findScan(env.Rows, aggs); err != nil {

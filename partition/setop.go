@@ -19,7 +19,7 @@ func analyzeSetOp(root Node, env Env) (*Analysis, error) {
 	if err := inlineCTEs(root, env.withs); err != nil {
 		return nil, err
 	}
-	if err := inlineViews(root, env.View); err != nil {
+	if err := inlineViews(root, env.View, env.withs); err != nil {
 		return nil, err
 	}
 	if err := checkSetOp(root); err != nil {

@@ -178,15 +178,38 @@ const maxViewDepth = 8
 // the view's definition, itself with its views inlined: a view that is
 // SELECT * over a table function becomes that table function (named like
 // the view), any other view a subquery. A name that a WITH clause defines
-// anywhere in the query is left alone, as are names views does not know.
-func inlineViews(root Node, views func(catalog, schema, name string) (View, bool)) error {
+// anywhere in the query is left alone, as are names views does not know
+// and the markers of WITH results computed once. With w, a view the query
+// reads more than once whose query does more than filter and project
+// files is computed once, as such a CTE is (cte.go).
+func inlineViews(root Node, views func(catalog, schema, name string) (View, bool), w *withs) error {
 	if views == nil {
 		return nil
 	}
-	return inlineIn(root, views, 0)
+	if w != nil {
+		w.tableReads = tableReads(root)
+		defer func() { w.tableReads = nil }()
+	}
+	return inlineIn(root, views, 0, w)
 }
 
-func inlineIn(root Node, views func(catalog, schema, name string) (View, bool), depth int) error {
+// tableReads counts the references to each table name of root.
+func tableReads(root Node) map[string]int {
+	reads := map[string]int{}
+	anyNode(root, func(n Node) bool {
+		if str(n, "type") == "BASE_TABLE" {
+			reads[tableKey(n)]++
+		}
+		return false
+	})
+	return reads
+}
+
+func tableKey(n Node) string {
+	return strings.ToLower(str(n, "catalog_name") + "\x00" + str(n, "schema_name") + "\x00" + str(n, "table_name"))
+}
+
+func inlineIn(root Node, views func(catalog, schema, name string) (View, bool), depth int, w *withs) error {
 	if depth > maxViewDepth {
 		return local("views nested deeper than %d", maxViewDepth)
 	}
@@ -196,8 +219,8 @@ func inlineIn(root Node, views func(catalog, schema, name string) (View, bool), 
 	walk = func(v any) error {
 		switch v := v.(type) {
 		case map[string]any:
-			if str(v, "type") == "BASE_TABLE" && !ctes[strings.ToLower(str(v, "table_name"))] {
-				return inlineView(v, views, depth)
+			if str(v, "type") == "BASE_TABLE" && !ctes[strings.ToLower(str(v, "table_name"))] && !w.has(v) {
+				return inlineView(v, views, depth, w)
 			}
 			for _, x := range v {
 				if err := walk(x); err != nil {
@@ -227,7 +250,7 @@ func collectCTEs(v any, into map[string]bool) {
 }
 
 // inlineView rewrites the table reference ref in place if it names a view.
-func inlineView(ref Node, views func(catalog, schema, name string) (View, bool), depth int) error {
+func inlineView(ref Node, views func(catalog, schema, name string) (View, bool), depth int, w *withs) error {
 	view, ok := views(str(ref, "catalog_name"), str(ref, "schema_name"), str(ref, "table_name"))
 	if !ok {
 		return nil
@@ -239,7 +262,7 @@ func inlineView(ref Node, views func(catalog, schema, name string) (View, bool),
 	if ref["at_clause"] != nil || len(list(ref, "column_name_alias")) > 0 {
 		return local("view %s read with column aliases or AT", str(ref, "table_name"))
 	}
-	if err := inlineIn(def, views, depth+1); err != nil {
+	if err := inlineIn(def, views, depth+1, nil); err != nil {
 		return err
 	}
 	alias := str(ref, "alias")
@@ -248,7 +271,20 @@ func inlineView(ref Node, views func(catalog, schema, name string) (View, bool),
 	}
 	var repl Node
 	inner := child(def, "from_table")
-	if isStarOnly(def) && len(view.Columns) == 0 && len(list(child(def, "cte_map"), "map")) == 0 &&
+	if w != nil && depth == 0 && w.tableReads[tableKey(ref)] > 1 && !filtersFiles(def, w.env.Aggregates) {
+		// Read more than once: computed once, as a WITH is.
+		d := w.views[tableKey(ref)]
+		if d == nil {
+			cols := make([]any, len(view.Columns))
+			for i, c := range view.Columns {
+				cols[i] = c
+			}
+			d = w.add("view", str(ref, "table_name"), def, cols)
+			w.views[tableKey(ref)] = d
+		}
+		repl = d.ref()
+		repl["alias"] = alias
+	} else if isStarOnly(def) && len(view.Columns) == 0 && len(list(child(def, "cte_map"), "map")) == 0 &&
 		str(inner, "type") == "TABLE_FUNCTION" && len(list(inner, "column_name_alias")) == 0 {
 		repl = clone(inner)
 		repl["alias"] = alias
