@@ -876,7 +876,8 @@ func normalizeGroups(root Node, aggs Aggregates, columns func(Node) ([]Column, e
 			if fromCols == nil {
 				cols, err := columns(child(root, "from_table"))
 				if err != nil {
-					return
+					columns = nil // unknown: no alias is resolved
+					break
 				}
 				fromCols = map[string]bool{}
 				for _, c := range cols {
