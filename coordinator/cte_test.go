@@ -15,19 +15,11 @@ import (
 // task of the plan runs exactly once (a reader beyond a spool's readers
 // would run its producer again), and the answer is DuckDB's.
 func TestWithComputedOnceRunsEachTaskOnce(t *testing.T) {
-	dir := t.TempDir()
-	views := stageData(t, dir)
-	_, cl, _ := startCluster(t, 2, "direct", func(c *Config) {
-		c.AllowDirs = append(c.AllowDirs, dir)
+	cl, dir, views := stageCluster(t, func(c *Config) {
 		c.TaskRows = 2000
 		c.NoStealing = true // no straggler runs twice
 	})
 	ctx := context.Background()
-	for _, v := range views {
-		if _, err := cl.ExecuteUpdate(ctx, v); err != nil {
-			t.Fatal(err)
-		}
-	}
 	const q = "WITH r AS (SELECT o AS ok, sum(x) AS s FROM fact WHERE d < 5 GROUP BY ok) " +
 		"SELECT CAST(ord.o AS BIGINT) FROM ord, r WHERE ord.o = r.ok AND r.s >= (SELECT max(s) - 100 FROM r)"
 	ref := ducktest.Open(t, dir)

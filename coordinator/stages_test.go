@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/skeindb/skein/internal/ducktest"
 )
 
@@ -94,20 +95,30 @@ type goldenPlan struct {
 	Merge  string   `json:"merge_sql,omitempty"`
 }
 
-func TestGoldenStages(t *testing.T) {
-	dir := t.TempDir()
-	views := stageData(t, dir)
-	_, cl, _ := startCluster(t, 2, "direct", func(c *Config) {
+// stageCluster starts 2 executors over stageData's files in dir, its
+// views created, configured by opt.
+func stageCluster(t *testing.T, opt func(*Config)) (cl *flightsql.Client, dir string, views []string) {
+	t.Helper()
+	dir = t.TempDir()
+	views = stageData(t, dir)
+	_, cl, _ = startCluster(t, 2, "direct", func(c *Config) {
 		c.AllowDirs = append(c.AllowDirs, dir)
+		opt(c)
+	})
+	for _, v := range views {
+		if _, err := cl.ExecuteUpdate(context.Background(), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cl, dir, views
+}
+
+func TestGoldenStages(t *testing.T) {
+	cl, dir, _ := stageCluster(t, func(c *Config) {
 		c.TaskRows = 6000
 		c.BroadcastRows = 4000
 	})
 	ctx := context.Background()
-	for _, v := range views {
-		if _, err := cl.ExecuteUpdate(ctx, v); err != nil {
-			t.Fatal(err)
-		}
-	}
 	var got []goldenPlan
 	for _, q := range stageQueries {
 		info, err := cl.Execute(ctx, q)
