@@ -1003,6 +1003,9 @@ func (p *planned) jobOf(handles []string, execs [][2]string) ([]jobTask, []jobSt
 		tasks[i] = jobTask{handle: h, home: execs[i][0]}
 	}
 	if p.stages == nil {
+		for i, t := range p.tasks {
+			tasks[i].rows = sliceRows(t.slice)
+		}
 		return tasks, []jobStage{{n: len(handles), spec: true}}
 	}
 	stages := make([]jobStage, len(p.stages))
@@ -1012,12 +1015,21 @@ func (p *planned) jobOf(handles []string, execs [][2]string) ([]jobTask, []jobSt
 		for _, in := range ps.stage.Inputs {
 			stages[si].inputs = append(stages[si].inputs, in.Stage)
 		}
-		for range ps.tasks {
-			tasks[i].stage = si
+		for _, t := range ps.tasks {
+			tasks[i].stage, tasks[i].rows = si, sliceRows(t.slice)
 			i++
 		}
 	}
 	return tasks, stages
+}
+
+// sliceRows is how many rows a slice reads when it is a row range of a
+// Parquet file, else 0 (not known: whole files, exchanges).
+func sliceRows(s partition.Slice) int64 {
+	if s.File == "" || s.Whole() {
+		return 0
+	}
+	return s.Last - s.First + 1
 }
 
 // runAt runs tasks at the executor at loc (skein.start) and says as each

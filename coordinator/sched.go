@@ -81,7 +81,18 @@ type job struct {
 	// The run times of its ended tasks, sorted: all, and by executor.
 	all  []time.Duration
 	took map[string][]time.Duration
-	left int // tasks not ended
+	// speed is what each executor's ended runs of sized tasks read and
+	// took (see rate).
+	speed map[string]*rowRate
+	// maxRows is its largest task's rows: speeds are measured on tasks of
+	// at least a quarter of that, whose time is mostly reading, not the
+	// cost of a task.
+	maxRows int64
+	// capacity's result for the pass at capAt, over capSlots executors.
+	capAt              time.Time
+	capSlots           int
+	capAll, capFastest float64
+	left               int // tasks not ended
 	// cancelled: its queued tasks are dropped and a cancelled run is not
 	// retried.
 	cancelled bool
@@ -109,6 +120,7 @@ type stask struct {
 	handle string // cleared once it has ended
 	home   string
 	stage  int
+	rows   int64 // the rows its slice reads, from Parquet metadata (0: not known)
 	state  taskState
 	runs   []*taskRun
 	// at is the executor readers get the task from: its first run's,
@@ -138,6 +150,7 @@ type taskRun struct {
 type slotUse struct {
 	left int
 	last time.Time
+	runs []*taskRun
 }
 
 // Scheduling constants: how often the scheduler looks at running tasks
@@ -199,6 +212,7 @@ func (s *scheduler) loop() {
 type jobTask struct {
 	handle, home string
 	stage        int
+	rows         int64 // the rows its slice reads (0: not known)
 }
 
 // add queues a query's tasks; stages say which stages each stage reads
@@ -207,7 +221,7 @@ type jobTask struct {
 func (s *scheduler) add(qid, user string, tasks []jobTask, stages []jobStage) (queued bool) {
 	now := s.now()
 	j := &job{id: qid, user: user, arrived: now, queues: map[string][]int{}, left: len(tasks), queued: len(tasks),
-		took: map[string][]time.Duration{}}
+		took: map[string][]time.Duration{}, speed: map[string]*rowRate{}}
 	for i := range stages {
 		st := stages[i]
 		st.left = st.n
@@ -215,7 +229,8 @@ func (s *scheduler) add(qid, user string, tasks []jobTask, stages []jobStage) (q
 	}
 	for i, t := range tasks {
 		j.stages[t.stage].queued++
-		j.tasks = append(j.tasks, &stask{handle: t.handle, home: t.home, stage: t.stage})
+		j.tasks = append(j.tasks, &stask{handle: t.handle, home: t.home, stage: t.stage, rows: t.rows})
+		j.maxRows = max(j.maxRows, t.rows)
 		j.queues[t.home] = append(j.queues[t.home], i)
 	}
 	s.mu.Lock()
@@ -301,7 +316,7 @@ func (s *scheduler) pass() {
 			if r == nil {
 				break
 			}
-			r.slot = &slotUse{left: 1}
+			r.slot = &slotUse{left: 1, last: now, runs: []*taskRun{r}}
 			s.busy[m.ID]++
 			batches[m.ID] = append(batches[m.ID], r)
 		}
@@ -327,31 +342,44 @@ func (s *scheduler) pick(exec string, slots map[string]int, total int, now time.
 	}
 	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].running < jobs[b].running })
 	for _, j := range jobs {
-		if !s.noSteal && j.leaveTail(exec, slots) {
+		steal := func(home string) bool { return !s.noSteal || slots[home] == 0 }
+		var picked []int
+		if s.noSteal {
+			picked = j.takeN(exec, steal, s.batchSize(j, total))
+		} else if sized, ok := s.sizedBatch(j, exec, slots, steal, now); ok {
+			picked = sized // nil: exec leaves j's last tasks to faster executors
+		} else if !j.leaveTail(exec, slots) {
+			picked = j.takeN(exec, steal, s.batchSize(j, total))
+		}
+		if len(picked) == 0 {
 			continue
 		}
-		steal := func(home string) bool { return !s.noSteal || slots[home] == 0 }
-		n := s.batchSize(j, total)
-		var runs []*taskRun
-		slot := &slotUse{}
-		for len(runs) < n {
-			i := j.take(exec, steal)
-			if i < 0 {
-				break
-			}
+		slot := &slotUse{left: len(picked), last: now}
+		for _, i := range picked {
 			j.queued--
 			j.stages[j.tasks[i].stage].queued--
 			r := s.launch(j, i, exec, now)
 			r.slot = slot
-			runs = append(runs, r)
+			slot.runs = append(slot.runs, r)
 		}
-		if len(runs) > 0 {
-			slot.left = len(runs)
-			s.busy[exec]++
-			return runs
-		}
+		s.busy[exec]++
+		return slot.runs
 	}
 	return nil
+}
+
+// takeN removes up to n of j's next tasks for exec from the queues (see
+// take).
+func (j *job) takeN(exec string, steal func(home string) bool, n int) []int {
+	var out []int
+	for len(out) < n {
+		i := j.take(exec, steal)
+		if i < 0 {
+			break
+		}
+		out = append(out, i)
+	}
+	return out
 }
 
 // batchSize is how many of j's tasks one slot is given at once: as many
@@ -392,10 +420,24 @@ func (j *job) stageReady(st *jobStage) bool {
 // take removes from j's queues the next task for exec, or gives -1; it
 // steals only from the homes steal allows.
 func (j *job) take(exec string, steal func(home string) bool) int {
-	q := j.queues[exec]
-	for k, i := range q {
+	i := j.next(exec, steal)
+	if i >= 0 {
+		j.remove(i)
+	}
+	return i
+}
+
+// remove takes task i out of its home's queue.
+func (j *job) remove(i int) {
+	home := j.tasks[i].home
+	j.queues[home] = slices.DeleteFunc(j.queues[home], func(k int) bool { return k == i })
+}
+
+// next is the task take would give exec, or -1: the first ready one whose
+// home it is, else the last ready one of the longest queue steal allows.
+func (j *job) next(exec string, steal func(home string) bool) int {
+	for _, i := range j.queues[exec] {
 		if j.ready(i) {
-			j.queues[exec] = slices.Delete(q, k, k+1)
 			return i
 		}
 	}
@@ -413,18 +455,20 @@ func (j *job) take(exec string, steal func(home string) bool) int {
 		q := j.queues[h]
 		for k := len(q) - 1; k >= 0; k-- {
 			if j.ready(q[k]) {
-				i := q[k]
-				j.queues[h] = slices.Delete(q, k, k+1)
-				return i
+				return q[k]
 			}
 		}
 	}
 	return -1
 }
 
-// slowness is how much longer exec's tasks of j take than the job's, by
-// their medians (1 until both are measured).
+// slowness is how much longer exec's tasks of j take than the job's: by
+// speed (see rate) once exec's is measured, else by their times' medians
+// (1 until both are measured).
 func (j *job) slowness(exec string) float64 {
+	if j.measured(exec) { // by rows a second, when its tasks are sized
+		return max(j.rate("")/j.rate(exec), 1)
+	}
 	mine := j.took[exec]
 	if len(mine) < 2 || len(j.all) < 4 {
 		return 1
@@ -602,6 +646,17 @@ func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 	}
 	r.slot.last = now
 	s.done(j, r.task, at, took)
+	if at != "" && t.rows > 0 && 4*t.rows >= j.maxRows {
+		sp := j.speed[at]
+		if sp == nil {
+			sp = &rowRate{}
+			j.speed[at] = sp
+		}
+		if sp.runs++; sp.runs > 1 { // the first ran cold (DuckDB's caches, connections)
+			sp.rows += t.rows
+			sp.took += took
+		}
+	}
 	for _, o := range t.runs {
 		if loc, ok := s.reg.location(o.exec); ok {
 			s.spawn(func() { s.drop(loc, handle) })

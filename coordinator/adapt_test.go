@@ -1,0 +1,210 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/skeindb/skein/internal/cluster"
+)
+
+// simExec is an executor of the scheduling simulation: one slot that
+// reads rate rows a second, plus a fixed cost a task, and its first task
+// cold (twice as long).
+type simExec struct {
+	id      string
+	rate    float64
+	cost    time.Duration
+	ran     int
+	pending []*taskRun // its batch not ended, in order
+	ends    []time.Time
+	rows    int64 // rows of the tasks it ended
+}
+
+// dispatch is one batch a slot was given: when, to whom, how many rows.
+type dispatch struct {
+	at   time.Duration
+	exec string
+	rows int64
+}
+
+// simulate runs a query of tasks of the given rows (homes alternating)
+// through the scheduler's picks on executors, on a simulated clock: each
+// free slot is given its next batch, runs it task after task, and says
+// as each ends. It returns the batches given and when the last task
+// ended.
+func simulate(t *testing.T, rows []int64, execs ...*simExec) ([]dispatch, time.Duration) {
+	t.Helper()
+	s := newScheduler(newRegistry(cluster.NewSecret(), time.Second, "UTC", zerolog.Nop()), context.Background(), zerolog.Nop())
+	start := time.Unix(1e9, 0)
+	clock := start
+	s.now = func() time.Time { return clock }
+	s.spawn = func(f func()) { f() }
+	tasks := make([]jobTask, len(rows))
+	for i, n := range rows {
+		tasks[i] = jobTask{handle: fmt.Sprint(i), home: execs[i%len(execs)].id, rows: n}
+	}
+	s.add("q", "u", tasks, []jobStage{{n: len(tasks), spec: true}})
+	slots := map[string]int{}
+	for _, e := range execs {
+		slots[e.id] = 1
+	}
+	var given []dispatch
+	for range 10 * len(rows) {
+		for _, e := range execs {
+			if len(e.pending) > 0 {
+				continue
+			}
+			s.mu.Lock()
+			runs := s.pick(e.id, slots, len(execs), clock)
+			s.mu.Unlock()
+			d := dispatch{at: clock.Sub(start), exec: e.id}
+			at := clock
+			for _, r := range runs {
+				n := s.jobs["q"].tasks[r.task].rows
+				took := e.cost + time.Duration(float64(n)/e.rate*float64(time.Second))
+				if e.ran++; e.ran == 1 {
+					took *= 2
+				}
+				at = at.Add(took)
+				e.pending, e.ends = append(e.pending, r), append(e.ends, at)
+				d.rows += n
+			}
+			if len(runs) > 0 {
+				given = append(given, d)
+			}
+		}
+		var next *simExec
+		for _, e := range execs {
+			if len(e.pending) > 0 && (next == nil || e.ends[0].Before(next.ends[0])) {
+				next = e
+			}
+		}
+		if next == nil {
+			break
+		}
+		clock = next.ends[0]
+		r := next.pending[0]
+		next.pending, next.ends = next.pending[1:], next.ends[1:]
+		next.rows += s.jobs["q"].tasks[r.task].rows
+		s.ended(r, nil, false)
+	}
+	if j := s.jobs["q"]; j.left != 0 {
+		t.Fatalf("%d tasks never ended", j.left)
+	}
+	return given, clock.Sub(start)
+}
+
+// benchLayout is BenchmarkUnequalExecutors' scan at --task-rows 250000: 8
+// files of 750,000 rows in row groups of 122,880, three row groups a
+// slice (the last of each file 12,720 rows).
+func benchLayout() []int64 {
+	var rows []int64
+	for range 8 {
+		rows = append(rows, 368640, 368640, 12720)
+	}
+	return rows
+}
+
+// On executors of unequal speed, batch sizes follow each one's measured
+// speed: the fast executor reads about its share of the rows (three
+// quarters: speeds 3 and 1), batches are large while the query is young
+// (but no more than batchSpan of the executor's work) and one task at
+// the tail, and the slow executor takes no task it would
+// end after the fast one ended the rest. The simulated query ends within
+// 1.15 times the ideal (the fast executor's time alone over the total
+// speed).
+func TestBatchesFollowExecutorSpeed(t *testing.T) {
+	for name, rows := range map[string][]int64{"bench slices": benchLayout(), "row groups": splitEach(benchLayout(), 122880)} {
+		t.Run(name, func(t *testing.T) {
+			fast := &simExec{id: "fast", rate: 9e6, cost: 2 * time.Millisecond}
+			slow := &simExec{id: "slow", rate: 3e6, cost: 6 * time.Millisecond}
+			given, took := simulate(t, rows, fast, slow)
+			var total int64
+			for _, n := range rows {
+				total += n
+			}
+			if share := float64(fast.rows) / float64(total); share < 0.7 || share > 0.85 {
+				t.Errorf("the fast executor read %.2f of the rows, want about 0.75", share)
+			}
+			// The ideal, as the benchmark's: the fast executor's time alone
+			// over the total speed (4/3 of its own).
+			_, alone := simulate(t, rows, &simExec{id: "fast", rate: fast.rate, cost: fast.cost})
+			ideal := alone * 3 / 4
+			t.Logf("took %v, ideal %v (%.2fx); fast read %d rows; batches %v", took, ideal, float64(took)/float64(ideal), fast.rows, given)
+			if float64(took) > 1.15*float64(ideal) {
+				t.Errorf("simulated query took %v, over 1.15 times the ideal %v; batches %v", took, ideal, given)
+			}
+			// No batch is more than batchSpan of its executor's work, and
+			// one task.
+			for _, d := range given {
+				rate := map[string]float64{"fast": fast.rate, "slow": slow.rate}[d.exec]
+				if limit := rate*batchSpan.Seconds() + 368640; float64(d.rows) > limit {
+					t.Errorf("%s given %d rows at once, over %.0f (%v of its work and a task)", d.exec, d.rows, limit, batchSpan)
+				}
+			}
+			var young int64
+			for _, d := range given[:len(given)/2] {
+				young = max(young, d.rows)
+			}
+			last := given[len(given)-1]
+			if young < 2*last.rows || young <= 368640 {
+				t.Errorf("largest batch of the first half %d rows, last %d: want several tasks early, fewer rows at the tail; batches %v", young, last.rows, given)
+			}
+		})
+	}
+}
+
+// splitEach cuts each task's rows into pieces of at most n.
+func splitEach(rows []int64, n int64) []int64 {
+	var out []int64
+	for _, r := range rows {
+		for ; r > n; r -= n {
+			out = append(out, n)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// On real executors, one three times slower (the slowed hook), the
+// scheduler measures each one's speed for the query from the rows of the
+// slices it ran, and the fast one reads most of the rows; the answer,
+// read at the locations the client was given, is whole.
+func TestFastExecutorTakesMoreRows(t *testing.T) {
+	dir := t.TempDir()
+	glob := parquet(t, dir, 4, 40000) // 4 files of 20 row groups
+	c, cl, _ := startCluster(t, 2, "direct", withHooks(slowed()), func(c *Config) { c.AllowDirs = append(c.AllowDirs, dir) })
+	slowID, fastID := c.Executors()[0].ID(), c.Executors()[1].ID()
+	info, err := cl.Execute(context.Background(), fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := planOf(t, info)
+	const n = 4 * 40000
+	if rows, sum := readDirect(t, cl, info.Endpoint); rows != n || sum != n*(n-1)/2 {
+		t.Fatalf("rows %d sum %d", rows, sum)
+	}
+	read := map[string]int64{}
+	for task, attempts := range runs(t, cl, plan.QueryID, len(plan.Plan)) {
+		var first, last int64
+		if _, err := fmt.Sscanf(plan.Plan[task].Slice[strings.LastIndex(plan.Plan[task].Slice, "["):], "[%d..%d]", &first, &last); err != nil {
+			t.Fatalf("slice %q: %v", plan.Plan[task].Slice, err)
+		}
+		read[okAt(attempts)] += last - first + 1
+	}
+	if read[fastID]+read[slowID] != n || read[fastID] < 2*read[slowID] {
+		t.Fatalf("the fast executor read %d rows, the slow one %d: want most at the fast one", read[fastID], read[slowID])
+	}
+	s := c.dist.sched
+	s.mu.Lock()
+	j := s.jobs[plan.QueryID]
+	fast, slow, measured := j.rate(fastID), j.rate(slowID), j.measured(fastID) && j.measured(slowID)
+	s.mu.Unlock()
+	if !measured || fast < 1.5*slow {
+		t.Fatalf("measured speeds (rows/s): fast %.0f, slow %.0f (both measured: %v); want the fast one faster", fast, slow, measured)
+	}
+}
