@@ -6,8 +6,9 @@ import (
 )
 
 // Adaptive task granularity. A query's scan is planned as slices of whole
-// Parquet row groups (see dist.grain), each one task and one endpoint,
-// whatever runs where. What adapts is how much of it a free slot is given
+// Parquet row groups, about --task-rows each but one row group each in
+// its last rows (partition.SplitTail, see dist.slices), each slice one
+// task and one endpoint whatever runs where. What adapts is how much of it a free slot is given
 // at once: the scheduler measures each executor's speed for the query
 // (the rows its slices read over the time its runs took) and gives a slot
 // about batchSpan of its own work while the query is young, never more
@@ -131,11 +132,12 @@ func (s *scheduler) sizedBatch(j *job, exec string, slots map[string]int, steal 
 	all, fastest := j.capacity(slots, now)
 	// The time the cluster needs to end j's ready and running work, each
 	// slot at its executor's speed; this slot's budget is half its share
-	// of it, and at most batchSpan of its work.
+	// of it, and at most batchSpan of its work. Tasks go largest first
+	// (small ones are left for the tail).
 	left := float64(ready) + j.inflight(now)
 	share := left / max(all, mine)
 	budget := mine * min(batchSpan.Seconds(), share/2)
-	first := j.next(exec, steal)
+	first := j.largest(exec, steal)
 	if first < 0 {
 		return nil, true
 	}
@@ -154,7 +156,7 @@ func (s *scheduler) sizedBatch(j *job, exec string, slots map[string]int, steal 
 	if float64(j.tasks[first].rows) <= budget {
 		var sum float64
 		for len(picked) < s.batch {
-			i := j.next(exec, steal)
+			i := j.largest(exec, steal)
 			if i < 0 || len(picked) > 0 && sum+float64(j.tasks[i].rows) > budget {
 				break
 			}
@@ -176,6 +178,23 @@ func (s *scheduler) sizedBatch(j *job, exec string, slots map[string]int, steal 
 	}
 	j.remove(i)
 	return []int{i}, true
+}
+
+// largest is the ready task with the most rows of exec's queue, else of
+// the longest queue steal allows (the first of the largest); -1 if none.
+// Large tasks go first, so the small ones are left for the tail.
+func (j *job) largest(exec string, steal func(home string) bool) int {
+	first := j.next(exec, steal)
+	if first < 0 {
+		return -1
+	}
+	best := first
+	for _, i := range j.queues[j.tasks[first].home] {
+		if j.ready(i) && j.tasks[i].rows > j.tasks[best].rows {
+			best = i
+		}
+	}
+	return best
 }
 
 // fit is the ready task exec may take (its own or one steal allows) with

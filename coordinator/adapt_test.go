@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/internal/cluster"
+	"github.com/skeindb/skein/partition"
 )
 
 // simExec is an executor of the scheduling simulation: one slot that
@@ -109,6 +110,20 @@ func benchLayout() []int64 {
 	return rows
 }
 
+// tailLayout is BenchmarkUnequalExecutors' scan as dist.slices cuts it:
+// three row groups a slice, one in the last rows (tailShare).
+func tailLayout() []int64 {
+	var files []partition.File
+	for f := range 8 {
+		files = append(files, partition.File{Path: fmt.Sprint(f), RowGroups: []int64{122880, 122880, 122880, 122880, 122880, 122880, 12720}})
+	}
+	var rows []int64
+	for _, s := range partition.SplitTail(files, 250000, tailRows(files, 250000, 2)) {
+		rows = append(rows, s.Last-s.First+1)
+	}
+	return rows
+}
+
 // On executors of unequal speed, batch sizes follow each one's measured
 // speed: the fast executor reads about its share of the rows (three
 // quarters: speeds 3 and 1), batches are large while the query is young
@@ -118,7 +133,7 @@ func benchLayout() []int64 {
 // 1.15 times the ideal (the fast executor's time alone over the total
 // speed).
 func TestBatchesFollowExecutorSpeed(t *testing.T) {
-	for name, rows := range map[string][]int64{"bench slices": benchLayout(), "row groups": splitEach(benchLayout(), 122880)} {
+	for name, rows := range map[string][]int64{"bench slices": benchLayout(), "row groups": splitEach(benchLayout(), 122880), "tail split": tailLayout()} {
 		t.Run(name, func(t *testing.T) {
 			fast := &simExec{id: "fast", rate: 9e6, cost: 2 * time.Millisecond}
 			slow := &simExec{id: "slow", rate: 3e6, cost: 6 * time.Millisecond}

@@ -631,7 +631,17 @@ func (d *dist) slices(ctx context.Context, conn *duck.Conn, a *partition.Analysi
 	if slots := d.slots(); a.Joined && len(files) > slots {
 		return partition.SplitGroups(files, slots), nil
 	}
-	return partition.Split(files, d.taskRows(a, files)), nil
+	if a.Joined {
+		return partition.Split(files, d.taskRows(a, files)), nil
+	}
+	return partition.SplitTail(files, d.targetRows, tailRows(files, d.targetRows, d.slots())), nil
+}
+
+// tailRows is how many of a scan's last rows are cut into a slice a row
+// group, for the scheduler to give out last (see adapt.go): two rounds
+// of --task-rows for every slot, at most a quarter of the scan.
+func tailRows(files []partition.File, taskRows int64, slots int) int64 {
+	return min(2*int64(slots)*taskRows, totalRows(files)/4)
 }
 
 // slots is how many tasks the live executors run at once.

@@ -26,7 +26,8 @@ import (
 // holds a slot its producers need. A task whose run is much longer than
 // its stage's others while a slot is idle runs again there (a straggler);
 // the first run to end wins and the other is dropped, unless a reader
-// already has it.
+// already has it. How many tasks a slot is given at once follows each
+// executor's measured speed (adaptive granularity, see adapt.go).
 //
 // Readers go to a task's home whatever executor ran it: the home asks
 // where (cluster.ActionWhere) and relays the rows from there. Jobs beyond
@@ -88,6 +89,9 @@ type job struct {
 	// at least a quarter of that, whose time is mostly reading, not the
 	// cost of a task.
 	maxRows int64
+	// fastest is the highest of the executors' speeds (rows a second, see
+	// rate).
+	fastest float64
 	// capacity's result for the pass at capAt, over capSlots executors.
 	capAt              time.Time
 	capSlots           int
@@ -330,9 +334,10 @@ func (s *scheduler) pass() {
 // pick gives a free slot of executor exec its next tasks, from the
 // admitted job running the fewest tasks (the earliest of those): ones
 // whose home exec is, else stolen from the longest queue; several when
-// the job has many ready (see batchSize). An executor measured slow
-// leaves a job's last tasks to faster ones, which would end them sooner
-// (see leaveTail). total is the cluster's slots. s.mu is held.
+// the job has many ready (by rows and speeds, see sizedBatch, else by
+// count, see batchSize). An executor measured slow leaves a job's last
+// tasks to faster ones, which would end them sooner (see sizedBatch and
+// leaveTail). total is the cluster's slots. s.mu is held.
 func (s *scheduler) pick(exec string, slots map[string]int, total int, now time.Time) []*taskRun {
 	var jobs []*job
 	for _, j := range s.active {
@@ -463,11 +468,11 @@ func (j *job) next(exec string, steal func(home string) bool) int {
 }
 
 // slowness is how much longer exec's tasks of j take than the job's: by
-// speed (see rate) once exec's is measured, else by their times' medians
-// (1 until both are measured).
+// speed (see rate) against the fastest executor's once exec's is
+// measured, else by their times' medians (1 until both are measured).
 func (j *job) slowness(exec string) float64 {
 	if j.measured(exec) { // by rows a second, when its tasks are sized
-		return max(j.rate("")/j.rate(exec), 1)
+		return max(j.fastest/j.rate(exec), 1)
 	}
 	mine := j.took[exec]
 	if len(mine) < 2 || len(j.all) < 4 {
@@ -655,6 +660,12 @@ func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 		if sp.runs++; sp.runs > 1 { // the first ran cold (DuckDB's caches, connections)
 			sp.rows += t.rows
 			sp.took += took
+			j.fastest = 0
+			for id, r := range j.speed {
+				if r.took > 0 {
+					j.fastest = max(j.fastest, j.rate(id))
+				}
+			}
 		}
 	}
 	for _, o := range t.runs {

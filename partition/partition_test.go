@@ -127,6 +127,25 @@ func TestSplit(t *testing.T) {
 	}
 }
 
+// SplitTail cuts the last rows into quarter-size slices (a row group at
+// least), starting the tail at a row group boundary, and covers every row
+// once.
+func TestSplitTail(t *testing.T) {
+	files := []File{{Path: "a", RowGroups: []int64{100, 100, 100, 100, 100, 100}}, {Path: "b", RowGroups: []int64{100, 100, 100, 100, 10}}}
+	got := SplitTail(files, 400, 520)
+	want := "a[0..399] a[400..499] a[500..599] b[0..99] b[100..199] b[200..299] b[300..399] b[400..409]"
+	var s []string
+	for _, sl := range got {
+		s = append(s, sl.String())
+	}
+	if strings.Join(s, " ") != want {
+		t.Errorf("slices %s, want %s", strings.Join(s, " "), want)
+	}
+	if got := SplitTail(files, 400, 0); fmt.Sprint(got) != fmt.Sprint(Split(files, 400)) {
+		t.Errorf("no tail: %v, want Split's %v", got, Split(files, 400))
+	}
+}
+
 func TestSplitGroups(t *testing.T) {
 	files := []File{{Path: "a", RowGroups: []int64{100}}, {Path: "b", RowGroups: []int64{0}}, {Path: "c", RowGroups: []int64{60}},
 		{Path: "d", RowGroups: []int64{50}}, {Path: "e", RowGroups: []int64{40}}}

@@ -773,19 +773,44 @@ type File struct {
 
 // Split cuts files into slices of about targetRows rows each, along row
 // group boundaries and never across files.
-func Split(files []File, targetRows int64) []Slice {
+func Split(files []File, targetRows int64) []Slice { return SplitTail(files, targetRows, 0) }
+
+// SplitTail is Split, but the last tail rows (the files in order) are cut
+// into slices of about a quarter of targetRows (at least a row group):
+// small slices that a scheduler gives out last, so that executors of
+// unequal speed can end together.
+func SplitTail(files []File, targetRows, tail int64) []Slice {
+	var total, seen int64 // all rows, and those before the group at hand
+	for _, f := range files {
+		for _, n := range f.RowGroups {
+			total += n
+		}
+	}
 	var out []Slice
 	for _, f := range files {
-		var start, rows int64
-		pos := int64(0)
+		var start, rows, pos int64
+		wasTail := false
+		cut := func() {
+			if rows > 0 {
+				out = append(out, Slice{File: f.Path, First: start, Last: pos - 1})
+			}
+			start, rows = pos, 0
+		}
 		for i, n := range f.RowGroups {
+			inTail := total-seen <= tail
+			limit := targetRows
+			if inTail {
+				limit = targetRows / 4
+			}
+			if inTail && !wasTail {
+				cut() // the slice so far ends where the tail starts
+			}
+			wasTail = inTail
 			rows += n
 			pos += n
-			if rows >= targetRows || i == len(f.RowGroups)-1 {
-				if rows > 0 {
-					out = append(out, Slice{File: f.Path, First: start, Last: pos - 1})
-				}
-				start, rows = pos, 0
+			seen += n
+			if rows >= limit || i == len(f.RowGroups)-1 {
+				cut()
 			}
 		}
 	}
