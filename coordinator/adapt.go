@@ -120,14 +120,24 @@ func (j *job) inflight(now time.Time) float64 {
 }
 
 // sizedBatch picks the tasks of j a free slot of exec is given, by rows:
-// ok is false when j's ready tasks are not all sized or no speed is
-// measured yet (the caller then sizes by task count). A nil pick with ok
-// means exec leaves j's last tasks to faster executors.
+// ok is false when j's ready tasks are not all sized (the caller then
+// sizes by task count). A nil pick with ok means exec leaves j's last
+// tasks to faster executors (or has none it may take).
 func (s *scheduler) sizedBatch(j *job, exec string, slots map[string]int, steal func(home string) bool, now time.Time) (picked []int, ok bool) {
 	ready, ok := j.readyRows()
-	mine := j.rate(exec)
-	if !ok || ready == 0 || mine == 0 {
+	if !ok || ready == 0 {
 		return nil, false
+	}
+	first := j.largest(exec, steal)
+	if first < 0 {
+		return nil, true
+	}
+	mine := j.rate(exec)
+	if !j.measured(exec) {
+		// Until its own speed is known (from its second task: the first
+		// runs cold), one task at a time.
+		j.remove(first)
+		return []int{first}, true
 	}
 	all, fastest := j.capacity(slots, now)
 	// The time the cluster needs to end j's ready and running work, each
@@ -137,16 +147,6 @@ func (s *scheduler) sizedBatch(j *job, exec string, slots map[string]int, steal 
 	left := float64(ready) + j.inflight(now)
 	share := left / max(all, mine)
 	budget := mine * min(batchSpan.Seconds(), share/2)
-	first := j.largest(exec, steal)
-	if first < 0 {
-		return nil, true
-	}
-	if !j.measured(exec) {
-		// Until its own speed is known (from its second task: the first
-		// runs cold), one task at a time.
-		j.remove(first)
-		return []int{first}, true
-	}
 	if u := float64(j.tasks[first].rows); u > budget && u <= mine*share {
 		// Young for this slot but one task is more than its batch (a slow
 		// executor's, or large slices): that task alone.
@@ -173,7 +173,7 @@ func (s *scheduler) sizedBatch(j *job, exec string, slots map[string]int, steal 
 	i := j.fit(exec, steal, mine*share)
 	u := float64(j.tasks[i].rows)
 	others := all - mine
-	if j.measured(exec) && fastest >= slowerBy*mine && others > 0 && u/mine > (left-u)/others {
+	if fastest >= slowerBy*mine && others > 0 && u/mine > (left-u)/others {
 		return nil, true
 	}
 	j.remove(i)

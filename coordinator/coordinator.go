@@ -152,7 +152,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.BatchRows, "batch-rows", duck.DefaultBatchSize.Rows, "most rows per result batch on the wire (batches also stop at 2 MiB)")
 	fs.StringVar(&c.ClusterSecretFile, "cluster-secret-file", "", "file holding the secret shared with executors")
 	fs.StringVar(&c.ClusterCA, "cluster-ca", "", "CA bundle (PEM) trusted for executors' TLS certificates (besides the system roots)")
-	fs.Int64Var(&c.TaskRows, "task-rows", 1<<20, "target rows per task when a scan is split")
+	fs.Int64Var(&c.TaskRows, "task-rows", 1<<20, "target rows per task when a scan is split (a quarter of it in the scan's last rows)")
 	fs.BoolVar(&c.NoExchanges, "no-exchanges", false, "plan no stages with exchanges between executors (joins then read their other inputs whole in every task, aggregates merge on the coordinator)")
 	fs.Int64Var(&c.BroadcastRows, "broadcast-rows", 4_000_000, "a join input of at most this many rows (from Parquet metadata) is broadcast to every task; a larger one joined by an equality is co-partitioned")
 	fs.StringVar(&c.ResultMode, "result-mode", "direct", "how a split query's FlightInfo answers: direct: an endpoint per task, at executors; proxy: an endpoint per task, at the coordinator; single: one endpoint at the coordinator streaming every task's result, for clients that read only the first endpoint (a client picks its own with the skein-result-mode header or the result_mode session option)")
