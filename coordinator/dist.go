@@ -497,7 +497,7 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		parts = []*partition.Analysis{a}
 	}
 	var key strings.Builder
-	key.WriteString(ast + views.used.String() + "\x00" + schema.String())
+	key.WriteString(ast + views.key() + "\x00" + schema.String())
 	if d.exchanges {
 		if p, err := d.planStages(ctx, conn, a, key.String(), schema); p != nil || err != nil {
 			return p, err

@@ -179,3 +179,44 @@ func TestGoldenStages(t *testing.T) {
 		t.Fatalf("the plans differ from %s (go test -run TestGoldenStages -update rewrites it; review the diff)", path)
 	}
 }
+
+// TestPlanCacheKeyIgnoresViewOrder plans one query over three views many
+// times: the planner meets the views in no fixed order (it walks the AST's
+// JSON objects), and each order used to be a cache entry of its own, so
+// the query was planned again (its rewrite prepared, its sort keys
+// sampled) until every order had been seen. It asserts on the cache: one
+// entry for the query, however many times it is planned.
+func TestPlanCacheKeyIgnoresViewOrder(t *testing.T) {
+	dir := t.TempDir()
+	views := stageData(t, dir)
+	c, cl, _ := startCluster(t, 2, "direct", func(c *Config) {
+		c.AllowDirs = append(c.AllowDirs, dir)
+		c.TaskRows = 6000
+		c.BroadcastRows = 4000
+	})
+	ctx := context.Background()
+	for _, v := range views {
+		if _, err := cl.ExecuteUpdate(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := "SELECT f.k, o.od, dim.name FROM fact f JOIN ord o ON f.o = o.o JOIN dim ON dim.d = f.d WHERE o.urgent ORDER BY o.od DESC, f.k"
+	before, _ := c.dist.plans.size()
+	for i := range 30 {
+		info, err := cl.Execute(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e explanation
+		if err := json.Unmarshal(info.AppMetadata, &e); err != nil || e.Mode != "stages" {
+			t.Fatalf("run %d: planned %q (%v), want stages", i, e.Mode, err)
+		}
+		rows, _ := readEndpoints(t, cl, info.Endpoint)
+		if rows == 0 {
+			t.Fatalf("run %d: no rows", i)
+		}
+	}
+	if after, _ := c.dist.plans.size(); after-before != 1 {
+		t.Fatalf("one query planned 30 times left %d plan cache entries, want 1", after-before)
+	}
+}

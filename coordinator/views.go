@@ -2,6 +2,8 @@ package coordinator
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/skeindb/skein/internal/duck"
@@ -12,7 +14,10 @@ import (
 // the session's own catalog: a name resolves only when exactly one table
 // or view in the session's databases matches it, and that one is a view.
 // It records the definitions it hands out, which become part of the plan
-// cache key (a view redefined is planned again).
+// cache key (a view redefined is planned again): as a set, since the
+// planner's walk of the AST meets the views in no fixed order, and one
+// query must not make one cache entry per order (each a planning again:
+// the staged rewrite prepared, a range-partitioned sort's keys sampled).
 type catalogViews struct {
 	ctx  context.Context
 	conn *duck.Conn
@@ -21,7 +26,7 @@ type catalogViews struct {
 	loaded  bool
 	err     error
 	entries []catalogEntry
-	used    strings.Builder
+	used    map[string]bool // CREATE VIEW texts handed out
 }
 
 type catalogEntry struct {
@@ -76,8 +81,22 @@ func (c *catalogViews) view(catalog, schema, name string) (partition.View, bool)
 	if err != nil {
 		return partition.View{}, false
 	}
-	c.used.WriteString("\x00" + match.sql)
+	if c.used == nil {
+		c.used = map[string]bool{}
+	}
+	c.used[match.sql] = true
 	return v, true
+}
+
+// key is the definitions handed out, in a fixed order whatever order the
+// planner asked for them in.
+func (c *catalogViews) key() string {
+	defs := slices.Sorted(maps.Keys(c.used))
+	var b strings.Builder
+	for _, d := range defs {
+		b.WriteString("\x00" + d)
+	}
+	return b.String()
 }
 
 // viewDefinition parses a CREATE VIEW statement into the view's AST,
