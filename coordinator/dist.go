@@ -429,8 +429,9 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		return nil, err
 	}
 	views := &catalogViews{ctx: ctx, conn: conn, d: d}
+	seen := listings{}
 	scanRows := func(paths []string) (int64, error) {
-		files, err := d.files(ctx, conn, paths)
+		files, err := d.filesOnce(ctx, conn, seen, paths)
 		return totalRows(files), err
 	}
 	columns := func(item partition.Node) ([]partition.Column, error) {
@@ -499,13 +500,13 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 	var key strings.Builder
 	key.WriteString(ast + views.key() + "\x00" + schema.String())
 	if d.exchanges {
-		if p, err := d.planStages(ctx, conn, a, key.String(), schema); p != nil || err != nil {
+		if p, err := d.planStages(ctx, conn, seen, a, key.String(), schema); p != nil || err != nil {
 			return p, err
 		}
 	}
 	sliced := make([][]partition.Slice, len(parts))
 	for i, part := range parts {
-		if sliced[i], err = d.slices(ctx, conn, part); err != nil {
+		if sliced[i], err = d.slices(ctx, conn, seen, part); err != nil {
 			return nil, fmt.Errorf("%w: %v", partition.ErrLocal, err)
 		}
 		if len(sliced[i]) == 0 {
@@ -616,13 +617,14 @@ func (d *dist) rewrite(ctx context.Context, conn *duck.Conn, a *partition.Analys
 }
 
 // slices cuts the files a split scan reads into the slices of its tasks:
-// Parquet files by row groups, text files whole.
-func (d *dist) slices(ctx context.Context, conn *duck.Conn, a *partition.Analysis) ([]partition.Slice, error) {
+// Parquet files by row groups, text files whole. seen are the planning's
+// listings.
+func (d *dist) slices(ctx context.Context, conn *duck.Conn, seen listings, a *partition.Analysis) ([]partition.Slice, error) {
 	if a.Format == partition.Text {
 		paths, err := globAll(ctx, conn, a.Paths)
 		return partition.SplitFiles(paths), err
 	}
-	files, err := d.files(ctx, conn, a.Paths)
+	files, err := d.filesOnce(ctx, conn, seen, a.Paths)
 	if err != nil {
 		return nil, fmt.Errorf("reading Parquet metadata: %w", err)
 	}

@@ -56,6 +56,25 @@ func (d *dist) files(ctx context.Context, conn *duck.Conn, patterns []string) ([
 	return files, nil
 }
 
+// listings are the files a planning has listed, by their patterns: the
+// planner asks about an input's files more than once (its row count while
+// analysing, its slices after), and each listing globs and stats every
+// pattern. One planning's, so that files changed since are seen the next.
+type listings map[string][]partition.File
+
+// filesOnce is d.files, from the planning's listings when it has them.
+func (d *dist) filesOnce(ctx context.Context, conn *duck.Conn, seen listings, patterns []string) ([]partition.File, error) {
+	k := strings.Join(patterns, "\x00")
+	if f, ok := seen[k]; ok {
+		return f, nil
+	}
+	f, err := d.files(ctx, conn, patterns)
+	if err == nil && seen != nil {
+		seen[k] = f
+	}
+	return f, err
+}
+
 // fileStat is what says a file is the one whose footer is cached.
 type fileStat struct {
 	path     string
@@ -132,6 +151,16 @@ func globAll(ctx context.Context, conn *duck.Conn, patterns []string) ([]string,
 }
 
 func glob(ctx context.Context, conn *duck.Conn, pattern string) ([]string, error) {
+	// A local path without wildcards names one file: stat it rather than
+	// ask DuckDB (a query per pattern, and a view lists its files one by
+	// one). Anything else, a directory included, is DuckDB's to match.
+	// The query naming it was bound by DuckDB before it is planned, so
+	// the path is one its sandbox allows.
+	if !remote(pattern) && !strings.ContainsAny(pattern, "*?[~") {
+		if fi, err := os.Stat(pattern); err == nil && fi.Mode().IsRegular() {
+			return []string{pattern}, nil
+		}
+	}
 	return queryStrings(ctx, conn, `SELECT file FROM glob($1::VARCHAR) ORDER BY file`, pattern)
 }
 

@@ -1,6 +1,14 @@
 package coordinator
 
-import "testing"
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/skeindb/skein/internal/ducktest"
+)
 
 func TestRemote(t *testing.T) {
 	for path, want := range map[string]bool{
@@ -16,5 +24,56 @@ func TestRemote(t *testing.T) {
 		if got := remote(path); got != want {
 			t.Errorf("remote(%q) = %v", path, got)
 		}
+	}
+}
+
+// A local file named without wildcards is matched by a stat, without a
+// query (a nil connection would panic); wildcards and missing files
+// are still DuckDB's to match.
+func TestGlobOfAFileAsksNoQuery(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	parquet(t, dir, 2, 10)
+	one := filepath.Join(dir, "f0.parquet")
+	got, err := glob(ctx, nil, one)
+	if err != nil || !slices.Equal(got, []string{one}) {
+		t.Fatalf("glob(%s) = %v, %v", one, got, err)
+	}
+	conn := ducktest.Open(t, dir)
+	for pattern, want := range map[string][]string{
+		filepath.Join(dir, "f*.parquet"):      {one, filepath.Join(dir, "f1.parquet")},
+		filepath.Join(dir, "missing.parquet"): nil,
+		filepath.Join(dir, "f[0].parquet"):    {one},
+	} {
+		got, err := glob(ctx, conn, pattern)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("glob(%s) = %v, %v; want %v", pattern, got, err, want)
+		}
+	}
+}
+
+// One planning lists an input's files once: asked again, it answers from
+// its listings even after the file is gone; a new planning sees the change.
+func TestPlanningListsFilesOnce(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	parquet(t, dir, 1, 5000)
+	path := filepath.Join(dir, "f0.parquet")
+	conn := ducktest.Open(t, dir)
+	d := &dist{footers: newLRU(16, 1<<20, func(k string, v []int64) int64 { return int64(len(k) + 8*len(v)) })}
+	seen := listings{}
+	first, err := d.filesOnce(ctx, conn, seen, []string{path})
+	if err != nil || len(first) != 1 || totalRows(first) != 5000 {
+		t.Fatalf("files %v, %v", first, err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	again, err := d.filesOnce(ctx, conn, seen, []string{path})
+	if err != nil || totalRows(again) != 5000 {
+		t.Fatalf("the planning listed its files again: %v, %v", again, err)
+	}
+	if _, err := d.filesOnce(ctx, conn, listings{}, []string{path}); err == nil {
+		t.Fatal("a new planning did not see the file removed")
 	}
 }

@@ -25,7 +25,7 @@ type plannedStage struct {
 // planStages plans a query with exchanges between executors, if that adds
 // anything to the plain split (nil otherwise). key identifies the query's
 // AST, views and schema for the plan cache.
-func (d *dist) planStages(ctx context.Context, conn *duck.Conn, a *partition.Analysis, key string, schema *arrow.Schema) (*planned, error) {
+func (d *dist) planStages(ctx context.Context, conn *duck.Conn, seen listings, a *partition.Analysis, key string, schema *arrow.Schema) (*planned, error) {
 	names := make([]string, schema.NumFields())
 	for i, f := range schema.Fields() {
 		names[i] = f.Name
@@ -43,7 +43,7 @@ func (d *dist) planStages(ctx context.Context, conn *duck.Conn, a *partition.Ana
 			sliced[i] = make([]partition.Slice, s.Tasks)
 			continue
 		}
-		if sliced[i], err = d.slices(ctx, conn, s.Scan); err != nil {
+		if sliced[i], err = d.slices(ctx, conn, seen, s.Scan); err != nil {
 			return nil, fmt.Errorf("%w: %v", partition.ErrLocal, err)
 		}
 		if len(sliced[i]) == 0 {
