@@ -60,7 +60,7 @@ func simulate(t *testing.T, rows []int64, execs ...*simExec) ([]dispatch, time.D
 				continue
 			}
 			s.mu.Lock()
-			runs := s.pick(e.id, slots, len(execs), clock)
+			runs := s.pick(e.id, slots, len(execs), clock, nil)
 			s.mu.Unlock()
 			d := dispatch{at: clock.Sub(start), exec: e.id}
 			at := clock

@@ -19,7 +19,8 @@ import (
 // their ticket and endpoint name, their home). An executor with a free
 // slot takes, from the admitted job running the fewest tasks (fair
 // sharing), a task whose home it is, else the last queued task of the
-// executor with the longest queue (work stealing): a slow or busy
+// executor with the longest queue (work stealing; not while that home has
+// a free slot to take it, sparing its readers a relay): a slow or busy
 // executor no longer decides a query's time, and a new executor takes
 // tasks from queries already running. A stage's tasks wait until every
 // stage they read has finished (a blocking exchange), so no consumer
@@ -300,16 +301,23 @@ func (s *scheduler) pass() {
 	for _, n := range slots {
 		total += n
 	}
-	for progress := len(members) > 0; progress; {
-		progress = false
-		for k := range members {
-			m := members[(s.next+k)%len(members)]
-			if !free(m) {
-				continue
-			}
-			if runs := s.pick(m.ID, slots, total, now); runs != nil {
-				batches[m.ID] = append(batches[m.ID], runs...)
-				progress = true
+	// First no executor takes a task whose home has a free slot now: the
+	// home takes it in this pass, and its readers (who go to the home)
+	// are spared the relay a stolen task costs. Then the slots still free
+	// take what is left, stolen from any home.
+	homeFree := func(home string) bool { return s.busy[home] < slots[home] }
+	for _, spare := range []func(string) bool{homeFree, nil} {
+		for progress := len(members) > 0; progress; {
+			progress = false
+			for k := range members {
+				m := members[(s.next+k)%len(members)]
+				if !free(m) {
+					continue
+				}
+				if runs := s.pick(m.ID, slots, total, now, spare); runs != nil {
+					batches[m.ID] = append(batches[m.ID], runs...)
+					progress = true
+				}
 			}
 		}
 	}
@@ -337,8 +345,9 @@ func (s *scheduler) pass() {
 // the job has many ready (by rows and speeds, see sizedBatch, else by
 // count, see batchSize). An executor measured slow leaves a job's last
 // tasks to faster ones, which would end them sooner (see sizedBatch and
-// leaveTail). total is the cluster's slots. s.mu is held.
-func (s *scheduler) pick(exec string, slots map[string]int, total int, now time.Time) []*taskRun {
+// leaveTail). total is the cluster's slots; it steals from no home spare
+// says to leave alone (nil: none). s.mu is held.
+func (s *scheduler) pick(exec string, slots map[string]int, total int, now time.Time, spare func(home string) bool) []*taskRun {
 	var jobs []*job
 	for _, j := range s.active {
 		if !j.admitted.IsZero() && j.queued > 0 {
@@ -347,7 +356,9 @@ func (s *scheduler) pick(exec string, slots map[string]int, total int, now time.
 	}
 	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].running < jobs[b].running })
 	for _, j := range jobs {
-		steal := func(home string) bool { return !s.noSteal || slots[home] == 0 }
+		steal := func(home string) bool {
+			return (!s.noSteal || slots[home] == 0) && (spare == nil || !spare(home))
+		}
 		var picked []int
 		if s.noSteal {
 			picked = j.takeN(exec, steal, s.batchSize(j, total))

@@ -447,3 +447,62 @@ WHERE query_id = '%s' AND executor = '%s' AND started_at >= '%s'::TIMESTAMPTZ`, 
 		t.Fatalf("%d tasks ran at the other executor, want the rest", n)
 	}
 }
+
+// schedulerOf is a scheduler over registered executors of one slot each
+// whose start calls hold their tasks until the test ends: its state is
+// what a pass decided.
+func schedulerOf(t *testing.T, execs ...string) *scheduler {
+	t.Helper()
+	reg := newRegistry(cluster.NewSecret(), time.Minute, "UTC", zerolog.Nop())
+	for _, id := range execs {
+		if err := reg.act(cluster.ActionRegister, cluster.Member{ID: id, Location: "grpc://" + id, Threads: 1, Zone: "UTC"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	life, stop := context.WithCancel(context.Background())
+	t.Cleanup(stop)
+	s := newScheduler(reg, life, zerolog.Nop())
+	s.spawn = func(f func()) { go f() }
+	s.send = func(ctx context.Context, _ string, _ []string, _ func(int, error)) error {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	s.drop = func(string, string) {}
+	return s
+}
+
+// ranAt is where each of query qid's tasks was given to run ("" if
+// queued).
+func ranAt(s *scheduler, qid string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, t := range s.jobs[qid].tasks {
+		at := ""
+		if len(t.runs) > 0 {
+			at = t.runs[0].exec
+		}
+		out = append(out, at)
+	}
+	return out
+}
+
+// A task whose home has a free slot runs there, not at an executor that
+// looked first and found none of its own ready: stolen, its readers would
+// fetch it through a relay from the home. Here stage 0's only task is b's
+// and stage 1's (not ready) a's; a comes first in the pass's round.
+func TestFreeHomeKeepsItsTask(t *testing.T) {
+	s := schedulerOf(t, "a", "b")
+	s.add("q", "u", []jobTask{{handle: "p", home: "b", stage: 0}, {handle: "c", home: "a", stage: 1}},
+		[]jobStage{{n: 1, spec: true}, {inputs: []int{0}, n: 1}})
+	s.pass()
+	if got := ranAt(s, "q"); !slices.Equal(got, []string{"b", ""}) {
+		t.Fatalf("tasks given to %q, want the producer at its home b and the consumer queued", got)
+	}
+	// A busy home's ready task is still stolen by a free executor.
+	s.add("r", "u", []jobTask{{handle: "x", home: "b"}, {handle: "y", home: "b"}}, []jobStage{{n: 2, spec: true}})
+	s.pass()
+	if got := ranAt(s, "r"); !slices.Equal(got, []string{"a", ""}) && !slices.Equal(got, []string{"", "a"}) {
+		t.Fatalf("tasks of a busy home given to %q, want one stolen by the free a", got)
+	}
+}
