@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
@@ -64,6 +65,9 @@ type dist struct {
 	clients *pool                    // Flight clients by executor location
 	footers *lru[string, []int64]    // row groups by file path, size and mtime
 	plans   *lru[string, cachedPlan] // checked rewrites by AST, result schema and files
+	// planLookups counts the plan cache's answers, by result (hit, miss):
+	// a miss prepares the rewrite again, and samples a range sort's keys.
+	planLookups *prometheus.CounterVec
 	// texts are the queries the planner left local from their text alone
 	// (see plan): their reason, by SQL text.
 	texts *lru[string, error]
@@ -157,7 +161,10 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 		sharedCores: cfg.Executors > 0 && cfg.InProcessPlan == PlanLocal, compression: cmp.Or(cfg.WireCompression, CompressionAuto),
 		footers: newLRU(maxFooters, maxFooterBytes, func(k string, v []int64) int64 { return int64(len(k) + 8*len(v)) }),
 		plans:   newLRU(maxPlans, math.MaxInt64, func(string, cachedPlan) int64 { return 0 }),
-		texts:   newLRU(maxTexts, maxTextBytes, func(k string, _ error) int64 { return int64(len(k)) })}
+		texts:   newLRU(maxTexts, maxTextBytes, func(k string, _ error) int64 { return int64(len(k)) }),
+		planLookups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_plan_cache_lookups_total",
+			Help: "Lookups of distributed queries' checked plans in the plan cache, by result (hit, miss: the rewrite planned, prepared and, for a range-partitioned sort, its keys sampled again)."},
+			[]string{"result"})}
 	d.clients = newPool(maxIdleConns, d.dial, reg.locations)
 	d.leases = leases{expiry: cmp.Or(cfg.EndpointExpiry, defaultEndpointExpiry), grace: reg.interval, now: time.Now}
 	d.work.spawn(d.sweepLeases)
@@ -517,7 +524,7 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		}
 	}
 	// A query planned before over the same files reuses its rewrites.
-	c, ok := d.plans.get(key.String())
+	c, ok := d.cachedPlan(key.String())
 	if !ok {
 		names := make([]string, schema.NumFields())
 		for i, f := range schema.Fields() {
@@ -552,6 +559,17 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		}
 	}
 	return p, nil
+}
+
+// cachedPlan looks a plan up in the cache, counting hits and misses.
+func (d *dist) cachedPlan(key string) (cachedPlan, bool) {
+	c, ok := d.plans.get(key)
+	result := "miss"
+	if ok {
+		result = "hit"
+	}
+	d.planLookups.WithLabelValues(result).Inc()
+	return c, ok
 }
 
 // sorted says the plan's endpoints, in order, give the answer sorted.

@@ -59,7 +59,7 @@ func (d *dist) planStages(ctx context.Context, conn *duck.Conn, seen listings, a
 		}
 		return len(sliced[s.Consumer])
 	}
-	c, ok := d.plans.get(k.String())
+	c, ok := d.cachedPlan(k.String())
 	if !ok {
 		c.tasks, c.stream = map[taskShape]string{}, make([][]bool, len(sp.Stages))
 		check, err := sp.CheckAST(func(s *partition.Stage) partition.Slice { return sliced[s.ID][0] }, names)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/skeindb/skein/internal/ducktest"
 )
 
@@ -218,5 +219,9 @@ func TestPlanCacheKeyIgnoresViewOrder(t *testing.T) {
 	}
 	if after, _ := c.dist.plans.size(); after-before != 1 {
 		t.Fatalf("one query planned 30 times left %d plan cache entries, want 1", after-before)
+	}
+	var hits dto.Metric
+	if err := c.dist.planLookups.WithLabelValues("hit").Write(&hits); err != nil || hits.GetCounter().GetValue() < 29 {
+		t.Fatalf("%v plan cache hits (%v), want at least 29 of 30", hits.GetCounter().GetValue(), err)
 	}
 }
