@@ -100,9 +100,16 @@ type goldenPlan struct {
 // views created, configured by opt.
 func stageCluster(t *testing.T, opt func(*Config)) (cl *flightsql.Client, dir string, views []string) {
 	t.Helper()
+	_, cl, dir, views = stageCoordinator(t, opt)
+	return cl, dir, views
+}
+
+// stageCoordinator is stageCluster with its coordinator.
+func stageCoordinator(t *testing.T, opt func(*Config)) (c *Coordinator, cl *flightsql.Client, dir string, views []string) {
+	t.Helper()
 	dir = t.TempDir()
 	views = stageData(t, dir)
-	_, cl, _ = startCluster(t, 2, "direct", func(c *Config) {
+	c, cl, _ = startCluster(t, 2, "direct", func(c *Config) {
 		c.AllowDirs = append(c.AllowDirs, dir)
 		opt(c)
 	})
@@ -111,7 +118,7 @@ func stageCluster(t *testing.T, opt func(*Config)) (cl *flightsql.Client, dir st
 			t.Fatal(err)
 		}
 	}
-	return cl, dir, views
+	return c, cl, dir, views
 }
 
 func TestGoldenStages(t *testing.T) {
@@ -188,19 +195,11 @@ func TestGoldenStages(t *testing.T) {
 // sampled) until every order had been seen. It asserts on the cache: one
 // entry for the query, however many times it is planned.
 func TestPlanCacheKeyIgnoresViewOrder(t *testing.T) {
-	dir := t.TempDir()
-	views := stageData(t, dir)
-	c, cl, _ := startCluster(t, 2, "direct", func(c *Config) {
-		c.AllowDirs = append(c.AllowDirs, dir)
+	c, cl, _, _ := stageCoordinator(t, func(c *Config) {
 		c.TaskRows = 6000
 		c.BroadcastRows = 4000
 	})
 	ctx := context.Background()
-	for _, v := range views {
-		if _, err := cl.ExecuteUpdate(ctx, v); err != nil {
-			t.Fatal(err)
-		}
-	}
 	q := "SELECT f.k, o.od, dim.name FROM fact f JOIN ord o ON f.o = o.o JOIN dim ON dim.d = f.d WHERE o.urgent ORDER BY o.od DESC, f.k"
 	before, _ := c.dist.plans.size()
 	for i := range 30 {
