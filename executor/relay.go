@@ -78,38 +78,47 @@ func (e *Executor) redirect(stream flight.FlightService_DoGetServer, handle stri
 }
 
 // coordClient is this executor's client of the coordinator for the calls
-// its DoGets make (where a task runs), apart from the report loop's.
+// its DoGets make (where a task runs), apart from the report loop's. It
+// is closed when the executor stops and its last call has ended: arrow-go's
+// client may not be closed while a call uses it.
 type coordClient struct {
 	e *Executor
 
 	mu     sync.Mutex
 	c      flight.Client
 	closed bool
+	users  int // calls using c
 }
 
-func (cc *coordClient) client() (flight.Client, error) {
+// acquire gives the client for one call; release ends the call.
+func (cc *coordClient) acquire() (c flight.Client, release func(), err error) {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	if cc.closed {
-		return nil, errClosing
+		return nil, nil, errClosing
 	}
 	if cc.c == nil {
-		c, err := cc.e.dialCoordinator()
-		if err != nil {
-			return nil, err
+		if cc.c, err = cc.e.dialCoordinator(); err != nil {
+			return nil, nil, err
 		}
-		cc.c = c
 	}
-	return cc.c, nil
+	cc.users++
+	return cc.c, func() {
+		cc.mu.Lock()
+		defer cc.mu.Unlock()
+		cc.users--
+		cc.closeIdle()
+	}, nil
 }
 
 // where asks the coordinator where the task of handle runs, waiting
 // until it has been given to an executor.
 func (cc *coordClient) where(ctx context.Context, handle []byte) (string, error) {
-	c, err := cc.client()
+	c, release, err := cc.acquire()
 	if err != nil {
 		return "", err
 	}
+	defer release()
 	e := cc.e
 	member, err := e.cfg.Secret.SignMember(cluster.Member{ID: e.id, Location: e.uri, Threads: cap(e.slots), Zone: e.zone})
 	if err != nil {
@@ -127,11 +136,18 @@ func (cc *coordClient) where(ctx context.Context, handle []byte) (string, error)
 	return string(res.GetBody()), nil
 }
 
+// close takes no new calls, and closes the client once none uses it.
 func (cc *coordClient) close() {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	cc.closed = true
-	if cc.c != nil {
+	cc.closeIdle()
+}
+
+// closeIdle closes the client of a closed coordClient that no call uses.
+// Called with cc.mu held.
+func (cc *coordClient) closeIdle() {
+	if cc.closed && cc.users == 0 && cc.c != nil {
 		_ = cc.c.Close()
 		cc.c = nil
 	}
