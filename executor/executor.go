@@ -129,8 +129,13 @@ type Executor struct {
 	mu      sync.Mutex
 	done    []cluster.TaskReport // finished since the last heartbeat
 	started map[string]*started  // by task handle: started tasks, and tombstones of redeemed ones
-	closing bool
-	wg      sync.WaitGroup
+	// cancelled are the queries cancelled here, until their tickets
+	// expire: the scheduler's start of one of their tasks that arrives
+	// after the cancel (sent just before it) does not run, so no result
+	// is left held for nobody.
+	cancelled map[string]time.Time
+	closing   bool
+	wg        sync.WaitGroup
 
 	shutdown sync.Once
 }
@@ -200,7 +205,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	}
 	e := &Executor{cfg: cfg, id: id, log: log.With().Str("executor", id).Logger(), db: db, lis: lis, zone: zone,
 		uri: scheme + lis.Addr().String(), slots: make(chan struct{}, threads),
-		spools: newSpoolStore(spoolDir, cfg.SpoolMemory, cfg.SpoolDisk), started: map[string]*started{},
+		spools: newSpoolStore(spoolDir, cfg.SpoolMemory, cfg.SpoolDisk), started: map[string]*started{}, cancelled: map[string]time.Time{},
 		peers: newPeers(cfg.TLS, maxPeers), holdMax: streamHeld, health: health.New(), reported: make(chan struct{}),
 		wake: make(chan struct{}, 1), drainAcked: make(chan struct{})}
 	if cfg.Advertise != "" {
@@ -589,6 +594,11 @@ func (e *Executor) start(handle string, t cluster.Task) *ranSignal {
 	if s, ok := e.started[handle]; ok {
 		return s.ran
 	}
+	if until, ok := e.cancelled[t.Query]; ok && time.Now().Before(until) {
+		r := &ranSignal{ch: make(chan struct{}), err: fmt.Errorf("%w: query %s was cancelled", context.Canceled, t.Query)}
+		close(r.ch)
+		return r
+	}
 	s := e.spawn(t, -1)
 	s.timer = time.AfterFunc(e.cfg.KeepFor, func() { e.expire(handle) })
 	e.started[handle] = s
@@ -730,6 +740,13 @@ func (e *Executor) taskLog(t cluster.Task) *zerolog.Logger {
 // one redeemed again runs its task again, as after expiry.
 func (e *Executor) cancelQuery(query string) {
 	e.mu.Lock()
+	now := time.Now()
+	for q, until := range e.cancelled {
+		if now.After(until) {
+			delete(e.cancelled, q)
+		}
+	}
+	e.cancelled[query] = now.Add(cluster.TaskTTL)
 	var gone []*started
 	for h, s := range e.started {
 		if s.query == query {

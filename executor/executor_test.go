@@ -310,3 +310,38 @@ func TestReaderTaskIsReadOnly(t *testing.T) {
 		}
 	}
 }
+
+// A start that reaches the executor after its query was cancelled (the
+// scheduler sent it just before the cancel) does not run, so nothing is
+// left held for a query nobody reads; its ticket still runs the task for
+// a reader that redeems it.
+func TestStartAfterCancelDoesNotRun(t *testing.T) {
+	m := startCluster(t, 1, 64<<20)[0]
+	h := sign(t, m.e, cluster.Task{Query: "gone", Task: 1, Executor: m.e.ID(), SQL: "SELECT range AS v FROM range(1000)"})
+	ctx := context.Background()
+	for _, a := range []string{cluster.ActionCancel, cluster.ActionStart} {
+		stream, err := m.cl.DoAction(ctx, &flight.Action{Type: a, Body: []byte(h)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := stream.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a == cluster.ActionStart {
+			var st cluster.Started
+			if err := json.Unmarshal(res.GetBody(), &st); err != nil || !strings.Contains(st.Error, "cancelled") {
+				t.Fatalf("start after the cancel answered %s (%v), want the query cancelled", res.GetBody(), err)
+			}
+		}
+	}
+	m.e.mu.Lock()
+	ran := len(m.e.done)
+	m.e.mu.Unlock()
+	if u := m.e.Spooled(); ran != 0 || u != (SpoolUsage{}) {
+		t.Fatalf("the task ran %d times and the spools hold %+v, want neither", ran, u)
+	}
+	if rows := runTask(t, m, h); len(rows) != 1000 {
+		t.Fatalf("redeemed after the cancel: %d rows, want 1000", len(rows))
+	}
+}
