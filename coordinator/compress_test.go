@@ -8,24 +8,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	skeinsql "github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
+	"github.com/skeindb/skein/internal/flighttest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
-
-// countingStream counts the body bytes of the messages of a DoGet stream.
-type countingStream struct {
-	flight.FlightService_DoGetClient
-	body int64
-}
-
-func (c *countingStream) Recv() (*flight.FlightData, error) {
-	d, err := c.FlightService_DoGetClient.Recv()
-	if d != nil {
-		c.body += int64(len(d.DataBody))
-	}
-	return d, err
-}
 
 // readCounted redeems a ticket with cl: its rows, rendered, and the bytes
 // of the message bodies they came in.
@@ -35,13 +22,13 @@ func readCounted(t *testing.T, ctx context.Context, cl flight.Client, ticket *fl
 	if err != nil {
 		t.Fatal(err)
 	}
-	cs := &countingStream{FlightService_DoGetClient: stream}
+	cs := &flighttest.CountingStream{FlightService_DoGetClient: stream}
 	r, err := flight.NewRecordReader(cs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Release()
-	return rowStrings(t, r), cs.body
+	return rowStrings(t, r), cs.Body
 }
 
 // A client's results come compressed when it asks, with the

@@ -239,85 +239,84 @@ func consumeShuffle(t *testing.T, ms []member, srcs []cluster.Source, stream boo
 	}
 }
 
-// A producer given a codec spools its partitions compressed (in memory and
-// spilled alike): the same rows in fewer bytes, which its consumers read
-// back exactly.
-func TestShuffleCompressed(t *testing.T) {
+// bothSpools runs f on a cluster of two executors whose spools hold
+// results in memory, and on one whose spools spill them all to disk.
+func bothSpools(t *testing.T, f func(t *testing.T, ms []member)) {
 	for _, c := range []struct {
 		name   string
 		memory int64
 	}{{"in memory", 64 << 20}, {"spilled", 1}} {
-		t.Run(c.name, func(t *testing.T) {
-			ms := startCluster(t, 2, c.memory)
-			sizes := map[string]int64{}
-			for i, codec := range []string{"", skeinsql.CodecZstd, skeinsql.CodecLZ4} {
-				srcs := codedProducers(t, ms, 3, codec, 100+10*i)
-				start(t, ms[0].cl, srcs[0].Handle)
-				start(t, ms[1].cl, srcs[1].Handle)
-				finished(t, ms[0].e, i+1)
-				finished(t, ms[1].e, i+1)
-				for _, m := range ms {
-					u := m.e.Spooled()
-					sizes[codec] += u.Memory + u.Disk
-				}
-				consumeShuffle(t, ms, srcs, false)
-				drained(t, ms)
-				for _, m := range ms { // the consumers' reports
-					m.e.mu.Lock()
-					m.e.done = slices.DeleteFunc(m.e.done, func(r cluster.TaskReport) bool { return r.Task < 100 })
-					m.e.mu.Unlock()
-				}
-			}
-			for _, codec := range []string{skeinsql.CodecZstd, skeinsql.CodecLZ4} {
-				t.Logf("%s: %d bytes spooled, %d plain", codec, sizes[codec], sizes[""])
-				if sizes[codec] <= 0 || sizes[codec]*10 > sizes[""]*7 {
-					t.Fatalf("%s: the partitions took %d bytes, %d plain: want under 70%%", codec, sizes[codec], sizes[""])
-				}
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { f(t, startCluster(t, 2, c.memory)) })
 	}
+}
+
+// A producer given a codec spools its partitions compressed (in memory and
+// spilled alike): the same rows in fewer bytes, which its consumers read
+// back exactly.
+func TestShuffleCompressed(t *testing.T) {
+	bothSpools(t, func(t *testing.T, ms []member) {
+		sizes := map[string]int64{}
+		for i, codec := range []string{"", skeinsql.CodecZstd, skeinsql.CodecLZ4} {
+			srcs := codedProducers(t, ms, 3, codec, 100+10*i)
+			start(t, ms[0].cl, srcs[0].Handle)
+			start(t, ms[1].cl, srcs[1].Handle)
+			finished(t, ms[0].e, i+1)
+			finished(t, ms[1].e, i+1)
+			for _, m := range ms {
+				u := m.e.Spooled()
+				sizes[codec] += u.Memory + u.Disk
+			}
+			consumeShuffle(t, ms, srcs, false)
+			drained(t, ms)
+			for _, m := range ms { // the consumers' reports
+				m.e.mu.Lock()
+				m.e.done = slices.DeleteFunc(m.e.done, func(r cluster.TaskReport) bool { return r.Task < 100 })
+				m.e.mu.Unlock()
+			}
+		}
+		for _, codec := range []string{skeinsql.CodecZstd, skeinsql.CodecLZ4} {
+			t.Logf("%s: %d bytes spooled, %d plain", codec, sizes[codec], sizes[""])
+			if sizes[codec] <= 0 || sizes[codec]*10 > sizes[""]*7 {
+				t.Fatalf("%s: the partitions took %d bytes, %d plain: want under 70%%", codec, sizes[codec], sizes[""])
+			}
+		}
+	})
 }
 
 // A broadcast is one partition read whole by every consumer; its frames
 // stay until the last has read them.
 func TestBroadcast(t *testing.T) {
-	for _, c := range []struct {
-		name   string
-		memory int64
-	}{{"in memory", 64 << 20}, {"spilled", 1}} {
-		t.Run(c.name, func(t *testing.T) {
-			ms := startCluster(t, 2, c.memory)
-			p := ms[0]
-			h := sign(t, p.e, cluster.Task{Task: 100, Executor: p.e.ID(), Partitions: 1, Readers: 3,
-				SQL: "SELECT range AS d, range * 10 AS w, 0 AS skein_part FROM range(200000)"})
-			start(t, p.cl, h)
-			src := []cluster.Source{{Handle: h, Locations: []string{p.e.URI()}}}
-			var consumers []string
-			for r := range 3 {
-				m := ms[(r+1)%2]
-				consumers = append(consumers, sign(t, m.e, cluster.Task{Task: r, Executor: m.e.ID(),
-					SQL:    fmt.Sprintf("SELECT count(*), sum(w) FROM b WHERE d %% 3 = %d OR true", r),
-					Inputs: []cluster.Input{{Table: "b", Sources: src}}}))
+	bothSpools(t, func(t *testing.T, ms []member) {
+		p := ms[0]
+		h := sign(t, p.e, cluster.Task{Task: 100, Executor: p.e.ID(), Partitions: 1, Readers: 3,
+			SQL: "SELECT range AS d, range * 10 AS w, 0 AS skein_part FROM range(200000)"})
+		start(t, p.cl, h)
+		src := []cluster.Source{{Handle: h, Locations: []string{p.e.URI()}}}
+		var consumers []string
+		for r := range 3 {
+			m := ms[(r+1)%2]
+			consumers = append(consumers, sign(t, m.e, cluster.Task{Task: r, Executor: m.e.ID(),
+				SQL:    fmt.Sprintf("SELECT count(*), sum(w) FROM b WHERE d %% 3 = %d OR true", r),
+				Inputs: []cluster.Input{{Table: "b", Sources: src}}}))
+		}
+		for r, rows := range runAll(t, ms, consumers) {
+			if len(rows) != 1 || rows[0][0] != "200000" || rows[0][1] != "199999000000" {
+				t.Fatalf("consumer %d: %v", r, rows)
 			}
-			for r, rows := range runAll(t, ms, consumers) {
-				if len(rows) != 1 || rows[0][0] != "200000" || rows[0][1] != "199999000000" {
-					t.Fatalf("consumer %d: %v", r, rows)
-				}
+		}
+		p.e.mu.Lock()
+		runs := 0
+		for _, r := range p.e.done {
+			if r.Task == 100 {
+				runs++
 			}
-			p.e.mu.Lock()
-			runs := 0
-			for _, r := range p.e.done {
-				if r.Task == 100 {
-					runs++
-				}
-			}
-			p.e.mu.Unlock()
-			if runs != 1 {
-				t.Fatalf("the broadcast ran %d times", runs)
-			}
-			drained(t, ms)
-		})
-	}
+		}
+		p.e.mu.Unlock()
+		if runs != 1 {
+			t.Fatalf("the broadcast ran %d times", runs)
+		}
+		drained(t, ms)
+	})
 }
 
 // A partition no row goes to still has its schema: its consumer gets an

@@ -18,6 +18,7 @@ import (
 	"github.com/skeindb/skein/coordinator"
 	skeinsql "github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/flighttest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
@@ -204,7 +205,7 @@ func fetchCounted(b *testing.B, ctx context.Context, cl *flightsql.Client, query
 		if err != nil {
 			b.Fatal(err)
 		}
-		cs := &countingStream{FlightService_DoGetClient: stream}
+		cs := &flighttest.CountingStream{FlightService_DoGetClient: stream}
 		rdr, err := flight.NewRecordReader(cs)
 		if err != nil {
 			b.Fatal(err)
@@ -217,23 +218,9 @@ func fetchCounted(b *testing.B, ctx context.Context, cl *flightsql.Client, query
 			b.Fatal(err)
 		}
 		rdr.Release()
-		wire += cs.body
+		wire += cs.Body
 	}
 	return rows, bytes, wire
-}
-
-// countingStream counts the body bytes of a DoGet stream's messages.
-type countingStream struct {
-	flight.FlightService_DoGetClient
-	body int64
-}
-
-func (c *countingStream) Recv() (*flight.FlightData, error) {
-	d, err := c.FlightService_DoGetClient.Recv()
-	if d != nil {
-		c.body += int64(len(d.DataBody))
-	}
-	return d, err
 }
 
 // BenchmarkSelect1 measures the round trip of SELECT 1: prepare, execute
