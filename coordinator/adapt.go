@@ -8,8 +8,8 @@ import (
 // Adaptive task granularity. A query's scan is planned as slices of whole
 // Parquet row groups, about --task-rows each but one row group each in
 // its last rows (partition.SplitTail, see dist.slices), each slice one
-// task and one endpoint whatever runs where. What adapts is how much of it a free slot is given
-// at once: the scheduler measures each executor's speed for the query
+// task and one endpoint whatever runs where. What adapts is how much of
+// it a free slot is given at once: the scheduler measures each executor's speed for the query
 // (the rows its slices read over the time its runs took) and gives a slot
 // about batchSpan of its own work while the query is young, never more
 // than half of what the slot would do if the query's remaining rows were

@@ -111,10 +111,7 @@ func (d *dist) appendAnswer(req context.Context, conn *duck.Conn, tag flightsql.
 	if err != nil {
 		return 0, err
 	}
-	final := make([]int, len(p.tasks))
-	for i := range final {
-		final[i] = len(all) - len(p.tasks) + i
-	}
+	final := p.final(len(all))
 	// The query ends (its tasks cancelled everywhere, what they hold
 	// dropped) when its answer is read, or at its first failure.
 	d.track(qid, all[0], final)

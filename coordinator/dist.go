@@ -308,10 +308,7 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTag
 		return nil, err
 	}
 	info.AppMetadata = meta
-	final := make([]int, len(p.tasks))
-	for i := range final {
-		final[i] = len(all) - len(p.tasks) + i
-	}
+	final := p.final(len(all))
 	// A draining coordinator waits for the endpoints it serves itself.
 	switch {
 	case p.mode == partition.ScatterMerge || single:
@@ -570,6 +567,16 @@ func (d *dist) cachedPlan(key string) (cachedPlan, bool) {
 	}
 	d.planLookups.WithLabelValues(result).Inc()
 	return c, ok
+}
+
+// final are the indexes, among a plan's n signed tasks, of its gather
+// stage's: the last ones.
+func (p *planned) final(n int) []int {
+	out := make([]int, len(p.tasks))
+	for i := range out {
+		out[i] = n - len(p.tasks) + i
+	}
+	return out
 }
 
 // sorted says the plan's endpoints, in order, give the answer sorted.
@@ -960,7 +967,6 @@ func sameZone(schema *arrow.Schema, zone string) error {
 
 var errZone = errors.New("coordinator: executor time zone differs")
 
-// countingReader counts what passes through it.
 // relabeled is a result with the schema an executor streams it with:
 // flightsql.ResultSchema (Flight SQL column metadata, as the executors add
 // it), every record relabeled to it. A task run on the coordinator gives
