@@ -85,12 +85,13 @@ fuzz: ## fuzz commands, tickets, the planner and its rewrites, COPY targets, the
 fuzz-smoke: ## fuzz each target for FUZZ_SMOKE_TIME (3s), as make test does
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZ_SMOKE_TIME)
 
-# make soak runs the fault and load tests at full count; SKEIN_SOAK_TRIALS,
+# make soak runs the fault and load tests at full count and the invariance
+# corpus on every cluster shape; SKEIN_SOAK_TRIALS,
 # SKEIN_SOAK_CLIENTS and SKEIN_SOAK_QUERIES override the counts and SOAK_RUN
 # picks tests. The whole log goes to build/soak.log.
-SOAK_RUN ?= ^(TestExecutorKill|TestCoordinatorKill|TestLoad)$$
+SOAK_RUN ?= ^(TestExecutorKill|TestCoordinatorKill|TestLoad|TestPartitionInvariance)$$
 .PHONY: soak
-soak: build ## run the fault and load tests at full count (not in CI): 50 kill trials each, 32 clients x 1,000 queries; prints FIGURES
+soak: build ## run the fault and load tests at full count (not in CI): 50 kill trials each, 32 clients x 1,000 queries, the invariance corpus on all 9 in-process cluster shapes; prints FIGURES
 	@mkdir -p $(BUILD_DIR)
 	set -o pipefail; SKEIN_SOAK=1 $(GO) test -tags $(GOTAGS) -count=1 -timeout 180m -run '$(SOAK_RUN)' -v ./integration/ 2>&1 \
 	  | tee $(BUILD_DIR)/soak.log | grep --line-buffered -E '^(FIGURES|--- |ok |FAIL|PASS)|(fault_[a-z]+|load)_test.go:'
