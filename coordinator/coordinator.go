@@ -149,7 +149,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Threads, "threads", 0, "DuckDB worker threads (0: one per core)")
 	fs.StringVar(&c.MemoryLimit, "memory-limit", "", "DuckDB memory limit, e.g. 4GB (empty: DuckDB's default)")
 	fs.StringVar(&c.TimeZone, "timezone", "", "time zone of TIMESTAMPTZ results, e.g. UTC (empty: the machine's)")
-	fs.Int64Var(&c.BatchRows, "batch-rows", duck.DefaultBatchSize.Rows, "most rows per result batch on the wire (batches also stop at 2 MiB)")
+	fs.Int64Var(&c.BatchRows, "batch-rows", duck.DefaultBatchSize.Rows, "most rows per result batch on the wire (batches also stop at 2 MiB; a result starts with a batch of one DuckDB chunk, 2048 rows, and each next batch doubles up to this)")
 	fs.StringVar(&c.ClusterSecretFile, "cluster-secret-file", "", "file holding the secret shared with executors")
 	fs.StringVar(&c.ClusterCA, "cluster-ca", "", "CA bundle (PEM) trusted for executors' TLS certificates (besides the system roots)")
 	fs.Int64Var(&c.TaskRows, "task-rows", 1<<20, "target rows per task when a scan is split (a quarter of it in the scan's last rows)")
@@ -358,7 +358,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 		SessionIdle: cfg.SessionIdle, Version: cfg.Version,
 		MaxSessions: cfg.MaxSessions, MaxSessionsPerUser: cfg.MaxSessionsPerUser,
 		MaxQueriesPerUser: cfg.MaxQueriesPerUser, MaxMessageBytes: cfg.MaxMessageMB << 20,
-		Batch:         duck.BatchSize{Rows: cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
+		Batch:         duck.Batches(cfg.BatchRows),
 		Limits:        cfg.limits(),
 		NoCompression: cfg.WireCompression == CompressionOff,
 	}
@@ -468,7 +468,7 @@ func (c *Coordinator) startExecutors(ctx context.Context, secret cluster.Secret,
 		ecfg := executor.Config{
 			Addr: "127.0.0.1:0", Coordinator: coord, Secret: secret, AllowDirs: allowed,
 			Threads: c.cfg.Threads, MemoryLimit: c.cfg.MemoryLimit, TimeZone: c.cfg.TimeZone, ObjectStore: c.cfg.ObjectStore,
-			Batch:     duck.BatchSize{Rows: c.cfg.BatchRows, Bytes: duck.DefaultBatchSize.Bytes},
+			Batch:     duck.Batches(c.cfg.BatchRows),
 			Heartbeat: min(time.Second, c.reg.timeout/3),
 			TLS:       c.dist.tls,
 		}

@@ -1,8 +1,9 @@
 // Package duck is Skein's only cgo boundary: everything that touches DuckDB
 // goes through it. It opens sandboxed database instances, hands out
 // connections, prepares statements (giving the exact Arrow result schema
-// before execution), streams results as wire-sized Arrow batches and ingests
-// Arrow streams. Callers above it see Go values and Arrow records only.
+// before execution), streams results as wire-sized Arrow batches (starting
+// with one DuckDB chunk and doubling, so a small result leaves at once) and
+// ingests Arrow streams. Callers above it see Go values and Arrow records only.
 //
 // It is also where SQL meets the server's integrity: DuckDB's sandbox
 // settings keep SQL inside the allowed directories, and the guard

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -206,5 +207,54 @@ func TestNestedParameters(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%d rows satisfy %s", n, cond)
 		}
+	}
+}
+
+// batchRows streams query with batch and gives the rows of each batch.
+func batchRows(t *testing.T, c *Conn, query string, batch BatchSize) []int64 {
+	t.Helper()
+	ctx := context.Background()
+	st, err := c.Prepare(ctx, query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	r, err := st.Query(ctx, mem, nil, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	var got []int64
+	for r.Next() {
+		got = append(got, r.RecordBatch().NumRows())
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// A stream starts with one DuckDB chunk and doubles its batches up to the
+// bound, so a small result leaves in pieces the client decodes while the
+// rest is sent; without First every batch fills to the bound.
+func TestBatchesStartSmall(t *testing.T) {
+	_, c, _ := openTest(t)
+	const q = "SELECT i, i::VARCHAR s FROM range(20000) t(i)"
+	for _, tc := range []struct {
+		name  string
+		batch BatchSize
+		want  []int64
+	}{
+		{"default", DefaultBatchSize, []int64{2048, 4096, 8192, 5664}},
+		{"bound 4096", Batches(4096), []int64{2048, 4096, 4096, 4096, 4096, 1568}},
+		{"no first", BatchSize{Rows: DefaultBatchSize.Rows, Bytes: DefaultBatchSize.Bytes}, []int64{20000}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := batchRows(t, c, q, tc.batch); !slices.Equal(got, tc.want) {
+				t.Fatalf("batches of %v rows, want %v", got, tc.want)
+			}
+		})
 	}
 }

@@ -22,13 +22,37 @@ import (
 // produces 2048-row chunks; the stream joins consecutive chunks until either
 // bound is reached, so each wire message carries enough rows to amortise its
 // overhead while staying under gRPC's default 4 MiB message limit.
+//
+// First, when set, starts the stream small: the first batch stops at First
+// rows and each later one at twice its predecessor's bound, until Rows. A
+// result of a few thousand rows then leaves as soon as DuckDB has its first
+// chunk, and is converted, sent and decoded by the client in overlapping
+// pieces instead of one after the other; a long stream reaches full batches
+// after a few of them and keeps their throughput.
 type BatchSize struct {
 	Rows  int64
 	Bytes int64
+	First int64
 }
 
-// DefaultBatchSize was chosen by BenchmarkFetch (see the README).
-var DefaultBatchSize = BatchSize{Rows: 128 * 1024, Bytes: 2 << 20}
+// DefaultBatchSize was chosen by BenchmarkFetch (see the README); its first
+// batch is one DuckDB chunk (see the README's serving section).
+var DefaultBatchSize = BatchSize{Rows: 128 * 1024, Bytes: 2 << 20, First: vectorRows}
+
+// Batches is DefaultBatchSize with at most rows rows a batch.
+func Batches(rows int64) BatchSize {
+	b := DefaultBatchSize
+	b.Rows = rows
+	return b
+}
+
+// rowsOf is the most rows of a stream's batch n (from 0).
+func (b BatchSize) rowsOf(n int) int64 {
+	if b.First <= 0 || n >= 32 {
+		return b.Rows
+	}
+	return min(b.Rows, b.First<<n)
+}
 
 // stream executes a bound prepared statement as a streaming result.
 func (c *Conn) stream(ctx context.Context, ps mapping.PreparedStatement, mem memory.Allocator, batch BatchSize) (array.RecordReader, error) {
@@ -165,6 +189,7 @@ type resultReader struct {
 	cur  arrow.RecordBatch
 	err  error
 	done bool
+	n    int // batches yielded
 }
 
 func (r *resultReader) Retain() { r.refs.Add(1) }
@@ -202,7 +227,9 @@ func (r *resultReader) Next() bool {
 		}
 	}()
 	var rows, size int64
-	for rows < r.batch.Rows && size < r.batch.Bytes {
+	most := r.batch.rowsOf(r.n)
+	r.n++
+	for rows < most && size < r.batch.Bytes {
 		if err := r.ctx.Err(); err != nil {
 			r.err = err
 			return false
