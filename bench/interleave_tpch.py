@@ -2,11 +2,13 @@
 defaults from two binaries, run in rotation query by query (so that other load hits all alike),
 every answer checked against DuckDB's (as multisets; the fetch by row count and column sums).
 
-    $BUILD_DIR/benchenv/bin/python bench/interleave_tpch.py DATA_DIR BEFORE_BIN AFTER_BIN ROUNDS [tpch|fetch] [dist]
+    $BUILD_DIR/benchenv/bin/python bench/interleave_tpch.py DATA_DIR BEFORE_BIN AFTER_BIN ROUNDS [tpch|fetch|answer] [dist]
 
 DATA_DIR is a TPC-H Parquet directory of bench/run.sh (build/bench-data/sf1); `fetch` times
-SELECT * FROM lineitem instead of the 22 queries; `dist` adds AFTER_BIN with
---in-process-plan distribute."""
+SELECT * FROM lineitem instead of the 22 queries; `answer` times, for each query, SELECT * FROM a
+temporary table holding its answer (the cost of returning that answer, without computing it);
+`dist` adds AFTER_BIN with --in-process-plan distribute. TPCH_QUERIES=16,22 times only those
+queries (default: all 22)."""
 import os, pathlib, sys, statistics, math, time
 here = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(here))
@@ -28,7 +30,16 @@ with contextlib.ExitStack() as st:
     if len(sys.argv) > 5 and sys.argv[5] == "fetch":
         qs = [("fetch", "SELECT * FROM lineitem")]
     else:
-        qs = [(f"Q{n:02d}", sql) for n, sql in tpch.queries()]
+        only = {int(n) for n in os.environ.get("TPCH_QUERIES", "").split(",") if n.strip()}
+        qs = [(f"Q{n:02d}", sql) for n, sql in tpch.queries() if not only or n in only]
+    if len(sys.argv) > 5 and sys.argv[5] == "answer":
+        answers_of = []
+        for name, sql in qs:
+            for r in runners:  # each session keeps its own copy of the answer
+                ddl = f"CREATE OR REPLACE TEMP TABLE answer_{name} AS {sql}"
+                (r.cur if hasattr(r, "cur") else r.con).execute(ddl)
+            answers_of.append((name, f"SELECT * FROM answer_{name}"))
+        qs = answers_of
     res = {s.label: {} for s in syss}
     for name, sql in qs:
         ref = runners[0].query(sql)
