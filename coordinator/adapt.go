@@ -1,15 +1,19 @@
 package coordinator
 
 import (
+	"math"
 	"slices"
 	"time"
 )
 
 // Adaptive task granularity. A query's scan is planned as slices of whole
-// Parquet row groups, about --task-rows each but one row group each in
-// its last rows (partition.SplitTail, see dist.slices), each slice one
-// task and one endpoint whatever runs where. What adapts is how much of
-// it a free slot is given at once: the scheduler measures each executor's speed for the query
+// Parquet row groups, about --task-rows each, each slice one task and one
+// endpoint whatever runs where. On executors that queries before measured
+// unequal (see unequal), the scan's last rows are cut smaller, a quarter
+// of that (a row group at least; partition.SplitTail, see dist.slices):
+// on equal ones small slices only add tasks, each with its fixed cost,
+// that end no sooner. What adapts is how much of it a free slot is given
+// at once: the scheduler measures each executor's speed for the query
 // (the rows its slices read over the time its runs took) and gives a slot
 // about batchSpan of its own work while the query is young, never more
 // than half of what the slot would do if the query's remaining rows were
@@ -25,6 +29,7 @@ type rowRate struct {
 	runs int // all of them; the first is not counted in rows and took
 	rows int64
 	took time.Duration
+	cold float64 // the first's rows a second
 }
 
 // rate is exec's measured speed for j in rows a second of one slot: its
@@ -233,4 +238,62 @@ func (j *job) fit(exec string, steal func(home string) bool, budget float64) int
 		return best
 	}
 	return small
+}
+
+// remember keeps the speeds j measured of its executors relative to the
+// fastest of them, for the queries planned after it (see unequal): the
+// log of each, averaged over queries with the weight paceWeight on the
+// newest, from equal (0) before any. One query tells little on a busy
+// machine: on two equal executors of one thread each under other load,
+// one query in three measured one of them at half the other's speed or
+// less, each in turn. Only a job that measured two executors or more
+// tells: by their speeds (see rate), or, for one that ended only its
+// first run while another ended more (a slow one may get no other), by
+// first runs' speeds, cold against cold. s.mu is held.
+func (s *scheduler) remember(j *job) {
+	var warm, cold float64 // the fastest of each
+	nw, nc := 0, 0
+	for id, r := range j.speed {
+		if j.measured(id) {
+			warm, nw = max(warm, j.rate(id)), nw+1
+		}
+		if r.cold > 0 {
+			cold, nc = max(cold, r.cold), nc+1
+		}
+	}
+	for id, r := range j.speed {
+		var p float64
+		switch {
+		case nw >= 2 && j.measured(id):
+			p = j.rate(id) / warm
+		case nw >= 1 && nc >= 2 && r.cold > 0:
+			p = r.cold / cold
+		default:
+			continue
+		}
+		s.pace[id] += paceWeight * (math.Log(p) - s.pace[id])
+	}
+}
+
+// paceWeight is the newest query's weight in an executor's pace: an
+// executor measured three times slower in each query is found slowerBy
+// slower from the second query on; equal ones measured apart by noise
+// rarely are.
+const paceWeight = 0.25
+
+// unequal says whether executors ids were measured, by queries before,
+// to differ in speed by slowerBy or more. Only then is a scan's tail cut
+// into small slices (see dist.slices): they let a slow executor end with
+// the others, but on equal executors they only cost each task's fixed
+// cost again (TPC-H Q6 on two equal executors: 12 tasks instead of 8).
+func (s *scheduler) unequal(ids []string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, id := range ids {
+		if p, ok := s.pace[id]; ok {
+			lo, hi = min(lo, p), max(hi, p)
+		}
+	}
+	return hi-lo >= math.Log(slowerBy)
 }

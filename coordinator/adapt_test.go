@@ -35,11 +35,19 @@ type dispatch struct {
 // simulate runs a query of tasks of the given rows (homes alternating)
 // through the scheduler's picks on executors, on a simulated clock: each
 // free slot is given its next batch, runs it task after task, and says
-// as each ends. It returns the batches given and when the last task
-// ended.
-func simulate(t *testing.T, rows []int64, execs ...*simExec) ([]dispatch, time.Duration) {
+// as each ends. It returns the batches given, when the last task ended
+// and the scheduler.
+func simulate(t *testing.T, rows []int64, execs ...*simExec) ([]dispatch, time.Duration, *scheduler) {
 	t.Helper()
 	s := newScheduler(newRegistry(cluster.NewSecret(), time.Second, "UTC", zerolog.Nop()), context.Background(), zerolog.Nop())
+	given, took := simulateOn(t, s, "q", rows, execs...)
+	return given, took, s
+}
+
+// simulateOn is simulate on scheduler s, the query named qid; each
+// executor's first task of it runs cold.
+func simulateOn(t *testing.T, s *scheduler, qid string, rows []int64, execs ...*simExec) ([]dispatch, time.Duration) {
+	t.Helper()
 	start := time.Unix(1e9, 0)
 	clock := start
 	s.now = func() time.Time { return clock }
@@ -48,7 +56,10 @@ func simulate(t *testing.T, rows []int64, execs ...*simExec) ([]dispatch, time.D
 	for i, n := range rows {
 		tasks[i] = jobTask{handle: fmt.Sprint(i), home: execs[i%len(execs)].id, rows: n}
 	}
-	s.add("q", "u", tasks, []jobStage{{n: len(tasks), spec: true}})
+	for _, e := range execs {
+		e.ran = 0
+	}
+	s.add(qid, "u", tasks, []jobStage{{n: len(tasks), spec: true}})
 	slots := map[string]int{}
 	for _, e := range execs {
 		slots[e.id] = 1
@@ -65,7 +76,7 @@ func simulate(t *testing.T, rows []int64, execs ...*simExec) ([]dispatch, time.D
 			d := dispatch{at: clock.Sub(start), exec: e.id}
 			at := clock
 			for _, r := range runs {
-				n := s.jobs["q"].tasks[r.task].rows
+				n := s.jobs[qid].tasks[r.task].rows
 				took := e.cost + time.Duration(float64(n)/e.rate*float64(time.Second))
 				if e.ran++; e.ran == 1 {
 					took *= 2
@@ -90,10 +101,10 @@ func simulate(t *testing.T, rows []int64, execs ...*simExec) ([]dispatch, time.D
 		clock = next.ends[0]
 		r := next.pending[0]
 		next.pending, next.ends = next.pending[1:], next.ends[1:]
-		next.rows += s.jobs["q"].tasks[r.task].rows
+		next.rows += s.jobs[qid].tasks[r.task].rows
 		s.ended(r, nil, false)
 	}
-	if j := s.jobs["q"]; j.left != 0 {
+	if j := s.jobs[qid]; j.left != 0 {
 		t.Fatalf("%d tasks never ended", j.left)
 	}
 	return given, clock.Sub(start)
@@ -137,7 +148,7 @@ func TestBatchesFollowExecutorSpeed(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			fast := &simExec{id: "fast", rate: 9e6, cost: 2 * time.Millisecond}
 			slow := &simExec{id: "slow", rate: 3e6, cost: 6 * time.Millisecond}
-			given, took := simulate(t, rows, fast, slow)
+			given, took, _ := simulate(t, rows, fast, slow)
 			var total int64
 			for _, n := range rows {
 				total += n
@@ -147,7 +158,7 @@ func TestBatchesFollowExecutorSpeed(t *testing.T) {
 			}
 			// The ideal, as the benchmark's: the fast executor's time alone
 			// over the total speed (4/3 of its own).
-			_, alone := simulate(t, rows, &simExec{id: "fast", rate: fast.rate, cost: fast.cost})
+			_, alone, _ := simulate(t, rows, &simExec{id: "fast", rate: fast.rate, cost: fast.cost})
 			ideal := alone * 3 / 4
 			t.Logf("took %v, ideal %v (%.2fx); fast read %d rows; batches %v", took, ideal, float64(took)/float64(ideal), fast.rows, given)
 			if float64(took) > 1.15*float64(ideal) {
@@ -205,11 +216,7 @@ func TestFastExecutorTakesMoreRows(t *testing.T) {
 	}
 	read := map[string]int64{}
 	for task, attempts := range runs(t, cl, plan.QueryID, len(plan.Plan)) {
-		var first, last int64
-		if _, err := fmt.Sscanf(plan.Plan[task].Slice[strings.LastIndex(plan.Plan[task].Slice, "["):], "[%d..%d]", &first, &last); err != nil {
-			t.Fatalf("slice %q: %v", plan.Plan[task].Slice, err)
-		}
-		read[okAt(attempts)] += last - first + 1
+		read[okAt(attempts)] += explainedRows(t, plan.Plan[task].Slice)
 	}
 	if read[fastID]+read[slowID] != n || read[fastID] < 2*read[slowID] {
 		t.Fatalf("the fast executor read %d rows, the slow one %d: want most at the fast one", read[fastID], read[slowID])
@@ -221,5 +228,99 @@ func TestFastExecutorTakesMoreRows(t *testing.T) {
 	s.mu.Unlock()
 	if !measured || fast < 1.5*slow {
 		t.Fatalf("measured speeds (rows/s): fast %.0f, slow %.0f (both measured: %v); want the fast one faster", fast, slow, measured)
+	}
+}
+
+// explainedRows is how many rows an explained task's slice reads.
+func explainedRows(t *testing.T, slice string) int64 {
+	t.Helper()
+	var first, last int64
+	if _, err := fmt.Sscanf(slice[strings.LastIndex(slice, "["):], "[%d..%d]", &first, &last); err != nil {
+		t.Fatalf("slice %q: %v", slice, err)
+	}
+	return last - first + 1
+}
+
+// A scan's tail is cut into small slices only on executors measured
+// unequal: the scheduler remembers each executor's speed relative to the
+// others' from the queries that measured them (in simulation: speeds 3
+// and 1 are unequal from the second query on, not after one, whose
+// measure alone may be noise; 1 and 1 never; an executor that measured
+// nothing tells nothing).
+func TestPaceRemembersUnequalExecutors(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		slow float64 // the second executor's rate
+		want []bool  // unequal after each query
+	}{{"3 to 1", 3e6, []bool{false, true, true}}, {"equal", 9e6, []bool{false, false, false}}} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newScheduler(newRegistry(cluster.NewSecret(), time.Second, "UTC", zerolog.Nop()), context.Background(), zerolog.Nop())
+			for i, want := range c.want {
+				simulateOn(t, s, fmt.Sprint(i), benchLayout(), &simExec{id: "a", rate: 9e6, cost: 2 * time.Millisecond},
+					&simExec{id: "b", rate: c.slow, cost: 2 * time.Millisecond})
+				if got := s.unequal([]string{"a", "b"}); got != want {
+					t.Errorf("unequal = %v after %d queries on speeds 9e6 and %.0g, want %v (pace %v)", got, i+1, c.slow, want, s.pace)
+				}
+				if s.unequal([]string{"a", "new"}) {
+					t.Errorf("an executor and one never measured are unequal (pace %v)", s.pace)
+				}
+			}
+		})
+	}
+	// One executor alone measures no pace.
+	if _, _, s := simulate(t, benchLayout(), &simExec{id: "a", rate: 9e6, cost: 2 * time.Millisecond}); len(s.pace) != 0 {
+		t.Errorf("one executor gave a pace: %v", s.pace)
+	}
+}
+
+// On real executors: the first scan on a cluster is cut in slices of
+// --task-rows to its end (nothing is measured yet: small tail slices
+// would only add tasks); once queries have measured one executor three
+// times slower, the next scan's last rows are cut a row group a slice.
+func TestTailCutOnceExecutorsMeasuredUnequal(t *testing.T) {
+	dir := t.TempDir()
+	glob := parquet(t, dir, 4, 40000) // row groups of 2048 rows, slices of 4096
+	c, cl, _ := startCluster(t, 2, "direct", withHooks(slowed()), func(c *Config) { c.AllowDirs = append(c.AllowDirs, dir) })
+	q := fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob)
+	small := func() (tasks, n int) {
+		info, err := cl.Execute(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rows, _ := readDirect(t, cl, info.Endpoint); rows != 4*40000 {
+			t.Fatalf("%d rows", rows)
+		}
+		plan := planOf(t, info)
+		for _, task := range plan.Plan {
+			if explainedRows(t, task.Slice) == 2048 { // a slice of the tail (the files end in 3136)
+				n++
+			}
+		}
+		return len(plan.Plan), n
+	}
+	if tasks, n := small(); n != 0 {
+		t.Fatalf("the first scan has %d tail slices of its %d tasks, want none: no executor was measured", n, tasks)
+	}
+	// A query's tasks all end before its last endpoint is read (reading
+	// waits for them), but the scheduler may note the last a moment
+	// after: wait for it, then run the next.
+	ids := []string{c.Executors()[0].ID(), c.Executors()[1].ID()}
+	for range 5 {
+		ended := func() (bool, string) {
+			s := c.dist.sched
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return len(s.active) == 0, "the query's tasks end"
+		}
+		if eventually(t, 30*time.Second, ended); c.dist.sched.unequal(ids) {
+			break
+		}
+		small()
+	}
+	if !c.dist.sched.unequal(ids) {
+		t.Fatalf("six queries did not measure the slowed executor slower (pace %v)", c.dist.sched.pace)
+	}
+	if tasks, n := small(); n == 0 {
+		t.Fatalf("the scan after one that measured a slowed executor has no tail slices in its %d tasks", tasks)
 	}
 }

@@ -661,12 +661,26 @@ func (d *dist) slices(ctx context.Context, conn *duck.Conn, seen listings, a *pa
 	if a.Joined {
 		return partition.Split(files, d.taskRows(a, files)), nil
 	}
-	return partition.SplitTail(files, d.targetRows, tailRows(files, d.targetRows, d.slots())), nil
+	var tail int64
+	if d.sched.unequal(d.readyIDs()) {
+		tail = tailRows(files, d.targetRows, d.slots())
+	}
+	return partition.SplitTail(files, d.targetRows, tail), nil
+}
+
+// readyIDs are the executors taking tasks.
+func (d *dist) readyIDs() []string {
+	var ids []string
+	for _, m := range d.reg.ready() {
+		ids = append(ids, m.ID)
+	}
+	return ids
 }
 
 // tailRows is how many of a scan's last rows are cut into a slice a row
-// group, for the scheduler to give out last (see adapt.go): two rounds
-// of --task-rows for every slot, at most a quarter of the scan.
+// group on executors measured unequal, for the scheduler to give out
+// last (see adapt.go): two rounds of --task-rows for every slot, at most
+// a quarter of the scan.
 func tailRows(files []partition.File, taskRows int64, slots int) int64 {
 	return min(2*int64(slots)*taskRows, totalRows(files)/4)
 }

@@ -67,6 +67,11 @@ type scheduler struct {
 	active []*job          // not ended (queued or admitted), in arrival order
 	busy   map[string]int  // slots given tasks, by executor
 	next   int             // where the round over executors starts
+	// pace is each live executor's speed relative to the fastest, as the
+	// queries that measured it beside another found it (the log of it,
+	// averaged; see remember): whether the next scans cut their tails
+	// small (see unequal).
+	pace map[string]float64
 }
 
 // A job is one query's tasks.
@@ -183,7 +188,7 @@ var errLost = errors.New("coordinator: the executor's start call ended before th
 
 func newScheduler(reg *registry, life context.Context, log zerolog.Logger) *scheduler {
 	return &scheduler{reg: reg, life: life, log: log, now: time.Now, kick: make(chan struct{}, 1),
-		jobs: map[string]*job{}, busy: map[string]int{}, batch: defaultBatch,
+		jobs: map[string]*job{}, busy: map[string]int{}, pace: map[string]float64{}, batch: defaultBatch,
 		calls: prometheus.NewCounter(prometheus.CounterOpts{Name: "skein_scheduler_start_calls_total",
 			Help: "Start calls (skein.start) the scheduler sent executors: each carries one or more tasks."}),
 		sent: prometheus.NewCounter(prometheus.CounterOpts{Name: "skein_scheduler_tasks_started_total",
@@ -294,6 +299,11 @@ func (s *scheduler) pass() {
 	now := s.now()
 	s.expire(now)
 	s.abandon(live)
+	for id := range s.pace {
+		if !live[id] {
+			delete(s.pace, id)
+		}
+	}
 	s.admit(now)
 	batches := map[string][]*taskRun{}
 	free := func(m cluster.Member) bool { return max(m.Threads, 1) > s.busy[m.ID] }
@@ -677,7 +687,12 @@ func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 					j.fastest = max(j.fastest, j.rate(id))
 				}
 			}
+		} else if took > 0 {
+			sp.cold = float64(t.rows) / took.Seconds()
 		}
+	}
+	if j.left == 0 {
+		s.remember(j)
 	}
 	for _, o := range t.runs {
 		if loc, ok := s.reg.location(o.exec); ok {
