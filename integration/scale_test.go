@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,25 +95,41 @@ func BenchmarkPlanning(b *testing.B) {
 // of one DuckDB thread each, one slowed to a third of the other's speed
 // (executor.TestHooks.After: each of its tasks keeps its slot twice as
 // long again as its SQL took), scheduled with work stealing and without
-// (every task at its assigned executor, as before the scheduler). The
-// ideal is the total work over the total speed: the query's time on the
-// fast executor alone times 3/4 (speeds 1 + 1/3). Each iteration runs the
-// three in turn; the medians are reported, and each over the ideal.
+// (every task at its assigned executor, as before the scheduler). Each
+// iteration runs, in turn, the fast executor alone, the slowed one alone
+// and the two pairs; the medians are reported. Two ideals: the total work
+// over the total speed if the slowed executor were exactly a third of the
+// fast one (the fast one's time alone times 3/4, steal/ideal), and from
+// the two executors' measured times alone (1/(1/alone + 1/slowalone),
+// steal/solo-ideal): its SQL may run slower than the fast one's, so it
+// may be slower than a third. contention is the fast executor's SQL speed
+// (rows a second) on its tasks of the stealing pair that ran at least half
+// their time beside the slowed one's SQL, over that on tasks that ran
+// beside none (its first, cold, in neither): under 1, the two compete for
+// the cores.
 func BenchmarkUnequalExecutors(b *testing.B) {
 	dir := b.TempDir()
 	glob := scaleData(b, dir)
-	start := func(executors int, noStealing, slowFirst bool) *flightsql.Client {
-		first := true
+	var mu sync.Mutex
+	var ran []sqlRun // the stealing pair's, in the iteration at hand
+	start := func(executors int, noStealing, slowFirst, record bool) *flightsql.Client {
+		n := 0
 		c, err := coordinator.Start(context.Background(), coordinator.Config{Addr: "127.0.0.1:0", DataDir: b.TempDir(),
 			AllowDirs: []string{dir}, Executors: executors, Threads: 1, TaskRows: 250000, ShutdownGrace: time.Second,
 			NoStealing: noStealing, Executor: func(ec *executor.Config) {
-				if first && slowFirst {
-					ec.Test = &executor.TestHooks{After: func(ctx context.Context, _ cluster.Task, took time.Duration) error {
+				slow := n == 0 && slowFirst
+				n++
+				ec.Test = &executor.TestHooks{After: func(ctx context.Context, t cluster.Task, took time.Duration) error {
+					if record {
+						mu.Lock()
+						ran = append(ran, sqlRun{slow: slow, end: time.Now(), took: took, rows: t.Last - t.First + 1})
+						mu.Unlock()
+					}
+					if slow {
 						cluster.Sleep(ctx, 2*took)
-						return nil
-					}}
-				}
-				first = false
+					}
+					return nil
+				}}
 			}}, zerolog.Nop())
 		if err != nil {
 			b.Fatal(err)
@@ -125,7 +142,9 @@ func BenchmarkUnequalExecutors(b *testing.B) {
 		name  string
 		cl    *flightsql.Client
 		times []time.Duration
-	}{{name: "alone", cl: start(1, false, false)}, {name: "steal", cl: start(2, false, true)}, {name: "nosteal", cl: start(2, true, true)}}
+	}{{name: "alone", cl: start(1, false, false, false)}, {name: "slowalone", cl: start(1, false, true, false)},
+		{name: "steal", cl: start(2, false, true, true)}, {name: "nosteal", cl: start(2, true, true, false)}}
+	var beside, apart [2]float64 // the fast executor's SQL: rows and seconds
 	b.ResetTimer()
 	for range b.N {
 		for i := range runs {
@@ -135,6 +154,26 @@ func BenchmarkUnequalExecutors(b *testing.B) {
 			}
 			runs[i].times = append(runs[i].times, time.Since(t0))
 		}
+		mu.Lock()
+		first := -1 // the fast executor's first run, cold: not counted
+		for i, r := range ran {
+			if !r.slow && (first < 0 || r.end.Add(-r.took).Before(ran[first].end.Add(-ran[first].took))) {
+				first = i
+			}
+		}
+		for i, r := range ran {
+			if r.slow || i == first {
+				continue
+			}
+			switch f := overlap(r, ran); {
+			case f >= 0.5:
+				beside[0], beside[1] = beside[0]+float64(r.rows), beside[1]+r.took.Seconds()
+			case f == 0:
+				apart[0], apart[1] = apart[0]+float64(r.rows), apart[1]+r.took.Seconds()
+			}
+		}
+		ran = nil
+		mu.Unlock()
 	}
 	b.StopTimer()
 	median := func(ts []time.Duration) time.Duration {
@@ -142,14 +181,44 @@ func BenchmarkUnequalExecutors(b *testing.B) {
 		slices.Sort(s)
 		return s[len(s)/2]
 	}
-	ideal := median(runs[0].times) * 3 / 4
+	alone, slow := median(runs[0].times), median(runs[1].times)
+	ideal := alone * 3 / 4
+	solo := time.Duration(1 / (1/alone.Seconds() + 1/slow.Seconds()) * float64(time.Second))
 	for _, r := range runs {
 		m := median(r.times)
 		b.ReportMetric(float64(m.Milliseconds()), r.name+"-ms")
-		if r.name != "alone" {
+		if r.name == "steal" || r.name == "nosteal" {
 			b.ReportMetric(float64(m)/float64(ideal), r.name+"/ideal")
+			b.ReportMetric(float64(m)/float64(solo), r.name+"/solo-ideal")
 		}
 	}
+	if beside[1] > 0 && apart[1] > 0 {
+		b.ReportMetric(beside[0]/beside[1]/(apart[0]/apart[1]), "contention")
+	}
+}
+
+// sqlRun is one task's SQL at an executor of BenchmarkUnequalExecutors.
+type sqlRun struct {
+	slow bool
+	end  time.Time
+	took time.Duration
+	rows int64
+}
+
+// overlap is the share of r's SQL time during which a slowed executor's
+// SQL of all ran too.
+func overlap(r sqlRun, all []sqlRun) float64 {
+	if r.took <= 0 {
+		return 0
+	}
+	var d time.Duration
+	for _, o := range all {
+		if o.slow { // times from r's end: r's SQL ran in [-r.took, 0], o's in [e-o.took, e]
+			e := o.end.Sub(r.end)
+			d += max(0, min(0, e)-max(-r.took, e-o.took))
+		}
+	}
+	return float64(d) / float64(r.took)
 }
 
 // BenchmarkTinyTasks runs a scan of 2M Parquet rows in row groups of 5,000
@@ -158,8 +227,9 @@ func BenchmarkUnequalExecutors(b *testing.B) {
 // up to 16 tasks in one message while many are ready) and without (one
 // task a message), in turn. It reports the coordinator-executor start
 // calls per task and the per-task overhead: the time over the same scan
-// in slices of 250,000 rows (14 tasks: the scan's last quarter is cut in
-// slices of 62,500 for the tail), divided by the tasks.
+// in slices of 250,000 rows (8 tasks; 14 once the executors were measured
+// unequal, when the scan's last quarter is cut in slices of 62,500 for the
+// tail), divided by the tasks.
 func BenchmarkTinyTasks(b *testing.B) {
 	dir := b.TempDir()
 	conn := ducktest.Open(b, dir)
