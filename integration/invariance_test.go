@@ -104,6 +104,11 @@ var staged = []string{
 	"SELECT p_brand, count(DISTINCT l_suppkey) FROM part JOIN lineitem ON p_partkey = l_partkey GROUP BY p_brand ORDER BY 2 DESC, 1 LIMIT 5",
 	"SELECT c_custkey, count(o_orderkey) FROM customer LEFT JOIN orders ON c_custkey = o_custkey AND o_comment NOT LIKE '%special%' GROUP BY c_custkey",
 	"SELECT n_name, o_orderkey FROM orders JOIN customer ON o_custkey = c_custkey LEFT JOIN nation ON c_nationkey = n_nationkey AND n_regionkey = 1 WHERE o_totalprice > 250000",
+	// ON conjuncts on one side alone: the null-supplying side's filter
+	// that side's stage, the preserved side's stay in the ON.
+	"SELECT c_custkey, count(o_orderkey), count(*) FROM customer LEFT JOIN orders ON c_custkey = o_custkey AND o_orderstatus IS DISTINCT FROM 'F' AND o_totalprice > 100000 WHERE c_acctbal > 0 GROUP BY c_custkey",
+	"SELECT c_custkey, o_orderkey IS NULL FROM customer LEFT JOIN orders ON c_custkey = o_custkey AND coalesce(o_orderpriority, 'x') = '1-URGENT' AND c_nationkey < 10 WHERE c_custkey % 50 = 0",
+	"SELECT count(*), sum(l_quantity) FROM lineitem JOIN orders ON l_orderkey = o_orderkey AND o_orderstatus = 'O' AND l_shipmode = 'AIR'",
 	"SELECT o_orderkey FROM orders WHERE NOT EXISTS (SELECT * FROM lineitem WHERE l_orderkey = o_orderkey AND l_returnflag = 'R')",
 	"SELECT count(*) FROM orders WHERE o_custkey NOT IN (SELECT c_custkey FROM customer WHERE c_acctbal > 5000)",
 	"SELECT count(*) FROM v WHERE g NOT IN (SELECT g FROM v WHERE x > 240 OR x IS NULL)",

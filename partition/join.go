@@ -23,16 +23,20 @@ type leaf struct {
 	underFull bool
 	cols      []Column
 	rows      int64
-	pushed    []any // WHERE conjuncts on it alone
+	// pushed are conjuncts on it alone that it may apply before the
+	// join (pushFilters), at sites in the join's owner.
+	pushed []any
+	sites  []site
 }
 
 // joinStages plans a join with exchanges. The split scan S (the largest
 // splittable Parquet scan) is split by slices, or, when an equality joins
-// it to another splittable Parquet input larger than Env.BroadcastRows,
+// it to another Parquet input larger than Env.BroadcastRows or than S,
 // both are shuffled by their keys (co-partitioned). Every other input is
-// computed once, with the filters on it alone and only the columns the
-// query names, and broadcast. The join stage runs the query's rows (or
-// partial aggregate) over those.
+// computed once, with the filters on it alone (pushFilters) and only the
+// columns the rest of the query names, and broadcast. The join stage runs
+// the query's rows (or partial aggregate) over those, without the
+// filters their inputs applied.
 func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 	env := a.env
 	if env.Columns == nil {
@@ -86,24 +90,20 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 		return nil, fmt.Errorf("partition: the split scan is not a join input")
 	}
 	res := resolver{leaves: leaves}
-	// Conjuncts: of the WHERE (pushed into the input they alone read, if
-	// it supplies no NULLs, and kept in the join), and of inner joins' ON.
-	where := conjuncts(owner["where_clause"])
-	for _, c := range where {
-		if in, ok := res.only(c); ok && leaves[in].splittable {
-			leaves[in].pushed = append(leaves[in].pushed, c)
-		}
-	}
-	equalities := append(slices.Clone(where), joinConditions(child(owner, "from_table"))...)
+	res.pushFilters(owner)
+	equalities := append(conjuncts(owner["where_clause"]), joinConditions(child(owner, "from_table"))...)
 	// Co-partition S with the largest Parquet input joined to it by
-	// equalities of hashable types, if that is over the threshold. An
+	// equalities of hashable types, if that is over the threshold or
+	// larger than S (broadcast, it would be loaded whole by every task of
+	// the smaller S, whose few slices would also run the join alone). An
 	// equality of the WHERE or of an inner join's ON holds for every
 	// output row; one of an outer join's ON matches the rows of its
 	// null-supplying side to the other's (a FULL join's sides stay
 	// whole).
 	y, ykeys := -1, [][2]Key(nil)
 	for j, l := range leaves {
-		if j == s || l.underFull || !l.split || l.rows <= env.BroadcastRows || (y >= 0 && l.rows <= leaves[y].rows) {
+		small := l.rows <= env.BroadcastRows && (leaves[s].rows < 0 || l.rows <= leaves[s].rows)
+		if j == s || l.underFull || !l.split || small || (y >= 0 && l.rows <= leaves[y].rows) {
 			continue
 		}
 		if keys := res.equiKeys(equalities, s, j); len(keys) > 0 {
@@ -118,7 +118,23 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 			return nil, local("a FULL join without an equality of hashable columns in its ON")
 		}
 	}
-	keep := referencedColumns(a.root, owner, natural)
+	// shipped says input i is computed by a stage of its own: not the
+	// split scan read by the join stage itself, nor a WITH result computed
+	// once, which stays in the FROM (the plan's last step makes it an
+	// input, cte.go).
+	shipped := func(i int) bool { return (i != s || y >= 0) && !env.withs.has(leaves[i].node) }
+	// An input computed by a stage of its own applies its filters there,
+	// and the join stage leaves them out: the columns only they read are
+	// not shipped.
+	var drop []site
+	for i, l := range leaves {
+		if shipped(i) {
+			drop = append(drop, l.sites...)
+		}
+	}
+	view := clone(a.root)
+	dropSites(nodeAt(view, joinAt), drop)
+	keep := referencedColumns(view, nodeAt(view, joinAt), natural)
 	type fed struct {
 		st   *Stage
 		path string
@@ -127,9 +143,7 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 	}
 	var inputs []fed
 	for i := range leaves {
-		if (i == s && y < 0) || env.withs.has(leaves[i].node) {
-			// A WITH result computed once stays in the FROM: the
-			// plan's last step makes it an input (cte.go).
+		if !shipped(i) {
 			continue
 		}
 		st, err := a.leafStage(p, &leaves[i], keep)
@@ -173,10 +187,9 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 		saved := a.subst
 		a.subst = subst
 		defer func() { a.subst = saved }()
-		if scan == nil {
-			return a.taskNode(a.fromWith(nil)), nil
-		}
-		return a.taskNode(a.fromWith(scan)), nil
+		out := a.taskNode(a.fromWith(scan))
+		dropSites(nodeAt(out, joinAt), drop)
+		return out, nil
 	}
 	return join, nil
 }
@@ -527,4 +540,94 @@ func referencedColumns(root, owner Node, natural bool) map[string]bool {
 		return false
 	})
 	return keep
+}
+
+// A site is where a conjunct sits in the SELECT owning a join: its index
+// among the conjuncts of the WHERE (join "") or of the ON of the join at
+// path join (from the SELECT, joined by "/").
+type site struct {
+	join string
+	i    int
+}
+
+// pushFilters gives each input the conjuncts it may apply before the
+// join, with their sites in owner: those of the WHERE and of inner joins'
+// ON that read an input alone which supplies no NULLs, and those of a
+// left (right) join's ON that read its right (left) side alone when that
+// side is one input (they only decide which of its rows match).
+func (r resolver) pushFilters(owner Node) {
+	for i, c := range conjuncts(owner["where_clause"]) {
+		if in, ok := r.only(c); ok && r.leaves[in].splittable {
+			r.push(in, c, site{i: i})
+		}
+	}
+	var walk func(n Node, path []string)
+	walk = func(n Node, path []string) {
+		if str(n, "type") != "JOIN" {
+			return
+		}
+		walk(child(n, "left"), append(slices.Clone(path), "left"))
+		walk(child(n, "right"), append(slices.Clone(path), "right"))
+		if str(n, "ref_type") != "REGULAR" {
+			return
+		}
+		var side Node
+		switch str(n, "join_type") {
+		case "INNER":
+		case "LEFT":
+			side = child(n, "right")
+		case "RIGHT":
+			side = child(n, "left")
+		default:
+			return
+		}
+		for i, c := range conjuncts(n["condition"]) {
+			in, ok := r.only(c)
+			switch {
+			case !ok:
+			case side == nil && r.leaves[in].splittable,
+				side != nil && sameNode(side, r.leaves[in].node) && !r.leaves[in].underFull:
+				r.push(in, c, site{join: strings.Join(path, "/"), i: i})
+			}
+		}
+	}
+	walk(child(owner, "from_table"), []string{"from_table"})
+}
+
+func (r resolver) push(in int, c any, at site) {
+	r.leaves[in].pushed = append(r.leaves[in].pushed, c)
+	r.leaves[in].sites = append(r.leaves[in].sites, at)
+}
+
+// dropSites removes, in place, the conjuncts at the given sites from the
+// SELECT owner (a copy of the one they were found in): a WHERE left
+// without any is gone, an ON without any is true.
+func dropSites(owner Node, sites []site) {
+	by := map[string]map[int]bool{}
+	for _, s := range sites {
+		if by[s.join] == nil {
+			by[s.join] = map[int]bool{}
+		}
+		by[s.join][s.i] = true
+	}
+	for join, drop := range by {
+		n, key := owner, "where_clause"
+		if join != "" {
+			n, key = nodeAt(owner, strings.Split(join, "/")), "condition"
+		}
+		var rest []any
+		for i, c := range conjuncts(n[key]) {
+			if !drop[i] {
+				rest = append(rest, c)
+			}
+		}
+		switch {
+		case len(rest) > 0:
+			n[key] = and(rest)
+		case join == "":
+			n[key] = nil
+		default:
+			n[key] = cast("BOOLEAN", constant("VARCHAR", "t"))
+		}
+	}
 }
