@@ -125,7 +125,8 @@ type Env struct {
 	Partitions int
 	// BroadcastRows is the largest join input (in rows, from its files'
 	// metadata) that is broadcast when an equality would let it be
-	// co-partitioned with the split scan instead.
+	// co-partitioned with the split scan instead (unless it is larger
+	// than the split scan).
 	BroadcastRows int64
 	// Columns lists the columns a FROM item gives (name and DuckDB type).
 	Columns func(from Node) ([]Column, error)
