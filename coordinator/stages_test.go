@@ -70,6 +70,9 @@ var stageQueries = []string{
 	"SELECT dim.d, count(o.o) FROM dim LEFT JOIN ord o ON dim.d = o.od AND NOT o.urgent GROUP BY dim.d",
 	"SELECT f.k, dim.name FROM fact f LEFT JOIN dim ON f.d = dim.d AND f.x > 400 AND dim.name <> 'dim 2'",
 	"SELECT f.k, o.od FROM fact f JOIN ord o ON f.o = o.o AND o.urgent AND f.c = 'c2'",
+	// Beside a subquery the join stage keeps its inputs' filters (DuckDB
+	// decorrelates it for the rows that pass them).
+	"SELECT f.k FROM fact f JOIN dim ON f.d = dim.d WHERE dim.name = 'dim 3' AND f.x > (SELECT avg(x) FROM fact g WHERE g.d = f.d)",
 	"SELECT k, random() FROM fact",
 	"WITH big AS (SELECT k, o FROM fact WHERE x > 400) SELECT o.od, count(*) FROM big JOIN ord o USING (o) GROUP BY o.od ORDER BY 1",
 	"SELECT d, count(*) FROM fact WHERE x > (SELECT avg(x) FROM fact) GROUP BY d ORDER BY d",
