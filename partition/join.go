@@ -35,8 +35,8 @@ type leaf struct {
 // both are shuffled by their keys (co-partitioned). Every other input is
 // computed once, with the filters on it alone (pushFilters) and only the
 // columns the rest of the query names, and broadcast. The join stage runs
-// the query's rows (or partial aggregate) over those, without the
-// filters their inputs applied.
+// the query's rows (or partial aggregate) over those, without the outer
+// joins' filters their inputs applied.
 func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 	env := a.env
 	if env.Columns == nil {
@@ -123,15 +123,22 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 	// once, which stays in the FROM (the plan's last step makes it an
 	// input, cte.go).
 	shipped := func(i int) bool { return (i != s || y >= 0) && !env.withs.has(leaves[i].node) }
-	// An input computed by a stage of its own applies its filters there,
-	// and the join stage leaves them out: the columns only they read are
-	// not shipped. Not beside a subquery: DuckDB decorrelates one (TPC-H
-	// Q17's avg per p_partkey) for only the outer rows that pass filters it
-	// sees, else for every key (Q17's join stage took 2-4 times longer).
+	// An input computed by a stage of its own applies its filters there.
+	// The join stage leaves out those of an outer join's ON (the columns
+	// only they read are not shipped: TPC-H Q13's o_comment), but keeps
+	// the others, and every one beside a subquery: DuckDB plans from the
+	// filters it sees (with TPC-H Q3's on orders, a Bloom filter on the
+	// lineitem scan; Q17's avg per p_partkey decorrelated for the parts
+	// that pass them, not for all of lineitem).
 	var drop []site
 	for i, l := range leaves {
-		if shipped(i) && !hasSubquery(a.root) {
-			drop = append(drop, l.sites...)
+		if !shipped(i) || hasSubquery(a.root) {
+			continue
+		}
+		for _, at := range l.sites {
+			if at.outer {
+				drop = append(drop, at)
+			}
 		}
 	}
 	view := clone(a.root)
@@ -550,6 +557,8 @@ func referencedColumns(root, owner Node, natural bool) map[string]bool {
 type site struct {
 	join string
 	i    int
+	// outer: the ON of a left or right join.
+	outer bool
 }
 
 // pushFilters gives each input the conjuncts it may apply before the
@@ -589,7 +598,7 @@ func (r resolver) pushFilters(owner Node) {
 			case !ok:
 			case side == nil && r.leaves[in].splittable,
 				side != nil && sameNode(side, r.leaves[in].node) && !r.leaves[in].underFull:
-				r.push(in, c, site{join: strings.Join(path, "/"), i: i})
+				r.push(in, c, site{join: strings.Join(path, "/"), i: i, outer: side != nil})
 			}
 		}
 	}
