@@ -16,6 +16,11 @@ type prepared struct {
 	sql  string
 	stmt *duck.Stmt
 	args [][]any
+	// wireSchema is the statement's result schema as FlightInfo carries
+	// it, serialized once when the statement's types are known at prepare
+	// time: a client that executes one prepared statement over and over
+	// (ADBC does for a repeated query) does not pay for it per execution.
+	wireSchema []byte
 }
 
 func preparedHandle(sess *session, p *prepared) []byte { return []byte(sess.id + "/" + p.id) }
@@ -53,6 +58,9 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 		return res, err
 	}
 	p := &prepared{id: newID(), sql: req.GetQuery(), stmt: st}
+	if st.ReturnsRows && st.Resolved {
+		p.wireSchema = flight.SerializeSchema(ResultSchema(st.Schema), s.mem)
+	}
 	sess.mu.Lock()
 	sess.prepared[p.id] = p
 	sess.mu.Unlock()
@@ -154,6 +162,9 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 		var err error
 		if q.schema, err = p.stmt.ResultSchema(ctx, first); err != nil {
 			return nil, err
+		}
+		if q.schema == p.stmt.Schema {
+			q.wireSchema = p.wireSchema
 		}
 		// Without parameters a prepared query is split like a statement
 		// (the JDBC driver prepares every query).

@@ -30,6 +30,9 @@ type query struct {
 	written bool               // a write the cluster ran, and recorded
 	info    *flight.FlightInfo // planned across executors instead
 	meta    []byte             // the local FlightInfo's app_metadata: why it is not split
+	// wireSchema is schema serialized, when a prepared statement keeps it
+	// (nil: serialize schema).
+	wireSchema []byte
 
 	ctx     context.Context // ends on CancelFlightInfo or expiry
 	cancel  context.CancelFunc

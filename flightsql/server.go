@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -212,6 +213,10 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 		grpc.InitialConnWindowSize(16 << 20),
 		grpc.WriteBufferSize(1 << 20),
 		grpc.ReadBufferSize(1 << 20),
+		// Calls run on long-lived worker goroutines rather than one new
+		// goroutine each: a new goroutine grows its stack by copying on
+		// every call (7% of the server's CPU on a SELECT 1 loop).
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 	}
 }
 
@@ -303,8 +308,13 @@ func (s *Server) Close() {
 
 // endpoint is a FlightInfo for one ticket redeemed at this server.
 func (s *Server) flightInfo(desc *flight.FlightDescriptor, schema *arrow.Schema, ticket []byte, records int64) *flight.FlightInfo {
+	return flightInfoOf(desc, flight.SerializeSchema(schema, s.mem), ticket, records)
+}
+
+// flightInfoOf is flightInfo with the schema already serialized.
+func flightInfoOf(desc *flight.FlightDescriptor, schema []byte, ticket []byte, records int64) *flight.FlightInfo {
 	return &flight.FlightInfo{
-		Schema:           flight.SerializeSchema(schema, s.mem),
+		Schema:           schema,
 		FlightDescriptor: desc,
 		Endpoint:         []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: ticket}}},
 		TotalRecords:     records,

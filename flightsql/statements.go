@@ -131,7 +131,11 @@ func (s *Server) register(q *query, desc *flight.FlightDescriptor) (*flight.Flig
 		schema, records = ResultSchema(q.schema), -1
 	}
 	QueryLog(s.log, q.id, q.trace).Debug().Str("user", q.user).Msg("query planned")
-	info := s.flightInfo(desc, schema, ticket, records)
+	wire := q.wireSchema
+	if wire == nil {
+		wire = flight.SerializeSchema(schema, s.mem)
+	}
+	info := flightInfoOf(desc, wire, ticket, records)
 	info.Endpoint[0].ExpirationTime = timestamppb.New(q.expires) // the ticket's
 	info.AppMetadata = withTag(q.meta, QueryTag{ID: q.id, Trace: q.trace})
 	return info, nil

@@ -253,7 +253,14 @@ func (s *Stmt) Query(ctx context.Context, mem memory.Allocator, args []any, batc
 	if err := s.bind(ctx, args); err != nil {
 		return nil, err
 	}
-	return s.conn.stream(ctx, s.handle, mem, batch)
+	// A resolved statement's result types were fixed when it was prepared,
+	// and the connection's Arrow options cannot change (lock_configuration):
+	// its Schema is the stream's, with no need to convert the types again.
+	var known *arrow.Schema
+	if s.Resolved && s.ReturnsRows {
+		known = s.Schema
+	}
+	return s.conn.stream(ctx, s.handle, mem, batch, known)
 }
 
 // ResultSchema is the result schema with args bound. For an unresolved

@@ -55,7 +55,8 @@ func (b BatchSize) rowsOf(n int) int64 {
 }
 
 // stream executes a bound prepared statement as a streaming result.
-func (c *Conn) stream(ctx context.Context, ps mapping.PreparedStatement, mem memory.Allocator, batch BatchSize) (array.RecordReader, error) {
+// schema, when not nil, is the result's Arrow schema, known beforehand.
+func (c *Conn) stream(ctx context.Context, ps mapping.PreparedStatement, mem memory.Allocator, batch BatchSize, schema *arrow.Schema) (array.RecordReader, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -76,11 +77,13 @@ func (c *Conn) stream(ctx context.Context, ps mapping.PreparedStatement, mem mem
 		stop()
 		return nil, errors.Join(ctx.Err(), err)
 	}
-	schema, err := c.resultSchema(&res)
-	if err != nil {
-		mapping.DestroyResult(&res)
-		stop()
-		return nil, err
+	if schema == nil {
+		var err error
+		if schema, err = c.resultSchema(&res); err != nil {
+			mapping.DestroyResult(&res)
+			stop()
+			return nil, err
+		}
 	}
 	r := &resultReader{
 		ctx:    ctx,
