@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -284,41 +283,10 @@ func BenchmarkSelect1(b *testing.B) {
 	}
 }
 
-// floor is the least a Flight SQL server can do for a query: arrow-go's
-// server answering GetFlightInfo and DoGet from memory, a one-row batch it
-// made once. Its round trip is what the protocol (two RPCs), gRPC and
-// arrow-go cost on this machine, whatever the server behind them does.
-type floor struct {
-	flightsql.BaseServer
-	schema *arrow.Schema
-	rec    arrow.RecordBatch
-}
-
-func (f *floor) GetFlightInfoStatement(_ context.Context, cmd flightsql.StatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
-	ticket, err := flightsql.CreateStatementQueryTicket([]byte(cmd.GetQuery()))
-	if err != nil {
-		return nil, err
-	}
-	return &flight.FlightInfo{Schema: flight.SerializeSchema(f.schema, memory.DefaultAllocator), FlightDescriptor: desc,
-		Endpoint: []*flight.FlightEndpoint{{Ticket: &flight.Ticket{Ticket: ticket}}}, TotalRecords: -1, TotalBytes: -1}, nil
-}
-
-func (f *floor) DoGetStatement(context.Context, flightsql.StatementQueryTicket) (*arrow.Schema, <-chan flight.StreamChunk, error) {
-	ch := make(chan flight.StreamChunk, 1)
-	f.rec.Retain()
-	ch <- flight.StreamChunk{Data: f.rec}
-	close(ch)
-	return f.schema, ch, nil
-}
-
 // startFloor serves a floor on loopback; it returns its URI.
 func startFloor(b *testing.B) string {
 	b.Helper()
-	schema := arrow.NewSchema([]arrow.Field{{Name: "1", Type: arrow.PrimitiveTypes.Int32}}, nil)
-	bld := array.NewRecordBuilder(memory.DefaultAllocator, schema)
-	bld.Field(0).(*array.Int32Builder).Append(1)
-	f := &floor{schema: schema, rec: bld.NewRecordBatch()}
-	bld.Release()
+	f := flighttest.NewFloor()
 	srv := flight.NewServerWithMiddleware(nil)
 	srv.RegisterFlightService(flightsql.NewFlightServer(f))
 	if err := srv.Init("127.0.0.1:0"); err != nil {
@@ -327,7 +295,7 @@ func startFloor(b *testing.B) string {
 	go func() { _ = srv.Serve() }()
 	b.Cleanup(func() {
 		srv.Shutdown()
-		f.rec.Release()
+		f.Release()
 	})
 	return "grpc://" + srv.Addr().String()
 }

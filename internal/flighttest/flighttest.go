@@ -1,6 +1,7 @@
 // Package flighttest holds what the tests and benchmarks of several
-// packages need to look at Flight streams from outside: it is imported by
-// tests only.
+// packages need to look at Flight streams from outside, and the floor
+// server they compare Skein's round trips with: it is imported by tests
+// and bench/floor only.
 package flighttest
 
 import "github.com/apache/arrow-go/v18/arrow/flight"
