@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -126,6 +127,15 @@ func fetchInProcess(b *testing.B, conn *duck.Conn, query string) (int64, int64) 
 	return rows, bytes
 }
 
+// processCPU is the user and system CPU this process has used.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano()) + time.Duration(ru.Stime.Nano())
+}
+
 func size(rec arrow.RecordBatch) int64 {
 	var n int64
 	for _, c := range rec.Columns() {
@@ -141,21 +151,26 @@ func size(rec arrow.RecordBatch) int64 {
 // BenchmarkFetch compares fetching 10M rows x 3 columns through the server
 // (at several batch sizes) with DuckDB's in-process Arrow export.
 func BenchmarkFetch(b *testing.B) {
-	report := func(b *testing.B, rows, bytes int64) {
+	// cpu-ms/op is the process's CPU per fetch (client, server and
+	// DuckDB's threads alike): on a shared machine it moves less with
+	// other work than the time does.
+	report := func(b *testing.B, rows, bytes int64, cpu0 time.Duration) {
 		if rows != fetchRows {
 			b.Fatalf("fetched %d rows, want %d", rows, fetchRows)
 		}
 		b.ReportMetric(float64(bytes)*float64(b.N)/b.Elapsed().Seconds()/1e6, "MB/s")
 		b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mrows/s")
+		b.ReportMetric(float64((processCPU(b)-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
 	}
 	b.Run("in-process", func(b *testing.B) {
 		conn := inProcess(b, buildTable)
 		b.ResetTimer()
+		cpu0 := processCPU(b)
 		var rows, bytes int64
 		for range b.N {
 			rows, bytes = fetchInProcess(b, conn, fetchQuery)
 		}
-		report(b, rows, bytes)
+		report(b, rows, bytes, cpu0)
 	})
 	for _, batch := range []int64{2048, 16 * 1024, duck.DefaultBatchSize.Rows} {
 		b.Run(fmt.Sprintf("server/batch=%d", batch), func(b *testing.B) {
@@ -164,11 +179,12 @@ func BenchmarkFetch(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ResetTimer()
+			cpu0 := processCPU(b)
 			var rows, bytes int64
 			for range b.N {
 				rows, bytes = fetchServer(b, cl, fetchQuery)
 			}
-			report(b, rows, bytes)
+			report(b, rows, bytes, cpu0)
 		})
 	}
 	// Compressed as a client may ask (skein-compression): on loopback the
@@ -181,11 +197,12 @@ func BenchmarkFetch(b *testing.B) {
 			}
 			ctx := metadata.AppendToOutgoingContext(context.Background(), skeinsql.CompressionHeader, codec)
 			b.ResetTimer()
+			cpu0 := processCPU(b)
 			var rows, bytes, wire int64
 			for range b.N {
 				rows, bytes, wire = fetchCounted(b, ctx, cl, fetchQuery)
 			}
-			report(b, rows, bytes)
+			report(b, rows, bytes, cpu0)
 			b.ReportMetric(float64(wire)/1e6, "wire-MB")
 		})
 	}
