@@ -23,6 +23,7 @@ import (
 	"github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/flightwire"
 	"github.com/skeindb/skein/internal/users"
 	"github.com/skeindb/skein/partition"
 	"google.golang.org/grpc"
@@ -1040,7 +1041,7 @@ func (d *dist) dial(loc string) (flight.Client, error) {
 	}
 	return flight.NewClientWithMiddleware(addr, nil, nil, creds,
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)),
-		grpc.WithInitialWindowSize(8<<20), grpc.WithInitialConnWindowSize(16<<20))
+		grpc.WithInitialWindowSize(8<<20), grpc.WithInitialConnWindowSize(16<<20), flightwire.DialOption())
 }
 
 // jobOf is what the scheduler needs of a plan's tasks (handles in signed

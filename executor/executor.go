@@ -26,6 +26,7 @@ import (
 	skeinsql "github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/flightwire"
 	"github.com/skeindb/skein/internal/health"
 	"github.com/skeindb/skein/internal/metrics"
 	"github.com/skeindb/skein/internal/objstore"
@@ -219,7 +220,8 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	opts := append(metrics.NewGRPC(e.metrics).ServerOptions(), grpc.ChainUnaryInterceptor(statusUnary), grpc.ChainStreamInterceptor(statusStream),
 		grpc.InitialWindowSize(8<<20), grpc.InitialConnWindowSize(16<<20),
 		grpc.WriteBufferSize(1<<20), grpc.ReadBufferSize(1<<20),
-		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0)))) // as the coordinator's front door (flightsql.ServerOptions)
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))), // as the coordinator's front door (flightsql.ServerOptions)
+		flightwire.ServerOption())
 	if creds != nil {
 		opts = append(opts, grpc.Creds(creds))
 	}
@@ -792,7 +794,8 @@ func sendSpooled(ctx context.Context, r *spoolReader, stream flight.FlightServic
 		if err != nil {
 			return err
 		}
-		if err := stream.Send(&flight.FlightData{DataHeader: f.header, DataBody: f.body}); err != nil {
+		// The spool's frames never change: gRPC sends the body from there.
+		if err := stream.SendMsg(&flightwire.Message{Header: f.header, Body: f.body}); err != nil {
 			return err
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	skeinsql "github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/flightwire"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -660,7 +661,7 @@ func (p *peers) get(loc string) (flight.Client, func(), error) {
 		// over gRPC's default 4 MB limit on a received message.
 		c, err := flight.NewClientWithMiddleware(addr, nil, nil, creds,
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)),
-			grpc.WithInitialWindowSize(8<<20), grpc.WithInitialConnWindowSize(16<<20))
+			grpc.WithInitialWindowSize(8<<20), grpc.WithInitialConnWindowSize(16<<20), flightwire.DialOption())
 		if err != nil {
 			return nil, nil, err
 		}

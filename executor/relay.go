@@ -8,6 +8,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/skeindb/skein/internal/cluster"
+	"github.com/skeindb/skein/internal/flightwire"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -65,7 +66,9 @@ func (e *Executor) redirect(stream flight.FlightService_DoGetServer, handle stri
 		return false, nil
 	}
 	for fd := first; ; {
-		if err := stream.Send(fd); err != nil {
+		// fd, decoded by flightwire.Codec, is only this loop's.
+		m := flightwire.Message{Descriptor: fd.FlightDescriptor, Header: fd.DataHeader, AppMetadata: fd.AppMetadata, Body: fd.DataBody}
+		if err := stream.SendMsg(&m); err != nil {
 			return true, err
 		}
 		if fd, err = from.Recv(); err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/skeindb/skein/internal/flightwire"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -84,28 +85,30 @@ func RequestCodec(ctx context.Context) (string, error) {
 	return codec, nil
 }
 
-// DoGet streams a statement's result compressed when the call asks for it
-// (and the server allows it); anything else, metadata included, goes
-// plain through arrow-go's Flight SQL routing.
+// DoGet streams a statement's result (a query run here, or one the
+// coordinator proxies or merges) through flightwire, compressed when the
+// call asks for it (and the server allows it); anything else, metadata
+// included, goes through arrow-go's Flight SQL routing.
 func (f *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServer) error {
 	codec, err := RequestCodec(stream.Context())
 	if err != nil {
 		return err
 	}
-	if codec == "" || f.s.cfg.NoCompression {
-		return f.FlightServer.DoGet(t, stream)
+	if f.s.cfg.NoCompression {
+		codec = ""
 	}
 	cmd, err := flightsql.GetStatementQueryTicket(t)
 	if err != nil { // another command: a catalog's few rows
 		return f.FlightServer.DoGet(t, stream)
 	}
-	return f.doGetCompressed(cmd, stream, codec)
+	return f.doGetStatement(cmd, stream, codec)
 }
 
-// doGetCompressed streams a statement ticket's result (a query run here,
-// or one the coordinator proxies or merges) compressed with codec, as
-// arrow-go's Flight SQL server streams it plain.
-func (f *service) doGetCompressed(cmd flightsql.StatementQueryTicket, stream flight.FlightService_DoGetServer, codec string) error {
+// doGetStatement streams a statement ticket's result, compressed with
+// codec, as arrow-go's Flight SQL server streams it, but with the
+// records' buffers handed to gRPC as they are (flightwire.Writer) rather
+// than copied into each message.
+func (f *service) doGetStatement(cmd flightsql.StatementQueryTicket, stream flight.FlightService_DoGetServer, codec string) error {
 	ctx := stream.Context()
 	schema, chunks, err := f.s.DoGetStatement(ctx, cmd)
 	if err != nil {
@@ -118,7 +121,7 @@ func (f *service) doGetCompressed(cmd flightsql.StatementQueryTicket, stream fli
 			}
 		}
 	}()
-	w := flight.NewRecordWriter(stream, append(IPCOptions(codec), ipc.WithSchema(schema), ipc.WithAllocator(f.s.mem))...)
+	w := flightwire.NewWriter(stream, append(IPCOptions(codec), ipc.WithSchema(schema), ipc.WithAllocator(f.s.mem))...)
 	defer w.Close()
 	for {
 		select {
@@ -131,6 +134,7 @@ func (f *service) doGetCompressed(cmd flightsql.StatementQueryTicket, stream fli
 			if c.Err != nil {
 				return c.Err
 			}
+			w.SetFlightDescriptor(c.Desc)
 			err := w.WriteWithAppMetadata(c.Data, c.AppMetadata)
 			c.Data.Release()
 			if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/flightwire"
 	"github.com/skeindb/skein/internal/token"
 	"github.com/skeindb/skein/internal/users"
 	"google.golang.org/grpc"
@@ -217,6 +218,8 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 		// goroutine each: a new goroutine grows its stack by copying on
 		// every call (7% of the server's CPU on a SELECT 1 loop).
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
+		// Results are sent from their records' buffers (DoGet).
+		flightwire.ServerOption(),
 	}
 }
 

@@ -1,0 +1,137 @@
+package flightwire
+
+import (
+	"cmp"
+	"slices"
+	"unsafe"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+)
+
+// Sender is a gRPC stream whose codec is Codec (a server with
+// ServerOption): it takes Messages.
+type Sender interface {
+	SendMsg(m any) error
+}
+
+// Writer writes record batches to a stream as Flight data messages, as
+// arrow-go's flight.Writer does, but hands gRPC the records' own buffers:
+// each record written is held until gRPC has sent its body. Buffers the
+// IPC writer makes (compressed, or a sliced array's) are copied once.
+type Writer struct {
+	*ipc.Writer
+	pw *payloads
+}
+
+// NewWriter is a Writer to s with the IPC writer's options.
+func NewWriter(s Sender, opts ...ipc.Option) *Writer {
+	pw := &payloads{s: s}
+	return &Writer{Writer: ipc.NewWriterWithPayloadWriter(pw, opts...), pw: pw}
+}
+
+// Write writes rec.
+func (w *Writer) Write(rec arrow.RecordBatch) error { return w.WriteWithAppMetadata(rec, nil) }
+
+// WriteWithAppMetadata writes rec with app metadata in its message.
+func (w *Writer) WriteWithAppMetadata(rec arrow.RecordBatch, appMetadata []byte) error {
+	w.pw.rec, w.pw.appMetadata = rec, appMetadata
+	defer func() { w.pw.rec, w.pw.appMetadata = nil, nil }()
+	return w.Writer.Write(rec)
+}
+
+// SetFlightDescriptor puts d in the next message written.
+func (w *Writer) SetFlightDescriptor(d *flight.FlightDescriptor) { w.pw.desc = d }
+
+// payloads is the ipc.PayloadWriter of a Writer.
+type payloads struct {
+	s           Sender
+	rec         arrow.RecordBatch // being written
+	appMetadata []byte
+	desc        *flight.FlightDescriptor
+	spans       []span
+	body        bodyPieces
+}
+
+func (p *payloads) Start() error { return nil }
+func (p *payloads) Close() error { return nil }
+
+func (p *payloads) WritePayload(payload ipc.Payload) error {
+	meta := payload.Meta()
+	defer meta.Release()
+	p.spans = p.spans[:0]
+	if p.rec != nil {
+		for _, c := range p.rec.Columns() {
+			p.spans = appendSpans(p.spans, c.Data())
+		}
+		slices.SortFunc(p.spans, func(a, b span) int { return cmp.Compare(a.start, b.start) })
+	}
+	p.body = bodyPieces{pieces: p.body.pieces[:0], spans: p.spans}
+	if err := payload.SerializeBody(&p.body); err != nil {
+		return err
+	}
+	m := &Message{Descriptor: p.desc, Header: meta.Bytes(), AppMetadata: p.appMetadata, pieces: p.body.pieces}
+	p.desc = nil
+	if p.body.held {
+		rec := p.rec
+		rec.Retain()
+		m.release = rec.Release
+	}
+	err := p.s.SendMsg(m)
+	if !m.encoded {
+		m.done()
+	}
+	clear(p.body.pieces) // no reference to the record's memory stays here
+	return err
+}
+
+// span is the memory of one Arrow buffer.
+type span struct{ start, end uintptr }
+
+func appendSpans(spans []span, d arrow.ArrayData) []span {
+	for _, b := range d.Buffers() {
+		if b != nil && b.Len() > 0 {
+			start := uintptr(unsafe.Pointer(unsafe.SliceData(b.Bytes())))
+			spans = append(spans, span{start, start + uintptr(b.Len())})
+		}
+	}
+	for _, c := range d.Children() {
+		spans = appendSpans(spans, c)
+	}
+	// A typed nil when there is none.
+	if dict, ok := d.Dictionary().(*array.Data); ok && dict != nil {
+		spans = appendSpans(spans, dict)
+	}
+	return spans
+}
+
+// bodyPieces collects a payload's body as the IPC writer serializes it:
+// a piece within the record's buffers is held (sent from there), any
+// other (padding, a buffer the IPC writer made and frees after) is copied
+// when the message is encoded.
+type bodyPieces struct {
+	pieces []piece
+	spans  []span // sorted by start
+	held   bool
+}
+
+func (b *bodyPieces) Write(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(p)))
+	// The last span starting at or before p.
+	i, found := slices.BinarySearchFunc(b.spans, start, func(s span, x uintptr) int { return cmp.Compare(s.start, x) })
+	if !found {
+		i--
+	}
+	if i >= 0 && start+uintptr(len(p)) <= b.spans[i].end {
+		b.pieces = append(b.pieces, piece{b: p, held: true})
+		b.held = true
+		return len(p), nil
+	}
+	b.pieces = append(b.pieces, piece{b: p}) // copied as it is encoded, within SendMsg
+	return len(p), nil
+}
