@@ -13,13 +13,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/internal/cluster"
+	"github.com/skeindb/skein/internal/flighttest"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
@@ -107,9 +107,9 @@ func BenchmarkThousandExecutors(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	before, start := cpuTime(b), time.Now()
+	before, start := flighttest.ProcessCPU(b), time.Now()
 	time.Sleep(window)
-	used, took := cpuTime(b)-before, time.Since(start)
+	used, took := flighttest.ProcessCPU(b)-before, time.Since(start)
 	pprof.StopCPUProfile()
 	if live := len(c.reg.live()); live != n {
 		b.Fatalf("%d of %d executors alive after the window", live, n)
@@ -138,15 +138,6 @@ func BenchmarkThousandExecutors(b *testing.B) {
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
 	b.ReportMetric(float64(times[len(times)/2].Microseconds()), "µs-p50-GetFlightInfo")
 	b.ReportMetric(idleCore, "%core-idle") // after ResetTimer, which forgets metrics
-}
-
-// cpuTime is the CPU time this process has used, user and system.
-func cpuTime(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func envInt(name string, def int) int {

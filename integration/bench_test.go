@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	skeinsql "github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/duck"
 	"github.com/skeindb/skein/internal/flighttest"
+	"github.com/skeindb/skein/internal/flightwire"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
@@ -127,15 +127,6 @@ func fetchInProcess(b *testing.B, conn *duck.Conn, query string) (int64, int64) 
 	return rows, bytes
 }
 
-// processCPU is the user and system CPU this process has used.
-func processCPU(b *testing.B) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano()) + time.Duration(ru.Stime.Nano())
-}
-
 func size(rec arrow.RecordBatch) int64 {
 	var n int64
 	for _, c := range rec.Columns() {
@@ -151,21 +142,32 @@ func size(rec arrow.RecordBatch) int64 {
 // BenchmarkFetch compares fetching 10M rows x 3 columns through the server
 // (at several batch sizes) with DuckDB's in-process Arrow export.
 func BenchmarkFetch(b *testing.B) {
-	// cpu-ms/op is the process's CPU per fetch (client, server and
-	// DuckDB's threads alike): on a shared machine it moves less with
-	// other work than the time does.
+	// cpu-ms/op: flighttest.ProcessCPU per fetch.
 	report := func(b *testing.B, rows, bytes int64, cpu0 time.Duration) {
 		if rows != fetchRows {
 			b.Fatalf("fetched %d rows, want %d", rows, fetchRows)
 		}
 		b.ReportMetric(float64(bytes)*float64(b.N)/b.Elapsed().Seconds()/1e6, "MB/s")
 		b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mrows/s")
-		b.ReportMetric(float64((processCPU(b)-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
+		b.ReportMetric(float64((flighttest.ProcessCPU(b)-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
+	}
+	// fetch builds the table through cl and times reading it.
+	fetch := func(b *testing.B, cl *flightsql.Client) {
+		if _, err := cl.ExecuteUpdate(context.Background(), buildTable); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		cpu0 := flighttest.ProcessCPU(b)
+		var rows, bytes int64
+		for range b.N {
+			rows, bytes = fetchServer(b, cl, fetchQuery)
+		}
+		report(b, rows, bytes, cpu0)
 	}
 	b.Run("in-process", func(b *testing.B) {
 		conn := inProcess(b, buildTable)
 		b.ResetTimer()
-		cpu0 := processCPU(b)
+		cpu0 := flighttest.ProcessCPU(b)
 		var rows, bytes int64
 		for range b.N {
 			rows, bytes = fetchInProcess(b, conn, fetchQuery)
@@ -175,18 +177,16 @@ func BenchmarkFetch(b *testing.B) {
 	for _, batch := range []int64{2048, 16 * 1024, duck.DefaultBatchSize.Rows} {
 		b.Run(fmt.Sprintf("server/batch=%d", batch), func(b *testing.B) {
 			_, cl := startServer(b, batch)
-			if _, err := cl.ExecuteUpdate(context.Background(), buildTable); err != nil {
-				b.Fatal(err)
-			}
-			b.ResetTimer()
-			cpu0 := processCPU(b)
-			var rows, bytes int64
-			for range b.N {
-				rows, bytes = fetchServer(b, cl, fetchQuery)
-			}
-			report(b, rows, bytes, cpu0)
+			fetch(b, cl)
 		})
 	}
+	// A Go client as Skein's own (the coordinator reading executors):
+	// flightwire's codec, one copy fewer per message, and large
+	// flow-control windows.
+	b.Run("server/client=skein", func(b *testing.B) {
+		c, _ := startServer(b, 0)
+		fetch(b, dial(b, c.URI(), flightwire.DialOption(), grpc.WithInitialWindowSize(8<<20), grpc.WithInitialConnWindowSize(16<<20)))
+	})
 	// Compressed as a client may ask (skein-compression): on loopback the
 	// codec's CPU is all cost; wire-MB is what a slower link would carry.
 	for _, codec := range []string{"none", skeinsql.CodecLZ4, skeinsql.CodecZstd} {
@@ -197,7 +197,7 @@ func BenchmarkFetch(b *testing.B) {
 			}
 			ctx := metadata.AppendToOutgoingContext(context.Background(), skeinsql.CompressionHeader, codec)
 			b.ResetTimer()
-			cpu0 := processCPU(b)
+			cpu0 := flighttest.ProcessCPU(b)
 			var rows, bytes, wire int64
 			for range b.N {
 				rows, bytes, wire = fetchCounted(b, ctx, cl, fetchQuery)

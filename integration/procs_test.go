@@ -254,11 +254,11 @@ func executorsIn(info interface{ GetAppMetadata() []byte }) int {
 
 // dial opens a Flight SQL client to uri that accepts large messages; it is
 // closed when the test ends.
-func dial(t testing.TB, uri string) *flightsql.Client {
+func dial(t testing.TB, uri string, opts ...grpc.DialOption) *flightsql.Client {
 	t.Helper()
 	cl, err := flightsql.NewClient(strings.TrimPrefix(uri, "grpc://"), nil, nil,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)))
+		append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32))}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

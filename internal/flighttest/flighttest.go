@@ -4,7 +4,13 @@
 // and bench/floor only.
 package flighttest
 
-import "github.com/apache/arrow-go/v18/arrow/flight"
+import (
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/flight"
+)
 
 // CountingStream counts the body bytes of a DoGet stream's messages: what
 // the record batches took on the wire, compressed or not. Read it with
@@ -20,4 +26,16 @@ func (c *CountingStream) Recv() (*flight.FlightData, error) {
 		c.Body += int64(len(d.DataBody))
 	}
 	return d, err
+}
+
+// ProcessCPU is the user and system CPU time this process has used: what
+// the fetch benchmarks report per operation, client and server (and
+// DuckDB's threads) alike, since on a shared machine it moves less with
+// other work than the elapsed time does.
+func ProcessCPU(b testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano()) + time.Duration(ru.Stime.Nano())
 }

@@ -169,7 +169,7 @@ type server struct {
 }
 
 func (s *server) DoGet(_ *flight.Ticket, stream flight.FlightService_DoGetServer) error {
-	w := NewWriter(stream, append(s.opts, ipc.WithSchema(schema))...)
+	w := NewWriter(stream, append(s.opts, ipc.WithSchema(s.recs[0].Schema()))...)
 	defer w.Close()
 	for i, r := range s.recs {
 		if err := w.WriteWithAppMetadata(r, []byte{byte(i)}); err != nil {
@@ -182,13 +182,21 @@ func (s *server) DoGet(_ *flight.Ticket, stream flight.FlightService_DoGetServer
 	return nil
 }
 
-func serve(t *testing.T, s *server) (addr string, stop func()) {
+// listen is a loopback listener and a gRPC server with Codec and the
+// flow-control windows and buffers Skein's servers use.
+func listen(t testing.TB) (net.Listener, *grpc.Server) {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := grpc.NewServer(ServerOption())
+	return lis, grpc.NewServer(ServerOption(), grpc.InitialWindowSize(8<<20), grpc.InitialConnWindowSize(16<<20),
+		grpc.WriteBufferSize(1<<20), grpc.ReadBufferSize(1<<20))
+}
+
+func serve(t *testing.T, s *server) (addr string, stop func()) {
+	t.Helper()
+	lis, g := listen(t)
 	flight.RegisterFlightServiceServer(g, s)
 	go func() { _ = g.Serve(lis) }()
 	return lis.Addr().String(), g.Stop
