@@ -151,28 +151,26 @@ func BenchmarkFetch(b *testing.B) {
 		b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds()/1e6, "Mrows/s")
 		b.ReportMetric(float64((flighttest.ProcessCPU(b)-cpu0).Milliseconds())/float64(b.N), "cpu-ms/op")
 	}
+	// timed times read, which fetches the table once.
+	timed := func(b *testing.B, read func() (rows, bytes int64)) {
+		b.ResetTimer()
+		cpu0 := flighttest.ProcessCPU(b)
+		var rows, bytes int64
+		for range b.N {
+			rows, bytes = read()
+		}
+		report(b, rows, bytes, cpu0)
+	}
 	// fetch builds the table through cl and times reading it.
 	fetch := func(b *testing.B, cl *flightsql.Client) {
 		if _, err := cl.ExecuteUpdate(context.Background(), buildTable); err != nil {
 			b.Fatal(err)
 		}
-		b.ResetTimer()
-		cpu0 := flighttest.ProcessCPU(b)
-		var rows, bytes int64
-		for range b.N {
-			rows, bytes = fetchServer(b, cl, fetchQuery)
-		}
-		report(b, rows, bytes, cpu0)
+		timed(b, func() (int64, int64) { return fetchServer(b, cl, fetchQuery) })
 	}
 	b.Run("in-process", func(b *testing.B) {
 		conn := inProcess(b, buildTable)
-		b.ResetTimer()
-		cpu0 := flighttest.ProcessCPU(b)
-		var rows, bytes int64
-		for range b.N {
-			rows, bytes = fetchInProcess(b, conn, fetchQuery)
-		}
-		report(b, rows, bytes, cpu0)
+		timed(b, func() (int64, int64) { return fetchInProcess(b, conn, fetchQuery) })
 	})
 	for _, batch := range []int64{2048, 16 * 1024, duck.DefaultBatchSize.Rows} {
 		b.Run(fmt.Sprintf("server/batch=%d", batch), func(b *testing.B) {

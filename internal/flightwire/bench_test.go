@@ -1,7 +1,6 @@
 package flightwire
 
 import (
-	"context"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -77,14 +76,7 @@ func BenchmarkStream(b *testing.B) {
 			b.SetBytes(int64(len(recs)) * rows * 3 * 8)
 			cpu0 := flighttest.ProcessCPU(b)
 			for b.Loop() {
-				stream, err := cl.DoGet(context.Background(), &flight.Ticket{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				rdr, err := flight.NewRecordReader(stream)
-				if err != nil {
-					b.Fatal(err)
-				}
+				rdr := read(b, cl)
 				n := 0
 				for rdr.Next() {
 					n++

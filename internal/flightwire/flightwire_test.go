@@ -215,6 +215,20 @@ func released(t *testing.T, alloc *memory.CheckedAllocator) {
 	alloc.AssertSize(t, 0)
 }
 
+// read is the record reader of a DoGet of cl.
+func read(t testing.TB, cl flight.Client) *flight.Reader {
+	t.Helper()
+	stream, err := cl.DoGet(context.Background(), &flight.Ticket{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdr, err := flight.NewRecordReader(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rdr
+}
+
 // TestStream reads a Writer's stream with arrow-go's reader, with and
 // without Codec on the client, plain and compressed, and a stream the
 // client drops; every record buffer is released.
@@ -240,14 +254,7 @@ func TestStream(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			stream, err := cl.DoGet(context.Background(), &flight.Ticket{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			rdr, err := flight.NewRecordReader(stream)
-			if err != nil {
-				t.Fatal(err)
-			}
+			rdr := read(t, cl)
 			i := 0
 			for rdr.Next() {
 				if !array.RecordEqual(rdr.RecordBatch(), recs[i]) {
