@@ -180,6 +180,14 @@ class RawClient:
         self._others = {}
 
     def close(self):
+        """Closes the session on the server (the Flight CloseSession action),
+        as a well-behaved client does: the server limits each user's open
+        sessions (--max-sessions-per-user), and the suite opens many."""
+        if self.auth_header is not None and self.auth_header[0]:
+            try:
+                list(self.client.do_action(flight.Action("CloseSession", b""), self.options))
+            except (flight.FlightError, pa.ArrowException):
+                pass  # already closed, or the server is gone: nothing to free
         for c in self._others.values():
             c.close()
         self.client.close()
