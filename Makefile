@@ -94,7 +94,7 @@ SOAK_RUN ?= ^(TestExecutorKill|TestCoordinatorKill|TestLoad|TestPartitionInvaria
 soak: build ## run the fault and load tests at full count (not in CI): 50 kill trials each, 32 clients x 1,000 queries, the invariance corpus on all 9 in-process cluster shapes; prints FIGURES
 	@mkdir -p $(BUILD_DIR)
 	set -o pipefail; SKEIN_SOAK=1 $(GO) test -tags $(GOTAGS) -count=1 -timeout 180m -run '$(SOAK_RUN)' -v ./integration/ 2>&1 \
-	  | tee $(BUILD_DIR)/soak.log | grep --line-buffered -E '^(FIGURES|--- |ok |FAIL|PASS)|(fault_[a-z]+|load)_test.go:'
+	  | tee $(BUILD_DIR)/soak.log | grep --line-buffered -E '^(FIGURES|--- |ok |FAIL|PASS)|(fault_[a-z]+|load|invariance)_test.go:'
 
 .PHONY: bench
 bench: $(if $(BENCH_SKEIN_BIN),,build) ## run the benchmark harness (TPC-H SF 1, or SF=N; Skein vs DuckDB, DataFusion, Ballista, Sail, Spark): bench/results/DATE.md, README block
