@@ -682,8 +682,8 @@ func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 			sp.rows += t.rows
 			sp.took += took
 			j.fastest = 0
-			for id, r := range j.speed {
-				if r.took > 0 {
+			for id := range j.speed {
+				if j.measured(id) {
 					j.fastest = max(j.fastest, j.rate(id))
 				}
 			}

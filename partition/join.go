@@ -131,8 +131,9 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 	// lineitem scan; Q17's avg per p_partkey decorrelated for the parts
 	// that pass them, not for all of lineitem).
 	var drop []site
+	beside := hasSubquery(a.root)
 	for i, l := range leaves {
-		if !shipped(i) || hasSubquery(a.root) {
+		if beside || !shipped(i) {
 			continue
 		}
 		for _, at := range l.sites {
