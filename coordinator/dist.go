@@ -484,8 +484,10 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		consulted = true
 		return columns(item)
 	}
+	estimate := func(q partition.Node) (int64, error) { return estimateRows(ctx, conn, q) }
 	a, err := partition.Analyze([]byte(ast), partition.Env{Aggregates: d.aggs, View: view, Rows: rows,
-		Exchanges: d.exchanges, Partitions: d.slots(), BroadcastRows: d.broadcastRows, Columns: cols})
+		Exchanges: d.exchanges, Partitions: d.slots(), BroadcastRows: d.broadcastRows, Columns: cols,
+		Estimate: estimate})
 	if errors.Is(err, partition.ErrLocal) && !consulted {
 		// Local whatever the catalog holds (SELECT 1, a volatile function,
 		// a recursive WITH): parsing and analysing it again would give the

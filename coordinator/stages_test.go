@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/skeindb/skein/internal/ducktest"
@@ -32,10 +33,15 @@ func stageData(t *testing.T, dir string) []string {
 FROM range(5000)) TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 1000)`, filepath.Join(dir, "ord.parquet")))
 	ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT range::INTEGER AS d, 'dim ' || range AS name FROM range(7)) TO '%s' (FORMAT parquet)`,
 		filepath.Join(dir, "dim.parquet")))
+	// acct: one row per fact.k up to 15,000, fewer rows than fact but more
+	// than four times what DuckDB estimates fact gives filtered.
+	ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT range::BIGINT AS k, range %% 5 = 0 AS flag FROM range(15000))
+TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 2500)`, filepath.Join(dir, "acct.parquet")))
 	return []string{
 		fmt.Sprintf("CREATE VIEW fact AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "fact-*.parquet")),
 		fmt.Sprintf("CREATE VIEW ord AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "ord.parquet")),
 		fmt.Sprintf("CREATE VIEW dim AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "dim.parquet")),
+		fmt.Sprintf("CREATE VIEW acct AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "acct.parquet")),
 		"CREATE VIEW fact_by_d AS SELECT d, sum(x) AS s FROM fact GROUP BY d",
 	}
 }
@@ -70,6 +76,14 @@ var stageQueries = []string{
 	"SELECT dim.d, count(o.o) FROM dim LEFT JOIN ord o ON dim.d = o.od AND NOT o.urgent GROUP BY dim.d",
 	"SELECT f.k, dim.name FROM fact f LEFT JOIN dim ON f.d = dim.d AND f.x > 400 AND dim.name <> 'dim 2'",
 	"SELECT f.k, o.od FROM fact f JOIN ord o ON f.o = o.o AND o.urgent AND f.c = 'c2'",
+	// TPC-H Q12's shape: fact has more rows than acct but few pass its
+	// filters, so acct is the split scan; fact's files hold more than
+	// four times --broadcast-rows, so it is co-partitioned with acct
+	// (TestSplitScanByFilteredRows: broadcast under a larger threshold).
+	"SELECT a.flag, count(*) FROM acct a, fact f WHERE a.k = f.k AND f.d = 3 AND f.x < 50 GROUP BY a.flag",
+	// ord gives more rows than fact filtered is estimated to, but not 4
+	// times as many: fact stays the split scan.
+	"SELECT o.urgent, count(*) FROM ord o, fact f WHERE o.o = f.o AND f.d = 3 GROUP BY o.urgent",
 	// Beside a subquery the join stage keeps its inputs' filters (DuckDB
 	// decorrelates it for the rows that pass them).
 	"SELECT f.k FROM fact f JOIN dim ON f.d = dim.d WHERE dim.name = 'dim 3' AND f.x > (SELECT avg(x) FROM fact g WHERE g.d = f.d)",
@@ -263,20 +277,9 @@ func TestPlanCacheKeyIgnoresViewOrder(t *testing.T) {
 // co-partitioned with it rather than broadcast whole to its few slices.
 // The answer is DuckDB's.
 func TestOuterJoinFilterAndSide(t *testing.T) {
-	cl, dir, views := stageCluster(t, func(c *Config) {
-		c.TaskRows = 6000
-		c.BroadcastRows = 1 << 30
-	})
-	ctx := context.Background()
+	cl, dir, views := stageCluster(t, anyBroadcast)
 	q := "SELECT CAST(dim.d AS BIGINT) * 100000 + count(o.o) AS v FROM dim LEFT JOIN ord o ON dim.d = o.od AND NOT o.urgent GROUP BY dim.d"
-	info, err := cl.Execute(ctx, q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var e explanation
-	if err := json.Unmarshal(info.AppMetadata, &e); err != nil || e.Mode != "stages" {
-		t.Fatalf("planned %q (%v), want stages", e.Mode, err)
-	}
+	info, e := plannedStages(t, cl, q)
 	found := false
 	for _, s := range e.Stages {
 		switch {
@@ -294,10 +297,40 @@ func TestOuterJoinFilterAndSide(t *testing.T) {
 	if !found {
 		t.Fatalf("no stage computes ord: %+v", e.Stages)
 	}
+	sameAsDuckDB(t, cl, dir, views, q, info)
+}
+
+// anyBroadcast configures slices of 6,000 rows and no input too large to
+// broadcast.
+func anyBroadcast(c *Config) {
+	c.TaskRows = 6000
+	c.BroadcastRows = 1 << 30
+}
+
+// plannedStages plans q, which must run in stages, and gives its
+// FlightInfo and the plan it explains.
+func plannedStages(t *testing.T, cl *flightsql.Client, q string) (*flight.FlightInfo, explanation) {
+	t.Helper()
+	info, err := cl.Execute(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e explanation
+	if err := json.Unmarshal(info.AppMetadata, &e); err != nil || e.Mode != "stages" {
+		t.Fatalf("planned %q (%v), want stages", e.Mode, err)
+	}
+	return info, e
+}
+
+// sameAsDuckDB reads a query's answer, one BIGINT column v, from its
+// endpoints and compares its rows and their sum with DuckDB's over the
+// same views.
+func sameAsDuckDB(t *testing.T, cl *flightsql.Client, dir string, views []string, q string, info *flight.FlightInfo) {
+	t.Helper()
 	rows, sum := readEndpoints(t, cl, info.Endpoint)
 	ref := ducktest.Open(t, dir)
 	ducktest.Exec(t, ref, views...)
-	r, err := ref.QueryRows(ctx, "SELECT count(*), sum(v) FROM ("+q+")")
+	r, err := ref.QueryRows(context.Background(), "SELECT count(*), sum(v) FROM ("+q+")")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,4 +345,35 @@ func TestOuterJoinFilterAndSide(t *testing.T) {
 	if rows != wantRows || sum != wantSum {
 		t.Fatalf("got %d rows summing to %d, DuckDB %d rows summing to %d", rows, sum, wantRows, wantSum)
 	}
+}
+
+// TestSplitScanByFilteredRows plans TPC-H Q12's shape: fact has more rows
+// in its files than acct, but its filters keep few of them (DuckDB
+// estimates a fifth; 258 of 18,000 pass). The split scan is acct, the input
+// giving the most rows after its own filters, and fact is computed once,
+// filtered, and broadcast: each task's DuckDB builds its hash table on
+// fact's rows and pushes the join's filters into acct's Parquet scan.
+// Split by its files' rows, fact had all of acct broadcast to every task,
+// probed whole. The answer is DuckDB's.
+func TestSplitScanByFilteredRows(t *testing.T) {
+	cl, dir, views := stageCluster(t, anyBroadcast)
+	q := "SELECT CAST(a.flag AS BIGINT) * 100000 + count(*) AS v FROM acct a, fact f WHERE a.k = f.k AND f.d = 3 AND f.x < 50 GROUP BY a.flag"
+	info, e := plannedStages(t, cl, q)
+	var split, fact string
+	for _, s := range e.Stages {
+		switch {
+		case strings.HasPrefix(s.What, "join"):
+			split = s.What
+		case strings.HasPrefix(s.What, "input f,"):
+			fact = s.Output
+			if !strings.Contains(s.SQL, "(f.d = 3)") {
+				t.Errorf("fact's stage does not apply its filters: %s", s.SQL)
+			}
+		}
+	}
+	if !strings.HasPrefix(split, "join over slices of a") || fact != "broadcast" {
+		t.Fatalf("the join stage is %q and fact's stage %q, want a join over slices of acct with fact broadcast: %+v",
+			split, fact, e.Stages)
+	}
+	sameAsDuckDB(t, cl, dir, views, q, info)
 }

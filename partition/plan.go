@@ -123,13 +123,19 @@ type Env struct {
 	// Partitions is how many partitions a shuffle makes (the cluster's
 	// threads); at least 1.
 	Partitions int
-	// BroadcastRows is the largest join input (in rows, from its files'
-	// metadata) that is broadcast when an equality would let it be
-	// co-partitioned with the split scan instead (unless it is larger
-	// than the split scan).
+	// BroadcastRows is the largest join input (in rows it gives after the
+	// filters on it alone: Estimate's, else its files' metadata) that is
+	// broadcast when an equality would let it be co-partitioned with the
+	// split scan instead (unless it gives more rows than the split scan's
+	// files hold, or its own files hold over 4 times BroadcastRows).
 	BroadcastRows int64
 	// Columns lists the columns a FROM item gives (name and DuckDB type).
 	Columns func(from Node) ([]Column, error)
+	// Estimate is how many rows DuckDB's optimizer expects a query (a
+	// SELECT_NODE) to give: for a join input with filters of its own, the
+	// rows that pick the split scan and what is broadcast. nil or an
+	// error: its files' rows.
+	Estimate func(query Node) (int64, error)
 
 	// withs are the WITH queries read more than once, computed once;
 	// nil: every WITH is inlined.

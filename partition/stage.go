@@ -784,6 +784,9 @@ func StarAST(item Node) ([]byte, error) {
 	return statement(selectNode([]any{star()}, clone(item)))
 }
 
+// QueryAST is a query (a SELECT node) as json_deserialize_sql's input.
+func QueryAST(query Node) ([]byte, error) { return statement(query) }
+
 // windowKeys are the PARTITION BY expressions every window function of
 // the query has.
 func (a *Analysis) windowKeys() []Node {
