@@ -279,8 +279,12 @@ func FuzzRewrite(f *testing.F) {
 			return []Column{{"id", "BIGINT"}, {"g", "INTEGER"}, {"x", "DOUBLE"}, {"s", "VARCHAR"}}, nil
 		}
 		rows := func([]string) (int64, error) { return 1000, nil }
+		// A filtered input estimated far under another's rows moves the
+		// split scan.
+		estimate := func(Node) (int64, error) { return 10, nil }
 		for _, bc := range []int64{0, 1 << 20} {
-			env := Env{Aggregates: aggs, View: views, Exchanges: true, Partitions: 3, BroadcastRows: bc, Columns: columns, Rows: rows}
+			env := Env{Aggregates: aggs, View: views, Exchanges: true, Partitions: 3, BroadcastRows: bc, Columns: columns, Rows: rows,
+				Estimate: estimate}
 			if sa, err := Analyze(b, env); err == nil {
 				if p, err := sa.Stages([]string{"a", "b"}); err == nil && p != nil {
 					for _, st := range p.Stages {
