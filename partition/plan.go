@@ -111,8 +111,9 @@ type Env struct {
 	// nil: no views are seen through.
 	View func(catalog, schema, name string) (View, bool)
 	// Rows is how many rows a Parquet scan of the paths reads: in a join
-	// the largest scan that can be split is split. nil or an error: the
-	// leftmost.
+	// the largest scan that can be split is split (with exchanges, unless
+	// Estimate says another gives 4 times its rows after their filters).
+	// nil or an error: the leftmost.
 	Rows func(paths []string) (int64, error)
 
 	// Exchanges says executors exchange data between stages (Stages): a
