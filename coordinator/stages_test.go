@@ -110,6 +110,9 @@ var stageQueries = []string{
 	"WITH big AS (SELECT k, o FROM fact WHERE x > 400) SELECT count(*) FROM big WHERE o IN (SELECT o FROM big WHERE k > 100)",
 	// So is a view that aggregates, read twice.
 	"SELECT d, s FROM fact_by_d WHERE s = (SELECT max(s) FROM fact_by_d)",
+	// A HAVING over the query's own rows is answered from its partial
+	// aggregates (TPC-H Q11's shape).
+	"SELECT d, sum(k) AS s FROM fact WHERE x > 10 GROUP BY d HAVING sum(k) > (SELECT sum(k) / 10 FROM fact WHERE x > 10) ORDER BY s DESC",
 }
 
 type goldenPlan struct {

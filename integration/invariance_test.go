@@ -140,6 +140,11 @@ var staged = []string{
 	// stream scanned again is spent).
 	"SELECT g, count(*) FROM v WHERE x > (SELECT min(x) + 10 FROM vv) AND id > (SELECT min(x) + 10 FROM vv) GROUP BY g",
 	"WITH big AS (SELECT id, x FROM v WHERE x > 200) SELECT count(*), sum(big.x) FROM big JOIN vv USING (id)",
+	// HAVING over a subquery aggregating the query's own rows, answered
+	// from its partials (TPC-H Q11's shape).
+	"SELECT l_suppkey, sum(l_quantity) AS q FROM lineitem, supplier WHERE l_suppkey = s_suppkey AND s_nationkey < 5 GROUP BY l_suppkey " +
+		"HAVING sum(l_quantity) > (SELECT sum(l_quantity) / 50 FROM lineitem, supplier WHERE l_suppkey = s_suppkey AND s_nationkey < 5)",
+	"SELECT g, count(*) FROM v WHERE x IS NOT NULL GROUP BY g HAVING count(*) * 8 > (SELECT count(*) FROM v WHERE x IS NOT NULL)",
 	// A WITH read twice, computed once (withOnce).
 	cteScalar, cteJoin, cteUnion, cteNested, viewTwice,
 	// Set operations: both sides shuffled by all their columns.

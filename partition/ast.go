@@ -47,6 +47,24 @@ func clone(n Node) Node {
 	return out
 }
 
+// visit calls f on every node of v, depth first, going into a node's
+// children only when f says so.
+func visit(v any, f func(Node) bool) {
+	switch v := v.(type) {
+	case map[string]any:
+		if !f(v) {
+			return
+		}
+		for _, x := range v {
+			visit(x, f)
+		}
+	case []any:
+		for _, x := range v {
+			visit(x, f)
+		}
+	}
+}
+
 // sameExpr compares two expressions ignoring where they appear in the text
 // and what they are called.
 func sameExpr(a, b any) bool {

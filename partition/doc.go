@@ -14,7 +14,9 @@
 // rule a file: stage.go (the plan, aggregates finished after a shuffle by
 // group key, rows shuffled for aggregates that do not decompose and for
 // windows, uncorrelated subqueries computed once and broadcast), join.go
-// (join inputs co-partitioned or broadcast), setop.go (set operations),
+// (join inputs co-partitioned or broadcast), ownrows.go (a HAVING
+// subquery over the query's own rows answered from its partial
+// aggregates), setop.go (set operations),
 // cte.go (WITH seen through; one read more than once computed once and
 // broadcast to its readers). Each stage's query is an AST over its slice
 // and the TEMP tables its inputs are loaded into; the executors run it.

@@ -154,6 +154,9 @@ func (r *rewriter) rewrite(e Node, outputs map[string]bool) (Node, error) {
 			return withAlias(final(e, r.partial), str(e, "alias")), nil
 		}
 	case "SUBQUERY":
+		if own := r.overOwnRows(e); own != nil {
+			return own, nil
+		}
 		// Evaluated as written where the final step runs (an executor,
 		// since the query has subqueries); one correlated with the
 		// query's rows names columns the partials do not have, and the

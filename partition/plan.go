@@ -78,6 +78,9 @@ type Analysis struct {
 	// over: the query reads only WITH results computed once (cte.go),
 	// and runs as one task over them.
 	over bool
+	// ownRows: a subquery of the final step aggregates the query's own
+	// rows, read from its partials (ownrows.go), so one task reads them all.
+	ownRows bool
 	// inlined is the query analysed with every WITH inlined, which
 	// Stages plans instead when computing WITH results once does not
 	// give a plan.
@@ -1119,6 +1122,9 @@ func (a *Analysis) mergeNode(from Node, names []string) (Node, error) {
 	}
 	if mods != nil {
 		n["modifiers"] = mods
+	}
+	if a.ownRows {
+		n = fillOwnRows(n, from)
 	}
 	return n, nil
 }

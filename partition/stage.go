@@ -392,7 +392,7 @@ func (a *Analysis) stages(names []string, force bool) (*Plan, error) {
 		order = a.outputOrder()
 	}
 	switch {
-	case len(a.groups) == 0:
+	case len(a.groups) == 0 || a.ownRows:
 		tasks = 1
 	case ordered && order == nil && !exchanged:
 		return nil, nil

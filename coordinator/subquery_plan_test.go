@@ -1,0 +1,36 @@
+package coordinator
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestHavingOverOwnRows plans TPC-H Q11's shape (HAVING compares each
+// group with a subquery aggregating the query's own FROM and WHERE): the
+// subquery is answered from the query's partial aggregates by the one
+// final task, so the scan is read by one stage, not by one for the groups
+// and one for the subquery. The answer is DuckDB's.
+func TestHavingOverOwnRows(t *testing.T) {
+	cl, dir, views := stageCluster(t, func(c *Config) {
+		c.TaskRows = 6000
+		c.BroadcastRows = 4000
+	})
+	q := "SELECT CAST(f.o AS BIGINT) AS v, sum(f.k) AS s FROM fact f, dim WHERE f.d = dim.d AND dim.name <> 'dim 1' GROUP BY f.o " +
+		"HAVING sum(f.k) > (SELECT sum(f.k) / 600 FROM fact f, dim WHERE f.d = dim.d AND dim.name <> 'dim 1') ORDER BY s DESC"
+	info, e := plannedStages(t, cl, q)
+	sameAsDuckDB(t, cl, dir, views, q, info)
+	stages := e.Stages
+	scans := 0
+	for _, s := range stages {
+		if strings.Contains(s.What, "slices of f") {
+			scans++
+		}
+	}
+	if scans != 1 {
+		t.Errorf("%d stages join slices of fact, want 1: %+v", scans, stages)
+	}
+	last := stages[len(stages)-1]
+	if last.Tasks != 1 || !strings.Contains(last.SQL, "FROM skein_x") || strings.Count(last.SQL, "skein_partials") != 2 {
+		t.Errorf("the last stage is not one task over the partials twice: %+v", last)
+	}
+}
