@@ -620,7 +620,7 @@ func (e *Executor) spawn(t cluster.Task, only int) *started {
 	s := &started{query: t.Query, cancel: cancel, ran: &ranSignal{ch: make(chan struct{})}}
 	var spools []*spool
 	open := func(schema *arrow.Schema) (recordWriter, error) {
-		return ipc.NewWriterWithPayloadWriter(payloads{ctx: ctx, sp: s.sp}, e.ipcOptions(t, schema)...), nil
+		return newSpoolWriter(payloads{ctx: ctx, sp: s.sp}, schema, t.Codec != "", e.ipcOptions(t, schema)...), nil
 	}
 	if t.Partitions > 0 {
 		s.parts = make([]*spool, t.Partitions)

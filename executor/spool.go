@@ -11,7 +11,9 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/skeindb/skein/internal/flightwire"
 )
 
 // A spool holds a task's result (or one partition of a producer's) between
@@ -199,11 +201,49 @@ func (p payloads) WritePayload(payload ipc.Payload) error {
 	if err != nil {
 		return err
 	}
-	err = p.sp.add(p.ctx, frame{header: header, body: body})
+	return p.add(frame{header: header, body: body})
+}
+
+// add adds a message to the spool.
+func (p payloads) add(f frame) error {
+	err := p.sp.add(p.ctx, f)
 	if p.partial && errors.Is(err, errAbandoned) {
 		return nil
 	}
 	return err
+}
+
+// spoolWriter is the IPC writer of a spool. A batch of DuckDB's chunks
+// (a joined.Record) is copied into its message from the chunks, not
+// joined first and then copied (flightwire.JoinedMessage), unless its
+// buffers are compressed.
+type spoolWriter struct {
+	*ipc.Writer
+	p          payloads
+	schema     *arrow.Schema
+	compressed bool
+	started    bool // the schema message is written
+}
+
+func newSpoolWriter(p payloads, schema *arrow.Schema, compressed bool, opts ...ipc.Option) *spoolWriter {
+	return &spoolWriter{Writer: ipc.NewWriterWithPayloadWriter(p, opts...), p: p, schema: schema, compressed: compressed}
+}
+
+func (w *spoolWriter) Write(rec arrow.RecordBatch) error {
+	if w.started && !w.compressed && rec.Schema().Equal(w.schema) {
+		header, body, ok, err := flightwire.JoinedMessage(rec)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return w.p.add(frame{header: header, body: body})
+		}
+	}
+	if err := w.Writer.Write(rec); err != nil {
+		return err
+	}
+	w.started = true
+	return nil
 }
 
 // serializeBody copies a payload's body (its buffers, padded) into one

@@ -122,6 +122,7 @@ func (f *service) doGetStatement(cmd flightsql.StatementQueryTicket, stream flig
 		}
 	}()
 	w := flightwire.NewWriter(stream, append(IPCOptions(codec), ipc.WithSchema(schema), ipc.WithAllocator(f.s.mem))...)
+	w.Compressed = codec != ""
 	defer w.Close()
 	for {
 		select {

@@ -4,6 +4,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/skeindb/skein/internal/joined"
 )
 
 // ResultSchema is a result schema as clients see it: DuckDB's Arrow export
@@ -33,6 +34,9 @@ func ResultSchema(sc *arrow.Schema) *arrow.Schema {
 func Relabel(rec arrow.RecordBatch, sc *arrow.Schema) arrow.RecordBatch {
 	if rec.Schema() == sc {
 		return rec
+	}
+	if out, ok := joined.Relabel(rec, sc); ok {
+		return out
 	}
 	out := array.NewRecordBatch(sc, rec.Columns(), rec.NumRows())
 	rec.Release()

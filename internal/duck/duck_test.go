@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/skeindb/skein/internal/joined"
 )
 
 func openTest(t *testing.T) (*DB, *Conn, string) {
@@ -268,6 +269,58 @@ func TestBatchesStartSmall(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := batchRows(t, c, q, tc.batch); !slices.Equal(got, tc.want) {
 				t.Fatalf("batches of %v rows, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// A batch of several chunks of flat columns is left in DuckDB's chunks
+// (a joined.Record that flightwire sends without joining them), joined
+// only when its columns are read; one with a nested column is joined at
+// once. Either way it holds the rows in order, and every buffer is
+// released.
+func TestBatchesLeaveChunksUnjoined(t *testing.T) {
+	_, c, _ := openTest(t)
+	for _, tc := range []struct {
+		query string
+		parts []int // of each batch; 0: not a joined.Record
+	}{
+		{"SELECT i, i::VARCHAR s, CASE WHEN i % 7 = 0 THEN NULL ELSE i * 0.5 END d, i % 2 = 0 b FROM range(10000) t(i)",
+			[]int{0, 2, 2}},
+		{"SELECT i, [i] l FROM range(10000) t(i)", []int{0, 0, 0}},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			ctx := context.Background()
+			st, err := c.Prepare(ctx, tc.query)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+			defer mem.AssertSize(t, 0)
+			r, err := st.Query(ctx, mem, nil, Batches(4096))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Release()
+			var parts []int
+			var next int64
+			for r.Next() {
+				rec := r.RecordBatch()
+				parts = append(parts, len(joined.Parts(rec)))
+				ids := rec.Column(0).(*array.Int64)
+				for i := range ids.Len() {
+					if ids.Value(i) != next {
+						t.Fatalf("row %d: i %d", next, ids.Value(i))
+					}
+					next++
+				}
+			}
+			if err := r.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if next != 10000 || !slices.Equal(parts[:min(len(parts), len(tc.parts))], tc.parts) {
+				t.Errorf("%d rows in batches of %v parts, want %v", next, parts, tc.parts)
 			}
 		})
 	}

@@ -3,7 +3,6 @@ package duck
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 	"github.com/duckdb/duckdb-go/v2"
 	"github.com/duckdb/duckdb-go/v2/arrowmapping"
 	"github.com/duckdb/duckdb-go/v2/mapping"
+	"github.com/skeindb/skein/internal/joined"
 )
 
 // BatchSize bounds the record batches a result stream yields. DuckDB
@@ -92,6 +92,7 @@ func (c *Conn) stream(ctx context.Context, ps mapping.PreparedStatement, mem mem
 		mem:    mem,
 		batch:  batch,
 		stop:   stop,
+		flat:   joined.Flat(schema),
 	}
 	arrowmapping.ConnectionGetArrowOptions(c.handle, &r.opts)
 	r.refs.Store(1)
@@ -189,6 +190,7 @@ type resultReader struct {
 	batch  BatchSize
 	stop   func()
 
+	flat bool // joined.Flat(schema)
 	cur  arrow.RecordBatch
 	err  error
 	done bool
@@ -256,9 +258,19 @@ func (r *resultReader) Next() bool {
 		r.cur, parts = parts[0], nil
 		return true
 	}
-	r.cur, r.err = concat(r.mem, r.schema, parts)
+	if r.flat && size < joinedBytes {
+		// Joined only if a reader asks for its columns: flightwire
+		// sends the chunks' buffers as they are.
+		r.cur, parts = joined.New(r.mem, r.schema, parts), nil
+		return true
+	}
+	r.cur, r.err = joined.Join(r.mem, r.schema, parts)
 	return r.err == nil
 }
+
+// joinedBytes bounds a batch left in chunks (joined.Record), far under
+// what int32 string offsets reach: joining it later cannot fail.
+const joinedBytes = 1 << 30
 
 func (r *resultReader) fetch() (arrow.RecordBatch, bool) {
 	chunk := mapping.FetchChunk(r.res)
@@ -278,39 +290,16 @@ func (r *resultReader) fetch() (arrow.RecordBatch, bool) {
 	return rec, true
 }
 
-func concat(mem memory.Allocator, schema *arrow.Schema, parts []arrow.RecordBatch) (arrow.RecordBatch, error) {
-	cols := make([]arrow.Array, schema.NumFields())
-	var rows int64
-	for _, p := range parts {
-		rows += p.NumRows()
-	}
-	release := func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}
-	chunk := make([]arrow.Array, len(parts))
-	for i := range cols {
-		for j, p := range parts {
-			chunk[j] = p.Column(i)
-		}
-		a, err := array.Concatenate(chunk, mem)
-		if err != nil {
-			release()
-			return nil, fmt.Errorf("duck: join batches: %w", err)
-		}
-		cols[i] = a
-	}
-	rec := array.NewRecordBatch(schema, cols, rows)
-	release()
-	return rec, nil
-}
-
-// RecordSize is the bytes held by rec's buffers.
+// RecordSize is the bytes held by rec's buffers (a joined.Record's
+// parts', without joining them).
 func RecordSize(rec arrow.RecordBatch) int64 {
 	var n int64
+	if parts := joined.Parts(rec); parts != nil {
+		for _, p := range parts {
+			n += RecordSize(p)
+		}
+		return n
+	}
 	for _, c := range rec.Columns() {
 		n += dataSize(c.Data())
 	}

@@ -163,13 +163,15 @@ func TestUnmarshalSharesOneCopy(t *testing.T) {
 // server streams its records through a Writer on DoGet.
 type server struct {
 	flight.BaseFlightServer
-	recs    []arrow.RecordBatch
-	opts    []ipc.Option
-	started chan struct{}
+	recs       []arrow.RecordBatch
+	opts       []ipc.Option
+	compressed bool
+	started    chan struct{}
 }
 
 func (s *server) DoGet(_ *flight.Ticket, stream flight.FlightService_DoGetServer) error {
 	w := NewWriter(stream, append(s.opts, ipc.WithSchema(s.recs[0].Schema()))...)
+	w.Compressed = s.compressed
 	defer w.Close()
 	for i, r := range s.recs {
 		if err := w.WriteWithAppMetadata(r, []byte{byte(i)}); err != nil {

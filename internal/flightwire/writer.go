@@ -9,6 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/skeindb/skein/internal/joined"
 )
 
 // Sender is a gRPC stream whose codec is Codec (a server with
@@ -20,10 +21,21 @@ type Sender interface {
 // Writer writes record batches to a stream as Flight data messages, as
 // arrow-go's flight.Writer does, but hands gRPC the records' own buffers:
 // each record written is held until gRPC has sent its body. Buffers the
-// IPC writer makes (compressed, or a sliced array's) are copied once.
+// IPC writer makes (compressed, or a sliced array's) are copied once. A
+// joined.Record of flat types is sent from its parts, never joined (see
+// partsBody), unless Compressed.
 type Writer struct {
 	*ipc.Writer
 	pw *payloads
+
+	// Compressed must be set when the IPC options compress: a
+	// joined.Record is then joined and compressed by the IPC writer.
+	Compressed bool
+
+	types  []arrow.DataType // of the schema written, once written
+	schema *arrow.Schema
+	flat   bool
+	closed bool
 }
 
 // NewWriter is a Writer to s with the IPC writer's options.
@@ -37,9 +49,34 @@ func (w *Writer) Write(rec arrow.RecordBatch) error { return w.WriteWithAppMetad
 
 // WriteWithAppMetadata writes rec with app metadata in its message.
 func (w *Writer) WriteWithAppMetadata(rec arrow.RecordBatch, appMetadata []byte) error {
+	if parts := joined.Parts(rec); parts != nil && w.fromParts(rec) {
+		return w.pw.writeParts(rec, parts, w.types, appMetadata)
+	}
 	w.pw.rec, w.pw.appMetadata = rec, appMetadata
 	defer func() { w.pw.rec, w.pw.appMetadata = nil, nil }()
-	return w.Writer.Write(rec)
+	if err := w.Writer.Write(rec); err != nil {
+		return err
+	}
+	if w.schema == nil {
+		w.schema, w.flat = rec.Schema(), joined.Flat(rec.Schema())
+		for _, f := range w.schema.Fields() {
+			w.types = append(w.types, f.Type)
+		}
+	}
+	return nil
+}
+
+// fromParts reports whether rec, a joined.Record, is sent from its parts:
+// once the IPC writer has sent the schema (with the first record) and
+// if rec has it, the schema's types are flat and nothing is compressed.
+func (w *Writer) fromParts(rec arrow.RecordBatch) bool {
+	return !w.Compressed && !w.closed && w.flat && (rec.Schema() == w.schema || rec.Schema().Equal(w.schema))
+}
+
+// Close ends the stream (the IPC writer's end-of-stream message).
+func (w *Writer) Close() error {
+	w.closed = true
+	return w.Writer.Close()
 }
 
 // SetFlightDescriptor puts d in the next message written.
@@ -53,6 +90,7 @@ type payloads struct {
 	desc        *flight.FlightDescriptor
 	spans       []span
 	body        bodyPieces
+	parts       partsBody
 }
 
 func (p *payloads) Start() error { return nil }
@@ -84,6 +122,25 @@ func (p *payloads) WritePayload(payload ipc.Payload) error {
 		m.done()
 	}
 	clear(p.body.pieces) // no reference to the record's memory stays here
+	return err
+}
+
+// writeParts sends rec, made of parts, as one record batch message whose
+// body holds the parts' buffers.
+func (p *payloads) writeParts(rec arrow.RecordBatch, parts []arrow.RecordBatch, types []arrow.DataType, appMetadata []byte) error {
+	header, err := p.parts.build(types, parts, rec.NumRows())
+	if err != nil {
+		return err
+	}
+	m := &Message{Descriptor: p.desc, Header: header, AppMetadata: appMetadata, pieces: p.parts.pieces}
+	p.desc = nil
+	rec.Retain()
+	m.release = rec.Release
+	err = p.s.SendMsg(m)
+	if !m.encoded {
+		m.done()
+	}
+	clear(p.parts.pieces) // no reference to the record's memory stays here
 	return err
 }
 

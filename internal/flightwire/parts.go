@@ -1,0 +1,288 @@
+package flightwire
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
+	flatbuffers "github.com/google/flatbuffers/go"
+	"github.com/skeindb/skein/internal/joined"
+)
+
+// A batch made of parts (a joined.Record: DuckDB's chunks) is sent as
+// one record batch message whose body is laid out as the IPC writer lays
+// out the parts' concatenation, but built from the parts: each buffer of
+// values (fixed-width values, string bytes) is the parts' buffers one
+// after the other, handed to gRPC where they are; validity bitmaps,
+// boolean values and string offsets, which do not join by placing bytes
+// side by side (a part may end inside a byte; offsets restart at each
+// part), are written anew into scratch memory that the encoding copies.
+// Only flat types (joined.Flat) are sent so.
+
+// IPC's flatbuffer constants (Message.fbs, Schema.fbs).
+const (
+	metadataV5         = 4 // MetadataVersion.V5
+	headerRecordBatch  = 3 // MessageHeader.RecordBatch
+	messageFields      = 5 // version, header_type, header, bodyLength, custom_metadata
+	recordBatchFields  = 5 // length, nodes, buffers, compression, variadicBufferCounts
+	fieldNodeSize      = 16
+	bufferMetadataSize = 16
+	ipcBufferAlignment = 8
+)
+
+var zeros [ipcBufferAlignment]byte
+
+// fieldNode and bufferMeta are IPC's FieldNode and Buffer structs.
+type fieldNode struct{ length, nulls int64 }
+type bufferMeta struct{ offset, length int64 }
+
+// partsBody builds a message from parts; reused from one message to the
+// next (what it holds is copied or handed over within SendMsg).
+type partsBody struct {
+	pieces  []piece
+	nodes   []fieldNode
+	buffers []bufferMeta
+	size    int64  // of the body so far
+	scratch []byte // bitmaps and offsets written anew
+	fb      *flatbuffers.Builder
+}
+
+func (b *partsBody) reset() {
+	b.pieces, b.nodes, b.buffers, b.size = b.pieces[:0], b.nodes[:0], b.buffers[:0], 0
+	b.scratch = b.scratch[:0]
+	if b.fb == nil {
+		b.fb = flatbuffers.NewBuilder(1024)
+	}
+	b.fb.Reset()
+}
+
+// build lays out the body of parts' concatenation (rows rows, columns of
+// types) and returns the message's header.
+func (b *partsBody) build(types []arrow.DataType, parts []arrow.RecordBatch, rows int64) ([]byte, error) {
+	b.reset()
+	for c, t := range types {
+		var nulls int64
+		for _, p := range parts {
+			nulls += int64(p.Column(c).NullN())
+		}
+		b.nodes = append(b.nodes, fieldNode{rows, nulls})
+		if nulls == 0 {
+			b.buffer(nil) // no validity bitmap, as the IPC writer sends none
+		} else {
+			b.bitmap(parts, c, 0, rows)
+		}
+		switch t.ID() {
+		case arrow.BOOL:
+			b.bitmap(parts, c, 1, rows)
+		case arrow.STRING, arrow.BINARY:
+			if err := b.offsets32(parts, c, rows); err != nil {
+				return nil, err
+			}
+		case arrow.LARGE_STRING, arrow.LARGE_BINARY:
+			b.offsets64(parts, c, rows)
+		default:
+			width := int64(t.(arrow.FixedWidthDataType).BitWidth() / 8)
+			b.start()
+			for _, p := range parts {
+				d := p.Column(c).Data()
+				if d.Len() == 0 {
+					continue
+				}
+				off := int64(d.Offset()) * width
+				b.held(d.Buffers()[1].Bytes()[off : off+int64(d.Len())*width])
+			}
+			b.end()
+		}
+	}
+	return b.header(rows), nil
+}
+
+// buffer adds a buffer of one piece of scratch (or none).
+func (b *partsBody) buffer(p []byte) {
+	b.start()
+	if len(p) > 0 {
+		b.pieces = append(b.pieces, piece{b: p})
+		b.size += int64(len(p))
+	}
+	b.end()
+}
+
+// start opens a buffer at the body's end; end closes it, padded.
+func (b *partsBody) start() { b.buffers = append(b.buffers, bufferMeta{offset: b.size}) }
+
+func (b *partsBody) end() {
+	m := &b.buffers[len(b.buffers)-1]
+	m.length = b.size - m.offset
+	if pad := bitutil.CeilByte64(b.size) - b.size; pad > 0 {
+		b.pieces = append(b.pieces, piece{b: zeros[:pad]})
+		b.size += pad
+	}
+}
+
+// held adds a piece of a part's buffer to the open buffer.
+func (b *partsBody) held(p []byte) {
+	if len(p) > 0 {
+		b.pieces = append(b.pieces, piece{b: p, held: true})
+		b.size += int64(len(p))
+	}
+}
+
+// alloc is n bytes of scratch, zeroed, 8-byte aligned within it. A
+// piece taken before scratch grows keeps the old memory, unchanged.
+func (b *partsBody) alloc(n int64) []byte {
+	at := int64(len(b.scratch))
+	if need := at + bitutil.CeilByte64(n); need > int64(cap(b.scratch)) {
+		b.scratch = append(b.scratch[:cap(b.scratch)], make([]byte, need-int64(cap(b.scratch)))...)[:at]
+	}
+	b.scratch = b.scratch[:at+bitutil.CeilByte64(n)]
+	p := b.scratch[at : at+n : at+n]
+	clear(p)
+	return p
+}
+
+// bitmap adds the bitmap of buffer i (validity or boolean values) of
+// column c of parts, a part without a validity bitmap all valid.
+func (b *partsBody) bitmap(parts []arrow.RecordBatch, c, i int, rows int64) {
+	out := b.alloc(bitutil.BytesForBits(rows))
+	pos := 0
+	for _, p := range parts {
+		d := p.Column(c).Data()
+		if buf := d.Buffers()[i]; buf == nil {
+			bitutil.SetBitsTo(out, int64(pos), int64(d.Len()), true)
+		} else {
+			bitutil.CopyBitmap(buf.Bytes(), d.Offset(), d.Len(), out, pos)
+		}
+		pos += d.Len()
+	}
+	b.buffer(out)
+}
+
+// offsets32 adds the offsets and the value bytes of a string or binary
+// column c of parts.
+func (b *partsBody) offsets32(parts []arrow.RecordBatch, c int, rows int64) error {
+	out := arrow.Int32Traits.CastFromBytes(b.alloc((rows + 1) * 4))
+	k, base := 0, int64(0)
+	for _, p := range parts {
+		d := p.Column(c).Data()
+		if d.Len() == 0 {
+			continue
+		}
+		offs := arrow.Int32Traits.CastFromBytes(d.Buffers()[1].Bytes())[d.Offset() : d.Offset()+d.Len()+1]
+		first := offs[0]
+		for _, o := range offs[:d.Len()] {
+			out[k] = int32(base + int64(o-first))
+			k++
+		}
+		base += int64(offs[d.Len()] - first)
+		if base > math.MaxInt32 {
+			return fmt.Errorf("flightwire: a batch of column %d holds %d bytes of strings, over int32 offsets' reach", c, base)
+		}
+	}
+	out[k] = int32(base)
+	b.buffer(arrow.Int32Traits.CastToBytes(out))
+	b.values(parts, c, func(d arrow.ArrayData) (int64, int64) {
+		offs := arrow.Int32Traits.CastFromBytes(d.Buffers()[1].Bytes())
+		return int64(offs[d.Offset()]), int64(offs[d.Offset()+d.Len()])
+	})
+	return nil
+}
+
+// offsets64 is offsets32 for large strings and binaries.
+func (b *partsBody) offsets64(parts []arrow.RecordBatch, c int, rows int64) {
+	out := arrow.Int64Traits.CastFromBytes(b.alloc((rows + 1) * 8))
+	k, base := 0, int64(0)
+	for _, p := range parts {
+		d := p.Column(c).Data()
+		if d.Len() == 0 {
+			continue
+		}
+		offs := arrow.Int64Traits.CastFromBytes(d.Buffers()[1].Bytes())[d.Offset() : d.Offset()+d.Len()+1]
+		first := offs[0]
+		for _, o := range offs[:d.Len()] {
+			out[k] = base + o - first
+			k++
+		}
+		base += offs[d.Len()] - first
+	}
+	out[k] = base
+	b.buffer(arrow.Int64Traits.CastToBytes(out))
+	b.values(parts, c, func(d arrow.ArrayData) (int64, int64) {
+		offs := arrow.Int64Traits.CastFromBytes(d.Buffers()[1].Bytes())
+		return offs[d.Offset()], offs[d.Offset()+d.Len()]
+	})
+}
+
+// values adds the value bytes [from, to) of each part's column c.
+func (b *partsBody) values(parts []arrow.RecordBatch, c int, span func(arrow.ArrayData) (from, to int64)) {
+	b.start()
+	for _, p := range parts {
+		d := p.Column(c).Data()
+		if d.Len() == 0 {
+			continue
+		}
+		from, to := span(d)
+		b.held(d.Buffers()[2].Bytes()[from:to])
+	}
+	b.end()
+}
+
+// header is the flatbuffer Message of a RecordBatch of rows rows with
+// the nodes and buffers laid out.
+func (b *partsBody) header(rows int64) []byte {
+	fb := b.fb
+	fb.StartVector(bufferMetadataSize, len(b.buffers), 8)
+	for i := len(b.buffers) - 1; i >= 0; i-- {
+		fb.Prep(8, bufferMetadataSize)
+		fb.PrependInt64(b.buffers[i].length)
+		fb.PrependInt64(b.buffers[i].offset)
+	}
+	buffers := fb.EndVector(len(b.buffers))
+	fb.StartVector(fieldNodeSize, len(b.nodes), 8)
+	for i := len(b.nodes) - 1; i >= 0; i-- {
+		fb.Prep(8, fieldNodeSize)
+		fb.PrependInt64(b.nodes[i].nulls)
+		fb.PrependInt64(b.nodes[i].length)
+	}
+	nodes := fb.EndVector(len(b.nodes))
+	fb.StartObject(recordBatchFields)
+	fb.PrependInt64Slot(0, rows, 0)
+	fb.PrependUOffsetTSlot(1, nodes, 0)
+	fb.PrependUOffsetTSlot(2, buffers, 0)
+	batch := fb.EndObject()
+	fb.StartObject(messageFields)
+	fb.PrependInt64Slot(3, b.size, 0)
+	fb.PrependUOffsetTSlot(2, batch, 0)
+	fb.PrependInt16Slot(0, metadataV5, 0)
+	fb.PrependByteSlot(1, headerRecordBatch, 0)
+	fb.Finish(fb.EndObject())
+	return fb.FinishedBytes()
+}
+
+// JoinedMessage is the record batch message of rec if it is a
+// joined.Record of flat types: its header, and its body copied from the
+// parts into one slice of its exact size (one copy, where joining the
+// parts and then serializing the batch makes two). ok is false for any
+// other record, which the caller writes as it did. The caller has sent
+// the stream's schema message and does not compress.
+func JoinedMessage(rec arrow.RecordBatch) (header, body []byte, ok bool, err error) {
+	parts := joined.Parts(rec)
+	if parts == nil || !joined.Flat(rec.Schema()) {
+		return nil, nil, false, nil
+	}
+	types := make([]arrow.DataType, rec.Schema().NumFields())
+	for i, f := range rec.Schema().Fields() {
+		types[i] = f.Type
+	}
+	var b partsBody
+	h, err := b.build(types, parts, rec.NumRows())
+	if err != nil {
+		return nil, nil, true, err
+	}
+	body = make([]byte, 0, b.size)
+	for _, p := range b.pieces {
+		body = append(body, p.b...)
+	}
+	return bytes.Clone(h), body, true, nil
+}
