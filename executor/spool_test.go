@@ -2,13 +2,20 @@ package executor
 
 import (
 	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
+	"sync/atomic"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	skeinsql "github.com/skeindb/skein/flightsql"
+	"github.com/skeindb/skein/internal/joined"
 )
 
 // payloadsOf writes a batch of n rows (an int64, a nullable float64 and a
@@ -106,4 +113,114 @@ func BenchmarkSerializeBody(b *testing.B) {
 		})
 		return nil
 	})
+}
+
+// A spool takes a batch of DuckDB's chunks (a joined.Record) from the
+// chunks, without joining them, and what it holds reads back, framed as
+// the IPC stream format frames messages, as the chunks joined; the first
+// batch (one chunk, with the schema) and a compressed stream go through
+// the IPC writer.
+func TestSpoolTakesChunksUnjoined(t *testing.T) {
+	for _, compressed := range []bool{false, true} {
+		t.Run(fmt.Sprint("compressed=", compressed), func(t *testing.T) {
+			alloc := memory.NewCheckedAllocator(memory.DefaultAllocator)
+			defer alloc.AssertSize(t, 0)
+			var chunks []arrow.RecordBatch
+			schema := arrow.NewSchema([]arrow.Field{
+				{Name: "k", Type: arrow.PrimitiveTypes.Int64},
+				{Name: "x", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+				{Name: "s", Type: arrow.BinaryTypes.String},
+			}, nil)
+			b := array.NewRecordBuilder(alloc, schema)
+			for i, n := range []int{2048, 2048, 1000, 3} {
+				for r := range n {
+					b.Field(0).(*array.Int64Builder).Append(int64(i*10000 + r))
+					if r%7 == 0 {
+						b.Field(1).AppendNull()
+					} else {
+						b.Field(1).(*array.Float64Builder).Append(float64(r) / 3)
+					}
+					b.Field(2).(*array.StringBuilder).Append(fmt.Sprint("comment ", r*r))
+				}
+				chunks = append(chunks, b.NewRecordBatch())
+			}
+			b.Release()
+			want, err := joined.Join(alloc, schema, chunks[1:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer want.Release()
+			counted := &countingAllocator{Allocator: alloc}
+			batch := joined.New(counted, schema, chunks[1:])
+
+			sp := newSpool(newSpoolStore(t.TempDir(), 1<<30, 1<<30), 1)
+			var opts []ipc.Option
+			if compressed {
+				opts = skeinsql.IPCOptions(skeinsql.CodecLZ4)
+			}
+			w := newSpoolWriter(payloads{ctx: context.Background(), sp: sp}, schema, compressed,
+				append(opts, ipc.WithSchema(schema), ipc.WithAllocator(alloc))...)
+			for _, rec := range []arrow.RecordBatch{chunks[0], batch} {
+				if err := w.Write(rec); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			chunks[0].Release()
+			batch.Release()
+			sp.finish(nil)
+			if joins := counted.n.Load(); compressed != (joins > 0) {
+				t.Errorf("%d allocations joining the chunks", joins)
+			}
+
+			var stream bytes.Buffer
+			r := sp.take()
+			for {
+				f, err := r.read(context.Background())
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				padded := (len(f.header) + 7) &^ 7
+				stream.Write(binary.LittleEndian.AppendUint32(nil, 0xFFFFFFFF))
+				stream.Write(binary.LittleEndian.AppendUint32(nil, uint32(padded)))
+				stream.Write(f.header)
+				stream.Write(make([]byte, padded-len(f.header)))
+				stream.Write(f.body)
+			}
+			r.done()
+			rdr, err := ipc.NewReader(&stream, ipc.WithAllocator(alloc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rdr.Release()
+			n := 0
+			for ; rdr.Next(); n++ {
+				if n == 1 && !array.RecordEqual(rdr.RecordBatch(), want) {
+					t.Error("the spooled batch is not its chunks joined")
+				}
+			}
+			if err := rdr.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if n != 2 {
+				t.Errorf("%d batches spooled, want 2", n)
+			}
+		})
+	}
+}
+
+// countingAllocator counts the allocations made through it.
+type countingAllocator struct {
+	memory.Allocator
+	n atomic.Int64
+}
+
+func (a *countingAllocator) Allocate(size int) []byte {
+	a.n.Add(1)
+	return a.Allocator.Allocate(size)
 }
