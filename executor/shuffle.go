@@ -13,6 +13,7 @@ import (
 	skeinsql "github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/joined"
 )
 
 // splitter is a producer's recordWriter: it routes each row to the spool
@@ -154,9 +155,9 @@ func (s *splitter) flush(p int) error {
 	if len(recs) == 1 {
 		return s.w[p].Write(recs[0])
 	}
-	rec, err := concatenate(s.schema, recs, s.alloc)
+	rec, err := joined.Join(s.alloc, s.schema, recs)
 	if err != nil {
-		return err
+		return fmt.Errorf("joining a partition's rows: %w", err)
 	}
 	defer rec.Release()
 	return s.w[p].Write(rec)
@@ -186,34 +187,6 @@ func (s *splitter) Close() error {
 		}
 	}
 	return err
-}
-
-// concatenate joins record batches of one schema into one.
-func concatenate(schema *arrow.Schema, recs []arrow.RecordBatch, alloc memory.Allocator) (arrow.RecordBatch, error) {
-	cols := make([]arrow.Array, schema.NumFields())
-	defer func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
-			}
-		}
-	}()
-	var n int64
-	for _, r := range recs {
-		n += r.NumRows()
-	}
-	parts := make([]arrow.Array, len(recs))
-	for i := range cols {
-		for j, r := range recs {
-			parts[j] = r.Column(i)
-		}
-		c, err := array.Concatenate(parts, alloc)
-		if err != nil {
-			return nil, fmt.Errorf("joining a partition's rows: %w", err)
-		}
-		cols[i] = c
-	}
-	return array.NewRecordBatch(schema, cols, n), nil
 }
 
 type integer interface {

@@ -3,11 +3,9 @@ package executor
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
-	"sync/atomic"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -15,23 +13,24 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	skeinsql "github.com/skeindb/skein/flightsql"
+	"github.com/skeindb/skein/internal/flighttest"
 	"github.com/skeindb/skein/internal/joined"
 )
 
-// payloadsOf writes a batch of n rows (an int64, a nullable float64 and a
-// string column: buffers of odd sizes, so bodies carry padding) through an
-// IPC writer and hands each payload to f before the writer releases it.
-func payloadsOf(t testing.TB, alloc memory.Allocator, n int, f func(ipc.Payload) error) {
-	t.Helper()
-	schema := arrow.NewSchema([]arrow.Field{
-		{Name: "k", Type: arrow.PrimitiveTypes.Int64},
-		{Name: "x", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
-		{Name: "s", Type: arrow.BinaryTypes.String},
-	}, nil)
-	b := array.NewRecordBuilder(alloc, schema)
+// kxs is the schema of testBatch: an int64, a nullable float64 and a
+// string column (buffers of odd sizes, so bodies carry padding).
+var kxs = arrow.NewSchema([]arrow.Field{
+	{Name: "k", Type: arrow.PrimitiveTypes.Int64},
+	{Name: "x", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
+	{Name: "s", Type: arrow.BinaryTypes.String},
+}, nil)
+
+// testBatch is a batch of kxs of n rows, its keys from first.
+func testBatch(alloc memory.Allocator, first, n int) arrow.RecordBatch {
+	b := array.NewRecordBuilder(alloc, kxs)
 	defer b.Release()
 	for i := range n {
-		b.Field(0).(*array.Int64Builder).Append(int64(i))
+		b.Field(0).(*array.Int64Builder).Append(int64(first + i))
 		if i%7 == 0 {
 			b.Field(1).AppendNull()
 		} else {
@@ -39,7 +38,15 @@ func payloadsOf(t testing.TB, alloc memory.Allocator, n int, f func(ipc.Payload)
 		}
 		b.Field(2).(*array.StringBuilder).Append(fmt.Sprintf("comment %d", i*i))
 	}
-	rec := b.NewRecordBatch()
+	return b.NewRecordBatch()
+}
+
+// payloadsOf writes a testBatch of n rows through an IPC writer and hands
+// each payload to f before the writer releases it.
+func payloadsOf(t testing.TB, alloc memory.Allocator, n int, f func(ipc.Payload) error) {
+	t.Helper()
+	schema := kxs
+	rec := testBatch(alloc, 0, n)
 	defer rec.Release()
 	w := ipc.NewWriterWithPayloadWriter(payloadFunc(f), ipc.WithSchema(schema), ipc.WithAllocator(alloc))
 	if err := w.Write(rec); err != nil {
@@ -125,32 +132,17 @@ func TestSpoolTakesChunksUnjoined(t *testing.T) {
 		t.Run(fmt.Sprint("compressed=", compressed), func(t *testing.T) {
 			alloc := memory.NewCheckedAllocator(memory.DefaultAllocator)
 			defer alloc.AssertSize(t, 0)
+			schema := kxs
 			var chunks []arrow.RecordBatch
-			schema := arrow.NewSchema([]arrow.Field{
-				{Name: "k", Type: arrow.PrimitiveTypes.Int64},
-				{Name: "x", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
-				{Name: "s", Type: arrow.BinaryTypes.String},
-			}, nil)
-			b := array.NewRecordBuilder(alloc, schema)
 			for i, n := range []int{2048, 2048, 1000, 3} {
-				for r := range n {
-					b.Field(0).(*array.Int64Builder).Append(int64(i*10000 + r))
-					if r%7 == 0 {
-						b.Field(1).AppendNull()
-					} else {
-						b.Field(1).(*array.Float64Builder).Append(float64(r) / 3)
-					}
-					b.Field(2).(*array.StringBuilder).Append(fmt.Sprint("comment ", r*r))
-				}
-				chunks = append(chunks, b.NewRecordBatch())
+				chunks = append(chunks, testBatch(alloc, i*10000, n))
 			}
-			b.Release()
 			want, err := joined.Join(alloc, schema, chunks[1:])
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer want.Release()
-			counted := &countingAllocator{Allocator: alloc}
+			counted := &flighttest.CountingAllocator{Allocator: alloc}
 			batch := joined.New(counted, schema, chunks[1:])
 
 			sp := newSpool(newSpoolStore(t.TempDir(), 1<<30, 1<<30), 1)
@@ -171,7 +163,7 @@ func TestSpoolTakesChunksUnjoined(t *testing.T) {
 			chunks[0].Release()
 			batch.Release()
 			sp.finish(nil)
-			if joins := counted.n.Load(); compressed != (joins > 0) {
+			if joins := counted.N.Load(); compressed != (joins > 0) {
 				t.Errorf("%d allocations joining the chunks", joins)
 			}
 
@@ -185,42 +177,10 @@ func TestSpoolTakesChunksUnjoined(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				padded := (len(f.header) + 7) &^ 7
-				stream.Write(binary.LittleEndian.AppendUint32(nil, 0xFFFFFFFF))
-				stream.Write(binary.LittleEndian.AppendUint32(nil, uint32(padded)))
-				stream.Write(f.header)
-				stream.Write(make([]byte, padded-len(f.header)))
-				stream.Write(f.body)
+				flighttest.AppendMessage(&stream, f.header, f.body)
 			}
 			r.done()
-			rdr, err := ipc.NewReader(&stream, ipc.WithAllocator(alloc))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rdr.Release()
-			n := 0
-			for ; rdr.Next(); n++ {
-				if n == 1 && !array.RecordEqual(rdr.RecordBatch(), want) {
-					t.Error("the spooled batch is not its chunks joined")
-				}
-			}
-			if err := rdr.Err(); err != nil {
-				t.Fatal(err)
-			}
-			if n != 2 {
-				t.Errorf("%d batches spooled, want 2", n)
-			}
+			flighttest.CheckSecond(t, &stream, alloc, want)
 		})
 	}
-}
-
-// countingAllocator counts the allocations made through it.
-type countingAllocator struct {
-	memory.Allocator
-	n atomic.Int64
-}
-
-func (a *countingAllocator) Allocate(size int) []byte {
-	a.n.Add(1)
-	return a.Allocator.Allocate(size)
 }

@@ -231,6 +231,29 @@ func read(t testing.TB, cl flight.Client) *flight.Reader {
 	return rdr
 }
 
+// readAll reads a DoGet of cl: want's records, the app metadata of
+// record i byte i.
+func readAll(t *testing.T, cl flight.Client, want []arrow.RecordBatch) {
+	t.Helper()
+	rdr := read(t, cl)
+	defer rdr.Release()
+	i := 0
+	for ; rdr.Next(); i++ {
+		if i < len(want) && !array.RecordEqual(rdr.RecordBatch(), want[i]) {
+			t.Errorf("record %d differs:\n%v\nwant\n%v", i, rdr.RecordBatch(), want[i])
+		}
+		if md := rdr.LatestAppMetadata(); !bytes.Equal(md, []byte{byte(i)}) {
+			t.Errorf("record %d: app metadata %v", i, md)
+		}
+	}
+	if err := rdr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		t.Fatal(err)
+	}
+	if i != len(want) {
+		t.Errorf("read %d records, want %d", i, len(want))
+	}
+}
+
 // TestStream reads a Writer's stream with arrow-go's reader, with and
 // without Codec on the client, plain and compressed, and a stream the
 // client drops; every record buffer is released.
@@ -256,24 +279,7 @@ func TestStream(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rdr := read(t, cl)
-			i := 0
-			for rdr.Next() {
-				if !array.RecordEqual(rdr.RecordBatch(), recs[i]) {
-					t.Errorf("record %d differs", i)
-				}
-				if md := rdr.LatestAppMetadata(); !bytes.Equal(md, []byte{byte(i)}) {
-					t.Errorf("record %d: app metadata %v", i, md)
-				}
-				i++
-			}
-			if err := rdr.Err(); err != nil && !errors.Is(err, io.EOF) {
-				t.Fatal(err)
-			}
-			rdr.Release()
-			if i != len(recs) {
-				t.Errorf("read %d records, want %d", i, len(recs))
-			}
+			readAll(t, cl, recs)
 			_ = cl.Close()
 			stop()
 			for _, r := range recs {

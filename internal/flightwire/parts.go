@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
@@ -23,12 +24,11 @@ import (
 
 // IPC's flatbuffer constants (Message.fbs, Schema.fbs).
 const (
-	metadataV5         = 4 // MetadataVersion.V5
-	headerRecordBatch  = 3 // MessageHeader.RecordBatch
-	messageFields      = 5 // version, header_type, header, bodyLength, custom_metadata
-	recordBatchFields  = 5 // length, nodes, buffers, compression, variadicBufferCounts
-	fieldNodeSize      = 16
-	bufferMetadataSize = 16
+	metadataV5         = 4  // MetadataVersion.V5
+	headerRecordBatch  = 3  // MessageHeader.RecordBatch
+	messageFields      = 5  // version, header_type, header, bodyLength, custom_metadata
+	recordBatchFields  = 5  // length, nodes, buffers, compression, variadicBufferCounts
+	structSize         = 16 // FieldNode, Buffer: two longs
 	ipcBufferAlignment = 8
 )
 
@@ -77,11 +77,13 @@ func (b *partsBody) build(types []arrow.DataType, parts []arrow.RecordBatch, row
 		case arrow.BOOL:
 			b.bitmap(parts, c, 1, rows)
 		case arrow.STRING, arrow.BINARY:
-			if err := b.offsets32(parts, c, rows); err != nil {
+			if err := offsets[int32](b, parts, c, rows, math.MaxInt32); err != nil {
 				return nil, err
 			}
 		case arrow.LARGE_STRING, arrow.LARGE_BINARY:
-			b.offsets64(parts, c, rows)
+			if err := offsets[int64](b, parts, c, rows, math.MaxInt64); err != nil {
+				return nil, err
+			}
 		default:
 			width := int64(t.(arrow.FixedWidthDataType).BitWidth() / 8)
 			b.start()
@@ -159,93 +161,52 @@ func (b *partsBody) bitmap(parts []arrow.RecordBatch, c, i int, rows int64) {
 	b.buffer(out)
 }
 
-// offsets32 adds the offsets and the value bytes of a string or binary
-// column c of parts.
-func (b *partsBody) offsets32(parts []arrow.RecordBatch, c int, rows int64) error {
-	out := arrow.Int32Traits.CastFromBytes(b.alloc((rows + 1) * 4))
+// offsets adds the offsets (of type T, at most limit) and the value
+// bytes of a string or binary column c of parts: each part's offsets
+// moved to start where the previous part's values end.
+func offsets[T int32 | int64](b *partsBody, parts []arrow.RecordBatch, c int, rows int64, limit int64) error {
+	size := int64(unsafe.Sizeof(T(0)))
+	out := unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(b.alloc((rows+1)*size)))), rows+1)
+	of := func(d arrow.ArrayData) []T {
+		buf := d.Buffers()[1].Bytes()
+		return unsafe.Slice((*T)(unsafe.Pointer(unsafe.SliceData(buf))), len(buf)/int(size))[d.Offset() : d.Offset()+d.Len()+1]
+	}
 	k, base := 0, int64(0)
 	for _, p := range parts {
 		d := p.Column(c).Data()
 		if d.Len() == 0 {
 			continue
 		}
-		offs := arrow.Int32Traits.CastFromBytes(d.Buffers()[1].Bytes())[d.Offset() : d.Offset()+d.Len()+1]
+		offs := of(d)
 		first := offs[0]
 		for _, o := range offs[:d.Len()] {
-			out[k] = int32(base + int64(o-first))
+			out[k] = T(base + int64(o-first))
 			k++
 		}
 		base += int64(offs[d.Len()] - first)
-		if base > math.MaxInt32 {
-			return fmt.Errorf("flightwire: a batch of column %d holds %d bytes of strings, over int32 offsets' reach", c, base)
+		if base > limit {
+			return fmt.Errorf("flightwire: a batch of column %d holds %d bytes of values, over its offsets' reach", c, base)
 		}
 	}
-	out[k] = int32(base)
-	b.buffer(arrow.Int32Traits.CastToBytes(out))
-	b.values(parts, c, func(d arrow.ArrayData) (int64, int64) {
-		offs := arrow.Int32Traits.CastFromBytes(d.Buffers()[1].Bytes())
-		return int64(offs[d.Offset()]), int64(offs[d.Offset()+d.Len()])
-	})
-	return nil
-}
-
-// offsets64 is offsets32 for large strings and binaries.
-func (b *partsBody) offsets64(parts []arrow.RecordBatch, c int, rows int64) {
-	out := arrow.Int64Traits.CastFromBytes(b.alloc((rows + 1) * 8))
-	k, base := 0, int64(0)
-	for _, p := range parts {
-		d := p.Column(c).Data()
-		if d.Len() == 0 {
-			continue
-		}
-		offs := arrow.Int64Traits.CastFromBytes(d.Buffers()[1].Bytes())[d.Offset() : d.Offset()+d.Len()+1]
-		first := offs[0]
-		for _, o := range offs[:d.Len()] {
-			out[k] = base + o - first
-			k++
-		}
-		base += offs[d.Len()] - first
-	}
-	out[k] = base
-	b.buffer(arrow.Int64Traits.CastToBytes(out))
-	b.values(parts, c, func(d arrow.ArrayData) (int64, int64) {
-		offs := arrow.Int64Traits.CastFromBytes(d.Buffers()[1].Bytes())
-		return offs[d.Offset()], offs[d.Offset()+d.Len()]
-	})
-}
-
-// values adds the value bytes [from, to) of each part's column c.
-func (b *partsBody) values(parts []arrow.RecordBatch, c int, span func(arrow.ArrayData) (from, to int64)) {
+	out[k] = T(base)
+	b.buffer(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(out))), len(out)*int(size)))
 	b.start()
 	for _, p := range parts {
-		d := p.Column(c).Data()
-		if d.Len() == 0 {
-			continue
+		if d := p.Column(c).Data(); d.Len() > 0 {
+			offs := of(d)
+			b.held(d.Buffers()[2].Bytes()[offs[0]:offs[d.Len()]])
 		}
-		from, to := span(d)
-		b.held(d.Buffers()[2].Bytes()[from:to])
 	}
 	b.end()
+	return nil
 }
 
 // header is the flatbuffer Message of a RecordBatch of rows rows with
 // the nodes and buffers laid out.
 func (b *partsBody) header(rows int64) []byte {
 	fb := b.fb
-	fb.StartVector(bufferMetadataSize, len(b.buffers), 8)
-	for i := len(b.buffers) - 1; i >= 0; i-- {
-		fb.Prep(8, bufferMetadataSize)
-		fb.PrependInt64(b.buffers[i].length)
-		fb.PrependInt64(b.buffers[i].offset)
-	}
-	buffers := fb.EndVector(len(b.buffers))
-	fb.StartVector(fieldNodeSize, len(b.nodes), 8)
-	for i := len(b.nodes) - 1; i >= 0; i-- {
-		fb.Prep(8, fieldNodeSize)
-		fb.PrependInt64(b.nodes[i].nulls)
-		fb.PrependInt64(b.nodes[i].length)
-	}
-	nodes := fb.EndVector(len(b.nodes))
+	buffers := structs(fb, b.buffers, func(m bufferMeta) (int64, int64) { return m.offset, m.length })
+	nodes := structs(fb, b.nodes, func(n fieldNode) (int64, int64) { return n.length, n.nulls })
 	fb.StartObject(recordBatchFields)
 	fb.PrependInt64Slot(0, rows, 0)
 	fb.PrependUOffsetTSlot(1, nodes, 0)
@@ -285,4 +246,17 @@ func JoinedMessage(rec arrow.RecordBatch) (header, body []byte, ok bool, err err
 		body = append(body, p.b...)
 	}
 	return bytes.Clone(h), body, true, nil
+}
+
+// structs adds a vector of v's structs, each two longs (a FieldNode or a
+// Buffer) that fields gives in order.
+func structs[T any](fb *flatbuffers.Builder, v []T, fields func(T) (int64, int64)) flatbuffers.UOffsetT {
+	fb.StartVector(structSize, len(v), 8)
+	for i := len(v) - 1; i >= 0; i-- {
+		first, second := fields(v[i])
+		fb.Prep(8, structSize)
+		fb.PrependInt64(second)
+		fb.PrependInt64(first)
+	}
+	return fb.EndVector(len(v))
 }

@@ -2,20 +2,16 @@ package flightwire
 
 import (
 	"bytes"
-	"encoding/binary"
-	"errors"
 	"fmt"
-	"io"
-	"sync/atomic"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/skeindb/skein/internal/flighttest"
 	"github.com/skeindb/skein/internal/joined"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -100,17 +96,6 @@ func withoutBitmaps(rec arrow.RecordBatch) arrow.RecordBatch {
 	return array.NewRecordBatch(rec.Schema(), cols, rec.NumRows())
 }
 
-// countingAllocator counts the allocations made through it.
-type countingAllocator struct {
-	memory.Allocator
-	n atomic.Int64
-}
-
-func (a *countingAllocator) Allocate(size int) []byte {
-	a.n.Add(1)
-	return a.Allocator.Allocate(size)
-}
-
 // TestWriterSendsJoinedRecordFromParts streams joined records of flat
 // types through a Writer and reads them with arrow-go's reader (with and
 // without Codec on the client): each arrives as one record batch equal
@@ -130,7 +115,7 @@ func TestWriterSendsJoinedRecordFromParts(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
-			joins := &countingAllocator{Allocator: alloc}
+			joins := &flighttest.CountingAllocator{Allocator: alloc}
 			// The first record a plain one (the IPC writer sends the schema
 			// with it), as a stream's first batch is one chunk.
 			first := flatParts(alloc, 2048)[0]
@@ -149,24 +134,10 @@ func TestWriterSendsJoinedRecordFromParts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rdr := read(t, cl)
-			i := 0
-			for rdr.Next() {
-				if i < len(want) && !array.RecordEqual(rdr.RecordBatch(), want[i]) {
-					t.Errorf("record %d differs from its parts joined:\n%v\nwant\n%v", i, rdr.RecordBatch(), want[i])
-				}
-				i++
-			}
-			if err := rdr.Err(); err != nil && !errors.Is(err, io.EOF) {
-				t.Fatal(err)
-			}
-			rdr.Release()
-			if i != len(want) {
-				t.Errorf("read %d records, want %d", i, len(want))
-			}
+			readAll(t, cl, want)
 			_ = cl.Close()
 			stop()
-			if n := joins.n.Load(); srv.compressed != (n > 0) {
+			if n := joins.N.Load(); srv.compressed != (n > 0) {
 				t.Errorf("%d allocations joining parts (compressed %v)", n, srv.compressed)
 			}
 			for _, r := range recs {
@@ -208,7 +179,7 @@ func concat(t *testing.T, alloc memory.Allocator, parts []arrow.RecordBatch) arr
 func TestJoinedMessage(t *testing.T) {
 	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer alloc.AssertSize(t, 0)
-	joins := &countingAllocator{Allocator: alloc}
+	joins := &flighttest.CountingAllocator{Allocator: alloc}
 	first := flatParts(alloc, 100)[0]
 	defer first.Release()
 	parts := flatParts(alloc, 2048, 1000, 3, 2048, 0, 777)
@@ -224,7 +195,7 @@ func TestJoinedMessage(t *testing.T) {
 	if !ok || err != nil {
 		t.Fatalf("a joined record: ok %v, err %v", ok, err)
 	}
-	if joins.n.Load() != 0 {
+	if joins.N.Load() != 0 {
 		t.Error("the parts were joined")
 	}
 	// The stream: the schema and a first record from the IPC writer, then
@@ -234,30 +205,9 @@ func TestJoinedMessage(t *testing.T) {
 	if err := w.Write(first); err != nil {
 		t.Fatal(err)
 	}
-	padded := int(bitutil.CeilByte64(int64(len(header))))
-	stream.Write(binary.LittleEndian.AppendUint32(nil, 0xFFFFFFFF))
-	stream.Write(binary.LittleEndian.AppendUint32(nil, uint32(padded)))
-	stream.Write(header)
-	stream.Write(make([]byte, padded-len(header)))
-	stream.Write(body)
+	flighttest.AppendMessage(&stream, header, body)
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	r, err := ipc.NewReader(&stream, ipc.WithAllocator(alloc))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Release()
-	n := 0
-	for ; r.Next(); n++ {
-		if n == 1 && !array.RecordEqual(r.RecordBatch(), want) {
-			t.Errorf("read\n%v\nwant the parts joined\n%v", r.RecordBatch(), want)
-		}
-	}
-	if err := r.Err(); err != nil {
-		t.Fatal(err)
-	}
-	if n != 2 {
-		t.Errorf("read %d records, want 2", n)
-	}
+	flighttest.CheckSecond(t, &stream, alloc, want)
 }
