@@ -14,6 +14,11 @@
 // FlightData's protobuf encoding, so any Flight client or server reads
 // them; every other message goes through gRPC's proto codec unchanged.
 //
+// A batch of DuckDB's chunks (a joined.Record) is sent from the chunks
+// as one record batch message, never joined: its body is the chunks'
+// value buffers side by side, with validity bitmaps and string offsets
+// rewritten (parts.go); JoinedMessage copies it once into a spool.
+//
 // A server that installs ServerOption streams results with NewWriter; a
 // client that dials with DialOption reads them with arrow-go's
 // flight.NewRecordReader as before.

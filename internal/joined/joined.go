@@ -1,13 +1,3 @@
-// Package joined is a record batch made of consecutive record batches
-// (DuckDB's 2048-row chunks) that are copied into one only when someone
-// asks for its columns.
-//
-// A result stream sends batches of many chunks to amortise each
-// message's cost; joining the chunks (array.Concatenate) copies every
-// buffer once more before the batch is encoded. flightwire's Writer
-// reads a Record's parts instead and sends their buffers as one IPC
-// body, so on that path the chunks are never joined; any other reader
-// (a spool's IPC writer, a merge) sees an ordinary record batch.
 package joined
 
 import (
