@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -78,10 +79,13 @@ type dist struct {
 	mu          sync.Mutex
 	own         map[string]bool           // ids of the executors in this process
 	views       map[string]partition.View // view definitions by their CREATE VIEW text
-	reading     reading                   // staged queries read through here, until they end
-	owed        owed                      // endpoints to be redeemed here, waited for by a drain
-	leases      leases                    // queries kept while their clients show they want them
-	sched       *scheduler                // gives tasks to executors as they have free slots
+	viewTexts   map[viewID]string         // CREATE VIEW texts by oid (catalog.go)
+	// viewTextLoads counts the listings that rendered every view's SQL.
+	viewTextLoads atomic.Int64
+	reading       reading    // staged queries read through here, until they end
+	owed          owed       // endpoints to be redeemed here, waited for by a drain
+	leases        leases     // queries kept while their clients show they want them
+	sched         *scheduler // gives tasks to executors as they have free slots
 }
 
 // Bounds of the caches: footers by count and bytes (a footer costs its
@@ -158,7 +162,7 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 	d := &dist{db: db, mergeDB: mergeDB, secret: secret, reg: reg, aggs: aggs, log: log, mem: mem,
 		batch:      duck.Batches(cfg.BatchRows),
 		targetRows: taskRows, mode: cmp.Or(cfg.ResultMode, flightsql.ResultDirect), exchanges: !cfg.NoExchanges, broadcastRows: cfg.BroadcastRows, retries: 2, life: life, stopLife: stop,
-		limits: cfg.limits(), views: map[string]partition.View{}, own: map[string]bool{},
+		limits: cfg.limits(), views: map[string]partition.View{}, viewTexts: map[viewID]string{}, own: map[string]bool{},
 		sharedCores: cfg.Executors > 0 && cfg.InProcessPlan == PlanLocal, compression: cmp.Or(cfg.WireCompression, CompressionAuto),
 		footers: newLRU(maxFooters, maxFooterBytes, func(k string, v []int64) int64 { return int64(len(k) + 8*len(v)) }),
 		plans:   newLRU(maxPlans, math.MaxInt64, func(string, cachedPlan) int64 { return 0 }),

@@ -53,6 +53,14 @@ func (d *dist) planStages(ctx context.Context, conn *duck.Conn, seen listings, a
 			fmt.Fprintf(&k, "\x00%d %s", i, sl)
 		}
 	}
+	// An exchange from one task to one task moves rows for nothing: such
+	// stages run as one (partition/fuse.go).
+	from := sp.Fuse(func(k int) int { return len(sliced[k]) })
+	fused := make([][]partition.Slice, len(from))
+	for j, k := range from {
+		fused[j] = sliced[k]
+	}
+	sliced = fused
 	consumers := func(s *partition.Stage) int {
 		if s.Consumer < 0 {
 			return 0

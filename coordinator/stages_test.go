@@ -113,6 +113,9 @@ var stageQueries = []string{
 	// A HAVING over the query's own rows is answered from its partial
 	// aggregates (TPC-H Q11's shape).
 	"SELECT d, sum(k) AS s FROM fact WHERE x > 10 GROUP BY d HAVING sum(k) > (SELECT sum(k) / 10 FROM fact WHERE x > 10) ORDER BY s DESC",
+	// TPC-H Q16's shape: a join to a broadcast dimension and an
+	// uncorrelated NOT IN, count(DISTINCT) by group, ordered.
+	"SELECT dim.name, count(DISTINCT o.od) AS n FROM ord o, dim WHERE dim.d = o.o % 7 AND o.o NOT IN (SELECT o FROM fact WHERE x > 495) GROUP BY dim.name ORDER BY n DESC, dim.name",
 }
 
 type goldenPlan struct {
@@ -167,13 +170,46 @@ func stageCoordinator(t *testing.T, opt func(*Config)) (c *Coordinator, cl *flig
 }
 
 func TestGoldenStages(t *testing.T) {
-	c, cl, dir, _ := stageCoordinator(t, func(c *Config) {
+	goldenStages(t, "stages.json", stageQueries, func(c *Config) {
 		c.TaskRows = 6000
 		c.BroadcastRows = 4000
 	})
+}
+
+// oneThreadQueries are planned on one executor of one thread, where an
+// exchange between two stages of one task each moves rows for nothing:
+// those stages run as one (partition/fuse.go).
+var oneThreadQueries = []string{
+	// A join's partial aggregate and its final one: one task.
+	"SELECT o.urgent, dim.name, sum(f.x) FROM fact f JOIN ord o ON f.o = o.o JOIN dim ON dim.d = f.d GROUP BY ALL",
+	// TPC-H Q16's shape: the NOT IN's rows still broadcast, the join
+	// and both steps of count(DISTINCT) in one task.
+	"SELECT dim.name, count(DISTINCT o.od) AS n FROM ord o, dim WHERE dim.d = o.o % 7 AND o.o NOT IN (SELECT o FROM fact WHERE x > 495) GROUP BY dim.name ORDER BY n DESC, dim.name",
+	// An aggregate over an aggregating subquery: its final step and the
+	// outer query's in one task, after the scan's three.
+	"SELECT n, count(*) FROM (SELECT o, count(*) AS n FROM fact GROUP BY o) GROUP BY n",
+	// Not fused: the scan has three tasks; a HAVING's subquery is an input
+	// of the final step.
+	"SELECT d, count(*), sum(x) FROM fact GROUP BY d",
+	"SELECT d, sum(x) FROM fact f JOIN dim USING (d) GROUP BY d HAVING sum(x) > (SELECT avg(x) * 100 FROM fact)",
+}
+
+func TestGoldenStagesOneThread(t *testing.T) {
+	goldenStages(t, "stages_one_thread.json", oneThreadQueries, func(c *Config) {
+		c.Executors = 1
+		c.TaskRows = 1 << 20
+		c.BroadcastRows = 4000
+	})
+}
+
+// goldenStages plans each query on a cluster that opt configures and
+// compares what --explain shows with testdata/file (-update rewrites it).
+func goldenStages(t *testing.T, file string, queries []string, opt func(*Config)) {
+	t.Helper()
+	c, cl, dir, _ := stageCoordinator(t, opt)
 	ctx := context.Background()
 	var got []goldenPlan
-	for _, q := range stageQueries {
+	for _, q := range queries {
 		info, err := cl.Execute(ctx, q)
 		if err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -206,7 +242,7 @@ func TestGoldenStages(t *testing.T) {
 		}
 		got = append(got, g)
 	}
-	path := filepath.Join("testdata", "stages.json")
+	path := filepath.Join("testdata", file)
 	out, err := json.MarshalIndent(got, "", "  ")
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +266,7 @@ func TestGoldenStages(t *testing.T) {
 				t.Errorf("plan of %s:\n got %+v\nwant %+v", got[i].SQL, got[i], w[min(i, len(w)-1)])
 			}
 		}
-		t.Fatalf("the plans differ from %s (go test -run TestGoldenStages -update rewrites it; review the diff)", path)
+		t.Fatalf("the plans differ from %s (go test -run %s -update rewrites it; review the diff)", path, t.Name())
 	}
 }
 

@@ -39,22 +39,7 @@ func (c *catalogViews) load() error {
 		return c.err
 	}
 	c.loaded = true
-	rows, err := c.conn.QueryRows(c.ctx, `SELECT database_name, schema_name, view_name, sql FROM duckdb_views() WHERE NOT internal
-UNION ALL SELECT database_name, schema_name, table_name, '' FROM duckdb_tables()`)
-	if err != nil {
-		c.err = err
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var e catalogEntry
-		if err := rows.Scan(&e.catalog, &e.schema, &e.name, &e.sql); err != nil {
-			c.err = err
-			return err
-		}
-		c.entries = append(c.entries, e)
-	}
-	c.err = rows.Err()
+	c.entries, c.err = c.d.catalogEntries(c.ctx, c.conn)
 	return c.err
 }
 

@@ -18,6 +18,8 @@
 // subquery over the query's own rows answered from its partial
 // aggregates), setop.go (set operations),
 // cte.go (WITH seen through; one read more than once computed once and
-// broadcast to its readers). Each stage's query is an AST over its slice
+// broadcast to its readers), fuse.go (two stages of one task each joined
+// by a shuffle run as one).
+// Each stage's query is an AST over its slice
 // and the TEMP tables its inputs are loaded into; the executors run it.
 package partition
