@@ -10,7 +10,10 @@
 // disk) that its reader streams from, so that every executor works while a
 // client reads endpoints one at a time and no task holds a thread while its
 // reader is slow. Spools are read once and dropped when their tickets
-// expire; nothing else is kept.
+// expire; nothing else is kept. A frame a reader takes stays counted
+// against the spools' memory budget until gRPC has written it, and a
+// consumer streams an input from a few producers at a time, so that the
+// Go heap follows the budget (cmd/skein sets GOMEMLIMIT from it).
 //
 // Executors exchange data between stages themselves (shuffle.go,
 // fetch.go): a producer task splits its result by its last column into

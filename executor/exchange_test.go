@@ -476,3 +476,38 @@ func TestPartitionsAreCoalesced(t *testing.T) {
 	}
 	drained(t, ms)
 }
+
+// A consumer of an input of many sources streams sourcesAtOnce of them at
+// once (each open stream holds gRPC's window outside any budget), the
+// others as those end, and still gets every row: loaded into a table, or
+// scanned from memory.
+func TestInputSourcesAreReadAFewAtATime(t *testing.T) {
+	ms := startCluster(t, 2, 64<<20)
+	const n = sourcesAtOnce + sourcesAtOnce/2
+	for c, stream := range []bool{false, true} {
+		var srcs []cluster.Source
+		for i := range n {
+			m := ms[i%2]
+			h := sign(t, m.e, cluster.Task{Task: 100*(c+1) + i, Executor: m.e.ID(), Partitions: 2,
+				SQL:   `SELECT range AS v, range % 2 AS skein_part FROM range($2, $3) WHERE $1::VARCHAR = 'x'`,
+				Slice: partition.Slice{File: "x", First: int64(i) * shuffleRows / n, Last: int64(i+1) * shuffleRows / n}})
+			start(t, m.cl, h)
+			srcs = append(srcs, cluster.Source{Handle: h, Locations: []string{m.e.URI()}})
+		}
+		consumer := sign(t, ms[0].e, cluster.Task{Task: c, Executor: ms[0].e.ID(),
+			SQL:    "SELECT count(*), sum(v) FROM x",
+			Inputs: []cluster.Input{{Table: "x", Part: 1, Sources: srcs, Stream: stream}}})
+		rows := runTask(t, ms[0], consumer)
+		// The odd numbers below shuffleRows.
+		want := []string{fmt.Sprint(shuffleRows / 2), fmt.Sprint(shuffleRows / 2 * shuffleRows / 2)}
+		if len(rows) != 1 || rows[0][0] != want[0] || rows[0][1] != want[1] {
+			t.Fatalf("stream %v: %v, want %v", stream, rows, want)
+		}
+	}
+	if peak := ms[0].e.peakFetching.Load(); peak > sourcesAtOnce || peak == 0 {
+		t.Fatalf("%d of an input's %d sources streamed at once, want at most %d", peak, n, sourcesAtOnce)
+	}
+	if open := ms[0].e.fetching.Load(); open != 0 {
+		t.Fatalf("%d exchange streams open after the consumers", open)
+	}
+}

@@ -123,7 +123,10 @@ type Executor struct {
 	draining   atomic.Bool
 	drainAcked chan struct{}
 	streams    atomic.Int64 // DoGet streams being served
-	reads      reads        // clients' reads of task results, for the heartbeats
+	// Exchange streams this executor's consumer tasks have open, and the
+	// most they have had at once.
+	fetching, peakFetching atomic.Int64
+	reads                  reads // clients' reads of task results, for the heartbeats
 
 	coord *coordClient // asks the coordinator where a task runs
 
@@ -794,8 +797,12 @@ func sendSpooled(ctx context.Context, r *spoolReader, stream flight.FlightServic
 		if err != nil {
 			return err
 		}
-		// The spool's frames never change: gRPC sends the body from there.
-		if err := stream.SendMsg(&flightwire.Message{Header: f.header, Body: f.body}); err != nil {
+		// The spool's frames never change: gRPC sends the body from there,
+		// and it stays counted against the spools' memory budget until
+		// gRPC is done with it (a consumer that does not read yet keeps
+		// it queued).
+		held := f.held
+		if err := flightwire.SendHeld(stream, f.header, f.body, func() { r.release(held) }); err != nil {
 			return err
 		}
 	}

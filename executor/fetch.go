@@ -39,8 +39,8 @@ type taskInputs struct {
 // (spoolStore.holdInput): an input that does not fit there is loaded too.
 const streamHeld = 64 << 20
 
-// fetchInputs opens every input of a consumer task at once, each from all
-// its sources at once. An input the task's SQL reads once (Input.Stream)
+// fetchInputs opens every input of a consumer task at once, each from
+// sourcesAtOnce of its sources at a time. An input the task's SQL reads once (Input.Stream)
 // and that fits in streamHeld and the spools' memory budget becomes a
 // view over its records, read (and converted to DuckDB's vectors) as the
 // SQL runs; any other is loaded into a TEMP table first, one after another
@@ -263,8 +263,18 @@ func (ins *taskInputs) logStreams(log *zerolog.Logger, t cluster.Task) {
 	}
 }
 
-// openInput opens partition in.Part of every source of an input at once
-// and merges them into one stream, read as they send.
+// sourcesAtOnce is how many of an input's sources a consumer streams at
+// once. Each open stream holds, outside any budget, up to gRPC's window
+// (8 MiB) at the consumer and a frame at its producer: an input of 64
+// sources read at once held near a gigabyte. The other sources' rows wait
+// in their producers' spools (counted there, spilled to disk past the
+// budget); their producers have ended (a stage starts once the stages it
+// reads have).
+const sourcesAtOnce = 8
+
+// openInput opens partition in.Part of the first sourcesAtOnce sources of
+// an input at once, the others as those end, and merges them into one
+// stream, read as they send.
 func (e *Executor) openInput(ctx context.Context, in cluster.Input) (*merged, error) {
 	if len(in.Sources) == 0 {
 		return nil, fmt.Errorf("%w: an input without sources", skeinsql.ErrInvalid)
@@ -275,6 +285,7 @@ func (e *Executor) openInput(ctx context.Context, in cluster.Input) (*merged, er
 	srcs := make([]*source, len(in.Sources))
 	errs := make([]error, len(in.Sources))
 	var wg sync.WaitGroup
+	opened := min(len(in.Sources), sourcesAtOnce)
 	for i, src := range in.Sources {
 		ticket, err := cluster.PartitionTicket(src.Handle, in.Part)
 		if err != nil {
@@ -282,6 +293,9 @@ func (e *Executor) openInput(ctx context.Context, in cluster.Input) (*merged, er
 			continue
 		}
 		srcs[i] = &source{e: e, ticket: ticket, locs: src.Locations}
+		if i >= opened {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -302,16 +316,24 @@ func (e *Executor) openInput(ctx context.Context, in cluster.Input) (*merged, er
 		return nil, err
 	}
 	schema := srcs[0].schema
-	for _, s := range srcs[1:] {
-		if !sameColumns(s.schema, schema) {
+	for _, s := range srcs[1:opened] {
+		if err := sameSource(s.schema, schema); err != nil {
 			closeAll()
-			return nil, fmt.Errorf("%w: the sources' schemas differ: %s and %s", skeinsql.ErrInvalid, schema, s.schema)
+			return nil, err
 		}
 	}
-	m := &merged{schema: schema, recs: make(chan arrow.RecordBatch, len(srcs)), done: make(chan struct{}),
+	m := &merged{schema: schema, recs: make(chan arrow.RecordBatch, 1), done: make(chan struct{}),
 		cancel: cancel, srcs: srcs}
-	m.run(sctx)
+	m.run(sctx, opened)
 	return m, nil
+}
+
+// sameSource says whether a source's schema is the first's.
+func sameSource(schema, first *arrow.Schema) error {
+	if !sameColumns(schema, first) {
+		return fmt.Errorf("%w: the sources' schemas differ: %s and %s", skeinsql.ErrInvalid, first, schema)
+	}
+	return nil
 }
 
 // sameColumns compares two schemas' names and types, not their metadata.
@@ -392,7 +414,13 @@ func (s *source) openAt(ctx context.Context, loc string) error {
 	if s.schema == nil {
 		s.schema = rdr.Schema()
 	}
-	s.rdr, s.end = rdr, end
+	n := s.e.fetching.Add(1)
+	for p := s.e.peakFetching.Load(); n > p && !s.e.peakFetching.CompareAndSwap(p, n); p = s.e.peakFetching.Load() {
+	}
+	s.rdr, s.end = rdr, func() {
+		end()
+		s.e.fetching.Add(-1)
+	}
 	return nil
 }
 
@@ -455,7 +483,8 @@ func failsOver(ctx context.Context, err error) bool {
 	return false
 }
 
-// merged is the one record stream of an input's sources, read at once.
+// merged is the one record stream of an input's sources, read
+// sourcesAtOnce at a time.
 type merged struct {
 	schema *arrow.Schema
 	recs   chan arrow.RecordBatch
@@ -474,12 +503,37 @@ type merged struct {
 	rows   int64
 }
 
-func (m *merged) run(ctx context.Context) {
-	for _, s := range m.srcs {
+// run reads the sources into the stream, sourcesAtOnce at a time: the
+// first opened of them open already, each other opened once one ends.
+func (m *merged) run(ctx context.Context, opened int) {
+	slots := make(chan struct{}, sourcesAtOnce)
+	for range opened {
+		slots <- struct{}{}
+	}
+	for i, s := range m.srcs {
 		m.wg.Add(1)
 		go func() {
 			defer m.wg.Done()
 			defer s.close()
+			if i >= opened {
+				select {
+				case slots <- struct{}{}:
+				case <-ctx.Done():
+					m.fail(ctx.Err())
+					return
+				}
+			}
+			defer func() { <-slots }()
+			if i >= opened {
+				err := s.open(ctx)
+				if err == nil {
+					err = sameSource(s.schema, m.schema)
+				}
+				if err != nil {
+					m.fail(err)
+					return
+				}
+			}
 			for {
 				rec, err := s.read(ctx)
 				if errors.Is(err, errEOF) {

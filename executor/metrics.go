@@ -56,6 +56,8 @@ func newTaskMetrics(e *Executor) *taskMetrics {
 			func() float64 { m, _ := e.spools.held(); return float64(m) }),
 		gauge("skein_executor_spool_input_bytes", "Of skein_executor_spool_memory_bytes, the bytes of exchange inputs consumer tasks hold in memory.",
 			func() float64 { return float64(e.Spooled().Inputs) }),
+		gauge("skein_executor_exchange_streams", "Exchange streams consumer tasks have open, each holding up to gRPC's window: at most 8 an input at once.",
+			func() float64 { return float64(e.fetching.Load()) }),
 		gauge("skein_executor_spool_disk_bytes", "Bytes of task results held in spool files until read.",
 			func() float64 { _, d := e.spools.held(); return float64(d) }),
 		gauge("skein_executor_spool_memory_limit_bytes", "The spools' memory budget (--spool-memory-mb).",

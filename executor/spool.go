@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
@@ -93,6 +94,7 @@ type spoolStore struct {
 	cond      *sync.Cond
 	mem, disk int64
 	inputs    int64 // of mem, held by consumers' exchange inputs
+	sending   int64 // of mem, frames readers handed to gRPC, not yet written
 	// The most mem and inputs have been: what tests assert the budget on.
 	peakMem, peakInputs int64
 }
@@ -154,6 +156,42 @@ func (s *spoolStore) freeInput(n int64) {
 	s.inputs -= n
 	s.mu.Unlock()
 	s.free(n, 0)
+}
+
+// holdSend takes n bytes of the memory budget for a spilled frame a
+// reader is about to read from its file and hand to gRPC. Over budget, it
+// waits while the reader's previous frame is still in gRPC's hands
+// (inFlight); a reader with none in flight takes the bytes over budget, so
+// every stream moves: a frame can wait for its reader's consumer, which
+// may be reading another stream first. So what readers hold beyond the
+// budget is at most one frame a stream.
+func (s *spoolStore) holdSend(ctx context.Context, n int64, inFlight func() bool) error {
+	stop := context.AfterFunc(ctx, s.wake)
+	defer stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.mem+n > s.memBudget && inFlight() {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s.cond.Wait()
+	}
+	s.mem += n
+	s.sending += n
+	if s.mem <= s.memBudget { // not the frame a stream takes over it
+		s.peakMem = max(s.peakMem, s.mem)
+	}
+	return nil
+}
+
+// sent gives back the memory of a frame gRPC is done with: one holdSend
+// took, or one a reader took from its spool's memory (still counted).
+func (s *spoolStore) sent(n int64) {
+	s.mu.Lock()
+	s.mem -= n
+	s.sending -= n
+	s.cond.Broadcast()
+	s.mu.Unlock()
 }
 
 // wake makes waiting writers look again.
@@ -345,11 +383,41 @@ type spoolReader struct {
 	sp   *spool
 	next int   // frame index
 	off  int64 // file offset of the next file frame
+	// inFlight counts the frames read whose memory is still counted
+	// (sending) until their release.
+	inFlight atomic.Int32
+}
+
+// sendFrame is a frame a reader took, and the bytes of the spools' memory
+// budget it holds until its release, which the reader calls once gRPC
+// is done with the frame (a broadcast's frames stay in their spool, and
+// hold nothing of their own).
+type sendFrame struct {
+	frame
+	held int64
+}
+
+func (r *spoolReader) counted(f frame, n int64) sendFrame {
+	r.inFlight.Add(1)
+	return sendFrame{frame: f, held: n}
+}
+
+// release gives back the n bytes a frame held (sendFrame.held), once
+// gRPC is done with it; it takes the count, not the frame, so that the
+// frame's bytes are garbage once gRPC drops them.
+func (r *spoolReader) release(n int64) {
+	if n == 0 {
+		return
+	}
+	r.inFlight.Add(-1)
+	r.sp.store.sent(n)
 }
 
 // read returns the next frame, waiting for the writer; io.EOF after the
-// last frame of a task that succeeded, the task's error if it failed.
-func (r *spoolReader) read(ctx context.Context) (frame, error) {
+// last frame of a task that succeeded, the task's error if it failed. The
+// caller releases the frame once it is sent: a frame read stays counted
+// against the spools' memory budget while gRPC holds it.
+func (r *spoolReader) read(ctx context.Context) (sendFrame, error) {
 	sp := r.sp
 	stop := context.AfterFunc(ctx, func() {
 		sp.mu.Lock()
@@ -364,28 +432,31 @@ func (r *spoolReader) read(ctx context.Context) (frame, error) {
 	switch {
 	case ctx.Err() != nil:
 		sp.mu.Unlock()
-		return frame{}, ctx.Err()
+		return sendFrame{}, ctx.Err()
 	case sp.closed: // expired, or the executor is shutting down
 		sp.mu.Unlock()
-		return frame{}, errAbandoned
+		return sendFrame{}, errAbandoned
 	case r.next < len(sp.mem) && sp.readers > 1:
 		f := sp.mem[r.next]
 		r.next++
 		sp.mu.Unlock()
-		return f, nil
+		return sendFrame{frame: f}, nil
 	case r.next < len(sp.mem):
+		// The frame's bytes move from the spool to the send, counted.
 		f := sp.mem[r.next]
 		sp.mem[r.next] = frame{}
 		n := int64(len(f.header) + len(f.body))
 		sp.held -= n
 		r.next++
-		sp.mu.Unlock()
-		sp.store.free(n, 0)
-		return f, nil
+		sp.mu.Unlock() // never held while taking the store's lock
+		sp.store.mu.Lock()
+		sp.store.sending += n
+		sp.store.mu.Unlock()
+		return r.counted(f, n), nil
 	case r.next < len(sp.mem)+sp.nFile:
 		file := sp.file
 		sp.mu.Unlock()
-		f, err := r.readFile(file)
+		f, err := r.readFile(ctx, file)
 		if err == nil {
 			r.next++
 		}
@@ -396,21 +467,29 @@ func (r *spoolReader) read(ctx context.Context) (frame, error) {
 	if err == nil {
 		err = io.EOF
 	}
-	return frame{}, err
+	return sendFrame{}, err
 }
 
-func (r *spoolReader) readFile(file *os.File) (frame, error) {
+func (r *spoolReader) readFile(ctx context.Context, file *os.File) (sendFrame, error) {
 	var lens [8]byte
 	if _, err := file.ReadAt(lens[:], r.off); err != nil {
-		return frame{}, fmt.Errorf("reading a spilled task result: %w", err)
+		return sendFrame{}, fmt.Errorf("reading a spilled task result: %w", err)
 	}
 	h, b := binary.LittleEndian.Uint32(lens[:4]), binary.LittleEndian.Uint32(lens[4:])
-	buf := make([]byte, int(h)+int(b))
-	if _, err := file.ReadAt(buf, r.off+8); err != nil {
-		return frame{}, fmt.Errorf("reading a spilled task result: %w", err)
+	n := int64(h) + int64(b)
+	store := r.sp.store
+	if err := store.holdSend(ctx, n, func() bool { return r.inFlight.Load() > 0 }); err != nil {
+		return sendFrame{}, err
 	}
-	r.off += 8 + int64(len(buf))
-	return frame{header: buf[:h], body: buf[h:]}, nil
+	f := r.counted(frame{}, n)
+	buf := make([]byte, n)
+	if _, err := file.ReadAt(buf, r.off+8); err != nil {
+		r.release(f.held)
+		return sendFrame{}, fmt.Errorf("reading a spilled task result: %w", err)
+	}
+	r.off += 8 + n
+	f.header, f.body = buf[:h], buf[h:]
+	return f, nil
 }
 
 // release drops whatever the spool still holds, stops its writer and
@@ -436,11 +515,12 @@ func (sp *spool) isClosed() bool {
 }
 
 // SpoolUsage is what an executor's spools hold: bytes in memory (Inputs
-// of them held by consumer tasks' exchange inputs) and on disk, and spool
-// files in its spool directory.
+// of them held by consumer tasks' exchange inputs, Sending of them frames
+// handed to gRPC and not yet written) and on disk, and spool files in its
+// spool directory.
 type SpoolUsage struct {
-	Memory, Inputs, Disk int64
-	Files                int
+	Memory, Inputs, Sending, Disk int64
+	Files                         int
 }
 
 // Spooled says what the executor's spools hold now (tests assert that a
@@ -448,7 +528,7 @@ type SpoolUsage struct {
 func (e *Executor) Spooled() SpoolUsage {
 	s := e.spools
 	s.mu.Lock()
-	u := SpoolUsage{Memory: s.mem, Inputs: s.inputs, Disk: s.disk}
+	u := SpoolUsage{Memory: s.mem, Inputs: s.inputs, Sending: s.sending, Disk: s.disk}
 	s.mu.Unlock()
 	files, _ := filepath.Glob(filepath.Join(s.dir, "task-*.spool"))
 	u.Files = len(files)
@@ -457,7 +537,9 @@ func (e *Executor) Spooled() SpoolUsage {
 
 // SpoolPeak is the most the spools' memory has held at once since the
 // executor started, and the most of it exchange inputs held: never over
-// the memory budget (SpoolLimits).
+// the memory budget (SpoolLimits), but for the frame a stream with none in
+// gRPC's hands reads from its file over the budget (so that it moves),
+// which the peak leaves out.
 func (e *Executor) SpoolPeak() (memory, inputs int64) {
 	s := e.spools
 	s.mu.Lock()

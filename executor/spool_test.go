@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -178,9 +179,85 @@ func TestSpoolTakesChunksUnjoined(t *testing.T) {
 					t.Fatal(err)
 				}
 				flighttest.AppendMessage(&stream, f.header, f.body)
+				r.release(f.held)
 			}
 			r.done()
 			flighttest.CheckSecond(t, &stream, alloc, want)
 		})
+	}
+}
+
+// A frame a reader takes stays counted against the spools' memory budget
+// until gRPC is done with it (the reader's release), whether it came from
+// memory or from the spool's file; and a reader with a frame in flight
+// reads no further file frame over the budget until that frame is
+// released, so what readers hand gRPC never exceeds the budget by more
+// than a frame a stream.
+func TestFramesInFlightAreCounted(t *testing.T) {
+	ctx := context.Background()
+	const size = 1000
+	store := newSpoolStore(t.TempDir(), 2*size, 1<<30)
+	sp := newSpool(store, 1)
+	defer sp.release()
+	for i := range 4 { // two in memory, two in the file
+		if err := sp.add(ctx, frame{header: []byte{byte(i)}, body: make([]byte, size-1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sp.finish(nil)
+	r := sp.take()
+	if r == nil {
+		t.Fatal("no reader")
+	}
+	defer r.done()
+	usage := func() SpoolUsage {
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		return SpoolUsage{Memory: store.mem, Sending: store.sending, Disk: store.disk}
+	}
+	if u := usage(); u.Memory != 2*size || u.Disk != 2*(size) {
+		t.Fatalf("before reading: %+v", u)
+	}
+	var got []sendFrame
+	for i := range 2 {
+		f, err := r.read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, f)
+		if u := usage(); u.Memory != 2*size || u.Sending != int64(i+1)*size {
+			t.Fatalf("frame %d read, not sent: %+v, want it still counted", i, u)
+		}
+	}
+	// The budget is full of frames in flight: the next (a file frame)
+	// waits for one of them.
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if f, err := r.read(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("read file frame %v over the budget with two in flight: %v, %+v", f.header, err, usage())
+	}
+	r.release(got[0].held)
+	f, err := r.read(ctx)
+	if err != nil || f.header[0] != 2 {
+		t.Fatalf("third frame: %v %v", f.header, err)
+	}
+	if u := usage(); u.Memory != 2*size || u.Sending != 2*size {
+		t.Fatalf("a file frame in flight: %+v, want it counted", u)
+	}
+	r.release(got[1].held)
+	r.release(f.held)
+	// With nothing in flight, a frame is read even over the budget: the
+	// stream always moves.
+	store.mu.Lock()
+	store.mem += 2 * size // another spool's frames fill the budget
+	store.mu.Unlock()
+	f, err = r.read(ctx)
+	if err != nil || f.header[0] != 3 {
+		t.Fatalf("fourth frame over the budget, none in flight: %v %v", f.header, err)
+	}
+	r.release(f.held)
+	store.free(2*size, 0)
+	if u := usage(); u.Memory != 0 || u.Sending != 0 {
+		t.Fatalf("every frame sent: %+v", u)
 	}
 }

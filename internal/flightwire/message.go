@@ -135,7 +135,9 @@ type release struct {
 
 func (r *release) run() {
 	if !r.done.Swap(true) {
-		r.fn()
+		fn := r.fn
+		r.fn = nil // what it holds is garbage now, not when the holder is
+		fn()
 	}
 }
 
@@ -155,4 +157,18 @@ func (h *holder) Put(*[]byte) {
 	if h.n.Add(-1) == 0 {
 		h.state.run()
 	}
+}
+
+// SendHeld sends header and body through s as one Message whose body gRPC
+// sends as it is (it must not change), and calls release once gRPC is done
+// with the body: written to the connection, or dropped with its stream;
+// at once if the send failed before encoding it. A caller counting the
+// bytes it sends learns from release when they are gone.
+func SendHeld(s Sender, header, body []byte, release func()) error {
+	m := &Message{Header: header, pieces: []piece{{b: body, held: true}}, release: release}
+	err := s.SendMsg(m)
+	if !m.encoded {
+		m.done()
+	}
+	return err
 }
