@@ -76,6 +76,7 @@ func executorCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "skein executor:", err)
 		return 1
 	}
+	setGoMemLimit(cfg.SpoolMemory, log)
 	prof, err := startProfile(*profileDir, "executor")
 	if err != nil {
 		fmt.Fprintln(stderr, "skein executor:", err)
