@@ -109,7 +109,7 @@ func TestDrainFinishesPlannedQueries(t *testing.T) {
 	}
 	_, err = c.Execute(ctx, "SELECT 1")
 	wantCode(t, err, codes.Unavailable)
-	_, err = c.ExecuteUpdate(ctx, "CREATE TABLE t (i INTEGER)")
+	err = doPutUpdateStatus(ctx, c, "CREATE TABLE t (i INTEGER)") // the status, not the EOF of a refused Send
 	wantCode(t, err, codes.Unavailable)
 	_, err = ts.bareClient(t, "").Client.AuthenticateBasicToken(ctx, "ann", "a")
 	wantCode(t, err, codes.Unavailable)
