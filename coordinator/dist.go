@@ -489,9 +489,13 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		return columns(item)
 	}
 	estimate := func(q partition.Node) (int64, error) { return estimateRows(ctx, conn, q) }
+	keyStats := func(paths []string, column string) ([]partition.File, error) {
+		consulted = true
+		return d.keyStats(ctx, conn, seen, paths, column)
+	}
 	a, err := partition.Analyze([]byte(ast), partition.Env{Aggregates: d.aggs, View: view, Rows: rows,
 		Exchanges: d.exchanges, Partitions: d.slots(), BroadcastRows: d.broadcastRows, Columns: cols,
-		Estimate: estimate})
+		Estimate: estimate, KeyStats: keyStats})
 	if errors.Is(err, partition.ErrLocal) && !consulted {
 		// Local whatever the catalog holds (SELECT 1, a volatile function,
 		// a recursive WITH): parsing and analysing it again would give the
@@ -599,10 +603,20 @@ func (p *planned) modeName() string {
 }
 
 // taskShape is what a task template depends on: the part of the query
-// (a UNION ALL branch) and, for a slice of whole files, how many.
-type taskShape struct{ part, files int }
+// (a UNION ALL branch), for a slice of whole files how many, and for a
+// slice cut by key ranges its bounds (a join input is read in them).
+type taskShape struct {
+	part, files int
+	keys        partition.Bounds
+}
 
-func shapeOf(part int, s partition.Slice) taskShape { return taskShape{part, len(s.Files)} }
+func shapeOf(part int, s partition.Slice) taskShape {
+	t := taskShape{part: part, files: len(s.Files)}
+	if s.Keys != nil {
+		t.keys = *s.Keys
+	}
+	return t
+}
 
 // rewrite is the task template and merge SQL of a split query, checked by
 // preparing the rewrite over slice s: it must give exactly the original's

@@ -182,3 +182,53 @@ FROM parquet_metadata($1::VARCHAR[]) GROUP BY ALL ORDER BY file_name, row_group_
 	}
 	return out, rows.Err()
 }
+
+// keyStats lists the files the patterns match, as files does, each row
+// group with the bounds of an integer column from the file's statistics
+// (partition.Env.KeyStats). A row group without statistics of the column
+// (or of its NULLs), or whose bounds are not integers, is an error: the
+// planner then cuts no slices by it.
+func (d *dist) keyStats(ctx context.Context, conn *duck.Conn, seen listings, patterns []string, column string) ([]partition.File, error) {
+	files, err := d.filesOnce(ctx, conn, seen, patterns)
+	if err != nil {
+		return nil, err
+	}
+	paths := make([]string, len(files))
+	for i, f := range files {
+		paths[i] = f.Path
+	}
+	rows, err := conn.QueryRows(ctx, `SELECT file_name, row_group_id, TRY_CAST(stats_min_value AS BIGINT),
+  TRY_CAST(stats_max_value AS BIGINT), stats_null_count
+FROM parquet_metadata($1::VARCHAR[]) WHERE lower(path_in_schema) = lower($2::VARCHAR) ORDER BY file_name, row_group_id`, paths, column)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	bounds := map[string][]partition.Bounds{}
+	for rows.Next() {
+		var name string
+		var id int64
+		var lo, hi, nulls *int64
+		if err := rows.Scan(&name, &id, &lo, &hi, &nulls); err != nil {
+			return nil, err
+		}
+		if lo == nil || hi == nil || nulls == nil {
+			return nil, fmt.Errorf("%s: row group %d has no statistics of %s", name, id, column)
+		}
+		if int64(len(bounds[name])) != id {
+			return nil, fmt.Errorf("%s: %s is in row group %d more than once", name, column, id)
+		}
+		bounds[name] = append(bounds[name], partition.Bounds{Lo: *lo, Hi: *hi, Nulls: *nulls > 0})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]partition.File, len(files))
+	for i, f := range files {
+		if len(bounds[f.Path]) != len(f.RowGroups) {
+			return nil, fmt.Errorf("%s: no statistics of %s in every row group", f.Path, column)
+		}
+		out[i] = partition.File{Path: f.Path, RowGroups: f.RowGroups, Keys: bounds[f.Path]}
+	}
+	return out, nil
+}

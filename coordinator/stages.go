@@ -39,11 +39,12 @@ func (d *dist) planStages(ctx context.Context, conn *duck.Conn, seen listings, a
 	k.WriteString(key)
 	fmt.Fprintf(&k, "\x00stages %d", d.slots())
 	for i, s := range sp.Stages {
-		if s.Scan == nil {
+		if s.Slices != nil {
+			sliced[i] = s.Slices // cut by key ranges at planning
+		} else if s.Scan == nil {
 			sliced[i] = make([]partition.Slice, s.Tasks)
 			continue
-		}
-		if sliced[i], err = d.slices(ctx, conn, seen, s.Scan); err != nil {
+		} else if sliced[i], err = d.slices(ctx, conn, seen, s.Scan); err != nil {
 			return nil, fmt.Errorf("%w: %v", partition.ErrLocal, err)
 		}
 		if len(sliced[i]) == 0 {

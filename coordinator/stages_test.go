@@ -37,7 +37,20 @@ FROM range(5000)) TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 1000)`, filepath.Join(
 	// than four times what DuckDB estimates fact gives filtered.
 	ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT range::BIGINT AS k, range %% 5 = 0 AS flag FROM range(15000))
 TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 2500)`, filepath.Join(dir, "acct.parquet")))
+	// seq: fact's rows in three files of disjoint, sorted k ranges, o
+	// (order) clustered with them; seqord: orders sorted by o in two files.
+	for f := range 3 {
+		ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT (%[1]d * 6000 + range)::BIGINT AS k, ((%[1]d * 6000 + range) // 4)::INTEGER AS o,
+  (range %% 7)::INTEGER AS d, (range %% 1000) * 0.5 AS x FROM range(6000)) TO '%[2]s' (FORMAT parquet, ROW_GROUP_SIZE 1000)`,
+			f, filepath.Join(dir, fmt.Sprintf("seq-%d.parquet", f))))
+	}
+	for f := range 2 {
+		ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT (%[1]d * 2250 + range)::INTEGER AS o, (range %% 7)::BIGINT AS od, range %% 3 = 0 AS urgent
+FROM range(2250)) TO '%[2]s' (FORMAT parquet, ROW_GROUP_SIZE 1000)`, f, filepath.Join(dir, fmt.Sprintf("seqord-%d.parquet", f))))
+	}
 	return []string{
+		fmt.Sprintf("CREATE VIEW seq AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "seq-*.parquet")),
+		fmt.Sprintf("CREATE VIEW seqord AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "seqord-*.parquet")),
 		fmt.Sprintf("CREATE VIEW fact AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "fact-*.parquet")),
 		fmt.Sprintf("CREATE VIEW ord AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "ord.parquet")),
 		fmt.Sprintf("CREATE VIEW dim AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "dim.parquet")),
@@ -116,6 +129,17 @@ var stageQueries = []string{
 	// TPC-H Q16's shape: a join to a broadcast dimension and an
 	// uncorrelated NOT IN, count(DISTINCT) by group, ordered.
 	"SELECT dim.name, count(DISTINCT o.od) AS n FROM ord o, dim WHERE dim.d = o.o % 7 AND o.o NOT IN (SELECT o FROM fact WHERE x > 495) GROUP BY dim.name ORDER BY n DESC, dim.name",
+	// Files sorted by the key (ranges.go): seqord read by each join task
+	// in its slice's o range, not co-partitioned; a GROUP BY holding the
+	// key (or a key equal to it through the join) finished in each slice.
+	"SELECT s.o, so.od, sum(s.x) FROM seq s JOIN seqord so ON s.o = so.o GROUP BY s.o, so.od",
+	"SELECT so.o, count(*) FROM seq s JOIN seqord so ON s.o = so.o WHERE so.urgent GROUP BY so.o ORDER BY count(*) DESC, so.o LIMIT 5",
+	"SELECT so.od, count(so.o) FROM seq s LEFT JOIN seqord so ON s.o = so.o AND so.urgent GROUP BY so.od",
+	"SELECT o, sum(x) FROM seq GROUP BY o",
+	// k's ranges are disjoint, but not d's: the aggregate by d is shuffled.
+	"SELECT d, count(*) FROM seq GROUP BY d",
+	// fact's files each span all of o: no ranges, co-partitioned as before.
+	"SELECT f.o, sum(f.x) FROM fact f JOIN seqord so ON f.o = so.o GROUP BY f.o",
 }
 
 type goldenPlan struct {

@@ -67,6 +67,41 @@ FROM range(%[2]d)) TO '%[3]s' (FORMAT parquet, ROW_GROUP_SIZE %[4]d)`,
 	return filepath.Join(dir, "*.parquet")
 }
 
+// keyedData writes files sorted or clustered by a key, as fact tables are
+// (by time or id), for the key-range plans (partition/ranges.go): sk in
+// three files of disjoint BIGINT key ranges, each key twice, some keys NULL;
+// so, INTEGER keys in two files whose ranges share 100 keys; mild, two
+// files overlapping by a sixth of their range (clustered, not disjoint);
+// ov, three files each spanning all the keys (not clustered). It returns
+// their views.
+func keyedData(t testing.TB, ctx context.Context, dir string) []string {
+	t.Helper()
+	conn := ducktest.Open(t, dir)
+	tables := map[string][]string{}
+	for f := range 3 {
+		tables["sk"] = append(tables["sk"], fmt.Sprintf(`SELECT CASE WHEN %[1]d = 1 AND range %% 97 = 5 THEN NULL
+  ELSE (%[1]d * 3000 + range // 2)::BIGINT END AS k, (range %% 10)::INTEGER AS x, 's' || (range %% 4) AS s FROM range(6000)`, f))
+		tables["ov"] = append(tables["ov"], fmt.Sprintf(`SELECT (range * 3 + %d)::BIGINT AS k, (range %% 7)::INTEGER AS x FROM range(3000)`, f))
+	}
+	for f := range 2 {
+		tables["so"] = append(tables["so"], fmt.Sprintf(`SELECT (%d * 4500 + range)::INTEGER AS k, (range %% 13)::INTEGER AS y,
+  range %% 5 = 0 AS urgent FROM range(4600)`, f))
+		tables["mild"] = append(tables["mild"], fmt.Sprintf(`SELECT (%d * 3700 + range)::BIGINT AS k, (range %% 3)::INTEGER AS x FROM range(5000)`, f))
+	}
+	var views []string
+	for _, name := range []string{"sk", "so", "mild", "ov"} {
+		for f, q := range tables[name] {
+			if _, err := conn.Exec(ctx, fmt.Sprintf(`COPY (%s) TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 1000)`, q,
+				filepath.Join(dir, fmt.Sprintf("%s-%d.parquet", name, f)))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		views = append(views, fmt.Sprintf("CREATE VIEW %s AS SELECT * FROM read_parquet('%s')", name,
+			filepath.Join(dir, name+"-*.parquet")))
+	}
+	return views
+}
+
 // textScans are CSV and JSON reads of the data set's files: those with
 // columns and auto_detect = false split by file, the others run local.
 func textScans(dir string) []string {
@@ -159,6 +194,23 @@ var staged = []string{
 	"SELECT amount, id FROM vv ORDER BY 1, 2 DESC",
 	sortedJoin,
 	"SELECT a.id, b.x FROM v AS a JOIN vv AS b ON a.id = b.id + 1 WHERE a.g = 2 ORDER BY b.x DESC NULLS FIRST, a.id",
+	// Files sorted or clustered by the join or group key (keyedData): a
+	// join input read by each task in its slice's key range, a GROUP BY
+	// of the key finished in each slice where the ranges are disjoint;
+	// NULL keys, outer joins, overlapping ranges.
+	"SELECT a.k, a.x, b.y FROM sk AS a JOIN so AS b ON a.k = b.k WHERE a.x > 5",
+	"SELECT a.k, count(*), sum(b.y), count(b.y) FROM sk AS a LEFT JOIN so AS b ON a.k = b.k AND b.urgent GROUP BY a.k",
+	"SELECT b.k, count(a.x), sum(a.x) FROM so AS b LEFT JOIN sk AS a ON a.k = b.k GROUP BY b.k",
+	"SELECT a.k, a.s, b.y FROM sk AS a RIGHT JOIN so AS b ON a.k = b.k AND a.x < 3",
+	"SELECT count(*), count(a.k), count(b.k) FROM sk AS a FULL JOIN so AS b ON a.k = b.k",
+	"SELECT k, count(*), sum(x) FROM sk GROUP BY k HAVING count(*) > 1 ORDER BY sum(x) DESC, k LIMIT 50",
+	"SELECT k, count(*) FROM so GROUP BY k",
+	"SELECT b.k, b.y, sum(a.x) FROM sk AS a, so AS b WHERE a.k = b.k AND b.y < 10 GROUP BY b.k, b.y",
+	"SELECT a.k, sum(a.x), count(b.y) FROM mild AS a JOIN so AS b ON a.k = b.k GROUP BY a.k",
+	"SELECT k, sum(x) FROM mild GROUP BY k",
+	"SELECT a.k, sum(a.x), max(b.y) FROM ov AS a JOIN so AS b ON a.k = b.k GROUP BY a.k",
+	"SELECT k, sum(x) FROM ov GROUP BY k",
+	"SELECT s, count(*) FROM sk WHERE k IN (SELECT k FROM so WHERE urgent) GROUP BY s",
 }
 
 const (
@@ -400,7 +452,7 @@ func TestPartitionInvariance(t *testing.T) {
 		"CREATE VIEW vv AS SELECT * FROM v", "CREATE VIEW renamed (a, b) AS SELECT g, x FROM v WHERE x IS NOT NULL",
 		// A view that aggregates (read twice by viewTwice).
 		"CREATE VIEW by_g (grp, n, t) AS SELECT g, count(*), sum(x) FROM v GROUP BY g"},
-		tpchData(t, ctx, tdir)...)
+		append(tpchData(t, ctx, tdir), keyedData(t, ctx, tdir)...)...)
 	// TPC-H Q1 and Q6 also read lineitem's files directly.
 	lineitem := fmt.Sprintf("read_parquet('%s')", filepath.Join(tdir, "lineitem-*.parquet"))
 	direct := []string{strings.Replace(tpchQueries[0], "FROM lineitem", "FROM "+lineitem, 1),

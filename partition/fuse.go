@@ -56,13 +56,18 @@ func (p *Plan) fuse(i int) {
 	// explained as "WITH name, ...".
 	f := &Stage{Scan: prod.Scan, Tasks: prod.Tasks, Inputs: prod.Inputs, Output: cons.Output, Consumer: cons.Consumer,
 		Also: cons.Also, Keys: cons.Keys, Range: cons.Range, What: cons.What + "; in the same task: " + prod.What,
-		subqueries: prod.subqueries, withs: prod.withs}
-	f.node = func(scan Node, input func(int, string) Node) (Node, error) {
-		inner, err := prod.node(scan, input)
+		subqueries: prod.subqueries, withs: prod.withs, Slices: prod.Slices}
+	build := func(sl Slice, scan Node, input func(int, string) Node) (Node, error) {
+		inner, err := prod.build(sl, scan, input)
 		if err != nil {
 			return nil, err
 		}
 		return cons.node(nil, func(_ int, alias string) Node { return subquery(inner, alias) })
+	}
+	f.node = func(scan Node, input func(int, string) Node) (Node, error) { return build(Slice{}, scan, input) }
+	if prod.bySlice != nil {
+		// A join reading inputs in its slice's key range (rangejoin.go).
+		f.bySlice = build
 	}
 	// Old id to new: the producer's readers now read the fused stage,
 	// which is where the consumer was, one place down.

@@ -3,6 +3,7 @@ package partition
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -139,7 +140,15 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 	// split scan read by the join stage itself, nor a WITH result computed
 	// once, which stays in the FROM (the plan's last step makes it an
 	// input, cte.go).
-	shipped := func(i int) bool { return (i != s || y >= 0) && !env.withs.has(leaves[i].node) }
+	// Inputs equal to S on a key S's files are clustered by are read by
+	// each join task in its slice's key range (rangejoin.go).
+	rj := a.rangeJoin(leaves, s, y, res, equalities)
+	if rj != nil {
+		y = -1
+	}
+	shipped := func(i int) bool {
+		return (i != s || y >= 0) && !env.withs.has(leaves[i].node) && !rj.reads(i)
+	}
 	// An input computed by a stage of its own applies its filters there.
 	// The join stage leaves out those of an outer join's ON (the columns
 	// only they read are not shipped: TPC-H Q13's o_comment), but keeps
@@ -202,21 +211,32 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 		join.Scan = a
 		join.What = fmt.Sprintf("join over slices of %s", leaves[s].alias)
 	}
+	if rj != nil {
+		join.Slices, join.What = rj.slices, rj.what(leaves)
+		a.keyed = rj
+	}
 	aliases := map[string]string{}
 	for _, l := range leaves {
 		aliases[strings.Join(l.path, "/")] = l.alias
 	}
-	join.node = func(scan Node, input func(int, string) Node) (Node, error) {
+	joinNode := func(scan Node, input func(int, string) Node, ranged map[string]Node) (Node, error) {
 		subst := map[string]Node{}
 		for path, i := range bc {
 			subst[path] = input(i, aliases[path])
 		}
+		maps.Copy(subst, ranged)
 		saved := a.subst
 		a.subst = subst
 		defer func() { a.subst = saved }()
 		out := a.taskNode(a.fromWith(scan))
 		dropSites(nodeAt(out, joinAt), drop)
 		return out, nil
+	}
+	join.node = func(scan Node, input func(int, string) Node) (Node, error) { return joinNode(scan, input, nil) }
+	if rj != nil {
+		join.bySlice = func(sl Slice, scan Node, input func(int, string) Node) (Node, error) {
+			return joinNode(scan, input, rj.inputs(sl, leaves))
+		}
 	}
 	return join, nil
 }

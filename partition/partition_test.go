@@ -282,14 +282,26 @@ func FuzzRewrite(f *testing.F) {
 		// A filtered input estimated far under another's rows moves the
 		// split scan.
 		estimate := func(Node) (int64, error) { return 10, nil }
+		// Files sorted by every column (ranges.go); g's row groups hold
+		// NULLs.
+		keyStats := func(_ []string, col string) ([]File, error) {
+			return []File{{Path: "a", RowGroups: []int64{500, 500}, Keys: []Bounds{{Lo: 0, Hi: 99}, {Lo: 100, Hi: 199}}},
+				{Path: "b", RowGroups: []int64{1000}, Keys: []Bounds{{Lo: 200, Hi: 299, Nulls: col == "g"}}}}, nil
+		}
 		for _, bc := range []int64{0, 1 << 20} {
 			env := Env{Aggregates: aggs, View: views, Exchanges: true, Partitions: 3, BroadcastRows: bc, Columns: columns, Rows: rows,
 				Estimate: estimate}
+			if bc == 0 {
+				env.KeyStats = keyStats
+			}
 			if sa, err := Analyze(b, env); err == nil {
 				if p, err := sa.Stages([]string{"a", "b"}); err == nil && p != nil {
 					for _, st := range p.Stages {
 						_, _, _ = st.AST(Slice{File: "f", First: 0, Last: 1}, 2)
 						_, _, _ = st.AST(Slice{}, 1)
+						for _, sl := range st.Slices {
+							_, _, _ = st.AST(sl, 2)
+						}
 					}
 					_, _ = p.CheckAST(func(*Stage) Slice { return Slice{File: "f", First: 0, Last: 9} }, []string{"a", "b"})
 					_ = p.String()

@@ -81,6 +81,9 @@ type Analysis struct {
 	// ownRows: a subquery of the final step aggregates the query's own
 	// rows, read from its partials (ownrows.go), so one task reads them all.
 	ownRows bool
+	// keyed: the split scan's slices are cut by ranges of a key
+	// (ranges.go), set by the join's plan (rangejoin.go).
+	keyed *keyed
 	// inlined is the query analysed with every WITH inlined, which
 	// Stages plans instead when computing WITH results once does not
 	// give a plan.
@@ -140,6 +143,11 @@ type Env struct {
 	// rows that pick the split scan and what is broadcast. nil or an
 	// error: its files' rows.
 	Estimate func(query Node) (int64, error)
+	// KeyStats lists the files a Parquet scan of the paths reads, in
+	// order, with their row groups' rows and the bounds of an integer
+	// column in each, from the files' statistics; an error when a row
+	// group has none. nil: slices are never cut by key ranges (ranges.go).
+	KeyStats func(paths []string, column string) ([]File, error)
 
 	// withs are the WITH queries read more than once, computed once;
 	// nil: every WITH is inlined.
@@ -761,25 +769,38 @@ type Slice struct {
 	File        string
 	First, Last int64 // file_row_number range, inclusive
 	Files       []string
+	// Keys, when set, are the bounds of the key its stage's slices are
+	// cut by (ranges.go): a join input read by the same task is read in
+	// that range only.
+	Keys *Bounds `json:",omitempty"`
 }
 
 func (s Slice) String() string {
 	if s.File == "" && len(s.Files) == 0 {
 		return "-"
 	}
-	if len(s.Files) > 0 {
-		return strings.Join(s.Files, ",")
+	var out string
+	switch {
+	case len(s.Files) > 0:
+		out = strings.Join(s.Files, ",")
+	case s.Whole():
+		out = s.File
+	default:
+		out = fmt.Sprintf("%s[%d..%d]", s.File, s.First, s.Last)
 	}
-	if s.Whole() {
-		return s.File
+	if s.Keys != nil {
+		out += " keys " + s.Keys.String()
 	}
-	return fmt.Sprintf("%s[%d..%d]", s.File, s.First, s.Last)
+	return out
 }
 
 // File is one Parquet file and the row counts of its row groups.
 type File struct {
 	Path      string
 	RowGroups []int64
+	// Keys, when set (Env.KeyStats), are the bounds of one key column in
+	// each row group.
+	Keys []Bounds
 }
 
 // Split cuts files into slices of about targetRows rows each, along row

@@ -54,6 +54,9 @@ type Stage struct {
 	// partition r of each shuffled input (and all of a broadcast one).
 	Scan  *Analysis
 	Tasks int
+	// Slices, when set, are the slices of Scan its tasks read, cut by
+	// ranges of a key (ranges.go) rather than by the coordinator.
+	Slices []Slice
 	// Inputs are the exchanges the stage reads.
 	Inputs []Input
 	Output OutputKind
@@ -71,10 +74,21 @@ type Stage struct {
 	What string
 
 	node func(scan Node, input func(i int, alias string) Node) (Node, error)
+	// bySlice, when set, is node for a task of a given slice (a join
+	// input read in the slice's key range, rangejoin.go).
+	bySlice func(sl Slice, scan Node, input func(i int, alias string) Node) (Node, error)
 	// subqueries this stage reads from inputs (broadcastSubqueries).
 	subqueries []subqueryInput
 	// withs: the input holding each WITH result (by marker) it reads.
 	withs map[string]int
+}
+
+// build is the query of a task of s over slice sl.
+func (s *Stage) build(sl Slice, scan Node, input func(i int, alias string) Node) (Node, error) {
+	if s.bySlice != nil {
+		return s.bySlice(sl, scan, input)
+	}
+	return s.node(scan, input)
 }
 
 // Readers are the stages reading s's output.
@@ -146,7 +160,7 @@ func (s *Stage) AST(sl Slice, consumers int) (ast []byte, once []bool, err error
 	if s.Scan != nil {
 		scan = s.Scan.scanTemplate(sl)
 	}
-	n, err := s.node(scan, func(i int, alias string) Node {
+	n, err := s.build(sl, scan, func(i int, alias string) Node {
 		return withAlias(baseTable(s.Inputs[i].Table), alias)
 	})
 	if err != nil {
@@ -209,11 +223,13 @@ func (p *Plan) CheckAST(first func(s *Stage) Slice, names []string) ([]byte, err
 // query, each scan as the slice pick gives it.
 func (p *Plan) compose(s *Stage, pick func(s *Stage) Slice) (Node, error) {
 	var scan Node
+	var sl Slice
 	if s.Scan != nil {
-		scan = s.Scan.scanOf(pick(s))
+		sl = pick(s)
+		scan = s.Scan.scanOf(sl)
 	}
 	var err error
-	n, nerr := s.node(scan, func(i int, alias string) Node {
+	n, nerr := s.build(sl, scan, func(i int, alias string) Node {
 		in, cerr := p.compose(p.Stages[s.Inputs[i].Stage], pick)
 		if cerr != nil {
 			err = cerr
@@ -401,6 +417,14 @@ func (a *Analysis) stages(names []string, force bool) (*Plan, error) {
 	case ordered:
 		p.Merge = order
 	}
+	if k := a.keyGroups(top); k != nil && (!ordered || (order != nil && !force)) {
+		// Every group lives in one slice (rangeagg.go).
+		if ordered {
+			p.Merge = order
+		}
+		a.finishInSlices(top, k, names, p.Merge != nil)
+		return p, nil
+	}
 	final := p.add(&Stage{Tasks: tasks, What: "final aggregate"})
 	keys := make([]Key, len(a.groups))
 	for i := range a.groups {
@@ -408,24 +432,29 @@ func (a *Analysis) stages(names []string, force bool) (*Plan, error) {
 	}
 	p.feed(top, final, Shuffle, keys)
 	final.node = func(_ Node, input func(int, string) Node) (Node, error) {
-		n, err := a.mergeNode(input(0, partialsTable), names)
-		if err != nil || p.Merge == nil || a.limit == nil {
-			return n, err
-		}
-		// Each partition keeps its first LIMIT + OFFSET rows; the merge
-		// applies the OFFSET once.
-		keep, err := topN(a.limit)
-		if err != nil {
-			return nil, err
-		}
-		for i, m := range list(n, "modifiers") {
-			if mn, _ := m.(map[string]any); str(mn, "type") == "LIMIT_MODIFIER" {
-				list(n, "modifiers")[i] = Node{"type": "LIMIT_MODIFIER", "limit": constant("BIGINT", keep), "offset": nil}
-			}
-		}
-		return n, nil
+		return a.finalNode(input(0, partialsTable), names, p.Merge != nil)
 	}
 	return p, nil
+}
+
+// finalNode is the final aggregation over the partial rows in from; merged
+// says the coordinator merges its output with others', sorted: each keeps
+// its first LIMIT + OFFSET rows, and the merge applies the OFFSET once.
+func (a *Analysis) finalNode(from Node, names []string, merged bool) (Node, error) {
+	n, err := a.mergeNode(from, names)
+	if err != nil || !merged || a.limit == nil {
+		return n, err
+	}
+	keep, err := topN(a.limit)
+	if err != nil {
+		return nil, err
+	}
+	for i, m := range list(n, "modifiers") {
+		if mn, _ := m.(map[string]any); str(mn, "type") == "LIMIT_MODIFIER" {
+			list(n, "modifiers")[i] = Node{"type": "LIMIT_MODIFIER", "limit": constant("BIGINT", keep), "offset": nil}
+		}
+	}
+	return n, nil
 }
 
 // outputOrder is the coordinator's merge of an aggregate's final rows

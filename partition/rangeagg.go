@@ -1,0 +1,143 @@
+package partition
+
+import (
+	"fmt"
+	"strings"
+)
+
+// keyGroups says the aggregate's groups each live in one slice of the
+// split scan, and by which key: the scan's slices are cut by ranges of an
+// integer column (a join's, rangejoin.go, or for a scan alone one of its
+// GROUP BY columns) that are disjoint and hold no NULL, and a group key is
+// that column or one equal to it in every output row. Then no group needs
+// rows from two tasks: the aggregate is finished in each slice, without a
+// shuffle or a final stage. Nil: it is not known to be so.
+func (a *Analysis) keyGroups(top *Stage) *keyed {
+	if len(a.groups) == 0 || len(list(a.root, "group_sets")) > 1 || top.Scan != a {
+		return nil
+	}
+	k := a.keyed
+	if k == nil && !a.Joined && top.Slices == nil {
+		k = a.scanKeyed()
+	}
+	if k == nil || !disjoint(k.slices) {
+		return nil
+	}
+	for _, g := range a.groups {
+		if k.holds(g) {
+			return k
+		}
+	}
+	return nil
+}
+
+// holds says group expression g is a column equal to the key in every
+// output row.
+func (k *keyed) holds(g any) bool {
+	n, _ := g.(map[string]any)
+	if str(n, "class") != "COLUMN_REF" {
+		return false
+	}
+	if k.res.leaves != nil {
+		i, col, ok := k.res.column(n)
+		if !ok {
+			return false
+		}
+		for _, c := range k.same {
+			if c.leaf == i && strings.EqualFold(c.column, col.Name) {
+				return true
+			}
+		}
+		return false
+	}
+	names := list(n, "column_names")
+	name, _ := names[len(names)-1].(string)
+	if len(names) == 2 {
+		if q, _ := names[0].(string); !strings.EqualFold(q, k.alias) {
+			return false
+		}
+	}
+	return len(names) <= 2 && strings.EqualFold(name, k.column)
+}
+
+// scanKeyed cuts a scan that is not joined by ranges of the first of its
+// GROUP BY columns that its files are clustered by, if any.
+func (a *Analysis) scanKeyed() *keyed {
+	from := child(a.root, "from_table")
+	if a.env.KeyStats == nil || a.env.Columns == nil || a.Format != Parquet || !plainTo(from) {
+		return nil
+	}
+	alias := str(from, "alias")
+	if alias == "" && str(from, "type") == "TABLE_FUNCTION" {
+		alias = str(child(from, "function"), "function_name")
+	}
+	cols, err := a.env.Columns(from)
+	if err != nil {
+		return nil
+	}
+	for _, g := range a.groups {
+		n, _ := g.(map[string]any)
+		names := list(n, "column_names")
+		if str(n, "class") != "COLUMN_REF" || len(names) == 0 || len(names) > 2 {
+			continue
+		}
+		name, _ := names[len(names)-1].(string)
+		if len(names) == 2 {
+			if q, _ := names[0].(string); !strings.EqualFold(q, alias) {
+				continue
+			}
+		}
+		if a.renames(name) {
+			continue
+		}
+		for _, c := range cols {
+			if !strings.EqualFold(c.Name, name) || !integerType(c.Type) {
+				continue
+			}
+			if sl, err := a.keyRanges(c.Name); err == nil {
+				return &keyed{column: c.Name, slices: sl, same: []keyCol{{-1, c.Name}}, alias: alias}
+			}
+		}
+	}
+	return nil
+}
+
+// renames says an output column named name is not the column of that
+// name (GROUP BY name might then mean either).
+func (a *Analysis) renames(name string) bool {
+	for _, item := range list(a.root, "select_list") {
+		n, _ := item.(map[string]any)
+		if !strings.EqualFold(str(n, "alias"), name) {
+			continue
+		}
+		names := list(n, "column_names")
+		if last, _ := names[max(len(names)-1, 0)].(string); str(n, "class") != "COLUMN_REF" || !strings.EqualFold(last, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// finishInSlices makes the split scan's stage top, cut by k's ranges,
+// finish the aggregate over its partial rows itself: its tasks' outputs
+// are the answer (merged sorted by the coordinator when merged).
+func (a *Analysis) finishInSlices(top *Stage, k *keyed, names []string, merged bool) {
+	if top.Slices == nil {
+		top.Slices = k.slices
+	}
+	top.What = strings.TrimSuffix(top.What, ", partial aggregate") +
+		fmt.Sprintf(", aggregate finished in each slice (its groups' %s ranges %s are disjoint)", k.column, k.rangeList())
+	node, bySlice := top.node, top.bySlice
+	final := func(n Node, err error) (Node, error) {
+		if err != nil {
+			return nil, err
+		}
+		return a.finalNode(subquery(n, partialsTable), names, merged)
+	}
+	top.node = func(scan Node, input func(int, string) Node) (Node, error) { return final(node(scan, input)) }
+	if bySlice != nil {
+		top.bySlice = func(sl Slice, scan Node, input func(int, string) Node) (Node, error) {
+			return final(bySlice(sl, scan, input))
+		}
+	}
+}
