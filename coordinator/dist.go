@@ -66,6 +66,9 @@ type dist struct {
 
 	clients *pool                    // Flight clients by executor location
 	footers *lru[string, []int64]    // row groups by file path, size and mtime
+	// keyBounds are a column's bounds in each row group (keyStats), by
+	// file path, size, mtime and column.
+	keyBounds *lru[string, []partition.Bounds]
 	plans   *lru[string, cachedPlan] // checked rewrites by AST, result schema and files
 	// planLookups counts the plan cache's answers, by result (hit, miss):
 	// a miss prepares the rewrite again, and samples a range sort's keys.
@@ -165,7 +168,10 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 		limits: cfg.limits(), views: map[string]partition.View{}, viewTexts: map[viewID]string{}, own: map[string]bool{},
 		sharedCores: cfg.Executors > 0 && cfg.InProcessPlan == PlanLocal, compression: cmp.Or(cfg.WireCompression, CompressionAuto),
 		footers: newLRU(maxFooters, maxFooterBytes, func(k string, v []int64) int64 { return int64(len(k) + 8*len(v)) }),
-		plans:   newLRU(maxPlans, math.MaxInt64, func(string, cachedPlan) int64 { return 0 }),
+		keyBounds: newLRU(maxFooters, maxFooterBytes, func(k string, v []partition.Bounds) int64 {
+			return int64(len(k) + 24*len(v))
+		}),
+		plans: newLRU(maxPlans, math.MaxInt64, func(string, cachedPlan) int64 { return 0 }),
 		texts:   newLRU(maxTexts, maxTextBytes, func(k string, _ error) int64 { return int64(len(k)) }),
 		planLookups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_plan_cache_lookups_total",
 			Help: "Lookups of distributed queries' checked plans in the plan cache, by result (hit, miss: the rewrite planned, prepared and, for a range-partitioned sort, its keys sampled again)."},

@@ -185,18 +185,64 @@ FROM parquet_metadata($1::VARCHAR[]) GROUP BY ALL ORDER BY file_name, row_group_
 
 // keyStats lists the files the patterns match, as files does, each row
 // group with the bounds of an integer column from the file's statistics
-// (partition.Env.KeyStats). A row group without statistics of the column
-// (or of its NULLs), or whose bounds are not integers, is an error: the
-// planner then cuts no slices by it.
+// (partition.Env.KeyStats), cached like footers (by path, size,
+// modification time and column) and, within a planning, in seen. A row
+// group without statistics of the column (or of its NULLs), or whose
+// bounds are not integers, is an error: the planner then cuts no slices
+// by it.
 func (d *dist) keyStats(ctx context.Context, conn *duck.Conn, seen listings, patterns []string, column string) ([]partition.File, error) {
+	memo := "\x01keys\x00" + strings.ToLower(column) + "\x00" + strings.Join(patterns, "\x00")
+	if f, ok := seen[memo]; ok {
+		return f, nil
+	}
 	files, err := d.filesOnce(ctx, conn, seen, patterns)
 	if err != nil {
 		return nil, err
 	}
-	paths := make([]string, len(files))
-	for i, f := range files {
-		paths[i] = f.Path
+	stats, err := statAll(ctx, conn, patterns)
+	if err != nil {
+		return nil, err
 	}
+	keys := map[string]string{}
+	for _, f := range stats {
+		keys[f.path] = fmt.Sprintf("%s\x00%d\x00%d\x00%s", f.path, f.size, f.modified, strings.ToLower(column))
+	}
+	out := make([]partition.File, len(files))
+	var missing []string
+	for i, f := range files {
+		out[i] = partition.File{Path: f.Path, RowGroups: f.RowGroups}
+		if b, ok := d.keyBounds.get(keys[f.Path]); ok && keys[f.Path] != "" {
+			out[i].Keys = b
+		} else {
+			missing = append(missing, f.Path)
+		}
+	}
+	if len(missing) > 0 {
+		read, err := readKeyBounds(ctx, conn, missing, column)
+		if err != nil {
+			return nil, err
+		}
+		for i := range out {
+			if b, ok := read[out[i].Path]; ok {
+				out[i].Keys = b
+				d.keyBounds.put(keys[out[i].Path], b)
+			}
+		}
+	}
+	for _, f := range out {
+		if len(f.Keys) != len(f.RowGroups) {
+			return nil, fmt.Errorf("%s: no statistics of %s in every row group", f.Path, column)
+		}
+	}
+	if seen != nil {
+		seen[memo] = out
+	}
+	return out, nil
+}
+
+// readKeyBounds reads the bounds of an integer column in each row group of
+// the Parquet files from their footers.
+func readKeyBounds(ctx context.Context, conn *duck.Conn, paths []string, column string) (map[string][]partition.Bounds, error) {
 	rows, err := conn.QueryRows(ctx, `SELECT file_name, row_group_id, TRY_CAST(stats_min_value AS BIGINT),
   TRY_CAST(stats_max_value AS BIGINT), stats_null_count
 FROM parquet_metadata($1::VARCHAR[]) WHERE lower(path_in_schema) = lower($2::VARCHAR) ORDER BY file_name, row_group_id`, paths, column)
@@ -220,15 +266,5 @@ FROM parquet_metadata($1::VARCHAR[]) WHERE lower(path_in_schema) = lower($2::VAR
 		}
 		bounds[name] = append(bounds[name], partition.Bounds{Lo: *lo, Hi: *hi, Nulls: *nulls > 0})
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	out := make([]partition.File, len(files))
-	for i, f := range files {
-		if len(bounds[f.Path]) != len(f.RowGroups) {
-			return nil, fmt.Errorf("%s: no statistics of %s in every row group", f.Path, column)
-		}
-		out[i] = partition.File{Path: f.Path, RowGroups: f.RowGroups, Keys: bounds[f.Path]}
-	}
-	return out, nil
+	return bounds, rows.Err()
 }
