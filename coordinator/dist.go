@@ -64,12 +64,12 @@ type dist struct {
 	work          work // every call and goroutine using the layer, waited for at shutdown
 	limits        flightsql.Limits
 
-	clients *pool                    // Flight clients by executor location
-	footers *lru[string, []int64]    // row groups by file path, size and mtime
+	clients *pool                 // Flight clients by executor location
+	footers *lru[string, []int64] // row groups by file path, size and mtime
 	// keyBounds are a column's bounds in each row group (keyStats), by
 	// file path, size, mtime and column.
 	keyBounds *lru[string, []partition.Bounds]
-	plans   *lru[string, cachedPlan] // checked rewrites by AST, result schema and files
+	plans     *lru[string, cachedPlan] // checked rewrites by AST, result schema and files
 	// planLookups counts the plan cache's answers, by result (hit, miss):
 	// a miss prepares the rewrite again, and samples a range sort's keys.
 	planLookups *prometheus.CounterVec
@@ -172,7 +172,7 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 			return int64(len(k) + 24*len(v))
 		}),
 		plans: newLRU(maxPlans, math.MaxInt64, func(string, cachedPlan) int64 { return 0 }),
-		texts:   newLRU(maxTexts, maxTextBytes, func(k string, _ error) int64 { return int64(len(k)) }),
+		texts: newLRU(maxTexts, maxTextBytes, func(k string, _ error) int64 { return int64(len(k)) }),
 		planLookups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_plan_cache_lookups_total",
 			Help: "Lookups of distributed queries' checked plans in the plan cache, by result (hit, miss: the rewrite planned, prepared and, for a range-partitioned sort, its keys sampled again)."},
 			[]string{"result"})}
