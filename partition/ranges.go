@@ -210,8 +210,9 @@ func (a *Analysis) inputClustered(l leaf, column string) bool {
 }
 
 // plainTo says the FROM item n gives the columns of the Parquet scan
-// under it unchanged: every subquery on the way selects * alone (filters
-// allowed), and the scan renames none.
+// under it unchanged, row by row: every subquery on the way selects *
+// alone (filters allowed; no grouping, sort, limit or sample), and the
+// scan renames none.
 func plainTo(n Node) bool {
 	for str(n, "type") == "SUBQUERY" {
 		inner := child(child(n, "subquery"), "node")
@@ -223,12 +224,15 @@ func plainTo(n Node) bool {
 		if str(st, "class") != "STAR" || st["expr"] != nil || st["columns"] == true ||
 			len(list(st, "exclude_list")) > 0 || len(list(st, "replace_list")) > 0 ||
 			len(list(st, "rename_list")) > 0 || len(list(st, "qualified_exclude_list")) > 0 ||
-			len(list(inner, "group_expressions")) > 0 || len(list(n, "column_name_alias")) > 0 {
+			len(list(inner, "group_expressions")) > 0 || len(list(n, "column_name_alias")) > 0 ||
+			len(list(inner, "modifiers")) > 0 || inner["having"] != nil || inner["qualify"] != nil ||
+			inner["sample"] != nil || n["sample"] != nil {
 			return false
 		}
 		n = child(inner, "from_table")
 	}
-	return str(n, "type") == "TABLE_FUNCTION" && isParquetScan(n) && len(list(n, "column_name_alias")) == 0
+	return str(n, "type") == "TABLE_FUNCTION" && isParquetScan(n) && len(list(n, "column_name_alias")) == 0 &&
+		n["sample"] == nil
 }
 
 // intRanges are the values of the integer types a key may have.

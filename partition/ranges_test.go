@@ -60,3 +60,35 @@ func TestKeySlices(t *testing.T) {
 		t.Error("slices with NULL keys disjoint")
 	}
 }
+
+// TestPlainTo: only a scan seen through subqueries that select * and
+// filter keeps the Parquet files' columns row by row, so that their
+// statistics bound what the query reads.
+func TestPlainTo(t *testing.T) {
+	scan := func() Node {
+		return Node{"type": "TABLE_FUNCTION", "alias": "t", "sample": nil, "column_name_alias": []any{},
+			"function": function("read_parquet", constant("VARCHAR", "f.parquet"))}
+	}
+	view := func(edit func(inner Node)) Node {
+		inner := selectNode([]any{star()}, scan())
+		inner["where_clause"] = inRange("k", "BIGINT", Bounds{Lo: 1, Hi: 2})
+		edit(inner)
+		return subquery(inner, "v")
+	}
+	if !plainTo(scan()) || !plainTo(view(func(Node) {})) {
+		t.Error("a scan, or a view filtering it, is not plain")
+	}
+	for name, edit := range map[string]func(Node){
+		"a column list": func(n Node) { n["select_list"] = []any{columnRef("k")} },
+		"a LIMIT":       func(n Node) { n["modifiers"] = []any{Node{"type": "LIMIT_MODIFIER"}} },
+		"a GROUP BY":    func(n Node) { n["group_expressions"] = []any{columnRef("k")} },
+		"a sample":      func(n Node) { child(n, "from_table")["sample"] = Node{} },
+		"renamed columns": func(n Node) {
+			child(n, "from_table")["column_name_alias"] = []any{"a"}
+		},
+	} {
+		if plainTo(view(edit)) {
+			t.Errorf("a view with %s is plain", name)
+		}
+	}
+}
