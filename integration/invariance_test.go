@@ -211,7 +211,29 @@ var staged = []string{
 	"SELECT a.k, sum(a.x), max(b.y) FROM ov AS a JOIN so AS b ON a.k = b.k GROUP BY a.k",
 	"SELECT k, sum(x) FROM ov GROUP BY k",
 	"SELECT s, count(*) FROM sk WHERE k IN (SELECT k FROM so WHERE urgent) GROUP BY s",
+	// Correlated subqueries correlated by equalities, over a table at
+	// least as large as the outer scan: NULL keys (sk's) and keys of
+	// different types (so's INTEGER, sk's BIGINT); EXISTS and NOT EXISTS,
+	// IN and NOT IN, COUNT over no rows, an empty scalar, two keys, an
+	// outer scan in a FROM subquery, and one nested in an uncorrelated IN
+	// (TPC-H Q20's shape). A plan that decorrelates them across executors
+	// must give these answers.
+	corrExists, corrNotExists, corrCountZero, corrCount, corrAvg, corrIn, corrNotIn, corrGrouped, corrInFrom, corrTwoKeys, corrNested,
 }
+
+const (
+	corrExists    = "SELECT b.k, b.y FROM so AS b WHERE EXISTS (SELECT 1 FROM sk AS a WHERE a.k = b.k AND a.x > 7)"
+	corrNotExists = "SELECT a.k, a.x, a.s FROM sk AS a WHERE NOT EXISTS (SELECT * FROM sk AS b WHERE b.k = a.k AND b.x > a.x)"
+	corrCountZero = "SELECT a.k, a.s FROM sk AS a WHERE (SELECT count(*) FROM sk AS b WHERE b.k = a.k AND b.x > 8) = 0"
+	corrCount     = "SELECT a.k, a.x FROM sk AS a WHERE a.x < (SELECT count(b.s) + 1 FROM sk AS b WHERE b.k = a.k AND b.x < 5)"
+	corrAvg       = "SELECT a.k, a.x FROM sk AS a WHERE a.x >= (SELECT avg(b.x) FROM sk AS b WHERE b.k = a.k AND b.s <> a.s)"
+	corrIn        = "SELECT a.k, a.x FROM sk AS a WHERE a.x + 1 IN (SELECT b.x FROM sk AS b WHERE b.k = a.k)"
+	corrNotIn     = "SELECT count(*), count(a.k), sum(a.x) FROM sk AS a WHERE a.x NOT IN (SELECT CASE WHEN b.x = 3 THEN NULL ELSE b.x END FROM sk AS b WHERE a.k = b.k AND b.s = 's1')"
+	corrGrouped   = "SELECT a.s, count(*), sum(a.x) FROM sk AS a WHERE EXISTS (SELECT 1 FROM sk AS b WHERE b.k = a.k AND b.x <> a.x) GROUP BY a.s"
+	corrInFrom    = "SELECT s, count(*) FROM (SELECT a.s, a.x FROM sk AS a WHERE a.x > 2 AND NOT EXISTS (SELECT * FROM sk AS b WHERE b.k = a.k AND b.x > a.x)) GROUP BY s ORDER BY s"
+	corrTwoKeys   = "SELECT a.k, a.s, a.x FROM sk AS a WHERE a.x > (SELECT 0.5 * sum(b.x) FROM sk AS b WHERE b.k = a.k AND b.s = a.s)"
+	corrNested    = "SELECT count(*), sum(y) FROM so WHERE so.k IN (SELECT b.k FROM sk AS b WHERE b.x > (SELECT avg(c.x) FROM sk AS c WHERE c.k = b.k AND c.s = b.s))"
+)
 
 const (
 	sortedScan = "SELECT id, x, s FROM v ORDER BY x DESC NULLS LAST, id"
