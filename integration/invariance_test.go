@@ -216,9 +216,12 @@ var staged = []string{
 	// different types (so's INTEGER, sk's BIGINT); EXISTS and NOT EXISTS,
 	// IN and NOT IN, COUNT over no rows, an empty scalar, two keys, an
 	// outer scan in a FROM subquery, and one nested in an uncorrelated IN
-	// (TPC-H Q20's shape). A plan that decorrelates them across executors
-	// must give these answers.
+	// (TPC-H Q20's shape); and over ov, whose files are not clustered by
+	// k, a key no row of it has. A plan that decorrelates them across
+	// executors must give these answers.
 	corrExists, corrNotExists, corrCountZero, corrCount, corrAvg, corrIn, corrNotIn, corrGrouped, corrInFrom, corrTwoKeys, corrNested,
+	"SELECT b.k, b.y FROM so AS b WHERE b.y < 6 AND NOT EXISTS (SELECT * FROM ov AS o WHERE o.k = b.k AND o.x > 2)",
+	"SELECT b.k, b.y FROM so AS b WHERE b.y > (SELECT count(*) FROM ov AS o WHERE o.k = b.k AND o.x < 3)",
 }
 
 const (
