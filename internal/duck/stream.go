@@ -69,10 +69,12 @@ func (c *Conn) stream(ctx context.Context, ps mapping.PreparedStatement, mem mem
 		return nil, errors.Join(ctx.Err(), wrap(&duckdb.Error{Type: errorTypeOf(msg), Msg: msg}))
 	}
 	var res mapping.Result
-	state := mapping.ExecutePending(pending, &res)
+	state, err := executePending(pending, &res)
 	mapping.DestroyPending(&pending)
 	if state == mapping.StateError {
-		err := resultError(&res)
+		if err == nil {
+			err = resultError(&res)
+		}
 		mapping.DestroyResult(&res)
 		stop()
 		return nil, errors.Join(ctx.Err(), err)
@@ -168,6 +170,9 @@ func errorTypeOf(msg string) duckdb.ErrorType {
 	return duckdb.ErrorTypeInvalid
 }
 
+// errorPrefixes are DuckDB's names of its error types, as its messages
+// start (a query's execution errors come as a message only too, see
+// executePending).
 var errorPrefixes = map[string]duckdb.ErrorType{
 	"Parser": duckdb.ErrorTypeParser, "Binder": duckdb.ErrorTypeBinder,
 	"Catalog": duckdb.ErrorTypeCatalog, "Permission": duckdb.ErrorTypePermission,
@@ -175,7 +180,22 @@ var errorPrefixes = map[string]duckdb.ErrorType{
 	"Invalid Input": duckdb.ErrorTypeInvalidInput, "Out of Memory": duckdb.ErrorTypeOutOfMemory,
 	"INTERRUPT": duckdb.ErrorTypeInterrupt, "IO": duckdb.ErrorTypeIO,
 	"TransactionContext": duckdb.ErrorTypeTransaction, "Not implemented": duckdb.ErrorTypeNotImplemented,
-	"HTTP": duckdb.ErrorTypeHTTP,
+	"HTTP":         duckdb.ErrorTypeHTTP,
+	"Out of Range": duckdb.ErrorTypeOutOfRange, "Unknown Type": duckdb.ErrorTypeUnknownType,
+	"Decimal": duckdb.ErrorTypeDecimal, "Mismatch Type": duckdb.ErrorTypeMismatchType,
+	"Divide by Zero": duckdb.ErrorTypeDivideByZero, "Object Size": duckdb.ErrorTypeObjectSize,
+	"Invalid type": duckdb.ErrorTypeInvalidType, "Serialization": duckdb.ErrorTypeSerialization,
+	"Expression": duckdb.ErrorTypeExpression, "Planner": duckdb.ErrorTypePlanner,
+	"Scheduler": duckdb.ErrorTypeScheduler, "Executor": duckdb.ErrorTypeExecutor,
+	"Index": duckdb.ErrorTypeIndex, "Stat": duckdb.ErrorTypeStat, "Connection": duckdb.ErrorTypeConnection,
+	"Syntax": duckdb.ErrorTypeSyntax, "Settings": duckdb.ErrorTypeSettings,
+	"Optimizer": duckdb.ErrorTypeOptimizer, "NullPointer": duckdb.ErrorTypeNullPointer,
+	"FATAL": duckdb.ErrorTypeFatal, "INTERNAL": duckdb.ErrorTypeInternal,
+	"Parameter Not Resolved": duckdb.ErrorTypeParameterNotResolved,
+	"Parameter Not Allowed":  duckdb.ErrorTypeParameterNotAllowed,
+	"Dependency":             duckdb.ErrorTypeDependency, "Missing Extension": duckdb.ErrorTypeMissingExtension,
+	"Extension Autoloading": duckdb.ErrorTypeAutoLoad, "Sequence": duckdb.ErrorTypeSequence,
+	"Invalid Configuration": duckdb.ErrorTypeInvalidConfiguration,
 }
 
 // resultReader streams a DuckDB result as Arrow record batches of about
