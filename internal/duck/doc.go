@@ -4,6 +4,9 @@
 // before execution), streams results as wire-sized Arrow batches (starting
 // with one DuckDB chunk and doubling, so a small result leaves at once) and
 // ingests Arrow streams. Callers above it see Go values and Arrow records only.
+// A query's calling thread runs its tasks with DuckDB's threads but, unlike
+// duckdb_execute_pending, pauses rather than spins while none is left for it
+// (pending.go).
 //
 // It is also where SQL meets the server's integrity: DuckDB's sandbox
 // settings keep SQL inside the allowed directories, and the guard

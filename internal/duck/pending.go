@@ -30,11 +30,13 @@ func executePending(pending mapping.PendingResult, res *mapping.Result) (mapping
 }
 
 // Pauses between asks for a task while none is left: the first short (a
-// query's last task is often about to end), doubling up to the longest
-// while the wait goes on, which bounds what a long wait costs.
+// query's last task is often about to end), doubling while the wait goes
+// on. The longest bounds both what a long wait costs (an ask is a few
+// microseconds) and how late the thread joins the tasks of the query's
+// next pipeline (the other threads start on them at once).
 const (
 	firstPause = 20 * time.Microsecond
-	lastPause  = time.Millisecond
+	lastPause  = 250 * time.Microsecond
 )
 
 // drive calls step until it says the result is ready or failed, and
