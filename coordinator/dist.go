@@ -518,13 +518,17 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 	if parts == nil {
 		parts = []*partition.Analysis{a}
 	}
-	var key strings.Builder
-	key.WriteString(ast + views.key() + "\x00" + schema.String())
+	// The plan cache key: the AST, the views it read (the stage planner
+	// reads some, those in a WITH computed once, after Analyze), the
+	// result schema.
+	cacheKey := func() string { return ast + views.key() + "\x00" + schema.String() }
 	if d.exchanges {
-		if p, err := d.planStages(ctx, conn, seen, a, key.String(), schema); p != nil || err != nil {
+		if p, err := d.planStages(ctx, conn, seen, a, cacheKey, schema); p != nil || err != nil {
 			return p, err
 		}
 	}
+	var key strings.Builder
+	key.WriteString(cacheKey())
 	sliced := make([][]partition.Slice, len(parts))
 	for i, part := range parts {
 		if sliced[i], err = d.slices(ctx, conn, seen, part); err != nil {

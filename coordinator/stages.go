@@ -24,8 +24,11 @@ type plannedStage struct {
 
 // planStages plans a query with exchanges between executors, if that adds
 // anything to the plain split (nil otherwise). key identifies the query's
-// AST, views and schema for the plan cache.
-func (d *dist) planStages(ctx context.Context, conn *duck.Conn, seen listings, a *partition.Analysis, key string, schema *arrow.Schema) (*planned, error) {
+// AST, the views read so far and its schema for the plan cache: it is
+// taken once the stages are planned, which may read views of their own (a
+// view in a WITH computed once), so that such a view redefined is
+// planned again.
+func (d *dist) planStages(ctx context.Context, conn *duck.Conn, seen listings, a *partition.Analysis, key func() string, schema *arrow.Schema) (*planned, error) {
 	names := make([]string, schema.NumFields())
 	for i, f := range schema.Fields() {
 		names[i] = f.Name
@@ -36,7 +39,7 @@ func (d *dist) planStages(ctx context.Context, conn *duck.Conn, seen listings, a
 	}
 	sliced := make([][]partition.Slice, len(sp.Stages))
 	var k strings.Builder
-	k.WriteString(key)
+	k.WriteString(key())
 	fmt.Fprintf(&k, "\x00stages %d", d.slots())
 	for i, s := range sp.Stages {
 		if s.Slices != nil {

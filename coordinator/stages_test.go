@@ -447,3 +447,23 @@ func TestSplitScanByFilteredRows(t *testing.T) {
 	}
 	sameAsDuckDB(t, cl, dir, views, q, info)
 }
+
+// TestViewRedefinedInWith plans a query whose WITH, read twice and so
+// computed once, reads a view; the view is then redefined. The stage
+// planner reads that view after the query's analysis, and the plan cache
+// key once held only the views read before it: the query planned again
+// hit the cache and read the old definition.
+func TestViewRedefinedInWith(t *testing.T) {
+	_, cl, dir, views := stageCoordinator(t, anyBroadcast)
+	q := `WITH r AS (SELECT d, count(*) AS n FROM fact WHERE x < 300 GROUP BY d)
+SELECT CAST(d AS BIGINT) * 100000 + n AS v FROM r WHERE n = (SELECT max(n) FROM r)`
+	info, _ := plannedStages(t, cl, q)
+	sameAsDuckDB(t, cl, dir, views, q, info)
+	redefined := fmt.Sprintf("CREATE OR REPLACE VIEW fact AS SELECT * FROM read_parquet('%s') WHERE d %% 2 = 1",
+		filepath.Join(dir, "fact-*.parquet"))
+	if _, err := cl.ExecuteUpdate(context.Background(), redefined); err != nil {
+		t.Fatal(err)
+	}
+	info, _ = plannedStages(t, cl, q)
+	sameAsDuckDB(t, cl, dir, append(views, redefined), q, info)
+}
