@@ -70,6 +70,12 @@ type dist struct {
 	// file path, size, mtime and column.
 	keyBounds *lru[string, []partition.Bounds]
 	plans     *lru[string, cachedPlan] // checked rewrites by AST, result schema and files
+	// facts are what DuckDB said of inputs that read only files (their
+	// columns, their estimated rows), by AST, views and files (memo.go);
+	// factLookups counts the planner's questions by answer (hit, miss,
+	// asked: an input reading more than files, asked every time).
+	facts       *lru[string, inputFact]
+	factLookups *prometheus.CounterVec
 	// planLookups counts the plan cache's answers, by result (hit, miss):
 	// a miss prepares the rewrite again, and samples a range sort's keys.
 	planLookups *prometheus.CounterVec
@@ -172,9 +178,13 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 			return int64(len(k) + 24*len(v))
 		}),
 		plans: newLRU(maxPlans, math.MaxInt64, func(string, cachedPlan) int64 { return 0 }),
+		facts: newLRU(maxFacts, maxFactBytes, factCost),
 		texts: newLRU(maxTexts, maxTextBytes, func(k string, _ error) int64 { return int64(len(k)) }),
 		planLookups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_plan_cache_lookups_total",
 			Help: "Lookups of distributed queries' checked plans in the plan cache, by result (hit, miss: the rewrite planned, prepared and, for a range-partitioned sort, its keys sampled again)."},
+			[]string{"result"}),
+		factLookups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_plan_input_facts_total",
+			Help: "Questions the planner asked DuckDB about a query's inputs (their columns, their estimated rows), by answer: hit (remembered for the input's AST, views and files), miss (asked, then remembered), asked (an input reading more than files, asked every time)."},
 			[]string{"result"})}
 	d.clients = newPool(maxIdleConns, d.dial, reg.locations)
 	d.leases = leases{expiry: cmp.Or(cfg.EndpointExpiry, defaultEndpointExpiry), grace: reg.interval, now: time.Now}
@@ -449,36 +459,7 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		files, err := d.filesOnce(ctx, conn, seen, paths)
 		return totalRows(files), err
 	}
-	columns := func(item partition.Node) ([]partition.Column, error) {
-		star, err := partition.StarAST(item)
-		if err != nil {
-			return nil, err
-		}
-		q, err := deserialize(ctx, conn, star)
-		if err != nil {
-			return nil, err
-		}
-		rows, err := conn.QueryRows(ctx, "SELECT column_name, column_type FROM (DESCRIBE "+q+")")
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		var out []partition.Column
-		for rows.Next() {
-			var c partition.Column
-			if err := rows.Scan(&c.Name, &c.Type); err != nil {
-				return nil, err
-			}
-			out = append(out, c)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, err
-		}
-		if len(out) == 0 {
-			return nil, errors.New("no columns")
-		}
-		return out, nil
-	}
+	facts := &inputFacts{d: d, views: views.view, ctx: ctx, conn: conn, stamps: map[string]string{}}
 	// Whether the planner asked about the catalog or the files: if not,
 	// its decision follows from the text alone.
 	consulted := false
@@ -492,16 +473,15 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 	}
 	cols := func(item partition.Node) ([]partition.Column, error) {
 		consulted = true
-		return columns(item)
+		return facts.columns(item)
 	}
-	estimate := func(q partition.Node) (int64, error) { return estimateRows(ctx, conn, q) }
 	keyStats := func(paths []string, column string) ([]partition.File, error) {
 		consulted = true
 		return d.keyStats(ctx, conn, seen, paths, column)
 	}
 	a, err := partition.Analyze([]byte(ast), partition.Env{Aggregates: d.aggs, View: view, Rows: rows,
 		Exchanges: d.exchanges, Partitions: d.slots(), BroadcastRows: d.broadcastRows, Columns: cols,
-		Estimate: estimate, KeyStats: keyStats})
+		Estimate: facts.estimate, KeyStats: keyStats})
 	if errors.Is(err, partition.ErrLocal) && !consulted {
 		// Local whatever the catalog holds (SELECT 1, a volatile function,
 		// a recursive WITH): parsing and analysing it again would give the

@@ -8,18 +8,13 @@ import (
 	"strconv"
 
 	"github.com/skeindb/skein/internal/duck"
-	"github.com/skeindb/skein/partition"
 )
 
 // estimateRows is how many rows DuckDB's optimizer expects a query (a
-// SELECT node of partition's AST) to give: the estimated cardinality at the
+// statement's AST, partition.QueryAST) to give: the estimated cardinality at the
 // top of its physical plan, as EXPLAIN shows it. The planner compares join
 // inputs by it, as DuckDB picks a join's build side by it.
-func estimateRows(ctx context.Context, conn *duck.Conn, query partition.Node) (int64, error) {
-	ast, err := partition.QueryAST(query)
-	if err != nil {
-		return 0, err
-	}
+func estimateRows(ctx context.Context, conn *duck.Conn, ast []byte) (int64, error) {
 	q, err := deserialize(ctx, conn, ast)
 	if err != nil {
 		return 0, err

@@ -53,3 +53,50 @@ func roundTrip(t *testing.T, n Node) Node {
 	}
 	return out
 }
+
+// TestFileReads: what a query reads, when it is only files named by
+// constants, directly or through views; anything else says no.
+func TestFileReads(t *testing.T) {
+	load := func(name string) Node {
+		b, err := os.ReadFile("testdata/" + name + ".json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n Node
+		if err := decode(b, &n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	def, err := os.ReadFile("testdata/view_def.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	views := func(_, _, name string) (View, bool) { return View{AST: def, Columns: []string{"a"}}, name == "v" }
+	for _, name := range []string{"scan", "join", "union"} {
+		r, ok := FileReads(load(name), views)
+		if !ok || len(r.Paths) == 0 || len(r.Views) != 0 {
+			t.Errorf("%s: %+v, %v; want its paths and no view", name, r, ok)
+		}
+	}
+	r, ok := FileReads(load("over_view"), views)
+	if !ok || len(r.Paths) == 0 || len(r.Views) != 1 || r.Views[0] != string(def)+"\x00a" {
+		t.Errorf("over_view: %+v, %v; want the view's paths and its definition", r, ok)
+	}
+	if r, ok := FileReads(load("over_view"), nil); ok {
+		t.Errorf("over_view without views: %+v, want no", r)
+	}
+	if r, ok := FileReads(load("table"), views); ok {
+		t.Errorf("a table: %+v, want no", r)
+	}
+	other := load("scan")
+	anyNode(other, func(n Node) bool {
+		if str(n, "type") == "TABLE_FUNCTION" {
+			child(n, "function")["function_name"] = "range"
+		}
+		return false
+	})
+	if r, ok := FileReads(other, views); ok {
+		t.Errorf("another table function: %+v, want no", r)
+	}
+}

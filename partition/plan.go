@@ -1165,3 +1165,59 @@ func (a *Analysis) Ordered() bool {
 func (a *Analysis) String() string {
 	return fmt.Sprintf("%s over %v", a.Mode, a.Paths)
 }
+
+// Reads is what a query reads, when that is nothing but files named by
+// constants (read_parquet and the text readers), directly or through
+// views: then what DuckDB says of the query (its columns, its estimated
+// rows) follows from its AST, those views' definitions and those files
+// (settings are locked; a macro of the coordinator's catalog is not the
+// executors', which run the query), and the coordinator may remember it
+// by them.
+type Reads struct {
+	Paths []string // the paths and globs its scans read
+	Views []string // the views it reads, each its AST and column names
+}
+
+// FileReads is what n reads, seeing through the views views resolves
+// (nil: none), or false when it reads anything else: a table, a CTE by
+// name, another table function, a computed path.
+func FileReads(n Node, views func(catalog, schema, name string) (View, bool)) (Reads, bool) {
+	var r Reads
+	return r, r.add(n, views, 0)
+}
+
+func (r *Reads) add(n any, views func(catalog, schema, name string) (View, bool), depth int) bool {
+	ok := true
+	anyNode(n, func(x Node) bool {
+		switch str(x, "type") {
+		case "BASE_TABLE":
+			var v View
+			if views != nil && depth < maxViewDepth {
+				v, ok = views(str(x, "catalog_name"), str(x, "schema_name"), str(x, "table_name"))
+			} else {
+				ok = false
+			}
+			var def any
+			if ok && decode(v.AST, &def) != nil {
+				ok = false
+			}
+			if ok {
+				r.Views = append(r.Views, string(v.AST)+"\x00"+strings.Join(v.Columns, "\x00"))
+				ok = r.add(def, views, depth+1)
+			}
+		case "TABLE_FUNCTION":
+			if !isParquetScan(x) && !textReaders[str(child(x, "function"), "function_name")] {
+				ok = false
+				break
+			}
+			p, err := scanPaths(x, true)
+			if err != nil {
+				ok = false
+				break
+			}
+			r.Paths = append(r.Paths, p...)
+		}
+		return !ok
+	})
+	return ok
+}
