@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -323,5 +324,40 @@ func TestBatchesLeaveChunksUnjoined(t *testing.T) {
 				t.Errorf("%d rows in batches of %v parts, want %v", next, parts, tc.parts)
 			}
 		})
+	}
+}
+
+// TestParquetFootersCached: Parquet footers are kept between queries
+// (every task of a scan opens its files), and a file rewritten at once,
+// within the same second, is read anew.
+func TestParquetFootersCached(t *testing.T) {
+	_, c, dir := openTest(t)
+	ctx := context.Background()
+	rows, err := c.QueryRows(ctx, "SELECT current_setting('parquet_metadata_cache')")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var on bool
+	if !rows.Next() || rows.Scan(&on) != nil || !on {
+		t.Errorf("parquet_metadata_cache is %v, want true", on)
+	}
+	rows.Close()
+	f := QuoteString(filepath.Join(dir, "f.parquet"))
+	for i, n := range []int{1000, 3000, 2000} {
+		if _, err := c.Exec(ctx, "COPY (SELECT range AS k FROM range("+strconv.Itoa(n)+")) TO "+f+" (FORMAT parquet, ROW_GROUP_SIZE 500)"); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := c.QueryRows(ctx, "SELECT count(*), sum(k) FROM read_parquet("+f+")")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var count, sum int64
+		if !rows.Next() || rows.Scan(&count, &sum) != nil {
+			t.Fatal("no count")
+		}
+		rows.Close()
+		if want := int64(n); count != want || sum != want*(want-1)/2 {
+			t.Fatalf("write %d: read %d rows summing to %d, want %d rows", i, count, sum, want)
+		}
 	}
 }
