@@ -12,14 +12,7 @@ import (
 // makes), and the copy shares nothing with the original.
 func TestCloneIsJSONRoundTrip(t *testing.T) {
 	for _, name := range []string{"scan", "agg", "join", "union", "over_view", "window", "options"} {
-		b, err := os.ReadFile("testdata/" + name + ".json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var n Node
-		if err := decode(b, &n); err != nil {
-			t.Fatal(err)
-		}
+		n := loadAST(t, name)
 		// What rewrites put in a tree besides decoded JSON.
 		n["skein_test"] = []any{constant("INTEGER", 7), map[string]any{"f": 1.5, "l": []string{"a"}, "m": nil}, []any(nil)}
 		want := roundTrip(t, n)
@@ -41,6 +34,20 @@ func TestCloneIsJSONRoundTrip(t *testing.T) {
 	}
 }
 
+// loadAST is the AST in testdata/name.json.
+func loadAST(t *testing.T, name string) Node {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n Node
+	if err := decode(b, &n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func roundTrip(t *testing.T, n Node) Node {
 	t.Helper()
 	b, err := json.Marshal(n)
@@ -57,39 +64,28 @@ func roundTrip(t *testing.T, n Node) Node {
 // TestFileReads: what a query reads, when it is only files named by
 // constants, directly or through views; anything else says no.
 func TestFileReads(t *testing.T) {
-	load := func(name string) Node {
-		b, err := os.ReadFile("testdata/" + name + ".json")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var n Node
-		if err := decode(b, &n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
 	def, err := os.ReadFile("testdata/view_def.json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	views := func(_, _, name string) (View, bool) { return View{AST: def, Columns: []string{"a"}}, name == "v" }
 	for _, name := range []string{"scan", "join", "union"} {
-		r, ok := FileReads(load(name), views)
+		r, ok := FileReads(loadAST(t, name), views)
 		if !ok || len(r.Paths) == 0 || len(r.Views) != 0 {
 			t.Errorf("%s: %+v, %v; want its paths and no view", name, r, ok)
 		}
 	}
-	r, ok := FileReads(load("over_view"), views)
+	r, ok := FileReads(loadAST(t, "over_view"), views)
 	if !ok || len(r.Paths) == 0 || len(r.Views) != 1 || r.Views[0] != string(def)+"\x00a" {
 		t.Errorf("over_view: %+v, %v; want the view's paths and its definition", r, ok)
 	}
-	if r, ok := FileReads(load("over_view"), nil); ok {
+	if r, ok := FileReads(loadAST(t, "over_view"), nil); ok {
 		t.Errorf("over_view without views: %+v, want no", r)
 	}
-	if r, ok := FileReads(load("table"), views); ok {
+	if r, ok := FileReads(loadAST(t, "table"), views); ok {
 		t.Errorf("a table: %+v, want no", r)
 	}
-	other := load("scan")
+	other := loadAST(t, "scan")
 	anyNode(other, func(n Node) bool {
 		if str(n, "type") == "TABLE_FUNCTION" {
 			child(n, "function")["function_name"] = "range"
