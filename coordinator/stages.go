@@ -57,6 +57,16 @@ func (d *dist) planStages(ctx context.Context, conn *duck.Conn, seen listings, a
 			fmt.Fprintf(&k, "\x00%d %s", i, sl)
 		}
 	}
+	// A sort range-partitioned from one task has one partition: splitting
+	// one task's rows to sort them in parallel costs a stage, its tasks
+	// and a hop for each, which a sort of the few rows one task gives
+	// (TPC-H Q15's join of supplier) does not repay. With one partition
+	// the producer sorts them itself (fused just below).
+	for i, s := range sp.Stages {
+		if s.Output == partition.Range && s.Consumer >= 0 && len(sliced[i]) == 1 {
+			sliced[s.Consumer] = sliced[s.Consumer][:1]
+		}
+	}
 	// An exchange from one task to one task moves rows for nothing: such
 	// stages run as one (partition/fuse.go).
 	from := sp.Fuse(func(k int) int { return len(sliced[k]) })

@@ -467,3 +467,29 @@ SELECT CAST(d AS BIGINT) * 100000 + n AS v FROM r WHERE n = (SELECT max(n) FROM 
 	info, _ = plannedStages(t, cl, q)
 	sameAsDuckDB(t, cl, dir, append(views, redefined), q, info)
 }
+
+// TestRangeSortOfOneTaskFused plans TPC-H Q15's shape: the join under
+// its ORDER BY runs as one task (its split scan is one slice), whose few
+// rows were range-partitioned to two sorting tasks, a stage and a hop
+// for nothing. The join's task now sorts its rows itself: one stage
+// fewer, one ordered endpoint, DuckDB's answer.
+func TestRangeSortOfOneTaskFused(t *testing.T) {
+	cl, dir, views := stageCluster(t, func(c *Config) {
+		c.TaskRows = 6000
+		c.BroadcastRows = 4000
+	})
+	q := `WITH r AS (SELECT o AS ok, sum(x) AS s FROM fact WHERE d < 5 GROUP BY ok)
+SELECT CAST(ord.o AS BIGINT) AS v FROM ord, r WHERE ord.o = r.ok AND r.s = (SELECT max(s) FROM r) ORDER BY v`
+	info, e := plannedStages(t, cl, q)
+	last := e.Stages[len(e.Stages)-1]
+	for _, s := range e.Stages {
+		if s.Output == "range" {
+			t.Errorf("stage %d range-partitions a sort: %+v", s.Stage, s)
+		}
+	}
+	if !strings.HasPrefix(last.What, "sort; in the same task: join") || last.Tasks != 1 || len(info.Endpoint) != 1 || !info.Ordered {
+		t.Fatalf("the last stage is %q of %d tasks, %d endpoints (ordered %v); want the join sorting in its one task, one ordered endpoint",
+			last.What, last.Tasks, len(info.Endpoint), info.Ordered)
+	}
+	sameAsDuckDB(t, cl, dir, views, q, info)
+}

@@ -19,9 +19,10 @@
 // aggregates), setop.go (set operations),
 // cte.go (WITH seen through; one read more than once computed once and
 // broadcast to its readers), fuse.go (two stages of one task each joined
-// by a shuffle run as one), ranges.go, rangejoin.go and rangeagg.go
-// (files sorted by a key: a split scan cut by ranges of it from Parquet
-// statistics, inputs equal to it read in each slice's range, GROUP BY of
-// it finished in each slice). Each stage's query is an AST over its slice
-// and the TEMP tables its inputs are loaded into; the executors run it.
+// by a shuffle or a range partitioning run as one), ranges.go,
+// rangejoin.go and rangeagg.go (files sorted by a key: a split scan cut
+// by ranges of it from Parquet statistics, inputs equal to it read in
+// each slice's range, GROUP BY of it finished in each slice). Each
+// stage's query is an AST over its slice and the TEMP tables its inputs
+// are loaded into; the executors run it.
 package partition

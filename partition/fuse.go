@@ -2,9 +2,9 @@ package partition
 
 import "fmt"
 
-// Fuse merges each stage whose one task shuffles its rows to a stage of
-// one task into that consumer: such an exchange moves the rows from one
-// task to one task (on a cluster of one executor thread, every join's
+// Fuse merges each stage whose one task shuffles (or range-partitions)
+// its rows to a stage of one task into that consumer: such an exchange
+// moves the rows from one task to one task (on a cluster of one executor thread, every join's
 // partial aggregate to its final one), and costs a spool, a Flight hop
 // and a load for nothing. The fused stage runs the consumer's query over
 // the producer's as a subquery (the composition CheckAST prepares), with
@@ -36,7 +36,7 @@ func (p *Plan) Fuse(tasks func(k int) int) (from []int) {
 // fusible is the first producer Fuse merges into its consumer, or -1.
 func (p *Plan) fusible(tasks func(*Stage) int) int {
 	for i, s := range p.Stages {
-		if s.Output != Shuffle || s.Consumer < 0 || len(s.Also) > 0 || tasks(s) != 1 {
+		if (s.Output != Shuffle && s.Output != Range) || s.Consumer < 0 || len(s.Also) > 0 || tasks(s) != 1 {
 			continue
 		}
 		c := p.Stages[s.Consumer]
