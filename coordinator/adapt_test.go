@@ -25,11 +25,13 @@ type simExec struct {
 	rows    int64 // rows of the tasks it ended
 }
 
-// dispatch is one batch a slot was given: when, to whom, how many rows.
+// dispatch is one batch a slot was given: when, to whom, how many rows
+// and tasks.
 type dispatch struct {
-	at   time.Duration
-	exec string
-	rows int64
+	at    time.Duration
+	exec  string
+	rows  int64
+	tasks int
 }
 
 // simulate runs a query of tasks of the given rows (homes alternating)
@@ -48,24 +50,32 @@ func simulate(t *testing.T, rows []int64, execs ...*simExec) ([]dispatch, time.D
 // executor's first task of it runs cold.
 func simulateOn(t *testing.T, s *scheduler, qid string, rows []int64, execs ...*simExec) ([]dispatch, time.Duration) {
 	t.Helper()
-	start := time.Unix(1e9, 0)
-	clock := start
-	s.now = func() time.Time { return clock }
-	s.spawn = func(f func()) { f() }
 	tasks := make([]jobTask, len(rows))
 	for i, n := range rows {
 		tasks[i] = jobTask{handle: fmt.Sprint(i), home: execs[i%len(execs)].id, rows: n}
 	}
+	return simulateJob(t, s, qid, tasks, []jobStage{{n: len(tasks), spec: true}}, execs...)
+}
+
+// simulateJob is simulateOn for a query of any tasks and stages (a task
+// of no known rows takes its executor's cost).
+func simulateJob(t *testing.T, s *scheduler, qid string, tasks []jobTask, stages []jobStage, execs ...*simExec) ([]dispatch, time.Duration) {
+	t.Helper()
+	start := time.Unix(1e9, 0)
+	clock := start
+	s.now = func() time.Time { return clock }
+	s.spawn = func(f func()) { f() }
 	for _, e := range execs {
 		e.ran = 0
 	}
-	s.add(qid, "u", tasks, []jobStage{{n: len(tasks), spec: true}})
+	s.add(qid, "u", tasks, stages)
+	rows := len(tasks)
 	slots := map[string]int{}
 	for _, e := range execs {
 		slots[e.id] = 1
 	}
 	var given []dispatch
-	for range 10 * len(rows) {
+	for range 10 * rows {
 		for _, e := range execs {
 			if len(e.pending) > 0 {
 				continue
@@ -84,6 +94,7 @@ func simulateOn(t *testing.T, s *scheduler, qid string, rows []int64, execs ...*
 				at = at.Add(took)
 				e.pending, e.ends = append(e.pending, r), append(e.ends, at)
 				d.rows += n
+				d.tasks++
 			}
 			if len(runs) > 0 {
 				given = append(given, d)
@@ -322,5 +333,50 @@ func TestTailCutOnceExecutorsMeasuredUnequal(t *testing.T) {
 	}
 	if tasks, n := small(); n == 0 {
 		t.Fatalf("the scan after one that measured a slowed executor has no tail slices in its %d tasks", tasks)
+	}
+}
+
+// On executors of unequal speed, the slow one leaves a stage's last
+// unsized tasks (the final aggregates after a shuffle) to the fast one,
+// which takes them in one message: each loads its inputs from the
+// producers as soon as it is given, so the second's load runs beside
+// the first's, rather than after it ends (BenchmarkUnequalExecutors'
+// plan: 24 scan slices, then two consumers; there the slowed executor
+// is measured 3 to 6 times slower, and leaves both from 3 on).
+func TestFastExecutorTakesTheLeftTailAtOnce(t *testing.T) {
+	fast := &simExec{id: "fast", rate: 9e6, cost: 2 * time.Millisecond}
+	slow := &simExec{id: "slow", rate: 2e6, cost: 6 * time.Millisecond}
+	var tasks []jobTask
+	for i, n := range benchLayout() {
+		tasks = append(tasks, jobTask{handle: fmt.Sprint(i), home: []string{"fast", "slow"}[i%2], rows: n})
+	}
+	tasks = append(tasks, jobTask{handle: "c0", home: "fast", stage: 1}, jobTask{handle: "c1", home: "slow", stage: 1})
+	s := newScheduler(newRegistry(cluster.NewSecret(), time.Second, "UTC", zerolog.Nop()), context.Background(), zerolog.Nop())
+	given, _ := simulateJob(t, s, "q", tasks, []jobStage{{n: len(tasks) - 2, spec: true}, {inputs: []int{0}, n: 2}}, fast, slow)
+	var consumers []dispatch
+	for _, d := range given {
+		if d.rows == 0 {
+			consumers = append(consumers, d)
+		}
+	}
+	if len(consumers) != 1 || consumers[0].exec != "fast" || consumers[0].tasks != 2 {
+		t.Fatalf("the consumers were given as %+v, want both to the fast executor in one message", consumers)
+	}
+	// Equal executors share them, one each.
+	a := &simExec{id: "a", rate: 9e6, cost: 2 * time.Millisecond}
+	b := &simExec{id: "b", rate: 9e6, cost: 2 * time.Millisecond}
+	for i := range tasks {
+		tasks[i].home = []string{"a", "b"}[i%2]
+	}
+	s = newScheduler(newRegistry(cluster.NewSecret(), time.Second, "UTC", zerolog.Nop()), context.Background(), zerolog.Nop())
+	given, _ = simulateJob(t, s, "q", tasks, []jobStage{{n: len(tasks) - 2, spec: true}, {inputs: []int{0}, n: 2}}, a, b)
+	consumers = nil
+	for _, d := range given {
+		if d.rows == 0 {
+			consumers = append(consumers, d)
+		}
+	}
+	if len(consumers) != 2 || consumers[0].exec == consumers[1].exec {
+		t.Fatalf("the consumers were given as %+v on equal executors, want one to each", consumers)
 	}
 }

@@ -375,7 +375,14 @@ func (s *scheduler) pick(exec string, slots map[string]int, total int, now time.
 		} else if sized, ok := s.sizedBatch(j, exec, slots, steal, now); ok {
 			picked = sized // nil: exec leaves j's last tasks to faster executors
 		} else if !j.leaveTail(exec, slots) {
-			picked = j.takeN(exec, steal, s.batchSize(j, total))
+			n := s.batchSize(j, total)
+			if share := j.leftShare(exec, slots, s.batch); share > n {
+				// The slow executors leave these tasks: a free one is
+				// spared none of its own (it would not take them).
+				spared := steal
+				n, steal = share, func(home string) bool { return spared(home) || j.slowness(home) >= slowerBy }
+			}
+			picked = j.takeN(exec, steal, n)
 		}
 		if len(picked) == 0 {
 			continue
@@ -522,6 +529,35 @@ func (j *job) leaveTail(exec string, slots map[string]int) bool {
 		return false
 	}
 	return float64(j.readyQueued()) <= (s-1)*float64(faster)
+}
+
+// leftShare is how many of j's ready tasks exec takes at once when every
+// executor slower than the others leaves them to the faster ones (see
+// leaveTail): an even share among the faster slots, within batch. Given
+// at once, they load their inputs (a consumer's exchanges) side by side
+// and run back to back, rather than each given only when the one before
+// has ended. 0 when no executor leaves them, or exec is a slow one. The
+// least slow of the slow executors decides (the slower ones leave
+// whatever it leaves), so this costs a look at each executor, as
+// leaveTail does.
+func (j *job) leftShare(exec string, slots map[string]int, batch int) int {
+	if j.fastest == 0 && len(j.all) < 4 || j.slowness(exec) >= slowerBy {
+		return 0 // nothing measured yet: all equal (see slowness)
+	}
+	fast, least := 0, ""
+	for id, n := range slots {
+		switch sl := j.slowness(id); {
+		case sl < slowerBy:
+			fast += n
+		case least == "" || sl < j.slowness(least) || sl == j.slowness(least) && id < least:
+			least = id
+		}
+	}
+	if least == "" || fast == 0 || !j.leaveTail(least, slots) {
+		return 0
+	}
+	ready := j.readyQueued()
+	return min((ready+fast-1)/fast, batch)
 }
 
 // ready says whether every stage task i reads has ended.

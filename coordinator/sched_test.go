@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/executor"
 	"github.com/skeindb/skein/internal/cluster"
+	"github.com/skeindb/skein/internal/ducktest"
 )
 
 // holder holds some tasks of an executor (its test hook): a held task
@@ -504,5 +506,62 @@ func TestFreeHomeKeepsItsTask(t *testing.T) {
 	s.pass()
 	if got := ranAt(s, "r"); !slices.Equal(got, []string{"a", ""}) && !slices.Equal(got, []string{"", "a"}) {
 		t.Fatalf("tasks of a busy home given to %q, want one stolen by the free a", got)
+	}
+}
+
+// On real executors, one slowed three times or more: a shuffled
+// aggregate's two final tasks (consumers of the scan's exchange) both run
+// at the fast executor, given in one start call, so that the second
+// loads its inputs beside the first rather than after it; the answer
+// equals DuckDB's.
+func TestFastExecutorTakesTheFinalTasksAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	glob := parquet(t, dir, 4, 40000) // 4 files of 20 row groups: about 40 slices
+	c, cl, _ := startCluster(t, 2, "direct", withHooks(slowed()), func(c *Config) { c.AllowDirs = append(c.AllowDirs, dir) })
+	fastLoc, _ := c.dist.reg.location(c.Executors()[1].ID())
+	s := c.dist.sched
+	var mu sync.Mutex
+	var calls [][]bool // each start call to the fast executor: which of its tasks read an exchange
+	s.mu.Lock()
+	send := s.send
+	s.send = func(ctx context.Context, loc string, handles []string, ended func(int, error)) error {
+		if loc == fastLoc {
+			var consumers []bool
+			for _, h := range handles {
+				task, err := c.dist.secret.VerifyTask([]byte(h))
+				if err != nil {
+					t.Error(err)
+				}
+				consumers = append(consumers, len(task.Inputs) > 0)
+			}
+			mu.Lock()
+			calls = append(calls, consumers)
+			mu.Unlock()
+		}
+		return send(ctx, loc, handles, ended)
+	}
+	s.mu.Unlock()
+	q := fmt.Sprintf("SELECT id %% 1000 AS b, count(*) AS n, sum(id) AS s FROM read_parquet('%s') GROUP BY b", glob)
+	info := staged(t, cl, q)
+	var got []string
+	for _, ep := range info.Endpoint {
+		r := fetchDirect(t, cl, ep)
+		got = append(got, rowStrings(t, r)...)
+		r.Release()
+	}
+	slices.Sort(got)
+	if want := duckRows(t, ducktest.Open(t, dir), q); !slices.Equal(got, want) {
+		t.Fatalf("%d rows, want DuckDB's %d; first %q, want %q", len(got), len(want), first(got), first(want))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var final [][]bool
+	for _, call := range calls {
+		if slices.Contains(call, true) {
+			final = append(final, call)
+		}
+	}
+	if len(final) != 1 || len(final[0]) != 2 || slices.Contains(final[0], false) {
+		t.Fatalf("start calls to the fast executor carrying final tasks (true: a consumer): %v; want both final tasks in one call", final)
 	}
 }
