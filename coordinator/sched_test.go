@@ -233,20 +233,25 @@ func TestStagedQueriesOnUnequalExecutors(t *testing.T) {
 		for _, mode := range []string{"direct", "proxy"} {
 			t.Run(name+" "+mode, func(t *testing.T) {
 				_, cl, ref := stagedCluster(t, mode, withHooks(slowed()))
-				want := duckRows(t, ref, q)
-				info := staged(t, cl, q)
-				var got []string
-				for _, ep := range info.Endpoint {
-					r := fetchDirect(t, cl, ep)
-					got = append(got, rowStrings(t, r)...)
-					r.Release()
-				}
-				slices.Sort(got)
-				if !slices.Equal(got, want) {
-					t.Fatalf("%d rows, want DuckDB's %d; first %q, want %q", len(got), len(want), first(got), first(want))
-				}
+				sameAsDuck(t, cl, staged(t, cl, q), duckRows(t, ref, q))
 			})
 		}
+	}
+}
+
+// sameAsDuck reads every endpoint of info at the first location it
+// names and checks the rows, sorted, are want (DuckDB's, see duckRows).
+func sameAsDuck(t *testing.T, cl *flightsql.Client, info *flight.FlightInfo, want []string) {
+	t.Helper()
+	var got []string
+	for _, ep := range info.Endpoint {
+		r := fetchDirect(t, cl, ep)
+		got = append(got, rowStrings(t, r)...)
+		r.Release()
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("%d rows, want DuckDB's %d; first %q, want %q", len(got), len(want), first(got), first(want))
 	}
 }
 
@@ -542,17 +547,7 @@ func TestFastExecutorTakesTheFinalTasksAtOnce(t *testing.T) {
 	}
 	s.mu.Unlock()
 	q := fmt.Sprintf("SELECT id %% 1000 AS b, count(*) AS n, sum(id) AS s FROM read_parquet('%s') GROUP BY b", glob)
-	info := staged(t, cl, q)
-	var got []string
-	for _, ep := range info.Endpoint {
-		r := fetchDirect(t, cl, ep)
-		got = append(got, rowStrings(t, r)...)
-		r.Release()
-	}
-	slices.Sort(got)
-	if want := duckRows(t, ducktest.Open(t, dir), q); !slices.Equal(got, want) {
-		t.Fatalf("%d rows, want DuckDB's %d; first %q, want %q", len(got), len(want), first(got), first(want))
-	}
+	sameAsDuck(t, cl, staged(t, cl, q), duckRows(t, ducktest.Open(t, dir), q))
 	mu.Lock()
 	defer mu.Unlock()
 	var final [][]bool
