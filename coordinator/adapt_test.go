@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/internal/cluster"
+	"github.com/skeindb/skein/internal/ducktest"
 	"github.com/skeindb/skein/partition"
 )
 
@@ -378,5 +379,32 @@ func TestFastExecutorTakesTheLeftTailAtOnce(t *testing.T) {
 	}
 	if len(consumers) != 2 || consumers[0].exec == consumers[1].exec {
 		t.Fatalf("the consumers were given as %+v on equal executors, want one to each", consumers)
+	}
+}
+
+// Config.PlanSlots (benchmarks) plans as if the executors had that many
+// slots: one executor of one thread finishes a grouped aggregate in one
+// task, but planned for two slots it runs the plan two executors would
+// (a shuffle to two final aggregates), which BenchmarkUnequalExecutors'
+// same-work baseline needs. The answers are equal.
+func TestPlanSlotsPlansForMoreExecutors(t *testing.T) {
+	dir := t.TempDir()
+	glob := parquet(t, dir, 4, 40000)
+	q := fmt.Sprintf("SELECT id %% 1000 AS b, count(*) AS n, sum(id) AS s FROM read_parquet('%s') GROUP BY b", glob)
+	want := duckRows(t, ducktest.Open(t, dir), q)
+	for _, planSlots := range []int{0, 2} {
+		_, cl, _ := startCluster(t, 1, "direct", func(c *Config) { c.AllowDirs, c.PlanSlots = append(c.AllowDirs, dir), planSlots })
+		info, err := cl.Execute(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tasks []int
+		for _, s := range planOf(t, info).Stages {
+			tasks = append(tasks, s.Tasks)
+		}
+		if len(tasks) == 0 || tasks[len(tasks)-1] != max(planSlots, 1) {
+			t.Errorf("PlanSlots %d on one executor: stages of %v tasks", planSlots, tasks)
+		}
+		sameAsDuck(t, cl, info, want)
 	}
 }

@@ -91,7 +91,12 @@ type Config struct {
 	// DispatchBatch (benchmarks, no flag) is the most tasks a free slot
 	// is given in one message (0: 16; 1: one task a message).
 	DispatchBatch int
-	Version       string
+	// PlanSlots (benchmarks, no flag) plans queries as if the executors
+	// taking tasks had this many thread slots in all (0: the slots they
+	// have), so that one executor runs the plan a cluster of more would:
+	// BenchmarkUnequalExecutors' baseline for the same work.
+	PlanSlots int
+	Version   string
 	// Alloc allocates the server's Arrow buffers; tests pass a checked one.
 	Alloc memory.Allocator
 	// Executor adjusts the in-process executors' configuration (tests:

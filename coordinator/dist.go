@@ -49,6 +49,7 @@ type dist struct {
 	mem        memory.Allocator
 	batch      duck.BatchSize
 	targetRows int64
+	planSlots  int    // Config.PlanSlots
 	mode       string // the default result mode (flightsql.ResultModes)
 	// compression is --wire-compression (Compression*).
 	compression string
@@ -170,7 +171,7 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 	life, stop := context.WithCancel(context.Background())
 	d := &dist{db: db, mergeDB: mergeDB, secret: secret, reg: reg, aggs: aggs, log: log, mem: mem,
 		batch:      duck.Batches(cfg.BatchRows),
-		targetRows: taskRows, mode: cmp.Or(cfg.ResultMode, flightsql.ResultDirect), exchanges: !cfg.NoExchanges, broadcastRows: cfg.BroadcastRows, retries: 2, life: life, stopLife: stop,
+		targetRows: taskRows, planSlots: cfg.PlanSlots, mode: cmp.Or(cfg.ResultMode, flightsql.ResultDirect), exchanges: !cfg.NoExchanges, broadcastRows: cfg.BroadcastRows, retries: 2, life: life, stopLife: stop,
 		limits: cfg.limits(), views: map[string]partition.View{}, viewTexts: map[viewID]string{}, own: map[string]bool{},
 		sharedCores: cfg.Executors > 0 && cfg.InProcessPlan == PlanLocal, compression: cmp.Or(cfg.WireCompression, CompressionAuto),
 		footers: newLRU(maxFooters, maxFooterBytes, func(k string, v []int64) int64 { return int64(len(k) + 8*len(v)) }),
@@ -696,8 +697,12 @@ func tailRows(files []partition.File, taskRows int64, slots int) int64 {
 	return min(2*int64(slots)*taskRows, totalRows(files)/4)
 }
 
-// slots is how many tasks the live executors run at once.
+// slots is how many tasks the live executors run at once (Config.PlanSlots
+// when set).
 func (d *dist) slots() int {
+	if d.planSlots > 0 {
+		return d.planSlots
+	}
 	n := 0
 	for _, m := range d.reg.ready() {
 		n += max(m.Threads, 1)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -96,27 +97,38 @@ func BenchmarkPlanning(b *testing.B) {
 // (executor.TestHooks.After: each of its tasks keeps its slot twice as
 // long again as its SQL took), scheduled with work stealing and without
 // (every task at its assigned executor, as before the scheduler). Each
-// iteration runs, in turn, the fast executor alone, the slowed one alone
-// and the two pairs; the medians are reported. Two ideals: the total work
-// over the total speed if the slowed executor were exactly a third of the
-// fast one (the fast one's time alone times 3/4, steal/ideal), and from
-// the two executors' measured times alone (1/(1/alone + 1/slowalone),
-// steal/solo-ideal): its SQL may run slower than the fast one's, so it
-// may be slower than a third. contention is the fast executor's SQL speed
-// (rows a second) on its tasks of the stealing pair that ran at least half
-// their time beside the slowed one's SQL, over that on tasks that ran
-// beside none (its first, cold, in neither): under 1, the two compete for
-// the cores.
+// iteration runs, in turn, the fast executor alone, the slowed one alone,
+// each of them alone again on the two-executor plan (Config.PlanSlots 2)
+// and the two pairs; the medians are reported. One executor of one thread
+// runs the query as one task (its key-range plan: one aggregate over all
+// the files); two run 24 scan slices with partial aggregates (29 once
+// they were measured unequal and the scan's tail is cut small), a
+// shuffle and two final aggregates: more work (split-work, the fast
+// executor's time on the two-executor plan over its time alone), which
+// no scheduling can take back. So four ideals: the total work over the total speed if
+// the slowed executor were exactly a third of the fast one (the fast
+// executor's time alone times 3/4, steal/ideal), from the two executors'
+// measured times alone (1/(1/alone + 1/slowalone), steal/solo-ideal: the
+// slowed one's SQL may run slower than the fast one's), and the same two
+// from their times on the two-executor plan (steal/split-ideal and
+// steal/split-solo-ideal): what the schedule, the cores and the stage
+// barrier lose, on the same work. split-work-cpu is split-work in this
+// process's CPU time, which other load on the machine moves much less
+// than the wall clock (steal-cpu-ms and alone-cpu-ms: each query's).
+// contention is the fast executor's SQL speed (rows a second) on its
+// tasks of the stealing pair that ran at least half their time beside
+// the slowed one's SQL, over that on tasks that ran beside none (its
+// first, cold, in neither): under 1, the two compete for the cores.
 func BenchmarkUnequalExecutors(b *testing.B) {
 	dir := b.TempDir()
 	glob := scaleData(b, dir)
 	var mu sync.Mutex
 	var ran []sqlRun // the stealing pair's, in the iteration at hand
-	start := func(executors int, noStealing, slowFirst, record bool) *flightsql.Client {
+	start := func(executors, planSlots int, noStealing, slowFirst, record bool) *flightsql.Client {
 		n := 0
 		c, err := coordinator.Start(context.Background(), coordinator.Config{Addr: "127.0.0.1:0", DataDir: b.TempDir(),
 			AllowDirs: []string{dir}, Executors: executors, Threads: 1, TaskRows: 250000, ShutdownGrace: time.Second,
-			NoStealing: noStealing, Executor: func(ec *executor.Config) {
+			NoStealing: noStealing, PlanSlots: planSlots, Executor: func(ec *executor.Config) {
 				slow := n == 0 && slowFirst
 				n++
 				ec.Test = &executor.TestHooks{After: func(ctx context.Context, t cluster.Task, took time.Duration) error {
@@ -139,20 +151,22 @@ func BenchmarkUnequalExecutors(b *testing.B) {
 	}
 	q := fmt.Sprintf(scaleQuery, glob)
 	runs := []struct {
-		name  string
-		cl    *flightsql.Client
-		times []time.Duration
-	}{{name: "alone", cl: start(1, false, false, false)}, {name: "slowalone", cl: start(1, false, true, false)},
-		{name: "steal", cl: start(2, false, true, true)}, {name: "nosteal", cl: start(2, true, true, false)}}
+		name       string
+		cl         *flightsql.Client
+		times, cpu []time.Duration
+	}{{name: "alone", cl: start(1, 0, false, false, false)}, {name: "slowalone", cl: start(1, 0, false, true, false)},
+		{name: "alonesplit", cl: start(1, 2, false, false, false)}, {name: "slowalonesplit", cl: start(1, 2, false, true, false)},
+		{name: "steal", cl: start(2, 0, false, true, true)}, {name: "nosteal", cl: start(2, 0, true, true, false)}}
 	var beside, apart [2]float64 // the fast executor's SQL: rows and seconds
 	b.ResetTimer()
 	for range b.N {
 		for i := range runs {
-			t0 := time.Now()
+			t0, c0 := time.Now(), processCPU()
 			if rows, _ := fetchServer(b, runs[i].cl, q); rows != 1000 {
 				b.Fatalf("%s: %d groups", runs[i].name, rows)
 			}
 			runs[i].times = append(runs[i].times, time.Since(t0))
+			runs[i].cpu = append(runs[i].cpu, processCPU()-c0)
 		}
 		mu.Lock()
 		first := -1 // the fast executor's first run, cold: not counted
@@ -181,20 +195,44 @@ func BenchmarkUnequalExecutors(b *testing.B) {
 		slices.Sort(s)
 		return s[len(s)/2]
 	}
+	both := func(fast, slow time.Duration) time.Duration {
+		return time.Duration(1 / (1/fast.Seconds() + 1/slow.Seconds()) * float64(time.Second))
+	}
 	alone, slow := median(runs[0].times), median(runs[1].times)
-	ideal := alone * 3 / 4
-	solo := time.Duration(1 / (1/alone.Seconds() + 1/slow.Seconds()) * float64(time.Second))
+	split, slowSplit := median(runs[2].times), median(runs[3].times)
+	ideals := []struct {
+		name string
+		d    time.Duration
+	}{{"ideal", alone * 3 / 4}, {"solo-ideal", both(alone, slow)},
+		{"split-ideal", split * 3 / 4}, {"split-solo-ideal", both(split, slowSplit)}}
 	for _, r := range runs {
 		m := median(r.times)
 		b.ReportMetric(float64(m.Milliseconds()), r.name+"-ms")
 		if r.name == "steal" || r.name == "nosteal" {
-			b.ReportMetric(float64(m)/float64(ideal), r.name+"/ideal")
-			b.ReportMetric(float64(m)/float64(solo), r.name+"/solo-ideal")
+			for _, i := range ideals {
+				b.ReportMetric(float64(m)/float64(i.d), r.name+"/"+i.name)
+			}
 		}
 	}
+	b.ReportMetric(float64(split)/float64(alone), "split-work")
+	// The same in CPU time (this process: coordinator and executors),
+	// which other load on the machine changes much less than the wall
+	// clock.
+	b.ReportMetric(float64(median(runs[2].cpu))/float64(median(runs[0].cpu)), "split-work-cpu")
+	b.ReportMetric(float64(median(runs[4].cpu).Milliseconds()), "steal-cpu-ms")
+	b.ReportMetric(float64(median(runs[0].cpu).Milliseconds()), "alone-cpu-ms")
 	if beside[1] > 0 && apart[1] > 0 {
 		b.ReportMetric(beside[0]/beside[1]/(apart[0]/apart[1]), "contention")
 	}
+}
+
+// processCPU is the CPU time this process has used (user and system).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // sqlRun is one task's SQL at an executor of BenchmarkUnequalExecutors.
