@@ -97,6 +97,14 @@ var stageQueries = []string{
 	// ord gives more rows than fact filtered is estimated to, but not 4
 	// times as many: fact stays the split scan.
 	"SELECT o.urgent, count(*) FROM ord o, fact f WHERE o.o = f.o AND f.d = 3 GROUP BY o.urgent",
+	// A GROUP BY of the co-partitioned join's key is finished in each
+	// partition: the split scan's key, or the other input's in an inner
+	// join; not the key of a null-supplying side (its NULLs are in every
+	// partition), nor one of two keys the inputs are shuffled by.
+	"SELECT o.o, count(*), sum(f.x) FROM fact f JOIN ord o ON f.o = o.o GROUP BY o.o",
+	"SELECT o.o, count(f.k) FROM ord o LEFT JOIN fact f ON f.o = o.o AND f.d = 1 GROUP BY o.o ORDER BY 2 DESC, 1 LIMIT 5",
+	"SELECT f.o, count(*) FROM ord o LEFT JOIN fact f ON f.o = o.o AND f.d = 1 GROUP BY f.o",
+	"SELECT f.o, sum(f.x) FROM fact f JOIN ord o ON f.o = o.o AND f.d = o.od GROUP BY f.o",
 	// Beside a subquery the join stage keeps its inputs' filters (DuckDB
 	// decorrelates it for the rows that pass them).
 	"SELECT f.k FROM fact f JOIN dim ON f.d = dim.d WHERE dim.name = 'dim 3' AND f.x > (SELECT avg(x) FROM fact g WHERE g.d = f.d)",

@@ -151,6 +151,12 @@ var staged = []string{
 	"SELECT a.id, b.x FROM v AS a JOIN vv AS b ON a.id = b.id + 1 WHERE a.g = 2",
 	"SELECT a.g, count(*) FROM v AS a JOIN vv AS b USING (id) GROUP BY a.g",
 	"SELECT o_orderkey, c_name FROM customer RIGHT JOIN orders ON c_custkey = o_custkey AND c_acctbal > 0 WHERE o_totalprice < 20000",
+	// GROUP BY a co-partitioned join's key, finished in each partition:
+	// not the null-supplying side's key (a NULL group from every
+	// partition), nor one of two keys.
+	"SELECT o_custkey, count(*), count(c_custkey) FROM customer LEFT JOIN orders ON c_custkey = o_custkey AND o_orderstatus = 'F' GROUP BY o_custkey",
+	"SELECT o_custkey, count(*), sum(c_acctbal) FROM orders JOIN customer ON o_custkey = c_custkey WHERE o_totalprice > 100000 GROUP BY o_custkey ORDER BY 3 DESC, 1 LIMIT 10",
+	"SELECT ps_partkey, count(*), sum(l_quantity) FROM lineitem JOIN partsupp ON l_partkey = ps_partkey AND l_suppkey = ps_suppkey GROUP BY ps_partkey",
 	"SELECT count(*), count(a.id), sum(b.x) FROM v AS a RIGHT JOIN vv AS b ON a.id = b.id * 2",
 	"SELECT a.id, b.id, a.x, b.x FROM v AS a FULL JOIN vv AS b ON a.id = b.id AND b.g = 1 AND a.x > 100",
 	"SELECT count(*), count(c_custkey), count(o_orderkey) FROM customer FULL JOIN orders ON c_custkey = o_custkey AND o_orderstatus = 'F'",

@@ -22,7 +22,8 @@
 // by a shuffle or a range partitioning run as one), ranges.go,
 // rangejoin.go and rangeagg.go (files sorted by a key: a split scan cut
 // by ranges of it from Parquet statistics, inputs equal to it read in
-// each slice's range, GROUP BY of it finished in each slice). Each
-// stage's query is an AST over its slice and the TEMP tables its inputs
-// are loaded into; the executors run it.
+// each slice's range, GROUP BY of it finished in each slice; rangeagg.go
+// also finishes a GROUP BY of a co-partitioned join's key in each
+// partition). Each stage's query is an AST over its slice and the TEMP
+// tables its inputs are loaded into; the executors run it.
 package partition

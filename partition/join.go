@@ -207,6 +207,13 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 	if y >= 0 {
 		join.Tasks = max(env.Partitions, 1)
 		join.What = fmt.Sprintf("join of %s and %s co-partitioned", leaves[s].alias, leaves[y].alias)
+		if len(ykeys) == 1 && !a.full {
+			// Rows of one key meet in one partition (partGroups).
+			a.coparted = &keyed{column: ykeys[0][0].Column, same: []keyCol{{s, ykeys[0][0].Column}}, res: res}
+			if leaves[y].splittable {
+				a.coparted.same = append(a.coparted.same, keyCol{y, ykeys[0][1].Column})
+			}
+		}
 	} else {
 		join.Scan = a
 		join.What = fmt.Sprintf("join over slices of %s", leaves[s].alias)

@@ -84,6 +84,9 @@ type Analysis struct {
 	// keyed: the split scan's slices are cut by ranges of a key
 	// (ranges.go), set by the join's plan (rangejoin.go).
 	keyed *keyed
+	// coparted: the join's two inputs are shuffled by one key each
+	// (join.go), equal to it in every output row; for partGroups.
+	coparted *keyed
 	// inlined is the query analysed with every WITH inlined, which
 	// Stages plans instead when computing WITH results once does not
 	// give a plan.

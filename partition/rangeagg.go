@@ -118,6 +118,37 @@ func (a *Analysis) renames(name string) bool {
 	return false
 }
 
+// partGroups says the aggregate's groups each live in one partition of a
+// co-partitioned join (join.go), and by which key: both its inputs are
+// shuffled by one key each (hash() of the value cast to a common type, so
+// equal keys, and all NULLs, meet in one partition) and a group key is the
+// split scan's key column, or the other input's when that input supplies
+// no NULLs: equal to the partition key in every output row. Then the join
+// stage finishes the aggregate itself, without a shuffle by group key and
+// a final stage (GROUP BY c_custkey over customer LEFT JOIN orders ON
+// c_custkey = o_custkey, TPC-H Q13's subquery). Nil: not known to be so,
+// or a subquery or a HAVING over the query's own rows reads the partials.
+func (a *Analysis) partGroups(top *Stage) *keyed {
+	k := a.coparted
+	if k == nil || len(a.groups) == 0 || len(list(a.root, "group_sets")) > 1 || top.Scan != nil || a.subqueries || a.ownRows {
+		return nil
+	}
+	for _, g := range a.groups {
+		if k.holds(g) {
+			return k
+		}
+	}
+	return nil
+}
+
+// finishInPartitions makes the co-partitioned join's stage top finish the
+// aggregate over its partial rows itself (partGroups).
+func (a *Analysis) finishInPartitions(top *Stage, k *keyed, names []string, merged bool) {
+	top.What = strings.TrimSuffix(top.What, ", partial aggregate") +
+		fmt.Sprintf(", aggregate finished in each partition (grouped by its key %s)", k.column)
+	a.finishIn(top, names, merged)
+}
+
 // finishInSlices makes the split scan's stage top, cut by k's ranges,
 // finish the aggregate over its partial rows itself: its tasks' outputs
 // are the answer (merged sorted by the coordinator when merged).
@@ -127,6 +158,11 @@ func (a *Analysis) finishInSlices(top *Stage, k *keyed, names []string, merged b
 	}
 	top.What = strings.TrimSuffix(top.What, ", partial aggregate") +
 		fmt.Sprintf(", aggregate finished in each slice (its groups' %s ranges %s are disjoint)", k.column, k.rangeList())
+	a.finishIn(top, names, merged)
+}
+
+// finishIn wraps stage top's partial aggregate in the final one.
+func (a *Analysis) finishIn(top *Stage, names []string, merged bool) {
 	node, bySlice := top.node, top.bySlice
 	final := func(n Node, err error) (Node, error) {
 		if err != nil {

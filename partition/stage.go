@@ -425,6 +425,14 @@ func (a *Analysis) stages(names []string, force bool) (*Plan, error) {
 		a.finishInSlices(top, k, names, p.Merge != nil)
 		return p, nil
 	}
+	if k := a.partGroups(top); k != nil && (!ordered || (order != nil && !force)) {
+		// Every group lives in one partition of the join (rangeagg.go).
+		if ordered {
+			p.Merge = order
+		}
+		a.finishInPartitions(top, k, names, p.Merge != nil)
+		return p, nil
+	}
 	final := p.add(&Stage{Tasks: tasks, What: "final aggregate"})
 	keys := make([]Key, len(a.groups))
 	for i := range a.groups {
