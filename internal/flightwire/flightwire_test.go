@@ -167,9 +167,16 @@ type server struct {
 	opts       []ipc.Option
 	compressed bool
 	started    chan struct{}
+	// done, when set, is closed as DoGet returns: the records are the
+	// test's, read by the handler until then (grpc.Server.Stop does not
+	// wait for handlers).
+	done chan struct{}
 }
 
 func (s *server) DoGet(_ *flight.Ticket, stream flight.FlightService_DoGetServer) error {
+	if s.done != nil {
+		defer close(s.done)
+	}
 	w := NewWriter(stream, append(s.opts, ipc.WithSchema(s.recs[0].Schema()))...)
 	w.Compressed = s.compressed
 	defer w.Close()
@@ -295,7 +302,7 @@ func TestStream(t *testing.T) {
 		t.Run(fmt.Sprintf("dropped/stop=%v", stopAtOnce), func(t *testing.T) {
 			alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
 			recs := records(alloc, 50, 50_000)
-			srv := &server{recs: recs, opts: []ipc.Option{ipc.WithAllocator(alloc)}, started: make(chan struct{})}
+			srv := &server{recs: recs, opts: []ipc.Option{ipc.WithAllocator(alloc)}, started: make(chan struct{}), done: make(chan struct{})}
 			a, stop := serve(t, srv)
 			defer stop()
 			cl, err := flight.NewClientWithMiddleware(a, nil, nil, DialOption(), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -315,6 +322,7 @@ func TestStream(t *testing.T) {
 			if stopAtOnce {
 				stop()
 			}
+			<-srv.done
 			for _, r := range recs {
 				r.Release()
 			}
