@@ -441,6 +441,9 @@ type planned struct {
 	// A plan in stages: every stage's tasks, the last one's are tasks.
 	plan   *partition.Plan
 	stages []plannedStage
+	// pruned says which slices of its scans the filter's bounds dropped
+	// (prune.go), for --explain.
+	pruned []string
 }
 
 type plannedTask struct {
@@ -511,8 +514,9 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 	var key strings.Builder
 	key.WriteString(cacheKey())
 	sliced := make([][]partition.Slice, len(parts))
+	var pruned []string
 	for i, part := range parts {
-		if sliced[i], err = d.slices(ctx, conn, seen, part); err != nil {
+		if sliced[i], err = d.scanSlices(ctx, conn, seen, part, &pruned); err != nil {
 			return nil, fmt.Errorf("%w: %v", partition.ErrLocal, err)
 		}
 		if len(sliced[i]) == 0 {
@@ -551,7 +555,7 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		}
 		d.plans.put(key.String(), c)
 	}
-	p := &planned{mode: a.Mode, merge: c.merge}
+	p := &planned{mode: a.Mode, merge: c.merge, pruned: pruned}
 	for i := range parts {
 		for _, s := range sliced[i] {
 			p.tasks = append(p.tasks, plannedTask{sql: c.tasks[shapeOf(i, s)], slice: s, ordered: parts[i].Ordered()})
@@ -758,7 +762,9 @@ type explanation struct {
 	Plan    []taskInfo  `json:"plan,omitempty"`
 	Merge   string      `json:"merge_sql,omitempty"`
 	Stages  []stageInfo `json:"stages,omitempty"`
-	Ordered bool        `json:"ordered,omitempty"` // the endpoints in order are the sorted answer
+	// Pruned says which slices of a scan its filter dropped, and why.
+	Pruned  []string `json:"pruned,omitempty"`
+	Ordered bool     `json:"ordered,omitempty"` // the endpoints in order are the sorted answer
 	// ResultMode is how the answer is read (flightsql.ResultModes; proxy
 	// for a merge), from how many endpoints.
 	ResultMode string `json:"result_mode,omitempty"`
@@ -775,7 +781,7 @@ type taskInfo struct {
 
 func (p *planned) explain(execs [][2]string) explanation {
 	e := explanation{Mode: p.modeName(), Tasks: len(p.tasks), TaskSQL: p.tasks[0].sql, Merge: p.merge,
-		Stages: p.stageInfos(), Ordered: p.sorted()}
+		Stages: p.stageInfos(), Ordered: p.sorted(), Pruned: p.pruned}
 	for _, ps := range p.stages[:max(len(p.stages)-1, 0)] {
 		e.Tasks += len(ps.tasks) // every stage's tasks
 	}

@@ -41,13 +41,14 @@ func (d *dist) planStages(ctx context.Context, conn *duck.Conn, seen listings, a
 	var k strings.Builder
 	k.WriteString(key())
 	fmt.Fprintf(&k, "\x00stages %d", d.slots())
+	var pruned []string
 	for i, s := range sp.Stages {
 		if s.Slices != nil {
 			sliced[i] = s.Slices // cut by key ranges at planning
 		} else if s.Scan == nil {
 			sliced[i] = make([]partition.Slice, s.Tasks)
 			continue
-		} else if sliced[i], err = d.slices(ctx, conn, seen, s.Scan); err != nil {
+		} else if sliced[i], err = d.scanSlices(ctx, conn, seen, s.Scan, &pruned); err != nil {
 			return nil, fmt.Errorf("%w: %v", partition.ErrLocal, err)
 		}
 		if len(sliced[i]) == 0 {
@@ -135,7 +136,7 @@ func (d *dist) planStages(ctx context.Context, conn *duck.Conn, seen listings, a
 		}
 		d.plans.put(k.String(), c)
 	}
-	p := &planned{mode: partition.Scatter, merge: c.merge, plan: sp}
+	p := &planned{mode: partition.Scatter, merge: c.merge, plan: sp, pruned: pruned}
 	if sp.Merge != nil {
 		p.mode = partition.ScatterMerge
 	}

@@ -1,0 +1,394 @@
+package partition
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Pruning: a split scan whose filter bounds an integer column by
+// constants (=, <, <=, >, >=, BETWEEN, IN, IS NULL, ANDed with anything)
+// needs no task for the row groups whose Parquet statistics prove that no
+// row passes it: a point lookup in files sorted by its key reads one
+// slice, not one per file. Only what the statistics prove is dropped: the
+// column must be a signed integer the scan gives unchanged (plainTo), the
+// constants integers, and every row group of its files must have bounds
+// (Env.KeyStats); anything else keeps every slice. A comparison is never
+// true of NULL, so a row group's NULLs never keep it for one; IS NULL
+// keeps the row groups that hold a NULL.
+
+// bound is one conjunct of the filter that statistics can refute: the
+// column it tests and whether rows within some bounds may pass it.
+type bound struct {
+	column string
+	text   string // for --explain
+	may    func(Bounds) bool
+}
+
+// prunable are the signed integer types whose Parquet statistics order
+// their values as DuckDB compares them.
+var prunable = map[string]bool{"TINYINT": true, "SMALLINT": true, "INTEGER": true, "BIGINT": true}
+
+// Pruned says what Prune dropped and why, for --explain; empty when it
+// dropped nothing.
+type Pruned struct {
+	Filter        string // the conjuncts that refuted row groups
+	Slices, Kept  int    // slices before, and after
+	Groups, Empty int    // row groups in the slices, and those refuted
+}
+
+func (p Pruned) String() string {
+	if p.Slices == p.Kept && p.Empty == 0 {
+		return ""
+	}
+	s := fmt.Sprintf("%d of %d slices (%d of %d row groups) dropped: Parquet statistics prove no row passes %s",
+		p.Slices-p.Kept, p.Slices, p.Empty, p.Groups, p.Filter)
+	if p.Kept == 1 && p.Empty == p.Groups {
+		s += "; one slice kept for the empty answer"
+	}
+	return s
+}
+
+// Prune drops from the split scan's slices (of files, Split or
+// SplitGroups; not those cut by key ranges) the row groups whose
+// statistics prove that no row passes the query's filter, and narrows a
+// row range to the row groups left in it. At least one slice is left, so
+// that an answer with no rows still has a task and an endpoint (and an
+// aggregate its one partial).
+func (a *Analysis) Prune(sl []Slice) ([]Slice, Pruned) {
+	none := Pruned{Slices: len(sl), Kept: len(sl)}
+	bs := a.bounds()
+	if len(bs) == 0 || len(sl) == 0 {
+		return sl, none
+	}
+	// The row groups of every file: which may hold a passing row.
+	live := map[string]*groups{}
+	var used []string
+	for _, b := range bs {
+		files, err := a.env.KeyStats(a.Paths, b.column)
+		if err != nil {
+			continue
+		}
+		refuted := false
+		for _, f := range files {
+			g := live[f.Path]
+			if g == nil {
+				g = &groups{rows: f.RowGroups, live: make([]bool, len(f.RowGroups))}
+				for i := range g.live {
+					g.live[i] = true
+				}
+				live[f.Path] = g
+			}
+			for i, k := range f.Keys {
+				if g.live[i] && !b.may(k) {
+					g.live[i], refuted = false, true
+				}
+			}
+		}
+		if refuted {
+			used = append(used, b.text)
+		}
+	}
+	if len(used) == 0 {
+		return sl, none
+	}
+	p := Pruned{Filter: strings.Join(used, " AND "), Slices: len(sl)}
+	var out []Slice
+	for _, s := range sl {
+		if s.Keys != nil {
+			return sl, none // cut by a key's ranges for a join: left as they are
+		}
+		n, empty, kept, ok := pruneSlice(s, live)
+		if !ok {
+			return sl, none
+		}
+		p.Groups += n
+		p.Empty += empty
+		if kept != nil {
+			out = append(out, *kept)
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, first(sl[0], live))
+	}
+	p.Kept = len(out)
+	return out, p
+}
+
+// groups are a file's row groups: their rows, and whether each may hold
+// a row that passes the filter.
+type groups struct {
+	rows []int64
+	live []bool
+}
+
+// pruneSlice is s without its refuted row groups (nil: none left), and
+// how many row groups it had and were refuted. False when a file of it
+// has no row groups listed.
+func pruneSlice(s Slice, live map[string]*groups) (n, empty int, kept *Slice, ok bool) {
+	if len(s.Files) > 0 {
+		k := s
+		k.Files = nil
+		for _, f := range s.Files {
+			g, ok := live[f]
+			if !ok {
+				return 0, 0, nil, false
+			}
+			any := false
+			for _, x := range g.live {
+				n++
+				if x {
+					any = true
+				} else {
+					empty++
+				}
+			}
+			if any {
+				k.Files = append(k.Files, f)
+			}
+		}
+		if len(k.Files) == 0 {
+			return n, empty, nil, true
+		}
+		return n, empty, &k, true
+	}
+	g, ok := live[s.File]
+	if !ok {
+		return 0, 0, nil, false
+	}
+	k := s
+	lo, hi := int64(-1), int64(-1)
+	var pos int64
+	for i, rows := range g.rows {
+		start, end := pos, pos+rows-1
+		pos += rows
+		if rows == 0 || (!s.Whole() && (end < s.First || start > s.Last)) {
+			continue
+		}
+		n++
+		if !g.live[i] {
+			empty++
+			continue
+		}
+		if lo < 0 {
+			lo = start
+		}
+		hi = end
+	}
+	if lo < 0 {
+		return n, empty, nil, true
+	}
+	if s.Whole() {
+		if empty > 0 {
+			k.First, k.Last = lo, hi
+		}
+	} else {
+		k.First, k.Last = max(k.First, lo), min(k.Last, hi)
+	}
+	return n, empty, &k, true
+}
+
+// first is the slice kept when every row group is refuted: s narrowed to
+// its first file or row group, whose task gives no row.
+func first(s Slice, live map[string]*groups) Slice {
+	if len(s.Files) > 0 {
+		s.Files = s.Files[:1]
+		return s
+	}
+	if g := live[s.File]; g != nil && !s.Whole() {
+		var pos int64
+		for _, n := range g.rows {
+			if pos+n-1 >= s.First && n > 0 {
+				s.Last = min(s.Last, pos+n-1)
+				s.First = max(s.First, pos)
+				break
+			}
+			pos += n
+		}
+	}
+	return s
+}
+
+// bounds are the conjuncts of the query's filter (its WHERE and those of
+// the SELECT * subqueries between it and the scan) that statistics can
+// refute: comparisons of a signed integer column of the scan with integer
+// constants.
+func (a *Analysis) bounds() []bound {
+	if a.root == nil || a.env.KeyStats == nil || a.env.Columns == nil || a.Format != Parquet || a.Joined ||
+		a.inner != nil || a.over || len(a.subst) > 0 {
+		return nil
+	}
+	for _, p := range a.Paths {
+		if strings.Contains(p, "=") {
+			return nil // hive partitions: a column may come from the path
+		}
+	}
+	from := child(a.root, "from_table")
+	if !plainTo(from) {
+		return nil
+	}
+	cols, err := a.env.Columns(from)
+	if err != nil {
+		return nil
+	}
+	types := map[string]string{}
+	for _, c := range cols {
+		types[strings.ToLower(c.Name)] = strings.ToUpper(c.Type)
+	}
+	// A select-list alias named like a column: leave the filter alone
+	// rather than decide which one it names.
+	for _, e := range list(a.root, "select_list") {
+		if al := str(e.(map[string]any), "alias"); al != "" {
+			delete(types, strings.ToLower(al))
+		}
+	}
+	alias := strings.ToLower(str(from, "alias"))
+	column := func(v any) (string, bool) {
+		n, _ := v.(map[string]any)
+		if str(n, "class") != "COLUMN_REF" {
+			return "", false
+		}
+		names := list(n, "column_names")
+		var name string
+		switch len(names) {
+		case 1:
+			name, _ = names[0].(string)
+		case 2:
+			q, _ := names[0].(string)
+			if alias == "" || strings.ToLower(q) != alias {
+				return "", false
+			}
+			name, _ = names[1].(string)
+		default:
+			return "", false
+		}
+		if !prunable[types[strings.ToLower(name)]] {
+			return "", false
+		}
+		return strings.ToLower(name), true
+	}
+	var conds []any
+	conds = append(conds, conjuncts(a.root["where_clause"])...)
+	for n := from; str(n, "type") == "SUBQUERY"; {
+		inner := child(child(n, "subquery"), "node")
+		conds = append(conds, conjuncts(inner["where_clause"])...)
+		n = child(inner, "from_table")
+	}
+	var out []bound
+	for _, c := range conds {
+		if b, ok := refutable(c.(map[string]any), column); ok {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// flipped is the comparison with its sides swapped: 7 > k is k < 7.
+var flipped = map[string]string{"COMPARE_EQUAL": "COMPARE_EQUAL", "COMPARE_LESSTHAN": "COMPARE_GREATERTHAN",
+	"COMPARE_GREATERTHAN": "COMPARE_LESSTHAN", "COMPARE_LESSTHANOREQUALTO": "COMPARE_GREATERTHANOREQUALTO",
+	"COMPARE_GREATERTHANOREQUALTO": "COMPARE_LESSTHANOREQUALTO"}
+
+var operators = map[string]string{"COMPARE_EQUAL": "=", "COMPARE_LESSTHAN": "<", "COMPARE_GREATERTHAN": ">",
+	"COMPARE_LESSTHANOREQUALTO": "<=", "COMPARE_GREATERTHANOREQUALTO": ">="}
+
+// refutable is the bound a conjunct sets on a column, if statistics can
+// refute it.
+func refutable(n Node, column func(any) (string, bool)) (bound, bool) {
+	switch str(n, "class") {
+	case "COMPARISON":
+		op := str(n, "type")
+		col, ok := column(n["left"])
+		v, isInt := integerLiteral(n["right"])
+		if !ok {
+			if col, ok = column(n["right"]); !ok {
+				return bound{}, false
+			}
+			v, isInt = integerLiteral(n["left"])
+			op = flipped[op]
+		}
+		if !isInt || operators[op] == "" {
+			return bound{}, false
+		}
+		text := fmt.Sprintf("%s %s %d", col, operators[op], v)
+		var may func(Bounds) bool
+		switch op {
+		case "COMPARE_EQUAL":
+			may = func(b Bounds) bool { return b.Lo <= v && v <= b.Hi }
+		case "COMPARE_LESSTHAN":
+			may = func(b Bounds) bool { return b.Lo < v }
+		case "COMPARE_LESSTHANOREQUALTO":
+			may = func(b Bounds) bool { return b.Lo <= v }
+		case "COMPARE_GREATERTHAN":
+			may = func(b Bounds) bool { return b.Hi > v }
+		case "COMPARE_GREATERTHANOREQUALTO":
+			may = func(b Bounds) bool { return b.Hi >= v }
+		}
+		return bound{column: col, text: text, may: may}, true
+	case "BETWEEN":
+		if str(n, "type") != "COMPARE_BETWEEN" {
+			return bound{}, false
+		}
+		col, ok := column(n["input"])
+		lo, lok := integerLiteral(n["lower"])
+		hi, hok := integerLiteral(n["upper"])
+		if !ok || !lok || !hok {
+			return bound{}, false
+		}
+		return bound{column: col, text: fmt.Sprintf("%s BETWEEN %d AND %d", col, lo, hi),
+			may: func(b Bounds) bool { return b.Lo <= hi && lo <= b.Hi && lo <= hi }}, true
+	case "OPERATOR":
+		cs := list(n, "children")
+		if len(cs) == 0 {
+			return bound{}, false
+		}
+		col, ok := column(cs[0])
+		if !ok {
+			return bound{}, false
+		}
+		switch str(n, "type") {
+		case "OPERATOR_IS_NULL":
+			if len(cs) != 1 {
+				return bound{}, false
+			}
+			return bound{column: col, text: col + " IS NULL", may: func(b Bounds) bool { return b.Nulls }}, true
+		case "COMPARE_IN":
+			var vs []int64
+			var texts []string
+			for _, c := range cs[1:] {
+				v, ok := integerLiteral(c)
+				if !ok {
+					return bound{}, false
+				}
+				vs = append(vs, v)
+				texts = append(texts, strconv.FormatInt(v, 10))
+			}
+			return bound{column: col, text: fmt.Sprintf("%s IN (%s)", col, strings.Join(texts, ", ")),
+				may: func(b Bounds) bool {
+					for _, v := range vs {
+						if b.Lo <= v && v <= b.Hi {
+							return true
+						}
+					}
+					return false
+				}}, true
+		}
+	}
+	return bound{}, false
+}
+
+// integerLiteral is the value of an integer constant (not NULL) that
+// int64 holds; a cast, a decimal, a string or a larger integer is none.
+func integerLiteral(v any) (int64, bool) {
+	n, _ := v.(map[string]any)
+	if str(n, "class") != "CONSTANT" {
+		return 0, false
+	}
+	val := child(n, "value")
+	num, ok := val["value"].(json.Number)
+	if !ok || val["is_null"] != false || !integerType(str(child(val, "type"), "id")) {
+		return 0, false
+	}
+	i, err := strconv.ParseInt(string(num), 10, 64)
+	return i, err == nil
+}
