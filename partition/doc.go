@@ -24,6 +24,8 @@
 // by ranges of it from Parquet statistics, inputs equal to it read in
 // each slice's range, GROUP BY of it finished in each slice; rangeagg.go
 // also finishes a GROUP BY of a co-partitioned join's key in each
-// partition). Each stage's query is an AST over its slice and the TEMP
-// tables its inputs are loaded into; the executors run it.
+// partition), prune.go (the slices whose Parquet statistics prove the
+// filter rejects every row dropped: a point lookup reads one row group).
+// Each stage's query is an AST over its slice and the TEMP tables its
+// inputs are loaded into; the executors run it.
 package partition

@@ -228,20 +228,28 @@ func (a *Analysis) bounds() []bound {
 	if !plainTo(from) {
 		return nil
 	}
-	cols, err := a.env.Columns(from)
-	if err != nil {
-		return nil
-	}
-	types := map[string]string{}
-	for _, c := range cols {
-		types[strings.ToLower(c.Name)] = strings.ToUpper(c.Type)
-	}
-	// A select-list alias named like a column: leave the filter alone
-	// rather than decide which one it names.
-	for _, e := range list(a.root, "select_list") {
-		if al := str(e.(map[string]any), "alias"); al != "" {
-			delete(types, strings.ToLower(al))
+	// The column types, asked for once a conjunct compares a column
+	// with constants.
+	var types map[string]string
+	typeOf := func(name string) string {
+		if types == nil {
+			types = map[string]string{}
+			cols, err := a.env.Columns(from)
+			if err != nil {
+				return ""
+			}
+			for _, c := range cols {
+				types[strings.ToLower(c.Name)] = strings.ToUpper(c.Type)
+			}
+			// A select-list alias named like a column: leave the filter
+			// alone rather than decide which one it names.
+			for _, e := range list(a.root, "select_list") {
+				if en, _ := e.(map[string]any); str(en, "alias") != "" {
+					delete(types, strings.ToLower(str(en, "alias")))
+				}
+			}
 		}
+		return types[strings.ToLower(name)]
 	}
 	alias := strings.ToLower(str(from, "alias"))
 	column := func(v any) (string, bool) {
@@ -263,10 +271,11 @@ func (a *Analysis) bounds() []bound {
 		default:
 			return "", false
 		}
-		if !prunable[types[strings.ToLower(name)]] {
-			return "", false
-		}
 		return strings.ToLower(name), true
+	}
+	typed := func(v any) (string, bool) {
+		name, ok := column(v)
+		return name, ok && prunable[typeOf(name)]
 	}
 	var conds []any
 	conds = append(conds, conjuncts(a.root["where_clause"])...)
@@ -277,7 +286,12 @@ func (a *Analysis) bounds() []bound {
 	}
 	var out []bound
 	for _, c := range conds {
-		if b, ok := refutable(c.(map[string]any), column); ok {
+		// Types only for a conjunct that would bound a column.
+		n, _ := c.(map[string]any)
+		if _, ok := refutable(n, column); !ok {
+			continue
+		}
+		if b, ok := refutable(n, typed); ok {
 			out = append(out, b)
 		}
 	}
