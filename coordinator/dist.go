@@ -483,9 +483,13 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		consulted = true
 		return d.keyStats(ctx, conn, seen, paths, column)
 	}
+	pruneStats := func(paths []string, column string) ([]partition.File, error) {
+		consulted = true
+		return d.columnStats(ctx, conn, seen, paths, column, true)
+	}
 	a, err := partition.Analyze([]byte(ast), partition.Env{Aggregates: d.aggs, View: view, Rows: rows,
 		Exchanges: d.exchanges, Partitions: d.slots(), BroadcastRows: d.broadcastRows, Columns: cols,
-		Estimate: facts.estimate, KeyStats: keyStats})
+		Estimate: facts.estimate, KeyStats: keyStats, PruneStats: pruneStats})
 	if errors.Is(err, partition.ErrLocal) && !consulted {
 		// Local whatever the catalog holds (SELECT 1, a volatile function,
 		// a recursive WITH): parsing and analysing it again would give the

@@ -191,7 +191,18 @@ FROM parquet_metadata($1::VARCHAR[]) GROUP BY ALL ORDER BY file_name, row_group_
 // bounds are not integers, is an error: the planner then cuts no slices
 // by it.
 func (d *dist) keyStats(ctx context.Context, conn *duck.Conn, seen listings, patterns []string, column string) ([]partition.File, error) {
-	memo := "\x01keys\x00" + strings.ToLower(column) + "\x00" + strings.Join(patterns, "\x00")
+	return d.columnStats(ctx, conn, seen, patterns, column, false)
+}
+
+// columnStats is keyStats; with onlyNulls, a row group whose every row is
+// NULL in the column (and so has no bounds) has the empty bounds 1..0
+// with Nulls (partition.Env.PruneStats) rather than being an error.
+func (d *dist) columnStats(ctx context.Context, conn *duck.Conn, seen listings, patterns []string, column string, onlyNulls bool) ([]partition.File, error) {
+	kind := "\x01keys\x00"
+	if onlyNulls {
+		kind = "\x01prune\x00"
+	}
+	memo := kind + strings.ToLower(column) + "\x00" + strings.Join(patterns, "\x00")
 	if f, ok := seen[memo]; ok {
 		return f, nil
 	}
@@ -205,7 +216,7 @@ func (d *dist) keyStats(ctx context.Context, conn *duck.Conn, seen listings, pat
 	}
 	keys := map[string]string{}
 	for _, f := range stats {
-		keys[f.path] = fmt.Sprintf("%s\x00%d\x00%d\x00%s", f.path, f.size, f.modified, strings.ToLower(column))
+		keys[f.path] = fmt.Sprintf("%s\x00%d\x00%d\x00%s\x00%v", f.path, f.size, f.modified, strings.ToLower(column), onlyNulls)
 	}
 	out := make([]partition.File, len(files))
 	var missing []string
@@ -218,7 +229,7 @@ func (d *dist) keyStats(ctx context.Context, conn *duck.Conn, seen listings, pat
 		}
 	}
 	if len(missing) > 0 {
-		read, err := readKeyBounds(ctx, conn, missing, column)
+		read, err := readKeyBounds(ctx, conn, missing, column, onlyNulls)
 		if err != nil {
 			return nil, err
 		}
@@ -241,10 +252,11 @@ func (d *dist) keyStats(ctx context.Context, conn *duck.Conn, seen listings, pat
 }
 
 // readKeyBounds reads the bounds of an integer column in each row group of
-// the Parquet files from their footers.
-func readKeyBounds(ctx context.Context, conn *duck.Conn, paths []string, column string) (map[string][]partition.Bounds, error) {
+// the Parquet files from their footers; with onlyNulls, a row group of
+// only NULLs has the empty bounds 1..0 with Nulls.
+func readKeyBounds(ctx context.Context, conn *duck.Conn, paths []string, column string, onlyNulls bool) (map[string][]partition.Bounds, error) {
 	rows, err := conn.QueryRows(ctx, `SELECT file_name, row_group_id, TRY_CAST(stats_min_value AS BIGINT),
-  TRY_CAST(stats_max_value AS BIGINT), stats_null_count
+  TRY_CAST(stats_max_value AS BIGINT), stats_null_count, row_group_num_rows
 FROM parquet_metadata($1::VARCHAR[]) WHERE lower(path_in_schema) = lower($2::VARCHAR) ORDER BY file_name, row_group_id`, paths, column)
 	if err != nil {
 		return nil, err
@@ -254,9 +266,13 @@ FROM parquet_metadata($1::VARCHAR[]) WHERE lower(path_in_schema) = lower($2::VAR
 	for rows.Next() {
 		var name string
 		var id int64
-		var lo, hi, nulls *int64
-		if err := rows.Scan(&name, &id, &lo, &hi, &nulls); err != nil {
+		var lo, hi, nulls, n *int64
+		if err := rows.Scan(&name, &id, &lo, &hi, &nulls, &n); err != nil {
 			return nil, err
+		}
+		if onlyNulls && lo == nil && hi == nil && nulls != nil && n != nil && *n > 0 && *nulls == *n {
+			one, none := int64(1), int64(0)
+			lo, hi = &one, &none
 		}
 		if lo == nil || hi == nil || nulls == nil {
 			return nil, fmt.Errorf("%s: row group %d has no statistics of %s", name, id, column)

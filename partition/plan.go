@@ -151,6 +151,10 @@ type Env struct {
 	// column in each, from the files' statistics; an error when a row
 	// group has none. nil: slices are never cut by key ranges (ranges.go).
 	KeyStats func(paths []string, column string) ([]File, error)
+	// PruneStats is KeyStats, but a row group whose every row is NULL in
+	// the column has the empty bounds 1..0 with Nulls rather than being
+	// an error; Prune reads it (KeyStats when nil).
+	PruneStats func(paths []string, column string) ([]File, error)
 
 	// withs are the WITH queries read more than once, computed once;
 	// nil: every WITH is inlined.

@@ -14,9 +14,10 @@ import (
 // slice, not one per file. Only what the statistics prove is dropped: the
 // column must be a signed integer the scan gives unchanged (plainTo), the
 // constants integers, and every row group of its files must have bounds
-// (Env.KeyStats); anything else keeps every slice. A comparison is never
-// true of NULL, so a row group's NULLs never keep it for one; IS NULL
-// keeps the row groups that hold a NULL.
+// (Env.PruneStats); anything else keeps every slice. A comparison is
+// never true of NULL, so a row group's NULLs never keep it for one, and a
+// row group of only NULLs is dropped by any; IS NULL keeps the row groups
+// that hold a NULL.
 
 // bound is one conjunct of the filter that statistics can refute: the
 // column it tests and whether rows within some bounds may pass it.
@@ -66,7 +67,11 @@ func (a *Analysis) Prune(sl []Slice) ([]Slice, Pruned) {
 	live := map[string]*groups{}
 	var used []string
 	for _, b := range bs {
-		files, err := a.env.KeyStats(a.Paths, b.column)
+		stats := a.env.PruneStats
+		if stats == nil {
+			stats = a.env.KeyStats
+		}
+		files, err := stats(a.Paths, b.column)
 		if err != nil {
 			continue
 		}
@@ -338,7 +343,7 @@ func refutable(n Node, column func(any) (string, bool)) (bound, bool) {
 		case "COMPARE_GREATERTHANOREQUALTO":
 			may = func(b Bounds) bool { return b.Hi >= v }
 		}
-		return bound{column: col, text: text, may: may}, true
+		return bound{column: col, text: text, may: notOnlyNulls(may)}, true
 	case "BETWEEN":
 		if str(n, "type") != "COMPARE_BETWEEN" {
 			return bound{}, false
@@ -350,7 +355,7 @@ func refutable(n Node, column func(any) (string, bool)) (bound, bool) {
 			return bound{}, false
 		}
 		return bound{column: col, text: fmt.Sprintf("%s BETWEEN %d AND %d", col, lo, hi),
-			may: func(b Bounds) bool { return b.Lo <= hi && lo <= b.Hi && lo <= hi }}, true
+			may: notOnlyNulls(func(b Bounds) bool { return b.Lo <= hi && lo <= b.Hi && lo <= hi })}, true
 	case "OPERATOR":
 		cs := list(n, "children")
 		if len(cs) == 0 {
@@ -378,17 +383,24 @@ func refutable(n Node, column func(any) (string, bool)) (bound, bool) {
 				texts = append(texts, strconv.FormatInt(v, 10))
 			}
 			return bound{column: col, text: fmt.Sprintf("%s IN (%s)", col, strings.Join(texts, ", ")),
-				may: func(b Bounds) bool {
+				may: notOnlyNulls(func(b Bounds) bool {
 					for _, v := range vs {
 						if b.Lo <= v && v <= b.Hi {
 							return true
 						}
 					}
 					return false
-				}}, true
+				})}, true
 		}
 	}
 	return bound{}, false
+}
+
+// notOnlyNulls is a comparison's test of bounds, false of the empty
+// bounds of a row group of only NULLs (Env.PruneStats): no comparison is
+// true of NULL.
+func notOnlyNulls(may func(Bounds) bool) func(Bounds) bool {
+	return func(b Bounds) bool { return b.Lo <= b.Hi && may(b) }
 }
 
 // integerLiteral is the value of an integer constant (not NULL) that
