@@ -51,8 +51,8 @@ func (p Pruned) String() string {
 	return s
 }
 
-// Prune drops from the split scan's slices (of files, Split or
-// SplitGroups; not those cut by key ranges) the row groups whose
+// Prune drops from the split scan's slices (row ranges of files, Split;
+// not whole files, nor those cut by key ranges) the row groups whose
 // statistics prove that no row passes the query's filter, and narrows a
 // row range to the row groups left in it. At least one slice is left, so
 // that an answer with no rows still has a task and an endpoint (and an
@@ -101,8 +101,10 @@ func (a *Analysis) Prune(sl []Slice) ([]Slice, Pruned) {
 	p := Pruned{Filter: strings.Join(used, " AND "), Slices: len(sl)}
 	var out []Slice
 	for _, s := range sl {
-		if s.Keys != nil {
-			return sl, none // cut by a key's ranges for a join: left as they are
+		if s.Keys != nil || len(s.Files) > 0 {
+			// Cut by a key's ranges, or whole files for a join: left as
+			// they are.
+			return sl, none
 		}
 		n, empty, kept, ok := pruneSlice(s, live)
 		if !ok {
@@ -129,35 +131,9 @@ type groups struct {
 }
 
 // pruneSlice is s without its refuted row groups (nil: none left), and
-// how many row groups it had and were refuted. False when a file of it
-// has no row groups listed.
+// how many row groups it had and were refuted. False when its file has
+// no row groups listed.
 func pruneSlice(s Slice, live map[string]*groups) (n, empty int, kept *Slice, ok bool) {
-	if len(s.Files) > 0 {
-		k := s
-		k.Files = nil
-		for _, f := range s.Files {
-			g, ok := live[f]
-			if !ok {
-				return 0, 0, nil, false
-			}
-			any := false
-			for _, x := range g.live {
-				n++
-				if x {
-					any = true
-				} else {
-					empty++
-				}
-			}
-			if any {
-				k.Files = append(k.Files, f)
-			}
-		}
-		if len(k.Files) == 0 {
-			return n, empty, nil, true
-		}
-		return n, empty, &k, true
-	}
 	g, ok := live[s.File]
 	if !ok {
 		return 0, 0, nil, false
@@ -195,12 +171,8 @@ func pruneSlice(s Slice, live map[string]*groups) (n, empty int, kept *Slice, ok
 }
 
 // first is the slice kept when every row group is refuted: s narrowed to
-// its first file or row group, whose task gives no row.
+// its first row group, whose task gives no row.
 func first(s Slice, live map[string]*groups) Slice {
-	if len(s.Files) > 0 {
-		s.Files = s.Files[:1]
-		return s
-	}
 	if g := live[s.File]; g != nil && !s.Whole() {
 		var pos int64
 		for _, n := range g.rows {
