@@ -71,6 +71,8 @@ func TestPruneByKeyBounds(t *testing.T) {
 		{"SELECT r AS v FROM pk WHERE i = 3000000000", []string{pk(0) + "[0..2047]"}},                                       // an INTEGER against a BIGINT constant
 		{"SELECT count(*) AS v FROM pk WHERE k = 999999", []string{pk(0) + "[0..2047]"}},                                    // an aggregate of no rows
 		{"SELECT r AS v FROM (SELECT * FROM pk WHERE k < 1000) WHERE i >= 0", []string{pk(0) + "[0..2047]"}},                // a filter in a subquery
+		// Each branch of a UNION ALL pruned by its own filter.
+		{"SELECT r AS v FROM pk WHERE k = 104098 UNION ALL SELECT r FROM pk WHERE k = 4", []string{pk(1) + "[2048..4095]", pk(0) + "[0..2047]"}},
 		// A window planned in stages: its scan stage pruned alike.
 		{"SELECT r * 10 + row_number() OVER (ORDER BY r) AS v FROM pk WHERE k BETWEEN 204000 AND 204100", []string{pk(2) + "[0..4095]"}},
 		// Nothing proven: every file read.
@@ -78,6 +80,7 @@ func TestPruneByKeyBounds(t *testing.T) {
 		{"SELECT r AS v FROM pk WHERE CAST(k AS INTEGER) = 104098", nil}, // a cast column
 		{"SELECT r AS v FROM pk WHERE k = 104098 OR r = 5", nil},         // OR
 		{"SELECT r AS v FROM pk WHERE k = NULL", nil},
+		{"SELECT r AS v FROM pk WHERE k = '104098'", nil},                                // a string
 		{"SELECT r AS v FROM pk WHERE k = 170141183460469231731687303715884105727", nil}, // a HUGEINT
 	}
 	for _, c := range cases {
