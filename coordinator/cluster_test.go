@@ -561,3 +561,45 @@ func TestMergeAppliesPushedFilters(t *testing.T) {
 		t.Errorf("got %v, want %s", got, want)
 	}
 }
+
+// A query in a transaction (ADBC's default: autocommit off) is split when
+// it reads files alone, as outside one; one reading the transaction's own
+// uncommitted table runs in it on the coordinator and sees its rows.
+func TestTransactionsDistribute(t *testing.T) {
+	_, cl, glob := startCluster(t, 2, "direct")
+	ctx := context.Background()
+	tx, err := cl.BeginTransaction(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	for _, sql := range []string{"CREATE TABLE tx_t (id BIGINT)", "INSERT INTO tx_t VALUES (7)",
+		"CREATE TEMP TABLE tx_tmp AS SELECT 11::BIGINT AS id"} {
+		if _, err := tx.ExecuteUpdate(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	for _, c := range []struct {
+		sql       string
+		split     bool
+		rows, sum int64
+	}{
+		{fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob), true, total, total * (total - 1) / 2},
+		{"SELECT id FROM tx_t", false, 1, 7},
+		{fmt.Sprintf("SELECT f.id FROM read_parquet('%s') f JOIN tx_t USING (id)", glob), false, 1, 7},
+		{fmt.Sprintf("SELECT f.id FROM read_parquet('%s') f WHERE f.id IN (SELECT id FROM tx_tmp)", glob), false, 1, 11},
+	} {
+		info, err := tx.Execute(ctx, c.sql)
+		if err != nil {
+			t.Fatalf("%s: %v", c.sql, err)
+		}
+		var meta struct{ Mode string }
+		_ = json.Unmarshal(info.AppMetadata, &meta)
+		if split := meta.Mode != "" && meta.Mode != "local"; split != c.split || c.split && len(info.Endpoint) < 2 {
+			t.Errorf("%s: mode %q, %d endpoints; want split %v", c.sql, meta.Mode, len(info.Endpoint), c.split)
+		}
+		if rows, sum := readEndpoints(t, cl, info.Endpoint); rows != c.rows || sum != c.sum {
+			t.Errorf("%s: rows %d sum %d, want %d and %d", c.sql, rows, sum, c.rows, c.sum)
+		}
+	}
+}

@@ -167,11 +167,8 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 			q.wireSchema = p.wireSchema
 		}
 		// Without parameters a prepared query is split like a statement
-		// (the JDBC driver prepares every query).
-		sess.mu.Lock()
-		txn := sess.txn
-		sess.mu.Unlock()
-		if s.cfg.Cluster != nil && txn == "" && len(p.args) == 0 && p.stmt.Params.NumFields() == 0 && p.stmt.Resolved {
+		// (the JDBC driver prepares every query), in a transaction too.
+		if s.cfg.Cluster != nil && len(p.args) == 0 && p.stmt.Params.NumFields() == 0 && p.stmt.Resolved {
 			info, err := s.cfg.Cluster.Plan(ctx, sess.conn, tag, sess.user, p.sql, q.schema, resultMode(header, sess), desc)
 			if err != nil || len(info.GetEndpoint()) > 0 {
 				return &query{info: tagged(info, tag)}, err

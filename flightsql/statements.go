@@ -88,7 +88,10 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 			_ = st.Close()
 			return nil, err
 		}
-		if s.cfg.Cluster != nil && len(cmd.GetTransactionId()) == 0 && st.Resolved {
+		// Inside a transaction too (ADBC's default): the planner splits only
+		// what reads files alone, which the transaction does not isolate;
+		// anything reading the session's tables runs here, in it.
+		if s.cfg.Cluster != nil && st.Resolved {
 			info, err := s.cfg.Cluster.Plan(ctx, sess.conn, tag, sess.user, cmd.GetQuery(), q.schema, resultMode(header, sess), desc)
 			if err != nil || len(info.GetEndpoint()) > 0 {
 				_ = st.Close()
