@@ -33,6 +33,9 @@ type splitter struct {
 	bytes   []int64
 	held    int64 // rows pending over all partitions
 	part    []int32
+
+	sc     *scatter // nil when a column is not fixed-width (rows go through compute.Take)
+	counts []int
 }
 
 var errPartitionColumn = fmt.Errorf("%w: a producer task's last column must be %s, an integer partition number",
@@ -51,6 +54,9 @@ func (e *Executor) newSplitter(ctx context.Context, schema *arrow.Schema, parts 
 	s := &splitter{ctx: compute.WithAllocator(compute.SetExecCtx(ctx, ectx), e.cfg.Alloc), alloc: e.cfg.Alloc,
 		schema: out, batch: e.cfg.Batch, w: make([]*ipc.Writer, len(parts)),
 		pending: make([][]arrow.RecordBatch, len(parts)), rows: make([]int64, len(parts)), bytes: make([]int64, len(parts))}
+	if s.sc = newScatter(out, len(parts)); s.sc != nil {
+		s.counts = make([]int, len(parts))
+	}
 	for i, sp := range parts {
 		if sp != nil {
 			s.w[i] = ipc.NewWriterWithPayloadWriter(payloads{ctx: ctx, sp: sp, partial: true}, e.ipcOptions(t, out)...)
@@ -63,6 +69,9 @@ func (s *splitter) Write(rec arrow.RecordBatch) error {
 	n := int(rec.NumRows())
 	if n == 0 {
 		return nil
+	}
+	if s.sc != nil {
+		return s.scatter(rec)
 	}
 	last := int(rec.NumCols()) - 1
 	if cap(s.part) < n {
@@ -128,6 +137,38 @@ func (s *splitter) Write(rec arrow.RecordBatch) error {
 	return nil
 }
 
+// scatter routes rec's rows to their partitions' buffers (s.sc), writing
+// each partition that makes a batch.
+func (s *splitter) scatter(rec arrow.RecordBatch) error {
+	if err := s.sc.add(rec, s.counts, s.part); err != nil {
+		return err
+	}
+	width := s.sc.rowBytes()
+	for p, n := range s.counts {
+		if n == 0 {
+			continue
+		}
+		if s.w[p] == nil {
+			s.sc.take(p, s.schema).Release()
+			continue
+		}
+		s.rows[p] += int64(n)
+		s.bytes[p] += int64(n) * width
+		s.held += int64(n)
+		if s.rows[p] >= s.batch.Rows || s.bytes[p] >= s.batch.Bytes {
+			if err := s.flush(p); err != nil {
+				return err
+			}
+		}
+	}
+	// Partitions' buffers grow to a batch each: past a few batches'
+	// worth of rows held, every partition is written, small or not.
+	if s.held > 4*s.batch.Rows {
+		return s.flushAll()
+	}
+	return nil
+}
+
 // add queues rec (consumed) of about size bytes for partition p, writing
 // the partition once it makes a batch.
 func (s *splitter) add(p int, rec arrow.RecordBatch, size int64) error {
@@ -142,6 +183,15 @@ func (s *splitter) add(p int, rec arrow.RecordBatch, size int64) error {
 }
 
 func (s *splitter) flush(p int) error {
+	if s.sc != nil {
+		if s.rows[p] == 0 {
+			return nil
+		}
+		s.held, s.rows[p], s.bytes[p] = s.held-s.rows[p], 0, 0
+		rec := s.sc.take(p, s.schema)
+		defer rec.Release()
+		return s.w[p].Write(rec)
+	}
 	recs := s.pending[p]
 	if len(recs) == 0 {
 		return nil

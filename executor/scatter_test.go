@@ -1,0 +1,155 @@
+package executor
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/skeindb/skein/internal/cluster"
+	"github.com/skeindb/skein/internal/joined"
+)
+
+// A scatter sends each row of a batch of chunks to its partition with its
+// values and NULLs, of every width (one of 3 bytes copied byte by byte),
+// in the order the rows came, and keeps a partition's rows from batch to
+// batch until it is taken.
+func TestScatterRoutesEachRowWithItsNulls(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	fields := []arrow.Field{{Name: "i8", Type: arrow.PrimitiveTypes.Int8, Nullable: true},
+		{Name: "i16", Type: arrow.PrimitiveTypes.Int16, Nullable: true},
+		{Name: "f32", Type: arrow.PrimitiveTypes.Float32, Nullable: true},
+		{Name: "i64", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "d128", Type: &arrow.Decimal128Type{Precision: 38, Scale: 2}, Nullable: true},
+		{Name: "fsb3", Type: &arrow.FixedSizeBinaryType{ByteWidth: 3}, Nullable: true}}
+	out := arrow.NewSchema(fields, nil)
+	in := arrow.NewSchema(append(slices.Clone(fields), arrow.Field{Name: cluster.PartitionColumn, Type: arrow.PrimitiveTypes.Int32}), nil)
+	const parts = 3
+	// chunk makes rows [from, to): row i in partition i*i%3, NULL in
+	// column c where (i+c)%5 == 0.
+	chunk := func(from, to int) arrow.RecordBatch {
+		b := array.NewRecordBuilder(mem, in)
+		defer b.Release()
+		for i := from; i < to; i++ {
+			for c := range fields {
+				if (i+c)%5 == 0 {
+					b.Field(c).AppendNull()
+				}
+			}
+			app := func(c int, f func()) {
+				if (i+c)%5 != 0 {
+					f()
+				}
+			}
+			app(0, func() { b.Field(0).(*array.Int8Builder).Append(int8(i)) })
+			app(1, func() { b.Field(1).(*array.Int16Builder).Append(int16(-i)) })
+			app(2, func() { b.Field(2).(*array.Float32Builder).Append(float32(i) / 4) })
+			app(3, func() { b.Field(3).(*array.Int64Builder).Append(int64(i) << 40) })
+			app(4, func() { b.Field(4).(*array.Decimal128Builder).Append(decimal128.FromI64(int64(i)*123456789 - 1000)) })
+			app(5, func() { b.Field(5).(*array.FixedSizeBinaryBuilder).Append([]byte{byte(i), byte(i >> 8), 7}) })
+			b.Field(6).(*array.Int32Builder).Append(int32(i * i % parts))
+		}
+		return b.NewRecordBatch()
+	}
+	want := make([][]string, parts)
+	rowsOf := func(rec arrow.RecordBatch, part func(i int) int, into [][]string) [][]string {
+		for i := range int(rec.NumRows()) {
+			var cols []string
+			for c := range fields {
+				cols = append(cols, rec.Column(c).ValueStr(i))
+			}
+			p := part(i)
+			into[p] = append(into[p], strings.Join(cols, "|"))
+		}
+		return into
+	}
+	s := newScatter(out, parts)
+	if s == nil {
+		t.Fatal("no scatter for fixed-width columns")
+	}
+	got := make([][]string, parts)
+	counts := make([]int, parts)
+	// Two batches, the first of two chunks (the second sliced, as
+	// DuckDB's may be), then every partition taken.
+	c1, c2, c3 := chunk(0, 700), chunk(700, 2000), chunk(2000, 2600)
+	c2s := c2.NewSlice(300, 1300)
+	c2.Release()
+	for _, c := range []arrow.RecordBatch{c1, c2s, c3} {
+		col := c.Column(len(fields)).(*array.Int32)
+		want = rowsOf(c, func(i int) int { return int(col.Value(i)) }, want)
+	}
+	batch := joined.New(mem, in, []arrow.RecordBatch{c1, c2s})
+	defer batch.Release()
+	for _, rec := range []arrow.RecordBatch{batch, c3} {
+		if err := s.add(rec, counts, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sum := counts[0] + counts[1] + counts[2]; sum != 600 {
+		t.Fatalf("the last batch's counts %v add up to %d rows, not 600", counts, sum)
+	}
+	for p := range parts {
+		rec := s.take(p, out)
+		got = rowsOf(rec, func(int) int { return p }, got)
+		rec.Release()
+		if !slices.Equal(got[p], want[p]) {
+			t.Fatalf("partition %d: %d rows, want %d; first %q, want %q", p, len(got[p]), len(want[p]), got[p][:min(3, len(got[p]))], want[p][:min(3, len(want[p]))])
+		}
+	}
+	c3.Release()
+	// Taken, a partition starts again empty.
+	if rec := s.take(0, out); rec.NumRows() != 0 {
+		t.Fatalf("partition 0 taken twice: %d rows the second time", rec.NumRows())
+	} else {
+		rec.Release()
+	}
+	if newScatter(arrow.NewSchema([]arrow.Field{{Name: "s", Type: arrow.BinaryTypes.String}}, nil), 2) != nil {
+		t.Fatal("a scatter for a string column")
+	}
+}
+
+// A producer's partitions of fixed-width columns of every DuckDB type that
+// has them, NULLs included, hold exactly the rows DuckDB gives for each
+// partition.
+func TestShuffleOfFixedWidthColumns(t *testing.T) {
+	ms := startCluster(t, 1, 64<<20)
+	m := ms[0]
+	const parts = 3
+	rows := `SELECT CASE WHEN range % 7 = 0 THEN NULL ELSE (range % 100)::TINYINT END AS a, (range % 30000)::SMALLINT AS b,
+  CASE WHEN range % 11 = 0 THEN NULL ELSE range::INTEGER END AS c, range * 1000000007 AS d, range::HUGEINT * 1000000000000 AS e,
+  (range / 8)::DECIMAL(18,3) AS f, CASE WHEN range % 3 = 0 THEN NULL ELSE (range / 3)::DECIMAL(38,2) END AS g, range / 7 AS h,
+  DATE '2020-01-01' + (range % 1000)::INTEGER AS i, TIMESTAMP '2020-01-01' + to_seconds(range) AS j,
+  (hash(range) % 3)::INTEGER AS skein_part FROM range(50000)`
+	h := sign(t, m.e, cluster.Task{Task: 100, Executor: m.e.ID(), Partitions: parts, SQL: rows})
+	for part := range parts {
+		tk, err := cluster.PartitionTicket(h, part)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, got, err := readAll(context.Background(), m.cl, tk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := runTask(t, m, sign(t, m.e, cluster.Task{Task: 200 + part, Executor: m.e.ID(),
+			SQL: fmt.Sprintf("SELECT * EXCLUDE (skein_part) FROM (%s) WHERE skein_part = %d", rows, part)}))
+		if len(got) < 10000 || !slices.Equal(joinRows(got), joinRows(want)) {
+			t.Fatalf("partition %d: %d rows, DuckDB says %d", part, len(got), len(want))
+		}
+	}
+	drained(t, ms)
+}
+
+func joinRows(rows [][]string) []string {
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = strings.Join(r, "|")
+	}
+	slices.Sort(out)
+	return out
+}
