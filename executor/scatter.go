@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"sync"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -81,21 +82,20 @@ func (s *scatter) rowBytes() int64 {
 	return int64(n)
 }
 
-// add routes the rows of rec's chunks (each's last column its partition,
-// checked by partitionsOf) to their partitions; counts[p] is set to the
-// rows partition p gained.
+// chunks is rec's chunks: its parts if it is a joined.Record.
+func chunks(rec arrow.RecordBatch) []arrow.RecordBatch {
+	if parts := joined.Parts(rec); parts != nil {
+		return parts
+	}
+	return []arrow.RecordBatch{rec}
+}
+
+// add routes the rows of rec (its last column their partition, checked by
+// partitionsOf) to their partitions; counts[p] is set to the rows
+// partition p gained.
 func (s *scatter) add(rec arrow.RecordBatch, counts []int, scratch []int32) error {
-	chunks := joined.Parts(rec)
-	if chunks == nil {
-		chunks = []arrow.RecordBatch{rec}
-	}
 	clear(counts)
-	for _, c := range chunks {
-		if err := s.addChunk(c, counts, scratch); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.addChunk(rec, counts, scratch)
 }
 
 func (s *scatter) addChunk(rec arrow.RecordBatch, counts []int, scratch []int32) error {
@@ -196,9 +196,32 @@ func scatterValues[T any](s *scatter, c int, src []byte, part, dst []int32) {
 	}
 }
 
+// scatterBufs holds the value buffers of ended scatters: a producer task's
+// partitions grow theirs to a batch each, and allocating (and zeroing) them
+// anew for every task cost as much as the copies into them.
+var scatterBufs sync.Pool // of *[]byte
+
+// release gives s's buffers to the next scatter.
+func (s *scatter) release() {
+	for p := range s.parts {
+		for c := range s.parts[p].cols {
+			if b := s.parts[p].cols[c].values; cap(b) > 0 && cap(b) <= 64<<20 {
+				b = b[:0]
+				scatterBufs.Put(&b)
+			}
+			s.parts[p].cols[c] = scatterCol{}
+		}
+	}
+}
+
 // grow is b with n more bytes (their values unset), reallocated with room
 // to spare when it has not the capacity.
 func grow(b []byte, n int) []byte {
+	if cap(b) == 0 {
+		if pb, ok := scatterBufs.Get().(*[]byte); ok {
+			b = *pb
+		}
+	}
 	if len(b)+n > cap(b) {
 		// 8-byte aligned for the typed views: a make of 16 bytes or more
 		// is.

@@ -140,24 +140,28 @@ func (s *splitter) Write(rec arrow.RecordBatch) error {
 // scatter routes rec's rows to their partitions' buffers (s.sc), writing
 // each partition that makes a batch.
 func (s *splitter) scatter(rec arrow.RecordBatch) error {
-	if err := s.sc.add(rec, s.counts, s.part); err != nil {
-		return err
-	}
 	width := s.sc.rowBytes()
-	for p, n := range s.counts {
-		if n == 0 {
-			continue
+	// Chunk by chunk, so that a partition's buffers hold at most a batch
+	// and a chunk.
+	for _, c := range chunks(rec) {
+		if err := s.sc.add(c, s.counts, s.part); err != nil {
+			return err
 		}
-		if s.w[p] == nil {
-			s.sc.take(p, s.schema).Release()
-			continue
-		}
-		s.rows[p] += int64(n)
-		s.bytes[p] += int64(n) * width
-		s.held += int64(n)
-		if s.rows[p] >= s.batch.Rows || s.bytes[p] >= s.batch.Bytes {
-			if err := s.flush(p); err != nil {
-				return err
+		for p, n := range s.counts {
+			if n == 0 {
+				continue
+			}
+			if s.w[p] == nil {
+				s.sc.take(p, s.schema).Release()
+				continue
+			}
+			s.rows[p] += int64(n)
+			s.bytes[p] += int64(n) * width
+			s.held += int64(n)
+			if s.rows[p] >= s.batch.Rows || s.bytes[p] >= s.batch.Bytes {
+				if err := s.flush(p); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -227,6 +231,9 @@ func (s *splitter) flushAll() error {
 // it).
 func (s *splitter) Close() error {
 	err := s.flushAll()
+	if s.sc != nil {
+		s.sc.release()
+	}
 	for p, w := range s.w {
 		for _, r := range s.pending[p] {
 			r.Release()
