@@ -25,7 +25,8 @@ type scatter struct {
 	types  []arrow.DataType
 	widths []int // bytes a value, per column
 	parts  []scatterPart
-	dst    []int32 // per row of a chunk: its index in its partition's new rows
+	part   []int32 // per row of a chunk: its partition
+	dst    []int32 // and its index in its partition's new rows
 }
 
 // scatterPart is one partition's rows not yet written.
@@ -93,21 +94,21 @@ func chunks(rec arrow.RecordBatch) []arrow.RecordBatch {
 // add routes the rows of rec (its last column their partition, checked by
 // partitionsOf) to their partitions; counts[p] is set to the rows
 // partition p gained.
-func (s *scatter) add(rec arrow.RecordBatch, counts []int, scratch []int32) error {
+func (s *scatter) add(rec arrow.RecordBatch, counts []int) error {
 	clear(counts)
-	return s.addChunk(rec, counts, scratch)
+	return s.addChunk(rec, counts)
 }
 
-func (s *scatter) addChunk(rec arrow.RecordBatch, counts []int, scratch []int32) error {
+func (s *scatter) addChunk(rec arrow.RecordBatch, counts []int) error {
 	n := int(rec.NumRows())
 	if n == 0 {
 		return nil
 	}
 	last := len(s.types)
-	if cap(scratch) < n {
-		scratch = make([]int32, n)
+	if cap(s.part) < n {
+		s.part = make([]int32, n)
 	}
-	part := scratch[:n]
+	part := s.part[:n]
 	if err := partitionsOf(rec.Column(last), len(s.parts), part); err != nil {
 		return err
 	}

@@ -87,7 +87,7 @@ func TestScatterRoutesEachRowWithItsNulls(t *testing.T) {
 	batch := joined.New(mem, in, []arrow.RecordBatch{c1, c2s})
 	defer batch.Release()
 	for _, rec := range []arrow.RecordBatch{batch, c3} {
-		if err := s.add(rec, counts, nil); err != nil {
+		if err := s.add(rec, counts); err != nil {
 			t.Fatal(err)
 		}
 	}

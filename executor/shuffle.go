@@ -144,7 +144,7 @@ func (s *splitter) scatter(rec arrow.RecordBatch) error {
 	// Chunk by chunk, so that a partition's buffers hold at most a batch
 	// and a chunk.
 	for _, c := range chunks(rec) {
-		if err := s.sc.add(c, s.counts, s.part); err != nil {
+		if err := s.sc.add(c, s.counts); err != nil {
 			return err
 		}
 		for p, n := range s.counts {
