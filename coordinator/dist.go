@@ -483,9 +483,9 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		consulted = true
 		return d.keyStats(ctx, conn, seen, paths, column)
 	}
-	pruneStats := func(paths []string, column string) ([]partition.File, error) {
+	pruneStats := func(paths []string, column, typ string) ([]partition.File, error) {
 		consulted = true
-		return d.columnStats(ctx, conn, seen, paths, column, true)
+		return d.columnStats(ctx, conn, seen, paths, column, typ, true)
 	}
 	a, err := partition.Analyze([]byte(ast), partition.Env{Aggregates: d.aggs, View: view, Rows: rows,
 		Exchanges: d.exchanges, Partitions: d.slots(), BroadcastRows: d.broadcastRows, Columns: cols,

@@ -191,18 +191,20 @@ FROM parquet_metadata($1::VARCHAR[]) GROUP BY ALL ORDER BY file_name, row_group_
 // bounds are not integers, is an error: the planner then cuts no slices
 // by it.
 func (d *dist) keyStats(ctx context.Context, conn *duck.Conn, seen listings, patterns []string, column string) ([]partition.File, error) {
-	return d.columnStats(ctx, conn, seen, patterns, column, false)
+	return d.columnStats(ctx, conn, seen, patterns, column, "", false)
 }
 
-// columnStats is keyStats; with onlyNulls, a row group whose every row is
-// NULL in the column (and so has no bounds) has the empty bounds 1..0
-// with Nulls (partition.Env.PruneStats) rather than being an error.
-func (d *dist) columnStats(ctx context.Context, conn *duck.Conn, seen listings, patterns []string, column string, onlyNulls bool) ([]partition.File, error) {
+// columnStats is keyStats, of a column of type typ ("" for an integer,
+// DATE or TIMESTAMP: see readKeyBounds); with onlyNulls, a row group whose
+// every row is NULL in the column (and so has no bounds) has the empty
+// bounds 1..0 with Nulls (partition.Env.PruneStats) rather than being an
+// error.
+func (d *dist) columnStats(ctx context.Context, conn *duck.Conn, seen listings, patterns []string, column, typ string, onlyNulls bool) ([]partition.File, error) {
 	kind := "\x01keys\x00"
 	if onlyNulls {
 		kind = "\x01prune\x00"
 	}
-	memo := kind + strings.ToLower(column) + "\x00" + strings.Join(patterns, "\x00")
+	memo := kind + typ + "\x00" + strings.ToLower(column) + "\x00" + strings.Join(patterns, "\x00")
 	if f, ok := seen[memo]; ok {
 		return f, nil
 	}
@@ -216,7 +218,7 @@ func (d *dist) columnStats(ctx context.Context, conn *duck.Conn, seen listings, 
 	}
 	keys := map[string]string{}
 	for _, f := range stats {
-		keys[f.path] = fmt.Sprintf("%s\x00%d\x00%d\x00%s\x00%v", f.path, f.size, f.modified, strings.ToLower(column), onlyNulls)
+		keys[f.path] = fmt.Sprintf("%s\x00%d\x00%d\x00%s\x00%s\x00%v", f.path, f.size, f.modified, strings.ToLower(column), typ, onlyNulls)
 	}
 	out := make([]partition.File, len(files))
 	var missing []string
@@ -229,7 +231,7 @@ func (d *dist) columnStats(ctx context.Context, conn *duck.Conn, seen listings, 
 		}
 	}
 	if len(missing) > 0 {
-		read, err := readKeyBounds(ctx, conn, missing, column, onlyNulls)
+		read, err := readKeyBounds(ctx, conn, missing, column, typ, onlyNulls)
 		if err != nil {
 			return nil, err
 		}
@@ -251,13 +253,46 @@ func (d *dist) columnStats(ctx context.Context, conn *duck.Conn, seen listings, 
 	return out, nil
 }
 
-// readKeyBounds reads the bounds of an integer column in each row group of
-// the Parquet files from their footers; with onlyNulls, a row group of
-// only NULLs has the empty bounds 1..0 with Nulls.
-func readKeyBounds(ctx context.Context, conn *duck.Conn, paths []string, column string, onlyNulls bool) (map[string][]partition.Bounds, error) {
-	rows, err := conn.QueryRows(ctx, `SELECT file_name, row_group_id, TRY_CAST(stats_min_value AS BIGINT),
+// boundsQuery reads a column's statistics in each row group, by the
+// column's type (columnStats): their text (parquet_metadata's
+// stats_min_value, as DuckDB prints the value) as an integer, NULL when
+// the file's column is not stored as one of that type. A DATE is an INT32
+// annotated DATE, in days from 1970-01-01 (earlier dates negative); a
+// TIMESTAMP is an INT64 of µs or ms not adjusted to UTC (what DuckDB reads
+// as TIMESTAMP; one adjusted is a TIMESTAMP WITH TIME ZONE, which a scan
+// of several files would cast by the time zone setting, and ns is a
+// TIMESTAMP_NS), in µs from 1970-01-01 00:00:00. An infinite date or
+// timestamp has none.
+var boundsQuery = map[string]string{
+	"": `SELECT file_name, row_group_id, TRY_CAST(stats_min_value AS BIGINT),
   TRY_CAST(stats_max_value AS BIGINT), stats_null_count, row_group_num_rows
-FROM parquet_metadata($1::VARCHAR[]) WHERE lower(path_in_schema) = lower($2::VARCHAR) ORDER BY file_name, row_group_id`, paths, column)
+FROM parquet_metadata($1::VARCHAR[]) WHERE lower(path_in_schema) = lower($2::VARCHAR) ORDER BY file_name, row_group_id`,
+	"DATE": `SELECT m.file_name, m.row_group_id, CASE WHEN is_date THEN TRY_CAST(lo AS DATE) - DATE '1970-01-01' END,
+  CASE WHEN is_date THEN TRY_CAST(hi AS DATE) - DATE '1970-01-01' END, stats_null_count, row_group_num_rows
+FROM (SELECT *, stats_min_value AS lo, stats_max_value AS hi FROM parquet_metadata($1::VARCHAR[])) m
+JOIN (SELECT file_name, name, type = 'INT32' AND (converted_type = 'DATE' OR starts_with(logical_type, 'DateType')) AS is_date
+  FROM parquet_schema($1::VARCHAR[])) s ON s.file_name = m.file_name AND lower(s.name) = lower(m.path_in_schema)
+WHERE lower(path_in_schema) = lower($2::VARCHAR) AND coalesce(isfinite(TRY_CAST(lo AS DATE)) AND isfinite(TRY_CAST(hi AS DATE)), true)
+ORDER BY m.file_name, m.row_group_id`,
+	"TIMESTAMP": `SELECT m.file_name, m.row_group_id, CASE WHEN ts THEN epoch_us(TRY_CAST(lo AS TIMESTAMP)) END,
+  CASE WHEN ts THEN epoch_us(TRY_CAST(hi AS TIMESTAMP)) END, stats_null_count, row_group_num_rows
+FROM (SELECT *, stats_min_value AS lo, stats_max_value AS hi FROM parquet_metadata($1::VARCHAR[])) m
+JOIN (SELECT file_name, name, type = 'INT64' AND starts_with(logical_type, 'TimestampType(isAdjustedToUTC=0, ')
+    AND (contains(logical_type, 'MICROS=MicroSeconds()') OR contains(logical_type, 'MILLIS=MilliSeconds()')) AS ts
+  FROM parquet_schema($1::VARCHAR[])) s ON s.file_name = m.file_name AND lower(s.name) = lower(m.path_in_schema)
+WHERE lower(path_in_schema) = lower($2::VARCHAR) AND coalesce(isfinite(TRY_CAST(lo AS TIMESTAMP)) AND isfinite(TRY_CAST(hi AS TIMESTAMP)), true)
+ORDER BY m.file_name, m.row_group_id`,
+}
+
+// readKeyBounds reads the bounds of a column of type typ (boundsQuery) in
+// each row group of the Parquet files from their footers; with onlyNulls,
+// a row group of only NULLs has the empty bounds 1..0 with Nulls.
+func readKeyBounds(ctx context.Context, conn *duck.Conn, paths []string, column, typ string, onlyNulls bool) (map[string][]partition.Bounds, error) {
+	q, ok := boundsQuery[typ]
+	if !ok {
+		return nil, fmt.Errorf("no statistics read of a %s column", typ)
+	}
+	rows, err := conn.QueryRows(ctx, q, paths, column)
 	if err != nil {
 		return nil, err
 	}

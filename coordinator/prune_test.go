@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/skeindb/skein/internal/ducktest"
 )
 
@@ -83,48 +84,56 @@ func TestPruneByKeyBounds(t *testing.T) {
 		{"SELECT r AS v FROM pk WHERE k = '104098'", nil},                                // a string
 		{"SELECT r AS v FROM pk WHERE k = 170141183460469231731687303715884105727", nil}, // a HUGEINT
 	}
-	for _, c := range cases {
-		t.Run(c.q, func(t *testing.T) {
-			info, err := cl.Execute(context.Background(), c.q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var e explanation
-			if err := json.Unmarshal(info.AppMetadata, &e); err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, p := range e.Plan {
-				got = append(got, p.Slice)
-			}
-			want := c.slices
-			if len(e.Stages) > 0 {
-				// The one slice left: the window runs in the task that
-				// scans it (fused), rather than over four files' tasks.
-				got, want = []string{fmt.Sprint(len(e.Stages), " ", e.Stages[0].Tasks)}, []string{"1 1"}
-			} else {
-				got = joinRanges(t, got)
-			}
-			if want == nil {
-				for f := range 4 {
-					want = append(want, pk(f)+"[0..6143]")
-				}
-			}
-			if strings.Join(got, " ") != strings.Join(want, " ") {
-				t.Errorf("slices %v, want %v (pruned %q)", got, want, e.Pruned)
-			}
-			if (c.slices == nil) != (len(e.Pruned) == 0) {
-				t.Errorf("explained as pruned %q", e.Pruned)
-			}
-			if len(info.Endpoint) == 0 {
-				t.Fatal("no endpoint")
-			}
-			if s, err := flight.DeserializeSchema(info.Schema, nil); err != nil || s.NumFields() != 1 || s.Field(0).Name != "v" {
-				t.Fatalf("schema %v (%v)", s, err)
-			}
-			sameAsDuckDB(t, cl, dir, views, c.q, info)
-		})
+	var whole []string
+	for f := range 4 {
+		whole = append(whole, pk(f)+"[0..6143]")
 	}
+	for _, c := range cases {
+		t.Run(c.q, func(t *testing.T) { checkPruned(t, cl, dir, views, c.q, c.slices, whole) })
+	}
+}
+
+// checkPruned plans q and checks its slices are want (nil: every file
+// whole, whole, and nothing explained as pruned), that it has an endpoint
+// and the schema of one column v, and that its answer is DuckDB's.
+func checkPruned(t *testing.T, cl *flightsql.Client, dir string, views []string, q string, want, whole []string) {
+	t.Helper()
+	info, err := cl.Execute(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e explanation
+	if err := json.Unmarshal(info.AppMetadata, &e); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range e.Plan {
+		got = append(got, p.Slice)
+	}
+	pruned := want != nil
+	if len(e.Stages) > 0 {
+		// The one slice left: the window runs in the task that
+		// scans it (fused), rather than over four files' tasks.
+		got, want = []string{fmt.Sprint(len(e.Stages), " ", e.Stages[0].Tasks)}, []string{"1 1"}
+	} else {
+		got = joinRanges(t, got)
+	}
+	if want == nil {
+		want = whole
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("slices %v, want %v (pruned %q)", got, want, e.Pruned)
+	}
+	if !pruned != (len(e.Pruned) == 0) {
+		t.Errorf("explained as pruned %q", e.Pruned)
+	}
+	if len(info.Endpoint) == 0 {
+		t.Fatal("no endpoint")
+	}
+	if s, err := flight.DeserializeSchema(info.Schema, nil); err != nil || s.NumFields() != 1 || s.Field(0).Name != "v" {
+		t.Fatalf("schema %v (%v)", s, err)
+	}
+	sameAsDuckDB(t, cl, dir, views, q, info)
 }
 
 // joinRanges joins slices of adjacent row ranges of a file into one (the
@@ -149,4 +158,87 @@ func joinRanges(t *testing.T, sl []string) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// pruneDateData writes pd: three files of three row groups of 2,048 rows
+// each, sorted by d (DATE) and ts (TIMESTAMP), across 1970-01-01. Row n
+// (r) is in row group G = n / 2048 of them all; d is 1969-06-01 plus
+// 40G + (n % 2048) / 64 days (row group 5 holds 1969-12-18 .. 1970-01-18,
+// gaps of 8 days between row groups), ts 1969-12-31 12:00:00.25 plus
+// 3000G + n % 2048 minutes (row group 8 ends at 1970-01-18 14:07:00.25),
+// tz is ts as a TIMESTAMPTZ, and in the last file d is NULL in its first
+// row group and every tenth row.
+func pruneDateData(t *testing.T, dir string) []string {
+	t.Helper()
+	conn := ducktest.Open(t, dir)
+	for f := range 3 {
+		d := "DATE '1969-06-01' + (n // 2048 * 40 + n % 2048 // 64)::INTEGER"
+		if f == 2 {
+			d = "CASE WHEN n < 14336 OR n % 10 = 0 THEN NULL ELSE " + d + " END"
+		}
+		ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT %[1]s AS d, TIMESTAMP '1969-12-31 12:00:00.25' + to_minutes(n // 2048 * 3000 + n %% 2048) AS ts,
+  (TIMESTAMP '1969-12-31 12:00:00.25' + to_minutes(n // 2048 * 3000 + n %% 2048))::TIMESTAMPTZ AS tz, n AS r
+FROM (SELECT %[2]d * 6144 + range AS n FROM range(6144))) TO '%[3]s' (FORMAT parquet, ROW_GROUP_SIZE 2048)`, d, f, filepath.Join(dir, fmt.Sprintf("pd-%d.parquet", f))))
+	}
+	return []string{fmt.Sprintf("CREATE VIEW pd AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "pd-*.parquet"))}
+}
+
+// TestPruneByDateBounds is TestPruneByKeyBounds for DATE and TIMESTAMP
+// columns compared with constants of their type: the row groups their
+// statistics rule out (dates before 1970 included, µs exact) are not
+// read; a TIMESTAMPTZ, a cast column, a constant of another type or a
+// string keep every slice. Every answer is DuckDB's.
+func TestPruneByDateBounds(t *testing.T) {
+	dir := t.TempDir()
+	views := pruneDateData(t, dir)
+	_, cl, _ := startCluster(t, 2, "direct", func(c *Config) {
+		c.AllowDirs = append(c.AllowDirs, dir)
+		c.TaskRows = 6144
+	})
+	for _, v := range views {
+		if _, err := cl.ExecuteUpdate(context.Background(), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pd := func(f int) string { return filepath.Join(dir, fmt.Sprintf("pd-%d.parquet", f)) }
+	empty := []string{pd(0) + "[0..2047]"}
+	cases := []struct {
+		q      string
+		slices []string // nil: every file whole
+	}{
+		{"SELECT r AS v FROM pd WHERE d = DATE '1969-12-31'", []string{pd(1) + "[4096..6143]"}},
+		{"SELECT r AS v FROM pd WHERE d = DATE '1969-07-05'", empty},                                   // between two row groups
+		{"SELECT r AS v FROM pd WHERE d < DATE '1969-06-01'", empty},                                   // below all
+		{"SELECT r AS v FROM pd WHERE d > DATE '1970-05-18'", empty},                                   // above all
+		{"SELECT r AS v FROM pd WHERE d >= DATE '1970-05-18'", []string{pd(2) + "[4096..6143]"}},       // the greatest
+		{"SELECT r AS v FROM pd WHERE d <= DATE '1969-06-01'", []string{pd(0) + "[0..2047]"}},          // the least
+		{"SELECT r AS v FROM pd WHERE d >= DATE '1970-01-20'", []string{pd(2) + "[2048..6143]"}},       // a row group of only NULLs
+		{"SELECT r AS v FROM pd WHERE d IS NULL", []string{pd(2) + "[0..6143]"}},                       // NULLs
+		{"SELECT r AS v FROM pd WHERE CAST('1969-07-15' AS DATE) >= d", []string{pd(0) + "[0..4095]"}}, // CAST, flipped
+		{"SELECT r AS v FROM pd WHERE d BETWEEN DATE '1969-12-01' AND '1970-01-01'::DATE", []string{pd(1) + "[2048..6143]"}},
+		{"SELECT r AS v FROM pd WHERE d IN (DATE '1969-06-05', DATE '1970-04-20', DATE '1971-01-01')", []string{pd(0) + "[0..2047]", pd(2) + "[4096..6143]"}},
+		{"SELECT r AS v FROM pd WHERE ts = TIMESTAMP '1970-01-08 20:05:00.25'", []string{pd(1) + "[2048..4095]"}},
+		{"SELECT r AS v FROM pd WHERE ts BETWEEN TIMESTAMP '1970-01-05' AND TIMESTAMP '1970-01-07'", []string{pd(0) + "[4096..6143]", pd(1) + "[0..2047]"}},
+		{"SELECT r AS v FROM pd WHERE ts < TIMESTAMP '1969-12-31 12:00:00.25'", empty},                                 // below the least by 0 µs
+		{"SELECT r AS v FROM pd WHERE ts > TIMESTAMP '1970-01-18 14:07:00.25'", empty},                                 // above the greatest
+		{"SELECT r AS v FROM pd WHERE ts >= TIMESTAMP '1970-01-18 14:07:00.250000'", []string{pd(2) + "[4096..6143]"}}, // the greatest
+		{"SELECT r AS v FROM pd WHERE ts > TIMESTAMP '1970-01-18 14:07:00.249999'", []string{pd(2) + "[4096..6143]"}},  // 1 µs below it
+		{"SELECT r AS v FROM pd WHERE ts IN (TIMESTAMP '1970-01-01 00:00:00.25', TIMESTAMP '1970-01-10 22:00:00.25')", []string{pd(0) + "[0..2047]", pd(1) + "[4096..6143]"}},
+		{"SELECT r AS v FROM pd WHERE ts = TIMESTAMP '1970-01-02 13:00:00'", empty}, // between two row groups
+		// Nothing proven: every file read.
+		{"SELECT r AS v FROM pd WHERE tz >= TIMESTAMPTZ '1970-01-18 00:00:00+00'", nil},    // a TIMESTAMPTZ
+		{"SELECT r AS v FROM pd WHERE CAST(d AS TIMESTAMP) = TIMESTAMP '1969-12-31'", nil}, // a cast column
+		{"SELECT r AS v FROM pd WHERE d = TIMESTAMP '1969-12-31 00:00:00'", nil},           // a DATE against a TIMESTAMP: the column cast
+		{"SELECT r AS v FROM pd WHERE ts <= DATE '1970-01-18'", nil},                       // a TIMESTAMP against a DATE
+		{"SELECT r AS v FROM pd WHERE d = '1969-12-31'", nil},                              // a string
+		{"SELECT r AS v FROM pd WHERE d = DATE '1969-12-31 (BC)'", nil},                    // a date's text not taken
+		{"SELECT r AS v FROM pd WHERE d = DATE '1969-12-31' OR r = 5", nil},                // OR
+	}
+	var whole []string
+	for f := range 3 {
+		whole = append(whole, pd(f)+"[0..6143]")
+	}
+	for _, c := range cases {
+		t.Run(c.q, func(t *testing.T) { checkPruned(t, cl, dir, views, c.q, c.slices, whole) })
+	}
 }

@@ -153,8 +153,11 @@ type Env struct {
 	KeyStats func(paths []string, column string) ([]File, error)
 	// PruneStats is KeyStats, but a row group whose every row is NULL in
 	// the column has the empty bounds 1..0 with Nulls rather than being
-	// an error; Prune reads it (KeyStats when nil).
-	PruneStats func(paths []string, column string) ([]File, error)
+	// an error, and typ is the column's type: "" for an integer, DATE
+	// (bounds in days from 1970-01-01) or TIMESTAMP (µs from 1970-01-01
+	// 00:00:00); a file whose column is stored as another type is an
+	// error. Prune reads it (KeyStats, for integers only, when nil).
+	PruneStats func(paths []string, column, typ string) ([]File, error)
 
 	// withs are the WITH queries read more than once, computed once;
 	// nil: every WITH is inlined.

@@ -3,17 +3,23 @@ package partition
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
-// Pruning: a split scan whose filter bounds an integer column by
-// constants (=, <, <=, >, >=, BETWEEN, IN, IS NULL, ANDed with anything)
-// needs no task for the row groups whose Parquet statistics prove that no
-// row passes it: a point lookup in files sorted by its key reads one
-// slice, not one per file. Only what the statistics prove is dropped: the
-// column must be a signed integer the scan gives unchanged (plainTo), the
-// constants integers, and every row group of its files must have bounds
+// Pruning: a split scan whose filter bounds an integer, DATE or TIMESTAMP
+// column by constants (=, <, <=, >, >=, BETWEEN, IN, IS NULL, ANDed with
+// anything) needs no task for the row groups whose Parquet statistics
+// prove that no row passes it: a point lookup in files sorted by its key
+// reads one slice, not one per file, and a date range in files written by
+// date only the row groups of its dates. Only what the statistics prove is
+// dropped: the column must be one the scan gives unchanged (plainTo), the
+// constants of its own type (integers for a signed integer; DATE 'x' or
+// CAST('x' AS DATE) for a DATE, TIMESTAMP 'x' for a TIMESTAMP: a constant
+// DuckDB would compare after casting the column, or one of another type,
+// is none), and every row group of its files must have bounds
 // (Env.PruneStats); anything else keeps every slice. A comparison is
 // never true of NULL, so a row group's NULLs never keep it for one, and a
 // row group of only NULLs is dropped by any; IS NULL keeps the row groups
@@ -23,13 +29,17 @@ import (
 // column it tests and whether rows within some bounds may pass it.
 type bound struct {
 	column string
+	typ    string // the column's type; "" for an integer
 	text   string // for --explain
 	may    func(Bounds) bool
 }
 
-// prunable are the signed integer types whose Parquet statistics order
-// their values as DuckDB compares them.
-var prunable = map[string]bool{"TINYINT": true, "SMALLINT": true, "INTEGER": true, "BIGINT": true}
+// prunable are the types whose Parquet statistics order their values as
+// DuckDB compares them: the signed integers, DATE (as days since
+// 1970-01-01) and TIMESTAMP (µs since 1970-01-01 00:00:00, without a time
+// zone; not TIMESTAMP WITH TIME ZONE, whose text depends on a setting).
+var prunable = map[string]bool{"TINYINT": true, "SMALLINT": true, "INTEGER": true, "BIGINT": true,
+	"DATE": true, "TIMESTAMP": true}
 
 // Pruned says what Prune dropped and why, for --explain; empty when it
 // dropped nothing.
@@ -67,11 +77,16 @@ func (a *Analysis) Prune(sl []Slice) ([]Slice, Pruned) {
 	live := map[string]*groups{}
 	var used []string
 	for _, b := range bs {
-		stats := a.env.PruneStats
-		if stats == nil {
-			stats = a.env.KeyStats
+		var files []File
+		var err error
+		switch {
+		case a.env.PruneStats != nil:
+			files, err = a.env.PruneStats(a.Paths, b.column, b.typ)
+		case b.typ == "":
+			files, err = a.env.KeyStats(a.Paths, b.column)
+		default:
+			continue
 		}
-		files, err := stats(a.Paths, b.column)
 		if err != nil {
 			continue
 		}
@@ -254,6 +269,20 @@ func (a *Analysis) bounds() []bound {
 		name, ok := column(v)
 		return name, ok && prunable[typeOf(name)]
 	}
+	// The constant as the column's statistics are read: of the column's
+	// type, and only that.
+	typedLiteral := func(col string, v any) (int64, string, bool) {
+		t := typeOf(col)
+		if integerType(t) {
+			t = ""
+		}
+		i, text, typ, ok := literal(v)
+		return i, text, ok && typ == t
+	}
+	anyLiteral := func(_ string, v any) (int64, string, bool) {
+		i, text, _, ok := literal(v)
+		return i, text, ok
+	}
 	var conds []any
 	conds = append(conds, conjuncts(a.root["where_clause"])...)
 	for n := from; str(n, "type") == "SUBQUERY"; {
@@ -265,10 +294,13 @@ func (a *Analysis) bounds() []bound {
 	for _, c := range conds {
 		// Types only for a conjunct that would bound a column.
 		n, _ := c.(map[string]any)
-		if _, ok := refutable(n, column); !ok {
+		if _, ok := refutable(n, column, anyLiteral); !ok {
 			continue
 		}
-		if b, ok := refutable(n, typed); ok {
+		if b, ok := refutable(n, typed, typedLiteral); ok {
+			if t := typeOf(b.column); !integerType(t) {
+				b.typ = t
+			}
 			out = append(out, b)
 		}
 	}
@@ -284,24 +316,26 @@ var operators = map[string]string{"COMPARE_EQUAL": "=", "COMPARE_LESSTHAN": "<",
 	"COMPARE_LESSTHANOREQUALTO": "<=", "COMPARE_GREATERTHANOREQUALTO": ">="}
 
 // refutable is the bound a conjunct sets on a column, if statistics can
-// refute it.
-func refutable(n Node, column func(any) (string, bool)) (bound, bool) {
+// refute it: literal is a constant compared with a column, as an integer
+// ordered like the column's statistics, and its text.
+func refutable(n Node, column func(any) (string, bool), literal func(col string, v any) (int64, string, bool)) (bound, bool) {
 	switch str(n, "class") {
 	case "COMPARISON":
 		op := str(n, "type")
 		col, ok := column(n["left"])
-		v, isInt := integerLiteral(n["right"])
+		other := n["right"]
 		if !ok {
 			if col, ok = column(n["right"]); !ok {
 				return bound{}, false
 			}
-			v, isInt = integerLiteral(n["left"])
+			other = n["left"]
 			op = flipped[op]
 		}
-		if !isInt || operators[op] == "" {
+		v, vt, isConst := literal(col, other)
+		if !isConst || operators[op] == "" {
 			return bound{}, false
 		}
-		text := fmt.Sprintf("%s %s %d", col, operators[op], v)
+		text := fmt.Sprintf("%s %s %s", col, operators[op], vt)
 		var may func(Bounds) bool
 		switch op {
 		case "COMPARE_EQUAL":
@@ -321,12 +355,15 @@ func refutable(n Node, column func(any) (string, bool)) (bound, bool) {
 			return bound{}, false
 		}
 		col, ok := column(n["input"])
-		lo, lok := integerLiteral(n["lower"])
-		hi, hok := integerLiteral(n["upper"])
-		if !ok || !lok || !hok {
+		if !ok {
 			return bound{}, false
 		}
-		return bound{column: col, text: fmt.Sprintf("%s BETWEEN %d AND %d", col, lo, hi),
+		lo, lt, lok := literal(col, n["lower"])
+		hi, ht, hok := literal(col, n["upper"])
+		if !lok || !hok {
+			return bound{}, false
+		}
+		return bound{column: col, text: fmt.Sprintf("%s BETWEEN %s AND %s", col, lt, ht),
 			may: notOnlyNulls(func(b Bounds) bool { return b.Lo <= hi && lo <= b.Hi && lo <= hi })}, true
 	case "OPERATOR":
 		cs := list(n, "children")
@@ -347,12 +384,12 @@ func refutable(n Node, column func(any) (string, bool)) (bound, bool) {
 			var vs []int64
 			var texts []string
 			for _, c := range cs[1:] {
-				v, ok := integerLiteral(c)
+				v, text, ok := literal(col, c)
 				if !ok {
 					return bound{}, false
 				}
 				vs = append(vs, v)
-				texts = append(texts, strconv.FormatInt(v, 10))
+				texts = append(texts, text)
 			}
 			return bound{column: col, text: fmt.Sprintf("%s IN (%s)", col, strings.Join(texts, ", ")),
 				may: notOnlyNulls(func(b Bounds) bool {
@@ -389,4 +426,80 @@ func integerLiteral(v any) (int64, bool) {
 	}
 	i, err := strconv.ParseInt(string(num), 10, 64)
 	return i, err == nil
+}
+
+// literal is a constant compared with a column: an integer (type ""), or
+// DATE 'x' or TIMESTAMP 'x' (a cast of a string, as DuckDB parses both),
+// as an integer ordered like the statistics of a column of its type
+// (days, or µs, since 1970-01-01), and its text for --explain.
+func literal(v any) (i int64, text, typ string, ok bool) {
+	if i, ok := integerLiteral(v); ok {
+		return i, strconv.FormatInt(i, 10), "", true
+	}
+	n, _ := v.(map[string]any)
+	if str(n, "class") != "CAST" || n["try_cast"] != false {
+		return 0, "", "", false
+	}
+	c := child(n, "child")
+	val := child(c, "value")
+	s, isStr := val["value"].(string)
+	if str(c, "class") != "CONSTANT" || val["is_null"] != false || str(child(val, "type"), "id") != "VARCHAR" || !isStr {
+		return 0, "", "", false
+	}
+	typ = str(child(n, "cast_type"), "id")
+	switch typ {
+	case "DATE":
+		i, ok = dateDays(s)
+	case "TIMESTAMP":
+		i, ok = timestampMicros(s)
+	}
+	return i, typ + " '" + s + "'", typ, ok
+}
+
+// dateText is the one form of a date's text taken: YYYY-MM-DD, years 1
+// to 9999 (DuckDB reads more forms, BC dates and infinity, left alone).
+var dateText = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
+
+// timestampText is a timestamp's: a date, and a time with seconds and at
+// most six digits of their fraction.
+var timestampText = regexp.MustCompile(`^([0-9]{4}-[0-9]{2}-[0-9]{2})(?: ([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.([0-9]{1,6}))?)?$`)
+
+// dateDays is the day of a date's text, counted from 1970-01-01 (the
+// proleptic Gregorian calendar, as DuckDB's), if it is in the form taken
+// and a real date.
+func dateDays(s string) (int64, bool) {
+	if !dateText.MatchString(s) {
+		return 0, false
+	}
+	d, err := time.Parse(time.DateOnly, s)
+	if err != nil || d.Year() < 1 {
+		return 0, false
+	}
+	return d.Unix() / 86400, true
+}
+
+// timestampMicros is a timestamp's text in µs from 1970-01-01 00:00:00,
+// if it is in the form taken and a real time.
+func timestampMicros(s string) (int64, bool) {
+	m := timestampText.FindStringSubmatch(s)
+	if m == nil {
+		return 0, false
+	}
+	days, ok := dateDays(m[1])
+	if !ok {
+		return 0, false
+	}
+	var h, mi, sec, frac int
+	if m[2] != "" {
+		h, _ = strconv.Atoi(m[2])
+		mi, _ = strconv.Atoi(m[3])
+		sec, _ = strconv.Atoi(m[4])
+	}
+	if h > 23 || mi > 59 || sec > 59 {
+		return 0, false
+	}
+	if m[5] != "" {
+		frac, _ = strconv.Atoi((m[5] + "00000")[:6])
+	}
+	return (days*86400+int64(h*3600+mi*60+sec))*1_000_000 + int64(frac), true
 }
