@@ -41,15 +41,7 @@ FROM range(6144)) TO '%[3]s' (FORMAT parquet, ROW_GROUP_SIZE 2048)`, k, f, filep
 func TestPruneByKeyBounds(t *testing.T) {
 	dir := t.TempDir()
 	views := pruneData(t, dir)
-	_, cl, _ := startCluster(t, 2, "direct", func(c *Config) {
-		c.AllowDirs = append(c.AllowDirs, dir)
-		c.TaskRows = 6144
-	})
-	for _, v := range views {
-		if _, err := cl.ExecuteUpdate(context.Background(), v); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cl := pruneCluster(t, dir, views)
 	pk := func(f int) string { return filepath.Join(dir, fmt.Sprintf("pk-%d.parquet", f)) }
 	cases := []struct {
 		q string
@@ -91,6 +83,22 @@ func TestPruneByKeyBounds(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.q, func(t *testing.T) { checkPruned(t, cl, dir, views, c.q, c.slices, whole) })
 	}
+}
+
+// pruneCluster starts a cluster of two executors reading dir, one slice
+// a file of 6,144 rows, with the views.
+func pruneCluster(t *testing.T, dir string, views []string) *flightsql.Client {
+	t.Helper()
+	_, cl, _ := startCluster(t, 2, "direct", func(c *Config) {
+		c.AllowDirs = append(c.AllowDirs, dir)
+		c.TaskRows = 6144
+	})
+	for _, v := range views {
+		if _, err := cl.ExecuteUpdate(context.Background(), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cl
 }
 
 // checkPruned plans q and checks its slices are want (nil: every file
@@ -191,15 +199,7 @@ FROM (SELECT %[2]d * 6144 + range AS n FROM range(6144))) TO '%[3]s' (FORMAT par
 func TestPruneByDateBounds(t *testing.T) {
 	dir := t.TempDir()
 	views := pruneDateData(t, dir)
-	_, cl, _ := startCluster(t, 2, "direct", func(c *Config) {
-		c.AllowDirs = append(c.AllowDirs, dir)
-		c.TaskRows = 6144
-	})
-	for _, v := range views {
-		if _, err := cl.ExecuteUpdate(context.Background(), v); err != nil {
-			t.Fatal(err)
-		}
-	}
+	cl := pruneCluster(t, dir, views)
 	pd := func(f int) string { return filepath.Join(dir, fmt.Sprintf("pd-%d.parquet", f)) }
 	empty := []string{pd(0) + "[0..2047]"}
 	cases := []struct {

@@ -25,7 +25,8 @@
 // each slice's range, GROUP BY of it finished in each slice; rangeagg.go
 // also finishes a GROUP BY of a co-partitioned join's key in each
 // partition), prune.go (the slices whose Parquet statistics prove the
-// filter rejects every row dropped: a point lookup reads one row group).
+// filter rejects every row dropped: a point lookup reads one row group,
+// a date range in files written by date the row groups of its dates).
 // Each stage's query is an AST over its slice and the TEMP tables its
 // inputs are loaded into; the executors run it.
 package partition
