@@ -458,12 +458,12 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		return nil, err
 	}
 	views := &catalogViews{ctx: ctx, conn: conn, d: d}
-	seen := listings{}
+	seen := newListings()
 	scanRows := func(paths []string) (int64, error) {
 		files, err := d.filesOnce(ctx, conn, seen, paths)
 		return totalRows(files), err
 	}
-	facts := &inputFacts{d: d, views: views.view, ctx: ctx, conn: conn, stamps: map[string]string{}}
+	facts := &inputFacts{d: d, views: views.view, ctx: ctx, conn: conn, seen: seen}
 	// Whether the planner asked about the catalog or the files: if not,
 	// its decision follows from the text alone.
 	consulted := false

@@ -22,8 +22,8 @@ import (
 // modification time (least recently used footers go first); an object in
 // object storage is listed with its size and Last-Modified, and its footer
 // read from there.
-func (d *dist) files(ctx context.Context, conn *duck.Conn, patterns []string) ([]partition.File, error) {
-	stats, err := statAll(ctx, conn, patterns)
+func (d *dist) files(ctx context.Context, conn *duck.Conn, seen listings, patterns []string) ([]partition.File, error) {
+	stats, err := seen.stat(ctx, conn, patterns)
 	if err != nil {
 		return nil, err
 	}
@@ -56,21 +56,49 @@ func (d *dist) files(ctx context.Context, conn *duck.Conn, patterns []string) ([
 	return files, nil
 }
 
-// listings are the files a planning has listed, by their patterns: the
-// planner asks about an input's files more than once (its row count while
-// analysing, its slices after), and each listing globs and stats every
-// pattern. One planning's, so that files changed since are seen the next.
-type listings map[string][]partition.File
+// listings are what one planning has listed: the planner asks about an
+// input's files more than once (its row count while analysing, the
+// statistics of a column, what it remembers of the input, its slices
+// after), and each listing globs and stats every pattern, in object
+// storage over the network. One planning's, so that files changed since
+// are seen the next. The zero value remembers nothing.
+type listings struct {
+	files map[string][]partition.File // by patterns (columnStats: and column)
+	stats map[string][]fileStat       // by pattern
+}
+
+func newListings() listings {
+	return listings{files: map[string][]partition.File{}, stats: map[string][]fileStat{}}
+}
+
+// stat is statAll, each pattern listed once a planning.
+func (l listings) stat(ctx context.Context, conn *duck.Conn, patterns []string) ([]fileStat, error) {
+	var out []fileStat
+	for _, p := range patterns {
+		s, ok := l.stats[p]
+		if !ok {
+			var err error
+			if s, err = statAll(ctx, conn, []string{p}); err != nil {
+				return nil, err
+			}
+			if l.stats != nil {
+				l.stats[p] = s
+			}
+		}
+		out = append(out, s...)
+	}
+	return out, nil
+}
 
 // filesOnce is d.files, from the planning's listings when it has them.
 func (d *dist) filesOnce(ctx context.Context, conn *duck.Conn, seen listings, patterns []string) ([]partition.File, error) {
 	k := strings.Join(patterns, "\x00")
-	if f, ok := seen[k]; ok {
+	if f, ok := seen.files[k]; ok {
 		return f, nil
 	}
-	f, err := d.files(ctx, conn, patterns)
-	if err == nil && seen != nil {
-		seen[k] = f
+	f, err := d.files(ctx, conn, seen, patterns)
+	if err == nil && seen.files != nil {
+		seen.files[k] = f
 	}
 	return f, err
 }
@@ -205,14 +233,14 @@ func (d *dist) columnStats(ctx context.Context, conn *duck.Conn, seen listings, 
 		kind = "\x01prune\x00"
 	}
 	memo := kind + typ + "\x00" + strings.ToLower(column) + "\x00" + strings.Join(patterns, "\x00")
-	if f, ok := seen[memo]; ok {
+	if f, ok := seen.files[memo]; ok {
 		return f, nil
 	}
 	files, err := d.filesOnce(ctx, conn, seen, patterns)
 	if err != nil {
 		return nil, err
 	}
-	stats, err := statAll(ctx, conn, patterns)
+	stats, err := seen.stat(ctx, conn, patterns)
 	if err != nil {
 		return nil, err
 	}
@@ -247,8 +275,8 @@ func (d *dist) columnStats(ctx context.Context, conn *duck.Conn, seen listings, 
 			return nil, fmt.Errorf("%s: no statistics of %s in every row group", f.Path, column)
 		}
 	}
-	if seen != nil {
-		seen[memo] = out
+	if seen.files != nil {
+		seen.files[memo] = out
 	}
 	return out, nil
 }

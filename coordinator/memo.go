@@ -39,14 +39,14 @@ const (
 )
 
 // inputFacts answers the planner's questions about one planning's inputs,
-// from the memo when it can. stamps are the planning's file listings by
-// pattern (one listing a pattern a planning).
+// from the memo when it can; seen are the planning's listings (one a
+// pattern).
 type inputFacts struct {
-	d      *dist
-	views  func(catalog, schema, name string) (partition.View, bool)
-	ctx    context.Context
-	conn   *duck.Conn
-	stamps map[string]string
+	d     *dist
+	views func(catalog, schema, name string) (partition.View, bool)
+	ctx   context.Context
+	conn  *duck.Conn
+	seen  listings
 }
 
 // key is the memo key of an answer about n (whose AST is ast), or false
@@ -63,20 +63,14 @@ func (f *inputFacts) key(kind factKind, n partition.Node, ast []byte) (string, b
 		b.WriteString("\x02" + v)
 	}
 	for _, p := range reads.Paths {
-		s, ok := f.stamps[p]
-		if !ok {
-			stats, err := statAll(f.ctx, f.conn, []string{p})
-			if err != nil {
-				return "", false
-			}
-			var sb strings.Builder
-			for _, st := range stats {
-				fmt.Fprintf(&sb, "\x00%s\x00%d\x00%d", st.path, st.size, st.modified)
-			}
-			s = sb.String()
-			f.stamps[p] = s
+		stats, err := f.seen.stat(f.ctx, f.conn, []string{p})
+		if err != nil {
+			return "", false
 		}
-		b.WriteString("\x01" + s)
+		b.WriteString("\x01")
+		for _, st := range stats {
+			fmt.Fprintf(&b, "\x00%s\x00%d\x00%d", st.path, st.size, st.modified)
+		}
 	}
 	return b.String(), true
 }
