@@ -19,7 +19,10 @@
 // fetch.go): a producer task splits its result by its last column into
 // one spool per partition, each kept for its Readers and read with a
 // partition ticket (a result of fixed-width columns copied once, chunk by
-// chunk, into its partitions' buffers: scatter.go); a consumer task fetches its partition of every
+// chunk, into its partitions' buffers: scatter.go). What a producer holds
+// of its partitions until they make a batch counts against the spools'
+// memory budget too; when it is full, the partitions are written (and
+// spill) rather than grown. A consumer task fetches its partition of every
 // producer from the producers' executors (the next location when one is
 // gone, which runs the producer again) before it runs: into memory, for
 // an input its SQL reads once and that fits in the spools' memory budget

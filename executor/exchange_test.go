@@ -125,13 +125,15 @@ func drained(t *testing.T, ms []member) {
 	for {
 		held := ""
 		for i, m := range ms {
+			// Idle partition buffers stay, within a quarter of the budget.
 			s := m.e.spools
 			s.mu.Lock()
-			mem, disk := s.mem, s.disk
+			mem, shuffle, disk, idle := s.mem-s.pooled, s.shuffle, s.disk, s.pooled
 			s.mu.Unlock()
 			files, _ := os.ReadDir(s.dir)
-			if mem != 0 || disk != 0 || len(files) != 0 {
-				held += fmt.Sprintf(" executor %d: %d bytes in memory, %d on disk, %d files;", i, mem, disk, len(files))
+			if mem != 0 || shuffle != 0 || disk != 0 || len(files) != 0 || idle > s.memBudget/4 {
+				held += fmt.Sprintf(" executor %d: %d bytes in memory (%d of partitions), %d on disk, %d files, %d idle;",
+					i, mem, shuffle, disk, len(files), idle)
 			}
 		}
 		if held == "" {
@@ -509,5 +511,38 @@ func TestInputSourcesAreReadAFewAtATime(t *testing.T) {
 	}
 	if open := ms[0].e.fetching.Load(); open != 0 {
 		t.Fatalf("%d exchange streams open after the consumers", open)
+	}
+}
+
+// A producer's partitions not yet written count against the spools'
+// memory budget while it runs, whether its columns are all of a fixed
+// width (scattered into partition buffers) or not (slices of its batches):
+// with a budget much smaller than its output, the budget holds, the
+// partitions spill to disk, each holds DuckDB's rows, and nothing is left
+// counted once they are read.
+func TestShuffleWithinTheSpoolBudget(t *testing.T) {
+	const budget, parts = 1 << 20, 8
+	for i, c := range []struct{ name, cols string }{
+		{"fixed width", "range AS a, range * 7 AS b, (range % 1000)::DOUBLE AS c, range::HUGEINT AS d"},
+		{"with strings", "range AS a, 'value-' || range AS s"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ms := startCluster(t, 1, budget)
+			m := ms[0]
+			rows := fmt.Sprintf("SELECT %s, hash(range) %% %d AS skein_part FROM range(200000)", c.cols, parts)
+			h := sign(t, m.e, cluster.Task{Task: 100 + i, Executor: m.e.ID(), Partitions: parts, SQL: rows})
+			start(t, m.cl, h)
+			finished(t, m.e, 1)
+			s := m.e.spools
+			s.mu.Lock()
+			peak, peakShuffle, shuffle, disk := s.peakMem, s.peakShuffle, s.shuffle, s.disk
+			s.mu.Unlock()
+			if peakShuffle == 0 || peak > budget || shuffle != 0 || disk < 2*budget {
+				t.Fatalf("the producer's partitions held at most %d bytes of the budget (want some) and %d after it; the spools at most %d of %d; %d on disk (want most of the output)",
+					peakShuffle, shuffle, peak, budget, disk)
+			}
+			partitionsAreDuckDBs(t, m, h, rows, parts)
+			drained(t, ms)
+		})
 	}
 }

@@ -52,8 +52,12 @@ func newTaskMetrics(e *Executor) *taskMetrics {
 				}
 				return 0
 			}),
-		gauge("skein_executor_spool_memory_bytes", "Bytes of task results held in memory until read, and of exchange inputs consumer tasks hold in memory.",
+		gauge("skein_executor_spool_memory_bytes", "Bytes of task results held in memory until read, of exchange inputs consumer tasks hold in memory, and of producer tasks' partitions not yet written.",
 			func() float64 { m, _ := e.spools.held(); return float64(m) }),
+		gauge("skein_executor_spool_shuffle_bytes", "Of skein_executor_spool_memory_bytes, the bytes of producer tasks' partitions not yet written to their spools.",
+			func() float64 { return float64(e.Spooled().Shuffle) }),
+		gauge("skein_executor_spool_idle_bytes", "Bytes of partition buffers kept for the next producer task, counted against the spools' memory budget (and given up first when it is full).",
+			func() float64 { return float64(e.Spooled().Idle) }),
 		gauge("skein_executor_spool_input_bytes", "Of skein_executor_spool_memory_bytes, the bytes of exchange inputs consumer tasks hold in memory.",
 			func() float64 { return float64(e.Spooled().Inputs) }),
 		gauge("skein_executor_exchange_streams", "Exchange streams consumer tasks have open, each holding up to gRPC's window: at most 8 an input at once.",
@@ -97,5 +101,5 @@ func (e *Executor) SpoolLimits() (memory, disk int64) { return e.spools.memBudge
 func (s *spoolStore) held() (memory, disk int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.mem, s.disk
+	return s.mem - s.pooled, s.disk
 }

@@ -1,7 +1,7 @@
 package executor
 
 import (
-	"sync"
+	"errors"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -20,8 +20,10 @@ import (
 // put in partition order, each partition's slices joined again), which
 // cost a producer of a 200,000-group partial aggregate more CPU than
 // DuckDB's scan of its slice (README, Performance: the two-executor plan's
-// cost).
+// cost). The buffers' bytes are counted against the spools' memory budget
+// (store) before they are allocated, and go back to its pool at the end.
 type scatter struct {
+	store  *spoolStore
 	types  []arrow.DataType
 	widths []int // bytes a value, per column
 	parts  []scatterPart
@@ -37,15 +39,20 @@ type scatterPart struct {
 
 type scatterCol struct {
 	values []byte
-	valid  []byte // validity bitmap; nil while every value is valid
+	valid  []byte // validity bitmap, in use when bitmap is set (a value is NULL)
+	bitmap bool
 	nulls  int
 }
 
+// errNoRoom is a scatter's when the spools' memory budget has not the
+// bytes its rows need.
+var errNoRoom = errors.New("the spools' memory budget is full")
+
 // newScatter is a scatter for a result of schema (without the partition
-// column) into n partitions, or nil when a column is not of a fixed
-// width in whole bytes.
-func newScatter(schema *arrow.Schema, n int) *scatter {
-	s := &scatter{parts: make([]scatterPart, n)}
+// column) into n partitions, its buffers counted by store, or nil when a
+// column is not of a fixed width in whole bytes.
+func newScatter(schema *arrow.Schema, n int, store *spoolStore) *scatter {
+	s := &scatter{store: store, parts: make([]scatterPart, n)}
 	for _, f := range schema.Fields() {
 		w := fixedBytes(f.Type)
 		if w == 0 {
@@ -93,13 +100,11 @@ func chunks(rec arrow.RecordBatch) []arrow.RecordBatch {
 
 // add routes the rows of rec (its last column their partition, checked by
 // partitionsOf) to their partitions; counts[p] is set to the rows
-// partition p gained.
-func (s *scatter) add(rec arrow.RecordBatch, counts []int) error {
+// partition p gained. When the memory budget has not the bytes the rows
+// need, add fails with errNoRoom and adds none (the buffers grown before
+// stay counted), unless force is set: then it takes them over the budget.
+func (s *scatter) add(rec arrow.RecordBatch, counts []int, force bool) error {
 	clear(counts)
-	return s.addChunk(rec, counts)
-}
-
-func (s *scatter) addChunk(rec arrow.RecordBatch, counts []int) error {
 	n := int(rec.NumRows())
 	if n == 0 {
 		return nil
@@ -121,14 +126,36 @@ func (s *scatter) addChunk(rec arrow.RecordBatch, counts []int) error {
 		dst[i] = gained[p]
 		gained[p]++
 	}
+	// Room first, in every column, so that a budget without it leaves
+	// the rows as they were.
+	for c, w := range s.widths {
+		nulls := rec.Column(c).NullN() > 0
+		for p, g := range gained {
+			sp := &s.parts[p]
+			if sc := &sp.cols[c]; g > 0 {
+				if err := s.room(&sc.values, len(sc.values)+int(g)*w, force); err != nil {
+					return err
+				}
+				if nulls || sc.bitmap {
+					if err := s.room(&sc.valid, int(bitutil.BytesForBits(int64(sp.rows+int(g)))), force); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
 	for c, w := range s.widths {
 		col := rec.Column(c)
-		for p := range s.parts {
-			if g := int(gained[p]); g > 0 {
-				sc := &s.parts[p].cols[c]
-				sc.values = grow(sc.values, g*w)
-				if sc.valid != nil {
-					sc.valid = setValid(sc.valid, s.parts[p].rows, g)
+		nulls := col.NullN() > 0
+		for p, g := range gained {
+			sp := &s.parts[p]
+			if sc := &sp.cols[c]; g > 0 {
+				sc.values = sc.values[:len(sc.values)+int(g)*w]
+				if nulls && !sc.bitmap {
+					sc.valid, sc.bitmap = setValid(sc.valid[:0], 0, sp.rows), true
+				}
+				if sc.bitmap {
+					sc.valid = setValid(sc.valid, sp.rows, int(g))
 				}
 			}
 		}
@@ -155,15 +182,12 @@ func (s *scatter) addChunk(rec arrow.RecordBatch, counts []int) error {
 				copy(sc.values[at:at+w], src[i*w:])
 			}
 		}
-		if col.NullN() > 0 {
+		if nulls {
 			for i, p := range part {
 				if col.IsValid(i) {
 					continue
 				}
 				sc := &s.parts[p].cols[c]
-				if sc.valid == nil {
-					sc.valid = setValid(nil, 0, s.parts[p].rows+int(gained[p]))
-				}
 				bitutil.ClearBit(sc.valid, s.parts[p].rows+int(dst[i]))
 				sc.nulls++
 			}
@@ -197,40 +221,43 @@ func scatterValues[T any](s *scatter, c int, src []byte, part, dst []int32) {
 	}
 }
 
-// scatterBufs holds the value buffers of ended scatters: a producer task's
-// partitions grow theirs to a batch each, and allocating (and zeroing) them
-// anew for every task cost as much as the copies into them.
-var scatterBufs sync.Pool // of *[]byte
-
-// release gives s's buffers to the next scatter.
+// release gives s's buffers back to its store, to keep for the next
+// scatter (allocating and zeroing them anew for every producer task cost
+// as much as the copies into them) or to let go.
 func (s *scatter) release() {
 	for p := range s.parts {
 		for c := range s.parts[p].cols {
-			if b := s.parts[p].cols[c].values; cap(b) > 0 && cap(b) <= 64<<20 {
-				b = b[:0]
-				scatterBufs.Put(&b)
-			}
-			s.parts[p].cols[c] = scatterCol{}
+			sc := &s.parts[p].cols[c]
+			s.store.keep(sc.values)
+			s.store.keep(sc.valid)
+			*sc = scatterCol{}
 		}
 	}
 }
 
-// grow is b with n more bytes (their values unset), reallocated with room
-// to spare when it has not the capacity.
-func grow(b []byte, n int) []byte {
-	if cap(b) == 0 {
-		if pb, ok := scatterBufs.Get().(*[]byte); ok {
-			b = *pb
+// room makes *b's capacity n bytes or more: an idle buffer of the store's
+// for an empty one, else a new one with room to spare, its bytes counted
+// against the store's budget first (errNoRoom when they do not fit and
+// force is not set).
+func (s *scatter) room(b *[]byte, n int, force bool) error {
+	if cap(*b) >= n {
+		return nil
+	}
+	if cap(*b) == 0 {
+		if *b = s.store.buffer(); cap(*b) >= n {
+			return nil
 		}
 	}
-	if len(b)+n > cap(b) {
-		// 8-byte aligned for the typed views: a make of 16 bytes or more
-		// is.
-		nb := make([]byte, len(b), max(2*cap(b), len(b)+n, 64))
-		copy(nb, b)
-		b = nb
+	size := max(2*cap(*b), n, 64)
+	// The old buffer is let go (garbage) once copied.
+	if !s.store.holdShuffle(int64(size-cap(*b)), force) && !force {
+		return errNoRoom
 	}
-	return b[:len(b)+n]
+	// 8-byte aligned for the typed views: a make of 16 bytes or more is.
+	nb := make([]byte, len(*b), size)
+	copy(nb, *b)
+	*b = nb
+	return nil
 }
 
 // setValid is bitmap valid grown to hold rows from+n and those n rows set
@@ -253,13 +280,13 @@ func (s *scatter) take(p int, schema *arrow.Schema) arrow.RecordBatch {
 	for c, t := range s.types {
 		sc := &sp.cols[c]
 		var valid *memory.Buffer
-		if sc.valid != nil {
+		if sc.bitmap {
 			valid = memory.NewBufferBytes(sc.valid)
 		}
 		data := array.NewData(t, sp.rows, []*memory.Buffer{valid, memory.NewBufferBytes(sc.values)}, nil, sc.nulls, 0)
 		cols[c] = array.MakeFromData(data)
 		data.Release()
-		sc.values, sc.valid, sc.nulls = sc.values[:0], nil, 0
+		sc.values, sc.valid, sc.bitmap, sc.nulls = sc.values[:0], sc.valid[:0], false, 0
 	}
 	rec := array.NewRecordBatch(schema, cols, int64(sp.rows))
 	for _, col := range cols {

@@ -2,6 +2,7 @@ package executor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -69,7 +70,7 @@ func TestScatterRoutesEachRowWithItsNulls(t *testing.T) {
 		}
 		return into
 	}
-	s := newScatter(out, parts)
+	s := newScatter(out, parts, newSpoolStore(t.TempDir(), 1<<30, 1<<30))
 	if s == nil {
 		t.Fatal("no scatter for fixed-width columns")
 	}
@@ -87,7 +88,7 @@ func TestScatterRoutesEachRowWithItsNulls(t *testing.T) {
 	batch := joined.New(mem, in, []arrow.RecordBatch{c1, c2s})
 	defer batch.Release()
 	for _, rec := range []arrow.RecordBatch{batch, c3} {
-		if err := s.add(rec, counts); err != nil {
+		if err := s.add(rec, counts, false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -109,7 +110,7 @@ func TestScatterRoutesEachRowWithItsNulls(t *testing.T) {
 	} else {
 		rec.Release()
 	}
-	if newScatter(arrow.NewSchema([]arrow.Field{{Name: "s", Type: arrow.BinaryTypes.String}}, nil), 2) != nil {
+	if newScatter(arrow.NewSchema([]arrow.Field{{Name: "s", Type: arrow.BinaryTypes.String}}, nil), 2, nil) != nil {
 		t.Fatal("a scatter for a string column")
 	}
 }
@@ -127,6 +128,15 @@ func TestShuffleOfFixedWidthColumns(t *testing.T) {
   DATE '2020-01-01' + (range % 1000)::INTEGER AS i, TIMESTAMP '2020-01-01' + to_seconds(range) AS j,
   (hash(range) % 3)::INTEGER AS skein_part FROM range(50000)`
 	h := sign(t, m.e, cluster.Task{Task: 100, Executor: m.e.ID(), Partitions: parts, SQL: rows})
+	partitionsAreDuckDBs(t, m, h, rows, parts)
+	drained(t, ms)
+}
+
+// partitionsAreDuckDBs checks that each partition of the producer h (of
+// SQL rows, its last column skein_part) holds the rows DuckDB gives for
+// it, 10,000 or more.
+func partitionsAreDuckDBs(t *testing.T, m member, h, rows string, parts int) {
+	t.Helper()
 	for part := range parts {
 		tk, err := cluster.PartitionTicket(h, part)
 		if err != nil {
@@ -142,7 +152,6 @@ func TestShuffleOfFixedWidthColumns(t *testing.T) {
 			t.Fatalf("partition %d: %d rows, DuckDB says %d", part, len(got), len(want))
 		}
 	}
-	drained(t, ms)
 }
 
 func joinRows(rows [][]string) []string {
@@ -152,4 +161,101 @@ func joinRows(rows [][]string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// The bytes of a scatter's buffers are counted against the spools' memory
+// budget before they are allocated: its rows never hold more of it than
+// the budget, a chunk that does not fit adds no row, and released buffers
+// stay idle within a quarter of the budget, given up for a spool's frames.
+func TestScatterCountsItsBuffers(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	const budget, parts, chunkRows = 256 << 10, 4, 2048
+	store := newSpoolStore(t.TempDir(), budget, 1<<30)
+	fields := []arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int64}, {Name: "b", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "c", Type: arrow.PrimitiveTypes.Float64}, {Name: "d", Type: arrow.PrimitiveTypes.Int32}}
+	out := arrow.NewSchema(fields, nil)
+	in := arrow.NewSchema(append(slices.Clone(fields), arrow.Field{Name: cluster.PartitionColumn, Type: arrow.PrimitiveTypes.Int32}), nil)
+	s := newScatter(out, parts, store)
+	// capacity is what the scatter's buffers really hold.
+	capacity := func() (n int64) {
+		for _, sp := range s.parts {
+			for _, sc := range sp.cols {
+				n += int64(cap(sc.values) + cap(sc.valid))
+			}
+		}
+		return n
+	}
+	counted := func() (mem, shuffle int64) {
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		return store.mem, store.shuffle
+	}
+	counts := make([]int, parts)
+	var added, taken, full, forced int
+	takeAll := func() {
+		for p := range parts {
+			rec := s.take(p, out)
+			taken += int(rec.NumRows())
+			rec.Release()
+		}
+	}
+	for i := range 40 {
+		b := array.NewRecordBuilder(mem, in)
+		for r := range chunkRows {
+			v := i*chunkRows + r
+			b.Field(0).(*array.Int64Builder).Append(int64(v))
+			if v%9 == 0 {
+				b.Field(1).AppendNull()
+			} else {
+				b.Field(1).(*array.Int64Builder).Append(int64(-v))
+			}
+			b.Field(2).(*array.Float64Builder).Append(float64(v) / 3)
+			b.Field(3).(*array.Int32Builder).Append(int32(v))
+			b.Field(4).(*array.Int32Builder).Append(int32(v % parts))
+		}
+		rec := b.NewRecordBatch()
+		b.Release()
+		err := s.add(rec, counts, false)
+		if errors.Is(err, errNoRoom) {
+			full++
+			if sum := counts[0] + counts[1] + counts[2] + counts[3]; sum != 0 {
+				t.Fatalf("a chunk without room added %d rows", sum)
+			}
+			// What a splitter does: every partition written (which
+			// empties the buffers), then the chunk again, over the
+			// budget if it must.
+			takeAll()
+			if err = s.add(rec, counts, false); errors.Is(err, errNoRoom) {
+				forced++
+				err = s.add(rec, counts, true)
+			}
+		}
+		rec.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		added += chunkRows
+		m, sh := counted()
+		if c := capacity(); c != sh || m > budget {
+			t.Fatalf("chunk %d: the buffers hold %d bytes, %d counted; %d of the budget of %d in use", i, c, sh, m, budget)
+		}
+	}
+	takeAll()
+	if full == 0 || forced != 0 || taken != added {
+		t.Fatalf("%d chunks found the budget full (want some), %d were forced over it (want none); %d rows taken of %d",
+			full, forced, taken, added)
+	}
+	s.release()
+	m, sh := counted()
+	if sh != 0 || m != store.pooled || m == 0 || m > budget/4 {
+		t.Fatalf("released: %d bytes of partitions still counted, %d idle (want some, at most %d), %d in all", sh, store.pooled, budget/4, m)
+	}
+	// A spool's frame takes the idle buffers' room.
+	if inMemory, err := store.reserve(context.Background(), budget, true, func() bool { return false }); err != nil || !inMemory {
+		t.Fatalf("a frame of the whole budget went to memory %v (%v), want it there with the idle buffers let go", inMemory, err)
+	}
+	if store.pooled != 0 || store.mem != budget {
+		t.Fatalf("%d bytes still idle, %d in memory", store.pooled, store.mem)
+	}
 }

@@ -24,14 +24,15 @@ import (
 type splitter struct {
 	ctx    context.Context // carries the allocator and a one-goroutine compute
 	alloc  memory.Allocator
+	store  *spoolStore   // counts the rows held here against the spools' memory budget
 	schema *arrow.Schema // the output's: without the partition column
 	batch  duck.BatchSize
 	w      []*ipc.Writer // nil for a partition nobody reads
 
 	pending [][]arrow.RecordBatch // per partition: slices not yet written
 	rows    []int64
-	bytes   []int64
-	held    int64 // rows pending over all partitions
+	bytes   []int64 // of pending, held of the store's budget
+	held    int64   // rows pending over all partitions
 	part    []int32
 
 	sc     *scatter // nil when a column is not fixed-width (rows go through compute.Take)
@@ -51,10 +52,10 @@ func (e *Executor) newSplitter(ctx context.Context, schema *arrow.Schema, parts 
 	ectx := compute.DefaultExecCtx()
 	// The task holds one thread slot; its columns are taken on its goroutine.
 	ectx.NumParallel = 1
-	s := &splitter{ctx: compute.WithAllocator(compute.SetExecCtx(ctx, ectx), e.cfg.Alloc), alloc: e.cfg.Alloc,
+	s := &splitter{ctx: compute.WithAllocator(compute.SetExecCtx(ctx, ectx), e.cfg.Alloc), alloc: e.cfg.Alloc, store: e.spools,
 		schema: out, batch: e.cfg.Batch, w: make([]*ipc.Writer, len(parts)),
 		pending: make([][]arrow.RecordBatch, len(parts)), rows: make([]int64, len(parts)), bytes: make([]int64, len(parts))}
-	if s.sc = newScatter(out, len(parts)); s.sc != nil {
+	if s.sc = newScatter(out, len(parts), e.spools); s.sc != nil {
 		s.counts = make([]int, len(parts))
 	}
 	for i, sp := range parts {
@@ -144,7 +145,8 @@ func (s *splitter) scatter(rec arrow.RecordBatch) error {
 	// Chunk by chunk, so that a partition's buffers hold at most a batch
 	// and a chunk.
 	for _, c := range chunks(rec) {
-		if err := s.sc.add(c, s.counts); err != nil {
+		forced, err := s.scatterChunk(c)
+		if err != nil {
 			return err
 		}
 		for p, n := range s.counts {
@@ -164,6 +166,13 @@ func (s *splitter) scatter(rec arrow.RecordBatch) error {
 				}
 			}
 		}
+		if forced {
+			// Over the budget: written (to disk) and given back at once.
+			if err := s.flushAll(); err != nil {
+				return err
+			}
+			s.sc.release()
+		}
 	}
 	// Partitions' buffers grow to a batch each: past a few batches'
 	// worth of rows held, every partition is written, small or not.
@@ -173,13 +182,37 @@ func (s *splitter) scatter(rec arrow.RecordBatch) error {
 	return nil
 }
 
+// scatterChunk adds a chunk's rows to the scatter. When the spools' memory
+// budget is full, the partitions are written first (their spools spill
+// to disk), which empties their buffers; if the chunk's rows do not fit
+// even then, they are taken over the budget (forced), to be written at
+// once.
+func (s *splitter) scatterChunk(c arrow.RecordBatch) (forced bool, err error) {
+	if err = s.sc.add(c, s.counts, false); !errors.Is(err, errNoRoom) {
+		return false, err
+	}
+	if err := s.flushAll(); err != nil {
+		return false, err
+	}
+	if err = s.sc.add(c, s.counts, false); !errors.Is(err, errNoRoom) {
+		return false, err
+	}
+	return true, s.sc.add(c, s.counts, true)
+}
+
 // add queues rec (consumed) of about size bytes for partition p, writing
 // the partition once it makes a batch.
 func (s *splitter) add(p int, rec arrow.RecordBatch, size int64) error {
+	// The rows are in memory already: over a full budget, they and every
+	// partition's are written at once (their spools spill).
+	fits := s.store.holdShuffle(size, true)
 	s.pending[p] = append(s.pending[p], rec)
 	s.rows[p] += rec.NumRows()
 	s.bytes[p] += size
 	s.held += rec.NumRows()
+	if !fits {
+		return s.flushAll()
+	}
 	if s.rows[p] >= s.batch.Rows || s.bytes[p] >= s.batch.Bytes {
 		return s.flush(p)
 	}
@@ -196,7 +229,7 @@ func (s *splitter) flush(p int) error {
 		defer rec.Release()
 		return s.w[p].Write(rec)
 	}
-	recs := s.pending[p]
+	recs, held := s.pending[p], s.bytes[p]
 	if len(recs) == 0 {
 		return nil
 	}
@@ -205,6 +238,7 @@ func (s *splitter) flush(p int) error {
 		for _, r := range recs {
 			r.Release()
 		}
+		s.store.freeShuffle(held)
 	}()
 	if len(recs) == 1 {
 		return s.w[p].Write(recs[0])
@@ -237,6 +271,9 @@ func (s *splitter) Close() error {
 	for p, w := range s.w {
 		for _, r := range s.pending[p] {
 			r.Release()
+		}
+		if len(s.pending[p]) > 0 {
+			s.store.freeShuffle(s.bytes[p])
 		}
 		s.pending[p] = nil
 		if w != nil {

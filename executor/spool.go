@@ -95,8 +95,14 @@ type spoolStore struct {
 	mem, disk int64
 	inputs    int64 // of mem, held by consumers' exchange inputs
 	sending   int64 // of mem, frames readers handed to gRPC, not yet written
-	// The most mem and inputs have been: what tests assert the budget on.
-	peakMem, peakInputs int64
+	shuffle   int64 // of mem, producers' partitions not yet written to their spools
+	// Of mem, idle partition buffers kept for the next producer (scatter):
+	// at most a quarter of the budget, and given up first when it is full.
+	pool   [][]byte
+	pooled int64
+	// The most mem, inputs and shuffle have been: what tests assert the
+	// budget on.
+	peakMem, peakInputs, peakShuffle int64
 }
 
 func newSpoolStore(dir string, memBudget, fileBudget int64) *spoolStore {
@@ -119,7 +125,7 @@ func (s *spoolStore) reserve(ctx context.Context, n int64, memOK bool, reading f
 		switch {
 		case ctx.Err() != nil:
 			return false, ctx.Err()
-		case memOK && s.mem+n <= s.memBudget:
+		case memOK && s.fits(n):
 			s.mem += n
 			s.peakMem = max(s.peakMem, s.mem)
 			return true, nil
@@ -137,7 +143,7 @@ func (s *spoolStore) reserve(ctx context.Context, n int64, memOK bool, reading f
 func (s *spoolStore) holdInput(n int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.mem+n > s.memBudget {
+	if !s.fits(n) {
 		return false
 	}
 	s.mem += n
@@ -148,12 +154,16 @@ func (s *spoolStore) holdInput(n int64) bool {
 }
 
 // freeInput gives back what holdInput took.
-func (s *spoolStore) freeInput(n int64) {
+func (s *spoolStore) freeInput(n int64) { s.freeOf(&s.inputs, n) }
+
+// freeOf gives back n bytes of memory counted in part (of s: inputs or
+// shuffle).
+func (s *spoolStore) freeOf(part *int64, n int64) {
 	if n == 0 {
 		return
 	}
 	s.mu.Lock()
-	s.inputs -= n
+	*part -= n
 	s.mu.Unlock()
 	s.free(n, 0)
 }
@@ -170,7 +180,7 @@ func (s *spoolStore) holdSend(ctx context.Context, n int64, inFlight func() bool
 	defer stop()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for s.mem+n > s.memBudget && inFlight() {
+	for !s.fits(n) && inFlight() {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -192,6 +202,80 @@ func (s *spoolStore) sent(n int64) {
 	s.sending -= n
 	s.cond.Broadcast()
 	s.mu.Unlock()
+}
+
+// fits says whether n more bytes of memory are in the budget, giving up
+// idle partition buffers to make room. Called with s.mu held.
+func (s *spoolStore) fits(n int64) bool {
+	for s.mem+n > s.memBudget && len(s.pool) > 0 {
+		last := len(s.pool) - 1
+		c := int64(cap(s.pool[last]))
+		s.pool[last] = nil
+		s.pool = s.pool[:last]
+		s.pooled -= c
+		s.mem -= c
+	}
+	return s.mem+n <= s.memBudget
+}
+
+// holdShuffle takes n bytes of the memory budget for a producer's
+// partitions not yet written to their spools, if they fit, or anyway when
+// force is set (the memory is in use already, or the producer must move);
+// it reports whether they fit.
+func (s *spoolStore) holdShuffle(n int64, force bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fits := s.fits(n)
+	if !fits && !force {
+		return false
+	}
+	s.mem += n
+	s.shuffle += n
+	if fits { // not a producer's chunk over the budget
+		s.peakMem = max(s.peakMem, s.mem)
+		s.peakShuffle = max(s.peakShuffle, s.shuffle)
+	}
+	return fits
+}
+
+// freeShuffle gives back what holdShuffle took.
+func (s *spoolStore) freeShuffle(n int64) { s.freeOf(&s.shuffle, n) }
+
+// buffer is an idle partition buffer (empty, its capacity now counted as
+// the caller's shuffle bytes), or nil.
+func (s *spoolStore) buffer() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.pool) == 0 {
+		return nil
+	}
+	last := len(s.pool) - 1
+	b := s.pool[last]
+	s.pool[last] = nil
+	s.pool = s.pool[:last]
+	s.pooled -= int64(cap(b))
+	s.shuffle += int64(cap(b))
+	s.peakShuffle = max(s.peakShuffle, s.shuffle)
+	return b
+}
+
+// keep takes back a partition buffer of the caller's shuffle bytes: idle
+// for the next producer while the pool has room, else let go.
+func (s *spoolStore) keep(b []byte) {
+	c := int64(cap(b))
+	if c == 0 {
+		return
+	}
+	s.mu.Lock()
+	s.shuffle -= c
+	if s.pooled+c <= s.memBudget/4 {
+		s.pool = append(s.pool, b[:0])
+		s.pooled += c
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	s.free(c, 0)
 }
 
 // wake makes waiting writers look again.
@@ -516,11 +600,14 @@ func (sp *spool) isClosed() bool {
 
 // SpoolUsage is what an executor's spools hold: bytes in memory (Inputs
 // of them held by consumer tasks' exchange inputs, Sending of them frames
-// handed to gRPC and not yet written) and on disk, and spool files in its
-// spool directory.
+// handed to gRPC and not yet written, Shuffle of them producers'
+// partitions not yet written to their spools) and on disk, and spool files
+// in its spool directory. Idle is the bytes of partition buffers kept for
+// the next producer: outside Memory, but counted against the same budget,
+// and given up first when it is full.
 type SpoolUsage struct {
-	Memory, Inputs, Sending, Disk int64
-	Files                         int
+	Memory, Inputs, Sending, Shuffle, Disk, Idle int64
+	Files                                        int
 }
 
 // Spooled says what the executor's spools hold now (tests assert that a
@@ -528,7 +615,8 @@ type SpoolUsage struct {
 func (e *Executor) Spooled() SpoolUsage {
 	s := e.spools
 	s.mu.Lock()
-	u := SpoolUsage{Memory: s.mem, Inputs: s.inputs, Sending: s.sending, Disk: s.disk}
+	u := SpoolUsage{Memory: s.mem - s.pooled, Inputs: s.inputs, Sending: s.sending, Shuffle: s.shuffle,
+		Disk: s.disk, Idle: s.pooled}
 	s.mu.Unlock()
 	files, _ := filepath.Glob(filepath.Join(s.dir, "task-*.spool"))
 	u.Files = len(files)
@@ -538,8 +626,9 @@ func (e *Executor) Spooled() SpoolUsage {
 // SpoolPeak is the most the spools' memory has held at once since the
 // executor started, and the most of it exchange inputs held: never over
 // the memory budget (SpoolLimits), but for the frame a stream with none in
-// gRPC's hands reads from its file over the budget (so that it moves),
-// which the peak leaves out.
+// gRPC's hands reads from its file over the budget (so that it moves), and
+// the chunk a producer that finds the budget full takes over it to write
+// at once, which the peak leaves out.
 func (e *Executor) SpoolPeak() (memory, inputs int64) {
 	s := e.spools
 	s.mu.Lock()
