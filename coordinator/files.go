@@ -284,7 +284,12 @@ func (d *dist) columnStats(ctx context.Context, conn *duck.Conn, seen listings, 
 // boundsQuery reads a column's statistics in each row group, by the
 // column's type (columnStats): their text (parquet_metadata's
 // stats_min_value, as DuckDB prints the value) as an integer, NULL when
-// the file's column is not stored as one of that type. A DATE is an INT32
+// the file's column is not stored as one of that type. An integer is an
+// INT32 or INT64, signed (its text cast to BIGINT is the value; a string's
+// bounds are the least and greatest text, '0' and '999' for 0..2047, and
+// a DECIMAL's, an unsigned integer's or a float's are not the values a
+// scan reading the column as the first file's BIGINT compares: they keep
+// every slice). A DATE is an INT32
 // annotated DATE, in days from 1970-01-01 (earlier dates negative); a
 // TIMESTAMP is an INT64 of µs or ms not adjusted to UTC (what DuckDB reads
 // as TIMESTAMP; one adjusted is a TIMESTAMP WITH TIME ZONE, which a scan
@@ -292,9 +297,13 @@ func (d *dist) columnStats(ctx context.Context, conn *duck.Conn, seen listings, 
 // TIMESTAMP_NS), in µs from 1970-01-01 00:00:00. An infinite date or
 // timestamp has none.
 var boundsQuery = map[string]string{
-	"": `SELECT file_name, row_group_id, TRY_CAST(stats_min_value AS BIGINT),
-  TRY_CAST(stats_max_value AS BIGINT), stats_null_count, row_group_num_rows
-FROM parquet_metadata($1::VARCHAR[]) WHERE lower(path_in_schema) = lower($2::VARCHAR) ORDER BY file_name, row_group_id`,
+	"": `SELECT m.file_name, m.row_group_id, CASE WHEN is_int THEN TRY_CAST(stats_min_value AS BIGINT) END,
+  CASE WHEN is_int THEN TRY_CAST(stats_max_value AS BIGINT) END, stats_null_count, row_group_num_rows
+FROM parquet_metadata($1::VARCHAR[]) m
+JOIN (SELECT file_name, name, type IN ('INT32', 'INT64') AND coalesce(converted_type IN ('INT_8', 'INT_16', 'INT_32', 'INT_64'), true)
+    AND coalesce(starts_with(logical_type, 'IntType(') AND ends_with(logical_type, 'isSigned=1)'), true) AS is_int
+  FROM parquet_schema($1::VARCHAR[])) s ON s.file_name = m.file_name AND lower(s.name) = lower(m.path_in_schema)
+WHERE lower(path_in_schema) = lower($2::VARCHAR) ORDER BY m.file_name, m.row_group_id`,
 	"DATE": `SELECT m.file_name, m.row_group_id, CASE WHEN is_date THEN TRY_CAST(lo AS DATE) - DATE '1970-01-01' END,
   CASE WHEN is_date THEN TRY_CAST(hi AS DATE) - DATE '1970-01-01' END, stats_null_count, row_group_num_rows
 FROM (SELECT *, stats_min_value AS lo, stats_max_value AS hi FROM parquet_metadata($1::VARCHAR[])) m

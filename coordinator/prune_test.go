@@ -242,3 +242,49 @@ func TestPruneByDateBounds(t *testing.T) {
 		t.Run(c.q, func(t *testing.T) { checkPruned(t, cl, dir, views, c.q, c.slices, whole) })
 	}
 }
+
+// pruneMixedData writes, for each of a few types, two files of three row
+// groups of 2,048 rows: pm<name>-0.parquet of k BIGINT (100000 + 2n,
+// sorted) and pm<name>-1.parquet of k of that type (from n, sorted), r the
+// row's number; the view pm<name> reads both as one scan, whose k is the
+// first file's BIGINT (the second file's values cast).
+func pruneMixedData(t *testing.T, dir string, types map[string]string) []string {
+	t.Helper()
+	conn := ducktest.Open(t, dir)
+	var views []string
+	for name, k := range types {
+		for f, k := range []string{"(100000 + range * 2)::BIGINT", k} {
+			ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT %s AS k, (%d * 6144 + range)::BIGINT AS r FROM range(6144))
+TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 2048)`, k, f, filepath.Join(dir, fmt.Sprintf("pm%s-%d.parquet", name, f))))
+		}
+		views = append(views, fmt.Sprintf("CREATE VIEW pm%s AS SELECT * FROM read_parquet('%s')", name, filepath.Join(dir, "pm"+name+"-*.parquet")))
+	}
+	return views
+}
+
+// TestPruneChecksIntegerStorage: integer statistics prune only files whose
+// column is stored as a signed integer. A file of the same column stored
+// as a string (whose bounds are the least and greatest text: '0' and '999'
+// for 0..2047), an unsigned integer or a DECIMAL, which the scan casts to
+// the first file's BIGINT, keeps every slice; a signed INTEGER prunes as a
+// BIGINT does. Every answer is DuckDB's.
+func TestPruneChecksIntegerStorage(t *testing.T) {
+	dir := t.TempDir()
+	views := pruneMixedData(t, dir, map[string]string{"str": "range::VARCHAR", "u": "range::UBIGINT",
+		"dec": "(range / 4)::DECIMAL(18,2)", "int": "range::INTEGER"})
+	cl := pruneCluster(t, dir, views)
+	pm := func(name string, f int) string { return filepath.Join(dir, fmt.Sprintf("pm%s-%d.parquet", name, f)) }
+	for _, c := range []struct {
+		view, q string
+		slices  []string // nil: every file whole
+	}{
+		{"str", "SELECT r AS v FROM pmstr WHERE k = 1500", nil}, // in the first row group, past its text bounds
+		{"u", "SELECT r AS v FROM pmu WHERE k = 1500", nil},
+		{"dec", "SELECT r AS v FROM pmdec WHERE k = 1500", nil},
+		{"int", "SELECT r AS v FROM pmint WHERE k = 1500", []string{pm("int", 1) + "[0..2047]"}},
+	} {
+		t.Run(c.q, func(t *testing.T) {
+			checkPruned(t, cl, dir, views, c.q, c.slices, []string{pm(c.view, 0) + "[0..6143]", pm(c.view, 1) + "[0..6143]"})
+		})
+	}
+}

@@ -149,7 +149,9 @@ type Env struct {
 	// KeyStats lists the files a Parquet scan of the paths reads, in
 	// order, with their row groups' rows and the bounds of an integer
 	// column in each, from the files' statistics; an error when a row
-	// group has none. nil: slices are never cut by key ranges (ranges.go).
+	// group has none, or a file stores the column otherwise than as a
+	// signed integer (its statistics would not be the bounds of the values
+	// the scan reads). nil: slices are never cut by key ranges (ranges.go).
 	KeyStats func(paths []string, column string) ([]File, error)
 	// PruneStats is KeyStats, but a row group whose every row is NULL in
 	// the column has the empty bounds 1..0 with Nulls rather than being
