@@ -121,7 +121,10 @@ func (db *DB) sandbox(ctx context.Context, dirs []string, timeZone string) error
 		// modified lately, where a coarse clock could hide a rewrite):
 		// every task of a scan opens the files of its slice, and parsing
 		// a lineitem footer took about 6 ms of a 122,880-row slice's 10
-		// (TPC-H SF1). An extension's setting, so not in the DSN.
+		// (TPC-H SF1). An extension's setting, so not in the DSN. The
+		// footers are within memory_limit: DuckDB's object cache reserves
+		// each against the buffer pool and evicts them, least recently
+		// used first (TestParquetFooterCacheIsBounded).
 		"SET GLOBAL parquet_metadata_cache = true",
 		"SET allowed_directories=["+strings.Join(quoted, ", ")+"]",
 		"SET enable_external_access=false",

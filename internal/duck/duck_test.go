@@ -3,6 +3,7 @@ package duck
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -359,5 +360,72 @@ func TestParquetFootersCached(t *testing.T) {
 		if want := int64(n); count != want || sum != want*(want-1)/2 {
 			t.Fatalf("write %d: read %d rows summing to %d, want %d rows", i, count, sum, want)
 		}
+	}
+}
+
+// TestParquetFooterCacheIsBounded: the footers parquet_metadata_cache
+// keeps are in DuckDB's object cache, whose entries are reserved against
+// the buffer pool by their estimated size and evicted, least recently used
+// first, to stay within memory_limit. Read once, 80 footers of 200 columns
+// take ~20 MB in an instance of a large limit and at most the limit in one
+// of 8 MB, which still reads them all.
+func TestParquetFooterCacheIsBounded(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	open := func(limit string) *Conn {
+		db, err := Open(ctx, Config{AllowedDirs: []string{dir}, Threads: 1, MemoryLimit: limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := db.Connect(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = c.Close()
+			_ = db.Close()
+		})
+		return c
+	}
+	cols := make([]string, 200)
+	for i := range cols {
+		cols[i] = fmt.Sprintf("range + %d AS c%d", i, i)
+	}
+	big := open("1GB")
+	const files = 80
+	for f := range files {
+		if _, err := big.Exec(ctx, fmt.Sprintf("COPY (SELECT %s FROM range(1)) TO %s (FORMAT parquet)",
+			strings.Join(cols, ", "), QuoteString(filepath.Join(dir, fmt.Sprintf("f%03d.parquet", f))))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// cached reads every footer and says what the object cache holds.
+	cached := func(c *Conn) int64 {
+		t.Helper()
+		rows, err := c.QueryRows(ctx, "SELECT count(*) FROM read_parquet("+QuoteString(filepath.Join(dir, "*.parquet"))+")")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		if !rows.Next() || rows.Scan(&n) != nil || n != files {
+			t.Fatalf("%d rows, want %d (%v)", n, files, rows.Err())
+		}
+		rows.Close()
+		rows, err = c.QueryRows(ctx, "SELECT memory_usage_bytes FROM duckdb_memory() WHERE tag = 'OBJECT_CACHE'")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		if !rows.Next() || rows.Scan(&n) != nil {
+			t.Fatalf("no OBJECT_CACHE in duckdb_memory() (%v)", rows.Err())
+		}
+		return n
+	}
+	const limit = 8 << 20
+	all, bounded := cached(big), cached(open("8MB"))
+	t.Logf("object cache: %d bytes under a 1 GB limit, %d under 8 MB", all, bounded)
+	if all < 2*limit || bounded > limit || bounded < limit/4 {
+		t.Fatalf("the footers take %d bytes of the object cache under a limit of 1 GB, %d under one of %d: want over twice, and within it",
+			all, bounded, limit)
 	}
 }
