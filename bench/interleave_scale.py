@@ -8,6 +8,8 @@ and executors, user + system from /proc: less disturbed by other load than the w
     BUILD_DIR=... $BUILD_DIR/benchenv/bin/python bench/interleave_scale.py DATA_DIR ROUNDS QUERIES LABEL=BINARY:EXECUTORS...
 
 QUERIES is `all` or query numbers (20,16,9); e.g. main1=build/skein-main:1 new2=bin/skein:2.
+LABEL=BINARY:EXECUTORS:FLAGS gives that coordinator more flags, separated by spaces, e.g.
+'split2=bin/skein:2:--split-min-rows 0'.
 SKEIN_LOG_LEVEL (default warn) is every process's --log-level; their logs stay under
 $BUILD_DIR/interleave/scale/LABEL."""
 import contextlib, math, os, pathlib, statistics, sys, time
@@ -24,9 +26,10 @@ numbers = sorted(texts) if which == "all" else [int(n) for n in which.split(",")
 syss = []
 for spec in sys.argv[4:]:
     label, rest = spec.split("=", 1)
-    binary, n = rest.rsplit(":", 1)
+    binary, n, *more = rest.split(":", 2)
+    extra = more[0].split() if more else []
     syss.append(systems.Skein(label, binary, work / label, files, data, executors=int(n), threads=1,
-                              coordinator_threads=int(n), separate=True, flags=["--log-level", level],
+                              coordinator_threads=int(n), separate=True, flags=["--log-level", level, *extra],
                               executor_flags=["--log-level", level]))
 
 

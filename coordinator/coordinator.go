@@ -65,7 +65,12 @@ type Config struct {
 	// none; PlanDistribute (or empty, the Go API's zero value) splits them
 	// as on a cluster of processes.
 	InProcessPlan string
-	TaskRows      int64  // target rows per task
+	TaskRows      int64 // target rows per task
+	// SplitMinRows: a query whose inputs hold fewer rows runs whole as
+	// one task on one executor, as does any query while one executor (or
+	// one executor thread) takes tasks; 0 (the Go API's zero value)
+	// always splits.
+	SplitMinRows  int64
 	NoExchanges   bool   // plan no stages: joins read their other inputs whole, merges run here
 	BroadcastRows int64  // largest join input broadcast rather than co-partitioned
 	ResultMode    string // direct | proxy | single (flightsql.ResultModes)
@@ -113,6 +118,12 @@ type stringList []string
 func (s *stringList) String() string     { return fmt.Sprint([]string(*s)) }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
+// defaultSplitMinRows is --split-min-rows' default. On TPC-H SF1 over two
+// executors of one thread, every query reading under 2M rows (Q2, Q11,
+// Q13, Q16, Q22) ran faster whole as one task, and the lightest scans of
+// 6M rows (Q1, Q6) ran faster split: it lies between (README, Planning).
+const defaultSplitMinRows = 4_000_000
+
 // The values of --in-process-plan (Config.InProcessPlan).
 const (
 	PlanLocal      = "local"
@@ -158,6 +169,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ClusterSecretFile, "cluster-secret-file", "", "file holding the secret shared with executors")
 	fs.StringVar(&c.ClusterCA, "cluster-ca", "", "CA bundle (PEM) trusted for executors' TLS certificates (besides the system roots)")
 	fs.Int64Var(&c.TaskRows, "task-rows", 1<<20, "target rows per task when a scan is split (a quarter of it in the scan's last rows)")
+	fs.Int64Var(&c.SplitMinRows, "split-min-rows", defaultSplitMinRows, "a query the planner would split runs whole as one task on one executor, with all its DuckDB threads and no exchanges, when the files it reads hold fewer rows than this (Parquet footers; each scan counted; CSV and JSON inputs always split), and whatever its inputs while one executor or one executor thread takes tasks (0: always split)")
 	fs.BoolVar(&c.NoExchanges, "no-exchanges", false, "plan no stages with exchanges between executors (joins then read their other inputs whole in every task, aggregates merge on the coordinator)")
 	fs.Int64Var(&c.BroadcastRows, "broadcast-rows", 4_000_000, "a join input giving at most this many rows after its own filters (DuckDB's estimate; unfiltered, its Parquet metadata's count), from files of at most 4 times as many, is broadcast to every task; a larger one joined by an equality, or one giving more rows than the scan it joins holds, is co-partitioned")
 	fs.StringVar(&c.ResultMode, "result-mode", "direct", "how a split query's FlightInfo answers: direct: an endpoint per task, at executors; proxy: an endpoint per task, at the coordinator; single: one endpoint at the coordinator streaming every task's result, for clients that read only the first endpoint (a client picks its own with the skein-result-mode header or the result_mode session option)")
@@ -184,6 +196,8 @@ func (c *Config) Validate() error {
 		return errors.New("--user and --password (or --password-file) go together")
 	case c.MaxSessions < 0 || c.MaxSessionsPerUser < 0 || c.MaxQueriesPerUser < 0 || c.MaxMessageMB < 0:
 		return errors.New("--max-sessions, --max-sessions-per-user, --max-queries-per-user and --max-message-mb may not be negative")
+	case c.SplitMinRows < 0:
+		return errors.New("--split-min-rows may not be negative (0 always splits)")
 	case c.MaxRunningQueries < 0 || c.MaxRunningQueriesPerUser < 0:
 		return errors.New("--max-running-queries and --max-running-queries-per-user may not be negative")
 	}

@@ -49,8 +49,11 @@ type dist struct {
 	mem        memory.Allocator
 	batch      duck.BatchSize
 	targetRows int64
-	planSlots  int    // Config.PlanSlots
-	mode       string // the default result mode (flightsql.ResultModes)
+	// splitMinRows is --split-min-rows: inputs under it run whole as one
+	// task, as does any query on one executor (whole.go); 0: never.
+	splitMinRows int64
+	planSlots    int    // Config.PlanSlots
+	mode         string // the default result mode (flightsql.ResultModes)
 	// compression is --wire-compression (Compression*).
 	compression string
 	// exchanges: plan joins and aggregates in stages with exchanges
@@ -171,7 +174,7 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 	life, stop := context.WithCancel(context.Background())
 	d := &dist{db: db, mergeDB: mergeDB, secret: secret, reg: reg, aggs: aggs, log: log, mem: mem,
 		batch:      duck.Batches(cfg.BatchRows),
-		targetRows: taskRows, planSlots: cfg.PlanSlots, mode: cmp.Or(cfg.ResultMode, flightsql.ResultDirect), exchanges: !cfg.NoExchanges, broadcastRows: cfg.BroadcastRows, retries: 2, life: life, stopLife: stop,
+		targetRows: taskRows, splitMinRows: cfg.SplitMinRows, planSlots: cfg.PlanSlots, mode: cmp.Or(cfg.ResultMode, flightsql.ResultDirect), exchanges: !cfg.NoExchanges, broadcastRows: cfg.BroadcastRows, retries: 2, life: life, stopLife: stop,
 		limits: cfg.limits(), views: map[string]partition.View{}, viewTexts: map[viewID]string{}, own: map[string]bool{},
 		sharedCores: cfg.Executors > 0 && cfg.InProcessPlan == PlanLocal, compression: cmp.Or(cfg.WireCompression, CompressionAuto),
 		footers: newLRU(maxFooters, maxFooterBytes, func(k string, v []int64) int64 { return int64(len(k) + 8*len(v)) }),
@@ -501,15 +504,19 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 	if err != nil {
 		return nil, err
 	}
+	// The plan cache key: the AST, the views it read (the stage planner
+	// reads some, those in a WITH computed once, after Analyze), the
+	// result schema.
+	cacheKey := func() string { return ast + views.key() + "\x00" + schema.String() }
+	// Where splitting cannot pay, the query runs whole as one task.
+	if p, err := d.planWhole(ctx, conn, seen, ast, views.view, cacheKey, schema); p != nil || err != nil {
+		return p, err
+	}
 	// A UNION ALL is planned branch by branch; anything else is one part.
 	parts := a.Branches
 	if parts == nil {
 		parts = []*partition.Analysis{a}
 	}
-	// The plan cache key: the AST, the views it read (the stage planner
-	// reads some, those in a WITH computed once, after Analyze), the
-	// result schema.
-	cacheKey := func() string { return ast + views.key() + "\x00" + schema.String() }
 	if d.exchanges {
 		if p, err := d.planStages(ctx, conn, seen, a, cacheKey, schema); p != nil || err != nil {
 			return p, err

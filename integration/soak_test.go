@@ -68,11 +68,12 @@ func newProcCluster(t testing.TB, dirs ...string) *procCluster {
 }
 
 // coordinator starts a coordinator on a free port with DuckDB on one
-// thread; args add to or override its flags.
+// thread, splitting queries however small their inputs (the tests' files
+// are); args add to or override its flags.
 func (c *procCluster) coordinator(dataDir string, args ...string) *proc {
 	c.t.Helper()
 	base := []string{"coordinator", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--cluster-secret-file", c.secret,
-		"--threads", "1", "--log-level", "warn"}
+		"--threads", "1", "--split-min-rows", "0", "--log-level", "warn"}
 	return startProc(c.t, append(append(base, c.allow...), args...)...)
 }
 

@@ -26,7 +26,9 @@
 // also finishes a GROUP BY of a co-partitioned join's key in each
 // partition), prune.go (the slices whose Parquet statistics prove the
 // filter rejects every row dropped: a point lookup reads one row group,
-// a date range in files written by date the row groups of its dates).
+// a date range in files written by date the row groups of its dates),
+// whole.go (the query as written, views inlined, for one task to run
+// whole where splitting cannot pay).
 // Each stage's query is an AST over its slice and the TEMP tables its
 // inputs are loaded into; the executors run it.
 package partition

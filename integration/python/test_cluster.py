@@ -54,7 +54,8 @@ class Cluster:
                 "--data-dir", str(self.base / "data"), "--allow-dir", self.allow_dir,
                 "--cluster-secret-file", str(self.secret_file),
                 "--user", self.user, "--password", self.password,
-                "--task-rows", str(TASK_ROWS), "--heartbeat-timeout", self.heartbeat_timeout,
+                "--task-rows", str(TASK_ROWS), "--split-min-rows", "0",
+                "--heartbeat-timeout", self.heartbeat_timeout,
                 "--log-level", "warn"]
         if self.result_mode:
             argv += ["--result-mode", self.result_mode]

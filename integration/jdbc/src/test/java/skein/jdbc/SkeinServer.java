@@ -108,9 +108,12 @@ public final class SkeinServer implements AutoCloseable {
     cmd.add("--log-level");
     cmd.add(System.getProperty("skein.logLevel", "warn"));
     // The in-process executors split queries (serve's default runs them
-    // whole on the coordinator): the suite tests distribution.
+    // whole on the coordinator), however small their inputs (the suite's
+    // are): the suite tests distribution.
     cmd.add("--in-process-plan");
     cmd.add("distribute");
+    cmd.add("--split-min-rows");
+    cmd.add("0");
     ProcessBuilder pb = new ProcessBuilder(cmd);
     pb.redirectInput(ProcessBuilder.Redirect.PIPE);
     Process proc = pb.start();

@@ -1,0 +1,106 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/partition"
+)
+
+// When splitting cannot pay, a query the planner would split runs whole as
+// one task on one executor: no exchanges, its files read whole, its one
+// endpoint the answer, computed by the executor's DuckDB with all its
+// threads (a task gets the executor's whole DuckDB, as any task does).
+// Two cases (--split-min-rows; 0 turns both off):
+//   - one executor thread in the cluster, or one executor: every exchange
+//     would move rows between tasks that take turns on the same threads;
+//   - small inputs: the files the query reads hold fewer rows than
+//     --split-min-rows (each scan counted, a file read twice counted
+//     twice), from their Parquet footers, which the planner reads anyway.
+//     A query reading CSV or JSON files, whose rows the footers do not
+//     give, is never small.
+//
+// Only a query the planner proved safe to split (Analyze) is considered:
+// what runs on the coordinator today (a volatile function, a managed
+// table) still does.
+
+// planWhole is the one-task plan of the query when the rule applies (nil
+// when it does not). ast is the query's serialized AST; key its plan
+// cache key.
+func (d *dist) planWhole(ctx context.Context, conn *duck.Conn, seen listings, ast string, views func(catalog, schema, name string) (partition.View, bool), key func() string, schema *arrow.Schema) (*planned, error) {
+	if d.splitMinRows <= 0 {
+		return nil, nil
+	}
+	w, err := partition.WholeQuery([]byte(ast), views)
+	if err != nil {
+		return nil, nil // planned as before
+	}
+	why, err := d.wholeReason(ctx, conn, seen, w)
+	if why == "" || err != nil {
+		return nil, err
+	}
+	k := key() + "\x00whole"
+	c, ok := d.cachedPlan(k)
+	if !ok {
+		sql, err := deserialize(ctx, conn, w.AST)
+		if err != nil {
+			return nil, err
+		}
+		st, err := conn.Prepare(ctx, sql)
+		if err != nil {
+			return nil, nil // not as written: planned as before
+		}
+		same := st.Schema.Equal(schema)
+		_ = st.Close()
+		if !same {
+			return nil, nil
+		}
+		c = cachedPlan{tasks: map[taskShape]string{{}: sql}}
+		d.plans.put(k, c)
+	}
+	// One stage of one task, gathered: the plan's explanation says why.
+	s := &partition.Stage{Tasks: 1, Output: partition.Gather, Consumer: -1, What: "whole query in one task: " + why}
+	task := []plannedTask{{sql: c.tasks[taskShape{}]}}
+	return &planned{mode: partition.Scatter, tasks: task, stages: []plannedStage{{stage: s, tasks: task}}}, nil
+}
+
+// wholeReason says why the query runs as one task, or "" if it is split.
+func (d *dist) wholeReason(ctx context.Context, conn *duck.Conn, seen listings, w *partition.Whole) (string, error) {
+	if slots := d.slots(); slots == 1 {
+		return "one executor thread in the cluster", nil
+	}
+	if d.planSlots == 0 && len(d.reg.ready()) == 1 {
+		return "one executor, whose DuckDB runs a task with all its threads", nil
+	}
+	if w.Text {
+		return "", nil
+	}
+	var rows int64
+	for _, paths := range w.Scans {
+		files, err := d.filesOnce(ctx, conn, seen, paths)
+		if err != nil {
+			return "", nil // DuckDB's error, if any, when the query runs
+		}
+		if rows += totalRows(files); rows >= d.splitMinRows {
+			return "", nil
+		}
+	}
+	return fmt.Sprintf("inputs %s rows under --split-min-rows %s", groupDigits(rows), groupDigits(d.splitMinRows)), nil
+}
+
+// groupDigits writes n (not negative) with its thousands separated by
+// commas.
+func groupDigits(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	var out []byte
+	for i := range len(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}

@@ -1,0 +1,106 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/skeindb/skein/internal/ducktest"
+)
+
+// wholeWhat is what the plan of a query run whole as one task says, or ""
+// if the plan is split (or local).
+func wholeWhat(t *testing.T, plan explanation) string {
+	t.Helper()
+	if plan.Tasks == 1 && len(plan.Stages) == 1 && strings.HasPrefix(plan.Stages[0].What, "whole query in one task: ") {
+		return plan.Stages[0].What
+	}
+	return ""
+}
+
+// With --split-min-rows, a query whose files hold fewer rows runs whole as
+// one task on one executor, its one endpoint the answer; one whose files
+// hold more (each scan counted: a join of the files with themselves reads
+// them twice) is split as before. The answers are DuckDB's either way, a
+// view read through inlined, a WITH kept; a query that runs local still
+// does.
+func TestSmallInputsRunWholeInOneTask(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		min   int64
+		whole string // what the one task's plan says; "": split
+	}{
+		{0, ""},
+		{50_000, ""}, // 30,000 rows a scan, 60,000 read
+		{100_000, "whole query in one task: inputs 60,000 rows under --split-min-rows 100,000"},
+	} {
+		t.Run(fmt.Sprint("split-min-rows=", tc.min), func(t *testing.T) {
+			c, cl, glob := startCluster(t, 2, "direct", func(c *Config) { c.SplitMinRows = tc.min })
+			dir := c.cfg.AllowDirs[0]
+			view := fmt.Sprintf("CREATE VIEW t AS SELECT * FROM read_parquet('%s')", glob)
+			if _, err := cl.ExecuteUpdate(ctx, view); err != nil {
+				t.Fatal(err)
+			}
+			q := "WITH b AS (SELECT id + 1 AS id FROM t) SELECT a.g, count(*) AS n, sum(b.id) AS s FROM t a JOIN b ON a.id = b.id GROUP BY a.g ORDER BY a.g"
+			ref := ducktest.Open(t, dir)
+			ducktest.Exec(t, ref, view)
+			want := duckInOrder(t, ref, q)
+			info, err := cl.Execute(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan := planOf(t, info)
+			if got := wholeWhat(t, plan); got != tc.whole {
+				t.Errorf("plan %q (%d tasks), want %q", got, plan.Tasks, tc.whole)
+			}
+			if tc.whole == "" && plan.Tasks < 2 {
+				t.Errorf("split into %d tasks", plan.Tasks)
+			}
+			if tc.whole != "" && (len(info.Endpoint) != 1 || len(info.Endpoint[0].Location) < 2) {
+				t.Errorf("%d endpoints, want one at an executor", len(info.Endpoint))
+			}
+			if got := endpointRows(t, cl, info.Endpoint); !slices.Equal(got, want) {
+				t.Errorf("answer %q, want DuckDB's %q", got, want)
+			}
+			// A volatile function keeps a query on the coordinator.
+			info, err = cl.Execute(ctx, fmt.Sprintf("SELECT id, random() AS r FROM read_parquet('%s')", glob))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p := planOf(t, info); p.Mode != "local" {
+				t.Errorf("a volatile query planned %s, want local", p.Mode)
+			}
+			endpointRows(t, cl, info.Endpoint)
+		})
+	}
+}
+
+// On one executor thread, every query the planner would split runs whole
+// as one task, whatever its inputs; --split-min-rows 0 splits it.
+func TestOneSlotRunsWholeInOneTask(t *testing.T) {
+	ctx := context.Background()
+	for _, min := range []int64{0, 1} {
+		c, cl, glob := startCluster(t, 1, "direct", func(c *Config) { c.SplitMinRows = min })
+		q := fmt.Sprintf("SELECT id, g FROM read_parquet('%s') WHERE id %% 7 = 0", glob)
+		want := duckRows(t, ducktest.Open(t, c.cfg.AllowDirs[0]), q)
+		info, err := cl.Execute(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := planOf(t, info)
+		got := wholeWhat(t, plan)
+		switch {
+		case min == 0 && (got != "" || plan.Tasks < 2):
+			t.Errorf("--split-min-rows 0 on one slot: %q, %d tasks; want split", got, plan.Tasks)
+		case min > 0 && got != "whole query in one task: one executor thread in the cluster":
+			t.Errorf("one slot: plan %q (%d tasks), want one task", got, plan.Tasks)
+		}
+		rows := endpointRows(t, cl, info.Endpoint)
+		slices.Sort(rows)
+		if !slices.Equal(rows, want) {
+			t.Errorf("%d rows, want DuckDB's %d", len(rows), len(want))
+		}
+	}
+}
