@@ -36,11 +36,11 @@ func (d *dist) planWhole(ctx context.Context, conn *duck.Conn, seen listings, as
 	}
 	w, err := partition.WholeQuery([]byte(ast), views)
 	if err != nil {
-		return nil, nil // planned as before
+		return nil, nil // it reads more than files: split as before
 	}
-	why, err := d.wholeReason(ctx, conn, seen, w)
-	if why == "" || err != nil {
-		return nil, err
+	why := d.wholeReason(ctx, conn, seen, w)
+	if why == "" {
+		return nil, nil
 	}
 	k := key() + "\x00whole"
 	c, ok := d.cachedPlan(k)
@@ -68,27 +68,27 @@ func (d *dist) planWhole(ctx context.Context, conn *duck.Conn, seen listings, as
 }
 
 // wholeReason says why the query runs as one task, or "" if it is split.
-func (d *dist) wholeReason(ctx context.Context, conn *duck.Conn, seen listings, w *partition.Whole) (string, error) {
-	if slots := d.slots(); slots == 1 {
-		return "one executor thread in the cluster", nil
+func (d *dist) wholeReason(ctx context.Context, conn *duck.Conn, seen listings, w *partition.Whole) string {
+	if d.slots() == 1 {
+		return "one executor thread in the cluster"
 	}
 	if d.planSlots == 0 && len(d.reg.ready()) == 1 {
-		return "one executor, whose DuckDB runs a task with all its threads", nil
+		return "one executor, whose DuckDB runs a task with all its threads"
 	}
 	if w.Text {
-		return "", nil
+		return ""
 	}
 	var rows int64
 	for _, paths := range w.Scans {
 		files, err := d.filesOnce(ctx, conn, seen, paths)
 		if err != nil {
-			return "", nil // DuckDB's error, if any, when the query runs
+			return "" // split as before, which meets the error too
 		}
 		if rows += totalRows(files); rows >= d.splitMinRows {
-			return "", nil
+			return ""
 		}
 	}
-	return fmt.Sprintf("inputs %s rows under --split-min-rows %s", groupDigits(rows), groupDigits(d.splitMinRows)), nil
+	return fmt.Sprintf("inputs %s rows under --split-min-rows %s", groupDigits(rows), groupDigits(d.splitMinRows))
 }
 
 // groupDigits writes n (not negative) with its thousands separated by
