@@ -593,6 +593,20 @@ func TestPartitionInvariance(t *testing.T) {
 			}
 		}
 	}
+	// inProcess checks the corpus on a coordinator of cfg with in-process
+	// executors, its DuckDB and theirs on one thread.
+	inProcess := func(name string, cfg coordinator.Config) {
+		t.Run(name, func(t *testing.T) {
+			cfg.Addr, cfg.DataDir, cfg.AllowDirs = "127.0.0.1:0", t.TempDir(), []string{dir, tdir}
+			cfg.Threads, cfg.ShutdownGrace = 1, 5*time.Second
+			c, err := coordinator.Start(ctx, cfg, zerolog.Nop())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Shutdown()
+			check(t, dial(t, c.URI()))
+		})
+	}
 	configs := 0
 	for _, executors := range []int{1, 2, 3} {
 		for _, taskRows := range []int64{1 << 30, 4000, 1} {
@@ -600,48 +614,19 @@ func TestPartitionInvariance(t *testing.T) {
 				continue
 			}
 			configs++
-			t.Run(fmt.Sprintf("executors=%d/task-rows=%d", executors, taskRows), func(t *testing.T) {
-				c, err := coordinator.Start(ctx, coordinator.Config{
-					Addr: "127.0.0.1:0", DataDir: t.TempDir(), AllowDirs: []string{dir, tdir}, Executors: executors,
-					TaskRows: taskRows, Threads: 1, ShutdownGrace: 5 * time.Second,
-				}, zerolog.Nop())
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer c.Shutdown()
-				check(t, dial(t, c.URI()))
-			})
+			inProcess(fmt.Sprintf("executors=%d/task-rows=%d", executors, taskRows),
+				coordinator.Config{Executors: executors, TaskRows: taskRows})
 		}
 	}
 	// Through one endpoint that streams every task's result in order
 	// (--result-mode single), as SQLAlchemy clients read it.
 	configs++
-	t.Run("executors=3/task-rows=4000/result-mode=single", func(t *testing.T) {
-		c, err := coordinator.Start(ctx, coordinator.Config{
-			Addr: "127.0.0.1:0", DataDir: t.TempDir(), AllowDirs: []string{dir, tdir}, Executors: 3,
-			TaskRows: 4000, Threads: 1, ShutdownGrace: 5 * time.Second, ResultMode: "single",
-		}, zerolog.Nop())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Shutdown()
-		check(t, dial(t, c.URI()))
-	})
+	inProcess("executors=3/task-rows=4000/result-mode=single", coordinator.Config{Executors: 3, TaskRows: 4000, ResultMode: "single"})
 	// Every query that splits run whole as one task on one of two
 	// executors (--split-min-rows above every input): the query as
 	// written, views inlined, at an executor.
 	configs++
-	t.Run("executors=2/split-min-rows=max", func(t *testing.T) {
-		c, err := coordinator.Start(ctx, coordinator.Config{
-			Addr: "127.0.0.1:0", DataDir: t.TempDir(), AllowDirs: []string{dir, tdir}, Executors: 2,
-			Threads: 1, ShutdownGrace: 5 * time.Second, SplitMinRows: math.MaxInt64,
-		}, zerolog.Nop())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Shutdown()
-		check(t, dial(t, c.URI()))
-	})
+	inProcess("executors=2/split-min-rows=max", coordinator.Config{Executors: 2, SplitMinRows: math.MaxInt64})
 	// The same corpus against separate processes: a coordinator and two
 	// executors started from the skein binary.
 	configs++
