@@ -155,10 +155,12 @@ func BenchmarkFetch(b *testing.B) {
 	timed := func(b *testing.B, read func() (rows, bytes int64)) {
 		b.ResetTimer()
 		cpu0 := flighttest.ProcessCPU(b)
+		stop := flighttest.PerfWindow(b)
 		var rows, bytes int64
 		for range b.N {
 			rows, bytes = read()
 		}
+		stop()
 		report(b, rows, bytes, cpu0)
 	}
 	// fetch builds the table through cl and times reading it.
@@ -196,10 +198,12 @@ func BenchmarkFetch(b *testing.B) {
 			ctx := metadata.AppendToOutgoingContext(context.Background(), skeinsql.CompressionHeader, codec)
 			b.ResetTimer()
 			cpu0 := flighttest.ProcessCPU(b)
+			stop := flighttest.PerfWindow(b)
 			var rows, bytes, wire int64
 			for range b.N {
 				rows, bytes, wire = fetchCounted(b, ctx, cl, fetchQuery)
 			}
+			stop()
 			report(b, rows, bytes, cpu0)
 			b.ReportMetric(float64(wire)/1e6, "wire-MB")
 		})
