@@ -1,8 +1,10 @@
 """Where a fetch of BenchmarkFetch spends its CPU, by part, from `perf
 record` of the test binary's timed section only (not the building of its
-table), DuckDB's own worker thread included: Go's CPU profile sees Go's
-threads only, so it shows DuckDB's scan where a Go thread ran it and
-misses what DuckDB's worker ran (README, Performance).
+table), DuckDB's own worker thread included: Go's CPU profile names
+DuckDB's functions only where a Go thread ran them (the thread fetching
+the result runs part of the scan) and shows its worker as
+runtime._ExternalCode, so where the scan runs moves DuckDB's cost in it
+(README, Performance).
 
     go test -tags duckdb_arrow -c -o T ./integration/
     python3 bench/perf_fetch.py T 'Fetch/server/batch=131072' [N] [FREQ]
@@ -12,7 +14,8 @@ runs `T -test.bench PATTERN -test.benchtime Nx` (N 3 by default) under
 around its timed loops (flighttest.PerfWindow, through SKEIN_PERF_CTL).
 PATTERN must select one sub-benchmark: the testing package runs it once
 with b.N = 1 and again with b.N = N, so the window holds 1 + N fetches.
-Prints milliseconds of CPU a fetch by part (PERF_FETCH_LEAVES=K: and each
+Prints milliseconds of CPU a fetch by part, and how DuckDB's code splits
+between its worker threads and the Go threads calling it (PERF_FETCH_LEAVES=K: and each
 part's K busiest functions; PERF_FETCH_DATA=FILE keeps perf's data there,
 for `perf report -i FILE`). Needs perf and
 kernel.perf_event_paranoid <= 2 (user-space samples of one's own process).
@@ -60,14 +63,14 @@ def part(frames):
 
 
 def samples(data):
-    """Yields each sample's frames (leaf first) from perf script."""
-    out = subprocess.run(["perf", "script", "-i", data, "-F", "ip,sym"], capture_output=True,
+    """Yields each sample's thread id and frames (leaf first) from perf script."""
+    out = subprocess.run(["perf", "script", "-i", data, "-F", "tid,ip,sym"], capture_output=True,
                          text=True, check=True).stdout
     for block in out.split("\n\n"):
-        frames = [line.split(None, 1)[1] for line in block.strip().splitlines()
-                  if len(line.split(None, 1)) == 2]
+        lines = block.strip().splitlines()
+        frames = [line.split(None, 1)[1] for line in lines[1:] if len(line.split(None, 1)) == 2]
         if frames:
-            yield frames
+            yield lines[0].split()[0], frames
 
 
 def main(binary, pattern, n=3, freq=999):
@@ -88,10 +91,17 @@ def main(binary, pattern, n=3, freq=999):
             sys.exit(run.stdout + run.stderr)
         fetches = 1 + n if n > 1 else 1
         by_part, leaves = collections.Counter(), collections.defaultdict(collections.Counter)
-        for frames in samples(data):
+        # DuckDB's code by thread: its own workers (their stacks reach
+        # TaskScheduler::ExecuteForever) and the Go threads that call it.
+        duck_by_thread, workers = collections.Counter(), set()
+        for tid, frames in samples(data):
             name = part(frames)
             by_part[name] += 1
             leaves[name][frames[0]] += 1
+            if any("TaskScheduler::ExecuteForever" in f for f in frames):
+                workers.add(tid)
+            if name.startswith("DuckDB"):
+                duck_by_thread[tid] += 1
     total = sum(by_part.values())
     print(f"{total} samples at {freq} Hz over {fetches} fetches; CPU ms a fetch by part:")
     for name, count in by_part.most_common():
@@ -100,6 +110,10 @@ def main(binary, pattern, n=3, freq=999):
             for leaf, c in leaves[name].most_common(int(os.environ["PERF_FETCH_LEAVES"])):
                 print(f"  {'':7}    {1000 * c / freq / fetches:5.0f}  {leaf[:100]}")
     print(f"  {1000 * total / freq / fetches:7.0f}  total")
+    on_workers = sum(k for tid, k in duck_by_thread.items() if tid in workers)
+    on_go = sum(duck_by_thread.values()) - on_workers
+    print(f"DuckDB's code: {1000 * on_workers / freq / fetches:.0f} ms a fetch on its worker threads, "
+          f"{1000 * on_go / freq / fetches:.0f} ms on the Go threads calling it (what Go's profiler names)")
 
 
 if __name__ == "__main__":

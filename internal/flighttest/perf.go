@@ -10,8 +10,9 @@ import (
 // PerfEnv names perf record's control FIFOs ("CTL" or "CTL,ACK", as
 // `perf record --control fifo:CTL,ACK -D -1` takes them): set, a benchmark
 // has perf sample only its timed section (PerfWindow), not the building of
-// its data. Go's own CPU profile cannot replace it for a fetch: it samples
-// Go's threads, and DuckDB's worker thread is not one (bench/perf_fetch.py).
+// its data. Go's own CPU profile cannot replace it for a fetch: it names no
+// function of DuckDB's worker thread, which is not a Go thread
+// (bench/perf_fetch.py).
 const PerfEnv = "SKEIN_PERF_CTL"
 
 // PerfWindow enables perf's sampling and returns the function that
