@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -37,9 +38,21 @@ func (d *dist) planStages(ctx context.Context, conn *duck.Conn, seen listings, a
 	if err != nil || sp == nil {
 		return nil, err
 	}
+	p, err := d.planStaged(ctx, conn, seen, sp, key(), schema, names)
+	if err != nil && sp.Fallback != nil && errors.Is(err, partition.ErrLocal) {
+		// The rewrite does not prepare to the query's schema: the plan
+		// it replaced.
+		return d.planStaged(ctx, conn, seen, sp.Fallback, key()+"\x00fallback", schema, names)
+	}
+	return p, err
+}
+
+// planStaged slices, checks and writes the tasks of the staged plan sp.
+func (d *dist) planStaged(ctx context.Context, conn *duck.Conn, seen listings, sp *partition.Plan, key string, schema *arrow.Schema, names []string) (*planned, error) {
+	var err error
 	sliced := make([][]partition.Slice, len(sp.Stages))
 	var k strings.Builder
-	k.WriteString(key())
+	k.WriteString(key)
 	fmt.Fprintf(&k, "\x00stages %d", d.slots())
 	var pruned []string
 	for i, s := range sp.Stages {

@@ -48,7 +48,10 @@ TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 2500)`, filepath.Join(dir, "acct.parquet
 		ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT (%[1]d * 2250 + range)::INTEGER AS o, (range %% 7)::BIGINT AS od, range %% 3 = 0 AS urgent
 FROM range(2250)) TO '%[2]s' (FORMAT parquet, ROW_GROUP_SIZE 1000)`, f, filepath.Join(dir, fmt.Sprintf("seqord-%d.parquet", f))))
 	}
+	ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT range::INTEGER AS c, (range %% 7)::INTEGER AS g, 'cust ' || range AS name
+FROM range(3000)) TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 1000)`, filepath.Join(dir, "cust.parquet")))
 	return []string{
+		fmt.Sprintf("CREATE VIEW cust AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "cust.parquet")),
 		fmt.Sprintf("CREATE VIEW seq AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "seq-*.parquet")),
 		fmt.Sprintf("CREATE VIEW seqord AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "seqord-*.parquet")),
 		fmt.Sprintf("CREATE VIEW fact AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "fact-*.parquet")),
@@ -155,6 +158,14 @@ var stageQueries = []string{
 	// TPC-H SF1 (README, Performance).
 	"SELECT o.od, count(*) FROM ord o WHERE o.urgent AND NOT EXISTS (SELECT * FROM fact f WHERE f.o = o.o AND f.x > 400) GROUP BY o.od",
 	"SELECT o.o FROM ord o WHERE o.od > 3 AND o.od > (SELECT 0.01 * sum(f.x) FROM fact f WHERE f.o = o.o AND f.d = 2)",
+	// TPC-H Q10's shape: fact's sums and counts by f.o computed below the
+	// join (its 500 values fewer than cust's 3,000 rows), cust split in
+	// ranges of c and the aggregate finished in each slice.
+	"SELECT c.c, c.name, dim.name AS dname, sum(f.x) AS s, count(*) FROM fact f, cust c, dim WHERE f.o = c.c AND c.g = dim.d AND f.d < 5 GROUP BY c.c, c.name, dim.name ORDER BY s DESC, c.c LIMIT 5",
+	// Not below the join: f.k has 18,000 values, more than cust's rows;
+	// an aggregate reads cust.
+	"SELECT c.g, sum(f.x) FROM fact f, cust c WHERE f.k = c.c GROUP BY c.g",
+	"SELECT c.g, sum(f.x * c.g) FROM fact f, cust c WHERE f.o = c.c GROUP BY c.g",
 }
 
 type goldenPlan struct {
@@ -454,6 +465,42 @@ func TestSplitScanByFilteredRows(t *testing.T) {
 			split, fact, e.Stages)
 	}
 	sameAsDuckDB(t, cl, dir, views, q, info)
+}
+
+// TestAggregateBelowJoin plans TPC-H Q10's shape: fact's aggregates
+// grouped by the one column joining it to cust (whose 3,000 rows were
+// broadcast to every task of fact's join) are computed first, below the
+// join, and broadcast; cust is then split in ranges of c and its join
+// finishes the aggregate in each slice. Without the rule cust is
+// broadcast to fact's join. The answer is DuckDB's, ordered and not.
+func TestAggregateBelowJoin(t *testing.T) {
+	cl, dir, views := stageCluster(t, func(c *Config) {
+		c.TaskRows = 6000
+		c.BroadcastRows = 4000
+	})
+	for _, q := range []string{
+		"SELECT CAST(c.c AS BIGINT) * 1000000 + CAST(sum(f.x) AS BIGINT) * 100 + count(*) + min(f.k) AS v FROM fact f, cust c, dim WHERE f.o = c.c AND c.g = dim.d AND f.d < 5 GROUP BY c.c, dim.name",
+		"SELECT CAST(sum(f.x) AS BIGINT) * 1000 + c.c AS v FROM fact f JOIN cust c ON f.o = c.c WHERE f.x > 10 GROUP BY c.c, c.name ORDER BY v DESC LIMIT 7",
+	} {
+		info, e := plannedStages(t, cl, q)
+		var pre, join string
+		for _, s := range e.Stages {
+			switch {
+			case strings.HasPrefix(s.What, "pre-aggregate skein_pre, "):
+				pre = s.Output
+				if !strings.Contains(s.What, "partial aggregate by o (below the join)") {
+					t.Errorf("the aggregate below the join is %q, want fact's partial aggregate by o", s.What)
+				}
+			case strings.HasPrefix(s.What, "join over slices of c "):
+				join = s.What
+			}
+		}
+		if pre != "broadcast" || !strings.Contains(join, "by ranges of c (") || !strings.Contains(join, "aggregate finished in each slice") {
+			t.Fatalf("%s: the aggregate below the join goes %q, cust's join is %q; want it broadcast to a join over ranges of cust finishing the aggregate: %+v",
+				q, pre, join, e.Stages)
+		}
+		sameAsDuckDB(t, cl, dir, views, q, info)
+	}
 }
 
 // TestViewRedefinedInWith plans a query whose WITH, read twice and so

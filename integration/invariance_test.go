@@ -228,6 +228,14 @@ var staged = []string{
 	corrExists, corrNotExists, corrCountZero, corrCount, corrAvg, corrIn, corrNotIn, corrGrouped, corrInFrom, corrTwoKeys, corrNested,
 	"SELECT b.k, b.y FROM so AS b WHERE b.y < 6 AND NOT EXISTS (SELECT * FROM ov AS o WHERE o.k = b.k AND o.x > 2)",
 	"SELECT b.k, b.y FROM so AS b WHERE b.y > (SELECT count(*) FROM ov AS o WHERE o.k = b.k AND o.x < 3)",
+	// Aggregates computed below the join (partition/eager.go; with
+	// broadcast-rows 10000, where customer and so are broadcast): COUNT,
+	// SUM, MIN, MAX and AVG of lineitem's by o_custkey, then joined with
+	// customer; a key of few values (sk.x), MIN over NULLs, ORDER BY ALL;
+	// TPC-H Q10's shape with its top rows.
+	"SELECT c_nationkey, count(*), sum(l_quantity), min(l_discount), max(l_extendedprice), avg(l_quantity) FROM customer, orders, lineitem WHERE c_custkey = o_custkey AND l_orderkey = o_orderkey AND l_returnflag <> 'N' GROUP BY c_nationkey ORDER BY c_nationkey",
+	"SELECT so.urgent, so.y, count(*), sum(sk.x), max(sk.s), min(sk.k) FROM sk, so WHERE sk.x = so.y AND so.k < 3000 GROUP BY so.urgent, so.y ORDER BY ALL",
+	"SELECT c_custkey, c_name, sum(l_extendedprice * (1 - l_discount)) AS revenue FROM customer, orders, lineitem WHERE c_custkey = o_custkey AND l_orderkey = o_orderkey AND o_orderdate < DATE '1994-01-01' GROUP BY c_custkey, c_name ORDER BY revenue DESC, c_custkey LIMIT 10",
 }
 
 const (
@@ -588,6 +596,12 @@ func TestPartitionInvariance(t *testing.T) {
 					t.Errorf("%s: %d stages compute %s, want 1 (%s)", q, n, name, got.info)
 				}
 			}
+			for _, st := range meta.Stages {
+				if strings.HasPrefix(st.What, "pre-aggregate ") {
+					modes["aggregated below a join"]++
+					break
+				}
+			}
 			if tq := i - (len(queries) - len(tpchQueries)); tq >= 0 && meta.Mode != "local" {
 				tpchSplit[tq+1]++
 			}
@@ -618,6 +632,25 @@ func TestPartitionInvariance(t *testing.T) {
 				coordinator.Config{Executors: executors, TaskRows: taskRows})
 		}
 	}
+	// Inputs of some thousand rows broadcast and aggregates computed below
+	// the join that broadcast them (partition/eager.go: the broadcast
+	// inputs must give an 80th of --broadcast-rows).
+	configs++
+	t.Run("executors=2/task-rows=4000/broadcast-rows=10000", func(t *testing.T) {
+		c, err := coordinator.Start(ctx, coordinator.Config{
+			Addr: "127.0.0.1:0", DataDir: t.TempDir(), AllowDirs: []string{dir, tdir}, Executors: 2,
+			TaskRows: 4000, Threads: 1, ShutdownGrace: 5 * time.Second, BroadcastRows: 10000,
+		}, zerolog.Nop())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Shutdown()
+		below := modes["aggregated below a join"]
+		check(t, dial(t, c.URI()))
+		if modes["aggregated below a join"] == below {
+			t.Error("no query aggregated below a join")
+		}
+	})
 	// Through one endpoint that streams every task's result in order
 	// (--result-mode single), as SQLAlchemy clients read it.
 	configs++

@@ -49,6 +49,8 @@ type withDef struct {
 	kind    string // "WITH" or "view", for --explain
 	node    Node   // its query, earlier CTEs in it inlined or marked
 	aliases []any  // the column names the WITH gives, if any
+	// planned, when set, are the stages computing it (eager.go).
+	planned *Plan
 }
 
 const withMarker = "skein_with_"
@@ -322,6 +324,9 @@ func (w *withs) wire(p *Plan) error {
 // plan is the stages computing CTE d, the last one's tasks giving its
 // rows.
 func (w *withs) plan(d *withDef) (*Plan, error) {
+	if d.planned != nil {
+		return d.planned, nil
+	}
 	cols, err := w.seeThrough(subquery(clone(d.node), d.name))
 	if err != nil {
 		return nil, local("columns of WITH %s: %v", d.name, err)

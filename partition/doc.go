@@ -24,7 +24,11 @@
 // by ranges of it from Parquet statistics, inputs equal to it read in
 // each slice's range, GROUP BY of it finished in each slice; rangeagg.go
 // also finishes a GROUP BY of a co-partitioned join's key in each
-// partition), prune.go (the slices whose Parquet statistics prove the
+// partition; and a GROUP BY of a column the split scan of a join is
+// clustered by, in each of its key ranges), eager.go (an aggregate over
+// a join computed below the join, by the one column that joins the
+// split scan's side to large broadcast inputs, which are then split
+// themselves), prune.go (the slices whose Parquet statistics prove the
 // filter rejects every row dropped: a point lookup reads one row group,
 // a date range in files written by date the row groups of its dates),
 // whole.go (the query as written, views inlined, for one task to run

@@ -22,8 +22,10 @@ type leaf struct {
 	split bool
 	// underFull: under a FULL join, whose sides may not be partitioned.
 	underFull bool
-	cols      []Column
-	rows      int64 // its files' rows (a Parquet scan), else -1
+	// withs: it is a WITH result computed once (cte.go).
+	withs bool
+	cols  []Column
+	rows  int64 // its files' rows (a Parquet scan), else -1
 	// size is how many rows it gives after the filters on it alone:
 	// DuckDB's estimate when it has some (Env.Estimate), else rows.
 	size int64
@@ -43,6 +45,145 @@ type leaf struct {
 // the query's rows (or partial aggregate) over those, without the outer
 // joins' filters their inputs applied.
 func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
+	j, err := a.joinInputs()
+	if err != nil {
+		return nil, err
+	}
+	env := a.env
+	joinAt, leaves, natural := j.joinAt, j.leaves, j.natural
+	s, y, ykeys, res, rj := j.s, j.y, j.ykeys, j.res, j.rj
+	// shipped says input i is computed by a stage of its own: not the
+	// split scan read by the join stage itself, nor a WITH result computed
+	// once, which stays in the FROM (the plan's last step makes it an
+	// input, cte.go), nor an input read in the split scan's key ranges.
+	shipped := j.shipped
+	// An input computed by a stage of its own applies its filters there.
+	// The join stage leaves out those of an outer join's ON (the columns
+	// only they read are not shipped: TPC-H Q13's o_comment), but keeps
+	// the others, and every one beside a subquery: DuckDB plans from the
+	// filters it sees (with TPC-H Q3's on orders, a Bloom filter on the
+	// lineitem scan; Q17's avg per p_partkey decorrelated for the parts
+	// that pass them, not for all of lineitem).
+	var drop []site
+	beside := hasSubquery(a.root)
+	for i, l := range leaves {
+		if beside || !shipped(i) {
+			continue
+		}
+		for _, at := range l.sites {
+			if at.outer {
+				drop = append(drop, at)
+			}
+		}
+	}
+	view := clone(a.root)
+	dropSites(nodeAt(view, joinAt), drop)
+	keep := referencedColumns(view, nodeAt(view, joinAt), natural)
+	type fed struct {
+		st   *Stage
+		path string
+		out  OutputKind
+		keys []Key
+	}
+	var inputs []fed
+	for i := range leaves {
+		if !shipped(i) {
+			continue
+		}
+		st, err := a.leafStage(p, &leaves[i], keep)
+		if err != nil {
+			return nil, err
+		}
+		f := fed{st: st, path: strings.Join(leaves[i].path, "/"), out: Broadcast}
+		if i == s || i == y {
+			f.out = Shuffle
+			side := 0
+			if i == y {
+				side = 1
+			}
+			for _, k := range ykeys {
+				f.keys = append(f.keys, k[side])
+			}
+		}
+		inputs = append(inputs, f)
+	}
+	join := p.add(&Stage{})
+	bc := map[string]int{} // leaf path: input index
+	for _, f := range inputs {
+		bc[f.path] = p.feed(f.st, join, f.out, f.keys)
+	}
+	if y >= 0 {
+		join.Tasks = max(env.Partitions, 1)
+		join.What = fmt.Sprintf("join of %s and %s co-partitioned", leaves[s].alias, leaves[y].alias)
+		if len(ykeys) == 1 && !a.full {
+			// Rows of one key meet in one partition (partGroups).
+			a.coparted = &keyed{column: ykeys[0][0].Column, same: []keyCol{{s, ykeys[0][0].Column}}, res: res}
+			if leaves[y].splittable {
+				a.coparted.same = append(a.coparted.same, keyCol{y, ykeys[0][1].Column})
+			}
+		}
+	} else {
+		join.Scan = a
+		join.What = fmt.Sprintf("join over slices of %s", leaves[s].alias)
+	}
+	if rj != nil {
+		join.Slices, join.What = rj.slices, rj.what(leaves)
+		a.keyed = rj
+	} else if k := a.groupKeyed(leaves, s, y, res); k != nil {
+		join.Slices, a.keyed = k.slices, k
+		join.What += fmt.Sprintf(" by ranges of %s (%s)", k.column, k.rangeList())
+	}
+	aliases := map[string]string{}
+	for _, l := range leaves {
+		aliases[strings.Join(l.path, "/")] = l.alias
+	}
+	joinNode := func(scan Node, input func(int, string) Node, ranged map[string]Node) (Node, error) {
+		subst := map[string]Node{}
+		for path, i := range bc {
+			subst[path] = input(i, aliases[path])
+		}
+		maps.Copy(subst, ranged)
+		saved := a.subst
+		a.subst = subst
+		defer func() { a.subst = saved }()
+		out := a.taskNode(a.fromWith(scan))
+		dropSites(nodeAt(out, joinAt), drop)
+		return out, nil
+	}
+	join.node = func(scan Node, input func(int, string) Node) (Node, error) { return joinNode(scan, input, nil) }
+	if rj != nil {
+		join.bySlice = func(sl Slice, scan Node, input func(int, string) Node) (Node, error) {
+			return joinNode(scan, input, rj.inputs(sl, leaves))
+		}
+	}
+	return join, nil
+}
+
+// joinShape is how a join's inputs are planned (joinInputs): the split
+// scan s, the input y co-partitioned with it (-1: none) by ykeys, and
+// the inputs read in s's key ranges (rj); every other input is computed
+// once and broadcast.
+type joinShape struct {
+	joinAt     []string // the SELECT owning the join, from the root
+	owner      Node
+	leaves     []leaf
+	natural    bool
+	s, y       int
+	ykeys      [][2]Key
+	res        resolver
+	equalities []any
+	rj         *keyed
+}
+
+// shipped says input i is computed by a stage of its own and read from
+// an exchange by the join stage.
+func (j *joinShape) shipped(i int) bool {
+	return (i != j.s || j.y >= 0) && !j.res.leaves[i].withs && !j.rj.reads(i)
+}
+
+// joinInputs decides which input of the join is split, which is
+// co-partitioned with it, and which are read in its key ranges.
+func (a *Analysis) joinInputs() (*joinShape, error) {
 	env := a.env
 	if env.Columns == nil {
 		return nil, local("join inputs' columns are unknown")
@@ -136,116 +277,17 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 			return nil, local("a FULL join without an equality of hashable columns in its ON")
 		}
 	}
-	// shipped says input i is computed by a stage of its own: not the
-	// split scan read by the join stage itself, nor a WITH result computed
-	// once, which stays in the FROM (the plan's last step makes it an
-	// input, cte.go).
 	// Inputs equal to S on a key S's files are clustered by are read by
 	// each join task in its slice's key range (rangejoin.go).
 	rj := a.rangeJoin(leaves, s, y, res, equalities)
 	if rj != nil {
 		y = -1
 	}
-	shipped := func(i int) bool {
-		return (i != s || y >= 0) && !env.withs.has(leaves[i].node) && !rj.reads(i)
-	}
-	// An input computed by a stage of its own applies its filters there.
-	// The join stage leaves out those of an outer join's ON (the columns
-	// only they read are not shipped: TPC-H Q13's o_comment), but keeps
-	// the others, and every one beside a subquery: DuckDB plans from the
-	// filters it sees (with TPC-H Q3's on orders, a Bloom filter on the
-	// lineitem scan; Q17's avg per p_partkey decorrelated for the parts
-	// that pass them, not for all of lineitem).
-	var drop []site
-	beside := hasSubquery(a.root)
-	for i, l := range leaves {
-		if beside || !shipped(i) {
-			continue
-		}
-		for _, at := range l.sites {
-			if at.outer {
-				drop = append(drop, at)
-			}
-		}
-	}
-	view := clone(a.root)
-	dropSites(nodeAt(view, joinAt), drop)
-	keep := referencedColumns(view, nodeAt(view, joinAt), natural)
-	type fed struct {
-		st   *Stage
-		path string
-		out  OutputKind
-		keys []Key
-	}
-	var inputs []fed
 	for i := range leaves {
-		if !shipped(i) {
-			continue
-		}
-		st, err := a.leafStage(p, &leaves[i], keep)
-		if err != nil {
-			return nil, err
-		}
-		f := fed{st: st, path: strings.Join(leaves[i].path, "/"), out: Broadcast}
-		if i == s || i == y {
-			f.out = Shuffle
-			side := 0
-			if i == y {
-				side = 1
-			}
-			for _, k := range ykeys {
-				f.keys = append(f.keys, k[side])
-			}
-		}
-		inputs = append(inputs, f)
+		leaves[i].withs = env.withs.has(leaves[i].node)
 	}
-	join := p.add(&Stage{})
-	bc := map[string]int{} // leaf path: input index
-	for _, f := range inputs {
-		bc[f.path] = p.feed(f.st, join, f.out, f.keys)
-	}
-	if y >= 0 {
-		join.Tasks = max(env.Partitions, 1)
-		join.What = fmt.Sprintf("join of %s and %s co-partitioned", leaves[s].alias, leaves[y].alias)
-		if len(ykeys) == 1 && !a.full {
-			// Rows of one key meet in one partition (partGroups).
-			a.coparted = &keyed{column: ykeys[0][0].Column, same: []keyCol{{s, ykeys[0][0].Column}}, res: res}
-			if leaves[y].splittable {
-				a.coparted.same = append(a.coparted.same, keyCol{y, ykeys[0][1].Column})
-			}
-		}
-	} else {
-		join.Scan = a
-		join.What = fmt.Sprintf("join over slices of %s", leaves[s].alias)
-	}
-	if rj != nil {
-		join.Slices, join.What = rj.slices, rj.what(leaves)
-		a.keyed = rj
-	}
-	aliases := map[string]string{}
-	for _, l := range leaves {
-		aliases[strings.Join(l.path, "/")] = l.alias
-	}
-	joinNode := func(scan Node, input func(int, string) Node, ranged map[string]Node) (Node, error) {
-		subst := map[string]Node{}
-		for path, i := range bc {
-			subst[path] = input(i, aliases[path])
-		}
-		maps.Copy(subst, ranged)
-		saved := a.subst
-		a.subst = subst
-		defer func() { a.subst = saved }()
-		out := a.taskNode(a.fromWith(scan))
-		dropSites(nodeAt(out, joinAt), drop)
-		return out, nil
-	}
-	join.node = func(scan Node, input func(int, string) Node) (Node, error) { return joinNode(scan, input, nil) }
-	if rj != nil {
-		join.bySlice = func(sl Slice, scan Node, input func(int, string) Node) (Node, error) {
-			return joinNode(scan, input, rj.inputs(sl, leaves))
-		}
-	}
-	return join, nil
+	return &joinShape{joinAt: joinAt, owner: owner, leaves: leaves, natural: natural, s: s, y: y, ykeys: ykeys,
+		res: res, equalities: equalities, rj: rj}, nil
 }
 
 // splitMargin is how many times more rows than findJoinScan's choice an

@@ -31,6 +31,35 @@ func (a *Analysis) keyGroups(top *Stage) *keyed {
 	return nil
 }
 
+// groupKeyed cuts the split scan S of a join, neither co-partitioned nor
+// reading inputs in its key ranges, by ranges of a GROUP BY column of S's
+// that its files are clustered by, if any: every output row holds one row
+// of S (S is splittable), so the rows of one group, sharing that column's
+// value, all come from one slice, and keyGroups finishes the aggregate
+// there (TPC-H Q10's customer joined with the revenue aggregated below the
+// join, eager.go, grouped by c_custkey). Not with a subquery, which may
+// read the partials of every slice (ownrows.go).
+func (a *Analysis) groupKeyed(leaves []leaf, s, y int, res resolver) *keyed {
+	if y >= 0 || a.full || a.Mode != ScatterMerge || a.plain != nil || len(a.groups) == 0 || a.subqueries || a.ownRows ||
+		a.env.KeyStats == nil || !plainTo(leaves[s].node) {
+		return nil
+	}
+	for _, g := range a.groups {
+		n, _ := g.(map[string]any)
+		if str(n, "class") != "COLUMN_REF" {
+			continue
+		}
+		i, col, ok := res.column(n)
+		if !ok || i != s || !integerType(col.Type) {
+			continue
+		}
+		if sl, err := a.keyRanges(col.Name); err == nil && disjoint(sl) {
+			return &keyed{column: col.Name, slices: sl, same: []keyCol{{s, col.Name}}, res: res}
+		}
+	}
+	return nil
+}
+
 // holds says group expression g is a column equal to the key in every
 // output row.
 func (k *keyed) holds(g any) bool {

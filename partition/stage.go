@@ -26,6 +26,9 @@ type Plan struct {
 	Sorted bool
 	// withs: the stage computing each WITH result (by marker).
 	withs map[string]int
+	// Fallback, when set, is the plan to use if this one does not
+	// prepare to the query's schema (eager.go's rewrite).
+	Fallback *Plan
 }
 
 // OutputKind is where a stage's rows go.
@@ -316,6 +319,14 @@ func (a *Analysis) Stages(names []string) (*Plan, error) {
 	p, err := a.stages(names, false)
 	if err == nil && p != nil {
 		err = a.broadcastSubqueries(p)
+	}
+	if err == nil && p != nil {
+		// Aggregates computed below the join (eager.go), this plan kept
+		// as its fallback.
+		if ep, _ := a.eagerStages(names); ep != nil {
+			ep.Fallback = p
+			return ep, nil
+		}
 	}
 	if err == nil && p != nil && a.env.withs != nil {
 		err = a.env.withs.wire(p)
