@@ -501,6 +501,16 @@ func TestAggregateBelowJoin(t *testing.T) {
 		}
 		sameAsDuckDB(t, cl, dir, views, q, info)
 	}
+	// Rewritten, this one reads g0 of both cust's subquery and the
+	// partial rows, which does not prepare: the plan it replaced is used.
+	q := "SELECT CAST(g0 AS BIGINT) * 100000 + CAST(sum(f.x) AS BIGINT) AS v FROM fact f, (SELECT c AS g0, g FROM cust) AS c2 WHERE f.o = c2.g0 GROUP BY g0"
+	info, e := plannedStages(t, cl, q)
+	for _, s := range e.Stages {
+		if strings.HasPrefix(s.What, "pre-aggregate") {
+			t.Fatalf("%s: planned below the join, whose rewrite reads an ambiguous column: %+v", q, e.Stages)
+		}
+	}
+	sameAsDuckDB(t, cl, dir, views, q, info)
 }
 
 // TestViewRedefinedInWith plans a query whose WITH, read twice and so
