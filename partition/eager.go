@@ -310,42 +310,7 @@ func (e *eager) rewrite(n Node, byAlias bool) (Node, error) {
 	case "SUBQUERY", "WINDOW":
 		return nil, local("a subquery or window")
 	}
-	for k, v := range n {
-		if k == "value" || k == "cast_type" || k == "order_bys" {
-			continue
-		}
-		out, err := e.rewriteAny(v, byAlias)
-		if err != nil {
-			return nil, err
-		}
-		n[k] = out
-	}
-	return n, nil
-}
-
-func (e *eager) rewriteAny(v any, byAlias bool) (any, error) {
-	switch v := v.(type) {
-	case map[string]any:
-		if str(v, "class") != "" {
-			return e.rewrite(v, byAlias)
-		}
-		for k, x := range v {
-			out, err := e.rewriteAny(x, byAlias)
-			if err != nil {
-				return nil, err
-			}
-			v[k] = out
-		}
-	case []any:
-		for i, x := range v {
-			out, err := e.rewriteAny(x, byAlias)
-			if err != nil {
-				return nil, err
-			}
-			v[i] = out
-		}
-	}
-	return v, nil
+	return mapChildren(n, func(c Node) (Node, error) { return e.rewrite(c, byAlias) })
 }
 
 // partial registers a partial aggregate over A (reusing an equal one) and

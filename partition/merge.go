@@ -171,11 +171,18 @@ func (r *rewriter) rewrite(e Node, outputs map[string]bool) (Node, error) {
 		}
 		return nil, local("column %v is neither grouped nor aggregated", names)
 	}
+	return mapChildren(e, func(n Node) (Node, error) { return r.rewrite(n, outputs) })
+}
+
+// mapChildren replaces, in place, the expressions under expression e (not
+// a constant's value, a cast's type or an aggregate's ORDER BY) by what f
+// gives.
+func mapChildren(e Node, f func(Node) (Node, error)) (Node, error) {
 	for k, v := range e {
 		if k == "value" || k == "cast_type" || k == "order_bys" {
 			continue
 		}
-		out, err := r.rewriteAny(v, outputs)
+		out, err := mapExprs(v, f)
 		if err != nil {
 			return nil, err
 		}
@@ -184,16 +191,17 @@ func (r *rewriter) rewrite(e Node, outputs map[string]bool) (Node, error) {
 	return e, nil
 }
 
-// rewriteAny rewrites the expressions inside v: an expression node
-// itself, or the containers (lists, CASE arms) that hold expressions.
-func (r *rewriter) rewriteAny(v any, outputs map[string]bool) (any, error) {
+// mapExprs replaces, in place, each expression node inside v (v itself,
+// or those in the containers, lists and CASE arms, holding expressions)
+// by what f gives.
+func mapExprs(v any, f func(Node) (Node, error)) (any, error) {
 	switch v := v.(type) {
 	case map[string]any:
 		if str(v, "class") != "" {
-			return r.rewrite(v, outputs)
+			return f(v)
 		}
 		for k, x := range v {
-			out, err := r.rewriteAny(x, outputs)
+			out, err := mapExprs(x, f)
 			if err != nil {
 				return nil, err
 			}
@@ -201,7 +209,7 @@ func (r *rewriter) rewriteAny(v any, outputs map[string]bool) (any, error) {
 		}
 	case []any:
 		for i, x := range v {
-			out, err := r.rewriteAny(x, outputs)
+			out, err := mapExprs(x, f)
 			if err != nil {
 				return nil, err
 			}
