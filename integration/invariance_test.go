@@ -609,7 +609,8 @@ func TestPartitionInvariance(t *testing.T) {
 	}
 	// inProcess checks the corpus on a coordinator of cfg with in-process
 	// executors, its DuckDB and theirs on one thread.
-	inProcess := func(name string, cfg coordinator.Config) {
+	// then, if any, checks what the run counted.
+	inProcess := func(name string, cfg coordinator.Config, then ...func(t *testing.T, before map[string]int)) {
 		t.Run(name, func(t *testing.T) {
 			cfg.Addr, cfg.DataDir, cfg.AllowDirs = "127.0.0.1:0", t.TempDir(), []string{dir, tdir}
 			cfg.Threads, cfg.ShutdownGrace = 1, 5*time.Second
@@ -618,7 +619,11 @@ func TestPartitionInvariance(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer c.Shutdown()
+			before := maps.Clone(modes)
 			check(t, dial(t, c.URI()))
+			for _, f := range then {
+				f(t, before)
+			}
 		})
 	}
 	configs := 0
@@ -636,21 +641,12 @@ func TestPartitionInvariance(t *testing.T) {
 	// the join that broadcast them (partition/eager.go: the broadcast
 	// inputs must give an 80th of --broadcast-rows).
 	configs++
-	t.Run("executors=2/task-rows=4000/broadcast-rows=10000", func(t *testing.T) {
-		c, err := coordinator.Start(ctx, coordinator.Config{
-			Addr: "127.0.0.1:0", DataDir: t.TempDir(), AllowDirs: []string{dir, tdir}, Executors: 2,
-			TaskRows: 4000, Threads: 1, ShutdownGrace: 5 * time.Second, BroadcastRows: 10000,
-		}, zerolog.Nop())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Shutdown()
-		below := modes["aggregated below a join"]
-		check(t, dial(t, c.URI()))
-		if modes["aggregated below a join"] == below {
-			t.Error("no query aggregated below a join")
-		}
-	})
+	inProcess("executors=2/task-rows=4000/broadcast-rows=10000", coordinator.Config{Executors: 2, TaskRows: 4000, BroadcastRows: 10000},
+		func(t *testing.T, before map[string]int) {
+			if modes["aggregated below a join"] == before["aggregated below a join"] {
+				t.Error("no query aggregated below a join")
+			}
+		})
 	// Through one endpoint that streams every task's result in order
 	// (--result-mode single), as SQLAlchemy clients read it.
 	configs++
