@@ -93,37 +93,40 @@ func BenchmarkPlanning(b *testing.B) {
 }
 
 // BenchmarkUnequalExecutors runs the scale-out aggregate on two executors
-// of one DuckDB thread each, one slowed to a third of the other's speed
-// (executor.TestHooks.After: each of its tasks keeps its slot twice as
-// long again as its SQL took), scheduled with work stealing and without
-// (every task at its assigned executor, as before the scheduler). Each
-// iteration runs, in turn, the fast executor alone, the slowed one alone,
-// each of them alone again on the two-executor plan (Config.PlanSlots 2)
-// and the two pairs; the medians are reported. One executor of one thread
-// runs the query as one task (its key-range plan: one aggregate over all
-// the files); two run 24 scan slices with partial aggregates (29 once
-// they were measured unequal and the scan's tail is cut small), a
-// shuffle and two final aggregates: more work (split-work, the fast
-// executor's time on the two-executor plan over its time alone), which
-// no scheduling can take back. So four ideals: the total work over the total speed if
-// the slowed executor were exactly a third of the fast one (the fast
-// executor's time alone times 3/4, steal/ideal), from the two executors'
-// measured times alone (1/(1/alone + 1/slowalone), steal/solo-ideal: the
-// slowed one's SQL may run slower than the fast one's), and the same two
-// from their times on the two-executor plan (steal/split-ideal and
-// steal/split-solo-ideal): what the schedule, the cores and the stage
-// barrier lose, on the same work. split-work-cpu is split-work in this
-// process's CPU time, which other load on the machine moves much less
-// than the wall clock (steal-cpu-ms and alone-cpu-ms: each query's).
-// contention is the fast executor's SQL speed (rows a second) on its
-// tasks of the stealing pair that ran at least half their time beside
-// the slowed one's SQL, over that on tasks that ran beside none (its
-// first, cold, in neither): under 1, the two compete for the cores.
+// of one DuckDB thread each, one exactly a third of the other's speed,
+// scheduled with work stealing and without (every task at its assigned
+// executor, as before the scheduler). Both are paced by rows
+// (executor.TestHooks.After): a scan task keeps its slot until
+// rows/paceRows has passed at the fast executor and 3*rows/paceRows at
+// the slowed one, sleeping out what its SQL left, so the speeds are
+// exactly 3 to 1 whatever the two executors' DuckDB runs beside (paceRows
+// is well below one thread's speed on this query; unpaced counts the
+// stealing pair's scan tasks whose SQL outlasted their pace, which are
+// not exact, and unpaced-ms by how much, an iteration). Tasks
+// that read no file (the final aggregates) are not paced: the slowed
+// executor keeps its slot twice as long again as their SQL took.
+//
+// Each iteration runs the fast executor alone on the two-executor plan
+// (Config.PlanSlots 2: the same 24 scan slices, partial aggregates,
+// shuffle and two final aggregates as the pair), then the two pairs; the
+// medians are reported. ideal is the scan's rows over the pair's speed
+// (rows/(paceRows*4/3)) plus the rest of the fast executor's time alone
+// (its time less rows/paceRows: planning, the final aggregates, the
+// answer), which a second executor does not shorten; split-ideal is its
+// time alone times 3/4 (the rest shortened too). slow-share is the share
+// of the scan's rows the slowed executor ran in the stealing pair (ideally
+// 1/4), slow-speed its rows a second of slot time over the fast one's
+// (1/3 when every task is paced), and tail-ms how long after the last
+// scan task the stealing pair's query ended.
 func BenchmarkUnequalExecutors(b *testing.B) {
 	dir := b.TempDir()
 	glob := scaleData(b, dir)
 	var mu sync.Mutex
 	var ran []sqlRun // the stealing pair's, in the iteration at hand
+	// The stealing pair's scan tasks whose SQL outlasted their pace, and by
+	// how much.
+	var unpaced int
+	var over time.Duration
 	start := func(executors, planSlots int, noStealing, slowFirst, record bool) *flightsql.Client {
 		n := 0
 		c, err := coordinator.Start(context.Background(), coordinator.Config{Addr: "127.0.0.1:0", DataDir: b.TempDir(),
@@ -132,14 +135,24 @@ func BenchmarkUnequalExecutors(b *testing.B) {
 				slow := n == 0 && slowFirst
 				n++
 				ec.Test = &executor.TestHooks{After: func(ctx context.Context, t cluster.Task, took time.Duration) error {
-					if record {
-						mu.Lock()
-						ran = append(ran, sqlRun{slow: slow, end: time.Now(), took: took, rows: t.Last - t.First + 1})
-						mu.Unlock()
-					}
+					rows := scaleTaskRows(t)
+					pace := time.Duration(float64(rows) / paceRows * float64(time.Second))
 					if slow {
-						cluster.Sleep(ctx, 2*took)
+						pace *= 3
 					}
+					slot := max(took, pace)
+					if rows == 0 && slow {
+						slot = 3 * took
+					}
+					mu.Lock()
+					if record && rows > 0 && took > pace {
+						unpaced, over = unpaced+1, over+took-pace
+					}
+					if record {
+						ran = append(ran, sqlRun{slow: slow, end: time.Now().Add(slot - took), took: took, slot: slot, rows: rows})
+					}
+					mu.Unlock()
+					cluster.Sleep(ctx, slot-took)
 					return nil
 				}}
 			}}, zerolog.Nop())
@@ -151,43 +164,46 @@ func BenchmarkUnequalExecutors(b *testing.B) {
 	}
 	q := fmt.Sprintf(scaleQuery, glob)
 	runs := []struct {
-		name       string
-		cl         *flightsql.Client
-		times, cpu []time.Duration
-	}{{name: "alone", cl: start(1, 0, false, false, false)}, {name: "slowalone", cl: start(1, 0, false, true, false)},
-		{name: "alonesplit", cl: start(1, 2, false, false, false)}, {name: "slowalonesplit", cl: start(1, 2, false, true, false)},
+		name  string
+		cl    *flightsql.Client
+		times []time.Duration
+	}{{name: "alone", cl: start(1, 2, false, false, false)},
 		{name: "steal", cl: start(2, 0, false, true, true)}, {name: "nosteal", cl: start(2, 0, true, true, false)}}
-	var beside, apart [2]float64 // the fast executor's SQL: rows and seconds
+	var slowRows, fastRows, scanRows [2]float64 // rows and slot seconds; rows and iterations
+	var fastSQL float64                         // the fast executor's SQL seconds
+	var tails []time.Duration
 	b.ResetTimer()
 	for range b.N {
 		for i := range runs {
-			t0, c0 := time.Now(), processCPU()
+			t0 := time.Now()
 			if rows, _ := fetchServer(b, runs[i].cl, q); rows != 1000 {
 				b.Fatalf("%s: %d groups", runs[i].name, rows)
 			}
 			runs[i].times = append(runs[i].times, time.Since(t0))
-			runs[i].cpu = append(runs[i].cpu, processCPU()-c0)
-		}
-		mu.Lock()
-		first := -1 // the fast executor's first run, cold: not counted
-		for i, r := range ran {
-			if !r.slow && (first < 0 || r.end.Add(-r.took).Before(ran[first].end.Add(-ran[first].took))) {
-				first = i
+			if runs[i].name == "steal" {
+				mu.Lock()
+				var last time.Time
+				for _, r := range ran {
+					if r.rows == 0 {
+						continue
+					}
+					if r.end.After(last) {
+						last = r.end
+					}
+					scanRows[0] += float64(r.rows)
+					if r.slow {
+						slowRows[0], slowRows[1] = slowRows[0]+float64(r.rows), slowRows[1]+r.slot.Seconds()
+					} else {
+						fastRows[0], fastRows[1] = fastRows[0]+float64(r.rows), fastRows[1]+r.slot.Seconds()
+						fastSQL += r.took.Seconds()
+					}
+				}
+				scanRows[1]++
+				tails = append(tails, t0.Add(runs[i].times[len(runs[i].times)-1]).Sub(last))
+				ran = nil
+				mu.Unlock()
 			}
 		}
-		for i, r := range ran {
-			if r.slow || i == first {
-				continue
-			}
-			switch f := overlap(r, ran); {
-			case f >= 0.5:
-				beside[0], beside[1] = beside[0]+float64(r.rows), beside[1]+r.took.Seconds()
-			case f == 0:
-				apart[0], apart[1] = apart[0]+float64(r.rows), apart[1]+r.took.Seconds()
-			}
-		}
-		ran = nil
-		mu.Unlock()
 	}
 	b.StopTimer()
 	median := func(ts []time.Duration) time.Duration {
@@ -195,16 +211,12 @@ func BenchmarkUnequalExecutors(b *testing.B) {
 		slices.Sort(s)
 		return s[len(s)/2]
 	}
-	both := func(fast, slow time.Duration) time.Duration {
-		return time.Duration(1 / (1/fast.Seconds() + 1/slow.Seconds()) * float64(time.Second))
-	}
-	alone, slow := median(runs[0].times), median(runs[1].times)
-	split, slowSplit := median(runs[2].times), median(runs[3].times)
+	alone := median(runs[0].times)
+	paced := time.Duration(scaleRows / paceRows * float64(time.Second))
 	ideals := []struct {
 		name string
 		d    time.Duration
-	}{{"ideal", alone * 3 / 4}, {"solo-ideal", both(alone, slow)},
-		{"split-ideal", split * 3 / 4}, {"split-solo-ideal", both(split, slowSplit)}}
+	}{{"ideal", paced*3/4 + alone - paced}, {"split-ideal", alone * 3 / 4}}
 	for _, r := range runs {
 		m := median(r.times)
 		b.ReportMetric(float64(m.Milliseconds()), r.name+"-ms")
@@ -214,16 +226,41 @@ func BenchmarkUnequalExecutors(b *testing.B) {
 			}
 		}
 	}
-	b.ReportMetric(float64(split)/float64(alone), "split-work")
-	// The same in CPU time (this process: coordinator and executors),
-	// which other load on the machine changes much less than the wall
-	// clock.
-	b.ReportMetric(float64(median(runs[2].cpu))/float64(median(runs[0].cpu)), "split-work-cpu")
-	b.ReportMetric(float64(median(runs[4].cpu).Milliseconds()), "steal-cpu-ms")
-	b.ReportMetric(float64(median(runs[0].cpu).Milliseconds()), "alone-cpu-ms")
-	if beside[1] > 0 && apart[1] > 0 {
-		b.ReportMetric(beside[0]/beside[1]/(apart[0]/apart[1]), "contention")
+	b.ReportMetric(float64((alone - paced).Milliseconds()), "fixed-ms")
+	b.ReportMetric(float64(median(tails).Milliseconds()), "tail-ms")
+	b.ReportMetric(slowRows[0]/scanRows[0], "slow-share")
+	b.ReportMetric(slowRows[0]/slowRows[1]/(fastRows[0]/fastRows[1]), "slow-speed")
+	b.ReportMetric(scanRows[0]/scanRows[1]/scaleRows, "rows-read")
+	b.ReportMetric(fastRows[0]/fastSQL/1e6, "sql-Mrows/s")
+	mu.Lock()
+	b.ReportMetric(float64(unpaced)/float64(b.N), "unpaced")
+	b.ReportMetric(float64(over.Milliseconds())/float64(b.N), "unpaced-ms")
+	mu.Unlock()
+}
+
+// The scale-out data's rows (scaleData: 8 files of 750k), and the fast
+// executor's pace in BenchmarkUnequalExecutors: rows a second of a scan
+// task's slot, well below one DuckDB thread's speed on scaleQuery here
+// (about 8 to 15M rows a second on this machine's shared cores), so that
+// the pace, not the SQL, sets each task's time.
+const (
+	scaleFileRows = 750000
+	scaleRows     = 8 * scaleFileRows
+	paceRows      = 1e6
+)
+
+// scaleTaskRows is the rows of scaleData a task reads: its slice's, or
+// none for a task that reads no file (it reads exchanges).
+func scaleTaskRows(t cluster.Task) int64 {
+	switch {
+	case len(t.Files) > 0:
+		return int64(len(t.Files)) * scaleFileRows
+	case t.File == "":
+		return 0
+	case t.Whole():
+		return scaleFileRows
 	}
+	return t.Last - t.First + 1
 }
 
 // processCPU is the CPU time this process has used (user and system).
@@ -235,28 +272,13 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// sqlRun is one task's SQL at an executor of BenchmarkUnequalExecutors.
+// sqlRun is one task at an executor of BenchmarkUnequalExecutors: its
+// SQL took took, its slot slot (paced), which ended at end.
 type sqlRun struct {
-	slow bool
-	end  time.Time
-	took time.Duration
-	rows int64
-}
-
-// overlap is the share of r's SQL time during which a slowed executor's
-// SQL of all ran too.
-func overlap(r sqlRun, all []sqlRun) float64 {
-	if r.took <= 0 {
-		return 0
-	}
-	var d time.Duration
-	for _, o := range all {
-		if o.slow { // times from r's end: r's SQL ran in [-r.took, 0], o's in [e-o.took, e]
-			e := o.end.Sub(r.end)
-			d += max(0, min(0, e)-max(-r.took, e-o.took))
-		}
-	}
-	return float64(d) / float64(r.took)
+	slow       bool
+	end        time.Time
+	took, slot time.Duration
+	rows       int64
 }
 
 // BenchmarkTinyTasks runs a scan of 2M Parquet rows in row groups of 5,000
