@@ -490,7 +490,13 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		consulted = true
 		return d.columnStats(ctx, conn, seen, paths, column, typ, true)
 	}
-	a, err := partition.Analyze([]byte(ast), partition.Env{Aggregates: d.aggs, View: view, Rows: rows,
+	// The constants of the WHERE that no value of theirs changes the plan
+	// of, marked: a plan is reused for other values of them.
+	marked, values, err := partition.MarkLiterals([]byte(ast))
+	if err != nil {
+		return nil, err
+	}
+	a, err := partition.Analyze(marked, partition.Env{Aggregates: d.aggs, View: view, Rows: rows,
 		Exchanges: d.exchanges, Partitions: d.slots(), BroadcastRows: d.broadcastRows, Columns: cols,
 		Estimate: facts.estimate, KeyStats: keyStats, PruneStats: pruneStats})
 	if errors.Is(err, partition.ErrLocal) && !consulted {
@@ -522,48 +528,66 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 			return p, err
 		}
 	}
+	names := make([]string, schema.NumFields())
+	for i, f := range schema.Fields() {
+		names[i] = f.Name
+	}
+	// The plan cache key: the AST, the views, the schema, each part's
+	// slices before pruning, and the task templates and merges written
+	// for the slices kept, the marked constants of all of them counted by
+	// type only (partition.MarkLiterals). Two lookups of other keys are
+	// one plan: their rewrite is checked once, and pruning (per query)
+	// decides which slices run it.
+	shape, err := partition.Shape(marked)
+	if err != nil {
+		return nil, err
+	}
 	var key strings.Builder
-	key.WriteString(cacheKey())
+	key.WriteString(shape + views.key() + "\x00" + schema.String())
 	sliced := make([][]partition.Slice, len(parts))
+	asts := make([]partASTs, len(parts))
 	var pruned []string
 	for i, part := range parts {
-		if sliced[i], err = d.scanSlices(ctx, conn, seen, part, &pruned); err != nil {
+		var all []partition.Slice
+		if sliced[i], all, err = d.scanSlices(ctx, conn, seen, part, &pruned); err != nil {
 			return nil, fmt.Errorf("%w: %v", partition.ErrLocal, err)
 		}
 		if len(sliced[i]) == 0 {
 			return nil, fmt.Errorf("%w: no rows to split", partition.ErrLocal)
 		}
-		for _, s := range sliced[i] {
+		for _, s := range all {
 			fmt.Fprintf(&key, "\x00%s", s)
+		}
+		if asts[i], err = templates(part, i, sliced[i], names, &key); err != nil {
+			return nil, err
 		}
 	}
 	// A query planned before over the same files reuses its rewrites.
 	c, ok := d.cachedPlan(key.String())
-	if !ok {
-		names := make([]string, schema.NumFields())
-		for i, f := range schema.Fields() {
-			names[i] = f.Name
-		}
-		c.tasks = map[taskShape]string{}
+	switch {
+	case !ok:
+		c = cachedPlan{tasks: map[taskShape]string{}, values: values}
 		for i, part := range parts {
-			first := sliced[i][0]
-			if c.tasks[shapeOf(i, first)], c.merge, err = d.rewrite(ctx, conn, part, first, names, schema); err != nil {
+			first := shapeOf(i, sliced[i][0])
+			if c.tasks[first], c.merge, err = d.rewrite(ctx, conn, part, sliced[i][0], names, schema,
+				asts[i].tasks[first], asts[i].merge); err != nil {
 				return nil, err
 			}
 			// Slices of whole files take as many parameters as files.
-			for _, s := range sliced[i][1:] {
-				if _, ok := c.tasks[shapeOf(i, s)]; ok {
-					continue
-				}
-				tmpl, err := part.TemplateAST(s, names)
-				if err == nil {
-					c.tasks[shapeOf(i, s)], err = deserialize(ctx, conn, tmpl)
-				}
-				if err != nil {
+			for _, sh := range asts[i].order[1:] {
+				if c.tasks[sh], err = deserialize(ctx, conn, asts[i].tasks[sh]); err != nil {
 					return nil, err
 				}
 			}
 		}
+		d.plans.put(key.String(), c)
+	case c.values != values:
+		// Checked for other constants: only the SQL to write again, with
+		// these.
+		if c, err = render(ctx, conn, asts); err != nil {
+			return nil, err
+		}
+		c.values = values
 		d.plans.put(key.String(), c)
 	}
 	p := &planned{mode: a.Mode, merge: c.merge, pruned: pruned}
@@ -573,6 +597,71 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		}
 	}
 	return p, nil
+}
+
+// partASTs are a part's task templates by shape (in the order of its
+// slices) and its merge, as ASTs.
+type partASTs struct {
+	tasks map[taskShape][]byte
+	order []taskShape
+	merge []byte // nil but for scatter-merge
+}
+
+// templates are the ASTs of part i's task templates for its slices and
+// of its merge; their shapes (partition.Shape) are added to key.
+func templates(part *partition.Analysis, i int, slices []partition.Slice, names []string, key *strings.Builder) (partASTs, error) {
+	out := partASTs{tasks: map[taskShape][]byte{}}
+	add := func(what string, ast []byte) error {
+		sh, err := partition.Shape(ast)
+		fmt.Fprintf(key, "\x00%s %s", what, sh)
+		return err
+	}
+	for _, s := range slices {
+		sh := shapeOf(i, s)
+		if _, ok := out.tasks[sh]; ok {
+			continue
+		}
+		tmpl, err := part.TemplateAST(s, names)
+		if err == nil {
+			err = add(fmt.Sprintf("task %d %d %v", sh.part, sh.files, sh.keys), tmpl)
+		}
+		if err != nil {
+			return out, err
+		}
+		out.tasks[sh], out.order = tmpl, append(out.order, sh)
+	}
+	if part.Mode == partition.ScatterMerge {
+		var err error
+		if out.merge, err = part.MergeAST(partialsView, names); err == nil {
+			err = add("merge", out.merge)
+		}
+		if err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// render writes the SQL of a plan's templates and merge (that of the
+// last part, as rewrite gives it) from their ASTs, once a plan of their
+// shape was checked.
+func render(ctx context.Context, conn *duck.Conn, asts []partASTs) (cachedPlan, error) {
+	c := cachedPlan{tasks: map[taskShape]string{}}
+	var err error
+	for _, p := range asts {
+		for _, sh := range p.order {
+			if c.tasks[sh], err = deserialize(ctx, conn, p.tasks[sh]); err != nil {
+				return c, err
+			}
+		}
+		c.merge = ""
+		if p.merge != nil {
+			if c.merge, err = deserialize(ctx, conn, p.merge); err != nil {
+				return c, err
+			}
+		}
+	}
+	return c, nil
 }
 
 // cachedPlan looks a plan up in the cache, counting hits and misses.
@@ -624,23 +713,17 @@ func shapeOf(part int, s partition.Slice) taskShape {
 	return t
 }
 
-// rewrite is the task template and merge SQL of a split query, checked by
-// preparing the rewrite over slice s: it must give exactly the original's
-// columns and types.
-func (d *dist) rewrite(ctx context.Context, conn *duck.Conn, a *partition.Analysis, s partition.Slice, names []string, schema *arrow.Schema) (task, merge string, err error) {
+// rewrite is the task template and merge SQL of a split query (from
+// their ASTs, tmpl for slice s and mergeAST, nil but for scatter-merge),
+// checked by preparing the rewrite over slice s: it must give exactly the
+// original's columns and types.
+func (d *dist) rewrite(ctx context.Context, conn *duck.Conn, a *partition.Analysis, s partition.Slice, names []string, schema *arrow.Schema, tmpl, mergeAST []byte) (task, merge string, err error) {
 	check, err := a.CheckAST(s, names)
 	if err != nil {
 		return "", "", err
 	}
-	tmpl, err := a.TemplateAST(s, names)
-	if err != nil {
-		return "", "", err
-	}
-	mergeAST := []byte(`{"error":false,"statements":[]}`)
-	if a.Mode == partition.ScatterMerge {
-		if mergeAST, err = a.MergeAST(partialsView, names); err != nil {
-			return "", "", err
-		}
+	if mergeAST == nil {
+		mergeAST = []byte(`{"error":false,"statements":[]}`)
 	}
 	rows, err := conn.QueryRows(ctx, `SELECT json_deserialize_sql($1::JSON), json_deserialize_sql($2::JSON),
   CASE WHEN $4 THEN json_deserialize_sql($3::JSON) ELSE '' END`, string(check), string(tmpl), string(mergeAST),
@@ -747,11 +830,14 @@ func totalRows(files []partition.File) int64 {
 	return n
 }
 
-// A plan cache entry: the checked rewrites of one AST over one set of
-// slices, one task template per shape.
+// A plan cache entry: the checked rewrites of one AST shape over one set
+// of slices, one task template per shape.
 type cachedPlan struct {
 	tasks map[taskShape]string
 	merge string
+	// values are the constants the plan's SQL was written with (those
+	// partition.MarkLiterals marks; its key has their types only).
+	values string
 	// stream is a staged plan's plannedStage.stream, by stage.
 	stream [][]bool
 }

@@ -10,17 +10,18 @@ import (
 // scanSlices are a split scan's slices (d.slices) less those whose row
 // groups the query's filter provably rejects, from the files' statistics
 // (partition's Prune); what was dropped and why is added to notes, for
-// --explain. The slices are part of the plan cache's key, and the filter's
-// constants of the query's AST, so a plan pruned for one constant is never
-// reused for another.
-func (d *dist) scanSlices(ctx context.Context, conn *duck.Conn, seen listings, a *partition.Analysis, notes *[]string) ([]partition.Slice, error) {
-	sl, err := d.slices(ctx, conn, seen, a)
+// --explain. all are the slices before pruning: they, not those kept, are
+// part of the plan cache's key, so a plan checked for one constant of a
+// filter is reused for another (partition.MarkLiterals), pruned again for
+// each.
+func (d *dist) scanSlices(ctx context.Context, conn *duck.Conn, seen listings, a *partition.Analysis, notes *[]string) (kept, all []partition.Slice, err error) {
+	all, err = d.slices(ctx, conn, seen, a)
 	if err != nil || a.Format != partition.Parquet {
-		return sl, err
+		return all, all, err
 	}
-	sl, p := a.Prune(sl)
+	kept, p := a.Prune(all)
 	if s := p.String(); s != "" {
 		*notes = append(*notes, s)
 	}
-	return sl, nil
+	return kept, all, nil
 }

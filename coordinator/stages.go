@@ -61,7 +61,7 @@ func (d *dist) planStaged(ctx context.Context, conn *duck.Conn, seen listings, s
 		} else if s.Scan == nil {
 			sliced[i] = make([]partition.Slice, s.Tasks)
 			continue
-		} else if sliced[i], err = d.scanSlices(ctx, conn, seen, s.Scan, &pruned); err != nil {
+		} else if sliced[i], _, err = d.scanSlices(ctx, conn, seen, s.Scan, &pruned); err != nil {
 			return nil, fmt.Errorf("%w: %v", partition.ErrLocal, err)
 		}
 		if len(sliced[i]) == 0 {

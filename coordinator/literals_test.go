@@ -1,0 +1,144 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+)
+
+// planCount is the plan cache's lookups so far with result (hit, miss).
+func planCount(t *testing.T, c *Coordinator, result string) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.dist.planLookups.WithLabelValues(result).Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+// TestPlanReusedForOtherConstants plans point lookups, ranges and IN
+// lists one after the other with other constants: a query of the shape of
+// one planned before (its WHERE's comparisons of a column with constants
+// of the same types) reuses its checked plan, pruned for its own
+// constants, which keep other slices, one for an empty answer, or all.
+// A constant of another type (BIGINT, VARCHAR for INTEGER), a LIMIT or a
+// constant outside the WHERE's comparisons is another plan. Every answer
+// is DuckDB's.
+func TestPlanReusedForOtherConstants(t *testing.T) {
+	dir := t.TempDir()
+	views := append(pruneData(t, dir), pruneDateData(t, dir)...)
+	c, cl, _ := startCluster(t, 2, "direct", func(c *Config) {
+		c.AllowDirs = append(c.AllowDirs, dir)
+		c.TaskRows = 6144
+	})
+	for _, v := range views {
+		if _, err := cl.ExecuteUpdate(context.Background(), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pk := func(f int) string { return filepath.Join(dir, fmt.Sprintf("pk-%d.parquet", f)) }
+	pd := func(f int) string { return filepath.Join(dir, fmt.Sprintf("pd-%d.parquet", f)) }
+	var wholeK, wholeD []string
+	for f := range 4 {
+		wholeK = append(wholeK, pk(f)+"[0..6143]")
+	}
+	for f := range 3 {
+		wholeD = append(wholeD, pd(f)+"[0..6143]")
+	}
+	cases := []struct {
+		q      string
+		hit    bool
+		slices []string // nil: every file whole
+	}{
+		{"SELECT r AS v FROM pk WHERE k = 104098", false, []string{pk(1) + "[2048..4095]"}},
+		{"SELECT r AS v FROM pk WHERE k = 204098", true, []string{pk(2) + "[2048..4095]"}},
+		{"SELECT r AS v FROM pk WHERE k = 104095", true, []string{pk(0) + "[0..2047]"}}, // the empty answer
+		{"SELECT r AS v FROM pk WHERE k = 999999", true, []string{pk(0) + "[0..2047]"}},
+		{"SELECT r AS v FROM pk WHERE k = -8", true, []string{pk(0) + "[0..2047]"}},
+		{"SELECT r AS v FROM pk WHERE k = 204098", true, []string{pk(2) + "[2048..4095]"}}, // the constants it was written with
+		{"SELECT r AS v FROM pk WHERE k = 5000000000", false, []string{pk(0) + "[0..2047]"}},  // a BIGINT constant
+		{"SELECT r AS v FROM pk WHERE k = 6000000000", true, []string{pk(0) + "[0..2047]"}},
+		{"SELECT r AS v FROM pk WHERE k = '104098'", false, nil}, // a VARCHAR: nothing pruned
+		{"SELECT r AS v FROM pk WHERE k = '4'", true, nil},
+		{"SELECT r AS v FROM pk WHERE k = 104098.5", false, nil}, // a DECIMAL
+		{"SELECT r AS v FROM pk WHERE k <> 4 AND i > 304000", false, []string{pk(3) + "[2048..6143]"}},
+		{"SELECT r AS v FROM pk WHERE k <> 104100 AND i > 100000", true, []string{pk(1) + "[0..6143]", pk(2) + "[0..6143]", pk(3) + "[2048..6143]"}},
+		{"SELECT r AS v FROM pk WHERE k BETWEEN 4090 AND 4100", false, []string{pk(0) + "[0..4095]"}},
+		{"SELECT r AS v FROM pk WHERE k BETWEEN 204000 AND 204100", true, []string{pk(2) + "[0..4095]"}},
+		{"SELECT r AS v FROM pk WHERE k IN (5, 304100)", false, []string{pk(0) + "[0..2047]", pk(3) + "[2048..4095]"}},
+		{"SELECT r AS v FROM pk WHERE k IN (104098, 8)", true, []string{pk(0) + "[0..2047]", pk(1) + "[2048..4095]"}},
+		{"SELECT r AS v FROM pk WHERE k IN (104098, 8, 9)", false, []string{pk(0) + "[0..2047]", pk(1) + "[2048..4095]"}}, // a longer list
+		// A constant in the select list, or under a function, is the plan's.
+		{"SELECT r + 1 AS v FROM pk WHERE k = 104098", false, []string{pk(1) + "[2048..4095]"}},
+		{"SELECT r + 2 AS v FROM pk WHERE k = 104098", false, []string{pk(1) + "[2048..4095]"}},
+		{"SELECT r AS v FROM pk WHERE k = abs(104098)", false, nil},
+		{"SELECT r AS v FROM pk WHERE k = abs(204098)", false, nil},
+		// An aggregate's merge.
+		{"SELECT count(*) AS v FROM pk WHERE k >= 304000", false, []string{pk(3) + "[2048..6143]"}},
+		{"SELECT count(*) AS v FROM pk WHERE k >= 4", true, []string{pk(0) + "[0..6143]", pk(1) + "[0..6143]", pk(2) + "[0..6143]", pk(3) + "[2048..6143]"}},
+		// DATE and TIMESTAMP constants: the string cast is the constant.
+		{"SELECT r AS v FROM pd WHERE d = DATE '1969-12-20'", false, []string{pd(1) + "[4096..6143]"}},
+		{"SELECT r AS v FROM pd WHERE d = DATE '1969-06-03'", true, []string{pd(0) + "[0..2047]"}},
+		{"SELECT r AS v FROM pd WHERE ts < TIMESTAMP '1969-12-31 12:00:00.25'", false, []string{pd(0) + "[0..2047]"}}, // the empty answer
+		{"SELECT r AS v FROM pd WHERE ts < TIMESTAMP '1970-01-02 00:00:00'", true, []string{pd(0) + "[0..2047]"}},
+	}
+	for _, q := range cases {
+		t.Run(q.q, func(t *testing.T) {
+			hits, misses := planCount(t, c, "hit"), planCount(t, c, "miss")
+			want := q.slices
+			whole := wholeK
+			if strings.Contains(q.q, "FROM pd") {
+				whole = wholeD
+			}
+			checkPruned(t, cl, dir, views, q.q, want, whole)
+			dh, dm := planCount(t, c, "hit")-hits, planCount(t, c, "miss")-misses
+			if q.hit && (dh != 1 || dm != 0) || !q.hit && (dh != 0 || dm != 1) {
+				t.Errorf("plan cache hits %v, misses %v; want a hit: %v", dh, dm, q.hit)
+			}
+		})
+	}
+}
+
+// TestPlanNotReusedPastLimit plans one filter under LIMITs: the limit is
+// the plan's, another filter constant is not, and every answer is
+// DuckDB's.
+func TestPlanNotReusedPastLimit(t *testing.T) {
+	dir := t.TempDir()
+	views := pruneData(t, dir)
+	c, cl, _ := startCluster(t, 2, "direct", func(c *Config) {
+		c.AllowDirs = append(c.AllowDirs, dir)
+		c.TaskRows = 6144
+	})
+	for _, v := range views {
+		if _, err := cl.ExecuteUpdate(context.Background(), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		q   string
+		hit bool
+	}{
+		{"SELECT r AS v FROM pk WHERE k >= 100000 ORDER BY r LIMIT 3", false},
+		{"SELECT r AS v FROM pk WHERE k >= 100000 ORDER BY r LIMIT 4", false},
+		{"SELECT r AS v FROM pk WHERE k >= 200000 ORDER BY r LIMIT 4", true},
+		{"SELECT r AS v FROM pk WHERE k >= 200000 ORDER BY r LIMIT 4 OFFSET 2", false},
+	}
+	for _, q := range cases {
+		t.Run(q.q, func(t *testing.T) {
+			hits, misses := planCount(t, c, "hit"), planCount(t, c, "miss")
+			info, err := cl.Execute(context.Background(), q.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sameAsDuckDB(t, cl, dir, views, q.q, info)
+			dh, dm := planCount(t, c, "hit")-hits, planCount(t, c, "miss")-misses
+			if q.hit && dh < 1 || !q.hit && dh != 0 || !q.hit && dm < 1 {
+				t.Errorf("plan cache hits %v, misses %v; want a hit: %v", dh, dm, q.hit)
+			}
+		})
+	}
+}
