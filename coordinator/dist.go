@@ -378,7 +378,7 @@ func (d *dist) sign(p *planned, proto cluster.Task, z codecs) (handles []string,
 	execs = d.reg.assign(len(p.tasks))
 	for i, pt := range p.tasks[:len(execs)] {
 		t := proto
-		t.Task, t.SQL, t.Slice, t.Ordered, t.Codec = i, pt.sql, pt.slice, pt.ordered, z.gather
+		t.Task, t.SQL, t.Slice, t.Literals, t.Ordered, t.Codec = i, pt.sql, pt.slice, pt.literals, pt.ordered, z.gather
 		t.Executor, t.Alt = execs[i][0], execs[i][1]
 		h, err := d.secret.SignTask(t)
 		if err != nil {
@@ -450,9 +450,10 @@ type planned struct {
 }
 
 type plannedTask struct {
-	sql     string
-	slice   partition.Slice
-	ordered bool // its output order is fixed: a broken stream of it can resume
+	sql      string
+	slice    partition.Slice
+	literals []string // the SQL's parameters after the slice's (cluster.Task.Literals)
+	ordered  bool     // its output order is fixed: a broken stream of it can resume
 }
 
 func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *arrow.Schema) (*planned, error) {
@@ -532,15 +533,23 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 	for i, f := range schema.Fields() {
 		names[i] = f.Name
 	}
-	// The plan cache key: the AST, the views, the schema, each part's
-	// slices before pruning, and the task templates and merges written
+	// The plan cache key: the AST, the views, the schema, the files of
+	// each part's slices before pruning, and the task templates and merges written
 	// for the slices kept, the marked constants of all of them counted by
 	// type only (partition.MarkLiterals). Two lookups of other keys are
 	// one plan: their rewrite is checked once, and pruning (per query)
-	// decides which slices run it.
+	// decides which slices run it. Its tasks' SQL takes the marked
+	// constants as parameters where it can (lits, their texts), so that
+	// it is written once too.
 	shape, err := partition.Shape(marked)
 	if err != nil {
 		return nil, err
+	}
+	var lits []string
+	if values != "" {
+		if lits, err = partition.LiteralArgs(values); err != nil {
+			lits = nil // written with its constants, for each
+		}
 	}
 	var key strings.Builder
 	key.WriteString(shape + views.key() + "\x00" + schema.String())
@@ -555,32 +564,48 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		if len(sliced[i]) == 0 {
 			return nil, fmt.Errorf("%w: no rows to split", partition.ErrLocal)
 		}
-		for _, s := range all {
-			fmt.Fprintf(&key, "\x00%s", s)
+		for _, f := range sliceFiles(all) {
+			fmt.Fprintf(&key, "\x00%s", f)
 		}
-		if asts[i], err = templates(part, i, sliced[i], names, &key); err != nil {
+		if asts[i], err = templates(part, i, sliced[i], names, len(lits), &key); err != nil {
 			return nil, err
 		}
 	}
+	lit := lits != nil
+	for _, p := range asts {
+		lit = lit && p.lit
+	}
+	fmt.Fprintf(&key, "\x00literals %v", lit)
 	// A query planned before over the same files reuses its rewrites.
 	c, ok := d.cachedPlan(key.String())
 	switch {
 	case !ok:
-		c = cachedPlan{tasks: map[taskShape]string{}, values: values}
+		if lit {
+			// The SQL with parameters must bind as it does with the
+			// constants, else each value gets SQL of its own.
+			lit = d.literalsBind(ctx, conn, parts, sliced, names, schema, len(lits))
+		}
+		c = cachedPlan{tasks: map[taskShape]string{}, values: values, literals: lit}
 		for i, part := range parts {
+			tmpl := asts[i].tasks
+			if lit {
+				tmpl = asts[i].params
+			}
 			first := shapeOf(i, sliced[i][0])
 			if c.tasks[first], c.merge, err = d.rewrite(ctx, conn, part, sliced[i][0], names, schema,
-				asts[i].tasks[first], asts[i].merge); err != nil {
+				tmpl[first], asts[i].merge); err != nil {
 				return nil, err
 			}
 			// Slices of whole files take as many parameters as files.
 			for _, sh := range asts[i].order[1:] {
-				if c.tasks[sh], err = deserialize(ctx, conn, asts[i].tasks[sh]); err != nil {
+				if c.tasks[sh], err = deserialize(ctx, conn, tmpl[sh]); err != nil {
 					return nil, err
 				}
 			}
 		}
 		d.plans.put(key.String(), c)
+	case c.literals:
+		// Its SQL takes these constants as parameters.
 	case c.values != values:
 		// Checked for other constants: only the SQL to write again, with
 		// these.
@@ -591,36 +616,95 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		d.plans.put(key.String(), c)
 	}
 	p := &planned{mode: a.Mode, merge: c.merge, pruned: pruned}
+	if !c.literals {
+		lits = nil
+	}
 	for i := range parts {
 		for _, s := range sliced[i] {
-			p.tasks = append(p.tasks, plannedTask{sql: c.tasks[shapeOf(i, s)], slice: s, ordered: parts[i].Ordered()})
+			p.tasks = append(p.tasks, plannedTask{sql: c.tasks[shapeOf(i, s)], slice: s, ordered: parts[i].Ordered(), literals: lits})
 		}
 	}
 	return p, nil
 }
 
+// literalsBind says the check of every part's rewrite (over its first
+// slice) prepares with its n marked constants as parameters
+// (partition.Parameterize), and gives the query's schema: DuckDB binds
+// them as it did the constants, whatever their value.
+func (d *dist) literalsBind(ctx context.Context, conn *duck.Conn, parts []*partition.Analysis, sliced [][]partition.Slice, names []string, schema *arrow.Schema, n int) bool {
+	for i, part := range parts {
+		check, err := part.CheckAST(sliced[i][0], names)
+		if err != nil {
+			return false
+		}
+		check, ok, err := partition.Parameterize(check, 0, n)
+		if err != nil || !ok {
+			return false
+		}
+		sql, err := deserialize(ctx, conn, check)
+		if err != nil {
+			return false
+		}
+		st, err := conn.Prepare(ctx, sql)
+		if err != nil {
+			d.log.Debug().Err(err).Msg("a rewrite with its constants as parameters does not prepare: planned for each value")
+			return false
+		}
+		same := st.Schema.Equal(schema)
+		_ = st.Close()
+		if !same {
+			return false
+		}
+	}
+	return true
+}
+
+// sliceFiles are the files slices read, each once, in order: what a
+// plan's key holds of its slices, whose row ranges vary with pruning and
+// with the scheduler's measure of the executors (tailRows).
+func sliceFiles(sl []partition.Slice) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, s := range sl {
+		for _, f := range append([]string{s.File}, s.Files...) {
+			if f != "" && !seen[f] {
+				seen[f] = true
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
 // partASTs are a part's task templates by shape (in the order of its
-// slices) and its merge, as ASTs.
+// slices) and its merge, as ASTs. params are the templates with the
+// query's marked constants as parameters (partition.Parameterize), lit
+// says every template has one and the merge holds none of the constants.
 type partASTs struct {
-	tasks map[taskShape][]byte
-	order []taskShape
-	merge []byte // nil but for scatter-merge
+	tasks, params map[taskShape][]byte
+	order         []taskShape
+	merge         []byte // nil but for scatter-merge
+	lit           bool
 }
 
 // templates are the ASTs of part i's task templates for its slices and
-// of its merge; their shapes (partition.Shape) are added to key.
-func templates(part *partition.Analysis, i int, slices []partition.Slice, names []string, key *strings.Builder) (partASTs, error) {
-	out := partASTs{tasks: map[taskShape][]byte{}}
+// of its merge, and with the query's n marked constants as parameters;
+// their shapes (partition.Shape) are added to key.
+func templates(part *partition.Analysis, i int, slices []partition.Slice, names []string, n int, key *strings.Builder) (partASTs, error) {
+	out := partASTs{tasks: map[taskShape][]byte{}, params: map[taskShape][]byte{}, lit: n > 0}
 	add := func(what string, ast []byte) error {
 		sh, err := partition.Shape(ast)
 		fmt.Fprintf(key, "\x00%s %s", what, sh)
 		return err
 	}
+	args := map[taskShape]int{} // the slice's parameters, by shape
 	for _, s := range slices {
 		sh := shapeOf(i, s)
-		if _, ok := out.tasks[sh]; ok {
+		if k, ok := args[sh]; ok {
+			out.lit = out.lit && k == len(s.Args())
 			continue
 		}
+		args[sh] = len(s.Args())
 		tmpl, err := part.TemplateAST(s, names)
 		if err == nil {
 			err = add(fmt.Sprintf("task %d %d %v", sh.part, sh.files, sh.keys), tmpl)
@@ -629,6 +713,13 @@ func templates(part *partition.Analysis, i int, slices []partition.Slice, names 
 			return out, err
 		}
 		out.tasks[sh], out.order = tmpl, append(out.order, sh)
+		if out.lit {
+			var ok bool
+			if out.params[sh], ok, err = partition.Parameterize(tmpl, args[sh], n); err != nil {
+				return out, err
+			}
+			out.lit = ok
+		}
 	}
 	if part.Mode == partition.ScatterMerge {
 		var err error
@@ -637,6 +728,14 @@ func templates(part *partition.Analysis, i int, slices []partition.Slice, names 
 		}
 		if err != nil {
 			return out, err
+		}
+		if out.lit {
+			// The merge runs here without parameters: it must hold none
+			// of the constants.
+			_, out.lit, err = partition.Parameterize(out.merge, 0, 0)
+			if err != nil {
+				return out, err
+			}
 		}
 	}
 	return out, nil
@@ -836,8 +935,11 @@ type cachedPlan struct {
 	tasks map[taskShape]string
 	merge string
 	// values are the constants the plan's SQL was written with (those
-	// partition.MarkLiterals marks; its key has their types only).
-	values string
+	// partition.MarkLiterals marks; its key has their types only), unless
+	// literals: its tasks' SQL takes them as parameters
+	// (cluster.Task.Literals).
+	values   string
+	literals bool
 	// stream is a staged plan's plannedStage.stream, by stage.
 	stream [][]bool
 }

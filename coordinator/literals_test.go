@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -59,12 +60,20 @@ func TestPlanReusedForOtherConstants(t *testing.T) {
 		{"SELECT r AS v FROM pk WHERE k = 104095", true, []string{pk(0) + "[0..2047]"}}, // the empty answer
 		{"SELECT r AS v FROM pk WHERE k = 999999", true, []string{pk(0) + "[0..2047]"}},
 		{"SELECT r AS v FROM pk WHERE k = -8", true, []string{pk(0) + "[0..2047]"}},
-		{"SELECT r AS v FROM pk WHERE k = 204098", true, []string{pk(2) + "[2048..4095]"}}, // the constants it was written with
-		{"SELECT r AS v FROM pk WHERE k = 5000000000", false, []string{pk(0) + "[0..2047]"}},  // a BIGINT constant
+		{"SELECT r AS v FROM pk WHERE k = 204098", true, []string{pk(2) + "[2048..4095]"}},   // the constants it was written with
+		{"SELECT r AS v FROM pk WHERE k = 5000000000", false, []string{pk(0) + "[0..2047]"}}, // a BIGINT constant
 		{"SELECT r AS v FROM pk WHERE k = 6000000000", true, []string{pk(0) + "[0..2047]"}},
 		{"SELECT r AS v FROM pk WHERE k = '104098'", false, nil}, // a VARCHAR: nothing pruned
 		{"SELECT r AS v FROM pk WHERE k = '4'", true, nil},
+		{"SELECT r AS v FROM pk WHERE k < '4' AND k > '-1'", false, nil}, // strings cast to the column's type
+		{"SELECT r AS v FROM pk WHERE k < '104100' AND k > '104000'", true, nil},
 		{"SELECT r AS v FROM pk WHERE k = 104098.5", false, nil}, // a DECIMAL
+		{"SELECT r AS v FROM pk WHERE k = 104098.0", true, nil},
+		{"SELECT r AS v FROM pk WHERE r > -0.5", false, nil},
+		{"SELECT r AS v FROM pk WHERE r > 0.5", true, nil},
+		{"SELECT r AS v FROM pk WHERE k = 4 AND r = 2", false, []string{pk(0) + "[0..2047]"}},
+		{"SELECT r AS v FROM pk WHERE k = 104098 AND r = 8193", true, []string{pk(1) + "[2048..4095]"}},
+		{"SELECT r AS v FROM pk WHERE k = 104098 AND r = 8194", true, []string{pk(1) + "[2048..4095]"}}, // the empty answer
 		{"SELECT r AS v FROM pk WHERE k <> 4 AND i > 304000", false, []string{pk(3) + "[2048..6143]"}},
 		{"SELECT r AS v FROM pk WHERE k <> 104100 AND i > 100000", true, []string{pk(1) + "[0..6143]", pk(2) + "[0..6143]", pk(3) + "[2048..6143]"}},
 		{"SELECT r AS v FROM pk WHERE k BETWEEN 4090 AND 4100", false, []string{pk(0) + "[0..4095]"}},
@@ -140,5 +149,28 @@ func TestPlanNotReusedPastLimit(t *testing.T) {
 				t.Errorf("plan cache hits %v, misses %v; want a hit: %v", dh, dm, q.hit)
 			}
 		})
+	}
+}
+
+// TestPlanLiteralsAsParameters explains a point lookup: its task SQL
+// takes the key as a parameter cast to the constant's type, after the
+// slice's, and the task carries the key's text.
+func TestPlanLiteralsAsParameters(t *testing.T) {
+	dir := t.TempDir()
+	views := pruneData(t, dir)
+	cl := pruneCluster(t, dir, views)
+	for _, q := range []string{"SELECT r AS v FROM pk WHERE k = 104098", "SELECT r AS v FROM pk WHERE k = 204098"} {
+		info, err := cl.Execute(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e explanation
+		if err := json.Unmarshal(info.AppMetadata, &e); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasSuffix(e.TaskSQL, "WHERE (k = CAST($4 AS INTEGER))") || strings.Contains(e.TaskSQL, "4098") {
+			t.Errorf("task SQL %s: want the key as parameter $4", e.TaskSQL)
+		}
+		sameAsDuckDB(t, cl, dir, views, q, info)
 	}
 }

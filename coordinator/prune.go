@@ -10,8 +10,8 @@ import (
 // scanSlices are a split scan's slices (d.slices) less those whose row
 // groups the query's filter provably rejects, from the files' statistics
 // (partition's Prune); what was dropped and why is added to notes, for
-// --explain. all are the slices before pruning: they, not those kept, are
-// part of the plan cache's key, so a plan checked for one constant of a
+// --explain. all are the slices before pruning: their files, not the
+// slices kept, are part of the plan cache's key, so a plan checked for one constant of a
 // filter is reused for another (partition.MarkLiterals), pruned again for
 // each.
 func (d *dist) scanSlices(ctx context.Context, conn *duck.Conn, seen listings, a *partition.Analysis, notes *[]string) (kept, all []partition.Slice, err error) {

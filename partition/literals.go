@@ -27,18 +27,22 @@ import (
 // make from the marked one, templates and merges, say where each came
 // from. Shape is an AST's identity with the marked constants' values
 // abstracted to their exact types (5 INTEGER, 5000000000 BIGINT and '5'
-// VARCHAR stay different) and every location dropped.
+// VARCHAR stay different) and every location dropped. Parameterize makes
+// them parameters of a task template, CAST($n AS their type), bound to
+// their texts (LiteralArgs): one task SQL for every value, typed as the
+// constant was, never spliced into text.
 
 // literalBase is the first query location of a marked constant: far past
 // any query's text, short of noLocation.
 const literalBase = uint64(1) << 62
 
 // markable are the constant types whose values a shape abstracts: those
-// DuckDB compares a column with by value. A DECIMAL's width and scale are
-// part of its type, and so of the shape.
+// DuckDB compares a column with by value, and whose JSON value has one
+// exact text (LiteralArgs). A DECIMAL's width and scale are part of its
+// type, and so of the shape.
 var markable = map[string]bool{"TINYINT": true, "SMALLINT": true, "INTEGER": true, "BIGINT": true,
-	"HUGEINT": true, "UTINYINT": true, "USMALLINT": true, "UINTEGER": true, "UBIGINT": true, "UHUGEINT": true,
-	"DECIMAL": true, "FLOAT": true, "DOUBLE": true, "VARCHAR": true, "BOOLEAN": true}
+	"UTINYINT": true, "USMALLINT": true, "UINTEGER": true, "UBIGINT": true,
+	"DECIMAL": true, "VARCHAR": true, "BOOLEAN": true}
 
 // MarkLiterals is the serialized AST with the constants of its WHERE
 // that a plan may be reused for, whatever their value, marked (see
@@ -154,11 +158,9 @@ func shaped(v any) any {
 	switch v := v.(type) {
 	case map[string]any:
 		out := make(map[string]any, len(v))
-		loc, _ := v["query_location"].(json.Number)
-		if i, err := strconv.ParseUint(string(loc), 10, 64); err == nil && i >= literalBase && i < literalBase+1<<30 &&
-			str(v, "class") == "CONSTANT" {
+		if i, ok := marked(v); ok {
 			// A marked constant: its type and ordinal, not its value.
-			out["class"], out["literal"] = "MARKED", Node{"ordinal": json.Number(strconv.FormatUint(i-literalBase, 10)),
+			out["class"], out["literal"] = "MARKED", Node{"ordinal": json.Number(strconv.Itoa(i)),
 				"type": child(child(v, "value"), "type"), "alias": v["alias"]}
 			return out
 		}
@@ -176,4 +178,125 @@ func shaped(v any) any {
 		return out
 	}
 	return v
+}
+
+// marked is the ordinal of a marked constant (see MarkLiterals), if n is
+// one.
+func marked(n Node) (int, bool) {
+	loc, _ := n["query_location"].(json.Number)
+	i, err := strconv.ParseUint(string(loc), 10, 64)
+	if err != nil || i < literalBase || i >= literalBase+1<<30 || str(n, "class") != "CONSTANT" {
+		return 0, false
+	}
+	return int(i - literalBase), true
+}
+
+// Parameterize is a task template (TemplateAST, whose parameters are
+// $1..$k, the slice's Args) with its n marked constants made parameters:
+// constant i becomes CAST($(k+1+i) AS its type), a string $(k+1+i) alone
+// (DuckDB types it as what it is compared with, as it casts a string
+// constant: CAST(... AS VARCHAR) would not compare with a number), bound to
+// LiteralArgs(values)[i] when the task runs, so that one task SQL serves
+// every value of them. ok is false, and the template not for this, unless
+// it holds exactly the parameters $1..$args and every marked constant
+// 0..n-1 (a rewrite may drop a conjunct, or copy one).
+func Parameterize(ast []byte, args, n int) (out []byte, ok bool, err error) {
+	var doc any
+	if err := decode(ast, &doc); err != nil {
+		return nil, false, fmt.Errorf("partition: decoding the AST: %w", err)
+	}
+	used := make([]bool, n)
+	params := 0
+	ok = true
+	var walk func(v any) any
+	walk = func(v any) any {
+		switch v := v.(type) {
+		case map[string]any:
+			if i, isMarked := marked(v); isMarked {
+				if i >= n {
+					ok = false
+					return v
+				}
+				used[i] = true
+				if typ := child(child(v, "value"), "type"); str(typ, "id") == "VARCHAR" {
+					// A string constant is cast to what it is compared
+					// with; so is a parameter of no type of its own.
+					return parameter(args + 1 + i)
+				}
+				return Node{"class": "CAST", "type": "OPERATOR_CAST", "alias": v["alias"], "query_location": json.Number(noLocation),
+					"child": parameter(args + 1 + i), "cast_type": cloneValue(child(child(v, "value"), "type")), "try_cast": false}
+			}
+			if str(v, "class") == "PARAMETER" {
+				p, err := strconv.Atoi(str(v, "identifier"))
+				if err != nil || p < 1 || p > args {
+					ok = false
+				}
+				params = max(params, p)
+			}
+			for k, x := range v {
+				v[k] = walk(x)
+			}
+		case []any:
+			for i, x := range v {
+				v[i] = walk(x)
+			}
+		}
+		return v
+	}
+	doc = walk(doc)
+	for _, u := range used {
+		ok = ok && u
+	}
+	if !ok || params != args {
+		return nil, false, nil
+	}
+	out, err = json.Marshal(doc)
+	return out, err == nil, err
+}
+
+// LiteralArgs are the texts of the marked constants' values (MarkLiterals'
+// values) that Parameterize's parameters cast to their types: DuckDB reads
+// each as the constant it was.
+func LiteralArgs(values string) ([]string, error) {
+	var vals []Node
+	if err := decode([]byte(values), &vals); err != nil {
+		return nil, fmt.Errorf("partition: decoding constants: %w", err)
+	}
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		typ := child(v, "type")
+		switch x := v["value"].(type) {
+		case string:
+			out[i] = x
+		case bool:
+			out[i] = strconv.FormatBool(x)
+		case json.Number:
+			out[i] = string(x)
+			if str(typ, "id") == "DECIMAL" {
+				scale, err := strconv.Atoi(fmt.Sprint(child(typ, "type_info")["scale"]))
+				if err != nil {
+					return nil, fmt.Errorf("partition: a DECIMAL constant's scale: %w", err)
+				}
+				out[i] = decimalText(string(x), scale)
+			}
+		default:
+			return nil, fmt.Errorf("partition: a constant of type %s valued %v", str(typ, "id"), x)
+		}
+	}
+	return out, nil
+}
+
+// decimalText is a DECIMAL's text from its unscaled integer's.
+func decimalText(unscaled string, scale int) string {
+	if scale <= 0 {
+		return unscaled
+	}
+	sign, digits := "", unscaled
+	if digits != "" && digits[0] == '-' {
+		sign, digits = "-", digits[1:]
+	}
+	for len(digits) <= scale {
+		digits = "0" + digits
+	}
+	return sign + digits[:len(digits)-scale] + "." + digits[len(digits)-scale:]
 }

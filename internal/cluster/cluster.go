@@ -142,8 +142,13 @@ type Task struct {
 	// (partition.Analysis.Ordered), so that a proxied stream that breaks
 	// can be resumed by running the task again and skipping what was read.
 	Ordered bool `json:"o,omitempty"`
-	// The slice the SQL reads; its Args bind the SQL's parameters.
+	// The slice the SQL reads; its Args bind the SQL's first parameters.
 	partition.Slice `json:"sl"`
+	// Literals bind the SQL's parameters after the slice's: the texts of
+	// the constants of the query's filter that the SQL casts to their
+	// types (partition.Parameterize), so that one planned SQL serves
+	// every value of them.
+	Literals []string `json:"lit,omitempty"`
 	// Inputs are the exchanges the task reads from its producers: each
 	// read by the SQL from memory, or loaded into a TEMP table of the
 	// task's connection (Input.Stream), before the task takes a thread
@@ -161,6 +166,15 @@ type Task struct {
 	// Codec compresses the task's output streams (Arrow IPC body
 	// compression: flightsql.CodecZstd or CodecLZ4; "" for none).
 	Codec string `json:"z,omitempty"`
+}
+
+// Args bind the task's SQL: its slice's Args, then its Literals.
+func (t Task) Args() []any {
+	args := t.Slice.Args()
+	for _, l := range t.Literals {
+		args = append(args, l)
+	}
+	return args
 }
 
 // PartitionColumn is the last column of a producer task's SQL: the
