@@ -32,7 +32,10 @@
 // filter rejects every row dropped: a point lookup reads one row group,
 // a date range in files written by date the row groups of its dates),
 // whole.go (the query as written, views inlined, for one task to run
-// whole where splitting cannot pay).
+// whole where splitting cannot pay), literals.go (the constants of a
+// WHERE's comparisons marked, so that a plan's cache key counts them by
+// type and its task SQL takes them as parameters: a lookup with a new key
+// reuses its plan).
 // Each stage's query is an AST over its slice and the TEMP tables its
 // inputs are loaded into; the executors run it.
 package partition
