@@ -2,23 +2,16 @@ package coordinator
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	dto "github.com/prometheus/client_model/go"
 )
 
 // planCount is the plan cache's lookups so far with result (hit, miss).
 func planCount(t *testing.T, c *Coordinator, result string) float64 {
 	t.Helper()
-	var m dto.Metric
-	if err := c.dist.planLookups.WithLabelValues(result).Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m.GetCounter().GetValue()
+	return counted(t, c.dist.planLookups, result)
 }
 
 // TestPlanReusedForOtherConstants plans point lookups, ranges and IN
@@ -32,15 +25,7 @@ func planCount(t *testing.T, c *Coordinator, result string) float64 {
 func TestPlanReusedForOtherConstants(t *testing.T) {
 	dir := t.TempDir()
 	views := append(pruneData(t, dir), pruneDateData(t, dir)...)
-	c, cl, _ := startCluster(t, 2, "direct", func(c *Config) {
-		c.AllowDirs = append(c.AllowDirs, dir)
-		c.TaskRows = 6144
-	})
-	for _, v := range views {
-		if _, err := cl.ExecuteUpdate(context.Background(), v); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c, cl := pruneCoordinator(t, dir, views)
 	pk := func(f int) string { return filepath.Join(dir, fmt.Sprintf("pk-%d.parquet", f)) }
 	pd := func(f int) string { return filepath.Join(dir, fmt.Sprintf("pd-%d.parquet", f)) }
 	var wholeK, wholeD []string
@@ -118,15 +103,7 @@ func TestPlanReusedForOtherConstants(t *testing.T) {
 func TestPlanNotReusedPastLimit(t *testing.T) {
 	dir := t.TempDir()
 	views := pruneData(t, dir)
-	c, cl, _ := startCluster(t, 2, "direct", func(c *Config) {
-		c.AllowDirs = append(c.AllowDirs, dir)
-		c.TaskRows = 6144
-	})
-	for _, v := range views {
-		if _, err := cl.ExecuteUpdate(context.Background(), v); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c, cl := pruneCoordinator(t, dir, views)
 	cases := []struct {
 		q   string
 		hit bool
@@ -160,14 +137,7 @@ func TestPlanLiteralsAsParameters(t *testing.T) {
 	views := pruneData(t, dir)
 	cl := pruneCluster(t, dir, views)
 	for _, q := range []string{"SELECT r AS v FROM pk WHERE k = 104098", "SELECT r AS v FROM pk WHERE k = 204098"} {
-		info, err := cl.Execute(context.Background(), q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var e explanation
-		if err := json.Unmarshal(info.AppMetadata, &e); err != nil {
-			t.Fatal(err)
-		}
+		info, e := explained(t, cl, q)
 		if !strings.HasSuffix(e.TaskSQL, "WHERE (k = CAST($4 AS INTEGER))") || strings.Contains(e.TaskSQL, "4098") {
 			t.Errorf("task SQL %s: want the key as parameter $4", e.TaskSQL)
 		}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/skeindb/skein/internal/ducktest"
 )
@@ -14,8 +15,14 @@ import (
 // result (hit, miss, asked).
 func factCount(t *testing.T, c *Coordinator, result string) float64 {
 	t.Helper()
+	return counted(t, c.dist.factLookups, result)
+}
+
+// counted is a counter's value for label.
+func counted(t *testing.T, v *prometheus.CounterVec, label string) float64 {
+	t.Helper()
 	var m dto.Metric
-	if err := c.dist.factLookups.WithLabelValues(result).Write(&m); err != nil {
+	if err := v.WithLabelValues(label).Write(&m); err != nil {
 		t.Fatal(err)
 	}
 	return m.GetCounter().GetValue()

@@ -89,7 +89,14 @@ func TestPruneByKeyBounds(t *testing.T) {
 // a file of 6,144 rows, with the views.
 func pruneCluster(t *testing.T, dir string, views []string) *flightsql.Client {
 	t.Helper()
-	_, cl, _ := startCluster(t, 2, "direct", func(c *Config) {
+	_, cl := pruneCoordinator(t, dir, views)
+	return cl
+}
+
+// pruneCoordinator is pruneCluster, and its coordinator.
+func pruneCoordinator(t *testing.T, dir string, views []string) (*Coordinator, *flightsql.Client) {
+	t.Helper()
+	c, cl, _ := startCluster(t, 2, "direct", func(c *Config) {
 		c.AllowDirs = append(c.AllowDirs, dir)
 		c.TaskRows = 6144
 	})
@@ -98,7 +105,7 @@ func pruneCluster(t *testing.T, dir string, views []string) *flightsql.Client {
 			t.Fatal(err)
 		}
 	}
-	return cl
+	return c, cl
 }
 
 // checkPruned plans q and checks its slices are want (nil: every file
@@ -106,14 +113,7 @@ func pruneCluster(t *testing.T, dir string, views []string) *flightsql.Client {
 // and the schema of one column v, and that its answer is DuckDB's.
 func checkPruned(t *testing.T, cl *flightsql.Client, dir string, views []string, q string, want, whole []string) {
 	t.Helper()
-	info, err := cl.Execute(context.Background(), q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var e explanation
-	if err := json.Unmarshal(info.AppMetadata, &e); err != nil {
-		t.Fatal(err)
-	}
+	info, e := explained(t, cl, q)
 	var got []string
 	for _, p := range e.Plan {
 		got = append(got, p.Slice)
@@ -142,6 +142,20 @@ func checkPruned(t *testing.T, cl *flightsql.Client, dir string, views []string,
 		t.Fatalf("schema %v (%v)", s, err)
 	}
 	sameAsDuckDB(t, cl, dir, views, q, info)
+}
+
+// explained plans q: its FlightInfo and how it was split.
+func explained(t *testing.T, cl *flightsql.Client, q string) (*flight.FlightInfo, explanation) {
+	t.Helper()
+	info, err := cl.Execute(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e explanation
+	if err := json.Unmarshal(info.AppMetadata, &e); err != nil {
+		t.Fatal(err)
+	}
+	return info, e
 }
 
 // joinRanges joins slices of adjacent row ranges of a file into one (the

@@ -100,6 +100,25 @@ func visit(v any, f func(Node) bool) {
 	}
 }
 
+// replace rewrites v in place, depth first: f gives a node's replacement
+// (not gone into) and true, or false to go into the node's children.
+func replace(v any, f func(Node) (any, bool)) any {
+	switch v := v.(type) {
+	case map[string]any:
+		if r, ok := f(v); ok {
+			return r
+		}
+		for k, x := range v {
+			v[k] = replace(x, f)
+		}
+	case []any:
+		for i, x := range v {
+			v[i] = replace(x, f)
+		}
+	}
+	return v
+}
+
 // sameExpr compares two expressions ignoring where they appear in the text
 // and what they are called.
 func sameExpr(a, b any) bool {

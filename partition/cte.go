@@ -114,29 +114,19 @@ func (w *withs) inline(n Node) Node {
 // replaceWiths replaces each table reference m in v for which with gives
 // a node by that node, named as m (alias, column names, sample).
 func replaceWiths(n Node, with func(m Node) Node) Node {
-	var walk func(v any) any
-	walk = func(v any) any {
-		switch v := v.(type) {
-		case map[string]any:
-			if str(v, "type") == "BASE_TABLE" {
-				if repl := with(v); repl != nil {
-					repl["alias"] = v["alias"]
-					repl["column_name_alias"] = cloneAny(list(v, "column_name_alias"))
-					repl["sample"] = v["sample"]
-					return repl
-				}
-			}
-			for k, x := range v {
-				v[k] = walk(x)
-			}
-		case []any:
-			for i, x := range v {
-				v[i] = walk(x)
-			}
+	out, _ := replace(n, func(v Node) (any, bool) {
+		if str(v, "type") != "BASE_TABLE" {
+			return nil, false
 		}
-		return v
-	}
-	out, _ := walk(n).(map[string]any)
+		repl := with(v)
+		if repl == nil {
+			return nil, false
+		}
+		repl["alias"] = v["alias"]
+		repl["column_name_alias"] = cloneAny(list(v, "column_name_alias"))
+		repl["sample"] = v["sample"]
+		return repl, true
+	}).(map[string]any)
 	return out
 }
 

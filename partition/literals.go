@@ -208,42 +208,32 @@ func Parameterize(ast []byte, args, n int) (out []byte, ok bool, err error) {
 	used := make([]bool, n)
 	params := 0
 	ok = true
-	var walk func(v any) any
-	walk = func(v any) any {
-		switch v := v.(type) {
-		case map[string]any:
-			if i, isMarked := marked(v); isMarked {
-				if i >= n {
-					ok = false
-					return v
-				}
-				used[i] = true
-				if typ := child(child(v, "value"), "type"); str(typ, "id") == "VARCHAR" {
-					// A string constant is cast to what it is compared
-					// with; so is a parameter of no type of its own.
-					return parameter(args + 1 + i)
-				}
-				return Node{"class": "CAST", "type": "OPERATOR_CAST", "alias": v["alias"], "query_location": json.Number(noLocation),
-					"child": parameter(args + 1 + i), "cast_type": cloneValue(child(child(v, "value"), "type")), "try_cast": false}
+	doc = replace(doc, func(v Node) (any, bool) {
+		if str(v, "class") == "PARAMETER" {
+			p, err := strconv.Atoi(str(v, "identifier"))
+			if err != nil || p < 1 || p > args {
+				ok = false
 			}
-			if str(v, "class") == "PARAMETER" {
-				p, err := strconv.Atoi(str(v, "identifier"))
-				if err != nil || p < 1 || p > args {
-					ok = false
-				}
-				params = max(params, p)
-			}
-			for k, x := range v {
-				v[k] = walk(x)
-			}
-		case []any:
-			for i, x := range v {
-				v[i] = walk(x)
-			}
+			params = max(params, p)
+			return v, true
 		}
-		return v
-	}
-	doc = walk(doc)
+		i, isMarked := marked(v)
+		switch {
+		case !isMarked:
+			return nil, false
+		case i >= n:
+			ok = false
+			return v, true
+		}
+		used[i] = true
+		if typ := child(child(v, "value"), "type"); str(typ, "id") == "VARCHAR" {
+			// A string constant is cast to what it is compared with; so
+			// is a parameter of no type of its own.
+			return parameter(args + 1 + i), true
+		}
+		return Node{"class": "CAST", "type": "OPERATOR_CAST", "alias": v["alias"], "query_location": json.Number(noLocation),
+			"child": parameter(args + 1 + i), "cast_type": cloneValue(child(child(v, "value"), "type")), "try_cast": false}, true
+	})
 	for _, u := range used {
 		ok = ok && u
 	}
