@@ -515,8 +515,22 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 	// reads some, those in a WITH computed once, after Analyze), the
 	// result schema.
 	cacheKey := func() string { return ast + views.key() + "\x00" + schema.String() }
+	// The same with the marked constants counted by type only
+	// (partition.MarkLiterals), for a plan whose SQL takes them as
+	// parameters (lits, their texts).
+	shape, err := partition.Shape(marked)
+	if err != nil {
+		return nil, err
+	}
+	shapeKey := func() string { return shape + views.key() + "\x00" + schema.String() }
+	var lits []string
+	if values != "" {
+		if lits, err = partition.LiteralArgs(values); err != nil {
+			lits = nil // written with its constants, for each
+		}
+	}
 	// Where splitting cannot pay, the query runs whole as one task.
-	if p, err := d.planWhole(ctx, conn, seen, ast, views.view, cacheKey, schema); p != nil || err != nil {
+	if p, err := d.planWhole(ctx, conn, seen, marked, lits, views.view, cacheKey, shapeKey, schema); p != nil || err != nil {
 		return p, err
 	}
 	// A UNION ALL is planned branch by branch; anything else is one part.
@@ -539,20 +553,10 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 	// type only (partition.MarkLiterals). Two lookups of other keys are
 	// one plan: their rewrite is checked once, and pruning (per query)
 	// decides which slices run it. Its tasks' SQL takes the marked
-	// constants as parameters where it can (lits, their texts), so that
-	// it is written once too.
-	shape, err := partition.Shape(marked)
-	if err != nil {
-		return nil, err
-	}
-	var lits []string
-	if values != "" {
-		if lits, err = partition.LiteralArgs(values); err != nil {
-			lits = nil // written with its constants, for each
-		}
-	}
+	// constants as parameters where it can, so that it is written once
+	// too.
 	var key strings.Builder
-	key.WriteString(shape + views.key() + "\x00" + schema.String())
+	key.WriteString(shapeKey())
 	sliced := make([][]partition.Slice, len(parts))
 	asts := make([]partASTs, len(parts))
 	var pruned []string

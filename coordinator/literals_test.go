@@ -144,3 +144,55 @@ func TestPlanLiteralsAsParameters(t *testing.T) {
 		sameAsDuckDB(t, cl, dir, views, q, info)
 	}
 }
+
+// TestPlanReusedWhole plans lookups that run whole as one task (inputs
+// under --split-min-rows): one of the shape of a lookup planned before
+// reuses its plan, its SQL taking the constants as parameters, whatever
+// rows they find; a constant of another type or a LIMIT is another
+// plan. Every answer is DuckDB's.
+func TestPlanReusedWhole(t *testing.T) {
+	dir := t.TempDir()
+	views := pruneData(t, dir)
+	c, cl, _ := startCluster(t, 2, "direct", func(c *Config) {
+		c.AllowDirs = append(c.AllowDirs, dir)
+		c.SplitMinRows = 1 << 40
+	})
+	for _, v := range views {
+		if _, err := cl.ExecuteUpdate(context.Background(), v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		q   string
+		hit bool
+	}{
+		{"SELECT r AS v FROM pk WHERE k = 104098", false},
+		{"SELECT r AS v FROM pk WHERE k = 204098", true},
+		{"SELECT r AS v FROM pk WHERE k = 104095", true}, // the empty answer
+		{"SELECT r AS v FROM pk WHERE k = 5000000000", false},
+		{"SELECT r AS v FROM pk WHERE k = '104098'", false},
+		{"SELECT r AS v FROM pk WHERE k = '4'", true},
+		{"SELECT r AS v FROM pk WHERE k IN (4, 104098) AND r < 9000", false},
+		{"SELECT r AS v FROM pk WHERE k IN (8, 204098) AND r < 20000", true},
+		{"SELECT r AS v FROM pk WHERE k > 4 ORDER BY r LIMIT 3", false},
+		{"SELECT r AS v FROM pk WHERE k > 4 ORDER BY r LIMIT 4", false},
+		{"SELECT r AS v FROM pk WHERE k > 8 ORDER BY r LIMIT 4", true},
+	}
+	for _, q := range cases {
+		t.Run(q.q, func(t *testing.T) {
+			hits, misses := planCount(t, c, "hit"), planCount(t, c, "miss")
+			info, e := explained(t, cl, q.q)
+			if wholeWhat(t, e) == "" {
+				t.Fatalf("planned %s, %d tasks: want one task of the whole query", e.Mode, e.Tasks)
+			}
+			if q.hit && !strings.Contains(e.Plan[0].SQL+e.TaskSQL+fmt.Sprint(e.Stages), "$1") {
+				t.Errorf("the task's SQL takes no parameter: %+v", e.Stages)
+			}
+			sameAsDuckDB(t, cl, dir, views, q.q, info)
+			dh, dm := planCount(t, c, "hit")-hits, planCount(t, c, "miss")-misses
+			if q.hit && (dh != 1 || dm != 0) || !q.hit && (dh != 0 || dm != 1) {
+				t.Errorf("plan cache hits %v, misses %v; want a hit: %v", dh, dm, q.hit)
+			}
+		})
+	}
+}

@@ -28,13 +28,16 @@ import (
 // table) still does.
 
 // planWhole is the one-task plan of the query when the rule applies (nil
-// when it does not). ast is the query's serialized AST; key its plan
-// cache key.
-func (d *dist) planWhole(ctx context.Context, conn *duck.Conn, seen listings, ast string, views func(catalog, schema, name string) (partition.View, bool), key func() string, schema *arrow.Schema) (*planned, error) {
+// when it does not). marked is the query's serialized AST with its
+// marked constants (partition.MarkLiterals), lits their texts; key its
+// plan cache key, shapeKey the same with those constants counted by type
+// only. The task's SQL takes them as parameters where it prepares so,
+// one plan for every value of them; else they are the plan's.
+func (d *dist) planWhole(ctx context.Context, conn *duck.Conn, seen listings, marked []byte, lits []string, views func(catalog, schema, name string) (partition.View, bool), key, shapeKey func() string, schema *arrow.Schema) (*planned, error) {
 	if d.splitMinRows <= 0 {
 		return nil, nil
 	}
-	w, err := partition.WholeQuery([]byte(ast), views)
+	w, err := partition.WholeQuery(marked, views)
 	if err != nil {
 		return nil, nil // it reads more than files: split as before
 	}
@@ -42,10 +45,29 @@ func (d *dist) planWhole(ctx context.Context, conn *duck.Conn, seen listings, as
 	if why == "" {
 		return nil, nil
 	}
-	k := key() + "\x00whole"
+	if lits != nil {
+		params, ok, err := partition.Parameterize(w.AST, 0, len(lits))
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			if p, err := d.wholePlan(ctx, conn, shapeKey()+"\x00whole literals", params, schema, why); p != nil || err != nil {
+				if p != nil {
+					p.tasks[0].literals = lits
+				}
+				return p, err
+			}
+		}
+	}
+	return d.wholePlan(ctx, conn, key()+"\x00whole", w.AST, schema, why)
+}
+
+// wholePlan is the one-task plan of the query as ast, cached under k;
+// nil if it does not prepare to the query's schema.
+func (d *dist) wholePlan(ctx context.Context, conn *duck.Conn, k string, ast []byte, schema *arrow.Schema, why string) (*planned, error) {
 	c, ok := d.cachedPlan(k)
 	if !ok {
-		sql, err := deserialize(ctx, conn, w.AST)
+		sql, err := deserialize(ctx, conn, ast)
 		if err != nil {
 			return nil, err
 		}
