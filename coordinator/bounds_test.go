@@ -40,7 +40,7 @@ func TestLRUBounds(t *testing.T) {
 // than it still get every row.
 func TestFooterCacheIsBounded(t *testing.T) {
 	c, cl, glob := startCluster(t, 1, "proxy")
-	c.dist.footers = newLRU(2, 1<<20, func(k string, v []int64) int64 { return int64(len(k) + 8*len(v)) })
+	c.dist.footers = newLRU(2, 1<<20, func(k string, v footer) int64 { return v.cost(k) })
 	for range 3 {
 		if n := queryInt(t, cl, fmt.Sprintf("SELECT count(*) FROM read_parquet('%s')", glob)); n != total {
 			t.Fatalf("count %d", n)

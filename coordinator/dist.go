@@ -68,8 +68,8 @@ type dist struct {
 	work          work // every call and goroutine using the layer, waited for at shutdown
 	limits        flightsql.Limits
 
-	clients *pool                 // Flight clients by executor location
-	footers *lru[string, []int64] // row groups by file path, size and mtime
+	clients *pool                // Flight clients by executor location
+	footers *lru[string, footer] // row groups and schema by file path, size and mtime
 	// keyBounds are a column's bounds in each row group (keyStats), by
 	// file path, size, mtime and column.
 	keyBounds *lru[string, []partition.Bounds]
@@ -177,7 +177,7 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 		targetRows: taskRows, splitMinRows: cfg.SplitMinRows, planSlots: cfg.PlanSlots, mode: cmp.Or(cfg.ResultMode, flightsql.ResultDirect), exchanges: !cfg.NoExchanges, broadcastRows: cfg.BroadcastRows, retries: 2, life: life, stopLife: stop,
 		limits: cfg.limits(), views: map[string]partition.View{}, viewTexts: map[viewID]string{}, own: map[string]bool{},
 		sharedCores: cfg.Executors > 0 && cfg.InProcessPlan == PlanLocal, compression: cmp.Or(cfg.WireCompression, CompressionAuto),
-		footers: newLRU(maxFooters, maxFooterBytes, func(k string, v []int64) int64 { return int64(len(k) + 8*len(v)) }),
+		footers: newLRU(maxFooters, maxFooterBytes, func(k string, v footer) int64 { return v.cost(k) }),
 		keyBounds: newLRU(maxFooters, maxFooterBytes, func(k string, v []partition.Bounds) int64 {
 			return int64(len(k) + 24*len(v))
 		}),
@@ -574,6 +574,7 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		if asts[i], err = templates(part, i, sliced[i], names, len(lits), &key); err != nil {
 			return nil, err
 		}
+		key.WriteString("\x00" + part.ReadsAs()) // the first file, when the files' schemas differ
 	}
 	lit := lits != nil
 	for _, p := range asts {
@@ -865,6 +866,9 @@ func (d *dist) slices(ctx context.Context, conn *duck.Conn, seen listings, a *pa
 	files, err := d.filesOnce(ctx, conn, seen, a.Paths)
 	if err != nil {
 		return nil, fmt.Errorf("reading Parquet metadata: %w", err)
+	}
+	if err := readAsFirst(a, files); err != nil {
+		return nil, err
 	}
 	// Every task of a join reads the other inputs whole: with more files
 	// than executor threads, each thread gets one task of whole files.

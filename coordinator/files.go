@@ -33,23 +33,23 @@ func (d *dist) files(ctx context.Context, conn *duck.Conn, seen listings, patter
 	for _, f := range stats {
 		key := fmt.Sprintf("%s\x00%d\x00%d", f.path, f.size, f.modified)
 		keys[f.path] = key
-		groups, ok := d.footers.get(key)
+		ft, ok := d.footers.get(key)
 		if !ok {
 			missing = append(missing, f.path)
 		}
-		files = append(files, partition.File{Path: f.path, RowGroups: groups})
+		files = append(files, partition.File{Path: f.path, RowGroups: ft.groups, Columns: ft.columns})
 	}
 	if len(missing) > 0 {
 		read, err := readFooters(ctx, conn, missing)
 		if err != nil {
 			return nil, err
 		}
-		for p, groups := range read {
-			d.footers.put(keys[p], groups)
+		for p, ft := range read {
+			d.footers.put(keys[p], ft)
 		}
 		for i := range files {
-			if files[i].RowGroups == nil {
-				files[i].RowGroups = read[files[i].Path]
+			if ft, ok := read[files[i].Path]; ok {
+				files[i].RowGroups, files[i].Columns = ft.groups, ft.columns
 			}
 		}
 	}
@@ -192,23 +192,72 @@ func glob(ctx context.Context, conn *duck.Conn, pattern string) ([]string, error
 	return queryStrings(ctx, conn, `SELECT file FROM glob($1::VARCHAR) ORDER BY file`, pattern)
 }
 
-func readFooters(ctx context.Context, conn *duck.Conn, paths []string) (map[string][]int64, error) {
+// footer is what the planner keeps of a Parquet file's footer: its row
+// groups' rows and its schema (partition.File).
+type footer struct {
+	groups  []int64
+	columns []string
+}
+
+func (f footer) cost(key string) int64 {
+	n := int64(len(key) + 8*len(f.groups))
+	for _, c := range f.columns {
+		n += int64(len(c)) + 16
+	}
+	return n
+}
+
+func readFooters(ctx context.Context, conn *duck.Conn, paths []string) (map[string]footer, error) {
 	rows, err := conn.QueryRows(ctx, `SELECT file_name, row_group_id, any_value(row_group_num_rows)
 FROM parquet_metadata($1::VARCHAR[]) GROUP BY ALL ORDER BY file_name, row_group_id`, paths)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	out := map[string][]int64{}
+	out := map[string]footer{}
 	for rows.Next() {
 		var name string
 		var id, n int64
 		if err := rows.Scan(&name, &id, &n); err != nil {
 			return nil, err
 		}
-		out[name] = append(out[name], n)
+		f := out[name]
+		f.groups = append(f.groups, n)
+		out[name] = f
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, readSchemas(ctx, conn, paths, out)
+}
+
+// readSchemas adds each file's schema to its footer: an entry per element
+// below the root, in the footer's order, of what makes DuckDB read it as
+// one type or another (a repeated element is a list; required or optional
+// is the same type).
+func readSchemas(ctx context.Context, conn *duck.Conn, paths []string, out map[string]footer) error {
+	rows, err := conn.QueryRows(ctx, `SELECT file_name, name, concat_ws(' ', type, converted_type, scale, precision,
+  type_length, logical_type, num_children, CASE WHEN repetition_type = 'REPEATED' THEN 'REPEATED' END)
+FROM parquet_schema($1::VARCHAR[])`, paths)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	root := map[string]bool{} // the file's first element, its root, was seen
+	for rows.Next() {
+		var name, col, typ string
+		if err := rows.Scan(&name, &col, &typ); err != nil {
+			return err
+		}
+		if !root[name] {
+			root[name] = true // named by the writer: no part of the columns
+			continue
+		}
+		f := out[name]
+		f.columns = append(f.columns, col+"\x00"+typ)
+		out[name] = f
+	}
+	return rows.Err()
 }
 
 // keyStats lists the files the patterns match, as files does, each row
@@ -239,6 +288,9 @@ func (d *dist) columnStats(ctx context.Context, conn *duck.Conn, seen listings, 
 	files, err := d.filesOnce(ctx, conn, seen, patterns)
 	if err != nil {
 		return nil, err
+	}
+	if !onlyNulls && mixed(files) {
+		return nil, errMixedFiles
 	}
 	stats, err := seen.stat(ctx, conn, patterns)
 	if err != nil {

@@ -60,7 +60,7 @@ func TestPlanningListsFilesOnce(t *testing.T) {
 	parquet(t, dir, 1, 5000)
 	path := filepath.Join(dir, "f0.parquet")
 	conn := ducktest.Open(t, dir)
-	d := &dist{footers: newLRU(16, 1<<20, func(k string, v []int64) int64 { return int64(len(k) + 8*len(v)) })}
+	d := &dist{footers: newLRU(16, 1<<20, func(k string, v footer) int64 { return v.cost(k) })}
 	seen := newListings()
 	first, err := d.filesOnce(ctx, conn, seen, []string{path})
 	if err != nil || len(first) != 1 || totalRows(first) != 5000 {

@@ -70,6 +70,9 @@ func (d *dist) planStaged(ctx context.Context, conn *duck.Conn, seen listings, s
 		for _, sl := range sliced[i] {
 			fmt.Fprintf(&k, "\x00%d %s", i, sl)
 		}
+		if s.Scan != nil {
+			k.WriteString("\x00" + s.Scan.ReadsAs()) // the first file, when the files' schemas differ
+		}
 	}
 	// A sort range-partitioned from one task has one partition: splitting
 	// one task's rows to sort them in parallel costs a stage, its tasks

@@ -53,8 +53,9 @@ type Analysis struct {
 	root     Node // the query's SELECT_NODE
 	scanPath []string
 	alias    string
-	reader   Node // a text scan's table function call, with its options
-	renamed  bool // a UNION ALL branch after the first: its columns take the union's names
+	reader   Node   // a text scan's table function call, with its options
+	first    string // the whole scan's first file, when its files' schemas differ (readas.go)
+	renamed  bool   // a UNION ALL branch after the first: its columns take the union's names
 
 	env Env
 	// subst replaces FROM items (by path from root, joined by "/") in a
@@ -810,6 +811,10 @@ func (s Slice) String() string {
 type File struct {
 	Path      string
 	RowGroups []int64
+	// Columns are the file's Parquet schema below its root, an entry an
+	// element (its name and type): when a scan's files differ in them,
+	// its slices are read as the first file's (Analysis.ReadAs).
+	Columns []string
 	// Keys, when set (Env.KeyStats), are the bounds of one key column in
 	// each row group.
 	Keys []Bounds
@@ -890,9 +895,16 @@ func (a *Analysis) scanTemplate(s Slice) Node {
 
 // filesNode reads whole Parquet files, named like the scan it replaces.
 func (a *Analysis) filesNode(files []Node) Node {
-	return Node{"type": "TABLE_FUNCTION", "alias": a.alias, "sample": nil, "query_location": json.Number(noLocation),
-		"function": function("read_parquet", function("list_value", files...)), "column_name_alias": []any{},
+	fn := Node{"type": "TABLE_FUNCTION", "alias": a.alias, "sample": nil, "query_location": json.Number(noLocation),
+		"function": function("read_parquet", a.withFirst(files)), "column_name_alias": []any{},
 		"with_ordinality": "WITHOUT_ORDINALITY"}
+	if a.first == "" {
+		return fn
+	}
+	fn["alias"] = ""
+	inner := selectNode([]any{star()}, fn)
+	inner["where_clause"] = a.fromFirst()
+	return subquery(inner, a.alias)
 }
 
 // Args are the values of a task template's parameters for slice s: the
@@ -984,6 +996,9 @@ func (a *Analysis) scanNode(file, first, last Node) Node {
 			"function": fn, "column_name_alias": []any{}, "with_ordinality": "WITHOUT_ORDINALITY"}
 	}
 	// A named parameter (file_row_number = true) is a comparison in the AST.
+	if a.first != "" {
+		file = a.withFirst([]Node{file})
+	}
 	scan := function("read_parquet", file, Node{"class": "COMPARISON",
 		"type": "COMPARE_EQUAL", "alias": "", "query_location": json.Number(noLocation),
 		"left": columnRef("file_row_number"), "right": cast("BOOLEAN", constant("VARCHAR", "t"))})
@@ -995,6 +1010,9 @@ func (a *Analysis) scanNode(file, first, last Node) Node {
 	inner["where_clause"] = Node{"class": "BETWEEN", "type": "COMPARE_BETWEEN", "alias": "",
 		"query_location": json.Number(noLocation), "input": columnRef("file_row_number"),
 		"lower": first, "upper": last}
+	if a.first != "" {
+		inner["where_clause"] = and([]any{inner["where_clause"], a.fromFirst()})
+	}
 	return subquery(inner, a.alias)
 }
 
