@@ -200,9 +200,12 @@ func recordRows(rec arrow.RecordBatch) []string {
 	for i := range out {
 		cells := make([]string, rec.NumCols())
 		for j, col := range rec.Columns() {
-			cells[j] = strings.Clone(col.ValueStr(i))
+			cells[j] = col.ValueStr(i)
 		}
-		out[i] = strings.Join(cells, "|")
+		// A copy: a string read from an array aliases its buffer, which
+		// DuckDB frees with the reader (strings.Join of one cell returns
+		// the cell itself).
+		out[i] = strings.Clone(strings.Join(cells, "|"))
 	}
 	return out
 }

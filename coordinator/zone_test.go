@@ -24,17 +24,7 @@ func rowStrings(t *testing.T, rdr array.RecordReader) []string {
 	t.Helper()
 	var out []string
 	for rdr.Next() {
-		rec := rdr.RecordBatch()
-		for i := range int(rec.NumRows()) {
-			cells := make([]string, rec.NumCols())
-			for j, col := range rec.Columns() {
-				cells[j] = col.ValueStr(i)
-			}
-			// A copy: a string read from an array aliases its buffer,
-			// which DuckDB frees with the reader (strings.Join of one
-			// cell returns the cell itself).
-			out = append(out, strings.Clone(strings.Join(cells, "|")))
-		}
+		out = append(out, recordRows(rdr.RecordBatch())...)
 	}
 	if err := rdr.Err(); err != nil {
 		t.Fatal(err)

@@ -3,7 +3,8 @@
 // split or leaves it local, and writes the per-task and merge queries as
 // ASTs (for json_deserialize_sql): a scan's read_parquet becomes a slice of
 // one file's row groups (a CSV or JSON scan that fixes its format, one
-// file); an aggregate becomes partial aggregates per slice and a final
+// file), read as the whole scan's first file when the files differ in
+// schema (readas.go); an aggregate becomes partial aggregates per slice and a final
 // aggregate over them (AVG as SUM over COUNT); views and CTEs are inlined
 // first, from their definitions, so a view over files splits like the
 // files. It never searches or splices SQL text: a view's CREATE statement
