@@ -62,6 +62,11 @@ func FuzzCommands(f *testing.F) {
 		if err != nil {
 			t.Fatalf("server stopped answering: %v", err)
 		}
+		// Each input gets a fresh session and gives it back, or a long run
+		// meets the server's --max-sessions (512) and fails on no input.
+		if _, err := c.CloseSession(ctx, &flight.CloseSessionRequest{}); err != nil {
+			t.Fatalf("close session: %v", err)
+		}
 	})
 }
 
