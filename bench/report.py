@@ -800,7 +800,10 @@ def _section_how(results):
              "answers' floating-point "
              f"values agree within a relative {st['rel_tol']:g} (peers: {st['peer_rel_tol']:g}), a "
              "decimal and a double within a unit in the decimal's last place",
-             "- Systems run one after another, never at the same time; servers are stopped between "
+             "- One system runs at a time. In the TPC-H workload every system's servers are up together, "
+             "idle but for the one running, and the systems take turns run by run (each query's warm-ups, then "
+             "its timed runs, each round starting at the next system), so that the machine's load changing "
+             "during the workload falls on all of them alike; in the others, servers are stopped between "
              "configurations."]
     return "\n".join(lines)
 

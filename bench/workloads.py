@@ -6,6 +6,7 @@ time counts; a mismatch or an error is recorded in the workload's result and
 in bench.problems, which makes the run exit non-zero.
 """
 
+import contextlib
 import os
 import pathlib
 import threading
@@ -153,19 +154,66 @@ def tpch_systems(bench):
 
 
 def tpch(bench, only=None):
-    """The 22 queries on every system (or on the systems `only`), one system at a time."""
-    out = {"systems": []}
-    for sys_ in only if only is not None else tpch_systems(bench):
-        bench.log(f"tpch: {sys_.label}")
-        rec = {"label": sys_.label, "kind": sys_.kind, "describe": sys_.describe(), "queries": {}}
-        try:
-            with sys_.open() as runner:
-                _run_tpch(bench, runner, rec, "tpch")
-        except Exception as e:
-            rec["error"] = first_line(e)
-            _note_problem(bench, "tpch", rec)
-        out["systems"].append(rec)
-    return out
+    """The 22 queries on every system (or on the systems `only`). The systems
+    are all open at once and take turns run by run (each query's warm-ups,
+    then its timed runs, each round starting at another system), so that a
+    change in the machine's load during the workload falls on every system
+    alike rather than on whichever ran its 22 queries then. Only the running
+    system does work; the others' processes idle."""
+    systems_ = list(only if only is not None else tpch_systems(bench))
+    recs = [{"label": s.label, "kind": s.kind, "describe": s.describe(), "queries": {}} for s in systems_]
+    with contextlib.ExitStack() as stack:
+        live = []  # (rec, runner) of the systems still answering
+        for sys_, rec in zip(systems_, recs):
+            bench.log(f"tpch: open {sys_.label}")
+            try:
+                live.append((rec, stack.enter_context(sys_.open())))
+            except Exception as e:
+                rec["error"] = first_line(e)
+        for n, sql in bench.queries:
+            qs = _run_query_interleaved(bench, live, n, sql)
+            for (rec, runner), q in zip(list(live), qs):
+                rec["queries"][n] = q
+                bench.log(f"  Q{n:02d} {rec['label']}: " + (q.get("error") or q.get("mismatch") or f"{Stats(q['seconds']).median:.3f}s"))
+                _note_problem(bench, "tpch", dict(q, label=rec["label"]), f" Q{n}")
+                try:
+                    runner.check_alive(grace=3.0 if q.get("error") else 0.0)
+                except Exception as e:
+                    rec["error"] = first_line(e)
+                    live.remove((rec, runner))
+        for rec, runner in live:
+            plans = runner.plans()
+            for n, sql in bench.queries:
+                if sql in plans:
+                    rec["queries"][n]["plan"] = plans[sql]
+    for rec in recs:
+        _note_problem(bench, "tpch", rec)
+    return {"systems": recs}
+
+
+def _run_query_interleaved(bench, live, n, sql):
+    """Query n's warm-ups and timed runs on each of the live systems, taking
+    turns: round i starts at system i (mod their number). A system that gives a
+    wrong answer or an error runs it no more; its entry says which."""
+    qs = [{"seconds": []} for _ in live]
+    for i in range(bench.warmup + bench.runs):
+        for k in range(len(live)):
+            j = (i + k) % len(live)
+            q, runner = qs[j], live[j][1]
+            if q.get("error") or q.get("mismatch"):
+                continue
+            try:
+                t, table = timed(lambda: runner.query(sql))
+            except Exception as e:
+                qs[j] = {"seconds": [], "error": bench.counted(first_line(e))}
+                continue
+            diff = bench.counted(answers.compare(bench.reference[n], table, bench.ordered[n]))
+            table = None
+            if diff:
+                qs[j] = {"seconds": [], "mismatch": diff}
+            elif i >= bench.warmup:
+                q["seconds"].append(t)
+    return qs
 
 
 def _run_tpch(bench, runner, rec, workload):
@@ -183,18 +231,7 @@ def _run_tpch(bench, runner, rec, workload):
 
 
 def _run_query(bench, runner, n, sql):
-    q = {"seconds": []}
-    try:
-        for i in range(bench.warmup + bench.runs):
-            t, table = timed(lambda: runner.query(sql))
-            diff = bench.counted(answers.compare(bench.reference[n], table, bench.ordered[n]))
-            if diff:
-                return {"seconds": [], "mismatch": diff}
-            if i >= bench.warmup:
-                q["seconds"].append(t)
-    except Exception as e:
-        return {"seconds": [], "error": bench.counted(first_line(e))}
-    return q
+    return _run_query_interleaved(bench, [(None, runner)], n, sql)[0]
 
 
 # ---------------------------------------------------------------- object storage
