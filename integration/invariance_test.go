@@ -226,6 +226,15 @@ var staged = []string{
 	// k, a key no row of it has. A plan that decorrelates them across
 	// executors must give these answers.
 	corrExists, corrNotExists, corrCountZero, corrCount, corrAvg, corrIn, corrNotIn, corrGrouped, corrInFrom, corrTwoKeys, corrNested,
+	// TPC-H Q17's shape (partition/keyset.go): the scan joined to a
+	// broadcast input by the key its subquery correlates with the input
+	// on, both read as the scan's rows whose key is in the input: NULL
+	// keys (sk's), keys of two types (so's INTEGER), COUNT over no rows,
+	// NOT EXISTS, the key reached through the scan's column, a *.
+	"SELECT sum(a.x), count(*) FROM sk AS a, so AS b WHERE a.k = b.k AND b.urgent AND a.x <= (SELECT 0.5 * avg(c.x) + 1 FROM sk AS c WHERE c.k = b.k)",
+	"SELECT b.y, count(*) FROM sk AS a JOIN so AS b ON a.k = b.k WHERE (SELECT count(*) FROM sk AS c WHERE c.k = a.k AND c.x > a.x) = 0 GROUP BY b.y",
+	"SELECT a.k, a.x FROM sk AS a, so AS b WHERE b.k = a.k AND b.y < 4 AND NOT EXISTS (SELECT * FROM sk AS c WHERE c.k = b.k AND c.s <> a.s)",
+	"SELECT * FROM sk AS a, so AS b WHERE b.k = a.k AND b.y = 2 AND a.x > (SELECT min(c.x) FROM sk AS c WHERE c.k = a.k)",
 	"SELECT b.k, b.y FROM so AS b WHERE b.y < 6 AND NOT EXISTS (SELECT * FROM ov AS o WHERE o.k = b.k AND o.x > 2)",
 	"SELECT b.k, b.y FROM so AS b WHERE b.y > (SELECT count(*) FROM ov AS o WHERE o.k = b.k AND o.x < 3)",
 	// Aggregates computed below the join (partition/eager.go; with
@@ -599,6 +608,12 @@ func TestPartitionInvariance(t *testing.T) {
 			for _, st := range meta.Stages {
 				if strings.HasPrefix(st.What, "pre-aggregate ") {
 					modes["aggregated below a join"]++
+					break
+				}
+			}
+			for _, st := range meta.Stages {
+				if strings.HasPrefix(st.What, "rows of ") && strings.Contains(st.What, " is in a broadcast input's ") {
+					modes["read through a key set"]++ // partition/keyset.go
 					break
 				}
 			}

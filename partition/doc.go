@@ -17,7 +17,10 @@
 // windows, uncorrelated subqueries computed once and broadcast), join.go
 // (join inputs co-partitioned or broadcast), ownrows.go (a HAVING
 // subquery over the query's own rows answered from its partial
-// aggregates), setop.go (set operations),
+// aggregates), keyset.go (a split scan joined to a broadcast input by the
+// key its correlated subquery over the same files correlates on, TPC-H
+// Q17: the files' rows with a key in the input computed once, in slices,
+// and both read from them by one task), setop.go (set operations),
 // cte.go (WITH seen through; one read more than once computed once and
 // broadcast to its readers), fuse.go (two stages of one task each joined
 // by a shuffle or a range partitioning run as one), ranges.go,

@@ -321,6 +321,9 @@ func (a *Analysis) Stages(names []string) (*Plan, error) {
 		err = a.broadcastSubqueries(p)
 	}
 	if err == nil && p != nil {
+		a.restrictByKeys(p)
+	}
+	if err == nil && p != nil {
 		// Aggregates computed below the join (eager.go), this plan kept
 		// as its fallback.
 		if ep, _ := a.eagerStages(names); ep != nil {
@@ -1030,24 +1033,45 @@ func (a *Analysis) subqueryPlan(sub Node, names []string) *Plan {
 
 // prepend puts q's stages before p's, renumbering every stage and naming
 // every input after its producer.
-func (p *Plan) prepend(q *Plan) {
+func (p *Plan) prepend(q *Plan) { p.insert(0, q) }
+
+// insert puts q's stages into p before position at, renumbering every
+// stage and naming every input after its producer.
+func (p *Plan) insert(at int, q *Plan) {
 	// Stage ids in inputs and consumers are positions in their own plan:
-	// p's move up by q's length.
+	// p's from at move up by q's length, q's by at.
+	shift := func(id, by int) int {
+		if id >= at {
+			return id + by
+		}
+		return id
+	}
 	for _, s := range p.Stages {
 		for i := range s.Inputs {
-			s.Inputs[i].Stage += len(q.Stages)
+			s.Inputs[i].Stage = shift(s.Inputs[i].Stage, len(q.Stages))
 		}
 		if s.Consumer >= 0 {
-			s.Consumer += len(q.Stages)
+			s.Consumer = shift(s.Consumer, len(q.Stages))
 		}
 		for i := range s.Also {
-			s.Also[i] += len(q.Stages)
+			s.Also[i] = shift(s.Also[i], len(q.Stages))
 		}
 	}
 	for m := range p.withs {
-		p.withs[m] += len(q.Stages)
+		p.withs[m] = shift(p.withs[m], len(q.Stages))
 	}
-	p.Stages = append(slices.Clone(q.Stages), p.Stages...)
+	for _, s := range q.Stages {
+		for i := range s.Inputs {
+			s.Inputs[i].Stage += at
+		}
+		if s.Consumer >= 0 {
+			s.Consumer += at
+		}
+		for i := range s.Also {
+			s.Also[i] += at
+		}
+	}
+	p.Stages = slices.Insert(p.Stages, at, q.Stages...)
 	for i, s := range p.Stages {
 		s.ID = i
 	}
