@@ -149,11 +149,7 @@ func columnNames(n Node) (names map[string]bool, all bool) {
 		case "STAR":
 			all = true
 		case "COLUMN_REF":
-			for _, p := range list(m, "column_names") {
-				if s, ok := p.(string); ok {
-					names[strings.ToLower(s)] = true
-				}
-			}
+			addColumnNames(names, m)
 		}
 		return true
 	})

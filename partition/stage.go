@@ -604,21 +604,13 @@ func namedColumns(root Node) map[string]bool {
 			case "STAR":
 				all = true
 			case "COLUMN_REF":
-				for _, p := range list(v, "column_names") {
-					if s, ok := p.(string); ok {
-						keep[strings.ToLower(s)] = true
-					}
-				}
+				addColumnNames(keep, v)
 			case "SUBQUERY":
 				// Its own * reads its own FROM; its names may be
 				// the outer query's.
 				anyNode(v, func(n Node) bool {
 					if str(n, "class") == "COLUMN_REF" {
-						for _, p := range list(n, "column_names") {
-							if s, ok := p.(string); ok {
-								keep[strings.ToLower(s)] = true
-							}
-						}
+						addColumnNames(keep, n)
 					}
 					return false
 				})
@@ -640,6 +632,15 @@ func namedColumns(root Node) map[string]bool {
 		return nil
 	}
 	return keep
+}
+
+// addColumnNames adds the parts of a column reference's name, lower case.
+func addColumnNames(names map[string]bool, ref Node) {
+	for _, p := range list(ref, "column_names") {
+		if s, ok := p.(string); ok {
+			names[strings.ToLower(s)] = true
+		}
+	}
 }
 
 // withoutKeys reads input 0 as the FROM item alias, without the key
