@@ -479,6 +479,42 @@ func TestSplitScanByFilteredRows(t *testing.T) {
 	sameAsDuckDB(t, cl, dir, views, q, info)
 }
 
+// TestSmallInputsReadInPlace plans TPC-H Q5's shape: dim's file holds
+// far fewer rows than a join task's share of fact, so each join task
+// reads it itself, as the query names it, and no stage computes it to
+// broadcast (where DuckDB would get its rows as Arrow, without the
+// statistics it plans joins and pushes filters by, and the join stage
+// would wait for that stage); ord, larger, is still computed once and
+// broadcast. So in an outer join, where dim supplies NULLs. The answers
+// are DuckDB's.
+func TestSmallInputsReadInPlace(t *testing.T) {
+	cl, dir, views := stageCluster(t, anyBroadcast)
+	for _, q := range []string{
+		"SELECT CAST(o.urgent AS BIGINT) * 10000000 + CAST(sum(f.x) AS BIGINT) AS v FROM fact f JOIN ord o ON f.o = o.o JOIN dim ON dim.d = f.d WHERE dim.name <> 'dim 2' GROUP BY o.urgent, dim.name",
+		"SELECT f.k AS v FROM fact f LEFT JOIN dim ON f.d = dim.d AND dim.name = 'dim 3' WHERE dim.name IS NULL",
+	} {
+		info, e := plannedStages(t, cl, q)
+		var join string
+		for _, s := range e.Stages {
+			switch {
+			case strings.HasPrefix(s.What, "input dim"):
+				t.Errorf("%s: a stage computes dim: %+v", q, s)
+			case strings.HasPrefix(s.What, "input o,") && s.Output != "broadcast":
+				t.Errorf("%s: ord's stage is %s, want broadcast", q, s.Output)
+			case strings.HasPrefix(s.What, "join"):
+				join = s.What
+				if !strings.Contains(s.SQL, "dim.parquet") {
+					t.Errorf("%s: the join stage does not read dim's file: %s", q, s.SQL)
+				}
+			}
+		}
+		if !strings.Contains(join, "dim read whole by each task") {
+			t.Fatalf("%s: the join stage is %q, want dim read whole by each task: %+v", q, join, e.Stages)
+		}
+		sameAsDuckDB(t, cl, dir, views, q, info)
+	}
+}
+
 // TestAggregateBelowJoin plans TPC-H Q10's shape: fact's aggregates
 // grouped by the one column joining it to cust (whose 3,000 rows were
 // broadcast to every task of fact's join) are computed first, below the

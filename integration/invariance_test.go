@@ -131,7 +131,8 @@ func textScans(dir string) []string {
 // answer.
 var staged = []string{
 	// Joins of the TPC-H views: lineitem and orders co-partitioned, the
-	// others broadcast.
+	// others broadcast, or read by each join task itself when their files
+	// are small (partition/inplace.go).
 	"SELECT l_orderkey, l_linenumber, o_orderdate FROM lineitem JOIN orders ON l_orderkey = o_orderkey WHERE l_quantity > 45",
 	"SELECT o_orderpriority, count(*), sum(l_extendedprice) FROM orders, lineitem WHERE o_orderkey = l_orderkey GROUP BY o_orderpriority",
 	"SELECT c_mktsegment, o_orderstatus, count(*) FROM customer, orders, lineitem WHERE c_custkey = o_custkey AND l_orderkey = o_orderkey AND l_discount > 0.05 GROUP BY ALL ORDER BY ALL",

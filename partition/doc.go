@@ -15,7 +15,9 @@
 // rule a file: stage.go (the plan, aggregates finished after a shuffle by
 // group key, rows shuffled for aggregates that do not decompose and for
 // windows, uncorrelated subqueries computed once and broadcast), join.go
-// (join inputs co-partitioned or broadcast), ownrows.go (a HAVING
+// (join inputs co-partitioned or broadcast), inplace.go (small Parquet
+// join inputs read by every join task itself, as the query names them,
+// rather than broadcast), ownrows.go (a HAVING
 // subquery over the query's own rows answered from its partial
 // aggregates), keyset.go (a split scan joined to a broadcast input by the
 // key its correlated subquery over the same files correlates on, TPC-H

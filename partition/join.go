@@ -40,10 +40,11 @@ type leaf struct {
 // alone) is split by slices, or, when an equality joins it to another
 // Parquet input giving more than Env.BroadcastRows rows or than S, both
 // are shuffled by their keys (co-partitioned). Every other input is
-// computed once, with the filters on it alone (pushFilters) and only the
-// columns the rest of the query names, and broadcast. The join stage runs
-// the query's rows (or partial aggregate) over those, without the outer
-// joins' filters their inputs applied.
+// read by each join task as the query names it when its files are small
+// (inplace.go), or else computed once, with the filters on it alone
+// (pushFilters) and only the columns the rest of the query names, and
+// broadcast. The join stage runs the query's rows (or partial aggregate)
+// over those, without the outer joins' filters their inputs applied.
 func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 	j, err := a.joinInputs()
 	if err != nil {
@@ -55,7 +56,8 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 	// shipped says input i is computed by a stage of its own: not the
 	// split scan read by the join stage itself, nor a WITH result computed
 	// once, which stays in the FROM (the plan's last step makes it an
-	// input, cte.go), nor an input read in the split scan's key ranges.
+	// input, cte.go), nor an input read in the split scan's key ranges,
+	// nor one every join task reads itself.
 	shipped := j.shipped
 	// An input computed by a stage of its own applies its filters there.
 	// The join stage leaves out those of an outer join's ON (the columns
@@ -133,6 +135,7 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 		join.Slices, a.keyed = k.slices, k
 		join.What += fmt.Sprintf(" by ranges of %s (%s)", k.column, k.rangeList())
 	}
+	join.What += j.inPlaceWhat()
 	aliases := map[string]string{}
 	for _, l := range leaves {
 		aliases[strings.Join(l.path, "/")] = l.alias
@@ -161,8 +164,8 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 
 // joinShape is how a join's inputs are planned (joinInputs): the split
 // scan s, the input y co-partitioned with it (-1: none) by ykeys, and
-// the inputs read in s's key ranges (rj); every other input is computed
-// once and broadcast.
+// the inputs read in s's key ranges (rj), those every join task reads
+// itself (local); every other input is computed once and broadcast.
 type joinShape struct {
 	joinAt     []string // the SELECT owning the join, from the root
 	owner      Node
@@ -173,12 +176,13 @@ type joinShape struct {
 	res        resolver
 	equalities []any
 	rj         *keyed
+	local      []bool
 }
 
 // shipped says input i is computed by a stage of its own and read from
 // an exchange by the join stage.
 func (j *joinShape) shipped(i int) bool {
-	return (i != j.s || j.y >= 0) && !j.res.leaves[i].withs && !j.rj.reads(i)
+	return (i != j.s || j.y >= 0) && !j.res.leaves[i].withs && !j.rj.reads(i) && !j.local[i]
 }
 
 // joinInputs decides which input of the join is split, which is
@@ -286,8 +290,11 @@ func (a *Analysis) joinInputs() (*joinShape, error) {
 	for i := range leaves {
 		leaves[i].withs = env.withs.has(leaves[i].node)
 	}
-	return &joinShape{joinAt: joinAt, owner: owner, leaves: leaves, natural: natural, s: s, y: y, ykeys: ykeys,
-		res: res, equalities: equalities, rj: rj}, nil
+	j := &joinShape{joinAt: joinAt, owner: owner, leaves: leaves, natural: natural, s: s, y: y, ykeys: ykeys,
+		res: res, equalities: equalities, rj: rj}
+	// Small Parquet inputs every join task reads itself (inplace.go).
+	j.local = j.inPlace(env.Partitions)
+	return j, nil
 }
 
 // splitMargin is how many times more rows than findJoinScan's choice an
