@@ -167,17 +167,23 @@ var stageQueries = []string{
 	"SELECT c.g, sum(f.x) FROM fact f, cust c WHERE f.k = c.c GROUP BY c.g",
 	"SELECT c.g, sum(f.x * c.g) FROM fact f, cust c WHERE f.o = c.c GROUP BY c.g",
 	// TPC-H Q17's shape (partition/keyset.go): the subquery reads fact by
-	// d, the key fact joins the broadcast dim by: fact's rows whose d is
-	// in dim (filtered) computed once, in slices, and the join and its
-	// subquery run over them as one task (so the case above, by f.d and
-	// the join's ON).
-	"SELECT sum(f.x) FROM fact f, dim WHERE dim.d = f.d AND dim.name = 'dim 3' AND f.x < (SELECT 0.5 * avg(g.x) FROM fact g WHERE g.d = dim.d)",
-	// Not rewritten: dim unfiltered (its keys may be every row's), the
-	// subquery's key not the one the scan joins dim by, the scan the
+	// o, the key fact joins the broadcast ord by (filtered; its 5,000
+	// rows too many to be read in place by each task, inplace.go): fact's
+	// rows whose o is in ord computed once, in slices, and the join and
+	// its subquery run over them as one task; the same through the
+	// scan's column and the join's ON.
+	"SELECT sum(f.x) FROM fact f, ord o WHERE o.o = f.o AND o.od = 3 AND f.x < (SELECT 0.5 * avg(g.x) FROM fact g WHERE g.o = o.o)",
+	"SELECT f.k FROM fact f JOIN ord o ON f.o = o.o WHERE o.od = 3 AND f.x > (SELECT avg(x) FROM fact g WHERE g.o = f.o)",
+	// Not rewritten: ord unfiltered (its keys may be every row's), the
+	// subquery's key not the one the scan joins ord by, the scan the
 	// preserved side of a LEFT join.
+	"SELECT o.urgent, count(*) FROM fact f JOIN ord o ON f.o = o.o WHERE NOT EXISTS (SELECT * FROM fact g WHERE g.o = f.o AND g.x > f.x + 400) GROUP BY o.urgent",
+	"SELECT sum(f.x) FROM fact f, ord o WHERE o.o = f.o AND o.od = 3 AND f.x < (SELECT avg(g.x) FROM fact g WHERE g.d = o.o)",
+	"SELECT sum(f.x) FROM fact f LEFT JOIN ord o ON o.o = f.o AND o.od = 3 WHERE f.x < (SELECT avg(g.x) FROM fact g WHERE g.o = o.o)",
+	// The same shapes over dim, whose 7 rows each task reads itself
+	// (inplace.go): no broadcast, so no key set.
+	"SELECT sum(f.x) FROM fact f, dim WHERE dim.d = f.d AND dim.name = 'dim 3' AND f.x < (SELECT 0.5 * avg(g.x) FROM fact g WHERE g.d = dim.d)",
 	"SELECT dim.name, count(*) FROM fact f JOIN dim ON f.d = dim.d WHERE NOT EXISTS (SELECT * FROM fact g WHERE g.d = f.d AND g.x > f.x + 400) GROUP BY dim.name",
-	"SELECT sum(f.x) FROM fact f, dim WHERE dim.d = f.d AND f.x < (SELECT avg(g.x) FROM fact g WHERE g.o = dim.d)",
-	"SELECT sum(f.x) FROM fact f LEFT JOIN dim ON dim.d = f.d WHERE f.x < (SELECT avg(g.x) FROM fact g WHERE g.d = dim.d)",
 }
 
 type goldenPlan struct {

@@ -655,12 +655,16 @@ func TestPartitionInvariance(t *testing.T) {
 	}
 	// Inputs of some thousand rows broadcast and aggregates computed below
 	// the join that broadcast them (partition/eager.go: the broadcast
-	// inputs must give an 80th of --broadcast-rows).
+	// inputs must give an 80th of --broadcast-rows), and a scan and its
+	// correlated subquery read through a broadcast key set (keyset.go).
 	configs++
 	inProcess("executors=2/task-rows=4000/broadcast-rows=10000", coordinator.Config{Executors: 2, TaskRows: 4000, BroadcastRows: 10000},
 		func(t *testing.T, before map[string]int) {
 			if modes["aggregated below a join"] == before["aggregated below a join"] {
 				t.Error("no query aggregated below a join")
+			}
+			if modes["read through a key set"] == before["read through a key set"] {
+				t.Error("no query read its scan and its subquery through a key set (partition/keyset.go)")
 			}
 		})
 	// Through one endpoint that streams every task's result in order
