@@ -65,7 +65,10 @@ type Config struct {
 	// none; PlanDistribute (or empty, the Go API's zero value) splits them
 	// as on a cluster of processes.
 	InProcessPlan string
-	TaskRows      int64 // target rows per task
+	// TaskRows is the target rows per task when a scan is split; 0: the
+	// planner's choice, about two tasks an executor thread for a plain
+	// scan (whole files together), 1M rows in a join's.
+	TaskRows int64
 	// SplitMinRows: a query whose inputs hold fewer rows runs whole as
 	// one task on one executor, as does any query while one executor (or
 	// one executor thread) takes tasks; 0 (the Go API's zero value)
@@ -169,7 +172,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&c.BatchRows, "batch-rows", duck.DefaultBatchSize.Rows, "most rows per result batch on the wire (batches also stop at 2 MiB; a result starts with a batch of one DuckDB chunk, 2048 rows, and each next batch doubles up to this)")
 	fs.StringVar(&c.ClusterSecretFile, "cluster-secret-file", "", "file holding the secret shared with executors")
 	fs.StringVar(&c.ClusterCA, "cluster-ca", "", "CA bundle (PEM) trusted for executors' TLS certificates (besides the system roots)")
-	fs.Int64Var(&c.TaskRows, "task-rows", 1<<20, "target rows per task when a scan is split (a quarter of it in the scan's last rows)")
+	fs.Int64Var(&c.TaskRows, "task-rows", 0, "target rows per task when a scan is split (a quarter of it in the scan's last rows on executors measured unequal); 0: a plain scan in about two tasks an executor thread of 1048576 rows at least, consecutive whole files read by one task, and a join's split scan in 1048576-row slices")
 	fs.Int64Var(&c.SplitMinRows, "split-min-rows", defaultSplitMinRows, "a query the planner would split runs whole as one task on one executor, with all its DuckDB threads and no exchanges, when the files it reads hold fewer rows than this (Parquet footers; each scan counted; CSV and JSON inputs always split), and whatever its inputs while one executor or one executor thread takes tasks (0: always split)")
 	fs.BoolVar(&c.NoExchanges, "no-exchanges", false, "plan no stages with exchanges between executors (joins then read their other inputs whole in every task, aggregates merge on the coordinator)")
 	fs.Int64Var(&c.BroadcastRows, "broadcast-rows", 4_000_000, "a join input giving at most this many rows after its own filters (DuckDB's estimate; unfiltered, its Parquet metadata's count), from files of at most 4 times as many, is broadcast to every task; a larger one joined by an equality, or one giving more rows than the scan it joins holds, is co-partitioned")

@@ -49,6 +49,9 @@ type dist struct {
 	mem        memory.Allocator
 	batch      duck.BatchSize
 	targetRows int64
+	// autoRows: --task-rows was left to the planner (0), which cuts a
+	// plain scan into about scanTasksPerSlot tasks an executor thread.
+	autoRows bool
 	// splitMinRows is --split-min-rows: inputs under it run whole as one
 	// task, as does any query on one executor (whole.go); 0: never.
 	splitMinRows int64
@@ -169,12 +172,12 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 	}
 	taskRows := cfg.TaskRows
 	if taskRows <= 0 {
-		taskRows = 1 << 20
+		taskRows = minTaskRows
 	}
 	life, stop := context.WithCancel(context.Background())
 	d := &dist{db: db, mergeDB: mergeDB, secret: secret, reg: reg, aggs: aggs, log: log, mem: mem,
 		batch:      duck.Batches(cfg.BatchRows),
-		targetRows: taskRows, splitMinRows: cfg.SplitMinRows, planSlots: cfg.PlanSlots, mode: cmp.Or(cfg.ResultMode, flightsql.ResultDirect), exchanges: !cfg.NoExchanges, broadcastRows: cfg.BroadcastRows, retries: 2, life: life, stopLife: stop,
+		targetRows: taskRows, autoRows: cfg.TaskRows <= 0, splitMinRows: cfg.SplitMinRows, planSlots: cfg.PlanSlots, mode: cmp.Or(cfg.ResultMode, flightsql.ResultDirect), exchanges: !cfg.NoExchanges, broadcastRows: cfg.BroadcastRows, retries: 2, life: life, stopLife: stop,
 		limits: cfg.limits(), views: map[string]partition.View{}, viewTexts: map[viewID]string{}, own: map[string]bool{},
 		sharedCores: cfg.Executors > 0 && cfg.InProcessPlan == PlanLocal, compression: cmp.Or(cfg.WireCompression, CompressionAuto),
 		footers: newLRU(maxFooters, maxFooterBytes, func(k string, v footer) int64 { return v.cost(k) }),
@@ -857,33 +860,54 @@ func (d *dist) rewrite(ctx context.Context, conn *duck.Conn, a *partition.Analys
 
 // slices cuts the files a split scan reads into the slices of its tasks:
 // Parquet files by row groups, text files whole. seen are the planning's
-// listings.
-func (d *dist) slices(ctx context.Context, conn *duck.Conn, seen listings, a *partition.Analysis) ([]partition.Slice, error) {
+// listings. files are the Parquet files read, and tasks, when not 0, how
+// many tasks the slices kept after pruning are joined into
+// (partition.Coalesce).
+func (d *dist) slices(ctx context.Context, conn *duck.Conn, seen listings, a *partition.Analysis) (sl []partition.Slice, files []partition.File, tasks int, err error) {
 	if a.Format == partition.Text {
 		paths, err := globAll(ctx, conn, a.Paths)
-		return partition.SplitFiles(paths), err
+		return partition.SplitFiles(paths), nil, 0, err
 	}
-	files, err := d.filesOnce(ctx, conn, seen, a.Paths)
+	files, err = d.filesOnce(ctx, conn, seen, a.Paths)
 	if err != nil {
-		return nil, fmt.Errorf("reading Parquet metadata: %w", err)
+		return nil, nil, 0, fmt.Errorf("reading Parquet metadata: %w", err)
 	}
 	if err := readAsFirst(a, files); err != nil {
-		return nil, err
+		return nil, nil, 0, err
 	}
 	// Every task of a join reads the other inputs whole: with more files
 	// than executor threads, each thread gets one task of whole files.
 	if slots := d.slots(); a.Joined && len(files) > slots {
-		return partition.SplitGroups(files, slots), nil
+		return partition.SplitGroups(files, slots), files, 0, nil
 	}
 	if a.Joined {
-		return partition.Split(files, d.taskRows(a, files)), nil
+		return partition.Split(files, d.taskRows(a, files)), files, 0, nil
 	}
-	var tail int64
 	if d.sched.unequal(d.readyIDs()) {
-		tail = tailRows(files, d.targetRows, d.slots())
+		tail := tailRows(files, d.targetRows, d.slots())
+		return partition.SplitTail(files, d.targetRows, tail), files, 0, nil
 	}
-	return partition.SplitTail(files, d.targetRows, tail), nil
+	if !d.autoRows {
+		return partition.Split(files, d.targetRows), files, 0, nil
+	}
+	// Equal executors: about scanTasksPerSlot tasks a slot, each paying a
+	// task's fixed cost once for many rows, whole files together; the
+	// second lets a free slot take work from a busy one (stealing).
+	tasks = scanTasksPerSlot * d.slots()
+	return partition.Split(files, max(d.targetRows, (totalRows(files)+int64(tasks)-1)/int64(tasks))), files, tasks, nil
 }
+
+// The automatic task size of a plain scan (--task-rows 0): about
+// scanTasksPerSlot tasks for each executor thread, of minTaskRows rows at
+// least. TPC-H Q6 (SF1, lineitem's 8 files) on two executors of one
+// thread runs 4 tasks of two whole files rather than 8 of one file's
+// row range each: each task costs about 3 ms of an executor's time
+// whatever it reads (an executor's CPU time for Q6 with 56 tasks
+// against 8).
+const (
+	scanTasksPerSlot = 2
+	minTaskRows      = 1 << 20
+)
 
 // readyIDs are the executors taking tasks.
 func (d *dist) readyIDs() []string {
@@ -1303,10 +1327,11 @@ func (p *planned) jobOf(handles []string, execs [][2]string) ([]jobTask, []jobSt
 }
 
 // sliceRows is how many rows a slice reads when it is a row range of a
-// Parquet file, else 0 (not known: whole files, exchanges).
+// Parquet file or whole files whose rows planning counted, else 0 (not
+// known: whole files otherwise, exchanges).
 func sliceRows(s partition.Slice) int64 {
 	if s.File == "" || s.Whole() {
-		return 0
+		return s.Rows
 	}
 	return s.Last - s.First + 1
 }

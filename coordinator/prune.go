@@ -13,9 +13,11 @@ import (
 // --explain. all are the slices before pruning: their files, not the
 // slices kept, are part of the plan cache's key, so a plan checked for one constant of a
 // filter is reused for another (partition.MarkLiterals), pruned again for
-// each.
+// each. The slices kept are joined into the tasks d.slices asks for when
+// they are whole files (partition.Coalesce): pruned first, since a slice
+// of several files is pruned only as a whole.
 func (d *dist) scanSlices(ctx context.Context, conn *duck.Conn, seen listings, a *partition.Analysis, notes *[]string) (kept, all []partition.Slice, err error) {
-	all, err = d.slices(ctx, conn, seen, a)
+	all, files, tasks, err := d.slices(ctx, conn, seen, a)
 	if err != nil || a.Format != partition.Parquet {
 		return all, all, err
 	}
@@ -23,5 +25,5 @@ func (d *dist) scanSlices(ctx context.Context, conn *duck.Conn, seen listings, a
 	if s := p.String(); s != "" {
 		*notes = append(*notes, s)
 	}
-	return kept, all, nil
+	return partition.Coalesce(kept, files, tasks), all, nil
 }

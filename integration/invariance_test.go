@@ -653,6 +653,11 @@ func TestPartitionInvariance(t *testing.T) {
 				coordinator.Config{Executors: executors, TaskRows: taskRows})
 		}
 	}
+	// --task-rows 0, the planner's choice: planned for one slot
+	// (Config.PlanSlots), a plain scan of more than two whole files has
+	// them read two tasks of consecutive files (partition.Coalesce).
+	configs++
+	inProcess("executors=2/task-rows=0/plan-slots=1", coordinator.Config{Executors: 2, PlanSlots: 1})
 	// Inputs of some thousand rows broadcast and aggregates computed below
 	// the join that broadcast them (partition/eager.go: the broadcast
 	// inputs must give an 80th of --broadcast-rows), and a scan and its

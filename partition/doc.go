@@ -2,8 +2,9 @@
 // on DuckDB's JSON AST (json_serialize_sql). It proves a query safe to
 // split or leaves it local, and writes the per-task and merge queries as
 // ASTs (for json_deserialize_sql): a scan's read_parquet becomes a slice of
-// one file's row groups (a CSV or JSON scan that fixes its format, one
-// file), read as the whole scan's first file when the files differ in
+// one file's row groups or of several whole files read together (Coalesce:
+// a task's fixed cost paid once for them; a CSV or JSON scan that fixes its
+// format, one file), read as the whole scan's first file when the files differ in
 // schema (readas.go); an aggregate becomes partial aggregates per slice and a final
 // aggregate over them (AVG as SUM over COUNT); views and CTEs are inlined
 // first, from their definitions, so a view over files splits like the

@@ -777,7 +777,8 @@ func containsAggregate(v any, aggs Aggregates) bool {
 // Slice is a row range of one Parquet file, aligned to row groups; or a
 // whole file (Last < 0); or, when Files is set, whole Parquet files read
 // together (a join's task reads several files so that the join's other
-// inputs are read once per executor thread, not once per file).
+// inputs are read once per executor thread, not once per file; a scan's
+// task, so that it pays a task's fixed cost once for them, see Coalesce).
 type Slice struct {
 	File        string
 	First, Last int64 // file_row_number range, inclusive
@@ -786,6 +787,10 @@ type Slice struct {
 	// cut by (ranges.go): a join input read by the same task is read in
 	// that range only.
 	Keys *Bounds `json:",omitempty"`
+	// Rows are the rows of a slice of whole files (Coalesce), from their
+	// Parquet metadata, for the scheduler to size it by; 0: not known.
+	// Not part of a task: the slice is read whatever it holds.
+	Rows int64 `json:"-"`
 }
 
 func (s Slice) String() string {
@@ -929,6 +934,52 @@ func (s Slice) Args() []any {
 
 // Whole says the slice is a whole file, not a row range.
 func (s Slice) Whole() bool { return s.Last < 0 }
+
+// Coalesce joins a scan's slices into n slices of whole files, each a run
+// of consecutive files of about equal rows (a file goes where its middle
+// row falls), when there are more than n and every one is a whole file of
+// files read from its first row to its last (pruning may have dropped
+// some). Otherwise, a slice being part of a file or cut by a key's ranges,
+// it gives sl as it is. Reading whole files together costs a task's fixed
+// cost (starting it, binding and planning its SQL, opening its first
+// file, sending its result) once for all of them, and reads no
+// file_row_number.
+func Coalesce(sl []Slice, files []File, n int) []Slice {
+	if n <= 0 || len(sl) <= n {
+		return sl
+	}
+	rows := make(map[string]int64, len(files))
+	for _, f := range files {
+		var r int64
+		for _, g := range f.RowGroups {
+			r += g
+		}
+		rows[f.Path] = r
+	}
+	var total int64
+	for _, s := range sl {
+		r, ok := rows[s.File]
+		if s.Keys != nil || len(s.Files) > 0 || !ok || r == 0 || s.First != 0 || s.Last != r-1 {
+			return sl
+		}
+		total += r
+	}
+	out := make([]Slice, 0, n)
+	var seen int64
+	group := -1
+	for _, s := range sl {
+		r := rows[s.File]
+		if g := int((2*seen + r) * int64(n) / (2 * total)); g != group || len(out) == 0 {
+			out = append(out, Slice{Last: -1})
+			group = g
+		}
+		last := &out[len(out)-1]
+		last.Files = append(last.Files, s.File)
+		last.Rows += r
+		seen += r
+	}
+	return out
+}
 
 // SplitGroups spreads whole files over at most n slices of about equal
 // rows (largest file first to the smallest group), each slice's files in

@@ -1,0 +1,122 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/skeindb/skein/internal/ducktest"
+	"github.com/skeindb/skein/partition"
+)
+
+// With --task-rows 0 (the planner's choice), a plain scan of more files
+// than two an executor thread is cut into two tasks a thread, each reading
+// consecutive whole files, rather than one task a file: a scatter, a
+// scatter-merge and a staged aggregate alike. A filter's pruning still
+// drops row groups before the files are grouped (a point lookup reads one
+// row group), a join's scan is still cut one task a thread, and a given
+// --task-rows cuts as before. The answers are DuckDB's.
+func TestAutoTaskRowsGroupWholeFiles(t *testing.T) {
+	for _, tc := range []struct {
+		taskRows int64
+		// tasks: the plain scans' tasks; files: the files each reads
+		// (0: a row range of one).
+		tasks, files int
+	}{
+		{0, 4, 2},     // 8 files of 10,000 rows, 2 slots: 4 tasks of 2 files
+		{4096, 24, 0}, // 3 row ranges a file
+	} {
+		t.Run(fmt.Sprint("task rows ", tc.taskRows), func(t *testing.T) {
+			dir := t.TempDir()
+			glob := parquet(t, dir, 8, 10000)
+			c, cl, _ := startCluster(t, 2, "direct", func(c *Config) {
+				c.AllowDirs, c.TaskRows = []string{dir}, tc.taskRows
+			})
+			ref := ducktest.Open(t, dir)
+			view := fmt.Sprintf("CREATE VIEW t AS SELECT * FROM read_parquet('%s')", glob)
+			ducktest.Exec(t, ref, view)
+			if _, err := cl.ExecuteUpdate(context.Background(), view); err != nil {
+				t.Fatal(err)
+			}
+			scan := "t"
+			// A point lookup: one row group of one file, as pruned.
+			q := "SELECT g AS v FROM " + scan + " WHERE id = 52000"
+			info, e := explained(t, cl, q)
+			if want := filepath.Join(dir, "f5.parquet") + "[0..2047]"; len(e.Plan) != 1 || e.Plan[0].Slice != want || len(e.Pruned) == 0 {
+				t.Errorf("%s: planned %d slices (%s), pruned %q, want the one slice %s, pruned", q, len(e.Plan), e.Mode, e.Pruned, want)
+			}
+			if got := endpointRows(t, cl, info.Endpoint); !slices.Equal(got, duckRows(t, ref, q)) {
+				t.Errorf("%s: %q", q, got)
+			}
+			for _, q := range []string{
+				"SELECT id, g FROM " + scan + " WHERE id % 7 = 0",
+				"SELECT count(*) AS n, sum(id) AS s, min(id) AS lo, max(id) AS hi FROM " + scan + " WHERE g <> 3",
+				"SELECT g, count(*) AS n, sum(id) AS s FROM " + scan + " GROUP BY g",
+			} {
+				want := duckRows(t, ref, q)
+				equal(c)
+				info, e := explained(t, cl, q)
+				tasks, files := len(e.Plan), 0
+				var sl []string
+				for _, p := range e.Plan {
+					sl = append(sl, p.Slice)
+				}
+				if len(e.Stages) > 0 {
+					tasks = e.Stages[0].Tasks
+				} else if n := strings.Count(sl[0], ",") + 1; !strings.Contains(sl[0], "[") {
+					files = n
+				}
+				if tasks != tc.tasks || len(e.Stages) == 0 && files != tc.files {
+					t.Errorf("%s: %d scan tasks %q, want %d of %d files each", q, tasks, sl, tc.tasks, tc.files)
+				}
+				got := endpointRows(t, cl, info.Endpoint)
+				slices.Sort(got)
+				if !slices.Equal(got, want) {
+					t.Errorf("%s: %d rows, want DuckDB's %d", q, len(got), len(want))
+				}
+			}
+			// A join's scan: one task of whole files a thread.
+			q = "SELECT a.g, count(*) AS n FROM " + scan + " a JOIN (SELECT DISTINCT g FROM range(5) r(g)) b ON a.g = b.g GROUP BY a.g"
+			info, e = explained(t, cl, q)
+			if e.Mode == "local" {
+				t.Fatalf("%s: local (%s)", q, e.Reason)
+			}
+			got := endpointRows(t, cl, info.Endpoint)
+			slices.Sort(got)
+			if want := duckRows(t, ref, q); !slices.Equal(got, want) {
+				t.Errorf("%s: %q, want DuckDB's %q", q, got, want)
+			}
+		})
+	}
+}
+
+// equal forgets the executors' speeds that c's queries measured: two
+// equal executors on a busy machine are at times measured unequal, and
+// their scans then cut for that (see scheduler.unequal).
+func equal(c *Coordinator) {
+	s := c.dist.sched
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.pace)
+}
+
+// The scheduler sizes a task of whole files grouped at planning by their
+// rows, as it does a row range.
+func TestSliceRowsOfGroupedFiles(t *testing.T) {
+	for _, tc := range []struct {
+		s    partition.Slice
+		want int64
+	}{
+		{partition.Slice{File: "a", First: 10, Last: 19}, 10},
+		{partition.Slice{File: "a", Last: -1}, 0},
+		{partition.Slice{Files: []string{"a", "b"}, Last: -1}, 0},
+		{partition.Slice{Files: []string{"a", "b"}, Last: -1, Rows: 300}, 300},
+	} {
+		if got := sliceRows(tc.s); got != tc.want {
+			t.Errorf("sliceRows(%s) = %d, want %d", tc.s, got, tc.want)
+		}
+	}
+}
