@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/skeindb/skein/internal/ducktest"
 	"github.com/skeindb/skein/partition"
@@ -90,6 +91,52 @@ func TestAutoTaskRowsGroupWholeFiles(t *testing.T) {
 				t.Errorf("%s: %q, want DuckDB's %q", q, got, want)
 			}
 		})
+	}
+}
+
+// On real executors, one slowed three times or more, with --task-rows 0:
+// the tasks of grouped files are sized by their rows, so queries measure
+// the slowed executor slower (a task of unknown rows measures nothing),
+// and the scan after that is cut for unequal executors (a task a file
+// here, the scan's tail to be given out last) rather than grouped.
+func TestGroupedFilesMeasureUnequalExecutors(t *testing.T) {
+	dir := t.TempDir()
+	glob := parquet(t, dir, 8, 10000)
+	c, cl, _ := startCluster(t, 2, "direct", withHooks(slowed()), func(c *Config) {
+		c.AllowDirs, c.TaskRows = []string{dir}, 0
+	})
+	q := fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob)
+	tasks := func() int {
+		info, err := cl.Execute(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rows, _ := readDirect(t, cl, info.Endpoint); rows != 8*10000 {
+			t.Fatalf("%d rows", rows)
+		}
+		return len(planOf(t, info).Plan)
+	}
+	if n := tasks(); n != 4 {
+		t.Fatalf("the first scan has %d tasks, want 4 of 2 files", n)
+	}
+	ids := []string{c.Executors()[0].ID(), c.Executors()[1].ID()}
+	for range 8 {
+		ended := func() (bool, string) {
+			s := c.dist.sched
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return len(s.active) == 0, "the query's tasks end"
+		}
+		if eventually(t, 30*time.Second, ended); c.dist.sched.unequal(ids) {
+			break
+		}
+		tasks()
+	}
+	if !c.dist.sched.unequal(ids) {
+		t.Fatalf("nine queries did not measure the slowed executor slower (pace %v)", c.dist.sched.pace)
+	}
+	if n := tasks(); n != 8 {
+		t.Fatalf("the scan after one that measured a slowed executor has %d tasks, want 8 (a file each)", n)
 	}
 }
 
