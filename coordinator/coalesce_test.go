@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/skeindb/skein/internal/ducktest"
 	"github.com/skeindb/skein/partition"
@@ -119,22 +118,7 @@ func TestGroupedFilesMeasureUnequalExecutors(t *testing.T) {
 	if n := tasks(); n != 4 {
 		t.Fatalf("the first scan has %d tasks, want 4 of 2 files", n)
 	}
-	ids := []string{c.Executors()[0].ID(), c.Executors()[1].ID()}
-	for range 8 {
-		ended := func() (bool, string) {
-			s := c.dist.sched
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			return len(s.active) == 0, "the query's tasks end"
-		}
-		if eventually(t, 30*time.Second, ended); c.dist.sched.unequal(ids) {
-			break
-		}
-		tasks()
-	}
-	if !c.dist.sched.unequal(ids) {
-		t.Fatalf("nine queries did not measure the slowed executor slower (pace %v)", c.dist.sched.pace)
-	}
+	measureUnequal(t, c, 8, func() { tasks() })
 	if n := tasks(); n != 8 {
 		t.Fatalf("the scan after one that measured a slowed executor has %d tasks, want 8 (a file each)", n)
 	}
