@@ -899,10 +899,30 @@ func (a *Analysis) scanTemplate(s Slice) Node {
 }
 
 // filesNode reads whole Parquet files, named like the scan it replaces.
+// Files that agree in their schema are read one read_parquet each, in a
+// UNION ALL: DuckDB reads a list of files together at a cost of its own
+// (TPC-H Q1's partial aggregate over two of lineitem's SF1 files on one
+// thread: 25% more CPU as one read_parquet of both than as a UNION ALL of
+// one each), and the columns of files that agree line up by position.
 func (a *Analysis) filesNode(files []Node) Node {
 	fn := Node{"type": "TABLE_FUNCTION", "alias": a.alias, "sample": nil, "query_location": json.Number(noLocation),
 		"function": function("read_parquet", a.withFirst(files)), "column_name_alias": []any{},
 		"with_ordinality": "WITHOUT_ORDINALITY"}
+	if a.first == "" && len(files) > 1 {
+		var union Node
+		for _, f := range files {
+			one := selectNode([]any{star()}, Node{"type": "TABLE_FUNCTION", "alias": "", "sample": nil,
+				"query_location": json.Number(noLocation), "function": function("read_parquet", f),
+				"column_name_alias": []any{}, "with_ordinality": "WITHOUT_ORDINALITY"})
+			if union == nil {
+				union = one
+				continue
+			}
+			union = Node{"type": "SET_OPERATION_NODE", "modifiers": []any{}, "cte_map": Node{"map": []any{}},
+				"setop_type": "UNION", "setop_all": true, "left": union, "right": one}
+		}
+		return subquery(union, a.alias)
+	}
 	if a.first == "" {
 		return fn
 	}
