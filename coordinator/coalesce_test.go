@@ -69,6 +69,10 @@ func TestAutoTaskRowsGroupWholeFiles(t *testing.T) {
 				} else if n := strings.Count(sl[0], ",") + 1; !strings.Contains(sl[0], "[") {
 					files = n
 				}
+				// Grouped files are read one read_parquet each.
+				if union := strings.Contains(e.TaskSQL, "UNION ALL"); len(e.Stages) == 0 && union != (tc.files > 1) {
+					t.Errorf("%s: task SQL %s", q, e.TaskSQL)
+				}
 				if tasks != tc.tasks || len(e.Stages) == 0 && files != tc.files {
 					t.Errorf("%s: %d scan tasks %q, want %d of %d files each", q, tasks, sl, tc.tasks, tc.files)
 				}

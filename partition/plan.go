@@ -879,7 +879,7 @@ func (a *Analysis) scanOf(s Slice) Node {
 		for i, f := range s.Files {
 			files[i] = constant("VARCHAR", f)
 		}
-		return a.filesNode(files)
+		return a.filesNode(files, a.unionOf(s))
 	}
 	return a.scanNode(constant("VARCHAR", s.File), constant("BIGINT", s.First), constant("BIGINT", s.Last))
 }
@@ -893,35 +893,43 @@ func (a *Analysis) scanTemplate(s Slice) Node {
 		for i := range s.Files {
 			files[i] = parameter(i + 1)
 		}
-		return a.filesNode(files)
+		return a.filesNode(files, a.unionOf(s))
 	}
 	return a.scanNode(parameter(1), parameter(2), parameter(3))
 }
 
+// unionOf says a task reads slice s's whole files one read_parquet each
+// in a UNION ALL (filesNode): a plain scan's files grouped by Coalesce,
+// not a join's (DuckDB pushes the filters a join derives from its other
+// side into one read_parquet, and TPC-H Q17 and Q18 ran slower through
+// the union) nor files cut by a key's ranges.
+func (a *Analysis) unionOf(s Slice) bool { return !a.Joined && s.Keys == nil }
+
 // filesNode reads whole Parquet files, named like the scan it replaces.
-// Files that agree in their schema are read one read_parquet each, in a
-// UNION ALL: DuckDB reads a list of files together at a cost of its own
-// (TPC-H Q1's partial aggregate over two of lineitem's SF1 files on one
-// thread: 25% more CPU as one read_parquet of both than as a UNION ALL of
-// one each), and the columns of files that agree line up by position.
-func (a *Analysis) filesNode(files []Node) Node {
+// Files that agree in their schema are read, when union is set, one
+// read_parquet each in a UNION ALL: DuckDB reads a list of files together
+// at a cost of its own (TPC-H Q1's partial aggregate over two of
+// lineitem's SF1 files on one thread: 25% more CPU as one read_parquet of
+// both than as a UNION ALL of one each), and the columns of files that
+// agree line up by position.
+func (a *Analysis) filesNode(files []Node, union bool) Node {
 	fn := Node{"type": "TABLE_FUNCTION", "alias": a.alias, "sample": nil, "query_location": json.Number(noLocation),
 		"function": function("read_parquet", a.withFirst(files)), "column_name_alias": []any{},
 		"with_ordinality": "WITHOUT_ORDINALITY"}
-	if a.first == "" && len(files) > 1 {
-		var union Node
+	if a.first == "" && union && len(files) > 1 {
+		var all Node
 		for _, f := range files {
 			one := selectNode([]any{star()}, Node{"type": "TABLE_FUNCTION", "alias": "", "sample": nil,
 				"query_location": json.Number(noLocation), "function": function("read_parquet", f),
 				"column_name_alias": []any{}, "with_ordinality": "WITHOUT_ORDINALITY"})
-			if union == nil {
-				union = one
+			if all == nil {
+				all = one
 				continue
 			}
-			union = Node{"type": "SET_OPERATION_NODE", "modifiers": []any{}, "cte_map": Node{"map": []any{}},
-				"setop_type": "UNION", "setop_all": true, "left": union, "right": one}
+			all = Node{"type": "SET_OPERATION_NODE", "modifiers": []any{}, "cte_map": Node{"map": []any{}},
+				"setop_type": "UNION", "setop_all": true, "left": all, "right": one}
 		}
-		return subquery(union, a.alias)
+		return subquery(all, a.alias)
 	}
 	if a.first == "" {
 		return fn
