@@ -900,9 +900,12 @@ func (a *Analysis) scanTemplate(s Slice) Node {
 
 // unionOf says a task reads slice s's whole files one read_parquet each
 // in a UNION ALL (filesNode): a plain scan's files grouped by Coalesce,
-// not a join's (DuckDB pushes the filters a join derives from its other
-// side into one read_parquet, and TPC-H Q17 and Q18 ran slower through
-// the union) nor files cut by a key's ranges.
+// where it was measured, not a join's nor files cut by a key's ranges,
+// which keep the list they were read as before (a join's filters on the
+// scan may reach one read_parquet better than a union of them; not
+// measured apart from noise: TPC-H Q17 and Q18 ran slower with unions in
+// two interleaved runs, but Q17 was as slow in a run of the same plan as
+// before).
 func (a *Analysis) unionOf(s Slice) bool { return !a.Joined && s.Keys == nil }
 
 // filesNode reads whole Parquet files, named like the scan it replaces.
