@@ -954,9 +954,7 @@ func (d *dist) taskRows(a *partition.Analysis, files []partition.File) int64 {
 func totalRows(files []partition.File) int64 {
 	var n int64
 	for _, f := range files {
-		for _, g := range f.RowGroups {
-			n += g
-		}
+		n += f.Rows()
 	}
 	return n
 }

@@ -331,12 +331,8 @@ func (e *eager) partial(agg Node) Node {
 // a column of B, so that each B row meets the partial rows of one key.
 func (e *eager) keyed(outerConds []any) bool {
 	for _, c := range outerConds {
-		n, _ := c.(map[string]any)
-		if str(n, "class") != "COMPARISON" || str(n, "type") != "COMPARE_EQUAL" {
-			continue
-		}
-		l, r := child(n, "left"), child(n, "right")
-		if str(l, "class") != "COLUMN_REF" || str(r, "class") != "COLUMN_REF" {
+		l, r, ok := columnEquality(c)
+		if !ok {
 			continue
 		}
 		li, lc, okL := e.j.res.column(l)

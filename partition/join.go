@@ -591,13 +591,12 @@ func (r resolver) equiKeys(cs []any, i, j int) [][2]Key {
 			}
 			continue
 		}
-		n, _ := c.(map[string]any)
-		if str(n, "class") != "COMPARISON" || str(n, "type") != "COMPARE_EQUAL" ||
-			str(child(n, "left"), "class") != "COLUMN_REF" || str(child(n, "right"), "class") != "COLUMN_REF" {
+		l, rr, ok := columnEquality(c)
+		if !ok {
 			continue
 		}
-		li, lc, okL := r.column(child(n, "left"))
-		ri, rc, okR := r.column(child(n, "right"))
+		li, lc, okL := r.column(l)
+		ri, rc, okR := r.column(rr)
 		switch {
 		case !okL || !okR:
 		case li == i && ri == j:

@@ -825,6 +825,15 @@ type File struct {
 	Keys []Bounds
 }
 
+// Rows are the file's rows, its row groups' together.
+func (f File) Rows() int64 {
+	var n int64
+	for _, g := range f.RowGroups {
+		n += g
+	}
+	return n
+}
+
 // Split cuts files into slices of about targetRows rows each, along row
 // group boundaries and never across files.
 func Split(files []File, targetRows int64) []Slice { return SplitTail(files, targetRows, 0) }
@@ -836,9 +845,7 @@ func Split(files []File, targetRows int64) []Slice { return SplitTail(files, tar
 func SplitTail(files []File, targetRows, tail int64) []Slice {
 	var total, seen int64 // all rows, and those before the group at hand
 	for _, f := range files {
-		for _, n := range f.RowGroups {
-			total += n
-		}
+		total += f.Rows()
 	}
 	var out []Slice
 	for _, f := range files {
@@ -916,15 +923,11 @@ func (a *Analysis) unionOf(s Slice) bool { return !a.Joined && s.Keys == nil }
 // both than as a UNION ALL of one each), and the columns of files that
 // agree line up by position.
 func (a *Analysis) filesNode(files []Node, union bool) Node {
-	fn := Node{"type": "TABLE_FUNCTION", "alias": a.alias, "sample": nil, "query_location": json.Number(noLocation),
-		"function": function("read_parquet", a.withFirst(files)), "column_name_alias": []any{},
-		"with_ordinality": "WITHOUT_ORDINALITY"}
+	fn := tableFunction(a.alias, function("read_parquet", a.withFirst(files)))
 	if a.first == "" && union && len(files) > 1 {
 		var all Node
 		for _, f := range files {
-			one := selectNode([]any{star()}, Node{"type": "TABLE_FUNCTION", "alias": "", "sample": nil,
-				"query_location": json.Number(noLocation), "function": function("read_parquet", f),
-				"column_name_alias": []any{}, "with_ordinality": "WITHOUT_ORDINALITY"})
+			one := selectNode([]any{star()}, tableFunction("", function("read_parquet", f)))
 			if all == nil {
 				all = one
 				continue
@@ -941,6 +944,12 @@ func (a *Analysis) filesNode(files []Node, union bool) Node {
 	inner := selectNode([]any{star()}, fn)
 	inner["where_clause"] = a.fromFirst()
 	return subquery(inner, a.alias)
+}
+
+// tableFunction is a FROM item calling the table function fn, named alias.
+func tableFunction(alias string, fn Node) Node {
+	return Node{"type": "TABLE_FUNCTION", "alias": alias, "sample": nil, "query_location": json.Number(noLocation),
+		"function": fn, "column_name_alias": []any{}, "with_ordinality": "WITHOUT_ORDINALITY"}
 }
 
 // Args are the values of a task template's parameters for slice s: the
@@ -981,11 +990,7 @@ func Coalesce(sl []Slice, files []File, n int) []Slice {
 	}
 	rows := make(map[string]int64, len(files))
 	for _, f := range files {
-		var r int64
-		for _, g := range f.RowGroups {
-			r += g
-		}
-		rows[f.Path] = r
+		rows[f.Path] = f.Rows()
 	}
 	var total int64
 	for _, s := range sl {
@@ -1025,11 +1030,7 @@ func SplitGroups(files []File, n int) []Slice {
 	}
 	order := make([]sized, 0, len(files))
 	for i, f := range files {
-		var rows int64
-		for _, g := range f.RowGroups {
-			rows += g
-		}
-		if rows > 0 {
+		if rows := f.Rows(); rows > 0 {
 			order = append(order, sized{i, rows})
 		}
 	}
@@ -1074,8 +1075,7 @@ func (a *Analysis) scanNode(file, first, last Node) Node {
 		args := list(fn, "children")
 		args[0] = file
 		fn["children"] = args
-		return Node{"type": "TABLE_FUNCTION", "alias": a.alias, "sample": nil, "query_location": json.Number(noLocation),
-			"function": fn, "column_name_alias": []any{}, "with_ordinality": "WITHOUT_ORDINALITY"}
+		return tableFunction(a.alias, fn)
 	}
 	// A named parameter (file_row_number = true) is a comparison in the AST.
 	if a.first != "" {
@@ -1084,8 +1084,7 @@ func (a *Analysis) scanNode(file, first, last Node) Node {
 	scan := function("read_parquet", file, Node{"class": "COMPARISON",
 		"type": "COMPARE_EQUAL", "alias": "", "query_location": json.Number(noLocation),
 		"left": columnRef("file_row_number"), "right": cast("BOOLEAN", constant("VARCHAR", "t"))})
-	from := Node{"type": "TABLE_FUNCTION", "alias": "", "sample": nil, "query_location": json.Number(noLocation),
-		"function": scan, "column_name_alias": []any{}, "with_ordinality": "WITHOUT_ORDINALITY"}
+	from := tableFunction("", scan)
 	all := star()
 	all["exclude_list"] = []any{"file_row_number"}
 	inner := selectNode([]any{all}, from)
