@@ -77,13 +77,14 @@ func startProc(t testing.TB, args ...string) *proc {
 		t.Fatal(err)
 	}
 	cmd.Stdout = w
-	if err := cmd.Start(); err != nil {
+	exited, err := startTied(cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
 	_ = w.Close()
 	p := &proc{cmd: cmd, name: args[0], done: make(chan struct{})}
 	go func() {
-		p.err = cmd.Wait()
+		p.err = <-exited
 		close(p.done)
 	}()
 	t.Cleanup(func() {

@@ -80,14 +80,23 @@ func startS3(t testing.TB, auth int) *s3Server {
 	if auth > 0 {
 		cmd.Env = append(cmd.Env, fmt.Sprintf("INITIAL_NO_AUTH_ACTION_COUNT=%d", auth))
 	}
-	stderr, err := cmd.StderrPipe()
+	// A pipe of our own, as startProc's: the process is waited for as soon
+	// as it starts.
+	stderr, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	cmd.Stderr = w
+	exited, err := startTied(cmd)
+	if err != nil {
 		t.Fatal(err)
 	}
+	_ = w.Close()
 	done := make(chan struct{})
+	go func() {
+		<-exited
+		close(done)
+	}()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
@@ -99,14 +108,13 @@ func startS3(t testing.TB, auth int) *s3Server {
 	})
 	ready := make(chan string, 1)
 	go func() {
-		defer close(done)
+		defer stderr.Close()
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
 			if m := motoListening.FindStringSubmatch(sc.Text()); m != nil {
 				ready <- m[1]
 			}
 		}
-		_ = cmd.Wait()
 	}()
 	select {
 	case u := <-ready:
