@@ -292,6 +292,11 @@ func (d *dist) columnStats(ctx context.Context, conn *duck.Conn, seen listings, 
 	if !onlyNulls && mixed(files) {
 		return nil, errMixedFiles
 	}
+	for _, f := range files {
+		if fromPath(f.Path, column) {
+			return nil, fmt.Errorf("%s: %s is a hive partition of the path, its values not the file's statistics", f.Path, column)
+		}
+	}
 	stats, err := seen.stat(ctx, conn, patterns)
 	if err != nil {
 		return nil, err
@@ -331,6 +336,19 @@ func (d *dist) columnStats(ctx context.Context, conn *duck.Conn, seen listings, 
 		seen.files[memo] = out
 	}
 	return out, nil
+}
+
+// fromPath says a directory or file name of path is column=value: DuckDB
+// detects hive partitioning in any listed path (whatever its pattern) and
+// gives the column the path's value, over one the file holds, so the
+// file's statistics of it say nothing of the rows.
+func fromPath(path, column string) bool {
+	for seg := range strings.SplitSeq(path, "/") {
+		if k, _, ok := strings.Cut(seg, "="); ok && strings.EqualFold(k, column) {
+			return true
+		}
+	}
+	return false
 }
 
 // boundsQuery reads a column's statistics in each row group, by the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -82,6 +83,47 @@ func TestPruneByKeyBounds(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.q, func(t *testing.T) { checkPruned(t, cl, dir, views, c.q, c.slices, whole) })
+	}
+}
+
+// TestPruneUnderHivePaths: a path holding column=value (a hive partition,
+// which DuckDB detects in any listed path, whatever the pattern) still
+// prunes by the statistics of the file's own columns, but a column the
+// path gives is never pruned by the file's statistics, even where the file
+// holds a column of that name: DuckDB answers with the path's value.
+func TestPruneUnderHivePaths(t *testing.T) {
+	dir := t.TempDir()
+	year, kdir := filepath.Join(dir, "year=2024"), filepath.Join(dir, "k=5")
+	for _, d := range []string{year, kdir} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	views := pruneData(t, year)
+	pruneData(t, kdir)
+	// The pattern names no partition; the files' paths do.
+	views = append(views, fmt.Sprintf("CREATE VIEW hk AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "k*", "pk-*.parquet")))
+	cl := pruneCluster(t, dir, views)
+	wholeOf := func(d string) []string {
+		var out []string
+		for f := range 4 {
+			out = append(out, filepath.Join(d, fmt.Sprintf("pk-%d.parquet", f))+"[0..6143]")
+		}
+		return out
+	}
+	cases := []struct {
+		q, dir string
+		slices []string
+	}{
+		{"SELECT r AS v FROM pk WHERE k = 104098", year, []string{filepath.Join(year, "pk-1.parquet") + "[2048..4095]"}},
+		{"SELECT r AS v FROM pk WHERE year = 2024", year, nil},
+		{"SELECT r AS v FROM pk WHERE year = 2024 AND k < 4000", year, []string{filepath.Join(year, "pk-0.parquet") + "[0..2047]"}},
+		{"SELECT r AS v FROM hk WHERE k = 5", kdir, nil},      // every row: k is 5 by the path
+		{"SELECT r AS v FROM hk WHERE k = 104098", kdir, nil}, // no row, though the file's k has it
+		{"SELECT r AS v FROM hk WHERE i = 104098", kdir, []string{filepath.Join(kdir, "pk-1.parquet") + "[2048..4095]"}},
+	}
+	for _, c := range cases {
+		t.Run(c.q, func(t *testing.T) { checkPruned(t, cl, dir, views, c.q, c.slices, wholeOf(c.dir)) })
 	}
 }
 

@@ -205,16 +205,12 @@ func first(s Slice, live map[string]*groups) Slice {
 // bounds are the conjuncts of the query's filter (its WHERE and those of
 // the SELECT * subqueries between it and the scan) that statistics can
 // refute: comparisons of a signed integer column of the scan with integer
-// constants.
+// constants. A column DuckDB takes from a hive partition of the files'
+// paths has no statistics in them: Env.KeyStats refuses it.
 func (a *Analysis) bounds() []bound {
 	if a.root == nil || a.env.KeyStats == nil || a.env.Columns == nil || a.Format != Parquet || a.Joined ||
 		a.inner != nil || a.over || len(a.subst) > 0 {
 		return nil
-	}
-	for _, p := range a.Paths {
-		if strings.Contains(p, "=") {
-			return nil // hive partitions: a column may come from the path
-		}
 	}
 	from := child(a.root, "from_table")
 	if !plainTo(from) {
