@@ -55,6 +55,11 @@ func TestRegisterStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer release()
+	// DuckDB plans with the row count given (without it, it guesses 1 and
+	// can join a broadcast input on the wrong side).
+	if plan := explain(t, c, "SELECT a FROM skein_x1"); !strings.Contains(plan, `"Estimated Cardinality": "20"`) {
+		t.Errorf("the stream's plan has not its 20 rows: %s", plan)
+	}
 	rows, err := c.QueryRows(ctx, "SELECT count(*) FROM skein_x1 a JOIN skein_x1 b USING (a)")
 	if err == nil {
 		rows.Close()
@@ -122,4 +127,14 @@ func checkTestStream(t *testing.T, c *Conn, table string) {
 	if len(got) != 2 || got[0] != [3]int64{0, 6, 78} || got[1] != [3]int64{1, 7, 91} {
 		t.Fatalf("got %v", got)
 	}
+}
+
+// explain is DuckDB's physical plan of query, as JSON.
+func explain(t *testing.T, c *Conn, query string) string {
+	t.Helper()
+	var key, plan string
+	if err := c.sc.QueryRowContext(context.Background(), "EXPLAIN (FORMAT json) "+query).Scan(&key, &plan); err != nil {
+		t.Fatal(err)
+	}
+	return plan
 }
