@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -48,5 +49,50 @@ func TestViewTextsByOid(t *testing.T) {
 	if strings.Contains(before, "(d \\u003c 3)") || !strings.Contains(after, "(d \\u003c 3)") {
 		t.Errorf("the replaced view's filter: before %v, after %v, want only after\nafter: %s",
 			strings.Contains(before, "(d \\u003c 3)"), strings.Contains(after, "(d \\u003c 3)"), after)
+	}
+}
+
+// TestCatalogListingKeptUntilChanged plans one SQL text again and again:
+// the session's listing of its tables and views is run once while
+// nothing changes the catalog, and again after another session replaces
+// a view the query reads, whose new definition the plan and the answer
+// then follow.
+func TestCatalogListingKeptUntilChanged(t *testing.T) {
+	c, cl, dir, views := stageCoordinator(t, func(c *Config) {
+		c.TaskRows = 6000
+		c.BroadcastRows = 4000
+	})
+	ctx := context.Background()
+	q := "SELECT count(*) AS v FROM fact JOIN dim USING (d) GROUP BY name"
+	plan := func() string {
+		t.Helper()
+		info, e := plannedStages(t, cl, q)
+		sameAsDuckDB(t, cl, dir, views, q, info)
+		meta, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(meta)
+	}
+	plan()
+	listings := c.dist.catalogListings.Load()
+	for range 3 {
+		plan()
+	}
+	if n := c.dist.catalogListings.Load() - listings; n != 0 {
+		t.Errorf("the catalog was listed %d times for 3 plans with nothing changed, want 0", n)
+	}
+	other := dialClient(t, c)
+	replaced := "CREATE OR REPLACE VIEW dim AS SELECT d, name FROM read_parquet('" +
+		filepath.Join(dir, "dim.parquet") + "') WHERE d < 3"
+	if _, err := other.ExecuteUpdate(ctx, replaced); err != nil {
+		t.Fatal(err)
+	}
+	views = append(views, replaced)
+	if after := plan(); !strings.Contains(after, `(d \u003c 3)`) {
+		t.Errorf("planned with the view's old definition after it was replaced: %s", after)
+	}
+	if c.dist.catalogListings.Load() == listings {
+		t.Error("a view was replaced, and the catalog was not listed again")
 	}
 }

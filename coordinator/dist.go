@@ -98,10 +98,19 @@ type dist struct {
 	viewTexts   map[viewID]string         // CREATE VIEW texts by oid (catalog.go)
 	// viewTextLoads counts the listings that rendered every view's SQL.
 	viewTextLoads atomic.Int64
-	reading       reading    // staged queries read through here, until they end
-	owed          owed       // endpoints to be redeemed here, waited for by a drain
-	leases        leases     // queries kept while their clients show they want them
-	sched         *scheduler // gives tasks to executors as they have free slots
+	// catalogs are sessions' listings of their tables and views, by
+	// catalog version (catalogEntries); catalogListings counts the
+	// listings run.
+	catalogs        *lru[duck.CatalogVersion, []catalogEntry]
+	catalogListings atomic.Int64
+	// asts are queries' ASTs (json_serialize_sql) by SQL text: DuckDB's
+	// parser reads no catalog and no setting, so a text's AST never
+	// changes.
+	asts    *lru[string, string]
+	reading reading    // staged queries read through here, until they end
+	owed    owed       // endpoints to be redeemed here, waited for by a drain
+	leases  leases     // queries kept while their clients show they want them
+	sched   *scheduler // gives tasks to executors as they have free slots
 }
 
 // Bounds of the caches: footers by count and bytes (a footer costs its
@@ -114,6 +123,7 @@ const (
 	maxIdleConns   = 64
 	maxTexts       = 4096
 	maxTextBytes   = 16 << 20
+	maxASTBytes    = 64 << 20
 )
 
 // merge is what a merge ticket carries: the partial tasks and the final
@@ -184,9 +194,11 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 		keyBounds: newLRU(maxFooters, maxFooterBytes, func(k string, v []partition.Bounds) int64 {
 			return int64(len(k) + 24*len(v))
 		}),
-		plans: newLRU(maxPlans, math.MaxInt64, func(string, cachedPlan) int64 { return 0 }),
-		facts: newLRU(maxFacts, maxFactBytes, factCost),
-		texts: newLRU(maxTexts, maxTextBytes, func(k string, _ error) int64 { return int64(len(k)) }),
+		plans:    newLRU(maxPlans, math.MaxInt64, func(string, cachedPlan) int64 { return 0 }),
+		facts:    newLRU(maxFacts, maxFactBytes, factCost),
+		texts:    newLRU(maxTexts, maxTextBytes, func(k string, _ error) int64 { return int64(len(k)) }),
+		catalogs: newLRU(maxListings, maxListingBytes, listingCost),
+		asts:     newLRU(maxTexts, maxASTBytes, func(k, v string) int64 { return int64(len(k) + len(v)) }),
 		planLookups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_plan_cache_lookups_total",
 			Help: "Lookups of distributed queries' checked plans in the plan cache, by result (hit, miss: the rewrite planned, prepared and, for a range-partitioned sort, its keys sampled again)."},
 			[]string{"result"}),
@@ -460,7 +472,7 @@ type plannedTask struct {
 }
 
 func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *arrow.Schema) (*planned, error) {
-	ast, err := scalar[string](ctx, conn, "SELECT json_serialize_sql($1::VARCHAR)::VARCHAR", query)
+	ast, err := d.parse(ctx, conn, query)
 	if err != nil {
 		return nil, err
 	}
@@ -633,6 +645,19 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		}
 	}
 	return p, nil
+}
+
+// parse is a query's AST, DuckDB's JSON of it, from the cache when the
+// text was parsed before.
+func (d *dist) parse(ctx context.Context, conn *duck.Conn, query string) (string, error) {
+	if ast, ok := d.asts.get(query); ok {
+		return ast, nil
+	}
+	ast, err := scalar[string](ctx, conn, "SELECT json_serialize_sql($1::VARCHAR)::VARCHAR", query)
+	if err == nil {
+		d.asts.put(query, ast)
+	}
+	return ast, err
 }
 
 // literalsBind says the check of every part's rewrite (over its first

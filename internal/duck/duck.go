@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/duckdb/duckdb-go/v2"
 	"github.com/duckdb/duckdb-go/v2/mapping"
@@ -49,6 +50,9 @@ type DB struct {
 	// streamOnce registers skein_stream (RegisterStream) at its first use.
 	streamOnce sync.Once
 	streamErr  error
+	// epoch counts the statements run on any of its connections that may
+	// have changed what a name binds to (catalog.go).
+	epoch atomic.Uint64
 }
 
 // Open opens (or creates) the database and locks its configuration: after
@@ -130,6 +134,7 @@ func (db *DB) sandbox(ctx context.Context, dirs []string, timeZone string) error
 		"SET enable_external_access=false",
 		"SET lock_configuration=true",
 	)
+	defer db.changed()
 	for _, s := range stmts {
 		if _, err := db.pool.ExecContext(ctx, s); err != nil {
 			return wrap(fmt.Errorf("duck: sandbox (%s): %w", s, err))
@@ -145,7 +150,7 @@ func (db *DB) Connect(ctx context.Context) (*Conn, error) {
 	if err != nil {
 		return nil, wrap(fmt.Errorf("duck: connect: %w", err))
 	}
-	c := &Conn{sc: sc, allowed: db.allowed, db: db}
+	c := &Conn{sc: sc, allowed: db.allowed, db: db, id: connIDs.Add(1)}
 	err = sc.Raw(func(dc any) error {
 		raw, ok := dc.(*duckdb.Conn)
 		if !ok {
@@ -167,6 +172,7 @@ func (db *DB) Connect(ctx context.Context) (*Conn, error) {
 
 // Checkpoint writes the WAL into the database file.
 func (db *DB) Checkpoint(ctx context.Context) error {
+	defer db.changed()
 	if _, err := db.pool.ExecContext(ctx, "CHECKPOINT"); err != nil {
 		return wrap(fmt.Errorf("duck: checkpoint: %w", err))
 	}
@@ -190,6 +196,8 @@ type Conn struct {
 	sc     *sql.Conn
 	raw    *duckdb.Conn
 	handle mapping.Connection
+	id     uint64      // unique in the process (CatalogVersion)
+	own    atomic.Bool // it ran a statement that may change its catalog
 	policy Policy
 	// allowed are the directories COPY TO and EXPORT may write in.
 	allowed []string
@@ -220,7 +228,8 @@ func (c *Conn) Exec(ctx context.Context, query string, args ...any) (int64, erro
 	return st.Exec(ctx, args)
 }
 
-// QueryRows runs a small query through database/sql, for metadata.
+// QueryRows runs a small query through database/sql, for metadata: a
+// query that reads, which CatalogVersion does not count.
 func (c *Conn) QueryRows(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	rows, err := c.sc.QueryContext(ctx, query, args...)
 	if err != nil {

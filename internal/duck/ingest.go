@@ -166,6 +166,7 @@ WHERE NOT internal AND NOT temporary AND view_name LIKE 'skein\_arrow\_%' ESCAPE
 	if err := rows.Err(); err != nil {
 		return 0, wrap(err)
 	}
+	defer db.changed()
 	for _, q := range drops {
 		if _, err := db.pool.ExecContext(ctx, q); err != nil {
 			return 0, wrap(fmt.Errorf("duck: removing a leftover Arrow view: %w", err))
@@ -195,6 +196,8 @@ func (c *Conn) LoadTemp(ctx context.Context, name string, rdr array.RecordReader
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])
 	scan := "skein_arrow_" + hex.EncodeToString(rnd[:])
+	c.changed()
+	defer c.changed()
 	releaseStream, err := a.RegisterView(rdr, scan)
 	if err != nil {
 		return fmt.Errorf("duck: load %s: %w", name, err)

@@ -59,6 +59,7 @@ func (db *DB) loadObjectStore(ctx context.Context, o ObjectStore) error {
 		"SET GLOBAL httpfs_client_implementation = 'curl'",
 		"SET GLOBAL http_proxy = " + QuoteString(db.gate.Addr()),
 	}
+	defer db.changed()
 	for _, s := range settings {
 		if _, err := db.pool.ExecContext(ctx, s); err != nil {
 			return wrap(fmt.Errorf("duck: object storage (%s): %w", s, err))

@@ -30,6 +30,9 @@ type Stmt struct {
 	// (SELECT $1): Schema then has null-typed columns, and ResultSchema
 	// learns the real one once parameters are bound.
 	Resolved bool
+	// changes: a statement other than a SELECT, which may change what a
+	// name binds to (CatalogVersion).
+	changes bool
 }
 
 // Prepare prepares query. Statements before the last one in a
@@ -115,6 +118,7 @@ func (s *Stmt) describe() error {
 	if err != nil {
 		return wrap(err)
 	}
+	s.changes = t != duckdb.STATEMENT_TYPE_SELECT
 	switch t {
 	case duckdb.STATEMENT_TYPE_SELECT, duckdb.STATEMENT_TYPE_EXPLAIN, duckdb.STATEMENT_TYPE_PRAGMA,
 		duckdb.STATEMENT_TYPE_CALL, duckdb.STATEMENT_TYPE_RELATION, duckdb.STATEMENT_TYPE_EXECUTE,
@@ -238,6 +242,12 @@ func (s *Stmt) Exec(ctx context.Context, args []any) (int64, error) {
 	if err := s.bind(ctx, args); err != nil {
 		return 0, err
 	}
+	if s.changes {
+		// Before and after: a planning that listed the catalog while it
+		// ran is not kept under the version after it.
+		s.conn.changed()
+		defer s.conn.changed()
+	}
 	res, err := s.raw.ExecBound(ctx)
 	if err != nil {
 		return 0, wrap(err)
@@ -259,6 +269,10 @@ func (s *Stmt) Query(ctx context.Context, mem memory.Allocator, args []any, batc
 	var known *arrow.Schema
 	if s.Resolved && s.ReturnsRows {
 		known = s.Schema
+	}
+	if s.changes {
+		s.conn.changed()
+		defer s.conn.changed()
 	}
 	return s.conn.stream(ctx, s.handle, mem, batch, known)
 }

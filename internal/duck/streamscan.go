@@ -79,6 +79,7 @@ func (c *Conn) RegisterStream(rdr array.RecordReader, name string, rows int64) (
 		streams.Delete(id)
 		in.close()
 	}
+	defer c.changed()
 	if _, err := c.sc.ExecContext(context.Background(), "CREATE OR REPLACE TEMP VIEW "+QuoteIdent(name)+
 		" AS SELECT * FROM "+streamFunction+"('"+id+"')"); err != nil {
 		drop()
@@ -86,6 +87,7 @@ func (c *Conn) RegisterStream(rdr array.RecordReader, name string, rows int64) (
 	}
 	return func() {
 		_, _ = c.sc.ExecContext(context.Background(), "DROP VIEW IF EXISTS temp.main."+QuoteIdent(name))
+		c.changed()
 		drop()
 	}, nil
 }
