@@ -653,7 +653,7 @@ func (d *dist) parse(ctx context.Context, conn *duck.Conn, query string) (string
 	if ast, ok := d.asts.get(query); ok {
 		return ast, nil
 	}
-	ast, err := scalar[string](ctx, conn, "SELECT json_serialize_sql($1::VARCHAR)::VARCHAR", query)
+	ast, err := conn.QueryText(ctx, "SELECT json_serialize_sql($1::VARCHAR)::VARCHAR", query)
 	if err == nil {
 		d.asts.put(query, ast)
 	}
@@ -1082,7 +1082,7 @@ func scalar[T any](ctx context.Context, conn *duck.Conn, q string, args ...any) 
 }
 
 func deserialize(ctx context.Context, conn *duck.Conn, ast []byte) (string, error) {
-	return scalar[string](ctx, conn, "SELECT json_deserialize_sql($1::JSON)", string(ast))
+	return conn.QueryText(ctx, "SELECT json_deserialize_sql($1::JSON)", string(ast))
 }
 
 // Local implements flightsql.Cluster: queries run whole on the coordinator
