@@ -103,10 +103,10 @@ type dist struct {
 	// listings run.
 	catalogs        *lru[duck.CatalogVersion, []catalogEntry]
 	catalogListings atomic.Int64
-	// asts are queries' ASTs (json_serialize_sql) by SQL text: DuckDB's
-	// parser reads no catalog and no setting, so a text's AST never
-	// changes.
-	asts    *lru[string, string]
+	// parsed are queries' ASTs (json_serialize_sql) and what follows from
+	// them alone, by SQL text: DuckDB's parser reads no catalog and no
+	// setting, so a text's AST never changes.
+	parsed  *lru[string, parsedText]
 	reading reading    // staged queries read through here, until they end
 	owed    owed       // endpoints to be redeemed here, waited for by a drain
 	leases  leases     // queries kept while their clients show they want them
@@ -198,7 +198,7 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 		facts:    newLRU(maxFacts, maxFactBytes, factCost),
 		texts:    newLRU(maxTexts, maxTextBytes, func(k string, _ error) int64 { return int64(len(k)) }),
 		catalogs: newLRU(maxListings, maxListingBytes, listingCost),
-		asts:     newLRU(maxTexts, maxASTBytes, func(k, v string) int64 { return int64(len(k) + len(v)) }),
+		parsed:   newLRU(maxTexts, maxASTBytes, parsedCost),
 		planLookups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_plan_cache_lookups_total",
 			Help: "Lookups of distributed queries' checked plans in the plan cache, by result (hit, miss: the rewrite planned, prepared and, for a range-partitioned sort, its keys sampled again)."},
 			[]string{"result"}),
@@ -472,10 +472,11 @@ type plannedTask struct {
 }
 
 func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *arrow.Schema) (*planned, error) {
-	ast, err := d.parse(ctx, conn, query)
+	text, err := d.parse(ctx, conn, query)
 	if err != nil {
 		return nil, err
 	}
+	ast := text.ast
 	views := &catalogViews{ctx: ctx, conn: conn, d: d}
 	seen := newListings()
 	scanRows := func(paths []string) (int64, error) {
@@ -508,10 +509,7 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 	}
 	// The constants of the WHERE that no value of theirs changes the plan
 	// of, marked: a plan is reused for other values of them.
-	marked, values, err := partition.MarkLiterals([]byte(ast))
-	if err != nil {
-		return nil, err
-	}
+	marked, values := text.marked, text.values
 	a, err := partition.Analyze(marked, partition.Env{Aggregates: d.aggs, View: view, Rows: rows,
 		Exchanges: d.exchanges, Partitions: d.slots(), BroadcastRows: d.broadcastRows, Columns: cols,
 		Estimate: facts.estimate, KeyStats: keyStats, PruneStats: pruneStats})
@@ -533,10 +531,13 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 	// The same with the marked constants counted by type only
 	// (partition.MarkLiterals), for a plan whose SQL takes them as
 	// parameters (lits, their texts).
-	shape, err := partition.Shape(marked)
-	if err != nil {
-		return nil, err
+	if text.shape == "" {
+		if text.shape, err = partition.Shape(marked); err != nil {
+			return nil, err
+		}
+		d.parsed.put(query, text)
 	}
+	shape := text.shape
 	shapeKey := func() string { return shape + views.key() + "\x00" + schema.String() }
 	var lits []string
 	if values != "" {
@@ -647,17 +648,38 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 	return p, nil
 }
 
-// parse is a query's AST, DuckDB's JSON of it, from the cache when the
-// text was parsed before.
-func (d *dist) parse(ctx context.Context, conn *duck.Conn, query string) (string, error) {
-	if ast, ok := d.asts.get(query); ok {
-		return ast, nil
+// parsedText is what follows from a query's text alone: its AST
+// (DuckDB's JSON of it), the AST with the constants of the WHERE that no
+// value of theirs changes the plan of marked (partition.MarkLiterals) and
+// their values, and the marked AST's shape (partition.Shape; empty until
+// a planning needs it). Immutable once cached: plannings share it.
+type parsedText struct {
+	ast    string
+	marked []byte
+	values string
+	shape  string
+}
+
+func parsedCost(k string, v parsedText) int64 {
+	return int64(len(k) + len(v.ast) + len(v.marked) + len(v.values) + len(v.shape))
+}
+
+// parse is what follows from a query's text, from the cache when the
+// text was planned before.
+func (d *dist) parse(ctx context.Context, conn *duck.Conn, query string) (parsedText, error) {
+	if p, ok := d.parsed.get(query); ok {
+		return p, nil
 	}
 	ast, err := conn.QueryText(ctx, "SELECT json_serialize_sql($1::VARCHAR)::VARCHAR", query)
-	if err == nil {
-		d.asts.put(query, ast)
+	if err != nil {
+		return parsedText{}, err
 	}
-	return ast, err
+	p := parsedText{ast: ast}
+	if p.marked, p.values, err = partition.MarkLiterals([]byte(ast)); err != nil {
+		return parsedText{}, err
+	}
+	d.parsed.put(query, p)
+	return p, nil
 }
 
 // literalsBind says the check of every part's rewrite (over its first
