@@ -104,7 +104,12 @@ type Config struct {
 	// have), so that one executor runs the plan a cluster of more would:
 	// BenchmarkUnequalExecutors' baseline for the same work.
 	PlanSlots int
-	Version   string
+	// FinalHereRows (tests and benchmarks, no flag) is the most rows the
+	// producers of a merged query's last stage may give for the
+	// coordinator to run that stage itself (0: 50,000; negative: never,
+	// the last stage always on executors; finalhere.go).
+	FinalHereRows int64
+	Version       string
 	// Alloc allocates the server's Arrow buffers; tests pass a checked one.
 	Alloc memory.Allocator
 	// Executor adjusts the in-process executors' configuration (tests:

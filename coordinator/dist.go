@@ -130,13 +130,19 @@ const (
 // SQL. A single ticket (result mode single) carries the same without SQL:
 // the tasks whose results, one after the other, are the answer.
 type merge struct {
-	Query    string     `json:"q"`
-	Trace    string     `json:"tr,omitempty"` // the client's trace id, for the logs
-	User     string     `json:"u"`
-	Role     users.Role `json:"r,omitempty"`
-	Tasks    []string   `json:"t"` // task handles
-	SQL      string     `json:"s"`
-	Deadline time.Time  `json:"dl,omitzero"` // the end of --query-timeout
+	Query string     `json:"q"`
+	Trace string     `json:"tr,omitempty"` // the client's trace id, for the logs
+	User  string     `json:"u"`
+	Role  users.Role `json:"r,omitempty"`
+	Tasks []string   `json:"t"` // task handles
+	SQL   string     `json:"s"`
+	// Final, when set, is SQL the coordinator may run instead, over every
+	// partition of the Producers' tasks (handles), rather than read Tasks:
+	// the last stage's query and SQL over it, when the scheduler finds the
+	// producers gave few rows (partition.Plan.FinalHere).
+	Final     string    `json:"f,omitempty"`
+	Producers []string  `json:"p,omitempty"`
+	Deadline  time.Time `json:"dl,omitzero"` // the end of --query-timeout
 }
 
 const (
@@ -212,6 +218,9 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 	d.sched.limit, d.sched.perUser, d.sched.noSteal = cfg.MaxRunningQueries, cfg.MaxRunningQueriesPerUser, cfg.NoStealing
 	if cfg.DispatchBatch > 0 {
 		d.sched.batch = cfg.DispatchBatch
+	}
+	if cfg.FinalHereRows != 0 {
+		d.sched.hereRows = cfg.FinalHereRows
 	}
 	d.sched.send, d.sched.drop, d.sched.spawn = d.runAt, d.dropAt, d.work.spawn
 	d.sched.admitted = func(qid string, at time.Time) { d.hist.admitted(qid, at) }
@@ -313,6 +322,9 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTag
 		kind := kindSingle
 		if p.mode == partition.ScatterMerge {
 			kind, gather.SQL = kindMerge, p.merge
+			if p.finalHere != "" {
+				gather.Final, gather.Producers = p.finalHere, p.stageHandles(all, p.finalFrom)
+			}
 		}
 		h, err := d.secret.Signer("tickets").Sign(kind, gather, time.Now().Add(cluster.TaskTTL))
 		if err != nil {
@@ -459,6 +471,12 @@ type planned struct {
 	// A plan in stages: every stage's tasks, the last one's are tasks.
 	plan   *partition.Plan
 	stages []plannedStage
+	// finalHere is the merge with the last stage's query in it, over the
+	// partitions of stage finalFrom, for the coordinator to run instead
+	// of the last stage when that stage's input is small (see
+	// partition.Plan.FinalHere); "" if the plan has none.
+	finalHere string
+	finalFrom int
 	// pruned says which slices of its scans the filter's bounds dropped
 	// (prune.go), for --explain.
 	pruned []string
@@ -1011,6 +1029,10 @@ func totalRows(files []partition.File) int64 {
 type cachedPlan struct {
 	tasks map[taskShape]string
 	merge string
+	// finalHere and finalFrom are a staged plan's planned.finalHere and
+	// finalFrom.
+	finalHere string
+	finalFrom int
 	// values are the constants the plan's SQL was written with (those
 	// partition.MarkLiterals marks; its key has their types only), unless
 	// literals: its tasks' SQL takes them as parameters
@@ -1032,12 +1054,15 @@ type explanation struct {
 	TraceID string `json:"trace_id,omitempty"`
 	Mode    string `json:"mode"`
 	// Reason says why a query runs local (partition.ErrLocal's text).
-	Reason  string      `json:"reason,omitempty"`
-	Tasks   int         `json:"tasks,omitempty"`
-	TaskSQL string      `json:"task_sql,omitempty"`
-	Plan    []taskInfo  `json:"plan,omitempty"`
-	Merge   string      `json:"merge_sql,omitempty"`
-	Stages  []stageInfo `json:"stages,omitempty"`
+	Reason  string     `json:"reason,omitempty"`
+	Tasks   int        `json:"tasks,omitempty"`
+	TaskSQL string     `json:"task_sql,omitempty"`
+	Plan    []taskInfo `json:"plan,omitempty"`
+	Merge   string     `json:"merge_sql,omitempty"`
+	// FinalHere is the merge the coordinator runs instead of the last
+	// stage's tasks when that stage's input is small (finalhere.go).
+	FinalHere string      `json:"final_here_sql,omitempty"`
+	Stages    []stageInfo `json:"stages,omitempty"`
 	// Pruned says which slices of a scan its filter dropped, and why.
 	Pruned  []string `json:"pruned,omitempty"`
 	Ordered bool     `json:"ordered,omitempty"` // the endpoints in order are the sorted answer
@@ -1057,7 +1082,7 @@ type taskInfo struct {
 
 func (p *planned) explain(execs [][2]string) explanation {
 	e := explanation{Mode: p.modeName(), Tasks: len(p.tasks), TaskSQL: p.tasks[0].sql, Merge: p.merge,
-		Stages: p.stageInfos(), Ordered: p.sorted(), Pruned: p.pruned}
+		FinalHere: p.finalHere, Stages: p.stageInfos(), Ordered: p.sorted(), Pruned: p.pruned}
 	for _, ps := range p.stages[:max(len(p.stages)-1, 0)] {
 		e.Tasks += len(ps.tasks) // every stage's tasks
 	}
@@ -1153,7 +1178,16 @@ func (d *dist) Redeem(ctx context.Context, user string, handle []byte) (*arrow.S
 // empty id: none), then here on the coordinator, which can run any task
 // itself. It says which executor serves it ("" for the coordinator).
 func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.RecordReader, func(), string, error) {
+	return d.openPart(ctx, t, handle, -1)
+}
+
+// openPart is open for partition part of a producer task (part >= 0), or
+// for the task's whole result (part < 0).
+func (d *dist) openPart(ctx context.Context, t cluster.Task, handle []byte, part int) (array.RecordReader, func(), string, error) {
 	ticket, err := cluster.TaskTicket(string(handle))
+	if part >= 0 {
+		ticket, err = cluster.PartitionTicket(string(handle), part)
+	}
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -1359,7 +1393,8 @@ func (p *planned) jobOf(handles []string, execs [][2]string) ([]jobTask, []jobSt
 	stages := make([]jobStage, len(p.stages))
 	i := 0
 	for si, ps := range p.stages {
-		stages[si] = jobStage{n: len(ps.tasks), spec: len(ps.stage.Inputs) == 0}
+		stages[si] = jobStage{n: len(ps.tasks), spec: len(ps.stage.Inputs) == 0,
+			here: p.finalHere != "" && si == len(p.stages)-1}
 		for _, in := range ps.stage.Inputs {
 			stages[si].inputs = append(stages[si].inputs, in.Stage)
 		}
@@ -1369,6 +1404,16 @@ func (p *planned) jobOf(handles []string, execs [][2]string) ([]jobTask, []jobSt
 		}
 	}
 	return tasks, stages
+}
+
+// stageHandles are the handles of stage si's tasks among all, which hold
+// every stage's in order.
+func (p *planned) stageHandles(all []string, si int) []string {
+	first := 0
+	for _, ps := range p.stages[:si] {
+		first += len(ps.tasks)
+	}
+	return all[first : first+len(p.stages[si].tasks)]
 }
 
 // sliceRows is how many rows a slice reads when it is a row range of a
@@ -1383,7 +1428,7 @@ func sliceRows(s partition.Slice) int64 {
 
 // runAt runs tasks at the executor at loc (skein.start) and says as each
 // ends, until the last has or the call fails.
-func (d *dist) runAt(ctx context.Context, loc string, handles []string, ended func(int, error)) error {
+func (d *dist) runAt(ctx context.Context, loc string, handles []string, ended func(i int, rows int64, err error)) error {
 	c, lease, err := d.clients.get(loc)
 	if err != nil {
 		return err
@@ -1409,7 +1454,11 @@ func (d *dist) runAt(ctx context.Context, loc string, handles []string, ended fu
 		if st.Error != "" {
 			terr = errors.New(st.Error)
 		}
-		ended(st.I, terr)
+		rows := int64(-1)
+		if st.Rows != nil {
+			rows = *st.Rows
+		}
+		ended(st.I, rows, terr)
 	}
 }
 

@@ -70,13 +70,21 @@ func (d *dist) merge(ctx, req context.Context, m merge, cancel func()) (*arrow.S
 // task that fails midway is run again elsewhere without its first rows
 // counting twice.
 func (d *dist) mergeAnswer(ctx context.Context, m merge) (rdr array.RecordReader, done func(), err error) {
-	parts := make([][]arrow.RecordBatch, len(m.Tasks))
+	sql, srcs, err := d.mergeSources(ctx, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	parts := make([][]arrow.RecordBatch, len(srcs))
 	var held atomic.Int64 // bytes of partial results held, within the result limit
-	schemas := make([]*arrow.Schema, len(m.Tasks))
-	errs := make([]error, len(m.Tasks))
-	sem := make(chan struct{}, max(2, 2*len(d.reg.live())))
+	schemas := make([]*arrow.Schema, len(srcs))
+	errs := make([]error, len(srcs))
+	at := max(2, 2*len(d.reg.live()))
+	if len(srcs) > 0 && srcs[0].part >= 0 {
+		at = len(srcs) // a few rows in each partition: all at once
+	}
+	sem := make(chan struct{}, at)
 	var wg sync.WaitGroup
-	for i, h := range m.Tasks {
+	for i, src := range srcs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -87,7 +95,7 @@ func (d *dist) mergeAnswer(ctx context.Context, m merge) (rdr array.RecordReader
 				return
 			}
 			defer func() { <-sem }()
-			parts[i], schemas[i], errs[i] = d.fetchTask(ctx, []byte(h), m.Query, &held)
+			parts[i], schemas[i], errs[i] = d.fetchTask(ctx, []byte(src.handle), src.part, m.Query, &held)
 		}()
 	}
 	wg.Wait()
@@ -137,7 +145,7 @@ func (d *dist) mergeAnswer(ctx context.Context, m merge) (rdr array.RecordReader
 	if m.Role.ReadOnly() {
 		conn.SetPolicy(duck.Policy{ReadOnly: true})
 	}
-	st, err := conn.Prepare(ctx, m.SQL)
+	st, err := conn.Prepare(ctx, sql)
 	if err != nil {
 		cleanup()
 		return nil, nil, fmt.Errorf("query %s: merge: %w", m.Query, err)
@@ -154,11 +162,49 @@ func (d *dist) mergeAnswer(ctx context.Context, m merge) (rdr array.RecordReader
 	}, nil
 }
 
-// fetchTask reads one task's whole result. If its stream breaks, even
+// A mergeSource is what a merge reads: a task's result, or one partition
+// of a producer task's (part >= 0).
+type mergeSource struct {
+	handle string
+	part   int
+}
+
+// mergeSources is the SQL a merge runs and what it reads: its tasks' results
+// and its SQL, or, when the scheduler leaves the last stage to the
+// coordinator (finalhere.go), every partition of the producers' tasks
+// and the SQL with the last stage's query in it.
+func (d *dist) mergeSources(ctx context.Context, m merge) (string, []mergeSource, error) {
+	var srcs []mergeSource
+	if m.Final != "" {
+		here, err := d.sched.finishHere(ctx, m.Query)
+		if err != nil {
+			return "", nil, err
+		}
+		if here {
+			for _, h := range m.Producers {
+				t, err := d.secret.VerifyTask([]byte(h))
+				if err != nil {
+					return "", nil, err
+				}
+				for part := range t.Partitions {
+					srcs = append(srcs, mergeSource{handle: h, part: part})
+				}
+			}
+			return m.Final, srcs, nil
+		}
+	}
+	for _, h := range m.Tasks {
+		srcs = append(srcs, mergeSource{handle: h, part: -1})
+	}
+	return m.SQL, srcs, nil
+}
+
+// fetchTask reads one task's whole result (or, part >= 0, that partition
+// of a producer's). If its stream breaks, even
 // midway, what it gave is dropped and the task runs again elsewhere
 // (alternate, any live executor, the coordinator): a partial result is
 // used whole or not at all.
-func (d *dist) fetchTask(ctx context.Context, handle []byte, query string, held *atomic.Int64) ([]arrow.RecordBatch, *arrow.Schema, error) {
+func (d *dist) fetchTask(ctx context.Context, handle []byte, part int, query string, held *atomic.Int64) ([]arrow.RecordBatch, *arrow.Schema, error) {
 	t, err := d.secret.VerifyTask(handle)
 	if err != nil {
 		return nil, nil, err
@@ -173,7 +219,7 @@ func (d *dist) fetchTask(ctx context.Context, handle []byte, query string, held 
 	var broken []string
 	for attempt := 0; ; attempt++ {
 		started := time.Now()
-		rdr, release, from, err := d.open(ctx, t, handle)
+		rdr, release, from, err := d.openPart(ctx, t, handle, part)
 		if err != nil {
 			return nil, nil, fmt.Errorf("task %d (executor %s): %w", t.Task, t.Executor, err)
 		}

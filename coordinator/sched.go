@@ -40,7 +40,8 @@ type scheduler struct {
 	now  func() time.Time
 	// send runs tasks at an executor, calling ended for each as it ends;
 	// its error is the call's (the tasks it did not answer are lost).
-	send func(ctx context.Context, loc string, handles []string, ended func(i int, err error)) error
+	// rows is how many the task gave (-1: not said).
+	send func(ctx context.Context, loc string, handles []string, ended func(i int, rows int64, err error)) error
 	// drop stops another run of a task that has ended (a straggler's).
 	drop func(loc, handle string)
 	// spawn runs a goroutine counted as the layer's work.
@@ -54,6 +55,9 @@ type scheduler struct {
 	// takes tasks, and runs no straggler twice: the scheduling before
 	// work stealing, for benchmarks.
 	noSteal bool
+	// hereRows is the most rows the producers of a query's last stage may
+	// give for the coordinator to run that stage itself (finalhere.go).
+	hereRows int64
 	// batch is the most tasks one free slot is given in one message
 	// (several queued at the executor, run back to back).
 	batch int
@@ -106,6 +110,11 @@ type job struct {
 	// cancelled: its queued tasks are dropped and a cancelled run is not
 	// retried.
 	cancelled bool
+	// decided, for a job whose last stage the coordinator may run itself
+	// (jobStage.here), is closed once the scheduler has chosen where it
+	// runs: here says on the coordinator (finalhere.go).
+	decided chan struct{}
+	here    bool
 }
 
 type jobStage struct {
@@ -115,6 +124,9 @@ type jobStage struct {
 	queued int             // tasks waiting in the queues
 	took   []time.Duration // the ended tasks' run times, sorted
 	spec   bool            // its tasks may run twice (they read only files)
+	// here: the coordinator may run this stage itself (the last, a final
+	// aggregate) if its input is small (finalhere.go).
+	here bool
 }
 
 type taskState int
@@ -133,6 +145,8 @@ type stask struct {
 	rows   int64 // the rows its slice reads, from Parquet metadata (0: not known)
 	state  taskState
 	runs   []*taskRun
+	// out is how many rows its run gave, -1 until an executor says.
+	out int64
 	// at is the executor readers get the task from: its first run's,
 	// then the winner's; empty when none holds it (readers run it).
 	at      string
@@ -188,7 +202,7 @@ var errLost = errors.New("coordinator: the executor's start call ended before th
 
 func newScheduler(reg *registry, life context.Context, log zerolog.Logger) *scheduler {
 	return &scheduler{reg: reg, life: life, log: log, now: time.Now, kick: make(chan struct{}, 1),
-		jobs: map[string]*job{}, busy: map[string]int{}, pace: map[string]float64{}, batch: defaultBatch,
+		jobs: map[string]*job{}, busy: map[string]int{}, pace: map[string]float64{}, batch: defaultBatch, hereRows: finalHereRows,
 		calls: prometheus.NewCounter(prometheus.CounterOpts{Name: "skein_scheduler_start_calls_total",
 			Help: "Start calls (skein.start) the scheduler sent executors: each carries one or more tasks."}),
 		sent: prometheus.NewCounter(prometheus.CounterOpts{Name: "skein_scheduler_tasks_started_total",
@@ -236,10 +250,13 @@ func (s *scheduler) add(qid, user string, tasks []jobTask, stages []jobStage) (q
 		st := stages[i]
 		st.left = st.n
 		j.stages = append(j.stages, &st)
+		if st.here {
+			j.decided = make(chan struct{})
+		}
 	}
 	for i, t := range tasks {
 		j.stages[t.stage].queued++
-		j.tasks = append(j.tasks, &stask{handle: t.handle, home: t.home, stage: t.stage, rows: t.rows})
+		j.tasks = append(j.tasks, &stask{handle: t.handle, home: t.home, stage: t.stage, rows: t.rows, out: -1})
 		j.maxRows = max(j.maxRows, t.rows)
 		j.queues[t.home] = append(j.queues[t.home], i)
 	}
@@ -305,6 +322,9 @@ func (s *scheduler) pass() {
 		}
 	}
 	s.admit(now)
+	for _, j := range slices.Clone(s.active) { // a job whose last tasks it ends leaves s.active
+		s.decide(j)
+	}
 	batches := map[string][]*taskRun{}
 	free := func(m cluster.Member) bool { return max(m.Threads, 1) > s.busy[m.ID] }
 	total := 0
@@ -635,8 +655,9 @@ func (s *scheduler) dispatch(exec string, runs []*taskRun) {
 		answered := make([]bool, len(runs))
 		err := errLost
 		if ok {
-			err = s.send(ctx, loc, handles, func(i int, terr error) {
+			err = s.send(ctx, loc, handles, func(i int, rows int64, terr error) {
 				answered[i] = true
+				s.produced(runs[i], rows)
 				s.ended(runs[i], terr, false)
 			})
 		}
@@ -794,6 +815,7 @@ func (s *scheduler) cancel(qid string) {
 		return
 	}
 	j.cancelled = true
+	j.decideHere(false)
 	if j.admitted.IsZero() {
 		j.admitted = s.now() // it no longer waits: nothing of it runs
 	}

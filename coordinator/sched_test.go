@@ -470,7 +470,7 @@ func schedulerOf(t *testing.T, execs ...string) *scheduler {
 	t.Cleanup(stop)
 	s := newScheduler(reg, life, zerolog.Nop())
 	s.spawn = func(f func()) { go f() }
-	s.send = func(ctx context.Context, _ string, _ []string, _ func(int, error)) error {
+	s.send = func(ctx context.Context, _ string, _ []string, _ func(int, int64, error)) error {
 		<-ctx.Done()
 		return ctx.Err()
 	}
@@ -529,7 +529,7 @@ func TestFastExecutorTakesTheFinalTasksAtOnce(t *testing.T) {
 	var calls [][]bool // each start call to the fast executor: which of its tasks read an exchange
 	s.mu.Lock()
 	send := s.send
-	s.send = func(ctx context.Context, loc string, handles []string, ended func(int, error)) error {
+	s.send = func(ctx context.Context, loc string, handles []string, ended func(int, int64, error)) error {
 		if loc == fastLoc {
 			var consumers []bool
 			for _, h := range handles {

@@ -149,10 +149,18 @@ func (d *dist) planStaged(ctx context.Context, conn *duck.Conn, seen listings, s
 			if err != nil {
 				return nil, err
 			}
+			ast, from, ok, err := sp.FinalHere(partialsView, names)
+			if err == nil && ok {
+				c.finalHere, c.finalFrom = "", from
+				c.finalHere, err = deserialize(ctx, conn, ast)
+			}
+			if err != nil {
+				return nil, err
+			}
 		}
 		d.plans.put(k.String(), c)
 	}
-	p := &planned{mode: partition.Scatter, merge: c.merge, plan: sp, pruned: pruned}
+	p := &planned{mode: partition.Scatter, merge: c.merge, plan: sp, pruned: pruned, finalHere: c.finalHere, finalFrom: c.finalFrom}
 	if sp.Merge != nil {
 		p.mode = partition.ScatterMerge
 	}

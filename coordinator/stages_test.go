@@ -192,6 +192,9 @@ type goldenPlan struct {
 	Reason string   `json:"reason,omitempty"` // why a local query is not split
 	Stages []string `json:"stages,omitempty"`
 	Merge  string   `json:"merge_sql,omitempty"`
+	// FinalHere: the merge with the last stage's query, run instead of
+	// its tasks when their input is small.
+	FinalHere string `json:"final_here_sql,omitempty"`
 }
 
 // stageCluster starts 2 executors over stageData's files in dir, its
@@ -290,6 +293,7 @@ func goldenStages(t *testing.T, file string, queries []string, opt func(*Config)
 			}
 			forgetPace(t, c, e.QueryID)
 			g.Mode, g.Merge, g.Reason = e.Mode, e.Merge, strings.ReplaceAll(e.Reason, dir, "$DIR")
+			g.FinalHere = e.FinalHere
 			for _, s := range e.Stages {
 				line := fmt.Sprintf("%d: %s; %d tasks; %s", s.Stage, s.What, s.Tasks, s.Output)
 				if s.Keys != "" {

@@ -274,7 +274,7 @@ func (d *dist) gatherCounts(req context.Context, qid string, handles []string, d
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			recs, _, err := d.fetchTask(ctx, []byte(h), qid, &held)
+			recs, _, err := d.fetchTask(ctx, []byte(h), -1, qid, &held)
 			for _, r := range recs {
 				if err == nil {
 					err = addCount(&total, r)

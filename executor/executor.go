@@ -547,10 +547,11 @@ type started struct {
 	ran *ranSignal
 }
 
-// ranSignal says when a run ended and how.
+// ranSignal says when a run ended and how, and how many rows it gave.
 type ranSignal struct {
-	ch  chan struct{}
-	err error
+	ch   chan struct{}
+	err  error
+	rows int64
 }
 
 // reading says whether a reader has taken any of the task's spools.
@@ -649,7 +650,7 @@ func (e *Executor) spawn(t cluster.Task, only int) *started {
 	go func() {
 		defer e.wg.Done()
 		defer cancel()
-		err := e.run(ctx, t, open)
+		rows, err := e.run(ctx, t, open)
 		if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			err = fmt.Errorf("task %s/%d ran longer than its query's timeout (--query-timeout): %w",
 				t.Query, t.Task, context.DeadlineExceeded)
@@ -665,7 +666,7 @@ func (e *Executor) spawn(t cluster.Task, only int) *started {
 		for _, sp := range spools {
 			sp.finish(err)
 		}
-		s.ran.err = err
+		s.ran.err, s.ran.rows = err, rows
 		close(s.ran.ch)
 	}()
 	return s
@@ -826,7 +827,7 @@ type recordWriter interface {
 // (loaded, or their first records in hand: fetchInputs), before it takes a
 // thread slot: a consumer waiting for its producers must not hold the slot
 // one of them needs.
-func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Schema) (recordWriter, error)) (err error) {
+func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Schema) (recordWriter, error)) (rows int64, err error) {
 	report := cluster.TaskReport{Query: t.Query, Task: t.Task, Executor: e.id, Started: time.Now()}
 	e.inflight.Add(1)
 	defer func() {
@@ -847,13 +848,13 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 	start := time.Now()
 	conn, err := e.db.Connect(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer conn.Close()
 	ins := &taskInputs{}
 	if len(t.Inputs) > 0 {
 		if ins, err = e.fetchInputs(ctx, conn, t); err != nil {
-			return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
+			return 0, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
 		}
 		defer ins.close() // after the SQL's reader is released (deferred later)
 	}
@@ -864,7 +865,7 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 	select {
 	case e.slots <- struct{}{}:
 	case <-ctx.Done():
-		return ctx.Err()
+		return 0, ctx.Err()
 	}
 	defer func() { <-e.slots }()
 	slotted := time.Now() // on a thread from here
@@ -875,23 +876,23 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 	}
 	if h := e.cfg.Test; h != nil && h.Before != nil {
 		if err := h.Before(ctx, t); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	st, err := conn.Prepare(ctx, t.SQL)
 	if err != nil {
-		return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
+		return 0, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
 	}
 	defer st.Close()
 	rdr, err := st.Query(ctx, e.cfg.Alloc, t.Args(), e.cfg.Batch)
 	if err != nil {
-		return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, ins.cause(err))
+		return 0, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, ins.cause(err))
 	}
 	defer rdr.Release()
 	schema := skeinsql.ResultSchema(rdr.Schema())
 	w, err := open(schema)
 	if err != nil {
-		return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
+		return 0, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
 	}
 	closed := false
 	defer func() {
@@ -899,7 +900,6 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 			_ = w.Close()
 		}
 	}()
-	var rows int64
 	for rdr.Next() {
 		rec := rdr.RecordBatch()
 		rec.Retain()
@@ -909,21 +909,21 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 		report.Rows, report.Bytes = rows, report.Bytes+duck.RecordSize(rec)
 		rec.Release()
 		if err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if err := rdr.Err(); err != nil {
-		return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, ins.cause(err))
+		return 0, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, ins.cause(err))
 	}
 	// A producer's writer still holds the rows of partitions it has not
 	// filled a batch of: they are written now, and a failure is the task's.
 	closed = true
 	if err := w.Close(); err != nil {
-		return fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
+		return 0, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
 	}
 	if h := e.cfg.Test; h != nil && h.After != nil {
 		if err := h.After(ctx, t, time.Since(slotted)); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	ins.logStreams(log, t)
@@ -931,7 +931,7 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 	// (the SQL and the writing of its result).
 	log.Debug().Int64("rows", rows).Dur("took", time.Since(start)).Dur("inputs", fetched.Sub(start)).
 		Dur("queued", slotted.Sub(fetched)).Dur("run", time.Since(slotted)).Msg("task done")
-	return nil
+	return rows, nil
 }
 
 // startAll runs the tasks the scheduler gave this executor and answers
@@ -975,6 +975,9 @@ func (e *Executor) startAll(stream flight.FlightService_DoActionServer, handles 
 			return ctx.Err()
 		}
 		res := cluster.Started{I: r.i}
+		if r.r.err == nil {
+			res.Rows = &r.r.rows
+		}
 		if r.r.err != nil {
 			if e.life.Err() != nil {
 				// Stopped because this executor stops: the task is not

@@ -26,7 +26,10 @@
 // and both read from them by one task), setop.go (set operations),
 // cte.go (WITH seen through; one read more than once computed once and
 // broadcast to its readers), fuse.go (two stages of one task each joined
-// by a shuffle or a range partitioning run as one), ranges.go,
+// by a shuffle or a range partitioning run as one), finalhere.go (the
+// coordinator's merge with the last stage's query in it, which the
+// coordinator runs over the producers' partitions instead of that stage
+// when they gave few rows), ranges.go,
 // rangejoin.go and rangeagg.go (files sorted by a key: a split scan cut
 // by ranges of it from Parquet statistics, inputs equal to it read in
 // each slice's range, GROUP BY of it finished in each slice; rangeagg.go

@@ -78,6 +78,10 @@ const (
 type Started struct {
 	I     int    `json:"i"`
 	Error string `json:"err,omitempty"`
+	// Rows is how many rows the task gave (all its partitions' for an
+	// exchange's producer), when it ran without error; nil from an
+	// executor that does not say.
+	Rows *int64 `json:"rows,omitempty"`
 }
 
 // Token kinds signed with the cluster key.
