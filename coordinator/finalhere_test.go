@@ -42,6 +42,15 @@ func TestFinalAggregateInTheMerge(t *testing.T) {
 				case limit == 0 && ran != last.Tasks:
 					t.Fatalf("%d of the last stage's %d tasks ran; want all, its input being over the limit", ran, last.Tasks)
 				}
+				// The history (skein.tasks, the status page) says where
+				// the skipped tasks' work went.
+				want := 0
+				if limit > 0 {
+					want = last.Tasks
+				}
+				if n := mergedAttempts(c, e.QueryID); n != want {
+					t.Fatalf("%d of the query's attempts recorded as merged, want %d", n, want)
+				}
 			})
 		}
 	}
@@ -67,4 +76,21 @@ func lastStageRuns(t *testing.T, c *Coordinator, qid string, si int) (ran, produ
 		}
 	}
 	return ran, producers
+}
+
+// mergedAttempts counts the attempts of query qid the history records as
+// done by the coordinator's merge.
+func mergedAttempts(c *Coordinator, qid string) int {
+	h := c.hist
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	if q := h.byID[qid]; q != nil {
+		for _, a := range q.attempts {
+			if a.status == statusMerged && a.executor == "coordinator" {
+				n++
+			}
+		}
+	}
+	return n
 }

@@ -99,6 +99,10 @@ const (
 	statusOK        = "ok"
 	statusFailed    = "failed"
 	statusCancelled = "cancelled"
+	// statusMerged: a task of a query's last stage whose work the
+	// coordinator's merge did, over the partitions the task would have
+	// read (finalhere.go); it ran on no executor.
+	statusMerged = "merged"
 )
 
 func newHistory() *history {
@@ -218,6 +222,22 @@ func (h *history) ranHere(r cluster.TaskReport, err error) {
 	q := h.record(r, st)
 	if q != nil && q.scatter && st != statusOK {
 		h.end(q, 0, 0, st, text)
+	}
+}
+
+// merged records the tasks of query's last stage that the coordinator's
+// merge runs instead, when the merge began.
+func (h *history) merged(query string, tasks []int, at time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	q := h.byID[query]
+	if q == nil {
+		return
+	}
+	for _, t := range tasks {
+		a := &attempt{task: t, executor: "coordinator", started: at, finished: at, status: statusMerged}
+		h.metrics.attempt(a)
+		h.add(q, a)
 	}
 }
 

@@ -181,6 +181,15 @@ func (d *dist) mergeSources(ctx context.Context, m merge) (string, []mergeSource
 			return "", nil, err
 		}
 		if here {
+			last := make([]int, 0, len(m.Tasks))
+			for _, h := range m.Tasks {
+				t, err := d.secret.VerifyTask([]byte(h))
+				if err != nil {
+					return "", nil, err
+				}
+				last = append(last, t.Task)
+			}
+			d.hist.merged(m.Query, last, time.Now())
 			for _, h := range m.Producers {
 				t, err := d.secret.VerifyTask([]byte(h))
 				if err != nil {

@@ -35,7 +35,7 @@ func newQueryMetrics(reg prometheus.Registerer) *queryMetrics {
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_query_bytes_total",
 			Help: "Result bytes (Arrow buffers) of the distributed queries that ended, by mode."}, []string{"mode"}),
 		tasks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_tasks_total",
-			Help: "Task attempts reported by executors (or run by the coordinator), by status."}, []string{"status"}),
+			Help: "Task attempts reported by executors (or run by the coordinator), by status (merged: a last stage's task whose work the coordinator's merge did)."}, []string{"status"}),
 		taskSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "skein_task_duration_seconds",
 			Help: "Time of the task attempts reported, by status.", Buckets: metrics.LatencyBuckets}, []string{"status"}),
 		taskRows: prometheus.NewCounter(prometheus.CounterOpts{Name: "skein_task_rows_total",
@@ -77,7 +77,7 @@ func (m *queryMetrics) attempt(a *attempt) {
 		return
 	}
 	m.tasks.WithLabelValues(a.status).Inc()
-	if !a.started.IsZero() && !a.finished.IsZero() {
+	if !a.started.IsZero() && !a.finished.IsZero() && a.status != statusMerged {
 		m.taskSeconds.WithLabelValues(a.status).Observe(a.finished.Sub(a.started).Seconds())
 	}
 	m.taskRows.Add(float64(a.rows))

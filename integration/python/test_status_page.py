@@ -133,8 +133,12 @@ def test_status_page_shows_cluster_and_query(status_server, data_root):
             executors = set()
             for i in range(task_rows.count()):
                 cells = task_rows.nth(i).locator("td")
-                assert cells.nth(3).inner_text() == "ok"
-                executors.add(cells.nth(4).inner_text())
+                status, executor = cells.nth(3).inner_text(), cells.nth(4).inner_text()
+                # A small last stage's tasks are done by the coordinator's
+                # merge: shown as such, never as unreported.
+                assert status == "ok" or (status, executor) == ("merged", "coordinator"), (status, executor)
+                if status == "ok":
+                    executors.add(executor)
             assert len(executors) == 2, executors
             if mode == "stages":
                 assert page.locator("#stages tr.stage").count() >= 2
