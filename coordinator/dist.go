@@ -688,7 +688,7 @@ func (d *dist) parse(ctx context.Context, conn *duck.Conn, query string) (parsed
 	if p, ok := d.parsed.get(query); ok {
 		return p, nil
 	}
-	ast, err := conn.QueryText(ctx, "SELECT json_serialize_sql($1::VARCHAR)::VARCHAR", query)
+	ast, err := serialize(ctx, conn, query)
 	if err != nil {
 		return parsedText{}, err
 	}
@@ -1128,6 +1128,12 @@ func scalar[T any](ctx context.Context, conn *duck.Conn, q string, args ...any) 
 	return v, err
 }
 
+// serialize is DuckDB's AST of query, as JSON (json_serialize_sql).
+func serialize(ctx context.Context, conn *duck.Conn, query string) (string, error) {
+	return conn.QueryText(ctx, "SELECT json_serialize_sql($1::VARCHAR)::VARCHAR", query)
+}
+
+// deserialize is the SQL of a JSON AST (json_deserialize_sql).
 func deserialize(ctx context.Context, conn *duck.Conn, ast []byte) (string, error) {
 	return conn.QueryText(ctx, "SELECT json_deserialize_sql($1::JSON)", string(ast))
 }
@@ -1184,9 +1190,12 @@ func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.R
 // openPart is open for partition part of a producer task (part >= 0), or
 // for the task's whole result (part < 0).
 func (d *dist) openPart(ctx context.Context, t cluster.Task, handle []byte, part int) (array.RecordReader, func(), string, error) {
-	ticket, err := cluster.TaskTicket(string(handle))
+	var ticket []byte
+	var err error
 	if part >= 0 {
 		ticket, err = cluster.PartitionTicket(string(handle), part)
+	} else {
+		ticket, err = cluster.TaskTicket(string(handle))
 	}
 	if err != nil {
 		return nil, nil, "", err

@@ -97,7 +97,7 @@ func (d *dist) viewDefinition(ctx context.Context, conn *duck.Conn, create strin
 	if err != nil {
 		return v, err
 	}
-	ast, err := scalar[string](ctx, conn, "SELECT json_serialize_sql($1::VARCHAR)::VARCHAR", query)
+	ast, err := serialize(ctx, conn, query)
 	if err != nil {
 		return v, err
 	}

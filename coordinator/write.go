@@ -199,7 +199,7 @@ func writable(ctx context.Context, conn *duck.Conn, stmt, query string) (schema 
 	if !usable {
 		return nil, "", false, nil
 	}
-	ast, err := scalar[string](ctx, conn, "SELECT json_serialize_sql($1::VARCHAR)::VARCHAR", query)
+	ast, err := serialize(ctx, conn, query)
 	if err != nil {
 		return nil, "", true, err
 	}
