@@ -525,12 +525,16 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		consulted = true
 		return d.columnStats(ctx, conn, seen, paths, column, typ, true)
 	}
+	hive := func(paths []string) (partition.Hive, error) {
+		consulted = true
+		return hiveOf(ctx, conn, seen, paths)
+	}
 	// The constants of the WHERE that no value of theirs changes the plan
 	// of, marked: a plan is reused for other values of them.
 	marked, values := text.marked, text.values
 	a, err := partition.Analyze(marked, partition.Env{Aggregates: d.aggs, View: view, Rows: rows,
 		Exchanges: d.exchanges, Partitions: d.slots(), BroadcastRows: d.broadcastRows, Columns: cols,
-		Estimate: facts.estimate, KeyStats: keyStats, PruneStats: pruneStats})
+		Estimate: facts.estimate, KeyStats: keyStats, PruneStats: pruneStats, Hive: hive})
 	if errors.Is(err, partition.ErrLocal) && !consulted {
 		// Local whatever the catalog holds (SELECT 1, a volatile function,
 		// a recursive WITH): parsing and analysing it again would give the

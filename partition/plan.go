@@ -55,6 +55,7 @@ type Analysis struct {
 	alias    string
 	reader   Node   // a text scan's table function call, with its options
 	first    string // the whole scan's first file, when its files' schemas differ (readas.go)
+	hive     Hive   // how the whole scan reads its paths' hive partitioning (readas.go)
 	renamed  bool   // a UNION ALL branch after the first: its columns take the union's names
 
 	env Env
@@ -161,6 +162,10 @@ type Env struct {
 	// 00:00:00); a file whose column is stored as another type is an
 	// error. Prune reads it (KeyStats, for integers only, when nil).
 	PruneStats func(paths []string, column, typ string) ([]File, error)
+	// Hive is how a scan of the paths reads their key=value directories
+	// as a whole (readas.go), which its slices then say. nil: as each
+	// slice decides alone.
+	Hive func(paths []string) (Hive, error)
 
 	// withs are the WITH queries read more than once, computed once;
 	// nil: every WITH is inlined.
@@ -590,6 +595,9 @@ func (a *Analysis) useScan(from Node, scanPath []string) error {
 		return local("scan with column aliases or a sample")
 	}
 	a.Paths = paths
+	if err := a.readHive(fn); err != nil {
+		return err
+	}
 	a.alias = str(from, "alias")
 	if a.alias == "" {
 		a.alias = name
@@ -923,11 +931,11 @@ func (a *Analysis) unionOf(s Slice) bool { return !a.Joined && s.Keys == nil }
 // read as lists, 380 ms as UNION ALLs; a probe, not in the repository),
 // and the columns of files that agree line up by position.
 func (a *Analysis) filesNode(files []Node, union bool) Node {
-	fn := tableFunction(a.alias, function("read_parquet", a.withFirst(files)))
+	fn := tableFunction(a.alias, a.parquetReader(a.withFirst(files)))
 	if a.first == "" && union && len(files) > 1 {
 		var all Node
 		for _, f := range files {
-			one := selectNode([]any{star()}, tableFunction("", function("read_parquet", f)))
+			one := selectNode([]any{star()}, tableFunction("", a.parquetReader(f)))
 			if all == nil {
 				all = one
 				continue
@@ -1074,6 +1082,9 @@ func (a *Analysis) scanNode(file, first, last Node) Node {
 		fn := clone(a.reader)
 		args := list(fn, "children")
 		args[0] = file
+		for _, p := range a.hiveParams() {
+			args = append(args, p)
+		}
 		fn["children"] = args
 		return tableFunction(a.alias, fn)
 	}
@@ -1081,9 +1092,7 @@ func (a *Analysis) scanNode(file, first, last Node) Node {
 	if a.first != "" {
 		file = a.withFirst([]Node{file})
 	}
-	scan := function("read_parquet", file, Node{"class": "COMPARISON",
-		"type": "COMPARE_EQUAL", "alias": "", "query_location": json.Number(noLocation),
-		"left": columnRef("file_row_number"), "right": cast("BOOLEAN", constant("VARCHAR", "t"))})
+	scan := a.parquetReader(file, namedArg("file_row_number", cast("BOOLEAN", constant("VARCHAR", "t"))))
 	from := tableFunction("", scan)
 	all := star()
 	all["exclude_list"] = []any{"file_row_number"}
