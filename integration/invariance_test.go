@@ -344,6 +344,7 @@ func corpus(src string) []string {
 		"SELECT id, s FROM "+src+" ORDER BY id LIMIT 7 OFFSET 3000",
 		"SELECT id * 2 AS twice FROM "+src+" WHERE s IS NULL ORDER BY twice DESC LIMIT 4",
 		"SELECT id, x FROM "+src+" ORDER BY x DESC NULLS LAST, id LIMIT 10",
+		"SELECT * FROM "+src+" ORDER BY x DESC NULLS LAST, id LIMIT 6 OFFSET 2",
 		"SELECT id FROM "+src+" WHERE g = 1 ORDER BY 1 LIMIT 3",
 		"SELECT id, g FROM "+src+" ORDER BY g, id DESC",
 		"SELECT id FROM "+src+" ORDER BY id LIMIT 0",

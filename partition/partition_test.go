@@ -24,7 +24,9 @@ func load(t *testing.T, name string) []byte {
 
 func TestModes(t *testing.T) {
 	cases := map[string]Mode{"scan": Scatter, "agg": ScatterMerge, "distinct_agg": ScatterMerge, "window": Local,
-		"order_only": ScatterMerge, "join": Scatter, "table": Local, "options": Local}
+		"order_only": ScatterMerge, "join": Scatter, "table": Local, "options": Local,
+		// SELECT * ... ORDER BY x DESC, id LIMIT 3 OFFSET 1: the star carries x and id.
+		"star_top_n": ScatterMerge, "star_expr_order": Local}
 	for name, want := range cases {
 		a, err := Analyze(load(t, name), Env{Aggregates: aggs})
 		got := Local

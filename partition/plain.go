@@ -66,10 +66,15 @@ func (a *Analysis) planPlain() error {
 
 // outputIndex finds the select-list item an ORDER BY term sorts by: one
 // it names (alias or column) or one it repeats. A position (ORDER BY 2) is
-// kept as written (-1). Anything else sorts by a value the partial results
-// do not carry, so the query stays local.
+// kept as written (-1), and so is a column a lone * selects (SELECT * ...
+// ORDER BY c: the partial results carry every column by its name).
+// Anything else sorts by a value the partial results do not carry, so the
+// query stays local.
 func outputIndex(e Node, selectList []any) (int, error) {
 	if str(e, "class") == "CONSTANT" {
+		return -1, nil
+	}
+	if str(e, "class") == "COLUMN_REF" && len(list(e, "column_names")) == 1 && loneStar(selectList) {
 		return -1, nil
 	}
 	if str(e, "class") == "COLUMN_REF" {
@@ -87,6 +92,17 @@ func outputIndex(e Node, selectList []any) (int, error) {
 		}
 	}
 	return 0, local("ORDER BY a value that is not selected")
+}
+
+// loneStar says the select list is one * that gives every column by its
+// own name (no EXCLUDE, REPLACE, RENAME or COLUMNS).
+func loneStar(selectList []any) bool {
+	if len(selectList) != 1 {
+		return false
+	}
+	s, _ := selectList[0].(map[string]any)
+	return str(s, "class") == "STAR" && len(list(s, "exclude_list")) == 0 && len(list(s, "replace_list")) == 0 &&
+		len(list(s, "rename_list")) == 0 && len(list(s, "qualified_exclude_list")) == 0 && s["expr"] == nil && s["columns"] == false
 }
 
 // topN is how many rows each slice must keep: LIMIT plus OFFSET, which
