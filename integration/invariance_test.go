@@ -175,6 +175,13 @@ var staged = []string{
 	"SELECT id, g, row_number() OVER (PARTITION BY g ORDER BY id) AS rn, sum(x) OVER (PARTITION BY g) FROM v WHERE id % 7 = 0",
 	"SELECT id, rank() OVER (PARTITION BY g, flag ORDER BY x, id) FROM v QUALIFY rank() OVER (PARTITION BY g, flag ORDER BY x, id) <= 3",
 	"SELECT id, lag(x) OVER (ORDER BY id) FROM v WHERE g = 1",
+	// Windows over the query's own groups: the aggregate lifted into a
+	// FROM subquery (partition/liftagg.go).
+	"SELECT g, sum(x) AS s, rank() OVER (ORDER BY sum(x) DESC, g) AS r FROM v GROUP BY g",
+	"SELECT g, flag, count(*) - lag(count(*)) OVER (PARTITION BY flag ORDER BY g) AS d FROM v GROUP BY g, flag",
+	"SELECT g, sum(amount) / sum(sum(amount)) OVER () AS share FROM v WHERE x > 100 GROUP BY g HAVING count(*) > 10",
+	"SELECT g % 3 AS m, count(*) AS n FROM v GROUP BY m QUALIFY row_number() OVER (ORDER BY count(*) DESC, m) <= 2",
+	"SELECT o_orderpriority, count(*) AS n, rank() OVER (ORDER BY count(*) DESC) FROM orders, lineitem WHERE o_orderkey = l_orderkey AND l_quantity > 49 GROUP BY o_orderpriority",
 	// Subqueries and CTEs.
 	"SELECT g, sum(x) FROM v GROUP BY g HAVING sum(x) > (SELECT avg(x) * 1000 FROM vv)",
 	"SELECT id, x FROM v WHERE x > (SELECT avg(x) FROM v) AND g = 4",

@@ -310,6 +310,11 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 	if a.windows {
 		// Window functions see whole partitions: rows shuffled by the
 		// PARTITION BY keys every window shares, the query on each part.
+		if hasAgg || len(list(root, "group_expressions")) > 0 {
+			if lifted, ok := liftAggregates(root, env); env.Exchanges && ok {
+				return analyzeSelect(lifted, env)
+			}
+		}
 		if hasAgg || len(list(root, "group_expressions")) > 0 || a.Joined || a.Format != Parquet {
 			return nil, local("window functions over an aggregate, a join or text files")
 		}
