@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -274,7 +275,7 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 	if err := a.findScan(env.Rows, aggs); err != nil {
 		return nil, err
 	}
-	if err := plainSelect(root, env.Exchanges); err != nil {
+	if err := plainSelect(withoutDistinct(root, aggs), env.Exchanges); err != nil {
 		return nil, err
 	}
 	if env.Exchanges {
@@ -699,6 +700,30 @@ func isStarOnly(n Node) bool {
 		len(list(s, "rename_list")) == 0 && s["expr"] == nil && s["columns"] == false &&
 		n["where_clause"] == nil && len(list(n, "group_expressions")) == 0 && n["having"] == nil &&
 		len(list(n, "modifiers")) == 0 && n["qualify"] == nil && n["sample"] == nil
+}
+
+// withoutDistinct is root less its DISTINCT when the query has no
+// aggregate, GROUP BY, HAVING or window function: planPlain splits such a
+// SELECT DISTINCT (each slice's distinct rows, made distinct again). Every
+// other plan reads only ORDER BY and LIMIT, so plainSelect keeps the
+// others local.
+func withoutDistinct(root Node, aggs Aggregates) Node {
+	mods := list(root, "modifiers")
+	var kept []any
+	for _, m := range mods {
+		if mn, _ := m.(map[string]any); str(mn, "type") != "DISTINCT_MODIFIER" || len(list(mn, "distinct_on_targets")) > 0 {
+			kept = append(kept, m)
+		}
+	}
+	if len(kept) == len(mods) || len(list(root, "group_expressions")) > 0 || root["having"] != nil ||
+		str(root, "aggregate_handling") != "STANDARD_HANDLING" ||
+		containsAggregate([]any{root["select_list"], root["modifiers"]}, aggs) ||
+		anyNode([]any{root["select_list"], root["qualify"], root["modifiers"]}, func(n Node) bool { return str(n, "class") == "WINDOW" }) {
+		return root
+	}
+	out := maps.Clone(root)
+	out["modifiers"] = kept
+	return out
 }
 
 // plainSelect rejects the clauses the planner does not split.
