@@ -567,7 +567,11 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 			lits = nil // written with its constants, for each
 		}
 	}
-	// Where splitting cannot pay, the query runs whole as one task.
+	// Where splitting cannot pay, the query runs whole as one task; but
+	// for a plan that pays however few rows it reads.
+	if p := d.planAnyRows(ctx, conn, seen, a, cacheKey, schema); p != nil {
+		return p, nil
+	}
 	if p, err := d.planWhole(ctx, conn, seen, marked, lits, views.view, cacheKey, shapeKey, schema); p != nil || err != nil {
 		return p, err
 	}
@@ -945,8 +949,9 @@ func (d *dist) slices(ctx context.Context, conn *duck.Conn, seen listings, a *pa
 		return nil, nil, 0, err
 	}
 	// Every task of a join reads the other inputs whole: with more files
-	// than executor threads, each thread gets one task of whole files.
-	if slots := d.slots(); a.Joined && len(files) > slots {
+	// than executor threads, each thread gets one task of whole files; so
+	// does a scan whose every task gives about as many rows (PerSlot).
+	if slots := d.slots(); (a.Joined || a.PerSlot) && len(files) > slots {
 		return partition.SplitGroups(files, slots), files, 0, nil
 	}
 	if a.Joined {

@@ -89,7 +89,11 @@ var stageQueries = []string{
 	// An ON conjunct on the null-supplying side alone filters that side's
 	// stage (its column not shipped); one on the preserved side stays in
 	// the ON; an inner join's filters its input.
+	// (The first two: ord's count computed below the join, its filter in
+	// that stage, partition/eagerleft.go; COUNT(*) is not, and ord's stage
+	// filters what it ships to the co-partitioned join.)
 	"SELECT dim.d, count(o.o) FROM dim LEFT JOIN ord o ON dim.d = o.od AND NOT o.urgent GROUP BY dim.d",
+	"SELECT dim.d, count(*) FROM dim LEFT JOIN ord o ON dim.d = o.od AND NOT o.urgent GROUP BY dim.d",
 	"SELECT f.k, dim.name FROM fact f LEFT JOIN dim ON f.d = dim.d AND f.x > 400 AND dim.name <> 'dim 2'",
 	"SELECT f.k, o.od FROM fact f JOIN ord o ON f.o = o.o AND o.urgent AND f.c = 'c2'",
 	// TPC-H Q12's shape: fact has more rows than acct but few pass its
@@ -105,7 +109,10 @@ var stageQueries = []string{
 	// join; not the key of a null-supplying side (its NULLs are in every
 	// partition), nor one of two keys the inputs are shuffled by.
 	"SELECT o.o, count(*), sum(f.x) FROM fact f JOIN ord o ON f.o = o.o GROUP BY o.o",
+	// (count(f.k) is computed below the join, partition/eagerleft.go;
+	// sum(f.x * 2) is not, an expression of the null-supplying side.)
 	"SELECT o.o, count(f.k) FROM ord o LEFT JOIN fact f ON f.o = o.o AND f.d = 1 GROUP BY o.o ORDER BY 2 DESC, 1 LIMIT 5",
+	"SELECT o.o, sum(f.x * 2) FROM ord o LEFT JOIN fact f ON f.o = o.o AND f.d = 1 GROUP BY o.o ORDER BY 2 DESC, 1 LIMIT 5",
 	"SELECT f.o, count(*) FROM ord o LEFT JOIN fact f ON f.o = o.o AND f.d = 1 GROUP BY f.o",
 	"SELECT f.o, sum(f.x) FROM fact f JOIN ord o ON f.o = o.o AND f.d = o.od GROUP BY f.o",
 	// Beside a subquery the join stage keeps its inputs' filters (DuckDB
@@ -162,6 +169,12 @@ var stageQueries = []string{
 	// join (its 500 values fewer than cust's 3,000 rows), cust split in
 	// ranges of c and the aggregate finished in each slice.
 	"SELECT c.c, c.name, dim.name AS dname, sum(f.x) AS s, count(*) FROM fact f, cust c, dim WHERE f.o = c.c AND c.g = dim.d AND f.d < 5 GROUP BY c.c, c.name, dim.name ORDER BY s DESC, c.c LIMIT 5",
+	// TPC-H Q13's shape (partition/eagerleft.go): fact's counts by f.o,
+	// the null-supplying side of a LEFT join, computed below the join in
+	// one task a slot and broadcast to cust's join in ranges of c (its
+	// 3,000 rows more than the two tasks' 500 partial rows each; dim's 7,
+	// above, are joined in one task), then the query over the subquery.
+	"SELECT n, count(*) AS custdist FROM (SELECT c.c, count(f.k) AS n FROM cust c LEFT JOIN fact f ON c.c = f.o AND f.d < 5 GROUP BY c.c) AS co GROUP BY n ORDER BY custdist DESC, n DESC",
 	// Not below the join: f.k has 18,000 values, more than cust's rows;
 	// an aggregate reads cust.
 	"SELECT c.g, sum(f.x) FROM fact f, cust c WHERE f.k = c.c GROUP BY c.g",

@@ -91,11 +91,8 @@ func (d *dist) wholePlan(ctx context.Context, conn *duck.Conn, k string, ast []b
 
 // wholeReason says why the query runs as one task, or "" if it is split.
 func (d *dist) wholeReason(ctx context.Context, conn *duck.Conn, seen listings, w *partition.Whole) string {
-	if d.slots() == 1 {
-		return "one executor thread in the cluster"
-	}
-	if d.planSlots == 0 && len(d.reg.ready()) == 1 {
-		return "one executor, whose DuckDB runs a task with all its threads"
+	if why := d.oneSlotReason(); why != "" {
+		return why
 	}
 	if w.Text {
 		return ""
@@ -111,6 +108,34 @@ func (d *dist) wholeReason(ctx context.Context, conn *duck.Conn, seen listings, 
 		}
 	}
 	return fmt.Sprintf("inputs %s rows under --split-min-rows %s", groupDigits(rows), groupDigits(d.splitMinRows))
+}
+
+// oneSlotReason says why every query runs whole, or "" if more than one
+// executor thread takes tasks.
+func (d *dist) oneSlotReason() string {
+	if d.slots() == 1 {
+		return "one executor thread in the cluster"
+	}
+	if d.planSlots == 0 && len(d.reg.ready()) == 1 {
+		return "one executor, whose DuckDB runs a task with all its threads"
+	}
+	return ""
+}
+
+// planAnyRows is the query's plan in stages when it pays however few rows
+// the query reads (partition.Plan.AnyRows: TPC-H Q13's count of orders
+// computed below its outer join to customer, partition/eagerleft.go) and
+// more than one executor thread takes tasks; nil otherwise, the query
+// then planned as any other (whole when its inputs are small).
+func (d *dist) planAnyRows(ctx context.Context, conn *duck.Conn, seen listings, a *partition.Analysis, key func() string, schema *arrow.Schema) *planned {
+	if d.splitMinRows <= 0 || !d.exchanges || !a.MaySplitSmall() || d.oneSlotReason() != "" {
+		return nil
+	}
+	p, err := d.planStages(ctx, conn, seen, a, key, schema)
+	if err != nil || p == nil || p.plan == nil || !p.plan.AnyRows {
+		return nil
+	}
+	return p
 }
 
 // groupDigits writes n (not negative) with its thousands separated by

@@ -71,12 +71,7 @@ func (a *Analysis) eagerStages(names []string) (*Plan, error) {
 	if len(bLeaves) == 0 || bRows*eagerShare < a.env.BroadcastRows {
 		return nil, nil
 	}
-	e := &eager{j: j, inA: inA, aggs: a.env.Aggregates, aliases: map[string]bool{}}
-	for _, item := range list(root, "select_list") {
-		if al := str(item.(map[string]any), "alias"); al != "" {
-			e.aliases[strings.ToLower(al)] = true
-		}
-	}
+	e := newEager(j, inA, a.env.Aggregates, root)
 	var preConds, outerConds []any
 	for _, c := range append(conjuncts(root["where_clause"]), joinConditions(child(root, "from_table"))...) {
 		leaves, ok := e.refs(c)
@@ -89,6 +84,45 @@ func (a *Analysis) eagerStages(names []string) (*Plan, error) {
 			outerConds = append(outerConds, c)
 		}
 	}
+	for _, c := range outerConds {
+		if n, _ := c.(map[string]any); n == nil {
+			return nil, nil // a USING equality: not expected under innerOnly
+		}
+	}
+	return a.eagerPlan(names, e, aLeaves, preConds, outerConds, bRows, func(pre Node, conds []any) (Node, Node) {
+		bNodes := []Node{pre}
+		for _, i := range bLeaves {
+			bNodes = append(bNodes, clone(j.leaves[i].node))
+		}
+		var where Node
+		if len(conds) > 0 {
+			where = and(conds)
+		}
+		return crossJoin(bNodes), where
+	})
+}
+
+// newEager starts a rewrite of the query at root whose inputs inA says
+// are A's.
+func newEager(j *joinShape, inA func(int) bool, aggs Aggregates, root Node) *eager {
+	e := &eager{j: j, inA: inA, aggs: aggs, aliases: map[string]bool{}}
+	for _, item := range list(root, "select_list") {
+		if al := str(item.(map[string]any), "alias"); al != "" {
+			e.aliases[strings.ToLower(al)] = true
+		}
+	}
+	return e
+}
+
+// eagerPlan is the plan of the query with its aggregates computed below
+// the join over A's inputs aLeaves, given A's own filters (preConds) and
+// the conditions joining A to B (outerConds), which must equal A's key
+// column to a column of B; from makes the outer query's FROM (and WHERE)
+// of the partial rows' WITH reference and those conditions rewritten.
+// nil when the rewrite does not apply.
+func (a *Analysis) eagerPlan(names []string, e *eager, aLeaves []int, preConds, outerConds []any, bRows int64,
+	from func(pre Node, conds []any) (Node, Node)) (*Plan, error) {
+	root, j := a.root, e.j
 	// Rewrite the outer query: A's key column read from the partial rows,
 	// each aggregate its final form over them.
 	outer := clone(root)
@@ -112,6 +146,7 @@ func (a *Analysis) eagerStages(names []string) (*Plan, error) {
 		}
 		list(outer, "group_expressions")[i] = out
 	}
+	var err error
 	if h := child(outer, "having"); h != nil {
 		if outer["having"], err = e.rewrite(h, true); err != nil {
 			return nil, nil
@@ -128,11 +163,7 @@ func (a *Analysis) eagerStages(names []string) (*Plan, error) {
 	}
 	var conds []any
 	for _, c := range outerConds {
-		n, _ := c.(map[string]any)
-		if n == nil {
-			return nil, nil // a USING equality: not expected under innerOnly
-		}
-		out, err := e.rewrite(clone(n), false)
+		out, err := e.rewrite(clone(c.(map[string]any)), false)
 		if err != nil {
 			return nil, nil
 		}
@@ -147,7 +178,8 @@ func (a *Analysis) eagerStages(names []string) (*Plan, error) {
 	// o_custkey, 1..149999, against customer's 150,000 rows; Q12's
 	// o_orderkey, unique in orders, is 6,000,000 wide against lineitem's
 	// few filtered rows, and stays as it was).
-	if w, ok := a.keyWidth(j.leaves[e.key.leaf], e.key.column); !ok || w > bRows {
+	w, ok := a.keyWidth(j.leaves[e.key.leaf], e.key.column)
+	if !ok || w > bRows || (e.minRowsPerKey > 0 && w*e.minRowsPerKey > j.leaves[e.key.leaf].rows) {
 		return nil, nil
 	}
 	// The partial rows: A's rows, with A's own filters, grouped by the key.
@@ -171,20 +203,22 @@ func (a *Analysis) eagerStages(names []string) (*Plan, error) {
 	if err != nil || prePlan == nil {
 		return nil, nil
 	}
-	w := &withs{columns: a.env.Columns, views: map[string]*withDef{}}
+	ws := &withs{columns: a.env.Columns, views: map[string]*withDef{}}
 	env := a.env
-	env.withs, env.Columns = w, w.seeThrough
-	w.env = env
-	d := w.add("pre-aggregate", preName, pre, nil)
-	d.planned = prePlan
-	bNodes := []Node{d.ref()}
-	for _, i := range bLeaves {
-		bNodes = append(bNodes, clone(j.leaves[i].node))
+	env.withs, env.Columns = ws, ws.seeThrough
+	if e.left && bRows <= int64(max(env.Partitions, 1))*w {
+		// Every task of the join above loads all the partial rows (up to
+		// the key's width from each task below), more than B's own rows:
+		// one task joins them, rather than each of several loading them.
+		env.Partitions = 1
 	}
-	outer["from_table"] = crossJoin(bNodes)
-	outer["where_clause"] = nil
-	if len(conds) > 0 {
-		outer["where_clause"] = and(conds)
+	ws.env = env
+	d := ws.add("pre-aggregate", preName, pre, nil)
+	d.planned = prePlan
+	f, where := from(d.ref(), conds)
+	outer["from_table"], outer["where_clause"] = f, nil
+	if where != nil {
+		outer["where_clause"] = where
 	}
 	oa, err := analyzeSelect(outer, env)
 	if err != nil || !oa.Joined || oa.Mode != ScatterMerge {
@@ -194,7 +228,7 @@ func (a *Analysis) eagerStages(names []string) (*Plan, error) {
 	if err != nil || p == nil {
 		return nil, nil
 	}
-	if err := w.wire(p); err != nil || len(p.withs) == 0 {
+	if err := ws.wire(p); err != nil || len(p.withs) == 0 {
 		return nil, nil
 	}
 	return p, nil
@@ -222,11 +256,16 @@ func (a *Analysis) prePlan(pre Node, e *eager) (*Plan, error) {
 			return nil, err
 		}
 	} else {
+		pa.PerSlot = true
 		top = p.add(&Stage{Scan: pa, What: "scan", node: func(scan Node, _ func(int, string) Node) (Node, error) {
 			return pa.taskNode(pa.fromWith(scan)), nil
 		}})
 	}
-	top.What += fmt.Sprintf(", partial aggregate by %s (below the join)", e.key.column)
+	below := "the join"
+	if e.left {
+		below = "the outer join"
+	}
+	top.What += fmt.Sprintf(", partial aggregate by %s (below %s)", e.key.column, below)
 	return p, nil
 }
 
@@ -239,6 +278,11 @@ type eager struct {
 	aliases  map[string]bool // the select list's aliases, lower case
 	key      *keyCol
 	partials []Node
+	// left: A is an outer join's null-supplying side (eagerleft.go).
+	left bool
+	// minRowsPerKey: A's files must hold at least this many rows per
+	// value of the key's range (0: any).
+	minRowsPerKey int64
 }
 
 // refs lists the inputs the column references of c name; false if one
@@ -286,6 +330,9 @@ func (e *eager) rewrite(n Node, byAlias bool) (Node, error) {
 		leaves, ok := e.refs(list(n, "children"))
 		if !ok || slices.ContainsFunc(leaves, func(i int) bool { return !e.inA(i) }) {
 			return nil, local("aggregate %s reads a broadcast input", name)
+		}
+		if e.left {
+			return e.leftFinal(n, name, final)
 		}
 		return withAlias(final(n, e.partial), str(n, "alias")), nil
 	case "COLUMN_REF":

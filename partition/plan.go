@@ -47,6 +47,11 @@ type Analysis struct {
 	// Joined says the split scan is joined with inputs that every task
 	// reads whole.
 	Joined bool
+	// PerSlot says each task of the scan gives about as many rows however
+	// few it reads (a partial aggregate below a join by a key of a narrow
+	// range, eager.go): one task of whole files per executor thread, as
+	// for a join, rather than more tasks each shipping as many rows.
+	PerSlot bool
 	// Branches are the branches of a UNION ALL, each a scatter query with
 	// its own scan; the union itself has no scan.
 	Branches []*Analysis

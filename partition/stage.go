@@ -29,6 +29,10 @@ type Plan struct {
 	// Fallback, when set, is the plan to use if this one does not
 	// prepare to the query's schema (eager.go's rewrite).
 	Fallback *Plan
+	// AnyRows says the plan costs about the CPU of the query run whole,
+	// so that it pays however few rows the query reads, where more than
+	// one executor thread takes tasks (eagerleft.go).
+	AnyRows bool
 }
 
 // OutputKind is where a stage's rows go.
@@ -326,7 +330,11 @@ func (a *Analysis) Stages(names []string) (*Plan, error) {
 	if err == nil && p != nil {
 		// Aggregates computed below the join (eager.go), this plan kept
 		// as its fallback.
-		if ep, _ := a.eagerStages(names); ep != nil {
+		ep, _ := a.eagerStages(names)
+		if ep == nil {
+			ep, _ = a.eagerLeftStages(names) // eagerleft.go
+		}
+		if ep != nil {
 			ep.Fallback = p
 			return ep, nil
 		}
