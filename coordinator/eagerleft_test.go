@@ -53,7 +53,8 @@ var belowOuterJoin = []string{
 // counts the NULL-extended row, coalesce(x, 1) is not NULL there, a WHERE
 // on the null-supplying side filters the NULL-extended rows, an aggregate
 // of the preserved side would count its rows once per partial row, AVG,
-// and an ON conjunct reading both sides beside the key.
+// an ON conjunct reading both sides beside the key, and a null-supplying
+// side with one row per key (ord's o: nothing to aggregate first).
 var notBelowOuterJoin = []string{
 	"SELECT nc.c, count(*) AS n FROM nc LEFT JOIN nk ON nc.c = nk.o GROUP BY nc.c ORDER BY nc.c NULLS FIRST",
 	"SELECT nc.g, sum(coalesce(nk.x, 1)) AS s FROM nc LEFT JOIN nk ON nc.c = nk.o GROUP BY nc.g ORDER BY nc.g",
@@ -61,6 +62,7 @@ var notBelowOuterJoin = []string{
 	"SELECT nc.g, count(nc.c) AS b, count(nk.x) AS n FROM nc LEFT JOIN nk ON nc.c = nk.o GROUP BY nc.g ORDER BY nc.g",
 	"SELECT nc.g, avg(nk.x) AS a FROM nc LEFT JOIN nk ON nc.c = nk.o GROUP BY nc.g ORDER BY nc.g",
 	"SELECT nc.g, count(nk.x) AS n FROM nc LEFT JOIN nk ON nc.c = nk.o AND nk.x < nc.g * 10 GROUP BY nc.g ORDER BY nc.g",
+	"SELECT f.d, count(o.od) AS n FROM fact f LEFT JOIN ord o ON f.o = o.o GROUP BY f.d ORDER BY f.d",
 }
 
 // preAggregate is the What of the plan's stage computing aggregates below

@@ -21,7 +21,10 @@ import (
 //     --split-min-rows (each scan counted, a file read twice counted
 //     twice), from their Parquet footers, which the planner reads anyway.
 //     A query reading CSV or JSON files, whose rows the footers do not
-//     give, is never small.
+//     give, is never small; nor is one whose plan in stages costs about
+//     the CPU of the query run whole (partition.Plan.AnyRows: aggregates
+//     below an outer join, TPC-H Q13), which is split where more than one
+//     executor thread takes tasks.
 //
 // Only a query the planner proved safe to split (Analyze) is considered:
 // what runs on the coordinator today (a volatile function, a managed

@@ -38,7 +38,10 @@
 // clustered by, in each of its key ranges), eager.go (an aggregate over
 // a join computed below the join, by the one column that joins the
 // split scan's side to large broadcast inputs, which are then split
-// themselves), prune.go (the slices whose Parquet statistics prove the
+// themselves), eagerleft.go (the same below an outer join: COUNT, SUM,
+// MIN, MAX of the null-supplying side's columns by its one join column,
+// TPC-H Q13's count of orders, a plan that pays however few rows the
+// query reads), prune.go (the slices whose Parquet statistics prove the
 // filter rejects every row dropped: a point lookup reads one row group,
 // a date range in files written by date the row groups of its dates),
 // whole.go (the query as written, views inlined, for one task to run

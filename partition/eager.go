@@ -179,7 +179,7 @@ func (a *Analysis) eagerPlan(names []string, e *eager, aLeaves []int, preConds, 
 	// o_orderkey, unique in orders, is 6,000,000 wide against lineitem's
 	// few filtered rows, and stays as it was).
 	w, ok := a.keyWidth(j.leaves[e.key.leaf], e.key.column)
-	if !ok || w > bRows || (e.minRowsPerKey > 0 && w*e.minRowsPerKey > j.leaves[e.key.leaf].rows) {
+	if !ok || w > bRows || (e.left && !a.leftSized(w, j.leaves[e.key.leaf].rows)) {
 		return nil, nil
 	}
 	// The partial rows: A's rows, with A's own filters, grouped by the key.
@@ -280,9 +280,6 @@ type eager struct {
 	partials []Node
 	// left: A is an outer join's null-supplying side (eagerleft.go).
 	left bool
-	// minRowsPerKey: A's files must hold at least this many rows per
-	// value of the key's range (0: any).
-	minRowsPerKey int64
 }
 
 // refs lists the inputs the column references of c name; false if one

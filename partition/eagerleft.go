@@ -88,7 +88,7 @@ func (a *Analysis) eagerLeftStages(names []string) (*Plan, error) {
 		}
 	}
 	e := newEager(j, inA, a.env.Aggregates, root)
-	e.left, e.minRowsPerKey = true, eagerLeftRowsPerKey
+	e.left = true
 	// The ON's conjuncts on A alone filter A; the others join A's key to
 	// B or filter B, and stay in the ON. The WHERE may read B only.
 	var preConds, onConds, where []any
@@ -138,6 +138,18 @@ func (a *Analysis) MaySplitSmall() bool {
 	from := child(a.root, "from_table")
 	jt := str(from, "join_type")
 	return a.Joined && a.Mode == ScatterMerge && len(a.partials) > 0 && str(from, "type") == "JOIN" && (jt == "LEFT" || jt == "RIGHT")
+}
+
+// leftSized says the partial rows by a key w values wide pay below an
+// outer join whose null-supplying side's files hold aRows: A's files hold at least
+// eagerLeftRowsPerKey rows a value (fewer, and aggregating them first
+// saves little), and the partial rows of one task a slot, which every
+// task of the join above loads, are no more than --broadcast-rows (at
+// TPC-H SF10, Q13's 1,500,000 customer keys from each of 4 slots are
+// more, and orders stays co-partitioned with customer, whose join runs
+// in parallel).
+func (a *Analysis) leftSized(w, aRows int64) bool {
+	return w*eagerLeftRowsPerKey <= aRows && int64(max(a.env.Partitions, 1))*w <= a.env.BroadcastRows
 }
 
 // leftFinal is the final form of aggregate n (name) of the null-supplying
