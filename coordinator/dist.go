@@ -567,10 +567,17 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 			lits = nil // written with its constants, for each
 		}
 	}
-	// Where splitting cannot pay, the query runs whole as one task; but
-	// for a plan that pays however few rows it reads.
-	if p := d.planAnyRows(ctx, conn, seen, a, cacheKey, schema); p != nil {
-		return p, nil
+	// Where splitting cannot pay, the query runs whole as one task, but
+	// for a plan in stages that pays however few rows it reads
+	// (anyRowsFirst): made first, and then not made again below.
+	first := d.anyRowsFirst(a)
+	var staged *planned
+	var stagedErr error
+	if first {
+		staged, stagedErr = d.planStages(ctx, conn, seen, a, cacheKey, schema)
+		if stagedErr == nil && staged != nil && staged.plan != nil && staged.plan.AnyRows {
+			return staged, nil
+		}
 	}
 	if p, err := d.planWhole(ctx, conn, seen, marked, lits, views.view, cacheKey, shapeKey, schema); p != nil || err != nil {
 		return p, err
@@ -581,8 +588,11 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		parts = []*partition.Analysis{a}
 	}
 	if d.exchanges {
-		if p, err := d.planStages(ctx, conn, seen, a, cacheKey, schema); p != nil || err != nil {
-			return p, err
+		if !first {
+			staged, stagedErr = d.planStages(ctx, conn, seen, a, cacheKey, schema)
+		}
+		if staged != nil || stagedErr != nil {
+			return staged, stagedErr
 		}
 	}
 	names := make([]string, schema.NumFields())

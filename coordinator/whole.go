@@ -125,20 +125,13 @@ func (d *dist) oneSlotReason() string {
 	return ""
 }
 
-// planAnyRows is the query's plan in stages when it pays however few rows
-// the query reads (partition.Plan.AnyRows: TPC-H Q13's count of orders
-// computed below its outer join to customer, partition/eagerleft.go) and
-// more than one executor thread takes tasks; nil otherwise, the query
-// then planned as any other (whole when its inputs are small).
-func (d *dist) planAnyRows(ctx context.Context, conn *duck.Conn, seen listings, a *partition.Analysis, key func() string, schema *arrow.Schema) *planned {
-	if d.splitMinRows <= 0 || !d.exchanges || !a.MaySplitSmall() || d.oneSlotReason() != "" {
-		return nil
-	}
-	p, err := d.planStages(ctx, conn, seen, a, key, schema)
-	if err != nil || p == nil || p.plan == nil || !p.plan.AnyRows {
-		return nil
-	}
-	return p
+// anyRowsFirst says the query's plan in stages is made before the one-task
+// plan is considered: it may pay however few rows the query reads
+// (partition.Plan.AnyRows: TPC-H Q13's count of orders computed below its
+// outer join to customer, partition/eagerleft.go), where more than one
+// executor thread takes tasks.
+func (d *dist) anyRowsFirst(a *partition.Analysis) bool {
+	return d.splitMinRows > 0 && d.exchanges && a.MaySplitSmall() && d.oneSlotReason() == ""
 }
 
 // groupDigits writes n (not negative) with its thousands separated by
