@@ -40,13 +40,15 @@ FROM range(1200)) TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 600)`, filepath.Join(d
 // that partition/eagerleft.go computes below the join: TPC-H Q13's shape,
 // SUM, MIN and MAX (NULL where no row matched), a filter of the preserved
 // side in the ON and the WHERE, NULL keys on both sides, a RIGHT join, the
-// null-supplying side's key grouped above the join.
+// null-supplying side's key grouped above the join, a preserved side that
+// is itself an inner join.
 var belowOuterJoin = []string{
 	"SELECT n, count(*) AS custdist FROM (SELECT nc.c, count(nk.x) AS n FROM nc LEFT JOIN nk ON nc.c = nk.o AND nk.s <> 's3' GROUP BY nc.c) AS co GROUP BY n ORDER BY custdist DESC, n DESC",
 	"SELECT nc.g, count(nk.x) AS n, sum(nk.x) AS s, min(nk.s) AS lo, max(nk.x) AS hi FROM nc LEFT JOIN nk ON nk.o = nc.c AND nc.g <> 2 WHERE nc.c IS NULL OR nc.c % 7 <> 1 GROUP BY nc.g ORDER BY nc.g",
 	"SELECT nc.c, count(nk.o) AS n, sum(nk.x) AS s FROM nc LEFT JOIN nk ON nc.c = nk.o GROUP BY nc.c ORDER BY nc.c NULLS FIRST",
 	"SELECT nc.c % 10 AS m, count(nk.x) AS n, max(nk.s) AS hi FROM nk RIGHT JOIN nc ON nk.o = nc.c AND nk.x > 20 GROUP BY nc.c % 10 ORDER BY m NULLS LAST",
 	"SELECT nk.o AS k, count(nk.x) AS n, min(nk.x) AS lo FROM nc LEFT JOIN nk ON nc.c = nk.o GROUP BY nk.o ORDER BY k NULLS FIRST",
+	"SELECT dim.name, count(f.k) AS n, max(f.x) AS hi FROM cust c JOIN dim ON c.g = dim.d AND dim.d <> 4 LEFT JOIN fact f ON f.o = c.c AND f.d < 3 GROUP BY dim.name ORDER BY dim.name",
 }
 
 // notBelowOuterJoin are outer join aggregates the rule refuses: COUNT(*)
