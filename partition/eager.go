@@ -72,17 +72,9 @@ func (a *Analysis) eagerStages(names []string) (*Plan, error) {
 		return nil, nil
 	}
 	e := newEager(j, inA, a.env.Aggregates, root)
-	var preConds, outerConds []any
-	for _, c := range append(conjuncts(root["where_clause"]), joinConditions(child(root, "from_table"))...) {
-		leaves, ok := e.refs(c)
-		if !ok {
-			return nil, nil
-		}
-		if len(leaves) > 0 && !slices.ContainsFunc(leaves, func(i int) bool { return !inA(i) }) {
-			preConds = append(preConds, c)
-		} else {
-			outerConds = append(outerConds, c)
-		}
+	preConds, outerConds, ok := e.splitConds(append(conjuncts(root["where_clause"]), joinConditions(child(root, "from_table"))...))
+	if !ok {
+		return nil, nil
 	}
 	for _, c := range outerConds {
 		if n, _ := c.(map[string]any); n == nil {
@@ -112,6 +104,23 @@ func newEager(j *joinShape, inA func(int) bool, aggs Aggregates, root Node) *eag
 		}
 	}
 	return e
+}
+
+// splitConds parts conjuncts into A's own filters (reading A's inputs
+// only) and the others; false if a column resolves to no single input.
+func (e *eager) splitConds(cs []any) (pre, outer []any, ok bool) {
+	for _, c := range cs {
+		leaves, ok := e.refs(c)
+		if !ok {
+			return nil, nil, false
+		}
+		if len(leaves) > 0 && !slices.ContainsFunc(leaves, func(i int) bool { return !e.inA(i) }) {
+			pre = append(pre, c)
+		} else {
+			outer = append(outer, c)
+		}
+	}
+	return pre, outer, true
 }
 
 // eagerPlan is the plan of the query with its aggregates computed below

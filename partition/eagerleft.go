@@ -91,18 +91,11 @@ func (a *Analysis) eagerLeftStages(names []string) (*Plan, error) {
 	e.left = true
 	// The ON's conjuncts on A alone filter A; the others join A's key to
 	// B or filter B, and stay in the ON. The WHERE may read B only.
-	var preConds, onConds, where []any
-	for _, c := range conjuncts(from["condition"]) {
-		leaves, ok := e.refs(c)
-		if !ok {
-			return nil, nil
-		}
-		if len(leaves) > 0 && !slices.ContainsFunc(leaves, func(i int) bool { return !inA(i) }) {
-			preConds = append(preConds, c)
-		} else {
-			onConds = append(onConds, c)
-		}
+	preConds, onConds, ok := e.splitConds(conjuncts(from["condition"]))
+	if !ok {
+		return nil, nil
 	}
+	var where []any
 	for _, c := range conjuncts(root["where_clause"]) {
 		leaves, ok := e.refs(c)
 		if !ok || slices.ContainsFunc(leaves, inA) {
