@@ -76,11 +76,6 @@ func (a *Analysis) eagerStages(names []string) (*Plan, error) {
 	if !ok {
 		return nil, nil
 	}
-	for _, c := range outerConds {
-		if n, _ := c.(map[string]any); n == nil {
-			return nil, nil // a USING equality: not expected under innerOnly
-		}
-	}
 	return a.eagerPlan(names, e, aLeaves, preConds, outerConds, bRows, func(pre Node, conds []any) (Node, Node) {
 		bNodes := []Node{pre}
 		for _, i := range bLeaves {
@@ -172,7 +167,11 @@ func (a *Analysis) eagerPlan(names []string, e *eager, aLeaves []int, preConds, 
 	}
 	var conds []any
 	for _, c := range outerConds {
-		out, err := e.rewrite(clone(c.(map[string]any)), false)
+		n, _ := c.(map[string]any)
+		if n == nil {
+			return nil, nil // a USING equality
+		}
+		out, err := e.rewrite(clone(n), false)
 		if err != nil {
 			return nil, nil
 		}
