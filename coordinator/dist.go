@@ -526,8 +526,13 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		return d.columnStats(ctx, conn, seen, paths, column, typ, true)
 	}
 	hive := func(paths []string) (partition.Hive, error) {
-		consulted = true
-		return hiveOf(ctx, conn, seen, paths)
+		// Files with no key=value directory change no decision: one
+		// local for another reason (random()) is still remembered.
+		h, err := hiveOf(ctx, conn, seen, paths)
+		if err != nil || h.Off || len(h.Columns) > 0 {
+			consulted = true
+		}
+		return h, err
 	}
 	// The constants of the WHERE that no value of theirs changes the plan
 	// of, marked: a plan is reused for other values of them.
