@@ -43,17 +43,22 @@ func (s *Server) EndTransaction(ctx context.Context, req flightsql.ActionEndTran
 	if err != nil {
 		return err
 	}
-	var stmt string
+	// A COMMIT of a transaction that a failed statement aborted fails
+	// (duck.ErrRolledBack), rather than report as kept what DuckDB rolled
+	// back.
+	end := sess.conn.Commit
 	switch req.GetAction() {
 	case flightsql.EndTransactionCommit:
-		stmt = "COMMIT"
 	case flightsql.EndTransactionRollback:
-		stmt = "ROLLBACK"
+		end = func(ctx context.Context) error {
+			_, err := sess.conn.Exec(ctx, "ROLLBACK")
+			return err
+		}
 	default:
 		return fmt.Errorf("%w: EndTransaction needs COMMIT or ROLLBACK", ErrInvalid)
 	}
 	_, err = withSession(ctx, sess, func() (struct{}, error) {
-		_, err := sess.conn.Exec(ctx, stmt)
+		err := end(ctx)
 		sess.mu.Lock()
 		sess.txn = "" // DuckDB ends the transaction even when COMMIT fails
 		sess.mu.Unlock()

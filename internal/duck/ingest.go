@@ -81,11 +81,25 @@ func (c *Conn) Ingest(ctx context.Context, t Table, mode IngestMode, rdr array.R
 			_, err = c.Exec(ctx, "COMMIT")
 		}()
 	}
-	if !exists || mode.Replace {
-		cols, err := in.columnDefs(ctx, c)
-		if err != nil {
+	var cols string
+	creates := !exists || mode.Replace
+	if creates {
+		if cols, err = in.columnDefs(ctx, c); err != nil {
 			return 0, err
 		}
+	}
+	if inTxn {
+		// In the caller's transaction, a load that fails once it has
+		// begun may have left part of its rows there (DuckDB's appender
+		// inserts what it holds as it fills, and when destroyed): the
+		// transaction is aborted, so that no COMMIT keeps them.
+		defer func() {
+			if err != nil {
+				err = errors.Join(err, c.AbortTransaction(fmt.Sprintf("the load into %s failed", t.Quoted())))
+			}
+		}()
+	}
+	if creates {
 		if _, err := c.Exec(ctx, create+t.Quoted()+" ("+cols+")"); err != nil {
 			return 0, err
 		}
