@@ -166,7 +166,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxSessions, "max-sessions", 512, "most client sessions open at once (each holds a DuckDB connection)")
 	fs.IntVar(&c.MaxSessionsPerUser, "max-sessions-per-user", 64, "most sessions one user may have open (with auth)")
 	fs.IntVar(&c.MaxQueriesPerUser, "max-queries-per-user", 0, "most calls running SQL one user may have at once (0: no limit)")
-	fs.IntVar(&c.MaxMessageMB, "max-message-mb", 64, "largest message a client may send, in MiB (a command, a batch of ingested rows)")
+	fs.IntVar(&c.MaxMessageMB, "max-message-mb", 64, "largest message a client may send, in MiB (a command, a batch of ingested rows), and most memory the parameter rows bound to one prepared statement may hold")
 	fs.BoolVar(&c.InsecureNoAuth, "insecure-no-auth", false, "allow serving a non-loopback address without auth")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); enables TLS")
 	fs.StringVar(&c.TLSKey, "tls-key", "", "TLS private key file (PEM)")

@@ -89,9 +89,15 @@ func (s *Server) ClosePreparedStatement(ctx context.Context, req flightsql.Actio
 }
 
 // readParams reads a DoPut stream of parameter batches into rows of values,
-// checking each batch against the statement's parameters.
-func readParams(p *prepared, rdr flight.MessageReader) ([][]any, error) {
+// checking each batch against the statement's parameters. The rows are
+// held until the statement runs (or, bound to a query, until it closes),
+// as Go values several times the size of their Arrow form: their memory
+// is bounded by limit bytes (paramBytes), else one client could stream
+// parameters until the server runs out of memory (20 million BIGINTs
+// took 1.8 GB).
+func readParams(p *prepared, rdr flight.MessageReader, limit int) ([][]any, error) {
 	var rows [][]any
+	var held int
 	want := p.stmt.Params.NumFields()
 	for rdr.Next() {
 		rec := rdr.RecordBatch()
@@ -103,6 +109,10 @@ func readParams(p *prepared, rdr flight.MessageReader) ([][]any, error) {
 			if err != nil {
 				return nil, err
 			}
+			if held += paramBytes(args); held > limit {
+				return nil, fmt.Errorf("%w: the parameter rows bound exceed %d MiB in memory at row %d (--max-message-mb): load many rows with bulk ingest",
+					ErrBusy, limit>>20, len(rows)+1)
+			}
 			rows = append(rows, args)
 		}
 	}
@@ -112,13 +122,32 @@ func readParams(p *prepared, rdr flight.MessageReader) ([][]any, error) {
 	return rows, nil
 }
 
+// paramBytes is about the memory one row of parameter values holds: the
+// row's slice, an interface per value and what a value points to (a
+// string's or a byte slice's bytes, else a word or two).
+func paramBytes(args []any) int {
+	n := 24 + 16*len(args)
+	for _, a := range args {
+		switch v := a.(type) {
+		case string:
+			n += 16 + len(v)
+		case []byte:
+			n += 24 + len(v)
+		case nil:
+		default:
+			n += 16
+		}
+	}
+	return n
+}
+
 // DoPutPreparedStatementQuery binds parameters for later executions.
 func (s *Server) DoPutPreparedStatementQuery(ctx context.Context, cmd flightsql.PreparedStatementQuery, rdr flight.MessageReader, _ flight.MetadataWriter) ([]byte, error) {
 	sess, p, err := s.lookupPrepared(ctx, cmd.GetPreparedStatementHandle())
 	if err != nil {
 		return nil, err
 	}
-	rows, err := readParams(p, rdr)
+	rows, err := readParams(p, rdr, s.cfg.MaxMessageBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +234,7 @@ func (s *Server) DoPutPreparedStatementUpdate(ctx context.Context, cmd flightsql
 	if err != nil {
 		return 0, err
 	}
-	rows, err := readParams(p, rdr)
+	rows, err := readParams(p, rdr, s.cfg.MaxMessageBytes)
 	if err != nil {
 		return 0, err
 	}

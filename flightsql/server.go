@@ -42,7 +42,8 @@ type Config struct {
 	// no bound.
 	MaxQueriesPerUser int
 	// MaxMessageBytes bounds one received message (a command, a batch of
-	// ingested rows).
+	// ingested rows), and the memory of the parameter rows bound to one
+	// prepared statement.
 	MaxMessageBytes int
 	// LoginBackoff bounds the wait after repeated failed logins.
 	LoginBackoff time.Duration
