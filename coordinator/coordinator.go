@@ -44,17 +44,18 @@ type Config struct {
 	UsersFile      string // users, roles and bcrypt hashes (see internal/users)
 	InsecureNoAuth bool
 	// Limits.
-	MaxSessions        int
-	MaxSessionsPerUser int
-	MaxQueriesPerUser  int
-	MaxMessageMB       int
-	TLSCert            string
-	TLSKey             string
-	TLSClientCA        string
-	Threads            int
-	MemoryLimit        string
-	TimeZone           string
-	BatchRows          int64
+	MaxSessions             int
+	MaxSessionsPerUser      int
+	MaxQueriesPerUser       int
+	MaxStatementsPerSession int
+	MaxMessageMB            int
+	TLSCert                 string
+	TLSKey                  string
+	TLSClientCA             string
+	Threads                 int
+	MemoryLimit             string
+	TimeZone                string
+	BatchRows               int64
 	// Distribution.
 	ClusterSecretFile string
 	ClusterCA         string // CA that signed executors' certificates
@@ -166,6 +167,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxSessions, "max-sessions", 512, "most client sessions open at once (each holds a DuckDB connection)")
 	fs.IntVar(&c.MaxSessionsPerUser, "max-sessions-per-user", 64, "most sessions one user may have open (with auth)")
 	fs.IntVar(&c.MaxQueriesPerUser, "max-queries-per-user", 0, "most calls running SQL one user may have at once (0: no limit)")
+	fs.IntVar(&c.MaxStatementsPerSession, "max-statements-per-session", 1000, "most prepared statements and planned, unread queries one session may hold at once")
 	fs.IntVar(&c.MaxMessageMB, "max-message-mb", 64, "largest message a client may send, in MiB (a command, a batch of ingested rows), and most memory the parameter rows bound to one prepared statement may hold")
 	fs.BoolVar(&c.InsecureNoAuth, "insecure-no-auth", false, "allow serving a non-loopback address without auth")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); enables TLS")
@@ -203,8 +205,8 @@ func (c *Config) Validate() error {
 		return errors.New("--password and --password-file: give one")
 	case (c.User == "") != (c.Password == "" && c.PasswordFile == ""):
 		return errors.New("--user and --password (or --password-file) go together")
-	case c.MaxSessions < 0 || c.MaxSessionsPerUser < 0 || c.MaxQueriesPerUser < 0 || c.MaxMessageMB < 0:
-		return errors.New("--max-sessions, --max-sessions-per-user, --max-queries-per-user and --max-message-mb may not be negative")
+	case c.MaxSessions < 0 || c.MaxSessionsPerUser < 0 || c.MaxQueriesPerUser < 0 || c.MaxMessageMB < 0 || c.MaxStatementsPerSession < 0:
+		return errors.New("--max-sessions, --max-sessions-per-user, --max-queries-per-user, --max-message-mb and --max-statements-per-session may not be negative")
 	case c.SplitMinRows < 0:
 		return errors.New("--split-min-rows may not be negative (0 always splits)")
 	case c.MaxRunningQueries < 0 || c.MaxRunningQueriesPerUser < 0:
@@ -386,9 +388,10 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 		SessionIdle: cfg.SessionIdle, Version: cfg.Version,
 		MaxSessions: cfg.MaxSessions, MaxSessionsPerUser: cfg.MaxSessionsPerUser,
 		MaxQueriesPerUser: cfg.MaxQueriesPerUser, MaxMessageBytes: cfg.MaxMessageMB << 20,
-		Batch:         duck.Batches(cfg.BatchRows),
-		Limits:        cfg.limits(),
-		NoCompression: cfg.WireCompression == CompressionOff,
+		MaxStatementsPerSession: cfg.MaxStatementsPerSession,
+		Batch:                   duck.Batches(cfg.BatchRows),
+		Limits:                  cfg.limits(),
+		NoCompression:           cfg.WireCompression == CompressionOff,
 	}
 	var reg *registry
 	var d *dist

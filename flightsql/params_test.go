@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/skeindb/skein/coordinator"
 	"google.golang.org/grpc/codes"
 )
@@ -46,5 +48,59 @@ func TestBoundParametersAreBounded(t *testing.T) {
 	prep.SetParameters(rdr.RecordBatch())
 	if n, err := prep.ExecuteUpdate(ctx); err != nil || n != 1000 {
 		t.Fatalf("a binding of 1,000 rows: %d, %v", n, err)
+	}
+}
+
+// What a session holds in DuckDB for later (prepared statements, queries
+// planned and not read) is bounded: a client that never closes or reads
+// them is refused more, not let grow the server (20,000 of either held
+// 300 MB until the session's idle timeout or the tickets' expiry).
+func TestSessionStatementsAreBounded(t *testing.T) {
+	ts := startServer(t, func(c *coordinator.Config) { c.MaxStatementsPerSession = 10 })
+	ctx := context.Background()
+	c := ts.client(t)
+	var preps []*flightsql.PreparedStatement
+	for range 6 {
+		p, err := c.Prepare(ctx, "SELECT 1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		preps = append(preps, p)
+	}
+	var infos []*flight.FlightInfo
+	for range 4 {
+		info, err := c.Execute(ctx, "SELECT 2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		infos = append(infos, info)
+	}
+	_, err := c.Prepare(ctx, "SELECT 3")
+	wantCode(t, err, codes.ResourceExhausted)
+	_, err = c.Execute(ctx, "SELECT 3")
+	wantCode(t, err, codes.ResourceExhausted)
+	_, err = preps[0].Execute(ctx)
+	wantCode(t, err, codes.ResourceExhausted)
+	// Another session has its own room.
+	if _, err := ts.client(t).Prepare(ctx, "SELECT 4"); err != nil {
+		t.Fatal(err)
+	}
+	// Closing a statement or reading a query makes room.
+	if err := preps[0].Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Prepare(ctx, "SELECT 5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	preps[0] = p
+	fetch(t, ctx, c, infos[0])
+	info, err := c.Execute(ctx, "SELECT 6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetch(t, ctx, c, info)
+	for _, p := range preps {
+		_ = p.Close(ctx)
 	}
 }

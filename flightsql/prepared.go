@@ -53,17 +53,29 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 	if err != nil {
 		return res, err
 	}
-	st, err := withSession(ctx, sess, func() (*duck.Stmt, error) { return sess.conn.Prepare(ctx, req.GetQuery()) })
+	p, err := withSession(ctx, sess, func() (*prepared, error) {
+		if err := sess.roomFor(s.cfg.MaxStatementsPerSession); err != nil {
+			return nil, err
+		}
+		st, err := sess.conn.Prepare(ctx, req.GetQuery())
+		if err != nil {
+			return nil, err
+		}
+		p := &prepared{id: newID(), sql: req.GetQuery(), stmt: st}
+		// Kept while the connection is held: a session closes only
+		// when no call holds it.
+		sess.mu.Lock()
+		sess.prepared[p.id] = p
+		sess.mu.Unlock()
+		return p, nil
+	})
 	if err != nil {
 		return res, err
 	}
-	p := &prepared{id: newID(), sql: req.GetQuery(), stmt: st}
+	st := p.stmt
 	if st.ReturnsRows && st.Resolved {
 		p.wireSchema = flight.SerializeSchema(ResultSchema(st.Schema), s.mem)
 	}
-	sess.mu.Lock()
-	sess.prepared[p.id] = p
-	sess.mu.Unlock()
 	isUpdate := !st.ReturnsRows
 	return flightsql.ActionCreatePreparedStatementResult{
 		Handle:          preparedHandle(sess, p),
@@ -175,6 +187,9 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 	tag := newQueryTag(ctx)
 	tag.Session = sess.id
 	q, err := withSession(ctx, sess, func() (*query, error) {
+		if err := sess.roomFor(s.cfg.MaxStatementsPerSession); err != nil {
+			return nil, err
+		}
 		q := &query{id: tag.ID, trace: tag.Trace, user: sess.user, sql: p.sql, sess: sess, stmt: p.stmt, args: p.args,
 			open: ConnOpen(ctx)}
 		if !p.stmt.ReturnsRows {

@@ -45,6 +45,11 @@ type Config struct {
 	// ingested rows), and the memory of the parameter rows bound to one
 	// prepared statement.
 	MaxMessageBytes int
+	// MaxStatementsPerSession bounds what one session holds in DuckDB
+	// for later: its open prepared statements and its queries planned
+	// and not yet read (each about 15 KB; a client that never closes or
+	// reads them would grow the server without end).
+	MaxStatementsPerSession int
 	// LoginBackoff bounds the wait after repeated failed logins.
 	LoginBackoff time.Duration
 	// Batch bounds result batches.
@@ -122,6 +127,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxMessageBytes == 0 {
 		c.MaxMessageBytes = 64 << 20
+	}
+	if c.MaxStatementsPerSession == 0 {
+		c.MaxStatementsPerSession = 1000
 	}
 	if c.LoginBackoff == 0 {
 		c.LoginBackoff = 30 * time.Second

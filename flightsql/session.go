@@ -59,6 +59,19 @@ func (s *session) lock(ctx context.Context) error {
 	return nil
 }
 
+// roomFor says whether the session may hold one more prepared statement
+// or planned query, of at most max (Config.MaxStatementsPerSession).
+func (s *session) roomFor(max int) error {
+	s.mu.Lock()
+	held := len(s.prepared) + int(s.pending.Load())
+	s.mu.Unlock()
+	if held >= max {
+		return fmt.Errorf("%w: the session holds %d prepared statements and planned queries not yet read, the limit (--max-statements-per-session): close statements, read or cancel queries",
+			ErrBusy, held)
+	}
+	return nil
+}
+
 func (s *session) unlock() {
 	s.mu.Lock()
 	s.lastUsed = time.Now()

@@ -66,6 +66,9 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 	tag := newQueryTag(ctx)
 	tag.Session = sess.id
 	q, err := withSession(ctx, sess, func() (*query, error) {
+		if err := sess.roomFor(s.cfg.MaxStatementsPerSession); err != nil {
+			return nil, err
+		}
 		st, err := sess.conn.Prepare(ctx, cmd.GetQuery())
 		if err != nil {
 			return nil, err
