@@ -137,6 +137,9 @@ func (in *arrowInput) insert(ctx context.Context, c *Conn, query string, rdr arr
 		if !rec.Schema().Equal(in.schema) {
 			return 0, &Error{Kind: KindInvalid, Msg: "Invalid Input Error: a record batch's schema differs from the stream's"}
 		}
+		if err := validRecord(rec); err != nil {
+			return 0, &Error{Kind: KindInvalid, Msg: "Invalid Input Error: a malformed record batch: " + err.Error()}
+		}
 		for off := int64(0); off < rec.NumRows(); off += vectorRows {
 			part := rec.NewSlice(off, min(off+vectorRows, rec.NumRows()))
 			chunk, err := in.chunk(c, part)

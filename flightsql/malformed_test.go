@@ -1,0 +1,58 @@
+package flightsql_test
+
+import (
+	"context"
+	"encoding/binary"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"google.golang.org/grpc/codes"
+)
+
+func int32Buffer(vs ...int32) *memory.Buffer {
+	b := make([]byte, 4*len(vs))
+	for i, v := range vs {
+		binary.LittleEndian.PutUint32(b[i*4:], uint32(v))
+	}
+	return memory.NewBufferBytes(b)
+}
+
+// A record batch whose indices or offsets point outside its buffers is
+// refused with InvalidArgument before DuckDB reads it: DuckDB trusts
+// them, and read past its buffers (a dictionary index of 1e9) the whole
+// coordinator died of SIGSEGV in duckdb_append_data_chunk.
+func TestMalformedIngestIsRefused(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	dict := array.NewData(arrow.BinaryTypes.String, 1, []*memory.Buffer{nil, int32Buffer(0, 1), memory.NewBufferBytes([]byte("a"))}, nil, 0, 0)
+	defer dict.Release()
+	dt := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+	indices := array.NewData(dt, 3, []*memory.Buffer{nil, int32Buffer(0, 1_000_000_000, -5)}, nil, 0, 0)
+	defer indices.Release()
+	indices.SetDictionary(dict)
+	// Offsets that go backwards, within the values buffer.
+	backwards := array.NewData(arrow.BinaryTypes.String, 3, []*memory.Buffer{nil, int32Buffer(0, 6, 2, 8), memory.NewBufferBytes([]byte("abcdefgh"))}, nil, 0, 0)
+	defer backwards.Release()
+	for name, data := range map[string]arrow.ArrayData{"dictionary": indices, "offsets": backwards} {
+		arr := array.MakeFromData(data)
+		sc := arrow.NewSchema([]arrow.Field{{Name: "s", Type: arr.DataType(), Nullable: true}}, nil)
+		rec := array.NewRecordBatch(sc, []arrow.Array{arr}, int64(arr.Len()))
+		rdr, err := array.NewRecordReader(sc, []arrow.RecordBatch{rec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.ExecuteIngest(ctx, rdr, &flightsql.ExecuteIngestOpts{Table: "t_" + name,
+			TableDefinitionOptions: &flightsql.TableDefinitionOptions{IfNotExist: flightsql.TableDefinitionOptionsTableNotExistOptionCreate}})
+		rdr.Release()
+		rec.Release()
+		arr.Release()
+		t.Run(name, func(t *testing.T) { wantCode(t, err, codes.InvalidArgument) })
+	}
+	if _, recs := query(t, ctx, c, "SELECT 42::BIGINT"); int64At(t, recs) != 42 {
+		t.Fatal("the server does not answer after the malformed ingests")
+	}
+}
