@@ -56,3 +56,54 @@ func TestMalformedIngestIsRefused(t *testing.T) {
 		t.Fatal("the server does not answer after the malformed ingests")
 	}
 }
+
+// Well-formed columns of the types Arrow builds without buffers (NULL,
+// run-end encoded) and dictionaries still load: the check refuses only
+// what is malformed.
+func TestOddButValidIngestLoads(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	sc := arrow.NewSchema([]arrow.Field{
+		{Name: "n", Type: arrow.Null, Nullable: true},
+		{Name: "r", Type: arrow.RunEndEncodedOf(arrow.PrimitiveTypes.Int32, arrow.PrimitiveTypes.Int64), Nullable: true},
+		{Name: "d", Type: &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int8, ValueType: arrow.BinaryTypes.String}, Nullable: true},
+		{Name: "s", Type: arrow.StructOf(arrow.Field{Name: "z", Type: arrow.Null, Nullable: true}, arrow.Field{Name: "i", Type: arrow.PrimitiveTypes.Int64, Nullable: true}), Nullable: true},
+	}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+	defer b.Release()
+	for range 3 {
+		b.Field(0).AppendNull()
+	}
+	ree := b.Field(1).(*array.RunEndEncodedBuilder)
+	ree.Append(2)
+	ree.ValueBuilder().(*array.Int64Builder).Append(7)
+	ree.AppendNull()
+	dict := b.Field(2).(*array.BinaryDictionaryBuilder)
+	for _, v := range []string{"x", "y", "x"} {
+		if err := dict.AppendString(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := b.Field(3).(*array.StructBuilder)
+	for i := range 3 {
+		st.Append(true)
+		st.FieldBuilder(0).AppendNull()
+		st.FieldBuilder(1).(*array.Int64Builder).Append(int64(i))
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	rdr, err := array.NewRecordReader(sc, []arrow.RecordBatch{rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdr.Release()
+	n, err := c.ExecuteIngest(ctx, rdr, &flightsql.ExecuteIngestOpts{Table: "odd",
+		TableDefinitionOptions: &flightsql.TableDefinitionOptions{IfNotExist: flightsql.TableDefinitionOptionsTableNotExistOptionCreate}})
+	if err != nil || n != 3 {
+		t.Fatalf("ingest: %d, %v", n, err)
+	}
+	if _, recs := query(t, ctx, c, "SELECT count(*) FROM odd WHERE r = 7 AND s.i < 3"); int64At(t, recs) != 2 {
+		t.Fatal("the rows loaded are not the rows sent")
+	}
+}
