@@ -163,4 +163,20 @@ func TestCommitOfAnAbortedTransactionFails(t *testing.T) {
 	if _, recs := query(t, ctx, c, "SELECT count(*) FROM kept"); int64At(t, recs) != 2 {
 		t.Fatal("a commit after the failed one lost its row")
 	}
+	// The same in SQL (the JDBC driver's way, and skein sql's): COMMIT
+	// of an aborted transaction fails, leading a string of statements too.
+	for _, commit := range []string{"COMMIT", "END TRANSACTION", "COMMIT; SELECT 1"} {
+		for _, q := range []string{"BEGIN TRANSACTION", "INSERT INTO kept VALUES (4)"} {
+			if _, err := c.ExecuteUpdate(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err = c.ExecuteUpdate(ctx, "INSERT INTO kept VALUES (1)")
+		wantCode(t, err, codes.AlreadyExists)
+		_, err = c.ExecuteUpdate(ctx, commit)
+		wantCode(t, err, codes.Aborted)
+		if _, recs := query(t, ctx, c, "SELECT count(*) FROM kept"); int64At(t, recs) != 2 {
+			t.Fatalf("%s of an aborted transaction: %d rows", commit, int64At(t, recs))
+		}
+	}
 }

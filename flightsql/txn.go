@@ -43,22 +43,17 @@ func (s *Server) EndTransaction(ctx context.Context, req flightsql.ActionEndTran
 	if err != nil {
 		return err
 	}
-	// A COMMIT of a transaction that a failed statement aborted fails
-	// (duck.ErrRolledBack), rather than report as kept what DuckDB rolled
-	// back.
-	end := sess.conn.Commit
+	var stmt string
 	switch req.GetAction() {
 	case flightsql.EndTransactionCommit:
+		stmt = "COMMIT"
 	case flightsql.EndTransactionRollback:
-		end = func(ctx context.Context) error {
-			_, err := sess.conn.Exec(ctx, "ROLLBACK")
-			return err
-		}
+		stmt = "ROLLBACK"
 	default:
 		return fmt.Errorf("%w: EndTransaction needs COMMIT or ROLLBACK", ErrInvalid)
 	}
 	_, err = withSession(ctx, sess, func() (struct{}, error) {
-		err := end(ctx)
+		_, err := sess.conn.Exec(ctx, stmt)
 		sess.mu.Lock()
 		sess.txn = "" // DuckDB ends the transaction even when COMMIT fails
 		sess.mu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -33,6 +34,8 @@ type Stmt struct {
 	// changes: a statement other than a SELECT, which may change what a
 	// name binds to (CatalogVersion).
 	changes bool
+	// commits: COMMIT (or END), whatever sent it (EndTransaction, SQL).
+	commits bool
 }
 
 // Prepare prepares query. Statements before the last one in a
@@ -95,6 +98,12 @@ func (c *Conn) prepareExtracted(ctx context.Context, ex mapping.ExtractedStateme
 		return nil, err
 	}
 	st := &Stmt{conn: c, raw: raw, handle: *p}
+	if duckdb.StmtType(mapping.PreparedStatementType(*p)) == duckdb.STATEMENT_TYPE_TRANSACTION {
+		if toks, err := g.statement(int(i)); err == nil && len(toks) > 0 && toks[0].kind == 'w' {
+			w := strings.ToUpper(toks[0].text)
+			st.commits = w == "COMMIT" || w == "END"
+		}
+	}
 	if err := st.describe(); err != nil {
 		_ = raw.Close()
 		return nil, err
@@ -248,6 +257,13 @@ func (s *Stmt) Exec(ctx context.Context, args []any) (int64, error) {
 		s.conn.changed()
 		defer s.conn.changed()
 	}
+	if s.commits {
+		return s.commitChecked(ctx)
+	}
+	return s.execBound(ctx)
+}
+
+func (s *Stmt) execBound(ctx context.Context) (int64, error) {
 	res, err := s.raw.ExecBound(ctx)
 	if err != nil {
 		return 0, wrap(err)

@@ -10,25 +10,23 @@ import (
 var ErrRolledBack = &Error{Kind: KindConflict,
 	Msg: "TransactionContext Error: the transaction was rolled back, not committed: a statement in it failed"}
 
-// Commit commits the connection's open transaction. DuckDB answers COMMIT
-// of a transaction that a failed statement aborted as if it had
-// committed, and rolls it back: a client that carried on after the error
-// would be told its writes were kept. Commit asks first whether the
-// transaction still runs statements, and rolls an aborted one back with
-// ErrRolledBack.
-func (c *Conn) Commit(ctx context.Context) error {
-	if _, err := c.Exec(ctx, "SELECT 1"); err != nil {
+// commitChecked runs a COMMIT statement. DuckDB answers COMMIT of a
+// transaction that a failed statement aborted as if it had committed, and
+// rolls it back: a client that carried on after the error would be told
+// its writes were kept. It asks first whether the transaction still runs
+// statements, and rolls an aborted one back with ErrRolledBack.
+func (s *Stmt) commitChecked(ctx context.Context) (int64, error) {
+	if _, err := s.conn.Exec(ctx, "SELECT 1"); err != nil {
 		var de *Error
 		if !errors.As(err, &de) || de.Kind != KindConflict {
-			return err // not an aborted transaction: a cancelled call, a closed connection
+			return 0, err // not an aborted transaction: a cancelled call
 		}
-		if _, rbErr := c.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rbErr != nil {
-			return errors.Join(ErrRolledBack, rbErr)
+		if _, rbErr := s.conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rbErr != nil {
+			return 0, errors.Join(ErrRolledBack, rbErr)
 		}
-		return ErrRolledBack
+		return 0, ErrRolledBack
 	}
-	_, err := c.Exec(ctx, "COMMIT")
-	return err
+	return s.execBound(ctx)
 }
 
 // AbortTransaction makes the connection's open transaction refuse every
