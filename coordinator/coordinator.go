@@ -445,7 +445,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 	}
 	promReg.MustRegister(newGauges(hist, reg, fs.Stats))
 	if d != nil {
-		promReg.MustRegister(d.sched.calls, d.sched.sent, d.planLookups, d.factLookups)
+		promReg.MustRegister(d.sched.calls, d.sched.sent, d.planLookups, d.factLookups, d.textLookups)
 	}
 	c := &Coordinator{cfg: cfg, log: log, db: db, fs: fs, grpc: g, lis: lis, done: make(chan error, 1), dist: d, reg: reg,
 		hist: hist, started: time.Now(), metrics: promReg, health: hs}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -106,11 +107,16 @@ type dist struct {
 	// parsed are queries' ASTs (json_serialize_sql) and what follows from
 	// them alone, by SQL text: DuckDB's parser reads no catalog and no
 	// setting, so a text's AST never changes.
-	parsed  *lru[string, parsedText]
-	reading reading    // staged queries read through here, until they end
-	owed    owed       // endpoints to be redeemed here, waited for by a drain
-	leases  leases     // queries kept while their clients show they want them
-	sched   *scheduler // gives tasks to executors as they have free slots
+	parsed *lru[string, parsedText]
+	// textPlans are plans kept by their text while nothing they were
+	// planned from changed (textplan.go); textLookups counts their
+	// lookups by result (hit, miss, stale: files changed).
+	textPlans   *lru[textKey, textPlan]
+	textLookups *prometheus.CounterVec
+	reading     reading    // staged queries read through here, until they end
+	owed        owed       // endpoints to be redeemed here, waited for by a drain
+	leases      leases     // queries kept while their clients show they want them
+	sched       *scheduler // gives tasks to executors as they have free slots
 }
 
 // Bounds of the caches: footers by count and bytes (a footer costs its
@@ -200,11 +206,15 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 		keyBounds: newLRU(maxFooters, maxFooterBytes, func(k string, v []partition.Bounds) int64 {
 			return int64(len(k) + 24*len(v))
 		}),
-		plans:    newLRU(maxPlans, math.MaxInt64, func(string, cachedPlan) int64 { return 0 }),
-		facts:    newLRU(maxFacts, maxFactBytes, factCost),
-		texts:    newLRU(maxTexts, maxTextBytes, func(k string, _ error) int64 { return int64(len(k)) }),
-		catalogs: newLRU(maxListings, maxListingBytes, listingCost),
-		parsed:   newLRU(maxTexts, maxASTBytes, parsedCost),
+		plans:     newLRU(maxPlans, math.MaxInt64, func(string, cachedPlan) int64 { return 0 }),
+		facts:     newLRU(maxFacts, maxFactBytes, factCost),
+		texts:     newLRU(maxTexts, maxTextBytes, func(k string, _ error) int64 { return int64(len(k)) }),
+		catalogs:  newLRU(maxListings, maxListingBytes, listingCost),
+		parsed:    newLRU(maxTexts, maxASTBytes, parsedCost),
+		textPlans: newLRU(maxTextPlans, maxTextPlanBytes, textPlanCost),
+		textLookups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_text_plans_total",
+			Help: "Lookups of a distributed query's plan kept by its SQL text, by result: hit (the catalog version, the cluster and the files it reads unchanged: nothing planned), miss (planned), stale (kept, but a file it reads was added, removed or rewritten: planned again)."},
+			[]string{"result"}),
 		planLookups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_plan_cache_lookups_total",
 			Help: "Lookups of distributed queries' checked plans in the plan cache, by result (hit, miss: the rewrite planned, prepared and, for a range-partitioned sort, its keys sampled again)."},
 			[]string{"result"}),
@@ -463,14 +473,19 @@ func runsLocal(why error) (*flight.FlightInfo, error) {
 
 // planned is a split query: its tasks, each the SQL it runs over its
 // slice (bound as $1, $2, $3), and, for scatter-merge, the final SQL over
-// their results.
+// their results. A value: it holds nothing of its planning's session
+// (partition.Stage.Shape), and is read, never changed, once planned, so
+// that the queries of its text may share it (textplan.go).
 type planned struct {
 	mode  partition.Mode
 	tasks []plannedTask // the gather stage's, with stages
 	merge string
 	// A plan in stages: every stage's tasks, the last one's are tasks.
-	plan   *partition.Plan
 	stages []plannedStage
+	// ordered: the gather stage's outputs, in task order, are the answer
+	// sorted (partition.Plan.Sorted); anyRows: the stages pay however few
+	// rows the query reads (partition.Plan.AnyRows).
+	ordered, anyRows bool
 	// finalHere is the merge with the last stage's query in it, over the
 	// partitions of stage finalFrom, for the coordinator to run instead
 	// of the last stage when that stage's input is small (see
@@ -489,14 +504,31 @@ type plannedTask struct {
 	ordered  bool     // its output order is fixed: a broken stream of it can resume
 }
 
-func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *arrow.Schema) (*planned, error) {
+// planText plans a query from its text: seen are the planning's
+// listings, primed with what its text reads when that is files alone
+// (partition.TextReads), in which case keep says so and the plan may be
+// kept for the text (textplan.go).
+func (d *dist) planText(ctx context.Context, conn *duck.Conn, query string, schema *arrow.Schema, seen listings) (_ *planned, keep bool, err error) {
 	text, err := d.parse(ctx, conn, query)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	ast := text.ast
 	views := &catalogViews{ctx: ctx, conn: conn, d: d}
-	seen := newListings()
+	// Listed before it is planned, so that what a kept plan was planned
+	// from is never newer than what it is checked against.
+	if reads, ok := partition.TextReads([]byte(ast), views.view); ok {
+		_, err := seen.stat(ctx, conn, reads.Paths)
+		keep = err == nil
+	}
+	p, err := d.planAST(ctx, conn, query, text, views, schema, seen)
+	return p, keep, err
+}
+
+// planAST plans a query from its parsed text.
+func (d *dist) planAST(ctx context.Context, conn *duck.Conn, query string, text parsedText, views *catalogViews, schema *arrow.Schema, seen listings) (*planned, error) {
+	var err error
+	ast := text.ast
 	scanRows := func(paths []string) (int64, error) {
 		files, err := d.filesOnce(ctx, conn, seen, paths)
 		return totalRows(files), err
@@ -580,7 +612,7 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 	var stagedErr error
 	if first {
 		staged, stagedErr = d.planStages(ctx, conn, seen, a, cacheKey, schema)
-		if stagedErr == nil && staged != nil && staged.plan != nil && staged.plan.AnyRows {
+		if stagedErr == nil && staged != nil && staged.anyRows {
 			return staged, nil
 		}
 	}
@@ -880,8 +912,20 @@ func (p *planned) final(n int) []int {
 	return out
 }
 
+// withGather is a copy of p whose gather stage's tasks are tasks, p left
+// as it is.
+func (p *planned) withGather(tasks []plannedTask) *planned {
+	q := *p
+	q.tasks = tasks
+	if n := len(p.stages); n > 0 {
+		q.stages = slices.Clone(p.stages)
+		q.stages[n-1].tasks = tasks
+	}
+	return &q
+}
+
 // sorted says the plan's endpoints, in order, give the answer sorted.
-func (p *planned) sorted() bool { return p.plan != nil && p.plan.Sorted }
+func (p *planned) sorted() bool { return p.ordered }
 
 // modeName is the plan's mode as explained and recorded: a plan in
 // stages is "stages".

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,9 +46,14 @@ func TestInputFactsRemembered(t *testing.T) {
 		`WITH r AS (SELECT d, count(*) AS n FROM fact WHERE x < 300 GROUP BY d)
 SELECT CAST(d AS BIGINT) * 100000 + n AS v FROM r WHERE n = (SELECT max(n) FROM r)`,
 	}
+	// Each planning with texts of its own (trailing spaces), which are
+	// planned again, not taken from the plans kept by text (textplan.go).
+	again := 0
 	plan := func() {
 		t.Helper()
+		again++
 		for _, q := range qs {
+			q += strings.Repeat(" ", again)
 			info, e := plannedStages(t, cl, q)
 			t.Logf("%d stages: %+v", len(e.Stages), e.Stages)
 			sameAsDuckDB(t, cl, dir, views, q, info)

@@ -16,7 +16,7 @@ import (
 // A query planned in stages (partition.Plan): every stage's tasks, in the
 // order they are signed (a consumer's ticket holds its producers').
 type plannedStage struct {
-	stage *partition.Stage
+	stage *partition.Stage // its shape (partition.Stage.Shape)
 	tasks []plannedTask
 	// stream[i] says the stage's SQL reads input i once, so its tasks
 	// stream it into the SQL rather than load it into a table first.
@@ -160,12 +160,12 @@ func (d *dist) planStaged(ctx context.Context, conn *duck.Conn, seen listings, s
 		}
 		d.plans.put(k.String(), c)
 	}
-	p := &planned{mode: partition.Scatter, merge: c.merge, plan: sp, pruned: pruned, finalHere: c.finalHere, finalFrom: c.finalFrom}
+	p := &planned{mode: partition.Scatter, merge: c.merge, ordered: sp.Sorted, anyRows: sp.AnyRows, pruned: pruned, finalHere: c.finalHere, finalFrom: c.finalFrom}
 	if sp.Merge != nil {
 		p.mode = partition.ScatterMerge
 	}
 	for i, s := range sp.Stages {
-		ps := plannedStage{stage: s, stream: c.stream[i]}
+		ps := plannedStage{stage: s.Shape(), stream: c.stream[i]}
 		for _, sl := range sliced[i] {
 			ps.tasks = append(ps.tasks, plannedTask{sql: c.tasks[shapeOf(i, sl)], slice: sl, ordered: sp.Ordered && s.Consumer < 0})
 		}

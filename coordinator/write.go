@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -230,9 +231,13 @@ func (d *dist) writeParts(ctx context.Context, conn *duck.Conn, c copyPlan, user
 		}
 	}
 	if p != nil {
-		for i := range p.tasks {
-			p.tasks[i].sql = c.partSQL(p.tasks[i].sql, filepath.Join(tmp, partName(qid, i)))
+		// Each task writes a part of its own: SQL of this query's, in a
+		// copy, since a plan may be kept for its text (textplan.go).
+		tasks := slices.Clone(p.tasks)
+		for i := range tasks {
+			tasks[i].sql = c.partSQL(tasks[i].sql, filepath.Join(tmp, partName(qid, i)))
 		}
+		p = p.withGather(tasks)
 		var deadline time.Time
 		if d.limits.QueryTimeout > 0 {
 			deadline = time.Now().Add(d.limits.QueryTimeout)

@@ -1341,6 +1341,17 @@ func FileReads(n Node, views func(catalog, schema, name string) (View, bool)) (R
 	return r, r.add(n, views, 0)
 }
 
+// TextReads is FileReads of a whole statement, from its serialized AST
+// (json_serialize_sql): false when it reads anything but files named by
+// constants, or does not decode.
+func TextReads(serialized []byte, views func(catalog, schema, name string) (View, bool)) (Reads, bool) {
+	root, err := statementRoot(serialized)
+	if err != nil {
+		return Reads{}, false
+	}
+	return FileReads(root, views)
+}
+
 func (r *Reads) add(n any, views func(catalog, schema, name string) (View, bool), depth int) bool {
 	ok := true
 	anyNode(n, func(x Node) bool {

@@ -90,6 +90,21 @@ type Stage struct {
 	withs map[string]int
 }
 
+// Shape is s as it is explained and scheduled once its tasks' queries are
+// written: a copy without its scan's analysis (which holds its planning's
+// callbacks) and without what writes those queries, so that it may outlive
+// the planning, shared read-only by the queries that reuse its plan.
+func (s *Stage) Shape() *Stage {
+	c := &Stage{ID: s.ID, Tasks: s.Tasks, Output: s.Output, Consumer: s.Consumer, What: s.What,
+		Slices: slices.Clone(s.Slices), Inputs: slices.Clone(s.Inputs), Also: slices.Clone(s.Also), Keys: slices.Clone(s.Keys)}
+	if s.Range != nil {
+		r := *s.Range
+		r.Bounds = slices.Clone(r.Bounds)
+		c.Range = &r
+	}
+	return c
+}
+
 // build is the query of a task of s over slice sl.
 func (s *Stage) build(sl Slice, scan Node, input func(i int, alias string) Node) (Node, error) {
 	if s.bySlice != nil {

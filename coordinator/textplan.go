@@ -1,0 +1,135 @@
+package coordinator
+
+import (
+	"context"
+	"maps"
+	"slices"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/skeindb/skein/internal/duck"
+)
+
+// A query's plan is kept by its SQL text while nothing it was planned from
+// can have changed, and a query of the same text then takes it whole: no
+// AST decoded, no analysis, no task templates, no pruning, no plan cache
+// key. What the plan follows from, and how each is checked:
+//   - the text: the key;
+//   - the catalog as the session sees it (views and their definitions,
+//     tables, the session's TEMP objects, its search path and settings):
+//     its catalog version (duck.CatalogVersion) is in the key. Any
+//     statement but a SELECT, on any session, moves every session's
+//     version on, and a session that ran one has a version of its own, so
+//     a view replaced by another session, or a TEMP view of the same name
+//     in another session, is another key;
+//   - the files: only a text that reads nothing but files named by
+//     constants, directly or through views (partition.TextReads), is kept,
+//     and each of its patterns is listed again at every query (the path,
+//     size and modification time of every file it matches) and compared
+//     with the listing the plan was made from: a file added, removed or
+//     rewritten under a glob plans the text again;
+//   - the cluster: how many executor threads the tasks are cut for
+//     (slots), whether one executor runs it whole (whole.go), and whether
+//     executors are measured unequal (adapt.go), in the key;
+//   - the result schema the front door bound, in the key.
+// Settings of the coordinator (--task-rows, --split-min-rows, exchanges)
+// are the process's. What is left to do for each query is the listing,
+// the executors' assignment and the tickets (Plan).
+
+// Bounds of the kept plans: by count and bytes (a plan costs its text,
+// its SQL and slices, and its listing).
+const (
+	maxTextPlans     = 1024
+	maxTextPlanBytes = 32 << 20
+)
+
+// textKey is what a kept plan is looked up by.
+type textKey struct {
+	query   string
+	catalog duck.CatalogVersion
+	schema  string
+	slots   int
+	one     bool // one executor ready (wholeReason)
+	unequal bool // executors measured unequal (d.slices)
+}
+
+// textPlan is a kept plan and the listing of every pattern its planning
+// read, by pattern.
+type textPlan struct {
+	p     *planned
+	files map[string][]fileStat
+}
+
+func textPlanCost(k textKey, v textPlan) int64 {
+	n := int64(len(k.query)+len(k.schema)+len(v.p.merge)+len(v.p.finalHere)) + 256
+	sqls := map[string]bool{}
+	count := func(tasks []plannedTask) {
+		for _, t := range tasks {
+			n += 64 + int64(len(t.slice.File))
+			for _, f := range t.slice.Files {
+				n += int64(len(f))
+			}
+			for _, l := range t.literals {
+				n += int64(len(l))
+			}
+			if !sqls[t.sql] {
+				sqls[t.sql] = true
+				n += int64(len(t.sql))
+			}
+		}
+	}
+	count(v.p.tasks)
+	for _, s := range v.p.stages {
+		count(s.tasks)
+		n += 128 + int64(len(s.stage.What))
+	}
+	for p, fs := range v.files {
+		n += int64(len(p))
+		for _, f := range fs {
+			n += int64(len(f.path)) + 16
+		}
+	}
+	return n
+}
+
+// textKeyOf is the key of the query's plan now.
+func (d *dist) textKeyOf(conn *duck.Conn, query string, schema *arrow.Schema) textKey {
+	return textKey{query: query, catalog: conn.CatalogVersion(), schema: schema.String(), slots: d.slots(),
+		one: d.planSlots == 0 && len(d.reg.ready()) == 1, unequal: d.sched.unequal(d.readyIDs())}
+}
+
+// plan is the query's plan: the one kept for its text when nothing it was
+// planned from changed, else planned (planText) and kept when it may be.
+func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *arrow.Schema) (*planned, error) {
+	key := d.textKeyOf(conn, query, schema)
+	seen := newListings()
+	kept, ok := d.textPlans.get(key)
+	if ok {
+		if d.unchanged(ctx, conn, seen, kept.files) {
+			d.textLookups.WithLabelValues("hit").Inc()
+			return kept.p, nil
+		}
+		d.textLookups.WithLabelValues("stale").Inc()
+	} else {
+		d.textLookups.WithLabelValues("miss").Inc()
+	}
+	p, keep, err := d.planText(ctx, conn, query, schema, seen)
+	if err == nil && keep {
+		d.textPlans.put(key, textPlan{p: p, files: maps.Clone(seen.stats)})
+	}
+	return p, err
+}
+
+// unchanged lists every pattern of a kept plan again, into seen (which a
+// planning of the text again then uses), and says whether each matches
+// the files it did, each of the same size and modification time.
+func (d *dist) unchanged(ctx context.Context, conn *duck.Conn, seen listings, files map[string][]fileStat) bool {
+	same := true
+	for p, was := range files {
+		now, err := seen.stat(ctx, conn, []string{p})
+		if err != nil {
+			return false
+		}
+		same = same && slices.Equal(now, was)
+	}
+	return same
+}
