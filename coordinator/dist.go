@@ -505,11 +505,12 @@ type plannedTask struct {
 }
 
 // planText plans a query from its text: seen are the planning's
-// listings, primed with what its text reads when that is files alone
-// (partition.TextReads), in which case keep says so and the plan may be
-// kept for the text (textplan.go).
+// listings. A text planned before whose query reads files alone
+// (partition.TextReads) has them listed first, into seen, and keep says
+// its plan may be kept for the text (textplan.go); a text seen for the
+// first time (a lookup's new key, mostly) is not, and costs no more.
 func (d *dist) planText(ctx context.Context, conn *duck.Conn, query string, schema *arrow.Schema, seen listings) (_ *planned, keep bool, err error) {
-	text, err := d.parse(ctx, conn, query)
+	text, again, err := d.parse(ctx, conn, query)
 	if err != nil {
 		return nil, false, err
 	}
@@ -517,9 +518,11 @@ func (d *dist) planText(ctx context.Context, conn *duck.Conn, query string, sche
 	views := &catalogViews{ctx: ctx, conn: conn, d: d}
 	// Listed before it is planned, so that what a kept plan was planned
 	// from is never newer than what it is checked against.
-	if reads, ok := partition.TextReads([]byte(ast), views.view); ok {
-		_, err := seen.stat(ctx, conn, reads.Paths)
-		keep = err == nil
+	if again {
+		if reads, ok := partition.TextReads([]byte(ast), views.view); ok {
+			_, err := seen.stat(ctx, conn, reads.Paths)
+			keep = err == nil
+		}
 	}
 	p, err := d.planAST(ctx, conn, query, text, views, schema, seen)
 	return p, keep, err
@@ -738,21 +741,21 @@ func parsedCost(k string, v parsedText) int64 {
 }
 
 // parse is what follows from a query's text, from the cache when the
-// text was planned before.
-func (d *dist) parse(ctx context.Context, conn *duck.Conn, query string) (parsedText, error) {
+// text was planned before (again).
+func (d *dist) parse(ctx context.Context, conn *duck.Conn, query string) (_ parsedText, again bool, err error) {
 	if p, ok := d.parsed.get(query); ok {
-		return p, nil
+		return p, true, nil
 	}
 	ast, err := serialize(ctx, conn, query)
 	if err != nil {
-		return parsedText{}, err
+		return parsedText{}, false, err
 	}
 	p := parsedText{ast: ast}
 	if p.marked, p.values, err = partition.MarkLiterals([]byte(ast)); err != nil {
-		return parsedText{}, err
+		return parsedText{}, false, err
 	}
 	d.parsed.put(query, p)
-	return p, nil
+	return p, false, nil
 }
 
 // literalsBind says the check of every part's rewrite (over its first

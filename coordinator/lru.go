@@ -39,6 +39,14 @@ func (c *lru[K, V]) get(k K) (V, bool) {
 	return e.Value.(*lruEntry[K, V]).val, true
 }
 
+// has says k is cached, without making it the most recently used.
+func (c *lru[K, V]) has(k K) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.items[k]
+	return ok
+}
+
 func (c *lru[K, V]) put(k K, v V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

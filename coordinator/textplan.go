@@ -33,7 +33,10 @@ import (
 //   - the result schema the front door bound, in the key.
 // Settings of the coordinator (--task-rows, --split-min-rows, exchanges)
 // are the process's. What is left to do for each query is the listing,
-// the executors' assignment and the tickets (Plan).
+// the executors' assignment and the tickets (Plan). A plan is kept from
+// its text's second planning on: a text planned once only (a lookup with
+// a new key, whose plan the plan cache reuses by shape) pays nothing for
+// this, not even the key.
 
 // Bounds of the kept plans: by count and bytes (a plan costs its text,
 // its SQL and slices, and its listing).
@@ -100,8 +103,13 @@ func (d *dist) textKeyOf(conn *duck.Conn, query string, schema *arrow.Schema) te
 // plan is the query's plan: the one kept for its text when nothing it was
 // planned from changed, else planned (planText) and kept when it may be.
 func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *arrow.Schema) (*planned, error) {
-	key := d.textKeyOf(conn, query, schema)
 	seen := newListings()
+	if !d.parsed.has(query) {
+		// Never planned (a lookup's new key, mostly): nothing is kept.
+		p, _, err := d.planText(ctx, conn, query, schema, seen)
+		return p, err
+	}
+	key := d.textKeyOf(conn, query, schema)
 	kept, ok := d.textPlans.get(key)
 	if ok {
 		if d.unchanged(ctx, conn, seen, kept.files) {
