@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/skeindb/skein/internal/ducktest"
@@ -126,4 +128,77 @@ TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 2048)`, rows, filepath.Join(dir, name)))
 		}
 		want(t, "a file removed", nil, q, 40000)
 	})
+}
+
+// A kept plan is shared by the queries of its text running at once, read
+// and never changed by them: under the race detector, each of them gets
+// the answer the text gets alone.
+func TestKeptPlanSharedByConcurrentQueries(t *testing.T) {
+	c, cl, _, _ := stageCoordinator(t, func(c *Config) {
+		c.TaskRows = 6000
+		c.BroadcastRows = 4000
+	})
+	ctx := context.Background()
+	answer := func(q string) (rows, sum int64, err error) {
+		info, err := cl.Execute(ctx, q)
+		if err != nil {
+			return 0, 0, err
+		}
+		for _, ep := range info.Endpoint {
+			r, err := cl.DoGet(ctx, ep.Ticket)
+			if err != nil {
+				return 0, 0, err
+			}
+			for r.Next() {
+				ids := r.RecordBatch().Column(0).(*array.Int64)
+				for i := range ids.Len() {
+					sum += ids.Value(i)
+				}
+				rows += int64(ids.Len())
+			}
+			err = r.Err()
+			r.Release()
+			if err != nil {
+				return 0, 0, err
+			}
+		}
+		return rows, sum, nil
+	}
+	for _, q := range []string{
+		"SELECT count(*) AS v FROM fact JOIN dim USING (d) GROUP BY name",
+		"SELECT k AS v FROM fact WHERE d = 3 ORDER BY k DESC LIMIT 50",
+	} {
+		var want [2]int64
+		for range 2 { // kept from its second planning
+			rows, sum, err := answer(q)
+			if err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+			want = [2]int64{rows, sum}
+		}
+		hits := counted(t, c.dist.textLookups, "hit")
+		var wg sync.WaitGroup
+		errs := make(chan error, 24)
+		for range 6 {
+			wg.Go(func() {
+				for range 4 {
+					rows, sum, err := answer(q)
+					if err == nil && [2]int64{rows, sum} != want {
+						err = fmt.Errorf("%d rows summing to %d, alone %d and %d", rows, sum, want[0], want[1])
+					}
+					if err != nil {
+						errs <- err
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Errorf("%s: %v", q, err)
+		}
+		if counted(t, c.dist.textLookups, "hit") == hits {
+			t.Errorf("%s: no query took the kept plan", q)
+		}
+	}
 }
