@@ -135,6 +135,9 @@ func statAll(ctx context.Context, conn *duck.Conn, patterns []string) ([]fileSta
 			if err != nil {
 				return nil, err
 			}
+		} else if fi, ok := plainFile(pattern); ok {
+			// One file, stated once (glob would state it too).
+			stats = append(stats, fileStat{path: pattern, size: fi.Size(), modified: fi.ModTime().UnixNano()})
 		} else {
 			matched, err := glob(ctx, conn, pattern)
 			if err != nil {
@@ -184,12 +187,20 @@ func glob(ctx context.Context, conn *duck.Conn, pattern string) ([]string, error
 	// one). Anything else, a directory included, is DuckDB's to match.
 	// The query naming it was bound by DuckDB before it is planned, so
 	// the path is one its sandbox allows.
-	if !remote(pattern) && !strings.ContainsAny(pattern, "*?[~") {
-		if fi, err := os.Stat(pattern); err == nil && fi.Mode().IsRegular() {
-			return []string{pattern}, nil
-		}
+	if _, ok := plainFile(pattern); ok {
+		return []string{pattern}, nil
 	}
 	return queryStrings(ctx, conn, `SELECT file FROM glob($1::VARCHAR) ORDER BY file`, pattern)
+}
+
+// plainFile is the file a local path without wildcards names, if it is a
+// regular file.
+func plainFile(pattern string) (os.FileInfo, bool) {
+	if remote(pattern) || strings.ContainsAny(pattern, "*?[~") {
+		return nil, false
+	}
+	fi, err := os.Stat(pattern)
+	return fi, err == nil && fi.Mode().IsRegular()
 }
 
 // footer is what the planner keeps of a Parquet file's footer: its row
