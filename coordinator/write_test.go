@@ -248,3 +248,36 @@ func TestCopyIsChecked(t *testing.T) {
 		t.Errorf("COPY sent as a query wrote %v", got)
 	}
 }
+
+// A write's tasks write parts of their own, in a copy of its query's
+// plan: the plan kept for the query's text (textplan.go) is left as it
+// was, for the next writes of it and for the query itself.
+func TestCopyLeavesTheKeptPlan(t *testing.T) {
+	c, cl, glob := startCluster(t, 2, "")
+	data := filepath.Dir(glob)
+	ctx := context.Background()
+	q := fmt.Sprintf(`SELECT id, g FROM read_parquet('%s') WHERE g <> 3`, glob)
+	want := queryInt(t, cl, "SELECT count(*) FROM ("+q+")")
+	hits := counted(t, c.dist.textLookups, "hit")
+	for i := range 4 {
+		out := filepath.Join(data, fmt.Sprintf("kept%d", i))
+		n, err := cl.ExecuteUpdate(ctx, fmt.Sprintf(`COPY (%s) TO '%s/' (FORMAT parquet)`, q, out))
+		if err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		if n != want {
+			t.Errorf("write %d: %d rows, want %d", i, n, want)
+		}
+		sameRows(t, data, out, q)
+	}
+	if counted(t, c.dist.textLookups, "hit") == hits {
+		t.Fatal("no write took the kept plan")
+	}
+	info, err := cl.Execute(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows, _ := readEndpoints(t, cl, info.Endpoint); rows != want {
+		t.Errorf("the query after the writes: %d rows, want %d", rows, want)
+	}
+}
