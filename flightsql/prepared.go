@@ -57,7 +57,7 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 		if err := sess.roomFor(s.cfg.MaxStatementsPerSession); err != nil {
 			return nil, err
 		}
-		st, err := sess.conn.Prepare(ctx, req.GetQuery())
+		st, err := sess.conn.PrepareAgain(ctx, req.GetQuery())
 		if err != nil {
 			return nil, err
 		}
@@ -95,7 +95,10 @@ func (s *Server) ClosePreparedStatement(ctx context.Context, req flightsql.Actio
 		sess.mu.Lock()
 		delete(sess.prepared, p.id)
 		sess.mu.Unlock()
-		return struct{}{}, p.stmt.Close()
+		// Kept for the next statement of its text (a client that prepares
+		// every query, as the JDBC driver does, prepares it again).
+		sess.conn.Keep(p.stmt)
+		return struct{}{}, nil
 	})
 	return err
 }

@@ -25,6 +25,7 @@ type query struct {
 	stmt    *duck.Stmt
 	schema  *arrow.Schema      // promised to the client, with the parameters bound
 	ownStmt bool               // close stmt when done (false for prepared statements)
+	keep    bool               // or hand it back to the session's connection (duck.Keep), which the finisher holds
 	args    [][]any            // one execution per row; nil runs once without arguments
 	empty   bool               // already executed (DDL/DML): the stream has no rows
 	written bool               // a write the cluster ran, and recorded
@@ -117,7 +118,11 @@ func (qs *queries) finish(q *query) {
 	qs.remove(q)
 	q.cancel()
 	if q.ownStmt && q.stmt != nil {
-		_ = q.stmt.Close()
+		if q.keep {
+			q.sess.conn.Keep(q.stmt)
+		} else {
+			_ = q.stmt.Close()
+		}
 		q.stmt = nil
 	}
 }

@@ -69,12 +69,14 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 		if err := sess.roomFor(s.cfg.MaxStatementsPerSession); err != nil {
 			return nil, err
 		}
-		st, err := sess.conn.Prepare(ctx, cmd.GetQuery())
+		// A statement of this text that ran before on the session is
+		// taken again: DuckDB plans it when it runs anyway (duck.Keep).
+		st, err := sess.conn.PrepareAgain(ctx, cmd.GetQuery())
 		if err != nil {
 			return nil, err
 		}
 		q := &query{id: tag.ID, trace: tag.Trace, user: sess.user, sql: cmd.GetQuery(), sess: sess, stmt: st, ownStmt: true,
-			open: ConnOpen(ctx)}
+			keep: true, open: ConnOpen(ctx)}
 		if !st.ReturnsRows {
 			defer st.Close()
 			q.stmt, q.ownStmt, q.empty = nil, false, true
@@ -197,6 +199,7 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 		return nil, nil, err
 	}
 	if err := q.sess.lock(ctx); err != nil {
+		q.keep = false // the session is not held: its connection is not ours to change
 		s.queries.finish(q)
 		return nil, nil, err
 	}
@@ -232,6 +235,9 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 			return s.stream(runCtx, q, schema, ch)
 		}()
 		err = s.cfg.Limits.Expired(runCtx, q.id, err)
+		if err != nil {
+			q.keep = false
+		}
 		if q.done != nil {
 			q.done(rows, err)
 		}

@@ -199,6 +199,7 @@ type Conn struct {
 	id     uint64           // unique in the process (CatalogVersion)
 	own    atomic.Bool      // it ran a statement that may change its catalog
 	kept   map[string]*Stmt // QueryText's statements, by query
+	spare  []*Stmt          // Keep's statements, oldest first
 	policy Policy
 	// allowed are the directories COPY TO and EXPORT may write in.
 	allowed []string
@@ -207,6 +208,7 @@ type Conn struct {
 // Close closes the connection, rolling back any open transaction.
 func (c *Conn) Close() error {
 	c.closeKept()
+	c.closeSpare()
 	// database/sql would hand the driver connection to the next caller with
 	// its transaction and temp tables; a session's state must die with it.
 	// Returning ErrBadConn from Raw makes database/sql discard it.

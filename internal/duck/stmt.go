@@ -3,6 +3,7 @@ package duck
 import (
 	"context"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -36,6 +37,15 @@ type Stmt struct {
 	changes bool
 	// commits: COMMIT (or END), whatever sent it (EndTransaction, SQL).
 	commits bool
+	// text is the query of a statement prepared alone from it, "" for
+	// one of several; version, the catalog version it was prepared at
+	// (for PrepareAgain, which clears text on a statement it cannot
+	// reuse).
+	text    string
+	version CatalogVersion
+	// ran: it was executed before, and DuckDB may have bound it again
+	// since, to other result types (see Query).
+	ran bool
 }
 
 // Prepare prepares query. Statements before the last one in a
@@ -74,7 +84,11 @@ func (c *Conn) prepare(ctx context.Context, query string, runLeading bool) (*Stm
 			return nil, err
 		}
 	}
-	return c.prepareExtracted(ctx, ex, n-1, g)
+	st, err := c.prepareExtracted(ctx, ex, n-1, g)
+	if err == nil && n == 1 {
+		st.text = query
+	}
+	return st, err
 }
 
 // prepareExtracted prepares statement i of ex, if the guard allows it.
@@ -281,17 +295,44 @@ func (s *Stmt) Query(ctx context.Context, mem memory.Allocator, args []any, batc
 	}
 	// A resolved statement's result types were fixed when it was prepared,
 	// and the connection's Arrow options cannot change (lock_configuration):
-	// its Schema is the stream's, with no need to convert the types again.
+	// at its first run its Schema is the stream's, with no need to convert
+	// the types again. At a later one DuckDB may have bound it again (it
+	// does at every run of a statement that reads files), and a file or
+	// view changed since may have changed its types: the stream's are
+	// converted and checked against Schema, which the client was promised.
 	var known *arrow.Schema
-	if s.Resolved && s.ReturnsRows {
-		known = s.Schema
+	check := s.Resolved && s.ReturnsRows
+	if check && !s.ran {
+		known, check = s.Schema, false
 	}
+	s.ran = true
 	if s.changes {
 		s.conn.changed()
 		defer s.conn.changed()
 	}
-	return s.conn.stream(ctx, s.handle, mem, batch, known)
+	r, err := s.conn.stream(ctx, s.handle, mem, batch, known)
+	if err != nil || !check || r.Schema().Equal(s.Schema) {
+		return r, err
+	}
+	got := r.Schema()
+	r.Release()
+	return nil, &Error{Kind: KindConflict, err: ErrResultChanged, Msg: fmt.Sprintf("Invalid Input Error: the statement's "+
+		"result columns are now (%s), not (%s) as when it was prepared (a file or view it reads changed): prepare it again",
+		columns(got), columns(s.Schema))}
 }
+
+// columns lists a schema's fields as "name type, ...".
+func columns(sc *arrow.Schema) string {
+	cols := make([]string, sc.NumFields())
+	for i, f := range sc.Fields() {
+		cols[i] = f.Name + " " + f.Type.String()
+	}
+	return strings.Join(cols, ", ")
+}
+
+// ErrResultChanged says that a prepared statement's result types changed
+// between its preparation and a run (Query).
+var ErrResultChanged = errors.New("duck: result types changed since the statement was prepared")
 
 // ResultSchema is the result schema with args bound. For an unresolved
 // statement DuckDB knows it only by running the statement, so ResultSchema

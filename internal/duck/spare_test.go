@@ -1,0 +1,139 @@
+package duck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// runOnce runs st to its end and returns its result schema.
+func runOnce(t *testing.T, st *Stmt) (*arrow.Schema, error) {
+	t.Helper()
+	r, err := st.Query(context.Background(), memory.DefaultAllocator, nil, DefaultBatchSize)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Release()
+	for r.Next() {
+	}
+	return r.Schema(), r.Err()
+}
+
+// TestPrepareAgain: a statement handed back with Keep serves the next
+// PrepareAgain of its text, as long as nothing changed the catalog; one
+// that cannot serve another run is closed, and the connection holds at
+// most maxSpareStmts.
+func TestPrepareAgain(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	again := func(q string) *Stmt {
+		t.Helper()
+		st, err := c.PrepareAgain(ctx, q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if _, err := runOnce(t, st); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return st
+	}
+	const q = "SELECT 42 AS a"
+	first := again(q)
+	c.Keep(first)
+	if st := again(q); st != first {
+		t.Fatal("a kept statement was not taken again for its text")
+	} else {
+		c.Keep(st)
+	}
+	// Taken, it is no longer kept: a second user of the text gets its own.
+	taken := again(q)
+	if other := again(q); other == taken {
+		t.Fatal("one statement handed out twice")
+	} else {
+		c.Keep(other)
+	}
+	c.Keep(taken) // replaces other for the text
+
+	if _, err := c.Exec(ctx, "CREATE TABLE t AS SELECT 1 AS x"); err != nil {
+		t.Fatal(err)
+	}
+	if st := again(q); st == taken {
+		t.Fatal("a statement kept before the catalog changed was taken again")
+	} else {
+		c.Keep(st)
+	}
+
+	for _, q := range []string{"SELECT $1::INTEGER AS p", "SELECT 1 AS a; SELECT 2 AS b", "SELECT x FROM t"} {
+		st, err := c.PrepareAgain(ctx, q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		reusable := st.text != ""
+		c.Keep(st)
+		if want := q == "SELECT x FROM t"; reusable != want {
+			t.Fatalf("%s: reusable %v, want %v", q, reusable, want)
+		}
+		if next, err := c.PrepareAgain(ctx, q); err != nil {
+			t.Fatal(err)
+		} else if (next == st) != reusable {
+			t.Fatalf("%s: taken again %v, want %v", q, next == st, reusable)
+		} else {
+			_ = next.Close()
+		}
+	}
+
+	kept := make([]*Stmt, maxSpareStmts+1)
+	for i := range kept {
+		kept[i] = again(fmt.Sprintf("SELECT %d AS n", i))
+	}
+	for _, st := range kept {
+		c.Keep(st)
+	}
+	if len(c.spare) != maxSpareStmts {
+		t.Fatalf("%d statements kept, want %d", len(c.spare), maxSpareStmts)
+	}
+	if st := again("SELECT 0 AS n"); st == kept[0] {
+		t.Fatal("the oldest statement was not the one let go")
+	} else {
+		_ = st.Close()
+	}
+}
+
+// TestRunAgainAfterFileChanged: DuckDB binds a statement over files again
+// at each run, so a file rewritten with other columns changes its result
+// types; a later run then fails with ErrResultChanged (the types promised
+// when it was prepared no longer hold) rather than converting the new
+// columns as the old ones.
+func TestRunAgainAfterFileChanged(t *testing.T) {
+	_, c, dir := openTest(t)
+	ctx := context.Background()
+	file := filepath.Join(dir, "f.parquet")
+	write := func(sel string) {
+		t.Helper()
+		if _, err := c.Exec(ctx, "COPY ("+sel+") TO "+QuoteString(file)+" (FORMAT parquet)"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("SELECT range::INTEGER AS a FROM range(3)")
+	st, err := c.Prepare(ctx, "SELECT * FROM read_parquet("+QuoteString(file)+")")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for range 2 {
+		if sc, err := runOnce(t, st); err != nil || !sc.Equal(st.Schema) {
+			t.Fatalf("schema %v, want %v: %v", sc, st.Schema, err)
+		}
+	}
+	write("SELECT 'x' || range AS a, range AS b FROM range(3)")
+	_, err = runOnce(t, st)
+	var de *Error
+	if !errors.Is(err, ErrResultChanged) || !errors.As(err, &de) || de.Kind != KindConflict {
+		t.Fatalf("a run after the file changed its columns: %v", err)
+	}
+}
