@@ -6,7 +6,11 @@
 // ingests Arrow streams. Callers above it see Go values and Arrow records only.
 // A query's calling thread runs its tasks with DuckDB's threads but, unlike
 // duckdb_execute_pending, pauses rather than spins while none is left for it
-// (pending.go).
+// (pending.go). DuckDB plans a statement that reads files again at every
+// run, so a connection keeps the statements its caller hands back (Keep)
+// for the next PrepareAgain of the same text instead of planning it twice
+// (spare.go); a statement run again checks that its result types are still
+// those of its Schema.
 //
 // It is also where SQL meets the server's integrity: DuckDB's sandbox
 // settings keep SQL inside the allowed directories, and the guard
