@@ -31,12 +31,13 @@ func (c *Conn) PrepareAgain(ctx context.Context, query string) (*Stmt, error) {
 		}
 		_ = st.Close()
 	}
+	v := c.CatalogVersion() // before: a change while it prepares makes it stale
 	st, err := c.Prepare(ctx, query)
 	if err != nil {
 		return nil, err
 	}
 	if st.reusable() {
-		st.version = c.CatalogVersion()
+		st.version = v
 	} else {
 		st.text = ""
 	}
@@ -49,7 +50,7 @@ func (c *Conn) PrepareAgain(ctx context.Context, query string) (*Stmt, error) {
 // statements) is closed. The connection holds at most maxSpareStmts, the
 // oldest closed first, and closes them with itself.
 func (c *Conn) Keep(st *Stmt) {
-	if st.text == "" {
+	if !st.reusable() {
 		_ = st.Close()
 		return
 	}
