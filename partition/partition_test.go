@@ -29,7 +29,9 @@ func TestModes(t *testing.T) {
 		"star_top_n": ScatterMerge, "star_expr_order": Local,
 		// SELECT DISTINCT splits (distinct in each slice, then again); with
 		// GROUP BY, whose merge reads only ORDER BY and LIMIT, it stays local.
-		"select_distinct": ScatterMerge, "distinct_grouped": Local}
+		"select_distinct": ScatterMerge, "distinct_grouped": Local,
+		// GROUP BY without aggregates (a BI tool's domain query), HAVING on a key.
+		"group_no_agg": ScatterMerge}
 	for name, want := range cases {
 		a, err := Analyze(load(t, name), Env{Aggregates: aggs})
 		got := Local

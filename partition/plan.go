@@ -332,9 +332,9 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 		a.Mode = Scatter
 		return a, nil
 	}
-	if !hasAgg {
-		if len(list(root, "group_expressions")) > 0 || root["having"] != nil {
-			return nil, local("GROUP BY or HAVING without aggregates")
+	if !hasAgg && len(list(root, "group_expressions")) == 0 {
+		if root["having"] != nil {
+			return nil, local("HAVING without GROUP BY or aggregates")
 		}
 		if err := a.planPlain(); err != nil {
 			return nil, err
@@ -342,6 +342,9 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 		a.Mode = ScatterMerge
 		return a, nil
 	}
+	// A GROUP BY without aggregates (what BI tools send for a column's
+	// values) is planned as one with none: the partial rows are each
+	// slice's groups, grouped again.
 	err := local("GROUPING SETS, ROLLUP or CUBE")
 	if len(list(root, "group_sets")) <= 1 {
 		err = a.planMerge(aggs)
