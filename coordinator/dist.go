@@ -564,7 +564,7 @@ func (d *dist) planAST(ctx context.Context, conn *duck.Conn, query string, text 
 		// Files with no key=value directory change no decision: one
 		// local for another reason (random()) is still remembered.
 		h, err := hiveOf(ctx, conn, seen, paths)
-		if err != nil || h.Off || len(h.Columns) > 0 {
+		if err != nil || h.Read() {
 			consulted = true
 		}
 		return h, err

@@ -698,14 +698,9 @@ func stringConstant(n Node) (string, bool) {
 	return s, ok && str(child(v, "type"), "id") == "VARCHAR"
 }
 
+// isStarOnly says n is SELECT * FROM its input and nothing more.
 func isStarOnly(n Node) bool {
-	sl := list(n, "select_list")
-	if len(sl) != 1 {
-		return false
-	}
-	s, _ := sl[0].(map[string]any)
-	return str(s, "class") == "STAR" && len(list(s, "exclude_list")) == 0 && len(list(s, "replace_list")) == 0 &&
-		len(list(s, "rename_list")) == 0 && s["expr"] == nil && s["columns"] == false &&
+	return loneStar(list(n, "select_list")) &&
 		n["where_clause"] == nil && len(list(n, "group_expressions")) == 0 && n["having"] == nil &&
 		len(list(n, "modifiers")) == 0 && n["qualify"] == nil && n["sample"] == nil
 }

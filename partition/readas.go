@@ -64,6 +64,10 @@ type Hive struct {
 	Columns []HiveColumn // the partition columns, when it does
 }
 
+// Read says the scan's paths have key=value directories, whether or not
+// the whole scan partitions by them: its slices must say how it reads them.
+func (h Hive) Read() bool { return h.Off || len(h.Columns) > 0 }
+
 // readHive learns how the whole scan (its reader fn) reads hive
 // partitioning, from Env.Hive. A text reader given hive options of its own
 // over key=value directories runs local: its slices would need them
@@ -77,7 +81,7 @@ func (a *Analysis) readHive(fn Node) error {
 	if err != nil {
 		return err
 	}
-	if h.Off || len(h.Columns) > 0 {
+	if h.Read() {
 		for _, o := range []string{"hive_partitioning", "hive_types", "hive_types_autocast"} {
 			if namedParam(fn, o) {
 				return local("a scan with %s over key=value directories", o)
