@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"path/filepath"
 	"slices"
@@ -16,19 +15,15 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
-	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
-	"github.com/skeindb/skein/internal/flightwire"
 	"github.com/skeindb/skein/internal/users"
 	"github.com/skeindb/skein/partition"
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -1209,251 +1204,7 @@ func deserialize(ctx context.Context, conn *duck.Conn, ast []byte) (string, erro
 	return conn.QueryText(ctx, "SELECT json_deserialize_sql($1::JSON)", string(ast))
 }
 
-// Local implements flightsql.Cluster: queries run whole on the coordinator
-// are recorded too.
-func (d *dist) Local(tag flightsql.QueryTag, user, sql string) func(int64, error) {
-	d.hist.started(tag, user, sql, partition.Local.String(), 0, false, false)
-	return func(rows int64, err error) { d.hist.finished(tag.ID, rows, 0, err) }
-}
-
-// Redeem implements flightsql.Cluster: task tickets are proxied from an
-// executor, merge tickets merged here, single tickets' tasks streamed one
-// after the other.
-func (d *dist) Redeem(ctx context.Context, user string, handle []byte) (*arrow.Schema, <-chan flight.StreamChunk, bool, error) {
-	if err := d.work.enter(); err != nil {
-		return nil, nil, false, err
-	}
-	defer d.work.leave()
-	if t, err := d.secret.VerifyTask(handle); err == nil {
-		if t.User != user {
-			return nil, nil, true, fmt.Errorf("%w: the ticket was issued to another user", flightsql.ErrDenied)
-		}
-		d.owed.redeemed(t.Query, t.Task)
-		d.leases.opened(t.Query)
-		sc, ch, err := d.proxy(ctx, t, handle)
-		return sc, ch, true, err
-	}
-	var m merge
-	signer, answer := d.secret.Signer("tickets"), gathered(d.merge)
-	err := signer.Verify(kindMerge, string(handle), &m)
-	if err != nil {
-		answer, err = d.single, signer.Verify(kindSingle, string(handle), &m)
-	}
-	if err != nil {
-		return nil, nil, false, nil
-	}
-	if m.User != user {
-		return nil, nil, true, fmt.Errorf("%w: the ticket was issued to another user", flightsql.ErrDenied)
-	}
-	d.owed.redeemed(m.Query, -1)
-	d.leases.opened(m.Query)
-	sc, ch, err := d.gather(ctx, m, answer)
-	return sc, ch, true, err
-}
-
-// open starts a task's stream: on its executor, then its alternate (an
-// empty id: none), then here on the coordinator, which can run any task
-// itself. It says which executor serves it ("" for the coordinator).
-func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.RecordReader, func(), string, error) {
-	return d.openPart(ctx, t, handle, -1)
-}
-
-// openPart is open for partition part of a producer task (part >= 0), or
-// for the task's whole result (part < 0).
-func (d *dist) openPart(ctx context.Context, t cluster.Task, handle []byte, part int) (array.RecordReader, func(), string, error) {
-	var ticket []byte
-	var err error
-	if part >= 0 {
-		ticket, err = cluster.PartitionTicket(string(handle), part)
-	} else {
-		ticket, err = cluster.TaskTicket(string(handle))
-	}
-	if err != nil {
-		return nil, nil, "", err
-	}
-	var errs []error
-	ids, limit := []string{t.Executor, t.Alt}, d.retries
-	if at := d.sched.at(t.Query, t.Task); at != "" && at != t.Executor {
-		// Another executor ran it (it was stolen): read it there, not
-		// through its home.
-		ids, limit = []string{at, t.Executor, t.Alt}, limit+1
-	}
-	if len(t.Inputs) > 0 || t.Partitions > 0 {
-		// A stage's task may fail for an input lost with another
-		// executor (a stream broken midway): run it again on each
-		// executor still taking tasks, its own included; it fetches its
-		// inputs again, and lost producers are recomputed.
-		for _, m := range d.reg.ready() {
-			ids = append(ids, m.ID)
-		}
-		limit = len(ids)
-	}
-	for attempt, id := range ids {
-		if attempt > limit {
-			break
-		}
-		if id == "" {
-			continue
-		}
-		loc, ok := d.reg.location(id)
-		if !ok {
-			errs = append(errs, fmt.Errorf("executor %s is not alive", id))
-			continue
-		}
-		c, lease, err := d.clients.get(loc)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		tried := time.Now()
-		stream, err := c.DoGet(ctx, &flight.Ticket{Ticket: ticket})
-		if err == nil {
-			var rdr *flight.Reader
-			if rdr, err = flight.NewRecordReader(stream, ipc.WithAllocator(d.mem)); err == nil {
-				if err = sameZone(rdr.Schema(), d.reg.zone); err == nil {
-					return rdr, func() { rdr.Release(); lease() }, id, nil
-				}
-				rdr.Release()
-			}
-		}
-		lease()
-		d.hist.saw(t.Query, t.Task, id, tried, err)
-		flightsql.QueryLog(d.log, t.Query, t.Trace).Warn().Err(err).Int("task_id", t.Task).Str("executor", id).Msg("task failed; retrying elsewhere")
-		errs = append(errs, fmt.Errorf("executor %s: %w", id, err))
-	}
-	if ctx.Err() != nil {
-		return nil, nil, "", ctx.Err()
-	}
-	if len(t.Inputs) > 0 || t.Partitions > 0 {
-		// A task of a stage reads or feeds exchanges between executors.
-		return nil, nil, "", fmt.Errorf("task %s/%d: %w", t.Query, t.Task, errors.Join(errs...))
-	}
-	// No executor could start it: run it here.
-	report := cluster.TaskReport{Query: t.Query, Task: t.Task, Executor: "coordinator", Started: time.Now()}
-	failed := func(err error) (array.RecordReader, func(), string, error) {
-		report.Finished = time.Now()
-		d.hist.ranHere(report, err)
-		return nil, nil, "", fmt.Errorf("task %s/%d: %w", t.Query, t.Task, errors.Join(append(errs, err)...))
-	}
-	conn, err := d.db.Connect(ctx)
-	if err != nil {
-		return failed(err)
-	}
-	st, err := conn.Prepare(ctx, t.SQL)
-	if err != nil {
-		_ = conn.Close()
-		return failed(err)
-	}
-	rdr, err := st.Query(ctx, d.mem, t.Args(), d.batch)
-	if err != nil {
-		_ = st.Close()
-		_ = conn.Close()
-		return failed(err)
-	}
-	here := relabel(rdr)
-	return here, func() {
-		report.Finished, report.Rows, report.Bytes = time.Now(), here.rows, here.bytes
-		err := rdr.Err()
-		if err == nil && ctx.Err() != nil {
-			err = ctx.Err() // the reader stopped early
-		}
-		d.hist.ranHere(report, err)
-		here.Release()
-		_ = st.Close()
-		_ = conn.Close()
-	}, "", nil
-}
-
-// sameZone checks that every TIMESTAMPTZ column of an executor's stream
-// is in the coordinator's zone, the one its FlightInfo schema states: the
-// registry admits only executors of that zone, and this catches one that
-// changed underneath (the FlightInfo and the stream would disagree).
-func sameZone(schema *arrow.Schema, zone string) error {
-	var check func(name string, t arrow.DataType) error
-	check = func(name string, t arrow.DataType) error {
-		if ts, ok := t.(*arrow.TimestampType); ok && ts.TimeZone != "" && ts.TimeZone != zone {
-			return fmt.Errorf("%w: column %q is in time zone %q, the coordinator's is %q", errZone, name, ts.TimeZone, zone)
-		}
-		if nt, ok := t.(arrow.NestedType); ok {
-			for _, f := range nt.Fields() {
-				if err := check(name+"."+f.Name, f.Type); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	for _, f := range schema.Fields() {
-		if err := check(f.Name, f.Type); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 var errZone = errors.New("coordinator: executor time zone differs")
-
-// relabeled is a result with the schema an executor streams it with:
-// flightsql.ResultSchema (Flight SQL column metadata, as the executors add
-// it), every record relabeled to it. A task run on the coordinator gives
-// it, so that a merge of partials from executors and from here, a stream
-// resumed here and a client comparing an endpoint with its FlightInfo all
-// see one schema; and a CREATE TABLE AS appends the tasks' results through
-// it. It counts what it gives.
-type relabeled struct {
-	array.RecordReader
-	schema      *arrow.Schema
-	cur         arrow.RecordBatch
-	rows, bytes int64
-}
-
-func relabel(rdr array.RecordReader) *relabeled {
-	return &relabeled{RecordReader: rdr, schema: flightsql.ResultSchema(rdr.Schema())}
-}
-
-func (h *relabeled) Schema() *arrow.Schema { return h.schema }
-
-func (h *relabeled) Next() bool {
-	if h.cur != nil {
-		h.cur.Release()
-		h.cur = nil
-	}
-	if !h.RecordReader.Next() {
-		return false
-	}
-	rec := h.RecordReader.RecordBatch()
-	rec.Retain()
-	h.cur = flightsql.Relabel(rec, h.schema)
-	h.rows += h.cur.NumRows()
-	h.bytes += duck.RecordSize(h.cur)
-	return true
-}
-
-func (h *relabeled) RecordBatch() arrow.RecordBatch { return h.cur }
-
-// Record is RecordBatch (array.RecordReader still asks for it).
-func (h *relabeled) Record() arrow.RecordBatch { return h.cur }
-
-// Release releases the current record and the reader (once: open's
-// release calls it).
-func (h *relabeled) Release() {
-	if h.cur != nil {
-		h.cur.Release()
-		h.cur = nil
-	}
-	h.RecordReader.Release()
-}
-
-// dial makes the pool's client for an executor location.
-func (d *dist) dial(loc string) (flight.Client, error) {
-	addr, creds, err := d.tls.Dial(loc)
-	if err != nil {
-		return nil, err
-	}
-	return flight.NewClientWithMiddleware(addr, nil, nil, creds,
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)),
-		grpc.WithInitialWindowSize(8<<20), grpc.WithInitialConnWindowSize(16<<20), flightwire.DialOption())
-}
 
 // jobOf is what the scheduler needs of a plan's tasks (handles in signed
 // order, with their assigned executors): each task's home and stage, and
@@ -1506,56 +1257,6 @@ func sliceRows(s partition.Slice) int64 {
 	return s.Last - s.First + 1
 }
 
-// runAt runs tasks at the executor at loc (skein.start) and says as each
-// ends, until the last has or the call fails.
-func (d *dist) runAt(ctx context.Context, loc string, handles []string, ended func(i int, rows int64, err error)) error {
-	c, lease, err := d.clients.get(loc)
-	if err != nil {
-		return err
-	}
-	defer lease()
-	stream, err := c.DoAction(ctx, &flight.Action{Type: cluster.ActionStart, Body: []byte(strings.Join(handles, "\n"))})
-	if err != nil {
-		return err
-	}
-	for {
-		res, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		var st cluster.Started
-		if err := json.Unmarshal(res.GetBody(), &st); err != nil || st.I < 0 || st.I >= len(handles) {
-			return fmt.Errorf("%w: an executor answered %q to a start", flightsql.ErrInvalid, res.GetBody())
-		}
-		var terr error
-		if st.Error != "" {
-			terr = errors.New(st.Error)
-		}
-		rows := int64(-1)
-		if st.Rows != nil {
-			rows = *st.Rows
-		}
-		ended(st.I, rows, terr)
-	}
-}
-
-// dropAt stops a task's other run at loc (a straggler's).
-func (d *dist) dropAt(loc, handle string) {
-	ctx, cancel := context.WithTimeout(d.life, 10*time.Second)
-	defer cancel()
-	c, lease, err := d.clients.get(loc)
-	if err == nil {
-		defer lease()
-		err = cluster.Do(ctx, c, &flight.Action{Type: cluster.ActionDrop, Body: []byte(handle)})
-	}
-	if err != nil && ctx.Err() == nil {
-		d.log.Debug().Err(err).Str("location", loc).Msg("dropping a task's other run failed; it goes when its ticket expires")
-	}
-}
-
 // close cancels what runs in the layer, waits for all of it to return,
 // then closes the connections and the merge database it used.
 func (d *dist) close() {
@@ -1565,91 +1266,4 @@ func (d *dist) close() {
 	if err := d.mergeDB.Close(); err != nil {
 		d.log.Warn().Err(err).Msg("closing the merge database")
 	}
-}
-
-// proxy streams one task's result through the coordinator, resuming it
-// elsewhere if the executor streaming it dies (see taskStream).
-func (d *dist) proxy(req context.Context, t cluster.Task, handle []byte) (*arrow.Schema, <-chan flight.StreamChunk, error) {
-	ctx, cancel := d.queryContext(req, t.Deadline)
-	rdr, err := d.resumable(ctx, t, handle)
-	if err != nil {
-		cancel()
-		d.read(t.Query, t.Task, err)
-		return nil, nil, d.limits.Expired(ctx, t.Query, err)
-	}
-	sc, ch := d.relay(ctx, req, t.Query, rdr, cancel, func(_, _ int64, err error) { d.read(t.Query, t.Task, err) })
-	return sc, ch, nil
-}
-
-// relayed is a stream of task results that the coordinator relays.
-type relayed interface {
-	array.RecordReader
-	// failed records that the task being read failed with err, as the
-	// coordinator saw it.
-	failed(err error)
-}
-
-// relay forwards rdr to a DoGet stream in the background (see forward);
-// at its end, it calls cancel, releases rdr and says to done what went.
-func (d *dist) relay(ctx, req context.Context, query string, rdr relayed, cancel func(), done func(rows, bytes int64, err error)) (*arrow.Schema, <-chan flight.StreamChunk) {
-	schema := rdr.Schema()
-	ch := make(chan flight.StreamChunk, 1)
-	d.work.spawn(func() {
-		defer close(ch)
-		defer cancel()
-		defer rdr.Release()
-		rows, bytes, err := d.forward(ctx, req, query, rdr, schema, ch)
-		if err != nil && rdr.Err() == nil {
-			rdr.failed(err) // the stream was fine: the limit or the client ended it
-		}
-		done(rows, bytes, err)
-	})
-	return schema, ch
-}
-
-// queryContext is the context a query's work runs in at the coordinator:
-// it ends with the request, at shutdown and at the query's deadline.
-func (d *dist) queryContext(req context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(req)
-	if !deadline.IsZero() {
-		ctx, cancel = context.WithDeadline(req, deadline)
-	}
-	stop := context.AfterFunc(d.life, cancel)
-	return ctx, func() {
-		stop()
-		cancel()
-	}
-}
-
-// forward sends a reader's batches to a DoGet stream and says how many
-// rows and bytes went, or why it stopped. ctx is the query's (it ends at
-// its deadline), req the request's: a query that fails while its client
-// still reads gets the error, never a stream that just ends early.
-func (d *dist) forward(ctx, req context.Context, query string, rdr array.RecordReader, schema *arrow.Schema, ch chan<- flight.StreamChunk) (rows, bytes int64, err error) {
-	defer func() {
-		if err != nil && req.Err() == nil {
-			err = d.limits.Expired(ctx, query, err)
-			select {
-			case ch <- flight.StreamChunk{Err: err}:
-			case <-req.Done():
-			}
-		}
-	}()
-	for rdr.Next() {
-		rec := rdr.RecordBatch()
-		n, b := rec.NumRows(), duck.RecordSize(rec)
-		if err := d.limits.Result(query, bytes+b); err != nil {
-			return rows, bytes, err
-		}
-		rec.Retain()
-		rec = flightsql.Relabel(rec, schema)
-		select {
-		case ch <- flight.StreamChunk{Data: rec}:
-			rows, bytes = rows+n, bytes+b
-		case <-ctx.Done():
-			rec.Release()
-			return rows, bytes, ctx.Err()
-		}
-	}
-	return rows, bytes, rdr.Err()
 }

@@ -1,0 +1,83 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/skeindb/skein/flightsql"
+	"github.com/skeindb/skein/internal/cluster"
+	"github.com/skeindb/skein/internal/flightwire"
+	"google.golang.org/grpc"
+)
+
+// Calls the coordinator makes to executors over the client pool: dialing
+// one, starting tasks there (skein.start, answered as each task ends) and
+// dropping a straggler's other run.
+
+// dial makes the pool's client for an executor location.
+func (d *dist) dial(loc string) (flight.Client, error) {
+	addr, creds, err := d.tls.Dial(loc)
+	if err != nil {
+		return nil, err
+	}
+	return flight.NewClientWithMiddleware(addr, nil, nil, creds,
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)),
+		grpc.WithInitialWindowSize(8<<20), grpc.WithInitialConnWindowSize(16<<20), flightwire.DialOption())
+}
+
+// runAt runs tasks at the executor at loc (skein.start) and says as each
+// ends, until the last has or the call fails.
+func (d *dist) runAt(ctx context.Context, loc string, handles []string, ended func(i int, rows int64, err error)) error {
+	c, lease, err := d.clients.get(loc)
+	if err != nil {
+		return err
+	}
+	defer lease()
+	stream, err := c.DoAction(ctx, &flight.Action{Type: cluster.ActionStart, Body: []byte(strings.Join(handles, "\n"))})
+	if err != nil {
+		return err
+	}
+	for {
+		res, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var st cluster.Started
+		if err := json.Unmarshal(res.GetBody(), &st); err != nil || st.I < 0 || st.I >= len(handles) {
+			return fmt.Errorf("%w: an executor answered %q to a start", flightsql.ErrInvalid, res.GetBody())
+		}
+		var terr error
+		if st.Error != "" {
+			terr = errors.New(st.Error)
+		}
+		rows := int64(-1)
+		if st.Rows != nil {
+			rows = *st.Rows
+		}
+		ended(st.I, rows, terr)
+	}
+}
+
+// dropAt stops a task's other run at loc (a straggler's).
+func (d *dist) dropAt(loc, handle string) {
+	ctx, cancel := context.WithTimeout(d.life, 10*time.Second)
+	defer cancel()
+	c, lease, err := d.clients.get(loc)
+	if err == nil {
+		defer lease()
+		err = cluster.Do(ctx, c, &flight.Action{Type: cluster.ActionDrop, Body: []byte(handle)})
+	}
+	if err != nil && ctx.Err() == nil {
+		d.log.Debug().Err(err).Str("location", loc).Msg("dropping a task's other run failed; it goes when its ticket expires")
+	}
+}
