@@ -16,6 +16,10 @@ type prepared struct {
 	sql  string
 	stmt *duck.Stmt
 	args [][]any
+	// released: stmt was closed when prepared, the process then holding
+	// more descriptors than the budget (openfiles.go); its schema and
+	// parameters stay known, and each run prepares its text again.
+	released bool
 	// wireSchema is the statement's result schema as FlightInfo carries
 	// it, serialized once when the statement's types are known at prepare
 	// time: a client that executes one prepared statement over and over
@@ -62,6 +66,13 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 			return nil, err
 		}
 		p := &prepared{id: newID(), sql: req.GetQuery(), stmt: st}
+		if s.filesOver() {
+			_ = st.Close()
+			if !st.Reusable() {
+				return nil, s.errFilesOver()
+			}
+			p.released = true
+		}
 		// Kept while the connection is held: a session closes only
 		// when no call holds it.
 		sess.mu.Lock()
@@ -96,8 +107,15 @@ func (s *Server) ClosePreparedStatement(ctx context.Context, req flightsql.Actio
 		delete(sess.prepared, p.id)
 		sess.mu.Unlock()
 		// Kept for the next statement of its text (a client that prepares
-		// every query, as the JDBC driver does, prepares it again).
-		sess.conn.Keep(p.stmt)
+		// every query, as the JDBC driver does, prepares it again), unless
+		// it would hold files over the budget.
+		switch {
+		case p.released:
+		case s.filesOver():
+			_ = p.stmt.Close()
+		default:
+			sess.conn.Keep(p.stmt)
+		}
 		return struct{}{}, nil
 	})
 	return err
@@ -195,6 +213,9 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 		}
 		q := &query{id: tag.ID, trace: tag.Trace, user: sess.user, sql: p.sql, sess: sess, stmt: p.stmt, args: p.args,
 			open: ConnOpen(ctx)}
+		if p.released {
+			q.stmt = nil // prepared again when it runs
+		}
 		if !p.stmt.ReturnsRows {
 			q.stmt, q.empty = nil, true
 			if _, err := s.execRows(ctx, sess, p.stmt, p.args); err != nil {
@@ -265,6 +286,13 @@ func (s *Server) DoPutPreparedStatementUpdate(ctx context.Context, cmd flightsql
 	tag := newQueryTag(ctx)
 	return withSession(ctx, sess, func() (n int64, err error) {
 		defer s.record(tag, sess.user, p.sql)(&n, &err)
-		return s.execRows(ctx, sess, p.stmt, rows)
+		st := p.stmt
+		if p.released {
+			if st, err = sess.conn.PrepareAgain(ctx, p.sql); err != nil {
+				return 0, err
+			}
+			defer st.Close()
+		}
+		return s.execRows(ctx, sess, st, rows)
 	})
 }

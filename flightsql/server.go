@@ -50,6 +50,13 @@ type Config struct {
 	// and not yet read (each about 15 KB; a client that never closes or
 	// reads them would grow the server without end).
 	MaxStatementsPerSession int
+	// MaxOpenFiles bounds the file descriptors the statements kept for
+	// later (prepared statements, queries planned and not read, statements
+	// kept for reuse) may take: while the process holds more, a statement
+	// is closed once its schema is known and prepared again when it runs,
+	// and one that cannot be (parameters, several statements) is refused
+	// (openfiles.go). 0: half the process's limit; negative: no bound.
+	MaxOpenFiles int
 	// LoginBackoff bounds the wait after repeated failed logins.
 	LoginBackoff time.Duration
 	// Batch bounds result batches.
@@ -130,6 +137,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxStatementsPerSession == 0 {
 		c.MaxStatementsPerSession = 1000
+	}
+	if c.MaxOpenFiles == 0 {
+		c.MaxOpenFiles = defaultOpenFiles()
 	}
 	if c.LoginBackoff == 0 {
 		c.LoginBackoff = 30 * time.Second

@@ -262,7 +262,9 @@ func (ss *sessions) finish(s *session) {
 	s.mu.Lock()
 	s.closed = true
 	for _, p := range s.prepared {
-		_ = p.stmt.Close()
+		if !p.released {
+			_ = p.stmt.Close()
+		}
 	}
 	s.prepared = nil
 	s.mu.Unlock()

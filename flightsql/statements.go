@@ -104,6 +104,15 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 			}
 			q.meta = info.GetAppMetadata()
 		}
+		// Held until its DoGet, it would keep its scans' files open:
+		// over the budget it holds none meanwhile, prepared again there.
+		if s.filesOver() {
+			_ = st.Close()
+			if !st.Reusable() {
+				return nil, s.errFilesOver()
+			}
+			q.stmt = nil
+		}
 		return q, nil
 	})
 	if err != nil {
@@ -221,6 +230,11 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 		defer close(ch)
 		defer q.sess.unlock()
 		defer s.queries.finish(q)
+		defer func() { // runs before finish, which may keep the statement for reuse
+			if q.keep && s.filesOver() {
+				q.keep = false
+			}
+		}()
 		defer stopOnCancel()
 		defer cancel()
 		log := QueryLog(s.log, q.id, q.trace)
@@ -259,6 +273,17 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 
 // stream runs q once per argument row and sends its batches to ch.
 func (s *Server) stream(ctx context.Context, q *query, schema *arrow.Schema, ch chan<- flight.StreamChunk) (int64, error) {
+	if q.stmt == nil { // closed over the descriptor budget when planned
+		st, err := q.sess.conn.PrepareAgain(ctx, q.sql)
+		if err != nil {
+			return 0, err
+		}
+		q.stmt, q.ownStmt = st, true
+		if !st.Schema.Equal(q.schema) {
+			return 0, fmt.Errorf("%w: query %s: its result columns changed since it was planned (a file or view it reads changed): run it again",
+				ErrInvalid, q.id)
+		}
+	}
 	runs := q.args
 	if runs == nil {
 		runs = [][]any{nil}

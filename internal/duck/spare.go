@@ -68,6 +68,10 @@ func (c *Conn) Keep(st *Stmt) {
 	c.spare = append(c.spare, st)
 }
 
+// Reusable says whether the statement, closed, can be prepared again
+// from its text alone, to the same result (see reusable).
+func (s *Stmt) Reusable() bool { return s.reusable() }
+
 // reusable says whether a statement may serve another execution of its
 // text: a lone query of rows whose types are known without parameters.
 func (s *Stmt) reusable() bool {

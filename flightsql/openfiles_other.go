@@ -1,0 +1,6 @@
+//go:build !unix
+
+package flightsql
+
+// defaultOpenFiles: no budget where the limit cannot be read.
+func defaultOpenFiles() int { return 0 }
