@@ -84,14 +84,17 @@ func (d *dist) planStaged(ctx context.Context, conn *duck.Conn, seen listings, s
 			sliced[s.Consumer] = sliced[s.Consumer][:1]
 		}
 	}
-	// An exchange from one task to one task moves rows for nothing: such
-	// stages run as one (partition/fuse.go).
-	from := sp.Fuse(func(k int) int { return len(sliced[k]) })
-	fused := make([][]partition.Slice, len(from))
-	for j, k := range from {
-		fused[j] = sliced[k]
+	// A subquery over WITH results its reader holds is evaluated there
+	// (partition/subhere.go), and an exchange from one task to one task
+	// moves rows for nothing: such stages run as one (partition/fuse.go).
+	for _, merge := range []func(tasks func(k int) int) []int{sp.SubqueriesHere, sp.Fuse} {
+		from := merge(func(k int) int { return len(sliced[k]) })
+		kept := make([][]partition.Slice, len(from))
+		for j, k := range from {
+			kept[j] = sliced[k]
+		}
+		sliced = kept
 	}
-	sliced = fused
 	consumers := func(s *partition.Stage) int {
 		if s.Consumer < 0 {
 			return 0

@@ -141,6 +141,12 @@ var stageQueries = []string{
 	"WITH big AS (SELECT k, o FROM fact WHERE x > 400) SELECT count(*) FROM big WHERE o IN (SELECT o FROM big WHERE k > 100)",
 	// So is a view that aggregates, read twice.
 	"SELECT d, s FROM fact_by_d WHERE s = (SELECT max(s) FROM fact_by_d)",
+	// A subquery over a WITH its reader holds is evaluated by the reader
+	// (partition/subhere.go), by each of its tasks when it reads one table;
+	// one joining two WITHs keeps its stage for a reader of several tasks.
+	"WITH r AS (SELECT d, sum(x) AS s FROM fact GROUP BY d) SELECT f.k FROM fact f JOIN r USING (d) WHERE r.s > (SELECT avg(s) FROM r) AND f.x > 450",
+	"WITH r AS (SELECT d, sum(x) AS s FROM fact GROUP BY d), q AS (SELECT o, count(*) AS n FROM fact GROUP BY o) " +
+		"SELECT f.k FROM fact f JOIN r USING (d) JOIN q USING (o) WHERE r.s + q.n > (SELECT max(r.s) + max(q.n) FROM r, q WHERE r.d = q.o)",
 	// A HAVING over the query's own rows is answered from its partial
 	// aggregates (TPC-H Q11's shape).
 	"SELECT d, sum(k) AS s FROM fact WHERE x > 10 GROUP BY d HAVING sum(k) > (SELECT sum(k) / 10 FROM fact WHERE x > 10) ORDER BY s DESC",

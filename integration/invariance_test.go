@@ -202,7 +202,7 @@ var staged = []string{
 		"HAVING sum(l_quantity) > (SELECT sum(l_quantity) / 50 FROM lineitem, supplier WHERE l_suppkey = s_suppkey AND s_nationkey < 5)",
 	"SELECT g, count(*) FROM v WHERE x IS NOT NULL GROUP BY g HAVING count(*) * 8 > (SELECT count(*) FROM v WHERE x IS NOT NULL)",
 	// A WITH read twice, computed once (withOnce).
-	cteScalar, cteJoin, cteUnion, cteNested, viewTwice,
+	cteScalar, cteJoin, cteUnion, cteNested, viewTwice, cteMinAvg, cteEmpty, cteEachTask,
 	// Set operations: both sides shuffled by all their columns.
 	"SELECT g, s FROM v WHERE x > 100 INTERSECT SELECT g, s FROM vv WHERE flag",
 	"SELECT id % 100 AS k FROM v EXCEPT SELECT id % 50 FROM vv WHERE g = 1",
@@ -303,13 +303,27 @@ const (
 		"SELECT count(*), sum(d) FROM q WHERE d >= (SELECT avg(d) FROM q)"
 	// A view read twice is computed once too.
 	viewTwice = "SELECT grp, n FROM by_g WHERE t > (SELECT avg(t) FROM by_g) OR grp = (SELECT min(grp) FROM by_g)"
+	// Two subqueries over the WITH its reader holds (min, avg), and one
+	// over a WITH with no rows (max is NULL): evaluated by the reader.
+	cteMinAvg = "WITH r AS (SELECT g AS grp, sum(amount) AS total, count(*) AS n FROM v WHERE x > 10 GROUP BY grp) " +
+		"SELECT grp, n FROM r WHERE total = (SELECT min(total) FROM r) OR n > (SELECT avg(n) FROM r) ORDER BY grp"
+	cteEmpty = "WITH r AS (SELECT g AS grp, sum(x) AS total FROM v WHERE x > 1000000 GROUP BY grp) " +
+		"SELECT a.id, r.total, (SELECT max(total) FROM r) AS top FROM vv AS a LEFT JOIN r ON a.g = r.grp WHERE a.id % 700 = 0"
+	// Evaluated by each task of a reader of several (a join over slices).
+	cteEachTask = "WITH r AS (SELECT g AS grp, sum(x) AS total FROM v GROUP BY grp) " +
+		"SELECT a.id FROM vv AS a JOIN r ON a.g = r.grp WHERE r.total > (SELECT avg(total) FROM r) AND a.id % 300 = 0"
 )
+
+// subqueryHere are the queries whose subqueries over a WITH result their
+// reader holds are evaluated by that reader, with no stage of their own
+// (partition/subhere.go).
+var subqueryHere = map[string]bool{cteScalar: true, cteNested: true, viewTwice: true, cteMinAvg: true, cteEmpty: true, cteEachTask: true}
 
 // withOnce are the queries whose WITH (or view) must be computed by one
 // stage ("WITH <name>, ..." or "view <name>, ...") read by every stage
 // that needs it, not inlined.
 var withOnce = map[string]string{cteScalar: "WITH r", cteJoin: "WITH r", cteUnion: "WITH r", cteNested: "WITH q",
-	viewTwice: "view by_g"}
+	viewTwice: "view by_g", cteMinAvg: "WITH r", cteEmpty: "WITH r", cteEachTask: "WITH r"}
 
 // inOrder are the queries whose ORDER BY fixes every row's place: their
 // answers are compared in order, not only as multisets.
@@ -563,6 +577,8 @@ func TestPartitionInvariance(t *testing.T) {
 	}
 	once := maps.Clone(withOnce)
 	once[tpchQueries[14]] = "WITH revenue0" // TPC-H Q15
+	here := maps.Clone(subqueryHere)
+	here[tpchQueries[14]] = true
 
 	rconn := ducktest.Open(t, dir, tdir)
 	ducktest.Exec(t, rconn, views...)
@@ -631,6 +647,13 @@ func TestPartitionInvariance(t *testing.T) {
 				}
 				if n != 1 {
 					t.Errorf("%s: %d stages compute %s, want 1 (%s)", q, n, name, got.info)
+				}
+			}
+			if here[q] && !whole {
+				for _, st := range meta.Stages {
+					if strings.HasPrefix(st.What, "subquery, ") {
+						t.Errorf("%s: a stage computes a subquery its reader holds the rows of (%s)", q, got.info)
+					}
 				}
 			}
 			for _, st := range meta.Stages {

@@ -26,7 +26,9 @@
 // and both read from them by one task), setop.go (set operations),
 // cte.go (WITH seen through; one read more than once computed once and
 // broadcast to its readers), fuse.go (two stages of one task each joined
-// by a shuffle or a range partitioning run as one), finalhere.go (the
+// by a shuffle or a range partitioning run as one), subhere.go (a
+// subquery over WITH results its reader holds whole evaluated by the
+// reader, not by a stage of its own), finalhere.go (the
 // coordinator's merge with the last stage's query in it, which the
 // coordinator runs over the producers' partitions instead of that stage
 // when they gave few rows), ranges.go,
