@@ -85,6 +85,13 @@ func (p *Plan) fuse(i int) {
 	}
 	p.Stages[prod.Consumer] = f
 	p.Stages = append(p.Stages[:i:i], p.Stages[i+1:]...)
+	p.renumber(id)
+}
+
+// renumber gives the stages their places as ids, once one is gone: every
+// stage a stage names (its readers, its inputs, each WITH's) is id of its
+// old id, and every input is named after its producer.
+func (p *Plan) renumber(id func(old int) int) {
 	for j, s := range p.Stages {
 		s.ID = j
 		s.Consumer = id(s.Consumer)

@@ -1,9 +1,6 @@
 package partition
 
-import (
-	"fmt"
-	"slices"
-)
+import "slices"
 
 // SubqueriesHere evaluates in its reader each uncorrelated subquery that
 // broadcastSubqueries gave a stage of its own but that reads only WITH
@@ -112,25 +109,11 @@ func (p *Plan) evaluateHere(c *Stage, k int) {
 		}
 		s.Also = slices.DeleteFunc(s.Also, func(r int) bool { return r == gone })
 	}
-	id := func(old int) int {
+	p.Stages = slices.Delete(p.Stages, gone, gone+1)
+	p.renumber(func(old int) int {
 		if old > gone {
 			return old - 1
 		}
 		return old
-	}
-	p.Stages = slices.Delete(p.Stages, gone, gone+1)
-	for j, s := range p.Stages {
-		s.ID = j
-		s.Consumer = id(s.Consumer)
-		for a := range s.Also {
-			s.Also[a] = id(s.Also[a])
-		}
-		for a := range s.Inputs {
-			s.Inputs[a].Stage = id(s.Inputs[a].Stage)
-			s.Inputs[a].Table = fmt.Sprintf("skein_x%d", s.Inputs[a].Stage)
-		}
-	}
-	for m, s := range p.withs {
-		p.withs[m] = id(s)
-	}
+	})
 }
