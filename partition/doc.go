@@ -23,7 +23,13 @@
 // aggregates), keyset.go (a split scan joined to a broadcast input by the
 // key its correlated subquery over the same files correlates on, TPC-H
 // Q17: the files' rows with a key in the input computed once, in slices,
-// and both read from them by one task), setop.go (set operations),
+// and both read from them by one task), decorrelate.go (a correlated
+// scalar SUM, MIN or MAX by equalities with the query's columns, TPC-H
+// Q20, rewritten as DuckDB decorrelates it: the aggregate grouped by the
+// correlated columns joined to the query's rows), aggleaf.go (a join
+// input that is an aggregating FROM subquery planned as partial and
+// final aggregates on the executors, the final step in the join when
+// DuckDB expects few groups), setop.go (set operations),
 // cte.go (WITH seen through; one read more than once computed once and
 // broadcast to its readers), fuse.go (two stages of one task each joined
 // by a shuffle or a range partitioning run as one), subhere.go (a

@@ -88,15 +88,21 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 		keys []Key
 	}
 	var inputs []fed
+	// finish: the FROM item the join reads for an input whose aggregate it
+	// finishes itself (aggleaf.go), by its path.
+	finish := map[string]func(input func(int, string) Node) (Node, error){}
 	for i := range leaves {
 		if !shipped(i) {
 			continue
 		}
-		st, err := a.leafStage(p, &leaves[i], keep)
+		st, fin, err := a.leafStage(p, &leaves[i], keep)
 		if err != nil {
 			return nil, err
 		}
 		f := fed{st: st, path: strings.Join(leaves[i].path, "/"), out: Broadcast}
+		if fin != nil {
+			finish[f.path] = fin
+		}
 		if i == s || i == y {
 			f.out = Shuffle
 			side := 0
@@ -144,6 +150,13 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 		subst := map[string]Node{}
 		for path, i := range bc {
 			subst[path] = input(i, aliases[path])
+			if fin := finish[path]; fin != nil {
+				n, err := fin(func(_ int, alias string) Node { return input(i, alias) })
+				if err != nil {
+					return nil, err
+				}
+				subst[path] = n
+			}
 		}
 		maps.Copy(subst, ranged)
 		saved := a.subst
@@ -362,7 +375,10 @@ func (a *Analysis) joinOwner() []string {
 // names, filtered by the conjuncts on it alone; split by slices if it is
 // a Parquet scan (or a subquery that filters and projects one), else one
 // task reading it whole.
-func (a *Analysis) leafStage(p *Plan, l *leaf, keep map[string]bool) (*Stage, error) {
+func (a *Analysis) leafStage(p *Plan, l *leaf, keep map[string]bool) (*Stage, func(func(int, string) Node) (Node, error), error) {
+	if st, finish := a.aggregateLeaf(p, l, keep); st != nil {
+		return st, finish, nil // aggleaf.go
+	}
 	root := leafQuery(l, keep)
 	la := &Analysis{root: root, env: a.env}
 	st := &Stage{What: "input " + l.alias}
@@ -383,7 +399,7 @@ func (a *Analysis) leafStage(p *Plan, l *leaf, keep map[string]bool) (*Stage, er
 		}
 		return n, nil
 	}
-	return p.add(st), nil
+	return p.add(st), nil, nil
 }
 
 // leafQuery is the query of one join input as its own stage computes it:

@@ -34,6 +34,8 @@ import (
 // keeping its own scan (TPC-H Q20's lineitem by the parts of an IN beside
 // it, computed once and broadcast, or evaluated by each slice), measured
 // slower than DuckDB's decorrelation in one task (README, Performance).
+// A scalar SUM, MIN or MAX is decorrelated before (decorrelate.go): its
+// aggregate by the keys, in slices, is what Q20 reads.
 
 // keyedSub is a correlated subquery the rule fits.
 type keyedSub struct {

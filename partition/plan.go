@@ -277,6 +277,7 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 	if err := inlineViews(root, env.View, env.withs); err != nil {
 		return nil, err
 	}
+	decorrelate(root, env) // decorrelate.go
 	if err := a.findScan(env.Rows, aggs); err != nil {
 		return nil, err
 	}
@@ -506,7 +507,7 @@ func (a *Analysis) findJoinScan(from Node, at []string, rows func([]string) (int
 	if len(found) == 0 {
 		return local("no scan in the join can be split")
 	}
-	if err := checkExprs(from); err != nil {
+	if err := a.checkExprs(from); err != nil {
 		return err
 	}
 	best, most := found[0], int64(-1)
