@@ -33,7 +33,7 @@ func (a *Analysis) aggregateLeaf(p *Plan, l *leaf, keep map[string]bool) (*Stage
 	for i, c := range l.cols {
 		names[i] = c.Name
 	}
-	sp := a.subqueryPlan(inner, names)
+	sp := a.subqueryPlan(inner, names, false)
 	last := sp.Last()
 	if len(sp.Stages) == 1 && last.Scan == nil {
 		return nil, nil // one task over its files whole: leafStage's

@@ -136,7 +136,7 @@ func (a *Analysis) sideStages(p *Plan, side Node) (*Stage, error) {
 		}
 		seen[c.Name] = true
 	}
-	sp := a.subqueryPlan(side, names)
+	sp := a.subqueryPlan(side, names, false)
 	p.prepend(sp)
 	return p.Stages[len(sp.Stages)-1], nil
 }

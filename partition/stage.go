@@ -1004,8 +1004,9 @@ func (a *Analysis) broadcastSubqueries(p *Plan) error {
 		}
 	}
 	walk(a.root)
+	var done []Node
 	for _, sub := range subs {
-		if str(sub, "type") != "SELECT_NODE" {
+		if str(sub, "type") != "SELECT_NODE" || slices.ContainsFunc(done, func(d Node) bool { return sameExpr(d, sub) }) {
 			continue
 		}
 		cols, err := a.env.Columns(subquery(clone(sub), "skein_subquery"))
@@ -1019,25 +1020,41 @@ func (a *Analysis) broadcastSubqueries(p *Plan) error {
 				readers = append(readers, st)
 			}
 		}
-		if len(readers) != 1 {
+		if len(readers) == 0 {
 			continue
 		}
+		done = append(done, sub)
 		names := make([]string, len(cols))
 		for i, c := range cols {
 			names[i] = c.Name
 		}
-		sp := a.subqueryPlan(sub, names)
+		sp := a.subqueryPlan(sub, names, true)
 		p.prepend(sp)
-		in := p.feed(sp.Last(), readers[0], Broadcast, nil)
-		readers[0].subqueries = append(readers[0].subqueries, subqueryInput{node: clone(sub), input: in})
-		sp.Last().What = "subquery, " + sp.Last().What
+		// Every stage evaluating it reads the one broadcast (TPC-H Q20's
+		// parts named 'forest%': partsupp's join and the slices of its
+		// decorrelated lineitem, decorrelate.go).
+		last := sp.Last()
+		for i, r := range readers {
+			in := 0
+			if i == 0 {
+				in = p.feed(last, r, Broadcast, nil)
+			} else {
+				last.Also = append(last.Also, r.ID)
+				r.Inputs = append(r.Inputs, Input{Stage: last.ID, Table: fmt.Sprintf("skein_x%d", last.ID)})
+				in = len(r.Inputs) - 1
+			}
+			r.subqueries = append(r.subqueries, subqueryInput{node: clone(sub), input: in})
+		}
+		last.What = "subquery, " + last.What
 	}
 	return nil
 }
 
 // subqueryPlan plans a subquery's rows as stages; one that does not split
-// is one task reading its files whole.
-func (a *Analysis) subqueryPlan(sub Node, names []string) *Plan {
+// is one task reading its files whole. With nested, its own uncorrelated
+// subqueries are computed once too; without, the plan holding its stages
+// computes them (a join input's, aggleaf.go).
+func (a *Analysis) subqueryPlan(sub Node, names []string, nested bool) *Plan {
 	// Its value is compared with rows, so it must be DuckDB's to the last
 	// bit: AVG as SUM over COUNT of partials may round differently.
 	averages := anyNode(sub, func(n Node) bool {
@@ -1045,7 +1062,12 @@ func (a *Analysis) subqueryPlan(sub Node, names []string) *Plan {
 	})
 	if sa, err := analyzeSelect(clone(sub), a.env); err == nil && !averages {
 		if sp, err := sa.stages(names, true); err == nil && sp != nil && sp.Merge == nil {
-			return sp
+			if !nested {
+				return sp
+			}
+			if err := sa.broadcastSubqueries(sp); err == nil {
+				return sp
+			}
 		}
 	}
 	p := &Plan{}
