@@ -148,27 +148,10 @@ func decorrelationOf(sub, from Node, conds []any, alias string, env Env) *decorr
 	if err != nil {
 		return nil
 	}
-	inner := func(ref Node) bool {
-		names := list(ref, "column_names")
-		var name string
-		switch len(names) {
-		case 1:
-			name, _ = names[0].(string)
-		case 2:
-			a, _ := names[0].(string)
-			if !strings.EqualFold(a, talias) {
-				return false
-			}
-			name, _ = names[1].(string)
-		default:
-			return false
-		}
-		for _, c := range tcols {
-			if strings.EqualFold(c.Name, name) {
-				return true
-			}
-		}
-		return false
+	res := resolver{leaves: []leaf{{alias: talias, cols: tcols}}}
+	inner := func(ref Node) bool { // a column of the table
+		_, _, ok := res.column(ref)
+		return ok
 	}
 	value, _ := list(sub, "select_list")[0].(map[string]any)
 	var sums []Node
