@@ -48,6 +48,11 @@ func (a *Analysis) aggregateLeaf(p *Plan, l *leaf, keep map[string]bool) (*Stage
 		partial, final := sp.Stages[0], last.node
 		sp.Stages = sp.Stages[:1]
 		partial.Consumer, partial.Keys = -1, nil
+		// Every join task loads every partial task's rows, about its
+		// slice's groups however few rows it reads: one task of whole
+		// files an executor thread, as for a join (Q20's lineitem: 2
+		// tasks on 2 executors of 1 thread, not 4).
+		partial.Scan.PerSlot = true
 		p.insert(len(p.Stages), sp)
 		partial.What = "input " + l.alias + ", " + partial.What + " (finished by the join)"
 		return partial, func(input func(int, string) Node) (Node, error) {
