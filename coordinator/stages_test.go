@@ -189,6 +189,12 @@ var stageQueries = []string{
 	// may round otherwise than DuckDB's AVG) stay in the scan's task.
 	"SELECT o.o FROM ord o WHERE o.od < (SELECT count(*) FROM fact f WHERE f.o = o.o AND f.d = 2)",
 	"SELECT o.o FROM ord o WHERE o.od > (SELECT avg(f.d) FROM fact f WHERE f.o = o.o)",
+	// So do a SUM of doubles (its value depends on the order it adds
+	// them), a subquery under an OR (its NULL does not drop the row), and
+	// a query selecting * (which would see the grouped item's columns).
+	"SELECT o.o FROM ord o WHERE o.od > (SELECT sum(f.x::DOUBLE) FROM fact f WHERE f.o = o.o)",
+	"SELECT o.o FROM ord o WHERE o.urgent OR o.od > (SELECT sum(f.d) FROM fact f WHERE f.o = o.o)",
+	"SELECT * FROM ord o WHERE o.od > (SELECT sum(f.d) FROM fact f WHERE f.o = o.o)",
 	// TPC-H Q10's shape: fact's sums and counts by f.o computed below the
 	// join (its 500 values fewer than cust's 3,000 rows), cust split in
 	// ranges of c and the aggregate finished in each slice.
