@@ -195,6 +195,9 @@ var stageQueries = []string{
 	"SELECT o.o FROM ord o WHERE o.od > (SELECT sum(f.x::DOUBLE) FROM fact f WHERE f.o = o.o)",
 	"SELECT o.o FROM ord o WHERE o.urgent OR o.od > (SELECT sum(f.d) FROM fact f WHERE f.o = o.o)",
 	"SELECT * FROM ord o WHERE o.od > (SELECT sum(f.d) FROM fact f WHERE f.o = o.o)",
+	// A join restricting the keys with no IN or constant on them (TPC-H
+	// Q17's shape with SUM) is left as it was too.
+	"SELECT sum(f.x) FROM fact f JOIN dim ON f.d = dim.d WHERE dim.name = 'dim 3' AND f.x > (SELECT 0.5 * sum(x) FROM fact g WHERE g.d = f.d)",
 	// TPC-H Q10's shape: fact's sums and counts by f.o computed below the
 	// join (its 500 values fewer than cust's 3,000 rows), cust split in
 	// ranges of c and the aggregate finished in each slice.
