@@ -132,6 +132,24 @@ var stageQueries = []string{
 	"SELECT f.k, o.od, dim.name FROM fact f JOIN ord o ON f.o = o.o JOIN dim ON dim.d = f.d WHERE o.urgent ORDER BY o.od DESC, f.k",
 	"SELECT k, [k, d] AS l FROM fact ORDER BY l",
 	"SELECT k, x FROM fact ORDER BY x DESC, k LIMIT 5",
+	// Shapes an analyst writes that ran local: LIMIT without ORDER BY (any
+	// n rows: each task's, cut again by the merge); DISTINCT ON as a top-1
+	// per group (each slice's, then again over them; range-partitioned by
+	// its key when sorted by it, partition/distincton.go); a DISTINCT
+	// subquery counted as its GROUP BY, and DISTINCT over a GROUP BY as a
+	// GROUP BY of the output over the query (distinctgroups.go).
+	"SELECT k, c FROM fact WHERE x > 100 LIMIT 10",
+	"SELECT DISTINCT d FROM fact LIMIT 3 OFFSET 1",
+	"SELECT DISTINCT ON (d) d, k, x FROM fact ORDER BY d, x DESC, k",
+	"SELECT DISTINCT ON (o) o, k FROM fact ORDER BY o, k LIMIT 5",
+	"SELECT DISTINCT ON (d) d, k FROM fact ORDER BY k",
+	"SELECT count(*) FROM (SELECT DISTINCT o FROM fact)",
+	"SELECT c, count(*) FROM (SELECT DISTINCT c, d FROM fact) GROUP BY c",
+	"SELECT DISTINCT d, c FROM fact GROUP BY d, c, o",
+	"SELECT DISTINCT d, count(*) AS n FROM fact GROUP BY d, c ORDER BY n DESC, d LIMIT 4",
+	// Still local: a sample, and a DISTINCT ON a value not selected.
+	"SELECT k FROM fact USING SAMPLE 10 ROWS",
+	"SELECT DISTINCT ON (o) k FROM fact ORDER BY o",
 	// A WITH read twice is computed once and broadcast to both readers
 	// (TPC-H Q15's shape: in FROM and in a scalar subquery); one that only
 	// filters files is inlined.

@@ -101,7 +101,7 @@ func (a *Analysis) rangeKey(names []string) *RangeKey {
 		}
 		idx = int(k) - 1
 	}
-	if idx < 0 || idx >= len(names) || anyNode(a.root, func(n Node) bool { return str(n, "class") == "COLLATE" }) {
+	if idx < 0 || idx >= len(names) || !a.groupsInRange(idx) || anyNode(a.root, func(n Node) bool { return str(n, "class") == "COLLATE" }) {
 		return nil
 	}
 	cols, err := a.env.Columns(subquery(clone(a.root), "skein_sorted"))

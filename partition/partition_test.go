@@ -31,7 +31,10 @@ func TestModes(t *testing.T) {
 		// GROUP BY, whose merge reads only ORDER BY and LIMIT, it stays local.
 		"select_distinct": ScatterMerge, "distinct_grouped": Local,
 		// GROUP BY without aggregates (a BI tool's domain query), HAVING on a key.
-		"group_no_agg": ScatterMerge}
+		"group_no_agg": ScatterMerge,
+		// LIMIT without ORDER BY: any n rows; DISTINCT ON: a top-1 per
+		// group, unless it sorts or picks by a value not selected.
+		"limit_any": ScatterMerge, "distinct_on": ScatterMerge, "distinct_on_hidden": Local}
 	for name, want := range cases {
 		a, err := Analyze(load(t, name), Env{Aggregates: aggs})
 		got := Local

@@ -8,9 +8,12 @@ import (
 
 // planPlain splits a query without aggregates whose answer the partial
 // answers contain: SELECT DISTINCT (each slice's distinct rows, made
-// distinct again), ORDER BY (sorted again) and top-N (each slice's first
-// n+offset rows in the same order, of which the final step keeps n after
-// the offset). LIMIT without ORDER BY has no single answer and stays local.
+// distinct again), DISTINCT ON (distincton.go), ORDER BY (sorted again)
+// and top-N (each slice's first n+offset rows in the same order, of which
+// the final step keeps n after the offset). LIMIT without ORDER BY asks
+// for any n rows: each slice gives any n+offset of its rows (made
+// distinct first under DISTINCT), and the final step any n after the
+// offset, which are rows of the whole answer, as many as it has up to n.
 func (a *Analysis) planPlain() error {
 	root := a.root
 	plain := clone(root)
@@ -20,9 +23,6 @@ func (a *Analysis) planPlain() error {
 		mn, _ := m.(map[string]any)
 		switch str(mn, "type") {
 		case "DISTINCT_MODIFIER":
-			if len(list(mn, "distinct_on_targets")) > 0 {
-				return local("DISTINCT ON")
-			}
 			a.distinct = true
 			mods = append(mods, clone(mn))
 		case "ORDER_MODIFIER":
@@ -32,9 +32,6 @@ func (a *Analysis) planPlain() error {
 		default:
 			return local("modifier %q", str(mn, "type"))
 		}
-	}
-	if a.limit != nil && order == nil {
-		return local("LIMIT without ORDER BY")
 	}
 	selectList := list(root, "select_list")
 	for _, o := range list(order, "orders") {
@@ -49,12 +46,19 @@ func (a *Analysis) planPlain() error {
 		a.orders = append(a.orders, clone(on))
 		a.orderIdx = append(a.orderIdx, idx)
 	}
+	if err := a.planDistinctOn(mods); err != nil {
+		return err
+	}
+	if order != nil && (a.limit != nil || a.distinctOn != nil) {
+		// A DISTINCT ON's order picks each slice's row of a group.
+		mods = append(mods, clone(order))
+	}
 	if a.limit != nil {
 		n, err := topN(a.limit)
 		if err != nil {
 			return err
 		}
-		mods = append(mods, clone(order), Node{"type": "LIMIT_MODIFIER", "limit": constant("BIGINT", n), "offset": nil})
+		mods = append(mods, Node{"type": "LIMIT_MODIFIER", "limit": constant("BIGINT", n), "offset": nil})
 	}
 	if mods == nil {
 		mods = []any{}
@@ -161,7 +165,11 @@ func (a *Analysis) plainMergeNode(from Node, names []string) (Node, error) {
 	node := selectNode(sl, from)
 	var mods []any
 	if a.distinct {
-		mods = append(mods, Node{"type": "DISTINCT_MODIFIER", "distinct_on_targets": []any{}})
+		on, err := a.distinctOnRefs(names)
+		if err != nil {
+			return nil, err
+		}
+		mods = append(mods, Node{"type": "DISTINCT_MODIFIER", "distinct_on_targets": on})
 	}
 	if len(a.orders) > 0 {
 		var orders []any

@@ -113,6 +113,11 @@ type Analysis struct {
 	having      Node
 	orders      []any // ORDER BY terms, rewritten
 	limit       Node  // LIMIT modifier, unchanged
+
+	// distinctOn: without aggregates, the targets of SELECT DISTINCT ON
+	// and the output column each names (-1: as written), distincton.go.
+	distinctOn    []Node
+	distinctOnIdx []int
 }
 
 // Aggregates names every aggregate function DuckDB knows (from
@@ -278,6 +283,9 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 		return nil, err
 	}
 	decorrelate(root, env) // decorrelate.go
+	if over, ok := distinctOverGroups(root, env); ok {
+		return analyzeSelect(over, env) // distinctgroups.go
+	}
 	if err := a.findScan(env.Rows, aggs); err != nil {
 		return nil, err
 	}
@@ -409,7 +417,8 @@ func (a *Analysis) findScan(rows func([]string) (int64, error), aggs Aggregates)
 			}
 			// With exchanges, the subquery is planned on its own and
 			// the query runs over its last stage's rows.
-			ia, ierr := analyzeSelect(clone(inner), a.env)
+			// A SELECT DISTINCT as its GROUP BY (distinctgroups.go).
+			ia, ierr := analyzeSelect(distinctAsGroups(clone(inner), aggs), a.env)
 			if ierr != nil {
 				return ierr
 			}
@@ -708,14 +717,14 @@ func isStarOnly(n Node) bool {
 
 // withoutDistinct is root less its DISTINCT when the query has no
 // aggregate, GROUP BY, HAVING or window function: planPlain splits such a
-// SELECT DISTINCT (each slice's distinct rows, made distinct again). Every
-// other plan reads only ORDER BY and LIMIT, so plainSelect keeps the
-// others local.
+// SELECT DISTINCT (each slice's distinct rows, made distinct again) or
+// DISTINCT ON (distincton.go). Every other plan reads only ORDER BY and
+// LIMIT, so plainSelect keeps the others local.
 func withoutDistinct(root Node, aggs Aggregates) Node {
 	mods := list(root, "modifiers")
 	var kept []any
 	for _, m := range mods {
-		if mn, _ := m.(map[string]any); str(mn, "type") != "DISTINCT_MODIFIER" || len(list(mn, "distinct_on_targets")) > 0 {
+		if mn, _ := m.(map[string]any); str(mn, "type") != "DISTINCT_MODIFIER" {
 			kept = append(kept, m)
 		}
 	}
@@ -788,7 +797,7 @@ func checkExprs(v any) error {
 }
 
 var volatile = map[string]bool{"random": true, "uuid": true, "gen_random_uuid": true, "nextval": true,
-	"setseed": true, "currval": true}
+	"setseed": true, "currval": true, "uuidv4": true, "uuidv7": true}
 
 // containsAggregate says whether v calls an aggregate of its own query
 // level: one inside a subquery aggregates the subquery's rows.
