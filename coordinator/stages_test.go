@@ -147,6 +147,8 @@ var stageQueries = []string{
 	"SELECT c, count(*) FROM (SELECT DISTINCT c, d FROM fact) GROUP BY c",
 	"SELECT DISTINCT d, c FROM fact GROUP BY d, c, o",
 	"SELECT DISTINCT d, count(*) AS n FROM fact GROUP BY d, c ORDER BY n DESC, d LIMIT 4",
+	// FILTER kept on the partial aggregates (partition/aggfilter.go).
+	"SELECT d, count(*) FILTER (WHERE x > 100) AS n, avg(x) FILTER (WHERE c = 'c1') FROM fact GROUP BY d",
 	// Still local: a sample, and a DISTINCT ON a value not selected.
 	"SELECT k FROM fact USING SAMPLE 10 ROWS",
 	"SELECT DISTINCT ON (o) k FROM fact ORDER BY o",

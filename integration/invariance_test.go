@@ -395,6 +395,7 @@ func corpus(src string) []string {
 		"count(*)", "count(x)", "count(s)", "sum(id)", "sum(x)", "sum(amount)", "min(x)", "max(x)", "min(s)",
 		"max(day)", "avg(x)", "avg(id)", "avg(amount)", "bool_and(flag)", "bool_or(flag)",
 		"sum(x) / count(*)", "max(id) - min(id)", "count(*) FILTER (WHERE flag)", "count(DISTINCT g)",
+		"avg(x) FILTER (WHERE g > 2) + sum(id) FILTER (WHERE s IS NULL)",
 		"median(x)", "stddev_pop(x)", "string_agg(s, ',' ORDER BY id)",
 		"count(DISTINCT s)", "count(DISTINCT x)", "sum(DISTINCT x)", "count(DISTINCT g % 3) + 1",
 	}

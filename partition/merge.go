@@ -6,8 +6,9 @@ import (
 
 // decomposable says how each splittable aggregate becomes partial
 // aggregates over a slice and a final expression over their columns.
-// Anything else (DISTINCT, FILTER, ORDER BY inside the call, other
-// functions) keeps the query local.
+// A FILTER stays on the partials (aggfilter.go). Anything else
+// (DISTINCT, ORDER BY inside the call, other functions) keeps the query
+// local.
 var decomposable = map[string]func(call Node, partial func(Node) Node) Node{
 	"count_star": func(c Node, p func(Node) Node) Node {
 		return cast("BIGINT", function("sum", p(c)))
@@ -31,8 +32,8 @@ func reaggregate(final string) func(Node, func(Node) Node) Node {
 
 func average(c Node, p func(Node) Node) Node {
 	arg, _ := list(c, "children")[0].(map[string]any) // arity and shape checked by rewrite
-	sum := function("sum", clone(arg))
-	count := function("count", clone(arg))
+	sum := filtered(function("sum", clone(arg)), c)
+	count := filtered(function("count", clone(arg)), c)
 	return operator("/", function("sum", p(sum)), function("sum", p(count)))
 }
 
@@ -137,8 +138,8 @@ func (r *rewriter) rewrite(e Node, outputs map[string]bool) (Node, error) {
 			if !ok {
 				return nil, local("aggregate %s does not split", name)
 			}
-			if e["distinct"] == true || e["filter"] != nil || len(list(child(e, "order_bys"), "orders")) > 0 {
-				return nil, local("%s with DISTINCT, FILTER or ORDER BY", name)
+			if e["distinct"] == true || !filterSplits(e, r.aggs) || len(list(child(e, "order_bys"), "orders")) > 0 {
+				return nil, local("%s with DISTINCT, ORDER BY or a FILTER that reads more than the row", name)
 			}
 			if containsAggregate(list(e, "children"), r.aggs) {
 				return nil, local("nested aggregate")
