@@ -149,6 +149,11 @@ var stageQueries = []string{
 	"SELECT DISTINCT d, count(*) AS n FROM fact GROUP BY d, c ORDER BY n DESC, d LIMIT 4",
 	// FILTER kept on the partial aggregates (partition/aggfilter.go).
 	"SELECT d, count(*) FILTER (WHERE x > 100) AS n, avg(x) FILTER (WHERE c = 'c1') FROM fact GROUP BY d",
+	// arg_max and kin: each slice's, with the value it was found at
+	// (partition/argmax.go).
+	"SELECT d, arg_max(c, k), min_by(x, k) FILTER (WHERE o > 10), arg_max_null(c, x) FROM fact GROUP BY d",
+	// Its top-n form does not split: rows shuffled by d.
+	"SELECT d, arg_max(c, k, 2) FROM fact GROUP BY d",
 	// Still local: a sample, and a DISTINCT ON a value not selected.
 	"SELECT k FROM fact USING SAMPLE 10 ROWS",
 	"SELECT DISTINCT ON (o) k FROM fact ORDER BY o",

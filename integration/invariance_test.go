@@ -396,6 +396,8 @@ func corpus(src string) []string {
 		"max(day)", "avg(x)", "avg(id)", "avg(amount)", "bool_and(flag)", "bool_or(flag)",
 		"sum(x) / count(*)", "max(id) - min(id)", "count(*) FILTER (WHERE flag)", "count(DISTINCT g)",
 		"avg(x) FILTER (WHERE g > 2) + sum(id) FILTER (WHERE s IS NULL)",
+		// amount's ties are rows of one range value, whose s is one too.
+		"arg_max(s, amount)", "coalesce(arg_max_null(s, amount), '-') || min_by(s, amount) FILTER (WHERE flag)",
 		"median(x)", "stddev_pop(x)", "string_agg(s, ',' ORDER BY id)",
 		"count(DISTINCT s)", "count(DISTINCT x)", "sum(DISTINCT x)", "count(DISTINCT g % 3) + 1",
 	}

@@ -1,9 +1,34 @@
 package partition
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
-// mods are the types of a serialized query's modifiers, and its modifiers.
-func mods(t *testing.T, serialized []byte) ([]string, []Node) {
+// plainForms analyses testdata query name and gives the modifiers of its
+// task (over one slice) and of its merge (over partials of the columns
+// names), with their types.
+func plainForms(t *testing.T, name string, names []string) (task, merge []Node, taskTypes, mergeTypes []string) {
+	t.Helper()
+	a, err := Analyze(load(t, name), Env{Aggregates: aggs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	taskAST, err := a.TaskAST(Slice{File: "/d/f1.parquet", First: 0, Last: 9}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mergeAST, err := a.MergeAST("skein_partials", names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, taskTypes = mods(t, taskAST)
+	merge, mergeTypes = mods(t, mergeAST)
+	return task, merge, taskTypes, mergeTypes
+}
+
+// mods are a serialized query's modifiers and their types.
+func mods(t *testing.T, serialized []byte) ([]Node, []string) {
 	t.Helper()
 	var doc struct {
 		Statements []struct{ Node Node } `json:"statements"`
@@ -11,28 +36,32 @@ func mods(t *testing.T, serialized []byte) ([]string, []Node) {
 	if err := decode(serialized, &doc); err != nil {
 		t.Fatal(err)
 	}
-	var types []string
 	var ms []Node
+	var types []string
 	for _, m := range list(doc.Statements[0].Node, "modifiers") {
 		mn, _ := m.(map[string]any)
-		types = append(types, str(mn, "type"))
 		ms = append(ms, mn)
+		types = append(types, str(mn, "type"))
 	}
-	return types, ms
+	return ms, types
 }
 
-func limitOf(t *testing.T, m Node) (n, offset int64) {
+// checkLimit fails unless modifier m is LIMIT n OFFSET offset.
+func checkLimit(t *testing.T, what string, m Node, n, offset int64) {
 	t.Helper()
-	n, err := intConstant(child(m, "limit"))
+	gotN, err := intConstant(child(m, "limit"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	var gotOff int64
 	if m["offset"] != nil {
-		if offset, err = intConstant(child(m, "offset")); err != nil {
+		if gotOff, err = intConstant(child(m, "offset")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return n, offset
+	if gotN != n || gotOff != offset {
+		t.Errorf("%s LIMIT %d OFFSET %d, want %d OFFSET %d", what, gotN, gotOff, n, offset)
+	}
 }
 
 // TestDistinctOn: SELECT DISTINCT ON (g) g, id, x AS y ... ORDER BY g, y
@@ -40,69 +69,30 @@ func limitOf(t *testing.T, m Node) (n, offset int64) {
 // first row in the order, and the merge the same over them by the output
 // columns' names, with the offset once.
 func TestDistinctOn(t *testing.T) {
-	a, err := Analyze(load(t, "distinct_on"), Env{Aggregates: aggs})
-	if err != nil {
-		t.Fatal(err)
+	task, merge, taskTypes, mergeTypes := plainForms(t, "distinct_on", []string{"g", "id", "y"})
+	want := []string{"DISTINCT_MODIFIER", "ORDER_MODIFIER", "LIMIT_MODIFIER"}
+	if !slices.Equal(taskTypes, want) || !slices.Equal(mergeTypes, want) {
+		t.Fatalf("task modifiers %v, merge modifiers %v, want %v", taskTypes, mergeTypes, want)
 	}
-	task, err := a.TaskAST(Slice{File: "/d/f1.parquet", First: 0, Last: 9}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	types, ms := mods(t, task)
-	if len(types) != 3 || types[0] != "DISTINCT_MODIFIER" || types[1] != "ORDER_MODIFIER" || types[2] != "LIMIT_MODIFIER" {
-		t.Fatalf("task modifiers %v", types)
-	}
-	if n, off := limitOf(t, ms[2]); n != 4 || off != 0 {
-		t.Errorf("task LIMIT %d OFFSET %d, want 4 OFFSET 0", n, off)
-	}
-	merge, err := a.MergeAST("skein_partials", []string{"g", "id", "y"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	types, ms = mods(t, merge)
-	if len(types) != 3 || types[0] != "DISTINCT_MODIFIER" || types[1] != "ORDER_MODIFIER" || types[2] != "LIMIT_MODIFIER" {
-		t.Fatalf("merge modifiers %v", types)
-	}
-	on := list(ms[0], "distinct_on_targets")
-	if len(on) != 1 || !sameExpr(on[0], columnRef("g")) {
+	checkLimit(t, "task", task[2], 4, 0)
+	checkLimit(t, "merge", merge[2], 3, 1)
+	if on := list(merge[0], "distinct_on_targets"); len(on) != 1 || !sameExpr(on[0], columnRef("g")) {
 		t.Errorf("merge DISTINCT ON %v, want (g)", on)
 	}
-	orders := list(ms[1], "orders")
+	orders := list(merge[1], "orders")
 	if len(orders) != 2 || !sameExpr(child(orders[1].(map[string]any), "expression"), columnRef("y")) {
 		t.Errorf("merge ORDER BY %v, want g, y DESC", orders)
-	}
-	if n, off := limitOf(t, ms[2]); n != 3 || off != 1 {
-		t.Errorf("merge LIMIT %d OFFSET %d, want 3 OFFSET 1", n, off)
 	}
 }
 
 // TestLimitAny: LIMIT 5 OFFSET 2 without ORDER BY: each slice any 7 of
 // its rows, unsorted, and the merge 5 of them after 2.
 func TestLimitAny(t *testing.T) {
-	a, err := Analyze(load(t, "limit_any"), Env{Aggregates: aggs})
-	if err != nil {
-		t.Fatal(err)
+	task, merge, taskTypes, mergeTypes := plainForms(t, "limit_any", []string{"s", "g"})
+	want := []string{"LIMIT_MODIFIER"}
+	if !slices.Equal(taskTypes, want) || !slices.Equal(mergeTypes, want) {
+		t.Fatalf("task modifiers %v, merge modifiers %v, want LIMIT alone", taskTypes, mergeTypes)
 	}
-	task, err := a.TaskAST(Slice{File: "/d/f1.parquet", First: 0, Last: 9}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	types, ms := mods(t, task)
-	if len(types) != 1 || types[0] != "LIMIT_MODIFIER" {
-		t.Fatalf("task modifiers %v, want LIMIT alone", types)
-	}
-	if n, off := limitOf(t, ms[0]); n != 7 || off != 0 {
-		t.Errorf("task LIMIT %d OFFSET %d, want 7 OFFSET 0", n, off)
-	}
-	merge, err := a.MergeAST("skein_partials", []string{"s", "g"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	types, ms = mods(t, merge)
-	if len(types) != 1 || types[0] != "LIMIT_MODIFIER" {
-		t.Fatalf("merge modifiers %v, want LIMIT alone", types)
-	}
-	if n, off := limitOf(t, ms[0]); n != 5 || off != 2 {
-		t.Errorf("merge LIMIT %d OFFSET %d, want 5 OFFSET 2", n, off)
-	}
+	checkLimit(t, "task", task[0], 7, 0)
+	checkLimit(t, "merge", merge[0], 5, 2)
 }

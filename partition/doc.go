@@ -52,6 +52,12 @@
 // query reads), prune.go (the slices whose Parquet statistics prove the
 // filter rejects every row dropped: a point lookup reads one row group,
 // a date range in files written by date the row groups of its dates),
+// distincton.go (SELECT DISTINCT ON as a top-1 per group: each slice's,
+// then the same over them), distinctgroups.go (SELECT DISTINCT read as a
+// GROUP BY: a DISTINCT FROM subquery, and DISTINCT over a GROUP BY as a
+// GROUP BY of its output), aggfilter.go (an aggregate's FILTER kept on
+// its partials), argmax.go (arg_max and its kin: each slice's, with the
+// value it was found at),
 // whole.go (the query as written, views inlined, for one task to run
 // whole where splitting cannot pay), literals.go (the constants of a
 // WHERE's comparisons marked, so that a plan's cache key counts them by

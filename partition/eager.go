@@ -329,7 +329,7 @@ func (e *eager) rewrite(n Node, byAlias bool) (Node, error) {
 			containsAggregate(list(n, "children"), e.aggs) {
 			return nil, local("aggregate %s does not go below the join", name)
 		}
-		if (name == "avg" || name == "mean") && len(list(n, "children")) != 1 {
+		if k, ok := arity[name]; ok && len(list(n, "children")) != k {
 			return nil, local("%s with %d arguments", name, len(list(n, "children")))
 		}
 		leaves, ok := e.refs(list(n, "children"))

@@ -26,6 +26,10 @@ var decomposable = map[string]func(call Node, partial func(Node) Node) Node{
 	"mean": average,
 }
 
+// arity is how many arguments an aggregate's decomposition reads; another
+// form of it stays local.
+var arity = map[string]int{"avg": 1, "mean": 1}
+
 func reaggregate(final string) func(Node, func(Node) Node) Node {
 	return func(c Node, p func(Node) Node) Node { return function(final, p(c)) }
 }
@@ -144,7 +148,7 @@ func (r *rewriter) rewrite(e Node, outputs map[string]bool) (Node, error) {
 			if containsAggregate(list(e, "children"), r.aggs) {
 				return nil, local("nested aggregate")
 			}
-			if (name == "avg" || name == "mean") && len(list(e, "children")) != 1 {
+			if n, ok := arity[name]; ok && len(list(e, "children")) != n {
 				return nil, local("%s with %d arguments", name, len(list(e, "children")))
 			}
 			for _, c := range list(e, "children") {
