@@ -614,7 +614,7 @@ func (d *dist) planAST(ctx context.Context, conn *duck.Conn, query string, text 
 			return staged, nil
 		}
 	}
-	if p, err := d.planWhole(ctx, conn, seen, marked, lits, views.view, cacheKey, shapeKey, schema); p != nil || err != nil {
+	if p, err := d.planWhole(ctx, conn, seen, a, marked, lits, views.view, cacheKey, shapeKey, schema); p != nil || err != nil {
 		return p, err
 	}
 	// A UNION ALL is planned branch by branch; anything else is one part.

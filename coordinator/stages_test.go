@@ -139,6 +139,8 @@ var stageQueries = []string{
 	// subquery counted as its GROUP BY, and DISTINCT over a GROUP BY as a
 	// GROUP BY of the output over the query (distinctgroups.go).
 	"SELECT k, c FROM fact WHERE x > 100 LIMIT 10",
+	// Without WHERE, a table's preview: one task reads its first rows.
+	"SELECT * FROM fact LIMIT 5",
 	"SELECT DISTINCT d FROM fact LIMIT 3 OFFSET 1",
 	"SELECT DISTINCT ON (d) d, k, x FROM fact ORDER BY d, x DESC, k",
 	"SELECT DISTINCT ON (o) o, k FROM fact ORDER BY o, k LIMIT 5",

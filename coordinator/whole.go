@@ -24,7 +24,10 @@ import (
 //     give, is never small; nor is one whose plan in stages costs about
 //     the CPU of the query run whole (partition.Plan.AnyRows: aggregates
 //     below an outer join, TPC-H Q13), which is split where more than one
-//     executor thread takes tasks.
+//     executor thread takes tasks;
+//   - any n rows of a scan (partition.Analysis.FirstRows: SELECT ... FROM
+//     t LIMIT n, a table's preview): one task reads the first rows until
+//     it has n, fewer than the split's tasks would read together.
 //
 // Only a query the planner proved safe to split (Analyze) is considered:
 // what runs on the coordinator today (a volatile function, a managed
@@ -36,7 +39,7 @@ import (
 // plan cache key, shapeKey the same with those constants counted by type
 // only. The task's SQL takes them as parameters where it prepares so,
 // one plan for every value of them; else they are the plan's.
-func (d *dist) planWhole(ctx context.Context, conn *duck.Conn, seen listings, marked []byte, lits []string, views func(catalog, schema, name string) (partition.View, bool), key, shapeKey func() string, schema *arrow.Schema) (*planned, error) {
+func (d *dist) planWhole(ctx context.Context, conn *duck.Conn, seen listings, a *partition.Analysis, marked []byte, lits []string, views func(catalog, schema, name string) (partition.View, bool), key, shapeKey func() string, schema *arrow.Schema) (*planned, error) {
 	if d.splitMinRows <= 0 {
 		return nil, nil
 	}
@@ -44,7 +47,10 @@ func (d *dist) planWhole(ctx context.Context, conn *duck.Conn, seen listings, ma
 	if err != nil {
 		return nil, nil // it reads more than files: split as before
 	}
-	why := d.wholeReason(ctx, conn, seen, w)
+	why := "LIMIT without ORDER BY or WHERE: the first rows read are the answer"
+	if !a.FirstRows() {
+		why = d.wholeReason(ctx, conn, seen, w)
+	}
 	if why == "" {
 		return nil, nil
 	}

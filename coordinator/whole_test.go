@@ -104,3 +104,43 @@ func TestOneSlotRunsWholeInOneTask(t *testing.T) {
 		}
 	}
 }
+
+// Any n rows of a scan (SELECT ... LIMIT n without ORDER BY or WHERE, a
+// table's preview) run as one task that reads the first rows, whatever
+// the inputs; with a WHERE, each task of the split gives n of its rows and
+// the merge n of those. Either answer is n rows of the scan.
+func TestFirstRowsRunWholeInOneTask(t *testing.T) {
+	ctx := context.Background()
+	c, cl, glob := startCluster(t, 2, "direct", func(c *Config) { c.SplitMinRows = 1 })
+	ref := ducktest.Open(t, c.cfg.AllowDirs[0])
+	for _, tc := range []struct {
+		q, whole string
+	}{
+		{"SELECT id, g FROM read_parquet('%s') LIMIT 7", "whole query in one task: LIMIT without ORDER BY or WHERE: the first rows read are the answer"},
+		{"SELECT id, g FROM read_parquet('%s') WHERE id %% 7 = 0 LIMIT 7", ""},
+	} {
+		q := fmt.Sprintf(tc.q, glob)
+		all, _, _ := strings.Cut(q, " LIMIT ")
+		whole := duckRows(t, ref, all)
+		info, err := cl.Execute(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := planOf(t, info)
+		if got := wholeWhat(t, plan); got != tc.whole {
+			t.Errorf("%s: plan %q (%d tasks), want %q", q, got, plan.Tasks, tc.whole)
+		}
+		if tc.whole == "" && plan.Tasks < 2 {
+			t.Errorf("%s: split into %d tasks", q, plan.Tasks)
+		}
+		rows := endpointRows(t, cl, info.Endpoint)
+		if len(rows) != 7 {
+			t.Errorf("%s: %d rows, want 7", q, len(rows))
+		}
+		for _, r := range rows {
+			if _, ok := slices.BinarySearch(whole, r); !ok {
+				t.Errorf("%s: row %s is not a row of the scan", q, r)
+			}
+		}
+	}
+}

@@ -68,6 +68,17 @@ func (a *Analysis) planPlain() error {
 	return nil
 }
 
+// FirstRows says the query asks for any n rows of a scan and nothing else
+// (SELECT ... FROM t LIMIT n, a BI tool's preview of a table: no WHERE,
+// ORDER BY, DISTINCT, join or subquery): a task that reads the scan's
+// first rows until it has n reads no more than it needs, where each task
+// of a split would read n of its own, all but n of them then dropped.
+func (a *Analysis) FirstRows() bool {
+	return a.plain != nil && a.limit != nil && len(a.orders) == 0 && !a.distinct && !a.Joined && !a.subqueries &&
+		a.inner == nil && a.root["qualify"] == nil &&
+		!anyNode(a.root, func(n Node) bool { return str(n, "type") == "SELECT_NODE" && n["where_clause"] != nil })
+}
+
 // outputIndex finds the select-list item an ORDER BY term sorts by: one
 // it names (alias or column) or one it repeats. A position (ORDER BY 2) is
 // kept as written (-1), and so is a column a lone * selects (SELECT * ...
