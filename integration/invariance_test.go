@@ -353,6 +353,7 @@ var localShapes = []string{
 	"SELECT count(*), sum(g) FROM (SELECT DISTINCT g, flag FROM v WHERE x > 5) AS t",
 	"SELECT count(*) FROM (SELECT DISTINCT l_suppkey FROM lineitem)",
 	"SELECT flag, count(*) FROM (SELECT DISTINCT flag, s FROM vv) GROUP BY flag",
+	"SELECT count(*), sum(c) FROM (SELECT DISTINCT g % 3 AS m, 7 AS c, 2 AS p FROM v)",
 	"SELECT DISTINCT g, flag FROM v GROUP BY g, flag, s",
 	distinctGroupedTop,
 	"SELECT DISTINCT l_returnflag, l_linestatus FROM lineitem GROUP BY l_returnflag, l_linestatus, l_shipmode",

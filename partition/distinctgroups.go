@@ -31,18 +31,29 @@ import (
 
 // distinctAsGroups is n with its SELECT DISTINCT written as GROUP BY of
 // its select items, or n itself when it is no such query (DISTINCT ON,
-// aggregates, windows, *, other modifiers).
+// aggregates, windows, *, other modifiers). A constant item is selected
+// but not grouped by (GROUP BY 2 would name the second item), which
+// changes nothing: it has one value.
 func distinctAsGroups(n Node, aggs Aggregates) Node {
 	mods := list(n, "modifiers")
 	if str(n, "type") != "SELECT_NODE" || len(mods) != 1 || !plainDistinct(mods[0]) || !groupable(n, aggs) {
 		return n
 	}
-	sel := list(n, "select_list")
-	groups, set := make([]any, len(sel)), make([]any, len(sel))
-	for i, item := range sel {
-		g := clone(item.(map[string]any))
+	groups, set := []any{}, []any{}
+	for _, item := range list(n, "select_list") {
+		in, _ := item.(map[string]any)
+		if in == nil {
+			return n
+		}
+		if str(in, "class") == "CONSTANT" {
+			continue
+		}
+		g := clone(in)
 		g["alias"] = ""
-		groups[i], set[i] = g, json.Number(fmt.Sprint(i))
+		groups, set = append(groups, g), append(set, json.Number(fmt.Sprint(len(set))))
+	}
+	if len(groups) == 0 {
+		return n
 	}
 	out := clone(n)
 	out["modifiers"] = []any{}
