@@ -34,7 +34,9 @@ func TestLocalDecisionsByText(t *testing.T) {
 	}
 
 	for _, q := range []string{"SELECT 1", "SELECT 42 AS answer, now() IS NOT NULL",
-		fmt.Sprintf("SELECT id, random() FROM read_parquet('%s')", glob)} {
+		fmt.Sprintf("SELECT id, random() FROM read_parquet('%s')", glob),
+		"WITH a AS (SELECT 41 AS x), b AS (SELECT x + 1 AS y FROM a) SELECT y FROM b",
+		"WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r WHERE n < 3) SELECT n FROM r"} {
 		first := mode(q)
 		if first.Mode != "local" || first.Reason == "" || !remembered(q) {
 			t.Fatalf("%s: %+v, remembered %v", q, first, remembered(q))
@@ -44,23 +46,25 @@ func TestLocalDecisionsByText(t *testing.T) {
 		}
 	}
 
-	// A name: a table, then a view over files in its place, then a table again.
-	q := "SELECT sum(id) FROM t"
-	for _, step := range []struct{ ddl, want string }{
-		{"CREATE TABLE t AS SELECT range AS id FROM range(10)", "local"},
-		{fmt.Sprintf("DROP TABLE t; CREATE VIEW t AS SELECT * FROM read_parquet('%s')", glob), "split"},
-		{"DROP VIEW t; CREATE TABLE t AS SELECT range AS id FROM range(5)", "local"},
-	} {
-		for _, stmt := range strings.Split(step.ddl, "; ") {
-			if _, err := cl.ExecuteUpdate(ctx, stmt); err != nil {
-				t.Fatalf("%s: %v", stmt, err)
+	// A name: a table, then a view over files in its place, then a table
+	// again, read directly and through a WITH.
+	for _, q := range []string{"SELECT sum(id) FROM t", "WITH w AS (SELECT id FROM t) SELECT sum(id) FROM w"} {
+		for _, step := range []struct{ ddl, want string }{
+			{"CREATE OR REPLACE TABLE t AS SELECT range AS id FROM range(10)", "local"},
+			{fmt.Sprintf("DROP TABLE t; CREATE VIEW t AS SELECT * FROM read_parquet('%s')", glob), "split"},
+			{"DROP VIEW t; CREATE TABLE t AS SELECT range AS id FROM range(5)", "local"},
+		} {
+			for _, stmt := range strings.Split(step.ddl, "; ") {
+				if _, err := cl.ExecuteUpdate(ctx, stmt); err != nil {
+					t.Fatalf("%s: %v", stmt, err)
+				}
 			}
-		}
-		if got := mode(q); (got.Mode == "local") != (step.want == "local") {
-			t.Errorf("after %s: %s planned %+v, want %s", step.ddl, q, got, step.want)
-		}
-		if remembered(q) {
-			t.Errorf("after %s: %s remembered by text", step.ddl, q)
+			if got := mode(q); (got.Mode == "local") != (step.want == "local") {
+				t.Errorf("after %s: %s planned %+v, want %s", step.ddl, q, got, step.want)
+			}
+			if remembered(q) {
+				t.Errorf("after %s: %s remembered by text", step.ddl, q)
+			}
 		}
 	}
 

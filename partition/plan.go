@@ -1351,10 +1351,19 @@ func FileReads(n Node, views func(catalog, schema, name string) (View, bool)) (R
 
 // TextReads is FileReads of a whole statement, from its serialized AST
 // (json_serialize_sql): false when it reads anything but files named by
-// constants, or does not decode.
+// constants, or does not decode. A reference to a WITH of the statement
+// reads what the CTE's query reads: the WITHs are inlined first as the
+// planner inlines them (inlineCTEs), so that a name is the CTE's where
+// DuckDB binds it to the CTE (which shadows a view or table of that name)
+// and the catalog's elsewhere (schema-qualified). A WITH the planner
+// would not inline (recursive, a name defined again inside) reads
+// something else.
 func TextReads(serialized []byte, views func(catalog, schema, name string) (View, bool)) (Reads, bool) {
 	root, err := statementRoot(serialized)
 	if err != nil {
+		return Reads{}, false
+	}
+	if err := inlineCTEs(root, nil); err != nil {
 		return Reads{}, false
 	}
 	return FileReads(root, views)
