@@ -55,28 +55,41 @@ func (d *dist) planWhole(ctx context.Context, conn *duck.Conn, seen listings, a 
 		return nil, nil
 	}
 	if lits != nil {
-		params, ok, err := partition.Parameterize(w.AST, 0, len(lits))
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			if p, err := d.wholePlan(ctx, conn, shapeKey()+"\x00whole literals", params, schema, why); p != nil || err != nil {
-				if p != nil {
-					p.tasks[0].literals = lits
-				}
-				return p, err
+		// Parameterized only when no query of its shape has been: the
+		// shape's plan is of the same AST, other values aside, and a
+		// lookup is a new text of a known shape each time.
+		params := func() ([]byte, error) {
+			params, ok, err := partition.Parameterize(w.AST, 0, len(lits))
+			if !ok {
+				return nil, err
 			}
+			return params, nil
+		}
+		if p, err := d.wholePlan(ctx, conn, shapeKey()+"\x00whole literals", params, schema, why); p != nil || err != nil {
+			if p != nil {
+				p.tasks[0].literals = lits
+			}
+			return p, err
 		}
 	}
-	return d.wholePlan(ctx, conn, key()+"\x00whole", w.AST, schema, why)
+	return d.wholePlan(ctx, conn, key()+"\x00whole", func() ([]byte, error) { return w.AST, nil }, schema, why)
 }
 
-// wholePlan is the one-task plan of the query as ast, cached under k;
-// nil if it does not prepare to the query's schema.
-func (d *dist) wholePlan(ctx context.Context, conn *duck.Conn, k string, ast []byte, schema *arrow.Schema, why string) (*planned, error) {
-	c, ok := d.cachedPlan(k)
-	if !ok {
-		sql, err := deserialize(ctx, conn, ast)
+// wholePlan is the one-task plan of the query as ast gives it (nil: it
+// has no such plan), cached under k; nil if it does not prepare to the
+// query's schema. ast is called on a cache miss only; a query without
+// that plan counts no lookup, as one that never asked.
+func (d *dist) wholePlan(ctx context.Context, conn *duck.Conn, k string, ast func() ([]byte, error), schema *arrow.Schema, why string) (*planned, error) {
+	c, ok := d.plans.get(k)
+	if ok {
+		d.planLookups.WithLabelValues("hit").Inc()
+	} else {
+		a, err := ast()
+		if a == nil || err != nil {
+			return nil, err
+		}
+		d.planLookups.WithLabelValues("miss").Inc()
+		sql, err := deserialize(ctx, conn, a)
 		if err != nil {
 			return nil, err
 		}
