@@ -22,7 +22,8 @@ import (
 //     a view replaced by another session, or a TEMP view of the same name
 //     in another session, is another key;
 //   - the files: only a text that reads nothing but files named by
-//     constants, directly or through views (partition.TextReads), is kept,
+//     constants, directly, through views or through its WITHs
+//     (partition.TextReads), is kept,
 //     and each of its patterns is listed again at every query (the path,
 //     size and modification time of every file it matches) and compared
 //     with the listing the plan was made from: a file added, removed or
