@@ -179,6 +179,15 @@ func TestPlanReusedWhole(t *testing.T) {
 		{"SELECT r AS v FROM pk WHERE k > 4 ORDER BY r LIMIT 3", false},
 		{"SELECT r AS v FROM pk WHERE k > 4 ORDER BY r LIMIT 4", false},
 		{"SELECT r AS v FROM pk WHERE k > 8 ORDER BY r LIMIT 4", true},
+		// A lookup written as a WITH: its CTE's constants too.
+		{"WITH w AS (SELECT r, k FROM pk WHERE k = 104098) SELECT r AS v FROM w", false},
+		{"WITH w AS (SELECT r, k FROM pk WHERE k = 204098) SELECT r AS v FROM w", true},
+		{"WITH w AS (SELECT r, k FROM pk WHERE k = 104095) SELECT r AS v FROM w", true},
+		{"WITH w AS (SELECT r, k FROM pk WHERE k = 104098) SELECT r AS v FROM w WHERE r < 9000", false},
+		{"WITH w AS (SELECT r, k FROM pk WHERE k = 4) SELECT r AS v FROM w WHERE r < 20000", true},
+		{"WITH w AS (SELECT r, k FROM pk WHERE k IN (4, 104098)) SELECT a.r AS v FROM w a JOIN w b USING (k)", false},
+		{"WITH w AS (SELECT r, k FROM pk WHERE k IN (8, 204098)) SELECT a.r AS v FROM w a JOIN w b USING (k)", true},
+		{"WITH w AS (SELECT r, k FROM pk WHERE k = 5000000000) SELECT r AS v FROM w", false},
 	}
 	for _, q := range cases {
 		t.Run(q.q, func(t *testing.T) {

@@ -12,14 +12,16 @@ import (
 // change a plan's shape or its result schema, whatever their value: those
 // the row-group pruning reads, a column compared with a constant (=, <>,
 // <, <=, >, >=), BETWEEN two constants or IN a list of them, in a
-// top-level conjunct of the query's WHERE. A comparison is BOOLEAN
-// whatever it compares, and a WHERE keeps or drops rows, so such a
-// constant's value cannot change the columns, their types or how the
-// query splits (the Analysis is made again for every query anyway, and
-// prunes with the new values). Constants anywhere else (LIMIT, OFFSET,
-// ORDER BY and GROUP BY ordinals, a function's arguments, the select
-// list, HAVING, a subquery) keep their value in the plan's identity, as
-// do NULLs and constants of a type not listed in markable.
+// top-level conjunct of the query's WHERE or of the WHERE of one of its
+// WITHs (a lookup written as a CTE; the planner inlines a WITH as a FROM
+// subquery, whose WHERE keeps or drops its rows as the query's does). A
+// comparison is BOOLEAN whatever it compares, and a WHERE keeps or drops
+// rows, so such a constant's value cannot change the columns, their types
+// or how the query splits (the Analysis is made again for every query
+// anyway, and prunes with the new values). Constants anywhere else (LIMIT,
+// OFFSET, ORDER BY and GROUP BY ordinals, a function's arguments, the
+// select list, HAVING, another subquery) keep their value in the plan's
+// identity, as do NULLs and constants of a type not listed in markable.
 //
 // A marked constant keeps its value and gets a query location of its own
 // (literalBase plus its ordinal; locations only place error messages in
@@ -69,9 +71,19 @@ func MarkLiterals(serialized []byte) (marked []byte, values string, err error) {
 		n["query_location"] = json.Number(strconv.FormatUint(literalBase+uint64(len(vals)), 10))
 		vals = append(vals, n["value"])
 	}
-	for _, c := range conjuncts(root["where_clause"]) {
-		for _, l := range comparedLiterals(c) {
-			mark(l)
+	wheres := []any{root["where_clause"]}
+	for _, e := range list(child(root, "cte_map"), "map") {
+		en, _ := e.(map[string]any)
+		val := child(en, "value")
+		if body := child(child(val, "query"), "node"); str(body, "type") == "SELECT_NODE" && len(list(val, "key_targets")) == 0 {
+			wheres = append(wheres, body["where_clause"])
+		}
+	}
+	for _, w := range wheres {
+		for _, c := range conjuncts(w) {
+			for _, l := range comparedLiterals(c) {
+				mark(l)
+			}
 		}
 	}
 	if len(vals) == 0 {
