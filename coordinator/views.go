@@ -101,7 +101,7 @@ func (d *dist) viewDefinition(ctx context.Context, conn *duck.Conn, create strin
 	if err != nil {
 		return v, err
 	}
-	v = partition.View{AST: []byte(ast), Columns: cols}
+	v = partition.NewView([]byte(ast), cols)
 	d.mu.Lock()
 	if len(d.views) >= 512 {
 		clear(d.views)

@@ -96,3 +96,35 @@ func TestFileReads(t *testing.T) {
 		t.Errorf("another table function: %+v, want no", r)
 	}
 }
+
+// TestNewViewDecodesOnce: a view made by NewView gives its query node as
+// decoding its AST does, a copy each time that the caller may rewrite, and
+// a view whose query is not a plain SELECT the error selectRoot gives.
+func TestNewViewDecodesOnce(t *testing.T) {
+	read := func(name string) []byte {
+		b, err := os.ReadFile("testdata/" + name + ".json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	def := read("view_def")
+	v := NewView(def, []string{"a"})
+	want, err := selectRoot(def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := v.selectRoot()
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("NewView's query node differs from the decoded AST's (%v)", err)
+	}
+	got["where_clause"] = constant("BOOLEAN", false)
+	if again, _ := v.selectRoot(); !reflect.DeepEqual(again, want) {
+		t.Fatal("a rewrite of the node given changed the view")
+	}
+	union := read("union")
+	_, wantErr := selectRoot(union)
+	if _, err := NewView(union, nil).selectRoot(); err == nil || wantErr == nil || err.Error() != wantErr.Error() {
+		t.Fatalf("a UNION view: %v, want %v", err, wantErr)
+	}
+}
