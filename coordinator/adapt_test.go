@@ -415,3 +415,30 @@ func TestPlanSlotsPlansForMoreExecutors(t *testing.T) {
 		sameAsDuck(t, cl, info, want)
 	}
 }
+
+// A query's job is kept until its tickets expire and then forgotten, at
+// the first pass expireEvery after the last look at the jobs.
+func TestSchedulerForgetsJobsWhenTicketsExpire(t *testing.T) {
+	s := newScheduler(newRegistry(cluster.NewSecret(), time.Second, "UTC", zerolog.Nop()), context.Background(), zerolog.Nop())
+	e := &simExec{id: "e", rate: 1e6, cost: time.Millisecond}
+	simulateOn(t, s, "a", []int64{1000}, e)
+	arrived := s.jobs["a"].arrived
+	ttl := cluster.TaskTTL + time.Minute
+	pass := func(at time.Time) {
+		s.now = func() time.Time { return at }
+		s.pass()
+	}
+	pass(arrived.Add(ttl))
+	if s.jobs["a"] == nil {
+		t.Fatal("a job forgotten before its tickets expired")
+	}
+	// Looked at the jobs just now: not again within expireEvery.
+	pass(arrived.Add(ttl + expireEvery/2))
+	if s.jobs["a"] == nil {
+		t.Fatalf("jobs looked at again within %v", expireEvery)
+	}
+	pass(arrived.Add(ttl + expireEvery))
+	if s.jobs["a"] != nil {
+		t.Fatal("a job of expired tickets kept")
+	}
+}
