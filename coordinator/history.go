@@ -81,6 +81,10 @@ type attempt struct {
 	started, finished time.Time
 	rows, bytes       int64
 	status, err       string
+	// cpu and cpuWait are the executor's measure of the run's work and
+	// of its wait for a core (cluster.TaskReport), when measured.
+	cpu, cpuWait time.Duration
+	measured     bool
 	// seen: recorded from the coordinator's side; the executor's own
 	// report of the same failure, if it comes, replaces it.
 	seen, paired bool
@@ -270,7 +274,7 @@ func (h *history) record(r cluster.TaskReport, st string) *queryRecord {
 		return nil // not planned here, or no longer kept
 	}
 	a := &attempt{task: r.Task, executor: r.Executor, started: r.Started, finished: r.Finished,
-		rows: r.Rows, bytes: r.Bytes, status: st, err: clip(r.Error)}
+		rows: r.Rows, bytes: r.Bytes, status: st, err: clip(r.Error), cpu: r.CPU, cpuWait: r.CPUWait, measured: r.Measured}
 	h.metrics.attempt(a)
 	replaced := false
 	if st != statusOK {
@@ -396,6 +400,7 @@ var taskColumns = []duck.Column{
 	{Name: "started_at", Type: duck.TimestampTZ}, {Name: "finished_at", Type: duck.TimestampTZ},
 	{Name: "rows", Type: duck.BigInt}, {Name: "bytes", Type: duck.BigInt},
 	{Name: "status", Type: duck.Varchar}, {Name: "error", Type: duck.Varchar},
+	{Name: "cpu_us", Type: duck.BigInt}, {Name: "cpu_wait_us", Type: duck.BigInt},
 }
 
 // system is the catalog skein: skein.queries and skein.tasks, its views
@@ -442,8 +447,12 @@ func (h *history) taskRows() [][]any {
 	var out [][]any
 	for _, q := range h.order {
 		for _, a := range q.attempts {
-			out = append(out, []any{q.id, int32(a.task), a.executor, int32(a.number), a.started, a.finished,
-				a.rows, a.bytes, a.status, orNull(a.err)})
+			row := []any{q.id, int32(a.task), a.executor, int32(a.number), a.started, a.finished,
+				a.rows, a.bytes, a.status, orNull(a.err), nil, nil}
+			if a.measured {
+				row[10], row[11] = a.cpu.Microseconds(), a.cpuWait.Microseconds()
+			}
+			out = append(out, row)
 		}
 	}
 	return out

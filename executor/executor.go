@@ -869,6 +869,20 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 	}
 	defer func() { <-e.slots }()
 	slotted := time.Now() // on a thread from here
+	// The run stays on one OS thread, whose clocks say what of its time
+	// was work and what was waiting for a core (threadClock); at most one
+	// locked thread per slot. Only an executor of one DuckDB thread runs
+	// all of a task's work on it: at more, DuckDB's pool shares the work
+	// of every running task, and the figures are not reported.
+	runtime.LockOSThread()
+	cpu0, wait0, measured := threadClock()
+	measured = measured && cap(e.slots) == 1
+	defer func() {
+		if cpu1, wait1, ok := threadClock(); ok && measured {
+			report.CPU, report.CPUWait, report.Measured = time.Duration(cpu1-cpu0), time.Duration(wait1-wait0), true
+		}
+		runtime.UnlockOSThread()
+	}()
 	e.running.Add(1)
 	defer e.running.Add(-1)
 	if t.Role.ReadOnly() {
@@ -929,7 +943,13 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 	ins.logStreams(log, t)
 	// took is inputs (fetched and loaded) + queued (for a thread slot) + run
 	// (the SQL and the writing of its result).
-	log.Debug().Int64("rows", rows).Dur("took", time.Since(start)).Dur("inputs", fetched.Sub(start)).
+	// run is cpu (the thread's work) + cpu_wait (runnable, waiting for a
+	// core) + any other wait (the spools' budget).
+	ev := log.Debug()
+	if cpu, wait, ok := threadClock(); ok && measured {
+		ev = ev.Dur("cpu", time.Duration(cpu-cpu0)).Dur("cpu_wait", time.Duration(wait-wait0))
+	}
+	ev.Int64("rows", rows).Dur("took", time.Since(start)).Dur("inputs", fetched.Sub(start)).
 		Dur("queued", slotted.Sub(fetched)).Dur("run", time.Since(slotted)).Msg("task done")
 	return rows, nil
 }

@@ -288,6 +288,14 @@ type TaskReport struct {
 	Rows     int64     `json:"r"`
 	Bytes    int64     `json:"b"`
 	Error    string    `json:"err,omitempty"`
+	// CPU is the CPU time the task's thread used from when it had a
+	// thread slot to its end, and CPUWait the time that thread waited,
+	// runnable, for a core meanwhile: the task's wall time less both is
+	// what it waited for otherwise (a slow reader, the spools' budget).
+	// Zero where the executor cannot measure them (Measured false).
+	CPU      time.Duration `json:"c,omitempty"`
+	CPUWait  time.Duration `json:"w,omitempty"`
+	Measured bool          `json:"m,omitempty"`
 }
 
 // SignMember signs a registration or heartbeat.
