@@ -874,15 +874,18 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 	// locked thread per slot. Only an executor of one DuckDB thread runs
 	// all of a task's work on it: at more, DuckDB's pool shares the work
 	// of every running task, and the figures are not reported.
-	runtime.LockOSThread()
-	cpu0, wait0, measured := threadClock()
-	measured = measured && cap(e.slots) == 1
-	defer func() {
-		if cpu1, wait1, ok := threadClock(); ok && measured {
-			report.CPU, report.CPUWait, report.Measured = time.Duration(cpu1-cpu0), time.Duration(wait1-wait0), true
-		}
-		runtime.UnlockOSThread()
-	}()
+	var cpu0, wait0 int64
+	measured := cap(e.slots) == 1
+	if measured {
+		runtime.LockOSThread()
+		cpu0, wait0, measured = threadClock()
+		defer func() {
+			if cpu1, wait1, ok := threadClock(); ok && measured {
+				report.CPU, report.CPUWait, report.Measured = time.Duration(cpu1-cpu0), time.Duration(wait1-wait0), true
+			}
+			runtime.UnlockOSThread()
+		}()
+	}
 	e.running.Add(1)
 	defer e.running.Add(-1)
 	if t.Role.ReadOnly() {
