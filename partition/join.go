@@ -695,9 +695,10 @@ func referencedColumns(root, owner Node, natural bool) map[string]bool {
 	keep := map[string]bool{}
 	anyNode(root, func(n Node) bool {
 		if str(n, "class") == "COLUMN_REF" {
-			names := list(n, "column_names")
-			if s, ok := names[len(names)-1].(string); ok {
-				keep[strings.ToLower(s)] = true
+			if names := list(n, "column_names"); len(names) > 0 {
+				if s, ok := names[len(names)-1].(string); ok {
+					keep[strings.ToLower(s)] = true
+				}
 			}
 		}
 		for _, u := range list(n, "using_columns") {

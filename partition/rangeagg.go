@@ -80,6 +80,9 @@ func (k *keyed) holds(g any) bool {
 		return false
 	}
 	names := list(n, "column_names")
+	if len(names) == 0 {
+		return false
+	}
 	name, _ := names[len(names)-1].(string)
 	if len(names) == 2 {
 		if q, _ := names[0].(string); !strings.EqualFold(q, k.alias) {
