@@ -136,8 +136,7 @@ func (a *Analysis) eagerPlan(names []string, e *eager, aLeaves []int, preConds, 
 		if err != nil {
 			return nil, nil
 		}
-		if str(n, "class") == "COLUMN_REF" && str(n, "alias") == "" && str(out, "alias") == "" {
-			cols := list(n, "column_names")
+		if cols := list(n, "column_names"); str(n, "class") == "COLUMN_REF" && str(n, "alias") == "" && str(out, "alias") == "" && len(cols) > 0 {
 			out["alias"] = cols[len(cols)-1]
 		}
 		list(outer, "select_list")[i] = out

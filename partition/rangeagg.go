@@ -143,7 +143,10 @@ func (a *Analysis) renames(name string) bool {
 			continue
 		}
 		names := list(n, "column_names")
-		if last, _ := names[max(len(names)-1, 0)].(string); str(n, "class") != "COLUMN_REF" || !strings.EqualFold(last, name) {
+		if str(n, "class") != "COLUMN_REF" || len(names) == 0 {
+			return true
+		}
+		if last, _ := names[len(names)-1].(string); !strings.EqualFold(last, name) {
 			return true
 		}
 	}
