@@ -949,8 +949,13 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 	// run is cpu (the thread's work) + cpu_wait (runnable, waiting for a
 	// core) + any other wait (the spools' budget).
 	ev := log.Debug()
-	if cpu, wait, ok := threadClock(); ok && measured {
-		ev = ev.Dur("cpu", time.Duration(cpu-cpu0)).Dur("cpu_wait", time.Duration(wait-wait0))
+	if !ev.Enabled() {
+		return rows, nil
+	}
+	if measured {
+		if cpu, wait, ok := threadClock(); ok {
+			ev = ev.Dur("cpu", time.Duration(cpu-cpu0)).Dur("cpu_wait", time.Duration(wait-wait0))
+		}
 	}
 	ev.Int64("rows", rows).Dur("took", time.Since(start)).Dur("inputs", fetched.Sub(start)).
 		Dur("queued", slotted.Sub(fetched)).Dur("run", time.Since(slotted)).Msg("task done")
