@@ -184,6 +184,8 @@ var stageQueries = []string{
 	// in its slice's o range, not co-partitioned; a GROUP BY holding the
 	// key (or a key equal to it through the join) finished in each slice.
 	"SELECT s.o, so.od, sum(s.x) FROM seq s JOIN seqord so ON s.o = so.o GROUP BY s.o, so.od",
+	// An aggregate over that one: each slice's query keyed for the shuffle.
+	"SELECT n, count(*) FROM (SELECT s.o, count(*) AS n FROM seq s JOIN seqord so ON s.o = so.o GROUP BY s.o) GROUP BY n",
 	"SELECT so.o, count(*) FROM seq s JOIN seqord so ON s.o = so.o WHERE so.urgent GROUP BY so.o ORDER BY count(*) DESC, so.o LIMIT 5",
 	"SELECT so.od, count(so.o) FROM seq s LEFT JOIN seqord so ON s.o = so.o AND so.urgent GROUP BY so.od",
 	"SELECT o, sum(x) FROM seq GROUP BY o",

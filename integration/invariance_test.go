@@ -344,7 +344,8 @@ var withOnce = map[string]string{cteScalar: "WITH r", cteJoin: "WITH r", cteUnio
 // localShapes are shapes an analyst writes that once ran local and now
 // split (partition/distincton.go, distinctgroups.go): a top-1 per group
 // with DISTINCT ON, DISTINCT FROM subqueries counted, DISTINCT with
-// GROUP BY. Their answers are DuckDB's; none may run local.
+// GROUP BY, an aggregate over a join's aggregate. Their answers are
+// DuckDB's; none may run local.
 var localShapes = []string{
 	distinctOnSorted,
 	"SELECT DISTINCT ON (s) s, id FROM v WHERE x > 10 ORDER BY s NULLS FIRST, id DESC LIMIT 3 OFFSET 1",
@@ -357,6 +358,11 @@ var localShapes = []string{
 	"SELECT DISTINCT g, flag FROM v GROUP BY g, flag, s",
 	distinctGroupedTop,
 	"SELECT DISTINCT l_returnflag, l_linestatus FROM lineitem GROUP BY l_returnflag, l_linestatus, l_shipmode",
+	// A GROUP BY over a join's aggregate (where a join by key ranges
+	// finishes it in each slice, its tasks' query by slice once lost the
+	// shuffle's keys and the query ran local: the golden stages hold it).
+	"SELECT n, count(*) FROM (SELECT a.k, count(*) AS n FROM sk AS a JOIN so AS b ON a.k = b.k GROUP BY a.k) GROUP BY n",
+	"SELECT n, count(*) FROM (SELECT o_orderkey, count(*) AS n FROM orders JOIN lineitem ON o_orderkey = l_orderkey GROUP BY o_orderkey) GROUP BY n",
 }
 
 const (

@@ -63,24 +63,7 @@ func (a *Analysis) aggregateLeaf(p *Plan, l *leaf, keep map[string]bool) (*Stage
 			return subquery(over(n), l.alias), nil
 		}
 	}
-	if node := last.node; node != nil {
-		last.node = func(scan Node, input func(int, string) Node) (Node, error) {
-			n, err := node(scan, input)
-			if err != nil {
-				return nil, err
-			}
-			return over(n), nil
-		}
-	}
-	if bySlice := last.bySlice; bySlice != nil {
-		last.bySlice = func(sl Slice, scan Node, input func(int, string) Node) (Node, error) {
-			n, err := bySlice(sl, scan, input)
-			if err != nil {
-				return nil, err
-			}
-			return over(n), nil
-		}
-	}
+	last.wrap(nil, func(n Node) (Node, error) { return over(n), nil })
 	p.insert(len(p.Stages), sp)
 	last.What = "input " + l.alias + ", " + last.What
 	return last, nil

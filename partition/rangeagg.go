@@ -198,17 +198,5 @@ func (a *Analysis) finishInSlices(top *Stage, k *keyed, names []string, merged b
 
 // finishIn wraps stage top's partial aggregate in the final one.
 func (a *Analysis) finishIn(top *Stage, names []string, merged bool) {
-	node, bySlice := top.node, top.bySlice
-	final := func(n Node, err error) (Node, error) {
-		if err != nil {
-			return nil, err
-		}
-		return a.finalNode(subquery(n, partialsTable), names, merged)
-	}
-	top.node = func(scan Node, input func(int, string) Node) (Node, error) { return final(node(scan, input)) }
-	if bySlice != nil {
-		top.bySlice = func(sl Slice, scan Node, input func(int, string) Node) (Node, error) {
-			return final(bySlice(sl, scan, input))
-		}
-	}
+	top.wrap(nil, func(n Node) (Node, error) { return a.finalNode(subquery(n, partialsTable), names, merged) })
 }

@@ -113,6 +113,34 @@ func (s *Stage) build(sl Slice, scan Node, input func(i int, alias string) Node)
 	return s.node(scan, input)
 }
 
+// wrap makes both of s's query builders (node and, when set, bySlice)
+// read their inputs through in and pass what they build through out
+// (either may be nil): a stage that relabels another's inputs or
+// finishes, keys or wraps its query changes both alike, so that a task
+// over a slice is never left with the unchanged query.
+func (s *Stage) wrap(in func(input func(int, string) Node) func(int, string) Node, out func(Node) (Node, error)) {
+	reads := func(input func(int, string) Node) func(int, string) Node {
+		if in == nil {
+			return input
+		}
+		return in(input)
+	}
+	through := func(n Node, err error) (Node, error) {
+		if err != nil || out == nil {
+			return n, err
+		}
+		return out(n)
+	}
+	if node := s.node; node != nil {
+		s.node = func(scan Node, input func(int, string) Node) (Node, error) { return through(node(scan, reads(input))) }
+	}
+	if bySlice := s.bySlice; bySlice != nil {
+		s.bySlice = func(sl Slice, scan Node, input func(int, string) Node) (Node, error) {
+			return through(bySlice(sl, scan, reads(input)))
+		}
+	}
+}
+
 // Readers are the stages reading s's output.
 func (s *Stage) Readers() []int {
 	if s.Consumer < 0 {
@@ -716,17 +744,14 @@ func (a *Analysis) overSubquery() (*Plan, error) {
 	for i := range keys {
 		keyCols[i] = Key{Column: fmt.Sprintf("skein_k%d", i)}
 	}
-	innerNode := last.node
-	last.node = func(scan Node, input func(int, string) Node) (Node, error) {
-		n, err := innerNode(scan, input)
-		if err != nil || len(keys) == 0 {
-			return n, err
-		}
-		sl := []any{star()}
-		for i, k := range keys {
-			sl = append(sl, withAlias(clone(k), keyCols[i].Column))
-		}
-		return selectNode(sl, subquery(n, alias)), nil
+	if len(keys) > 0 {
+		last.wrap(nil, func(n Node) (Node, error) {
+			sl := []any{star()}
+			for i, k := range keys {
+				sl = append(sl, withAlias(clone(k), keyCols[i].Column))
+			}
+			return selectNode(sl, subquery(n, alias)), nil
+		})
 	}
 	outer := p.add(&Stage{Tasks: tasks, What: "the query over subquery " + alias})
 	p.feed(last, outer, Shuffle, keyCols)

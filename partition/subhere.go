@@ -90,17 +90,9 @@ func (p *Plan) evaluateHere(c *Stage, k int) {
 	}
 	// c's own query names its inputs by position; the subquery's input
 	// is never one of them (readSubqueries alone reads it).
-	shifted := func(input func(int, string) Node) func(int, string) Node {
+	c.wrap(func(input func(int, string) Node) func(int, string) Node {
 		return func(i int, alias string) Node { return input(down(i), alias) }
-	}
-	if node := c.node; node != nil {
-		c.node = func(scan Node, input func(int, string) Node) (Node, error) { return node(scan, shifted(input)) }
-	}
-	if bySlice := c.bySlice; bySlice != nil {
-		c.bySlice = func(sl Slice, scan Node, input func(int, string) Node) (Node, error) {
-			return bySlice(sl, scan, shifted(input))
-		}
-	}
+	}, nil)
 	// The WITH results the subquery read are read by c already: the
 	// dropped stage leaves their readers.
 	for _, s := range p.Stages {
