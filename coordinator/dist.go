@@ -569,7 +569,7 @@ func (d *dist) planAST(ctx context.Context, conn *duck.Conn, query string, text 
 	marked, values := text.marked, text.values
 	a, err := partition.Analyze(marked, partition.Env{Aggregates: d.aggs, View: view, Rows: rows,
 		Exchanges: d.exchanges, Partitions: d.slots(), BroadcastRows: d.broadcastRows, Columns: cols,
-		Estimate: facts.estimate, KeyStats: keyStats, PruneStats: pruneStats, Hive: hive})
+		Estimate: facts.estimate, KeyStats: keyStats, PruneStats: pruneStats, Hive: hive, Names: fieldNames(schema)})
 	if errors.Is(err, partition.ErrLocal) && !consulted {
 		// Local whatever the catalog holds (SELECT 1, a volatile function,
 		// a recursive WITH): parsing and analysing it again would give the
@@ -630,10 +630,7 @@ func (d *dist) planAST(ctx context.Context, conn *duck.Conn, query string, text 
 			return staged, stagedErr
 		}
 	}
-	names := make([]string, schema.NumFields())
-	for i, f := range schema.Fields() {
-		names[i] = f.Name
-	}
+	names := fieldNames(schema)
 	// The plan cache key: the AST, the views, the schema, the files of
 	// each part's slices before pruning, and the task templates and merges written
 	// for the slices kept, the marked constants of all of them counted by

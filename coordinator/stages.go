@@ -30,10 +30,7 @@ type plannedStage struct {
 // view in a WITH computed once), so that such a view redefined is
 // planned again.
 func (d *dist) planStages(ctx context.Context, conn *duck.Conn, seen listings, a *partition.Analysis, key func() string, schema *arrow.Schema) (*planned, error) {
-	names := make([]string, schema.NumFields())
-	for i, f := range schema.Fields() {
-		names[i] = f.Name
-	}
+	names := fieldNames(schema)
 	sp, err := a.Stages(names)
 	if err != nil || sp == nil {
 		return nil, err
@@ -358,4 +355,13 @@ func wholeFiles(slices []partition.Slice) partition.Slice {
 		}
 	}
 	return all
+}
+
+// fieldNames are the names of schema's columns, in order.
+func fieldNames(schema *arrow.Schema) []string {
+	names := make([]string, schema.NumFields())
+	for i, f := range schema.Fields() {
+		names[i] = f.Name
+	}
+	return names
 }

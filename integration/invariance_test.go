@@ -344,7 +344,8 @@ var withOnce = map[string]string{cteScalar: "WITH r", cteJoin: "WITH r", cteUnio
 // localShapes are shapes an analyst writes that once ran local and now
 // split (partition/distincton.go, distinctgroups.go): a top-1 per group
 // with DISTINCT ON, DISTINCT FROM subqueries counted, DISTINCT with
-// GROUP BY, an aggregate over a join's aggregate. Their answers are
+// GROUP BY, an aggregate over a join's aggregate, columns named after
+// subqueries. Their answers are
 // DuckDB's; none may run local.
 var localShapes = []string{
 	distinctOnSorted,
@@ -363,6 +364,9 @@ var localShapes = []string{
 	// shuffle's keys and the query ran local: the golden stages hold it).
 	"SELECT n, count(*) FROM (SELECT a.k, count(*) AS n FROM sk AS a JOIN so AS b ON a.k = b.k GROUP BY a.k) GROUP BY n",
 	"SELECT n, count(*) FROM (SELECT o_orderkey, count(*) AS n FROM orders JOIN lineitem ON o_orderkey = l_orderkey GROUP BY o_orderkey) GROUP BY n",
+	// Columns named after a subquery the plan rewrites (partition/outnames.go).
+	"SELECT a.k, (SELECT count(*) FROM so AS b WHERE b.k = a.k) FROM sk AS a WHERE a.x = 3",
+	"SELECT (SELECT max(x) FROM vv) - x, id FROM v WHERE g = 4",
 }
 
 const (

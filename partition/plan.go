@@ -178,6 +178,11 @@ type Env struct {
 	// slice decides alone.
 	Hive func(paths []string) (Hive, error)
 
+	// Names are the query's result columns' names (nil: unknown), kept
+	// by the split plan where its rewrite would rename one
+	// (outnames.go).
+	Names []string
+
 	// withs are the WITH queries read more than once, computed once;
 	// nil: every WITH is inlined.
 	withs *withs
@@ -194,6 +199,7 @@ func Analyze(serialized []byte, env Env) (*Analysis, error) {
 	if err != nil {
 		return nil, err
 	}
+	nameSubqueryItems(root, env.Names)
 	if env.Exchanges && readsTwice(root) {
 		// Try with each WITH (or view) read more than once computed
 		// once; Stages falls back to a.inlined when that gives no plan.

@@ -1,0 +1,38 @@
+package partition
+
+// DuckDB names a result column that has no alias after its expression's
+// text, and the planner rewrites the text of a subquery (the views it
+// reads become the files they read, a WITH its result): a column named
+// after a subquery would be named otherwise by the split plan, whose
+// result schema then differs from the query's, and the query ran local
+// (`SELECT s_suppkey, (SELECT count(*) FROM partsupp WHERE ps_suppkey =
+// s_suppkey) FROM supplier`). Such a column is given its name as an
+// alias first, the one DuckDB gave it.
+
+// nameSubqueryItems aliases each select item of root that holds a
+// subquery and has no alias with names[i], its result column's name.
+// Nothing changes when the items are not the columns one for one (a *,
+// COLUMNS, a set operation).
+func nameSubqueryItems(root Node, names []string) {
+	if str(root, "type") != "SELECT_NODE" {
+		return
+	}
+	items := list(root, "select_list")
+	if len(items) != len(names) {
+		return
+	}
+	for _, it := range items {
+		if n, ok := it.(Node); !ok || str(n, "class") == "STAR" {
+			return
+		}
+	}
+	for i, it := range items {
+		n := it.(Node)
+		if str(n, "alias") != "" || names[i] == "" {
+			continue
+		}
+		if anyNode(n, func(x Node) bool { return str(x, "class") == "SUBQUERY" }) {
+			withAlias(n, names[i])
+		}
+	}
+}
