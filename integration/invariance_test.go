@@ -176,7 +176,6 @@ var staged = []string{
 	"SELECT g % 3, flag, count(*) FROM v GROUP BY 1, 2 ORDER BY 1, 2",
 	"SELECT g, s, count(*), sum(amount) FROM v GROUP BY ROLLUP (g, s)",
 	"SELECT g, flag, count(*) FROM v GROUP BY GROUPING SETS ((g, flag), (g))",
-	"SELECT g, s, count(*) FROM v GROUP BY CUBE (g, s) ORDER BY ALL LIMIT 20",
 	"SELECT id % 5000 AS k, count(*), sum(x) FROM v GROUP BY k",
 	// Windows.
 	"SELECT id, g, row_number() OVER (PARTITION BY g ORDER BY id) AS rn, sum(x) OVER (PARTITION BY g) FROM v WHERE id % 7 = 0",
@@ -344,8 +343,8 @@ var withOnce = map[string]string{cteScalar: "WITH r", cteJoin: "WITH r", cteUnio
 // localShapes are shapes an analyst writes that once ran local and now
 // split (partition/distincton.go, distinctgroups.go): a top-1 per group
 // with DISTINCT ON, DISTINCT FROM subqueries counted, DISTINCT with
-// GROUP BY, an aggregate over a join's aggregate, columns named after
-// subqueries. Their answers are
+// GROUP BY, an aggregate over a join's aggregate, grouping sets, columns
+// named after subqueries. Their answers are
 // DuckDB's; none may run local.
 var localShapes = []string{
 	distinctOnSorted,
@@ -364,6 +363,18 @@ var localShapes = []string{
 	// shuffle's keys and the query ran local: the golden stages hold it).
 	"SELECT n, count(*) FROM (SELECT a.k, count(*) AS n FROM sk AS a JOIN so AS b ON a.k = b.k GROUP BY a.k) GROUP BY n",
 	"SELECT n, count(*) FROM (SELECT o_orderkey, count(*) AS n FROM orders JOIN lineitem ON o_orderkey = l_orderkey GROUP BY o_orderkey) GROUP BY n",
+	// GROUPING SETS, ROLLUP and CUBE (partition/groupsets.go): partials by
+	// every key, rolled up into each set; a total over no rows (count 0),
+	// GROUPING(), DISTINCT, a key in every set, over a join.
+	"SELECT g, s, count(*), sum(x), avg(amount), grouping(g), grouping_id(g, s) FROM v GROUP BY ROLLUP (g, s)",
+	"SELECT g, flag, min(day), max(id), count(x) FROM v GROUP BY CUBE (g, flag) HAVING count(*) > 10 ORDER BY ALL NULLS FIRST LIMIT 7",
+	"SELECT g, count(*), count(x), sum(x) FROM v WHERE id < 0 GROUP BY ROLLUP (g)",
+	"SELECT g, count(DISTINCT s), count(*) FROM v GROUP BY ROLLUP (g)",
+	// Sorted and cut, its partials may be merged by the coordinator.
+	"SELECT g, s, count(*) FROM v GROUP BY CUBE (g, s) ORDER BY ALL LIMIT 20",
+	"SELECT g, flag, s, count(*) FROM v GROUP BY GROUPING SETS ((g, flag), (g, s))",
+	"SELECT a.s, b.flag, count(*), sum(b.x) FROM v AS a JOIN vv AS b ON a.id = b.id GROUP BY GROUPING SETS ((a.s), (b.flag), ())",
+	"SELECT l_returnflag, l_linestatus, count(*), sum(l_quantity) FROM lineitem GROUP BY CUBE (l_returnflag, l_linestatus)",
 	// Columns named after a subquery the plan rewrites (partition/outnames.go).
 	"SELECT a.k, (SELECT count(*) FROM so AS b WHERE b.k = a.k) FROM sk AS a WHERE a.x = 3",
 	"SELECT (SELECT max(x) FROM vv) - x, id FROM v WHERE g = 4",

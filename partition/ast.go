@@ -183,6 +183,12 @@ func parameter(n int) Node {
 		"identifier": fmt.Sprint(n)}
 }
 
+// orZero is COALESCE(c, 0).
+func orZero(c Node) Node {
+	return Node{"class": "OPERATOR", "type": "OPERATOR_COALESCE", "alias": "", "query_location": json.Number(noLocation),
+		"children": []any{c, constant("INTEGER", json.Number("0"))}}
+}
+
 func cast(typ string, c Node) Node {
 	return Node{"class": "CAST", "type": "OPERATOR_CAST", "alias": "", "query_location": json.Number(noLocation),
 		"child": c, "cast_type": Node{"id": typ, "type_info": nil}, "try_cast": false}

@@ -158,8 +158,7 @@ func (e *eager) leftFinal(n Node, name string, final func(Node, func(Node) Node)
 	}
 	out := final(n, e.partial)
 	if name == "count" {
-		out = Node{"class": "OPERATOR", "type": "OPERATOR_COALESCE", "alias": "", "query_location": json.Number(noLocation),
-			"children": []any{out, constant("INTEGER", json.Number("0"))}}
+		out = orZero(out)
 	}
 	return withAlias(out, str(n, "alias")), nil
 }

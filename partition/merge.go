@@ -156,7 +156,13 @@ func (r *rewriter) rewrite(e Node, outputs map[string]bool) (Node, error) {
 					return nil, local("malformed arguments of %s", name)
 				}
 			}
-			return withAlias(final(e, r.partial), str(e, "alias")), nil
+			out := final(e, r.partial)
+			if (name == "count" || name == "count_star") && r.a.groupingSets() {
+				// A set of no keys over no rows is one row, its count 0;
+				// the sum of no partial counts is NULL.
+				out = orZero(out)
+			}
+			return withAlias(out, str(e, "alias")), nil
 		}
 	case "SUBQUERY":
 		if own := r.overOwnRows(e); own != nil {

@@ -360,11 +360,7 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 	// A GROUP BY without aggregates (what BI tools send for a column's
 	// values) is planned as one with none: the partial rows are each
 	// slice's groups, grouped again.
-	err := local("GROUPING SETS, ROLLUP or CUBE")
-	if len(list(root, "group_sets")) <= 1 {
-		err = a.planMerge(aggs)
-	}
-	if err != nil {
+	if err := a.planMerge(aggs); err != nil {
 		// An aggregate that does not decompose still splits with
 		// exchanges: rows shuffled by group key, the query on each part.
 		if !errors.Is(err, ErrLocal) || !env.Exchanges || a.Joined || a.Format != Parquet {
@@ -1234,13 +1230,14 @@ func (a *Analysis) partialNode(from Node) Node {
 	n["where_clause"] = a.root["where_clause"]
 	n["group_expressions"] = cloneList(a.groups)
 	n["group_sets"] = a.root["group_sets"]
+	if a.groupingSets() {
+		// Each slice's groups of all the keys: the final step rolls
+		// them up into each set (groupsets.go).
+		n["group_sets"] = []any{allOf(a.groups)}
+	}
 	if a.distinctArg != nil {
 		groups := append(cloneList(a.groups), clone(a.distinctArg))
-		set := make([]any, len(groups))
-		for i := range groups {
-			set[i] = json.Number(fmt.Sprint(i))
-		}
-		n["group_expressions"], n["group_sets"] = groups, []any{set}
+		n["group_expressions"], n["group_sets"] = groups, []any{allOf(groups)}
 	}
 	return clone(n)
 }
@@ -1291,14 +1288,16 @@ func (a *Analysis) mergeNode(from Node, names []string) (Node, error) {
 		sl = append(sl, withAlias(clone(f), names[i]))
 	}
 	n := selectNode(sl, from)
-	groupRefs, set := []any{}, []any{}
+	groupRefs := []any{}
 	for i := range a.groups {
 		groupRefs = append(groupRefs, columnRef(fmt.Sprintf("g%d", i)))
-		set = append(set, json.Number(fmt.Sprint(i)))
 	}
 	n["group_expressions"] = groupRefs
-	if len(groupRefs) > 0 {
-		n["group_sets"] = []any{set}
+	switch {
+	case a.groupingSets():
+		n["group_sets"] = cloneSets(list(a.root, "group_sets")) // gN is group expression N
+	case len(groupRefs) > 0:
+		n["group_sets"] = []any{allOf(a.groups)}
 	}
 	if a.having != nil {
 		n["having"] = clone(a.having)

@@ -498,11 +498,11 @@ func (a *Analysis) stages(names []string, force bool) (*Plan, error) {
 		a.finishInPartitions(top, k, names, p.Merge != nil)
 		return p, nil
 	}
-	final := p.add(&Stage{Tasks: tasks, What: "final aggregate"})
-	keys := make([]Key, len(a.groups))
-	for i := range a.groups {
-		keys[i] = Key{Column: fmt.Sprintf("g%d", i)}
+	keys := a.finalKeys()
+	if len(keys) == 0 {
+		tasks = 1 // a grouping set of none of the keys (ROLLUP's total)
 	}
+	final := p.add(&Stage{Tasks: tasks, What: "final aggregate"})
 	p.feed(top, final, Shuffle, keys)
 	final.node = func(_ Node, input func(int, string) Node) (Node, error) {
 		return a.finalNode(input(0, partialsTable), names, p.Merge != nil)
