@@ -59,6 +59,7 @@ type dist struct {
 	// between executors; broadcastRows: the largest join input broadcast.
 	exchanges     bool
 	broadcastRows int64
+	taskOpenFiles int // Config.TaskOpenFiles
 	retries       int
 	hist          *history
 	tls           cluster.TLS
@@ -194,7 +195,7 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 	life, stop := context.WithCancel(context.Background())
 	d := &dist{db: db, mergeDB: mergeDB, secret: secret, reg: reg, aggs: aggs, log: log, mem: mem,
 		batch:      duck.Batches(cfg.BatchRows),
-		targetRows: taskRows, autoRows: cfg.TaskRows <= 0, splitMinRows: cfg.SplitMinRows, planSlots: cfg.PlanSlots, mode: cmp.Or(cfg.ResultMode, flightsql.ResultDirect), exchanges: !cfg.NoExchanges, broadcastRows: cfg.BroadcastRows, retries: 2, life: life, stopLife: stop,
+		targetRows: taskRows, autoRows: cfg.TaskRows <= 0, splitMinRows: cfg.SplitMinRows, planSlots: cfg.PlanSlots, mode: cmp.Or(cfg.ResultMode, flightsql.ResultDirect), exchanges: !cfg.NoExchanges, broadcastRows: cfg.BroadcastRows, taskOpenFiles: cfg.TaskOpenFiles, retries: 2, life: life, stopLife: stop,
 		limits: cfg.limits(), views: map[string]partition.View{}, viewTexts: map[viewID]string{}, own: map[string]bool{},
 		sharedCores: cfg.Executors > 0 && cfg.InProcessPlan == PlanLocal, compression: cmp.Or(cfg.WireCompression, CompressionAuto),
 		footers: newLRU(maxFooters, maxFooterBytes, func(k string, v footer) int64 { return v.cost(k) }),
@@ -569,7 +570,8 @@ func (d *dist) planAST(ctx context.Context, conn *duck.Conn, query string, text 
 	marked, values := text.marked, text.values
 	a, err := partition.Analyze(marked, partition.Env{Aggregates: d.aggs, View: view, Rows: rows,
 		Exchanges: d.exchanges, Partitions: d.slots(), BroadcastRows: d.broadcastRows, Columns: cols,
-		Estimate: facts.estimate, KeyStats: keyStats, PruneStats: pruneStats, Hive: hive, Names: fieldNames(schema)})
+		Estimate: facts.estimate, KeyStats: keyStats, PruneStats: pruneStats, Hive: hive, Names: fieldNames(schema),
+		TaskOpenFiles: d.taskOpenFiles})
 	if errors.Is(err, partition.ErrLocal) && !consulted {
 		// Local whatever the catalog holds (SELECT 1, a volatile function,
 		// a recursive WITH): parsing and analysing it again would give the

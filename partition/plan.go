@@ -177,6 +177,10 @@ type Env struct {
 	// as a whole (readas.go), which its slices then say. nil: as each
 	// slice decides alone.
 	Hive func(paths []string) (Hive, error)
+	// TaskOpenFiles is the most branches, each holding a file open until
+	// the task ends, a task's UNION ALL of whole files has (openfiles.go);
+	// 0: DefaultTaskOpenFiles; negative: a branch a file, however many.
+	TaskOpenFiles int
 
 	// Names are the query's result columns' names (nil: unknown), kept
 	// by the split plan where its rewrite would rename one
@@ -970,7 +974,8 @@ func (a *Analysis) unionOf(s Slice) bool { return !a.Joined && s.Keys == nil }
 
 // filesNode reads whole Parquet files, named like the scan it replaces.
 // Files that agree in their schema are read, when union is set, one
-// read_parquet each in a UNION ALL: DuckDB reads a list of files together
+// read_parquet each in a UNION ALL (runs of files, one list each, past
+// Env.TaskOpenFiles files: openfiles.go): DuckDB reads a list of files together
 // at a cost of its own (TPC-H Q1's partial aggregate over SF1's
 // lineitem in plain DuckDB on one thread: 482 ms of CPU with its files
 // read as lists, 380 ms as UNION ALLs; a probe, not in the repository),
@@ -979,7 +984,11 @@ func (a *Analysis) filesNode(files []Node, union bool) Node {
 	fn := tableFunction(a.alias, a.parquetReader(a.withFirst(files)))
 	if a.first == "" && union && len(files) > 1 {
 		var all Node
-		for _, f := range files {
+		for _, run := range fileRuns(files, a.env.openFiles()) {
+			f := run[0]
+			if len(run) > 1 {
+				f = function("list_value", run...)
+			}
 			one := selectNode([]any{star()}, tableFunction("", a.parquetReader(f)))
 			if all == nil {
 				all = one
