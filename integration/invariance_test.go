@@ -363,6 +363,13 @@ var localShapes = []string{
 	// shuffle's keys and the query ran local: the golden stages hold it).
 	"SELECT n, count(*) FROM (SELECT a.k, count(*) AS n FROM sk AS a JOIN so AS b ON a.k = b.k GROUP BY a.k) GROUP BY n",
 	"SELECT n, count(*) FROM (SELECT o_orderkey, count(*) AS n FROM orders JOIN lineitem ON o_orderkey = l_orderkey GROUP BY o_orderkey) GROUP BY n",
+	// Aggregates over an aggregating subquery, partial in its last stage
+	// (partition/overagg.go): a WHERE, HAVING, ORDER BY and LIMIT, a
+	// total, DISTINCT, renamed columns, AVG.
+	"SELECT n, count(*), sum(t) FROM (SELECT g, s, count(*) AS n, sum(x) AS t FROM v GROUP BY g, s) WHERE s IS NOT NULL GROUP BY n HAVING count(*) > 1 ORDER BY n DESC LIMIT 4",
+	"SELECT count(*), avg(n), max(t) FROM (SELECT id % 997 AS k, count(*) AS n, min(day) AS t FROM v GROUP BY k)",
+	"SELECT b, count(DISTINCT a), avg(c) FROM (SELECT g, flag, count(x) FROM vv GROUP BY g, flag) AS q(a, b, c) GROUP BY b",
+	"SELECT q.n % 3, count(*) FROM (SELECT o_custkey, count(*) AS n FROM orders GROUP BY o_custkey) AS q GROUP BY 1 ORDER BY 1",
 	// GROUPING SETS, ROLLUP and CUBE (partition/groupsets.go): partials by
 	// every key, rolled up into each set; a total over no rows (count 0),
 	// GROUPING(), DISTINCT, a key in every set, over a join.

@@ -415,7 +415,7 @@ func (a *Analysis) stages(names []string, force bool) (*Plan, error) {
 		return p, nil
 	}
 	if a.inner != nil {
-		return a.overSubquery()
+		return a.overSubquery(names)
 	}
 	if a.raw != nil {
 		return a.rawStages(p)
@@ -712,8 +712,10 @@ func withoutKeys(input func(int, string) Node, alias string, keys []Key) Node {
 // overSubquery plans a query over a FROM subquery that aggregates (or
 // otherwise does not go row by row): the subquery's own plan, its last
 // stage's rows shuffled by the outer query's keys (as rawStages does
-// with a scan's), and the outer query on each partition.
-func (a *Analysis) overSubquery() (*Plan, error) {
+// with a scan's), and the outer query on each partition; an outer
+// aggregate that decomposes is partial aggregates in that last stage
+// instead, finished after a shuffle of them (overagg.go).
+func (a *Analysis) overSubquery(outNames []string) (*Plan, error) {
 	from := child(a.root, "from_table")
 	alias := str(from, "alias")
 	if alias == "" {
@@ -733,6 +735,9 @@ func (a *Analysis) overSubquery() (*Plan, error) {
 	}
 	if p == nil || p.Merge != nil {
 		return nil, local("a query over a subquery whose answer the coordinator merges")
+	}
+	if a.overAggregate(p, alias, outNames) {
+		return p, nil
 	}
 	last := p.Last()
 	keys := a.rawKeys()
