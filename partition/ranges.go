@@ -138,21 +138,28 @@ func keySlices(files []File, n int) ([]Slice, bool) {
 	}
 	per := (n + len(fs) - 1) / len(fs)
 	for _, f := range fs {
-		target := (f.rows + int64(per) - 1) / int64(per)
-		var start, pos, rows int64
+		var start, pos int64
 		var b *Bounds
-		for i, g := range f.f.RowGroups {
+		cut := 1 // the slice of the file being filled
+		groups := f.f.RowGroups
+		for i, g := range groups {
 			if b == nil {
 				k := f.f.Keys[i]
 				b = &k
 			} else {
 				*b = b.union(f.f.Keys[i])
 			}
-			rows += g
 			pos += g
-			if rows >= target || i == len(f.f.RowGroups)-1 {
+			// Cut where the slices so far come closest to their share of
+			// the file's rows: cutting at the first row group past it made
+			// TPC-H Q2's two slices of partsupp's 7 row groups 4 and 3
+			// (0.61 of the rows in one task), not 3 and 4 (0.54).
+			target := f.rows * int64(cut) / int64(per)
+			last := i == len(groups)-1
+			if last || (cut < per && (pos >= target || pos+groups[i+1]-target > target-pos)) {
 				out = append(out, Slice{File: f.f.Path, First: start, Last: pos - 1, Keys: b})
-				start, rows, b = pos, 0, nil
+				start, b = pos, nil
+				cut++
 			}
 		}
 	}

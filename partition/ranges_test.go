@@ -17,6 +17,16 @@ func sortedFiles(n int, width, overlap int64) []File {
 	return fs
 }
 
+// rowGroups is a file of row groups of the given rows, the i-th holding
+// the key i alone.
+func rowGroups(path string, rows ...int64) File {
+	f := File{Path: path, RowGroups: rows}
+	for i := range rows {
+		f.Keys = append(f.Keys, Bounds{Lo: int64(i), Hi: int64(i)})
+	}
+	return f
+}
+
 func TestKeySlices(t *testing.T) {
 	for _, c := range []struct {
 		files          []File
@@ -29,6 +39,14 @@ func TestKeySlices(t *testing.T) {
 		{sortedFiles(3, 100, 0), 2, "[f0,f1 keys 0..199 f2 keys 200..299]", true, true},
 		// Fewer files than slices: each cut along its row groups.
 		{sortedFiles(1, 100, 0), 2, "[f0[0..99] keys 0..50 f0[100..199] keys 50..99]", true, false},
+		// Cut at the row group closest to each slice's share of the rows
+		// (TPC-H Q2's partsupp at SF1: 3 and 4 of its 7 row groups, not 4
+		// and 3), and never into more slices than asked.
+		{[]File{rowGroups("ps", 122880, 122880, 122880, 122880, 122880, 122880, 62720)}, 2,
+			"[ps[0..368639] keys 0..2 ps[368640..799999] keys 3..6]", true, true},
+		{[]File{rowGroups("a", 10, 10, 100)}, 2, "[a[0..19] keys 0..1 a[20..119] keys 2..2]", true, true},
+		{[]File{rowGroups("b", 100, 10, 10)}, 2, "[b[0..99] keys 0..0 b[100..119] keys 1..2]", true, true},
+		{[]File{rowGroups("c", 10, 10, 10, 10, 10, 10)}, 3, "[c[0..19] keys 0..1 c[20..39] keys 2..3 c[40..59] keys 4..5]", true, true},
 		// Files overlapping a little: clustered, not disjoint.
 		{sortedFiles(4, 100, 30), 2, "[f0,f1 keys 0..199 f2,f3 keys 170..399]", true, false},
 	} {
