@@ -137,7 +137,8 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 // executors of one thread, every query reading under 2M rows (Q2, Q11,
 // Q13, Q16, Q22) took longer split than DuckDB on one thread (the one
 // task's stand-in), and the lightest scans of 6M rows (Q1, Q6) less: it
-// lies between (README, Distribution: one task).
+// lies between (README, Distribution: one task). Q2's plan is one stage
+// gathered since, split whatever its rows (splitGathers).
 const defaultSplitMinRows = 4_000_000
 
 // The values of --in-process-plan (Config.InProcessPlan).
@@ -187,7 +188,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ClusterSecretFile, "cluster-secret-file", "", "file holding the secret shared with executors")
 	fs.StringVar(&c.ClusterCA, "cluster-ca", "", "CA bundle (PEM) trusted for executors' TLS certificates (besides the system roots)")
 	fs.Int64Var(&c.TaskRows, "task-rows", 0, "target rows per task when a scan is split (a quarter of it in the scan's last rows on executors measured unequal); 0: a plain scan in about two tasks an executor thread of 1048576 rows at least, consecutive whole files read by one task, and a join's split scan in 1048576-row slices")
-	fs.Int64Var(&c.SplitMinRows, "split-min-rows", defaultSplitMinRows, "a query the planner would split runs whole as one task on one executor, with all its DuckDB threads and no exchanges, when the files it reads hold fewer rows than this (Parquet footers; each scan counted; CSV and JSON inputs always split), and whatever its inputs while one executor or one executor thread takes tasks (0: always split)")
+	fs.Int64Var(&c.SplitMinRows, "split-min-rows", defaultSplitMinRows, "a query the planner would split runs whole as one task on one executor, with all its DuckDB threads and no exchanges, when the files it reads hold fewer rows than this (Parquet footers; each scan counted; CSV and JSON inputs always split; not a plan of one stage of tasks gathered), and whatever its inputs while one executor or one executor thread takes tasks (0: always split)")
 	fs.IntVar(&c.TaskOpenFiles, "task-open-files", partition.DefaultTaskOpenFiles, "most Parquet files one task holds open at once, about: a task reading more whole files reads them as this many lists of consecutive files, DuckDB holding one file of each open until the task ends and opening the others in turn, so that a query over any number of files keeps an executor to about its threads times this many descriptors, and the coordinator, which binds one task to check it, to this many (-1: a file a branch of the task's UNION ALL, every one open until the task ends)")
 	fs.BoolVar(&c.NoExchanges, "no-exchanges", false, "plan no stages with exchanges between executors (joins then read their other inputs whole in every task, aggregates merge on the coordinator)")
 	fs.Int64Var(&c.BroadcastRows, "broadcast-rows", 4_000_000, "a join input giving at most this many rows after its own filters (DuckDB's estimate; unfiltered, its Parquet metadata's count), from files of at most 4 times as many, is broadcast to every task; a larger one joined by an equality, or one giving more rows than the scan it joins holds, is co-partitioned")

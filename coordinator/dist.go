@@ -74,6 +74,11 @@ type dist struct {
 	// file path, size, mtime and column.
 	keyBounds *lru[string, []partition.Bounds]
 	plans     *lru[string, cachedPlan] // checked rewrites by AST, result schema and files
+	// gathers says whether a query of small inputs has a plan in stages
+	// of one stage gathered (splitGathers), by its shape, views, schema,
+	// rows read and the executor threads planned for: a lookup of a new
+	// key then plans no stages to find out again.
+	gathers *lru[string, bool]
 	// facts are what DuckDB said of inputs that read only files (their
 	// columns, their estimated rows), by AST, views and files (memo.go);
 	// factLookups counts the planner's questions by answer (hit, miss,
@@ -203,6 +208,7 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 			return int64(len(k) + 24*len(v))
 		}),
 		plans:     newLRU(maxPlans, math.MaxInt64, func(string, cachedPlan) int64 { return 0 }),
+		gathers:   newLRU(maxPlans, maxTextBytes, func(k string, _ bool) int64 { return int64(len(k)) }),
 		facts:     newLRU(maxFacts, maxFactBytes, factCost),
 		texts:     newLRU(maxTexts, maxTextBytes, func(k string, _ error) int64 { return int64(len(k)) }),
 		catalogs:  newLRU(maxListings, maxListingBytes, listingCost),
@@ -607,16 +613,36 @@ func (d *dist) planAST(ctx context.Context, conn *duck.Conn, query string, text 
 	// Where splitting cannot pay, the query runs whole as one task, but
 	// for a plan in stages that pays however few rows it reads
 	// (anyRowsFirst): made first, and then not made again below.
-	first := d.anyRowsFirst(a)
+	// The plan in stages is made once, when first asked for: before the
+	// one-task plan where it may pay however few rows the query reads
+	// (anyRowsFirst), by the one-task plan for a query of small inputs
+	// (splitGathers), or below.
 	var staged *planned
 	var stagedErr error
-	if first {
-		staged, stagedErr = d.planStages(ctx, conn, seen, a, cacheKey, schema)
-		if stagedErr == nil && staged != nil && staged.anyRows {
-			return staged, nil
+	made := false
+	stages := func() (*planned, error) {
+		if !made {
+			made = true
+			staged, stagedErr = d.planStages(ctx, conn, seen, a, cacheKey, schema)
+		}
+		return staged, stagedErr
+	}
+	if d.anyRowsFirst(a) {
+		if p, err := stages(); err == nil && p != nil && p.anyRows {
+			return p, nil
 		}
 	}
-	if p, err := d.planWhole(ctx, conn, seen, a, marked, lits, views.view, cacheKey, shapeKey, schema); p != nil || err != nil {
+	small := func() *planned {
+		if !d.exchanges {
+			return nil
+		}
+		p, err := stages()
+		if err != nil {
+			return nil
+		}
+		return p
+	}
+	if p, err := d.planWhole(ctx, conn, seen, a, marked, lits, views.view, cacheKey, shapeKey, schema, small); p != nil || err != nil {
 		return p, err
 	}
 	// A UNION ALL is planned branch by branch; anything else is one part.
@@ -625,10 +651,7 @@ func (d *dist) planAST(ctx context.Context, conn *duck.Conn, query string, text 
 		parts = []*partition.Analysis{a}
 	}
 	if d.exchanges {
-		if !first {
-			staged, stagedErr = d.planStages(ctx, conn, seen, a, cacheKey, schema)
-		}
-		if staged != nil || stagedErr != nil {
+		if staged, stagedErr := stages(); staged != nil || stagedErr != nil {
 			return staged, stagedErr
 		}
 	}

@@ -151,7 +151,9 @@ func TestPlanLiteralsAsParameters(t *testing.T) {
 // under --split-min-rows): one of the shape of a lookup planned before
 // reuses its plan, its SQL taking the constants as parameters, whatever
 // rows they find; a constant of another type or a LIMIT is another
-// plan. Every answer is DuckDB's.
+// plan. The first query of a shape that joins plans its stages too, once
+// (whether they are one stage gathered, splitGathers): a miss more. Every
+// answer is DuckDB's.
 func TestPlanReusedWhole(t *testing.T) {
 	dir := t.TempDir()
 	views := pruneData(t, dir)
@@ -201,7 +203,11 @@ func TestPlanReusedWhole(t *testing.T) {
 			}
 			sameAsDuckDB(t, cl, dir, views, q.q, info)
 			dh, dm := planCount(t, c, "hit")-hits, planCount(t, c, "miss")-misses
-			if q.hit && (dh != 1 || dm != 0) || !q.hit && (dh != 0 || dm != 1) {
+			staged := 0.0
+			if strings.Contains(q.q, " JOIN ") {
+				staged = 1 // a miss of its plan in stages, when not a hit
+			}
+			if q.hit && (dh != 1 || dm != 0) || !q.hit && (dh != 0 || dm != 1+staged) {
 				t.Errorf("plan cache hits %v, misses %v; want a hit: %v", dh, dm, q.hit)
 			}
 		})

@@ -24,7 +24,8 @@ import (
 //     give, is never small; nor is one whose plan in stages costs about
 //     the CPU of the query run whole (partition.Plan.AnyRows: aggregates
 //     below an outer join, TPC-H Q13), which is split where more than one
-//     executor thread takes tasks;
+//     executor thread takes tasks; nor one whose plan is one stage of
+//     tasks gathered (splitGathers), split there too;
 //   - any n rows of a scan (partition.Analysis.FirstRows: SELECT ... FROM
 //     t LIMIT n, a table's preview): one task reads the first rows until
 //     it has n, fewer than the split's tasks would read together.
@@ -38,8 +39,10 @@ import (
 // marked constants (partition.MarkLiterals), lits their texts; key its
 // plan cache key, shapeKey the same with those constants counted by type
 // only. The task's SQL takes them as parameters where it prepares so,
-// one plan for every value of them; else they are the plan's.
-func (d *dist) planWhole(ctx context.Context, conn *duck.Conn, seen listings, a *partition.Analysis, marked []byte, lits []string, views func(catalog, schema, name string) (partition.View, bool), key, shapeKey func() string, schema *arrow.Schema) (*planned, error) {
+// one plan for every value of them; else they are the plan's. staged is
+// the query's plan in stages (nil: none), asked for only when its inputs
+// are small and its shape was not asked about before at these rows.
+func (d *dist) planWhole(ctx context.Context, conn *duck.Conn, seen listings, a *partition.Analysis, marked []byte, lits []string, views func(catalog, schema, name string) (partition.View, bool), key, shapeKey func() string, schema *arrow.Schema, staged func() *planned) (*planned, error) {
 	if d.splitMinRows <= 0 {
 		return nil, nil
 	}
@@ -49,7 +52,16 @@ func (d *dist) planWhole(ctx context.Context, conn *duck.Conn, seen listings, a 
 	}
 	why := "LIMIT without ORDER BY or WHERE: the first rows read are the answer"
 	if !a.FirstRows() {
-		why = d.wholeReason(ctx, conn, seen, w)
+		gathers := func(rows int64) bool {
+			k := fmt.Sprintf("%s\x00gathers %d %d", shapeKey(), rows, d.slots())
+			g, ok := d.gathers.get(k)
+			if !ok {
+				g = splitGathers(staged())
+				d.gathers.put(k, g)
+			}
+			return g
+		}
+		why = d.wholeReason(ctx, conn, seen, w, gathers)
 	}
 	if why == "" {
 		return nil, nil
@@ -112,7 +124,9 @@ func (d *dist) wholePlan(ctx context.Context, conn *duck.Conn, k string, ast fun
 }
 
 // wholeReason says why the query runs as one task, or "" if it is split.
-func (d *dist) wholeReason(ctx context.Context, conn *duck.Conn, seen listings, w *partition.Whole) string {
+// gathers says whether a query reading rows rows has a plan of one stage
+// gathered (splitGathers), asked only of one under --split-min-rows.
+func (d *dist) wholeReason(ctx context.Context, conn *duck.Conn, seen listings, w *partition.Whole, gathers func(rows int64) bool) string {
 	if why := d.oneSlotReason(); why != "" {
 		return why
 	}
@@ -128,6 +142,9 @@ func (d *dist) wholeReason(ctx context.Context, conn *duck.Conn, seen listings, 
 		if rows += totalRows(files); rows >= d.splitMinRows {
 			return ""
 		}
+	}
+	if gathers(rows) {
+		return ""
 	}
 	return fmt.Sprintf("inputs %s rows under --split-min-rows %s", groupDigits(rows), groupDigits(d.splitMinRows))
 }
@@ -151,6 +168,23 @@ func (d *dist) oneSlotReason() string {
 // executor thread takes tasks.
 func (d *dist) anyRowsFirst(a *partition.Analysis) bool {
 	return d.splitMinRows > 0 && d.exchanges && a.MaySplitSmall() && d.oneSlotReason() == ""
+}
+
+// splitGathers says a plan in stages is one stage of several tasks, each
+// reading its slice and the other inputs whole, whose results are the
+// answer or merged by the coordinator: no exchange between executors.
+// Such a plan pays however few rows the query reads, where more than one
+// executor thread takes tasks. What it adds to the query run whole is
+// what each task reads again (TPC-H Q2's supplier, nation, region and
+// its subquery's partsupp: the two tasks cost 1.27x the whole query's
+// CPU in DuckDB on one thread, the longer 0.67x of it) and the merge, a
+// few ms. An exchange adds a stage's dispatch, its consumers' fetch and
+// the rows it carries aggregated again (Q16's stages cost 1.8x the whole
+// query's CPU; Q22's run one task after another), which a small query
+// does not repay.
+func splitGathers(p *planned) bool {
+	return p != nil && len(p.stages) == 1 && len(p.stages[0].tasks) > 1 &&
+		p.stages[0].stage.Output == partition.Gather && p.finalHere == ""
 }
 
 // groupDigits writes n (not negative) with its thousands separated by

@@ -144,3 +144,58 @@ func TestFirstRowsRunWholeInOneTask(t *testing.T) {
 		}
 	}
 }
+
+// Under --split-min-rows, a query whose plan in stages is one stage of
+// tasks gathered (each reading its slice and the other inputs whole, no
+// exchange: TPC-H Q2's shape, a correlated subquery read by each task) is
+// split where more than one executor thread takes tasks; one whose plan
+// moves rows between executors still runs whole, and every query does on
+// one thread. Every answer, in order, is DuckDB's.
+func TestOneGatheredStageSplitsUnderSplitMinRows(t *testing.T) {
+	queries := []struct {
+		q        string
+		gathered bool // its plan in stages is one stage gathered
+	}{
+		{"SELECT f.k FROM fact f JOIN dim ON f.d = dim.d WHERE dim.name = 'dim 3' AND f.x > (SELECT avg(x) FROM fact g WHERE g.d = f.d)", true},
+		{"SELECT o, sum(x) AS s FROM seq GROUP BY o ORDER BY s DESC, o LIMIT 7", true},
+		// Sorted whole, its rows range-partitioned between executors.
+		{"SELECT f.k FROM fact f JOIN dim ON f.d = dim.d WHERE dim.name = 'dim 3' AND f.x > (SELECT avg(x) FROM fact g WHERE g.d = f.d) ORDER BY f.k", false},
+		{"SELECT d, count(*) AS n, sum(x) AS s FROM fact GROUP BY d ORDER BY d", false},
+	}
+	for _, slots := range []int{0, 1} {
+		t.Run(fmt.Sprint("plan-slots=", slots), func(t *testing.T) {
+			_, cl, dir, views := stageCoordinator(t, func(c *Config) {
+				c.SplitMinRows = 1 << 40
+				c.TaskRows = 6000
+				c.BroadcastRows = 4000
+				c.PlanSlots = slots
+			})
+			ref := ducktest.Open(t, dir)
+			ducktest.Exec(t, ref, views...)
+			for _, tc := range queries {
+				info, err := cl.Execute(context.Background(), tc.q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				plan := planOf(t, info)
+				whole := wholeWhat(t, plan)
+				split := tc.gathered && slots == 0
+				switch {
+				case split && (whole != "" || len(plan.Stages) != 1 || plan.Tasks < 2):
+					t.Errorf("%s: plan %q, %d stages of %d tasks; want one stage of tasks gathered", tc.q, whole, len(plan.Stages), plan.Tasks)
+				case !split && !strings.Contains(whole, "under --split-min-rows") && !strings.Contains(whole, "one executor thread"):
+					t.Errorf("%s: plan %q (%d tasks), want whole in one task", tc.q, whole, plan.Tasks)
+				}
+				got := endpointRows(t, cl, info.Endpoint)
+				want := duckInOrder(t, ref, tc.q)
+				if !strings.Contains(tc.q, "ORDER BY") {
+					slices.Sort(got)
+					slices.Sort(want)
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("%s: answer %q, want DuckDB's %q", tc.q, got, want)
+				}
+			}
+		})
+	}
+}
