@@ -150,6 +150,9 @@ type merge struct {
 	Final     string    `json:"f,omitempty"`
 	Producers []string  `json:"p,omitempty"`
 	Deadline  time.Time `json:"dl,omitzero"` // the end of --query-timeout
+	// Rounds, when set, has the merge run Tasks in rounds until their
+	// rows are enough (firstrows.go).
+	Rounds *limitRounds `json:"lr,omitempty"`
 }
 
 const (
@@ -333,7 +336,7 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTag
 	case p.mode == partition.ScatterMerge || single:
 		kind := kindSingle
 		if p.mode == partition.ScatterMerge {
-			kind, gather.SQL = kindMerge, p.merge
+			kind, gather.SQL, gather.Rounds = kindMerge, p.merge, p.rounds
 			if p.finalHere != "" {
 				gather.Final, gather.Producers = p.finalHere, p.stageHandles(all, p.finalFrom)
 			}
@@ -383,7 +386,9 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTag
 	// A staged query that the coordinator reads, and any it reads through
 	// a single endpoint, is cancelled on every executor once read, or at
 	// its first failure: nothing it holds there is read after that.
-	if single || p.stages != nil && results == flightsql.ResultProxy {
+	// So is a LIMIT whose merge runs its tasks in rounds: the tasks it
+	// never released are dropped then.
+	if single || p.stages != nil && results == flightsql.ResultProxy || p.rounds != nil {
 		d.track(qid, all[0], final)
 	}
 	// Its endpoints expire unless the client reads, polls or renews them.
@@ -497,6 +502,9 @@ type planned struct {
 	// pruned says which slices of its scans the filter's bounds dropped
 	// (prune.go), for --explain.
 	pruned []string
+	// rounds, for any n rows (partition.Analysis.AnyRowsLimit), says how
+	// its merge runs the tasks (firstrows.go); nil for any other plan.
+	rounds *limitRounds
 }
 
 type plannedTask struct {
@@ -730,6 +738,9 @@ func (d *dist) planAST(ctx context.Context, conn *duck.Conn, query string, text 
 		d.plans.put(key.String(), c)
 	}
 	p := &planned{mode: a.Mode, merge: c.merge, pruned: pruned}
+	if n, want, ok := a.AnyRowsLimit(); ok && len(parts) == 1 {
+		p.rounds = d.limitRounds(n, want, len(sliced[0]))
+	}
 	if !c.literals {
 		lits = nil
 	}
@@ -1043,6 +1054,14 @@ func (d *dist) slices(ctx context.Context, conn *duck.Conn, seen listings, a *pa
 	if !d.autoRows {
 		return partition.Split(files, d.targetRows), files, 0, nil
 	}
+	if _, _, ok := a.AnyRowsLimit(); ok {
+		// Any n rows, whose merge runs the tasks in rounds (firstrows.go):
+		// tasks of about minTaskRows (never two files together), not two
+		// a slot, so that the first round reads the fewest rows (a task
+		// of two files read by UNION ALL starts both: 35 ms against 21 for
+		// one, lineitem SF1, one thread).
+		return partition.Split(files, d.targetRows), files, 0, nil
+	}
 	// Equal executors: about scanTasksPerSlot tasks a slot, each paying a
 	// task's fixed cost once for many rows, whole files together; the
 	// second lets a free slot take work from a busy one (stealing).
@@ -1154,6 +1173,9 @@ type explanation struct {
 	// Pruned says which slices of a scan its filter dropped, and why.
 	Pruned  []string `json:"pruned,omitempty"`
 	Ordered bool     `json:"ordered,omitempty"` // the endpoints in order are the sorted answer
+	// Rounds: the merge runs the tasks in rounds, the first of
+	// first_round tasks, until it has limit rows (firstrows.go).
+	Rounds *limitRounds `json:"limit_rounds,omitempty"`
 	// ResultMode is how the answer is read (flightsql.ResultModes; proxy
 	// for a merge), from how many endpoints.
 	ResultMode string `json:"result_mode,omitempty"`
@@ -1170,7 +1192,7 @@ type taskInfo struct {
 
 func (p *planned) explain(execs [][2]string) explanation {
 	e := explanation{Mode: p.modeName(), Tasks: len(p.tasks), TaskSQL: p.tasks[0].sql, Merge: p.merge,
-		FinalHere: p.finalHere, Stages: p.stageInfos(), Ordered: p.sorted(), Pruned: p.pruned}
+		FinalHere: p.finalHere, Stages: p.stageInfos(), Ordered: p.sorted(), Pruned: p.pruned, Rounds: p.rounds}
 	for _, ps := range p.stages[:max(len(p.stages)-1, 0)] {
 		e.Tasks += len(ps.tasks) // every stage's tasks
 	}
@@ -1240,6 +1262,7 @@ func (p *planned) jobOf(handles []string, execs [][2]string) ([]jobTask, []jobSt
 	if p.stages == nil {
 		for i, t := range p.tasks {
 			tasks[i].rows = sliceRows(t.slice)
+			tasks[i].held = p.rounds != nil && i >= p.rounds.First
 		}
 		return tasks, []jobStage{{n: len(handles), spec: true}}
 	}

@@ -74,8 +74,21 @@ func (d *dist) mergeAnswer(ctx context.Context, m merge) (rdr array.RecordReader
 	if err != nil {
 		return nil, nil, err
 	}
-	parts := make([][]arrow.RecordBatch, len(srcs))
 	var held atomic.Int64 // bytes of partial results held, within the result limit
+	if m.Rounds != nil && m.Final == "" {
+		return d.mergeRounds(ctx, m, sql, srcs, &held)
+	}
+	parts, schemas, err := d.fetchParts(ctx, m, srcs, &held)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer releaseParts(parts) // the merge's reader holds its own references
+	return d.mergeOver(ctx, m, sql, parts, schemas[0])
+}
+
+// fetchParts fetches the partial results of srcs in parallel.
+func (d *dist) fetchParts(ctx context.Context, m merge, srcs []mergeSource, held *atomic.Int64) ([][]arrow.RecordBatch, []*arrow.Schema, error) {
+	parts := make([][]arrow.RecordBatch, len(srcs))
 	schemas := make([]*arrow.Schema, len(srcs))
 	errs := make([]error, len(srcs))
 	at := max(2, 2*len(d.reg.live()))
@@ -95,21 +108,28 @@ func (d *dist) mergeAnswer(ctx context.Context, m merge) (rdr array.RecordReader
 				return
 			}
 			defer func() { <-sem }()
-			parts[i], schemas[i], errs[i] = d.fetchTask(ctx, []byte(src.handle), src.part, m.Query, &held)
+			parts[i], schemas[i], errs[i] = d.fetchTask(ctx, []byte(src.handle), src.part, m.Query, held)
 		}()
 	}
 	wg.Wait()
-	releaseParts := func() {
-		for _, p := range parts {
-			for _, r := range p {
-				r.Release()
-			}
-		}
-	}
 	if err := errors.Join(errs...); err != nil {
-		releaseParts()
+		releaseParts(parts)
 		return nil, nil, fmt.Errorf("query %s: %w", m.Query, err)
 	}
+	return parts, schemas, nil
+}
+
+func releaseParts(parts [][]arrow.RecordBatch) {
+	for _, p := range parts {
+		for _, r := range p {
+			r.Release()
+		}
+	}
+}
+
+// mergeOver runs the merge's SQL over partial results (schema theirs),
+// which it does not release: rdr holds references of its own.
+func (d *dist) mergeOver(ctx context.Context, m merge, sql string, parts [][]arrow.RecordBatch, schema *arrow.Schema) (rdr array.RecordReader, done func(), err error) {
 	var all []arrow.RecordBatch
 	var rows int64
 	for _, p := range parts {
@@ -118,8 +138,7 @@ func (d *dist) mergeAnswer(ctx context.Context, m merge) (rdr array.RecordReader
 			rows += r.NumRows()
 		}
 	}
-	partials, err := array.NewRecordReader(schemas[0], all)
-	releaseParts() // the reader holds its own references
+	partials, err := array.NewRecordReader(schema, all)
 	if err != nil {
 		return nil, nil, fmt.Errorf("query %s: partial results disagree: %w", m.Query, err)
 	}

@@ -109,6 +109,9 @@ type job struct {
 	capSlots           int
 	capAll, capFastest float64
 	left               int // tasks not ended
+	// held counts the queued tasks that wait for their reader to release
+	// them (release): the later rounds of a LIMIT's tasks.
+	held int
 	// cancelled: its queued tasks are dropped and a cancelled run is not
 	// retried.
 	cancelled bool
@@ -146,6 +149,7 @@ type stask struct {
 	stage  int
 	rows   int64 // the rows its slice reads, from Parquet metadata (0: not known)
 	state  taskState
+	held   bool // waits for release
 	runs   []*taskRun
 	// out is how many rows its run gave, -1 until an executor says.
 	out int64
@@ -242,6 +246,8 @@ type jobTask struct {
 	handle, home string
 	stage        int
 	rows         int64 // the rows its slice reads (0: not known)
+	// held: it waits, queued, until its reader releases it (release).
+	held bool
 }
 
 // add queues a query's tasks; stages say which stages each stage reads
@@ -261,7 +267,10 @@ func (s *scheduler) add(qid, user string, tasks []jobTask, stages []jobStage) (q
 	}
 	for i, t := range tasks {
 		j.stages[t.stage].queued++
-		j.tasks = append(j.tasks, &stask{handle: t.handle, home: t.home, stage: t.stage, rows: t.rows, out: -1})
+		j.tasks = append(j.tasks, &stask{handle: t.handle, home: t.home, stage: t.stage, rows: t.rows, out: -1, held: t.held})
+		if t.held {
+			j.held++
+		}
 		j.maxRows = max(j.maxRows, t.rows)
 		j.queues[t.home] = append(j.queues[t.home], i)
 	}
@@ -463,7 +472,7 @@ func (j *job) readyQueued() int {
 			n += st.queued
 		}
 	}
-	return n
+	return max(n-j.held, 0)
 }
 
 func (j *job) stageReady(st *jobStage) bool {
@@ -585,8 +594,9 @@ func (j *job) leftShare(exec string, slots map[string]int, batch int) int {
 	return min((ready+fast-1)/fast, batch)
 }
 
-// ready says whether every stage task i reads has ended.
-func (j *job) ready(i int) bool { return j.stageReady(j.stages[j.tasks[i].stage]) }
+// ready says whether task i may run: every stage it reads has ended, and
+// it is not held.
+func (j *job) ready(i int) bool { return !j.tasks[i].held && j.stageReady(j.stages[j.tasks[i].stage]) }
 
 // launch records a run of task i at exec. s.mu is held.
 func (s *scheduler) launch(j *job, i int, exec string, now time.Time) *taskRun {
@@ -625,7 +635,7 @@ func (s *scheduler) straggler(exec string, now time.Time) *taskRun {
 				continue
 			}
 			st := j.stages[t.stage]
-			if !st.spec || len(st.took) == 0 || st.queued > 0 || j.slowness(exec) > j.slowness(t.runs[0].exec) {
+			if !st.spec || len(st.took) == 0 || st.queued > j.held || j.slowness(exec) > j.slowness(t.runs[0].exec) {
 				continue
 			}
 			median := st.took[len(st.took)/2]
@@ -838,10 +848,27 @@ func (s *scheduler) cancel(qid string) {
 		}
 		delete(j.queues, home)
 	}
-	j.queued = 0
+	j.queued, j.held = 0, 0
 	for _, st := range j.stages {
 		st.queued = 0
 	}
+}
+
+// release lets the first n tasks of query qid run, of which some were
+// held (jobTask.held): a LIMIT's next round, which its merge asks for
+// when the rounds before gave too few rows.
+func (s *scheduler) release(qid string, n int) {
+	s.mu.Lock()
+	if j := s.jobs[qid]; j != nil && !j.cancelled {
+		for _, t := range j.tasks[:min(n, len(j.tasks))] {
+			if t.held {
+				t.held = false
+				j.held--
+			}
+		}
+	}
+	s.mu.Unlock()
+	s.wake()
 }
 
 // where is the location of the executor task i of query qid is read from,

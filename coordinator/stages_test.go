@@ -270,6 +270,8 @@ type goldenPlan struct {
 	// FinalHere: the merge with the last stage's query, run instead of
 	// its tasks when their input is small.
 	FinalHere string `json:"final_here_sql,omitempty"`
+	// Rounds: a LIMIT's tasks run in rounds (firstrows.go).
+	Rounds string `json:"limit_rounds,omitempty"`
 }
 
 // stageCluster starts 2 executors over stageData's files in dir, its
@@ -280,8 +282,9 @@ func stageCluster(t *testing.T, opt func(*Config)) (cl *flightsql.Client, dir st
 	return cl, dir, views
 }
 
-// forgetPace waits until query qid's tasks have ended (when it has any)
-// and forgets the executors' pace they measured: the next plan is cut as
+// forgetPace waits until query qid's tasks have ended (when it has any;
+// those a LIMIT holds for its later rounds aside, which run only when it
+// is read, see firstrows.go) and forgets the executors' pace they measured: the next plan is cut as
 // on executors never measured, whatever speeds the test's equal executors
 // showed on a loaded machine (see scheduler.unequal).
 func forgetPace(t *testing.T, c *Coordinator, qid string) {
@@ -290,8 +293,8 @@ func forgetPace(t *testing.T, c *Coordinator, qid string) {
 	eventually(t, 30*time.Second, func() (bool, string) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if j := s.jobs[qid]; j != nil && j.left > 0 {
-			return false, fmt.Sprintf("query %s: %d tasks not ended", qid, j.left)
+		if j := s.jobs[qid]; j != nil && j.left > j.held {
+			return false, fmt.Sprintf("query %s: %d tasks not ended", qid, j.left-j.held)
 		}
 		clear(s.pace)
 		return true, ""
@@ -369,6 +372,9 @@ func goldenStages(t *testing.T, file string, queries []string, opt func(*Config)
 			forgetPace(t, c, e.QueryID)
 			g.Mode, g.Merge, g.Reason = e.Mode, e.Merge, strings.ReplaceAll(e.Reason, dir, "$DIR")
 			g.FinalHere = e.FinalHere
+			if r := e.Rounds; r != nil {
+				g.Rounds = fmt.Sprintf("%d of %d tasks first, more until %d rows (%d partial rows at least)", r.First, e.Tasks, r.Limit, r.Want)
+			}
 			for _, s := range e.Stages {
 				line := fmt.Sprintf("%d: %s; %d tasks; %s", s.Stage, s.What, s.Tasks, s.Output)
 				if s.Keys != "" {

@@ -406,7 +406,23 @@ var anyRows = map[string]string{
 	"SELECT DISTINCT ON (g) g, id FROM v":                                         "SELECT g, id FROM v",
 	"SELECT * FROM (SELECT id, x FROM v WHERE x > 100) LIMIT 7":                   "SELECT id, x FROM v WHERE x > 100",
 	"SELECT l_orderkey, l_quantity FROM lineitem WHERE l_quantity > 45 LIMIT 100": "SELECT l_orderkey, l_quantity FROM lineitem WHERE l_quantity > 45",
+	// Run in rounds (coordinator/firstrows.go), none of the first
+	// round's slices holding a row (ids 0-2999 of each file), or DISTINCT
+	// finding two rows in them where four are asked for (only the last
+	// file has ids over 30000): more rounds must run.
+	limitWidens:         "SELECT id, g FROM v WHERE id % 10000 >= 5500",
+	limitWidensDistinct: "SELECT DISTINCT g < 3 AS low, id >= 30000 AS late FROM v",
+	limitWidensOffset:   "SELECT id FROM v WHERE id % 10000 >= 4000",
 }
+
+// The LIMITs of anyRows whose first round of tasks cannot give the
+// answer: planned in rounds where they split into more tasks than any
+// configuration here has executor threads (3).
+const (
+	limitWidens         = "SELECT id, g FROM v WHERE id % 10000 >= 5500 LIMIT 30"
+	limitWidensDistinct = "SELECT DISTINCT g < 3 AS low, id >= 30000 AS late FROM v LIMIT 4"
+	limitWidensOffset   = "SELECT id FROM v WHERE id % 10000 >= 4000 LIMIT 20 OFFSET 600"
+)
 
 // inOrder are the queries whose ORDER BY fixes every row's place: their
 // answers are compared in order, not only as multisets.
@@ -747,6 +763,8 @@ func TestPartitionInvariance(t *testing.T) {
 				Mode       string
 				ResultMode string `json:"result_mode"`
 				Endpoints  int
+				Tasks      int
+				Rounds     *struct{} `json:"limit_rounds"`
 				Stages     []struct {
 					What string
 				}
@@ -765,6 +783,13 @@ func TestPartitionInvariance(t *testing.T) {
 			// A shape the stages cover may not fall back to one node.
 			if isStaged[q] && meta.Mode != "stages" {
 				t.Errorf("%s: planned %s, want stages (%s)", q, meta.Mode, got.info)
+			}
+			if (q == limitWidens || q == limitWidensDistinct || q == limitWidensOffset) && meta.Mode == "scatter-merge" &&
+				meta.Tasks > 3 && meta.Rounds == nil {
+				t.Errorf("%s: not run in rounds (%s)", q, got.info)
+			}
+			if meta.Rounds != nil {
+				modes["limit in rounds"]++
 			}
 			if split[q] && meta.Mode == "local" {
 				t.Errorf("%s: planned local (%s)", q, got.info)

@@ -79,6 +79,30 @@ func (a *Analysis) FirstRows() bool {
 		!anyNode(a.root, func(n Node) bool { return str(n, "type") == "SELECT_NODE" && n["where_clause"] != nil })
 }
 
+// AnyRowsLimit is n when the query asks for any n rows after an offset of
+// rows each task gives as they are, unaggregated (LIMIT n [OFFSET m]
+// without ORDER BY, DISTINCT allowed): the final step run over the
+// partial results of any of its tasks gives rows of the whole answer
+// (with the offset, the same rule as over all of them), so once it gives
+// n rows that is an answer and the other tasks need not run. The
+// coordinator then runs the tasks in rounds, widening while the rows come
+// up short. want is n plus the offset: the partial rows it takes at
+// least. ok is false for any other query.
+func (a *Analysis) AnyRowsLimit() (n, want int64, ok bool) {
+	if a.plain == nil || a.limit == nil || len(a.orders) != 0 || a.distinctOn != nil || a.inner != nil ||
+		a.over || a.ownRows || a.windows || a.Branches != nil || a.root["qualify"] != nil {
+		return 0, 0, false
+	}
+	n, err := intConstant(child(a.limit, "limit"))
+	if err != nil || n <= 0 {
+		return 0, 0, false
+	}
+	if want, err = topN(a.limit); err != nil {
+		return 0, 0, false
+	}
+	return n, want, true
+}
+
 // outputIndex finds the select-list item an ORDER BY term sorts by: one
 // it names (alias or column) or one it repeats. A position (ORDER BY 2) is
 // kept as written (-1), and so is a column a lone * selects (SELECT * ...

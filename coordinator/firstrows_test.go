@@ -1,0 +1,155 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+)
+
+func TestNextRound(t *testing.T) {
+	for _, tc := range []struct {
+		ran, left, slots int
+		got, want        int64
+		next             int
+	}{
+		{2, 7, 2, 0, 10, 7},          // nothing yet: four times as many, within what is left
+		{2, 30, 2, 0, 10, 8},         // nothing yet: four times as many
+		{2, 7, 2, 5192, 8000, 3},     // 1.5 x 8000 x 2 / 5192 = 4.6: 5 in all
+		{2, 7, 2, 9, 10, 2},          // nearly enough: still a task a thread
+		{2, 100, 2, 1, 1000, 8},      // at most four times those run
+		{1, 100, 1, 999, 1000, 1},    // at least one
+		{8, 100, 3, 100, 100, 4},     // enough rows, too few distinct: half again as many
+		{4, 2, 4, 10, 1000000, 2},    // no more than are left
+		{3, 50, 3, 7, 7_000_000, 12}, // no overflow of the estimate
+	} {
+		if got := nextRound(tc.ran, tc.left, tc.slots, tc.got, tc.want); got != tc.next {
+			t.Errorf("nextRound(ran %d, left %d, slots %d, got %d, want %d) = %d, want %d",
+				tc.ran, tc.left, tc.slots, tc.got, tc.want, got, tc.next)
+		}
+	}
+}
+
+// started counts the tasks of query qid that the scheduler ever gave an
+// executor, and says whether any still waits to be released or run.
+func started(c *Coordinator, qid string) (n int, waiting bool) {
+	s := c.dist.sched
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := s.jobs[qid]
+	if j == nil {
+		return 0, false
+	}
+	for _, t := range j.tasks {
+		if !t.started.IsZero() {
+			n++
+		}
+	}
+	return n, j.queued > 0 && !j.cancelled
+}
+
+// A LIMIT without ORDER BY runs its tasks in rounds (firstrows.go): one a
+// thread first, more only while the rows come up short, as many as the
+// rows so far say are needed; the tasks never released never run, and
+// the answer is any n rows of the query's, n of them where it has n.
+func TestLimitRunsInRounds(t *testing.T) {
+	c, cl, glob := startCluster(t, 2, "direct") // ids 0-29,999 in three files; 9 tasks
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name     string
+		where    string
+		limit    int
+		min, max int64 // the ids that match
+		started  int   // tasks run
+	}{
+		// The first round's two tasks (ids 0-8,191) hold 8,192 rows.
+		{"first round", "id % 30000 >= 0", 100, 0, 29999, 2},
+		// The first round's tasks give 1,096 + 4,096 rows of 8,000: three
+		// more tasks (1.5 x 8,000 x 2 / 5,192 = 4.6, five in all), which
+		// give enough.
+		{"one widening round", "id % 30000 >= 3000", 8000, 3000, 29999, 5},
+		// None in the first round: four times as many, here every task.
+		{"widened to all", "id % 30000 >= 25000", 10, 25000, 29999, 9},
+		// None anywhere: every task, an empty answer.
+		{"no rows", "id % 30000 < 0", 10, 0, -1, 9},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := fmt.Sprintf("SELECT id FROM read_parquet('%s') WHERE %s LIMIT %d", glob, tc.where, tc.limit)
+			info, err := cl.Execute(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan := planOf(t, info)
+			if plan.Mode != "scatter-merge" || plan.Tasks != 9 || plan.Rounds == nil || plan.Rounds.First != 2 {
+				t.Fatalf("plan %s %d tasks, rounds %+v; want scatter-merge of 9 tasks in rounds from 2", plan.Mode, plan.Tasks, plan.Rounds)
+			}
+			rows := endpointRows(t, cl, info.Endpoint)
+			want := min(tc.limit, int(tc.max-tc.min+1))
+			if len(rows) != want {
+				t.Fatalf("%d rows, want %d", len(rows), want)
+			}
+			seen := map[string]bool{}
+			for _, r := range rows {
+				id, err := strconv.ParseInt(r, 10, 64)
+				if err != nil || id < tc.min || id > tc.max || seen[r] {
+					t.Fatalf("row %q: not a row of the query's, or repeated", r)
+				}
+				seen[r] = true
+			}
+			// The query ended with its answer: what was never released
+			// never runs.
+			eventually(t, 10*time.Second, func() (bool, string) {
+				n, waiting := started(c, plan.QueryID)
+				return n == tc.started && !waiting, fmt.Sprintf("%d tasks started (waiting %v), want %d", n, waiting, tc.started)
+			})
+		})
+	}
+}
+
+// A client that stops reading a LIMIT run in rounds mid-way (its DoGet
+// cancelled while the first round runs) ends the query: the running
+// tasks stop on the executors and the held ones never start.
+func TestLimitRoundsCancelled(t *testing.T) {
+	c, cl, glob := startCluster(t, 2, "direct")
+	// Every row costs milliseconds and none matches: the first round
+	// would run for seconds.
+	q := fmt.Sprintf("SELECT id FROM read_parquet('%s') WHERE levenshtein(repeat('a', 600 + id %% 2), repeat('b', 600)) < 0 LIMIT 5", glob)
+	info, err := cl.Execute(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := planOf(t, info)
+	if plan.Rounds == nil {
+		t.Fatalf("plan %s of %d tasks, not in rounds", plan.Mode, plan.Tasks)
+	}
+	running := func() (n int) {
+		for _, m := range c.reg.live() {
+			n += m.Running
+		}
+		return n
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		r, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
+		if err == nil {
+			for r.Next() {
+			}
+			err = r.Err()
+			r.Release()
+		}
+		done <- err
+	}()
+	eventually(t, 30*time.Second, func() (bool, string) { return running() > 0, "no task runs" })
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("the cancelled read ended without an error")
+	}
+	eventually(t, 30*time.Second, func() (bool, string) {
+		n, waiting := started(c, plan.QueryID)
+		r := running()
+		return r == 0 && !waiting && n <= plan.Rounds.First,
+			fmt.Sprintf("%d tasks running, %d started (waiting %v), the first round %d", r, n, waiting, plan.Rounds.First)
+	})
+}
