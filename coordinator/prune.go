@@ -25,5 +25,13 @@ func (d *dist) scanSlices(ctx context.Context, conn *duck.Conn, seen listings, a
 	if s := p.String(); s != "" {
 		*notes = append(*notes, s)
 	}
+	if _, _, ok := a.AnyRowsLimit(); ok && tasks > 0 {
+		// Any n rows, run in rounds (firstrows.go): the first round's
+		// slices as they are, a file or less each, and the rest joined
+		// as a split scan's are, for the later rounds of a selective
+		// filter that reads them all.
+		first := min(d.slots(), len(kept))
+		return append(kept[:first:first], partition.Coalesce(kept[first:], files, tasks)...), all, nil
+	}
 	return partition.Coalesce(kept, files, tasks), all, nil
 }
