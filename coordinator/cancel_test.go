@@ -16,18 +16,12 @@ import (
 // task tickets (scatter), merge tickets (scatter-merge) and single-endpoint
 // tickets (a scatter in result mode single) alike.
 func TestCancelFlightInfoStopsTasks(t *testing.T) {
-	c, cl, glob := startCluster(t, 2, "direct")
+	co, cl, glob := startCluster(t, 2, "direct")
 	ctx := context.Background()
 	// Every row costs milliseconds (the length depends on id, so nothing
 	// folds to a constant): the tasks would run for half a minute, a
 	// chunk of rows for seconds (DuckDB stops between chunks).
 	slow := fmt.Sprintf("levenshtein(repeat('a', 600 + id %% 2), repeat('b', 600)) FROM read_parquet('%s')", glob)
-	running := func() (n int) {
-		for _, m := range c.reg.live() {
-			n += m.Running
-		}
-		return n
-	}
 	for _, c := range []struct{ mode, results, sql string }{
 		{"scatter", "", "SELECT id, " + slow},
 		{"scatter-merge", "", "SELECT max(" + strings.Replace(slow, " FROM", ") FROM", 1)},
@@ -45,7 +39,7 @@ func TestCancelFlightInfoStopsTasks(t *testing.T) {
 		if plan.Mode != c.mode {
 			t.Fatalf("%s: mode %s, want %s", c.sql, plan.Mode, c.mode)
 		}
-		eventually(t, 30*time.Second, func() (bool, string) { return running() > 0, c.mode + ": no task runs" })
+		eventually(t, 30*time.Second, func() (bool, string) { return runningTasks(co) > 0, c.mode + ": no task runs" })
 		start := time.Now()
 		res, err := cl.CancelFlightInfo(ctx, &flight.CancelFlightInfoRequest{Info: info})
 		if err != nil || res.Status != flight.CancelStatusCancelled {
@@ -54,7 +48,7 @@ func TestCancelFlightInfoStopsTasks(t *testing.T) {
 		eventually(t, 30*time.Second, func() (bool, string) {
 			got := recorded(t, ctx, cl, plan.QueryID)
 			ok := queryInt(t, cl, fmt.Sprintf(`SELECT count(*) FROM skein.tasks WHERE query_id = '%s' AND status = 'ok'`, plan.QueryID))
-			n := running()
+			n := runningTasks(co)
 			return strings.HasPrefix(got, "cancelled") && n == 0 && ok == 0,
 				fmt.Sprintf("%s: query recorded %q, %d tasks running, %d ran to the end", c.mode, got, n, ok)
 		})

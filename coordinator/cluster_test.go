@@ -75,6 +75,31 @@ func dialClient(t testing.TB, c *Coordinator) *flightsql.Client {
 	return cl
 }
 
+// readInBackground reads the stream of ticket to its end in the
+// background, giving its error (nil: read whole).
+func readInBackground(ctx context.Context, cl *flightsql.Client, ticket *flight.Ticket) <-chan error {
+	errs := make(chan error, 1)
+	go func() {
+		r, err := cl.DoGet(ctx, ticket)
+		if err == nil {
+			for r.Next() {
+			}
+			err = r.Err()
+			r.Release()
+		}
+		errs <- err
+	}()
+	return errs
+}
+
+// runningTasks counts the tasks c's live executors say they run.
+func runningTasks(c *Coordinator) (n int) {
+	for _, m := range c.reg.live() {
+		n += m.Running
+	}
+	return n
+}
+
 func readAll(t *testing.T, r *flight.Reader) (rows, sum int64) {
 	t.Helper()
 	defer r.Release()

@@ -168,17 +168,7 @@ func TestStagedQueryWithoutExecutorsFails(t *testing.T) {
 		n := executorState(t, co, "skein_executor_tasks_total", "status", "ok")
 		return n >= 1, "no task ran"
 	})
-	errs := make(chan error, 1)
-	go func() {
-		r, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
-		if err == nil {
-			for r.Next() {
-			}
-			err = r.Err()
-			r.Release()
-		}
-		errs <- err
-	}()
+	errs := readInBackground(ctx, cl, info.Endpoint[0].Ticket)
 	stopExecutors(co)
 	select {
 	case err := <-errs:

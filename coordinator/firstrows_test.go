@@ -123,32 +123,16 @@ func TestLimitRoundsCancelled(t *testing.T) {
 	if plan.Rounds == nil {
 		t.Fatalf("plan %s of %d tasks, not in rounds", plan.Mode, plan.Tasks)
 	}
-	running := func() (n int) {
-		for _, m := range c.reg.live() {
-			n += m.Running
-		}
-		return n
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		r, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
-		if err == nil {
-			for r.Next() {
-			}
-			err = r.Err()
-			r.Release()
-		}
-		done <- err
-	}()
-	eventually(t, 30*time.Second, func() (bool, string) { return running() > 0, "no task runs" })
+	done := readInBackground(ctx, cl, info.Endpoint[0].Ticket)
+	eventually(t, 30*time.Second, func() (bool, string) { return runningTasks(c) > 0, "no task runs" })
 	cancel()
 	if err := <-done; err == nil {
 		t.Fatal("the cancelled read ended without an error")
 	}
 	eventually(t, 30*time.Second, func() (bool, string) {
 		n, waiting := started(c, plan.QueryID)
-		r := running()
+		r := runningTasks(c)
 		return r == 0 && !waiting && n <= plan.Rounds.First,
 			fmt.Sprintf("%d tasks running, %d started (waiting %v), the first round %d", r, n, waiting, plan.Rounds.First)
 	})
