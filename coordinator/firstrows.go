@@ -22,10 +22,12 @@ import (
 // whole scan on one executor thread instead (736 ms, against 601 split).
 //
 // So the merge runs the tasks in rounds, as Spark's take does: first one
-// task per executor thread (the first slices), then, while the merge over
-// the rows so far gives fewer than n, more tasks, as many as the rows
-// that came back say are needed (at least one per thread, at most four
-// times those run so far), until every task has run. The tasks not yet
+// task per executor thread (the first slices, a file or less each; the
+// later ones joined as a split scan's are: dist.slices, scanSlices),
+// then, while the merge over the rows so far gives fewer than n, more
+// tasks, as many as the rows that came back say are needed (at least one
+// per thread, at most four times those run so far), until every task has
+// run. The tasks not yet
 // released wait in the scheduler (jobTask.held); the query's end cancels
 // them with the others (track in Plan). The answer is legal at every
 // round: the merge over some tasks' rows gives rows of the whole answer,
