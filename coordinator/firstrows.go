@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync"
 	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -24,15 +25,15 @@ import (
 // So the merge runs the tasks in rounds, as Spark's take does: first one
 // task per executor thread (the first slices, a file or less each; the
 // later ones joined as a split scan's are: dist.slices, scanSlices),
-// then, while the merge over the rows so far gives fewer than n, more
-// tasks, as many as the rows that came back say are needed (at least one
-// per thread, at most four times those run so far), until every task has
-// run. The tasks not yet
-// released wait in the scheduler (jobTask.held); the query's end cancels
-// them with the others (track in Plan). The answer is legal at every
-// round: the merge over some tasks' rows gives rows of the whole answer,
-// and it is taken only when it has n of them, or when every task has run
-// (then it has all the answer has, up to n).
+// then, as each task ends while the merge over the rows so far gives
+// fewer than n, more tasks, as many as the rows that came back say are
+// needed (at least one per thread, at most four times those ended), until
+// every task has run. The tasks not yet released wait in the scheduler
+// (jobTask.held); the query's end cancels them with the others (track in
+// Plan). The answer is legal at every round: the merge over some tasks'
+// rows gives rows of the whole answer, and it is taken only when it has n
+// of them, or when every task has run (then it has all the answer has, up
+// to n).
 
 // limitRounds is how a merge runs a LIMIT's tasks in rounds.
 type limitRounds struct {
@@ -66,35 +67,80 @@ func nextRound(ran, left, slots int, got, want int64) int {
 }
 
 // mergeRounds answers a merge whose tasks run in rounds (m.Rounds): held
-// counts the bytes of partial results held, within the result limit.
+// counts the bytes of partial results held, within the result limit. A
+// round does not wait for its slowest task: each task's rows, as they
+// come, either complete the answer (the tasks still running are then
+// cancelled with the query) or release as many more as nextRound says,
+// counting the tasks ended, so that no thread idles while the answer is
+// short (a task that gave nothing has its thread given the next at once).
 func (d *dist) mergeRounds(ctx context.Context, m merge, sql string, srcs []mergeSource, held *atomic.Int64) (array.RecordReader, func(), error) {
 	r := m.Rounds
+	type fetched struct {
+		recs   []arrow.RecordBatch
+		schema *arrow.Schema
+		err    error
+	}
+	// The fetches end with this call; the merge's answer is read after.
+	fctx, stop := context.WithCancel(ctx)
+	results := make(chan fetched)
+	sem := make(chan struct{}, max(2, 2*len(d.reg.live()))) // streams open at once, as fetchParts
+	var wg sync.WaitGroup
+	released := 0
+	release := func(n int) {
+		n = min(n, len(srcs))
+		if n <= released {
+			return
+		}
+		d.sched.release(m.Query, n)
+		for _, src := range srcs[released:n] {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				select {
+				case sem <- struct{}{}:
+				case <-fctx.Done():
+					return
+				}
+				recs, schema, err := d.fetchTask(fctx, []byte(src.handle), src.part, m.Query, held)
+				<-sem
+				select {
+				case results <- fetched{recs, schema, err}:
+				case <-fctx.Done():
+					releaseParts([][]arrow.RecordBatch{recs})
+				}
+			}()
+		}
+		released = n
+	}
 	var parts [][]arrow.RecordBatch
-	defer func() { releaseParts(parts) }() // the merge's reader holds its own references
-	var schema *arrow.Schema
+	defer func() {
+		stop()
+		wg.Wait()
+		releaseParts(parts) // the merge's reader holds its own references
+	}()
+	release(r.First)
 	var got int64
-	ran, next := 0, min(r.First, len(srcs))
-	for {
-		d.sched.release(m.Query, ran+next)
-		p, schemas, err := d.fetchParts(ctx, m, srcs[ran:ran+next], held)
-		if err != nil {
-			return nil, nil, err
+	for ended := 1; ; ended++ {
+		var f fetched
+		select {
+		case f = <-results:
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
 		}
-		parts = append(parts, p...)
-		schema = schemas[0]
-		for _, recs := range p {
-			for _, rec := range recs {
-				got += rec.NumRows()
-			}
+		if f.err != nil {
+			return nil, nil, fmt.Errorf("query %s: %w", m.Query, f.err)
 		}
-		ran += next
-		if ran == len(srcs) {
-			return d.mergeOver(ctx, m, sql, parts, schema)
+		parts = append(parts, f.recs)
+		for _, rec := range f.recs {
+			got += rec.NumRows()
+		}
+		if ended == len(srcs) {
+			return d.mergeOver(ctx, m, sql, parts, f.schema)
 		}
 		if got >= r.Want {
 			// Enough rows, unless DISTINCT finds some the same: the merge
 			// says, and its answer, at most n rows, is kept if it has n.
-			rdr, ok, err := d.mergeComplete(ctx, m, sql, parts, schema, r.Limit)
+			rdr, ok, err := d.mergeComplete(ctx, m, sql, parts, f.schema, r.Limit)
 			if err != nil || ok {
 				return rdr, func() {
 					if rdr != nil {
@@ -103,9 +149,12 @@ func (d *dist) mergeRounds(ctx context.Context, m merge, sql string, srcs []merg
 				}, err
 			}
 		}
-		next = nextRound(ran, len(srcs)-ran, r.First, got, r.Want)
-		flightsql.QueryLog(d.log, m.Query, m.Trace).Debug().Int("tasks_run", ran).Int64("rows", got).
-			Int("next_round", next).Msg("LIMIT without ORDER BY: too few rows, more tasks run")
+		next := ended + nextRound(ended, len(srcs)-ended, r.First, got, r.Want)
+		if next > released {
+			flightsql.QueryLog(d.log, m.Query, m.Trace).Debug().Int("tasks_ended", ended).Int64("rows", got).
+				Int("released", next).Msg("LIMIT without ORDER BY: too few rows, more tasks run")
+		}
+		release(next)
 	}
 }
 
