@@ -132,7 +132,7 @@ func (d *dist) appendAnswer(req context.Context, conn *duck.Conn, tag flightsql.
 	var rdr array.RecordReader
 	if p.mode == partition.ScatterMerge {
 		m := merge{Query: qid, Trace: tag.Trace, User: user, Role: flightsql.RoleFrom(req), Tasks: handles,
-			Deadline: deadline, SQL: p.merge, Rounds: p.rounds}
+			Deadline: deadline, SQL: p.merge, Rounds: p.rounds, Now: p.instant}
 		answer, done, err := d.mergeAnswer(ctx, m)
 		if err != nil {
 			return 0, err

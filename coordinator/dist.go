@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"path/filepath"
 	"slices"
@@ -153,6 +154,9 @@ type merge struct {
 	// Rounds, when set, has the merge run Tasks in rounds until their
 	// rows are enough (firstrows.go).
 	Rounds *limitRounds `json:"lr,omitempty"`
+	// Now is the query's instant, which SQL or Final takes as its
+	// parameter when it has one (partition.NowParameter).
+	Now string `json:"now,omitempty"`
 }
 
 const (
@@ -331,7 +335,8 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTag
 	// single endpoint streams them in that order).
 	info := &flight.FlightInfo{Schema: flight.SerializeSchema(flightsql.ResultSchema(schema), d.mem),
 		FlightDescriptor: desc, TotalRecords: -1, TotalBytes: -1, Ordered: p.sorted()}
-	gather := merge{Query: qid, Trace: tag.Trace, User: user, Role: flightsql.RoleFrom(ctx), Tasks: handles, Deadline: deadline}
+	gather := merge{Query: qid, Trace: tag.Trace, User: user, Role: flightsql.RoleFrom(ctx), Tasks: handles, Deadline: deadline,
+		Now: p.instant}
 	switch {
 	case p.mode == partition.ScatterMerge || single:
 		kind := kindSingle
@@ -505,6 +510,11 @@ type planned struct {
 	// rounds, for any n rows (partition.Analysis.AnyRowsLimit), says how
 	// its merge runs the tasks (firstrows.go); nil for any other plan.
 	rounds *limitRounds
+	// now says some SQL of the plan, a task's, the merge or finalHere,
+	// takes the query's instant (partition.NowParameter); instant is it
+	// (partition.NowText), set for one run (at).
+	now     bool
+	instant string
 }
 
 type plannedTask struct {
@@ -512,6 +522,39 @@ type plannedTask struct {
 	slice    partition.Slice
 	literals []string // the SQL's parameters after the slice's (cluster.Task.Literals)
 	ordered  bool     // its output order is fixed: a broken stream of it can resume
+	// now says the SQL takes the query's instant as its last parameter
+	// (partition.NowParameter), after the literals.
+	now bool
+}
+
+// at is the plan of one run at instant now: a copy whose tasks that take
+// the query's instant have it as their last literal, p left as it is (a
+// plan kept for its text or shape holds no instant: each run takes its
+// own). p itself when no SQL of it takes one.
+func (p *planned) at(now time.Time) *planned {
+	if !p.now {
+		return p
+	}
+	q := *p
+	q.instant = partition.NowText(now)
+	bind := func(tasks []plannedTask) []plannedTask {
+		out := slices.Clone(tasks)
+		for i, t := range out {
+			if t.now {
+				out[i].literals = append(slices.Clone(t.literals), q.instant)
+			}
+		}
+		return out
+	}
+	q.tasks = bind(p.tasks)
+	if n := len(p.stages); n > 0 {
+		q.stages = slices.Clone(p.stages)
+		for i := range q.stages {
+			q.stages[i].tasks = bind(q.stages[i].tasks)
+		}
+		q.tasks = q.stages[n-1].tasks
+	}
+	return &q
 }
 
 // planText plans a query from its text: seen are the planning's
@@ -708,6 +751,7 @@ func (d *dist) planAST(ctx context.Context, conn *duck.Conn, query string, text 
 			lit = d.literalsBind(ctx, conn, parts, sliced, names, schema, len(lits))
 		}
 		c = cachedPlan{tasks: map[taskShape]string{}, values: values, literals: lit}
+		c.now, c.mergeNow = nowOf(asts)
 		for i, part := range parts {
 			tmpl := asts[i].tasks
 			if lit {
@@ -735,9 +779,10 @@ func (d *dist) planAST(ctx context.Context, conn *duck.Conn, query string, text 
 			return nil, err
 		}
 		c.values = values
+		c.now, c.mergeNow = nowOf(asts)
 		d.plans.put(key.String(), c)
 	}
-	p := &planned{mode: a.Mode, merge: c.merge, pruned: pruned}
+	p := &planned{mode: a.Mode, merge: c.merge, pruned: pruned, now: c.mergeNow}
 	if n, want, ok := a.AnyRowsLimit(); ok && len(parts) == 1 {
 		p.rounds = d.limitRounds(n, want, len(sliced[0]))
 	}
@@ -746,7 +791,9 @@ func (d *dist) planAST(ctx context.Context, conn *duck.Conn, query string, text 
 	}
 	for i := range parts {
 		for _, s := range sliced[i] {
-			p.tasks = append(p.tasks, plannedTask{sql: c.tasks[shapeOf(i, s)], slice: s, ordered: parts[i].Ordered(), literals: lits})
+			now := c.now[shapeOf(i, s)]
+			p.tasks = append(p.tasks, plannedTask{sql: c.tasks[shapeOf(i, s)], slice: s, ordered: parts[i].Ordered(), literals: lits, now: now})
+			p.now = p.now || now
 		}
 	}
 	return p, nil
@@ -844,13 +891,17 @@ type partASTs struct {
 	order         []taskShape
 	merge         []byte // nil but for scatter-merge
 	lit           bool
+	// now says which templates, and whether the merge, take the query's
+	// instant as their last parameter (partition.NowParameter).
+	now      map[taskShape]bool
+	mergeNow bool
 }
 
 // templates are the ASTs of part i's task templates for its slices and
 // of its merge, and with the query's n marked constants as parameters;
 // their shapes (partition.Shape) are added to key.
 func templates(part *partition.Analysis, i int, slices []partition.Slice, names []string, n int, key *strings.Builder) (partASTs, error) {
-	out := partASTs{tasks: map[taskShape][]byte{}, params: map[taskShape][]byte{}, lit: n > 0}
+	out := partASTs{tasks: map[taskShape][]byte{}, params: map[taskShape][]byte{}, lit: n > 0, now: map[taskShape]bool{}}
 	add := func(what string, ast []byte) error {
 		sh, err := partition.Shape(ast)
 		fmt.Fprintf(key, "\x00%s %s", what, sh)
@@ -879,6 +930,15 @@ func templates(part *partition.Analysis, i int, slices []partition.Slice, names 
 			}
 			out.lit = ok
 		}
+		// The instant after every other parameter, the literals' too.
+		if out.tasks[sh], out.now[sh], err = partition.NowParameter(tmpl); err != nil {
+			return out, err
+		}
+		if out.params[sh] != nil {
+			if out.params[sh], _, err = partition.NowParameter(out.params[sh]); err != nil {
+				return out, err
+			}
+		}
 	}
 	if part.Mode == partition.ScatterMerge {
 		var err error
@@ -896,8 +956,22 @@ func templates(part *partition.Analysis, i int, slices []partition.Slice, names 
 				return out, err
 			}
 		}
+		if out.merge, out.mergeNow, err = partition.NowParameter(out.merge); err != nil {
+			return out, err
+		}
 	}
 	return out, nil
+}
+
+// nowOf is which task templates of the parts, and whether a merge, take
+// the query's instant.
+func nowOf(asts []partASTs) (now map[taskShape]bool, merge bool) {
+	now = map[taskShape]bool{}
+	for _, p := range asts {
+		maps.Copy(now, p.now)
+		merge = merge || p.mergeNow
+	}
+	return now, merge
 }
 
 // render writes the SQL of a plan's templates and merge (that of the
@@ -1149,6 +1223,10 @@ type cachedPlan struct {
 	literals bool
 	// stream is a staged plan's plannedStage.stream, by stage.
 	stream [][]bool
+	// now says which task SQL, and whether the merge or finalHere, take
+	// the query's instant (partition.NowParameter).
+	now      map[taskShape]bool
+	mergeNow bool
 }
 
 const partialsView = "skein_partials"
@@ -1242,6 +1320,17 @@ func scalar[T any](ctx context.Context, conn *duck.Conn, q string, args ...any) 
 // serialize is DuckDB's AST of query, as JSON (json_serialize_sql).
 func serialize(ctx context.Context, conn *duck.Conn, query string) (string, error) {
 	return conn.QueryText(ctx, "SELECT json_serialize_sql($1::VARCHAR)::VARCHAR", query)
+}
+
+// shipped is the SQL of a JSON AST that runs when the query does (a
+// task's, a merge's), and whether it takes the query's instant as its
+// last parameter (partition.NowParameter).
+func shipped(ctx context.Context, conn *duck.Conn, ast []byte) (sql string, now bool, err error) {
+	if ast, now, err = partition.NowParameter(ast); err != nil {
+		return "", false, err
+	}
+	sql, err = deserialize(ctx, conn, ast)
+	return sql, now, err
 }
 
 // deserialize is the SQL of a JSON AST (json_deserialize_sql).

@@ -169,7 +169,12 @@ func (d *dist) mergeOver(ctx context.Context, m merge, sql string, parts [][]arr
 		cleanup()
 		return nil, nil, fmt.Errorf("query %s: merge: %w", m.Query, err)
 	}
-	if rdr, err = st.Query(ctx, d.mem, nil, d.batch); err != nil {
+	var args []any
+	if st.Params != nil && st.Params.NumFields() > 0 {
+		// Its only parameter: the query's instant (partition.NowParameter).
+		args = []any{m.Now}
+	}
+	if rdr, err = st.Query(ctx, d.mem, args, d.batch); err != nil {
 		_ = st.Close()
 		cleanup()
 		return nil, nil, fmt.Errorf("query %s: merge: %w", m.Query, err)

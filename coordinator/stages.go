@@ -100,7 +100,7 @@ func (d *dist) planStaged(ctx context.Context, conn *duck.Conn, seen listings, s
 	}
 	c, ok := d.cachedPlan(k.String())
 	if !ok {
-		c.tasks, c.stream = map[taskShape]string{}, make([][]bool, len(sp.Stages))
+		c.tasks, c.stream, c.now = map[taskShape]string{}, make([][]bool, len(sp.Stages)), map[taskShape]bool{}
 		check, err := sp.CheckAST(func(s *partition.Stage) partition.Slice { return sliced[s.ID][0] }, names)
 		if err != nil {
 			return nil, err
@@ -134,7 +134,7 @@ func (d *dist) planStaged(ctx context.Context, conn *duck.Conn, seen listings, s
 				ast, once, err := s.AST(sl, consumers(s))
 				c.stream[i] = once // the same for every slice
 				if err == nil {
-					c.tasks[shape], err = deserialize(ctx, conn, ast)
+					c.tasks[shape], c.now[shape], err = shipped(ctx, conn, ast)
 				}
 				if err != nil {
 					return nil, err
@@ -143,8 +143,10 @@ func (d *dist) planStaged(ctx context.Context, conn *duck.Conn, seen listings, s
 		}
 		if sp.Merge != nil {
 			ast, err := sp.MergeAST(partialsView, names)
+			var now bool
 			if err == nil {
-				c.merge, err = deserialize(ctx, conn, ast)
+				c.merge, now, err = shipped(ctx, conn, ast)
+				c.mergeNow = c.mergeNow || now
 			}
 			if err != nil {
 				return nil, err
@@ -152,7 +154,8 @@ func (d *dist) planStaged(ctx context.Context, conn *duck.Conn, seen listings, s
 			ast, from, ok, err := sp.FinalHere(partialsView, names)
 			if err == nil && ok {
 				c.finalHere, c.finalFrom = "", from
-				c.finalHere, err = deserialize(ctx, conn, ast)
+				c.finalHere, now, err = shipped(ctx, conn, ast)
+				c.mergeNow = c.mergeNow || now
 			}
 			if err != nil {
 				return nil, err
@@ -160,14 +163,17 @@ func (d *dist) planStaged(ctx context.Context, conn *duck.Conn, seen listings, s
 		}
 		d.plans.put(k.String(), c)
 	}
-	p := &planned{mode: partition.Scatter, merge: c.merge, ordered: sp.Sorted, anyRows: sp.AnyRows, pruned: pruned, finalHere: c.finalHere, finalFrom: c.finalFrom}
+	p := &planned{mode: partition.Scatter, merge: c.merge, ordered: sp.Sorted, anyRows: sp.AnyRows, pruned: pruned,
+		finalHere: c.finalHere, finalFrom: c.finalFrom, now: c.mergeNow}
 	if sp.Merge != nil {
 		p.mode = partition.ScatterMerge
 	}
 	for i, s := range sp.Stages {
 		ps := plannedStage{stage: s.Shape(), stream: c.stream[i]}
 		for _, sl := range sliced[i] {
-			ps.tasks = append(ps.tasks, plannedTask{sql: c.tasks[shapeOf(i, sl)], slice: sl, ordered: sp.Ordered && s.Consumer < 0})
+			now := c.now[shapeOf(i, sl)]
+			ps.tasks = append(ps.tasks, plannedTask{sql: c.tasks[shapeOf(i, sl)], slice: sl, ordered: sp.Ordered && s.Consumer < 0, now: now})
+			p.now = p.now || now
 		}
 		p.stages = append(p.stages, ps)
 	}

@@ -259,6 +259,12 @@ var stageQueries = []string{
 	// (inplace.go): no broadcast, so no key set.
 	"SELECT sum(f.x) FROM fact f, dim WHERE dim.d = f.d AND dim.name = 'dim 3' AND f.x < (SELECT 0.5 * avg(g.x) FROM fact g WHERE g.d = dim.d)",
 	"SELECT dim.name, count(*) FROM fact f JOIN dim ON f.d = dim.d WHERE NOT EXISTS (SELECT * FROM fact g WHERE g.d = f.d AND g.x > f.x + 400) GROUP BY dim.name",
+	// The query's instant, taken once by the coordinator (partition/now.go):
+	// a parameter after the task's others, in the tasks, the stages and
+	// the merge.
+	"SELECT k, now() AS t, current_date AS day FROM fact WHERE d = 3",
+	"SELECT count(*), max(localtimestamp) = localtimestamp AS same FROM fact WHERE d > 3",
+	"SELECT d, max(get_current_time()) AS t, count(*) FROM fact WHERE today() > DATE '2000-01-01' GROUP BY d",
 }
 
 type goldenPlan struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/skeindb/skein/internal/duck"
@@ -101,9 +102,22 @@ func (d *dist) textKeyOf(conn *duck.Conn, query string, schema *arrow.Schema) te
 		one: d.planSlots == 0 && len(d.reg.ready()) == 1, unequal: d.sched.unequal(d.readyIDs())}
 }
 
-// plan is the query's plan: the one kept for its text when nothing it was
-// planned from changed, else planned (planText) and kept when it may be.
+// plan is the query's plan for this run: at its instant (planned.at),
+// taken before it is planned, as DuckDB takes it at the statement's
+// start.
 func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *arrow.Schema) (*planned, error) {
+	now := time.Now()
+	p, err := d.keptPlan(ctx, conn, query, schema)
+	if err != nil {
+		return nil, err
+	}
+	return p.at(now), nil
+}
+
+// keptPlan is the query's plan: the one kept for its text when nothing it
+// was planned from changed, else planned (planText) and kept when it may
+// be.
+func (d *dist) keptPlan(ctx context.Context, conn *duck.Conn, query string, schema *arrow.Schema) (*planned, error) {
 	seen := newListings()
 	if !d.parsed.has(query) {
 		// Never planned (a lookup's new key, mostly): nothing is kept.

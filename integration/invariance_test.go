@@ -387,6 +387,20 @@ var localShapes = []string{
 	"SELECT (SELECT max(x) FROM vv) - x, id FROM v WHERE g = 4",
 }
 
+// nowShapes read the query's instant, which the coordinator takes once
+// for every task and the merge (partition/now.go): answers that do not
+// depend on its value (dates compared with days far from it, how many
+// distinct instants the rows see, rows joined on it) are DuckDB's; none
+// may run local.
+var nowShapes = []string{
+	"SELECT id, day FROM v WHERE day > current_date - INTERVAL 10000 DAY AND g = 2",
+	"SELECT count(DISTINCT t) AS n FROM (SELECT now() AS t FROM v)",
+	"SELECT g, count(*) FILTER (WHERE day < today()) AS n, max(day) < current_date AS past, count(DISTINCT localtime) AS k FROM v GROUP BY g",
+	"SELECT count(*) FROM (SELECT id, now() AS t FROM v) AS a JOIN (SELECT id, get_current_timestamp() AS t FROM vv) AS b ON a.id = b.id AND a.t = b.t",
+	"SELECT id FROM v WHERE day <= current_date AND localtimestamp > TIMESTAMP '2000-01-01' ORDER BY id DESC LIMIT 5",
+	"SELECT g, count(*) AS n FROM v WHERE s = 'k1' GROUP BY g HAVING max(day) < current_date - INTERVAL 1 DAY",
+}
+
 const (
 	distinctOnSorted   = "SELECT DISTINCT ON (g) g, id, x FROM v ORDER BY g, x DESC NULLS LAST, id"
 	distinctGroupedTop = "SELECT DISTINCT g, count(*) AS n FROM v GROUP BY g, flag ORDER BY n DESC, g LIMIT 5"
@@ -690,7 +704,7 @@ func TestPartitionInvariance(t *testing.T) {
 		// An aggregate over an aggregate subquery runs local for now.
 		"WITH t AS (SELECT g, count(*) AS n FROM v GROUP BY g) SELECT * FROM t WHERE n > (SELECT min(n) FROM t)"}
 	split := map[string]bool{} // may not run local
-	for _, q := range localShapes {
+	for _, q := range append(slices.Clone(localShapes), nowShapes...) {
 		split[q] = true
 	}
 	var anyQueries []string
@@ -699,8 +713,8 @@ func TestPartitionInvariance(t *testing.T) {
 		split[q] = true
 	}
 	slices.Sort(anyQueries)
-	queries := append(append(append(append(append(append(append(append(corpus(src), corpus("v")...), direct...), overViews...),
-		textScans(dir)...), localShapes...), anyQueries...), staged...), tpchQueries...)
+	queries := append(append(append(append(append(append(append(append(append(corpus(src), corpus("v")...), direct...), overViews...),
+		textScans(dir)...), localShapes...), nowShapes...), anyQueries...), staged...), tpchQueries...)
 	isStaged := map[string]bool{}
 	for _, q := range staged {
 		isStaged[q] = true

@@ -190,6 +190,10 @@ type Env struct {
 	// withs are the WITH queries read more than once, computed once;
 	// nil: every WITH is inlined.
 	withs *withs
+	// nowBound says the query's calls of its instant are bound (now.go):
+	// a subquery analysed on its own has them bound in the scope of the
+	// query around it.
+	nowBound bool
 }
 
 // Column is a column of a FROM item.
@@ -283,7 +287,6 @@ func analyzeUnion(root Node, env Env) (*Analysis, error) {
 
 func analyzeSelect(root Node, env Env) (*Analysis, error) {
 	aggs := env.Aggregates
-	a := &Analysis{root: root, env: env}
 	if env.Exchanges {
 		if err := inlineCTEs(root, env.withs); err != nil {
 			return nil, err
@@ -292,6 +295,10 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 	if err := inlineViews(root, env.View, env.withs); err != nil {
 		return nil, err
 	}
+	if err := bindNowOnce(root, &env); err != nil {
+		return nil, err
+	}
+	a := &Analysis{root: root, env: env}
 	decorrelate(root, env) // decorrelate.go
 	if over, ok := distinctOverGroups(root, env); ok {
 		return analyzeSelect(over, env) // distinctgroups.go

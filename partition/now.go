@@ -1,0 +1,251 @@
+package partition
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The query's instant. DuckDB evaluates now(), current_date and their kin
+// once per query: every row sees the transaction's start. A task of a
+// split plan is a query of its own on its executor, so each task would
+// see its own instant, and SELECT now() FROM a split scan would give as
+// many values as tasks. Instead the coordinator takes the instant once,
+// when it plans the query, and every task gets it:
+//   - bindNow (at analysis, views inlined) replaces each call with the
+//     marker, get_current_timestamp() at query location nowLocation, cast
+//     to the type the call gives (current_date: the marker's DATE in the
+//     session's time zone, which every executor shares: the registry
+//     admits none of another zone). The rewrites copy the marker as any
+//     expression; a query the coordinator runs while planning (a check,
+//     an estimate, a sample of a sort key) evaluates it as DuckDB does;
+//   - NowParameter makes the marker, in the SQL the coordinator ships (a
+//     task's, a merge's), a parameter after the SQL's others, the
+//     instant's text cast to TIMESTAMP WITH TIME ZONE, bound when the
+//     query runs. A plan keeps the parameter, never a value, so a plan
+//     kept for its text or its shape sees a new instant at every run.
+//
+// current_date, current_time, current_timestamp, localtime and
+// localtimestamp are keywords that DuckDB's AST writes as column
+// references: a column of that name in scope is the column. Such a name
+// is taken for the function only when no FROM item in scope has a
+// column of that name (Env.Columns) and no alias in the query is named
+// so; unknown columns keep the query local.
+
+// nowLocation is the marker's query location: past every query's text,
+// out of the marked constants' range (literalBase).
+const nowLocation = literalBase + 1<<31
+
+// nowTypes are the types the functions of the query's instant give, by
+// name, as DuckDB 1.5 returns them; "" for TIMESTAMP WITH TIME ZONE, the
+// instant itself.
+var nowTypes = map[string]string{
+	"now": "", "current_timestamp": "", "get_current_timestamp": "", "transaction_timestamp": "",
+	"current_date": "DATE", "today": "DATE",
+	"current_time": "TIME WITH TIME ZONE", "get_current_time": "TIME WITH TIME ZONE",
+	"localtimestamp": "TIMESTAMP", "current_localtimestamp": "TIMESTAMP",
+	"localtime": "TIME", "current_localtime": "TIME",
+}
+
+// nowKeywords are those DuckDB's parser writes as a column reference.
+var nowKeywords = map[string]bool{"current_date": true, "current_time": true, "current_timestamp": true,
+	"localtime": true, "localtimestamp": true}
+
+// nowMarker is the marker cast to typ (see nowTypes): TIME through the
+// local TIMESTAMP, DuckDB having no cast to it from TIMESTAMP WITH TIME
+// ZONE.
+func nowMarker(typ string) Node {
+	m := function("get_current_timestamp")
+	m["query_location"] = json.Number(strconv.FormatUint(nowLocation, 10))
+	switch typ {
+	case "":
+		return m
+	case "TIME":
+		return cast("TIME", cast("TIMESTAMP", m))
+	}
+	return cast(typ, m)
+}
+
+func isNowMarker(n Node) bool {
+	loc, _ := n["query_location"].(json.Number)
+	return str(n, "class") == "FUNCTION" && string(loc) == strconv.FormatUint(nowLocation, 10)
+}
+
+// bindNowOnce binds root's calls of the instant unless a query around it
+// did (Env.nowBound).
+func bindNowOnce(root Node, env *Env) error {
+	if env.nowBound {
+		return nil
+	}
+	env.nowBound = true
+	return bindNow(root, env.Columns)
+}
+
+// bindNow replaces root's calls of the query's instant with the marker
+// (see above). columns lists a FROM item's columns.
+func bindNow(root Node, columns func(Node) ([]Column, error)) error {
+	aliases := map[string]bool{}
+	anyNode(root, func(n Node) bool {
+		if a := str(n, "alias"); a != "" {
+			aliases[strings.ToLower(a)] = true
+		}
+		return false
+	})
+	b := nowBinder{columns: columns, aliases: aliases}
+	_, err := b.walk(root, nil, false)
+	return err
+}
+
+type nowBinder struct {
+	columns func(Node) ([]Column, error)
+	aliases map[string]bool
+}
+
+// nowScope is a SELECT's FROM item and, once asked, its column names.
+type nowScope struct {
+	from  Node
+	names map[string]bool
+}
+
+// walk is v with its calls of the instant replaced; scopes are the FROM
+// items of the SELECTs v is in, innermost last; item says v is a select
+// list's item, whose name the replacement keeps.
+func (b *nowBinder) walk(v any, scopes []*nowScope, item bool) (any, error) {
+	switch v := v.(type) {
+	case []any:
+		for i, x := range v {
+			r, err := b.walk(x, scopes, item)
+			if err != nil {
+				return nil, err
+			}
+			v[i] = r
+		}
+	case map[string]any:
+		if r, ok, err := b.call(v, scopes); err != nil || ok {
+			if ok && item && str(r, "alias") == "" {
+				// The column's name as DuckDB gives the call.
+				r["alias"] = nowName(v)
+			}
+			return r, err
+		}
+		if str(v, "type") == "SELECT_NODE" {
+			scopes = append(scopes[:len(scopes):len(scopes)], &nowScope{from: child(v, "from_table")})
+		}
+		for k, x := range v {
+			r, err := b.walk(x, scopes, k == "select_list")
+			if err != nil {
+				return nil, err
+			}
+			v[k] = r
+		}
+	}
+	return v, nil
+}
+
+// call is the marker for n if n calls a function of the query's instant.
+func (b *nowBinder) call(n Node, scopes []*nowScope) (Node, bool, error) {
+	switch str(n, "class") {
+	case "FUNCTION":
+		typ, ok := nowTypes[strings.ToLower(str(n, "function_name"))]
+		if !ok || len(list(n, "children")) > 0 || str(n, "schema") != "" || isNowMarker(n) {
+			return nil, false, nil
+		}
+		m := nowMarker(typ)
+		m["alias"] = n["alias"]
+		return m, true, nil
+	case "COLUMN_REF":
+		names := list(n, "column_names")
+		if len(names) != 1 {
+			return nil, false, nil
+		}
+		name, _ := names[0].(string)
+		name = strings.ToLower(name)
+		if !nowKeywords[name] || b.aliases[name] {
+			return nil, false, nil
+		}
+		for _, s := range scopes {
+			col, err := b.hasColumn(s, name)
+			if err != nil || col {
+				return nil, false, err
+			}
+		}
+		m := nowMarker(nowTypes[name])
+		m["alias"] = n["alias"]
+		return m, true, nil
+	}
+	return nil, false, nil
+}
+
+// hasColumn says whether scope s's FROM item has a column name.
+func (b *nowBinder) hasColumn(s *nowScope, name string) (bool, error) {
+	if s.names == nil {
+		s.names = map[string]bool{}
+		if t := str(s.from, "type"); t != "" && t != "EMPTY" {
+			if b.columns == nil {
+				return false, local("%s: the columns of its FROM are not known", name)
+			}
+			cols, err := b.columns(s.from)
+			if err != nil {
+				return false, local("%s: the columns of its FROM: %v", name, err)
+			}
+			for _, c := range cols {
+				s.names[strings.ToLower(c.Name)] = true
+			}
+		}
+	}
+	return s.names[name], nil
+}
+
+// nowName is the name DuckDB gives a select list's item that is the call
+// n with no alias: a keyword as written, a function's name with ().
+func nowName(n Node) string {
+	if str(n, "class") == "COLUMN_REF" {
+		s, _ := list(n, "column_names")[0].(string)
+		return s
+	}
+	return str(n, "function_name") + "()"
+}
+
+// NowParameter is a statement's AST (one that the coordinator ships: a
+// task's, a merge's) with the query's instant a parameter (see above):
+// its markers become CAST($k AS TIMESTAMP WITH TIME ZONE), k one past
+// the AST's highest parameter, bound to NowText of the instant when it
+// runs. uses says it holds one; else ast comes back as it is.
+func NowParameter(ast []byte) (out []byte, uses bool, err error) {
+	var doc any
+	if err := decode(ast, &doc); err != nil {
+		return nil, false, fmt.Errorf("partition: decoding the AST: %w", err)
+	}
+	last := 0
+	anyNode(doc, func(n Node) bool {
+		if str(n, "class") == "PARAMETER" {
+			if p, err := strconv.Atoi(str(n, "identifier")); err == nil {
+				last = max(last, p)
+			}
+		}
+		uses = uses || isNowMarker(n)
+		return false
+	})
+	if !uses {
+		return ast, false, nil
+	}
+	doc = replace(doc, func(n Node) (any, bool) {
+		if !isNowMarker(n) {
+			return nil, false
+		}
+		p := cast("TIMESTAMP WITH TIME ZONE", parameter(last+1))
+		p["alias"] = n["alias"]
+		return p, true
+	})
+	out, err = json.Marshal(doc)
+	return out, err == nil, err
+}
+
+// NowText is the text of an instant that NowParameter's parameter casts
+// to TIMESTAMP WITH TIME ZONE: in UTC, to the microsecond, as DuckDB
+// keeps it.
+func NowText(t time.Time) string {
+	return t.UTC().Format("2006-01-02 15:04:05.000000") + "+00"
+}
