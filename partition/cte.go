@@ -326,11 +326,12 @@ func (w *withs) plan(d *withDef) (*Plan, error) {
 		names[i] = c.Name
 	}
 	var a *Analysis
+	env := w.env
 	switch str(d.node, "type") {
 	case "SELECT_NODE":
-		a, err = analyzeSelect(clone(d.node), w.env)
+		a, err = analyzeSelect(clone(d.node), env)
 	case "SET_OPERATION_NODE":
-		a, err = analyzeSetOp(clone(d.node), w.env)
+		a, err = analyzeSetOp(clone(d.node), env)
 	default:
 		err = local("WITH %s is a %s", d.name, str(d.node, "type"))
 	}

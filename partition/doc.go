@@ -62,7 +62,9 @@
 // whole where splitting cannot pay), literals.go (the constants of a
 // WHERE's comparisons marked, so that a plan's cache key counts them by
 // type and its task SQL takes them as parameters: a lookup with a new key
-// reuses its plan).
+// reuses its plan), now.go (now(), current_date and their kin, the
+// query's instant, made a marker at analysis and a parameter of the SQL
+// the coordinator ships, bound to the instant it takes once per run).
 // Each stage's query is an AST over its slice and the TEMP tables its
 // inputs are loaded into; the executors run it.
 package partition

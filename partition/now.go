@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -38,6 +39,8 @@ import (
 // out of the marked constants' range (literalBase).
 const nowLocation = literalBase + 1<<31
 
+var nowLocationText = strconv.FormatUint(nowLocation, 10)
+
 // nowTypes are the types the functions of the query's instant give, by
 // name, as DuckDB 1.5 returns them; "" for TIMESTAMP WITH TIME ZONE, the
 // instant itself.
@@ -58,7 +61,7 @@ var nowKeywords = map[string]bool{"current_date": true, "current_time": true, "c
 // ZONE.
 func nowMarker(typ string) Node {
 	m := function("get_current_timestamp")
-	m["query_location"] = json.Number(strconv.FormatUint(nowLocation, 10))
+	m["query_location"] = json.Number(nowLocationText)
 	switch typ {
 	case "":
 		return m
@@ -70,7 +73,7 @@ func nowMarker(typ string) Node {
 
 func isNowMarker(n Node) bool {
 	loc, _ := n["query_location"].(json.Number)
-	return str(n, "class") == "FUNCTION" && string(loc) == strconv.FormatUint(nowLocation, 10)
+	return str(n, "class") == "FUNCTION" && string(loc) == nowLocationText
 }
 
 // bindNowOnce binds root's calls of the instant unless a query around it
@@ -84,11 +87,14 @@ func bindNowOnce(root Node, env *Env) error {
 }
 
 // bindNow replaces root's calls of the query's instant with the marker
-// (see above). columns lists a FROM item's columns.
+// (see above). columns lists a FROM item's columns. An item of the
+// select list named by its text keeps its name (outnames.go).
 func bindNow(root Node, columns func(Node) ([]Column, error)) error {
 	aliases := map[string]bool{}
 	anyNode(root, func(n Node) bool {
-		if a := str(n, "alias"); a != "" {
+		// A keyword named after itself (nameSubqueryItems names it so)
+		// is the instant under either name.
+		if a := str(n, "alias"); a != "" && !(str(n, "class") == "COLUMN_REF" && len(list(n, "column_names")) == 1 && list(n, "column_names")[0] == a) {
 			aliases[strings.ToLower(a)] = true
 		}
 		return false
@@ -214,6 +220,10 @@ func nowName(n Node) string {
 // the AST's highest parameter, bound to NowText of the instant when it
 // runs. uses says it holds one; else ast comes back as it is.
 func NowParameter(ast []byte) (out []byte, uses bool, err error) {
+	if !bytes.Contains(ast, []byte(nowLocationText)) {
+		// No marker's location anywhere (most queries): not decoded.
+		return ast, false, nil
+	}
 	var doc any
 	if err := decode(ast, &doc); err != nil {
 		return nil, false, fmt.Errorf("partition: decoding the AST: %w", err)

@@ -7,10 +7,11 @@ package partition
 // result schema then differs from the query's, and the query ran local
 // (`SELECT s_suppkey, (SELECT count(*) FROM partsupp WHERE ps_suppkey =
 // s_suppkey) FROM supplier`). Such a column is given its name as an
-// alias first, the one DuckDB gave it.
+// alias first, the one DuckDB gave it; so is one named after a call of
+// the query's instant, which the plan makes a parameter (now.go).
 
 // nameSubqueryItems aliases each select item of root that holds a
-// subquery and has no alias with names[i], its result column's name.
+// subquery or a call of the instant and has no alias with names[i], its result column's name.
 // Nothing changes when the items are not the columns one for one (a *,
 // COLUMNS, a set operation).
 func nameSubqueryItems(root Node, names []string) {
@@ -31,8 +32,29 @@ func nameSubqueryItems(root Node, names []string) {
 		if str(n, "alias") != "" || names[i] == "" {
 			continue
 		}
-		if anyNode(n, func(x Node) bool { return str(x, "class") == "SUBQUERY" }) {
+		if anyNode(n, renamed) {
 			withAlias(n, names[i])
 		}
 	}
+}
+
+// renamed says the planner may rewrite the text of expression n: a
+// subquery, or a call of the query's instant (now.go), which a keyword
+// that names a column is not, though its name is then the same.
+func renamed(n Node) bool {
+	switch str(n, "class") {
+	case "SUBQUERY":
+		return true
+	case "FUNCTION":
+		_, ok := nowTypes[str(n, "function_name")]
+		return ok
+	case "COLUMN_REF":
+		names := list(n, "column_names")
+		if len(names) != 1 {
+			return false
+		}
+		name, _ := names[0].(string)
+		return nowKeywords[name]
+	}
+	return false
 }

@@ -183,8 +183,8 @@ type Env struct {
 	TaskOpenFiles int
 
 	// Names are the query's result columns' names (nil: unknown), kept
-	// by the split plan where its rewrite would rename one
-	// (outnames.go).
+	// by the split plan where its rewrite would rename one: a subquery's
+	// text, a call of the query's instant (outnames.go).
 	Names []string
 
 	// withs are the WITH queries read more than once, computed once;
