@@ -99,6 +99,30 @@ func TestNowIsTheQuerysInstant(t *testing.T) {
 	}
 }
 
+// TestNowInDistributedWrites: COPY TO and CREATE TABLE AS, written by
+// the executors in parts, write one instant, the query's.
+func TestNowInDistributedWrites(t *testing.T) {
+	_, cl, glob := startCluster(t, 2, "")
+	ctx := context.Background()
+	q := "SELECT id, now() AS t, current_date AS d FROM read_parquet('" + glob + "')"
+	out := filepath.Join(filepath.Dir(glob), "now-out")
+	if _, err := cl.ExecuteUpdate(ctx, fmt.Sprintf(`COPY (%s) TO '%s/' (FORMAT parquet)`, q, out)); err != nil {
+		t.Fatal(err)
+	}
+	if files := entries(t, out); len(files) < 2 {
+		t.Fatalf("%d files written (%v): the tasks did not write in parts", len(files), files)
+	}
+	wroteOn(t, cl, 2)
+	if _, err := cl.ExecuteUpdate(ctx, "CREATE TABLE stamped AS "+q); err != nil {
+		t.Fatal(err)
+	}
+	for _, read := range []string{"read_parquet('" + out + "/*.parquet')", "stamped"} {
+		if n := queryInt(t, cl, "SELECT count(DISTINCT (t, d)) FROM "+read); n != 1 {
+			t.Errorf("%s: %d instants, want one", read, n)
+		}
+	}
+}
+
 // TestNowIsNotKeptInAPlan: a text whose plan is kept (textplan.go) sees a
 // new instant at each run, taken once for all its tasks.
 func TestNowIsNotKeptInAPlan(t *testing.T) {

@@ -90,23 +90,31 @@ func bindNowOnce(root Node, env *Env) error {
 // (see above). columns lists a FROM item's columns. An item of the
 // select list named by its text keeps its name (outnames.go).
 func bindNow(root Node, columns func(Node) ([]Column, error)) error {
-	aliases := map[string]bool{}
-	anyNode(root, func(n Node) bool {
-		// A keyword named after itself (nameSubqueryItems names it so)
-		// is the instant under either name.
-		if a := str(n, "alias"); a != "" && !(str(n, "class") == "COLUMN_REF" && len(list(n, "column_names")) == 1 && list(n, "column_names")[0] == a) {
-			aliases[strings.ToLower(a)] = true
-		}
-		return false
-	})
-	b := nowBinder{columns: columns, aliases: aliases}
+	b := nowBinder{root: root, columns: columns}
 	_, err := b.walk(root, nil, false)
 	return err
 }
 
 type nowBinder struct {
+	root    Node
 	columns func(Node) ([]Column, error)
-	aliases map[string]bool
+	aliases map[string]bool // every alias in root, once a keyword asks
+}
+
+// aliased says whether an alias in the query is named name.
+func (b *nowBinder) aliased(name string) bool {
+	if b.aliases == nil {
+		b.aliases = map[string]bool{}
+		anyNode(b.root, func(n Node) bool {
+			// A keyword named after itself (nameSubqueryItems names it
+			// so) is the instant under either name.
+			if a := str(n, "alias"); a != "" && !(str(n, "class") == "COLUMN_REF" && len(list(n, "column_names")) == 1 && list(n, "column_names")[0] == a) {
+				b.aliases[strings.ToLower(a)] = true
+			}
+			return false
+		})
+	}
+	return b.aliases[name]
 }
 
 // nowScope is a SELECT's FROM item and, once asked, its column names.
@@ -115,10 +123,11 @@ type nowScope struct {
 	names map[string]bool
 }
 
-// walk is v with its calls of the instant replaced; scopes are the FROM
+// walk replaces the calls of the instant in v; scopes are the FROM
 // items of the SELECTs v is in, innermost last; item says v is a select
-// list's item, whose name the replacement keeps.
-func (b *nowBinder) walk(v any, scopes []*nowScope, item bool) (any, error) {
+// list's item, whose name the replacement keeps. It returns v's
+// replacement, if v itself is one.
+func (b *nowBinder) walk(v any, scopes []*nowScope, item bool) (Node, error) {
 	switch v := v.(type) {
 	case []any:
 		for i, x := range v {
@@ -126,7 +135,9 @@ func (b *nowBinder) walk(v any, scopes []*nowScope, item bool) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			v[i] = r
+			if r != nil {
+				v[i] = r
+			}
 		}
 	case map[string]any:
 		if r, ok, err := b.call(v, scopes); err != nil || ok {
@@ -140,14 +151,21 @@ func (b *nowBinder) walk(v any, scopes []*nowScope, item bool) (any, error) {
 			scopes = append(scopes[:len(scopes):len(scopes)], &nowScope{from: child(v, "from_table")})
 		}
 		for k, x := range v {
+			switch x.(type) {
+			case map[string]any, []any:
+			default:
+				continue
+			}
 			r, err := b.walk(x, scopes, k == "select_list")
 			if err != nil {
 				return nil, err
 			}
-			v[k] = r
+			if r != nil {
+				v[k] = r
+			}
 		}
 	}
-	return v, nil
+	return nil, nil
 }
 
 // call is the marker for n if n calls a function of the query's instant.
@@ -168,7 +186,7 @@ func (b *nowBinder) call(n Node, scopes []*nowScope) (Node, bool, error) {
 		}
 		name, _ := names[0].(string)
 		name = strings.ToLower(name)
-		if !nowKeywords[name] || b.aliases[name] {
+		if !nowKeywords[name] || b.aliased(name) {
 			return nil, false, nil
 		}
 		for _, s := range scopes {
