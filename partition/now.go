@@ -18,8 +18,9 @@ import (
 //   - bindNow (at analysis, views inlined) replaces each call with the
 //     marker, get_current_timestamp() at query location nowLocation, cast
 //     to the type the call gives (current_date: the marker's DATE in the
-//     session's time zone, which every executor shares: the registry
-//     admits none of another zone). The rewrites copy the marker as any
+//     cluster's time zone, --timezone, which every executor shares: the
+//     registry admits none of another zone, and a session cannot SET
+//     another, settings being locked). The rewrites copy the marker as any
 //     expression; a query the coordinator runs while planning (a check,
 //     an estimate, a sample of a sort key) evaluates it as DuckDB does;
 //   - NowParameter makes the marker, in the SQL the coordinator ships (a
