@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/skeindb/skein/internal/duck"
 	"github.com/skeindb/skein/internal/ducktest"
 )
@@ -33,7 +32,7 @@ const nowCalls = `now() AS a, current_timestamp AS b, get_current_timestamp() AS
 // rows of a scan over many tasks held several.
 func TestNowIsTheQuerysInstant(t *testing.T) {
 	_, cl, glob := startCluster(t, 2, "direct", func(c *Config) { c.TimeZone = nowZone })
-	ref := nowReference(t)
+	ref := zoneReference(t, nowZone)
 	scan := "read_parquet('" + glob + "')"
 
 	before := ref("SELECT " + nowCalls)
@@ -213,26 +212,18 @@ func runSplitOrLocal(t *testing.T, cl *flightsql.Client, q string) (explanation,
 // queryRows are a query's rows in one DuckDB, as text, sorted.
 func queryRows(t *testing.T, conn *duck.Conn, q string) []string {
 	t.Helper()
-	ctx := context.Background()
-	st, err := conn.Prepare(ctx, q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	rdr, err := st.Query(ctx, memory.DefaultAllocator, nil, duck.DefaultBatchSize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rdr.Release()
+	rdr, done := ducktest.Query(t, conn, q)
+	defer done()
 	rows := rowStrings(t, rdr)
 	slices.Sort(rows)
 	return rows
 }
 
-// nowReference is a DuckDB in nowZone: the rows of a query, as text.
-func nowReference(t *testing.T) func(q string) []string {
+// zoneReference is a DuckDB computing in zone, reading files under dirs:
+// the rows of a query, as text, sorted.
+func zoneReference(t *testing.T, zone string, dirs ...string) func(q string) []string {
 	ctx := context.Background()
-	ref, err := duck.Open(ctx, duck.Config{TimeZone: nowZone})
+	ref, err := duck.Open(ctx, duck.Config{AllowedDirs: dirs, TimeZone: zone})
 	if err != nil {
 		t.Fatal(err)
 	}

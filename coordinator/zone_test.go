@@ -14,7 +14,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/skeindb/skein/internal/duck"
 	"github.com/skeindb/skein/internal/ducktest"
 	"google.golang.org/grpc"
 )
@@ -47,31 +46,7 @@ TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 1024)`, f*5000, filepath.Join(dir, fmt.S
 	}
 	glob := filepath.Join(dir, "ts*.parquet")
 	ctx := context.Background()
-	ref, err := duck.Open(ctx, duck.Config{AllowedDirs: []string{dir}, TimeZone: zone})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ref.Close()
-	rconn, err := ref.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rconn.Close()
-	want := func(q string) []string {
-		st, err := rconn.Prepare(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		rdr, err := st.Query(ctx, memory.DefaultAllocator, nil, duck.DefaultBatchSize)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rdr.Release()
-		rows := rowStrings(t, rdr)
-		slices.Sort(rows)
-		return rows
-	}
+	want := zoneReference(t, zone, dir)
 	queries := map[string]string{
 		"scatter": `SELECT id, ts, date_trunc('day', ts) AS d, strftime(ts, '%Y-%m-%d %H:%M') AS s, ts::DATE AS day,
   ts::VARCHAR AS v FROM read_parquet('` + glob + `')`,

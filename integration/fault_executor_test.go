@@ -13,7 +13,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/skeindb/skein/internal/duck"
 	"github.com/skeindb/skein/internal/ducktest"
 	"google.golang.org/grpc"
@@ -188,16 +187,8 @@ func assignedTo(t testing.TB, info *flight.FlightInfo, ep int, execs []*proc) in
 // duckFingerprint runs q on a plain DuckDB.
 func duckFingerprint(t testing.TB, ctx context.Context, conn *duck.Conn, q string) fingerprint {
 	t.Helper()
-	st, err := conn.Prepare(ctx, q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	rdr, err := st.Query(ctx, memory.DefaultAllocator, nil, duck.DefaultBatchSize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rdr.Release()
+	rdr, done := ducktest.Query(t, conn, q)
+	defer done()
 	var fp fingerprint
 	for rdr.Next() {
 		fp.add(rdr.RecordBatch())

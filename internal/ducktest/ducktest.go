@@ -7,6 +7,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/skeindb/skein/internal/duck"
 )
 
@@ -38,5 +40,24 @@ func Exec(t testing.TB, conn *duck.Conn, stmts ...string) {
 		if _, err := conn.Exec(context.Background(), s); err != nil {
 			t.Fatalf("%.200s: %v", s, err)
 		}
+	}
+}
+
+// Query runs q and gives its rows as a reader, and done, which releases
+// it and closes its statement.
+func Query(t testing.TB, conn *duck.Conn, q string) (rdr array.RecordReader, done func()) {
+	t.Helper()
+	ctx := context.Background()
+	st, err := conn.Prepare(ctx, q)
+	if err != nil {
+		t.Fatalf("%.200s: %v", q, err)
+	}
+	if rdr, err = st.Query(ctx, memory.DefaultAllocator, nil, duck.DefaultBatchSize); err != nil {
+		_ = st.Close()
+		t.Fatalf("%.200s: %v", q, err)
+	}
+	return rdr, func() {
+		rdr.Release()
+		_ = st.Close()
 	}
 }
