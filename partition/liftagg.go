@@ -36,6 +36,13 @@ func liftAggregates(root Node, env Env) (Node, bool) {
 	if anyNode(outer, func(n Node) bool { return str(n, "class") == "SUBQUERY" || str(n, "class") == "STAR" }) {
 		return nil, false
 	}
+	// Only the query's own windows are lifted over: windows in its FROM
+	// subquery (which Analysis.windows counts too) would still be below
+	// the aggregate, and the lifted query's FROM would be the query
+	// again, planned over and over.
+	if !anyNode(outer, func(n Node) bool { return str(n, "class") == "WINDOW" }) {
+		return nil, false
+	}
 	cols, err := env.Columns(subquery(clone(root), "skein_q"))
 	if err != nil || len(cols) != len(sel) {
 		return nil, false

@@ -187,6 +187,9 @@ type Env struct {
 	// text, a call of the query's instant (outnames.go).
 	Names []string
 
+	// depth counts the analyses this one is nested in (analyzeSelect).
+	depth int
+
 	// withs are the WITH queries read more than once, computed once;
 	// nil: every WITH is inlined.
 	withs *withs
@@ -195,6 +198,9 @@ type Env struct {
 	// query around it.
 	nowBound bool
 }
+
+// maxAnalysisDepth bounds how deep analyses nest (Env.depth).
+const maxAnalysisDepth = 200
 
 // Column is a column of a FROM item.
 type Column struct{ Name, Type string }
@@ -286,6 +292,13 @@ func analyzeUnion(root Node, env Env) (*Analysis, error) {
 }
 
 func analyzeSelect(root Node, env Env) (*Analysis, error) {
+	// A rewrite that gave back a query it rewrites again would plan
+	// forever, the coordinator's memory growing with each level; no SQL a
+	// user writes nests its subqueries this deep (DuckDB's own bound on
+	// an expression's depth is 1000).
+	if env.depth++; env.depth > maxAnalysisDepth {
+		return nil, local("planning went %d subqueries deep", maxAnalysisDepth)
+	}
 	aggs := env.Aggregates
 	if env.Exchanges {
 		if err := inlineCTEs(root, env.withs); err != nil {
