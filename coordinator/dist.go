@@ -1097,36 +1097,46 @@ func (d *dist) rewrite(ctx context.Context, conn *duck.Conn, a *partition.Analys
 
 // slices cuts the files a split scan reads into the slices of its tasks:
 // Parquet files by row groups, text files whole. seen are the planning's
-// listings. files are the Parquet files read, and tasks, when not 0, how
-// many tasks the slices kept after pruning are joined into
-// (partition.Coalesce).
-func (d *dist) slices(ctx context.Context, conn *duck.Conn, seen listings, a *partition.Analysis) (sl []partition.Slice, files []partition.File, tasks int, err error) {
+// listings. files are the Parquet files read, and group, when not nil,
+// joins the slices kept after pruning into tasks of whole files
+// (partition.Coalesce, CoalesceTail).
+func (d *dist) slices(ctx context.Context, conn *duck.Conn, seen listings, a *partition.Analysis) (sl []partition.Slice, files []partition.File, group func([]partition.Slice) []partition.Slice, err error) {
 	if a.Format == partition.Text {
 		paths, err := globAll(ctx, conn, a.Paths)
-		return partition.SplitFiles(paths), nil, 0, err
+		return partition.SplitFiles(paths), nil, nil, err
 	}
 	files, err = d.filesOnce(ctx, conn, seen, a.Paths)
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("reading Parquet metadata: %w", err)
+		return nil, nil, nil, fmt.Errorf("reading Parquet metadata: %w", err)
 	}
 	if err := readAsFirst(a, files); err != nil {
-		return nil, nil, 0, err
+		return nil, nil, nil, err
 	}
 	// Every task of a join reads the other inputs whole: with more files
 	// than executor threads, each thread gets one task of whole files; so
 	// does a scan whose every task gives about as many rows (PerSlot).
 	if slots := d.slots(); (a.Joined || a.PerSlot) && len(files) > slots {
-		return partition.SplitGroups(files, slots), files, 0, nil
+		return partition.SplitGroups(files, slots), files, nil, nil
 	}
 	if a.Joined {
-		return partition.Split(files, d.taskRows(a, files)), files, 0, nil
+		return partition.Split(files, d.taskRows(a, files)), files, nil, nil
 	}
 	if d.sched.unequal(d.readyIDs()) {
 		tail := tailRows(files, d.targetRows, d.slots())
-		return partition.SplitTail(files, d.targetRows, tail), files, 0, nil
+		limit := d.targetRows
+		if d.autoRows {
+			// As many tasks before the tail as on equal executors at
+			// most: the tail's small ones balance the executors.
+			tasks := int64(scanTasksPerSlot * d.slots())
+			limit = min(limit, max((totalRows(files)-tail+tasks-1)/tasks, 1))
+		}
+		group := func(kept []partition.Slice) []partition.Slice {
+			return partition.CoalesceTail(kept, files, limit, tail)
+		}
+		return partition.SplitTail(files, d.targetRows, tail), files, group, nil
 	}
 	if !d.autoRows {
-		return partition.Split(files, d.targetRows), files, 0, nil
+		return partition.Split(files, d.targetRows), files, nil, nil
 	}
 	if _, _, ok := a.AnyRowsLimit(); ok {
 		// Any n rows, whose merge runs the tasks in rounds (firstrows.go):
@@ -1135,13 +1145,17 @@ func (d *dist) slices(ctx context.Context, conn *duck.Conn, seen listings, a *pa
 		// read by UNION ALL starts both: 35 ms against 21 for one,
 		// lineitem SF1, one thread); the others joined as below, after
 		// pruning (scanSlices).
-		return partition.Split(files, d.targetRows), files, scanTasksPerSlot * d.slots(), nil
+		tasks := scanTasksPerSlot * d.slots()
+		return partition.Split(files, d.targetRows), files, func(kept []partition.Slice) []partition.Slice {
+			return partition.Coalesce(kept, files, tasks)
+		}, nil
 	}
 	// Equal executors: about scanTasksPerSlot tasks a slot, each paying a
 	// task's fixed cost once for many rows, whole files together; the
 	// second lets a free slot take work from a busy one (stealing).
-	tasks = scanTasksPerSlot * d.slots()
-	return partition.Split(files, max(d.targetRows, (totalRows(files)+int64(tasks)-1)/int64(tasks))), files, tasks, nil
+	tasks := scanTasksPerSlot * d.slots()
+	group = func(kept []partition.Slice) []partition.Slice { return partition.Coalesce(kept, files, tasks) }
+	return partition.Split(files, max(d.targetRows, (totalRows(files)+int64(tasks)-1)/int64(tasks))), files, group, nil
 }
 
 // The automatic task size of a plain scan (--task-rows 0): about

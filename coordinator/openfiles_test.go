@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -143,4 +144,66 @@ func forgetAllPace(t *testing.T, c *Coordinator) {
 		forgetPace(t, c, id)
 	}
 	forgetPace(t, c, "")
+}
+
+// On executors measured unequal, a glob over thousands of small files is
+// cut as SplitTail cuts it, but its whole files are grouped (CoalesceTail):
+// a task a file made 3,000 tasks of 3 rows, each a dispatch, a prepare and
+// a stream. The tail's tasks stay smaller than the others, for the
+// scheduler to give out last, and the answers are DuckDB's.
+func TestManyFilesUnequalPaceGroupsFiles(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 3,000 files")
+	}
+	dir := t.TempDir()
+	glob := manyFiles(t, dir, 3000)
+	c, cl, _ := startCluster(t, 2, "direct", func(c *Config) {
+		c.AllowDirs = append(c.AllowDirs, dir)
+		c.TaskRows = 0
+	})
+	ref := ducktest.Open(t, dir)
+	ids := []string{c.Executors()[0].ID(), c.Executors()[1].ID()}
+	for _, q := range []string{
+		fmt.Sprintf("SELECT count(*), sum(id), min(id), max(g) FROM read_parquet('%s')", glob),
+		fmt.Sprintf("SELECT g, count(*), sum(id) FROM read_parquet('%s') GROUP BY g", glob),
+		fmt.Sprintf("SELECT id FROM read_parquet('%s') WHERE id %% 7 = 3", glob),
+	} {
+		// One executor three times slower than the other, as queries
+		// before would have measured it.
+		unequal := func() {
+			forgetAllPace(t, c)
+			s := c.dist.sched
+			s.mu.Lock()
+			s.pace[ids[0]], s.pace[ids[1]] = 0, math.Log(1.0/3)
+			s.mu.Unlock()
+			if !s.unequal(ids) {
+				t.Fatal("the executors' pace does not say unequal")
+			}
+		}
+		unequal()
+		info, e := explained(t, cl, q)
+		// 9,000 rows: 4 tasks before the tail (scanTasksPerSlot a slot),
+		// the tail's 2,250 rows in tasks of a quarter of theirs. A staged
+		// plan tells its scan's tasks, not their files.
+		if len(e.Stages) > 0 {
+			if n := e.Stages[0].Tasks; n < 4 || n > 12 {
+				t.Errorf("%s: %d scan tasks, want 4 to 12", q, n)
+			}
+		} else {
+			var files []int
+			for _, p := range e.Plan {
+				files = append(files, strings.Count(p.Slice, ",")+1)
+			}
+			t.Logf("%.40s: tasks of %v files", q, files)
+			if len(files) < 4 || len(files) > 12 || files[len(files)-1] >= files[0] {
+				t.Errorf("%s: %d tasks of %v files, want 4 to 12, the last ones smaller", q, len(files), files)
+			}
+		}
+		readEndpointsAny(context.Background(), t, cl, info.Endpoint)
+		unequal()
+		got, _, _ := clusterAnswer(t, cl, q)
+		if want := duckAnswer(t, ref, q); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: cluster %v, DuckDB %v", q, got.rows, want.rows)
+		}
+	}
 }

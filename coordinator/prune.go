@@ -17,7 +17,7 @@ import (
 // they are whole files (partition.Coalesce): pruned first, since a slice
 // of several files is pruned only as a whole.
 func (d *dist) scanSlices(ctx context.Context, conn *duck.Conn, seen listings, a *partition.Analysis, notes *[]string) (kept, all []partition.Slice, err error) {
-	all, files, tasks, err := d.slices(ctx, conn, seen, a)
+	all, _, group, err := d.slices(ctx, conn, seen, a)
 	if err != nil || a.Format != partition.Parquet {
 		return all, all, err
 	}
@@ -25,13 +25,16 @@ func (d *dist) scanSlices(ctx context.Context, conn *duck.Conn, seen listings, a
 	if s := p.String(); s != "" {
 		*notes = append(*notes, s)
 	}
-	if _, _, ok := a.AnyRowsLimit(); ok && tasks > 0 {
+	if group == nil {
+		return kept, all, nil
+	}
+	if _, _, ok := a.AnyRowsLimit(); ok {
 		// Any n rows, run in rounds (firstrows.go): the first round's
 		// slices as they are, a file or less each, and the rest joined
 		// as a split scan's are, for the later rounds of a selective
 		// filter that reads them all.
 		first := min(d.slots(), len(kept))
-		return append(kept[:first:first], partition.Coalesce(kept[first:], files, tasks)...), all, nil
+		return append(kept[:first:first], group(kept[first:])...), all, nil
 	}
-	return partition.Coalesce(kept, files, tasks), all, nil
+	return group(kept), all, nil
 }

@@ -156,6 +156,43 @@ func TestSplitTail(t *testing.T) {
 	}
 }
 
+// CoalesceTail joins runs of whole files into slices of about limit rows
+// before the tail and a quarter of that in it, leaves a file cut by row
+// groups as it is, and keeps every row once, after pruning too.
+func TestCoalesceTail(t *testing.T) {
+	files := []File{{Path: "big", RowGroups: []int64{100, 100, 100, 100}}}
+	for i := range 8 {
+		files = append(files, File{Path: fmt.Sprintf("s%d", i), RowGroups: []int64{10}})
+	}
+	sl := SplitTail(files, 200, 40)
+	str := func(sl []Slice) string {
+		var s []string
+		for _, x := range sl {
+			s = append(s, x.String())
+		}
+		return strings.Join(s, " ")
+	}
+	if got, want := str(CoalesceTail(sl, files, 80, 40)), "big[0..199] big[200..399] s0,s1,s2,s3 s4,s5 s6,s7"; got != want {
+		t.Errorf("grouped %s, want %s", got, want)
+	}
+	var rows int64
+	for _, x := range CoalesceTail(sl, files, 80, 40) {
+		rows += x.Rows + max(x.Last-x.First+1, 0)
+	}
+	if rows != 480 {
+		t.Errorf("%d rows in the slices, want 480", rows)
+	}
+	// s2 pruned: its neighbours still join; a run too small to cut
+	// stays a slice a file.
+	kept := append(append([]Slice{}, sl[:4]...), sl[5:]...)
+	if got, want := str(CoalesceTail(kept, files, 80, 40)), "big[0..199] big[200..399] s0,s1,s3 s4,s5 s6,s7"; got != want {
+		t.Errorf("pruned: %s, want %s", got, want)
+	}
+	if got, want := str(CoalesceTail(sl, files, 1, 40)), str(sl); got != want {
+		t.Errorf("limit under a file: %s, want SplitTail's %s", got, want)
+	}
+}
+
 func TestSplitGroups(t *testing.T) {
 	files := []File{{Path: "a", RowGroups: []int64{100}}, {Path: "b", RowGroups: []int64{0}}, {Path: "c", RowGroups: []int64{60}},
 		{Path: "d", RowGroups: []int64{50}}, {Path: "e", RowGroups: []int64{40}}}

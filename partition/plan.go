@@ -1099,6 +1099,55 @@ func Coalesce(sl []Slice, files []File, n int) []Slice {
 	return out
 }
 
+// CoalesceTail is Coalesce for a scan cut by SplitTail (executors of
+// unequal speed): each run of consecutive slices that are whole files is
+// joined into slices of about limit rows, a quarter of that in the last
+// tail rows of sl, where SplitTail cuts its small slices for the
+// scheduler to give out last. A task a file cost each of thousands of
+// small files a task's fixed cost (a dispatch, a prepare, a stream); a
+// file of more rows than that, cut by row groups, stays as it is.
+func CoalesceTail(sl []Slice, files []File, limit, tail int64) []Slice {
+	rows := make(map[string]int64, len(files))
+	for _, f := range files {
+		rows[f.Path] = f.Rows()
+	}
+	size := func(s Slice) int64 { return max(s.Last-s.First+1, 0) }
+	var total int64
+	for _, s := range sl {
+		total += size(s)
+	}
+	out := make([]Slice, 0, len(sl))
+	var run []Slice // whole files, all in the tail or all before it
+	var runRows, seen int64
+	runTail := false
+	flush := func() {
+		if len(run) > 0 {
+			lim := limit
+			if runTail {
+				lim = limit / 4
+			}
+			lim = max(lim, 1)
+			out = append(out, Coalesce(run, files, int((runRows+lim-1)/lim))...)
+		}
+		run, runRows = nil, 0
+	}
+	for _, s := range sl {
+		inTail := total-seen <= tail
+		seen += size(s)
+		if r := rows[s.File]; s.Keys != nil || len(s.Files) > 0 || r == 0 || s.First != 0 || s.Last != r-1 {
+			flush()
+			out = append(out, s)
+			continue
+		}
+		if inTail != runTail {
+			flush()
+		}
+		run, runRows, runTail = append(run, s), runRows+size(s), inTail
+	}
+	flush()
+	return out
+}
+
 // SplitGroups spreads whole files over at most n slices of about equal
 // rows (largest file first to the smallest group), each slice's files in
 // their original order.
