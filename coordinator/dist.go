@@ -69,8 +69,9 @@ type dist struct {
 	work          work // every call and goroutine using the layer, waited for at shutdown
 	limits        flightsql.Limits
 
-	clients *pool                // Flight clients by executor location
-	footers *lru[string, footer] // row groups and schema by file path, size and mtime
+	clients *pool                 // Flight clients by executor location
+	footers *lru[string, footer]  // row groups and schema by file path, size and mtime
+	globs   *lru[string, dirGlob] // what patterns of one directory matched, by pattern
 	// keyBounds are a column's bounds in each row group (keyStats), by
 	// file path, size, mtime and column.
 	keyBounds *lru[string, []partition.Bounds]
@@ -219,6 +220,7 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 		facts:     newLRU(maxFacts, maxFactBytes, factCost),
 		texts:     newLRU(maxTexts, maxTextBytes, func(k string, _ error) int64 { return int64(len(k)) }),
 		catalogs:  newLRU(maxListings, maxListingBytes, listingCost),
+		globs:     newLRU(maxTexts, maxTextBytes, dirGlobCost),
 		parsed:    newLRU(maxTexts, maxASTBytes, parsedCost),
 		textPlans: newLRU(maxTextPlans, maxTextPlanBytes, textPlanCost),
 		textLookups: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_text_plans_total",

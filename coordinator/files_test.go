@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/skeindb/skein/internal/duck"
 	"github.com/skeindb/skein/internal/ducktest"
 )
 
@@ -80,5 +82,46 @@ func TestPlanningListsFilesOnce(t *testing.T) {
 	}
 	if _, err := d.filesOnce(ctx, conn, newListings(), []string{path}); err == nil {
 		t.Fatal("a new planning did not see the file removed")
+	}
+}
+
+// A pattern of one directory is matched again from what it matched while
+// the directory keeps its modification time (a nil connection would
+// panic: no query), is matched by DuckDB again once a file is added, and
+// is not kept while the directory changed within racyListing.
+func TestGlobOfOneDirectoryKeptWhileItIsUnchanged(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	parquet(t, dir, 2, 10)
+	conn := ducktest.Open(t, dir)
+	globs := newLRU(16, 1<<20, dirGlobCost)
+	pattern := filepath.Join(dir, "f*.parquet")
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(dir, old, old); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(dir, "f0.parquet"), filepath.Join(dir, "f1.parquet")}
+	for _, c := range []*duck.Conn{conn, nil} {
+		if got, err := globDir(ctx, c, globs, pattern); err != nil || !slices.Equal(got, want) {
+			t.Fatalf("globDir = %v, %v; want %v", got, err, want)
+		}
+	}
+	parquet(t, dir, 3, 10) // f2 added: the directory's time is now
+	want = append(want, filepath.Join(dir, "f2.parquet"))
+	for range 2 {
+		if got, err := globDir(ctx, conn, globs, pattern); err != nil || !slices.Equal(got, want) {
+			t.Fatalf("after a file was added: %v, %v; want %v", got, err, want)
+		}
+	}
+	if g, ok := globs.get(pattern); !ok || len(g.matched) != 2 {
+		t.Errorf("a listing of a directory changed just now was kept: %v", g.matched)
+	}
+	for pattern, want := range map[string]bool{
+		"/a/b/*.parquet": true, "/a/b/f[0-3].parquet": true, "/a/*/x.parquet": false, "/a/**/*.parquet": false,
+		"/a/b/**": false, "s3://b/k/*.parquet": false, "*.parquet": false, "~/x/*.parquet": false, "/a/b/f.parquet": false,
+	} {
+		if _, got := oneDir(pattern); got != want {
+			t.Errorf("oneDir(%q) = %v, want %v", pattern, got, want)
+		}
 	}
 }

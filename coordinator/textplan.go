@@ -118,7 +118,7 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 // was planned from changed, else planned (planText) and kept when it may
 // be.
 func (d *dist) keptPlan(ctx context.Context, conn *duck.Conn, query string, schema *arrow.Schema) (*planned, error) {
-	seen := newListings()
+	seen := d.newListings()
 	if !d.parsed.has(query) {
 		// Never planned (a lookup's new key, mostly): nothing is kept.
 		p, _, err := d.planText(ctx, conn, query, schema, seen)
