@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -440,5 +442,65 @@ func TestSchedulerForgetsJobsWhenTicketsExpire(t *testing.T) {
 	pass(arrived.Add(ttl + expireEvery))
 	if s.jobs["a"] != nil {
 		t.Fatal("a job of expired tickets kept")
+	}
+}
+
+// A run whose start call hangs at an executor that stops being heard
+// from is abandoned at the next pass (its call cancelled, its task given
+// to another), though passes look for such runs only when an executor
+// they knew is gone; the live executor's run goes on.
+func TestRunsAtAnExecutorGoneAreAbandoned(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(1e18)
+	now := func() time.Time { return time.Unix(0, clock.Load()) }
+	reg := newRegistry(cluster.NewSecret(), time.Second, "UTC", zerolog.Nop())
+	reg.now = now
+	for _, id := range []string{"a", "b"} {
+		if err := reg.act(cluster.ActionRegister, cluster.Member{ID: id, Location: "grpc://" + id, Threads: 1, Zone: "UTC"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	life, stop := context.WithCancel(context.Background())
+	s := newScheduler(reg, life, zerolog.Nop())
+	s.now = now
+	type call struct {
+		loc string
+		ctx context.Context
+	}
+	calls := make(chan call, 8)
+	s.send = func(ctx context.Context, loc string, _ []string, _ func(int, int64, error)) error {
+		calls <- call{loc, ctx}
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait)
+	t.Cleanup(stop) // before the wait: the calls still hanging end
+	s.spawn = func(f func()) { wg.Add(1); go func() { defer wg.Done(); f() }() }
+	s.add("q", "u", []jobTask{{handle: "0", home: "a"}, {handle: "1", home: "b"}}, []jobStage{{n: 2, spec: true}})
+	s.pass()
+	at := map[string]context.Context{}
+	for range 2 {
+		c := <-calls
+		at[c.loc] = c.ctx
+	}
+	s.pass() // nothing changed: both calls go on
+	if at["grpc://a"].Err() != nil || at["grpc://b"].Err() != nil {
+		t.Fatal("a call was cancelled while both executors live")
+	}
+	// b is heard from halfway, a not: a is dead after deadAfter.
+	clock.Add(int64(reg.deadAfter() / 2))
+	if err := reg.act(cluster.ActionHeartbeat, cluster.Member{ID: "b", Location: "grpc://b", Threads: 1, Zone: "UTC"}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(int64(reg.deadAfter()/2) + int64(time.Millisecond))
+	s.pass()
+	select {
+	case <-at["grpc://a"].Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the call to the executor no longer heard from was not cancelled")
+	}
+	if at["grpc://b"].Err() != nil {
+		t.Error("the live executor's call was cancelled")
 	}
 }
