@@ -175,7 +175,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxSessionsPerUser, "max-sessions-per-user", 64, "most sessions one user may have open (with auth)")
 	fs.IntVar(&c.MaxQueriesPerUser, "max-queries-per-user", 0, "most calls running SQL one user may have at once (0: no limit)")
 	fs.IntVar(&c.MaxStatementsPerSession, "max-statements-per-session", 1000, "most prepared statements and planned, unread queries one session may hold at once")
-	fs.IntVar(&c.MaxOpenFiles, "max-open-files", 0, "while the process holds more file descriptors than this, a statement kept for later (a prepared statement, a query planned and not yet read) keeps none of its files open: it is prepared again when it runs, and one that cannot be (parameters, several statements in one text) is refused (0: half the process's open-file limit, ulimit -n; -1: no bound)")
+	fs.IntVar(&c.MaxOpenFiles, "max-open-files", 0, "while the process holds more file descriptors than this, a statement kept for later (a prepared statement, a query planned and not yet read) keeps none of its files open: it is prepared again when it runs, and one that cannot be (parameters, several statements in one text) is refused to the user holding the most statements (0: half the process's open-file limit, ulimit -n; -1: no bound)")
 	fs.IntVar(&c.MaxMessageMB, "max-message-mb", 64, "largest message a client may send, in MiB (a command, a batch of ingested rows), and most memory the parameter rows bound to one prepared statement may hold")
 	fs.BoolVar(&c.InsecureNoAuth, "insecure-no-auth", false, "allow serving a non-loopback address without auth")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); enables TLS")

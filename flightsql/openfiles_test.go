@@ -2,15 +2,18 @@ package flightsql_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/skeindb/skein/coordinator"
 	"google.golang.org/grpc/codes"
 )
@@ -127,5 +130,95 @@ func TestHeldStatementsKeepTheirFilesWithinTheBudget(t *testing.T) {
 		if err := p.Close(ctx); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// Over --max-open-files the statements that must stay open (here, with a
+// parameter) are refused to the session holding the most statements, not
+// to everyone: ann floods the server with prepared statements of many
+// scans until she is refused, and bob, holding none, still prepares and
+// runs his; ann's own are taken again once she closes hers.
+func TestOverTheFileBudgetTheFlooderIsRefusedNotEveryone(t *testing.T) {
+	dir := t.TempDir()
+	const scans = 20
+	budget := processFiles(t) + 100
+	path := usersFile(t, map[string]string{"ann": "admin:a", "bob": "reader:b"})
+	ts := startServer(t, func(c *coordinator.Config) {
+		c.UsersFile, c.AllowDirs, c.MaxOpenFiles = path, []string{dir}, budget
+	})
+	c := ts.bareClient(t, "")
+	ann, bob := login(t, c, "ann", "a"), login(t, c, "bob", "b")
+	for i := range scans {
+		file := filepath.Join(dir, fmt.Sprintf("f%02d.parquet", i))
+		if _, err := c.ExecuteUpdate(ann, fmt.Sprintf("COPY (SELECT %d::BIGINT AS id) TO '%s' (FORMAT parquet)", i, file)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each statement reads every file by its own scan (one descriptor
+	// each) and sums the ids from k on; ann's without a parameter are kept
+	// open until the process is over the budget, then closed until they
+	// run (released), and her statement with a parameter, which cannot be
+	// prepared again later, is refused.
+	parts := make([]string, scans)
+	for j := range parts {
+		parts[j] = fmt.Sprintf("SELECT id FROM read_parquet('%s')", filepath.Join(dir, fmt.Sprintf("f%02d.parquet", j)))
+	}
+	sql := func(k string) string {
+		return fmt.Sprintf("SELECT CAST(sum(id) AS BIGINT) AS s FROM (%s) WHERE id >= %s", strings.Join(parts, " UNION ALL "), k)
+	}
+	var anns []*flightsql.PreparedStatement
+	for k := 0; processFiles(t) <= budget; k++ {
+		if k == 50 {
+			t.Fatalf("50 statements of %d scans held: the process holds %d descriptors, the budget is %d", scans, processFiles(t), budget)
+		}
+		p, err := c.Prepare(ann, sql(fmt.Sprint(k%scans)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		anns = append(anns, p)
+	}
+	// Statements released over the budget let the count fall back to it:
+	// the test's own descriptors keep the process over.
+	for range 2 * scans {
+		f, err := os.Open(filepath.Join(dir, "f00.parquet"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+	}
+	_, err := c.Prepare(ann, sql("$1::BIGINT"))
+	wantCode(t, err, codes.ResourceExhausted)
+	// bob holds nothing: his statement is kept open and runs.
+	p, err := c.Prepare(bob, sql("$1::BIGINT"))
+	if err != nil {
+		t.Fatalf("bob, holding no statement, is refused over ann's: %v", err)
+	}
+	schema := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	b.Field(0).(*array.Int64Builder).Append(10)
+	params := b.NewRecordBatch()
+	defer params.Release()
+	p.SetParameters(params)
+	info, err := p.Execute(bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, recs := fetch(t, bob, c, info); len(recs) != 1 || recs[0].Column(0).(*array.Int64).Value(0) != 145 {
+		t.Fatalf("bob's statement: %v, want 145 (10 + ... + 19)", recs)
+	}
+	_, err = c.Prepare(ann, sql("$1::BIGINT"))
+	wantCode(t, err, codes.ResourceExhausted)
+	for _, p := range anns {
+		if err := p.Close(ann); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q, err := c.Prepare(ann, sql("$1::BIGINT"))
+	if err != nil {
+		t.Fatalf("ann, her statements closed: %v", err)
+	}
+	if err := errors.Join(p.Close(bob), q.Close(ann)); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -66,12 +66,8 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 			return nil, err
 		}
 		p := &prepared{id: newID(), sql: req.GetQuery(), stmt: st}
-		if s.filesOver() {
-			_ = st.Close()
-			if !st.Reusable() {
-				return nil, s.errFilesOver()
-			}
-			p.released = true
+		if p.released, err = s.release(sess, st); err != nil {
+			return nil, err
 		}
 		// Kept while the connection is held: a session closes only
 		// when no call holds it.

@@ -59,17 +59,53 @@ func (s *session) lock(ctx context.Context) error {
 	return nil
 }
 
+// held is how many prepared statements and planned queries not yet read
+// the session holds.
+func (s *session) held() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.prepared) + int(s.pending.Load())
+}
+
 // roomFor says whether the session may hold one more prepared statement
 // or planned query, of at most max (Config.MaxStatementsPerSession).
 func (s *session) roomFor(max int) error {
-	s.mu.Lock()
-	held := len(s.prepared) + int(s.pending.Load())
-	s.mu.Unlock()
-	if held >= max {
+	if held := s.held(); held >= max {
 		return fmt.Errorf("%w: the session holds %d prepared statements and planned queries not yet read, the limit (--max-statements-per-session): close statements, read or cancel queries",
 			ErrBusy, held)
 	}
 	return nil
+}
+
+// holdsMost says whether the user of s holds statements (held) and no
+// fewer than any other user: over the descriptor budget (openfiles.go)
+// the statements that must stay open are refused to the user that holds
+// the most, not to every user because one flooded the server. Users, not
+// sessions: a session costs nothing to open, so a client spreading its
+// statements over several would escape a count by session (a client that
+// keeps cookies can even land on two without trying). Without users
+// (--users-file) every client is "anonymous", and all are refused alike.
+func (ss *sessions) holdsMost(s *session) bool {
+	ss.mu.Lock()
+	all := make([]*session, 0, len(ss.byID))
+	for _, o := range ss.byID {
+		all = append(all, o)
+	}
+	ss.mu.Unlock()
+	byUser := map[string]int{}
+	for _, o := range all {
+		byUser[o.user] += o.held()
+	}
+	mine := byUser[s.user]
+	if mine == 0 {
+		return false
+	}
+	for _, n := range byUser {
+		if n > mine {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *session) unlock() {

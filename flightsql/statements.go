@@ -106,11 +106,11 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 		}
 		// Held until its DoGet, it would keep its scans' files open:
 		// over the budget it holds none meanwhile, prepared again there.
-		if s.filesOver() {
-			_ = st.Close()
-			if !st.Reusable() {
-				return nil, s.errFilesOver()
-			}
+		released, err := s.release(sess, st)
+		if err != nil {
+			return nil, err
+		}
+		if released {
 			q.stmt = nil
 		}
 		return q, nil
