@@ -118,11 +118,15 @@ func (d *dist) Cancel(user string, handle []byte) (bool, error) {
 // false for any other handle.
 func (d *dist) ticketQuery(user string, handle []byte) (qid, trace, task string, ok bool, err error) {
 	var owner string
-	if t, err := d.secret.VerifyTask(handle); err == nil {
+	if !d.tickets.Signed(string(handle)) {
+		return "", "", "", false, nil
+	}
+	var t cluster.Task
+	if err := d.tickets.Verify(cluster.KindTask, string(handle), &t); err == nil {
 		qid, trace, owner, task = t.Query, t.Trace, t.User, string(handle)
 	} else {
 		var m merge
-		signer := d.secret.Signer("tickets")
+		signer := d.tickets
 		if signer.Verify(kindMerge, string(handle), &m) != nil && signer.Verify(kindSingle, string(handle), &m) != nil {
 			return "", "", "", false, nil
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/token"
 	"github.com/skeindb/skein/internal/users"
 	"github.com/skeindb/skein/partition"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -37,9 +38,13 @@ const reuseConnection = "arrow-flight-reuse-connection://?"
 // tickets that come back to the coordinator (proxying a task, or merging
 // partial results).
 type dist struct {
-	db         *duck.DB
-	mergeDB    *duck.DB // partial results and final SQL
-	secret     cluster.Secret
+	db      *duck.DB
+	mergeDB *duck.DB // partial results and final SQL
+	secret  cluster.Secret
+	// tickets is secret's signer of task, merge and single tickets, made
+	// once: every DoGet (local queries' too) asks it whether its ticket is
+	// the cluster's.
+	tickets    *token.Signer
 	reg        *registry
 	aggs       partition.Aggregates
 	log        zerolog.Logger
@@ -206,7 +211,7 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 		taskRows = minTaskRows
 	}
 	life, stop := context.WithCancel(context.Background())
-	d := &dist{db: db, mergeDB: mergeDB, secret: secret, reg: reg, aggs: aggs, log: log, mem: mem,
+	d := &dist{db: db, mergeDB: mergeDB, secret: secret, tickets: secret.Signer("tickets"), reg: reg, aggs: aggs, log: log, mem: mem,
 		batch:      duck.Batches(cfg.BatchRows),
 		targetRows: taskRows, autoRows: cfg.TaskRows <= 0, splitMinRows: cfg.SplitMinRows, planSlots: cfg.PlanSlots, mode: cmp.Or(cfg.ResultMode, flightsql.ResultDirect), exchanges: !cfg.NoExchanges, broadcastRows: cfg.BroadcastRows, taskOpenFiles: cfg.TaskOpenFiles, retries: 2, life: life, stopLife: stop,
 		limits: cfg.limits(), views: map[string]partition.View{}, viewTexts: map[viewID]string{}, own: map[string]bool{},
@@ -348,7 +353,7 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTag
 				gather.Final, gather.Producers = p.finalHere, p.stageHandles(all, p.finalFrom)
 			}
 		}
-		h, err := d.secret.Signer("tickets").Sign(kind, gather, time.Now().Add(cluster.TaskTTL))
+		h, err := d.tickets.Sign(kind, gather, time.Now().Add(cluster.TaskTTL))
 		if err != nil {
 			return nil, err
 		}

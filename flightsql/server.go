@@ -160,6 +160,7 @@ type Server struct {
 	mem      memory.Allocator
 	log      zerolog.Logger
 	signer   *token.Signer
+	bearers  bearerCache // bearer tokens signer verified
 	sessions *sessions
 	queries  *queries
 	running  *running

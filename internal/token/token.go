@@ -11,7 +11,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -26,11 +28,17 @@ var (
 type Signer struct {
 	key []byte
 	now func() time.Time
+	// macs holds HMAC states keyed with key, reset between uses: every
+	// RPC verifies a bearer token and every query signs and verifies a
+	// ticket, and a fresh HMAC costs two SHA-256 states and the key's pads.
+	macs sync.Pool
 }
 
 // NewSigner returns a signer for key, which should hold 32 random bytes.
 func NewSigner(key []byte) *Signer {
-	return &Signer{key: append([]byte(nil), key...), now: time.Now}
+	s := &Signer{key: append([]byte(nil), key...), now: time.Now}
+	s.macs.New = func() any { return hmac.New(sha256.New, s.key) }
+	return s
 }
 
 // Sign encodes claims, which must carry an expiry, into a token.
@@ -45,32 +53,63 @@ func (s *Signer) Sign(kind string, claims any, expires time.Time) (string, error
 
 // Verify checks tok's signature, kind and expiry and decodes its claims.
 func (s *Signer) Verify(kind, tok string, claims any) error {
-	p, sig, ok := strings.Cut(tok, ".")
-	if !ok {
-		return ErrMalformed
-	}
-	got, err := base64.RawURLEncoding.DecodeString(sig)
+	_, err := s.VerifyUntil(kind, tok, claims)
+	return err
+}
+
+// VerifyUntil is Verify that also returns when tok expires, for a caller
+// that keeps what it verified until then.
+func (s *Signer) VerifyUntil(kind, tok string, claims any) (time.Time, error) {
+	p, err := s.signed(tok)
 	if err != nil {
-		return ErrMalformed
-	}
-	if !hmac.Equal(got, s.mac(p)) {
-		return ErrSignature
+		return time.Time{}, err
 	}
 	body, err := base64.RawURLEncoding.DecodeString(p)
 	if err != nil {
-		return ErrMalformed
+		return time.Time{}, ErrMalformed
 	}
 	env := envelope{Claims: claims}
 	if err := json.Unmarshal(body, &env); err != nil {
-		return fmt.Errorf("%w: %w", ErrMalformed, err)
+		return time.Time{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	if env.Kind != kind {
-		return fmt.Errorf("%w: a %q token where a %q token was expected", ErrMalformed, env.Kind, kind)
+		return time.Time{}, fmt.Errorf("%w: a %q token where a %q token was expected", ErrMalformed, env.Kind, kind)
 	}
 	if s.now().Unix() >= env.Exp {
-		return ErrExpired
+		return time.Time{}, ErrExpired
 	}
-	return nil
+	return time.Unix(env.Exp, 0), nil
+}
+
+// Signed says whether tok carries this signer's signature, whatever its
+// kind or expiry: one HMAC, for a caller that tries several kinds of one
+// signer on tokens that may be another signer's.
+func (s *Signer) Signed(tok string) bool {
+	_, err := s.signed(tok)
+	return err == nil
+}
+
+// signed checks tok's signature and returns its payload.
+func (s *Signer) signed(tok string) (string, error) {
+	p, sig, ok := strings.Cut(tok, ".")
+	if !ok {
+		return "", ErrMalformed
+	}
+	var got [sha256.Size]byte
+	if base64.RawURLEncoding.DecodedLen(len(sig)) != sha256.Size {
+		if _, err := base64.RawURLEncoding.DecodeString(sig); err != nil {
+			return "", ErrMalformed
+		}
+		return "", ErrSignature
+	}
+	if _, err := base64.RawURLEncoding.Decode(got[:], []byte(sig)); err != nil {
+		return "", ErrMalformed
+	}
+	var want [sha256.Size]byte
+	if !hmac.Equal(got[:], s.sum(want[:0], p)) {
+		return "", ErrSignature
+	}
+	return p, nil
 }
 
 type envelope struct {
@@ -79,8 +118,14 @@ type envelope struct {
 	Claims any    `json:"c"`
 }
 
-func (s *Signer) mac(payload string) []byte {
-	m := hmac.New(sha256.New, s.key)
+func (s *Signer) mac(payload string) []byte { return s.sum(nil, payload) }
+
+// sum appends payload's HMAC to b.
+func (s *Signer) sum(b []byte, payload string) []byte {
+	m := s.macs.Get().(hash.Hash)
+	m.Reset()
 	m.Write([]byte(payload))
-	return m.Sum(nil)
+	b = m.Sum(b)
+	s.macs.Put(m)
+	return b
 }
