@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -239,11 +240,20 @@ func (s *Server) RenewFlightEndpoint(ctx context.Context, req *flight.RenewFligh
 // withField sets one key of a JSON object (an app_metadata), leaving
 // anything that is no object alone.
 func withField(meta []byte, key string, value json.RawMessage) []byte {
-	obj := map[string]json.RawMessage{}
-	if len(meta) > 0 && json.Unmarshal(meta, &obj) != nil {
-		return meta
+	return withFields(meta, map[string]json.RawMessage{key: value})
+}
+
+// withFields sets keys of a JSON object (an app_metadata), in one decode
+// and encode, leaving anything that is no object alone.
+func withFields(meta []byte, fields map[string]json.RawMessage) []byte {
+	obj := fields
+	if len(meta) > 0 {
+		obj = map[string]json.RawMessage{}
+		if json.Unmarshal(meta, &obj) != nil {
+			return meta
+		}
+		maps.Copy(obj, fields)
 	}
-	obj[key] = value
 	b, err := json.Marshal(obj)
 	if err != nil {
 		return meta

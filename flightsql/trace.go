@@ -106,12 +106,11 @@ func lowerHex(s string, n int) bool {
 // "query_id" and "trace_id".
 func withTag(meta []byte, tag QueryTag) []byte {
 	id, _ := json.Marshal(tag.ID)
-	meta = withField(meta, "query_id", id)
+	fields := map[string]json.RawMessage{"query_id": id}
 	if tag.Trace != "" {
-		trace, _ := json.Marshal(tag.Trace)
-		meta = withField(meta, "trace_id", trace)
+		fields["trace_id"], _ = json.Marshal(tag.Trace)
 	}
-	return meta
+	return withFields(meta, fields)
 }
 
 // QueryLog is log with a query's id and, when its client sent one, its

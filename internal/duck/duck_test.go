@@ -63,7 +63,7 @@ func TestSchemaMatchesStream(t *testing.T) {
 		}
 		mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
 		// The schema converted from the result's own column types.
-		derived, err := c.stream(ctx, st.handle, mem, DefaultBatchSize, nil)
+		derived, err := c.stream(ctx, st.handle, mem, DefaultBatchSize, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

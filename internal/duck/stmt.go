@@ -46,6 +46,19 @@ type Stmt struct {
 	// ran: it was executed before, and DuckDB may have bound it again
 	// since, to other result types (see Query).
 	ran bool
+	// columns are the result's columns as DuckDB typed them when it was
+	// prepared, when every one is of a type whose Arrow form its id and
+	// alias fix (sameColumns); nil otherwise.
+	columns []column
+}
+
+// column is one result column's name, type id and, for the string and
+// binary types (JSON is an alias of VARCHAR, exported as arrow.json),
+// alias.
+type column struct {
+	name  string
+	typ   mapping.Type
+	alias string
 }
 
 // Prepare prepares query. Statements before the last one in a
@@ -154,9 +167,11 @@ func (s *Stmt) describe() error {
 	n := int(mapping.PreparedStatementColumnCount(s.handle))
 	fields := make([]arrow.Field, n)
 	s.Resolved = true
+	cols := make([]column, 0, n)
 	for i := range n {
 		name := mapping.PreparedStatementColumnName(s.handle, mapping.IdxT(i))
-		switch mapping.PreparedStatementColumnType(s.handle, mapping.IdxT(i)) {
+		typ := mapping.PreparedStatementColumnType(s.handle, mapping.IdxT(i))
+		switch typ {
 		case mapping.TypeInvalid, mapping.TypeAny, mapping.TypeSQLNull:
 			fields[i] = arrow.Field{Name: name, Type: arrow.Null, Nullable: true}
 			s.Resolved = false
@@ -164,11 +179,19 @@ func (s *Stmt) describe() error {
 		}
 		lt := mapping.PreparedStatementColumnLogicalType(s.handle, mapping.IdxT(i))
 		sc, err := s.conn.arrowSchema([]mapping.LogicalType{lt}, []string{name})
+		if cols != nil && flatTypes[typ] {
+			cols = append(cols, column{name: name, typ: typ, alias: aliasOf(typ, lt)})
+		} else {
+			cols = nil
+		}
 		mapping.DestroyLogicalType(&lt)
 		if err != nil {
 			return err
 		}
 		fields[i] = sc.Field(0)
+	}
+	if s.Resolved {
+		s.columns = cols
 	}
 	s.Schema = arrow.NewSchema(fields, nil)
 	if !s.ReturnsRows {
@@ -300,17 +323,24 @@ func (s *Stmt) Query(ctx context.Context, mem memory.Allocator, args []any, batc
 	// does at every run of a statement that reads files), and a file or
 	// view changed since may have changed its types: the stream's are
 	// converted and checked against Schema, which the client was promised.
+	// A statement whose columns are all of flat types (sameColumns) is
+	// checked by its columns' type ids and names, cheaper than converting
+	// them.
 	var known *arrow.Schema
+	var cols []column
 	check := s.Resolved && s.ReturnsRows
-	if check && !s.ran {
+	switch {
+	case check && !s.ran:
 		known, check = s.Schema, false
+	case check && s.columns != nil:
+		known, cols = s.Schema, s.columns
 	}
 	s.ran = true
 	if s.changes {
 		s.conn.changed()
 		defer s.conn.changed()
 	}
-	r, err := s.conn.stream(ctx, s.handle, mem, batch, known)
+	r, err := s.conn.stream(ctx, s.handle, mem, batch, known, cols)
 	if err != nil || !check || r.Schema().Equal(s.Schema) {
 		return r, err
 	}
