@@ -69,9 +69,8 @@ func IPCOptions(codec string) []ipc.Option {
 // it has none or asks for none); a header naming no codec, or given twice
 // with different codecs, is an error.
 func RequestCodec(ctx context.Context) (string, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
 	codec, seen := "", false
-	for _, v := range md.Get(CompressionHeader) {
+	for _, v := range metadata.ValueFromIncomingContext(ctx, CompressionHeader) { // not the whole header copied
 		c, ok := ParseCodec(v)
 		if !ok {
 			return "", fmt.Errorf("%w: header %s: %q is no codec: want one of %s", ErrInvalid, CompressionHeader, v,

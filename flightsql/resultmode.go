@@ -45,9 +45,8 @@ func ParseResultMode(s string) (mode string, ok bool) {
 // for ("" when it has none); a header with a mode that does not parse, or
 // given twice with different modes, is an error.
 func requestResultMode(ctx context.Context) (string, error) {
-	md, _ := metadata.FromIncomingContext(ctx)
 	mode := ""
-	for _, v := range md.Get(ResultModeHeader) {
+	for _, v := range metadata.ValueFromIncomingContext(ctx, ResultModeHeader) { // not the whole header copied
 		m, ok := ParseResultMode(v)
 		if !ok {
 			return "", fmt.Errorf("%w: header %s: %q is no result mode: want one of %s", ErrInvalid, ResultModeHeader, v,

@@ -147,7 +147,7 @@ func (s *Server) register(q *query, desc *flight.FlightDescriptor) (*flight.Flig
 	if !q.empty {
 		schema, records = ResultSchema(q.schema), -1
 	}
-	QueryLog(s.log, q.id, q.trace).Debug().Str("user", q.user).Msg("query planned")
+	queryDebug(s.log, q.id, q.trace).Str("user", q.user).Msg("query planned")
 	wire := q.wireSchema
 	if wire == nil {
 		wire = flight.SerializeSchema(schema, s.mem)
@@ -237,12 +237,11 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 		}()
 		defer stopOnCancel()
 		defer cancel()
-		log := QueryLog(s.log, q.id, q.trace)
 		start := time.Now()
 		rows, err := func() (n int64, err error) {
 			defer func() {
 				if r := recover(); r != nil {
-					log.Error().Interface("panic", r).Msg("query stream panicked")
+					QueryLog(s.log, q.id, q.trace).Error().Interface("panic", r).Msg("query stream panicked")
 					err = fmt.Errorf("internal error streaming query %s: %v", q.id, r)
 				}
 			}()
@@ -263,10 +262,10 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 			case ch <- flight.StreamChunk{Err: err}:
 			case <-ctx.Done():
 			}
-			log.Debug().Err(err).Msg("query failed")
+			queryDebug(s.log, q.id, q.trace).Err(err).Msg("query failed")
 			return
 		}
-		log.Debug().Int64("rows", rows).Dur("took", time.Since(start)).Msg("query streamed")
+		queryDebug(s.log, q.id, q.trace).Int64("rows", rows).Dur("took", time.Since(start)).Msg("query streamed")
 	}()
 	return schema, ch, nil
 }

@@ -42,12 +42,10 @@ type QueryTag struct {
 // the client its id in the response headers.
 func newQueryTag(ctx context.Context) QueryTag {
 	tag := QueryTag{ID: newQueryID()}
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		for _, v := range md.Get(traceparentHeader) {
-			if id, ok := TraceID(v); ok {
-				tag.Trace = id
-				break
-			}
+	for _, v := range metadata.ValueFromIncomingContext(ctx, traceparentHeader) { // not the whole header copied
+		if id, ok := TraceID(v); ok {
+			tag.Trace = id
+			break
 		}
 	}
 	md := metadata.Pairs(QueryIDHeader, tag.ID)
@@ -111,6 +109,22 @@ func withTag(meta []byte, tag QueryTag) []byte {
 		fields["trace_id"], _ = json.Marshal(tag.Trace)
 	}
 	return withFields(meta, fields)
+}
+
+// queryDebug is a debug line about a query, with its id and trace id;
+// nil, on which every method does nothing, when debug lines are off:
+// QueryLog's logger, built for every query, cost allocations for lines
+// nobody writes.
+func queryDebug(log zerolog.Logger, id, trace string) *zerolog.Event {
+	e := log.Debug()
+	if e == nil {
+		return nil
+	}
+	e = e.Str("query_id", id)
+	if trace != "" {
+		e = e.Str("trace_id", trace)
+	}
+	return e
 }
 
 // QueryLog is log with a query's id and, when its client sent one, its

@@ -4,12 +4,14 @@ import (
 	"context"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
@@ -31,6 +33,35 @@ type GRPC struct {
 	started *prometheus.CounterVec
 	handled *prometheus.CounterVec
 	seconds *prometheus.HistogramVec
+	// calls holds each method's metrics (by method and call type): a
+	// vector's WithLabelValues hashes its labels and looks them up under
+	// a lock, three times a call.
+	calls sync.Map
+}
+
+// callMetrics are one method's metrics, handled by status code as the
+// codes occur (a code that never occurred exports no series).
+type callMetrics struct {
+	started prometheus.Counter
+	seconds prometheus.Observer
+	handled [codes.Unauthenticated + 1]atomicCounter
+	g       *GRPC
+	labels  [3]string
+}
+
+// atomicCounter is a counter made once, on first use.
+type atomicCounter struct {
+	once sync.Once
+	c    prometheus.Counter
+}
+
+func (m *callMetrics) done(code codes.Code) prometheus.Counter {
+	if code > codes.Unauthenticated {
+		return m.g.handled.WithLabelValues(m.labels[0], m.labels[1], m.labels[2], code.String())
+	}
+	h := &m.handled[code]
+	h.once.Do(func() { h.c = m.g.handled.WithLabelValues(m.labels[0], m.labels[1], m.labels[2], code.String()) })
+	return h.c
 }
 
 // NewGRPC registers a gRPC server's metrics with reg.
@@ -77,13 +108,27 @@ func (g *GRPC) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo
 }
 
 func (g *GRPC) begin(fullMethod, typ string) func(error) {
-	service, method := splitMethod(fullMethod)
-	g.started.WithLabelValues(service, method, typ).Inc()
+	m := g.call(fullMethod, typ)
+	m.started.Inc()
 	start := time.Now()
 	return func(err error) {
-		g.handled.WithLabelValues(service, method, typ, status.Code(err).String()).Inc()
-		g.seconds.WithLabelValues(service, method, typ).Observe(time.Since(start).Seconds())
+		m.done(status.Code(err)).Inc()
+		m.seconds.Observe(time.Since(start).Seconds())
 	}
+}
+
+// call is the metrics of fullMethod's calls of type typ.
+func (g *GRPC) call(fullMethod, typ string) *callMetrics {
+	type key struct{ method, typ string }
+	k := key{fullMethod, typ}
+	if m, ok := g.calls.Load(k); ok {
+		return m.(*callMetrics)
+	}
+	service, method := splitMethod(fullMethod)
+	m := &callMetrics{started: g.started.WithLabelValues(service, method, typ),
+		seconds: g.seconds.WithLabelValues(service, method, typ), g: g, labels: [3]string{service, method, typ}}
+	actual, _ := g.calls.LoadOrStore(k, m)
+	return actual.(*callMetrics)
 }
 
 // splitMethod splits "/package.Service/Method".
