@@ -81,7 +81,7 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 	}
 	st := p.stmt
 	if st.ReturnsRows && st.Resolved {
-		p.wireSchema = flight.SerializeSchema(ResultSchema(st.Schema), s.mem)
+		p.wireSchema = wireSchema(st, s.mem)
 	}
 	isUpdate := !st.ReturnsRows
 	return flightsql.ActionCreatePreparedStatementResult{

@@ -46,6 +46,10 @@ type Stmt struct {
 	// ran: it was executed before, and DuckDB may have bound it again
 	// since, to other result types (see Query).
 	ran bool
+	// Memo is its user's, kept with the statement while PrepareAgain and
+	// Keep hand it from run to run: what the user derives from Schema
+	// once (the Flight server, the schema serialized for a FlightInfo).
+	Memo any
 	// columns are the result's columns as DuckDB typed them when it was
 	// prepared, when every one is of a type whose Arrow form its id and
 	// alias fix (sameColumns); nil otherwise.
