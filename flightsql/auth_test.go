@@ -465,17 +465,12 @@ func TestRoles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	schema := arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int64}}, nil)
-	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
-	defer b.Release()
-	b.Field(0).(*array.Int64Builder).Append(1)
-	params := b.NewRecordBatch()
-	defer params.Release()
+	params := int64Param(t, "a", 1)
 	st.SetParameters(params)
 	_, err = st.ExecuteUpdate(rea)
 	wantMessage(t, err, codes.PermissionDenied, "role reader")
 	_ = st.Close(rea)
-	rdr, err := array.NewRecordReader(schema, []arrow.RecordBatch{params})
+	rdr, err := array.NewRecordReader(params.Schema(), []arrow.RecordBatch{params})
 	if err != nil {
 		t.Fatal(err)
 	}

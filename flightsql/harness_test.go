@@ -148,3 +148,16 @@ func wantCode(t *testing.T, err error, code codes.Code) {
 		t.Fatalf("want %s, got %s: %v", code, got, err)
 	}
 }
+
+// int64Param is one row of one BIGINT column (a parameter), name = v,
+// released when the test ends.
+func int64Param(t testing.TB, name string, v int64) arrow.RecordBatch {
+	t.Helper()
+	schema := arrow.NewSchema([]arrow.Field{{Name: name, Type: arrow.PrimitiveTypes.Int64}}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+	defer b.Release()
+	b.Field(0).(*array.Int64Builder).Append(v)
+	rec := b.NewRecordBatch()
+	t.Cleanup(rec.Release)
+	return rec
+}

@@ -9,11 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/skeindb/skein/coordinator"
 	"google.golang.org/grpc/codes"
 )
@@ -193,13 +191,7 @@ func TestOverTheFileBudgetTheFlooderIsRefusedNotEveryone(t *testing.T) {
 	if err != nil {
 		t.Fatalf("bob, holding no statement, is refused over ann's: %v", err)
 	}
-	schema := arrow.NewSchema([]arrow.Field{{Name: "k", Type: arrow.PrimitiveTypes.Int64}}, nil)
-	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
-	defer b.Release()
-	b.Field(0).(*array.Int64Builder).Append(10)
-	params := b.NewRecordBatch()
-	defer params.Release()
-	p.SetParameters(params)
+	p.SetParameters(int64Param(t, "k", 10))
 	info, err := p.Execute(bob)
 	if err != nil {
 		t.Fatal(err)
