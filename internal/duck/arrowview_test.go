@@ -34,7 +34,7 @@ func TestLoadTemp(t *testing.T) {
 // A registered stream reads like the rows it sends, pulled as the query
 // runs: some columns, out of order, filtered. A query scanning it twice
 // fails rather than read it empty the second time, and so does a second
-// query; release drops the view; every buffer is released.
+// query; every buffer is released.
 func TestRegisterStream(t *testing.T) {
 	c, mem := streamTest(t)
 	ctx := context.Background()
@@ -68,6 +68,173 @@ func TestRegisterStream(t *testing.T) {
 	if !strings.Contains(err.Error(), "scanned once") {
 		t.Errorf("a self-join of a stream: %v", err)
 	}
+}
+
+// A stream's name binds, on the connection that registered it, to that
+// stream only, for as long as it is registered, and leaves nothing in the
+// catalog: the same name on one connection takes another schema at the
+// next registration; two connections read each their own stream under one
+// name at once, and a third sees none; after release neither the name nor
+// a statement prepared before reads anything, even after a query that was
+// cancelled as it scanned.
+func TestStreamScope(t *testing.T) {
+	db, c, _ := openTest(t)
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	t.Cleanup(func() { mem.AssertSize(t, 0) })
+	ctx := context.Background()
+
+	release, err := c.RegisterStream(testStream(t, mem), "skein_x0", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkTestStream(t, c, "skein_x0")
+	if _, err := c.RegisterStream(testStream(t, mem), "SKEIN_X0", -1); err == nil {
+		t.Error("a name registered twice on one connection")
+	}
+	release()
+	if _, err := c.QueryRows(ctx, "SELECT * FROM skein_x0"); err == nil {
+		t.Error("a released stream's name still binds")
+	}
+	// The same name, another schema.
+	other := arrowStream(t, mem, arrow.NewSchema([]arrow.Field{{Name: "s", Type: arrow.BinaryTypes.String}}, nil), "p", "q")
+	release, err = c.RegisterStream(other, "skein_x0", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := column(t, c, "SELECT s FROM skein_x0 ORDER BY s"); got != "p,q" {
+		t.Errorf("the second stream reads %q, want p,q", got)
+	}
+	release()
+	var views int64
+	if err := c.sc.QueryRowContext(ctx, "SELECT count(*) FROM duckdb_views() WHERE NOT internal").Scan(&views); err != nil {
+		t.Fatal(err)
+	}
+	if views != 0 {
+		t.Errorf("%d views left", views)
+	}
+
+	// Two connections, one name, at once; a third has none.
+	c2, err := db.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c3, err := db.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c3.Close()
+	schema := arrow.NewSchema([]arrow.Field{{Name: "s", Type: arrow.BinaryTypes.String}}, nil)
+	r1, err := c.RegisterStream(arrowStream(t, mem, schema, "one"), "skein_partials", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := c2.RegisterStream(arrowStream(t, mem, schema, "two"), "skein_partials", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"SELECT * FROM skein_partials", "SELECT * FROM skein_stream('skein_partials')"} {
+		if _, err := c3.QueryRows(ctx, q); err == nil {
+			t.Errorf("%s on a connection without the stream ran", q)
+		}
+	}
+	if got := column(t, c2, "SELECT s FROM skein_partials"); got != "two" {
+		t.Errorf("the second connection reads %q", got)
+	}
+	if got := column(t, c, "SELECT s FROM skein_partials"); got != "one" {
+		t.Errorf("the first connection reads %q", got)
+	}
+	r1()
+	r2()
+
+	// A query cancelled as it scans; its statement, run again after the
+	// release, reads nothing.
+	qctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cancelling := &cancelOnNext{RecordReader: testStream(t, mem), cancel: cancel}
+	release, err = c.RegisterStream(cancelling, "skein_x1", 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Prepare(qctx, "SELECT a FROM skein_x1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if rdr, err := st.Query(qctx, mem, nil, DefaultBatchSize); err == nil {
+		for rdr.Next() {
+		}
+		err = rdr.Err()
+		rdr.Release()
+		if err == nil {
+			t.Error("a cancelled query ended without error")
+		}
+	}
+	release()
+	if rdr, err := st.Query(ctx, mem, nil, DefaultBatchSize); err == nil {
+		n := 0
+		for rdr.Next() {
+			n += int(rdr.RecordBatch().NumRows())
+		}
+		err = rdr.Err()
+		rdr.Release()
+		if err == nil {
+			t.Errorf("a statement run after its stream's release read %d rows", n)
+		}
+	}
+	if _, err := c.QueryRows(ctx, "SELECT * FROM skein_x1"); err == nil {
+		t.Error("a released stream's name still binds after a cancelled query")
+	}
+}
+
+// cancelOnNext cancels its context as its first batch is asked for.
+type cancelOnNext struct {
+	array.RecordReader
+	cancel func()
+}
+
+func (r *cancelOnNext) Next() bool {
+	r.cancel()
+	return r.RecordReader.Next()
+}
+
+// arrowStream is one batch of the strings vals in schema's one column,
+// released when the test ends.
+func arrowStream(t *testing.T, mem memory.Allocator, schema *arrow.Schema, vals ...string) array.RecordReader {
+	t.Helper()
+	bld := array.NewRecordBuilder(mem, schema)
+	defer bld.Release()
+	bld.Field(0).(*array.StringBuilder).AppendValues(vals, nil)
+	rec := bld.NewRecordBatch()
+	defer rec.Release()
+	rdr, err := array.NewRecordReader(schema, []arrow.RecordBatch{rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rdr.Release)
+	return rdr
+}
+
+// column is the first column of query's rows, joined by commas.
+func column(t *testing.T, c *Conn, query string) string {
+	t.Helper()
+	rows, err := c.QueryRows(context.Background(), query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, s)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(got, ",")
 }
 
 // streamTest opens a connection and an allocator that must hold nothing

@@ -50,6 +50,11 @@ type DB struct {
 	// streamOnce registers skein_stream (RegisterStream) at its first use.
 	streamOnce sync.Once
 	streamErr  error
+	// streams are the streams registered on its connections, and how many
+	// connections have one by each name (replaceStream).
+	streamMu    sync.Mutex
+	streams     map[streamKey]*stream
+	streamNames map[string]int
 	// epoch counts the statements run on any of its connections that may
 	// have changed what a name binds to (catalog.go).
 	epoch atomic.Uint64
@@ -80,7 +85,11 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err != nil {
 		return nil, wrap(fmt.Errorf("duck: open %q: %w", cfg.Path, err))
 	}
-	db := &DB{connector: connector, pool: sql.OpenDB(connector)}
+	db := &DB{connector: connector, pool: sql.OpenDB(connector),
+		streams: map[streamKey]*stream{}, streamNames: map[string]int{}}
+	// Before any connection binds a query: DuckDB's list of replacement
+	// scans is not guarded against a change while a query binds.
+	duckdb.RegisterReplacementScan(connector, db.replaceStream)
 	for _, d := range cfg.AllowedDirs {
 		abs, err := filepath.Abs(d)
 		if err != nil {
@@ -197,6 +206,7 @@ type Conn struct {
 	raw    *duckdb.Conn
 	handle mapping.Connection
 	id     uint64           // unique in the process (CatalogVersion)
+	duckID uint64           // DuckDB's id of the connection, plus 1 (0: not asked yet)
 	own    atomic.Bool      // it ran a statement that may change its catalog
 	kept   map[string]*Stmt // QueryText's statements, by query
 	spare  []*Stmt          // Keep's statements, oldest first

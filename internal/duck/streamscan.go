@@ -14,13 +14,10 @@ typedef void (*skein_stream_scan_t)(void *, void *);
 import "C"
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"runtime/cgo"
-	"sync"
+	"strings"
 	"sync/atomic"
 	"unsafe"
 
@@ -30,17 +27,24 @@ import (
 	"github.com/duckdb/duckdb-go/v2/mapping"
 )
 
-// The table function skein_stream('id') scans an Arrow stream registered
-// with RegisterStream, converting its batches to DuckDB vectors as the
-// query pulls them (the conversion DuckDB's Arrow scan and Ingest use).
-// Unlike DuckDB's C API Arrow scan (duckdb-go's RegisterView), it honours the
-// columns DuckDB asks for (projection pushdown) and takes no filters, so
-// a query may read any columns of it in any order; and it scans its
-// stream once: a second scan fails, it never reads an empty stream.
+// The table function skein_stream('name') scans the Arrow stream
+// registered under name on the calling connection (RegisterStream),
+// converting its batches to DuckDB vectors as the query pulls them (the
+// conversion DuckDB's Arrow scan and Ingest use). Unlike DuckDB's C API
+// Arrow scan (duckdb-go's RegisterView), it honours the columns DuckDB asks
+// for (projection pushdown) and takes no filters, so a query may read any
+// columns of it in any order; and it scans its stream once: a second scan
+// fails, it never reads an empty stream.
+//
+// A query names the stream as a table: DuckDB, finding no such table in
+// its catalog, asks the instance's replacement scan (replaceStream), which
+// turns a registered name into skein_stream('name'). No view is created or
+// dropped per stream: a TEMP view over the stream (CREATE and DROP, each
+// a catalog transaction) cost about 1.2 ms of CPU per coordinator merge and
+// per streamed exchange input (BenchmarkStream). The stream is found by the
+// DuckDB connection binding the query, so a name registered on one
+// connection never reads on another, and one released is not found.
 const streamFunction = "skein_stream"
-
-// streams are the registered streams, by id.
-var streams sync.Map
 
 type stream struct {
 	rdr     array.RecordReader
@@ -50,6 +54,14 @@ type stream struct {
 	claimed atomic.Bool        // a scan has begun
 }
 
+// streamKey is a registered stream's name (lower case: DuckDB's names are
+// not case sensitive) and the id DuckDB gives its connection, unique in
+// the instance.
+type streamKey struct {
+	name string
+	conn uint64
+}
+
 // scanState is one scan's place in its stream.
 type scanState struct {
 	cols []int // the stream's column of each output column
@@ -57,39 +69,77 @@ type scanState struct {
 	off  int64
 }
 
-// RegisterStream makes rdr the view name (TEMP, of this connection),
-// pulled as a query scans it, once; release drops the view and the
-// registration (after the query has ended). The stream's own name,
-// skein_stream('id'), is random and lives only until release. rows, when
-// not negative, is how many rows rdr holds: DuckDB plans joins by the
+// RegisterStream makes rdr the table name of this connection, pulled as a
+// query scans it, once; release ends the registration (after the query
+// has ended). A table or view of the catalog by that name would hide it:
+// the names are Skein's own (skein_*), in its in-memory instances. rows,
+// when not negative, is how many rows rdr holds: DuckDB plans joins by the
 // sizes of their inputs, and without it guesses.
 func (c *Conn) RegisterStream(rdr array.RecordReader, name string, rows int64) (release func(), err error) {
 	if err := c.db.registerStreamFunction(c); err != nil {
 		return nil, err
 	}
+	if c.duckID == 0 {
+		var cc mapping.ClientContext
+		mapping.ConnectionGetClientContext(c.handle, &cc)
+		c.duckID = uint64(mapping.ClientContextGetConnectionId(cc)) + 1 // 0: not known yet
+		mapping.DestroyClientContext(&cc)
+	}
 	in, err := c.newArrowInput(rdr.Schema())
 	if err != nil {
 		return nil, fmt.Errorf("duck: stream %s: %w", name, err)
 	}
-	var rnd [16]byte
-	_, _ = rand.Read(rnd[:])
-	id := hex.EncodeToString(rnd[:])
-	streams.Store(id, &stream{rdr: rdr, rows: rows, in: in, conn: c.handle})
-	drop := func() {
-		streams.Delete(id)
+	key := streamKey{name: strings.ToLower(name), conn: c.duckID - 1}
+	db := c.db
+	db.streamMu.Lock()
+	if _, ok := db.streams[key]; ok {
+		db.streamMu.Unlock()
 		in.close()
+		return nil, fmt.Errorf("duck: stream %s is registered on this connection already", name)
 	}
-	defer c.changed()
-	if _, err := c.sc.ExecContext(context.Background(), "CREATE OR REPLACE TEMP VIEW "+QuoteIdent(name)+
-		" AS SELECT * FROM "+streamFunction+"('"+id+"')"); err != nil {
-		drop()
-		return nil, wrap(fmt.Errorf("duck: stream %s: %w", name, err))
-	}
+	s := &stream{rdr: rdr, rows: rows, in: in, conn: c.handle}
+	db.streams[key] = s
+	db.streamNames[key.name]++
+	db.streamMu.Unlock()
+	// What the name binds to on this connection changed (a statement kept
+	// with the stream bound in it must be prepared again).
+	c.changed()
 	return func() {
-		_, _ = c.sc.ExecContext(context.Background(), "DROP VIEW IF EXISTS temp.main."+QuoteIdent(name))
+		db.streamMu.Lock()
+		delete(db.streams, key)
+		if db.streamNames[key.name]--; db.streamNames[key.name] == 0 {
+			delete(db.streamNames, key.name)
+		}
+		db.streamMu.Unlock()
 		c.changed()
-		drop()
+		// A statement still holding it (bound before) cannot scan it: its
+		// reader and conversion are the caller's to free.
+		s.claimed.Store(true)
+		in.close()
 	}, nil
+}
+
+// replaceStream is the instance's replacement scan: a table name that is
+// no table of the catalog, registered as a stream on some connection,
+// becomes skein_stream('name'), which finds the stream of the connection
+// binding the query (or fails).
+func (db *DB) replaceStream(table string) (string, []any, error) {
+	name := strings.ToLower(table)
+	db.streamMu.Lock()
+	n := db.streamNames[name]
+	db.streamMu.Unlock()
+	if n == 0 {
+		return "", nil, nil // not ours: DuckDB goes on to its own error
+	}
+	return streamFunction, []any{name}, nil
+}
+
+// lookupStream is the stream name registered on DuckDB connection conn.
+func (db *DB) lookupStream(name string, conn uint64) (*stream, bool) {
+	db.streamMu.Lock()
+	defer db.streamMu.Unlock()
+	s, ok := db.streams[streamKey{name: strings.ToLower(name), conn: conn}]
+	return s, ok
 }
 
 // registerStreamFunction registers skein_stream in db's catalog, once.
@@ -101,6 +151,7 @@ func (db *DB) registerStreamFunction(c *Conn) error {
 		varchar := mapping.CreateLogicalType(mapping.TypeVarchar)
 		mapping.TableFunctionAddParameter(f, varchar)
 		mapping.DestroyLogicalType(&varchar)
+		mapping.TableFunctionSetExtraInfo(f, newHandle(db), unsafe.Pointer(C.skein_stream_bind_t(C.skein_stream_delete)))
 		mapping.TableFunctionSetBind(f, unsafe.Pointer(C.skein_stream_bind_t(C.skein_stream_bind)))
 		mapping.TableFunctionSetInit(f, unsafe.Pointer(C.skein_stream_init_t(C.skein_stream_init)))
 		mapping.TableFunctionSetFunction(f, unsafe.Pointer(C.skein_stream_scan_t(C.skein_stream_scan)))
@@ -131,14 +182,18 @@ func skein_stream_delete(p unsafe.Pointer) {
 func skein_stream_bind(p unsafe.Pointer) {
 	info := mapping.BindInfo{Ptr: p}
 	v := mapping.BindGetParameter(info, 0)
-	id := mapping.GetVarchar(v)
+	table := mapping.GetVarchar(v)
 	mapping.DestroyValue(&v)
-	x, ok := streams.Load(id)
+	db := handleValue[*DB](mapping.BindGetExtraInfo(info))
+	var cc mapping.ClientContext
+	mapping.TableFunctionGetClientContext(info, &cc)
+	conn := uint64(mapping.ClientContextGetConnectionId(cc))
+	mapping.DestroyClientContext(&cc)
+	s, ok := db.lookupStream(table, conn)
 	if !ok {
-		mapping.BindSetError(info, "skein_stream: no such stream")
+		mapping.BindSetError(info, "skein_stream: no stream "+table+" on this connection")
 		return
 	}
-	s := x.(*stream)
 	for i, name := range s.in.names {
 		mapping.BindAddResultColumn(info, name, s.in.types[i])
 	}
