@@ -24,7 +24,7 @@ import (
 )
 
 // taskInputs are a consumer task's exchange inputs, open: each the merged
-// stream of its sources, and the views of the streamed ones.
+// stream of its sources, and the registrations of the streamed ones.
 type taskInputs struct {
 	streams    []*merged
 	unregister []func()
@@ -42,7 +42,7 @@ const streamHeld = 64 << 20
 // fetchInputs opens every input of a consumer task at once, each from
 // sourcesAtOnce of its sources at a time. An input the task's SQL reads once (Input.Stream)
 // and that fits in streamHeld and the spools' memory budget becomes a
-// view over its records, read (and converted to DuckDB's vectors) as the
+// table streaming its records, read (and converted to DuckDB's vectors) as the
 // SQL runs; any other is loaded into a TEMP table first, one after another
 // (they share the connection). It returns once every input has arrived,
 // as before a consumer held inputs in tables only: the task then takes a
@@ -108,9 +108,9 @@ func (e *Executor) fetchInputs(ctx context.Context, conn *duck.Conn, t cluster.T
 	return ins, nil
 }
 
-// register makes the held records of an input (all of it) the view name
+// register makes the held records of an input (all of it) the table name
 // for the SQL, scanned from memory; they are released, and their budget
-// given back, with the view.
+// given back, with the registration.
 func (ins *taskInputs) register(conn *duck.Conn, name string, schema *arrow.Schema, h *replay) (func(), error) {
 	var rows, size int64
 	recs := make([]arrow.RecordBatch, len(h.held))
@@ -237,7 +237,7 @@ func (ins *taskInputs) cause(err error) error {
 	return err
 }
 
-// close drops the views and ends the streams.
+// close ends the registrations and the streams.
 func (ins *taskInputs) close() {
 	for _, u := range ins.unregister {
 		u()

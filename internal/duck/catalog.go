@@ -5,7 +5,7 @@ import "sync/atomic"
 // CatalogVersion says when what a connection's names bind to may have
 // changed: it moves on after any statement other than a SELECT ran on any
 // connection of the instance (DDL, SET and USE, a transaction's BEGIN,
-// COMMIT and ROLLBACK, DML, the temp views the server registers). A
+// COMMIT and ROLLBACK, DML, the Arrow streams the server registers). A
 // connection that ran such a statement itself has a version of its own
 // from then on (its temp objects, search path, settings and transaction
 // are its own); every other connection sees the same catalog, the one
