@@ -101,7 +101,7 @@ func TestStreamScope(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := column(t, c, "SELECT s FROM skein_x0 ORDER BY s"); got != "p,q" {
+	if got := firstColumn(t, c, "SELECT s FROM skein_x0 ORDER BY s"); got != "p,q" {
 		t.Errorf("the second stream reads %q, want p,q", got)
 	}
 	release()
@@ -138,10 +138,10 @@ func TestStreamScope(t *testing.T) {
 			t.Errorf("%s on a connection without the stream ran", q)
 		}
 	}
-	if got := column(t, c2, "SELECT s FROM skein_partials"); got != "two" {
+	if got := firstColumn(t, c2, "SELECT s FROM skein_partials"); got != "two" {
 		t.Errorf("the second connection reads %q", got)
 	}
-	if got := column(t, c, "SELECT s FROM skein_partials"); got != "one" {
+	if got := firstColumn(t, c, "SELECT s FROM skein_partials"); got != "one" {
 		t.Errorf("the first connection reads %q", got)
 	}
 	r1()
@@ -227,8 +227,8 @@ func arrowStream(t *testing.T, mem memory.Allocator, schema *arrow.Schema, vals 
 	return rdr
 }
 
-// column is the first column of query's rows, joined by commas.
-func column(t *testing.T, c *Conn, query string) string {
+// firstColumn is the first column of query's rows, joined by commas.
+func firstColumn(t *testing.T, c *Conn, query string) string {
 	t.Helper()
 	rows, err := c.QueryRows(context.Background(), query)
 	if err != nil {
