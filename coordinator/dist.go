@@ -632,9 +632,10 @@ func (d *dist) planAST(ctx context.Context, conn *duck.Conn, query string, text 
 	// The constants of the WHERE that no value of theirs changes the plan
 	// of, marked: a plan is reused for other values of them.
 	marked, values := text.marked, text.values
+	names := fieldNames(schema)
 	a, err := partition.Analyze(marked, partition.Env{Aggregates: d.aggs, View: view, Rows: rows,
 		Exchanges: d.exchanges, Partitions: d.slots(), BroadcastRows: d.broadcastRows, Columns: cols,
-		Estimate: facts.estimate, KeyStats: keyStats, PruneStats: pruneStats, Hive: hive, Names: fieldNames(schema),
+		Estimate: facts.estimate, KeyStats: keyStats, PruneStats: pruneStats, Hive: hive, Names: names,
 		TaskOpenFiles: d.taskOpenFiles})
 	if errors.Is(err, partition.ErrLocal) && !consulted {
 		// Local whatever the catalog holds (SELECT 1, a volatile function,
@@ -713,7 +714,6 @@ func (d *dist) planAST(ctx context.Context, conn *duck.Conn, query string, text 
 			return staged, stagedErr
 		}
 	}
-	names := fieldNames(schema)
 	// The plan cache key: the AST, the views, the schema, the files of
 	// each part's slices before pruning, and the task templates and merges written
 	// for the slices kept, the marked constants of all of them counted by
