@@ -52,13 +52,3 @@ func allOf(groups []any) []any {
 	}
 	return set
 }
-
-// cloneSets copies a node's group_sets.
-func cloneSets(sets []any) []any {
-	out := make([]any, len(sets))
-	for i, s := range sets {
-		l, _ := s.([]any)
-		out[i] = append([]any{}, l...)
-	}
-	return out
-}

@@ -1373,7 +1373,7 @@ func (a *Analysis) mergeNode(from Node, names []string) (Node, error) {
 	n["group_expressions"] = groupRefs
 	switch {
 	case a.groupingSets():
-		n["group_sets"] = cloneSets(list(a.root, "group_sets")) // gN is group expression N
+		n["group_sets"] = cloneValue(a.root["group_sets"]) // gN is group expression N
 	case len(groupRefs) > 0:
 		n["group_sets"] = []any{allOf(a.groups)}
 	}
