@@ -268,3 +268,49 @@ func TestCookieLessClientsOnAFullServer(t *testing.T) {
 		t.Fatalf("%d of 120 queries failed", n)
 	}
 }
+
+// deepCount is a query whose aggregates nest levels deep.
+func deepCount(levels int) string {
+	q := "SELECT 1 AS c FROM range(10)"
+	for range levels {
+		q = fmt.Sprintf("SELECT count(*) AS c FROM (%s)", q)
+	}
+	return q
+}
+
+// A 5 KB query of 30 nested aggregates took DuckDB 1.5.5 minutes to plan,
+// deaf to cancellation, a core pinned and shutdown held up: every way a
+// client hands the server SQL refuses it at once, as an invalid argument,
+// and the server answers the next query; at the limit a query still runs.
+func TestDeeplyNestedAggregatesAreRefusedAtOnce(t *testing.T) {
+	ts := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := ts.client(t)
+	deep := deepCount(30)
+	_, err := c.Execute(ctx, deep)
+	wantCode(t, err, codes.InvalidArgument)
+	_, err = c.GetExecuteSchema(ctx, deep)
+	wantCode(t, err, codes.InvalidArgument)
+	_, err = c.ExecuteUpdate(ctx, "CREATE TABLE deep AS "+deep)
+	wantCode(t, err, codes.InvalidArgument)
+	_, err = c.Prepare(ctx, deep)
+	wantCode(t, err, codes.InvalidArgument)
+	if _, err := c.ExecuteUpdate(ctx, "CREATE VIEW half AS "+deepCount(10)); err != nil {
+		t.Fatal(err)
+	}
+	overView := "SELECT c FROM half"
+	for range 10 {
+		overView = fmt.Sprintf("SELECT count(*) AS c FROM (%s)", overView)
+	}
+	_, err = c.Execute(ctx, overView)
+	wantCode(t, err, codes.InvalidArgument)
+	_, recs := query(t, ctx, c, "SELECT * FROM (SELECT count(*) AS c FROM half) JOIN ("+deepCount(10)+") USING (c)")
+	if got := int64At(t, recs); got != 1 {
+		t.Errorf("side by side: %d, want 1", got)
+	}
+	_, recs = query(t, ctx, c, "SELECT c FROM ("+deepCount(16)+")")
+	if got := int64At(t, recs); got != 1 {
+		t.Errorf("16 levels: %d, want 1", got)
+	}
+}

@@ -57,6 +57,11 @@ type Config struct {
 	// and one that cannot be (parameters, several statements) is refused
 	// (openfiles.go). 0: half the process's limit; negative: no bound.
 	MaxOpenFiles int
+	// MaxNestedAggregates bounds how deeply aggregates nest in a client's
+	// SQL (duck.CheckNesting): DuckDB 1.5 plans deeper nests in time
+	// exponential in the depth, deaf to cancellation. 0:
+	// duck.DefaultMaxNesting; negative: no bound.
+	MaxNestedAggregates int
 	// LoginBackoff bounds the wait after repeated failed logins.
 	LoginBackoff time.Duration
 	// Batch bounds result batches.

@@ -70,6 +70,9 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 		if err := sess.roomFor(s.cfg.MaxStatementsPerSession); err != nil {
 			return nil, err
 		}
+		if err := s.checkNesting(ctx, sess, cmd.GetQuery()); err != nil {
+			return nil, err
+		}
 		// A statement of this text that ran before on the session is
 		// taken again: DuckDB plans it when it runs anyway (duck.Keep).
 		st, err := sess.conn.PrepareAgain(ctx, cmd.GetQuery())
@@ -189,6 +192,9 @@ func (s *Server) GetSchemaStatement(ctx context.Context, cmd flightsql.Statement
 		return nil, err
 	}
 	return withSession(ctx, sess, func() (*flight.SchemaResult, error) {
+		if err := s.checkNesting(ctx, sess, cmd.GetQuery()); err != nil {
+			return nil, err
+		}
 		st, err := sess.conn.Describe(ctx, cmd.GetQuery())
 		if err != nil {
 			return nil, err
@@ -347,6 +353,9 @@ func (s *Server) DoPutCommandStatementUpdate(ctx context.Context, cmd flightsql.
 	}
 	tag := newQueryTag(ctx)
 	return withSession(ctx, sess, func() (n int64, err error) {
+		if err := s.checkNesting(ctx, sess, cmd.GetQuery()); err != nil {
+			return 0, err
+		}
 		if n, ok, err := s.clusterWrite(ctx, sess, tag, cmd.GetTransactionId(), cmd.GetQuery()); ok {
 			return n, err
 		}
@@ -452,4 +461,15 @@ func (s *Server) execRows(ctx context.Context, sess *session, st *duck.Stmt, row
 		}
 	}
 	return total, nil
+}
+
+// checkNesting refuses a client's SQL whose aggregates nest deeper than
+// DuckDB plans in reasonable time (Config.MaxNestedAggregates), before
+// DuckDB sees it.
+func (s *Server) checkNesting(ctx context.Context, sess *session, query string) error {
+	limit := s.cfg.MaxNestedAggregates
+	if limit == 0 {
+		limit = duck.DefaultMaxNesting
+	}
+	return sess.conn.CheckNesting(ctx, query, limit)
 }

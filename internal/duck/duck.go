@@ -58,6 +58,9 @@ type DB struct {
 	// epoch counts the statements run on any of its connections that may
 	// have changed what a name binds to (catalog.go).
 	epoch atomic.Uint64
+	// funcs are DuckDB's own functions, asked once (nesting.go).
+	funcsOnce sync.Once
+	funcs     builtinFunctions
 }
 
 // Open opens (or creates) the database and locks its configuration: after
@@ -211,6 +214,7 @@ type Conn struct {
 	kept   map[string]*Stmt // QueryText's statements, by query
 	spare  []*Stmt          // Keep's statements, oldest first
 	policy Policy
+	defs   nestDefs // the views and macros it sees (nesting.go)
 	// allowed are the directories COPY TO and EXPORT may write in.
 	allowed []string
 }

@@ -1,0 +1,310 @@
+package duck
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/skeindb/skein/internal/sqltext"
+)
+
+// DuckDB 1.5's optimizer (its filter pushdown) takes time exponential in
+// how deeply aggregates nest: PREPARE of
+// SELECT count(*) FROM (SELECT count(*) FROM (...)) takes 0.23 s at 20
+// levels, 3.7 s at 24 and minutes at 30; a scalar subquery that
+// aggregates costs two levels (0.27 s at 10 of them, 5.4 s at 12), and
+// the same chains built of views or CTEs cost the same. Planning does not
+// check for an interrupt, so one short query pins a core, outlives its
+// client and holds up shutdown. DuckDB 2.0 plans these in a millisecond;
+// until Skein runs on it, the server refuses such a query before DuckDB
+// sees it.
+
+// DefaultMaxNesting is how deep aggregates may nest in a client's query
+// by default: at 16 levels the slowest chains measured plan in about half
+// a second (a filter over an aggregate, repeated), most in 20 ms.
+const DefaultMaxNesting = 16
+
+// CheckNesting refuses query when its aggregates nest more than max
+// levels deep, counting through subqueries, CTEs, and the views and
+// macros it names (a scalar subquery's aggregate counts twice); max <= 0
+// is no bound. It reads SQL by its tokens, so it over-counts rather than
+// misses: a column named like a view counts as the view. It costs a pass
+// over the tokens, and a listing of the views (about 1.5 ms) when the
+// query has a FROM and the catalog changed since the connection's last,
+// or of the macros (50 ms) when it calls a function DuckDB does not have
+// built in.
+func (c *Conn) CheckNesting(ctx context.Context, query string, max int) error {
+	if max <= 0 {
+		return nil
+	}
+	toks, err := sqltext.Scan(query)
+	if err != nil {
+		return nil // not SQL DuckDB can parse: its parser says why
+	}
+	fn := c.db.functions(ctx)
+	n := &nester{aggs: fn.aggregates, builtin: fn.builtin, ctes: map[string]int{}, memo: map[string]int{},
+		list: func() (views, macros map[string]string) {
+			return c.defs.views.get(ctx, c, viewsSQL), c.defs.macros.get(ctx, c, macrosSQL)
+		}}
+	for _, t := range toks {
+		if t.Kind == 'w' && (t.Text == "from" || t.Text == "join") {
+			n.views = c.defs.views.get(ctx, c, viewsSQL)
+			break
+		}
+	}
+	if d := n.depth(toks); d > max {
+		return &Error{Kind: KindInvalid, Msg: fmt.Sprintf("Invalid Input Error: aggregates nest %d levels deep in this query "+
+			"(through subqueries, CTEs, views and macros; a scalar subquery's counts twice), over the server's limit of %d "+
+			"(--max-nested-aggregates): DuckDB's optimizer takes time that doubles with each level", d, max)}
+	}
+	return nil
+}
+
+// builtinFunctions are the names of DuckDB's own functions, lower case:
+// all of them, and the aggregates among them.
+type builtinFunctions struct {
+	builtin, aggregates map[string]bool
+}
+
+// functions lists DuckDB's own functions once (about 50 ms).
+func (db *DB) functions(ctx context.Context) builtinFunctions {
+	db.funcsOnce.Do(func() {
+		db.funcs = builtinFunctions{builtin: map[string]bool{}, aggregates: map[string]bool{}}
+		rows, err := db.pool.QueryContext(ctx, `SELECT lower(function_name), bool_or(function_type = 'aggregate')
+FROM duckdb_functions() WHERE internal GROUP BY 1`)
+		if err != nil {
+			return
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var name string
+			var agg bool
+			if rows.Scan(&name, &agg) == nil {
+				db.funcs.builtin[name] = true
+				db.funcs.aggregates[name] = agg
+			}
+		}
+	})
+	return db.funcs
+}
+
+const (
+	viewsSQL  = "SELECT lower(view_name), sql FROM duckdb_views() WHERE NOT internal"
+	macrosSQL = `SELECT lower(function_name), macro_definition FROM duckdb_functions()
+WHERE function_type IN ('macro', 'table_macro') AND NOT internal AND macro_definition IS NOT NULL`
+)
+
+// nestDefs are the views and macros a connection sees (nesting.go).
+type nestDefs struct {
+	views, macros definitions
+}
+
+// definitions are names' SQL, by lower-case name, as of a catalog
+// version.
+type definitions struct {
+	version CatalogVersion
+	ok      bool
+	sql     map[string]string
+}
+
+// get lists the definitions again when the connection's catalog version
+// moved. An error (an aborted transaction) leaves them out.
+func (d *definitions) get(ctx context.Context, c *Conn, listing string) map[string]string {
+	v := c.CatalogVersion()
+	if d.ok && d.version == v {
+		return d.sql
+	}
+	rows, err := c.QueryRows(ctx, listing)
+	if err != nil {
+		return nil
+	}
+	defer rows.Close()
+	defs := map[string]string{}
+	for rows.Next() {
+		var name, sql string
+		if rows.Scan(&name, &sql) == nil {
+			defs[name] = sql
+		}
+	}
+	if rows.Err() != nil {
+		return nil
+	}
+	d.version, d.ok, d.sql = v, true, defs
+	return defs
+}
+
+// nester measures how deeply aggregates nest in SQL text, frame by
+// frame: a frame is a parenthesised part of the text, or the whole. A
+// frame that holds a query (SELECT, or FROM first) counts one level if it
+// aggregates (an aggregate function's call, GROUP BY, anywhere in it but
+// its own subqueries), two if it also sits where an expression goes (a
+// scalar, IN or EXISTS subquery: DuckDB adds an aggregate of its own
+// there), on top of the deepest of its subqueries and of the CTEs, views
+// and macros it names. Other frames (an argument list, a parenthesised
+// expression) pass what they hold to the frame around them.
+type nester struct {
+	aggs, builtin map[string]bool
+	// views are the views, listed when the query has a FROM; list gives
+	// them and the macros, when a call of a function DuckDB does not
+	// have built in needs them (once).
+	views, macros map[string]string
+	list          func() (views, macros map[string]string)
+	ctes          map[string]int // CTEs of the text so far, by name: their depth
+	memo          map[string]int // views' and macros' depths; -1 while measured
+	// level is how many frames enclose the one measured.
+	level int
+}
+
+// maxFrames bounds how deeply the frames measured nest, past what
+// DuckDB's parser takes.
+const maxFrames = 2000
+
+// depth is the depth of a statement's tokens.
+func (n *nester) depth(toks []sqltext.Token) int {
+	f := n.frame(toks, 0, true, false)
+	return f.depth
+}
+
+// frameInfo is what a frame gives the frame around it.
+type frameInfo struct {
+	depth      int  // levels, when it is a query; else the deepest inside it
+	aggregates bool // not a query, and aggregates: for the frame around it
+	end        int  // the index after its closing ')'
+}
+
+// frame measures the frame starting at toks[i] (after its '('); top is
+// the statement itself, expr a frame where an expression goes.
+func (n *nester) frame(toks []sqltext.Token, i int, top, expr bool) frameInfo {
+	if n.level++; n.level > maxFrames {
+		return frameInfo{end: len(toks)} // DuckDB's parser refuses it (max_expression_depth)
+	}
+	defer func() { n.level-- }()
+	query, aggregates, inner := top, false, 0
+	first := true
+	for i < len(toks) {
+		t := toks[i]
+		if t.Kind == ')' && !top {
+			i++
+			break
+		}
+		if first && t.Kind == 'w' && (t.Text == "from" || t.Text == "with" || t.Text == "pivot") {
+			query = true
+		}
+		first = false
+		switch {
+		case t.Kind == '(':
+			sub := n.frame(toks, i+1, false, exprContext(toks, i))
+			inner = max(inner, sub.depth)
+			aggregates = aggregates || sub.aggregates
+			if name, ok := cteName(toks, i); ok {
+				n.ctes[name] = sub.depth
+			}
+			i = sub.end
+			continue
+		case t.Kind == 'w' && t.Text == "select":
+			query = true
+		case t.Kind == 'w' && t.Text == "group" && i+1 < len(toks) && toks[i+1].Kind == 'w' && toks[i+1].Text == "by":
+			aggregates = true
+		case t.Kind == 'w' || t.Kind == 'q':
+			name := strings.ToLower(t.Text)
+			call := i+1 < len(toks) && toks[i+1].Kind == '('
+			if call && t.Kind == 'w' && n.aggs[name] {
+				aggregates = true
+			}
+			inner = max(inner, n.named(name, call))
+		}
+		i++
+	}
+	f := frameInfo{depth: inner, end: i}
+	if !query {
+		f.aggregates = aggregates
+		return f
+	}
+	if aggregates {
+		f.depth++
+		if expr {
+			f.depth++
+		}
+	}
+	return f
+}
+
+// named is the depth of what a name refers to: a CTE of the text, a
+// view, a macro (when called), or nothing (0).
+func (n *nester) named(name string, call bool) int {
+	if d, ok := n.ctes[name]; ok {
+		return d
+	}
+	sql, ok := n.views[name]
+	if !ok && call && !n.builtin[name] {
+		if n.list != nil {
+			n.views, n.macros = n.list()
+			n.list = nil
+		}
+		sql, ok = n.macros[name]
+	}
+	if !ok {
+		return 0
+	}
+	if d, ok := n.memo[name]; ok {
+		return max(d, 0)
+	}
+	n.memo[name] = -1
+	toks, err := sqltext.Scan(sql)
+	d := 0
+	if err == nil {
+		outer := n.ctes
+		n.ctes = map[string]int{}
+		d = n.depth(toks)
+		n.ctes = outer
+	}
+	n.memo[name] = d
+	return d
+}
+
+// exprContext says whether the '(' at toks[i] opens a frame where an
+// expression goes, rather than a table (after FROM, JOIN, LATERAL, or AS
+// naming a CTE or view).
+func exprContext(toks []sqltext.Token, i int) bool {
+	if i == 0 {
+		return false
+	}
+	p := toks[i-1]
+	if p.Kind != 'w' {
+		return true // after an operator, or a ',' (a select list's or a FROM list's: counted as the first)
+	}
+	switch p.Text {
+	case "from", "join", "lateral", "as", "materialized":
+		return false
+	}
+	return true
+}
+
+// cteName is the name a '(' at toks[i] defines, as in name AS (...) or
+// name AS [NOT] MATERIALIZED (...).
+func cteName(toks []sqltext.Token, i int) (string, bool) {
+	j := i - 1
+	for j >= 0 && toks[j].Kind == 'w' && (toks[j].Text == "materialized" || toks[j].Text == "not") {
+		j--
+	}
+	if j < 1 || toks[j].Kind != 'w' || toks[j].Text != "as" {
+		return "", false
+	}
+	j--
+	if toks[j].Kind == ')' { // name (columns) AS (...)
+		for open := 1; open > 0 && j > 0; {
+			j--
+			switch toks[j].Kind {
+			case ')':
+				open++
+			case '(':
+				open--
+			}
+		}
+		j--
+	}
+	if j >= 0 && (toks[j].Kind == 'w' || toks[j].Kind == 'q') {
+		return strings.ToLower(toks[j].Text), true
+	}
+	return "", false
+}

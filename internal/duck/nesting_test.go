@@ -1,0 +1,136 @@
+package duck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/skeindb/skein/internal/sqltext"
+)
+
+// nest wraps a query n times in level, whose %s is the query inside.
+func nest(level string, n int) string {
+	q := "SELECT 1 AS c FROM range(10)"
+	for range n {
+		q = fmt.Sprintf(level, q)
+	}
+	return q
+}
+
+const (
+	countLevel  = "SELECT count(*) AS c FROM (%s)"
+	scalarLevel = "SELECT (SELECT max(c) FROM (%s)) AS c"
+	plainLevel  = "SELECT c FROM (%s) WHERE c > 0"
+)
+
+// TestNestingDepthByShape checks the depth each shape of nesting is given:
+// one level for a query that aggregates, two for a scalar subquery that
+// does, none for one that does not; a level's own argument lists and
+// parentheses add nothing, and neither do aggregates' names in strings
+// and comments.
+func TestNestingDepthByShape(t *testing.T) {
+	db, _, _ := openTest(t)
+	ctx := context.Background()
+	n := func(q string) int {
+		t.Helper()
+		toks := mustScan(t, q)
+		fn := db.functions(ctx)
+		return (&nester{aggs: fn.aggregates, builtin: fn.builtin, ctes: map[string]int{}, memo: map[string]int{}}).depth(toks)
+	}
+	for _, tc := range []struct {
+		q    string
+		want int
+	}{
+		{"SELECT 1", 0},
+		{"SELECT count(*) FROM range(3)", 1},
+		{"SELECT coalesce(max(range), 0) + (1) FROM range(3)", 1},
+		{"SELECT range FROM range(3) GROUP BY range", 1},
+		{"SELECT 'count(' || 'x' /* sum( */ FROM range(3) -- max(", 0},
+		{nest(countLevel, 7), 7},
+		{nest(scalarLevel, 5), 10},
+		{nest(plainLevel, 60), 0},
+		{"SELECT 1, (SELECT count(*) FROM range(3))", 2},
+		{"SELECT * FROM range(3) WHERE range IN (SELECT max(range) FROM range(2))", 2},
+		{"WITH a AS (SELECT count(*) AS c FROM range(3)), b AS (SELECT sum(c) AS c FROM a) SELECT max(c) FROM b", 3},
+		{`WITH "A"(x) AS (SELECT count(*) FROM range(3)), b(y) AS MATERIALIZED (SELECT sum(x) FROM a) SELECT max(y) FROM b`, 3},
+		{"FROM (SELECT count(*) AS c FROM range(3)) SELECT sum(c)", 2},
+	} {
+		if got := n(tc.q); got != tc.want {
+			t.Errorf("%s: depth %d, want %d", tc.q, got, tc.want)
+		}
+	}
+}
+
+// TestDeepAggregatesRefusedBeforePlanning checks that a query whose
+// aggregates nest past the limit is refused at once, however it nests
+// (subqueries, scalar subqueries, CTEs, views, macros), while one at the
+// limit prepares and runs. DuckDB 1.5.5 alone takes minutes to prepare
+// the 30-level query and seconds for the others.
+func TestDeepAggregatesRefusedBeforePlanning(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	var views, cte []string
+	views = append(views, "CREATE VIEW v0 AS SELECT 1 AS c FROM range(10)")
+	cte = append(cte, "t0 AS (SELECT 1 AS c FROM range(10))")
+	for i := 1; i <= 12; i++ {
+		views = append(views, fmt.Sprintf("CREATE VIEW v%d AS SELECT (SELECT max(c) FROM v%d) AS c", i, i-1))
+		cte = append(cte, fmt.Sprintf("t%d(c) AS (SELECT (SELECT max(c) FROM t%d) AS c)", i, i-1))
+	}
+	for _, v := range views {
+		if _, err := c.Exec(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range []string{"CREATE MACRO deep() AS TABLE SELECT * FROM v12", "CREATE MACRO deeper(x) AS (SELECT max(c) + x FROM v12)"} {
+		if _, err := c.Exec(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{
+		nest(countLevel, 30),
+		nest(scalarLevel, 12),
+		"WITH " + strings.Join(cte, ", ") + " SELECT * FROM t12",
+		"SELECT * FROM v12",
+		"SELECT * FROM deep()",
+		"SELECT deeper(1)",
+		"SELECT count(*) FROM (" + nest(countLevel, 16) + ")",
+	} {
+		start := time.Now()
+		err := c.CheckNesting(ctx, q, DefaultMaxNesting)
+		var de *Error
+		if !errors.As(err, &de) || de.Kind != KindInvalid || !strings.Contains(err.Error(), "over the server's limit of 16") {
+			t.Errorf("%.60s...: %v, want refused as too deep", q, err)
+		}
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("%.60s...: the check took %v", q, took)
+		}
+	}
+	for _, q := range []string{nest(countLevel, 16), "SELECT * FROM v8", nest(plainLevel, 60)} {
+		if err := c.CheckNesting(ctx, q, DefaultMaxNesting); err != nil {
+			t.Errorf("%.60s...: %v", q, err)
+			continue
+		}
+		if got, err := scalarText(ctx, c, q); err != nil || got != "1" && got != "10" {
+			t.Errorf("%.60s...: %q, %v", q, got, err)
+		}
+	}
+	if err := c.CheckNesting(ctx, nest(countLevel, 30), 0); err != nil {
+		t.Errorf("no bound: %v", err)
+	}
+}
+
+func mustScan(t *testing.T, q string) []sqltext.Token {
+	t.Helper()
+	toks, err := sqltext.Scan(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return toks
+}
+
+func scalarText(ctx context.Context, c *Conn, q string) (string, error) {
+	return c.QueryText(ctx, "SELECT c::VARCHAR FROM ("+q+") LIMIT 1")
+}
