@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -519,5 +520,50 @@ func TestTraceIDsAcrossProcesses(t *testing.T) {
 			t.Fatalf("skein.queries %v (%v); coordinator's log line %q; executor's %q", row.rows, row.err, planned, ran)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestShutdownNotHeldByAStuckStatement: a statement DuckDB is still
+// planning does not see the interrupt a shutdown sends (30 nested
+// aggregates, let through with --max-nested-aggregates -1, plan for
+// minutes in DuckDB 1.5.5). SIGTERM still ends the process within its
+// grace and stuckAfter's 10 s, what was committed before is there at the
+// next start, and that start finds the data dir's lock released.
+func TestShutdownNotHeldByAStuckStatement(t *testing.T) {
+	ctx := context.Background()
+	data := filepath.Join(t.TempDir(), "data")
+	args := []string{"serve", "--addr", "127.0.0.1:0", "--executors", "0", "--data-dir", data, "--shutdown-grace", "1s", "--max-nested-aggregates", "-1"}
+	srv := startProc(t, args...)
+	srv.killed.Store(true) // it exits by itself, 1: the cleanup's SIGTERM would find it gone
+	cl := dial(t, srv.uri)
+	if _, err := cl.ExecuteUpdate(ctx, "CREATE TABLE kept AS SELECT 42::BIGINT AS v"); err != nil {
+		t.Fatal(err)
+	}
+	deep := "SELECT 1 AS c FROM range(10)"
+	for range 30 {
+		deep = fmt.Sprintf("SELECT count(*) AS c FROM (%s)", deep)
+	}
+	qctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { _, _ = cl.Execute(qctx, deep) }()
+	time.Sleep(time.Second) // DuckDB planning it
+	start := time.Now()
+	if err := srv.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-srv.done:
+	case <-time.After(40 * time.Second):
+		_ = srv.cmd.Process.Kill()
+		<-srv.done
+		t.Fatal("serve still running 40 s after SIGTERM, with a statement planning")
+	}
+	t.Logf("exited %v after SIGTERM: %v", time.Since(start).Round(time.Millisecond), srv.err)
+	if srv.logged("shutdown stuck") == "" {
+		t.Error("no log line says the shutdown was cut short")
+	}
+	again := startProc(t, args...)
+	if res := runFlight(ctx, dial(t, again.uri), "SELECT v FROM kept"); res.err != nil || !slices.Equal(res.rows, []string{"42"}) {
+		t.Errorf("after the restart, kept holds %v (%v), want [42]", res.rows, res.err)
 	}
 }

@@ -191,9 +191,41 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) int {
 		prof.finish(log)
 		log.Error().Err(err).Msg("server stopped")
 	}
-	if err := c.Shutdown(); err != nil {
-		log.Error().Err(err).Msg("shutdown")
-		return 1
+	return shutdown(c, cfg.ShutdownGrace, log)
+}
+
+// stuckAfter is how long a shutdown may run past its grace: closing the
+// sessions waits for each one's running statement, and a statement DuckDB
+// is still planning does not see an interrupt.
+const stuckAfter = 10 * time.Second
+
+// shutdown stops the coordinator; if that has not ended within its grace
+// and stuckAfter more, or at a second SIGTERM or SIGINT, the process
+// exits without waiting for it: its database lock goes with the process,
+// and DuckDB replays the write-ahead log of every committed transaction
+// at the next start.
+func shutdown(c *coordinator.Coordinator, grace time.Duration, log zerolog.Logger) int {
+	if grace <= 0 {
+		grace = 30 * time.Second
 	}
-	return 0
+	done := make(chan error, 1)
+	go func() { done <- c.Shutdown() }()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
+	timer := time.NewTimer(grace + stuckAfter)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		if err != nil {
+			log.Error().Err(err).Msg("shutdown")
+			return 1
+		}
+		return 0
+	case <-sig:
+		log.Error().Msg("second signal: exiting without finishing the shutdown (the write-ahead log is replayed at the next start)")
+	case <-timer.C:
+		log.Error().Dur("waited", grace+stuckAfter).Msg("shutdown stuck (a statement DuckDB is still planning?): exiting without finishing it (the write-ahead log is replayed at the next start)")
+	}
+	return 1
 }
