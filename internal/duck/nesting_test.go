@@ -57,6 +57,8 @@ func TestNestingDepthByShape(t *testing.T) {
 		{"WITH a AS (SELECT count(*) AS c FROM range(3)), b AS (SELECT sum(c) AS c FROM a) SELECT max(c) FROM b", 3},
 		{`WITH "A"(x) AS (SELECT count(*) FROM range(3)), b(y) AS MATERIALIZED (SELECT sum(x) FROM a) SELECT max(y) FROM b`, 3},
 		{"FROM (SELECT count(*) AS c FROM range(3)) SELECT sum(c)", 2},
+		{nest("SELECT row_number() OVER (PARTITION BY c ORDER BY c) AS c FROM (%s) WHERE c > 0", 9), 9},
+		{nest("SELECT c FROM (%s) QUALIFY lag(c) OVER w IS NULL WINDOW w AS (ORDER BY c)", 4), 4},
 	} {
 		if got := n(tc.q); got != tc.want {
 			t.Errorf("%s: depth %d, want %d", tc.q, got, tc.want)
@@ -92,6 +94,7 @@ func TestDeepAggregatesRefusedBeforePlanning(t *testing.T) {
 	for _, q := range []string{
 		nest(countLevel, 30),
 		nest(scalarLevel, 12),
+		nest("SELECT row_number() OVER (PARTITION BY c ORDER BY c) AS c FROM (%s) WHERE c > 0", 20),
 		"WITH " + strings.Join(cte, ", ") + " SELECT * FROM t12",
 		"SELECT * FROM v12",
 		"SELECT * FROM deep()",
