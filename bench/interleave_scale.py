@@ -20,18 +20,10 @@ import answers, skeinproc, systems, tpch
 
 data, rounds, which = pathlib.Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 files = tpch.table_files(data)
-level = os.environ.get("SKEIN_LOG_LEVEL", "warn")
 work = pathlib.Path(os.environ.get("BUILD_DIR", "build")) / "interleave" / "scale"
 texts = dict(tpch.queries())
 numbers = sorted(texts) if which == "all" else [int(n) for n in which.split(",")]
-syss = []
-for spec in sys.argv[4:]:
-    label, rest = spec.split("=", 1)
-    binary, n, *more = rest.split(":", 2)
-    extra = more[0].split() if more else []
-    syss.append(systems.Skein(label, binary, work / label, files, data, executors=int(n), threads=1,
-                              coordinator_threads=int(n), separate=True, flags=["--log-level", level, *extra],
-                              executor_flags=["--log-level", level]))
+syss = systems.clusters(sys.argv[4:], work, files, data)
 
 
 def cpu(s):

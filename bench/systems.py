@@ -9,6 +9,7 @@ systems compete for the CPU.
 """
 
 import contextlib
+import os
 import threading
 import time
 import weakref
@@ -208,6 +209,23 @@ class Skein:
             finally:
                 conn.close()
                 self.server = None
+
+
+def clusters(specs, work, files, data_dir):
+    """Skein clusters of separate processes from LABEL=BINARY:EXECUTORS[:FLAGS] specs (FLAGS: more
+    coordinator flags, separated by spaces): a coordinator with --threads EXECUTORS and that many
+    executors with --threads 1, as `make bench` runs them, each under work/LABEL, every process
+    logging at SKEIN_LOG_LEVEL (default warn)."""
+    level = os.environ.get("SKEIN_LOG_LEVEL", "warn")
+    out = []
+    for spec in specs:
+        label, rest = spec.split("=", 1)
+        binary, n, *more = rest.split(":", 2)
+        extra = more[0].split() if more else []
+        out.append(Skein(label, binary, work / label, files, data_dir, executors=int(n), threads=1,
+                         coordinator_threads=int(n), separate=True, flags=["--log-level", level, *extra],
+                         executor_flags=["--log-level", level]))
+    return out
 
 
 class SkeinRunner(Runner):
