@@ -1,6 +1,7 @@
 package duck
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -64,28 +65,74 @@ type stmtGuard struct {
 	stmts [][]token
 	err   error
 	lexed bool
+	// pivot is the statement of the text DuckDB added extra statements
+	// before (statement), when it did.
+	pivot, extra int
 }
 
 // statement returns the tokens of statement i, if the lexer splits the
-// string exactly as DuckDB did.
+// string as DuckDB did. DuckDB adds statements of its own before one that
+// pivots without naming the values (PIVOT t ON c: a CREATE TYPE of c's
+// values): where one statement of the text pivots, the statements DuckDB
+// has more than the lexer are taken as those, and statement returns
+// errGenerated for them.
 func (g *stmtGuard) statement(i int) ([]token, error) {
 	if !g.lexed {
 		g.lexed = true
 		g.stmts, g.err = lexSQL(g.query)
 		if g.err == nil && len(g.stmts) != g.n {
-			g.err = fmt.Errorf("%w: cannot tell the statements apart", errTarget)
+			g.pivot, g.err = -1, fmt.Errorf("%w: cannot tell the statements apart", errTarget)
+			if extra := g.n - len(g.stmts); extra > 0 {
+				for j, st := range g.stmts {
+					if !pivots(st) {
+						continue
+					}
+					if g.pivot >= 0 { // two pivots: which has DuckDB's statements?
+						g.pivot = -1
+						break
+					}
+					g.pivot = j
+				}
+				if g.pivot >= 0 {
+					g.extra, g.err = extra, nil
+				}
+			}
 		}
 	}
 	if g.err != nil {
 		return nil, g.err
 	}
-	return g.stmts[i], nil
+	switch {
+	case g.extra == 0 || i < g.pivot:
+		return g.stmts[i], nil
+	case i < g.pivot+g.extra:
+		return nil, errGenerated
+	}
+	return g.stmts[i-g.extra], nil
+}
+
+// errGenerated is a statement DuckDB made of a PIVOT, not in the text.
+var errGenerated = errors.New("a statement DuckDB generated for a PIVOT")
+
+// pivots says whether a statement has a PIVOT or UNPIVOT.
+func pivots(stmt []token) bool {
+	for _, t := range stmt {
+		if t.kind == 'w' && (t.text == "pivot" || t.text == "unpivot" || t.text == "pivot_wider" || t.text == "pivot_longer") {
+			return true
+		}
+	}
+	return false
 }
 
 // check refuses statement i, of type t, if the connection may not run it.
 func (c *Conn) check(t duckdb.StmtType, g *stmtGuard, i int) error {
 	if err := c.checkType(t); err != nil {
 		return err
+	}
+	if t == duckdb.STATEMENT_TYPE_CREATE {
+		if _, err := g.statement(i); errors.Is(err, errGenerated) {
+			return nil // the type of a PIVOT's values, DuckDB's own
+		}
 	}
 	if t == duckdb.STATEMENT_TYPE_CREATE || t == duckdb.STATEMENT_TYPE_DROP {
 		if err := checkSecret(g, i); err != nil {
