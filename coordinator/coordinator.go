@@ -80,6 +80,10 @@ type Config struct {
 	// one executor thread) takes tasks; 0 (the Go API's zero value)
 	// always splits.
 	SplitMinRows int64
+	// LocalMaxRows: a plan of one task whose Parquet inputs hold fewer
+	// rows runs on the coordinator, as a local query (here.go); 0 (the Go
+	// API's zero value): never.
+	LocalMaxRows int64
 	// TaskOpenFiles bounds the Parquet files a task of whole files holds
 	// open at once (partition.Env.TaskOpenFiles): 0, the Go API's zero
 	// value, partition.DefaultTaskOpenFiles; negative: no bound.
@@ -144,6 +148,13 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 // gathered since, split whatever its rows (splitGathers).
 const defaultSplitMinRows = 4_000_000
 
+// defaultLocalMaxRows is --local-max-rows' default: a one-task plan under
+// it costs the coordinator tens of ms of CPU at most (TPC-H SF1's
+// correlated count per supplier, 810,000 rows read, about 25 ms on one
+// thread), where its executor's dispatch, prepare and relay cost several
+// ms; above it, the executor's threads are worth those ms.
+const defaultLocalMaxRows = 1_000_000
+
 // The values of --in-process-plan (Config.InProcessPlan).
 const (
 	PlanLocal      = "local"
@@ -193,6 +204,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ClusterCA, "cluster-ca", "", "CA bundle (PEM) trusted for executors' TLS certificates (besides the system roots)")
 	fs.Int64Var(&c.TaskRows, "task-rows", 0, "target rows per task when a scan is split (a quarter of it in the scan's last rows on executors measured unequal); 0: a plain scan in about two tasks an executor thread of 1048576 rows at least, consecutive whole files read by one task, and a join's split scan in 1048576-row slices")
 	fs.Int64Var(&c.SplitMinRows, "split-min-rows", defaultSplitMinRows, "a query the planner would split runs whole as one task on one executor, with all its DuckDB threads and no exchanges, when the files it reads hold fewer rows than this (Parquet footers; each scan counted; CSV and JSON inputs always split; not a plan of one stage of tasks gathered), and whatever its inputs while one executor or one executor thread takes tasks (0: always split)")
+	fs.Int64Var(&c.LocalMaxRows, "local-max-rows", defaultLocalMaxRows, "a plan of one task in all (see --split-min-rows) whose Parquet files hold fewer rows than this (footers; each scan counted; CSV and JSON never; a LIMIT n without ORDER BY or WHERE counts n) runs on the coordinator as a local query, without an executor's dispatch, prepare and relay of its result; --explain says so (0: never)")
 	fs.IntVar(&c.TaskOpenFiles, "task-open-files", partition.DefaultTaskOpenFiles, "most Parquet files one task holds open at once, about: a task reading more whole files reads them as this many lists of consecutive files, DuckDB holding one file of each open until the task ends and opening the others in turn, so that a query over any number of files keeps an executor to about its threads times this many descriptors, and the coordinator, which binds one task to check it, to this many (-1: a file a branch of the task's UNION ALL, every one open until the task ends)")
 	fs.BoolVar(&c.NoExchanges, "no-exchanges", false, "plan no stages with exchanges between executors (joins then read their other inputs whole in every task, aggregates merge on the coordinator)")
 	fs.Int64Var(&c.BroadcastRows, "broadcast-rows", 4_000_000, "a join input giving at most this many rows after its own filters (DuckDB's estimate; unfiltered, its Parquet metadata's count), from files of at most 4 times as many, is broadcast to every task; a larger one joined by an equality, or one giving more rows than the scan it joins holds, is co-partitioned")
@@ -222,6 +234,8 @@ func (c *Config) Validate() error {
 		return errors.New("--max-sessions, --max-sessions-per-user, --max-queries-per-user, --max-message-mb and --max-statements-per-session may not be negative")
 	case c.SplitMinRows < 0:
 		return errors.New("--split-min-rows may not be negative (0 always splits)")
+	case c.LocalMaxRows < 0:
+		return errors.New("--local-max-rows may not be negative (0: never on the coordinator)")
 	case c.MaxRunningQueries < 0 || c.MaxRunningQueriesPerUser < 0:
 		return errors.New("--max-running-queries and --max-running-queries-per-user may not be negative")
 	}

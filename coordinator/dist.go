@@ -57,6 +57,9 @@ type dist struct {
 	// splitMinRows is --split-min-rows: inputs under it run whole as one
 	// task, as does any query on one executor (whole.go); 0: never.
 	splitMinRows int64
+	// localMaxRows is --local-max-rows: a plan of one task reading fewer
+	// rows runs here (here.go); 0: never.
+	localMaxRows int64
 	planSlots    int    // Config.PlanSlots
 	mode         string // the default result mode (flightsql.ResultModes)
 	// compression is --wire-compression (Compression*).
@@ -213,7 +216,7 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 	life, stop := context.WithCancel(context.Background())
 	d := &dist{db: db, mergeDB: mergeDB, secret: secret, tickets: secret.Signer("tickets"), reg: reg, aggs: aggs, log: log, mem: mem,
 		batch:      duck.Batches(cfg.BatchRows),
-		targetRows: taskRows, autoRows: cfg.TaskRows <= 0, splitMinRows: cfg.SplitMinRows, planSlots: cfg.PlanSlots, mode: cmp.Or(cfg.ResultMode, flightsql.ResultDirect), exchanges: !cfg.NoExchanges, broadcastRows: cfg.BroadcastRows, taskOpenFiles: cfg.TaskOpenFiles, retries: 2, life: life, stopLife: stop,
+		targetRows: taskRows, autoRows: cfg.TaskRows <= 0, splitMinRows: cfg.SplitMinRows, localMaxRows: cfg.LocalMaxRows, planSlots: cfg.PlanSlots, mode: cmp.Or(cfg.ResultMode, flightsql.ResultDirect), exchanges: !cfg.NoExchanges, broadcastRows: cfg.BroadcastRows, taskOpenFiles: cfg.TaskOpenFiles, retries: 2, life: life, stopLife: stop,
 		limits: cfg.limits(), views: map[string]partition.View{}, viewTexts: map[viewID]string{}, own: map[string]bool{},
 		sharedCores: cfg.Executors > 0 && cfg.InProcessPlan == PlanLocal, compression: cmp.Or(cfg.WireCompression, CompressionAuto),
 		footers: newLRU(maxFooters, maxFooterBytes, func(k string, v footer) int64 { return v.cost(k) }),
@@ -316,6 +319,10 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTag
 			return runsLocal(err)
 		}
 		return nil, err
+	}
+	if p.here != "" {
+		log.Debug().Str("reason", p.here).Msg("query runs local")
+		return runsLocal(fmt.Errorf("%w: %s", partition.ErrLocal, p.here))
 	}
 	qid := tag.ID
 	// How the answer is read, as explained and recorded: the client's
@@ -522,6 +529,13 @@ type planned struct {
 	// (partition.NowText), set for one run (at).
 	now     bool
 	instant string
+	// here says why the plan runs on the coordinator instead, as a local
+	// query (here.go); "" for a plan run on executors.
+	here string
+	// firstRows: the plan is one task reading its scan's first rows until
+	// it has this many (LIMIT n [OFFSET m] without ORDER BY or WHERE,
+	// whole.go); 0 for any other plan.
+	firstRows int64
 }
 
 type plannedTask struct {
@@ -585,7 +599,13 @@ func (d *dist) planText(ctx context.Context, conn *duck.Conn, query string, sche
 		}
 	}
 	p, err := d.planAST(ctx, conn, query, text, views, schema, seen)
-	return p, keep, err
+	if err != nil {
+		return nil, false, err
+	}
+	if why := d.runHere(ctx, conn, seen, p, text.marked, views.view); why != "" {
+		p = p.ranHere(why)
+	}
+	return p, keep, nil
 }
 
 // planAST plans a query from its parsed text.

@@ -51,7 +51,12 @@ func (d *dist) planWhole(ctx context.Context, conn *duck.Conn, seen listings, a 
 		return nil, nil // it reads more than files: split as before
 	}
 	why := "LIMIT without ORDER BY or WHERE: the first rows read are the answer"
-	if !a.FirstRows() {
+	var firstRows int64 // the rows the one task reads at most (here.go)
+	if a.FirstRows() {
+		if _, want, ok := a.AnyRowsLimit(); ok {
+			firstRows = want
+		}
+	} else {
 		gathers := func(rows int64) bool {
 			k := fmt.Sprintf("%s\x00gathers %d %d", shapeKey(), rows, d.slots())
 			g, ok := d.gathers.get(k)
@@ -80,11 +85,16 @@ func (d *dist) planWhole(ctx context.Context, conn *duck.Conn, seen listings, a 
 		if p, err := d.wholePlan(ctx, conn, shapeKey()+"\x00whole literals", params, schema, why); p != nil || err != nil {
 			if p != nil {
 				p.tasks[0].literals = lits
+				p.firstRows = firstRows
 			}
 			return p, err
 		}
 	}
-	return d.wholePlan(ctx, conn, key()+"\x00whole", func() ([]byte, error) { return w.AST, nil }, schema, why)
+	p, err := d.wholePlan(ctx, conn, key()+"\x00whole", func() ([]byte, error) { return w.AST, nil }, schema, why)
+	if p != nil {
+		p.firstRows = firstRows
+	}
+	return p, err
 }
 
 // wholePlan is the one-task plan of the query as ast gives it (nil: it

@@ -1,0 +1,156 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/skeindb/skein/internal/ducktest"
+)
+
+// With --local-max-rows, a plan of one task in all whose files hold fewer
+// rows runs on the coordinator as a local query, and --explain says why: a
+// query run whole as one task (--split-min-rows) and a plan in stages that
+// is one task (a correlated subquery over a scan of one row group). A plan
+// of several tasks, or one task reading as many rows, still runs on
+// executors. The answers, in order, are DuckDB's.
+func TestSmallOneTaskRunsHere(t *testing.T) {
+	ctx := context.Background()
+	const here = "runs local: one task reading %s rows, under --local-max-rows %s: the coordinator runs it, with no dispatch to an executor and no result relayed"
+	join := "SELECT a.g, count(*) AS n, sum(b.id) AS s FROM read_parquet('%[1]s') a JOIN read_parquet('%[1]s') b ON a.id = b.id + 1 GROUP BY a.g ORDER BY a.g"
+	corr := "SELECT s.id, (SELECT count(*) FROM read_parquet('%[1]s') t WHERE t.g = s.id %% 5) AS n FROM read_parquet('%[2]s') s ORDER BY 1 LIMIT 5"
+	for _, tc := range []struct {
+		name            string
+		splitMin, local int64
+		q               string
+		reason          string // "": runs on executors
+		tasks           int    // on executors: 1, or at least 2 when more
+	}{
+		{"whole, never here", 1 << 40, 0, join, "", 1},
+		{"whole, under", 1 << 40, 100_000, join, fmt.Sprintf(here, "60,000", "100,000"), 0},
+		{"whole, over", 1 << 40, 50_000, join, "", 1},
+		{"split, several tasks", 0, 1 << 40, join, "", 2},
+		{"stages of one task, under", 0, 100_000, corr, fmt.Sprintf(here, "31,000", "100,000"), 0},
+		{"stages of one task, never here", 0, 0, corr, "", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, cl, glob := startCluster(t, 2, "direct", func(c *Config) {
+				c.SplitMinRows, c.LocalMaxRows = tc.splitMin, tc.local
+			})
+			dir := c.cfg.AllowDirs[0]
+			ref := ducktest.Open(t, dir)
+			// One file of one row group: a scan of one task.
+			one := filepath.Join(dir, "one", "one.parquet")
+			if err := os.Mkdir(filepath.Dir(one), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			ducktest.Exec(t, ref, fmt.Sprintf("COPY (SELECT range::BIGINT AS id FROM range(1000)) TO '%s' (FORMAT parquet)", one))
+			q := fmt.Sprintf(tc.q, glob, one)
+			want := duckInOrder(t, ref, q)
+			info, err := cl.Execute(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan := planOf(t, info)
+			switch {
+			case tc.reason != "" && (plan.Mode != "local" || plan.Reason != tc.reason):
+				t.Errorf("plan %s (%q), want local: %q", plan.Mode, plan.Reason, tc.reason)
+			case tc.reason == "" && plan.Mode == "local":
+				t.Errorf("runs local (%q), want on executors", plan.Reason)
+			case tc.reason == "" && (tc.tasks == 1 && plan.Tasks != 1 || plan.Tasks < tc.tasks):
+				t.Errorf("%d tasks, want %d", plan.Tasks, tc.tasks)
+			}
+			if got := endpointRows(t, cl, info.Endpoint); !slices.Equal(got, want) {
+				t.Errorf("answer %q, want DuckDB's %q", got, want)
+			}
+		})
+	}
+}
+
+// A one-task plan run on the coordinator reads no file the executors
+// could not: a small Parquet file outside the allowed directories is
+// refused, as it is on executors.
+func TestSmallOneTaskHereIsSandboxed(t *testing.T) {
+	ctx := context.Background()
+	outside := t.TempDir()
+	ref := ducktest.Open(t, outside)
+	secret := filepath.Join(outside, "secret.parquet")
+	ducktest.Exec(t, ref, fmt.Sprintf("COPY (SELECT 42 AS x) TO '%s' (FORMAT parquet)", secret))
+	for _, local := range []int64{0, 1 << 40} {
+		_, cl, _ := startCluster(t, 2, "direct", func(c *Config) { c.SplitMinRows, c.LocalMaxRows = 1<<40, local })
+		info, err := cl.Execute(ctx, fmt.Sprintf("SELECT x FROM read_parquet('%s')", secret))
+		if err == nil {
+			err = readToEnd(ctx, cl, info.Endpoint)
+			if err == nil {
+				t.Fatalf("--local-max-rows %d: read a file outside the allowed directories", local)
+			}
+		}
+		if !strings.Contains(err.Error(), "Permission Error") && !strings.Contains(err.Error(), "not allowed") {
+			t.Errorf("--local-max-rows %d: %v, want a permission error", local, err)
+		}
+	}
+}
+
+// readToEnd reads every endpoint's stream to its end, giving the
+// first error.
+func readToEnd(ctx context.Context, cl *flightsql.Client, eps []*flight.FlightEndpoint) error {
+	for _, ep := range eps {
+		r, err := cl.DoGet(ctx, ep.Ticket)
+		if err != nil {
+			return err
+		}
+		for r.Next() {
+		}
+		err = r.Err()
+		r.Release()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Any n rows of a scan (LIMIT n without ORDER BY or WHERE) run here when n
+// is under --local-max-rows, however many rows the files hold; a larger n
+// runs as one task on an executor. Either answer is n rows of the scan.
+func TestFirstRowsRunHere(t *testing.T) {
+	ctx := context.Background()
+	c, cl, glob := startCluster(t, 2, "direct", func(c *Config) { c.SplitMinRows, c.LocalMaxRows = 1, 100 })
+	ref := ducktest.Open(t, c.cfg.AllowDirs[0])
+	whole := duckRows(t, ref, fmt.Sprintf("SELECT id, g FROM read_parquet('%s')", glob))
+	for _, tc := range []struct {
+		n      int
+		reason string
+	}{
+		{7, "runs local: one task reading the first 7 rows of a scan, under --local-max-rows 100: the coordinator runs it, with no dispatch to an executor and no result relayed"},
+		{500, ""},
+	} {
+		q := fmt.Sprintf("SELECT id, g FROM read_parquet('%s') LIMIT %d", glob, tc.n)
+		info, err := cl.Execute(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := planOf(t, info)
+		switch {
+		case tc.reason != "" && (plan.Mode != "local" || plan.Reason != tc.reason):
+			t.Errorf("LIMIT %d: plan %s (%q), want local: %q", tc.n, plan.Mode, plan.Reason, tc.reason)
+		case tc.reason == "" && (plan.Mode == "local" || plan.Tasks != 1):
+			t.Errorf("LIMIT %d: plan %s of %d tasks (%q), want one task on an executor", tc.n, plan.Mode, plan.Tasks, plan.Reason)
+		}
+		rows := endpointRows(t, cl, info.Endpoint)
+		if len(rows) != tc.n {
+			t.Errorf("LIMIT %d: %d rows", tc.n, len(rows))
+		}
+		for _, r := range rows {
+			if _, ok := slices.BinarySearch(whole, r); !ok {
+				t.Errorf("LIMIT %d: row %s is not a row of the scan", tc.n, r)
+			}
+		}
+	}
+}
