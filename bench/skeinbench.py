@@ -161,9 +161,9 @@ def parse_args(argv):
     except ValueError:
         p.error(f"--clients {args.clients}: want comma-separated numbers")
     if args.smoke:
-        # SF 0.01's inputs are all small: split them anyway, so that the smoke run checks the
+        # SF 0.01's inputs are all small: split them anyway (and one task on an executor), so that the smoke run checks the
         # distributed plans' answers, as the full run at SF 1 does for most queries.
-        args.skein_flag = ["--split-min-rows=0", *args.skein_flag]
+        args.skein_flag = ["--split-min-rows=0", "--local-max-rows=0", *args.skein_flag]
     if args.profile is True:
         args.profile = BUILD_DIR / ("bench-smoke" if args.smoke else "") / "profiles"
     if args.workloads is None:

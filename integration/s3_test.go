@@ -176,7 +176,7 @@ func TestObjectStorageSandbox(t *testing.T) {
 	t.Setenv("NO_PROXY", "127.0.0.1,localhost")
 	t.Setenv("no_proxy", "127.0.0.1,localhost")
 	srvProc := startProc(t, "serve", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"),
-		"--executors", "2", "--in-process-plan", "distribute", "--split-min-rows", "0", "--threads", "1", "--task-rows", "2000", "--log-level", "debug",
+		"--executors", "2", "--in-process-plan", "distribute", "--split-min-rows", "0", "--local-max-rows", "0", "--threads", "1", "--task-rows", "2000", "--log-level", "debug",
 		"--allow-prefix", "s3://skein-data/data/", "--s3-endpoint", lis.Addr().String(), "--s3-use-ssl=false")
 	cl := dial(t, srvProc.uri)
 	var seen []string // every plan and error a client saw

@@ -73,7 +73,7 @@ func newProcCluster(t testing.TB, dirs ...string) *procCluster {
 func (c *procCluster) coordinator(dataDir string, args ...string) *proc {
 	c.t.Helper()
 	base := []string{"coordinator", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--cluster-secret-file", c.secret,
-		"--threads", "1", "--split-min-rows", "0", "--log-level", "warn"}
+		"--threads", "1", "--split-min-rows", "0", "--local-max-rows", "0", "--log-level", "warn"}
 	return startProc(c.t, append(append(base, c.allow...), args...)...)
 }
 

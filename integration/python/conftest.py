@@ -149,7 +149,7 @@ class Proc:
 class SkeinServer(Proc):
     """One `skein serve` process. Its in-process executors split queries
     (--in-process-plan distribute), however small their inputs (--split-min-rows
-    0: the suite's files are), so that the suite tests distribution;
+    0 and --local-max-rows 0: the suite's files are), so that the suite tests distribution;
     in_process_plan=None keeps serve's default (local: queries run whole on
     the coordinator, the executors sharing its cores)."""
 
@@ -161,7 +161,7 @@ class SkeinServer(Proc):
         argv = [SKEIN_BIN, "serve", "--addr", "127.0.0.1:0",
                 "--data-dir", str(self.data_dir), "--log-level", "warn"]
         if in_process_plan is not None:
-            argv += ["--in-process-plan", in_process_plan, "--split-min-rows", "0"]
+            argv += ["--in-process-plan", in_process_plan, "--split-min-rows", "0", "--local-max-rows", "0"]
         for d in allow_dirs:
             argv += ["--allow-dir", str(d)]
         if user is not None:

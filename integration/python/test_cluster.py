@@ -54,7 +54,7 @@ class Cluster:
                 "--data-dir", str(self.base / "data"), "--allow-dir", self.allow_dir,
                 "--cluster-secret-file", str(self.secret_file),
                 "--user", self.user, "--password", self.password,
-                "--task-rows", str(TASK_ROWS), "--split-min-rows", "0",
+                "--task-rows", str(TASK_ROWS), "--split-min-rows", "0", "--local-max-rows", "0",
                 "--heartbeat-timeout", self.heartbeat_timeout,
                 "--log-level", "warn"]
         if self.result_mode:

@@ -114,6 +114,8 @@ public final class SkeinServer implements AutoCloseable {
     cmd.add("distribute");
     cmd.add("--split-min-rows");
     cmd.add("0");
+    cmd.add("--local-max-rows");
+    cmd.add("0");
     ProcessBuilder pb = new ProcessBuilder(cmd);
     pb.redirectInput(ProcessBuilder.Redirect.PIPE);
     Process proc = pb.start();
