@@ -21,7 +21,6 @@ import (
 // of several tasks, or one task reading as many rows, still runs on
 // executors. The answers, in order, are DuckDB's.
 func TestSmallOneTaskRunsHere(t *testing.T) {
-	ctx := context.Background()
 	const here = "runs local: one task reading %s rows, under --local-max-rows %s: the coordinator runs it, with no dispatch to an executor and no result relayed"
 	join := "SELECT a.g, count(*) AS n, sum(b.id) AS s FROM read_parquet('%[1]s') a JOIN read_parquet('%[1]s') b ON a.id = b.id + 1 GROUP BY a.g ORDER BY a.g"
 	corr := "SELECT s.id, (SELECT count(*) FROM read_parquet('%[1]s') t WHERE t.g = s.id %% 5) AS n FROM read_parquet('%[2]s') s ORDER BY 1 LIMIT 5"
@@ -53,17 +52,8 @@ func TestSmallOneTaskRunsHere(t *testing.T) {
 			ducktest.Exec(t, ref, fmt.Sprintf("COPY (SELECT range::BIGINT AS id FROM range(1000)) TO '%s' (FORMAT parquet)", one))
 			q := fmt.Sprintf(tc.q, glob, one)
 			want := duckInOrder(t, ref, q)
-			info, err := cl.Execute(ctx, q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			plan := planOf(t, info)
-			switch {
-			case tc.reason != "" && (plan.Mode != "local" || plan.Reason != tc.reason):
-				t.Errorf("plan %s (%q), want local: %q", plan.Mode, plan.Reason, tc.reason)
-			case tc.reason == "" && plan.Mode == "local":
-				t.Errorf("runs local (%q), want on executors", plan.Reason)
-			case tc.reason == "" && (tc.tasks == 1 && plan.Tasks != 1 || plan.Tasks < tc.tasks):
+			info, plan := runsHere(t, cl, q, tc.reason)
+			if tc.reason == "" && (tc.tasks == 1 && plan.Tasks != 1 || plan.Tasks < tc.tasks) {
 				t.Errorf("%d tasks, want %d", plan.Tasks, tc.tasks)
 			}
 			if got := endpointRows(t, cl, info.Endpoint); !slices.Equal(got, want) {
@@ -84,12 +74,9 @@ func TestSmallOneTaskHereIsSandboxed(t *testing.T) {
 	ducktest.Exec(t, ref, fmt.Sprintf("COPY (SELECT 42 AS x) TO '%s' (FORMAT parquet)", secret))
 	for _, local := range []int64{0, 1 << 40} {
 		_, cl, _ := startCluster(t, 2, "direct", func(c *Config) { c.SplitMinRows, c.LocalMaxRows = 1<<40, local })
-		info, err := cl.Execute(ctx, fmt.Sprintf("SELECT x FROM read_parquet('%s')", secret))
+		err := run(ctx, cl, fmt.Sprintf("SELECT x FROM read_parquet('%s')", secret))
 		if err == nil {
-			err = readToEnd(ctx, cl, info.Endpoint)
-			if err == nil {
-				t.Fatalf("--local-max-rows %d: read a file outside the allowed directories", local)
-			}
+			t.Fatalf("--local-max-rows %d: read a file outside the allowed directories", local)
 		}
 		if !strings.Contains(err.Error(), "Permission Error") && !strings.Contains(err.Error(), "not allowed") {
 			t.Errorf("--local-max-rows %d: %v, want a permission error", local, err)
@@ -97,30 +84,28 @@ func TestSmallOneTaskHereIsSandboxed(t *testing.T) {
 	}
 }
 
-// readToEnd reads every endpoint's stream to its end, giving the
-// first error.
-func readToEnd(ctx context.Context, cl *flightsql.Client, eps []*flight.FlightEndpoint) error {
-	for _, ep := range eps {
-		r, err := cl.DoGet(ctx, ep.Ticket)
-		if err != nil {
-			return err
-		}
-		for r.Next() {
-		}
-		err = r.Err()
-		r.Release()
-		if err != nil {
-			return err
-		}
+// runsHere plans q and checks where it runs: on the coordinator for the
+// reason given, or on executors when reason is "".
+func runsHere(t *testing.T, cl *flightsql.Client, q, reason string) (*flight.FlightInfo, explanation) {
+	t.Helper()
+	info, err := cl.Execute(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return nil
+	plan := planOf(t, info)
+	switch {
+	case reason != "" && (plan.Mode != "local" || plan.Reason != reason):
+		t.Errorf("%s: plan %s (%q), want local: %q", q, plan.Mode, plan.Reason, reason)
+	case reason == "" && plan.Mode == "local":
+		t.Errorf("%s: runs local (%q), want on executors", q, plan.Reason)
+	}
+	return info, plan
 }
 
 // Any n rows of a scan (LIMIT n without ORDER BY or WHERE) run here when n
 // is under --local-max-rows, however many rows the files hold; a larger n
 // runs as one task on an executor. Either answer is n rows of the scan.
 func TestFirstRowsRunHere(t *testing.T) {
-	ctx := context.Background()
 	c, cl, glob := startCluster(t, 2, "direct", func(c *Config) { c.SplitMinRows, c.LocalMaxRows = 1, 100 })
 	ref := ducktest.Open(t, c.cfg.AllowDirs[0])
 	whole := duckRows(t, ref, fmt.Sprintf("SELECT id, g FROM read_parquet('%s')", glob))
@@ -132,16 +117,9 @@ func TestFirstRowsRunHere(t *testing.T) {
 		{500, ""},
 	} {
 		q := fmt.Sprintf("SELECT id, g FROM read_parquet('%s') LIMIT %d", glob, tc.n)
-		info, err := cl.Execute(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		plan := planOf(t, info)
-		switch {
-		case tc.reason != "" && (plan.Mode != "local" || plan.Reason != tc.reason):
-			t.Errorf("LIMIT %d: plan %s (%q), want local: %q", tc.n, plan.Mode, plan.Reason, tc.reason)
-		case tc.reason == "" && (plan.Mode == "local" || plan.Tasks != 1):
-			t.Errorf("LIMIT %d: plan %s of %d tasks (%q), want one task on an executor", tc.n, plan.Mode, plan.Tasks, plan.Reason)
+		info, plan := runsHere(t, cl, q, tc.reason)
+		if tc.reason == "" && plan.Tasks != 1 {
+			t.Errorf("LIMIT %d: %d tasks, want one", tc.n, plan.Tasks)
 		}
 		rows := endpointRows(t, cl, info.Endpoint)
 		if len(rows) != tc.n {
