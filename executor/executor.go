@@ -802,8 +802,7 @@ func sendSpooled(ctx context.Context, r *spoolReader, stream flight.FlightServic
 		// and it stays counted against the spools' memory budget until
 		// gRPC is done with it (a consumer that does not read yet keeps
 		// it queued).
-		held := f.held
-		if err := flightwire.SendHeld(stream, f.header, f.body, func() { r.release(held) }); err != nil {
+		if err := flightwire.SendHeld(stream, f.header, f.body, func() { r.sent(f) }); err != nil {
 			return err
 		}
 	}

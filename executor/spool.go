@@ -103,6 +103,8 @@ type spoolStore struct {
 	// The most mem, inputs and shuffle have been: what tests assert the
 	// budget on.
 	peakMem, peakInputs, peakShuffle int64
+
+	bodies bodyPool // frames' bodies, reused
 }
 
 func newSpoolStore(dir string, memBudget, fileBudget int64) *spoolStore {
@@ -319,7 +321,7 @@ func (p payloads) WritePayload(payload ipc.Payload) error {
 	meta := payload.Meta()
 	header := bytes.Clone(meta.Bytes())
 	meta.Release()
-	body, err := serializeBody(payload)
+	body, err := serializeBody(payload, p.sp.store.bodies.get)
 	if err != nil {
 		return err
 	}
@@ -337,11 +339,12 @@ func (p payloads) add(f frame) error {
 
 // spoolWriter is the IPC writer of a spool. A batch of DuckDB's chunks
 // (a joined.Record) is copied into its message from the chunks, not
-// joined first and then copied (flightwire.JoinedMessage), unless its
-// buffers are compressed.
+// joined first and then copied (flightwire.Joiner), unless its buffers
+// are compressed.
 type spoolWriter struct {
 	*ipc.Writer
 	p          payloads
+	joiner     flightwire.Joiner
 	schema     *arrow.Schema
 	compressed bool
 	started    bool // the schema message is written
@@ -353,7 +356,7 @@ func newSpoolWriter(p payloads, schema *arrow.Schema, compressed bool, opts ...i
 
 func (w *spoolWriter) Write(rec arrow.RecordBatch) error {
 	if w.started && !w.compressed && rec.Schema().Equal(w.schema) {
-		header, body, ok, err := flightwire.JoinedMessage(rec)
+		header, body, ok, err := w.joiner.Message(rec, w.p.sp.store.bodies.get)
 		if err != nil {
 			return err
 		}
@@ -369,16 +372,17 @@ func (w *spoolWriter) Write(rec arrow.RecordBatch) error {
 }
 
 // serializeBody copies a payload's body (its buffers, padded) into one
-// slice of its exact size, measured first. Grown in a bytes.Buffer, a 2 MiB
-// body was reallocated a dozen times, zeroing and copying twice its size
-// (a fifth of an executor's CPU fetching lineitem, in its profile), and
-// held up to twice the memory the spool counted.
-func serializeBody(payload ipc.Payload) ([]byte, error) {
+// slice of its exact size, measured first, from alloc (which need not
+// zero it). Grown in a bytes.Buffer, a 2 MiB body was reallocated a dozen
+// times, zeroing and copying twice its size (a fifth of an executor's CPU
+// fetching lineitem, in its profile), and held up to twice the memory the
+// spool counted.
+func serializeBody(payload ipc.Payload, alloc func(int) []byte) ([]byte, error) {
 	var n byteCounter
 	if err := payload.SerializeBody(&n); err != nil {
 		return nil, err
 	}
-	body := sliceWriter(make([]byte, 0, int(n)))
+	body := sliceWriter(alloc(int(n))[:0])
 	if err := payload.SerializeBody(&body); err != nil {
 		return nil, err
 	}
@@ -451,6 +455,7 @@ func (sp *spool) add(ctx context.Context, f frame) error {
 		sp.fileLen += int64(len(b))
 	}
 	sp.nFile++
+	sp.store.bodies.put(f.body) // in the file now
 	return nil
 }
 
@@ -479,11 +484,25 @@ type spoolReader struct {
 type sendFrame struct {
 	frame
 	held int64
+	// owned: the frame is the reader's alone (its spool's only reader
+	// took it, or it was read from the file), so its body goes back to
+	// the pool once sent.
+	owned bool
 }
 
 func (r *spoolReader) counted(f frame, n int64) sendFrame {
 	r.inFlight.Add(1)
-	return sendFrame{frame: f, held: n}
+	return sendFrame{frame: f, held: n, owned: true}
+}
+
+// sent is a frame's end once gRPC is done with it: its bytes are given
+// back to the budget (release) and, if the reader owned it, its body to
+// the pool.
+func (r *spoolReader) sent(f sendFrame) {
+	r.release(f.held)
+	if f.owned {
+		r.sp.store.bodies.put(f.body)
+	}
 }
 
 // release gives back the n bytes a frame held (sendFrame.held), once
@@ -565,14 +584,16 @@ func (r *spoolReader) readFile(ctx context.Context, file *os.File) (sendFrame, e
 	if err := store.holdSend(ctx, n, func() bool { return r.inFlight.Load() > 0 }); err != nil {
 		return sendFrame{}, err
 	}
-	f := r.counted(frame{}, n)
-	buf := make([]byte, n)
-	if _, err := file.ReadAt(buf, r.off+8); err != nil {
-		r.release(f.held)
+	f := r.counted(frame{header: make([]byte, h), body: store.bodies.get(int(b))}, n)
+	if _, err := file.ReadAt(f.header, r.off+8); err != nil {
+		r.sent(f)
+		return sendFrame{}, fmt.Errorf("reading a spilled task result: %w", err)
+	}
+	if _, err := file.ReadAt(f.body, r.off+8+int64(h)); err != nil {
+		r.sent(f)
 		return sendFrame{}, fmt.Errorf("reading a spilled task result: %w", err)
 	}
 	r.off += 8 + n
-	f.header, f.body = buf[:h], buf[h:]
 	return f, nil
 }
 
@@ -581,11 +602,18 @@ func (r *spoolReader) readFile(ctx context.Context, file *os.File) (sendFrame, e
 func (sp *spool) release() {
 	sp.mu.Lock()
 	sp.closed = true
-	held, file, disk := sp.held, sp.file, sp.disk
+	held, file, disk, mem := sp.held, sp.file, sp.disk, sp.mem
 	sp.mem, sp.held, sp.file, sp.disk, sp.nFile = nil, 0, nil, 0, 0
 	sp.cond.Broadcast()
 	sp.mu.Unlock()
 	sp.store.free(held, disk)
+	if sp.readers == 1 {
+		// The frames left were never read (a read one is cleared); a
+		// broadcast's may still be in gRPC's hands.
+		for _, f := range mem {
+			sp.store.bodies.put(f.body)
+		}
+	}
 	if file != nil {
 		_ = file.Close()
 		_ = os.Remove(file.Name())

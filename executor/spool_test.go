@@ -65,7 +65,8 @@ func (f payloadFunc) Close() error                     { return nil }
 func (f payloadFunc) WritePayload(p ipc.Payload) error { return f(p) }
 
 // A body copied into its exact size is the body arrow-go serializes, padding
-// and all, in a slice with no room to spare.
+// and all, in a slice with no room to spare, into memory given dirty (as a
+// reused body is).
 func TestSerializeBody(t *testing.T) {
 	alloc := memory.NewCheckedAllocator(memory.DefaultAllocator)
 	defer alloc.AssertSize(t, 0)
@@ -76,7 +77,7 @@ func TestSerializeBody(t *testing.T) {
 			if err := p.SerializeBody(&want); err != nil {
 				return err
 			}
-			got, err := serializeBody(p)
+			got, err := serializeBody(p, func(n int) []byte { return bytes.Repeat([]byte{0xa5}, n) })
 			if err != nil {
 				return err
 			}
@@ -105,9 +106,20 @@ func BenchmarkSerializeBody(b *testing.B) {
 		b.Run("exact", func(b *testing.B) {
 			b.SetBytes(int64(buf.Len()))
 			for b.Loop() {
-				if _, err := serializeBody(p); err != nil {
+				if _, err := serializeBody(p, func(n int) []byte { return make([]byte, n) }); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+		b.Run("pooled", func(b *testing.B) {
+			var pool bodyPool
+			b.SetBytes(int64(buf.Len()))
+			for b.Loop() {
+				body, err := serializeBody(p, pool.get)
+				if err != nil {
+					b.Fatal(err)
+				}
+				pool.put(body)
 			}
 		})
 		b.Run("bytes.Buffer", func(b *testing.B) {

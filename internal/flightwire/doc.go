@@ -17,7 +17,7 @@
 // A batch of DuckDB's chunks (a joined.Record) is sent from the chunks
 // as one record batch message, never joined: its body is the chunks'
 // value buffers side by side, with validity bitmaps and string offsets
-// rewritten (parts.go); JoinedMessage copies it once into a spool.
+// rewritten (parts.go); a Joiner copies it once into a spool.
 //
 // A server that installs ServerOption streams results with NewWriter; a
 // client that dials with DialOption reads them with arrow-go's

@@ -221,31 +221,39 @@ func (b *partsBody) header(rows int64) []byte {
 	return fb.FinishedBytes()
 }
 
-// JoinedMessage is the record batch message of rec if it is a
-// joined.Record of flat types: its header, and its body copied from the
-// parts into one slice of its exact size (one copy, where joining the
-// parts and then serializing the batch makes two). ok is false for any
+// Joiner lays out the record batch messages of joined.Records (a spool's
+// batches), reusing its scratch from one message to the next.
+type Joiner struct{ b partsBody }
+
+// Message is the record batch message of rec if it is a joined.Record of
+// flat types: its header, and its body copied from the parts into
+// alloc(size), a slice of the body's exact size that alloc may reuse (it
+// need not be zeroed: every byte is written). One copy, where joining the
+// parts and then serializing the batch makes two. ok is false for any
 // other record, which the caller writes as it did. The caller has sent
 // the stream's schema message and does not compress.
-func JoinedMessage(rec arrow.RecordBatch) (header, body []byte, ok bool, err error) {
+func (j *Joiner) Message(rec arrow.RecordBatch, alloc func(size int) []byte) (header, body []byte, ok bool, err error) {
 	parts := joined.Parts(rec)
 	if parts == nil || !joined.Flat(rec.Schema()) {
 		return nil, nil, false, nil
 	}
+	b := &j.b
 	types := make([]arrow.DataType, rec.Schema().NumFields())
 	for i, f := range rec.Schema().Fields() {
 		types[i] = f.Type
 	}
-	var b partsBody
 	h, err := b.build(types, parts, rec.NumRows())
 	if err != nil {
 		return nil, nil, true, err
 	}
-	body = make([]byte, 0, b.size)
+	header = bytes.Clone(h)
+	body = alloc(int(b.size))
+	n := 0
 	for _, p := range b.pieces {
-		body = append(body, p.b...)
+		n += copy(body[n:], p.b)
 	}
-	return bytes.Clone(h), body, true, nil
+	clear(b.pieces) // no reference to the record's memory stays here
+	return header, body, true, nil
 }
 
 // structs adds a vector of v's structs, each two longs (a FieldNode or a

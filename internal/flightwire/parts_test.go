@@ -173,9 +173,10 @@ func concat(t *testing.T, alloc memory.Allocator, parts []arrow.RecordBatch) arr
 	return array.NewRecordBatch(flatSchema, cols, rows)
 }
 
-// TestJoinedMessage checks the message JoinedMessage lays out (a spool's
-// copy of a joined record) reads, after a stream's schema, as the
-// record's parts joined, and that other records are left to the caller.
+// TestJoinedMessage checks the message a Joiner lays out (a spool's copy
+// of a joined record) reads, after a stream's schema, as the record's
+// parts joined, into a body it is given dirty (a reused one: every byte
+// must be written), and that other records are left to the caller.
 func TestJoinedMessage(t *testing.T) {
 	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer alloc.AssertSize(t, 0)
@@ -188,10 +189,12 @@ func TestJoinedMessage(t *testing.T) {
 	rec := joined.New(joins, flatSchema, parts)
 	defer rec.Release()
 
-	if _, _, ok, err := JoinedMessage(first); ok || err != nil {
+	dirty := func(n int) []byte { return bytes.Repeat([]byte{0xa5}, n) }
+	var j Joiner
+	if _, _, ok, err := j.Message(first, dirty); ok || err != nil {
 		t.Fatalf("a plain record: ok %v, err %v", ok, err)
 	}
-	header, body, ok, err := JoinedMessage(rec)
+	header, body, ok, err := j.Message(rec, dirty)
 	if !ok || err != nil {
 		t.Fatalf("a joined record: ok %v, err %v", ok, err)
 	}

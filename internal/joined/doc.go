@@ -7,7 +7,7 @@
 // buffer once more before the batch is encoded. flightwire's Writer
 // reads a Record's parts instead and sends their buffers as one IPC
 // body, and an executor's spool copies them into one message
-// (flightwire.JoinedMessage), so on those paths the chunks are never
+// (flightwire.Joiner), so on those paths the chunks are never
 // joined; any other reader (a compressed stream, a shuffle, a merge)
 // sees an ordinary record batch, joined when it first asks.
 package joined
