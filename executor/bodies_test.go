@@ -2,8 +2,6 @@ package executor
 
 import (
 	"context"
-	"errors"
-	"io"
 	"testing"
 	"unsafe"
 
@@ -45,19 +43,12 @@ func TestSpoolBodiesAreReused(t *testing.T) {
 		r := sp.take()
 		seen := map[uintptr]bool{}
 		size := 0
-		for {
-			f, err := r.read(context.Background())
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+		eachFrame(t, r, func(f sendFrame) {
 			if len(f.body) >= bodyGrain {
 				seen[data(f.body)], size = true, len(f.body)
 			}
 			r.sent(f)
-		}
+		})
 		r.done()
 		if size == 0 {
 			t.Fatal("no body over bodyGrain")

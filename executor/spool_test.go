@@ -182,20 +182,28 @@ func TestSpoolTakesChunksUnjoined(t *testing.T) {
 
 			var stream bytes.Buffer
 			r := sp.take()
-			for {
-				f, err := r.read(context.Background())
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
+			eachFrame(t, r, func(f sendFrame) {
 				flighttest.AppendMessage(&stream, f.header, f.body)
 				r.release(f.held)
-			}
+			})
 			r.done()
 			flighttest.CheckSecond(t, &stream, alloc, want)
 		})
+	}
+}
+
+// eachFrame reads r's frames to the end, handing each to f.
+func eachFrame(t *testing.T, r *spoolReader, f func(sendFrame)) {
+	t.Helper()
+	for {
+		fr, err := r.read(context.Background())
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		f(fr)
 	}
 }
 
