@@ -111,6 +111,9 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 	if err != nil {
 		return nil, err
 	}
+	if !p.ticketsFit() {
+		return nil, errTicketsTooLarge
+	}
 	return p.at(now), nil
 }
 
