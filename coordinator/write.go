@@ -201,6 +201,9 @@ func writable(ctx context.Context, conn *duck.Conn, stmt, query string) (schema 
 		return nil, "", false, nil
 	}
 	ast, err := serialize(ctx, conn, query)
+	if errors.Is(err, partition.ErrLocal) {
+		return nil, "", false, nil // too large to plan: DuckDB runs the statement
+	}
 	if err != nil {
 		return nil, "", true, err
 	}
