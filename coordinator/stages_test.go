@@ -214,6 +214,14 @@ var stageQueries = []string{
 	"SELECT o.o FROM ord o WHERE o.od * 100 > (SELECT max(f.x) FROM fact f WHERE f.k = o.o)",
 	// So is a join input that is an aggregating FROM subquery as written.
 	"SELECT o.o, t.s FROM ord o, (SELECT o, sum(x) AS s FROM fact GROUP BY o) AS t WHERE o.o = t.o AND o.urgent",
+	// FROM subqueries without an alias plan as named ones: DuckDB's names
+	// for them (unnamed_subquery, unnamed_subquery2, ...) are written in
+	// as aliases first (partition/unnamed.go); they ran local, "a join
+	// input without a name" and "window functions, over an unnamed
+	// subquery".
+	"SELECT count(*) FROM fact NATURAL JOIN (SELECT o, od FROM ord)",
+	"SELECT * FROM (SELECT k, d, rank() OVER (PARTITION BY d ORDER BY x DESC, k) AS r FROM fact) WHERE r = 1 ORDER BY 1 LIMIT 3",
+	"SELECT unnamed_subquery2.od, count(*) FROM (SELECT k, o FROM fact) JOIN (SELECT o, od FROM ord) ON unnamed_subquery.o = unnamed_subquery2.o GROUP BY 1",
 	// COUNT (0 over no rows, not NULL) and AVG (its partials' quotient
 	// may round otherwise than DuckDB's AVG) stay in the scan's task.
 	"SELECT o.o FROM ord o WHERE o.od < (SELECT count(*) FROM fact f WHERE f.o = o.o AND f.d = 2)",

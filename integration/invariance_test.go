@@ -188,6 +188,12 @@ var staged = []string{
 	"SELECT g, sum(amount) / sum(sum(amount)) OVER () AS share FROM v WHERE x > 100 GROUP BY g HAVING count(*) > 10",
 	"SELECT g % 3 AS m, count(*) AS n FROM v GROUP BY m QUALIFY row_number() OVER (ORDER BY count(*) DESC, m) <= 2",
 	"SELECT o_orderpriority, count(*) AS n, rank() OVER (ORDER BY count(*) DESC) FROM orders, lineitem WHERE o_orderkey = l_orderkey AND l_quantity > 49 GROUP BY o_orderpriority",
+	// FROM subqueries without an alias, named as DuckDB names them
+	// (partition/unnamed.go): a window over one, a join input, and two
+	// read by those names.
+	"SELECT * FROM (SELECT l_orderkey, l_linenumber, rank() OVER (PARTITION BY l_orderkey ORDER BY l_extendedprice DESC) r FROM lineitem) WHERE r = 1 ORDER BY 1 LIMIT 3",
+	"SELECT count(*) FROM lineitem NATURAL JOIN (SELECT o_orderkey AS l_orderkey, o_orderdate FROM orders)",
+	"SELECT unnamed_subquery2.o_orderpriority, count(*) FROM (SELECT l_orderkey FROM lineitem WHERE l_quantity > 45) JOIN (SELECT o_orderkey, o_orderpriority FROM orders) ON unnamed_subquery.l_orderkey = unnamed_subquery2.o_orderkey GROUP BY 1",
 	// Subqueries and CTEs.
 	"SELECT g, sum(x) FROM v GROUP BY g HAVING sum(x) > (SELECT avg(x) * 1000 FROM vv)",
 	"SELECT id, x FROM v WHERE x > (SELECT avg(x) FROM v) AND g = 4",

@@ -64,7 +64,10 @@
 // type and its task SQL takes them as parameters: a lookup with a new key
 // reuses its plan), now.go (now(), current_date and their kin, the
 // query's instant, made a marker at analysis and a parameter of the SQL
-// the coordinator ships, bound to the instant it takes once per run).
+// the coordinator ships, bound to the instant it takes once per run),
+// unnamed.go (a FROM subquery without an alias given the name DuckDB
+// gives it, unnamed_subquery, unnamed_subquery2, ..., so that it plans
+// as a named one does).
 // Each stage's query is an AST over its slice and the TEMP tables its
 // inputs are loaded into; the executors run it.
 package partition

@@ -214,6 +214,7 @@ func Analyze(serialized []byte, env Env) (*Analysis, error) {
 		return nil, err
 	}
 	nameSubqueryItems(root, env.Names)
+	nameFromSubqueries(root)
 	if env.Exchanges && readsTwice(root) {
 		// Try with each WITH (or view) read more than once computed
 		// once; Stages falls back to a.inlined when that gives no plan.
