@@ -52,15 +52,15 @@ type Config struct {
 	// MaxNestedAggregates bounds how deeply aggregates nest in a client's
 	// SQL (flightsql.Config.MaxNestedAggregates).
 	MaxNestedAggregates int
-	MaxOpenFiles            int // 0: half the process's limit; negative: none
-	MaxMessageMB            int
-	TLSCert                 string
-	TLSKey                  string
-	TLSClientCA             string
-	Threads                 int
-	MemoryLimit             string
-	TimeZone                string
-	BatchRows               int64
+	MaxOpenFiles        int // 0: half the process's limit; negative: none
+	MaxMessageMB        int
+	TLSCert             string
+	TLSKey              string
+	TLSClientCA         string
+	Threads             int
+	MemoryLimit         string
+	TimeZone            string
+	BatchRows           int64
 	// Distribution.
 	ClusterSecretFile string
 	ClusterCA         string // CA that signed executors' certificates
