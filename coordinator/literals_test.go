@@ -84,14 +84,14 @@ func TestPlanReusedForOtherConstants(t *testing.T) {
 		t.Run(q.q, func(t *testing.T) {
 			// A text planned before is taken whole from the plans kept
 			// by text (textplan.go): a hit too.
-			hits, misses := planCount(t, c, "hit")+counted(t, c.dist.textLookups, "hit"), planCount(t, c, "miss")
+			hits, misses := planCount(t, c, "hit")+keptHits(t, c), planCount(t, c, "miss")
 			want := q.slices
 			whole := wholeK
 			if strings.Contains(q.q, "FROM pd") {
 				whole = wholeD
 			}
 			checkPruned(t, cl, dir, views, q.q, want, whole)
-			dh, dm := planCount(t, c, "hit")+counted(t, c.dist.textLookups, "hit")-hits, planCount(t, c, "miss")-misses
+			dh, dm := planCount(t, c, "hit")+keptHits(t, c)-hits, planCount(t, c, "miss")-misses
 			if q.hit && (dh != 1 || dm != 0) || !q.hit && (dh != 0 || dm != 1) {
 				t.Errorf("plan cache hits %v, misses %v; want a hit: %v", dh, dm, q.hit)
 			}

@@ -57,6 +57,23 @@ type textKey struct {
 	unequal bool // executors measured unequal (d.slices)
 }
 
+// schemaKey is what the result schema of a kept plan is looked up by
+// before the text is prepared (PlanKept): the schema follows from the
+// text, the catalog as the connection sees it and the files, which
+// PlanKept lists again.
+type schemaKey struct {
+	query   string
+	catalog duck.CatalogVersion
+}
+
+// keptSchema is a text's result schema as prepared between two listings
+// of the same files, and the kept plan whose hit that was: PlanKept gives
+// the schema with that plan alone, while its files stay as listed.
+type keptSchema struct {
+	schema *arrow.Schema
+	p      *planned
+}
+
 // textPlan is a kept plan and the listing of every pattern its planning
 // read, by pattern.
 type textPlan struct {
@@ -132,6 +149,13 @@ func (d *dist) keptPlan(ctx context.Context, conn *duck.Conn, query string, sche
 	if ok {
 		if d.unchanged(ctx, conn, seen, kept.files) {
 			d.textLookups.WithLabelValues("hit").Inc()
+			// The front door prepared the text for schema after the
+			// plan's listing and before this one, which finds the same
+			// files, at the same catalog version: the schema of these
+			// files, which PlanKept may give while they stay (a schema
+			// kept at the planning, from a prepare before its listing,
+			// could be of files changed in between).
+			d.textSchemas.put(schemaKey{query: query, catalog: key.catalog}, keptSchema{schema: schema, p: kept.p})
 			return kept.p, nil
 		}
 		d.textLookups.WithLabelValues("stale").Inc()

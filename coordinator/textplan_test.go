@@ -15,6 +15,13 @@ import (
 	"github.com/skeindb/skein/internal/ducktest"
 )
 
+// keptHits counts the queries that took the plan kept for their text,
+// their text prepared again for its schema (hit) or not (unprepared).
+func keptHits(t *testing.T, c *Coordinator) float64 {
+	t.Helper()
+	return counted(t, c.dist.textLookups, "hit") + counted(t, c.dist.textLookups, "unprepared")
+}
+
 // keptCount plans and reads a query of one BIGINT column whose one row is
 // a count, through the client or the transaction: the count, and whether
 // the query was split (not run local).
@@ -49,7 +56,7 @@ func TestTextPlanKeptUntilChanged(t *testing.T) {
 	c, cl, glob := startCluster(t, 2, "direct")
 	dir := filepath.Dir(glob)
 	ctx := context.Background()
-	hits := func() float64 { return counted(t, c.dist.textLookups, "hit") }
+	hits := func() float64 { return keptHits(t, c) }
 	want := func(t *testing.T, what string, tx *flightsql.Txn, q string, n int64) {
 		t.Helper()
 		got, split := keptCount(t, cl, tx, q)
@@ -195,7 +202,7 @@ func TestKeptPlanSharedByConcurrentQueries(t *testing.T) {
 			}
 			want = [2]int64{rows, sum}
 		}
-		hits := counted(t, c.dist.textLookups, "hit")
+		hits := keptHits(t, c)
 		var wg sync.WaitGroup
 		errs := make(chan error, 24)
 		for range 6 {
@@ -216,7 +223,7 @@ func TestKeptPlanSharedByConcurrentQueries(t *testing.T) {
 		for err := range errs {
 			t.Errorf("%s: %v", q, err)
 		}
-		if counted(t, c.dist.textLookups, "hit") == hits {
+		if keptHits(t, c) == hits {
 			t.Errorf("%s: no query took the kept plan", q)
 		}
 	}

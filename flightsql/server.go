@@ -96,6 +96,11 @@ type Cluster interface {
 	// query; schema is its result schema; resultMode is the client's
 	// choice (one of ResultModes, or "" for the server's).
 	Plan(ctx context.Context, conn *duck.Conn, tag QueryTag, user, query string, schema *arrow.Schema, resultMode string, desc *flight.FlightDescriptor) (*flight.FlightInfo, error)
+	// PlanKept is Plan for a query whose result schema the cluster
+	// already knows, nothing it follows from having changed since, so
+	// that the text need not be prepared to learn it: the FlightInfo and
+	// that schema, or nil to prepare it and call Plan.
+	PlanKept(ctx context.Context, conn *duck.Conn, tag QueryTag, user, query, resultMode string, desc *flight.FlightDescriptor) (*flight.FlightInfo, *arrow.Schema, error)
 	// Local records a query that runs here; done reports its end.
 	Local(tag QueryTag, user, sql string) (done func(rows int64, err error))
 	// Redeem serves a ticket handle it issued; ok is false for any other.

@@ -73,6 +73,14 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 		if err := s.checkNesting(ctx, sess, cmd.GetQuery()); err != nil {
 			return nil, err
 		}
+		// A text the cluster planned before over files unchanged since
+		// is not prepared again for its schema.
+		if s.cfg.Cluster != nil {
+			info, _, err := s.cfg.Cluster.PlanKept(ctx, sess.conn, tag, sess.user, cmd.GetQuery(), resultMode(header, sess), desc)
+			if err != nil || len(info.GetEndpoint()) > 0 {
+				return &query{info: tagged(info, tag)}, err
+			}
+		}
 		// A statement of this text that ran before on the session is
 		// taken again: DuckDB plans it when it runs anyway (duck.Keep).
 		st, err := sess.conn.PrepareAgain(ctx, cmd.GetQuery())
