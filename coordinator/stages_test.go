@@ -59,6 +59,7 @@ FROM range(3000)) TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 1000)`, filepath.Join(
 		fmt.Sprintf("CREATE VIEW dim AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "dim.parquet")),
 		fmt.Sprintf("CREATE VIEW acct AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "acct.parquet")),
 		"CREATE VIEW fact_by_d AS SELECT d, sum(x) AS s FROM fact GROUP BY d",
+		"CREATE VIEW top_by_d AS SELECT * FROM (SELECT k, d, rank() OVER (PARTITION BY d ORDER BY x DESC, k) AS r FROM fact) WHERE r = 1",
 	}
 }
 
@@ -222,6 +223,8 @@ var stageQueries = []string{
 	"SELECT count(*) FROM fact NATURAL JOIN (SELECT o, od FROM ord)",
 	"SELECT * FROM (SELECT k, d, rank() OVER (PARTITION BY d ORDER BY x DESC, k) AS r FROM fact) WHERE r = 1 ORDER BY 1 LIMIT 3",
 	"SELECT unnamed_subquery2.od, count(*) FROM (SELECT k, o FROM fact) JOIN (SELECT o, od FROM ord) ON unnamed_subquery.o = unnamed_subquery2.o GROUP BY 1",
+	// And in a view's query, named in the view's definition once.
+	"SELECT * FROM top_by_d ORDER BY 1 LIMIT 3",
 	// COUNT (0 over no rows, not NULL) and AVG (its partials' quotient
 	// may round otherwise than DuckDB's AVG) stay in the scan's task.
 	"SELECT o.o FROM ord o WHERE o.od < (SELECT count(*) FROM fact f WHERE f.o = o.o AND f.d = 2)",

@@ -189,9 +189,7 @@ var staged = []string{
 	"SELECT g % 3 AS m, count(*) AS n FROM v GROUP BY m QUALIFY row_number() OVER (ORDER BY count(*) DESC, m) <= 2",
 	"SELECT o_orderpriority, count(*) AS n, rank() OVER (ORDER BY count(*) DESC) FROM orders, lineitem WHERE o_orderkey = l_orderkey AND l_quantity > 49 GROUP BY o_orderpriority",
 	// FROM subqueries without an alias, named as DuckDB names them
-	// (partition/unnamed.go): a window over one, a join input, and two
-	// read by those names.
-	"SELECT * FROM (SELECT l_orderkey, l_linenumber, rank() OVER (PARTITION BY l_orderkey ORDER BY l_extendedprice DESC) r FROM lineitem) WHERE r = 1 ORDER BY 1 LIMIT 3",
+	// (partition/unnamed.go): a join input, and two read by those names.
 	"SELECT count(*) FROM lineitem NATURAL JOIN (SELECT o_orderkey AS l_orderkey, o_orderdate FROM orders)",
 	"SELECT unnamed_subquery2.o_orderpriority, count(*) FROM (SELECT l_orderkey FROM lineitem WHERE l_quantity > 45) JOIN (SELECT o_orderkey, o_orderpriority FROM orders) ON unnamed_subquery.l_orderkey = unnamed_subquery2.o_orderkey GROUP BY 1",
 	// Subqueries and CTEs.
@@ -707,6 +705,12 @@ func TestPartitionInvariance(t *testing.T) {
 		"SELECT count(*), sum(id) FROM (SELECT id FROM v UNION ALL SELECT id FROM vv)",
 		"SELECT id FROM v UNION ALL SELECT 1 ORDER BY 1 LIMIT 3",
 		"SELECT id FROM v EXCEPT ALL SELECT id FROM vv WHERE g = 3",
+		// A window in a FROM subquery (top-1 per group): its stages once
+		// computed the window in each slice's task, a first row per slice
+		// (local now).
+		"SELECT * FROM (SELECT l_orderkey, l_linenumber, rank() OVER (PARTITION BY l_orderkey ORDER BY l_extendedprice DESC) r FROM lineitem) WHERE r = 1 ORDER BY 1 LIMIT 3",
+		"SELECT g, id FROM (SELECT g, id, rank() OVER (PARTITION BY g ORDER BY x, id) AS r FROM v) AS t WHERE r = 1",
+		"WITH w AS (SELECT s, id, row_number() OVER (PARTITION BY s ORDER BY amount DESC, id) AS r FROM v) SELECT s, id FROM w WHERE r <= 2",
 		// An aggregate over a subquery with a window: its planning once
 		// recursed until the coordinator ran out of memory (local now).
 		"SELECT count(DISTINCT t), count(*) FROM (SELECT g AS t, sum(x) OVER (PARTITION BY g) AS s FROM v)",

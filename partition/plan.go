@@ -354,6 +354,12 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 		return a, nil
 	}
 	if a.windows {
+		// A window in the FROM subquery would be computed by the scan's
+		// tasks, each over its slice (rawStages ships the FROM item's rows):
+		// rank() OVER (PARTITION BY k) gave each slice its own first row.
+		if anyNode(root["from_table"], func(n Node) bool { return str(n, "class") == "WINDOW" }) {
+			return nil, local("window functions in a FROM subquery")
+		}
 		// Window functions see whole partitions: rows shuffled by the
 		// PARTITION BY keys every window shares, the query on each part.
 		if hasAgg || len(list(root, "group_expressions")) > 0 {

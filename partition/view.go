@@ -24,6 +24,7 @@ type View struct {
 func NewView(ast []byte, columns []string) View {
 	v := View{AST: ast, Columns: columns}
 	if root, err := statementRoot(ast); err == nil {
+		nameFromSubqueries(root)
 		v.root = root
 	}
 	return v
@@ -33,7 +34,11 @@ func NewView(ast []byte, columns []string) View {
 // caller may change.
 func (v View) selectRoot() (Node, error) {
 	if v.root == nil || str(v.root, "type") != "SELECT_NODE" {
-		return selectRoot(v.AST)
+		root, err := selectRoot(v.AST)
+		if err == nil {
+			nameFromSubqueries(root) // as the query's own FROMs are (unnamed.go)
+		}
+		return root, err
 	}
 	return clone(v.root), nil
 }
