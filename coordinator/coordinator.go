@@ -52,15 +52,18 @@ type Config struct {
 	// MaxNestedAggregates bounds how deeply aggregates nest in a client's
 	// SQL (flightsql.Config.MaxNestedAggregates).
 	MaxNestedAggregates int
-	MaxOpenFiles        int // 0: half the process's limit; negative: none
-	MaxMessageMB        int
-	TLSCert             string
-	TLSKey              string
-	TLSClientCA         string
-	Threads             int
-	MemoryLimit         string
-	TimeZone            string
-	BatchRows           int64
+	// MaxFileScans bounds the file scans one client statement may bind
+	// (flightsql.Config.MaxFileScans).
+	MaxFileScans int
+	MaxOpenFiles int // 0: half the process's limit; negative: none
+	MaxMessageMB int
+	TLSCert      string
+	TLSKey       string
+	TLSClientCA  string
+	Threads      int
+	MemoryLimit  string
+	TimeZone     string
+	BatchRows    int64
 	// Distribution.
 	ClusterSecretFile string
 	ClusterCA         string // CA that signed executors' certificates
@@ -190,6 +193,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxQueriesPerUser, "max-queries-per-user", 0, "most calls running SQL one user may have at once (0: no limit)")
 	fs.IntVar(&c.MaxNestedAggregates, "max-nested-aggregates", duck.DefaultMaxNesting, "deepest nesting of aggregates a client's SQL may have, through subqueries, CTEs, views and macros (a scalar subquery's counts twice): DuckDB 1.5 plans deeper ones in time that doubles with each level and cannot be cancelled (-1: no bound)")
 	fs.IntVar(&c.MaxStatementsPerSession, "max-statements-per-session", 1000, "most prepared statements and planned, unread queries one session may hold at once")
+	fs.IntVar(&c.MaxFileScans, "max-file-scans", duck.DefaultMaxFileScans, "most file scans (read_parquet, read_csv, read_json and the like, a file named as a table, counted through views, CTEs and macros) one client statement may bind: DuckDB holds a file open for each until the statement ends, so one statement of 18,000 scans took 18,000 descriptors (-1: no bound)")
 	fs.IntVar(&c.MaxOpenFiles, "max-open-files", 0, "while the process holds more file descriptors than this, a statement kept for later (a prepared statement, a query planned and not yet read) keeps none of its files open: it is prepared again when it runs, and one that cannot be (parameters, several statements in one text) is refused to the user holding the most statements (0: half the process's open-file limit, ulimit -n; -1: no bound)")
 	fs.IntVar(&c.MaxMessageMB, "max-message-mb", 64, "largest message a client may send, in MiB (a command, a batch of ingested rows), and most memory the parameter rows bound to one prepared statement may hold")
 	fs.BoolVar(&c.InsecureNoAuth, "insecure-no-auth", false, "allow serving a non-loopback address without auth")
@@ -417,6 +421,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 		MaxQueriesPerUser: cfg.MaxQueriesPerUser, MaxMessageBytes: cfg.MaxMessageMB << 20,
 		MaxStatementsPerSession: cfg.MaxStatementsPerSession,
 		MaxNestedAggregates:     cfg.MaxNestedAggregates,
+		MaxFileScans:            cfg.MaxFileScans,
 		MaxOpenFiles:            cfg.MaxOpenFiles,
 		Batch:                   duck.Batches(cfg.BatchRows),
 		Limits:                  cfg.limits(),

@@ -61,7 +61,7 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 		if err := sess.roomFor(s.cfg.MaxStatementsPerSession); err != nil {
 			return nil, err
 		}
-		if err := s.checkNesting(ctx, sess, req.GetQuery()); err != nil {
+		if err := s.checkQuery(ctx, sess, req.GetQuery()); err != nil {
 			return nil, err
 		}
 		st, err := sess.conn.PrepareAgain(ctx, req.GetQuery())

@@ -62,6 +62,10 @@ type Config struct {
 	// exponential in the depth, deaf to cancellation. 0:
 	// duck.DefaultMaxNesting; negative: no bound.
 	MaxNestedAggregates int
+	// MaxFileScans bounds how many file scans one client statement may
+	// bind (duck.CheckQuery): DuckDB holds a descriptor for each until the
+	// statement ends. 0: duck.DefaultMaxFileScans; negative: no bound.
+	MaxFileScans int
 	// LoginBackoff bounds the wait after repeated failed logins.
 	LoginBackoff time.Duration
 	// Batch bounds result batches.

@@ -70,7 +70,7 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 		if err := sess.roomFor(s.cfg.MaxStatementsPerSession); err != nil {
 			return nil, err
 		}
-		if err := s.checkNesting(ctx, sess, cmd.GetQuery()); err != nil {
+		if err := s.checkQuery(ctx, sess, cmd.GetQuery()); err != nil {
 			return nil, err
 		}
 		// A text the cluster planned before over files unchanged since
@@ -200,7 +200,7 @@ func (s *Server) GetSchemaStatement(ctx context.Context, cmd flightsql.Statement
 		return nil, err
 	}
 	return withSession(ctx, sess, func() (*flight.SchemaResult, error) {
-		if err := s.checkNesting(ctx, sess, cmd.GetQuery()); err != nil {
+		if err := s.checkQuery(ctx, sess, cmd.GetQuery()); err != nil {
 			return nil, err
 		}
 		st, err := sess.conn.Describe(ctx, cmd.GetQuery())
@@ -361,7 +361,7 @@ func (s *Server) DoPutCommandStatementUpdate(ctx context.Context, cmd flightsql.
 	}
 	tag := newQueryTag(ctx)
 	return withSession(ctx, sess, func() (n int64, err error) {
-		if err := s.checkNesting(ctx, sess, cmd.GetQuery()); err != nil {
+		if err := s.checkQuery(ctx, sess, cmd.GetQuery()); err != nil {
 			return 0, err
 		}
 		if n, ok, err := s.clusterWrite(ctx, sess, tag, cmd.GetTransactionId(), cmd.GetQuery()); ok {
@@ -471,13 +471,18 @@ func (s *Server) execRows(ctx context.Context, sess *session, st *duck.Stmt, row
 	return total, nil
 }
 
-// checkNesting refuses a client's SQL whose aggregates nest deeper than
-// DuckDB plans in reasonable time (Config.MaxNestedAggregates), before
-// DuckDB sees it.
-func (s *Server) checkNesting(ctx context.Context, sess *session, query string) error {
-	limit := s.cfg.MaxNestedAggregates
-	if limit == 0 {
-		limit = duck.DefaultMaxNesting
+// checkQuery refuses a client's SQL, before DuckDB sees it, whose
+// aggregates nest deeper than DuckDB plans in reasonable time
+// (Config.MaxNestedAggregates), or that binds more file scans than
+// Config.MaxFileScans (each holds a descriptor while the statement
+// lives).
+func (s *Server) checkQuery(ctx context.Context, sess *session, query string) error {
+	b := duck.Bounds{Nesting: s.cfg.MaxNestedAggregates, FileScans: s.cfg.MaxFileScans}
+	if b.Nesting == 0 {
+		b.Nesting = duck.DefaultMaxNesting
 	}
-	return sess.conn.CheckNesting(ctx, query, limit)
+	if b.FileScans == 0 {
+		b.FileScans = duck.DefaultMaxFileScans
+	}
+	return sess.conn.CheckQuery(ctx, query, b)
 }

@@ -26,17 +26,43 @@ import (
 // a second (a filter over an aggregate, repeated), most in 20 ms.
 const DefaultMaxNesting = 16
 
+// DefaultMaxFileScans is how many file scans one client statement may
+// bind by default. DuckDB opens the first file of every scan
+// (read_parquet, read_csv, a view over one) when it binds it and holds
+// it until the statement ends, whatever number of files the scan names:
+// a UNION ALL of 18,000 scans of one small file held 18,017 descriptors
+// of a coordinator's 20,000 and grew past 3 GB. TPC-H's widest query
+// scans 8 tables.
+const DefaultMaxFileScans = 256
+
+// Bounds are what CheckQuery allows a client's SQL; a bound <= 0 is none.
+type Bounds struct {
+	Nesting   int // how deeply aggregates nest (--max-nested-aggregates)
+	FileScans int // how many file scans it binds (--max-file-scans)
+}
+
 // CheckNesting refuses query when its aggregates nest more than max
-// levels deep, counting through subqueries, CTEs, and the views and
-// macros it names (a scalar subquery's aggregate counts twice); max <= 0
-// is no bound. It reads SQL by its tokens, so it over-counts rather than
-// misses: a column named like a view counts as the view. It costs a pass
-// over the tokens, and a listing of the views (about 1.5 ms) when the
-// query has a FROM and the catalog changed since the connection's last,
-// or of the macros (50 ms) when it calls a function DuckDB does not have
-// built in.
+// levels deep (CheckQuery); max <= 0 is no bound.
 func (c *Conn) CheckNesting(ctx context.Context, query string, max int) error {
-	if max <= 0 {
+	return c.CheckQuery(ctx, query, Bounds{Nesting: max})
+}
+
+// CheckQuery refuses query when its aggregates nest more than
+// b.Nesting levels deep, counting through subqueries, CTEs, and the
+// views and macros it names (a scalar subquery's aggregate counts
+// twice), or when it names more than b.FileScans file scans, counted
+// the same way: a call of a function that reads files (fileScans), a
+// file named as a table (FROM 'f.parquet'), and the scans of each view
+// or macro it names, once a mention, and of each CTE, once where it is
+// defined and once a mention (DuckDB binds a CTE's text where it is
+// named). It reads SQL by its tokens,
+// so it over-counts rather than misses: a column named like a view
+// counts as the view. It costs a pass over the tokens, and a listing of
+// the views (about 1.5 ms) when the query has a FROM and the catalog
+// changed since the connection's last, or of the macros (50 ms) when it
+// calls a function DuckDB does not have built in.
+func (c *Conn) CheckQuery(ctx context.Context, query string, b Bounds) error {
+	if b.Nesting <= 0 && b.FileScans <= 0 {
 		return nil
 	}
 	toks, err := sqltext.Scan(query)
@@ -44,7 +70,7 @@ func (c *Conn) CheckNesting(ctx context.Context, query string, max int) error {
 		return nil // not SQL DuckDB can parse: its parser says why
 	}
 	fn := c.db.functions(ctx)
-	n := &nester{aggs: fn.aggregates, builtin: fn.builtin, ctes: map[string]int{}, memo: map[string]int{},
+	n := &nester{aggs: fn.aggregates, builtin: fn.builtin, ctes: map[string]measure{}, memo: map[string]measure{},
 		list: func() (views, macros map[string]string) {
 			return c.defs.views.get(ctx, c, viewsSQL), c.defs.macros.get(ctx, c, macrosSQL)
 		}}
@@ -54,12 +80,31 @@ func (c *Conn) CheckNesting(ctx context.Context, query string, max int) error {
 			break
 		}
 	}
-	if d := n.depth(toks); d > max {
+	m := n.measure(toks)
+	if b.Nesting > 0 && m.depth > b.Nesting {
 		return &Error{Kind: KindInvalid, Msg: fmt.Sprintf("Invalid Input Error: aggregates nest %d levels deep in this query "+
 			"(through subqueries, CTEs, views and macros; a scalar subquery's counts twice), over the server's limit of %d "+
-			"(--max-nested-aggregates): DuckDB's optimizer takes time that doubles with each level", d, max)}
+			"(--max-nested-aggregates): DuckDB's optimizer takes time that doubles with each level", m.depth, b.Nesting)}
+	}
+	if b.FileScans > 0 && m.scans > b.FileScans {
+		return &Error{Kind: KindInvalid, Msg: fmt.Sprintf("Invalid Input Error: this statement names %d file scans "+
+			"(read_parquet, read_csv and the like, files named as tables, and those of the views, CTEs and macros it names, "+
+			"once a mention; a CTE's also where it is defined), over the server's limit of %d (--max-file-scans, SKEIN_MAX_FILE_SCANS): each scan holds a "+
+			"file open while the statement lives; read many files with one scan of a glob or a list", m.scans, b.FileScans)}
 	}
 	return nil
+}
+
+// fileScans are DuckDB's table functions that open a file when they
+// bind: each call holds one descriptor until its statement ends.
+var fileScans = map[string]bool{
+	"read_parquet": true, "parquet_scan": true, "parquet_metadata": true, "parquet_schema": true,
+	"parquet_file_metadata": true, "parquet_kv_metadata": true, "parquet_bloom_probe": true,
+	"read_csv": true, "read_csv_auto": true, "sniff_csv": true,
+	"read_json": true, "read_json_auto": true, "read_ndjson": true, "read_ndjson_auto": true,
+	"read_json_objects": true, "read_json_objects_auto": true, "read_ndjson_objects": true,
+	"read_text": true, "read_blob": true, "read_xlsx": true,
+	"delta_scan": true, "iceberg_scan": true, "iceberg_metadata": true, "iceberg_snapshots": true,
 }
 
 // builtinFunctions are the names of DuckDB's own functions, lower case:
@@ -151,8 +196,8 @@ type nester struct {
 	// have built in needs them (once).
 	views, macros map[string]string
 	list          func() (views, macros map[string]string)
-	ctes          map[string]int // CTEs of the text so far, by name: their depth
-	memo          map[string]int // views' and macros' depths; -1 while measured
+	ctes          map[string]measure // CTEs of the text so far, by name
+	memo          map[string]measure // views' and macros'; depth -1 while measured
 	// level is how many frames enclose the one measured.
 	level int
 }
@@ -161,15 +206,31 @@ type nester struct {
 // DuckDB's parser takes.
 const maxFrames = 2000
 
-// depth is the depth of a statement's tokens.
-func (n *nester) depth(toks []sqltext.Token) int {
+// measure is what a text, or a name in it, costs DuckDB: how deeply
+// its aggregates nest, and how many file scans it binds.
+type measure struct {
+	depth, scans int
+}
+
+// measure measures a statement's tokens.
+func (n *nester) measure(toks []sqltext.Token) measure {
 	f := n.frame(toks, 0, true, false)
-	return f.depth
+	return measure{f.depth, f.scans}
+}
+
+// maxScans caps a count of scans: views naming views each several times
+// multiply.
+const maxScans = 1 << 40
+
+// addScans is a+b, capped at maxScans.
+func addScans(a, b int) int {
+	return min(a+b, maxScans)
 }
 
 // frameInfo is what a frame gives the frame around it.
 type frameInfo struct {
 	depth      int  // levels, when it is a query; else the deepest inside it
+	scans      int  // file scans in it
 	aggregates bool // not a query, and aggregates: for the frame around it
 	end        int  // the index after its closing ')'
 }
@@ -181,8 +242,10 @@ func (n *nester) frame(toks []sqltext.Token, i int, top, expr bool) frameInfo {
 		return frameInfo{end: len(toks)} // DuckDB's parser refuses it (max_expression_depth)
 	}
 	defer func() { n.level-- }()
-	query, aggregates, inner := top, false, 0
-	first := true
+	query, aggregates, inner, scans := top, false, 0, 0
+	// inFrom: a FROM clause of this frame, where a string names a file
+	// to scan (FROM 'f.parquet', 'g.csv').
+	first, inFrom := true, false
 	for i < len(toks) {
 		t := toks[i]
 		if t.Kind == ')' && !top {
@@ -193,16 +256,22 @@ func (n *nester) frame(toks []sqltext.Token, i int, top, expr bool) frameInfo {
 			query = true
 		}
 		first = false
+		if t.Kind == 'w' && fromClauses[t.Text] {
+			inFrom = t.Text == "from" || t.Text == "join"
+		}
 		switch {
 		case t.Kind == '(':
 			sub := n.frame(toks, i+1, false, exprContext(toks, i))
 			inner = max(inner, sub.depth)
+			scans = addScans(scans, sub.scans)
 			aggregates = aggregates || sub.aggregates
 			if name, ok := cteName(toks, i); ok {
-				n.ctes[name] = sub.depth
+				n.ctes[name] = measure{sub.depth, sub.scans}
 			}
 			i = sub.end
 			continue
+		case t.Kind == 's' && inFrom && i > 0 && (toks[i-1].Kind == ',' || toks[i-1].Kind == 'w' && (toks[i-1].Text == "from" || toks[i-1].Text == "join")):
+			scans = addScans(scans, 1)
 		case t.Kind == 'w' && t.Text == "select":
 			query = true
 		case t.Kind == 'w' && t.Text == "group" && i+1 < len(toks) && toks[i+1].Kind == 'w' && toks[i+1].Text == "by",
@@ -214,11 +283,16 @@ func (n *nester) frame(toks []sqltext.Token, i int, top, expr bool) frameInfo {
 			if call && t.Kind == 'w' && n.aggs[name] {
 				aggregates = true
 			}
-			inner = max(inner, n.named(name, call))
+			if call && fileScans[name] {
+				scans = addScans(scans, 1)
+			}
+			m := n.named(name, call)
+			inner = max(inner, m.depth)
+			scans = addScans(scans, m.scans)
 		}
 		i++
 	}
-	f := frameInfo{depth: inner, end: i}
+	f := frameInfo{depth: inner, scans: scans, end: i}
 	if !query {
 		f.aggregates = aggregates
 		return f
@@ -232,11 +306,11 @@ func (n *nester) frame(toks []sqltext.Token, i int, top, expr bool) frameInfo {
 	return f
 }
 
-// named is the depth of what a name refers to: a CTE of the text, a
-// view, a macro (when called), or nothing (0).
-func (n *nester) named(name string, call bool) int {
-	if d, ok := n.ctes[name]; ok {
-		return d
+// named measures what a name refers to: a CTE of the text, a view, a
+// macro (when called), or nothing (0).
+func (n *nester) named(name string, call bool) measure {
+	if m, ok := n.ctes[name]; ok {
+		return m
 	}
 	sql, ok := n.views[name]
 	if !ok && call && !n.builtin[name] {
@@ -247,22 +321,30 @@ func (n *nester) named(name string, call bool) int {
 		sql, ok = n.macros[name]
 	}
 	if !ok {
-		return 0
+		return measure{}
 	}
-	if d, ok := n.memo[name]; ok {
-		return max(d, 0)
+	if m, ok := n.memo[name]; ok {
+		return measure{max(m.depth, 0), m.scans}
 	}
-	n.memo[name] = -1
+	n.memo[name] = measure{depth: -1}
 	toks, err := sqltext.Scan(sql)
-	d := 0
+	var m measure
 	if err == nil {
 		outer := n.ctes
-		n.ctes = map[string]int{}
-		d = n.depth(toks)
+		n.ctes = map[string]measure{}
+		m = n.measure(toks)
 		n.ctes = outer
 	}
-	n.memo[name] = d
-	return d
+	n.memo[name] = m
+	return m
+}
+
+// fromClauses are the words that open a FROM clause (from, join) or
+// another clause, which ends it.
+var fromClauses = map[string]bool{
+	"from": true, "join": true, "select": true, "where": true, "group": true, "having": true, "qualify": true,
+	"window": true, "order": true, "limit": true, "offset": true, "union": true, "except": true,
+	"intersect": true, "on": true, "using": true, "returning": true, "set": true, "values": true,
 }
 
 // exprContext says whether the '(' at toks[i] opens a frame where an

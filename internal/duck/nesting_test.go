@@ -38,7 +38,7 @@ func TestNestingDepthByShape(t *testing.T) {
 		t.Helper()
 		toks := mustScan(t, q)
 		fn := db.functions(ctx)
-		return (&nester{aggs: fn.aggregates, builtin: fn.builtin, ctes: map[string]int{}, memo: map[string]int{}}).depth(toks)
+		return (&nester{aggs: fn.aggregates, builtin: fn.builtin, ctes: map[string]measure{}, memo: map[string]measure{}}).measure(toks).depth
 	}
 	for _, tc := range []struct {
 		q    string
@@ -62,6 +62,41 @@ func TestNestingDepthByShape(t *testing.T) {
 	} {
 		if got := n(tc.q); got != tc.want {
 			t.Errorf("%s: depth %d, want %d", tc.q, got, tc.want)
+		}
+	}
+}
+
+// TestFileScansByShape checks how many file scans a text counts: a call
+// of a function that opens a file, a file named as a table, none for a
+// name in a string or comment or a column, whatever files one scan
+// names; a CTE's where it is defined and where it is named.
+func TestFileScansByShape(t *testing.T) {
+	db, _, _ := openTest(t)
+	ctx := context.Background()
+	n := func(q string) int {
+		t.Helper()
+		toks := mustScan(t, q)
+		fn := db.functions(ctx)
+		return (&nester{aggs: fn.aggregates, builtin: fn.builtin, ctes: map[string]measure{}, memo: map[string]measure{}}).measure(toks).scans
+	}
+	for _, tc := range []struct {
+		q    string
+		want int
+	}{
+		{"SELECT 1", 0},
+		{"SELECT 'read_parquet(' /* read_csv( */ FROM range(3) -- read_json(", 0},
+		{"SELECT * FROM read_parquet('d/*.parquet')", 1},
+		{"SELECT * FROM read_parquet(['a.parquet', 'b.parquet', 'c.parquet'])", 1},
+		{"SELECT * FROM read_csv('a.csv') JOIN READ_JSON_AUTO('b.json') USING (id)", 2},
+		{"SELECT * FROM 'a.parquet'", 1},
+		{"SELECT * FROM 'a.parquet', 'b.csv' JOIN 'c.json' ON x = 'y' WHERE z IN ('p', 'q') GROUP BY 'r', 's'", 3},
+		{"SELECT read_parquet FROM t", 0},
+		{"SELECT * FROM (SELECT * FROM read_parquet('a') UNION ALL SELECT * FROM parquet_scan('b'))", 2},
+		{"WITH h AS (SELECT * FROM read_parquet('a')) SELECT * FROM h UNION ALL SELECT * FROM h", 3},
+		{"CREATE TABLE t AS (SELECT * FROM read_parquet('a'))", 1},
+	} {
+		if got := n(tc.q); got != tc.want {
+			t.Errorf("%s: %d scans, want %d", tc.q, got, tc.want)
 		}
 	}
 }
