@@ -256,7 +256,7 @@ func (n *nester) frame(toks []sqltext.Token, i int, top, expr bool) frameInfo {
 			query = true
 		}
 		first = false
-		if t.Kind == 'w' && fromClauses[t.Text] {
+		if t.Kind == 'w' && clauseWord(t.Text) {
 			inFrom = t.Text == "from" || t.Text == "join"
 		}
 		switch {
@@ -339,12 +339,15 @@ func (n *nester) named(name string, call bool) measure {
 	return m
 }
 
-// fromClauses are the words that open a FROM clause (from, join) or
+// clauseWord says whether word opens a FROM clause (from, join) or
 // another clause, which ends it.
-var fromClauses = map[string]bool{
-	"from": true, "join": true, "select": true, "where": true, "group": true, "having": true, "qualify": true,
-	"window": true, "order": true, "limit": true, "offset": true, "union": true, "except": true,
-	"intersect": true, "on": true, "using": true, "returning": true, "set": true, "values": true,
+func clauseWord(word string) bool {
+	switch word {
+	case "from", "join", "select", "where", "group", "having", "qualify", "window", "order", "limit", "offset",
+		"union", "except", "intersect", "on", "using", "returning", "set", "values":
+		return true
+	}
+	return false
 }
 
 // exprContext says whether the '(' at toks[i] opens a frame where an
