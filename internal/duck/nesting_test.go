@@ -32,14 +32,7 @@ const (
 // parentheses add nothing, and neither do aggregates' names in strings
 // and comments.
 func TestNestingDepthByShape(t *testing.T) {
-	db, _, _ := openTest(t)
-	ctx := context.Background()
-	n := func(q string) int {
-		t.Helper()
-		toks := mustScan(t, q)
-		fn := db.functions(ctx)
-		return (&nester{aggs: fn.aggregates, builtin: fn.builtin, ctes: map[string]measure{}, memo: map[string]measure{}}).measure(toks).depth
-	}
+	n := measurer(t, func(m measure) int { return m.depth })
 	for _, tc := range []struct {
 		q    string
 		want int
@@ -66,19 +59,24 @@ func TestNestingDepthByShape(t *testing.T) {
 	}
 }
 
+// measurer measures texts, views and macros aside, and gives what of
+// the measure the test checks.
+func measurer(t *testing.T, of func(measure) int) func(q string) int {
+	db, _, _ := openTest(t)
+	fn := db.functions(context.Background())
+	return func(q string) int {
+		t.Helper()
+		n := &nester{aggs: fn.aggregates, builtin: fn.builtin, ctes: map[string]measure{}, memo: map[string]measure{}}
+		return of(n.measure(mustScan(t, q)))
+	}
+}
+
 // TestFileScansByShape checks how many file scans a text counts: a call
 // of a function that opens a file, a file named as a table, none for a
 // name in a string or comment or a column, whatever files one scan
 // names; a CTE's where it is defined and where it is named.
 func TestFileScansByShape(t *testing.T) {
-	db, _, _ := openTest(t)
-	ctx := context.Background()
-	n := func(q string) int {
-		t.Helper()
-		toks := mustScan(t, q)
-		fn := db.functions(ctx)
-		return (&nester{aggs: fn.aggregates, builtin: fn.builtin, ctes: map[string]measure{}, memo: map[string]measure{}}).measure(toks).scans
-	}
+	n := measurer(t, func(m measure) int { return m.scans })
 	for _, tc := range []struct {
 		q    string
 		want int
