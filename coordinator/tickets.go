@@ -19,7 +19,7 @@ import (
 // together, runs whole on the coordinator instead (as DuckDB alone would
 // run it).
 const (
-	maxTaskTicket = 2 << 20  // half what an executor's gRPC server reads in a message
+	maxTaskTicket = 7 << 19  // 3.5 MiB, under the 4 MiB an executor's gRPC server reads in a message (the estimate is above the real size)
 	maxTickets    = 16 << 20 // what ADBC reads in a message (a FlightInfo)
 )
 
@@ -31,8 +31,8 @@ const ticketOverhead = 256
 // task besides its ticket: the locations to fetch it from.
 const sourceBytes = 128
 
-var errTicketsTooLarge = fmt.Errorf("%w: its task tickets would be too large (over %d MiB one, %d MiB together: "+
-	"a consumer's ticket holds its producers', stage upon stage)", partition.ErrLocal, maxTaskTicket>>20, maxTickets>>20)
+var errTicketsTooLarge = fmt.Errorf("%w: its task tickets would be too large (over %.1f MiB one, %d MiB together: "+
+	"a consumer's ticket holds its producers', stage upon stage)", partition.ErrLocal, float64(maxTaskTicket)/(1<<20), maxTickets>>20)
 
 // ticketsFit says whether every task ticket of p is at most maxTaskTicket
 // bytes and all at most maxTickets, about (base64 and all). It stops at
