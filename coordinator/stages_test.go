@@ -128,6 +128,15 @@ var stageQueries = []string{
 	"SELECT d, c FROM fact WHERE x > 100 INTERSECT SELECT d, 'c' || d FROM fact",
 	"SELECT o FROM fact EXCEPT ALL SELECT o FROM ord WHERE urgent ORDER BY 1 LIMIT 5",
 	"SELECT d, count(*) FROM fact GROUP BY d UNION ALL SELECT d, count(*) FROM dim GROUP BY d",
+	// A UNION ALL of aggregates: one stage reads each branch's, not a
+	// chain of stages each reading the one below; its rows hash as their
+	// branch's types (sum(x) is a DECIMAL(38,1), whose cast it once refused).
+	"SELECT count(*) FROM fact UNION ALL SELECT sum(x) FROM fact UNION ALL SELECT max(x) FROM fact UNION ALL SELECT min(x) FROM fact",
+	// The chain stops where the types change: the first two branches'
+	// UNION is BIGINT, hashed as such, the whole VARCHAR; and at a UNION
+	// ALL under a UNION.
+	"SELECT d FROM fact UNION SELECT o FROM ord UNION SELECT c FROM fact UNION SELECT name FROM dim",
+	"SELECT d FROM fact UNION ALL SELECT d FROM dim UNION SELECT o FROM ord",
 	"SELECT k, x, c FROM fact WHERE d <> 3 ORDER BY x DESC, k",
 	"SELECT k, c FROM fact ORDER BY 2 NULLS FIRST, k DESC",
 	"SELECT f.k, o.od, dim.name FROM fact f JOIN ord o ON f.o = o.o JOIN dim ON dim.d = f.d WHERE o.urgent ORDER BY o.od DESC, f.k",

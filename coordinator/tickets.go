@@ -11,7 +11,8 @@ import (
 // a lost producer again from it, and a signed ticket is its JSON in
 // base64. A plan whose stages read one another in a chain makes tickets
 // that grow by that fan-in and a third at every stage: a UNION ALL of ten
-// aggregates of one table signed 44 MB of tickets, whose consumers no
+// aggregates of one table, planned as such a chain before its branches
+// were one stage's inputs (partition/setop.go), signed 44 MB of tickets, whose consumers no
 // executor would take (gRPC refuses a message over 4 MiB), and of twenty
 // ran the coordinator to gigabytes while it signed them, deaf to its
 // client hanging up and to SIGTERM. A plan with a task ticket of more

@@ -11,19 +11,25 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// A UNION ALL of aggregates is planned as a chain of stages, each
+// A UNION ALL of aggregates was planned as a chain of stages, each
 // consumer's ticket holding its producers': ten of them signed 44 MB of
-// tickets, twenty ran the coordinator out of memory. Past maxTicketBytes
+// tickets, twenty ran the coordinator out of memory. (Such a UNION ALL is
+// one stage now; UNION ALL and UNION in turn still chain.) Past maxTicketBytes
 // the query runs whole on the coordinator, and answers.
 func TestNestedTicketsAreBounded(t *testing.T) {
 	_, cl, glob := startCluster(t, 2, "direct")
 	ctx := context.Background()
 	branches := func(n int) string {
-		var b []string
+		// UNION ALL and UNION in turn: a run of one of them is one stage
+		// (partition/setop.go), a chain of both still a chain of stages.
+		var b strings.Builder
 		for k := range n {
-			b = append(b, fmt.Sprintf("SELECT %d AS k, count(*) AS n FROM read_parquet('%s') WHERE id %% 1000 = %d", k, glob, k))
+			if k > 0 {
+				b.WriteString([]string{" UNION ALL ", " UNION "}[k%2])
+			}
+			fmt.Fprintf(&b, "SELECT %d AS k, count(*) AS n FROM read_parquet('%s') WHERE id %% 1000 = %d", k, glob, k)
 		}
-		return strings.Join(b, " UNION ALL ")
+		return b.String()
 	}
 	for _, n := range []int{2, 12} {
 		info, err := cl.Execute(ctx, branches(n))
@@ -38,6 +44,9 @@ func TestNestedTicketsAreBounded(t *testing.T) {
 		t.Logf("%d branches: %s, %d tasks, FlightInfo of %d bytes (%s)", n, plan.Mode, plan.Tasks, size, plan.Reason)
 		if n == 2 && plan.Mode != "stages" {
 			t.Fatalf("two branches: %+v, want stages (the chain this test is about)", plan)
+		}
+		if n == 12 && !strings.Contains(plan.Reason, "task tickets would be too large") {
+			t.Fatalf("twelve branches: %+v, want it local for its tickets", plan)
 		}
 		if size > maxTickets {
 			t.Fatalf("%d branches: a FlightInfo of %d bytes", n, size)

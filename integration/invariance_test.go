@@ -212,6 +212,14 @@ var staged = []string{
 	"SELECT g, count(*) FROM v GROUP BY g UNION ALL SELECT g, count(*) FROM vv WHERE flag GROUP BY g",
 	"SELECT s, g FROM v INTERSECT ALL SELECT s, g FROM vv WHERE id % 2 = 0",
 	"SELECT x FROM v WHERE g = 1 UNION SELECT x FROM vv WHERE g = 2 ORDER BY x NULLS FIRST LIMIT 30",
+	// Runs of one UNION (or UNION ALL) are one stage reading each
+	// branch's (a chain of stages made tickets grow with each branch);
+	// the run stops where the branches' types change.
+	"SELECT count(*) FROM v UNION ALL SELECT sum(x) FROM v UNION ALL SELECT max(x) FROM vv UNION ALL SELECT min(amount) FROM vv " +
+		"UNION ALL SELECT avg(x) FROM v WHERE flag UNION ALL SELECT count(DISTINCT g) FROM vv",
+	"SELECT g, count(*) FROM v GROUP BY g UNION ALL SELECT g, count(*) FROM vv GROUP BY g UNION ALL SELECT g + 10, count(*) FROM v WHERE flag GROUP BY g " +
+		"UNION ALL SELECT g + 20, sum(id) FROM vv GROUP BY g",
+	"SELECT g FROM v UNION SELECT id % 7 FROM vv UNION SELECT s FROM v WHERE g = 1 UNION SELECT s FROM vv WHERE flag UNION ALL SELECT s FROM v WHERE id % 5 = 0",
 	// Sorts without LIMIT, range-partitioned (compared in order).
 	sortedScan,
 	"SELECT id, s, day FROM v WHERE g <> 2 ORDER BY s NULLS FIRST, day DESC, id",
