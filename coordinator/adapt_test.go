@@ -235,13 +235,26 @@ func TestFastExecutorTakesMoreRows(t *testing.T) {
 	if read[fastID]+read[slowID] != n || read[fastID] < 2*read[slowID] {
 		t.Fatalf("the fast executor read %d rows, the slow one %d: want most at the fast one", read[fastID], read[slowID])
 	}
+	// The slow one may have run one task of the size measured, whose
+	// speed the scheduler keeps as cold rather than measured (the first
+	// on each executor): that one stands for it here. It may have run
+	// none of that size (on a quiet machine the fast one takes all but
+	// its first, smaller slices: 2 runs in 10): then the rows read above
+	// are the measure, and the fast one's speed must still be known.
 	s := c.dist.sched
 	s.mu.Lock()
 	j := s.jobs[plan.QueryID]
-	fast, slow, measured := j.rate(fastID), j.rate(slowID), j.measured(fastID) && j.measured(slowID)
+	fast, measured := j.rate(fastID), j.measured(fastID)
+	var slow float64
+	if sp := j.speed[slowID]; sp != nil {
+		slow = sp.cold
+		if j.measured(slowID) {
+			slow = j.rate(slowID)
+		}
+	}
 	s.mu.Unlock()
-	if !measured || fast < 1.5*slow {
-		t.Fatalf("measured speeds (rows/s): fast %.0f, slow %.0f (both measured: %v); want the fast one faster", fast, slow, measured)
+	if !measured || (slow > 0 && fast < 1.5*slow) {
+		t.Fatalf("measured speeds (rows/s): fast %.0f (measured: %v), slow %.0f; want the fast one faster", fast, measured, slow)
 	}
 }
 
