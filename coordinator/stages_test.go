@@ -232,8 +232,17 @@ var stageQueries = []string{
 	"SELECT count(*) FROM fact NATURAL JOIN (SELECT o, od FROM ord)",
 	"SELECT * FROM (SELECT k, d, rank() OVER (PARTITION BY d ORDER BY x DESC, k) AS r FROM fact) WHERE r = 1 ORDER BY 1 LIMIT 3",
 	"SELECT unnamed_subquery2.od, count(*) FROM (SELECT k, o FROM fact) JOIN (SELECT o, od FROM ord) ON unnamed_subquery.o = unnamed_subquery2.o GROUP BY 1",
-	// And in a view's query, named in the view's definition once.
+	// And in a view's query, named in the view's definition once (local:
+	// the window is two subqueries deep).
 	"SELECT * FROM top_by_d ORDER BY 1 LIMIT 3",
+	// A window in a FROM subquery is computed by the subquery's own
+	// stages, after a shuffle by its PARTITION BY (it ran local, and
+	// before that in each slice's task, a wrong answer); a query that only
+	// filters its rows runs in the window's tasks, one that sorts or
+	// aggregates them in a task of its own.
+	"SELECT k, d FROM (SELECT k, d, row_number() OVER (PARTITION BY d ORDER BY x DESC, k) AS r FROM fact) t WHERE r <= 2",
+	"SELECT d, count(*) FROM (SELECT d, x, avg(x) OVER (PARTITION BY d) AS m FROM fact) t WHERE x > m GROUP BY d",
+	"SELECT count(*) FROM (SELECT d, o, lag(o) OVER (PARTITION BY d ORDER BY k) AS p FROM fact) t JOIN ord USING (o) WHERE t.p IS NOT NULL",
 	// COUNT (0 over no rows, not NULL) and AVG (its partials' quotient
 	// may round otherwise than DuckDB's AVG) stay in the scan's task.
 	"SELECT o.o FROM ord o WHERE o.od < (SELECT count(*) FROM fact f WHERE f.o = o.o AND f.d = 2)",

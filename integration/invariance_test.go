@@ -192,6 +192,19 @@ var staged = []string{
 	// (partition/unnamed.go): a join input, and two read by those names.
 	"SELECT count(*) FROM lineitem NATURAL JOIN (SELECT o_orderkey AS l_orderkey, o_orderdate FROM orders)",
 	"SELECT unnamed_subquery2.o_orderpriority, count(*) FROM (SELECT l_orderkey FROM lineitem WHERE l_quantity > 45) JOIN (SELECT o_orderkey, o_orderpriority FROM orders) ON unnamed_subquery.l_orderkey = unnamed_subquery2.o_orderkey GROUP BY 1",
+	// A window in a FROM subquery (top-1 per group), computed by the
+	// subquery's stages after a shuffle by its PARTITION BY: they once
+	// computed it in each slice's task, a first row per slice. The query
+	// over it runs in the window's tasks when it only filters, else in
+	// stages of its own.
+	"SELECT * FROM (SELECT l_orderkey, l_linenumber, rank() OVER (PARTITION BY l_orderkey ORDER BY l_extendedprice DESC) r FROM lineitem) WHERE r = 1 ORDER BY 1 LIMIT 3",
+	"SELECT g, id FROM (SELECT g, id, rank() OVER (PARTITION BY g ORDER BY x, id) AS r FROM v) AS t WHERE r = 1",
+	"WITH w AS (SELECT s, id, row_number() OVER (PARTITION BY s ORDER BY amount DESC, id) AS r FROM v) SELECT s, id FROM w WHERE r <= 2",
+	"SELECT s, count(*), sum(x) FROM (SELECT s, x, avg(x) OVER (PARTITION BY s) AS m FROM v) AS t WHERE x > m GROUP BY s",
+	"SELECT id, d FROM (SELECT id, x - lag(x) OVER (ORDER BY id) AS d FROM v WHERE g = 2) AS t WHERE d > 0",
+	// An aggregate over a subquery with a window: its planning once
+	// recursed until the coordinator ran out of memory.
+	"SELECT count(DISTINCT t), count(*) FROM (SELECT g AS t, sum(x) OVER (PARTITION BY g) AS s FROM v)",
 	// Subqueries and CTEs.
 	"SELECT g, sum(x) FROM v GROUP BY g HAVING sum(x) > (SELECT avg(x) * 1000 FROM vv)",
 	"SELECT id, x FROM v WHERE x > (SELECT avg(x) FROM v) AND g = 4",
@@ -713,15 +726,6 @@ func TestPartitionInvariance(t *testing.T) {
 		"SELECT count(*), sum(id) FROM (SELECT id FROM v UNION ALL SELECT id FROM vv)",
 		"SELECT id FROM v UNION ALL SELECT 1 ORDER BY 1 LIMIT 3",
 		"SELECT id FROM v EXCEPT ALL SELECT id FROM vv WHERE g = 3",
-		// A window in a FROM subquery (top-1 per group): its stages once
-		// computed the window in each slice's task, a first row per slice
-		// (local now).
-		"SELECT * FROM (SELECT l_orderkey, l_linenumber, rank() OVER (PARTITION BY l_orderkey ORDER BY l_extendedprice DESC) r FROM lineitem) WHERE r = 1 ORDER BY 1 LIMIT 3",
-		"SELECT g, id FROM (SELECT g, id, rank() OVER (PARTITION BY g ORDER BY x, id) AS r FROM v) AS t WHERE r = 1",
-		"WITH w AS (SELECT s, id, row_number() OVER (PARTITION BY s ORDER BY amount DESC, id) AS r FROM v) SELECT s, id FROM w WHERE r <= 2",
-		// An aggregate over a subquery with a window: its planning once
-		// recursed until the coordinator ran out of memory (local now).
-		"SELECT count(DISTINCT t), count(*) FROM (SELECT g AS t, sum(x) OVER (PARTITION BY g) AS s FROM v)",
 		// An aggregate over an aggregate subquery runs local for now.
 		"WITH t AS (SELECT g, count(*) AS n FROM v GROUP BY g) SELECT * FROM t WHERE n > (SELECT min(n) FROM t)"}
 	split := map[string]bool{} // may not run local

@@ -490,6 +490,11 @@ func (a *Analysis) rowwise(n Node, aggs Aggregates) error {
 		containsAggregate(n["select_list"], aggs) || containsAggregate(n["where_clause"], aggs) {
 		return local("a FROM subquery that aggregates, sorts or limits")
 	}
+	if anyNode(n["select_list"], func(w Node) bool { return str(w, "class") == "WINDOW" }) {
+		// Its windows see whole partitions, not a slice's rows: with
+		// exchanges it is planned on its own, as one with QUALIFY is.
+		return local("a FROM subquery with window functions")
+	}
 	if err := a.checkExprs(n["select_list"]); err != nil {
 		return err
 	}

@@ -740,6 +740,19 @@ func (a *Analysis) overSubquery(outNames []string) (*Plan, error) {
 		return p, nil
 	}
 	last := p.Last()
+	if a.filtersRows() {
+		// Each row of the query is one of the subquery's, filtered and
+		// projected: the subquery's last tasks run it over their own
+		// rows (the top row of each group over a windowed subquery),
+		// rather than one task over all of them.
+		last.wrap(nil, func(n Node) (Node, error) {
+			q := clone(a.root)
+			q["from_table"] = subquery(n, alias)
+			return q, nil
+		})
+		last.What += ", the query over subquery " + alias
+		return p, nil
+	}
 	keys := a.rawKeys()
 	tasks := max(a.env.Partitions, 1)
 	if len(keys) == 0 || len(list(a.root, "modifiers")) > 0 {
@@ -766,6 +779,21 @@ func (a *Analysis) overSubquery(outNames []string) (*Plan, error) {
 		return n, nil
 	}
 	return p, nil
+}
+
+// filtersRows says the query only filters and projects its FROM item's
+// rows, row by row: no aggregate, GROUP BY, HAVING, window, QUALIFY,
+// modifier (ORDER BY, LIMIT, DISTINCT), SAMPLE or subquery.
+func (a *Analysis) filtersRows() bool {
+	root := a.root
+	if a.windows || a.subqueries || len(list(root, "modifiers")) > 0 || len(list(root, "group_expressions")) > 0 ||
+		root["having"] != nil || root["qualify"] != nil || root["sample"] != nil ||
+		str(root, "aggregate_handling") != "STANDARD_HANDLING" {
+		return false
+	}
+	parts := []any{root["select_list"], root["where_clause"]}
+	return !containsAggregate(parts, a.env.Aggregates) &&
+		!anyNode(parts, func(n Node) bool { return str(n, "class") == "SUBQUERY" || str(n, "class") == "WINDOW" })
 }
 
 // rawKeys are the group keys a raw shuffle can hash: expressions of the
