@@ -55,6 +55,10 @@ type Config struct {
 	// MaxFileScans bounds the file scans one client statement may bind
 	// (flightsql.Config.MaxFileScans).
 	MaxFileScans int
+	// MaxExpressionDepth bounds how deeply expressions nest in a
+	// client's SQL (duck.Config.MaxExpressionDepth); -1 keeps DuckDB's.
+	MaxExpressionDepth int
+
 	MaxOpenFiles int // 0: half the process's limit; negative: none
 	MaxMessageMB int
 	TLSCert      string
@@ -193,6 +197,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxQueriesPerUser, "max-queries-per-user", 0, "most calls running SQL one user may have at once (0: no limit)")
 	fs.IntVar(&c.MaxNestedAggregates, "max-nested-aggregates", duck.DefaultMaxNesting, "deepest nesting of aggregates a client's SQL may have, through subqueries, CTEs, views and macros (a scalar subquery's counts twice): DuckDB 1.5 plans deeper ones in time that doubles with each level and cannot be cancelled (-1: no bound)")
 	fs.IntVar(&c.MaxStatementsPerSession, "max-statements-per-session", 1000, "most prepared statements and planned, unread queries one session may hold at once")
+	fs.IntVar(&c.MaxExpressionDepth, "max-expression-depth", duck.DefaultMaxExpressionDepth, "deepest nesting of expressions a client's SQL may have, by DuckDB's count (an operator or call one level, a subquery in FROM two): DuckDB 1.5 plans a deep expression in time that grows with the cube of its depth and cannot be cancelled, 53 s for 1+1+...+1 of 990 terms (-1: DuckDB's own limit, 1000)")
 	fs.IntVar(&c.MaxFileScans, "max-file-scans", duck.DefaultMaxFileScans, "most file scans (read_parquet, read_csv, read_json and the like, a file named as a table, counted through views, CTEs and macros) one client statement may bind: DuckDB holds a file open for each until the statement ends, so one statement of 18,000 scans took 18,000 descriptors (-1: no bound)")
 	fs.IntVar(&c.MaxOpenFiles, "max-open-files", 0, "while the process holds more file descriptors than this, a statement kept for later (a prepared statement, a query planned and not yet read) keeps none of its files open: it is prepared again when it runs, and one that cannot be (parameters, several statements in one text) is refused to the user holding the most statements (0: half the process's open-file limit, ulimit -n; -1: no bound)")
 	fs.IntVar(&c.MaxMessageMB, "max-message-mb", 64, "largest message a client may send, in MiB (a command, a batch of ingested rows), and most memory the parameter rows bound to one prepared statement may hold")
@@ -390,8 +395,11 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 		Threads:     cfg.Threads,
 		MemoryLimit: cfg.MemoryLimit,
 		TempDir:     filepath.Join(dataDir, "tmp"),
-		TimeZone:    cfg.TimeZone,
-		ObjectStore: duck.ObjectStoreFor(cfg.ObjectStore, log),
+		// Client SQL reaches this instance only; the SQL executors and
+		// merges run is the planner's, built from SQL parsed here.
+		MaxExpressionDepth: exprDepth(cfg.MaxExpressionDepth),
+		TimeZone:           cfg.TimeZone,
+		ObjectStore:        duck.ObjectStoreFor(cfg.ObjectStore, log),
 	})
 	if err != nil {
 		return nil, err
@@ -672,4 +680,16 @@ func (c *Coordinator) HTTPURL() string {
 		return ""
 	}
 	return c.web.URL()
+}
+
+// exprDepth is the duck.Config.MaxExpressionDepth of a
+// Config.MaxExpressionDepth: 0 is the default, -1 DuckDB's own.
+func exprDepth(n int) int {
+	switch {
+	case n == 0:
+		return duck.DefaultMaxExpressionDepth
+	case n < 0:
+		return 0
+	}
+	return n
 }
