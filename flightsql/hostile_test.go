@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/coordinator"
+	"github.com/skeindb/skein/internal/duck"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -312,5 +314,26 @@ func TestDeeplyNestedAggregatesAreRefusedAtOnce(t *testing.T) {
 	_, recs = query(t, ctx, c, "SELECT c FROM ("+deepCount(16)+")")
 	if got := int64At(t, recs); got != 1 {
 		t.Errorf("16 levels: %d, want 1", got)
+	}
+}
+
+// A result column nested deeper than Arrow IPC writes (64 levels) is
+// InvalidArgument when it is planned, naming the limit: it was prepared,
+// and failed as Internal when its first batch was written. One level
+// less is answered.
+func TestResultNestedPastArrowIsInvalid(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	lists := func(n int) string { return "SELECT " + strings.Repeat("[", n) + "1" + strings.Repeat("]", n) + " AS l" }
+	_, err := c.Execute(ctx, lists(duck.MaxResultNesting+1))
+	wantCode(t, err, codes.InvalidArgument)
+	if err == nil || !strings.Contains(err.Error(), "Arrow IPC carries at most") {
+		t.Fatalf("64 nested lists: %v", err)
+	}
+	_, err = c.Execute(ctx, "SELECT {'a': "+lists(duck.MaxResultNesting)[len("SELECT "):]+"} AS s")
+	wantCode(t, err, codes.InvalidArgument)
+	if _, recs := query(t, ctx, c, lists(duck.MaxResultNesting)); len(recs) == 0 || recs[0].NumRows() != 1 {
+		t.Fatalf("63 nested lists: %v", recs)
 	}
 }

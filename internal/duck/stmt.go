@@ -197,11 +197,40 @@ func (s *Stmt) describe() error {
 	if s.Resolved {
 		s.columns = cols
 	}
+	if s.ReturnsRows {
+		for _, f := range fields {
+			if d := typeDepth(f.Type); d > MaxResultNesting {
+				return &Error{Kind: KindInvalid, Msg: fmt.Sprintf("Invalid Input Error: result column %q nests its type %d levels deep; "+
+					"Arrow IPC carries at most %d", f.Name, d, MaxResultNesting)}
+			}
+		}
+	}
 	s.Schema = arrow.NewSchema(fields, nil)
 	if !s.ReturnsRows {
 		s.Schema = arrow.NewSchema(nil, nil)
 	}
 	return s.describeParams()
+}
+
+// MaxResultNesting is how deeply a result column's type may nest (a
+// list, struct or map is a level; a map two): Arrow's IPC writer
+// refuses a deeper column (its max recursion depth, 64), so
+// SELECT [[...[1]...]] of 64 levels was prepared and planned and failed
+// as Internal when its first batch was written.
+const MaxResultNesting = 63
+
+// typeDepth is how many nested types t holds, itself included, on its
+// deepest path.
+func typeDepth(t arrow.DataType) int {
+	n, ok := t.(arrow.NestedType)
+	if !ok {
+		return 0
+	}
+	d := 0
+	for _, f := range n.Fields() {
+		d = max(d, typeDepth(f.Type))
+	}
+	return d + 1
 }
 
 // isCountOnly reports whether a DML statement answers with DuckDB's single
