@@ -337,3 +337,29 @@ func TestResultNestedPastArrowIsInvalid(t *testing.T) {
 		t.Fatalf("63 nested lists: %v", recs)
 	}
 }
+
+// A statement returning more than duck.MaxResultColumns columns is
+// InvalidArgument at once: describing its result costs DuckDB's C API
+// the square of its width (100,000 columns held a core for minutes,
+// past cancel and timeout). A wide one within the bound is answered.
+func TestResultColumnsAreBounded(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	wide := func(n int) string {
+		cols := make([]string, n)
+		for i := range cols {
+			cols[i] = fmt.Sprintf("%d AS c%d", i, i)
+		}
+		return "SELECT " + strings.Join(cols, ", ")
+	}
+	start := time.Now()
+	_, err := c.Execute(ctx, wide(duck.MaxResultColumns+1))
+	wantCode(t, err, codes.InvalidArgument)
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("refusing %d columns took %v", duck.MaxResultColumns+1, d)
+	}
+	if _, recs := query(t, ctx, c, wide(1000)); len(recs) == 0 || recs[0].NumCols() != 1000 {
+		t.Fatal("1,000 columns not answered")
+	}
+}
