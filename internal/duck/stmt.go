@@ -205,7 +205,7 @@ func (s *Stmt) describe() error {
 	if s.ReturnsRows {
 		for _, f := range fields {
 			if d := typeDepth(f.Type); d > MaxResultNesting {
-				return &Error{Kind: KindInvalid, Msg: fmt.Sprintf("Invalid Input Error: result column %q nests its type %d levels deep; "+
+				return &Error{Kind: KindInvalid, Msg: fmt.Sprintf("Invalid Input Error: result column %.60q nests its type %d levels deep; "+
 					"Arrow IPC carries at most %d", f.Name, d, MaxResultNesting)}
 			}
 		}
