@@ -13,14 +13,14 @@ import (
 // that grow by that fan-in and a third at every stage: a UNION ALL of ten
 // aggregates of one table, planned as such a chain before its branches
 // were one stage's inputs (partition/setop.go), signed 44 MB of tickets, whose consumers no
-// executor would take (gRPC refuses a message over 4 MiB), and of twenty
+// executor would take (gRPC read 4 MiB at most then), and of twenty
 // ran the coordinator to gigabytes while it signed them, deaf to its
 // client hanging up and to SIGTERM. A plan with a task ticket of more
 // than maxTaskTicket bytes, or more than maxTickets bytes of them
 // together, runs whole on the coordinator instead (as DuckDB alone would
 // run it).
 const (
-	maxTaskTicket = 7 << 19  // 3.5 MiB, under the 4 MiB an executor's gRPC server reads in a message (the estimate is above the real size)
+	maxTaskTicket = 8 << 20  // under cluster.MaxMessage, what an executor reads in a message (the estimate is above the real size)
 	maxTickets    = 16 << 20 // what ADBC reads in a message (a FlightInfo)
 )
 

@@ -224,6 +224,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 		grpc.InitialWindowSize(8<<20), grpc.InitialConnWindowSize(16<<20),
 		grpc.WriteBufferSize(1<<20), grpc.ReadBufferSize(1<<20),
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))), // as the coordinator's front door (flightsql.ServerOptions)
+		grpc.MaxRecvMsgSize(cluster.MaxMessage),
 		flightwire.ServerOption())
 	if creds != nil {
 		opts = append(opts, grpc.Creds(creds))

@@ -345,3 +345,27 @@ func TestStartAfterCancelDoesNotRun(t *testing.T) {
 		t.Fatalf("redeemed after the cancel: %d rows, want 1000", len(rows))
 	}
 }
+
+// A ticket over gRPC's default 4 MiB message is read (cluster.MaxMessage):
+// the coordinator signs task tickets up to 8 MiB, a consumer's holding
+// its producers', and an executor refused the first over 4 MiB with
+// ResourceExhausted before it was raised.
+func TestLargeTicketIsRead(t *testing.T) {
+	e, cl, _ := startExecutor(t, 0)
+	pad := "/* " + strings.Repeat("x", 6<<20) + " */"
+	h, err := e.cfg.Secret.SignTask(cluster.Task{Query: "q", Task: 0, User: "u", Executor: e.ID(),
+		SQL: "SELECT $1::VARCHAR AS f, range AS i FROM range($2, $3) " + pad, Slice: partition.Slice{File: "x", First: 0, Last: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := cluster.TaskTicket(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tk) <= 6<<20 {
+		t.Fatalf("the ticket is %d bytes, want over 6 MiB", len(tk))
+	}
+	if n, sum := fetch(t, cl, tk); n != 10 || sum != 45 {
+		t.Fatalf("%d rows summing to %d, want 10 and 45", n, sum)
+	}
+}

@@ -67,6 +67,15 @@ const (
 	MemberHeader = "x-skein-member"
 )
 
+// MaxMessage is the largest message an executor reads: a DoGet's task
+// ticket, an ActionStart's handles. The coordinator keeps a plan's
+// tickets within 16 MiB together (what ADBC reads of a FlightInfo) and
+// 8 MiB one (coordinator/tickets.go), so that either fits, with room;
+// gRPC's own default, 4 MiB, turned a consumer's ticket of 3.2 MB (the
+// decorrelated IN of the invariance corpus on 3 executors) away but for
+// a planning bound that ran plans near it local.
+const MaxMessage = 20 << 20
+
 // Answers to ActionDrop.
 const (
 	DropDone = "dropped"
