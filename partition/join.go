@@ -555,7 +555,7 @@ func (r resolver) only(c any) (int, bool) {
 		case "SUBQUERY", "WINDOW", "PARAMETER":
 			return true
 		case "FUNCTION":
-			return volatile[str(n, "function_name")]
+			return volatileCall(n)
 		}
 		return false
 	}) {

@@ -72,6 +72,21 @@ func nowMarker(typ string) Node {
 	return cast(typ, m)
 }
 
+// nowCall says function node n calls a function of the query's instant,
+// and the type it gives (nowTypes): DuckDB's, by its name alone or named
+// in DuckDB's own schema and catalog (main.now(), system.main.now()),
+// with no argument (DuckDB 1.5 has none that takes one: current_time(3)
+// is an error, left for DuckDB to report); not the marker itself.
+func nowCall(n Node) (string, bool) {
+	typ, ok := nowTypes[strings.ToLower(str(n, "function_name"))]
+	schema, catalog := str(n, "schema"), str(n, "catalog")
+	if !ok || len(list(n, "children")) > 0 || isNowMarker(n) ||
+		(schema != "" && !strings.EqualFold(schema, "main")) || (catalog != "" && !strings.EqualFold(catalog, "system")) {
+		return "", false
+	}
+	return typ, true
+}
+
 func isNowMarker(n Node) bool {
 	loc, _ := n["query_location"].(json.Number)
 	return str(n, "class") == "FUNCTION" && string(loc) == nowLocationText
@@ -173,8 +188,8 @@ func (b *nowBinder) walk(v any, scopes []*nowScope, item bool) (Node, error) {
 func (b *nowBinder) call(n Node, scopes []*nowScope) (Node, bool, error) {
 	switch str(n, "class") {
 	case "FUNCTION":
-		typ, ok := nowTypes[strings.ToLower(str(n, "function_name"))]
-		if !ok || len(list(n, "children")) > 0 || str(n, "schema") != "" || isNowMarker(n) {
+		typ, ok := nowCall(n)
+		if !ok {
 			return nil, false, nil
 		}
 		m := nowMarker(typ)
@@ -230,7 +245,16 @@ func nowName(n Node) string {
 		s, _ := list(n, "column_names")[0].(string)
 		return s
 	}
-	return str(n, "function_name") + "()"
+	name := str(n, "function_name") + "()"
+	if s := str(n, "schema"); s != "" {
+		name = s + "." + name
+	}
+	if c := str(n, "catalog"); c != "" {
+		// DuckDB quotes a keyword, as system is (nowCall admits no
+		// other catalog), in any case.
+		name = `"` + c + `".` + name
+	}
+	return name
 }
 
 // NowParameter is a statement's AST (one that the coordinator ships: a

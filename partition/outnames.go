@@ -46,7 +46,7 @@ func renamed(n Node) bool {
 	case "SUBQUERY":
 		return true
 	case "FUNCTION":
-		_, ok := nowTypes[str(n, "function_name")]
+		_, ok := nowCall(n)
 		return ok
 	case "COLUMN_REF":
 		names := list(n, "column_names")

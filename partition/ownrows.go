@@ -48,7 +48,7 @@ func (r *rewriter) overOwnRows(e Node) Node {
 			return true
 		case "FUNCTION":
 			name := str(n, "function_name")
-			return name == "avg" || name == "mean" || volatile[name]
+			return name == "avg" || name == "mean" || volatileCall(n)
 		}
 		return false
 	}) || columnOutsideAggregate(item, r.aggs) {

@@ -312,6 +312,9 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 	if err := bindNowOnce(root, &env); err != nil {
 		return nil, err
 	}
+	if err := checkDeterministic(root); err != nil {
+		return nil, err
+	}
 	a := &Analysis{root: root, env: env}
 	decorrelate(root, env) // decorrelate.go
 	if over, ok := distinctOverGroups(root, env); ok {
@@ -815,7 +818,7 @@ func checkExprs(v any) error {
 		case "PARAMETER":
 			return local("query parameter")
 		case "FUNCTION":
-			if volatile[str(v, "function_name")] {
+			if volatileCall(v) {
 				return local("volatile function %s", str(v, "function_name"))
 			}
 		}
@@ -833,9 +836,6 @@ func checkExprs(v any) error {
 	}
 	return nil
 }
-
-var volatile = map[string]bool{"random": true, "uuid": true, "gen_random_uuid": true, "nextval": true,
-	"setseed": true, "currval": true, "uuidv4": true, "uuidv7": true}
 
 // containsAggregate says whether v calls an aggregate of its own query
 // level: one inside a subquery aggregates the subquery's rows.

@@ -904,7 +904,7 @@ func subqueryReadsFiles(sub Node, w *withs) error {
 			err = local("a subquery reading table %s", str(n, "table_name"))
 		case str(n, "class") == "PARAMETER":
 			err = local("query parameter")
-		case str(n, "class") == "FUNCTION" && volatile[str(n, "function_name")]:
+		case volatileCall(n):
 			err = local("volatile function %s", str(n, "function_name"))
 		}
 		return err != nil

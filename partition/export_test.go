@@ -1,0 +1,10 @@
+package partition
+
+// For the tests of package partition_test, which ask DuckDB
+// (internal/duck, cgo) what its functions are.
+
+// IsVolatile says a task keeps the query local when it calls name.
+func IsVolatile(name string) bool { return volatile[name] }
+
+// IsNow says the query's instant is bound once for name (now.go).
+func IsNow(name string) bool { _, ok := nowTypes[name]; return ok }

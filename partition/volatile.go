@@ -1,0 +1,72 @@
+package partition
+
+import "strings"
+
+// What a task cannot evaluate for the query. A task of a split plan is a
+// query of its own on its executor, so a function that DuckDB evaluates
+// once per query, or once per row but differently in each query, gives
+// each task its own value: SELECT count(DISTINCT current_query_id())
+// would count the tasks. The instant (now(), current_date, ...) is taken
+// once by the coordinator and bound into every task (now.go); any other
+// such function, and any sample of rows (SAMPLE 10 ROWS in each task
+// gives 10 rows per task), keeps the query on one node.
+
+// volatile are DuckDB's functions, by lower-case name, that a task does
+// not evaluate as the query would: those duckdb_functions() lists as
+// VOLATILE or CONSISTENT_WITHIN_QUERY but the instant's (nowTypes, bound
+// once), and the macros that call them (ago: current_timestamp; the
+// json_group_object and histogram macros: error(), which DuckDB counts
+// volatile). TestVolatileCoversDuckDB checks the list against DuckDB's own.
+// getvariable and current_setting read the session, which on an executor
+// is not the client's.
+var volatile = map[string]bool{
+	// VOLATILE.
+	"current_connection_id": true, "current_query": true, "current_query_id": true,
+	"current_transaction_id": true, "currval": true, "error": true, "gen_random_uuid": true,
+	"nextval": true, "random": true, "setseed": true, "sleep_ms": true, "stats": true,
+	"uuid": true, "uuidv4": true, "uuidv7": true, "write_log": true,
+	// CONSISTENT_WITHIN_QUERY, of the executor's query and catalog.
+	"current_database": true, "current_schema": true, "current_schemas": true,
+	"in_search_path": true, "txid_current": true,
+	// Macros calling those.
+	"ago": true, "current_catalog": true, "pg_conf_load_time": true, "pg_postmaster_start_time": true,
+	"pg_sleep": true, "histogram": true, "histogram_values": true, "json_group_object": true,
+	// The session's.
+	"getvariable": true, "current_setting": true,
+}
+
+// volatileCall says n calls a function of volatile, under any schema
+// (a function of that name elsewhere is taken to be as volatile). The
+// instant's marker is not one: every task binds it to one value.
+func volatileCall(n Node) bool {
+	return str(n, "class") == "FUNCTION" && volatile[strings.ToLower(str(n, "function_name"))] && !isNowMarker(n)
+}
+
+// unboundNow says n calls a function named as the instant's that bindNow
+// left (nowCall: another schema's, or with arguments), which each task
+// would evaluate.
+func unboundNow(n Node) bool {
+	_, ok := nowTypes[strings.ToLower(str(n, "function_name"))]
+	return ok && str(n, "class") == "FUNCTION" && !isNowMarker(n)
+}
+
+// checkDeterministic keeps local a query that anywhere (in a subquery, a
+// join's input read by every task, a view inlined) calls a volatile
+// function or a function of the instant not bound once, or samples rows:
+// the parts of the plan that check their own expressions each see only
+// theirs.
+func checkDeterministic(root Node) error {
+	var err error
+	anyNode(root, func(n Node) bool {
+		switch {
+		case volatileCall(n):
+			err = local("volatile function %s", str(n, "function_name"))
+		case unboundNow(n):
+			err = local("%s, not bound once", str(n, "function_name"))
+		case n["sample"] != nil:
+			err = local("SAMPLE")
+		}
+		return err != nil
+	})
+	return err
+}

@@ -1,0 +1,207 @@
+package partition_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/ducktest"
+	"github.com/skeindb/skein/partition"
+)
+
+// TestVolatileCoversDuckDB asks DuckDB which of its functions give
+// another value in another query (stability VOLATILE or
+// CONSISTENT_WITHIN_QUERY), and which of its macros call one, directly
+// or through another macro: each must keep a split query local or be
+// one of the instant's, bound once. A DuckDB that adds one fails here
+// until the planner knows it.
+func TestVolatileCoversDuckDB(t *testing.T) {
+	ctx := context.Background()
+	conn := ducktest.Open(t)
+	unstable := map[string]string{} // name: why
+	rows, err := conn.QueryRows(ctx, `SELECT DISTINCT lower(function_name), stability FROM duckdb_functions()
+WHERE function_type NOT IN ('macro', 'table_macro') AND stability IS NOT NULL AND stability <> 'CONSISTENT'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var name, stability string
+		if err := rows.Scan(&name, &stability); err != nil {
+			t.Fatal(err)
+		}
+		if stability != "VOLATILE" && stability != "CONSISTENT_WITHIN_QUERY" {
+			t.Errorf("%s: stability %s, which this test does not know", name, stability)
+		}
+		if stability == "VOLATILE" && partition.IsNow(name) {
+			t.Errorf("%s is VOLATILE: binding it once per query is not DuckDB's answer", name)
+		}
+		unstable[name] = stability
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	if unstable["random"] == "" || unstable["now"] == "" {
+		t.Fatalf("duckdb_functions() lists no random or now as unstable: %v", unstable)
+	}
+
+	// Macros: the names their bodies call (functions and macros, and
+	// keywords the parser writes as columns, current_timestamp).
+	calls := map[string][]string{}
+	rows, err = conn.QueryRows(ctx, `SELECT lower(function_name), function_type, macro_definition FROM duckdb_functions()
+WHERE function_type IN ('macro', 'table_macro') AND macro_definition IS NOT NULL`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type macro struct{ name, kind, body string }
+	var macros []macro
+	for rows.Next() {
+		var m macro
+		if err := rows.Scan(&m.name, &m.kind, &m.body); err != nil {
+			t.Fatal(err)
+		}
+		macros = append(macros, m)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	for _, m := range macros {
+		query := m.body
+		if m.kind == "macro" {
+			query = "SELECT " + m.body
+		}
+		var doc any
+		if err := json.Unmarshal([]byte(serialize(t, conn, query)), &doc); err != nil {
+			t.Fatal(err)
+		}
+		if e, _ := doc.(map[string]any)["error"].(bool); e {
+			t.Errorf("macro %s: its body does not parse: %s", m.name, m.body)
+			continue
+		}
+		walk(doc, func(n map[string]any) {
+			switch n["class"] {
+			case "FUNCTION":
+				calls[m.name] = append(calls[m.name], strings.ToLower(n["function_name"].(string)))
+			case "COLUMN_REF":
+				if names, _ := n["column_names"].([]any); len(names) == 1 {
+					calls[m.name] = append(calls[m.name], strings.ToLower(names[0].(string)))
+				}
+			}
+		})
+	}
+	for changed := true; changed; {
+		changed = false
+		for name, called := range calls {
+			for _, c := range called {
+				if _, ok := unstable[name]; !ok && (unstable[c] != "" || partition.IsNow(c)) {
+					unstable[name] = "a macro calling " + c
+					changed = true
+				}
+			}
+		}
+	}
+	if unstable["ago"] == "" {
+		t.Errorf("the macro ago (current_timestamp - i) was not found to read the instant: %v", calls["ago"])
+	}
+	for name, why := range unstable {
+		if !partition.IsVolatile(name) && !partition.IsNow(name) {
+			t.Errorf("%s (%s) is neither volatile nor bound once (partition/volatile.go)", name, why)
+		}
+	}
+}
+
+// TestDeterministicTasks: a query calling a volatile function or reading
+// a sample anywhere stays local; the instant's functions named with
+// DuckDB's schema and catalog are bound once, as their bare names are.
+func TestDeterministicTasks(t *testing.T) {
+	conn := ducktest.Open(t)
+	aggs := partition.Aggregates{"count_star": true, "count": true, "sum": true, "min": true, "max": true}
+	const f, g = "read_parquet('f.parquet')", "read_parquet('g.parquet')"
+	local := []string{
+		"SELECT current_query_id(), x FROM " + f,
+		"SELECT count(DISTINCT txid_current()) FROM " + f,
+		`SELECT "RANDOM"() FROM ` + f,
+		"SELECT x FROM " + f + " ORDER BY main.random() LIMIT 3",
+		"SELECT ago(INTERVAL 1 DAY), x FROM " + f,
+		"SELECT x FROM " + f + " WHERE d > pg_catalog.pg_conf_load_time()",
+		"SELECT count(*) FROM " + f + " AS a JOIN " + g + " AS b ON a.id = b.id AND b.x < uuidv7()::VARCHAR",
+		// Not DuckDB's instant (an error in DuckDB 1.5): left to DuckDB.
+		"SELECT current_timestamp(3), x FROM " + f,
+		"SELECT pg_catalog.now(), x FROM " + f,
+		// Samples: each task would sample its own rows.
+		"SELECT count(*) FROM " + f + " WHERE id IN (SELECT id FROM " + g + " USING SAMPLE 10 ROWS)",
+		"SELECT count(*) FROM " + f + " AS a JOIN (SELECT id FROM " + g + " USING SAMPLE 10 ROWS) AS b USING (id)",
+		"SELECT count(*) FROM " + f + " AS a JOIN " + g + " AS b TABLESAMPLE 10 ROWS USING (id)",
+		"SELECT count(*) FROM (SELECT id FROM " + f + " USING SAMPLE 10 ROWS)",
+		"SELECT x FROM " + f + " WHERE x > (SELECT max(x) FROM " + g + " USING SAMPLE 5% (bernoulli, 7))",
+	}
+	bound := []string{
+		"SELECT main.now(), x FROM " + f,
+		`SELECT "system".main.today() AS d, x FROM ` + f,
+		"SELECT x FROM " + f + " WHERE t < SYSTEM.Main.get_current_timestamp()",
+		"SELECT count(*), max(main.transaction_timestamp()) FROM " + f,
+	}
+	for _, exchanges := range []bool{false, true} {
+		env := partition.Env{Aggregates: aggs, Exchanges: exchanges}
+		for _, q := range local {
+			a, err := partition.Analyze([]byte(serialize(t, conn, q)), env)
+			if err == nil {
+				t.Errorf("exchanges %v: %s: planned %s, want local", exchanges, q, a.Mode)
+			} else if !errors.Is(err, partition.ErrLocal) {
+				t.Errorf("exchanges %v: %s: %v", exchanges, q, err)
+			}
+		}
+		for _, q := range bound {
+			a, err := partition.Analyze([]byte(serialize(t, conn, q)), env)
+			if err != nil {
+				t.Errorf("exchanges %v: %s: %v", exchanges, q, err)
+				continue
+			}
+			task, err := a.TaskAST(partition.Slice{File: "f.parquet", Last: -1}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, uses, err := partition.NowParameter(task); err != nil || !uses {
+				t.Errorf("exchanges %v: %s: the instant is not bound once (%v)", exchanges, q, err)
+			}
+		}
+	}
+}
+
+// serialize is DuckDB's AST of query (json_serialize_sql).
+func serialize(t *testing.T, conn *duck.Conn, query string) string {
+	t.Helper()
+	rows, err := conn.QueryRows(context.Background(), "SELECT CAST(json_serialize_sql(CAST(? AS VARCHAR)) AS VARCHAR)", query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out string
+	for rows.Next() {
+		if err := rows.Scan(&out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func walk(v any, f func(map[string]any)) {
+	switch v := v.(type) {
+	case map[string]any:
+		f(v)
+		for _, x := range v {
+			walk(x, f)
+		}
+	case []any:
+		for _, x := range v {
+			walk(x, f)
+		}
+	}
+}
