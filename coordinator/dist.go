@@ -176,6 +176,28 @@ const (
 	kindSingle = "single"
 )
 
+// addMacroAggregates adds DuckDB's macros that aggregate (geomean,
+// json_group_array) to aggs.
+func addMacroAggregates(ctx context.Context, conn *duck.Conn, aggs partition.Aggregates) error {
+	rows, err := conn.QueryRows(ctx, partition.MacroBodiesSQL)
+	if err != nil {
+		return fmt.Errorf("listing DuckDB's macros: %w", err)
+	}
+	defer rows.Close()
+	bodies := map[string][][]byte{}
+	for rows.Next() {
+		var name, ast string
+		if err := rows.Scan(&name, &ast); err != nil {
+			return err
+		}
+		bodies[name] = append(bodies[name], []byte(ast))
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return aggs.AddMacros(bodies)
+}
+
 func newDist(ctx context.Context, db *duck.DB, dataDir string, secret cluster.Secret, reg *registry, cfg Config, mem memory.Allocator, log zerolog.Logger) (*dist, error) {
 	conn, err := db.Connect(ctx)
 	if err != nil {
@@ -202,6 +224,9 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 		aggs[name] = true
 	}
 	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if err := addMacroAggregates(ctx, conn, aggs); err != nil {
 		return nil, err
 	}
 	// Merges run in an in-memory DuckDB of their own: the partial results

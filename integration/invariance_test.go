@@ -444,6 +444,14 @@ var volatileShapes = []string{
 	"SELECT count(*) FROM v AS a JOIN vv AS b TABLESAMPLE 10 ROWS USING (id)",
 }
 
+// macroAggregates call DuckDB's macros over aggregates (geomean is
+// exp(avg(ln(x)))): taken for scalar functions, each task gave its
+// slice's row.
+var macroAggregates = []string{
+	"SELECT geomean(amount + 1) AS m, length(json_group_array(g)) AS n FROM v",
+	"SELECT g, weighted_avg(x, id) AS w, geometric_mean(amount + 1) AS m FROM v GROUP BY g",
+}
+
 const (
 	distinctOnSorted   = "SELECT DISTINCT ON (g) g, id, x FROM v ORDER BY g, x DESC NULLS LAST, id"
 	distinctGroupedTop = "SELECT DISTINCT g, count(*) AS n FROM v GROUP BY g, flag ORDER BY n DESC, g LIMIT 5"
@@ -756,8 +764,8 @@ func TestPartitionInvariance(t *testing.T) {
 		split[q] = true
 	}
 	slices.Sort(anyQueries)
-	queries := append(append(append(append(append(append(append(append(append(append(corpus(src), corpus("v")...), direct...), overViews...),
-		textScans(dir)...), localShapes...), nowShapes...), volatileShapes...), anyQueries...), staged...), tpchQueries...)
+	queries := append(append(append(append(append(append(append(append(append(append(append(corpus(src), corpus("v")...), direct...), overViews...),
+		textScans(dir)...), localShapes...), nowShapes...), volatileShapes...), macroAggregates...), anyQueries...), staged...), tpchQueries...)
 	isStaged := map[string]bool{}
 	for _, q := range staged {
 		isStaged[q] = true
