@@ -23,7 +23,7 @@ const nowZone = "Asia/Kathmandu"
 // nowCalls are every way DuckDB names the query's instant, each aliased.
 const nowCalls = `now() AS a, current_timestamp AS b, get_current_timestamp() AS c, transaction_timestamp() AS d,
   current_date AS e, today() AS f, current_time AS g, get_current_time() AS h, localtimestamp AS i,
-  current_localtimestamp() AS j, localtime AS k, current_localtime() AS l`
+  current_localtimestamp() AS j, localtime AS k, current_localtime() AS l, main.now() AS m, "system".main.today() AS n`
 
 // TestNowIsTheQuerysInstant: every task of a split query, and its merge,
 // sees one instant, the query's, as one DuckDB does; each of now()'s kin
@@ -66,14 +66,14 @@ func TestNowIsTheQuerysInstant(t *testing.T) {
 			t.Errorf("column %d: %q, not between DuckDB's %q and %q", i, got[i], b[i], a[i])
 		}
 	}
-	for _, i := range []int{1, 2, 3} {
+	for _, i := range []int{1, 2, 3, 12} {
 		if got[i] != got[0] {
 			t.Errorf("column %d: %q, now() is %q", i, got[i], got[0])
 		}
 	}
 
 	// An item with no alias keeps its name, the text of its expression.
-	e, rows = runSplit(t, cl, "SELECT id, CAST(now() AS VARCHAR), current_date + 1 FROM "+scan+" WHERE id % 1000 = 0")
+	e, rows = runSplit(t, cl, "SELECT id, CAST(now() AS VARCHAR), current_date + 1, system.main.now() FROM "+scan+" WHERE id % 1000 = 0")
 	distinct = map[string]bool{}
 	for _, r := range rows {
 		_, rest, _ := strings.Cut(r, "|")
