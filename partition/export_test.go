@@ -8,3 +8,7 @@ func IsVolatile(name string) bool { return volatile[name] }
 
 // IsNow says the query's instant is bound once for name (now.go).
 func IsNow(name string) bool { _, ok := nowTypes[name]; return ok }
+
+// IsEvaluatedAlike says a task evaluates name as the query does, though
+// DuckDB lists it VOLATILE (volatile.go).
+func IsEvaluatedAlike(name string) bool { return evaluatedAlike[name] }
