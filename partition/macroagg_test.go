@@ -1,7 +1,6 @@
 package partition_test
 
 import (
-	"context"
 	"testing"
 
 	"github.com/skeindb/skein/internal/ducktest"
@@ -13,34 +12,15 @@ import (
 // lists them; a query calling one is not split into tasks that each
 // give their slice's row.
 func TestMacroAggregates(t *testing.T) {
-	ctx := context.Background()
 	conn := ducktest.Open(t)
 	aggs := partition.Aggregates{}
-	rows, err := conn.QueryRows(ctx, "SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_type = 'aggregate'")
-	if err != nil {
-		t.Fatal(err)
+	for _, r := range ducktest.Strings(t, conn, "SELECT DISTINCT function_name FROM duckdb_functions() WHERE function_type = 'aggregate'") {
+		aggs[r[0]] = true
 	}
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			t.Fatal(err)
-		}
-		aggs[name] = true
-	}
-	rows.Close()
 	bodies := map[string][][]byte{}
-	rows, err = conn.QueryRows(ctx, partition.MacroBodiesSQL)
-	if err != nil {
-		t.Fatal(err)
+	for _, r := range ducktest.Strings(t, conn, partition.MacroBodiesSQL) {
+		bodies[r[0]] = append(bodies[r[0]], []byte(r[1]))
 	}
-	for rows.Next() {
-		var name, ast string
-		if err := rows.Scan(&name, &ast); err != nil {
-			t.Fatal(err)
-		}
-		bodies[name] = append(bodies[name], []byte(ast))
-	}
-	rows.Close()
 	for _, name := range []string{"geomean", "geometric_mean", "weighted_avg", "wavg", "json_group_array", "json_group_object", "json_group_structure"} {
 		if aggs[name] {
 			t.Fatalf("%s is an aggregate already: the test needs another macro", name)

@@ -92,14 +92,19 @@ func isNowMarker(n Node) bool {
 	return str(n, "class") == "FUNCTION" && string(loc) == nowLocationText
 }
 
-// bindNowOnce binds root's calls of the instant unless a query around it
-// did (Env.nowBound).
+// bindNowOnce binds root's calls of the instant, and checks that root
+// calls nothing a task would evaluate otherwise (checkDeterministic),
+// unless a query around it did (Env.nowBound): the analyses of its
+// parts, and of its rewrites, see a tree checked already.
 func bindNowOnce(root Node, env *Env) error {
 	if env.nowBound {
 		return nil
 	}
 	env.nowBound = true
-	return bindNow(root, env.Columns)
+	if err := bindNow(root, env.Columns); err != nil {
+		return err
+	}
+	return checkDeterministic(root)
 }
 
 // bindNow replaces root's calls of the query's instant with the marker

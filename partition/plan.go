@@ -193,9 +193,10 @@ type Env struct {
 	// withs are the WITH queries read more than once, computed once;
 	// nil: every WITH is inlined.
 	withs *withs
-	// nowBound says the query's calls of its instant are bound (now.go):
-	// a subquery analysed on its own has them bound in the scope of the
-	// query around it.
+	// nowBound says the query's calls of its instant are bound and the
+	// whole query checked for what tasks would evaluate otherwise
+	// (bindNowOnce): a subquery analysed on its own has them bound in the
+	// scope of the query around it.
 	nowBound bool
 }
 
@@ -310,9 +311,6 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 		return nil, err
 	}
 	if err := bindNowOnce(root, &env); err != nil {
-		return nil, err
-	}
-	if err := checkDeterministic(root); err != nil {
 		return nil, err
 	}
 	a := &Analysis{root: root, env: env}

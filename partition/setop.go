@@ -29,9 +29,6 @@ func analyzeSetOp(root Node, env Env) (*Analysis, error) {
 	if err := bindNowOnce(root, &env); err != nil {
 		return nil, err
 	}
-	if err := checkDeterministic(root); err != nil {
-		return nil, err
-	}
 	if err := checkSetOp(root); err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package partition_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -19,19 +18,11 @@ import (
 // one of the instant's, bound once. A DuckDB that adds one fails here
 // until the planner knows it.
 func TestVolatileCoversDuckDB(t *testing.T) {
-	ctx := context.Background()
 	conn := ducktest.Open(t)
 	unstable := map[string]string{} // name: why
-	rows, err := conn.QueryRows(ctx, `SELECT DISTINCT lower(function_name), stability FROM duckdb_functions()
-WHERE function_type NOT IN ('macro', 'table_macro') AND stability IS NOT NULL AND stability <> 'CONSISTENT'`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var name, stability string
-		if err := rows.Scan(&name, &stability); err != nil {
-			t.Fatal(err)
-		}
+	for _, r := range ducktest.Strings(t, conn, `SELECT DISTINCT lower(function_name), stability FROM duckdb_functions()
+WHERE function_type NOT IN ('macro', 'table_macro') AND stability IS NOT NULL AND stability <> 'CONSISTENT'`) {
+		name, stability := r[0], r[1]
 		if stability != "VOLATILE" && stability != "CONSISTENT_WITHIN_QUERY" {
 			t.Errorf("%s: stability %s, which this test does not know", name, stability)
 		}
@@ -43,10 +34,6 @@ WHERE function_type NOT IN ('macro', 'table_macro') AND stability IS NOT NULL AN
 		}
 		unstable[name] = stability
 	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	rows.Close()
 	if unstable["random"] == "" || unstable["now"] == "" {
 		t.Fatalf("duckdb_functions() lists no random or now as unstable: %v", unstable)
 	}
@@ -54,44 +41,28 @@ WHERE function_type NOT IN ('macro', 'table_macro') AND stability IS NOT NULL AN
 	// Macros: the names their bodies call (functions and macros, and
 	// keywords the parser writes as columns, current_timestamp).
 	calls := map[string][]string{}
-	rows, err = conn.QueryRows(ctx, `SELECT lower(function_name), function_type, macro_definition FROM duckdb_functions()
-WHERE function_type IN ('macro', 'table_macro') AND macro_definition IS NOT NULL`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type macro struct{ name, kind, body string }
-	var macros []macro
-	for rows.Next() {
-		var m macro
-		if err := rows.Scan(&m.name, &m.kind, &m.body); err != nil {
-			t.Fatal(err)
-		}
-		macros = append(macros, m)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	rows.Close()
-	for _, m := range macros {
-		query := m.body
-		if m.kind == "macro" {
-			query = "SELECT " + m.body
+	for _, m := range ducktest.Strings(t, conn, `SELECT lower(function_name), function_type, macro_definition FROM duckdb_functions()
+WHERE function_type IN ('macro', 'table_macro') AND macro_definition IS NOT NULL`) {
+		name, kind, body := m[0], m[1], m[2]
+		query := body
+		if kind == "macro" {
+			query = "SELECT " + body
 		}
 		var doc any
 		if err := json.Unmarshal([]byte(serialize(t, conn, query)), &doc); err != nil {
 			t.Fatal(err)
 		}
 		if e, _ := doc.(map[string]any)["error"].(bool); e {
-			t.Errorf("macro %s: its body does not parse: %s", m.name, m.body)
+			t.Errorf("macro %s: its body does not parse: %s", name, body)
 			continue
 		}
 		walk(doc, func(n map[string]any) {
 			switch n["class"] {
 			case "FUNCTION":
-				calls[m.name] = append(calls[m.name], strings.ToLower(n["function_name"].(string)))
+				calls[name] = append(calls[name], strings.ToLower(n["function_name"].(string)))
 			case "COLUMN_REF":
 				if names, _ := n["column_names"].([]any); len(names) == 1 {
-					calls[m.name] = append(calls[m.name], strings.ToLower(names[0].(string)))
+					calls[name] = append(calls[name], strings.ToLower(names[0].(string)))
 				}
 			}
 		})
@@ -188,21 +159,11 @@ func TestDeterministicTasks(t *testing.T) {
 // serialize is DuckDB's AST of query (json_serialize_sql).
 func serialize(t *testing.T, conn *duck.Conn, query string) string {
 	t.Helper()
-	rows, err := conn.QueryRows(context.Background(), "SELECT CAST(json_serialize_sql(CAST(? AS VARCHAR)) AS VARCHAR)", query)
-	if err != nil {
-		t.Fatal(err)
+	rows := ducktest.Strings(t, conn, "SELECT CAST(json_serialize_sql(CAST(? AS VARCHAR)) AS VARCHAR)", query)
+	if len(rows) != 1 {
+		t.Fatalf("json_serialize_sql gave %d rows", len(rows))
 	}
-	defer rows.Close()
-	var out string
-	for rows.Next() {
-		if err := rows.Scan(&out); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return rows[0][0]
 }
 
 func walk(v any, f func(map[string]any)) {

@@ -5,6 +5,7 @@ package ducktest
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -60,4 +61,39 @@ func Query(t testing.TB, conn *duck.Conn, q string) (rdr array.RecordReader, don
 		rdr.Release()
 		_ = st.Close()
 	}
+}
+
+// Strings runs q with args and gives its rows, each column as text (NULL
+// as ""), failing the test on any error.
+func Strings(t testing.TB, conn *duck.Conn, q string, args ...any) [][]string {
+	t.Helper()
+	rows, err := conn.QueryRows(context.Background(), q, args...)
+	if err != nil {
+		t.Fatalf("%.200s: %v", q, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]string
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatalf("%.200s: %v", q, err)
+		}
+		row := make([]string, len(cols))
+		for i, v := range vals {
+			row[i] = v.String
+		}
+		out = append(out, row)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%.200s: %v", q, err)
+	}
+	return out
 }
