@@ -7,9 +7,10 @@ in-process executors alike), which moves far less than wall time with other load
 
     python bench/window_cpu.py LINEITEM_GLOB ROUNDS LABEL=grpc://127.0.0.1:PORT ...
 
-As run for the README (2026-12-03): `skein serve --executors 2 --threads 1 --in-process-plan
-distribute` of the commit before windows in FROM subqueries were staged and of the one after,
-LINEITEM_GLOB the SF1 lineitem files, ROUNDS 3."""
+As run for the README (2026-12-03, the cut of each slice to the first n rows of every window
+partition): `local=` a `skein serve --executors 2 --threads 1` (run whole on one thread), `before=`
+and `after=` the same with `--in-process-plan distribute` of the commit before the cut and of the
+one after, LINEITEM_GLOB the SF1 lineitem files, ROUNDS 3."""
 import os, statistics, subprocess, sys, time
 import adbc_driver_flightsql.dbapi as flightsql
 import duckdb

@@ -232,8 +232,9 @@ var stageQueries = []string{
 	"SELECT count(*) FROM fact NATURAL JOIN (SELECT o, od FROM ord)",
 	"SELECT * FROM (SELECT k, d, rank() OVER (PARTITION BY d ORDER BY x DESC, k) AS r FROM fact) WHERE r = 1 ORDER BY 1 LIMIT 3",
 	"SELECT unnamed_subquery2.od, count(*) FROM (SELECT k, o FROM fact) JOIN (SELECT o, od FROM ord) ON unnamed_subquery.o = unnamed_subquery2.o GROUP BY 1",
-	// And in a view's query, named in the view's definition once (local:
-	// the window is two subqueries deep).
+	// And in a view's query, named in the view's definition once: the
+	// view's query is planned on its own (it ran local, the window two
+	// subqueries deep).
 	"SELECT * FROM top_by_d ORDER BY 1 LIMIT 3",
 	// A window in a FROM subquery is computed by the subquery's own
 	// stages, after a shuffle by its PARTITION BY (it ran local, and
@@ -242,6 +243,38 @@ var stageQueries = []string{
 	// aggregates them in a task of its own.
 	"SELECT k, d FROM (SELECT k, d, row_number() OVER (PARTITION BY d ORDER BY x DESC, k) AS r FROM fact) t WHERE r <= 2",
 	"SELECT d, count(*) FROM (SELECT d, x, avg(x) OVER (PARTITION BY d) AS m FROM fact) t WHERE x > m GROUP BY d",
+	// When the rows kept are the first n of each window partition by
+	// rank, dense_rank or row_number, each slice keeps only its own first
+	// n (by rank, or dense_rank for a bound on it) before the shuffle
+	// (partition/topn.go): the two queries above and these.
+	"SELECT k, d, r FROM (SELECT k, d, dense_rank() OVER (PARTITION BY d ORDER BY x DESC) AS r FROM fact) t WHERE 3 > t.r AND k > 10",
+	"SELECT k, d FROM fact QUALIFY rank() OVER (PARTITION BY d ORDER BY x DESC, k) <= 2",
+	// Not cut: a window that reads the whole partition (count), a bound
+	// on a window over another order, a LIMIT in the subquery before the
+	// bound.
+	"SELECT k, d FROM (SELECT k, d, rank() OVER (PARTITION BY d ORDER BY x DESC) AS r, count(*) OVER (PARTITION BY d) AS c FROM fact) t WHERE r <= 2",
+	"SELECT k, d FROM (SELECT k, d, rank() OVER (PARTITION BY d ORDER BY x DESC) AS r, rank() OVER (PARTITION BY d ORDER BY k) AS r2 FROM fact) t WHERE r <= 2",
+	"SELECT k, d FROM (SELECT k, d, rank() OVER (PARTITION BY d ORDER BY x DESC) AS r FROM fact LIMIT 100) t WHERE r <= 2",
+	// Joins of two inputs neither of which splits (aggregates, or a scan
+	// on the side an outer join fills with NULLs) are co-partitioned
+	// whole by their ON equalities, each input computed by stages of its
+	// own (they ran local: "no scan in the join can be split").
+	"SELECT a.o, a.s, b.n FROM (SELECT o, sum(x) AS s FROM fact GROUP BY o) a FULL JOIN (SELECT o, count(*) AS n FROM fact WHERE d < 3 GROUP BY o) b ON a.o = b.o",
+	"SELECT count(*), sum(a.s), count(o.od) FROM (SELECT o, sum(x) AS s FROM fact GROUP BY o) a LEFT JOIN ord o ON a.o = o.o AND o.urgent",
+	"SELECT a.d, sum(a.s * b.n) FROM (SELECT o, d, sum(x) AS s FROM fact GROUP BY o, d) a JOIN (SELECT o, count(*) AS n FROM fact GROUP BY o) b ON a.o = b.o GROUP BY a.d",
+	// UNION BY NAME: each side selects the result's columns by name, NULL
+	// for one it lacks, and the plain UNION is planned (it ran local).
+	"SELECT k, x FROM fact WHERE d = 1 UNION ALL BY NAME SELECT od, o AS K FROM ord",
+	"SELECT count(*), count(od) FROM (SELECT d, o FROM fact UNION BY NAME SELECT o, od FROM ord)",
+	// A set operation in a FROM subquery: its stages, the query over
+	// them; but a UNION ALL runs local (its rows would be shuffled only to
+	// be read).
+	"SELECT d, count(*) FROM (SELECT d FROM fact WHERE x > 100 INTERSECT ALL SELECT d FROM fact WHERE k % 2 = 0) GROUP BY d",
+	"SELECT d, count(*) FROM (SELECT d FROM fact WHERE x > 100 UNION ALL SELECT d FROM fact WHERE k % 2 = 0) GROUP BY d",
+	// Nor a bound from below, nor one that is not an integer.
+	"SELECT k, d FROM (SELECT k, d, rank() OVER (PARTITION BY d ORDER BY x DESC) AS r FROM fact) t WHERE r > 1 AND r <= 2.5",
+	// A join input with a window is computed by stages of its own (it ran
+	// local): never the scan the join splits.
 	"SELECT count(*) FROM (SELECT d, o, lag(o) OVER (PARTITION BY d ORDER BY k) AS p FROM fact) t JOIN ord USING (o) WHERE t.p IS NOT NULL",
 	// COUNT (0 over no rows, not NULL) and AVG (its partials' quotient
 	// may round otherwise than DuckDB's AVG) stay in the scan's task.

@@ -202,6 +202,43 @@ var staged = []string{
 	"WITH w AS (SELECT s, id, row_number() OVER (PARTITION BY s ORDER BY amount DESC, id) AS r FROM v) SELECT s, id FROM w WHERE r <= 2",
 	"SELECT s, count(*), sum(x) FROM (SELECT s, x, avg(x) OVER (PARTITION BY s) AS m FROM v) AS t WHERE x > m GROUP BY s",
 	"SELECT id, d FROM (SELECT id, x - lag(x) OVER (ORDER BY id) AS d FROM v WHERE g = 2) AS t WHERE d > 0",
+	// The first n of each window partition, cut in each slice before the
+	// shuffle (partition/topn.go), over orders with many ties: ranks,
+	// dense ranks, row numbers whose tied rows select the same values,
+	// bounds written every way, and no PARTITION BY.
+	"SELECT g, id, r FROM (SELECT g, id, rank() OVER (PARTITION BY g ORDER BY x % 10) AS r FROM v) AS t WHERE r <= 2",
+	"SELECT g, x % 10 AS m, r FROM (SELECT g, x, dense_rank() OVER (PARTITION BY g ORDER BY x % 10 DESC) AS r FROM v) AS t WHERE 3 > t.r",
+	"SELECT s, x FROM (SELECT s, x, row_number() OVER (PARTITION BY s ORDER BY x DESC) AS r FROM v WHERE flag) AS t WHERE r < 4",
+	"SELECT g, id FROM (SELECT g, id, rank() OVER (PARTITION BY g ORDER BY amount, id) AS r FROM v) AS t WHERE r = 3 AND id % 2 = 0",
+	"SELECT id, x FROM (SELECT id, x, rank() OVER (ORDER BY x DESC, id) AS r FROM v) AS t WHERE r <= 5",
+	"SELECT g, id, r FROM (SELECT g, id, row_number() OVER (PARTITION BY g ORDER BY x DESC, id) AS r FROM v) AS t WHERE r >= 2 AND r <= 3",
+	"SELECT g, id, rank() OVER (PARTITION BY g ORDER BY x % 5) AS r FROM v QUALIFY r <= 2 ORDER BY g, id LIMIT 40",
+	// Two subqueries down (a view of a windowed subquery, read in a
+	// query's FROM): the outer subquery is planned on its own.
+	"SELECT * FROM (SELECT g, id FROM (SELECT g, id, rank() OVER (PARTITION BY g ORDER BY x, id) AS r FROM v) AS t WHERE r <= 2) AS u WHERE id % 3 = 0",
+	"SELECT g, count(*), max(id) FROM (SELECT g, id FROM (SELECT g, id, dense_rank() OVER (PARTITION BY g ORDER BY x % 7) AS r FROM v) AS t WHERE r = 2) AS u GROUP BY g",
+	"SELECT count(*), sum(n) FROM (SELECT g, n FROM (SELECT g, count(*) AS n FROM v GROUP BY g) AS a WHERE n > 5) AS b",
+	// Joins of inputs neither of which splits, co-partitioned whole by
+	// the ON equalities: two aggregates (inner, FULL), an aggregate and a
+	// scan on the side an outer join fills with NULLs, NULL keys on both.
+	"SELECT a.g, a.s, b.n FROM (SELECT g, sum(x) AS s FROM v GROUP BY g) AS a FULL JOIN (SELECT g, count(*) AS n FROM vv WHERE x > 300 GROUP BY g) AS b ON a.g = b.g",
+	"SELECT a.k, a.n, b.m FROM (SELECT id % 13 AS k, count(*) AS n FROM v GROUP BY 1) AS a JOIN (SELECT id % 17 AS k, max(x) AS m FROM vv GROUP BY 1) AS b ON a.k = b.k",
+	"SELECT count(*), count(b.id), sum(a.s) FROM (SELECT id % 100 AS k, sum(amount) AS s FROM v GROUP BY 1) AS a LEFT JOIN vv AS b ON a.k = b.id AND b.flag",
+	"SELECT a.x, b.c FROM (SELECT x, count(*) AS c FROM v WHERE g = 1 GROUP BY x) AS b RIGHT JOIN (SELECT DISTINCT x FROM vv WHERE g = 2) AS a ON a.x = b.x",
+	"SELECT a.id, b.id FROM (SELECT id, x FROM v WHERE g = 5) AS a FULL JOIN (SELECT id, x FROM vv WHERE g = 6 LIMIT 1000000) AS b ON a.x = b.x",
+	// UNION BY NAME, ALL or not, chained, over sides with columns in
+	// other orders, others missing, names in another case.
+	"SELECT id, g, x FROM v WHERE g = 1 UNION ALL BY NAME SELECT x AS X, flag, id FROM vv WHERE g = 2",
+	"SELECT g, count(*), count(flag), sum(x) FROM (SELECT g, x FROM v UNION BY NAME SELECT flag, g FROM vv UNION ALL BY NAME SELECT s, g FROM v WHERE id % 5 = 0) GROUP BY g",
+	// A set operation in a FROM subquery: its own stages, the query
+	// over them.
+	"SELECT g, count(*), sum(x) FROM (SELECT g, x FROM v WHERE id % 3 = 0 UNION SELECT g, x FROM vv WHERE flag) AS u GROUP BY g",
+	"SELECT count(*), count(DISTINCT s) FROM (SELECT g, s FROM v INTERSECT SELECT g, s FROM vv WHERE x > 100) AS t",
+	"SELECT * FROM (SELECT id, g FROM v EXCEPT ALL SELECT id, g FROM vv WHERE g < 3) AS t WHERE id % 11 = 0",
+	// A windowed join input: stages of its own, or read whole by every
+	// task, never split.
+	"SELECT t.g, count(*), sum(vv.x) FROM (SELECT g, id, rank() OVER (PARTITION BY g ORDER BY x DESC, id) AS r FROM v) AS t JOIN vv USING (id) WHERE t.r <= 50 GROUP BY t.g",
+	"SELECT vv.id, t.p FROM vv JOIN (SELECT id, lag(x) OVER (ORDER BY id) AS p FROM v WHERE g = 3) AS t ON vv.id = t.id + 1 WHERE vv.x > 400",
 	// An aggregate over a subquery with a window: its planning once
 	// recursed until the coordinator ran out of memory.
 	"SELECT count(DISTINCT t), count(*) FROM (SELECT g AS t, sum(x) OVER (PARTITION BY g) AS s FROM v)",

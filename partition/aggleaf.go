@@ -44,7 +44,10 @@ func (a *Analysis) aggregateLeaf(p *Plan, l *leaf, keep map[string]bool) (*Stage
 		q["from_table"] = subquery(n, l.alias)
 		return q
 	}
-	if a.fewGroups(inner, sp) {
+	// Its partial rows are broadcast, unless the join co-partitions its
+	// inputs whole (a.full): then they would be shuffled by the join's
+	// keys, which they do not hold.
+	if !a.full && a.fewGroups(inner, sp) {
 		partial, final := sp.Stages[0], last.node
 		sp.Stages = sp.Stages[:1]
 		partial.Consumer, partial.Keys = -1, nil

@@ -29,6 +29,9 @@ func analyzeSetOp(root Node, env Env) (*Analysis, error) {
 	if err := bindNowOnce(root, &env); err != nil {
 		return nil, err
 	}
+	if err := byName(root, env); err != nil {
+		return nil, err
+	}
 	if err := checkSetOp(root); err != nil {
 		return nil, err
 	}

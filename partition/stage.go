@@ -586,6 +586,13 @@ func (a *Analysis) rawStages(p *Plan) (*Plan, error) {
 	}
 	p.feed(scan, final, Shuffle, keyCols)
 	cols := a.rawColumns(alias)
+	cut, why := a.sliceCut()
+	if a.windows {
+		scan.What, final.What = "scan (rows, for window functions)", "window functions"
+		if cut != nil {
+			scan.What = "scan (rows, for window functions: " + why + ")"
+		}
+	}
 	scan.node = func(sn Node, _ func(int, string) Node) (Node, error) {
 		sl := cloneList(cols)
 		for i, k := range keys {
@@ -593,6 +600,7 @@ func (a *Analysis) rawStages(p *Plan) (*Plan, error) {
 		}
 		n := selectNode(sl, a.fromWith(sn))
 		n["where_clause"] = a.root["where_clause"]
+		n["qualify"] = cut
 		return clone(n), nil
 	}
 	final.node = func(_ Node, input func(int, string) Node) (Node, error) {
@@ -729,6 +737,9 @@ func (a *Analysis) overSubquery(outNames []string) (*Plan, error) {
 	for i, c := range cols {
 		names[i] = c.Name
 	}
+	// The query's WHERE filters the subquery's rows before anything
+	// else reads them (topn.go).
+	a.inner.outer = &outerBound{alias: alias, names: names, conjuncts: conjuncts(a.root["where_clause"])}
 	p, err := a.inner.Stages(names)
 	if err != nil {
 		return nil, err
