@@ -751,22 +751,79 @@ func fullMatrix(executors int, taskRows int64) bool {
 	return executors == 1 && taskRows == 1 || executors == 3 && taskRows == 1<<30
 }
 
-func TestPartitionInvariance(t *testing.T) {
-	if testing.Short() {
-		t.Skip("the corpus takes a while")
-	}
-	ctx := context.Background()
-	dir := t.TempDir()
-	glob := dataset(t, ctx, dir)
-	src := fmt.Sprintf("read_parquet('%s')", glob)
-	tdir := t.TempDir()
-	views := append([]string{"CREATE VIEW v AS SELECT * FROM " + src,
+// corpusData writes the corpus's files, dataset's in dir and the TPC-H and
+// keyed tables' in tdir, and returns both, the table expression of
+// dataset's Parquet files and the views over them all (v, vv, renamed,
+// by_g, the TPC-H tables, sk, so, mild, ov, nk).
+func corpusData(t testing.TB, ctx context.Context) (dir, tdir, src string, views []string) {
+	t.Helper()
+	dir, tdir = t.TempDir(), t.TempDir()
+	src = fmt.Sprintf("read_parquet('%s')", dataset(t, ctx, dir))
+	views = append([]string{"CREATE VIEW v AS SELECT * FROM " + src,
 		// Views over views, and a view that renames its columns (a
 		// subquery when seen through).
 		"CREATE VIEW vv AS SELECT * FROM v", "CREATE VIEW renamed (a, b) AS SELECT g, x FROM v WHERE x IS NOT NULL",
 		// A view that aggregates (read twice by viewTwice).
 		"CREATE VIEW by_g (grp, n, t) AS SELECT g, count(*), sum(x) FROM v GROUP BY g"},
 		append(tpchData(t, ctx, tdir), keyedData(t, ctx, tdir)...)...)
+	return dir, tdir, src, views
+}
+
+// startInProcess starts a coordinator of cfg with in-process executors,
+// its DuckDB and theirs on one thread, reading dirs, and returns a client
+// of it on which views are created. It shuts down when t ends.
+func startInProcess(t testing.TB, ctx context.Context, cfg coordinator.Config, views []string, dirs ...string) *flightsql.Client {
+	t.Helper()
+	cfg.Addr, cfg.DataDir, cfg.AllowDirs = "127.0.0.1:0", t.TempDir(), dirs
+	cfg.Threads, cfg.ShutdownGrace = 1, 5*time.Second
+	c, err := coordinator.Start(ctx, cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Shutdown() })
+	cl := dial(t, c.URI())
+	createViews(t, ctx, cl, views)
+	return cl
+}
+
+func createViews(t testing.TB, ctx context.Context, cl *flightsql.Client, views []string) {
+	t.Helper()
+	for _, v := range views {
+		if _, err := cl.ExecuteUpdate(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// planMeta is what a FlightInfo's app metadata says of the plan.
+type planMeta struct {
+	Mode       string
+	ResultMode string `json:"result_mode"`
+	Endpoints  int
+	Tasks      int
+	Rounds     *struct{} `json:"limit_rounds"`
+	Stages     []struct {
+		What string
+	}
+}
+
+// parsePlanMeta reads info (a result's info); a query run by the
+// coordinator itself says no mode: "local".
+func parsePlanMeta(info string) planMeta {
+	var meta planMeta
+	_ = json.Unmarshal([]byte(info), &meta)
+	if meta.Mode == "" {
+		meta.Mode = "local"
+	}
+	return meta
+}
+
+func TestPartitionInvariance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the corpus takes a while")
+	}
+	ctx := context.Background()
+	dir, tdir, src, views := corpusData(t, ctx)
 	// TPC-H Q1 and Q6 also read lineitem's files directly.
 	lineitem := fmt.Sprintf("read_parquet('%s')", filepath.Join(tdir, "lineitem-*.parquet"))
 	direct := []string{strings.Replace(tpchQueries[0], "FROM lineitem", "FROM "+lineitem, 1),
@@ -842,11 +899,6 @@ func TestPartitionInvariance(t *testing.T) {
 	modes := map[string]int{}
 	tpchSplit := map[int]int{} // TPC-H query number: configurations that distributed it
 	check := func(t *testing.T, cl *flightsql.Client) {
-		for _, v := range views {
-			if _, err := cl.ExecuteUpdate(ctx, v); err != nil {
-				t.Fatal(err)
-			}
-		}
 		for i, q := range queries {
 			got := runFlight(ctx, cl, q)
 			if got.err != nil {
@@ -863,20 +915,7 @@ func TestPartitionInvariance(t *testing.T) {
 			} else if inOrder[q] && !slices.Equal(got.seq, want[i].seq) {
 				t.Errorf("%s (%s): the rows are DuckDB's, not in its order", q, got.info)
 			}
-			var meta struct {
-				Mode       string
-				ResultMode string `json:"result_mode"`
-				Endpoints  int
-				Tasks      int
-				Rounds     *struct{} `json:"limit_rounds"`
-				Stages     []struct {
-					What string
-				}
-			}
-			_ = json.Unmarshal([]byte(got.info), &meta)
-			if meta.Mode == "" {
-				meta.Mode = "local"
-			}
+			meta := parsePlanMeta(got.info)
 			modes[meta.Mode]++
 			if meta.ResultMode == "single" {
 				modes["single endpoint"]++
@@ -947,15 +986,9 @@ func TestPartitionInvariance(t *testing.T) {
 	// then, if any, checks what the run counted.
 	inProcess := func(name string, cfg coordinator.Config, then ...func(t *testing.T, before map[string]int)) {
 		t.Run(name, func(t *testing.T) {
-			cfg.Addr, cfg.DataDir, cfg.AllowDirs = "127.0.0.1:0", t.TempDir(), []string{dir, tdir}
-			cfg.Threads, cfg.ShutdownGrace = 1, 5*time.Second
-			c, err := coordinator.Start(ctx, cfg, zerolog.Nop())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Shutdown()
+			cl := startInProcess(t, ctx, cfg, views, dir, tdir)
 			before := maps.Clone(modes)
-			check(t, dial(t, c.URI()))
+			check(t, cl)
 			for _, f := range then {
 				f(t, before)
 			}
@@ -1011,7 +1044,9 @@ func TestPartitionInvariance(t *testing.T) {
 	configs++
 	t.Run("processes/executors=2/task-rows=4000", func(t *testing.T) {
 		probe := fmt.Sprintf("SELECT count(*) FROM %s", src)
-		check(t, dial(t, startProcessCluster(t, ctx, 2, 4000, probe, dir, tdir)))
+		cl := dial(t, startProcessCluster(t, ctx, 2, 4000, probe, dir, tdir))
+		createViews(t, ctx, cl, views)
+		check(t, cl)
 	})
 	t.Logf("runs by mode: %v", modes)
 	// The suite proves nothing if nothing was split.

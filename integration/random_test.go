@@ -1,0 +1,114 @@
+package integration
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/skeindb/skein/coordinator"
+	"github.com/skeindb/skein/internal/ducktest"
+)
+
+// The random differential test: queries of the generator in
+// randquery_test.go, run on DuckDB and through in-process clusters of 2
+// and 3 executors whose small tasks split the corpus's data many ways,
+// must give DuckDB's answers. Reproduce a failure with its seed:
+//
+//	go test -tags duckdb_arrow -count=1 -run TestRandomQueriesMatchDuckDB ./integration/ -random.seed=S -random.n=N
+var (
+	randomSeed = flag.Uint64("random.seed", 0, "TestRandomQueriesMatchDuckDB's seed (0: from SKEIN_RANDOM_SEED, else the time)")
+	randomN    = flag.Int("random.n", 0, "how many queries TestRandomQueriesMatchDuckDB generates (0: from SKEIN_RANDOM_N, else 300)")
+)
+
+// defaultRandomQueries is how many queries the test runs in CI: about a
+// minute on the 2-core machine (600 took 117 s, -random.seed=2).
+const defaultRandomQueries = 300
+
+func randomParams(t *testing.T) (seed uint64, n int) {
+	seed, n = *randomSeed, *randomN
+	if seed == 0 {
+		if s, err := strconv.ParseUint(os.Getenv("SKEIN_RANDOM_SEED"), 10, 64); err == nil {
+			seed = s
+		} else {
+			seed = uint64(time.Now().UnixNano())
+		}
+	}
+	if n == 0 {
+		if v, err := strconv.Atoi(os.Getenv("SKEIN_RANDOM_N")); err == nil {
+			n = v
+		} else {
+			n = defaultRandomQueries
+		}
+	}
+	return seed, n
+}
+
+func TestRandomQueriesMatchDuckDB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the random queries take a while")
+	}
+	seed, n := randomParams(t)
+	t.Logf("seed %d, %d queries (-random.seed=%d -random.n=%d reproduces)", seed, n, seed, n)
+	ctx := context.Background()
+	dir, tdir, _, views := corpusData(t, ctx)
+	rconn := ducktest.Open(t, dir, tdir)
+	ducktest.Exec(t, rconn, views...)
+
+	gen := newQueryGen(seed)
+	var queries []randQuery
+	var want []result
+	rejected := 0
+	for range n {
+		q := gen.next()
+		w := runDuck(ctx, rconn, q.sql)
+		if w.err != nil {
+			rejected++
+			t.Logf("DuckDB rejects %s: %v", q.sql, w.err)
+			continue
+		}
+		queries = append(queries, q)
+		want = append(want, w)
+	}
+	// Garbage would pass: most queries must be valid.
+	if ran := len(queries); ran*10 < n*9 {
+		t.Fatalf("DuckDB rejected %d of %d generated queries", rejected, n)
+	}
+
+	modes := map[string]int{}
+	for _, cfg := range []coordinator.Config{
+		{Executors: 2, TaskRows: 1000},
+		// Joins co-partitioned rather than broadcast, most of the time.
+		{Executors: 3, TaskRows: 3000, BroadcastRows: 1000},
+	} {
+		t.Run(fmt.Sprintf("executors=%d/task-rows=%d/broadcast-rows=%d", cfg.Executors, cfg.TaskRows, cfg.BroadcastRows), func(t *testing.T) {
+			cl := startInProcess(t, ctx, cfg, views, dir, tdir)
+			for i, q := range queries {
+				qctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+				got := runFlight(qctx, cl, q.sql)
+				cancel()
+				if got.err != nil {
+					t.Errorf("seed %d: DuckDB answered, Skein failed: %s\n%v", seed, q.sql, got.err)
+					continue
+				}
+				modes[parsePlanMeta(got.info).Mode]++
+				switch {
+				case !slices.Equal(got.rows, want[i].rows):
+					t.Errorf("seed %d: %s\n(%s)\n got %d rows %.500v\nwant %d rows %.500v", seed, q.sql, got.info,
+						len(got.rows), got.rows, len(want[i].rows), want[i].rows)
+				case q.ordered && !slices.Equal(got.seq, want[i].seq):
+					t.Errorf("seed %d: %s\n(%s): the rows are DuckDB's, not in its order", seed, q.sql, got.info)
+				}
+			}
+		})
+	}
+	t.Logf("%d queries ran, %d rejected by DuckDB; runs by mode: %v", len(queries), rejected, modes)
+	// The test proves nothing if the queries do not split.
+	if modes["stages"] == 0 {
+		t.Errorf("no query ran in stages: %v", modes)
+	}
+}

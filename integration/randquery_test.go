@@ -1,0 +1,1048 @@
+package integration
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+)
+
+// A seeded generator of SELECTs over the invariance corpus's views
+// (corpusData), for TestRandomQueriesMatchDuckDB: joins on key columns,
+// filters, subqueries, aggregates, windows, CTEs and set operations,
+// combined at random. Queries are built as typed pieces (sqlQuery,
+// sqlExpr) and rendered once. Each is meant to have one answer in DuckDB
+// itself: ORDER BY sorts by every output column, row_number, lag and
+// string_agg order by unique keys or by their own value, and the only
+// floating-point sums are of v.x (quarters: exact in any order) or of
+// values compared after rounding.
+
+type kind int
+
+const (
+	kInt kind = iota
+	kNum
+	kStr
+	kBool
+	kDate
+)
+
+// column is a column of a table or of a derived table's output.
+type column struct {
+	name string
+	kind kind
+	fam  string   // join key family: columns of one family join by equality
+	grp  bool     // few distinct values: a group or partition key
+	lits []string // literals it is compared with
+}
+
+type table struct {
+	name   string
+	cols   []column
+	unique []string // columns that identify a row
+	repeat bool     // may be joined to itself (its join keys repeat little)
+}
+
+var randTables = []table{
+	{name: "orders", repeat: true, unique: []string{"o_orderkey"}, cols: []column{
+		{name: "o_orderkey", kind: kInt, fam: "orderkey", lits: []string{"100", "1500", "2900"}},
+		{name: "o_custkey", kind: kInt, fam: "custkey", lits: []string{"10", "150", "290"}},
+		{name: "o_orderstatus", kind: kStr, grp: true, lits: []string{"'F'", "'O'", "'P'"}},
+		{name: "o_totalprice", kind: kNum, lits: []string{"50000", "150000", "280000"}},
+		{name: "o_orderdate", kind: kDate, lits: []string{"DATE '1993-06-01'", "DATE '1995-01-01'", "DATE '1997-03-15'"}},
+		{name: "o_orderpriority", kind: kStr, grp: true, lits: []string{"'1-URGENT'", "'3-MEDIUM'", "'5-LOW'"}},
+	}},
+	{name: "lineitem", unique: []string{"l_orderkey", "l_linenumber"}, cols: []column{
+		{name: "l_orderkey", kind: kInt, fam: "orderkey", lits: []string{"100", "1500", "2900"}},
+		{name: "l_partkey", kind: kInt, fam: "partkey", lits: []string{"50", "300", "550"}},
+		{name: "l_linenumber", kind: kInt, grp: true, lits: []string{"1", "3", "6"}},
+		{name: "l_quantity", kind: kNum, grp: true, lits: []string{"5", "25", "45"}},
+		{name: "l_extendedprice", kind: kNum, lits: []string{"10000", "50000", "90000"}},
+		{name: "l_discount", kind: kNum, grp: true, lits: []string{"0.02", "0.05", "0.08"}},
+		{name: "l_returnflag", kind: kStr, grp: true, lits: []string{"'A'", "'N'", "'R'"}},
+		{name: "l_shipmode", kind: kStr, grp: true, lits: []string{"'AIR'", "'RAIL'", "'TRUCK'"}},
+	}},
+	{name: "customer", repeat: true, unique: []string{"c_custkey"}, cols: []column{
+		{name: "c_custkey", kind: kInt, fam: "custkey", lits: []string{"10", "150", "290"}},
+		{name: "c_nationkey", kind: kInt, fam: "nationkey", grp: true, lits: []string{"3", "12", "20"}},
+		{name: "c_acctbal", kind: kNum, lits: []string{"0", "3000", "8000"}},
+		{name: "c_mktsegment", kind: kStr, grp: true, lits: []string{"'BUILDING'", "'MACHINERY'", "'HOUSEHOLD'"}},
+		{name: "c_name", kind: kStr, lits: []string{"'Customer#000000042'", "'Customer#000000150'", "'Customer#000000299'"}},
+	}},
+	{name: "nation", repeat: true, unique: []string{"n_nationkey"}, cols: []column{
+		{name: "n_nationkey", kind: kInt, fam: "nationkey", lits: []string{"3", "12", "20"}},
+		{name: "n_name", kind: kStr, grp: true, lits: []string{"'BRAZIL'", "'FRANCE'", "'JAPAN'"}},
+		{name: "n_regionkey", kind: kInt, grp: true, lits: []string{"0", "2", "4"}},
+	}},
+	{name: "part", repeat: true, unique: []string{"p_partkey"}, cols: []column{
+		{name: "p_partkey", kind: kInt, fam: "partkey", lits: []string{"50", "300", "550"}},
+		{name: "p_brand", kind: kStr, grp: true, lits: []string{"'Brand#11'", "'Brand#33'", "'Brand#55'"}},
+		{name: "p_size", kind: kInt, grp: true, lits: []string{"5", "25", "45"}},
+		{name: "p_retailprice", kind: kNum, lits: []string{"950", "1000", "1080"}},
+	}},
+	// sk: each key twice, some NULL; so: keys once but 100 twice; nk: 300
+	// keys many times each and NULLs.
+	{name: "sk", repeat: true, cols: []column{
+		{name: "k", kind: kInt, fam: "k", lits: []string{"500", "3000", "8000"}},
+		{name: "x", kind: kInt, grp: true, lits: []string{"2", "5", "8"}},
+		{name: "s", kind: kStr, grp: true, lits: []string{"'s0'", "'s1'", "'s3'"}},
+	}},
+	{name: "so", repeat: true, cols: []column{
+		{name: "k", kind: kInt, fam: "k", lits: []string{"200", "4550", "8000"}},
+		{name: "y", kind: kInt, grp: true, lits: []string{"3", "6", "11"}},
+		{name: "urgent", kind: kBool, grp: true},
+	}},
+	{name: "nk", cols: []column{
+		{name: "k", kind: kInt, fam: "k", lits: []string{"20", "150", "280"}},
+		{name: "x", kind: kInt, grp: true, lits: []string{"5", "25", "45"}},
+		{name: "s", kind: kStr, grp: true, lits: []string{"'s0'", "'s2'", "'s5'"}},
+	}},
+	{name: "v", repeat: true, unique: []string{"id"}, cols: []column{
+		{name: "id", kind: kInt, fam: "k", lits: []string{"1000", "12000", "31000"}},
+		{name: "g", kind: kInt, grp: true, lits: []string{"1", "3", "5"}},
+		{name: "s", kind: kStr, grp: true, lits: []string{"'k0'", "'k2'", "'k4'"}},
+		{name: "x", kind: kNum, lits: []string{"10", "100", "200"}},
+		{name: "amount", kind: kNum, lits: []string{"10", "50", "90"}},
+		{name: "flag", kind: kBool, grp: true},
+		{name: "day", kind: kDate, lits: []string{"DATE '2024-02-01'", "DATE '2024-06-30'", "DATE '2024-12-01'"}},
+	}},
+}
+
+// sqlExpr is an expression of a generated query.
+type sqlExpr interface{ write(b *strings.Builder) }
+
+type colRef struct{ qual, name string }
+
+type lit string
+
+type binary struct {
+	op   string
+	l, r sqlExpr
+}
+
+// postfix is "x IS NULL" and the like; prefix "NOT x".
+type postfix struct {
+	x  sqlExpr
+	op string
+}
+
+type prefix struct {
+	op string
+	x  sqlExpr
+}
+
+type orderItem struct {
+	e          sqlExpr
+	desc       bool
+	nullsFirst bool
+}
+
+type call struct {
+	name     string
+	args     []sqlExpr
+	star     bool // count(*)
+	distinct bool
+	order    []orderItem
+	filter   sqlExpr
+}
+
+type window struct {
+	fn        call
+	partition []sqlExpr
+	order     []orderItem
+}
+
+type inList struct {
+	x    sqlExpr
+	not  bool
+	vals []sqlExpr
+}
+
+type exists struct {
+	not bool
+	q   *selectQuery
+}
+
+type inQuery struct {
+	x   sqlExpr
+	not bool
+	q   *selectQuery
+}
+
+type scalarQuery struct{ q *selectQuery }
+
+// ordinal is a GROUP BY's or ORDER BY's output column number.
+type ordinal int
+
+func (c colRef) write(b *strings.Builder) {
+	if c.qual != "" {
+		b.WriteString(c.qual + ".")
+	}
+	b.WriteString(c.name)
+}
+
+func (l lit) write(b *strings.Builder) { b.WriteString(string(l)) }
+
+func (e binary) write(b *strings.Builder) {
+	b.WriteString("(")
+	e.l.write(b)
+	b.WriteString(" " + e.op + " ")
+	e.r.write(b)
+	b.WriteString(")")
+}
+
+func (e postfix) write(b *strings.Builder) {
+	b.WriteString("(")
+	e.x.write(b)
+	b.WriteString(" " + e.op + ")")
+}
+
+func (e prefix) write(b *strings.Builder) {
+	b.WriteString("(" + e.op + " ")
+	e.x.write(b)
+	b.WriteString(")")
+}
+
+func (o ordinal) write(b *strings.Builder) { fmt.Fprint(b, int(o)) }
+
+func writeList[T interface{ write(*strings.Builder) }](b *strings.Builder, xs []T, sep string) {
+	for i, x := range xs {
+		if i > 0 {
+			b.WriteString(sep)
+		}
+		x.write(b)
+	}
+}
+
+func (o orderItem) write(b *strings.Builder) {
+	o.e.write(b)
+	if o.desc {
+		b.WriteString(" DESC")
+	}
+	if o.nullsFirst {
+		b.WriteString(" NULLS FIRST")
+	} else {
+		b.WriteString(" NULLS LAST")
+	}
+}
+
+func (c call) write(b *strings.Builder) {
+	b.WriteString(c.name + "(")
+	if c.distinct {
+		b.WriteString("DISTINCT ")
+	}
+	if c.star {
+		b.WriteString("*")
+	}
+	writeList(b, c.args, ", ")
+	if len(c.order) > 0 {
+		b.WriteString(" ORDER BY ")
+		writeList(b, c.order, ", ")
+	}
+	b.WriteString(")")
+	if c.filter != nil {
+		b.WriteString(" FILTER (WHERE ")
+		c.filter.write(b)
+		b.WriteString(")")
+	}
+}
+
+func (w window) write(b *strings.Builder) {
+	w.fn.write(b)
+	b.WriteString(" OVER (")
+	if len(w.partition) > 0 {
+		b.WriteString("PARTITION BY ")
+		writeList(b, w.partition, ", ")
+	}
+	if len(w.order) > 0 {
+		if len(w.partition) > 0 {
+			b.WriteString(" ")
+		}
+		b.WriteString("ORDER BY ")
+		writeList(b, w.order, ", ")
+	}
+	b.WriteString(")")
+}
+
+func (e inList) write(b *strings.Builder) {
+	b.WriteString("(")
+	e.x.write(b)
+	if e.not {
+		b.WriteString(" NOT")
+	}
+	b.WriteString(" IN (")
+	writeList(b, e.vals, ", ")
+	b.WriteString("))")
+}
+
+func (e exists) write(b *strings.Builder) {
+	if e.not {
+		b.WriteString("NOT ")
+	}
+	b.WriteString("EXISTS (")
+	e.q.write(b)
+	b.WriteString(")")
+}
+
+func (e inQuery) write(b *strings.Builder) {
+	b.WriteString("(")
+	e.x.write(b)
+	if e.not {
+		b.WriteString(" NOT")
+	}
+	b.WriteString(" IN (")
+	e.q.write(b)
+	b.WriteString("))")
+}
+
+func (e scalarQuery) write(b *strings.Builder) {
+	b.WriteString("(")
+	e.q.write(b)
+	b.WriteString(")")
+}
+
+// sqlQuery is a SELECT or a set operation of two.
+type sqlQuery interface{ write(b *strings.Builder) }
+
+type selectItem struct {
+	e  sqlExpr
+	as string
+}
+
+// fromItem is a table, a WITH's name or a subquery, joined to the items
+// before it (but the first) by join ON on.
+type fromItem struct {
+	table string
+	sub   sqlQuery
+	alias string
+	join  string // INNER, LEFT, RIGHT, FULL
+	on    []sqlExpr
+}
+
+type groupForm int
+
+const (
+	groupNone groupForm = iota
+	groupExprs
+	groupAll
+	groupOrdinals
+	groupRollup
+)
+
+type cte struct {
+	name string
+	q    sqlQuery
+}
+
+type selectQuery struct {
+	with     []cte
+	distinct bool
+	items    []selectItem
+	from     []fromItem
+	where    []sqlExpr
+	group    groupForm
+	keys     []sqlExpr // the GROUP BY's expressions (groupExprs, groupRollup)
+	nkeys    int       // the leading items that are the keys (groupOrdinals)
+	having   []sqlExpr
+	qualify  []sqlExpr
+	orderAll bool
+	order    []orderItem
+	limit    int
+}
+
+type setQuery struct {
+	op          string
+	left, right sqlQuery
+	orderAll    bool
+	limit       int
+}
+
+func writeAnd(b *strings.Builder, word string, xs []sqlExpr) {
+	if len(xs) == 0 {
+		return
+	}
+	b.WriteString(" " + word + " ")
+	writeList(b, xs, " AND ")
+}
+
+func (q *selectQuery) write(b *strings.Builder) {
+	if len(q.with) > 0 {
+		b.WriteString("WITH ")
+		for i, c := range q.with {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(c.name + " AS (")
+			c.q.write(b)
+			b.WriteString(")")
+		}
+		b.WriteString(" ")
+	}
+	b.WriteString("SELECT ")
+	if q.distinct {
+		b.WriteString("DISTINCT ")
+	}
+	for i, it := range q.items {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		it.e.write(b)
+		if it.as != "" {
+			b.WriteString(" AS " + it.as)
+		}
+	}
+	for i, f := range q.from {
+		switch {
+		case i == 0:
+			b.WriteString(" FROM ")
+		default:
+			b.WriteString(" " + f.join + " JOIN ")
+		}
+		if f.sub != nil {
+			b.WriteString("(")
+			f.sub.write(b)
+			b.WriteString(")")
+		} else {
+			b.WriteString(f.table)
+		}
+		b.WriteString(" AS " + f.alias)
+		if i > 0 {
+			b.WriteString(" ON ")
+			writeList(b, f.on, " AND ")
+		}
+	}
+	writeAnd(b, "WHERE", q.where)
+	switch q.group {
+	case groupExprs:
+		b.WriteString(" GROUP BY ")
+		writeList(b, q.keys, ", ")
+	case groupAll:
+		b.WriteString(" GROUP BY ALL")
+	case groupOrdinals:
+		b.WriteString(" GROUP BY ")
+		for i := range q.nkeys {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			ordinal(i + 1).write(b)
+		}
+	case groupRollup:
+		b.WriteString(" GROUP BY ROLLUP (")
+		writeList(b, q.keys, ", ")
+		b.WriteString(")")
+	}
+	writeAnd(b, "HAVING", q.having)
+	writeAnd(b, "QUALIFY", q.qualify)
+	writeOrder(b, q.orderAll, q.order, q.limit)
+}
+
+func writeOrder(b *strings.Builder, all bool, order []orderItem, limit int) {
+	switch {
+	case all:
+		b.WriteString(" ORDER BY ALL")
+	case len(order) > 0:
+		b.WriteString(" ORDER BY ")
+		writeList(b, order, ", ")
+	}
+	if limit > 0 {
+		fmt.Fprintf(b, " LIMIT %d", limit)
+	}
+}
+
+func (q *setQuery) write(b *strings.Builder) {
+	b.WriteString("(")
+	q.left.write(b)
+	b.WriteString(") " + q.op + " (")
+	q.right.write(b)
+	b.WriteString(")")
+	writeOrder(b, q.orderAll, nil, q.limit)
+}
+
+func render(q sqlQuery) string {
+	var b strings.Builder
+	q.write(&b)
+	return b.String()
+}
+
+// source is a FROM item as the generator sees it: its alias and columns.
+type source struct {
+	item   fromItem
+	cols   []column
+	unique []string
+	repeat bool
+	base   string // the table's name, for not joining one table too often
+}
+
+func (s source) ref(c column) colRef { return colRef{qual: s.item.alias, name: c.name} }
+
+// queryGen generates queries from one seed.
+type queryGen struct {
+	r       *rand.Rand
+	aliases int
+}
+
+func newQueryGen(seed uint64) *queryGen {
+	return &queryGen{r: rand.New(rand.NewPCG(seed, 0x5eed))}
+}
+
+// randQuery is a generated query and how its answer is compared.
+type randQuery struct {
+	sql     string
+	ordered bool // the ORDER BY fixes the rows' order
+}
+
+func (g *queryGen) alias(prefix string) string {
+	g.aliases++
+	return fmt.Sprintf("%s%d", prefix, g.aliases)
+}
+
+func (g *queryGen) chance(p float64) bool { return g.r.Float64() < p }
+
+func pick[T any](g *queryGen, xs []T) T { return xs[g.r.IntN(len(xs))] }
+
+func (g *queryGen) tableSource(t table) source {
+	return source{item: fromItem{table: t.name, alias: g.alias("t")}, cols: t.cols, unique: t.unique, repeat: t.repeat, base: t.name}
+}
+
+func colsWhere(cols []column, ok func(column) bool) []column {
+	var out []column
+	for _, c := range cols {
+		if ok(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// filter is a predicate on c of source s.
+func (g *queryGen) filter(s source, c column) sqlExpr {
+	ref := s.ref(c)
+	if g.chance(0.08) {
+		return postfix{x: ref, op: pick(g, []string{"IS NULL", "IS NOT NULL"})}
+	}
+	switch c.kind {
+	case kBool:
+		if g.chance(0.5) {
+			return ref
+		}
+		return prefix{op: "NOT", x: ref}
+	case kStr:
+		switch g.r.IntN(3) {
+		case 0:
+			return binary{op: pick(g, []string{"=", "<>", "<", ">="}), l: ref, r: lit(pick(g, c.lits))}
+		case 1:
+			return inList{x: ref, not: g.chance(0.3), vals: []sqlExpr{lit(c.lits[0]), lit(c.lits[2])}}
+		default:
+			return binary{op: "LIKE", l: ref, r: lit("'%" + strings.Trim(pick(g, c.lits), "'")[1:] + "%'")}
+		}
+	case kInt:
+		if g.chance(0.3) {
+			return binary{op: "=", l: binary{op: "%", l: ref, r: lit(fmt.Sprint(g.r.IntN(3) + 2))}, r: lit("1")}
+		}
+	}
+	return binary{op: pick(g, []string{"<", ">", "<=", ">=", "<>"}), l: ref, r: lit(pick(g, c.lits))}
+}
+
+// filterOn picks a column of one of srcs to filter on.
+func (g *queryGen) filterOn(srcs []source) sqlExpr {
+	s := pick(g, srcs)
+	return g.filter(s, pick(g, s.cols))
+}
+
+// fromClause picks a first source and joins up to two more to it on key
+// columns.
+func (g *queryGen) fromClause(depth int) []source {
+	var srcs []source
+	if depth == 0 && g.chance(0.25) {
+		srcs = append(srcs, g.derived())
+	} else {
+		srcs = append(srcs, g.tableSource(pick(g, randTables)))
+	}
+	joins := []int{0, 0, 1, 1, 1, 2}[g.r.IntN(6)]
+	if depth > 0 {
+		joins = min(joins, 1)
+	}
+	for range joins {
+		type cand struct {
+			left source
+			lc   column
+			t    table
+			rc   column
+		}
+		var cands []cand
+		for _, l := range srcs {
+			for _, lc := range l.cols {
+				if lc.fam == "" {
+					continue
+				}
+				for _, t := range randTables {
+					if slices.ContainsFunc(srcs, func(s source) bool { return s.base == t.name && !t.repeat }) {
+						continue
+					}
+					for _, rc := range t.cols {
+						if rc.fam == lc.fam {
+							cands = append(cands, cand{l, lc, t, rc})
+						}
+					}
+				}
+			}
+		}
+		if len(cands) == 0 {
+			break
+		}
+		c := pick(g, cands)
+		r := g.tableSource(c.t)
+		r.item.join = pick(g, []string{"INNER", "INNER", "INNER", "LEFT", "LEFT", "RIGHT", "FULL"})
+		r.item.on = []sqlExpr{binary{op: "=", l: c.left.ref(c.lc), r: r.ref(c.rc)}}
+		if g.chance(0.25) {
+			r.item.on = append(r.item.on, g.filterOn([]source{r}))
+		}
+		srcs = append(srcs, r)
+	}
+	return srcs
+}
+
+// derived is a FROM subquery: a window filtered by its rank outside, or
+// an aggregate by a key.
+func (g *queryGen) derived() source {
+	t := pick(g, randTables)
+	in := g.tableSource(t)
+	q := &selectQuery{from: []fromItem{in.item}}
+	if g.chance(0.5) {
+		q.where = []sqlExpr{g.filterOn([]source{in})}
+	}
+	var cols []column
+	if g.chance(0.5) {
+		// A window: its rank (or running sum) computed over every row of
+		// its partition, whatever the slice.
+		for _, c := range g.someCols(in.cols, 1+g.r.IntN(3)) {
+			q.items = append(q.items, selectItem{e: in.ref(c)})
+			cols = append(cols, c)
+		}
+		fn, kd := g.windowFn(in, []source{in})
+		q.items = append(q.items, selectItem{e: fn, as: "w"})
+		cols = append(cols, column{name: "w", kind: kd, grp: kd == kInt, lits: []string{"1", "2", "3"}})
+		s := source{item: fromItem{sub: q, alias: g.alias("d")}, cols: cols}
+		return s
+	}
+	keys := colsWhere(in.cols, func(c column) bool { return c.fam != "" || c.grp })
+	key := pick(g, keys)
+	q.items = []selectItem{{e: in.ref(key), as: key.name}}
+	q.keys = []sqlExpr{in.ref(key)}
+	q.group = groupExprs
+	cols = append(cols, key)
+	q.items = append(q.items, selectItem{e: call{name: "count", star: true}, as: "n"})
+	cols = append(cols, column{name: "n", kind: kInt, lits: []string{"1", "2", "5"}})
+	if nums := colsWhere(in.cols, func(c column) bool { return c.kind == kNum || c.kind == kInt }); len(nums) > 0 {
+		c := pick(g, nums)
+		q.items = append(q.items, selectItem{e: call{name: pick(g, []string{"sum", "min", "max"}), args: []sqlExpr{in.ref(c)}}, as: "m"})
+		cols = append(cols, column{name: "m", kind: c.kind, lits: c.lits})
+	}
+	if g.chance(0.3) {
+		q.having = []sqlExpr{binary{op: ">", l: call{name: "count", star: true}, r: lit("1")}}
+	}
+	return source{item: fromItem{sub: q, alias: g.alias("d")}, cols: cols}
+}
+
+func (g *queryGen) someCols(cols []column, n int) []column {
+	idx := g.r.Perm(len(cols))
+	var out []column
+	for _, i := range idx[:min(n, len(cols))] {
+		out = append(out, cols[i])
+	}
+	return out
+}
+
+// windowFn is a window function over srcs and the kind of its value; s,
+// if it is the only source, may order by its unique columns.
+func (g *queryGen) windowFn(s source, srcs []source) (window, kind) {
+	var grp, ord []colRef
+	var nums []colRef
+	for _, src := range srcs {
+		for _, c := range src.cols {
+			if c.grp {
+				grp = append(grp, src.ref(c))
+			}
+			if c.kind != kBool {
+				ord = append(ord, src.ref(c))
+			}
+			if c.kind == kNum || c.kind == kInt {
+				nums = append(nums, src.ref(c))
+			}
+		}
+	}
+	w := window{}
+	if len(grp) > 0 && g.chance(0.8) {
+		w.partition = []sqlExpr{pick(g, grp)}
+	}
+	order := func() []orderItem {
+		return []orderItem{{e: pick(g, ord), desc: g.chance(0.5), nullsFirst: g.chance(0.5)}}
+	}
+	unique := len(srcs) == 1 && len(s.unique) > 0
+	switch n := g.r.IntN(6); {
+	case n == 0 && unique:
+		w.fn = call{name: "row_number"}
+		for _, u := range s.unique {
+			w.order = append(w.order, orderItem{e: colRef{qual: s.item.alias, name: u}, desc: g.chance(0.5)})
+		}
+		return w, kInt
+	case n == 1 && unique && len(nums) > 0:
+		w.fn = call{name: "lag", args: []sqlExpr{pick(g, nums)}}
+		for _, u := range s.unique {
+			w.order = append(w.order, orderItem{e: colRef{qual: s.item.alias, name: u}})
+		}
+		return w, kNum
+	case n <= 2:
+		w.fn = call{name: pick(g, []string{"rank", "dense_rank"})}
+		w.order = order()
+		return w, kInt
+	case n == 3:
+		w.fn = call{name: "count", star: true}
+		if g.chance(0.5) {
+			w.order = order()
+		}
+		return w, kInt
+	case len(nums) == 0:
+		w.fn = call{name: "rank"}
+		w.order = order()
+		return w, kInt
+	default:
+		// A sum over ties ordered by peers: the RANGE frame takes them all.
+		w.fn = call{name: pick(g, []string{"sum", "min", "max"}), args: []sqlExpr{pick(g, nums)}}
+		if g.chance(0.5) {
+			w.order = order()
+		}
+		return w, kNum
+	}
+}
+
+// predicate is a WHERE conjunct: a filter, or at depth 0 a subquery.
+func (g *queryGen) predicate(srcs []source, depth int) sqlExpr {
+	if depth > 0 || g.chance(0.6) {
+		return g.filterOn(srcs)
+	}
+	// A key column of the outer query and a table of its family.
+	type cand struct {
+		s source
+		c column
+		t table
+		k column
+	}
+	var cands []cand
+	for _, s := range srcs {
+		for _, c := range s.cols {
+			if c.fam == "" {
+				continue
+			}
+			for _, t := range randTables {
+				for _, k := range t.cols {
+					if k.fam == c.fam {
+						cands = append(cands, cand{s, c, t, k})
+					}
+				}
+			}
+		}
+	}
+	if len(cands) == 0 {
+		return g.filterOn(srcs)
+	}
+	c := pick(g, cands)
+	in := g.tableSource(c.t)
+	outer := c.s.ref(c.c)
+	inner := in.ref(c.k)
+	correlate := binary{op: "=", l: inner, r: outer}
+	q := &selectQuery{from: []fromItem{in.item}}
+	if g.chance(0.6) {
+		q.where = append(q.where, g.filterOn([]source{in}))
+	}
+	switch g.r.IntN(5) {
+	case 0: // [NOT] EXISTS, correlated
+		q.items = []selectItem{{e: lit("1")}}
+		q.where = append([]sqlExpr{correlate}, q.where...)
+		return exists{not: g.chance(0.4), q: q}
+	case 1: // [NOT] IN, not correlated
+		q.items = []selectItem{{e: inner}}
+		return inQuery{x: outer, not: g.chance(0.4), q: q}
+	case 2: // IN, correlated by another column
+		q.items = []selectItem{{e: inner}}
+		q.where = append(q.where, correlate)
+		return inQuery{x: outer, not: g.chance(0.3), q: q}
+	default: // a scalar aggregate, correlated or not, compared with a column
+		nums := colsWhere(in.cols, func(c column) bool { return c.kind == kNum || c.kind == kInt })
+		if len(nums) == 0 {
+			q.items = []selectItem{{e: call{name: "count", star: true}}}
+		} else {
+			q.items = []selectItem{{e: call{name: pick(g, []string{"sum", "min", "max", "avg", "count"}), args: []sqlExpr{in.ref(pick(g, nums))}}}}
+		}
+		if g.chance(0.6) {
+			q.where = append(q.where, correlate)
+		}
+		var onums []colRef
+		for _, s := range srcs {
+			for _, oc := range s.cols {
+				if oc.kind == kNum || oc.kind == kInt {
+					onums = append(onums, s.ref(oc))
+				}
+			}
+		}
+		if len(onums) == 0 {
+			return g.filterOn(srcs)
+		}
+		return binary{op: pick(g, []string{"<", ">=", ">"}), l: pick(g, onums), r: scalarQuery{q}}
+	}
+}
+
+// aggregate is an aggregate over srcs' columns.
+func (g *queryGen) aggregate(srcs []source) sqlExpr {
+	s := pick(g, srcs)
+	c := pick(g, s.cols)
+	ref := s.ref(c)
+	var a call
+	switch c.kind {
+	case kInt, kNum:
+		a = call{name: pick(g, []string{"sum", "min", "max", "avg", "count", "median", "stddev_samp", "sum", "count"}), args: []sqlExpr{ref}}
+		if g.chance(0.15) {
+			a = call{name: "count", distinct: true, args: []sqlExpr{ref}}
+		}
+		if g.chance(0.08) {
+			a = call{name: "bool_and", args: []sqlExpr{binary{op: ">", l: ref, r: lit(pick(g, c.lits))}}}
+		}
+	case kStr:
+		a = call{name: pick(g, []string{"min", "max", "count"}), args: []sqlExpr{ref}}
+		switch g.r.IntN(4) {
+		case 0:
+			a = call{name: "count", distinct: true, args: []sqlExpr{ref}}
+		case 1:
+			// Ordered by its own value: one answer whatever the ties.
+			a = call{name: "string_agg", distinct: g.chance(0.7), args: []sqlExpr{ref, lit("','")}, order: []orderItem{{e: ref}}}
+		}
+	case kBool:
+		a = call{name: pick(g, []string{"bool_and", "bool_or", "count"}), args: []sqlExpr{ref}}
+	case kDate:
+		a = call{name: pick(g, []string{"min", "max", "count"}), args: []sqlExpr{ref}}
+	}
+	if g.chance(0.1) {
+		a = call{name: "count", star: true}
+	}
+	if g.chance(0.1) {
+		a.filter = g.filterOn(srcs)
+	}
+	return a
+}
+
+// selectQuery generates a SELECT and says whether its ORDER BY fixes the
+// order of its rows.
+func (g *queryGen) selectQuery(depth int) (*selectQuery, []column, bool) {
+	srcs := g.fromClause(depth)
+	q := &selectQuery{}
+	for _, s := range srcs {
+		q.from = append(q.from, s.item)
+	}
+	for range g.r.IntN(3) {
+		q.where = append(q.where, g.predicate(srcs, depth))
+	}
+	for _, s := range srcs {
+		// The rank kept of a window subquery.
+		if s.item.sub != nil && s.cols[len(s.cols)-1].name == "w" && g.chance(0.7) {
+			q.where = append(q.where, binary{op: "<=", l: s.ref(s.cols[len(s.cols)-1]), r: lit(fmt.Sprint(1 + g.r.IntN(3)))})
+		}
+	}
+	var out []column
+	name := func(i int) string { return fmt.Sprintf("c%d", i) }
+	switch n := g.r.IntN(10); {
+	case n < 5: // aggregate
+		var keys []sqlExpr
+		for _, s := range srcs {
+			for _, c := range s.cols {
+				if (c.grp || c.fam != "" && g.chance(0.2)) && g.chance(0.35) && len(keys) < 3 {
+					var e sqlExpr = s.ref(c)
+					if c.kind == kInt && g.chance(0.15) {
+						e = binary{op: "%", l: e, r: lit("3")}
+						c = column{kind: kInt, grp: true, lits: []string{"0", "1", "2"}}
+					}
+					keys = append(keys, e)
+					c.name = name(len(q.items))
+					q.items = append(q.items, selectItem{e: e, as: c.name})
+					out = append(out, c)
+				}
+			}
+		}
+		q.keys = keys
+		if len(keys) > 0 {
+			q.group = pick(g, []groupForm{groupExprs, groupExprs, groupAll, groupOrdinals, groupRollup})
+			q.nkeys = len(keys)
+		}
+		for range 1 + g.r.IntN(3) {
+			a := g.aggregate(srcs)
+			c := column{name: name(len(q.items)), kind: kNum, lits: []string{"0", "10", "1000"}}
+			q.items = append(q.items, selectItem{e: a, as: c.name})
+			out = append(out, c)
+		}
+		if g.chance(0.3) {
+			q.having = []sqlExpr{binary{op: ">", l: call{name: "count", star: true}, r: lit(pick(g, []string{"1", "3", "20"}))}}
+		}
+		if len(keys) > 0 && q.group != groupRollup && g.chance(0.15) {
+			// A window over the groups.
+			w := window{fn: call{name: "rank"}, order: []orderItem{{e: call{name: "count", star: true}, desc: true}}}
+			c := column{name: name(len(q.items)), kind: kInt, lits: []string{"1", "2"}}
+			q.items = append(q.items, selectItem{e: w, as: c.name})
+			out = append(out, c)
+		}
+	default: // plain, with windows
+		for _, s := range srcs {
+			for _, c := range g.someCols(s.cols, 1+g.r.IntN(2)) {
+				var e sqlExpr = s.ref(c)
+				if c.kind == kInt && g.chance(0.15) {
+					e = binary{op: "+", l: e, r: lit("1")}
+					c.fam = ""
+				}
+				c.name = name(len(q.items))
+				q.items = append(q.items, selectItem{e: e, as: c.name})
+				out = append(out, c)
+			}
+		}
+		if n >= 7 {
+			w, kd := g.windowFn(srcs[0], srcs)
+			c := column{name: name(len(q.items)), kind: kd, grp: true, lits: []string{"1", "2", "3"}}
+			if g.chance(0.4) && (w.fn.name == "rank" || w.fn.name == "dense_rank" || w.fn.name == "row_number") {
+				q.qualify = []sqlExpr{binary{op: "<=", l: w, r: lit(fmt.Sprint(1 + g.r.IntN(3)))}}
+			} else {
+				q.items = append(q.items, selectItem{e: w, as: c.name})
+				out = append(out, c)
+			}
+		}
+		if depth == 0 && g.chance(0.1) {
+			// A correlated scalar subquery in the select list.
+			for _, s := range srcs {
+				for _, c := range s.cols {
+					if c.fam != "k" {
+						continue
+					}
+					in := g.tableSource(pick(g, []table{randTables[5], randTables[6]}))
+					sq := &selectQuery{items: []selectItem{{e: call{name: "count", star: true}}}, from: []fromItem{in.item},
+						where: []sqlExpr{binary{op: "=", l: colRef{qual: in.item.alias, name: "k"}, r: s.ref(c)}}}
+					cn := column{name: name(len(q.items)), kind: kInt, lits: []string{"1", "2"}}
+					q.items = append(q.items, selectItem{e: scalarQuery{sq}, as: cn.name})
+					out = append(out, cn)
+					break
+				}
+			}
+		}
+		q.distinct = g.chance(0.2)
+	}
+	ordered := false
+	if depth == 0 && g.chance(0.4) {
+		ordered = true
+		if g.chance(0.5) {
+			q.orderAll = true
+		} else {
+			// Every output column, in some order and direction.
+			for _, i := range g.r.Perm(len(q.items)) {
+				q.order = append(q.order, orderItem{e: ordinal(i + 1), desc: g.chance(0.4), nullsFirst: g.chance(0.4)})
+			}
+		}
+		if g.chance(0.6) {
+			q.limit = pick(g, []int{1, 3, 10, 50})
+		}
+	}
+	return q, out, ordered
+}
+
+// next generates a query: a SELECT, a set operation or a WITH.
+func (g *queryGen) next() randQuery {
+	g.aliases = 0
+	switch n := g.r.IntN(10); {
+	case n < 6:
+		q, _, ordered := g.selectQuery(0)
+		return randQuery{sql: render(q), ordered: ordered}
+	case n < 8:
+		return g.setOp()
+	default:
+		return g.with()
+	}
+}
+
+// setOp is two SELECTs of the same column kinds under a set operation.
+func (g *queryGen) setOp() randQuery {
+	side := func(kinds []kind) (*selectQuery, []kind) {
+		for {
+			t := pick(g, randTables)
+			s := g.tableSource(t)
+			q := &selectQuery{from: []fromItem{s.item}}
+			if kinds == nil {
+				for _, c := range g.someCols(t.cols, 1+g.r.IntN(2)) {
+					kinds = append(kinds, c.kind)
+					q.items = append(q.items, selectItem{e: s.ref(c)})
+				}
+			} else {
+				for _, k := range kinds {
+					cs := colsWhere(t.cols, func(c column) bool { return c.kind == k })
+					if len(cs) == 0 {
+						break
+					}
+					q.items = append(q.items, selectItem{e: s.ref(pick(g, cs))})
+				}
+				if len(q.items) < len(kinds) {
+					continue
+				}
+			}
+			for range g.r.IntN(3) {
+				q.where = append(q.where, g.filterOn([]source{s}))
+			}
+			return q, kinds
+		}
+	}
+	l, kinds := side(nil)
+	r, _ := side(kinds)
+	q := &setQuery{op: pick(g, []string{"UNION", "UNION ALL", "INTERSECT", "INTERSECT ALL", "EXCEPT", "EXCEPT ALL"}), left: l, right: r}
+	ordered := false
+	if g.chance(0.3) {
+		ordered, q.orderAll = true, true
+		if g.chance(0.5) {
+			q.limit = pick(g, []int{1, 5, 20})
+		}
+	}
+	return randQuery{sql: render(q), ordered: ordered}
+}
+
+// with is a query over a WITH read once, or twice (joined to itself, or
+// in FROM and in a scalar subquery).
+func (g *queryGen) with() randQuery {
+	inner, cols, _ := g.selectQuery(1)
+	name := g.alias("w")
+	a := source{item: fromItem{table: name, alias: g.alias("r")}, cols: cols}
+	q := &selectQuery{with: []cte{{name: name, q: inner}}, from: []fromItem{a.item}}
+	srcs := []source{a}
+	keys := colsWhere(cols, func(c column) bool { return c.fam != "" })
+	nums := colsWhere(cols, func(c column) bool { return c.kind == kNum || c.kind == kInt })
+	switch n := g.r.IntN(3); {
+	case n == 0 && len(keys) > 0:
+		b := source{item: fromItem{table: name, alias: g.alias("r"), join: pick(g, []string{"INNER", "LEFT"})}, cols: cols}
+		k := pick(g, keys)
+		b.item.on = []sqlExpr{binary{op: "=", l: a.ref(k), r: b.ref(k)}}
+		q.from = append(q.from, b.item)
+		srcs = append(srcs, b)
+	case n == 1 && len(nums) > 0:
+		c := pick(g, nums)
+		sub := &selectQuery{items: []selectItem{{e: call{name: pick(g, []string{"avg", "min", "max"}), args: []sqlExpr{colRef{name: c.name}}}}},
+			from: []fromItem{{table: name, alias: g.alias("r")}}}
+		q.where = []sqlExpr{binary{op: ">=", l: a.ref(c), r: scalarQuery{sub}}}
+	}
+	if g.chance(0.5) {
+		q.items = []selectItem{{e: call{name: "count", star: true}}}
+		for range 1 + g.r.IntN(2) {
+			q.items = append(q.items, selectItem{e: g.aggregate(srcs)})
+		}
+		return randQuery{sql: render(q)}
+	}
+	for _, s := range srcs {
+		for _, c := range g.someCols(s.cols, 2) {
+			q.items = append(q.items, selectItem{e: s.ref(c)})
+		}
+	}
+	if g.chance(0.3) {
+		q.orderAll, q.limit = true, 10
+		return randQuery{sql: render(q), ordered: true}
+	}
+	return randQuery{sql: render(q)}
+}
