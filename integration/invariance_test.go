@@ -798,6 +798,7 @@ func createViews(t testing.TB, ctx context.Context, cl *flightsql.Client, views 
 // planMeta is what a FlightInfo's app metadata says of the plan.
 type planMeta struct {
 	Mode       string
+	Reason     string // why a query runs local
 	ResultMode string `json:"result_mode"`
 	Endpoints  int
 	Tasks      int

@@ -79,13 +79,19 @@ func TestRandomQueriesMatchDuckDB(t *testing.T) {
 		t.Fatalf("DuckDB rejected %d of %d generated queries", rejected, n)
 	}
 
-	modes := map[string]int{}
+	modes, reasons := map[string]int{}, map[string]int{}
 	for _, cfg := range []coordinator.Config{
+		// Every join co-partitioned (nothing is broadcast).
 		{Executors: 2, TaskRows: 1000},
-		// Joins co-partitioned rather than broadcast, most of the time.
-		{Executors: 3, TaskRows: 3000, BroadcastRows: 1000},
+		// The small TPC-H tables broadcast, every last stage on executors
+		// (not merged by the coordinator: coordinator/finalhere.go).
+		{Executors: 3, TaskRows: 3000, BroadcastRows: 1000, FinalHereRows: -1},
+		// Inputs of thousands of rows broadcast, aggregates computed below
+		// the joins that broadcast them (partition/eager.go, keyset.go).
+		{Executors: 2, TaskRows: 4000, BroadcastRows: 10000},
 	} {
-		t.Run(fmt.Sprintf("executors=%d/task-rows=%d/broadcast-rows=%d", cfg.Executors, cfg.TaskRows, cfg.BroadcastRows), func(t *testing.T) {
+		t.Run(fmt.Sprintf("executors=%d/task-rows=%d/broadcast-rows=%d/final-here-rows=%d", cfg.Executors, cfg.TaskRows,
+			cfg.BroadcastRows, cfg.FinalHereRows), func(t *testing.T) {
 			cl := startInProcess(t, ctx, cfg, views, dir, tdir)
 			for i, q := range queries {
 				qctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -95,7 +101,11 @@ func TestRandomQueriesMatchDuckDB(t *testing.T) {
 					t.Errorf("seed %d: DuckDB answered, Skein failed: %s\n%v", seed, q.sql, got.err)
 					continue
 				}
-				modes[parsePlanMeta(got.info).Mode]++
+				meta := parsePlanMeta(got.info)
+				modes[meta.Mode]++
+				if meta.Mode == "local" {
+					reasons[meta.Reason]++
+				}
 				switch {
 				case !slices.Equal(got.rows, want[i].rows):
 					t.Errorf("seed %d: %s\n(%s)\n got %d rows %.500v\nwant %d rows %.500v", seed, q.sql, got.info,
@@ -106,7 +116,7 @@ func TestRandomQueriesMatchDuckDB(t *testing.T) {
 			}
 		})
 	}
-	t.Logf("%d queries ran, %d rejected by DuckDB; runs by mode: %v", len(queries), rejected, modes)
+	t.Logf("%d queries ran, %d rejected by DuckDB; runs by mode: %v; local, by reason: %v", len(queries), rejected, modes, reasons)
 	// The test proves nothing if the queries do not split.
 	if modes["stages"] == 0 {
 		t.Errorf("no query ran in stages: %v", modes)

@@ -34,6 +34,7 @@ type column struct {
 	fam  string   // join key family: columns of one family join by equality
 	grp  bool     // few distinct values: a group or partition key
 	lits []string // literals it is compared with
+	rank bool     // a rank (or row number) a query outside keeps the first few of
 }
 
 type table struct {
@@ -150,6 +151,7 @@ type window struct {
 	fn        call
 	partition []sqlExpr
 	order     []orderItem
+	frame     string // ROWS ...; empty: the default
 }
 
 type inList struct {
@@ -261,6 +263,9 @@ func (w window) write(b *strings.Builder) {
 		b.WriteString("ORDER BY ")
 		writeList(b, w.order, ", ")
 	}
+	if w.frame != "" {
+		b.WriteString(" " + w.frame)
+	}
 	b.WriteString(")")
 }
 
@@ -327,6 +332,8 @@ const (
 	groupAll
 	groupOrdinals
 	groupRollup
+	groupCube
+	groupSets // GROUPING SETS ((keys), (first key), ())
 )
 
 type cte struct {
@@ -348,6 +355,7 @@ type selectQuery struct {
 	orderAll bool
 	order    []orderItem
 	limit    int
+	offset   int
 }
 
 type setQuery struct {
@@ -426,14 +434,23 @@ func (q *selectQuery) write(b *strings.Builder) {
 			}
 			ordinal(i + 1).write(b)
 		}
-	case groupRollup:
-		b.WriteString(" GROUP BY ROLLUP (")
+	case groupRollup, groupCube:
+		b.WriteString(map[groupForm]string{groupRollup: " GROUP BY ROLLUP (", groupCube: " GROUP BY CUBE ("}[q.group])
 		writeList(b, q.keys, ", ")
 		b.WriteString(")")
+	case groupSets:
+		b.WriteString(" GROUP BY GROUPING SETS ((")
+		writeList(b, q.keys, ", ")
+		b.WriteString("), (")
+		q.keys[0].write(b)
+		b.WriteString("), ())")
 	}
 	writeAnd(b, "HAVING", q.having)
 	writeAnd(b, "QUALIFY", q.qualify)
 	writeOrder(b, q.orderAll, q.order, q.limit)
+	if q.offset > 0 {
+		fmt.Fprintf(b, " OFFSET %d", q.offset)
+	}
 }
 
 func writeOrder(b *strings.Builder, all bool, order []orderItem, limit int) {
@@ -553,8 +570,8 @@ func (g *queryGen) filterOn(srcs []source) sqlExpr {
 // columns.
 func (g *queryGen) fromClause(depth int) []source {
 	var srcs []source
-	if depth == 0 && g.chance(0.25) {
-		srcs = append(srcs, g.derived())
+	if depth < 2 && g.chance([]float64{0.3, 0.1}[depth]) {
+		srcs = append(srcs, g.derived(depth))
 	} else {
 		srcs = append(srcs, g.tableSource(pick(g, randTables)))
 	}
@@ -602,9 +619,19 @@ func (g *queryGen) fromClause(depth int) []source {
 	return srcs
 }
 
-// derived is a FROM subquery: a window filtered by its rank outside, or
-// an aggregate by a key.
-func (g *queryGen) derived() source {
+// derived is a FROM subquery: a window over a table filtered by its rank
+// outside, an aggregate by a key, a set operation, or any query of the
+// generator's (nested one level deeper).
+func (g *queryGen) derived(depth int) source {
+	alias := g.alias("d")
+	switch g.r.IntN(4) {
+	case 0:
+		q, cols, _ := g.selectQuery(depth + 1)
+		return source{item: fromItem{sub: q, alias: alias}, cols: cols}
+	case 1:
+		q, cols, _ := g.setOp()
+		return source{item: fromItem{sub: q, alias: alias}, cols: cols}
+	}
 	t := pick(g, randTables)
 	in := g.tableSource(t)
 	q := &selectQuery{from: []fromItem{in.item}}
@@ -619,11 +646,14 @@ func (g *queryGen) derived() source {
 			q.items = append(q.items, selectItem{e: in.ref(c)})
 			cols = append(cols, c)
 		}
-		fn, kd := g.windowFn(in, []source{in})
-		q.items = append(q.items, selectItem{e: fn, as: "w"})
-		cols = append(cols, column{name: "w", kind: kd, grp: kd == kInt, lits: []string{"1", "2", "3"}})
-		s := source{item: fromItem{sub: q, alias: g.alias("d")}, cols: cols}
-		return s
+		// One or two windows, of one or two partitionings.
+		for i := range 1 + g.r.IntN(2) {
+			fn, c := g.windowFn(in, []source{in})
+			c.name = fmt.Sprintf("w%d", i)
+			q.items = append(q.items, selectItem{e: fn, as: c.name})
+			cols = append(cols, c)
+		}
+		return source{item: fromItem{sub: q, alias: alias}, cols: cols}
 	}
 	keys := colsWhere(in.cols, func(c column) bool { return c.fam != "" || c.grp })
 	key := pick(g, keys)
@@ -641,7 +671,7 @@ func (g *queryGen) derived() source {
 	if g.chance(0.3) {
 		q.having = []sqlExpr{binary{op: ">", l: call{name: "count", star: true}, r: lit("1")}}
 	}
-	return source{item: fromItem{sub: q, alias: g.alias("d")}, cols: cols}
+	return source{item: fromItem{sub: q, alias: alias}, cols: cols}
 }
 
 func (g *queryGen) someCols(cols []column, n int) []column {
@@ -653,15 +683,17 @@ func (g *queryGen) someCols(cols []column, n int) []column {
 	return out
 }
 
-// windowFn is a window function over srcs and the kind of its value; s,
-// if it is the only source, may order by its unique columns.
-func (g *queryGen) windowFn(s source, srcs []source) (window, kind) {
-	var grp, ord []colRef
-	var nums []colRef
+// windowFn is a window function over srcs and its output column (named
+// later); s, if it is the only source, may order by its unique columns.
+// Functions that see one row before another (row_number, lag, ntile,
+// first_value, a ROWS frame) order by unique columns only; the others
+// give peers one value.
+func (g *queryGen) windowFn(s source, srcs []source) (window, column) {
+	var part, ord, nums []colRef
 	for _, src := range srcs {
 		for _, c := range src.cols {
-			if c.grp {
-				grp = append(grp, src.ref(c))
+			if c.grp || c.fam != "" && g.chance(0.3) {
+				part = append(part, src.ref(c))
 			}
 			if c.kind != kBool {
 				ord = append(ord, src.ref(c))
@@ -672,47 +704,57 @@ func (g *queryGen) windowFn(s source, srcs []source) (window, kind) {
 		}
 	}
 	w := window{}
-	if len(grp) > 0 && g.chance(0.8) {
-		w.partition = []sqlExpr{pick(g, grp)}
+	if len(part) > 0 && g.chance(0.8) {
+		w.partition = []sqlExpr{pick(g, part)}
 	}
 	order := func() []orderItem {
+		if len(ord) == 0 {
+			return nil
+		}
 		return []orderItem{{e: pick(g, ord), desc: g.chance(0.5), nullsFirst: g.chance(0.5)}}
 	}
-	unique := len(srcs) == 1 && len(s.unique) > 0
-	switch n := g.r.IntN(6); {
-	case n == 0 && unique:
-		w.fn = call{name: "row_number"}
+	rank := column{kind: kInt, grp: true, rank: true, lits: []string{"1", "2", "3"}}
+	num := column{kind: kNum, lits: []string{"0", "10", "1000"}}
+	if len(srcs) == 1 && len(s.unique) > 0 && len(nums) > 0 && g.chance(0.35) {
 		for _, u := range s.unique {
 			w.order = append(w.order, orderItem{e: colRef{qual: s.item.alias, name: u}, desc: g.chance(0.5)})
 		}
-		return w, kInt
-	case n == 1 && unique && len(nums) > 0:
-		w.fn = call{name: "lag", args: []sqlExpr{pick(g, nums)}}
-		for _, u := range s.unique {
-			w.order = append(w.order, orderItem{e: colRef{qual: s.item.alias, name: u}})
+		switch g.r.IntN(6) {
+		case 0, 1:
+			w.fn = call{name: "row_number"}
+			return w, rank
+		case 2:
+			w.fn = call{name: pick(g, []string{"lag", "lead", "first_value"}), args: []sqlExpr{pick(g, nums)}}
+		case 3:
+			w.fn = call{name: "ntile", args: []sqlExpr{lit("3")}}
+			return w, rank
+		default:
+			w.fn = call{name: pick(g, []string{"sum", "max", "count"}), args: []sqlExpr{pick(g, nums)}}
+			w.frame = pick(g, []string{"ROWS BETWEEN 1 PRECEDING AND CURRENT ROW", "ROWS BETWEEN UNBOUNDED PRECEDING AND 1 FOLLOWING"})
 		}
-		return w, kNum
-	case n <= 2:
-		w.fn = call{name: pick(g, []string{"rank", "dense_rank"})}
+		return w, num
+	}
+	switch n := g.r.IntN(6); {
+	case n <= 2 || len(nums) == 0:
+		w.fn = call{name: pick(g, []string{"rank", "dense_rank", "rank"})}
 		w.order = order()
-		return w, kInt
+		return w, rank
 	case n == 3:
-		w.fn = call{name: "count", star: true}
-		if g.chance(0.5) {
+		w.fn = call{name: pick(g, []string{"count", "percent_rank", "cume_dist"}), star: true}
+		if w.fn.name != "count" {
+			w.fn.star = false
+			w.order = order()
+		} else if g.chance(0.5) {
 			w.order = order()
 		}
-		return w, kInt
-	case len(nums) == 0:
-		w.fn = call{name: "rank"}
-		w.order = order()
-		return w, kInt
+		return w, num
 	default:
 		// A sum over ties ordered by peers: the RANGE frame takes them all.
 		w.fn = call{name: pick(g, []string{"sum", "min", "max"}), args: []sqlExpr{pick(g, nums)}}
 		if g.chance(0.5) {
 			w.order = order()
 		}
-		return w, kNum
+		return w, num
 	}
 }
 
@@ -792,8 +834,9 @@ func (g *queryGen) predicate(srcs []source, depth int) sqlExpr {
 	}
 }
 
-// aggregate is an aggregate over srcs' columns.
-func (g *queryGen) aggregate(srcs []source) sqlExpr {
+// aggregate is an aggregate over srcs' columns, and the kind of its
+// value.
+func (g *queryGen) aggregate(srcs []source) (sqlExpr, kind) {
 	s := pick(g, srcs)
 	c := pick(g, s.cols)
 	ref := s.ref(c)
@@ -827,7 +870,17 @@ func (g *queryGen) aggregate(srcs []source) sqlExpr {
 	if g.chance(0.1) {
 		a.filter = g.filterOn(srcs)
 	}
-	return a
+	switch a.name {
+	case "count":
+		return a, kInt
+	case "min", "max":
+		return a, c.kind
+	case "string_agg":
+		return a, kStr
+	case "bool_and", "bool_or":
+		return a, kBool
+	}
+	return a, kNum
 }
 
 // selectQuery generates a SELECT and says whether its ORDER BY fixes the
@@ -842,9 +895,12 @@ func (g *queryGen) selectQuery(depth int) (*selectQuery, []column, bool) {
 		q.where = append(q.where, g.predicate(srcs, depth))
 	}
 	for _, s := range srcs {
-		// The rank kept of a window subquery.
-		if s.item.sub != nil && s.cols[len(s.cols)-1].name == "w" && g.chance(0.7) {
-			q.where = append(q.where, binary{op: "<=", l: s.ref(s.cols[len(s.cols)-1]), r: lit(fmt.Sprint(1 + g.r.IntN(3)))})
+		// The first ranks kept of a window subquery.
+		for _, c := range s.cols {
+			if c.rank && g.chance(0.7) {
+				q.where = append(q.where, binary{op: "<=", l: s.ref(c), r: lit(fmt.Sprint(1 + g.r.IntN(3)))})
+				break
+			}
 		}
 	}
 	var out []column
@@ -869,22 +925,48 @@ func (g *queryGen) selectQuery(depth int) (*selectQuery, []column, bool) {
 		}
 		q.keys = keys
 		if len(keys) > 0 {
-			q.group = pick(g, []groupForm{groupExprs, groupExprs, groupAll, groupOrdinals, groupRollup})
+			q.group = pick(g, []groupForm{groupExprs, groupExprs, groupExprs, groupAll, groupOrdinals, groupRollup, groupCube, groupSets})
 			q.nkeys = len(keys)
 		}
 		for range 1 + g.r.IntN(3) {
-			a := g.aggregate(srcs)
-			c := column{name: name(len(q.items)), kind: kNum, lits: []string{"0", "10", "1000"}}
+			a, kd := g.aggregate(srcs)
+			c := column{name: name(len(q.items)), kind: kd, lits: []string{"0", "10", "1000"}}
+			switch kd {
+			case kStr:
+				c.lits = []string{"'s1'", "'k2'", "'F'"}
+			case kDate:
+				c.lits = []string{"DATE '1995-01-01'", "DATE '2024-06-30'"}
+			}
 			q.items = append(q.items, selectItem{e: a, as: c.name})
 			out = append(out, c)
 		}
-		if g.chance(0.3) {
+		switch {
+		case g.chance(0.25):
 			q.having = []sqlExpr{binary{op: ">", l: call{name: "count", star: true}, r: lit(pick(g, []string{"1", "3", "20"}))}}
+		case depth == 0 && g.chance(0.1):
+			// An aggregate compared with a scalar subquery's.
+			nums := colsWhere(srcs[0].cols, func(c column) bool { return c.kind == kNum || c.kind == kInt })
+			if len(nums) > 0 {
+				c := pick(g, nums)
+				in := g.tableSource(pick(g, randTables))
+				inNums := colsWhere(in.cols, func(c column) bool { return c.kind == kNum || c.kind == kInt })
+				sub := &selectQuery{items: []selectItem{{e: call{name: "avg", args: []sqlExpr{in.ref(pick(g, inNums))}}}}, from: []fromItem{in.item}}
+				q.having = []sqlExpr{binary{op: ">", l: call{name: "max", args: []sqlExpr{srcs[0].ref(c)}}, r: scalarQuery{sub}}}
+			}
 		}
-		if len(keys) > 0 && q.group != groupRollup && g.chance(0.15) {
-			// A window over the groups.
-			w := window{fn: call{name: "rank"}, order: []orderItem{{e: call{name: "count", star: true}, desc: true}}}
-			c := column{name: name(len(q.items)), kind: kInt, lits: []string{"1", "2"}}
+		if len(keys) > 0 && q.group <= groupOrdinals && g.chance(0.25) {
+			// A window over the groups: ranked by their count, or a sum
+			// of their sums by the first key.
+			count := call{name: "count", star: true}
+			w := window{fn: call{name: "rank"}, order: []orderItem{{e: count, desc: true}}}
+			c := column{name: name(len(q.items)), kind: kInt, rank: true, lits: []string{"1", "2"}}
+			if g.chance(0.5) {
+				w = window{fn: call{name: "sum", args: []sqlExpr{count}}, partition: keys[:1]}
+				c = column{name: c.name, kind: kNum, lits: []string{"10", "1000"}}
+				if len(keys) > 1 && g.chance(0.5) {
+					w.order = []orderItem{{e: keys[1], desc: g.chance(0.5)}}
+				}
+			}
 			q.items = append(q.items, selectItem{e: w, as: c.name})
 			out = append(out, c)
 		}
@@ -901,10 +983,10 @@ func (g *queryGen) selectQuery(depth int) (*selectQuery, []column, bool) {
 				out = append(out, c)
 			}
 		}
-		if n >= 7 {
-			w, kd := g.windowFn(srcs[0], srcs)
-			c := column{name: name(len(q.items)), kind: kd, grp: true, lits: []string{"1", "2", "3"}}
-			if g.chance(0.4) && (w.fn.name == "rank" || w.fn.name == "dense_rank" || w.fn.name == "row_number") {
+		for range min(max(n-6, 0), 2) { // none to two windows
+			w, c := g.windowFn(srcs[0], srcs)
+			c.name = name(len(q.items))
+			if g.chance(0.4) && c.rank {
 				q.qualify = []sqlExpr{binary{op: "<=", l: w, r: lit(fmt.Sprint(1 + g.r.IntN(3)))}}
 			} else {
 				q.items = append(q.items, selectItem{e: w, as: c.name})
@@ -931,6 +1013,10 @@ func (g *queryGen) selectQuery(depth int) (*selectQuery, []column, bool) {
 		q.distinct = g.chance(0.2)
 	}
 	ordered := false
+	if depth > 0 && g.chance(0.1) {
+		// Cut in a subquery: ties are whole rows, one answer.
+		q.orderAll, q.limit = true, pick(g, []int{1, 5, 30})
+	}
 	if depth == 0 && g.chance(0.4) {
 		ordered = true
 		if g.chance(0.5) {
@@ -943,6 +1029,9 @@ func (g *queryGen) selectQuery(depth int) (*selectQuery, []column, bool) {
 		}
 		if g.chance(0.6) {
 			q.limit = pick(g, []int{1, 3, 10, 50})
+			if g.chance(0.2) {
+				q.offset = pick(g, []int{1, 5})
+			}
 		}
 	}
 	return q, out, ordered
@@ -956,45 +1045,56 @@ func (g *queryGen) next() randQuery {
 		q, _, ordered := g.selectQuery(0)
 		return randQuery{sql: render(q), ordered: ordered}
 	case n < 8:
-		return g.setOp()
+		q, _, ordered := g.setOp()
+		return randQuery{sql: render(q), ordered: ordered}
 	default:
 		return g.with()
 	}
 }
 
-// setOp is two SELECTs of the same column kinds under a set operation.
-func (g *queryGen) setOp() randQuery {
-	side := func(kinds []kind) (*selectQuery, []kind) {
+// setOp is two SELECTs of the same column kinds under a set operation;
+// its columns are named c0, c1, ... as the left side's.
+func (g *queryGen) setOp() (*setQuery, []column, bool) {
+	side := func(want []column) (*selectQuery, []column) {
 		for {
 			t := pick(g, randTables)
 			s := g.tableSource(t)
 			q := &selectQuery{from: []fromItem{s.item}}
-			if kinds == nil {
-				for _, c := range g.someCols(t.cols, 1+g.r.IntN(2)) {
-					kinds = append(kinds, c.kind)
-					q.items = append(q.items, selectItem{e: s.ref(c)})
-				}
+			var cols []column
+			if want == nil {
+				cols = g.someCols(t.cols, 1+g.r.IntN(2))
 			} else {
-				for _, k := range kinds {
-					cs := colsWhere(t.cols, func(c column) bool { return c.kind == k })
+				for _, w := range want {
+					cs := colsWhere(t.cols, func(c column) bool { return c.kind == w.kind })
 					if len(cs) == 0 {
 						break
 					}
-					q.items = append(q.items, selectItem{e: s.ref(pick(g, cs))})
+					cols = append(cols, pick(g, cs))
 				}
-				if len(q.items) < len(kinds) {
+				if len(cols) < len(want) {
 					continue
 				}
+			}
+			for i, c := range cols {
+				q.items = append(q.items, selectItem{e: s.ref(c), as: fmt.Sprintf("c%d", i)})
+				cols[i].name = fmt.Sprintf("c%d", i)
 			}
 			for range g.r.IntN(3) {
 				q.where = append(q.where, g.filterOn([]source{s}))
 			}
-			return q, kinds
+			return q, cols
 		}
 	}
-	l, kinds := side(nil)
-	r, _ := side(kinds)
-	q := &setQuery{op: pick(g, []string{"UNION", "UNION ALL", "INTERSECT", "INTERSECT ALL", "EXCEPT", "EXCEPT ALL"}), left: l, right: r}
+	l, cols := side(nil)
+	r, rcols := side(cols)
+	op := pick(g, []string{"UNION", "UNION ALL", "INTERSECT", "INTERSECT ALL", "EXCEPT", "EXCEPT ALL"})
+	q := &setQuery{op: op, left: l, right: r}
+	for i := range cols {
+		// A key of both sides' families joins as either.
+		if cols[i].fam != rcols[i].fam {
+			cols[i].fam = ""
+		}
+	}
 	ordered := false
 	if g.chance(0.3) {
 		ordered, q.orderAll = true, true
@@ -1002,7 +1102,7 @@ func (g *queryGen) setOp() randQuery {
 			q.limit = pick(g, []int{1, 5, 20})
 		}
 	}
-	return randQuery{sql: render(q), ordered: ordered}
+	return q, cols, ordered
 }
 
 // with is a query over a WITH read once, or twice (joined to itself, or
@@ -1031,7 +1131,8 @@ func (g *queryGen) with() randQuery {
 	if g.chance(0.5) {
 		q.items = []selectItem{{e: call{name: "count", star: true}}}
 		for range 1 + g.r.IntN(2) {
-			q.items = append(q.items, selectItem{e: g.aggregate(srcs)})
+			a, _ := g.aggregate(srcs)
+			q.items = append(q.items, selectItem{e: a})
 		}
 		return randQuery{sql: render(q)}
 	}
