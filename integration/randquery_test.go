@@ -98,6 +98,16 @@ var randTables = []table{
 		{name: "x", kind: kInt, grp: true, lits: []string{"5", "25", "45"}},
 		{name: "s", kind: kStr, grp: true, lits: []string{"'s0'", "'s2'", "'s5'"}},
 	}},
+	// mild: two files whose key ranges overlap by a sixth; ov: three
+	// files each spanning every key.
+	{name: "mild", repeat: true, cols: []column{
+		{name: "k", kind: kInt, fam: "k", lits: []string{"1000", "3800", "8000"}},
+		{name: "x", kind: kInt, grp: true, lits: []string{"0", "1", "2"}},
+	}},
+	{name: "ov", repeat: true, unique: []string{"k"}, cols: []column{
+		{name: "k", kind: kInt, fam: "k", lits: []string{"300", "4500", "8900"}},
+		{name: "x", kind: kInt, grp: true, lits: []string{"1", "3", "6"}},
+	}},
 	{name: "v", repeat: true, unique: []string{"id"}, cols: []column{
 		{name: "id", kind: kInt, fam: "k", lits: []string{"1000", "12000", "31000"}},
 		{name: "g", kind: kInt, grp: true, lits: []string{"1", "3", "5"}},
@@ -153,6 +163,8 @@ type window struct {
 	order     []orderItem
 	frame     string // ROWS ...; empty: the default
 }
+
+type between struct{ x, lo, hi sqlExpr }
 
 type inList struct {
 	x    sqlExpr
@@ -266,6 +278,16 @@ func (w window) write(b *strings.Builder) {
 	if w.frame != "" {
 		b.WriteString(" " + w.frame)
 	}
+	b.WriteString(")")
+}
+
+func (e between) write(b *strings.Builder) {
+	b.WriteString("(")
+	e.x.write(b)
+	b.WriteString(" BETWEEN ")
+	e.lo.write(b)
+	b.WriteString(" AND ")
+	e.hi.write(b)
 	b.WriteString(")")
 }
 
@@ -553,17 +575,54 @@ func (g *queryGen) filter(s source, c column) sqlExpr {
 			return binary{op: "LIKE", l: ref, r: lit("'%" + strings.Trim(pick(g, c.lits), "'")[1:] + "%'")}
 		}
 	case kInt:
-		if g.chance(0.3) {
+		switch {
+		case g.chance(0.25):
 			return binary{op: "=", l: binary{op: "%", l: ref, r: lit(fmt.Sprint(g.r.IntN(3) + 2))}, r: lit("1")}
+		case g.chance(0.1):
+			return inList{x: ref, not: g.chance(0.3), vals: []sqlExpr{lit(c.lits[0]), lit("NULL"), lit(c.lits[1])}}
 		}
 	}
-	return binary{op: pick(g, []string{"<", ">", "<=", ">=", "<>"}), l: ref, r: lit(pick(g, c.lits))}
+	var x sqlExpr = ref
+	if c.kind != kDate && g.chance(0.1) {
+		x = binary{op: pick(g, []string{"+", "-", "*"}), l: ref, r: lit("2")}
+	}
+	return binary{op: pick(g, []string{"<", ">", "<=", ">=", "<>", "="}), l: x, r: g.literal(c)}
 }
 
-// filterOn picks a column of one of srcs to filter on.
+// literal is one of c's literals, at times of another type DuckDB casts
+// (a DECIMAL or a string for an integer, a string or a TIMESTAMP for a
+// date): the planner's pruning and pushdown must cast as DuckDB does.
+func (g *queryGen) literal(c column) sqlExpr {
+	l := pick(g, c.lits)
+	if !g.chance(0.25) {
+		return lit(l)
+	}
+	switch c.kind {
+	case kInt:
+		return lit(pick(g, []string{l + ".5", "'" + l + "'", "-" + l, l + ".0"}))
+	case kNum:
+		return lit(pick(g, []string{l + " + 0.25", "'" + l + "'", l + "::DOUBLE"}))
+	case kDate:
+		day := strings.TrimPrefix(l, "DATE ")
+		return lit(pick(g, []string{day, "TIMESTAMP " + day, l + " + INTERVAL 12 HOUR"}))
+	}
+	return lit(l)
+}
+
+// filterOn picks a column of one of srcs to filter on, or two (OR), or
+// a range (BETWEEN).
 func (g *queryGen) filterOn(srcs []source) sqlExpr {
 	s := pick(g, srcs)
-	return g.filter(s, pick(g, s.cols))
+	c := pick(g, s.cols)
+	switch {
+	case g.chance(0.1):
+		return binary{op: "OR", l: g.filter(s, c), r: g.filterOn(srcs)}
+	case g.chance(0.07) && len(c.lits) >= 2 && c.kind != kStr:
+		return between{x: s.ref(c), lo: lit(c.lits[0]), hi: lit(c.lits[1])}
+	case g.chance(0.05):
+		return prefix{op: "NOT", x: g.filter(s, c)}
+	}
+	return g.filter(s, c)
 }
 
 // fromClause picks a first source and joins up to two more to it on key
@@ -611,8 +670,18 @@ func (g *queryGen) fromClause(depth int) []source {
 		r := g.tableSource(c.t)
 		r.item.join = pick(g, []string{"INNER", "INNER", "INNER", "LEFT", "LEFT", "RIGHT", "FULL"})
 		r.item.on = []sqlExpr{binary{op: "=", l: c.left.ref(c.lc), r: r.ref(c.rc)}}
-		if g.chance(0.25) {
+		switch {
+		case g.chance(0.25):
 			r.item.on = append(r.item.on, g.filterOn([]source{r}))
+		case g.chance(0.1):
+			r.item.on = append(r.item.on, g.filterOn([]source{c.left}))
+		case g.chance(0.1):
+			// A condition on both sides beside the key's.
+			ln := colsWhere(c.left.cols, func(c column) bool { return c.kind == kInt })
+			rn := colsWhere(r.cols, func(c column) bool { return c.kind == kInt })
+			if len(ln) > 0 && len(rn) > 0 {
+				r.item.on = append(r.item.on, binary{op: pick(g, []string{"<", ">=", "<>"}), l: c.left.ref(pick(g, ln)), r: r.ref(pick(g, rn))})
+			}
 		}
 		srcs = append(srcs, r)
 	}
@@ -706,6 +775,9 @@ func (g *queryGen) windowFn(s source, srcs []source) (window, column) {
 	w := window{}
 	if len(part) > 0 && g.chance(0.8) {
 		w.partition = []sqlExpr{pick(g, part)}
+		if p := pick(g, part); g.chance(0.2) && p != w.partition[0] {
+			w.partition = append(w.partition, p)
+		}
 	}
 	order := func() []orderItem {
 		if len(ord) == 0 {
@@ -760,7 +832,7 @@ func (g *queryGen) windowFn(s source, srcs []source) (window, column) {
 
 // predicate is a WHERE conjunct: a filter, or at depth 0 a subquery.
 func (g *queryGen) predicate(srcs []source, depth int) sqlExpr {
-	if depth > 0 || g.chance(0.6) {
+	if depth > 1 || g.chance([]float64{0.6, 0.85}[depth]) {
 		return g.filterOn(srcs)
 	}
 	// A key column of the outer query and a table of its family.
@@ -836,7 +908,7 @@ func (g *queryGen) predicate(srcs []source, depth int) sqlExpr {
 
 // aggregate is an aggregate over srcs' columns, and the kind of its
 // value.
-func (g *queryGen) aggregate(srcs []source) (sqlExpr, kind) {
+func (g *queryGen) aggregate(srcs []source, exact bool) (sqlExpr, kind) {
 	s := pick(g, srcs)
 	c := pick(g, s.cols)
 	ref := s.ref(c)
@@ -844,6 +916,13 @@ func (g *queryGen) aggregate(srcs []source) (sqlExpr, kind) {
 	switch c.kind {
 	case kInt, kNum:
 		a = call{name: pick(g, []string{"sum", "min", "max", "avg", "count", "median", "stddev_samp", "sum", "count"}), args: []sqlExpr{ref}}
+		if exact && a.name == "stddev_samp" {
+			// Its last bits depend on the rows' order: a query that
+			// groups, counts distinct or compares its values would not
+			// have one answer.
+			a.args = []sqlExpr{binary{op: ">", l: ref, r: lit(pick(g, c.lits))}}
+			a.name = "bool_or"
+		}
 		if g.chance(0.15) {
 			a = call{name: "count", distinct: true, args: []sqlExpr{ref}}
 		}
@@ -929,7 +1008,7 @@ func (g *queryGen) selectQuery(depth int) (*selectQuery, []column, bool) {
 			q.nkeys = len(keys)
 		}
 		for range 1 + g.r.IntN(3) {
-			a, kd := g.aggregate(srcs)
+			a, kd := g.aggregate(srcs, depth > 0)
 			c := column{name: name(len(q.items)), kind: kd, lits: []string{"0", "10", "1000"}}
 			switch kd {
 			case kStr:
@@ -954,7 +1033,7 @@ func (g *queryGen) selectQuery(depth int) (*selectQuery, []column, bool) {
 				q.having = []sqlExpr{binary{op: ">", l: call{name: "max", args: []sqlExpr{srcs[0].ref(c)}}, r: scalarQuery{sub}}}
 			}
 		}
-		if len(keys) > 0 && q.group <= groupOrdinals && g.chance(0.25) {
+		if len(keys) > 0 && (q.group == groupExprs || q.group == groupOrdinals) && g.chance(0.25) {
 			// A window over the groups: ranked by their count, or a sum
 			// of their sums by the first key.
 			count := call{name: "count", star: true}
@@ -1115,7 +1194,7 @@ func (g *queryGen) with() randQuery {
 	srcs := []source{a}
 	keys := colsWhere(cols, func(c column) bool { return c.fam != "" })
 	nums := colsWhere(cols, func(c column) bool { return c.kind == kNum || c.kind == kInt })
-	switch n := g.r.IntN(3); {
+	switch n := g.r.IntN(4); {
 	case n == 0 && len(keys) > 0:
 		b := source{item: fromItem{table: name, alias: g.alias("r"), join: pick(g, []string{"INNER", "LEFT"})}, cols: cols}
 		k := pick(g, keys)
@@ -1127,11 +1206,33 @@ func (g *queryGen) with() randQuery {
 		sub := &selectQuery{items: []selectItem{{e: call{name: pick(g, []string{"avg", "min", "max"}), args: []sqlExpr{colRef{name: c.name}}}}},
 			from: []fromItem{{table: name, alias: g.alias("r")}}}
 		q.where = []sqlExpr{binary{op: ">=", l: a.ref(c), r: scalarQuery{sub}}}
+	case n >= 2 && len(keys) > 0:
+		// Read once, by a table joined to it or filtered by its keys.
+		k := pick(g, keys)
+		var ts []table
+		for _, t := range randTables {
+			if slices.ContainsFunc(t.cols, func(c column) bool { return c.fam == k.fam }) {
+				ts = append(ts, t)
+			}
+		}
+		t := g.tableSource(pick(g, ts))
+		tk := colsWhere(t.cols, func(c column) bool { return c.fam == k.fam })[0]
+		if n == 2 {
+			a.item.join = pick(g, []string{"INNER", "LEFT", "RIGHT"})
+			a.item.on = []sqlExpr{binary{op: "=", l: t.ref(tk), r: a.ref(k)}}
+			q.from = []fromItem{t.item, a.item}
+			srcs = []source{t, a}
+			break
+		}
+		sub := &selectQuery{items: []selectItem{{e: a.ref(k)}}, from: []fromItem{a.item}}
+		q.from = []fromItem{t.item}
+		q.where = []sqlExpr{inQuery{x: t.ref(tk), not: g.chance(0.3), q: sub}}
+		srcs = []source{t}
 	}
 	if g.chance(0.5) {
 		q.items = []selectItem{{e: call{name: "count", star: true}}}
 		for range 1 + g.r.IntN(2) {
-			a, _ := g.aggregate(srcs)
+			a, _ := g.aggregate(srcs, false)
 			q.items = append(q.items, selectItem{e: a})
 		}
 		return randQuery{sql: render(q)}
