@@ -31,7 +31,7 @@ const (
 type column struct {
 	name string
 	kind kind
-	fam  string   // join key family: columns of one family join by equality
+	fam  string   // join key family: columns of one family join by equality ("num": of three types, DECIMAL, INTEGER and DOUBLE)
 	grp  bool     // few distinct values: a group or partition key
 	lits []string // literals it is compared with
 	rank bool     // a rank (or row number) a query outside keeps the first few of
@@ -57,7 +57,7 @@ var randTables = []table{
 		{name: "l_orderkey", kind: kInt, fam: "orderkey", lits: []string{"100", "1500", "2900"}},
 		{name: "l_partkey", kind: kInt, fam: "partkey", lits: []string{"50", "300", "550"}},
 		{name: "l_linenumber", kind: kInt, grp: true, lits: []string{"1", "3", "6"}},
-		{name: "l_quantity", kind: kNum, grp: true, lits: []string{"5", "25", "45"}},
+		{name: "l_quantity", kind: kNum, fam: "num", grp: true, lits: []string{"5", "25", "45"}},
 		{name: "l_extendedprice", kind: kNum, lits: []string{"10000", "50000", "90000"}},
 		{name: "l_discount", kind: kNum, grp: true, lits: []string{"0.02", "0.05", "0.08"}},
 		{name: "l_returnflag", kind: kStr, grp: true, lits: []string{"'A'", "'N'", "'R'"}},
@@ -78,7 +78,7 @@ var randTables = []table{
 	{name: "part", repeat: true, unique: []string{"p_partkey"}, cols: []column{
 		{name: "p_partkey", kind: kInt, fam: "partkey", lits: []string{"50", "300", "550"}},
 		{name: "p_brand", kind: kStr, grp: true, lits: []string{"'Brand#11'", "'Brand#33'", "'Brand#55'"}},
-		{name: "p_size", kind: kInt, grp: true, lits: []string{"5", "25", "45"}},
+		{name: "p_size", kind: kInt, fam: "num", grp: true, lits: []string{"5", "25", "45"}},
 		{name: "p_retailprice", kind: kNum, lits: []string{"950", "1000", "1080"}},
 	}},
 	// sk: each key twice, some NULL; so: keys once but 100 twice; nk: 300
@@ -112,7 +112,7 @@ var randTables = []table{
 		{name: "id", kind: kInt, fam: "k", lits: []string{"1000", "12000", "31000"}},
 		{name: "g", kind: kInt, grp: true, lits: []string{"1", "3", "5"}},
 		{name: "s", kind: kStr, grp: true, lits: []string{"'k0'", "'k2'", "'k4'"}},
-		{name: "x", kind: kNum, lits: []string{"10", "100", "200"}},
+		{name: "x", kind: kNum, fam: "num", lits: []string{"10", "100", "200"}},
 		{name: "amount", kind: kNum, lits: []string{"10", "50", "90"}},
 		{name: "flag", kind: kBool, grp: true},
 		{name: "day", kind: kDate, lits: []string{"DATE '2024-02-01'", "DATE '2024-06-30'", "DATE '2024-12-01'"}},
@@ -165,6 +165,8 @@ type window struct {
 }
 
 type between struct{ x, lo, hi sqlExpr }
+
+type caseWhen struct{ when, then, els sqlExpr }
 
 type inList struct {
 	x    sqlExpr
@@ -291,6 +293,16 @@ func (e between) write(b *strings.Builder) {
 	b.WriteString(")")
 }
 
+func (e caseWhen) write(b *strings.Builder) {
+	b.WriteString("CASE WHEN ")
+	e.when.write(b)
+	b.WriteString(" THEN ")
+	e.then.write(b)
+	b.WriteString(" ELSE ")
+	e.els.write(b)
+	b.WriteString(" END")
+}
+
 func (e inList) write(b *strings.Builder) {
 	b.WriteString("(")
 	e.x.write(b)
@@ -364,8 +376,9 @@ type cte struct {
 }
 
 type selectQuery struct {
-	with     []cte
-	distinct bool
+	with       []cte
+	distinct   bool
+	distinctOn []sqlExpr
 	items    []selectItem
 	from     []fromItem
 	where    []sqlExpr
@@ -411,6 +424,11 @@ func (q *selectQuery) write(b *strings.Builder) {
 	b.WriteString("SELECT ")
 	if q.distinct {
 		b.WriteString("DISTINCT ")
+	}
+	if len(q.distinctOn) > 0 {
+		b.WriteString("DISTINCT ON (")
+		writeList(b, q.distinctOn, ", ")
+		b.WriteString(") ")
 	}
 	for i, it := range q.items {
 		if i > 0 {
@@ -655,6 +673,10 @@ func (g *queryGen) fromClause(depth int) []source {
 					if slices.ContainsFunc(srcs, func(s source) bool { return s.base == t.name && !t.repeat }) {
 						continue
 					}
+					// Values of "num" repeat: joined once, to another table.
+					if lc.fam == "num" && (len(srcs) > 1 || t.name == l.base) {
+						continue
+					}
 					for _, rc := range t.cols {
 						if rc.fam == lc.fam {
 							cands = append(cands, cand{l, lc, t, rc})
@@ -832,9 +854,19 @@ func (g *queryGen) windowFn(s source, srcs []source) (window, column) {
 
 // predicate is a WHERE conjunct: a filter, or at depth 0 a subquery.
 func (g *queryGen) predicate(srcs []source, depth int) sqlExpr {
-	if depth > 1 || g.chance([]float64{0.6, 0.85}[depth]) {
+	switch {
+	case depth > 1 || g.chance([]float64{0.6, 0.85}[depth]):
 		return g.filterOn(srcs)
+	case depth == 0 && g.chance(0.15):
+		// A subquery under OR: not a semi or anti join.
+		return binary{op: "OR", l: g.subqueryPredicate(srcs), r: g.filterOn(srcs)}
 	}
+	return g.subqueryPredicate(srcs)
+}
+
+// subqueryPredicate is an EXISTS, IN or scalar subquery over a table of
+// the family of one of srcs' keys, correlated or not.
+func (g *queryGen) subqueryPredicate(srcs []source) sqlExpr {
 	// A key column of the outer query and a table of its family.
 	type cand struct {
 		s source
@@ -923,8 +955,17 @@ func (g *queryGen) aggregate(srcs []source, exact bool) (sqlExpr, kind) {
 			a.args = []sqlExpr{binary{op: ">", l: ref, r: lit(pick(g, c.lits))}}
 			a.name = "bool_or"
 		}
-		if g.chance(0.15) {
-			a = call{name: "count", distinct: true, args: []sqlExpr{ref}}
+		switch {
+		case g.chance(0.15):
+			a = call{name: pick(g, []string{"count", "count", "sum"}), distinct: true, args: []sqlExpr{ref}}
+		case g.chance(0.08):
+			a = call{name: pick(g, []string{"quantile_cont", "quantile_disc"}), args: []sqlExpr{ref, lit("0.25")}}
+		case g.chance(0.05):
+			// Ordered by its own value: one answer whatever the ties.
+			a = call{name: "list", args: []sqlExpr{ref}, order: []orderItem{{e: ref, desc: g.chance(0.5)}}}
+		case g.chance(0.08) && len(srcs) == 1 && len(s.unique) == 1:
+			// The value at the row of the greatest unique key.
+			a = call{name: pick(g, []string{"arg_max", "arg_min"}), args: []sqlExpr{ref, colRef{qual: s.item.alias, name: s.unique[0]}}}
 		}
 		if g.chance(0.08) {
 			a = call{name: "bool_and", args: []sqlExpr{binary{op: ">", l: ref, r: lit(pick(g, c.lits))}}}
@@ -954,7 +995,7 @@ func (g *queryGen) aggregate(srcs []source, exact bool) (sqlExpr, kind) {
 		return a, kInt
 	case "min", "max":
 		return a, c.kind
-	case "string_agg":
+	case "string_agg", "list":
 		return a, kStr
 	case "bool_and", "bool_or":
 		return a, kBool
@@ -991,9 +1032,13 @@ func (g *queryGen) selectQuery(depth int) (*selectQuery, []column, bool) {
 			for _, c := range s.cols {
 				if (c.grp || c.fam != "" && g.chance(0.2)) && g.chance(0.35) && len(keys) < 3 {
 					var e sqlExpr = s.ref(c)
-					if c.kind == kInt && g.chance(0.15) {
+					switch {
+					case c.kind == kInt && g.chance(0.15):
 						e = binary{op: "%", l: e, r: lit("3")}
 						c = column{kind: kInt, grp: true, lits: []string{"0", "1", "2"}}
+					case len(c.lits) > 0 && c.kind != kBool && g.chance(0.1):
+						e = caseWhen{when: binary{op: "<", l: e, r: lit(c.lits[1])}, then: lit("'lo'"), els: lit("'hi'")}
+						c = column{kind: kStr, grp: true, lits: []string{"'lo'", "'hi'", "'lo'"}}
 					}
 					keys = append(keys, e)
 					c.name = name(len(q.items))
@@ -1072,6 +1117,24 @@ func (g *queryGen) selectQuery(depth int) (*selectQuery, []column, bool) {
 				out = append(out, c)
 			}
 		}
+		switch {
+		case depth == 0 && g.chance(0.08):
+			// A subquery's truth as a column.
+			cn := column{name: name(len(q.items)), kind: kBool, grp: true}
+			q.items = append(q.items, selectItem{e: g.subqueryPredicate(srcs), as: cn.name})
+			out = append(out, cn)
+		case depth == 0 && g.chance(0.06):
+			// A column less an uncorrelated scalar subquery's value.
+			s := pick(g, srcs)
+			if nums := colsWhere(s.cols, func(c column) bool { return c.kind == kInt }); len(nums) > 0 {
+				in := g.tableSource(pick(g, randTables))
+				inNums := colsWhere(in.cols, func(c column) bool { return c.kind == kInt })
+				sq := &selectQuery{items: []selectItem{{e: call{name: "max", args: []sqlExpr{in.ref(pick(g, inNums))}}}}, from: []fromItem{in.item}}
+				cn := column{name: name(len(q.items)), kind: kInt, lits: []string{"0", "100"}}
+				q.items = append(q.items, selectItem{e: binary{op: "-", l: scalarQuery{sq}, r: s.ref(pick(g, nums))}, as: cn.name})
+				out = append(out, cn)
+			}
+		}
 		if depth == 0 && g.chance(0.1) {
 			// A correlated scalar subquery in the select list.
 			for _, s := range srcs {
@@ -1090,6 +1153,13 @@ func (g *queryGen) selectQuery(depth int) (*selectQuery, []column, bool) {
 			}
 		}
 		q.distinct = g.chance(0.2)
+		if depth == 0 && !q.distinct && g.chance(0.08) {
+			// The first row of each value of the first column, in the
+			// order of them all.
+			q.distinctOn = []sqlExpr{q.items[0].e}
+			q.orderAll = true
+			return q, out, true
+		}
 	}
 	ordered := false
 	if depth > 0 && g.chance(0.1) {
