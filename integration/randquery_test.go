@@ -379,18 +379,18 @@ type selectQuery struct {
 	with       []cte
 	distinct   bool
 	distinctOn []sqlExpr
-	items    []selectItem
-	from     []fromItem
-	where    []sqlExpr
-	group    groupForm
-	keys     []sqlExpr // the GROUP BY's expressions (groupExprs, groupRollup)
-	nkeys    int       // the leading items that are the keys (groupOrdinals)
-	having   []sqlExpr
-	qualify  []sqlExpr
-	orderAll bool
-	order    []orderItem
-	limit    int
-	offset   int
+	items      []selectItem
+	from       []fromItem
+	where      []sqlExpr
+	group      groupForm
+	keys       []sqlExpr // the GROUP BY's expressions (groupExprs, groupRollup)
+	nkeys      int       // the leading items that are the keys (groupOrdinals)
+	having     []sqlExpr
+	qualify    []sqlExpr
+	orderAll   bool
+	order      []orderItem
+	limit      int
+	offset     int
 }
 
 type setQuery struct {
