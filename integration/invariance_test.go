@@ -168,6 +168,12 @@ var staged = []string{
 	"SELECT count(*), count(a.id), sum(b.x) FROM v AS a RIGHT JOIN vv AS b ON a.id = b.id * 2",
 	"SELECT a.id, b.id, a.x, b.x FROM v AS a FULL JOIN vv AS b ON a.id = b.id AND b.g = 1 AND a.x > 100",
 	"SELECT count(*), count(c_custkey), count(o_orderkey) FROM customer FULL JOIN orders ON c_custkey = o_custkey AND o_orderstatus = 'F'",
+	// A FULL join as a join's input, computed by its own stage: whole, not
+	// by slices of one side with the other read whole by every task (which
+	// gave the other side's unmatched rows once a task: found by
+	// TestRandomQueriesMatchDuckDB, seed 31).
+	"SELECT count(*), count(r.c) FROM orders AS o JOIN (SELECT o_totalprice AS c, l_orderkey AS k FROM orders FULL JOIN lineitem ON o_orderkey = l_orderkey AND l_partkey > 500) AS r ON o.o_orderkey = r.k",
+	"SELECT count(*), sum(w.bid) FROM v JOIN (SELECT a.id, b.id AS bid FROM v AS a FULL JOIN vv AS b ON a.id = b.id + 5) AS w ON v.id = w.bid",
 	// Aggregates that do not decompose, and GROUP BY forms.
 	"SELECT g, median(x), quantile_cont(x, 0.9), stddev_samp(x), var_pop(amount) FROM v GROUP BY g",
 	"SELECT s, string_agg(CAST(id AS VARCHAR), ',' ORDER BY id), approx_count_distinct(g) FROM v WHERE id % 97 = 0 GROUP BY s",

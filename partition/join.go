@@ -382,7 +382,9 @@ func (a *Analysis) leafStage(p *Plan, l *leaf, keep map[string]bool) (*Stage, fu
 	root := leafQuery(l, keep)
 	la := &Analysis{root: root, env: a.env}
 	st := &Stage{What: "input " + l.alias}
-	if err := la.findScan(nil, a.env.Aggregates); err == nil && la.inner == nil && la.Format == Parquet && len(la.Paths) > 0 {
+	// Not by slices of one side of a FULL join (la.full): every task
+	// would read the other side whole and give its unmatched rows again.
+	if err := la.findScan(nil, a.env.Aggregates); err == nil && la.inner == nil && !la.full && la.Format == Parquet && len(la.Paths) > 0 {
 		st.Scan = la
 		st.What += ", slices of " + strings.Join(la.Paths, ", ")
 	} else {
