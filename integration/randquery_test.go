@@ -117,6 +117,26 @@ var randTables = []table{
 		{name: "flag", kind: kBool, grp: true},
 		{name: "day", kind: kDate, lits: []string{"DATE '2024-02-01'", "DATE '2024-06-30'", "DATE '2024-12-01'"}},
 	}},
+	// A view over v.
+	{name: "vv", repeat: true, unique: []string{"id"}, cols: []column{
+		{name: "id", kind: kInt, fam: "k", lits: []string{"1000", "12000", "31000"}},
+		{name: "g", kind: kInt, grp: true, lits: []string{"1", "3", "5"}},
+		{name: "s", kind: kStr, grp: true, lits: []string{"'k0'", "'k2'", "'k4'"}},
+		{name: "x", kind: kNum, fam: "num", lits: []string{"10", "100", "200"}},
+		{name: "amount", kind: kNum, lits: []string{"10", "50", "90"}},
+		{name: "flag", kind: kBool, grp: true},
+		{name: "day", kind: kDate, lits: []string{"DATE '2024-02-01'", "DATE '2024-06-30'", "DATE '2024-12-01'"}},
+	}},
+	// Views: renamed's columns are v's g and x, by_g aggregates v.
+	{name: "renamed", cols: []column{
+		{name: "a", kind: kInt, grp: true, lits: []string{"1", "3", "5"}},
+		{name: "b", kind: kNum, fam: "num", lits: []string{"10", "100", "200"}},
+	}},
+	{name: "by_g", repeat: true, unique: []string{"grp"}, cols: []column{
+		{name: "grp", kind: kInt, grp: true, lits: []string{"1", "3", "5"}},
+		{name: "n", kind: kInt, lits: []string{"2000", "2600", "3000"}},
+		{name: "t", kind: kNum, lits: []string{"100000", "300000", "400000"}},
+	}},
 }
 
 // sqlExpr is an expression of a generated query.
