@@ -29,7 +29,7 @@ var (
 // minute on the 2-core machine (600 took 117 s, -random.seed=2).
 const defaultRandomQueries = 300
 
-func randomParams(t *testing.T) (seed uint64, n int) {
+func randomParams() (seed uint64, n int) {
 	seed, n = *randomSeed, *randomN
 	if seed == 0 {
 		if s, err := strconv.ParseUint(os.Getenv("SKEIN_RANDOM_SEED"), 10, 64); err == nil {
@@ -52,7 +52,7 @@ func TestRandomQueriesMatchDuckDB(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the random queries take a while")
 	}
-	seed, n := randomParams(t)
+	seed, n := randomParams()
 	t.Logf("seed %d, %d queries (-random.seed=%d -random.n=%d reproduces)", seed, n, seed, n)
 	ctx := context.Background()
 	dir, tdir, _, views := corpusData(t, ctx)
@@ -108,10 +108,10 @@ func TestRandomQueriesMatchDuckDB(t *testing.T) {
 				}
 				switch {
 				case !slices.Equal(got.rows, want[i].rows):
-					t.Errorf("seed %d: %s\n(%s)\n got %d rows %.500v\nwant %d rows %.500v", seed, q.sql, got.info,
+					t.Errorf("seed %d: %s\n(%.1500s)\n got %d rows %.500v\nwant %d rows %.500v", seed, q.sql, got.info,
 						len(got.rows), got.rows, len(want[i].rows), want[i].rows)
 				case q.ordered && !slices.Equal(got.seq, want[i].seq):
-					t.Errorf("seed %d: %s\n(%s): the rows are DuckDB's, not in its order", seed, q.sql, got.info)
+					t.Errorf("seed %d: %s\n(%.1500s): the rows are DuckDB's, not in its order", seed, q.sql, got.info)
 				}
 			}
 		})

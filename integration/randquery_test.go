@@ -220,26 +220,31 @@ func (c colRef) write(b *strings.Builder) {
 func (l lit) write(b *strings.Builder) { b.WriteString(string(l)) }
 
 func (e binary) write(b *strings.Builder) {
-	b.WriteString("(")
-	e.l.write(b)
-	b.WriteString(" " + e.op + " ")
-	e.r.write(b)
-	b.WriteString(")")
+	writeParts(b, "(", e.l, " "+e.op+" ", e.r, ")")
 }
 
 func (e postfix) write(b *strings.Builder) {
-	b.WriteString("(")
-	e.x.write(b)
-	b.WriteString(" " + e.op + ")")
+	writeParts(b, "(", e.x, " "+e.op+")")
 }
 
 func (e prefix) write(b *strings.Builder) {
-	b.WriteString("(" + e.op + " ")
-	e.x.write(b)
-	b.WriteString(")")
+	writeParts(b, "("+e.op+" ", e.x, ")")
 }
 
 func (o ordinal) write(b *strings.Builder) { fmt.Fprint(b, int(o)) }
+
+// writeParts writes each part: a string as it is, a piece of SQL as it
+// renders.
+func writeParts(b *strings.Builder, parts ...any) {
+	for _, p := range parts {
+		switch p := p.(type) {
+		case string:
+			b.WriteString(p)
+		case interface{ write(*strings.Builder) }:
+			p.write(b)
+		}
+	}
+}
 
 func writeList[T interface{ write(*strings.Builder) }](b *strings.Builder, xs []T, sep string) {
 	for i, x := range xs {
@@ -304,23 +309,11 @@ func (w window) write(b *strings.Builder) {
 }
 
 func (e between) write(b *strings.Builder) {
-	b.WriteString("(")
-	e.x.write(b)
-	b.WriteString(" BETWEEN ")
-	e.lo.write(b)
-	b.WriteString(" AND ")
-	e.hi.write(b)
-	b.WriteString(")")
+	writeParts(b, "(", e.x, " BETWEEN ", e.lo, " AND ", e.hi, ")")
 }
 
 func (e caseWhen) write(b *strings.Builder) {
-	b.WriteString("CASE WHEN ")
-	e.when.write(b)
-	b.WriteString(" THEN ")
-	e.then.write(b)
-	b.WriteString(" ELSE ")
-	e.els.write(b)
-	b.WriteString(" END")
+	writeParts(b, "CASE WHEN ", e.when, " THEN ", e.then, " ELSE ", e.els, " END")
 }
 
 func (e inList) write(b *strings.Builder) {
@@ -335,29 +328,15 @@ func (e inList) write(b *strings.Builder) {
 }
 
 func (e exists) write(b *strings.Builder) {
-	if e.not {
-		b.WriteString("NOT ")
-	}
-	b.WriteString("EXISTS (")
-	e.q.write(b)
-	b.WriteString(")")
+	writeParts(b, map[bool]string{true: "NOT "}[e.not]+"EXISTS (", e.q, ")")
 }
 
 func (e inQuery) write(b *strings.Builder) {
-	b.WriteString("(")
-	e.x.write(b)
-	if e.not {
-		b.WriteString(" NOT")
-	}
-	b.WriteString(" IN (")
-	e.q.write(b)
-	b.WriteString("))")
+	writeParts(b, "(", e.x, map[bool]string{true: " NOT"}[e.not]+" IN (", e.q, "))")
 }
 
 func (e scalarQuery) write(b *strings.Builder) {
-	b.WriteString("(")
-	e.q.write(b)
-	b.WriteString(")")
+	writeParts(b, "(", e.q, ")")
 }
 
 // sqlQuery is a SELECT or a set operation of two.
