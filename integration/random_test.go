@@ -117,9 +117,14 @@ func TestRandomQueriesMatchDuckDB(t *testing.T) {
 		})
 	}
 	t.Logf("%d queries ran, %d rejected by DuckDB; runs by mode: %v; local, by reason: %v", len(queries), rejected, modes, reasons)
-	// The test proves nothing if the queries do not split.
-	if modes["stages"] == 0 {
-		t.Errorf("no query ran in stages: %v", modes)
+	// The test proves little if the queries do not split: over half of
+	// the runs are in stages (seeds 30 to 41: 52% to 57%).
+	runs := 0
+	for _, n := range modes {
+		runs += n
+	}
+	if modes["stages"]*4 < runs {
+		t.Errorf("%d of %d runs in stages: %v", modes["stages"], runs, modes)
 	}
 }
 
