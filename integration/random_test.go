@@ -21,7 +21,7 @@ import (
 //
 //	go test -tags duckdb_arrow -count=1 -run TestRandomQueriesMatchDuckDB ./integration/ -random.seed=S -random.n=N
 var (
-	randomSeed = flag.Uint64("random.seed", 0, "TestRandomQueriesMatchDuckDB's seed (0: from SKEIN_RANDOM_SEED, else the time)")
+	randomSeed = flag.Uint64("random.seed", 0, "TestRandomQueriesMatchDuckDB's seed (0: from SKEIN_RANDOM_SEED, else 42)")
 	randomN    = flag.Int("random.n", 0, "how many queries TestRandomQueriesMatchDuckDB generates (0: from SKEIN_RANDOM_N, else 300)")
 )
 
@@ -29,13 +29,18 @@ var (
 // minute on the 2-core machine (600 took 117 s, -random.seed=2).
 const defaultRandomQueries = 300
 
+// defaultRandomSeed is the seed make test runs: one, so that a run of
+// the suite is repeatable and a failure in CI is a change's, not a new
+// draw's (other seeds explore more: SKEIN_RANDOM_SEED, or -random.seed).
+const defaultRandomSeed = 42
+
 func randomParams() (seed uint64, n int) {
 	seed, n = *randomSeed, *randomN
 	if seed == 0 {
 		if s, err := strconv.ParseUint(os.Getenv("SKEIN_RANDOM_SEED"), 10, 64); err == nil {
 			seed = s
 		} else {
-			seed = uint64(time.Now().UnixNano())
+			seed = defaultRandomSeed
 		}
 	}
 	if n == 0 {
