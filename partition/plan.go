@@ -476,10 +476,11 @@ func (a *Analysis) findScan(rows func([]string) (int64, error), aggs Aggregates)
 				// its own (setop.go), the query over its last one.
 				// Not a UNION ALL: its rows need not meet, and
 				// shuffled only to be read they cost more than the
-				// query run whole (over SF1's lineitem, an aggregate
-				// of two filtered branches: 3.41 s staged, 0.39 s
-				// local); the outer query's partial aggregate in each
-				// branch's tasks would be the plan.
+				// query run whole (an aggregate of two filtered
+				// branches of SF1's lineitem: 3.11 s staged, 0.35 s
+				// local, bench/staged_shapes.py); the outer query's
+				// partial aggregate in each branch's tasks would be
+				// the plan.
 				if unionAllTree(inner) {
 					return local("a UNION ALL in a FROM subquery")
 				}
