@@ -98,6 +98,15 @@ func (d *dist) planStaged(ctx context.Context, conn *duck.Conn, seen listings, s
 		}
 		return len(sliced[s.Consumer])
 	}
+	// A producer's SQL hashes its rows into its consumers' tasks, which
+	// follow the slots the analysis saw, not d.slots() above: an executor
+	// lost between the two (test_executor_killed under CI's load) cached
+	// SQL hashing into 4 partitions under the key of 2 slots, and the
+	// next query's 2 consumers got rows of partition 2 ("partition 2 of
+	// row 2 is not in [0, 2)"). The counts are in the key.
+	for _, s := range sp.Stages {
+		fmt.Fprintf(&k, "\x00consumers %d", consumers(s))
+	}
 	c, ok := d.cachedPlan(k.String())
 	if !ok {
 		c.tasks, c.stream, c.now = map[taskShape]string{}, make([][]bool, len(sp.Stages)), map[taskShape]bool{}
