@@ -16,6 +16,7 @@ import (
 // task tickets (scatter), merge tickets (scatter-merge) and single-endpoint
 // tickets (a scatter in result mode single) alike.
 func TestCancelFlightInfoStopsTasks(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	co, cl, glob := startCluster(t, 2, "direct")
 	ctx := context.Background()
 	// Every row costs milliseconds (the length depends on id, so nothing

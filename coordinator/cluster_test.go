@@ -502,6 +502,7 @@ func queryValue(t *testing.T, ctx context.Context, cl *flightsql.Client, sql str
 
 // Many clients merging at once each get their own query's answer.
 func TestConcurrentMerges(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	_, cl, glob := startCluster(t, 2, "direct")
 	queries := []struct {
 		sql  string

@@ -38,6 +38,7 @@ func readCounted(t *testing.T, ctx context.Context, cl flight.Client, ticket *fl
 // with --wire-compression off, they come plain; a header naming no codec
 // is refused before anything runs.
 func TestCompressionAskedByClient(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	const (
 		split = "SELECT f.k, f.x, f.c, o.urgent FROM fact f JOIN ord o ON f.o = o.o"
 		local = "SELECT range % 100 AS v, 'row ' || (range % 7) AS s FROM range(200000)"

@@ -74,6 +74,7 @@ func lastWriteMode(t *testing.T, cl *flightsql.Client, sql string) string {
 // existing table and OR REPLACE behave as in DuckDB; no shuffle data is
 // left; a TEMP table is made by DuckDB on the coordinator.
 func TestDistributedCreateTableAs(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	co, cl, glob := startCluster(t, 2, "")
 	ref := ducktest.Open(t, filepath.Dir(glob))
 	ctx := context.Background()

@@ -18,6 +18,7 @@ import (
 // scan still splits. Before slices said so, the first query of "str"
 // failed with "partial results disagree" and the others ran local.
 func TestHivePartitionsReadAsDuckDB(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	dir := t.TempDir()
 	conn := ducktest.Open(t, dir)
 	layouts := map[string][]string{

@@ -78,6 +78,7 @@ func withExpiry(d time.Duration) func(*Config) {
 // once they expire: its running and queued tasks stop on every executor
 // and their spools are emptied, long before the tickets expire.
 func TestUnreadFlightInfoIsAbandoned(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	for _, mode := range []string{"direct", "proxy", "single"} {
 		t.Run(mode, func(t *testing.T) {
 			c, cl, glob := startCluster(t, 2, mode, withExpiry(time.Second))
@@ -157,6 +158,7 @@ func TestSlowReaderKeepsItsQuery(t *testing.T) {
 // coordinator (proxy): every executor stops it. (One that reads the
 // endpoint again elsewhere keeps it: TestHistoryOfARetriedTask.)
 func TestDroppedStreamCancelsQuery(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	for _, mode := range []string{"direct", "proxy"} {
 		t.Run(mode, func(t *testing.T) {
 			c, cl, glob := startCluster(t, 2, mode)

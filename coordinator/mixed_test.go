@@ -133,6 +133,7 @@ func clusterAnswer(t *testing.T, cl *flightsql.Client, q string) (a answer, mode
 // does when the files hold a column named file_index (what the slice
 // reader filters by), and DuckDB answers it.
 func TestMixedFileTypesReadAsDuckDB(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	dir := t.TempDir()
 	views := mixedFiles(t, dir, map[string][3]string{
 		"str":   {"range::BIGINT AS k, range AS r", "range::VARCHAR AS k, 6144 + range AS r", ""},

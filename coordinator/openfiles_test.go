@@ -152,6 +152,7 @@ func forgetAllPace(t *testing.T, c *Coordinator) {
 // a stream. The tail's tasks stay smaller than the others, for the
 // scheduler to give out last, and the answers are DuckDB's.
 func TestManyFilesUnequalPaceGroupsFiles(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	if testing.Short() {
 		t.Skip("writes 3,000 files")
 	}

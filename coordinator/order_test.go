@@ -15,6 +15,7 @@ import (
 // mode (where the coordinator redeems each endpoint on its own); in
 // single mode, the one endpoint streams the partitions in that order.
 func TestRangeOrderedEndpoints(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	queries := []string{
 		"SELECT k, x, c FROM fact ORDER BY x DESC NULLS LAST, k",
 		"SELECT k, CASE WHEN k % 5 = 0 THEN NULL ELSE c END AS cn FROM fact ORDER BY cn NULLS FIRST, k",

@@ -387,6 +387,7 @@ func stageCoordinator(t *testing.T, opt func(*Config)) (c *Coordinator, cl *flig
 }
 
 func TestGoldenStages(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	goldenStages(t, "stages.json", stageQueries, func(c *Config) {
 		c.TaskRows = 6000
 		c.BroadcastRows = 4000

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -903,9 +904,26 @@ func TestPartitionInvariance(t *testing.T) {
 	}
 	t.Logf("%d queries", len(queries))
 
+	// The configurations run two at a time (go test's -parallel, the
+	// machine's cores): each counts its own runs, added to these after.
+	var mu sync.Mutex
 	modes := map[string]int{}
 	tpchSplit := map[int]int{} // TPC-H query number: configurations that distributed it
-	check := func(t *testing.T, cl *flightsql.Client) {
+	// check runs the corpus on cl and returns what its runs counted by
+	// mode and shape.
+	check := func(t *testing.T, cl *flightsql.Client) map[string]int {
+		mine := map[string]int{}
+		var tpch []int
+		defer func() {
+			mu.Lock()
+			defer mu.Unlock()
+			for k, n := range mine {
+				modes[k] += n
+			}
+			for _, q := range tpch {
+				tpchSplit[q]++
+			}
+		}()
 		for i, q := range queries {
 			got := runFlight(ctx, cl, q)
 			if got.err != nil {
@@ -923,9 +941,9 @@ func TestPartitionInvariance(t *testing.T) {
 				t.Errorf("%s (%s): the rows are DuckDB's, not in its order", q, got.info)
 			}
 			meta := parsePlanMeta(got.info)
-			modes[meta.Mode]++
+			mine[meta.Mode]++
 			if meta.ResultMode == "single" {
-				modes["single endpoint"]++
+				mine["single endpoint"]++
 				if meta.Endpoints != 1 {
 					t.Errorf("%s: result mode single with %d endpoints (%s)", q, meta.Endpoints, got.info)
 				}
@@ -939,7 +957,7 @@ func TestPartitionInvariance(t *testing.T) {
 				t.Errorf("%s: not run in rounds (%s)", q, got.info)
 			}
 			if meta.Rounds != nil {
-				modes["limit in rounds"]++
+				mine["limit in rounds"]++
 			}
 			if split[q] && meta.Mode == "local" {
 				t.Errorf("%s: planned local (%s)", q, got.info)
@@ -970,90 +988,95 @@ func TestPartitionInvariance(t *testing.T) {
 			}
 			for _, st := range meta.Stages {
 				if strings.HasPrefix(st.What, "pre-aggregate ") {
-					modes["aggregated below a join"]++
+					mine["aggregated below a join"]++
 					if strings.HasSuffix(st.What, "(below the outer join)") {
-						modes["aggregated below an outer join"]++ // partition/eagerleft.go
+						mine["aggregated below an outer join"]++ // partition/eagerleft.go
 					}
 					break
 				}
 			}
 			for _, st := range meta.Stages {
 				if strings.HasPrefix(st.What, "rows of ") && strings.Contains(st.What, " is in a broadcast input's ") {
-					modes["read through a key set"]++ // partition/keyset.go
+					mine["read through a key set"]++ // partition/keyset.go
 					break
 				}
 			}
 			if tq := i - (len(queries) - len(tpchQueries)); tq >= 0 && meta.Mode != "local" {
-				tpchSplit[tq+1]++
+				tpch = append(tpch, tq+1)
 			}
 		}
+		return mine
 	}
 	// inProcess checks the corpus on a coordinator of cfg with in-process
 	// executors, its DuckDB and theirs on one thread.
 	// then, if any, checks what the run counted.
-	inProcess := func(name string, cfg coordinator.Config, then ...func(t *testing.T, before map[string]int)) {
+	inProcess := func(t *testing.T, name string, cfg coordinator.Config, then ...func(t *testing.T, counted map[string]int)) {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			cl := startInProcess(t, ctx, cfg, views, dir, tdir)
-			before := maps.Clone(modes)
-			check(t, cl)
+			counted := check(t, cl)
 			for _, f := range then {
-				f(t, before)
+				f(t, counted)
 			}
 		})
 	}
 	configs := 0
-	for _, executors := range []int{1, 2, 3} {
-		for _, taskRows := range []int64{1 << 30, 4000, 1} {
-			if !fullMatrix(executors, taskRows) {
-				continue
+	// The group ends when every configuration, run in parallel, has.
+	t.Run("configurations", func(t *testing.T) {
+		for _, executors := range []int{1, 2, 3} {
+			for _, taskRows := range []int64{1 << 30, 4000, 1} {
+				if !fullMatrix(executors, taskRows) {
+					continue
+				}
+				configs++
+				inProcess(t, fmt.Sprintf("executors=%d/task-rows=%d", executors, taskRows),
+					coordinator.Config{Executors: executors, TaskRows: taskRows})
 			}
-			configs++
-			inProcess(fmt.Sprintf("executors=%d/task-rows=%d", executors, taskRows),
-				coordinator.Config{Executors: executors, TaskRows: taskRows})
 		}
-	}
-	// --task-rows 0, the planner's choice: planned for one slot
-	// (Config.PlanSlots), a plain scan of more than two whole files has
-	// them read two tasks of consecutive files (partition.Coalesce).
-	configs++
-	inProcess("executors=2/task-rows=0/plan-slots=1", coordinator.Config{Executors: 2, PlanSlots: 1})
-	// Inputs of some thousand rows broadcast and aggregates computed below
-	// the join that broadcast them (partition/eager.go: the broadcast
-	// inputs must give an 80th of --broadcast-rows), and a scan and its
-	// correlated subquery read through a broadcast key set (keyset.go).
-	configs++
-	inProcess("executors=2/task-rows=4000/broadcast-rows=10000", coordinator.Config{Executors: 2, TaskRows: 4000, BroadcastRows: 10000},
-		func(t *testing.T, before map[string]int) {
-			if modes["aggregated below a join"] == before["aggregated below a join"] {
-				t.Error("no query aggregated below a join")
-			}
-			if modes["aggregated below an outer join"] == before["aggregated below an outer join"] {
-				t.Error("no query aggregated below an outer join (partition/eagerleft.go)")
-			}
-			if modes["read through a key set"] == before["read through a key set"] {
-				t.Error("no query read its scan and its subquery through a key set (partition/keyset.go)")
-			}
+		// --task-rows 0, the planner's choice: planned for one slot
+		// (Config.PlanSlots), a plain scan of more than two whole files has
+		// them read two tasks of consecutive files (partition.Coalesce).
+		configs++
+		inProcess(t, "executors=2/task-rows=0/plan-slots=1", coordinator.Config{Executors: 2, PlanSlots: 1})
+		// Inputs of some thousand rows broadcast and aggregates computed below
+		// the join that broadcast them (partition/eager.go: the broadcast
+		// inputs must give an 80th of --broadcast-rows), and a scan and its
+		// correlated subquery read through a broadcast key set (keyset.go).
+		configs++
+		inProcess(t, "executors=2/task-rows=4000/broadcast-rows=10000", coordinator.Config{Executors: 2, TaskRows: 4000, BroadcastRows: 10000},
+			func(t *testing.T, counted map[string]int) {
+				if counted["aggregated below a join"] == 0 {
+					t.Error("no query aggregated below a join")
+				}
+				if counted["aggregated below an outer join"] == 0 {
+					t.Error("no query aggregated below an outer join (partition/eagerleft.go)")
+				}
+				if counted["read through a key set"] == 0 {
+					t.Error("no query read its scan and its subquery through a key set (partition/keyset.go)")
+				}
+			})
+		// Through one endpoint that streams every task's result in order
+		// (--result-mode single), as SQLAlchemy clients read it; and every
+		// merged query's last stage on executors, however few rows it reads
+		// (elsewhere this corpus's small answers have the coordinator run
+		// most of them in its merge, coordinator/finalhere.go).
+		configs++
+		inProcess(t, "executors=3/task-rows=4000/result-mode=single", coordinator.Config{Executors: 3, TaskRows: 4000, ResultMode: "single", FinalHereRows: -1})
+		// Every query that splits run whole as one task on one of two
+		// executors (--split-min-rows above every input): the query as
+		// written, views inlined, at an executor.
+		configs++
+		inProcess(t, "executors=2/split-min-rows=max", coordinator.Config{Executors: 2, SplitMinRows: math.MaxInt64})
+		// The same corpus against separate processes: a coordinator and two
+		// executors started from the skein binary.
+		configs++
+		t.Run("processes/executors=2/task-rows=4000", func(t *testing.T) {
+			t.Parallel()
+			probe := fmt.Sprintf("SELECT count(*) FROM %s", src)
+			cl := dial(t, startProcessCluster(t, ctx, 2, 4000, probe, dir, tdir))
+			createViews(t, ctx, cl, views)
+			check(t, cl)
 		})
-	// Through one endpoint that streams every task's result in order
-	// (--result-mode single), as SQLAlchemy clients read it; and every
-	// merged query's last stage on executors, however few rows it reads
-	// (elsewhere this corpus's small answers have the coordinator run
-	// most of them in its merge, coordinator/finalhere.go).
-	configs++
-	inProcess("executors=3/task-rows=4000/result-mode=single", coordinator.Config{Executors: 3, TaskRows: 4000, ResultMode: "single", FinalHereRows: -1})
-	// Every query that splits run whole as one task on one of two
-	// executors (--split-min-rows above every input): the query as
-	// written, views inlined, at an executor.
-	configs++
-	inProcess("executors=2/split-min-rows=max", coordinator.Config{Executors: 2, SplitMinRows: math.MaxInt64})
-	// The same corpus against separate processes: a coordinator and two
-	// executors started from the skein binary.
-	configs++
-	t.Run("processes/executors=2/task-rows=4000", func(t *testing.T) {
-		probe := fmt.Sprintf("SELECT count(*) FROM %s", src)
-		cl := dial(t, startProcessCluster(t, ctx, 2, 4000, probe, dir, tdir))
-		createViews(t, ctx, cl, views)
-		check(t, cl)
 	})
 	t.Logf("runs by mode: %v", modes)
 	// The suite proves nothing if nothing was split.

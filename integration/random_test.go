@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -84,43 +85,51 @@ func TestRandomQueriesMatchDuckDB(t *testing.T) {
 		t.Fatalf("DuckDB rejected %d of %d generated queries", rejected, n)
 	}
 
+	// The clusters run two at a time (go test's -parallel, the machine's
+	// cores), counting under mu; the group ends when they all have.
+	var mu sync.Mutex
 	modes, reasons := map[string]int{}, map[string]int{}
-	for _, cfg := range []coordinator.Config{
-		// Every join co-partitioned (nothing is broadcast).
-		{Executors: 2, TaskRows: 1000},
-		// The small TPC-H tables broadcast, every last stage on executors
-		// (not merged by the coordinator: coordinator/finalhere.go).
-		{Executors: 3, TaskRows: 3000, BroadcastRows: 1000, FinalHereRows: -1},
-		// Inputs of thousands of rows broadcast, aggregates computed below
-		// the joins that broadcast them (partition/eager.go, keyset.go).
-		{Executors: 2, TaskRows: 4000, BroadcastRows: 10000},
-	} {
-		t.Run(fmt.Sprintf("executors=%d/task-rows=%d/broadcast-rows=%d/final-here-rows=%d", cfg.Executors, cfg.TaskRows,
-			cfg.BroadcastRows, cfg.FinalHereRows), func(t *testing.T) {
-			cl := startInProcess(t, ctx, cfg, views, dir, tdir)
-			for i, q := range queries {
-				qctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-				got := runFlight(qctx, cl, q.sql)
-				cancel()
-				if got.err != nil {
-					t.Errorf("seed %d: DuckDB answered, Skein failed: %s\n%v", seed, q.sql, got.err)
-					continue
+	t.Run("clusters", func(t *testing.T) {
+		for _, cfg := range []coordinator.Config{
+			// Every join co-partitioned (nothing is broadcast).
+			{Executors: 2, TaskRows: 1000},
+			// The small TPC-H tables broadcast, every last stage on executors
+			// (not merged by the coordinator: coordinator/finalhere.go).
+			{Executors: 3, TaskRows: 3000, BroadcastRows: 1000, FinalHereRows: -1},
+			// Inputs of thousands of rows broadcast, aggregates computed below
+			// the joins that broadcast them (partition/eager.go, keyset.go).
+			{Executors: 2, TaskRows: 4000, BroadcastRows: 10000},
+		} {
+			t.Run(fmt.Sprintf("executors=%d/task-rows=%d/broadcast-rows=%d/final-here-rows=%d", cfg.Executors, cfg.TaskRows,
+				cfg.BroadcastRows, cfg.FinalHereRows), func(t *testing.T) {
+				t.Parallel()
+				cl := startInProcess(t, ctx, cfg, views, dir, tdir)
+				for i, q := range queries {
+					qctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+					got := runFlight(qctx, cl, q.sql)
+					cancel()
+					if got.err != nil {
+						t.Errorf("seed %d: DuckDB answered, Skein failed: %s\n%v", seed, q.sql, got.err)
+						continue
+					}
+					meta := parsePlanMeta(got.info)
+					mu.Lock()
+					modes[meta.Mode]++
+					if meta.Mode == "local" {
+						reasons[meta.Reason]++
+					}
+					mu.Unlock()
+					switch {
+					case !slices.Equal(got.rows, want[i].rows):
+						t.Errorf("seed %d: %s\n(%.1500s)\n got %d rows %.500v\nwant %d rows %.500v", seed, q.sql, got.info,
+							len(got.rows), got.rows, len(want[i].rows), want[i].rows)
+					case q.ordered && !slices.Equal(got.seq, want[i].seq):
+						t.Errorf("seed %d: %s\n(%.1500s): the rows are DuckDB's, not in its order", seed, q.sql, got.info)
+					}
 				}
-				meta := parsePlanMeta(got.info)
-				modes[meta.Mode]++
-				if meta.Mode == "local" {
-					reasons[meta.Reason]++
-				}
-				switch {
-				case !slices.Equal(got.rows, want[i].rows):
-					t.Errorf("seed %d: %s\n(%.1500s)\n got %d rows %.500v\nwant %d rows %.500v", seed, q.sql, got.info,
-						len(got.rows), got.rows, len(want[i].rows), want[i].rows)
-				case q.ordered && !slices.Equal(got.seq, want[i].seq):
-					t.Errorf("seed %d: %s\n(%.1500s): the rows are DuckDB's, not in its order", seed, q.sql, got.info)
-				}
-			}
-		})
-	}
+			})
+		}
+	})
 	t.Logf("%d queries ran, %d rejected by DuckDB; runs by mode: %v; local, by reason: %v", len(queries), rejected, modes, reasons)
 	// The test proves little if the queries do not split: over half of
 	// the runs are in stages (seeds 30 to 41: 52% to 57%).
