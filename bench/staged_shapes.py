@@ -1,7 +1,8 @@
 """Shapes planned in stages since 2026-12-03, staged against run whole: joins of two inputs neither
-of which splits (co-partitioned whole by their ON equalities) and a UNION ALL in a FROM subquery
-(which stays local: this is the figure that says why), over TPC-H SF1 Parquet, on running
-`skein serve` processes. Per query and server it prints the median wall time of ROUNDS runs.
+of which splits (co-partitioned whole by their ON equalities) and aggregates over a UNION ALL in a
+FROM subquery (each branch's tasks computing its partials, partition/unionagg.go), over TPC-H SF1
+Parquet, on running `skein serve` processes. Per query and server it prints the median wall time
+of ROUNDS runs.
 
     python bench/staged_shapes.py DATA_DIR ROUNDS LABEL=grpc://127.0.0.1:PORT ...
 
@@ -20,6 +21,7 @@ queries = {
     "orders FULL joined to an aggregate": f"SELECT count(*), count(a.o_orderkey), sum(b.m) FROM {O} a FULL JOIN (SELECT l_orderkey, count(*) m FROM {L} WHERE l_quantity > 45 GROUP BY 1) b ON a.o_orderkey = b.l_orderkey",
     "an aggregate RIGHT joined to customer": f"SELECT c_mktsegment, count(*), sum(t.s) FROM (SELECT o_custkey, sum(o_totalprice) s FROM {O} GROUP BY 1) t RIGHT JOIN {C} ON t.o_custkey = c_custkey GROUP BY 1 ORDER BY 1",
     "an aggregate over a UNION ALL": f"SELECT l_returnflag, count(*), sum(l_quantity) FROM (SELECT l_returnflag, l_quantity FROM {L} WHERE l_shipdate < DATE '1995-01-01' UNION ALL SELECT l_returnflag, l_quantity FROM {L} WHERE l_shipdate >= DATE '1997-01-01') GROUP BY 1 ORDER BY 1",
+    "1.5M groups over a UNION ALL": f"SELECT k, sum(v) FROM (SELECT l_orderkey AS k, l_extendedprice AS v FROM {L} UNION ALL SELECT o_orderkey, o_totalprice FROM {O}) GROUP BY k ORDER BY 2 DESC, 1 LIMIT 5",
 }
 cursors = {label: flightsql.connect(uri).cursor() for label, uri in servers.items()}
 for name, q in queries.items():

@@ -267,10 +267,18 @@ var stageQueries = []string{
 	"SELECT k, x FROM fact WHERE d = 1 UNION ALL BY NAME SELECT od, o AS K FROM ord",
 	"SELECT count(*), count(od) FROM (SELECT d, o FROM fact UNION BY NAME SELECT o, od FROM ord)",
 	// A set operation in a FROM subquery: its stages, the query over
-	// them; but a UNION ALL runs local (its rows would be shuffled only to
-	// be read).
+	// them.
 	"SELECT d, count(*) FROM (SELECT d FROM fact WHERE x > 100 INTERSECT ALL SELECT d FROM fact WHERE k % 2 = 0) GROUP BY d",
+	// An aggregate over a UNION ALL: each branch's tasks compute its
+	// partials, all shuffled into one final aggregate (unionagg.go); a
+	// branch of another type cast to the union's. One that does not
+	// decompose, or a query that does not aggregate, runs local (the rows
+	// would be shuffled only to be read).
 	"SELECT d, count(*) FROM (SELECT d FROM fact WHERE x > 100 UNION ALL SELECT d FROM fact WHERE k % 2 = 0) GROUP BY d",
+	"SELECT count(*), sum(v), max(v) FROM (SELECT x AS v FROM fact UNION ALL SELECT od FROM ord WHERE urgent UNION ALL SELECT d FROM dim)",
+	"SELECT u.d, avg(u.x) FROM (SELECT d, x FROM fact UNION ALL SELECT f.d, o.od FROM fact f JOIN ord o ON f.o = o.o) AS u WHERE u.x > 10 GROUP BY u.d HAVING count(*) > 2 ORDER BY 2 DESC LIMIT 3",
+	"SELECT d, median(x) FROM (SELECT d, x FROM fact UNION ALL SELECT d, 0 FROM dim) GROUP BY d",
+	"SELECT * FROM (SELECT d, x FROM fact UNION ALL SELECT d, 0 FROM dim) WHERE x > 100",
 	// Nor a bound from below, nor one that is not an integer.
 	"SELECT k, d FROM (SELECT k, d, rank() OVER (PARTITION BY d ORDER BY x DESC) AS r FROM fact) t WHERE r > 1 AND r <= 2.5",
 	// A join input with a window is computed by stages of its own (it ran

@@ -277,6 +277,16 @@ var staged = []string{
 	"SELECT g, count(*) FROM v GROUP BY g UNION ALL SELECT g, count(*) FROM vv GROUP BY g UNION ALL SELECT g + 10, count(*) FROM v WHERE flag GROUP BY g " +
 		"UNION ALL SELECT g + 20, sum(id) FROM vv GROUP BY g",
 	"SELECT g FROM v UNION SELECT id % 7 FROM vv UNION SELECT s FROM v WHERE g = 1 UNION SELECT s FROM vv WHERE flag UNION ALL SELECT s FROM v WHERE id % 5 = 0",
+	// An aggregate over a UNION ALL in a FROM subquery: each branch's
+	// tasks compute its partials, shuffled into one final aggregate
+	// (partition/unionagg.go); branches filtered, joined, and of types
+	// cast to the union's.
+	"SELECT g, count(*), sum(x), avg(x), min(s), max(id) FROM (SELECT g, x, s, id FROM v WHERE x > 5 UNION ALL SELECT g, x, s, id FROM vv WHERE g < 3) GROUP BY g ORDER BY g",
+	"SELECT count(*), sum(x), min(x), max(x) FROM (SELECT x FROM v UNION ALL SELECT id FROM vv WHERE flag UNION ALL SELECT a FROM renamed WHERE b > 100)",
+	"SELECT t.k, count(DISTINCT t.y) FROM (SELECT g AS k, x AS y FROM v UNION ALL SELECT a, b FROM renamed) AS t WHERE t.y IS NOT NULL " +
+		"GROUP BY t.k HAVING count(DISTINCT t.y) > 1 ORDER BY 2 DESC, 1 LIMIT 3",
+	"SELECT n, count(*), sum(q) FROM (SELECT o_orderpriority AS n, l_quantity AS q FROM lineitem JOIN orders ON l_orderkey = o_orderkey " +
+		"UNION ALL SELECT 'none', l_quantity FROM lineitem WHERE l_discount > 0.05) GROUP BY n ORDER BY n",
 	// Sorts without LIMIT, range-partitioned (compared in order).
 	sortedScan,
 	"SELECT id, s, day FROM v WHERE g <> 2 ORDER BY s NULLS FIRST, day DESC, id",

@@ -100,6 +100,12 @@ type Analysis struct {
 	// coparted: the join's two inputs are shuffled by one key each
 	// (join.go), equal to it in every output row; for partGroups.
 	coparted *keyed
+	// siblings: the query is an aggregate over a UNION ALL in its FROM,
+	// this its analysis over the first branch and siblings over the
+	// others, whose partials its final stage reads too (unionagg.go).
+	siblings []*Analysis
+	// byBranch is that analysis, found by findScan.
+	byBranch *Analysis
 	// inlined is the query analysed with every WITH inlined, which
 	// Stages plans instead when computing WITH results once does not
 	// give a plan.
@@ -259,25 +265,8 @@ func analyzeRoot(root Node, env Env) (*Analysis, error) {
 // each branch's tasks run over its own scan, and all their outputs
 // together are the answer.
 func analyzeUnion(root Node, env Env) (*Analysis, error) {
-	var branches []Node
-	var flatten func(n Node) error
-	flatten = func(n Node) error {
-		if str(n, "type") != "SET_OPERATION_NODE" {
-			branches = append(branches, n)
-			return nil
-		}
-		if str(n, "setop_type") != "UNION" || n["setop_all"] != true {
-			return local("%s without ALL", str(n, "setop_type"))
-		}
-		if len(list(n, "modifiers")) > 0 || len(list(child(n, "cte_map"), "map")) > 0 {
-			return local("ORDER BY, LIMIT or WITH on a UNION ALL")
-		}
-		if err := flatten(child(n, "left")); err != nil {
-			return err
-		}
-		return flatten(child(n, "right"))
-	}
-	if err := flatten(root); err != nil {
+	branches, err := unionAllBranches(root)
+	if err != nil {
 		return nil, err
 	}
 	u := &Analysis{Mode: Scatter}
@@ -325,6 +314,9 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 	}
 	if err := a.findScan(env.Rows, aggs); err != nil {
 		return nil, err
+	}
+	if a.byBranch != nil {
+		return a.byBranch, nil
 	}
 	if err := plainSelect(withoutDistinct(root, aggs), env.Exchanges); err != nil {
 		return nil, err
@@ -482,7 +474,17 @@ func (a *Analysis) findScan(rows func([]string) (int64, error), aggs Aggregates)
 				// partial aggregate in each branch's tasks would be
 				// the plan.
 				if unionAllTree(inner) {
-					return local("a UNION ALL in a FROM subquery")
+					if len(path) > 1 {
+						return local("a UNION ALL in a FROM subquery")
+					}
+					// An aggregate over it computes its partials in each
+					// branch's tasks (unionagg.go).
+					ua, uerr := unionAggregate(a.root, inner, a.env)
+					if uerr != nil {
+						return uerr
+					}
+					a.byBranch = ua
+					return nil
 				}
 				ia, ierr := analyzeSetOp(clone(inner), a.env)
 				if ierr != nil {
@@ -624,6 +626,28 @@ func (a *Analysis) findJoinScan(from Node, at []string, rows func([]string) (int
 		}
 	}
 	return a.useScan(nodeAt(a.root, best), best)
+}
+
+// unionAllBranches are the branches of n, a tree of UNION ALLs with no
+// ORDER BY, LIMIT or WITH of their own, left to right.
+func unionAllBranches(n Node) ([]Node, error) {
+	if str(n, "type") != "SET_OPERATION_NODE" {
+		return []Node{n}, nil
+	}
+	switch {
+	case str(n, "setop_type") != "UNION":
+		return nil, local("a %s, not a plain UNION ALL", strings.ReplaceAll(str(n, "setop_type"), "_", " "))
+	case n["setop_all"] != true:
+		return nil, local("UNION without ALL")
+	case len(list(n, "modifiers")) > 0 || len(list(child(n, "cte_map"), "map")) > 0:
+		return nil, local("ORDER BY, LIMIT or WITH on a UNION ALL")
+	}
+	left, err := unionAllBranches(child(n, "left"))
+	if err != nil {
+		return nil, err
+	}
+	right, err := unionAllBranches(child(n, "right"))
+	return append(left, right...), err
 }
 
 // unionAllTree says set operation n and those of its sides are all

@@ -367,6 +367,14 @@ func (a *Analysis) Stages(names []string) (*Plan, error) {
 	if err == nil && p != nil {
 		err = a.broadcastSubqueries(p)
 	}
+	if len(a.siblings) > 0 {
+		// An aggregate over a UNION ALL (unionagg.go) has no plan but
+		// its stages: the plain split would read one branch.
+		if err == nil && p == nil {
+			err = local("an aggregate over a UNION ALL that does not stage")
+		}
+		return p, err
+	}
 	if err == nil && p != nil {
 		a.restrictByKeys(p)
 	}
@@ -420,18 +428,22 @@ func (a *Analysis) stages(names []string, force bool) (*Plan, error) {
 	if a.raw != nil {
 		return a.rawStages(p)
 	}
-	var top *Stage
-	if a.Joined {
-		var err error
-		if top, err = a.joinStages(p); err != nil {
+	top, err := a.scanStages(p)
+	if err != nil {
+		return nil, err
+	}
+	// The partials of the same aggregate over a UNION ALL's other
+	// branches (unionagg.go).
+	tops := []*Stage{top}
+	for _, s := range a.siblings {
+		t, err := s.scanStages(p)
+		if err != nil {
 			return nil, err
 		}
-	} else {
-		top = p.add(&Stage{Scan: a, What: "scan", node: func(scan Node, _ func(int, string) Node) (Node, error) {
-			return a.taskNode(a.fromWith(scan)), nil
-		}})
+		t.What += ", partial aggregate (UNION ALL branch)"
+		tops = append(tops, t)
 	}
-	exchanged := a.Joined || a.subqueries || force
+	exchanged := a.Joined || a.subqueries || force || len(a.siblings) > 0
 	switch {
 	case a.Mode == Scatter:
 		if !exchanged {
@@ -451,7 +463,7 @@ func (a *Analysis) stages(names []string, force bool) (*Plan, error) {
 		}
 		p.Merge = a
 		return p, nil
-	case len(a.groups) == 0 && !a.subqueries && !force:
+	case len(a.groups) == 0 && !a.subqueries && !force && len(a.siblings) == 0:
 		// A global aggregate: one partial row per task, merged by the
 		// coordinator.
 		if !exchanged {
@@ -482,7 +494,9 @@ func (a *Analysis) stages(names []string, force bool) (*Plan, error) {
 	case ordered:
 		p.Merge = order
 	}
-	if k := a.keyGroups(top); k != nil && (!ordered || (order != nil && !force)) {
+	// Not for a UNION ALL's branches: a group meets its part from
+	// another branch only after the shuffle.
+	if k := a.keyGroups(top); k != nil && len(a.siblings) == 0 && (!ordered || (order != nil && !force)) {
 		// Every group lives in one slice (rangeagg.go).
 		if ordered {
 			p.Merge = order
@@ -490,7 +504,7 @@ func (a *Analysis) stages(names []string, force bool) (*Plan, error) {
 		a.finishInSlices(top, k, names, p.Merge != nil)
 		return p, nil
 	}
-	if k := a.partGroups(top); k != nil && (!ordered || (order != nil && !force)) {
+	if k := a.partGroups(top); k != nil && len(a.siblings) == 0 && (!ordered || (order != nil && !force)) {
 		// Every group lives in one partition of the join (rangeagg.go).
 		if ordered {
 			p.Merge = order
@@ -503,11 +517,31 @@ func (a *Analysis) stages(names []string, force bool) (*Plan, error) {
 		tasks = 1 // a grouping set of none of the keys (ROLLUP's total)
 	}
 	final := p.add(&Stage{Tasks: tasks, What: "final aggregate"})
-	p.feed(top, final, Shuffle, keys)
+	for _, t := range tops {
+		p.feed(t, final, Shuffle, keys)
+	}
 	final.node = func(_ Node, input func(int, string) Node) (Node, error) {
-		return a.finalNode(input(0, partialsTable), names, p.Merge != nil)
+		if len(tops) == 1 {
+			return a.finalNode(input(0, partialsTable), names, p.Merge != nil)
+		}
+		parts := make([]Node, len(tops))
+		for i := range tops {
+			parts[i] = input(i, fmt.Sprintf("skein_branch%d", i))
+		}
+		return a.finalNode(subquery(unionAllOf(parts), partialsTable), names, p.Merge != nil)
 	}
 	return p, nil
+}
+
+// scanStages adds the stages computing the query's rows (or partials)
+// from its scan: the scan's, or its join's.
+func (a *Analysis) scanStages(p *Plan) (*Stage, error) {
+	if a.Joined {
+		return a.joinStages(p)
+	}
+	return p.add(&Stage{Scan: a, What: "scan", node: func(scan Node, _ func(int, string) Node) (Node, error) {
+		return a.taskNode(a.fromWith(scan)), nil
+	}}), nil
 }
 
 // finalNode is the final aggregation over the partial rows in from; merged
