@@ -272,8 +272,9 @@ var stageQueries = []string{
 	// An aggregate over a UNION ALL: each branch's tasks compute its
 	// partials, all shuffled into one final aggregate (unionagg.go); a
 	// branch of another type cast to the union's. One that does not
-	// decompose, or a query that does not aggregate, runs local (the rows
-	// would be shuffled only to be read).
+	// decompose runs local (the rows would be shuffled only to be read);
+	// a query that filters its rows is the UNION ALL of it over each
+	// branch, split branch by branch.
 	"SELECT d, count(*) FROM (SELECT d FROM fact WHERE x > 100 UNION ALL SELECT d FROM fact WHERE k % 2 = 0) GROUP BY d",
 	"SELECT count(*), sum(v), max(v) FROM (SELECT x AS v FROM fact UNION ALL SELECT od FROM ord WHERE urgent UNION ALL SELECT d FROM dim)",
 	"SELECT u.d, avg(u.x) FROM (SELECT d, x FROM fact UNION ALL SELECT f.d, o.od FROM fact f JOIN ord o ON f.o = o.o) AS u WHERE u.x > 10 GROUP BY u.d HAVING count(*) > 2 ORDER BY 2 DESC LIMIT 3",

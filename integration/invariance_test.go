@@ -426,6 +426,10 @@ var withOnce = map[string]string{cteScalar: "WITH r", cteJoin: "WITH r", cteUnio
 // named after subqueries. Their answers are
 // DuckDB's; none may run local.
 var localShapes = []string{
+	// A filter of a UNION ALL in a FROM subquery: the UNION ALL of it over
+	// each branch, each split over its own files (partition/unionagg.go).
+	"SELECT * FROM (SELECT id, x FROM v WHERE g = 1 UNION ALL SELECT id, amount FROM vv WHERE flag) AS u WHERE u.x > 10",
+	"SELECT k * 2, s FROM (SELECT id AS k, s FROM v UNION ALL SELECT l_orderkey, l_shipmode FROM lineitem WHERE l_quantity > 45) WHERE k % 3 = 0",
 	distinctOnSorted,
 	"SELECT DISTINCT ON (s) s, id FROM v WHERE x > 10 ORDER BY s NULLS FIRST, id DESC LIMIT 3 OFFSET 1",
 	"SELECT DISTINCT ON (l_suppkey) l_suppkey, l_orderkey, l_linenumber FROM lineitem ORDER BY l_suppkey, l_orderkey DESC, l_linenumber",

@@ -412,6 +412,11 @@ func (a *Analysis) Stages(names []string) (*Plan, error) {
 // stage reads).
 func (a *Analysis) stages(names []string, force bool) (*Plan, error) {
 	p := &Plan{}
+	if len(a.Branches) > 0 {
+		// A UNION ALL split branch by branch (a filter of one in a FROM
+		// subquery, unionagg.go), here read by another query.
+		return nil, local("a UNION ALL in a subquery of another query")
+	}
 	if a.setop {
 		return a.setopStages()
 	}

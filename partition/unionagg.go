@@ -28,9 +28,16 @@ import (
 // aggregate must decompose (no median, no DISTINCT beside other
 // aggregates: those ship rows) and read nothing but the union.
 
+// A query that only filters and projects the union's rows (no ORDER BY,
+// LIMIT or DISTINCT: each of those needs all of them) is the UNION ALL of
+// the query over each branch, whose tasks split each branch's files and
+// are the answer's endpoints, as for a UNION ALL written at the top.
+
 // unionAggregate plans root, a query whose FROM is the subquery of the
-// UNION ALL tree union, as one analysis per branch: the first's siblings
-// are the others. An error says why it is not planned so.
+// UNION ALL tree union, as one analysis per branch: for an aggregate, the
+// first's siblings are the others; for a query that only filters and
+// projects, they are the branches of a UNION ALL. An error says why it is
+// not planned so.
 func unionAggregate(root, union Node, env Env) (*Analysis, error) {
 	if env.withs != nil {
 		return nil, local("a UNION ALL in a FROM subquery, with WITH results computed once")
@@ -82,16 +89,31 @@ func unionAggregate(root, union Node, env Env) (*Analysis, error) {
 		if err != nil {
 			return nil, err
 		}
-		if why := ba.notPerBranch(); why != "" {
-			return nil, local("a UNION ALL in a FROM subquery, under %s", why)
-		}
-		if len(out) > 0 && (!sameExpr(ba.partials, out[0].partials) || !sameExpr(ba.groups, out[0].groups)) {
-			return nil, local("a UNION ALL whose branches aggregate differently")
-		}
 		out = append(out, ba)
 	}
 	if len(out) < 2 {
 		return nil, local("a UNION ALL of %d branches", len(out))
+	}
+	scatter := true
+	for _, ba := range out {
+		scatter = scatter && ba.Mode == Scatter
+	}
+	if scatter {
+		// A query that filters and projects the union's rows is the
+		// UNION ALL of it over each branch, each split over its own
+		// files (analyzeUnion's plan).
+		for i, ba := range out {
+			ba.renamed = i > 0
+		}
+		return &Analysis{Mode: Scatter, Branches: out}, nil
+	}
+	for _, ba := range out {
+		if why := ba.notPerBranch(); why != "" {
+			return nil, local("a UNION ALL in a FROM subquery, under %s", why)
+		}
+		if !sameExpr(ba.partials, out[0].partials) || !sameExpr(ba.groups, out[0].groups) {
+			return nil, local("a UNION ALL whose branches aggregate differently")
+		}
 	}
 	out[0].siblings = out[1:]
 	return out[0], nil

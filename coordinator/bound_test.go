@@ -1,0 +1,113 @@
+package coordinator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/skeindb/skein/internal/duck"
+)
+
+// paramRecord is one row of parameter values, each column of the Arrow
+// type of its Go value (nil: the null type), as a client may send them.
+func paramRecord(t *testing.T, vals ...any) arrow.RecordBatch {
+	t.Helper()
+	fields := make([]arrow.Field, len(vals))
+	cols := make([]arrow.Array, len(vals))
+	for i, v := range vals {
+		typ := map[string]arrow.DataType{"<nil>": arrow.Null, "bool": arrow.FixedWidthTypes.Boolean, "int32": arrow.PrimitiveTypes.Int32,
+			"int64": arrow.PrimitiveTypes.Int64, "float64": arrow.PrimitiveTypes.Float64, "string": arrow.BinaryTypes.String}[fmt.Sprintf("%T", v)]
+		js, err := json.Marshal([]any{v})
+		if typ == nil || err != nil {
+			t.Fatalf("no Arrow type for %T (%v)", v, err)
+		}
+		if cols[i], _, err = array.FromJSON(memory.DefaultAllocator, typ, bytes.NewReader(js)); err != nil {
+			t.Fatal(err)
+		}
+		fields[i] = arrow.Field{Name: fmt.Sprintf("$%d", i+1), Type: typ, Nullable: true}
+	}
+	rec := array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, 1)
+	for _, c := range cols {
+		c.Release()
+	}
+	return rec
+}
+
+// A prepared query with one row of parameters is planned as the query
+// with their values in its AST (bound.go): it splits, and its answer is
+// DuckDB's for the statement with those values bound, as DuckDB 1.5 binds
+// each type: a DOUBLE compared with an INTEGER column as a DOUBLE (o > 1.5
+// keeps 2), a VARCHAR as a string literal cast to the column's type
+// ('1.5' is 2 for an INTEGER), NULL as NULL.
+func TestBoundParametersAnswerAsDuckDBBinds(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
+	_, cl, ref := stagedCluster(t, "direct")
+	ctx := context.Background()
+	for _, c := range []struct {
+		sql   string
+		args  []any
+		split bool
+	}{
+		{"SELECT d, count(*), sum(x) FROM fact WHERE k >= ? GROUP BY d", []any{int64(3000)}, true},
+		{"SELECT count(*), min(o) FROM fact WHERE o > ?", []any{1.5}, true},
+		{"SELECT count(*), min(o) FROM fact WHERE o > ?", []any{"1.5"}, true},
+		{"SELECT c, count(*) FROM fact WHERE c = ? OR d = ? GROUP BY c", []any{"c3", int32(4)}, true},
+		{"SELECT f.d, count(*), sum(f.x) FROM fact f JOIN ord o ON f.o = o.o WHERE o.urgent = ? AND f.x BETWEEN ? AND ? GROUP BY f.d",
+			[]any{true, int64(10), 250.5}, true},
+		{"SELECT k FROM fact WHERE d = ?", []any{nil}, true},
+		{"SELECT d, count(*) AS n FROM fact WHERE x > ? GROUP BY d HAVING count(*) > ?", []any{100.25, int64(100)}, true},
+		// The result's type depends on the value's: bound here by DuckDB.
+		{"SELECT k, ? AS tag FROM fact WHERE k < 30", []any{"t"}, false},
+	} {
+		name := fmt.Sprintf("%s %v", c.sql, c.args)
+		st, err := ref.Prepare(ctx, c.sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rdr, err := st.Query(ctx, memory.DefaultAllocator, c.args, duck.DefaultBatchSize)
+		if err != nil {
+			t.Fatalf("%s: DuckDB: %v", name, err)
+		}
+		want := rowStrings(t, rdr)
+		rdr.Release()
+		_ = st.Close()
+		slices.Sort(want)
+
+		p, err := cl.Prepare(ctx, c.sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := paramRecord(t, c.args...)
+		p.SetParameters(rec)
+		rec.Release()
+		info, err := p.Execute(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var meta struct{ Mode, Reason string }
+		_ = json.Unmarshal(info.AppMetadata, &meta)
+		if split := meta.Mode != "" && meta.Mode != "local"; split != c.split {
+			t.Errorf("%s: plan %q (%s), want split %v", name, meta.Mode, meta.Reason, c.split)
+		}
+		var got []string
+		for _, ep := range info.Endpoint {
+			at := cl.Client
+			if len(ep.Location) > 0 && ep.Location[0].Uri != reuseConnection {
+				at = dialAt(t, ep.Location[0].Uri)
+			}
+			rows, _ := readCounted(t, ctx, at, ep.Ticket)
+			got = append(got, rows...)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s (%s): %d rows %.200v, want DuckDB's %d %.200v", name, meta.Mode, len(got), got, len(want), want)
+		}
+		_ = p.Close(ctx)
+	}
+}

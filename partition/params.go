@@ -1,0 +1,106 @@
+package partition
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// A prepared query's parameters bound for planning: the coordinator plans
+// the query with each parameter replaced by the value bound to it, so that
+// a prepared statement the JDBC driver or a BI tool sends with parameters
+// splits as the same query written with constants does (it ran local).
+//
+// DuckDB 1.5 binds a value to a parameter as a constant of the value's own
+// type (it binds the statement again when the value's type differs from
+// the one it inferred: `i > ?` with an INTEGER i and the DOUBLE 1.5 is
+// true for i = 2), but a VARCHAR value as a string literal, cast to the
+// type the context asks (`dt > ?` with '2024-01-01' compares dates). The
+// value is written so: a VARCHAR as a string constant, another as its
+// text cast to its type. The text travels as a constant of the AST,
+// never spliced into SQL text. The plan's schema must still be the
+// prepared statement's (the coordinator checks it), so a value that
+// binds to another type keeps the query local.
+
+// Bound is one parameter's value.
+type Bound struct {
+	// Null: the value is NULL (Text and Type are then unused).
+	Null bool
+	// Text is the value as DuckDB casts it from VARCHAR, exactly; Type
+	// its DuckDB type (castTo's: a plain type or a DECIMAL).
+	Text, Type string
+}
+
+// BindParameters gives the statement serialized (json_serialize_sql)
+// with every parameter replaced by its value in values, by position
+// ($1 is values[0]); an error if a parameter has no value or a type is
+// not written here.
+func BindParameters(serialized []byte, values []Bound) ([]byte, error) {
+	var doc struct {
+		Error      bool `json:"error"`
+		Statements []struct {
+			Node   Node  `json:"node"`
+			Params []any `json:"named_param_map"`
+		} `json:"statements"`
+	}
+	if err := decode(serialized, &doc); err != nil {
+		return nil, fmt.Errorf("partition: decoding the AST: %w", err)
+	}
+	if doc.Error || len(doc.Statements) != 1 {
+		return nil, local("a prepared query that is not one statement")
+	}
+	st := doc.Statements[0]
+	index := map[string]int{} // identifier: position, from 1
+	for _, e := range st.Params {
+		en, _ := e.(map[string]any)
+		n, err := nodeInt(en["value"])
+		if err != nil {
+			return nil, local("parameter %v: %v", en["key"], err)
+		}
+		index[str(en, "key")] = n
+	}
+	var bad error
+	out := replace(st.Node, func(n Node) (any, bool) {
+		if str(n, "class") != "PARAMETER" {
+			return nil, false
+		}
+		i, ok := index[str(n, "identifier")]
+		if !ok || i < 1 || i > len(values) {
+			bad = local("parameter %s has no value", str(n, "identifier"))
+			return n, true
+		}
+		v, err := values[i-1].node()
+		if err != nil {
+			bad = err
+			return n, true
+		}
+		return withAlias(v, str(n, "alias")), true
+	})
+	if bad != nil {
+		return nil, bad
+	}
+	node, _ := out.(map[string]any)
+	return statement(node)
+}
+
+// node is the value as an expression: NULL, a string constant, or its
+// text cast to its type.
+func (b Bound) node() (Node, error) {
+	switch {
+	case b.Null:
+		return Node{"class": "CONSTANT", "type": "VALUE_CONSTANT", "alias": "", "query_location": json.Number(noLocation),
+			"value": Node{"type": Node{"id": "NULL", "type_info": nil}, "is_null": true}}, nil
+	case b.Type == "VARCHAR":
+		return constant("VARCHAR", b.Text), nil
+	}
+	if v := castTo(b.Type, constant("VARCHAR", b.Text)); v != nil {
+		return v, nil
+	}
+	return nil, local("a parameter value of type %s", b.Type)
+}
+
+// nodeInt is an integer of the AST (a json.Number).
+func nodeInt(v any) (int, error) {
+	var n int
+	_, err := fmt.Sscan(fmt.Sprint(v), &n)
+	return n, err
+}
