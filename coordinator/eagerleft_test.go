@@ -83,6 +83,7 @@ func preAggregate(e explanation) string {
 // key, broadcast to the preserved side's join), and each of
 // notBelowOuterJoin as before; every answer, in order, is DuckDB's.
 func TestAggregateBelowOuterJoin(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	cl, dir, views := stageCluster(t, func(c *Config) {
 		c.TaskRows = 6000
 		c.BroadcastRows = 4000

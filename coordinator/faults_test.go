@@ -109,6 +109,7 @@ func endpointRows(t *testing.T, cl *flightsql.Client, eps []*flight.FlightEndpoi
 // is DuckDB's, and no shuffle data is left on the survivor. So in single
 // mode, whose one endpoint reads the final tasks as proxy mode does.
 func TestStagedQuerySurvivesALostExecutor(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	for name, q := range stagedFaultQueries {
 		for _, when := range []string{"before reading", "between endpoints", "single, before reading"} {
 			t.Run(name+" "+when, func(t *testing.T) {
@@ -188,6 +189,7 @@ func smallSpools(keep time.Duration) func(*Config) {
 // final stage fails at run time, long before the results' tickets expire.
 // The spool memory is small, so that partitions spill to files.
 func TestShuffleDataIsReleased(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	c, cl, _ := stagedCluster(t, "proxy", smallSpools(0))
 	ctx := context.Background()
 	for _, mode := range []string{"proxy", "direct", "single"} {

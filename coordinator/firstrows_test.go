@@ -120,6 +120,7 @@ func TestLimitRunsInRounds(t *testing.T) {
 // cancelled while the first round runs) ends the query: the running
 // tasks stop on the executors and the held ones never start.
 func TestLimitRoundsCancelled(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	c, cl, glob := startCluster(t, 2, "direct")
 	// Every row costs milliseconds and none matches: the first round
 	// would run for seconds.

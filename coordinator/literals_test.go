@@ -23,6 +23,7 @@ func planCount(t *testing.T, c *Coordinator, result string) float64 {
 // constant outside the WHERE's comparisons is another plan. Every answer
 // is DuckDB's.
 func TestPlanReusedForOtherConstants(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	dir := t.TempDir()
 	views := append(pruneData(t, dir), pruneDateData(t, dir)...)
 	c, cl := pruneCoordinator(t, dir, views)

@@ -125,6 +125,7 @@ func TestNowInDistributedWrites(t *testing.T) {
 // TestNowIsNotKeptInAPlan: a text whose plan is kept (textplan.go) sees a
 // new instant at each run, taken once for all its tasks.
 func TestNowIsNotKeptInAPlan(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	c, cl, glob := startCluster(t, 2, "direct")
 	q := "SELECT id, now() AS t, current_time AS u FROM read_parquet('" + glob + "') WHERE id >= 0"
 	hits := keptHits(t, c)

@@ -17,6 +17,7 @@ import (
 // coordinator, and answers as DuckDB does: one past maxPlanAST, one past
 // maxPlanText, and a COPY of such a query.
 func TestLargeQueriesRunLocal(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	c, cl, glob := startCluster(t, 2, "direct")
 	ctx := context.Background()
 	ids := make([]string, 20000) // 3.2 MB of AST from 116 KB of text

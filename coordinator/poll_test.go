@@ -22,6 +22,7 @@ func slowScan(glob string, width int) string {
 // appended, the app_metadata counts tasks and rows, the last PollInfo has
 // no descriptor and the whole FlightInfo, and reading it gives the answer.
 func TestPollFlightInfoProgress(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	for _, mode := range []string{"direct", "proxy", "single"} {
 		t.Run(mode, func(t *testing.T) {
 			_, cl, glob := startCluster(t, 2, mode)

@@ -40,6 +40,7 @@ FROM range(6144)) TO '%[3]s' (FORMAT parquet, ROW_GROUP_SIZE 2048)`, k, f, filep
 // Every answer is DuckDB's, for keys in a row group, between two, outside
 // all, NULL, and after a plan for another constant (the plan cache).
 func TestPruneByKeyBounds(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	dir := t.TempDir()
 	views := pruneData(t, dir)
 	cl := pruneCluster(t, dir, views)
@@ -253,6 +254,7 @@ FROM (SELECT %[2]d * 6144 + range AS n FROM range(6144))) TO '%[3]s' (FORMAT par
 // read; a TIMESTAMPTZ, a cast column, a constant of another type or a
 // string keep every slice. Every answer is DuckDB's.
 func TestPruneByDateBounds(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	dir := t.TempDir()
 	views := pruneDateData(t, dir)
 	cl := pruneCluster(t, dir, views)

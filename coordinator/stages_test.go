@@ -508,6 +508,7 @@ func goldenStages(t *testing.T, file string, queries []string, opt func(*Config)
 // sampled) until every order had been seen. It asserts on the cache: one
 // entry for the query, however many times it is planned.
 func TestPlanCacheKeyIgnoresViewOrder(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	c, cl, _, _ := stageCoordinator(t, func(c *Config) {
 		c.TaskRows = 6000
 		c.BroadcastRows = 4000

@@ -53,6 +53,7 @@ func keptCount(t *testing.T, cl *flightsql.Client, tx *flightsql.Txn, q string) 
 // for each before the change, so that the check is what stands between
 // the kept plan and a wrong answer.
 func TestTextPlanKeptUntilChanged(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	c, cl, glob := startCluster(t, 2, "direct")
 	dir := filepath.Dir(glob)
 	ctx := context.Background()
@@ -160,6 +161,7 @@ TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 2048)`, rows, filepath.Join(dir, name)))
 // and never changed by them: under the race detector, each of them gets
 // the answer the text gets alone.
 func TestKeptPlanSharedByConcurrentQueries(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	c, cl, _, _ := stageCoordinator(t, func(c *Config) {
 		c.TaskRows = 6000
 		c.BroadcastRows = 4000

@@ -66,6 +66,7 @@ func wroteOn(t *testing.T, cl *flightsql.Client, want int64) {
 }
 
 func TestDistributedCopy(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	c, cl, glob := startCluster(t, 2, "")
 	data := filepath.Dir(glob)
 	ctx := context.Background()
@@ -165,6 +166,7 @@ func TestCopyIntoAnExistingDirectory(t *testing.T) {
 // A write whose query fails in one slice leaves nothing: no part, no
 // hidden directory.
 func TestFailedCopyLeavesNothing(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	_, cl, glob := startCluster(t, 2, "")
 	data := filepath.Dir(glob)
 	ctx := context.Background()

@@ -129,6 +129,7 @@ func planExecutors(info *flight.FlightInfo) []string {
 // named in no plan made after it was told to drain; the new executor must
 // have run tasks.
 func TestExecutorDrain(t *testing.T) {
+	t.Parallel() // the process tests run two at a time after the others (make test's time)
 	ctx := context.Background()
 	dir := t.TempDir()
 	glob := killData(t, dir)
@@ -348,6 +349,7 @@ func queryInt(t testing.TB, ctx context.Context, cl *flightsql.Client, sql strin
 // queries with Unavailable, and the planned ones answer as DuckDB does
 // before it exits 0, well within its grace.
 func TestCoordinatorDrain(t *testing.T) {
+	t.Parallel() // the process tests run two at a time after the others (make test's time)
 	ctx := context.Background()
 	dir := t.TempDir()
 	glob := killData(t, dir)
@@ -435,6 +437,7 @@ func TestCoordinatorDrain(t *testing.T) {
 // and SERVING when a new coordinator on the same address has taken its
 // registration again. The coordinator is SERVING once it serves.
 func TestExecutorReadiness(t *testing.T) {
+	t.Parallel() // the process tests run two at a time after the others (make test's time)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -471,6 +474,7 @@ func TestExecutorReadiness(t *testing.T) {
 // beside the trace id; skein.queries records the trace id; the
 // coordinator's log and the executor's log of its tasks carry both.
 func TestTraceIDsAcrossProcesses(t *testing.T) {
+	t.Parallel() // the process tests run two at a time after the others (make test's time)
 	ctx := context.Background()
 	dir := t.TempDir()
 	glob := killData(t, dir)
@@ -532,6 +536,7 @@ func TestTraceIDsAcrossProcesses(t *testing.T) {
 // grace and stuckAfter's 10 s, what was committed before is there at the
 // next start, and that start finds the data dir's lock released.
 func TestShutdownNotHeldByAStuckStatement(t *testing.T) {
+	t.Parallel() // the process tests run two at a time after the others (make test's time)
 	ctx := context.Background()
 	data := filepath.Join(t.TempDir(), "data")
 	args := []string{"serve", "--addr", "127.0.0.1:0", "--executors", "0", "--data-dir", data, "--shutdown-grace", "1s", "--max-nested-aggregates", "-1"}

@@ -33,6 +33,7 @@ const (
 // before its answer was lost). Every view left in the database must still
 // be readable, and no Arrow scan view of an ingest survives.
 func TestCoordinatorKill(t *testing.T) {
+	t.Parallel() // the process tests run two at a time after the others (make test's time)
 	trials := soakCount(t, "TRIALS", 2, 50)
 	for _, kind := range []string{"ingest", "insert", "ctas"} {
 		t.Run(kind, func(t *testing.T) {

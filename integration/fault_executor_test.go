@@ -55,6 +55,7 @@ func killQueries(glob string) []string {
 // resumed), and every endpoint not yet begun must be read from its
 // alternate location.
 func TestExecutorKill(t *testing.T) {
+	t.Parallel() // the process tests run two at a time after the others (make test's time)
 	trials := soakCount(t, "TRIALS", 4, 50)
 	ctx := context.Background()
 	dir := t.TempDir()

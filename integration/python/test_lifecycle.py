@@ -60,7 +60,9 @@ def test_sigterm_with_open_connections(skein_factory):
 
 
 def test_sigterm_during_long_query(skein_factory):
-    srv = skein_factory()
+    # A grace of 3 s, not the default 30: the query outlasts it either way,
+    # and the server must stop it then.
+    srv = skein_factory(extra_args=("--shutdown-grace", "3s"))
     conn = srv.connect()
     done = threading.Event()
 
