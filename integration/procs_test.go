@@ -67,7 +67,18 @@ type proc struct {
 
 func startProc(t testing.TB, args ...string) *proc {
 	t.Helper()
+	return startProcEnv(t, nil, args...)
+}
+
+// startProcEnv is startProc with env added to the test's environment, so
+// that a test giving its processes credentials may run in parallel (t.Setenv
+// may not).
+func startProcEnv(t testing.TB, env []string, args ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(skeinBinary(t), args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stderr = &testLog{t: t, name: args[0]}
 	// A pipe of our own rather than StdoutPipe: Wait runs as soon as the
 	// process starts (a kill must be noticed), and it would close

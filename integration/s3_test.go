@@ -28,6 +28,7 @@ import (
 // answer comes from object storage, and each equals DuckDB's over the local
 // copies.
 func TestObjectStorageTPCH(t *testing.T) {
+	t.Parallel() // beside the process tests, after the others (make test's time)
 	ctx := context.Background()
 	dir := t.TempDir()
 	views := tpchData(t, ctx, dir)
@@ -50,13 +51,11 @@ func TestObjectStorageTPCH(t *testing.T) {
 	} else if resp.Body.Close(); resp.StatusCode == http.StatusOK {
 		t.Fatal("moto serves unsigned requests: the signatures would go unchecked")
 	}
-	t.Setenv("AWS_ACCESS_KEY_ID", user.keyID)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", user.secret)
-	t.Setenv("AWS_SESSION_TOKEN", "")
 	s3flags := []string{"--allow-prefix", "s3://" + bucket + "/" + prefix, "--s3-endpoint", s3.endpoint,
 		"--s3-use-ssl=false", "--s3-region", "us-east-1", "--extension-dir", extensionDir(t)}
 
 	pc := newProcCluster(t) // no --allow-dir: nothing local to read
+	pc.env = []string{"AWS_ACCESS_KEY_ID=" + user.keyID, "AWS_SECRET_ACCESS_KEY=" + user.secret, "AWS_SESSION_TOKEN="}
 	coord := pc.coordinator(filepath.Join(t.TempDir(), "data"), append([]string{"--task-rows", "1500"}, s3flags...)...)
 	pc.executor(coord.uri, s3flags...)
 	pc.executor(coord.uri, s3flags...)

@@ -52,6 +52,7 @@ type procCluster struct {
 	t      testing.TB
 	secret string
 	allow  []string
+	env    []string // added to each process's environment
 }
 
 func newProcCluster(t testing.TB, dirs ...string) *procCluster {
@@ -74,7 +75,7 @@ func (c *procCluster) coordinator(dataDir string, args ...string) *proc {
 	c.t.Helper()
 	base := []string{"coordinator", "--addr", "127.0.0.1:0", "--data-dir", dataDir, "--cluster-secret-file", c.secret,
 		"--threads", "1", "--split-min-rows", "0", "--local-max-rows", "0", "--log-level", "warn"}
-	return startProc(c.t, append(append(base, c.allow...), args...)...)
+	return startProcEnv(c.t, c.env, append(append(base, c.allow...), args...)...)
 }
 
 // executor starts an executor of one DuckDB thread for the coordinator at
@@ -83,7 +84,7 @@ func (c *procCluster) executor(uri string, args ...string) *proc {
 	c.t.Helper()
 	base := append([]string{"executor", "--coordinator", uri, "--addr", "127.0.0.1:0",
 		"--cluster-secret-file", c.secret, "--threads", "1", "--log-level", "info"}, c.allow...)
-	return startProc(c.t, append(base, args...)...)
+	return startProcEnv(c.t, c.env, append(base, args...)...)
 }
 
 // executorID is the id an executor started by procCluster logged (its
