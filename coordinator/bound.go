@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -48,36 +49,20 @@ func (d *dist) PlanBound(ctx context.Context, conn *duck.Conn, tag flightsql.Que
 	return d.Plan(ctx, conn, tag, user, text, schema, resultMode, desc)
 }
 
+// integerTypes are the DuckDB types duckdb-go binds Go's integers as.
+var integerTypes = map[reflect.Kind]string{reflect.Int8: "TINYINT", reflect.Int16: "SMALLINT", reflect.Int32: "INTEGER",
+	reflect.Int64: "BIGINT", reflect.Uint8: "UTINYINT", reflect.Uint16: "USMALLINT", reflect.Uint32: "UINTEGER", reflect.Uint64: "UBIGINT"}
+
 // boundValue is a parameter value as RowArgs gives it, written as its
 // text and DuckDB type; false for a kind not written here.
 func boundValue(v any) (partition.Bound, bool) {
-	i := func(n int64, typ string) (partition.Bound, bool) {
-		return partition.Bound{Text: strconv.FormatInt(n, 10), Type: typ}, true
-	}
-	u := func(n uint64, typ string) (partition.Bound, bool) {
-		return partition.Bound{Text: strconv.FormatUint(n, 10), Type: typ}, true
-	}
 	switch v := v.(type) {
 	case nil:
 		return partition.Bound{Null: true}, true
 	case bool:
 		return partition.Bound{Text: strconv.FormatBool(v), Type: "BOOLEAN"}, true
-	case int8:
-		return i(int64(v), "TINYINT")
-	case int16:
-		return i(int64(v), "SMALLINT")
-	case int32:
-		return i(int64(v), "INTEGER")
-	case int64:
-		return i(v, "BIGINT")
-	case uint8:
-		return u(uint64(v), "UTINYINT")
-	case uint16:
-		return u(uint64(v), "USMALLINT")
-	case uint32:
-		return u(uint64(v), "UINTEGER")
-	case uint64:
-		return u(v, "UBIGINT")
+	case int8, int16, int32, int64, uint8, uint16, uint32, uint64:
+		return partition.Bound{Text: fmt.Sprint(v), Type: integerTypes[reflect.TypeOf(v).Kind()]}, true
 	case float32:
 		// The shortest text that reads back as the same float.
 		if math.IsInf(float64(v), 0) || math.IsNaN(float64(v)) {

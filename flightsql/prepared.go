@@ -236,13 +236,14 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 		// A prepared query is split like a statement (the JDBC driver
 		// prepares every query), in a transaction too; with one row of
 		// parameters, as the query with their values in place.
-		if s.cfg.Cluster != nil && p.stmt.Resolved && len(p.args) <= 1 && (len(p.args) == 1) == (p.stmt.Params.NumFields() > 0) {
+		takes := p.stmt.Params.NumFields() > 0
+		if s.cfg.Cluster != nil && p.stmt.Resolved && (takes && len(p.args) == 1 || !takes && len(p.args) == 0) {
 			var info *flight.FlightInfo
 			var err error
-			if len(p.args) == 0 {
-				info, err = s.cfg.Cluster.Plan(ctx, sess.conn, tag, sess.user, p.sql, q.schema, resultMode(header, sess), desc)
-			} else {
+			if takes {
 				info, err = s.cfg.Cluster.PlanBound(ctx, sess.conn, tag, sess.user, p.sql, p.args[0], q.schema, resultMode(header, sess), desc)
+			} else {
+				info, err = s.cfg.Cluster.Plan(ctx, sess.conn, tag, sess.user, p.sql, q.schema, resultMode(header, sess), desc)
 			}
 			if err != nil || len(info.GetEndpoint()) > 0 {
 				return &query{info: tagged(info, tag)}, err

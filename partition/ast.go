@@ -178,6 +178,11 @@ func constant(typ string, v any) Node {
 		"value": Node{"type": Node{"id": typ, "type_info": nil}, "is_null": false, "value": v}}
 }
 
+func null() Node {
+	return Node{"class": "CONSTANT", "type": "VALUE_CONSTANT", "alias": "", "query_location": json.Number(noLocation),
+		"value": Node{"type": Node{"id": "NULL", "type_info": nil}, "is_null": true}}
+}
+
 func parameter(n int) Node {
 	return Node{"class": "PARAMETER", "type": "VALUE_PARAMETER", "alias": "", "query_location": json.Number(noLocation),
 		"identifier": fmt.Sprint(n)}

@@ -1,7 +1,6 @@
 package partition
 
 import (
-	"encoding/json"
 	"strings"
 )
 
@@ -64,8 +63,7 @@ func byName(n Node, env Env) error {
 		}
 		sl := make([]any, len(names))
 		for i, name := range names {
-			v := Node{"class": "CONSTANT", "type": "VALUE_CONSTANT", "alias": "", "query_location": json.Number(noLocation),
-				"value": Node{"type": Node{"id": "NULL", "type_info": nil}, "is_null": true}}
+			v := null()
 			switch t := types[strings.ToLower(name)]; {
 			case has[strings.ToLower(name)]:
 				v = qualified("skein_byname", name)

@@ -1,8 +1,8 @@
 package partition
 
 import (
-	"encoding/json"
 	"fmt"
+	"strconv"
 )
 
 // A prepared query's parameters bound for planning: the coordinator plans
@@ -52,7 +52,7 @@ func BindParameters(serialized []byte, values []Bound) ([]byte, error) {
 	index := map[string]int{} // identifier: position, from 1
 	for _, e := range st.Params {
 		en, _ := e.(map[string]any)
-		n, err := nodeInt(en["value"])
+		n, err := strconv.Atoi(fmt.Sprint(en["value"]))
 		if err != nil {
 			return nil, local("parameter %v: %v", en["key"], err)
 		}
@@ -87,8 +87,7 @@ func BindParameters(serialized []byte, values []Bound) ([]byte, error) {
 func (b Bound) node() (Node, error) {
 	switch {
 	case b.Null:
-		return Node{"class": "CONSTANT", "type": "VALUE_CONSTANT", "alias": "", "query_location": json.Number(noLocation),
-			"value": Node{"type": Node{"id": "NULL", "type_info": nil}, "is_null": true}}, nil
+		return null(), nil
 	case b.Type == "VARCHAR":
 		return constant("VARCHAR", b.Text), nil
 	}
@@ -96,11 +95,4 @@ func (b Bound) node() (Node, error) {
 		return v, nil
 	}
 	return nil, local("a parameter value of type %s", b.Type)
-}
-
-// nodeInt is an integer of the AST (a json.Number).
-func nodeInt(v any) (int, error) {
-	var n int
-	_, err := fmt.Sscan(fmt.Sprint(v), &n)
-	return n, err
 }

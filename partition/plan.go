@@ -104,8 +104,6 @@ type Analysis struct {
 	// this its analysis over the first branch and siblings over the
 	// others, whose partials its final stage reads too (unionagg.go).
 	siblings []*Analysis
-	// byBranch is that analysis, found by findScan.
-	byBranch *Analysis
 	// inlined is the query analysed with every WITH inlined, which
 	// Stages plans instead when computing WITH results once does not
 	// give a plan.
@@ -312,11 +310,11 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 	if over, ok := distinctOverGroups(root, env); ok {
 		return analyzeSelect(over, env) // distinctgroups.go
 	}
+	if u := unionAllInFrom(root); u != nil && env.Exchanges {
+		return unionAggregate(root, u, env) // unionagg.go
+	}
 	if err := a.findScan(env.Rows, aggs); err != nil {
 		return nil, err
-	}
-	if a.byBranch != nil {
-		return a.byBranch, nil
 	}
 	if err := plainSelect(withoutDistinct(root, aggs), env.Exchanges); err != nil {
 		return nil, err
@@ -470,21 +468,10 @@ func (a *Analysis) findScan(rows func([]string) (int64, error), aggs Aggregates)
 				// shuffled only to be read they cost more than the
 				// query run whole (an aggregate of two filtered
 				// branches of SF1's lineitem: 3.11 s staged, 0.35 s
-				// local, bench/staged_shapes.py); the outer query's
-				// partial aggregate in each branch's tasks would be
-				// the plan.
+				// local, bench/staged_shapes.py). analyzeSelect plans
+				// a query over one branch by branch (unionagg.go).
 				if unionAllTree(inner) {
-					if len(path) > 1 {
-						return local("a UNION ALL in a FROM subquery")
-					}
-					// An aggregate over it computes its partials in each
-					// branch's tasks (unionagg.go).
-					ua, uerr := unionAggregate(a.root, inner, a.env)
-					if uerr != nil {
-						return uerr
-					}
-					a.byBranch = ua
-					return nil
+					return local("a UNION ALL in a FROM subquery")
 				}
 				ia, ierr := analyzeSetOp(clone(inner), a.env)
 				if ierr != nil {

@@ -13,7 +13,7 @@ import (
 //
 // Shuffled whole, the branches' rows would cross the network only to be
 // read once (an aggregate of two filtered branches of SF1's lineitem took
-// 3.11 s so against 0.35 s run whole, bench/staged_shapes.py). Instead the
+// 3.11 s against 0.35 s run whole, bench/staged_shapes.py). Instead the
 // aggregate moves below the union: each branch is planned as the query
 // itself over that branch alone, whose scan tasks compute the partial
 // aggregates of their slice, and every branch's partials are shuffled by
@@ -32,6 +32,20 @@ import (
 // LIMIT or DISTINCT: each of those needs all of them) is the UNION ALL of
 // the query over each branch, whose tasks split each branch's files and
 // are the answer's endpoints, as for a UNION ALL written at the top.
+
+// unionAllInFrom is the UNION ALL tree that is root's FROM subquery, or
+// nil.
+func unionAllInFrom(root Node) Node {
+	from := child(root, "from_table")
+	if str(from, "type") != "SUBQUERY" {
+		return nil
+	}
+	n := child(child(from, "subquery"), "node")
+	if str(n, "type") != "SET_OPERATION_NODE" || !unionAllTree(n) {
+		return nil
+	}
+	return n
+}
 
 // unionAggregate plans root, a query whose FROM is the subquery of the
 // UNION ALL tree union, as one analysis per branch: for an aggregate, the
@@ -90,9 +104,6 @@ func unionAggregate(root, union Node, env Env) (*Analysis, error) {
 			return nil, err
 		}
 		out = append(out, ba)
-	}
-	if len(out) < 2 {
-		return nil, local("a UNION ALL of %d branches", len(out))
 	}
 	scatter := true
 	for _, ba := range out {
