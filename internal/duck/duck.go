@@ -77,6 +77,11 @@ type DB struct {
 	// funcs are DuckDB's own functions, asked once (nesting.go).
 	funcsOnce sync.Once
 	funcs     builtinFunctions
+	// defs are the views and macros of the committed catalog, which
+	// every connection that ran only SELECTs sees (CatalogVersion),
+	// listed by the first of them to need them at a version.
+	defsMu sync.Mutex
+	defs   nestDefs
 }
 
 // Open opens (or creates) the database and locks its configuration: after
@@ -233,7 +238,7 @@ type Conn struct {
 	kept   map[string]*Stmt // QueryText's statements, by query
 	spare  []*Stmt          // Keep's statements, oldest first
 	policy Policy
-	defs   nestDefs // the views and macros it sees (nesting.go)
+	defs   nestDefs // the views and macros it sees, once it has its own CatalogVersion (nesting.go)
 	// allowed are the directories COPY TO and EXPORT may write in.
 	allowed []string
 }

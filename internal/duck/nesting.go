@@ -70,13 +70,13 @@ func (c *Conn) CheckQuery(ctx context.Context, query string, b Bounds) error {
 		return nil // not SQL DuckDB can parse: its parser says why
 	}
 	fn := c.db.functions(ctx)
-	n := &nester{aggs: fn.aggregates, builtin: fn.builtin, ctes: map[string]measure{}, memo: map[string]measure{},
+	n := &nester{aggs: fn.aggregates, builtin: fn.builtin, syntax: fn.syntax, ctes: map[string]measure{}, memo: map[string]measure{},
 		list: func() (views, macros map[string]string) {
-			return c.defs.views.get(ctx, c, viewsSQL), c.defs.macros.get(ctx, c, macrosSQL)
+			return c.definitions(ctx, viewsSQL), c.definitions(ctx, macrosSQL)
 		}}
 	for _, t := range toks {
 		if t.Kind == 'w' && (t.Text == "from" || t.Text == "join") {
-			n.views = c.defs.views.get(ctx, c, viewsSQL)
+			n.views = c.definitions(ctx, viewsSQL)
 			break
 		}
 	}
@@ -108,15 +108,18 @@ var fileScans = map[string]bool{
 }
 
 // builtinFunctions are the names of DuckDB's own functions, lower case:
-// all of them, and the aggregates among them.
+// all of them, and the aggregates among them; and the keywords that are
+// syntax where a call would be (IN (...), EXISTS (...), CAST(...),
+// COALESCE(...)).
 type builtinFunctions struct {
-	builtin, aggregates map[string]bool
+	builtin, aggregates, syntax map[string]bool
 }
 
-// functions lists DuckDB's own functions once (about 50 ms).
+// functions lists DuckDB's own functions and its keywords once (about 50
+// ms).
 func (db *DB) functions(ctx context.Context) builtinFunctions {
 	db.funcsOnce.Do(func() {
-		db.funcs = builtinFunctions{builtin: map[string]bool{}, aggregates: map[string]bool{}}
+		db.funcs = builtinFunctions{builtin: map[string]bool{}, aggregates: map[string]bool{}, syntax: map[string]bool{}}
 		rows, err := db.pool.QueryContext(ctx, `SELECT lower(function_name), bool_or(function_type = 'aggregate')
 FROM duckdb_functions() WHERE internal GROUP BY 1`)
 		if err != nil {
@@ -129,6 +132,24 @@ FROM duckdb_functions() WHERE internal GROUP BY 1`)
 			if rows.Scan(&name, &agg) == nil {
 				db.funcs.builtin[name] = true
 				db.funcs.aggregates[name] = agg
+			}
+		}
+		// A reserved or column-name keyword written bare before '(' is
+		// the grammar's, never a function's name: CREATE MACRO in(x)
+		// does not parse, and exists(1) or coalesce(1) is DuckDB's own
+		// EXISTS or COALESCE even when a macro of that name was made
+		// (quoted). Type-function keywords (left, join, map) may name a
+		// macro, unreserved ones (over, filter) too: not listed.
+		kw, err := db.pool.QueryContext(ctx, `SELECT lower(keyword_name) FROM duckdb_keywords()
+WHERE keyword_category IN ('reserved', 'column_name')`)
+		if err != nil {
+			return
+		}
+		defer kw.Close()
+		for kw.Next() {
+			var name string
+			if kw.Scan(&name) == nil {
+				db.funcs.syntax[name] = true
 			}
 		}
 	})
@@ -144,6 +165,26 @@ WHERE function_type IN ('macro', 'table_macro') AND NOT internal AND macro_defin
 // nestDefs are the views and macros a connection sees (nesting.go).
 type nestDefs struct {
 	views, macros definitions
+}
+
+// definitions are the views (listing viewsSQL) or macros (macrosSQL) the
+// connection sees, by lower-case name: the instance's, listed once a
+// catalog version for every connection that shares it (a new session's
+// connection would list the views again, 4 ms for a few, and the macros,
+// 45 ms), or its own once it has a version of its own.
+func (c *Conn) definitions(ctx context.Context, listing string) map[string]string {
+	pick := func(d *nestDefs) *definitions {
+		if listing == viewsSQL {
+			return &d.views
+		}
+		return &d.macros
+	}
+	if c.CatalogVersion().conn != 0 {
+		return pick(&c.defs).get(ctx, c, listing)
+	}
+	c.db.defsMu.Lock()
+	defer c.db.defsMu.Unlock()
+	return pick(&c.db.defs).get(ctx, c, listing)
 }
 
 // definitions are names' SQL, by lower-case name, as of a catalog
@@ -191,6 +232,9 @@ func (d *definitions) get(ctx context.Context, c *Conn, listing string) map[stri
 // expression) pass what they hold to the frame around them.
 type nester struct {
 	aggs, builtin map[string]bool
+	// syntax are the keywords that are the grammar's before '('
+	// (builtinFunctions).
+	syntax map[string]bool
 	// views are the views, listed when the query has a FROM; list gives
 	// them and the macros, when a call of a function DuckDB does not
 	// have built in needs them (once).
@@ -286,7 +330,15 @@ func (n *nester) frame(toks []sqltext.Token, i int, top, expr bool) frameInfo {
 			if call && fileScans[name] {
 				scans = addScans(scans, 1)
 			}
-			m := n.named(name, call)
+			// Only a call a macro could answer lists the connection's
+			// macros (duckdb_functions(): 45 ms, once per connection and
+			// catalog version): not a keyword's syntax, IN (...) or
+			// EXISTS (...), nor a name right after ')' or AS, which no
+			// call follows: a window's OVER (...), an aggregate's FILTER
+			// (...), a table alias's column list t(a, b), a type's
+			// arguments in CAST(x AS DECIMAL(10, 2)).
+			macro := call && !(t.Kind == 'w' && n.syntax[name]) && !(i > 0 && afterNoCall(toks[i-1]))
+			m := n.named(name, macro)
 			inner = max(inner, m.depth)
 			scans = addScans(scans, m.scans)
 		}
@@ -337,6 +389,12 @@ func (n *nester) named(name string, call bool) measure {
 	}
 	n.memo[name] = m
 	return m
+}
+
+// afterNoCall says whether no function call follows the token: ')' or
+// AS.
+func afterNoCall(t sqltext.Token) bool {
+	return t.Kind == ')' || t.Kind == 'w' && t.Text == "as"
 }
 
 // clauseWord says whether word opens a FROM clause (from, join) or

@@ -66,8 +66,48 @@ func measurer(t *testing.T, of func(measure) int) func(q string) int {
 	fn := db.functions(context.Background())
 	return func(q string) int {
 		t.Helper()
-		n := &nester{aggs: fn.aggregates, builtin: fn.builtin, ctes: map[string]measure{}, memo: map[string]measure{}}
+		n := &nester{aggs: fn.aggregates, builtin: fn.builtin, syntax: fn.syntax, ctes: map[string]measure{}, memo: map[string]measure{}}
 		return of(n.measure(mustScan(t, q)))
+	}
+}
+
+// TestOnlyMacroCallsListMacros checks when measuring a text lists the
+// connection's macros (a scan of duckdb_functions(), about 45 ms, for a
+// session's first such query): for a call of a name DuckDB does not have
+// built in, quoted or a keyword a macro may take (rollup), not for a
+// keyword's syntax before '(' (IN, EXISTS, CAST, COALESCE, VALUES) nor
+// for a name right after ')' (OVER, FILTER, an alias's column list) or
+// AS (a type, an alias's column list).
+func TestOnlyMacroCallsListMacros(t *testing.T) {
+	db, _, _ := openTest(t)
+	fn := db.functions(context.Background())
+	if !fn.syntax["in"] || !fn.syntax["exists"] || fn.syntax["over"] || fn.syntax["left"] {
+		t.Fatalf("keywords taken as syntax: in %v, exists %v, over %v, left %v (want true, true, false, false)",
+			fn.syntax["in"], fn.syntax["exists"], fn.syntax["over"], fn.syntax["left"])
+	}
+	for _, tc := range []struct {
+		q     string
+		lists bool
+	}{
+		{"SELECT 1 WHERE 1 IN (1, 2) AND NOT EXISTS (SELECT 1) AND 2 NOT IN (3)", false},
+		{"SELECT CAST(1 AS INTEGER), coalesce(NULL, 1), nullif(1, 2), substring('ab', 1, 1) FROM (VALUES (1)) AS v(x)", false},
+		{"SELECT count(*) FILTER (WHERE range > 1) OVER (ORDER BY range) FROM range(3)", false},
+		{"SELECT a FROM (SELECT 1, 2) t(a, b) WHERE a IN (SELECT 1) AND (a = 1 OR (a = 2))", false},
+		{"SELECT deeper(1)", true},
+		{"SELECT 1 WHERE 1 IN (deeper(1))", true},
+		{`SELECT "exists"(1)`, true},
+		{"SELECT rollup(1)", true},
+	} {
+		listed := 0
+		n := &nester{aggs: fn.aggregates, builtin: fn.builtin, syntax: fn.syntax, ctes: map[string]measure{}, memo: map[string]measure{},
+			list: func() (views, macros map[string]string) {
+				listed++
+				return nil, nil
+			}}
+		n.measure(mustScan(t, tc.q))
+		if got := listed > 0; got != tc.lists {
+			t.Errorf("%s: lists the macros %v, want %v", tc.q, got, tc.lists)
+		}
 	}
 }
 
@@ -132,6 +172,8 @@ func TestDeepAggregatesRefusedBeforePlanning(t *testing.T) {
 		"SELECT * FROM v12",
 		"SELECT * FROM deep()",
 		"SELECT deeper(1)",
+		"SELECT 1 WHERE 1 IN (deeper(1))",
+		"SELECT count(*) FILTER (WHERE deeper(1) > 0) OVER () FROM range(2)",
 		"SELECT count(*) FROM (" + nest(countLevel, 16) + ")",
 	} {
 		start := time.Now()
@@ -169,4 +211,60 @@ func mustScan(t *testing.T, q string) []sqltext.Token {
 
 func scalarText(ctx context.Context, c *Conn, q string) (string, error) {
 	return c.QueryText(ctx, "SELECT c::VARCHAR FROM ("+q+") LIMIT 1")
+}
+
+// TestConnectionsShareTheCommittedViews checks that connections which ran
+// only SELECTs measure through the views listed once for all of them,
+// that a connection's own temp views stay its own, and that a change of
+// the catalog on any connection is seen by the others.
+func TestConnectionsShareTheCommittedViews(t *testing.T) {
+	db, c, _ := openTest(t)
+	ctx := context.Background()
+	other := func() *Conn {
+		o, err := db.Connect(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = o.Close() })
+		return o
+	}
+	deep := func(name string, temp bool) {
+		kind := "VIEW"
+		if temp {
+			kind = "TEMP VIEW"
+		}
+		if _, err := c.Exec(ctx, fmt.Sprintf("CREATE OR REPLACE %s %s AS %s", kind, name, nest(countLevel, 17))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refused := func(o *Conn, q string) bool {
+		t.Helper()
+		err := o.CheckNesting(ctx, q, DefaultMaxNesting)
+		var de *Error
+		if err != nil && (!errors.As(err, &de) || de.Kind != KindInvalid) {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return err != nil
+	}
+	deep("shared", false)
+	a, b := other(), other()
+	if !refused(a, "SELECT * FROM shared") || !refused(b, "SELECT * FROM shared") {
+		t.Fatal("a new connection does not see the deep view")
+	}
+	if _, ok := db.defs.views.sql["shared"]; !ok {
+		t.Fatalf("the instance's views are not listed for its connections: %v", db.defs.views.sql)
+	}
+	deep("mine", true)
+	if !refused(c, "SELECT * FROM mine") {
+		t.Error("the connection that made a temp view does not measure it")
+	}
+	if refused(a, "SELECT * FROM mine") {
+		t.Error("another connection measures a temp view it cannot see")
+	}
+	if _, err := c.Exec(ctx, "CREATE OR REPLACE VIEW shared AS SELECT 1 AS c"); err != nil {
+		t.Fatal(err)
+	}
+	if refused(a, "SELECT * FROM shared") || refused(other(), "SELECT * FROM shared") {
+		t.Error("the view replaced on one connection is still measured as it was on the others")
+	}
 }
