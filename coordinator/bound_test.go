@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -21,6 +22,10 @@ func paramRecord(t *testing.T, vals ...any) arrow.RecordBatch {
 	fields := make([]arrow.Field, len(vals))
 	cols := make([]arrow.Array, len(vals))
 	for i, v := range vals {
+		if ta, ok := v.(timeArg); ok {
+			fields[i], cols[i] = arrow.Field{Name: fmt.Sprintf("$%d", i+1), Type: ta.typ, Nullable: true}, ta.array()
+			continue
+		}
 		typ := map[string]arrow.DataType{"<nil>": arrow.Null, "bool": arrow.FixedWidthTypes.Boolean, "int32": arrow.PrimitiveTypes.Int32,
 			"int64": arrow.PrimitiveTypes.Int64, "float64": arrow.PrimitiveTypes.Float64, "string": arrow.BinaryTypes.String}[fmt.Sprintf("%T", v)]
 		js, err := json.Marshal([]any{v})
@@ -39,12 +44,39 @@ func paramRecord(t *testing.T, vals ...any) arrow.RecordBatch {
 	return rec
 }
 
+// timeArg is a date or time parameter value, sent as the Arrow type typ;
+// t is the Go value the server's RowArgs makes of it.
+type timeArg struct {
+	t   time.Time
+	typ arrow.DataType
+}
+
+func (a timeArg) array() arrow.Array {
+	b := array.NewBuilder(memory.DefaultAllocator, a.typ)
+	defer b.Release()
+	switch b := b.(type) {
+	case *array.Date32Builder:
+		b.Append(arrow.Date32FromTime(a.t))
+	case *array.TimestampBuilder:
+		ts, err := arrow.TimestampFromTime(a.t, a.typ.(*arrow.TimestampType).Unit)
+		if err != nil {
+			panic(err)
+		}
+		b.Append(ts)
+	case *array.Time64Builder:
+		b.Append(arrow.Time64(a.t.Sub(a.t.Truncate(24 * time.Hour)).Microseconds()))
+	}
+	return b.NewArray()
+}
+
 // A prepared query with one row of parameters is planned as the query
 // with their values in its AST (bound.go): it splits, and its answer is
 // DuckDB's for the statement with those values bound, as DuckDB 1.5 binds
 // each type: a DOUBLE compared with an INTEGER column as a DOUBLE (o > 1.5
 // keeps 2), a VARCHAR as a string literal cast to the column's type
-// ('1.5' is 2 for an INTEGER), NULL as NULL.
+// ('1.5' is 2 for an INTEGER), NULL as NULL, a date or time as the type
+// DuckDB inferred for its parameter (a timestamp bound to a DATE is its
+// day).
 func TestBoundParametersAnswerAsDuckDBBinds(t *testing.T) {
 	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	_, cl, ref := stagedCluster(t, "direct")
@@ -62,6 +94,21 @@ func TestBoundParametersAnswerAsDuckDBBinds(t *testing.T) {
 			[]any{true, int64(10), 250.5}, true},
 		{"SELECT k FROM fact WHERE d = ?", []any{nil}, true},
 		{"SELECT d, count(*) AS n FROM fact WHERE x > ? GROUP BY d HAVING count(*) > ?", []any{100.25, int64(100)}, true},
+		{"SELECT d, count(*) FROM fact WHERE DATE '2024-01-01' + (k % 400)::INTEGER >= ? GROUP BY d",
+			[]any{timeArg{time.Date(2024, 6, 1, 0, 0, 0, 0, time.UTC), arrow.FixedWidthTypes.Date32}}, true},
+		{"SELECT d, count(*) FROM fact WHERE DATE '2024-01-01' + (k % 400)::INTEGER BETWEEN ? AND ? GROUP BY d",
+			[]any{timeArg{time.Date(2024, 2, 1, 12, 0, 0, 0, time.UTC), &arrow.TimestampType{Unit: arrow.Microsecond}},
+				timeArg{time.Date(2024, 3, 9, 0, 0, 0, 0, time.UTC), arrow.FixedWidthTypes.Date32}}, true},
+		{"SELECT count(*), max(k) FROM fact WHERE TIMESTAMP '2024-01-01' + to_minutes(k) < ?",
+			[]any{timeArg{time.Date(2024, 1, 3, 10, 15, 30, 500000000, time.UTC), &arrow.TimestampType{Unit: arrow.Microsecond}}}, true},
+		{"SELECT count(*), max(k) FROM fact WHERE TIMESTAMPTZ '2024-01-01 00:00:00+00' + to_minutes(k) >= ?",
+			[]any{timeArg{time.Date(2024, 1, 5, 7, 0, 0, 0, time.UTC), &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}}}, true},
+		{"SELECT d, count(*) FROM fact WHERE TIME '00:00:00' + to_seconds(k) < ? GROUP BY d",
+			[]any{timeArg{time.Date(1970, 1, 1, 1, 30, 0, 0, time.UTC), arrow.FixedWidthTypes.Time64us}}, true},
+		{"SELECT count(*), max(k) FROM fact WHERE CAST(TIMESTAMP '2024-01-01' + to_minutes(k) AS TIMESTAMP_S) < ?",
+			[]any{timeArg{time.Date(2024, 1, 3, 10, 15, 30, 900000000, time.UTC), &arrow.TimestampType{Unit: arrow.Millisecond}}}, true},
+		{"SELECT count(*), max(k) FROM fact WHERE CAST(TIME '00:00:00' + to_seconds(k) AS TIMETZ) < ?",
+			[]any{timeArg{time.Date(1970, 1, 1, 2, 0, 0, 0, time.UTC), arrow.FixedWidthTypes.Time64us}}, true},
 		// The result's type depends on the value's: bound here by DuckDB.
 		{"SELECT k, ? AS tag FROM fact WHERE k < 30", []any{"t"}, false},
 	} {
@@ -70,7 +117,13 @@ func TestBoundParametersAnswerAsDuckDBBinds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rdr, err := st.Query(ctx, memory.DefaultAllocator, c.args, duck.DefaultBatchSize)
+		args := slices.Clone(c.args)
+		for i, a := range args {
+			if ta, ok := a.(timeArg); ok {
+				args[i] = ta.t
+			}
+		}
+		rdr, err := st.Query(ctx, memory.DefaultAllocator, args, duck.DefaultBatchSize)
 		if err != nil {
 			t.Fatalf("%s: DuckDB: %v", name, err)
 		}

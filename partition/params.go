@@ -26,7 +26,8 @@ type Bound struct {
 	// Null: the value is NULL (Text and Type are then unused).
 	Null bool
 	// Text is the value as DuckDB casts it from VARCHAR, exactly; Type
-	// its DuckDB type (castTo's: a plain type or a DECIMAL).
+	// its DuckDB type (castTo's: a plain type or a DECIMAL; or a date or
+	// time type as the AST names it: TIMESTAMP WITH TIME ZONE).
 	Text, Type string
 }
 
@@ -82,6 +83,11 @@ func BindParameters(serialized []byte, values []Bound) ([]byte, error) {
 	return statement(node)
 }
 
+// timeTypes are the date and time types a value may have, as the AST
+// names them.
+var timeTypes = map[string]bool{"DATE": true, "TIMESTAMP": true, "TIMESTAMP WITH TIME ZONE": true, "TIMESTAMP_S": true,
+	"TIMESTAMP_MS": true, "TIMESTAMP_NS": true, "TIME": true, "TIME WITH TIME ZONE": true}
+
 // node is the value as an expression: NULL, a string constant, or its
 // text cast to its type.
 func (b Bound) node() (Node, error) {
@@ -90,6 +96,8 @@ func (b Bound) node() (Node, error) {
 		return null(), nil
 	case b.Type == "VARCHAR":
 		return constant("VARCHAR", b.Text), nil
+	case timeTypes[b.Type]:
+		return cast(b.Type, constant("VARCHAR", b.Text)), nil
 	}
 	if v := castTo(b.Type, constant("VARCHAR", b.Text)); v != nil {
 		return v, nil
