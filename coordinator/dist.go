@@ -639,6 +639,10 @@ type planned struct {
 	// it has this many (LIMIT n [OFFSET m] without ORDER BY or WHERE,
 	// whole.go); 0 for any other plan.
 	firstRows int64
+	// filteredRows: the plan is one task whose query reads one scan, and
+	// these are the rows of its row groups that the filter's Parquet
+	// statistics do not refute (filteredRows, here.go); 0: not known.
+	filteredRows int64
 }
 
 type plannedTask struct {

@@ -23,7 +23,10 @@ import (
 // footers do not give, never run here for this), so that a large one-task
 // plan (every query, while one executor thread takes tasks) still runs on
 // an executor and the coordinator does not become the cluster's
-// bottleneck. A query asking for any n rows of a scan (LIMIT n without
+// bottleneck. A query of one scan whose filter's Parquet statistics
+// refute row groups counts those it may match only (a point lookup in
+// files sorted by its key reads one row group: DuckDB skips the others by
+// the same statistics). A query asking for any n rows of a scan (LIMIT n without
 // ORDER BY or WHERE, a table's preview) reads its first rows only, n of
 // them and the rest of a row group: its n is the bound, whatever its files
 // hold. A local query runs in the session's own DuckDB connection,
@@ -41,6 +44,14 @@ func (d *dist) runHere(ctx context.Context, conn *duck.Conn, seen listings, p *p
 	if p.firstRows > 0 && p.firstRows < d.localMaxRows {
 		return fmt.Sprintf("one task reading the first %s rows of a scan, under --local-max-rows %s: the coordinator runs it, "+
 			"with no dispatch to an executor and no result relayed", groupDigits(p.firstRows), groupDigits(d.localMaxRows))
+	}
+	if p.filteredRows > 0 {
+		if p.filteredRows >= d.localMaxRows {
+			return ""
+		}
+		return fmt.Sprintf("one task reading %s rows of the row groups its filter may match (Parquet statistics), under "+
+			"--local-max-rows %s: the coordinator runs it, with no dispatch to an executor and no result relayed",
+			groupDigits(p.filteredRows), groupDigits(d.localMaxRows))
 	}
 	w, err := partition.WholeQuery(marked, views)
 	if err != nil || w.Text {

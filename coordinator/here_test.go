@@ -19,10 +19,15 @@ import (
 // query run whole as one task (--split-min-rows) and a plan in stages that
 // is one task (a correlated subquery over a scan of one row group). A plan
 // of several tasks, or one task reading as many rows, still runs on
-// executors. The answers, in order, are DuckDB's.
+// executors; a query of one scan counts the rows of the row groups its
+// filter's Parquet statistics do not refute. The answers, in order, are
+// DuckDB's.
 func TestSmallOneTaskRunsHere(t *testing.T) {
 	const here = "runs local: one task reading %s rows, under --local-max-rows %s: the coordinator runs it, with no dispatch to an executor and no result relayed"
 	join := "SELECT a.g, count(*) AS n, sum(b.id) AS s FROM read_parquet('%[1]s') a JOIN read_parquet('%[1]s') b ON a.id = b.id + 1 GROUP BY a.g ORDER BY a.g"
+	const filtered = "runs local: one task reading %s rows of the row groups its filter may match (Parquet statistics), under " +
+		"--local-max-rows %s: the coordinator runs it, with no dispatch to an executor and no result relayed"
+	lookup := "SELECT * FROM read_parquet('%[1]s') WHERE id = 12345"
 	corr := "SELECT s.id, (SELECT count(*) FROM read_parquet('%[1]s') t WHERE t.g = s.id %% 5) AS n FROM read_parquet('%[2]s') s ORDER BY 1 LIMIT 5"
 	for _, tc := range []struct {
 		name            string
@@ -37,6 +42,11 @@ func TestSmallOneTaskRunsHere(t *testing.T) {
 		{"split, several tasks", 0, 1 << 40, join, "", 2},
 		{"stages of one task, under", 0, 100_000, corr, fmt.Sprintf(here, "31,000", "100,000"), 0},
 		{"stages of one task, never here", 0, 0, corr, "", 1},
+		// A lookup in files sorted by its key: the row groups its filter
+		// may match are under the bound, the files' rows are not.
+		{"whole lookup, its row groups under", 1 << 40, 20_000, lookup, fmt.Sprintf(filtered, "2,048", "20,000"), 0},
+		{"whole lookup, its row groups over", 1 << 40, 2_000, lookup, "", 1},
+		{"whole, a filter refuting no row group", 1 << 40, 20_000, "SELECT id FROM read_parquet('%[1]s') WHERE g = 3 ORDER BY id LIMIT 4", "", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, cl, glob := startCluster(t, 2, "direct", func(c *Config) {

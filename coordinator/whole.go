@@ -86,6 +86,7 @@ func (d *dist) planWhole(ctx context.Context, conn *duck.Conn, seen listings, a 
 			if p != nil {
 				p.tasks[0].literals = lits
 				p.firstRows = firstRows
+				p.filteredRows = d.filteredRows(ctx, conn, seen, a, w)
 			}
 			return p, err
 		}
@@ -93,8 +94,45 @@ func (d *dist) planWhole(ctx context.Context, conn *duck.Conn, seen listings, a 
 	p, err := d.wholePlan(ctx, conn, key()+"\x00whole", func() ([]byte, error) { return w.AST, nil }, schema, why)
 	if p != nil {
 		p.firstRows = firstRows
+		p.filteredRows = d.filteredRows(ctx, conn, seen, a, w)
 	}
 	return p, err
+}
+
+// filteredRows are the rows of the row groups of the query's one scan
+// that its filter's Parquet statistics do not refute (partition's Prune,
+// as a split scan's slices are pruned): those its one task reads, DuckDB
+// skipping the others by the same statistics. 0 when not known: a query
+// reading more than one scan, or a filter the statistics refute nothing
+// of.
+func (d *dist) filteredRows(ctx context.Context, conn *duck.Conn, seen listings, a *partition.Analysis, w *partition.Whole) int64 {
+	if len(w.Scans) != 1 || a.Branches != nil || a.Format != partition.Parquet {
+		return 0
+	}
+	all, files, _, err := d.slices(ctx, conn, seen, a)
+	if err != nil {
+		return 0
+	}
+	kept, pruned := a.Prune(all)
+	if pruned.Empty == 0 {
+		return 0
+	}
+	rows := map[string]int64{}
+	for _, f := range files {
+		rows[f.Path] = f.Rows()
+	}
+	var n int64
+	for _, s := range kept {
+		if s.File == "" || len(s.Files) > 0 {
+			return 0 // not a file's rows: Prune keeps such slices as they are
+		}
+		if s.Whole() {
+			n += rows[s.File]
+		} else {
+			n += s.Last - s.First + 1
+		}
+	}
+	return max(n, 1)
 }
 
 // wholePlan is the one-task plan of the query as ast gives it (nil: it
