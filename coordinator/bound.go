@@ -41,11 +41,12 @@ func (d *dist) PlanBound(ctx context.Context, conn *duck.Conn, tag flightsql.Que
 		}
 		values[i] = b
 	}
-	ast, err := serialize(ctx, conn, query)
+	// The prepared text's AST, asked of DuckDB at its first run only.
+	parsed, _, err := d.parse(ctx, conn, query)
 	if err != nil {
 		return runsLocal(fmt.Errorf("%w: %v", partition.ErrLocal, err))
 	}
-	bound, err := partition.BindParameters([]byte(ast), values)
+	bound, err := partition.BindParameters([]byte(parsed.ast), values)
 	if err != nil {
 		if errors.Is(err, partition.ErrLocal) {
 			return runsLocal(err)
@@ -55,6 +56,13 @@ func (d *dist) PlanBound(ctx context.Context, conn *duck.Conn, tag flightsql.Que
 	text, err := deserialize(ctx, conn, bound)
 	if err != nil {
 		return runsLocal(fmt.Errorf("%w: %v", partition.ErrLocal, err))
+	}
+	// Its AST is the one just written: the planning need not ask DuckDB
+	// for it again (parse).
+	if !d.parsed.has(text) {
+		if marked, vals, err := partition.MarkLiterals(bound); err == nil {
+			d.parsed.put(text, parsedText{ast: string(bound), marked: marked, values: vals, bound: true})
+		}
 	}
 	return d.Plan(ctx, conn, tag, user, text, schema, resultMode, desc)
 }

@@ -943,6 +943,10 @@ type parsedText struct {
 	marked []byte
 	values string
 	shape  string
+	// bound: the text of a prepared query with its parameters' values
+	// in place, cached with the AST they were written into (PlanBound)
+	// before it was planned: its first planning is its first sight.
+	bound bool
 }
 
 func parsedCost(k string, v parsedText) int64 {
@@ -953,6 +957,11 @@ func parsedCost(k string, v parsedText) int64 {
 // text was planned before (again).
 func (d *dist) parse(ctx context.Context, conn *duck.Conn, query string) (_ parsedText, again bool, err error) {
 	if p, ok := d.parsed.get(query); ok {
+		if p.bound {
+			p.bound = false
+			d.parsed.put(query, p)
+			return p, false, nil
+		}
 		return p, true, nil
 	}
 	ast, err := serialize(ctx, conn, query)

@@ -139,7 +139,7 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 // be.
 func (d *dist) keptPlan(ctx context.Context, conn *duck.Conn, query string, schema *arrow.Schema) (*planned, error) {
 	seen := d.newListings()
-	if !d.parsed.has(query) {
+	if p, ok := d.parsed.get(query); !ok || p.bound {
 		// Never planned (a lookup's new key, mostly): nothing is kept.
 		p, _, err := d.planText(ctx, conn, query, schema, seen)
 		return p, err
