@@ -199,6 +199,8 @@ var stageQueries = []string{
 	"SELECT so.o, count(*) FROM seq s JOIN seqord so ON s.o = so.o WHERE so.urgent GROUP BY so.o ORDER BY count(*) DESC, so.o LIMIT 5",
 	"SELECT so.od, count(so.o) FROM seq s LEFT JOIN seqord so ON s.o = so.o AND so.urgent GROUP BY so.od",
 	"SELECT o, sum(x) FROM seq GROUP BY o",
+	// DISTINCT aggregates finished there: over the rows, not the values.
+	"SELECT o, count(DISTINCT x), max(x) FROM seq GROUP BY o HAVING count(DISTINCT x) > 1",
 	// k's ranges are disjoint, but not d's: the aggregate by d is shuffled.
 	"SELECT d, count(*) FROM seq GROUP BY d",
 	// fact's files each span all of o: no ranges, co-partitioned as before.

@@ -145,6 +145,7 @@ var staged = []string{
 	"SELECT o_orderpriority, count(*), sum(l_extendedprice) FROM orders, lineitem WHERE o_orderkey = l_orderkey GROUP BY o_orderpriority",
 	"SELECT c_mktsegment, o_orderstatus, count(*) FROM customer, orders, lineitem WHERE c_custkey = o_custkey AND l_orderkey = o_orderkey AND l_discount > 0.05 GROUP BY ALL ORDER BY ALL",
 	"SELECT l_orderkey, sum(l_quantity) AS q FROM lineitem GROUP BY l_orderkey HAVING sum(l_quantity) > 200",
+	"SELECT l_orderkey, count(DISTINCT l_suppkey) AS n, max(l_suppkey) FROM lineitem GROUP BY l_orderkey HAVING count(DISTINCT l_suppkey) > 2",
 	"SELECT p_brand, count(DISTINCT l_suppkey) FROM part JOIN lineitem ON p_partkey = l_partkey GROUP BY p_brand ORDER BY 2 DESC, 1 LIMIT 5",
 	"SELECT c_custkey, count(o_orderkey) FROM customer LEFT JOIN orders ON c_custkey = o_custkey AND o_comment NOT LIKE '%special%' GROUP BY c_custkey",
 	"SELECT n_name, o_orderkey FROM orders JOIN customer ON o_custkey = c_custkey LEFT JOIN nation ON c_nationkey = n_nationkey AND n_regionkey = 1 WHERE o_totalprice > 250000",
