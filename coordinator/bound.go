@@ -27,15 +27,11 @@ import (
 func (d *dist) PlanBound(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTag, user, query string, args []any, timeTypes []string, schema *arrow.Schema, resultMode string, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
 	values := make([]partition.Bound, len(args))
 	for i, a := range args {
-		var b partition.Bound
-		ok := false
-		if t, isTime := a.(time.Time); isTime {
-			if i < len(timeTypes) {
-				b, ok = timeValue(t, timeTypes[i])
-			}
-		} else {
-			b, ok = boundValue(a)
+		timeType := ""
+		if i < len(timeTypes) {
+			timeType = timeTypes[i]
 		}
+		b, ok := boundValue(a, timeType)
 		if !ok {
 			return runsLocal(fmt.Errorf("%w: parameter %d's value of Go type %T", partition.ErrLocal, i+1, a))
 		}
@@ -72,9 +68,12 @@ var integerTypes = map[reflect.Kind]string{reflect.Int8: "TINYINT", reflect.Int1
 	reflect.Int64: "BIGINT", reflect.Uint8: "UTINYINT", reflect.Uint16: "USMALLINT", reflect.Uint32: "UINTEGER", reflect.Uint64: "UBIGINT"}
 
 // boundValue is a parameter value as RowArgs gives it, written as its
-// text and DuckDB type; false for a kind not written here.
-func boundValue(v any) (partition.Bound, bool) {
+// text and DuckDB type (a date or time as timeType, its parameter's:
+// timeValue); false for a kind not written here.
+func boundValue(v any, timeType string) (partition.Bound, bool) {
 	switch v := v.(type) {
+	case time.Time:
+		return timeValue(v, timeType)
 	case nil:
 		return partition.Bound{Null: true}, true
 	case bool:

@@ -102,11 +102,11 @@ func (d *dist) planWhole(ctx context.Context, conn *duck.Conn, seen listings, a 
 // filteredRows are the rows of the row groups of the query's one scan
 // that its filter's Parquet statistics do not refute (partition's Prune,
 // as a split scan's slices are pruned): those its one task reads, DuckDB
-// skipping the others by the same statistics. 0 when not known: a query
-// reading more than one scan, or a filter the statistics refute nothing
-// of.
+// skipping the others by the same statistics (here.go reads it). 0 when
+// not known, or not asked (--local-max-rows 0): a query reading more than
+// one scan, or a filter the statistics refute nothing of.
 func (d *dist) filteredRows(ctx context.Context, conn *duck.Conn, seen listings, a *partition.Analysis, w *partition.Whole) int64 {
-	if len(w.Scans) != 1 || a.Branches != nil || a.Format != partition.Parquet {
+	if d.localMaxRows <= 0 || len(w.Scans) != 1 || a.Branches != nil || a.Format != partition.Parquet {
 		return 0
 	}
 	all, files, _, err := d.slices(ctx, conn, seen, a)
@@ -129,7 +129,7 @@ func (d *dist) filteredRows(ctx context.Context, conn *duck.Conn, seen listings,
 		if s.Whole() {
 			n += rows[s.File]
 		} else {
-			n += s.Last - s.First + 1
+			n += sliceRows(s)
 		}
 	}
 	return max(n, 1)

@@ -331,7 +331,7 @@ func (n *nester) frame(toks []sqltext.Token, i int, top, expr bool) frameInfo {
 				scans = addScans(scans, 1)
 			}
 			// Only a call a macro could answer lists the connection's
-			// macros (duckdb_functions(): 45 ms, once per connection and
+			// macros (duckdb_functions(): 45 ms, once per catalog version and
 			// catalog version): not a keyword's syntax, IN (...) or
 			// EXISTS (...), nor a name right after ')' or AS, which no
 			// call follows: a window's OVER (...), an aggregate's FILTER
