@@ -331,8 +331,8 @@ func (n *nester) frame(toks []sqltext.Token, i int, top, expr bool) frameInfo {
 				scans = addScans(scans, 1)
 			}
 			// Only a call a macro could answer lists the connection's
-			// macros (duckdb_functions(): 45 ms, once per catalog version and
-			// catalog version): not a keyword's syntax, IN (...) or
+			// macros (duckdb_functions(): 45 ms, once per catalog
+			// version): not a keyword's syntax, IN (...) or
 			// EXISTS (...), nor a name right after ')' or AS, which no
 			// call follows: a window's OVER (...), an aggregate's FILTER
 			// (...), a table alias's column list t(a, b), a type's
