@@ -281,6 +281,8 @@ var stageQueries = []string{
 	"SELECT count(*), sum(v), max(v) FROM (SELECT x AS v FROM fact UNION ALL SELECT od FROM ord WHERE urgent UNION ALL SELECT d FROM dim)",
 	"SELECT u.d, avg(u.x) FROM (SELECT d, x FROM fact UNION ALL SELECT f.d, o.od FROM fact f JOIN ord o ON f.o = o.o) AS u WHERE u.x > 10 GROUP BY u.d HAVING count(*) > 2 ORDER BY 2 DESC LIMIT 3",
 	"SELECT d, median(x) FROM (SELECT d, x FROM fact UNION ALL SELECT d, 0 FROM dim) GROUP BY d",
+	"SELECT u.d, count(DISTINCT u.x), sum(u.x) FROM (SELECT d, x FROM fact WHERE k % 2 = 0 UNION ALL SELECT o % 7, od FROM ord) AS u GROUP BY u.d",
+	"SELECT d, x, rank() OVER (PARTITION BY d ORDER BY x) AS r FROM (SELECT d, x FROM fact UNION ALL SELECT d, 0 FROM dim)",
 	"SELECT * FROM (SELECT d, x FROM fact UNION ALL SELECT d, 0 FROM dim) WHERE x > 100",
 	// Nor a bound from below, nor one that is not an integer.
 	"SELECT k, d FROM (SELECT k, d, rank() OVER (PARTITION BY d ORDER BY x DESC) AS r FROM fact) t WHERE r > 1 AND r <= 2.5",

@@ -602,7 +602,9 @@ func (a *Analysis) outputOrder() *Analysis {
 // DISTINCT among others, GROUP BY ALL, ...): the scan's rows, filtered,
 // shuffled by those group keys that are plain expressions of the row, and
 // the query itself over each partition; with no such key, or an ordered
-// or limited answer, over one partition.
+// or limited answer, over one partition. Over a UNION ALL (unionagg.go)
+// every branch's scan ships its rows, under the union's column names, to
+// the same partitions, where the query reads them as one table.
 func (a *Analysis) rawStages(p *Plan) (*Plan, error) {
 	from := child(a.root, "from_table")
 	alias := str(from, "alias")
@@ -617,17 +619,40 @@ func (a *Analysis) rawStages(p *Plan) (*Plan, error) {
 	if len(keys) == 0 || len(list(a.root, "modifiers")) > 0 {
 		tasks = 1
 	}
-	scan := p.add(&Stage{Scan: a, What: "scan (rows, for an aggregate that does not split)"})
-	final := p.add(&Stage{Tasks: tasks, What: "aggregate"})
 	keyCols := make([]Key, len(keys))
 	for i := range keys {
 		keyCols[i] = Key{Column: fmt.Sprintf("skein_k%d", i)}
 	}
-	p.feed(scan, final, Shuffle, keyCols)
+	scans := []*Stage{a.rawScan(p, alias, keys, keyCols)}
+	for _, s := range a.siblings {
+		t := s.rawScan(p, alias, keys, keyCols)
+		t.What += " (UNION ALL branch)"
+		scans = append(scans, t)
+	}
+	final := p.add(&Stage{Tasks: tasks, What: "aggregate"})
+	if a.windows {
+		final.What = "window functions"
+	}
+	for _, s := range scans {
+		p.feed(s, final, Shuffle, keyCols)
+	}
+	final.node = func(_ Node, input func(int, string) Node) (Node, error) {
+		n := clone(a.root)
+		n["from_table"] = withoutKeys(input, len(scans), alias, keyCols)
+		n["where_clause"] = nil
+		return n, nil
+	}
+	return p, nil
+}
+
+// rawScan adds the stage of rawStages that reads a's scan: the columns the
+// query reads of the FROM item alias and its keys, its WHERE applied.
+func (a *Analysis) rawScan(p *Plan, alias string, keys []Node, keyCols []Key) *Stage {
+	scan := p.add(&Stage{Scan: a, What: "scan (rows, for an aggregate that does not split)"})
 	cols := a.rawColumns(alias)
 	cut, why := a.sliceCut()
 	if a.windows {
-		scan.What, final.What = "scan (rows, for window functions)", "window functions"
+		scan.What = "scan (rows, for window functions)"
 		if cut != nil {
 			scan.What = "scan (rows, for window functions: " + why + ")"
 		}
@@ -642,13 +667,7 @@ func (a *Analysis) rawStages(p *Plan) (*Plan, error) {
 		n["qualify"] = cut
 		return clone(n), nil
 	}
-	final.node = func(_ Node, input func(int, string) Node) (Node, error) {
-		n := clone(a.root)
-		n["from_table"] = withoutKeys(input, alias, keyCols)
-		n["where_clause"] = nil
-		return n, nil
-	}
-	return p, nil
+	return scan
 }
 
 // rawColumns is what a raw scan ships of the FROM item alias: the
@@ -741,19 +760,30 @@ func addColumnNames(names map[string]bool, ref Node) {
 	}
 }
 
-// withoutKeys reads input 0 as the FROM item alias, without the key
-// columns its producer added for the shuffle.
-func withoutKeys(input func(int, string) Node, alias string, keys []Key) Node {
-	if len(keys) == 0 {
+// withoutKeys reads the stage's inputs (one, or a UNION ALL's branches,
+// whose columns agree) as the FROM item alias, without the key columns
+// their producers added for the shuffle.
+func withoutKeys(input func(int, string) Node, inputs int, alias string, keys []Key) Node {
+	if len(keys) == 0 && inputs == 1 {
 		return input(0, alias)
+	}
+	from := input(0, "skein_in")
+	if inputs > 1 {
+		parts := make([]Node, inputs)
+		for i := range parts {
+			parts[i] = input(i, fmt.Sprintf("skein_branch%d", i))
+		}
+		from = subquery(unionAllOf(parts), "skein_in")
 	}
 	all := star()
 	var drop []any
 	for _, k := range keys {
 		drop = append(drop, k.Column)
 	}
-	all["exclude_list"] = drop
-	return subquery(selectNode([]any{all}, input(0, "skein_in")), alias)
+	if len(drop) > 0 {
+		all["exclude_list"] = drop
+	}
+	return subquery(selectNode([]any{all}, from), alias)
 }
 
 // overSubquery plans a query over a FROM subquery that aggregates (or
@@ -825,7 +855,7 @@ func (a *Analysis) overSubquery(outNames []string) (*Plan, error) {
 	p.feed(last, outer, Shuffle, keyCols)
 	outer.node = func(_ Node, input func(int, string) Node) (Node, error) {
 		n := clone(a.root)
-		n["from_table"] = withoutKeys(input, alias, keyCols)
+		n["from_table"] = withoutKeys(input, 1, alias, keyCols)
 		return n, nil
 	}
 	return p, nil

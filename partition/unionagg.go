@@ -1,9 +1,6 @@
 package partition
 
-import (
-	"fmt"
-	"strings"
-)
+import "strings"
 
 // An aggregate over a UNION ALL in a FROM subquery, as a report over two
 // fact tables or two filtered parts of one writes it:
@@ -25,8 +22,11 @@ import (
 // Each branch's columns are named as the union's and cast to its types
 // (as DuckDB's UNION ALL casts them), so that the outer query binds over
 // every branch to the same expressions and the same partial columns. The
-// aggregate must decompose (no median, no DISTINCT beside other
-// aggregates: those ship rows) and read nothing but the union.
+// query must read nothing but the union. An aggregate that does not
+// decompose (a median, a DISTINCT beside other aggregates), or window
+// functions, ship each branch's rows instead: every branch's scan sends
+// them, shuffled by the same keys, to one stage that runs the query over
+// their union (rawStages).
 
 // A query that only filters and projects the union's rows (no ORDER BY,
 // LIMIT or DISTINCT: each of those needs all of them) is the UNION ALL of
@@ -118,11 +118,18 @@ func unionAggregate(root, union Node, env Env) (*Analysis, error) {
 		}
 		return &Analysis{Mode: Scatter, Branches: out}, nil
 	}
+	raw := out[0].raw != nil
 	for _, ba := range out {
 		if why := ba.notPerBranch(); why != "" {
 			return nil, local("a UNION ALL in a FROM subquery, under %s", why)
 		}
-		if !sameExpr(ba.partials, out[0].partials) || !sameExpr(ba.groups, out[0].groups) {
+		if (ba.raw != nil) != raw || ba.windows != out[0].windows {
+			return nil, local("a UNION ALL whose branches aggregate differently")
+		}
+		if raw && !sameExpr(ba.rawKeys(), out[0].rawKeys()) {
+			return nil, local("a UNION ALL whose branches are shuffled by different keys")
+		}
+		if !raw && (!sameExpr(ba.partials, out[0].partials) || !sameExpr(ba.groups, out[0].groups)) {
 			return nil, local("a UNION ALL whose branches aggregate differently")
 		}
 	}
@@ -130,18 +137,19 @@ func unionAggregate(root, union Node, env Env) (*Analysis, error) {
 	return out[0], nil
 }
 
-// notPerBranch says why the query over one branch is not an aggregate of
-// partials over that branch's scan ("" if it is).
+// notPerBranch says why the query over one branch is neither an aggregate
+// of partials over that branch's scan nor one over its rows shipped by
+// key ("" if it is either).
 func (a *Analysis) notPerBranch() string {
 	switch {
 	case a.Mode != ScatterMerge || a.plain != nil:
 		return "a query that does not aggregate"
-	case a.raw != nil:
-		return fmt.Sprintf("an aggregate that does not decompose (%v)", a.raw)
 	case a.inner != nil || a.over || a.setop || len(a.Branches) > 0:
 		return "a branch that is not a scan, a filter of one or a join"
-	case a.windows || a.subqueries || a.ownRows || a.inlined != nil:
-		return "window functions or subqueries"
+	case a.subqueries || a.ownRows || a.inlined != nil:
+		return "subqueries"
+	case a.windows && a.raw == nil:
+		return "window functions"
 	}
 	return ""
 }
