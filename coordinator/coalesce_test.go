@@ -20,6 +20,7 @@ import (
 // row group), a join's scan is still cut one task a thread, and a given
 // --task-rows cuts as before. The answers are DuckDB's.
 func TestAutoTaskRowsGroupWholeFiles(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		taskRows int64
 		// tasks: the plain scans' tasks; files: the files each reads

@@ -148,6 +148,7 @@ func TestCodecsFor(t *testing.T) {
 // results the coordinator reads are compressed, and its answers are
 // DuckDB's.
 func TestCompressedExchanges(t *testing.T) {
+	t.Parallel()
 	for _, codec := range []string{CompressionZstd, CompressionLZ4} {
 		t.Run(codec, func(t *testing.T) {
 			_, cl, ref := stagedCluster(t, "proxy", func(c *Config) { c.WireCompression = codec })

@@ -110,6 +110,7 @@ func TestAggregateBelowOuterJoin(t *testing.T) {
 // than one executor thread takes tasks; other small queries still run
 // whole, and so does every query on one thread.
 func TestAggregateBelowOuterJoinUnderSplitMinRows(t *testing.T) {
+	t.Parallel()
 	for _, slots := range []int{0, 1} {
 		t.Run(fmt.Sprint("plan-slots=", slots), func(t *testing.T) {
 			_, cl, dir, views := stageCoordinator(t, func(c *Config) {

@@ -56,6 +56,7 @@ func stopExecutors(c *Coordinator) {
 // until then, run on the coordinator. The answer is DuckDB's, with the
 // FlightInfo's schema, and the history says where the tasks ran.
 func TestTaskOnTheCoordinatorKeepsTheSchema(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct{ name, mode, sql string }{
 		{"scatter-merge", "proxy", "SELECT count(*) AS n, sum(x) AS s, min(c) AS c FROM fact"},
 		{"scatter in one stream", "single", "SELECT k, x, c FROM fact WHERE d = 3"},

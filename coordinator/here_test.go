@@ -23,6 +23,7 @@ import (
 // filter's Parquet statistics do not refute. The answers, in order, are
 // DuckDB's.
 func TestSmallOneTaskRunsHere(t *testing.T) {
+	t.Parallel()
 	const here = "runs local: one task reading %s rows, under --local-max-rows %s: the coordinator runs it, with no dispatch to an executor and no result relayed"
 	join := "SELECT a.g, count(*) AS n, sum(b.id) AS s FROM read_parquet('%[1]s') a JOIN read_parquet('%[1]s') b ON a.id = b.id + 1 GROUP BY a.g ORDER BY a.g"
 	const filtered = "runs local: one task reading %s rows of the row groups its filter may match (Parquet statistics), under " +

@@ -156,6 +156,7 @@ func TestPlanLiteralsAsParameters(t *testing.T) {
 // (whether they are one stage gathered, splitGathers): a miss more. Every
 // answer is DuckDB's.
 func TestPlanReusedWhole(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	views := pruneData(t, dir)
 	c, cl, _ := startCluster(t, 2, "direct", func(c *Config) {

@@ -36,6 +36,7 @@ func counted(t *testing.T, v *prometheus.CounterVec, label string) float64 {
 // about again, and the answer stays DuckDB's over what the files and
 // views now hold.
 func TestInputFactsRemembered(t *testing.T) {
+	t.Parallel()
 	c, cl, dir, views := stageCoordinator(t, anyBroadcast)
 	ctx := context.Background()
 	// A join with a filtered input, and a WITH read twice (TPC-H Q15's

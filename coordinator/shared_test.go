@@ -17,6 +17,7 @@ import (
 // the same answer; an executor of another process brings cores of its
 // own, and while it is registered the same query is split again.
 func TestInProcessExecutorsRunLocal(t *testing.T) {
+	t.Parallel()
 	secretFile, secret := newSecretFile(t)
 	c, cl, glob := startCluster(t, 2, "", func(cfg *Config) {
 		cfg.InProcessPlan, cfg.ClusterSecretFile = PlanLocal, secretFile

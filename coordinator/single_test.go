@@ -50,6 +50,7 @@ func singleRows(t *testing.T, ctx context.Context, cl *flightsql.Client, info *f
 // whatever the server's default: its split query answers from one endpoint
 // with every task's rows, DuckDB's answer. Other clients keep the default.
 func TestSingleResultModeByClient(t *testing.T) {
+	t.Parallel()
 	_, cl, glob := startCluster(t, 2, "direct")
 	ref := ducktest.Open(t, filepath.Dir(glob))
 	ctx := context.Background()

@@ -16,6 +16,7 @@ import (
 // created or dropped, a table in its place, or files that change, change
 // its plan at once.
 func TestLocalDecisionsByText(t *testing.T) {
+	t.Parallel()
 	c, cl, glob := startCluster(t, 2, "")
 	ctx := context.Background()
 	mode := func(q string) explanation {

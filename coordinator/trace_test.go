@@ -23,6 +23,7 @@ import (
 // it (its trace id in the headers, the app_metadata and skein.queries) for
 // queries that run here, are split across executors, or write.
 func TestQueryTags(t *testing.T) {
+	t.Parallel()
 	_, cl, glob := startCluster(t, 1, "direct")
 	const trace = "4bf92f3577b34da6a3ce929d0e0e4736"
 	traced := metadata.AppendToOutgoingContext(context.Background(), "traceparent", "00-"+trace+"-00f067aa0ba902b7-01")

@@ -27,6 +27,7 @@ func wholeWhat(t *testing.T, plan explanation) string {
 // view read through inlined, a WITH kept; a query that runs local still
 // does.
 func TestSmallInputsRunWholeInOneTask(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for _, tc := range []struct {
 		min   int64
