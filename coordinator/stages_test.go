@@ -283,6 +283,11 @@ var stageQueries = []string{
 	"SELECT d, median(x) FROM (SELECT d, x FROM fact UNION ALL SELECT d, 0 FROM dim) GROUP BY d",
 	"SELECT u.d, count(DISTINCT u.x), sum(u.x) FROM (SELECT d, x FROM fact WHERE k % 2 = 0 UNION ALL SELECT o % 7, od FROM ord) AS u GROUP BY u.d",
 	"SELECT d, x, rank() OVER (PARTITION BY d ORDER BY x) AS r FROM (SELECT d, x FROM fact UNION ALL SELECT d, 0 FROM dim)",
+	// Each slice's first rows, or distinct rows, then the query's over
+	// all of them; a sort alone stays local.
+	"SELECT d, x FROM (SELECT d, x FROM fact UNION ALL SELECT d, 0 FROM dim) ORDER BY x DESC, d LIMIT 5",
+	"SELECT DISTINCT u.d FROM (SELECT d FROM fact WHERE x > 100 UNION ALL SELECT o % 7 FROM ord) AS u",
+	"SELECT * FROM (SELECT d, x FROM fact UNION ALL SELECT d, 0 FROM dim) ORDER BY x",
 	"SELECT * FROM (SELECT d, x FROM fact UNION ALL SELECT d, 0 FROM dim) WHERE x > 100",
 	// Nor a bound from below, nor one that is not an integer.
 	"SELECT k, d FROM (SELECT k, d, rank() OVER (PARTITION BY d ORDER BY x DESC) AS r FROM fact) t WHERE r > 1 AND r <= 2.5",

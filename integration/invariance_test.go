@@ -294,6 +294,12 @@ var staged = []string{
 	// rawStages).
 	"SELECT g, median(x), count(DISTINCT s), sum(x) FROM (SELECT g, x, s FROM v WHERE x > 5 UNION ALL SELECT g, amount, s FROM vv WHERE flag) AS u GROUP BY g",
 	"SELECT k, y, rank() OVER (PARTITION BY k ORDER BY y) AS r FROM (SELECT g AS k, x AS y FROM v UNION ALL SELECT a, b FROM renamed WHERE b > 200)",
+	// Each slice's first rows by ORDER BY and LIMIT, or its distinct
+	// rows, then the query's over all of them in one task.
+	"SELECT k, y FROM (SELECT g AS k, x AS y FROM v UNION ALL SELECT a, b FROM renamed WHERE b > 100) ORDER BY y DESC NULLS LAST, k LIMIT 7 OFFSET 2",
+	"SELECT DISTINCT s, g FROM (SELECT s, g FROM v WHERE x > 5 UNION ALL SELECT s, g FROM vv WHERE flag)",
+	"SELECT k, p FROM (SELECT l_orderkey AS k, l_extendedprice AS p FROM lineitem WHERE l_shipmode = 'AIR' UNION ALL " +
+		"SELECT o_orderkey, o_totalprice FROM orders JOIN customer ON o_custkey = c_custkey WHERE c_mktsegment = 'BUILDING') ORDER BY 2 DESC, 1 LIMIT 5",
 	// Sorts without LIMIT, range-partitioned (compared in order).
 	sortedScan,
 	"SELECT id, s, day FROM v WHERE g <> 2 ORDER BY s NULLS FIRST, day DESC, id",

@@ -445,7 +445,10 @@ func (a *Analysis) stages(names []string, force bool) (*Plan, error) {
 		if err != nil {
 			return nil, err
 		}
-		t.What += ", partial aggregate (UNION ALL branch)"
+		if a.plain == nil {
+			t.What += ", partial aggregate"
+		}
+		t.What += " (UNION ALL branch)"
 		tops = append(tops, t)
 	}
 	exchanged := a.Joined || a.subqueries || force || len(a.siblings) > 0
@@ -459,6 +462,9 @@ func (a *Analysis) stages(names []string, force bool) (*Plan, error) {
 	case a.plain != nil:
 		if force {
 			return nil, local("a subquery that sorts or limits")
+		}
+		if len(a.siblings) > 0 {
+			return a.unionPlainStages(p, tops, names), nil
 		}
 		if r := a.rangeKey(names); r != nil {
 			return a.rangeStages(p, top, r, names), nil
@@ -536,6 +542,26 @@ func (a *Analysis) stages(names []string, force bool) (*Plan, error) {
 		return a.finalNode(subquery(unionAllOf(parts), partialsTable), names, p.Merge != nil)
 	}
 	return p, nil
+}
+
+// unionPlainStages ends the plan of a query that keeps a UNION ALL's
+// first rows by its ORDER BY and LIMIT, or its distinct rows (unionagg.go):
+// each slice of every branch keeps its own (tops, the branches' scans),
+// and one task applies the query's ORDER BY, LIMIT or DISTINCT to all of
+// them, as the coordinator's merge does for one scan's tasks.
+func (a *Analysis) unionPlainStages(p *Plan, tops []*Stage, names []string) *Plan {
+	final := p.add(&Stage{Tasks: 1, What: "the query over every branch's rows"})
+	for _, t := range tops {
+		p.feed(t, final, Shuffle, nil)
+	}
+	final.node = func(_ Node, input func(int, string) Node) (Node, error) {
+		parts := make([]Node, len(tops))
+		for i := range tops {
+			parts[i] = input(i, fmt.Sprintf("skein_branch%d", i))
+		}
+		return a.plainMergeNode(subquery(unionAllOf(parts), partialsTable), names)
+	}
+	return p
 }
 
 // scanStages adds the stages computing the query's rows (or partials)

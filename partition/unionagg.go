@@ -118,6 +118,19 @@ func unionAggregate(root, union Node, env Env) (*Analysis, error) {
 		}
 		return &Analysis{Mode: Scatter, Branches: out}, nil
 	}
+	if out[0].plain != nil {
+		// The first rows by ORDER BY and LIMIT, or the distinct rows:
+		// each slice's own, then the query's over all of them.
+		for _, ba := range out {
+			if ba.plain == nil || ba.Mode != ScatterMerge || ba.limit == nil && !ba.distinct || ba.subqueries || ba.inner != nil ||
+				ba.windows || len(ba.Branches) > 0 || !sameExpr(ba.plain["modifiers"], out[0].plain["modifiers"]) ||
+				!sameExpr(ba.plain["select_list"], out[0].plain["select_list"]) {
+				return nil, local("a UNION ALL in a FROM subquery, under an ORDER BY without LIMIT or a query its branches do not share")
+			}
+		}
+		out[0].siblings = out[1:]
+		return out[0], nil
+	}
 	raw := out[0].raw != nil
 	for _, ba := range out {
 		if why := ba.notPerBranch(); why != "" {

@@ -28,15 +28,31 @@ command -v mvn >/dev/null || { echo "run.sh: mvn not found (apt-get install -y m
 
 mkdir -p "$BUILD_DIR/m2"
 cd "$here"
-rm -rf target/surefire-reports
-set +e
-mvn -B -q \
-  -Dmaven.repo.local="$BUILD_DIR/m2" \
-  -Dskein.bin="$SKEIN_BIN" \
-  -Dskein.logLevel="${SKEIN_LOG_LEVEL:-warn}" \
-  test "$@"
-rc=$?
-set -e
+# A download from Maven Central can stall on a dead connection, and Maven's
+# HTTP transport then waits out its 30-minute read timeout (seen on
+# 2026-12-03: the driver's jar at 0 bytes for 5 minutes, while curl fetched
+# it in 1 s). Reads time out after 2 minutes here, and a run that failed
+# before any test ran, on an artifact it could not fetch, runs again (up to
+# three times).
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+for attempt in 1 2 3; do
+  rm -rf target/surefire-reports
+  set +e
+  mvn -B -q \
+    -Dmaven.repo.local="$BUILD_DIR/m2" \
+    -Dmaven.wagon.rto=120000 \
+    -Dskein.bin="$SKEIN_BIN" \
+    -Dskein.logLevel="${SKEIN_LOG_LEVEL:-warn}" \
+    test "$@" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  set -e
+  if [ "$rc" -eq 0 ] || compgen -G 'target/surefire-reports/TEST-*.xml' >/dev/null ||
+     ! grep -qE 'Could not (transfer|resolve)|Non-resolvable|Failed to read artifact descriptor|timed out' "$log"; then
+    break
+  fi
+  echo "run.sh: Maven could not fetch an artifact (attempt $attempt of 3)" >&2
+done
 
 # mvn -q prints nothing when all pass: end with one summary line from the Surefire reports.
 shopt -s nullglob
