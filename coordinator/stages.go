@@ -75,9 +75,17 @@ func (d *dist) planStaged(ctx context.Context, conn *duck.Conn, seen listings, s
 	// one task's rows to sort them in parallel costs a stage, its tasks
 	// and a hop for each, which a sort of the few rows one task gives
 	// (TPC-H Q15's join of supplier) does not repay. With one partition
-	// the producer sorts them itself (fused just below).
+	// the producer sorts them itself (fused just below). Not when a UNION
+	// ALL's other branches, range-partitioned into the same sort, give
+	// more tasks.
+	many := map[int]bool{}
 	for i, s := range sp.Stages {
-		if s.Output == partition.Range && s.Consumer >= 0 && len(sliced[i]) == 1 {
+		if s.Output == partition.Range && len(sliced[i]) > 1 {
+			many[s.Consumer] = true
+		}
+	}
+	for _, s := range sp.Stages {
+		if s.Output == partition.Range && s.Consumer >= 0 && !many[s.Consumer] {
 			sliced[s.Consumer] = sliced[s.Consumer][:1]
 		}
 	}
@@ -127,9 +135,11 @@ func (d *dist) planStaged(ctx context.Context, conn *duck.Conn, seen listings, s
 		if !same {
 			return nil, fmt.Errorf("%w: the staged rewrite changes the result schema", partition.ErrLocal)
 		}
+		sampled := map[int]bool{} // consumers whose bounds are known
 		for _, s := range sp.Stages {
-			if s.Output == partition.Range {
-				if s.Range.Bounds, err = d.rangeBounds(ctx, conn, sp, s, sliced); err != nil {
+			if s.Output == partition.Range && !sampled[s.Consumer] {
+				sampled[s.Consumer] = true
+				if err = d.rangeBounds(ctx, conn, sp, s.Consumer, sliced); err != nil {
 					return nil, err
 				}
 			}
@@ -314,15 +324,17 @@ const (
 	sampleRows  = 10_000
 )
 
-// rangeBounds samples the range key of stage s at plan time: its rows
+// rangeBounds samples the range key of the stages range-partitioned into
+// stage consumer (one, or a UNION ALL's branches) at plan time: their rows
 // computed on the coordinator over a few slices of each scan (the first,
-// middle and last, so that files sorted by the key still spread), and
-// the key's quantiles at 1/R, 2/R, ... of those. A sample that fails
-// keeps the query local (where its error, if it has one, is DuckDB's).
-func (d *dist) rangeBounds(ctx context.Context, conn *duck.Conn, sp *partition.Plan, s *partition.Stage, sliced [][]partition.Slice) ([]string, error) {
-	parts := len(sliced[s.Consumer])
+// middle and last, so that files sorted by the key still spread), and the
+// key's quantiles at 1/R, 2/R, ... of all of them, the bounds of every
+// such stage. A sample that fails keeps the query local (where its error,
+// if it has one, is DuckDB's).
+func (d *dist) rangeBounds(ctx context.Context, conn *duck.Conn, sp *partition.Plan, consumer int, sliced [][]partition.Slice) error {
+	parts := len(sliced[consumer])
 	if parts <= 1 {
-		return nil, nil
+		return nil
 	}
 	picks := 1
 	for i, st := range sp.Stages {
@@ -331,21 +343,28 @@ func (d *dist) rangeBounds(ctx context.Context, conn *duck.Conn, sp *partition.P
 		}
 	}
 	var branches []string
-	for j := range picks {
-		ast, err := sp.SampleAST(s, func(st *partition.Stage) partition.Slice {
-			if st.Output == partition.Broadcast && st.Scan != nil && st.Scan.Format == partition.Parquet {
-				return wholeFiles(sliced[st.ID]) // joined whole, as on every task
+	var producers []*partition.Stage
+	for _, s := range sp.Stages {
+		if s.Output != partition.Range || s.Consumer != consumer {
+			continue
+		}
+		producers = append(producers, s)
+		for j := range picks {
+			ast, err := sp.SampleAST(s, func(st *partition.Stage) partition.Slice {
+				if st.Output == partition.Broadcast && st.Scan != nil && st.Scan.Format == partition.Parquet {
+					return wholeFiles(sliced[st.ID]) // joined whole, as on every task
+				}
+				return sliced[st.ID][j*len(sliced[st.ID])/picks]
+			}, sampleRows)
+			if err != nil {
+				return err
 			}
-			return sliced[st.ID][j*len(sliced[st.ID])/picks]
-		}, sampleRows)
-		if err != nil {
-			return nil, err
+			q, err := deserialize(ctx, conn, ast)
+			if err != nil {
+				return err
+			}
+			branches = append(branches, "("+q+")")
 		}
-		q, err := deserialize(ctx, conn, ast)
-		if err != nil {
-			return nil, err
-		}
-		branches = append(branches, "("+q+")")
 	}
 	probs := make([]string, parts-1)
 	for i := range probs {
@@ -354,9 +373,12 @@ func (d *dist) rangeBounds(ctx context.Context, conn *duck.Conn, sp *partition.P
 	bounds, err := queryStrings(ctx, conn, "SELECT CAST(unnest(quantile_disc(skein_k, ["+strings.Join(probs, ", ")+
 		"])) AS VARCHAR) FROM ("+strings.Join(branches, " UNION ALL ")+")")
 	if err != nil {
-		return nil, fmt.Errorf("%w: sampling the sort key: %v", partition.ErrLocal, err)
+		return fmt.Errorf("%w: sampling the sort key: %v", partition.ErrLocal, err)
 	}
-	return bounds, nil
+	for _, s := range producers {
+		s.Range.Bounds = bounds
+	}
+	return nil
 }
 
 // wholeFiles is one slice reading the Parquet files of slices whole.

@@ -284,10 +284,12 @@ var stageQueries = []string{
 	"SELECT u.d, count(DISTINCT u.x), sum(u.x) FROM (SELECT d, x FROM fact WHERE k % 2 = 0 UNION ALL SELECT o % 7, od FROM ord) AS u GROUP BY u.d",
 	"SELECT d, x, rank() OVER (PARTITION BY d ORDER BY x) AS r FROM (SELECT d, x FROM fact UNION ALL SELECT d, 0 FROM dim)",
 	// Each slice's first rows, or distinct rows, then the query's over
-	// all of them; a sort alone stays local.
+	// all of them; a sort without LIMIT range-partitioned by the same bounds.
 	"SELECT d, x FROM (SELECT d, x FROM fact UNION ALL SELECT d, 0 FROM dim) ORDER BY x DESC, d LIMIT 5",
 	"SELECT DISTINCT u.d FROM (SELECT d FROM fact WHERE x > 100 UNION ALL SELECT o % 7 FROM ord) AS u",
-	"SELECT * FROM (SELECT d, x FROM fact UNION ALL SELECT d, 0 FROM dim) ORDER BY x",
+	"SELECT d, x FROM (SELECT d, x FROM fact UNION ALL SELECT d, 0 FROM dim) ORDER BY x DESC, d",
+	// BY NAME: each side selects the result's columns by name.
+	"SELECT d, count(*), sum(x), median(k) FROM (SELECT d, x, k FROM fact WHERE x > 100 UNION ALL BY NAME SELECT o AS k, o % 7 AS d FROM ord) GROUP BY d",
 	"SELECT * FROM (SELECT d, x FROM fact UNION ALL SELECT d, 0 FROM dim) WHERE x > 100",
 	// Nor a bound from below, nor one that is not an integer.
 	"SELECT k, d FROM (SELECT k, d, rank() OVER (PARTITION BY d ORDER BY x DESC) AS r FROM fact) t WHERE r > 1 AND r <= 2.5",

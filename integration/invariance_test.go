@@ -298,6 +298,12 @@ var staged = []string{
 	// rows, then the query's over all of them in one task.
 	"SELECT k, y FROM (SELECT g AS k, x AS y FROM v UNION ALL SELECT a, b FROM renamed WHERE b > 100) ORDER BY y DESC NULLS LAST, k LIMIT 7 OFFSET 2",
 	"SELECT DISTINCT s, g FROM (SELECT s, g FROM v WHERE x > 5 UNION ALL SELECT s, g FROM vv WHERE flag)",
+	// A sort without LIMIT: every branch range-partitioned by the same
+	// bounds, sampled over all of them (compared in order).
+	"SELECT id, g, x FROM (SELECT id, g, x FROM v WHERE g = 1 UNION ALL SELECT id, g, amount FROM vv WHERE flag) ORDER BY x DESC NULLS FIRST, id, g",
+	// BY NAME: each side selects the result's columns by name, NULL for
+	// one it lacks (a filter of it is the scatter below).
+	"SELECT g, count(*), sum(x), count(flag), median(id) FROM (SELECT g, x, id FROM v WHERE x > 5 UNION ALL BY NAME SELECT flag, id, g FROM vv WHERE id % 3 = 0) GROUP BY g",
 	"SELECT k, p FROM (SELECT l_orderkey AS k, l_extendedprice AS p FROM lineitem WHERE l_shipmode = 'AIR' UNION ALL " +
 		"SELECT o_orderkey, o_totalprice FROM orders JOIN customer ON o_custkey = c_custkey WHERE c_mktsegment = 'BUILDING') ORDER BY 2 DESC, 1 LIMIT 5",
 	// Sorts without LIMIT, range-partitioned (compared in order).
@@ -442,6 +448,7 @@ var localShapes = []string{
 	// A filter of a UNION ALL in a FROM subquery: the UNION ALL of it over
 	// each branch, each split over its own files (partition/unionagg.go).
 	"SELECT * FROM (SELECT id, x FROM v WHERE g = 1 UNION ALL SELECT id, amount FROM vv WHERE flag) AS u WHERE u.x > 10",
+	"SELECT * FROM (SELECT id, x FROM v WHERE g = 1 UNION ALL BY NAME SELECT amount AS X, id FROM vv WHERE flag) AS u WHERE u.x > 10",
 	"SELECT k * 2, s FROM (SELECT id AS k, s FROM v UNION ALL SELECT l_orderkey, l_shipmode FROM lineitem WHERE l_quantity > 45) WHERE k % 3 = 0",
 	distinctOnSorted,
 	"SELECT DISTINCT ON (s) s, id FROM v WHERE x > 10 ORDER BY s NULLS FIRST, id DESC LIMIT 3 OFFSET 1",

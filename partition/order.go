@@ -120,15 +120,26 @@ func (a *Analysis) rangeKey(names []string) *RangeKey {
 	return r
 }
 
-// rangeStages sorts the rows of stage top (the query's rows, unsorted):
-// range-partitioned by r into the partitions of a stage that sorts each
-// with the query's ORDER BY, whose tasks in order are the answer.
-func (a *Analysis) rangeStages(p *Plan, top *Stage, r *RangeKey, names []string) *Plan {
+// rangeStages sorts the rows of stages tops (the query's rows, unsorted:
+// one stage's, or each UNION ALL branch's): range-partitioned by r, by the
+// same bounds, into the partitions of a stage that sorts each with the
+// query's ORDER BY, whose tasks in order are the answer.
+func (a *Analysis) rangeStages(p *Plan, tops []*Stage, r *RangeKey, names []string) *Plan {
 	sorted := p.add(&Stage{Tasks: max(a.env.Partitions, 1), What: "sort"})
-	p.feed(top, sorted, Range, nil)
-	top.Range = r
+	for _, top := range tops {
+		p.feed(top, sorted, Range, nil)
+		top.Range = r
+	}
 	sorted.node = func(_ Node, input func(int, string) Node) (Node, error) {
-		return a.plainMergeNode(input(0, partialsTable), names)
+		from := input(0, partialsTable)
+		if len(tops) > 1 {
+			parts := make([]Node, len(tops))
+			for i := range tops {
+				parts[i] = input(i, fmt.Sprintf("skein_branch%d", i))
+			}
+			from = subquery(unionAllOf(parts), partialsTable)
+		}
+		return a.plainMergeNode(from, names)
 	}
 	p.Sorted = true
 	return p

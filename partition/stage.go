@@ -463,11 +463,14 @@ func (a *Analysis) stages(names []string, force bool) (*Plan, error) {
 		if force {
 			return nil, local("a subquery that sorts or limits")
 		}
-		if len(a.siblings) > 0 {
-			return a.unionPlainStages(p, tops, names), nil
-		}
 		if r := a.rangeKey(names); r != nil {
-			return a.rangeStages(p, top, r, names), nil
+			return a.rangeStages(p, tops, r, names), nil
+		}
+		if len(a.siblings) > 0 {
+			if a.limit == nil && !a.distinct {
+				return nil, local("a sort without LIMIT over a UNION ALL, by a key not range-partitioned")
+			}
+			return a.unionPlainStages(p, tops, names), nil
 		}
 		if !exchanged {
 			return nil, nil

@@ -20,7 +20,9 @@ import "strings"
 // combined, which the final step does for slices of one scan already.
 //
 // Each branch's columns are named as the union's and cast to its types
-// (as DuckDB's UNION ALL casts them), so that the outer query binds over
+// (as DuckDB's UNION ALL casts them; a UNION ALL BY NAME is first the
+// plain one of each side selecting the result's columns by name, as
+// byname.go writes it), so that the outer query binds over
 // every branch to the same expressions and the same partial columns. The
 // query must read nothing but the union. An aggregate that does not
 // decompose (a median, a DISTINCT beside other aggregates), or window
@@ -55,6 +57,12 @@ func unionAllInFrom(root Node) Node {
 func unionAggregate(root, union Node, env Env) (*Analysis, error) {
 	if env.withs != nil {
 		return nil, local("a UNION ALL in a FROM subquery, with WITH results computed once")
+	}
+	// UNION ALL BY NAME as the plain UNION ALL of each side selecting the
+	// result's columns by name (byname.go).
+	union = clone(union)
+	if err := byName(union, env); err != nil {
+		return nil, err
 	}
 	branches, err := unionAllBranches(union)
 	if err != nil {
@@ -122,10 +130,10 @@ func unionAggregate(root, union Node, env Env) (*Analysis, error) {
 		// The first rows by ORDER BY and LIMIT, or the distinct rows:
 		// each slice's own, then the query's over all of them.
 		for _, ba := range out {
-			if ba.plain == nil || ba.Mode != ScatterMerge || ba.limit == nil && !ba.distinct || ba.subqueries || ba.inner != nil ||
+			if ba.plain == nil || ba.Mode != ScatterMerge || ba.subqueries || ba.inner != nil ||
 				ba.windows || len(ba.Branches) > 0 || !sameExpr(ba.plain["modifiers"], out[0].plain["modifiers"]) ||
 				!sameExpr(ba.plain["select_list"], out[0].plain["select_list"]) {
-				return nil, local("a UNION ALL in a FROM subquery, under an ORDER BY without LIMIT or a query its branches do not share")
+				return nil, local("a UNION ALL in a FROM subquery, under a query its branches do not share")
 			}
 		}
 		out[0].siblings = out[1:]
