@@ -131,15 +131,7 @@ func (a *Analysis) rangeStages(p *Plan, tops []*Stage, r *RangeKey, names []stri
 		top.Range = r
 	}
 	sorted.node = func(_ Node, input func(int, string) Node) (Node, error) {
-		from := input(0, partialsTable)
-		if len(tops) > 1 {
-			parts := make([]Node, len(tops))
-			for i := range tops {
-				parts[i] = input(i, fmt.Sprintf("skein_branch%d", i))
-			}
-			from = subquery(unionAllOf(parts), partialsTable)
-		}
-		return a.plainMergeNode(from, names)
+		return a.plainMergeNode(inputsAs(input, len(tops), partialsTable), names)
 	}
 	p.Sorted = true
 	return p

@@ -535,14 +535,7 @@ func (a *Analysis) stages(names []string, force bool) (*Plan, error) {
 		p.feed(t, final, Shuffle, keys)
 	}
 	final.node = func(_ Node, input func(int, string) Node) (Node, error) {
-		if len(tops) == 1 {
-			return a.finalNode(input(0, partialsTable), names, p.Merge != nil)
-		}
-		parts := make([]Node, len(tops))
-		for i := range tops {
-			parts[i] = input(i, fmt.Sprintf("skein_branch%d", i))
-		}
-		return a.finalNode(subquery(unionAllOf(parts), partialsTable), names, p.Merge != nil)
+		return a.finalNode(inputsAs(input, len(tops), partialsTable), names, p.Merge != nil)
 	}
 	return p, nil
 }
@@ -558,11 +551,7 @@ func (a *Analysis) unionPlainStages(p *Plan, tops []*Stage, names []string) *Pla
 		p.feed(t, final, Shuffle, nil)
 	}
 	final.node = func(_ Node, input func(int, string) Node) (Node, error) {
-		parts := make([]Node, len(tops))
-		for i := range tops {
-			parts[i] = input(i, fmt.Sprintf("skein_branch%d", i))
-		}
-		return a.plainMergeNode(subquery(unionAllOf(parts), partialsTable), names)
+		return a.plainMergeNode(inputsAs(input, len(tops), partialsTable), names)
 	}
 	return p
 }
@@ -796,14 +785,7 @@ func withoutKeys(input func(int, string) Node, inputs int, alias string, keys []
 	if len(keys) == 0 && inputs == 1 {
 		return input(0, alias)
 	}
-	from := input(0, "skein_in")
-	if inputs > 1 {
-		parts := make([]Node, inputs)
-		for i := range parts {
-			parts[i] = input(i, fmt.Sprintf("skein_branch%d", i))
-		}
-		from = subquery(unionAllOf(parts), "skein_in")
-	}
+	from := inputsAs(input, inputs, "skein_in")
 	all := star()
 	var drop []any
 	for _, k := range keys {
@@ -813,6 +795,20 @@ func withoutKeys(input func(int, string) Node, inputs int, alias string, keys []
 		all["exclude_list"] = drop
 	}
 	return subquery(selectNode([]any{all}, from), alias)
+}
+
+// inputsAs reads a stage's first n inputs as one FROM item named alias:
+// the input itself, or the UNION ALL of a UNION ALL's branches' (whose
+// columns agree).
+func inputsAs(input func(int, string) Node, n int, alias string) Node {
+	if n == 1 {
+		return input(0, alias)
+	}
+	parts := make([]Node, n)
+	for i := range parts {
+		parts[i] = input(i, fmt.Sprintf("skein_branch%d", i))
+	}
+	return subquery(unionAllOf(parts), alias)
 }
 
 // overSubquery plans a query over a FROM subquery that aggregates (or
