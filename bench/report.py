@@ -115,6 +115,8 @@ def headline(results):
         else:
             rows.append((goal, "no valid time", "≤ 1 ms", "not met"))
 
+    rows += _issue13(results, med, n_queries)
+
     peer_w = w.get("peers")
     if peer_w:
         for p in peer_w.get("systems", []):
@@ -209,6 +211,53 @@ def _issue10_tpch(results, med, n_queries):
                            1.1, 1.2, at_least=False)
     rows.append(("Issue 10: TPC-H, Skein 2 executors x 1 thread vs DuckDB 2 threads (time over DuckDB's)",
                  text, "every query ≤ 1.2x, geomean ≤ 1.1x", _met(ok)))
+    return rows
+
+
+def _issue13(results, med, n_queries):
+    """Issue 13's goals: the serving path against in-process DuckDB with the
+    same threads (fetch, a point lookup, concurrency, `skein serve` on TPC-H);
+    SELECT 1's row is the headline's own."""
+    rows = []
+    w = results["workloads"]
+    fetch = w.get("fetch")
+    if fetch and "systems" in fetch:
+        for s in fetch["systems"][1:]:
+            if "direct" in s["label"]:
+                goal = "Issue 13: fetch throughput, direct, vs in-process DuckDB (2 threads)"
+                if s.get("ratio") is None:
+                    rows.append((goal, _failure(s), "≥ 0.9x", "not met"))
+                else:
+                    rows.append((goal, f"{s['ratio']:.2f}x", "≥ 0.9x", _met(s["ratio"] >= 0.9)))
+    lat = w.get("latency")
+    if lat and len(lat.get("systems", [])) == 2:
+        d, s = (x.get("cases", {}).get("point lookup", {}) for x in lat["systems"])
+        goal = "Issue 13: point lookup p50 through Skein minus in-process (p99 reported)"
+        if "p50" in d and "p50" in s:
+            diff_ms = (s["p50"] - d["p50"]) * 1e3
+            rows.append((goal, f"{diff_ms:+.2f} ms ({s['p50'] * 1e3:.2f} ms vs {d['p50'] * 1e3:.2f} ms; "
+                               f"p99 {s['p99'] * 1e3:.1f} ms vs {d['p99'] * 1e3:.1f} ms)",
+                         "≤ 1 ms", _met(diff_ms <= 1.0)))
+        else:
+            rows.append((goal, "no valid time", "≤ 1 ms", "not met"))
+    conc = w.get("concurrency")
+    if conc and len(conc.get("systems", [])) == 2:
+        d, s = conc["systems"]
+        for clients in sorted(set(d.get("runs", {})) & set(s.get("runs", {})), key=int):
+            dr, sr = d["runs"][clients], s["runs"][clients]
+            goal = f"Issue 13: {clients} concurrent clients, TPC-H mix, queries/s vs in-process DuckDB (p99 reported)"
+            if not dr.get("qps") or sr.get("error") or not sr.get("qps"):
+                rows.append((goal, _failure(sr), "≥ 0.9x", "not met"))
+                continue
+            r = sr["qps"] / dr["qps"]
+            rows.append((goal, f"{r:.2f}x ({sr['qps']:.2f} vs {dr['qps']:.2f} queries/s; p99 {sr['p99']:.2f} s vs "
+                               f"{dr['p99']:.2f} s)", "≥ 0.9x", _met(r >= 0.9)))
+    serve, d2 = med.get(SKEIN_SERVE, {}), med.get(DUCK_2, {})
+    if "tpch" in w and serve:
+        text, ok = _ratio_goal({n: serve[n] / d2[n] for n in sorted(set(serve) & set(d2))}, n_queries,
+                               1.1, 1.25, at_least=False)
+        rows.append(("Issue 13: TPC-H, `skein serve` defaults vs DuckDB 2 threads (time over DuckDB's)",
+                     text, "every query ≤ 1.25x, geomean ≤ 1.1x", _met(ok)))
     return rows
 
 

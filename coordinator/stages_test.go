@@ -97,6 +97,12 @@ var stageQueries = []string{
 	"SELECT dim.d, count(*) FROM dim LEFT JOIN ord o ON dim.d = o.od AND NOT o.urgent GROUP BY dim.d",
 	"SELECT f.k, dim.name FROM fact f LEFT JOIN dim ON f.d = dim.d AND f.x > 400 AND dim.name <> 'dim 2'",
 	"SELECT f.k, o.od FROM fact f JOIN ord o ON f.o = o.o AND o.urgent AND f.c = 'c2'",
+	// ASOF joins: the left input splits; the right is co-partitioned with
+	// it by the equalities of the ON (ord, over the broadcast threshold),
+	// else read whole by every task (dim); ASOF RIGHT stays local.
+	"SELECT f.k, f.o, o.o AS prior FROM fact f ASOF JOIN ord o ON f.d = o.od AND f.o >= o.o WHERE f.x > 10",
+	"SELECT f.d, count(*), count(dim.d) FROM fact f ASOF LEFT JOIN dim ON f.o >= dim.d * 80 GROUP BY f.d",
+	"SELECT f.k, o.o FROM fact f ASOF RIGHT JOIN ord o ON f.d = o.od AND f.o >= o.o",
 	// TPC-H Q12's shape: fact has more rows than acct but few pass its
 	// filters, so acct is the split scan; fact's files hold more than
 	// four times --broadcast-rows, so it is co-partitioned with acct
@@ -288,6 +294,7 @@ var stageQueries = []string{
 	"SELECT d, x FROM (SELECT d, x FROM fact UNION ALL SELECT d, 0 FROM dim) ORDER BY x DESC, d LIMIT 5",
 	"SELECT DISTINCT u.d FROM (SELECT d FROM fact WHERE x > 100 UNION ALL SELECT o % 7 FROM ord) AS u",
 	"SELECT d, x FROM (SELECT d, x FROM fact UNION ALL SELECT d, 0 FROM dim) ORDER BY x DESC, d",
+	"SELECT * FROM (SELECT d, x FROM fact UNION ALL SELECT d, 0 FROM dim) ORDER BY x, d",
 	// BY NAME: each side selects the result's columns by name.
 	"SELECT d, count(*), sum(x), median(k) FROM (SELECT d, x, k FROM fact WHERE x > 100 UNION ALL BY NAME SELECT o AS k, o % 7 AS d FROM ord) GROUP BY d",
 	"SELECT * FROM (SELECT d, x FROM fact UNION ALL SELECT d, 0 FROM dim) WHERE x > 100",

@@ -148,6 +148,14 @@ var staged = []string{
 	"SELECT l_orderkey, count(DISTINCT l_suppkey) AS n, max(l_suppkey) FROM lineitem GROUP BY l_orderkey HAVING count(DISTINCT l_suppkey) > 2",
 	"SELECT p_brand, count(DISTINCT l_suppkey) FROM part JOIN lineitem ON p_partkey = l_partkey GROUP BY p_brand ORDER BY 2 DESC, 1 LIMIT 5",
 	"SELECT c_custkey, count(o_orderkey) FROM customer LEFT JOIN orders ON c_custkey = o_custkey AND o_comment NOT LIKE '%special%' GROUP BY c_custkey",
+	// ASOF joins (each right row chosen is the only one of its keys and
+	// inequality value, so the answer is one): the left input split, the
+	// right co-partitioned with it by the ON's equalities, or read whole
+	// by every task; NULL keys meet nothing.
+	"SELECT a.id, a.g, b.id AS prev FROM v a ASOF JOIN vv b ON a.g = b.g AND a.id > b.id WHERE a.x > 1",
+	"SELECT a.s, count(*), count(b.id), sum(b.id) FROM v a ASOF LEFT JOIN vv b ON a.s = b.s AND a.id >= b.id + 5 GROUP BY a.s",
+	"SELECT a.id, b.k FROM v a ASOF JOIN mild b ON a.id >= b.k",
+	"SELECT o_orderkey, l_shipdate FROM orders ASOF LEFT JOIN lineitem ON o_orderkey = l_orderkey AND o_orderdate + INTERVAL 30 DAY >= l_shipdate",
 	"SELECT n_name, o_orderkey FROM orders JOIN customer ON o_custkey = c_custkey LEFT JOIN nation ON c_nationkey = n_nationkey AND n_regionkey = 1 WHERE o_totalprice > 250000",
 	// ON conjuncts on one side alone: the null-supplying side's filter
 	// that side's stage, the preserved side's stay in the ON.
@@ -300,7 +308,7 @@ var staged = []string{
 	"SELECT DISTINCT s, g FROM (SELECT s, g FROM v WHERE x > 5 UNION ALL SELECT s, g FROM vv WHERE flag)",
 	// A sort without LIMIT: every branch range-partitioned by the same
 	// bounds, sampled over all of them (compared in order).
-	"SELECT id, g, x FROM (SELECT id, g, x FROM v WHERE g = 1 UNION ALL SELECT id, g, amount FROM vv WHERE flag) ORDER BY x DESC NULLS FIRST, id, g",
+	unionSorted, unionStarSorted,
 	// BY NAME: each side selects the result's columns by name, NULL for
 	// one it lacks (a filter of it is the scatter below).
 	"SELECT g, count(*), sum(x), count(flag), median(id) FROM (SELECT g, x, id FROM v WHERE x > 5 UNION ALL BY NAME SELECT flag, id, g FROM vv WHERE id % 3 = 0) GROUP BY g",
@@ -569,9 +577,17 @@ const (
 	limitWidensOffset   = "SELECT id FROM v WHERE id % 10000 >= 4000 LIMIT 20 OFFSET 600"
 )
 
+// unionSorted and unionStarSorted sort a UNION ALL in a FROM subquery
+// without LIMIT, by a named column and by a column of a lone *.
+const (
+	unionSorted     = "SELECT id, g, x FROM (SELECT id, g, x FROM v WHERE g = 1 UNION ALL SELECT id, g, amount FROM vv WHERE flag) ORDER BY x DESC NULLS FIRST, id, g"
+	unionStarSorted = "SELECT * FROM (SELECT id, x FROM v WHERE g = 1 UNION ALL SELECT id, amount FROM vv WHERE flag) ORDER BY x NULLS FIRST, id"
+)
+
 // inOrder are the queries whose ORDER BY fixes every row's place: their
 // answers are compared in order, not only as multisets.
 var inOrder = map[string]bool{
+	unionSorted: true, unionStarSorted: true,
 	sortedScan: true,
 	"SELECT id, s, day FROM v WHERE g <> 2 ORDER BY s NULLS FIRST, day DESC, id": true,
 	"SELECT amount, id FROM vv ORDER BY 1, 2 DESC":                               true,

@@ -458,14 +458,26 @@ func collectLeaves(from Node, at []string, w *withs) (leaves []leaf, natural boo
 			leaves = append(leaves, leaf{path: path, node: n, alias: alias, splittable: splittable, underFull: full})
 			return nil
 		}
+		jt := str(n, "join_type")
 		switch str(n, "ref_type") {
 		case "REGULAR", "CROSS":
 		case "NATURAL":
 			natural = true
+		case "ASOF":
+			if jt != "INNER" && jt != "LEFT" {
+				return local("an ASOF %s join", jt)
+			}
+			// Each left row meets the one right row of its equality keys
+			// nearest by the inequality, or none: the left input splits;
+			// the right one is read whole by every task, or shuffled by
+			// those keys with the left (joinConditions), never sliced.
+			if err := walk(child(n, "left"), append(slices.Clone(path), "left"), splittable, full); err != nil {
+				return err
+			}
+			return walk(child(n, "right"), append(slices.Clone(path), "right"), false, full)
 		default:
 			return local("a %s join", str(n, "ref_type"))
 		}
-		jt := str(n, "join_type")
 		full = full || (jt != "INNER" && jt != "LEFT" && jt != "RIGHT")
 		if err := walk(child(n, "left"), append(slices.Clone(path), "left"), splittable && (jt == "INNER" || jt == "LEFT"), full); err != nil {
 			return err
@@ -499,7 +511,8 @@ func joinConditions(n Node) []any {
 		return nil
 	}
 	out := append(joinConditions(child(n, "left")), joinConditions(child(n, "right"))...)
-	if jt := str(n, "join_type"); (jt == "INNER" || jt == "LEFT" || jt == "RIGHT") && str(n, "ref_type") == "REGULAR" {
+	jt, rt := str(n, "join_type"), str(n, "ref_type")
+	if (jt == "INNER" || jt == "LEFT" || jt == "RIGHT") && rt == "REGULAR" || (jt == "INNER" || jt == "LEFT") && rt == "ASOF" {
 		out = append(out, conjuncts(n["condition"])...)
 		for _, u := range list(n, "using_columns") {
 			if name, ok := u.(string); ok {

@@ -95,6 +95,9 @@ func (a *Analysis) rangeKey(names []string) *RangeKey {
 	on, _ := a.orders[0].(map[string]any)
 	idx := a.orderIdx[0]
 	if idx < 0 {
+		idx = starColumn(child(on, "expression"), list(a.root, "select_list"), names)
+	}
+	if idx < 0 {
 		k, err := intConstant(child(on, "expression")) // ORDER BY 2
 		if err != nil {
 			return nil
@@ -118,6 +121,24 @@ func (a *Analysis) rangeKey(names []string) *RangeKey {
 	r.Desc = str(on, "type") == "DESCENDING"
 	r.NullsFirst = str(on, "null_order") == "NULLS FIRST" || str(on, "null_order") == "NULLS_FIRST"
 	return r
+}
+
+// starColumn is the output column an ORDER BY key names under a lone *
+// (SELECT * FROM ... ORDER BY x): each column is output by its own name,
+// so the key's name is its output column's (names, unique here without
+// regard to case, as DuckDB binds them); -1 for any other key.
+func starColumn(e Node, selectList []any, names []string) int {
+	refs := list(e, "column_names")
+	if str(e, "class") != "COLUMN_REF" || len(refs) != 1 || !loneStar(selectList) {
+		return -1
+	}
+	name, _ := refs[0].(string)
+	for i, n := range names {
+		if strings.EqualFold(n, name) {
+			return i
+		}
+	}
+	return -1
 }
 
 // rangeStages sorts the rows of stages tops (the query's rows, unsorted:

@@ -552,6 +552,7 @@ func (a *Analysis) findJoinScan(from Node, at []string, rows func([]string) (int
 		return checkExprs(from)
 	}
 	var found [][]string
+	why := "no scan in the join can be split"
 	var find func(n Node, path []string, splittable bool)
 	find = func(n Node, path []string, splittable bool) {
 		switch str(n, "type") {
@@ -565,12 +566,22 @@ func (a *Analysis) findJoinScan(from Node, at []string, rows func([]string) (int
 				found = append(found, at)
 			}
 		case "JOIN":
+			jt := str(n, "join_type")
 			switch str(n, "ref_type") {
 			case "REGULAR", "CROSS", "NATURAL":
+			case "ASOF":
+				// Each left row meets at most one right row, chosen
+				// among all of them: the left splits, the right is
+				// read whole by every task (asofJoin).
+				if jt == "INNER" || jt == "LEFT" {
+					find(child(n, "left"), append(slices.Clone(path), "left"), splittable)
+				} else {
+					why = fmt.Sprintf("an ASOF %s join (only ASOF and ASOF LEFT split)", jt)
+				}
+				return
 			default:
 				return
 			}
-			jt := str(n, "join_type")
 			find(child(n, "left"), append(slices.Clone(path), "left"), splittable && (jt == "INNER" || jt == "LEFT"))
 			find(child(n, "right"), append(slices.Clone(path), "right"), splittable && (jt == "INNER" || (jt == "RIGHT" && a.env.Exchanges)))
 		}
@@ -598,7 +609,7 @@ func (a *Analysis) findJoinScan(from Node, at []string, rows func([]string) (int
 		}
 	}
 	if len(found) == 0 {
-		return local("no scan in the join can be split")
+		return local("%s", why)
 	}
 	if err := a.checkExprs(from); err != nil {
 		return err
