@@ -295,6 +295,13 @@ var stageQueries = []string{
 	"SELECT DISTINCT u.d FROM (SELECT d FROM fact WHERE x > 100 UNION ALL SELECT o % 7 FROM ord) AS u",
 	"SELECT d, x FROM (SELECT d, x FROM fact UNION ALL SELECT d, 0 FROM dim) ORDER BY x DESC, d",
 	"SELECT * FROM (SELECT d, x FROM fact UNION ALL SELECT d, 0 FROM dim) ORDER BY x, d",
+	// Sorted by values not selected: each task adds them as columns of its
+	// own (skein_o0, ...), the final sort reads and drops them; an
+	// expression of a select-list alias stays local.
+	"SELECT k FROM fact ORDER BY x DESC, k LIMIT 5",
+	"SELECT f.k FROM fact f JOIN ord o ON f.o = o.o ORDER BY o.od, f.x DESC, f.k LIMIT 4",
+	"SELECT k, d FROM fact WHERE c = 'c1' ORDER BY x, k",
+	"SELECT k AS kk FROM fact ORDER BY kk % 10, k LIMIT 3",
 	// BY NAME: each side selects the result's columns by name.
 	"SELECT d, count(*), sum(x), median(k) FROM (SELECT d, x, k FROM fact WHERE x > 100 UNION ALL BY NAME SELECT o AS k, o % 7 AS d FROM ord) GROUP BY d",
 	"SELECT * FROM (SELECT d, x FROM fact UNION ALL SELECT d, 0 FROM dim) WHERE x > 100",

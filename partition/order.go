@@ -93,6 +93,23 @@ func (a *Analysis) rangeKey(names []string) *RangeKey {
 		seen[strings.ToLower(n)] = true
 	}
 	on, _ := a.orders[0].(map[string]any)
+	if h := a.hidden(0); h != "" {
+		// A value not selected: the column each producer adds for it
+		// (hidden.go), after the query's.
+		if seen[h] || anyNode(a.root, func(n Node) bool { return str(n, "class") == "COLLATE" }) {
+			return nil
+		}
+		cols, err := a.env.Columns(subquery(clone(a.plain), "skein_sorted"))
+		if err != nil || len(cols) <= len(names) {
+			return nil
+		}
+		for _, c := range cols[len(names):] {
+			if c.Name == h {
+				return rangeOf(on, h, c.Type)
+			}
+		}
+		return nil
+	}
 	idx := a.orderIdx[0]
 	if idx < 0 {
 		idx = starColumn(child(on, "expression"), list(a.root, "select_list"), names)
@@ -111,7 +128,14 @@ func (a *Analysis) rangeKey(names []string) *RangeKey {
 	if err != nil || len(cols) != len(names) {
 		return nil
 	}
-	r := &RangeKey{Column: names[idx], Type: cols[idx].Type, cast: castType(cols[idx].Type)}
+	return rangeOf(on, names[idx], cols[idx].Type)
+}
+
+// rangeOf is the range partitioning by output column column, of DuckDB
+// type typ, in ORDER BY term on's direction; nil for a type without
+// boundaries.
+func rangeOf(on Node, column, typ string) *RangeKey {
+	r := &RangeKey{Column: column, Type: typ, cast: castType(typ)}
 	if r.cast == nil {
 		return nil
 	}

@@ -34,17 +34,27 @@ func (a *Analysis) planPlain() error {
 		}
 	}
 	selectList := list(root, "select_list")
+	var hidden []any
 	for _, o := range list(order, "orders") {
 		on, ok := o.(map[string]any)
 		if !ok {
 			return local("malformed ORDER BY")
 		}
 		idx, err := outputIndex(child(on, "expression"), selectList)
+		name := ""
 		if err != nil {
-			return err
+			if name = hiddenKey(child(on, "expression"), selectList, a.distinct, len(hidden)); name == "" {
+				return err
+			}
+			hidden = append(hidden, withAlias(clone(child(on, "expression")), name))
+			idx = -1
 		}
 		a.orders = append(a.orders, clone(on))
 		a.orderIdx = append(a.orderIdx, idx)
+		a.orderHidden = append(a.orderHidden, name)
+	}
+	if len(hidden) > 0 {
+		plain["select_list"] = append(cloneList(selectList), hidden...)
 	}
 	if err := a.planDistinctOn(mods); err != nil {
 		return err
@@ -211,7 +221,9 @@ func (a *Analysis) plainMergeNode(from Node, names []string) (Node, error) {
 		for i, o := range a.orders {
 			om, _ := o.(map[string]any)
 			on := clone(om)
-			if idx := a.orderIdx[i]; idx >= 0 {
+			if h := a.hidden(i); h != "" {
+				on["expression"] = columnRef(h)
+			} else if idx := a.orderIdx[i]; idx >= 0 {
 				if idx >= len(names) {
 					return nil, fmt.Errorf("partition: ORDER BY column %d of %d", idx, len(names))
 				}

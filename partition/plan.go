@@ -113,6 +113,10 @@ type Analysis struct {
 	plain    Node  // without aggregates: the partial query (DISTINCT, ORDER BY, LIMIT n+offset)
 	distinct bool  // without aggregates: SELECT DISTINCT
 	orderIdx []int // without aggregates: the output column each ORDER BY term sorts by (-1: as written)
+	// orderHidden: for each ORDER BY term of a plain query that sorts by
+	// a value not selected, the column its tasks add for it (hidden.go);
+	// "" for the others.
+	orderHidden []string
 	groups   []any // group expressions, in order
 	// distinctArg is the value DISTINCT aggregates count; tasks then group
 	// by it too and return it as p0.
