@@ -117,7 +117,7 @@ type Analysis struct {
 	// a value not selected, the column its tasks add for it (hidden.go);
 	// "" for the others.
 	orderHidden []string
-	groups   []any // group expressions, in order
+	groups      []any // group expressions, in order
 	// distinctArg is the value DISTINCT aggregates count; tasks then group
 	// by it too and return it as p0.
 	distinctArg Node
