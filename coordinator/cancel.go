@@ -118,11 +118,12 @@ func (d *dist) Cancel(user string, handle []byte) (bool, error) {
 // false for any other handle.
 func (d *dist) ticketQuery(user string, handle []byte) (qid, trace, task string, ok bool, err error) {
 	var owner string
-	if !d.tickets.Signed(string(handle)) {
+	top := cluster.TopTicket(string(handle)) // a task's own ticket, without its producers'
+	if !d.tickets.Signed(top) {
 		return "", "", "", false, nil
 	}
 	var t cluster.Task
-	if err := d.tickets.Verify(cluster.KindTask, string(handle), &t); err == nil {
+	if err := d.tickets.Verify(cluster.KindTask, top, &t); err == nil {
 		qid, trace, owner, task = t.Query, t.Trace, t.User, string(handle)
 	} else {
 		var m merge

@@ -36,11 +36,12 @@ func (d *dist) Redeem(ctx context.Context, user string, handle []byte) (*arrow.S
 		return nil, nil, false, err
 	}
 	defer d.work.leave()
-	if !d.tickets.Signed(string(handle)) {
+	top := cluster.TopTicket(string(handle)) // a task's own ticket, without its producers'
+	if !d.tickets.Signed(top) {
 		return nil, nil, false, nil // a local query's: one HMAC, not one a kind
 	}
 	var t cluster.Task
-	if err := d.tickets.Verify(cluster.KindTask, string(handle), &t); err == nil {
+	if err := d.tickets.Verify(cluster.KindTask, top, &t); err == nil {
 		if t.User != user {
 			return nil, nil, true, fmt.Errorf("%w: the ticket was issued to another user", flightsql.ErrDenied)
 		}

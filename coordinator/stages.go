@@ -222,6 +222,7 @@ func (d *dist) signStages(p *planned, proto cluster.Task, z codecs) (handles []s
 		return out
 	}
 	first := make([]int, len(p.stages)) // index of each stage's first task
+	set := cluster.NewHandles()
 	for si, ps := range p.stages {
 		s := ps.stage
 		first[si] = len(handles)
@@ -241,6 +242,7 @@ func (d *dist) signStages(p *planned, proto cluster.Task, z codecs) (handles []s
 			case partition.Broadcast:
 				t.Partitions, t.Readers, t.Codec = 1, n, z.exchange
 			}
+			var reads []int
 			for ii, in := range s.Inputs {
 				prod := p.stages[in.Stage]
 				part := ti
@@ -250,15 +252,24 @@ func (d *dist) signStages(p *planned, proto cluster.Task, z codecs) (handles []s
 				ci := cluster.Input{Table: in.Table, Part: part, Stream: ps.stream[ii]}
 				for k := range prod.tasks {
 					pi := first[in.Stage] + k
-					ci.Sources = append(ci.Sources, cluster.Source{Handle: handles[pi], Locations: locations(execs[pi])})
+					ci.Sources = append(ci.Sources, cluster.Source{Task: pi, Locations: locations(execs[pi])})
+					reads = append(reads, pi)
 				}
 				t.Inputs = append(t.Inputs, ci)
 			}
-			h, err := d.secret.SignTask(t)
+			tk, err := d.secret.SignTask(t)
 			if err != nil {
 				return nil, nil, err
 			}
-			handles = append(handles, h)
+			set.Add(idx, tk, reads)
+			handles = append(handles, "")
+		}
+	}
+	// Each handle carries the tickets of the tasks it reads, transitively
+	// (cluster.Handles).
+	for i := range handles {
+		if handles[i], err = set.Handle(i); err != nil {
+			return nil, nil, err
 		}
 	}
 	return handles, execs, nil

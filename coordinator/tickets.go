@@ -6,19 +6,18 @@ import (
 	"github.com/skeindb/skein/partition"
 )
 
-// Tickets nest: a consumer task's ticket holds every ticket of the
-// producers it reads (cluster.Source.Handle), so that any executor can run
-// a lost producer again from it, and a signed ticket is its JSON in
-// base64. A plan whose stages read one another in a chain makes tickets
-// that grow by that fan-in and a third at every stage: a UNION ALL of ten
-// aggregates of one table, planned as such a chain before its branches
-// were one stage's inputs (partition/setop.go), signed 44 MB of tickets, whose consumers no
-// executor would take (gRPC read 4 MiB at most then), and of twenty
-// ran the coordinator to gigabytes while it signed them, deaf to its
-// client hanging up and to SIGTERM. A plan with a task ticket of more
-// than maxTaskTicket bytes, or more than maxTickets bytes of them
-// together, runs whole on the coordinator instead (as DuckDB alone would
-// run it).
+// A task's handle carries the signed tickets of every task it reads,
+// directly or not, each once (cluster.Handles): any executor can run a
+// lost producer again from it. Until 2026-12-03 tickets nested, each
+// consumer's holding its producers' whole, and grew by every stage's
+// fan-in and a third at every stage: a UNION ALL of ten aggregates of one
+// table planned as a chain of stages signed 44 MB of tickets, and TPC-H
+// Q12's merge ticket on two executors of one thread with --task-rows
+// 100000 (60 tasks) was 974 KB, growing with the cube of the cluster's
+// threads. Bundled, a handle grows with the
+// tasks upstream of it; a plan with a task ticket of more than
+// maxTaskTicket bytes, or more than maxTickets bytes of them together,
+// still runs whole on the coordinator (as DuckDB alone would run it).
 const (
 	maxTaskTicket = 8 << 20  // under cluster.MaxMessage, what an executor reads in a message (the estimate is above the real size)
 	maxTickets    = 16 << 20 // what ADBC reads in a message (a FlightInfo)
@@ -33,12 +32,11 @@ const ticketOverhead = 256
 const sourceBytes = 128
 
 var errTicketsTooLarge = fmt.Errorf("%w: its task tickets would be too large (over %.1f MiB one, %d MiB together: "+
-	"a consumer's ticket holds its producers', stage upon stage)", partition.ErrLocal, float64(maxTaskTicket)/(1<<20), maxTickets>>20)
+	"a task's handle holds the tickets of every task it reads)", partition.ErrLocal, float64(maxTaskTicket)/(1<<20), maxTickets>>20)
 
-// ticketsFit says whether every task ticket of p is at most maxTaskTicket
-// bytes and all at most maxTickets, about (base64 and all). It stops at
-// the first past a bound, so that an exponential plan costs no more than
-// the bounds to size.
+// ticketsFit says whether every task handle of p is at most maxTaskTicket
+// bytes and all at most maxTickets, about (base64 and all): a task's own
+// ticket and those of every stage it reads, transitively.
 func (p *planned) ticketsFit() bool {
 	own := func(t plannedTask) int64 {
 		n := int64(ticketOverhead + len(t.sql) + len(t.slice.File))
@@ -55,20 +53,31 @@ func (p *planned) ticketsFit() bool {
 		stages = []plannedStage{{stage: &partition.Stage{}, tasks: p.tasks}}
 	}
 	var total int64
-	stage := make([]int64, len(stages)) // each stage's tickets together
+	tickets := make([]int64, len(stages))      // each stage's own tickets together
+	reach := make([]map[int]bool, len(stages)) // the stages each reads, transitively
 	for si, ps := range stages {
-		var in int64 // the producers' tickets each of the stage's tasks holds
+		reach[si] = map[int]bool{}
+		var sources int64
 		for _, input := range ps.stage.Inputs {
-			in += stage[input.Stage] + int64(len(stages[input.Stage].tasks))*sourceBytes
+			reach[si][input.Stage] = true
+			for r := range reach[input.Stage] {
+				reach[si][r] = true
+			}
+			sources += int64(len(stages[input.Stage].tasks)) * sourceBytes
+		}
+		var carried int64 // the tickets each of the stage's handles carries
+		for r := range reach[si] {
+			carried += tickets[r]
 		}
 		for _, t := range ps.tasks {
-			n := (own(t) + in) * 4 / 3
-			stage[si] += n
-			if n > maxTaskTicket || total+stage[si] > maxTickets {
+			mine := (own(t) + sources) * 4 / 3
+			tickets[si] += mine
+			n := mine + carried
+			total += n
+			if n > maxTaskTicket || total > maxTickets {
 				return false
 			}
 		}
-		total += stage[si]
 	}
 	return true
 }

@@ -210,7 +210,10 @@ type Input struct {
 // executors to fetch it from, in order (any executor can run a task from
 // its handle, so a lost producer's output is recomputed by the next).
 type Source struct {
-	Handle    string   `json:"h"`
+	// Handle is the producer's handle; in a signed ticket it is empty and
+	// Task names the producer, whose ticket the handle carries (bundle.go).
+	Handle    string   `json:"h,omitempty"`
+	Task      int      `json:"t"`
 	Locations []string `json:"l"`
 }
 
@@ -239,11 +242,16 @@ func (s Secret) SignTask(t Task) (string, error) {
 	return s.Signer("tickets").Sign(KindTask, t, time.Now().Add(TaskTTL))
 }
 
-// VerifyTask checks a task ticket's handle.
+// VerifyTask checks a task ticket's handle: its own ticket and those of
+// the producers it carries (bundle.go), whose handles it puts in the
+// task's Sources.
 func (s Secret) VerifyTask(handle []byte) (Task, error) {
 	var t Task
-	err := s.Signer("tickets").Verify(KindTask, string(handle), &t)
-	return t, err
+	top, rest, _ := strings.Cut(string(handle), BundleSep)
+	if err := s.Signer("tickets").Verify(KindTask, top, &t); err != nil {
+		return t, err
+	}
+	return s.unbundle(t, rest)
 }
 
 // TaskTicket wraps a task handle as a Flight SQL statement ticket, so that
