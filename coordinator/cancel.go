@@ -132,6 +132,9 @@ func (d *dist) ticketQuery(user string, handle []byte) (qid, trace, task string,
 			return "", "", "", false, nil
 		}
 		qid, trace, owner = m.Query, m.Trace, m.User
+		if err := d.unbundled(&m); err != nil {
+			return qid, trace, "", true, err
+		}
 		if len(m.Tasks) > 0 {
 			task = m.Tasks[0]
 		}

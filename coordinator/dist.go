@@ -154,15 +154,22 @@ type merge struct {
 	Trace string     `json:"tr,omitempty"` // the client's trace id, for the logs
 	User  string     `json:"u"`
 	Role  users.Role `json:"r,omitempty"`
-	Tasks []string   `json:"t"` // task handles
+	Tasks []string   `json:"-"` // task handles
 	SQL   string     `json:"s"`
 	// Final, when set, is SQL the coordinator may run instead, over every
 	// partition of the Producers' tasks (handles), rather than read Tasks:
 	// the last stage's query and SQL over it, when the scheduler finds the
 	// producers gave few rows (partition.Plan.FinalHere).
-	Final     string    `json:"f,omitempty"`
-	Producers []string  `json:"p,omitempty"`
-	Deadline  time.Time `json:"dl,omitzero"` // the end of --query-timeout
+	Final     string   `json:"f,omitempty"`
+	Producers []string `json:"-"`
+	// Signed, Tasks and Producers are their task numbers and Bundle the
+	// signed tickets of those tasks and every task upstream of them, each
+	// once (bundled, unbundled): handles carrying them would repeat
+	// the tickets upstream of every task.
+	TaskNums     []int     `json:"t"`
+	ProducerNums []int     `json:"p,omitempty"`
+	Bundle       []string  `json:"b"`
+	Deadline     time.Time `json:"dl,omitzero"` // the end of --query-timeout
 	// Rounds, when set, has the merge run Tasks in rounds until their
 	// rows are enough (firstrows.go).
 	Rounds *limitRounds `json:"lr,omitempty"`
@@ -457,12 +464,15 @@ func (d *dist) issue(ctx context.Context, tag flightsql.QueryTag, user, query st
 	switch {
 	case p.mode == partition.ScatterMerge || single:
 		kind := kindSingle
+		gather.TaskNums = numbers(len(all)-len(handles), len(handles))
 		if p.mode == partition.ScatterMerge {
 			kind, gather.SQL, gather.Rounds = kindMerge, p.merge, p.rounds
 			if p.finalHere != "" {
-				gather.Final, gather.Producers = p.finalHere, p.stageHandles(all, p.finalFrom)
+				first, n := p.stageTasks(p.finalFrom)
+				gather.Final, gather.Producers, gather.ProducerNums = p.finalHere, all[first:first+n], numbers(first, n)
 			}
 		}
+		gather.Bundle = cluster.Tickets(append(slices.Clone(gather.Tasks), gather.Producers...))
 		h, err := d.tickets.Sign(kind, gather, time.Now().Add(cluster.TaskTTL))
 		if err != nil {
 			return nil, err
@@ -1560,14 +1570,47 @@ func (p *planned) jobOf(handles []string, execs [][2]string) ([]jobTask, []jobSt
 	return tasks, stages
 }
 
-// stageHandles are the handles of stage si's tasks among all, which hold
-// every stage's in order.
-func (p *planned) stageHandles(all []string, si int) []string {
-	first := 0
+// stageTasks are the number of stage si's first task and how many it
+// has, among every stage's in order.
+func (p *planned) stageTasks(si int) (first, n int) {
 	for _, ps := range p.stages[:si] {
 		first += len(ps.tasks)
 	}
-	return all[first : first+len(p.stages[si].tasks)]
+	return first, len(p.stages[si].tasks)
+}
+
+// numbers are n task numbers from first.
+func numbers(first, n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = first + i
+	}
+	return out
+}
+
+// unbundled gives a verified merge ticket's Tasks and Producers their
+// handles, from its Bundle.
+func (d *dist) unbundled(m *merge) error {
+	h, err := d.secret.HandlesOf(m.Bundle, m.Query)
+	if err != nil {
+		return fmt.Errorf("%w: merge ticket: %w", flightsql.ErrInvalid, err)
+	}
+	handles := func(nums []int) ([]string, error) {
+		var out []string
+		for _, n := range nums {
+			s, err := h.Handle(n)
+			if err != nil {
+				return nil, fmt.Errorf("%w: merge ticket: %w", flightsql.ErrInvalid, err)
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	}
+	if m.Tasks, err = handles(m.TaskNums); err != nil {
+		return err
+	}
+	m.Producers, err = handles(m.ProducerNums)
+	return err
 }
 
 // sliceRows is how many rows a slice reads when it is a row range of a

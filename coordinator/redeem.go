@@ -62,6 +62,9 @@ func (d *dist) Redeem(ctx context.Context, user string, handle []byte) (*arrow.S
 	if m.User != user {
 		return nil, nil, true, fmt.Errorf("%w: the ticket was issued to another user", flightsql.ErrDenied)
 	}
+	if err := d.unbundled(&m); err != nil {
+		return nil, nil, true, err
+	}
 	d.owed.redeemed(m.Query, -1)
 	d.leases.opened(m.Query)
 	sc, ch, err := d.gather(ctx, m, answer)

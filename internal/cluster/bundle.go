@@ -101,24 +101,50 @@ func reads(t Task) []int {
 	return out
 }
 
-// unbundle verifies the producers' tickets a handle carries after top's
-// (rest) and gives each of top's sources named by number its handle.
-func (s Secret) unbundle(top Task, rest string) (Task, error) {
+// HandlesOf verifies signed task tickets of query, each a ticket alone
+// (no producers' after it), and gives the set of handles they make.
+func (s Secret) HandlesOf(tickets []string, query string) (*Handles, error) {
 	h := NewHandles()
-	tickets := strings.Split(rest, BundleSep)
-	if rest == "" {
-		tickets = nil
-	}
 	signer := s.Signer("tickets")
 	for _, tk := range tickets {
 		var d Task
 		if err := signer.Verify(KindTask, tk, &d); err != nil {
-			return Task{}, fmt.Errorf("a producer's ticket: %w", err)
+			return nil, fmt.Errorf("a producer's ticket: %w", err)
 		}
-		if d.Query != top.Query {
-			return Task{}, fmt.Errorf("a producer's ticket of query %s in a handle of query %s", d.Query, top.Query)
+		if d.Query != query {
+			return nil, fmt.Errorf("a producer's ticket of query %s in a handle of query %s", d.Query, query)
 		}
 		h.Add(d.Task, tk, reads(d))
+	}
+	return h, nil
+}
+
+// Tickets are the signed tickets of handles, each once, in the order
+// first seen: what HandlesOf takes back.
+func Tickets(handles []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, h := range handles {
+		for _, tk := range strings.Split(h, BundleSep) {
+			if !seen[tk] {
+				seen[tk] = true
+				out = append(out, tk)
+			}
+		}
+	}
+	return out
+}
+
+// unbundle verifies the producers' tickets a handle carries after top's
+// (rest) and gives each of top's sources named by number its handle.
+func (s Secret) unbundle(top Task, rest string) (Task, error) {
+	var tickets []string
+	if rest != "" {
+		tickets = strings.Split(rest, BundleSep)
+	}
+	h, err := s.HandlesOf(tickets, top.Query)
+	if err != nil {
+		return Task{}, err
 	}
 	inputs := make([]Input, len(top.Inputs))
 	for i, in := range top.Inputs {
