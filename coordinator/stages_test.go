@@ -99,10 +99,14 @@ var stageQueries = []string{
 	"SELECT f.k, o.od FROM fact f JOIN ord o ON f.o = o.o AND o.urgent AND f.c = 'c2'",
 	// ASOF joins: the left input splits; the right is co-partitioned with
 	// it by the equalities of the ON (ord, over the broadcast threshold),
-	// else read whole by every task (dim); ASOF RIGHT stays local.
+	// else read whole by every task (dim); ASOF RIGHT and FULL joins of two
+	// scans are co-partitioned, as a FULL join's, or without an equality
+	// stay local.
 	"SELECT f.k, f.o, o.o AS prior FROM fact f ASOF JOIN ord o ON f.d = o.od AND f.o >= o.o WHERE f.x > 10",
 	"SELECT f.d, count(*), count(dim.d) FROM fact f ASOF LEFT JOIN dim ON f.o >= dim.d * 80 GROUP BY f.d",
 	"SELECT f.k, o.o FROM fact f ASOF RIGHT JOIN ord o ON f.d = o.od AND f.o >= o.o",
+	"SELECT count(*), count(f.k), count(o.o) FROM fact f ASOF FULL JOIN ord o ON f.d = o.od AND f.o >= o.o",
+	"SELECT f.k, o.o FROM fact f ASOF RIGHT JOIN ord o ON f.o >= o.o",
 	// TPC-H Q12's shape: fact has more rows than acct but few pass its
 	// filters, so acct is the split scan; fact's files hold more than
 	// four times --broadcast-rows, so it is co-partitioned with acct

@@ -155,6 +155,9 @@ var staged = []string{
 	"SELECT a.id, a.g, b.id AS prev FROM v a ASOF JOIN vv b ON a.g = b.g AND a.id > b.id WHERE a.x > 1",
 	"SELECT a.s, count(*), count(b.id), sum(b.id) FROM v a ASOF LEFT JOIN vv b ON a.s = b.s AND a.id >= b.id + 5 GROUP BY a.s",
 	"SELECT a.id, b.k FROM v a ASOF JOIN mild b ON a.id >= b.k",
+	// ASOF RIGHT and FULL: both sides co-partitioned by the equalities.
+	"SELECT a.id, b.id AS nearest FROM v a ASOF RIGHT JOIN vv b ON a.g = b.g AND a.id > b.id + 20 WHERE b.x > 200 OR b.x IS NULL",
+	"SELECT count(*), count(a.id), count(b.id), sum(b.id) FROM v a ASOF FULL JOIN vv b ON a.s = b.s AND a.id >= b.id + 100",
 	"SELECT o_orderkey, l_shipdate FROM orders ASOF LEFT JOIN lineitem ON o_orderkey = l_orderkey AND o_orderdate + INTERVAL 30 DAY >= l_shipdate",
 	"SELECT n_name, o_orderkey FROM orders JOIN customer ON o_custkey = c_custkey LEFT JOIN nation ON c_nationkey = n_nationkey AND n_regionkey = 1 WHERE o_totalprice > 250000",
 	// ON conjuncts on one side alone: the null-supplying side's filter

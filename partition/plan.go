@@ -580,7 +580,7 @@ func (a *Analysis) findJoinScan(from Node, at []string, rows func([]string) (int
 				if jt == "INNER" || jt == "LEFT" {
 					find(child(n, "left"), append(slices.Clone(path), "left"), splittable)
 				} else {
-					why = fmt.Sprintf("an ASOF %s join (only ASOF and ASOF LEFT split)", jt)
+					why = fmt.Sprintf("an ASOF %s join of inputs other than two scans with an equality in its ON", jt)
 				}
 				return
 			default:
@@ -591,9 +591,10 @@ func (a *Analysis) findJoinScan(from Node, at []string, rows func([]string) (int
 		}
 	}
 	find(from, at, true)
-	if len(found) == 0 && a.env.Exchanges && str(from, "join_type") == "FULL" && str(from, "ref_type") == "REGULAR" {
-		// Two scans FULL joined: both co-partitioned by the ON
-		// equalities (joinStages), the left one the split scan.
+	if len(found) == 0 && a.env.Exchanges && outerBoth(from) {
+		// Two scans FULL joined (or ASOF RIGHT or FULL): both
+		// co-partitioned by the ON equalities (joinStages), the left
+		// one the split scan.
 		if left, ok := a.scanUnder(child(from, "left"), append(slices.Clone(at), "left")); ok {
 			if _, ok := a.scanUnder(child(from, "right"), nil); ok {
 				found = append(found, left)
@@ -628,6 +629,21 @@ func (a *Analysis) findJoinScan(from Node, at []string, rows func([]string) (int
 		}
 	}
 	return a.useScan(nodeAt(a.root, best), best)
+}
+
+// outerBoth says join n keeps the rows of its right side that match
+// nothing, and so must see every row of the left side of their keys: a
+// FULL join, or an ASOF RIGHT or FULL one (rows of equal ON equalities
+// meet in one partition, the nearest by the inequality among them).
+func outerBoth(n Node) bool {
+	jt := str(n, "join_type")
+	switch str(n, "ref_type") {
+	case "REGULAR":
+		return jt == "FULL"
+	case "ASOF":
+		return jt == "RIGHT" || jt == "FULL"
+	}
+	return false
 }
 
 // unionAllBranches are the branches of n, a tree of UNION ALLs with no
