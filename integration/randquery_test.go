@@ -1028,6 +1028,7 @@ func (g *queryGen) selectQuery(depth int) (*selectQuery, []column, bool) {
 	}
 	var out []column
 	name := func(i int) string { return fmt.Sprintf("c%d", i) }
+	plain := false // no aggregate: the ORDER BY may name what it does not select
 	switch n := g.r.IntN(10); {
 	case n < 5: // aggregate
 		var keys []sqlExpr
@@ -1098,6 +1099,7 @@ func (g *queryGen) selectQuery(depth int) (*selectQuery, []column, bool) {
 			out = append(out, c)
 		}
 	default: // plain, with windows
+		plain = true
 		for _, s := range srcs {
 			for _, c := range g.someCols(s.cols, 1+g.r.IntN(2)) {
 				var e sqlExpr = s.ref(c)
@@ -1171,7 +1173,15 @@ func (g *queryGen) selectQuery(depth int) (*selectQuery, []column, bool) {
 	}
 	if sorted {
 		ordered = true
-		if g.chance(0.5) {
+		if plain && !q.distinct && g.chance(0.3) {
+			// First by a source's column it may not select (each task
+			// adds it, partition/hidden.go), then every output column.
+			s := srcs[g.r.IntN(len(srcs))]
+			q.order = append(q.order, orderItem{e: s.ref(s.cols[g.r.IntN(len(s.cols))]), desc: g.chance(0.5), nullsFirst: g.chance(0.4)})
+			for _, i := range g.r.Perm(len(q.items)) {
+				q.order = append(q.order, orderItem{e: ordinal(i + 1), desc: g.chance(0.4), nullsFirst: g.chance(0.4)})
+			}
+		} else if g.chance(0.5) {
 			q.orderAll = true
 		} else {
 			// Every output column, in some order and direction.
