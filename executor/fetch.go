@@ -49,6 +49,9 @@ const streamHeld = 64 << 20
 // thread slot without keeping one from a producer it waits for. close
 // ends it all, after the SQL.
 func (e *Executor) fetchInputs(ctx context.Context, conn *duck.Conn, t cluster.Task) (ins *taskInputs, err error) {
+	if t, err = e.cfg.Secret.WithSources(t); err != nil {
+		return nil, fmt.Errorf("%w: task ticket: %w", skeinsql.ErrUnauthenticated, err)
+	}
 	ins = &taskInputs{streams: make([]*merged, len(t.Inputs))}
 	defer func() {
 		if err != nil {

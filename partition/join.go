@@ -291,8 +291,8 @@ func (a *Analysis) joinInputs() (*joinShape, error) {
 		// partitioned by the equalities of its ON, whatever their size.
 		y = 1 - s
 		if ykeys = res.equiKeys(conjuncts(child(child(owner, "from_table"), "condition")), s, y); len(ykeys) == 0 {
-			if rt := str(child(owner, "from_table"), "ref_type"); rt == "ASOF" {
-				return nil, local("an ASOF %s join without an equality of hashable columns in its ON", str(child(owner, "from_table"), "join_type"))
+			if from := child(owner, "from_table"); str(from, "ref_type") == "ASOF" {
+				return nil, local("an ASOF %s join without an equality of hashable columns in its ON", str(from, "join_type"))
 			}
 			return nil, local("a FULL join without an equality of hashable columns in its ON")
 		}
@@ -467,20 +467,17 @@ func collectLeaves(from Node, at []string, w *withs) (leaves []leaf, natural boo
 		case "NATURAL":
 			natural = true
 		case "ASOF":
-			if jt != "INNER" && jt != "LEFT" {
-				// ASOF RIGHT or FULL: both sides co-partitioned by the
-				// ON's equalities (findJoinScan's outerBoth), as a FULL
-				// join's.
-				if err := walk(child(n, "left"), append(slices.Clone(path), "left"), false, true); err != nil {
-					return err
-				}
-				return walk(child(n, "right"), append(slices.Clone(path), "right"), false, true)
-			}
 			// Each left row meets the one right row of its equality keys
 			// nearest by the inequality, or none: the left input splits;
 			// the right one is read whole by every task, or shuffled by
 			// those keys with the left (joinConditions), never sliced.
-			if err := walk(child(n, "left"), append(slices.Clone(path), "left"), splittable, full); err != nil {
+			// ASOF RIGHT or FULL: both sides co-partitioned by the ON's
+			// equalities (findJoinScan's outerBoth), as a FULL join's.
+			left := splittable
+			if jt != "INNER" && jt != "LEFT" {
+				left, full = false, true
+			}
+			if err := walk(child(n, "left"), append(slices.Clone(path), "left"), left, full); err != nil {
 				return err
 			}
 			return walk(child(n, "right"), append(slices.Clone(path), "right"), false, full)

@@ -576,7 +576,8 @@ func (a *Analysis) findJoinScan(from Node, at []string, rows func([]string) (int
 			case "ASOF":
 				// Each left row meets at most one right row, chosen
 				// among all of them: the left splits, the right is
-				// read whole by every task (asofJoin).
+				// never sliced (collectLeaves); ASOF RIGHT and FULL
+				// co-partition both sides (outerBoth, below).
 				if jt == "INNER" || jt == "LEFT" {
 					find(child(n, "left"), append(slices.Clone(path), "left"), splittable)
 				} else {

@@ -135,12 +135,13 @@ func Tickets(handles []string) []string {
 	return out
 }
 
-// unbundle verifies the producers' tickets a handle carries after top's
-// (rest) and gives each of top's sources named by number its handle.
-func (s Secret) unbundle(top Task, rest string) (Task, error) {
+// WithSources verifies the producers' tickets top's handle carried after
+// its own (VerifyTask) and gives each of top's sources named by number its
+// handle.
+func (s Secret) WithSources(top Task) (Task, error) {
 	var tickets []string
-	if rest != "" {
-		tickets = strings.Split(rest, BundleSep)
+	if top.bundle != "" {
+		tickets = strings.Split(top.bundle, BundleSep)
 	}
 	h, err := s.HandlesOf(tickets, top.Query)
 	if err != nil {

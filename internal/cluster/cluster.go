@@ -179,6 +179,9 @@ type Task struct {
 	// Codec compresses the task's output streams (Arrow IPC body
 	// compression: flightsql.CodecZstd or CodecLZ4; "" for none).
 	Codec string `json:"z,omitempty"`
+	// bundle is what the handle carried after the task's own ticket: the
+	// tickets of the tasks it reads (WithSources).
+	bundle string
 }
 
 // Args bind the task's SQL: its slice's Args, then its Literals.
@@ -242,16 +245,18 @@ func (s Secret) SignTask(t Task) (string, error) {
 	return s.Signer("tickets").Sign(KindTask, t, time.Now().Add(TaskTTL))
 }
 
-// VerifyTask checks a task ticket's handle: its own ticket and those of
-// the producers it carries (bundle.go), whose handles it puts in the
-// task's Sources.
+// VerifyTask checks a task ticket's handle: its own ticket. The tickets
+// of the producers it carries (bundle.go) are verified by WithSources,
+// where the task fetches its inputs: a partition's read, a drop or a
+// cancel need none of them.
 func (s Secret) VerifyTask(handle []byte) (Task, error) {
 	var t Task
 	top, rest, _ := strings.Cut(string(handle), BundleSep)
 	if err := s.Signer("tickets").Verify(KindTask, top, &t); err != nil {
 		return t, err
 	}
-	return s.unbundle(t, rest)
+	t.bundle = rest
+	return t, nil
 }
 
 // TaskTicket wraps a task handle as a Flight SQL statement ticket, so that
