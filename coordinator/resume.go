@@ -11,14 +11,18 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
+	"github.com/skeindb/skein/internal/duck"
 )
 
 // taskStream is a proxied task's result that survives the death of the
 // executor streaming it: when the stream breaks after some rows were
 // read, the task runs again elsewhere and the rows already read are
 // skipped. That gives the client each row once only because the task's
-// output order is the same on every run (cluster.Task.Ordered); a task
-// without that fails where its stream broke.
+// output order is the same on every run (cluster.Task.Ordered). A task
+// without that (a join's, an aggregate's after a shuffle) is held back up
+// to resumeWindow bytes before its first row goes out, so that a stream
+// broken within that window is run again whole; one that breaks after it
+// fails where it broke.
 type taskStream struct {
 	d      *dist
 	ctx    context.Context
@@ -35,9 +39,16 @@ type taskStream struct {
 	read    int64 // rows given out, over every attempt
 	skip    int64 // rows the current attempt has yet to skip
 	cur     arrow.RecordBatch
+	ahead   []arrow.RecordBatch // read, not yet given out (see fill)
+	filled  bool                // fill has run
 	err     error
 	refs    atomic.Int64
 }
+
+// resumeWindow is how much of an unordered task's output the coordinator
+// holds before giving out any of it (taskStream). Most such tasks (a
+// final aggregate's groups, a selective join's rows) end within it.
+const resumeWindow = 8 << 20
 
 // resumable opens a task's stream (see open) as a taskStream.
 func (d *dist) resumable(ctx context.Context, t cluster.Task, handle []byte) (*taskStream, error) {
@@ -58,6 +69,17 @@ func (s *taskStream) Next() bool {
 	if s.cur != nil {
 		s.cur.Release()
 		s.cur = nil
+	}
+	if !s.filled {
+		s.filled = true
+		if !s.t.Ordered && !s.fill() {
+			return false
+		}
+	}
+	if len(s.ahead) > 0 {
+		s.cur, s.ahead = s.ahead[0], s.ahead[1:]
+		s.read += s.cur.NumRows()
+		return true
 	}
 	for s.rdr != nil {
 		if !s.rdr.Next() {
@@ -93,6 +115,41 @@ func (s *taskStream) Next() bool {
 	return false
 }
 
+// fill reads an unordered task's stream ahead until it ends or
+// resumeWindow bytes are held, running the task again from its start if
+// the stream breaks meanwhile (nothing of it has gone out). It says
+// whether it could; if not, s.err says why.
+func (s *taskStream) fill() bool {
+	var held int64
+	for s.rdr != nil && held < resumeWindow {
+		if !s.rdr.Next() {
+			err := s.rdr.Err()
+			if err == nil {
+				return true
+			}
+			s.drop()
+			held = 0
+			if !s.resume(err) {
+				return false
+			}
+			continue
+		}
+		rec := s.rdr.RecordBatch()
+		rec.Retain()
+		s.ahead = append(s.ahead, rec)
+		held += duck.RecordSize(rec)
+	}
+	return s.rdr != nil
+}
+
+// drop releases the batches read ahead.
+func (s *taskStream) drop() {
+	for _, rec := range s.ahead {
+		rec.Release()
+	}
+	s.ahead = nil
+}
+
 // resume runs the task again after its stream broke with err, to be read
 // from where it broke. It says whether it could; if not, err (or why the
 // new run failed) is the stream's error.
@@ -110,7 +167,7 @@ func (s *taskStream) resume(err error) bool {
 		return false
 	case !s.t.Ordered && s.read > 0:
 		s.err = fmt.Errorf("task %s/%d: the stream from executor %s broke after %d rows, and the task's rows "+
-			"come in no fixed order (a join), so it cannot be resumed: %w", s.t.Query, s.t.Task, s.from, s.read, err)
+			"come in no fixed order (a join's, an aggregate's), so past the first %d MiB held back it cannot be resumed: %w", s.t.Query, s.t.Task, s.from, s.read, resumeWindow>>20, err)
 		return false
 	case s.resumes >= s.d.retries:
 		s.err = fmt.Errorf("task %s/%d: its stream broke %d times: %w", s.t.Query, s.t.Task, s.resumes+1, err)
@@ -169,6 +226,7 @@ func (s *taskStream) Release() {
 		s.cur.Release()
 		s.cur = nil
 	}
+	s.drop()
 	if s.release != nil {
 		s.release()
 		s.rdr, s.release = nil, nil
