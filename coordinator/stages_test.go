@@ -107,6 +107,11 @@ var stageQueries = []string{
 	"SELECT f.k, o.o FROM fact f ASOF RIGHT JOIN ord o ON f.d = o.od AND f.o >= o.o",
 	"SELECT count(*), count(f.k), count(o.o) FROM fact f ASOF FULL JOIN ord o ON f.d = o.od AND f.o >= o.o",
 	"SELECT f.k, o.o FROM fact f ASOF RIGHT JOIN ord o ON f.o >= o.o",
+	// A PIVOT with an IN list and GROUP BY is DuckDB's grouped SELECT of
+	// filtered aggregates (partition/pivot.go); without GROUP BY it stays
+	// local.
+	"SELECT * FROM fact PIVOT (sum(x) AS s, count(*) AS n FOR d IN (1, 2 AS two) c IN ('c1', 'c3') GROUP BY o)",
+	"SELECT * FROM fact PIVOT (sum(x) FOR d IN (1, 2))",
 	// TPC-H Q12's shape: fact has more rows than acct but few pass its
 	// filters, so acct is the split scan; fact's files hold more than
 	// four times --broadcast-rows, so it is co-partitioned with acct

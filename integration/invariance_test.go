@@ -159,6 +159,13 @@ var staged = []string{
 	"SELECT a.id, b.id AS nearest FROM v a ASOF RIGHT JOIN vv b ON a.g = b.g AND a.id > b.id + 20 WHERE b.x > 200 OR b.x IS NULL",
 	"SELECT count(*), count(a.id), count(b.id), sum(b.id) FROM v a ASOF FULL JOIN vv b ON a.s = b.s AND a.id >= b.id + 100",
 	"SELECT o_orderkey, l_shipdate FROM orders ASOF LEFT JOIN lineitem ON o_orderkey = l_orderkey AND o_orderdate + INTERVAL 30 DAY >= l_shipdate",
+	// PIVOT with an IN list and GROUP BY: DuckDB's own filtered
+	// aggregates (partition/pivot.go), named as DuckDB names them.
+	"SELECT * FROM v PIVOT (sum(x) FOR g IN (1, 2, 5) GROUP BY s)",
+	"SELECT * FROM v PIVOT (count(*) AS n, max(amount) AS top FOR g IN (0 AS zero, 3) s IN ('k1', 'k4') GROUP BY flag, day)",
+	"PIVOT lineitem ON l_linestatus IN ('F', 'O') USING sum(l_extendedprice * (1 - l_discount)) GROUP BY l_returnflag, l_shipmode",
+	"SELECT * FROM (SELECT o_orderpriority, l_shipmode, l_quantity FROM orders JOIN lineitem ON o_orderkey = l_orderkey) PIVOT (sum(l_quantity) + 1 FOR l_shipmode IN ('MAIL', 'SHIP', 'AIR') GROUP BY o_orderpriority)",
+	"SELECT p.prio, p.f + p.o FROM orders PIVOT (count(*) FOR o_orderstatus IN ('F', 'O') GROUP BY o_orderpriority) AS p(prio, f, o) WHERE p.f > 0",
 	"SELECT n_name, o_orderkey FROM orders JOIN customer ON o_custkey = c_custkey LEFT JOIN nation ON c_nationkey = n_nationkey AND n_regionkey = 1 WHERE o_totalprice > 250000",
 	// ON conjuncts on one side alone: the null-supplying side's filter
 	// that side's stage, the preserved side's stay in the ON.
@@ -587,6 +594,10 @@ const (
 	unionStarSorted = "SELECT * FROM (SELECT id, x FROM v WHERE g = 1 UNION ALL SELECT id, amount FROM vv WHERE flag) ORDER BY x NULLS FIRST, id"
 )
 
+// pivotIDs are 21 values of an IN list: a PIVOT past DuckDB's
+// pivot_filter_threshold.
+const pivotIDs = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21"
+
 // hiddenSorts sort by values they do not select (partition/hidden.go):
 // each must split, and is compared in order.
 var hiddenSorts = []string{
@@ -922,6 +933,10 @@ func TestPartitionInvariance(t *testing.T) {
 		"SELECT count(*), sum(id) FROM (SELECT id FROM v UNION ALL SELECT id FROM vv)",
 		"SELECT id FROM v UNION ALL SELECT 1 ORDER BY 1 LIMIT 3",
 		"SELECT id FROM v EXCEPT ALL SELECT id FROM vv WHERE g = 3",
+		// PIVOTs DuckDB does not bind as filtered aggregates run local:
+		// without GROUP BY, of more than 20 values.
+		"SELECT * FROM (SELECT g, s, x FROM v) PIVOT (sum(x) FOR s IN ('k1', 'k2'))",
+		"SELECT * FROM v PIVOT (count(*) FOR id IN (" + pivotIDs + ") GROUP BY g)",
 		// An aggregate over an aggregate subquery runs local for now.
 		"WITH t AS (SELECT g, count(*) AS n FROM v GROUP BY g) SELECT * FROM t WHERE n > (SELECT min(n) FROM t)"}
 	split := map[string]bool{} // may not run local

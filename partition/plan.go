@@ -306,6 +306,7 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 	if err := inlineViews(root, env.View, env.withs); err != nil {
 		return nil, err
 	}
+	pivotsAsAggregates(root, aggs) // pivot.go
 	if err := bindNowOnce(root, &env); err != nil {
 		return nil, err
 	}
@@ -511,6 +512,9 @@ func (a *Analysis) findScan(rows func([]string) (int64, error), aggs Aggregates)
 			a.over = true
 			return nil
 		}
+	case "PIVOT":
+		_, why := pivotSelect(from, aggs) // pivot.go
+		return local("%s", why)
 	}
 	return local("reads a %s, not a file scan", str(from, "type"))
 }
