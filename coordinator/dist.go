@@ -68,6 +68,9 @@ type dist struct {
 	// between executors; broadcastRows: the largest join input broadcast.
 	exchanges     bool
 	broadcastRows int64
+	// held is the bytes proxied streams hold back to be able to run a
+	// task again (taskStream.fill), within resumeBudget in all.
+	held          atomic.Int64
 	taskOpenFiles int // Config.TaskOpenFiles
 	retries       int
 	hist          *history

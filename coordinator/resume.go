@@ -48,7 +48,12 @@ type taskStream struct {
 // resumeWindow is how much of an unordered task's output the coordinator
 // holds before giving out any of it (taskStream). Most such tasks (a
 // final aggregate's groups, a selective join's rows) end within it.
-const resumeWindow = 8 << 20
+// resumeBudget bounds what all streams hold together: past it a stream
+// holds nothing more, and breaks past what it holds cannot be resumed.
+const (
+	resumeWindow = 8 << 20
+	resumeBudget = 256 << 20
+)
 
 // resumable opens a task's stream (see open) as a taskStream.
 func (d *dist) resumable(ctx context.Context, t cluster.Task, handle []byte) (*taskStream, error) {
@@ -78,6 +83,7 @@ func (s *taskStream) Next() bool {
 	}
 	if len(s.ahead) > 0 {
 		s.cur, s.ahead = s.ahead[0], s.ahead[1:]
+		s.d.held.Add(-duck.RecordSize(s.cur))
 		s.read += s.cur.NumRows()
 		return true
 	}
@@ -116,12 +122,12 @@ func (s *taskStream) Next() bool {
 }
 
 // fill reads an unordered task's stream ahead until it ends or
-// resumeWindow bytes are held, running the task again from its start if
-// the stream breaks meanwhile (nothing of it has gone out). It says
-// whether it could; if not, s.err says why.
+// resumeWindow bytes are held (or all streams hold resumeBudget), running
+// the task again from its start if the stream breaks meanwhile (nothing
+// of it has gone out). It says whether it could; if not, s.err says why.
 func (s *taskStream) fill() bool {
 	var held int64
-	for s.rdr != nil && held < resumeWindow {
+	for s.rdr != nil && held < resumeWindow && s.d.held.Load() < resumeBudget {
 		if !s.rdr.Next() {
 			err := s.rdr.Err()
 			if err == nil {
@@ -137,7 +143,9 @@ func (s *taskStream) fill() bool {
 		rec := s.rdr.RecordBatch()
 		rec.Retain()
 		s.ahead = append(s.ahead, rec)
-		held += duck.RecordSize(rec)
+		size := duck.RecordSize(rec)
+		held += size
+		s.d.held.Add(size)
 	}
 	return s.rdr != nil
 }
@@ -145,6 +153,7 @@ func (s *taskStream) fill() bool {
 // drop releases the batches read ahead.
 func (s *taskStream) drop() {
 	for _, rec := range s.ahead {
+		s.d.held.Add(-duck.RecordSize(rec))
 		rec.Release()
 	}
 	s.ahead = nil
@@ -167,7 +176,7 @@ func (s *taskStream) resume(err error) bool {
 		return false
 	case !s.t.Ordered && s.read > 0:
 		s.err = fmt.Errorf("task %s/%d: the stream from executor %s broke after %d rows, and the task's rows "+
-			"come in no fixed order (a join's, an aggregate's), so past the first %d MiB held back it cannot be resumed: %w", s.t.Query, s.t.Task, s.from, s.read, resumeWindow>>20, err)
+			"come in no fixed order (a join's, an aggregate's), so past what the coordinator held back of them it cannot be resumed: %w", s.t.Query, s.t.Task, s.from, s.read, err)
 		return false
 	case s.resumes >= s.d.retries:
 		s.err = fmt.Errorf("task %s/%d: its stream broke %d times: %w", s.t.Query, s.t.Task, s.resumes+1, err)

@@ -148,6 +148,13 @@ func bridgedCluster(t *testing.T, others int) (*flightsql.Client, string, *bridg
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Shutdown() })
+	// (Cleanups run last first: this before the shutdown.)
+	t.Cleanup(func() {
+		eventually(t, 5*time.Second, func() (bool, string) {
+			n := c.dist.held.Load()
+			return n == 0, fmt.Sprintf("streams still count %d bytes held back", n)
+		})
+	})
 	start := func(addr, advertise string, batch int64) {
 		e, err := executor.Start(context.Background(), executor.Config{Addr: addr, Advertise: advertise,
 			Coordinator: c.URI(), Secret: secret, AllowDirs: []string{dir}, Threads: 1,
