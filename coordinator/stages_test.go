@@ -107,11 +107,12 @@ var stageQueries = []string{
 	"SELECT f.k, o.o FROM fact f ASOF RIGHT JOIN ord o ON f.d = o.od AND f.o >= o.o",
 	"SELECT count(*), count(f.k), count(o.o) FROM fact f ASOF FULL JOIN ord o ON f.d = o.od AND f.o >= o.o",
 	"SELECT f.k, o.o FROM fact f ASOF RIGHT JOIN ord o ON f.o >= o.o",
-	// A PIVOT with an IN list and GROUP BY is DuckDB's grouped SELECT of
-	// filtered aggregates (partition/pivot.go); without GROUP BY it stays
-	// local.
+	// A PIVOT with an IN list is DuckDB's grouped SELECT of filtered
+	// aggregates (partition/pivot.go), grouped without GROUP BY by the
+	// source's other columns; one of a DECIMAL value stays local.
 	"SELECT * FROM fact PIVOT (sum(x) AS s, count(*) AS n FOR d IN (1, 2 AS two) c IN ('c1', 'c3') GROUP BY o)",
-	"SELECT * FROM fact PIVOT (sum(x) FOR d IN (1, 2))",
+	"SELECT * FROM (SELECT o, d, x FROM fact) PIVOT (sum(x) FOR d IN (1, 2))",
+	"SELECT * FROM fact PIVOT (count(*) FOR x IN (0.5, 1.5) GROUP BY d)",
 	// TPC-H Q12's shape: fact has more rows than acct but few pass its
 	// filters, so acct is the split scan; fact's files hold more than
 	// four times --broadcast-rows, so it is co-partitioned with acct

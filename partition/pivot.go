@@ -17,11 +17,11 @@ import (
 //	FROM t GROUP BY 1
 //
 // in a subquery named as the PIVOT (or __unnamed_pivot), with its column
-// aliases (bind_pivot.cpp, PivotFilteredAggregate). pivotsAsAggregates
-// writes that same SELECT in the PIVOT's place, so the query splits as any
-// aggregate does and gives what DuckDB gives, names and all. Left as they
-// are (and so local): a PIVOT without GROUP BY (its groups are the
-// source's other columns, which the AST does not list), of more values
+// aliases (bind_pivot.cpp, PivotFilteredAggregate); without GROUP BY, it
+// groups by the source's columns that the aggregates and pivots do not
+// name. pivotsAsAggregates writes that same SELECT in the PIVOT's place, so
+// the query splits as any aggregate does and gives what DuckDB gives,
+// names and all. Left as they are (and so local): a PIVOT of more values
 // than the threshold (DuckDB then pivots lists of aggregates instead), of
 // an IN list of other than strings and integers (their names are DuckDB's
 // renderings) or a NULL, a subquery or an ENUM, of several aggregates not
@@ -33,13 +33,13 @@ const pivotFilterThreshold = 20
 
 // pivotsAsAggregates replaces, in place, each PIVOT in root that DuckDB
 // binds as filtered aggregates by that SELECT (see above).
-func pivotsAsAggregates(root Node, aggs Aggregates) {
+func pivotsAsAggregates(root Node, env Env) {
 	replace(root, func(n Node) (any, bool) {
 		if str(n, "type") != "PIVOT" {
 			return nil, false
 		}
-		pivotsAsAggregates(child(n, "source"), aggs)
-		sel, why := pivotSelect(n, aggs)
+		pivotsAsAggregates(child(n, "source"), env)
+		sel, why := pivotSelect(n, env)
 		if why != "" {
 			return nil, false
 		}
@@ -57,13 +57,11 @@ func pivotsAsAggregates(root Node, aggs Aggregates) {
 
 // pivotSelect is the SELECT DuckDB binds the PIVOT p as, if it binds it as
 // filtered aggregates and pivotsAsAggregates can write it; else why not.
-func pivotSelect(p Node, aggs Aggregates) (Node, string) {
-	groups, aggregates, pivots := list(p, "groups"), list(p, "aggregates"), list(p, "pivots")
+func pivotSelect(p Node, env Env) (Node, string) {
+	aggregates, pivots := list(p, "aggregates"), list(p, "pivots")
 	switch {
 	case len(aggregates) == 0 || len(list(p, "unpivot_names")) > 0:
 		return nil, "an UNPIVOT"
-	case len(groups) == 0:
-		return nil, "a PIVOT without GROUP BY"
 	case len(pivots) == 0 || p["sample"] != nil || child(p, "source") == nil:
 		return nil, "a PIVOT with a sample or without pivots"
 	}
@@ -80,12 +78,12 @@ func pivotSelect(p Node, aggs Aggregates) (Node, string) {
 		return nil, fmt.Sprintf("a PIVOT of %d values (DuckDB writes up to %d as filtered aggregates)",
 			len(values), pivotFilterThreshold)
 	}
+	groups, why := pivotGroups(p, env)
+	if why != "" {
+		return nil, why
+	}
 	var selectList, groupExprs, set []any
-	for i, g := range groups {
-		name, ok := g.(string)
-		if !ok {
-			return nil, "a PIVOT grouped by other than names"
-		}
+	for i, name := range groups {
 		selectList = append(selectList, columnRef(name))
 		groupExprs = append(groupExprs, constant("INTEGER", json.Number(strconv.Itoa(i+1))))
 		set = append(set, json.Number(strconv.Itoa(i)))
@@ -93,7 +91,7 @@ func pivotSelect(p Node, aggs Aggregates) (Node, string) {
 	for _, v := range values {
 		for _, a := range aggregates {
 			expr := clone(a.(map[string]any))
-			fn, ok := soleAggregate(expr, aggs)
+			fn, ok := soleAggregate(expr, env.Aggregates)
 			if !ok {
 				return nil, "a PIVOT expression without exactly one aggregate"
 			}
@@ -106,8 +104,69 @@ func pivotSelect(p Node, aggs Aggregates) (Node, string) {
 		}
 	}
 	sel := selectNode(selectList, child(p, "source"))
-	sel["group_expressions"], sel["group_sets"] = groupExprs, []any{set}
+	if len(groups) > 0 {
+		sel["group_expressions"], sel["group_sets"] = groupExprs, []any{set}
+	}
 	return sel, ""
+}
+
+// pivotGroups are the names a PIVOT groups by: its GROUP BY's, or without
+// one, as DuckDB does, every column of its source but those its
+// aggregates and pivots name (ConstructInitialGrouping), which
+// env.Columns says; else why not.
+func pivotGroups(p Node, env Env) ([]string, string) {
+	var groups []string
+	for _, g := range list(p, "groups") {
+		name, ok := g.(string)
+		if !ok {
+			return nil, "a PIVOT grouped by other than names"
+		}
+		groups = append(groups, name)
+	}
+	if len(groups) > 0 {
+		return groups, ""
+	}
+	if env.Columns == nil {
+		return nil, "a PIVOT without GROUP BY"
+	}
+	cols, err := env.Columns(child(p, "source"))
+	if err != nil {
+		return nil, fmt.Sprintf("a PIVOT without GROUP BY whose source's columns are not known (%v)", err)
+	}
+	handled := map[string]bool{}
+	named := func(v any) {
+		visit(v, func(n Node) bool {
+			if str(n, "class") == "COLUMN_REF" {
+				names := list(n, "column_names")
+				if s, ok := names[len(names)-1].(string); ok {
+					handled[strings.ToLower(s)] = true
+				}
+			}
+			return true
+		})
+	}
+	for _, a := range list(p, "aggregates") {
+		fn, ok := soleAggregate(clone(a.(map[string]any)), env.Aggregates)
+		if !ok {
+			return nil, "a PIVOT expression without exactly one aggregate"
+		}
+		named(fn)
+	}
+	for _, pv := range list(p, "pivots") {
+		named(list(pv.(map[string]any), "pivot_expressions"))
+	}
+	seen := map[string]bool{}
+	for _, c := range cols {
+		key := strings.ToLower(c.Name)
+		if seen[key] {
+			return nil, fmt.Sprintf("a PIVOT without GROUP BY over two columns named %s", c.Name)
+		}
+		seen[key] = true
+		if !handled[key] {
+			groups = append(groups, c.Name)
+		}
+	}
+	return groups, ""
 }
 
 // pivotValue is one output value of a PIVOT: its name, and the

@@ -306,7 +306,7 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 	if err := inlineViews(root, env.View, env.withs); err != nil {
 		return nil, err
 	}
-	pivotsAsAggregates(root, aggs) // pivot.go
+	pivotsAsAggregates(root, env) // pivot.go
 	if err := bindNowOnce(root, &env); err != nil {
 		return nil, err
 	}
@@ -513,7 +513,7 @@ func (a *Analysis) findScan(rows func([]string) (int64, error), aggs Aggregates)
 			return nil
 		}
 	case "PIVOT":
-		_, why := pivotSelect(from, aggs) // pivot.go
+		_, why := pivotSelect(from, a.env) // pivot.go
 		return local("%s", why)
 	}
 	return local("reads a %s, not a file scan", str(from, "type"))
