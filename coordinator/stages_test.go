@@ -107,6 +107,10 @@ var stageQueries = []string{
 	"SELECT f.k, o.o FROM fact f ASOF RIGHT JOIN ord o ON f.d = o.od AND f.o >= o.o",
 	"SELECT count(*), count(f.k), count(o.o) FROM fact f ASOF FULL JOIN ord o ON f.d = o.od AND f.o >= o.o",
 	"SELECT f.k, o.o FROM fact f ASOF RIGHT JOIN ord o ON f.o >= o.o",
+	// An aggregate that does not decompose, or a window, over a join: the
+	// query over the join's rows, shuffled by its keys (partition/joinraw.go).
+	"SELECT dim.name, median(f.x), list(f.k ORDER BY f.k)[1:2] AS firsts FROM fact f JOIN dim ON f.d = dim.d GROUP BY dim.name",
+	"SELECT f.k, o.urgent, row_number() OVER (PARTITION BY o.od ORDER BY f.k) FROM fact f JOIN ord o ON f.o = o.o",
 	// A PIVOT with an IN list is DuckDB's grouped SELECT of filtered
 	// aggregates (partition/pivot.go), grouped without GROUP BY by the
 	// source's other columns; one of a DECIMAL value stays local.

@@ -202,6 +202,9 @@ type Env struct {
 
 	// depth counts the analyses this one is nested in (analyzeSelect).
 	depth int
+	// topNames are Names for the statement's own SELECT (analyzeRoot),
+	// which its analyzeSelect takes and passes to no other.
+	topNames []string
 
 	// withs are the WITH queries read more than once, computed once;
 	// nil: every WITH is inlined.
@@ -252,6 +255,7 @@ func Analyze(serialized []byte, env Env) (*Analysis, error) {
 func analyzeRoot(root Node, env Env) (*Analysis, error) {
 	switch str(root, "type") {
 	case "SELECT_NODE":
+		env.topNames = env.Names
 		return analyzeSelect(root, env)
 	case "SET_OPERATION_NODE":
 		a, err := analyzeUnion(clone(root), env)
@@ -297,6 +301,8 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 	if env.depth++; env.depth > maxAnalysisDepth {
 		return nil, local("planning went %d subqueries deep", maxAnalysisDepth)
 	}
+	names := env.topNames
+	env.topNames = nil
 	aggs := env.Aggregates
 	if env.Exchanges {
 		if err := inlineCTEs(root, env.withs); err != nil {
@@ -377,6 +383,9 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 				return analyzeSelect(lifted, env)
 			}
 		}
+		if !hasAgg && len(list(root, "group_expressions")) == 0 && a.Joined && env.Exchanges && a.Format == Parquet {
+			return overJoinRows(clone(root), names, env, local("window functions over a join")) // joinraw.go
+		}
 		if hasAgg || len(list(root, "group_expressions")) > 0 || a.Joined || a.Format != Parquet {
 			return nil, local("window functions over an aggregate, a join or text files")
 		}
@@ -404,8 +413,11 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 	if err := a.planMerge(aggs); err != nil {
 		// An aggregate that does not decompose still splits with
 		// exchanges: rows shuffled by group key, the query on each part.
-		if !errors.Is(err, ErrLocal) || !env.Exchanges || a.Joined || a.Format != Parquet {
+		if !errors.Is(err, ErrLocal) || !env.Exchanges || a.Format != Parquet {
 			return nil, err
+		}
+		if a.Joined {
+			return overJoinRows(clone(root), names, env, err) // joinraw.go
 		}
 		a.raw = err
 	}
@@ -454,7 +466,13 @@ func (a *Analysis) findScan(rows func([]string) (int64, error), aggs Aggregates)
 	from := child(a.root, "from_table")
 	for str(from, "type") == "SUBQUERY" {
 		inner := child(child(from, "subquery"), "node")
-		if err := a.rowwise(inner, aggs); err != nil {
+		err := a.rowwise(inner, aggs)
+		if err == nil && str(from, "alias") == joinRowsAlias {
+			// A join's rows for the query over them, planned on their
+			// own (joinraw.go).
+			err = local("a join's rows")
+		}
+		if err != nil {
 			if !a.env.Exchanges || !errors.Is(err, ErrLocal) {
 				return err
 			}

@@ -1,0 +1,128 @@
+package partition
+
+import (
+	"fmt"
+	"strings"
+)
+
+// An aggregate that does not decompose (median, list, string_agg with
+// ORDER BY, ...) or a window function reads whole groups or partitions:
+// over one scan, rawStages ships the scan's rows shuffled by the group
+// (or PARTITION BY) keys and runs the query on each part. Over a join it
+// ran local. joinRows writes such a query as the same query over a FROM
+// subquery holding the join's rows (the columns the query reads of them,
+// its WHERE applied):
+//
+//	SELECT n_name, median(c.c_acctbal) FROM customer c JOIN nation n ON ... WHERE ... GROUP BY n_name
+//	SELECT n_name, median(skein_c1) AS "median(c.c_acctbal)"
+//	FROM (SELECT n.n_name AS skein_c0, c.c_acctbal AS skein_c1 FROM customer c JOIN nation n ON ... WHERE ...) AS skein_join_rows
+//	GROUP BY skein_c0
+//
+// (the select items named as the query names them), which is planned as
+// any query over a subquery (overSubquery): the join in stages of its own,
+// its rows shuffled by the keys, the query on each part. The subquery is
+// never seen through as a join's filter and projection (findScan).
+//
+// Left as they are: a query with a * or COLUMNS, a subquery or a lambda
+// outside the FROM, a name that could be a select item's alias (or a
+// field of one), or a select item it cannot name (an expression without
+// an alias when the result's names are not known).
+
+// joinRowsAlias names the FROM subquery of joinRows.
+const joinRowsAlias = "skein_join_rows"
+
+// joinRows is root (a SELECT over a join) as the query over the join's
+// rows (see above), names being its result's column names (nil: not
+// known), or why not.
+func joinRows(root Node, names []string) (Node, string) {
+	items := list(root, "select_list")
+	parts := []any{root["select_list"], root["group_expressions"], root["having"], root["qualify"], root["modifiers"]}
+	aliases := map[string]bool{}
+	for _, it := range items {
+		if a := str(it.(map[string]any), "alias"); a != "" {
+			aliases[strings.ToLower(a)] = true
+		}
+	}
+	var bad string
+	refs := map[string]string{} // a reference's names, lowercase: its column
+	var inner []any
+	visit(parts, func(n Node) bool {
+		switch str(n, "class") {
+		case "STAR", "SUBQUERY", "LAMBDA", "POSITIONAL_REFERENCE", "PARAMETER":
+			bad = strings.ToLower(str(n, "class"))
+			return false
+		case "COLUMN_REF":
+			cn := list(n, "column_names")
+			var key []string
+			for _, c := range cn {
+				s, _ := c.(string)
+				key = append(key, strings.ToLower(s))
+			}
+			if aliases[key[0]] {
+				bad = "a name that may be a select item's alias"
+				return false
+			}
+			k := strings.Join(key, "\x00")
+			if _, ok := refs[k]; !ok {
+				refs[k] = fmt.Sprintf("skein_c%d", len(refs))
+				inner = append(inner, withAlias(clone(n), refs[k]))
+			}
+			return false
+		}
+		return true
+	})
+	switch {
+	case bad != "":
+		return nil, fmt.Sprintf("over a join, with %s outside its FROM", bad)
+	case len(inner) == 0:
+		return nil, "over a join, reading none of its columns"
+	case root["sample"] != nil:
+		return nil, "over a join, with a sample"
+	}
+	out := clone(root)
+	for i, it := range list(out, "select_list") {
+		n := it.(map[string]any)
+		if str(n, "alias") != "" {
+			continue
+		}
+		switch {
+		case len(names) == len(items) && names[i] != "":
+			withAlias(n, names[i])
+		case str(n, "class") == "COLUMN_REF":
+			cn := list(n, "column_names")
+			s, _ := cn[len(cn)-1].(string)
+			withAlias(n, s)
+		default:
+			return nil, "over a join, with a select item whose name is not known"
+		}
+	}
+	for _, k := range []string{"select_list", "group_expressions", "having", "qualify", "modifiers"} {
+		out[k] = replace(out[k], func(n Node) (any, bool) {
+			if str(n, "class") != "COLUMN_REF" {
+				return nil, false
+			}
+			var key []string
+			for _, c := range list(n, "column_names") {
+				s, _ := c.(string)
+				key = append(key, strings.ToLower(s))
+			}
+			return withAlias(columnRef(refs[strings.Join(key, "\x00")]), str(n, "alias")), true
+		})
+	}
+	sel := selectNode(inner, root["from_table"].(map[string]any))
+	sel["where_clause"] = root["where_clause"]
+	out["from_table"] = subquery(clone(sel), joinRowsAlias)
+	out["where_clause"] = nil
+	return out, ""
+}
+
+// overJoinRows analyzes root as the query over its join's rows
+// (joinRows), or gives why (err, why the query itself does not split,
+// with why that cannot be written) when it cannot be.
+func overJoinRows(root Node, names []string, env Env, err error) (*Analysis, error) {
+	out, why := joinRows(root, names)
+	if why != "" {
+		return nil, fmt.Errorf("%w (%s)", err, why)
+	}
+	return analyzeSelect(out, env)
+}
