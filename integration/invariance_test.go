@@ -172,6 +172,10 @@ var staged = []string{
 	"SELECT a.g, median(b.x) + 1, count(DISTINCT b.s), sum(a.id) FROM v AS a JOIN vv AS b ON a.id = b.id + 1 WHERE a.x > 3 GROUP BY a.g HAVING count(*) > 2",
 	"SELECT a.id, b.s, rank() OVER (PARTITION BY a.g ORDER BY b.x DESC NULLS LAST, a.id) AS r FROM v AS a JOIN vv AS b USING (id) WHERE a.g < 3",
 	"SELECT o_orderpriority, string_agg(DISTINCT l_shipmode, ',' ORDER BY l_shipmode) FROM orders JOIN lineitem ON o_orderkey = l_orderkey GROUP BY ALL",
+	// (a select item's alias named in GROUP BY, HAVING or QUALIFY, which
+	// no column of the join is named)
+	"SELECT a.g AS grp, median(b.x) AS med FROM v AS a JOIN vv AS b USING (id) GROUP BY grp HAVING med > 100",
+	"SELECT a.id, b.s, row_number() OVER (PARTITION BY a.s ORDER BY b.x DESC NULLS LAST, a.id) AS rn FROM v AS a JOIN vv AS b USING (id) QUALIFY rn <= 2",
 	// Without GROUP BY: grouped by the source's columns not named.
 	"SELECT * FROM (SELECT g, s, x FROM v) PIVOT (sum(x) FOR s IN ('k1', 'k2'))",
 	"SELECT * FROM vv PIVOT (max(amount) FILTER (WHERE flag) FOR G IN (1, 2))",
@@ -943,8 +947,9 @@ func TestPartitionInvariance(t *testing.T) {
 		"SELECT id FROM v UNION ALL SELECT 1 ORDER BY 1 LIMIT 3",
 		"SELECT id FROM v EXCEPT ALL SELECT id FROM vv WHERE g = 3",
 		// An aggregate that does not decompose over a join, naming
-		// what may be a select item's alias, runs local.
-		"SELECT a.g AS grp, median(b.x) FROM v AS a JOIN vv AS b USING (id) GROUP BY grp",
+		// outside its FROM what is both a select item's alias and a
+		// column of the join, runs local.
+		"SELECT a.g AS s, median(b.x) FROM v AS a JOIN vv AS b ON a.id = b.id GROUP BY a.g ORDER BY s",
 		// A PIVOT DuckDB does not bind as filtered aggregates runs local:
 		// one of more than 20 values.
 		"SELECT * FROM v PIVOT (count(*) FOR id IN (" + pivotIDs + ") GROUP BY g)",

@@ -24,8 +24,8 @@ import (
 // never seen through as a join's filter and projection (findScan).
 //
 // Left as they are: a query with a * or COLUMNS, a subquery or a lambda
-// outside the FROM, a name that could be a select item's alias (or a
-// field of one), or a select item it cannot name (an expression without
+// outside the FROM, a name that is a select item's alias and a column of
+// the join's (or a field of an alias), or a select item it cannot name (an expression without
 // an alias when the result's names are not known).
 
 // joinRowsAlias names the FROM subquery of joinRows.
@@ -34,8 +34,20 @@ const joinRowsAlias = "skein_join_rows"
 // joinRows is root (a SELECT over a join) as the query over the join's
 // rows (see above), names being its result's column names (nil: not
 // known), or why not.
-func joinRows(root Node, names []string) (Node, string) {
+func joinRows(root Node, names []string, columns func(Node) ([]Column, error)) (Node, string) {
 	items := list(root, "select_list")
+	// fromNames are the names of the join's columns, lowercase (nil: not
+	// known): a name that is not one, but a select item's alias, is that
+	// item, in the query over the join's rows as in the query.
+	var fromNames map[string]bool
+	if columns != nil {
+		if cols, err := columns(child(root, "from_table")); err == nil {
+			fromNames = map[string]bool{}
+			for _, c := range cols {
+				fromNames[strings.ToLower(c.Name)] = true
+			}
+		}
+	}
 	parts := []any{root["select_list"], root["group_expressions"], root["having"], root["qualify"], root["modifiers"]}
 	aliases := map[string]bool{}
 	for _, it := range items {
@@ -59,6 +71,9 @@ func joinRows(root Node, names []string) (Node, string) {
 				key = append(key, strings.ToLower(s))
 			}
 			if aliases[key[0]] {
+				if len(key) == 1 && fromNames != nil && !fromNames[key[0]] {
+					return false // the alias, left as it is
+				}
 				bad = "a name that may be a select item's alias"
 				return false
 			}
@@ -106,7 +121,11 @@ func joinRows(root Node, names []string) (Node, string) {
 				s, _ := c.(string)
 				key = append(key, strings.ToLower(s))
 			}
-			return withAlias(columnRef(refs[strings.Join(key, "\x00")]), str(n, "alias")), true
+			col, ok := refs[strings.Join(key, "\x00")]
+			if !ok {
+				return n, true // an alias
+			}
+			return withAlias(columnRef(col), str(n, "alias")), true
 		})
 	}
 	sel := selectNode(inner, root["from_table"].(map[string]any))
@@ -120,7 +139,7 @@ func joinRows(root Node, names []string) (Node, string) {
 // (joinRows), or gives why (err, why the query itself does not split,
 // with why that cannot be written) when it cannot be.
 func overJoinRows(root Node, names []string, env Env, err error) (*Analysis, error) {
-	out, why := joinRows(root, names)
+	out, why := joinRows(root, names, env.Columns)
 	if why != "" {
 		return nil, fmt.Errorf("%w (%s)", err, why)
 	}
