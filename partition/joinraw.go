@@ -51,7 +51,11 @@ func joinRows(root Node, names []string, columns func(Node) ([]Column, error)) (
 	parts := []any{root["select_list"], root["group_expressions"], root["having"], root["qualify"], root["modifiers"]}
 	aliases := map[string]bool{}
 	for _, it := range items {
-		if a := str(it.(map[string]any), "alias"); a != "" {
+		in, ok := it.(map[string]any)
+		if !ok {
+			return nil, "over a join, with a select item that is not an expression"
+		}
+		if a := str(in, "alias"); a != "" {
 			aliases[strings.ToLower(a)] = true
 		}
 	}
@@ -69,6 +73,10 @@ func joinRows(root Node, names []string, columns func(Node) ([]Column, error)) (
 			for _, c := range cn {
 				s, _ := c.(string)
 				key = append(key, strings.ToLower(s))
+			}
+			if len(key) == 0 {
+				bad = "a reference to no column"
+				return false
 			}
 			if aliases[key[0]] {
 				if len(key) == 1 && fromNames != nil && !fromNames[key[0]] {
@@ -96,14 +104,14 @@ func joinRows(root Node, names []string, columns func(Node) ([]Column, error)) (
 	}
 	out := clone(root)
 	for i, it := range list(out, "select_list") {
-		n := it.(map[string]any)
+		n, _ := it.(map[string]any)
 		if str(n, "alias") != "" {
 			continue
 		}
 		switch {
 		case len(names) == len(items) && names[i] != "":
 			withAlias(n, names[i])
-		case str(n, "class") == "COLUMN_REF":
+		case str(n, "class") == "COLUMN_REF" && len(list(n, "column_names")) > 0:
 			cn := list(n, "column_names")
 			s, _ := cn[len(cn)-1].(string)
 			withAlias(n, s)
@@ -128,7 +136,7 @@ func joinRows(root Node, names []string, columns func(Node) ([]Column, error)) (
 			return withAlias(columnRef(col), str(n, "alias")), true
 		})
 	}
-	sel := selectNode(inner, root["from_table"].(map[string]any))
+	sel := selectNode(inner, child(root, "from_table"))
 	sel["where_clause"] = root["where_clause"]
 	out["from_table"] = subquery(clone(sel), joinRowsAlias)
 	out["where_clause"] = nil

@@ -210,7 +210,7 @@ func TestSplitGroups(t *testing.T) {
 }
 
 func FuzzAnalyze(f *testing.F) {
-	for _, name := range []string{"scan", "agg", "join"} {
+	for _, name := range []string{"scan", "agg", "join", "pivot", "join_median"} {
 		b, _ := os.ReadFile("testdata/" + name + ".json")
 		f.Add(b)
 	}

@@ -66,7 +66,7 @@ func pivotSelect(p Node, env Env) (Node, string) {
 		return nil, "a PIVOT with a sample or without pivots"
 	}
 	for _, a := range aggregates {
-		if len(aggregates) > 1 && str(a.(map[string]any), "alias") == "" {
+		if an, ok := a.(map[string]any); !ok || len(aggregates) > 1 && str(an, "alias") == "" {
 			return nil, "a PIVOT of several aggregates not all aliased"
 		}
 	}
@@ -74,9 +74,11 @@ func pivotSelect(p Node, env Env) (Node, string) {
 	switch {
 	case !ok:
 		return nil, "a PIVOT whose IN lists are not of strings and integers"
-	case len(values) == 0 || len(values) > pivotFilterThreshold:
-		return nil, fmt.Sprintf("a PIVOT of %d values (DuckDB writes up to %d as filtered aggregates)",
-			len(values), pivotFilterThreshold)
+	case len(values) == 0:
+		return nil, "a PIVOT of no values"
+	case len(values) > pivotFilterThreshold:
+		return nil, fmt.Sprintf("a PIVOT of more than %d values (DuckDB writes up to that many as filtered aggregates)",
+			pivotFilterThreshold)
 	}
 	groups, why := pivotGroups(p, env)
 	if why != "" {
@@ -90,7 +92,8 @@ func pivotSelect(p Node, env Env) (Node, string) {
 	}
 	for _, v := range values {
 		for _, a := range aggregates {
-			expr := clone(a.(map[string]any))
+			an, _ := a.(map[string]any)
+			expr := clone(an)
 			fn, ok := soleAggregate(expr, env.Aggregates)
 			if !ok {
 				return nil, "a PIVOT expression without exactly one aggregate"
@@ -138,6 +141,9 @@ func pivotGroups(p Node, env Env) ([]string, string) {
 		visit(v, func(n Node) bool {
 			if str(n, "class") == "COLUMN_REF" {
 				names := list(n, "column_names")
+				if len(names) == 0 {
+					return true
+				}
 				if s, ok := names[len(names)-1].(string); ok {
 					handled[strings.ToLower(s)] = true
 				}
@@ -146,14 +152,16 @@ func pivotGroups(p Node, env Env) ([]string, string) {
 		})
 	}
 	for _, a := range list(p, "aggregates") {
-		fn, ok := soleAggregate(clone(a.(map[string]any)), env.Aggregates)
+		an, _ := a.(map[string]any)
+		fn, ok := soleAggregate(clone(an), env.Aggregates)
 		if !ok {
 			return nil, "a PIVOT expression without exactly one aggregate"
 		}
 		named(fn)
 	}
 	for _, pv := range list(p, "pivots") {
-		named(list(pv.(map[string]any), "pivot_expressions"))
+		pn, _ := pv.(map[string]any)
+		named(list(pn, "pivot_expressions"))
 	}
 	seen := map[string]bool{}
 	for _, c := range cols {
@@ -199,13 +207,14 @@ func pivotValues(pivots []any) ([]pivotValue, bool) {
 				filter := append([]any{}, prev.filter...)
 				for i, v := range vals {
 					text, ok := pivotText(v)
-					if !ok {
+					expr, isNode := exprs[i].(map[string]any)
+					if !ok || !isNode {
 						return nil, false
 					}
 					names = append(names, text)
 					eq := Node{"class": "COMPARISON", "type": "COMPARE_NOT_DISTINCT_FROM", "alias": "",
 						"query_location": json.Number(noLocation),
-						"left":           cast("VARCHAR", clone(exprs[i].(map[string]any))), "right": constant("VARCHAR", text)}
+						"left":           cast("VARCHAR", clone(expr)), "right": constant("VARCHAR", text)}
 					filter = append(filter, eq)
 				}
 				name := str(entry, "alias")
@@ -216,6 +225,9 @@ func pivotValues(pivots []any) ([]pivotValue, bool) {
 					name = prev.name + "_" + name
 				}
 				next = append(next, pivotValue{name: name, filter: filter})
+				if len(next) > pivotFilterThreshold {
+					return next, true // too many: the caller says so
+				}
 			}
 		}
 		out = next
