@@ -229,6 +229,23 @@ func testResume(t *testing.T, others int, mode string) {
 	// A task's result is about 53 KiB in batches of about 22 KiB: the
 	// victim's first stream breaks within its second batch.
 	b.arm(30 << 10)
+	readCutIDs(t, ctx, cl, info, b, true)
+	// The broken stream is a failed attempt, the run that resumed it
+	// another attempt of the same task, and the query succeeded.
+	eventually(t, 10*time.Second, func() (bool, string) {
+		n := queryInt(t, cl, fmt.Sprintf(`SELECT count(*) FROM skein.tasks WHERE query_id = '%s' AND status = 'failed'
+  AND task_id IN (SELECT task_id FROM skein.tasks WHERE query_id = '%[1]s' AND status = 'ok' AND attempt > 1)`, plan.QueryID))
+		st := queryValue(t, ctx, cl, fmt.Sprintf(`SELECT status FROM skein.queries WHERE query_id = '%s'`, plan.QueryID))
+		return n >= 1 && st == "ok", fmt.Sprintf("skein.tasks: %d failed attempts of a task that succeeded later; the query is %v", n, st)
+	})
+}
+
+// readCutIDs reads every endpoint of info, whose rows are the ids not
+// divisible by 3 (column 0), and fails unless b cut the victim's stream
+// and every id came once; ordered: each endpoint's ids ascend, none
+// missing or repeated where it is read.
+func readCutIDs(t *testing.T, ctx context.Context, cl *flightsql.Client, info *flight.FlightInfo, b *bridge, ordered bool) {
+	t.Helper()
 	var rows, sum, wantRows, wantSum int64
 	for id := range int64(total) {
 		if id%3 != 0 {
@@ -245,7 +262,7 @@ func testResume(t *testing.T, others int, mode string) {
 			ids := r.RecordBatch().Column(0).(*array.Int64)
 			for k := range ids.Len() {
 				id := ids.Value(k)
-				if next >= 0 && id != next {
+				if ordered && next >= 0 && id != next {
 					t.Fatalf("endpoint %d: id %d where %d was due: a row is missing or repeated", i, id, next)
 				}
 				next, rows, sum = id+1, rows+1, sum+id
@@ -266,14 +283,6 @@ func testResume(t *testing.T, others int, mode string) {
 	if rows != wantRows || sum != wantSum {
 		t.Fatalf("rows %d sum %d, want %d and %d", rows, sum, wantRows, wantSum)
 	}
-	// The broken stream is a failed attempt, the run that resumed it
-	// another attempt of the same task, and the query succeeded.
-	eventually(t, 10*time.Second, func() (bool, string) {
-		n := queryInt(t, cl, fmt.Sprintf(`SELECT count(*) FROM skein.tasks WHERE query_id = '%s' AND status = 'failed'
-  AND task_id IN (SELECT task_id FROM skein.tasks WHERE query_id = '%[1]s' AND status = 'ok' AND attempt > 1)`, plan.QueryID))
-		st := queryValue(t, ctx, cl, fmt.Sprintf(`SELECT status FROM skein.queries WHERE query_id = '%s'`, plan.QueryID))
-		return n >= 1 && st == "ok", fmt.Sprintf("skein.tasks: %d failed attempts of a task that succeeded later; the query is %v", n, st)
-	})
 }
 
 // TestMergeDropsABrokenPartial: a partial result whose stream breaks
@@ -328,35 +337,7 @@ func TestProxiedUnorderedStreamRunsAgain(t *testing.T) {
 	// A task's result is about 53 KiB: the victim's first stream breaks
 	// within it.
 	b.arm(30 << 10)
-	var rows, sum, wantRows, wantSum int64
-	for id := range int64(total) {
-		if id%3 != 0 {
-			wantRows, wantSum = wantRows+1, wantSum+id
-		}
-	}
-	for i, ep := range info.Endpoint {
-		r, err := cl.DoGet(ctx, ep.Ticket)
-		if err != nil {
-			t.Fatalf("endpoint %d: %v", i, err)
-		}
-		for r.Next() {
-			ids := r.RecordBatch().Column(0).(*array.Int64)
-			for k := range ids.Len() {
-				rows, sum = rows+1, sum+ids.Value(k)
-			}
-		}
-		err = r.Err()
-		r.Release()
-		if err != nil {
-			t.Fatalf("endpoint %d: %v", i, err)
-		}
-	}
-	if !b.isDead() {
-		t.Fatal("the victim's stream was never cut")
-	}
-	if rows != wantRows || sum != wantSum {
-		t.Fatalf("rows %d sum %d, want %d and %d", rows, sum, wantRows, wantSum)
-	}
+	readCutIDs(t, ctx, cl, info, b, false)
 	eventually(t, 10*time.Second, func() (bool, string) {
 		n := queryInt(t, cl, fmt.Sprintf(`SELECT count(*) FROM skein.tasks WHERE query_id = '%s' AND status = 'failed'`, plan.QueryID))
 		return n >= 1, fmt.Sprintf("skein.tasks: %d failed attempts", n)

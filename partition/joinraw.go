@@ -36,17 +36,26 @@ const joinRowsAlias = "skein_join_rows"
 // known), or why not.
 func joinRows(root Node, names []string, columns func(Node) ([]Column, error)) (Node, string) {
 	items := list(root, "select_list")
-	// fromNames are the names of the join's columns, lowercase (nil: not
-	// known): a name that is not one, but a select item's alias, is that
-	// item, in the query over the join's rows as in the query.
+	// isColumn says whether name (lowercase) may be a column of the join,
+	// asking columns once, when an alias is named: a name that is a
+	// select item's alias and no column is that item, in the query over
+	// the join's rows as in the query.
 	var fromNames map[string]bool
-	if columns != nil {
-		if cols, err := columns(child(root, "from_table")); err == nil {
+	isColumn := func(name string) bool {
+		if fromNames == nil {
+			if columns == nil {
+				return true
+			}
+			cols, err := columns(child(root, "from_table"))
+			if err != nil {
+				return true
+			}
 			fromNames = map[string]bool{}
 			for _, c := range cols {
 				fromNames[strings.ToLower(c.Name)] = true
 			}
 		}
+		return fromNames[name]
 	}
 	parts := []any{root["select_list"], root["group_expressions"], root["having"], root["qualify"], root["modifiers"]}
 	aliases := map[string]bool{}
@@ -68,18 +77,13 @@ func joinRows(root Node, names []string, columns func(Node) ([]Column, error)) (
 			bad = strings.ToLower(str(n, "class"))
 			return false
 		case "COLUMN_REF":
-			cn := list(n, "column_names")
-			var key []string
-			for _, c := range cn {
-				s, _ := c.(string)
-				key = append(key, strings.ToLower(s))
-			}
+			key := refKey(n)
 			if len(key) == 0 {
 				bad = "a reference to no column"
 				return false
 			}
 			if aliases[key[0]] {
-				if len(key) == 1 && fromNames != nil && !fromNames[key[0]] {
+				if len(key) == 1 && !isColumn(key[0]) {
 					return false // the alias, left as it is
 				}
 				bad = "a name that may be a select item's alias"
@@ -124,12 +128,7 @@ func joinRows(root Node, names []string, columns func(Node) ([]Column, error)) (
 			if str(n, "class") != "COLUMN_REF" {
 				return nil, false
 			}
-			var key []string
-			for _, c := range list(n, "column_names") {
-				s, _ := c.(string)
-				key = append(key, strings.ToLower(s))
-			}
-			col, ok := refs[strings.Join(key, "\x00")]
+			col, ok := refs[strings.Join(refKey(n), "\x00")]
 			if !ok {
 				return n, true // an alias
 			}
@@ -141,6 +140,16 @@ func joinRows(root Node, names []string, columns func(Node) ([]Column, error)) (
 	out["from_table"] = subquery(clone(sel), joinRowsAlias)
 	out["where_clause"] = nil
 	return out, ""
+}
+
+// refKey is a column reference's names, lowercase.
+func refKey(n Node) []string {
+	var key []string
+	for _, c := range list(n, "column_names") {
+		s, _ := c.(string)
+		key = append(key, strings.ToLower(s))
+	}
+	return key
 }
 
 // overJoinRows analyzes root as the query over its join's rows

@@ -384,7 +384,7 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 			}
 		}
 		if !hasAgg && len(list(root, "group_expressions")) == 0 && a.Joined && env.Exchanges && a.Format == Parquet {
-			return overJoinRows(clone(root), names, env, local("window functions over a join")) // joinraw.go
+			return overJoinRows(root, names, env, local("window functions over a join")) // joinraw.go
 		}
 		if hasAgg || len(list(root, "group_expressions")) > 0 || a.Joined || a.Format != Parquet {
 			return nil, local("window functions over an aggregate, a join or text files")
@@ -417,7 +417,7 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 			return nil, err
 		}
 		if a.Joined {
-			return overJoinRows(clone(root), names, env, err) // joinraw.go
+			return overJoinRows(root, names, env, err) // joinraw.go
 		}
 		a.raw = err
 	}
