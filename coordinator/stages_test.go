@@ -117,6 +117,10 @@ var stageQueries = []string{
 	"SELECT * FROM fact PIVOT (sum(x) AS s, count(*) AS n FOR d IN (1, 2 AS two) c IN ('c1', 'c3') GROUP BY o)",
 	"SELECT * FROM (SELECT o, d, x FROM fact) PIVOT (sum(x) FOR d IN (1, 2))",
 	"SELECT * FROM fact PIVOT (count(*) FOR x IN (0.5, 1.5) GROUP BY d)",
+	// An UNPIVOT splits its scan as a FROM subquery that filters does
+	// (partition/unpivot.go); one of a join's rows stays local.
+	"SELECT col, count(*), max(val) FROM (SELECT d, o, x FROM fact WHERE x > 1) UNPIVOT (val FOR col IN (o, x)) GROUP BY col",
+	"SELECT * FROM (SELECT f.k, dim.d FROM fact f JOIN dim ON f.d = dim.d) UNPIVOT (val FOR col IN (k, d))",
 	// TPC-H Q12's shape: fact has more rows than acct but few pass its
 	// filters, so acct is the split scan; fact's files hold more than
 	// four times --broadcast-rows, so it is co-partitioned with acct

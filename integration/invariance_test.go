@@ -476,6 +476,11 @@ var withOnce = map[string]string{cteScalar: "WITH r", cteJoin: "WITH r", cteUnio
 // named after subqueries. Their answers are
 // DuckDB's; none may run local.
 var localShapes = []string{
+	// UNPIVOT: each task unpivots its slice's rows (partition/unpivot.go).
+	"SELECT * FROM v UNPIVOT (val FOR col IN (g, id))",
+	"SELECT col, count(*), count(val), min(val), max(val) FROM v UNPIVOT INCLUDE NULLS (val FOR col IN (x, amount)) GROUP BY col",
+	"SELECT k, v, count(*) FROM (UNPIVOT (SELECT s, g, id FROM v WHERE flag) ON g, id INTO NAME k VALUE v) WHERE v < 100 GROUP BY ALL",
+	"SELECT * FROM (SELECT id, g, x FROM vv WHERE x > 10) UNPIVOT (val FOR name IN (COLUMNS(* EXCLUDE id))) ORDER BY id, name LIMIT 12",
 	// A filter of a UNION ALL in a FROM subquery: the UNION ALL of it over
 	// each branch, each split over its own files (partition/unionagg.go).
 	"SELECT * FROM (SELECT id, x FROM v WHERE g = 1 UNION ALL SELECT id, amount FROM vv WHERE flag) AS u WHERE u.x > 10",
@@ -953,6 +958,8 @@ func TestPartitionInvariance(t *testing.T) {
 		// A PIVOT DuckDB does not bind as filtered aggregates runs local:
 		// one of more than 20 values.
 		"SELECT * FROM v PIVOT (count(*) FOR id IN (" + pivotIDs + ") GROUP BY g)",
+		// An UNPIVOT of a join's rows runs local.
+		"SELECT * FROM (SELECT a.id, a.x, b.amount FROM v AS a JOIN vv AS b USING (id)) UNPIVOT (val FOR col IN (x, amount))",
 		// An aggregate over an aggregate subquery runs local for now.
 		"WITH t AS (SELECT g, count(*) AS n FROM v GROUP BY g) SELECT * FROM t WHERE n > (SELECT min(n) FROM t)"}
 	split := map[string]bool{} // may not run local

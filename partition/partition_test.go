@@ -210,7 +210,7 @@ func TestSplitGroups(t *testing.T) {
 }
 
 func FuzzAnalyze(f *testing.F) {
-	for _, name := range []string{"scan", "agg", "join", "pivot", "join_median"} {
+	for _, name := range []string{"scan", "agg", "join", "pivot", "join_median", "unpivot"} {
 		b, _ := os.ReadFile("testdata/" + name + ".json")
 		f.Add(b)
 	}
@@ -229,6 +229,53 @@ func FuzzAnalyze(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestUnpivotSplitsItsScan: an UNPIVOT of a filtering subquery over a
+// Parquet scan splits that scan, each task unpivoting its slice's rows
+// under the query's own aggregate; without a scan under it, it is local.
+func TestUnpivotSplitsItsScan(t *testing.T) {
+	a, err := Analyze(load(t, "unpivot"), Env{Aggregates: aggs})
+	if err != nil || a.Mode != ScatterMerge || !slices.Equal(a.Paths, []string{"f.parquet"}) {
+		t.Fatalf("UNPIVOT: %+v %v", a, err)
+	}
+	b, err := a.TaskAST(Slice{File: "f.parquet", First: 10, Last: 20}, []string{"k", "count_star()", "max(v)"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := selectRoot(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unpivot := child(task, "from_table")
+	if str(unpivot, "type") != "PIVOT" || len(list(unpivot, "unpivot_names")) != 1 {
+		t.Fatalf("the task's FROM is not the UNPIVOT: %v", unpivot)
+	}
+	// The subquery under it reads the slice's rows of f.parquet.
+	scan := child(child(child(child(unpivot, "source"), "subquery"), "node"), "from_table")
+	sb, _ := json.Marshal(scan)
+	if str(scan, "type") != "SUBQUERY" || !strings.Contains(string(sb), `"file_row_number"`) || !strings.Contains(string(sb), `"f.parquet"`) {
+		t.Fatalf("the UNPIVOT's source does not read the slice: %s", sb)
+	}
+	// An UNPIVOT of a join's rows is not split.
+	def, err := selectRoot(load(t, "unpivot"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	join := load(t, "join")
+	jroot, err := selectRoot(join)
+	if err != nil {
+		t.Fatal(err)
+	}
+	source := child(child(child(child(def, "from_table"), "source"), "subquery"), "node")
+	source["from_table"] = child(jroot, "from_table")
+	b, err = statement(def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Analyze(b, Env{Aggregates: aggs}); !errors.Is(err, ErrLocal) || !strings.Contains(err.Error(), "UNPIVOT of a join") {
+		t.Fatalf("an UNPIVOT of a join: %v, want local", err)
+	}
 }
 
 func TestSeesThroughViews(t *testing.T) {

@@ -464,7 +464,20 @@ func statementRoot(serialized []byte) (Node, error) {
 func (a *Analysis) findScan(rows func([]string) (int64, error), aggs Aggregates) error {
 	path := []string{"from_table"}
 	from := child(a.root, "from_table")
-	for str(from, "type") == "SUBQUERY" {
+	unpivoted := false // the scan is under an UNPIVOT (unpivot.go)
+	for {
+		if str(from, "type") == "PIVOT" && len(list(from, "unpivot_names")) > 0 {
+			if err := a.unpivotOver(from); err != nil {
+				return err
+			}
+			unpivoted = true
+			path = append(path, "source")
+			from = child(from, "source")
+			continue
+		}
+		if str(from, "type") != "SUBQUERY" {
+			break
+		}
 		inner := child(child(from, "subquery"), "node")
 		err := a.rowwise(inner, aggs)
 		if err == nil && str(from, "alias") == joinRowsAlias {
@@ -473,7 +486,7 @@ func (a *Analysis) findScan(rows func([]string) (int64, error), aggs Aggregates)
 			err = local("a join's rows")
 		}
 		if err != nil {
-			if !a.env.Exchanges || !errors.Is(err, ErrLocal) {
+			if !a.env.Exchanges || !errors.Is(err, ErrLocal) || unpivoted {
 				return err
 			}
 			if len(path) > 1 {
@@ -521,12 +534,15 @@ func (a *Analysis) findScan(rows func([]string) (int64, error), aggs Aggregates)
 	}
 	switch str(from, "type") {
 	case "JOIN":
+		if unpivoted {
+			return local("an UNPIVOT of a join")
+		}
 		a.Joined = true
 		return a.findJoinScan(from, path, rows)
 	case "TABLE_FUNCTION":
 		return a.useScan(from, path)
 	case "BASE_TABLE":
-		if a.env.withs.has(from) {
+		if a.env.withs.has(from) && !unpivoted {
 			a.over = true
 			return nil
 		}
