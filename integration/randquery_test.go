@@ -514,6 +514,41 @@ func (q *setQuery) write(b *strings.Builder) {
 	writeOrder(b, q.orderAll, nil, q.limit)
 }
 
+// pivotQuery is a table PIVOTed (an aggregate for each of two values of
+// a column, named p0 and p1, by a key) or, with cols, UNPIVOTed (two
+// columns of one kind as rows of their name and value).
+type pivotQuery struct {
+	table string
+	agg   call
+	on    string
+	vals  []string
+	group string
+	cols  []string
+	nulls bool // INCLUDE NULLS
+}
+
+func (q *pivotQuery) write(b *strings.Builder) {
+	b.WriteString("SELECT * FROM " + q.table)
+	if len(q.cols) > 0 {
+		b.WriteString(" UNPIVOT ")
+		if q.nulls {
+			b.WriteString("INCLUDE NULLS ")
+		}
+		fmt.Fprintf(b, "(val FOR name IN (%s))", strings.Join(q.cols, ", "))
+		return
+	}
+	b.WriteString(" PIVOT (")
+	q.agg.write(b)
+	b.WriteString(" FOR " + q.on + " IN (")
+	for i, v := range q.vals {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(b, "%s AS p%d", v, i)
+	}
+	b.WriteString(") GROUP BY " + q.group + ")")
+}
+
 func render(q sqlQuery) string {
 	var b strings.Builder
 	q.write(&b)
@@ -723,6 +758,9 @@ func (g *queryGen) derived(depth int) source {
 		q, cols, _ := g.setOp()
 		return source{item: fromItem{sub: q, alias: alias}, cols: cols}
 	}
+	if g.chance(0.35) {
+		return g.pivoted(alias)
+	}
 	t := pick(g, randTables)
 	in := g.tableSource(t)
 	q := &selectQuery{from: []fromItem{in.item}}
@@ -763,6 +801,64 @@ func (g *queryGen) derived(depth int) source {
 		q.having = []sqlExpr{binary{op: ">", l: call{name: "count", star: true}, r: lit("1")}}
 	}
 	return source{item: fromItem{sub: q, alias: alias}, cols: cols}
+}
+
+// pivoted is a FROM subquery that PIVOTs or UNPIVOTs a table
+// (pivotQuery), and its columns.
+func (g *queryGen) pivoted(alias string) source {
+	t := pick(g, randTables)
+	if g.chance(0.5) {
+		// Two columns of a kind the table has two of, in its order; not
+		// numbers, which may unpivot as DOUBLE (whose sums differ in
+		// their last bits by the rows' order).
+		var kinds []kind
+		count := map[kind]int{}
+		for _, c := range t.cols {
+			if count[c.kind]++; count[c.kind] == 2 && c.kind != kNum {
+				kinds = append(kinds, c.kind)
+			}
+		}
+		if len(kinds) > 0 {
+			k := pick(g, kinds)
+			of := colsWhere(t.cols, func(c column) bool { return c.kind == k })
+			two := g.someCols(of, 2)
+			q := &pivotQuery{table: t.name, cols: []string{two[0].name, two[1].name}, nulls: g.chance(0.3)}
+			var cols []column
+			for _, c := range t.cols {
+				if c.name != two[0].name && c.name != two[1].name {
+					cols = append(cols, c)
+				}
+			}
+			cols = append(cols, column{name: "name", kind: kStr, grp: true, lits: []string{"'" + two[0].name + "'", "'" + two[1].name + "'", "'x'"}},
+				column{name: "val", kind: k, grp: two[0].grp && two[1].grp, lits: two[0].lits})
+			return source{item: fromItem{sub: q, alias: alias}, cols: cols}
+		}
+	}
+	// PIVOT: two values of a column with literals, grouped by a key.
+	ons := colsWhere(t.cols, func(c column) bool { return len(c.lits) >= 2 })
+	on := pick(g, ons)
+	keys := colsWhere(t.cols, func(c column) bool { return c.name != on.name && (c.grp || c.fam != "") })
+	if len(keys) == 0 {
+		return g.tableSource(t)
+	}
+	key := pick(g, keys)
+	vals := g.someCols([]column{{name: on.lits[0]}, {name: on.lits[1]}, {name: on.lits[len(on.lits)-1]}}, 2)
+	q := &pivotQuery{table: t.name, on: on.name, vals: []string{vals[0].name, vals[1].name}, group: key.name}
+	val := column{kind: kInt, lits: []string{"0", "1", "5"}}
+	nums := colsWhere(t.cols, func(c column) bool { return c.kind == kNum || c.kind == kInt })
+	switch {
+	case len(nums) > 0 && g.chance(0.5):
+		c := pick(g, nums)
+		q.agg = call{name: pick(g, []string{"min", "max"}), args: []sqlExpr{colRef{name: c.name}}}
+		val = column{kind: c.kind, lits: c.lits}
+	case g.chance(0.5):
+		q.agg = call{name: "count", args: []sqlExpr{colRef{name: pick(g, t.cols).name}}}
+	default:
+		q.agg = call{name: "count", star: true}
+	}
+	p0, p1 := val, val
+	p0.name, p1.name = "p0", "p1"
+	return source{item: fromItem{sub: q, alias: alias}, cols: []column{key, p0, p1}}
 }
 
 func (g *queryGen) someCols(cols []column, n int) []column {
