@@ -117,6 +117,9 @@ var stageQueries = []string{
 	"SELECT * FROM fact PIVOT (sum(x) AS s, count(*) AS n FOR d IN (1, 2 AS two) c IN ('c1', 'c3') GROUP BY o)",
 	"SELECT * FROM (SELECT o, d, x FROM fact) PIVOT (sum(x) FOR d IN (1, 2))",
 	"SELECT * FROM fact PIVOT (count(*) FOR x IN (0.5, 1.5) GROUP BY d)",
+	// SELECT DISTINCT with a window: the windowed query in stages, its rows
+	// grouped by every output column; ORDER BY ALL as positions.
+	"SELECT DISTINCT d, rank() OVER (PARTITION BY d ORDER BY o) AS r FROM fact ORDER BY ALL DESC",
 	// An UNPIVOT splits its scan as a FROM subquery that filters does
 	// (partition/unpivot.go); one of a join's rows stays local.
 	"SELECT col, count(*), max(val) FROM (SELECT d, o, x FROM fact WHERE x > 1) UNPIVOT (val FOR col IN (o, x)) GROUP BY col",

@@ -476,6 +476,14 @@ var withOnce = map[string]string{cteScalar: "WITH r", cteJoin: "WITH r", cteUnio
 // named after subqueries. Their answers are
 // DuckDB's; none may run local.
 var localShapes = []string{
+	// SELECT DISTINCT with window functions: the query without DISTINCT,
+	// its rows grouped by every output column (partition/distinctgroups.go).
+	"SELECT DISTINCT g, rank() OVER (PARTITION BY g ORDER BY s) AS r FROM v ORDER BY ALL",
+	"SELECT DISTINCT s, count(*) OVER (PARTITION BY s) AS n FROM v WHERE x > 10 ORDER BY 2 DESC, 1 LIMIT 3",
+	"SELECT DISTINCT flag FROM vv QUALIFY row_number() OVER (PARTITION BY flag ORDER BY id) <= 2",
+	// ORDER BY ALL: by the select items' positions (partition/orderall.go).
+	"SELECT id, s, EXISTS (SELECT 1 FROM vv WHERE vv.id = v.id + 1) AS nxt FROM v WHERE g = 2 ORDER BY ALL DESC LIMIT 7 OFFSET 2",
+	"SELECT DISTINCT a.g, b.s FROM v AS a JOIN vv AS b USING (id) ORDER BY ALL NULLS FIRST",
 	// UNPIVOT: each task unpivots its slice's rows (partition/unpivot.go).
 	"SELECT * FROM v UNPIVOT (val FOR col IN (g, id))",
 	"SELECT col, count(*), count(val), min(val), max(val) FROM v UNPIVOT INCLUDE NULLS (val FOR col IN (x, amount)) GROUP BY col",

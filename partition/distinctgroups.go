@@ -27,7 +27,11 @@ import (
 //     the inner aggregate in stages, its groups shuffled by the outer
 //     keys and made distinct on each partition. Every output column keeps
 //     the name DuckDB gives it (Env.Columns); ORDER BY terms must be
-//     output columns, as SELECT DISTINCT requires anyway.
+//     output columns, as SELECT DISTINCT requires anyway;
+//   - SELECT DISTINCT with window functions (in its select list or its
+//     QUALIFY; DISTINCT applies after them) is the same: the query
+//     without DISTINCT, its windows planned in stages of their own, and
+//     its rows grouped by every output column.
 
 // distinctAsGroups is n with its SELECT DISTINCT written as GROUP BY of
 // its select items, or n itself when it is no such query (DISTINCT ON,
@@ -61,21 +65,25 @@ func distinctAsGroups(n Node, aggs Aggregates) Node {
 	return out
 }
 
-// distinctOverGroups is a SELECT DISTINCT with GROUP BY as a GROUP BY of
-// every output column over the query without its DISTINCT, or false when
-// the query is no such query or the rewrite does not apply.
+// distinctOverGroups is a SELECT DISTINCT with GROUP BY or window
+// functions as a GROUP BY of every output column over the query without
+// its DISTINCT, or false when the query is no such query or the rewrite
+// does not apply.
 func distinctOverGroups(root Node, env Env) (Node, bool) {
 	mods := list(root, "modifiers")
 	if !env.Exchanges || env.Columns == nil || len(mods) == 0 || !plainDistinct(mods[0]) ||
-		len(list(root, "group_expressions")) == 0 || len(list(root, "group_sets")) > 1 || root["qualify"] != nil ||
-		root["sample"] != nil || str(root, "aggregate_handling") != "STANDARD_HANDLING" {
+		len(list(root, "group_sets")) > 1 || root["sample"] != nil || str(root, "aggregate_handling") != "STANDARD_HANDLING" {
 		return nil, false
 	}
 	sel := list(root, "select_list")
-	if anyNode([]any{sel, mods}, func(n Node) bool {
+	window := func(n Node) bool { return str(n, "class") == "WINDOW" }
+	if !anyNode([]any{sel, root["qualify"]}, window) && (len(list(root, "group_expressions")) == 0 || root["qualify"] != nil) {
+		return nil, false
+	}
+	if anyNode(sel, func(n Node) bool {
 		c := str(n, "class")
-		return c == "STAR" || c == "WINDOW" || c == "SUBQUERY"
-	}) {
+		return c == "STAR" || c == "SUBQUERY"
+	}) || anyNode(mods, window) {
 		return nil, false
 	}
 	inner := clone(root)

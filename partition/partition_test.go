@@ -278,6 +278,37 @@ func TestUnpivotSplitsItsScan(t *testing.T) {
 	}
 }
 
+// TestOrderAllAsPositions: ORDER BY ALL becomes the positions of the
+// select items, each with its direction and NULL order; beside a * it
+// stays.
+func TestOrderAllAsPositions(t *testing.T) {
+	all := func() Node {
+		return Node{"type": "ORDER_MODIFIER", "orders": []any{Node{"type": "DESCENDING", "null_order": "NULLS FIRST",
+			"expression": Node{"class": "STAR", "type": "STAR", "relation_name": "", "columns": true, "expr": nil,
+				"exclude_list": []any{}, "replace_list": []any{}, "rename_list": []any{}, "qualified_exclude_list": []any{}}}}}
+	}
+	n := selectNode([]any{columnRef("a"), columnRef("b")}, baseTable("t"))
+	n["modifiers"] = []any{all()}
+	orderAllAsPositions(n)
+	orders := list(list(n, "modifiers")[0].(map[string]any), "orders")
+	if len(orders) != 2 {
+		t.Fatalf("orders %v, want two positions", orders)
+	}
+	for i, o := range orders {
+		on := o.(map[string]any)
+		if v, err := intConstant(child(on, "expression")); err != nil || v != int64(i+1) || str(on, "type") != "DESCENDING" ||
+			str(on, "null_order") != "NULLS FIRST" {
+			t.Fatalf("order %d: %v (%v)", i, on, err)
+		}
+	}
+	star := selectNode([]any{star()}, baseTable("t"))
+	star["modifiers"] = []any{all()}
+	orderAllAsPositions(star)
+	if e := child(list(list(star, "modifiers")[0].(map[string]any), "orders")[0].(map[string]any), "expression"); str(e, "class") != "STAR" {
+		t.Fatalf("ORDER BY ALL beside a * became %v", e)
+	}
+}
+
 func TestSeesThroughViews(t *testing.T) {
 	def := View{AST: load(t, "view_def")}
 	views := func(catalog, schema, name string) (View, bool) { return def, name == "v" }

@@ -316,6 +316,7 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 	if err := bindNowOnce(root, &env); err != nil {
 		return nil, err
 	}
+	orderAllAsPositions(root) // orderall.go
 	a := &Analysis{root: root, env: env}
 	decorrelate(root, env) // decorrelate.go
 	if over, ok := distinctOverGroups(root, env); ok {
