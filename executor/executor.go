@@ -907,6 +907,11 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 	}
 	defer rdr.Release()
 	schema := skeinsql.ResultSchema(rdr.Schema())
+	if t.Partitions > 0 {
+		// A producer's rows keep the DuckDB types Arrow would not give
+		// back to its consumers (a HUGEINT sum).
+		schema = duck.KeepTypes(rdr, schema)
+	}
 	w, err := open(schema)
 	if err != nil {
 		return 0, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)

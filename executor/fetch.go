@@ -76,7 +76,7 @@ func (e *Executor) fetchInputs(ctx context.Context, conn *duck.Conn, t cluster.T
 	for i, in := range t.Inputs {
 		m := ins.streams[i]
 		var rdr array.RecordReader = m
-		if in.Stream {
+		if in.Stream && !duck.Kept(m.schema) { // a column to cast back is loaded
 			h, whole, err := m.hold(e.holdMax, e.spools)
 			if err != nil {
 				h.Release()

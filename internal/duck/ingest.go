@@ -220,6 +220,10 @@ func (c *Conn) LoadTemp(ctx context.Context, name string, rdr array.RecordReader
 		_, _ = c.sc.ExecContext(context.WithoutCancel(ctx), "DROP VIEW IF EXISTS "+QuoteIdent(scan))
 		releaseStream()
 	}()
-	_, err = c.Exec(ctx, "CREATE TEMP TABLE "+QuoteIdent(name)+" AS SELECT * FROM "+QuoteIdent(scan))
+	sel := "*"
+	if casts := castsBack(rdr.Schema()); casts != "" {
+		sel = "* REPLACE (" + casts + ")" // types Arrow does not give back (kept.go)
+	}
+	_, err = c.Exec(ctx, "CREATE TEMP TABLE "+QuoteIdent(name)+" AS SELECT "+sel+" FROM "+QuoteIdent(scan))
 	return err
 }

@@ -1,0 +1,73 @@
+package duck
+
+import (
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/duckdb/duckdb-go/v2/mapping"
+)
+
+// DuckDB's Arrow export does not give every type back: a HUGEINT (or
+// UHUGEINT) column leaves as decimal128(38, 0), and a scan of it reads a
+// DECIMAL(38,0), over which median and quantile_cont round where they
+// interpolate (the median of 1 and 2: 1.5 over a HUGEINT, 2 over a
+// DECIMAL(38,0)). An exchange between stages must not change a column's
+// type: a producer's spooled rows carry the DuckDB type of each such
+// column in its Arrow field's metadata (KeepTypes), and a consumer
+// loads them cast back to it (LoadTemp). Only top-level columns: one
+// nested in a list or struct still arrives as DECIMAL(38,0).
+
+// TypeKey is the Arrow field metadata key that names a column's DuckDB
+// type where Arrow's does not say it.
+const TypeKey = "skein.duckdb_type"
+
+// keptTypes are the DuckDB types a column is cast back to, by the C
+// API's type of the column.
+var keptTypes = map[mapping.Type]string{mapping.TypeHugeInt: "HUGEINT", mapping.TypeUHugeInt: "UHUGEINT"}
+
+// KeepTypes is schema, the Arrow schema of a result read by rdr (a
+// statement's Query), with each column whose type Arrow does not give back
+// named in its field's metadata (TypeKey); schema itself when there is
+// none or rdr is no statement's result.
+func KeepTypes(rdr array.RecordReader, schema *arrow.Schema) *arrow.Schema {
+	r, ok := rdr.(*resultReader)
+	if !ok || len(r.kept) == 0 || schema.NumFields() != len(r.kept) {
+		return schema
+	}
+	fields := schema.Fields()
+	for i, t := range r.kept {
+		if t == "" {
+			continue
+		}
+		keys, values := append(fields[i].Metadata.Keys(), TypeKey), append(fields[i].Metadata.Values(), t)
+		fields[i].Metadata = arrow.NewMetadata(keys, values)
+	}
+	md := schema.Metadata()
+	return arrow.NewSchema(fields, &md)
+}
+
+// castsBack is the REPLACE list casting each column of schema that
+// KeepTypes marked back to its DuckDB type, "" for none (or when two
+// columns share a name, which a REPLACE could not tell apart).
+func castsBack(schema *arrow.Schema) string {
+	var casts []string
+	seen := map[string]bool{}
+	for _, f := range schema.Fields() {
+		name := strings.ToLower(f.Name)
+		if seen[name] {
+			return ""
+		}
+		seen[name] = true
+		t, ok := f.Metadata.GetValue(TypeKey)
+		if !ok || (t != "HUGEINT" && t != "UHUGEINT") {
+			continue
+		}
+		casts = append(casts, "CAST("+QuoteIdent(f.Name)+" AS "+t+") AS "+QuoteIdent(f.Name))
+	}
+	return strings.Join(casts, ", ")
+}
+
+// Kept says some column of schema is to be cast back to its DuckDB type
+// (a stream scan, which converts as Arrow says, would not).
+func Kept(schema *arrow.Schema) bool { return castsBack(schema) != "" }
