@@ -117,6 +117,9 @@ var stageQueries = []string{
 	"SELECT * FROM fact PIVOT (sum(x) AS s, count(*) AS n FOR d IN (1, 2 AS two) c IN ('c1', 'c3') GROUP BY o)",
 	"SELECT * FROM (SELECT o, d, x FROM fact) PIVOT (sum(x) FOR d IN (1, 2))",
 	"SELECT * FROM fact PIVOT (count(*) FOR x IN (0.5, 1.5) GROUP BY d)",
+	// A FULL join on a DECIMAL and an INTEGER: both sides co-partitioned by
+	// the keys cast to DOUBLE.
+	"SELECT count(*), count(f.k), count(o.o) FROM fact f FULL JOIN ord o ON f.x = o.o",
 	// SELECT DISTINCT with a window: the windowed query in stages, its rows
 	// grouped by every output column; ORDER BY ALL as positions.
 	"SELECT DISTINCT d, rank() OVER (PARTITION BY d ORDER BY o) AS r FROM fact ORDER BY ALL DESC",

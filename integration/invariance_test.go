@@ -142,6 +142,10 @@ var staged = []string{
 	// it interpolates as over a HUGEINT, not a DECIMAL(38,0) (which
 	// Arrow's decimal128(38, 0) would make it: internal/duck/kept.go).
 	"WITH w AS (SELECT g, sum(g + id % 7) AS m FROM v GROUP BY g) SELECT median(m), quantile_cont(m, 0.3), count(*) FROM w WHERE m > (SELECT min(m) FROM w)",
+	// FULL joins on numbers of two types (DECIMAL and INTEGER, DOUBLE and
+	// INTEGER): both sides co-partitioned by the keys as DOUBLE.
+	"SELECT count(*), count(l_orderkey), count(p_partkey), sum(p_size) FROM lineitem FULL JOIN part ON l_quantity = p_size",
+	"SELECT b, count(*), count(p_partkey) FROM renamed FULL JOIN part ON b = p_size GROUP BY b",
 	// Joins of the TPC-H views: lineitem and orders co-partitioned, the
 	// others broadcast, or read by each join task itself when their files
 	// are small (partition/inplace.go).

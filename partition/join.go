@@ -604,7 +604,7 @@ func (r resolver) only(c any) (int, bool) {
 func (r resolver) equiKeys(cs []any, i, j int) [][2]Key {
 	var out [][2]Key
 	add := func(ci, cj Column) {
-		t, ok := hashType(ci.Type, cj.Type)
+		t, ok := keyType(ci.Type, cj.Type)
 		if !ok {
 			return
 		}
@@ -682,6 +682,35 @@ func hashType(a, b string) (string, bool) {
 		return "HUGEINT", true
 	}
 	return "BIGINT", true
+}
+
+// keyType is the type two join keys are hashed as to co-partition their
+// inputs: hashType's, or DOUBLE for two numbers of other types (an
+// INTEGER and a DECIMAL, a DECIMAL and a DOUBLE, DECIMALs of two scales).
+// Rows whose keys DuckDB finds equal must land in one partition: it
+// compares such keys exactly in a DECIMAL wide enough for both or as
+// DOUBLEs, and values equal either way are one DOUBLE (hash() takes -0.0
+// as 0.0 and every NaN as one). Keys that differ may share a DOUBLE; the
+// join's own equality, evaluated in each partition, tells them apart.
+func keyType(a, b string) (string, bool) {
+	if t, ok := hashType(a, b); ok {
+		return t, true
+	}
+	if numeric(a) && numeric(b) {
+		return "DOUBLE", true
+	}
+	return "", false
+}
+
+// numeric says a DuckDB type is a number: an integer, a DECIMAL or a
+// floating-point type.
+func numeric(t string) bool {
+	t = strings.ToUpper(t)
+	switch {
+	case integerType(t), t == "UBIGINT", t == "HUGEINT", t == "UHUGEINT", t == "FLOAT", t == "DOUBLE", t == "REAL":
+		return true
+	}
+	return strings.HasPrefix(t, "DECIMAL")
 }
 
 // referencedColumns are the column names the query may read from the join
