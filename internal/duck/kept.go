@@ -1,6 +1,8 @@
 package duck
 
 import (
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -10,13 +12,14 @@ import (
 
 // DuckDB's Arrow export does not give every type back: a HUGEINT (or
 // UHUGEINT) column leaves as decimal128(38, 0), and a scan of it reads a
-// DECIMAL(38,0), over which median and quantile_cont round where they
-// interpolate (the median of 1 and 2: 1.5 over a HUGEINT, 2 over a
-// DECIMAL(38,0)). An exchange between stages must not change a column's
-// type: a producer's spooled rows carry the DuckDB type of each such
-// column in its Arrow field's metadata (KeepTypes), and a consumer
-// loads them cast back to it (LoadTemp). Only top-level columns: one
-// nested in a list or struct still arrives as DECIMAL(38,0).
+// DECIMAL(38,0), over which median and quantile_cont truncate where they
+// interpolate (the median of 1 and 2: 1.5 over a HUGEINT, 1 over a
+// DECIMAL(38,0), TestHugeintSurvivesAnExchange). An exchange between
+// stages must not change a column's type: a producer's spooled rows carry
+// the DuckDB type of each such column in its Arrow field's metadata
+// (KeepTypes), and a consumer loads them cast back to it (LoadTemp). Only
+// top-level columns: one nested in a list or struct still arrives as
+// DECIMAL(38,0).
 
 // TypeKey is the Arrow field metadata key that names a column's DuckDB
 // type where Arrow's does not say it.
@@ -27,21 +30,29 @@ const TypeKey = "skein.duckdb_type"
 var keptTypes = map[mapping.Type]string{mapping.TypeHugeInt: "HUGEINT", mapping.TypeUHugeInt: "UHUGEINT"}
 
 // KeepTypes is schema, the Arrow schema of a result read by rdr (a
-// statement's Query), with each column whose type Arrow does not give back
-// named in its field's metadata (TypeKey); schema itself when there is
-// none or rdr is no statement's result.
+// statement's Query, before its first batch), with each column whose type
+// Arrow does not give back named in its field's metadata (TypeKey);
+// schema itself when there is none or rdr is no statement's result. The
+// result's types are asked for here, not for every result streamed.
 func KeepTypes(rdr array.RecordReader, schema *arrow.Schema) *arrow.Schema {
 	r, ok := rdr.(*resultReader)
-	if !ok || len(r.kept) == 0 || schema.NumFields() != len(r.kept) {
+	if !ok || int(mapping.ColumnCount(&r.res)) != schema.NumFields() {
 		return schema
 	}
-	fields := schema.Fields()
-	for i, t := range r.kept {
-		if t == "" {
+	var fields []arrow.Field
+	for i := range schema.NumFields() {
+		t, ok := keptTypes[mapping.ColumnType(&r.res, mapping.IdxT(i))]
+		if !ok {
 			continue
+		}
+		if fields == nil {
+			fields = schema.Fields()
 		}
 		keys, values := append(fields[i].Metadata.Keys(), TypeKey), append(fields[i].Metadata.Values(), t)
 		fields[i].Metadata = arrow.NewMetadata(keys, values)
+	}
+	if fields == nil {
+		return schema
 	}
 	md := schema.Metadata()
 	return arrow.NewSchema(fields, &md)
@@ -60,8 +71,8 @@ func castsBack(schema *arrow.Schema) string {
 		}
 		seen[name] = true
 		t, ok := f.Metadata.GetValue(TypeKey)
-		if !ok || (t != "HUGEINT" && t != "UHUGEINT") {
-			continue
+		if !ok || !slices.Contains(slices.Collect(maps.Values(keptTypes)), t) {
+			continue // none, or no type of ours (the metadata came over the network)
 		}
 		casts = append(casts, "CAST("+QuoteIdent(f.Name)+" AS "+t+") AS "+QuoteIdent(f.Name))
 	}

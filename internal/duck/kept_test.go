@@ -41,6 +41,9 @@ func TestHugeintSurvivesAnExchange(t *testing.T) {
 			t.Fatalf("%d rows, want 2", n)
 		}
 		in, err := array.NewRecordReader(schema, recs)
+		for _, r := range recs {
+			r.Release() // the reader holds its own
+		}
 		if err != nil {
 			t.Fatal(err)
 		}

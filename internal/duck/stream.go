@@ -101,14 +101,6 @@ func (c *Conn) stream(ctx context.Context, ps mapping.PreparedStatement, mem mem
 		stop:   stop,
 		flat:   joined.Flat(schema),
 	}
-	for i := range int(mapping.ColumnCount(&res)) {
-		if k := keptTypes[mapping.ColumnType(&res, mapping.IdxT(i))]; k != "" {
-			if r.kept == nil {
-				r.kept = make([]string, mapping.ColumnCount(&res))
-			}
-			r.kept[i] = k
-		}
-	}
 	arrowmapping.ConnectionGetArrowOptions(c.handle, &r.opts)
 	r.refs.Store(1)
 	return r, nil
@@ -260,12 +252,9 @@ var errorPrefixes = map[string]duckdb.ErrorType{
 // resultReader streams a DuckDB result as Arrow record batches of about
 // BatchSize each.
 type resultReader struct {
-	refs atomic.Int64
-	ctx  context.Context
-	res  mapping.Result
-	// kept: per column, the DuckDB type Arrow does not give back ("" for
-	// one it does), nil if none (kept.go).
-	kept   []string
+	refs   atomic.Int64
+	ctx    context.Context
+	res    mapping.Result
 	opts   arrowmapping.ArrowOptions
 	schema *arrow.Schema
 	mem    memory.Allocator
