@@ -214,6 +214,39 @@ def _issue10_tpch(results, med, n_queries):
     return rows
 
 
+def _issue13_floor_and_go(lat):
+    """The driver's share of SELECT 1 through ADBC (the floor, a server that
+    answers from memory, over in-process DuckDB), and the Go client's round
+    trips over DuckDB's in a Go process (goal: within 0.3 ms)."""
+    rows = []
+    inproc = next((x.get("cases", {}) for x in lat.get("systems", []) if "DuckDB" in x["label"]), {})
+    fl = lat.get("floor", {}).get("cases", {}).get("SELECT 1", {})
+    d = inproc.get("SELECT 1", {})
+    if "p50" in fl and "p50" in d:
+        rows.append(("SELECT 1 p50 through ADBC against a Flight SQL server answering from memory "
+                     "(bench/floor) minus in-process: the driver's and the protocol's share",
+                     f"+{(fl['p50'] - d['p50']) * 1e3:.2f} ms ({fl['p50'] * 1e3:.2f} ms vs {d['p50'] * 1e3:.3f} ms)",
+                     "— (reported)", "—"))
+    go = {x["label"]: x for x in lat.get("go", [])}
+    base = next((x for label, x in go.items() if label.startswith("in-process")), None)
+    for label, x in go.items():
+        if x is base or not label.startswith("Skein"):
+            continue
+        for case in lat.get("cases", []):
+            goal = f"Issue 13: {case} p50 through the Go client minus in-process DuckDB in Go (p99 reported)"
+            b, c = (base or {}).get("cases", {}).get(case, {}), x.get("cases", {}).get(case, {})
+            if "p50" in b and "p50" in c and not c.get("mismatch"):
+                diff = (c["p50"] - b["p50"]) * 1e3
+                fl_go = go.get("Flight SQL floor", {}).get("cases", {}).get(case, {})
+                floor = f"; floor {fl_go['p50'] * 1e3:.3f} ms" if "p50" in fl_go else ""
+                rows.append((goal, f"{diff:+.3f} ms ({c['p50'] * 1e3:.3f} ms vs {b['p50'] * 1e3:.3f} ms{floor}; "
+                                   f"p99 {c['p99'] * 1e3:.2f} ms vs {b['p99'] * 1e3:.2f} ms)",
+                             "≤ 0.3 ms", _met(diff <= 0.3)))
+            else:
+                rows.append((goal, _failure(c or x), "≤ 0.3 ms", "not met"))
+    return rows
+
+
 def _issue13(results, med, n_queries):
     """Issue 13's goals: the serving path against in-process DuckDB with the
     same threads (fetch, a point lookup, concurrency, `skein serve` on TPC-H);
@@ -237,6 +270,7 @@ def _issue13(results, med, n_queries):
                          "≤ 1 ms", _met(diff_ms <= 1.0)))
         else:
             rows.append((goal, "no valid time", "≤ 1 ms", "not met"))
+    rows += _issue13_floor_and_go(lat or {})
     conc = w.get("concurrency")
     if conc and len(conc.get("systems", [])) == 2:
         d, s = conc["systems"]
@@ -464,16 +498,7 @@ def _section_latency(results):
         return None
     if "systems" not in lat:
         return f"## 3. Latency\n\nerror: {lat.get('error')}"
-    rows = []
-    for s in lat["systems"]:
-        row = [s["label"]]
-        for case in lat["cases"]:
-            c = s.get("cases", {}).get(case, {})
-            if "p50" in c:
-                row += [f"{c['p50'] * 1e3:.3f}", f"{c['p99'] * 1e3:.3f}"]
-            else:
-                row += [_failure(c) if c else _failure(s), "—"]
-        rows.append(row)
+    rows = [_latency_row(s, lat["cases"]) for s in lat["systems"] + ([lat["floor"]] if "floor" in lat else [])]
     header = ["System"] + [f"{case} {p} (ms)" for case in lat["cases"] for p in ("p50", "p99")]
     n = next((c.get("n") for s in lat["systems"] for c in s.get("cases", {}).values() if c.get("n")), "?")
     text = (f"## 3. Latency\n\n{n} runs of each statement after a warm-up, each result fetched in "
@@ -485,8 +510,30 @@ def _section_latency(results):
     if cpu:
         text += ("\n\nCPU milliseconds per statement, by process (\"client\" is the harness: ADBC's driver, "
                  "or in-process DuckDB, and the answer checks):\n\n" + "\n".join(f"- {c}" for c in cpu))
-    text += "\n\n" + "\n".join(f"- {s['label']}: {s['describe']}" for s in lat["systems"])
+    text += "\n\n" + "\n".join(f"- {s['label']}: {s['describe']}"
+                                 for s in lat["systems"] + ([lat["floor"]] if "floor" in lat else []))
+    if lat.get("go"):
+        text += ("\n\nThe same statements from a Go program (`bench/golatency`, one connection, each "
+                 "statement GetFlightInfo and DoGet through arrow-go's Flight SQL client; in process: "
+                 "prepare, execute and read DuckDB's Arrow export through Skein's DuckDB binding, views "
+                 "over the same files); its answers checked against the first row's, statement by "
+                 "statement:\n\n")
+        text += _table(header, [_latency_row(s, lat["cases"]) for s in lat["go"]])
     return text
+
+
+def _latency_row(s, cases):
+    """A system's p50 and p99 of each case, in ms; a case it did not run is blank."""
+    row = [s["label"]]
+    for case in cases:
+        c = s.get("cases", {}).get(case)
+        if c is None and not s.get("error"):
+            row += ["", ""]
+        elif c and "p50" in c and not c.get("mismatch"):
+            row += [f"{c['p50'] * 1e3:.3f}", f"{c['p99'] * 1e3:.3f}"]
+        else:
+            row += [_failure(c or s), "—"]
+    return row
 
 
 def _section_concurrency(results):

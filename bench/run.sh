@@ -9,6 +9,7 @@
 #              server (the s3 workload) is in $BUILD_DIR/motoenv
 #   SKEIN_BIN  server binary to measure (default: <repo>/bin/skein); must already be built
 #   PYTHON     interpreter used to create the venv (default: python3)
+#   GO         the go command that builds bench/golatency and bench/floor (default: go)
 #   BENCH_BALLISTA=1  also install the Ballista peer (requirements-ballista.txt), built from
 #              source by pip the first time; if that fails the run goes on and the report says
 #              why Ballista was not run (the pip error is kept in $venv/.ballista-install-error)
@@ -83,5 +84,10 @@ peer_venv() {  # peer_venv NAME GATE: installs $BUILD_DIR/benchenv-NAME when GAT
 peer_venv sail BENCH_SAIL
 peer_venv spark BENCH_SPARK
 
+# The latency workload's Go client (bench/golatency) and the Flight SQL floor it and ADBC are
+# also timed against (bench/floor): built here, from the module's pinned dependencies.
 cd "$root"
+export GOLATENCY_BIN="$BUILD_DIR/golatency" FLOOR_BIN="$BUILD_DIR/floor"
+"${GO:-go}" build -tags duckdb_arrow -o "$GOLATENCY_BIN" ./bench/golatency
+"${GO:-go}" build -o "$FLOOR_BIN" ./bench/floor
 exec "$venv/bin/python" "$here/skeinbench.py" "$@"

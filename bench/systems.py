@@ -10,10 +10,12 @@ systems compete for the CPU.
 
 import contextlib
 import os
+import pathlib
 import threading
 import time
 import weakref
 
+import adbc_driver_flightsql.dbapi as flightsql
 import duckdb
 
 import skeinproc
@@ -213,6 +215,40 @@ class Skein:
             finally:
                 conn.close()
                 self.server = None
+
+
+class Floor:
+    """bench/floor: arrow-go's Flight SQL server answering SELECT 1 from
+    memory and doing nothing else, reached through the same ADBC driver as
+    Skein. What a client pays against it is the protocol's and the driver's
+    own, the least any Flight SQL server can be timed at; it answers nothing
+    but SELECT 1. `uri` is set while it is open."""
+
+    kind = "floor"
+
+    def __init__(self, label, binary, work_dir):
+        self.label = label
+        self.binary = binary
+        self.work_dir = pathlib.Path(work_dir)
+        self.uri = None
+
+    def describe(self):
+        return "`bench/floor`: arrow-go's Flight SQL server answering SELECT 1 from memory, nothing else"
+
+    @contextlib.contextmanager
+    def open(self):
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        proc = skeinproc.Proc("floor", [self.binary], self.work_dir / "floor.log").start()
+        try:
+            self.uri = proc.uri
+            runner = SkeinRunner(None, flightsql.connect(proc.uri, autocommit=True), owns_conn=True)
+            try:
+                yield runner
+            finally:
+                runner.close()
+        finally:
+            self.uri = None
+            proc.stop()
 
 
 def clusters(specs, work, files, data_dir):

@@ -7,8 +7,10 @@ in bench.problems, which makes the run exit non-zero.
 """
 
 import contextlib
+import json
 import os
 import pathlib
+import subprocess
 import threading
 import time
 
@@ -286,12 +288,18 @@ def object_storage(bench):
 
 def latency(bench):
     """SELECT 1 and point lookups on orders (one key each, keys spread over
-    the files), p50 and p99, through `skein serve` and in-process DuckDB."""
+    the files), p50 and p99, through `skein serve` and in-process DuckDB;
+    SELECT 1 also through bench/floor (a Flight SQL server answering from
+    memory: the driver's own share). Then the same statements from Go
+    (bench/golatency): arrow-go's Flight SQL client against the serve and
+    the floor, and DuckDB's Arrow export in a Go process."""
     keys = bench.point_keys(bench.latency_runs)
     cases = [("SELECT 1", ["SELECT 1"] * bench.latency_runs),
              ("point lookup", [f"SELECT * FROM orders WHERE o_orderkey = {k}" for k in keys])]
     out = {"cases": [c for c, _ in cases], "systems": []}
     expected = {}
+    go = _GoLatency(bench, cases)
+    go.run("in-process DuckDB (Go, Arrow export)", None)
     for sys_ in (duckdb_inprocess(bench, None), skein_serve(bench)):
         rec = {"label": sys_.label, "describe": sys_.describe(), "cases": {}}
         try:
@@ -299,13 +307,71 @@ def latency(bench):
                 pids = _client_and(sys_.server.pids() if sys_.kind == "skein" else {})
                 for case, sqls in cases:
                     rec["cases"][case] = _latency_case(bench, runner, sqls, expected, pids)
+                if sys_.kind == "skein":
+                    go.run(sys_.label, sys_.server.uri)
         except Exception as e:
             rec["error"] = first_line(e)
         for case, r in rec["cases"].items():
             _note_problem(bench, "latency", dict(r, label=sys_.label), f" {case}")
         _note_problem(bench, "latency", rec)
         out["systems"].append(rec)
+    floor_bin = os.environ.get("FLOOR_BIN")
+    if floor_bin:
+        floor = systems.Floor("Flight SQL floor (ADBC)", floor_bin, bench.deployment_dir("floor"))
+        rec = {"label": floor.label, "describe": floor.describe(), "cases": {}}
+        try:
+            with floor.open() as runner:
+                rec["cases"]["SELECT 1"] = _latency_case(bench, runner, cases[0][1], expected,
+                                                         _client_and({}))
+                go.run("Flight SQL floor", floor.uri, only="SELECT 1")
+        except Exception as e:
+            rec["error"] = first_line(e)
+        _note_problem(bench, "latency", dict(rec["cases"].get("SELECT 1", {}), label=floor.label))
+        _note_problem(bench, "latency", rec)
+        out["floor"] = rec
+    out["go"] = go.systems
     return out
+
+
+class _GoLatency:
+    """Runs bench/golatency ($GOLATENCY_BIN, which bench/run.sh builds) on
+    the workload's statements; the first system's answers (row counts and
+    value digests, statement by statement) are the others' expected ones."""
+
+    def __init__(self, bench, cases):
+        self.bench, self.cases = bench, cases
+        self.binary = os.environ.get("GOLATENCY_BIN")
+        self.systems = []
+        self.expected = {}
+
+    def run(self, label, uri, only=None):
+        if not self.binary:
+            return
+        cases = [(c, sqls) for c, sqls in self.cases if only in (None, c)]
+        job = {"warmup": self.bench.latency_warmup, "setup": [] if uri else tpch_data.view_statements(self.bench.files),
+               "cases": [{"name": c, "sqls": sqls} for c, sqls in cases]}
+        argv = [self.binary] + (["-uri", uri] if uri else ["-allow-dir", str(self.bench.data_dir)])
+        rec = {"label": label, "cases": {}}
+        try:
+            p = subprocess.run(argv, input=json.dumps(job), capture_output=True, text=True,
+                               timeout=self.bench.query_timeout, check=False)
+            if p.returncode != 0:
+                raise RuntimeError((p.stderr.strip().splitlines() or [f"exit status {p.returncode}"])[-1])
+            for case, sqls in cases:
+                r = json.loads(p.stdout)["cases"][case]
+                got = list(zip(r.pop("rows"), r.pop("digests")))
+                want = self.expected.setdefault(case, got)
+                bad = [sql for sql, g, w in zip(sqls, got, want)
+                       if self.bench.counted(None if g == w else f"rows, digest {g} where {w}")]
+                if bad:
+                    r["mismatch"] = f"{len(bad)} answers differ, first: {bad[0]}"
+                rec["cases"][case] = r
+        except Exception as e:
+            rec["error"] = first_line(e)
+        for case, r in rec["cases"].items():
+            _note_problem(self.bench, "latency", dict(r, label=f"{label} (Go)"), f" {case}")
+        _note_problem(self.bench, "latency", dict(rec, label=f"{label} (Go)"))
+        self.systems.append(rec)
 
 
 def _latency_case(bench, runner, sqls, expected, pids):
