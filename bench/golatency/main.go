@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/skeindb/skein/internal/duck"
@@ -140,9 +141,11 @@ func rank(sorted []float64, q float64) float64 {
 
 // flightRunner runs each statement as a Go program would: Execute
 // (GetFlightInfo of a CommandStatementQuery), then DoGet of each endpoint
-// on the same connection, reading every batch.
+// on the same connection, reading every batch. It keeps the server's
+// session cookie, as ADBC and JDBC do: one session for every statement.
 func flightRunner(uri string) (runner, func(), error) {
-	cl, err := flightsql.NewClient(strings.TrimPrefix(uri, "grpc://"), nil, nil,
+	cl, err := flightsql.NewClient(strings.TrimPrefix(uri, "grpc://"), nil,
+		[]flight.ClientMiddleware{flight.NewClientCookieMiddleware()},
 		grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, nil, fmt.Errorf("connecting to %s: %w", uri, err)
