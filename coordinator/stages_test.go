@@ -385,6 +385,14 @@ var stageQueries = []string{
 	"SELECT k, now() AS t, current_date AS day FROM fact WHERE d = 3",
 	"SELECT count(*), max(localtimestamp) = localtimestamp AS same FROM fact WHERE d > 3",
 	"SELECT d, max(get_current_time()) AS t, count(*) FROM fact WHERE today() > DATE '2000-01-01' GROUP BY d",
+	// Aggregates of one row each cross joined (TPC-DS Q28, Q88, Q90):
+	// each computed by stages of its own, one task joining them
+	// (partition/gathered.go); one grouped, it stays local.
+	"SELECT a.s / b.n AS r, a.s, b.n FROM (SELECT sum(x) AS s FROM fact WHERE d < 3) a, (SELECT count(*) AS n FROM fact f JOIN ord o ON f.o = o.o WHERE o.urgent) b",
+	"SELECT a.s, b.n FROM (SELECT sum(x) AS s FROM fact WHERE d < 3) a, (SELECT d, count(*) AS n FROM fact GROUP BY d) b",
+	// Two grouped aggregates of joins FULL joined by their keys (TPC-DS
+	// Q97): co-partitioned whole by them (pairedScan).
+	"SELECT count(*), count(a.o), count(b.o) FROM (SELECT f.o, sum(f.x) AS s FROM fact f JOIN dim ON f.d = dim.d GROUP BY f.o) a FULL JOIN (SELECT o.o, count(*) AS n FROM ord o JOIN fact f ON f.o = o.o WHERE o.urgent GROUP BY o.o) b ON a.o = b.o",
 }
 
 type goldenPlan struct {

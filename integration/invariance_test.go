@@ -138,6 +138,16 @@ func textScans(dir string) []string {
 // subqueries and CTEs. Each must be planned in stages, and give DuckDB's
 // answer.
 var staged = []string{
+	// Aggregates of one row each cross joined (TPC-DS Q28, Q88, Q90):
+	// each input computed by stages of its own, one task joining them;
+	// two grouped aggregates of joins FULL joined by their keys (Q97),
+	// co-partitioned whole.
+	"SELECT a.s / b.n AS r, a.s, b.n, c.m FROM (SELECT sum(l_extendedprice) AS s FROM lineitem WHERE l_discount > 0.05) a, " +
+		"(SELECT count(*) AS n FROM lineitem, orders WHERE l_orderkey = o_orderkey AND o_orderpriority = '1-URGENT') b, " +
+		"(SELECT avg(l_quantity) AS m, count(DISTINCT l_suppkey) AS ds FROM lineitem WHERE l_shipmode = 'AIR') c",
+	"SELECT count(*), count(a.k), count(b.k), sum(a.s), sum(b.n) FROM " +
+		"(SELECT o_custkey AS k, sum(l_quantity) AS s FROM lineitem JOIN orders ON l_orderkey = o_orderkey WHERE l_returnflag = 'R' GROUP BY 1) a FULL JOIN " +
+		"(SELECT c_custkey AS k, count(*) AS n FROM customer JOIN orders ON c_custkey = o_custkey WHERE o_orderstatus = 'F' GROUP BY 1) b ON a.k = b.k",
 	// A HUGEINT (a sum of integers) through two exchanges: a median over
 	// it interpolates as over a HUGEINT, not a DECIMAL(38,0) (which
 	// Arrow's decimal128(38, 0) would make it: internal/duck/kept.go).

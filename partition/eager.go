@@ -48,7 +48,7 @@ const preName = "skein_pre"
 func (a *Analysis) eagerStages(names []string) (*Plan, error) {
 	root := a.root
 	if !a.Joined || a.Mode != ScatterMerge || a.plain != nil || a.raw != nil || a.inner != nil || a.setop ||
-		a.over || a.subqueries || a.windows || a.distinctArg != nil || a.ownRows || a.full || len(a.partials) == 0 ||
+		a.over || a.subqueries || a.windows || a.distinctArg != nil || a.ownRows || a.full || a.gathered || len(a.partials) == 0 ||
 		a.env.withs != nil || a.env.Columns == nil || len(a.groups) == 0 || len(list(root, "group_sets")) > 1 || root["qualify"] != nil ||
 		!innerOnly(child(root, "from_table")) {
 		return nil, nil

@@ -56,7 +56,7 @@ func (a *Analysis) eagerLeftStages(names []string) (*Plan, error) {
 	root := a.root
 	from := child(root, "from_table")
 	if !a.Joined || a.Mode != ScatterMerge || a.plain != nil || a.raw != nil || a.inner != nil || a.setop ||
-		a.over || a.subqueries || a.windows || a.distinctArg != nil || a.ownRows || a.full || len(a.partials) == 0 ||
+		a.over || a.subqueries || a.windows || a.distinctArg != nil || a.ownRows || a.full || a.gathered || len(a.partials) == 0 ||
 		a.env.withs != nil || a.env.Columns == nil || len(a.groups) == 0 || len(list(root, "group_sets")) > 1 || root["qualify"] != nil ||
 		str(from, "type") != "JOIN" || str(from, "ref_type") != "REGULAR" || len(list(from, "using_columns")) > 0 {
 		return nil, nil

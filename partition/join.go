@@ -103,7 +103,7 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 		if fin != nil {
 			finish[f.path] = fin
 		}
-		if i == s || i == y {
+		if y >= 0 && (i == s || i == y) {
 			f.out = Shuffle
 			side := 0
 			if i == y {
@@ -130,6 +130,9 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 				a.coparted.same = append(a.coparted.same, keyCol{y, ykeys[0][1].Column})
 			}
 		}
+	} else if j.gathered {
+		join.Tasks = 1
+		join.What = "join of " + j.aliases() + ", each whole"
 	} else {
 		join.Scan = a
 		join.What = fmt.Sprintf("join over slices of %s", leaves[s].alias)
@@ -137,7 +140,7 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 	if rj != nil {
 		join.Slices, join.What = rj.slices, rj.what(leaves)
 		a.keyed = rj
-	} else if k := a.groupKeyed(leaves, s, y, res); k != nil {
+	} else if k := a.groupKeyed(leaves, s, y, res); k != nil && !j.gathered {
 		join.Slices, a.keyed = k.slices, k
 		join.What += fmt.Sprintf(" by ranges of %s (%s)", k.column, k.rangeList())
 	}
@@ -190,12 +193,13 @@ type joinShape struct {
 	equalities []any
 	rj         *keyed
 	local      []bool
+	gathered   bool // every input shipped whole to one join task (gathered.go)
 }
 
 // shipped says input i is computed by a stage of its own and read from
 // an exchange by the join stage.
 func (j *joinShape) shipped(i int) bool {
-	return (i != j.s || j.y >= 0) && !j.res.leaves[i].withs && !j.rj.reads(i) && !j.local[i]
+	return (i != j.s || j.y >= 0 || j.gathered) && !j.res.leaves[i].withs && !j.rj.reads(i) && !j.local[i]
 }
 
 // joinInputs decides which input of the join is split, which is
@@ -277,6 +281,9 @@ func (a *Analysis) joinInputs() (*joinShape, error) {
 	// whole).
 	y, ykeys := -1, [][2]Key(nil)
 	for j, l := range leaves {
+		if a.gathered {
+			break // one task joins every input whole
+		}
 		small := l.size <= env.BroadcastRows && l.rows <= splitMargin*env.BroadcastRows &&
 			(leaves[s].rows < 0 || l.size <= leaves[s].rows)
 		if j == s || l.underFull || !l.split || small || (y >= 0 && l.size <= leaves[y].size) {
@@ -299,7 +306,10 @@ func (a *Analysis) joinInputs() (*joinShape, error) {
 	}
 	// Inputs equal to S on a key S's files are clustered by are read by
 	// each join task in its slice's key range (rangejoin.go).
-	rj := a.rangeJoin(leaves, s, y, res, equalities)
+	var rj *keyed
+	if !a.gathered {
+		rj = a.rangeJoin(leaves, s, y, res, equalities)
+	}
 	if rj != nil {
 		y = -1
 	}
@@ -307,7 +317,7 @@ func (a *Analysis) joinInputs() (*joinShape, error) {
 		leaves[i].withs = env.withs.has(leaves[i].node)
 	}
 	j := &joinShape{joinAt: joinAt, owner: owner, leaves: leaves, natural: natural, s: s, y: y, ykeys: ykeys,
-		res: res, equalities: equalities, rj: rj}
+		res: res, equalities: equalities, rj: rj, gathered: a.gathered}
 	// Small Parquet inputs every join task reads itself (inplace.go).
 	j.local = j.inPlace(env.Partitions)
 	return j, nil
@@ -331,7 +341,7 @@ const splitMargin = 4
 // lineitem has four times the rows of orders, but its filters keep 2% of
 // them: split, it had all of orders broadcast to every task, probed whole.
 func (a *Analysis) splitLargest(leaves []leaf, s int, joinAt []string) int {
-	if a.full {
+	if a.full || a.gathered {
 		return s
 	}
 	best := s
@@ -387,7 +397,7 @@ func (a *Analysis) leafStage(p *Plan, l *leaf, keep map[string]bool) (*Stage, fu
 	st := &Stage{What: "input " + l.alias}
 	// Not by slices of one side of a FULL join (la.full): every task
 	// would read the other side whole and give its unmatched rows again.
-	if err := la.findScan(nil, a.env.Aggregates); err == nil && la.inner == nil && !la.full && la.Format == Parquet && len(la.Paths) > 0 {
+	if err := la.findScan(nil, a.env.Aggregates); err == nil && la.inner == nil && !la.full && !la.gathered && la.Format == Parquet && len(la.Paths) > 0 {
 		st.Scan = la
 		st.What += ", slices of " + strings.Join(la.Paths, ", ")
 	} else {

@@ -88,6 +88,11 @@ type Analysis struct {
 	// equalities: two scans FULL joined, or two inputs neither of which
 	// splits (pairedScan).
 	full bool
+	// gathered: no input of the join splits row by row and they are not
+	// two joined by an equality (aggregates cross joined, three joined):
+	// each is computed by stages of its own and one task joins them whole
+	// (gathered.go).
+	gathered bool
 	// over: the query reads only WITH results computed once (cte.go),
 	// and runs as one task over them.
 	over bool
@@ -653,6 +658,12 @@ func (a *Analysis) findJoinScan(from Node, at []string, rows func([]string) (int
 			a.full = true
 		}
 	}
+	if len(found) == 0 && a.env.Exchanges {
+		if at, ok := a.gatheredScan(from, at); ok { // gathered.go
+			found = append(found, at)
+			a.gathered = true
+		}
+	}
 	if len(found) == 0 {
 		return local("%s", why)
 	}
@@ -722,10 +733,12 @@ func unionAllTree(n Node) bool {
 	return n["setop_all"] == true && unionAllTree(child(n, "left")) && unionAllTree(child(n, "right"))
 }
 
-// pairedScan is the path of the first Parquet scan of the left input of
-// a join of two FROM items (neither a join) by an ON condition, inner or
-// outer, when both inputs are subqueries or Parquet scans: what
+// pairedScan is the path of the first Parquet scan under the left input
+// of a join of two FROM items (neither a join) by an ON condition, inner
+// or outer, when both inputs are subqueries or Parquet scans: what
 // findJoinScan takes for the split scan of a join it co-partitions whole.
+// The scan may be under a join in the input's subquery (firstScan): it
+// stands for the input, which its own stages compute.
 func (a *Analysis) pairedScan(join Node, at []string) ([]string, bool) {
 	switch str(join, "join_type") {
 	case "INNER", "LEFT", "RIGHT", "FULL":
@@ -741,16 +754,7 @@ func (a *Analysis) pairedScan(join Node, at []string) ([]string, bool) {
 			return nil, false
 		}
 	}
-	path := append(slices.Clone(at), "left")
-	n := child(join, "left")
-	for str(n, "type") == "SUBQUERY" {
-		path = append(path, "subquery", "node", "from_table")
-		n = child(child(child(n, "subquery"), "node"), "from_table")
-	}
-	if str(n, "type") != "TABLE_FUNCTION" || !isParquetScan(n) {
-		return nil, false
-	}
-	return path, true
+	return firstScan(child(join, "left"), append(slices.Clone(at), "left"))
 }
 
 // scanUnder finds the Parquet scan a FROM item reads row by row: the item

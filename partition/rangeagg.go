@@ -41,7 +41,7 @@ func (a *Analysis) keyGroups(top *Stage) *keyed {
 // join, eager.go, grouped by c_custkey). Not with a subquery, which may
 // read the partials of every slice (ownrows.go).
 func (a *Analysis) groupKeyed(leaves []leaf, s, y int, res resolver) *keyed {
-	if y >= 0 || a.full || a.Mode != ScatterMerge || a.plain != nil || len(a.groups) == 0 || a.subqueries || a.ownRows ||
+	if y >= 0 || a.full || a.gathered || a.Mode != ScatterMerge || a.plain != nil || len(a.groups) == 0 || a.subqueries || a.ownRows ||
 		a.env.KeyStats == nil || !plainTo(leaves[s].node) {
 		return nil
 	}
