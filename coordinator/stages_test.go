@@ -390,6 +390,11 @@ var stageQueries = []string{
 	// (partition/gathered.go); one grouped, it stays local.
 	"SELECT a.s / b.n AS r, a.s, b.n FROM (SELECT sum(x) AS s FROM fact WHERE d < 3) a, (SELECT count(*) AS n FROM fact f JOIN ord o ON f.o = o.o WHERE o.urgent) b",
 	"SELECT a.s, b.n FROM (SELECT sum(x) AS s FROM fact WHERE d < 3) a, (SELECT d, count(*) AS n FROM fact GROUP BY d) b",
+	// A UNION ALL of aggregates summed again (TPC-DS Q33, Q56, Q60): the
+	// union planned in stages of its own, each branch its aggregate's;
+	// with a join both branches share (an inlined CTE: Q27), local.
+	"SELECT d, sum(s) AS s FROM (SELECT d, sum(x) AS s FROM fact WHERE k % 2 = 0 GROUP BY d UNION ALL SELECT o.od AS d, count(*) AS s FROM ord o JOIN fact f ON f.o = o.o GROUP BY o.od) AS t GROUP BY d ORDER BY s DESC LIMIT 3",
+	"WITH j AS (SELECT f.d, f.x, o.urgent FROM fact f JOIN ord o ON f.o = o.o) SELECT d, sum(s) FROM (SELECT d, sum(x) AS s FROM j GROUP BY d UNION ALL SELECT d, count(*) AS s FROM j WHERE urgent GROUP BY d) AS t GROUP BY d",
 	// Two grouped aggregates of joins FULL joined by their keys (TPC-DS
 	// Q97): co-partitioned whole by them (pairedScan).
 	"SELECT count(*), count(a.o), count(b.o) FROM (SELECT f.o, sum(f.x) AS s FROM fact f JOIN dim ON f.d = dim.d GROUP BY f.o) a FULL JOIN (SELECT o.o, count(*) AS n FROM ord o JOIN fact f ON f.o = o.o WHERE o.urgent GROUP BY o.o) b ON a.o = b.o",

@@ -145,6 +145,9 @@ var staged = []string{
 	"SELECT a.s / b.n AS r, a.s, b.n, c.m FROM (SELECT sum(l_extendedprice) AS s FROM lineitem WHERE l_discount > 0.05) a, " +
 		"(SELECT count(*) AS n FROM lineitem, orders WHERE l_orderkey = o_orderkey AND o_orderpriority = '1-URGENT') b, " +
 		"(SELECT avg(l_quantity) AS m, count(DISTINCT l_suppkey) AS ds FROM lineitem WHERE l_shipmode = 'AIR') c",
+	// A UNION ALL of aggregates, aggregated again (TPC-DS Q33, Q56, Q60).
+	"SELECT k, sum(s) AS s, count(*) AS n FROM (SELECT l_suppkey % 10 AS k, sum(l_quantity) AS s FROM lineitem WHERE l_partkey IN (SELECT p_partkey FROM part WHERE p_size < 10) GROUP BY 1 " +
+		"UNION ALL SELECT s_nationkey % 10 AS k, count(*) AS s FROM partsupp JOIN supplier ON ps_suppkey = s_suppkey WHERE ps_partkey IN (SELECT p_partkey FROM part WHERE p_size < 10) GROUP BY 1) AS t GROUP BY k",
 	"SELECT count(*), count(a.k), count(b.k), sum(a.s), sum(b.n) FROM " +
 		"(SELECT o_custkey AS k, sum(l_quantity) AS s FROM lineitem JOIN orders ON l_orderkey = o_orderkey WHERE l_returnflag = 'R' GROUP BY 1) a FULL JOIN " +
 		"(SELECT c_custkey AS k, count(*) AS n FROM customer JOIN orders ON c_custkey = o_custkey WHERE o_orderstatus = 'F' GROUP BY 1) b ON a.k = b.k",

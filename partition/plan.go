@@ -93,6 +93,11 @@ type Analysis struct {
 	// each is computed by stages of its own and one task joins them whole
 	// (gathered.go).
 	gathered bool
+	// unionOfAggregates: root's FROM is a UNION ALL of aggregates that
+	// the query over it cannot be planned branch by branch over
+	// (unionagg.go): the union is planned in stages of its own, as any
+	// set operation in a FROM subquery (setop.go), the query over it.
+	unionOfAggregates bool
 	// over: the query reads only WITH results computed once (cte.go),
 	// and runs as one task over them.
 	over bool
@@ -328,7 +333,11 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 		return analyzeSelect(over, env) // distinctgroups.go
 	}
 	if u := unionAllInFrom(root); u != nil && env.Exchanges {
-		return unionAggregate(root, u, env) // unionagg.go
+		ua, err := unionAggregate(root, u, env) // unionagg.go
+		if err == nil || !errors.Is(err, ErrLocal) || !branchesAggregate(root, u, env) {
+			return ua, err
+		}
+		a.unionOfAggregates = true // findScan plans the union in stages of its own
 	}
 	if err := a.findScan(env.Rows, aggs); err != nil {
 		return nil, err
@@ -512,7 +521,7 @@ func (a *Analysis) findScan(rows func([]string) (int64, error), aggs Aggregates)
 				// branches of SF1's lineitem: 3.11 s staged, 0.35 s
 				// local, bench/staged_shapes.py). analyzeSelect plans
 				// a query over one branch by branch (unionagg.go).
-				if unionAllTree(inner) {
+				if unionAllTree(inner) && !a.unionOfAggregates {
 					return local("a UNION ALL in a FROM subquery")
 				}
 				ia, ierr := analyzeSetOp(clone(inner), a.env)
