@@ -145,6 +145,11 @@ var staged = []string{
 	"SELECT a.s / b.n AS r, a.s, b.n, c.m FROM (SELECT sum(l_extendedprice) AS s FROM lineitem WHERE l_discount > 0.05) a, " +
 		"(SELECT count(*) AS n FROM lineitem, orders WHERE l_orderkey = o_orderkey AND o_orderpriority = '1-URGENT') b, " +
 		"(SELECT avg(l_quantity) AS m, count(DISTINCT l_suppkey) AS ds FROM lineitem WHERE l_shipmode = 'AIR') c",
+	// Windows over a ROLLUP's groups, GROUPING() in their keys (TPC-DS Q36,
+	// Q86).
+	"SELECT l_returnflag, l_linestatus, sum(l_quantity) AS s, grouping(l_returnflag) + grouping(l_linestatus) AS lvl, " +
+		"rank() OVER (PARTITION BY grouping(l_returnflag) + grouping(l_linestatus), CASE WHEN grouping(l_linestatus) = 0 THEN l_returnflag END " +
+		"ORDER BY sum(l_quantity) DESC) AS r FROM lineitem WHERE l_discount > 0.02 GROUP BY ROLLUP (l_returnflag, l_linestatus)",
 	// A UNION ALL of aggregates, aggregated again (TPC-DS Q33, Q56, Q60).
 	"SELECT k, sum(s) AS s, count(*) AS n FROM (SELECT l_suppkey % 10 AS k, sum(l_quantity) AS s FROM lineitem WHERE l_partkey IN (SELECT p_partkey FROM part WHERE p_size < 10) GROUP BY 1 " +
 		"UNION ALL SELECT s_nationkey % 10 AS k, count(*) AS s FROM partsupp JOIN supplier ON ps_suppkey = s_suppkey WHERE ps_partkey IN (SELECT p_partkey FROM part WHERE p_size < 10) GROUP BY 1) AS t GROUP BY k",

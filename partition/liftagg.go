@@ -16,6 +16,11 @@ import "fmt"
 // query repeats outside an aggregate, and each aggregate, becomes a column
 // of the subquery; HAVING moves into it (it filters groups before the
 // windows see them); QUALIFY, DISTINCT, ORDER BY and LIMIT stay outside.
+// Under ROLLUP, CUBE or GROUPING SETS the subquery keeps them, and
+// GROUPING() is computed in it as an aggregate is (TPC-DS Q36, Q70, Q86:
+// rank() OVER (PARTITION BY grouping(a) + grouping(b), ...) over a
+// ROLLUP); a group key is NULL in the rows of the sets without it, in the
+// subquery's column as in the query.
 // Every output column keeps the name DuckDB gives it (Env.Columns). What
 // the rewrite cannot name (a column that is neither a group key nor
 // inside an aggregate, a subquery, *) is left as it is, and the
@@ -28,7 +33,7 @@ func liftAggregates(root Node, env Env) (Node, bool) {
 	aggs := env.Aggregates
 	groups := list(root, "group_expressions")
 	sel := list(root, "select_list")
-	if env.Columns == nil || len(list(root, "group_sets")) > 1 || root["sample"] != nil ||
+	if env.Columns == nil || root["sample"] != nil ||
 		str(root, "aggregate_handling") != "STANDARD_HANDLING" || len(sel) == 0 {
 		return nil, false
 	}
@@ -67,7 +72,9 @@ func liftAggregates(root Node, env Env) (Node, bool) {
 					return columnRef(fmt.Sprintf("skein_g%d", j)), true
 				}
 			}
-			if str(n, "class") != "FUNCTION" || !aggs[str(n, "function_name")] {
+			// GROUPING(k) says which grouping set a row is of: computed
+			// with the groups, as an aggregate is.
+			if str(n, "type") != "GROUPING_FUNCTION" && (str(n, "class") != "FUNCTION" || !aggs[str(n, "function_name")]) {
 				return nil, false
 			}
 			for k, l := range lifted {
