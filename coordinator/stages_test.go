@@ -391,7 +391,7 @@ var stageQueries = []string{
 	"SELECT a.s / b.n AS r, a.s, b.n FROM (SELECT sum(x) AS s FROM fact WHERE d < 3) a, (SELECT count(*) AS n FROM fact f JOIN ord o ON f.o = o.o WHERE o.urgent) b",
 	"SELECT a.s, b.n FROM (SELECT sum(x) AS s FROM fact WHERE d < 3) a, (SELECT d, count(*) AS n FROM fact GROUP BY d) b",
 	// Windows over the groups of a ROLLUP, GROUPING() among their keys
-	// (TPC-DS Q36, Q86): the rollup lifted into a FROM subquery, in
+	// (TPC-DS Q86): the rollup lifted into a FROM subquery, in
 	// stages, GROUPING() computed there (partition/liftagg.go).
 	"SELECT d, c, sum(x) AS s, grouping(d) + grouping(c) AS lvl, rank() OVER (PARTITION BY grouping(d) + grouping(c), CASE WHEN grouping(c) = 0 THEN d END ORDER BY sum(x) DESC) AS r FROM fact GROUP BY ROLLUP (d, c) ORDER BY lvl DESC, d, r LIMIT 20",
 	// A UNION ALL of aggregates summed again (TPC-DS Q33, Q56, Q60): the

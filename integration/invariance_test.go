@@ -145,7 +145,7 @@ var staged = []string{
 	"SELECT a.s / b.n AS r, a.s, b.n, c.m FROM (SELECT sum(l_extendedprice) AS s FROM lineitem WHERE l_discount > 0.05) a, " +
 		"(SELECT count(*) AS n FROM lineitem, orders WHERE l_orderkey = o_orderkey AND o_orderpriority = '1-URGENT') b, " +
 		"(SELECT avg(l_quantity) AS m, count(DISTINCT l_suppkey) AS ds FROM lineitem WHERE l_shipmode = 'AIR') c",
-	// Windows over a ROLLUP's groups, GROUPING() in their keys (TPC-DS Q36,
+	// Windows over a ROLLUP's groups, GROUPING() in their keys (TPC-DS
 	// Q86).
 	"SELECT l_returnflag, l_linestatus, sum(l_quantity) AS s, grouping(l_returnflag) + grouping(l_linestatus) AS lvl, " +
 		"rank() OVER (PARTITION BY grouping(l_returnflag) + grouping(l_linestatus), CASE WHEN grouping(l_linestatus) = 0 THEN l_returnflag END " +

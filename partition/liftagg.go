@@ -17,7 +17,7 @@ import "fmt"
 // of the subquery; HAVING moves into it (it filters groups before the
 // windows see them); QUALIFY, DISTINCT, ORDER BY and LIMIT stay outside.
 // Under ROLLUP, CUBE or GROUPING SETS the subquery keeps them, and
-// GROUPING() is computed in it as an aggregate is (TPC-DS Q36, Q70, Q86:
+// GROUPING() is computed in it as an aggregate is (TPC-DS Q86:
 // rank() OVER (PARTITION BY grouping(a) + grouping(b), ...) over a
 // ROLLUP); a group key is NULL in the rows of the sets without it, in the
 // subquery's column as in the query.
