@@ -390,6 +390,12 @@ var stageQueries = []string{
 	// (partition/gathered.go); one grouped, it stays local.
 	"SELECT a.s / b.n AS r, a.s, b.n FROM (SELECT sum(x) AS s FROM fact WHERE d < 3) a, (SELECT count(*) AS n FROM fact f JOIN ord o ON f.o = o.o WHERE o.urgent) b",
 	"SELECT a.s, b.n FROM (SELECT sum(x) AS s FROM fact WHERE d < 3) a, (SELECT d, count(*) AS n FROM fact GROUP BY d) b",
+	// Three grouped aggregates joined by their keys (TPC-DS Q58, Q83):
+	// co-partitioned by them, a filter on a group key applied before the
+	// aggregate (partition/aggleaf.go's groupFilters); LEFT joined, local.
+	"SELECT a.o, a.s, b.n, c.m FROM (SELECT o, sum(x) AS s FROM fact GROUP BY o) a, (SELECT o.o, count(*) AS n FROM ord o JOIN fact f ON f.o = o.o GROUP BY o.o) b, " +
+		"(SELECT o, max(x) AS m FROM fact WHERE d > 2 GROUP BY o) c WHERE a.o = b.o AND c.o = a.o AND a.o < 40 ORDER BY a.o",
+	"SELECT count(*), count(b.n) FROM (SELECT o, sum(x) AS s FROM fact GROUP BY o) a LEFT JOIN (SELECT o, count(*) AS n FROM fact GROUP BY o) b ON a.o = b.o LEFT JOIN (SELECT o, max(x) AS m FROM fact GROUP BY o) c ON c.o = a.o",
 	// Windows over the groups of a ROLLUP, GROUPING() among their keys
 	// (TPC-DS Q86): the rollup lifted into a FROM subquery, in
 	// stages, GROUPING() computed there (partition/liftagg.go).

@@ -150,6 +150,11 @@ var staged = []string{
 	"SELECT l_returnflag, l_linestatus, sum(l_quantity) AS s, grouping(l_returnflag) + grouping(l_linestatus) AS lvl, " +
 		"rank() OVER (PARTITION BY grouping(l_returnflag) + grouping(l_linestatus), CASE WHEN grouping(l_linestatus) = 0 THEN l_returnflag END " +
 		"ORDER BY sum(l_quantity) DESC) AS r FROM lineitem WHERE l_discount > 0.02 GROUP BY ROLLUP (l_returnflag, l_linestatus)",
+	// Three grouped aggregates joined by their keys (TPC-DS Q58, Q83), one
+	// filtered on its key: co-partitioned by it.
+	"SELECT a.k, a.s, b.n, c.m FROM (SELECT l_suppkey AS k, sum(l_quantity) AS s FROM lineitem GROUP BY 1) a, " +
+		"(SELECT ps_suppkey AS k, count(*) AS n FROM partsupp JOIN part ON ps_partkey = p_partkey WHERE p_size < 20 GROUP BY 1) b, " +
+		"(SELECT s_suppkey AS k, max(s_acctbal) AS m FROM supplier GROUP BY 1) c WHERE a.k = b.k AND c.k = a.k AND a.k % 7 = 3",
 	// A UNION ALL of aggregates, aggregated again (TPC-DS Q33, Q56, Q60).
 	"SELECT k, sum(s) AS s, count(*) AS n FROM (SELECT l_suppkey % 10 AS k, sum(l_quantity) AS s FROM lineitem WHERE l_partkey IN (SELECT p_partkey FROM part WHERE p_size < 10) GROUP BY 1 " +
 		"UNION ALL SELECT s_nationkey % 10 AS k, count(*) AS s FROM partsupp JOIN supplier ON ps_suppkey = s_suppkey WHERE ps_partkey IN (SELECT p_partkey FROM part WHERE p_size < 10) GROUP BY 1) AS t GROUP BY k",

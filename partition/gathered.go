@@ -17,22 +17,30 @@ import (
 // so the answer is DuckDB's; the work that costs, the inputs' scans and
 // aggregates, is split.
 //
-// Only when every input gives one row (an aggregate without GROUP BY) or
-// is a WITH result, which the plan computes once anyway: one task joining
-// inputs of many rows
-// would hold them all, where the coordinator's DuckDB, with all its
-// threads, joins them as it computes them (TPC-DS Q78's three sums by
-// year, item and customer, LEFT joined, took 2.5 s so against 0.3 s local
-// at scale factor 1), and DuckDB's estimates of a grouped aggregate's rows
-// are no guide (Q78's store sums of 2000 by item and customer: 493,526
-// rows, estimated at 114,936). Not taken either: a POSITIONAL join (its rows
+// When every input gives one row (an aggregate without GROUP BY) or is a
+// WITH result, which the plan computes once anyway, one task joins them.
+// Inputs of many rows are co-partitioned instead, each shuffled by its
+// columns equal to the same columns of one of them (coPartition: TPC-DS
+// Q58's and Q83's three sums by item, joined by item), or the query stays
+// local: one task joining inputs of many rows would hold them all, where
+// the coordinator's DuckDB, with all its threads, joins them as it
+// computes them (TPC-DS Q78's three sums by year, item and customer, LEFT
+// joined, took 2.5 s so against 0.3 s local at scale factor 1), and
+// DuckDB's estimates of a grouped aggregate's rows are no guide to how
+// many (Q78's store sums of 2000 by item and customer: 493,526 rows,
+// estimated at 114,936). Not taken either: a POSITIONAL join (its rows
 // pair by their order, which the inputs' stages do not keep), an input
 // without a Parquet scan under it (nothing to split: it stays local).
+//
+// An input that aggregates also applies, before its aggregate, the
+// filters on its group keys alone (groupFilters, aggleaf.go).
 
 // gatheredScan is the path of the first Parquet scan under the inputs of
 // join, the one findJoinScan takes for the split scan of a gathered join
 // (which reads no slices of it: it stands for the join's position), when
-// every input is a FROM subquery giving one row (oneRow) or a WITH result.
+// every input is a FROM subquery or a WITH result; gatherMany records
+// that some input may give more than one row (oneRow), for joinInputs to
+// co-partition (coPartition) or refuse.
 func (a *Analysis) gatheredScan(join Node, at []string) ([]string, bool) {
 	var inputs [][]string
 	ok := true
@@ -48,8 +56,7 @@ func (a *Analysis) gatheredScan(join Node, at []string) ([]string, bool) {
 			walk(child(n, "right"), append(slices.Clone(path), "right"))
 		case "SUBQUERY":
 			if !oneRow(n, a.env.Aggregates) {
-				ok = false
-				return
+				a.gatherMany = true
 			}
 			inputs = append(inputs, path)
 		case "BASE_TABLE":
@@ -120,4 +127,61 @@ func (j *joinShape) aliases() string {
 		names[i] = l.alias
 	}
 	return strings.Join(names, ", ")
+}
+
+// coPartition gives the keys each input of a gathered join is shuffled by
+// so that rows that may match meet in one partition, or nil: the columns
+// of each input equal, in the WHERE or an ON, to the same columns of input
+// s (each hashed as one type, the same for every input), those s is
+// equal by to every other input: TPC-DS Q58's and Q83's three sums by
+// item, joined by item. Inner joins only, whose equalities hold for every
+// row they give. Outer ones would be exact too, but with nothing pushed
+// into their other inputs: DuckDB, run whole, filters Q78's web and catalog
+// sums by the year its WHERE keeps of the store sums, LEFT joined to them
+// by it, where the stages shipped them whole (2.3 s against 0.3 s local at
+// scale factor 1). Every input must be computed by stages of its own (no
+// WITH result, read whole by every task).
+func (j *joinShape) coPartition(s int) map[int][]Key {
+	if anyNode(child(j.owner, "from_table"), func(n Node) bool {
+		return str(n, "type") == "JOIN" && (str(n, "join_type") != "INNER" || str(n, "ref_type") != "REGULAR" && str(n, "ref_type") != "CROSS")
+	}) {
+		return nil
+	}
+	var base []Key // s's keys, in the order the first input's equalities give them
+	pairs := map[int][][2]Key{}
+	for i, l := range j.leaves {
+		if l.withs {
+			return nil
+		}
+		if i == s {
+			continue
+		}
+		ps := j.res.equiKeys(j.equalities, s, i)
+		if len(ps) == 0 {
+			return nil
+		}
+		pairs[i] = ps
+		if base == nil {
+			for _, p := range ps {
+				base = append(base, p[0])
+			}
+		}
+	}
+	// Keep the keys of s every other input is equal to.
+	for _, ps := range pairs {
+		base = slices.DeleteFunc(base, func(k Key) bool {
+			return !slices.ContainsFunc(ps, func(p [2]Key) bool { return p[0] == k })
+		})
+	}
+	if len(base) == 0 {
+		return nil
+	}
+	out := map[int][]Key{s: base}
+	for i, ps := range pairs {
+		for _, k := range base {
+			at := slices.IndexFunc(ps, func(p [2]Key) bool { return p[0] == k })
+			out[i] = append(out[i], ps[at][1])
+		}
+	}
+	return out
 }

@@ -103,7 +103,9 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 		if fin != nil {
 			finish[f.path] = fin
 		}
-		if y >= 0 && (i == s || i == y) {
+		if keys, ok := j.coKeys[i]; ok {
+			f.out, f.keys = Shuffle, keys
+		} else if y >= 0 && (i == s || i == y) {
 			f.out = Shuffle
 			side := 0
 			if i == y {
@@ -130,6 +132,9 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 				a.coparted.same = append(a.coparted.same, keyCol{y, ykeys[0][1].Column})
 			}
 		}
+	} else if j.coKeys != nil {
+		join.Tasks = max(env.Partitions, 1)
+		join.What = "join of " + j.aliases() + " co-partitioned"
 	} else if j.gathered {
 		join.Tasks = 1
 		join.What = "join of " + j.aliases() + ", each whole"
@@ -193,7 +198,10 @@ type joinShape struct {
 	equalities []any
 	rj         *keyed
 	local      []bool
-	gathered   bool // every input shipped whole to one join task (gathered.go)
+	gathered   bool // every input shipped by stages of its own (gathered.go)
+	// coKeys: a gathered join's inputs co-partitioned, each by these keys
+	// (coPartition); nil: one task joins them whole.
+	coKeys map[int][]Key
 }
 
 // shipped says input i is computed by a stage of its own and read from
@@ -318,6 +326,14 @@ func (a *Analysis) joinInputs() (*joinShape, error) {
 	}
 	j := &joinShape{joinAt: joinAt, owner: owner, leaves: leaves, natural: natural, s: s, y: y, ykeys: ykeys,
 		res: res, equalities: equalities, rj: rj, gathered: a.gathered}
+	if a.gathered && a.gatherMany {
+		// Inputs of many rows, held by one task, would cost more than the
+		// query run whole: co-partitioned, or local (gathered.go).
+		if j.coKeys = j.coPartition(s); j.coKeys == nil {
+			return nil, local("no scan in the join can be split, and its inputs, not all of one row, are not inner joined by equalities to the same columns of one of them")
+		}
+		a.coShuffled = true
+	}
 	// Small Parquet inputs every join task reads itself (inplace.go).
 	j.local = j.inPlace(env.Partitions)
 	return j, nil

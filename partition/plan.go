@@ -93,6 +93,13 @@ type Analysis struct {
 	// each is computed by stages of its own and one task joins them whole
 	// (gathered.go).
 	gathered bool
+	// gatherMany: some input of the gathered join may give many rows;
+	// they must be co-partitioned by equalities (coPartition).
+	gatherMany bool
+	// coShuffled: the gathered join's inputs are co-partitioned by keys
+	// (coPartition), as a.full's are: no input's partial aggregate is
+	// finished by the join (aggleaf.go).
+	coShuffled bool
 	// unionOfAggregates: root's FROM is a UNION ALL of aggregates that
 	// the query over it cannot be planned branch by branch over
 	// (unionagg.go): the union is planned in stages of its own, as any
