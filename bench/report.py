@@ -4,6 +4,7 @@ Every figure written here comes from the results dict of one run; the
 goals are the issue's, and each is printed as met or not met, gaps included.
 """
 
+import collections
 import math
 import os
 import pathlib
@@ -102,6 +103,7 @@ def headline(results):
 
     rows += _object_storage_goal(results, n_queries)
     rows += _issue10_groupby(w.get("groupby"))
+    rows += _issue10_tpcds(w.get("tpcds"))
     rows += _issue10_big(results)
 
     lat = w.get("latency")
@@ -290,6 +292,42 @@ def _issue13(results, med, n_queries):
         rows.append(("Issue 13: TPC-H, `skein serve` defaults vs DuckDB 2 threads (time over DuckDB's)",
                      text, "every query ≤ 1.25x, geomean ≤ 1.1x", _met(ok)))
     return rows
+
+
+def _issue10_tpcds(d):
+    """How many of TPC-DS's queries split, their answers DuckDB's."""
+    if not d:
+        return []
+    goal = "Issue 10: TPC-DS's 99 queries on 2 executors x 1 thread: answers identical to DuckDB's; how many in stages"
+    qs = d.get("queries", {})
+    if d.get("error") or not qs:
+        return [(goal, _failure(d), "identical (reported)", "not met")]
+    wrong = sorted(int(n) for n, q in qs.items() if q.get("mismatch"))
+    modes = collections.Counter(q["mode"] for q in qs.values())
+    text = (f"{len(qs) - len(wrong)} of {len(qs)} identical; "
+            + ", ".join(f"{m} {k}" for m, k in sorted(modes.items()))
+            + (f"; wrong: {', '.join(f'Q{n}' for n in wrong)}" if wrong else ""))
+    return [(goal, text, "identical (stages reported)", _met(not wrong))]
+
+
+def _section_tpcds(results):
+    d = results["workloads"].get("tpcds")
+    if not d:
+        return None
+    if not d.get("queries"):
+        return f"## TPC-DS\n\nerror: {d.get('error')}"
+    qs = sorted(d["queries"].items(), key=lambda kv: int(kv[0]))
+    reasons = collections.Counter(q["reason"] for _, q in qs if q["mode"] == "local")
+    text = (f"## TPC-DS\n\nThe 99 queries of DuckDB's tpcds extension at scale factor {d['scale']:g}, once each, "
+            f"on {d['label']} ({d['describe']}) and in-process DuckDB ({d['reference']}), every answer compared. "
+            "The plan is `skein sql -explain`'s; no goal is set on the times.\n\n")
+    if reasons:
+        text += "Local, by reason:\n\n" + "\n".join(f"- {k} x {r}" for r, k in reasons.most_common()) + "\n\n"
+    rows = [[f"Q{int(n):02d}", q["mode"], _s(q["duckdb"]), _s(q["skein"]) if "skein" in q else _failure(q),
+             q["reason"][:120]] for n, q in qs]
+    tot = [sum(q.get(k, 0) for _, q in qs) for k in ("duckdb", "skein")]
+    rows.append(["all", "", _s(tot[0]), _s(tot[1]), ""])
+    return text + _table(["Query", "Plan", "DuckDB (s)", "Skein (s)", "Why local"], rows)
 
 
 def _issue10_groupby(g):
@@ -934,6 +972,7 @@ def write(results, out_dir, date, queries, stem=None):
              _section_concurrency(results),
              _section_memory(results),
              _section_groupby(results),
+             _section_tpcds(results),
              _section_s3(results),
              _section_big(results),
              _section_peers(results),

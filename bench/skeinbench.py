@@ -47,6 +47,7 @@ WORKLOADS = {
     "concurrency": workloads.concurrency,
     "memory": workloads.memory,
     "groupby": workloads.groupby,
+    "tpcds": workloads.tpcds,
     "s3": workloads.object_storage,
     "peers": workloads.peer_systems,
     "big": workloads.big_queries,

@@ -10,7 +10,8 @@ groups of 20,000 rows) the first time, then creates a view per table on both sid
     $BUILD_DIR/benchenv/bin/python bench/tpcds_probe.py URI DATA BINARY [--scale 1] [--queries 28,88]
 
 BINARY is the skein binary whose `sql -explain` gives each query's plan. Exits 1 when any
-answer differs or errs."""
+answer differs or errs. `make bench` runs the same as its tpcds workload (workloads.py), on a
+deployment of its own."""
 import argparse
 import collections
 import json
@@ -55,6 +56,17 @@ def ensure_data(data, scale):
     stamp.write_text(json.dumps(want))
 
 
+def view_statements(data):
+    """A view per table of the TPC-DS data under data, over its Parquet files."""
+    tables = sorted(d.name for d in data.iterdir() if d.is_dir() and d.name != "queries")
+    return [f"CREATE OR REPLACE VIEW {t} AS SELECT * FROM read_parquet('{data}/{t}/*.parquet')" for t in tables]
+
+
+def queries(data):
+    """[(query number, SQL text)] of the 99, as the extension has them."""
+    return [(int(p.stem), p.read_text()) for p in sorted((data / "queries").glob("*.sql"))]
+
+
 def plan_of(binary, uri, sql):
     """(mode, reason) from `skein sql -explain`: JSON for a split query, text for a local one."""
     p = subprocess.run([binary, "sql", "-uri", uri, "-explain"], input=sql, capture_output=True, text=True)
@@ -79,8 +91,7 @@ def main():
     data = a.data.resolve()
     ensure_data(data, a.scale)
     only = {int(x) for x in a.queries.split(",")} if a.queries else None
-    tables = sorted(d.name for d in data.iterdir() if d.is_dir() and d.name != "queries")
-    views = [f"CREATE OR REPLACE VIEW {t} AS SELECT * FROM read_parquet('{data}/{t}/*.parquet')" for t in tables]
+    views = view_statements(data)
     ref = duckdb.connect()
     conn = flightsql.connect(a.uri, autocommit=True)
     cur = conn.cursor()
@@ -89,11 +100,9 @@ def main():
         cur.execute(v)
     modes, reasons, bad = collections.Counter(), collections.Counter(), []
     totals = [0.0, 0.0]
-    for path in sorted((data / "queries").glob("*.sql")):
-        n = int(path.stem)
+    for n, sql in queries(data):
         if only and n not in only:
             continue
-        sql = path.read_text()
         mode, reason = plan_of(a.binary, a.uri, sql)
         t0 = time.perf_counter()
         want = ref.execute(sql).to_arrow_table()

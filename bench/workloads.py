@@ -590,6 +590,50 @@ def _slope(series):
 
 # ---------------------------------------------------------------- 6. group by
 
+def tpcds(bench):
+    """TPC-DS's 99 queries (DuckDB's tpcds extension, at the bench's scale;
+    Parquet under the TPC-H data directory, which the deployment may read)
+    on Skein 2 executors x 1 thread, each answer checked against in-process
+    DuckDB's: how much of what analysts and BI tools write splits (each
+    query's plan, or why it runs local, from `skein sql -explain`), and one
+    run's time on each side. Issue 10 sets no time goal here."""
+    import tpcds_probe
+
+    data = bench.data_dir / "tpcds"
+    bench.log(f"tpcds: data in {data}")
+    tpcds_probe.ensure_data(data, bench.scale)
+    views = tpcds_probe.view_statements(data)
+    ref = duckdb_inprocess(bench, 2)
+    sys_ = skein_cluster(bench, "Skein 2 executors x 1 thread", 2)
+    out = {"scale": bench.scale, "reference": ref.describe(), "label": sys_.label, "describe": sys_.describe(),
+           "queries": {}}
+    with ref.open() as dr:
+        for v in views:
+            dr.con.execute(v)
+        try:
+            with sys_.open() as runner:
+                for v in views:
+                    runner.cur.execute(v)
+                for n, sql in tpcds_probe.queries(data):
+                    mode, reason = tpcds_probe.plan_of(bench.binary, sys_.server.uri, sql)
+                    rec = {"mode": mode, "reason": reason}
+                    rec["duckdb"], want = timed(lambda: dr.query(sql))
+                    try:
+                        rec["skein"], got = timed(lambda: runner.query(sql))
+                        diff = answers.compare(want, got, ordered=answers.has_top_level_order(dr.con, sql))
+                    except Exception as e:
+                        diff = "error: " + first_line(e)
+                    if bench.counted(diff):
+                        rec["mismatch"] = diff
+                        rec.pop("skein", None)
+                        _note_problem(bench, "tpcds", dict(rec, label=f"Q{n:02d}"))
+                    out["queries"][n] = rec
+        except Exception as e:
+            out["error"] = first_line(e)
+            _note_problem(bench, "tpcds", dict(out, label=sys_.label))
+    return out
+
+
 def groupby(bench):
     """GROUP BY l_orderkey over lineitem (one group per order: 1.5M at SF1),
     fully fetched, on Skein 2 executors x 1 thread: the wall time, and the CPU
