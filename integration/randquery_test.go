@@ -353,7 +353,7 @@ type fromItem struct {
 	table string
 	sub   sqlQuery
 	alias string
-	join  string // INNER, LEFT, RIGHT, FULL
+	join  string // INNER, LEFT, RIGHT, FULL; CROSS (without ON)
 	on    []sqlExpr
 }
 
@@ -453,7 +453,7 @@ func (q *selectQuery) write(b *strings.Builder) {
 			b.WriteString(f.table)
 		}
 		b.WriteString(" AS " + f.alias)
-		if i > 0 {
+		if i > 0 && len(f.on) > 0 {
 			b.WriteString(" ON ")
 			writeList(b, f.on, " AND ")
 		}
@@ -725,6 +725,11 @@ func (g *queryGen) fromClause(depth int) []source {
 		}
 		c := pick(g, cands)
 		r := g.tableSource(c.t)
+		if depth == 0 && g.chance(0.15) {
+			// The table's rows grouped by the joined key: aggregates
+			// joined to aggregates, or to scans.
+			r = g.groupedBy(c.t, c.rc)
+		}
 		r.item.join = pick(g, []string{"INNER", "INNER", "INNER", "LEFT", "LEFT", "RIGHT", "FULL"})
 		r.item.on = []sqlExpr{binary{op: "=", l: c.left.ref(c.lc), r: r.ref(c.rc)}}
 		switch {
@@ -742,7 +747,48 @@ func (g *queryGen) fromClause(depth int) []source {
 		}
 		srcs = append(srcs, r)
 	}
+	if depth == 0 && g.chance(0.08) {
+		srcs = append(srcs, g.oneRow())
+	}
 	return srcs
+}
+
+// groupedBy is a FROM subquery grouping table t (perhaps filtered) by
+// column key: the key, a count and perhaps a sum, min or max, one row a
+// key.
+func (g *queryGen) groupedBy(t table, key column) source {
+	in := g.tableSource(t)
+	q := &selectQuery{from: []fromItem{in.item}, items: []selectItem{{e: in.ref(key), as: key.name}},
+		keys: []sqlExpr{in.ref(key)}, group: groupExprs}
+	if g.chance(0.5) {
+		q.where = []sqlExpr{g.filterOn([]source{in})}
+	}
+	cols := []column{key, {name: "n", kind: kInt, lits: []string{"1", "2", "5"}}}
+	q.items = append(q.items, selectItem{e: call{name: "count", star: true}, as: "n"})
+	if nums := colsWhere(in.cols, func(c column) bool { return (c.kind == kNum || c.kind == kInt) && c.name != key.name }); len(nums) > 0 {
+		c := pick(g, nums)
+		q.items = append(q.items, selectItem{e: call{name: pick(g, []string{"sum", "min", "max"}), args: []sqlExpr{in.ref(c)}}, as: "m"})
+		cols = append(cols, column{name: "m", kind: c.kind, lits: c.lits})
+	}
+	return source{item: fromItem{sub: q, alias: g.alias("a")}, cols: cols, unique: []string{key.name}}
+}
+
+// oneRow is a CROSS JOINed FROM subquery of one row: a count and perhaps
+// a sum, min or max of a table, perhaps filtered.
+func (g *queryGen) oneRow() source {
+	in := g.tableSource(pick(g, randTables))
+	alias := g.alias("o")
+	q := &selectQuery{from: []fromItem{in.item}, items: []selectItem{{e: call{name: "count", star: true}, as: alias + "n"}}}
+	if g.chance(0.5) {
+		q.where = []sqlExpr{g.filterOn([]source{in})}
+	}
+	cols := []column{{name: alias + "n", kind: kInt, lits: []string{"1", "100", "1000"}}}
+	if nums := colsWhere(in.cols, func(c column) bool { return c.kind == kNum || c.kind == kInt }); len(nums) > 0 {
+		c := pick(g, nums)
+		q.items = append(q.items, selectItem{e: call{name: pick(g, []string{"sum", "min", "max"}), args: []sqlExpr{in.ref(c)}}, as: alias + "m"})
+		cols = append(cols, column{name: alias + "m", kind: c.kind, lits: c.lits})
+	}
+	return source{item: fromItem{sub: q, alias: alias, join: "CROSS"}, cols: cols, base: alias}
 }
 
 // derived is a FROM subquery: a window over a table filtered by its rank
