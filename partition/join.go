@@ -145,7 +145,7 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 	if rj != nil {
 		join.Slices, join.What = rj.slices, rj.what(leaves)
 		a.keyed = rj
-	} else if k := a.groupKeyed(leaves, s, y, res); k != nil && !j.gathered {
+	} else if k := a.groupKeyed(leaves, s, y, res); k != nil {
 		join.Slices, a.keyed = k.slices, k
 		join.What += fmt.Sprintf(" by ranges of %s (%s)", k.column, k.rangeList())
 	}

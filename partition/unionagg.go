@@ -49,8 +49,8 @@ import (
 // set operation (TPC-DS Q5's union of sales and returns, joined to its
 // dimensions: its rows shipped whole) or a WITH result read more than once
 // (Q27's, Q14's, Q23's, read by every branch: inlined, a subquery
-// two branches share): so planned, those took 3 to 9 times as long as run whole at
-// scale factor 1 (1.06 s against 0.12 s for Q5, 2 executors).
+// two branches share): so planned, those took 2.3 to 7.5 times as long as
+// run whole at scale factor 1 (Q5 1.06 s against 0.14 s, 2 executors).
 
 // branchesAggregate says every branch of the UNION ALL tree union, the
 // FROM subquery of root, is an aggregate (a SELECT with GROUP BY or
@@ -88,7 +88,7 @@ func branchesAggregate(root, union Node, env Env) bool {
 		seen = append(seen, subs)
 		for str(b, "type") == "SELECT_NODE" && len(list(b, "group_expressions")) == 0 &&
 			!containsAggregate(b["select_list"], aggs) && str(child(b, "from_table"), "type") == "SUBQUERY" {
-			if (&Analysis{env: Env{Aggregates: aggs}}).rowwise(b, aggs) != nil {
+			if (&Analysis{env: env}).rowwise(b, aggs) != nil {
 				return false
 			}
 			b = child(child(child(b, "from_table"), "subquery"), "node")

@@ -27,6 +27,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"hash"
 	"hash/fnv"
 	"os"
 	"path/filepath"
@@ -222,10 +223,7 @@ func inProcessRunner(ctx context.Context, allow string, setup []string) (runner,
 // whatever the batches' boundaries.
 type digest struct {
 	rows int64
-	h    interface {
-		Write([]byte) (int, error)
-		Sum64() uint64
-	}
+	h    hash.Hash64
 }
 
 func newDigest() *digest { return &digest{h: fnv.New64a()} }
