@@ -56,11 +56,18 @@ type lease struct {
 	// executor (each heartbeat lists every stream still open).
 	reported map[string]int
 	drop     bool // the lease was cut short by a dropped stream
+	// closed: its session was closed while it was read at executors;
+	// it goes when their next reports come, unless they say every
+	// endpoint was read.
+	closed bool
 }
 
 // extend moves the lease to t, if later, but never past the tickets'
-// expiry.
+// expiry; nor that of a query whose session was closed.
 func (ls *lease) extend(t time.Time) {
+	if ls.closed {
+		return
+	}
 	if t.After(ls.limit) {
 		t = ls.limit
 	}
@@ -217,17 +224,33 @@ func (l *leases) reported(executor string, reads []cluster.Read) {
 }
 
 // sessionClosed takes the queries a closed session planned: abandoned.
+// One read at executors may have been read to its end already, which
+// they report with their next heartbeat (a client that reads a query and
+// closes its connection at once: ADBC's and JDBC's close after a
+// result): it goes only if those reports, due within a heartbeat
+// interval, do not let it go within dropGrace. Abandoning it at once
+// would record a query its client read whole as cancelled.
 func (l *leases) sessionClosed(session string) (out []gone) {
+	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for id, ls := range l.q {
-		if ls.session == session {
+		switch {
+		case ls.session != session:
+		case ls.direct:
+			if t := now.Add(dropGrace); t.Before(ls.deadline) {
+				ls.deadline = t
+			}
+			ls.closed = true
+		default:
 			delete(l.q, id)
-			out = append(out, gone{id, "its session was closed", ls})
+			out = append(out, gone{id, sessionClosedWhy, ls})
 		}
 	}
 	return out
 }
+
+const sessionClosedWhy = "its session was closed"
 
 // drop stops following a query (cancelled).
 func (l *leases) drop(qid string) {
@@ -244,12 +267,15 @@ func (l *leases) expired() (out []gone) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for id, ls := range l.q {
-		if now.Before(ls.deadline.Add(grace)) || ls.open > 0 || len(ls.reported) > 0 {
+		if now.Before(ls.deadline.Add(grace)) || !ls.closed && (ls.open > 0 || len(ls.reported) > 0) {
 			continue
 		}
 		delete(l.q, id)
 		why := "neither read, polled nor renewed before its endpoints expired"
-		if ls.drop {
+		switch {
+		case ls.closed:
+			why = sessionClosedWhy
+		case ls.drop:
 			why = "its client dropped a stream before its end and did not come back"
 		}
 		out = append(out, gone{id, why, ls})

@@ -194,7 +194,8 @@ func TestDroppedStreamCancelsQuery(t *testing.T) {
 	}
 }
 
-// Closing the session that planned a query abandons it.
+// Closing the session that planned a query abandons it, once the
+// executors had time to report reads ended before the close (dropGrace).
 func TestClosedSessionCancelsQuery(t *testing.T) {
 	c, _, glob := startCluster(t, 2, "direct")
 	// A client keeping its session in a cookie.
@@ -209,7 +210,9 @@ func TestClosedSessionCancelsQuery(t *testing.T) {
 	if _, err := cl.Execute(ctx, "SELECT 1"); err != nil { // the session's first call
 		t.Fatal(err)
 	}
-	info, err := cl.Execute(ctx, slowScan(glob, 300))
+	// Long enough to outlast that grace on a loaded machine: a query whose
+	// tasks all end first is recorded ok, not cancelled.
+	info, err := cl.Execute(ctx, slowScan(glob, 600))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,4 +230,62 @@ func (l *leases) isOpen(qid string) bool {
 	defer l.mu.Unlock()
 	ls := l.q[qid]
 	return ls != nil && (ls.open > 0 || len(ls.reported) > 0)
+}
+
+// A query read whole at the executors, its session closed right after
+// (ADBC and JDBC close theirs once they have read a result), is recorded
+// ok, not abandoned: the executors report the reads with their next
+// heartbeat, which comes after the close.
+func TestSessionClosedAfterItsReadsKeepsQuery(t *testing.T) {
+	c, _, glob := startCluster(t, 2, "direct")
+	cl, err := flightsql.NewClient(strings.TrimPrefix(c.URI(), "grpc://"), nil,
+		[]flight.ClientMiddleware{flight.NewClientCookieMiddleware()},
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	if _, err := cl.Execute(ctx, "SELECT 1"); err != nil { // the session's first call
+		t.Fatal(err)
+	}
+	info, err := cl.Execute(ctx, fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	qid := planOf(t, info).QueryID
+	var rows int64
+	for _, ep := range info.Endpoint {
+		at, err := flight.NewClientWithMiddleware(strings.TrimPrefix(ep.Location[0].Uri, "grpc://"), nil, nil,
+			grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream, err := at.DoGet(ctx, ep.Ticket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := flight.NewRecordReader(stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := readAll(t, r)
+		rows += n
+		_ = at.Close()
+	}
+	if len(info.Endpoint) < 2 || rows != 30000 {
+		t.Fatalf("%d endpoints, %d rows", len(info.Endpoint), rows)
+	}
+	if res, err := cl.CloseSession(ctx, &flight.CloseSessionRequest{}); err != nil || res.GetStatus() != flight.CloseSessionResultClosed {
+		t.Fatalf("CloseSession: %v %v", res, err)
+	}
+	other := dialClient(t, c)
+	var got string
+	eventually(t, 30*time.Second, func() (bool, string) {
+		got = queryString(t, ctx, other, fmt.Sprintf(`SELECT concat_ws(' ', status, error) FROM skein.queries WHERE query_id = '%s'`, qid))
+		return got != "running", got
+	})
+	if got != "ok" {
+		t.Fatalf("query read whole, then its session closed: %q", got)
+	}
 }
