@@ -904,6 +904,15 @@ def _section_problems(results):
     return "## Problems in this run\n\n" + "\n".join(f"- {p}" for p in results["problems"])
 
 
+def _short_rounds(st):
+    """How a short TPC-H query got more timed runs (workloads.timed_rounds)."""
+    short = st.get("short_query_seconds") or 0
+    if short <= 0:
+        return ""
+    return (f", more for a TPC-H query whose warm-up round of every system took under {short / st['runs']:g} s: "
+            f"as many as make about {short:g} s, up to {5 * st['runs']}")
+
+
 def _section_how(results):
     env = results["environment"]
     st = results["settings"]
@@ -925,7 +934,8 @@ def _section_how(results):
              f"- More flags: `skein coordinator` and `skein serve`: "
              f"`{' '.join(st.get('skein_flags') or []) or 'none'}`; `skein executor`: "
              f"`{' '.join(st.get('executor_flags') or []) or 'none'}`",
-             f"- Runs: {st['warmup']} warm-up + {st['runs']} timed per query and system (medians, min, max); "
+             f"- Runs: {st['warmup']} warm-up + {st['runs']} timed per query and system (medians, min, max)"
+             + _short_rounds(st) + "; "
              f"latency {st['latency_runs']} runs; concurrency {st['duration']:g} s per client count; "
              f"a query is cancelled after {st['query_timeout']:g} s (a peer's after all its runs); "
              "answers' floating-point "

@@ -90,11 +90,11 @@ def peer_notes():
 BUILD_DIR = pathlib.Path(os.environ.get("BUILD_DIR", REPO / "build"))
 
 FULL = dict(scale=1.0, runs=5, warmup=1, duration=30.0, latency_runs=300, query_timeout=600.0,
-            out=REPO / "bench" / "results")
+            short_query_seconds=2.0, out=REPO / "bench" / "results")
 SMOKE = dict(scale=0.01, runs=1, warmup=1, duration=2.0, latency_runs=30, query_timeout=120.0,
-             out=BUILD_DIR / "bench-smoke")
+             short_query_seconds=0.0, out=BUILD_DIR / "bench-smoke")
 # --big-queries: few long queries, each in fresh processes; one run, none to warm up.
-BIG = dict(runs=1, warmup=0, query_timeout=3600.0)
+BIG = dict(runs=1, warmup=0, query_timeout=3600.0, short_query_seconds=0.0)
 # --memory-soak: the concurrency workload alone, 8 clients on skein serve for 5 minutes.
 SOAK = dict(duration=300.0, clients="8", out=BUILD_DIR / "bench-memory")
 
@@ -106,6 +106,10 @@ def parse_args(argv):
     p.add_argument("--scale", type=float, help="TPC-H scale factor (default 1; smoke 0.01)")
     p.add_argument("--runs", type=int, help="timed runs per query and system (default 5; smoke 1)")
     p.add_argument("--warmup", type=int, help="warm-up runs before them (default 1)")
+    p.add_argument("--short-query-seconds", type=float,
+                   help="a TPC-H query whose warm-up round (every system once) is shorter gets more timed "
+                        "rounds, up to 5 times --runs, so that they last about this long together "
+                        "(default 2; smoke and --big-queries 0: never)")
     p.add_argument("--duration", type=float,
                    help="seconds per concurrency run (default 30; smoke 2; --memory-soak 300)")
     p.add_argument("--clients", help="comma-separated client counts of the concurrency workload "
@@ -188,6 +192,7 @@ class Bench:
         self.scale = args.scale
         self.runs = args.runs
         self.warmup = args.warmup
+        self.short_query_seconds = args.short_query_seconds
         self.duration = args.duration
         self.clients = args.clients
         # --memory-soak: the concurrency workload runs on skein serve only.
@@ -331,7 +336,8 @@ def main(argv=None):
         "settings": {
             "skein_flags": args.skein_flag, "executor_flags": args.executor_flag,
             "big_memory_limit": args.big_memory_limit if args.workloads == ["big"] else None,
-            "scale": args.scale, "runs": args.runs, "warmup": args.warmup, "duration": args.duration,
+            "scale": args.scale, "runs": args.runs, "warmup": args.warmup,
+            "short_query_seconds": args.short_query_seconds, "duration": args.duration,
             "clients": args.clients, "memory_soak": args.memory_soak,
             "latency_runs": args.latency_runs, "query_timeout": args.query_timeout,
             "peer_rel_tol": bench.peer_rel_tol, "rel_tol": answers.REL_TOL,
