@@ -122,16 +122,17 @@ func TestMetricsFollowQueries(t *testing.T) {
 		}
 	}
 
-	// A scatter query started and not read yet: its results wait in the
-	// executors' spools.
-	info, plan := execute(t, cl, "SELECT id FROM read_parquet('"+glob+"')", "scatter")
+	// A scatter query started and not read yet: running while its tasks
+	// run (it ends when they have: executors report finished tasks at
+	// once), its results waiting in the executors' spools.
+	info, plan := execute(t, cl, slowScan(glob, 100), "scatter")
+	if v := scrape(t, base).value(t, "skein_queries_running", nil); v != 1 {
+		t.Errorf("running queries %v, want the scatter query", v)
+	}
 	eventually(t, 10*time.Second, func() (bool, string) {
 		v := scrape(t, base).value(t, "skein_executor_spool_memory_bytes", nil)
 		return v > 0, fmt.Sprintf("spooled %v bytes", v)
 	})
-	if v := scrape(t, base).value(t, "skein_queries_running", nil); v != 1 {
-		t.Errorf("running queries %v, want the scatter query", v)
-	}
 	rows, _ := readEndpoints(t, cl, info.Endpoint)
 	if rows != 30000 {
 		t.Fatalf("read %d rows", rows)

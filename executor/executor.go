@@ -332,7 +332,7 @@ func (e *Executor) report(ctx context.Context) {
 	registered, drainSent := false, false
 	// every is how often the coordinator wants a heartbeat when nothing
 	// happens here (it asks for fewer in a large cluster); news (finished
-	// tasks, reads ended) goes at the next tick of cfg.Heartbeat.
+	// tasks, reads ended) goes at once (wakeReport), within newsGap.
 	every, last := e.cfg.Heartbeat, time.Time{}
 	defer func() {
 		if client != nil {
@@ -386,7 +386,19 @@ func (e *Executor) report(ctx context.Context) {
 		case <-t.C:
 		case <-e.wake:
 			t.Stop()
-			last = time.Time{} // woken: send now
+			// Woken: send now, but no sooner than newsGap after the
+			// last message, so that a burst of tasks and reads ending
+			// makes one report, not one each.
+			if wait := newsGap - time.Since(last); wait > 0 {
+				w := time.NewTimer(wait)
+				select {
+				case <-ctx.Done():
+					w.Stop()
+					return
+				case <-w.C:
+				}
+			}
+			last = time.Time{}
 		}
 	}
 }
@@ -518,15 +530,20 @@ func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServe
 	}
 	end := s.e.reads.begin(task)
 	err = sendSpooled(stream.Context(), r, stream)
-	dropped := err != nil && stream.Context().Err() != nil
-	end(dropped)
-	if dropped {
-		s.e.wakeReport() // the coordinator cancels the query everywhere
-	}
+	end(err != nil && stream.Context().Err() != nil)
+	// Read whole, the query is let go; dropped, the coordinator cancels
+	// it everywhere: either way it hears at once.
+	s.e.wakeReport()
 	return err
 }
 
-// wakeReport makes the report loop send a heartbeat now.
+// newsGap is the least time between two reports that news (tasks or
+// reads ended) sends before the next heartbeat is due: news reaches the
+// coordinator within it (a query read whole ends in its history, its
+// lease is let go), and a burst of it makes one message.
+const newsGap = 20 * time.Millisecond
+
+// wakeReport makes the report loop send a heartbeat now (within newsGap).
 func (e *Executor) wakeReport() {
 	select {
 	case e.wake <- struct{}{}:
@@ -842,6 +859,7 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 			e.done = append(e.done, report)
 		}
 		e.mu.Unlock()
+		e.wakeReport()
 	}()
 	log := e.taskLog(t)
 	log.Debug().Int("inputs", len(t.Inputs)).Int("partitions", t.Partitions).Msg("task started")
