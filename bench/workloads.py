@@ -229,9 +229,10 @@ def timed_rounds(bench, round_seconds):
     """How many timed rounds a query gets whose warm-up round (each system
     once) took round_seconds: --runs, or for a short query more, up to five
     times as many, so that they last about --short-query-seconds together.
-    The median of 3 runs of a 50 ms query moved by 10 to 15% between runs
-    of the harness (TPC-H Q22 on 2 executors: 0.0734 s, its minimum 0.0636
-    s), enough to swing its ratios across their goals."""
+    With 3 runs a 50 ms query's median strayed from its minimum by 15%
+    (TPC-H Q22 on 2 executors, results of 2e23124: median 0.0734 s,
+    minimum 0.0636 s, 1 executor's median 0.0645 s), enough to put its
+    ratios on either side of their goals."""
     if bench.short_query_seconds <= 0 or round_seconds <= 0:
         return bench.runs
     want = math.ceil(bench.short_query_seconds / round_seconds)

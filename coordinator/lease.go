@@ -238,9 +238,7 @@ func (l *leases) sessionClosed(session string) (out []gone) {
 		switch {
 		case ls.session != session:
 		case ls.direct:
-			if t := now.Add(dropGrace); t.Before(ls.deadline) {
-				ls.deadline = t
-			}
+			ls.dropped(now)
 			ls.closed = true
 		default:
 			delete(l.q, id)

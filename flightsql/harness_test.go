@@ -60,12 +60,13 @@ func startServer(t testing.TB, mutate ...func(*coordinator.Config)) *testServer 
 }
 
 // client connects a Flight SQL client that keeps the session cookie, as the
-// JDBC driver does. Without users, its session is opened by a unary call that holds
-// nothing (GetSchema): arrow-go's cookie middleware (v18.8.0) can drop
-// the cookie of a streaming call such as Prepare's or BeginTransaction's
-// DoAction when the stream's context ends before its EOF is read (the
-// middleware's watcher then finishes the call as cancelled and skips its
-// headers), and the calls after it would land in another session.
+// JDBC driver does. Without users, its session is opened by a unary call
+// that holds nothing (GetSchema): arrow-go's cookie middleware (v18.8.0)
+// can drop the cookie of a streaming call such as Prepare's or
+// BeginTransaction's DoAction when the stream's context ends before its
+// EOF is read (the middleware's watcher then finishes the call as
+// cancelled and skips its headers), and the calls after it would land in
+// another session.
 func (ts *testServer) client(t testing.TB) *flightsql.Client {
 	t.Helper()
 	c, err := flightsql.NewClient(ts.addr, nil, []flight.ClientMiddleware{flight.NewClientCookieMiddleware()},
