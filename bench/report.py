@@ -588,9 +588,13 @@ def _section_concurrency(results):
             rows.append([s["label"], clients, r["queries"], f"{r['qps']:.2f}", _s(r["p50"]), _s(r["p99"]),
                          r.get("error", "")])
     mix = ", ".join(f"Q{n}" for n in c["mix"])
+    rounds = c.get("rounds") or 1
+    turns = (f", in {rounds} rounds of {c['duration'] / rounds:g} s, the systems taking turns round by round "
+             "(so that the machine's speed drifting falls on each alike)" if rounds > 1 else "")
     text = (f"## 4. Concurrency\n\nEach client has its own connection and runs the mix {mix} in a "
-            f"loop (client i starting at the i-th) for {c['duration']:g} s; every answer is checked. "
-            "Queries per second over the whole run; latency in seconds.\n\n")
+            f"loop (client i starting at the i-th) for {c['duration']:g} s{turns}; every answer is checked. "
+            "Queries per second over the whole run (a round ends when its clients' last queries do); "
+            "latency in seconds.\n\n")
     text += _table(["System", "Clients", "Queries", "Queries/s", "p50 (s)", "p99 (s)", "Failures"], rows)
     text += "\n\n" + "\n".join(f"- {s['label']}: {s['describe']}" for s in c["systems"])
     rss = [[s["label"], clients, name, _mb(m["start_kb"]), _mb(m["peak_kb"]), _mb(m["end_kb"]),
@@ -936,7 +940,8 @@ def _section_how(results):
              f"`{' '.join(st.get('executor_flags') or []) or 'none'}`",
              f"- Runs: {st['warmup']} warm-up + {st['runs']} timed per query and system (medians, min, max)"
              + _short_rounds(st) + "; "
-             f"latency {st['latency_runs']} runs; concurrency {st['duration']:g} s per client count; "
+             f"latency {st['latency_runs']} runs; concurrency {st['duration']:g} s per client count and system"
+             + (f" in {st['rounds']} rounds" if (st.get('rounds') or 1) > 1 else "") + "; "
              f"a query is cancelled after {st['query_timeout']:g} s (a peer's after all its runs); "
              "answers' floating-point "
              f"values agree within a relative {st['rel_tol']:g} (peers: {st['peer_rel_tol']:g}), a "
@@ -944,8 +949,8 @@ def _section_how(results):
              "- One system runs at a time. In the TPC-H workload every system's servers are up together, "
              "idle but for the one running, and the systems take turns run by run (each query's warm-ups, then "
              "its timed runs, each round starting at the next system), so that the machine's load changing "
-             "during the workload falls on all of them alike; in the others, servers are stopped between "
-             "configurations."]
+             "during the workload falls on all of them alike; so do the concurrency workload's systems, round "
+             "by round; in the others, servers are stopped between configurations."]
     return "\n".join(lines)
 
 

@@ -89,14 +89,14 @@ def peer_notes():
 
 BUILD_DIR = pathlib.Path(os.environ.get("BUILD_DIR", REPO / "build"))
 
-FULL = dict(scale=1.0, runs=5, warmup=1, duration=30.0, latency_runs=300, query_timeout=600.0,
+FULL = dict(scale=1.0, runs=5, warmup=1, duration=30.0, rounds=3, latency_runs=300, query_timeout=600.0,
             short_query_seconds=2.0, out=REPO / "bench" / "results")
-SMOKE = dict(scale=0.01, runs=1, warmup=1, duration=2.0, latency_runs=30, query_timeout=120.0,
+SMOKE = dict(scale=0.01, runs=1, warmup=1, duration=2.0, rounds=1, latency_runs=30, query_timeout=120.0,
              short_query_seconds=0.0, out=BUILD_DIR / "bench-smoke")
 # --big-queries: few long queries, each in fresh processes; one run, none to warm up.
 BIG = dict(runs=1, warmup=0, query_timeout=3600.0, short_query_seconds=0.0)
 # --memory-soak: the concurrency workload alone, 8 clients on skein serve for 5 minutes.
-SOAK = dict(duration=300.0, clients="8", out=BUILD_DIR / "bench-memory")
+SOAK = dict(duration=300.0, rounds=1, clients="8", out=BUILD_DIR / "bench-memory")
 
 
 def parse_args(argv):
@@ -112,6 +112,10 @@ def parse_args(argv):
                         "(default 2; smoke and --big-queries 0: never)")
     p.add_argument("--duration", type=float,
                    help="seconds per concurrency run (default 30; smoke 2; --memory-soak 300)")
+    p.add_argument("--rounds", type=int,
+                   help="the concurrency run of each system is cut into this many rounds, the systems "
+                        "taking turns round by round, so that the machine's speed drifting during the "
+                        "workload falls on all of them alike (default 3; smoke and --memory-soak 1)")
     p.add_argument("--clients", help="comma-separated client counts of the concurrency workload "
                                       "(default " + ",".join(map(str, workloads.CONCURRENCY_CLIENTS))
                                       + "; --memory-soak 8)")
@@ -194,6 +198,7 @@ class Bench:
         self.warmup = args.warmup
         self.short_query_seconds = args.short_query_seconds
         self.duration = args.duration
+        self.rounds = max(1, args.rounds)
         self.clients = args.clients
         # --memory-soak: the concurrency workload runs on skein serve only.
         self.skein_only = args.memory_soak
@@ -337,7 +342,7 @@ def main(argv=None):
             "skein_flags": args.skein_flag, "executor_flags": args.executor_flag,
             "big_memory_limit": args.big_memory_limit if args.workloads == ["big"] else None,
             "scale": args.scale, "runs": args.runs, "warmup": args.warmup,
-            "short_query_seconds": args.short_query_seconds, "duration": args.duration,
+            "short_query_seconds": args.short_query_seconds, "duration": args.duration, "rounds": args.rounds,
             "clients": args.clients, "memory_soak": args.memory_soak,
             "latency_runs": args.latency_runs, "query_timeout": args.query_timeout,
             "peer_rel_tol": bench.peer_rel_tol, "rel_tol": answers.REL_TOL,

@@ -425,33 +425,71 @@ def concurrency(bench):
     through a mix of TPC-H queries (each client starting at a different one)
     for a fixed time; queries per second and latency percentiles, and the
     RSS of each process serving them, sampled every second (the harness's
-    own for in-process DuckDB): start, peak, end and slope."""
-    out = {"mix": CONCURRENCY_MIX, "duration": bench.duration, "clients": bench.clients,
-           "systems": []}
+    own for in-process DuckDB): start, peak, end and slope.
+
+    The systems are open together and each one's time is cut into
+    --rounds rounds, the systems taking turns round by round (round i
+    starting at system i), as the TPC-H workload does run by run: one
+    system's 30 s after the other's, the ratio of their throughputs moved
+    from 0.81x to 1.00x between full runs of one build, the VM's speed
+    drifting under them. Only the running system does work."""
+    out = {"mix": CONCURRENCY_MIX, "duration": bench.duration, "rounds": bench.rounds,
+           "clients": bench.clients, "systems": []}
     texts = dict(bench.queries)
     mix = [(n, texts[n]) for n in CONCURRENCY_MIX]
     systems_ = [skein_serve(bench)] if bench.skein_only else [duckdb_inprocess(bench, None), skein_serve(bench)]
-    for sys_ in systems_:
-        rec = {"label": sys_.label, "describe": sys_.describe(), "runs": {}}
-        try:
-            with sys_.open() as runner:
-                pids = sys_.server.pids() if sys_.kind == "skein" else {"harness (in-process DuckDB)": os.getpid()}
-                for clients in bench.clients:
-                    bench.log(f"concurrency: {sys_.label}, {clients} clients")
-                    with _RSSSeries(_rss_probe(pids)) as rss:
-                        r = _concurrent(bench, runner, mix, clients)
-                    r["rss"] = rss.summary()
-                    rec["runs"][clients] = r
-                    _note_problem(bench, "concurrency", dict(r, label=sys_.label), f" {clients} clients")
-                    runner.check_alive(grace=3.0 if r.get("error") else 0.0)
-        except Exception as e:
-            rec["error"] = first_line(e)
-            _note_problem(bench, "concurrency", rec)
-        out["systems"].append(rec)
+    recs = [{"label": s.label, "describe": s.describe(), "runs": {}} for s in systems_]
+    out["systems"] = recs
+    with contextlib.ExitStack() as stack:
+        live = []  # (rec, runner, pids) of the systems still answering
+        for sys_, rec in zip(systems_, recs):
+            try:
+                runner = stack.enter_context(sys_.open())
+            except Exception as e:
+                rec["error"] = first_line(e)
+                _note_problem(bench, "concurrency", rec)
+                continue
+            pids = sys_.server.pids() if sys_.kind == "skein" else {"harness (in-process DuckDB)": os.getpid()}
+            live.append((rec, runner, pids))
+        for clients in bench.clients:
+            rounds = {id(rec): [] for rec, _, _ in live}
+            with contextlib.ExitStack() as samplers:
+                rss = {id(rec): samplers.enter_context(_RSSSeries(_rss_probe(pids))) for rec, _, pids in live}
+                for i in range(bench.rounds):
+                    for k in range(len(live)):
+                        rec, runner, _ = live[(i + k) % len(live)]
+                        done = rounds[id(rec)]
+                        if done and done[-1].get("error"):
+                            continue  # it failed: it runs no more rounds
+                        bench.log(f"concurrency: {rec['label']}, {clients} clients, round {i + 1} of {bench.rounds}")
+                        done.append(_concurrent(bench, runner, mix, clients, bench.duration / bench.rounds))
+                        try:
+                            runner.check_alive(grace=3.0 if done[-1].get("error") else 0.0)
+                        except Exception as e:
+                            done[-1]["error"] = done[-1].get("error") or first_line(e)
+            for rec, _, _ in live:
+                r = _pooled(rounds[id(rec)])
+                r["rss"] = rss[id(rec)].summary()
+                rec["runs"][clients] = r
+                _note_problem(bench, "concurrency", dict(r, label=rec["label"]), f" {clients} clients")
     return out
 
 
-def _concurrent(bench, runner, mix, clients):
+def _pooled(rounds):
+    """One system's rounds as one run: queries over the time they took
+    together, the latency percentiles of all of them, the first failure."""
+    lat = [t for r in rounds for t in r.pop("latencies")]
+    queries, elapsed = sum(r["queries"] for r in rounds), sum(r["elapsed"] for r in rounds)
+    r = {"queries": queries, "elapsed": elapsed, "qps": queries / elapsed if elapsed else 0.0,
+         "p50": percentile(lat, 50) if lat else None, "p99": percentile(lat, 99) if lat else None,
+         "rounds": [{"queries": r["queries"], "elapsed": r["elapsed"]} for r in rounds]}
+    errors = [r["error"] for r in rounds if r.get("error")]
+    if errors:
+        r["error"] = errors[0]
+    return r
+
+
+def _concurrent(bench, runner, mix, clients, duration):
     clients_runners = [runner.cursor_runner() for _ in range(clients)]
     latencies, failures = [], []
     lock = threading.Lock()
@@ -484,14 +522,15 @@ def _concurrent(bench, runner, mix, clients):
                for i, r in enumerate(clients_runners)]
     for t in threads:
         t.start()
-    box["deadline"] = time.perf_counter() + bench.duration
+    box["deadline"] = time.perf_counter() + duration
     started = time.perf_counter()
     start_gate.wait()
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
-    r = {"queries": len(latencies), "elapsed": elapsed, "qps": len(latencies) / elapsed,
-         "p50": percentile(latencies, 50), "p99": percentile(latencies, 99)}
+    for c in clients_runners:
+        c.close()  # a round's connections end with it (closing again later is a no-op)
+    r = {"queries": len(latencies), "elapsed": elapsed, "latencies": latencies}
     if failures:
         r["error"] = f"{len(failures)} failed, first: {failures[0]}"
     return r
