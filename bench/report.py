@@ -444,7 +444,8 @@ def _section_fetch(results):
     text = (f"## 1. Fetch throughput\n\n`{f['sql']}`, fully fetched into one Arrow table: "
             f"{f['rows']:,} rows, {f['bytes'] / 1e6:,.0f} MB as Arrow. Skein through the ADBC Flight SQL "
             "driver; in-process DuckDB through `duckdb` Python's Arrow export (`to_arrow_table`). "
-            "MB/s is that Arrow size over the median time; the ratio is in-process time over Skein time.\n\n")
+            "MB/s is that Arrow size over the median time; the ratio is in-process time over Skein time. "
+            "The systems take turns run by run.\n\n")
     text += _table(["System", "Seconds: median (min–max)", "MB/s", "vs in-process",
                     "CPU s per run, by process", "Skein plan"], rows)
     text += "\n\n" + "\n".join(f"- {s['label']}: {s['describe']}" for s in f["systems"])
@@ -541,7 +542,8 @@ def _section_latency(results):
     n = next((c.get("n") for s in lat["systems"] for c in s.get("cases", {}).values() if c.get("n")), "?")
     text = (f"## 3. Latency\n\n{n} runs of each statement after a warm-up, each result fetched in "
             "full; the point lookup is `SELECT * FROM orders WHERE o_orderkey = K` with a different "
-            "existing key each run (the same keys for both systems).\n\n")
+            "existing key each run (the same keys for both systems). The systems take turns statement by "
+            "statement, each statement starting at the next system.\n\n")
     text += _table(header, rows)
     cpu = [f"{s['label']}, {case}: " + ", ".join(f"{k} {v * 1e3:.2f}" for k, v in c["cpu_per_query"].items())
            for s in lat["systems"] for case, c in s.get("cases", {}).items() if c.get("cpu_per_query")]
@@ -949,8 +951,9 @@ def _section_how(results):
              "- One system runs at a time. In the TPC-H workload every system's servers are up together, "
              "idle but for the one running, and the systems take turns run by run (each query's warm-ups, then "
              "its timed runs, each round starting at the next system), so that the machine's load changing "
-             "during the workload falls on all of them alike; so do the concurrency workload's systems, round "
-             "by round; in the others, servers are stopped between configurations."]
+             "during the workload falls on all of them alike; so do the fetch workload's (run by run), the "
+             "latency workload's through ADBC (statement by statement) and the concurrency workload's (round "
+             "by round); in the others, servers are stopped between configurations."]
     return "\n".join(lines)
 
 

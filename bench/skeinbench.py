@@ -91,7 +91,7 @@ BUILD_DIR = pathlib.Path(os.environ.get("BUILD_DIR", REPO / "build"))
 
 FULL = dict(scale=1.0, runs=5, warmup=1, duration=30.0, rounds=3, latency_runs=300, query_timeout=600.0,
             short_query_seconds=2.0, out=REPO / "bench" / "results")
-SMOKE = dict(scale=0.01, runs=1, warmup=1, duration=2.0, rounds=1, latency_runs=30, query_timeout=120.0,
+SMOKE = dict(scale=0.01, runs=1, warmup=1, duration=2.0, rounds=2, latency_runs=30, query_timeout=120.0,
              short_query_seconds=0.0, out=BUILD_DIR / "bench-smoke")
 # --big-queries: few long queries, each in fresh processes; one run, none to warm up.
 BIG = dict(runs=1, warmup=0, query_timeout=3600.0, short_query_seconds=0.0)
@@ -115,7 +115,7 @@ def parse_args(argv):
     p.add_argument("--rounds", type=int,
                    help="the concurrency run of each system is cut into this many rounds, the systems "
                         "taking turns round by round, so that the machine's speed drifting during the "
-                        "workload falls on all of them alike (default 3; smoke and --memory-soak 1)")
+                        "workload falls on all of them alike (default 3; smoke 2; --memory-soak 1)")
     p.add_argument("--clients", help="comma-separated client counts of the concurrency workload "
                                       "(default " + ",".join(map(str, workloads.CONCURRENCY_CLIENTS))
                                       + "; --memory-soak 8)")

@@ -69,34 +69,61 @@ def fetch(bench):
     """SELECT * over lineitem, fully fetched as an Arrow table, through Skein
     (2 executors x 1 thread; direct endpoints and proxy mode) and through
     in-process DuckDB with 2 threads. Throughput is the in-process result's
-    Arrow size over the time, so the ratio is the ratio of times."""
+    Arrow size over the time, so the ratio is the ratio of times. The
+    systems are up together and take turns run by run (round i starting at
+    system i), as in the TPC-H workload: run one after the other, the
+    direct ratio moved from 0.83x to 0.91x between two full runs of one
+    build, the VM's speed drifting under them."""
     out = {"sql": FETCH_SQL, "systems": []}
-    ref = duckdb_inprocess(bench, 2)
-    with ref.open() as runner:
-        rec, table = _timed_runs(bench, runner, FETCH_SQL, check=None, pids=_client_and({}))
-        out["bytes"] = table.nbytes
-        out["rows"] = table.num_rows
-        signature = answers.quick_signature(table, FETCH_SIGNATURE)
-        del table
-    rec.update(label=ref.label, describe=ref.describe())
-    out["systems"].append(rec)
-    for mode in ("direct", "proxy"):
-        sys_ = skein_cluster(bench, f"Skein {mode} (2 executors x 1 thread)", 2, result_mode=mode)
-        rec = {"label": sys_.label, "describe": sys_.describe()}
-        try:
-            with sys_.open() as runner:
-                def check(t):
-                    got = answers.quick_signature(t, FETCH_SIGNATURE)
-                    return None if got == signature else f"rows and sums {got} != DuckDB's {signature}"
-                rec.update(_timed_runs(bench, runner, FETCH_SQL, check,
-                                       pids=_client_and(sys_.server.pids()))[0])
-                rec["plan"] = runner.plans().get(FETCH_SQL, "")
-        except Exception as e:
-            rec["error"] = first_line(e)
+    systems_ = [duckdb_inprocess(bench, 2)] + [
+        skein_cluster(bench, f"Skein {mode} (2 executors x 1 thread)", 2, result_mode=mode)
+        for mode in ("direct", "proxy")]
+    recs = [{"label": s.label, "describe": s.describe(), "seconds": [], "cpu": []} for s in systems_]
+    out["systems"] = recs
+    with contextlib.ExitStack() as stack:
+        live = []  # (rec, runner, pids)
+        for sys_, rec in zip(systems_, recs):
+            try:
+                runner = stack.enter_context(sys_.open())
+            except Exception as e:
+                if sys_.kind != "skein":
+                    raise  # no reference to measure against
+                rec["error"] = first_line(e)
+                continue
+            live.append((rec, runner, _client_and(sys_.server.pids() if sys_.kind == "skein" else {})))
+        signature = None
+        for i in range(bench.warmup + bench.runs):
+            for k in range(len(live)):
+                rec, runner, pids = live[(i + k) % len(live)]
+                if rec.get("mismatch") or rec.get("error"):
+                    continue
+                before = _cpu_seconds(pids)
+                try:
+                    t, table = timed(lambda: runner.query(FETCH_SQL))
+                except Exception as e:
+                    rec["error"] = first_line(e)
+                    continue
+                after = _cpu_seconds(pids)
+                got = answers.quick_signature(table, FETCH_SIGNATURE)
+                if rec is recs[0]:  # in-process DuckDB: the reference (round 0 starts with it)
+                    out["bytes"], out["rows"], signature = table.nbytes, table.num_rows, got
+                table = None  # freed before the next run fetches
+                if rec is not recs[0]:
+                    diff = bench.counted(None if got == signature else f"rows and sums {got} != DuckDB's {signature}")
+                    if diff:
+                        rec["mismatch"], rec["seconds"], rec["cpu"] = diff, [], []
+                        continue
+                if i >= bench.warmup:
+                    rec["seconds"].append(t)
+                    rec["cpu"].append({n: after[n] - before[n] for n in pids if None not in (after[n], before[n])})
+        for rec, runner, _ in live[1:]:
+            rec["plan"] = runner.plans().get(FETCH_SQL, "")
+    for rec in recs:
         _note_problem(bench, "fetch", rec)
-        out["systems"].append(rec)
-    base = Stats(out["systems"][0]["seconds"]).median
-    for rec in out["systems"]:
+    if recs[0].get("error") or not recs[0]["seconds"]:
+        raise RuntimeError(f"in-process DuckDB, the reference, failed: {recs[0].get('error')}")
+    base = Stats(recs[0]["seconds"]).median
+    for rec in recs:
         s = Stats(rec.get("seconds", []))
         rec["mb_per_s"] = out["bytes"] / 1e6 / s.median if s.ok else None
         rec["ratio"] = base / s.median if s.ok else None
@@ -311,46 +338,98 @@ def latency(bench):
     """SELECT 1 and point lookups on orders (one key each, keys spread over
     the files), p50 and p99, through `skein serve` and in-process DuckDB;
     SELECT 1 also through bench/floor (a Flight SQL server answering from
-    memory: the driver's own share). Then the same statements from Go
-    (bench/golatency): arrow-go's Flight SQL client against the serve and
-    the floor, and DuckDB's Arrow export in a Go process."""
+    memory: the driver's own share). The systems are up together and take
+    turns statement by statement (statement i starting at system i), so
+    that the machine's speed drifting falls on each alike. Then the same
+    statements from Go (bench/golatency): arrow-go's Flight SQL client
+    against the serve and the floor, and DuckDB's Arrow export in a Go
+    process."""
     keys = bench.point_keys(bench.latency_runs)
     cases = [("SELECT 1", ["SELECT 1"] * bench.latency_runs),
              ("point lookup", [f"SELECT * FROM orders WHERE o_orderkey = {k}" for k in keys])]
     out = {"cases": [c for c, _ in cases], "systems": []}
-    expected = {}
     go = _GoLatency(bench, cases)
     go.run("in-process DuckDB (Go, Arrow export)", None)
-    for sys_ in (duckdb_inprocess(bench, None), skein_serve(bench)):
-        rec = {"label": sys_.label, "describe": sys_.describe(), "cases": {}}
-        try:
-            with sys_.open() as runner:
-                pids = _client_and(sys_.server.pids() if sys_.kind == "skein" else {})
-                for case, sqls in cases:
-                    rec["cases"][case] = _latency_case(bench, runner, sqls, expected, pids)
-                if sys_.kind == "skein":
-                    go.run(sys_.label, sys_.server.uri)
-        except Exception as e:
-            rec["error"] = first_line(e)
-        for case, r in rec["cases"].items():
-            _note_problem(bench, "latency", dict(r, label=sys_.label), f" {case}")
-        _note_problem(bench, "latency", rec)
-        out["systems"].append(rec)
+    systems_ = [duckdb_inprocess(bench, None), skein_serve(bench)]
     floor_bin = os.environ.get("FLOOR_BIN")
-    if floor_bin:
-        floor = systems.Floor("Flight SQL floor (ADBC)", floor_bin, bench.deployment_dir("floor"))
-        rec = {"label": floor.label, "describe": floor.describe(), "cases": {}}
-        try:
-            with floor.open() as runner:
-                rec["cases"]["SELECT 1"] = _latency_case(bench, runner, cases[0][1], expected,
-                                                         _client_and({}))
-                go.run("Flight SQL floor", floor.uri, only="SELECT 1")
-        except Exception as e:
-            rec["error"] = first_line(e)
-        _note_problem(bench, "latency", dict(rec["cases"].get("SELECT 1", {}), label=floor.label))
+    if floor_bin:  # SELECT 1 only
+        systems_.append(systems.Floor("Flight SQL floor (ADBC)", floor_bin, bench.deployment_dir("floor")))
+    recs = [{"label": s.label, "describe": s.describe(), "cases": {}} for s in systems_]
+    with contextlib.ExitStack() as stack:
+        live = []  # (rec, runner, pids, system)
+        for sys_, rec in zip(systems_, recs):
+            try:
+                runner = stack.enter_context(sys_.open())
+            except Exception as e:
+                rec["error"] = first_line(e)
+                continue
+            pids = _client_and(sys_.server.pids() if sys_.kind == "skein" else {})
+            live.append((rec, runner, pids, sys_))
+        for case, sqls in cases:
+            members = [m for m in live if case == "SELECT 1" or m[3].kind != "floor"]
+            for rec, r in zip([m[0] for m in members], _latency_turns(bench, members, sqls)):
+                rec["cases"][case] = r
+        for rec, _, _, sys_ in live:
+            if sys_.kind == "skein":
+                go.run(sys_.label, sys_.server.uri)
+            elif sys_.kind == "floor":
+                go.run("Flight SQL floor", sys_.uri, only="SELECT 1")
+    for rec in recs:
+        for case, r in rec["cases"].items():
+            _note_problem(bench, "latency", dict(r, label=rec["label"]), f" {case}")
         _note_problem(bench, "latency", rec)
-        out["floor"] = rec
+    out["systems"] = [rec for rec, sys_ in zip(recs, systems_) if sys_.kind != "floor"]
+    if floor_bin:
+        out["floor"] = recs[-1]
     out["go"] = go.systems
+    return out
+
+
+def _latency_turns(bench, members, sqls):
+    """Times each statement on every member (rec, runner, pids, system),
+    taking turns: statement i starts at member i. A statement's first
+    answer is the one the others' are checked against. Also the CPU time
+    per statement of each process of a member's pids (the answer checks'
+    included in the client's), summed over its own statements."""
+    for _, runner, _, _ in members:
+        for sql in sqls[:bench.latency_warmup]:
+            runner.query(sql)
+    seconds = [[] for _ in members]
+    cpu = [{} for _ in members]
+    failed = [None] * len(members)
+    for i, sql in enumerate(sqls):
+        expected = None
+        for k in range(len(members)):
+            j = (i + k) % len(members)
+            _, runner, pids, _ = members[j]
+            if failed[j]:
+                continue
+            before = _cpu_seconds(pids)
+            try:
+                t, table = timed(lambda: runner.query(sql))
+            except Exception as e:
+                failed[j] = {"error": first_line(e)}
+                continue
+            after = _cpu_seconds(pids)
+            for n in pids:
+                if None not in (after[n], before[n]):
+                    cpu[j][n] = cpu[j].get(n, 0.0) + after[n] - before[n]
+            if expected is None:
+                expected = table
+            else:
+                diff = bench.counted(answers.compare(expected, table, ordered=False))
+                if diff:
+                    failed[j] = {"mismatch": f"{sql}: {diff}"}
+                    continue
+            seconds[j].append(t)
+    out = []
+    for j in range(len(members)):
+        if failed[j]:
+            out.append(failed[j])
+            continue
+        s = seconds[j]
+        out.append({"p50": percentile(s, 50), "p99": percentile(s, 99), "min": min(s), "max": max(s),
+                    "n": len(s), "cpu_per_query": {n: v / len(s) for n, v in cpu[j].items()}})
     return out
 
 
@@ -393,29 +472,6 @@ class _GoLatency:
             _note_problem(self.bench, "latency", dict(r, label=f"{label} (Go)"), f" {case}")
         _note_problem(self.bench, "latency", dict(rec, label=f"{label} (Go)"))
         self.systems.append(rec)
-
-
-def _latency_case(bench, runner, sqls, expected, pids):
-    """Times each statement; the first system's answers are the expected ones.
-    Also the CPU time per statement of each process of pids (the answer
-    checks' included in the client's)."""
-    for sql in sqls[:bench.latency_warmup]:
-        runner.query(sql)
-    seconds = []
-    before = _cpu_seconds(pids)
-    for sql in sqls:
-        t, table = timed(lambda: runner.query(sql))
-        if sql in expected:
-            diff = bench.counted(answers.compare(expected[sql], table, ordered=False))
-            if diff:
-                return {"mismatch": f"{sql}: {diff}"}
-        else:
-            expected[sql] = table
-        seconds.append(t)
-    after = _cpu_seconds(pids)
-    cpu = {k: (after[k] - before[k]) / len(sqls) for k in pids if None not in (after[k], before[k])}
-    return {"p50": percentile(seconds, 50), "p99": percentile(seconds, 99),
-            "min": min(seconds), "max": max(seconds), "n": len(seconds), "cpu_per_query": cpu}
 
 
 # ---------------------------------------------------------------- 4. concurrency
