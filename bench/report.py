@@ -445,7 +445,7 @@ def _section_fetch(results):
             f"{f['rows']:,} rows, {f['bytes'] / 1e6:,.0f} MB as Arrow. Skein through the ADBC Flight SQL "
             "driver; in-process DuckDB through `duckdb` Python's Arrow export (`to_arrow_table`). "
             "MB/s is that Arrow size over the median time; the ratio is in-process time over Skein time. "
-            "The systems take turns run by run.\n\n")
+            "The systems take turns round by round, fetching twice in each turn, the second timed.\n\n")
     text += _table(["System", "Seconds: median (min–max)", "MB/s", "vs in-process",
                     "CPU s per run, by process", "Skein plan"], rows)
     text += "\n\n" + "\n".join(f"- {s['label']}: {s['describe']}" for s in f["systems"])
@@ -951,7 +951,7 @@ def _section_how(results):
              "- One system runs at a time. In the TPC-H workload every system's servers are up together, "
              "idle but for the one running, and the systems take turns run by run (each query's warm-ups, then "
              "its timed runs, each round starting at the next system), so that the machine's load changing "
-             "during the workload falls on all of them alike; so do the fetch workload's (run by run), the "
+             "during the workload falls on all of them alike; so do the fetch workload's (round by round), the "
              "latency workload's through ADBC (statement by statement) and the concurrency workload's (round "
              "by round); in the others, servers are stopped between configurations."]
     return "\n".join(lines)
