@@ -63,6 +63,26 @@ def duckdb_inprocess(bench, threads, label=None):
     return systems.InProcessDuckDB(label, bench.files, threads=threads)
 
 
+def _open_together(bench, stack, workload, systems_, recs):
+    """Opens every system on stack, all up together for a workload whose
+    systems take turns; (rec, runner, system) of those that opened, the
+    error of the others in their rec."""
+    live = []
+    for sys_, rec in zip(systems_, recs):
+        bench.log(f"{workload}: open {sys_.label}")
+        try:
+            live.append((rec, stack.enter_context(sys_.open()), sys_))
+        except Exception as e:
+            rec["error"] = first_line(e)
+    return live
+
+
+def _turn(i, n):
+    """The order n systems take round i in: starting at system i (mod n),
+    so that each is first as often as the others."""
+    return [(i + k) % n for k in range(n)]
+
+
 # ---------------------------------------------------------------- 1. fetch
 
 def fetch(bench):
@@ -87,20 +107,14 @@ def fetch(bench):
     recs = [{"label": s.label, "describe": s.describe(), "seconds": [], "cpu": []} for s in systems_]
     out["systems"] = recs
     with contextlib.ExitStack() as stack:
-        live = []  # (rec, runner, pids)
-        for sys_, rec in zip(systems_, recs):
-            try:
-                runner = stack.enter_context(sys_.open())
-            except Exception as e:
-                if sys_.kind != "skein":
-                    raise  # no reference to measure against
-                rec["error"] = first_line(e)
-                continue
-            live.append((rec, runner, _client_and(sys_.server.pids() if sys_.kind == "skein" else {})))
+        live = [(rec, runner, _client_and(sys_.server.pids() if sys_.kind == "skein" else {}))
+                for rec, runner, sys_ in _open_together(bench, stack, "fetch", systems_, recs)]
+        if recs[0].get("error"):
+            raise RuntimeError(f"in-process DuckDB, the reference, failed: {recs[0]['error']}")
         signature = None
         for i in range(bench.warmup + bench.runs):
-            for k in range(len(live)):
-                rec, runner, pids = live[(i + k) % len(live)]
+            for j in _turn(i, len(live)):
+                rec, runner, pids = live[j]
                 if rec.get("mismatch") or rec.get("error"):
                     continue
                 try:
@@ -115,12 +129,12 @@ def fetch(bench):
                 got = answers.quick_signature(table, FETCH_SIGNATURE)
                 if rec is recs[0]:  # in-process DuckDB: the reference (round 0 starts with it)
                     out["bytes"], out["rows"], signature = table.nbytes, table.num_rows, got
-                table = None  # freed before the next run fetches
-                if rec is not recs[0]:
+                else:
                     diff = bench.counted(None if got == signature else f"rows and sums {got} != DuckDB's {signature}")
                     if diff:
                         rec["mismatch"], rec["seconds"], rec["cpu"] = diff, [], []
                         continue
+                table = None  # freed before the next run fetches
                 if i >= bench.warmup:
                     rec["seconds"].append(t)
                     rec["cpu"].append({n: after[n] - before[n] for n in pids if None not in (after[n], before[n])})
@@ -201,13 +215,8 @@ def tpch(bench, only=None):
     systems_ = list(only if only is not None else tpch_systems(bench))
     recs = [{"label": s.label, "kind": s.kind, "describe": s.describe(), "queries": {}} for s in systems_]
     with contextlib.ExitStack() as stack:
-        live = []  # (rec, runner) of the systems still answering
-        for sys_, rec in zip(systems_, recs):
-            bench.log(f"tpch: open {sys_.label}")
-            try:
-                live.append((rec, stack.enter_context(sys_.open())))
-            except Exception as e:
-                rec["error"] = first_line(e)
+        # (rec, runner) of the systems still answering
+        live = [(rec, runner) for rec, runner, _ in _open_together(bench, stack, "tpch", systems_, recs)]
         for n, sql in bench.queries:
             qs = _run_query_interleaved(bench, live, n, sql)
             for (rec, runner), q in zip(list(live), qs):
@@ -236,8 +245,7 @@ def _run_query_interleaved(bench, live, n, sql):
     qs = [{"seconds": []} for _ in live]
     rounds, warm, i = bench.warmup + bench.runs, 0.0, 0
     while i < rounds:
-        for k in range(len(live)):
-            j = (i + k) % len(live)
+        for j in _turn(i, len(live)):
             q, runner = qs[j], live[j][1]
             if q.get("error") or q.get("mismatch"):
                 continue
@@ -364,15 +372,8 @@ def latency(bench):
         systems_.append(systems.Floor("Flight SQL floor (ADBC)", floor_bin, bench.deployment_dir("floor")))
     recs = [{"label": s.label, "describe": s.describe(), "cases": {}} for s in systems_]
     with contextlib.ExitStack() as stack:
-        live = []  # (rec, runner, pids, system)
-        for sys_, rec in zip(systems_, recs):
-            try:
-                runner = stack.enter_context(sys_.open())
-            except Exception as e:
-                rec["error"] = first_line(e)
-                continue
-            pids = _client_and(sys_.server.pids() if sys_.kind == "skein" else {})
-            live.append((rec, runner, pids, sys_))
+        live = [(rec, runner, _client_and(sys_.server.pids() if sys_.kind == "skein" else {}), sys_)
+                for rec, runner, sys_ in _open_together(bench, stack, "latency", systems_, recs)]
         for case, sqls in cases:
             members = [m for m in live if case == "SELECT 1" or m[3].kind != "floor"]
             for rec, r in zip([m[0] for m in members], _latency_turns(bench, members, sqls)):
@@ -407,8 +408,7 @@ def _latency_turns(bench, members, sqls):
     failed = [None] * len(members)
     for i, sql in enumerate(sqls):
         expected = None
-        for k in range(len(members)):
-            j = (i + k) % len(members)
+        for j in _turn(i, len(members)):
             _, runner, pids, _ = members[j]
             if failed[j]:
                 continue
@@ -505,23 +505,17 @@ def concurrency(bench):
     recs = [{"label": s.label, "describe": s.describe(), "runs": {}} for s in systems_]
     out["systems"] = recs
     with contextlib.ExitStack() as stack:
-        live = []  # (rec, runner, pids) of the systems still answering
-        for sys_, rec in zip(systems_, recs):
-            try:
-                runner = stack.enter_context(sys_.open())
-            except Exception as e:
-                rec["error"] = first_line(e)
-                _note_problem(bench, "concurrency", rec)
-                continue
-            pids = sys_.server.pids() if sys_.kind == "skein" else {"harness (in-process DuckDB)": os.getpid()}
-            live.append((rec, runner, pids))
+        live = [(rec, runner, sys_.server.pids() if sys_.kind == "skein" else {"harness (in-process DuckDB)": os.getpid()})
+                for rec, runner, sys_ in _open_together(bench, stack, "concurrency", systems_, recs)]
+        for rec in recs:
+            _note_problem(bench, "concurrency", rec)  # those that did not open
         for clients in bench.clients:
             rounds = {id(rec): [] for rec, _, _ in live}
             with contextlib.ExitStack() as samplers:
                 rss = {id(rec): samplers.enter_context(_RSSSeries(_rss_probe(pids))) for rec, _, pids in live}
                 for i in range(bench.rounds):
-                    for k in range(len(live)):
-                        rec, runner, _ = live[(i + k) % len(live)]
+                    for j in _turn(i, len(live)):
+                        rec, runner, _ = live[j]
                         done = rounds[id(rec)]
                         if done and done[-1].get("error"):
                             continue  # it failed: it runs no more rounds
