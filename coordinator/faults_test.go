@@ -30,9 +30,15 @@ var stagedFaultQueries = map[string]string{
 // joins co-partition ord; opts adjust it further.
 func stagedCluster(t *testing.T, mode string, opts ...func(*Config)) (*Coordinator, *flightsql.Client, *duck.Conn) {
 	t.Helper()
+	return stagedClusterOf(t, 2, mode, opts...)
+}
+
+// stagedClusterOf is stagedCluster with n executors.
+func stagedClusterOf(t *testing.T, n int, mode string, opts ...func(*Config)) (*Coordinator, *flightsql.Client, *duck.Conn) {
+	t.Helper()
 	dir := t.TempDir()
 	views := stageData(t, dir)
-	c, cl, _ := startCluster(t, 2, mode, append([]func(*Config){func(c *Config) {
+	c, cl, _ := startCluster(t, n, mode, append([]func(*Config){func(c *Config) {
 		c.AllowDirs = append(c.AllowDirs, dir)
 		c.TaskRows = 6000
 		c.BroadcastRows = 4000
@@ -143,6 +149,37 @@ func TestStagedQuerySurvivesALostExecutor(t *testing.T) {
 				noSpool(t, survivor)
 			})
 		}
+	}
+}
+
+// Of three executors two are lost after the FlightInfo, so that some
+// producers lose both their executor and their alternate: the survivor,
+// given the final tasks again, runs those producers itself from their
+// tickets. The answer is DuckDB's.
+func TestStagedQuerySurvivesTwoLostExecutors(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
+	for name, q := range stagedFaultQueries {
+		t.Run(name, func(t *testing.T) {
+			c, cl, ref := stagedClusterOf(t, 3, "proxy")
+			want := duckRows(t, ref, q)
+			info := staged(t, cl, q)
+			execs := c.Executors()
+			on := map[string]bool{}
+			for _, ti := range planOf(t, info).Plan {
+				on[ti.Executor] = true
+			}
+			if len(on) != 3 {
+				t.Fatalf("the final tasks run on %d executors, want 3", len(on))
+			}
+			execs[0].Shutdown()
+			execs[1].Shutdown()
+			got := endpointRows(t, cl, info.Endpoint)
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Fatalf("%d rows, want DuckDB's %d; first %q, want %q", len(got), len(want), first(got), first(want))
+			}
+			noSpool(t, execs[2])
+		})
 	}
 }
 

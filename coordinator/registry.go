@@ -252,10 +252,18 @@ func (r *registry) every() time.Duration {
 // base is the heartbeat interval of a small cluster.
 func (r *registry) base() time.Duration { return min(time.Second, r.timeout/3) }
 
-// deadAfter is how long an executor may be silent: the timeout, or three
-// intervals where the cluster is so large that they are longer. r.mu is
-// held.
-func (r *registry) deadAfter() time.Duration { return max(r.timeout, 3*r.every()+r.base()) }
+// deadAfter is how long an executor may be silent: the timeout, or, where
+// the cluster is so large that heartbeats are asked for less often than
+// the base interval, three of them and a base interval if that is longer.
+// (Until 2026-12-05 the longer bound held at every size: with a timeout
+// under 3 s an executor was dead a third later than --heartbeat-timeout
+// said.) r.mu is held.
+func (r *registry) deadAfter() time.Duration {
+	if every := r.every(); every > r.base() {
+		return max(r.timeout, 3*every+r.base())
+	}
+	return r.timeout
+}
 
 // alive reports whether m was heard from within deadAfter; r.mu is held.
 func (r *registry) alive(m *member) bool { return r.now().Sub(m.lastSeen) <= r.deadAfter() }

@@ -68,3 +68,29 @@ func TestRegistryScales(t *testing.T) {
 		t.Fatalf("assigned %v", a)
 	}
 }
+
+// In a small cluster an executor is dead once silent for
+// --heartbeat-timeout, whatever the timeout: with 2 s (heartbeats asked
+// every 2/3 s) not a third later.
+func TestSilentForTheTimeoutIsDead(t *testing.T) {
+	secret := cluster.NewSecret()
+	for _, timeout := range []time.Duration{time.Second, 2 * time.Second, 5 * time.Second} {
+		r := newRegistry(secret, timeout, "UTC", zerolog.Nop())
+		now := time.Now()
+		r.now = func() time.Time { return now }
+		for _, id := range []string{"a", "b"} {
+			b, _ := secret.SignMember(cluster.Member{ID: id, Location: "grpc://" + id + ":1", Threads: 2, Zone: "UTC"})
+			if err := r.action(cluster.ActionRegister, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		now = now.Add(timeout)
+		if n := len(r.ready()); n != 2 {
+			t.Fatalf("timeout %v: %d ready after the timeout exactly, want 2", timeout, n)
+		}
+		now = now.Add(time.Millisecond)
+		if n := len(r.ready()); n != 0 {
+			t.Fatalf("timeout %v: %d ready after the timeout and 1 ms, want 0", timeout, n)
+		}
+	}
+}

@@ -24,7 +24,8 @@
 // memory budget too; when it is full, the partitions are written (and
 // spill) rather than grown. A consumer task fetches its partition of every
 // producer from the producers' executors (the next location when one is
-// gone, which runs the producer again) before it runs: into memory, for
+// gone, which runs the producer again; itself when every one is) before
+// it runs: into memory, for
 // an input its SQL reads once and that fits in the spools' memory budget
 // (which it then shares with the spooled results), else into a TEMP table.
 //

@@ -402,50 +402,72 @@ func TestEmptyPartitionAndRefusedReads(t *testing.T) {
 }
 
 // A producer whose executor is gone is run by the next location, which was
-// never told to start it; the consumer's answer is the same.
+// never told to start it; one whose every location is gone (its executor
+// and its alternate both died) by the consumer's own executor. The
+// consumer's answer is the same.
 func TestConsumerFetchesFromTheAlternate(t *testing.T) {
-	ms := startCluster(t, 2, 64<<20)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := "grpc://" + lis.Addr().String()
-	_ = lis.Close()
-	srcs := producers(t, ms, 2)
-	for i := range srcs {
-		srcs[i].Locations = []string{dead, ms[1].e.URI()}
-	}
-	var consumers []string
-	for r := range 2 {
-		consumers = append(consumers, sign(t, ms[0].e, cluster.Task{Task: r, Executor: ms[0].e.ID(),
-			SQL:    "SELECT count(*), sum(v) FROM x",
-			Inputs: []cluster.Input{{Table: "x", Part: r, Sources: srcs}}}))
-	}
-	var n, sum int64
-	for _, rows := range runAll(t, ms[:1], consumers) {
-		var a, b int64
-		if _, err := fmt.Sscan(rows[0][0], &a); err != nil {
+	deadURI := func() string {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := fmt.Sscan(rows[0][1], &b); err != nil {
-			t.Fatal(err)
-		}
-		n, sum = n+a, sum+b
+		defer lis.Close()
+		return "grpc://" + lis.Addr().String()
 	}
-	if n != shuffleRows || sum != shuffleRows*(shuffleRows-1)/2 {
-		t.Fatalf("%d rows, sum %d", n, sum)
+	for _, c := range []struct {
+		name  string
+		alive bool // the second location is ms[1], else gone too
+		ranAt int  // where the producers run
+	}{{"alternate", true, 1}, {"every location gone", false, 0}} {
+		t.Run(c.name, func(t *testing.T) {
+			ms := startCluster(t, 2, 64<<20)
+			second := deadURI()
+			if c.alive {
+				second = ms[1].e.URI()
+			}
+			srcs := producers(t, ms, 2)
+			for i := range srcs {
+				srcs[i].Locations = []string{deadURI(), second}
+			}
+			var consumers []string
+			for r := range 2 {
+				consumers = append(consumers, sign(t, ms[0].e, cluster.Task{Task: r, Executor: ms[0].e.ID(),
+					SQL:    "SELECT count(*), sum(v) FROM x",
+					Inputs: []cluster.Input{{Table: "x", Part: r, Sources: srcs}}}))
+			}
+			var n, sum int64
+			for _, rows := range runAll(t, ms[:1], consumers) {
+				var a, b int64
+				if _, err := fmt.Sscan(rows[0][0], &a); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := fmt.Sscan(rows[0][1], &b); err != nil {
+					t.Fatal(err)
+				}
+				n, sum = n+a, sum+b
+			}
+			if n != shuffleRows || sum != shuffleRows*(shuffleRows-1)/2 {
+				t.Fatalf("%d rows, sum %d", n, sum)
+			}
+			// Both producers ran once, where expected (the consumers'
+			// reports may come first).
+			for n := 2; ; n++ {
+				runs := 0
+				for _, r := range finished(t, ms[c.ranAt].e, n) {
+					if r.Task >= 100 {
+						runs++
+					}
+				}
+				if runs == 2 {
+					break
+				}
+				if runs > 2 || n == 4 {
+					t.Fatalf("%d producer runs at executor %d, want 2", runs, c.ranAt)
+				}
+			}
+			drained(t, ms)
+		})
 	}
-	// Both producers ran once, at the alternate.
-	runs := 0
-	for _, r := range finished(t, ms[1].e, 2) {
-		if r.Task >= 100 {
-			runs++
-		}
-	}
-	if runs != 2 {
-		t.Fatalf("%d producer runs at the alternate, want 2", runs)
-	}
-	drained(t, ms)
 }
 
 // A consumer can be a producer in turn: a two-stage shuffle.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -295,7 +296,7 @@ func (e *Executor) openInput(ctx context.Context, in cluster.Input) (*merged, er
 			errs[i] = err
 			continue
 		}
-		srcs[i] = &source{e: e, ticket: ticket, locs: src.Locations}
+		srcs[i] = &source{e: e, ticket: ticket, locs: lastResort(src.Locations, e.uri)}
 		if i >= opened {
 			continue
 		}
@@ -329,6 +330,18 @@ func (e *Executor) openInput(ctx context.Context, in cluster.Input) (*merged, er
 		cancel: cancel, srcs: srcs}
 	m.run(sctx, opened)
 	return m, nil
+}
+
+// lastResort is a source's locations with this executor's own after them:
+// when every executor the producer was given to is gone (its assigned
+// one and its alternate can both die, or be dead already when the query
+// was planned), the consumer's executor, which is alive, runs the
+// producer itself from its ticket (its files have not changed).
+func lastResort(locs []string, self string) []string {
+	if slices.Contains(locs, self) {
+		return locs
+	}
+	return append(slices.Clip(locs), self)
 }
 
 // sameSource says whether a source's schema is the first's.
