@@ -255,7 +255,20 @@ func TestFileWritesStayInAllowedDirs(t *testing.T) {
 		t.Fatal(err)
 	}
 	x := "(SELECT 'x' AS g)"
+	// The directories a FILE_EXTENSION with '/../' walks through: per
+	// thread, esc/x0./../../../data.duckdb is the database.
+	for i := range 4 {
+		if err := os.MkdirAll(filepath.Join(files, "esc", fmt.Sprintf("x%d.", i)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	perThread := "COPY " + x + " TO '" + files + "/esc' (FORMAT csv, PER_THREAD_OUTPUT, OVERWRITE_OR_IGNORE, "
 	for _, q := range []string{
+		perThread + "FILENAME_PATTERN 'x{i}', FILE_EXTENSION '/../../../data.duckdb')",
+		perThread + "FILENAME_PATTERN 'x{i}', \"file_extension\" '/../../../data.duckdb')",
+		perThread + "FILENAME_PATTERN '../../data{i}', FILE_EXTENSION 'duckdb')",
+		perThread + "FILENAME_PATTERN E'..\\x2f..\\x2fdata', FILE_EXTENSION 'duckdb')",
+		perThread + "FILENAME_PATTERN ('x' || '{i}'), FILE_EXTENSION 'csv')",
 		"COPY " + x + " TO '" + path + "' (FORMAT csv, USE_TMP_FILE false)",
 		"COPY " + x + " TO '" + path + ".wal' (FORMAT csv, USE_TMP_FILE false)",
 		"COPY " + x + " TO '" + path + ".wal.recovery' (FORMAT csv)",
@@ -288,6 +301,7 @@ func TestFileWritesStayInAllowedDirs(t *testing.T) {
 		"CREATE TABLE copied (v INTEGER); COPY copied FROM '" + files + "/a.csv'",
 		"/* ; */ SELECT 'a;b'; COPY (SELECT 1 AS one) TO 'file://" + files + "/c.csv'",
 		"EXPORT DATABASE '" + files + "/exp'",
+		"COPY precious TO '" + files + "/parts' (FORMAT csv, PER_THREAD_OUTPUT, FILENAME_PATTERN 'part_{i}', FILE_EXTENSION 'txt')",
 	} {
 		if _, err := c.Exec(ctx, q); err != nil {
 			t.Errorf("%s: %v", q, err)

@@ -71,7 +71,11 @@ func fileTarget(stmt []token) (string, error) {
 			case depth == 0 && t.kind == 'w' && t.text == "from":
 				return "", nil // reads a file into a table
 			case depth == 0 && t.kind == 'w' && t.text == "to":
-				return targetLiteral(stmt, i+1)
+				target, err := targetLiteral(stmt, i+1)
+				if err != nil {
+					return "", err
+				}
+				return target, checkNameOptions(stmt[i+2:])
 			}
 		}
 	case "export":
@@ -94,6 +98,33 @@ func targetLiteral(stmt []token, i int) (string, error) {
 		return "", fmt.Errorf("%w: the target must be a plain string literal", errTarget)
 	}
 	return stmt[i].text, nil
+}
+
+// nameOptions are the COPY options that make the names of the files a
+// COPY writes in its target directory (PER_THREAD_OUTPUT, PARTITION_BY):
+// DuckDB joins them to the target as they are, and a '/../' in one named
+// a file anywhere its sandbox lets it write, the managed database and its
+// WAL included (found by a hostile client, 2026-12-05: FILE_EXTENSION
+// '/../../data/data.duckdb' overwrote the database).
+var nameOptions = map[string]bool{"filename_pattern": true, "file_extension": true}
+
+// checkNameOptions refuses, among a COPY's options (the tokens after its
+// target), a name option whose value is not a plain string or word free
+// of path separators and "..".
+func checkNameOptions(opts []token) error {
+	for j, t := range opts {
+		if (t.kind != 'w' && t.kind != 'q') || !nameOptions[strings.ToLower(t.text)] {
+			continue
+		}
+		if j+1 >= len(opts) {
+			return fmt.Errorf("%w: %s without a value", errTarget, strings.ToUpper(t.text))
+		}
+		v := opts[j+1]
+		if (v.kind != 's' && v.kind != 'w') || strings.ContainsAny(v.text, `/\`) || strings.Contains(v.text, "..") {
+			return fmt.Errorf("%w: %s must be a plain string naming no directory (no '/', '\\' or '..')", errTarget, strings.ToUpper(t.text))
+		}
+	}
+	return nil
 }
 
 // checkTarget refuses a target outside the allowed directories. Object
