@@ -301,8 +301,14 @@ func TestMemberHeaderRunsNoSQL(t *testing.T) {
 // stream before reading it (as the auth tap does), not the status the
 // server sent; the status comes with Recv.
 func doPutUpdateStatus(ctx context.Context, c *flightsql.Client, sql string) error {
+	return doPutStatus(ctx, c, &pb.CommandStatementUpdate{Query: sql}, nil)
+}
+
+// doPutStatus sends a DoPut of command msg whose one message has the data
+// header header, and returns the call's status.
+func doPutStatus(ctx context.Context, c *flightsql.Client, msg proto.Message, header []byte) error {
 	var cmd anypb.Any
-	if err := cmd.MarshalFrom(&pb.CommandStatementUpdate{Query: sql}); err != nil {
+	if err := cmd.MarshalFrom(msg); err != nil {
 		return err
 	}
 	b, err := proto.Marshal(&cmd)
@@ -313,7 +319,7 @@ func doPutUpdateStatus(ctx context.Context, c *flightsql.Client, sql string) err
 	if err != nil {
 		return err
 	}
-	err = stream.Send(&flight.FlightData{FlightDescriptor: &flight.FlightDescriptor{Type: flight.DescriptorCMD, Cmd: b}})
+	err = stream.Send(&flight.FlightData{FlightDescriptor: &flight.FlightDescriptor{Type: flight.DescriptorCMD, Cmd: b}, DataHeader: header})
 	if err != nil && err != io.EOF {
 		return err
 	}

@@ -8,8 +8,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	pb "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/skeindb/skein/internal/flighttest"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/proto"
 )
 
 func int32Buffer(vs ...int32) *memory.Buffer {
@@ -54,6 +57,45 @@ func TestMalformedIngestIsRefused(t *testing.T) {
 	}
 	if _, recs := query(t, ctx, c, "SELECT 42::BIGINT"); int64At(t, recs) != 42 {
 		t.Fatal("the server does not answer after the malformed ingests")
+	}
+}
+
+// A schema nested past what a result may hold, sent as the parameters of
+// a prepared statement or as rows to ingest, is refused before arrow-go
+// or DuckDB reads it: 2,000,000 levels overflowed the Go stack (a fatal
+// error: the server was gone), 10,000 crashed DuckDB converting it, and
+// 2^50 fields in a few hundred bytes (one child named twice a level)
+// would take more than memory. The server answers on.
+func TestDeepSchemasAreRefusedUnread(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	prep, err := c.Prepare(ctx, "SELECT ?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prep.Close(ctx)
+	params := &pb.CommandPreparedStatementQuery{PreparedStatementHandle: prep.Handle()}
+	ingest := &pb.CommandStatementIngest{Table: "deep", TableDefinitionOptions: &pb.CommandStatementIngest_TableDefinitionOptions{
+		IfNotExist: pb.CommandStatementIngest_TableDefinitionOptions_TABLE_NOT_EXIST_OPTION_CREATE}}
+	for _, c2 := range []struct {
+		name         string
+		cmd          proto.Message
+		depth, width int
+	}{
+		{"parameters, 2,000,000 levels", params, 2_000_000, 1},
+		{"parameters, 2^50 fields", params, 50, 2},
+		{"ingest, 10,000 levels", ingest, 10_000, 1},
+		{"ingest, 64 levels", ingest, 64, 1},
+		{"ingest, 2^50 fields", ingest, 50, 2},
+	} {
+		t.Run(c2.name, func(t *testing.T) {
+			err := doPutStatus(ctx, c, c2.cmd, flighttest.NestedSchemaHeader(c2.depth, c2.width))
+			wantMessage(t, err, codes.InvalidArgument, "schema")
+		})
+	}
+	if _, recs := query(t, ctx, c, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'deep'"); int64At(t, recs) != 0 {
+		t.Fatal("a refused ingest created its table")
 	}
 }
 

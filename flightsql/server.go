@@ -281,6 +281,33 @@ func (f *service) Handshake(stream flight.FlightService_HandshakeServer) error {
 	return f.s.handshake(stream)
 }
 
+// maxPutFields bounds the fields, at every level together, of the schema
+// a client's DoPut stream declares (rows to ingest, parameters).
+const maxPutFields = 100_000
+
+// DoPut checks the schema a client's stream declares before arrow-go
+// reads it (flightwire.CheckSchema): one nested deeper than a result may
+// be, or with too many fields, is refused, not parsed.
+func (f *service) DoPut(stream flight.FlightService_DoPutServer) error {
+	return f.FlightServer.DoPut(checkedPut{stream})
+}
+
+// checkedPut is a DoPut stream whose schema messages are checked.
+type checkedPut struct {
+	flight.FlightService_DoPutServer
+}
+
+func (p checkedPut) Recv() (*flight.FlightData, error) {
+	fd, err := p.FlightService_DoPutServer.Recv()
+	if err != nil {
+		return fd, err
+	}
+	if err := flightwire.CheckSchema(fd.GetDataHeader(), duck.MaxResultNesting, maxPutFields); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return fd, nil
+}
+
 // DoAction answers executors' cluster actions itself and leaves the rest to
 // Flight SQL. Membership is good for cluster actions only, a user's login
 // for everything else.
