@@ -2,6 +2,7 @@ package flightsql
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -137,13 +138,16 @@ func readParams(p *prepared, rdr flight.MessageReader, limit int) ([][]any, erro
 			return nil, fmt.Errorf("%w: parameter batch has %d columns, the statement takes %d", ErrInvalid, rec.NumCols(), want)
 		}
 		for i := 0; i < int(rec.NumRows()); i++ {
-			args, err := duck.RowArgs(rec, i)
-			if err != nil {
-				return nil, err
+			args, err := duck.RowArgs(rec, i, limit-held)
+			if err == nil {
+				held += paramBytes(args)
 			}
-			if held += paramBytes(args); held > limit {
+			if errors.Is(err, duck.ErrParamsTooLarge) || held > limit {
 				return nil, fmt.Errorf("%w: the parameter rows bound exceed %d MiB in memory at row %d (--max-message-mb): load many rows with bulk ingest",
 					ErrBusy, limit>>20, len(rows)+1)
+			}
+			if err != nil {
+				return nil, err
 			}
 			rows = append(rows, args)
 		}
