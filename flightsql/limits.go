@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -42,3 +43,29 @@ func (l Limits) Expired(ctx context.Context, query string, err error) error {
 	return fmt.Errorf("query %s ran longer than the query timeout of %s (--query-timeout): %w",
 		query, l.QueryTimeout, context.DeadlineExceeded)
 }
+
+// paramsPerMessage is how many times --max-message-mb the parameter rows
+// bound to every prepared statement of the server may hold together.
+const paramsPerMessage = 8
+
+// paramBudget bounds the memory of the parameter rows held by the whole
+// server: each prepared statement's are bounded by the message size
+// (readParams), but one client binding 60 MiB to each of 40 statements
+// took a server limited to 1 GB (--memory-limit, DuckDB's) to 2.57 GB.
+type paramBudget struct {
+	max  int64
+	held atomic.Int64
+}
+
+// take reserves n bytes, or refuses them past the budget.
+func (b *paramBudget) take(n int) error {
+	if h := b.held.Add(int64(n)); h > b.max {
+		b.held.Add(-int64(n))
+		return fmt.Errorf("%w: the parameter rows bound to the server's prepared statements would pass %d MiB (%d times --max-message-mb): close prepared statements, bind fewer rows, or load rows with bulk ingest",
+			ErrBusy, b.max>>20, paramsPerMessage)
+	}
+	return nil
+}
+
+// give returns n bytes taken.
+func (b *paramBudget) give(n int) { b.held.Add(-int64(n)) }

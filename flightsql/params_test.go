@@ -51,6 +51,41 @@ func TestBoundParametersAreBounded(t *testing.T) {
 	}
 }
 
+// The parameter rows bound to every prepared statement of the server are
+// bounded together too (8 times --max-message-mb): 40 statements each
+// bound to 60 MiB took a server to 2.57 GB. A closed statement gives its
+// rows' memory back.
+func TestBoundParametersAreBoundedTogether(t *testing.T) {
+	ts := startServer(t, func(c *coordinator.Config) { c.MaxMessageMB = 1 })
+	ctx := context.Background()
+	c := ts.client(t)
+	var preps []*flightsql.PreparedStatement
+	bind := func() error {
+		prep, err := c.Prepare(ctx, "SELECT CAST(? AS BIGINT) + 1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		preps = append(preps, prep)
+		prep.SetRecordReader(repeated(t, 150)) // 15,000 rows, about 840 KB held
+		_, err = prep.Execute(ctx)
+		return err
+	}
+	for i := range 9 {
+		if err := bind(); err != nil {
+			t.Fatalf("binding %d: %v", i+1, err)
+		}
+	}
+	wantCode(t, bind(), codes.ResourceExhausted)
+	for _, p := range preps[:2] {
+		if err := p.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bind(); err != nil {
+		t.Fatalf("after two statements closed: %v", err)
+	}
+}
+
 // What a session holds in DuckDB for later (prepared statements, queries
 // planned and not read) is bounded: a client that never closes or reads
 // them is refused more, not let grow the server (20,000 of either held

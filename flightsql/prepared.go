@@ -17,6 +17,7 @@ type prepared struct {
 	sql  string
 	stmt *duck.Stmt
 	args [][]any
+	held int // args' bytes, taken from the server's paramBudget
 	// released: stmt was closed when prepared, the process then holding
 	// more descriptors than the budget (openfiles.go); its schema and
 	// parameters stay known, and each run prepares its text again.
@@ -106,6 +107,8 @@ func (s *Server) ClosePreparedStatement(ctx context.Context, req flightsql.Actio
 		sess.mu.Lock()
 		delete(sess.prepared, p.id)
 		sess.mu.Unlock()
+		s.params.give(p.held)
+		p.args, p.held = nil, 0
 		// Kept for the next statement of its text (a client that prepares
 		// every query, as the JDBC driver does, prepares it again), unless
 		// it would hold files over the budget.
@@ -127,35 +130,45 @@ func (s *Server) ClosePreparedStatement(ctx context.Context, req flightsql.Actio
 // as Go values several times the size of their Arrow form: their memory
 // is bounded by limit bytes (paramBytes), else one client could stream
 // parameters until the server runs out of memory (20 million BIGINTs
-// took 1.8 GB).
-func readParams(p *prepared, rdr flight.MessageReader, limit int) ([][]any, error) {
-	var rows [][]any
-	var held int
+// took 1.8 GB), and taken from the server's budget batch by batch. held
+// is what the rows took: the caller gives it back when it drops them.
+func (s *Server) readParams(p *prepared, rdr flight.MessageReader, limit int) (rows [][]any, held int, err error) {
+	defer func() {
+		if err != nil {
+			s.params.give(held)
+			rows, held = nil, 0
+		}
+	}()
 	want := p.stmt.Params.NumFields()
 	for rdr.Next() {
 		rec := rdr.RecordBatch()
 		if int(rec.NumCols()) != want {
-			return nil, fmt.Errorf("%w: parameter batch has %d columns, the statement takes %d", ErrInvalid, rec.NumCols(), want)
+			return nil, held, fmt.Errorf("%w: parameter batch has %d columns, the statement takes %d", ErrInvalid, rec.NumCols(), want)
 		}
+		batch := 0
 		for i := 0; i < int(rec.NumRows()); i++ {
-			args, err := duck.RowArgs(rec, i, limit-held)
+			args, err := duck.RowArgs(rec, i, limit-held-batch)
 			if err == nil {
-				held += paramBytes(args)
+				batch += paramBytes(args)
 			}
-			if errors.Is(err, duck.ErrParamsTooLarge) || held > limit {
-				return nil, fmt.Errorf("%w: the parameter rows bound exceed %d MiB in memory at row %d (--max-message-mb): load many rows with bulk ingest",
+			if errors.Is(err, duck.ErrParamsTooLarge) || held+batch > limit {
+				return nil, held, fmt.Errorf("%w: the parameter rows bound exceed %d MiB in memory at row %d (--max-message-mb): load many rows with bulk ingest",
 					ErrBusy, limit>>20, len(rows)+1)
 			}
 			if err != nil {
-				return nil, err
+				return nil, held, err
 			}
 			rows = append(rows, args)
 		}
+		if err := s.params.take(batch); err != nil {
+			return nil, held, err
+		}
+		held += batch
 	}
 	if err := rdr.Err(); err != nil {
-		return nil, fmt.Errorf("%w: reading parameters: %w", ErrInvalid, err)
+		return nil, held, fmt.Errorf("%w: reading parameters: %w", ErrInvalid, err)
 	}
-	return rows, nil
+	return rows, held, nil
 }
 
 // paramBytes is about the memory one row of parameter values holds: the
@@ -183,14 +196,24 @@ func (s *Server) DoPutPreparedStatementQuery(ctx context.Context, cmd flightsql.
 	if err != nil {
 		return nil, err
 	}
-	rows, err := readParams(p, rdr, s.cfg.MaxMessageBytes)
+	rows, held, err := s.readParams(p, rdr, s.cfg.MaxMessageBytes)
 	if err != nil {
 		return nil, err
 	}
 	_, err = withSession(ctx, sess, func() (struct{}, error) {
-		p.args = rows
+		sess.mu.Lock()
+		open := sess.prepared[p.id] == p
+		sess.mu.Unlock()
+		if !open { // closed while its rows were read
+			return struct{}{}, fmt.Errorf("%w: prepared statement is unknown or closed", ErrNotFound)
+		}
+		s.params.give(p.held) // the rows they replace
+		p.args, p.held = rows, held
 		return struct{}{}, nil
 	})
+	if err != nil {
+		s.params.give(held)
+	}
 	return cmd.GetPreparedStatementHandle(), err
 }
 
@@ -284,10 +307,11 @@ func (s *Server) DoPutPreparedStatementUpdate(ctx context.Context, cmd flightsql
 	if err != nil {
 		return 0, err
 	}
-	rows, err := readParams(p, rdr, s.cfg.MaxMessageBytes)
+	rows, held, err := s.readParams(p, rdr, s.cfg.MaxMessageBytes)
 	if err != nil {
 		return 0, err
 	}
+	defer s.params.give(held) // rows run now, not kept
 	if len(rows) == 0 {
 		rows = p.args
 	}

@@ -185,7 +185,8 @@ type Server struct {
 	running  *running
 	throttle *users.Throttle
 	polls    polls
-	draining atomic.Bool // new queries are refused (Unavailable)
+	params   *paramBudget // what bound parameter rows hold
+	draining atomic.Bool  // new queries are refused (Unavailable)
 
 	stop context.CancelFunc
 }
@@ -222,6 +223,8 @@ func New(cfg Config, db *duck.DB, mem memory.Allocator, log zerolog.Logger) (*Se
 	}
 	s.Alloc = mem
 	s.polls.byID = map[string]*polled{}
+	s.params = &paramBudget{max: int64(paramsPerMessage) * int64(cfg.MaxMessageBytes)}
+	s.sessions.params = s.params
 	if cfg.Cluster != nil {
 		s.sessions.closed = cfg.Cluster.SessionClosed
 	}

@@ -124,6 +124,7 @@ func (s *session) unlock() {
 // closed for room, and then only when it holds no request and no query.
 type sessions struct {
 	db      *duck.DB
+	params  *paramBudget // given back what a closed session's statements held
 	idle    time.Duration
 	max     int // sessions in all
 	perUser int // sessions of one user; 0 is no bound
@@ -300,6 +301,9 @@ func (ss *sessions) finish(s *session) {
 	for _, p := range s.prepared {
 		if !p.released {
 			_ = p.stmt.Close()
+		}
+		if ss.params != nil {
+			ss.params.give(p.held)
 		}
 	}
 	s.prepared = nil
