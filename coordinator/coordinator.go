@@ -471,7 +471,8 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 	// nothing may use the database after Shutdown closes it.
 	// The metrics interceptors come first, so they see each call's final
 	// status code.
-	opts := append(append(grpcMetrics.ServerOptions(), fs.ServerOptions()...), grpc.WaitForHandlers(true))
+	// Executors ping their connections to it (cluster.KeepaliveDial).
+	opts := append(append(grpcMetrics.ServerOptions(), fs.ServerOptions()...), grpc.WaitForHandlers(true), cluster.KeepaliveServer())
 	if creds != nil {
 		opts = append(opts, grpc.Creds(creds))
 	}

@@ -224,7 +224,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 		grpc.InitialWindowSize(8<<20), grpc.InitialConnWindowSize(16<<20),
 		grpc.WriteBufferSize(1<<20), grpc.ReadBufferSize(1<<20),
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))), // as the coordinator's front door (flightsql.ServerOptions)
-		grpc.MaxRecvMsgSize(cluster.MaxMessage),
+		grpc.MaxRecvMsgSize(cluster.MaxMessage), cluster.KeepaliveServer(),
 		flightwire.ServerOption())
 	if creds != nil {
 		opts = append(opts, grpc.Creds(creds))
@@ -443,7 +443,7 @@ func (e *Executor) dialCoordinator() (flight.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return flight.NewClientWithMiddleware(addr, nil, nil, creds)
+	return flight.NewClientWithMiddleware(addr, nil, nil, creds, cluster.KeepaliveDial())
 }
 
 // service answers Flight: DoGet for task tickets, DoAction for ping.

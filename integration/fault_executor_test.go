@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -164,6 +165,48 @@ func TestExecutorKill(t *testing.T) {
 				trials, midQuery, wrong, failed, partial)
 		})
 	}
+}
+
+// TestExecutorStopped stops one of two executor processes (SIGSTOP: its
+// TCP connections stay up, it answers nothing) once the coordinator and
+// the other executor hold connections to it, and runs an aggregate and a
+// staged query in proxy mode. They must answer as DuckDB does: the calls
+// to the stopped executor fail over once its connections' pings go
+// unanswered (cluster.PingEvery and PingTimeout), where before they waited
+// for it past any deadline. Then it goes on and rejoins.
+func TestExecutorStopped(t *testing.T) {
+	t.Parallel() // the process tests run two at a time after the others (make test's time)
+	ctx := context.Background()
+	dir := t.TempDir()
+	glob := killData(t, dir)
+	queries := killQueries(glob)[2:] // the aggregate, the staged query
+	ref := ducktest.Open(t, dir)
+	pc := newProcCluster(t, dir)
+	coord := pc.coordinator(filepath.Join(t.TempDir(), "data"), "--task-rows", "250000", "--result-mode", "proxy",
+		"--heartbeat-timeout", "2s")
+	execs := []*proc{pc.executor(coord.uri), pc.executor(coord.uri)}
+	cl := dial(t, coord.uri)
+	waitExecutors(t, ctx, cl, 2, fmt.Sprintf("SELECT count(*) FROM read_parquet('%s')", glob))
+	locs := newLocClients(t)
+	run := func(when string) {
+		for _, q := range queries {
+			qctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			start := time.Now()
+			got, _, err := runEndpoints(qctx, cl, locs, q, nil)
+			cancel()
+			if want := duckFingerprint(t, ctx, ref, q); err != nil || got != want {
+				t.Errorf("%s: %s: %v, %v; want %v", when, q, err, got, want)
+			}
+			figures(t, "%s: %s answered in %s", when, q, time.Since(start).Round(time.Millisecond))
+		}
+	}
+	run("both executors running") // and connected
+	stopped := execs[1].cmd.Process
+	if err := stopped.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = stopped.Signal(syscall.SIGCONT) }() // before the cleanup's SIGTERM
+	run("one executor stopped")
 }
 
 // assignedTo is which of execs the plan in info assigned endpoint ep's
