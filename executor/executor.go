@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -88,15 +87,17 @@ type TestHooks struct {
 
 // Executor is a running executor.
 type Executor struct {
-	cfg     Config
-	id      string
-	log     zerolog.Logger
-	db      *duck.DB
-	grpc    *grpc.Server
-	lis     net.Listener
-	uri     string
-	zone    string // DuckDB's effective time zone, stated at registration
-	running atomic.Int64
+	cfg Config
+	id  string
+	log zerolog.Logger
+	db  *duck.DB
+	// removeSpoolDir removes the executor's spool directory (spooldir.go).
+	removeSpoolDir func()
+	grpc           *grpc.Server
+	lis            net.Listener
+	uri            string
+	zone           string // DuckDB's effective time zone, stated at registration
+	running        atomic.Int64
 	// inflight counts tasks between their start and end: running, or
 	// queued for their inputs or a thread slot.
 	inflight   atomic.Int64
@@ -193,13 +194,11 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	if threads <= 0 {
 		threads = runtime.NumCPU()
 	}
-	spoolDir := cfg.SpoolDir
-	if spoolDir == "" {
-		if spoolDir, err = os.MkdirTemp("", "skein-spool-"); err != nil {
-			_ = lis.Close()
-			_ = db.Close()
-			return nil, fmt.Errorf("executor: spool directory: %w", err)
-		}
+	spoolDir, removeSpoolDir, err := ownSpoolDir(cfg.SpoolDir, log)
+	if err != nil {
+		_ = lis.Close()
+		_ = db.Close()
+		return nil, fmt.Errorf("executor: spool directory: %w", err)
 	}
 	if cfg.SpoolMemory == 0 {
 		cfg.SpoolMemory = 256 << 20
@@ -207,7 +206,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	if cfg.SpoolDisk == 0 {
 		cfg.SpoolDisk = 16 << 30
 	}
-	e := &Executor{cfg: cfg, id: id, log: log.With().Str("executor", id).Logger(), db: db, lis: lis, zone: zone,
+	e := &Executor{cfg: cfg, id: id, log: log.With().Str("executor", id).Logger(), db: db, lis: lis, zone: zone, removeSpoolDir: removeSpoolDir,
 		uri: scheme + lis.Addr().String(), slots: make(chan struct{}, threads),
 		spools: newSpoolStore(spoolDir, cfg.SpoolMemory, cfg.SpoolDisk), started: map[string]*started{}, cancelled: map[string]time.Time{},
 		peers: newPeers(cfg.TLS, maxPeers), holdMax: streamHeld, health: health.New(), reported: make(chan struct{}),
@@ -298,9 +297,7 @@ func (e *Executor) stopAll() {
 	e.mu.Unlock()
 	e.peers.close()
 	e.coord.close()
-	if e.cfg.SpoolDir == "" {
-		_ = os.RemoveAll(e.spools.dir)
-	}
+	e.removeSpoolDir()
 	// Streams still open end with their spools; a client that keeps
 	// one open anyway is cut off.
 	stopped := make(chan struct{})
