@@ -240,6 +240,40 @@ func TestStartChecksTickets(t *testing.T) {
 	if got := len(finished(t, e, 1)); got != 1 {
 		t.Fatalf("%d task runs, want 1", got)
 	}
+	// The ticket with anything after it, for a task that reads no other,
+	// is refused, not taken for a new run.
+	for _, a := range []string{cluster.ActionStart, "read", "read a partition"} {
+		forged := h + cluster.BundleSep + "x0"
+		var err error
+		switch a {
+		case cluster.ActionStart:
+			var stream flight.FlightService_DoActionClient
+			if stream, err = cl.DoAction(context.Background(), &flight.Action{Type: a, Body: []byte(forged)}); err == nil {
+				_, err = stream.Recv()
+			}
+		default:
+			if a != "read" {
+				forged += "#0"
+			}
+			var tk []byte
+			if tk, err = cluster.TaskTicket(forged); err != nil {
+				t.Fatal(err)
+			}
+			var stream flight.FlightService_DoGetClient
+			if stream, err = cl.DoGet(context.Background(), &flight.Ticket{Ticket: tk}); err == nil {
+				_, err = stream.Recv()
+			}
+		}
+		if status.Code(err) != codes.Unauthenticated && status.Code(err) != codes.InvalidArgument {
+			t.Errorf("%s with a suffixed ticket: %v, want it refused", a, err)
+		}
+	}
+	e.mu.Lock()
+	n = len(e.started)
+	e.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d runs held, want the one read", n)
+	}
 }
 
 // A reader that holds a stream unread does not hold a thread slot: with one

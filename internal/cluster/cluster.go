@@ -255,6 +255,14 @@ func (s Secret) VerifyTask(handle []byte) (Task, error) {
 	if err := s.Signer("tickets").Verify(KindTask, top, &t); err != nil {
 		return t, err
 	}
+	if rest != "" && len(t.Inputs) == 0 {
+		// The coordinator bundles only a reader's producers. Anything
+		// after a ticket that reads none is a forgery, and would name a
+		// new run of it: a client that added suffixes to its own
+		// tickets had each executor run and hold the task again and
+		// again, for as long as unread results are kept.
+		return Task{}, fmt.Errorf("task %s/%d reads no other task but its handle carries tickets", t.Query, t.Task)
+	}
 	t.bundle = rest
 	return t, nil
 }
