@@ -40,6 +40,9 @@ func (l Limits) Expired(ctx context.Context, query string, err error) error {
 	if err == nil || !passed || errors.Is(err, ErrBusy) {
 		return err
 	}
+	if l.QueryTimeout <= 0 { // the client's own deadline (grpc-timeout)
+		return fmt.Errorf("query %s ran past its client's deadline: %w", query, context.DeadlineExceeded)
+	}
 	return fmt.Errorf("query %s ran longer than the query timeout of %s (--query-timeout): %w",
 		query, l.QueryTimeout, context.DeadlineExceeded)
 }
