@@ -193,9 +193,19 @@ var deniedCalls = map[string]string{
 	"query_table": "query_table() reads tables the server cannot check",
 }
 
+// writingCalls are functions a query calls that change the database, the
+// calls a ReadOnly connection may not make (it runs SELECT only, and
+// these are SELECTs): a reader advanced a persistent sequence with
+// SELECT nextval('s') and checkpointed the database.
+var writingCalls = map[string]string{
+	"nextval":          "it advances a sequence",
+	"checkpoint":       "it writes the database file",
+	"force_checkpoint": "it writes the database file",
+}
+
 // deniedLength[n] is whether a denied word or call has n bytes.
 var deniedLength = func() (l [32]bool) {
-	for _, m := range []map[string]string{deniedWords, deniedCalls} {
+	for _, m := range []map[string]string{deniedWords, deniedCalls, writingCalls} {
 		for w := range m {
 			l[len(w)] = true
 		}
@@ -205,8 +215,9 @@ var deniedLength = func() (l [32]bool) {
 
 // checkText refuses SQL that no statement type check can catch: a NUL byte
 // (DuckDB would stop reading there, while the history records the whole
-// text) and the denied functions.
-func checkText(query string) error {
+// text), the denied functions, and for a ReadOnly connection the calls
+// that write.
+func checkText(query string, readOnly bool) error {
 	if strings.IndexByte(query, 0) >= 0 {
 		return &Error{Kind: KindInvalid, Msg: "Parser Error: SQL contains a NUL byte"}
 	}
@@ -229,6 +240,9 @@ func checkText(query string) error {
 		}
 		if why, ok := deniedCalls[word]; ok && followedByParen(query[j:]) {
 			return &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: %s() is not allowed: %s", word, why)}
+		}
+		if why, ok := writingCalls[word]; ok && readOnly && followedByParen(query[j:]) {
+			return &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: read-only access: %s() is not allowed: %s", word, why)}
 		}
 		i = j
 	}

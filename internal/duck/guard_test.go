@@ -125,11 +125,11 @@ func TestGuardRefusesMalformedText(t *testing.T) {
 func TestReadOnlyPolicy(t *testing.T) {
 	_, c, dir := openTest(t)
 	ctx := context.Background()
-	if _, err := c.Exec(ctx, "CREATE TABLE r AS SELECT 1 AS a"); err != nil {
+	if _, err := c.Exec(ctx, "CREATE TABLE r AS SELECT 1 AS a; CREATE SEQUENCE s"); err != nil {
 		t.Fatal(err)
 	}
 	c.SetPolicy(Policy{ReadOnly: true})
-	for _, q := range []string{"SELECT * FROM r", "BEGIN; SELECT 1; COMMIT", "USE t"} {
+	for _, q := range []string{"SELECT * FROM r", "BEGIN; SELECT 1; COMMIT", "USE t", "SELECT 1 AS nextval, 2 AS checkpoint"} {
 		if _, err := c.Exec(ctx, q); err != nil {
 			t.Errorf("%s: %v", q, err)
 		}
@@ -140,12 +140,16 @@ func TestReadOnlyPolicy(t *testing.T) {
 		"COPY r TO '" + dir + "/r.csv'", "EXPORT DATABASE '" + dir + "/exp'",
 		"EXPLAIN ANALYZE DELETE FROM r", "CREATE MACRO m() AS 1",
 		"SELECT 1; DELETE FROM r",
+		"SELECT nextval('s')", "SELECT NEXTVAL ('s')", "SELECT * FROM checkpoint()", "SELECT * FROM force_checkpoint()",
 	} {
 		_, err := c.Exec(ctx, q)
 		wantKind(t, q, err, KindPermission)
 	}
 	if n := count(t, c, "SELECT count(*) FROM r"); n != 1 {
 		t.Fatalf("r has %d rows, want 1", n)
+	}
+	if n := count(t, c, "SELECT count(*) FROM duckdb_sequences() WHERE sequence_name = 's' AND last_value IS NOT NULL"); n != 0 {
+		t.Fatal("the sequence moved")
 	}
 }
 
