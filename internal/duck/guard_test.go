@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -396,5 +398,33 @@ func TestGuardAllowsPivotsGeneratedStatements(t *testing.T) {
 		if _, err := c.Exec(ctx, q); err == nil {
 			t.Errorf("%s: ran", q)
 		}
+	}
+}
+
+// A statement of more AND and OR than MaxConnectives is refused before
+// DuckDB plans it (its planning grows with the square of their number,
+// and no interrupt stops it); the same words in a string do not count,
+// and a long list of values written as IN runs.
+func TestLongConditionChainsAreRefused(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	terms := make([]string, MaxConnectives+2) // MaxConnectives+1 connectives
+	for i := range terms {
+		terms[i] = fmt.Sprintf("x = %d", i)
+	}
+	for _, sep := range []string{" OR ", " and "} {
+		q := "SELECT * FROM range(10) AS r(x) WHERE " + strings.Join(terms, sep)
+		_, err := c.Exec(ctx, q)
+		wantKind(t, "a chain of "+sep, err, KindInvalid)
+	}
+	if n := count(t, c, "SELECT length('"+strings.Repeat("and or ", MaxConnectives)+"')"); n != 7*MaxConnectives {
+		t.Fatalf("the string's length: %d", n)
+	}
+	values := make([]string, 3*MaxConnectives)
+	for i := range values {
+		values[i] = strconv.Itoa(i)
+	}
+	if n := count(t, c, "SELECT count(*) FROM range(100000) AS r(x) WHERE x IN ("+strings.Join(values, ", ")+")"); n != len(values) {
+		t.Fatalf("the IN list matched %d", n)
 	}
 }
