@@ -75,12 +75,12 @@ test-jdbc: build ## run the JDBC suite against bin/skein
 # a worker is busy (golang/go#75804, fixed in Go 1.27), which a loaded CI
 # machine hits.
 FUZZ_TARGETS := ./flightsql/:FuzzCommands ./internal/token/:FuzzVerify ./partition/:FuzzAnalyze ./partition/:FuzzRewrite \
-  ./internal/duck/:FuzzFileTarget ./internal/sqltext/:FuzzSplit ./coordinator/:FuzzClusterActions
+  ./internal/duck/:FuzzFileTarget ./internal/sqltext/:FuzzSplit ./coordinator/:FuzzClusterActions ./internal/flightwire/:FuzzCheckSchema
 FUZZTIME ?= 60s
 FUZZ_SMOKE_TIME ?= 500x
 
 .PHONY: fuzz
-fuzz: ## fuzz commands, tickets, the planner and its rewrites, COPY targets, the SQL scanner and the cluster actions for FUZZTIME (60s) each
+fuzz: ## fuzz commands, tickets, the planner and its rewrites, COPY targets, the SQL scanner, the cluster actions and client schemas for FUZZTIME (60s) each
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  echo "fuzz $${t#*:} ($(FUZZTIME))"; \
 	  $(GO) test -tags $(GOTAGS) -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(FUZZTIME) $${t%%:*}; done

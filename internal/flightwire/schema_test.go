@@ -13,7 +13,7 @@ import (
 
 // schemaHeader is the flatbuffer of schema's IPC message, as a Flight
 // client sends it in data_header.
-func schemaHeader(t *testing.T, schema *arrow.Schema) []byte {
+func schemaHeader(t testing.TB, schema *arrow.Schema) []byte {
 	t.Helper()
 	b := flight.SerializeSchema(schema, memory.DefaultAllocator)
 	return b[8:] // after the continuation marker and the length
@@ -78,4 +78,18 @@ func TestCheckSchemaSurvivesMalformedHeaders(t *testing.T) {
 		b[r.IntN(len(b))] = byte(r.IntN(256))
 		_ = CheckSchema(b, 63, 1000)
 	}
+}
+
+// FuzzCheckSchema: any header is refused or passed, never read out of
+// bounds; one that passes arrow-go reads within the bounds checked.
+func FuzzCheckSchema(f *testing.F) {
+	f.Add(flighttest.NestedSchemaHeader(3, 1))
+	f.Add(flighttest.NestedSchemaHeader(4, 2))
+	f.Add(schemaHeader(f, arrow.NewSchema([]arrow.Field{
+		{Name: "a", Type: arrow.ListOf(arrow.MapOf(arrow.PrimitiveTypes.Int32, arrow.BinaryTypes.String))},
+		{Name: "b", Type: arrow.StructOf(arrow.Field{Name: "c", Type: arrow.PrimitiveTypes.Float64})},
+	}, nil)))
+	f.Fuzz(func(t *testing.T, header []byte) {
+		_ = CheckSchema(header, 63, 1000)
+	})
 }
