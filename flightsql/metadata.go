@@ -3,6 +3,7 @@ package flightsql
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -95,6 +96,50 @@ func optional(p *string) any {
 	return *p
 }
 
+// Filter patterns (CommandGetDbSchemas, CommandGetTables: % any string, _
+// any one character, \ escaping) were matched with DuckDB's LIKE, which
+// backtracks: each '%_' multiplies its work by the name's length when
+// the name does not match, and no interrupt stops it ("%_" eight times
+// against a 64-character name: 25 s; a reader's 16 KB pattern against a
+// 5,000-character table name held a core past --query-timeout and its
+// client's cancel, and stalled the server's shutdown; found by a hostile
+// client, 2026-12-05). They are matched as the regular expression of
+// the same language instead (regexp_full_match: RE2, linear in the
+// name), whose size is bounded.
+const maxPatternBytes = 4096
+
+// patternRegexp is a filter pattern as an RE2 expression matching the
+// same names, or nil for no pattern.
+func patternRegexp(what string, p *string) (any, error) {
+	if p == nil {
+		return nil, nil
+	}
+	if len(*p) > maxPatternBytes {
+		return nil, fmt.Errorf("%w: the %s filter pattern has %d bytes, over %d", ErrInvalid, what, len(*p), maxPatternBytes)
+	}
+	var b strings.Builder
+	escaped := false
+	for _, r := range *p {
+		switch {
+		case escaped:
+			b.WriteString(regexp.QuoteMeta(string(r)))
+			escaped = false
+		case r == '\\':
+			escaped = true
+		case r == '%':
+			b.WriteString(".*")
+		case r == '_':
+			b.WriteString(".")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(r)))
+		}
+	}
+	if escaped { // a trailing escape stands for itself
+		b.WriteString(regexp.QuoteMeta(`\`))
+	}
+	return b.String(), nil
+}
+
 // GetFlightInfoCatalogs answers CommandGetCatalogs.
 func (s *Server) GetFlightInfoCatalogs(_ context.Context, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
 	return s.metaInfo(desc, schema_ref.Catalogs)
@@ -117,10 +162,14 @@ WHERE (NOT d.internal OR d.database_name = 'temp')`
 
 // DoGetDBSchemas lists schemas, filtered by catalog and schema pattern.
 func (s *Server) DoGetDBSchemas(ctx context.Context, cmd flightsql.GetDBSchemas) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	schemas, err := patternRegexp("schema", cmd.GetDBSchemaFilterPattern())
+	if err != nil {
+		return nil, nil, err
+	}
 	return s.metaQuery(ctx, schema_ref.DBSchemas, `SELECT * FROM (`+userSchemas+`) WHERE
  ($1::VARCHAR IS NULL OR catalog_name = $1::VARCHAR)
- AND ($2::VARCHAR IS NULL OR db_schema_name LIKE $2::VARCHAR ESCAPE '\')
-ORDER BY 1, 2`, optional(cmd.GetCatalog()), optional(cmd.GetDBSchemaFilterPattern()))
+ AND ($2::VARCHAR IS NULL OR regexp_full_match(db_schema_name, $2::VARCHAR, 's'))
+ORDER BY 1, 2`, optional(cmd.GetCatalog()), schemas)
 }
 
 // GetFlightInfoTables answers CommandGetTables.
@@ -139,11 +188,19 @@ FROM information_schema.tables WHERE table_catalog <> 'system'`
 
 // DoGetTables lists tables and views, with their Arrow schemas on request.
 func (s *Server) DoGetTables(ctx context.Context, cmd flightsql.GetTables) (*arrow.Schema, <-chan flight.StreamChunk, error) {
+	schemas, err := patternRegexp("schema", cmd.GetDBSchemaFilterPattern())
+	if err != nil {
+		return nil, nil, err
+	}
+	tables, err := patternRegexp("table name", cmd.GetTableNameFilterPattern())
+	if err != nil {
+		return nil, nil, err
+	}
 	q := `SELECT * FROM (` + userTables + `) WHERE
  ($1::VARCHAR IS NULL OR catalog_name = $1::VARCHAR)
- AND ($2::VARCHAR IS NULL OR db_schema_name LIKE $2::VARCHAR ESCAPE '\')
- AND ($3::VARCHAR IS NULL OR table_name LIKE $3::VARCHAR ESCAPE '\')`
-	args := []any{optional(cmd.GetCatalog()), optional(cmd.GetDBSchemaFilterPattern()), optional(cmd.GetTableNameFilterPattern())}
+ AND ($2::VARCHAR IS NULL OR regexp_full_match(db_schema_name, $2::VARCHAR, 's'))
+ AND ($3::VARCHAR IS NULL OR regexp_full_match(table_name, $3::VARCHAR, 's'))`
+	args := []any{optional(cmd.GetCatalog()), schemas, tables}
 	if types := cmd.GetTableTypes(); len(types) > 0 {
 		marks := make([]string, len(types))
 		for i, t := range types {

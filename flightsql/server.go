@@ -248,6 +248,10 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 		grpc.ChainUnaryInterceptor(statusUnary, s.authUnary),
 		grpc.ChainStreamInterceptor(statusStream, s.authStream),
 		grpc.MaxRecvMsgSize(s.cfg.MaxMessageBytes),
+		// Streams at once on one connection (grpc-go's default is no
+		// bound): 100,000 health Watch streams on one connection, from a
+		// caller without credentials, were all kept.
+		grpc.MaxConcurrentStreams(maxStreamsPerConn),
 		grpc.StatsHandler(connTracker{}),
 		// Results are large: bigger flow-control windows and socket
 		// buffers keep the stream from stalling on acknowledgements and
@@ -283,6 +287,10 @@ type service struct {
 func (f *service) Handshake(stream flight.FlightService_HandshakeServer) error {
 	return f.s.handshake(stream)
 }
+
+// maxStreamsPerConn bounds the calls one client connection runs at once:
+// far more than a client reading every endpoint of a query in parallel.
+const maxStreamsPerConn = 1024
 
 // maxPutFields bounds the fields, at every level together, of the schema
 // a client's DoPut stream declares (rows to ingest, parameters).

@@ -141,3 +141,38 @@ func TestStates(t *testing.T) {
 		t.Fatal("GracefulStop waits for something after Close")
 	}
 }
+
+// What the service keeps for a caller without credentials is bounded: an
+// unknown service (a 1 MB name) is NotFound at once, for Check and Watch
+// alike, and Watch streams beyond the server's bound are refused.
+func TestCallersCannotGrowTheServer(t *testing.T) {
+	c, _ := serve(t, health.New())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	big := string(make([]byte, 1<<20))
+	if _, err := c.Check(ctx, &healthpb.HealthCheckRequest{Service: big}); status.Code(err) != codes.NotFound {
+		t.Fatalf("Check of an unknown service: %v", err)
+	}
+	w, err := c.Watch(ctx, &healthpb.HealthCheckRequest{Service: big})
+	if err == nil {
+		_, err = w.Recv()
+	}
+	if status.Code(err) != codes.NotFound {
+		t.Fatalf("Watch of an unknown service: %v", err)
+	}
+	for i := 0; ; i++ {
+		w, err := c.Watch(ctx, &healthpb.HealthCheckRequest{Service: health.Liveness})
+		if err == nil {
+			_, err = w.Recv() // the first status, or the refusal
+		}
+		if err != nil {
+			if status.Code(err) != codes.ResourceExhausted || i < 256 {
+				t.Fatalf("Watch %d: %v", i+1, err)
+			}
+			return
+		}
+		if i > 300 {
+			t.Fatal("Watch streams are not bounded")
+		}
+	}
+}
