@@ -255,7 +255,7 @@ func (r *registry) base() time.Duration { return min(time.Second, r.timeout/3) }
 // deadAfter is how long an executor may be silent: the timeout, or, where
 // the cluster is so large that heartbeats are asked for less often than
 // the base interval, three of them and a base interval if that is longer.
-// (Until 2026-12-05 the longer bound held at every size: with a timeout
+// (Until 2026-12-04 the longer bound held at every size: with a timeout
 // under 3 s an executor was dead a third later than --heartbeat-timeout
 // said.) r.mu is held.
 func (r *registry) deadAfter() time.Duration {

@@ -13,13 +13,14 @@ import (
 // system's temporary directory by default), removed when it stops. One
 // that is killed or crashes cannot remove it: a SIGKILLed executor's
 // spool files stayed for good, through every later executor on the same
-// --spool-dir (found by a fault test, 2026-12-05). So each directory has
+// --spool-dir (found by a fault test, 2026-12-04). So each directory has
 // a lock file beside it, held (flock) for the life of its process, and an
 // executor starting removes the directories whose lock nobody holds: its
 // process has ended. Several executors may share --spool-dir.
 
 const (
 	spoolPrefix = "skein-spool-"
+	newPrefix   = "skein-new-" // a lock file not yet locked: no sweep looks at it
 	lockSuffix  = ".lock"
 )
 
@@ -35,12 +36,13 @@ func ownSpoolDir(base string, log zerolog.Logger) (dir string, remove func(), er
 	}
 	// The lock file is locked under a name no sweep looks at, then given
 	// its own: a sweep never finds it unlocked.
-	lock, err := os.CreateTemp(base, "skein-new-*"+lockSuffix)
+	lock, err := os.CreateTemp(base, newPrefix+"*"+lockSuffix)
 	if err != nil {
 		return "", nil, err
 	}
 	tryLock(lock)
-	name := filepath.Join(base, spoolPrefix+strings.TrimSuffix(strings.TrimPrefix(filepath.Base(lock.Name()), "skein-new-"), lockSuffix))
+	unique := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(lock.Name()), newPrefix), lockSuffix)
+	name := filepath.Join(base, spoolPrefix+unique)
 	if err := os.Rename(lock.Name(), name+lockSuffix); err != nil {
 		_ = lock.Close()
 		_ = os.Remove(lock.Name())

@@ -103,7 +103,7 @@ func optional(p *string) any {
 // against a 64-character name: 25 s; a reader's 16 KB pattern against a
 // 5,000-character table name held a core past --query-timeout and its
 // client's cancel, and stalled the server's shutdown; found by a hostile
-// client, 2026-12-05). They are matched as the regular expression of
+// client, 2026-12-04). They are matched as the regular expression of
 // the same language instead (regexp_full_match: RE2, linear in the
 // name), whose size is bounded.
 const maxPatternBytes = 4096

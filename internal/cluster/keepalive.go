@@ -12,7 +12,7 @@ import (
 // still acknowledges TCP) left every call to it waiting: a SIGSTOPped
 // executor hung queries past their client's 150 s deadline, in proxy and
 // direct mode alike, although the coordinator had counted it dead (found
-// by a fault test, 2026-12-05). Connections between nodes are therefore
+// by a fault test, 2026-12-04). Connections between nodes are therefore
 // pinged (HTTP/2 PING): one unanswered for PingTimeout is closed, and its
 // calls fail over as for a lost executor, within PingEvery and
 // PingTimeout. gRPC pings no more often than every 10 s.

@@ -262,7 +262,7 @@ func checkText(query string, readOnly bool) error {
 // number and stops at no interrupt: an OR of 10,000 equalities took 1.8
 // s to prepare, of 50,000 (640 KB of SQL) 55 s of a core, past the query
 // timeout and the client's cancel (found by a hostile client,
-// 2026-12-05). A list of values is an IN list, which costs no such time.
+// 2026-12-04). A list of values is an IN list, which costs no such time.
 const MaxConnectives = 10_000
 
 // checkConnectives counts a text's AND and OR by statement, outside

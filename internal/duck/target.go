@@ -104,7 +104,7 @@ func targetLiteral(stmt []token, i int) (string, error) {
 // COPY writes in its target directory (PER_THREAD_OUTPUT, PARTITION_BY):
 // DuckDB joins them to the target as they are, and a '/../' in one named
 // a file anywhere its sandbox lets it write, the managed database and its
-// WAL included (found by a hostile client, 2026-12-05: FILE_EXTENSION
+// WAL included (found by a hostile client, 2026-12-04: FILE_EXTENSION
 // '/../../data/data.duckdb' overwrote the database).
 var nameOptions = map[string]bool{"filename_pattern": true, "file_extension": true}
 

@@ -11,7 +11,7 @@ import (
 // Go frame a level and no bound: a schema of one column nested 2,000,000
 // lists deep (56 MB) overflowed the Go stack, a fatal error that no
 // recover catches, and one of 10,000 levels crashed DuckDB converting it
-// (found by a hostile client, 2026-12-05). A flatbuffer can also name one
+// (found by a hostile client, 2026-12-04). A flatbuffer can also name one
 // child table many times over, so that a small message stands for an
 // exponentially large tree. CheckSchema reads the message's fields
 // without recursion, every offset checked, before arrow-go sees it.

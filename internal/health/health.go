@@ -87,7 +87,7 @@ func (s *Server) Close() {
 // caller is bounded: grpc-go's server answers any service name, and keeps
 // a Watch stream, and its name, for as long as the caller stays (thirty
 // Watch streams of 50 MB names held 1.7 GB; 100,000 streams 200,000
-// goroutines; found by a hostile client, 2026-12-05). Only the two
+// goroutines; found by a hostile client, 2026-12-04). Only the two
 // services Skein serves are known, and at most maxWatches streams watch
 // them at once.
 const maxWatches = 256
