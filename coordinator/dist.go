@@ -318,6 +318,7 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 	}
 	d.sched.send, d.sched.drop, d.sched.spawn = d.runAt, d.dropAt, d.work.spawn
 	d.sched.admitted = func(qid string, at time.Time) { d.hist.admitted(qid, at) }
+	d.sched.lostOne = d.clients.sever
 	d.work.spawn(d.sched.loop) // before close can be called: the count is not yet waited on
 	return d, nil
 }

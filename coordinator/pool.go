@@ -100,6 +100,23 @@ func (p *pool) drop(loc string) {
 	delete(p.conns, loc)
 }
 
+// sever closes the connections to locations no live executor serves,
+// those in use too: their calls fail at once, and their callers go to
+// another executor (open, taskStream.resume) instead of waiting for
+// gRPC's keepalive to give up on a host that vanished without closing
+// them (powered off, partitioned, stopped): 15 s a call, and a staged
+// query's retried task met it again at its inputs.
+func (p *pool) sever() {
+	live := p.live()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for loc := range p.conns {
+		if !live[loc] {
+			p.drop(loc)
+		}
+	}
+}
+
 // size is how many connections are open.
 func (p *pool) size() int {
 	p.mu.Lock()

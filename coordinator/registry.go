@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -49,6 +50,9 @@ type view struct {
 	ready   []*member
 	members []cluster.Member
 	locs    map[string]bool // where the live executors serve, draining ones included
+	// gone: where members counted dead served, if no live one serves
+	// there now (see cluster.Ack.Gone).
+	gone []string
 }
 
 // heartbeatBudget is how many heartbeats a second the coordinator asks of
@@ -73,7 +77,7 @@ func newRegistry(secret cluster.Secret, timeout time.Duration, zone string, log 
 func (r *registry) ack() cluster.Ack {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return cluster.Ack{Every: r.every()}
+	return cluster.Ack{Every: r.every(), Gone: r.current().gone}
 }
 
 // action handles an executor's registration or heartbeat.
@@ -155,8 +159,10 @@ func (r *registry) current() *view {
 		return &r.view
 	}
 	v := view{ver: r.ver, until: now.Add(r.deadAfter()), locs: map[string]bool{}}
+	var dead []string
 	for _, m := range r.members {
 		if !r.alive(m) {
+			dead = append(dead, m.Location)
 			continue
 		}
 		v.locs[m.Location] = true
@@ -167,6 +173,12 @@ func (r *registry) current() *view {
 			v.ready = append(v.ready, m)
 		}
 	}
+	for _, loc := range dead {
+		if !v.locs[loc] && !slices.Contains(v.gone, loc) {
+			v.gone = append(v.gone, loc)
+		}
+	}
+	sort.Strings(v.gone)
 	sort.Slice(v.ready, func(i, j int) bool { return v.ready[i].ID < v.ready[j].ID })
 	for _, m := range v.ready {
 		v.members = append(v.members, m.Member)

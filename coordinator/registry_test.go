@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -92,5 +93,39 @@ func TestSilentForTheTimeoutIsDead(t *testing.T) {
 		if n := len(r.ready()); n != 0 {
 			t.Fatalf("timeout %v: %d ready after the timeout and 1 ms, want 0", timeout, n)
 		}
+	}
+}
+
+// The heartbeat's answer lists where dead executors served, so that the
+// others stop waiting on them (cluster.Ack.Gone), but not a location a
+// live executor serves now (one restarted at the same address).
+func TestAckListsTheDead(t *testing.T) {
+	secret := cluster.NewSecret()
+	r := newRegistry(secret, 2*time.Second, "UTC", zerolog.Nop())
+	now := time.Now()
+	r.now = func() time.Time { return now }
+	act := func(typ, id, loc string) {
+		t.Helper()
+		b, _ := secret.SignMember(cluster.Member{ID: id, Location: loc, Threads: 1, Zone: "UTC"})
+		if err := r.action(typ, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []string{"a", "b", "c"} {
+		act(cluster.ActionRegister, id, "grpc://"+id+":1")
+	}
+	if gone := r.ack().Gone; len(gone) != 0 {
+		t.Fatalf("gone %v, want none", gone)
+	}
+	now = now.Add(time.Second)
+	act(cluster.ActionHeartbeat, "a", "grpc://a:1")
+	act(cluster.ActionHeartbeat, "c", "grpc://c:1")
+	now = now.Add(1500 * time.Millisecond) // b silent 2.5 s
+	if gone := r.ack().Gone; !slices.Equal(gone, []string{"grpc://b:1"}) {
+		t.Fatalf("gone %v, want b's location", gone)
+	}
+	act(cluster.ActionRegister, "b2", "grpc://b:1") // b's address, a new process
+	if gone := r.ack().Gone; len(gone) != 0 {
+		t.Fatalf("gone %v, want none: b's location is served again", gone)
 	}
 }

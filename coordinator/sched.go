@@ -49,6 +49,9 @@ type scheduler struct {
 	spawn func(func())
 	// admitted tells the history when a queued query was admitted.
 	admitted func(qid string, at time.Time)
+	// lostOne is told when a pass finds an executor it knew dead (its
+	// runs were abandoned): the coordinator's connections to it go too.
+	lostOne func()
 	// Admission: distributed queries running at once, in all and per user
 	// (0: no limit); the others wait in arrival order.
 	limit, perUser int
@@ -333,7 +336,8 @@ func (s *scheduler) pass() {
 	s.mu.Lock()
 	now := s.now()
 	s.expire(now)
-	if s.lost(live) {
+	lost := s.lost(live)
+	if lost {
 		s.abandon(live)
 	}
 	s.known = maps.Clone(live)
@@ -388,6 +392,9 @@ func (s *scheduler) pass() {
 		}
 	}
 	s.mu.Unlock()
+	if lost && s.lostOne != nil {
+		s.lostOne()
+	}
 	for id, runs := range batches {
 		s.dispatch(id, runs)
 	}

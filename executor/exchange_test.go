@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -418,16 +419,49 @@ func TestConsumerFetchesFromTheAlternate(t *testing.T) {
 		name  string
 		alive bool // the second location is ms[1], else gone too
 		ranAt int  // where the producers run
-	}{{"alternate", true, 1}, {"every location gone", false, 0}} {
+		// told: the first location is a host that accepts connections
+		// and answers nothing (one stopped, or partitioned away), which
+		// the coordinator's heartbeat answer counted dead: it must not
+		// be tried while another location is left.
+		told bool
+	}{{"alternate", true, 1, false}, {"every location gone", false, 0, false}, {"home counted dead", true, 1, true}} {
 		t.Run(c.name, func(t *testing.T) {
 			ms := startCluster(t, 2, 64<<20)
 			second := deadURI()
 			if c.alive {
 				second = ms[1].e.URI()
 			}
+			first := deadURI
+			var accepted atomic.Int64
+			if c.told {
+				silent, err := net.Listen("tcp", "127.0.0.1:0")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer silent.Close()
+				go func() {
+					var held []net.Conn // open, unanswered
+					defer func() {
+						for _, c := range held {
+							_ = c.Close()
+						}
+					}()
+					for {
+						conn, err := silent.Accept()
+						if err != nil {
+							return
+						}
+						accepted.Add(1)
+						held = append(held, conn)
+					}
+				}()
+				uri := "grpc://" + silent.Addr().String()
+				ms[0].e.peers.gone([]string{uri})
+				first = func() string { return uri }
+			}
 			srcs := producers(t, ms, 2)
 			for i := range srcs {
-				srcs[i].Locations = []string{deadURI(), second}
+				srcs[i].Locations = []string{first(), second}
 			}
 			var consumers []string
 			for r := range 2 {
@@ -464,6 +498,9 @@ func TestConsumerFetchesFromTheAlternate(t *testing.T) {
 				if runs > 2 || n == 4 {
 					t.Fatalf("%d producer runs at executor %d, want 2", runs, c.ranAt)
 				}
+			}
+			if n := accepted.Load(); n > 0 {
+				t.Fatalf("the location counted dead was tried first (%d connections)", n)
 			}
 			drained(t, ms)
 		})

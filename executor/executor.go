@@ -369,6 +369,7 @@ func (e *Executor) report(ctx context.Context) {
 			}
 			if err == nil {
 				every = max(ack.Every, e.cfg.Heartbeat)
+				e.peers.gone(ack.Gone)
 			}
 			e.registered.Store(registered && err == nil)
 		} else if client == nil {

@@ -296,7 +296,7 @@ func (e *Executor) openInput(ctx context.Context, in cluster.Input) (*merged, er
 			errs[i] = err
 			continue
 		}
-		srcs[i] = &source{e: e, ticket: ticket, locs: lastResort(src.Locations, e.uri)}
+		srcs[i] = &source{e: e, ticket: ticket, locs: e.peers.aliveFirst(lastResort(src.Locations, e.uri))}
 		if i >= opened {
 			continue
 		}
@@ -699,6 +699,9 @@ type peers struct {
 	conns  map[string]*peer
 	clock  int64
 	closed bool
+	// dead: the locations the coordinator's last answer counted dead
+	// (cluster.Ack.Gone).
+	dead map[string]bool
 }
 
 type peer struct {
@@ -771,6 +774,49 @@ func (p *peers) prune() {
 		_ = p.conns[loc].c.Close()
 		delete(p.conns, loc)
 	}
+}
+
+// gone takes the coordinator's list of dead executors' locations: their
+// clients are closed, those in use too (their reads fail over to the
+// next location at once, or fail their task, which the coordinator runs
+// again), and aliveFirst puts them last.
+func (p *peers) gone(locs []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(locs) == 0 && len(p.dead) == 0 {
+		return
+	}
+	p.dead = make(map[string]bool, len(locs))
+	for _, loc := range locs {
+		p.dead[loc] = true
+		if pc, ok := p.conns[loc]; ok {
+			_ = pc.c.Close()
+			delete(p.conns, loc)
+		}
+	}
+}
+
+// aliveFirst orders a source's locations: those not known dead first,
+// in their order, then the dead ones (the coordinator may be wrong: an
+// executor late with its heartbeats under load).
+func (p *peers) aliveFirst(locs []string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.dead) == 0 || !slices.ContainsFunc(locs, func(l string) bool { return p.dead[l] }) {
+		return locs
+	}
+	out := make([]string, 0, len(locs))
+	for _, l := range locs {
+		if !p.dead[l] {
+			out = append(out, l)
+		}
+	}
+	for _, l := range locs {
+		if p.dead[l] {
+			out = append(out, l)
+		}
+	}
+	return out
 }
 
 // close closes every client; no fetch is running (the executor's tasks

@@ -360,6 +360,13 @@ type Ack struct {
 	// grows with the cluster, so that membership costs the coordinator
 	// about the same at a thousand executors as at ten.
 	Every time.Duration `json:"every,omitempty"`
+	// Gone lists where the executors the coordinator counts dead served
+	// (heard from within ten minutes; none alive serves there now). An
+	// executor fetching exchange partitions tries those locations last
+	// and drops its connections to them: a host that vanished without
+	// closing them (powered off, partitioned, stopped) would otherwise
+	// hold each read until gRPC's keepalive gave up on it, 15 s.
+	Gone []string `json:"gone,omitempty"`
 }
 
 // ParseAck reads an Ack; an older coordinator's "ok" is the zero Ack.
