@@ -356,6 +356,9 @@ type Coordinator struct {
 	health  *health.Server
 	stopBy  atomic.Int64 // unix nanoseconds: the end of the grace a Drain began; 0 before
 
+	// unwatch ends watchDatabase, which closes watched when it returns.
+	unwatch, watched chan struct{}
+
 	shutdown    sync.Once
 	shutdownErr error
 }
@@ -491,8 +494,10 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 		promReg.MustRegister(d.sched.calls, d.sched.sent, d.planLookups, d.factLookups, d.textLookups)
 	}
 	c := &Coordinator{cfg: cfg, log: log, db: db, fs: fs, grpc: g, lis: lis, done: make(chan error, 1), dist: d, reg: reg,
-		hist: hist, started: time.Now(), metrics: promReg, health: hs}
+		hist: hist, started: time.Now(), metrics: promReg, health: hs,
+		unwatch: make(chan struct{}), watched: make(chan struct{})}
 	go func() { c.done <- g.Serve(lis) }()
+	go c.watchDatabase()
 	if err := c.startExecutors(ctx, secret, allowed); err != nil {
 		_ = c.Shutdown()
 		return nil, err
@@ -630,6 +635,8 @@ func (c *Coordinator) stop() error {
 	for _, e := range c.executors {
 		e.Shutdown()
 	}
+	close(c.unwatch)
+	<-c.watched
 	err := c.db.Checkpoint(context.Background())
 	if cerr := c.db.Close(); cerr != nil {
 		err = errors.Join(err, cerr)
@@ -639,6 +646,37 @@ func (c *Coordinator) stop() error {
 	}
 	c.log.Info().Msg("coordinator stopped")
 	return nil
+}
+
+// dbWatchEvery is how often watchDatabase asks the database.
+const dbWatchEvery = 2 * time.Second
+
+// watchDatabase asks the database every dbWatchEvery whether it still
+// runs statements. After a fatal error (a checkpoint that could not
+// write: the disk full, the file size limit reached) DuckDB refuses every
+// statement until the process restarts: the health service then says
+// NOT_SERVING, Liveness included, so that a supervisor restarts it.
+// (Until 2026-12-04 both said SERVING while every query failed.)
+func (c *Coordinator) watchDatabase() {
+	defer close(c.watched)
+	t := time.NewTicker(dbWatchEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.unwatch:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), dbWatchEvery)
+		err := c.db.Ping(ctx)
+		cancel()
+		if duck.Invalidated(err) {
+			c.health.Fail()
+			c.log.Error().Err(err).Msg("the database refuses every statement after a fatal error (a disk full?): " +
+				"health is NOT_SERVING, liveness too; restart the process once the cause is gone (what was committed is kept)")
+			return
+		}
+	}
 }
 
 // startWeb serves --http-addr: the coordinator's metrics with its

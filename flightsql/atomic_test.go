@@ -114,6 +114,25 @@ func TestBrokenIngestLeavesNothing(t *testing.T) {
 	case commitErr != nil && n != 0:
 		t.Fatalf("the commit failed (%v) but %d rows are in the table", commitErr, n)
 	}
+
+	// A transaction ended in SQL (COMMIT sent as a statement) while the
+	// session's Flight SQL transaction is open: the load that follows is
+	// its own transaction, not a stream of appends each committed as it
+	// came (1.8 million rows of a broken load were kept so).
+	if _, err := c.ExecuteUpdate(ctx, "DELETE FROM loaded"); err != nil {
+		t.Fatal(err)
+	}
+	tx, err = c.BeginTransaction(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecuteUpdate(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	broken([]byte(tx.ID()))
+	if n := count(); n != 0 {
+		t.Fatalf("a broken ingest after a COMMIT in SQL left %d rows", n)
+	}
 }
 
 // A statement that fails in a transaction aborts it (DuckDB's rule): its

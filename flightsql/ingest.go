@@ -28,10 +28,7 @@ func (s *Server) DoPutCommandStatementIngest(ctx context.Context, cmd flightsql.
 	}
 	t := duck.Table{Catalog: cmd.GetCatalog(), Schema: cmd.GetSchema(), Name: cmd.GetTable(), Temporary: cmd.GetTemporary()}
 	return withSession(ctx, sess, func() (int64, error) {
-		sess.mu.Lock()
-		inTxn := sess.txn != ""
-		sess.mu.Unlock()
-		n, err := sess.conn.Ingest(ctx, t, mode, rdr, inTxn)
+		n, err := sess.conn.Ingest(ctx, t, mode, rdr)
 		if err != nil {
 			return 0, err
 		}

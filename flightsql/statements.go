@@ -381,11 +381,9 @@ func (s *Server) clusterWrite(ctx context.Context, sess *session, tag QueryTag, 
 	if s.cfg.Cluster == nil || len(txn) > 0 {
 		return 0, false, nil
 	}
-	sess.mu.Lock()
-	inTxn := sess.txn != ""
-	sess.mu.Unlock()
-	if inTxn {
-		return 0, false, nil
+	// A transaction begun in SQL counts: the session does not know it.
+	if inTxn, err := sess.conn.InTransaction(ctx); err != nil || inTxn {
+		return 0, false, err
 	}
 	return s.cfg.Cluster.Write(ctx, sess.conn, tag, sess.user, query)
 }
@@ -437,36 +435,25 @@ func (s *Server) CancelFlightInfo(ctx context.Context, req *flight.CancelFlightI
 }
 
 // execRows runs stmt once per argument row (once without arguments when
-// there are none) inside one transaction, so a failing row loses nothing and
-// leaves nothing half done. The caller holds the session.
+// there are none) as one transaction (duck.Conn.Atomic), so a failing row
+// loses nothing and leaves nothing half done. The caller holds the session.
 func (s *Server) execRows(ctx context.Context, sess *session, st *duck.Stmt, rows [][]any) (int64, error) {
 	if len(rows) == 0 {
 		return st.Exec(ctx, nil)
 	}
-	sess.mu.Lock()
-	inTxn := sess.txn != ""
-	sess.mu.Unlock()
-	if !inTxn {
-		if _, err := sess.conn.Exec(ctx, "BEGIN TRANSACTION"); err != nil {
-			return 0, err
-		}
-	}
 	var total int64
-	for i, args := range rows {
-		n, err := st.Exec(ctx, args)
-		if err != nil {
-			if !inTxn {
-				_, rbErr := sess.conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
-				err = errors.Join(err, rbErr)
+	err := sess.conn.Atomic(ctx, "a parameter batch failed", func() error {
+		for i, args := range rows {
+			n, err := st.Exec(ctx, args)
+			if err != nil {
+				return fmt.Errorf("parameter row %d: %w", i+1, err)
 			}
-			return 0, fmt.Errorf("parameter row %d: %w", i+1, err)
+			total += n
 		}
-		total += n
-	}
-	if !inTxn {
-		if _, err := sess.conn.Exec(ctx, "COMMIT"); err != nil {
-			return 0, err
-		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
 	return total, nil
 }

@@ -82,7 +82,7 @@ func executorCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "skein executor:", err)
 		return 2
 	}
-	signal.Ignore(syscall.SIGPIPE)
+	signal.Ignore(syscall.SIGPIPE, syscall.SIGXFSZ) // as skein serve does
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	e, err := executor.Start(ctx, cfg, log)

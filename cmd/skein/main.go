@@ -167,8 +167,10 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	// A supervisor that closes our pipes on SIGTERM must not kill the
-	// shutdown (and its checkpoint) with SIGPIPE.
-	signal.Ignore(syscall.SIGPIPE)
+	// shutdown (and its checkpoint) with SIGPIPE; a file size limit
+	// (ulimit -f) reached is a failed write (EFBIG), which DuckDB reports,
+	// not a silent death by SIGXFSZ.
+	signal.Ignore(syscall.SIGPIPE, syscall.SIGXFSZ)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	c, err := coordinator.Start(ctx, cfg, log)

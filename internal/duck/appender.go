@@ -73,7 +73,9 @@ func (in *arrowInput) chunk(c *Conn, rec arrow.RecordBatch) (mapping.DataChunk, 
 // itself (typeof of the converted probe row), so nested, decimal and
 // enum types come out as DuckDB's own SQL.
 func (in *arrowInput) columnDefs(ctx context.Context, c *Conn) (string, error) {
-	const probe = "skein_ingest_types"
+	// Unique: a client's TEMP table of a fixed name was replaced, then
+	// dropped.
+	probe := uniqueName("skein_ingest_types_")
 	cols := make([]string, len(in.names))
 	for i := range cols {
 		cols[i] = fmt.Sprintf("c%d VARCHAR", i)

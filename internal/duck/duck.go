@@ -206,6 +206,13 @@ func (db *DB) Connect(ctx context.Context) (*Conn, error) {
 	return c, nil
 }
 
+// Ping runs a statement that touches nothing: an error says the
+// database runs nothing (see Invalidated).
+func (db *DB) Ping(ctx context.Context) error {
+	_, err := db.pool.ExecContext(ctx, "SELECT 1")
+	return wrap(err)
+}
+
 // Checkpoint writes the WAL into the database file.
 func (db *DB) Checkpoint(ctx context.Context) error {
 	defer db.changed()

@@ -110,6 +110,7 @@ func classify(e *duckdb.Error) Kind {
 		return KindOutOfMemory
 	case duckdb.ErrorTypeTransaction:
 		return KindConflict
+
 	case duckdb.ErrorTypeNotImplemented:
 		return KindUnsupported
 	}
@@ -119,6 +120,22 @@ func classify(e *duckdb.Error) Kind {
 		return KindPermission
 	case strings.HasPrefix(msg, "INTERRUPT Error"), strings.Contains(msg, "Interrupted"):
 		return KindInterrupted
+	case strings.Contains(msg, "Transaction conflict"):
+		// An appender's flush that met another writer's change: "Failed
+		// to append: Transaction conflict...".
+		return KindConflict
 	}
 	return KindInternal
+}
+
+// Invalidated says whether err is DuckDB's refusal to run anything more:
+// after a fatal error (a checkpoint that could not write: the disk full,
+// the file size limit reached) the database answers every statement so
+// until the process restarts.
+func Invalidated(err error) bool {
+	var de *duckdb.Error
+	if errors.As(err, &de) && de.Type == duckdb.ErrorTypeFatal {
+		return true
+	}
+	return err != nil && strings.Contains(err.Error(), "database has been invalidated")
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -44,9 +43,20 @@ func (t Table) Quoted() string {
 // to DuckDB vectors (the conversion DuckDB's Arrow scan uses) and handed
 // to an appender whose query inserts them. Nothing is registered in a
 // catalog, so no other connection can see the stream, and a crash leaves
-// nothing behind but an uncommitted transaction. Unless inTxn (the caller's
-// transaction is open), the load is one transaction: all rows or none.
-func (c *Conn) Ingest(ctx context.Context, t Table, mode IngestMode, rdr array.RecordReader, inTxn bool) (n int64, err error) {
+// nothing behind but an uncommitted transaction. The load is one
+// transaction (Atomic): all rows or none, its own, or the connection's
+// open one, which a load that fails aborts (DuckDB's appender inserts
+// what it holds as it fills, and when destroyed: part of the rows may be
+// in it).
+func (c *Conn) Ingest(ctx context.Context, t Table, mode IngestMode, rdr array.RecordReader) (n int64, err error) {
+	err = c.Atomic(ctx, fmt.Sprintf("the load into %s failed", t.Quoted()), func() (err error) {
+		n, err = c.ingest(ctx, t, mode, rdr)
+		return err
+	})
+	return n, err
+}
+
+func (c *Conn) ingest(ctx context.Context, t Table, mode IngestMode, rdr array.RecordReader) (int64, error) {
 	exists, err := c.tableExists(ctx, t)
 	if err != nil {
 		return 0, err
@@ -68,38 +78,11 @@ func (c *Conn) Ingest(ctx context.Context, t Table, mode IngestMode, rdr array.R
 		return 0, fmt.Errorf("duck: ingest into %s: %w", t.Quoted(), err)
 	}
 	defer in.close()
-	if !inTxn {
-		if _, err := c.Exec(ctx, "BEGIN TRANSACTION"); err != nil {
+	if !exists || mode.Replace {
+		cols, err := in.columnDefs(ctx, c)
+		if err != nil {
 			return 0, err
 		}
-		defer func() {
-			if err != nil {
-				_, rbErr := c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
-				err = errors.Join(err, rbErr)
-				return
-			}
-			_, err = c.Exec(ctx, "COMMIT")
-		}()
-	}
-	var cols string
-	creates := !exists || mode.Replace
-	if creates {
-		if cols, err = in.columnDefs(ctx, c); err != nil {
-			return 0, err
-		}
-	}
-	if inTxn {
-		// In the caller's transaction, a load that fails once it has
-		// begun may have left part of its rows there (DuckDB's appender
-		// inserts what it holds as it fills, and when destroyed): the
-		// transaction is aborted, so that no COMMIT keeps them.
-		defer func() {
-			if err != nil {
-				err = errors.Join(err, c.AbortTransaction(fmt.Sprintf("the load into %s failed", t.Quoted())))
-			}
-		}()
-	}
-	if creates {
 		if _, err := c.Exec(ctx, create+t.Quoted()+" ("+cols+")"); err != nil {
 			return 0, err
 		}
@@ -207,9 +190,7 @@ func (c *Conn) LoadTemp(ctx context.Context, name string, rdr array.RecordReader
 	if err != nil {
 		return err
 	}
-	var rnd [8]byte
-	_, _ = rand.Read(rnd[:])
-	scan := "skein_arrow_" + hex.EncodeToString(rnd[:])
+	scan := uniqueName("skein_arrow_")
 	c.changed()
 	defer c.changed()
 	releaseStream, err := a.RegisterView(rdr, scan)
@@ -226,4 +207,13 @@ func (c *Conn) LoadTemp(ctx context.Context, name string, rdr array.RecordReader
 	}
 	_, err = c.Exec(ctx, "CREATE TEMP TABLE "+QuoteIdent(name)+" AS SELECT "+sel+" FROM "+QuoteIdent(scan))
 	return err
+}
+
+// uniqueName is prefix and 16 random hex digits: a name of Skein's own in
+// a catalog the client's SQL shares (its TEMP objects), which no name of
+// the client's meets.
+func uniqueName(prefix string) string {
+	var rnd [8]byte
+	_, _ = rand.Read(rnd[:])
+	return prefix + hex.EncodeToString(rnd[:])
 }

@@ -3,6 +3,7 @@ package duck
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // ErrRolledBack is a COMMIT that could not commit: a statement of the
@@ -45,4 +46,77 @@ func (c *Conn) AbortTransaction(why string) error {
 		return errors.New("duck: abort transaction: error() did not fail")
 	}
 	return err
+}
+
+// InTransaction reports whether the connection has a transaction open:
+// one begun by BEGIN, in SQL or through Flight SQL, and not yet ended by
+// COMMIT or ROLLBACK, in SQL or not. DuckDB says so in no call; the
+// transaction a statement runs in does: two statements in a row share
+// one only inside a transaction, and a statement of an aborted one fails
+// with a conflict. Two small statements: asked where a write chooses to
+// be its own transaction, not for each query.
+func (c *Conn) InTransaction(ctx context.Context) (bool, error) {
+	var ids [2]int64
+	for i := range ids {
+		rows, err := c.QueryRows(ctx, "SELECT current_transaction_id()")
+		if err != nil {
+			var de *Error
+			if errors.As(err, &de) && de.Kind == KindConflict {
+				return true, nil // an aborted transaction, open until rolled back
+			}
+			return false, err
+		}
+		if rows.Next() {
+			err = rows.Scan(&ids[i])
+		}
+		err = errors.Join(err, rows.Err(), rows.Close())
+		if err != nil {
+			return false, wrap(err)
+		}
+	}
+	return ids[0] == ids[1], nil
+}
+
+// Atomic runs fn as one transaction: in the connection's open one if
+// there is one, which fn's failure aborts (AbortTransaction: no COMMIT
+// may keep part of it), else in its own, committed if fn succeeds and ctx
+// is live, rolled back otherwise. Its own always ends, whatever ctx says:
+// one left open takes every later statement of the connection into it,
+// each acknowledged and none ever committed (until 2026-12-04 a
+// client's deadline that fell between a load's last rows and its COMMIT
+// did that). why says what failed, for the aborted transaction's error.
+func (c *Conn) Atomic(ctx context.Context, why string, fn func() error) error {
+	open, err := c.InTransaction(ctx)
+	if err != nil {
+		return err
+	}
+	if open {
+		if err := fn(); err != nil {
+			return errors.Join(err, c.AbortTransaction(why))
+		}
+		return nil
+	}
+	if _, err := c.Exec(ctx, "BEGIN TRANSACTION"); err != nil {
+		return err
+	}
+	err = fn()
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err == nil {
+		if _, err = c.Exec(ctx, "COMMIT"); err == nil {
+			return nil
+		}
+	}
+	// A COMMIT that ran and failed ended the transaction; one that did
+	// not run (its context ended first) left it open.
+	bg := context.WithoutCancel(ctx)
+	open, oerr := c.InTransaction(bg)
+	if oerr == nil && open {
+		_, oerr = c.Exec(bg, "ROLLBACK")
+	}
+	if oerr != nil {
+		oerr = fmt.Errorf("duck: ending the transaction of a failed write: %w", oerr)
+	}
+	return errors.Join(err, oerr)
 }

@@ -69,6 +69,20 @@ func (s *Server) Drain() {
 	s.Server.SetServingStatus(Readiness, healthpb.HealthCheckResponse_NOT_SERVING)
 }
 
+// Fail makes every service NOT_SERVING for good, Liveness included: the
+// process can do nothing more until it restarts (its database refuses
+// every statement), and a supervisor's liveness probe should restart it.
+func (s *Server) Fail() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped {
+		return
+	}
+	s.draining = true
+	s.Server.SetServingStatus(Readiness, healthpb.HealthCheckResponse_NOT_SERVING)
+	s.Server.SetServingStatus(Liveness, healthpb.HealthCheckResponse_NOT_SERVING)
+}
+
 // Close makes every service NOT_SERVING and ends the Watch streams (their
 // clients see NOT_SERVING first), so that a graceful stop of the gRPC
 // server need not wait for them.

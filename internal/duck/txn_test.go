@@ -1,0 +1,154 @@
+package duck
+
+import (
+	"context"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+func TestInTransaction(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	want := func(open bool) {
+		t.Helper()
+		got, err := c.InTransaction(ctx)
+		if err != nil || got != open {
+			t.Fatalf("InTransaction = %v, %v; want %v", got, err, open)
+		}
+	}
+	want(false)
+	mustExec(t, c, "BEGIN TRANSACTION")
+	want(true)
+	mustExec(t, c, "COMMIT")
+	want(false)
+	mustExec(t, c, "BEGIN")
+	if _, err := c.Exec(ctx, "SELECT error('x')"); err == nil {
+		t.Fatal("error() did not fail")
+	}
+	want(true) // aborted, open until rolled back
+	mustExec(t, c, "ROLLBACK")
+	want(false)
+}
+
+func mustExec(t *testing.T, c *Conn, q string) {
+	t.Helper()
+	if _, err := c.Exec(context.Background(), q); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+// endsAfter is a reader of one batch that ends the call's context once
+// the batch has been read, as a client's deadline that falls between a
+// load's last rows and its COMMIT does.
+type endsAfter struct {
+	array.RecordReader
+	cancel context.CancelFunc
+}
+
+func (e *endsAfter) Next() bool {
+	if e.RecordReader.Next() {
+		return true
+	}
+	e.cancel()
+	return false
+}
+
+// A write whose context ends after its rows ran and before its COMMIT
+// leaves no transaction open: the connection's next statements commit.
+// (The transaction was left open, every later statement of the session
+// ran in it, was acknowledged, and was lost with the session.)
+func TestWriteCutBeforeCommitEndsItsTransaction(t *testing.T) {
+	db, c, _ := openTest(t)
+	ctx := context.Background()
+	mustExec(t, c, "CREATE TABLE loaded (a BIGINT)")
+	other, err := db.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	count := func() (n int64) {
+		t.Helper()
+		rows, err := other.QueryRows(ctx, "SELECT count(*) FROM loaded")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		rows.Next()
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	sc := arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	b := array.NewInt64Builder(memory.DefaultAllocator)
+	b.AppendValues([]int64{1, 2, 3}, nil)
+	col := b.NewArray()
+	b.Release()
+	rec := array.NewRecordBatch(sc, []arrow.Array{col}, 3)
+	col.Release()
+	defer rec.Release()
+
+	for _, write := range []struct {
+		name string
+		run  func(ctx context.Context, cancel context.CancelFunc) error
+	}{
+		{"ingest", func(ctx context.Context, cancel context.CancelFunc) error {
+			rdr, err := array.NewRecordReader(sc, []arrow.RecordBatch{rec})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rdr.Release()
+			_, err = c.Ingest(ctx, Table{Name: "loaded"}, IngestMode{Append: true}, &endsAfter{RecordReader: rdr, cancel: cancel})
+			return err
+		}},
+		{"batch", func(ctx context.Context, cancel context.CancelFunc) error {
+			return c.Atomic(ctx, "a batch", func() error {
+				_, err := c.Exec(ctx, "INSERT INTO loaded VALUES (1), (2), (3)")
+				cancel()
+				return err
+			})
+		}},
+	} {
+		wctx, cancel := context.WithCancel(ctx)
+		err := write.run(wctx, cancel)
+		cancel()
+		if err == nil { // the context's end, or the interrupt it sent
+			t.Fatalf("%s: a write whose context ended succeeded", write.name)
+		}
+		if open, err := c.InTransaction(ctx); err != nil || open {
+			t.Fatalf("%s: a transaction is left open (%v, %v)", write.name, open, err)
+		}
+		if n := count(); n != 0 {
+			t.Fatalf("%s: %d rows of a write that failed", write.name, n)
+		}
+		mustExec(t, c, "INSERT INTO loaded VALUES (7)")
+		if n := count(); n != 1 {
+			t.Fatalf("%s: %d rows seen from another connection after the next insert, want 1", write.name, n)
+		}
+		mustExec(t, c, "DELETE FROM loaded")
+	}
+}
+
+// A load that creates its table names its own scratch table uniquely: a
+// client's TEMP table of the name it had was replaced, then dropped.
+func TestIngestKeepsTheClientsTempTables(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	mustExec(t, c, "CREATE TEMP TABLE skein_ingest_types (k INTEGER)")
+	mustExec(t, c, "INSERT INTO skein_ingest_types VALUES (42)")
+	sc := arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	rdr, err := array.NewRecordReader(sc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdr.Release()
+	if _, err := c.Ingest(ctx, Table{Name: "created"}, IngestMode{CreateIfMissing: true}, rdr); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.QueryText(ctx, "SELECT k::VARCHAR FROM skein_ingest_types"); err != nil || got != "42" {
+		t.Fatalf("the client's temp table: %q, %v", got, err)
+	}
+}
