@@ -167,8 +167,26 @@ func statAll(ctx context.Context, conn *duck.Conn, globs *lru[string, dirGlob], 
 		if len(stats) == n {
 			return nil, fmt.Errorf("no file matches %q", pattern)
 		}
+		for _, f := range stats[n:] {
+			if err := literalName(f.path); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return stats, nil
+}
+
+// literalName refuses to split a read of a file whose name DuckDB would
+// take for a pattern: a task or a metadata query names each file the
+// patterns listed, and DuckDB matches a name with *, ? or [ again (q?.parquet
+// read qa.parquet too, x[1].parquet read x1.parquet: answers three times
+// too large, found 2026-12-04). The query runs on the coordinator, where
+// DuckDB lists the client's patterns once.
+func literalName(path string) error {
+	if strings.ContainsAny(path, "*?[") {
+		return fmt.Errorf("%w: the file %q has *, ? or [ in its name, which DuckDB would match as a pattern again", partition.ErrLocal, path)
+	}
+	return nil
 }
 
 // remote reports whether a path names object storage rather than a file.
@@ -188,6 +206,11 @@ func globAll(ctx context.Context, conn *duck.Conn, patterns []string) ([]string,
 		}
 		if len(matched) == 0 {
 			return nil, fmt.Errorf("no file matches %q", pattern)
+		}
+		for _, p := range matched {
+			if err := literalName(p); err != nil {
+				return nil, err
+			}
 		}
 		paths = append(paths, matched...)
 	}

@@ -2,9 +2,11 @@ package coordinator
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,5 +125,36 @@ func TestGlobOfOneDirectoryKeptWhileItIsUnchanged(t *testing.T) {
 		if _, got := oneDir(pattern); got != want {
 			t.Errorf("oneDir(%q) = %v, want %v", pattern, got, want)
 		}
+	}
+}
+
+// Files whose names DuckDB would match as patterns (*, ? and [ in them)
+// are read once each, as DuckDB reads them: the query stays on the
+// coordinator and says why. Split, a task naming q?.parquet read
+// qa.parquet too and one naming x[1].parquet read x1.parquet: the answer
+// counted some files three times and missed others.
+func TestFileNamesThatArePatterns(t *testing.T) {
+	c, cl, _ := startCluster(t, 2, "direct")
+	dir := c.cfg.AllowDirs[0]
+	if err := os.Mkdir(filepath.Join(dir, "odd"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conn := ducktest.Open(t, dir)
+	for i, name := range []string{"x[1]", "x1", "q?", "qa", "qb", "st*r", "stXr"} {
+		ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT (range + %d)::BIGINT AS v FROM range(10000))
+TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 2048)`, i*10000, filepath.Join(dir, "odd", name+".parquet")))
+	}
+	for _, q := range []string{
+		fmt.Sprintf("SELECT v FROM read_parquet('%s')", filepath.Join(dir, "odd", "*.parquet")),
+		fmt.Sprintf("SELECT (count(*) + sum(v))::BIGINT AS v FROM read_parquet('%s')", filepath.Join(dir, "odd", "q*.parquet")),
+	} {
+		info, err := cl.Execute(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := planOf(t, info); e.Mode != "local" || !strings.Contains(e.Reason, "as a pattern") {
+			t.Fatalf("%s: planned %s (%s), want local for the names", q, e.Mode, e.Reason)
+		}
+		sameAsDuckDB(t, cl, dir, nil, q, info)
 	}
 }
