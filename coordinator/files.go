@@ -39,7 +39,7 @@ func (d *dist) files(ctx context.Context, conn *duck.Conn, seen listings, patter
 		if !ok {
 			missing = append(missing, f.path)
 		}
-		files = append(files, partition.File{Path: f.path, RowGroups: ft.groups, Columns: ft.columns})
+		files = append(files, partition.File{Path: f.path, RowGroups: ft.groups, Columns: ft.columns, Size: f.size, Modified: f.modified})
 	}
 	if len(missing) > 0 {
 		read, err := readFooters(ctx, conn, missing)

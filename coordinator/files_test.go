@@ -7,11 +7,16 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/skeindb/skein/executor"
+	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
 	"github.com/skeindb/skein/internal/ducktest"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func TestRemote(t *testing.T) {
@@ -157,4 +162,71 @@ TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 2048)`, i*10000, filepath.Join(dir, "odd
 		}
 		sameAsDuckDB(t, cl, dir, nil, q, info)
 	}
+}
+
+// A file renamed over one a split query reads, between its planning and
+// its tasks' runs, fails the tasks still to run (Aborted: run it again),
+// and the query run again reads the new file. Its tasks had read the
+// plan's row ranges out of the new file: an answer of neither file.
+func TestFileReplacedWhileReadIsRefused(t *testing.T) {
+	var hold atomic.Bool
+	release := make(chan struct{})
+	c, cl, _ := startCluster(t, 2, "proxy", func(cfg *Config) {
+		cfg.Executor = func(e *executor.Config) {
+			e.Test = &executor.TestHooks{Before: func(ctx context.Context, _ cluster.Task) error {
+				if hold.Load() {
+					select {
+					case <-release:
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+				}
+				return nil
+			}}
+		}
+	})
+	dir := c.cfg.AllowDirs[0]
+	file := filepath.Join(dir, "f0.parquet")
+	q := fmt.Sprintf("SELECT id AS v FROM read_parquet('%s')", file)
+	ctx := context.Background()
+	hold.Store(true)
+	info, err := cl.Execute(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := planOf(t, info); e.Mode == "local" || len(info.Endpoint) < 2 {
+		t.Fatalf("planned %s, %d endpoints: want the file split", e.Mode, len(info.Endpoint))
+	}
+	// The new file: other rows, other row groups, renamed over the old.
+	conn := ducktest.Open(t, dir)
+	tmp := filepath.Join(dir, "new.tmp")
+	ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT (range * 7)::BIGINT AS id, 0 AS g FROM range(25000))
+TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 3000)`, tmp))
+	if err := os.Rename(tmp, file); err != nil {
+		t.Fatal(err)
+	}
+	hold.Store(false)
+	close(release)
+	var failed error
+	for _, ep := range info.Endpoint {
+		r, err := cl.DoGet(ctx, ep.Ticket)
+		if err == nil {
+			for r.Next() {
+			}
+			err = r.Err()
+			r.Release()
+		}
+		if err != nil {
+			failed = err
+			break
+		}
+	}
+	if status.Code(failed) != codes.Aborted || !strings.Contains(failed.Error(), "changed while the query read it") {
+		t.Fatalf("the query read a file replaced under it: %v, want Aborted", failed)
+	}
+	info, err = cl.Execute(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameAsDuckDB(t, cl, dir, nil, q, info)
 }

@@ -912,6 +912,9 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 			return 0, err
 		}
 	}
+	if err := duck.FileUnchanged(t.File, t.Size, t.Modified); err != nil {
+		return 0, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
+	}
 	st, err := conn.Prepare(ctx, t.SQL)
 	if err != nil {
 		return 0, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)

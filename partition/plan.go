@@ -1072,7 +1072,11 @@ func containsAggregate(v any, aggs Aggregates) bool {
 type Slice struct {
 	File        string
 	First, Last int64 // file_row_number range, inclusive
-	Files       []string
+	// Size and Modified, when Size is set, are File's as it was listed
+	// for the plan: its row range is the plan's only while the file is
+	// that one (duck.FileUnchanged).
+	Size, Modified int64 `json:",omitempty"`
+	Files          []string
 	// Keys, when set, are the bounds of the key its stage's slices are
 	// cut by (ranges.go): a join input read by the same task is read in
 	// that range only.
@@ -1106,6 +1110,9 @@ func (s Slice) String() string {
 type File struct {
 	Path      string
 	RowGroups []int64
+	// Size and Modified are the file's as listed (0: not known):
+	// Split stamps its row-range slices with them.
+	Size, Modified int64
 	// Columns are the file's Parquet schema below its root, an entry an
 	// element (its name and type): when a scan's files differ in them,
 	// its slices are read as the first file's (Analysis.ReadAs).
@@ -1143,7 +1150,7 @@ func SplitTail(files []File, targetRows, tail int64) []Slice {
 		wasTail := false
 		cut := func() {
 			if rows > 0 {
-				out = append(out, Slice{File: f.Path, First: start, Last: pos - 1})
+				out = append(out, Slice{File: f.Path, First: start, Last: pos - 1, Size: f.Size, Modified: f.Modified})
 			}
 			start, rows = pos, 0
 		}
