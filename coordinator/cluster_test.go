@@ -79,17 +79,20 @@ func dialClient(t testing.TB, c *Coordinator) *flightsql.Client {
 // background, giving its error (nil: read whole).
 func readInBackground(ctx context.Context, cl *flightsql.Client, ticket *flight.Ticket) <-chan error {
 	errs := make(chan error, 1)
-	go func() {
-		r, err := cl.DoGet(ctx, ticket)
-		if err == nil {
-			for r.Next() {
-			}
-			err = r.Err()
-			r.Release()
-		}
-		errs <- err
-	}()
+	go func() { errs <- readToEnd(ctx, cl, ticket) }()
 	return errs
+}
+
+// readToEnd reads the stream of ticket to its end, giving its error.
+func readToEnd(ctx context.Context, cl *flightsql.Client, ticket *flight.Ticket) error {
+	r, err := cl.DoGet(ctx, ticket)
+	if err != nil {
+		return err
+	}
+	defer r.Release()
+	for r.Next() {
+	}
+	return r.Err()
 }
 
 // runningTasks counts the tasks c's live executors say they run.

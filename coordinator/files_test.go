@@ -209,15 +209,7 @@ TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 3000)`, tmp))
 	close(release)
 	var failed error
 	for _, ep := range info.Endpoint {
-		r, err := cl.DoGet(ctx, ep.Ticket)
-		if err == nil {
-			for r.Next() {
-			}
-			err = r.Err()
-			r.Release()
-		}
-		if err != nil {
-			failed = err
+		if failed = readToEnd(ctx, cl, ep.Ticket); failed != nil {
 			break
 		}
 	}

@@ -183,14 +183,7 @@ FROM read_parquet('%s')`, glob))
 	}
 	failures := 0
 	for _, ep := range info.Endpoint {
-		r, err := cl.DoGet(ctx, ep.Ticket)
-		if err == nil {
-			for r.Next() {
-			}
-			err = r.Err()
-			r.Release()
-		}
-		if err != nil {
+		if readToEnd(ctx, cl, ep.Ticket) != nil {
 			failures++
 		}
 	}
