@@ -40,6 +40,9 @@ func (d *dist) runAt(ctx context.Context, loc string, handles []string, ended fu
 		return err
 	}
 	defer lease()
+	if ctx, err = d.secret.WithCall(ctx); err != nil {
+		return err
+	}
 	stream, err := c.DoAction(ctx, &flight.Action{Type: cluster.ActionStart, Body: []byte(strings.Join(handles, "\n"))})
 	if err != nil {
 		return err
@@ -75,9 +78,19 @@ func (d *dist) dropAt(loc, handle string) {
 	c, lease, err := d.clients.get(loc)
 	if err == nil {
 		defer lease()
-		err = cluster.Do(ctx, c, &flight.Action{Type: cluster.ActionDrop, Body: []byte(handle)})
+		err = d.callAt(ctx, c, cluster.ActionDrop, handle)
 	}
 	if err != nil && ctx.Err() == nil {
 		d.log.Debug().Err(err).Str("location", loc).Msg("dropping a task's other run failed; it goes when its ticket expires")
 	}
+}
+
+// callAt makes a coordinator's call (ActionDrop, ActionCancel) at an
+// executor, with the header that says it is the coordinator's.
+func (d *dist) callAt(ctx context.Context, c flight.Client, typ, body string) error {
+	ctx, err := d.secret.WithCall(ctx)
+	if err != nil {
+		return err
+	}
+	return cluster.Do(ctx, c, &flight.Action{Type: typ, Body: []byte(body)})
 }

@@ -6,7 +6,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
 )
@@ -84,7 +83,7 @@ func (d *dist) cancelQuery(qid, handle string) {
 			c, lease, err := d.clients.get(m.Location)
 			if err == nil {
 				defer lease()
-				err = cluster.Do(ctx, c, &flight.Action{Type: cluster.ActionCancel, Body: []byte(handle)})
+				err = d.callAt(ctx, c, cluster.ActionCancel, handle)
 			}
 			if err != nil && ctx.Err() == nil {
 				d.log.Debug().Err(err).Str("query_id", qid).Str("executor", m.ID).Msg("cancelling a query's tasks failed; they go when their tickets expire")

@@ -634,3 +634,25 @@ func TestShuffleWithinTheSpoolBudget(t *testing.T) {
 		})
 	}
 }
+
+// Spellings of one consumer's ticket (its bundle of sources repeated, or
+// anything after it: the bundle is not signed) start one run: a run for
+// each had been held for its reader, 543 MB of spool a call.
+func TestSpellingsOfATicketAreOneRun(t *testing.T) {
+	ms := startCluster(t, 1, 64<<20)
+	srcs := producers(t, ms, 1)
+	h := sign(t, ms[0].e, cluster.Task{Task: 7, Executor: ms[0].e.ID(), SQL: "SELECT count(*) FROM x",
+		Inputs: []cluster.Input{{Table: "x", Sources: srcs}}})
+	start(t, ms[0].cl, h, h+cluster.BundleSep+srcs[0].Handle, h+cluster.BundleSep+"again")
+	ms[0].e.mu.Lock()
+	var runs []string
+	for k, s := range ms[0].e.started {
+		if s.query == "q" && !strings.HasPrefix(k, "q/1") { // not a producer's (100, 101, ...)
+			runs = append(runs, k)
+		}
+	}
+	ms[0].e.mu.Unlock()
+	if len(runs) != 1 {
+		t.Fatalf("runs of one task: %q", runs)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -133,7 +134,7 @@ type Executor struct {
 
 	mu      sync.Mutex
 	done    []cluster.TaskReport // finished since the last heartbeat
-	started map[string]*started  // by task handle: started tasks, and tombstones of redeemed ones
+	started map[string]*started  // by runKey: started tasks, and tombstones of redeemed ones
 	// cancelled are the queries cancelled here, until their tickets
 	// expire: the scheduler's start of one of their tasks that arrives
 	// after the cancel (sent just before it) does not run, so no result
@@ -224,6 +225,11 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 		grpc.WriteBufferSize(1<<20), grpc.ReadBufferSize(1<<20),
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))), // as the coordinator's front door (flightsql.ServerOptions)
 		grpc.MaxRecvMsgSize(cluster.MaxMessage), cluster.KeepaliveServer(),
+		// As the front door (grpc-go's default is no bound). A ticket is
+		// read before it is checked: one connection's 150 DoGet streams,
+		// each sent 20 MiB less a byte, held 3.3 GB. The port is for the
+		// cluster and its direct-mode clients (README, Security model).
+		grpc.MaxConcurrentStreams(skeinsql.MaxStreamsPerConn),
 		flightwire.ServerOption())
 	if creds != nil {
 		opts = append(opts, grpc.Creds(creds))
@@ -452,6 +458,12 @@ type service struct {
 
 func (s *service) DoAction(a *flight.Action, stream flight.FlightService_DoActionServer) error {
 	switch a.Type {
+	case cluster.ActionStart, cluster.ActionDrop, cluster.ActionCancel:
+		if err := s.e.fromCoordinator(stream.Context()); err != nil {
+			return err
+		}
+	}
+	switch a.Type {
 	case cluster.ActionPing:
 	case cluster.ActionStart:
 		// The coordinator's scheduler gives this executor tasks as it has
@@ -464,7 +476,7 @@ func (s *service) DoAction(a *flight.Action, stream flight.FlightService_DoActio
 			return fmt.Errorf("%w: task ticket: %w", skeinsql.ErrUnauthenticated, err)
 		}
 		answer := cluster.DropKept
-		if s.e.drop(string(a.Body), t) {
+		if s.e.drop(runKey(t), t) {
 			answer = cluster.DropDone
 		}
 		return stream.Send(&flight.Result{Body: []byte(answer)})
@@ -515,9 +527,9 @@ func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServe
 	var r *spoolReader
 	var release func()
 	if partial {
-		r, release, err = s.e.claimPart(string(handle), task, part)
+		r, release, err = s.e.claimPart(runKey(task), task, part)
 	} else {
-		r, release, err = s.e.claim(string(handle), task)
+		r, release, err = s.e.claim(runKey(task), task)
 	}
 	if err != nil {
 		return err
@@ -605,16 +617,24 @@ func (s *started) drained() bool {
 	return true
 }
 
+// runKey names a task's run here: its query and number, not its handle,
+// which has other spellings that verify as the same ticket (the bundle of
+// a consumer's sources repeated or reordered): keyed by handle, each
+// spelling started a run of its own, held for its reader for
+// Config.KeepFor (a client replaying a spelled-out ticket held 543 MB of
+// spool a call, found 2026-12-04).
+func runKey(t cluster.Task) string { return t.Query + "/" + strconv.Itoa(t.Task) }
+
 // start runs a task now, its result spooled until its ticket is redeemed
 // (or dropped when the ticket expires). A task already started or redeemed
 // is not started again.
-func (e *Executor) start(handle string, t cluster.Task) *ranSignal {
+func (e *Executor) start(key string, t cluster.Task) *ranSignal {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closing {
 		return nil
 	}
-	if s, ok := e.started[handle]; ok {
+	if s, ok := e.started[key]; ok {
 		return s.ran
 	}
 	if until, ok := e.cancelled[t.Query]; ok && time.Now().Before(until) {
@@ -623,8 +643,8 @@ func (e *Executor) start(handle string, t cluster.Task) *ranSignal {
 		return r
 	}
 	s := e.spawn(t, -1)
-	s.timer = time.AfterFunc(e.cfg.KeepFor, func() { e.expire(handle) })
-	e.started[handle] = s
+	s.timer = time.AfterFunc(e.cfg.KeepFor, func() { e.expire(key) })
+	e.started[key] = s
 	return s.ran
 }
 
@@ -691,27 +711,42 @@ func (e *Executor) spawn(t cluster.Task, only int) *started {
 // claim gives the reader of a ticket its task's spool: the started one,
 // else a new run (a start arriving later for it is then ignored). release
 // drops the spool and stops the task if it is still running.
-func (e *Executor) claim(handle string, t cluster.Task) (*spoolReader, func(), error) {
+func (e *Executor) claim(key string, t cluster.Task) (*spoolReader, func(), error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closing {
 		return nil, nil, errClosing
 	}
-	s, ok := e.started[handle]
+	s, ok := e.started[key]
 	if !ok || s.sp == nil {
 		s = e.spawn(t, -1)
 	}
 	switch {
-	case ok && s.sp != nil && e.started[handle] == s:
-		e.started[handle] = &started{query: t.Query, timer: s.timer, ran: s.ran} // redeemed: a tombstone until expiry
+	case ok && s.sp != nil && e.started[key] == s:
+		e.started[key] = &started{query: t.Query, timer: s.timer, ran: s.ran} // redeemed: a tombstone until expiry
 	case !ok:
 		// Run here for its reader: a start arriving later waits for this run.
-		e.started[handle] = &started{query: t.Query, ran: s.ran, timer: time.AfterFunc(e.cfg.KeepFor, func() { e.expire(handle) })}
+		e.started[key] = &started{query: t.Query, ran: s.ran, timer: time.AfterFunc(e.cfg.KeepFor, func() { e.expire(key) })}
 	}
 	return s.sp.take(), func() {
 		s.cancel()
 		s.sp.release()
 	}, nil
+}
+
+// fromCoordinator checks that a call carries the coordinator's header
+// (cluster.CallHeader): task tickets alone let any holder run their
+// tasks again (see cluster.CallHeader).
+func (e *Executor) fromCoordinator(ctx context.Context) error {
+	md, _ := metadata.FromIncomingContext(ctx)
+	vals := md.Get(cluster.CallHeader)
+	if len(vals) != 1 {
+		return fmt.Errorf("%w: this call is the coordinator's, and carries its %s header", skeinsql.ErrDenied, cluster.CallHeader)
+	}
+	if err := e.cfg.Secret.VerifyCall(vals[0]); err != nil {
+		return fmt.Errorf("%w: the coordinator's call header: %v", skeinsql.ErrDenied, err)
+	}
+	return nil
 }
 
 var errClosing = fmt.Errorf("%w: the executor is shutting down", skeinsql.ErrBusy)
@@ -723,17 +758,17 @@ var errClosing = fmt.Errorf("%w: the executor is shutting down", skeinsql.ErrBus
 // Readers (a consumer retried) gets a run of its own. The partition is
 // released after its last reader, and the run stopped once every
 // partition is.
-func (e *Executor) claimPart(handle string, t cluster.Task, part int) (*spoolReader, func(), error) {
+func (e *Executor) claimPart(key string, t cluster.Task, part int) (*spoolReader, func(), error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closing {
 		return nil, nil, errClosing
 	}
-	s, ok := e.started[handle]
+	s, ok := e.started[key]
 	if !ok {
 		s = e.spawn(t, -1)
-		s.timer = time.AfterFunc(e.cfg.KeepFor, func() { e.expire(handle) })
-		e.started[handle] = s
+		s.timer = time.AfterFunc(e.cfg.KeepFor, func() { e.expire(key) })
+		e.started[key] = s
 	}
 	if r := s.parts[part].take(); r != nil {
 		return r, func() {
@@ -793,10 +828,10 @@ func (e *Executor) cancelQuery(query string) {
 }
 
 // expire drops a started task whose ticket expired unredeemed.
-func (e *Executor) expire(handle string) {
+func (e *Executor) expire(key string) {
 	e.mu.Lock()
-	s := e.started[handle]
-	delete(e.started, handle)
+	s := e.started[key]
+	delete(e.started, key)
 	e.mu.Unlock()
 	if s != nil && s.cancel != nil {
 		s.cancel()
@@ -1002,7 +1037,7 @@ func (e *Executor) startAll(stream flight.FlightService_DoActionServer, handles 
 		if err != nil {
 			return fmt.Errorf("%w: task ticket: %w", skeinsql.ErrUnauthenticated, err)
 		}
-		r := e.start(string(h), t)
+		r := e.start(runKey(t), t)
 		if r == nil {
 			return errClosing
 		}
@@ -1052,14 +1087,14 @@ func (e *Executor) startAll(stream flight.FlightService_DoActionServer, handles 
 // drop stops a task's run here and drops what it holds, unless a reader
 // has taken its result (it is then kept and runs on). It reports whether
 // the task is gone.
-func (e *Executor) drop(handle string, t cluster.Task) bool {
+func (e *Executor) drop(key string, t cluster.Task) bool {
 	e.mu.Lock()
-	s, ok := e.started[handle]
+	s, ok := e.started[key]
 	if ok && (s.cancel == nil || s.reading()) {
 		e.mu.Unlock()
 		return false
 	}
-	delete(e.started, handle)
+	delete(e.started, key)
 	e.mu.Unlock()
 	if ok {
 		if s.timer != nil {

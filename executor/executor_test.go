@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -41,8 +42,16 @@ func startMember(t *testing.T, secret cluster.Secret, spoolMemory int64) (*Execu
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The client is the coordinator's: its calls carry its header.
 	cl, err := flight.NewClientWithMiddleware(strings.TrimPrefix(e.URI(), "grpc://"), nil, nil,
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+			ctx, err := secret.WithCall(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return streamer(ctx, desc, cc, method, opts...)
+		}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,6 +201,37 @@ func TestLateStartIsIgnored(t *testing.T) {
 	e.mu.Unlock()
 	if runs != 1 {
 		t.Fatalf("%d runs, want 1", runs)
+	}
+}
+
+// The calls only the coordinator makes are refused without its header,
+// whatever tickets they carry: a client holding its query's tickets
+// (direct mode) started their tasks again, each run's result held ten
+// minutes. Spellings of one ticket are one run: the bundle of a
+// consumer's sources repeated had started a run for each.
+func TestCoordinatorCallsNeedItsHeader(t *testing.T) {
+	e, _, _ := startExecutor(t, 64<<20)
+	plain, err := flight.NewClientWithMiddleware(strings.TrimPrefix(e.URI(), "grpc://"), nil, nil,
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	h, _ := task(t, e, 1)
+	for _, a := range []string{cluster.ActionStart, cluster.ActionDrop, cluster.ActionCancel} {
+		for _, ctx := range []context.Context{context.Background(),
+			metadata.AppendToOutgoingContext(context.Background(), cluster.CallHeader, h)} {
+			err := cluster.Do(ctx, plain, &flight.Action{Type: a, Body: []byte(h)})
+			if status.Code(err) != codes.PermissionDenied {
+				t.Fatalf("%s without the coordinator's header: %v, want PermissionDenied", a, err)
+			}
+		}
+	}
+	e.mu.Lock()
+	n := len(e.started)
+	e.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d tasks started", n)
 	}
 }
 

@@ -251,7 +251,7 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 		// Streams at once on one connection (grpc-go's default is no
 		// bound): 100,000 health Watch streams on one connection, from a
 		// caller without credentials, were all kept.
-		grpc.MaxConcurrentStreams(maxStreamsPerConn),
+		grpc.MaxConcurrentStreams(MaxStreamsPerConn),
 		grpc.StatsHandler(connTracker{}),
 		// Results are large: bigger flow-control windows and socket
 		// buffers keep the stream from stalling on acknowledgements and
@@ -288,9 +288,9 @@ func (f *service) Handshake(stream flight.FlightService_HandshakeServer) error {
 	return f.s.handshake(stream)
 }
 
-// maxStreamsPerConn bounds the calls one client connection runs at once:
+// MaxStreamsPerConn bounds the calls one client connection runs at once:
 // far more than a client reading every endpoint of a query in parallel.
-const maxStreamsPerConn = 1024
+const MaxStreamsPerConn = 1024
 
 // maxPutFields bounds the fields, at every level together, of the schema
 // a client's DoPut stream declares (rows to ingest, parameters).

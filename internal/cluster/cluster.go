@@ -24,6 +24,7 @@ import (
 	"github.com/skeindb/skein/internal/token"
 	"github.com/skeindb/skein/internal/users"
 	"github.com/skeindb/skein/partition"
+	"google.golang.org/grpc/metadata"
 )
 
 // Actions executors send to the coordinator, and the coordinator to them.
@@ -97,6 +98,7 @@ type Started struct {
 const (
 	KindTask     = "task"
 	KindMember   = "member"
+	KindCall     = "call"
 	TaskTTL      = 10 * time.Minute
 	memberTTL    = time.Minute
 	secretLength = 32
@@ -339,6 +341,38 @@ func (s Secret) VerifyMember(b []byte) (Member, error) {
 	var m Member
 	err := s.Signer("members").Verify(KindMember, string(b), &m)
 	return m, err
+}
+
+// CallHeader is the gRPC header of the calls only the coordinator makes
+// at an executor (ActionStart, ActionDrop, ActionCancel): a token of the
+// cluster secret's (SignCall). A task ticket says what a task may read,
+// not who may have it run: a client holding its query's tickets (direct
+// mode) had started their tasks again with skein.start, each run's result
+// held for its reader for ten minutes, until the executors' spools were
+// full and no query answered.
+const CallHeader = "skein-coordinator-call"
+
+// callTTL is how long a SignCall token is good for.
+const callTTL = time.Minute
+
+// SignCall is a token for CallHeader.
+func (s Secret) SignCall() (string, error) {
+	return s.Signer("calls").Sign(KindCall, struct{}{}, time.Now().Add(callTTL))
+}
+
+// VerifyCall checks a CallHeader token.
+func (s Secret) VerifyCall(tok string) error {
+	var claims struct{}
+	return s.Signer("calls").Verify(KindCall, tok, &claims)
+}
+
+// WithCall is ctx with the coordinator's CallHeader.
+func (s Secret) WithCall(ctx context.Context) (context.Context, error) {
+	tok, err := s.SignCall()
+	if err != nil {
+		return ctx, err
+	}
+	return metadata.AppendToOutgoingContext(ctx, CallHeader, tok), nil
 }
 
 // Sleep waits d or until ctx ends, reporting whether it waited the whole d.
