@@ -79,24 +79,24 @@ func (d *dist) createAs(ctx context.Context, conn *duck.Conn, tag flightsql.Quer
 			err = errors.Join(err, rbErr)
 		}
 	}()
-	// The update count is DuckDB's for the statement (as when it runs
-	// here), not the rows appended.
-	count, err := conn.Exec(ctx, c.Empty(local))
-	if err != nil {
+	// The update count is the rows appended, as DuckDB's for the
+	// statement (the Count of its result) when it runs here.
+	if _, err := conn.Exec(ctx, c.Empty(local)); err != nil {
 		var de *duck.Error
 		if c.IfNotExists && errors.As(err, &de) && de.Kind == duck.KindAlreadyExists {
 			return 0, true, nil // nothing to do, as in DuckDB
 		}
 		return 0, true, err
 	}
-	if _, err = d.appendAnswer(ctx, conn, tag, user, query, c.Table, p, all, execs, deadline, func() error {
+	n, err = d.appendAnswer(ctx, conn, tag, user, query, c.Table, p, all, execs, deadline, func() error {
 		_, err := conn.Exec(ctx, "COMMIT")
 		committed = err == nil
 		return err
-	}); err != nil {
+	})
+	if err != nil {
 		return 0, true, err
 	}
-	return count, true, nil
+	return n, true, nil
 }
 
 // appendAnswer runs a planned query's tasks and appends its answer, read

@@ -240,10 +240,24 @@ func (r *registry) assign(n int) [][2]string {
 		}
 		r.next = (best + 1) % len(live)
 		live[best].assigned++
-		alt := live[(best+1)%len(live)].ID
-		out[t] = [2]string{live[best].ID, alt}
+		out[t] = [2]string{live[best].ID, alternate(live, best)}
 	}
 	return out
+}
+
+// alternate is the first executor after live[best] that serves at
+// another address, or if none does the next one (live[best] itself when
+// alone: a task is retried where it failed). An executor restarted at its
+// address is a new member while the old one is counted alive (until
+// --heartbeat-timeout), and an alternate at the same address was no
+// alternate when another address was live.
+func alternate(live []*member, best int) string {
+	for k := 1; k < len(live); k++ {
+		if m := live[(best+k)%len(live)]; m.Location != live[best].Location {
+			return m.ID
+		}
+	}
+	return live[(best+1)%len(live)].ID
 }
 
 // interval is how long an executor may take to report what happened

@@ -129,3 +129,23 @@ func TestAckListsTheDead(t *testing.T) {
 		t.Fatalf("gone %v, want none: b's location is served again", gone)
 	}
 }
+
+// A task's alternate serves at another address than its executor: an
+// executor restarted at its old address is a second member until the
+// first is counted dead, and an alternate there is none.
+func TestAlternateServesElsewhere(t *testing.T) {
+	secret := cluster.NewSecret()
+	r := newRegistry(secret, 5*time.Second, "UTC", zerolog.Nop())
+	for _, m := range [][2]string{{"a", "grpc://h1:1"}, {"a2", "grpc://h1:1"}, {"b", "grpc://h2:1"}} {
+		body, _ := secret.SignMember(cluster.Member{ID: m[0], Location: m[1], Threads: 1, Zone: "UTC"})
+		if err := r.action(cluster.ActionRegister, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	loc := map[string]string{"a": "grpc://h1:1", "a2": "grpc://h1:1", "b": "grpc://h2:1"}
+	for _, pair := range r.assign(30) {
+		if loc[pair[0]] == loc[pair[1]] {
+			t.Fatalf("task at %s, its alternate %s: one address", pair[0], pair[1])
+		}
+	}
+}

@@ -247,7 +247,7 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 			if _, err := s.execRows(ctx, sess, p.stmt, p.args); err != nil {
 				return nil, err
 			}
-			return q, nil
+			return q.reserve(), nil
 		}
 		var first []any
 		if len(p.args) > 0 {
@@ -277,7 +277,7 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 			}
 			q.meta = info.GetAppMetadata()
 		}
-		return q, nil
+		return q.reserve(), nil
 	})
 	if err != nil {
 		return nil, err

@@ -57,9 +57,19 @@ type queries struct {
 
 func newQueries() *queries { return &queries{byID: map[string]*query{}} }
 
+// reserve counts q as its session's pending query before the planning
+// call lets go of the session (add keeps the count): counted only at
+// add, after, the session looked idle in between, and a call of another
+// client could reclaim it for room, the query's ticket then refused
+// (seen in TestCookieLessClientsOnAFullServer under load).
+func (q *query) reserve() *query {
+	q.sess.pending.Add(1)
+	return q
+}
+
+// add registers q, reserved (reserve).
 func (qs *queries) add(q *query) {
 	q.ctx, q.cancel = context.WithCancel(context.Background())
-	q.sess.pending.Add(1)
 	qs.mu.Lock()
 	qs.byID[q.id] = q
 	qs.mu.Unlock()

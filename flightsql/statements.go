@@ -99,7 +99,7 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 			if _, err := st.Exec(ctx, nil); err != nil {
 				return nil, err
 			}
-			return q, nil
+			return q.reserve(), nil
 		}
 		if q.schema, err = st.ResultSchema(ctx, nil); err != nil {
 			_ = st.Close()
@@ -128,7 +128,7 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 		if released {
 			q.stmt = nil
 		}
-		return q, nil
+		return q.reserve(), nil
 	})
 	if err != nil {
 		return nil, err
@@ -155,10 +155,12 @@ func (s *Server) register(q *query, desc *flight.FlightDescriptor) (*flight.Flig
 	q.expires = time.Now().Add(s.cfg.TicketTTL)
 	tok, err := s.signer.Sign(ticketKind, ticketClaims{Query: q.id, User: q.user}, q.expires)
 	if err != nil {
+		q.sess.pending.Add(-1) // q.reserve's
 		return nil, err
 	}
 	ticket, err := flightsql.CreateStatementQueryTicket([]byte(tok))
 	if err != nil {
+		q.sess.pending.Add(-1)
 		return nil, err
 	}
 	s.queries.add(q)

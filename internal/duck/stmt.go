@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"io"
 	"fmt"
 	"strings"
 
@@ -42,6 +43,9 @@ type Stmt struct {
 	changes bool
 	// commits: COMMIT (or END), whatever sent it (EndTransaction, SQL).
 	commits bool
+	// countInResult: a CREATE TABLE ... AS, whose rows DuckDB says in its
+	// result's Count, not in its rows changed (0 for any CREATE).
+	countInResult bool
 	// text is the query of a statement prepared alone from it, "" for
 	// one of several; version, the catalog version it was prepared at
 	// (for PrepareAgain, which clears text on a statement it cannot
@@ -177,6 +181,8 @@ func (s *Stmt) describe() error {
 	case duckdb.STATEMENT_TYPE_INSERT, duckdb.STATEMENT_TYPE_UPDATE, duckdb.STATEMENT_TYPE_DELETE:
 		// DML with RETURNING produces rows; without it, a single Count.
 		s.ReturnsRows = !s.isCountOnly()
+	case duckdb.STATEMENT_TYPE_CREATE:
+		s.countInResult = s.isCountOnly()
 	}
 	n := int(mapping.PreparedStatementColumnCount(s.handle))
 	fields := make([]arrow.Field, n)
@@ -364,6 +370,22 @@ func (s *Stmt) Exec(ctx context.Context, args []any) (int64, error) {
 }
 
 func (s *Stmt) execBound(ctx context.Context) (int64, error) {
+	if s.countInResult {
+		rows, err := s.raw.QueryBound(ctx)
+		if err != nil {
+			return 0, wrap(err)
+		}
+		defer rows.Close()
+		v := make([]driver.Value, 1)
+		if err := rows.Next(v); err != nil {
+			if errors.Is(err, io.EOF) {
+				return 0, nil
+			}
+			return 0, wrap(err)
+		}
+		n, _ := v[0].(int64)
+		return n, nil
+	}
 	res, err := s.raw.ExecBound(ctx)
 	if err != nil {
 		return 0, wrap(err)

@@ -152,3 +152,18 @@ func TestIngestKeepsTheClientsTempTables(t *testing.T) {
 		t.Fatalf("the client's temp table: %q, %v", got, err)
 	}
 }
+
+// CREATE TABLE ... AS answers the rows it wrote, as DuckDB does in its
+// result (its rows changed, what other statements answer, are 0).
+func TestCreateAsCountsItsRows(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	for _, q := range []string{"CREATE TABLE t AS SELECT * FROM range(1234)", "CREATE OR REPLACE TABLE t AS SELECT * FROM range(1234)"} {
+		if n, err := c.Exec(ctx, q); err != nil || n != 1234 {
+			t.Fatalf("%s: %d, %v; want 1234", q, n, err)
+		}
+	}
+	if n, err := c.Exec(ctx, "CREATE TABLE u (a INTEGER)"); err != nil || n != 0 {
+		t.Fatalf("CREATE TABLE: %d, %v", n, err)
+	}
+}

@@ -53,7 +53,8 @@ class UpdateTest {
   @Test
   void createTableAsSelect(SkeinServer server) throws Exception {
     try (Connection c = server.connect(); Statement st = c.createStatement()) {
-      st.executeUpdate("CREATE TABLE upd_ctas AS SELECT range AS i FROM range(1000)");
+      assertEquals(1000, st.executeUpdate("CREATE TABLE upd_ctas AS SELECT range AS i FROM range(1000)"),
+          "a CREATE TABLE AS counts the rows it wrote, as DuckDB does");
       assertEquals(1000, Sql.scalarLong(c, "SELECT count(*) FROM upd_ctas"));
       assertEquals(499500, Sql.scalarLong(c, "SELECT sum(i) FROM upd_ctas"));
     }
