@@ -124,8 +124,12 @@ func FuzzClusterActions(f *testing.F) {
 				t.Fatalf("unsigned %s body %q accepted by the executor", typ, data)
 			}
 		}
+		cctx, err := secret.WithCall(ctx) // starts are the coordinator's
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, h := range tasks {
-			answered(t, cluster.Do(ctx, exec, &flight.Action{Type: cluster.ActionStart, Body: []byte(h)}))
+			answered(t, cluster.Do(cctx, exec, &flight.Action{Type: cluster.ActionStart, Body: []byte(h)}))
 		}
 		tickets := [][]byte{data}
 		for _, h := range append([]string{string(data)}, tasks...) {
