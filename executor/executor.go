@@ -301,7 +301,6 @@ func (e *Executor) stopAll() {
 		delete(e.started, h)
 	}
 	e.mu.Unlock()
-	e.peers.close()
 	e.coord.close()
 	e.removeSpoolDir()
 	// Streams still open end with their spools; a client that keeps
@@ -317,6 +316,11 @@ func (e *Executor) stopAll() {
 		e.grpc.Stop()
 		<-stopped
 	}
+	// After the streams: one relaying another executor's run of its task
+	// (a client came for it once the drain was over) reads through a
+	// peer's client, and closed under it, it broke midway ("the client
+	// connection is closing"), which a direct-mode client cannot resume.
+	e.peers.close()
 	if e.web != nil {
 		e.web.Close()
 	}
