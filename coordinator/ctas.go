@@ -37,6 +37,9 @@ func (d *dist) createAs(ctx context.Context, conn *duck.Conn, tag flightsql.Quer
 	if len(ready) == 0 || d.sharesCores(ready) {
 		return 0, false, nil
 	}
+	if inTxn, err := conn.InTransaction(ctx); err != nil || inTxn {
+		return 0, err != nil, err // a transaction's statement runs in it, here
+	}
 	if err := d.work.enter(); err != nil {
 		return 0, true, err
 	}

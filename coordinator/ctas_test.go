@@ -170,3 +170,32 @@ func TestFailedCreateTableAsLeavesNoTable(t *testing.T) {
 	}
 	sameTable(t, cl, ref, "kept", false)
 }
+
+// Inside a transaction begun in SQL (which the session does not know of:
+// no Flight SQL transaction id comes with its statements), a CREATE TABLE
+// ... AS and a COPY to a directory are the transaction's: run here, in
+// it, and rolled back with it. Taken for distributed writes, each began
+// a transaction of its own on the connection, inside the open one, and
+// failed ("cannot start a transaction within a transaction").
+func TestWritesInATransactionBegunInSQL(t *testing.T) {
+	c, _, glob := startCluster(t, 2, "")
+	cl := sessionClient(t, c)
+	ctx := context.Background()
+	out := filepath.Join(c.cfg.AllowDirs[0], "copied")
+	for _, q := range []string{"BEGIN TRANSACTION",
+		fmt.Sprintf("CREATE TABLE in_txn AS SELECT id, g FROM read_parquet('%s')", glob),
+		fmt.Sprintf("COPY (SELECT id FROM read_parquet('%s')) TO '%s' (FORMAT parquet, PER_THREAD_OUTPUT)", glob, out)} {
+		if _, err := cl.ExecuteUpdate(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if n := queryInt(t, cl, "SELECT count(*) FROM in_txn"); n != 30000 {
+		t.Fatalf("%d rows in the transaction's table", n)
+	}
+	if _, err := cl.ExecuteUpdate(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	if n := queryInt(t, cl, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'in_txn'"); n != 0 {
+		t.Fatal("the table of a rolled back transaction is there")
+	}
+}

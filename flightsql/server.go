@@ -130,8 +130,10 @@ type Cluster interface {
 	// in the history: files into a directory (COPY (query) TO 'dir/'),
 	// returning the rows written, or a new table from a query (CREATE
 	// TABLE ... AS), returning DuckDB's count for it; ok is false for any
-	// other statement, which runs here as before. conn is the caller's session connection,
-	// held for the call, outside any transaction.
+	// other statement, which runs here as before, and for one inside a
+	// transaction (a Flight SQL one is never passed; one begun in SQL
+	// is conn's to tell, duck.Conn.InTransaction). conn is the caller's
+	// session connection, held for the call.
 	Write(ctx context.Context, conn *duck.Conn, tag QueryTag, user, query string) (rows int64, ok bool, err error)
 }
 

@@ -383,10 +383,15 @@ func (s *Server) clusterWrite(ctx context.Context, sess *session, tag QueryTag, 
 	if s.cfg.Cluster == nil || len(txn) > 0 {
 		return 0, false, nil
 	}
-	// A transaction begun in SQL counts: the session does not know it.
-	if inTxn, err := sess.conn.InTransaction(ctx); err != nil || inTxn {
-		return 0, false, err
+	sess.mu.Lock()
+	inTxn := sess.txn != ""
+	sess.mu.Unlock()
+	if inTxn {
+		return 0, false, nil
 	}
+	// One begun in SQL, which the session does not know, the cluster
+	// asks the connection about once the statement is a write it would
+	// distribute (the question costs two statements).
 	return s.cfg.Cluster.Write(ctx, sess.conn, tag, sess.user, query)
 }
 
