@@ -445,8 +445,11 @@ func (s *Server) CancelFlightInfo(ctx context.Context, req *flight.CancelFlightI
 // there are none) as one transaction (duck.Conn.Atomic), so a failing row
 // loses nothing and leaves nothing half done. The caller holds the session.
 func (s *Server) execRows(ctx context.Context, sess *session, st *duck.Stmt, rows [][]any) (int64, error) {
-	if len(rows) == 0 {
+	switch len(rows) {
+	case 0:
 		return st.Exec(ctx, nil)
+	case 1: // one statement is all or nothing by itself
+		return st.Exec(ctx, rows[0])
 	}
 	var total int64
 	err := sess.conn.Atomic(ctx, "a parameter batch failed", func() error {
