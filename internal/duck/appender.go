@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -28,6 +29,9 @@ type arrowInput struct {
 	conv   arrowmapping.ArrowConvertedSchema
 	types  []mapping.LogicalType
 	names  []string
+	// structs: a column holds STRUCT values, in a list, a map or a
+	// union too (see flat).
+	structs bool
 }
 
 func (c *Conn) newArrowInput(schema *arrow.Schema) (*arrowInput, error) {
@@ -35,7 +39,7 @@ func (c *Conn) newArrowInput(schema *arrow.Schema) (*arrowInput, error) {
 	if err := errorData(ed); err != nil {
 		return nil, err
 	}
-	in := &arrowInput{schema: schema, conv: conv}
+	in := &arrowInput{schema: schema, conv: conv, structs: slices.ContainsFunc(schema.Fields(), func(f arrow.Field) bool { return holdsStruct(f.Type) })}
 	// The types DuckDB gives each column are those of a converted chunk:
 	// convert one row of NULLs.
 	probe := nullRow(schema)
@@ -61,11 +65,70 @@ func (in *arrowInput) close() {
 }
 
 func (in *arrowInput) chunk(c *Conn, rec arrow.RecordBatch) (mapping.DataChunk, error) {
-	chunk, ed := arrowmapping.DataChunkFromArrow(c.handle, rec, in.conv)
+	return in.chunkOf(c.handle, rec)
+}
+
+// chunkOf converts rec to a DuckDB data chunk on the connection handle.
+func (in *arrowInput) chunkOf(conn mapping.Connection, rec arrow.RecordBatch) (mapping.DataChunk, error) {
+	if in.structs {
+		flat, err := flatten(rec)
+		if err != nil {
+			return mapping.DataChunk{}, err
+		}
+		defer flat.Release()
+		rec = flat
+	}
+	chunk, ed := arrowmapping.DataChunkFromArrow(conn, rec, in.conv)
 	if err := errorData(ed); err != nil {
 		return chunk, err
 	}
 	return chunk, nil
+}
+
+// flatten is rec with every column copied to start at offset 0. DuckDB's
+// C API conversion (duckdb_data_chunk_from_arrow, DuckDB 1.5.5) reads a
+// STRUCT's children from their start, not from the struct array's offset:
+// a slice of a batch (the scan and the load hand DuckDB one vector of
+// rows at a time) gave the values of other rows, values never sent, or,
+// for a VARCHAR field, a SIGSEGV that ended the process (found
+// 2026-12-04 by a shuffle of count(DISTINCT (a, b))). Other types are read
+// at their offsets, and are not copied.
+func flatten(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
+	cols := make([]arrow.Array, rec.NumCols())
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	for i, col := range rec.Columns() {
+		if !holdsStruct(col.DataType()) {
+			col.Retain()
+			cols[i] = col
+			continue
+		}
+		flat, err := array.Concatenate([]arrow.Array{col}, memory.DefaultAllocator)
+		if err != nil {
+			return nil, fmt.Errorf("duck: copying a STRUCT column: %w", err)
+		}
+		cols[i] = flat
+	}
+	return array.NewRecordBatch(rec.Schema(), cols, rec.NumRows()), nil
+}
+
+// holdsStruct says whether t is a STRUCT or holds one: in a list, an
+// array, a map (whose entries are structs) or a union.
+func holdsStruct(t arrow.DataType) bool {
+	switch t := t.(type) {
+	case *arrow.StructType, *arrow.MapType:
+		return true
+	case arrow.UnionType:
+		return true
+	case arrow.ListLikeType:
+		return holdsStruct(t.Elem())
+	}
+	return false
 }
 
 // columnDefs is the column list of a table holding the input, with the

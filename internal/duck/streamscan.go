@@ -23,7 +23,6 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/duckdb/duckdb-go/v2/arrowmapping"
 	"github.com/duckdb/duckdb-go/v2/mapping"
 )
 
@@ -239,9 +238,9 @@ func skein_stream_scan(p, out unsafe.Pointer) {
 	n := min(st.rec.NumRows()-st.off, vectorRows)
 	part := st.rec.NewSlice(st.off, st.off+n)
 	st.off += n
-	chunk, ed := arrowmapping.DataChunkFromArrow(s.conn, part, s.in.conv)
+	chunk, err := s.in.chunkOf(s.conn, part)
 	part.Release()
-	if err := errorData(ed); err != nil {
+	if err != nil {
 		mapping.DestroyDataChunk(&chunk)
 		mapping.FunctionSetError(info, err.Error())
 		return
