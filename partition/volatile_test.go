@@ -112,6 +112,10 @@ func TestDeterministicTasks(t *testing.T) {
 		"SELECT count(*) FROM " + f + " AS a JOIN " + g + " AS b TABLESAMPLE 10 ROWS USING (id)",
 		"SELECT count(*) FROM (SELECT id FROM " + f + " USING SAMPLE 10 ROWS)",
 		"SELECT x FROM " + f + " WHERE x > (SELECT max(x) FROM " + g + " USING SAMPLE 5% (bernoulli, 7))",
+		// Collations: a step's Arrow output carries none to the next.
+		"SELECT s COLLATE NOCASE AS c, count(*) FROM " + f + " GROUP BY 1",
+		"SELECT x, s COLLATE NOCASE AS c FROM " + f + " ORDER BY c, x",
+		"SELECT count(DISTINCT s COLLATE NOACCENT) FROM " + f,
 	}
 	bound := []string{
 		"SELECT main.now(), x FROM " + f,
