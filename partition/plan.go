@@ -1579,7 +1579,9 @@ func (a *Analysis) mergeOver(from Node, names []string) ([]byte, error) {
 // mergeNode is the final aggregation over the partial results in from.
 func (a *Analysis) mergeNode(from Node, names []string) (Node, error) {
 	if len(names) != len(a.finals) {
-		return nil, fmt.Errorf("partition: %d output names for %d columns", len(names), len(a.finals))
+		// An expression of the select list that DuckDB expands into
+		// several columns (count(COLUMNS(*))): its own to run.
+		return nil, local("%d output columns for %d expressions of the select list (COLUMNS() expands)", len(names), len(a.finals))
 	}
 	var sl []any
 	for i, f := range a.finals {

@@ -57,6 +57,26 @@ func unboundNow(n Node) bool {
 	return ok && str(n, "class") == "FUNCTION" && !isNowMarker(n)
 }
 
+// ownName is the alias or column n names if it is spelled as the columns
+// a plan adds (skein_*, such as the sort keys of a top-N's partial
+// results): "" if not. An alias skein_o0 met the sort key of that name in
+// a merge ("duplicate column name").
+func ownName(n Node) string {
+	names := []string{str(n, "alias")}
+	if str(n, "class") == "COLUMN_REF" {
+		if cs, ok := n["column_names"].([]any); ok && len(cs) > 0 {
+			c, _ := cs[len(cs)-1].(string)
+			names = append(names, c)
+		}
+	}
+	for _, name := range names {
+		if strings.HasPrefix(strings.ToLower(name), "skein_") {
+			return name
+		}
+	}
+	return ""
+}
+
 // checkDeterministic keeps local a query that anywhere (in a subquery, a
 // join's input read by every task, a view inlined) calls a volatile
 // function or a function of the instant not bound once, or samples rows:
@@ -64,7 +84,8 @@ func unboundNow(n Node) bool {
 // theirs. So does a COLLATE: a step's output is Arrow, whose strings carry
 // no collation, and the next step (a final aggregate, a merge's sort)
 // compared them byte by byte (GROUP BY s COLLATE NOCASE gave 8 groups of
-// 5, and a sort by it another order; found 2026-12-04).
+// 5, and a sort by it another order; found 2026-12-04). So does a name
+// spelled as the plan's own columns (ownName).
 func checkDeterministic(root Node) error {
 	var err error
 	anyNode(root, func(n Node) bool {
@@ -77,6 +98,8 @@ func checkDeterministic(root Node) error {
 			err = local("SAMPLE")
 		case str(n, "class") == "COLLATE":
 			err = local("COLLATE %s: a step's output carries no collation to the next", str(n, "collation"))
+		case ownName(n) != "":
+			err = local("the name %s: the plan's own columns are named skein_*", ownName(n))
 		}
 		return err != nil
 	})

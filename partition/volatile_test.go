@@ -116,6 +116,9 @@ func TestDeterministicTasks(t *testing.T) {
 		"SELECT s COLLATE NOCASE AS c, count(*) FROM " + f + " GROUP BY 1",
 		"SELECT x, s COLLATE NOCASE AS c FROM " + f + " ORDER BY c, x",
 		"SELECT count(DISTINCT s COLLATE NOACCENT) FROM " + f,
+		// A name spelled as the plan's own columns.
+		"SELECT s AS skein_o0, x FROM " + f + " ORDER BY y DESC LIMIT 3",
+		"SELECT skein_part, count(*) FROM " + f + " GROUP BY 1",
 	}
 	bound := []string{
 		"SELECT main.now(), x FROM " + f,
