@@ -472,3 +472,30 @@ func TestNestedParameterTextIsBounded(t *testing.T) {
 		t.Fatalf("2 x 3 within 10 bytes: %v, want ErrParamsTooLarge", err)
 	}
 }
+
+// A chunk of DuckDB's over the batch's byte bound is cut into batches of
+// about that size: rows of megabytes (lists, long strings) had gone as
+// one message of their whole chunk (24 MB for 5 rows), over the 16 MiB a
+// client's driver takes. Rows of a few hundred bytes still go 2048 and
+// more to a batch.
+func TestBatchesCutChunksOverTheBound(t *testing.T) {
+	_, c, _ := openTest(t)
+	b := BatchSize{Rows: 1 << 20, Bytes: 2 << 20}
+	if got := batchRows(t, c, "SELECT repeat('x', 3000000) AS s FROM range(5)", b); !slices.Equal(got, []int64{1, 1, 1, 1, 1}) {
+		t.Errorf("rows of 3 MB: batches of %v rows, want one each", got)
+	}
+	got := batchRows(t, c, "SELECT repeat('x', 1500) || range AS s FROM range(4096)", b)
+	if len(got) < 3 || slices.Max(got) >= 2048 {
+		t.Errorf("rows of 1.5 kB: batches of %v rows, want about 1,400 each", got)
+	}
+	var n int64
+	for _, k := range got {
+		n += k
+	}
+	if n != 4096 {
+		t.Errorf("%d rows in all, want 4096", n)
+	}
+	if got := batchRows(t, c, "SELECT range AS i FROM range(100000)", b); len(got) != 1 {
+		t.Errorf("small rows: batches of %v rows, want one batch", got)
+	}
+}

@@ -263,9 +263,13 @@ type resultReader struct {
 
 	flat bool // joined.Flat(schema)
 	cur  arrow.RecordBatch
-	err  error
-	done bool
-	n    int // batches yielded
+	// rest is what is left of a chunk cut to fit a batch (see Next), of
+	// about restSize bytes (RecordSize counts a slice's whole buffers).
+	rest     arrow.RecordBatch
+	restSize int64
+	err      error
+	done     bool
+	n        int // batches yielded
 }
 
 func (r *resultReader) Retain() { r.refs.Add(1) }
@@ -277,6 +281,10 @@ func (r *resultReader) Release() {
 	if r.cur != nil {
 		r.cur.Release()
 		r.cur = nil
+	}
+	if r.rest != nil {
+		r.rest.Release()
+		r.rest = nil
 	}
 	r.stop()
 	mapping.DestroyResult(&r.res)
@@ -310,17 +318,36 @@ func (r *resultReader) Next() bool {
 			r.err = err
 			return false
 		}
-		rec, ok := r.fetch()
-		if r.err != nil {
+		rec, recSize, ok := r.rest, r.restSize, r.rest != nil
+		if ok {
+			r.rest = nil
+		} else if rec, ok = r.fetch(); r.err != nil {
 			return false
+		} else if ok {
+			recSize = RecordSize(rec)
 		}
 		if !ok {
 			r.done = true
 			break
 		}
+		if n := rec.NumRows(); recSize > r.batch.Bytes && n > 1 {
+			// A chunk over the bound (rows of megabytes: lists, long
+			// strings) is cut: a chunk of 5 rows of 5 MB went as one
+			// message of 24 MB, over a client's 16 MiB limit.
+			if len(parts) > 0 {
+				r.rest, r.restSize = rec, recSize // the next batch starts with it
+				break
+			}
+			k := max(1, n*r.batch.Bytes/recSize)
+			r.rest, r.restSize = rec.NewSlice(k, n), recSize*(n-k)/n
+			head := rec.NewSlice(0, k)
+			rec.Release()
+			parts = append(parts, head) // the batch, whole
+			break
+		}
 		parts = append(parts, rec)
 		rows += rec.NumRows()
-		size += RecordSize(rec)
+		size += recSize
 	}
 	switch len(parts) {
 	case 0:
