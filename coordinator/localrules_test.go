@@ -1,0 +1,59 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// An aggregate of COLUMNS() is as many columns of the answer as the
+// expression matches: the query runs on the coordinator, as DuckDB's
+// (its planning failed: "16 output names for 1 columns").
+func TestAggregateOfColumnsRunsHere(t *testing.T) {
+	_, cl, glob := startCluster(t, 2, "")
+	q := fmt.Sprintf("SELECT max(COLUMNS('^(id|g)$'))::BIGINT FROM read_parquet('%s')", glob)
+	info, err := cl.Execute(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := planOf(t, info); e.Mode != "local" {
+		t.Fatalf("planned %s", e.Mode)
+	}
+	schema, err := flight.DeserializeSchema(info.Schema, memory.DefaultAllocator)
+	if err != nil || schema.NumFields() != 2 {
+		t.Fatalf("schema %v (%v), want max(id) and max(g)", schema, err)
+	}
+	if rows, sum := readEndpoints(t, cl, info.Endpoint); rows != 1 || sum != 29999 {
+		t.Fatalf("%d rows, max(id) %d; want 1 row, 29999", rows, sum)
+	}
+}
+
+// Results of types Skein does not carry between steps (ENUM, UNION,
+// INTERVAL: partitioned by arrow-go's take, merged through DuckDB's Arrow
+// scan) are computed on one node; a plain scan of them still splits.
+func TestUnexchangeableTypesRunHere(t *testing.T) {
+	_, cl, glob := startCluster(t, 2, "")
+	src := fmt.Sprintf("read_parquet('%s')", glob)
+	for _, c := range []struct{ q, mode string }{
+		{"SELECT CAST(g::VARCHAR AS ENUM('0', '1', '2', '3', '4')) AS e, count(*) AS n FROM " + src + " GROUP BY 1", "local"},
+		{"SELECT union_value(num := g) AS u, count(*) AS n FROM " + src + " GROUP BY 1", "local"},
+		{"SELECT [g] AS l, max(INTERVAL 1 DAY) AS m FROM " + src + " GROUP BY ALL", "local"},
+		{"SELECT id, CAST(g::VARCHAR AS ENUM('0', '1', '2', '3', '4')) AS e FROM " + src, "scatter"},
+	} {
+		info, err := cl.Execute(context.Background(), c.q)
+		if err != nil {
+			t.Fatalf("%s: %v", c.q, err)
+		}
+		if e := planOf(t, info); e.Mode != c.mode {
+			t.Errorf("%s: planned %s (%s), want %s", c.q, e.Mode, e.Reason, c.mode)
+		}
+		for _, ep := range info.Endpoint {
+			if err := readToEnd(context.Background(), cl, ep.Ticket); err != nil {
+				t.Fatalf("%s: %v", c.q, err)
+			}
+		}
+	}
+}
