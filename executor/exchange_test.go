@@ -656,3 +656,22 @@ func TestSpellingsOfATicketAreOneRun(t *testing.T) {
 		t.Fatalf("runs of one task: %q", runs)
 	}
 }
+
+// A started task's result is kept for its readers until its query's
+// --query-timeout ends (and a second), not for Config.KeepFor: a timed-out
+// query's results had held the spools ten minutes, and queries after it
+// failed for want of room.
+func TestResultsGoAtTheQuerysDeadline(t *testing.T) {
+	m := startCluster(t, 1, 64<<20)[0]
+	h := sign(t, m.e, cluster.Task{Query: "timed", Task: 1, Executor: m.e.ID(),
+		SQL: "SELECT range AS v FROM range(100000)", Deadline: time.Now().Add(time.Second)})
+	start(t, m.cl, h)
+	if m.e.Spooled() == (SpoolUsage{}) {
+		t.Fatal("nothing spooled")
+	}
+	for end := time.Now().Add(10 * time.Second); m.e.Spooled() != (SpoolUsage{}); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("still spooled 8 s after the deadline: %+v", m.e.Spooled())
+		}
+	}
+}

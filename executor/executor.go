@@ -621,6 +621,22 @@ func (s *started) drained() bool {
 	return true
 }
 
+// keepFor is how long a task's run and its result are kept for their
+// readers: Config.KeepFor, or until the query's --query-timeout ends, when
+// sooner (and a moment more, for a reader reading at the deadline to see
+// it end). Kept to the end of KeepFor, a timed-out query's results held
+// the spools ten minutes (1 GB each), and queries after it failed.
+func (e *Executor) keepFor(t cluster.Task) time.Duration {
+	if t.Deadline.IsZero() {
+		return e.cfg.KeepFor
+	}
+	return min(e.cfg.KeepFor, max(time.Until(t.Deadline), 0)+deadlineGrace)
+}
+
+// deadlineGrace is how long past its query's deadline a task's result is
+// kept (keepFor).
+const deadlineGrace = time.Second
+
 // runKey names a task's run here: its query and number, not its handle,
 // which has other spellings that verify as the same ticket (the bundle of
 // a consumer's sources repeated or reordered): keyed by handle, each
@@ -647,7 +663,7 @@ func (e *Executor) start(key string, t cluster.Task) *ranSignal {
 		return r
 	}
 	s := e.spawn(t, -1)
-	s.timer = time.AfterFunc(e.cfg.KeepFor, func() { e.expire(key) })
+	s.timer = time.AfterFunc(e.keepFor(t), func() { e.expire(key) })
 	e.started[key] = s
 	return s.ran
 }
@@ -730,7 +746,7 @@ func (e *Executor) claim(key string, t cluster.Task) (*spoolReader, func(), erro
 		e.started[key] = &started{query: t.Query, timer: s.timer, ran: s.ran} // redeemed: a tombstone until expiry
 	case !ok:
 		// Run here for its reader: a start arriving later waits for this run.
-		e.started[key] = &started{query: t.Query, ran: s.ran, timer: time.AfterFunc(e.cfg.KeepFor, func() { e.expire(key) })}
+		e.started[key] = &started{query: t.Query, ran: s.ran, timer: time.AfterFunc(e.keepFor(t), func() { e.expire(key) })}
 	}
 	return s.sp.take(), func() {
 		s.cancel()
@@ -771,7 +787,7 @@ func (e *Executor) claimPart(key string, t cluster.Task, part int) (*spoolReader
 	s, ok := e.started[key]
 	if !ok {
 		s = e.spawn(t, -1)
-		s.timer = time.AfterFunc(e.cfg.KeepFor, func() { e.expire(key) })
+		s.timer = time.AfterFunc(e.keepFor(t), func() { e.expire(key) })
 		e.started[key] = s
 	}
 	if r := s.parts[part].take(); r != nil {
