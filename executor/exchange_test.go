@@ -675,3 +675,23 @@ func TestResultsGoAtTheQuerysDeadline(t *testing.T) {
 		}
 	}
 }
+
+// A task started here is served here, without asking the coordinator
+// where it runs: that question is for a ticket this executor does not
+// hold (a stolen task's). Keyed by handle while runs were keyed by query
+// and task, every read of a task held here asked the coordinator first.
+func TestHeldTaskIsServedWithoutAsking(t *testing.T) {
+	silent, err := net.Listen("tcp", "127.0.0.1:0") // a coordinator that never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	e, cl, _ := startMemberOf(t, "grpc://"+silent.Addr().String(), cluster.NewSecret(), 64<<20)
+	h, ticket := task(t, e, 1)
+	start(t, cl, h)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, _, err := readAll(ctx, cl, ticket); err != nil {
+		t.Fatalf("reading a task started here: %v", err)
+	}
+}

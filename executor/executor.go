@@ -525,7 +525,7 @@ func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServe
 	defer s.e.streams.Add(-1)
 	// A task this executor does not hold may run elsewhere: the scheduler
 	// gave it to an idle executor. Its rows come from there.
-	if relayed, err := s.e.redirect(stream, string(handle), t.GetTicket()); relayed {
+	if relayed, err := s.e.redirect(stream, task, string(handle), t.GetTicket()); relayed {
 		return err
 	}
 	var r *spoolReader

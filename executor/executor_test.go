@@ -31,12 +31,18 @@ func startExecutor(t *testing.T, spoolMemory int64) (*Executor, flight.Client, *
 	return startMember(t, cluster.NewSecret(), spoolMemory)
 }
 
-// startMember starts an executor of the cluster of secret.
+// startMember starts an executor of the cluster of secret. No coordinator
+// answers: heartbeats fail quietly, tasks still run.
 func startMember(t *testing.T, secret cluster.Secret, spoolMemory int64) (*Executor, flight.Client, *memory.CheckedAllocator) {
 	t.Helper()
+	return startMemberOf(t, "grpc://127.0.0.1:1", secret, spoolMemory)
+}
+
+// startMemberOf is startMember with the coordinator at uri.
+func startMemberOf(t *testing.T, coordinator string, secret cluster.Secret, spoolMemory int64) (*Executor, flight.Client, *memory.CheckedAllocator) {
+	t.Helper()
 	alloc := memory.NewCheckedAllocator(memory.DefaultAllocator)
-	// No coordinator answers: heartbeats fail quietly, tasks still run.
-	e, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", Coordinator: "grpc://127.0.0.1:1",
+	e, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", Coordinator: coordinator,
 		Secret: secret, Threads: 1, Alloc: alloc, SpoolMemory: spoolMemory, SpoolDir: t.TempDir(),
 		Heartbeat: time.Hour}, zerolog.Nop())
 	if err != nil {

@@ -23,19 +23,18 @@ import (
 // (unreachable, or its run failed there): the task then runs here again,
 // its files have not changed, and a task that fails here too fails with
 // its own error.
-func (e *Executor) redirect(stream flight.FlightService_DoGetServer, handle string, ticket []byte) (relayed bool, err error) {
+func (e *Executor) redirect(stream flight.FlightService_DoGetServer, t cluster.Task, handle string, ticket []byte) (relayed bool, err error) {
 	ctx := stream.Context()
 	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(cluster.HopHeader)) > 0 {
 		return false, nil
 	}
-	base, _, _ := cluster.SplitPartition([]byte(handle))
 	e.mu.Lock()
-	_, here := e.started[string(base)]
+	_, here := e.started[runKey(t)]
 	e.mu.Unlock()
 	if here {
 		return false, nil
 	}
-	loc, err := e.coord.where(ctx, base)
+	loc, err := e.coord.where(ctx, []byte(handle))
 	switch {
 	case ctx.Err() != nil:
 		return true, ctx.Err()
