@@ -62,16 +62,15 @@ func unboundNow(n Node) bool {
 // results): "" if not. An alias skein_o0 met the sort key of that name in
 // a merge ("duplicate column name").
 func ownName(n Node) string {
-	names := []string{str(n, "alias")}
+	own := func(name string) bool { return len(name) >= 6 && strings.EqualFold(name[:6], "skein_") }
+	if a := str(n, "alias"); own(a) {
+		return a
+	}
 	if str(n, "class") == "COLUMN_REF" {
 		if cs, ok := n["column_names"].([]any); ok && len(cs) > 0 {
-			c, _ := cs[len(cs)-1].(string)
-			names = append(names, c)
-		}
-	}
-	for _, name := range names {
-		if strings.HasPrefix(strings.ToLower(name), "skein_") {
-			return name
+			if c, _ := cs[len(cs)-1].(string); own(c) {
+				return c
+			}
 		}
 	}
 	return ""
@@ -89,7 +88,7 @@ func ownName(n Node) string {
 func checkDeterministic(root Node) error {
 	var err error
 	anyNode(root, func(n Node) bool {
-		switch {
+		switch name := ownName(n); {
 		case volatileCall(n):
 			err = local("volatile function %s", str(n, "function_name"))
 		case unboundNow(n):
@@ -98,8 +97,8 @@ func checkDeterministic(root Node) error {
 			err = local("SAMPLE")
 		case str(n, "class") == "COLLATE":
 			err = local("COLLATE %s: a step's output carries no collation to the next", str(n, "collation"))
-		case ownName(n) != "":
-			err = local("the name %s: the plan's own columns are named skein_*", ownName(n))
+		case name != "":
+			err = local("the name %s: the plan's own columns are named skein_*", name)
 		}
 		return err != nil
 	})

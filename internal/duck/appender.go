@@ -30,7 +30,7 @@ type arrowInput struct {
 	types  []mapping.LogicalType
 	names  []string
 	// structs: a column holds STRUCT values, in a list, a map or a
-	// union too (see flat).
+	// union too (see flatten).
 	structs bool
 }
 
@@ -85,7 +85,8 @@ func (in *arrowInput) chunkOf(conn mapping.Connection, rec arrow.RecordBatch) (m
 	return chunk, nil
 }
 
-// flatten is rec with every column copied to start at offset 0. DuckDB's
+// flatten is rec with every column of STRUCTs that starts at an offset
+// (a slice) copied to start at 0. DuckDB's
 // C API conversion (duckdb_data_chunk_from_arrow, DuckDB 1.5.5) reads a
 // STRUCT's children from their start, not from the struct array's offset:
 // a slice of a batch (the scan and the load hand DuckDB one vector of
@@ -103,7 +104,7 @@ func flatten(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 		}
 	}()
 	for i, col := range rec.Columns() {
-		if !holdsStruct(col.DataType()) {
+		if col.Data().Offset() == 0 || !holdsStruct(col.DataType()) {
 			col.Retain()
 			cols[i] = col
 			continue
