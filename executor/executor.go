@@ -64,6 +64,11 @@ type Config struct {
 	// KeepFor is how long a started task's result waits for its ticket
 	// (cluster.TaskTTL, the ticket's own life, when 0).
 	KeepFor time.Duration
+	// SpoolStall is how long a producer of an exchange waits for room in
+	// full spools while nothing is freed before it gives up (30 s when 0):
+	// its readers are tasks that start only once its stage has ended, so
+	// it cannot wait for them as a task read by a client does.
+	SpoolStall time.Duration
 	// HTTPAddr, when set, serves the executor's Prometheus metrics at
 	// /metrics there (skein executor --http-addr); in skein serve the
 	// coordinator's listener serves them instead.
@@ -154,6 +159,9 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	}
 	if cfg.Heartbeat == 0 {
 		cfg.Heartbeat = time.Second
+	}
+	if cfg.SpoolStall == 0 {
+		cfg.SpoolStall = 30 * time.Second
 	}
 	if cfg.KeepFor == 0 {
 		cfg.KeepFor = cluster.TaskTTL
@@ -577,6 +585,9 @@ type started struct {
 	// ran is closed when the run has ended, err then saying how; a
 	// tombstone keeps its run's.
 	ran *ranSignal
+	// overflow says a producer's run gave up for want of room in the
+	// spools (errSpoolFull): its unread partitions were dropped.
+	overflow atomic.Bool
 }
 
 // ranSignal says when a run ended and how, and how many rows it gave.
@@ -687,9 +698,12 @@ func (e *Executor) spawn(t cluster.Task, only int) *started {
 		for i := range s.parts {
 			switch {
 			case only < 0:
+				// Read by tasks of a later stage, which start only once
+				// this one has ended: its writer must not wait for them.
 				s.parts[i] = newSpool(e.spools, t.Readers)
+				s.parts[i].stall, s.parts[i].query = e.cfg.SpoolStall, t.Query
 			case i == only:
-				s.parts[i] = newSpool(e.spools, 1)
+				s.parts[i] = newSpool(e.spools, 1) // its reader is here
 			default:
 				continue
 			}
@@ -712,6 +726,7 @@ func (e *Executor) spawn(t cluster.Task, only int) *started {
 				t.Query, t.Task, context.DeadlineExceeded)
 		}
 		switch {
+		case errors.Is(err, errSpoolFull):
 		case err != nil && ctx.Err() == nil:
 			e.taskLog(t).Warn().Err(err).Msg("task failed")
 		case err != nil:
@@ -719,8 +734,17 @@ func (e *Executor) spawn(t cluster.Task, only int) *started {
 			// the executor is stopping.
 			e.taskLog(t).Debug().Err(err).Msg("task stopped")
 		}
+		if errors.Is(err, errSpoolFull) {
+			// Its readers come once its stage has ended, each to a run of
+			// its own (claimPart): what it spooled goes now.
+			s.overflow.Store(true)
+			e.taskLog(t).Warn().Err(err).Msg("a producer's partitions do not fit in the spools: each consumer runs it for its own")
+		}
 		for _, sp := range spools {
 			sp.finish(err)
+			if s.overflow.Load() && !sp.isRead() {
+				sp.release()
+			}
 		}
 		s.ran.err, s.ran.rows = err, rows
 		close(s.ran.ch)
@@ -775,7 +799,8 @@ var errClosing = fmt.Errorf("%w: the executor is shutting down", skeinsql.ErrBus
 // partition's spool. A producer not started here (its start was lost, or
 // its executor died and the reader came to the alternate) starts now, for
 // every partition and all their readers. A reader beyond the partition's
-// Readers (a consumer retried) gets a run of its own. The partition is
+// Readers (a consumer retried), or of a producer whose partitions did not
+// fit in the spools, gets a run of its own. The partition is
 // released after its last reader, and the run stopped once every
 // partition is.
 func (e *Executor) claimPart(key string, t cluster.Task, part int) (*spoolReader, func(), error) {
@@ -790,7 +815,10 @@ func (e *Executor) claimPart(key string, t cluster.Task, part int) (*spoolReader
 		s.timer = time.AfterFunc(e.keepFor(t), func() { e.expire(key) })
 		e.started[key] = s
 	}
-	if r := s.parts[part].take(); r != nil {
+	if s.overflow.Load() {
+		// Its partitions did not fit here: this reader's is run for it,
+		// streamed as it reads (SpoolStall).
+	} else if r := s.parts[part].take(); r != nil {
 		return r, func() {
 			r.done()
 			if s.drained() {

@@ -11,9 +11,12 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/skeindb/skein/flightsql"
+	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/flightwire"
 )
 
@@ -43,6 +46,11 @@ type spool struct {
 	readers int   // how many readers it is kept for
 	taken   int   // readers that have taken it
 	gone    int   // readers that are done with it
+	// stall, when set, is how long the writer (a producer of query's)
+	// may wait for room in full spools while nothing is freed
+	// (spoolStore.reserve).
+	stall time.Duration
+	query string
 }
 
 func (sp *spool) isRead() bool {
@@ -104,11 +112,18 @@ type spoolStore struct {
 	// budget on.
 	peakMem, peakInputs, peakShuffle int64
 
+	// freed counts the times memory or disk was given back: what a
+	// writer waiting for room watches to see the spools move.
+	freed uint64
+	// full holds the queries one of whose producers gave up waiting for
+	// room here, and when: their other producers give up at once.
+	full map[string]time.Time
+
 	bodies bodyPool // frames' bodies, reused
 }
 
 func newSpoolStore(dir string, memBudget, fileBudget int64) *spoolStore {
-	s := &spoolStore{dir: dir, memBudget: memBudget, fileBudget: fileBudget}
+	s := &spoolStore{dir: dir, memBudget: memBudget, fileBudget: fileBudget, full: map[string]time.Time{}}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }
@@ -117,12 +132,19 @@ func newSpoolStore(dir string, memBudget, fileBudget int64) *spoolStore {
 // disk. While both are full it waits, unless reading() says a reader is
 // draining the spool: then it takes disk over budget, since waiting for
 // other spools' readers (a client reading one endpoint at a time) could
-// wait forever. It reports which, or ctx's error.
-func (s *spoolStore) reserve(ctx context.Context, n int64, memOK bool, reading func() bool) (inMemory bool, err error) {
+// wait forever. With stall set (a producer of query's) it waits at most
+// that long while nothing is freed, then fails with errSpoolFull; at once
+// if another producer of query's has. It reports which, or ctx's error.
+func (s *spoolStore) reserve(ctx context.Context, n int64, memOK bool, reading func() bool, stall time.Duration, query string) (inMemory bool, err error) {
 	stop := context.AfterFunc(ctx, s.wake)
 	defer stop()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	var (
+		timer *time.Timer
+		freed uint64
+		until time.Time
+	)
 	for {
 		switch {
 		case ctx.Err() != nil:
@@ -135,9 +157,46 @@ func (s *spoolStore) reserve(ctx context.Context, n int64, memOK bool, reading f
 			s.disk += n
 			return false, nil
 		}
+		if stall > 0 {
+			switch now := time.Now(); {
+			case s.gaveUp(query, now):
+				return false, fmt.Errorf("%w: %d bytes in memory (--spool-memory-mb) and %d on disk (--spool-disk-gb) held, and another task of the query's found them so",
+					errSpoolFull, s.mem, s.disk)
+			case timer == nil:
+				timer = time.AfterFunc(stall, s.wake)
+				defer timer.Stop()
+				freed, until = s.freed, now.Add(stall)
+			case s.freed != freed:
+				freed, until = s.freed, now.Add(stall)
+				timer.Reset(stall)
+			case !now.Before(until):
+				s.full[query] = now
+				return false, fmt.Errorf("%w: %d bytes in memory (--spool-memory-mb) and %d on disk (--spool-disk-gb) held, none freed for %v",
+					errSpoolFull, s.mem, s.disk, stall)
+			}
+		}
 		s.cond.Wait()
 	}
 }
+
+// gaveUp says whether a producer of query gave up waiting for room here
+// in the last cluster.TaskTTL (a query's life at most), forgetting older
+// ones. Called with s.mu held.
+func (s *spoolStore) gaveUp(query string, now time.Time) bool {
+	for q, at := range s.full {
+		if now.Sub(at) > cluster.TaskTTL {
+			delete(s.full, q)
+		}
+	}
+	_, ok := s.full[query]
+	return ok
+}
+
+// errSpoolFull says an exchange's producer gave up waiting for room in
+// the spools: its consumers could not start to read what it wrote. It is
+// ResourceExhausted, which a consumer's fetch takes to the producer's
+// other location (failsOver), where it runs for that consumer alone.
+var errSpoolFull = fmt.Errorf("%w: the executor's spools are full", flightsql.ErrBusy)
 
 // holdInput takes n bytes of the memory budget for an exchange input's
 // records that a consumer holds, if the budget has them now; it never
@@ -202,6 +261,7 @@ func (s *spoolStore) sent(n int64) {
 	s.mu.Lock()
 	s.mem -= n
 	s.sending -= n
+	s.freed++
 	s.cond.Broadcast()
 	s.mu.Unlock()
 }
@@ -294,6 +354,7 @@ func (s *spoolStore) free(mem, disk int64) {
 	s.mu.Lock()
 	s.mem -= mem
 	s.disk -= disk
+	s.freed++
 	s.cond.Broadcast()
 	s.mu.Unlock()
 }
@@ -416,7 +477,7 @@ func (sp *spool) add(ctx context.Context, f frame) error {
 		return errAbandoned
 	}
 	// Once spilled, frames stay in order in the file.
-	inMemory, err := sp.store.reserve(ctx, n, !spilled, sp.isRead)
+	inMemory, err := sp.store.reserve(ctx, n, !spilled, sp.isRead, sp.stall, sp.query)
 	if err != nil {
 		return err
 	}
