@@ -327,3 +327,45 @@ func TestLocalQueriesSayWhy(t *testing.T) {
 		}
 	}
 }
+
+// In direct mode a staged query whose final task fails ends `failed` in
+// skein.queries, with the error its client got at the executor, soon after
+// the client gave up (dropGrace): the executors report the failed read. It
+// stayed `running` until its tickets expired (ten minutes).
+func TestFailedDirectReadEndsTheQuery(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
+	_, cl, _ := stagedCluster(t, "direct")
+	ctx := context.Background()
+	bad := `SELECT o.urgent, f.d, CAST(CASE WHEN f.d = 3 AND o.urgent THEN max(f.c) ELSE '1' END AS INTEGER) AS n
+FROM fact f JOIN ord o ON f.o = o.o GROUP BY o.urgent, f.d`
+	info := staged(t, cl, bad)
+	plan := planOf(t, info)
+	// The client reads every endpoint, the others after the failed one
+	// too (they must not keep the query running).
+	var got error
+	for _, ep := range info.Endpoint {
+		stream, err := dialAt(t, ep.GetLocation()[0].GetUri()).DoGet(ctx, ep.Ticket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := flight.NewRecordReader(stream)
+		if err == nil {
+			for r.Next() {
+			}
+			err = r.Err()
+			r.Release()
+		}
+		if err != nil {
+			got = err
+		}
+	}
+	if got == nil || !strings.Contains(got.Error(), "Conversion Error") {
+		t.Fatalf("reading a final task that cannot cast: %v", got)
+	}
+	eventually(t, 15*time.Second, func() (bool, string) {
+		rec := recorded(t, ctx, cl, plan.QueryID)
+		text := queryString(t, ctx, cl, fmt.Sprintf(`SELECT error FROM skein.queries WHERE query_id = '%s'`, plan.QueryID))
+		return rec == "failed 0 error" && strings.Contains(text, "Conversion Error"),
+			fmt.Sprintf("skein.queries has %q (%q), want it failed with the task's error", rec, text)
+	})
+}

@@ -60,6 +60,13 @@ type lease struct {
 	// it goes when their next reports come, unless they say every
 	// endpoint was read.
 	closed bool
+	// failed is the error of a read of task failedTask at an executor
+	// that failed (the task's run did), at failedAt: the query ends
+	// failed with it unless its client reads that endpoint again
+	// (elsewhere) within dropGrace, whatever else of it is read.
+	failed     string
+	failedTask int
+	failedAt   time.Time
 }
 
 // extend moves the lease to t, if later, but never past the tickets'
@@ -159,7 +166,8 @@ func (l *leases) closed(qid string, task int, err error) {
 	}
 }
 
-// gone is a query no longer followed, abandoned, and why.
+// gone is a query no longer followed, abandoned, and why; or failed,
+// when its lease's failed is set.
 type gone struct {
 	id  string
 	why string
@@ -168,7 +176,8 @@ type gone struct {
 
 // reported takes the reads an executor's heartbeat lists; a direct
 // query whose reader dropped a stream there goes unless the reader comes
-// back within dropGrace.
+// back within dropGrace, and one whose read failed there (its task's run
+// did) ends failed unless that endpoint is read again within it.
 func (l *leases) reported(executor string, reads []cluster.Read) {
 	now := l.now()
 	l.mu.Lock()
@@ -186,6 +195,9 @@ func (l *leases) reported(executor string, reads []cluster.Read) {
 			continue // the coordinator's own read, of a stream its client reads here
 		}
 		ls.extend(now.Add(l.expiry))
+		if r.Task == ls.failedTask && r.State != cluster.ReadFailed {
+			ls.failed = "" // read again
+		}
 		switch r.State {
 		case cluster.ReadOpen:
 			open[r.Query]++
@@ -196,6 +208,8 @@ func (l *leases) reported(executor string, reads []cluster.Read) {
 			}
 		case cluster.ReadDropped:
 			ls.dropped(now)
+		case cluster.ReadFailed:
+			ls.failed, ls.failedTask, ls.failedAt = r.Error, r.Task, now
 		}
 	}
 	// Each heartbeat lists every stream still open: those it no longer
@@ -265,7 +279,8 @@ func (l *leases) expired() (out []gone) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for id, ls := range l.q {
-		if now.Before(ls.deadline.Add(grace)) || !ls.closed && (ls.open > 0 || len(ls.reported) > 0) {
+		failed := ls.failed != "" && !now.Before(ls.failedAt.Add(dropGrace+grace))
+		if !failed && (now.Before(ls.deadline.Add(grace)) || !ls.closed && (ls.open > 0 || len(ls.reported) > 0)) {
 			continue
 		}
 		delete(l.q, id)
@@ -273,6 +288,8 @@ func (l *leases) expired() (out []gone) {
 		switch {
 		case ls.closed:
 			why = sessionClosedWhy
+		case failed:
+			why = failedWhy
 		case ls.drop:
 			why = "its client dropped a stream before its end and did not come back"
 		}
@@ -281,12 +298,20 @@ func (l *leases) expired() (out []gone) {
 	return out
 }
 
+const failedWhy = "a read of it failed"
+
 // abandon cancels queries whose client has gone on every executor and
 // ends them cancelled, saying why.
 func (d *dist) abandon(qs []gone) {
 	for _, q := range qs {
 		d.cancelQuery(q.id, q.handle)
 		d.owed.drop(q.id)
+		if q.why == failedWhy {
+			// What its reader got from the executor: the query's error.
+			d.hist.finished(q.id, 0, 0, errors.New(q.failed))
+			flightsql.QueryLog(d.log, q.id, q.trace).Info().Str("err", q.failed).Msg("query failed at an executor: its tasks are cancelled")
+			continue
+		}
 		d.hist.finished(q.id, 0, 0, fmt.Errorf("abandoned: %s: %w", q.why, context.Canceled))
 		flightsql.QueryLog(d.log, q.id, q.trace).Info().Str("reason", q.why).Msg("query abandoned: its tasks are cancelled")
 	}

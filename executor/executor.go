@@ -552,7 +552,7 @@ func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServe
 	}
 	end := s.e.reads.begin(task)
 	err = sendSpooled(stream.Context(), r, stream)
-	end(err != nil && stream.Context().Err() != nil)
+	end(err, err != nil && stream.Context().Err() != nil)
 	// Read whole, the query is let go; dropped, the coordinator cancels
 	// it everywhere: either way it hears at once.
 	s.e.wakeReport()

@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"strings"
 	"sync"
 
 	"github.com/skeindb/skein/internal/cluster"
@@ -25,8 +26,9 @@ type readKey struct {
 const maxEnded = 10000
 
 // begin counts a stream of task t's result as open; end says how it
-// ended: read to its end, or dropped by its reader.
-func (r *reads) begin(t cluster.Task) (end func(dropped bool)) {
+// ended: read to its end (err nil), dropped by its reader (gone), or
+// failed with err.
+func (r *reads) begin(t cluster.Task) (end func(err error, gone bool)) {
 	k := readKey{t.Query, t.Task}
 	r.mu.Lock()
 	if r.open == nil {
@@ -34,10 +36,13 @@ func (r *reads) begin(t cluster.Task) (end func(dropped bool)) {
 	}
 	r.open[k]++
 	r.mu.Unlock()
-	return func(dropped bool) {
-		state := cluster.ReadDone
-		if dropped {
-			state = cluster.ReadDropped
+	return func(err error, gone bool) {
+		rd := cluster.Read{Query: k.query, Task: k.task, State: cluster.ReadDone}
+		switch {
+		case gone:
+			rd.State = cluster.ReadDropped
+		case err != nil:
+			rd.State, rd.Error = cluster.ReadFailed, clipError(err.Error())
 		}
 		r.mu.Lock()
 		defer r.mu.Unlock()
@@ -45,9 +50,19 @@ func (r *reads) begin(t cluster.Task) (end func(dropped bool)) {
 			delete(r.open, k)
 		}
 		if len(r.ended) < maxEnded {
-			r.ended = append(r.ended, cluster.Read{Query: k.query, Task: k.task, State: state})
+			r.ended = append(r.ended, rd)
 		}
 	}
+}
+
+// clipError bounds an error's text in a heartbeat (of up to maxEnded
+// reads).
+func clipError(s string) string {
+	const most = 2 << 10
+	if len(s) <= most {
+		return s
+	}
+	return strings.ToValidUTF8(s[:most], "") + "…"
 }
 
 // take gives the reads to report: those ended since the last report, and

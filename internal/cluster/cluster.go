@@ -300,7 +300,9 @@ type Member struct {
 type Read struct {
 	Query string `json:"q"`
 	Task  int    `json:"t"`
-	State string `json:"s"` // ReadOpen, ReadDone or ReadDropped
+	State string `json:"s"` // ReadOpen, ReadDone, ReadDropped or ReadFailed
+	// Error is a failed read's error, as its reader got it.
+	Error string `json:"e,omitempty"`
 }
 
 // The states of a Read.
@@ -308,6 +310,7 @@ const (
 	ReadOpen    = "open"    // its stream is open (reported by every heartbeat meanwhile)
 	ReadDone    = "done"    // read to its end
 	ReadDropped = "dropped" // its reader went before the end
+	ReadFailed  = "failed"  // the stream ended in an error (the task's run failed)
 )
 
 // TaskReport is one finished task attempt.
