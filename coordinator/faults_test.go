@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/skeindb/skein/executor"
+	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
 	"github.com/skeindb/skein/internal/ducktest"
 )
@@ -368,4 +369,53 @@ FROM fact f JOIN ord o ON f.o = o.o GROUP BY o.urgent, f.d`
 		return rec == "failed 0 error" && strings.Contains(text, "Conversion Error"),
 			fmt.Sprintf("skein.queries has %q (%q), want it failed with the task's error", rec, text)
 	})
+}
+
+// In direct mode a client that opens a stream of a final task before the
+// task has started (it waits for its producers) keeps its query: the
+// executor counts the stream open from when it is opened, not from when
+// the task's result is there. The query was abandoned once its endpoints'
+// expiry passed (the waiting stream was not reported) and every task run
+// again for the waiting reader.
+func TestWaitingReadKeepsItsQuery(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
+	_, cl, ref := stagedCluster(t, "direct", func(c *Config) {
+		c.EndpointExpiry = time.Second
+		c.Executor = func(e *executor.Config) {
+			e.Test = &executor.TestHooks{Before: func(ctx context.Context, t cluster.Task) error {
+				if t.Partitions == 0 {
+					return nil
+				}
+				select { // a slow producer: its consumers wait past the expiry
+				case <-time.After(3 * time.Second):
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}}
+		}
+	})
+	ctx := context.Background()
+	q := "SELECT f.k, f.x, o.od FROM fact f JOIN ord o ON f.o = o.o"
+	want := duckRows(t, ref, q)
+	info := staged(t, cl, q)
+	plan := planOf(t, info)
+	var got []string
+	for _, ep := range info.Endpoint {
+		r := readerAt(t, ctx, ep.GetLocation()[0].GetUri(), ep.Ticket)
+		got = append(got, rowStrings(t, r)...)
+		r.Release()
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("%d rows, want DuckDB's %d", len(got), len(want))
+	}
+	eventually(t, 10*time.Second, func() (bool, string) {
+		rec := recorded(t, ctx, cl, plan.QueryID)
+		return strings.HasPrefix(rec, "ok "), fmt.Sprintf("skein.queries has %q, want it ok", rec)
+	})
+	runs := queryValue(t, ctx, cl, fmt.Sprintf(`SELECT count(*)::BIGINT FROM skein.tasks WHERE query_id = '%s'`, plan.QueryID))
+	if runs != int64(plan.Tasks) {
+		t.Errorf("%v task attempts, want one for each of the %d tasks", runs, plan.Tasks)
+	}
 }

@@ -531,32 +531,43 @@ func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServe
 	// otherwise hold the slot an earlier endpoint's task is waiting for.
 	s.e.streams.Add(1)
 	defer s.e.streams.Add(-1)
-	// A task this executor does not hold may run elsewhere: the scheduler
-	// gave it to an idle executor. Its rows come from there.
-	if relayed, err := s.e.redirect(stream, task, string(handle), t.GetTicket()); relayed {
-		return err
-	}
-	var r *spoolReader
-	var release func()
-	if partial {
-		r, release, err = s.e.claimPart(runKey(task), task, part)
-	} else {
-		r, release, err = s.e.claim(runKey(task), task)
-	}
-	if err != nil {
-		return err
-	}
-	defer release()
 	if partial { // another executor's consumer task: no client's read
+		if relayed, err := s.e.redirect(stream, task, string(handle), t.GetTicket()); relayed {
+			return err
+		}
+		r, release, err := s.e.claimPart(runKey(task), task, part)
+		if err != nil {
+			return err
+		}
+		defer release()
 		return sendSpooled(stream.Context(), r, stream)
 	}
+	// The stream counts as a client's read (its query stays) from now,
+	// while it waits for the task to start too: counted from when the
+	// result was there, a direct query whose reader waited for its
+	// producers past --endpoint-expiry was abandoned, and run again.
 	end := s.e.reads.begin(task)
-	err = sendSpooled(stream.Context(), r, stream)
+	err = s.e.serve(stream, task, handle, t.GetTicket())
 	end(err, err != nil && stream.Context().Err() != nil)
 	// Read whole, the query is let go; dropped, the coordinator cancels
 	// it everywhere: either way it hears at once.
 	s.e.wakeReport()
 	return err
+}
+
+// serve sends a task's result to its reader: from the executor the
+// scheduler gave the task to (an idle one stole it), or from its run
+// here.
+func (e *Executor) serve(stream flight.FlightService_DoGetServer, task cluster.Task, handle, ticket []byte) error {
+	if relayed, err := e.redirect(stream, task, string(handle), ticket); relayed {
+		return err
+	}
+	r, release, err := e.claim(runKey(task), task)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return sendSpooled(stream.Context(), r, stream)
 }
 
 // newsGap is the least time between two reports that news (tasks or
