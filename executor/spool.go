@@ -37,6 +37,7 @@ type spool struct {
 	file    *os.File
 	fileLen int64 // bytes written to file
 	nFile   int   // frames in file
+	readOff int64 // how far the only reader has read file
 	held    int64 // bytes of mem not yet read
 	disk    int64 // bytes reserved for the file
 	done    bool  // the writer finished
@@ -477,7 +478,7 @@ func (sp *spool) add(ctx context.Context, f frame) error {
 		return errAbandoned
 	}
 	// Once spilled, frames stay in order in the file.
-	inMemory, err := sp.store.reserve(ctx, n, !spilled, sp.isRead, sp.stall, sp.query)
+	inMemory, err := sp.store.reserve(ctx, n, !spilled, sp.drainable, sp.stall, sp.query)
 	if err != nil {
 		return err
 	}
@@ -654,8 +655,49 @@ func (r *spoolReader) readFile(ctx context.Context, file *os.File) (sendFrame, e
 		r.sent(f)
 		return sendFrame{}, fmt.Errorf("reading a spilled task result: %w", err)
 	}
+	r.sp.readTo(file, r.off, 8+n, n)
 	r.off += 8 + n
 	return f, nil
+}
+
+// spoolBacklog is how much of its file a spool being read may hold unread
+// while its writer takes disk over the budget (drainable).
+const spoolBacklog = 16 << 20
+
+// readTo records that a spool's only reader has read the file's frame of
+// size bytes at off, n of them reserved for it: what it takes on disk goes
+// back to the budget once the file gives its blocks back (punchHole; the
+// file keeps its length). A broadcast's frames stay for its other
+// readers.
+func (sp *spool) readTo(file *os.File, off, size, n int64) {
+	if sp.readers > 1 {
+		return
+	}
+	sp.mu.Lock()
+	sp.readOff = off + size
+	freed := sp.file == file && punchHole(file, off, size) // not released meanwhile
+	if freed {
+		sp.disk -= n
+	}
+	sp.mu.Unlock()
+	if freed {
+		sp.store.free(0, n)
+	} else {
+		sp.store.wake() // its writer may wait for this reader (drainable)
+	}
+}
+
+// drainable says whether a reader is draining the spool, and holds less
+// than spoolBacklog of its file unread (a broadcast's readers: any): then
+// its writer may take disk over the budget (spoolStore.reserve), since
+// waiting for other spools' readers could wait for ever; past it, the
+// writer waits for its own reader. Without the bound, a slow reader of a
+// large result let its spool grow on disk to the whole result, whatever
+// --spool-disk-gb said.
+func (sp *spool) drainable() bool {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return sp.reading && (sp.readers > 1 || sp.fileLen-sp.readOff < spoolBacklog)
 }
 
 // release drops whatever the spool still holds, stops its writer and
