@@ -138,6 +138,48 @@ func TestSplit(t *testing.T) {
 	}
 }
 
+// A file of very many small row groups is cut into few slices, each of
+// which costs a walk of all its groups (rowGroupWalks): 10,000 groups of
+// 400 rows into 10 slices, not 4,000; every row once, in order. One of
+// tiny groups (tinyGroupRows) is read whole, without row numbers.
+func TestSplitFilesOfSmallRowGroups(t *testing.T) {
+	groups := func(n int, rows int64) []int64 {
+		g := make([]int64, n)
+		for i := range g {
+			g[i] = rows
+		}
+		return g
+	}
+	files := []File{{Path: "small", RowGroups: groups(10_000, 400)}, {Path: "tiny", RowGroups: groups(50_000, 2)},
+		{Path: "usual", RowGroups: groups(4, 122_880)}}
+	got := Split(files, 1000)
+	n := map[string]int{}
+	var next int64
+	for _, s := range got {
+		if len(s.Files) == 1 && s.Files[0] == "tiny" && s.Whole() && s.Rows == 100_000 {
+			n["tiny"]++
+			continue
+		}
+		n[s.File]++
+		if s.File != "small" {
+			continue
+		}
+		if s.First != next {
+			t.Fatalf("slices %v: a gap or overlap at %d", got, next)
+		}
+		next = s.Last + 1
+	}
+	if n["small"] != 10 || next != 4_000_000 {
+		t.Errorf("the file of 10,000 row groups: %d slices to row %d, want 10 to 4000000", n["small"], next)
+	}
+	if n["tiny"] != 1 {
+		t.Errorf("the file of 50,000 row groups of 2 rows: slices %v, want it whole", got)
+	}
+	if n["usual"] != 4 {
+		t.Errorf("the file of 4 usual row groups: %d slices, want one a group", n["usual"])
+	}
+}
+
 // SplitTail cuts the last rows into quarter-size slices (a row group at
 // least), starting the tail at a row group boundary, and covers every row
 // once.
