@@ -265,7 +265,10 @@ func (s *Server) Login(addr, user, password string) (ok bool, retry time.Duratio
 func (s *Server) checkLogin(addr, user, password string) (users.Role, bool, time.Duration) {
 	end, wait := s.throttle.Begin(
 		users.Key{Name: "addr:" + addr, Free: freeFailuresPerAddress},
-		users.Key{Name: "user:" + user, Free: freeFailuresPerUser})
+		// Guesses at a user name (from anywhere) hold its logins back,
+		// but not from an address the user has logged in from: they
+		// would lock the user out.
+		users.Key{Name: "user:" + user, Free: freeFailuresPerUser, Trust: user + "\x00" + addr})
 	if wait > 0 {
 		return "", false, wait
 	}

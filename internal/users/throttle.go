@@ -12,23 +12,35 @@ import (
 // bcrypt and reveal nothing. Beyond Free failures a key also has at most
 // one attempt in flight, so parallel connections do not multiply the rate.
 // A success resets the key.
+//
+// A key may name a trust (Key.Trust): a success makes the throttle trust
+// it for TrustFor, and a trusted attempt is not held by that key's
+// backoff. So the user name's backoff, which anyone may set off by
+// guessing at it, does not lock out the user's own clients: the user and
+// address pair they logged in from is trusted.
 type Throttle struct {
 	Base, Max time.Duration
 	// Forget forgives a key's failures this long after the last one.
 	Forget time.Duration
-	// Keys bounds the keys remembered (each is a few dozen bytes).
+	// Keys bounds the keys remembered (each is a few dozen bytes), and
+	// the trusts.
 	Keys int
+	// TrustFor is how long a success trusts its keys' Trust.
+	TrustFor time.Duration
 
-	mu    sync.Mutex
-	byKey map[string]*strikes
-	now   func() time.Time
+	mu      sync.Mutex
+	byKey   map[string]*strikes
+	trusted map[string]time.Time // a trust and when it was last earned
+	now     func() time.Time
 }
 
 // Key is one thing attempts are counted by, with the failures it may
-// have before backoff.
+// have before backoff, and the trust (if any) that exempts an attempt
+// from that backoff once a success has earned it.
 type Key struct {
-	Name string
-	Free int
+	Name  string
+	Free  int
+	Trust string
 }
 
 type strikes struct {
@@ -40,8 +52,8 @@ type strikes struct {
 
 // NewThrottle returns a throttle with the given backoff bounds.
 func NewThrottle(base, max time.Duration) *Throttle {
-	return &Throttle{Base: base, Max: max, Forget: 15 * time.Minute, Keys: 100_000,
-		byKey: map[string]*strikes{}, now: time.Now}
+	return &Throttle{Base: base, Max: max, Forget: 15 * time.Minute, Keys: 100_000, TrustFor: 7 * 24 * time.Hour,
+		byKey: map[string]*strikes{}, trusted: map[string]time.Time{}, now: time.Now}
 }
 
 // Outcome is how an attempt ended.
@@ -67,7 +79,7 @@ func (t *Throttle) Begin(keys ...Key) (end func(Outcome), retry time.Duration) {
 			delete(t.byKey, k.Name) // failures long ago are forgiven
 			continue
 		}
-		if s == nil || s.failures < k.Free {
+		if s == nil || s.failures < k.Free || t.trusts(k.Trust, now) {
 			continue
 		}
 		if wait := s.until.Sub(now); wait > 0 {
@@ -101,6 +113,9 @@ func (t *Throttle) end(keys []Key, got []*strikes, o Outcome) {
 		switch o {
 		case Succeeded:
 			s.failures, s.until = 0, time.Time{}
+			if k.Trust != "" {
+				t.trust(k.Trust, now)
+			}
 		case Failed:
 			s.failures++
 			s.last = now
@@ -116,6 +131,26 @@ func (t *Throttle) end(keys []Key, got []*strikes, o Outcome) {
 			delete(t.byKey, k.Name)
 		}
 	}
+}
+
+// trusts says whether a success earned trust within TrustFor. t.mu is
+// held.
+func (t *Throttle) trusts(trust string, now time.Time) bool {
+	at, ok := t.trusted[trust]
+	return trust != "" && ok && now.Sub(at) <= t.TrustFor
+}
+
+// trust records a success of trust, forgetting the stalest trusts when
+// there are Keys of them already. t.mu is held.
+func (t *Throttle) trust(trust string, now time.Time) {
+	if _, ok := t.trusted[trust]; !ok && len(t.trusted) >= t.Keys {
+		for k, at := range t.trusted {
+			if now.Sub(at) > t.TrustFor || len(t.trusted) >= t.Keys*9/10 {
+				delete(t.trusted, k)
+			}
+		}
+	}
+	t.trusted[trust] = now
 }
 
 // makeRoom forgets keys long out of backoff when the table is full, and

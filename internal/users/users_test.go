@@ -2,6 +2,7 @@ package users
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -88,6 +89,57 @@ func TestThrottleBacksOff(t *testing.T) {
 	end(Succeeded)
 	if len(th.byKey) != 0 {
 		t.Fatalf("keys left after success: %v", th.byKey)
+	}
+}
+
+// Guesses at a user's name set off its backoff, but the user's client at
+// an address it has logged in from still logs in (and fails are still
+// counted there); a client at a new address waits. The address's own
+// backoff holds even a trusted pair.
+func TestThrottleTrustsKnownClients(t *testing.T) {
+	th := NewThrottle(time.Second, 30*time.Second)
+	now := time.Unix(1000, 0)
+	th.now = func() time.Time { return now }
+	keys := func(addr string) []Key {
+		return []Key{{Name: "addr:" + addr, Free: 5}, {Name: "user:ann", Free: 3, Trust: "ann\x00" + addr}}
+	}
+	attempt := func(addr string, o Outcome) time.Duration {
+		t.Helper()
+		end, wait := th.Begin(keys(addr)...)
+		if wait == 0 {
+			end(o)
+		}
+		return wait
+	}
+	if wait := attempt("home", Succeeded); wait != 0 {
+		t.Fatal(wait)
+	}
+	for i := range 3 { // an attacker, from addresses of its own
+		if wait := attempt(fmt.Sprint("attacker", i), Failed); wait != 0 {
+			t.Fatalf("guess %d refused: %v", i, wait)
+		}
+	}
+	if wait := attempt("attacker9", Failed); wait == 0 {
+		t.Fatal("the user's backoff did not hold a new address")
+	}
+	if wait := attempt("new", Succeeded); wait == 0 {
+		t.Fatal("a client at a new address was not held by the user's backoff")
+	}
+	if wait := attempt("home", Succeeded); wait != 0 {
+		t.Fatalf("the user's client at its known address was locked out: wait %v", wait)
+	}
+	for range 5 { // its own address's backoff holds it
+		attempt("home", Failed)
+	}
+	if wait := attempt("home", Succeeded); wait == 0 {
+		t.Fatal("a trusted pair passed its address's backoff")
+	}
+	now = now.Add(8 * 24 * time.Hour)
+	for i := range 4 {
+		attempt(fmt.Sprint("attacker", i), Failed)
+	}
+	if wait := attempt("home", Succeeded); wait == 0 {
+		t.Fatal("a trust past TrustFor still held")
 	}
 }
 
