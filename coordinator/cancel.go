@@ -8,6 +8,7 @@ import (
 
 	"github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
+	"google.golang.org/grpc/metadata"
 )
 
 // reading is what the coordinator knows of the staged queries it reads
@@ -68,18 +69,27 @@ func (d *dist) read(qid string, task int, err error) {
 	}
 	r.mu.Unlock()
 	if q != nil {
-		d.cancelQuery(qid, q.handle)
+		d.cancelQuery(qid, q.handle, false)
 	}
 }
 
 // cancelQuery asks every live executor to stop the query's tasks and drop
-// what they hold, in the background.
-func (d *dist) cancelQuery(qid, handle string) {
+// what they hold, in the background. With revoke (its client cancelled
+// it, or it was abandoned) its tickets are void from now on, here and at
+// the executors; otherwise (it was read to its end, or failed) a ticket
+// redeemed again runs its task again.
+func (d *dist) cancelQuery(qid, handle string, revoke bool) {
+	if revoke {
+		d.revoked.add(qid)
+	}
 	d.sched.cancel(qid)
 	for _, m := range d.reg.live() {
 		d.work.spawn(func() {
 			ctx, cancel := context.WithTimeout(d.life, 10*time.Second)
 			defer cancel()
+			if revoke {
+				ctx = metadata.AppendToOutgoingContext(ctx, cluster.RevokeHeader, "1")
+			}
 			c, lease, err := d.clients.get(m.Location)
 			if err == nil {
 				defer lease()
@@ -92,6 +102,43 @@ func (d *dist) cancelQuery(qid, handle string) {
 	}
 }
 
+// revocations are the queries cancelled by their clients or abandoned,
+// until their tickets expire: their tickets are void (errRevoked).
+// Redeemed after the cancel, a ticket ran its task again, with its
+// producers, on executors the cancel had passed: a storm of clients
+// cancelling and reading held streams for minutes and the executors'
+// spools for ten.
+type revocations struct {
+	mu sync.Mutex
+	q  map[string]time.Time // until
+}
+
+func (r *revocations) add(qid string) {
+	now := time.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.q == nil {
+		r.q = map[string]time.Time{}
+	}
+	for id, until := range r.q {
+		if now.After(until) {
+			delete(r.q, id)
+		}
+	}
+	r.q[qid] = now.Add(cluster.TaskTTL)
+}
+
+// check is errRevoked for a revoked query, else nil.
+func (r *revocations) check(qid string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if until, ok := r.q[qid]; ok && time.Now().Before(until) {
+		return fmt.Errorf("%w: query %s was cancelled (CancelFlightInfo, or abandoned by its client): its tickets no longer run",
+			context.Canceled, qid)
+	}
+	return nil
+}
+
 // Cancel implements flightsql.Cluster: CancelFlightInfo with a ticket
 // this layer issued stops the query's tasks on every executor and ends
 // it cancelled. Its tasks start when the FlightInfo is issued, so without
@@ -102,8 +149,9 @@ func (d *dist) Cancel(user string, handle []byte) (bool, error) {
 	if !ok || err != nil {
 		return ok, err
 	}
+	d.revoked.add(qid)
 	if task != "" {
-		d.cancelQuery(qid, task)
+		d.cancelQuery(qid, task, true)
 	}
 	d.owed.drop(qid)
 	d.leases.drop(qid)

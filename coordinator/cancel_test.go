@@ -8,6 +8,10 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/skeindb/skein/executor"
+	"github.com/skeindb/skein/internal/cluster"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // CancelFlightInfo of a distributed query, whose tasks start when the
@@ -54,5 +58,60 @@ func TestCancelFlightInfoStopsTasks(t *testing.T) {
 				fmt.Sprintf("%s: query recorded %q, %d tasks running, %d ran to the end", c.mode, got, n, ok)
 		})
 		t.Logf("%s: the tasks stopped %v after CancelFlightInfo", c.mode, time.Since(start).Round(time.Millisecond))
+	}
+}
+
+// A cancelled query's tickets no longer run. Redeemed after the cancel
+// (at its executors or here), a ticket ran its task again with its
+// producers, out of the scheduler's reach and past the cancel: a storm of
+// clients cancelling and reading held streams for minutes, and results
+// nobody read held the spools for ten minutes. Now each read fails
+// Canceled at once, nothing of the query runs to its end, and the spools
+// are empty.
+func TestCancelledTicketsDoNotRun(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
+	for _, mode := range []string{"direct", "proxy"} {
+		t.Run(mode, func(t *testing.T) {
+			c, cl, _ := stagedCluster(t, mode, func(c *Config) {
+				c.Executor = func(e *executor.Config) {
+					e.Test = &executor.TestHooks{Before: func(ctx context.Context, t cluster.Task) error {
+						select { // slow tasks: none ends before the cancel
+						case <-time.After(2 * time.Second):
+							return nil
+						case <-ctx.Done():
+							return ctx.Err()
+						}
+					}}
+				}
+			})
+			ctx := context.Background()
+			info := staged(t, cl, "SELECT f.k, f.x, o.od FROM fact f JOIN ord o ON f.o = o.o")
+			plan := planOf(t, info)
+			if res, err := cl.CancelFlightInfo(ctx, &flight.CancelFlightInfoRequest{Info: info}); err != nil || res.Status != flight.CancelStatusCancelled {
+				t.Fatalf("CancelFlightInfo %v %v", res.Status, err)
+			}
+			for _, ep := range info.Endpoint {
+				rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				var stream flight.FlightService_DoGetClient
+				var err error
+				if locs := ep.GetLocation(); len(locs) > 0 {
+					stream, err = dialAt(t, locs[0].GetUri()).DoGet(rctx, ep.Ticket)
+				} else {
+					stream, err = cl.Client.DoGet(rctx, ep.Ticket)
+				}
+				if err == nil {
+					_, err = stream.Recv()
+				}
+				cancel()
+				if status.Code(err) != codes.Canceled || !strings.Contains(err.Error(), "was cancelled") {
+					t.Fatalf("reading an endpoint of a cancelled query: %v, want Canceled", err)
+				}
+			}
+			time.Sleep(3 * time.Second) // past any task's 2 s
+			if ok := queryInt(t, cl, fmt.Sprintf(`SELECT count(*) FROM skein.tasks WHERE query_id = '%s' AND status = 'ok'`, plan.QueryID)); ok != 0 {
+				t.Errorf("%d tasks of the cancelled query ran to their end", ok)
+			}
+			noShuffleData(t, c, "a cancelled query read")
+		})
 	}
 }

@@ -130,10 +130,11 @@ type dist struct {
 	// textSchemas are the result schemas of the kept plans, by text and
 	// catalog version, for PlanKept.
 	textSchemas *lru[schemaKey, keptSchema]
-	reading     reading    // staged queries read through here, until they end
-	owed        owed       // endpoints to be redeemed here, waited for by a drain
-	leases      leases     // queries kept while their clients show they want them
-	sched       *scheduler // gives tasks to executors as they have free slots
+	reading     reading     // staged queries read through here, until they end
+	owed        owed        // endpoints to be redeemed here, waited for by a drain
+	leases      leases      // queries kept while their clients show they want them
+	revoked     revocations // queries cancelled or abandoned: their tickets are void
+	sched       *scheduler  // gives tasks to executors as they have free slots
 }
 
 // Bounds of the caches: footers by count and bytes (a footer costs its

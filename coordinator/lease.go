@@ -304,7 +304,7 @@ const failedWhy = "a read of it failed"
 // ends them cancelled, saying why.
 func (d *dist) abandon(qs []gone) {
 	for _, q := range qs {
-		d.cancelQuery(q.id, q.handle)
+		d.cancelQuery(q.id, q.handle, true)
 		d.owed.drop(q.id)
 		if q.why == failedWhy {
 			// What its reader got from the executor: the query's error.

@@ -45,6 +45,9 @@ func (d *dist) Redeem(ctx context.Context, user string, handle []byte) (*arrow.S
 		if t.User != user {
 			return nil, nil, true, fmt.Errorf("%w: the ticket was issued to another user", flightsql.ErrDenied)
 		}
+		if err := d.revoked.check(t.Query); err != nil {
+			return nil, nil, true, err
+		}
 		d.owed.redeemed(t.Query, t.Task)
 		d.leases.opened(t.Query)
 		sc, ch, err := d.proxy(ctx, t, handle)
@@ -61,6 +64,9 @@ func (d *dist) Redeem(ctx context.Context, user string, handle []byte) (*arrow.S
 	}
 	if m.User != user {
 		return nil, nil, true, fmt.Errorf("%w: the ticket was issued to another user", flightsql.ErrDenied)
+	}
+	if err := d.revoked.check(m.Query); err != nil {
+		return nil, nil, true, err
 	}
 	if err := d.unbundled(&m); err != nil {
 		return nil, nil, true, err
@@ -81,6 +87,9 @@ func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.R
 // openPart is open for partition part of a producer task (part >= 0), or
 // for the task's whole result (part < 0).
 func (d *dist) openPart(ctx context.Context, t cluster.Task, handle []byte, part int) (array.RecordReader, func(), string, error) {
+	if err := d.revoked.check(t.Query); err != nil {
+		return nil, nil, "", err // not run again here, nor at an executor
+	}
 	var ticket []byte
 	var err error
 	if part >= 0 {

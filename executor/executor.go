@@ -145,7 +145,13 @@ type Executor struct {
 	// after the cancel (sent just before it) does not run, so no result
 	// is left held for nobody.
 	cancelled map[string]time.Time
-	closing   bool
+	// revoked are those of them cancelled by their clients or abandoned
+	// (cluster.RevokeHeader), until then: their tickets no longer run
+	// here. runs are the runs of each query, however started (by the
+	// scheduler, or by a reader), for a revocation to stop them all.
+	revoked map[string]time.Time
+	runs    map[string]map[*started]bool
+	closing bool
 	wg        sync.WaitGroup
 
 	shutdown sync.Once
@@ -218,6 +224,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	e := &Executor{cfg: cfg, id: id, log: log.With().Str("executor", id).Logger(), db: db, lis: lis, zone: zone, removeSpoolDir: removeSpoolDir,
 		uri: scheme + lis.Addr().String(), slots: make(chan struct{}, threads),
 		spools: newSpoolStore(spoolDir, cfg.SpoolMemory, cfg.SpoolDisk), started: map[string]*started{}, cancelled: map[string]time.Time{},
+		revoked: map[string]time.Time{}, runs: map[string]map[*started]bool{},
 		peers: newPeers(cfg.TLS, maxPeers), holdMax: streamHeld, health: health.New(), reported: make(chan struct{}),
 		wake: make(chan struct{}, 1), drainAcked: make(chan struct{})}
 	if cfg.Advertise != "" {
@@ -497,7 +504,8 @@ func (s *service) DoAction(a *flight.Action, stream flight.FlightService_DoActio
 		if err != nil {
 			return fmt.Errorf("%w: task ticket: %w", skeinsql.ErrUnauthenticated, err)
 		}
-		s.e.cancelQuery(t.Query)
+		md, _ := metadata.FromIncomingContext(stream.Context())
+		s.e.cancelQuery(t.Query, len(md.Get(cluster.RevokeHeader)) > 0)
 	default:
 		return fmt.Errorf("%w: executor action %q", skeinsql.ErrUnimplemented, a.Type)
 	}
@@ -700,6 +708,10 @@ func (e *Executor) spawn(t cluster.Task, only int) *started {
 		ctx, cancel = context.WithDeadline(e.life, t.Deadline)
 	}
 	s := &started{query: t.Query, cancel: cancel, ran: &ranSignal{ch: make(chan struct{})}}
+	if e.runs[t.Query] == nil {
+		e.runs[t.Query] = map[*started]bool{}
+	}
+	e.runs[t.Query][s] = true
 	var spools []*spool
 	open := func(schema *arrow.Schema) (recordWriter, error) {
 		return newSpoolWriter(payloads{ctx: ctx, sp: s.sp}, schema, t.Codec != "", e.ipcOptions(t, schema)...), nil
@@ -759,6 +771,11 @@ func (e *Executor) spawn(t cluster.Task, only int) *started {
 		}
 		s.ran.err, s.ran.rows = err, rows
 		close(s.ran.ch)
+		e.mu.Lock()
+		if delete(e.runs[t.Query], s); len(e.runs[t.Query]) == 0 {
+			delete(e.runs, t.Query)
+		}
+		e.mu.Unlock()
 	}()
 	return s
 }
@@ -769,8 +786,8 @@ func (e *Executor) spawn(t cluster.Task, only int) *started {
 func (e *Executor) claim(key string, t cluster.Task) (*spoolReader, func(), error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closing {
-		return nil, nil, errClosing
+	if err := e.refuses(t); err != nil {
+		return nil, nil, err
 	}
 	s, ok := e.started[key]
 	if !ok || s.sp == nil {
@@ -804,6 +821,19 @@ func (e *Executor) fromCoordinator(ctx context.Context) error {
 	return nil
 }
 
+// refuses says why a reader of task t gets nothing here: the executor is
+// shutting down, or t's query was revoked. Called with e.mu held.
+func (e *Executor) refuses(t cluster.Task) error {
+	if e.closing {
+		return errClosing
+	}
+	if until, ok := e.revoked[t.Query]; ok && time.Now().Before(until) {
+		return fmt.Errorf("%w: query %s was cancelled (by its client, or abandoned): its tickets no longer run",
+			context.Canceled, t.Query)
+	}
+	return nil
+}
+
 var errClosing = fmt.Errorf("%w: the executor is shutting down", skeinsql.ErrBusy)
 
 // claimPart gives a reader of partition part of a producer task that
@@ -817,8 +847,8 @@ var errClosing = fmt.Errorf("%w: the executor is shutting down", skeinsql.ErrBus
 func (e *Executor) claimPart(key string, t cluster.Task, part int) (*spoolReader, func(), error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closing {
-		return nil, nil, errClosing
+	if err := e.refuses(t); err != nil {
+		return nil, nil, err
 	}
 	s, ok := e.started[key]
 	if !ok {
@@ -855,12 +885,14 @@ func (e *Executor) taskLog(t cluster.Task) *zerolog.Logger {
 // cancelQuery stops every task of query started here and drops what they
 // hold (readers of their spools get an error). Their tickets stay valid:
 // one redeemed again runs its task again, as after expiry.
-func (e *Executor) cancelQuery(query string) {
+func (e *Executor) cancelQuery(query string, revoke bool) {
 	e.mu.Lock()
 	now := time.Now()
-	for q, until := range e.cancelled {
-		if now.After(until) {
-			delete(e.cancelled, q)
+	for _, m := range []map[string]time.Time{e.cancelled, e.revoked} {
+		for q, until := range m {
+			if now.After(until) {
+				delete(m, q)
+			}
 		}
 	}
 	e.cancelled[query] = now.Add(cluster.TaskTTL)
@@ -869,6 +901,12 @@ func (e *Executor) cancelQuery(query string) {
 		if s.query == query {
 			gone = append(gone, s)
 			delete(e.started, h)
+		}
+	}
+	if revoke {
+		e.revoked[query] = now.Add(cluster.TaskTTL)
+		for s := range e.runs[query] {
+			s.cancel() // readers' runs too: their readers get the cancel
 		}
 	}
 	e.mu.Unlock()
