@@ -152,7 +152,7 @@ type Executor struct {
 	revoked map[string]time.Time
 	runs    map[string]map[*started]bool
 	closing bool
-	wg        sync.WaitGroup
+	wg      sync.WaitGroup
 
 	shutdown sync.Once
 }
