@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/skeindb/skein/executor"
 	"github.com/skeindb/skein/internal/cluster"
+	"github.com/skeindb/skein/internal/duck"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -114,4 +115,46 @@ func TestCancelledTicketsDoNotRun(t *testing.T) {
 			noShuffleData(t, c, "a cancelled query read")
 		})
 	}
+}
+
+// A reader in the middle of a cancelled query's stream stops with the
+// cancel, even when its task's result is spooled whole: it read on to the
+// end.
+func TestCancelStopsAReaderMidStream(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
+	c, cl, _ := stagedCluster(t, "direct", func(c *Config) {
+		c.Executor = func(e *executor.Config) {
+			e.Batch = duck.BatchSize{Rows: 256, Bytes: duck.DefaultBatchSize.Bytes}
+		}
+	})
+	ctx := context.Background()
+	info := staged(t, cl, "SELECT f.k, f.x, o.od FROM fact f JOIN ord o ON f.o = o.o")
+	ep := info.Endpoint[0]
+	stream, err := dialAt(t, ep.GetLocation()[0].GetUri()).DoGet(ctx, ep.Ticket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := flight.NewRecordReader(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	if !r.Next() {
+		t.Fatalf("no first batch: %v", r.Err())
+	}
+	// Its task has spooled the rest (the spool is not read further).
+	eventually(t, 10*time.Second, func() (bool, string) {
+		return runningTasks(c) == 0, "the query's tasks still run"
+	})
+	if res, err := cl.CancelFlightInfo(ctx, &flight.CancelFlightInfoRequest{Info: info}); err != nil || res.Status != flight.CancelStatusCancelled {
+		t.Fatalf("CancelFlightInfo %v %v", res.Status, err)
+	}
+	rows := 0
+	for r.Next() {
+		rows += int(r.RecordBatch().NumRows())
+	}
+	if status.Code(r.Err()) != codes.Canceled {
+		t.Fatalf("the reader went on after the cancel (%d more rows): %v, want Canceled", rows, r.Err())
+	}
+	noShuffleData(t, c, "a cancelled query's stream")
 }

@@ -151,6 +151,9 @@ type Executor struct {
 	// scheduler, or by a reader), for a revocation to stop them all.
 	revoked map[string]time.Time
 	runs    map[string]map[*started]bool
+	// taken are the spools readers read, by query, for a revocation to
+	// stop the readers too (a run that has ended is no longer in runs).
+	taken   map[string]map[*spool]bool
 	closing bool
 	wg      sync.WaitGroup
 
@@ -224,7 +227,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	e := &Executor{cfg: cfg, id: id, log: log.With().Str("executor", id).Logger(), db: db, lis: lis, zone: zone, removeSpoolDir: removeSpoolDir,
 		uri: scheme + lis.Addr().String(), slots: make(chan struct{}, threads),
 		spools: newSpoolStore(spoolDir, cfg.SpoolMemory, cfg.SpoolDisk), started: map[string]*started{}, cancelled: map[string]time.Time{},
-		revoked: map[string]time.Time{}, runs: map[string]map[*started]bool{},
+		revoked: map[string]time.Time{}, runs: map[string]map[*started]bool{}, taken: map[string]map[*spool]bool{},
 		peers: newPeers(cfg.TLS, maxPeers), holdMax: streamHeld, health: health.New(), reported: make(chan struct{}),
 		wake: make(chan struct{}, 1), drainAcked: make(chan struct{})}
 	if cfg.Advertise != "" {
@@ -630,13 +633,14 @@ func (s *started) reading() bool {
 }
 
 // release drops the task's spools.
-func (s *started) release() {
-	if s.sp != nil {
-		s.sp.release()
-	}
-	for _, sp := range s.parts {
+func (s *started) release() { s.releaseFor(nil) }
+
+// releaseFor drops the task's spools, their readers told why (nil: the
+// result is no longer wanted).
+func (s *started) releaseFor(why error) {
+	for _, sp := range append([]*spool{s.sp}, s.parts...) {
 		if sp != nil {
-			sp.release()
+			sp.releaseFor(why)
 		}
 	}
 }
@@ -800,10 +804,29 @@ func (e *Executor) claim(key string, t cluster.Task) (*spoolReader, func(), erro
 		// Run here for its reader: a start arriving later waits for this run.
 		e.started[key] = &started{query: t.Query, ran: s.ran, timer: time.AfterFunc(e.keepFor(t), func() { e.expire(key) })}
 	}
+	forget := e.reading(t.Query, s.sp)
 	return s.sp.take(), func() {
 		s.cancel()
 		s.sp.release()
+		forget()
 	}, nil
+}
+
+// reading registers a spool a reader of query takes, for a revocation to
+// release it (cancelQuery); forget, when the read ends, forgets it.
+// Called with e.mu held.
+func (e *Executor) reading(query string, sp *spool) (forget func()) {
+	if e.taken[query] == nil {
+		e.taken[query] = map[*spool]bool{}
+	}
+	e.taken[query][sp] = true
+	return func() {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		if delete(e.taken[query], sp); len(e.taken[query]) == 0 {
+			delete(e.taken, query)
+		}
+	}
 }
 
 // fromCoordinator checks that a call carries the coordinator's header
@@ -828,10 +851,14 @@ func (e *Executor) refuses(t cluster.Task) error {
 		return errClosing
 	}
 	if until, ok := e.revoked[t.Query]; ok && time.Now().Before(until) {
-		return fmt.Errorf("%w: query %s was cancelled (by its client, or abandoned): its tickets no longer run",
-			context.Canceled, t.Query)
+		return revokedError(t.Query)
 	}
 	return nil
+}
+
+func revokedError(query string) error {
+	return fmt.Errorf("%w: query %s was cancelled (by its client, or abandoned): its tickets no longer run",
+		context.Canceled, query)
 }
 
 var errClosing = fmt.Errorf("%w: the executor is shutting down", skeinsql.ErrBusy)
@@ -860,18 +887,22 @@ func (e *Executor) claimPart(key string, t cluster.Task, part int) (*spoolReader
 		// Its partitions did not fit here: this reader's is run for it,
 		// streamed as it reads (SpoolStall).
 	} else if r := s.parts[part].take(); r != nil {
+		forget := e.reading(t.Query, s.parts[part])
 		return r, func() {
 			r.done()
 			if s.drained() {
 				s.cancel()
 			}
+			forget()
 		}, nil
 	}
 	own := e.spawn(t, part)
 	r := own.parts[part].take()
+	forget := e.reading(t.Query, own.parts[part])
 	return r, func() {
 		r.done()
 		own.cancel()
+		forget()
 	}, nil
 }
 
@@ -903,13 +934,28 @@ func (e *Executor) cancelQuery(query string, revoke bool) {
 			delete(e.started, h)
 		}
 	}
+	var runs []*started
+	var taken []*spool
 	if revoke {
 		e.revoked[query] = now.Add(cluster.TaskTTL)
 		for s := range e.runs[query] {
-			s.cancel() // readers' runs too: their readers get the cancel
+			runs = append(runs, s) // readers' runs too
+		}
+		for sp := range e.taken[query] {
+			taken = append(taken, sp)
 		}
 	}
 	e.mu.Unlock()
+	// Its readers stop too, with the reason (a result spooled whole was
+	// read to its end after the cancel).
+	why := revokedError(query)
+	for _, s := range runs {
+		s.cancel()
+		s.releaseFor(why)
+	}
+	for _, sp := range taken {
+		sp.releaseFor(why)
+	}
 	for _, s := range gone {
 		if s.timer != nil {
 			s.timer.Stop()

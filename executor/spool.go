@@ -47,6 +47,8 @@ type spool struct {
 	readers int   // how many readers it is kept for
 	taken   int   // readers that have taken it
 	gone    int   // readers that are done with it
+	// why, when set, is what a reader of the spool released gets.
+	why error
 	// stall, when set, is how long the writer (a producer of query's)
 	// may wait for room in full spools while nothing is freed
 	// (spoolStore.reserve).
@@ -598,8 +600,12 @@ func (r *spoolReader) read(ctx context.Context) (sendFrame, error) {
 	case ctx.Err() != nil:
 		sp.mu.Unlock()
 		return sendFrame{}, ctx.Err()
-	case sp.closed: // expired, or the executor is shutting down
+	case sp.closed: // expired, revoked, or the executor is shutting down
+		why := sp.why
 		sp.mu.Unlock()
+		if why != nil {
+			return sendFrame{}, why
+		}
 		return sendFrame{}, errAbandoned
 	case r.next < len(sp.mem) && sp.readers > 1:
 		f := sp.mem[r.next]
@@ -698,6 +704,14 @@ func (sp *spool) drainable() bool {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	return sp.reading && (sp.readers > 1 || sp.fileLen-sp.readOff < spoolBacklog)
+}
+
+// releaseFor is release, its readers told why.
+func (sp *spool) releaseFor(why error) {
+	sp.mu.Lock()
+	sp.why = why
+	sp.mu.Unlock()
+	sp.release()
 }
 
 // release drops whatever the spool still holds, stops its writer and
