@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -103,20 +104,28 @@ func (d *dist) cancelQuery(qid, handle string, revoke bool) {
 }
 
 // revocations are the queries cancelled by their clients or abandoned,
-// until their tickets expire: their tickets are void (errRevoked).
-// Redeemed after the cancel, a ticket ran its task again, with its
-// producers, on executors the cancel had passed: a storm of clients
+// until their tickets expire: their tickets are void (check), and the
+// streams of them open here stop (follow). Redeemed after the cancel, a
+// ticket ran its task again, with its producers, on executors the cancel
+// had passed, and an open stream read on to its end: a storm of clients
 // cancelling and reading held streams for minutes and the executors'
 // spools for ten.
 type revocations struct {
-	mu sync.Mutex
-	q  map[string]time.Time // until
+	mu      sync.Mutex
+	q       map[string]time.Time // until
+	streams map[string]map[*context.CancelCauseFunc]bool
+}
+
+// errRevoked is why a revoked query's tickets and streams fail.
+var errRevoked = errors.New("was cancelled (CancelFlightInfo, or abandoned by its client): its tickets no longer run")
+
+func revokedError(qid string) error {
+	return fmt.Errorf("%w: query %s %w", context.Canceled, qid, errRevoked)
 }
 
 func (r *revocations) add(qid string) {
 	now := time.Now()
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.q == nil {
 		r.q = map[string]time.Time{}
 	}
@@ -126,17 +135,46 @@ func (r *revocations) add(qid string) {
 		}
 	}
 	r.q[qid] = now.Add(cluster.TaskTTL)
+	var stop []context.CancelCauseFunc
+	for c := range r.streams[qid] {
+		stop = append(stop, *c)
+	}
+	r.mu.Unlock()
+	for _, c := range stop {
+		c(revokedError(qid))
+	}
 }
 
-// check is errRevoked for a revoked query, else nil.
+// check is the error of a revoked query, else nil.
 func (r *revocations) check(qid string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if until, ok := r.q[qid]; ok && time.Now().Before(until) {
-		return fmt.Errorf("%w: query %s was cancelled (CancelFlightInfo, or abandoned by its client): its tickets no longer run",
-			context.Canceled, qid)
+		return revokedError(qid)
 	}
 	return nil
+}
+
+// follow has cancel called, with the revocation's error, when qid is
+// revoked while a stream of it is open; forget, when the stream ends.
+func (r *revocations) follow(qid string, cancel context.CancelCauseFunc) (forget func()) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.streams == nil {
+		r.streams = map[string]map[*context.CancelCauseFunc]bool{}
+	}
+	if r.streams[qid] == nil {
+		r.streams[qid] = map[*context.CancelCauseFunc]bool{}
+	}
+	key := &cancel
+	r.streams[qid][key] = true
+	return func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if delete(r.streams[qid], key); len(r.streams[qid]) == 0 {
+			delete(r.streams, qid)
+		}
+	}
 }
 
 // Cancel implements flightsql.Cluster: CancelFlightInfo with a ticket

@@ -128,7 +128,8 @@ func TestCancelStopsAReaderMidStream(t *testing.T) {
 		}
 	})
 	ctx := context.Background()
-	info := staged(t, cl, "SELECT f.k, f.x, o.od FROM fact f JOIN ord o ON f.o = o.o")
+	// Rows of 4 KB: more than gRPC's windows hold in flight.
+	info := staged(t, cl, "SELECT f.k, f.x, o.od, repeat(f.c, 2000) AS pad FROM fact f JOIN ord o ON f.o = o.o")
 	ep := info.Endpoint[0]
 	stream, err := dialAt(t, ep.GetLocation()[0].GetUri()).DoGet(ctx, ep.Ticket)
 	if err != nil {
@@ -157,4 +158,56 @@ func TestCancelStopsAReaderMidStream(t *testing.T) {
 		t.Fatalf("the reader went on after the cancel (%d more rows): %v, want Canceled", rows, r.Err())
 	}
 	noShuffleData(t, c, "a cancelled query's stream")
+}
+
+// A stream of a cancelled query open at the coordinator (proxy mode: the
+// coordinator relays its tasks, or merges them) stops with the cancel,
+// Canceled; it read on to its end.
+func TestCancelStopsProxiedStreams(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
+	c, cl, _ := stagedCluster(t, "proxy", func(c *Config) {
+		c.Executor = func(e *executor.Config) {
+			e.Test = &executor.TestHooks{Before: func(ctx context.Context, t cluster.Task) error {
+				select { // slow tasks: the streams are open at the cancel
+				case <-time.After(2 * time.Second):
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}}
+		}
+	})
+	ctx := context.Background()
+	for _, q := range []string{
+		"SELECT f.k, f.x, o.od FROM fact f JOIN ord o ON f.o = o.o", // relayed
+		"SELECT d, count(*) AS n, sum(x) AS s FROM fact GROUP BY d", // merged here
+	} {
+		info, err := cl.Execute(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		errs := make(chan error, len(info.Endpoint))
+		for _, ep := range info.Endpoint {
+			go func() {
+				r, err := cl.DoGet(ctx, ep.Ticket)
+				if err == nil {
+					for r.Next() {
+					}
+					err = r.Err()
+					r.Release()
+				}
+				errs <- err
+			}()
+		}
+		time.Sleep(500 * time.Millisecond) // the streams are open, waiting for the tasks
+		if res, err := cl.CancelFlightInfo(ctx, &flight.CancelFlightInfoRequest{Info: info}); err != nil || res.Status != flight.CancelStatusCancelled {
+			t.Fatalf("CancelFlightInfo %v %v", res.Status, err)
+		}
+		for range info.Endpoint {
+			if err := <-errs; status.Code(err) != codes.Canceled || !strings.Contains(err.Error(), "was cancelled") {
+				t.Fatalf("%s: a stream open at the cancel: %v, want Canceled", q, err)
+			}
+		}
+	}
+	noShuffleData(t, c, "cancelled proxied streams")
 }

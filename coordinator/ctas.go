@@ -123,7 +123,7 @@ func (d *dist) appendAnswer(req context.Context, conn *duck.Conn, tag flightsql.
 	d.hist.merging(qid) // read here at once: never abandoned unread
 	tasks, stages := p.jobOf(all, allExecs)
 	d.sched.add(qid, user, tasks, stages)
-	ctx, cancel := d.queryContext(req, deadline)
+	ctx, cancel := d.queryContext(req, qid, deadline)
 	defer cancel()
 	defer func() {
 		err = d.limits.Expired(ctx, qid, err)

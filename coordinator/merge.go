@@ -33,7 +33,7 @@ type gathered func(ctx, req context.Context, m merge, cancel func()) (*arrow.Sch
 // fails before streaming.
 func (d *dist) gather(req context.Context, m merge, answer gathered) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	d.hist.merging(m.Query)
-	ctx, cancel := d.queryContext(req, m.Deadline)
+	ctx, cancel := d.queryContext(req, m.Query, m.Deadline)
 	sc, ch, err := answer(ctx, req, m, cancel)
 	if err != nil {
 		cancel()

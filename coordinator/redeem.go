@@ -124,6 +124,9 @@ func (d *dist) openPart(ctx context.Context, t cluster.Task, handle []byte, part
 		if id == "" {
 			continue
 		}
+		if err := d.revoked.check(t.Query); err != nil {
+			return nil, nil, "", err // cancelled meanwhile: not tried elsewhere, nor here
+		}
 		loc, ok := d.reg.location(id)
 		if !ok {
 			errs = append(errs, fmt.Errorf("executor %s is not alive", id))
@@ -151,7 +154,10 @@ func (d *dist) openPart(ctx context.Context, t cluster.Task, handle []byte, part
 		errs = append(errs, fmt.Errorf("executor %s: %w", id, err))
 	}
 	if ctx.Err() != nil {
-		return nil, nil, "", ctx.Err()
+		return nil, nil, "", context.Cause(ctx)
+	}
+	if err := d.revoked.check(t.Query); err != nil {
+		return nil, nil, "", err
 	}
 	if len(t.Inputs) > 0 || t.Partitions > 0 {
 		// A task of a stage reads or feeds exchanges between executors.
@@ -277,7 +283,7 @@ func (h *relabeled) Release() {
 // proxy streams one task's result through the coordinator, resuming it
 // elsewhere if the executor streaming it dies (see taskStream).
 func (d *dist) proxy(req context.Context, t cluster.Task, handle []byte) (*arrow.Schema, <-chan flight.StreamChunk, error) {
-	ctx, cancel := d.queryContext(req, t.Deadline)
+	ctx, cancel := d.queryContext(req, t.Query, t.Deadline)
 	rdr, err := d.resumable(ctx, t, handle)
 	if err != nil {
 		cancel()
@@ -316,14 +322,21 @@ func (d *dist) relay(ctx, req context.Context, query string, rdr relayed, cancel
 
 // queryContext is the context a query's work runs in at the coordinator:
 // it ends with the request, at shutdown and at the query's deadline.
-func (d *dist) queryContext(req context.Context, deadline time.Time) (context.Context, context.CancelFunc) {
+func (d *dist) queryContext(req context.Context, qid string, deadline time.Time) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(req)
 	if !deadline.IsZero() {
 		ctx, cancel = context.WithDeadline(req, deadline)
 	}
+	ctx, revoke := context.WithCancelCause(ctx)
+	forget := d.revoked.follow(qid, revoke) // CancelFlightInfo stops it
+	if err := d.revoked.check(qid); err != nil {
+		revoke(err)
+	}
 	stop := context.AfterFunc(d.life, cancel)
 	return ctx, func() {
 		stop()
+		forget()
+		revoke(context.Canceled)
 		cancel()
 	}
 }
@@ -335,6 +348,9 @@ func (d *dist) queryContext(req context.Context, deadline time.Time) (context.Co
 func (d *dist) forward(ctx, req context.Context, query string, rdr array.RecordReader, schema *arrow.Schema, ch chan<- flight.StreamChunk) (rows, bytes int64, err error) {
 	defer func() {
 		if err != nil && req.Err() == nil {
+			if cause := context.Cause(ctx); errors.Is(cause, errRevoked) {
+				err = cause // not how the revocation's cancel broke the read
+			}
 			err = d.limits.Expired(ctx, query, err)
 			select {
 			case ch <- flight.StreamChunk{Err: err}:

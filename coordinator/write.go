@@ -276,7 +276,7 @@ func (d *dist) writeParts(ctx context.Context, conn *duck.Conn, c copyPlan, user
 // sums the rows each wrote. The first failure cancels the others, and the
 // call returns only when every one has stopped.
 func (d *dist) gatherCounts(req context.Context, qid string, handles []string, deadline time.Time) (int64, error) {
-	ctx, cancel := d.queryContext(req, deadline)
+	ctx, cancel := d.queryContext(req, qid, deadline)
 	defer cancel()
 	var total, held atomic.Int64
 	errs := make([]error, len(handles))
