@@ -73,18 +73,8 @@ func TestCancelledTicketsDoNotRun(t *testing.T) {
 	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	for _, mode := range []string{"direct", "proxy"} {
 		t.Run(mode, func(t *testing.T) {
-			c, cl, _ := stagedCluster(t, mode, func(c *Config) {
-				c.Executor = func(e *executor.Config) {
-					e.Test = &executor.TestHooks{Before: func(ctx context.Context, t cluster.Task) error {
-						select { // slow tasks: none ends before the cancel
-						case <-time.After(2 * time.Second):
-							return nil
-						case <-ctx.Done():
-							return ctx.Err()
-						}
-					}}
-				}
-			})
+			// Slow tasks: none ends before the cancel.
+			c, cl, _ := stagedCluster(t, mode, slowTasks(2*time.Second, nil))
 			ctx := context.Background()
 			info := staged(t, cl, "SELECT f.k, f.x, o.od FROM fact f JOIN ord o ON f.o = o.o")
 			plan := planOf(t, info)
@@ -165,18 +155,8 @@ func TestCancelStopsAReaderMidStream(t *testing.T) {
 // Canceled; it read on to its end.
 func TestCancelStopsProxiedStreams(t *testing.T) {
 	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
-	c, cl, _ := stagedCluster(t, "proxy", func(c *Config) {
-		c.Executor = func(e *executor.Config) {
-			e.Test = &executor.TestHooks{Before: func(ctx context.Context, t cluster.Task) error {
-				select { // slow tasks: the streams are open at the cancel
-				case <-time.After(2 * time.Second):
-					return nil
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			}}
-		}
-	})
+	// Slow tasks: the streams are open at the cancel.
+	c, cl, _ := stagedCluster(t, "proxy", slowTasks(2*time.Second, nil))
 	ctx := context.Background()
 	for _, q := range []string{
 		"SELECT f.k, f.x, o.od FROM fact f JOIN ord o ON f.o = o.o", // relayed
@@ -210,4 +190,24 @@ func TestCancelStopsProxiedStreams(t *testing.T) {
 		}
 	}
 	noShuffleData(t, c, "cancelled proxied streams")
+}
+
+// slowTasks makes each task the executors run wait d before it runs (or
+// only those which says), unless cancelled meanwhile.
+func slowTasks(d time.Duration, which func(cluster.Task) bool) func(*Config) {
+	return func(c *Config) {
+		c.Executor = func(e *executor.Config) {
+			e.Test = &executor.TestHooks{Before: func(ctx context.Context, t cluster.Task) error {
+				if which != nil && !which(t) {
+					return nil
+				}
+				select {
+				case <-time.After(d):
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}}
+		}
+	}
 }

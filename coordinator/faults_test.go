@@ -379,22 +379,9 @@ FROM fact f JOIN ord o ON f.o = o.o GROUP BY o.urgent, f.d`
 // again for the waiting reader.
 func TestWaitingReadKeepsItsQuery(t *testing.T) {
 	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
-	_, cl, ref := stagedCluster(t, "direct", func(c *Config) {
-		c.EndpointExpiry = time.Second
-		c.Executor = func(e *executor.Config) {
-			e.Test = &executor.TestHooks{Before: func(ctx context.Context, t cluster.Task) error {
-				if t.Partitions == 0 {
-					return nil
-				}
-				select { // a slow producer: its consumers wait past the expiry
-				case <-time.After(3 * time.Second):
-					return nil
-				case <-ctx.Done():
-					return ctx.Err()
-				}
-			}}
-		}
-	})
+	// Slow producers: their consumers wait past the expiry.
+	_, cl, ref := stagedCluster(t, "direct", func(c *Config) { c.EndpointExpiry = time.Second },
+		slowTasks(3*time.Second, func(t cluster.Task) bool { return t.Partitions > 0 }))
 	ctx := context.Background()
 	q := "SELECT f.k, f.x, o.od FROM fact f JOIN ord o ON f.o = o.o"
 	want := duckRows(t, ref, q)
