@@ -76,8 +76,8 @@ func (d *dist) read(qid string, task int, err error) {
 
 // cancelQuery asks every live executor to stop the query's tasks and drop
 // what they hold, in the background. With revoke (its client cancelled
-// it, or it was abandoned) its tickets are void from now on, here and at
-// the executors; otherwise (it was read to its end, or failed) a ticket
+// it) its tickets are void from now on, here and at the executors;
+// otherwise (it was read to its end, failed, or was abandoned) a ticket
 // redeemed again runs its task again.
 func (d *dist) cancelQuery(qid, handle string, revoke bool) {
 	if revoke {
@@ -103,7 +103,7 @@ func (d *dist) cancelQuery(qid, handle string, revoke bool) {
 	}
 }
 
-// revocations are the queries cancelled by their clients or abandoned,
+// revocations are the queries cancelled by their clients (CancelFlightInfo),
 // until their tickets expire: their tickets are void (check), and the
 // streams of them open here stop (follow). Redeemed after the cancel, a
 // ticket ran its task again, with its producers, on executors the cancel
@@ -117,7 +117,7 @@ type revocations struct {
 }
 
 // errRevoked is why a revoked query's tickets and streams fail.
-var errRevoked = errors.New("was cancelled (CancelFlightInfo, or abandoned by its client): its tickets no longer run")
+var errRevoked = errors.New("was cancelled by its client (CancelFlightInfo): its tickets no longer run")
 
 func revokedError(qid string) error {
 	return fmt.Errorf("%w: query %s %w", context.Canceled, qid, errRevoked)

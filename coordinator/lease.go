@@ -304,7 +304,9 @@ const failedWhy = "a read of it failed"
 // ends them cancelled, saying why.
 func (d *dist) abandon(qs []gone) {
 	for _, q := range qs {
-		d.cancelQuery(q.id, q.handle, true)
+		// Not revoked: a client that comes back late (its stream's
+		// end was buffered, the query let go) has its task run again.
+		d.cancelQuery(q.id, q.handle, false)
 		d.owed.drop(q.id)
 		if q.why == failedWhy {
 			// What its reader got from the executor: the query's error.

@@ -145,7 +145,7 @@ type Executor struct {
 	// after the cancel (sent just before it) does not run, so no result
 	// is left held for nobody.
 	cancelled map[string]time.Time
-	// revoked are those of them cancelled by their clients or abandoned
+	// revoked are those of them cancelled by their clients
 	// (cluster.RevokeHeader), until then: their tickets no longer run
 	// here. runs are the runs of each query, however started (by the
 	// scheduler, or by a reader), for a revocation to stop them all.
@@ -857,7 +857,7 @@ func (e *Executor) refuses(t cluster.Task) error {
 }
 
 func revokedError(query string) error {
-	return fmt.Errorf("%w: query %s was cancelled (by its client, or abandoned): its tickets no longer run",
+	return fmt.Errorf("%w: query %s was cancelled by its client: its tickets no longer run",
 		context.Canceled, query)
 }
 

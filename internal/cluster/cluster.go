@@ -64,7 +64,7 @@ const (
 	// of one of the query's tasks, which proves the caller may.
 	ActionCancel = "skein.cancel"
 	// RevokeHeader on a skein.cancel says the query was cancelled by its
-	// client or abandoned, not ended: its tickets no longer run there (a
+	// client (CancelFlightInfo), not ended or abandoned: its tickets no longer run there (a
 	// task redeemed after it was run again, out of the scheduler's and
 	// the cancel's reach). Without it the executor stops and drops what
 	// the query holds, and a ticket redeemed later runs again.
