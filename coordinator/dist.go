@@ -47,6 +47,9 @@ type dist struct {
 	tickets    *token.Signer
 	reg        *registry
 	aggs       partition.Aggregates
+	// builtins are the names (lower case) of the functions DuckDB had at
+	// start, its own: a call of another may be a session's TEMP macro.
+	builtins map[string]bool
 	log        zerolog.Logger
 	mem        memory.Allocator
 	batch      duck.BatchSize
@@ -235,6 +238,25 @@ func addMacroAggregates(ctx context.Context, conn *duck.Conn, aggs partition.Agg
 	return nil
 }
 
+// functionNames are the names (lower case) of the functions conn's
+// DuckDB has.
+func functionNames(ctx context.Context, conn *duck.Conn) (map[string]bool, error) {
+	rows, err := conn.QueryRows(ctx, "SELECT DISTINCT lower(function_name) FROM duckdb_functions()")
+	if err != nil {
+		return nil, fmt.Errorf("listing DuckDB's functions: %w", err)
+	}
+	defer rows.Close()
+	names := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		names[name] = true
+	}
+	return names, rows.Err()
+}
+
 func newDist(ctx context.Context, db *duck.DB, dataDir string, secret cluster.Secret, reg *registry, cfg Config, mem memory.Allocator, log zerolog.Logger) (*dist, error) {
 	conn, err := db.Connect(ctx)
 	if err != nil {
@@ -266,6 +288,10 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 	if err := addMacroAggregates(ctx, conn, aggs); err != nil {
 		return nil, err
 	}
+	builtins, err := functionNames(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
 	// Merges run in an in-memory DuckDB of their own: the partial results
 	// they register never touch the managed database, and their SQL can
 	// read no file.
@@ -279,7 +305,7 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 		taskRows = minTaskRows
 	}
 	life, stop := context.WithCancel(context.Background())
-	d := &dist{db: db, mergeDB: mergeDB, secret: secret, tickets: secret.Signer("tickets"), reg: reg, aggs: aggs, log: log, mem: mem,
+	d := &dist{db: db, mergeDB: mergeDB, secret: secret, tickets: secret.Signer("tickets"), reg: reg, aggs: aggs, builtins: builtins, log: log, mem: mem,
 		batch:      duck.Batches(cfg.BatchRows),
 		targetRows: taskRows, autoRows: cfg.TaskRows <= 0, splitMinRows: cfg.SplitMinRows, localMaxRows: cfg.LocalMaxRows, planSlots: cfg.PlanSlots, mode: cmp.Or(cfg.ResultMode, flightsql.ResultDirect), exchanges: !cfg.NoExchanges, broadcastRows: cfg.BroadcastRows, taskOpenFiles: cfg.TaskOpenFiles, retries: 2, life: life, stopLife: stop,
 		limits: cfg.limits(), views: map[string]partition.View{}, viewTexts: map[viewID]string{}, own: map[string]bool{},
@@ -771,6 +797,15 @@ func (d *dist) planAST(ctx context.Context, conn *duck.Conn, query string, text 
 		}
 		return h, err
 	}
+	sessionFunction := func(name string) bool {
+		if d.builtins[strings.ToLower(name)] {
+			return false // DuckDB's own: the executors have it
+		}
+		consulted = true
+		n, err := scalar[int64](ctx, conn, `SELECT count(*) FROM duckdb_functions()
+WHERE temporary AND lower(function_name) = lower($1)`, name)
+		return err != nil || n > 0 // not known to be everywhere: here
+	}
 	// The constants of the WHERE that no value of theirs changes the plan
 	// of, marked: a plan is reused for other values of them.
 	marked, values := text.marked, text.values
@@ -778,7 +813,7 @@ func (d *dist) planAST(ctx context.Context, conn *duck.Conn, query string, text 
 	a, err := partition.Analyze(marked, partition.Env{Aggregates: d.aggs, View: view, Rows: rows,
 		Exchanges: d.exchanges, Partitions: d.slots(), BroadcastRows: d.broadcastRows, Columns: cols,
 		Estimate: facts.estimate, KeyStats: keyStats, PruneStats: pruneStats, Hive: hive, Names: names,
-		TaskOpenFiles: d.taskOpenFiles})
+		TaskOpenFiles: d.taskOpenFiles, SessionFunction: sessionFunction})
 	if errors.Is(err, partition.ErrLocal) && !consulted {
 		// Local whatever the catalog holds (SELECT 1, a volatile function,
 		// a recursive WITH): parsing and analysing it again would give the

@@ -57,3 +57,40 @@ func TestUnexchangeableTypesRunHere(t *testing.T) {
 		}
 	}
 }
+
+// A query calling a session's TEMP macro runs on the coordinator, where
+// the macro is: the executors do not have it ("Scalar Function with name
+// dbl does not exist!", found 2026-12-05). One calling DuckDB's own
+// functions only still splits.
+func TestSessionMacrosRunHere(t *testing.T) {
+	c, _, glob := startCluster(t, 2, "proxy")
+	cl := sessionClient(t, c)
+	ctx := context.Background()
+	if _, err := cl.ExecuteUpdate(ctx, "CREATE TEMP MACRO dbl(x) AS x * 2"); err != nil {
+		t.Fatal(err)
+	}
+	for q, want := range map[string]string{
+		fmt.Sprintf("SELECT sum(dbl(id)) FROM read_parquet('%s')", glob): "local",
+		fmt.Sprintf("SELECT sum(id * 2) FROM read_parquet('%s')", glob):  "scatter-merge",
+	} {
+		info, err := cl.Execute(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mode := "local"
+		if len(info.AppMetadata) > 0 {
+			mode = planOf(t, info).Mode
+		}
+		if mode != want {
+			t.Errorf("%s: planned %s, want %s", q, mode, want)
+		}
+		r, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rowStrings(t, r); len(got) != 1 || got[0] != "899970000" {
+			t.Errorf("%s: %q, want the sum of 2 id over 30000 rows", q, got)
+		}
+		r.Release()
+	}
+}

@@ -196,6 +196,10 @@ var stageQueries = []string{
 	"SELECT d, arg_max(c, k), min_by(x, k) FILTER (WHERE o > 10), arg_max_null(c, x) FROM fact GROUP BY d",
 	// Its top-n form does not split: rows shuffled by d.
 	"SELECT d, arg_max(c, k, 2) FROM fact GROUP BY d",
+	// Nor do min's and max's (the max of the slices' top-n lists was
+	// taken for the merge of them, found 2026-12-05).
+	"SELECT d, max(x, 3), min(k, 2) FROM fact GROUP BY d",
+	"SELECT max(x, 3) AS m FROM fact",
 	// Still local: a sample, and a DISTINCT ON a value not selected.
 	"SELECT k FROM fact USING SAMPLE 10 ROWS",
 	"SELECT DISTINCT ON (o) k FROM fact ORDER BY o",

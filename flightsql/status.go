@@ -3,7 +3,9 @@ package flightsql
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime/debug"
+	"strings"
 
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/internal/duck"
@@ -26,14 +28,39 @@ var (
 )
 
 // ToStatus is the one place where errors become gRPC statuses. DuckDB's
-// message is kept verbatim so clients see what DuckDB said.
+// message is kept verbatim so clients see what DuckDB said, up to
+// maxMessage bytes.
 func ToStatus(err error) error {
 	if err == nil {
 		return nil
 	}
-	if _, ok := status.FromError(err); ok {
-		return err
+	if st, ok := status.FromError(err); ok {
+		if len(st.Message()) <= maxMessage {
+			return err
+		}
+		return status.Error(st.Code(), clipMessage(st.Message()))
 	}
+	st := toStatus(err)
+	if s, _ := status.FromError(st); len(s.Message()) > maxMessage {
+		return status.Error(s.Code(), clipMessage(s.Message()))
+	}
+	return st
+}
+
+// maxMessage bounds a status's message: it travels in the trailers, and
+// gRPC clients refuse metadata past 8 KiB or 16 KiB (a failed query of 16
+// tasks, DuckDB's error once a task, sent 18 KB: pyarrow's Flight client
+// got "metadata size exceeds soft limit" or a reset stream, not the error).
+const maxMessage = 4 << 10
+
+// clipMessage is msg's first maxMessage bytes, saying how many more there
+// were.
+func clipMessage(msg string) string {
+	rest := fmt.Sprintf(" ... (%d more bytes)", len(msg)-maxMessage)
+	return strings.ToValidUTF8(msg[:maxMessage-len(rest)], "") + rest
+}
+
+func toStatus(err error) error {
 	var de *duck.Error
 	switch {
 	case errors.As(err, &de):

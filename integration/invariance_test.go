@@ -686,6 +686,8 @@ func corpus(src string) []string {
 		// amount's ties are rows of one range value, whose s is one too.
 		"arg_max(s, amount)", "coalesce(arg_max_null(s, amount), '-') || min_by(s, amount) FILTER (WHERE flag)",
 		"median(x)", "stddev_pop(x)", "string_agg(s, ',' ORDER BY id)",
+		// The n largest and smallest: lists, not one value a slice.
+		"list_concat(max(id, 3), min(x, 2))",
 		"count(DISTINCT s)", "count(DISTINCT x)", "sum(DISTINCT x)", "count(DISTINCT g % 3) + 1",
 	}
 	filters := []string{"", " WHERE id % 3 = 1", " WHERE x > 100 AND s IS NOT NULL", " WHERE id < 0"}

@@ -104,7 +104,10 @@ func bindNowOnce(root Node, env *Env) error {
 	if err := bindNow(root, env.Columns); err != nil {
 		return err
 	}
-	return checkDeterministic(root)
+	if err := checkDeterministic(root); err != nil {
+		return err
+	}
+	return checkSessionFunctions(root, env.SessionFunction)
 }
 
 // bindNow replaces root's calls of the query's instant with the marker

@@ -207,6 +207,10 @@ type Env struct {
 	// as a whole (readas.go), which its slices then say. nil: as each
 	// slice decides alone.
 	Hive func(paths []string) (Hive, error)
+	// SessionFunction says whether a function the query calls is the
+	// session's own (a TEMP macro), which the executors do not have: such
+	// a query stays local. nil: none is.
+	SessionFunction func(name string) bool
 	// TaskOpenFiles is the most branches, each holding a file open until
 	// the task ends, a task's UNION ALL of whole files has (openfiles.go);
 	// 0: DefaultTaskOpenFiles; negative: a branch a file, however many.

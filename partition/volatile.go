@@ -104,3 +104,23 @@ func checkDeterministic(root Node) error {
 	})
 	return err
 }
+
+// checkSessionFunctions keeps local a query that calls a function only
+// the session has (sessionFunction says which: a TEMP macro), which the
+// executors' DuckDBs do not: its tasks failed "Scalar Function with name
+// dbl does not exist!" (found 2026-12-05).
+func checkSessionFunctions(root Node, sessionFunction func(name string) bool) error {
+	if sessionFunction == nil {
+		return nil
+	}
+	var err error
+	anyNode(root, func(n Node) bool {
+		if str(n, "class") == "FUNCTION" {
+			if name := str(n, "function_name"); name != "" && sessionFunction(name) {
+				err = local("%s is the session's own (TEMP) function: the executors do not have it", name)
+			}
+		}
+		return err != nil
+	})
+	return err
+}
