@@ -44,12 +44,12 @@ type dist struct {
 	// tickets is secret's signer of task, merge and single tickets, made
 	// once: every DoGet (local queries' too) asks it whether its ticket is
 	// the cluster's.
-	tickets    *token.Signer
-	reg        *registry
-	aggs       partition.Aggregates
+	tickets *token.Signer
+	reg     *registry
+	aggs    partition.Aggregates
 	// builtins are the names (lower case) of the functions DuckDB had at
 	// start, its own: a call of another may be a session's TEMP macro.
-	builtins map[string]bool
+	builtins   map[string]bool
 	log        zerolog.Logger
 	mem        memory.Allocator
 	batch      duck.BatchSize
