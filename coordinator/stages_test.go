@@ -200,6 +200,10 @@ var stageQueries = []string{
 	// taken for the merge of them, found 2026-12-05).
 	"SELECT d, max(x, 3), min(k, 2) FROM fact GROUP BY d",
 	"SELECT max(x, 3) AS m FROM fact",
+	// A sorted subquery's order is kept where its last stage's tasks run
+	// the query over it; lost in an exchange, so local.
+	"SELECT k FROM (SELECT k, x FROM fact ORDER BY x DESC, k) AS s WHERE k > 10",
+	"SELECT k FROM (SELECT k FROM fact ORDER BY x DESC, k) LIMIT 3",
 	// Still local: a sample, and a DISTINCT ON a value not selected.
 	"SELECT k FROM fact USING SAMPLE 10 ROWS",
 	"SELECT DISTINCT ON (o) k FROM fact ORDER BY o",

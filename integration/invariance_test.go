@@ -991,6 +991,8 @@ func TestPartitionInvariance(t *testing.T) {
 		"SELECT count(*), count(x) FROM (SELECT * FROM (SELECT id, x FROM vv) WHERE x IS NULL OR x > 100)",
 		"SELECT * FROM (SELECT id, s FROM v WHERE g = 3) ORDER BY id DESC LIMIT 5",
 		"SELECT sum(x) FROM (SELECT x FROM v ORDER BY id LIMIT 100)",
+		// A LIMIT over a sorted subquery takes its first rows, as DuckDB.
+		"SELECT id FROM (SELECT id FROM v ORDER BY x DESC NULLS LAST, id) LIMIT 5",
 		"SELECT g, sum(c) FROM (SELECT g, count(*) AS c FROM v GROUP BY g) GROUP BY g ORDER BY g",
 		"SELECT avg(d), min(d) FROM (SELECT a.x - b.x AS d FROM v AS a JOIN vv AS b USING (id) WHERE a.g < 3)",
 		"SELECT y, count(*) FROM (SELECT b AS y FROM renamed WHERE a > 2) GROUP BY y ORDER BY y NULLS FIRST LIMIT 20",

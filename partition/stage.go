@@ -841,6 +841,12 @@ func (a *Analysis) overSubquery(outNames []string) (*Plan, error) {
 	if p == nil || p.Merge != nil {
 		return nil, local("a query over a subquery whose answer the coordinator merges")
 	}
+	if p.Sorted && !a.filtersRows() {
+		// Its sorted partitions would reach the outer query's stage in
+		// any order (a LIMIT over them took other rows than DuckDB's, and
+		// the FlightInfo said ordered; found 2026-12-05).
+		return nil, local("a query over a sorted subquery that does not only filter its rows: the order would be lost in an exchange")
+	}
 	if a.overAggregate(p, alias, outNames) {
 		return p, nil
 	}
