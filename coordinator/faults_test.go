@@ -406,3 +406,23 @@ func TestWaitingReadKeepsItsQuery(t *testing.T) {
 		t.Errorf("%v task attempts, want one for each of the %d tasks", runs, plan.Tasks)
 	}
 }
+
+// A query failing alike in each of its tasks says the error once, and how
+// many other tasks failed: joined, 16 tasks' copies made 18 KB.
+func TestFailingTasksSayTheErrorOnce(t *testing.T) {
+	_, cl, _ := stagedCluster(t, "proxy")
+	ctx := context.Background()
+	info, err := cl.Execute(ctx, "SELECT count(*) FROM fact WHERE c::INTEGER > 0")
+	if err == nil {
+		var r *flight.Reader
+		if r, err = cl.DoGet(ctx, info.Endpoint[0].Ticket); err == nil {
+			for r.Next() {
+			}
+			err = r.Err()
+			r.Release()
+		}
+	}
+	if err == nil || strings.Count(err.Error(), "Conversion Error") != 1 || !strings.Contains(err.Error(), "other tasks failed") {
+		t.Fatalf("%v, want DuckDB's error once and a count of the other tasks", err)
+	}
+}

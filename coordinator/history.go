@@ -229,6 +229,17 @@ func (h *history) ranHere(r cluster.TaskReport, err error) {
 	}
 }
 
+// taskFailed ends a scatter query failed with err: a task of it failed in
+// a way it fails anywhere (its SQL), so nothing is left to try.
+func (h *history) taskFailed(query string, err error) {
+	st, text := outcome(err)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if q := h.byID[query]; q != nil && q.scatter && st != statusOK {
+		h.end(q, 0, 0, st, text)
+	}
+}
+
 // merged records the tasks of query's last stage that the coordinator's
 // merge runs instead, when the merge began.
 func (h *history) merged(query string, tasks []int, at time.Time) {

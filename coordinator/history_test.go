@@ -167,8 +167,9 @@ func TestHistoryOfARetriedTask(t *testing.T) {
 	})
 }
 
-// A task that fails everywhere ends its query failed, with every attempt
-// recorded; a merge that fails is recorded failed.
+// A task whose SQL fails (as it would anywhere) ends its query failed,
+// its attempt recorded, and is not tried on other executors nor on the
+// coordinator; a merge that fails is recorded failed.
 func TestHistoryOfFailures(t *testing.T) {
 	_, cl, glob := startCluster(t, 2, "proxy")
 	ctx := context.Background()
@@ -213,7 +214,7 @@ FROM read_parquet('%s')`, glob))
   AND executor = 'coordinator'`, scatter.QueryID))
 		away := queryInt(t, cl, fmt.Sprintf(`SELECT count(*) FROM skein.tasks WHERE query_id = '%s' AND status = 'failed'
   AND executor <> 'coordinator'`, scatter.QueryID))
-		return s == "failed 0 error" && m == "failed 0 error" && here == 1 && away >= 2,
+		return s == "failed 0 error" && m == "failed 0 error" && here == 0 && away >= 1,
 			fmt.Sprintf("scatter recorded %q, merge %q, want both failed; failed attempts: %d here, %d at executors", s, m, here, away)
 	})
 }

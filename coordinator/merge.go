@@ -15,6 +15,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/duck"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 func randomHex(n int) string {
@@ -112,11 +114,34 @@ func (d *dist) fetchParts(ctx context.Context, m merge, srcs []mergeSource, held
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := taskErrors(errs); err != nil {
 		releaseParts(parts)
 		return nil, nil, fmt.Errorf("query %s: %w", m.Query, err)
 	}
 	return parts, schemas, nil
+}
+
+// taskErrors is one error for the failures of a query's tasks: the
+// first that is not a cancellation (one only if all are), and how many
+// others failed. Joined, a query failing alike in its 16 tasks said
+// DuckDB's error 16 times (18 KB).
+func taskErrors(errs []error) error {
+	var first error
+	n := 0
+	for _, err := range errs {
+		if err == nil {
+			continue
+		}
+		n++
+		cancelled := errors.Is(err, context.Canceled) || status.Code(err) == codes.Canceled
+		if first == nil || !cancelled && (errors.Is(first, context.Canceled) || status.Code(first) == codes.Canceled) {
+			first = err
+		}
+	}
+	if n > 1 {
+		return fmt.Errorf("%w (and %d other tasks failed)", first, n-1)
+	}
+	return first
 }
 
 func releaseParts(parts [][]arrow.RecordBatch) {

@@ -14,6 +14,8 @@ import (
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
 	"github.com/skeindb/skein/partition"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Redeeming tickets: a task ticket brought to the coordinator is proxied
@@ -76,6 +78,12 @@ func (d *dist) Redeem(ctx context.Context, user string, handle []byte) (*arrow.S
 	sc, ch, err := d.gather(ctx, m, answer)
 	return sc, ch, true, err
 }
+
+// sqlError says err is a task's SQL failing as it would anywhere: DuckDB's
+// parser, binder, conversion or other invalid-input error
+// (InvalidArgument), not its executor's (a file it does not see, its
+// sandbox, its memory) or the way to it.
+func sqlError(err error) bool { return status.Code(err) == codes.InvalidArgument }
 
 // open starts a task's stream: on its executor, then its alternate (an
 // empty id: none), then here on the coordinator, which can run any task
@@ -150,6 +158,14 @@ func (d *dist) openPart(ctx context.Context, t cluster.Task, handle []byte, part
 		}
 		lease()
 		d.hist.saw(t.Query, t.Task, id, tried, err)
+		if sqlError(err) {
+			// The task's own SQL failed (a cast, a missing column): it
+			// fails alike anywhere; tried on every executor and here, it
+			// said its error three times and more.
+			err = fmt.Errorf("task %s/%d (executor %s): %w", t.Query, t.Task, id, err)
+			d.hist.taskFailed(t.Query, err)
+			return nil, nil, "", err
+		}
 		flightsql.QueryLog(d.log, t.Query, t.Trace).Warn().Err(err).Int("task_id", t.Task).Str("executor", id).Msg("task failed; retrying elsewhere")
 		errs = append(errs, fmt.Errorf("executor %s: %w", id, err))
 	}
