@@ -76,13 +76,10 @@ func (d *dist) read(qid string, task int, err error) {
 
 // cancelQuery asks every live executor to stop the query's tasks and drop
 // what they hold, in the background. With revoke (its client cancelled
-// it) its tickets are void from now on, here and at the executors;
+// it: Cancel voids its tickets here) they are void at the executors too;
 // otherwise (it was read to its end, failed, or was abandoned) a ticket
 // redeemed again runs its task again.
 func (d *dist) cancelQuery(qid, handle string, revoke bool) {
-	if revoke {
-		d.revoked.add(qid)
-	}
 	d.sched.cancel(qid)
 	for _, m := range d.reg.live() {
 		d.work.spawn(func() {

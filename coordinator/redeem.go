@@ -95,9 +95,6 @@ func (d *dist) open(ctx context.Context, t cluster.Task, handle []byte) (array.R
 // openPart is open for partition part of a producer task (part >= 0), or
 // for the task's whole result (part < 0).
 func (d *dist) openPart(ctx context.Context, t cluster.Task, handle []byte, part int) (array.RecordReader, func(), string, error) {
-	if err := d.revoked.check(t.Query); err != nil {
-		return nil, nil, "", err // not run again here, nor at an executor
-	}
 	var ticket []byte
 	var err error
 	if part >= 0 {

@@ -147,12 +147,10 @@ type Executor struct {
 	cancelled map[string]time.Time
 	// revoked are those of them cancelled by their clients
 	// (cluster.RevokeHeader), until then: their tickets no longer run
-	// here. runs are the runs of each query, however started (by the
-	// scheduler, or by a reader), for a revocation to stop them all.
+	// here. taken are the spools readers read, by query: a revocation
+	// releases them, and each reader, ending, stops the run it read (the
+	// runs started here without a reader are in started).
 	revoked map[string]time.Time
-	runs    map[string]map[*started]bool
-	// taken are the spools readers read, by query, for a revocation to
-	// stop the readers too (a run that has ended is no longer in runs).
 	taken   map[string]map[*spool]bool
 	closing bool
 	wg      sync.WaitGroup
@@ -227,7 +225,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	e := &Executor{cfg: cfg, id: id, log: log.With().Str("executor", id).Logger(), db: db, lis: lis, zone: zone, removeSpoolDir: removeSpoolDir,
 		uri: scheme + lis.Addr().String(), slots: make(chan struct{}, threads),
 		spools: newSpoolStore(spoolDir, cfg.SpoolMemory, cfg.SpoolDisk), started: map[string]*started{}, cancelled: map[string]time.Time{},
-		revoked: map[string]time.Time{}, runs: map[string]map[*started]bool{}, taken: map[string]map[*spool]bool{},
+		revoked: map[string]time.Time{}, taken: map[string]map[*spool]bool{},
 		peers: newPeers(cfg.TLS, maxPeers), holdMax: streamHeld, health: health.New(), reported: make(chan struct{}),
 		wake: make(chan struct{}, 1), drainAcked: make(chan struct{})}
 	if cfg.Advertise != "" {
@@ -633,14 +631,13 @@ func (s *started) reading() bool {
 }
 
 // release drops the task's spools.
-func (s *started) release() { s.releaseFor(nil) }
-
-// releaseFor drops the task's spools, their readers told why (nil: the
-// result is no longer wanted).
-func (s *started) releaseFor(why error) {
-	for _, sp := range append([]*spool{s.sp}, s.parts...) {
+func (s *started) release() {
+	if s.sp != nil {
+		s.sp.release()
+	}
+	for _, sp := range s.parts {
 		if sp != nil {
-			sp.releaseFor(why)
+			sp.release()
 		}
 	}
 }
@@ -712,10 +709,6 @@ func (e *Executor) spawn(t cluster.Task, only int) *started {
 		ctx, cancel = context.WithDeadline(e.life, t.Deadline)
 	}
 	s := &started{query: t.Query, cancel: cancel, ran: &ranSignal{ch: make(chan struct{})}}
-	if e.runs[t.Query] == nil {
-		e.runs[t.Query] = map[*started]bool{}
-	}
-	e.runs[t.Query][s] = true
 	var spools []*spool
 	open := func(schema *arrow.Schema) (recordWriter, error) {
 		return newSpoolWriter(payloads{ctx: ctx, sp: s.sp}, schema, t.Codec != "", e.ipcOptions(t, schema)...), nil
@@ -754,18 +747,16 @@ func (e *Executor) spawn(t cluster.Task, only int) *started {
 		}
 		switch {
 		case errors.Is(err, errSpoolFull):
+			// Its readers come once its stage has ended, each to a run of
+			// its own (claimPart): what it spooled goes now.
+			s.overflow.Store(true)
+			e.taskLog(t).Warn().Err(err).Msg("a producer's partitions do not fit in the spools: each consumer runs it for its own")
 		case err != nil && ctx.Err() == nil:
 			e.taskLog(t).Warn().Err(err).Msg("task failed")
 		case err != nil:
 			// Its reader went, its query was cancelled or timed out, or
 			// the executor is stopping.
 			e.taskLog(t).Debug().Err(err).Msg("task stopped")
-		}
-		if errors.Is(err, errSpoolFull) {
-			// Its readers come once its stage has ended, each to a run of
-			// its own (claimPart): what it spooled goes now.
-			s.overflow.Store(true)
-			e.taskLog(t).Warn().Err(err).Msg("a producer's partitions do not fit in the spools: each consumer runs it for its own")
 		}
 		for _, sp := range spools {
 			sp.finish(err)
@@ -775,11 +766,6 @@ func (e *Executor) spawn(t cluster.Task, only int) *started {
 		}
 		s.ran.err, s.ran.rows = err, rows
 		close(s.ran.ch)
-		e.mu.Lock()
-		if delete(e.runs[t.Query], s); len(e.runs[t.Query]) == 0 {
-			delete(e.runs, t.Query)
-		}
-		e.mu.Unlock()
 	}()
 	return s
 }
@@ -934,27 +920,18 @@ func (e *Executor) cancelQuery(query string, revoke bool) {
 			delete(e.started, h)
 		}
 	}
-	var runs []*started
 	var taken []*spool
 	if revoke {
 		e.revoked[query] = now.Add(cluster.TaskTTL)
-		for s := range e.runs[query] {
-			runs = append(runs, s) // readers' runs too
-		}
 		for sp := range e.taken[query] {
 			taken = append(taken, sp)
 		}
 	}
 	e.mu.Unlock()
 	// Its readers stop too, with the reason (a result spooled whole was
-	// read to its end after the cancel).
-	why := revokedError(query)
-	for _, s := range runs {
-		s.cancel()
-		s.releaseFor(why)
-	}
+	// read to its end after the cancel), and stop the runs they read.
 	for _, sp := range taken {
-		sp.releaseFor(why)
+		sp.releaseFor(revokedError(query))
 	}
 	for _, s := range gone {
 		if s.timer != nil {
