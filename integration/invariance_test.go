@@ -165,6 +165,10 @@ var staged = []string{
 	// it interpolates as over a HUGEINT, not a DECIMAL(38,0) (which
 	// Arrow's decimal128(38, 0) would make it: internal/duck/kept.go).
 	"WITH w AS (SELECT g, sum(g + id % 7) AS m FROM v GROUP BY g) SELECT median(m), quantile_cont(m, 0.3), count(*) FROM w WHERE m > (SELECT min(m) FROM w)",
+	// UHUGEINTs of 2^127 and more through two exchanges: Arrow carries
+	// them as negative decimals, read back by their bits.
+	"WITH w AS (SELECT id % 5 AS k, max(id::UHUGEINT + 170141183460469231731687303715884105700::UHUGEINT) AS u FROM v GROUP BY 1) " +
+		"SELECT k, u, u - 170141183460469231731687303715884105700::UHUGEINT AS d FROM w WHERE u > (SELECT min(u) FROM w)",
 	// FULL joins on numbers of two types (DECIMAL and INTEGER, DOUBLE and
 	// INTEGER): both sides co-partitioned by the keys as DOUBLE.
 	"SELECT count(*), count(l_orderkey), count(p_partkey), sum(p_size) FROM lineitem FULL JOIN part ON l_quantity = p_size",

@@ -20,6 +20,10 @@ import (
 // (KeepTypes), and a consumer loads them cast back to it (LoadTemp). Only
 // top-level columns: one nested in a list or struct still arrives as
 // DECIMAL(38,0).
+//
+// A UHUGEINT of 2^127 or more leaves as the decimal of the same 128 bits,
+// negative (as DuckDB's own Arrow export gives it to a client); it is read
+// back by those bits (fromBits), where a cast would fail.
 
 // TypeKey is the Arrow field metadata key that names a column's DuckDB
 // type where Arrow's does not say it.
@@ -74,10 +78,25 @@ func castsBack(schema *arrow.Schema) string {
 		if !ok || !slices.Contains(slices.Collect(maps.Values(keptTypes)), t) {
 			continue // none, or no type of ours (the metadata came over the network)
 		}
-		casts = append(casts, "CAST("+QuoteIdent(f.Name)+" AS "+t+") AS "+QuoteIdent(f.Name))
+		casts = append(casts, castBack(QuoteIdent(f.Name), t)+" AS "+QuoteIdent(f.Name))
 	}
 	return strings.Join(casts, ", ")
 }
+
+// castBack is the expression giving column col (a DECIMAL(38,0)) its
+// DuckDB type t again. A negative decimal marked UHUGEINT is the two's
+// complement of a value of 2^127 or more: 2^128 + d, computed as
+// UHUGEINT_MAX - (-(d + 1)) so that no step overflows.
+func castBack(col, t string) string {
+	if t != "UHUGEINT" {
+		return "CAST(" + col + " AS " + t + ")"
+	}
+	return "CASE WHEN " + col + " < 0 THEN " + uhugeintMax + "::UHUGEINT - CAST(-(CAST(" + col +
+		" AS HUGEINT) + 1) AS UHUGEINT) ELSE CAST(" + col + " AS UHUGEINT) END"
+}
+
+// uhugeintMax is 2^128 - 1.
+const uhugeintMax = "340282366920938463463374607431768211455"
 
 // Kept says some column of schema is to be cast back to its DuckDB type
 // (a stream scan, which converts as Arrow says, would not).

@@ -65,3 +65,48 @@ func TestHugeintSurvivesAnExchange(t *testing.T) {
 		}
 	}
 }
+
+// TestUhugeintSurvivesAnExchange: UHUGEINT values of 2^127 and more leave
+// as negative decimals (DuckDB's export) and come back as themselves; the
+// cast alone failed ("Failed to cast decimal value ... to type UINT128").
+func TestUhugeintSurvivesAnExchange(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	const sql = "SELECT x::UHUGEINT * 85070591730234615865843651857942052864::UHUGEINT + x::UHUGEINT AS u FROM range(4) t(x)"
+	st, err := c.Prepare(ctx, sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	rdr, err := st.Query(ctx, memory.DefaultAllocator, nil, DefaultBatchSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := KeepTypes(rdr, rdr.Schema())
+	var recs []arrow.RecordBatch
+	for rdr.Next() {
+		rec := rdr.RecordBatch()
+		recs = append(recs, array.NewRecordBatch(schema, rec.Columns(), rec.NumRows()))
+	}
+	rdr.Release()
+	in, err := array.NewRecordReader(schema, recs)
+	for _, r := range recs {
+		r.Release()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Release()
+	if err := c.LoadTemp(ctx, "skein_kept_u", in); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.QueryText(ctx, "SELECT typeof(u) || ' ' || string_agg(u::VARCHAR, ',' ORDER BY u) FROM skein_kept_u GROUP BY typeof(u)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// x * 2^126 + x: 0, 2^126+1, 2^127+2, 3*2^126+3.
+	want := "UHUGEINT 0,85070591730234615865843651857942052865,170141183460469231731687303715884105730,255211775190703847597530955573826158595"
+	if got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
