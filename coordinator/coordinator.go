@@ -462,7 +462,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 			return nil, err
 		}
 		d.tls, d.hist = nodeTLS, hist
-		reg.reports, reg.reads = hist.tasks, d.leases.reported
+		reg.reports, reg.reads = hist.tasks, d.executorReads
 		fcfg.Cluster = d
 	}
 	fs, err := flightsql.New(fcfg, db, mem, log)

@@ -426,3 +426,70 @@ func TestFailingTasksSayTheErrorOnce(t *testing.T) {
 		t.Fatalf("%v, want DuckDB's error once and a count of the other tasks", err)
 	}
 }
+
+// In direct mode the client reads a staged query's endpoints at the
+// executors, the first at its executor before another executor is lost,
+// the rest at their alternates once their first locations fail. The
+// survivor runs the lost producers again for the consumers it is given,
+// every partition of them; the partitions of the consumer read before
+// the loss are never read. Once every endpoint was read to its end the
+// coordinator cancels the query on the executors, which drop them: they
+// stayed until the tickets expired.
+func TestDirectStagedQueryLeavesNothing(t *testing.T) {
+	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
+	q := stagedFaultQueries["join"]
+	c, cl, ref := stagedCluster(t, "direct")
+	want := duckRows(t, ref, q)
+	info := staged(t, cl, q)
+	plan := planOf(t, info)
+	execs := c.Executors()
+	byID := map[string]*executor.Executor{}
+	for _, e := range execs {
+		byID[e.ID()] = e
+	}
+	finals := plan.Plan // the gather stage's tasks, one per endpoint
+	if !slices.ContainsFunc(finals, func(ti taskInfo) bool { return ti.Executor != finals[0].Executor }) {
+		t.Fatalf("the final tasks all run on one executor: %+v", plan.Plan)
+	}
+	survivor := byID[finals[0].Executor]
+	var lost *executor.Executor
+	for _, e := range execs {
+		if e != survivor {
+			lost = e
+		}
+	}
+	ctx := context.Background()
+	read := func(ep *flight.FlightEndpoint, tolerate bool) []string {
+		for _, loc := range ep.GetLocation() {
+			if strings.HasPrefix(loc.GetUri(), "arrow-flight-reuse-connection") {
+				continue
+			}
+			stream, err := dialAt(t, loc.GetUri()).DoGet(ctx, ep.Ticket)
+			var r *flight.Reader
+			if err == nil {
+				r, err = flight.NewRecordReader(stream)
+			}
+			if err != nil {
+				if tolerate {
+					continue // a client tries the endpoint's next location
+				}
+				t.Fatal(err)
+			}
+			rows := rowStrings(t, r)
+			r.Release()
+			return rows
+		}
+		t.Fatalf("no location of the endpoint answered: %v", ep.GetLocation())
+		return nil
+	}
+	got := read(info.Endpoint[0], false)
+	lost.Shutdown()
+	for _, ep := range info.Endpoint[1:] {
+		got = append(got, read(ep, true)...)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("%d rows, want DuckDB's %d; first %q, want %q", len(got), len(want), first(got), first(want))
+	}
+	noSpool(t, survivor)
+}

@@ -52,6 +52,10 @@ type lease struct {
 	// in their heartbeats; otherwise they come here and only reads seen
 	// here count (an executor's report is of the coordinator's own read).
 	direct bool
+	// staged: a direct query of stages, whose executors may hold what no
+	// reader comes for (a producer run again at its alternate keeps every
+	// partition): cancelled on them once every endpoint was read.
+	staged bool
 	// reported: streams open at executors as of the last reports, by
 	// executor (each heartbeat lists every stream still open).
 	reported map[string]int
@@ -102,10 +106,10 @@ func (ls *lease) dropped(now time.Time) {
 // lease starts following a query whose FlightInfo is being issued; left
 // are its endpoints' tasks (-1: one endpoint read here). It returns the
 // endpoints' expiration time.
-func (l *leases) add(qid string, tag flightsql.QueryTag, handle string, left []int, direct bool) time.Time {
+func (l *leases) add(qid string, tag flightsql.QueryTag, handle string, left []int, direct, staged bool) time.Time {
 	now := l.now()
 	ls := &lease{handle: handle, session: tag.Session, trace: tag.Trace, deadline: now.Add(l.expiry),
-		limit: now.Add(cluster.TaskTTL), left: map[int]bool{}, direct: direct}
+		limit: now.Add(cluster.TaskTTL), left: map[int]bool{}, direct: direct, staged: staged}
 	for _, t := range left {
 		ls.left[t] = true
 	}
@@ -177,8 +181,10 @@ type gone struct {
 // reported takes the reads an executor's heartbeat lists; a direct
 // query whose reader dropped a stream there goes unless the reader comes
 // back within dropGrace, and one whose read failed there (its task's run
-// did) ends failed unless that endpoint is read again within it.
-func (l *leases) reported(executor string, reads []cluster.Read) {
+// did) ends failed unless that endpoint is read again within it. It
+// returns the staged queries these reports let go, read to their end:
+// what their executors still hold is for no one.
+func (l *leases) reported(executor string, reads []cluster.Read) (read []gone) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -205,6 +211,9 @@ func (l *leases) reported(executor string, reads []cluster.Read) {
 			delete(ls.left, r.Task)
 			if len(ls.left) == 0 {
 				delete(l.q, r.Query)
+				if ls.staged {
+					read = append(read, gone{r.Query, "read to its end", ls})
+				}
 			}
 		case cluster.ReadDropped:
 			ls.dropped(now)
@@ -235,6 +244,7 @@ func (l *leases) reported(executor string, reads []cluster.Read) {
 	} else {
 		l.openAt[executor] = open
 	}
+	return read
 }
 
 // sessionClosed takes the queries a closed session planned: abandoned.
@@ -316,6 +326,16 @@ func (d *dist) abandon(qs []gone) {
 		}
 		d.hist.finished(q.id, 0, 0, fmt.Errorf("abandoned: %s: %w", q.why, context.Canceled))
 		flightsql.QueryLog(d.log, q.id, q.trace).Info().Str("reason", q.why).Msg("query abandoned: its tasks are cancelled")
+	}
+}
+
+// executorReads takes the reads an executor's heartbeat lists (leases'
+// reported), and cancels the staged queries read to their end on every
+// executor (not revoked: one read again runs again), as one read here is
+// once read (dist.read).
+func (d *dist) executorReads(executor string, reads []cluster.Read) {
+	for _, q := range d.leases.reported(executor, reads) {
+		d.cancelQuery(q.id, q.handle, false)
 	}
 }
 
