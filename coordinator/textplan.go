@@ -192,10 +192,11 @@ func (d *dist) unchanged(ctx context.Context, conn *duck.Conn, seen listings, fi
 // unexchangeable names the first type in schema whose values Skein does
 // not carry between steps (partitioned by arrow-go's take, merged through
 // DuckDB's Arrow scan), "" if none: found 2026-12-04, a GROUP BY of an
-// ENUM failed ("inconsistent schema: dictionary ... but got utf8"), of a
-// UNION ("array_take has no kernel"), and of a list beside an INTERVAL
-// ("invalid values byte width for take"). Only the result's columns are
-// looked at: a partial result's of a type such as these still fails.
+// ENUM failed ("inconsistent schema: dictionary ... but got utf8"), and
+// of a UNION ("array_take has no kernel"). Only the result's columns are
+// looked at: a partial result's of a type such as these still fails. (An
+// INTERVAL beside a list failed too, "invalid values byte width for
+// take": executor/take.go carries it.)
 func unexchangeable(schema *arrow.Schema) string {
 	var find func(t arrow.DataType) string
 	find = func(t arrow.DataType) string {
@@ -204,8 +205,6 @@ func unexchangeable(schema *arrow.Schema) string {
 			return "ENUM"
 		case arrow.UnionType:
 			return "UNION"
-		case *arrow.MonthDayNanoIntervalType:
-			return "INTERVAL"
 		case arrow.NestedType:
 			for _, f := range t.Fields() {
 				if name := find(f.Type); name != "" {

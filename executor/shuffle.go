@@ -37,6 +37,12 @@ type splitter struct {
 
 	sc     *scatter // nil when a column is not fixed-width (rows go through compute.Take)
 	counts []int
+	// takeAs: the schema the rows are taken in when arrow-go's take has no
+	// kernel for a column's type (take.go); nil: the schema's own.
+	takeAs *arrow.Schema
+	// joinable: a partition's slices can be joined into one batch
+	// (joined.Joinable); else each is written as it is.
+	joinable bool
 }
 
 var errPartitionColumn = fmt.Errorf("%w: a producer task's last column must be %s, an integer partition number",
@@ -54,9 +60,11 @@ func (e *Executor) newSplitter(ctx context.Context, schema *arrow.Schema, parts 
 	ectx.NumParallel = 1
 	s := &splitter{ctx: compute.WithAllocator(compute.SetExecCtx(ctx, ectx), e.cfg.Alloc), alloc: e.cfg.Alloc, store: e.spools,
 		schema: out, batch: e.cfg.Batch, w: make([]*ipc.Writer, len(parts)),
-		pending: make([][]arrow.RecordBatch, len(parts)), rows: make([]int64, len(parts)), bytes: make([]int64, len(parts))}
+		pending: make([][]arrow.RecordBatch, len(parts)), rows: make([]int64, len(parts)), bytes: make([]int64, len(parts)), joinable: joined.Joinable(out)}
 	if s.sc = newScatter(out, len(parts), e.spools); s.sc != nil {
 		s.counts = make([]int, len(parts))
+	} else {
+		s.takeAs = takeableSchema(out)
 	}
 	for i, sp := range parts {
 		if sp != nil {
@@ -109,8 +117,13 @@ func (s *splitter) Write(rec arrow.RecordBatch) error {
 	indices := array.NewInt32Data(array.NewData(arrow.PrimitiveTypes.Int32, n,
 		[]*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(idx))}, nil, 0, 0))
 	defer indices.Release()
+	taken := body
+	if s.takeAs != nil {
+		taken = retyped(body, s.takeAs) // take.go
+		defer taken.Release()
+	}
 	// Datums hold references of their own.
-	values, positions := compute.NewDatum(body), compute.NewDatum(indices)
+	values, positions := compute.NewDatum(taken), compute.NewDatum(indices)
 	defer values.Release()
 	defer positions.Release()
 	out, err := compute.Take(s.ctx, *compute.DefaultTakeOptions(), values, positions)
@@ -119,6 +132,10 @@ func (s *splitter) Write(rec arrow.RecordBatch) error {
 	}
 	sorted := out.(*compute.RecordDatum).Value
 	defer sorted.Release()
+	if s.takeAs != nil {
+		sorted = retyped(sorted, s.schema)
+		defer sorted.Release()
+	}
 	// A slice's buffers are its whole batch's: its size is its share.
 	size := duck.RecordSize(sorted)
 	for p, w := range s.w {
@@ -240,8 +257,13 @@ func (s *splitter) flush(p int) error {
 		}
 		s.store.freeShuffle(held)
 	}()
-	if len(recs) == 1 {
-		return s.w[p].Write(recs[0])
+	if len(recs) == 1 || !s.joinable {
+		for _, r := range recs {
+			if err := s.w[p].Write(r); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	rec, err := joined.Join(s.alloc, s.schema, recs)
 	if err != nil {

@@ -165,6 +165,11 @@ var staged = []string{
 	// it interpolates as over a HUGEINT, not a DECIMAL(38,0) (which
 	// Arrow's decimal128(38, 0) would make it: internal/duck/kept.go).
 	"WITH w AS (SELECT g, sum(g + id % 7) AS m FROM v GROUP BY g) SELECT median(m), quantile_cont(m, 0.3), count(*) FROM w WHERE m > (SELECT min(m) FROM w)",
+	// INTERVALs (16 bytes a value, which arrow-go's take does not move)
+	// beside lists through shuffles, and in the result (executor/take.go).
+	"SELECT d::VARCHAR AS d, count(*) AS n, min([g]) AS m FROM (SELECT INTERVAL 1 HOUR * (id % 50) AS d, g FROM v) GROUP BY d",
+	"SELECT g, max(INTERVAL 1 DAY * id) - min(INTERVAL 1 HOUR * id) AS span, list(INTERVAL 1 MINUTE * id ORDER BY id)[1:2] AS l, " +
+		"{'i': max(INTERVAL 1 SECOND * x)} AS st FROM v GROUP BY g",
 	// UHUGEINTs of 2^127 and more through two exchanges: Arrow carries
 	// them as negative decimals, read back by their bits.
 	"WITH w AS (SELECT id % 5 AS k, max(id::UHUGEINT + 170141183460469231731687303715884105700::UHUGEINT) AS u FROM v GROUP BY 1) " +

@@ -93,13 +93,14 @@ func (c *Conn) stream(ctx context.Context, ps mapping.PreparedStatement, mem mem
 		}
 	}
 	r := &resultReader{
-		ctx:    ctx,
-		res:    res,
-		schema: schema,
-		mem:    mem,
-		batch:  batch,
-		stop:   stop,
-		flat:   joined.Flat(schema),
+		ctx:      ctx,
+		res:      res,
+		schema:   schema,
+		mem:      mem,
+		batch:    batch,
+		stop:     stop,
+		flat:     joined.Flat(schema),
+		joinable: joined.Joinable(schema),
 	}
 	arrowmapping.ConnectionGetArrowOptions(c.handle, &r.opts)
 	r.refs.Store(1)
@@ -262,7 +263,10 @@ type resultReader struct {
 	stop   func()
 
 	flat bool // joined.Flat(schema)
-	cur  arrow.RecordBatch
+	// joinable: DuckDB's chunks can be joined into batches (joined.Joinable);
+	// else each goes as it comes.
+	joinable bool
+	cur      arrow.RecordBatch
 	// rest is what is left of a chunk cut to fit a batch (see Next), of
 	// about restSize bytes (RecordSize counts a slice's whole buffers).
 	rest     arrow.RecordBatch
@@ -313,7 +317,7 @@ func (r *resultReader) Next() bool {
 	var rows, size int64
 	most := r.batch.rowsOf(r.n)
 	r.n++
-	for rows < most && size < r.batch.Bytes {
+	for rows < most && size < r.batch.Bytes && (r.joinable || len(parts) == 0) {
 		if err := r.ctx.Err(); err != nil {
 			r.err = err
 			return false

@@ -59,6 +59,34 @@ func FlatType(t arrow.DataType) bool {
 	return ok && fw.BitWidth() >= 8 && fw.BitWidth()%8 == 0
 }
 
+// Joinable reports whether every field of schema is of a type arrow-go
+// concatenates (Join): not a union, nor a type holding one. Batches of
+// another schema go as they come, not joined.
+func Joinable(schema *arrow.Schema) bool {
+	for _, f := range schema.Fields() {
+		if !joinableType(f.Type) {
+			return false
+		}
+	}
+	return true
+}
+
+func joinableType(t arrow.DataType) bool {
+	switch t := t.(type) {
+	case arrow.UnionType:
+		return false
+	case arrow.NestedType:
+		for _, f := range t.Fields() {
+			if !joinableType(f.Type) {
+				return false
+			}
+		}
+	case arrow.ExtensionType:
+		return joinableType(t.StorageType())
+	}
+	return true
+}
+
 // Parts is rec's parts if it is a Record (owned by rec: valid while it
 // is), else nil.
 func Parts(rec arrow.RecordBatch) []arrow.RecordBatch {
