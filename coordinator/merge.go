@@ -174,8 +174,15 @@ func (d *dist) mergeOver(ctx context.Context, m merge, sql string, parts [][]arr
 	}
 	// Scanned with Skein's own stream scan, which reads the columns the
 	// merge asks for, with their exact count for DuckDB's planner (DuckDB's
-	// C API Arrow scan ignores pushed projections and filters).
-	unregister, err := conn.RegisterStream(partials, partialsView, rows)
+	// C API Arrow scan ignores pushed projections and filters); loaded into
+	// a table when a column is to be cast back to its DuckDB type (one
+	// Arrow does not give back: internal/duck/kept.go, encoded.go).
+	var unregister func()
+	if duck.Kept(schema) {
+		unregister, err = func() {}, conn.LoadTemp(ctx, partialsView, partials)
+	} else {
+		unregister, err = conn.RegisterStream(partials, partialsView, rows)
+	}
 	if err != nil {
 		partials.Release()
 		_ = conn.Close()

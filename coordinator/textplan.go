@@ -203,8 +203,6 @@ func unexchangeable(schema *arrow.Schema) string {
 		switch t := t.(type) {
 		case *arrow.DictionaryType:
 			return "ENUM"
-		case arrow.UnionType:
-			return "UNION"
 		case arrow.NestedType:
 			for _, f := range t.Fields() {
 				if name := find(f.Type); name != "" {

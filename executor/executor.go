@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
@@ -1070,15 +1071,39 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 	if err := duck.FileUnchanged(t.File, t.Size, t.Modified); err != nil {
 		return 0, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
 	}
-	st, err := conn.Prepare(ctx, t.SQL)
+	query := func(sql string) (*duck.Stmt, array.RecordReader, error) {
+		st, err := conn.Prepare(ctx, sql)
+		if err != nil {
+			return nil, nil, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
+		}
+		rdr, err := st.Query(ctx, e.cfg.Alloc, t.Args(), e.cfg.Batch)
+		if err != nil {
+			_ = st.Close()
+			return nil, nil, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, ins.cause(err))
+		}
+		return st, rdr, nil
+	}
+	st, rdr, err := query(t.SQL)
 	if err != nil {
-		return 0, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
+		return 0, err
+	}
+	// Read by Skein (a consumer, a merge): a column whose values Arrow
+	// would not give back goes as its text, the query run again for it
+	// (internal/duck/encoded.go).
+	var texts map[int]string
+	if t.Partitions > 0 || t.Merged {
+		texts = duck.ExchangeTypes(rdr)
+	}
+	if sql := duck.ExchangeSQL(t.SQL, rdr.Schema(), texts); texts != nil && sql != "" {
+		rdr.Release()
+		_ = st.Close()
+		if st, rdr, err = query(sql); err != nil {
+			return 0, err
+		}
+	} else {
+		texts = nil
 	}
 	defer st.Close()
-	rdr, err := st.Query(ctx, e.cfg.Alloc, t.Args(), e.cfg.Batch)
-	if err != nil {
-		return 0, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, ins.cause(err))
-	}
 	defer rdr.Release()
 	schema := skeinsql.ResultSchema(rdr.Schema())
 	if t.Partitions > 0 {
@@ -1086,6 +1111,7 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 		// back to its consumers (a HUGEINT sum).
 		schema = duck.KeepTypes(rdr, schema)
 	}
+	schema = duck.MarkTypes(schema, texts)
 	w, err := open(schema)
 	if err != nil {
 		return 0, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)

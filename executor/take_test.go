@@ -11,26 +11,33 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
-// Columns holding INTERVALs at any depth (a list, a map's values, a
-// fixed-size list, a struct) are taken as takeable's types and given
-// their own back: the rows in the order taken, every buffer released.
-// Taken as they are, arrow-go fails ("invalid values byte width").
-func TestTakeIntervals(t *testing.T) {
+// Columns holding INTERVALs or sparse UNIONs at any depth (a list, a
+// map's values, a fixed-size list, a struct) are taken as takeable's
+// types and given their own back: the rows in the order taken, every
+// buffer released. Taken as they are, arrow-go fails ("invalid values
+// byte width", "array_take has no kernel").
+func TestTakeIntervalsAndUnions(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
 	defer mem.AssertSize(t, 0)
 	iv := arrow.FixedWidthTypes.MonthDayNanoInterval
+	un := arrow.SparseUnionOf([]arrow.Field{{Name: "n", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		{Name: "d", Type: iv, Nullable: true}}, []arrow.UnionTypeCode{0, 1})
 	schema := arrow.NewSchema([]arrow.Field{
 		{Name: "i", Type: iv, Nullable: true},
 		{Name: "l", Type: arrow.ListOf(iv), Nullable: true},
 		{Name: "m", Type: arrow.MapOf(arrow.BinaryTypes.String, iv), Nullable: true},
 		{Name: "f", Type: arrow.FixedSizeListOf(2, iv), Nullable: true},
 		{Name: "s", Type: arrow.StructOf(arrow.Field{Name: "a", Type: iv, Nullable: true}, arrow.Field{Name: "b", Type: arrow.PrimitiveTypes.Int64}), Nullable: true},
+		{Name: "u", Type: un},
+		{Name: "lu", Type: arrow.ListOf(un), Nullable: true},
 	}, nil)
 	const rows = `[
 		{"i": {"months": 1, "days": 2, "nanoseconds": 3}, "l": [{"months": 0, "days": 1, "nanoseconds": 0}], "m": [{"key": "x", "value": {"months": 5, "days": 0, "nanoseconds": 0}}],
-		 "f": [{"months": 1, "days": 0, "nanoseconds": 0}, null], "s": {"a": {"months": 0, "days": 0, "nanoseconds": 9}, "b": 1}},
-		{"i": null, "l": null, "m": null, "f": null, "s": null},
-		{"i": {"months": -1, "days": 0, "nanoseconds": 7}, "l": [], "m": [], "f": [null, {"months": 0, "days": 3, "nanoseconds": 0}], "s": {"a": null, "b": 2}}
+		 "f": [{"months": 1, "days": 0, "nanoseconds": 0}, null], "s": {"a": {"months": 0, "days": 0, "nanoseconds": 9}, "b": 1},
+		 "u": [0, 5], "lu": [[1, {"months": 2, "days": 0, "nanoseconds": 0}], [0, 7]]},
+		{"i": null, "l": null, "m": null, "f": null, "s": null, "u": [1, null], "lu": null},
+		{"i": {"months": -1, "days": 0, "nanoseconds": 7}, "l": [], "m": [], "f": [null, {"months": 0, "days": 3, "nanoseconds": 0}], "s": {"a": null, "b": 2},
+		 "u": [1, {"months": 0, "days": 4, "nanoseconds": 0}], "lu": [[0, 1]]}
 	]`
 	rec, _, err := array.RecordFromJSON(mem, schema, strings.NewReader(rows))
 	if err != nil {

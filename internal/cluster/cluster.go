@@ -184,6 +184,10 @@ type Task struct {
 	// Readers is how many consumers read each partition (a broadcast is
 	// one partition read by every consumer task); 0 means 1.
 	Readers int `json:"nr,omitempty"`
+	// Merged: the task's result is read by the coordinator's merge, not by
+	// a client: as a producer's, its columns of types Arrow does not give
+	// back go as their text (duck.PrepareExchange).
+	Merged bool `json:"mg,omitempty"`
 	// Codec compresses the task's output streams (Arrow IPC body
 	// compression: flightsql.CodecZstd or CodecLZ4; "" for none).
 	Codec string `json:"z,omitempty"`

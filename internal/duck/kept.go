@@ -75,8 +75,17 @@ func castsBack(schema *arrow.Schema) string {
 		}
 		seen[name] = true
 		t, ok := f.Metadata.GetValue(TypeKey)
-		if !ok || !slices.Contains(slices.Collect(maps.Values(keptTypes)), t) {
-			continue // none, or no type of ours (the metadata came over the network)
+		switch {
+		case !ok:
+			continue
+		case f.Type.ID() == arrow.STRING || f.Type.ID() == arrow.LARGE_STRING:
+			// Its VARCHAR text (PrepareExchange). The metadata came over
+			// the network: a type that would reach past its CAST is none.
+			if !castableType(t) {
+				continue
+			}
+		case !slices.Contains(slices.Collect(maps.Values(keptTypes)), t):
+			continue // no type of ours
 		}
 		casts = append(casts, castBack(QuoteIdent(f.Name), t)+" AS "+QuoteIdent(f.Name))
 	}

@@ -1,0 +1,219 @@
+package duck
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/duckdb/duckdb-go/v2/mapping"
+)
+
+// Some DuckDB types lose their values or their type in DuckDB's Arrow
+// export, which an exchange between stages goes through: a TIME WITH TIME
+// ZONE leaves as time64 without its offset (values of other offsets then
+// meet: wrong groups, joins and order), a BIT as binary, a UUID and a JSON
+// as utf8, an ENUM as a dictionary its consumer reads as VARCHAR (sorted
+// as text), a HUGEINT or UHUGEINT nested in a list or struct as a decimal
+// (2^127 and more do not fit). A producer whose result has a column of
+// such a type runs again with it cast to its VARCHAR text (ExchangeSQL),
+// which DuckDB casts back exactly, and its field names the type
+// (TypeKey, MarkTypes); its consumer casts it back (castsBack). Found by
+// a differential test of every type through each exchange, 2026-12-05.
+
+// ExchangeTypes is the DuckDB type of each column of rdr (a statement's
+// Query, before its first batch) whose values Arrow would not give back,
+// by position; nil if none, or if rdr is no statement's result. The
+// types are the result's: a statement's are not known before its
+// parameters are bound (a scan of read_parquet($1)).
+func ExchangeTypes(rdr array.RecordReader) map[int]string {
+	r, ok := rdr.(*resultReader)
+	if !ok {
+		return nil
+	}
+	var texts map[int]string
+	for i := range int(mapping.ColumnCount(&r.res)) {
+		lt := mapping.ColumnLogicalType(&r.res, mapping.IdxT(i))
+		if lossyThroughArrow(lt, true) {
+			if text, ok := typeText(lt); ok {
+				if texts == nil {
+					texts = map[int]string{}
+				}
+				texts[i] = text
+			}
+		}
+		mapping.DestroyLogicalType(&lt)
+	}
+	return texts
+}
+
+// ExchangeSQL is sql, whose result has schema, with the columns of texts
+// (ExchangeTypes') cast to VARCHAR, which DuckDB casts back exactly; ""
+// when two columns share a name, which a REPLACE could not tell apart.
+func ExchangeSQL(sql string, schema *arrow.Schema, texts map[int]string) string {
+	seen := map[string]bool{}
+	var casts []string
+	for i, f := range schema.Fields() {
+		name := strings.ToLower(f.Name)
+		if seen[name] {
+			return ""
+		}
+		seen[name] = true
+		if _, ok := texts[i]; ok {
+			casts = append(casts, "CAST("+QuoteIdent(f.Name)+" AS VARCHAR) AS "+QuoteIdent(f.Name))
+		}
+	}
+	return "SELECT * REPLACE (" + strings.Join(casts, ", ") + ") FROM (" + sql + ") AS skein_exchange"
+}
+
+// MarkTypes is schema with each column of texts (ExchangeTypes') naming
+// its DuckDB type in its field's metadata (TypeKey).
+func MarkTypes(schema *arrow.Schema, texts map[int]string) *arrow.Schema {
+	if len(texts) == 0 {
+		return schema
+	}
+	fields := schema.Fields()
+	for i, t := range texts {
+		keys, values := append(fields[i].Metadata.Keys(), TypeKey), append(fields[i].Metadata.Values(), t)
+		fields[i].Metadata = arrow.NewMetadata(keys, values)
+	}
+	md := schema.Metadata()
+	return arrow.NewSchema(fields, &md)
+}
+
+// lossyThroughArrow says whether values of lt do not come back from
+// DuckDB's Arrow export and scan as themselves; top is false inside a
+// nested type (a top-level HUGEINT is kept otherwise: KeepTypes).
+func lossyThroughArrow(lt mapping.LogicalType, top bool) bool {
+	switch mapping.GetTypeId(lt) {
+	case mapping.TypeTimeTZ, mapping.TypeBit, mapping.TypeUUID, mapping.TypeEnum:
+		return true
+	case mapping.TypeVarchar:
+		return strings.EqualFold(mapping.LogicalTypeGetAlias(lt), "JSON")
+	case mapping.TypeHugeInt, mapping.TypeUHugeInt, mapping.TypeBigNum:
+		return !top
+	}
+	lossy := false
+	eachChild(lt, func(c mapping.LogicalType) { lossy = lossy || lossyThroughArrow(c, false) })
+	return lossy
+}
+
+// eachChild calls f with each type nested directly in lt.
+func eachChild(lt mapping.LogicalType, f func(mapping.LogicalType)) {
+	var kids []mapping.LogicalType
+	switch mapping.GetTypeId(lt) {
+	case mapping.TypeList:
+		kids = append(kids, mapping.ListTypeChildType(lt))
+	case mapping.TypeArray:
+		kids = append(kids, mapping.ArrayTypeChildType(lt))
+	case mapping.TypeMap:
+		kids = append(kids, mapping.MapTypeKeyType(lt), mapping.MapTypeValueType(lt))
+	case mapping.TypeStruct:
+		for i := range mapping.StructTypeChildCount(lt) {
+			kids = append(kids, mapping.StructTypeChildType(lt, i))
+		}
+	case mapping.TypeUnion:
+		for i := range mapping.UnionTypeMemberCount(lt) {
+			kids = append(kids, mapping.UnionTypeMemberType(lt, i))
+		}
+	}
+	for i := range kids {
+		f(kids[i])
+		mapping.DestroyLogicalType(&kids[i])
+	}
+}
+
+// simpleTypes are the SQL names of the types without parameters.
+var simpleTypes = map[mapping.Type]string{
+	mapping.TypeBoolean: "BOOLEAN", mapping.TypeTinyInt: "TINYINT", mapping.TypeSmallInt: "SMALLINT",
+	mapping.TypeInteger: "INTEGER", mapping.TypeBigInt: "BIGINT", mapping.TypeUTinyInt: "UTINYINT",
+	mapping.TypeUSmallInt: "USMALLINT", mapping.TypeUInteger: "UINTEGER", mapping.TypeUBigInt: "UBIGINT",
+	mapping.TypeFloat: "FLOAT", mapping.TypeDouble: "DOUBLE", mapping.TypeTimestamp: "TIMESTAMP",
+	mapping.TypeDate: "DATE", mapping.TypeTime: "TIME", mapping.TypeInterval: "INTERVAL",
+	mapping.TypeHugeInt: "HUGEINT", mapping.TypeUHugeInt: "UHUGEINT", mapping.TypeVarchar: "VARCHAR",
+	mapping.TypeBlob: "BLOB", mapping.TypeTimestampS: "TIMESTAMP_S", mapping.TypeTimestampMS: "TIMESTAMP_MS",
+	mapping.TypeTimestampNS: "TIMESTAMP_NS", mapping.TypeUUID: "UUID", mapping.TypeBit: "BIT",
+	mapping.TypeTimeTZ: "TIME WITH TIME ZONE", mapping.TypeTimestampTZ: "TIMESTAMP WITH TIME ZONE",
+	mapping.TypeBigNum: "BIGNUM", mapping.TypeTimeNS: "TIME_NS",
+}
+
+// typeText is lt's SQL text, which a CAST takes; ok is false for a type it
+// does not know how to write.
+func typeText(lt mapping.LogicalType) (text string, ok bool) {
+	typ := mapping.GetTypeId(lt)
+	if typ == mapping.TypeVarchar && strings.EqualFold(mapping.LogicalTypeGetAlias(lt), "JSON") {
+		return "JSON", true
+	}
+	// Another alias (a type of the catalog, CREATE TYPE) is written as
+	// what it stands for: the consumer need not have the catalog's type.
+	if s, ok := simpleTypes[typ]; ok {
+		return s, true
+	}
+	ok = true
+	child := func(c mapping.LogicalType) string {
+		s, k := typeText(c)
+		ok = ok && k
+		return s
+	}
+	var parts []string
+	switch typ {
+	case mapping.TypeDecimal:
+		return fmt.Sprintf("DECIMAL(%d, %d)", mapping.DecimalWidth(lt), mapping.DecimalScale(lt)), true
+	case mapping.TypeEnum:
+		for i := range mapping.EnumDictionarySize(lt) {
+			parts = append(parts, QuoteString(mapping.EnumDictionaryValue(lt, mapping.IdxT(i))))
+		}
+		return "ENUM(" + strings.Join(parts, ", ") + ")", true
+	case mapping.TypeList:
+		eachChild(lt, func(c mapping.LogicalType) { parts = append(parts, child(c)) })
+		return parts[0] + "[]", ok
+	case mapping.TypeArray:
+		eachChild(lt, func(c mapping.LogicalType) { parts = append(parts, child(c)) })
+		return fmt.Sprintf("%s[%d]", parts[0], mapping.ArrayTypeArraySize(lt)), ok
+	case mapping.TypeMap:
+		eachChild(lt, func(c mapping.LogicalType) { parts = append(parts, child(c)) })
+		return "MAP(" + parts[0] + ", " + parts[1] + ")", ok
+	case mapping.TypeStruct, mapping.TypeUnion:
+		i := mapping.IdxT(0)
+		eachChild(lt, func(c mapping.LogicalType) {
+			name := ""
+			if typ == mapping.TypeStruct {
+				name = mapping.StructTypeChildName(lt, i)
+			} else {
+				name = mapping.UnionTypeMemberName(lt, i)
+			}
+			parts = append(parts, QuoteIdent(name)+" "+child(c))
+			i++
+		})
+		word := map[mapping.Type]string{mapping.TypeStruct: "STRUCT", mapping.TypeUnion: "UNION"}[typ]
+		return word + "(" + strings.Join(parts, ", ") + ")", ok
+	}
+	return "", false
+}
+
+// castableType says whether text, a type's text from a producer's field
+// metadata, stays inside the CAST it is put in: its parentheses balance
+// outside quotes and no statement or comment starts in it.
+func castableType(text string) bool {
+	depth := 0
+	var quote rune
+	for i, r := range text {
+		switch {
+		case quote != 0:
+			if r == quote {
+				quote = 0 // a doubled quote closes and opens again
+			}
+		case r == '\'' || r == '"':
+			quote = r
+		case r == '(':
+			depth++
+		case r == ')':
+			if depth--; depth < 0 {
+				return false
+			}
+		case r == ';', strings.HasPrefix(text[i:], "--"), strings.HasPrefix(text[i:], "/*"):
+			return false
+		}
+	}
+	return depth == 0 && quote == 0 && text != ""
+}
