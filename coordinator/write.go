@@ -333,26 +333,40 @@ func addCount(total *atomic.Int64, r arrow.RecordBatch) error {
 // written, as DuckDB's COPY to a directory does: files there are an error
 // unless OVERWRITE or APPEND (or OVERWRITE_OR_IGNORE) says what to do.
 func (c copyPlan) prepareDir() (created bool, err error) {
-	entries, err := os.ReadDir(c.dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := os.Mkdir(c.dir, 0o755); err != nil {
-			return false, fmt.Errorf("COPY: %w", err)
-		}
+	err = os.Mkdir(c.dir, 0o755)
+	switch {
+	case err == nil:
 		return true, nil
-	}
-	if err != nil {
+	case !errors.Is(err, fs.ErrExist):
 		return false, fmt.Errorf("COPY: %w", err)
+	}
+	return false, c.mayWrite()
+}
+
+// mayWrite checks that the target directory may take the parts: files
+// there are an error unless OVERWRITE or APPEND (or OVERWRITE_OR_IGNORE)
+// says what to do.
+func (c copyPlan) mayWrite() error {
+	entries, err := os.ReadDir(c.dir)
+	if err != nil {
+		return fmt.Errorf("COPY: %w", err)
 	}
 	if c.mode == "" {
 		for _, e := range entries {
 			if !strings.HasPrefix(e.Name(), tempPrefix) {
-				return false, fmt.Errorf(`%w: COPY: directory %q is not empty: add OVERWRITE (to replace its files), or APPEND or OVERWRITE_OR_IGNORE (to write beside them)`,
+				return fmt.Errorf(`%w: COPY: directory %q is not empty: add OVERWRITE (to replace its files), or APPEND or OVERWRITE_OR_IGNORE (to write beside them)`,
 					flightsql.ErrInvalid, c.dir)
 			}
 		}
 	}
-	return false, nil
+	return nil
 }
+
+// publishing makes each write's check of its target and its moving the
+// parts in one step: two COPYs to one new directory, both checked before
+// either moved its parts, both succeeded, and the directory held the
+// rows twice.
+var publishing sync.Mutex
 
 // publish moves the parts into the target directory, first removing what
 // it held for OVERWRITE (but other writes' hidden directories), and
@@ -365,6 +379,11 @@ func (c copyPlan) publish(tmp string, parts int) error {
 	if len(written) != parts {
 		return fmt.Errorf("COPY: %d of %d parts are in %s: do the coordinator and the executors see the target directory at the same path?",
 			len(written), parts, tmp)
+	}
+	publishing.Lock()
+	defer publishing.Unlock()
+	if err := c.mayWrite(); err != nil {
+		return err // another write's parts came first
 	}
 	if c.mode == "overwrite" {
 		old, err := os.ReadDir(c.dir)

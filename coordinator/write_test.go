@@ -283,3 +283,34 @@ func TestCopyLeavesTheKeptPlan(t *testing.T) {
 		t.Errorf("the query after the writes: %d rows, want %d", rows, want)
 	}
 }
+
+// Two COPYs to one new directory at once: one writes it, the other fails
+// as a COPY into a directory holding files does. Both checked the
+// directory before either moved its parts in, both succeeded, and the
+// directory held the rows twice.
+func TestConcurrentCopiesToOneDirectory(t *testing.T) {
+	_, cl, glob := startCluster(t, 2, "")
+	data := filepath.Dir(glob)
+	ctx := context.Background()
+	q := fmt.Sprintf(`SELECT id FROM read_parquet('%s')`, glob)
+	for round := range 3 {
+		out := filepath.Join(data, fmt.Sprintf("twice%d", round))
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() {
+				_, err := cl.ExecuteUpdate(ctx, fmt.Sprintf(`COPY (%s) TO '%s/' (FORMAT parquet)`, q, out))
+				errs <- err
+			}()
+		}
+		var failed []error
+		for range 2 {
+			if err := <-errs; err != nil {
+				failed = append(failed, err)
+			}
+		}
+		if len(failed) != 1 || status.Code(failed[0]) != codes.InvalidArgument || !strings.Contains(failed[0].Error(), "not empty") {
+			t.Fatalf("round %d: two COPYs to one directory failed with %v, want one refused as not empty", round, failed)
+		}
+		sameRows(t, data, out, q)
+	}
+}

@@ -260,6 +260,12 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 		if q.schema == p.stmt.Schema {
 			q.wireSchema = p.wireSchema
 		}
+		if p.stmt.WritesRows() {
+			if err := s.runNow(ctx, q); err != nil {
+				return nil, err
+			}
+			return q.reserve(), nil
+		}
 		// A prepared query is split like a statement (the JDBC driver
 		// prepares every query), in a transaction too; with one row of
 		// parameters, as the query with their values in place.

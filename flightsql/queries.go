@@ -30,7 +30,11 @@ type query struct {
 	empty   bool               // already executed (DDL/DML): the stream has no rows
 	written bool               // a write the cluster ran, and recorded
 	info    *flight.FlightInfo // planned across executors instead
-	meta    []byte             // the local FlightInfo's app_metadata: why it is not split
+	// result: the rows of a write that returns rows (INSERT ... RETURNING),
+	// run when planned (runNow) and sent by its DoGet.
+	result []arrow.RecordBatch
+	ran    bool   // result is its rows
+	meta   []byte // the local FlightInfo's app_metadata: why it is not split
 	// wireSchema is schema serialized, when a prepared statement keeps it
 	// (nil: serialize schema).
 	wireSchema []byte
@@ -127,6 +131,7 @@ func (qs *queries) get(id string) *query {
 func (qs *queries) finish(q *query) {
 	qs.remove(q)
 	q.cancel()
+	q.dropResult()
 	if q.ownStmt && q.stmt != nil {
 		if q.keep {
 			q.sess.conn.Keep(q.stmt)
@@ -158,6 +163,7 @@ func (qs *queries) expire(now time.Time) {
 		}
 		if err := q.sess.lock(context.Background()); err != nil {
 			qs.remove(q)
+			q.dropResult()
 			continue
 		}
 		qs.finish(q)
@@ -184,4 +190,12 @@ func (qs *queries) closeAll() {
 	for _, q := range qs.byID {
 		q.cancel()
 	}
+}
+
+// dropResult releases the rows of a write that DoGet did not send.
+func (q *query) dropResult() {
+	for _, r := range q.result {
+		r.Release()
+	}
+	q.result = nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -374,6 +375,34 @@ func TestIngest(t *testing.T) {
 	if _, recs := query(t, ctx, c, "SELECT count(*) FROM data.s2.q"); recs[0].Column(0).(*array.Int64).Value(0) != 2 {
 		t.Fatal("qualified ingest went elsewhere")
 	}
+	// Names match whatever their case, as DuckDB binds them: appending to
+	// "ING" in "S2" of "DATA" is appending to ing, q (NotFound, and
+	// create_append's AlreadyExists, before).
+	sch, cat = "S2", "DATA"
+	upper := &flightsql.ExecuteIngestOpts{Table: "Q", Catalog: &cat, Schema: &sch, TableDefinitionOptions: createAppend.TableDefinitionOptions}
+	if n, err := c.ExecuteIngest(ctx, batch(1, 0), upper); err != nil || n != 2 {
+		t.Fatalf("another case: %d %v", n, err)
+	}
+	if _, recs := query(t, ctx, c, "SELECT count(*) FROM data.s2.q"); recs[0].Column(0).(*array.Int64).Value(0) != 4 {
+		t.Fatal("an ingest into Q did not append to q")
+	}
+	// A constraint the rows break is FailedPrecondition, as an INSERT's
+	// (Internal before: the appender's text does not say its type).
+	if _, err := c.ExecuteUpdate(ctx, "CREATE TABLE nn (id BIGINT, s VARCHAR NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	nulls := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+	defer nulls.Release()
+	nulls.Field(0).(*array.Int64Builder).Append(1)
+	nulls.Field(1).(*array.StringBuilder).AppendNull()
+	nrec := nulls.NewRecordBatch()
+	defer nrec.Release()
+	nrdr, err := array.NewRecordReader(sc, []arrow.RecordBatch{nrec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ExecuteIngest(ctx, nrdr, &flightsql.ExecuteIngestOpts{Table: "nn", TableDefinitionOptions: appendOnly.TableDefinitionOptions})
+	wantCode(t, err, codes.FailedPrecondition)
 }
 
 func TestTransactions(t *testing.T) {
@@ -735,5 +764,75 @@ func TestBadTicketsAndCommands(t *testing.T) {
 	}
 	if err == nil {
 		t.Fatal("a ticket was redeemed twice")
+	}
+}
+
+// A write that returns rows (INSERT ... RETURNING) is done when it is
+// planned, as DuckDB does it when executed, whether or not its client
+// reads the rows: ADBC runs it with GetFlightInfo and cancels the read
+// when the cursor closes unread, and commits at once after it. Run at
+// its DoGet, it was not done at all, and the COMMIT committed nothing.
+// Its DoGet still gives its rows; so does a prepared statement's.
+func TestReturningWritesWhenPlanned(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	if _, err := c.ExecuteUpdate(ctx, "CREATE TABLE r (a INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	count := func() int64 {
+		_, recs := query(t, ctx, c, "SELECT count(*) FROM r")
+		return recs[0].Column(0).(*array.Int64).Value(0)
+	}
+	if _, err := c.Execute(ctx, "INSERT INTO r VALUES (1), (2) RETURNING a"); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("%d rows after an unread INSERT ... RETURNING, want 2", n)
+	}
+	tx, err := c.BeginTransaction(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Execute(ctx, "INSERT INTO r VALUES (3) RETURNING a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(); n != 3 {
+		t.Fatalf("%d rows after a committed INSERT ... RETURNING, want 3", n)
+	}
+	ps, err := c.Prepare(ctx, "UPDATE r SET a = a * 10 WHERE a > 1 RETURNING a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close(ctx)
+	info, err := ps.Execute(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, recs := query(t, ctx, c, "SELECT sum(a)::BIGINT FROM r"); recs[0].Column(0).(*array.Int64).Value(0) != 51 {
+		t.Fatal("a prepared UPDATE ... RETURNING was not done when planned")
+	}
+	rdr, err := c.DoGet(ctx, info.Endpoint[0].Ticket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdr.Release()
+	var got []int32
+	for rdr.Next() {
+		col := rdr.RecordBatch().Column(0).(*array.Int32)
+		got = append(got, col.Int32Values()...)
+	}
+	if err := rdr.Err(); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []int32{20, 30}) {
+		t.Fatalf("RETURNING rows %v, want [20 30]", got)
+	}
+	if n := count(); n != 3 {
+		t.Fatalf("%d rows after reading the RETURNING rows, want 3 (the update ran once)", n)
 	}
 }

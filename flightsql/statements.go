@@ -108,6 +108,13 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 		if q.schema == st.Schema {
 			q.wireSchema = wireSchema(st, s.mem)
 		}
+		if st.WritesRows() {
+			if err := s.runNow(ctx, q); err != nil {
+				_ = st.Close()
+				return nil, err
+			}
+			return q.reserve(), nil
+		}
 		// Inside a transaction too (ADBC's default): the planner splits only
 		// what reads files alone, which the transaction does not isolate;
 		// anything reading the session's tables runs here, in it.
@@ -302,18 +309,93 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 	return schema, ch, nil
 }
 
+// runNow runs q, a write that returns rows, once per argument row, and
+// keeps its rows for its DoGet (query.result), within the result limit.
+// Run at its DoGet, an INSERT ... RETURNING whose client closed its
+// cursor without reading was not done (ADBC cancels the read), and a
+// COMMIT right after it committed nothing: DuckDB writes when the
+// statement is executed.
+func (s *Server) runNow(ctx context.Context, q *query) error {
+	if err := q.prepared(ctx); err != nil {
+		return err
+	}
+	q.ran = true
+	runs := q.args
+	if runs == nil {
+		runs = [][]any{nil}
+	}
+	var bytes int64
+	// One transaction: rows over the limit undo the write (or abort the
+	// client's transaction), rather than fail a write that was done.
+	err := q.sess.conn.Atomic(ctx, "a write returning rows failed", func() error {
+		for _, args := range runs {
+			rdr, err := q.stmt.Query(ctx, s.mem, args, s.cfg.Batch)
+			if err != nil {
+				return err
+			}
+			for rdr.Next() {
+				rec := rdr.RecordBatch()
+				bytes += duck.RecordSize(rec)
+				if err = s.cfg.Limits.Result(q.id, bytes); err != nil {
+					break
+				}
+				rec.Retain()
+				q.result = append(q.result, rec)
+			}
+			if err == nil {
+				err = rdr.Err()
+			}
+			rdr.Release()
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		q.dropResult()
+	}
+	return err
+}
+
+// prepared prepares q's statement again if it was closed over the
+// descriptor budget when planned.
+func (q *query) prepared(ctx context.Context) error {
+	if q.stmt != nil {
+		return nil
+	}
+	st, err := q.sess.conn.PrepareAgain(ctx, q.sql)
+	if err != nil {
+		return err
+	}
+	q.stmt, q.ownStmt = st, true
+	if !st.Schema.Equal(q.schema) {
+		return fmt.Errorf("%w: query %s: its result columns changed since it was planned (a file or view it reads changed): run it again",
+			ErrInvalid, q.id)
+	}
+	return nil
+}
+
 // stream runs q once per argument row and sends its batches to ch.
 func (s *Server) stream(ctx context.Context, q *query, schema *arrow.Schema, ch chan<- flight.StreamChunk) (int64, error) {
-	if q.stmt == nil { // closed over the descriptor budget when planned
-		st, err := q.sess.conn.PrepareAgain(ctx, q.sql)
-		if err != nil {
-			return 0, err
+	if q.ran {
+		// Run when planned: its rows as they were.
+		var total int64
+		for len(q.result) > 0 {
+			rec := Relabel(q.result[0], schema)
+			q.result = q.result[1:]
+			select {
+			case ch <- flight.StreamChunk{Data: rec}:
+				total += rec.NumRows()
+			case <-ctx.Done():
+				rec.Release()
+				return total, ctx.Err()
+			}
 		}
-		q.stmt, q.ownStmt = st, true
-		if !st.Schema.Equal(q.schema) {
-			return 0, fmt.Errorf("%w: query %s: its result columns changed since it was planned (a file or view it reads changed): run it again",
-				ErrInvalid, q.id)
-		}
+		return total, nil
+	}
+	if err := q.prepared(ctx); err != nil {
+		return 0, err
 	}
 	runs := q.args
 	if runs == nil {

@@ -244,6 +244,11 @@ func nullRow(schema *arrow.Schema) arrow.RecordBatch {
 }
 
 func appenderError(app mapping.Appender) error {
+	// Typed: its text ("Failed to append: NOT NULL constraint failed")
+	// does not say its type, which made it Internal.
+	if err := errorData(mapping.AppenderErrorData(app)); err != nil {
+		return err
+	}
 	msg := mapping.AppenderError(app)
 	if msg == "" {
 		return errors.New("duck: appender failed")

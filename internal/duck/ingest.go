@@ -106,20 +106,21 @@ func (c *Conn) countRows(ctx context.Context, t Table) (int64, error) {
 }
 
 func (c *Conn) tableExists(ctx context.Context, t Table) (bool, error) {
-	q := "SELECT count(*) FROM duckdb_tables() WHERE table_name = $1"
+	// As DuckDB binds names: whatever their case ("mixed" is Mixed).
+	q := "SELECT count(*) FROM duckdb_tables() WHERE lower(table_name) = lower($1)"
 	args := []any{t.Name}
 	if t.Temporary {
 		q += " AND temporary"
 	} else {
 		q += " AND NOT temporary"
 		if t.Catalog != "" {
-			q += " AND database_name = $2"
+			q += " AND lower(database_name) = lower($2)"
 			args = append(args, t.Catalog)
 		} else {
 			q += " AND database_name = current_database()"
 		}
 		if t.Schema != "" {
-			q += fmt.Sprintf(" AND schema_name = $%d", len(args)+1)
+			q += fmt.Sprintf(" AND lower(schema_name) = lower($%d)", len(args)+1)
 			args = append(args, t.Schema)
 		} else {
 			q += " AND schema_name = current_schema()"

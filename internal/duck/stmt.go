@@ -41,6 +41,8 @@ type Stmt struct {
 	// changes: a statement other than a SELECT, which may change what a
 	// name binds to (CatalogVersion).
 	changes bool
+	// writes: an INSERT, UPDATE, DELETE or COPY (WritesRows).
+	writes bool
 	// commits: COMMIT (or END), whatever sent it (EndTransaction, SQL).
 	commits bool
 	// countInResult: a CREATE TABLE ... AS, whose rows DuckDB says in its
@@ -174,6 +176,10 @@ func (s *Stmt) describe() error {
 	}
 	s.changes = t != duckdb.STATEMENT_TYPE_SELECT
 	switch t {
+	case duckdb.STATEMENT_TYPE_INSERT, duckdb.STATEMENT_TYPE_UPDATE, duckdb.STATEMENT_TYPE_DELETE, duckdb.STATEMENT_TYPE_COPY:
+		s.writes = true
+	}
+	switch t {
 	case duckdb.STATEMENT_TYPE_SELECT, duckdb.STATEMENT_TYPE_EXPLAIN, duckdb.STATEMENT_TYPE_PRAGMA,
 		duckdb.STATEMENT_TYPE_CALL, duckdb.STATEMENT_TYPE_RELATION, duckdb.STATEMENT_TYPE_EXECUTE,
 		duckdb.STATEMENT_TYPE_ANALYZE, duckdb.STATEMENT_TYPE_LOGICAL_PLAN:
@@ -256,6 +262,12 @@ func typeDepth(t arrow.DataType) int {
 	}
 	return d + 1
 }
+
+// WritesRows says the statement writes (INSERT, UPDATE, DELETE, COPY) and
+// returns rows (RETURNING, RETURN_FILES): its write is done when it
+// runs, which its client expects of the call that runs it, whether or
+// not it reads the rows.
+func (s *Stmt) WritesRows() bool { return s.writes && s.ReturnsRows }
 
 // isCountOnly reports whether a DML statement answers with DuckDB's single
 // "Count" column, rather than RETURNING rows.
