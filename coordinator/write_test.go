@@ -314,3 +314,36 @@ func TestConcurrentCopiesToOneDirectory(t *testing.T) {
 		sameRows(t, data, out, q)
 	}
 }
+
+// A COPY to a directory prepared first (ADBC prepares every statement it
+// executes, and runs an update either by ExecuteUpdate or by
+// GetFlightInfo) writes across the cluster as the same text not
+// prepared. It ran on the coordinator, where DuckDB takes 'dir/' as a
+// file: "Cannot open file ...: Is a directory", Internal.
+func TestPreparedCopyIsDistributed(t *testing.T) {
+	_, cl, glob := startCluster(t, 2, "")
+	data := filepath.Dir(glob)
+	ctx := context.Background()
+	q := fmt.Sprintf(`SELECT id, g FROM read_parquet('%s') WHERE g <> 3`, glob)
+	for i, run := range []func(*flightsql.PreparedStatement) error{
+		func(ps *flightsql.PreparedStatement) error { _, err := ps.ExecuteUpdate(ctx); return err },
+		func(ps *flightsql.PreparedStatement) error { _, err := ps.Execute(ctx); return err },
+	} {
+		out := filepath.Join(data, fmt.Sprintf("prepared%d", i))
+		ps, err := cl.Prepare(ctx, fmt.Sprintf(`COPY (%s) TO '%s/' (FORMAT parquet)`, q, out))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := run(ps); err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+		if err := ps.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if files := entries(t, out); len(files) < 2 {
+			t.Errorf("run %d: %d files written (%v): not written by the executors' tasks", i, len(files), files)
+		}
+		wroteOn(t, cl, 2)
+		sameRows(t, data, out, q)
+	}
+}

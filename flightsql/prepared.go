@@ -244,6 +244,17 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 		}
 		if !p.stmt.ReturnsRows {
 			q.stmt, q.empty = nil, true
+			// A write across the cluster (COPY to a directory, CREATE
+			// TABLE AS), as the same text not prepared: ADBC prepares
+			// every statement it executes, and the COPY ran here, to a
+			// path DuckDB alone takes as a file ("Is a directory").
+			if _, ok, err := s.preparedWrite(ctx, sess, tag, p); ok {
+				if err != nil {
+					return nil, err
+				}
+				q.written = true
+				return q.reserve(), nil
+			}
 			if _, err := s.execRows(ctx, sess, p.stmt, p.args); err != nil {
 				return nil, err
 			}
@@ -294,6 +305,15 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 	return s.register(q, desc)
 }
 
+// preparedWrite runs a prepared statement that takes no parameters as
+// clusterWrite runs its text, if it is a write across the cluster.
+func (s *Server) preparedWrite(ctx context.Context, sess *session, tag QueryTag, p *prepared) (int64, bool, error) {
+	if p.stmt.Params.NumFields() > 0 {
+		return 0, false, nil
+	}
+	return s.clusterWrite(ctx, sess, tag, nil, p.sql)
+}
+
 // GetSchemaPreparedStatement gives a prepared statement's result schema.
 func (s *Server) GetSchemaPreparedStatement(ctx context.Context, cmd flightsql.PreparedStatementQuery, _ *flight.FlightDescriptor) (*flight.SchemaResult, error) {
 	_, p, err := s.lookupPrepared(ctx, cmd.GetPreparedStatementHandle())
@@ -326,6 +346,9 @@ func (s *Server) DoPutPreparedStatementUpdate(ctx context.Context, cmd flightsql
 	}
 	tag := newQueryTag(ctx)
 	return withSession(ctx, sess, func() (n int64, err error) {
+		if n, ok, err := s.preparedWrite(ctx, sess, tag, p); ok {
+			return n, err
+		}
 		defer s.record(tag, sess.user, p.sql)(&n, &err)
 		st := p.stmt
 		if p.released {

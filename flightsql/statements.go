@@ -93,8 +93,11 @@ func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.State
 			defer st.Close()
 			q.stmt, q.ownStmt, q.empty = nil, false, true
 			if _, ok, err := s.clusterWrite(ctx, sess, tag, cmd.GetTransactionId(), cmd.GetQuery()); ok {
+				if err != nil {
+					return nil, err
+				}
 				q.written = true
-				return q, err
+				return q.reserve(), nil // unreserved, its end took the session's count below zero
 			}
 			if _, err := st.Exec(ctx, nil); err != nil {
 				return nil, err
