@@ -1071,37 +1071,60 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 	if err := duck.FileUnchanged(t.File, t.Size, t.Modified); err != nil {
 		return 0, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
 	}
-	query := func(sql string) (*duck.Stmt, array.RecordReader, error) {
+	prepare := func(sql string) (*duck.Stmt, error) {
 		st, err := conn.Prepare(ctx, sql)
 		if err != nil {
-			return nil, nil, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
+			return nil, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
 		}
+		return st, nil
+	}
+	run := func(st *duck.Stmt) (array.RecordReader, error) {
 		rdr, err := st.Query(ctx, e.cfg.Alloc, t.Args(), e.cfg.Batch)
 		if err != nil {
 			_ = st.Close()
-			return nil, nil, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, ins.cause(err))
+			return nil, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, ins.cause(err))
 		}
-		return st, rdr, nil
+		return rdr, nil
 	}
-	st, rdr, err := query(t.SQL)
+	st, err := prepare(t.SQL)
 	if err != nil {
 		return 0, err
 	}
 	// Read by Skein (a consumer, a merge): a column whose values Arrow
-	// would not give back goes as its text, the query run again for it
-	// (internal/duck/encoded.go).
+	// would not give back goes as its text (internal/duck/encoded.go), by
+	// the statement's types, or, not known before its parameters are
+	// bound (a scan of read_parquet($1)), by its result's, the query run
+	// again for it: not a query scanning a stream input, which is read
+	// once.
 	var texts map[int]string
-	if t.Partitions > 0 || t.Merged {
-		texts = duck.ExchangeTypes(rdr)
+	exchange := t.Partitions > 0 || t.Merged
+	known := false
+	if exchange {
+		texts, known = st.ExchangeTypes()
 	}
-	if sql := duck.ExchangeSQL(t.SQL, rdr.Schema(), texts); texts != nil && sql != "" {
-		rdr.Release()
+	var rdr array.RecordReader
+	names := st.Schema // its columns' names: "unknown" until parameters are bound
+	if !known && exchange && len(ins.unregister) == 0 {
+		if rdr, err = run(st); err != nil {
+			return 0, err
+		}
+		if texts, names = duck.ExchangeTypes(rdr), rdr.Schema(); texts != nil {
+			rdr.Release()
+			rdr = nil
+		}
+	}
+	if sql := duck.ExchangeSQL(t.SQL, names, texts); texts != nil && sql != "" {
 		_ = st.Close()
-		if st, rdr, err = query(sql); err != nil {
+		if st, err = prepare(sql); err != nil {
 			return 0, err
 		}
 	} else {
 		texts = nil
+	}
+	if rdr == nil {
+		if rdr, err = run(st); err != nil {
+			return 0, err
+		}
 	}
 	defer st.Close()
 	defer rdr.Release()

@@ -34,15 +34,41 @@ func ExchangeTypes(rdr array.RecordReader) map[int]string {
 	var texts map[int]string
 	for i := range int(mapping.ColumnCount(&r.res)) {
 		lt := mapping.ColumnLogicalType(&r.res, mapping.IdxT(i))
-		if lossyThroughArrow(lt, true) {
-			if text, ok := typeText(lt); ok {
-				if texts == nil {
-					texts = map[int]string{}
-				}
-				texts[i] = text
-			}
-		}
+		texts = addLossy(texts, i, lt)
 		mapping.DestroyLogicalType(&lt)
+	}
+	return texts
+}
+
+// ExchangeTypes is ExchangeTypes of the statement's result, from its
+// prepared types; known is false when a column's type is not known
+// before its parameters are bound.
+func (s *Stmt) ExchangeTypes() (texts map[int]string, known bool) {
+	n := int(mapping.PreparedStatementColumnCount(s.handle))
+	for i := range n {
+		switch mapping.PreparedStatementColumnType(s.handle, mapping.IdxT(i)) {
+		case mapping.TypeInvalid, mapping.TypeAny, mapping.TypeSQLNull:
+			return nil, false
+		}
+	}
+	for i := range n {
+		lt := mapping.PreparedStatementColumnLogicalType(s.handle, mapping.IdxT(i))
+		texts = addLossy(texts, i, lt)
+		mapping.DestroyLogicalType(&lt)
+	}
+	return texts, true
+}
+
+// addLossy adds column i of type lt to texts if Arrow loses it.
+func addLossy(texts map[int]string, i int, lt mapping.LogicalType) map[int]string {
+	if !lossyThroughArrow(lt, true) {
+		return texts
+	}
+	if text, ok := typeText(lt); ok {
+		if texts == nil {
+			texts = map[int]string{}
+		}
+		texts[i] = text
 	}
 	return texts
 }
