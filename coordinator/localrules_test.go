@@ -31,17 +31,17 @@ func TestAggregateOfColumnsRunsHere(t *testing.T) {
 	}
 }
 
-// A result with an ENUM (a merged ENUM came back as VARCHAR) is computed
-// on one node; a plain scan of one still splits. UNIONs and INTERVALs,
-// which arrow-go's take did not partition, split (executor/take.go).
-func TestUnexchangeableTypesRunHere(t *testing.T) {
+// Results of the types arrow-go's take did not partition (UNION, an
+// INTERVAL beside a list: executor/take.go) or that came back from a
+// merge as another (an ENUM as VARCHAR: internal/duck/encoded.go) split.
+// They ran on one node.
+func TestResultsOfEveryTypeSplit(t *testing.T) {
 	_, cl, glob := startCluster(t, 2, "")
 	src := fmt.Sprintf("read_parquet('%s')", glob)
 	for _, c := range []struct{ q, mode string }{
-		{"SELECT CAST(g::VARCHAR AS ENUM('0', '1', '2', '3', '4')) AS e, count(*) AS n FROM " + src + " GROUP BY 1", "local"},
-		// UNIONs are partitioned as structs (executor/take.go).
+		{"SELECT CAST(g::VARCHAR AS ENUM('0', '1', '2', '3', '4')) AS e, count(*) AS n FROM " + src + " GROUP BY 1", "stages"},
+		{"SELECT DISTINCT CAST(g::VARCHAR AS ENUM('4', '3', '2', '1', '0')) AS e FROM " + src + " ORDER BY e", "scatter-merge"},
 		{"SELECT union_value(num := g) AS u, count(*) AS n FROM " + src + " GROUP BY 1", "stages"},
-		// INTERVALs beside lists go through shuffles (executor/take.go).
 		{"SELECT [g] AS l, max(INTERVAL 1 DAY * id) AS m FROM " + src + " GROUP BY ALL", "stages"},
 		{"SELECT d::VARCHAR AS d, count(*) AS n, min([g]) AS m FROM (SELECT INTERVAL 1 HOUR * (id % 50) AS d, g FROM " + src + ") GROUP BY d", "stages"},
 		{"SELECT id, CAST(g::VARCHAR AS ENUM('0', '1', '2', '3', '4')) AS e FROM " + src, "scatter"},
@@ -53,10 +53,26 @@ func TestUnexchangeableTypesRunHere(t *testing.T) {
 		if e := planOf(t, info); e.Mode != c.mode {
 			t.Errorf("%s: planned %s (%s), want %s", c.q, e.Mode, e.Reason, c.mode)
 		}
+		// Each stream's schema is the FlightInfo's (ADBC refuses another:
+		// a merged ENUM's came back as VARCHAR).
+		want, err := flight.DeserializeSchema(info.Schema, memory.DefaultAllocator)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, ep := range info.Endpoint {
-			if err := readToEnd(context.Background(), cl, ep.Ticket); err != nil {
+			r, err := cl.DoGet(context.Background(), ep.Ticket)
+			if err != nil {
 				t.Fatalf("%s: %v", c.q, err)
 			}
+			for r.Next() {
+			}
+			if err := r.Err(); err != nil {
+				t.Fatalf("%s: %v", c.q, err)
+			}
+			if !r.Schema().Equal(want) {
+				t.Errorf("%s: a stream's schema %s, the FlightInfo's %s", c.q, r.Schema(), want)
+			}
+			r.Release()
 		}
 	}
 }

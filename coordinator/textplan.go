@@ -2,14 +2,12 @@ package coordinator
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"slices"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/skeindb/skein/internal/duck"
-	"github.com/skeindb/skein/partition"
 )
 
 // A query's plan is kept by its SQL text while nothing it was planned from
@@ -130,9 +128,6 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 	if err != nil {
 		return nil, err
 	}
-	if t := unexchangeable(schema); t != "" && p.modeName() != "scatter" {
-		return nil, fmt.Errorf("%w: a column of type %s, whose values go through no exchange or merge", partition.ErrLocal, t)
-	}
 	if !p.ticketsFit() {
 		return nil, errTicketsTooLarge
 	}
@@ -187,35 +182,4 @@ func (d *dist) unchanged(ctx context.Context, conn *duck.Conn, seen listings, fi
 		same = same && slices.Equal(now, was)
 	}
 	return same
-}
-
-// unexchangeable names the first type in schema whose values Skein does
-// not carry between steps (partitioned by arrow-go's take, merged through
-// DuckDB's Arrow scan), "" if none: found 2026-12-04, a GROUP BY of an
-// ENUM failed ("inconsistent schema: dictionary ... but got utf8"), and
-// of a UNION ("array_take has no kernel"). Only the result's columns are
-// looked at: a partial result's of a type such as these still fails. (An
-// INTERVAL beside a list failed too, "invalid values byte width for
-// take": executor/take.go carries it.)
-func unexchangeable(schema *arrow.Schema) string {
-	var find func(t arrow.DataType) string
-	find = func(t arrow.DataType) string {
-		switch t := t.(type) {
-		case *arrow.DictionaryType:
-			return "ENUM"
-		case arrow.NestedType:
-			for _, f := range t.Fields() {
-				if name := find(f.Type); name != "" {
-					return name
-				}
-			}
-		}
-		return ""
-	}
-	for _, f := range schema.Fields() {
-		if name := find(f.Type); name != "" {
-			return name
-		}
-	}
-	return ""
 }
