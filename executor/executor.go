@@ -1113,13 +1113,15 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 			rdr = nil
 		}
 	}
-	if sql := duck.ExchangeSQL(t.SQL, names, texts); texts != nil && sql != "" {
-		_ = st.Close()
-		if st, err = prepare(sql); err != nil {
-			return 0, err
+	if texts != nil {
+		if sql := duck.ExchangeSQL(t.SQL, names, texts); sql != "" {
+			_ = st.Close()
+			if st, err = prepare(sql); err != nil {
+				return 0, err
+			}
+		} else {
+			texts = nil // sent as Arrow gives them
 		}
-	} else {
-		texts = nil
 	}
 	if rdr == nil {
 		if rdr, err = run(st); err != nil {

@@ -17,8 +17,8 @@ import (
 // fixed_size_binary(16), the same layout; a sparse union as a struct of
 // its type ids and its members, which are as long as it is.
 
-// takeable is t with each month_day_nano in it a fixed_size_binary(16);
-// t itself when it holds none.
+// takeable is t with each month_day_nano in it a fixed_size_binary(16)
+// and each sparse union a struct; t itself when it holds none.
 func takeable(t arrow.DataType) arrow.DataType {
 	switch t := t.(type) {
 	case *arrow.MonthDayNanoIntervalType:
@@ -48,14 +48,7 @@ func takeable(t arrow.DataType) arrow.DataType {
 			return arrow.ListOfField(f)
 		}
 	case *arrow.StructType:
-		fields, changed := t.Fields(), false
-		for i, f := range fields {
-			var ok bool
-			if fields[i], ok = takeableField(f); ok {
-				changed = true
-			}
-		}
-		if changed {
+		if fields, ok := takeableFields(t.Fields()); ok {
 			return arrow.StructOf(fields...)
 		}
 	}
@@ -71,16 +64,23 @@ func takeableField(f arrow.Field) (arrow.Field, bool) {
 	return f, true
 }
 
-// takeableSchema is schema with its columns' types takeable, nil if
-// none changes.
-func takeableSchema(schema *arrow.Schema) *arrow.Schema {
-	fields, changed := schema.Fields(), false
+// takeableFields is fields (a copy) with their types takeable; changed
+// says whether one is.
+func takeableFields(fields []arrow.Field) (out []arrow.Field, changed bool) {
+	out = make([]arrow.Field, len(fields))
 	for i, f := range fields {
 		var ok bool
-		if fields[i], ok = takeableField(f); ok {
+		if out[i], ok = takeableField(f); ok {
 			changed = true
 		}
 	}
+	return out, changed
+}
+
+// takeableSchema is schema with its columns' types takeable, nil if
+// none changes.
+func takeableSchema(schema *arrow.Schema) *arrow.Schema {
+	fields, changed := takeableFields(schema.Fields())
 	if !changed {
 		return nil
 	}

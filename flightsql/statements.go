@@ -323,15 +323,11 @@ func (s *Server) runNow(ctx context.Context, q *query) error {
 		return err
 	}
 	q.ran = true
-	runs := q.args
-	if runs == nil {
-		runs = [][]any{nil}
-	}
 	var bytes int64
 	// One transaction: rows over the limit undo the write (or abort the
 	// client's transaction), rather than fail a write that was done.
 	err := q.sess.conn.Atomic(ctx, "a write returning rows failed", func() error {
-		for _, args := range runs {
+		for _, args := range q.runs() {
 			rdr, err := q.stmt.Query(ctx, s.mem, args, s.cfg.Batch)
 			if err != nil {
 				return err
@@ -359,6 +355,15 @@ func (s *Server) runNow(ctx context.Context, q *query) error {
 		q.dropResult()
 	}
 	return err
+}
+
+// runs are the arguments of each of q's executions: one without any when
+// it has none.
+func (q *query) runs() [][]any {
+	if q.args == nil {
+		return [][]any{nil}
+	}
+	return q.args
 }
 
 // prepared prepares q's statement again if it was closed over the
@@ -400,12 +405,8 @@ func (s *Server) stream(ctx context.Context, q *query, schema *arrow.Schema, ch 
 	if err := q.prepared(ctx); err != nil {
 		return 0, err
 	}
-	runs := q.args
-	if runs == nil {
-		runs = [][]any{nil}
-	}
 	var total, bytes int64
-	for _, args := range runs {
+	for _, args := range q.runs() {
 		rdr, err := q.stmt.Query(ctx, s.mem, args, s.cfg.Batch)
 		if err != nil {
 			return total, err

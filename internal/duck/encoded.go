@@ -16,10 +16,11 @@ import (
 // as utf8, an ENUM as a dictionary its consumer reads as VARCHAR (sorted
 // as text), a HUGEINT or UHUGEINT nested in a list or struct as a decimal
 // (2^127 and more do not fit). A producer whose result has a column of
-// such a type runs again with it cast to its VARCHAR text (ExchangeSQL),
-// which DuckDB casts back exactly, and its field names the type
-// (TypeKey, MarkTypes); its consumer casts it back (castsBack). Found by
-// a differential test of every type through each exchange, 2026-12-05.
+// such a type (ExchangeTypes) runs with it cast to its VARCHAR text
+// (ExchangeSQL), which DuckDB casts back exactly, and its field names the
+// type (TypeKey, MarkTypes); its consumer casts it back (castsBack).
+// Found by a differential test of every type through each exchange,
+// 2026-12-05.
 
 // ExchangeTypes is the DuckDB type of each column of rdr (a statement's
 // Query, before its first batch) whose values Arrow would not give back,
@@ -92,8 +93,9 @@ func ExchangeSQL(sql string, schema *arrow.Schema, texts map[int]string) string 
 	return "SELECT * REPLACE (" + strings.Join(casts, ", ") + ") FROM (" + sql + ") AS skein_exchange"
 }
 
-// MarkTypes is schema with each column of texts (ExchangeTypes') naming
-// its DuckDB type in its field's metadata (TypeKey).
+// MarkTypes is schema with each column of texts (ExchangeTypes', or
+// KeepTypes') naming its DuckDB type in its field's metadata (TypeKey);
+// schema itself when texts is empty.
 func MarkTypes(schema *arrow.Schema, texts map[int]string) *arrow.Schema {
 	if len(texts) == 0 {
 		return schema

@@ -43,23 +43,16 @@ func KeepTypes(rdr array.RecordReader, schema *arrow.Schema) *arrow.Schema {
 	if !ok || int(mapping.ColumnCount(&r.res)) != schema.NumFields() {
 		return schema
 	}
-	var fields []arrow.Field
+	var kept map[int]string
 	for i := range schema.NumFields() {
-		t, ok := keptTypes[mapping.ColumnType(&r.res, mapping.IdxT(i))]
-		if !ok {
-			continue
+		if t, ok := keptTypes[mapping.ColumnType(&r.res, mapping.IdxT(i))]; ok {
+			if kept == nil {
+				kept = map[int]string{}
+			}
+			kept[i] = t
 		}
-		if fields == nil {
-			fields = schema.Fields()
-		}
-		keys, values := append(fields[i].Metadata.Keys(), TypeKey), append(fields[i].Metadata.Values(), t)
-		fields[i].Metadata = arrow.NewMetadata(keys, values)
 	}
-	if fields == nil {
-		return schema
-	}
-	md := schema.Metadata()
-	return arrow.NewSchema(fields, &md)
+	return MarkTypes(schema, kept)
 }
 
 // castsBack is the REPLACE list casting each column of schema that
