@@ -104,7 +104,10 @@ type Config struct {
 	HeartbeatTimeout time.Duration
 	ShutdownGrace    time.Duration
 	SessionIdle      time.Duration
-	QueryTimeout     time.Duration // 0: none
+	// AbandonedTxn closes a session with a transaction open once every
+	// client connection it was used on has been closed this long (0: never).
+	AbandonedTxn time.Duration
+	QueryTimeout time.Duration // 0: none
 	// EndpointExpiry is how long a distributed query's endpoints wait for
 	// a sign of their client (a read, a poll, a renewal) before the query
 	// is abandoned (see leases).
@@ -222,6 +225,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", 5*time.Second, "an executor silent this long is dead")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long the drain may take: the coordinator turns NOT_SERVING, refuses new queries and lets planned and running ones finish, then stops (a second signal stops it at once)")
 	fs.DurationVar(&c.SessionIdle, "session-idle-timeout", 15*time.Minute, "close client sessions idle this long")
+	fs.DurationVar(&c.AbandonedTxn, "abandoned-txn-timeout", 10*time.Second, "a session with a transaction open whose client connections have all closed (a client killed or cut off) is closed, and its transaction rolled back, this long after the last one closed, releasing its row locks; a client that comes back on a new connection within it keeps it (0: only --session-idle-timeout ends it)")
 	fs.DurationVar(&c.EndpointExpiry, "endpoint-expiry", defaultEndpointExpiry, "a distributed query's endpoints expire (expiration_time) this long after the client last read, polled (PollFlightInfo) or renewed (RenewFlightEndpoint) them: a query left so long with no stream of it open is cancelled on every executor")
 	fs.DurationVar(&c.QueryTimeout, "query-timeout", 0, "cancel a query running longer than this, its tasks on executors too (0: no limit)")
 	fs.Int64Var(&c.MaxResultBytes, "max-result-bytes", 0, "fail a query whose result, as the coordinator streams, proxies or merges it, exceeds this many bytes (0: no limit)")
@@ -427,7 +431,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 	}
 	fcfg := flightsql.Config{
 		Users:       logins,
-		SessionIdle: cfg.SessionIdle, Version: cfg.Version,
+		SessionIdle: cfg.SessionIdle, AbandonedTxn: cfg.AbandonedTxn, Version: cfg.Version,
 		MaxSessions: cfg.MaxSessions, MaxSessionsPerUser: cfg.MaxSessionsPerUser,
 		MaxQueriesPerUser: cfg.MaxQueriesPerUser, MaxMessageBytes: cfg.MaxMessageMB << 20,
 		MaxStatementsPerSession: cfg.MaxStatementsPerSession,

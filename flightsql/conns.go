@@ -3,6 +3,7 @@ package flightsql
 import (
 	"context"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc/stats"
 )
@@ -12,11 +13,24 @@ import (
 // for the queries planned on connections still open, not for those whose
 // client has hung up without reading them (a client that plans a query
 // and goes has abandoned it; only its tickets' expiry would end the wait).
+// A session with a transaction open whose connections have all closed is
+// a client killed mid-transaction (sessions.abandonTxns).
 type connTracker struct{}
 
 type connKey struct{}
 
-type clientConn struct{ closed atomic.Bool }
+// clientConn is one client connection: closedAt is when it closed, in
+// Unix nanoseconds, 0 while it is open.
+type clientConn struct{ closedAt atomic.Int64 }
+
+func (c *clientConn) closed() bool { return c.closedAt.Load() != 0 }
+
+// connOf is the connection the call ctx belongs to, nil for a context
+// that is no call's.
+func connOf(ctx context.Context) *clientConn {
+	c, _ := ctx.Value(connKey{}).(*clientConn)
+	return c
+}
 
 func (connTracker) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context {
 	return context.WithValue(ctx, connKey{}, &clientConn{})
@@ -24,8 +38,8 @@ func (connTracker) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Co
 
 func (connTracker) HandleConn(ctx context.Context, s stats.ConnStats) {
 	if _, end := s.(*stats.ConnEnd); end {
-		if c, ok := ctx.Value(connKey{}).(*clientConn); ok {
-			c.closed.Store(true)
+		if c := connOf(ctx); c != nil {
+			c.closedAt.Store(time.Now().UnixNano())
 		}
 	}
 }
@@ -38,9 +52,9 @@ func (connTracker) HandleRPC(context.Context, stats.RPCStats) {}
 // whether the client's connection is still open (always, for a context
 // that is no call's).
 func ConnOpen(ctx context.Context) func() bool {
-	c, ok := ctx.Value(connKey{}).(*clientConn)
-	if !ok {
+	c := connOf(ctx)
+	if c == nil {
 		return func() bool { return true }
 	}
-	return func() bool { return !c.closed.Load() }
+	return func() bool { return !c.closed() }
 }

@@ -34,6 +34,10 @@ type Config struct {
 	TicketTTL time.Duration
 	// SessionIdle closes sessions unused for this long.
 	SessionIdle time.Duration
+	// AbandonedTxn closes a session with a transaction open this long
+	// after the last client connection it was used on closed (0: never;
+	// see sessions.abandonTxns).
+	AbandonedTxn time.Duration
 	// MaxSessions bounds open sessions (each holds a DuckDB connection).
 	MaxSessions int
 	// MaxSessionsPerUser bounds one user's open sessions (with auth).
@@ -227,6 +231,7 @@ func New(cfg Config, db *duck.DB, mem memory.Allocator, log zerolog.Logger) (*Se
 	s.polls.byID = map[string]*polled{}
 	s.params = &paramBudget{max: int64(paramsPerMessage) * int64(cfg.MaxMessageBytes)}
 	s.sessions.params = s.params
+	s.sessions.abandon = cfg.AbandonedTxn
 	if cfg.Cluster != nil {
 		s.sessions.closed = cfg.Cluster.SessionClosed
 	}

@@ -39,6 +39,13 @@ type session struct {
 	resultMode string // session option result_mode; "" for the server's
 	prepared   map[string]*prepared
 	closed     bool
+	// links are the client connections its requests came on, open ones
+	// and those closed since the last request; goneAt is when the last
+	// of those pruned closed. noTxn says an abandonTxns pass found no
+	// transaction open since the last request.
+	links  map[*clientConn]struct{}
+	goneAt time.Time
+	noTxn  bool
 }
 
 func (s *session) lock(ctx context.Context) error {
@@ -51,12 +58,50 @@ func (s *session) lock(ctx context.Context) error {
 	closed := s.closed
 	s.lastUsed = time.Now()
 	s.fresh = false
+	s.noTxn = false
+	if c := connOf(ctx); c != nil {
+		s.link(c)
+	}
 	s.mu.Unlock()
 	if closed {
 		<-s.sem
 		return errSessionEnded
 	}
 	return nil
+}
+
+// link records that a request came on c, forgetting the connections
+// closed before it (a JDBC client opens one per endpoint it reads). The
+// caller holds s.mu.
+func (s *session) link(c *clientConn) {
+	for o := range s.links {
+		if at := o.closedAt.Load(); at != 0 {
+			delete(s.links, o)
+			s.goneAt = time.Unix(0, max(at, s.goneAt.UnixNano()))
+		}
+	}
+	if s.links == nil {
+		s.links = map[*clientConn]struct{}{}
+	}
+	s.links[c] = struct{}{}
+}
+
+// abandoned says whether every client connection s was used on has been
+// closed for at least grace, and s unused as long: its client is gone
+// (killed, or cut off and not back). The caller holds s.mu.
+func (s *session) abandoned(now time.Time, grace time.Duration) bool {
+	if len(s.links) == 0 || s.noTxn || s.closed || now.Sub(s.lastUsed) < grace {
+		return false
+	}
+	last := s.goneAt.UnixNano()
+	for c := range s.links {
+		at := c.closedAt.Load()
+		if at == 0 {
+			return false
+		}
+		last = max(last, at)
+	}
+	return now.Sub(time.Unix(0, last)) >= grace
 }
 
 // held is how many prepared statements and planned queries not yet read
@@ -126,8 +171,9 @@ type sessions struct {
 	db      *duck.DB
 	params  *paramBudget // given back what a closed session's statements held
 	idle    time.Duration
-	max     int // sessions in all
-	perUser int // sessions of one user; 0 is no bound
+	abandon time.Duration // see abandonTxns; 0: never
+	max     int           // sessions in all
+	perUser int           // sessions of one user; 0 is no bound
 	log     zerolog.Logger
 	mu      sync.Mutex
 	byID    map[string]*session
@@ -337,16 +383,78 @@ func (ss *sessions) reap(now time.Time, idle time.Duration) {
 	}
 }
 
-// run reaps idle sessions until ctx ends.
+// abandonTxns closes the sessions with a transaction open whose client
+// is gone (session.abandoned for ss.abandon): until then the transaction
+// holds its row locks, and every other writer of those rows fails
+// "Conflict on update!", for as long as the idle timeout. Only a session
+// with a transaction is closed, as a database closes the session of a
+// connection that drops: without one, the client may come back on a
+// connection of its own for each call, as arrow-go's and pyarrow's
+// clients may with a token or cookie, and find its session, prepared
+// statements and temporary tables where it left them.
+func (ss *sessions) abandonTxns(ctx context.Context, now time.Time) {
+	ss.mu.Lock()
+	var gone []*session
+	for _, s := range ss.byID {
+		s.mu.Lock()
+		if s.abandoned(now, ss.abandon) {
+			gone = append(gone, s)
+		}
+		s.mu.Unlock()
+	}
+	ss.mu.Unlock()
+	for _, s := range gone {
+		select {
+		case s.sem <- struct{}{}: // no request holds it, and none can start
+		default:
+			continue
+		}
+		s.mu.Lock()
+		still := s.abandoned(now, ss.abandon)
+		flight := s.txn
+		s.mu.Unlock()
+		open := flight != ""
+		if still && !open {
+			var err error
+			if open, err = s.conn.InTransaction(ctx); err != nil {
+				ss.log.Warn().Err(err).Str("session", s.id).Msg("asking an abandoned session for its transaction")
+			}
+		}
+		if !still || !open || !ss.unreserve(s.user, s) {
+			s.mu.Lock()
+			s.noTxn = still && !open
+			s.mu.Unlock()
+			<-s.sem
+			continue
+		}
+		ss.log.Info().Str("session", s.id).Str("user", s.user).Dur("after", ss.abandon).
+			Msg("closing a session whose client connections closed with its transaction open: rolled back")
+		ss.finish(s)
+		if ss.closed != nil {
+			ss.closed(s.id)
+		}
+	}
+}
+
+// run reaps idle sessions, and those that abandonTxns finds, until ctx
+// ends.
 func (ss *sessions) run(ctx context.Context) {
 	t := time.NewTicker(min(ss.idle/4+time.Millisecond, 30*time.Second))
 	defer t.Stop()
+	var abandoned <-chan time.Time
+	if ss.abandon > 0 {
+		a := time.NewTicker(min(ss.abandon/4+time.Millisecond, time.Second))
+		defer a.Stop()
+		abandoned = a.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
 			ss.reap(now, ss.idle)
+		case now := <-abandoned:
+			ss.abandonTxns(ctx, now)
 		}
 	}
 }

@@ -1,0 +1,113 @@
+package flightsql_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/skeindb/skein/coordinator"
+	"google.golang.org/grpc/codes"
+)
+
+// annServer is a server of one writer, ann (password a), whose abandoned
+// transactions end after grace.
+func annServer(t *testing.T, grace time.Duration) *testServer {
+	path := usersFile(t, map[string]string{"ann": "writer:a"})
+	return startServer(t, func(c *coordinator.Config) { c.UsersFile, c.AbandonedTxn = path, grace })
+}
+
+// A client killed with a transaction open leaves its row locks behind:
+// every other writer of those rows fails "Conflict on update!" until the
+// session ends. Once every connection the session was used on has closed
+// for --abandoned-txn-timeout, the session is closed and its transaction
+// rolled back: one begun through Flight SQL, and one begun in SQL.
+func TestAbandonedTransactionRollsBack(t *testing.T) {
+	ts := annServer(t, 300*time.Millisecond)
+	writer := ts.bareClient(t, "")
+	wctx := login(t, writer, "ann", "a")
+	for _, sql := range []string{
+		"CREATE TABLE viaflight AS SELECT 1 AS k, 0 AS v",
+		"CREATE TABLE viasql AS SELECT 1 AS k, 0 AS v",
+	} {
+		if _, err := writer.ExecuteUpdate(wctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	killed := ts.bareClient(t, "")
+	kctx := login(t, killed, "ann", "a")
+	tx, err := killed.BeginTransaction(kctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecuteUpdate(kctx, "UPDATE viaflight SET v = 1 WHERE k = 1"); err != nil {
+		t.Fatal(err)
+	}
+	killedSQL := ts.bareClient(t, "")
+	sctx := login(t, killedSQL, "ann", "a")
+	for _, sql := range []string{"BEGIN", "UPDATE viasql SET v = 1 WHERE k = 1"} {
+		if _, err := killedSQL.ExecuteUpdate(sctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	// The locks are real while the clients live: the writer conflicts.
+	for _, table := range []string{"viaflight", "viasql"} {
+		_, err := writer.ExecuteUpdate(wctx, "UPDATE "+table+" SET v = 5 WHERE k = 1")
+		if err == nil || !strings.Contains(err.Error(), "onflict") {
+			t.Fatalf("%s: an update of a row another transaction holds: %v, want a conflict", table, err)
+		}
+	}
+	time.Sleep(time.Second) // longer than the timeout: a live client keeps its transaction
+	if _, err := killedSQL.ExecuteUpdate(sctx, "UPDATE viasql SET v = 2 WHERE k = 1"); err != nil {
+		t.Fatalf("a live client's transaction: %v", err)
+	}
+
+	_ = killed.Close()
+	_ = killedSQL.Close()
+	for _, table := range []string{"viaflight", "viasql"} {
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			_, err := writer.ExecuteUpdate(wctx, "UPDATE "+table+" SET v = 5 WHERE k = 1")
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: 15 s after its client closed, the abandoned transaction still holds the row: %v", table, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if got := scalarInt(t, wctx, writer, "SELECT sum(v)::BIGINT FROM "+table); got != 5 {
+			t.Fatalf("%s: v = %d, want the writer's 5", table, got)
+		}
+	}
+	// The killed client's session is gone: its token is refused, never
+	// given a fresh session without its transaction.
+	again := ts.bareClient(t, "")
+	_, err = again.ExecuteUpdate(sctx, "COMMIT")
+	wantMessage(t, err, codes.Unauthenticated, "abandoned-txn-timeout")
+}
+
+// A client whose connection drops and that comes back on a new one
+// within --abandoned-txn-timeout keeps its session and transaction.
+func TestReconnectedClientKeepsItsTransaction(t *testing.T) {
+	ts := annServer(t, 3*time.Second)
+	first := ts.bareClient(t, "")
+	ctx := login(t, first, "ann", "a")
+	for _, sql := range []string{"CREATE TABLE kept (a INTEGER)", "BEGIN", "INSERT INTO kept VALUES (1)"} {
+		if _, err := first.ExecuteUpdate(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	_ = first.Close()
+	second := ts.bareClient(t, "") // the same token, a new connection
+	if _, err := second.ExecuteUpdate(ctx, "INSERT INTO kept VALUES (2)"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * time.Second) // past the timeout since the first closed
+	if _, err := second.ExecuteUpdate(ctx, "COMMIT"); err != nil {
+		t.Fatalf("COMMIT on the new connection: %v", err)
+	}
+	if got := scalarInt(t, login(t, ts.bareClient(t, ""), "ann", "a"), ts.bareClient(t, ""), "SELECT count(*) FROM kept"); got != 2 {
+		t.Fatalf("%d rows committed, want 2", got)
+	}
+}
