@@ -265,14 +265,19 @@ func (h *history) saw(query string, task int, executor string, started time.Time
 	if q == nil {
 		return
 	}
-	// The executor reported this failure already: it says more.
+	st, text := outcome(err)
+	// The executor reported this failure already: it says more, unless
+	// it says cancelled where the coordinator saw the stream break (the
+	// executor saw only its reader leave).
 	for _, a := range q.attempts {
 		if !a.seen && !a.paired && a.task == task && a.executor == executor && a.status != statusOK {
 			a.paired = true
+			if broke(a.status, st) {
+				a.status, a.err = st, clip(text)
+			}
 			return
 		}
 	}
-	st, text := outcome(err)
 	h.add(q, &attempt{task: task, executor: executor, started: started, finished: h.now(),
 		status: st, err: clip(text), seen: true})
 }
@@ -286,19 +291,27 @@ func (h *history) record(r cluster.TaskReport, st string) *queryRecord {
 	}
 	a := &attempt{task: r.Task, executor: r.Executor, started: r.Started, finished: r.Finished,
 		rows: r.Rows, bytes: r.Bytes, status: st, err: clip(r.Error), cpu: r.CPU, cpuWait: r.CPUWait, measured: r.Measured}
-	h.metrics.attempt(a)
-	replaced := false
+	// The failure the coordinator saw in reading this attempt, if any:
+	// the executor's report takes its place, and says more, unless it
+	// says cancelled where the coordinator saw the stream break.
+	seen := -1
 	if st != statusOK {
 		for i, s := range q.attempts {
 			if s.seen && !s.paired && s.task == r.Task && s.executor == r.Executor {
-				a.number, a.paired = s.number, true
-				q.attempts[i], replaced = a, true
-				h.grow(q, len(a.err)-len(s.err))
+				seen = i
+				if broke(st, s.status) {
+					a.status, a.err = s.status, s.err
+				}
 				break
 			}
 		}
 	}
-	if !replaced {
+	h.metrics.attempt(a)
+	if seen >= 0 {
+		a.number, a.paired = q.attempts[seen].number, true
+		h.grow(q, len(a.err)-len(q.attempts[seen].err))
+		q.attempts[seen] = a
+	} else {
 		h.add(q, a)
 	}
 	if q.scatter && st == statusOK && r.Task >= 0 && r.Task < len(q.succeeded) && q.succeeded[r.Task] == nil {
@@ -373,6 +386,13 @@ func outcome(err error) (string, string) {
 		return statusCancelled, err.Error()
 	}
 	return statusFailed, err.Error()
+}
+
+// broke says whether an attempt its executor reports as reported (a
+// status) failed as the coordinator saw it: cancelled there, because its
+// reader went away, where the coordinator saw the stream break.
+func broke(reported, saw string) bool {
+	return reported == statusCancelled && saw == statusFailed
 }
 
 // statusOf is the status of an executor's attempt from its error text.

@@ -309,6 +309,23 @@ func TestHistoryEndsEachQueryOnce(t *testing.T) {
 	if as := h.byID["b"].attempts; len(as) != 1 || as[0].err != "disk full" || as[0].number != 1 {
 		t.Fatalf("b attempts %+v", as)
 	}
+	// A stream the coordinator saw break, which its executor reports
+	// cancelled (it saw its reader leave), failed: in either order.
+	for _, sawFirst := range []bool{true, false} {
+		id := fmt.Sprint("broken", sawFirst)
+		h.started(skeinsql.QueryTag{ID: id}, "ann", "SELECT", "scatter", 1, true, true)
+		report := bad(id, 0, "e1", context.Canceled.Error())
+		if !sawFirst {
+			h.tasks([]cluster.TaskReport{report})
+		}
+		h.saw(id, 0, "e1", at, errors.New("rpc error: code = Unavailable desc = connection reset"))
+		if sawFirst {
+			h.tasks([]cluster.TaskReport{report})
+		}
+		if as := h.byID[id].attempts; len(as) != 1 || as[0].status != statusFailed || !strings.Contains(as[0].err, "connection reset") {
+			t.Fatalf("%s attempts %+v", id, as)
+		}
+	}
 	// Failed on the coordinator, the last resort: over.
 	h.ranHere(bad("b", 0, "coordinator", ""), errors.New("conversion error"))
 	if got := status("b"); got != "failed 0 0" {
