@@ -76,6 +76,11 @@ type Config struct {
 	HTTPAddr string
 	// ObjectStore is what task SQL may read from object storage.
 	ObjectStore objstore.Config
+	// MaxAwaiting is how many calls without the coordinator's header may
+	// wait for their first message at once (32 when 0), and
+	// FirstMessageWait how long each may (30 s when 0): see gate.
+	MaxAwaiting      int
+	FirstMessageWait time.Duration
 	// Test holds hooks for tests only (nil otherwise): no flag sets it.
 	Test *TestHooks
 }
@@ -236,6 +241,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	e.metrics = prometheus.NewRegistry()
 	e.counts = newTaskMetrics(e)
 	statusUnary, statusStream := skeinsql.StatusInterceptors(e.log)
+	g := newGate(cfg.Secret, cfg.MaxAwaiting, cfg.FirstMessageWait)
 	// The metrics interceptors first: they see each call's final code.
 	opts := append(metrics.NewGRPC(e.metrics).ServerOptions(), grpc.ChainUnaryInterceptor(statusUnary), grpc.ChainStreamInterceptor(statusStream),
 		grpc.InitialWindowSize(8<<20), grpc.InitialConnWindowSize(16<<20),
@@ -245,8 +251,10 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 		// As the front door (grpc-go's default is no bound). A ticket is
 		// read before it is checked: one connection's 150 DoGet streams,
 		// each sent 20 MiB less a byte, held 3.3 GB. The port is for the
-		// cluster and its direct-mode clients (README, Security model).
+		// cluster and its direct-mode clients (README, Security model);
+		// the gate bounds the calls of all connections together.
 		grpc.MaxConcurrentStreams(skeinsql.MaxStreamsPerConn),
+		grpc.InTapHandle(g.tap), grpc.StatsHandler(g),
 		flightwire.ServerOption())
 	if creds != nil {
 		opts = append(opts, grpc.Creds(creds))
