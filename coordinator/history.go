@@ -364,10 +364,19 @@ func (h *history) expire(now time.Time) {
 		if q.scatter {
 			text = fmt.Sprintf("abandoned: %d of %d tasks had not succeeded when their tickets expired", q.left, q.tasks)
 		}
+		// A task cancelled before any run of it succeeded: its reader
+		// went away. A run cancelled beside one that succeeded (a
+		// straggler's other run, dropped) says nothing of the reader.
+		ok := map[int]bool{}
+		for _, a := range q.attempts {
+			if a.status == statusOK {
+				ok[a.task] = true
+			}
+		}
 		st := statusFailed
 		for _, a := range q.attempts {
-			if a.status == statusCancelled {
-				st = statusCancelled // its reader went away
+			if a.status == statusCancelled && !ok[a.task] {
+				st = statusCancelled
 			}
 		}
 		h.end(q, 0, 0, st, text)

@@ -345,6 +345,27 @@ func TestHistoryEndsEachQueryOnce(t *testing.T) {
 	if q := h.byID["d"]; q.status != statusFailed || !strings.Contains(q.err, "abandoned") {
 		t.Fatalf("d: %s %s", q.status, q.err)
 	}
+	// Abandoned with a straggler's other run dropped (cancelled beside
+	// the run that succeeded): failed, as unread; with a task cancelled
+	// before any run of it succeeded (its reader went away): cancelled.
+	cancelled := bad("", 0, "e2", context.Canceled.Error())
+	for id, reports := range map[string][]cluster.TaskReport{
+		"failed":    {ok("", 0, "e1", 1), cancelled},
+		"cancelled": {ok("", 1, "e1", 1), cancelled},
+	} {
+		h.started(skeinsql.QueryTag{ID: id}, "ann", "SELECT", "scatter", 2, true, true)
+		for _, r := range reports {
+			r.Query = id
+			h.tasks([]cluster.TaskReport{r})
+		}
+	}
+	at = at.Add(h.abandon + time.Second)
+	h.queryRows()
+	for _, id := range []string{"failed", "cancelled"} {
+		if q := h.byID[id]; q.status != id {
+			t.Fatalf("abandoned query %s: %s %s", id, q.status, q.err)
+		}
+	}
 	// Bounded: the oldest queries go, with their tasks.
 	for i := range retainQueries + 5 {
 		h.started(skeinsql.QueryTag{ID: fmt.Sprint("q", i)}, "ann", "SELECT", "local", 0, false, false)

@@ -232,7 +232,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 		uri: scheme + lis.Addr().String(), slots: make(chan struct{}, threads),
 		spools: newSpoolStore(spoolDir, cfg.SpoolMemory, cfg.SpoolDisk), started: map[string]*started{}, cancelled: map[string]time.Time{},
 		revoked: map[string]time.Time{}, taken: map[string]map[*spool]bool{},
-		peers: newPeers(cfg.TLS, maxPeers), holdMax: streamHeld, health: health.New(), reported: make(chan struct{}),
+		peers: newPeers(cfg.TLS, cfg.Secret, maxPeers), holdMax: streamHeld, health: health.New(), reported: make(chan struct{}),
 		wake: make(chan struct{}, 1), drainAcked: make(chan struct{})}
 	if cfg.Advertise != "" {
 		e.uri = cfg.Advertise

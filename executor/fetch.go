@@ -692,8 +692,9 @@ func (m *merged) Release() {
 // the least recently used first. Task tickets are the capability, so the
 // clients carry no credentials beyond the cluster's TLS.
 type peers struct {
-	tls cluster.TLS
-	max int
+	tls    cluster.TLS
+	secret cluster.Secret // signs the calls (cluster.CallsDialOption)
+	max    int
 
 	mu     sync.Mutex
 	conns  map[string]*peer
@@ -712,8 +713,8 @@ type peer struct {
 
 const maxPeers = 64
 
-func newPeers(tls cluster.TLS, max int) *peers {
-	return &peers{tls: tls, max: max, conns: map[string]*peer{}}
+func newPeers(tls cluster.TLS, secret cluster.Secret, max int) *peers {
+	return &peers{tls: tls, secret: secret, max: max, conns: map[string]*peer{}}
 }
 
 // get leases the client for loc; release ends the lease.
@@ -732,7 +733,7 @@ func (p *peers) get(loc string) (flight.Client, func(), error) {
 		}
 		// Partitions come in batches of the producer's size, which may be
 		// over gRPC's default 4 MB limit on a received message.
-		c, err := flight.NewClientWithMiddleware(addr, nil, nil, creds, cluster.KeepaliveDial(),
+		c, err := flight.NewClientWithMiddleware(addr, nil, nil, creds, cluster.KeepaliveDial(), p.secret.CallsDialOption(),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)),
 			grpc.WithInitialWindowSize(8<<20), grpc.WithInitialConnWindowSize(16<<20), flightwire.DialOption())
 		if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/skeindb/skein/internal/token"
 	"github.com/skeindb/skein/internal/users"
 	"github.com/skeindb/skein/partition"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -386,6 +387,23 @@ func (s Secret) WithCall(ctx context.Context) (context.Context, error) {
 		return ctx, err
 	}
 	return metadata.AppendToOutgoingContext(ctx, CallHeader, tok), nil
+}
+
+// CallsDialOption gives each call of a client the cluster's CallHeader
+// (one that has its own keeps it): an executor lets the cluster's calls
+// past the bound it keeps on calls without credentials (executor/gate.go),
+// the coordinator's reads and the other executors' fetches included.
+func (s Secret) CallsDialOption() grpc.DialOption {
+	return grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string,
+		streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		if md, _ := metadata.FromOutgoingContext(ctx); len(md.Get(CallHeader)) == 0 {
+			var err error
+			if ctx, err = s.WithCall(ctx); err != nil {
+				return nil, err
+			}
+		}
+		return streamer(ctx, desc, cc, method, opts...)
+	})
 }
 
 // Sleep waits d or until ctx ends, reporting whether it waited the whole d.
