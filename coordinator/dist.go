@@ -239,9 +239,10 @@ func addMacroAggregates(ctx context.Context, conn *duck.Conn, aggs partition.Agg
 }
 
 // functionNames are the names (lower case) of the functions conn's
-// DuckDB has.
-func functionNames(ctx context.Context, conn *duck.Conn) (map[string]bool, error) {
-	rows, err := conn.QueryRows(ctx, "SELECT DISTINCT lower(function_name) FROM duckdb_functions()")
+// DuckDB has of its own (internal), or those SQL created in its database
+// (not internal: persistent macros).
+func functionNames(ctx context.Context, conn *duck.Conn, internal bool) (map[string]bool, error) {
+	rows, err := conn.QueryRows(ctx, "SELECT DISTINCT lower(function_name) FROM duckdb_functions() WHERE internal = $1", internal)
 	if err != nil {
 		return nil, fmt.Errorf("listing DuckDB's functions: %w", err)
 	}
@@ -288,9 +289,18 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 	if err := addMacroAggregates(ctx, conn, aggs); err != nil {
 		return nil, err
 	}
-	builtins, err := functionNames(ctx, conn)
+	builtins, err := functionNames(ctx, conn, true)
 	if err != nil {
 		return nil, err
+	}
+	// The database's own macros: one named as a function of DuckDB's
+	// shadows it, here and not on the executors.
+	made, err := functionNames(ctx, conn, false)
+	if err != nil {
+		return nil, err
+	}
+	for name := range made {
+		db.NoteUserFunctions(name)
 	}
 	// Merges run in an in-memory DuckDB of their own: the partial results
 	// they register never touch the managed database, and their SQL can
@@ -798,8 +808,11 @@ func (d *dist) planAST(ctx context.Context, conn *duck.Conn, query string, text 
 		return h, err
 	}
 	sessionFunction := func(name string) bool {
-		if d.builtins[strings.ToLower(name)] {
-			return false // DuckDB's own: the executors have it
+		if d.builtins[strings.ToLower(name)] && !d.db.UserFunction(name) {
+			return false // DuckDB's own, not shadowed by a macro: the executors have it
+		}
+		if d.db.UserFunction(name) {
+			return true // a macro (of the session, or the database), maybe named as one of DuckDB's
 		}
 		consulted = true
 		n, err := scalar[int64](ctx, conn, `SELECT count(*) FROM duckdb_functions()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	pb "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
@@ -24,6 +25,10 @@ func FuzzCommands(f *testing.F) {
 	}
 	q, _ := flightsql.CreateStatementQueryTicket([]byte("x.y"))
 	f.Add(q)
+	// An endpoint without a ticket, to cancel: it panicked (a nil
+	// ticket's dereference in arrow-go), as a renewal's empty body did.
+	noTicket, _ := proto.Marshal(&pb.CancelFlightInfoRequest{Info: &pb.FlightInfo{Endpoint: []*pb.FlightEndpoint{{}}}})
+	f.Add(noTicket)
 	types := []string{
 		"CommandStatementQuery", "CommandStatementUpdate", "CommandPreparedStatementQuery",
 		"CommandPreparedStatementUpdate", "CommandGetTables", "CommandGetDbSchemas", "CommandGetPrimaryKeys",
@@ -50,7 +55,7 @@ func FuzzCommands(f *testing.F) {
 				_, err = s.Recv()
 				checkDeliberate(t, err)
 			}
-			for _, action := range []string{flightsql.CreatePreparedStatementActionType, flightsql.ClosePreparedStatementActionType, flightsql.EndTransactionActionType, flight.CancelFlightInfoActionType} {
+			for _, action := range []string{flightsql.CreatePreparedStatementActionType, flightsql.ClosePreparedStatementActionType, flightsql.EndTransactionActionType, flight.CancelFlightInfoActionType, flight.RenewFlightEndpointActionType} {
 				if s, err := c.Client.DoAction(ctx, &flight.Action{Type: action, Body: p}); err == nil {
 					_, err = s.Recv()
 					checkDeliberate(t, err)

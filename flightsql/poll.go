@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -199,6 +200,16 @@ func (s *Server) forgetPoll(qid string) {
 	s.polls.mu.Unlock()
 }
 
+// statementTicket is arrow-go's GetStatementQueryTicket, which
+// dereferences a nil ticket (an endpoint sent without one): a
+// RenewFlightEndpoint or CancelFlightInfo so made panicked.
+func statementTicket(t *flight.Ticket) (flightsql.StatementQueryTicket, error) {
+	if t == nil {
+		return nil, errors.New("the endpoint has no ticket")
+	}
+	return flightsql.GetStatementQueryTicket(t)
+}
+
 // RenewFlightEndpoint extends an endpoint's expiration: a distributed
 // query's endpoints expire when its client shows no sign of wanting them
 // (see --endpoint-expiry), up to their tickets' own expiry. A query run
@@ -206,7 +217,7 @@ func (s *Server) forgetPoll(qid string) {
 // given back with that expiration.
 func (s *Server) RenewFlightEndpoint(ctx context.Context, req *flight.RenewFlightEndpointRequest) (*flight.FlightEndpoint, error) {
 	ep := req.GetEndpoint()
-	t, err := flightsql.GetStatementQueryTicket(ep.GetTicket())
+	t, err := statementTicket(ep.GetTicket())
 	if err != nil {
 		return nil, fmt.Errorf("%w: not a ticket this server issued: %w", ErrInvalid, err)
 	}

@@ -500,7 +500,7 @@ func (s *Server) CancelFlightInfo(ctx context.Context, req *flight.CancelFlightI
 	}
 	id := identityFrom(ctx)
 	for _, ep := range info.GetEndpoint() {
-		t, err := flightsql.GetStatementQueryTicket(ep.GetTicket())
+		t, err := statementTicket(ep.GetTicket())
 		if err != nil {
 			continue
 		}

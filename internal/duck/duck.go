@@ -82,6 +82,35 @@ type DB struct {
 	// listed by the first of them to need them at a version.
 	defsMu sync.Mutex
 	defs   nestDefs
+	// userFuncs are the names (lower case) of the functions SQL created,
+	// temporary or not, dropped since or not (NoteUserFunctions).
+	userFuncsMu sync.Mutex
+	userFuncs   map[string]bool
+}
+
+// NoteUserFunctions records names of functions (macros) created by SQL:
+// one a statement of any connection creates, and those the database held
+// when it was opened (the coordinator lists them). A call of such a name
+// may not mean DuckDB's own function of that name on another DuckDB, or
+// this one's other connections (a TEMP macro named abs shadows abs in its
+// connection): UserFunction says so.
+func (db *DB) NoteUserFunctions(names ...string) {
+	db.userFuncsMu.Lock()
+	defer db.userFuncsMu.Unlock()
+	if db.userFuncs == nil {
+		db.userFuncs = map[string]bool{}
+	}
+	for _, n := range names {
+		db.userFuncs[strings.ToLower(n)] = true
+	}
+}
+
+// UserFunction says whether SQL ever created a function of this name
+// (NoteUserFunctions).
+func (db *DB) UserFunction(name string) bool {
+	db.userFuncsMu.Lock()
+	defer db.userFuncsMu.Unlock()
+	return db.userFuncs[strings.ToLower(name)]
 }
 
 // Open opens (or creates) the database and locks its configuration: after

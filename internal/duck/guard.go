@@ -141,6 +141,11 @@ func (c *Conn) check(t duckdb.StmtType, g *stmtGuard, i int) error {
 		}
 	}
 	if t == duckdb.STATEMENT_TYPE_CREATE {
+		if stmt, err := g.statement(i); err == nil {
+			if name, ok := createdFunction(stmt); ok {
+				c.db.NoteUserFunctions(name)
+			}
+		}
 		return checkSchemaName(g, i)
 	}
 	if t != duckdb.STATEMENT_TYPE_COPY && t != duckdb.STATEMENT_TYPE_EXPORT {
@@ -385,6 +390,26 @@ func checkSchemaName(g *stmtGuard, i int) error {
 	return nil
 }
 
+// createdFunction returns the name (lower case) a CREATE [TEMP] MACRO or
+// FUNCTION statement creates.
+func createdFunction(stmt []token) (string, bool) {
+	i := 1
+	skip := func(words ...string) {
+		for _, w := range words {
+			if i < len(stmt) && stmt[i].kind == 'w' && stmt[i].text == w {
+				i++
+			}
+		}
+	}
+	skip("or", "replace", "temp", "temporary")
+	if i >= len(stmt) || stmt[i].kind != 'w' || (stmt[i].text != "macro" && stmt[i].text != "function") {
+		return "", false
+	}
+	i++
+	skip("if", "not", "exists")
+	return lastName(stmt, i)
+}
+
 // createdSchema returns the name (lower case) a CREATE SCHEMA statement
 // creates.
 func createdSchema(stmt []token) (string, bool) {
@@ -402,6 +427,11 @@ func createdSchema(stmt []token) (string, bool) {
 	}
 	i++
 	skip("if", "not", "exists")
+	return lastName(stmt, i)
+}
+
+// lastName is the last part (lower case) of the dotted name at stmt[i:].
+func lastName(stmt []token, i int) (string, bool) {
 	name := ""
 	for ; i < len(stmt) && (stmt[i].kind == 'w' || stmt[i].kind == 'q' || stmt[i].kind == '.'); i++ {
 		if stmt[i].kind != '.' {
