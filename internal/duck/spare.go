@@ -15,8 +15,15 @@ import (
 // back with Keep after its run and taken again by PrepareAgain for the
 // same text skips the first of the two plans.
 
-// maxSpareStmts bounds the statements Keep holds on one connection.
-const maxSpareStmts = 8
+// maxSpareStmts bounds the statements Keep holds on one connection, and
+// maxSpareText the text of one: DuckDB's statement of a long text holds
+// several times its bytes (8 kept SELECTs of 50 MB each took a
+// connection's process from 79 MB to 6 GB, found 2026-12-05), and a
+// long text's planning is the smaller part of its run anyway.
+const (
+	maxSpareStmts = 8
+	maxSpareText  = 64 << 10
+)
 
 // PrepareAgain is Prepare, but hands out a statement of the same text that
 // Keep kept, while the connection's catalog version is the one it was
@@ -47,10 +54,11 @@ func (c *Conn) PrepareAgain(ctx context.Context, query string) (*Stmt, error) {
 // Keep takes back a statement from PrepareAgain once its caller is done
 // with it, for the next PrepareAgain of its text; one that cannot be
 // reused (not a query of rows, one with parameters, or one of several
-// statements) is closed. The connection holds at most maxSpareStmts, the
-// oldest closed first, and closes them with itself.
+// statements) is closed, and so is one of a text over maxSpareText. The
+// connection holds at most maxSpareStmts, the oldest closed first, and
+// closes them with itself.
 func (c *Conn) Keep(st *Stmt) {
-	if !st.reusable() {
+	if !st.reusable() || len(st.text) > maxSpareText {
 		_ = st.Close()
 		return
 	}

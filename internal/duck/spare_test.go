@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -101,6 +103,14 @@ func TestPrepareAgain(t *testing.T) {
 		t.Fatal("the oldest statement was not the one let go")
 	} else {
 		_ = st.Close()
+	}
+	// A long text is not kept: its statement holds several times its
+	// bytes.
+	long := "SELECT '" + strings.Repeat("x", maxSpareText) + "' AS s"
+	st := again(long)
+	c.Keep(st)
+	if slices.Contains(c.spare, st) {
+		t.Fatalf("a statement of %d bytes kept", len(long))
 	}
 }
 
