@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
+	"sync"
 	"time"
 )
 
@@ -55,20 +55,46 @@ const paramsPerMessage = 8
 // server: each prepared statement's are bounded by the message size
 // (readParams), but one client binding 60 MiB to each of 40 statements
 // took a server limited to 1 GB (--memory-limit, DuckDB's) to 2.57 GB.
+// With users, one user holds at most perUser of it: a reader's session
+// that bound 9 x 55 MB and stayed had every other user's executemany
+// refused until it ended (found 2026-12-05).
 type paramBudget struct {
-	max  int64
-	held atomic.Int64
+	max, perUser int64 // perUser 0: no bound but max
+	mu           sync.Mutex
+	held         int64
+	byUser       map[string]int64
 }
 
-// take reserves n bytes, or refuses them past the budget.
-func (b *paramBudget) take(n int) error {
-	if h := b.held.Add(int64(n)); h > b.max {
-		b.held.Add(-int64(n))
+// take reserves n bytes for user, or refuses them past the budget or the
+// user's share of it.
+func (b *paramBudget) take(user string, n int) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.perUser > 0 && b.byUser[user]+int64(n) > b.perUser {
+		return fmt.Errorf("%w: the parameter rows bound to user %s's prepared statements would pass %d MiB, a user's share of the server's %d MiB: close prepared statements, bind fewer rows, or load rows with bulk ingest",
+			ErrBusy, user, b.perUser>>20, b.max>>20)
+	}
+	if b.held+int64(n) > b.max {
 		return fmt.Errorf("%w: the parameter rows bound to the server's prepared statements would pass %d MiB (%d times --max-message-mb): close prepared statements, bind fewer rows, or load rows with bulk ingest",
 			ErrBusy, b.max>>20, paramsPerMessage)
 	}
+	b.held += int64(n)
+	if b.byUser == nil {
+		b.byUser = map[string]int64{}
+	}
+	b.byUser[user] += int64(n)
 	return nil
 }
 
-// give returns n bytes taken.
-func (b *paramBudget) give(n int) { b.held.Add(-int64(n)) }
+// give returns n bytes user took.
+func (b *paramBudget) give(user string, n int) {
+	if n == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.held -= int64(n)
+	if b.byUser[user] -= int64(n); b.byUser[user] <= 0 {
+		delete(b.byUser, user)
+	}
+}

@@ -139,3 +139,35 @@ func TestSessionStatementsAreBounded(t *testing.T) {
 		_ = p.Close(ctx)
 	}
 }
+
+// With users, one user's bound rows take at most a quarter of the
+// server's budget: a reader that bound 9 x 55 MB and stayed had every
+// other user's executemany refused until its session ended.
+func TestOneUsersParametersLeaveRoomForOthers(t *testing.T) {
+	path := usersFile(t, map[string]string{"ann": "reader:a", "bob": "writer:b"})
+	ts := startServer(t, func(c *coordinator.Config) { c.UsersFile, c.MaxMessageMB = path, 1 })
+	bind := func(c *flightsql.Client, ctx context.Context) error {
+		prep, err := c.Prepare(ctx, "SELECT CAST(? AS BIGINT) + 1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		prep.SetRecordReader(repeated(t, 150)) // about 840 KB held
+		_, err = prep.Execute(ctx)
+		return err
+	}
+	ann := ts.bareClient(t, "")
+	actx := login(t, ann, "ann", "a")
+	for i := range 2 { // a quarter of 8 MiB
+		if err := bind(ann, actx); err != nil {
+			t.Fatalf("ann's binding %d: %v", i+1, err)
+		}
+	}
+	wantMessage(t, bind(ann, actx), codes.ResourceExhausted, "user ann's")
+	bob := ts.bareClient(t, "")
+	bctx := login(t, bob, "bob", "b")
+	for i := range 2 {
+		if err := bind(bob, bctx); err != nil {
+			t.Fatalf("bob's binding %d beside ann's: %v", i+1, err)
+		}
+	}
+}

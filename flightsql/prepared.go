@@ -107,7 +107,7 @@ func (s *Server) ClosePreparedStatement(ctx context.Context, req flightsql.Actio
 		sess.mu.Lock()
 		delete(sess.prepared, p.id)
 		sess.mu.Unlock()
-		s.params.give(p.held)
+		s.params.give(sess.user, p.held)
 		p.args, p.held = nil, 0
 		// Kept for the next statement of its text (a client that prepares
 		// every query, as the JDBC driver does, prepares it again), unless
@@ -132,10 +132,10 @@ func (s *Server) ClosePreparedStatement(ctx context.Context, req flightsql.Actio
 // parameters until the server runs out of memory (20 million BIGINTs
 // took 1.8 GB), and taken from the server's budget batch by batch. held
 // is what the rows took: the caller gives it back when it drops them.
-func (s *Server) readParams(p *prepared, rdr flight.MessageReader, limit int) (rows [][]any, held int, err error) {
+func (s *Server) readParams(user string, p *prepared, rdr flight.MessageReader, limit int) (rows [][]any, held int, err error) {
 	defer func() {
 		if err != nil {
-			s.params.give(held)
+			s.params.give(user, held)
 			rows, held = nil, 0
 		}
 	}()
@@ -160,7 +160,7 @@ func (s *Server) readParams(p *prepared, rdr flight.MessageReader, limit int) (r
 			}
 			rows = append(rows, args)
 		}
-		if err := s.params.take(batch); err != nil {
+		if err := s.params.take(user, batch); err != nil {
 			return nil, held, err
 		}
 		held += batch
@@ -196,7 +196,7 @@ func (s *Server) DoPutPreparedStatementQuery(ctx context.Context, cmd flightsql.
 	if err != nil {
 		return nil, err
 	}
-	rows, held, err := s.readParams(p, rdr, s.cfg.MaxMessageBytes)
+	rows, held, err := s.readParams(sess.user, p, rdr, s.cfg.MaxMessageBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -207,12 +207,12 @@ func (s *Server) DoPutPreparedStatementQuery(ctx context.Context, cmd flightsql.
 		if !open { // closed while its rows were read
 			return struct{}{}, fmt.Errorf("%w: prepared statement is unknown or closed", ErrNotFound)
 		}
-		s.params.give(p.held) // the rows they replace
+		s.params.give(sess.user, p.held) // the rows they replace
 		p.args, p.held = rows, held
 		return struct{}{}, nil
 	})
 	if err != nil {
-		s.params.give(held)
+		s.params.give(sess.user, held)
 	}
 	return cmd.GetPreparedStatementHandle(), err
 }
@@ -333,11 +333,11 @@ func (s *Server) DoPutPreparedStatementUpdate(ctx context.Context, cmd flightsql
 	if err != nil {
 		return 0, err
 	}
-	rows, held, err := s.readParams(p, rdr, s.cfg.MaxMessageBytes)
+	rows, held, err := s.readParams(sess.user, p, rdr, s.cfg.MaxMessageBytes)
 	if err != nil {
 		return 0, err
 	}
-	defer s.params.give(held) // rows run now, not kept
+	defer s.params.give(sess.user, held) // rows run now, not kept
 	if len(rows) == 0 {
 		rows = p.args
 	}

@@ -230,6 +230,9 @@ func New(cfg Config, db *duck.DB, mem memory.Allocator, log zerolog.Logger) (*Se
 	s.Alloc = mem
 	s.polls.byID = map[string]*polled{}
 	s.params = &paramBudget{max: int64(paramsPerMessage) * int64(cfg.MaxMessageBytes)}
+	if cfg.Users != nil {
+		s.params.perUser = s.params.max / 4 // two messages' worth
+	}
 	s.sessions.params = s.params
 	s.sessions.abandon = cfg.AbandonedTxn
 	if cfg.Cluster != nil {

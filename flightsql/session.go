@@ -349,7 +349,7 @@ func (ss *sessions) finish(s *session) {
 			_ = p.stmt.Close()
 		}
 		if ss.params != nil {
-			ss.params.give(p.held)
+			ss.params.give(s.user, p.held)
 		}
 	}
 	s.prepared = nil
