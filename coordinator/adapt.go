@@ -195,7 +195,7 @@ func (j *job) largest(exec string, steal func(home string) bool) int {
 	}
 	best := first
 	for _, i := range j.queues[j.tasks[first].home] {
-		if j.ready(i) && j.tasks[i].rows > j.tasks[best].rows {
+		if j.readyFor(i, exec) && j.tasks[i].rows > j.tasks[best].rows {
 			best = i
 		}
 	}
@@ -208,7 +208,7 @@ func (j *job) largest(exec string, steal func(home string) bool) int {
 func (j *job) fit(exec string, steal func(home string) bool, budget float64) int {
 	best, small := -1, -1
 	consider := func(i int) {
-		if !j.ready(i) {
+		if !j.readyFor(i, exec) {
 			return
 		}
 		n := float64(j.tasks[i].rows)

@@ -96,6 +96,7 @@ type job struct {
 	tasks    []*stask
 	stages   []*jobStage
 	queues   map[string][]int // queued tasks by home, in signed order
+	alone    bool             // one executor takes tasks: none is avoided (stask.avoid)
 	queued   int
 	running  int // runs in progress
 	// The run times of its ended tasks, sorted: all, and by executor.
@@ -166,6 +167,12 @@ type stask struct {
 	moved   chan struct{} // closed when at is first set (where waits on it)
 	started time.Time     // its first run's start
 	lost    int           // runs lost with their executor
+	// avoid is the executor its last lost run was at: taken again there,
+	// while the registry still counts that executor (until
+	// --heartbeat-timeout), it was lost again at once, its tries spent
+	// within a second and the task left to its readers, so that a client
+	// that only polls waited for it until its ticket expired.
+	avoid string
 }
 
 // taskRun is one run of a task at an executor.
@@ -417,6 +424,7 @@ func (s *scheduler) pick(exec string, slots map[string]int, total int, now time.
 	}
 	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].running < jobs[b].running })
 	for _, j := range jobs {
+		j.alone = len(slots) <= 1
 		steal := func(home string) bool {
 			return (!s.noSteal || slots[home] == 0) && (spare == nil || !spare(home))
 		}
@@ -521,7 +529,7 @@ func (j *job) remove(i int) {
 // home it is, else the last ready one of the longest queue steal allows.
 func (j *job) next(exec string, steal func(home string) bool) int {
 	for _, i := range j.queues[exec] {
-		if j.ready(i) {
+		if j.readyFor(i, exec) {
 			return i
 		}
 	}
@@ -538,7 +546,7 @@ func (j *job) next(exec string, steal func(home string) bool) int {
 	for _, h := range homes {
 		q := j.queues[h]
 		for k := len(q) - 1; k >= 0; k-- {
-			if j.ready(q[k]) {
+			if j.readyFor(q[k], exec) {
 				return q[k]
 			}
 		}
@@ -614,6 +622,12 @@ func (j *job) leftShare(exec string, slots map[string]int, batch int) int {
 // ready says whether task i may run: every stage it reads has ended, and
 // it is not held.
 func (j *job) ready(i int) bool { return !j.tasks[i].held && j.stageReady(j.stages[j.tasks[i].stage]) }
+
+// readyFor says whether exec may take task i now: it is ready, and its
+// last run was not lost at exec, unless exec alone takes tasks.
+func (j *job) readyFor(i int, exec string) bool {
+	return j.ready(i) && (j.tasks[i].avoid != exec || j.alone)
+}
 
 // launch records a run of task i at exec. s.mu is held.
 func (s *scheduler) launch(j *job, i int, exec string, now time.Time) *taskRun {
@@ -747,6 +761,7 @@ func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 		t.lost++
 		if t.lost < maxTries && !j.cancelled {
 			t.state = taskQueued
+			t.avoid = r.exec
 			j.queues[t.home] = append([]int{r.task}, j.queues[t.home]...)
 			j.queued++
 			j.stages[t.stage].queued++

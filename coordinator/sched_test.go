@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -558,5 +559,38 @@ func TestFastExecutorTakesTheFinalTasksAtOnce(t *testing.T) {
 	}
 	if len(final) != 1 || len(final[0]) != 2 || slices.Contains(final[0], false) {
 		t.Fatalf("start calls to the fast executor carrying final tasks (true: a consumer): %v; want both final tasks in one call", final)
+	}
+}
+
+// A task whose start call was lost at an executor (it died, and the
+// registry counts it until --heartbeat-timeout) goes to another executor
+// next, not back to the one that lost it: given there again, it was lost
+// again at once, its tries were spent within a second and it was left to
+// its readers, so that a client that only polled never saw it end. An
+// executor taking tasks alone is given it again.
+func TestLostTaskGoesElsewhere(t *testing.T) {
+	for _, execs := range [][]string{{"a", "b"}, {"a"}} {
+		s := schedulerOf(t, execs...)
+		var failed atomic.Bool // a fails its first start call, and holds the next
+		s.send = func(ctx context.Context, loc string, _ []string, _ func(int, int64, error)) error {
+			if loc == "grpc://a" && !failed.Swap(true) {
+				return errors.New("connection refused")
+			}
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		s.add("q", "u", []jobTask{{handle: "t", home: "a"}}, []jobStage{{n: 1, spec: true}})
+		s.pass()
+		eventually(t, 10*time.Second, func() (bool, string) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			tk := s.jobs["q"].tasks[0]
+			return tk.lost == 1 && len(tk.runs) == 0, fmt.Sprintf("lost %d, %d runs", tk.lost, len(tk.runs))
+		})
+		s.pass()
+		want := execs[len(execs)-1]
+		if got := ranAt(s, "q"); !slices.Equal(got, []string{want}) {
+			t.Fatalf("executors %q: the lost task given to %q, want %s", execs, got, want)
+		}
 	}
 }
