@@ -40,6 +40,7 @@ const reuseConnection = "arrow-flight-reuse-connection://?"
 type dist struct {
 	db      *duck.DB
 	mergeDB *duck.DB // partial results and final SQL
+	journal writeJournal
 	secret  cluster.Secret
 	// tickets is secret's signer of task, merge and single tickets, made
 	// once: every DoGet (local queries' too) asks it whether its ticket is
@@ -314,8 +315,10 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 	if taskRows <= 0 {
 		taskRows = minTaskRows
 	}
+	journal := writeJournal{dir: filepath.Join(dataDir, "writes")}
+	journal.recover(log)
 	life, stop := context.WithCancel(context.Background())
-	d := &dist{db: db, mergeDB: mergeDB, secret: secret, tickets: secret.Signer("tickets"), reg: reg, aggs: aggs, builtins: builtins, log: log, mem: mem,
+	d := &dist{db: db, mergeDB: mergeDB, journal: journal, secret: secret, tickets: secret.Signer("tickets"), reg: reg, aggs: aggs, builtins: builtins, log: log, mem: mem,
 		batch:      duck.Batches(cfg.BatchRows),
 		targetRows: taskRows, autoRows: cfg.TaskRows <= 0, splitMinRows: cfg.SplitMinRows, localMaxRows: cfg.LocalMaxRows, planSlots: cfg.PlanSlots, mode: cmp.Or(cfg.ResultMode, flightsql.ResultDirect), exchanges: !cfg.NoExchanges, broadcastRows: cfg.BroadcastRows, taskOpenFiles: cfg.TaskOpenFiles, retries: 2, life: life, stopLife: stop,
 		limits: cfg.limits(), views: map[string]partition.View{}, viewTexts: map[viewID]string{}, own: map[string]bool{},

@@ -347,3 +347,37 @@ func TestPreparedCopyIsDistributed(t *testing.T) {
 		sameRows(t, data, out, q)
 	}
 }
+
+// The hidden directory of a write a killed coordinator left in progress
+// is removed when the next coordinator over its data directory starts;
+// its target's other files stay, and a journal entry naming anything
+// but a write's hidden directory removes nothing.
+func TestUnfinishedWriteIsRemovedAtStart(t *testing.T) {
+	dataDir, target := t.TempDir(), t.TempDir()
+	j := writeJournal{dir: filepath.Join(dataDir, "writes")}
+	hidden := filepath.Join(target, tempPrefix+"q1")
+	for _, f := range []string{filepath.Join(hidden, "part-1.parquet"), filepath.Join(target, "kept.parquet")} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.begin("q1", hidden); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.begin("q2", target); err != nil { // not a hidden directory
+		t.Fatal(err)
+	}
+	startCluster(t, 1, "direct", func(c *Config) { c.DataDir = dataDir })
+	if _, err := os.Stat(hidden); !os.IsNotExist(err) {
+		t.Fatalf("the unfinished write's directory: %v, want it removed", err)
+	}
+	if _, err := os.Stat(filepath.Join(target, "kept.parquet")); err != nil {
+		t.Fatalf("the target's own file: %v", err)
+	}
+	if left, _ := os.ReadDir(j.dir); len(left) != 0 {
+		t.Fatalf("%d journal entries left", len(left))
+	}
+}
