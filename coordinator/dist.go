@@ -259,6 +259,25 @@ func functionNames(ctx context.Context, conn *duck.Conn, internal bool) (map[str
 	return names, rows.Err()
 }
 
+// userTypes are the names of the types SQL created in conn's database
+// (CREATE TYPE), which the executors do not have.
+func userTypes(ctx context.Context, conn *duck.Conn) ([]string, error) {
+	rows, err := conn.QueryRows(ctx, "SELECT DISTINCT type_name FROM duckdb_types() WHERE NOT internal")
+	if err != nil {
+		return nil, fmt.Errorf("listing the database's types: %w", err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return nil, err
+		}
+		names = append(names, name)
+	}
+	return names, rows.Err()
+}
+
 func newDist(ctx context.Context, db *duck.DB, dataDir string, secret cluster.Secret, reg *registry, cfg Config, mem memory.Allocator, log zerolog.Logger) (*dist, error) {
 	conn, err := db.Connect(ctx)
 	if err != nil {
@@ -303,6 +322,11 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 	for name := range made {
 		db.NoteUserFunctions(name)
 	}
+	types, err := userTypes(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	db.NoteUserTypes(types...)
 	// Merges run in an in-memory DuckDB of their own: the partial results
 	// they register never touch the managed database, and their SQL can
 	// read no file.
@@ -829,7 +853,7 @@ WHERE temporary AND lower(function_name) = lower($1)`, name)
 	a, err := partition.Analyze(marked, partition.Env{Aggregates: d.aggs, View: view, Rows: rows,
 		Exchanges: d.exchanges, Partitions: d.slots(), BroadcastRows: d.broadcastRows, Columns: cols,
 		Estimate: facts.estimate, KeyStats: keyStats, PruneStats: pruneStats, Hive: hive, Names: names,
-		TaskOpenFiles: d.taskOpenFiles, SessionFunction: sessionFunction})
+		TaskOpenFiles: d.taskOpenFiles, SessionFunction: sessionFunction, SessionType: d.db.UserType})
 	if errors.Is(err, partition.ErrLocal) && !consulted {
 		// Local whatever the catalog holds (SELECT 1, a volatile function,
 		// a recursive WITH): parsing and analysing it again would give the

@@ -83,7 +83,8 @@ func TestResultsOfEveryTypeSplit(t *testing.T) {
 // dbl does not exist!", found 2026-12-05). One calling DuckDB's own
 // functions only still splits.
 //
-// So does one calling a macro named as one of DuckDB's functions, which
+// So does one naming a type the database created (CREATE TYPE), and one
+// calling a macro named as one of DuckDB's functions, which
 // it shadows in the session: the executors ran DuckDB's abs and lower
 // (the sum of abs(id) for that of id * 2; found 2026-12-05), and after
 // such a macro the same text planned before is planned again.
@@ -93,7 +94,7 @@ func TestSessionMacrosRunHere(t *testing.T) {
 	ctx := context.Background()
 	shadowed := fmt.Sprintf("SELECT sum(abs(id * 2)) FROM read_parquet('%s')", glob)
 	sessionMacroCases(t, cl, map[string]string{shadowed: "scatter-merge"})
-	for _, m := range []string{"CREATE TEMP MACRO dbl(x) AS x * 2", "CREATE TEMP MACRO abs(x) AS x"} {
+	for _, m := range []string{"CREATE TEMP MACRO dbl(x) AS x * 2", "CREATE TEMP MACRO abs(x) AS x", "CREATE TYPE wide AS BIGINT"} {
 		if _, err := cl.ExecuteUpdate(ctx, m); err != nil {
 			t.Fatal(err)
 		}
@@ -102,6 +103,9 @@ func TestSessionMacrosRunHere(t *testing.T) {
 		fmt.Sprintf("SELECT sum(dbl(id)) FROM read_parquet('%s')", glob): "local",
 		fmt.Sprintf("SELECT sum(id * 2) FROM read_parquet('%s')", glob):  "scatter-merge",
 		shadowed: "local",
+		// A type the database created: "Type with name wide does not
+		// exist" on the executors.
+		fmt.Sprintf("SELECT sum((id * 2)::wide) FROM read_parquet('%s')", glob): "local",
 	})
 }
 

@@ -107,7 +107,10 @@ func bindNowOnce(root Node, env *Env) error {
 	if err := checkDeterministic(root); err != nil {
 		return err
 	}
-	return checkSessionFunctions(root, env.SessionFunction)
+	if err := checkSessionFunctions(root, env.SessionFunction); err != nil {
+		return err
+	}
+	return checkSessionTypes(root, env.SessionType)
 }
 
 // bindNow replaces root's calls of the query's instant with the marker

@@ -211,6 +211,8 @@ type Env struct {
 	// session's own (a TEMP macro), which the executors do not have: such
 	// a query stays local. nil: none is.
 	SessionFunction func(name string) bool
+	// SessionType says the same of a type a cast names (CREATE TYPE).
+	SessionType func(name string) bool
 	// TaskOpenFiles is the most branches, each holding a file open until
 	// the task ends, a task's UNION ALL of whole files has (openfiles.go);
 	// 0: DefaultTaskOpenFiles; negative: a branch a file, however many.

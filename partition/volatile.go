@@ -124,3 +124,23 @@ func checkSessionFunctions(root Node, sessionFunction func(name string) bool) er
 	})
 	return err
 }
+
+// checkSessionTypes keeps local a query that names a type the database
+// created (sessionType says which: CREATE TYPE), which the executors'
+// DuckDBs do not have: its tasks failed "Type with name hg_int does not
+// exist" (found 2026-12-05).
+func checkSessionTypes(root Node, sessionType func(name string) bool) error {
+	if sessionType == nil {
+		return nil
+	}
+	var err error
+	anyNode(root, func(n Node) bool {
+		if str(n, "type") == "UNBOUND_TYPE_INFO" {
+			if name := str(n, "name"); name != "" && sessionType(name) {
+				err = local("the type %s is the database's own (CREATE TYPE): the executors do not have it", name)
+			}
+		}
+		return err != nil
+	})
+	return err
+}

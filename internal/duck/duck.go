@@ -86,6 +86,29 @@ type DB struct {
 	// temporary or not, dropped since or not (NoteUserFunctions).
 	userFuncsMu sync.Mutex
 	userFuncs   map[string]bool
+	userTypes   map[string]bool // the same for types (CREATE TYPE), under userFuncsMu
+}
+
+// NoteUserTypes records names of types created by SQL (CREATE TYPE), as
+// NoteUserFunctions does functions: the executors' DuckDBs do not have
+// them, and a plan whose SQL names one fails there ("Type with name
+// hg_int does not exist").
+func (db *DB) NoteUserTypes(names ...string) {
+	db.userFuncsMu.Lock()
+	defer db.userFuncsMu.Unlock()
+	if db.userTypes == nil {
+		db.userTypes = map[string]bool{}
+	}
+	for _, n := range names {
+		db.userTypes[strings.ToLower(n)] = true
+	}
+}
+
+// UserType says whether SQL ever created a type of this name.
+func (db *DB) UserType(name string) bool {
+	db.userFuncsMu.Lock()
+	defer db.userFuncsMu.Unlock()
+	return db.userTypes[strings.ToLower(name)]
 }
 
 // NoteUserFunctions records names of functions (macros) created by SQL:

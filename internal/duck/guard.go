@@ -145,6 +145,9 @@ func (c *Conn) check(t duckdb.StmtType, g *stmtGuard, i int) error {
 			if name, ok := createdFunction(stmt); ok {
 				c.db.NoteUserFunctions(name)
 			}
+			if name, ok := created(stmt, "type"); ok {
+				c.db.NoteUserTypes(name)
+			}
 		}
 		return checkSchemaName(g, i)
 	}
@@ -393,50 +396,47 @@ func checkSchemaName(g *stmtGuard, i int) error {
 // createdFunction returns the name (lower case) a CREATE [TEMP] MACRO or
 // FUNCTION statement creates.
 func createdFunction(stmt []token) (string, bool) {
+	if name, ok := created(stmt, "macro"); ok {
+		return name, true
+	}
+	return created(stmt, "function")
+}
+
+// created returns the name (lower case) a CREATE [OR REPLACE] [TEMP]
+// <kind> statement creates.
+func created(stmt []token, kind string) (string, bool) {
 	i := 1
-	skip := func(words ...string) {
-		for _, w := range words {
-			if i < len(stmt) && stmt[i].kind == 'w' && stmt[i].text == w {
-				i++
-			}
+	for _, w := range []string{"or", "replace", "temp", "temporary"} {
+		if i < len(stmt) && stmt[i].kind == 'w' && stmt[i].text == w {
+			i++
 		}
 	}
-	skip("or", "replace", "temp", "temporary")
-	if i >= len(stmt) || stmt[i].kind != 'w' || (stmt[i].text != "macro" && stmt[i].text != "function") {
+	if i >= len(stmt) || stmt[i].kind != 'w' || stmt[i].text != kind {
 		return "", false
 	}
 	i++
-	skip("if", "not", "exists")
+	for _, w := range []string{"if", "not", "exists"} {
+		if i < len(stmt) && stmt[i].kind == 'w' && stmt[i].text == w {
+			i++
+		}
+	}
 	return lastName(stmt, i)
 }
 
 // createdSchema returns the name (lower case) a CREATE SCHEMA statement
 // creates.
-func createdSchema(stmt []token) (string, bool) {
-	i := 1
-	skip := func(words ...string) {
-		for _, w := range words {
-			if i < len(stmt) && stmt[i].kind == 'w' && stmt[i].text == w {
-				i++
-			}
-		}
-	}
-	skip("or", "replace")
-	if i >= len(stmt) || stmt[i].kind != 'w' || stmt[i].text != "schema" {
-		return "", false
-	}
-	i++
-	skip("if", "not", "exists")
-	return lastName(stmt, i)
-}
+func createdSchema(stmt []token) (string, bool) { return created(stmt, "schema") }
 
-// lastName is the last part (lower case) of the dotted name at stmt[i:].
+// lastName is the last part (lower case) of the dotted name at stmt[i:]:
+// a word or quoted identifier, then more after each '.'.
 func lastName(stmt []token, i int) (string, bool) {
 	name := ""
-	for ; i < len(stmt) && (stmt[i].kind == 'w' || stmt[i].kind == 'q' || stmt[i].kind == '.'); i++ {
-		if stmt[i].kind != '.' {
-			name = strings.ToLower(stmt[i].text)
+	for i < len(stmt) && (stmt[i].kind == 'w' || stmt[i].kind == 'q') {
+		name = strings.ToLower(stmt[i].text)
+		if i+1 >= len(stmt) || stmt[i+1].kind != '.' {
+			break
 		}
+		i += 2
 	}
 	return name, name != ""
 }
