@@ -111,3 +111,12 @@ func TestReconnectedClientKeepsItsTransaction(t *testing.T) {
 		t.Fatalf("%d rows committed, want 2", got)
 	}
 }
+
+// A token of a server restarted since (its key was that run's) is told to
+// log in again, not only "bad signature".
+func TestTokenOfAnEarlierRunSaysLogIn(t *testing.T) {
+	before, after := annServer(t, 0), annServer(t, 0)
+	ctx := login(t, before.bareClient(t, ""), "ann", "a")
+	_, err := after.bareClient(t, "").Execute(ctx, "SELECT 1")
+	wantMessage(t, err, codes.Unauthenticated, "before it restarted): log in again")
+}

@@ -3,6 +3,7 @@ package flightsql
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -126,6 +127,11 @@ func (s *Server) verify(method string, md metadata.MD) (*identity, error) {
 		c, err := s.bearers.verify(s.signer, cred)
 		if err != nil {
 			if s.authRequired() {
+				if errors.Is(err, token.ErrSignature) {
+					// The key is the process's own: a token of a server
+					// restarted since reads as one not issued here.
+					return nil, fmt.Errorf("%w: bearer token: %w (not issued by this server, or issued before it restarted): log in again", ErrUnauthenticated, err)
+				}
 				return nil, fmt.Errorf("%w: bearer token: %w", ErrUnauthenticated, err)
 			}
 			break // without auth a stale token just starts a new session
