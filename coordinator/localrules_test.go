@@ -136,3 +136,33 @@ func sessionMacroCases(t *testing.T, cl *flightsql.Client, cases map[string]stri
 		r.Release()
 	}
 }
+
+// A query making a row value runs on one node: an unnamed struct through
+// an exchange loaded as a table failed "A table cannot be created from
+// an unnamed struct", and a merge casting one back from text wrote its
+// nameless fields as "" (found 2026-12-05).
+func TestRowValuesRunHere(t *testing.T) {
+	c, _, glob := startCluster(t, 2, "proxy")
+	cl := sessionClient(t, c)
+	ctx := context.Background()
+	for _, q := range []string{
+		fmt.Sprintf("SELECT (id %% 3, g) AS k, sum(id) AS s FROM read_parquet('%s') GROUP BY 1", glob),
+		fmt.Sprintf("SELECT count(DISTINCT (g, id::HUGEINT)) FROM read_parquet('%s')", glob),
+	} {
+		info, err := cl.Execute(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(info.AppMetadata) > 0 && planOf(t, info).Mode != "local" {
+			t.Errorf("%s: planned %s, want local", q, planOf(t, info).Mode)
+		}
+		r, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rowStrings(t, r); len(got) != 15 && !(len(got) == 1 && got[0] == "30000") {
+			t.Errorf("%s: %d rows %q", q, len(got), first(got))
+		}
+		r.Release()
+	}
+}

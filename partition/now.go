@@ -110,7 +110,10 @@ func bindNowOnce(root Node, env *Env) error {
 	if err := checkSessionFunctions(root, env.SessionFunction); err != nil {
 		return err
 	}
-	return checkSessionTypes(root, env.SessionType)
+	if err := checkSessionTypes(root, env.SessionType); err != nil {
+		return err
+	}
+	return checkRows(root)
 }
 
 // bindNow replaces root's calls of the query's instant with the marker

@@ -144,3 +144,19 @@ func checkSessionTypes(root Node, sessionType func(name string) bool) error {
 	})
 	return err
 }
+
+// checkRows keeps local a query that makes a row value ((a, b), row(a,
+// b)): an unnamed struct, which an exchange that loads its input as a
+// table cannot take ("A table cannot be created from an unnamed
+// struct"), nor a merge cast back from text (its fields have no names to
+// write); found by the differential test, 2026-12-05.
+func checkRows(root Node) error {
+	var err error
+	anyNode(root, func(n Node) bool {
+		if str(n, "class") == "FUNCTION" && strings.EqualFold(str(n, "function_name"), "row") {
+			err = local("a row value (a, b) is an unnamed struct, which an exchange cannot load as a table")
+		}
+		return err != nil
+	})
+	return err
+}
