@@ -48,35 +48,54 @@ func (l Limits) Expired(ctx context.Context, query string, err error) error {
 }
 
 // paramsPerMessage is how many times --max-message-mb the parameter rows
-// bound to every prepared statement of the server may hold together.
-const paramsPerMessage = 8
+// bound to every prepared statement of the server may hold together, and
+// textsPerMessage the texts of the prepared statements the sessions hold.
+const (
+	paramsPerMessage = 8
+	textsPerMessage  = 16
+)
 
-// paramBudget bounds the memory of the parameter rows held by the whole
-// server: each prepared statement's are bounded by the message size
-// (readParams), but one client binding 60 MiB to each of 40 statements
-// took a server limited to 1 GB (--memory-limit, DuckDB's) to 2.57 GB.
-// With users, one user holds at most perUser of it: a reader's session
-// that bound 9 x 55 MB and stayed had every other user's executemany
-// refused until it ended (found 2026-12-05).
-type paramBudget struct {
+// byteBudget bounds memory the whole server holds for its clients, what
+// it holds: the parameter rows bound to prepared statements (each
+// statement's are bounded by the message size, readParams, but one client
+// binding 60 MiB to each of 40 statements took a server limited to 1 GB,
+// DuckDB's --memory-limit, to 2.57 GB), the texts of prepared statements
+// (DuckDB's statement of a text holds about four times its bytes: 16
+// statements of 15 MB took a server to 1,015 MB, and a session may hold
+// 1,000). With users, one user holds at most perUser of it: a reader's
+// session that bound 9 x 55 MB and stayed had every other user's
+// executemany refused until it ended (found 2026-12-05).
+type byteBudget struct {
+	what, advice string
+	perMessage   int   // max in --max-message-mb, for the refusal's text
 	max, perUser int64 // perUser 0: no bound but max
 	mu           sync.Mutex
 	held         int64
 	byUser       map[string]int64
 }
 
+// newByteBudget is a budget of perMessage times the message bound, a
+// quarter of it a user's when there are users.
+func newByteBudget(what, advice string, perMessage, messageBytes int, users bool) *byteBudget {
+	b := &byteBudget{what: what, advice: advice, perMessage: perMessage, max: int64(perMessage) * int64(messageBytes)}
+	if users {
+		b.perUser = b.max / 4
+	}
+	return b
+}
+
 // take reserves n bytes for user, or refuses them past the budget or the
 // user's share of it.
-func (b *paramBudget) take(user string, n int) error {
+func (b *byteBudget) take(user string, n int) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.perUser > 0 && b.byUser[user]+int64(n) > b.perUser {
-		return fmt.Errorf("%w: the parameter rows bound to user %s's prepared statements would pass %d MiB, a user's share of the server's %d MiB: close prepared statements, bind fewer rows, or load rows with bulk ingest",
-			ErrBusy, user, b.perUser>>20, b.max>>20)
+		return fmt.Errorf("%w: the %s of user %s would pass %d MiB, a user's share of the server's %d MiB: %s",
+			ErrBusy, b.what, user, b.perUser>>20, b.max>>20, b.advice)
 	}
 	if b.held+int64(n) > b.max {
-		return fmt.Errorf("%w: the parameter rows bound to the server's prepared statements would pass %d MiB (%d times --max-message-mb): close prepared statements, bind fewer rows, or load rows with bulk ingest",
-			ErrBusy, b.max>>20, paramsPerMessage)
+		return fmt.Errorf("%w: the %s of the server would pass %d MiB (%d times --max-message-mb): %s",
+			ErrBusy, b.what, b.max>>20, b.perMessage, b.advice)
 	}
 	b.held += int64(n)
 	if b.byUser == nil {
@@ -87,7 +106,7 @@ func (b *paramBudget) take(user string, n int) error {
 }
 
 // give returns n bytes user took.
-func (b *paramBudget) give(user string, n int) {
+func (b *byteBudget) give(user string, n int) {
 	if n == 0 {
 		return
 	}

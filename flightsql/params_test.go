@@ -2,6 +2,7 @@ package flightsql_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
@@ -162,12 +163,45 @@ func TestOneUsersParametersLeaveRoomForOthers(t *testing.T) {
 			t.Fatalf("ann's binding %d: %v", i+1, err)
 		}
 	}
-	wantMessage(t, bind(ann, actx), codes.ResourceExhausted, "user ann's")
+	wantMessage(t, bind(ann, actx), codes.ResourceExhausted, "of user ann")
 	bob := ts.bareClient(t, "")
 	bctx := login(t, bob, "bob", "b")
 	for i := range 2 {
 		if err := bind(bob, bctx); err != nil {
 			t.Fatalf("bob's binding %d beside ann's: %v", i+1, err)
 		}
+	}
+}
+
+// The texts of the prepared statements the sessions hold are bounded by
+// bytes too (16 times --max-message-mb, a quarter of it a user's): DuckDB's
+// statement holds about four times its text, 16 statements of 15 MB took
+// a server to 1,015 MB, and a session may hold 1,000. Closing one gives
+// its room back.
+func TestPreparedTextsAreBounded(t *testing.T) {
+	path := usersFile(t, map[string]string{"ann": "reader:a", "bob": "reader:b"})
+	ts := startServer(t, func(c *coordinator.Config) { c.UsersFile, c.MaxMessageMB = path, 1 })
+	text := "SELECT 1 AS a" + strings.Repeat(" ", 900<<10)
+	ann := ts.bareClient(t, "")
+	actx := login(t, ann, "ann", "a")
+	var preps []*flightsql.PreparedStatement
+	for i := range 4 { // 3.6 MB of a 4 MiB share
+		p, err := ann.Prepare(actx, text)
+		if err != nil {
+			t.Fatalf("ann's statement %d: %v", i+1, err)
+		}
+		preps = append(preps, p)
+	}
+	_, err := ann.Prepare(actx, text)
+	wantMessage(t, err, codes.ResourceExhausted, "texts of the prepared statements held of user ann")
+	bob := ts.bareClient(t, "")
+	if _, err := bob.Prepare(login(t, bob, "bob", "b"), text); err != nil {
+		t.Fatalf("bob's statement beside ann's: %v", err)
+	}
+	if err := preps[0].Close(actx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ann.Prepare(actx, text); err != nil {
+		t.Fatalf("ann's statement after one closed: %v", err)
 	}
 }

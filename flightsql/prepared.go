@@ -17,7 +17,8 @@ type prepared struct {
 	sql  string
 	stmt *duck.Stmt
 	args [][]any
-	held int // args' bytes, taken from the server's paramBudget
+	held int // args' bytes, taken from the server's params budget
+	text int // sql's bytes, taken from the server's texts budget
 	// released: stmt was closed when prepared, the process then holding
 	// more descriptors than the budget (openfiles.go); its schema and
 	// parameters stay known, and each run prepares its text again.
@@ -66,12 +67,18 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 		if err := s.checkQuery(ctx, sess, req.GetQuery()); err != nil {
 			return nil, err
 		}
-		st, err := sess.conn.PrepareAgain(ctx, req.GetQuery())
-		if err != nil {
+		text := len(req.GetQuery())
+		if err := s.texts.take(sess.user, text); err != nil {
 			return nil, err
 		}
-		p := &prepared{id: newID(), sql: req.GetQuery(), stmt: st}
+		st, err := sess.conn.PrepareAgain(ctx, req.GetQuery())
+		if err != nil {
+			s.texts.give(sess.user, text)
+			return nil, err
+		}
+		p := &prepared{id: newID(), sql: req.GetQuery(), stmt: st, text: text}
 		if p.released, err = s.release(sess, st); err != nil {
+			s.texts.give(sess.user, text)
 			return nil, err
 		}
 		// Kept while the connection is held: a session closes only
@@ -108,7 +115,8 @@ func (s *Server) ClosePreparedStatement(ctx context.Context, req flightsql.Actio
 		delete(sess.prepared, p.id)
 		sess.mu.Unlock()
 		s.params.give(sess.user, p.held)
-		p.args, p.held = nil, 0
+		s.texts.give(sess.user, p.text)
+		p.args, p.held, p.text = nil, 0, 0
 		// Kept for the next statement of its text (a client that prepares
 		// every query, as the JDBC driver does, prepares it again), unless
 		// it would hold files over the budget.

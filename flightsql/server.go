@@ -191,8 +191,9 @@ type Server struct {
 	running  *running
 	throttle *users.Throttle
 	polls    polls
-	params   *paramBudget // what bound parameter rows hold
-	draining atomic.Bool  // new queries are refused (Unavailable)
+	params   *byteBudget // what bound parameter rows hold
+	texts    *byteBudget // what prepared statements' texts hold
+	draining atomic.Bool // new queries are refused (Unavailable)
 
 	stop context.CancelFunc
 }
@@ -229,11 +230,11 @@ func New(cfg Config, db *duck.DB, mem memory.Allocator, log zerolog.Logger) (*Se
 	}
 	s.Alloc = mem
 	s.polls.byID = map[string]*polled{}
-	s.params = &paramBudget{max: int64(paramsPerMessage) * int64(cfg.MaxMessageBytes)}
-	if cfg.Users != nil {
-		s.params.perUser = s.params.max / 4 // two messages' worth
-	}
-	s.sessions.params = s.params
+	s.params = newByteBudget("parameter rows bound to prepared statements", "close prepared statements, bind fewer rows, or load rows with bulk ingest",
+		paramsPerMessage, cfg.MaxMessageBytes, cfg.Users != nil)
+	s.texts = newByteBudget("texts of the prepared statements held", "close prepared statements",
+		textsPerMessage, cfg.MaxMessageBytes, cfg.Users != nil)
+	s.sessions.params, s.sessions.texts = s.params, s.texts
 	s.sessions.abandon = cfg.AbandonedTxn
 	if cfg.Cluster != nil {
 		s.sessions.closed = cfg.Cluster.SessionClosed

@@ -169,7 +169,8 @@ func (s *session) unlock() {
 // closed for room, and then only when it holds no request and no query.
 type sessions struct {
 	db      *duck.DB
-	params  *paramBudget // given back what a closed session's statements held
+	params  *byteBudget // given back what a closed session's statements held
+	texts   *byteBudget
 	idle    time.Duration
 	abandon time.Duration // see abandonTxns; 0: never
 	max     int           // sessions in all
@@ -350,6 +351,7 @@ func (ss *sessions) finish(s *session) {
 		}
 		if ss.params != nil {
 			ss.params.give(s.user, p.held)
+			ss.texts.give(s.user, p.text)
 		}
 	}
 	s.prepared = nil
