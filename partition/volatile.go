@@ -110,19 +110,12 @@ func checkDeterministic(root Node) error {
 // executors' DuckDBs do not: its tasks failed "Scalar Function with name
 // dbl does not exist!" (found 2026-12-05).
 func checkSessionFunctions(root Node, sessionFunction func(name string) bool) error {
-	if sessionFunction == nil {
-		return nil
-	}
-	var err error
-	anyNode(root, func(n Node) bool {
+	return checkNames(root, sessionFunction, func(n Node) string {
 		if str(n, "class") == "FUNCTION" {
-			if name := str(n, "function_name"); name != "" && sessionFunction(name) {
-				err = local("%s is the session's own (TEMP) function: the executors do not have it", name)
-			}
+			return str(n, "function_name")
 		}
-		return err != nil
-	})
-	return err
+		return ""
+	}, "%s is the session's own function (a macro): the executors do not have it")
 }
 
 // checkSessionTypes keeps local a query that names a type the database
@@ -130,15 +123,24 @@ func checkSessionFunctions(root Node, sessionFunction func(name string) bool) er
 // DuckDBs do not have: its tasks failed "Type with name hg_int does not
 // exist" (found 2026-12-05).
 func checkSessionTypes(root Node, sessionType func(name string) bool) error {
-	if sessionType == nil {
+	return checkNames(root, sessionType, func(n Node) string {
+		if str(n, "type") == "UNBOUND_TYPE_INFO" {
+			return str(n, "name")
+		}
+		return ""
+	}, "the type %s is the database's own (CREATE TYPE): the executors do not have it")
+}
+
+// checkNames keeps local a query with a node whose name (as nameOf reads
+// it, "" for none) own says is not the executors', saying why.
+func checkNames(root Node, own func(name string) bool, nameOf func(Node) string, why string) error {
+	if own == nil {
 		return nil
 	}
 	var err error
 	anyNode(root, func(n Node) bool {
-		if str(n, "type") == "UNBOUND_TYPE_INFO" {
-			if name := str(n, "name"); name != "" && sessionType(name) {
-				err = local("the type %s is the database's own (CREATE TYPE): the executors do not have it", name)
-			}
+		if name := nameOf(n); name != "" && own(name) {
+			err = local(why, name)
 		}
 		return err != nil
 	})

@@ -82,33 +82,32 @@ type DB struct {
 	// listed by the first of them to need them at a version.
 	defsMu sync.Mutex
 	defs   nestDefs
-	// userFuncs are the names (lower case) of the functions SQL created,
-	// temporary or not, dropped since or not (NoteUserFunctions).
-	userFuncsMu sync.Mutex
-	userFuncs   map[string]bool
-	userTypes   map[string]bool // the same for types (CREATE TYPE), under userFuncsMu
+	// userFuncs and userTypes are the names of the functions and types
+	// SQL created (NoteUserFunctions, NoteUserTypes).
+	userFuncs, userTypes nameSet
 }
 
-// NoteUserTypes records names of types created by SQL (CREATE TYPE), as
-// NoteUserFunctions does functions: the executors' DuckDBs do not have
-// them, and a plan whose SQL names one fails there ("Type with name
-// hg_int does not exist").
-func (db *DB) NoteUserTypes(names ...string) {
-	db.userFuncsMu.Lock()
-	defer db.userFuncsMu.Unlock()
-	if db.userTypes == nil {
-		db.userTypes = map[string]bool{}
+// nameSet is a set of names, case-insensitive, safe for concurrent use.
+type nameSet struct {
+	mu    sync.Mutex
+	names map[string]bool
+}
+
+func (n *nameSet) add(names ...string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.names == nil {
+		n.names = map[string]bool{}
 	}
-	for _, n := range names {
-		db.userTypes[strings.ToLower(n)] = true
+	for _, name := range names {
+		n.names[strings.ToLower(name)] = true
 	}
 }
 
-// UserType says whether SQL ever created a type of this name.
-func (db *DB) UserType(name string) bool {
-	db.userFuncsMu.Lock()
-	defer db.userFuncsMu.Unlock()
-	return db.userTypes[strings.ToLower(name)]
+func (n *nameSet) has(name string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.names[strings.ToLower(name)]
 }
 
 // NoteUserFunctions records names of functions (macros) created by SQL:
@@ -116,25 +115,21 @@ func (db *DB) UserType(name string) bool {
 // when it was opened (the coordinator lists them). A call of such a name
 // may not mean DuckDB's own function of that name on another DuckDB, or
 // this one's other connections (a TEMP macro named abs shadows abs in its
-// connection): UserFunction says so.
-func (db *DB) NoteUserFunctions(names ...string) {
-	db.userFuncsMu.Lock()
-	defer db.userFuncsMu.Unlock()
-	if db.userFuncs == nil {
-		db.userFuncs = map[string]bool{}
-	}
-	for _, n := range names {
-		db.userFuncs[strings.ToLower(n)] = true
-	}
-}
+// connection): UserFunction says so. Names are never forgotten (DROP
+// MACRO): a name kept costs a plan on one node.
+func (db *DB) NoteUserFunctions(names ...string) { db.userFuncs.add(names...) }
 
-// UserFunction says whether SQL ever created a function of this name
-// (NoteUserFunctions).
-func (db *DB) UserFunction(name string) bool {
-	db.userFuncsMu.Lock()
-	defer db.userFuncsMu.Unlock()
-	return db.userFuncs[strings.ToLower(name)]
-}
+// UserFunction says whether SQL ever created a function of this name.
+func (db *DB) UserFunction(name string) bool { return db.userFuncs.has(name) }
+
+// NoteUserTypes records names of types created by SQL (CREATE TYPE), as
+// NoteUserFunctions does functions: the executors' DuckDBs do not have
+// them, and a plan whose SQL names one fails there ("Type with name
+// hg_int does not exist").
+func (db *DB) NoteUserTypes(names ...string) { db.userTypes.add(names...) }
+
+// UserType says whether SQL ever created a type of this name.
+func (db *DB) UserType(name string) bool { return db.userTypes.has(name) }
 
 // Open opens (or creates) the database and locks its configuration: after
 // Open returns, no SQL can widen the sandbox.
