@@ -61,12 +61,14 @@ type awaiting struct {
 	timer *time.Timer
 }
 
+// release gives the slot back at the call's first message or end, which
+// come after tap has set timer.
 func (a *awaiting) release() {
-	a.once.Do(func() {
-		a.timer.Stop()
-		<-a.g.slots
-	})
+	a.timer.Stop()
+	a.free()
 }
+
+func (a *awaiting) free() { a.once.Do(func() { <-a.g.slots }) }
 
 // tap admits a call as its headers arrive, before any message of it is
 // read. It runs on the connection's reader: it must not block.
@@ -84,7 +86,7 @@ func (g *gate) tap(ctx context.Context, info *tap.Info) (context.Context, error)
 	a := &awaiting{g: g}
 	a.timer = time.AfterFunc(g.wait, func() {
 		cancel(errSlowFirst)
-		a.release()
+		a.free()
 	})
 	return context.WithValue(ctx, gateKey{}, a), nil
 }

@@ -40,12 +40,10 @@ type session struct {
 	prepared   map[string]*prepared
 	closed     bool
 	// links are the client connections its requests came on, open ones
-	// and those closed since the last request; goneAt is when the last
-	// of those pruned closed. noTxn says an abandonTxns pass found no
-	// transaction open since the last request.
-	links  map[*clientConn]struct{}
-	goneAt time.Time
-	noTxn  bool
+	// and those closed since the last request. noTxn says an abandonTxns
+	// pass found no transaction open since the last request.
+	links map[*clientConn]struct{}
+	noTxn bool
 }
 
 func (s *session) lock(ctx context.Context) error {
@@ -71,13 +69,12 @@ func (s *session) lock(ctx context.Context) error {
 }
 
 // link records that a request came on c, forgetting the connections
-// closed before it (a JDBC client opens one per endpoint it reads). The
-// caller holds s.mu.
+// closed before it (a JDBC client opens one per endpoint it reads): c,
+// open now, closes after them. The caller holds s.mu.
 func (s *session) link(c *clientConn) {
 	for o := range s.links {
-		if at := o.closedAt.Load(); at != 0 {
+		if o.closed() {
 			delete(s.links, o)
-			s.goneAt = time.Unix(0, max(at, s.goneAt.UnixNano()))
 		}
 	}
 	if s.links == nil {
@@ -93,7 +90,7 @@ func (s *session) abandoned(now time.Time, grace time.Duration) bool {
 	if len(s.links) == 0 || s.noTxn || s.closed || now.Sub(s.lastUsed) < grace {
 		return false
 	}
-	last := s.goneAt.UnixNano()
+	var last int64
 	for c := range s.links {
 		at := c.closedAt.Load()
 		if at == 0 {
@@ -168,19 +165,20 @@ func (s *session) unlock() {
 // (clients that keep neither token nor cookie leave one per call) may be
 // closed for room, and then only when it holds no request and no query.
 type sessions struct {
-	db      *duck.DB
-	params  *byteBudget // given back what a closed session's statements held
-	texts   *byteBudget
-	idle    time.Duration
-	abandon time.Duration // see abandonTxns; 0: never
-	max     int           // sessions in all
-	perUser int           // sessions of one user; 0 is no bound
-	log     zerolog.Logger
-	mu      sync.Mutex
-	byID    map[string]*session
-	count   map[string]int // sessions of each user, opening ones included
-	opening int            // sessions counted but not yet in byID
-	stopped bool
+	db *duck.DB
+	// params and texts are given back what a closed session's prepared
+	// statements held.
+	params, texts *byteBudget
+	idle          time.Duration
+	abandon       time.Duration // see abandonTxns; 0: never
+	max           int           // sessions in all
+	perUser       int           // sessions of one user; 0 is no bound
+	log           zerolog.Logger
+	mu            sync.Mutex
+	byID          map[string]*session
+	count         map[string]int // sessions of each user, opening ones included
+	opening       int            // sessions counted but not yet in byID
+	stopped       bool
 	// closed, when set, is told of each session closed (by its client or
 	// idle), not of one reclaimed for room (it held nothing).
 	closed func(id string)
@@ -413,9 +411,8 @@ func (ss *sessions) abandonTxns(ctx context.Context, now time.Time) {
 		}
 		s.mu.Lock()
 		still := s.abandoned(now, ss.abandon)
-		flight := s.txn
+		open := s.txn != ""
 		s.mu.Unlock()
-		open := flight != ""
 		if still && !open {
 			var err error
 			if open, err = s.conn.InTransaction(ctx); err != nil {

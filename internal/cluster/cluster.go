@@ -187,7 +187,7 @@ type Task struct {
 	Readers int `json:"nr,omitempty"`
 	// Merged: the task's result is read by the coordinator's merge, not by
 	// a client: as a producer's, its columns of types Arrow does not give
-	// back go as their text (duck.PrepareExchange).
+	// back go as their text (duck.ExchangeSQL).
 	Merged bool `json:"mg,omitempty"`
 	// Codec compresses the task's output streams (Arrow IPC body
 	// compression: flightsql.CodecZstd or CodecLZ4; "" for none).

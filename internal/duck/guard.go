@@ -406,20 +406,19 @@ func createdFunction(stmt []token) (string, bool) {
 // <kind> statement creates.
 func created(stmt []token, kind string) (string, bool) {
 	i := 1
-	for _, w := range []string{"or", "replace", "temp", "temporary"} {
-		if i < len(stmt) && stmt[i].kind == 'w' && stmt[i].text == w {
-			i++
+	skip := func(words ...string) {
+		for _, w := range words {
+			if i < len(stmt) && stmt[i].kind == 'w' && stmt[i].text == w {
+				i++
+			}
 		}
 	}
+	skip("or", "replace", "temp", "temporary")
 	if i >= len(stmt) || stmt[i].kind != 'w' || stmt[i].text != kind {
 		return "", false
 	}
 	i++
-	for _, w := range []string{"if", "not", "exists"} {
-		if i < len(stmt) && stmt[i].kind == 'w' && stmt[i].text == w {
-			i++
-		}
-	}
+	skip("if", "not", "exists")
 	return lastName(stmt, i)
 }
 

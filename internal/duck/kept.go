@@ -72,7 +72,7 @@ func castsBack(schema *arrow.Schema) string {
 		case !ok:
 			continue
 		case f.Type.ID() == arrow.STRING || f.Type.ID() == arrow.LARGE_STRING:
-			// Its VARCHAR text (PrepareExchange). The metadata came over
+			// Its VARCHAR text (ExchangeSQL). The metadata came over
 			// the network: a type that would reach past its CAST is none.
 			if !castableType(t) {
 				continue

@@ -17,8 +17,8 @@ import (
 
 // maxSpareStmts bounds the statements Keep holds on one connection, and
 // maxSpareText the text of one: DuckDB's statement of a long text holds
-// several times its bytes (8 kept SELECTs of 50 MB each took a
-// connection's process from 79 MB to 6 GB, found 2026-12-05), and a
+// several times its bytes (4 sessions' 8 kept SELECTs of 50 MB each
+// took skein serve from 79 MB to 6,069 MB, found 2026-12-05), and a
 // long text's planning is the smaller part of its run anyway.
 const (
 	maxSpareStmts = 8
