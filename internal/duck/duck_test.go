@@ -516,3 +516,19 @@ func TestBatchesCutChunksOverTheBound(t *testing.T) {
 		t.Errorf("small rows: batches of %v rows, want one batch", got)
 	}
 }
+
+// TestWrongKindOfPathIsTheClientsError checks that DuckDB's IO error for a
+// path naming a directory where it wants a file is the SQL's fault, not a
+// failure of the server: a client's COPY TO 'dir/' in a transaction.
+func TestWrongKindOfPathIsTheClientsError(t *testing.T) {
+	_, c, dir := openTest(t)
+	sub := filepath.Join(dir, "out")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Exec(context.Background(), "COPY (SELECT 1 a) TO '"+sub+"/' (FORMAT parquet)")
+	var de *Error
+	if !errors.As(err, &de) || de.Kind != KindInvalid || !strings.Contains(de.Msg, "Is a directory") {
+		t.Fatalf("COPY to a directory: %v", err)
+	}
+}

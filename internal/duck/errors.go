@@ -95,6 +95,14 @@ func classify(e *duckdb.Error) Kind {
 			// objstore gate, which refuses TLS tunnels: a request for
 			// https:// was asked by a path (s3_use_ssl=true) and refused.
 			return KindPermission
+		case strings.Contains(msg, "Is a directory"), strings.Contains(msg, "Not a directory"),
+			strings.Contains(msg, "File name too long"):
+			// The path the SQL names is the wrong kind of thing: COPY
+			// TO 'dir/' where DuckDB wants a file.
+			return KindInvalid
+		case strings.Contains(msg, "No space left on device"), strings.Contains(msg, "Disk quota exceeded"),
+			strings.Contains(msg, "File too large"):
+			return KindOutOfMemory
 		}
 		return KindInternal
 	case duckdb.ErrorTypePermission, duckdb.ErrorTypeMissingExtension, duckdb.ErrorTypeAutoLoad:
