@@ -199,22 +199,17 @@ func (d *dist) Cancel(user string, handle []byte) (bool, error) {
 // user, and one of its task handles (the capability to cancel it); ok is
 // false for any other handle.
 func (d *dist) ticketQuery(user string, handle []byte) (qid, trace, task string, ok bool, err error) {
-	var owner string
-	top := cluster.TopTicket(string(handle)) // a task's own ticket, without its producers'
-	if !d.tickets.Signed(top) {
-		return "", "", "", false, nil
+	is, ok, err := d.issuedTicket(handle)
+	if !ok || err != nil {
+		return "", "", "", ok, err
 	}
-	var t cluster.Task
-	if err := d.tickets.Verify(cluster.KindTask, top, &t); err == nil {
+	var owner string
+	if t := is.task; t != nil {
 		qid, trace, owner, task = t.Query, t.Trace, t.User, string(handle)
 	} else {
-		var m merge
-		signer := d.tickets
-		if signer.Verify(kindMerge, string(handle), &m) != nil && signer.Verify(kindSingle, string(handle), &m) != nil {
-			return "", "", "", false, nil
-		}
+		m := is.m
 		qid, trace, owner = m.Query, m.Trace, m.User
-		if err := d.unbundled(&m); err != nil {
+		if err := d.unbundled(m); err != nil {
 			return qid, trace, "", true, err
 		}
 		if len(m.Tasks) > 0 {

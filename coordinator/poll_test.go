@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/skeindb/skein/internal/cluster"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // slowScan is a split scan whose every row costs tens of microseconds
@@ -120,5 +124,34 @@ func TestPollFlightInfoLocal(t *testing.T) {
 	}
 	if poll.GetFlightDescriptor() != nil || poll.GetProgress() != 1 || len(poll.GetInfo().GetEndpoint()) != 1 {
 		t.Fatalf("poll of a local query: %v", poll)
+	}
+}
+
+// A task ticket used after it expired says so, NotFound: the query it
+// names was released. At its executor that is not a failed login
+// (Unauthenticated), nor at the coordinator, where a direct ticket may be
+// brought in proxy fashion, a forgery ("bad signature").
+func TestExpiredTicketsSayTheyExpired(t *testing.T) {
+	c, cl, _ := startCluster(t, 1, "direct")
+	ctx := context.Background()
+	handle, err := c.dist.tickets.Sign(cluster.KindTask, cluster.Task{Query: "q-old", SQL: "SELECT 1", User: "anonymous"},
+		time.Now().Add(-time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ticket, _ := cluster.TaskTicket(handle)
+	wantExpired(t, "task ticket at the coordinator", readToEnd(ctx, cl, &flight.Ticket{Ticket: ticket}))
+	ec := dialAt(t, c.Executors()[0].URI())
+	s, err := ec.DoGet(ctx, &flight.Ticket{Ticket: ticket})
+	if err == nil {
+		_, err = s.Recv()
+	}
+	wantExpired(t, "task ticket at its executor", err)
+}
+
+func wantExpired(t *testing.T, what string, err error) {
+	t.Helper()
+	if status.Code(err) != codes.NotFound || !strings.Contains(err.Error(), "expired") {
+		t.Errorf("%s: %v, want NotFound saying it expired", what, err)
 	}
 }

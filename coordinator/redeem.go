@@ -13,6 +13,7 @@ import (
 	"github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/token"
 	"github.com/skeindb/skein/partition"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -38,12 +39,11 @@ func (d *dist) Redeem(ctx context.Context, user string, handle []byte) (*arrow.S
 		return nil, nil, false, err
 	}
 	defer d.work.leave()
-	top := cluster.TopTicket(string(handle)) // a task's own ticket, without its producers'
-	if !d.tickets.Signed(top) {
-		return nil, nil, false, nil // a local query's: one HMAC, not one a kind
+	is, ok, err := d.issuedTicket(handle)
+	if !ok || err != nil {
+		return nil, nil, ok, err
 	}
-	var t cluster.Task
-	if err := d.tickets.Verify(cluster.KindTask, top, &t); err == nil {
+	if t := is.task; t != nil {
 		if t.User != user {
 			return nil, nil, true, fmt.Errorf("%w: the ticket was issued to another user", flightsql.ErrDenied)
 		}
@@ -52,17 +52,12 @@ func (d *dist) Redeem(ctx context.Context, user string, handle []byte) (*arrow.S
 		}
 		d.owed.redeemed(t.Query, t.Task)
 		d.leases.opened(t.Query)
-		sc, ch, err := d.proxy(ctx, t, handle)
+		sc, ch, err := d.proxy(ctx, *t, handle)
 		return sc, ch, true, err
 	}
-	var m merge
-	signer, answer := d.tickets, gathered(d.merge)
-	err := signer.Verify(kindMerge, string(handle), &m)
-	if err != nil {
-		answer, err = d.single, signer.Verify(kindSingle, string(handle), &m)
-	}
-	if err != nil {
-		return nil, nil, false, nil
+	m, answer := is.m, gathered(d.merge)
+	if is.single {
+		answer = d.single
 	}
 	if m.User != user {
 		return nil, nil, true, fmt.Errorf("%w: the ticket was issued to another user", flightsql.ErrDenied)
@@ -70,13 +65,52 @@ func (d *dist) Redeem(ctx context.Context, user string, handle []byte) (*arrow.S
 	if err := d.revoked.check(m.Query); err != nil {
 		return nil, nil, true, err
 	}
-	if err := d.unbundled(&m); err != nil {
+	if err := d.unbundled(m); err != nil {
 		return nil, nil, true, err
 	}
 	d.owed.redeemed(m.Query, -1)
 	d.leases.opened(m.Query)
-	sc, ch, err := d.gather(ctx, m, answer)
+	sc, ch, err := d.gather(ctx, *m, answer)
 	return sc, ch, true, err
+}
+
+// issued is what a ticket handle this layer issued names: a task (task
+// set), or a merge or single ticket's gathering of a query's tasks (m set).
+type issued struct {
+	task   *cluster.Task
+	m      *merge
+	single bool
+}
+
+// issuedTicket reads a ticket handle; ok is false for a handle this layer
+// did not sign (a local query's, which the front door reads). One of ours
+// past its expiry is an error that says so: checked by the front door's
+// key instead it read as a forgery, "bad signature".
+func (d *dist) issuedTicket(handle []byte) (issued, bool, error) {
+	top := cluster.TopTicket(string(handle)) // a task's own ticket, without its producers'
+	if !d.tickets.Signed(top) {
+		return issued{}, false, nil // one HMAC, not one a kind
+	}
+	var t cluster.Task
+	errTask := d.tickets.Verify(cluster.KindTask, top, &t)
+	if errTask == nil {
+		return issued{task: &t}, true, nil
+	}
+	var m merge
+	if err := d.tickets.Verify(kindMerge, string(handle), &m); err == nil {
+		return issued{m: &m}, true, nil
+	} else if errors.Is(err, token.ErrExpired) {
+		errTask = err
+	}
+	if err := d.tickets.Verify(kindSingle, string(handle), &m); err == nil {
+		return issued{m: &m, single: true}, true, nil
+	} else if errors.Is(err, token.ErrExpired) {
+		errTask = err
+	}
+	if errors.Is(errTask, token.ErrExpired) {
+		return issued{}, true, flightsql.VerifyError("ticket", errTask, flightsql.ErrInvalid)
+	}
+	return issued{}, false, nil
 }
 
 // sqlError says err is a task's SQL failing as it would anywhere: DuckDB's

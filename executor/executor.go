@@ -502,7 +502,7 @@ func (s *service) DoAction(a *flight.Action, stream flight.FlightService_DoActio
 	case cluster.ActionDrop:
 		t, err := s.e.cfg.Secret.VerifyTask(a.Body)
 		if err != nil {
-			return fmt.Errorf("%w: task ticket: %w", skeinsql.ErrUnauthenticated, err)
+			return skeinsql.VerifyError("task ticket", err, skeinsql.ErrUnauthenticated)
 		}
 		answer := cluster.DropKept
 		if s.e.drop(runKey(t), t) {
@@ -512,7 +512,7 @@ func (s *service) DoAction(a *flight.Action, stream flight.FlightService_DoActio
 	case cluster.ActionCancel:
 		t, err := s.e.cfg.Secret.VerifyTask(a.Body)
 		if err != nil {
-			return fmt.Errorf("%w: task ticket: %w", skeinsql.ErrUnauthenticated, err)
+			return skeinsql.VerifyError("task ticket", err, skeinsql.ErrUnauthenticated)
 		}
 		md, _ := metadata.FromIncomingContext(stream.Context())
 		s.e.cancelQuery(t.Query, len(md.Get(cluster.RevokeHeader)) > 0)
@@ -530,7 +530,7 @@ func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServe
 	handle, part, partial := cluster.SplitPartition(st.GetStatementHandle())
 	task, err := s.e.cfg.Secret.VerifyTask(handle)
 	if err != nil {
-		return fmt.Errorf("%w: task ticket: %w", skeinsql.ErrUnauthenticated, err)
+		return skeinsql.VerifyError("task ticket", err, skeinsql.ErrUnauthenticated)
 	}
 	switch {
 	case partial && task.Partitions == 0:
@@ -1214,7 +1214,7 @@ func (e *Executor) startAll(stream flight.FlightService_DoActionServer, handles 
 	for i, h := range handles {
 		t, err := e.cfg.Secret.VerifyTask(h)
 		if err != nil {
-			return fmt.Errorf("%w: task ticket: %w", skeinsql.ErrUnauthenticated, err)
+			return skeinsql.VerifyError("task ticket", err, skeinsql.ErrUnauthenticated)
 		}
 		r := e.start(runKey(t), t)
 		if r == nil {

@@ -114,7 +114,7 @@ func (s *Server) PollFlightInfo(ctx context.Context, desc *flight.FlightDescript
 	}
 	var c pollClaims
 	if err := s.signer.Verify(pollKind, string(tok), &c); err != nil {
-		return nil, fmt.Errorf("%w: poll descriptor: %w", ErrInvalid, err)
+		return nil, VerifyError("poll descriptor", err, ErrInvalid)
 	}
 	if c.User != identityFrom(ctx).user {
 		return nil, fmt.Errorf("%w: the query belongs to another user", ErrDenied)
@@ -235,7 +235,7 @@ func (s *Server) RenewFlightEndpoint(ctx context.Context, req *flight.RenewFligh
 	}
 	var c ticketClaims
 	if err := s.signer.Verify(ticketKind, string(t.GetStatementHandle()), &c); err != nil {
-		return nil, fmt.Errorf("%w: ticket: %w", ErrInvalid, err)
+		return nil, VerifyError("ticket", err, ErrInvalid)
 	}
 	if c.User != user {
 		return nil, fmt.Errorf("%w: the ticket was issued to another user", ErrDenied)

@@ -228,7 +228,7 @@ func (s *Server) GetSchemaStatement(ctx context.Context, cmd flightsql.Statement
 func (s *Server) queryFromTicket(ctx context.Context, handle []byte) (*query, error) {
 	var c ticketClaims
 	if err := s.signer.Verify(ticketKind, string(handle), &c); err != nil {
-		return nil, fmt.Errorf("%w: ticket: %w", ErrInvalid, err)
+		return nil, VerifyError("ticket", err, ErrInvalid)
 	}
 	id := identityFrom(ctx)
 	if c.User != id.user {

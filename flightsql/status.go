@@ -27,6 +27,19 @@ var (
 	ErrUnavailable     = errors.New("unavailable")
 )
 
+// VerifyError is the error for a ticket, statement handle or poll
+// descriptor that did not verify. One past its expiry names a query
+// released since: NotFound, run it again, and not the failed login that
+// Unauthenticated would tell the client. Any other wraps otherwise
+// (ErrInvalid; ErrUnauthenticated at an executor, where a task ticket is
+// the caller's credential).
+func VerifyError(what string, err, otherwise error) error {
+	if errors.Is(err, token.ErrExpired) {
+		return fmt.Errorf("%w: the %s expired: the query it names was released; run the query again", ErrNotFound, what)
+	}
+	return fmt.Errorf("%w: %s: %w", otherwise, what, err)
+}
+
 // ToStatus is the one place where errors become gRPC statuses. DuckDB's
 // message is kept verbatim so clients see what DuckDB said, up to
 // maxMessage bytes.

@@ -2,9 +2,11 @@ package flightsql
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/skeindb/skein/internal/token"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -26,5 +28,21 @@ func TestStatusMessagesAreBounded(t *testing.T) {
 	}
 	if st, _ := status.FromError(ToStatus(errors.New("short"))); st.Message() != "short" {
 		t.Errorf("a short message changed: %q", st.Message())
+	}
+}
+
+// A handle that expired is NotFound, saying so; a forged one stays what its
+// caller makes it (a bad signature reads as a credential's failure).
+func TestVerifyErrorSaysExpired(t *testing.T) {
+	expired := ToStatus(VerifyError("poll descriptor", fmt.Errorf("poll: %w", token.ErrExpired), ErrInvalid))
+	if status.Code(expired) != codes.NotFound || !strings.Contains(expired.Error(), "poll descriptor expired") {
+		t.Errorf("expired: %v", expired)
+	}
+	forged := ToStatus(VerifyError("ticket", token.ErrMalformed, ErrInvalid))
+	if status.Code(forged) != codes.InvalidArgument {
+		t.Errorf("malformed: %v", forged)
+	}
+	if err := ToStatus(VerifyError("task ticket", token.ErrSignature, ErrUnauthenticated)); status.Code(err) != codes.Unauthenticated {
+		t.Errorf("forged at an executor: %v", err)
 	}
 }
