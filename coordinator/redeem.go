@@ -149,10 +149,18 @@ func (d *dist) openPart(ctx context.Context, t cluster.Task, handle []byte, part
 	if len(t.Inputs) > 0 || t.Partitions > 0 {
 		// A stage's task may fail for an input lost with another
 		// executor (a stream broken midway): run it again on each
-		// executor still taking tasks, its own included; it fetches its
-		// inputs again, and lost producers are recomputed.
-		for _, m := range d.reg.ready() {
-			ids = append(ids, m.ID)
+		// executor still taking tasks, its own included, twice round;
+		// it fetches its inputs again, and lost producers are
+		// recomputed. Executors that died a moment ago are still listed
+		// until --heartbeat-timeout, and a run that met one deeper down
+		// (its producer's producer) fails before the recomputing: with
+		// two of three executors killed, one round gave the live one a
+		// single try, and the query failed about one time in six.
+		ready := d.reg.ready()
+		for range 2 {
+			for _, m := range ready {
+				ids = append(ids, m.ID)
+			}
 		}
 		limit = len(ids)
 	}
