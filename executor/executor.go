@@ -873,12 +873,17 @@ func (e *Executor) claimPart(key string, t cluster.Task, part int) (*spoolReader
 		return nil, nil, err
 	}
 	s, ok := e.started[key]
-	if !ok {
+	if !ok && !e.spools.overflowed(t.Query) {
 		s = e.spawn(t, -1)
 		s.timer = time.AfterFunc(e.keepFor(t), func() { e.expire(key) })
 		e.started[key] = s
 	}
-	if s.overflow.Load() {
+	if !ok {
+		// Another producer of the query gave up for want of room here:
+		// a run of every partition would give up at once (its reader, a
+		// consumer failing over from the producer's own executor, then
+		// failed "the spools are full"); this reader's is run for it.
+	} else if s.overflow.Load() {
 		// Its partitions did not fit here: this reader's is run for it,
 		// streamed as it reads (SpoolStall).
 	} else if r := s.parts[part].take(); r != nil {

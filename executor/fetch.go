@@ -380,6 +380,7 @@ type source struct {
 	rdr    *flight.Reader
 	end    func() // ends the current stream
 	got    bool   // a record was read
+	again  bool   // the last location was asked again (read)
 }
 
 func (s *source) open(ctx context.Context) error {
@@ -453,8 +454,18 @@ func (s *source) read(ctx context.Context) (arrow.RecordBatch, error) {
 		if err == nil {
 			return nil, errEOF
 		}
-		if s.got || !failsOver(ctx, err) || s.next >= len(s.locs) {
+		if s.got || !failsOver(ctx, err) {
 			return nil, err
+		}
+		if s.next >= len(s.locs) {
+			if status.Code(err) != codes.ResourceExhausted || s.again {
+				return nil, err
+			}
+			// The last location's producer gave up for want of room
+			// (errSpoolFull) after this reader took its partition: asked
+			// again, it runs the producer for this reader alone.
+			s.again = true
+			s.next--
 		}
 		s.close()
 		if err := s.open(ctx); err != nil {

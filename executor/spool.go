@@ -195,6 +195,15 @@ func (s *spoolStore) gaveUp(query string, now time.Time) bool {
 	return ok
 }
 
+// overflowed says whether a producer of query gave up waiting for room
+// here lately (gaveUp): another run of one of its producers would wait for
+// nothing and fail at once.
+func (s *spoolStore) overflowed(query string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gaveUp(query, time.Now())
+}
+
 // errSpoolFull says an exchange's producer gave up waiting for room in
 // the spools: its consumers could not start to read what it wrote. It is
 // ResourceExhausted, which a consumer's fetch takes to the producer's
