@@ -873,12 +873,13 @@ func (e *Executor) claimPart(key string, t cluster.Task, part int) (*spoolReader
 		return nil, nil, err
 	}
 	s, ok := e.started[key]
-	if !ok && !e.spools.overflowed(t.Query) {
+	alone := !ok && e.spools.overflowed(t.Query)
+	if !ok && !alone {
 		s = e.spawn(t, -1)
 		s.timer = time.AfterFunc(e.keepFor(t), func() { e.expire(key) })
 		e.started[key] = s
 	}
-	if !ok {
+	if alone {
 		// Another producer of the query gave up for want of room here:
 		// a run of every partition would give up at once (its reader, a
 		// consumer failing over from the producer's own executor, then
