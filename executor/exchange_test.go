@@ -695,3 +695,28 @@ func TestHeldTaskIsServedWithoutAsking(t *testing.T) {
 		t.Fatalf("reading a task started here: %v", err)
 	}
 }
+
+// A consumer failing over to an executor where a producer of its query
+// already gave up for want of spool room (errSpoolFull) gets its partition
+// run for it alone: a run of every partition there would give up at once,
+// and the consumer, with no other location, failed "the spools are full".
+func TestPartitionRunAloneWhereTheQueryOverflowed(t *testing.T) {
+	ms := startCluster(t, 2, 1)
+	full := ms[1].e
+	full.cfg.SpoolStall = 50 * time.Millisecond
+	full.spools.mu.Lock()
+	full.spools.fileBudget = 1
+	full.spools.full["q"] = time.Now() // another producer of q gave up here
+	full.spools.mu.Unlock()
+	srcs := producers(t, ms, 3)
+	for i := range srcs {
+		srcs[i].Locations = []string{full.URI()}
+	}
+	consumer := sign(t, ms[0].e, cluster.Task{Task: 0, Executor: ms[0].e.ID(),
+		SQL:    "SELECT count(*) FROM x",
+		Inputs: []cluster.Input{{Table: "x", Part: 0, Sources: srcs}}})
+	rows := runTask(t, ms[0], consumer)
+	if len(rows) != 1 || rows[0][0] == "0" {
+		t.Fatalf("consumer read %v", rows)
+	}
+}
