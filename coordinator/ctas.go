@@ -44,12 +44,12 @@ func (d *dist) createAs(ctx context.Context, conn *duck.Conn, tag flightsql.Quer
 		return 0, true, err
 	}
 	defer d.work.leave()
-	schema, local, ok, err := writable(ctx, conn, query, c.Query)
+	w, ok, err := writable(ctx, conn, query, c.Query)
 	if !ok || err != nil {
 		return 0, ok, err
 	}
 	log := flightsql.QueryLog(d.log, tag.ID, tag.Trace)
-	p, err := d.plan(ctx, conn, c.Query, schema)
+	p, err := d.plan(ctx, conn, c.Query, w.schema)
 	if errors.Is(err, partition.ErrLocal) {
 		log.Debug().Str("reason", err.Error()).Msg("create table as runs local")
 		return 0, false, nil
@@ -57,14 +57,23 @@ func (d *dist) createAs(ctx context.Context, conn *duck.Conn, tag flightsql.Quer
 	if err != nil {
 		return 0, true, err
 	}
+	if p.mode == partition.ScatterMerge && w.lossy {
+		// The merge's answer, made here, would reach the table through
+		// DuckDB's Arrow export, which does not give such a column
+		// back (a BIT's bytes become its bits): DuckDB makes it.
+		log.Debug().Msg("create table as runs local: a merged column of a type Arrow does not give back")
+		return 0, false, nil
+	}
 	var deadline time.Time
 	if d.limits.QueryTimeout > 0 {
 		deadline = time.Now().Add(d.limits.QueryTimeout)
 	}
 	qid := tag.ID
 	role := flightsql.RoleFrom(ctx)
-	// The coordinator reads the results, as in proxy mode.
-	all, execs, err := d.sign(p, cluster.Task{Query: qid, Trace: tag.Trace, User: user, Role: role, Deadline: deadline},
+	// The coordinator reads the results, as in proxy mode, into a table:
+	// as a merge's, they carry the types Arrow would not give back as
+	// their text or marked (a BIT's bytes were appended as its bits).
+	all, execs, err := d.sign(p, cluster.Task{Query: qid, Trace: tag.Trace, User: user, Role: role, Deadline: deadline, Merged: true},
 		d.codecsFor(ctx, ready, false))
 	if err != nil {
 		return 0, true, err
@@ -84,7 +93,7 @@ func (d *dist) createAs(ctx context.Context, conn *duck.Conn, tag flightsql.Quer
 	}()
 	// The update count is the rows appended, as DuckDB's for the
 	// statement (the Count of its result) when it runs here.
-	if _, err := conn.Exec(ctx, c.Empty(local)); err != nil {
+	if _, err := conn.Exec(ctx, c.Empty(w.local)); err != nil {
 		var de *duck.Error
 		if c.IfNotExists && errors.As(err, &de) && de.Kind == duck.KindAlreadyExists {
 			return 0, true, nil // nothing to do, as in DuckDB
@@ -152,6 +161,11 @@ func (d *dist) appendAnswer(req context.Context, conn *duck.Conn, tag flightsql.
 	}
 	answer := relabel(rdr)
 	defer answer.Release()
+	// A merge's answer, made here: a column Arrow does not give back (a
+	// UHUGEINT of 2^127 or more, negative as a decimal) is marked, to be
+	// cast back as it is appended; the tasks' results come marked
+	// (cluster.Task.Merged).
+	answer.schema = duck.KeepTypes(rdr, answer.schema)
 	if n, err = conn.Append(ctx, table, answer); err != nil {
 		return 0, fmt.Errorf("query %s: %w", qid, err)
 	}

@@ -605,7 +605,7 @@ func (d *dist) sign(p *planned, proto cluster.Task, z codecs) (handles []string,
 	for i, pt := range p.tasks[:len(execs)] {
 		t := proto
 		t.Task, t.SQL, t.Slice, t.Literals, t.Ordered, t.Codec = i, pt.sql, pt.slice, pt.literals, pt.ordered, z.gather
-		t.Executor, t.Alt, t.Merged = execs[i][0], execs[i][1], p.merge != ""
+		t.Executor, t.Alt, t.Merged = execs[i][0], execs[i][1], proto.Merged || p.merge != ""
 		h, err := d.secret.SignTask(t)
 		if err != nil {
 			return nil, nil, err

@@ -236,7 +236,7 @@ func (d *dist) signStages(p *planned, proto cluster.Task, z codecs) (handles []s
 			t.Task, t.SQL, t.Slice, t.Literals, t.Ordered = idx, pt.sql, pt.slice, pt.literals, pt.ordered
 			t.Executor, t.Alt = execs[idx][0], execs[idx][1]
 			t.Codec = z.gather
-			t.Merged = s.Output == partition.Gather && p.merge != ""
+			t.Merged = s.Output == partition.Gather && (proto.Merged || p.merge != "")
 			switch s.Output {
 			case partition.Shuffle, partition.Range:
 				t.Partitions, t.Readers, t.Codec = max(n, 1), 1, z.exchange

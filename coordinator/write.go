@@ -158,7 +158,7 @@ func (d *dist) Write(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTa
 	if role.ReadOnly() {
 		return 0, true, fmt.Errorf("%w: user %s has role %s, which may not run COPY", flightsql.ErrDenied, user, role)
 	}
-	schema, local, ok, err := writable(ctx, conn, query, c.query)
+	w, ok, err := writable(ctx, conn, query, c.query)
 	if !ok || err != nil {
 		return 0, ok, err
 	}
@@ -177,7 +177,7 @@ func (d *dist) Write(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTa
 		c.abandon("", created)
 		return 0, true, fmt.Errorf("COPY: %w", err)
 	}
-	n, parts, err := d.writeParts(ctx, conn, c, user, query, tag, tmp, local, schema)
+	n, parts, err := d.writeParts(ctx, conn, c, user, query, tag, tmp, w.local, w.schema)
 	if err == nil {
 		err = c.publish(tmp, parts)
 	}
@@ -234,35 +234,47 @@ func (j writeJournal) recover(log zerolog.Logger) {
 // query: DuckDB prepares the statement as given (the guard checks what it
 // reads and writes; a statement DuckDB refuses is left to fail as it
 // always did), then the query, which must give rows without parameters.
-// It returns the query's schema and its SQL from its AST; ok is false to
-// leave the statement to DuckDB.
-func writable(ctx context.Context, conn *duck.Conn, stmt, query string) (schema *arrow.Schema, local string, ok bool, err error) {
+// It returns the query's schema and its SQL from its AST, and whether a
+// column's values would not come back from DuckDB's Arrow export as
+// themselves (duck.Stmt.ExchangeTypes: a BIT, a TIME WITH TIME ZONE); ok
+// is false to leave the statement to DuckDB.
+func writable(ctx context.Context, conn *duck.Conn, stmt, query string) (w written, ok bool, err error) {
 	st, err := conn.Describe(ctx, stmt)
 	if err != nil {
-		return nil, "", false, nil
+		return w, false, nil
 	}
 	_ = st.Close()
 	inner, err := conn.Describe(ctx, query)
 	if err != nil {
-		return nil, "", false, nil
+		return w, false, nil
 	}
-	schema, usable := inner.Schema, inner.ReturnsRows && inner.Resolved && inner.Params.NumFields() == 0
+	usable := inner.ReturnsRows && inner.Resolved && inner.Params.NumFields() == 0
+	w.schema = inner.Schema
+	texts, _ := inner.ExchangeTypes()
+	w.lossy = len(texts) > 0
 	_ = inner.Close()
 	if !usable {
-		return nil, "", false, nil
+		return w, false, nil
 	}
 	ast, err := serialize(ctx, conn, query)
 	if errors.Is(err, partition.ErrLocal) {
-		return nil, "", false, nil // too large to plan: DuckDB runs the statement
+		return w, false, nil // too large to plan: DuckDB runs the statement
 	}
 	if err != nil {
-		return nil, "", true, err
+		return w, true, err
 	}
-	local, err = deserialize(ctx, conn, []byte(ast))
-	if err != nil || local == "" {
-		return nil, "", false, nil // not a query the AST serializes: DuckDB runs the statement
+	w.local, err = deserialize(ctx, conn, []byte(ast))
+	if err != nil || w.local == "" {
+		return w, false, nil // not a query the AST serializes: DuckDB runs the statement
 	}
-	return schema, local, true, nil
+	return w, true, nil
+}
+
+// written is what writable says of a write's query.
+type written struct {
+	schema *arrow.Schema
+	local  string // its SQL from its AST
+	lossy  bool   // a column Arrow does not give back as itself
 }
 
 // writeParts runs the write's tasks, across executors where the query

@@ -1145,9 +1145,10 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 	defer st.Close()
 	defer rdr.Release()
 	schema := skeinsql.ResultSchema(rdr.Schema())
-	if t.Partitions > 0 {
-		// A producer's rows keep the DuckDB types Arrow would not give
-		// back to its consumers (a HUGEINT sum).
+	if exchange {
+		// A producer's or a merged task's rows keep the DuckDB types
+		// Arrow would not give back to their readers (a HUGEINT sum: a
+		// coordinator's merge summed partial sums as DECIMAL(38,0)).
 		schema = duck.KeepTypes(rdr, schema)
 	}
 	schema = duck.MarkTypes(schema, texts)

@@ -3,7 +3,9 @@ package duck
 import (
 	"context"
 	"fmt"
+	"slices"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 )
 
@@ -137,8 +139,16 @@ func (c *Conn) Append(ctx context.Context, table string, rdr array.RecordReader)
 	defer in.close()
 	// By position: a query's columns may share a name (DuckDB's CREATE
 	// TABLE AS renames them), which the appender's rows may not.
+	fields := slices.Clone(rdr.Schema().Fields())
 	for i := range in.names {
 		in.names[i] = fmt.Sprintf("c%d", i)
+		fields[i].Name = in.names[i]
 	}
-	return in.insert(ctx, c, "INSERT INTO "+table+" SELECT * FROM "+appendedData, rdr)
+	sel := "*"
+	if casts := castsBack(arrow.NewSchema(fields, nil)); casts != "" {
+		// Columns of types Arrow does not give back, as their text or
+		// marked (a task's result read by Skein: cluster.Task.Merged).
+		sel = "* REPLACE (" + casts + ")"
+	}
+	return in.insert(ctx, c, "INSERT INTO "+table+" SELECT "+sel+" FROM "+appendedData, rdr)
 }
