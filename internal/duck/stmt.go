@@ -54,9 +54,6 @@ type Stmt struct {
 	// reuse).
 	text    string
 	version CatalogVersion
-	// ran: it was executed before, and DuckDB may have bound it again
-	// since, to other result types (see Query).
-	ran bool
 	// Memo is its user's, kept with the statement while PrepareAgain and
 	// Keep hand it from run to run: what the user derives from Schema
 	// once (the Flight server, the schema serialized for a FlightInfo).
@@ -414,25 +411,22 @@ func (s *Stmt) Query(ctx context.Context, mem memory.Allocator, args []any, batc
 		return nil, err
 	}
 	// A resolved statement's result types were fixed when it was prepared,
-	// and the connection's Arrow options cannot change (lock_configuration):
-	// at its first run its Schema is the stream's, with no need to convert
-	// the types again. At a later one DuckDB may have bound it again (it
-	// does at every run of a statement that reads files), and a file or
-	// view changed since may have changed its types: the stream's are
-	// converted and checked against Schema, which the client was promised.
-	// A statement whose columns are all of flat types (sameColumns) is
-	// checked by its columns' type ids and names, cheaper than converting
-	// them.
+	// but DuckDB binds it again as it runs it whenever the catalog changed
+	// since (a table replaced) or it reads files (one rewritten): its
+	// result may have other types than its Schema, which the client was
+	// promised. The stream's types are converted and checked against
+	// Schema, at its first run too: taken as they were, a result of INTEGER
+	// read as BIGINT read past DuckDB's buffers (the coordinator crashed,
+	// or sent other memory's bytes as values). A statement whose columns
+	// are all of flat types (sameColumns) is checked by its columns' type
+	// ids and names, cheaper than converting them; the connection's Arrow
+	// options cannot change (lock_configuration).
 	var known *arrow.Schema
 	var cols []column
 	check := s.Resolved && s.ReturnsRows
-	switch {
-	case check && !s.ran:
-		known, check = s.Schema, false
-	case check && s.columns != nil:
+	if check && s.columns != nil {
 		known, cols = s.Schema, s.columns
 	}
-	s.ran = true
 	if s.changes {
 		s.conn.changed()
 		defer s.conn.changed()
