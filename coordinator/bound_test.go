@@ -44,8 +44,7 @@ func paramRecord(t *testing.T, vals ...any) arrow.RecordBatch {
 	return rec
 }
 
-// timeArg is a date or time parameter value, sent as the Arrow type typ;
-// t is the Go value the server's RowArgs makes of it.
+// timeArg is a date or time parameter value t, sent as the Arrow type typ.
 type timeArg struct {
 	t   time.Time
 	typ arrow.DataType
@@ -74,9 +73,9 @@ func (a timeArg) array() arrow.Array {
 // DuckDB's for the statement with those values bound, as DuckDB 1.5 binds
 // each type: a DOUBLE compared with an INTEGER column as a DOUBLE (o > 1.5
 // keeps 2), a VARCHAR as a string literal cast to the column's type
-// ('1.5' is 2 for an INTEGER), NULL as NULL, a date or time as the type
-// DuckDB inferred for its parameter (a timestamp bound to a DATE is its
-// day).
+// ('1.5' is 2 for an INTEGER), NULL as NULL, a date, time or timestamp
+// as its own type, as DuckDB's Arrow clients bind it (a timestamp of noon
+// compared with DATEs is not its day: the dates are cast to TIMESTAMP).
 func TestBoundParametersAnswerAsDuckDBBinds(t *testing.T) {
 	t.Parallel() // run beside the package's other slow tests, after its quick ones (make test's time)
 	_, cl, ref := stagedCluster(t, "direct")
@@ -107,8 +106,6 @@ func TestBoundParametersAnswerAsDuckDBBinds(t *testing.T) {
 			[]any{timeArg{time.Date(1970, 1, 1, 1, 30, 0, 0, time.UTC), arrow.FixedWidthTypes.Time64us}}, true},
 		{"SELECT count(*), max(k) FROM fact WHERE CAST(TIMESTAMP '2024-01-01' + to_minutes(k) AS TIMESTAMP_S) < ?",
 			[]any{timeArg{time.Date(2024, 1, 3, 10, 15, 30, 900000000, time.UTC), &arrow.TimestampType{Unit: arrow.Millisecond}}}, true},
-		{"SELECT count(*), max(k) FROM fact WHERE CAST(TIME '00:00:00' + to_seconds(k) AS TIMETZ) < ?",
-			[]any{timeArg{time.Date(1970, 1, 1, 2, 0, 0, 0, time.UTC), arrow.FixedWidthTypes.Time64us}}, true},
 		// The result's type depends on the value's: bound here by DuckDB.
 		{"SELECT k, ? AS tag FROM fact WHERE k < 30", []any{"t"}, false},
 	} {
@@ -117,11 +114,12 @@ func TestBoundParametersAnswerAsDuckDBBinds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		args := slices.Clone(c.args)
-		for i, a := range args {
-			if ta, ok := a.(timeArg); ok {
-				args[i] = ta.t
-			}
+		// DuckDB binds the values RowArgs makes of the client's, each of
+		// its Arrow type's DuckDB type.
+		rec := paramRecord(t, c.args...)
+		args, err := duck.RowArgs(rec, 0, 1<<20)
+		if err != nil {
+			t.Fatal(err)
 		}
 		rdr, err := st.Query(ctx, memory.DefaultAllocator, args, duck.DefaultBatchSize)
 		if err != nil {
@@ -136,7 +134,6 @@ func TestBoundParametersAnswerAsDuckDBBinds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec := paramRecord(t, c.args...)
 		p.SetParameters(rec)
 		rec.Release()
 		info, err := p.Execute(ctx)

@@ -293,7 +293,7 @@ func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flights
 			var info *flight.FlightInfo
 			var err error
 			if takes {
-				info, err = s.cfg.Cluster.PlanBound(ctx, sess.conn, tag, sess.user, p.sql, p.args[0], p.stmt.TimeParams, q.schema, resultMode(header, sess), desc)
+				info, err = s.cfg.Cluster.PlanBound(ctx, sess.conn, tag, sess.user, p.sql, p.args[0], q.schema, resultMode(header, sess), desc)
 			} else {
 				info, err = s.cfg.Cluster.Plan(ctx, sess.conn, tag, sess.user, p.sql, q.schema, resultMode(header, sess), desc)
 			}

@@ -105,10 +105,9 @@ type Cluster interface {
 	// choice (one of ResultModes, or "" for the server's).
 	Plan(ctx context.Context, conn *duck.Conn, tag QueryTag, user, query string, schema *arrow.Schema, resultMode string, desc *flight.FlightDescriptor) (*flight.FlightInfo, error)
 	// PlanBound is Plan for a prepared query with one row of parameter
-	// values bound (args, as RowArgs gives them; timeTypes the prepared
-	// statement's TimeParams): planned as the query with those values in
-	// place of its parameters.
-	PlanBound(ctx context.Context, conn *duck.Conn, tag QueryTag, user, query string, args []any, timeTypes []string, schema *arrow.Schema, resultMode string, desc *flight.FlightDescriptor) (*flight.FlightInfo, error)
+	// values bound (args, as RowArgs gives them): planned as the query
+	// with those values in place of its parameters.
+	PlanBound(ctx context.Context, conn *duck.Conn, tag QueryTag, user, query string, args []any, schema *arrow.Schema, resultMode string, desc *flight.FlightDescriptor) (*flight.FlightInfo, error)
 	// PlanKept is Plan for a query whose result schema the cluster
 	// already knows, nothing it follows from having changed since, so
 	// that the text need not be prepared to learn it: the FlightInfo and

@@ -13,6 +13,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/skeindb/skein/internal/joined"
 )
@@ -531,4 +532,82 @@ func TestWrongKindOfPathIsTheClientsError(t *testing.T) {
 	if !errors.As(err, &de) || de.Kind != KindInvalid || !strings.Contains(de.Msg, "Is a directory") {
 		t.Fatalf("COPY to a directory: %v", err)
 	}
+}
+
+// TestParametersBindAsTheirTypes: a parameter value binds as its Arrow
+// type's DuckDB type, as DuckDB's Arrow clients bind it, also where the SQL
+// leaves the parameter's type open. A DECIMAL went as its text (compared
+// with an INTEGER, cast to one: 2.6 matched 3), a DATE or TIMESTAMP as a
+// TIMESTAMP WITH TIME ZONE, a TIME not at all.
+func TestParametersBindAsTheirTypes(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	dec := func(s string, p, sc int32) arrow.Array {
+		b := array.NewDecimal128Builder(memory.DefaultAllocator, &arrow.Decimal128Type{Precision: p, Scale: sc})
+		defer b.Release()
+		v, err := decimal128.FromString(s, p, sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Append(v)
+		return b.NewArray()
+	}
+	one := func(typ arrow.DataType, js string) arrow.Array {
+		a, _, err := array.FromJSON(memory.DefaultAllocator, typ, strings.NewReader(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	for _, tc := range []struct {
+		sql  string
+		arg  arrow.Array
+		want string
+	}{
+		{"SELECT count(*) FROM range(10) t(i) WHERE i::INTEGER = ?", dec("2.6", 2, 1), "0"},
+		{"SELECT count(*) FROM range(10) t(i) WHERE i::INTEGER = ?", dec("-3.0", 3, 1), "0"},
+		{"SELECT count(*) FROM range(10) t(i) WHERE -i::INTEGER = ?", dec("-3.0", 3, 1), "1"},
+		{"SELECT (? + 1)::VARCHAR", dec("0.125", 4, 3), "1.125"},
+		{"SELECT (? * 2)::VARCHAR", dec("-12345678901234567890.5", 38, 1), "-24691357802469135781.0"},
+		{"SELECT typeof(?)", dec("1.50", 9, 2), "DECIMAL(9,2)"},
+		{"SELECT ? || ''", one(arrow.FixedWidthTypes.Date32, "[9131]"), "1995-01-01"},
+		{"SELECT (DATE '1995-01-08' - ?)::VARCHAR", one(arrow.FixedWidthTypes.Date32, "[9131]"), "7"},
+		{"SELECT ?::VARCHAR", one(arrow.FixedWidthTypes.Date64, "[-86399999]"), "1969-12-31"},
+		{"SELECT ?::VARCHAR", one(arrow.FixedWidthTypes.Time64us, "[3723000000]"), "01:02:03"},
+		{"SELECT typeof(?)", one(&arrow.TimestampType{Unit: arrow.Microsecond}, "[788929445000000]"), "TIMESTAMP"},
+		{"SELECT typeof(?)", one(&arrow.TimestampType{Unit: arrow.Millisecond}, "[788929445000]"), "TIMESTAMP_MS"},
+		{"SELECT typeof(?)", one(&arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, "[788929445000000]"), "TIMESTAMP WITH TIME ZONE"},
+		{"SELECT ?::VARCHAR", one(&arrow.TimestampType{Unit: arrow.Nanosecond}, "[788929445123456789]"), "1995-01-01 03:04:05.123456789"},
+	} {
+		rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "p", Type: tc.arg.DataType(), Nullable: true}}, nil), []arrow.Array{tc.arg}, 1)
+		tc.arg.Release()
+		args, err := RowArgs(rec, 0, 1<<20)
+		rec.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := firstValue(ctx, c, tc.sql, args)
+		if err != nil || got != tc.want {
+			t.Errorf("%s with %v: %q, %v; want %q", tc.sql, args, got, err, tc.want)
+		}
+	}
+}
+
+// firstValue is the text of the first value of sql's result, run with
+// args bound.
+func firstValue(ctx context.Context, c *Conn, sql string, args []any) (string, error) {
+	st, err := c.Prepare(ctx, sql)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	r, err := st.Query(ctx, memory.DefaultAllocator, args, DefaultBatchSize)
+	if err != nil {
+		return "", err
+	}
+	defer r.Release()
+	if !r.Next() {
+		return "", fmt.Errorf("no rows: %v", r.Err())
+	}
+	return strings.Clone(r.RecordBatch().Column(0).ValueStr(0)), nil // the record's memory goes with r
 }

@@ -129,18 +129,24 @@ func scalar(a arrow.Array, i, max int) (any, error) {
 	case *array.FixedSizeBinary:
 		return append([]byte(nil), a.Value(i)...), nil
 	case *array.Date32:
-		return a.Value(i).ToTime().UTC(), nil
+		return Date{Days: int32(a.Value(i))}, nil
 	case *array.Date64:
-		return a.Value(i).ToTime().UTC(), nil
+		const day = 24 * 60 * 60 * 1000
+		ms := int64(a.Value(i))
+		days := ms / day
+		if ms%day < 0 {
+			days-- // towards the earlier day, as a date of the instant
+		}
+		return Date{Days: int32(days)}, nil
 	case *array.Time32:
 		unit := a.DataType().(*arrow.Time32Type).Unit
-		return time.Unix(0, 0).UTC().Add(time.Duration(a.Value(i)) * unit.Multiplier()), nil
+		return Time{Micros: (time.Duration(a.Value(i)) * unit.Multiplier()).Microseconds()}, nil
 	case *array.Time64:
 		unit := a.DataType().(*arrow.Time64Type).Unit
-		return time.Unix(0, 0).UTC().Add(time.Duration(a.Value(i)) * unit.Multiplier()), nil
+		return Time{Micros: (time.Duration(a.Value(i)) * unit.Multiplier()).Microseconds()}, nil
 	case *array.Timestamp:
-		unit := a.DataType().(*arrow.TimestampType).Unit
-		return a.Value(i).ToTime(unit).UTC(), nil
+		ts := a.DataType().(*arrow.TimestampType)
+		return Timestamp{Value: int64(a.Value(i)), Unit: ts.Unit, Zoned: ts.TimeZone != ""}, nil
 	case *array.Duration:
 		unit := a.DataType().(*arrow.DurationType).Unit
 		d := time.Duration(a.Value(i)) * unit.Multiplier()
@@ -175,12 +181,10 @@ func scalar(a arrow.Array, i, max int) (any, error) {
 }
 
 func decimal(precision, scale int32, v *big.Int) (any, error) {
-	if precision > 38 {
-		return nil, fmt.Errorf("decimal precision %d exceeds DuckDB's 38", precision)
+	if precision > 38 || scale < 0 || scale > precision {
+		return nil, fmt.Errorf("decimal(%d, %d) is not one of DuckDB's (precision at most 38)", precision, scale)
 	}
-	// duckdb-go cannot bind a Decimal; its exact text casts losslessly to
-	// the parameter's DECIMAL type.
-	return duckdb.Decimal{Width: uint8(precision), Scale: uint8(scale), Value: v}.String(), nil
+	return Decimal{Width: uint8(precision), Scale: uint8(scale), Value: v}, nil
 }
 
 // literal writes the value at row i in DuckDB's text form for values,
@@ -262,19 +266,12 @@ func literal(sb *text, a arrow.Array, i int) error {
 		sb.WriteByte('\'')
 		sb.WriteString(hex.String())
 		sb.WriteByte('\'')
-	case time.Time:
-		switch a.DataType().ID() {
-		case arrow.DATE32, arrow.DATE64:
-			quote(sb, v.Format("2006-01-02"))
-		case arrow.TIME32, arrow.TIME64:
-			quote(sb, v.Format("15:04:05.999999999"))
-		default:
-			if ts, ok := a.DataType().(*arrow.TimestampType); ok && ts.TimeZone != "" {
-				quote(sb, v.Format("2006-01-02 15:04:05.999999999-07:00"))
-			} else {
-				quote(sb, v.Format("2006-01-02 15:04:05.999999999"))
-			}
+	case Typed:
+		text, ok := v.Text()
+		if !ok {
+			return fmt.Errorf("a %s value out of the years 1 to 9999 inside a nested parameter", v.SQLType())
 		}
+		quote(sb, text)
 	case duckdb.Interval:
 		quote(sb, fmt.Sprintf("%d months %d days %d microseconds", v.Months, v.Days, v.Micros))
 	default:

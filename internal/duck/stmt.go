@@ -29,11 +29,6 @@ type Stmt struct {
 	// Params describes the parameters ($1...$n) in order; a parameter whose
 	// type DuckDB cannot infer has the null type.
 	Params *arrow.Schema
-	// TimeParams names, for each parameter DuckDB inferred a date or time
-	// type for, that type as its SQL AST spells a cast to it (DATE,
-	// TIMESTAMP WITH TIME ZONE, ...), "" for any other: a date or time
-	// value (time.Time) binds as that type (timeParamTypes).
-	TimeParams []string
 	// Resolved is false when a result type depends on the parameters' types
 	// (SELECT $1): Schema then has null-typed columns, and ResultSchema
 	// learns the real one once parameters are bound.
@@ -279,27 +274,15 @@ func (s *Stmt) isCountOnly() bool {
 func (s *Stmt) describeParams() error {
 	n := s.raw.NumInput()
 	fields := make([]arrow.Field, 0, max(n, 0))
-	s.TimeParams = make([]string, 0, max(n, 0))
 	for i := 1; i <= n; i++ {
 		name := fmt.Sprintf("$%d", i)
 		if pn, err := s.raw.ParamName(i); err == nil && pn != "" && pn != fmt.Sprint(i) {
 			name = pn
 		}
 		fields = append(fields, arrow.Field{Name: name, Type: s.paramType(i), Nullable: true})
-		s.TimeParams = append(s.TimeParams, timeParamTypes[mapping.ParamType(s.handle, mapping.IdxT(i))])
 	}
 	s.Params = arrow.NewSchema(fields, nil)
 	return nil
-}
-
-// timeParamTypes are DuckDB's date and time types, as json_serialize_sql
-// names them in a CAST: the Go binding binds a time.Time to a parameter
-// of one of them as a value of that type (a date of the instant's UTC
-// day, truncated towards 1970; a timestamp of its microseconds, ...).
-var timeParamTypes = map[mapping.Type]string{
-	mapping.TypeDate: "DATE", mapping.TypeTimestamp: "TIMESTAMP", mapping.TypeTimestampTZ: "TIMESTAMP WITH TIME ZONE",
-	mapping.TypeTimestampS: "TIMESTAMP_S", mapping.TypeTimestampMS: "TIMESTAMP_MS", mapping.TypeTimestampNS: "TIMESTAMP_NS",
-	mapping.TypeTime: "TIME", mapping.TypeTimeTZ: "TIME WITH TIME ZONE",
 }
 
 // paramType is the Arrow type a client should send for parameter i, as
@@ -352,11 +335,18 @@ func (s *Stmt) bind(ctx context.Context, args []any) (err error) {
 		}
 	}()
 	named := make([]driver.NamedValue, len(args))
+	typed := false
 	for i, a := range args {
+		if _, ok := a.(Typed); ok {
+			a, typed = nil, true // bound below
+		}
 		named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
 	}
 	if err := s.raw.BindWithCtx(ctx, named); err != nil {
 		return wrap(err)
+	}
+	if typed {
+		return s.bindTyped(args)
 	}
 	return nil
 }
