@@ -38,6 +38,8 @@ type registry struct {
 	// not for each query.
 	ver  uint64
 	view view
+	// lastTick is when the scheduler's loop last ticked (ticked).
+	lastTick time.Time
 }
 
 // view is what queries need of the membership, shared by every query
@@ -291,8 +293,44 @@ func (r *registry) deadAfter() time.Duration {
 	return r.timeout
 }
 
-// alive reports whether m was heard from within deadAfter; r.mu is held.
-func (r *registry) alive(m *member) bool { return r.now().Sub(m.lastSeen) <= r.deadAfter() }
+// alive reports whether m was heard from within deadAfter, as of asOf;
+// r.mu is held.
+func (r *registry) alive(m *member) bool { return r.asOf().Sub(m.lastSeen) <= r.deadAfter() }
+
+// asOf is when liveness is judged: now, or, while the scheduler's ticks
+// are overdue by more than half the timeout, the last tick. This process
+// itself did not run (stopped, a suspended machine, starved): its
+// executors' heartbeats could not be heard meanwhile, and their silence
+// is not theirs until the scheduler has looked again (ticked). A 25 s
+// SIGSTOP of the coordinator failed its proxied queries, Canceled
+// "executor ... is not alive", every executor being alive. r.mu is held.
+func (r *registry) asOf() time.Time {
+	now := r.now()
+	if !r.lastTick.IsZero() && now.Sub(r.lastTick) > r.timeout/2 {
+		return r.lastTick
+	}
+	return now
+}
+
+// ticked is told at each tick of the scheduler's loop (schedTick). After a
+// gap of more than half the timeout since the last (this process was
+// paused), every member's last heartbeat moves on by the gap: they have a
+// timeout's time to be heard again, counted from now.
+func (r *registry) ticked() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := r.now()
+	if gap := now.Sub(r.lastTick); !r.lastTick.IsZero() && gap > r.timeout/2 {
+		for _, m := range r.members {
+			if m.lastSeen = m.lastSeen.Add(gap); m.lastSeen.After(now) {
+				m.lastSeen = now
+			}
+		}
+		r.ver++
+		r.log.Warn().Dur("paused", gap).Msg("this process did not run for a while: its executors' silence meanwhile is not counted")
+	}
+	r.lastTick = now
+}
 
 func load(m *member) int { return m.Running + m.assigned }
 

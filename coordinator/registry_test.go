@@ -149,3 +149,40 @@ func TestAlternateServesElsewhere(t *testing.T) {
 		}
 	}
 }
+
+// A pause of the coordinator's own (stopped, suspended) is not its
+// executors' silence: while the scheduler's ticks are overdue they are
+// judged as of the last tick, and the next tick gives them a timeout's time
+// to be heard from again. Ticking as usual, a silent executor dies after
+// the timeout.
+func TestOwnPauseIsNotTheExecutorsSilence(t *testing.T) {
+	secret := cluster.NewSecret()
+	r := newRegistry(secret, 5*time.Second, "UTC", zerolog.Nop())
+	now := time.Now()
+	r.now = func() time.Time { return now }
+	for _, id := range []string{"a", "b"} {
+		b, _ := secret.SignMember(cluster.Member{ID: id, Location: "grpc://" + id + ":1", Threads: 1, Zone: "UTC"})
+		if err := r.action(cluster.ActionRegister, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tick := func(d time.Duration) {
+		for end := now.Add(d); now.Before(end); {
+			now = now.Add(schedTick)
+			r.ticked()
+		}
+	}
+	tick(time.Second)
+	now = now.Add(25 * time.Second) // stopped
+	if n := len(r.ready()); n != 2 {
+		t.Fatalf("after the pause, before a tick: %d ready, want 2", n)
+	}
+	tick(4 * time.Second)
+	if n := len(r.ready()); n != 2 {
+		t.Fatalf("4 s of ticks after the pause: %d ready, want 2", n)
+	}
+	tick(2 * time.Second)
+	if n := len(r.ready()); n != 0 {
+		t.Fatalf("silent for the timeout after the pause: %d ready, want 0", n)
+	}
+}

@@ -250,6 +250,7 @@ func (s *scheduler) loop() {
 			return
 		case <-s.kick:
 		case <-tick.C:
+			s.reg.ticked()
 		}
 		s.pass()
 	}
