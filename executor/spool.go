@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -514,7 +515,7 @@ func (sp *spool) add(ctx context.Context, f frame) error {
 	if sp.file == nil {
 		file, err := os.CreateTemp(sp.store.dir, "task-*.spool")
 		if err != nil {
-			return fmt.Errorf("spilling a task result: %w", err)
+			return spillError(err)
 		}
 		sp.file = file
 	}
@@ -523,13 +524,24 @@ func (sp *spool) add(ctx context.Context, f frame) error {
 	binary.LittleEndian.PutUint32(lens[4:], uint32(len(f.body)))
 	for _, b := range [][]byte{lens[:], f.header, f.body} {
 		if _, err := sp.file.WriteAt(b, sp.fileLen); err != nil {
-			return fmt.Errorf("spilling a task result: %w", err)
+			return spillError(err)
 		}
 		sp.fileLen += int64(len(b))
 	}
 	sp.nFile++
 	sp.store.bodies.put(f.body) // in the file now
 	return nil
+}
+
+// spillError is the error of a write to a spool's file. A disk with no
+// room left is the spools being full (ResourceExhausted: a producer's
+// consumers then run it for their own partitions), not an internal
+// failure naming the file.
+func spillError(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: the disk of the spool directory has no room left", errSpoolFull)
+	}
+	return fmt.Errorf("spilling a task result: %w", err)
 }
 
 // finish records that the writer is done, with err if it failed.

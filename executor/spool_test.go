@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -279,5 +282,18 @@ func TestFramesInFlightAreCounted(t *testing.T) {
 	store.free(2*size, 0)
 	if u := usage(); u.Memory != 0 || u.Sending != 0 {
 		t.Fatalf("every frame sent: %+v", u)
+	}
+}
+
+// A spool's file that finds its disk full is the spools being full
+// (ResourceExhausted, what a producer gives up with), saying so without
+// the file's path; another write error stays itself.
+func TestFullSpoolDiskIsSpoolFull(t *testing.T) {
+	err := spillError(&os.PathError{Op: "write", Path: "/spool/skein-spool-1/task-2.spool", Err: syscall.ENOSPC})
+	if !errors.Is(err, errSpoolFull) || strings.Contains(err.Error(), "/spool") {
+		t.Errorf("no space left: %v", err)
+	}
+	if err := spillError(&os.PathError{Op: "write", Path: "/s/t.spool", Err: syscall.EIO}); errors.Is(err, errSpoolFull) || !errors.Is(err, syscall.EIO) {
+		t.Errorf("an I/O error: %v", err)
 	}
 }

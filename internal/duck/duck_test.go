@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/decimal128"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/duckdb/duckdb-go/v2"
 	"github.com/skeindb/skein/internal/joined"
 )
 
@@ -610,4 +611,19 @@ func firstValue(ctx context.Context, c *Conn, sql string, args []any) (string, e
 		return "", fmt.Errorf("no rows: %v", r.Err())
 	}
 	return strings.Clone(r.RecordBatch().Column(0).ValueStr(0)), nil // the record's memory goes with r
+}
+
+// TestFullDiskIsResourceExhaustion: a write that found the disk full is
+// KindOutOfMemory (ResourceExhausted) whatever DuckDB's error type: a
+// commit's failure came as a transaction error, Aborted, which says a
+// retry may succeed.
+func TestFullDiskIsResourceExhaustion(t *testing.T) {
+	for _, e := range []*duckdb.Error{
+		{Type: duckdb.ErrorTypeTransaction, Msg: `TransactionContext Error: Failed to commit: Could not write file "/d/skein.duckdb.wal": No space left on device`},
+		{Type: duckdb.ErrorTypeIO, Msg: `IO Error: Could not write file "/d/x.parquet": No space left on device`},
+	} {
+		if k := classify(e); k != KindOutOfMemory {
+			t.Errorf("%s: kind %v, want KindOutOfMemory", e.Msg, k)
+		}
+	}
 }

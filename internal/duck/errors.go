@@ -60,6 +60,12 @@ func classify(e *duckdb.Error) Kind {
 	if strings.Contains(msg, "configuration has been locked") || strings.Contains(msg, "attached in read-only mode") {
 		return KindPermission
 	}
+	if fullDisk(msg) {
+		// Whatever failed to write (a commit's "Failed to commit: Could
+		// not write file", a transaction error, Aborted: a conflict a
+		// retry may get past), the disk is full.
+		return KindOutOfMemory
+	}
 	switch e.Type {
 	case duckdb.ErrorTypeParser, duckdb.ErrorTypeSyntax, duckdb.ErrorTypeBinder,
 		duckdb.ErrorTypeConversion, duckdb.ErrorTypeInvalidInput, duckdb.ErrorTypeMismatchType,
@@ -100,9 +106,6 @@ func classify(e *duckdb.Error) Kind {
 			// The path the SQL names is the wrong kind of thing: COPY
 			// TO 'dir/' where DuckDB wants a file.
 			return KindInvalid
-		case strings.Contains(msg, "No space left on device"), strings.Contains(msg, "Disk quota exceeded"),
-			strings.Contains(msg, "File too large"):
-			return KindOutOfMemory
 		}
 		return KindInternal
 	case duckdb.ErrorTypePermission, duckdb.ErrorTypeMissingExtension, duckdb.ErrorTypeAutoLoad:
@@ -134,6 +137,13 @@ func classify(e *duckdb.Error) Kind {
 		return KindConflict
 	}
 	return KindInternal
+}
+
+// fullDisk says whether a message is the operating system's for a write
+// that found no room.
+func fullDisk(msg string) bool {
+	return strings.Contains(msg, "No space left on device") || strings.Contains(msg, "Disk quota exceeded") ||
+		strings.Contains(msg, "File too large")
 }
 
 // Invalidated says whether err is DuckDB's refusal to run anything more:
