@@ -484,7 +484,10 @@ func TestNestedParameterTextIsBounded(t *testing.T) {
 	small := listViews(2, 3)
 	defer small.Release()
 	args, err := RowArgs(small, 0, 1<<20)
-	if err != nil || args[0] != "[[0, 0, 0], [0, 0, 0]]" {
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, ok := args[0].(Nested); !ok || n.text != "[[0, 0, 0], [0, 0, 0]]" {
 		t.Fatalf("2 x 3: %q, %v", args, err)
 	}
 	if _, err := RowArgs(small, 0, 10); !errors.Is(err, ErrParamsTooLarge) {
@@ -579,6 +582,15 @@ func TestParametersBindAsTheirTypes(t *testing.T) {
 		{"SELECT typeof(?)", one(&arrow.TimestampType{Unit: arrow.Millisecond}, "[788929445000]"), "TIMESTAMP_MS"},
 		{"SELECT typeof(?)", one(&arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, "[788929445000000]"), "TIMESTAMP WITH TIME ZONE"},
 		{"SELECT ?::VARCHAR", one(&arrow.TimestampType{Unit: arrow.Nanosecond}, "[788929445123456789]"), "1995-01-01 03:04:05.123456789"},
+		// Nested values went as their text: a VARCHAR where the SQL
+		// leaves the type open.
+		{"SELECT len(?)", one(arrow.ListOf(arrow.PrimitiveTypes.Int64), "[[10, 20, null]]"), "3"},
+		{"SELECT (?)[2]", one(arrow.ListOf(arrow.PrimitiveTypes.Int64), "[[10, 20, null]]"), "20"},
+		{"SELECT count(*) FROM range(10) t(i) WHERE i IN (SELECT unnest(?))", one(arrow.ListOf(arrow.PrimitiveTypes.Int32), "[[1, 3, 5, null]]"), "3"},
+		{"SELECT (?).b::VARCHAR", one(arrow.StructOf(arrow.Field{Name: "a", Type: arrow.BinaryTypes.String, Nullable: true},
+			arrow.Field{Name: "b", Type: arrow.ListOf(arrow.FixedWidthTypes.Date32), Nullable: true}), `[{"a": "x", "b": [9131, null]}]`), "[1995-01-01, NULL]"},
+		{"SELECT (?)['k']", one(arrow.MapOf(arrow.BinaryTypes.String, &arrow.Decimal128Type{Precision: 5, Scale: 2}), `[[{"key": "k", "value": "1.25"}]]`), "1.25"},
+		{"SELECT typeof(?)", one(arrow.FixedSizeListOf(2, arrow.PrimitiveTypes.Float64), "[[1.5, 2]]"), "DOUBLE[2]"},
 	} {
 		rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "p", Type: tc.arg.DataType(), Nullable: true}}, nil), []arrow.Array{tc.arg}, 1)
 		tc.arg.Release()

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/duckdb/duckdb-go/v2"
+	"github.com/duckdb/duckdb-go/v2/mapping"
 )
 
 // ErrBadParameter marks a parameter value that cannot be bound.
@@ -32,8 +33,8 @@ func RowArgs(rec arrow.RecordBatch, row, max int) ([]any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: parameter %d (%s): %w", ErrBadParameter, i+1, rec.Schema().Field(i).Name, err)
 		}
-		if s, ok := v.(string); ok && isNested(col.DataType()) {
-			max -= len(s)
+		if n, ok := v.(Nested); ok {
+			max -= len(n.text)
 		}
 		args[i] = v
 	}
@@ -52,7 +53,17 @@ func Value(a arrow.Array, i, max int) (any, error) {
 		if err := literal(&sb, a, i); err != nil {
 			return nil, err
 		}
-		return sb.String(), nil
+		v, err := nestedOf(a, i, max)
+		if err != nil {
+			return nil, err
+		}
+		n := Nested{typ: a.DataType(), text: sb.String(), v: v}
+		val, err := valueOf(n.typ, n.v)
+		if err != nil {
+			return nil, err // a type no DuckDB value is made of
+		}
+		mapping.DestroyValue(&val)
+		return n, nil
 	}
 	return scalar(a, i, max)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/duckdb/duckdb-go/v2"
 	"github.com/duckdb/duckdb-go/v2/mapping"
 )
@@ -140,4 +141,296 @@ func (s *Stmt) bindTyped(args []any) error {
 		}
 	}
 	return nil
+}
+
+// Nested is a LIST, ARRAY, STRUCT or MAP parameter value, bound as a value
+// of its Arrow type's DuckDB type: sent as its text, where the SQL left
+// the parameter's type open it was a VARCHAR (len(?) of [1, 2, 3] was 9,
+// unnest(?) and (?).a failed). Its text is kept for the nested values it
+// sits in, and for the bound on what a row of parameters may hold.
+type Nested struct {
+	typ  arrow.DataType
+	text string
+	v    any // listNode, structNode or mapNode
+}
+
+// The values within a Nested: each element a Go value as scalar gives it,
+// a node, or nil for NULL.
+type (
+	listNode   []any
+	structNode []any
+	mapNode    struct{ keys, values []any }
+)
+
+// SQLType is not written for a nested value: a distributed plan does not
+// take one as a literal (PlanBound keeps such a query here).
+func (n Nested) SQLType() string { return "" }
+
+// Text is the value's text, as DuckDB casts it from VARCHAR; false: a
+// plan does not write it as a literal.
+func (n Nested) Text() (string, bool) { return n.text, false }
+
+func (n Nested) value() mapping.Value {
+	v, err := valueOf(n.typ, n.v)
+	if err != nil {
+		return mapping.CreateNullValue() // nestedOf made only what valueOf takes
+	}
+	return v
+}
+
+// nestedOf is the node of the nested value at row i of a.
+func nestedOf(a arrow.Array, i, max int) (any, error) {
+	elem := func(c arrow.Array, j int) (any, error) {
+		switch {
+		case c.IsNull(j):
+			return nil, nil
+		case isNested(c.DataType()):
+			return nestedOf(c, j, max)
+		}
+		return scalar(c, j, max)
+	}
+	switch a := a.(type) {
+	case *array.Map:
+		start, end := a.ValueOffsets(i)
+		var m mapNode
+		for j := start; j < end; j++ {
+			k, err := elem(a.Keys(), int(j))
+			if err != nil {
+				return nil, err
+			}
+			v, err := elem(a.Items(), int(j))
+			if err != nil {
+				return nil, err
+			}
+			m.keys, m.values = append(m.keys, k), append(m.values, v)
+		}
+		return m, nil
+	case array.ListLike:
+		start, end := a.ValueOffsets(i)
+		l := listNode{}
+		for j := start; j < end; j++ {
+			v, err := elem(a.ListValues(), int(j))
+			if err != nil {
+				return nil, err
+			}
+			l = append(l, v)
+		}
+		return l, nil
+	case *array.Struct:
+		s := make(structNode, a.NumField())
+		for f := range a.NumField() {
+			v, err := elem(a.Field(f), i)
+			if err != nil {
+				return nil, err
+			}
+			s[f] = v
+		}
+		return s, nil
+	}
+	return nil, fmt.Errorf("arrow type %s is not a nested parameter", a.DataType())
+}
+
+// valueOf is DuckDB's value of v, a node or scalar of Arrow type t. The
+// caller destroys it.
+func valueOf(t arrow.DataType, v any) (mapping.Value, error) {
+	if v == nil {
+		return mapping.CreateNullValue(), nil
+	}
+	switch t := t.(type) {
+	case *arrow.DictionaryType:
+		return valueOf(t.ValueType, v)
+	case arrow.ExtensionType:
+		return valueOf(t.StorageType(), v)
+	case *arrow.MapType:
+		m, _ := v.(mapNode)
+		lt, err := logicalType(t)
+		if err != nil {
+			return mapping.Value{}, err
+		}
+		defer mapping.DestroyLogicalType(&lt)
+		keys, err := valuesOf(t.KeyType(), m.keys)
+		defer destroyValues(keys)
+		if err != nil {
+			return mapping.Value{}, err
+		}
+		items, err := valuesOf(t.ItemType(), m.values)
+		defer destroyValues(items)
+		if err != nil {
+			return mapping.Value{}, err
+		}
+		return mapping.CreateMapValue(lt, keys, items), nil
+	case arrow.ListLikeType:
+		l, _ := v.(listNode)
+		child, err := logicalType(t.Elem())
+		if err != nil {
+			return mapping.Value{}, err
+		}
+		defer mapping.DestroyLogicalType(&child)
+		elems, err := valuesOf(t.Elem(), l)
+		defer destroyValues(elems)
+		if err != nil {
+			return mapping.Value{}, err
+		}
+		if _, fixed := t.(*arrow.FixedSizeListType); fixed {
+			return mapping.CreateArrayValue(child, elems), nil
+		}
+		return mapping.CreateListValue(child, elems), nil
+	case *arrow.StructType:
+		s, _ := v.(structNode)
+		lt, err := logicalType(t)
+		if err != nil {
+			return mapping.Value{}, err
+		}
+		defer mapping.DestroyLogicalType(&lt)
+		fields := make([]any, len(t.Fields()))
+		copy(fields, s)
+		vals := make([]mapping.Value, 0, len(fields))
+		defer func() { destroyValues(vals) }()
+		for f, fv := range fields {
+			val, err := valueOf(t.Field(f).Type, fv)
+			if err != nil {
+				return mapping.Value{}, err
+			}
+			vals = append(vals, val)
+		}
+		return mapping.CreateStructValue(lt, vals), nil
+	}
+	return scalarValue(v)
+}
+
+// valuesOf is valueOf of each of vs, all of type t; the caller destroys
+// what it returns, also with an error.
+func valuesOf(t arrow.DataType, vs []any) ([]mapping.Value, error) {
+	out := make([]mapping.Value, 0, len(vs))
+	for _, v := range vs {
+		val, err := valueOf(t, v)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, val)
+	}
+	return out, nil
+}
+
+func destroyValues(vs []mapping.Value) {
+	for i := range vs {
+		mapping.DestroyValue(&vs[i])
+	}
+}
+
+// scalarValue is DuckDB's value of a Go value as scalar gives it.
+func scalarValue(v any) (mapping.Value, error) {
+	switch v := v.(type) {
+	case Typed:
+		return v.value(), nil
+	case bool:
+		return mapping.CreateBool(v), nil
+	case int8:
+		return mapping.CreateInt8(v), nil
+	case int16:
+		return mapping.CreateInt16(v), nil
+	case int32:
+		return mapping.CreateInt32(v), nil
+	case int64:
+		return mapping.CreateInt64(v), nil
+	case uint8:
+		return mapping.CreateUInt8(v), nil
+	case uint16:
+		return mapping.CreateUInt16(v), nil
+	case uint32:
+		return mapping.CreateUInt32(v), nil
+	case uint64:
+		return mapping.CreateUInt64(v), nil
+	case float32:
+		return mapping.CreateFloat(v), nil
+	case float64:
+		return mapping.CreateDouble(v), nil
+	case string:
+		return mapping.CreateVarchar(v), nil
+	case []byte:
+		return mapping.CreateBlob(v), nil
+	case duckdb.Interval:
+		return mapping.CreateInterval(mapping.NewInterval(v.Months, v.Days, v.Micros)), nil
+	}
+	return mapping.Value{}, fmt.Errorf("a value of Go type %T is not supported inside a nested parameter", v)
+}
+
+// logicalType is DuckDB's type of Arrow type t, as DuckDB's Arrow scan
+// reads it; the caller destroys it.
+func logicalType(t arrow.DataType) (mapping.LogicalType, error) {
+	simple := func(typ mapping.Type) (mapping.LogicalType, error) { return mapping.CreateLogicalType(typ), nil }
+	switch t := t.(type) {
+	case *arrow.DictionaryType:
+		return logicalType(t.ValueType)
+	case arrow.ExtensionType:
+		return logicalType(t.StorageType())
+	case *arrow.MapType:
+		k, err := logicalType(t.KeyType())
+		if err != nil {
+			return mapping.LogicalType{}, err
+		}
+		defer mapping.DestroyLogicalType(&k)
+		v, err := logicalType(t.ItemType())
+		if err != nil {
+			return mapping.LogicalType{}, err
+		}
+		defer mapping.DestroyLogicalType(&v)
+		return mapping.CreateMapType(k, v), nil
+	case *arrow.FixedSizeListType:
+		c, err := logicalType(t.Elem())
+		if err != nil {
+			return mapping.LogicalType{}, err
+		}
+		defer mapping.DestroyLogicalType(&c)
+		return mapping.CreateArrayType(c, mapping.IdxT(t.Len())), nil
+	case arrow.ListLikeType:
+		c, err := logicalType(t.Elem())
+		if err != nil {
+			return mapping.LogicalType{}, err
+		}
+		defer mapping.DestroyLogicalType(&c)
+		return mapping.CreateListType(c), nil
+	case *arrow.StructType:
+		types := make([]mapping.LogicalType, 0, len(t.Fields()))
+		defer func() {
+			for i := range types {
+				mapping.DestroyLogicalType(&types[i])
+			}
+		}()
+		names := make([]string, 0, len(t.Fields()))
+		for _, f := range t.Fields() {
+			ft, err := logicalType(f.Type)
+			if err != nil {
+				return mapping.LogicalType{}, err
+			}
+			types, names = append(types, ft), append(names, f.Name)
+		}
+		return mapping.CreateStructType(types, names), nil
+	case arrow.DecimalType:
+		return mapping.CreateDecimalType(uint8(t.GetPrecision()), uint8(t.GetScale())), nil
+	case *arrow.TimestampType:
+		if t.TimeZone != "" {
+			return simple(mapping.TypeTimestampTZ)
+		}
+		return simple(map[arrow.TimeUnit]mapping.Type{arrow.Second: mapping.TypeTimestampS, arrow.Millisecond: mapping.TypeTimestampMS,
+			arrow.Microsecond: mapping.TypeTimestamp, arrow.Nanosecond: mapping.TypeTimestampNS}[t.Unit])
+	}
+	if typ, ok := arrowTypes[t.ID()]; ok {
+		return simple(typ)
+	}
+	return mapping.LogicalType{}, fmt.Errorf("arrow type %s is not supported inside a nested parameter", t)
+}
+
+// arrowTypes are DuckDB's types of the Arrow types without parameters of
+// their own.
+var arrowTypes = map[arrow.Type]mapping.Type{
+	arrow.NULL: mapping.TypeSQLNull, arrow.BOOL: mapping.TypeBoolean,
+	arrow.INT8: mapping.TypeTinyInt, arrow.INT16: mapping.TypeSmallInt, arrow.INT32: mapping.TypeInteger, arrow.INT64: mapping.TypeBigInt,
+	arrow.UINT8: mapping.TypeUTinyInt, arrow.UINT16: mapping.TypeUSmallInt, arrow.UINT32: mapping.TypeUInteger, arrow.UINT64: mapping.TypeUBigInt,
+	arrow.FLOAT16: mapping.TypeFloat, arrow.FLOAT32: mapping.TypeFloat, arrow.FLOAT64: mapping.TypeDouble,
+	arrow.STRING: mapping.TypeVarchar, arrow.LARGE_STRING: mapping.TypeVarchar, arrow.STRING_VIEW: mapping.TypeVarchar,
+	arrow.BINARY: mapping.TypeBlob, arrow.LARGE_BINARY: mapping.TypeBlob, arrow.BINARY_VIEW: mapping.TypeBlob, arrow.FIXED_SIZE_BINARY: mapping.TypeBlob,
+	arrow.DATE32: mapping.TypeDate, arrow.DATE64: mapping.TypeDate, arrow.TIME32: mapping.TypeTime, arrow.TIME64: mapping.TypeTime,
+	arrow.DURATION: mapping.TypeInterval, arrow.INTERVAL_MONTHS: mapping.TypeInterval, arrow.INTERVAL_DAY_TIME: mapping.TypeInterval,
+	arrow.INTERVAL_MONTH_DAY_NANO: mapping.TypeInterval,
 }
