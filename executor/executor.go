@@ -158,6 +158,9 @@ type Executor struct {
 	// runs started here without a reader are in started).
 	revoked map[string]time.Time
 	taken   map[string]map[*spool]bool
+	// rereads counts, by runKey, the runs of a redeemed task started for
+	// readers of its ticket again and not yet ended (claim).
+	rereads map[string]int
 	closing bool
 	wg      sync.WaitGroup
 
@@ -231,7 +234,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	e := &Executor{cfg: cfg, id: id, log: log.With().Str("executor", id).Logger(), db: db, lis: lis, zone: zone, removeSpoolDir: removeSpoolDir,
 		uri: scheme + lis.Addr().String(), slots: make(chan struct{}, threads),
 		spools: newSpoolStore(spoolDir, cfg.SpoolMemory, cfg.SpoolDisk), started: map[string]*started{}, cancelled: map[string]time.Time{},
-		revoked: map[string]time.Time{}, taken: map[string]map[*spool]bool{},
+		revoked: map[string]time.Time{}, taken: map[string]map[*spool]bool{}, rereads: map[string]int{},
 		peers: newPeers(cfg.TLS, cfg.Secret, maxPeers), holdMax: streamHeld, health: health.New(), reported: make(chan struct{}),
 		wake: make(chan struct{}, 1), drainAcked: make(chan struct{})}
 	if cfg.Advertise != "" {
@@ -789,6 +792,14 @@ func (e *Executor) claim(key string, t cluster.Task) (*spoolReader, func(), erro
 		return nil, nil, err
 	}
 	s, ok := e.started[key]
+	again := ok && s.sp == nil // redeemed before: a run of its own
+	if again {
+		if n := e.rereads[key]; n >= maxRereads {
+			return nil, nil, fmt.Errorf("%w: task %s/%d's ticket is being read %d times at once: a ticket is read once "+
+				"(one read again runs the task again, at most %d at a time)", skeinsql.ErrBusy, t.Query, t.Task, n, maxRereads)
+		}
+		e.rereads[key]++
+	}
 	if !ok || s.sp == nil {
 		s = e.spawn(t, -1)
 	}
@@ -804,8 +815,21 @@ func (e *Executor) claim(key string, t cluster.Task) (*spoolReader, func(), erro
 		s.cancel()
 		s.sp.release()
 		forget()
+		if again {
+			e.mu.Lock()
+			if e.rereads[key]--; e.rereads[key] <= 0 {
+				delete(e.rereads, key)
+			}
+			e.mu.Unlock()
+		}
 	}, nil
 }
+
+// maxRereads bounds the runs of one task that readers of its ticket, read
+// before, may have at once: each runs the task again (a retry after a
+// broken read is one), and one ticket redeemed 40 times at once ran 40
+// times, holding 288 MB of spool memory and 138 MB of disk.
+const maxRereads = 4
 
 // reading registers a spool a reader of query takes, for a revocation to
 // release it (cancelQuery); forget, when the read ends, forgets it.

@@ -449,3 +449,46 @@ func TestLargeTicketIsRead(t *testing.T) {
 		t.Fatalf("%d rows summing to %d, want 10 and 45", n, sum)
 	}
 }
+
+// A ticket read again runs its task again, a few runs at a time: one
+// redeemed 40 times at once ran 40 times. Each read beyond maxRereads at
+// once is ResourceExhausted; once the reads end, the ticket reads again.
+func TestRereadsOfATicketAreBounded(t *testing.T) {
+	e, cl, _ := startMember(t, cluster.NewSecret(), 64<<20)
+	_, ticket := taskOf(t, e, 1, 3_000_000) // 24 MB: more than a stream's windows hold
+	if _, _, err := readAll(context.Background(), cl, ticket); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	open := func() error {
+		s, err := cl.DoGet(ctx, &flight.Ticket{Ticket: ticket})
+		if err == nil {
+			_, err = s.Recv()
+		}
+		return err
+	}
+	for i := range maxRereads {
+		if err := open(); err != nil {
+			t.Fatalf("read again %d: %v", i+1, err)
+		}
+	}
+	if err := open(); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("read again %d times at once: %v, want ResourceExhausted", maxRereads+1, err)
+	}
+	cancel()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		e.mu.Lock()
+		n := len(e.rereads)
+		e.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d tasks still counted as read again after their reads ended", n)
+		}
+	}
+	if _, _, err := readAll(context.Background(), cl, ticket); err != nil {
+		t.Fatalf("read again after the others ended: %v", err)
+	}
+}
