@@ -205,3 +205,42 @@ func TestPreparedTextsAreBounded(t *testing.T) {
 		t.Fatalf("ann's statement after one closed: %v", err)
 	}
 }
+
+// The rows of writes returning rows, run when planned and held until read,
+// are bounded together (16 x --max-message-mb, a quarter a user's): 8
+// unread INSERT ... RETURNING of lineitem's size took a server from 85 to
+// 1,616 MB until their tickets expired. One past the bound is refused and
+// undone; once one is read, the next is taken.
+func TestUnreadReturnedRowsAreBounded(t *testing.T) {
+	path := usersFile(t, map[string]string{"ann": "writer:a"})
+	ts := startServer(t, func(c *coordinator.Config) { c.UsersFile, c.MaxMessageMB = path, 1 })
+	ann := ts.bareClient(t, "")
+	ctx := login(t, ann, "ann", "a")
+	if _, err := ann.ExecuteUpdate(ctx, "CREATE TABLE w (i BIGINT, s VARCHAR)"); err != nil {
+		t.Fatal(err)
+	}
+	const insert = "INSERT INTO w SELECT range, repeat('x', 100) FROM range(15000) RETURNING *" // about 1.8 MB
+	var infos []*flight.FlightInfo
+	for i := range 2 { // 3.6 MB of a 4 MiB share
+		info, err := ann.Execute(ctx, insert)
+		if err != nil {
+			t.Fatalf("write %d: %v", i+1, err)
+		}
+		infos = append(infos, info)
+	}
+	_, err := ann.Execute(ctx, insert)
+	wantMessage(t, err, codes.ResourceExhausted, "RETURNING) held unread of user ann")
+	if n := scalarInt(t, ctx, ann, "SELECT count(*) FROM w"); n != 30000 {
+		t.Fatalf("%d rows in w after the refused write, want 30000: it was not undone", n)
+	}
+	r, err := ann.DoGet(ctx, infos[0].Endpoint[0].Ticket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r.Next() {
+	}
+	r.Release()
+	if _, err := ann.Execute(ctx, insert); err != nil {
+		t.Fatalf("a write after one was read: %v", err)
+	}
+}

@@ -33,8 +33,11 @@ type query struct {
 	// result: the rows of a write that returns rows (INSERT ... RETURNING),
 	// run when planned (runNow) and sent by its DoGet.
 	result []arrow.RecordBatch
-	ran    bool   // result is its rows
-	meta   []byte // the local FlightInfo's app_metadata: why it is not split
+	// heldBytes of result are taken from budget until sent or dropped.
+	heldBytes int64
+	budget    *byteBudget
+	ran       bool   // result is its rows
+	meta      []byte // the local FlightInfo's app_metadata: why it is not split
 	// wireSchema is schema serialized, when a prepared statement keeps it
 	// (nil: serialize schema).
 	wireSchema []byte
@@ -198,4 +201,13 @@ func (q *query) dropResult() {
 		r.Release()
 	}
 	q.result = nil
+	q.giveHeld()
+}
+
+// giveHeld gives back the budget q's unread rows took.
+func (q *query) giveHeld() {
+	if q.budget != nil {
+		q.budget.give(q.user, int(q.heldBytes))
+	}
+	q.heldBytes = 0
 }

@@ -192,6 +192,7 @@ type Server struct {
 	polls    polls
 	params   *byteBudget // what bound parameter rows hold
 	texts    *byteBudget // what prepared statements' texts hold
+	held     *byteBudget // what the rows of writes returning rows, unread, hold
 	draining atomic.Bool // new queries are refused (Unavailable)
 
 	stop context.CancelFunc
@@ -233,6 +234,8 @@ func New(cfg Config, db *duck.DB, mem memory.Allocator, log zerolog.Logger) (*Se
 		paramsPerMessage, cfg.MaxMessageBytes, cfg.Users != nil)
 	s.texts = newByteBudget("texts of the prepared statements held", "close prepared statements",
 		textsPerMessage, cfg.MaxMessageBytes, cfg.Users != nil)
+	s.held = newByteBudget("rows of writes returning rows (INSERT ... RETURNING) held unread", "read them (DoGet) or close them",
+		heldPerMessage, cfg.MaxMessageBytes, cfg.Users != nil)
 	s.sessions.params, s.sessions.texts = s.params, s.texts
 	s.sessions.abandon = cfg.AbandonedTxn
 	if cfg.Cluster != nil {

@@ -334,10 +334,15 @@ func (s *Server) runNow(ctx context.Context, q *query) error {
 			}
 			for rdr.Next() {
 				rec := rdr.RecordBatch()
-				bytes += duck.RecordSize(rec)
+				size := duck.RecordSize(rec)
+				bytes += size
 				if err = s.cfg.Limits.Result(q.id, bytes); err != nil {
 					break
 				}
+				if err = s.held.take(q.user, int(size)); err != nil {
+					break
+				}
+				q.budget, q.heldBytes = s.held, q.heldBytes+size
 				rec.Retain()
 				q.result = append(q.result, rec)
 			}
@@ -387,7 +392,9 @@ func (q *query) prepared(ctx context.Context) error {
 // stream runs q once per argument row and sends its batches to ch.
 func (s *Server) stream(ctx context.Context, q *query, schema *arrow.Schema, ch chan<- flight.StreamChunk) (int64, error) {
 	if q.ran {
-		// Run when planned: its rows as they were.
+		// Run when planned: its rows as they were, read now, no longer
+		// held for a reader.
+		q.giveHeld()
 		var total int64
 		for len(q.result) > 0 {
 			rec := Relabel(q.result[0], schema)
