@@ -897,29 +897,30 @@ func (e *Executor) claimPart(key string, t cluster.Task, part int) (*spoolReader
 		return nil, nil, err
 	}
 	s, ok := e.started[key]
-	alone := !ok && e.spools.overflowed(t.Query)
-	if !ok && !alone {
+	if !ok && !e.spools.overflowed(t.Query) {
 		s = e.spawn(t, -1)
 		s.timer = time.AfterFunc(e.keepFor(t), func() { e.expire(key) })
 		e.started[key] = s
+		ok = true
 	}
-	if alone {
-		// Another producer of the query gave up for want of room here:
-		// a run of every partition would give up at once (its reader, a
-		// consumer failing over from the producer's own executor, then
-		// failed "the spools are full"); this reader's is run for it.
-	} else if s.overflow.Load() {
-		// Its partitions did not fit here: this reader's is run for it,
-		// streamed as it reads (SpoolStall).
-	} else if r := s.parts[part].take(); r != nil {
-		forget := e.reading(t.Query, s.parts[part])
-		return r, func() {
-			r.done()
-			if s.drained() {
-				s.cancel()
-			}
-			forget()
-		}, nil
+	// The reader's partition comes from the shared run, unless its
+	// partitions did not fit here (SpoolStall), or none runs because
+	// another producer of the query gave up for want of room here (a run
+	// of every partition would give up at once: its reader, a consumer
+	// failing over from the producer's own executor, then failed "the
+	// spools are full"). Then this reader's is run for it, streamed as it
+	// reads.
+	if ok && !s.overflow.Load() {
+		if r := s.parts[part].take(); r != nil {
+			forget := e.reading(t.Query, s.parts[part])
+			return r, func() {
+				r.done()
+				if s.drained() {
+					s.cancel()
+				}
+				forget()
+			}, nil
+		}
 	}
 	own := e.spawn(t, part)
 	r := own.parts[part].take()

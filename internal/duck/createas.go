@@ -144,11 +144,8 @@ func (c *Conn) Append(ctx context.Context, table string, rdr array.RecordReader)
 		in.names[i] = fmt.Sprintf("c%d", i)
 		fields[i].Name = in.names[i]
 	}
-	sel := "*"
-	if casts := castsBack(arrow.NewSchema(fields, nil)); casts != "" {
-		// Columns of types Arrow does not give back, as their text or
-		// marked (a task's result read by Skein: cluster.Task.Merged).
-		sel = "* REPLACE (" + casts + ")"
-	}
+	// Columns of types Arrow does not give back, as their text or marked
+	// (a task's result read by Skein: cluster.Task.Merged), cast back.
+	sel := castSelect(arrow.NewSchema(fields, nil))
 	return in.insert(ctx, c, "INSERT INTO "+table+" SELECT "+sel+" FROM "+appendedData, rdr)
 }

@@ -202,11 +202,8 @@ func (c *Conn) LoadTemp(ctx context.Context, name string, rdr array.RecordReader
 		_, _ = c.sc.ExecContext(context.WithoutCancel(ctx), "DROP VIEW IF EXISTS "+QuoteIdent(scan))
 		releaseStream()
 	}()
-	sel := "*"
-	if casts := castsBack(rdr.Schema()); casts != "" {
-		sel = "* REPLACE (" + casts + ")" // types Arrow does not give back (kept.go)
-	}
-	_, err = c.Exec(ctx, "CREATE TEMP TABLE "+QuoteIdent(name)+" AS SELECT "+sel+" FROM "+QuoteIdent(scan))
+	// Types Arrow does not give back cast back (kept.go).
+	_, err = c.Exec(ctx, "CREATE TEMP TABLE "+QuoteIdent(name)+" AS SELECT "+castSelect(rdr.Schema())+" FROM "+QuoteIdent(scan))
 	return err
 }
 

@@ -100,6 +100,16 @@ func castBack(col, t string) string {
 // uhugeintMax is 2^128 - 1.
 const uhugeintMax = "340282366920938463463374607431768211455"
 
+// castSelect is the select list giving a relation of schema's columns
+// with each that KeepTypes or ExchangeSQL marked cast back: "*" when none
+// is.
+func castSelect(schema *arrow.Schema) string {
+	if casts := castsBack(schema); casts != "" {
+		return "* REPLACE (" + casts + ")"
+	}
+	return "*"
+}
+
 // Kept says some column of schema is to be cast back to its DuckDB type
 // (a stream scan, which converts as Arrow says, would not).
 func Kept(schema *arrow.Schema) bool { return castsBack(schema) != "" }

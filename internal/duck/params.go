@@ -57,13 +57,14 @@ func Value(a arrow.Array, i, max int) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		n := Nested{typ: a.DataType(), text: sb.String(), v: v}
-		val, err := valueOf(n.typ, n.v)
+		// Its DuckDB type, made when it is bound: a type none is made of
+		// (a union inside) is refused now.
+		lt, err := logicalType(a.DataType())
 		if err != nil {
-			return nil, err // a type no DuckDB value is made of
+			return nil, err
 		}
-		mapping.DestroyValue(&val)
-		return n, nil
+		mapping.DestroyLogicalType(&lt)
+		return Nested{typ: a.DataType(), text: sb.String(), v: v}, nil
 	}
 	return scalar(a, i, max)
 }

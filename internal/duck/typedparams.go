@@ -173,7 +173,9 @@ func (n Nested) Text() (string, bool) { return n.text, false }
 func (n Nested) value() mapping.Value {
 	v, err := valueOf(n.typ, n.v)
 	if err != nil {
-		return mapping.CreateNullValue() // nestedOf made only what valueOf takes
+		// Value made it only of a type logicalType takes, whose values
+		// scalar gives as scalarValue takes them.
+		return mapping.CreateNullValue()
 	}
 	return v
 }
@@ -235,6 +237,9 @@ func nestedOf(a arrow.Array, i, max int) (any, error) {
 func valueOf(t arrow.DataType, v any) (mapping.Value, error) {
 	if v == nil {
 		return mapping.CreateNullValue(), nil
+	}
+	if n, ok := v.(Nested); ok {
+		return valueOf(n.typ, n.v) // a dictionary's or union's value: scalar gave it whole
 	}
 	switch t := t.(type) {
 	case *arrow.DictionaryType:
