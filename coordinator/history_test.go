@@ -387,3 +387,22 @@ func TestHistoryEndsEachQueryOnce(t *testing.T) {
 		t.Fatalf("%d bytes in %d queries, the last SQL %d bytes", h.size, len(h.order), len(last.sql))
 	}
 }
+
+// A query its client cancels before reading it (CancelFlightInfo between
+// GetFlightInfo and DoGet: a shell's Ctrl-C under load) is cancelled in
+// the history at once, not running until its ticket expires.
+func TestQueryCancelledUnreadIsCancelled(t *testing.T) {
+	_, cl, _ := startCluster(t, 1, "direct")
+	ctx := context.Background()
+	const q = "SELECT 4242 AS cancelled_unread"
+	info, err := cl.Execute(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.CancelFlightInfo(ctx, &flight.CancelFlightInfoRequest{Info: info}); err != nil {
+		t.Fatal(err)
+	}
+	if st := queryString(t, ctx, cl, "SELECT status FROM skein.queries WHERE sql = '"+q+"'"); st != "cancelled" {
+		t.Fatalf("a query cancelled before it was read is %q in skein.queries, want cancelled", st)
+	}
+}

@@ -110,6 +110,25 @@ func (qs *queries) take(id, user string) (*query, error) {
 	return q, nil
 }
 
+// cancelUnread ends in the history, as cancelled, a query its client
+// cancelled (CancelFlightInfo) before any DoGet took it: it showed running
+// until its ticket expired, ten minutes (a shell's Ctrl-C between
+// GetFlightInfo and DoGet). What it holds goes as before, when a DoGet
+// takes it or its ticket expires.
+func (qs *queries) cancelUnread(q *query) {
+	qs.mu.Lock()
+	done := q.done
+	if q.taken {
+		done = nil // its DoGet records its end
+	} else {
+		q.done = nil
+	}
+	qs.mu.Unlock()
+	if done != nil {
+		done(0, fmt.Errorf("query %s was cancelled before it was read: %w", q.id, context.Canceled))
+	}
+}
+
 // pending is how many queries are being streamed, or planned and still
 // wanted: not cancelled, and their client connection open.
 func (qs *queries) pending() int {

@@ -527,6 +527,7 @@ func (s *Server) CancelFlightInfo(ctx context.Context, req *flight.CancelFlightI
 		}
 		if q := s.queries.get(c.Query); q != nil {
 			q.cancel()
+			s.queries.cancelUnread(q)
 			result = flight.CancelStatusCancelled
 			QueryLog(s.log, q.id, q.trace).Info().Msg("query cancelled")
 		}
