@@ -29,8 +29,17 @@ func (d *dist) dial(loc string) (flight.Client, error) {
 	}
 	return flight.NewClientWithMiddleware(addr, nil, nil, creds, cluster.KeepaliveDial(), d.secret.CallsDialOption(),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)),
-		grpc.WithInitialWindowSize(8<<20), grpc.WithInitialConnWindowSize(16<<20), flightwire.DialOption())
+		grpc.WithInitialWindowSize(relayWindow), grpc.WithInitialConnWindowSize(16<<20), flightwire.DialOption())
 }
+
+// relayWindow is the flow-control window of each stream the coordinator
+// reads from an executor: what an executor may send ahead of the
+// coordinator's reading. A relayed stream whose client stops reading holds
+// it (gRPC keeps what arrived until it is read), so it is what many
+// stalled clients cost here, with the batch being written and the one
+// waiting; a window well above the link's bandwidth-delay product adds
+// nothing to a stream being read (8 MiB cost 7 MiB a stalled stream).
+const relayWindow = 1 << 20
 
 // runAt runs tasks at the executor at loc (skein.start) and says as each
 // ends, until the last has or the call fails.

@@ -361,7 +361,7 @@ type relayed interface {
 // at its end, it calls cancel, releases rdr and says to done what went.
 func (d *dist) relay(ctx, req context.Context, query string, rdr relayed, cancel func(), done func(rows, bytes int64, err error)) (*arrow.Schema, <-chan flight.StreamChunk) {
 	schema := rdr.Schema()
-	ch := make(chan flight.StreamChunk, 1)
+	ch := make(chan flight.StreamChunk) // a stalled client holds one batch less
 	d.work.spawn(func() {
 		defer close(ch)
 		defer cancel()
