@@ -73,6 +73,12 @@ var stageQueries = []string{
 	"SELECT d, sum(x) AS s FROM fact GROUP BY d ORDER BY s DESC LIMIT 3",
 	"SELECT count(*), sum(x) FROM fact",
 	"SELECT d, median(x), string_agg(c, ',' ORDER BY k) FROM fact GROUP BY d",
+	// A struct's * ships the struct alone (not every column of the
+	// subquery) to one task: its fields are no key; the row as a value,
+	// or the subquery's *, ships every column.
+	"SELECT s.*, median(x) FROM (SELECT {'a': d % 2, 'b': c} AS s, x, k FROM fact) AS f GROUP BY ALL",
+	"SELECT f, median(x) FROM (SELECT d % 2 AS a, x FROM fact) AS f GROUP BY ALL",
+	"SELECT f.*, median(x) FROM (SELECT d % 2 AS a, x FROM fact) AS f GROUP BY ALL",
 	"SELECT d, c, count(*) FROM fact GROUP BY ALL",
 	"SELECT d % 3, count(*) FROM fact GROUP BY 1 ORDER BY 1",
 	"SELECT count(DISTINCT c), min(x) FROM fact",

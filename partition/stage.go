@@ -698,7 +698,7 @@ func (a *Analysis) rawColumns(alias string) []any {
 	// rest.
 	rest := maps.Clone(a.root)
 	delete(rest, "where_clause")
-	keep := namedColumns(rest)
+	keep := namedColumns(rest, alias)
 	if keep == nil || a.env.Columns == nil {
 		return all
 	}
@@ -727,25 +727,40 @@ func (a *Analysis) rawColumns(alias string) []any {
 
 // namedColumns are the names (lower case) the query's column references
 // are made of: each part, so that a qualified name or a struct field
-// keeps its column. nil: a * outside subqueries reads every column.
-func namedColumns(root Node) map[string]bool {
+// keeps its column; a struct's * (s.*, where s is not the FROM item
+// alias) keeps the struct. nil: the query reads every column of alias,
+// by a * outside subqueries, alias.*, COLUMNS(...) or the row itself
+// (alias as a value).
+func namedColumns(root Node, alias string) map[string]bool {
 	keep := map[string]bool{}
 	all := false
+	alias = strings.ToLower(alias)
+	ref := func(n Node) {
+		if names := list(n, "column_names"); len(names) == 1 && strings.EqualFold(fmt.Sprint(names[0]), alias) {
+			all = true // the row as a struct
+		}
+		addColumnNames(keep, n)
+	}
 	var walk func(v any)
 	walk = func(v any) {
 		switch v := v.(type) {
 		case map[string]any:
 			switch str(v, "class") {
 			case "STAR":
-				all = true
+				rel := strings.ToLower(str(v, "relation_name"))
+				if rel == "" || rel == alias || v["columns"] == true || child(v, "expr") != nil {
+					all = true
+				} else {
+					keep[rel] = true // s.*: the fields of a struct column s
+				}
 			case "COLUMN_REF":
-				addColumnNames(keep, v)
+				ref(v)
 			case "SUBQUERY":
 				// Its own * reads its own FROM; its names may be
 				// the outer query's.
 				anyNode(v, func(n Node) bool {
 					if str(n, "class") == "COLUMN_REF" {
-						addColumnNames(keep, n)
+						ref(n)
 					}
 					return false
 				})
@@ -914,7 +929,9 @@ func (a *Analysis) rawKeys() []Node {
 	root := a.root
 	sel := list(root, "select_list")
 	ok := func(n Node) bool {
-		return n != nil && !containsAggregate(n, a.env.Aggregates) && checkExprs(n) == nil
+		// A * (s.* of a struct s) is several columns, not one key.
+		star := anyNode(n, func(x Node) bool { return str(x, "class") == "STAR" })
+		return n != nil && !star && !containsAggregate(n, a.env.Aggregates) && checkExprs(n) == nil
 	}
 	var keys []Node
 	add := func(n Node) {
