@@ -127,6 +127,12 @@ func pivots(stmt []token) bool {
 
 // check refuses statement i, of type t, if the connection may not run it.
 func (c *Conn) check(t duckdb.StmtType, g *stmtGuard, i int) error {
+	if t == duckdb.STATEMENT_TYPE_CALL && checkpoints(g, i) {
+		if c.policy.ReadOnly {
+			return &Error{Kind: KindPermission, Msg: "Permission Error: read-only access: CHECKPOINT writes the database file"}
+		}
+		return nil // what checkpoint() does, as a statement
+	}
 	if err := c.checkType(t); err != nil {
 		return err
 	}
@@ -165,6 +171,20 @@ func (c *Conn) check(t duckdb.StmtType, g *stmtGuard, i int) error {
 		return &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: %s writes only under the allowed directories, to a path given as a plain string literal: %v", stmtTypeName(t), err), err: err}
 	}
 	return nil
+}
+
+// checkpoints says whether statement i is CHECKPOINT or FORCE
+// CHECKPOINT (of the database or one named), which DuckDB runs as a CALL
+// of checkpoint() or force_checkpoint().
+func checkpoints(g *stmtGuard, i int) bool {
+	stmt, err := g.statement(i)
+	if err != nil || len(stmt) == 0 {
+		return false
+	}
+	if stmt[0].kind == 'w' && stmt[0].text == "force" {
+		stmt = stmt[1:]
+	}
+	return len(stmt) > 0 && stmt[0].kind == 'w' && stmt[0].text == "checkpoint"
 }
 
 // checkType refuses a statement type the connection may not run.
