@@ -363,3 +363,54 @@ func TestResultColumnsAreBounded(t *testing.T) {
 		t.Fatal("1,000 columns not answered")
 	}
 }
+
+// A result read in part holds its session's connection until its client
+// reads the rest; the session's next request closes it, as DuckDB closes a
+// connection's pending result when the connection runs its next statement.
+// ADBC's execute, fetchone, commit waited for the stream forever (and so
+// did a second cursor's query on the connection). The commit commits, and
+// the result read on ends with the reason, not a stream that just stops.
+func TestNextStatementClosesAResultReadInPart(t *testing.T) {
+	ts := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c := ts.client(t)
+	if _, err := c.ExecuteUpdate(ctx, "CREATE TABLE big AS SELECT range AS v FROM range(10000000)"); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := c.BeginTransaction(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecuteUpdate(ctx, "INSERT INTO big VALUES (-1)"); err != nil {
+		t.Fatal(err)
+	}
+	info, err := tx.Execute(ctx, "SELECT v FROM big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdr, err := c.DoGet(ctx, info.Endpoint[0].Ticket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdr.Release()
+	if !rdr.Next() {
+		t.Fatalf("no first batch: %v", rdr.Err())
+	}
+	commit, stop := context.WithTimeout(ctx, 30*time.Second)
+	defer stop()
+	if err := tx.Commit(commit); err != nil {
+		t.Fatalf("commit with a result read in part: %v", err)
+	}
+	if n := scalarInt(t, ctx, c, "SELECT count(*) FROM big WHERE v = -1"); n != 1 {
+		t.Fatalf("the committed row: %d", n)
+	}
+	rows := int64(0)
+	for rdr.Next() {
+		rows += rdr.RecordBatch().NumRows()
+	}
+	if rows >= 10_000_000 {
+		t.Fatalf("the closed result gave all its %d rows", rows)
+	}
+	wantMessage(t, rdr.Err(), codes.Canceled, "ran another request")
+}

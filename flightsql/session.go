@@ -26,6 +26,14 @@ type session struct {
 	conn *duck.Conn
 
 	sem chan struct{} // holds one token while the connection is in use
+	// yield, while a query's result streams on the connection (a DoGet
+	// holds it until the client has read the last row), is closed when
+	// another request waits for the connection: the stream ends at its
+	// next batch, as DuckDB closes a connection's pending result when
+	// the connection runs its next statement. waiting counts the requests
+	// waiting. Both guarded by mu.
+	yield   chan struct{}
+	waiting int
 
 	// pending counts the planned queries waiting for (or streaming to)
 	// their DoGet: they run on this session's connection.
@@ -49,8 +57,23 @@ type session struct {
 func (s *session) lock(ctx context.Context) error {
 	select {
 	case s.sem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	default:
+		s.mu.Lock()
+		s.waiting++
+		s.wake()
+		s.mu.Unlock()
+		var err error
+		select {
+		case s.sem <- struct{}{}:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		s.mu.Lock()
+		s.waiting--
+		s.mu.Unlock()
+		if err != nil {
+			return err
+		}
 	}
 	s.mu.Lock()
 	closed := s.closed
@@ -66,6 +89,36 @@ func (s *session) lock(ctx context.Context) error {
 		return errSessionEnded
 	}
 	return nil
+}
+
+// yielding is called by a request holding the connection to stream a
+// result: the channel it returns is closed when another request waits
+// for the connection (at once if one does). streamed ends it.
+func (s *session) yielding() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := make(chan struct{})
+	s.yield = ch
+	if s.waiting > 0 {
+		s.wake()
+	}
+	return ch
+}
+
+// streamed says the result streaming on the connection has ended.
+func (s *session) streamed() {
+	s.mu.Lock()
+	s.yield = nil
+	s.mu.Unlock()
+}
+
+// wake closes the yield channel of a result streaming on the connection.
+// The caller holds s.mu.
+func (s *session) wake() {
+	if s.yield != nil {
+		close(s.yield)
+		s.yield = nil
+	}
 }
 
 // link records that a request came on c, forgetting the connections

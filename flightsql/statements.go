@@ -237,6 +237,11 @@ func (s *Server) queryFromTicket(ctx context.Context, handle []byte) (*query, er
 	return s.queries.take(c.Query, id.user)
 }
 
+// errClosedByNext ends a result its client was still reading when the
+// session ran another request: a session runs one statement at a time, and
+// DuckDB closes a connection's pending result when it runs the next one.
+var errClosedByNext = fmt.Errorf("%w: the session ran another request before this result was read to its end, which closes it (one statement at a time on a connection, as in DuckDB): read a result before the next statement, or use another connection", context.Canceled)
+
 // DoGetStatement streams a planned query's result.
 func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryTicket) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	if s.cfg.Cluster != nil {
@@ -268,34 +273,42 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 	}
 	stopOnCancel := context.AfterFunc(q.ctx, cancel)
 	ch := make(chan flight.StreamChunk, 1)
+	next := q.sess.yielding()
 	go func() {
 		defer close(ch)
-		defer q.sess.unlock()
-		defer s.queries.finish(q)
-		defer func() { // runs before finish, which may keep the statement for reuse
-			if q.keep && s.filesOver() {
-				q.keep = false
-			}
-		}()
-		defer stopOnCancel()
-		defer cancel()
 		start := time.Now()
+		// The connection is given back before an error is sent: a client
+		// that stopped reading must not keep the session's next request
+		// waiting (errClosedByNext).
 		rows, err := func() (n int64, err error) {
-			defer func() {
-				if r := recover(); r != nil {
-					QueryLog(s.log, q.id, q.trace).Error().Interface("panic", r).Msg("query stream panicked")
-					err = fmt.Errorf("internal error streaming query %s: %v", q.id, r)
+			defer q.sess.unlock()
+			defer q.sess.streamed()
+			defer s.queries.finish(q)
+			defer func() { // runs before finish, which may keep the statement for reuse
+				if q.keep && s.filesOver() {
+					q.keep = false
 				}
 			}()
-			return s.stream(runCtx, q, schema, ch)
+			defer stopOnCancel()
+			defer cancel()
+			n, err = func() (n int64, err error) {
+				defer func() {
+					if r := recover(); r != nil {
+						QueryLog(s.log, q.id, q.trace).Error().Interface("panic", r).Msg("query stream panicked")
+						err = fmt.Errorf("internal error streaming query %s: %v", q.id, r)
+					}
+				}()
+				return s.stream(runCtx, next, q, schema, ch)
+			}()
+			err = s.cfg.Limits.Expired(runCtx, q.id, err)
+			if err != nil {
+				q.keep = false
+			}
+			if q.done != nil {
+				q.done(n, err)
+			}
+			return n, err
 		}()
-		err = s.cfg.Limits.Expired(runCtx, q.id, err)
-		if err != nil {
-			q.keep = false
-		}
-		if q.done != nil {
-			q.done(rows, err)
-		}
 		if err != nil {
 			if q.ctx.Err() != nil && errors.Is(err, context.Canceled) {
 				err = fmt.Errorf("query %s was cancelled: %w", q.id, err)
@@ -390,7 +403,7 @@ func (q *query) prepared(ctx context.Context) error {
 }
 
 // stream runs q once per argument row and sends its batches to ch.
-func (s *Server) stream(ctx context.Context, q *query, schema *arrow.Schema, ch chan<- flight.StreamChunk) (int64, error) {
+func (s *Server) stream(ctx context.Context, next <-chan struct{}, q *query, schema *arrow.Schema, ch chan<- flight.StreamChunk) (int64, error) {
 	if q.ran {
 		// Run when planned: its rows as they were, read now, no longer
 		// held for a reader.
@@ -399,13 +412,12 @@ func (s *Server) stream(ctx context.Context, q *query, schema *arrow.Schema, ch 
 		for len(q.result) > 0 {
 			rec := Relabel(q.result[0], schema)
 			q.result = q.result[1:]
-			select {
-			case ch <- flight.StreamChunk{Data: rec}:
-				total += rec.NumRows()
-			case <-ctx.Done():
+			n := rec.NumRows()
+			if err := send(ctx, next, ch, rec); err != nil {
 				rec.Release()
-				return total, ctx.Err()
+				return total, err
 			}
+			total += n
 		}
 		return total, nil
 	}
@@ -427,14 +439,16 @@ func (s *Server) stream(ctx context.Context, q *query, schema *arrow.Schema, ch 
 			}
 			rec.Retain()
 			rec = Relabel(rec, schema)
-			select {
-			case ch <- flight.StreamChunk{Data: rec}:
-				total += rec.NumRows()
-			case <-ctx.Done():
+			n := rec.NumRows()
+			if err := send(ctx, next, ch, rec); err != nil {
+				// Closed between batches, not interrupted: DuckDB rolls
+				// back the transaction of a statement interrupted (and
+				// COMMIT then says ok).
 				rec.Release()
 				rdr.Release()
-				return total, ctx.Err()
+				return total, err
 			}
+			total += n
 		}
 		err = rdr.Err()
 		rdr.Release()
@@ -443,6 +457,26 @@ func (s *Server) stream(ctx context.Context, q *query, schema *arrow.Schema, ch 
 		}
 	}
 	return total, nil
+}
+
+// send hands rec to a DoGet stream: at once when the stream has room for
+// it, else when its client has read what went before, unless ctx ends or
+// the session's next request comes first (next, see errClosedByNext). A
+// result its client keeps reading is not closed.
+func send(ctx context.Context, next <-chan struct{}, ch chan<- flight.StreamChunk, rec arrow.RecordBatch) error {
+	select {
+	case ch <- flight.StreamChunk{Data: rec}:
+		return nil
+	default:
+	}
+	select {
+	case ch <- flight.StreamChunk{Data: rec}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-next:
+		return errClosedByNext
+	}
 }
 
 // DoPutCommandStatementUpdate runs DDL or DML and returns the rows changed.
