@@ -587,6 +587,10 @@ var localShapes = []string{
 var nowShapes = []string{
 	"SELECT id, day FROM v WHERE day > current_date - INTERVAL 10000 DAY AND g = 2",
 	"SELECT count(DISTINCT t) AS n FROM (SELECT now() AS t FROM v)",
+	// The keywords, unaliased, as a subquery's key: taken for the
+	// subquery's own column, they ran per task (8 instants for 1).
+	"SELECT count(*) AS n FROM (SELECT DISTINCT current_timestamp FROM v)",
+	"SELECT count(*) AS n FROM (SELECT localtimestamp, g FROM v GROUP BY ALL)",
 	"SELECT g, count(*) FILTER (WHERE day < today()) AS n, max(day) < current_date AS past, count(DISTINCT localtime) AS k FROM v GROUP BY g",
 	"SELECT count(*) FROM (SELECT id, now() AS t FROM v) AS a JOIN (SELECT id, get_current_timestamp() AS t FROM vv) AS b ON a.id = b.id AND a.t = b.t",
 	"SELECT id FROM v WHERE day <= current_date AND localtimestamp > TIMESTAMP '2000-01-01' ORDER BY id DESC LIMIT 5",

@@ -31,10 +31,11 @@ import (
 //
 // current_date, current_time, current_timestamp, localtime and
 // localtimestamp are keywords that DuckDB's AST writes as column
-// references: a column of that name in scope is the column. Such a name
-// is taken for the function only when no FROM item in scope has a
-// column of that name (Env.Columns) and no alias in the query is named
-// so; unknown columns keep the query local.
+// references: a column of that name in the FROM of the SELECT it is in
+// is the column (an outer query's column is not: DuckDB binds the
+// function there). Such a name is taken for the function only when that
+// FROM has no column of that name (Env.Columns) and no alias in the
+// query is named so; unknown columns keep the query local.
 
 // nowLocation is the marker's query location: past every query's text,
 // out of the marked constants' range (literalBase).
@@ -219,8 +220,13 @@ func (b *nowBinder) call(n Node, scopes []*nowScope) (Node, bool, error) {
 		if !nowKeywords[name] || b.aliased(name) {
 			return nil, false, nil
 		}
-		for _, s := range scopes {
-			col, err := b.hasColumn(s, name)
+		// Only the FROM of the SELECT the keyword is in makes it a
+		// column, as DuckDB binds it: not an outer query's (in a
+		// subquery of the select list, or lateral), nor, for a subquery
+		// in FROM, its own output (SELECT DISTINCT current_timestamp
+		// there was taken for the column it names, and run per task).
+		if n := len(scopes); n > 0 {
+			col, err := b.hasColumn(scopes[n-1], name)
 			if err != nil || col {
 				return nil, false, err
 			}

@@ -75,6 +75,24 @@ func TestBindNow(t *testing.T) {
 	if got := text(inner); got != text(columnRef("localtime")) {
 		t.Errorf("localtime, an alias, became %s", got)
 	}
+	// Only the FROM of the keyword's own SELECT makes it a column: not
+	// an outer query's, which for a subquery in FROM is the subquery's
+	// own output (it was left a column, and ran per task).
+	inFrom := Node{"type": "SELECT_NODE", "select_list": []any{withAlias(columnRef("current_timestamp"), "current_timestamp")},
+		"from_table": Node{"type": "TABLE_FUNCTION", "alias": "", "function": function("read_parquet")}}
+	q = Node{"type": "SELECT_NODE", "select_list": []any{function("count_star")},
+		"from_table": Node{"type": "SUBQUERY", "alias": "", "subquery": Node{"node": inFrom}}}
+	if err := bindNow(q, func(n Node) ([]Column, error) {
+		if str(n, "type") == "SUBQUERY" {
+			return []Column{{Name: "current_timestamp", Type: "TIMESTAMP WITH TIME ZONE"}}, nil
+		}
+		return []Column{{Name: "x", Type: "INTEGER"}}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := text(list(inFrom, "select_list")[0]), text(withAlias(nowMarker(""), "current_timestamp")); got != want {
+		t.Errorf("current_timestamp of a subquery in FROM: %s, want %s", got, want)
+	}
 	// Columns unknown: the keyword keeps the query local.
 	if err := bindNow(query(), nil); err == nil || !strings.Contains(err.Error(), "current_date") {
 		t.Errorf("no columns: %v, want local", err)
