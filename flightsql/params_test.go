@@ -244,3 +244,32 @@ func TestUnreadReturnedRowsAreBounded(t *testing.T) {
 		t.Fatalf("a write after one was read: %v", err)
 	}
 }
+
+// A prepared statement executed without a row of its parameters bound is
+// the client's error (InvalidArgument), naming what is missing: a query's
+// was Internal at its DoGet, duckdb-go's "incorrect argument count for
+// command".
+func TestUnboundParametersAreTheClientsError(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	if _, err := c.ExecuteUpdate(ctx, "CREATE TABLE u (a INT, b INT)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{"SELECT ?::INT + ?::INT", "INSERT INTO u VALUES (?, ?)"} {
+		prep, err := c.Prepare(ctx, sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sql[0] == 'S' {
+			_, err = prep.Execute(ctx)
+		} else {
+			_, err = prep.ExecuteUpdate(ctx)
+		}
+		wantMessage(t, err, codes.InvalidArgument, "the statement takes 2")
+		_ = prep.Close(ctx)
+	}
+	if n := scalarInt(t, ctx, c, "SELECT count(*) FROM u"); n != 0 {
+		t.Fatalf("u has %d rows", n)
+	}
+}

@@ -334,6 +334,11 @@ func (s *Stmt) bind(ctx context.Context, args []any) (err error) {
 			err = fmt.Errorf("%w: cannot bind %v", ErrBadParameter, r)
 		}
 	}()
+	if n := s.raw.NumInput(); len(args) != n {
+		// A client that executes without binding a row (no DoPut, or one
+		// of no rows): its error, not the server's.
+		return fmt.Errorf("%w: the statement takes %d parameters, and %d were bound: bind a row of them (DoPut of the prepared statement) before executing it", ErrBadParameter, n, len(args))
+	}
 	named := make([]driver.NamedValue, len(args))
 	typed := false
 	for i, a := range args {
