@@ -586,6 +586,9 @@ func (d *dist) issue(ctx context.Context, tag flightsql.QueryTag, user, query st
 	// missing. A scatter query ends with its tasks, unless the single
 	// endpoint streams them: then with that stream, as a merge does.
 	d.hist.started(tag, user, query, p.modeName(), len(all), true, p.mode == partition.Scatter && !single)
+	if len(final) > 0 {
+		d.hist.resultTasks(qid, final[0])
+	}
 	d.hist.describe(qid, results, &explained, allExecs, len(meta))
 	tasks, stages := p.jobOf(all, allExecs)
 	queued := d.sched.add(qid, user, tasks, stages)

@@ -59,6 +59,7 @@ type queryRecord struct {
 	scatter     bool        // ends when its tasks do
 	deadline    time.Time   // zero: ends only by finished
 	succeeded   []*attempt  // scatter: each task's first successful attempt
+	resultFrom  int         // scatter: the first task whose rows are the result's (the gather stage's)
 	left        int         // scatter: tasks without one
 	attempts    []*attempt  // in arrival order
 	tries       map[int]int // attempts so far by task
@@ -136,6 +137,17 @@ func (h *history) started(tag flightsql.QueryTag, user, sql, mode string, tasks 
 	h.order = append(h.order, q)
 	h.running++
 	h.trim()
+}
+
+// resultTasks says which tasks of a scatter query give its result: from
+// the first of its gather stage (an earlier stage's rows are not the
+// result's: they were counted in skein.queries and the rows metric).
+func (h *history) resultTasks(id string, from int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if q := h.byID[id]; q != nil && q.scatter && from >= 0 && from <= len(q.succeeded) {
+		q.resultFrom = from
+	}
 }
 
 // describe keeps what the status page shows of a distributed query: how
@@ -319,7 +331,7 @@ func (h *history) record(r cluster.TaskReport, st string) *queryRecord {
 		q.left--
 		if q.left == 0 {
 			var rows, bytes int64
-			for _, s := range q.succeeded {
+			for _, s := range q.succeeded[q.resultFrom:] {
 				rows, bytes = rows+s.rows, bytes+s.bytes
 			}
 			h.end(q, rows, bytes, statusOK, "")

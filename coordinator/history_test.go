@@ -406,3 +406,19 @@ func TestQueryCancelledUnreadIsCancelled(t *testing.T) {
 		t.Fatalf("a query cancelled before it was read is %q in skein.queries, want cancelled", st)
 	}
 }
+
+// A staged query's rows are its gather stage's, not every stage's: a
+// GROUP BY answering 3 rows was recorded with 27 (its partial aggregates'
+// too), in skein.queries and skein_query_rows_total.
+func TestHistoryCountsTheResultsRows(t *testing.T) {
+	h := newHistory()
+	h.started(skeinsql.QueryTag{ID: "s"}, "ann", "SELECT", "stages", 4, true, true)
+	h.resultTasks("s", 2)
+	h.tasks([]cluster.TaskReport{
+		{Query: "s", Task: 0, Executor: "e1", Rows: 12, Bytes: 120}, {Query: "s", Task: 1, Executor: "e2", Rows: 12, Bytes: 120},
+		{Query: "s", Task: 2, Executor: "e1", Rows: 1, Bytes: 10}, {Query: "s", Task: 3, Executor: "e2", Rows: 2, Bytes: 20},
+	})
+	if q := h.byID["s"]; q.status != statusOK || q.rows != 3 || q.bytes != 30 {
+		t.Fatalf("s: %s, %d rows, %d bytes; want ok, 3 rows, 30 bytes", q.status, q.rows, q.bytes)
+	}
+}
