@@ -1014,6 +1014,11 @@ func TestPartitionInvariance(t *testing.T) {
 	overViews := []string{"SELECT count(*), sum(x) FROM vv", "SELECT g, max(x) FROM vv GROUP BY g ORDER BY g",
 		"SELECT * FROM vv AS t WHERE t.x > 10 ORDER BY ALL LIMIT 7", "SELECT a, count(b) FROM renamed GROUP BY a ORDER BY a",
 		"SELECT count(*) FROM v JOIN vv USING (id)", "WITH v AS (SELECT 1 AS g) SELECT * FROM v",
+		// GROUP BY () without aggregates is one row (each task gave its
+		// own); GROUP BY ALL leaves out the items that read no column (it
+		// grouped by the constant: one row for a row per row).
+		"SELECT 1 AS one FROM v GROUP BY ()", "SELECT count(*) FROM (SELECT 1 AS one FROM v GROUP BY ())",
+		"SELECT count(*) FROM (SELECT 1 AS one FROM v GROUP BY ALL)", "SELECT 1 AS one, count(*) AS n FROM v WHERE false GROUP BY ALL",
 		// FROM subqueries that filter and project split; others do not.
 		"SELECT g, sum(y) FROM (SELECT g, x * 2 AS y FROM v WHERE x > 1) AS t GROUP BY g ORDER BY g",
 		"SELECT count(*), count(x) FROM (SELECT * FROM (SELECT id, x FROM vv) WHERE x IS NULL OR x > 100)",

@@ -1104,6 +1104,12 @@ func normalizeGroups(root Node, aggs Aggregates, columns func(Node) ([]Column, e
 	if str(root, "aggregate_handling") == "FORCE_AGGREGATES" && len(groups) == 0 {
 		var set []any
 		for i := range sel {
+			if in, _ := sel[i].(map[string]any); !readsColumns(in, nil) {
+				// DuckDB's GROUP BY ALL leaves out an item that reads no
+				// column (1, random() > 2, a subquery): SELECT 1 FROM t
+				// GROUP BY ALL is a row per row of t, not one.
+				continue
+			}
 			if g, ok := item(i); ok {
 				set = append(set, json.Number(fmt.Sprint(len(groups))))
 				groups = append(groups, g)
@@ -1154,6 +1160,56 @@ func normalizeGroups(root Node, aggs Aggregates, columns func(Node) ([]Column, e
 			break
 		}
 	}
+}
+
+// readsColumns says whether expression n reads a column of its query's
+// FROM: a column reference outside subqueries that is not a lambda's
+// parameter (the keywords of the query's instant, current_date and its
+// kin, are bound before this where they are not columns: bindNow).
+// params are the lambda parameters in scope.
+func readsColumns(n Node, params map[string]bool) bool {
+	switch str(n, "class") {
+	case "SUBQUERY":
+		return false
+	case "STAR":
+		return true // s.*, t.*: columns
+	case "COLUMN_REF":
+		names := list(n, "column_names")
+		if len(names) == 1 {
+			name := strings.ToLower(fmt.Sprint(names[0]))
+			return !params[name]
+		}
+		return true
+	case "LAMBDA":
+		inner := maps.Clone(params)
+		if inner == nil {
+			inner = map[string]bool{}
+		}
+		anyNode(child(n, "lhs"), func(p Node) bool {
+			if str(p, "class") == "COLUMN_REF" {
+				for _, name := range list(p, "column_names") {
+					inner[strings.ToLower(fmt.Sprint(name))] = true
+				}
+			}
+			return false
+		})
+		return readsColumns(child(n, "expr"), inner)
+	}
+	for _, v := range n {
+		switch v := v.(type) {
+		case map[string]any:
+			if readsColumns(v, params) {
+				return true
+			}
+		case []any:
+			for _, x := range v {
+				if xn, ok := x.(map[string]any); ok && readsColumns(xn, params) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // A subquery a stage reads from an input instead of evaluating it.
