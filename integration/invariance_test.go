@@ -138,6 +138,9 @@ func textScans(dir string) []string {
 // subqueries and CTEs. Each must be planned in stages, and give DuckDB's
 // answer.
 var staged = []string{
+	// GEOMETRY through a shuffle, as its WKT text (its Arrow form,
+	// geoarrow.wkb, crashed the consumers).
+	"SELECT gm::VARCHAR AS t, count(*) AS n FROM (SELECT ('POINT(' || g || ' 0.30000000000000004)')::GEOMETRY AS gm FROM v) GROUP BY gm",
 	// A struct's * over a subquery: the struct alone ships, to one task
 	// (a view's long strings shipped to partitions took 120 s, DuckDB
 	// 0.9 s); the subquery's * ships every column.
@@ -1017,6 +1020,8 @@ func TestPartitionInvariance(t *testing.T) {
 		// GROUP BY () without aggregates is one row (each task gave its
 		// own); GROUP BY ALL leaves out the items that read no column (it
 		// grouped by the constant: one row for a row per row).
+		// VARIANT does not export to Arrow: local, not an error.
+		"SELECT count(DISTINCT w) FROM (SELECT g::VARIANT AS w FROM v)",
 		"SELECT 1 AS one FROM v GROUP BY ()", "SELECT count(*) FROM (SELECT 1 AS one FROM v GROUP BY ())",
 		"SELECT count(*) FROM (SELECT 1 AS one FROM v GROUP BY ALL)", "SELECT 1 AS one, count(*) AS n FROM v WHERE false GROUP BY ALL",
 		// FROM subqueries that filter and project split; others do not.

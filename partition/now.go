@@ -114,6 +114,9 @@ func bindNowOnce(root Node, env *Env) error {
 	if err := checkSessionTypes(root, env.SessionType); err != nil {
 		return err
 	}
+	if err := checkVariants(root); err != nil {
+		return err
+	}
 	return checkRows(root)
 }
 

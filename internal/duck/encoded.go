@@ -118,6 +118,13 @@ func lossyThroughArrow(lt mapping.LogicalType, top bool) bool {
 		return true
 	case mapping.TypeVarchar:
 		return strings.EqualFold(mapping.LogicalTypeGetAlias(lt), "JSON")
+	case mapping.TypeGeometry:
+		// Exported as Arrow's geoarrow.wkb extension, which DuckDB's C
+		// API load of an exchange's input (duckdb_data_chunk_from_arrow,
+		// 1.5.5) crashed the consumer on (SIGSEGV, every executor in
+		// turn, the task retried elsewhere). Its WKT text casts back
+		// exactly (doubles written in their shortest exact form).
+		return true
 	case mapping.TypeHugeInt, mapping.TypeUHugeInt, mapping.TypeBigNum:
 		return !top
 	}
@@ -171,6 +178,9 @@ func typeText(lt mapping.LogicalType) (text string, ok bool) {
 	typ := mapping.GetTypeId(lt)
 	if typ == mapping.TypeVarchar && strings.EqualFold(mapping.LogicalTypeGetAlias(lt), "JSON") {
 		return "JSON", true
+	}
+	if typ == mapping.TypeGeometry {
+		return "GEOMETRY", true
 	}
 	// Another alias (a type of the catalog, CREATE TYPE) is written as
 	// what it stands for: the consumer need not have the catalog's type.
