@@ -155,3 +155,28 @@ func wantExpired(t *testing.T, what string, err error) {
 		t.Errorf("%s: %v, want NotFound saying it expired", what, err)
 	}
 }
+
+// A polled query is cancelled by the FlightInfo of a PollInfo that lists
+// no endpoint yet (no task finished): it ran on, NOT_CANCELLABLE, since
+// the cancel looked only at endpoints; the query its app_metadata names
+// is cancelled only for the user polling it.
+func TestPolledQueryCancelledBeforeAnyEndpoint(t *testing.T) {
+	t.Parallel()
+	_, cl, glob := startCluster(t, 2, "direct")
+	ctx := context.Background()
+	poll, err := cl.ExecutePoll(ctx, slowScan(glob, 400), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(poll.GetInfo().GetEndpoint()); n != 0 || poll.GetProgress() >= 1 {
+		t.Fatalf("first poll: %d endpoints, progress %v: want a query still running", n, poll.GetProgress())
+	}
+	res, err := cl.CancelFlightInfo(ctx, &flight.CancelFlightInfoRequest{Info: poll.GetInfo()})
+	if err != nil || res.Status != flight.CancelStatusCancelled {
+		t.Fatalf("cancel: %v, %v", res.Status, err)
+	}
+	qid := planOf(t, poll.GetInfo()).QueryID
+	if got := recorded(t, ctx, cl, qid); !strings.HasPrefix(got, "cancelled") {
+		t.Fatalf("skein.queries: %q", got)
+	}
+}

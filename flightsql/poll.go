@@ -194,6 +194,24 @@ func readyEndpoints(info *flight.FlightInfo, p Progress) []*flight.FlightEndpoin
 	return eps
 }
 
+// polledEndpoints are the endpoints issued for the query info's
+// app_metadata names, if user polls it (its FlightInfo as issued, not
+// the client's copy).
+func (s *Server) polledEndpoints(info *flight.FlightInfo, user string) []*flight.FlightEndpoint {
+	var tag struct {
+		Query string `json:"query_id"`
+	}
+	if json.Unmarshal(info.GetAppMetadata(), &tag) != nil || tag.Query == "" {
+		return nil
+	}
+	s.polls.mu.Lock()
+	defer s.polls.mu.Unlock()
+	if pd := s.polls.byID[tag.Query]; pd != nil && pd.user == user {
+		return pd.info.GetEndpoint()
+	}
+	return nil
+}
+
 func (s *Server) forgetPoll(qid string) {
 	s.polls.mu.Lock()
 	delete(s.polls.byID, qid)

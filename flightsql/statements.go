@@ -534,29 +534,43 @@ func (s *Server) record(tag QueryTag, user, sql string) func(*int64, *error) {
 
 // CancelFlightInfo stops the queries behind a FlightInfo's tickets.
 func (s *Server) CancelFlightInfo(ctx context.Context, req *flight.CancelFlightInfoRequest) (flight.CancelFlightInfoResult, error) {
-	result := flight.CancelStatusNotCancellable
 	info := req.GetInfo()
 	if info == nil {
-		return flight.CancelFlightInfoResult{Status: result}, fmt.Errorf("%w: CancelFlightInfo without a FlightInfo", ErrInvalid)
+		return flight.CancelFlightInfoResult{Status: flight.CancelStatusNotCancellable}, fmt.Errorf("%w: CancelFlightInfo without a FlightInfo", ErrInvalid)
 	}
 	id := identityFrom(ctx)
-	for _, ep := range info.GetEndpoint() {
+	result, err := s.cancelEndpoints(id.user, info.GetEndpoint())
+	if err == nil && result != flight.CancelStatusCancelled {
+		// A PollInfo lists no endpoint before a task has finished: the
+		// query its app_metadata names, if this user polls it, is
+		// cancelled by the endpoints it was issued (it ran on,
+		// NOT_CANCELLABLE, until one was ready).
+		if eps := s.polledEndpoints(info, id.user); len(eps) > 0 {
+			result, err = s.cancelEndpoints(id.user, eps)
+		}
+	}
+	return flight.CancelFlightInfoResult{Status: result}, err
+}
+
+// cancelEndpoints cancels the queries of user's endpoints.
+func (s *Server) cancelEndpoints(user string, eps []*flight.FlightEndpoint) (flight.CancelStatus, error) {
+	result := flight.CancelStatusNotCancellable
+	for _, ep := range eps {
 		t, err := statementTicket(ep.GetTicket())
 		if err != nil {
 			continue
 		}
 		if s.cfg.Cluster != nil {
-			ok, err := s.cfg.Cluster.Cancel(id.user, t.GetStatementHandle())
+			ok, err := s.cfg.Cluster.Cancel(user, t.GetStatementHandle())
 			if err != nil {
-				return flight.CancelFlightInfoResult{Status: flight.CancelStatusNotCancellable}, err
+				return flight.CancelStatusNotCancellable, err
 			}
 			if ok { // the cluster's: every endpoint is the same query's
-				result = flight.CancelStatusCancelled
-				break
+				return flight.CancelStatusCancelled, nil
 			}
 		}
 		var c ticketClaims
-		if err := s.signer.Verify(ticketKind, string(t.GetStatementHandle()), &c); err != nil || c.User != id.user {
+		if err := s.signer.Verify(ticketKind, string(t.GetStatementHandle()), &c); err != nil || c.User != user {
 			continue
 		}
 		if q := s.queries.get(c.Query); q != nil {
@@ -566,7 +580,7 @@ func (s *Server) CancelFlightInfo(ctx context.Context, req *flight.CancelFlightI
 			QueryLog(s.log, q.id, q.trace).Info().Msg("query cancelled")
 		}
 	}
-	return flight.CancelFlightInfoResult{Status: result}, nil
+	return result, nil
 }
 
 // execRows runs stmt once per argument row (once without arguments when
