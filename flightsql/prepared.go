@@ -228,6 +228,11 @@ func (s *Server) DoPutPreparedStatementQuery(ctx context.Context, cmd flightsql.
 // GetFlightInfoPreparedStatement plans an execution of a prepared
 // statement with its bound parameters (one execution per bound row).
 func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flightsql.PreparedStatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	info, err := s.flightInfoPrepared(ctx, cmd, desc)
+	return s.delivered(ctx, info, err)
+}
+
+func (s *Server) flightInfoPrepared(ctx context.Context, cmd flightsql.PreparedStatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
 	header, err := requestResultMode(ctx) // before anything runs
 	if err != nil {
 		return nil, err

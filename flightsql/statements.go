@@ -53,6 +53,25 @@ func withSession[T any](ctx context.Context, sess *session, fn func() (T, error)
 // and DML run right away (ADBC sends them this way); queries run when their
 // ticket is redeemed.
 func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.StatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	info, err := s.flightInfoStatement(ctx, cmd, desc)
+	return s.delivered(ctx, info, err)
+}
+
+// delivered is info, unless the client gave up on it while it was being
+// planned (its deadline passed, it hung up): then nobody holds its
+// tickets, and the query is cancelled now, not left running (recorded
+// running in skein.queries) until they expire, ten minutes on.
+func (s *Server) delivered(ctx context.Context, info *flight.FlightInfo, err error) (*flight.FlightInfo, error) {
+	if err != nil || ctx.Err() == nil {
+		return info, err
+	}
+	if _, cerr := s.cancelEndpoints(identityFrom(ctx).user, info.GetEndpoint()); cerr != nil {
+		s.log.Warn().Err(cerr).Msg("cancelling a query whose client gave up planning it")
+	}
+	return nil, ctx.Err()
+}
+
+func (s *Server) flightInfoStatement(ctx context.Context, cmd flightsql.StatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
 	header, err := requestResultMode(ctx) // before anything runs
 	if err != nil {
 		return nil, err
