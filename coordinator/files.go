@@ -119,7 +119,7 @@ func (d *dist) filesOnce(ctx context.Context, conn *duck.Conn, seen listings, pa
 type fileStat struct {
 	path     string
 	size     int64
-	modified int64 // Unix time, ns locally, µs in object storage
+	modified int64 // Unix time of its last change: ns locally (duck.Changed), µs in object storage
 }
 
 // statAll lists the files the patterns match, in order, with their size
@@ -150,7 +150,7 @@ func statAll(ctx context.Context, conn *duck.Conn, globs *lru[string, dirGlob], 
 			}
 		} else if fi, ok := plainFile(pattern); ok {
 			// One file, stated once (glob would state it too).
-			stats = append(stats, fileStat{path: pattern, size: fi.Size(), modified: fi.ModTime().UnixNano()})
+			stats = append(stats, fileStat{path: pattern, size: fi.Size(), modified: duck.Changed(fi)})
 		} else {
 			matched, err := globDir(ctx, conn, globs, pattern)
 			if err != nil {
@@ -161,7 +161,7 @@ func statAll(ctx context.Context, conn *duck.Conn, globs *lru[string, dirGlob], 
 				if err != nil {
 					return nil, err
 				}
-				stats = append(stats, fileStat{path: p, size: fi.Size(), modified: fi.ModTime().UnixNano()})
+				stats = append(stats, fileStat{path: p, size: fi.Size(), modified: duck.Changed(fi)})
 			}
 		}
 		if len(stats) == n {

@@ -222,3 +222,45 @@ TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 3000)`, tmp))
 	}
 	sameAsDuckDB(t, cl, dir, nil, q, info)
 }
+
+// A file renamed over another of its size, its modification time set back
+// to the old one's (cp -p, rsync -a), is another file: the plan of a query
+// over it, cached by the file's size and time, pruned the row groups the
+// old file's statistics refuted, and the query counted 0 rows of 100,000.
+// A file's time is its status change time (duck.Changed), which nobody
+// sets back.
+func TestFileReplacedWithItsOldTimeIsAnotherFile(t *testing.T) {
+	c, cl, _ := startCluster(t, 2, "direct")
+	dir := c.cfg.AllowDirs[0]
+	file, tmp := filepath.Join(dir, "same.parquet"), filepath.Join(dir, "same.tmp")
+	conn := ducktest.Open(t, dir)
+	write := func(path string, from int) {
+		ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT (range + %d)::BIGINT AS i FROM range(100000))
+TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 10000, COMPRESSION uncompressed)`, from, path))
+	}
+	write(file, 0)
+	ctx := context.Background()
+	q := fmt.Sprintf("SELECT count(*) FROM read_parquet('%s') WHERE i >= 100000", file)
+	for range 2 {
+		if n := queryValue(t, ctx, cl, q); n != int64(0) {
+			t.Fatalf("before: %v rows", n)
+		}
+	}
+	old, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(tmp, 100000)
+	if fi, err := os.Stat(tmp); err != nil || fi.Size() != old.Size() {
+		t.Fatalf("the new file: %v, %v; want %d bytes as the old", fi, err, old.Size())
+	}
+	if err := os.Chtimes(tmp, old.ModTime(), old.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, file); err != nil {
+		t.Fatal(err)
+	}
+	if n := queryValue(t, ctx, cl, q); n != int64(100000) {
+		t.Fatalf("after the file was replaced: %v rows, want 100000", n)
+	}
+}
