@@ -33,7 +33,7 @@ func (d *dist) files(ctx context.Context, conn *duck.Conn, seen listings, patter
 	var missing []string
 	keys := map[string]string{}
 	for _, f := range stats {
-		key := fmt.Sprintf("%s\x00%d\x00%d", f.path, f.size, f.modified)
+		key := fmt.Sprintf("%s\x00%d\x00%d\x00%d", f.path, f.size, f.modified, f.changed)
 		keys[f.path] = key
 		ft, ok := d.footers.get(key)
 		if !ok {
@@ -119,7 +119,12 @@ func (d *dist) filesOnce(ctx context.Context, conn *duck.Conn, seen listings, pa
 type fileStat struct {
 	path     string
 	size     int64
-	modified int64 // Unix time of its last change: ns locally (duck.Changed), µs in object storage
+	modified int64 // Unix time, ns locally, µs in object storage
+	// changed is a local file's status change time (duck.Changed), in
+	// the keys of what is remembered of it: its modification time can be
+	// set back. Tasks check the modification time, which a copy of the
+	// file on another node's mount keeps.
+	changed int64
 }
 
 // statAll lists the files the patterns match, in order, with their size
@@ -150,7 +155,7 @@ func statAll(ctx context.Context, conn *duck.Conn, globs *lru[string, dirGlob], 
 			}
 		} else if fi, ok := plainFile(pattern); ok {
 			// One file, stated once (glob would state it too).
-			stats = append(stats, fileStat{path: pattern, size: fi.Size(), modified: duck.Changed(fi)})
+			stats = append(stats, fileStat{path: pattern, size: fi.Size(), modified: fi.ModTime().UnixNano(), changed: duck.Changed(fi)})
 		} else {
 			matched, err := globDir(ctx, conn, globs, pattern)
 			if err != nil {
@@ -161,7 +166,7 @@ func statAll(ctx context.Context, conn *duck.Conn, globs *lru[string, dirGlob], 
 				if err != nil {
 					return nil, err
 				}
-				stats = append(stats, fileStat{path: p, size: fi.Size(), modified: duck.Changed(fi)})
+				stats = append(stats, fileStat{path: p, size: fi.Size(), modified: fi.ModTime().UnixNano(), changed: duck.Changed(fi)})
 			}
 		}
 		if len(stats) == n {
@@ -414,7 +419,7 @@ func (d *dist) columnStats(ctx context.Context, conn *duck.Conn, seen listings, 
 	}
 	keys := map[string]string{}
 	for _, f := range stats {
-		keys[f.path] = fmt.Sprintf("%s\x00%d\x00%d\x00%s\x00%s\x00%v", f.path, f.size, f.modified, strings.ToLower(column), typ, onlyNulls)
+		keys[f.path] = fmt.Sprintf("%s\x00%d\x00%d\x00%d\x00%s\x00%s\x00%v", f.path, f.size, f.modified, f.changed, strings.ToLower(column), typ, onlyNulls)
 	}
 	out := make([]partition.File, len(files))
 	var missing []string

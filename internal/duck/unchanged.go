@@ -7,7 +7,7 @@ import (
 )
 
 // FileUnchanged says whether the local file at path is still the one a
-// plan listed, of size bytes changed at modified (Unix ns, Changed): a plan's row
+// plan listed, of size bytes modified at modified (Unix ns): a plan's row
 // ranges of a file are those of the file it listed, and read from another
 // (one renamed over it while the query ran: the common way to replace a
 // Parquet file whole) they gave an answer of neither. A file that cannot
@@ -19,10 +19,10 @@ func FileUnchanged(path string, size, modified int64) error {
 		return nil
 	}
 	fi, err := os.Stat(path)
-	if err != nil || (fi.Size() == size && Changed(fi) == modified) {
+	if err != nil || (fi.Size() == size && fi.ModTime().UnixNano() == modified) {
 		return nil
 	}
 	return &Error{Kind: KindConflict, Msg: fmt.Sprintf("IO Error: %s changed while the query read it "+
-		"(%d bytes, changed %s, when the query was planned; now %d bytes, changed %s): run the query again",
-		path, size, time.Unix(0, modified).UTC().Format(time.RFC3339Nano), fi.Size(), time.Unix(0, Changed(fi)).UTC().Format(time.RFC3339Nano))}
+		"(%d bytes, modified %s, when the query was planned; now %d bytes, modified %s): run the query again",
+		path, size, time.Unix(0, modified).UTC().Format(time.RFC3339Nano), fi.Size(), fi.ModTime().UTC().Format(time.RFC3339Nano))}
 }
