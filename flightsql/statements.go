@@ -480,8 +480,10 @@ func (s *Server) stream(ctx context.Context, next <-chan struct{}, q *query, sch
 
 // send hands rec to a DoGet stream: at once when the stream has room for
 // it, else when its client has read what went before, unless ctx ends or
-// the session's next request comes first (next, see errClosedByNext). A
-// result its client keeps reading is not closed.
+// the session's next request waits (next, see errClosedByNext) and the
+// client takes no batch within stalledReader. A result its client keeps
+// reading, however slowly, is not closed: the next request waits for its
+// end.
 func send(ctx context.Context, next <-chan struct{}, ch chan<- flight.StreamChunk, rec arrow.RecordBatch) error {
 	select {
 	case ch <- flight.StreamChunk{Data: rec}:
@@ -494,9 +496,27 @@ func send(ctx context.Context, next <-chan struct{}, ch chan<- flight.StreamChun
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-next:
+	}
+	stalled := time.NewTimer(stalledReader)
+	defer stalled.Stop()
+	select {
+	case ch <- flight.StreamChunk{Data: rec}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-stalled.C:
 		return errClosedByNext
 	}
 }
+
+// stalledReader is how long a client whose session's next request waits
+// may take to read its result's next batch before the result is closed
+// for that request (send): one that reads a batch, processes it, then
+// reads the next keeps its result (one closed at once was cut under a
+// client that slept 5 ms a batch, and at 250 ms under one that slept
+// 100 ms); one that stopped (ADBC's execute, fetchone, commit) delays the
+// commit this long.
+const stalledReader = time.Second
 
 // DoPutCommandStatementUpdate runs DDL or DML and returns the rows changed.
 func (s *Server) DoPutCommandStatementUpdate(ctx context.Context, cmd flightsql.StatementUpdate) (int64, error) {
