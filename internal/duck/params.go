@@ -15,7 +15,7 @@ import (
 )
 
 // ErrBadParameter marks a parameter value that cannot be bound.
-var ErrBadParameter = fmt.Errorf("duck: bad parameter")
+var ErrBadParameter = fmt.Errorf("invalid parameter")
 
 // ErrParamsTooLarge is a row of parameters whose nested values' text
 // would pass the bound RowArgs was given.
