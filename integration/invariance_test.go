@@ -1024,6 +1024,9 @@ func TestPartitionInvariance(t *testing.T) {
 		"SELECT count(DISTINCT w) FROM (SELECT g::VARIANT AS w FROM v)",
 		"SELECT 1 AS one FROM v GROUP BY ()", "SELECT count(*) FROM (SELECT 1 AS one FROM v GROUP BY ())",
 		"SELECT count(*) FROM (SELECT 1 AS one FROM v GROUP BY ALL)", "SELECT 1 AS one, count(*) AS n FROM v WHERE false GROUP BY ALL",
+		// ... but groups by an item whose column is in a subquery
+		// (correlated, or IN's left side): it left them out too.
+		"SELECT (SELECT g) AS x FROM v GROUP BY ALL", "SELECT g IN (SELECT 1) AS x FROM v GROUP BY ALL",
 		// FROM subqueries that filter and project split; others do not.
 		"SELECT g, sum(y) FROM (SELECT g, x * 2 AS y FROM v WHERE x > 1) AS t GROUP BY g ORDER BY g",
 		"SELECT count(*), count(x) FROM (SELECT * FROM (SELECT id, x FROM vv) WHERE x IS NULL OR x > 100)",

@@ -362,7 +362,9 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 		return nil, err
 	}
 	if env.Exchanges {
-		normalizeGroups(root, aggs, env.Columns)
+		if err := normalizeGroups(root, aggs, env.Columns); err != nil {
+			return nil, err
+		}
 	}
 	for _, part := range []any{root["select_list"], root["where_clause"], root["having"], root["qualify"]} {
 		if err := a.checkExprs(part); err != nil {

@@ -1089,7 +1089,7 @@ func (a *Analysis) windowKeys() []Node {
 // normalizeGroups spells out GROUP BY ALL (the select items without an
 // aggregate), GROUP BY positions (the items they name) and select aliases
 // (their items), as DuckDB's binder does, so that the partial and final forms see plain groups.
-func normalizeGroups(root Node, aggs Aggregates, columns func(Node) ([]Column, error)) {
+func normalizeGroups(root Node, aggs Aggregates, columns func(Node) ([]Column, error)) error {
 	sel := list(root, "select_list")
 	groups := list(root, "group_expressions")
 	item := func(i int) (Node, bool) {
@@ -1104,16 +1104,22 @@ func normalizeGroups(root Node, aggs Aggregates, columns func(Node) ([]Column, e
 	if str(root, "aggregate_handling") == "FORCE_AGGREGATES" && len(groups) == 0 {
 		var set []any
 		for i := range sel {
-			if in, _ := sel[i].(map[string]any); !readsColumns(in, nil) {
-				// DuckDB's GROUP BY ALL leaves out an item that reads no
-				// column (1, random() > 2, a subquery): SELECT 1 FROM t
-				// GROUP BY ALL is a row per row of t, not one.
+			g, ok := item(i)
+			if !ok {
 				continue
 			}
-			if g, ok := item(i); ok {
-				set = append(set, json.Number(fmt.Sprint(len(groups))))
-				groups = append(groups, g)
+			reads, sure := readsColumns(g, nil)
+			if !sure {
+				return local("GROUP BY ALL over select item %d, a subquery that may read the query's columns", i+1)
 			}
+			if !reads {
+				// DuckDB's GROUP BY ALL leaves out an item that reads no
+				// column (1, random() > 2): SELECT 1 FROM t GROUP BY ALL
+				// is a row per row of t, not one.
+				continue
+			}
+			set = append(set, json.Number(fmt.Sprint(len(groups))))
+			groups = append(groups, g)
 		}
 		root["aggregate_handling"] = "STANDARD_HANDLING"
 		root["group_expressions"] = groups
@@ -1160,26 +1166,33 @@ func normalizeGroups(root Node, aggs Aggregates, columns func(Node) ([]Column, e
 			break
 		}
 	}
+	return nil
 }
 
 // readsColumns says whether expression n reads a column of its query's
-// FROM: a column reference outside subqueries that is not a lambda's
-// parameter (the keywords of the query's instant, current_date and its
-// kin, are bound before this where they are not columns: bindNow).
-// params are the lambda parameters in scope.
-func readsColumns(n Node, params map[string]bool) bool {
+// FROM: a column reference that is not a lambda's parameter (the keywords
+// of the query's instant, current_date and its kin, are bound before this
+// where they are not columns: bindNow). sure is false where that depends
+// on a subquery (it reads the query's columns if it is correlated, which
+// only binding tells: DuckDB's GROUP BY ALL groups by (SELECT l_linenumber)
+// and leaves out (SELECT max(x) FROM t)); an IN's or ANY's left side is
+// the query's own. params are the lambda parameters in scope.
+func readsColumns(n Node, params map[string]bool) (reads, sure bool) {
 	switch str(n, "class") {
 	case "SUBQUERY":
-		return false
+		if reads, sure := readsColumns(child(n, "child"), params); reads && sure {
+			return true, true
+		}
+		return false, false
 	case "STAR":
-		return true // s.*, t.*: columns
+		return true, true // s.*, t.*: columns
 	case "COLUMN_REF":
 		names := list(n, "column_names")
 		if len(names) == 1 {
 			name := strings.ToLower(fmt.Sprint(names[0]))
-			return !params[name]
+			return !params[name], true
 		}
-		return true
+		return true, true
 	case "LAMBDA":
 		inner := maps.Clone(params)
 		if inner == nil {
@@ -1195,21 +1208,26 @@ func readsColumns(n Node, params map[string]bool) bool {
 		})
 		return readsColumns(child(n, "expr"), inner)
 	}
+	sure = true
 	for _, v := range n {
+		var kids []any
 		switch v := v.(type) {
 		case map[string]any:
-			if readsColumns(v, params) {
-				return true
-			}
+			kids = []any{v}
 		case []any:
-			for _, x := range v {
-				if xn, ok := x.(map[string]any); ok && readsColumns(xn, params) {
-					return true
+			kids = v
+		}
+		for _, x := range kids {
+			if xn, ok := x.(map[string]any); ok {
+				r, s := readsColumns(xn, params)
+				if r && s {
+					return true, true
 				}
+				sure = sure && s
 			}
 		}
 	}
-	return false
+	return false, sure
 }
 
 // A subquery a stage reads from an input instead of evaluating it.
