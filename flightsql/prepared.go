@@ -293,7 +293,7 @@ func (s *Server) flightInfoPrepared(ctx context.Context, cmd flightsql.PreparedS
 		if n := p.stmt.Params.NumFields(); n > 0 && len(p.args) == 0 {
 			// Found at its DoGet, it was Internal (duckdb-go's "incorrect
 			// argument count"). A write runs once per row: none, none.
-			return nil, fmt.Errorf("%w: the statement takes %d parameters, and 0 were bound: bind a row of them (DoPut of the prepared statement) before executing it", ErrInvalid, n)
+			return nil, duck.UnboundParams(n, 0)
 		}
 		// A prepared query is split like a statement (the JDBC driver
 		// prepares every query), in a transaction too; with one row of

@@ -117,6 +117,9 @@ func bindNowOnce(root Node, env *Env) error {
 	if err := checkVariants(root); err != nil {
 		return err
 	}
+	if err := checkEmptyGroupings(root, env.Aggregates); err != nil {
+		return err
+	}
 	return checkRows(root)
 }
 

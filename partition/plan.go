@@ -336,9 +336,6 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 		return nil, err
 	}
 	pivotsAsAggregates(root, env) // pivot.go
-	if anyNode(root, func(n Node) bool { return emptyGrouping(n, aggs) }) {
-		return nil, local("GROUP BY () without aggregates: one row, whatever the input")
-	}
 	if err := bindNowOnce(root, &env); err != nil {
 		return nil, err
 	}
@@ -584,15 +581,6 @@ func (a *Analysis) findScan(rows func([]string) (int64, error), aggs Aggregates)
 		return local("%s", why)
 	}
 	return local("reads a %s, not a file scan", str(from, "type"))
-}
-
-// emptyGrouping says n is a SELECT grouped by () (GROUP BY (), GROUPING
-// SETS (())) with no aggregate: one row whatever its input, which the
-// planner, seeing no group and no aggregate, took for a projection (each
-// task answered its own row, or its slice's rows counted).
-func emptyGrouping(n Node, aggs Aggregates) bool {
-	return str(n, "type") == "SELECT_NODE" && len(list(n, "group_expressions")) == 0 && len(list(n, "group_sets")) > 0 &&
-		!containsAggregate([]any{n["select_list"], n["having"], n["modifiers"]}, aggs)
 }
 
 // rowwise accepts a subquery whose rows each come from one input row:

@@ -162,6 +162,21 @@ func checkVariants(root Node) error {
 	return err
 }
 
+// checkEmptyGroupings keeps local a query with a SELECT grouped by ()
+// (GROUP BY (), GROUPING SETS (())) and no aggregate: one row whatever its
+// input, which the planner, seeing no group and no aggregate, took for a
+// projection (each task answered its own row, or its slice's rows were
+// counted).
+func checkEmptyGroupings(root Node, aggs Aggregates) error {
+	if anyNode(root, func(n Node) bool {
+		return str(n, "type") == "SELECT_NODE" && len(list(n, "group_expressions")) == 0 && len(list(n, "group_sets")) > 0 &&
+			!containsAggregate([]any{n["select_list"], n["having"], n["modifiers"]}, aggs)
+	}) {
+		return local("GROUP BY () without aggregates: one row, whatever the input")
+	}
+	return nil
+}
+
 // checkRows keeps local a query that makes a row value ((a, b), row(a,
 // b)): an unnamed struct, which an exchange that loads its input as a
 // table cannot take ("A table cannot be created from an unnamed

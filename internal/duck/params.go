@@ -17,6 +17,13 @@ import (
 // ErrBadParameter marks a parameter value that cannot be bound.
 var ErrBadParameter = fmt.Errorf("invalid parameter")
 
+// UnboundParams is the error of running a statement that takes n
+// parameters with bound of them bound (a client that executes without a
+// row of them: no DoPut, or one of no rows): the client's error.
+func UnboundParams(n, bound int) error {
+	return fmt.Errorf("%w: the statement takes %d parameters, and %d were bound: bind a row of them (DoPut of the prepared statement) before executing it", ErrBadParameter, n, bound)
+}
+
 // ErrParamsTooLarge is a row of parameters whose nested values' text
 // would pass the bound RowArgs was given.
 var ErrParamsTooLarge = errors.New("duck: parameters too large")

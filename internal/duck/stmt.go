@@ -335,9 +335,7 @@ func (s *Stmt) bind(ctx context.Context, args []any) (err error) {
 		}
 	}()
 	if n := s.raw.NumInput(); len(args) != n {
-		// A client that executes without binding a row (no DoPut, or one
-		// of no rows): its error, not the server's.
-		return fmt.Errorf("%w: the statement takes %d parameters, and %d were bound: bind a row of them (DoPut of the prepared statement) before executing it", ErrBadParameter, n, len(args))
+		return UnboundParams(n, len(args))
 	}
 	named := make([]driver.NamedValue, len(args))
 	typed := false
