@@ -141,6 +141,9 @@ var staged = []string{
 	// GEOMETRY through a shuffle, as its WKT text (its Arrow form,
 	// geoarrow.wkb, crashed the consumers).
 	"SELECT gm::VARCHAR AS t, count(*) AS n FROM (SELECT ('POINT(' || g || ' 0.30000000000000004)')::GEOMETRY AS gm FROM v) GROUP BY gm",
+	// One with a coordinate reference system keeps it (typeof says it),
+	// in the result's type too.
+	"SELECT typeof(gm) AS ty, gm, count(*) AS n FROM (SELECT ('POINT(' || g || ' 1)')::GEOMETRY('OGC:CRS84') AS gm FROM v) GROUP BY gm",
 	// A struct's * over a subquery: the struct alone ships, to one task
 	// (a view's long strings shipped to partitions took 120 s, DuckDB
 	// 0.9 s); the subquery's * ships every column.

@@ -639,3 +639,53 @@ func TestFullDiskIsResourceExhaustion(t *testing.T) {
 		}
 	}
 }
+
+// TestGeometryWithCRS checks a GEOMETRY that carries a coordinate
+// reference system: DuckDB converts its type to Arrow only inside a
+// transaction, and a statement is prepared outside one (it failed with
+// an INTERNAL error); preparing it must leave no transaction open, and
+// its type through an exchange keeps the reference system.
+func TestGeometryWithCRS(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	const q = "SELECT 'POINT(1 2)'::GEOMETRY('OGC:CRS84') AS g, ['POINT(3 4)'::GEOMETRY('OGC:CRS84')] AS l"
+	st, err := c.Prepare(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if md := st.Schema.Field(0).Metadata; !strings.Contains(md.Values()[md.FindKey("ARROW:extension:metadata")], "CRS84") {
+		t.Fatalf("schema without its CRS: %s", st.Schema)
+	}
+	if in, err := c.InTransaction(ctx); err != nil || in {
+		t.Fatalf("in a transaction after prepare: %v %v", in, err)
+	}
+	texts, known := st.ExchangeTypes()
+	if !known || texts[0] != "GEOMETRY('OGC:CRS84')" || texts[1] != "GEOMETRY('OGC:CRS84')[]" {
+		t.Fatalf("exchange types %v %v", texts, known)
+	}
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	r, err := st.Query(ctx, mem, nil, DefaultBatchSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for r.Next() {
+		n += int(r.RecordBatch().NumRows())
+	}
+	if r.Err() != nil || n != 1 {
+		t.Fatalf("rows %d err %v", n, r.Err())
+	}
+	r.Release()
+	mem.AssertSize(t, 0)
+	// The cast back gives the type itself.
+	rows, err := c.QueryRows(ctx, "SELECT typeof(CAST(CAST(g AS VARCHAR) AS "+texts[0]+")) FROM ("+q+")")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var typ string
+	if !rows.Next() || rows.Scan(&typ) != nil || typ != "GEOMETRY('OGC:CRS84')" {
+		t.Fatalf("cast back to %q (%v)", typ, rows.Err())
+	}
+}

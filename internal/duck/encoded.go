@@ -6,6 +6,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	bindings "github.com/duckdb/duckdb-go-bindings"
 	"github.com/duckdb/duckdb-go/v2/mapping"
 )
 
@@ -180,6 +181,11 @@ func typeText(lt mapping.LogicalType) (text string, ok bool) {
 		return "JSON", true
 	}
 	if typ == mapping.TypeGeometry {
+		// The coordinate reference system is the type's: a GEOMETRY cast
+		// back without it is another type (typeof says so).
+		if crs := bindings.GeometryTypeGetCRS(lt); crs != "" {
+			return "GEOMETRY(" + QuoteString(crs) + ")", true
+		}
 		return "GEOMETRY", true
 	}
 	// Another alias (a type of the catalog, CREATE TYPE) is written as

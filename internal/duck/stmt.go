@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -312,6 +313,39 @@ func (s *Stmt) paramType(i int) arrow.DataType {
 }
 
 func (c *Conn) arrowSchema(types []mapping.LogicalType, names []string) (*arrow.Schema, error) {
+	sc, err := c.convertSchema(types, names)
+	if err == nil || !slices.ContainsFunc(types, hasGeometry) {
+		return sc, err
+	}
+	// DuckDB looks a GEOMETRY's coordinate reference system up in the
+	// catalog, which needs a transaction: a statement's columns are
+	// converted when it is prepared, outside the one it will run in.
+	ctx := context.Background()
+	if in, terr := c.InTransaction(ctx); terr != nil || in {
+		return nil, err
+	}
+	if _, berr := c.Exec(ctx, "BEGIN TRANSACTION"); berr != nil {
+		return nil, err
+	}
+	sc, err = c.convertSchema(types, names)
+	_, rerr := c.Exec(ctx, "ROLLBACK")
+	if err == nil && rerr != nil {
+		return nil, rerr
+	}
+	return sc, err
+}
+
+// hasGeometry says whether lt is or holds a GEOMETRY.
+func hasGeometry(lt mapping.LogicalType) bool {
+	if mapping.GetTypeId(lt) == mapping.TypeGeometry {
+		return true
+	}
+	found := false
+	eachChild(lt, func(c mapping.LogicalType) { found = found || hasGeometry(c) })
+	return found
+}
+
+func (c *Conn) convertSchema(types []mapping.LogicalType, names []string) (*arrow.Schema, error) {
 	var opts arrowmapping.ArrowOptions
 	arrowmapping.ConnectionGetArrowOptions(c.handle, &opts)
 	defer arrowmapping.DestroyArrowOptions(&opts)
