@@ -197,7 +197,7 @@ func (s *Stmt) describe() error {
 			continue
 		}
 		lt := mapping.PreparedStatementColumnLogicalType(s.handle, mapping.IdxT(i))
-		sc, err := s.conn.arrowSchema([]mapping.LogicalType{lt}, []string{name})
+		sc, err := s.conn.preparedSchema([]mapping.LogicalType{lt}, []string{name})
 		if cols != nil && flatTypes[typ] {
 			cols = append(cols, column{name: name, typ: typ, alias: aliasOf(typ, lt)})
 		} else {
@@ -297,7 +297,7 @@ func (s *Stmt) paramType(i int) arrow.DataType {
 	}
 	lt := mapping.ParamLogicalType(s.handle, mapping.IdxT(i))
 	defer mapping.DestroyLogicalType(&lt)
-	sc, err := s.conn.arrowSchema([]mapping.LogicalType{lt}, []string{"p"})
+	sc, err := s.conn.preparedSchema([]mapping.LogicalType{lt}, []string{"p"})
 	if err != nil {
 		return arrow.Null
 	}
@@ -312,14 +312,15 @@ func (s *Stmt) paramType(i int) arrow.DataType {
 	return t
 }
 
-func (c *Conn) arrowSchema(types []mapping.LogicalType, names []string) (*arrow.Schema, error) {
-	sc, err := c.convertSchema(types, names)
+// preparedSchema is arrowSchema of a prepared statement's types, with no
+// result open on the connection. DuckDB looks a GEOMETRY's coordinate
+// reference system up in the catalog, which needs a transaction: a
+// statement is prepared outside the one it will run in.
+func (c *Conn) preparedSchema(types []mapping.LogicalType, names []string) (*arrow.Schema, error) {
+	sc, err := c.arrowSchema(types, names)
 	if err == nil || !slices.ContainsFunc(types, hasGeometry) {
 		return sc, err
 	}
-	// DuckDB looks a GEOMETRY's coordinate reference system up in the
-	// catalog, which needs a transaction: a statement's columns are
-	// converted when it is prepared, outside the one it will run in.
 	ctx := context.Background()
 	if in, terr := c.InTransaction(ctx); terr != nil || in {
 		return nil, err
@@ -327,7 +328,7 @@ func (c *Conn) arrowSchema(types []mapping.LogicalType, names []string) (*arrow.
 	if _, berr := c.Exec(ctx, "BEGIN TRANSACTION"); berr != nil {
 		return nil, err
 	}
-	sc, err = c.convertSchema(types, names)
+	sc, err = c.arrowSchema(types, names)
 	_, rerr := c.Exec(ctx, "ROLLBACK")
 	if err == nil && rerr != nil {
 		return nil, rerr
@@ -345,7 +346,7 @@ func hasGeometry(lt mapping.LogicalType) bool {
 	return found
 }
 
-func (c *Conn) convertSchema(types []mapping.LogicalType, names []string) (*arrow.Schema, error) {
+func (c *Conn) arrowSchema(types []mapping.LogicalType, names []string) (*arrow.Schema, error) {
 	var opts arrowmapping.ArrowOptions
 	arrowmapping.ConnectionGetArrowOptions(c.handle, &opts)
 	defer arrowmapping.DestroyArrowOptions(&opts)
