@@ -144,6 +144,11 @@ var staged = []string{
 	// One with a coordinate reference system keeps it (typeof says it),
 	// in the result's type too.
 	"SELECT typeof(gm) AS ty, gm, count(*) AS n FROM (SELECT ('POINT(' || g || ' 1)')::GEOMETRY('OGC:CRS84') AS gm FROM v) GROUP BY gm",
+	// Join keys of two types co-partitioned by the type DuckDB compares
+	// them as: hashed as DOUBLEs, a BIGINT and a DECIMAL(38,0) past 2^53,
+	// and a FLOAT and a DECIMAL, rounded equal keys apart.
+	"SELECT count(*), sum(a.g) FROM (SELECT (id - 9007199254800000)::BIGINT AS k, g FROM v) AS a JOIN (SELECT (id - 9007199254800000)::DECIMAL(38,0) AS k FROM v) AS b ON a.k = b.k",
+	"SELECT a.t, count(*) FROM (SELECT ((id % 100) / 100)::FLOAT AS t, id FROM v) AS a JOIN (SELECT ((id % 100) / 100)::DECIMAL(4,2) AS t, id FROM v) AS b ON a.t = b.t AND a.id = b.id GROUP BY a.t",
 	// A struct's * over a subquery: the struct alone ships, to one task
 	// (a view's long strings shipped to partitions took 120 s, DuckDB
 	// 0.9 s); the subquery's * ships every column.

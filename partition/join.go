@@ -711,22 +711,72 @@ func hashType(a, b string) (string, bool) {
 }
 
 // keyType is the type two join keys are hashed as to co-partition their
-// inputs: hashType's, or DOUBLE for two numbers of other types (an
-// INTEGER and a DECIMAL, a DECIMAL and a DOUBLE, DECIMALs of two scales).
-// Rows whose keys DuckDB finds equal must land in one partition: it
-// compares such keys exactly in a DECIMAL wide enough for both or as
-// DOUBLEs, and values equal either way are one DOUBLE (hash() takes -0.0
-// as 0.0 and every NaN as one). Keys that differ may share a DOUBLE; the
-// join's own equality, evaluated in each partition, tells them apart.
+// inputs: hashType's, or, for two numbers of other types, the type DuckDB
+// compares them as (its comparison casts both sides to it: an INTEGER
+// and a FLOAT compare as FLOATs, a BIGINT and a DECIMAL(38,0) as the
+// decimal). Rows whose keys DuckDB finds equal must land in one
+// partition, so each side is hashed as the value DuckDB compares: any
+// other type can round two equal keys apart (a BIGINT and a
+// DECIMAL(38,0) past 2^53 as DOUBLEs, 0.1 as a FLOAT and as a DECIMAL).
+// hash() takes -0.0 as 0.0 and every NaN as one. Keys that differ may
+// share a hash; the join's own equality, in each partition, tells them
+// apart.
 func keyType(a, b string) (string, bool) {
 	if t, ok := hashType(a, b); ok {
 		return t, true
 	}
-	if numeric(a) && numeric(b) {
+	a, b = strings.ToUpper(a), strings.ToUpper(b)
+	switch {
+	case !numeric(a) || !numeric(b):
+		return "", false
+	case a == "DOUBLE" || b == "DOUBLE":
 		return "DOUBLE", true
+	case floatType(a) || floatType(b):
+		return "FLOAT", true
+	case a == "UHUGEINT" || b == "UHUGEINT":
+		other := a
+		if a == "UHUGEINT" {
+			other = b
+		}
+		switch {
+		case strings.HasPrefix(other, "DECIMAL"):
+		case other == "HUGEINT":
+			return "DOUBLE", true
+		case strings.HasPrefix(other, "U"):
+			return "UHUGEINT", true
+		default:
+			return "HUGEINT", true
+		}
 	}
-	return "", false
+	// Integers and DECIMALs compare as the DECIMAL holding both: the
+	// larger scale, and digits enough before the point for either, at
+	// most 38 in all.
+	wa, sa, okA := decimalDigits(a)
+	wb, sb, okB := decimalDigits(b)
+	if !okA || !okB {
+		return "", false
+	}
+	scale := max(sa, sb)
+	width := min(max(scale+max(wa-sa, wb-sb), wa, wb), 38)
+	return fmt.Sprintf("DECIMAL(%d,%d)", width, scale), true
 }
+
+// decimalDigits are the width and scale of the DECIMAL that holds every
+// value of t, an integer or DECIMAL type, as DuckDB counts them.
+func decimalDigits(t string) (width, scale int, ok bool) {
+	ints := map[string]int{"TINYINT": 3, "SMALLINT": 5, "INTEGER": 10, "BIGINT": 19, "HUGEINT": 38,
+		"UTINYINT": 3, "USMALLINT": 5, "UINTEGER": 10, "UBIGINT": 20, "UHUGEINT": 38}
+	if w, ok := ints[t]; ok {
+		return w, 0, true
+	}
+	if n, err := fmt.Sscanf(t, "DECIMAL(%d,%d)", &width, &scale); err == nil && n == 2 {
+		return width, scale, true
+	}
+	return 0, 0, false
+}
+
+// floatType says t is DuckDB's 4-byte floating-point type.
+func floatType(t string) bool { return t == "FLOAT" || t == "REAL" || t == "FLOAT4" }
 
 // numeric says a DuckDB type is a number: an integer, a DECIMAL or a
 // floating-point type.

@@ -246,7 +246,7 @@ func partitioned(n Node, keys []Key, single bool, consumers int) Node {
 		for i, k := range keys {
 			args[i] = columnRef(k.Column)
 			if k.Cast != "" {
-				args[i] = cast(k.Cast, args[i])
+				args[i] = castTo(k.Cast, args[i]) // a plain type or a DECIMAL (keyType, setop.go)
 			}
 		}
 		part = cast("INTEGER", operator("%", function("hash", args...), constant("INTEGER", json.Number(fmt.Sprint(consumers)))))
