@@ -1,6 +1,8 @@
 package flightsql_test
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -119,4 +121,60 @@ func TestTokenOfAnEarlierRunSaysLogIn(t *testing.T) {
 	ctx := login(t, before.bareClient(t, ""), "ann", "a")
 	_, err := after.bareClient(t, "").Execute(ctx, "SELECT 1")
 	wantMessage(t, err, codes.Unauthenticated, "before it restarted): log in again")
+}
+
+// The JDBC driver closes a connection without CloseSession: a pool or a
+// BI tool that opens and closes connections had its user refused at
+// --max-sessions-per-user, every new connection, until the idle timeout
+// (after 63 connections at the default 64). A session whose client
+// connections have all closed and that holds nothing makes room; one
+// holding a temporary table, or still connected, does not, and a client
+// coming back with the token of one closed so is told it ended.
+func TestClosedConnectionsSessionsMakeRoom(t *testing.T) {
+	path := usersFile(t, map[string]string{"ann": "writer:a"})
+	ts := startServer(t, func(c *coordinator.Config) { c.UsersFile, c.MaxSessionsPerUser = path, 3 })
+	var first context.Context
+	for i := range 12 {
+		c := ts.bareClient(t, "")
+		ctx := login(t, c, "ann", "a")
+		if i == 0 {
+			first = ctx
+		}
+		if v := scalarInt(t, ctx, c, fmt.Sprintf("SELECT %d::BIGINT", i)); v != int64(i) {
+			t.Fatalf("v = %d", v)
+		}
+		_ = c.Close()
+	}
+	// A handshake alone, its connection closed, makes room too.
+	for range 4 {
+		c := ts.bareClient(t, "")
+		login(t, c, "ann", "a")
+		_ = c.Close()
+	}
+	_, err := ts.bareClient(t, "").ExecuteUpdate(first, "SELECT 1")
+	wantMessage(t, err, codes.Unauthenticated, "session ended")
+
+	// Sessions holding a temporary table, or a connection, stay.
+	var kept []context.Context
+	for i := range 2 {
+		c := ts.bareClient(t, "")
+		ctx := login(t, c, "ann", "a")
+		if _, err := c.ExecuteUpdate(ctx, fmt.Sprintf("CREATE TEMP TABLE mine AS SELECT %d::BIGINT AS v", i)); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.Close()
+		kept = append(kept, ctx)
+	}
+	live := ts.bareClient(t, "")
+	lctx := login(t, live, "ann", "a")
+	scalarInt(t, lctx, live, "SELECT 1::BIGINT")
+	time.Sleep(100 * time.Millisecond) // the server sees the connections close
+	_, err = ts.bareClient(t, "").Client.AuthenticateBasicToken(context.Background(), "ann", "a")
+	wantMessage(t, err, codes.ResourceExhausted, "--max-sessions-per-user")
+	for i, ctx := range kept {
+		if v := scalarInt(t, ctx, ts.bareClient(t, ""), "SELECT v FROM mine"); v != int64(i) {
+			t.Fatalf("temporary table of session %d: v = %d", i, v)
+		}
+	}
+	scalarInt(t, lctx, live, "SELECT 1::BIGINT")
 }

@@ -358,6 +358,13 @@ func (s *Server) handshake(stream flight.FlightService_HandshakeServer) error {
 	if err != nil {
 		return err
 	}
+	if c := connOf(ctx); c != nil {
+		// Used on this connection: once it and the others are closed,
+		// the session may be reclaimed (reclaimDisconnected).
+		sess.mu.Lock()
+		sess.link(c)
+		sess.mu.Unlock()
+	}
 	tok, err := s.issue(&identity{user: id.user, role: id.role, session: sess.id})
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -140,18 +141,29 @@ func (s *session) link(c *clientConn) {
 // closed for at least grace, and s unused as long: its client is gone
 // (killed, or cut off and not back). The caller holds s.mu.
 func (s *session) abandoned(now time.Time, grace time.Duration) bool {
-	if len(s.links) == 0 || s.noTxn || s.closed || now.Sub(s.lastUsed) < grace {
+	if s.noTxn || s.closed || now.Sub(s.lastUsed) < grace {
 		return false
 	}
-	var last int64
-	for c := range s.links {
-		at := c.closedAt.Load()
-		if at == 0 {
-			return false
-		}
-		last = max(last, at)
+	last, gone := s.disconnected()
+	return gone && now.Sub(last) >= grace
+}
+
+// disconnected says whether every client connection s was used on has
+// closed (none if it was used on none), and when the last closed. The
+// caller holds s.mu.
+func (s *session) disconnected() (last time.Time, gone bool) {
+	if len(s.links) == 0 {
+		return time.Time{}, false
 	}
-	return now.Sub(time.Unix(0, last)) >= grace
+	var at int64
+	for c := range s.links {
+		closed := c.closedAt.Load()
+		if closed == 0 {
+			return time.Time{}, false
+		}
+		at = max(at, closed)
+	}
+	return time.Unix(0, at), true
 }
 
 // held is how many prepared statements and planned queries not yet read
@@ -320,11 +332,70 @@ func (ss *sessions) reclaim(user string) bool {
 	taken := victim != nil && ss.takeIdle(victim)
 	ss.mu.Unlock()
 	if !taken {
-		return false
+		return ss.reclaimDisconnected(user)
 	}
 	ss.log.Debug().Str("session", victim.id).Msg("closing an unclaimed session for room")
 	ss.finish(victim)
 	return true
+}
+
+// reclaimDisconnected closes, for room as reclaim, the claimed session
+// whose client connections all closed longest ago, if it holds nothing
+// its client could come back for: no transaction, prepared statement or
+// temporary object. The JDBC driver (18.3.0) closes a connection without
+// CloseSession: at --max-sessions-per-user its user was refused every
+// new connection for --session-idle-timeout. A client that does come
+// back with the token of a session closed so is told that it ended
+// (errSessionEnded), never given a fresh one in its place.
+func (ss *sessions) reclaimDisconnected(user string) bool {
+	ss.mu.Lock()
+	mine := ss.perUser > 0 && ss.count[user] >= ss.perUser
+	type candidate struct {
+		s    *session
+		left time.Time
+	}
+	var cands []candidate
+	for _, s := range ss.byID {
+		if mine && s.user != user {
+			continue
+		}
+		s.mu.Lock()
+		left, gone := s.disconnected()
+		free := gone && s.claimed && s.txn == "" && len(s.prepared) == 0 && !s.closed
+		s.mu.Unlock()
+		if free && s.pending.Load() == 0 {
+			cands = append(cands, candidate{s, left})
+		}
+	}
+	ss.mu.Unlock()
+	slices.SortFunc(cands, func(a, b candidate) int { return a.left.Compare(b.left) })
+	for _, c := range cands {
+		s := c.s
+		select {
+		case s.sem <- struct{}{}: // no request holds it, and none can start
+		default:
+			continue
+		}
+		s.mu.Lock()
+		_, gone := s.disconnected()
+		free := gone && s.txn == "" && len(s.prepared) == 0 && !s.closed && s.pending.Load() == 0
+		s.mu.Unlock()
+		if free {
+			holds, err := s.conn.HoldsState(context.Background())
+			free = err == nil && !holds
+		}
+		if free && ss.unreserve(s.user, s) {
+			ss.log.Debug().Str("session", s.id).Str("user", s.user).
+				Msg("closing a session whose client connections all closed, holding nothing, for room")
+			ss.finish(s)
+			if ss.closed != nil {
+				ss.closed(s.id)
+			}
+			return true
+		}
+		<-s.sem
+	}
+	return false
 }
 
 // unreserve gives back what reserve or a session counted; s is the session

@@ -120,3 +120,30 @@ func (c *Conn) Atomic(ctx context.Context, why string, fn func() error) error {
 	}
 	return errors.Join(err, oerr)
 }
+
+// HoldsState says whether the connection holds what its client could
+// come back for: a transaction open (InTransaction), a temporary object
+// (table, view, sequence, macro, type) or a variable (SET VARIABLE).
+func (c *Conn) HoldsState(ctx context.Context) (bool, error) {
+	if in, err := c.InTransaction(ctx); err != nil || in {
+		return in, err
+	}
+	rows, err := c.QueryRows(ctx, `SELECT (SELECT count(*) FROM (
+    SELECT database_name FROM duckdb_tables()
+    UNION ALL SELECT database_name FROM duckdb_views() WHERE NOT internal
+    UNION ALL SELECT database_name FROM duckdb_sequences()
+    UNION ALL SELECT database_name FROM duckdb_functions() WHERE NOT internal
+    UNION ALL SELECT database_name FROM duckdb_types() WHERE NOT internal) WHERE database_name = 'temp')
+  + (SELECT count(*) FROM duckdb_variables())`)
+	if err != nil {
+		return false, err
+	}
+	var n int64
+	if rows.Next() {
+		err = rows.Scan(&n)
+	}
+	if err = errors.Join(err, rows.Err(), rows.Close()); err != nil {
+		return false, wrap(err)
+	}
+	return n > 0, nil
+}
