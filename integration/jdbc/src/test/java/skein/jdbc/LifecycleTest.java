@@ -31,6 +31,22 @@ class LifecycleTest {
     }
   }
 
+  /**
+   * Connections opened and closed one after another, as a pool or a BI tool does: the driver closes
+   * without CloseSession, and its user's 64th was refused (--max-sessions-per-user) until the idle
+   * timeout ended the sessions the closed ones left.
+   */
+  @Test
+  void connectionsOpenedAndClosedInALoop() throws Exception {
+    try (SkeinServer s = SkeinServer.start()) {
+      for (int i = 0; i < 100; i++) {
+        try (Connection c = s.connect()) {
+          assertEquals(i, Sql.scalarLong(c, "SELECT " + i + "::BIGINT"), "connection " + i);
+        }
+      }
+    }
+  }
+
   /** SIGTERM while a client connection is still open must still exit 0. */
   @Test
   void sigtermWithOpenConnection() throws Exception {
