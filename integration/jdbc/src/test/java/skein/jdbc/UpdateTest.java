@@ -88,6 +88,28 @@ class UpdateTest {
     }
   }
 
+  /**
+   * The driver's setAutoCommit(false), commit() and rollback() send nothing to the server (18.3.0):
+   * transactions are SQL statements, which the README says. BEGIN ... ROLLBACK undoes, and until
+   * COMMIT another connection sees nothing.
+   */
+  @Test
+  void sqlTransactions(SkeinServer server) throws Exception {
+    try (Connection a = server.connect(); Connection b = server.connect()) {
+      Sql.update(a, "CREATE TABLE upd_txn (v INTEGER)");
+      Sql.update(a, "BEGIN TRANSACTION");
+      Sql.update(a, "INSERT INTO upd_txn VALUES (1), (2)");
+      assertEquals(2, Sql.scalarLong(a, "SELECT count(*) FROM upd_txn"));
+      assertEquals(0, Sql.scalarLong(b, "SELECT count(*) FROM upd_txn"), "uncommitted rows seen elsewhere");
+      Sql.update(a, "ROLLBACK");
+      assertEquals(0, Sql.scalarLong(a, "SELECT count(*) FROM upd_txn"), "rows after ROLLBACK");
+      Sql.update(a, "BEGIN TRANSACTION");
+      Sql.update(a, "INSERT INTO upd_txn VALUES (3)");
+      Sql.update(a, "COMMIT");
+      assertEquals(1, Sql.scalarLong(b, "SELECT count(*) FROM upd_txn"), "rows after COMMIT");
+    }
+  }
+
   @Test
   void constraintViolationIsSqlException(SkeinServer server) throws Exception {
     try (Connection c = server.connect()) {
