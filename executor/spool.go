@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -513,7 +514,7 @@ func (sp *spool) add(ctx context.Context, f frame) error {
 	}
 	sp.disk += n
 	if sp.file == nil {
-		file, err := os.CreateTemp(sp.store.dir, "task-*.spool")
+		file, err := sp.store.createFile()
 		if err != nil {
 			return spillError(err)
 		}
@@ -531,6 +532,21 @@ func (sp *spool) add(ctx context.Context, f frame) error {
 	sp.nFile++
 	sp.store.bodies.put(f.body) // in the file now
 	return nil
+}
+
+// createFile creates a spool's file. A spool directory removed under the
+// executor (a cleaner of the system's temporary directory, where it is by
+// default, removing what looks idle) is made again: every spilling task
+// failed until the executor was restarted.
+func (s *spoolStore) createFile() (*os.File, error) {
+	file, err := os.CreateTemp(s.dir, "task-*.spool")
+	if !errors.Is(err, fs.ErrNotExist) {
+		return file, err
+	}
+	if merr := os.MkdirAll(s.dir, 0o700); merr != nil {
+		return nil, errors.Join(err, merr)
+	}
+	return os.CreateTemp(s.dir, "task-*.spool")
 }
 
 // spillError is the error of a write to a spool's file. A disk with no

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -295,5 +296,30 @@ func TestFullSpoolDiskIsSpoolFull(t *testing.T) {
 	}
 	if err := spillError(&os.PathError{Op: "write", Path: "/s/t.spool", Err: syscall.EIO}); errors.Is(err, errSpoolFull) || !errors.Is(err, syscall.EIO) {
 		t.Errorf("an I/O error: %v", err)
+	}
+}
+
+// A spool directory removed under the executor (a cleaner of the system's
+// temporary directory, its default place) is made again when a spool
+// spills: every spilling task failed until a restart.
+func TestRemovedSpoolDirIsMadeAgain(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "skein-spool-1")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	store := newSpoolStore(dir, 0, 1<<30)
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	f, err := store.createFile()
+	if err != nil {
+		t.Fatalf("spilling after the directory was removed: %v", err)
+	}
+	defer f.Close()
+	if filepath.Dir(f.Name()) != dir {
+		t.Fatalf("spool file %s outside %s", f.Name(), dir)
+	}
+	if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("directory made again: %v %v", st, err)
 	}
 }
