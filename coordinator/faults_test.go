@@ -493,3 +493,44 @@ func TestDirectStagedQueryLeavesNothing(t *testing.T) {
 	}
 	noSpool(t, survivor)
 }
+
+// A task whose own SQL fails as it runs (after its stream began: an
+// overflow, error() of one row) fails alike anywhere: its query fails at
+// its first attempt, relayed or merged, where it ran again on the other
+// executor first (a UHUGEINT overflow took 9 s to answer).
+func TestTaskFailingAsItRunsIsNotRunAgain(t *testing.T) {
+	_, cl, _ := stagedCluster(t, "proxy")
+	ctx := context.Background()
+	for _, q := range []string{
+		"SELECT k, CASE WHEN k % 5000 = 4999 THEN error('boom ' || k) ELSE 'ok' END AS e FROM fact",
+		"SELECT sum(CASE WHEN k % 5000 = 4999 THEN error('boom ' || k)::BIGINT ELSE k END) FROM fact",
+	} {
+		info, err := cl.Execute(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := planOf(t, info)
+		if len(info.Endpoint) == 0 {
+			t.Fatalf("%s: no endpoint", q)
+		}
+		r, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
+		if err == nil {
+			for r.Next() {
+			}
+			err = r.Err()
+			r.Release()
+		}
+		if err == nil || !strings.Contains(err.Error(), "boom") {
+			t.Fatalf("%s (%s): %v, want the task's error", q, plan.Mode, err)
+		}
+		eventually(t, 10*time.Second, func() (bool, string) {
+			rec := recorded(t, ctx, cl, plan.QueryID)
+			return strings.HasPrefix(rec, "failed"), fmt.Sprintf("skein.queries has %q", rec)
+		})
+		again := queryString(t, ctx, cl, fmt.Sprintf(`SELECT coalesce(string_agg(task_id || ': ' || n, ', '), '') FROM (
+  SELECT task_id, count(*) AS n FROM skein.tasks WHERE query_id = '%s' GROUP BY task_id HAVING count(*) > 1)`, plan.QueryID))
+		if again != "" {
+			t.Errorf("%s (%s): tasks run more than once: %s", q, plan.Mode, again)
+		}
+	}
+}

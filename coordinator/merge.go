@@ -316,7 +316,9 @@ func (d *dist) fetchTask(ctx context.Context, handle []byte, part int, query str
 		if from != "" {
 			d.hist.saw(t.Query, t.Task, from, started, err)
 		}
-		if attempt >= d.retries || ctx.Err() != nil || from == "" {
+		// A task whose own SQL failed as it ran (an overflow, a cast of
+		// one row) fails alike anywhere.
+		if attempt >= d.retries || ctx.Err() != nil || from == "" || sqlError(err) {
 			return nil, nil, fmt.Errorf("task %d (%s): %w", t.Task, executorName(from), err)
 		}
 		flightsql.QueryLog(d.log, t.Query, t.Trace).Warn().Err(err).Int("task_id", t.Task).Str("executor", from).

@@ -170,8 +170,9 @@ func (s *taskStream) resume(err error) bool {
 	case s.ctx.Err() != nil:
 		s.err = err
 		return false
-	case s.from == "":
-		// The coordinator's own run failed: nowhere is left to try.
+	case s.from == "" || sqlError(err):
+		// The coordinator's own run failed: nowhere is left to try; or
+		// the task's own SQL failed as it ran, alike anywhere.
 		s.err = err
 		return false
 	case !s.t.Ordered && s.read > 0:
