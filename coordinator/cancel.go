@@ -252,6 +252,10 @@ func (d *dist) Progress(qid string) (flightsql.Progress, bool) {
 	return p, true
 }
 
+// SessionBusy implements flightsql.Cluster: a session's queries are
+// followed until they end and their endpoints were read.
+func (d *dist) SessionBusy(session string) bool { return d.leases.ofSession(session) }
+
 // SessionClosed implements flightsql.Cluster: the queries a closed
 // session planned are abandoned.
 func (d *dist) SessionClosed(session string) {

@@ -274,6 +274,18 @@ func (l *leases) sessionClosed(session string) (out []gone) {
 
 const sessionClosedWhy = "its session was closed"
 
+// ofSession says whether a query the session planned is followed.
+func (l *leases) ofSession(session string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, ls := range l.q {
+		if ls.session == session && !ls.closed {
+			return true
+		}
+	}
+	return false
+}
+
 // drop stops following a query (cancelled).
 func (l *leases) drop(qid string) {
 	l.mu.Lock()

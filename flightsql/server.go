@@ -129,6 +129,9 @@ type Cluster interface {
 	// SessionClosed cancels, on every executor, the queries a session
 	// that has been closed planned.
 	SessionClosed(session string)
+	// SessionBusy says whether queries the session planned are still
+	// followed (running, or their endpoints being read).
+	SessionBusy(session string) bool
 	// Write runs a statement that writes across executors, recording it
 	// in the history: files into a directory (COPY (query) TO 'dir/'),
 	// returning the rows written, or a new table from a query (CREATE
@@ -240,6 +243,7 @@ func New(cfg Config, db *duck.DB, mem memory.Allocator, log zerolog.Logger) (*Se
 	s.sessions.abandon = cfg.AbandonedTxn
 	if cfg.Cluster != nil {
 		s.sessions.closed = cfg.Cluster.SessionClosed
+		s.sessions.busy = cfg.Cluster.SessionBusy
 	}
 	if err := s.registerSqlInfo(); err != nil {
 		return nil, err

@@ -247,6 +247,9 @@ type sessions struct {
 	// closed, when set, is told of each session closed (by its client or
 	// idle), not of one reclaimed for room (it held nothing).
 	closed func(id string)
+	// busy, when set, says whether a session's distributed queries are
+	// still running or read (at executors, or on another connection).
+	busy func(id string) bool
 }
 
 func newSessions(db *duck.DB, idle time.Duration, max, perUser int, log zerolog.Logger) *sessions {
@@ -342,7 +345,9 @@ func (ss *sessions) reclaim(user string) bool {
 // reclaimDisconnected closes, for room as reclaim, the claimed session
 // whose client connections all closed longest ago, if it holds nothing
 // its client could come back for: no transaction, prepared statement or
-// temporary object. The JDBC driver (18.3.0) closes a connection without
+// temporary object, and no distributed query of it is running or read
+// (its endpoints may be read on other connections, at executors). The
+// JDBC driver (18.3.0) closes a connection without
 // CloseSession: at --max-sessions-per-user its user was refused every
 // new connection for --session-idle-timeout. A client that does come
 // back with the token of a session closed so is told that it ended
@@ -363,7 +368,7 @@ func (ss *sessions) reclaimDisconnected(user string) bool {
 		left, gone := s.disconnected()
 		free := gone && s.claimed && s.txn == "" && len(s.prepared) == 0 && !s.closed
 		s.mu.Unlock()
-		if free && s.pending.Load() == 0 {
+		if free && s.pending.Load() == 0 && (ss.busy == nil || !ss.busy(s.id)) {
 			cands = append(cands, candidate{s, left})
 		}
 	}
