@@ -27,7 +27,7 @@ func (d *dist) dial(loc string) (flight.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return flight.NewClientWithMiddleware(addr, nil, nil, creds, cluster.KeepaliveDial(), d.secret.CallsDialOption(),
+	return cluster.NewClient(addr, creds, cluster.KeepaliveDial(), d.secret.CallsDialOption(),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)),
 		grpc.WithInitialWindowSize(relayWindow), grpc.WithInitialConnWindowSize(16<<20), flightwire.DialOption())
 }

@@ -479,7 +479,7 @@ func (e *Executor) dialCoordinator() (flight.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return flight.NewClientWithMiddleware(addr, nil, nil, creds, cluster.KeepaliveDial())
+	return cluster.NewClient(addr, creds, cluster.KeepaliveDial())
 }
 
 // service answers Flight: DoGet for task tickets, DoAction for ping.

@@ -744,7 +744,7 @@ func (p *peers) get(loc string) (flight.Client, func(), error) {
 		}
 		// Partitions come in batches of the producer's size, which may be
 		// over gRPC's default 4 MB limit on a received message.
-		c, err := flight.NewClientWithMiddleware(addr, nil, nil, creds, cluster.KeepaliveDial(), p.secret.CallsDialOption(),
+		c, err := cluster.NewClient(addr, creds, cluster.KeepaliveDial(), p.secret.CallsDialOption(),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(math.MaxInt32)),
 			grpc.WithInitialWindowSize(8<<20), grpc.WithInitialConnWindowSize(16<<20), flightwire.DialOption())
 		if err != nil {
