@@ -53,6 +53,9 @@ type session struct {
 	// pass found no transaction open since the last request.
 	links map[*clientConn]struct{}
 	noTxn bool
+	// holds: reclaimDisconnected found it holding what its client could
+	// come back for, since its last request.
+	holds bool
 }
 
 func (s *session) lock(ctx context.Context) error {
@@ -81,6 +84,7 @@ func (s *session) lock(ctx context.Context) error {
 	s.lastUsed = time.Now()
 	s.fresh = false
 	s.noTxn = false
+	s.holds = false
 	if c := connOf(ctx); c != nil {
 		s.link(c)
 	}
@@ -244,8 +248,9 @@ type sessions struct {
 	count         map[string]int // sessions of each user, opening ones included
 	opening       int            // sessions counted but not yet in byID
 	stopped       bool
-	// closed, when set, is told of each session closed (by its client or
-	// idle), not of one reclaimed for room (it held nothing).
+	// closed, when set, is told of each session closed (by its client,
+	// idle, or disconnected and reclaimed for room), not of one that a
+	// call without token or cookie opened, reclaimed for room.
 	closed func(id string)
 	// busy, when set, says whether a session's distributed queries are
 	// still running or read (at executors, or on another connection).
@@ -366,9 +371,9 @@ func (ss *sessions) reclaimDisconnected(user string) bool {
 		}
 		s.mu.Lock()
 		left, gone := s.disconnected()
-		free := gone && s.claimed && s.txn == "" && len(s.prepared) == 0 && !s.closed
+		free := gone && s.claimed && s.txn == "" && len(s.prepared) == 0 && !s.closed && !s.holds
 		s.mu.Unlock()
-		if free && s.pending.Load() == 0 && (ss.busy == nil || !ss.busy(s.id)) {
+		if free && s.pending.Load() == 0 {
 			cands = append(cands, candidate{s, left})
 		}
 	}
@@ -376,6 +381,9 @@ func (ss *sessions) reclaimDisconnected(user string) bool {
 	slices.SortFunc(cands, func(a, b candidate) int { return a.left.Compare(b.left) })
 	for _, c := range cands {
 		s := c.s
+		if ss.busy != nil && ss.busy(s.id) {
+			continue
+		}
 		select {
 		case s.sem <- struct{}{}: // no request holds it, and none can start
 		default:
@@ -388,6 +396,9 @@ func (ss *sessions) reclaimDisconnected(user string) bool {
 		if free {
 			holds, err := s.conn.HoldsState(context.Background())
 			free = err == nil && !holds
+			s.mu.Lock()
+			s.holds = holds
+			s.mu.Unlock()
 		}
 		if free && ss.unreserve(s.user, s) {
 			ss.log.Debug().Str("session", s.id).Str("user", s.user).
