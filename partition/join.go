@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -714,7 +715,7 @@ func hashType(a, b string) (string, bool) {
 // inputs: hashType's, or, for two numbers of other types, the type DuckDB
 // compares them as (its comparison casts both sides to it: an INTEGER
 // and a FLOAT compare as FLOATs, a BIGINT and a DECIMAL(38,0) as the
-// decimal). Rows whose keys DuckDB finds equal must land in one
+// decimal), or for two integers one that holds both exactly. Rows whose keys DuckDB finds equal must land in one
 // partition, so each side is hashed as the value DuckDB compares: any
 // other type can round two equal keys apart (a BIGINT and a
 // DECIMAL(38,0) past 2^53 as DOUBLEs, 0.1 as a FLOAT and as a DECIMAL).
@@ -769,10 +770,13 @@ func decimalDigits(t string) (width, scale int, ok bool) {
 	if w, ok := ints[t]; ok {
 		return w, 0, true
 	}
-	if n, err := fmt.Sscanf(t, "DECIMAL(%d,%d)", &width, &scale); err == nil && n == 2 {
-		return width, scale, true
+	m := decimalType.FindStringSubmatch(t)
+	if m == nil {
+		return 0, 0, false
 	}
-	return 0, 0, false
+	width, _ = strconv.Atoi(m[1])
+	scale, _ = strconv.Atoi(m[2])
+	return width, scale, true
 }
 
 // floatType says t is DuckDB's 4-byte floating-point type.
