@@ -67,16 +67,29 @@ type stmtGuard struct {
 	err   error
 	lexed bool
 	// pivot is the statement of the text DuckDB added extra statements
-	// before (statement), when it did.
+	// around (statement), when it did.
 	pivot, extra int
+	// types are the types of the statements checked so far, by index.
+	types map[int]duckdb.StmtType
+}
+
+// saw records that statement i is of type t (statements are checked in
+// order).
+func (g *stmtGuard) saw(i int, t duckdb.StmtType) {
+	if g.types == nil {
+		g.types = map[int]duckdb.StmtType{}
+	}
+	g.types[i] = t
 }
 
 // statement returns the tokens of statement i, if the lexer splits the
 // string as DuckDB did. DuckDB adds statements of its own before one that
 // pivots without naming the values (PIVOT t ON c: a CREATE TYPE of c's
-// values): where one statement of the text pivots, the statements DuckDB
-// has more than the lexer are taken as those, and statement returns
-// errGenerated for them.
+// values), and when that one writes (COPY (PIVOT ...) TO, INSERT ...
+// SELECT ... PIVOT) it runs them all in a transaction of their own: a
+// BEGIN first and a COMMIT after it. Where one statement of the text
+// pivots, the statements DuckDB has more than the lexer are taken as
+// those, and statement returns errGenerated for them.
 func (g *stmtGuard) statement(i int) ([]token, error) {
 	if !g.lexed {
 		g.lexed = true
@@ -103,9 +116,15 @@ func (g *stmtGuard) statement(i int) ([]token, error) {
 	if g.err != nil {
 		return nil, g.err
 	}
+	// Wrapped in a transaction: BEGIN, the types, the statement, COMMIT.
+	wrapped := g.extra >= 3 && g.types[g.pivot] == duckdb.STATEMENT_TYPE_TRANSACTION
 	switch {
 	case g.extra == 0 || i < g.pivot:
 		return g.stmts[i], nil
+	case wrapped && i == g.pivot+g.extra-1:
+		return g.stmts[g.pivot], nil
+	case wrapped && i == g.pivot+g.extra:
+		return nil, errGenerated
 	case i < g.pivot+g.extra:
 		return nil, errGenerated
 	}
@@ -127,6 +146,7 @@ func pivots(stmt []token) bool {
 
 // check refuses statement i, of type t, if the connection may not run it.
 func (c *Conn) check(t duckdb.StmtType, g *stmtGuard, i int) error {
+	g.saw(i, t)
 	if t == duckdb.STATEMENT_TYPE_CALL && checkpoints(g, i) {
 		if c.policy.ReadOnly {
 			return &Error{Kind: KindPermission, Msg: "Permission Error: read-only access: CHECKPOINT writes the database file"}

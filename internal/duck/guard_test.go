@@ -432,3 +432,75 @@ func TestLongConditionChainsAreRefused(t *testing.T) {
 		t.Fatalf("the IN list matched %d", n)
 	}
 }
+
+// A write that pivots without naming its values is BEGIN, a CREATE TYPE,
+// the write and COMMIT to DuckDB: the guard reads the write where it is
+// (a COPY (PIVOT ...) TO an allowed file was refused as a statement DuckDB
+// generated), and one that fails leaves the transaction DuckDB began
+// aborted, as DuckDB does, never open: the session's next writes, each
+// acknowledged, ran in it and were lost with the session.
+func TestPivotWritesRunAndFailWhole(t *testing.T) {
+	db, c, dir := openTest(t)
+	ctx := context.Background()
+	if _, err := c.Exec(ctx, "CREATE TABLE p AS SELECT range % 3 AS a, range % 2 AS b, range AS x FROM range(10)"); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "pivot.parquet")
+	if _, err := c.Exec(ctx, fmt.Sprintf("COPY (PIVOT p ON b USING sum(x) GROUP BY a) TO '%s' (FORMAT parquet)", out)); err != nil {
+		t.Fatalf("COPY of a pivot: %v", err)
+	}
+	if got := queryInt(t, c, fmt.Sprintf("SELECT count(*) FROM read_parquet('%s')", out)); got != 3 {
+		t.Fatalf("%d rows written, want 3", got)
+	}
+	if in, err := c.InTransaction(ctx); err != nil || in {
+		t.Fatalf("after the COPY: in a transaction %v (%v)", in, err)
+	}
+
+	// A pivoting write that fails to bind (3 columns into 1), and one
+	// the guard refuses (a target not written as a plain string).
+	if _, err := c.Exec(ctx, "CREATE TABLE one AS SELECT range AS x FROM range(3)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"INSERT INTO one SELECT * FROM (PIVOT one ON x USING count(*))",
+		fmt.Sprintf("COPY (PIVOT p ON b USING sum(x) GROUP BY a) TO ('%s' || '.parquet') (FORMAT parquet)", filepath.Join(dir, "out")),
+	} {
+		if _, err := c.Exec(ctx, q); err == nil {
+			t.Fatalf("%s: ran", q)
+		}
+		_, err := c.Exec(ctx, "INSERT INTO p VALUES (9, 9, 9)")
+		var de *Error
+		if !errors.As(err, &de) || de.Kind != KindConflict {
+			t.Fatalf("a write after %s: %v, want the transaction aborted", q, err)
+		}
+		if _, err := c.Exec(ctx, "ROLLBACK"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.Exec(ctx, "INSERT INTO p VALUES (9, 9, 9)"); err != nil {
+		t.Fatal(err)
+	}
+	other, err := db.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if got := queryInt(t, other, "SELECT count(*) FROM p"); got != 11 {
+		t.Fatalf("another connection sees %d rows, want 11: the write is not committed", got)
+	}
+}
+
+// queryInt is the one integer a query of c gives.
+func queryInt(t *testing.T, c *Conn, q string) int64 {
+	t.Helper()
+	rows, err := c.QueryRows(context.Background(), q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	var n int64
+	if !rows.Next() || rows.Scan(&n) != nil {
+		t.Fatalf("%s: no value (%v)", q, rows.Err())
+	}
+	return n
+}

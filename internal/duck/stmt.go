@@ -100,12 +100,22 @@ func (c *Conn) prepare(ctx context.Context, query string, runLeading bool) (*Stm
 		return nil, &Error{Kind: KindInvalid, Msg: fmt.Sprintf("Invalid Input Error: %d statements given where one is expected", n)}
 	}
 	g := &stmtGuard{query: query, n: int(n)}
-	for i := range n - 1 {
-		if err := c.runExtracted(ctx, ex, i, g); err != nil {
+	var before bool // a transaction was open before the text's statements ran
+	if n > 1 {
+		var err error
+		if before, err = c.InTransaction(ctx); err != nil {
 			return nil, err
 		}
 	}
+	for i := range n - 1 {
+		if err := c.runExtracted(ctx, ex, i, g); err != nil {
+			return nil, c.failedInText(ctx, i > 0, before, err)
+		}
+	}
 	st, err := c.prepareExtracted(ctx, ex, n-1, g)
+	if err != nil && n > 1 {
+		err = c.failedInText(ctx, true, before, err)
+	}
 	if err == nil && n == 1 {
 		st.text = query
 	}
@@ -152,6 +162,24 @@ func (c *Conn) prepareExtracted(ctx context.Context, ex mapping.ExtractedStateme
 }
 
 // runExtracted runs statement i of ex, discarding any result.
+// failedInText is err, a statement of a text of several failing after
+// others of it ran (ran), which may have begun a transaction (DuckDB runs
+// a write that pivots in one of its own: BEGIN, its types, the write,
+// COMMIT). A transaction they began is left as DuckDB leaves it when a
+// statement of it fails, aborted: every statement but ROLLBACK then fails.
+// Left open, the session's next writes, each acknowledged, ran in it and
+// were never committed.
+func (c *Conn) failedInText(ctx context.Context, ran, before bool, err error) error {
+	if !ran || before {
+		return err
+	}
+	now, terr := c.InTransaction(context.WithoutCancel(ctx))
+	if terr == nil && now {
+		terr = c.AbortTransaction("a statement of the text failed: " + err.Error())
+	}
+	return errors.Join(err, terr)
+}
+
 func (c *Conn) runExtracted(ctx context.Context, ex mapping.ExtractedStatements, i mapping.IdxT, g *stmtGuard) error {
 	st, err := c.prepareExtracted(ctx, ex, i, g)
 	if err != nil {
