@@ -173,7 +173,7 @@ func (d *dist) Write(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTa
 		return 0, true, err
 	}
 	defer d.journal.end(qid)
-	if err := os.Mkdir(tmp, 0o755); err != nil {
+	if created, err = c.makeTemp(tmp, created); err != nil {
 		c.abandon("", created)
 		return 0, true, fmt.Errorf("COPY: %w", err)
 	}
@@ -401,6 +401,25 @@ func (c copyPlan) prepareDir() (created bool, err error) {
 		return false, fmt.Errorf("COPY: %w", err)
 	}
 	return false, c.mayWrite()
+}
+
+// makeTemp makes tmp, the hidden directory of the parts, in the target
+// directory, which prepareDir made ready (created says it made it). A
+// COPY to the same new directory that made it, and failed since, removed
+// it: it is made again (a valid COPY beside a failing one failed "mkdir
+// .skein-...: no such file or directory"). It says whether this COPY made
+// the target.
+func (c copyPlan) makeTemp(tmp string, created bool) (bool, error) {
+	err := os.Mkdir(tmp, 0o755)
+	for try := 0; errors.Is(err, fs.ErrNotExist) && try < 3; try++ {
+		var made bool
+		if made, err = c.prepareDir(); err != nil {
+			return created, err
+		}
+		created = created || made
+		err = os.Mkdir(tmp, 0o755)
+	}
+	return created, err
 }
 
 // mayWrite checks that the target directory may take the parts: files

@@ -384,3 +384,27 @@ func TestUnfinishedWriteIsRemovedAtStart(t *testing.T) {
 		t.Fatalf("%d journal entries left", len(left))
 	}
 }
+
+// A COPY to a new directory that another COPY made, and removed when it
+// failed, between this one's check of the directory and the making of its
+// hidden one, makes the directory again: it failed "mkdir .skein-...: no
+// such file or directory" (the writes tester's F2, 2 in 100 tries).
+func TestCopyBesideAFailedOneMakesItsDirectoryAgain(t *testing.T) {
+	c := copyPlan{dir: filepath.Join(t.TempDir(), "out")}
+	created, err := c.prepareDir()
+	if err != nil || !created {
+		t.Fatalf("prepareDir: %v %v", created, err)
+	}
+	// The other COPY made it and removed it: this one found it made.
+	if err := os.Remove(c.dir); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(c.dir, tempPrefix+"q")
+	created, err = c.makeTemp(tmp, false)
+	if err != nil || !created {
+		t.Fatalf("makeTemp: %v %v", created, err)
+	}
+	if st, err := os.Stat(tmp); err != nil || !st.IsDir() {
+		t.Fatalf("hidden directory: %v", err)
+	}
+}
