@@ -33,7 +33,7 @@ func (d *dist) files(ctx context.Context, conn *duck.Conn, seen listings, patter
 	var missing []string
 	keys := map[string]string{}
 	for _, f := range stats {
-		key := fmt.Sprintf("%s\x00%d\x00%d\x00%d", f.path, f.size, f.modified, f.changed)
+		key := f.identity()
 		keys[f.path] = key
 		ft, ok := d.footers.get(key)
 		if !ok {
@@ -120,11 +120,17 @@ type fileStat struct {
 	path     string
 	size     int64
 	modified int64 // Unix time, ns locally, µs in object storage
-	// changed is a local file's status change time (duck.Changed), in
+	// changed is a local file's status change time (changedAt), in
 	// the keys of what is remembered of it: its modification time can be
 	// set back. Tasks check the modification time, which a copy of the
 	// file on another node's mount keeps.
 	changed int64
+}
+
+// identity keys what is remembered of the file (its footer, its column
+// statistics, plans over it): another content is another key.
+func (f fileStat) identity() string {
+	return fmt.Sprintf("%s\x00%d\x00%d\x00%d", f.path, f.size, f.modified, f.changed)
 }
 
 // statAll lists the files the patterns match, in order, with their size
@@ -155,7 +161,7 @@ func statAll(ctx context.Context, conn *duck.Conn, globs *lru[string, dirGlob], 
 			}
 		} else if fi, ok := plainFile(pattern); ok {
 			// One file, stated once (glob would state it too).
-			stats = append(stats, fileStat{path: pattern, size: fi.Size(), modified: fi.ModTime().UnixNano(), changed: duck.Changed(fi)})
+			stats = append(stats, fileStat{path: pattern, size: fi.Size(), modified: fi.ModTime().UnixNano(), changed: changedAt(fi)})
 		} else {
 			matched, err := globDir(ctx, conn, globs, pattern)
 			if err != nil {
@@ -166,7 +172,7 @@ func statAll(ctx context.Context, conn *duck.Conn, globs *lru[string, dirGlob], 
 				if err != nil {
 					return nil, err
 				}
-				stats = append(stats, fileStat{path: p, size: fi.Size(), modified: fi.ModTime().UnixNano(), changed: duck.Changed(fi)})
+				stats = append(stats, fileStat{path: p, size: fi.Size(), modified: fi.ModTime().UnixNano(), changed: changedAt(fi)})
 			}
 		}
 		if len(stats) == n {
@@ -419,7 +425,7 @@ func (d *dist) columnStats(ctx context.Context, conn *duck.Conn, seen listings, 
 	}
 	keys := map[string]string{}
 	for _, f := range stats {
-		keys[f.path] = fmt.Sprintf("%s\x00%d\x00%d\x00%d\x00%s\x00%s\x00%v", f.path, f.size, f.modified, f.changed, strings.ToLower(column), typ, onlyNulls)
+		keys[f.path] = fmt.Sprintf("%s\x00%s\x00%s\x00%v", f.identity(), strings.ToLower(column), typ, onlyNulls)
 	}
 	out := make([]partition.File, len(files))
 	var missing []string

@@ -69,7 +69,7 @@ func (f *inputFacts) key(kind factKind, n partition.Node, ast []byte) (string, b
 		}
 		b.WriteString("\x01")
 		for _, st := range stats {
-			fmt.Fprintf(&b, "\x00%s\x00%d\x00%d\x00%d", st.path, st.size, st.modified, st.changed)
+			b.WriteString("\x00" + st.identity())
 		}
 	}
 	return b.String(), true
