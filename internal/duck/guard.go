@@ -123,9 +123,7 @@ func (g *stmtGuard) statement(i int) ([]token, error) {
 		return g.stmts[i], nil
 	case wrapped && i == g.pivot+g.extra-1:
 		return g.stmts[g.pivot], nil
-	case wrapped && i == g.pivot+g.extra:
-		return nil, errGenerated
-	case i < g.pivot+g.extra:
+	case i < g.pivot+g.extra || wrapped && i == g.pivot+g.extra:
 		return nil, errGenerated
 	}
 	return g.stmts[i-g.extra], nil
