@@ -15,6 +15,8 @@ import (
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/flightwire"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // Calls the coordinator makes to executors over the client pool: dialing
@@ -69,7 +71,10 @@ func (d *dist) runAt(ctx context.Context, loc string, handles []string, ended fu
 			return fmt.Errorf("%w: an executor answered %q to a start", flightsql.ErrInvalid, res.GetBody())
 		}
 		var terr error
-		if st.Error != "" {
+		switch {
+		case st.Code != 0:
+			terr = status.Error(codes.Code(st.Code), st.Error)
+		case st.Error != "":
 			terr = errors.New(st.Error)
 		}
 		rows := int64(-1)

@@ -527,8 +527,9 @@ func TestTaskFailingAsItRunsIsNotRunAgain(t *testing.T) {
 			rec := recorded(t, ctx, cl, plan.QueryID)
 			return strings.HasPrefix(rec, "failed"), fmt.Sprintf("skein.queries has %q", rec)
 		})
-		again := queryString(t, ctx, cl, fmt.Sprintf(`SELECT coalesce(string_agg(task_id || ': ' || n, ', '), '') FROM (
-  SELECT task_id, count(*) AS n FROM skein.tasks WHERE query_id = '%s' GROUP BY task_id HAVING count(*) > 1)`, plan.QueryID))
+		again := queryString(t, ctx, cl, fmt.Sprintf(`SELECT coalesce(string_agg(task_id || ': ' || runs, '; '), '') FROM (
+  SELECT task_id, string_agg(executor || ' ' || status || ' ' || coalesce(error, ''), ', ') AS runs
+  FROM skein.tasks WHERE query_id = '%s' GROUP BY task_id HAVING count(*) > 1)`, plan.QueryID))
 		if again != "" {
 			t.Errorf("%s (%s): tasks run more than once: %s", q, plan.Mode, again)
 		}

@@ -269,8 +269,13 @@ func (h *history) merged(query string, tasks []int, at time.Time) {
 }
 
 // saw records a failure the coordinator saw in reading a task from an
-// executor (which may have died and so never report it).
+// executor (which may have died and so never report it). The task's own
+// SQL failing is not recorded: the executor that ran it reports that,
+// and it may not be the one read (a stolen task is relayed by its home).
 func (h *history) saw(query string, task int, executor string, started time.Time, err error) {
+	if sqlError(err) {
+		return
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	q := h.byID[query]

@@ -141,7 +141,13 @@ func (d *dist) openPart(ctx context.Context, t cluster.Task, handle []byte, part
 	}
 	var errs []error
 	ids, limit := []string{t.Executor, t.Alt}, d.retries
-	if at := d.sched.at(t.Query, t.Task); at != "" && at != t.Executor {
+	at, ranErr := d.sched.at(t.Query, t.Task)
+	if ranErr != nil { // its run failed on its own SQL
+		err := fmt.Errorf("task %s/%d: %w", t.Query, t.Task, ranErr)
+		d.hist.taskFailed(t.Query, err)
+		return nil, nil, "", err
+	}
+	if at != "" && at != t.Executor {
 		// Another executor ran it (it was stolen): read it there, not
 		// through its home.
 		ids, limit = []string{at, t.Executor, t.Alt}, limit+1

@@ -173,6 +173,10 @@ type stask struct {
 	// within a second and the task left to its readers, so that a client
 	// that only polls waited for it until its ticket expired.
 	avoid string
+	// failed is its run's error when the task's own SQL failed (an
+	// overflow, error()): it fails alike anywhere, so its readers get
+	// this error instead of running it again themselves.
+	failed error
 }
 
 // taskRun is one run of a task at an executor.
@@ -754,8 +758,12 @@ func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 	if err != nil {
 		// Its run failed: no result to read there. Its readers run it
 		// themselves (its home, alternate, the coordinator), as before
-		// the scheduler, and get its error if it fails everywhere.
+		// the scheduler, and get its error if it fails everywhere; unless
+		// its own SQL failed, which fails alike anywhere.
 		at = ""
+		if !lost && sqlError(err) {
+			t.failed = err
+		}
 	}
 	if lost {
 		t.at = ""
@@ -931,6 +939,10 @@ func (s *scheduler) where(ctx context.Context, qid string, i int) (string, error
 			return "", nil
 		}
 		t := j.tasks[i]
+		if t.failed != nil {
+			s.mu.Unlock()
+			return "", t.failed
+		}
 		if t.at != "" || t.state == taskDone {
 			at := t.at
 			s.mu.Unlock()
@@ -956,14 +968,15 @@ func (s *scheduler) where(ctx context.Context, qid string, i int) (string, error
 	}
 }
 
-// at is the executor task i of query qid is read from, if one holds it.
-func (s *scheduler) at(qid string, i int) string {
+// at is the executor task i of query qid is read from, if one holds it,
+// and its run's error if its own SQL failed there.
+func (s *scheduler) at(qid string, i int) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if j := s.jobs[qid]; j != nil && i >= 0 && i < len(j.tasks) {
-		return j.tasks[i].at
+		return j.tasks[i].at, j.tasks[i].failed
 	}
-	return ""
+	return "", nil
 }
 
 func insertSorted(l []time.Duration, d time.Duration) []time.Duration {

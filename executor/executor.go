@@ -34,6 +34,7 @@ import (
 	"github.com/skeindb/skein/internal/web"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 // Config configures an executor.
@@ -1283,6 +1284,7 @@ func (e *Executor) startAll(stream flight.FlightService_DoActionServer, handles 
 				return errClosing
 			}
 			res.Error = r.r.err.Error()
+			res.Code = uint32(status.Code(skeinsql.ToStatus(r.r.err)))
 		}
 		body, err := json.Marshal(res)
 		if err != nil {

@@ -9,7 +9,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/flightwire"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 // redirect serves a task ticket this executor was named for but does not
@@ -38,6 +40,8 @@ func (e *Executor) redirect(stream flight.FlightService_DoGetServer, t cluster.T
 	switch {
 	case ctx.Err() != nil:
 		return true, ctx.Err()
+	case status.Code(err) == codes.InvalidArgument:
+		return true, err // its run failed on its own SQL: it fails alike here
 	case err != nil:
 		e.log.Debug().Err(err).Msg("asking the coordinator where a task runs failed; running it here")
 		return false, nil
@@ -60,8 +64,11 @@ func (e *Executor) redirect(stream flight.FlightService_DoGetServer, t cluster.T
 		if ctx.Err() != nil {
 			return true, ctx.Err()
 		}
-		// Nothing was sent: run it here, whatever went wrong there (its
-		// executor is gone, or its run failed there, as it may not here).
+		if status.Code(err) == codes.InvalidArgument {
+			return true, err // its own SQL failed there: it fails alike here
+		}
+		// Nothing was sent: run it here, whatever else went wrong there
+		// (its executor is gone, or its run was stopped).
 		return false, nil
 	}
 	for fd := first; ; {

@@ -95,6 +95,10 @@ const (
 type Started struct {
 	I     int    `json:"i"`
 	Error string `json:"err,omitempty"`
+	// Code is Error's gRPC status code (InvalidArgument: the task's own
+	// SQL failed, and fails alike anywhere); 0 from an executor that does
+	// not say.
+	Code uint32 `json:"code,omitempty"`
 	// Rows is how many rows the task gave (all its partitions' for an
 	// exchange's producer), when it ran without error; nil from an
 	// executor that does not say.
