@@ -142,7 +142,7 @@ func statAll(ctx context.Context, conn *duck.Conn, globs *lru[string, dirGlob], 
 	var stats []fileStat
 	for _, pattern := range patterns {
 		n := len(stats)
-		if remote(pattern) {
+		if duck.Remote(pattern) {
 			rows, err := conn.QueryRows(ctx, `SELECT filename, size, epoch_us(last_modified) FROM read_blob($1::VARCHAR) ORDER BY filename`, pattern)
 			if err != nil {
 				return nil, err
@@ -200,11 +200,6 @@ func literalName(path string) error {
 	return nil
 }
 
-// remote reports whether a path names object storage rather than a file.
-func remote(path string) bool {
-	scheme, _, ok := strings.Cut(path, "://")
-	return ok && scheme != "file" && !strings.ContainsAny(scheme, "/\\")
-}
 
 // globAll lists the files the patterns match, in order; a pattern that
 // matches nothing is an error.
@@ -294,7 +289,7 @@ func globDir(ctx context.Context, conn *duck.Conn, globs *lru[string, dirGlob], 
 // its last element, and not a recursive **: the names it matches are in
 // that directory alone.
 func oneDir(pattern string) (string, bool) {
-	if remote(pattern) || strings.HasPrefix(pattern, "file:") {
+	if duck.Remote(pattern) || strings.HasPrefix(pattern, "file:") {
 		return "", false
 	}
 	dir, base := filepath.Split(pattern)
@@ -307,7 +302,7 @@ func oneDir(pattern string) (string, bool) {
 // plainFile is the file a local path without wildcards names, if it is a
 // regular file.
 func plainFile(pattern string) (os.FileInfo, bool) {
-	if remote(pattern) || strings.ContainsAny(pattern, "*?[~") {
+	if duck.Remote(pattern) || strings.ContainsAny(pattern, "*?[~") {
 		return nil, false
 	}
 	fi, err := os.Stat(pattern)

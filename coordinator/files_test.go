@@ -19,23 +19,6 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-func TestRemote(t *testing.T) {
-	for path, want := range map[string]bool{
-		"s3://bkt/data/*.parquet": true,
-		"S3://bkt/x":              true,
-		"gs://bkt/x":              true,
-		"file:///data/x.parquet":  false,
-		"/data/x.parquet":         false,
-		"data/x.parquet":          false,
-		"/data/a://b.parquet":     false, // a local name holding "://"
-		"":                        false,
-	} {
-		if got := remote(path); got != want {
-			t.Errorf("remote(%q) = %v", path, got)
-		}
-	}
-}
-
 // A local file named without wildcards is matched by a stat, without a
 // query (a nil connection would panic); wildcards and missing files
 // are still DuckDB's to match.

@@ -231,11 +231,12 @@ func (d *dist) openPart(ctx context.Context, t cluster.Task, handle []byte, part
 		d.hist.ranHere(report, err)
 		return nil, nil, "", fmt.Errorf("task %s/%d: %w", t.Query, t.Task, errors.Join(append(errs, err)...))
 	}
-	if err := duck.FileUnchanged(t.File, t.Size, t.Modified); err != nil {
-		return failed(err)
-	}
 	conn, err := d.db.Connect(ctx)
 	if err != nil {
+		return failed(err)
+	}
+	if err := conn.FileUnchanged(ctx, t.File, t.Size, t.Modified); err != nil {
+		_ = conn.Close()
 		return failed(err)
 	}
 	st, err := conn.Prepare(ctx, t.SQL)

@@ -1108,7 +1108,7 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 			return 0, err
 		}
 	}
-	if err := duck.FileUnchanged(t.File, t.Size, t.Modified); err != nil {
+	if err := conn.FileUnchanged(ctx, t.File, t.Size, t.Modified); err != nil {
 		return 0, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
 	}
 	prepare := func(sql string) (*duck.Stmt, error) {
@@ -1202,6 +1202,14 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 	}
 	if err := rdr.Err(); err != nil {
 		return 0, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, ins.cause(err))
+	}
+	if duck.Remote(t.File) {
+		// An object is read by ranged requests over the task's run, and
+		// one overwritten meanwhile (a store replaces it whole) gave rows
+		// of both: asked again after, as before.
+		if err := conn.FileUnchanged(ctx, t.File, t.Size, t.Modified); err != nil {
+			return 0, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
+		}
 	}
 	// A producer's writer still holds the rows of partitions it has not
 	// filled a batch of: they are written now, and a failure is the task's.

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/skeindb/skein/internal/ducktest"
 	"google.golang.org/grpc/codes"
@@ -302,4 +303,86 @@ func answerRows(t *testing.T, r result) string {
 func excerpt(text, s string) string {
 	i := strings.Index(text, s)
 	return regexp.MustCompile(`\s+`).ReplaceAllString(text[max(0, i-200):min(len(text), i+len(s)+50)], " ")
+}
+
+// TestObjectOverwrittenWhileQueried replaces an object between the
+// planning of a query over it and its task's reading of it: the plan's
+// row ranges are the old object's, and read from the new one they gave a
+// sum of neither, without an error. The task finds the object changed
+// (its size and Last-Modified, asked before and after it reads) and the
+// query fails Aborted; run again, it reads the new object whole. The
+// executors reach the store through a gate that holds their first
+// request for the object until it has been replaced; the coordinator,
+// which plans, reaches it directly.
+func TestObjectOverwrittenWhileQueried(t *testing.T) {
+	ctx := context.Background()
+	s3 := startS3(t, 0)
+	local := t.TempDir()
+	conn := ducktest.Open(t, local)
+	write := func(name, q string) string {
+		path := filepath.Join(local, name)
+		ducktest.Exec(t, conn, fmt.Sprintf("COPY (%s) TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 1000)", q, path))
+		return path
+	}
+	s3.put(t, "skein-data", "", nil)
+	for i := range 3 {
+		s3.putFile(t, "skein-data", fmt.Sprintf("data/part-%d.parquet", i),
+			write(fmt.Sprintf("p%d.parquet", i), fmt.Sprintf("SELECT range AS x FROM range(%d, %d)", i*5000, (i+1)*5000)))
+	}
+	// More rows of other values: the old plan's ranges fall inside it.
+	replacement := write("new.parquet", "SELECT 1000000 + range AS x FROM range(8000)")
+
+	var armed atomic.Bool
+	held, release := make(chan struct{}), make(chan struct{})
+	motoURL, _ := url.Parse(s3.url)
+	front := httputil.NewSingleHostReverseProxy(motoURL)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/part-1.parquet") && armed.CompareAndSwap(true, false) {
+			close(held)
+			<-release
+		}
+		front.ServeHTTP(w, r)
+	})}
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	s3flags := func(endpoint string) []string {
+		return []string{"--allow-prefix", "s3://skein-data/data/", "--s3-endpoint", endpoint,
+			"--s3-use-ssl=false", "--extension-dir", extensionDir(t)}
+	}
+	pc := newProcCluster(t)
+	pc.env = []string{"AWS_ACCESS_KEY_ID=skeintest", "AWS_SECRET_ACCESS_KEY=skeintest", "AWS_SESSION_TOKEN="}
+	coord := pc.coordinator(filepath.Join(t.TempDir(), "data"), append([]string{"--task-rows", "1000"}, s3flags(s3.endpoint)...)...)
+	pc.executor(coord.uri, s3flags(lis.Addr().String())...)
+	pc.executor(coord.uri, s3flags(lis.Addr().String())...)
+	cl := dial(t, coord.uri)
+	waitExecutors(t, ctx, cl, 2, "SELECT count(*) FROM read_parquet('s3://skein-data/data/part-0.parquet')")
+
+	const q = "SELECT count(*), sum(x) FROM read_parquet('s3://skein-data/data/*.parquet')"
+	armed.Store(true)
+	done := make(chan result, 1)
+	go func() { done <- runFlight(ctx, cl, q) }()
+	select {
+	case <-held:
+	case r := <-done:
+		t.Fatalf("the query ended (%v, %v) without an executor asking for part-1: %s", r.rows, r.err, r.info)
+	case <-time.After(60 * time.Second):
+		t.Fatal("no executor asked for part-1 in 60 s")
+	}
+	s3.putFile(t, "skein-data", "data/part-1.parquet", replacement)
+	close(release)
+	r := <-done
+	if status.Code(r.err) != codes.Aborted || !strings.Contains(r.err.Error(), "part-1.parquet changed while the query read it") {
+		t.Fatalf("%s with part-1 replaced as it ran: %v, %v; want Aborted, the object changed (plan %s)", q, r.rows, r.err, r.info)
+	}
+	// Run again, it reads the new object: the old objects' 10,000 rows
+	// and the new one's 8,000.
+	want := fmt.Sprintf("18000|%d", 4999*5000/2+(10000+14999)*5000/2+(1000000+1007999)*8000/2)
+	if r := runFlight(ctx, cl, q); r.err != nil || !slices.Equal(r.rows, []string{want}) {
+		t.Fatalf("%s run again: %v, %v; want %s", q, r.rows, r.err, want)
+	}
 }
