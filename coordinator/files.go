@@ -200,7 +200,6 @@ func literalName(path string) error {
 	return nil
 }
 
-
 // globAll lists the files the patterns match, in order; a pattern that
 // matches nothing is an error.
 func globAll(ctx context.Context, conn *duck.Conn, patterns []string) ([]string, error) {
