@@ -159,7 +159,7 @@ func (d *dist) appendAnswer(req context.Context, conn *duck.Conn, tag flightsql.
 		}
 		rdr = c
 	}
-	answer := relabel(rdr)
+	answer := relabel(rdr, flightsql.ResultSchema(rdr.Schema()))
 	defer answer.Release()
 	// A merge's answer, made here: a column Arrow does not give back (a
 	// UHUGEINT of 2^127 or more, negative as a decimal) is marked, to be

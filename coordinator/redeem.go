@@ -239,18 +239,35 @@ func (d *dist) openPart(ctx context.Context, t cluster.Task, handle []byte, part
 		_ = conn.Close()
 		return failed(err)
 	}
-	st, err := conn.Prepare(ctx, t.SQL)
+	prepare := func(sql string) (*duck.Stmt, error) { return conn.Prepare(ctx, sql) }
+	run := func(st *duck.Stmt) (array.RecordReader, error) {
+		rdr, err := st.Query(ctx, d.mem, t.Args(), d.batch)
+		if err != nil {
+			_ = st.Close()
+		}
+		return rdr, err
+	}
+	st, err := prepare(t.SQL)
+	var rdr array.RecordReader
+	var texts map[int]string
+	switch {
+	case err != nil:
+	case t.Merged:
+		// As an executor gives it: a merge of partials from both sees
+		// one schema (a HUGEINT sum's type named, a UUID as its text).
+		st, rdr, texts, err = duck.ExchangeQuery(st, t.SQL, true, prepare, run)
+	default:
+		rdr, err = run(st)
+	}
 	if err != nil {
 		_ = conn.Close()
 		return failed(err)
 	}
-	rdr, err := st.Query(ctx, d.mem, t.Args(), d.batch)
-	if err != nil {
-		_ = st.Close()
-		_ = conn.Close()
-		return failed(err)
+	schema := flightsql.ResultSchema(rdr.Schema())
+	if t.Merged {
+		schema = duck.ExchangeSchema(rdr, schema, texts)
 	}
-	here := relabel(rdr)
+	here := relabel(rdr, schema)
 	return here, func() {
 		report.Finished, report.Rows, report.Bytes = time.Now(), here.rows, here.bytes
 		err := rdr.Err()
@@ -305,8 +322,8 @@ type relabeled struct {
 	rows, bytes int64
 }
 
-func relabel(rdr array.RecordReader) *relabeled {
-	return &relabeled{RecordReader: rdr, schema: flightsql.ResultSchema(rdr.Schema())}
+func relabel(rdr array.RecordReader, schema *arrow.Schema) *relabeled {
+	return &relabeled{RecordReader: rdr, schema: schema}
 }
 
 func (h *relabeled) Schema() *arrow.Schema { return h.schema }

@@ -1137,47 +1137,22 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 	// again for it: not a query scanning a stream input, which is read
 	// once.
 	var texts map[int]string
-	exchange := t.Partitions > 0 || t.Merged
-	known := false
-	if exchange {
-		texts, known = st.ExchangeTypes()
-	}
 	var rdr array.RecordReader
-	names := st.Schema // its columns' names: "unknown" until parameters are bound
-	if !known && exchange && len(ins.unregister) == 0 {
-		if rdr, err = run(st); err != nil {
-			return 0, err
-		}
-		if texts, names = duck.ExchangeTypes(rdr), rdr.Schema(); texts != nil {
-			rdr.Release()
-			rdr = nil
-		}
+	exchange := t.Partitions > 0 || t.Merged
+	if exchange {
+		st, rdr, texts, err = duck.ExchangeQuery(st, t.SQL, len(ins.unregister) == 0, prepare, run)
+	} else {
+		rdr, err = run(st)
 	}
-	if texts != nil {
-		if sql := duck.ExchangeSQL(t.SQL, names, texts); sql != "" {
-			_ = st.Close()
-			if st, err = prepare(sql); err != nil {
-				return 0, err
-			}
-		} else {
-			texts = nil // sent as Arrow gives them
-		}
-	}
-	if rdr == nil {
-		if rdr, err = run(st); err != nil {
-			return 0, err
-		}
+	if err != nil {
+		return 0, err
 	}
 	defer st.Close()
 	defer rdr.Release()
 	schema := skeinsql.ResultSchema(rdr.Schema())
 	if exchange {
-		// A producer's or a merged task's rows keep the DuckDB types
-		// Arrow would not give back to their readers (a HUGEINT sum: a
-		// coordinator's merge summed partial sums as DECIMAL(38,0)).
-		schema = duck.KeepTypes(rdr, schema)
+		schema = duck.ExchangeSchema(rdr, schema, texts)
 	}
-	schema = duck.MarkTypes(schema, texts)
 	w, err := open(schema)
 	if err != nil {
 		return 0, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)

@@ -75,6 +75,58 @@ func addLossy(texts map[int]string, i int, lt mapping.LogicalType) map[int]strin
 	return texts
 }
 
+// ExchangeQuery runs st, prepared from sql, for a reader that is Skein
+// (a stage's consumer, a coordinator's merge): when a column's values
+// would not come back through Arrow, it runs sql with that column cast
+// to its text instead (ExchangeSQL), and texts names the column's type
+// (for ExchangeSchema). The types are the statement's, or, not known
+// before its parameters are bound (a scan of read_parquet($1)), its
+// result's, the query run once for them when rerun allows (not a query
+// scanning a stream input, which is read once). run closes the statement
+// it fails on. The statement returned (st, or the one replacing it, st
+// then closed) is the caller's to close with the reader; on an error,
+// every statement is closed.
+func ExchangeQuery(st *Stmt, sql string, rerun bool, prepare func(string) (*Stmt, error), run func(*Stmt) (array.RecordReader, error)) (*Stmt, array.RecordReader, map[int]string, error) {
+	texts, known := st.ExchangeTypes()
+	var rdr array.RecordReader
+	var err error
+	names := st.Schema // its columns' names: "unknown" until parameters are bound
+	if !known && rerun {
+		if rdr, err = run(st); err != nil {
+			return nil, nil, nil, err
+		}
+		if texts, names = ExchangeTypes(rdr), rdr.Schema(); texts != nil {
+			rdr.Release()
+			rdr = nil
+		}
+	}
+	if texts != nil {
+		if text := ExchangeSQL(sql, names, texts); text != "" {
+			_ = st.Close()
+			if st, err = prepare(text); err != nil {
+				return nil, nil, nil, err
+			}
+		} else {
+			texts = nil // sent as Arrow gives them
+		}
+	}
+	if rdr == nil {
+		if rdr, err = run(st); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return st, rdr, texts, nil
+}
+
+// ExchangeSchema is schema, the Arrow schema of an ExchangeQuery's
+// result rdr, with each column naming the DuckDB type its reader casts
+// it back to: one cast to its text (texts), and one whose type Arrow does
+// not give back (KeepTypes: a HUGEINT sum, which a coordinator's merge
+// summed as DECIMAL(38,0)).
+func ExchangeSchema(rdr array.RecordReader, schema *arrow.Schema, texts map[int]string) *arrow.Schema {
+	return MarkTypes(KeepTypes(rdr, schema), texts)
+}
+
 // ExchangeSQL is sql, whose result has schema, with the columns of texts
 // (ExchangeTypes') cast to VARCHAR, which DuckDB casts back exactly; ""
 // when two columns share a name, which a REPLACE could not tell apart.

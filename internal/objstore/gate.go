@@ -57,7 +57,10 @@ func StartGate(cfg Config, log zerolog.Logger) (*Gate, error) {
 	// inflate it, changing what a range request returns.
 	transport.DisableCompression = true
 	transport.MaxIdleConnsPerHost = 64
-	transport.ResponseHeaderTimeout = 2 * time.Minute
+	// DuckDB's own http_timeout (30 s) does not fire on a request the gate
+	// holds, so the gate bounds the wait for an answer as DuckDB would: a
+	// stalled store held a query 2 minutes a try (DuckDB tries 3 times).
+	transport.ResponseHeaderTimeout = 30 * time.Second
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme = g.scheme
