@@ -121,6 +121,8 @@ func duckCode(k duck.Kind) codes.Code {
 		return codes.Aborted
 	case duck.KindUnsupported:
 		return codes.Unimplemented
+	case duck.KindUnavailable:
+		return codes.Unavailable
 	}
 	return codes.Internal
 }

@@ -23,6 +23,7 @@ const (
 	KindOutOfMemory               // memory limit reached
 	KindConflict                  // transaction conflict: retry may succeed
 	KindUnsupported               // DuckDB does not implement it
+	KindUnavailable               // object storage did not answer, or was busy: a retry may succeed
 )
 
 // Error is a DuckDB failure with DuckDB's own message.
@@ -89,6 +90,10 @@ func classify(e *duckdb.Error) Kind {
 			return KindNotFound
 		case strings.Contains(msg, "HTTP 403"):
 			return KindPermission
+		case strings.Contains(msg, "(HTTP 5"), strings.Contains(msg, "(HTTP 429"):
+			// The store (or the gate, 502: the store did not answer)
+			// failed or asked to slow down: a client may try again.
+			return KindUnavailable
 		}
 		return KindInternal
 	case duckdb.ErrorTypeIO:

@@ -1,0 +1,27 @@
+package duck
+
+import (
+	"testing"
+
+	"github.com/duckdb/duckdb-go/v2"
+)
+
+// Object storage's answers, as DuckDB's httpfs words them, say what a
+// client may do: nothing there, not allowed, or try again (a store that
+// failed, was busy, or did not answer the gate).
+func TestObjectStorageErrorKinds(t *testing.T) {
+	for status, want := range map[string]Kind{
+		"404 Not Found":             KindNotFound,
+		"403 Forbidden":             KindPermission,
+		"502 Bad Gateway":           KindUnavailable,
+		"503 Service Unavailable":   KindUnavailable,
+		"500 Internal Server Error": KindUnavailable,
+		"429 Too Many Requests":     KindUnavailable,
+		"400 Bad Request":           KindInternal,
+	} {
+		msg := "HTTP Error: HTTP GET error reading 'http://127.0.0.1:9000/b/k.parquet' in region 'us-east-1' (HTTP " + status + ")"
+		if got := classify(&duckdb.Error{Type: duckdb.ErrorTypeHTTP, Msg: msg}); got != want {
+			t.Errorf("HTTP %s: kind %d, want %d", status, got, want)
+		}
+	}
+}
