@@ -309,8 +309,8 @@ func excerpt(text, s string) string {
 // planning of a query over it and its task's reading of it: the plan's
 // row ranges are the old object's, and read from the new one they gave a
 // sum of neither, without an error. The task finds the object changed
-// (its size and Last-Modified, asked before and after it reads) and the
-// query fails Aborted; run again, it reads the new object whole. The
+// (its size and Last-Modified, asked once it has read it) and the query
+// fails Aborted; run again, it reads the new object whole. The
 // executors reach the store through a gate that holds their first
 // request for the object until it has been replaced; the coordinator,
 // which plans, reaches it directly.
