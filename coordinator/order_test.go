@@ -78,3 +78,37 @@ func TestRangeOrderedEndpoints(t *testing.T) {
 		})
 	}
 }
+
+// An ORDER BY item after a star (or an unnest) is not at its place among
+// the output columns: SELECT *, -k AS nk ... ORDER BY nk sorted the
+// partial results by the star's second column, and the answer had other
+// rows in another order (a helper's differential test, 2026-12-05). The
+// answers, in order, are DuckDB's.
+func TestOrderByAnItemBesideAStar(t *testing.T) {
+	_, cl, ref := stagedCluster(t, "proxy")
+	ctx := context.Background()
+	for _, q := range []string{
+		"SELECT *, -k AS nk FROM fact ORDER BY nk LIMIT 5",
+		"SELECT *, x * 2 AS x2 FROM fact ORDER BY x2 DESC NULLS LAST, k",
+		"SELECT * EXCLUDE (x), -x AS x FROM fact ORDER BY x, k LIMIT 5",
+		"SELECT COLUMNS('^[kd]$'), k * 2 AS k2 FROM fact ORDER BY k2 DESC LIMIT 5",
+	} {
+		want := duckInOrder(t, ref, q)
+		info, err := cl.Execute(ctx, q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		var got []string
+		for _, ep := range info.Endpoint {
+			rdr, err := cl.DoGet(ctx, ep.Ticket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, rowStrings(t, rdr)...)
+			rdr.Release()
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: %d rows %.200v\nwant DuckDB's %d rows %.200v", q, len(got), got, len(want), want)
+		}
+	}
+}

@@ -3,7 +3,9 @@ package partition
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // planPlain splits a query without aggregates whose answer the partial
@@ -118,13 +120,20 @@ func (a *Analysis) AnyRowsLimit() (n, want int64, ok bool) {
 // kept as written (-1), and so is a column a lone * selects (SELECT * ...
 // ORDER BY c: the partial results carry every column by its name).
 // Anything else sorts by a value the partial results do not carry, so the
-// query stays local.
+// query stays local; so does an item beside one that may give other than
+// one column (expands), whose place among the output columns is not its
+// place in the select list.
 func outputIndex(e Node, selectList []any) (int, error) {
 	if str(e, "class") == "CONSTANT" {
 		return -1, nil
 	}
 	if str(e, "class") == "COLUMN_REF" && len(list(e, "column_names")) == 1 && loneStar(selectList) {
 		return -1, nil
+	}
+	if slices.ContainsFunc(selectList, expands) {
+		// SELECT *, -g AS ng ... ORDER BY ng sorted the partial results
+		// by the star's second column (2026-12-05).
+		return 0, local("ORDER BY an item beside a * or an unnest, whose output column is not at its place")
 	}
 	if str(e, "class") == "COLUMN_REF" {
 		if names := list(e, "column_names"); len(names) == 1 {
@@ -141,6 +150,22 @@ func outputIndex(e Node, selectList []any) (int, error) {
 		}
 	}
 	return 0, local("ORDER BY a value that is not selected")
+}
+
+// expands says a select item may give other than one output column: a
+// star (*, t.*, s.*, COLUMNS(...)), an unpacked *COLUMNS(...), or unnest
+// of a struct.
+func expands(item any) bool {
+	n, _ := item.(map[string]any)
+	switch str(n, "class") {
+	case "STAR":
+		return true
+	case "OPERATOR":
+		return str(n, "type") == "OPERATOR_UNPACK"
+	case "FUNCTION":
+		return strings.EqualFold(str(n, "function_name"), "unnest")
+	}
+	return false
 }
 
 // loneStar says the select list is one * that gives every column by its
