@@ -2,6 +2,7 @@ package partition
 
 import (
 	"encoding/json"
+	"slices"
 	"strconv"
 )
 
@@ -11,14 +12,16 @@ import (
 // merge sorts its output columns by them, a SELECT DISTINCT's outer query
 // keeps them). Without this, ORDER BY ALL was "a value that is not
 // selected" and the query ran local. A select list with a * (or
-// COLUMNS(...)) is left as it is: how many items it gives is DuckDB's to
-// say.
+// COLUMNS(...), unnest(...)) is left as it is: how many items it gives is
+// DuckDB's to say.
 
 // orderAllAsPositions rewrites, in place, root's ORDER BY ALL as the
 // positions of its select items.
 func orderAllAsPositions(root Node) {
 	sel := list(root, "select_list")
-	if len(sel) == 0 || anyNode(sel, func(n Node) bool { return str(n, "class") == "STAR" }) {
+	if len(sel) == 0 || anyNode(sel, func(n Node) bool { return str(n, "class") == "STAR" }) || slices.ContainsFunc(sel, expands) {
+		// An unnest of a struct gives a column a field: ORDER BY ALL of
+		// its select items sorted by the first two only (2026-12-05).
 		return
 	}
 	for _, m := range list(root, "modifiers") {

@@ -43,6 +43,12 @@ func (a *Analysis) planPlain() error {
 			return local("malformed ORDER BY")
 		}
 		idx, err := outputIndex(child(on, "expression"), selectList)
+		if name := besideStar(child(on, "expression"), selectList); err != nil && name != "" {
+			// Sorted by its output column's name, as written.
+			on = clone(on)
+			on["expression"] = columnRef(name)
+			idx, err = -1, nil
+		}
 		name := ""
 		if err != nil {
 			if name = hiddenKey(child(on, "expression"), selectList, a.distinct, len(hidden)); name == "" {
@@ -150,6 +156,39 @@ func outputIndex(e Node, selectList []any) (int, error) {
 		}
 	}
 	return 0, local("ORDER BY a value that is not selected")
+}
+
+// besideStar is the output column's name of the select item an ORDER BY
+// term names or repeats, in a select list where an item expands: its
+// alias, or the column a plain column reference gives; "" when there is
+// none (an expression without an alias, sorted by as a value not
+// selected) or no item expands.
+func besideStar(e Node, selectList []any) string {
+	if !slices.ContainsFunc(selectList, expands) {
+		return ""
+	}
+	var names []any
+	if str(e, "class") == "COLUMN_REF" {
+		names = list(e, "column_names")
+	}
+	for _, item := range selectList {
+		in, _ := item.(map[string]any)
+		alias := str(in, "alias")
+		if len(names) == 1 && alias != "" && alias == names[0] || sameExpr(e, item) {
+			switch {
+			case expands(item):
+				return ""
+			case alias != "":
+				return alias
+			case str(in, "class") == "COLUMN_REF":
+				cols := list(in, "column_names")
+				s, _ := cols[len(cols)-1].(string)
+				return s
+			}
+			return ""
+		}
+	}
+	return ""
 }
 
 // expands says a select item may give other than one output column: a
