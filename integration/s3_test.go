@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -116,18 +115,7 @@ func TestObjectStorageSandbox(t *testing.T) {
 	s3 := startS3(t, 0)
 	// Requests reach moto through a recorder that notes their credentials.
 	rec := &recorder{keyIDs: map[string]bool{}, tokens: map[string]bool{}}
-	motoURL, _ := url.Parse(s3.url)
-	front := httputil.NewSingleHostReverseProxy(motoURL)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec.note(r)
-		front.ServeHTTP(w, r)
-	})}
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	front := s3.front(t, rec.note)
 	// A host that SQL names in a path, which must never be reached.
 	trap, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -177,7 +165,7 @@ func TestObjectStorageSandbox(t *testing.T) {
 	t.Setenv("no_proxy", "127.0.0.1,localhost")
 	srvProc := startProc(t, "serve", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"),
 		"--executors", "2", "--in-process-plan", "distribute", "--split-min-rows", "0", "--local-max-rows", "0", "--threads", "1", "--task-rows", "2000", "--log-level", "debug",
-		"--allow-prefix", "s3://skein-data/data/", "--s3-endpoint", lis.Addr().String(), "--s3-use-ssl=false")
+		"--allow-prefix", "s3://skein-data/data/", "--s3-endpoint", front, "--s3-use-ssl=false")
 	cl := dial(t, srvProc.uri)
 	var seen []string // every plan and error a client saw
 	query := func(q string) result {
@@ -334,21 +322,12 @@ func TestObjectOverwrittenWhileQueried(t *testing.T) {
 
 	var armed atomic.Bool
 	held, release := make(chan struct{}), make(chan struct{})
-	motoURL, _ := url.Parse(s3.url)
-	front := httputil.NewSingleHostReverseProxy(motoURL)
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	front := s3.front(t, func(r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/part-1.parquet") && armed.CompareAndSwap(true, false) {
 			close(held)
 			<-release
 		}
-		front.ServeHTTP(w, r)
-	})}
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	})
 
 	s3flags := func(endpoint string) []string {
 		return []string{"--allow-prefix", "s3://skein-data/data/", "--s3-endpoint", endpoint,
@@ -357,8 +336,8 @@ func TestObjectOverwrittenWhileQueried(t *testing.T) {
 	pc := newProcCluster(t)
 	pc.env = []string{"AWS_ACCESS_KEY_ID=skeintest", "AWS_SECRET_ACCESS_KEY=skeintest", "AWS_SESSION_TOKEN="}
 	coord := pc.coordinator(filepath.Join(t.TempDir(), "data"), append([]string{"--task-rows", "1000"}, s3flags(s3.endpoint)...)...)
-	pc.executor(coord.uri, s3flags(lis.Addr().String())...)
-	pc.executor(coord.uri, s3flags(lis.Addr().String())...)
+	pc.executor(coord.uri, s3flags(front)...)
+	pc.executor(coord.uri, s3flags(front)...)
 	cl := dial(t, coord.uri)
 	waitExecutors(t, ctx, cl, 2, "SELECT count(*) FROM read_parquet('s3://skein-data/data/part-0.parquet')")
 

@@ -6,7 +6,9 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
@@ -221,4 +223,26 @@ func (r *recorder) note(req *http.Request) {
 	if tok := req.Header.Get("X-Amz-Security-Token"); tok != "" {
 		r.tokens[tok] = true
 	}
+}
+
+// front is the address (host:port) of a reverse proxy to the server that
+// calls before with each request, then passes it on, until the test ends.
+func (s *s3Server) front(t testing.TB, before func(*http.Request)) string {
+	t.Helper()
+	target, err := url.Parse(s.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		before(r)
+		proxy.ServeHTTP(w, r)
+	})}
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return lis.Addr().String()
 }
