@@ -27,6 +27,10 @@ func TestExchangesKeepTypes(t *testing.T) {
 		"SELECT typeof(j) AS ty, j::VARCHAR AS s FROM (SELECT DISTINCT json_object('k', k % 5) AS j FROM fact)",
 		"SELECT typeof(n) AS ty, n.u::VARCHAR AS s FROM (SELECT DISTINCT {'u': (k % 3)::UHUGEINT + 170141183460469231731687303715884105727::UHUGEINT} AS n FROM fact)",
 		"SELECT e::VARCHAR AS s, k FROM (SELECT CAST(['z', 'a', 'm'][1 + k % 3] AS ENUM('z', 'a', 'm')) AS e, k FROM fact) ORDER BY e, k LIMIT 5",
+		// An INTERVAL of more than 2^63 ns (292 years) wrapped through
+		// Arrow's month_day_nano; and a merge's maximum of such.
+		"SELECT epoch(iv) AS e, count(*) AS n FROM (SELECT DISTINCT to_hours(10000000 + k % 3) AS iv FROM fact) GROUP BY e",
+		"SELECT epoch(max(to_hours(10000000 + k % 3))) AS e, epoch(min([to_hours(-10000000 - k)][1])) AS m FROM fact",
 		// A join's task reads a stream input and shuffles an ENUM on: its
 		// types are its prepared statement's (a stream is read once).
 		"SELECT a.e::VARCHAR AS s, count(*) AS n FROM (SELECT o, CAST(['z', 'a', 'm'][1 + k % 3] AS ENUM('z', 'a', 'm')) AS e FROM fact) a " +

@@ -16,7 +16,8 @@ import (
 // meet: wrong groups, joins and order), a BIT as binary, a UUID and a JSON
 // as utf8, an ENUM as a dictionary its consumer reads as VARCHAR (sorted
 // as text), a HUGEINT or UHUGEINT nested in a list or struct as a decimal
-// (2^127 and more do not fit). A producer whose result has a column of
+// (2^127 and more do not fit), an INTERVAL as month_day_nano (its time
+// past 292 years wraps). A producer whose result has a column of
 // such a type (ExchangeTypes) runs with it cast to its VARCHAR text
 // (ExchangeSQL), which DuckDB casts back exactly, and its field names the
 // type (TypeKey, MarkTypes); its consumer casts it back (castsBack).
@@ -177,6 +178,11 @@ func lossyThroughArrow(lt mapping.LogicalType, top bool) bool {
 		// 1.5.5) crashed the consumer on (SIGSEGV, every executor in
 		// turn, the task retried elsewhere). Its WKT text casts back
 		// exactly (doubles written in their shortest exact form).
+		return true
+	case mapping.TypeInterval:
+		// Exported as month_day_nano: microseconds past 2^63 ns (about
+		// 292 years) wrapped, silently. Its text casts back exactly up
+		// to 999,999,999 hours, and fails past that.
 		return true
 	case mapping.TypeHugeInt, mapping.TypeUHugeInt, mapping.TypeBigNum:
 		return !top
