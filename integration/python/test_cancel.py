@@ -2,6 +2,7 @@
 
 import concurrent.futures as cf
 import os
+import signal
 import threading
 import time
 
@@ -22,17 +23,29 @@ PROMPT = 10.0  # seconds within which a cancelled query must end
 def in_thread(fn, timeout=60):
     """Run fn in a worker thread; return its result or the exception it raised.
 
-    pyarrow turns a CANCELLED status received on the main thread into a
-    simulated SIGINT (KeyboardInterrupt), so calls expected to be cancelled
-    run elsewhere."""
-    with cf.ThreadPoolExecutor(1) as pool:
-        fut = pool.submit(fn)
-        try:
-            return fut.result(timeout=timeout)
-        except cf.TimeoutError:
-            raise
-        except BaseException as e:  # noqa: BLE001
-            return e
+    pyarrow turns a CANCELLED status into a simulated SIGINT, which Python
+    handles on the main thread whenever that next runs Python code: raised
+    there as KeyboardInterrupt after the call had returned, it crashed the
+    pytest-xdist worker (CI, 2026-12-05). So calls expected to be cancelled
+    run elsewhere, and the main thread ignores SIGINT until the simulated
+    one has been handled."""
+    previous = signal.signal(signal.SIGINT, lambda *_: None)
+    try:
+        with cf.ThreadPoolExecutor(1) as pool:
+            fut = pool.submit(fn)
+            try:
+                return fut.result(timeout=timeout)
+            except cf.TimeoutError:
+                raise
+            except BaseException as e:  # noqa: BLE001
+                return e
+    finally:
+        # Pending signals run at the main thread's next bytecode checks:
+        # give them some before the default handler is back.
+        deadline = time.monotonic() + 0.2
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+        signal.signal(signal.SIGINT, previous)
 
 
 def cpu_seconds(pid):
