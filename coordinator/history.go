@@ -273,7 +273,7 @@ func (h *history) merged(query string, tasks []int, at time.Time) {
 // SQL failing is not recorded: the executor that ran it reports that,
 // and it may not be the one read (a stolen task is relayed by its home).
 func (h *history) saw(query string, task int, executor string, started time.Time, err error) {
-	if sqlError(err) {
+	if cluster.SQLFailed(err) {
 		return
 	}
 	h.mu.Lock()

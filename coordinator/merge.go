@@ -14,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/skeindb/skein/flightsql"
+	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -318,7 +319,7 @@ func (d *dist) fetchTask(ctx context.Context, handle []byte, part int, query str
 		}
 		// A task whose own SQL failed as it ran (an overflow, a cast of
 		// one row) fails alike anywhere.
-		if attempt >= d.retries || ctx.Err() != nil || from == "" || sqlError(err) {
+		if attempt >= d.retries || ctx.Err() != nil || from == "" || cluster.SQLFailed(err) {
 			return nil, nil, fmt.Errorf("task %d (%s): %w", t.Task, executorName(from), err)
 		}
 		flightsql.QueryLog(d.log, t.Query, t.Trace).Warn().Err(err).Int("task_id", t.Task).Str("executor", from).

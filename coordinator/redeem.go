@@ -15,8 +15,6 @@ import (
 	"github.com/skeindb/skein/internal/duck"
 	"github.com/skeindb/skein/internal/token"
 	"github.com/skeindb/skein/partition"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // Redeeming tickets: a task ticket brought to the coordinator is proxied
@@ -113,12 +111,6 @@ func (d *dist) issuedTicket(handle []byte) (issued, bool, error) {
 	return issued{}, false, nil
 }
 
-// sqlError says err is a task's SQL failing as it would anywhere: DuckDB's
-// parser, binder, conversion or other invalid-input error
-// (InvalidArgument), not its executor's (a file it does not see, its
-// sandbox, its memory) or the way to it.
-func sqlError(err error) bool { return status.Code(err) == codes.InvalidArgument }
-
 // open starts a task's stream: on its executor, then its alternate (an
 // empty id: none), then here on the coordinator, which can run any task
 // itself. It says which executor serves it ("" for the coordinator).
@@ -203,7 +195,7 @@ func (d *dist) openPart(ctx context.Context, t cluster.Task, handle []byte, part
 		}
 		lease()
 		d.hist.saw(t.Query, t.Task, id, tried, err)
-		if sqlError(err) {
+		if cluster.SQLFailed(err) {
 			// The task's own SQL failed (a cast, a missing column): it
 			// fails alike anywhere; tried on every executor and here, it
 			// said its error three times and more.

@@ -761,7 +761,7 @@ func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 		// the scheduler, and get its error if it fails everywhere; unless
 		// its own SQL failed, which fails alike anywhere.
 		at = ""
-		if !lost && sqlError(err) {
+		if !lost && cluster.SQLFailed(err) {
 			t.failed = err
 		}
 	}

@@ -9,9 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/flightwire"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 )
 
 // redirect serves a task ticket this executor was named for but does not
@@ -40,7 +38,7 @@ func (e *Executor) redirect(stream flight.FlightService_DoGetServer, t cluster.T
 	switch {
 	case ctx.Err() != nil:
 		return true, ctx.Err()
-	case status.Code(err) == codes.InvalidArgument:
+	case cluster.SQLFailed(err):
 		return true, err // its run failed on its own SQL: it fails alike here
 	case err != nil:
 		e.log.Debug().Err(err).Msg("asking the coordinator where a task runs failed; running it here")
@@ -64,7 +62,7 @@ func (e *Executor) redirect(stream flight.FlightService_DoGetServer, t cluster.T
 		if ctx.Err() != nil {
 			return true, ctx.Err()
 		}
-		if status.Code(err) == codes.InvalidArgument {
+		if cluster.SQLFailed(err) {
 			return true, err // its own SQL failed there: it fails alike here
 		}
 		// Nothing was sent: run it here, whatever else went wrong there

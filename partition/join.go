@@ -765,9 +765,7 @@ func keyType(a, b string) (string, bool) {
 // decimalDigits are the width and scale of the DECIMAL that holds every
 // value of t, an integer or DECIMAL type, as DuckDB counts them.
 func decimalDigits(t string) (width, scale int, ok bool) {
-	ints := map[string]int{"TINYINT": 3, "SMALLINT": 5, "INTEGER": 10, "BIGINT": 19, "HUGEINT": 38,
-		"UTINYINT": 3, "USMALLINT": 5, "UINTEGER": 10, "UBIGINT": 20, "UHUGEINT": 38}
-	if w, ok := ints[t]; ok {
+	if w, ok := integerDigits[t]; ok {
 		return w, 0, true
 	}
 	m := decimalType.FindStringSubmatch(t)
@@ -778,6 +776,10 @@ func decimalDigits(t string) (width, scale int, ok bool) {
 	scale, _ = strconv.Atoi(m[2])
 	return width, scale, true
 }
+
+// integerDigits are the decimal digits of each integer type's values.
+var integerDigits = map[string]int{"TINYINT": 3, "SMALLINT": 5, "INTEGER": 10, "BIGINT": 19, "HUGEINT": 38,
+	"UTINYINT": 3, "USMALLINT": 5, "UINTEGER": 10, "UBIGINT": 20, "UHUGEINT": 38}
 
 // floatType says t is DuckDB's 4-byte floating-point type.
 func floatType(t string) bool { return t == "FLOAT" || t == "REAL" || t == "FLOAT4" }

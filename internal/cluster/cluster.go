@@ -25,7 +25,9 @@ import (
 	"github.com/skeindb/skein/internal/users"
 	"github.com/skeindb/skein/partition"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 // Actions executors send to the coordinator, and the coordinator to them.
@@ -472,3 +474,10 @@ func Do(ctx context.Context, c flight.Client, a *flight.Action) error {
 	_, err := DoReply(ctx, c, a)
 	return err
 }
+
+// SQLFailed says err is a task's own SQL failing, as it would on any
+// node: DuckDB's parser, binder, conversion or other invalid-input error
+// (InvalidArgument: a cast, an overflow, error()), not its executor's (a
+// file it does not see, its sandbox, its memory) or the way to it. Such
+// a task is never run again elsewhere.
+func SQLFailed(err error) bool { return status.Code(err) == codes.InvalidArgument }
