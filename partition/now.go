@@ -114,7 +114,7 @@ func bindNowOnce(root Node, env *Env) error {
 	if err := checkSessionTypes(root, env.SessionType); err != nil {
 		return err
 	}
-	if err := checkVariants(root); err != nil {
+	if err := checkExchangeTypes(root); err != nil {
 		return err
 	}
 	if err := checkEmptyGroupings(root, env.Aggregates); err != nil {
