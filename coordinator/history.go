@@ -469,12 +469,20 @@ func (h *history) system(path string) *duck.System {
 	}}
 }
 
-func (h *history) queryRows() [][]any {
+// sees says r may read q's rows: its own user's queries, or every
+// user's for an admin. Another user's SQL text and errors may hold what
+// it would not show (a literal, a path).
+func sees(r duck.Reader, q *queryRecord) bool { return r.All || q.user == r.User }
+
+func (h *history) queryRows(r duck.Reader) [][]any {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.expire(h.now())
 	out := make([][]any, 0, len(h.order))
 	for _, q := range h.order {
+		if !sees(r, q) {
+			continue
+		}
 		row := []any{q.id, q.user, q.sql, q.mode, int32(q.tasks), q.started, nil, nil, nil, q.status, orNull(q.err), orNull(q.trace), nil, nil}
 		if q.status != statusRunning {
 			row[6], row[7], row[8] = q.finished, q.rows, q.bytes
@@ -498,11 +506,14 @@ func (h *history) queryRows() [][]any {
 	return out
 }
 
-func (h *history) taskRows() [][]any {
+func (h *history) taskRows(r duck.Reader) [][]any {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out [][]any
 	for _, q := range h.order {
+		if !sees(r, q) {
+			continue
+		}
 		for _, a := range q.attempts {
 			row := []any{q.id, int32(a.task), a.executor, int32(a.number), a.started, a.finished,
 				a.rows, a.bytes, a.status, orNull(a.err), nil, nil}

@@ -16,6 +16,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	skeinsql "github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
+	"github.com/skeindb/skein/internal/duck"
 )
 
 // queryString runs a query answering one VARCHAR ("" for NULL or no row).
@@ -271,6 +272,35 @@ func TestHistoryRecordsTheUser(t *testing.T) {
 	}
 }
 
+// A user reads its own queries and their tasks, an admin every user's,
+// a connection the server set no reader on none
+// (flightsql.TestHistoryRecordsUser through clients).
+func TestHistoryShowsEachUserItsOwn(t *testing.T) {
+	h := newHistory()
+	for _, q := range []struct{ id, user string }{{"a1", "ann"}, {"b1", "bob"}, {"a2", "ann"}} {
+		h.started(skeinsql.QueryTag{ID: q.id}, q.user, "SELECT", "scatter", 1, true, true)
+		h.tasks([]cluster.TaskReport{{Query: q.id, Task: 0, Executor: "e1", Rows: 1}})
+	}
+	ids := func(rows [][]any) string {
+		var s []string
+		for _, r := range rows {
+			s = append(s, r[0].(string))
+		}
+		return strings.Join(s, " ")
+	}
+	for _, c := range []struct {
+		r    duck.Reader
+		want string
+	}{{duck.Reader{User: "ann"}, "a1 a2"}, {duck.Reader{User: "bob"}, "b1"}, {duck.Reader{User: "root", All: true}, "a1 b1 a2"}, {duck.Reader{}, ""}} {
+		if got := ids(h.queryRows(c.r)); got != c.want {
+			t.Errorf("%+v reads queries %q, want %q", c.r, got, c.want)
+		}
+		if got := ids(h.taskRows(c.r)); got != c.want {
+			t.Errorf("%+v reads the tasks of %q, want %q", c.r, got, c.want)
+		}
+	}
+}
+
 // The history's bookkeeping, attempt by attempt.
 func TestHistoryEndsEachQueryOnce(t *testing.T) {
 	h := newHistory()
@@ -341,7 +371,7 @@ func TestHistoryEndsEachQueryOnce(t *testing.T) {
 	// Never read: abandoned at the deadline.
 	h.started(skeinsql.QueryTag{ID: "d"}, "ann", "SELECT", "scatter-merge", 2, true, false)
 	at = at.Add(h.abandon + time.Second)
-	h.queryRows()
+	h.queryRows(duck.Reader{All: true})
 	if q := h.byID["d"]; q.status != statusFailed || !strings.Contains(q.err, "abandoned") {
 		t.Fatalf("d: %s %s", q.status, q.err)
 	}
@@ -360,7 +390,7 @@ func TestHistoryEndsEachQueryOnce(t *testing.T) {
 		}
 	}
 	at = at.Add(h.abandon + time.Second)
-	h.queryRows()
+	h.queryRows(duck.Reader{All: true})
 	for _, id := range []string{"failed", "cancelled"} {
 		if q := h.byID[id]; q.status != id {
 			t.Fatalf("abandoned query %s: %s %s", id, q.status, q.err)
@@ -370,10 +400,10 @@ func TestHistoryEndsEachQueryOnce(t *testing.T) {
 	for i := range retainQueries + 5 {
 		h.started(skeinsql.QueryTag{ID: fmt.Sprint("q", i)}, "ann", "SELECT", "local", 0, false, false)
 	}
-	if len(h.order) != retainQueries || h.byID["a"] != nil || len(h.taskRows()) != 0 {
-		t.Fatalf("%d queries kept, %d attempts", len(h.order), len(h.taskRows()))
+	if len(h.order) != retainQueries || h.byID["a"] != nil || len(h.taskRows(duck.Reader{All: true})) != 0 {
+		t.Fatalf("%d queries kept, %d attempts", len(h.order), len(h.taskRows(duck.Reader{All: true})))
 	}
-	if rows := h.queryRows(); len(rows) != retainQueries || rows[0][0] != "q5" {
+	if rows := h.queryRows(duck.Reader{All: true}); len(rows) != retainQueries || rows[0][0] != "q5" {
 		t.Fatalf("%d rows, first %v", len(rows), rows[0][0])
 	}
 	// Long SQL is clipped, and the oldest go to keep within retainBytes.

@@ -4,6 +4,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/skeindb/skein/internal/duck"
 	"github.com/skeindb/skein/internal/web"
 )
 
@@ -46,7 +47,7 @@ func (s statusPage) Cluster() web.Cluster {
 // page has it whole).
 const listedSQL = 2000
 
-func (s statusPage) Queries(limit int) []web.Query {
+func (s statusPage) Queries(v web.Viewer, limit int) []web.Query {
 	h := s.c.hist
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -54,6 +55,9 @@ func (s statusPage) Queries(limit int) []web.Query {
 	now := h.now()
 	out := make([]web.Query, 0, min(limit, len(h.order)))
 	for i := len(h.order) - 1; i >= 0 && len(out) < limit; i-- {
+		if !sees(duck.Reader{User: v.User, All: v.All}, h.order[i]) {
+			continue
+		}
 		q := summary(h.order[i], now)
 		if len(q.SQL) > listedSQL {
 			q.SQL = clipTo(q.SQL, listedSQL)
@@ -63,11 +67,11 @@ func (s statusPage) Queries(limit int) []web.Query {
 	return out
 }
 
-func (s statusPage) Query(id string) (web.QueryDetail, bool) {
+func (s statusPage) Query(v web.Viewer, id string) (web.QueryDetail, bool) {
 	h := s.c.hist
 	h.mu.Lock()
 	q := h.byID[id]
-	if q == nil {
+	if q == nil || !sees(duck.Reader{User: v.User, All: v.All}, q) {
 		h.mu.Unlock()
 		return web.QueryDetail{}, false
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -271,6 +272,53 @@ func get(t *testing.T, url, user, password string) (*http.Response, string) {
 		t.Fatal(err)
 	}
 	return resp, string(b)
+}
+
+// A user's status page lists its own queries, an admin's every user's,
+// as skein.queries does: another user's SQL may hold what it would not
+// show.
+func TestStatusPageShowsEachUserItsOwn(t *testing.T) {
+	users := usersFile(t, "ann:writer", "bob:reader", "root:admin")
+	c, cl, glob := startCluster(t, 1, "proxy", withHTTP, func(c *Config) { c.UsersFile = users })
+	base := c.HTTPURL()
+	ids := map[string]string{}
+	for _, u := range []string{"ann", "bob"} {
+		ctx, err := cl.Client.AuthenticateBasicToken(context.Background(), u, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := cl.Execute(ctx, "SELECT count(*) FROM read_parquet('"+glob+"') WHERE id > 7 -- "+u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readEndpointsAny(ctx, t, cl, info.Endpoint)
+		var plan explanation
+		if err := json.Unmarshal(info.AppMetadata, &plan); err != nil {
+			t.Fatal(err)
+		}
+		ids[u] = plan.QueryID
+	}
+	for _, c := range []struct{ user, want string }{{"ann", "ann"}, {"bob", "bob"}, {"root", "ann bob"}} {
+		var queries []web.Query
+		resp, body := get(t, base+"/api/queries", c.user, c.user)
+		if err := json.Unmarshal([]byte(body), &queries); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("/api/queries as %s: %s %s", c.user, resp.Status, body)
+		}
+		var seen []string
+		for _, q := range queries {
+			seen = append(seen, q.User)
+		}
+		slices.Sort(seen)
+		if got := strings.Join(seen, " "); got != c.want {
+			t.Errorf("%s reads the queries of %q, want %q", c.user, got, c.want)
+		}
+		for _, u := range []string{"ann", "bob"} {
+			resp, _ := get(t, base+"/api/queries/"+ids[u], c.user, c.user)
+			if want := map[bool]int{true: http.StatusOK, false: http.StatusNotFound}[strings.Contains(c.want, u)]; resp.StatusCode != want {
+				t.Errorf("%s reads %s's query: %s, want %d", c.user, u, resp.Status, want)
+			}
+		}
+	}
 }
 
 // With auth on, the status page and its API take the Flight users'

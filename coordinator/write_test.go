@@ -197,12 +197,13 @@ FROM read_parquet('%s')) TO '%s/' (FORMAT parquet)`, glob, out))
 	}
 }
 
-// The target must be under the allowed directories, as for any COPY, and
-// readers may not write.
-func TestCopyIsChecked(t *testing.T) {
-	users := filepath.Join(t.TempDir(), "users")
+// usersFile writes a --users-file of the users name:role, each with its
+// name as its password.
+func usersFile(t *testing.T, users ...string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "users")
 	var b strings.Builder
-	for _, u := range []string{"wri:writer", "rea:reader"} {
+	for _, u := range users {
 		name, role, _ := strings.Cut(u, ":")
 		h, err := bcrypt.GenerateFromPassword([]byte(name), bcrypt.MinCost)
 		if err != nil {
@@ -210,9 +211,16 @@ func TestCopyIsChecked(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "%s:%s:%s\n", name, role, h)
 	}
-	if err := os.WriteFile(users, []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return path
+}
+
+// The target must be under the allowed directories, as for any COPY, and
+// readers may not write.
+func TestCopyIsChecked(t *testing.T) {
+	users := usersFile(t, "wri:writer", "rea:reader")
 	_, cl, glob := startCluster(t, 2, "", func(c *Config) { c.UsersFile = users })
 	data := filepath.Dir(glob)
 	outside := t.TempDir()

@@ -258,14 +258,15 @@ func (s *Server) login(ctx context.Context, b basicLogin) (*identity, error) {
 
 // Login checks a user name and password from a client address as a
 // Flight login does, counting failures against the same throttle (the
-// HTTP status page's Basic auth). A positive retry says the address or
-// user is in backoff: nothing was checked.
-func (s *Server) Login(addr, user, password string) (ok bool, retry time.Duration) {
+// HTTP status page's Basic auth), and whether the user is an admin (every
+// caller is without users). A positive retry says the address or user is
+// in backoff: nothing was checked.
+func (s *Server) Login(addr, user, password string) (ok, admin bool, retry time.Duration) {
 	if s.cfg.Users == nil {
-		return true, 0
+		return true, true, 0
 	}
-	_, ok, retry = s.checkLogin(addr, user, password)
-	return ok, retry
+	role, ok, retry := s.checkLogin(addr, user, password)
+	return ok, role == users.Admin, retry
 }
 
 func (s *Server) checkLogin(addr, user, password string) (users.Role, bool, time.Duration) {

@@ -288,6 +288,7 @@ func (ss *sessions) create(ctx context.Context, user string, role users.Role, cl
 	if role.ReadOnly() {
 		conn.SetPolicy(duck.Policy{ReadOnly: true})
 	}
+	conn.SetReader(duck.Reader{User: user, All: role == users.Admin})
 	s := &session{id: newID(), user: user, role: role, conn: conn, sem: make(chan struct{}, 1),
 		lastUsed: time.Now(), prepared: map[string]*prepared{}, claimed: claimed, fresh: true}
 	ss.mu.Lock()

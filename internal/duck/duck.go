@@ -85,6 +85,9 @@ type DB struct {
 	// userFuncs and userTypes are the names of the functions and types
 	// SQL created (NoteUserFunctions, NoteUserTypes).
 	userFuncs, userTypes nameSet
+	// readers are the system tables' reader of each connection that has
+	// one (SetReader), by DuckDB's id of the connection.
+	readers sync.Map
 }
 
 // nameSet is a set of names, case-insensitive, safe for concurrent use.
@@ -292,6 +295,7 @@ type Conn struct {
 	kept   map[string]*Stmt // QueryText's statements, by query
 	spare  []*Stmt          // Keep's statements, oldest first
 	policy Policy
+	reads  bool     // it has a reader of the system tables (SetReader)
 	defs   nestDefs // the views and macros it sees, once it has its own CatalogVersion (nesting.go)
 	// allowed are the directories COPY TO and EXPORT may write in.
 	allowed []string
@@ -299,6 +303,9 @@ type Conn struct {
 
 // Close closes the connection, rolling back any open transaction.
 func (c *Conn) Close() error {
+	if c.reads {
+		c.db.readers.Delete(c.duckConnID())
+	}
 	c.closeKept()
 	c.closeSpare()
 	// database/sql would hand the driver connection to the next caller with
@@ -309,6 +316,17 @@ func (c *Conn) Close() error {
 		return nil
 	}
 	return errors.Join(err, c.sc.Close())
+}
+
+// duckConnID is DuckDB's id of the connection, unique in the instance.
+func (c *Conn) duckConnID() uint64 {
+	if c.duckID == 0 {
+		var cc mapping.ClientContext
+		mapping.ConnectionGetClientContext(c.handle, &cc)
+		c.duckID = uint64(mapping.ClientContextGetConnectionId(cc)) + 1 // 0: not known yet
+		mapping.DestroyClientContext(&cc)
+	}
+	return c.duckID - 1
 }
 
 // Interrupt stops whatever the connection is running.

@@ -262,8 +262,8 @@ var deniedLength = func() (l [32]bool) {
 
 // checkText refuses SQL that no statement type check can catch: a NUL byte
 // (DuckDB would stop reading there, while the history records the whole
-// text), the denied functions, and for a ReadOnly connection the calls
-// that write.
+// text), the denied functions and the system tables' (wherever named),
+// and for a ReadOnly connection the calls that write.
 func checkText(query string, readOnly bool) error {
 	if strings.IndexByte(query, 0) >= 0 {
 		return &Error{Kind: KindInvalid, Msg: "Parser Error: SQL contains a NUL byte"}
@@ -280,6 +280,11 @@ func checkText(query string, readOnly bool) error {
 		}
 		if j-i <= 3 && (strings.EqualFold(query[i:j], "or") || strings.EqualFold(query[i:j], "and")) {
 			connectives++
+		}
+		if j-i > len(systemFunctionPrefix) && strings.EqualFold(query[i:i+len(systemFunctionPrefix)], systemFunctionPrefix) {
+			// A call naming another connection's id would read its
+			// reader's rows (System).
+			return &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: %s is not allowed: the system tables' functions are the server's: read the tables", query[i:j])}
 		}
 		if !deniedLength[min(j-i, len(deniedLength)-1)] {
 			i = j

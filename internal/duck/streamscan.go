@@ -78,17 +78,11 @@ func (c *Conn) RegisterStream(rdr array.RecordReader, name string, rows int64) (
 	if err := c.db.registerStreamFunction(c); err != nil {
 		return nil, err
 	}
-	if c.duckID == 0 {
-		var cc mapping.ClientContext
-		mapping.ConnectionGetClientContext(c.handle, &cc)
-		c.duckID = uint64(mapping.ClientContextGetConnectionId(cc)) + 1 // 0: not known yet
-		mapping.DestroyClientContext(&cc)
-	}
 	in, err := c.newArrowInput(rdr.Schema())
 	if err != nil {
 		return nil, fmt.Errorf("duck: stream %s: %w", name, err)
 	}
-	key := streamKey{name: strings.ToLower(name), conn: c.duckID - 1}
+	key := streamKey{name: strings.ToLower(name), conn: c.duckConnID()}
 	db := c.db
 	db.streamMu.Lock()
 	if _, ok := db.streams[key]; ok {

@@ -14,6 +14,14 @@ import (
 // database file attached READ_ONLY, over table functions that read Go
 // memory. No statement can change what they show: the views' catalog
 // refuses every write, and the rows live where SQL cannot reach.
+//
+// A table shows each connection what its Reader may see (a client's
+// queries, not other users' SQL text and errors): the view passes its
+// table function the DuckDB id of the connection binding it
+// (current_connection_id()), and the reader of that id is the one the
+// server set (Conn.SetReader). No client names a table function itself
+// (the guard refuses their names wherever they appear), so none can pass
+// another connection's id.
 type System struct {
 	// Catalog is the name SQL uses, as in skein.queries.
 	Catalog string
@@ -26,12 +34,26 @@ type System struct {
 // SystemTable is one read-only table of the system catalog.
 type SystemTable struct {
 	// Name is the view's name in the catalog; its table function is named
-	// <catalog>_<name>.
+	// skein_system_<catalog>_<name> (systemFunctionPrefix).
 	Name    string
 	Columns []Column
-	// Rows gives a snapshot of the table, each row a value per column (nil
-	// for NULL); it is called once per query that reads the table.
-	Rows func() [][]any
+	// Rows gives a snapshot of the table as r may see it, each row a
+	// value per column (nil for NULL); it is called once per query that
+	// reads the table.
+	Rows func(r Reader) [][]any
+}
+
+// systemFunctionPrefix starts the names of the system tables' functions,
+// which no client may write (checkText).
+const systemFunctionPrefix = "skein_system_"
+
+// Reader is who reads a system table through a connection.
+type Reader struct {
+	// User is the connection's user; a connection the server never set a
+	// reader on has none.
+	User string
+	// All says the reader sees every user's rows (an admin).
+	All bool
 }
 
 // Column is a system table column and its DuckDB type.
@@ -82,14 +104,14 @@ func (db *DB) attachSystem(ctx context.Context, s System) error {
 		return err
 	}
 	for _, t := range s.Tables {
-		fn := s.Catalog + "_" + t.Name
-		if err := registerTable(conn, fn, t); err != nil {
+		fn := systemFunctionPrefix + s.Catalog + "_" + t.Name
+		if err := db.registerTable(conn, fn, t); err != nil {
 			return err
 		}
 		// Table functions live in the catalog "system"; naming it means
 		// no macro of the same name elsewhere can stand in for it.
 		if err := exec("CREATE VIEW " + catalog + ".main." + QuoteIdent(t.Name) +
-			" AS SELECT * FROM system.main." + QuoteIdent(fn) + "()"); err != nil {
+			" AS SELECT * FROM system.main." + QuoteIdent(fn) + "(current_connection_id())"); err != nil {
 			return err
 		}
 	}
@@ -99,7 +121,7 @@ func (db *DB) attachSystem(ctx context.Context, s System) error {
 	return exec("ATTACH " + QuoteString(s.Path) + " AS " + catalog + " (READ_ONLY)")
 }
 
-func registerTable(conn *sql.Conn, name string, t SystemTable) error {
+func (db *DB) registerTable(conn *sql.Conn, name string, t SystemTable) error {
 	cols := make([]duckdb.ColumnInfo, len(t.Columns))
 	for i, c := range t.Columns {
 		ti, err := duckdb.NewTypeInfo(columnTypes[c.Type])
@@ -108,15 +130,40 @@ func registerTable(conn *sql.Conn, name string, t SystemTable) error {
 		}
 		cols[i] = duckdb.ColumnInfo{Name: c.Name, T: ti}
 	}
-	err := duckdb.RegisterTableUDF(conn, name, duckdb.ChunkTableFunction{
-		BindArguments: func(map[string]any, ...any) (duckdb.ChunkTableSource, error) {
-			return &rowSource{cols: cols, rows: t.Rows}, nil
+	id, err := duckdb.NewTypeInfo(duckdb.TYPE_UBIGINT)
+	if err != nil {
+		return wrap(fmt.Errorf("duck: system table %s: %w", name, err))
+	}
+	err = duckdb.RegisterTableUDF(conn, name, duckdb.ChunkTableFunction{
+		Config: duckdb.TableFunctionConfig{Arguments: []duckdb.TypeInfo{id}},
+		BindArguments: func(_ map[string]any, args ...any) (duckdb.ChunkTableSource, error) {
+			conn, ok := args[0].(uint64)
+			if !ok {
+				return nil, fmt.Errorf("duck: system table %s: connection id %T", name, args[0])
+			}
+			r := db.reader(conn)
+			return &rowSource{cols: cols, rows: func() [][]any { return t.Rows(r) }}, nil
 		},
 	})
 	if err != nil {
 		return wrap(fmt.Errorf("duck: system table %s: %w", name, err))
 	}
 	return nil
+}
+
+// SetReader makes r the reader of the system tables through c, until c
+// closes.
+func (c *Conn) SetReader(r Reader) {
+	c.db.readers.Store(c.duckConnID(), r)
+	c.reads = true
+}
+
+// reader is the reader set on the DuckDB connection of id conn: none
+// (no user, no rows) if the server set none.
+func (db *DB) reader(conn uint64) Reader {
+	r, _ := db.readers.Load(conn)
+	reader, _ := r.(Reader)
+	return reader
 }
 
 // rowSource serves a system table to one query. A prepared statement

@@ -23,7 +23,7 @@ func openSystem(t *testing.T) (*Conn, func([][]any)) {
 	sys := &System{Catalog: "skein", Path: filepath.Join(dir, "system.duckdb"), Tables: []SystemTable{{
 		Name:    "queries",
 		Columns: []Column{{"query_id", Varchar}, {"tasks", Integer}, {"rows", BigInt}, {"started_at", TimestampTZ}},
-		Rows:    func() [][]any { mu.Lock(); defer mu.Unlock(); return rows },
+		Rows:    func(Reader) [][]any { mu.Lock(); defer mu.Unlock(); return rows },
 	}}}
 	ctx := context.Background()
 	// Opened twice: the second start rebuilds the catalog's file.

@@ -6,11 +6,20 @@ import "time"
 type Status interface {
 	// Cluster is the coordinator and its executors now.
 	Cluster() Cluster
-	// Queries are the newest queries of the history, newest first, at
-	// most limit.
-	Queries(limit int) []Query
-	// Query is one query with its plan and tasks, if the history holds it.
-	Query(id string) (QueryDetail, bool)
+	// Queries are the newest queries of the history v may see, newest
+	// first, at most limit.
+	Queries(v Viewer, limit int) []Query
+	// Query is one query with its plan and tasks, if the history holds it
+	// and v may see it.
+	Query(v Viewer, id string) (QueryDetail, bool)
+}
+
+// Viewer is who reads the page: a user sees its own queries, an admin
+// (All) every user's, as in skein.queries. Another user's SQL text and
+// errors may hold what it would not show (a literal, a path).
+type Viewer struct {
+	User string
+	All  bool
 }
 
 // Cluster is the coordinator and the executors it knows.

@@ -32,9 +32,11 @@ type Config struct {
 	// coordinator's); without it only /metrics is served (an executor's).
 	Status Status
 	// Login, when set, guards the page and the API with HTTP Basic: it
-	// checks a user name and password from a client address; a positive
-	// retry means too many failures, try again after it.
-	Login func(addr, user, password string) (ok bool, retry time.Duration)
+	// checks a user name and password from a client address, and says
+	// whether the user is an admin (sees every user's queries); a
+	// positive retry means too many failures, try again after it. Without
+	// it every reader sees every query.
+	Login func(addr, user, password string) (ok, admin bool, retry time.Duration)
 	// Role names the process in the plain index of a listener without a
 	// status page ("executor").
 	Role string
@@ -166,9 +168,11 @@ func headers(h http.Handler) http.Handler {
 // guard asks for HTTP Basic credentials that login accepts; a nil login
 // lets everyone in (a server without auth, on loopback or by the
 // operator's --insecure-no-auth).
-func guard(login func(addr, user, password string) (bool, time.Duration), h http.Handler) http.Handler {
+func guard(login func(addr, user, password string) (ok, admin bool, retry time.Duration), h http.Handler) http.Handler {
 	if login == nil {
-		return h
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), viewerKey{}, Viewer{All: true})))
+		})
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, password, given := r.BasicAuth()
@@ -177,9 +181,9 @@ func guard(login func(addr, user, password string) (bool, time.Duration), h http
 			if host, _, err := net.SplitHostPort(addr); err == nil {
 				addr = host
 			}
-			ok, retry := login(addr, user, password)
+			ok, admin, retry := login(addr, user, password)
 			if ok {
-				h.ServeHTTP(w, r)
+				h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), viewerKey{}, Viewer{User: user, All: admin})))
 				return
 			}
 			if retry > 0 {
@@ -191,6 +195,15 @@ func guard(login func(addr, user, password string) (bool, time.Duration), h http
 		w.Header().Set("WWW-Authenticate", `Basic realm="skein", charset="UTF-8"`)
 		http.Error(w, "log in with your Skein user and password", http.StatusUnauthorized)
 	})
+}
+
+// viewerKey keys a request's Viewer in its context (guard).
+type viewerKey struct{}
+
+// viewer is who guard let in: a request it did not pass sees nothing.
+func viewer(r *http.Request) Viewer {
+	v, _ := r.Context().Value(viewerKey{}).(Viewer)
+	return v
 }
 
 type api struct{ st Status }
@@ -209,12 +222,12 @@ func (a api) queries(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = min(n, 10000)
 	}
-	writeJSON(w, http.StatusOK, a.st.Queries(limit))
+	writeJSON(w, http.StatusOK, a.st.Queries(viewer(r), limit))
 }
 
 func (a api) query(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	q, ok := a.st.Query(id)
+	q, ok := a.st.Query(viewer(r), id)
 	if !ok {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no query " + strconv.Quote(id) + " in the history"})
 		return

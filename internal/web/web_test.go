@@ -98,15 +98,15 @@ func TestGuard(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	var lastAddr string
 	s, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", Metrics: reg, Status: emptyStatus{},
-		Login: func(addr, user, password string) (bool, time.Duration) {
+		Login: func(addr, user, password string) (bool, bool, time.Duration) {
 			lastAddr = addr
 			switch {
 			case user == "slow":
-				return false, 2500 * time.Millisecond
+				return false, false, 2500 * time.Millisecond
 			case user == "ann" && password == "pw":
-				return true, 0
+				return true, false, 0
 			}
-			return false, 0
+			return false, false, 0
 		}}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -149,6 +149,6 @@ func TestGuard(t *testing.T) {
 
 type emptyStatus struct{}
 
-func (emptyStatus) Cluster() Cluster                 { return Cluster{} }
-func (emptyStatus) Queries(int) []Query              { return []Query{} }
-func (emptyStatus) Query(string) (QueryDetail, bool) { return QueryDetail{}, false }
+func (emptyStatus) Cluster() Cluster                         { return Cluster{} }
+func (emptyStatus) Queries(Viewer, int) []Query              { return []Query{} }
+func (emptyStatus) Query(Viewer, string) (QueryDetail, bool) { return QueryDetail{}, false }
