@@ -124,6 +124,11 @@ func (f *service) doGetStatement(cmd flightsql.StatementQueryTicket, stream flig
 	w.Compressed = codec != ""
 	defer w.Close()
 	for {
+		// The next record is taken once gRPC has sent the last: a client
+		// that stops reading holds one record here, not two.
+		if err := w.Sent(ctx); err != nil {
+			return err
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

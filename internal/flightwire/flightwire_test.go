@@ -331,3 +331,58 @@ func TestStream(t *testing.T) {
 		})
 	}
 }
+
+// sentServer writes one record, then waits for gRPC to have sent it
+// (Writer.Sent): briefly, while its client does not read, then until
+// done.
+type sentServer struct {
+	flight.BaseFlightServer
+	rec     arrow.RecordBatch
+	stalled chan error // what the brief wait gave
+	sent    chan error // what the wait to the end gave
+}
+
+func (s *sentServer) DoGet(_ *flight.Ticket, stream flight.FlightService_DoGetServer) error {
+	w := NewWriter(stream, ipc.WithSchema(s.rec.Schema()))
+	defer w.Close()
+	if err := w.Write(s.rec); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(stream.Context(), 300*time.Millisecond)
+	defer cancel()
+	s.stalled <- w.Sent(ctx)
+	s.sent <- w.Sent(stream.Context())
+	return nil
+}
+
+// Sent waits until gRPC has sent what was written: a server that takes
+// its next record only then holds one beyond what gRPC sends when its
+// client stops reading.
+func TestSentWaitsForTheClient(t *testing.T) {
+	alloc := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	rec := records(alloc, 1, 4_000_000)[0] // 40 MB: past every flow-control window
+	defer rec.Release()
+	srv := &sentServer{rec: rec, stalled: make(chan error, 1), sent: make(chan error, 1)}
+	lis, g := listen(t)
+	flight.RegisterFlightServiceServer(g, srv)
+	go func() { _ = g.Serve(lis) }()
+	defer g.Stop()
+	cl, err := flight.NewClientWithMiddleware(lis.Addr().String(), nil, nil, DialOption(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	rdr := read(t, cl) // the schema message only
+	defer rdr.Release()
+	if err := <-srv.stalled; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Sent while the client does not read: %v, want the deadline", err)
+	}
+	n := int64(0)
+	for rdr.Next() {
+		n += rdr.RecordBatch().NumRows()
+	}
+	if err := <-srv.sent; err != nil || n != rec.NumRows() {
+		t.Fatalf("Sent once the client read: %v; %d rows read (%v)", err, n, rdr.Err())
+	}
+}

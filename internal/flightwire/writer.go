@@ -2,7 +2,9 @@ package flightwire
 
 import (
 	"cmp"
+	"context"
 	"slices"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -40,7 +42,7 @@ type Writer struct {
 
 // NewWriter is a Writer to s with the IPC writer's options.
 func NewWriter(s Sender, opts ...ipc.Option) *Writer {
-	pw := &payloads{s: s}
+	pw := &payloads{s: s, out: &outstanding{zero: make(chan struct{}, 1)}}
 	return &Writer{Writer: ipc.NewWriterWithPayloadWriter(pw, opts...), pw: pw}
 }
 
@@ -79,6 +81,24 @@ func (w *Writer) Close() error {
 	return w.Writer.Close()
 }
 
+// Sent waits until gRPC has sent every record written (or ctx ends). A
+// server that takes its next record only then holds one record a stream
+// beyond the one gRPC sends: a client that stops reading leaves gRPC
+// holding the record it was sending, and without the wait the writer
+// held the next one too, encoded and blocked in gRPC's send (3 records
+// a stalled relayed stream at the coordinator, with the one its relay
+// read ahead; found 2026-12-05).
+func (w *Writer) Sent(ctx context.Context) error {
+	for w.pw.out.n.Load() > 0 {
+		select {
+		case <-w.pw.out.zero:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	return nil
+}
+
 // SetFlightDescriptor puts d in the next message written.
 func (w *Writer) SetFlightDescriptor(d *flight.FlightDescriptor) { w.pw.desc = d }
 
@@ -91,6 +111,33 @@ type payloads struct {
 	spans       []span
 	body        bodyPieces
 	parts       partsBody
+	out         *outstanding
+}
+
+// outstanding counts a Writer's messages holding a record that gRPC has
+// not finished with (Writer.Sent). Their releases refer to it, not to the
+// payloads: a release the garbage collector runs (its connection failed
+// under it, message.go's holder) must not keep the stream, which may
+// keep the message, reachable.
+type outstanding struct {
+	n    atomic.Int32
+	zero chan struct{} // a token when n falls to 0
+}
+
+// hold makes m hold rec until gRPC is done with m's body.
+func (p *payloads) hold(m *Message, rec arrow.RecordBatch) {
+	rec.Retain()
+	o := p.out
+	o.n.Add(1)
+	m.release = func() {
+		rec.Release()
+		if o.n.Add(-1) == 0 {
+			select {
+			case o.zero <- struct{}{}:
+			default:
+			}
+		}
+	}
 }
 
 func (p *payloads) Start() error { return nil }
@@ -113,9 +160,7 @@ func (p *payloads) WritePayload(payload ipc.Payload) error {
 	m := &Message{Descriptor: p.desc, Header: meta.Bytes(), AppMetadata: p.appMetadata, pieces: p.body.pieces}
 	p.desc = nil
 	if p.body.held {
-		rec := p.rec
-		rec.Retain()
-		m.release = rec.Release
+		p.hold(m, p.rec)
 	}
 	err := p.s.SendMsg(m)
 	if !m.encoded {
@@ -134,8 +179,7 @@ func (p *payloads) writeParts(rec arrow.RecordBatch, parts []arrow.RecordBatch, 
 	}
 	m := &Message{Descriptor: p.desc, Header: header, AppMetadata: appMetadata, pieces: p.parts.pieces}
 	p.desc = nil
-	rec.Retain()
-	m.release = rec.Release
+	p.hold(m, rec)
 	err = p.s.SendMsg(m)
 	if !m.encoded {
 		m.done()
