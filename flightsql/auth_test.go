@@ -621,6 +621,23 @@ func TestHistoryRecordsUser(t *testing.T) {
 	if got, want := users(bob), map[string]string{"SELECT sum": "bob"}; !maps.Equal(got, want) {
 		t.Errorf("bob reads %v, want %v", got, want)
 	}
+	// The views name DuckDB's own function for the connection's id: a
+	// macro of its name, TEMP and naming another connection or persistent
+	// and of another type, changes nothing.
+	if _, err := c.Execute(ann, "CREATE MACRO current_connection_id() AS 1"); err != nil {
+		t.Fatal(err)
+	}
+	for id := range 24 {
+		if _, err := c.Execute(ann, fmt.Sprintf("CREATE OR REPLACE TEMP MACRO current_connection_id() AS %d::UBIGINT", id)); err != nil {
+			t.Fatal(err)
+		}
+		if got := users(ann); len(got) != 3 || got["SELECT sum"] != "" {
+			t.Fatalf("ann's macro naming connection %d: ann reads %v", id, got)
+		}
+	}
+	if got := users(bob); len(got) != 1 {
+		t.Errorf("after ann's macros bob reads %v", got)
+	}
 	// The table's function takes a connection's id: no client names it,
 	// however spelled, nor can a view or macro of its making.
 	for _, q := range []string{

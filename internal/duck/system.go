@@ -18,7 +18,7 @@ import (
 // A table shows each connection what its Reader may see (a client's
 // queries, not other users' SQL text and errors): the view passes its
 // table function the DuckDB id of the connection binding it
-// (current_connection_id()), and the reader of that id is the one the
+// (system.main.current_connection_id()), and the reader of that id is the one the
 // server set (Conn.SetReader). No client names a table function itself
 // (the guard refuses their names wherever they appear), so none can pass
 // another connection's id.
@@ -108,10 +108,14 @@ func (db *DB) attachSystem(ctx context.Context, s System) error {
 		if err := db.registerTable(conn, fn, t); err != nil {
 			return err
 		}
-		// Table functions live in the catalog "system"; naming it means
-		// no macro of the same name elsewhere can stand in for it.
+		// Functions live in the catalog "system", where SQL creates
+		// nothing: naming it means no macro of the same name can stand
+		// in for the table function, nor for the connection's id (a
+		// user's TEMP macro current_connection_id() naming an admin's
+		// connection read every user's rows; a persistent one returning
+		// an INTEGER broke the tables for everyone: found 2026-12-05).
 		if err := exec("CREATE VIEW " + catalog + ".main." + QuoteIdent(t.Name) +
-			" AS SELECT * FROM system.main." + QuoteIdent(fn) + "(current_connection_id())"); err != nil {
+			" AS SELECT * FROM system.main." + QuoteIdent(fn) + "(system.main.current_connection_id())"); err != nil {
 			return err
 		}
 	}
