@@ -89,13 +89,26 @@ func addLossy(texts map[int]string, i int, lt mapping.LogicalType) map[int]strin
 // every statement is closed.
 func ExchangeQuery(st *Stmt, sql string, rerun bool, prepare func(string) (*Stmt, error), run func(*Stmt) (array.RecordReader, error)) (*Stmt, array.RecordReader, map[int]string, error) {
 	texts, known := st.ExchangeTypes()
+	if known && st.holdsUnion() {
+		_ = st.Close()
+		return nil, nil, nil, errUnionExchange
+	}
 	var rdr array.RecordReader
 	var err error
 	names := st.Schema // its columns' names: "unknown" until parameters are bound
-	if !known && rerun {
+	if !known {
+		// The result's types, the query run once for them (or, a stream
+		// input read once, run for good).
 		if rdr, err = run(st); err != nil {
 			return nil, nil, nil, err
 		}
+		if resultHoldsUnion(rdr) {
+			rdr.Release()
+			_ = st.Close()
+			return nil, nil, nil, errUnionExchange
+		}
+	}
+	if !known && rerun {
 		if texts, names = ExchangeTypes(rdr), rdr.Schema(); texts != nil {
 			rdr.Release()
 			rdr = nil
@@ -117,6 +130,61 @@ func ExchangeQuery(st *Stmt, sql string, rerun bool, prepare func(string) (*Stmt
 		}
 	}
 	return st, rdr, texts, nil
+}
+
+// errUnionExchange refuses a step's result holding a UNION, which no
+// exchange or merge passes exactly: Arrow's union has no NULL of its own,
+// so a union whose member is NULL came back a NULL union, and a union
+// inside a value sent as its text (ExchangeSQL) came back its VARCHAR
+// member or failed to cast back. The planner keeps a query that makes one
+// with union_value or a cast on one node (partition.checkExchangeTypes);
+// one made otherwise (from_json, json_transform, read_json's columns
+// given as text) fails here rather than answer otherwise (found by a
+// hostile tester, 2026-12-05). InvalidArgument: no other executor would
+// run it otherwise.
+var errUnionExchange = &Error{Kind: KindInvalid, Msg: "Invalid Input Error: a step of this query makes a UNION value, " +
+	"which does not pass between nodes exactly (Arrow's union has no NULL of its own): " +
+	"select its members (union_extract) and its tag (union_tag) instead, or cast it to VARCHAR"}
+
+// holdsUnion says a column of the statement's result holds a UNION.
+func (s *Stmt) holdsUnion() bool {
+	for i := range int(mapping.PreparedStatementColumnCount(s.handle)) {
+		lt := mapping.PreparedStatementColumnLogicalType(s.handle, mapping.IdxT(i))
+		u := unionIn(lt)
+		mapping.DestroyLogicalType(&lt)
+		if u {
+			return true
+		}
+	}
+	return false
+}
+
+// resultHoldsUnion says a column of rdr (a statement's Query, before its
+// first batch) holds a UNION; false for another reader.
+func resultHoldsUnion(rdr array.RecordReader) bool {
+	r, ok := rdr.(*resultReader)
+	if !ok {
+		return false
+	}
+	for i := range int(mapping.ColumnCount(&r.res)) {
+		lt := mapping.ColumnLogicalType(&r.res, mapping.IdxT(i))
+		u := unionIn(lt)
+		mapping.DestroyLogicalType(&lt)
+		if u {
+			return true
+		}
+	}
+	return false
+}
+
+// unionIn says lt is or holds a UNION.
+func unionIn(lt mapping.LogicalType) bool {
+	if mapping.GetTypeId(lt) == mapping.TypeUnion {
+		return true
+	}
+	found := false
+	eachChild(lt, func(c mapping.LogicalType) { found = found || unionIn(c) })
+	return found
 }
 
 // ExchangeSchema is schema, the Arrow schema of an ExchangeQuery's
