@@ -534,4 +534,10 @@ func TestTaskFailingAsItRunsIsNotRunAgain(t *testing.T) {
 			t.Errorf("%s (%s): tasks run more than once: %s", q, plan.Mode, again)
 		}
 	}
+	// Said once: a merge's read of a failed task named it again ("task 0
+	// (executor X): task q/0 (executor X): ...", a tester's).
+	err := run(ctx, cl, "SELECT count(*) FROM fact WHERE k::VARCHAR || 'x' IN ('k1', 5)")
+	if err == nil || strings.Count(err.Error(), "(executor ") != 1 {
+		t.Errorf("a task's conversion error: %v, want it naming its executor once", err)
+	}
 }

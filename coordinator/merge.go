@@ -287,7 +287,7 @@ func (d *dist) fetchTask(ctx context.Context, handle []byte, part int, query str
 		started := time.Now()
 		rdr, release, from, err := d.openPart(ctx, t, handle, part)
 		if err != nil {
-			return nil, nil, fmt.Errorf("task %d (executor %s): %w", t.Task, t.Executor, err)
+			return nil, nil, err // it names the task, and each executor tried
 		}
 		var size int64
 		for rdr.Next() {
