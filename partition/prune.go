@@ -424,7 +424,9 @@ func integerLiteral(v any) (int64, bool) {
 	return i, err == nil
 }
 
-// literal is a constant compared with a column: an integer (type ""), or
+// literal is a constant compared with a column: an integer (type ""), a
+// string cast to an integer type (a bound parameter, as PlanBound writes
+// it: CAST('5' AS BIGINT); such a query read every file, 2026-12-05), or
 // DATE 'x' or TIMESTAMP 'x' (a cast of a string, as DuckDB parses both),
 // as an integer ordered like the statistics of a column of its type
 // (days, or µs, since 1970-01-01), and its text for --explain.
@@ -443,6 +445,15 @@ func literal(v any) (i int64, text, typ string, ok bool) {
 		return 0, "", "", false
 	}
 	typ = str(child(n, "cast_type"), "id")
+	if integerType(typ) {
+		// Only the plain form of an integer's text, which the cast gives
+		// as the same value ("5", "-12"), in int64's range.
+		if !integerText.MatchString(s) {
+			return 0, "", "", false
+		}
+		i, err := strconv.ParseInt(s, 10, 64)
+		return i, s, "", err == nil
+	}
 	switch typ {
 	case "DATE":
 		i, ok = dateDays(s)
@@ -451,6 +462,10 @@ func literal(v any) (i int64, text, typ string, ok bool) {
 	}
 	return i, typ + " '" + s + "'", typ, ok
 }
+
+// integerText is the one form of an integer's text taken: digits, and a
+// minus sign.
+var integerText = regexp.MustCompile(`^-?[0-9]{1,19}$`)
 
 // dateText is the one form of a date's text taken: YYYY-MM-DD, years 1
 // to 9999 (DuckDB reads more forms, BC dates and infinity, left alone).
