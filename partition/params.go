@@ -86,7 +86,7 @@ func BindParameters(serialized []byte, values []Bound) ([]byte, error) {
 // timeTypes are the date and time types a value may have, as the AST
 // names them.
 var timeTypes = map[string]bool{"DATE": true, "TIMESTAMP": true, "TIMESTAMP WITH TIME ZONE": true, "TIMESTAMP_S": true,
-	"TIMESTAMP_MS": true, "TIMESTAMP_NS": true, "TIME": true, "TIME WITH TIME ZONE": true}
+	"TIMESTAMP_MS": true, "TIMESTAMP_NS": true, "TIME": true, "TIME_NS": true, "TIME WITH TIME ZONE": true}
 
 // node is the value as an expression: NULL, a string constant, or its
 // text cast to its type.

@@ -578,6 +578,10 @@ func TestParametersBindAsTheirTypes(t *testing.T) {
 		{"SELECT (DATE '1995-01-08' - ?)::VARCHAR", one(arrow.FixedWidthTypes.Date32, "[9131]"), "7"},
 		{"SELECT ?::VARCHAR", one(arrow.FixedWidthTypes.Date64, "[-86399999]"), "1969-12-31"},
 		{"SELECT ?::VARCHAR", one(arrow.FixedWidthTypes.Time64us, "[3723000000]"), "01:02:03"},
+		// A time64[ns] as DuckDB's Arrow clients bind it: a TIME_NS, its
+		// nanoseconds kept (a TIME lost them).
+		{"SELECT typeof(?)", one(arrow.FixedWidthTypes.Time64ns, "[45000000000001]"), "TIME_NS"},
+		{"SELECT ?::VARCHAR", one(arrow.FixedWidthTypes.Time64ns, "[45000000000001]"), "12:30:00.000000001"},
 		{"SELECT typeof(?)", one(&arrow.TimestampType{Unit: arrow.Microsecond}, "[788929445000000]"), "TIMESTAMP"},
 		{"SELECT typeof(?)", one(&arrow.TimestampType{Unit: arrow.Millisecond}, "[788929445000]"), "TIMESTAMP_MS"},
 		{"SELECT typeof(?)", one(&arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}, "[788929445000000]"), "TIMESTAMP WITH TIME ZONE"},

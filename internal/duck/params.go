@@ -162,6 +162,9 @@ func scalar(a arrow.Array, i, max int) (any, error) {
 		return Time{Micros: (time.Duration(a.Value(i)) * unit.Multiplier()).Microseconds()}, nil
 	case *array.Time64:
 		unit := a.DataType().(*arrow.Time64Type).Unit
+		if unit == arrow.Nanosecond {
+			return TimeNS{Nanos: int64(a.Value(i))}, nil
+		}
 		return Time{Micros: (time.Duration(a.Value(i)) * unit.Multiplier()).Microseconds()}, nil
 	case *array.Timestamp:
 		ts := a.DataType().(*arrow.TimestampType)

@@ -34,6 +34,11 @@ type Date struct{ Days int32 }
 // Time is a TIME: microseconds since midnight.
 type Time struct{ Micros int64 }
 
+// TimeNS is a TIME_NS: nanoseconds since midnight (an Arrow time64[ns]
+// parameter, which DuckDB binds as such: as a TIME it lost its
+// nanoseconds, and compared with a TIME column where DuckDB refuses to).
+type TimeNS struct{ Nanos int64 }
+
 // Timestamp is a TIMESTAMP of Unit (seconds: TIMESTAMP_S, milliseconds:
 // TIMESTAMP_MS, microseconds: TIMESTAMP, nanoseconds: TIMESTAMP_NS), or,
 // Zoned, a TIMESTAMP WITH TIME ZONE of Value microseconds (the instant).
@@ -70,6 +75,14 @@ func (t Time) Text() (string, bool) {
 }
 
 func (t Time) value() mapping.Value { return mapping.CreateTime(mapping.NewTime(t.Micros)) }
+
+func (t TimeNS) SQLType() string { return "TIME_NS" }
+
+func (t TimeNS) Text() (string, bool) {
+	return time.Unix(0, t.Nanos).UTC().Format("15:04:05.999999999"), t.Nanos >= 0 && t.Nanos < 24*3600*1e9
+}
+
+func (t TimeNS) value() mapping.Value { return mapping.CreateTimeNS(mapping.NewTimeNS(t.Nanos)) }
 
 func (t Timestamp) SQLType() string {
 	switch {
