@@ -119,6 +119,11 @@ func TestDeterministicTasks(t *testing.T) {
 		// A name spelled as the plan's own columns.
 		"SELECT s AS skein_o0, x FROM " + f + " ORDER BY y DESC LIMIT 3",
 		"SELECT skein_part, count(*) FROM " + f + " GROUP BY 1",
+		// A UNION value: no exchange passes it exactly.
+		"SELECT union_value(i := x) AS u, count(*) FROM " + f + " GROUP BY 1",
+		"SELECT count(DISTINCT CAST(x AS UNION(i INTEGER, s VARCHAR))) FROM " + f,
+		"SELECT count(DISTINCT from_json(s, '{\"u\": \"UNION(i INT, s VARCHAR)\"}')) FROM " + f,
+		"SELECT count(*) FROM read_json('d.json', columns = {'u': 'union(i INT, s VARCHAR)'}) AS a JOIN " + g + " AS b ON a.u::VARCHAR = b.s",
 	}
 	bound := []string{
 		"SELECT main.now(), x FROM " + f,
@@ -130,6 +135,9 @@ func TestDeterministicTasks(t *testing.T) {
 	// (evaluatedAlike): it keeps nothing local.
 	split := []string{
 		"SELECT CASE WHEN x < 0 THEN error('negative') ELSE x END FROM " + f,
+		// A value or a path naming a union is no UNION type.
+		"SELECT from_json('{\"union\": 1}', '{\"a\": \"INTEGER\"}') AS j, x FROM " + f,
+		"SELECT count(*) FROM read_json('european_union/d.json', columns = {'a': 'INTEGER'}, auto_detect = false)",
 	}
 	for _, exchanges := range []bool{false, true} {
 		env := partition.Env{Aggregates: aggs, Exchanges: exchanges}
