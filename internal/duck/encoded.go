@@ -148,27 +148,26 @@ var errUnionExchange = &Error{Kind: KindInvalid, Msg: "Invalid Input Error: a st
 
 // holdsUnion says a column of the statement's result holds a UNION.
 func (s *Stmt) holdsUnion() bool {
-	for i := range int(mapping.PreparedStatementColumnCount(s.handle)) {
-		lt := mapping.PreparedStatementColumnLogicalType(s.handle, mapping.IdxT(i))
-		u := unionIn(lt)
-		mapping.DestroyLogicalType(&lt)
-		if u {
-			return true
-		}
-	}
-	return false
+	return columnsHoldUnion(int(mapping.PreparedStatementColumnCount(s.handle)), func(i int) mapping.LogicalType {
+		return mapping.PreparedStatementColumnLogicalType(s.handle, mapping.IdxT(i))
+	})
 }
 
 // resultHoldsUnion says a column of rdr (a statement's Query, before its
 // first batch) holds a UNION; false for another reader.
 func resultHoldsUnion(rdr array.RecordReader) bool {
 	r, ok := rdr.(*resultReader)
-	if !ok {
-		return false
-	}
-	for i := range int(mapping.ColumnCount(&r.res)) {
-		lt := mapping.ColumnLogicalType(&r.res, mapping.IdxT(i))
-		u := unionIn(lt)
+	return ok && columnsHoldUnion(int(mapping.ColumnCount(&r.res)), func(i int) mapping.LogicalType {
+		return mapping.ColumnLogicalType(&r.res, mapping.IdxT(i))
+	})
+}
+
+// columnsHoldUnion says one of n columns, of the types typeOf gives
+// (destroyed here), holds a UNION.
+func columnsHoldUnion(n int, typeOf func(i int) mapping.LogicalType) bool {
+	for i := range n {
+		lt := typeOf(i)
+		u := holdsType(mapping.TypeUnion, lt)
 		mapping.DestroyLogicalType(&lt)
 		if u {
 			return true
@@ -177,13 +176,13 @@ func resultHoldsUnion(rdr array.RecordReader) bool {
 	return false
 }
 
-// unionIn says lt is or holds a UNION.
-func unionIn(lt mapping.LogicalType) bool {
-	if mapping.GetTypeId(lt) == mapping.TypeUnion {
+// holdsType says lt is or holds a type of id typ.
+func holdsType(typ mapping.Type, lt mapping.LogicalType) bool {
+	if mapping.GetTypeId(lt) == typ {
 		return true
 	}
 	found := false
-	eachChild(lt, func(c mapping.LogicalType) { found = found || unionIn(c) })
+	eachChild(lt, func(c mapping.LogicalType) { found = found || holdsType(typ, c) })
 	return found
 }
 

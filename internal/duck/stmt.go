@@ -346,7 +346,7 @@ func (s *Stmt) paramType(i int) arrow.DataType {
 // statement is prepared outside the one it will run in.
 func (c *Conn) preparedSchema(types []mapping.LogicalType, names []string) (*arrow.Schema, error) {
 	sc, err := c.arrowSchema(types, names)
-	if err == nil || !slices.ContainsFunc(types, hasGeometry) {
+	if err == nil || !slices.ContainsFunc(types, func(lt mapping.LogicalType) bool { return holdsType(mapping.TypeGeometry, lt) }) {
 		return sc, err
 	}
 	ctx := context.Background()
@@ -362,16 +362,6 @@ func (c *Conn) preparedSchema(types []mapping.LogicalType, names []string) (*arr
 		return nil, rerr
 	}
 	return sc, err
-}
-
-// hasGeometry says whether lt is or holds a GEOMETRY.
-func hasGeometry(lt mapping.LogicalType) bool {
-	if mapping.GetTypeId(lt) == mapping.TypeGeometry {
-		return true
-	}
-	found := false
-	eachChild(lt, func(c mapping.LogicalType) { found = found || hasGeometry(c) })
-	return found
 }
 
 func (c *Conn) arrowSchema(types []mapping.LogicalType, names []string) (*arrow.Schema, error) {
