@@ -535,9 +535,11 @@ func TestTaskFailingAsItRunsIsNotRunAgain(t *testing.T) {
 		}
 	}
 	// Said once: a merge's read of a failed task named it again ("task 0
-	// (executor X): task q/0 (executor X): ...", a tester's).
+	// (executor X): task q/0 (executor X): ...", a tester's). The failure
+	// reaches the merge from the read (naming the executor) or, when the
+	// task failed as it started, from the scheduler (naming none).
 	err := run(ctx, cl, "SELECT count(*) FROM fact WHERE k::VARCHAR || 'x' IN ('k1', 5)")
-	if err == nil || strings.Count(err.Error(), "(executor ") != 1 {
-		t.Errorf("a task's conversion error: %v, want it naming its executor once", err)
+	if err == nil || strings.Count(err.Error(), "(executor ") > 1 {
+		t.Errorf("a task's conversion error: %v, want it naming its executor at most once", err)
 	}
 }
