@@ -167,10 +167,9 @@ func checkExchangeTypes(root Node) error {
 	var err error
 	anyNode(root, func(n Node) bool {
 		switch {
-		case str(n, "class") == "CAST" && anyNode(child(n, "cast_type"), func(t Node) bool { return str(t, "id") == "VARIANT" }):
+		case castHolds(n, "VARIANT"):
 			err = local("a VARIANT value, which DuckDB does not export to Arrow, cannot pass between nodes")
-		case str(n, "class") == "CAST" && anyNode(child(n, "cast_type"), func(t Node) bool { return str(t, "id") == "UNION" }),
-			str(n, "class") == "FUNCTION" && strings.EqualFold(str(n, "function_name"), "union_value"):
+		case castHolds(n, "UNION"), str(n, "class") == "FUNCTION" && strings.EqualFold(str(n, "function_name"), "union_value"):
 			err = local("a UNION value does not pass between nodes exactly (Arrow's union has no NULL of its own)")
 		case str(n, "class") == "FUNCTION" && typedByText[strings.ToLower(str(n, "function_name"))] && typeArgs(n, unionText):
 			err = local("a UNION value (typed by %s's text) does not pass between nodes exactly (Arrow's union has no NULL of its own)",
@@ -179,6 +178,11 @@ func checkExchangeTypes(root Node) error {
 		return err != nil
 	})
 	return err
+}
+
+// castHolds says n casts to a type of id id, or to one holding it.
+func castHolds(n Node, id string) bool {
+	return str(n, "class") == "CAST" && anyNode(child(n, "cast_type"), func(t Node) bool { return str(t, "id") == id })
 }
 
 // checkEmptyGroupings keeps local a query with a SELECT grouped by ()

@@ -295,7 +295,6 @@ type Conn struct {
 	kept   map[string]*Stmt // QueryText's statements, by query
 	spare  []*Stmt          // Keep's statements, oldest first
 	policy Policy
-	reads  bool     // it has a reader of the system tables (SetReader)
 	defs   nestDefs // the views and macros it sees, once it has its own CatalogVersion (nesting.go)
 	// allowed are the directories COPY TO and EXPORT may write in.
 	allowed []string
@@ -303,8 +302,8 @@ type Conn struct {
 
 // Close closes the connection, rolling back any open transaction.
 func (c *Conn) Close() error {
-	if c.reads {
-		c.db.readers.Delete(c.duckConnID())
+	if c.duckID != 0 { // asked for it: it may have a reader (SetReader)
+		c.db.readers.Delete(c.duckID - 1)
 	}
 	c.closeKept()
 	c.closeSpare()

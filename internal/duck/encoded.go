@@ -30,36 +30,57 @@ import (
 // types are the result's: a statement's are not known before its
 // parameters are bound (a scan of read_parquet($1)).
 func ExchangeTypes(rdr array.RecordReader) map[int]string {
+	texts, _ := resultColumns(rdr)
+	return texts
+}
+
+// resultColumns is ExchangeTypes of rdr, and whether one of its columns
+// holds a UNION (errUnionExchange).
+func resultColumns(rdr array.RecordReader) (texts map[int]string, union bool) {
 	r, ok := rdr.(*resultReader)
 	if !ok {
-		return nil
+		return nil, false
 	}
-	var texts map[int]string
-	for i := range int(mapping.ColumnCount(&r.res)) {
-		lt := mapping.ColumnLogicalType(&r.res, mapping.IdxT(i))
-		texts = addLossy(texts, i, lt)
-		mapping.DestroyLogicalType(&lt)
-	}
-	return texts
+	return exchangeColumns(int(mapping.ColumnCount(&r.res)), func(i int) mapping.LogicalType {
+		return mapping.ColumnLogicalType(&r.res, mapping.IdxT(i))
+	})
 }
 
 // ExchangeTypes is ExchangeTypes of the statement's result, from its
 // prepared types; known is false when a column's type is not known
 // before its parameters are bound.
 func (s *Stmt) ExchangeTypes() (texts map[int]string, known bool) {
+	texts, _, known = s.exchangeColumns()
+	return texts, known
+}
+
+// exchangeColumns is ExchangeTypes of the statement, and whether one of
+// its columns holds a UNION.
+func (s *Stmt) exchangeColumns() (texts map[int]string, union, known bool) {
 	n := int(mapping.PreparedStatementColumnCount(s.handle))
 	for i := range n {
 		switch mapping.PreparedStatementColumnType(s.handle, mapping.IdxT(i)) {
 		case mapping.TypeInvalid, mapping.TypeAny, mapping.TypeSQLNull:
-			return nil, false
+			return nil, false, false
 		}
 	}
+	texts, union = exchangeColumns(n, func(i int) mapping.LogicalType {
+		return mapping.PreparedStatementColumnLogicalType(s.handle, mapping.IdxT(i))
+	})
+	return texts, union, true
+}
+
+// exchangeColumns reads the types of n columns (typeOf's, destroyed
+// here) once: those Arrow would not give back (addLossy), and whether one
+// holds a UNION.
+func exchangeColumns(n int, typeOf func(i int) mapping.LogicalType) (texts map[int]string, union bool) {
 	for i := range n {
-		lt := mapping.PreparedStatementColumnLogicalType(s.handle, mapping.IdxT(i))
+		lt := typeOf(i)
 		texts = addLossy(texts, i, lt)
+		union = union || holdsType(mapping.TypeUnion, lt)
 		mapping.DestroyLogicalType(&lt)
 	}
-	return texts, true
+	return texts, union
 }
 
 // addLossy adds column i of type lt to texts if Arrow loses it.
@@ -88,8 +109,8 @@ func addLossy(texts map[int]string, i int, lt mapping.LogicalType) map[int]strin
 // then closed) is the caller's to close with the reader; on an error,
 // every statement is closed.
 func ExchangeQuery(st *Stmt, sql string, rerun bool, prepare func(string) (*Stmt, error), run func(*Stmt) (array.RecordReader, error)) (*Stmt, array.RecordReader, map[int]string, error) {
-	texts, known := st.ExchangeTypes()
-	if known && st.holdsUnion() {
+	texts, union, known := st.exchangeColumns()
+	if union {
 		_ = st.Close()
 		return nil, nil, nil, errUnionExchange
 	}
@@ -102,16 +123,17 @@ func ExchangeQuery(st *Stmt, sql string, rerun bool, prepare func(string) (*Stmt
 		if rdr, err = run(st); err != nil {
 			return nil, nil, nil, err
 		}
-		if resultHoldsUnion(rdr) {
+		result, union := resultColumns(rdr)
+		if union {
 			rdr.Release()
 			_ = st.Close()
 			return nil, nil, nil, errUnionExchange
 		}
-	}
-	if !known && rerun {
-		if texts, names = ExchangeTypes(rdr), rdr.Schema(); texts != nil {
-			rdr.Release()
-			rdr = nil
+		if rerun {
+			if texts, names = result, rdr.Schema(); texts != nil {
+				rdr.Release()
+				rdr = nil
+			}
 		}
 	}
 	if texts != nil {
@@ -145,36 +167,6 @@ func ExchangeQuery(st *Stmt, sql string, rerun bool, prepare func(string) (*Stmt
 var errUnionExchange = &Error{Kind: KindInvalid, Msg: "Invalid Input Error: a step of this query makes a UNION value, " +
 	"which does not pass between nodes exactly (Arrow's union has no NULL of its own): " +
 	"select its members (union_extract) and its tag (union_tag) instead, or cast it to VARCHAR"}
-
-// holdsUnion says a column of the statement's result holds a UNION.
-func (s *Stmt) holdsUnion() bool {
-	return columnsHoldUnion(int(mapping.PreparedStatementColumnCount(s.handle)), func(i int) mapping.LogicalType {
-		return mapping.PreparedStatementColumnLogicalType(s.handle, mapping.IdxT(i))
-	})
-}
-
-// resultHoldsUnion says a column of rdr (a statement's Query, before its
-// first batch) holds a UNION; false for another reader.
-func resultHoldsUnion(rdr array.RecordReader) bool {
-	r, ok := rdr.(*resultReader)
-	return ok && columnsHoldUnion(int(mapping.ColumnCount(&r.res)), func(i int) mapping.LogicalType {
-		return mapping.ColumnLogicalType(&r.res, mapping.IdxT(i))
-	})
-}
-
-// columnsHoldUnion says one of n columns, of the types typeOf gives
-// (destroyed here), holds a UNION.
-func columnsHoldUnion(n int, typeOf func(i int) mapping.LogicalType) bool {
-	for i := range n {
-		lt := typeOf(i)
-		u := holdsType(mapping.TypeUnion, lt)
-		mapping.DestroyLogicalType(&lt)
-		if u {
-			return true
-		}
-	}
-	return false
-}
 
 // holdsType says lt is or holds a type of id typ.
 func holdsType(typ mapping.Type, lt mapping.LogicalType) bool {

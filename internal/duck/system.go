@@ -159,7 +159,6 @@ func (db *DB) registerTable(conn *sql.Conn, name string, t SystemTable) error {
 // closes.
 func (c *Conn) SetReader(r Reader) {
 	c.db.readers.Store(c.duckConnID(), r)
-	c.reads = true
 }
 
 // reader is the reader set on the DuckDB connection of id conn: none
