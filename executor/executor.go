@@ -37,6 +37,10 @@ import (
 	"google.golang.org/grpc/status"
 )
 
+// DefaultSpoolMemory is an executor's spools' memory when its Config does
+// not say (--spool-memory-mb's default).
+const DefaultSpoolMemory = 256 << 20
+
 // Config configures an executor.
 type Config struct {
 	// Addr is where to listen; Advertise the URI handed to clients (the
@@ -61,6 +65,7 @@ type Config struct {
 	// SpoolMemory and SpoolDisk bound the results of started tasks held
 	// until they are fetched: in memory, then in files under SpoolDir (a
 	// new directory in the system's temporary directory when empty).
+	// SpoolMemory 0 is DefaultSpoolMemory.
 	SpoolMemory, SpoolDisk int64
 	SpoolDir               string
 	// KeepFor is how long a started task's result waits for its ticket
@@ -227,7 +232,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 		return nil, fmt.Errorf("executor: spool directory: %w", err)
 	}
 	if cfg.SpoolMemory == 0 {
-		cfg.SpoolMemory = 256 << 20
+		cfg.SpoolMemory = DefaultSpoolMemory
 	}
 	if cfg.SpoolDisk == 0 {
 		cfg.SpoolDisk = 16 << 30

@@ -39,12 +39,13 @@ func executorCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.TLS.ClientCA, "tls-client-ca", "", "CA bundle that client certificates must chain to (mTLS)")
 	fs.StringVar(&cfg.TLS.CA, "cluster-ca", "", "CA bundle trusted for the coordinator's TLS certificate (besides the system roots)")
 	fs.StringVar(&cfg.SpoolDir, "spool-dir", "", "directory for results of started tasks waiting to be fetched, beyond --spool-memory-mb (default: a new temporary directory)")
-	spoolMB := fs.Int64("spool-memory-mb", 256, "MiB of started tasks' results held in memory before spilling to --spool-dir")
+	spoolMB := fs.Int64("spool-memory-mb", executor.DefaultSpoolMemory>>20, "MiB of started tasks' results held in memory before spilling to --spool-dir")
 	spoolGB := fs.Int64("spool-disk-gb", 16, "GiB of started tasks' results held on disk; beyond it tasks wait for their readers")
 	cfg.ObjectStore.RegisterFlags(fs)
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "on SIGTERM, how long the executor may drain: it takes no new tasks, finishes those it has and waits for their results to be read, then deregisters and exits (a second signal stops it at once)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	profileDir := profileFlag(fs)
+	procMem := processMemoryFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -77,6 +78,10 @@ func executorCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	setGoMemLimit(cfg.SpoolMemory, log)
+	if err := applyProcessMemory(*procMem, processMemory{duckLimit: cfg.MemoryLimit, databases: 1, spools: cfg.SpoolMemory}, log); err != nil {
+		fmt.Fprintln(stderr, "skein executor:", err)
+		return 2
+	}
 	prof, err := startProfile(*profileDir, "executor")
 	if err != nil {
 		fmt.Fprintln(stderr, "skein executor:", err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/coordinator"
+	"github.com/skeindb/skein/executor"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -138,6 +139,7 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) int {
 	}
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	profileDir := profileFlag(fs)
+	procMem := processMemoryFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -147,6 +149,13 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) int {
 	}
 	log, err := newLogger(*logLevel, stderr)
 	if err != nil {
+		fmt.Fprintln(stderr, "skein serve:", err)
+		return 2
+	}
+	// The coordinator's database and the one its merges run in, and each
+	// in-process executor's database and spool.
+	pm := processMemory{duckLimit: cfg.MemoryLimit, databases: 2 + cfg.Executors, spools: int64(cfg.Executors) * executor.DefaultSpoolMemory}
+	if err := applyProcessMemory(*procMem, pm, log); err != nil {
 		fmt.Fprintln(stderr, "skein serve:", err)
 		return 2
 	}

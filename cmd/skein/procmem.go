@@ -1,0 +1,155 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/rs/zerolog"
+)
+
+// A process's memory is more than DuckDB's --memory-limit: that limit
+// bounds DuckDB's buffer pool, while a value DuckDB builds in one call
+// (a constant folded while a statement is prepared, like
+// list_resize([1], 300000000) or repeat('x', 3e9)) is allocated beside
+// it, uncounted and out of an interrupt's reach. One client's query then
+// took a coordinator of --memory-limit 1GB to 16.8 GB, and a larger one
+// would have it killed by the kernel, every other client's queries with
+// it. --process-memory-limit bounds the memory the process maps for data
+// (RLIMIT_DATA): an allocation past it fails, DuckDB reports that as the
+// query's out-of-memory error (or, for a constant it was folding, leaves
+// the expression to be computed as the query runs, in its buffer pool),
+// and the process serves on.
+
+// minProcessMemory is the least limit accepted: what a process maps
+// before it serves (the Go runtime, DuckDB's allocator, thread stacks)
+// is about half a gigabyte.
+const minProcessMemory = 1 << 30
+
+// processHeadroom is what the automatic limit gives a process beyond its
+// DuckDB buffer pools and spools: the Go heap, thread stacks, and what
+// DuckDB allocates outside its pool while a query runs.
+const processHeadroom = 2 << 30
+
+// processMemoryUsage is --process-memory-limit's help.
+const processMemoryUsage = "the most memory this process may map for its data (RLIMIT_DATA), e.g. 8GB: past it an allocation fails and the query making it ends with an out-of-memory error, where the process would otherwise grow until the kernel kills it (what DuckDB builds outside --memory-limit, like a huge constant); auto: --memory-limit for each DuckDB database the process runs, plus its spools and 2 GiB, at most 90% of the machine's memory (or its cgroup's), and that 90% without --memory-limit; 0: no limit"
+
+// processMemoryFlag registers --process-memory-limit on fs.
+func processMemoryFlag(fs *flag.FlagSet) *string {
+	return fs.String("process-memory-limit", "auto", processMemoryUsage)
+}
+
+// processMemory is what the process runs, for the automatic limit.
+type processMemory struct {
+	duckLimit string // --memory-limit, as DuckDB takes it ("" its default)
+	databases int    // DuckDB databases opened with that limit
+	spools    int64  // bytes of results its spools hold in memory
+}
+
+// limit resolves the flag's value to bytes (0: none). machine is the
+// memory the machine or the process's cgroup has, 0 if unknown.
+func (p processMemory) limit(value string, machine int64) (int64, error) {
+	switch v := strings.TrimSpace(strings.ToLower(value)); v {
+	case "0", "off", "none":
+		return 0, nil
+	case "", "auto":
+		ceiling := machine / 10 * 9
+		duck, err := parseMemory(p.duckLimit)
+		if p.duckLimit == "" || err != nil || duck <= 0 {
+			// No --memory-limit (or one DuckDB will refuse): DuckDB
+			// takes 80% of the machine for each database.
+			return ceiling, nil
+		}
+		l := satAdd(satMul(duck, int64(max(p.databases, 1))), satAdd(p.spools, processHeadroom))
+		if ceiling > 0 && l > ceiling {
+			l = ceiling
+		}
+		return l, nil
+	}
+	n, err := parseMemory(value)
+	if err != nil {
+		return 0, fmt.Errorf("--process-memory-limit %q: %w", value, err)
+	}
+	if n < minProcessMemory {
+		return 0, fmt.Errorf("--process-memory-limit %q: under the 1 GiB a process needs to serve (0 sets no limit)", value)
+	}
+	return n, nil
+}
+
+// applyProcessMemory resolves and sets the process's limit, and logs it.
+func applyProcessMemory(value string, p processMemory, log zerolog.Logger) error {
+	machine := machineMemory()
+	l, err := p.limit(value, machine)
+	if err != nil || l == 0 {
+		return err
+	}
+	set, err := setDataLimit(l)
+	if err != nil {
+		if v := strings.ToLower(strings.TrimSpace(value)); v == "" || v == "auto" {
+			log.Warn().Err(err).Msg("no process memory limit set")
+			return nil
+		}
+		return fmt.Errorf("--process-memory-limit: %w", err)
+	}
+	log.Info().Int64("process_memory_limit", set).Int64("machine_memory", machine).Msg("process memory limit set (RLIMIT_DATA)")
+	return nil
+}
+
+// parseMemory reads a size as DuckDB's memory_limit does: a number and a
+// unit, KB, MB, GB, TB in powers of 1000 and KiB, MiB, GiB, TiB in powers
+// of 1024 (B, K, M, G, T, and the words kilobyte ... terabyte too).
+func parseMemory(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	i := strings.IndexFunc(s, func(r rune) bool { return !unicode.IsDigit(r) && r != '.' })
+	if i == 0 || s == "" {
+		return 0, fmt.Errorf("%q is not a size like 8GB or 512MiB", s)
+	}
+	if i < 0 {
+		return 0, fmt.Errorf("%q has no unit: say KB, MB, GB, TB (powers of 1000) or KiB, MiB, GiB, TiB", s)
+	}
+	n, err := strconv.ParseFloat(s[:i], 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a size like 8GB or 512MiB", s)
+	}
+	unit := strings.ToLower(strings.TrimSpace(s[i:]))
+	mult, ok := memoryUnits[unit]
+	if !ok {
+		return 0, fmt.Errorf("%q: unknown unit %q (KB, MB, GB, TB are powers of 1000; KiB, MiB, GiB, TiB of 1024)", s, s[i:])
+	}
+	b := n * mult
+	if b >= math.MaxInt64 {
+		return 0, fmt.Errorf("%q is too large", s)
+	}
+	return int64(b), nil
+}
+
+var memoryUnits = func() map[string]float64 {
+	m := map[string]float64{"b": 1, "byte": 1, "bytes": 1}
+	for i, names := range [][]string{{"k", "kb", "kilobyte"}, {"m", "mb", "megabyte"}, {"g", "gb", "gigabyte"}, {"t", "tb", "terabyte"}} {
+		dec, bin := math.Pow(1000, float64(i+1)), math.Pow(1024, float64(i+1))
+		for _, n := range names {
+			m[n] = dec
+		}
+		m[names[1]+"s"] = dec
+		m[names[2]+"s"] = dec
+		m[names[0]+"ib"] = bin
+	}
+	return m
+}()
+
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+func satMul(a, b int64) int64 {
+	if b != 0 && a > math.MaxInt64/b {
+		return math.MaxInt64
+	}
+	return a * b
+}

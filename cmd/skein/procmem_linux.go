@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// setDataLimit sets RLIMIT_DATA (soft and hard) to n bytes, or to the hard
+// limit the process was given if that is lower, and returns the limit set.
+// Since Linux 4.7 the limit counts every private writable mapping: the Go
+// heap, DuckDB's allocator, thread stacks.
+func setDataLimit(n int64) (int64, error) {
+	var cur unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_DATA, &cur); err != nil {
+		return 0, err
+	}
+	if cur.Max != unix.RLIM_INFINITY && uint64(n) > cur.Max {
+		n = int64(cur.Max)
+	}
+	if used := mappedData(); used > 0 && n < used+minProcessMemory/4 {
+		return 0, fmt.Errorf("%d bytes is too close to the %d the process maps already", n, used)
+	}
+	if err := unix.Setrlimit(unix.RLIMIT_DATA, &unix.Rlimit{Cur: uint64(n), Max: uint64(n)}); err != nil {
+		return 0, fmt.Errorf("setrlimit: %w", err)
+	}
+	return n, nil
+}
+
+// mappedData is the process's VmData in bytes (0 if unknown).
+func mappedData() int64 {
+	return procKB("/proc/self/status", "VmData:")
+}
+
+// machineMemory is the memory the process may use: the machine's, or its
+// cgroup's limit when lower (0 if unknown).
+func machineMemory() int64 {
+	m := procKB("/proc/meminfo", "MemTotal:")
+	for _, f := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if n, err := strconv.ParseInt(string(bytes.TrimSpace(b)), 10, 64); err == nil && n > 0 && (m == 0 || n < m) {
+			m = n
+		}
+	}
+	return m
+}
+
+// procKB reads a "Key: N kB" line of a /proc file, in bytes.
+func procKB(file, key string) int64 {
+	f, err := os.Open(file)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), key); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return n << 10
+		}
+	}
+	return 0
+}
