@@ -56,7 +56,7 @@ func (d *dist) runAt(ctx context.Context, loc string, handles []string, ended fu
 	}
 	stream, err := c.DoAction(ctx, &flight.Action{Type: cluster.ActionStart, Body: []byte(strings.Join(handles, "\n"))})
 	if err != nil {
-		return err
+		return lostCall(ctx, err)
 	}
 	for {
 		res, err := stream.Recv()
@@ -64,7 +64,7 @@ func (d *dist) runAt(ctx context.Context, loc string, handles []string, ended fu
 			return nil
 		}
 		if err != nil {
-			return err
+			return lostCall(ctx, err)
 		}
 		var st cluster.Started
 		if err := json.Unmarshal(res.GetBody(), &st); err != nil || st.I < 0 || st.I >= len(handles) {
@@ -83,6 +83,19 @@ func (d *dist) runAt(ctx context.Context, loc string, handles []string, ended fu
 		}
 		ended(st.I, rows, terr)
 	}
+}
+
+// lostCall marks a start call's error errRunBroken when it is neither an
+// answer of the executor's (one that stops says ResourceExhausted) nor a
+// connection that could not be made (gRPC's "Error while dialing": the
+// executor was gone already), but a connection lost: the executor died,
+// perhaps of the tasks it ran, or of the same tasks run a moment before
+// for a reader.
+func lostCall(ctx context.Context, err error) error {
+	if status.Code(err) == codes.Unavailable && ctx.Err() == nil && !strings.Contains(err.Error(), "Error while dialing") {
+		return fmt.Errorf("%w: %w", errRunBroken, err)
+	}
+	return err
 }
 
 // dropAt stops a task's other run at loc (a straggler's).

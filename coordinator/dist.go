@@ -26,6 +26,7 @@ import (
 	"github.com/skeindb/skein/internal/token"
 	"github.com/skeindb/skein/internal/users"
 	"github.com/skeindb/skein/partition"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
@@ -313,7 +314,8 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 	// they register never touch the managed database, and their SQL can
 	// read no file.
 	mergeDB, err := duck.Open(ctx, duck.Config{Threads: cfg.Threads, MemoryLimit: cfg.MemoryLimit,
-		TempDir: filepath.Join(dataDir, "tmp-merge"), TimeZone: cfg.TimeZone})
+		TempDir: filepath.Join(dataDir, "tmp-merge"), TimeZone: cfg.TimeZone,
+		RecursiveJSON: true}) // the planner's SQL, from a client's the coordinator checked
 	if err != nil {
 		return nil, err
 	}
@@ -386,7 +388,13 @@ func (d *dist) Action(ctx context.Context, typ string, body []byte, verified any
 		if err != nil {
 			return nil, fmt.Errorf("%w: task ticket: %w", flightsql.ErrUnauthenticated, err)
 		}
-		loc, err := d.sched.where(ctx, t.Query, t.Task)
+		var failedAt string
+		if md, ok := metadata.FromIncomingContext(ctx); ok {
+			if v := md.Get(cluster.FailedAtHeader); len(v) > 0 {
+				failedAt = v[0]
+			}
+		}
+		loc, err := d.sched.where(ctx, t.Query, t.Task, failedAt)
 		return []byte(loc), err
 	}
 	var err error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -216,7 +217,20 @@ func (d *dist) openPart(ctx context.Context, t cluster.Task, handle []byte, part
 		// A task of a stage reads or feeds exchanges between executors.
 		return nil, nil, "", fmt.Errorf("task %s/%d: %w", t.Query, t.Task, errors.Join(errs...))
 	}
-	// No executor could start it: run it here.
+	// No executor could start it: run it here, unless an executor died
+	// as it ran there. The task may have ended it (DuckDB crashing on the
+	// query's input, SIGSEGV), and would end the coordinator too. The
+	// scheduler first sees the ends of runs at the executors just tried
+	// (a crash reaches it a moment after its readers).
+	if err := d.sched.settle(ctx, t.Query, t.Task, ids); err != nil {
+		return nil, nil, "", fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
+	}
+	if at, _ := d.sched.at(t.Query, t.Task); at != "" && !slices.Contains(ids, at) {
+		return d.openPart(ctx, t, handle, part) // given to another meanwhile
+	}
+	if err := d.sched.noneDied(ctx, t.Query, t.Task); err != nil {
+		return nil, nil, "", fmt.Errorf("task %s/%d: %w", t.Query, t.Task, errors.Join(append(errs, err)...))
+	}
 	report := cluster.TaskReport{Query: t.Query, Task: t.Task, Executor: "coordinator", Started: time.Now()}
 	failed := func(err error) (array.RecordReader, func(), string, error) {
 		report.Finished = time.Now()

@@ -221,6 +221,38 @@ func (r *registry) location(id string) (string, bool) {
 	return m.Location, true
 }
 
+// heardAfter says whether executor id was heard from (registered, or a
+// heartbeat) after t; known is false once it deregistered.
+func (r *registry) heardAfter(id string, t time.Time) (heard, known bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, ok := r.members[id]
+	if !ok {
+		return false, false
+	}
+	return m.lastSeen.After(t), true
+}
+
+// verdictWindow is how long an executor whose connection broke may stay
+// unheard before it counts as dead of what it ran (scheduler.died):
+// executors beat every second by default, and the heartbeat timeout is
+// longer than their beat.
+func (r *registry) verdictWindow() time.Duration {
+	return min(r.deadAfter()/2, 2500*time.Millisecond)
+}
+
+// idAt is the executor serving at loc, alive or not.
+func (r *registry) idAt(loc string) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, m := range r.members {
+		if m.Location == loc {
+			return id, true
+		}
+	}
+	return "", false
+}
+
 // assign picks an executor and an alternate for each of n tasks: the least
 // loaded ready executor first (its reported running tasks plus what was
 // assigned since), ties broken round-robin. A draining executor gets none.

@@ -3,14 +3,17 @@ package coordinator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
 )
 
@@ -96,7 +99,7 @@ type job struct {
 	tasks    []*stask
 	stages   []*jobStage
 	queues   map[string][]int // queued tasks by home, in signed order
-	alone    bool             // one executor takes tasks: none is avoided (stask.avoid)
+	takers   map[string]int   // the executors taking tasks at the last pick (stask.lostAt)
 	queued   int
 	running  int // runs in progress
 	// The run times of its ended tasks, sorted: all, and by executor.
@@ -166,13 +169,20 @@ type stask struct {
 	at      string
 	moved   chan struct{} // closed when at is first set (where waits on it)
 	started time.Time     // its first run's start
-	lost    int           // runs lost with their executor
-	// avoid is the executor its last lost run was at: taken again there,
-	// while the registry still counts that executor (until
+	// lostAt are the executors its lost runs were at (a run is lost when
+	// its executor stops or cannot be reached), one a run: at most
+	// maxTries, after which the task is left to its readers. The task
+	// avoids them while an executor it was not lost at takes tasks:
+	// taken again at one the registry still counted (until
 	// --heartbeat-timeout), it was lost again at once, its tries spent
 	// within a second and the task left to its readers, so that a client
 	// that only polls waited for it until its ticket expired.
-	avoid string
+	lostAt []string
+	// suspects are its lost runs whose connection broke as they ran
+	// (errRunBroken): their executors may have died of the task (DuckDB
+	// crashing on the query's input). Readers wait for their verdicts
+	// (died) before running the task themselves.
+	suspects []suspect
 	// failed is its run's error when the task's own SQL failed (an
 	// overflow, error()): it fails alike anywhere, so its readers get
 	// this error instead of running it again themselves.
@@ -223,6 +233,10 @@ const (
 )
 
 var errLost = errors.New("coordinator: the executor's start call ended before the task did")
+
+// errRunBroken marks a start call that broke (the connection lost, not an
+// answer of the executor's) after the executor had taken its tasks.
+var errRunBroken = errors.New("the executor's connection broke while it ran the task")
 
 // expireEvery is how often expire looks at the jobs.
 const expireEvery = time.Second
@@ -429,7 +443,7 @@ func (s *scheduler) pick(exec string, slots map[string]int, total int, now time.
 	}
 	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].running < jobs[b].running })
 	for _, j := range jobs {
-		j.alone = len(slots) <= 1
+		j.takers = slots
 		steal := func(home string) bool {
 			return (!s.noSteal || slots[home] == 0) && (spare == nil || !spare(home))
 		}
@@ -628,10 +642,22 @@ func (j *job) leftShare(exec string, slots map[string]int, batch int) int {
 // it is not held.
 func (j *job) ready(i int) bool { return !j.tasks[i].held && j.stageReady(j.stages[j.tasks[i].stage]) }
 
-// readyFor says whether exec may take task i now: it is ready, and its
-// last run was not lost at exec, unless exec alone takes tasks.
+// readyFor says whether exec may take task i now: it is ready, and no run
+// of it was lost at exec, unless every executor taking tasks lost one.
 func (j *job) readyFor(i int, exec string) bool {
-	return j.ready(i) && (j.tasks[i].avoid != exec || j.alone)
+	if !j.ready(i) {
+		return false
+	}
+	lost := j.tasks[i].lostAt
+	if !slices.Contains(lost, exec) {
+		return true
+	}
+	for id := range j.takers {
+		if !slices.Contains(lost, id) {
+			return false
+		}
+	}
+	return true
 }
 
 // launch records a run of task i at exec. s.mu is held.
@@ -729,8 +755,8 @@ func (s *scheduler) dispatch(exec string, runs []*taskRun) {
 // ended records the end of a run: err is the task's, or the call's when
 // lost. A task whose run ended is done (its error, if any, is its
 // readers'), unless the run was lost (the executor stopped or could not
-// be reached): it then waits in the queue again, up to maxTries. The task's other run, if any, is
-// dropped.
+// be reached): it then waits in the queue again, up to maxTries, after
+// which it fails (failed). The task's other run, if any, is dropped.
 func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -767,10 +793,12 @@ func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 	}
 	if lost {
 		t.at = ""
-		t.lost++
-		if t.lost < maxTries && !j.cancelled {
+		t.lostAt = append(t.lostAt, r.exec)
+		if errors.Is(err, errRunBroken) {
+			t.suspects = append(t.suspects, suspect{exec: r.exec, at: s.now()})
+		}
+		if len(t.lostAt) < maxTries && !j.cancelled {
 			t.state = taskQueued
-			t.avoid = r.exec
 			j.queues[t.home] = append([]int{r.task}, j.queues[t.home]...)
 			j.queued++
 			j.stages[t.stage].queued++
@@ -929,8 +957,20 @@ func (s *scheduler) release(qid string, n int) {
 
 // where is the location of the executor task i of query qid is read from,
 // waiting until it has been given to one; empty when the scheduler does
-// not know the task or no executor holds it (the asker runs it).
-func (s *scheduler) where(ctx context.Context, qid string, i int) (string, error) {
+// not know the task or no executor holds it (the asker runs it). failedAt,
+// if not empty, is a location the asker just failed to read it from: the
+// answer waits until the task no longer runs there (its run's end, a
+// crash's included, reaches the scheduler a moment after its readers
+// see it). A task left to its readers that an executor died running
+// (died) is not the asker's to run: the answer is an error.
+func (s *scheduler) where(ctx context.Context, qid string, i int, failedAt string) (string, error) {
+	if failedAt != "" {
+		if id, ok := s.reg.idAt(failedAt); ok {
+			if err := s.settle(ctx, qid, i, []string{id}); err != nil {
+				return "", err
+			}
+		}
+	}
 	s.mu.Lock()
 	for {
 		j := s.jobs[qid]
@@ -947,7 +987,7 @@ func (s *scheduler) where(ctx context.Context, qid string, i int) (string, error
 			at := t.at
 			s.mu.Unlock()
 			if at == "" {
-				return "", nil
+				return "", s.noneDied(ctx, qid, i)
 			}
 			loc, _ := s.reg.location(at)
 			return loc, nil
@@ -978,6 +1018,91 @@ func (s *scheduler) at(qid string, i int) (string, error) {
 	}
 	return "", nil
 }
+
+// settle waits while the scheduler holds task i of query qid running at
+// one of the executors in tried, whose reads of it just failed: a run's
+// end reaches the scheduler by its start call, a crash's a moment after
+// the readers see it.
+func (s *scheduler) settle(ctx context.Context, qid string, i int, tried []string) error {
+	for {
+		s.mu.Lock()
+		held := false
+		if j := s.jobs[qid]; j != nil && i >= 0 && i < len(j.tasks) {
+			t := j.tasks[i]
+			held = t.state == taskRunning && slices.Contains(tried, t.at)
+		}
+		s.mu.Unlock()
+		if !held {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-s.life.Done():
+			return errShuttingDown
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// A suspect is a run lost as its connection broke (errRunBroken).
+type suspect struct {
+	exec string
+	at   time.Time
+}
+
+// died waits for the verdict on each suspect run of task i of query qid
+// and returns the executors that died as it ran there: not heard from
+// (a heartbeat) within verdictWindow after the run broke. One heard from
+// was cut off from the coordinator, not dead; one that deregistered
+// stopped, and said so.
+func (s *scheduler) died(ctx context.Context, qid string, i int) ([]string, error) {
+	s.mu.Lock()
+	var sus []suspect
+	if j := s.jobs[qid]; j != nil && i >= 0 && i < len(j.tasks) {
+		sus = slices.Clone(j.tasks[i].suspects)
+	}
+	s.mu.Unlock()
+	var dead []string
+	for _, sp := range sus {
+		for {
+			heard, known := s.reg.heardAfter(sp.exec, sp.at.Add(verdictSlack))
+			if heard || !known {
+				break
+			}
+			if s.now().Sub(sp.at) > s.reg.verdictWindow() {
+				dead = append(dead, sp.exec)
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return nil, context.Cause(ctx)
+			case <-s.life.Done():
+				return nil, errShuttingDown
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	return dead, nil
+}
+
+// noneDied is nil unless an executor died running task i of query qid
+// (died): its error then says the task is run by no reader.
+func (s *scheduler) noneDied(ctx context.Context, qid string, i int) error {
+	dead, err := s.died(ctx, qid, i)
+	if err != nil {
+		return err
+	}
+	if len(dead) > 0 {
+		return fmt.Errorf("%w: executors %s died as task %s/%d ran there, and it is not run again: its input may end any node it runs on",
+			flightsql.ErrInvalid, strings.Join(dead, ", "), qid, i)
+	}
+	return nil
+}
+
+// verdictSlack: a heartbeat the executor sent just before it died may be
+// taken a moment after its connection broke.
+const verdictSlack = 100 * time.Millisecond
 
 func insertSorted(l []time.Duration, d time.Duration) []time.Duration {
 	k, _ := slices.BinarySearch(l, d)

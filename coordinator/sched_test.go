@@ -585,7 +585,7 @@ func TestLostTaskGoesElsewhere(t *testing.T) {
 			s.mu.Lock()
 			defer s.mu.Unlock()
 			tk := s.jobs["q"].tasks[0]
-			return tk.lost == 1 && len(tk.runs) == 0, fmt.Sprintf("lost %d, %d runs", tk.lost, len(tk.runs))
+			return len(tk.lostAt) == 1 && len(tk.runs) == 0, fmt.Sprintf("lost at %q, %d runs", tk.lostAt, len(tk.runs))
 		})
 		s.pass()
 		want := execs[len(execs)-1]

@@ -197,8 +197,10 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	var idb [8]byte
 	_, _ = rand.Read(idb[:])
 	id := hex.EncodeToString(idb[:])
+	// An executor runs the planner's SQL, built from a client's that the
+	// coordinator checked: the JSON functions it let through run here.
 	db, err := duck.Open(ctx, duck.Config{AllowedDirs: cfg.AllowDirs, Threads: cfg.Threads, MemoryLimit: cfg.MemoryLimit,
-		TimeZone: cfg.TimeZone, ObjectStore: duck.ObjectStoreFor(cfg.ObjectStore, log)})
+		TimeZone: cfg.TimeZone, ObjectStore: duck.ObjectStoreFor(cfg.ObjectStore, log), RecursiveJSON: true})
 	if err != nil {
 		return nil, err
 	}

@@ -3,10 +3,12 @@ package executor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
+	skeinsql "github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/flightwire"
 	"google.golang.org/grpc/metadata"
@@ -18,11 +20,11 @@ import (
 // they come, Flight messages unchanged. That is the hop a stolen task
 // costs a client reading the location it was given. relayed is false when
 // the task is to be served here after all: the ticket was relayed to this
-// executor already, the task runs (or ran) here, the coordinator does not
-// know it, or its executor could not give it before anything was sent
-// (unreachable, or its run failed there): the task then runs here again,
-// its files have not changed, and a task that fails here too fails with
-// its own error.
+// executor already, the task runs (or ran) here, or the coordinator does
+// not know it or says no executor holds it (asked again each time the
+// executor it named gave nothing: unreachable, or its run failed there):
+// the task then runs here again, its files have not changed, and a task
+// that fails here too fails with its own error.
 func (e *Executor) redirect(stream flight.FlightService_DoGetServer, t cluster.Task, handle string, ticket []byte) (relayed bool, err error) {
 	ctx := stream.Context()
 	if md, ok := metadata.FromIncomingContext(ctx); ok && len(md.Get(cluster.HopHeader)) > 0 {
@@ -34,21 +36,51 @@ func (e *Executor) redirect(stream flight.FlightService_DoGetServer, t cluster.T
 	if here {
 		return false, nil
 	}
-	loc, err := e.coord.where(ctx, []byte(handle))
-	switch {
-	case ctx.Err() != nil:
-		return true, ctx.Err()
-	case cluster.SQLFailed(err):
-		return true, err // its run failed on its own SQL: it fails alike here
-	case err != nil:
-		e.log.Debug().Err(err).Msg("asking the coordinator where a task runs failed; running it here")
-		return false, nil
-	case loc == "" || loc == e.uri:
-		return false, nil
+	// A location that sent nothing is named to the coordinator when this
+	// asks again: its answer then waits until the scheduler has seen that
+	// run end. An executor that died running the task may have died of
+	// it (DuckDB crashing on the query's input), and the scheduler, not
+	// its readers, decides where it runs next, or fails it: running it
+	// here at once ended every executor in turn.
+	failedAt := ""
+	for range maxWheres {
+		loc, err := e.coord.where(ctx, []byte(handle), failedAt)
+		switch {
+		case ctx.Err() != nil:
+			return true, ctx.Err()
+		case cluster.SQLFailed(err):
+			return true, err // its run failed on its own SQL, or the scheduler gave up on it
+		case err != nil:
+			e.log.Debug().Err(err).Msg("asking the coordinator where a task runs failed; running it here")
+			return false, nil
+		case loc == "" || loc == e.uri || loc == failedAt:
+			// Nobody holds it, or it is this one's, or it ended at the
+			// executor that gave nothing (gone with its result): it runs
+			// here, from its ticket.
+			return false, nil
+		}
+		sent, err := e.relayFrom(ctx, stream, loc, ticket)
+		if sent || ctx.Err() != nil || cluster.SQLFailed(err) {
+			// Its own SQL failed there: it fails alike here.
+			return true, err
+		}
+		// Nothing was sent (its executor is gone, or its run was
+		// stopped): ask again.
+		failedAt = loc
 	}
+	return true, fmt.Errorf("%w: task %s/%d could not be read from any of the executors the coordinator named", skeinsql.ErrUnavailable, t.Query, t.Task)
+}
+
+// maxWheres is how many times a redirect asks the coordinator where a
+// task is (each after the last location sent nothing).
+const maxWheres = 5
+
+// relayFrom passes the task's stream at loc on to stream, reporting
+// whether anything was sent.
+func (e *Executor) relayFrom(ctx context.Context, stream flight.FlightService_DoGetServer, loc string, ticket []byte) (sent bool, err error) {
 	c, release, err := e.peers.get(loc)
 	if err != nil {
-		return false, nil
+		return false, err
 	}
 	defer release()
 	rctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(ctx, cluster.HopHeader, e.id))
@@ -59,15 +91,7 @@ func (e *Executor) redirect(stream flight.FlightService_DoGetServer, t cluster.T
 		first, err = from.Recv()
 	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return true, ctx.Err()
-		}
-		if cluster.SQLFailed(err) {
-			return true, err // its own SQL failed there: it fails alike here
-		}
-		// Nothing was sent: run it here, whatever else went wrong there
-		// (its executor is gone, or its run was stopped).
-		return false, nil
+		return false, err
 	}
 	for fd := first; ; {
 		// fd, decoded by flightwire.Codec, is only this loop's.
@@ -120,7 +144,7 @@ func (cc *coordClient) acquire() (c flight.Client, release func(), err error) {
 
 // where asks the coordinator where the task of handle runs, waiting
 // until it has been given to an executor.
-func (cc *coordClient) where(ctx context.Context, handle []byte) (string, error) {
+func (cc *coordClient) where(ctx context.Context, handle []byte, failedAt string) (string, error) {
 	c, release, err := cc.acquire()
 	if err != nil {
 		return "", err
@@ -132,6 +156,9 @@ func (cc *coordClient) where(ctx context.Context, handle []byte) (string, error)
 		return "", err
 	}
 	actx := metadata.AppendToOutgoingContext(ctx, cluster.MemberHeader, string(member))
+	if failedAt != "" {
+		actx = metadata.AppendToOutgoingContext(actx, cluster.FailedAtHeader, failedAt)
+	}
 	stream, err := c.DoAction(actx, &flight.Action{Type: cluster.ActionWhere, Body: handle})
 	if err != nil {
 		return "", err

@@ -103,3 +103,36 @@ func TestFileScansOfOneStatementAreBounded(t *testing.T) {
 		t.Errorf("the glob: %d, want %d", got, 10*files*(files-1)/2)
 	}
 }
+
+// A client's SQL text longer than --max-sql-bytes is refused before it is
+// scanned or parsed (each costs a hundred times and more the text's size
+// in memory), on every way in; one at the bound runs.
+func TestSQLTextIsBounded(t *testing.T) {
+	const max = 4096
+	ts := startServer(t, func(c *coordinator.Config) { c.MaxSQLBytes = max })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := ts.client(t)
+	// SELECT 1 AS a, 1 AS a, ... padded with blanks to n bytes.
+	sized := func(n int) string {
+		q := "SELECT 1 AS a" + strings.Repeat(", 1 AS a", (n-13)/8)
+		return q + strings.Repeat(" ", n-len(q))
+	}
+	long := sized(max + 1)
+	_, err := c.Execute(ctx, long)
+	wantCode(t, err, codes.InvalidArgument)
+	if err != nil && !strings.Contains(err.Error(), "--max-sql-bytes") {
+		t.Errorf("the refusal does not name its flag: %v", err)
+	}
+	_, err = c.Prepare(ctx, long)
+	wantCode(t, err, codes.InvalidArgument)
+	_, err = c.GetExecuteSchema(ctx, long)
+	wantCode(t, err, codes.InvalidArgument)
+	_, err = c.ExecuteUpdate(ctx, "CREATE TABLE t AS "+sized(max-17))
+	wantCode(t, err, codes.InvalidArgument)
+	if q := sized(max); len(q) != max {
+		t.Fatalf("a text of %d bytes, want %d", len(q), max)
+	} else if _, recs := query(t, ctx, c, q); len(recs) == 0 || recs[0].NumCols() != int64((max-13)/8+1) {
+		t.Errorf("a text at the bound: %d batches", len(recs))
+	}
+}

@@ -70,6 +70,12 @@ type Config struct {
 	// bind (duck.CheckQuery): DuckDB holds a descriptor for each until the
 	// statement ends. 0: duck.DefaultMaxFileScans; negative: no bound.
 	MaxFileScans int
+	// MaxSQLBytes bounds the length of a client's SQL text: checking and
+	// parsing it takes a hundred times and more its size (a 5 MB
+	// statement of commas took the coordinator to 924 MB), and
+	// --max-message-mb lets 64 MB through. 0: DefaultMaxSQLBytes;
+	// negative: no bound.
+	MaxSQLBytes int
 	// LoginBackoff bounds the wait after repeated failed logins.
 	LoginBackoff time.Duration
 	// Batch bounds result batches.

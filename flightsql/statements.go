@@ -1,6 +1,7 @@
 package flightsql
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -649,12 +650,20 @@ func (s *Server) execRows(ctx context.Context, sess *session, st *duck.Stmt, row
 	return total, nil
 }
 
-// checkQuery refuses a client's SQL, before DuckDB sees it, whose
-// aggregates nest deeper than DuckDB plans in reasonable time
+// DefaultMaxSQLBytes is the longest SQL text a client may send, 4 MiB:
+// an IN list of 400,000 keys. Trino's default is a million characters.
+const DefaultMaxSQLBytes = 4 << 20
+
+// checkQuery refuses a client's SQL, before DuckDB sees it, that is
+// longer than Config.MaxSQLBytes, whose aggregates nest deeper than DuckDB plans in reasonable time
 // (Config.MaxNestedAggregates), or that binds more file scans than
 // Config.MaxFileScans (each holds a descriptor while the statement
 // lives).
 func (s *Server) checkQuery(ctx context.Context, sess *session, query string) error {
+	if max := cmp.Or(s.cfg.MaxSQLBytes, DefaultMaxSQLBytes); max > 0 && len(query) > max {
+		return fmt.Errorf("%w: the SQL text is %d bytes, over the server's limit of %d (--max-sql-bytes): "+
+			"pass long lists of values as a bound parameter, an ingested table or a file", ErrInvalid, len(query), max)
+	}
 	b := duck.Bounds{Nesting: s.cfg.MaxNestedAggregates, FileScans: s.cfg.MaxFileScans}
 	if b.Nesting == 0 {
 		b.Nesting = duck.DefaultMaxNesting

@@ -78,7 +78,7 @@ func executorCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	setGoMemLimit(cfg.SpoolMemory, log)
-	if err := applyProcessMemory(*procMem, processMemory{duckLimit: cfg.MemoryLimit, databases: 1, spools: cfg.SpoolMemory}, log); err != nil {
+	if err := applyProcessMemory(*procMem, log); err != nil {
 		fmt.Fprintln(stderr, "skein executor:", err)
 		return 2
 	}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/coordinator"
-	"github.com/skeindb/skein/executor"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -152,10 +151,7 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "skein serve:", err)
 		return 2
 	}
-	// The coordinator's database and the one its merges run in, and each
-	// in-process executor's database and spool.
-	pm := processMemory{duckLimit: cfg.MemoryLimit, databases: 2 + cfg.Executors, spools: int64(cfg.Executors) * executor.DefaultSpoolMemory}
-	if err := applyProcessMemory(*procMem, pm, log); err != nil {
+	if err := applyProcessMemory(*procMem, log); err != nil {
 		fmt.Fprintln(stderr, "skein serve:", err)
 		return 2
 	}

@@ -29,45 +29,28 @@ import (
 // is about half a gigabyte.
 const minProcessMemory = 1 << 30
 
-// processHeadroom is what the automatic limit gives a process beyond its
-// DuckDB buffer pools and spools: the Go heap, thread stacks, and what
-// DuckDB allocates outside its pool while a query runs.
-const processHeadroom = 2 << 30
-
 // processMemoryUsage is --process-memory-limit's help.
-const processMemoryUsage = "the most memory this process may map for its data (RLIMIT_DATA), e.g. 8GB: past it an allocation fails and the query making it ends with an out-of-memory error, where the process would otherwise grow until the kernel kills it (what DuckDB builds outside --memory-limit, like a huge constant); auto: --memory-limit for each DuckDB database the process runs, plus its spools and 2 GiB, at most 90% of the machine's memory (or its cgroup's), and that 90% without --memory-limit; 0: no limit"
+const processMemoryUsage = "the most memory this process may map for its data (RLIMIT_DATA), e.g. 8GB: past it an allocation DuckDB makes fails and the query making it ends with an out-of-memory error, where the process would otherwise grow until the kernel kills it (what DuckDB builds outside --memory-limit, like a huge constant); an allocation of the Go runtime past it ends the process, so leave room above DuckDB's --memory-limit (mapped memory runs ahead of resident); auto: the machine's memory; 0: no limit"
 
 // processMemoryFlag registers --process-memory-limit on fs.
 func processMemoryFlag(fs *flag.FlagSet) *string {
 	return fs.String("process-memory-limit", "auto", processMemoryUsage)
 }
 
-// processMemory is what the process runs, for the automatic limit.
-type processMemory struct {
-	duckLimit string // --memory-limit, as DuckDB takes it ("" its default)
-	databases int    // DuckDB databases opened with that limit
-	spools    int64  // bytes of results its spools hold in memory
-}
-
-// limit resolves the flag's value to bytes (0: none). machine is the
-// memory the machine or the process's cgroup has, 0 if unknown.
-func (p processMemory) limit(value string, machine int64) (int64, error) {
+// processMemoryLimit resolves the flag's value to bytes (0: none);
+// machine is the machine's memory, 0 if unknown. The automatic limit is
+// the machine's memory: what mapped memory past it asks for, the kernel
+// would end the process (or another) for, and under it the limit refuses
+// nothing. A limit nearer what a process should use is the operator's to
+// set: mapped memory stays above resident once an allocator has had a
+// peak (Go's heap and DuckDB's allocator keep their mappings), 3.07 GB
+// mapped for 2 GB resident in an idle executor after wide rows.
+func processMemoryLimit(value string, machine int64) (int64, error) {
 	switch v := strings.TrimSpace(strings.ToLower(value)); v {
 	case "0", "off", "none":
 		return 0, nil
 	case "", "auto":
-		ceiling := machine / 10 * 9
-		duck, err := parseMemory(p.duckLimit)
-		if p.duckLimit == "" || err != nil || duck <= 0 {
-			// No --memory-limit (or one DuckDB will refuse): DuckDB
-			// takes 80% of the machine for each database.
-			return ceiling, nil
-		}
-		l := satAdd(satMul(duck, int64(max(p.databases, 1))), satAdd(p.spools, processHeadroom))
-		if ceiling > 0 && l > ceiling {
-			l = ceiling
-		}
-		return l, nil
+		return machine, nil
 	}
 	n, err := parseMemory(value)
 	if err != nil {
@@ -80,9 +63,9 @@ func (p processMemory) limit(value string, machine int64) (int64, error) {
 }
 
 // applyProcessMemory resolves and sets the process's limit, and logs it.
-func applyProcessMemory(value string, p processMemory, log zerolog.Logger) error {
+func applyProcessMemory(value string, log zerolog.Logger) error {
 	machine := machineMemory()
-	l, err := p.limit(value, machine)
+	l, err := processMemoryLimit(value, machine)
 	if err != nil || l == 0 {
 		return err
 	}
@@ -139,17 +122,3 @@ var memoryUnits = func() map[string]float64 {
 	}
 	return m
 }()
-
-func satAdd(a, b int64) int64 {
-	if a > math.MaxInt64-b {
-		return math.MaxInt64
-	}
-	return a + b
-}
-
-func satMul(a, b int64) int64 {
-	if b != 0 && a > math.MaxInt64/b {
-		return math.MaxInt64
-	}
-	return a * b
-}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"os"
 	"strconv"
@@ -37,20 +36,10 @@ func mappedData() int64 {
 	return procKB("/proc/self/status", "VmData:")
 }
 
-// machineMemory is the memory the process may use: the machine's, or its
-// cgroup's limit when lower (0 if unknown).
+// machineMemory is the machine's memory (0 if unknown). A container's
+// smaller limit is not read: its own accounting ends the container first.
 func machineMemory() int64 {
-	m := procKB("/proc/meminfo", "MemTotal:")
-	for _, f := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		if n, err := strconv.ParseInt(string(bytes.TrimSpace(b)), 10, 64); err == nil && n > 0 && (m == 0 || n < m) {
-			m = n
-		}
-	}
-	return m
+	return procKB("/proc/meminfo", "MemTotal:")
 }
 
 // procKB reads a "Key: N kB" line of a /proc file, in bytes.

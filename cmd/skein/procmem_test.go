@@ -25,37 +25,21 @@ func TestParseMemory(t *testing.T) {
 }
 
 func TestProcessMemoryLimit(t *testing.T) {
-	const gib = 1 << 30
-	machine := int64(24 * gib)
-	for _, c := range []struct {
-		value string
-		p     processMemory
-		want  int64
-	}{
-		// Auto: DuckDB's databases, spools and 2 GiB; at most 90% of the machine.
-		{"auto", processMemory{duckLimit: "1GiB", databases: 2}, 4 * gib},
-		{"", processMemory{duckLimit: "2GiB", databases: 1, spools: 256 << 20}, 4*gib + 256<<20},
-		{"auto", processMemory{duckLimit: "20GiB", databases: 2}, machine / 10 * 9},
-		{"auto", processMemory{}, machine / 10 * 9},
-		{"auto", processMemory{duckLimit: "80%"}, machine / 10 * 9}, // DuckDB will say what is wrong
-		{"Auto", processMemory{duckLimit: "1GiB", databases: 2}, 4 * gib},
-		// Given: as given, whatever the machine.
-		{"30GiB", processMemory{duckLimit: "1GiB"}, 30 * gib},
-		{"1500MB", processMemory{}, 15e8},
-		{"0", processMemory{duckLimit: "1GiB"}, 0},
-		{"off", processMemory{}, 0},
+	const machine = 24 << 30
+	for value, want := range map[string]int64{
+		"auto": machine, "": machine, "Auto": machine, // the machine's
+		"30GiB": 30 << 30, "1500MB": 15e8, // as given, whatever the machine
+		"0": 0, "off": 0,
 	} {
-		got, err := c.p.limit(c.value, machine)
-		if err != nil || got != c.want {
-			t.Errorf("%q with %+v: %d, %v; want %d", c.value, c.p, got, err, c.want)
+		if got, err := processMemoryLimit(value, machine); err != nil || got != want {
+			t.Errorf("%q: %d, %v; want %d", value, got, err, want)
 		}
 	}
-	// Unknown machine: auto sets a limit only from --memory-limit.
-	if got, _ := (processMemory{}).limit("auto", 0); got != 0 {
-		t.Errorf("auto on an unknown machine without --memory-limit: %d, want none", got)
+	if got, _ := processMemoryLimit("auto", 0); got != 0 {
+		t.Errorf("auto on an unknown machine: %d, want none", got)
 	}
 	for _, v := range []string{"512MB", "1000", "lots"} {
-		if _, err := (processMemory{}).limit(v, machine); err == nil || !strings.Contains(err.Error(), "--process-memory-limit") {
+		if _, err := processMemoryLimit(v, machine); err == nil || !strings.Contains(err.Error(), "--process-memory-limit") {
 			t.Errorf("%q: %v, want an error naming the flag", v, err)
 		}
 	}

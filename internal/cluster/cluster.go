@@ -72,6 +72,10 @@ const (
 	// the cancel's reach). Without it the executor stops and drops what
 	// the query holds, and a ticket redeemed later runs again.
 	RevokeHeader = "x-skein-revoke"
+	// FailedAtHeader on a skein.where names the location the asker just
+	// failed to read the task from (nothing was sent): the coordinator
+	// answers once its scheduler no longer has the task running there.
+	FailedAtHeader = "x-skein-failed-at"
 	// MemberHeader carries an executor's signed registration on its calls
 	// to the coordinator, in place of a user's bearer token.
 	MemberHeader = "x-skein-member"

@@ -43,6 +43,10 @@ type Config struct {
 	// the parser lets expressions and subqueries nest; 0 keeps DuckDB's
 	// (1000). See DefaultMaxExpressionDepth.
 	MaxExpressionDepth int
+	// RecursiveJSON allows the JSON functions that walk a value by
+	// recursion without a depth limit (recursiveJSONCalls), refused by
+	// default: a deeply nested value given to one ends the process.
+	RecursiveJSON bool
 }
 
 // DefaultMaxExpressionDepth is how deeply a client's expressions may
@@ -63,6 +67,8 @@ type DB struct {
 	pool      *sql.DB
 	allowed   []string       // cleaned absolute AllowedDirs
 	gate      *objstore.Gate // object storage requests go through it; nil without
+	// recursiveJSON is Config.RecursiveJSON.
+	recursiveJSON bool
 	// streamOnce registers skein_stream (RegisterStream) at its first use.
 	streamOnce sync.Once
 	streamErr  error
@@ -160,7 +166,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, wrap(fmt.Errorf("duck: open %q: %w", cfg.Path, err))
 	}
 	db := &DB{connector: connector, pool: sql.OpenDB(connector),
-		streams: map[streamKey]*stream{}, streamNames: map[string]int{}}
+		streams: map[streamKey]*stream{}, streamNames: map[string]int{}, recursiveJSON: cfg.RecursiveJSON}
 	// Before any connection binds a query: DuckDB's list of replacement
 	// scans is not guarded against a change while a query binds.
 	duckdb.RegisterReplacementScan(connector, db.replaceStream)

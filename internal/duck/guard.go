@@ -240,6 +240,21 @@ var deniedCalls = map[string]string{
 	"query_table": "query_table() reads tables the server cannot check",
 }
 
+// recursiveJSONCalls are the JSON functions DuckDB 1.5.5 computes by
+// recursion over a value's nesting, a native stack frame a level, with no
+// depth limit: a value nested some 40,000 to 100,000 deep (a few hundred
+// KB, built by repeat('[', n) or read from a file) runs the thread out of
+// stack and the process dies of SIGSEGV, whoever sent it and whatever
+// their role (upstream: duckdb/duckdb#24454 and #25967 for kin of these).
+// No check of the text can see a value's depth, so they are refused when
+// called unless the operator allows them (--unsafe-json-functions,
+// Config.RecursiveJSON). json_group_structure is a macro over
+// json_structure. The JSON to VARIANT cast recurses alike; a cast is
+// not a word the text shows, and it is left (README, Security model).
+var recursiveJSONCalls = map[string]bool{
+	"json_structure": true, "json_group_structure": true, "json_merge_patch": true, "json_contains": true,
+}
+
 // writingCalls are functions a query calls that change the database, the
 // calls a ReadOnly connection may not make (it runs SELECT only, and
 // these are SELECTs): a reader advanced a persistent sequence with
@@ -257,14 +272,18 @@ var deniedLength = func() (l [32]bool) {
 			l[len(w)] = true
 		}
 	}
+	for w := range recursiveJSONCalls {
+		l[len(w)] = true
+	}
 	return l
 }()
 
 // checkText refuses SQL that no statement type check can catch: a NUL byte
 // (DuckDB would stop reading there, while the history records the whole
 // text), the denied functions and the system tables' (wherever named),
-// and for a ReadOnly connection the calls that write.
-func checkText(query string, readOnly bool) error {
+// for a ReadOnly connection the calls that write, and unless allowed the
+// JSON functions that recurse without a limit.
+func checkText(query string, readOnly, recursiveJSON bool) error {
 	if strings.IndexByte(query, 0) >= 0 {
 		return &Error{Kind: KindInvalid, Msg: "Parser Error: SQL contains a NUL byte"}
 	}
@@ -296,6 +315,9 @@ func checkText(query string, readOnly bool) error {
 		}
 		if why, ok := deniedCalls[word]; ok && followedByParen(query[j:]) {
 			return &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: %s() is not allowed: %s", word, why)}
+		}
+		if recursiveJSONCalls[word] && !recursiveJSON && followedByParen(query[j:]) {
+			return &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: %s() is not allowed: DuckDB computes it by recursion over a JSON value's nesting, without a limit, and a deeply nested value ends the server (the operator allows it with --unsafe-json-functions)", word)}
 		}
 		if why, ok := writingCalls[word]; ok && readOnly && followedByParen(query[j:]) {
 			return &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: read-only access: %s() is not allowed: %s", word, why)}

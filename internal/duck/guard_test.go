@@ -81,6 +81,54 @@ func TestGuardAllowsOrdinarySQL(t *testing.T) {
 	}
 }
 
+// The JSON functions DuckDB computes by recursion without a depth limit
+// end the process on a deeply nested value (SIGSEGV, not tested here: it
+// would end the test's): refused when called, however written, unless
+// the instance allows them; their names as plain words stay usable.
+func TestGuardRefusesRecursiveJSON(t *testing.T) {
+	_, c, dir := openTest(t)
+	ctx := context.Background()
+	for _, q := range []string{
+		"SELECT json_structure('[1]')",
+		`SELECT "JSON_STRUCTURE" /* x */ ('[1]')`,
+		"SELECT json_contains('[1]', '1')",
+		"SELECT json_merge_patch('{}', '{}')",
+		`SELECT '{"a": 1}'.json_merge_patch('{}')`,
+		"SELECT json_group_structure(j) FROM (SELECT '[1]'::JSON AS j)",
+		"CREATE MACRO m(x) AS json_structure(x)",
+		"SELECT list_transform(['[1]'], x -> json_contains(x, '1'))",
+	} {
+		_, err := c.Exec(ctx, q)
+		wantKind(t, q, err, KindPermission)
+		if err != nil && !strings.Contains(err.Error(), "--unsafe-json-functions") {
+			t.Errorf("%s: %v, want the flag that allows it named", q, err)
+		}
+	}
+	for _, q := range []string{
+		"SELECT 1 AS json_structure, 'json_contains' AS s",
+		"CREATE TABLE js (json_contains INT, json_merge_patch VARCHAR)",
+		"SELECT json_contains FROM js",
+		"SELECT json_extract('[1]', '$[0]'), json_keys('{\"a\": 1}')",
+	} {
+		if _, err := c.Exec(ctx, q); err != nil {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+	db, err := Open(ctx, Config{AllowedDirs: []string{dir}, RecursiveJSON: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ac, err := db.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ac.Close()
+	if n := count(t, ac, `SELECT count(*) WHERE json_contains('[1, 2]', '2') AND json_structure('[1]')::VARCHAR = '["UBIGINT"]'`); n != 1 {
+		t.Fatalf("allowed: %d rows, want 1", n)
+	}
+}
+
 func TestGuardStopsMultiStatementAtRefusal(t *testing.T) {
 	_, c, _ := openTest(t)
 	ctx := context.Background()
