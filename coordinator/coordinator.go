@@ -61,7 +61,7 @@ type Config struct {
 	// client's SQL (duck.Config.MaxExpressionDepth); -1 keeps DuckDB's.
 	MaxExpressionDepth int
 	// UnsafeJSONFunctions lets client SQL call the JSON functions DuckDB
-	// computes by recursion without a depth limit
+	// computes by recursion without a depth limit, and cast to VARIANT
 	// (duck.Config.RecursiveJSON).
 	UnsafeJSONFunctions bool
 
@@ -207,7 +207,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxNestedAggregates, "max-nested-aggregates", duck.DefaultMaxNesting, "deepest nesting of aggregates a client's SQL may have, through subqueries, CTEs, views and macros (a scalar subquery's counts twice): DuckDB 1.5 plans deeper ones in time that doubles with each level and cannot be cancelled (-1: no bound)")
 	fs.IntVar(&c.MaxStatementsPerSession, "max-statements-per-session", 1000, "most prepared statements and planned, unread queries one session may hold at once")
 	fs.IntVar(&c.MaxExpressionDepth, "max-expression-depth", duck.DefaultMaxExpressionDepth, "deepest nesting of expressions a client's SQL may have, by DuckDB's count (an operator or call one level, a subquery in FROM two): DuckDB 1.5 plans a deep expression in time that grows with the cube of its depth and cannot be cancelled, 53 s for 1+1+...+1 of 990 terms (-1: DuckDB's own limit, 1000)")
-	fs.BoolVar(&c.UnsafeJSONFunctions, "unsafe-json-functions", false, "let client SQL call json_structure, json_group_structure, json_merge_patch and json_contains, which DuckDB 1.5 computes by recursion over a JSON value's nesting without a limit: a value nested some 100,000 deep (a few hundred KB, built in the query or read from a file) ends the process that runs it (SIGSEGV); refused by default")
+	fs.BoolVar(&c.UnsafeJSONFunctions, "unsafe-json-functions", false, "let client SQL call json_structure, json_group_structure, json_merge_patch and json_contains, name VARIANT as a type (a cast, a column's type), and give from_json or json_transform a structure other than one string literal nesting at most 256 deep, which DuckDB 1.5 computes by recursion over a JSON value's nesting without a limit: a value nested some 100,000 deep (a few hundred KB, built in the query or read from a file) ends the process that runs it (SIGSEGV); refused by default")
 	fs.IntVar(&c.MaxFileScans, "max-file-scans", duck.DefaultMaxFileScans, "most file scans (read_parquet, read_csv, read_json and the like, a file named as a table, counted through views, CTEs and macros) one client statement may bind: DuckDB holds a file open for each until the statement ends, so one statement of 18,000 scans took 18,000 descriptors (-1: no bound)")
 	fs.IntVar(&c.MaxSQLBytes, "max-sql-bytes", flightsql.DefaultMaxSQLBytes, "longest SQL text a client may send, in bytes: checking and parsing a statement takes a hundred times and more its size in memory (a 5 MB statement took the coordinator to 924 MB), so long lists of values go as bound parameters, an ingested table or a file (-1: no bound)")
 	fs.IntVar(&c.MaxOpenFiles, "max-open-files", 0, "while the process holds more file descriptors than this, a statement kept for later (a prepared statement, a query planned and not yet read) keeps none of its files open: it is prepared again when it runs, and one that cannot be (parameters, several statements in one text) is refused to the user holding the most statements (0: half the process's open-file limit, ulimit -n; -1: no bound)")

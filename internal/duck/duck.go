@@ -44,8 +44,9 @@ type Config struct {
 	// (1000). See DefaultMaxExpressionDepth.
 	MaxExpressionDepth int
 	// RecursiveJSON allows the JSON functions that walk a value by
-	// recursion without a depth limit (recursiveJSONCalls), refused by
-	// default: a deeply nested value given to one ends the process.
+	// recursion without a depth limit (recursiveJSONCalls) and VARIANT as
+	// a type (checkVariantTypes), refused by default: a deeply nested
+	// value given to one ends the process.
 	RecursiveJSON bool
 }
 

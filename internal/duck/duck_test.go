@@ -19,6 +19,25 @@ import (
 	"github.com/skeindb/skein/internal/joined"
 )
 
+// openWith is a connection to an instance of cfg, both closed when the
+// test ends.
+func openWith(t *testing.T, cfg Config) *Conn {
+	t.Helper()
+	db, err := Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := db.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = c.Close()
+		_ = db.Close()
+	})
+	return c
+}
+
 func openTest(t *testing.T) (*DB, *Conn, string) {
 	t.Helper()
 	dir := t.TempDir()
@@ -397,19 +416,7 @@ func TestParquetFooterCacheIsBounded(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	open := func(limit string) *Conn {
-		db, err := Open(ctx, Config{AllowedDirs: []string{dir}, Threads: 1, MemoryLimit: limit})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := db.Connect(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = c.Close()
-			_ = db.Close()
-		})
-		return c
+		return openWith(t, Config{AllowedDirs: []string{dir}, Threads: 1, MemoryLimit: limit})
 	}
 	cols := make([]string, 200)
 	for i := range cols {

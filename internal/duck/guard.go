@@ -249,8 +249,8 @@ var deniedCalls = map[string]string{
 // No check of the text can see a value's depth, so they are refused when
 // called unless the operator allows them (--unsafe-json-functions,
 // Config.RecursiveJSON). json_group_structure is a macro over
-// json_structure. The JSON to VARIANT cast recurses alike; a cast is
-// not a word the text shows, and it is left (README, Security model).
+// json_structure. The JSON to VARIANT cast recurses alike
+// (checkVariantTypes).
 var recursiveJSONCalls = map[string]bool{
 	"json_structure": true, "json_group_structure": true, "json_merge_patch": true, "json_contains": true,
 }
@@ -272,8 +272,10 @@ var deniedLength = func() (l [32]bool) {
 			l[len(w)] = true
 		}
 	}
-	for w := range recursiveJSONCalls {
-		l[len(w)] = true
+	for _, m := range []map[string]bool{recursiveJSONCalls, structureCalls} {
+		for w := range m {
+			l[len(w)] = true
+		}
 	}
 	return l
 }()
@@ -287,18 +289,27 @@ func checkText(query string, readOnly, recursiveJSON bool) error {
 	if strings.IndexByte(query, 0) >= 0 {
 		return &Error{Kind: KindInvalid, Msg: "Parser Error: SQL contains a NUL byte"}
 	}
-	connectives := 0 // words AND and OR, strings and comments included
+	connectives := 0    // words AND and OR, strings and comments included
+	variant := false    // the word VARIANT, anywhere
+	structured := false // a call of a function typed by a structure argument
 	for i := 0; i < len(query); {
+		if n := sqltext.UnicodeSpace(query[i:]); n > 0 {
+			i += n
+			continue
+		}
 		if !isWordByte(query[i]) {
 			i++
 			continue
 		}
 		j := i
-		for j < len(query) && isWordByte(query[j]) {
+		for j < len(query) && isWordByte(query[j]) && (query[j] < 0x80 || sqltext.UnicodeSpace(query[j:]) == 0) {
 			j++
 		}
 		if j-i <= 3 && (strings.EqualFold(query[i:j], "or") || strings.EqualFold(query[i:j], "and")) {
 			connectives++
+		}
+		if j-i == len("variant") && strings.EqualFold(query[i:j], "variant") {
+			variant = true
 		}
 		if j-i > len(systemFunctionPrefix) && strings.EqualFold(query[i:i+len(systemFunctionPrefix)], systemFunctionPrefix) {
 			// A call naming another connection's id would read its
@@ -316,6 +327,9 @@ func checkText(query string, readOnly, recursiveJSON bool) error {
 		if why, ok := deniedCalls[word]; ok && followedByParen(query[j:]) {
 			return &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: %s() is not allowed: %s", word, why)}
 		}
+		if structureCalls[word] && followedByParen(query[j:]) {
+			structured = true
+		}
 		if recursiveJSONCalls[word] && !recursiveJSON && followedByParen(query[j:]) {
 			return &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: %s() is not allowed: DuckDB computes it by recursion over a JSON value's nesting, without a limit, and a deeply nested value ends the server (the operator allows it with --unsafe-json-functions)", word)}
 		}
@@ -324,10 +338,199 @@ func checkText(query string, readOnly, recursiveJSON bool) error {
 		}
 		i = j
 	}
+	if variant && !recursiveJSON {
+		if err := checkVariantTypes(query); err != nil {
+			return err
+		}
+	}
+	if structured && !recursiveJSON {
+		if err := checkStructures(query); err != nil {
+			return err
+		}
+	}
 	if connectives > MaxConnectives {
 		return checkConnectives(query)
 	}
 	return nil
+}
+
+// structureCalls are the functions whose second argument is a JSON
+// structure naming the result's type: DuckDB 1.5.5 reads it by recursion
+// over its nesting, without a limit, and a structure nested 100,000 deep
+// (repeat('[', 100000) || '"INT"' || repeat(']', 100000)) ended the process
+// that prepared it (a tester's). The values they convert may nest as
+// deep as they like.
+var structureCalls = map[string]bool{
+	"from_json": true, "from_json_strict": true, "json_transform": true, "json_transform_strict": true,
+}
+
+// maxStructureDepth is how deeply the structure of a structureCalls call
+// may nest: a type nested deeper is not one anybody writes.
+const maxStructureDepth = 256
+
+// checkStructures refuses a call of structureCalls whose structure is not
+// one string literal nesting at most maxStructureDepth deep: an
+// expression (a parameter, a concatenation) could be anything when it is
+// computed.
+func checkStructures(query string) error {
+	return perStatement(query, func(st []sqltext.Token) error {
+		for k := 0; k+1 < len(st); k++ {
+			if st[k].Kind != 'w' || !structureCalls[st[k].Text] || st[k+1].Kind != '(' {
+				continue
+			}
+			arg, ok := secondArg(st[k+2:])
+			if !ok {
+				continue // one argument: DuckDB says what is wrong
+			}
+			if len(arg) != 1 || arg[0].Kind != 's' || nesting(arg[0].Text) > maxStructureDepth {
+				return &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: %s()'s structure must be one string literal nesting at most %d deep: "+
+					"DuckDB reads it by recursion, without a limit, and a deeply nested one ends the server "+
+					"(the operator allows any with --unsafe-json-functions)", st[k].Text, maxStructureDepth)}
+			}
+		}
+		return nil
+	})
+}
+
+// secondArg is the tokens of a call's second argument, given the tokens
+// after its opening parenthesis.
+func secondArg(toks []sqltext.Token) ([]sqltext.Token, bool) {
+	depth, start := 0, -1
+	for i, t := range toks {
+		switch t.Kind {
+		case '(', '[', '{':
+			depth++
+		case ')', ']', '}':
+			if depth == 0 {
+				if start < 0 {
+					return nil, false
+				}
+				return toks[start:i], true
+			}
+			depth--
+		case ',':
+			if depth == 0 {
+				if start >= 0 {
+					return toks[start:i], true
+				}
+				start = i + 1
+			}
+		}
+	}
+	return nil, false
+}
+
+// nesting is how deeply brackets and braces nest in s.
+func nesting(s string) int {
+	depth, most := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '[', '{':
+			depth++
+			most = max(most, depth)
+		case ']', '}':
+			depth--
+		}
+	}
+	return most
+}
+
+// checkVariantTypes refuses a statement that names VARIANT as a type: a
+// cast (x::VARIANT, CAST(x AS STRUCT(a VARIANT)), TRY_CAST) or, in CREATE
+// and ALTER, a column's type. DuckDB 1.5.5 converts a JSON value to
+// VARIANT by recursion over its nesting, without a limit (as it computes
+// recursiveJSONCalls): a cast of a value nested 100,000 deep ended the
+// process that ran it, and a constant one is folded while the coordinator
+// prepares. A column named variant is not a type, and stays allowed.
+func checkVariantTypes(query string) error {
+	return perStatement(query, func(st []sqltext.Token) error {
+		if variantAsType(st) {
+			return &Error{Kind: KindPermission, Msg: "Permission Error: the VARIANT type is not allowed: DuckDB converts a JSON value to VARIANT by recursion over its nesting, without a limit, and a deeply nested value ends the server (the operator allows it with --unsafe-json-functions)"}
+		}
+		return nil
+	})
+}
+
+// perStatement runs check on each statement's tokens and returns its
+// first error. A text the scanner cannot read is left to DuckDB's parser,
+// which says what is wrong.
+func perStatement(query string, check func(st []sqltext.Token) error) error {
+	stmts, err := sqltext.Statements(query)
+	if err != nil {
+		return nil
+	}
+	for _, st := range stmts {
+		if err := check(st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// variantAsType says whether a statement's tokens name VARIANT as a type:
+// within the type after "::" or after AS in a CAST or TRY_CAST, or, in
+// CREATE and ALTER, after a column's name (any word but the keywords that
+// come before a name or a value) or TYPE.
+func variantAsType(st []sqltext.Token) bool {
+	isVariant := func(t sqltext.Token) bool {
+		return (t.Kind == 'w' || t.Kind == 'q') && strings.EqualFold(t.Text, "variant")
+	}
+	ddl := len(st) > 0 && st[0].Kind == 'w' && (st[0].Text == "create" || st[0].Text == "alter")
+	var owners []string // the word before each open parenthesis
+	for k := 0; k < len(st); k++ {
+		t := st[k]
+		switch {
+		case t.Kind == '(':
+			owner := ""
+			if k > 0 && st[k-1].Kind == 'w' {
+				owner = st[k-1].Text
+			}
+			owners = append(owners, owner)
+		case t.Kind == ')' && len(owners) > 0:
+			owners = owners[:len(owners)-1]
+		case t.Kind == ':' && k+1 < len(st) && st[k+1].Kind == ':',
+			t.Kind == 'w' && t.Text == "as" && len(owners) > 0 && (owners[len(owners)-1] == "cast" || owners[len(owners)-1] == "try_cast"):
+			if t.Kind == ':' {
+				k++
+			}
+			// The type: a name, then parentheses and brackets, balanced.
+			if k+1 < len(st) && isVariant(st[k+1]) {
+				return true
+			}
+			k++
+			for depth := 0; k+1 < len(st); k++ {
+				n := st[k+1]
+				if depth == 0 && n.Kind != '(' && n.Kind != '[' {
+					break
+				}
+				switch {
+				case isVariant(n):
+					return true
+				case n.Kind == '(' || n.Kind == '[':
+					depth++
+				case n.Kind == ')' || n.Kind == ']':
+					depth--
+				}
+			}
+		case ddl && isVariant(t) && k > 0:
+			p := st[k-1]
+			if p.Kind == 'q' || p.Kind == 'w' && !beforeName[p.Text] {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// beforeName are the keywords a column's name or a value may follow in
+// CREATE and ALTER (a VARIANT after any other word is a column's type).
+var beforeName = map[string]bool{
+	"select": true, "by": true, "column": true, "as": true, "from": true, "where": true, "and": true, "or": true,
+	"not": true, "on": true, "when": true, "then": true, "else": true, "distinct": true, "all": true, "in": true,
+	"is": true, "like": true, "set": true, "table": true, "view": true, "exists": true, "to": true, "rename": true,
+	"drop": true, "add": true, "into": true, "values": true, "return": true, "returning": true, "having": true,
+	"using": true, "join": true, "over": true, "partition": true, "order": true, "group": true, "limit": true,
+	"offset": true, "with": true, "case": true, "end": true, "if": true, "macro": true, "function": true,
 }
 
 // MaxConnectives is how many AND and OR one statement may hold. DuckDB
@@ -341,11 +544,7 @@ const MaxConnectives = 10_000
 // checkConnectives counts a text's AND and OR by statement, outside
 // strings and comments, once a plain count of the words passed the bound.
 func checkConnectives(query string) error {
-	stmts, err := sqltext.Statements(query)
-	if err != nil {
-		return nil // DuckDB's parser says what is wrong
-	}
-	for _, st := range stmts {
+	return perStatement(query, func(st []sqltext.Token) error {
 		n := 0
 		for _, t := range st {
 			if t.Kind == 'w' && (t.Text == "or" || t.Text == "and") {
@@ -357,16 +556,16 @@ func checkConnectives(query string) error {
 				"over the server's limit of %d (DuckDB's planning time grows with the square of their number): "+
 				"write a list of values as IN (...)", n, MaxConnectives)}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 func isWordByte(b byte) bool {
 	return b == '_' || b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= 0x80
 }
 
-// followedByParen reports whether s starts, after blanks, closing quotes
-// and comments, with "(".
+// followedByParen reports whether s starts, after blanks (Unicode spaces
+// DuckDB reads as blanks included), closing quotes and comments, with "(".
 func followedByParen(s string) bool {
 	for i := 0; i < len(s); {
 		switch {
@@ -374,6 +573,8 @@ func followedByParen(s string) bool {
 			return true
 		case s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r' || s[i] == '\f' || s[i] == '"':
 			i++
+		case sqltext.UnicodeSpace(s[i:]) > 0:
+			i += sqltext.UnicodeSpace(s[i:])
 		case strings.HasPrefix(s[i:], "--"):
 			end := strings.IndexByte(s[i:], '\n')
 			if end < 0 {

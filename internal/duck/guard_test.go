@@ -39,6 +39,8 @@ func TestGuardRefusesInstanceStatements(t *testing.T) {
 		"SELECT * FROM query('CALL enable_' || 'logging()')",
 		`SELECT * FROM query /* hidden */ ("SELECT 1")`,
 		"SELECT * FROM query_table('kept')",
+		"SELECT * FROM query\u00a0('SELECT 1')",
+		"SELECT * FROM duckdb_secrets\u3000()",
 		"PREPARE p AS SELECT 1",
 		"CREATE VIEW v AS SELECT * FROM enable_logging()",
 		"SELECT json_execute_serialized_sql('{}')",
@@ -97,6 +99,11 @@ func TestGuardRefusesRecursiveJSON(t *testing.T) {
 		"SELECT json_group_structure(j) FROM (SELECT '[1]'::JSON AS j)",
 		"CREATE MACRO m(x) AS json_structure(x)",
 		"SELECT list_transform(['[1]'], x -> json_contains(x, '1'))",
+		// DuckDB reads these Unicode spaces as blanks (a tester's: the
+		// guard read "json_structure\u00a0" as one unknown word).
+		"SELECT json_structure\u00a0('[1]')",
+		"SELECT\u2003json_contains\u3000('[1]', '1')",
+		"SELECT json_merge_patch\ufeff\u200b('{}', '{}')",
 	} {
 		_, err := c.Exec(ctx, q)
 		wantKind(t, q, err, KindPermission)
@@ -109,24 +116,75 @@ func TestGuardRefusesRecursiveJSON(t *testing.T) {
 		"CREATE TABLE js (json_contains INT, json_merge_patch VARCHAR)",
 		"SELECT json_contains FROM js",
 		"SELECT json_extract('[1]', '$[0]'), json_keys('{\"a\": 1}')",
+		// The values converted nest as deep as they like.
+		"SELECT from_json('[[[1]]]', '[[[\"INT\"]]]'), json_transform(repeat('[', 300) || repeat(']', 300), '\"JSON\"')",
+		"SELECT from_json_strict(json_object('a', [1, 2]), '{\"a\": [\"INT\"]}') AS from_json",
 	} {
 		if _, err := c.Exec(ctx, q); err != nil {
 			t.Errorf("%s: %v", q, err)
 		}
 	}
-	db, err := Open(ctx, Config{AllowedDirs: []string{dir}, RecursiveJSON: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	ac, err := db.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ac.Close()
+	ac := openRecursiveJSON(t, dir)
 	if n := count(t, ac, `SELECT count(*) WHERE json_contains('[1, 2]', '2') AND json_structure('[1]')::VARCHAR = '["UBIGINT"]'`); n != 1 {
 		t.Fatalf("allowed: %d rows, want 1", n)
 	}
+}
+
+// DuckDB converts JSON to VARIANT by recursion without a limit, as the
+// functions above: VARIANT named as a type (a cast, a column's type) is
+// refused unless the instance allows it, while a column named variant
+// (an A/B test's) is not a type.
+func TestGuardRefusesVariantTypes(t *testing.T) {
+	_, c, dir := openTest(t)
+	ctx := context.Background()
+	for _, q := range []string{
+		"SELECT '[1]'::JSON::VARIANT",
+		`SELECT '[1]'::JSON :: "Variant"`,
+		"SELECT CAST('[1]'::JSON AS VARIANT)",
+		"SELECT TRY_CAST('[1]'::JSON AS STRUCT(a INT, b VARIANT))",
+		"SELECT ['[1]'::JSON]::VARIANT[]",
+		"SELECT CAST(x AS MAP(VARCHAR, VARIANT[])) FROM (SELECT MAP {} AS x)",
+		"CREATE TABLE v1 (id INT, doc VARIANT)",
+		`CREATE TABLE v2 ("doc" VARIANT[])`,
+		"CREATE TABLE v3 (s STRUCT(a VARIANT))",
+		"ALTER TABLE js ALTER COLUMN j TYPE VARIANT",
+		"ALTER TABLE js ADD COLUMN doc VARIANT",
+		"SELECT '[1]'::JSON::\u00a0VARIANT",
+	} {
+		_, err := c.Exec(ctx, q)
+		wantKind(t, q, err, KindPermission)
+		if err != nil && !strings.Contains(err.Error(), "--unsafe-json-functions") {
+			t.Errorf("%s: %v, want the flag that allows it named", q, err)
+		}
+	}
+	if _, err := c.Exec(ctx, "CREATE TABLE js (j JSON)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"CREATE TABLE ab (user_id INT, variant VARCHAR)",
+		"INSERT INTO ab VALUES (1, 'a'), (2, 'b')",
+		"SELECT variant, count(*) AS variant_count FROM ab GROUP BY variant ORDER BY variant",
+		"SELECT user_id::INT AS variant FROM ab",
+		"SELECT CAST(user_id AS BIGINT) AS variant FROM ab WHERE variant = 'a'",
+		"CREATE VIEW abv AS SELECT a.variant, variant AS v2 FROM ab a WHERE variant IN ('a') ORDER BY variant",
+		"CREATE TABLE ab2 AS SELECT user_id, variant FROM ab",
+		"ALTER TABLE ab2 RENAME COLUMN variant TO arm",
+		"ALTER TABLE ab2 ADD COLUMN variant INT",
+	} {
+		if _, err := c.Exec(ctx, q); err != nil {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+	ac := openRecursiveJSON(t, dir)
+	if n := count(t, ac, `SELECT count(*) WHERE typeof('[1]'::JSON::VARIANT) = 'VARIANT'`); n != 1 {
+		t.Fatalf("allowed: %d rows, want 1", n)
+	}
+}
+
+// openRecursiveJSON is a connection to an in-memory instance that allows
+// what recursiveJSONCalls and checkVariantTypes refuse.
+func openRecursiveJSON(t *testing.T, dir string) *Conn {
+	return openWith(t, Config{AllowedDirs: []string{dir}, RecursiveJSON: true})
 }
 
 func TestGuardStopsMultiStatementAtRefusal(t *testing.T) {

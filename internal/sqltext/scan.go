@@ -53,6 +53,9 @@ func scan(s string, emit func(Token)) error {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
 			i++
 			continue
+		case c >= 0x80 && UnicodeSpace(s[i:]) > 0:
+			i += UnicodeSpace(s[i:])
+			continue
 		case strings.HasPrefix(s[i:], "--"):
 			if end := strings.IndexByte(s[i:], '\n'); end < 0 {
 				i = len(s)
@@ -99,7 +102,7 @@ func scan(s string, emit func(Token)) error {
 			t, i = Token{Kind: 'x', Text: s[i : i+2*len(tag)+end]}, i+2*len(tag)+end
 		case isWordByte(c):
 			j := i
-			for j < len(s) && isWordByte(s[j]) {
+			for j < len(s) && isWordByte(s[j]) && (s[j] < 0x80 || UnicodeSpace(s[j:]) == 0) {
 				j++
 			}
 			t, i = Token{Kind: 'w', Text: strings.ToLower(s[i:j])}, j
@@ -189,4 +192,25 @@ func isTag(s string) bool {
 		}
 	}
 	return true
+}
+
+// UnicodeSpace is the length of the Unicode space s starts with, 0 if none:
+// the ones DuckDB 1.5.5's parser reads as a blank between tokens (found by
+// trying every White_Space character between SELECT and a call): U+00A0,
+// U+2000 to U+200B, U+202F, U+205F, U+2060, U+3000 and U+FEFF. A check
+// reading them as part of a word saw "json_structure\u00a0(" as one
+// unknown word, where DuckDB called json_structure.
+func UnicodeSpace(s string) int {
+	switch {
+	case len(s) >= 2 && s[0] == 0xC2 && s[1] == 0xA0:
+		return 2
+	case len(s) < 3:
+		return 0
+	case s[0] == 0xE2 && s[1] == 0x80 && (s[2] >= 0x80 && s[2] <= 0x8B || s[2] == 0xAF),
+		s[0] == 0xE2 && s[1] == 0x81 && (s[2] == 0x9F || s[2] == 0xA0),
+		s[0] == 0xE3 && s[1] == 0x80 && s[2] == 0x80,
+		s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF:
+		return 3
+	}
+	return 0
 }

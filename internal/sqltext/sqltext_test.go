@@ -3,6 +3,7 @@ package sqltext
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -127,4 +128,23 @@ func FuzzSplit(f *testing.F) {
 		}
 		_ = OneLine(s)
 	})
+}
+
+// DuckDB reads some Unicode spaces as blanks: so does Scan, where they
+// would otherwise end nothing (a byte of 0x80 and more is a word's).
+func TestScanUnicodeSpaces(t *testing.T) {
+	toks, err := Scan("SELECT\u00a0json_structure\u3000(x)\ufeff::\u2003variant")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, tk := range toks {
+		got = append(got, tk.Text)
+	}
+	if want := []string{"select", "json_structure", "(", "x", ")", ":", ":", "variant"}; !slices.Equal(got, want) {
+		t.Fatalf("tokens %q, want %q", got, want)
+	}
+	if toks, _ := Scan("café\u00e9"); len(toks) != 1 {
+		t.Fatalf("a word of other Unicode letters split in %d", len(toks))
+	}
 }
