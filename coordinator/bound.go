@@ -24,6 +24,9 @@ import (
 // infer a date or time type for) keeps the query here, bound by DuckDB as
 // before.
 func (d *dist) PlanBound(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTag, user, query string, args []any, schema *arrow.Schema, resultMode string, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
+	if err := d.quarantine.check(query); err != nil {
+		return nil, err
+	}
 	values := make([]partition.Bound, len(args))
 	for i, a := range args {
 		b, ok := boundValue(a)

@@ -3,6 +3,7 @@ package coordinator
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,10 +40,12 @@ const reuseConnection = "arrow-flight-reuse-connection://?"
 // tickets that come back to the coordinator (proxying a task, or merging
 // partial results).
 type dist struct {
-	db      *duck.DB
-	mergeDB *duck.DB // partial results and final SQL
-	journal writeJournal
-	secret  cluster.Secret
+	// quarantine refuses the texts of queries whose tasks ended executors.
+	quarantine *quarantine
+	db         *duck.DB
+	mergeDB    *duck.DB // partial results and final SQL
+	journal    writeJournal
+	secret     cluster.Secret
 	// tickets is secret's signer of task, merge and single tickets, made
 	// once: every DoGet (local queries' too) asks it whether its ticket is
 	// the cluster's.
@@ -367,6 +370,12 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 	d.sched.send, d.sched.drop, d.sched.spawn = d.runAt, d.dropAt, d.work.spawn
 	d.sched.admitted = func(qid string, at time.Time) { d.hist.admitted(qid, at) }
 	d.sched.lostOne = d.clients.sever
+	d.quarantine = newQuarantine()
+	d.sched.poisoned = func(text [32]byte, qid string, dead []string) {
+		d.log.Error().Str("query_id", qid).Strs("executors", dead).Dur("refused_for", quarantineFor).
+			Msg("executors died running a task of the query: its text is refused for a while")
+		d.quarantine.add(text, qid, dead)
+	}
 	d.work.spawn(d.sched.loop) // before close can be called: the count is not yet waited on
 	return d, nil
 }
@@ -416,6 +425,9 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTag
 		return nil, err
 	}
 	defer d.work.leave()
+	if err := d.quarantine.check(query); err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	var deadline time.Time
 	if d.limits.QueryTimeout > 0 {
@@ -461,6 +473,9 @@ func (d *dist) PlanKept(ctx context.Context, conn *duck.Conn, tag flightsql.Quer
 		return nil, nil, nil // Plan says so
 	}
 	defer d.work.leave()
+	if d.quarantine.check(query) != nil {
+		return nil, nil, nil // Plan says why
+	}
 	start := time.Now()
 	ks, ok := d.textSchemas.get(schemaKey{query: query, catalog: conn.CatalogVersion()})
 	if !ok {
@@ -600,6 +615,7 @@ func (d *dist) issue(ctx context.Context, tag flightsql.QueryTag, user, query st
 	d.hist.describe(qid, results, &explained, allExecs, len(meta))
 	tasks, stages := p.jobOf(all, allExecs)
 	queued := d.sched.add(qid, user, tasks, stages)
+	d.sched.setText(qid, sha256.Sum256([]byte(query)))
 	log.Info().Str("mode", p.modeName()).Int("tasks", len(all)).Bool("queued", queued).
 		Dur("planning", time.Since(start)).Msg("query planned")
 	return info, nil

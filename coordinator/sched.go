@@ -55,6 +55,9 @@ type scheduler struct {
 	// lostOne is told when a pass finds an executor it knew dead (its
 	// runs were abandoned): the coordinator's connections to it go too.
 	lostOne func()
+	// poisoned is told that executors died running a task of the query
+	// of the given text (its SQL's SHA-256, job.text), once (died).
+	poisoned func(text [32]byte, qid string, dead []string)
 	// Admission: distributed queries running at once, in all and per user
 	// (0: no limit); the others wait in arrival order.
 	limit, perUser int
@@ -100,6 +103,8 @@ type job struct {
 	stages   []*jobStage
 	queues   map[string][]int // queued tasks by home, in signed order
 	takers   map[string]int   // the executors taking tasks at the last pick (stask.lostAt)
+	text     [32]byte         // its SQL's SHA-256 (setText), for the poisoned hook
+	poisoned bool             // the hook was told
 	queued   int
 	running  int // runs in progress
 	// The run times of its ended tasks, sorted: all, and by executor.
@@ -1045,6 +1050,15 @@ func (s *scheduler) settle(ctx context.Context, qid string, i int, tried []strin
 	}
 }
 
+// setText records the SHA-256 of query qid's SQL (poisoned).
+func (s *scheduler) setText(qid string, text [32]byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if j := s.jobs[qid]; j != nil {
+		j.text = text
+	}
+}
+
 // A suspect is a run lost as its connection broke (errRunBroken).
 type suspect struct {
 	exec string
@@ -1094,6 +1108,16 @@ func (s *scheduler) noneDied(ctx context.Context, qid string, i int) error {
 		return err
 	}
 	if len(dead) > 0 {
+		s.mu.Lock()
+		j := s.jobs[qid]
+		tell := j != nil && !j.poisoned && s.poisoned != nil
+		if tell {
+			j.poisoned = true
+		}
+		s.mu.Unlock()
+		if tell {
+			s.poisoned(j.text, qid, dead)
+		}
 		return fmt.Errorf("%w: executors %s died as task %s/%d ran there, and it is not run again: its input may end any node it runs on",
 			flightsql.ErrInvalid, strings.Join(dead, ", "), qid, i)
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/skeindb/skein/internal/ducktest"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // TestTaskThatEndsExecutorsIsNotRunEverywhere: a query whose input makes
@@ -40,12 +42,18 @@ FROM range(200000) t(i)) TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 20000)`, deep))
 	probe := fmt.Sprintf("SELECT count(*) FROM read_parquet('%s')", deep)
 	waitExecutors(t, ctx, cl, 4, probe)
 
-	res := runFlight(ctx, cl, fmt.Sprintf("SELECT count(*), max(length(json_structure(j::JSON)::VARCHAR)) FROM read_parquet('%s')", deep))
+	poison := fmt.Sprintf("SELECT count(*), max(length(json_structure(j::JSON)::VARCHAR)) FROM read_parquet('%s')", deep)
+	res := runFlight(ctx, cl, poison)
 	if res.err == nil {
 		t.Fatalf("the query answered %q: this DuckDB no longer crashes on it, and the test needs another input that does", res.rows)
 	}
 	if !strings.Contains(res.err.Error(), "died") {
 		t.Errorf("error %v, want one saying executors died as the task ran", res.err)
+	}
+	// Run again (a client's retry), the same text is refused: it ended
+	// the last executor, then the coordinator.
+	if res := runFlight(ctx, cl, poison); status.Code(res.err) != codes.InvalidArgument || !strings.Contains(res.err.Error(), "refused until") {
+		t.Errorf("run again: %v, want InvalidArgument saying the text is refused", res.err)
 	}
 	if n := queryInt(t, ctx, cl, "SELECT 42"); n != 42 || coord.exited() {
 		t.Fatalf("the coordinator answered %d (exited: %v)", n, coord.exited())
