@@ -239,8 +239,9 @@ const (
 
 var errLost = errors.New("coordinator: the executor's start call ended before the task did")
 
-// errRunBroken marks a start call that broke (the connection lost, not an
-// answer of the executor's) after the executor had taken its tasks.
+// errRunBroken marks a start call whose connection was lost (not an
+// answer of the executor's, nor a connection that could not be made):
+// the executor may have died of its tasks (lostCall).
 var errRunBroken = errors.New("the executor's connection broke while it ran the task")
 
 // expireEvery is how often expire looks at the jobs.
@@ -761,7 +762,8 @@ func (s *scheduler) dispatch(exec string, runs []*taskRun) {
 // lost. A task whose run ended is done (its error, if any, is its
 // readers'), unless the run was lost (the executor stopped or could not
 // be reached): it then waits in the queue again, up to maxTries, after
-// which it fails (failed). The task's other run, if any, is dropped.
+// which it is left to its readers (who wait for the verdict on a run whose
+// connection broke: died). The task's other run, if any, is dropped.
 func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
