@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/skeindb/skein/coordinator"
 	"google.golang.org/grpc/codes"
 )
@@ -134,5 +136,33 @@ func TestSQLTextIsBounded(t *testing.T) {
 		t.Fatalf("a text of %d bytes, want %d", len(q), max)
 	} else if _, recs := query(t, ctx, c, q); len(recs) == 0 || recs[0].NumCols() != int64((max-13)/8+1) {
 		t.Errorf("a text at the bound: %d batches", len(recs))
+	}
+}
+
+// An ingest's names become SQL too: longer than 1 KB is refused before
+// anything is parsed or loaded; at 1 KB the table is made.
+func TestIngestNamesAreBounded(t *testing.T) {
+	ts := startServer(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := ts.client(t)
+	ingest := func(table string) error {
+		params := int64Param(t, "a", 1)
+		rdr, err := array.NewRecordReader(params.Schema(), []arrow.RecordBatch{params})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rdr.Release()
+		_, err = c.ExecuteIngest(ctx, rdr, ingestOpts(table))
+		return err
+	}
+	long := strings.Repeat("t", 1025)
+	err := ingest(long)
+	wantCode(t, err, codes.InvalidArgument)
+	if err != nil && !strings.Contains(err.Error(), "at most 1024 bytes") {
+		t.Errorf("the refusal does not say the bound: %v", err)
+	}
+	if err := ingest(long[:1024]); err != nil {
+		t.Fatalf("a name of 1024 bytes: %v", err)
 	}
 }

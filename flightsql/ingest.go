@@ -18,6 +18,11 @@ func (s *Server) DoPutCommandStatementIngest(ctx context.Context, cmd flightsql.
 	if cmd.GetTable() == "" {
 		return 0, fmt.Errorf("%w: ingest needs a table name", ErrInvalid)
 	}
+	for _, name := range []string{cmd.GetCatalog(), cmd.GetSchema(), cmd.GetTable()} {
+		if len(name) > maxIngestName {
+			return 0, fmt.Errorf("%w: an ingest's catalog, schema and table names are at most %d bytes, not %d", ErrInvalid, maxIngestName, len(name))
+		}
+	}
 	mode, err := ingestMode(cmd.GetTableDefinitionOptions())
 	if err != nil {
 		return 0, err
@@ -36,6 +41,11 @@ func (s *Server) DoPutCommandStatementIngest(ctx context.Context, cmd flightsql.
 		return n, nil
 	})
 }
+
+// maxIngestName bounds the names an ingest is given: they become SQL
+// DuckDB parses, past --max-sql-bytes (a 15 MB table name took a
+// coordinator to 865 MB, a tester's).
+const maxIngestName = 1024
 
 func ingestMode(o *flightsql.TableDefinitionOptions) (duck.IngestMode, error) {
 	var m duck.IngestMode
