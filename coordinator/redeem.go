@@ -195,6 +195,9 @@ func (d *dist) openPart(ctx context.Context, t cluster.Task, handle []byte, part
 			}
 		}
 		lease()
+		if errors.Is(lostCall(ctx, err), errRunBroken) {
+			d.sched.suspectAt(t.Query, t.Task, id)
+		}
 		d.hist.saw(t.Query, t.Task, id, tried, err)
 		if cluster.SQLFailed(err) {
 			// The task's own SQL failed (a cast, a missing column): it

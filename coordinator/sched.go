@@ -699,7 +699,7 @@ func (s *scheduler) straggler(exec string, now time.Time) *taskRun {
 			continue
 		}
 		for i, t := range j.tasks {
-			if t.state != taskRunning || len(t.runs) != 1 || t.runs[0].exec == exec {
+			if t.state != taskRunning || len(t.runs) != 1 || t.runs[0].exec == exec || slices.Contains(t.lostAt, exec) {
 				continue
 			}
 			st := j.stages[t.stage]
@@ -781,6 +781,12 @@ func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 	if t.state == taskDone {
 		return // the other run won
 	}
+	if lost {
+		t.lostAt = append(t.lostAt, r.exec)
+		if errors.Is(err, errRunBroken) {
+			t.suspects = append(t.suspects, suspect{exec: r.exec, at: s.now()})
+		}
+	}
 	if (lost || err != nil) && len(t.runs) > 0 {
 		if t.at == r.exec {
 			t.setAt(t.runs[0].exec) // the other run goes on
@@ -800,10 +806,6 @@ func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 	}
 	if lost {
 		t.at = ""
-		t.lostAt = append(t.lostAt, r.exec)
-		if errors.Is(err, errRunBroken) {
-			t.suspects = append(t.suspects, suspect{exec: r.exec, at: s.now()})
-		}
 		if len(t.lostAt) < maxTries && !j.cancelled {
 			t.state = taskQueued
 			j.queues[t.home] = append([]int{r.task}, j.queues[t.home]...)
@@ -1049,6 +1051,17 @@ func (s *scheduler) settle(ctx context.Context, qid string, i int, tried []strin
 			return errShuttingDown
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+// suspectAt records that a reader of task i of query qid lost its
+// connection to exec as it read the task there: exec may have died of it
+// (a run the scheduler did not start, a reader's, ends it as surely).
+func (s *scheduler) suspectAt(qid string, i int, exec string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if j := s.jobs[qid]; j != nil && i >= 0 && i < len(j.tasks) {
+		j.tasks[i].suspects = append(j.tasks[i].suspects, suspect{exec: exec, at: s.now()})
 	}
 }
 

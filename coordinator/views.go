@@ -59,6 +59,9 @@ func (c *catalogViews) view(catalog, schema, name string) (partition.View, bool)
 		}
 		match = &c.entries[i]
 	}
+	if match == nil && catalog == "" && schema == "" {
+		return c.fileAsTable(name)
+	}
 	if match == nil || match.sql == "" {
 		return partition.View{}, false
 	}
@@ -70,6 +73,32 @@ func (c *catalogViews) view(catalog, schema, name string) (partition.View, bool)
 		c.used = map[string]bool{}
 	}
 	c.used[match.sql] = true
+	return v, true
+}
+
+// fileAsTable is the view a name that no table or view has reads when it
+// names Parquet files (FROM 'dir/*.parquet', DuckDB's replacement scan):
+// SELECT * FROM read_parquet(name), read under DuckDB's alias for it, the
+// name itself for a glob, else the file's base name up to its first dot.
+// Planned as a table, such a query ran whole on the coordinator.
+func (c *catalogViews) fileAsTable(name string) (partition.View, bool) {
+	if !strings.HasSuffix(strings.ToLower(name), ".parquet") {
+		return partition.View{}, false
+	}
+	create := "CREATE VIEW f AS SELECT * FROM read_parquet('" + strings.ReplaceAll(name, "'", "''") + "')"
+	v, err := c.d.viewDefinition(c.ctx, c.conn, create)
+	if err != nil {
+		return partition.View{}, false
+	}
+	v.Alias = name
+	if !strings.ContainsAny(name, "*?[") {
+		base := name[strings.LastIndexAny(name, `/\`)+1:]
+		v.Alias, _, _ = strings.Cut(base, ".")
+	}
+	if c.used == nil {
+		c.used = map[string]bool{}
+	}
+	c.used[create] = true
 	return v, true
 }
 

@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 	"unicode"
@@ -12,6 +13,10 @@ import (
 type View struct {
 	AST     []byte
 	Columns []string
+	// Alias is the name a reference without an alias of its own reads the
+	// view under; empty: the reference's name. (A Parquet file named as a
+	// table is read under its base name, up to its first dot.)
+	Alias string
 	// root is AST's query node when the view was made by NewView: shared
 	// by the plannings that read the view, read and cloned, never changed.
 	root Node
@@ -294,10 +299,7 @@ func inlineView(ref Node, views func(catalog, schema, name string) (View, bool),
 	if err := inlineIn(def, views, depth+1, nil); err != nil {
 		return err
 	}
-	alias := str(ref, "alias")
-	if alias == "" {
-		alias = str(ref, "table_name")
-	}
+	alias := cmp.Or(str(ref, "alias"), view.Alias, str(ref, "table_name"))
 	var repl Node
 	inner := child(def, "from_table")
 	if w != nil && depth == 0 && w.tableReads[tableKey(ref)] > 1 && !filtersFiles(def, w.env.Aggregates) {
