@@ -982,12 +982,11 @@ func (s *scheduler) where(ctx context.Context, qid string, i int, failedAt strin
 	}
 	s.mu.Lock()
 	for {
-		j := s.jobs[qid]
-		if j == nil || i < 0 || i >= len(j.tasks) {
+		t := s.task(qid, i)
+		if t == nil {
 			s.mu.Unlock()
 			return "", nil
 		}
-		t := j.tasks[i]
 		if t.failed != nil {
 			s.mu.Unlock()
 			return "", t.failed
@@ -1022,10 +1021,19 @@ func (s *scheduler) where(ctx context.Context, qid string, i int, failedAt strin
 func (s *scheduler) at(qid string, i int) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if j := s.jobs[qid]; j != nil && i >= 0 && i < len(j.tasks) {
-		return j.tasks[i].at, j.tasks[i].failed
+	if t := s.task(qid, i); t != nil {
+		return t.at, t.failed
 	}
 	return "", nil
+}
+
+// task is task i of query qid, nil if the scheduler does not know it.
+// s.mu is held.
+func (s *scheduler) task(qid string, i int) *stask {
+	if j := s.jobs[qid]; j != nil && i >= 0 && i < len(j.tasks) {
+		return j.tasks[i]
+	}
+	return nil
 }
 
 // settle waits while the scheduler holds task i of query qid running at
@@ -1035,11 +1043,8 @@ func (s *scheduler) at(qid string, i int) (string, error) {
 func (s *scheduler) settle(ctx context.Context, qid string, i int, tried []string) error {
 	for {
 		s.mu.Lock()
-		held := false
-		if j := s.jobs[qid]; j != nil && i >= 0 && i < len(j.tasks) {
-			t := j.tasks[i]
-			held = t.state == taskRunning && slices.Contains(tried, t.at)
-		}
+		t := s.task(qid, i)
+		held := t != nil && t.state == taskRunning && slices.Contains(tried, t.at)
 		s.mu.Unlock()
 		if !held {
 			return nil
@@ -1060,8 +1065,8 @@ func (s *scheduler) settle(ctx context.Context, qid string, i int, tried []strin
 func (s *scheduler) suspectAt(qid string, i int, exec string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if j := s.jobs[qid]; j != nil && i >= 0 && i < len(j.tasks) {
-		j.tasks[i].suspects = append(j.tasks[i].suspects, suspect{exec: exec, at: s.now()})
+	if t := s.task(qid, i); t != nil {
+		t.suspects = append(t.suspects, suspect{exec: exec, at: s.now()})
 	}
 }
 
@@ -1088,12 +1093,15 @@ type suspect struct {
 func (s *scheduler) died(ctx context.Context, qid string, i int) ([]string, error) {
 	s.mu.Lock()
 	var sus []suspect
-	if j := s.jobs[qid]; j != nil && i >= 0 && i < len(j.tasks) {
-		sus = slices.Clone(j.tasks[i].suspects)
+	if t := s.task(qid, i); t != nil {
+		sus = slices.Clone(t.suspects)
 	}
 	s.mu.Unlock()
 	var dead []string
 	for _, sp := range sus {
+		if slices.Contains(dead, sp.exec) {
+			continue // the scheduler's run and a reader's saw it end alike
+		}
 		for {
 			heard, known := s.reg.heardAfter(sp.exec, sp.at.Add(verdictSlack))
 			if heard || !known {

@@ -18,10 +18,10 @@ import (
 // one row of a Parquet file: DuckDB 1.5 recurses once a level and the
 // executor dies of SIGSEGV) ended each executor in turn, as its task was
 // given to the next, and then the coordinator, which ran the task itself
-// once no executor could. Now a task lost with its executor is given
-// again up to three times, never run on the coordinator, and then fails
-// the query: of four executors one at least serves on, and so does the
-// coordinator.
+// once no executor could. Now the task is given at most three times, no
+// reader (the coordinator included) runs it once an executor died running
+// it, the query fails, and its text is refused when run again: of four
+// executors one at least serves on, and so does the coordinator.
 func TestTaskThatEndsExecutorsIsNotRunEverywhere(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

@@ -45,33 +45,33 @@ func processMemoryFlag(fs *flag.FlagSet) *string {
 // set: mapped memory stays above resident once an allocator has had a
 // peak (Go's heap and DuckDB's allocator keep their mappings), 3.07 GB
 // mapped for 2 GB resident in an idle executor after wide rows.
-func processMemoryLimit(value string, machine int64) (int64, error) {
+// auto says the value was the automatic one.
+func processMemoryLimit(value string, machine int64) (n int64, auto bool, err error) {
 	switch v := strings.TrimSpace(strings.ToLower(value)); v {
 	case "0", "off", "none":
-		return 0, nil
+		return 0, false, nil
 	case "", "auto":
-		return machine, nil
+		return machine, true, nil
 	}
-	n, err := parseMemory(value)
-	if err != nil {
-		return 0, fmt.Errorf("--process-memory-limit %q: %w", value, err)
+	if n, err = parseMemory(value); err != nil {
+		return 0, false, fmt.Errorf("--process-memory-limit %q: %w", value, err)
 	}
 	if n < minProcessMemory {
-		return 0, fmt.Errorf("--process-memory-limit %q: under the 1 GiB a process needs to serve (0 sets no limit)", value)
+		return 0, false, fmt.Errorf("--process-memory-limit %q: under the 1 GiB a process needs to serve (0 sets no limit)", value)
 	}
-	return n, nil
+	return n, false, nil
 }
 
 // applyProcessMemory resolves and sets the process's limit, and logs it.
 func applyProcessMemory(value string, log zerolog.Logger) error {
 	machine := machineMemory()
-	l, err := processMemoryLimit(value, machine)
+	l, auto, err := processMemoryLimit(value, machine)
 	if err != nil || l == 0 {
 		return err
 	}
 	set, err := setDataLimit(l)
 	if err != nil {
-		if v := strings.ToLower(strings.TrimSpace(value)); v == "" || v == "auto" {
+		if auto {
 			log.Warn().Err(err).Msg("no process memory limit set")
 			return nil
 		}

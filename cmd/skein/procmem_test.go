@@ -31,15 +31,15 @@ func TestProcessMemoryLimit(t *testing.T) {
 		"30GiB": 30 << 30, "1500MB": 15e8, // as given, whatever the machine
 		"0": 0, "off": 0,
 	} {
-		if got, err := processMemoryLimit(value, machine); err != nil || got != want {
+		if got, _, err := processMemoryLimit(value, machine); err != nil || got != want {
 			t.Errorf("%q: %d, %v; want %d", value, got, err, want)
 		}
 	}
-	if got, _ := processMemoryLimit("auto", 0); got != 0 {
+	if got, auto, _ := processMemoryLimit("auto", 0); got != 0 || !auto {
 		t.Errorf("auto on an unknown machine: %d, want none", got)
 	}
 	for _, v := range []string{"512MB", "1000", "lots"} {
-		if _, err := processMemoryLimit(v, machine); err == nil || !strings.Contains(err.Error(), "--process-memory-limit") {
+		if _, _, err := processMemoryLimit(v, machine); err == nil || !strings.Contains(err.Error(), "--process-memory-limit") {
 			t.Errorf("%q: %v, want an error naming the flag", v, err)
 		}
 	}

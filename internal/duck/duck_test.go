@@ -19,29 +19,11 @@ import (
 	"github.com/skeindb/skein/internal/joined"
 )
 
-// openWith is a connection to an instance of cfg, both closed when the
-// test ends.
-func openWith(t *testing.T, cfg Config) *Conn {
+// openWith opens an instance of cfg and a connection to it, both closed
+// (without an error) when the test ends.
+func openWith(t *testing.T, cfg Config) (*DB, *Conn) {
 	t.Helper()
 	db, err := Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := db.Connect(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = c.Close()
-		_ = db.Close()
-	})
-	return c
-}
-
-func openTest(t *testing.T) (*DB, *Conn, string) {
-	t.Helper()
-	dir := t.TempDir()
-	db, err := Open(context.Background(), Config{Path: filepath.Join(dir, "t.duckdb"), AllowedDirs: []string{dir}, Threads: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +39,13 @@ func openTest(t *testing.T) (*DB, *Conn, string) {
 			t.Error(err)
 		}
 	})
+	return db, c
+}
+
+func openTest(t *testing.T) (*DB, *Conn, string) {
+	t.Helper()
+	dir := t.TempDir()
+	db, c := openWith(t, Config{Path: filepath.Join(dir, "t.duckdb"), AllowedDirs: []string{dir}, Threads: 2})
 	return db, c, dir
 }
 
@@ -416,7 +405,8 @@ func TestParquetFooterCacheIsBounded(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	open := func(limit string) *Conn {
-		return openWith(t, Config{AllowedDirs: []string{dir}, Threads: 1, MemoryLimit: limit})
+		_, c := openWith(t, Config{AllowedDirs: []string{dir}, Threads: 1, MemoryLimit: limit})
+		return c
 	}
 	cols := make([]string, 200)
 	for i := range cols {

@@ -293,9 +293,11 @@ func checkText(query string, readOnly, recursiveJSON bool) error {
 	variant := false    // the word VARIANT, anywhere
 	structured := false // a call of a function typed by a structure argument
 	for i := 0; i < len(query); {
-		if n := sqltext.UnicodeSpace(query[i:]); n > 0 {
-			i += n
-			continue
+		if query[i] >= 0x80 {
+			if n := sqltext.UnicodeSpace(query[i:]); n > 0 {
+				i += n
+				continue
+			}
 		}
 		if !isWordByte(query[i]) {
 			i++

@@ -184,7 +184,8 @@ func TestGuardRefusesVariantTypes(t *testing.T) {
 // openRecursiveJSON is a connection to an in-memory instance that allows
 // what recursiveJSONCalls and checkVariantTypes refuse.
 func openRecursiveJSON(t *testing.T, dir string) *Conn {
-	return openWith(t, Config{AllowedDirs: []string{dir}, RecursiveJSON: true})
+	_, c := openWith(t, Config{AllowedDirs: []string{dir}, RecursiveJSON: true})
+	return c
 }
 
 func TestGuardStopsMultiStatementAtRefusal(t *testing.T) {

@@ -37,15 +37,17 @@ type Token struct {
 // of allocations, each larger slice a copy of the last.
 func Scan(s string) ([]Token, error) {
 	n := 0
-	_ = scan(s, func(Token) { n++ }) // the same error as below
+	_ = scan(s, false, func(Token) { n++ }) // the same error as below
 	toks := make([]Token, 0, n)
-	err := scan(s, func(t Token) { toks = append(toks, t) })
+	err := scan(s, true, func(t Token) { toks = append(toks, t) })
 	return toks, err
 }
 
 // scan calls emit with each token of s in turn (see Scan), and returns
-// the error that stopped it, if any.
-func scan(s string, emit func(Token)) error {
+// the error that stopped it, if any. Unless text, the tokens' Text is left
+// empty, and nothing is lower-cased or unquoted: counting them allocates
+// nothing.
+func scan(s string, text bool, emit func(Token)) error {
 	for i := 0; i < len(s); {
 		c, at := s[i], i
 		var t Token
@@ -54,7 +56,7 @@ func scan(s string, emit func(Token)) error {
 			i++
 			continue
 		case c >= 0x80 && UnicodeSpace(s[i:]) > 0:
-			i += UnicodeSpace(s[i:])
+			i += UnicodeSpace(s[i:]) // 2 or 3 bytes
 			continue
 		case strings.HasPrefix(s[i:], "--"):
 			if end := strings.IndexByte(s[i:], '\n'); end < 0 {
@@ -71,23 +73,23 @@ func scan(s string, emit func(Token)) error {
 			i += n
 			continue
 		case c == '\'':
-			text, n, err := quoted(s[i:], '\'', false)
+			unquoted, n, err := quoted(s[i:], '\'', false, text)
 			if err != nil {
 				return err
 			}
-			t, i = Token{Kind: 's', Text: text}, i+n
+			t, i = Token{Kind: 's', Text: unquoted}, i+n
 		case (c == 'e' || c == 'E') && i+1 < len(s) && s[i+1] == '\'':
-			_, n, err := quoted(s[i+1:], '\'', true)
+			_, n, err := quoted(s[i+1:], '\'', true, false)
 			if err != nil {
 				return err
 			}
 			t, i = Token{Kind: 'x', Text: s[i : i+1+n]}, i+1+n
 		case c == '"':
-			text, n, err := quoted(s[i:], '"', false)
+			unquoted, n, err := quoted(s[i:], '"', false, text)
 			if err != nil {
 				return err
 			}
-			t, i = Token{Kind: 'q', Text: text}, i+n
+			t, i = Token{Kind: 'q', Text: unquoted}, i+n
 		case c == '$' && i+1 < len(s) && !isDigit(s[i+1]):
 			tagEnd := strings.IndexByte(s[i+1:], '$')
 			if tagEnd < 0 || !isTag(s[i+1:i+1+tagEnd]) {
@@ -105,7 +107,10 @@ func scan(s string, emit func(Token)) error {
 			for j < len(s) && isWordByte(s[j]) && (s[j] < 0x80 || UnicodeSpace(s[j:]) == 0) {
 				j++
 			}
-			t, i = Token{Kind: 'w', Text: strings.ToLower(s[i:j])}, j
+			t, i = Token{Kind: 'w'}, j
+			if text {
+				t.Text = strings.ToLower(s[at:j])
+			}
 		default:
 			t, i = Token{Kind: c, Text: s[i : i+1]}, i+1
 		}
@@ -160,20 +165,25 @@ func blockComment(s string) (int, error) {
 // quoted reads a string opened by q at s[0] and returns its content and
 // length; a doubled q is one q, and with backslash a backslash escapes
 // the next byte.
-func quoted(s string, q byte, backslash bool) (string, int, error) {
+func quoted(s string, q byte, backslash, keep bool) (string, int, error) {
 	var b strings.Builder
+	write := func(c byte) {
+		if keep {
+			b.WriteByte(c)
+		}
+	}
 	for i := 1; i < len(s); i++ {
 		switch {
 		case backslash && s[i] == '\\' && i+1 < len(s):
-			b.WriteByte(s[i+1])
+			write(s[i+1])
 			i++
 		case s[i] == q && i+1 < len(s) && s[i+1] == q:
-			b.WriteByte(q)
+			write(q)
 			i++
 		case s[i] == q:
 			return b.String(), i + 1, nil
 		default:
-			b.WriteByte(s[i])
+			write(s[i])
 		}
 	}
 	return "", 0, fmt.Errorf("%w quoted text", ErrUnterminated)
