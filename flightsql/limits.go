@@ -49,14 +49,15 @@ func (l Limits) Expired(ctx context.Context, query string, err error) error {
 
 // paramsPerMessage is how many times --max-message-mb the parameter rows
 // bound to every prepared statement of the server may hold together,
-// textsPerMessage the texts of the prepared statements the sessions hold,
+// stmtsPerMessage the prepared statements the sessions hold (their
+// memory as statementCost estimates it),
 // and heldPerMessage the rows of writes returning rows (INSERT ...
 // RETURNING, run when planned) held until their DoGet: 8 unread ones of
 // lineitem's size took a server from 85 to 1,616 MB, held until their
 // tickets expired.
 const (
 	paramsPerMessage = 8
-	textsPerMessage  = 16
+	stmtsPerMessage  = 16
 	heldPerMessage   = 16
 )
 
@@ -64,10 +65,10 @@ const (
 // it holds: the parameter rows bound to prepared statements (each
 // statement's are bounded by the message size, readParams, but one client
 // binding 60 MiB to each of 40 statements took a server limited to 1 GB,
-// DuckDB's --memory-limit, to 2.57 GB), the texts of prepared statements
-// (DuckDB's statement of a text holds about four times its bytes: 16
-// statements of 15 MB took a server to 1,015 MB, and a session may hold
-// 1,000). With users, one user holds at most perUser of it: a reader's
+// DuckDB's --memory-limit, to 2.57 GB), the prepared statements
+// themselves (a session may hold 1,000, and DuckDB's statement of an IN
+// list holds some 45 times its text: bounded by bytes of text, 169 of
+// 100,000 keys took a server to 2.8 GB). With users, one user holds at most perUser of it: a reader's
 // session that bound 9 x 55 MB and stayed had every other user's
 // executemany refused until it ended (found 2026-12-05).
 type byteBudget struct {

@@ -200,7 +200,7 @@ type Server struct {
 	throttle *users.Throttle
 	polls    polls
 	params   *byteBudget // what bound parameter rows hold
-	texts    *byteBudget // what prepared statements' texts hold
+	stmts    *byteBudget // what prepared statements hold (statementCost)
 	held     *byteBudget // what the rows of writes returning rows, unread, hold
 	draining atomic.Bool // new queries are refused (Unavailable)
 
@@ -241,11 +241,11 @@ func New(cfg Config, db *duck.DB, mem memory.Allocator, log zerolog.Logger) (*Se
 	s.polls.byID = map[string]*polled{}
 	s.params = newByteBudget("parameter rows bound to prepared statements", "close prepared statements, bind fewer rows, or load rows with bulk ingest",
 		paramsPerMessage, cfg.MaxMessageBytes, cfg.Users != nil)
-	s.texts = newByteBudget("texts of the prepared statements held", "close prepared statements",
-		textsPerMessage, cfg.MaxMessageBytes, cfg.Users != nil)
+	s.stmts = newByteBudget("memory of the prepared statements held (estimated from their texts)", "close prepared statements",
+		stmtsPerMessage, cfg.MaxMessageBytes, cfg.Users != nil)
 	s.held = newByteBudget("rows of writes returning rows (INSERT ... RETURNING) held unread", "read them (DoGet) or close them",
 		heldPerMessage, cfg.MaxMessageBytes, cfg.Users != nil)
-	s.sessions.params, s.sessions.texts = s.params, s.texts
+	s.sessions.params, s.sessions.stmts = s.params, s.stmts
 	s.sessions.abandon = cfg.AbandonedTxn
 	if cfg.Cluster != nil {
 		s.sessions.closed = cfg.Cluster.SessionClosed

@@ -235,9 +235,9 @@ func (s *session) unlock() {
 // closed for room, and then only when it holds no request and no query.
 type sessions struct {
 	db *duck.DB
-	// params and texts are given back what a closed session's prepared
+	// params and stmts are given back what a closed session's prepared
 	// statements held.
-	params, texts *byteBudget
+	params, stmts *byteBudget
 	idle          time.Duration
 	abandon       time.Duration // see abandonTxns; 0: never
 	max           int           // sessions in all
@@ -490,7 +490,7 @@ func (ss *sessions) finish(s *session) {
 		}
 		if ss.params != nil {
 			ss.params.give(s.user, p.held)
-			ss.texts.give(s.user, p.text)
+			ss.stmts.give(s.user, p.cost)
 		}
 	}
 	s.prepared = nil

@@ -43,6 +43,14 @@ func Scan(s string) ([]Token, error) {
 	return toks, err
 }
 
+// Size counts the tokens of s and their bytes (blanks and comments left
+// out), up to where s opens a string or comment it does not close,
+// storing none of them.
+func Size(s string) (tokens, bytes int) {
+	_ = scan(s, false, func(t Token) { tokens, bytes = tokens+1, bytes+t.End-t.At })
+	return tokens, bytes
+}
+
 // scan calls emit with each token of s in turn (see Scan), and returns
 // the error that stopped it, if any. Unless text, the tokens' Text is left
 // empty, and nothing is lower-cased or unquoted: counting them allocates

@@ -79,6 +79,9 @@ func TestScan(t *testing.T) {
 			t.Errorf("Scan(%q): %v, %d tokens before it", open, err, len(toks))
 		}
 	}
+	if n, b := Size("SELECT  'ab' -- c\n, x /* y */"); n != 4 || b != len("SELECT'ab',x") {
+		t.Errorf("Size = %d tokens, %d bytes", n, b)
+	}
 	stmts, err := Statements(" ; SELECT 1 ; ; COPY t TO 'x'")
 	if err != nil || len(stmts) != 2 || stmts[0][0].Text != "select" || stmts[1][0].Text != "copy" {
 		t.Errorf("Statements: %v %v", stmts, err)
