@@ -64,6 +64,10 @@ type Config struct {
 	// computes by recursion without a depth limit, and cast to VARIANT
 	// (duck.Config.RecursiveJSON).
 	UnsafeJSONFunctions bool
+	// MaxEditCells bounds the work of one call of an edit distance
+	// (duck.Config.MaxEditCells), on the coordinator and the executors it
+	// starts: 0 is the default, -1 none.
+	MaxEditCells int64
 
 	MaxOpenFiles int // 0: half the process's limit; negative: none
 	MaxMessageMB int
@@ -208,6 +212,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxStatementsPerSession, "max-statements-per-session", 1000, "most prepared statements and planned, unread queries one session may hold at once")
 	fs.IntVar(&c.MaxExpressionDepth, "max-expression-depth", duck.DefaultMaxExpressionDepth, "deepest nesting of expressions a client's SQL may have, by DuckDB's count (an operator or call one level, a subquery in FROM two): DuckDB 1.5 plans a deep expression in time that grows with the cube of its depth and cannot be cancelled, 53 s for 1+1+...+1 of 990 terms (-1: DuckDB's own limit, 1000)")
 	fs.BoolVar(&c.UnsafeJSONFunctions, "unsafe-json-functions", false, "let client SQL call json_structure, json_group_structure, json_merge_patch and json_contains, name VARIANT as a type (a cast, a column's type), and give from_json or json_transform a structure other than one string literal nesting at most 256 deep, which DuckDB 1.5 computes by recursion over a JSON value's nesting without a limit: a value nested some 100,000 deep (a few hundred KB, built in the query or read from a file) ends the process that runs it (SIGSEGV); refused by default")
+	fs.Int64Var(&c.MaxEditCells, "max-edit-distance-cells", duck.DefaultMaxEditCells, "largest product of two strings' lengths in bytes that levenshtein, editdist3 and damerau_levenshtein take, on this process and the executors it starts (give executors of their own the same): DuckDB computes one call in as many steps (4 to 17 ns each) and cannot cancel it meanwhile, so two strings of 200,000 bytes held a core for minutes past --query-timeout and the client's cancel; a call past it is an error (-1: no bound)")
 	fs.IntVar(&c.MaxFileScans, "max-file-scans", duck.DefaultMaxFileScans, "most file scans (read_parquet, read_csv, read_json and the like, a file named as a table, counted through views, CTEs and macros) one client statement may bind: DuckDB holds a file open for each until the statement ends, so one statement of 18,000 scans took 18,000 descriptors (-1: no bound)")
 	fs.IntVar(&c.MaxSQLBytes, "max-sql-bytes", flightsql.DefaultMaxSQLBytes, "longest SQL text a client may send, in bytes: checking and parsing a statement takes a hundred times and more its size in memory (a 5 MB statement took the coordinator to 924 MB), so long lists of values go as bound parameters, an ingested table or a file (-1: no bound)")
 	fs.IntVar(&c.MaxOpenFiles, "max-open-files", 0, "while the process holds more file descriptors than this, a statement kept for later (a prepared statement, a query planned and not yet read) keeps none of its files open: it is prepared again when it runs, and one that cannot be (parameters, several statements in one text) is refused to the user holding the most statements (0: half the process's open-file limit, ulimit -n; -1: no bound)")
@@ -414,6 +419,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 		// merges run is the planner's, built from SQL parsed here.
 		MaxExpressionDepth: exprDepth(cfg.MaxExpressionDepth),
 		RecursiveJSON:      cfg.UnsafeJSONFunctions,
+		MaxEditCells:       cfg.MaxEditCells,
 		TimeZone:           cfg.TimeZone,
 		ObjectStore:        duck.ObjectStoreFor(cfg.ObjectStore, log),
 	})
@@ -561,9 +567,10 @@ func (c *Coordinator) startExecutors(ctx context.Context, secret cluster.Secret,
 		ecfg := executor.Config{
 			Addr: "127.0.0.1:0", Coordinator: coord, Secret: secret, AllowDirs: allowed,
 			Threads: c.cfg.Threads, MemoryLimit: c.cfg.MemoryLimit, TimeZone: c.cfg.TimeZone, ObjectStore: c.cfg.ObjectStore,
-			Batch:     duck.Batches(c.cfg.BatchRows),
-			Heartbeat: min(time.Second, c.reg.timeout/3),
-			TLS:       c.dist.tls,
+			MaxEditCells: c.cfg.MaxEditCells,
+			Batch:        duck.Batches(c.cfg.BatchRows),
+			Heartbeat:    min(time.Second, c.reg.timeout/3),
+			TLS:          c.dist.tls,
 		}
 		if c.cfg.Executor != nil {
 			c.cfg.Executor(&ecfg)

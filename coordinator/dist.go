@@ -248,7 +248,9 @@ func addMacroAggregates(ctx context.Context, conn *duck.Conn, aggs partition.Agg
 // database (made: persistent macros), in one listing: duckdb_functions()
 // takes about 100 ms.
 func functionNames(ctx context.Context, conn *duck.Conn) (builtins map[string]bool, made []string, err error) {
-	rows, err := conn.QueryRows(ctx, "SELECT DISTINCT lower(function_name), internal FROM duckdb_functions()")
+	// A temporary one is this connection's: the macros bounding the edit
+	// distances, which every connection has.
+	rows, err := conn.QueryRows(ctx, "SELECT DISTINCT lower(function_name), internal FROM duckdb_functions() WHERE internal OR database_name <> 'temp'")
 	if err != nil {
 		return nil, nil, fmt.Errorf("listing DuckDB's functions: %w", err)
 	}
@@ -317,7 +319,7 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 	// they register never touch the managed database, and their SQL can
 	// read no file.
 	mergeDB, err := duck.Open(ctx, duck.Config{Threads: cfg.Threads, MemoryLimit: cfg.MemoryLimit,
-		TempDir: filepath.Join(dataDir, "tmp-merge"), TimeZone: cfg.TimeZone,
+		TempDir: filepath.Join(dataDir, "tmp-merge"), TimeZone: cfg.TimeZone, MaxEditCells: cfg.MaxEditCells,
 		RecursiveJSON: true}) // the planner's SQL, from a client's the coordinator checked
 	if err != nil {
 		return nil, err
@@ -852,7 +854,7 @@ func (d *dist) planAST(ctx context.Context, conn *duck.Conn, query string, text 
 		}
 		consulted = true
 		n, err := scalar[int64](ctx, conn, `SELECT count(*) FROM duckdb_functions()
-WHERE temporary AND lower(function_name) = lower($1)`, name)
+WHERE database_name = 'temp' AND lower(function_name) = lower($1)`, name)
 		return err != nil || n > 0 // not known to be everywhere: here
 	}
 	// The constants of the WHERE that no value of theirs changes the plan

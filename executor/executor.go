@@ -80,6 +80,9 @@ type Config struct {
 	// /metrics there (skein executor --http-addr); in skein serve the
 	// coordinator's listener serves them instead.
 	HTTPAddr string
+	// MaxEditCells bounds the work of one call of an edit distance
+	// (duck.Config.MaxEditCells): the coordinator's.
+	MaxEditCells int64
 	// ObjectStore is what task SQL may read from object storage.
 	ObjectStore objstore.Config
 	// MaxAwaiting is how many calls without the coordinator's header may
@@ -200,7 +203,8 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	// An executor runs the planner's SQL, built from a client's that the
 	// coordinator checked: the JSON functions it let through run here.
 	db, err := duck.Open(ctx, duck.Config{AllowedDirs: cfg.AllowDirs, Threads: cfg.Threads, MemoryLimit: cfg.MemoryLimit,
-		TimeZone: cfg.TimeZone, ObjectStore: duck.ObjectStoreFor(cfg.ObjectStore, log), RecursiveJSON: true})
+		TimeZone: cfg.TimeZone, ObjectStore: duck.ObjectStoreFor(cfg.ObjectStore, log), RecursiveJSON: true,
+		MaxEditCells: cfg.MaxEditCells})
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/skeindb/skein/executor"
 	"github.com/skeindb/skein/internal/cluster"
+	"github.com/skeindb/skein/internal/duck"
 )
 
 type dirList []string
@@ -33,6 +34,7 @@ func executorCmd(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&dirs, "allow-dir", "a directory whose files SQL may read (repeatable)")
 	fs.IntVar(&cfg.Threads, "threads", 0, "DuckDB worker threads (0: one per core)")
 	fs.StringVar(&cfg.MemoryLimit, "memory-limit", "", "DuckDB memory limit, e.g. 4GB")
+	fs.Int64Var(&cfg.MaxEditCells, "max-edit-distance-cells", duck.DefaultMaxEditCells, "largest product of two strings' lengths in bytes that levenshtein, editdist3 and damerau_levenshtein take: the coordinator's --max-edit-distance-cells (-1: no bound)")
 	fs.StringVar(&cfg.TimeZone, "timezone", "", "time zone of TIMESTAMPTZ computations: the coordinator's --timezone (empty: the machine's, which must then be the coordinator's)")
 	fs.StringVar(&cfg.TLS.Cert, "tls-cert", "", "TLS certificate file (PEM); serves and advertises grpc+tls")
 	fs.StringVar(&cfg.TLS.Key, "tls-key", "", "TLS private key file (PEM)")

@@ -48,6 +48,10 @@ type Config struct {
 	// a type (checkVariantTypes), refused by default: a deeply nested
 	// value given to one ends the process.
 	RecursiveJSON bool
+	// MaxEditCells bounds the product of two strings' lengths that the
+	// edit distances (editDistanceCalls) take: 0 is DefaultMaxEditCells,
+	// a negative value none.
+	MaxEditCells int64
 }
 
 // DefaultMaxExpressionDepth is how deeply a client's expressions may
@@ -70,6 +74,9 @@ type DB struct {
 	gate      *objstore.Gate // object storage requests go through it; nil without
 	// recursiveJSON is Config.RecursiveJSON.
 	recursiveJSON bool
+	// editCells bounds the edit distances' work (Config.MaxEditCells); 0:
+	// no bound.
+	editCells int64
 	// streamOnce registers skein_stream (RegisterStream) at its first use.
 	streamOnce sync.Once
 	streamErr  error
@@ -162,12 +169,13 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		q.Set("temp_directory", cfg.TempDir)
 	}
 	dsn := cfg.Path + "?" + q.Encode()
-	connector, err := duckdb.NewConnector(dsn, nil)
+	cells := editCells(cfg.MaxEditCells)
+	connector, err := duckdb.NewConnector(dsn, boundEditDistances(cells))
 	if err != nil {
 		return nil, wrap(fmt.Errorf("duck: open %q: %w", cfg.Path, err))
 	}
 	db := &DB{connector: connector, pool: sql.OpenDB(connector),
-		streams: map[streamKey]*stream{}, streamNames: map[string]int{}, recursiveJSON: cfg.RecursiveJSON}
+		streams: map[streamKey]*stream{}, streamNames: map[string]int{}, recursiveJSON: cfg.RecursiveJSON, editCells: cells}
 	// Before any connection binds a query: DuckDB's list of replacement
 	// scans is not guarded against a change while a query binds.
 	duckdb.RegisterReplacementScan(connector, db.replaceStream)

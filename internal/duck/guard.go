@@ -272,7 +272,7 @@ var deniedLength = func() (l [32]bool) {
 			l[len(w)] = true
 		}
 	}
-	for _, m := range []map[string]bool{recursiveJSONCalls, structureCalls} {
+	for _, m := range []map[string]bool{recursiveJSONCalls, structureCalls, editDistanceCalls} {
 		for w := range m {
 			l[len(w)] = true
 		}
@@ -284,14 +284,16 @@ var deniedLength = func() (l [32]bool) {
 // (DuckDB would stop reading there, while the history records the whole
 // text), the denied functions and the system tables' (wherever named),
 // for a ReadOnly connection the calls that write, and unless allowed the
-// JSON functions that recurse without a limit.
-func checkText(query string, readOnly, recursiveJSON bool) error {
+// JSON functions that recurse without a limit; where edits is, a way
+// around the bound of the edit distances (checkEditDistances).
+func checkText(query string, readOnly, recursiveJSON, edits bool) error {
 	if strings.IndexByte(query, 0) >= 0 {
 		return &Error{Kind: KindInvalid, Msg: "Parser Error: SQL contains a NUL byte"}
 	}
 	connectives := 0    // words AND and OR, strings and comments included
 	variant := false    // the word VARIANT, anywhere
 	structured := false // a call of a function typed by a structure argument
+	edited := false     // the name of an edit distance, anywhere
 	for i := 0; i < len(query); {
 		if query[i] >= 0x80 {
 			if n := sqltext.UnicodeSpace(query[i:]); n > 0 {
@@ -332,6 +334,7 @@ func checkText(query string, readOnly, recursiveJSON bool) error {
 		if structureCalls[word] && followedByParen(query[j:]) {
 			structured = true
 		}
+		edited = edited || editDistanceCalls[word]
 		if recursiveJSONCalls[word] && !recursiveJSON && followedByParen(query[j:]) {
 			return &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: %s() is not allowed: DuckDB computes it by recursion over a JSON value's nesting, without a limit, and a deeply nested value ends the server (the operator allows it with --unsafe-json-functions)", word)}
 		}
@@ -347,6 +350,11 @@ func checkText(query string, readOnly, recursiveJSON bool) error {
 	}
 	if structured && !recursiveJSON {
 		if err := checkStructures(query); err != nil {
+			return err
+		}
+	}
+	if edited && edits {
+		if err := checkEditDistances(query); err != nil {
 			return err
 		}
 	}

@@ -611,3 +611,66 @@ func queryInt(t *testing.T, c *Conn, q string) int64 {
 	}
 	return n
 }
+
+// DuckDB computes an edit distance in one call it cannot cancel, in steps
+// of the product of the strings' lengths: two of 200,000 bytes held a core
+// for minutes past the query's timeout and its client's cancel. A call
+// past the instance's bound is an error naming the flag; shorter ones
+// answer as DuckDB's own, under its column name; SQL naming DuckDB's own
+// by its catalog, or dropping the macro that bounds it, is refused; a
+// bound of -1 is none.
+func TestEditDistancesAreBounded(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	if holds, err := c.HoldsState(ctx); err != nil || holds {
+		t.Fatalf("a new connection holds state (its macros are the server's): %v %v", holds, err)
+	}
+	long := "SELECT %s(repeat('a', 4000), repeat('b', 3000))" // 12 million cells
+	for _, f := range []string{"levenshtein", "editdist3", "damerau_levenshtein"} {
+		q := fmt.Sprintf(long, f)
+		_, err := c.Exec(ctx, q)
+		wantKind(t, q, err, KindInvalid)
+		if err != nil && !strings.Contains(err.Error(), "of strings of 4000 and 3000 bytes is refused") ||
+			err != nil && !strings.Contains(err.Error(), "--max-edit-distance-cells") {
+			t.Errorf("%s: %v, want the lengths and the flag named", q, err)
+		}
+	}
+	st, err := c.Prepare(ctx, "SELECT levenshtein('kitten', 'sitting'), damerau_levenshtein(s, 'ca'), editdist3(NULL, s) FROM (SELECT 'ac' AS s)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range st.Schema.Fields() {
+		names = append(names, f.Name+" "+f.Type.String())
+	}
+	_ = st.Close()
+	want := []string{"levenshtein('kitten', 'sitting') int64", "damerau_levenshtein(s, 'ca') int64", "editdist3(NULL, s) int64"}
+	if !slices.Equal(names, want) {
+		t.Errorf("columns %q, want %q", names, want)
+	}
+	if n := count(t, c, "SELECT count(*) WHERE levenshtein('kitten', 'sitting') = 3 AND damerau_levenshtein('ac', 'ca') = 1 AND editdist3(NULL, 'a') IS NULL AND levenshtein(repeat('a', 3000), repeat('b', 3000)) = 3000"); n != 1 {
+		t.Errorf("the distances: %d rows, want 1", n)
+	}
+	for _, q := range []string{
+		"SELECT system.main.levenshtein('a', 'b')",
+		`SELECT "SYSTEM" . "Main".LEVENSHTEIN('a', 'b')`,
+		"SELECT system.editdist3('a', 'b')",
+		"CREATE MACRO d(a, b) AS system.damerau_levenshtein(a, b)",
+		"DROP MACRO levenshtein",
+		"DROP MACRO temp.main.editdist3",
+		"drop function IF EXISTS damerau_levenshtein",
+	} {
+		_, err := c.Exec(ctx, q)
+		wantKind(t, q, err, KindPermission)
+	}
+	if n := count(t, c, "SELECT levenshtein('ab', 'b') + temp.main.levenshtein('a', 'b') + main.levenshtein('a', 'b')"); n != 3 {
+		t.Errorf("qualified by temp or main: %d, want 3 (the macro)", n)
+	}
+	if _, err := c.Exec(ctx, "CREATE TABLE levenshtein AS SELECT 1 AS levenshtein; DROP TABLE levenshtein"); err != nil {
+		t.Errorf("a table of the name: %v", err)
+	}
+	_, free := openWith(t, Config{MaxEditCells: -1})
+	if n := count(t, free, fmt.Sprintf(long, "levenshtein")); n != 4000 {
+		t.Errorf("without a bound: %d, want 4000", n)
+	}
+}

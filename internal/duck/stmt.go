@@ -84,7 +84,7 @@ func (c *Conn) Describe(ctx context.Context, query string) (*Stmt, error) {
 }
 
 func (c *Conn) prepare(ctx context.Context, query string, runLeading bool) (*Stmt, error) {
-	if err := checkText(query, c.policy.ReadOnly, c.db.recursiveJSON); err != nil {
+	if err := checkText(query, c.policy.ReadOnly, c.db.recursiveJSON, c.db.editCells > 0); err != nil {
 		return nil, err
 	}
 	var ex mapping.ExtractedStatements

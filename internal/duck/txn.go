@@ -132,7 +132,7 @@ func (c *Conn) HoldsState(ctx context.Context) (bool, error) {
     SELECT database_name FROM duckdb_tables()
     UNION ALL SELECT database_name FROM duckdb_views() WHERE NOT internal
     UNION ALL SELECT database_name FROM duckdb_sequences()
-    UNION ALL SELECT database_name FROM duckdb_functions() WHERE NOT internal
+    UNION ALL SELECT database_name FROM duckdb_functions() WHERE NOT internal AND `+notServerMacro+`
     UNION ALL SELECT database_name FROM duckdb_types() WHERE NOT internal) WHERE database_name = 'temp')
   + (SELECT count(*) FROM duckdb_variables())`)
 	if err != nil {
