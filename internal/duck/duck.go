@@ -77,6 +77,8 @@ type DB struct {
 	// editCells bounds the edit distances' work (Config.MaxEditCells); 0:
 	// no bound.
 	editCells int64
+	// json remembers the JSON files checkJSONFiles found shallow.
+	json jsonChecked
 	// streamOnce registers skein_stream (RegisterStream) at its first use.
 	streamOnce sync.Once
 	streamErr  error

@@ -61,8 +61,13 @@ func (c *Conn) CheckNesting(ctx context.Context, query string, max int) error {
 // the views (about 1.5 ms) when the query has a FROM and the catalog
 // changed since the connection's last, or of the macros (50 ms) when it
 // calls a function DuckDB does not have built in.
+//
+// Unless the instance allows recursive JSON, it also refuses a statement
+// that reads a local JSON file nesting too deep for DuckDB
+// (checkJSONFiles).
 func (c *Conn) CheckQuery(ctx context.Context, query string, b Bounds) error {
-	if b.Nesting <= 0 && b.FileScans <= 0 {
+	jsonFiles := !c.db.recursiveJSON
+	if b.Nesting <= 0 && b.FileScans <= 0 && !jsonFiles {
 		return nil
 	}
 	toks, err := sqltext.Scan(query)
@@ -91,6 +96,12 @@ func (c *Conn) CheckQuery(ctx context.Context, query string, b Bounds) error {
 			"(read_parquet, read_csv and the like, files named as tables, and those of the views, CTEs and macros it names, "+
 			"once a mention; a CTE's also where it is defined), over the server's limit of %d (--max-file-scans, SKEIN_MAX_FILE_SCANS): each scan holds a "+
 			"file open while the statement lives; read many files with one scan of a glob or a list", m.scans, b.FileScans)}
+	}
+	if jsonFiles {
+		if n.views == nil { // a view named without FROM: PIVOT v ON ..., DESCRIBE v
+			n.views = c.definitions(ctx, viewsSQL)
+		}
+		return c.checkJSONFiles(toks, n)
 	}
 	return nil
 }

@@ -1,0 +1,122 @@
+package duck
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// DuckDB converts a JSON file's values by recursion over their nesting: a
+// value 10,000 deep ended the process reading it, whether it detected the
+// types or was given them. A client statement reading, through any of
+// its ways in, a local file nested past MaxJSONFileDepth is refused (here
+// 2,000 deep, which DuckDB still reads, so that a miss fails the test
+// rather than ending it), and one naming a reader's files by anything
+// but literals; read_json_objects and read_text read the file, and an
+// instance allowing recursive JSON reads it whole.
+func TestDeepJSONFilesAreRefused(t *testing.T) {
+	_, c, dir := openTest(t)
+	ctx := context.Background()
+	deep := `{"a": ` + strings.Repeat("[", 2000) + strings.Repeat("]", 2000) + "}\n"
+	shallow := `{"a": [[1], {"b": "[[[[[[[[\"}"}]}` + "\n"
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write([]byte(deep))
+	_ = zw.Close()
+	d, s := write("deep.json", deep), write("shallow.json", shallow)
+	write("deep.txt", deep)
+	write("packed.json.gz", gz.String())
+	write("nested/x/y/inner.ndjson", deep)
+	later := write("later.json", shallow)
+	if _, err := c.Exec(ctx, "CREATE VIEW v AS SELECT * FROM read_json('"+later+"'); CREATE MACRO m() AS TABLE SELECT * FROM read_json_auto('"+later+"')"); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, c, "SELECT count(*) FROM v, m()"); n != 1 {
+		t.Fatalf("the shallow file: %d rows, want 1", n)
+	}
+	write("later.json", deep) // the view's file, rewritten since
+	if _, err := c.Exec(ctx, "CREATE TABLE t (a JSON)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"SELECT * FROM read_json('" + d + "')",
+		"SELECT * FROM read_json(['" + s + "', '" + d + "'], columns = {a: 'VARCHAR'})",
+		"SELECT * FROM read_ndjson_auto('" + dir + "/*.json')",
+		"SELECT * FROM read_json('" + dir + "/**/*.ndjson')",
+		"SELECT * FROM read_json('" + dir + "/packed.json.gz')",
+		"SELECT * FROM '" + d + "'",
+		"SELECT * FROM read_json('" + s + "') AS x, '" + d + "' AS y",
+		"COPY t FROM '" + d + "'",
+		"COPY t FROM '" + dir + "/deep.txt' (FORMAT json)",
+		"SELECT * FROM v",
+		"SELECT * FROM m()",
+		"WITH w AS (SELECT * FROM v) SELECT count(*) FROM w",
+		"PIVOT v ON a USING count(*)",
+	} {
+		err := c.CheckQuery(ctx, q, Bounds{})
+		wantKind(t, q, err, KindInvalid)
+		if err != nil && !strings.Contains(err.Error(), "nested more than 1000 deep") {
+			t.Errorf("%s: %v, want the depth named", q, err)
+		}
+	}
+	for _, q := range []string{
+		"SELECT * FROM read_json('" + dir + "/' || 'deep.json')",
+		"SELECT * FROM read_json(?)",
+		"SELECT * FROM read_json(getvariable('f'))",
+	} {
+		wantKind(t, q, c.CheckQuery(ctx, q, Bounds{}), KindPermission)
+	}
+	for _, q := range []string{
+		"SELECT count(*) FROM read_json('" + s + "')",
+		"SELECT count(*) FROM read_json_objects('" + d + "')",
+		"SELECT count(*) FROM read_text('" + d + "') WHERE content::JSON IS NOT NULL",
+		"SELECT count(*) FROM read_csv('" + dir + "/deep.txt', header = false, sep = '|', quote = '')",
+	} {
+		if err := c.CheckQuery(ctx, q, Bounds{}); err != nil {
+			t.Errorf("%s: %v", q, err)
+		}
+		if n := count(t, c, q); n != 1 {
+			t.Errorf("%s: %d, want 1", q, n)
+		}
+	}
+	_, free := openWith(t, Config{AllowedDirs: []string{dir}, RecursiveJSON: true})
+	q := "SELECT count(*) FROM read_json('" + d + "')"
+	if err := free.CheckQuery(ctx, q, Bounds{}); err != nil {
+		t.Fatalf("allowed: %v", err)
+	}
+	if n := count(t, free, q); n != 1 {
+		t.Errorf("allowed: %d, want 1", n)
+	}
+}
+
+// jsonDepth reads nesting outside strings, escapes included, and stops
+// once past its limit.
+func TestJSONDepth(t *testing.T) {
+	for _, c := range []struct {
+		text string
+		want int
+	}{
+		{`{"a": [1, {"b": []}]}`, 4},
+		{`"[[[[" ["\"[[[", "\\"] {}`, 1},
+		{`[[[[[[[[[[`, 4}, // past the limit of 3
+		{``, 0},
+	} {
+		if got, err := jsonDepth(strings.NewReader(c.text), 3); err != nil || got != c.want {
+			t.Errorf("jsonDepth(%q) = %d, %v, want %d", c.text, got, err, c.want)
+		}
+	}
+}
