@@ -44,6 +44,7 @@ func TestGuardRefusesInstanceStatements(t *testing.T) {
 		"PREPARE p AS SELECT 1",
 		"CREATE VIEW v AS SELECT * FROM enable_logging()",
 		"SELECT json_execute_serialized_sql('{}')",
+		"SELECT json_serialize_plan('SELECT 1', optimize := true)",
 		// Object storage credentials are the operator's (the S3 secret
 		// itself is tested with httpfs loaded: integration/s3_test.go).
 		"SELECT * FROM duckdb_secrets()",
@@ -659,10 +660,17 @@ func TestEditDistancesAreBounded(t *testing.T) {
 		"DROP MACRO levenshtein",
 		"DROP MACRO temp.main.editdist3",
 		"drop function IF EXISTS damerau_levenshtein",
+		// A tester's: '$' in a name (x$t$) opened a dollar quote to the
+		// scanner, which then left the statement to DuckDB unchecked.
+		"SELECT system.main.levenshtein('a', 'b') AS d, 1 AS x$t$",
 	} {
 		_, err := c.Exec(ctx, q)
 		wantKind(t, q, err, KindPermission)
 	}
+	// Text the scanner cannot read is refused, not passed on unchecked.
+	q := "SELECT system.main.levenshtein('a', 'b') /* open"
+	_, err = c.Exec(ctx, q)
+	wantKind(t, q, err, KindInvalid)
 	if n := count(t, c, "SELECT levenshtein('ab', 'b') + temp.main.levenshtein('a', 'b') + main.levenshtein('a', 'b')"); n != 3 {
 		t.Errorf("qualified by temp or main: %d, want 3 (the macro)", n)
 	}

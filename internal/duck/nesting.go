@@ -72,7 +72,7 @@ func (c *Conn) CheckQuery(ctx context.Context, query string, b Bounds) error {
 	}
 	toks, err := sqltext.Scan(query)
 	if err != nil {
-		return nil // not SQL DuckDB can parse: its parser says why
+		return unreadable(err)
 	}
 	fn := c.db.functions(ctx)
 	n := &nester{aggs: fn.aggregates, builtin: fn.builtin, syntax: fn.syntax, ctes: map[string]measure{}, memo: map[string]measure{},

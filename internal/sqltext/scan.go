@@ -112,7 +112,10 @@ func scan(s string, text bool, emit func(Token)) error {
 			t, i = Token{Kind: 'x', Text: s[i : i+2*len(tag)+end]}, i+2*len(tag)+end
 		case isWordByte(c):
 			j := i
-			for j < len(s) && isWordByte(s[j]) && (s[j] < 0x80 || UnicodeSpace(s[j:]) == 0) {
+			// '$' goes on a word, as in DuckDB's names (x$t$ is one):
+			// taken for a dollar quote, it hid the rest of the text from
+			// the guard.
+			for j < len(s) && (isWordByte(s[j]) || s[j] == '$') && (s[j] < 0x80 || UnicodeSpace(s[j:]) == 0) {
 				j++
 			}
 			t, i = Token{Kind: 'w'}, j

@@ -79,6 +79,10 @@ func TestScan(t *testing.T) {
 			t.Errorf("Scan(%q): %v, %d tokens before it", open, err, len(toks))
 		}
 	}
+	// '$' goes on a name, as DuckDB reads it (x$t$ opens no dollar quote).
+	if toks, err := Scan("SELECT 1 AS x$t$, $q$a$q$, y$"); err != nil || len(toks) != 8 || toks[3].Text != "x$t$" || toks[5].Kind != 'x' || toks[7].Text != "y$" {
+		t.Errorf("names with '$': %v %v", toks, err)
+	}
 	if n, b := Size("SELECT  'ab' -- c\n, x /* y */"); n != 4 || b != len("SELECT'ab',x") {
 		t.Errorf("Size = %d tokens, %d bytes", n, b)
 	}
