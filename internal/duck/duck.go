@@ -172,7 +172,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	dsn := cfg.Path + "?" + q.Encode()
 	cells := editCells(cfg.MaxEditCells)
-	connector, err := duckdb.NewConnector(dsn, boundEditDistances(cells))
+	connector, err := duckdb.NewConnector(dsn, boundCalls(cells))
 	if err != nil {
 		return nil, wrap(fmt.Errorf("duck: open %q: %w", cfg.Path, err))
 	}

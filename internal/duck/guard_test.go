@@ -45,6 +45,7 @@ func TestGuardRefusesInstanceStatements(t *testing.T) {
 		"CREATE VIEW v AS SELECT * FROM enable_logging()",
 		"SELECT json_execute_serialized_sql('{}')",
 		"SELECT json_serialize_plan('SELECT 1', optimize := true)",
+		"SELECT json_deserialize_sql(json_serialize_sql('SELECT 1'))",
 		// Object storage credentials are the operator's (the S3 secret
 		// itself is tested with httpfs loaded: integration/s3_test.go).
 		"SELECT * FROM duckdb_secrets()",
@@ -663,6 +664,10 @@ func TestEditDistancesAreBounded(t *testing.T) {
 		// A tester's: '$' in a name (x$t$) opened a dollar quote to the
 		// scanner, which then left the statement to DuckDB unchecked.
 		"SELECT system.main.levenshtein('a', 'b') AS d, 1 AS x$t$",
+		`SELECT system.main."~~"('a', 'b')`,
+		`SELECT "system"."main"."~~~"('a', 'b')`,
+		"SELECT system.ilike_escape('a', 'b', '!')",
+		`DROP MACRO "!~~*"`,
 	} {
 		_, err := c.Exec(ctx, q)
 		wantKind(t, q, err, KindPermission)
@@ -680,5 +685,69 @@ func TestEditDistancesAreBounded(t *testing.T) {
 	_, free := openWith(t, Config{MaxEditCells: -1})
 	if n := count(t, free, fmt.Sprintf(long, "levenshtein")); n != 4000 {
 		t.Errorf("without a bound: %d, want 4000", n)
+	}
+}
+
+// DuckDB matches LIKE, ILIKE and GLOB patterns by recursion, a level a
+// wildcard: 300,000 of them ended the process (SIGSEGV), the coordinator
+// for a constant folded while preparing. A pattern of more than
+// MaxPatternWildcards wildcards is an error; others match as DuckDB's
+// own, under DuckDB's column names, NULLs included, and a constant
+// prefix still filters the scan; a session's macro named strlen or "*"
+// does not lift the bounds.
+func TestPatternsAreBounded(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	if _, err := c.Exec(ctx, `CREATE TEMP MACRO strlen(x) AS 0; CREATE TEMP MACRO "*"(a, b) AS 0; CREATE TEMP MACRO replace(a, b, c) AS a`); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"SELECT repeat('a', 2000) GLOB repeat('*a', 1001)",
+		"SELECT repeat('a', 2000) ILIKE repeat('%a', 1001)",
+		"SELECT repeat('a', 2000) NOT ILIKE repeat('%a', 1001)",
+		"SELECT repeat('a', 2000) LIKE repeat('%_', 501)",
+		"SELECT repeat('a', 2000) NOT LIKE repeat('_', 1001)",
+		"SELECT repeat('a', 2000) LIKE repeat('%a', 1001) ESCAPE '!'",
+		"SELECT repeat('a', 2000) ILIKE repeat('%a', 1001) ESCAPE '!'",
+		"SELECT levenshtein(repeat('a', 4000), repeat('b', 3000))",
+	} {
+		_, err := c.Exec(ctx, q)
+		wantKind(t, q, err, KindInvalid)
+	}
+	st, err := c.Prepare(ctx, "SELECT s LIKE 'a%', s NOT LIKE 'a_', s ILIKE 'A%', s NOT ILIKE '%D', s GLOB 'a*', s LIKE 'a!%' ESCAPE '!', NULL LIKE s FROM (SELECT 'abc' AS s)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range st.Schema.Fields() {
+		names = append(names, f.Name)
+	}
+	_ = st.Close()
+	want := []string{"(s ~~ 'a%')", "(s !~~ 'a_')", "(s ~~* 'A%')", "(s !~~* '%D')", "(s ~~~ 'a*')", "main.like_escape(s, 'a!%', '!')", "(NULL ~~ s)"} // DuckDB's own
+	if !slices.Equal(names, want) {
+		t.Errorf("columns %q, want %q", names, want)
+	}
+	if n := count(t, c, `SELECT count(*) FROM (SELECT 'abc' AS s) WHERE s LIKE 'a%' AND s NOT LIKE 'a_' AND s ILIKE 'A%' AND s NOT ILIKE '%D'
+  AND s GLOB 'a*' AND NOT s LIKE 'a!%' ESCAPE '!' AND (NULL LIKE s) IS NULL AND repeat('a', 2000) LIKE repeat('%a', 1000)`); n != 1 {
+		t.Errorf("the matches: %d rows, want 1", n)
+	}
+	if _, err := c.Exec(ctx, "CREATE TABLE words AS SELECT 'w' || i AS w FROM range(10) t(i)"); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := c.QueryRows(ctx, "EXPLAIN SELECT w FROM words WHERE w LIKE 'w1%'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan strings.Builder
+	for rows.Next() {
+		var k, v string
+		if err := rows.Scan(&k, &v); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(v)
+	}
+	rows.Close()
+	if !strings.Contains(plan.String(), "w>='w1' AND w<'w2'") {
+		t.Errorf("a LIKE prefix no longer filters the scan:\n%s", plan.String())
 	}
 }

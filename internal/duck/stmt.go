@@ -87,6 +87,13 @@ func (c *Conn) prepare(ctx context.Context, query string, runLeading bool) (*Stm
 	if err := checkText(query, c.policy.ReadOnly, c.db.recursiveJSON, c.db.editCells > 0); err != nil {
 		return nil, err
 	}
+	return c.prepareOwn(ctx, query, runLeading)
+}
+
+// prepareOwn is prepare without the text's checks: for the server's own
+// SQL (QueryText), which calls what a client may not
+// (json_deserialize_sql).
+func (c *Conn) prepareOwn(ctx context.Context, query string, runLeading bool) (*Stmt, error) {
 	var ex mapping.ExtractedStatements
 	n := mapping.ExtractStatements(c.handle, query, &ex)
 	defer mapping.DestroyExtracted(&ex)

@@ -1,0 +1,139 @@
+package duck
+
+import (
+	"context"
+	"database/sql/driver"
+	"fmt"
+	"strings"
+
+	"github.com/skeindb/skein/internal/sqltext"
+)
+
+// editDistanceCalls are DuckDB's edit distances. DuckDB 1.5.5 computes
+// each by dynamic programming over the two strings' bytes, in one call
+// that checks for no interrupt: levenshtein of two strings of 10,000
+// bytes took 0.41 s, damerau_levenshtein 1.7 s (and 8 bytes of memory a
+// cell, outside the buffer pool), so two strings of 200,000 bytes held a
+// core for minutes past --query-timeout and the client's cancel. Every
+// connection has a TEMP macro of each name (temp shadows DuckDB's own in
+// a call) that refuses strings whose lengths multiply past
+// Config.MaxEditCells, and calls DuckDB's function, named by its catalog,
+// otherwise; the guard refuses SQL that names DuckDB's (system.levenshtein)
+// or drops a macro of those names (checkBoundedCalls).
+var editDistanceCalls = map[string]bool{"levenshtein": true, "editdist3": true, "damerau_levenshtein": true}
+
+// patternCalls are DuckDB's pattern matches: LIKE, NOT LIKE, ILIKE, NOT
+// ILIKE and GLOB as their operators' functions, and the ESCAPE forms.
+// DuckDB 1.5.5 matches most patterns by recursion, a native stack frame
+// a wildcard: repeat('a', 300000) GLOB repeat('*a', 300000), or ILIKE
+// with '%a', ended the process that ran it (SIGSEGV), the coordinator
+// for a constant it folded while preparing (a tester's; DuckDB alone the
+// same). Every connection has a TEMP macro of each name that refuses a
+// pattern of more than MaxPatternWildcards wildcards, by its parameter
+// count (2 or 3, the escape).
+var patternCalls = map[string]int{
+	"~~": 2, "!~~": 2, "~~*": 2, "!~~*": 2, "~~~": 2,
+	"like_escape": 3, "not_like_escape": 3, "ilike_escape": 3, "not_ilike_escape": 3,
+}
+
+// MaxPatternWildcards is how many wildcards a LIKE, ILIKE or GLOB pattern
+// may hold (% and _, or *, ? and [): 30,000 were matched, 300,000 ended
+// the process.
+const MaxPatternWildcards = 1000
+
+// notServerMacro is a condition on duckdb_functions()'s rows that leaves
+// out the macros boundCalls gives every connection: they are the
+// server's, not a session's state nor a definition to analyse.
+const notServerMacro = `NOT (database_name = 'temp' AND function_name IN ('levenshtein', 'editdist3', 'damerau_levenshtein',
+  '~~', '!~~', '~~*', '!~~*', '~~~', 'like_escape', 'not_like_escape', 'ilike_escape', 'not_ilike_escape'))`
+
+// DefaultMaxEditCells is Config.MaxEditCells's default: a call of
+// levenshtein then runs in at most about 40 ms (damerau_levenshtein 170
+// ms and 80 MB), and two strings of 3,000 bytes are compared.
+const DefaultMaxEditCells = 10_000_000
+
+// editCells is the bound of a Config.MaxEditCells: 0 is the default, a
+// negative value none (0).
+func editCells(max int64) int64 {
+	switch {
+	case max == 0:
+		return DefaultMaxEditCells
+	case max < 0:
+		return 0
+	}
+	return max
+}
+
+// boundCalls creates on a new connection the macros of patternCalls,
+// and of editDistanceCalls unless cells is 0 (no bound), refusing calls of
+// more than cells. Each calls DuckDB's own functions by their catalog: a
+// session's TEMP macro named strlen (a tester's) or "*" would shadow them.
+func boundCalls(cells int64) func(driver.ExecerContext) error {
+	var macros []string
+	if cells > 0 {
+		for name := range editDistanceCalls {
+			macros = append(macros, fmt.Sprintf(`CREATE TEMP MACRO %[1]s(a, b) AS CASE
+  WHEN system.main.multiply(system.main.strlen(a)::DOUBLE, system.main.strlen(b)::DOUBLE) > %[2]d
+  THEN system.main.error(system.main.printf('%[1]s() of strings of %%d and %%d bytes is refused: '
+    || 'it would take more steps than the product of their lengths the server allows (%[2]d, --max-edit-distance-cells), '
+    || 'and DuckDB cannot cancel it while it runs', system.main.strlen(a), system.main.strlen(b)))
+  ELSE system.main.%[1]s(a, b) END`, name, cells))
+		}
+	}
+	for name, params := range patternCalls {
+		wild := "%_"
+		if name == "~~~" {
+			wild = "*?["
+		}
+		left := "p" // p without its wildcards
+		for _, w := range wild {
+			left = fmt.Sprintf("system.main.replace(%s, '%c', '')", left, w)
+		}
+		count := fmt.Sprintf("system.main.subtract(system.main.strlen(p), system.main.strlen(%s))", left)
+		args := "s, p"
+		if params == 3 {
+			args = "s, p, e"
+		}
+		macros = append(macros, fmt.Sprintf(`CREATE TEMP MACRO "%[1]s"(%[2]s) AS CASE
+  WHEN %[3]s > %[4]d
+  THEN system.main.error(system.main.printf('a pattern of %%d wildcards is refused: one holds at most %[4]d, '
+    || 'as DuckDB matches a pattern by recursion, a level a wildcard, and a long one ends the server', %[3]s))
+  ELSE system.main."%[1]s"(%[2]s) END`, name, args, count, MaxPatternWildcards))
+	}
+	return func(ex driver.ExecerContext) error {
+		for _, m := range macros {
+			if _, err := ex.ExecContext(context.Background(), m, nil); err != nil {
+				return fmt.Errorf("duck: bounding a function: %w", err)
+			}
+		}
+		return nil
+	}
+}
+
+// checkBoundedCalls refuses a statement that calls DuckDB's own function
+// of a bounded name (system.levenshtein(...), "system".main."~~"(...)) or
+// drops a macro of such a name: either would reach a call without the
+// bound. The edit distances count unless edits is false (no bound).
+func checkBoundedCalls(query string, edits bool) error {
+	bounded := func(name string) bool { return patternCalls[name] > 0 || edits && editDistanceCalls[name] }
+	return perStatement(query, func(st []sqltext.Token) error {
+		drop := len(st) > 1 && st[0].Kind == 'w' && st[0].Text == "drop" && st[1].Kind == 'w' && (st[1].Text == "macro" || st[1].Text == "function")
+		for k, t := range st {
+			name := strings.ToLower(t.Text)
+			if (t.Kind != 'w' && t.Kind != 'q') || !bounded(name) {
+				continue
+			}
+			if drop {
+				return &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: %s is not dropped: the server's macro of that name bounds the work of a call", name)}
+			}
+			first := k // the qualified name's first part
+			for first >= 2 && st[first-1].Kind == '.' && (st[first-2].Kind == 'w' || st[first-2].Kind == 'q') {
+				first -= 2
+			}
+			if first < k && strings.EqualFold(st[first].Text, "system") {
+				return &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: DuckDB's own %s() is not called by its catalog: the server's macro of that name bounds the work of a call", name)}
+			}
+		}
+		return nil
+	})
+}
