@@ -320,7 +320,7 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 	// read no file.
 	mergeDB, err := duck.Open(ctx, duck.Config{Threads: cfg.Threads, MemoryLimit: cfg.MemoryLimit,
 		TempDir: filepath.Join(dataDir, "tmp-merge"), TimeZone: cfg.TimeZone, MaxEditCells: cfg.MaxEditCells,
-		RecursiveJSON: true}) // the planner's SQL, from a client's the coordinator checked
+		BoundsOnDemand: true, RecursiveJSON: true}) // the planner's SQL, from a client's the coordinator checked
 	if err != nil {
 		return nil, err
 	}

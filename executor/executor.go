@@ -204,7 +204,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	// coordinator checked: the JSON functions it let through run here.
 	db, err := duck.Open(ctx, duck.Config{AllowedDirs: cfg.AllowDirs, Threads: cfg.Threads, MemoryLimit: cfg.MemoryLimit,
 		TimeZone: cfg.TimeZone, ObjectStore: duck.ObjectStoreFor(cfg.ObjectStore, log), RecursiveJSON: true,
-		MaxEditCells: cfg.MaxEditCells})
+		MaxEditCells: cfg.MaxEditCells, BoundsOnDemand: true})
 	if err != nil {
 		return nil, err
 	}

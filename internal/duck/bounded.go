@@ -64,11 +64,12 @@ func editCells(max int64) int64 {
 	return max
 }
 
-// boundCalls creates on a new connection the macros of patternCalls,
-// and of editDistanceCalls unless cells is 0 (no bound), refusing calls of
-// more than cells. Each calls DuckDB's own functions by their catalog: a
-// session's TEMP macro named strlen (a tester's) or "*" would shadow them.
-func boundCalls(cells int64) func(driver.ExecerContext) error {
+// boundingSQL is the SQL that creates on a connection the macros of
+// patternCalls, and of editDistanceCalls unless cells is 0 (no bound),
+// refusing calls of more than cells. Each calls DuckDB's own functions by
+// their catalog: a session's TEMP macro named strlen (a tester's) or "*"
+// would shadow them. Creating them costs about 3 ms a connection.
+func boundingSQL(cells int64) string {
 	var macros []string
 	if cells > 0 {
 		for name := range editDistanceCalls {
@@ -100,14 +101,46 @@ func boundCalls(cells int64) func(driver.ExecerContext) error {
     || 'as DuckDB matches a pattern by recursion, a level a wildcard, and a long one ends the server', %[3]s))
   ELSE system.main."%[1]s"(%[2]s) END`, name, args, count, MaxPatternWildcards))
 	}
+	return strings.Join(macros, ";\n")
+}
+
+// boundEveryConnection creates the macros (bounding, from boundingSQL) on
+// each new connection.
+func boundEveryConnection(bounding string) func(driver.ExecerContext) error {
 	return func(ex driver.ExecerContext) error {
-		for _, m := range macros {
-			if _, err := ex.ExecContext(context.Background(), m, nil); err != nil {
-				return fmt.Errorf("duck: bounding a function: %w", err)
-			}
+		if _, err := ex.ExecContext(context.Background(), bounding, nil); err != nil {
+			return fmt.Errorf("duck: bounding functions: %w", err)
 		}
 		return nil
 	}
+}
+
+// boundFor creates the macros on the connection before it prepares a
+// statement that may call a bounded function, where the instance creates
+// them on demand (Config.BoundsOnDemand): the statement names every
+// function it calls, so one that names none needs none.
+func (c *Conn) boundFor(ctx context.Context, query string) error {
+	if c.bounded || c.db.onDemand == "" || !mentionsBounded(query) {
+		return nil
+	}
+	if _, err := c.sc.ExecContext(ctx, c.db.onDemand); err != nil {
+		return wrap(fmt.Errorf("duck: bounding functions: %w", err))
+	}
+	c.bounded = true
+	return nil
+}
+
+// mentionsBounded says whether SQL may call a bounded function: it holds
+// the name or the operator of one (LIKE, ILIKE, GLOB, ESCAPE's
+// like_escape, ~~, the edit distances), in any case.
+func mentionsBounded(query string) bool {
+	q := strings.ToLower(query)
+	for _, w := range []string{"like", "glob", "~~", "levenshtein", "editdist3"} {
+		if strings.Contains(q, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkBoundedCalls refuses a statement that calls DuckDB's own function

@@ -52,6 +52,13 @@ type Config struct {
 	// edit distances (editDistanceCalls) take: 0 is DefaultMaxEditCells,
 	// a negative value none.
 	MaxEditCells int64
+	// BoundsOnDemand creates the macros bounding calls (bounded.go) on a
+	// connection only before it prepares a statement that names one,
+	// rather than on every new connection (about 3 ms each): for an
+	// instance that runs the planner's SQL (an executor's, the merges'),
+	// where a task names every function it calls, and a connection lives
+	// for one task.
+	BoundsOnDemand bool
 }
 
 // DefaultMaxExpressionDepth is how deeply a client's expressions may
@@ -77,6 +84,9 @@ type DB struct {
 	// editCells bounds the edit distances' work (Config.MaxEditCells); 0:
 	// no bound.
 	editCells int64
+	// onDemand is the SQL bounding calls, run on a connection by boundFor
+	// (Config.BoundsOnDemand); "" when every connection runs it.
+	onDemand string
 	// json remembers the JSON files checkJSONFiles found shallow.
 	json jsonChecked
 	// streamOnce registers skein_stream (RegisterStream) at its first use.
@@ -172,12 +182,17 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	dsn := cfg.Path + "?" + q.Encode()
 	cells := editCells(cfg.MaxEditCells)
-	connector, err := duckdb.NewConnector(dsn, boundCalls(cells))
+	bounding := boundingSQL(cells)
+	init, onDemand := boundEveryConnection(bounding), ""
+	if cfg.BoundsOnDemand {
+		init, onDemand = nil, bounding
+	}
+	connector, err := duckdb.NewConnector(dsn, init)
 	if err != nil {
 		return nil, wrap(fmt.Errorf("duck: open %q: %w", cfg.Path, err))
 	}
 	db := &DB{connector: connector, pool: sql.OpenDB(connector),
-		streams: map[streamKey]*stream{}, streamNames: map[string]int{}, recursiveJSON: cfg.RecursiveJSON, editCells: cells}
+		streams: map[streamKey]*stream{}, streamNames: map[string]int{}, recursiveJSON: cfg.RecursiveJSON, editCells: cells, onDemand: onDemand}
 	// Before any connection binds a query: DuckDB's list of replacement
 	// scans is not guarded against a change while a query binds.
 	duckdb.RegisterReplacementScan(connector, db.replaceStream)
@@ -302,17 +317,18 @@ func (db *DB) Close() error {
 // Conn is one DuckDB connection: its own transaction, temp tables and
 // settings.
 type Conn struct {
-	db     *DB
-	sc     *sql.Conn
-	raw    *duckdb.Conn
-	handle mapping.Connection
-	id     uint64           // unique in the process (CatalogVersion)
-	duckID uint64           // DuckDB's id of the connection, plus 1 (0: not asked yet)
-	own    atomic.Bool      // it ran a statement that may change its catalog
-	kept   map[string]*Stmt // QueryText's statements, by query
-	spare  []*Stmt          // Keep's statements, oldest first
-	policy Policy
-	defs   nestDefs // the views and macros it sees, once it has its own CatalogVersion (nesting.go)
+	db      *DB
+	sc      *sql.Conn
+	raw     *duckdb.Conn
+	handle  mapping.Connection
+	id      uint64           // unique in the process (CatalogVersion)
+	duckID  uint64           // DuckDB's id of the connection, plus 1 (0: not asked yet)
+	bounded bool             // boundFor created the macros bounding calls here
+	own     atomic.Bool      // it ran a statement that may change its catalog
+	kept    map[string]*Stmt // QueryText's statements, by query
+	spare   []*Stmt          // Keep's statements, oldest first
+	policy  Policy
+	defs    nestDefs // the views and macros it sees, once it has its own CatalogVersion (nesting.go)
 	// allowed are the directories COPY TO and EXPORT may write in.
 	allowed []string
 }

@@ -751,3 +751,36 @@ func TestPatternsAreBounded(t *testing.T) {
 		t.Errorf("a LIKE prefix no longer filters the scan:\n%s", plan.String())
 	}
 }
+
+// An instance that runs the planner's SQL creates the macros bounding
+// calls on a connection only before a statement that names one (about 3
+// ms a connection, and an executor's connection lives for one task), and
+// bounds that statement as every other instance does.
+func TestBoundsOnDemand(t *testing.T) {
+	db, c := openWith(t, Config{BoundsOnDemand: true})
+	ctx := context.Background()
+	macros := func(c *Conn) int {
+		return count(t, c, "SELECT count(*) FROM duckdb_functions() WHERE database_name = 'temp'")
+	}
+	if n := macros(c); n != 0 {
+		t.Fatalf("%d macros before any statement names a bounded call", n)
+	}
+	for _, q := range []string{
+		"SELECT repeat('a', 2000) GLOB repeat('*a', 1001)",
+		"SELECT levenshtein(repeat('a', 4000), repeat('b', 3000))",
+	} {
+		_, err := c.Exec(ctx, q)
+		wantKind(t, q, err, KindInvalid)
+	}
+	if n := macros(c); n != len(patternCalls)+len(editDistanceCalls) {
+		t.Errorf("%d macros after, want %d", n, len(patternCalls)+len(editDistanceCalls))
+	}
+	other, err := db.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if n := count(t, other, "SELECT count(*) WHERE 'abc' ILIKE 'A%' AND levenshtein('ab', 'b') = 1"); n != 1 {
+		t.Errorf("a connection's first statement naming them: %d, want 1", n)
+	}
+}

@@ -87,6 +87,9 @@ func (c *Conn) prepare(ctx context.Context, query string, runLeading bool) (*Stm
 	if err := checkText(query, c.policy.ReadOnly, c.db.recursiveJSON, c.db.editCells > 0); err != nil {
 		return nil, err
 	}
+	if err := c.boundFor(ctx, query); err != nil {
+		return nil, err
+	}
 	return c.prepareOwn(ctx, query, runLeading)
 }
 
