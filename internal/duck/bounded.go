@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/skeindb/skein/internal/sqltext"
@@ -64,21 +65,28 @@ func editCells(max int64) int64 {
 	return max
 }
 
-// boundingSQL is the SQL that creates on a connection the macros of
-// patternCalls, and of editDistanceCalls unless cells is 0 (no bound),
-// refusing calls of more than cells. Each calls DuckDB's own functions by
-// their catalog: a session's TEMP macro named strlen (a tester's) or "*"
-// would shadow them. Creating them costs about 3 ms a connection.
-func boundingSQL(cells int64) string {
-	var macros []string
+// boundMacro is one macro bounding a call: the SQL creating it, and the
+// words (lower case) a statement that may call it holds.
+type boundMacro struct {
+	sql   string
+	words []string
+}
+
+// boundingMacros are the macros of patternCalls, and of editDistanceCalls
+// unless cells is 0 (no bound), refusing calls of more than cells. Each
+// calls DuckDB's own functions by their catalog: a session's TEMP macro
+// named strlen (a tester's) or "*" would shadow them. Creating one costs
+// about 0.3 ms.
+func boundingMacros(cells int64) []boundMacro {
+	var macros []boundMacro
 	if cells > 0 {
 		for name := range editDistanceCalls {
-			macros = append(macros, fmt.Sprintf(`CREATE TEMP MACRO %[1]s(a, b) AS CASE
+			macros = append(macros, boundMacro{fmt.Sprintf(`CREATE TEMP MACRO %[1]s(a, b) AS CASE
   WHEN system.main.multiply(system.main.strlen(a)::DOUBLE, system.main.strlen(b)::DOUBLE) > %[2]d
   THEN system.main.error(system.main.printf('%[1]s() of strings of %%d and %%d bytes is refused: '
     || 'it would take more steps than the product of their lengths the server allows (%[2]d, --max-edit-distance-cells), '
     || 'and DuckDB cannot cancel it while it runs', system.main.strlen(a), system.main.strlen(b)))
-  ELSE system.main.%[1]s(a, b) END`, name, cells))
+  ELSE system.main.%[1]s(a, b) END`, name, cells), []string{name}})
 		}
 	}
 	for name, params := range patternCalls {
@@ -95,52 +103,74 @@ func boundingSQL(cells int64) string {
 		if params == 3 {
 			args = "s, p, e"
 		}
-		macros = append(macros, fmt.Sprintf(`CREATE TEMP MACRO "%[1]s"(%[2]s) AS CASE
+		macros = append(macros, boundMacro{fmt.Sprintf(`CREATE TEMP MACRO "%[1]s"(%[2]s) AS CASE
   WHEN %[3]s > %[4]d
   THEN system.main.error(system.main.printf('a pattern of %%d wildcards is refused: one holds at most %[4]d, '
     || 'as DuckDB matches a pattern by recursion, a level a wildcard, and a long one ends the server', %[3]s))
-  ELSE system.main."%[1]s"(%[2]s) END`, name, args, count, MaxPatternWildcards))
+  ELSE system.main."%[1]s"(%[2]s) END`, name, args, count, MaxPatternWildcards), patternWords(name)})
 	}
-	return strings.Join(macros, ";\n")
+	return macros
 }
 
-// boundEveryConnection creates the macros (bounding, from boundingSQL) on
-// each new connection.
-func boundEveryConnection(bounding string) func(driver.ExecerContext) error {
+// patternWords are the words of a statement that may call a pattern
+// match's function: its operator as DuckDB writes it (~~, ~~*, ~~~), or
+// as SQL does.
+func patternWords(name string) []string {
+	switch name {
+	case "~~", "!~~":
+		return []string{"~~", "like"}
+	case "~~*", "!~~*":
+		return []string{"~~*", "ilike"}
+	case "~~~":
+		return []string{"~~~", "glob"}
+	}
+	return []string{"escape", name} // like_escape and its kin
+}
+
+// boundEveryConnection creates the macros on each new connection.
+func boundEveryConnection(macros []boundMacro) func(driver.ExecerContext) error {
+	all := make([]string, len(macros))
+	for i, m := range macros {
+		all[i] = m.sql
+	}
+	sql := strings.Join(all, ";\n")
 	return func(ex driver.ExecerContext) error {
-		if _, err := ex.ExecContext(context.Background(), bounding, nil); err != nil {
+		if _, err := ex.ExecContext(context.Background(), sql, nil); err != nil {
 			return fmt.Errorf("duck: bounding functions: %w", err)
 		}
 		return nil
 	}
 }
 
-// boundFor creates the macros on the connection before it prepares a
-// statement that may call a bounded function, where the instance creates
-// them on demand (Config.BoundsOnDemand): the statement names every
-// function it calls, so one that names none needs none.
+// boundFor creates on the connection, where the instance creates them on
+// demand (Config.BoundsOnDemand), the macros a statement may call before
+// it is prepared: the statement names every function it calls (the
+// planner's SQL, views inlined), so it needs the macros of the names it
+// holds, and no other.
 func (c *Conn) boundFor(ctx context.Context, query string) error {
-	if c.bounded || c.db.onDemand == "" || !mentionsBounded(query) {
+	if len(c.db.onDemand) == 0 || len(c.bounded) == len(c.db.onDemand) {
 		return nil
 	}
-	if _, err := c.sc.ExecContext(ctx, c.db.onDemand); err != nil {
-		return wrap(fmt.Errorf("duck: bounding functions: %w", err))
-	}
-	c.bounded = true
-	return nil
-}
-
-// mentionsBounded says whether SQL may call a bounded function: it holds
-// the name or the operator of one (LIKE, ILIKE, GLOB, ESCAPE's
-// like_escape, ~~, the edit distances), in any case.
-func mentionsBounded(query string) bool {
-	q := strings.ToLower(query)
-	for _, w := range []string{"like", "glob", "~~", "levenshtein", "editdist3"} {
-		if strings.Contains(q, w) {
-			return true
+	var q string
+	for i, m := range c.db.onDemand {
+		if c.bounded[i] {
+			continue
 		}
+		if q == "" {
+			q = strings.ToLower(query)
+		}
+		if !slices.ContainsFunc(m.words, func(w string) bool { return strings.Contains(q, w) }) {
+			continue
+		}
+		if _, err := c.sc.ExecContext(ctx, m.sql); err != nil {
+			return wrap(fmt.Errorf("duck: bounding functions: %w", err))
+		}
+		if c.bounded == nil {
+			c.bounded = map[int]bool{}
+		}
+		c.bounded[i] = true
 	}
-	return false
+	return nil
 }
 
 // checkBoundedCalls refuses a statement that calls DuckDB's own function

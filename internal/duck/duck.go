@@ -84,9 +84,10 @@ type DB struct {
 	// editCells bounds the edit distances' work (Config.MaxEditCells); 0:
 	// no bound.
 	editCells int64
-	// onDemand is the SQL bounding calls, run on a connection by boundFor
-	// (Config.BoundsOnDemand); "" when every connection runs it.
-	onDemand string
+	// onDemand are the macros bounding calls, created on a connection by
+	// boundFor (Config.BoundsOnDemand); none when every connection has
+	// them all from the start.
+	onDemand []boundMacro
 	// json remembers the JSON files checkJSONFiles found shallow.
 	json jsonChecked
 	// streamOnce registers skein_stream (RegisterStream) at its first use.
@@ -182,8 +183,8 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	dsn := cfg.Path + "?" + q.Encode()
 	cells := editCells(cfg.MaxEditCells)
-	bounding := boundingSQL(cells)
-	init, onDemand := boundEveryConnection(bounding), ""
+	bounding := boundingMacros(cells)
+	init, onDemand := boundEveryConnection(bounding), []boundMacro(nil)
 	if cfg.BoundsOnDemand {
 		init, onDemand = nil, bounding
 	}
@@ -323,7 +324,7 @@ type Conn struct {
 	handle  mapping.Connection
 	id      uint64           // unique in the process (CatalogVersion)
 	duckID  uint64           // DuckDB's id of the connection, plus 1 (0: not asked yet)
-	bounded bool             // boundFor created the macros bounding calls here
+	bounded map[int]bool     // the macros boundFor created here, by index in db.onDemand
 	own     atomic.Bool      // it ran a statement that may change its catalog
 	kept    map[string]*Stmt // QueryText's statements, by query
 	spare   []*Stmt          // Keep's statements, oldest first
