@@ -43,10 +43,19 @@ var patternCalls = map[string]int{
 const MaxPatternWildcards = 1000
 
 // notServerMacro is a condition on duckdb_functions()'s rows that leaves
-// out the macros boundCalls gives every connection: they are the
-// server's, not a session's state nor a definition to analyse.
-const notServerMacro = `NOT (database_name = 'temp' AND function_name IN ('levenshtein', 'editdist3', 'damerau_levenshtein',
-  '~~', '!~~', '~~*', '!~~*', '~~~', 'like_escape', 'not_like_escape', 'ilike_escape', 'not_ilike_escape'))`
+// out the macros boundingMacros gives connections: they are the server's,
+// not a session's state nor a definition to analyse.
+var notServerMacro = func() string {
+	var names []string
+	for name := range editDistanceCalls {
+		names = append(names, QuoteString(name))
+	}
+	for name := range patternCalls {
+		names = append(names, QuoteString(name))
+	}
+	slices.Sort(names)
+	return "NOT (database_name = 'temp' AND function_name IN (" + strings.Join(names, ", ") + "))"
+}()
 
 // DefaultMaxEditCells is Config.MaxEditCells's default: a call of
 // levenshtein then runs in at most about 40 ms (damerau_levenshtein 170
@@ -182,8 +191,11 @@ func checkBoundedCalls(query string, edits bool) error {
 	return perStatement(query, func(st []sqltext.Token) error {
 		drop := len(st) > 1 && st[0].Kind == 'w' && st[0].Text == "drop" && st[1].Kind == 'w' && (st[1].Text == "macro" || st[1].Text == "function")
 		for k, t := range st {
+			if t.Kind != 'w' && t.Kind != 'q' {
+				continue
+			}
 			name := strings.ToLower(t.Text)
-			if (t.Kind != 'w' && t.Kind != 'q') || !bounded(name) {
+			if !bounded(name) {
 				continue
 			}
 			if drop {

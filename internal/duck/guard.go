@@ -279,7 +279,7 @@ var deniedLength = func() (l [32]bool) {
 			l[len(w)] = true
 		}
 	}
-	for _, m := range []map[string]bool{recursiveJSONCalls, structureCalls, editDistanceCalls} {
+	for _, m := range []map[string]bool{recursiveJSONCalls, structureCalls} {
 		for w := range m {
 			l[len(w)] = true
 		}
@@ -301,7 +301,7 @@ func checkText(query string, readOnly, recursiveJSON, edits bool) error {
 	connectives := 0    // words AND and OR, strings and comments included
 	variant := false    // the word VARIANT, anywhere
 	structured := false // a call of a function typed by a structure argument
-	bounded := false    // a word that may reach a bounded call: its name, system, drop
+	bounded := false    // a word without which no SQL reaches an unbounded call: system, drop
 	for i := 0; i < len(query); {
 		if query[i] >= 0x80 {
 			if n := sqltext.UnicodeSpace(query[i:]); n > 0 {
@@ -342,7 +342,7 @@ func checkText(query string, readOnly, recursiveJSON, edits bool) error {
 		if structureCalls[word] && followedByParen(query[j:]) {
 			structured = true
 		}
-		bounded = bounded || editDistanceCalls[word] || word == "system" || word == "drop"
+		bounded = bounded || word == "system" || word == "drop"
 		if recursiveJSONCalls[word] && !recursiveJSON && followedByParen(query[j:]) {
 			return &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: %s() is not allowed: DuckDB computes it by recursion over a JSON value's nesting, without a limit, and a deeply nested value ends the server (the operator allows it with --unsafe-json-functions)", word)}
 		}

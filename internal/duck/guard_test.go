@@ -784,3 +784,25 @@ func TestBoundsOnDemand(t *testing.T) {
 		t.Errorf("a connection's first statement naming them: %d, want 1", n)
 	}
 }
+
+// BenchmarkConnect opens and closes connections with every bounding macro
+// created on each (a session's) and with none until a statement names one
+// (an executor's), for the cost the README gives.
+func BenchmarkConnect(b *testing.B) {
+	for _, onDemand := range []bool{false, true} {
+		db, err := Open(context.Background(), Config{BoundsOnDemand: onDemand})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(map[bool]string{false: "every-macro", true: "on-demand"}[onDemand], func(b *testing.B) {
+			for b.Loop() {
+				c, err := db.Connect(context.Background())
+				if err != nil {
+					b.Fatal(err)
+				}
+				_ = c.Close()
+			}
+		})
+		_ = db.Close()
+	}
+}

@@ -179,31 +179,17 @@ func literalFiles(ts []sqltext.Token) ([]string, bool) {
 }
 
 // checkJSONPath checks the local files a path or pattern names within
-// the allowed directories (DuckDB reads no other).
+// the allowed directories (DuckDB reads no other), named as DuckDB reads
+// them (localPath: file:// and ~ too).
 func (db *DB) checkJSONPath(p string, allowed []string) error {
-	if strings.Contains(p, "://") {
-		return nil // object storage: not read here
-	}
-	abs, err := filepath.Abs(p)
-	if err != nil {
-		return nil
-	}
-	if !within(abs, allowed) {
-		return nil
+	abs, local, err := localPath(p)
+	if !local || err != nil || !under(abs, allowed) {
+		return nil // object storage is not read here; DuckDB refuses the others
 	}
 	if !strings.ContainsAny(p, "*?[") {
 		return db.checkJSONFile(abs)
 	}
 	return walkPattern(abs, func(file string) error { return db.checkJSONFile(file) })
-}
-
-func within(abs string, dirs []string) bool {
-	for _, d := range dirs {
-		if abs == d || strings.HasPrefix(abs, strings.TrimSuffix(d, "/")+"/") {
-			return true
-		}
-	}
-	return false
 }
 
 // walkPattern calls fn with each regular file a DuckDB glob matches: *, ?

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,7 @@ import (
 // instance allowing recursive JSON reads it whole.
 func TestDeepJSONFilesAreRefused(t *testing.T) {
 	_, c, dir := openTest(t)
+	t.Setenv("HOME", dir)
 	ctx := context.Background()
 	deep := `{"a": ` + strings.Repeat("[", 2000) + strings.Repeat("]", 2000) + "}\n"
 	shallow := `{"a": [[1], {"b": "[[[[[[[[\"}"}]}` + "\n"
@@ -54,6 +56,8 @@ func TestDeepJSONFilesAreRefused(t *testing.T) {
 	}
 	for _, q := range []string{
 		"SELECT * FROM read_json('" + d + "')",
+		"SELECT * FROM read_json('file://" + d + "')", // DuckDB reads file:// and ~ as local paths
+		"SELECT * FROM read_json('~/deep.json')",
 		"SELECT * FROM read_json(['" + s + "', '" + d + "'], columns = {a: 'VARCHAR'})",
 		"SELECT * FROM read_ndjson_auto('" + dir + "/*.json')",
 		"SELECT * FROM read_json('" + dir + "/**/*.ndjson')",
@@ -117,6 +121,22 @@ func TestJSONDepth(t *testing.T) {
 	} {
 		if got, err := jsonDepth(strings.NewReader(c.text), 3); err != nil || got != c.want {
 			t.Errorf("jsonDepth(%q) = %d, %v, want %d", c.text, got, err, c.want)
+		}
+	}
+}
+
+// BenchmarkJSONDepth reads 64 MB of NDJSON records (strings, lists,
+// objects) the way checkJSONFile does, for the README's figure.
+func BenchmarkJSONDepth(b *testing.B) {
+	var buf bytes.Buffer
+	for i := 0; buf.Len() < 64<<20; i++ {
+		fmt.Fprintf(&buf, `{"i": %d, "s": "name %d \"q\"", "l": [%d, %d], "st": {"a": %d, "b": "x"}}`+"\n", i, i, i, i+1, i)
+	}
+	data := buf.Bytes()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if d, err := jsonDepth(bytes.NewReader(data), MaxJSONFileDepth); err != nil || d != 2 {
+			b.Fatalf("depth %d, %v", d, err)
 		}
 	}
 }

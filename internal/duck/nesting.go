@@ -167,11 +167,10 @@ WHERE keyword_category IN ('reserved', 'column_name')`)
 	return db.funcs
 }
 
-const (
-	viewsSQL  = "SELECT lower(view_name), sql FROM duckdb_views() WHERE NOT internal"
-	macrosSQL = `SELECT lower(function_name), macro_definition FROM duckdb_functions()
+const viewsSQL = "SELECT lower(view_name), sql FROM duckdb_views() WHERE NOT internal"
+
+var macrosSQL = `SELECT lower(function_name), macro_definition FROM duckdb_functions()
 WHERE function_type IN ('macro', 'table_macro') AND NOT internal AND macro_definition IS NOT NULL AND ` + notServerMacro
-)
 
 // nestDefs are the views and macros a connection sees (nesting.go).
 type nestDefs struct {

@@ -132,27 +132,46 @@ func checkNameOptions(opts []token) error {
 // COPY moves its parts into place, which object storage cannot do, and
 // the --allow-prefix locations are the operator's data.
 func checkTarget(target string, allowed []string) error {
-	path := target
+	abs, local, err := localPath(target)
+	switch {
+	case !local:
+		return fmt.Errorf("%w: %s: object storage is read-only", errTarget, target)
+	case err != nil:
+		return fmt.Errorf("%w: %s: %w", errTarget, target, err)
+	case under(abs, allowed):
+		return nil
+	}
+	return fmt.Errorf("%w: %s is not under an allowed directory", errTarget, target)
+}
+
+// localPath is the absolute path of the local file DuckDB reads or
+// writes for a name, as DuckDB reads the name: file:// dropped, a leading
+// ~ the home directory. local is false for any other URL (object
+// storage).
+func localPath(name string) (abs string, local bool, err error) {
+	path := name
 	if rest, ok := strings.CutPrefix(path, "file://"); ok {
 		path = rest
 	} else if strings.Contains(path, "://") {
-		return fmt.Errorf("%w: %s: object storage is read-only", errTarget, target)
+		return "", false, nil
 	}
 	if rest, ok := strings.CutPrefix(path, "~"); ok {
 		home, err := os.UserHomeDir()
 		if err != nil {
-			return fmt.Errorf("%w: %s: %w", errTarget, target, err)
+			return "", true, err
 		}
 		path = home + rest
 	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %w", errTarget, target, err)
-	}
-	for _, d := range allowed {
+	abs, err = filepath.Abs(path)
+	return abs, true, err
+}
+
+// under says whether an absolute path lies inside one of dirs.
+func under(abs string, dirs []string) bool {
+	for _, d := range dirs {
 		if dir := filepath.Clean(d); abs != dir && strings.HasPrefix(abs, dir+string(filepath.Separator)) {
-			return nil
+			return true
 		}
 	}
-	return fmt.Errorf("%w: %s is not under an allowed directory", errTarget, target)
+	return false
 }
