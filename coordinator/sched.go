@@ -699,7 +699,12 @@ func (s *scheduler) straggler(exec string, now time.Time) *taskRun {
 			continue
 		}
 		for i, t := range j.tasks {
-			if t.state != taskRunning || len(t.runs) != 1 || t.runs[0].exec == exec || slices.Contains(t.lostAt, exec) {
+			// A task is given at most maxTries times in all, its straggler
+			// runs counted: a task whose input ends the executors running
+			// it (DuckDB crashing) ended a fourth of four as a straggler
+			// run of its third try.
+			if t.state != taskRunning || len(t.runs) != 1 || t.runs[0].exec == exec || slices.Contains(t.lostAt, exec) ||
+				len(t.lostAt)+len(t.runs) >= maxTries {
 				continue
 			}
 			st := j.stages[t.stage]

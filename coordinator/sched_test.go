@@ -594,3 +594,82 @@ func TestLostTaskGoesElsewhere(t *testing.T) {
 		}
 	}
 }
+
+// A task whose every run ends its executor's connection (DuckDB crashing
+// on its input) is given at most maxTries times in all, its straggler runs
+// counted: run again as a straggler beside each try, it ended the fourth
+// of four executors.
+func TestCrashingTaskRunsAtMostMaxTries(t *testing.T) {
+	s := schedulerOf(t, "a", "b", "c", "d")
+	var mu sync.Mutex
+	clock := time.Now()
+	s.now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return clock
+	}
+	advance := func() {
+		mu.Lock()
+		clock = clock.Add(time.Second)
+		mu.Unlock()
+	}
+	crash := make(chan struct{})
+	var blocked atomic.Int32
+	var at sync.Map // executors the poison task was sent to
+	s.send = func(ctx context.Context, loc string, handles []string, answer func(int, int64, error)) error {
+		if handles[0] == "fast" {
+			answer(0, 1, nil)
+			return nil
+		}
+		at.Store(loc, true)
+		blocked.Add(1)
+		defer blocked.Add(-1)
+		select {
+		case <-crash:
+			return fmt.Errorf("%w: EOF", errRunBroken)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.add("q", "u", []jobTask{{handle: "fast", home: "a"}, {handle: "poison", home: "b"}}, []jobStage{{n: 2, spec: true}})
+	state := func() (taskState, int) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		tk := s.jobs["q"].tasks[1]
+		return tk.state, len(tk.runs)
+	}
+	s.pass()
+	eventually(t, 10*time.Second, func() (bool, string) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		st := s.jobs["q"].tasks[0].state
+		return st == taskDone, fmt.Sprintf("the fast task in state %v", st)
+	})
+	for range 10 {
+		s.pass()
+		advance() // the poison task now runs long past its stage's median
+		s.pass()
+		eventually(t, 10*time.Second, func() (bool, string) {
+			st, n := state()
+			return st == taskDone || int(blocked.Load()) == n, fmt.Sprintf("%d runs, %d started", n, blocked.Load())
+		})
+		if st, _ := state(); st == taskDone {
+			break
+		}
+		for n := blocked.Load(); n > 0; n-- {
+			crash <- struct{}{}
+		}
+		eventually(t, 10*time.Second, func() (bool, string) {
+			_, n := state()
+			return n == 0 && blocked.Load() == 0, fmt.Sprintf("%d runs, %d blocked", n, blocked.Load())
+		})
+	}
+	if st, _ := state(); st != taskDone {
+		t.Fatalf("the task is in state %v, want left to its readers", st)
+	}
+	n := 0
+	at.Range(func(any, any) bool { n++; return true })
+	if n > maxTries {
+		t.Fatalf("the crashing task was sent to %d executors, want at most %d", n, maxTries)
+	}
+}
