@@ -568,9 +568,12 @@ func (c *Coordinator) startExecutors(ctx context.Context, secret cluster.Secret,
 			Addr: "127.0.0.1:0", Coordinator: coord, Secret: secret, AllowDirs: allowed,
 			Threads: c.cfg.Threads, MemoryLimit: c.cfg.MemoryLimit, TimeZone: c.cfg.TimeZone, ObjectStore: c.cfg.ObjectStore,
 			MaxEditCells: c.cfg.MaxEditCells,
-			Batch:        duck.Batches(c.cfg.BatchRows),
-			Heartbeat:    min(time.Second, c.reg.timeout/3),
-			TLS:          c.dist.tls,
+			// A stuck task is logged and counted; the process, shared
+			// with the coordinator, serves on.
+			KillTimeout: executor.DefaultKillTimeout,
+			Batch:       duck.Batches(c.cfg.BatchRows),
+			Heartbeat:   min(time.Second, c.reg.timeout/3),
+			TLS:         c.dist.tls,
 		}
 		if c.cfg.Executor != nil {
 			c.cfg.Executor(&ecfg)

@@ -90,6 +90,11 @@ type Config struct {
 	// FirstMessageWait how long each may (30 s when 0): see gate.
 	MaxAwaiting      int
 	FirstMessageWait time.Duration
+	// KillTimeout is how long a task may run on after it was stopped (its
+	// query cancelled or timed out) before it counts as stuck (reaper.go):
+	// 0, never. Stuck, when set, is called once, at the first stuck task.
+	KillTimeout time.Duration
+	Stuck       func()
 	// Test holds hooks for tests only (nil otherwise): no flag sets it.
 	Test *TestHooks
 }
@@ -126,6 +131,8 @@ type Executor struct {
 	slots      chan struct{} // one per DuckDB thread: tasks beyond wait
 	metrics    *prometheus.Registry
 	counts     *taskMetrics
+	stuckOnce  sync.Once     // Config.Stuck is called once
+	stuckNow   chan struct{} // closed at the first stuck task (reaper.go)
 	web        *web.Server
 	stop       context.CancelFunc
 	health     *health.Server
@@ -248,7 +255,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 		spools: newSpoolStore(spoolDir, cfg.SpoolMemory, cfg.SpoolDisk), started: map[string]*started{}, cancelled: map[string]time.Time{},
 		revoked: map[string]time.Time{}, taken: map[string]map[*spool]bool{}, rereads: map[string]int{},
 		peers: newPeers(cfg.TLS, cfg.Secret, maxPeers), holdMax: streamHeld, health: health.New(), reported: make(chan struct{}),
-		wake: make(chan struct{}, 1), drainAcked: make(chan struct{})}
+		wake: make(chan struct{}, 1), drainAcked: make(chan struct{}), stuckNow: make(chan struct{})}
 	if cfg.Advertise != "" {
 		e.uri = cfg.Advertise
 	}
@@ -331,7 +338,7 @@ func (e *Executor) stopAll() {
 	e.stopReport()
 	<-e.reported
 	e.stop()
-	e.wg.Wait()
+	stuck := e.waitTasks()
 	e.mu.Lock()
 	for h, s := range e.started {
 		if s.timer != nil {
@@ -363,6 +370,9 @@ func (e *Executor) stopAll() {
 	e.peers.close()
 	if e.web != nil {
 		e.web.Close()
+	}
+	if stuck {
+		return
 	}
 	if err := e.db.Close(); err != nil {
 		e.log.Warn().Err(err).Msg("closing DuckDB")
@@ -1066,6 +1076,7 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 		e.mu.Unlock()
 		e.wakeReport()
 	}()
+	defer e.reap(ctx, t)()
 	log := e.taskLog(t)
 	log.Debug().Int("inputs", len(t.Inputs)).Int("partitions", t.Partitions).Msg("task started")
 	start := time.Now()

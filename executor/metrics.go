@@ -18,6 +18,7 @@ type taskMetrics struct {
 	rows    prometheus.Counter
 	bytes   prometheus.Counter
 	inputs  *prometheus.CounterVec
+	stuck   prometheus.Counter
 }
 
 func newTaskMetrics(e *Executor) *taskMetrics {
@@ -34,11 +35,13 @@ func newTaskMetrics(e *Executor) *taskMetrics {
 		inputs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_executor_exchange_inputs_total",
 			Help: "Exchange inputs consumer tasks read, by where they held them: memory (scanned from the spools' memory budget) or table (loaded into DuckDB, which spills)."},
 			[]string{"held"}),
+		stuck: prometheus.NewCounter(prometheus.CounterOpts{Name: "skein_executor_stuck_tasks_total",
+			Help: "Tasks still running --task-kill-timeout after they were stopped (their query cancelled or timed out): one DuckDB call that checks for no interrupt."}),
 	}
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
-	e.metrics.MustRegister(m.tasks, m.seconds, m.rows, m.bytes, m.inputs,
+	e.metrics.MustRegister(m.tasks, m.seconds, m.rows, m.bytes, m.inputs, m.stuck,
 		gauge("skein_executor_tasks_running", "Tasks running now, each on a DuckDB thread.",
 			func() float64 { return float64(e.running.Load()) }),
 		gauge("skein_executor_tasks_queued", "Tasks started and not yet running: fetching their inputs or waiting for a thread.",

@@ -45,6 +45,7 @@ func executorCmd(args []string, stdout, stderr io.Writer) int {
 	spoolGB := fs.Int64("spool-disk-gb", 16, "GiB of started tasks' results held on disk; beyond it tasks wait for their readers")
 	cfg.ObjectStore.RegisterFlags(fs)
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "on SIGTERM, how long the executor may drain: it takes no new tasks, finishes those it has and waits for their results to be read, then deregisters and exits (a second signal stops it at once)")
+	fs.DurationVar(&cfg.KillTimeout, "task-kill-timeout", executor.DefaultKillTimeout, "how long a task may run on after it was stopped (its query cancelled or timed out) before the executor counts it stuck in a DuckDB call that checks for no interrupt: it then drains within --shutdown-grace and exits with status 3, for its supervisor to start it again with its cores free (0: never)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	profileDir := profileFlag(fs)
 	procMem := processMemoryFlag(fs)
@@ -92,6 +93,8 @@ func executorCmd(args []string, stdout, stderr io.Writer) int {
 	signal.Ignore(syscall.SIGPIPE, syscall.SIGXFSZ) // as skein serve does
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	stuck := make(chan struct{})
+	cfg.Stuck = func() { close(stuck) }
 	e, err := executor.Start(ctx, cfg, log)
 	if err != nil {
 		prof.finish(log)
@@ -100,12 +103,26 @@ func executorCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	cfg.ObjectStore.LogTo(log)
 	fmt.Fprintf(stdout, "skein ready: %s\n", e.URI())
-	<-ctx.Done()
+	code := 0
+	select {
+	case <-ctx.Done():
+		log.Info().Dur("grace", *grace).Msg("signal received: draining")
+	case <-stuck:
+		// The stuck task's thread cannot be ended, only the process: the
+		// others' results are read meanwhile, and its own run never
+		// ends, so the drain takes the whole grace.
+		code = exitStuck
+		log.Error().Dur("grace", *grace).Int("exit_status", code).
+			Msg("a task is stuck (--task-kill-timeout): draining, then exiting for a supervisor to start the executor again")
+	}
 	prof.finish(log)
 	stop()
-	log.Info().Dur("grace", *grace).Msg("signal received: draining")
 	dctx, cancel := graceContext(*grace)
 	defer cancel()
 	e.Drain(dctx)
-	return 0
+	return code
 }
+
+// exitStuck is the status an executor exits with after a stuck task
+// (--task-kill-timeout).
+const exitStuck = 3
