@@ -16,6 +16,7 @@ import (
 type prepared struct {
 	id   string
 	sql  string
+	json []string // the local JSON files it reads, checked again at each run (duck.RecheckJSON)
 	stmt *duck.Stmt
 	args [][]any
 	held int // args' bytes, taken from the server's params budget
@@ -65,7 +66,8 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 		if err := sess.roomFor(s.cfg.MaxStatementsPerSession); err != nil {
 			return nil, err
 		}
-		if err := s.checkQuery(ctx, sess, req.GetQuery()); err != nil {
+		jsonFiles, err := s.checkQuery(ctx, sess, req.GetQuery())
+		if err != nil {
 			return nil, err
 		}
 		cost := statementCost(req.GetQuery())
@@ -77,7 +79,7 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 			s.stmts.give(sess.user, cost)
 			return nil, err
 		}
-		p := &prepared{id: newID(), sql: req.GetQuery(), stmt: st, cost: cost}
+		p := &prepared{id: newID(), sql: req.GetQuery(), json: jsonFiles, stmt: st, cost: cost}
 		if p.released, err = s.release(sess, st); err != nil {
 			s.stmts.give(sess.user, cost)
 			return nil, err
@@ -263,7 +265,11 @@ func (s *Server) flightInfoPrepared(ctx context.Context, cmd flightsql.PreparedS
 		if err := sess.roomFor(s.cfg.MaxStatementsPerSession); err != nil {
 			return nil, err
 		}
-		q := &query{id: tag.ID, trace: tag.Trace, user: sess.user, sql: p.sql, sess: sess, stmt: p.stmt, args: p.args,
+		// A file it reads may have been rewritten since it was prepared.
+		if err := sess.conn.RecheckJSON(p.json); err != nil {
+			return nil, err
+		}
+		q := &query{id: tag.ID, trace: tag.Trace, user: sess.user, sql: p.sql, json: p.json, sess: sess, stmt: p.stmt, args: p.args,
 			open: ConnOpen(ctx)}
 		if p.released {
 			q.stmt = nil // prepared again when it runs
@@ -377,6 +383,9 @@ func (s *Server) DoPutPreparedStatementUpdate(ctx context.Context, cmd flightsql
 	}
 	tag := newQueryTag(ctx)
 	return withSession(ctx, sess, func() (n int64, err error) {
+		if err := sess.conn.RecheckJSON(p.json); err != nil {
+			return 0, err
+		}
 		if n, ok, err := s.preparedWrite(ctx, sess, tag, p); ok {
 			return n, err
 		}

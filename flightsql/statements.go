@@ -90,7 +90,8 @@ func (s *Server) flightInfoStatement(ctx context.Context, cmd flightsql.Statemen
 		if err := sess.roomFor(s.cfg.MaxStatementsPerSession); err != nil {
 			return nil, err
 		}
-		if err := s.checkQuery(ctx, sess, cmd.GetQuery()); err != nil {
+		jsonFiles, err := s.checkQuery(ctx, sess, cmd.GetQuery())
+		if err != nil {
 			return nil, err
 		}
 		// A text the cluster planned before over files unchanged since
@@ -107,7 +108,7 @@ func (s *Server) flightInfoStatement(ctx context.Context, cmd flightsql.Statemen
 		if err != nil {
 			return nil, err
 		}
-		q := &query{id: tag.ID, trace: tag.Trace, user: sess.user, sql: cmd.GetQuery(), sess: sess, stmt: st, ownStmt: true,
+		q := &query{id: tag.ID, trace: tag.Trace, user: sess.user, sql: cmd.GetQuery(), json: jsonFiles, sess: sess, stmt: st, ownStmt: true,
 			keep: true, open: ConnOpen(ctx)}
 		if !st.ReturnsRows {
 			defer st.Close()
@@ -232,7 +233,7 @@ func (s *Server) GetSchemaStatement(ctx context.Context, cmd flightsql.Statement
 		return nil, err
 	}
 	return withSession(ctx, sess, func() (*flight.SchemaResult, error) {
-		if err := s.checkQuery(ctx, sess, cmd.GetQuery()); err != nil {
+		if _, err := s.checkQuery(ctx, sess, cmd.GetQuery()); err != nil {
 			return nil, err
 		}
 		st, err := sess.conn.Describe(ctx, cmd.GetQuery())
@@ -444,6 +445,10 @@ func (s *Server) stream(ctx context.Context, next <-chan struct{}, q *query, sch
 	if err := q.prepared(ctx); err != nil {
 		return 0, err
 	}
+	// A file it reads may have been rewritten since it was planned.
+	if err := q.sess.conn.RecheckJSON(q.json); err != nil {
+		return 0, err
+	}
 	var total, bytes int64
 	for _, args := range q.runs() {
 		rdr, err := q.stmt.Query(ctx, s.mem, args, s.cfg.Batch)
@@ -530,7 +535,7 @@ func (s *Server) DoPutCommandStatementUpdate(ctx context.Context, cmd flightsql.
 	}
 	tag := newQueryTag(ctx)
 	return withSession(ctx, sess, func() (n int64, err error) {
-		if err := s.checkQuery(ctx, sess, cmd.GetQuery()); err != nil {
+		if _, err := s.checkQuery(ctx, sess, cmd.GetQuery()); err != nil {
 			return 0, err
 		}
 		if n, ok, err := s.clusterWrite(ctx, sess, tag, cmd.GetTransactionId(), cmd.GetQuery()); ok {
@@ -658,10 +663,11 @@ const DefaultMaxSQLBytes = 4 << 20
 // longer than Config.MaxSQLBytes, whose aggregates nest deeper than DuckDB plans in reasonable time
 // (Config.MaxNestedAggregates), or that binds more file scans than
 // Config.MaxFileScans (each holds a descriptor while the statement
-// lives).
-func (s *Server) checkQuery(ctx context.Context, sess *session, query string) error {
+// lives). It returns the local JSON files the statement reads, to be
+// checked again as it runs (duck.RecheckJSON).
+func (s *Server) checkQuery(ctx context.Context, sess *session, query string) (json []string, err error) {
 	if max := cmp.Or(s.cfg.MaxSQLBytes, DefaultMaxSQLBytes); max > 0 && len(query) > max {
-		return fmt.Errorf("%w: the SQL text is %d bytes, over the server's limit of %d (--max-sql-bytes): "+
+		return nil, fmt.Errorf("%w: the SQL text is %d bytes, over the server's limit of %d (--max-sql-bytes): "+
 			"pass long lists of values as a bound parameter, an ingested table or a file", ErrInvalid, len(query), max)
 	}
 	b := duck.Bounds{Nesting: s.cfg.MaxNestedAggregates, FileScans: s.cfg.MaxFileScans}
@@ -671,5 +677,5 @@ func (s *Server) checkQuery(ctx context.Context, sess *session, query string) er
 	if b.FileScans == 0 {
 		b.FileScans = duck.DefaultMaxFileScans
 	}
-	return sess.conn.CheckQuery(ctx, query, b)
+	return sess.conn.CheckQueryFiles(ctx, query, b)
 }

@@ -82,7 +82,7 @@ const maxJSONChecked = 100_000
 // (FROM 'f.json', JOIN, a FROM list, COPY t FROM 'f.json'), and, in a
 // COPY naming the JSON format, the file it copies from; each is read once while it does not change. Object
 // storage URLs are not read.
-func (c *Conn) checkJSONFiles(toks []sqltext.Token, n *nester) error {
+func (c *Conn) checkJSONFiles(toks []sqltext.Token, n *nester) ([]string, error) {
 	var paths []string
 	seen := map[string]bool{}
 	queue := [][]sqltext.Token{toks}
@@ -109,7 +109,7 @@ func (c *Conn) checkJSONFiles(toks []sqltext.Token, n *nester) error {
 			if call && jsonReaders[name] {
 				files, ok := literalFiles(ts[i+2:])
 				if !ok {
-					return &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: %s()'s files must be named by a string literal or a list of them: "+
+					return nil, &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: %s()'s files must be named by a string literal or a list of them: "+
 						"the server reads a JSON file before DuckDB does, since DuckDB reads a value by recursion, without a limit, and a deeply nested one ends the server "+
 						"(the operator allows any with --unsafe-json-functions)", name)}
 				}
@@ -133,12 +133,10 @@ func (c *Conn) checkJSONFiles(toks []sqltext.Token, n *nester) error {
 			}
 		}
 	}
-	for _, p := range paths {
-		if err := c.db.checkJSONPath(p, c.allowed); err != nil {
-			return err
-		}
+	if err := c.RecheckJSON(paths); err != nil {
+		return nil, err
 	}
-	return nil
+	return paths, nil
 }
 
 // mentionsJSON says whether a COPY statement names the JSON format (FORMAT
@@ -176,6 +174,19 @@ func literalFiles(ts []sqltext.Token) ([]string, bool) {
 		}
 	}
 	return nil, false
+}
+
+// RecheckJSON checks the JSON files a statement reads (CheckQueryFiles)
+// again as it is about to run: a file rewritten since its check (a
+// prepared statement run later, a query's DoGet) is read again, and
+// refuses the statement if a value now nests too deep.
+func (c *Conn) RecheckJSON(paths []string) error {
+	for _, p := range paths {
+		if err := c.db.checkJSONPath(p, c.allowed); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkJSONPath checks the local files a path or pattern names within

@@ -66,13 +66,21 @@ func (c *Conn) CheckNesting(ctx context.Context, query string, max int) error {
 // that reads a local JSON file nesting too deep for DuckDB
 // (checkJSONFiles).
 func (c *Conn) CheckQuery(ctx context.Context, query string, b Bounds) error {
+	_, err := c.CheckQueryFiles(ctx, query, b)
+	return err
+}
+
+// CheckQueryFiles is CheckQuery, and returns the local JSON files (paths
+// and patterns) the statement was found to read, for RecheckJSON as it
+// runs.
+func (c *Conn) CheckQueryFiles(ctx context.Context, query string, b Bounds) (json []string, err error) {
 	jsonFiles := !c.db.recursiveJSON
 	if b.Nesting <= 0 && b.FileScans <= 0 && !jsonFiles {
-		return nil
+		return nil, nil
 	}
 	toks, err := sqltext.Scan(query)
 	if err != nil {
-		return unreadable(err)
+		return nil, unreadable(err)
 	}
 	fn := c.db.functions(ctx)
 	n := &nester{aggs: fn.aggregates, builtin: fn.builtin, syntax: fn.syntax, ctes: map[string]measure{}, memo: map[string]measure{},
@@ -87,12 +95,12 @@ func (c *Conn) CheckQuery(ctx context.Context, query string, b Bounds) error {
 	}
 	m := n.measure(toks)
 	if b.Nesting > 0 && m.depth > b.Nesting {
-		return &Error{Kind: KindInvalid, Msg: fmt.Sprintf("Invalid Input Error: aggregates nest %d levels deep in this query "+
+		return nil, &Error{Kind: KindInvalid, Msg: fmt.Sprintf("Invalid Input Error: aggregates nest %d levels deep in this query "+
 			"(through subqueries, CTEs, views and macros; a scalar subquery's counts twice), over the server's limit of %d "+
 			"(--max-nested-aggregates): DuckDB's optimizer takes time that doubles with each level", m.depth, b.Nesting)}
 	}
 	if b.FileScans > 0 && m.scans > b.FileScans {
-		return &Error{Kind: KindInvalid, Msg: fmt.Sprintf("Invalid Input Error: this statement names %d file scans "+
+		return nil, &Error{Kind: KindInvalid, Msg: fmt.Sprintf("Invalid Input Error: this statement names %d file scans "+
 			"(read_parquet, read_csv and the like, files named as tables, and those of the views, CTEs and macros it names, "+
 			"once a mention; a CTE's also where it is defined), over the server's limit of %d (--max-file-scans, SKEIN_MAX_FILE_SCANS): each scan holds a "+
 			"file open while the statement lives; read many files with one scan of a glob or a list", m.scans, b.FileScans)}
@@ -103,7 +111,7 @@ func (c *Conn) CheckQuery(ctx context.Context, query string, b Bounds) error {
 		}
 		return c.checkJSONFiles(toks, n)
 	}
-	return nil
+	return nil, nil
 }
 
 // fileScans are DuckDB's table functions that open a file when they
