@@ -77,9 +77,17 @@ func applyProcessMemory(value string, log zerolog.Logger) error {
 		}
 		return fmt.Errorf("--process-memory-limit: %w", err)
 	}
-	log.Info().Int64("process_memory_limit", set).Int64("machine_memory", machine).Msg("process memory limit set (RLIMIT_DATA)")
+	reserved := reserveGoHeap(min(goReserve, set/4), set)
+	log.Info().Int64("process_memory_limit", set).Int64("machine_memory", machine).Int64("go_heap_reserved", reserved).
+		Msg("process memory limit set (RLIMIT_DATA)")
 	return nil
 }
+
+// goReserve is the most Go heap mapped in advance under a process memory
+// limit (reserveGoHeap), at most a quarter of the limit: about what an
+// executor's Go heap holds with its default spool budget (256 MiB) and
+// the frames and batches in flight beside it.
+const goReserve = 512 << 20
 
 // parseMemory reads a size as DuckDB's memory_limit does: a number and a
 // unit, KB, MB, GB, TB in powers of 1000 and KiB, MiB, GiB, TiB in powers

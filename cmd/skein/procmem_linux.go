@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -60,4 +62,29 @@ func procKB(file, key string) int64 {
 		}
 	}
 	return 0
+}
+
+// reserveGoHeap has the Go runtime map n bytes of heap now, which it
+// keeps mapped once freed (it returns the pages to the kernel but not the
+// mapping), and returns what it reserved. Under RLIMIT_DATA, DuckDB's
+// allocations fill whatever room is left; a Go allocation needing a new
+// mapping then failed, and the Go runtime ends the process on that
+// ("fatal error: out of memory allocating heap arena metadata"), where
+// DuckDB's failed allocation only fails its query. With the reserve, the
+// Go heap grows into mappings it already has, up to n. The reserve costs
+// address space and no resident memory. It is at most half the room left
+// under limit.
+func reserveGoHeap(n, limit int64) int64 {
+	if room := limit - mappedData(); n > room/2 {
+		n = room / 2
+	}
+	if n <= 0 {
+		return 0
+	}
+	b := make([]byte, n) // fresh pages: zero without being touched
+	runtime.KeepAlive(b)
+	b = nil
+	runtime.GC()
+	debug.FreeOSMemory()
+	return n
 }
