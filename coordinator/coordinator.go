@@ -406,6 +406,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 	promReg := prometheus.NewRegistry()
 	hist.metrics = newQueryMetrics(promReg)
 	grpcMetrics := metrics.NewGRPC(promReg)
+	stuck := newStuckReporter(promReg, log)
 	db, err := duck.Open(ctx, duck.Config{
 		// The file names the catalog of managed tables: "data". The
 		// catalog "skein" holds the system tables (skein.queries, ...).
@@ -422,6 +423,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 		MaxEditCells:       cfg.MaxEditCells,
 		TimeZone:           cfg.TimeZone,
 		ObjectStore:        duck.ObjectStoreFor(cfg.ObjectStore, log),
+		OnStuck:            stuck.report,
 	})
 	if err != nil {
 		return nil, err

@@ -5,7 +5,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/flightsql"
+	"github.com/skeindb/skein/internal/duck"
 	"github.com/skeindb/skein/internal/metrics"
 )
 
@@ -151,4 +153,32 @@ func (g *gauges) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(g.executors, prometheus.GaugeValue, float64(live), "live")
 	ch <- prometheus.MustNewConstMetric(g.executors, prometheus.GaugeValue, float64(draining), "draining")
 	ch <- prometheus.MustNewConstMetric(g.executors, prometheus.GaugeValue, float64(dead), "dead")
+}
+
+// stuckReporter logs and counts the statements DuckDB has not let go of
+// (duck.Config.OnStuck): still preparing a minute after they began (a
+// bind or constant fold that checks for no interrupt), or still running
+// a minute after they were interrupted (a query's timeout or cancel).
+type stuckReporter struct {
+	log   zerolog.Logger
+	count *prometheus.CounterVec
+}
+
+func newStuckReporter(reg prometheus.Registerer, log zerolog.Logger) *stuckReporter {
+	r := &stuckReporter{log: log, count: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "skein_stuck_statements_total",
+		Help: "Statements on the coordinator's DuckDB still preparing a minute after they began, or still running a minute after they were interrupted (by phase: preparing, interrupted): one DuckDB call that checks for no interrupt holds a core."},
+		[]string{"phase"})}
+	reg.MustRegister(r.count)
+	return r
+}
+
+func (r *stuckReporter) report(s duck.Stuck) {
+	if s.Ended {
+		r.log.Warn().Str("query_id", s.Label.QueryID).Str("user", s.Label.User).Str("phase", s.Phase).Dur("took", s.For).
+			Msg("a stuck statement returned")
+		return
+	}
+	r.count.WithLabelValues(s.Phase).Inc()
+	r.log.Error().Str("query_id", s.Label.QueryID).Str("user", s.Label.User).Str("sql", s.Label.SQL).Str("phase", s.Phase).
+		Dur("for", s.For).Msg("a statement holds a core in one DuckDB call that checks for no interrupt: its timeout and cancel do not reach it")
 }

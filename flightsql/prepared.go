@@ -62,6 +62,7 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 	if err != nil {
 		return res, err
 	}
+	ctx = duck.WithLabel(ctx, duck.Label{User: sess.user, SQL: req.GetQuery()})
 	p, err := withSession(ctx, sess, func() (*prepared, error) {
 		if err := sess.roomFor(s.cfg.MaxStatementsPerSession); err != nil {
 			return nil, err
@@ -261,6 +262,7 @@ func (s *Server) flightInfoPrepared(ctx context.Context, cmd flightsql.PreparedS
 	}
 	tag := newQueryTag(ctx)
 	tag.Session = sess.id
+	ctx = duck.WithLabel(ctx, duck.Label{QueryID: tag.ID, User: sess.user, SQL: p.sql})
 	q, err := withSession(ctx, sess, func() (*query, error) {
 		if err := sess.roomFor(s.cfg.MaxStatementsPerSession); err != nil {
 			return nil, err
@@ -382,6 +384,7 @@ func (s *Server) DoPutPreparedStatementUpdate(ctx context.Context, cmd flightsql
 		return 0, fmt.Errorf("%w: the statement takes %d parameters and none were bound", ErrInvalid, p.stmt.Params.NumFields())
 	}
 	tag := newQueryTag(ctx)
+	ctx = duck.WithLabel(ctx, duck.Label{QueryID: tag.ID, User: sess.user, SQL: p.sql})
 	return withSession(ctx, sess, func() (n int64, err error) {
 		if err := sess.conn.RecheckJSON(p.json); err != nil {
 			return 0, err

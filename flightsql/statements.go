@@ -86,6 +86,7 @@ func (s *Server) flightInfoStatement(ctx context.Context, cmd flightsql.Statemen
 	}
 	tag := newQueryTag(ctx)
 	tag.Session = sess.id
+	ctx = duck.WithLabel(ctx, duck.Label{QueryID: tag.ID, User: sess.user, SQL: cmd.GetQuery()})
 	q, err := withSession(ctx, sess, func() (*query, error) {
 		if err := sess.roomFor(s.cfg.MaxStatementsPerSession); err != nil {
 			return nil, err
@@ -319,7 +320,7 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 						err = fmt.Errorf("internal error streaming query %s: %v", q.id, r)
 					}
 				}()
-				return s.stream(runCtx, next, q, schema, ch)
+				return s.stream(duck.WithLabel(runCtx, duck.Label{QueryID: q.id, User: q.user, SQL: q.sql}), next, q, schema, ch)
 			}()
 			err = s.cfg.Limits.Expired(runCtx, q.id, err)
 			if err != nil {
@@ -534,6 +535,7 @@ func (s *Server) DoPutCommandStatementUpdate(ctx context.Context, cmd flightsql.
 		return 0, err
 	}
 	tag := newQueryTag(ctx)
+	ctx = duck.WithLabel(ctx, duck.Label{QueryID: tag.ID, User: sess.user, SQL: cmd.GetQuery()})
 	return withSession(ctx, sess, func() (n int64, err error) {
 		if _, err := s.checkQuery(ctx, sess, cmd.GetQuery()); err != nil {
 			return 0, err

@@ -1,6 +1,7 @@
 package duck
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/duckdb/duckdb-go/v2"
 	"github.com/duckdb/duckdb-go/v2/mapping"
@@ -59,6 +61,11 @@ type Config struct {
 	// where a task names every function it calls, and a connection lives
 	// for one task.
 	BoundsOnDemand bool
+	// OnStuck, when set, is told of a statement still preparing
+	// StuckAfter (a minute when 0) after it began, or still running that
+	// long after it was interrupted, and again when it returns (stuck.go).
+	OnStuck    func(Stuck)
+	StuckAfter time.Duration
 }
 
 // DefaultMaxExpressionDepth is how deeply a client's expressions may
@@ -90,6 +97,9 @@ type DB struct {
 	onDemand []boundMacro
 	// json remembers the JSON files checkJSONFiles found shallow.
 	json jsonChecked
+	// onStuck and stuckAfter are Config.OnStuck and StuckAfter (watch).
+	onStuck    func(Stuck)
+	stuckAfter time.Duration
 	// streamOnce registers skein_stream (RegisterStream) at its first use.
 	streamOnce sync.Once
 	streamErr  error
@@ -193,7 +203,8 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, wrap(fmt.Errorf("duck: open %q: %w", cfg.Path, err))
 	}
 	db := &DB{connector: connector, pool: sql.OpenDB(connector),
-		streams: map[streamKey]*stream{}, streamNames: map[string]int{}, recursiveJSON: cfg.RecursiveJSON, editCells: cells, onDemand: onDemand}
+		streams: map[streamKey]*stream{}, streamNames: map[string]int{}, recursiveJSON: cfg.RecursiveJSON, editCells: cells, onDemand: onDemand,
+		onStuck: cfg.OnStuck, stuckAfter: cmp.Or(cfg.StuckAfter, time.Minute)}
 	// Before any connection binds a query: DuckDB's list of replacement
 	// scans is not guarded against a change while a query binds.
 	duckdb.RegisterReplacementScan(connector, db.replaceStream)

@@ -138,7 +138,10 @@ func (c *Conn) prepareExtracted(ctx context.Context, ex mapping.ExtractedStateme
 		return nil, err
 	}
 	p := new(mapping.PreparedStatement)
-	if mapping.PrepareExtractedStatement(c.handle, ex, i, p) == mapping.StateError {
+	stop := c.db.watch(ctx, "preparing")
+	state := mapping.PrepareExtractedStatement(c.handle, ex, i, p)
+	stop()
+	if state == mapping.StateError {
 		msg := mapping.PrepareError(*p)
 		mapping.DestroyPrepare(p)
 		return nil, newError(errorTypeOf(msg), msg)

@@ -182,6 +182,7 @@ func (c *Conn) interruptOnCancel(ctx context.Context) (stop func()) {
 	done, finished := make(chan struct{}), make(chan struct{})
 	stopAfter := context.AfterFunc(ctx, func() {
 		defer close(finished)
+		defer c.db.watch(ctx, "interrupted")()
 		// DuckDB forgets an interrupt that lands before execution starts,
 		// so keep interrupting until the call returns.
 		t := time.NewTicker(20 * time.Millisecond)
