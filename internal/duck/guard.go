@@ -1,6 +1,7 @@
 package duck
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -143,7 +144,7 @@ func pivots(stmt []token) bool {
 }
 
 // check refuses statement i, of type t, if the connection may not run it.
-func (c *Conn) check(t duckdb.StmtType, g *stmtGuard, i int) error {
+func (c *Conn) check(ctx context.Context, t duckdb.StmtType, g *stmtGuard, i int) error {
 	g.saw(i, t)
 	if t == duckdb.STATEMENT_TYPE_CALL && checkpoints(g, i) {
 		if c.policy.ReadOnly {
@@ -170,6 +171,9 @@ func (c *Conn) check(t duckdb.StmtType, g *stmtGuard, i int) error {
 				c.db.NoteUserFunctions(name)
 			}
 			if name, ok := created(stmt, "type"); ok {
+				if err := c.checkCreatedType(ctx, stmt); err != nil {
+					return err
+				}
 				c.db.NoteUserTypes(name)
 			}
 		}

@@ -151,7 +151,7 @@ func (c *Conn) prepareExtracted(ctx context.Context, ex mapping.ExtractedStateme
 		return nil, &Error{Kind: KindInvalid, Msg: fmt.Sprintf("Invalid Input Error: the statement returns %d columns, "+
 			"over the server's limit of %d", n, MaxResultColumns)}
 	}
-	if err := c.check(duckdb.StmtType(mapping.PreparedStatementType(*p)), g, int(i)); err != nil {
+	if err := c.check(ctx, duckdb.StmtType(mapping.PreparedStatementType(*p)), g, int(i)); err != nil {
 		mapping.DestroyPrepare(p)
 		return nil, err
 	}
