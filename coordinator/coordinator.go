@@ -375,6 +375,9 @@ type Coordinator struct {
 
 	// unwatch ends watchDatabase, which closes watched when it returns.
 	unwatch, watched chan struct{}
+	// invalid is closed once the database refuses every statement
+	// (watchDatabase).
+	invalid chan struct{}
 
 	shutdown    sync.Once
 	shutdownErr error
@@ -517,7 +520,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 	}
 	c := &Coordinator{cfg: cfg, log: log, db: db, fs: fs, grpc: g, lis: lis, done: make(chan error, 1), dist: d, reg: reg,
 		hist: hist, started: time.Now(), metrics: promReg, health: hs,
-		unwatch: make(chan struct{}), watched: make(chan struct{})}
+		unwatch: make(chan struct{}), watched: make(chan struct{}), invalid: make(chan struct{})}
 	go func() { c.done <- g.Serve(lis) }()
 	go c.watchDatabase()
 	if err := c.startExecutors(ctx, secret, allowed); err != nil {
@@ -596,6 +599,10 @@ func (c *Coordinator) startExecutors(ctx context.Context, secret cluster.Secret,
 	}
 	return nil
 }
+
+// Invalidated is closed once the database refuses every statement after
+// a fatal error (watchDatabase): only a new process serves again.
+func (c *Coordinator) Invalidated() <-chan struct{} { return c.invalid }
 
 // Executors are the in-process executors (for tests that stop one).
 func (c *Coordinator) Executors() []*executor.Executor { return c.executors }
@@ -698,8 +705,9 @@ func (c *Coordinator) watchDatabase() {
 		cancel()
 		if duck.Invalidated(err) {
 			c.health.Fail()
-			c.log.Error().Err(err).Msg("the database refuses every statement after a fatal error (a disk full?): " +
-				"health is NOT_SERVING, liveness too; restart the process once the cause is gone (what was committed is kept)")
+			c.log.Error().Err(err).Msg("the database refuses every statement after a fatal error (a disk full, memory short at a checkpoint): " +
+				"health is NOT_SERVING, liveness too; the process is to be restarted (what was committed is kept)")
+			close(c.invalid)
 			return
 		}
 	}

@@ -4,7 +4,9 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -16,8 +18,9 @@ import (
 // past 16 MiB (RLIMIT_FSIZE, as a full disk refuses a write: DuckDB
 // reports the write failed) and inserts until the database's checkpoint
 // cannot be written. DuckDB then refuses every statement until the
-// process restarts: health must say so, liveness included, so that a
-// supervisor restarts it (both said SERVING while every query failed).
+// process restarts: health must say so, liveness included, and the
+// process exits (status 4), so that a supervisor restarts it (both said
+// SERVING while every query failed; then the process stayed up).
 // Started again without the limit, every acknowledged insert is there.
 func TestDiskFullFailsLiveness(t *testing.T) {
 	t.Parallel() // the process tests run two at a time after the others (make test's time)
@@ -54,7 +57,18 @@ func TestDiskFullFailsLiveness(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	figures(t, "%d inserts acknowledged, then: %v", acked, failed)
-	coord.kill() // its shutdown's checkpoint cannot succeed
+	// It exits by itself, for any supervisor to start it again, a
+	// liveness probe or not (it stayed up, refusing every statement).
+	for deadline := time.Now().Add(60 * time.Second); !coord.exited(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the coordinator of an invalidated database did not exit within a minute")
+		}
+	}
+	coord.killed.Store(true) // its end is the test's
+	var ee *exec.ExitError
+	if !errors.As(coord.err, &ee) || ee.ExitCode() != 4 {
+		t.Errorf("the coordinator exited with %v, want status 4", coord.err)
+	}
 	coord = pc.coordinator(dataDir)
 	if n := queryInt(t, ctx, dial(t, coord.uri), "SELECT count(*) FROM big"); n != int64(acked)*100_000 {
 		t.Fatalf("%d rows after the restart, %d inserts of 100,000 acknowledged", n, acked)

@@ -197,9 +197,27 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) int {
 	case err := <-c.Done():
 		prof.finish(log)
 		log.Error().Err(err).Msg("server stopped")
+	case <-c.Invalidated():
+		// Every statement fails until a new process opens the database:
+		// health says so (a liveness probe restarts it), and the exit
+		// lets any supervisor restart it, a probe or not.
+		prof.finish(log)
+		stop()
+		time.Sleep(invalidLinger)
+		log.Error().Int("exit_status", exitInvalidated).Msg("the database was invalidated: exiting for a supervisor to start the process again")
+		shutdown(c, invalidLinger, log)
+		return exitInvalidated
 	}
 	return shutdown(c, cfg.ShutdownGrace, log)
 }
+
+// exitInvalidated is the status the process exits with once its database
+// was invalidated, after invalidLinger (its health NOT_SERVING meanwhile,
+// for probes and clients to see) and a shutdown of as long at most.
+const (
+	exitInvalidated = 4
+	invalidLinger   = 5 * time.Second
+)
 
 // stuckAfter is how long a shutdown may run past its grace: closing the
 // sessions waits for each one's running statement, and a statement DuckDB
