@@ -133,6 +133,8 @@ type Executor struct {
 	counts     *taskMetrics
 	stuckOnce  sync.Once     // Config.Stuck is called once
 	stuckNow   chan struct{} // closed at the first stuck task (reaper.go)
+	holding    atomic.Int64  // tasks stopped that run on, holding a thread (reaper.go)
+	saidHeld   atomic.Bool   // the last heartbeat said threadsHeld
 	web        *web.Server
 	stop       context.CancelFunc
 	health     *health.Server
@@ -462,12 +464,13 @@ func (e *Executor) report(ctx context.Context) {
 }
 
 // news reports whether there is something to tell the coordinator before
-// the next heartbeat is due: finished tasks, or reads that ended.
+// the next heartbeat is due: finished tasks, reads that ended, or its
+// threads held by stopped tasks, or no longer (threadsHeld).
 func (e *Executor) news() bool {
 	e.mu.Lock()
 	done := len(e.done)
 	e.mu.Unlock()
-	return done > 0 || e.reads.hasEnded()
+	return done > 0 || e.reads.hasEnded() || e.threadsHeld() != e.saidHeld.Load()
 }
 
 func (e *Executor) send(ctx context.Context, c flight.Client, action string) (ack cluster.Ack, err error) {
@@ -477,7 +480,7 @@ func (e *Executor) send(ctx context.Context, c flight.Client, action string) (ac
 	e.mu.Unlock()
 	reads := e.reads.take()
 	body, err := e.cfg.Secret.SignMember(cluster.Member{ID: e.id, Location: e.uri, Threads: cap(e.slots),
-		Running: int(e.running.Load()), Zone: e.zone, Draining: e.draining.Load(), Done: done, Reads: reads})
+		Running: int(e.running.Load()), Zone: e.zone, Draining: e.draining.Load() || e.sayHeld(), Done: done, Reads: reads})
 	if err != nil {
 		return ack, err
 	}
@@ -904,6 +907,10 @@ func revokedError(query string) error {
 
 var errClosing = fmt.Errorf("%w: the executor is shutting down", skeinsql.ErrBusy)
 
+// errThreadsHeld refuses tasks while every thread runs a stopped task on
+// (threadsHeld).
+var errThreadsHeld = fmt.Errorf("%w: every thread of the executor runs a stopped task on, in a DuckDB call that checks for no interrupt", skeinsql.ErrBusy)
+
 // claimPart gives a reader of partition part of a producer task that
 // partition's spool. A producer not started here (its start was lost, or
 // its executor died and the reader came to the alternate) starts now, for
@@ -1252,6 +1259,9 @@ func (e *Executor) startAll(stream flight.FlightService_DoActionServer, handles 
 		r *ranSignal
 	}
 	var runs []ran
+	if e.threadsHeld() {
+		return errThreadsHeld
+	}
 	for i, h := range handles {
 		t, err := e.cfg.Secret.VerifyTask(h)
 		if err != nil {

@@ -32,13 +32,9 @@ const DefaultKillTimeout = time.Minute
 // not returned (done called) within KillTimeout, the task is stuck. done
 // must be called when the run returns.
 func (e *Executor) reap(ctx context.Context, t cluster.Task) (done func()) {
-	after := e.cfg.KillTimeout
-	if after <= 0 {
-		return func() {}
-	}
 	var mu sync.Mutex
-	var timer *time.Timer
-	returned := false
+	var timers []*time.Timer
+	returned, holding := false, false
 	stopWatch := context.AfterFunc(ctx, func() {
 		mu.Lock()
 		defer mu.Unlock()
@@ -46,13 +42,24 @@ func (e *Executor) reap(ctx context.Context, t cluster.Task) (done func()) {
 			return
 		}
 		stopped := time.Now()
-		timer = time.AfterFunc(after, func() {
+		timers = append(timers, time.AfterFunc(holdsAfter, func() {
 			mu.Lock()
 			defer mu.Unlock()
 			if !returned {
-				e.stuck(t, time.Since(stopped), context.Cause(ctx))
+				holding = true
+				e.holding.Add(1)
+				e.wakeReport() // it may take no tasks now (threadsHeld)
 			}
-		})
+		}))
+		if after := e.cfg.KillTimeout; after > 0 {
+			timers = append(timers, time.AfterFunc(after, func() {
+				mu.Lock()
+				defer mu.Unlock()
+				if !returned {
+					e.stuck(t, time.Since(stopped), context.Cause(ctx))
+				}
+			}))
+		}
 	})
 	return func() {
 		if stopWatch() {
@@ -61,10 +68,32 @@ func (e *Executor) reap(ctx context.Context, t cluster.Task) (done func()) {
 		mu.Lock()
 		defer mu.Unlock()
 		returned = true
-		if timer != nil {
-			timer.Stop()
+		for _, t := range timers {
+			t.Stop()
+		}
+		if holding {
+			e.holding.Add(-1)
+			e.wakeReport()
 		}
 	}
+}
+
+// holdsAfter is how long a stopped task may run on before it counts as
+// holding its thread (Executor.holding): a stop takes effect at DuckDB's
+// next check for an interrupt, within milliseconds, unless a call checks
+// for none.
+const holdsAfter = time.Second
+
+// threadsHeld says whether every thread of the executor is held by a
+// task that was stopped and runs on (holdsAfter): a task started now
+// would wait for one of them, up to --task-kill-timeout and the exit
+// after it, past its query's timeout (a tester's: a minute of failed
+// queries on a one-thread executor). Meanwhile its heartbeats say it
+// takes no tasks (as a draining one's do), so that queries are planned
+// without it, and a start is refused: the scheduler gives the task to
+// another executor.
+func (e *Executor) threadsHeld() bool {
+	return e.holding.Load() >= int64(cap(e.slots))
 }
 
 // stuck reports a task still running for so long after it was stopped
@@ -97,4 +126,11 @@ func (e *Executor) waitTasks() (stuck bool) {
 		e.log.Warn().Msg("stopping with a stuck task still running")
 		return true
 	}
+}
+
+// sayHeld is threadsHeld, as the heartbeat being sent tells it.
+func (e *Executor) sayHeld() bool {
+	held := e.threadsHeld()
+	e.saidHeld.Store(held)
+	return held
 }

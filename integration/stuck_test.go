@@ -19,8 +19,8 @@ import (
 // its executor's thread and core stayed taken. An executor whose stopped
 // task runs on past --task-kill-timeout exits with status 3 (after a
 // drain bounded by its --shutdown-grace), for a supervisor to start it
-// again; the coordinator serves on, and so do the executors started
-// again.
+// again; until then it takes no tasks, its threads being held. The
+// coordinator serves on, and so do the executors started again.
 func TestStuckTaskEndsItsExecutor(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -31,7 +31,7 @@ func TestStuckTaskEndsItsExecutor(t *testing.T) {
 	ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT i FROM range(4096) t(i)) TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 1024)`, file))
 	pc := newProcCluster(t, dir)
 	coord := pc.coordinator(filepath.Join(t.TempDir(), "data"), "--query-timeout", "2s", "--task-rows", "1024")
-	flags := []string{"--task-kill-timeout", "2s", "--shutdown-grace", "2s"}
+	flags := []string{"--task-kill-timeout", "8s", "--shutdown-grace", "2s"}
 	execs := []*proc{pc.executor(coord.uri, flags...), pc.executor(coord.uri, flags...)}
 	cl := dial(t, coord.uri)
 	probe := fmt.Sprintf("SELECT count(*) FROM read_parquet('%s')", file)
@@ -43,7 +43,15 @@ func TestStuckTaskEndsItsExecutor(t *testing.T) {
 		t.Fatalf("the query answered %q in %v: DuckDB's LIKE no longer backtracks, and the test needs another call that checks for no interrupt", res.rows, time.Since(start))
 	}
 	t.Logf("the query ended in %v: %v", time.Since(start), res.err)
-	// Each executor running one of its tasks exits: 2 s of kill timeout,
+	// Until they exit, executors whose every thread runs a stopped task
+	// on take no tasks: a query is planned without them (here on the
+	// coordinator alone), rather than wait behind those tasks past its
+	// timeout.
+	time.Sleep(2500 * time.Millisecond)
+	if res := runFlight(ctx, cl, probe); res.err != nil || len(res.rows) != 1 || res.rows[0] != "4096" {
+		t.Fatalf("a query while the executors' threads are held: %v %q", res.err, res.rows)
+	}
+	// Each executor running one of its tasks exits: 8 s of kill timeout,
 	// 2 s of drain.
 	deadline := time.Now().Add(60 * time.Second)
 	var stuck []*proc
