@@ -87,8 +87,8 @@ const holdsAfter = time.Second
 // threadsHeld says whether every thread of the executor is held by a
 // task that was stopped and runs on (holdsAfter): a task started now
 // would wait for one of them, up to --task-kill-timeout and the exit
-// after it, past its query's timeout (a tester's: a minute of failed
-// queries on a one-thread executor). Meanwhile its heartbeats say it
+// after it, past its query's timeout (a tester's one-thread executor, at
+// a kill timeout of 20 s, failed others' queries for 33 s). Meanwhile its heartbeats say it
 // takes no tasks (as a draining one's do), so that queries are planned
 // without it, and a start is refused: the scheduler gives the task to
 // another executor.
