@@ -17,8 +17,8 @@ import (
 )
 
 // A scatter sends each row of a batch of chunks to its partition with its
-// values and NULLs, of every width (one of 3 bytes copied byte by byte),
-// in the order the rows came, and keeps a partition's rows from batch to
+// values and NULLs, of every width (one of 3 bytes copied byte by byte)
+// and of strings and binaries (empty ones too), in the order the rows came, and keeps a partition's rows from batch to
 // batch until it is taken.
 func TestScatterRoutesEachRowWithItsNulls(t *testing.T) {
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
@@ -28,7 +28,9 @@ func TestScatterRoutesEachRowWithItsNulls(t *testing.T) {
 		{Name: "f32", Type: arrow.PrimitiveTypes.Float32, Nullable: true},
 		{Name: "i64", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
 		{Name: "d128", Type: &arrow.Decimal128Type{Precision: 38, Scale: 2}, Nullable: true},
-		{Name: "fsb3", Type: &arrow.FixedSizeBinaryType{ByteWidth: 3}, Nullable: true}}
+		{Name: "fsb3", Type: &arrow.FixedSizeBinaryType{ByteWidth: 3}, Nullable: true},
+		{Name: "s", Type: arrow.BinaryTypes.String, Nullable: true},
+		{Name: "lb", Type: arrow.BinaryTypes.LargeBinary, Nullable: true}}
 	out := arrow.NewSchema(fields, nil)
 	in := arrow.NewSchema(append(slices.Clone(fields), arrow.Field{Name: cluster.PartitionColumn, Type: arrow.PrimitiveTypes.Int32}), nil)
 	const parts = 3
@@ -54,7 +56,9 @@ func TestScatterRoutesEachRowWithItsNulls(t *testing.T) {
 			app(3, func() { b.Field(3).(*array.Int64Builder).Append(int64(i) << 40) })
 			app(4, func() { b.Field(4).(*array.Decimal128Builder).Append(decimal128.FromI64(int64(i)*123456789 - 1000)) })
 			app(5, func() { b.Field(5).(*array.FixedSizeBinaryBuilder).Append([]byte{byte(i), byte(i >> 8), 7}) })
-			b.Field(6).(*array.Int32Builder).Append(int32(i * i % parts))
+			app(6, func() { b.Field(6).(*array.StringBuilder).Append(strings.Repeat(fmt.Sprint(i), i%4)) })
+			app(7, func() { b.Field(7).(*array.BinaryBuilder).Append([]byte(strings.Repeat("x", i%9))) })
+			b.Field(8).(*array.Int32Builder).Append(int32(i * i % parts))
 		}
 		return b.NewRecordBatch()
 	}
@@ -72,7 +76,7 @@ func TestScatterRoutesEachRowWithItsNulls(t *testing.T) {
 	}
 	s := newScatter(out, parts, newSpoolStore(t.TempDir(), 1<<30, 1<<30))
 	if s == nil {
-		t.Fatal("no scatter for fixed-width columns")
+		t.Fatal("no scatter for fixed-width and string columns")
 	}
 	got := make([][]string, parts)
 	counts := make([]int, parts)
@@ -110,8 +114,8 @@ func TestScatterRoutesEachRowWithItsNulls(t *testing.T) {
 	} else {
 		rec.Release()
 	}
-	if newScatter(arrow.NewSchema([]arrow.Field{{Name: "s", Type: arrow.BinaryTypes.String}}, nil), 2, nil) != nil {
-		t.Fatal("a scatter for a string column")
+	if newScatter(arrow.NewSchema([]arrow.Field{{Name: "b", Type: arrow.FixedWidthTypes.Boolean}}, nil), 2, nil) != nil {
+		t.Fatal("a scatter for a boolean column")
 	}
 }
 
@@ -126,6 +130,21 @@ func TestShuffleOfFixedWidthColumns(t *testing.T) {
   CASE WHEN range % 11 = 0 THEN NULL ELSE range::INTEGER END AS c, range * 1000000007 AS d, range::HUGEINT * 1000000000000 AS e,
   (range / 8)::DECIMAL(18,3) AS f, CASE WHEN range % 3 = 0 THEN NULL ELSE (range / 3)::DECIMAL(38,2) END AS g, range / 7 AS h,
   DATE '2020-01-01' + (range % 1000)::INTEGER AS i, TIMESTAMP '2020-01-01' + to_seconds(range) AS j,
+  (hash(range) % 3)::INTEGER AS skein_part FROM range(50000)`
+	h := sign(t, m.e, cluster.Task{Task: 100, Executor: m.e.ID(), Partitions: parts, SQL: rows})
+	partitionsAreDuckDBs(t, m, h, rows, parts)
+	drained(t, ms)
+}
+
+// The same of strings and blobs: empty, NULL, long (past a batch's
+// bytes in a few rows) and short, beside fixed-width columns.
+func TestShuffleOfStringColumns(t *testing.T) {
+	ms := startCluster(t, 1, 64<<20)
+	m := ms[0]
+	const parts = 3
+	rows := `SELECT CASE WHEN range % 7 = 0 THEN NULL WHEN range % 7 = 1 THEN '' ELSE 'v' || range END AS a, range AS b,
+  CASE WHEN range % 1000 = 3 THEN repeat('long', 200000 + range) ELSE repeat('é', (range % 13)::INTEGER) END AS c,
+  CASE WHEN range % 5 = 0 THEN NULL ELSE encode('b' || range) END AS d,
   (hash(range) % 3)::INTEGER AS skein_part FROM range(50000)`
 	h := sign(t, m.e, cluster.Task{Task: 100, Executor: m.e.ID(), Partitions: parts, SQL: rows})
 	partitionsAreDuckDBs(t, m, h, rows, parts)

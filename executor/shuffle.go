@@ -158,7 +158,6 @@ func (s *splitter) Write(rec arrow.RecordBatch) error {
 // scatter routes rec's rows to their partitions' buffers (s.sc), writing
 // each partition that makes a batch.
 func (s *splitter) scatter(rec arrow.RecordBatch) error {
-	width := s.sc.rowBytes()
 	// Chunk by chunk, so that a partition's buffers hold at most a batch
 	// and a chunk.
 	for _, c := range chunks(rec) {
@@ -175,7 +174,7 @@ func (s *splitter) scatter(rec arrow.RecordBatch) error {
 				continue
 			}
 			s.rows[p] += int64(n)
-			s.bytes[p] += int64(n) * width
+			s.bytes[p] += s.sc.bytes[p]
 			s.held += int64(n)
 			if s.rows[p] >= s.batch.Rows || s.bytes[p] >= s.batch.Bytes {
 				if err := s.flush(p); err != nil {

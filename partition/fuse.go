@@ -62,7 +62,7 @@ func (p *Plan) fuse(i int) {
 		if err != nil {
 			return nil, err
 		}
-		return cons.node(nil, func(_ int, alias string) Node { return subquery(inner, alias) })
+		return cons.node(nil, func(_ int, alias string) Node { return subquery(dropKeys(inner, prod.Keys), alias) })
 	}
 	f.node = func(scan Node, input func(int, string) Node) (Node, error) { return build(Slice{}, scan, input) }
 	if prod.bySlice != nil {

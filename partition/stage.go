@@ -157,8 +157,31 @@ type Input struct {
 }
 
 // Key is a shuffle key: an output column and the type it hashes as
-// ("" keeps its own).
-type Key struct{ Column, Cast string }
+// ("" keeps its own). Drop marks a column the producer's query adds only
+// to hash (a group key computed from the row, skein_kN): the producer
+// leaves it out of the rows it ships (dropKeys), which the consumer reads
+// as they were before it was added. A raw shuffle of a row, 4 key columns
+// beside its 5 (TPC-DS Q39), shipped them twice.
+type Key struct {
+	Column, Cast string
+	Drop         bool
+}
+
+// dropKeys is producer query n without the columns of keys marked Drop.
+func dropKeys(n Node, keys []Key) Node {
+	var drop []any
+	for _, k := range keys {
+		if k.Drop {
+			drop = append(drop, k.Column)
+		}
+	}
+	if len(drop) == 0 {
+		return n
+	}
+	all := star()
+	all["exclude_list"] = drop
+	return selectNode([]any{all}, subquery(n, "skein_keyed"))
+}
 
 func (p *Plan) add(s *Stage) *Stage {
 	s.ID = len(p.Stages)
@@ -241,6 +264,12 @@ const PartitionColumn = "skein_part"
 // its keys (each cast to its key type) modulo the consumers, or 0.
 func partitioned(n Node, keys []Key, single bool, consumers int) Node {
 	part := cast("INTEGER", constant("INTEGER", json.Number("0")))
+	all := star()
+	for _, k := range keys {
+		if k.Drop {
+			all["exclude_list"] = append(list(all, "exclude_list"), k.Column)
+		}
+	}
 	if !single {
 		args := make([]Node, len(keys))
 		for i, k := range keys {
@@ -251,7 +280,7 @@ func partitioned(n Node, keys []Key, single bool, consumers int) Node {
 		}
 		part = cast("INTEGER", operator("%", function("hash", args...), constant("INTEGER", json.Number(fmt.Sprint(consumers)))))
 	}
-	return selectNode([]any{star(), withAlias(part, PartitionColumn)}, subquery(n, "skein_stage"))
+	return selectNode([]any{all, withAlias(part, PartitionColumn)}, subquery(n, "skein_stage"))
 }
 
 // CheckAST is the whole plan as one query, for preparing at plan time:
@@ -280,12 +309,13 @@ func (p *Plan) compose(s *Stage, pick func(s *Stage) Slice) (Node, error) {
 	}
 	var err error
 	n, nerr := s.build(sl, scan, func(i int, alias string) Node {
-		in, cerr := p.compose(p.Stages[s.Inputs[i].Stage], pick)
+		from := p.Stages[s.Inputs[i].Stage]
+		in, cerr := p.compose(from, pick)
 		if cerr != nil {
 			err = cerr
 			return baseTable("skein_missing")
 		}
-		return subquery(in, alias)
+		return subquery(dropKeys(in, from.Keys), alias)
 	})
 	if nerr != nil {
 		return nil, nerr
@@ -639,7 +669,7 @@ func (a *Analysis) rawStages(p *Plan) (*Plan, error) {
 	}
 	keyCols := make([]Key, len(keys))
 	for i := range keys {
-		keyCols[i] = Key{Column: fmt.Sprintf("skein_k%d", i)}
+		keyCols[i] = Key{Column: fmt.Sprintf("skein_k%d", i), Drop: true}
 	}
 	scans := []*Stage{a.rawScan(p, alias, keys, keyCols)}
 	for _, s := range a.siblings {
@@ -656,7 +686,7 @@ func (a *Analysis) rawStages(p *Plan) (*Plan, error) {
 	}
 	final.node = func(_ Node, input func(int, string) Node) (Node, error) {
 		n := clone(a.root)
-		n["from_table"] = withoutKeys(input, len(scans), alias, keyCols)
+		n["from_table"] = inputsAs(input, len(scans), alias)
 		n["where_clause"] = nil
 		return n, nil
 	}
@@ -793,25 +823,6 @@ func addColumnNames(names map[string]bool, ref Node) {
 	}
 }
 
-// withoutKeys reads the stage's inputs (one, or a UNION ALL's branches,
-// whose columns agree) as the FROM item alias, without the key columns
-// their producers added for the shuffle.
-func withoutKeys(input func(int, string) Node, inputs int, alias string, keys []Key) Node {
-	if len(keys) == 0 && inputs == 1 {
-		return input(0, alias)
-	}
-	from := inputsAs(input, inputs, "skein_in")
-	all := star()
-	var drop []any
-	for _, k := range keys {
-		drop = append(drop, k.Column)
-	}
-	if len(drop) > 0 {
-		all["exclude_list"] = drop
-	}
-	return subquery(selectNode([]any{all}, from), alias)
-}
-
 // inputsAs reads a stage's first n inputs as one FROM item named alias:
 // the input itself, or the UNION ALL of a UNION ALL's branches' (whose
 // columns agree).
@@ -886,7 +897,7 @@ func (a *Analysis) overSubquery(outNames []string) (*Plan, error) {
 	}
 	keyCols := make([]Key, len(keys))
 	for i := range keys {
-		keyCols[i] = Key{Column: fmt.Sprintf("skein_k%d", i)}
+		keyCols[i] = Key{Column: fmt.Sprintf("skein_k%d", i), Drop: true}
 	}
 	if len(keys) > 0 {
 		last.wrap(nil, func(n Node) (Node, error) {
@@ -901,7 +912,7 @@ func (a *Analysis) overSubquery(outNames []string) (*Plan, error) {
 	p.feed(last, outer, Shuffle, keyCols)
 	outer.node = func(_ Node, input func(int, string) Node) (Node, error) {
 		n := clone(a.root)
-		n["from_table"] = withoutKeys(input, 1, alias, keyCols)
+		n["from_table"] = inputsAs(input, 1, alias)
 		return n, nil
 	}
 	return p, nil
