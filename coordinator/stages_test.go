@@ -50,7 +50,12 @@ FROM range(2250)) TO '%[2]s' (FORMAT parquet, ROW_GROUP_SIZE 1000)`, f, filepath
 	}
 	ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT range::INTEGER AS c, (range %% 7)::INTEGER AS g, 'cust ' || range AS name
 FROM range(3000)) TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 1000)`, filepath.Join(dir, "cust.parquet")))
+	// wide: fewer rows than fact, and eight strings beside its key.
+	ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT (range * 3)::BIGINT AS k, 'a' || range AS a, 'b' || range AS b, 'c' || range AS c,
+  'd' || range AS d, 'e' || range AS e, 'f' || range AS f, 'g' || range AS g, 'h' || range AS h
+FROM range(5000)) TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 1000)`, filepath.Join(dir, "wide.parquet")))
 	return []string{
+		fmt.Sprintf("CREATE VIEW wide AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "wide.parquet")),
 		fmt.Sprintf("CREATE VIEW cust AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "cust.parquet")),
 		fmt.Sprintf("CREATE VIEW seq AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "seq-*.parquet")),
 		fmt.Sprintf("CREATE VIEW seqord AS SELECT * FROM read_parquet('%s')", filepath.Join(dir, "seqord-*.parquet")),
@@ -740,6 +745,26 @@ func TestSplitScanByFilteredRows(t *testing.T) {
 	if !strings.HasPrefix(split, "join over slices of a") || fact != "broadcast" {
 		t.Fatalf("the join stage is %q and fact's stage %q, want a join over slices of acct with fact broadcast: %+v",
 			split, fact, e.Stages)
+	}
+	sameAsDuckDB(t, cl, dir, views, q, info)
+}
+
+// TestSplitScanByBytes plans TPC-DS Q18's shape: fact has more rows than
+// wide, but the query reads one column of fact and nine of wide, so wide,
+// the input giving the most bytes, is the split scan (it was fact, by
+// rows, and wide went whole to each of its tasks). The answer is DuckDB's.
+func TestSplitScanByBytes(t *testing.T) {
+	cl, dir, views := stageCluster(t, anyBroadcast)
+	q := "SELECT length(w.a || w.b || w.c || w.d || w.e || w.f || w.g || w.h) + w.k AS v FROM fact f, wide w WHERE f.k = w.k"
+	info, e := plannedStages(t, cl, q)
+	var join string
+	for _, s := range e.Stages {
+		if strings.HasPrefix(s.What, "join") {
+			join = s.What
+		}
+	}
+	if !strings.HasPrefix(join, "join of w ") && !strings.HasPrefix(join, "join over slices of w") {
+		t.Fatalf("the join stage is %q, want wide as the split scan: %+v", join, e.Stages)
 	}
 	sameAsDuckDB(t, cl, dir, views, q, info)
 }

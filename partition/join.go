@@ -30,6 +30,9 @@ type leaf struct {
 	// size is how many rows it gives after the filters on it alone:
 	// DuckDB's estimate when it has some (Env.Estimate), else rows.
 	size int64
+	// width is about the bytes of one of its rows as the query reads it:
+	// the columns it names of it (rowWidths).
+	width int64
 	// pushed are conjuncts on it alone that it may apply before the
 	// join (pushFilters), at sites in the join's owner.
 	pushed []any
@@ -267,6 +270,7 @@ func (a *Analysis) joinInputs() (*joinShape, error) {
 	}
 	res := resolver{leaves: leaves}
 	res.pushFilters(owner)
+	res.rowWidths(owner)
 	for i := range leaves {
 		leaves[i].size = leaves[i].rows
 		if env.Estimate != nil && leaves[i].rows >= 0 && len(leaves[i].pushed) > 0 {
@@ -349,26 +353,40 @@ const splitMargin = 4
 
 // splitLargest makes the split scan the splittable Parquet input giving
 // the most rows after the filters on it alone, if findJoinScan's choice (by
-// the files' rows) gives splitMargin times fewer, and says which input it
-// is. In each task
+// the files' rows) gives splitMargin times fewer, or else the one giving
+// the most bytes (those rows times the bytes of the columns the query
+// reads of it), if that choice gives splitMargin times fewer bytes; and
+// says which input it is. In each task
 // DuckDB builds its hash table on the smaller side of a join and pushes the
 // join's filters (min/max, Bloom) into the scan of the other, which must be
 // a Parquet scan to take them: the input the join stage reads as Parquet
 // had better be the larger, the others arriving as Arrow. TPC-H Q12's
 // lineitem has four times the rows of orders, but its filters keep 2% of
 // them: split, it had all of orders broadcast to every task, probed whole.
+// TPC-DS Q18 names one column of customer_demographics (1.92M rows) and
+// nine of catalog_sales (1.44M): split by rows, it had catalog_sales
+// broadcast whole to every task (0.655 s against 0.428 s split by bytes).
 func (a *Analysis) splitLargest(leaves []leaf, s int, joinAt []string) int {
-	if a.full || a.gathered {
+	if a.full || a.gathered || leaves[s].size < 0 {
 		return s
 	}
+	candidate := func(l leaf) bool { return l.splittable && l.split && !l.underFull }
 	best := s
 	for j, l := range leaves {
-		if l.splittable && l.split && !l.underFull && l.size > leaves[best].size {
+		if candidate(l) && l.size > leaves[best].size {
 			best = j
 		}
 	}
-	if best == s || leaves[s].size < 0 || leaves[best].size < splitMargin*leaves[s].size {
-		return s
+	if best == s || leaves[best].size < splitMargin*leaves[s].size {
+		best = s
+		for j, l := range leaves {
+			if candidate(l) && l.bytes() > leaves[best].bytes() {
+				best = j
+			}
+		}
+		if best == s || leaves[best].bytes() < splitMargin*leaves[s].bytes() {
+			return s
+		}
 	}
 	at, ok := a.scanUnder(leaves[best].node, leaves[best].path)
 	if !ok {
@@ -565,6 +583,74 @@ type usingEquality struct {
 
 // resolver finds the join input a column reference names.
 type resolver struct{ leaves []leaf }
+
+// bytes is about the bytes the input gives after the filters on it alone
+// (negative when its rows are unknown).
+func (l leaf) bytes() int64 { return l.size * max(l.width, 1) }
+
+// rowWidths sets each input's width: the bytes of the columns the query
+// names of it in owner, the SELECT the join is the FROM of (a * over the
+// join, every column; a name of no single input, none).
+func (r resolver) rowWidths(owner Node) {
+	named := make([]map[string]bool, len(r.leaves))
+	for i := range named {
+		named[i] = map[string]bool{}
+	}
+	anyNode(owner, func(n Node) bool {
+		switch str(n, "class") {
+		case "STAR":
+			for i, l := range r.leaves {
+				for _, c := range l.cols {
+					named[i][strings.ToLower(c.Name)] = true
+				}
+			}
+		case "COLUMN_REF":
+			if i, c, ok := r.column(n); ok {
+				named[i][strings.ToLower(c.Name)] = true
+			}
+		}
+		return false
+	})
+	for i := range r.leaves {
+		l := &r.leaves[i]
+		l.width = 0
+		for _, c := range l.cols {
+			if named[i][strings.ToLower(c.Name)] {
+				l.width += typeBytes(c.Type)
+			}
+		}
+	}
+}
+
+// typeBytes is about the bytes a value of DuckDB type t takes in a row
+// shipped as Arrow (a string or a nested value, 16).
+func typeBytes(t string) int64 {
+	t = strings.ToUpper(t)
+	switch {
+	case t == "BOOLEAN" || t == "TINYINT" || t == "UTINYINT":
+		return 1
+	case t == "SMALLINT" || t == "USMALLINT":
+		return 2
+	case t == "INTEGER" || t == "UINTEGER" || t == "DATE" || t == "FLOAT" || t == "REAL":
+		return 4
+	case strings.HasPrefix(t, "DECIMAL("):
+		var p, sc int
+		if _, err := fmt.Sscanf(t, "DECIMAL(%d,%d)", &p, &sc); err == nil {
+			switch {
+			case p <= 4:
+				return 2
+			case p <= 9:
+				return 4
+			case p <= 18:
+				return 8
+			}
+		}
+		return 16
+	case t == "BIGINT" || t == "UBIGINT" || t == "DOUBLE" || strings.HasPrefix(t, "TIMESTAMP") || strings.HasPrefix(t, "TIME"):
+		return 8
+	}
+	return 16
+}
 
 func (r resolver) column(ref Node) (int, Column, bool) {
 	names := list(ref, "column_names")
