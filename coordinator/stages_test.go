@@ -769,6 +769,36 @@ func TestSplitScanByBytes(t *testing.T) {
 	sameAsDuckDB(t, cl, dir, views, q, info)
 }
 
+// TestBroadcastInputReducedBySemiJoin plans TPC-DS Q17's shape: fact,
+// broadcast to the tasks splitting acct, is equated with dim, a small
+// input with a filter of its own, so fact's stage keeps only its rows
+// whose d is among dim's filtered values (an IN over dim, read by each of
+// its tasks) instead of shipping every one. The answer is DuckDB's, and
+// so for an outer join's null-supplying dim, whose WHERE equality still
+// needs a dim row.
+func TestBroadcastInputReducedBySemiJoin(t *testing.T) {
+	cl, dir, views := stageCluster(t, anyBroadcast)
+	for _, q := range []string{
+		"SELECT CAST(a.flag AS BIGINT) * 100000 + count(*) AS v FROM acct a, fact f, dim WHERE a.k = f.k AND f.x < 400 AND f.d = dim.d AND dim.name = 'dim 3' GROUP BY a.flag",
+		// The same shape, its plan reused with the constants' new values
+		// in fact's stage too.
+		"SELECT CAST(a.flag AS BIGINT) * 100000 + count(*) AS v FROM acct a, fact f, dim WHERE a.k = f.k AND f.x < 400 AND f.d = dim.d AND dim.name = 'dim 5' GROUP BY a.flag",
+		"SELECT CAST(a.flag AS BIGINT) * 100000 + count(*) AS v FROM acct a JOIN fact f ON a.k = f.k LEFT JOIN dim ON dim.name = 'dim 3' AND dim.d > 1 WHERE f.x < 400 AND f.d = dim.d GROUP BY a.flag",
+	} {
+		info, e := plannedStages(t, cl, q)
+		var fact stageInfo
+		for _, s := range e.Stages {
+			if strings.HasPrefix(s.What, "input f,") {
+				fact = s
+			}
+		}
+		if !strings.HasSuffix(fact.What, "rows meeting dim") || !strings.Contains(fact.SQL, "ANY(SELECT dim.d AS d FROM") {
+			t.Fatalf("%s: fact's stage is %q, want it reduced by dim: %+v", q, fact.What, e.Stages)
+		}
+		sameAsDuckDB(t, cl, dir, views, q, info)
+	}
+}
+
 // TestSmallInputsReadInPlace plans TPC-H Q5's shape: dim's file holds
 // far fewer rows than a join task's share of fact, so each join task
 // reads it itself, as the query names it, and no stage computes it to

@@ -99,9 +99,16 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 		if !shipped(i) {
 			continue
 		}
+		reduce, by := j.reducers(i) // semijoin.go
+		if len(reduce) > 0 {
+			leaves[i].pushed = append(slices.Clone(leaves[i].pushed), reduce...)
+		}
 		st, fin, err := a.leafStage(p, &leaves[i], keep)
 		if err != nil {
 			return nil, err
+		}
+		if len(by) > 0 {
+			st.What += ", rows meeting " + strings.Join(by, ", ")
 		}
 		f := fed{st: st, path: strings.Join(leaves[i].path, "/"), out: Broadcast}
 		if fin != nil {
