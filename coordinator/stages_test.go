@@ -769,6 +769,23 @@ func TestSplitScanByBytes(t *testing.T) {
 	sameAsDuckDB(t, cl, dir, views, q, info)
 }
 
+// TestSplitScanReadsTheOtherInRange plans TPC-H Q12's own shape: seq's
+// filters leave few rows by DuckDB's estimate, fewer than a quarter of
+// seqord's, which splitLargest would split instead, broadcasting seq's
+// filtered rows; but seq's slices can read seqord in their key ranges (both
+// sorted by o), so seq stays the split scan and no input is shipped. The
+// answer is DuckDB's.
+func TestSplitScanReadsTheOtherInRange(t *testing.T) {
+	cl, dir, views := stageCluster(t, anyBroadcast)
+	q := "SELECT CAST(s.d AS BIGINT) * 100000 + count(*) AS v FROM seq s, seqord so WHERE s.o = so.o AND s.x < 10 AND s.d = 3 AND s.k % 3 = 0 AND s.k % 5 = 0 GROUP BY s.d"
+	info, e := plannedStages(t, cl, q)
+	if len(e.Stages) == 0 || !strings.HasPrefix(e.Stages[0].What, "join over slices of s by ranges") ||
+		!strings.Contains(e.Stages[0].What, "so by o read in each slice's range") {
+		t.Fatalf("the first stage is not a join over slices of seq reading seqord in range: %+v", e.Stages)
+	}
+	sameAsDuckDB(t, cl, dir, views, q, info)
+}
+
 // TestBroadcastInputReducedBySemiJoin plans TPC-DS Q17's shape: fact,
 // broadcast to the tasks splitting acct, is equated with dim, a small
 // input with a filter of its own, so fact's stage keeps only its rows
