@@ -755,18 +755,25 @@ func TestSplitScanByFilteredRows(t *testing.T) {
 // rows, and wide went whole to each of its tasks). The answer is DuckDB's.
 func TestSplitScanByBytes(t *testing.T) {
 	cl, dir, views := stageCluster(t, anyBroadcast)
-	q := "SELECT length(w.a || w.b || w.c || w.d || w.e || w.f || w.g || w.h) + w.k AS v FROM fact f, wide w WHERE f.k = w.k"
-	info, e := plannedStages(t, cl, q)
-	var join string
-	for _, s := range e.Stages {
-		if strings.HasPrefix(s.What, "join") {
-			join = s.What
+	for _, q := range []string{
+		"SELECT length(w.a || w.b || w.c || w.d || w.e || w.f || w.g || w.h) + w.k AS v FROM fact f, wide w WHERE f.k = w.k",
+		// By rows, acct (its key only) over fact, filtered to few rows;
+		// then by bytes, wide over acct.
+		"SELECT length(w.a || w.b || w.c || w.d || w.e || w.f || w.g || w.h) + w.k AS v FROM fact f, acct a, wide w " +
+			"WHERE f.k = a.k AND a.k = w.k AND f.x < 10 AND f.d = 3",
+	} {
+		info, e := plannedStages(t, cl, q)
+		var join string
+		for _, s := range e.Stages {
+			if strings.HasPrefix(s.What, "join") {
+				join = s.What
+			}
 		}
+		if !strings.HasPrefix(join, "join of w ") && !strings.HasPrefix(join, "join over slices of w") {
+			t.Fatalf("%s: the join stage is %q, want wide as the split scan: %+v", q, join, e.Stages)
+		}
+		sameAsDuckDB(t, cl, dir, views, q, info)
 	}
-	if !strings.HasPrefix(join, "join of w ") && !strings.HasPrefix(join, "join over slices of w") {
-		t.Fatalf("the join stage is %q, want wide as the split scan: %+v", join, e.Stages)
-	}
-	sameAsDuckDB(t, cl, dir, views, q, info)
 }
 
 // TestSplitScanReadsTheOtherInRange plans TPC-H Q12's own shape: seq's
