@@ -286,19 +286,15 @@ func (a *Analysis) joinInputs() (*joinShape, error) {
 			}
 		}
 	}
+	equalities := append(conjuncts(owner["where_clause"]), joinConditions(child(owner, "from_table"))...)
 	// The split scan stays findJoinScan's choice when that one reads the
-	// input splitLargest would split instead in its slices' key ranges:
+	// input largestInput would split instead in its slices' key ranges:
 	// no exchange at all, each task reading its share of both. TPC-H
 	// Q12's lineitem and orders, both in order key ranges: 0.098 s ->
 	// 0.086 s (2 executors x 1 thread, medians of 9), where orders was
 	// split and lineitem's filtered rows broadcast.
-	equalities := append(conjuncts(owner["where_clause"]), joinConditions(child(owner, "from_table"))...)
-	was := a.scanPath
-	inRange := a.rangeJoin(leaves, s, -1, res, equalities)
-	if s1 := a.splitLargest(leaves, s, joinAt); s1 != s && inRange != nil && inRange.reads(s1) {
-		_ = a.useScan(nodeAt(a.root, was), was)
-	} else {
-		s = s1
+	if best := a.largestInput(leaves, s); best != s && !a.rangeJoin(leaves, s, -1, res, equalities).reads(best) {
+		s = a.splitAt(leaves, s, best, joinAt)
 	}
 	// Co-partition S with the largest Parquet input joined to it by
 	// equalities of hashable types, if the rows it gives after its own
@@ -370,13 +366,12 @@ func (a *Analysis) joinInputs() (*joinShape, error) {
 // it kept, is estimated at a fifth, under orders' rows, but close).
 const splitMargin = 4
 
-// splitLargest makes the split scan the splittable Parquet input giving
-// the most rows after the filters on it alone, if findJoinScan's choice (by
-// the files' rows) gives splitMargin times fewer, or else the one giving
-// the most bytes (those rows times the bytes of the columns the query
-// reads of it), if that choice gives splitMargin times fewer bytes; and
-// says which input it is. In each task
-// DuckDB builds its hash table on the smaller side of a join and pushes the
+// largestInput is the splittable Parquet input to split instead of S:
+// the one giving the most rows after the filters on it alone, if
+// findJoinScan's choice (by the files' rows) gives splitMargin times
+// fewer, or else the one giving the most bytes (those rows times the
+// bytes of the columns the query reads of it), if that choice gives
+// splitMargin times fewer bytes; or S. In each task DuckDB builds its hash table on the smaller side of a join and pushes the
 // join's filters (min/max, Bloom) into the scan of the other, which must be
 // a Parquet scan to take them: the input the join stage reads as Parquet
 // had better be the larger, the others arriving as Arrow. TPC-H Q12's
@@ -386,7 +381,7 @@ const splitMargin = 4
 // nine of catalog_sales (1.44M): split by rows, it had catalog_sales
 // broadcast whole to every task (0.655 s against 0.428 s split by bytes,
 // before semijoin.go, with which both take about 0.2 s).
-func (a *Analysis) splitLargest(leaves []leaf, s int, joinAt []string) int {
+func (a *Analysis) largestInput(leaves []leaf, s int) int {
 	if a.full || a.gathered || leaves[s].size < 0 {
 		return s
 	}
@@ -412,9 +407,12 @@ func (a *Analysis) splitLargest(leaves []leaf, s int, joinAt []string) int {
 	if leaves[best].bytes() < splitMargin*leaves[chosen].bytes() {
 		best = chosen
 	}
-	if best == s {
-		return s
-	}
+	return best
+}
+
+// splitAt makes input best the split scan instead of S, and says which
+// input the split scan is.
+func (a *Analysis) splitAt(leaves []leaf, s, best int, joinAt []string) int {
 	at, ok := a.scanUnder(leaves[best].node, leaves[best].path)
 	if !ok {
 		return s

@@ -54,7 +54,7 @@ func (k *keyed) reads(i int) bool {
 // ranges that hardly overlap (keyRanges). An input under a FULL join, or
 // one computed once for several readers, is not; nor one whose files hold
 // more rows than S's: S was then chosen for the few rows the filters on
-// that input leave (splitLargest), which are better broadcast: read in
+// that input leave (largestInput), which are better broadcast: read in
 // range, DuckDB built each task's hash table on the input's range and
 // TPC-H Q12 took twice as long (0.49 -> 1.04 s at SF1 on 2 executors). Each such input then
 // holds, in a task, a superset of the rows that join the slice's: exact

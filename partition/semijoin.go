@@ -45,21 +45,20 @@ func (j *joinShape) reducers(i int) (out []any, names []string) {
 		if !ok {
 			continue
 		}
-		li, _, okL := j.res.column(l)
-		ri, _, okR := j.res.column(r)
+		li, lc, okL := j.res.column(l)
+		ri, rc, okR := j.res.column(r)
 		if !okL || !okR || li == ri || (li != i && ri != i) {
 			continue
 		}
-		xcol, dref, d := l, r, ri
+		xcol, dcol, d := l, rc, ri
 		if ri == i {
-			xcol, dref, d = r, l, li
+			xcol, dcol, d = r, lc, li
 		}
 		dl := j.leaves[d]
 		if !dl.split || dl.rows < 0 || dl.rows > reduceMaxRows || reduceShare*dl.rows > x.rows || len(dl.pushed) == 0 || 2*dl.size > dl.rows ||
 			anyNode(dl.pushed, volatileCall) {
 			continue
 		}
-		_, dcol, _ := j.res.column(dref)
 		key := strings.ToLower(fmt.Sprint(dl.alias, ".", dcol.Name, "=", list(xcol, "column_names")))
 		if seen[key] {
 			continue

@@ -169,18 +169,22 @@ type Key struct {
 
 // dropKeys is producer query n without the columns of keys marked Drop.
 func dropKeys(n Node, keys []Key) Node {
-	var drop []any
-	for _, k := range keys {
-		if k.Drop {
-			drop = append(drop, k.Column)
-		}
-	}
-	if len(drop) == 0 {
+	all := starWithout(keys)
+	if len(list(all, "exclude_list")) == 0 {
 		return n
 	}
-	all := star()
-	all["exclude_list"] = drop
 	return selectNode([]any{all}, subquery(n, "skein_keyed"))
+}
+
+// starWithout is a * without the columns of keys marked Drop.
+func starWithout(keys []Key) Node {
+	all := star()
+	for _, k := range keys {
+		if k.Drop {
+			all["exclude_list"] = append(list(all, "exclude_list"), k.Column)
+		}
+	}
+	return all
 }
 
 func (p *Plan) add(s *Stage) *Stage {
@@ -264,12 +268,6 @@ const PartitionColumn = "skein_part"
 // its keys (each cast to its key type) modulo the consumers, or 0.
 func partitioned(n Node, keys []Key, single bool, consumers int) Node {
 	part := cast("INTEGER", constant("INTEGER", json.Number("0")))
-	all := star()
-	for _, k := range keys {
-		if k.Drop {
-			all["exclude_list"] = append(list(all, "exclude_list"), k.Column)
-		}
-	}
 	if !single {
 		args := make([]Node, len(keys))
 		for i, k := range keys {
@@ -280,7 +278,7 @@ func partitioned(n Node, keys []Key, single bool, consumers int) Node {
 		}
 		part = cast("INTEGER", operator("%", function("hash", args...), constant("INTEGER", json.Number(fmt.Sprint(consumers)))))
 	}
-	return selectNode([]any{all, withAlias(part, PartitionColumn)}, subquery(n, "skein_stage"))
+	return selectNode([]any{starWithout(keys), withAlias(part, PartitionColumn)}, subquery(n, "skein_stage"))
 }
 
 // CheckAST is the whole plan as one query, for preparing at plan time:
