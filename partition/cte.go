@@ -212,6 +212,7 @@ func inlineCTEs(root Node, w *withs) error {
 		}
 		if w != nil && reads[name] > 1 && str(val, "materialized") != "CTE_MATERIALIZE_NEVER" &&
 			!filtersFiles(query, w.env.Aggregates) {
+			pushReadFilters(root, name, reads[name], query, list(val, "aliases"), w.env.Aggregates, w.seeThrough)
 			defs[name] = w.add("WITH", str(en, "key"), query, list(val, "aliases")).ref()
 			continue
 		}
