@@ -962,6 +962,72 @@ type site struct {
 	i    int
 	// outer: the ON of a left or right join.
 	outer bool
+	// implied: a condition the conjunct at i implies (resolver.implied),
+	// not the conjunct.
+	implied bool
+}
+
+// implied are, by input, the conditions on that input alone that an OR
+// of conditions on several implies: the OR over its branches of each
+// one's conjuncts on that input, for an input that every branch has some
+// for. TPC-DS Q48's (cd_demo_sk = ss_cdemo_sk AND cd_marital_status = 'M'
+// AND cd_education_status = '4 yr Degree' AND ss_sales_price BETWEEN ...)
+// OR (...) OR (...) keeps the customer_demographics rows of three of its
+// 35 (status, education) pairs: those alone are shipped to the join,
+// where the OR still applies whole. Only for inputs that supply no NULLs
+// (splittable), as any WHERE conjunct pushed.
+func (r resolver) implied(c any) map[int]Node {
+	var branches [][]any
+	var flatten func(v any)
+	flatten = func(v any) {
+		n, _ := v.(map[string]any)
+		if str(n, "class") == "CONJUNCTION" && str(n, "type") == "CONJUNCTION_OR" {
+			for _, x := range list(n, "children") {
+				flatten(x)
+			}
+			return
+		}
+		branches = append(branches, conjuncts(n))
+	}
+	flatten(c)
+	if len(branches) < 2 {
+		return nil
+	}
+	// on[in][b]: branch b's conjuncts on input in alone.
+	on := map[int][][]any{}
+	for b, conj := range branches {
+		for _, x := range conj {
+			in, ok := r.only(x)
+			if !ok || !r.leaves[in].splittable {
+				continue
+			}
+			if on[in] == nil {
+				on[in] = make([][]any, len(branches))
+			}
+			on[in][b] = append(on[in][b], x)
+		}
+	}
+	out := map[int]Node{}
+	for in, byBranch := range on {
+		var ors []any
+		for _, conj := range byBranch {
+			if len(conj) == 0 {
+				ors = nil // a branch that keeps any row of in
+				break
+			}
+			if d := and(conj); !containsExpr(ors, d) {
+				ors = append(ors, d)
+			}
+		}
+		switch {
+		case len(ors) == 1:
+			out[in] = ors[0].(map[string]any)
+		case len(ors) > 1:
+			out[in] = Node{"class": "CONJUNCTION", "type": "CONJUNCTION_OR", "alias": "", "query_location": json.Number(noLocation),
+				"children": ors}
+		}
+	}
+	return out
 }
 
 // pushFilters gives each input the conjuncts it may apply before the
@@ -973,6 +1039,10 @@ func (r resolver) pushFilters(owner Node) {
 	for i, c := range conjuncts(owner["where_clause"]) {
 		if in, ok := r.only(c); ok && r.leaves[in].splittable {
 			r.push(in, c, site{i: i})
+			continue
+		}
+		for in, d := range r.implied(c) {
+			r.push(in, d, site{i: i, implied: true})
 		}
 	}
 	var walk func(n Node, path []string)
