@@ -8,10 +8,11 @@ import (
 // Semi-join reduction. A join input X computed by a stage of its own
 // (broadcast to every join task, or shuffled) ships every row that passes
 // the filters on it alone, though the join keeps only those that meet the
-// other inputs. When the query's WHERE equates a column of X with one of
-// a small Parquet input D that has filters of its own (a date dimension
-// cut to a quarter, TPC-DS Q17's d3), X's stage keeps only the rows whose
-// column is among D's filtered values:
+// other inputs. When the query's WHERE (or an inner join's ON, innerOn)
+// equates a column of X with one of a small Parquet input D that has
+// filters of its own (a date dimension cut to a quarter, TPC-DS Q17's
+// d3), X's stage keeps only the rows whose column is among D's filtered
+// values:
 //
 //	SELECT cols FROM X WHERE filters(X) AND X.c IN (SELECT D.c FROM D WHERE filters(D))
 //
@@ -23,6 +24,21 @@ import (
 // semi join, pushing its keys' range into X's Parquet scan. TPC-DS Q17,
 // Q25 and Q29 broadcast all of catalog_sales (1.44M rows) to each task of
 // the store_sales join, of which a sixth meets d3's dates.
+
+// innerOn are the conjuncts of the ON conditions of the inner joins under
+// a FROM: between two inputs that supply no NULLs (splittable), an ON
+// equality holds for every output row as a WHERE one does (TPC-DS Q72's
+// JOIN date_dim d1 ON (cs_sold_date_sk = d1.d_date_sk)).
+func innerOn(n Node) []any {
+	if str(n, "type") != "JOIN" {
+		return nil
+	}
+	out := append(innerOn(child(n, "left")), innerOn(child(n, "right"))...)
+	if str(n, "join_type") == "INNER" && str(n, "ref_type") == "REGULAR" {
+		out = append(out, conjuncts(n["condition"])...)
+	}
+	return out
+}
 
 // reduceMaxRows is the most rows D's files may hold: every task of X's
 // stage reads them.
@@ -40,14 +56,16 @@ func (j *joinShape) reducers(i int) (out []any, names []string) {
 		return nil, nil
 	}
 	seen := map[string]bool{}
-	for _, c := range conjuncts(j.owner["where_clause"]) {
+	where := len(conjuncts(j.owner["where_clause"]))
+	for k, c := range append(conjuncts(j.owner["where_clause"]), innerOn(child(j.owner, "from_table"))...) {
 		l, r, ok := columnEquality(c)
 		if !ok {
 			continue
 		}
 		li, lc, okL := j.res.column(l)
 		ri, rc, okR := j.res.column(r)
-		if !okL || !okR || li == ri || (li != i && ri != i) {
+		if !okL || !okR || li == ri || (li != i && ri != i) ||
+			k >= where && (!j.leaves[li].splittable || !j.leaves[ri].splittable) {
 			continue
 		}
 		xcol, dcol, d := l, rc, ri
