@@ -10,8 +10,8 @@ import (
 // part of it: TPC-DS Q4 reads year_total six times, each read keeping one
 // sale type and one year (t_s_firstyear.sale_type = 's' AND
 // t_s_firstyear.dyear = 2001), and year_total aggregated every year of
-// every channel by customer, 2.5 times the rows the reads keep. DuckDB's
-// own optimizer does the same for the CTEs it materializes.
+// every channel by customer where the reads keep two years. DuckDB's own
+// optimizer does the same for the CTEs it materializes.
 //
 // When every read of the CTE is an item of an inner join (or a FROM
 // list) whose WHERE has conjuncts on that read's columns alone, the CTE
@@ -20,12 +20,14 @@ import (
 // applies its own conjuncts again, each stricter than the OR; and so is
 // keeping any rows between those and all, which lets a UNION's branch
 // that cannot take the filter keep every row. The filter is written in
-// the CTE's query where the rows are made (pushFilter): into each branch
+// the CTE's query where the rows are made (pusher.push): into each branch
 // of a UNION by the branch's select list; in an aggregate's WHERE when it
 // names group keys and constants only (every row of a group has the same
-// keys, so a group is kept or dropped whole); and in a plain SELECT's
-// WHERE. There DuckDB pushes it on into the scans and joins: Q4's
-// date_dim keeps two years, and the join and aggregate under it shrink.
+// keys, so a group is kept or dropped whole); in a plain SELECT's WHERE;
+// and on into a subquery the SELECT reads. There DuckDB pushes it on into
+// the scans and joins: Q4's date_dim keeps two years, and the join and
+// aggregate over it shrink. Only a CTE's reads are looked at; a view read
+// twice (computed once too, view.go) keeps all its rows.
 
 // readFilters is the filter CTE name's reads keep in root: for each read,
 // the conjuncts of its WHERE on its columns alone, the column references
