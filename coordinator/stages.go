@@ -89,10 +89,12 @@ func (d *dist) planStaged(ctx context.Context, conn *duck.Conn, seen listings, s
 			sliced[s.Consumer] = sliced[s.Consumer][:1]
 		}
 	}
-	// A subquery over WITH results its reader holds is evaluated there
-	// (partition/subhere.go), and an exchange from one task to one task
-	// moves rows for nothing: such stages run as one (partition/fuse.go).
-	for _, merge := range []func(tasks func(k int) int) []int{sp.SubqueriesHere, sp.Fuse} {
+	// A broadcast of files that an earlier stage computes alike is read
+	// from that one (partition/dedupe.go), a subquery over WITH results
+	// its reader holds is evaluated there (partition/subhere.go), and an
+	// exchange from one task to one task moves rows for nothing: such
+	// stages run as one (partition/fuse.go).
+	for _, merge := range []func(tasks func(k int) int) []int{sp.Dedupe, sp.SubqueriesHere, sp.Fuse} {
 		from := merge(func(k int) int { return len(sliced[k]) })
 		kept := make([][]partition.Slice, len(from))
 		for j, k := range from {

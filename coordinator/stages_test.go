@@ -989,3 +989,24 @@ func TestOrOfJoinConditionsFiltersEachInput(t *testing.T) {
 		sameAsDuckDB(t, cl, dir, views, c.q, info)
 	}
 }
+
+// TestSameBroadcastComputedOnce plans TPC-DS Q33's shape: each branch of
+// a UNION ALL joins its scan to ord filtered alike, which each planned as
+// a stage of its own. One stage computes it, read by both joins
+// (partition/dedupe.go); the answer is DuckDB's.
+func TestSameBroadcastComputedOnce(t *testing.T) {
+	cl, dir, views := stageCluster(t, anyBroadcast)
+	const q = "SELECT CAST(sum(f.x) AS BIGINT) AS v FROM fact f, ord o WHERE f.o = o.o AND o.urgent AND f.x < 200 GROUP BY o.od " +
+		"UNION ALL SELECT CAST(sum(f.x) AS BIGINT) FROM fact f, ord o WHERE f.o = o.o AND o.urgent AND f.x >= 200 GROUP BY o.od"
+	info, e := plannedStages(t, cl, q)
+	var ord []stageInfo
+	for _, s := range e.Stages {
+		if strings.HasPrefix(s.What, "input o,") {
+			ord = append(ord, s)
+		}
+	}
+	if len(ord) != 1 || len(ord[0].Also) != 1 {
+		t.Fatalf("want one stage computing ord, read by both joins: %+v", e.Stages)
+	}
+	sameAsDuckDB(t, cl, dir, views, q, info)
+}
