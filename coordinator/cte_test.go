@@ -66,7 +66,8 @@ func TestWithComputedOnceRunsEachTaskOnce(t *testing.T) {
 // conditions on their group keys under the aggregates. In the second
 // query the UNION's v is a VARCHAR made from fact's INTEGER d too, which
 // compares otherwise with '10' ('6' > '10', 6 < 10): that branch keeps
-// every row, the dim branch takes the filter. The answers are DuckDB's.
+// every row, the dim branch takes the filter. A view read twice, computed
+// once, keeps what its reads keep too. The answers are DuckDB's.
 func TestWithKeepsWhatItsReadsKeep(t *testing.T) {
 	cl, dir, views := stageCluster(t, anyBroadcast)
 	const marked = "WITH t AS (SELECT o, d AS yr, sum(x) AS tot, 'f' AS kind FROM fact GROUP BY o, d " +
@@ -83,6 +84,11 @@ func TestWithKeepsWhatItsReadsKeep(t *testing.T) {
 		t.Errorf("the WITH's branches do not keep only what the reads keep (fact %v, ord %v): %+v", factKept, ordKept, e.Stages)
 	}
 	sameAsDuckDB(t, cl, dir, views, marked, info)
+	// The same shape with other constants: a plan reused must not keep
+	// the first query's years.
+	other := strings.NewReplacer("a.yr = 1 ", "a.yr = 4 ", "(1 + 1)", "(4 + 1)", "c.yr = 3", "c.yr = 6").Replace(marked)
+	info, _ = plannedStages(t, cl, other)
+	sameAsDuckDB(t, cl, dir, views, other, info)
 
 	const typed = "WITH t AS (SELECT d AS v, count(*) AS n FROM fact GROUP BY d UNION ALL SELECT name, count(*) FROM dim GROUP BY name) " +
 		"SELECT a.n * 1000 + b.n AS v FROM t a, t b WHERE a.v = b.v AND a.v > '10' AND b.v > '10'"
@@ -98,4 +104,16 @@ func TestWithKeepsWhatItsReadsKeep(t *testing.T) {
 		t.Errorf("dim's branch does not take the filter: %+v", e.Stages)
 	}
 	sameAsDuckDB(t, cl, dir, views, typed, info)
+
+	// A view read twice is computed once too, and keeps what its reads keep.
+	const viewed = "SELECT CAST(a.s + b.s AS BIGINT) AS v FROM fact_by_d a, fact_by_d b WHERE a.d = 1 AND b.d = 2"
+	info, e = plannedStages(t, cl, viewed)
+	var viewKept bool
+	for _, s := range e.Stages {
+		viewKept = viewKept || strings.Contains(s.SQL, "AS fact WHERE ((d = 1) OR (d = 2))")
+	}
+	if !viewKept {
+		t.Errorf("the view's stages do not keep only what its reads keep: %+v", e.Stages)
+	}
+	sameAsDuckDB(t, cl, dir, views, viewed, info)
 }

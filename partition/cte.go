@@ -38,8 +38,9 @@ type withs struct {
 	// views: the views computed once, by catalog, schema and name.
 	views map[string]*withDef
 	// tableReads counts the table references of the query whose views
-	// are being inlined (inlineViews).
+	// are being inlined (inlineViews), root.
 	tableReads map[string]int
+	root       Node
 }
 
 // A withDef is a CTE computed once.
@@ -212,7 +213,10 @@ func inlineCTEs(root Node, w *withs) error {
 		}
 		if w != nil && reads[name] > 1 && str(val, "materialized") != "CTE_MATERIALIZE_NEVER" &&
 			!filtersFiles(query, w.env.Aggregates) {
-			pushReadFilters(root, name, reads[name], query, list(val, "aliases"), w.env.Aggregates, w.seeThrough)
+			isRead := func(n Node) bool {
+				return str(n, "schema_name") == "" && str(n, "catalog_name") == "" && strings.ToLower(str(n, "table_name")) == name
+			}
+			pushReadFilters(root, isRead, name, reads[name], query, list(val, "aliases"), w.env.Aggregates, w.seeThrough)
 			defs[name] = w.add("WITH", str(en, "key"), query, list(val, "aliases")).ref()
 			continue
 		}

@@ -26,21 +26,23 @@ import (
 // keys, so a group is kept or dropped whole); in a plain SELECT's WHERE;
 // and on into a subquery the SELECT reads. There DuckDB pushes it on into
 // the scans and joins: Q4's date_dim keeps two years, and the join and
-// aggregate over it shrink. Only a CTE's reads are looked at; a view read
-// twice (computed once too, view.go) keeps all its rows.
+// aggregate over it shrink. So for a view read more than once, computed
+// once as a CTE is (view.go).
 
-// readFilters is the filter CTE name's reads keep in root: for each read,
-// the conjuncts of its WHERE on its columns alone, the column references
-// unqualified. ok is false when some read is not an inner join's item or
-// has no such conjunct, or the reads found are not all of them.
-func readFilters(root Node, name string, reads int) (filters [][]Node, ok bool) {
+// readFilters is the filter the reads of a CTE or view keep in root
+// (reads says which table references read it; name qualifies the
+// columns of one without alias): for each read, the conjuncts of its
+// WHERE on its columns alone, the column references unqualified. ok is
+// false when some read is not an inner join's item or has no such
+// conjunct, or the reads found are not all of them (count).
+func readFilters(root Node, reads func(Node) bool, name string, count int) (filters [][]Node, ok bool) {
 	name = strings.ToLower(name)
 	found := 0
 	visit(root, func(n Node) bool {
 		if str(n, "type") != "SELECT_NODE" {
 			return true
 		}
-		for _, ref := range innerReads(child(n, "from_table"), name) {
+		for _, ref := range innerReads(child(n, "from_table"), reads) {
 			found++
 			q := strings.ToLower(str(ref, "alias"))
 			if q == "" {
@@ -56,7 +58,7 @@ func readFilters(root Node, name string, reads int) (filters [][]Node, ok bool) 
 		}
 		return true
 	})
-	if found != reads {
+	if found != count {
 		return nil, false
 	}
 	for _, f := range filters {
@@ -67,21 +69,19 @@ func readFilters(root Node, name string, reads int) (filters [][]Node, ok bool) 
 	return filters, true
 }
 
-// innerReads are the references to CTE name among the items of a FROM
-// that inner joins (or a FROM list) combine: not under an outer, ASOF,
-// NATURAL, POSITIONAL or lateral join.
-func innerReads(from Node, name string) []Node {
+// innerReads are the table references that reads accepts among the items
+// of a FROM that inner joins (or a FROM list) combine: not under an
+// outer, ASOF, NATURAL, POSITIONAL or lateral join.
+func innerReads(from Node, reads func(Node) bool) []Node {
 	switch str(from, "type") {
 	case "BASE_TABLE":
-		if str(from, "schema_name") == "" && str(from, "catalog_name") == "" &&
-			strings.ToLower(str(from, "table_name")) == name && len(list(from, "column_name_alias")) == 0 &&
-			from["sample"] == nil && from["at_clause"] == nil {
+		if reads(from) && len(list(from, "column_name_alias")) == 0 && from["sample"] == nil && from["at_clause"] == nil {
 			return []Node{from}
 		}
 	case "JOIN":
 		rt := str(from, "ref_type")
 		if str(from, "join_type") == "INNER" && (rt == "REGULAR" || rt == "CROSS") {
-			return append(innerReads(child(from, "left"), name), innerReads(child(from, "right"), name)...)
+			return append(innerReads(child(from, "left"), reads), innerReads(child(from, "right"), reads)...)
 		}
 	}
 	return nil
@@ -164,16 +164,17 @@ func outputNames(n Node, aliases []any) []string {
 	return out
 }
 
-// pushReadFilters writes into CTE query node the filter its reads in root
-// keep (readFilters), where it can; node unchanged otherwise. columns
-// gives the result columns of a FROM item (Env.Columns).
-func pushReadFilters(root Node, name string, reads int, node Node, aliases []any, aggs Aggregates,
+// pushReadFilters writes into the query node of a CTE or view, named
+// name, the filter its reads in root keep (readFilters), where it can;
+// node unchanged otherwise. columns gives the result columns of a FROM
+// item (Env.Columns).
+func pushReadFilters(root Node, reads func(Node) bool, name string, count int, node Node, aliases []any, aggs Aggregates,
 	columns func(Node) ([]Column, error)) {
 	names := outputNames(node, aliases)
 	if names == nil {
 		return
 	}
-	if filters, ok := readFilters(root, name, reads); ok {
+	if filters, ok := readFilters(root, reads, name, count); ok {
 		p := pusher{aggs: aggs, columns: columns}
 		p.push(node, filters, names)
 	}

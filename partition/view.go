@@ -221,8 +221,8 @@ func inlineViews(root Node, views func(catalog, schema, name string) (View, bool
 		return nil
 	}
 	if w != nil {
-		w.tableReads = tableReads(root)
-		defer func() { w.tableReads = nil }()
+		w.tableReads, w.root = tableReads(root), root
+		defer func() { w.tableReads, w.root = nil, nil }()
 	}
 	return inlineIn(root, views, 0, w)
 }
@@ -310,8 +310,11 @@ func inlineView(ref Node, views func(catalog, schema, name string) (View, bool),
 			for i, c := range view.Columns {
 				cols[i] = c
 			}
+			key := tableKey(ref)
+			isRead := func(n Node) bool { return tableKey(n) == key }
+			pushReadFilters(w.root, isRead, str(ref, "table_name"), w.tableReads[key], def, cols, w.env.Aggregates, w.seeThrough)
 			d = w.add("view", str(ref, "table_name"), def, cols)
-			w.views[tableKey(ref)] = d
+			w.views[key] = d
 		}
 		repl = d.ref()
 		repl["alias"] = alias
