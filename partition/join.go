@@ -1089,6 +1089,9 @@ func (r resolver) push(in int, c any, at site) {
 func dropSites(owner Node, sites []site) {
 	by := map[string]map[int]bool{}
 	for _, s := range sites {
+		if s.implied {
+			continue // the conjunct at s.i stays: it is more than what was pushed
+		}
 		if by[s.join] == nil {
 			by[s.join] = map[int]bool{}
 		}
