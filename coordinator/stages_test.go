@@ -749,6 +749,28 @@ func TestSplitScanByFilteredRows(t *testing.T) {
 	sameAsDuckDB(t, cl, dir, views, q, info)
 }
 
+// TestSplitScanByEachFiltersShare plans TPC-DS Q26's shape: fact's two
+// equality filters keep 288 of its 18,000 rows, and DuckDB estimates the
+// two together as it does either alone, a fifth (partition's
+// estimateSize). Estimated by the product of each one's share, fact gives
+// fewer rows than ord's 5,000, so ord is the split scan and fact's few
+// rows are broadcast, instead of ord broadcast whole to fact's slices.
+// The answer is DuckDB's.
+func TestSplitScanByEachFiltersShare(t *testing.T) {
+	cl, dir, views := stageCluster(t, anyBroadcast)
+	const q = "SELECT CAST(f.k AS BIGINT) AS v FROM fact f, ord o WHERE f.o = o.o AND f.c = 'c1' AND f.d = 3 GROUP BY ALL"
+	info, e := plannedStages(t, cl, q)
+	var split, fact bool
+	for _, s := range e.Stages {
+		split = split || strings.HasPrefix(s.What, "join over slices of o,")
+		fact = fact || strings.HasPrefix(s.What, "input f,") && s.Output == "broadcast"
+	}
+	if !split || !fact {
+		t.Fatalf("want ord split and fact's filtered rows broadcast: %+v", e.Stages)
+	}
+	sameAsDuckDB(t, cl, dir, views, q, info)
+}
+
 // TestSplitScanByBytes plans TPC-DS Q18's shape: fact has more rows than
 // wide, but the query reads one column of fact and nine of wide, so wide,
 // the input giving the most bytes, is the split scan (it was fact, by
