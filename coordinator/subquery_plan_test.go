@@ -1,6 +1,8 @@
 package coordinator
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -32,5 +34,30 @@ func TestHavingOverOwnRows(t *testing.T) {
 	last := stages[len(stages)-1]
 	if last.Tasks != 1 || !strings.Contains(last.SQL, "FROM skein_x") || strings.Count(last.SQL, "skein_partials") != 2 {
 		t.Errorf("the last stage is not one task over the partials twice: %+v", last)
+	}
+}
+
+// TestSubqueryStagesInOneOrder plans a query of several uncorrelated
+// subqueries (TPC-DS Q09's shape) again and again, with other constants
+// each time so that no plan is reused: the stages come in the same order
+// every time. They came in the order Go iterates the AST's maps, which
+// changes from run to run.
+func TestSubqueryStagesInOneOrder(t *testing.T) {
+	cl, _, _ := stageCluster(t, anyBroadcast)
+	var first []string
+	for n := range 6 {
+		q := fmt.Sprintf("SELECT CASE WHEN (SELECT count(*) FROM fact WHERE d = %d) > 10 THEN (SELECT avg(x) FROM fact WHERE o < %d) "+
+			"ELSE (SELECT max(x) FROM fact WHERE k > %d) END AS a, (SELECT count(*) FROM ord WHERE od = %d) AS b FROM dim WHERE d = 1",
+			n%7, 100+n, n, n%7)
+		_, e := plannedStages(t, cl, q)
+		var whats []string
+		for _, s := range e.Stages {
+			whats = append(whats, fmt.Sprintf("%d %s %s", s.Tasks, s.Output, s.What))
+		}
+		if first == nil {
+			first = whats
+		} else if !slices.Equal(whats, first) {
+			t.Fatalf("plan %d's stages are in another order:\n%s\nthe first's:\n%s", n, strings.Join(whats, "\n"), strings.Join(first, "\n"))
+		}
 	}
 }

@@ -1263,8 +1263,10 @@ func (a *Analysis) broadcastSubqueries(p *Plan) error {
 				}
 				return
 			}
-			for _, x := range v {
-				walk(x)
+			// In the order of the keys, not the map's: the stages'
+			// order (TPC-DS Q09's fifteen) is then the same every time.
+			for _, k := range slices.Sorted(maps.Keys(v)) {
+				walk(v[k])
 			}
 		case []any:
 			for _, x := range v {
