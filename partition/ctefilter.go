@@ -1,9 +1,6 @@
 package partition
 
-import (
-	"encoding/json"
-	"strings"
-)
+import "strings"
 
 // The filters of a CTE's reads, pushed into it. A CTE computed once
 // (cte.go) is computed whole, while each of its reads may keep a small
@@ -326,12 +323,7 @@ func (p pusher) pushIntoSelect(n Node, filters [][]Node, pos map[string]int) {
 			kept, disjuncts = append(kept, mine), append(disjuncts, d)
 		}
 	}
-	cond := disjuncts[0].(map[string]any)
-	if len(disjuncts) > 1 {
-		cond = Node{"class": "CONJUNCTION", "type": "CONJUNCTION_OR", "alias": "", "query_location": json.Number(noLocation),
-			"children": disjuncts}
-	}
-	n["where_clause"] = and(append(conjuncts(n["where_clause"]), cond))
+	n["where_clause"] = and(append(conjuncts(n["where_clause"]), or(disjuncts)))
 	from := child(n, "from_table")
 	if str(from, "type") != "SUBQUERY" {
 		return

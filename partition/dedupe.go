@@ -31,22 +31,27 @@ func (p *Plan) Dedupe(tasks func(k int) int) (from []int) {
 }
 
 // duplicate finds a stage b that computes what an earlier stage a does,
-// or b < 0.
+// or b < 0. Each candidate's query is sampled once.
 func (p *Plan) duplicate() (a, b int) {
-	for j, sb := range p.Stages {
-		if !fromFilesOnly(sb) {
+	samples := map[int]Node{}
+	for j, s := range p.Stages {
+		if !fromFilesOnly(s) {
 			continue
 		}
-		nb, err := sb.sample()
-		if err != nil {
+		if n, err := s.sample(); err == nil {
+			samples[j] = n
+		}
+	}
+	for j, sb := range p.Stages {
+		nb, ok := samples[j]
+		if !ok {
 			continue
 		}
 		for i, sa := range p.Stages[:j] {
-			if !fromFilesOnly(sa) || sa.Scan.Format != sb.Scan.Format || !slices.Equal(sa.Scan.Paths, sb.Scan.Paths) ||
-				slices.ContainsFunc(sb.Readers(), func(r int) bool { return slices.Contains(sa.Readers(), r) }) {
-				continue
-			}
-			if na, err := sa.sample(); err == nil && sameExpr(na, nb) {
+			na, ok := samples[i]
+			if ok && sa.Scan.Format == sb.Scan.Format && slices.Equal(sa.Scan.Paths, sb.Scan.Paths) &&
+				!slices.ContainsFunc(sb.Readers(), func(r int) bool { return slices.Contains(sa.Readers(), r) }) &&
+				sameExpr(na, nb) {
 				return i, j
 			}
 		}

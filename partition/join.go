@@ -535,12 +535,19 @@ func qualified(alias, name string) Node {
 	return n
 }
 
-func and(cs []any) Node {
+func and(cs []any) Node { return junction("CONJUNCTION_AND", cs) }
+
+// or is the disjunction of cs (one of them alone when there is one).
+func or(cs []any) Node { return junction("CONJUNCTION_OR", cs) }
+
+// junction joins conditions cs by an AND or an OR (typ), a copy of the one
+// condition when there is one.
+func junction(typ string, cs []any) Node {
 	if len(cs) == 1 {
 		n, _ := cs[0].(map[string]any)
 		return clone(n)
 	}
-	return Node{"class": "CONJUNCTION", "type": "CONJUNCTION_AND", "alias": "", "query_location": json.Number(noLocation),
+	return Node{"class": "CONJUNCTION", "type": typ, "alias": "", "query_location": json.Number(noLocation),
 		"children": cloneList(cs)}
 }
 
@@ -1052,12 +1059,8 @@ func (r resolver) implied(c any) map[int]Node {
 				ors = append(ors, d)
 			}
 		}
-		switch {
-		case len(ors) == 1:
-			out[in] = ors[0].(map[string]any)
-		case len(ors) > 1:
-			out[in] = Node{"class": "CONJUNCTION", "type": "CONJUNCTION_OR", "alias": "", "query_location": json.Number(noLocation),
-				"children": ors}
+		if len(ors) > 0 {
+			out[in] = or(ors)
 		}
 	}
 	return out

@@ -56,8 +56,8 @@ func (j *joinShape) reducers(i int) (out []any, names []string) {
 		return nil, nil
 	}
 	seen := map[string]bool{}
-	where := len(conjuncts(j.owner["where_clause"]))
-	for k, c := range append(conjuncts(j.owner["where_clause"]), innerOn(child(j.owner, "from_table"))...) {
+	where := conjuncts(j.owner["where_clause"])
+	for k, c := range append(where, innerOn(child(j.owner, "from_table"))...) {
 		l, r, ok := columnEquality(c)
 		if !ok {
 			continue
@@ -65,7 +65,7 @@ func (j *joinShape) reducers(i int) (out []any, names []string) {
 		li, lc, okL := j.res.column(l)
 		ri, rc, okR := j.res.column(r)
 		if !okL || !okR || li == ri || (li != i && ri != i) ||
-			k >= where && (!j.leaves[li].splittable || !j.leaves[ri].splittable) {
+			k >= len(where) && (!j.leaves[li].splittable || !j.leaves[ri].splittable) {
 			continue
 		}
 		xcol, dcol, d := l, rc, ri
