@@ -411,10 +411,15 @@ var stageQueries = []string{
 	"SELECT a.s, b.n FROM (SELECT sum(x) AS s FROM fact WHERE d < 3) a, (SELECT d, count(*) AS n FROM fact GROUP BY d) b",
 	// Three grouped aggregates joined by their keys (TPC-DS Q58, Q83):
 	// co-partitioned by them, a filter on a group key applied before the
-	// aggregate (partition/aggleaf.go's groupFilters); LEFT joined, local.
+	// aggregate (partition/aggleaf.go's groupFilters); LEFT joined, the
+	// same (partition/gathered.go's coJoinable), and a filter on the
+	// preserved side's key moves through the ONs' equalities into the
+	// others (TPC-DS Q78: partition/join.go's transferred).
 	"SELECT a.o, a.s, b.n, c.m FROM (SELECT o, sum(x) AS s FROM fact GROUP BY o) a, (SELECT o.o, count(*) AS n FROM ord o JOIN fact f ON f.o = o.o GROUP BY o.o) b, " +
 		"(SELECT o, max(x) AS m FROM fact WHERE d > 2 GROUP BY o) c WHERE a.o = b.o AND c.o = a.o AND a.o < 40 ORDER BY a.o",
 	"SELECT count(*), count(b.n) FROM (SELECT o, sum(x) AS s FROM fact GROUP BY o) a LEFT JOIN (SELECT o, count(*) AS n FROM fact GROUP BY o) b ON a.o = b.o LEFT JOIN (SELECT o, max(x) AS m FROM fact GROUP BY o) c ON c.o = a.o",
+	"SELECT a.o, a.s, b.n, c.m FROM (SELECT o, sum(x) AS s FROM fact GROUP BY o) a LEFT JOIN (SELECT o, count(*) AS n FROM fact WHERE d > 2 GROUP BY o) b ON b.o = a.o " +
+		"LEFT JOIN (SELECT o, max(x) AS m FROM fact GROUP BY o) c ON c.o = a.o WHERE a.o < 40 AND coalesce(b.n, 0) + coalesce(c.m, 0) > 0 ORDER BY a.o",
 	// Windows over the groups of a ROLLUP, GROUPING() among their keys
 	// (TPC-DS Q86): the rollup lifted into a FROM subquery, in
 	// stages, GROUPING() computed there (partition/liftagg.go).

@@ -171,6 +171,17 @@ var staged = []string{
 	"SELECT a.k, a.s, b.n, c.m FROM (SELECT l_suppkey AS k, sum(l_quantity) AS s FROM lineitem GROUP BY 1) a, " +
 		"(SELECT ps_suppkey AS k, count(*) AS n FROM partsupp JOIN part ON ps_partkey = p_partkey WHERE p_size < 20 GROUP BY 1) b, " +
 		"(SELECT s_suppkey AS k, max(s_acctbal) AS m FROM supplier GROUP BY 1) c WHERE a.k = b.k AND c.k = a.k AND a.k % 7 = 3",
+	// Grouped aggregates LEFT and RIGHT joined by their keys (TPC-DS
+	// Q78): co-partitioned, the WHERE's filter on the preserved side's
+	// key moved into the others through the ONs' equalities; rows no
+	// match found kept once, NULL keys (l_partkey % 50 = 7 as NULL)
+	// matching nothing.
+	"SELECT a.k, a.s, b.n, c.m FROM (SELECT NULLIF(l_partkey % 50, 7) AS k, sum(l_quantity) AS s FROM lineitem GROUP BY 1) a " +
+		"LEFT JOIN (SELECT ps_partkey % 60 AS k, count(*) AS n FROM partsupp WHERE ps_availqty > 5000 GROUP BY 1) b ON b.k = a.k " +
+		"LEFT JOIN (SELECT p_partkey % 40 AS k, max(p_retailprice) AS m FROM part GROUP BY 1) c ON c.k = a.k WHERE (a.k < 45 OR a.k IS NULL) AND coalesce(b.n, 0) + coalesce(c.m, 0) >= 0",
+	"SELECT count(*), count(a.k), count(b.k), sum(c.m) FROM (SELECT l_suppkey % 700 AS k, sum(l_quantity) AS s FROM lineitem GROUP BY 1) a " +
+		"RIGHT JOIN (SELECT s_suppkey % 900 AS k, count(*) AS n FROM supplier GROUP BY 1) b ON a.k = b.k " +
+		"JOIN (SELECT ps_suppkey % 800 AS k, max(ps_supplycost) AS m FROM partsupp GROUP BY 1) c ON c.k = b.k WHERE b.k BETWEEN 100 AND 750",
 	// A UNION ALL of aggregates, aggregated again (TPC-DS Q33, Q56, Q60).
 	"SELECT k, sum(s) AS s, count(*) AS n FROM (SELECT l_suppkey % 10 AS k, sum(l_quantity) AS s FROM lineitem WHERE l_partkey IN (SELECT p_partkey FROM part WHERE p_size < 10) GROUP BY 1 " +
 		"UNION ALL SELECT s_nationkey % 10 AS k, count(*) AS s FROM partsupp JOIN supplier ON ps_suppkey = s_suppkey WHERE ps_partkey IN (SELECT p_partkey FROM part WHERE p_size < 10) GROUP BY 1) AS t GROUP BY k",

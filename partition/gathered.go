@@ -21,14 +21,14 @@ import (
 // WITH result, which the plan computes once anyway, one task joins them.
 // Inputs of many rows are co-partitioned instead, each shuffled by its
 // columns equal to the same columns of one of them (coPartition: TPC-DS
-// Q58's and Q83's three sums by item, joined by item), or the query stays
-// local: one task joining inputs of many rows would hold them all, where
-// the coordinator's DuckDB, with all its threads, joins them as it
-// computes them (TPC-DS Q78's three sums by year, item and customer, LEFT
-// joined, took 2.5 s so against 0.3 s local at scale factor 1), and
-// DuckDB's estimates of a grouped aggregate's rows are no guide to how
-// many (Q78's store sums of 2000 by item and customer: 493,526 rows,
-// estimated at 114,936). Not taken either: a POSITIONAL join (its rows
+// Q58's and Q83's three sums by item, inner joined by item; Q78's three
+// sums by year, item and customer, LEFT joined by them), or the query
+// stays local: one task joining inputs of many rows would hold them all,
+// where the coordinator's DuckDB, with all its threads, joins them as it
+// computes them (Q78 gathered took 2.5 s so against 0.3 s local at scale
+// factor 1), and DuckDB's estimates of a grouped aggregate's rows are no
+// guide to how many (Q78's store sums of 2000 by item and customer:
+// 493,526 rows, estimated at 114,936). Not taken either: a POSITIONAL join (its rows
 // pair by their order, which the inputs' stages do not keep), an input
 // without a Parquet scan under it (nothing to split: it stays local).
 //
@@ -132,27 +132,41 @@ func (j *joinShape) aliases() string {
 // coPartition gives the keys each input of a gathered join is shuffled by
 // so that rows that may match meet in one partition, or nil: the columns
 // of each input equal, in the WHERE or an ON, to the same columns of input
-// s (each hashed as one type, the same for every input), those s is
-// equal by to every other input: TPC-DS Q58's and Q83's three sums by
-// item, joined by item. Inner joins only, whose equalities hold for every
-// row they give. Outer ones would be exact too, but with nothing pushed
-// into their other inputs: DuckDB, run whole, filters Q78's web and catalog
-// sums by the year its WHERE keeps of the store sums, LEFT joined to them
-// by it, where the stages shipped them whole (2.3 s against 0.3 s local at
-// scale factor 1). Every input must be computed by stages of its own (no
-// WITH result, read whole by every task).
+// s, or else of the first input every other one is equal to (each hashed
+// as one type, the same for every input), those it is equal by to every
+// other input: TPC-DS Q58's and Q83's three sums by
+// item, joined by item. Inner, left and right joins (coJoinable): rows
+// that may match share their keys, so each partition pairs its own rows
+// as the whole join would and keeps its own unmatched ones. Q78's web and
+// catalog sums LEFT joined to the store sums by year, item and customer
+// take the year the WHERE keeps of the store sums (resolver.transferred),
+// as DuckDB run whole does: shipped whole, they took 2.3 s against 0.3 s
+// local at scale factor 1. Every input must be computed by stages of its
+// own (no WITH result, read whole by every task).
 func (j *joinShape) coPartition(s int) map[int][]Key {
-	if anyNode(child(j.owner, "from_table"), func(n Node) bool {
-		return str(n, "type") == "JOIN" && (str(n, "join_type") != "INNER" || str(n, "ref_type") != "REGULAR" && str(n, "ref_type") != "CROSS")
-	}) {
+	if !coJoinable(child(j.owner, "from_table")) || slices.ContainsFunc(j.leaves, func(l leaf) bool { return l.withs }) {
 		return nil
 	}
+	// The input the others are equal to may be another than s: a RIGHT
+	// JOIN b ON a.k = b.k JOIN c ON c.k = b.k is by b's k.
+	if out := j.coPartitionBy(s); out != nil {
+		return out
+	}
+	for i := range j.leaves {
+		if i != s {
+			if out := j.coPartitionBy(i); out != nil {
+				return out
+			}
+		}
+	}
+	return nil
+}
+
+// coPartitionBy is coPartition by the columns of input s.
+func (j *joinShape) coPartitionBy(s int) map[int][]Key {
 	var base []Key // s's keys, in the order the first input's equalities give them
 	pairs := map[int][][2]Key{}
-	for i, l := range j.leaves {
-		if l.withs {
-			return nil
-		}
+	for i := range j.leaves {
 		if i == s {
 			continue
 		}
@@ -184,4 +198,23 @@ func (j *joinShape) coPartition(s int) map[int][]Key {
 		}
 	}
 	return out
+}
+
+// coJoinable says every join of the tree n (not the joins inside its
+// inputs, each computed by stages of its own) is inner, cross, left or
+// right: rows that match meet in one partition, so each partition gives
+// the rows of its inner matches and of its own unmatched preserved rows,
+// each once. A FULL join's ON is no equality coPartition sees, and an
+// ASOF or POSITIONAL one pairs rows by more than equal keys.
+func coJoinable(n Node) bool {
+	if str(n, "type") != "JOIN" {
+		return true
+	}
+	switch jt, rt := str(n, "join_type"), str(n, "ref_type"); {
+	case rt == "CROSS" && jt == "INNER":
+	case rt == "REGULAR" && (jt == "INNER" || jt == "LEFT" || jt == "RIGHT"):
+	default:
+		return false
+	}
+	return coJoinable(child(n, "left")) && coJoinable(child(n, "right"))
 }

@@ -103,7 +103,7 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 		if len(reduce) > 0 {
 			leaves[i].pushed = append(slices.Clone(leaves[i].pushed), reduce...)
 		}
-		st, fin, err := a.leafStage(p, &leaves[i], keep)
+		st, fin, finBy, err := a.leafStage(p, &leaves[i], keep, j.coKeys[i])
 		if err != nil {
 			return nil, err
 		}
@@ -116,6 +116,9 @@ func (a *Analysis) joinStages(p *Plan) (*Stage, error) {
 		}
 		if keys, ok := j.coKeys[i]; ok {
 			f.out, f.keys = Shuffle, keys
+			if finBy != nil {
+				f.keys = finBy // the partial rows, by their group keys (aggleaf.go)
+			}
 		} else if y >= 0 && (i == s || i == y) {
 			f.out = Shuffle
 			side := 0
@@ -443,9 +446,9 @@ func (a *Analysis) joinOwner() []string {
 // names, filtered by the conjuncts on it alone; split by slices if it is
 // a Parquet scan (or a subquery that filters and projects one), else one
 // task reading it whole.
-func (a *Analysis) leafStage(p *Plan, l *leaf, keep map[string]bool) (*Stage, func(func(int, string) Node) (Node, error), error) {
-	if st, finish := a.aggregateLeaf(p, l, keep); st != nil {
-		return st, finish, nil // aggleaf.go
+func (a *Analysis) leafStage(p *Plan, l *leaf, keep map[string]bool, by []Key) (*Stage, func(func(int, string) Node) (Node, error), []Key, error) {
+	if st, finish, finBy := a.aggregateLeaf(p, l, keep, by); st != nil {
+		return st, finish, finBy, nil // aggleaf.go
 	}
 	root := leafQuery(l, keep)
 	la := &Analysis{root: root, env: a.env}
@@ -469,7 +472,7 @@ func (a *Analysis) leafStage(p *Plan, l *leaf, keep map[string]bool) (*Stage, fu
 		}
 		return n, nil
 	}
-	return p.add(st), nil, nil
+	return p.add(st), nil, nil, nil
 }
 
 // leafQuery is the query of one join input as its own stage computes it:
@@ -1072,7 +1075,8 @@ func (r resolver) implied(c any) map[int]Node {
 // left (right) join's ON that read its right (left) side alone when that
 // side is one input (they only decide which of its rows match).
 func (r resolver) pushFilters(owner Node) {
-	for i, c := range conjuncts(owner["where_clause"]) {
+	where := conjuncts(owner["where_clause"])
+	for i, c := range where {
 		if in, ok := r.only(c); ok && r.leaves[in].splittable {
 			r.push(in, c, site{i: i})
 			continue
@@ -1080,6 +1084,14 @@ func (r resolver) pushFilters(owner Node) {
 		for in, d := range r.implied(c) {
 			r.push(in, d, site{i: i, implied: true})
 		}
+	}
+	// eqs are the equalities of the WHERE and of inner joins' ON, which
+	// hold on every row the query keeps, for inputs that supply no NULLs,
+	// and those of a left (right) join's ON for its right (left) side when
+	// that side is one input.
+	var eqs []equality
+	for _, c := range where {
+		eqs = append(eqs, equality{c: c, into: func(in int) bool { return r.leaves[in].splittable }})
 	}
 	var walk func(n Node, path []string)
 	walk = func(n Node, path []string) {
@@ -1101,17 +1113,88 @@ func (r resolver) pushFilters(owner Node) {
 		default:
 			return
 		}
+		into := func(in int) bool {
+			return side == nil && r.leaves[in].splittable ||
+				side != nil && sameNode(side, r.leaves[in].node) && !r.leaves[in].underFull
+		}
 		for i, c := range conjuncts(n["condition"]) {
-			in, ok := r.only(c)
-			switch {
-			case !ok:
-			case side == nil && r.leaves[in].splittable,
-				side != nil && sameNode(side, r.leaves[in].node) && !r.leaves[in].underFull:
+			eqs = append(eqs, equality{c: c, into: into})
+			if in, ok := r.only(c); ok && into(in) {
 				r.push(in, c, site{join: strings.Join(path, "/"), i: i, outer: side != nil})
 			}
 		}
 	}
 	walk(child(owner, "from_table"), []string{"from_table"})
+	for i, c := range where {
+		for in, d := range r.transferred(c, eqs) {
+			if !containsExpr(r.leaves[in].pushed, d) {
+				r.push(in, d, site{i: i, implied: true})
+			}
+		}
+	}
+}
+
+// An equality is a conjunct that may equate two inputs' columns, and
+// the inputs a condition on one of its columns may move into (into).
+type equality struct {
+	c    any
+	into func(in int) bool
+}
+
+// transferred are, by input, the conditions a WHERE conjunct on one
+// column of an input that supplies no NULLs implies through an equality
+// of that column with another input's column of the same type: that
+// input's rows whose column fails the condition can only pair with rows
+// the WHERE drops. TPC-DS Q78's store sums kept for ss_sold_year = 2000,
+// LEFT joined to the web and catalog sums ON ws_sold_year = ss_sold_year:
+// only the web and catalog sums of 2000 can match, so only those are
+// computed. Each input's own conjunct stays where it was (an implied
+// site), and a null-supplying input takes it only from the ON of the join
+// whose inner side it is whole, where it only decides which of its rows
+// match.
+func (r resolver) transferred(c any, eqs []equality) map[int]Node {
+	p, ok := r.only(c)
+	if !ok || !r.leaves[p].splittable {
+		return nil
+	}
+	var col string
+	anyNode(c, func(n Node) bool {
+		if str(n, "class") == "COLUMN_REF" {
+			if _, cc, _ := r.column(n); col == "" || strings.EqualFold(col, cc.Name) {
+				col = cc.Name
+			} else {
+				ok = false
+			}
+		}
+		return false
+	})
+	if !ok || col == "" {
+		return nil
+	}
+	out := map[int]Node{}
+	for _, e := range eqs {
+		l, rr, isEq := columnEquality(e.c)
+		if !isEq {
+			continue
+		}
+		for _, pair := range [2][2]Node{{l, rr}, {rr, l}} {
+			pi, pc, okP := r.column(pair[0])
+			qi, qc, okQ := r.column(pair[1])
+			if !okP || !okQ || pi != p || qi == p || !strings.EqualFold(pc.Name, col) || pc.Type != qc.Type || !e.into(qi) {
+				continue
+			}
+			if _, dup := out[qi]; dup {
+				continue
+			}
+			out[qi] = replace(clone(c.(map[string]any)), func(n Node) (any, bool) {
+				if str(n, "class") != "COLUMN_REF" {
+					return nil, false
+				}
+				return clone(pair[1]), true
+			}).(map[string]any)
+		}
+	}
+	return out
 }
 
 func (r resolver) push(in int, c any, at site) {
