@@ -39,9 +39,12 @@ func TestHavingOverOwnRows(t *testing.T) {
 
 // TestSubqueryStagesInOneOrder plans a query of several uncorrelated
 // subqueries (TPC-DS Q09's shape) again and again, with other constants
-// each time so that no plan is reused: the stages come in the same order
-// every time. They came in the order Go iterates the AST's maps, which
-// changes from run to run.
+// each time so that no plan is reused: the subqueries' stages come in the
+// same order every time. They came in the order Go iterates the AST's
+// maps, which changes from run to run. (How many tasks each stage has,
+// and so which stages fuse, follows the executors' measured pace, which
+// a loaded machine moves: only which subquery each stage computes is
+// compared.)
 func TestSubqueryStagesInOneOrder(t *testing.T) {
 	cl, _, _ := stageCluster(t, anyBroadcast)
 	var first []string
@@ -52,7 +55,15 @@ func TestSubqueryStagesInOneOrder(t *testing.T) {
 		_, e := plannedStages(t, cl, q)
 		var whats []string
 		for _, s := range e.Stages {
-			whats = append(whats, fmt.Sprintf("%d %s %s", s.Tasks, s.Output, s.What))
+			var which string
+			for _, sub := range []string{"(d = ", "(o < ", "(k > ", "(od = "} {
+				if strings.Contains(s.SQL, sub) {
+					which = sub
+				}
+			}
+			if which != "" && (len(whats) == 0 || whats[len(whats)-1] != which) {
+				whats = append(whats, which) // by the stage reading its files
+			}
 		}
 		if first == nil {
 			first = whats
