@@ -690,3 +690,46 @@ func TestGeometryWithCRS(t *testing.T) {
 		t.Fatalf("cast back to %q (%v)", typ, rows.Err())
 	}
 }
+
+// Nested parameters DuckDB makes no value of (a MAP with two equal keys
+// or a NULL key, a STRUCT without fields, or a value holding one) are
+// refused as bad parameters: bound, DuckDB's NULL handle for them ended
+// the process (SIGSEGV in duckdb_bind_value), from a reader's SELECT ?.
+func TestParametersDuckDBCannotHoldAreRefused(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	mapType := arrow.MapOf(arrow.BinaryTypes.String, arrow.PrimitiveTypes.Int32)
+	for _, tc := range []struct {
+		name string
+		typ  arrow.DataType
+		value string
+	}{
+		{"map with equal keys", mapType, `[{"key": "a", "value": 1}, {"key": "a", "value": 2}]`},
+		{"list of such maps", arrow.ListOf(mapType), `[[{"key": "a", "value": 1}, {"key": "a", "value": 2}]]`},
+		{"struct holding one", arrow.StructOf(arrow.Field{Name: "m", Type: mapType, Nullable: true}), `{"m": [{"key": "b", "value": 1}, {"key": "b", "value": 1}]}`},
+		{"map with NaN keys", arrow.MapOf(arrow.PrimitiveTypes.Float64, arrow.PrimitiveTypes.Int32), `[{"key": "NaN", "value": 1}, {"key": "NaN", "value": 2}]`},
+		{"list of empty structs", arrow.ListOf(arrow.StructOf()), `[{}, {}]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := arrow.NewSchema([]arrow.Field{{Name: "p", Type: tc.typ, Nullable: true}}, nil)
+			rec, _, err := array.RecordFromJSON(memory.DefaultAllocator, sc, strings.NewReader(`[{"p": `+tc.value+`}]`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rec.Release()
+			args, err := RowArgs(rec, 0, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := c.Prepare(ctx, "SELECT ?::VARCHAR")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			_, err = st.Exec(ctx, args)
+			if !errors.Is(err, ErrBadParameter) {
+				t.Fatalf("bound %s: %v, want ErrBadParameter", tc.value, err)
+			}
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package duck
 
 import (
+	"errors"
 	"fmt"
 	"math/big"
 	"time"
@@ -147,6 +148,12 @@ func (s *Stmt) bindTyped(args []any) error {
 			continue
 		}
 		val := v.value()
+		if val.Ptr == nil {
+			// DuckDB makes no value of a MAP with equal or NULL keys
+			// or of a STRUCT without fields, at any depth: bound, the
+			// NULL handle ended the process.
+			return fmt.Errorf("%w: parameter %d: a nested value DuckDB cannot hold (a MAP with two equal keys or a NULL key, or a STRUCT without fields)", ErrBadParameter, i+1)
+		}
 		state := mapping.BindValue(s.handle, mapping.IdxT(i+1), val)
 		mapping.DestroyValue(&val)
 		if state == mapping.StateError {
@@ -183,14 +190,27 @@ func (n Nested) SQLType() string { return "" }
 // plan does not write it as a literal.
 func (n Nested) Text() (string, bool) { return n.text, false }
 
+// value is DuckDB's value of n, or one of no handle (Ptr nil) when DuckDB
+// refuses to make it (valueOf), which bindTyped reports.
 func (n Nested) value() mapping.Value {
 	v, err := valueOf(n.typ, n.v)
 	if err != nil {
-		// Value made it only of a type logicalType takes, whose values
-		// scalar gives as scalarValue takes them.
-		return mapping.CreateNullValue()
+		return mapping.Value{}
 	}
 	return v
+}
+
+// errNoValue: DuckDB's duckdb_create_map_value, _list_value, _array_value
+// or _struct_value gave no value (a NULL handle): a MAP with equal or NULL
+// keys, a STRUCT without fields, or a nested value holding one.
+var errNoValue = errors.New("DuckDB makes no value of it")
+
+// made is v, or errNoValue when it has no handle.
+func made(v mapping.Value) (mapping.Value, error) {
+	if v.Ptr == nil {
+		return v, errNoValue
+	}
+	return v, nil
 }
 
 // nestedOf is the node of the nested value at row i of a.
@@ -276,7 +296,7 @@ func valueOf(t arrow.DataType, v any) (mapping.Value, error) {
 		if err != nil {
 			return mapping.Value{}, err
 		}
-		return mapping.CreateMapValue(lt, keys, items), nil
+		return made(mapping.CreateMapValue(lt, keys, items))
 	case arrow.ListLikeType:
 		l, _ := v.(listNode)
 		child, err := logicalType(t.Elem())
@@ -290,9 +310,9 @@ func valueOf(t arrow.DataType, v any) (mapping.Value, error) {
 			return mapping.Value{}, err
 		}
 		if _, fixed := t.(*arrow.FixedSizeListType); fixed {
-			return mapping.CreateArrayValue(child, elems), nil
+			return made(mapping.CreateArrayValue(child, elems))
 		}
-		return mapping.CreateListValue(child, elems), nil
+		return made(mapping.CreateListValue(child, elems))
 	case *arrow.StructType:
 		s, _ := v.(structNode)
 		lt, err := logicalType(t)
@@ -311,7 +331,7 @@ func valueOf(t arrow.DataType, v any) (mapping.Value, error) {
 			}
 			vals = append(vals, val)
 		}
-		return mapping.CreateStructValue(lt, vals), nil
+		return made(mapping.CreateStructValue(lt, vals))
 	}
 	return scalarValue(v)
 }
