@@ -3,6 +3,7 @@ package flightsql_test
 import (
 	"context"
 	"encoding/binary"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -147,5 +148,78 @@ func TestOddButValidIngestLoads(t *testing.T) {
 	}
 	if _, recs := query(t, ctx, c, "SELECT count(*) FROM odd WHERE r = 7 AND s.i < 3"); int64At(t, recs) != 2 {
 		t.Fatal("the rows loaded are not the rows sent")
+	}
+}
+
+// Bulk loads of schemas DuckDB's Arrow conversion or arrow-go cannot take
+// are refused with InvalidArgument, and the session stays as it was:
+// run-end encoded values under a list ended the process (SIGSEGV in
+// duckdb_data_chunk_from_arrow, on the probe row of NULLs, whatever the
+// data); an extension type over a storage type arrow-go refuses (a nil
+// schema) and a dictionary of lists panicked inside the load's
+// transaction, which then stayed open: the session's later writes were
+// acknowledged and never committed.
+func TestIngestOfUnconvertibleSchemasIsRefused(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	mem := memory.DefaultAllocator
+	ree := func() arrow.Array {
+		b := array.NewRunEndEncodedBuilder(mem, arrow.PrimitiveTypes.Int32, arrow.PrimitiveTypes.Int64)
+		defer b.Release()
+		b.Append(2)
+		b.ValueBuilder().(*array.Int64Builder).Append(7)
+		return b.NewArray()
+	}()
+	defer ree.Release()
+	listOfREE := array.NewListData(array.NewData(arrow.ListOf(ree.DataType()), 1,
+		[]*memory.Buffer{nil, int32Buffer(0, 2)}, []arrow.ArrayData{ree.Data()}, 0, 0))
+	defer listOfREE.Release()
+	dictValues, _, err := array.FromJSON(mem, arrow.ListOf(arrow.PrimitiveTypes.Int64), strings.NewReader(`[[1], [2, 3]]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dictValues.Release()
+	dictIndices, _, err := array.FromJSON(mem, arrow.PrimitiveTypes.Int8, strings.NewReader(`[0, 1, 0]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dictIndices.Release()
+	dictOfLists := array.NewDictionaryArray(&arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int8, ValueType: dictValues.DataType()}, dictIndices, dictValues)
+	defer dictOfLists.Release()
+	int8s, _, err := array.FromJSON(mem, arrow.PrimitiveTypes.Int8, strings.NewReader(`[1, 2]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer int8s.Release()
+	for _, tc := range []struct {
+		name string
+		col  arrow.Array
+		meta arrow.Metadata
+	}{
+		{"list of run-end encoded", listOfREE, arrow.Metadata{}},
+		{"dictionary of lists", dictOfLists, arrow.Metadata{}},
+		{"uuid over int8", int8s, arrow.NewMetadata([]string{"ARROW:extension:name", "ARROW:extension:metadata"}, []string{"arrow.uuid", ""})},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := arrow.NewSchema([]arrow.Field{{Name: "c", Type: tc.col.DataType(), Nullable: true, Metadata: tc.meta}}, nil)
+			rec := array.NewRecordBatch(sc, []arrow.Array{tc.col}, int64(tc.col.Len()))
+			defer rec.Release()
+			rdr, err := array.NewRecordReader(sc, []arrow.RecordBatch{rec})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rdr.Release()
+			_, err = c.ExecuteIngest(ctx, rdr, &flightsql.ExecuteIngestOpts{Table: "odd",
+				TableDefinitionOptions: &flightsql.TableDefinitionOptions{IfNotExist: flightsql.TableDefinitionOptionsTableNotExistOptionCreate}})
+			wantCode(t, err, codes.InvalidArgument)
+		})
+	}
+	// The session's next write commits: another session sees it.
+	if _, err := c.ExecuteUpdate(ctx, "CREATE TABLE kept AS SELECT 42::BIGINT AS x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, recs := query(t, ctx, ts.client(t), "SELECT x FROM kept"); int64At(t, recs) != 42 {
+		t.Fatal("another session does not see the write")
 	}
 }

@@ -35,15 +35,26 @@ type arrowInput struct {
 }
 
 func (c *Conn) newArrowInput(schema *arrow.Schema) (*arrowInput, error) {
+	if schema == nil {
+		// arrow-go's reader gives no schema for one it cannot decode (an
+		// extension type over a storage type it refuses).
+		return nil, &Error{Kind: KindInvalid, Msg: "Invalid Input Error: the stream's schema does not decode"}
+	}
+	if err := convertible(schema); err != nil {
+		return nil, &Error{Kind: KindInvalid, Msg: "Invalid Input Error: " + err.Error()}
+	}
+	// The types DuckDB gives each column are those of a converted chunk:
+	// convert one row of NULLs.
+	probe, err := nullRow(schema)
+	if err != nil {
+		return nil, &Error{Kind: KindInvalid, Msg: "Invalid Input Error: " + err.Error()}
+	}
+	defer probe.Release()
 	conv, ed := arrowmapping.SchemaFromArrow(c.handle, schema)
 	if err := errorData(ed); err != nil {
 		return nil, err
 	}
 	in := &arrowInput{schema: schema, conv: conv, structs: slices.ContainsFunc(schema.Fields(), func(f arrow.Field) bool { return holdsStruct(f.Type) })}
-	// The types DuckDB gives each column are those of a converted chunk:
-	// convert one row of NULLs.
-	probe := nullRow(schema)
-	defer probe.Release()
 	chunk, err := in.chunk(c, probe)
 	if err != nil {
 		in.close()
@@ -148,7 +159,10 @@ func (in *arrowInput) columnDefs(ctx context.Context, c *Conn) (string, error) {
 		return "", err
 	}
 	defer func() { _, _ = c.Exec(context.WithoutCancel(ctx), "DROP TABLE IF EXISTS temp.main."+probe) }()
-	rec := nullRow(in.schema)
+	rec, err := nullRow(in.schema) // built once already, by newArrowInput
+	if err != nil {
+		return "", err
+	}
 	defer rec.Release()
 	rdr, err := array.NewRecordReader(in.schema, []arrow.RecordBatch{rec})
 	if err != nil {
@@ -233,14 +247,62 @@ func (in *arrowInput) insert(ctx context.Context, c *Conn, query string, rdr arr
 	return n, nil
 }
 
-// nullRow is a record of one row of NULLs in schema.
-func nullRow(schema *arrow.Schema) arrow.RecordBatch {
+// nullRow is a record of one row of NULLs in schema, or why arrow-go
+// builds none (a dictionary of lists or structs: its builder panics).
+func nullRow(schema *arrow.Schema) (rec arrow.RecordBatch, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("arrow-go builds no value of this schema: %v", r)
+		}
+	}()
 	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
 	defer b.Release()
 	for _, f := range b.Fields() {
 		f.AppendNull()
 	}
-	return b.NewRecordBatch()
+	return b.NewRecordBatch(), nil
+}
+
+// convertible refuses the types DuckDB's Arrow conversion reads out of
+// bounds (DuckDB 1.5.5): run-end encoded values under a list (of any
+// kind), the process ended (SIGSEGV in duckdb_data_chunk_from_arrow)
+// whatever the data, even on the probe row of NULLs; run-end encoded
+// values that are themselves run-end encoded, nested or a dictionary
+// (read past their vector, or stored as the dictionary's indices).
+func convertible(schema *arrow.Schema) error {
+	var check func(t arrow.DataType, underList bool) error
+	check = func(t arrow.DataType, underList bool) error {
+		switch t := t.(type) {
+		case *arrow.RunEndEncodedType:
+			if underList {
+				return fmt.Errorf("run-end encoded values inside a list are not supported")
+			}
+			switch t.Encoded().(type) {
+			case *arrow.RunEndEncodedType, *arrow.DictionaryType, arrow.NestedType:
+				return fmt.Errorf("run-end encoded %s values are not supported", t.Encoded())
+			}
+			return nil
+		case *arrow.DictionaryType:
+			return check(t.ValueType, underList)
+		case arrow.ExtensionType:
+			return check(t.StorageType(), underList)
+		case arrow.ListLikeType:
+			return check(t.Elem(), true)
+		case arrow.NestedType:
+			for _, f := range t.Fields() {
+				if err := check(f.Type, underList); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for _, f := range schema.Fields() {
+		if err := check(f.Type, false); err != nil {
+			return fmt.Errorf("column %s: %w", f.Name, err)
+		}
+	}
+	return nil
 }
 
 func appenderError(app mapping.Appender) error {

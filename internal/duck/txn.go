@@ -91,7 +91,7 @@ func (c *Conn) Atomic(ctx context.Context, why string, fn func() error) error {
 		return err
 	}
 	if open {
-		if err := fn(); err != nil {
+		if err := recovered(fn); err != nil {
 			return errors.Join(err, c.AbortTransaction(why))
 		}
 		return nil
@@ -99,7 +99,7 @@ func (c *Conn) Atomic(ctx context.Context, why string, fn func() error) error {
 	if _, err := c.Exec(ctx, "BEGIN TRANSACTION"); err != nil {
 		return err
 	}
-	err = fn()
+	err = recovered(fn)
 	if err == nil {
 		err = ctx.Err()
 	}
@@ -119,6 +119,20 @@ func (c *Conn) Atomic(ctx context.Context, why string, fn func() error) error {
 		oerr = fmt.Errorf("duck: ending the transaction of a failed write: %w", oerr)
 	}
 	return errors.Join(err, oerr)
+}
+
+// recovered is fn's error, or a panic in fn as one: a panic that left
+// Atomic past its BEGIN skipped the ROLLBACK, and the session, its
+// client in autocommit mode, stayed in a transaction it never opened:
+// every later write acknowledged, none committed (a bulk load whose
+// schema arrow-go could not decode, until 2026-12-06).
+func recovered(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &Error{Kind: KindInternal, Msg: fmt.Sprintf("duck: the write failed: %v", r)}
+		}
+	}()
+	return fn()
 }
 
 // HoldsState says whether the connection holds what its client could

@@ -167,3 +167,33 @@ func TestCreateAsCountsItsRows(t *testing.T) {
 		t.Fatalf("CREATE TABLE: %d, %v", n, err)
 	}
 }
+
+// A write that panics inside Atomic ends the transaction Atomic began and
+// is an error: the panic skipped the ROLLBACK, and the connection stayed
+// in a transaction its client never opened, every later write
+// acknowledged and none committed.
+func TestPanicInAtomicEndsItsTransaction(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	err := c.Atomic(ctx, "a write", func() error {
+		mustExec(t, c, "CREATE TABLE half (a INTEGER)")
+		var m map[string]int
+		m["x"] = 1 // a nil map: panics
+		return nil
+	})
+	if err == nil {
+		t.Fatal("a write that panicked succeeded")
+	}
+	if open, err := c.InTransaction(ctx); err != nil || open {
+		t.Fatalf("InTransaction = %v, %v after the panic; want false", open, err)
+	}
+	rows, err := c.QueryRows(ctx, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'half'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var n int
+	if !rows.Next() || rows.Scan(&n) != nil || n != 0 {
+		t.Fatalf("the panicked write's table is there (%d)", n)
+	}
+}
