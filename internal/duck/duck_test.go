@@ -700,8 +700,8 @@ func TestParametersDuckDBCannotHoldAreRefused(t *testing.T) {
 	ctx := context.Background()
 	mapType := arrow.MapOf(arrow.BinaryTypes.String, arrow.PrimitiveTypes.Int32)
 	for _, tc := range []struct {
-		name string
-		typ  arrow.DataType
+		name  string
+		typ   arrow.DataType
 		value string
 	}{
 		{"map with equal keys", mapType, `[{"key": "a", "value": 1}, {"key": "a", "value": 2}]`},
