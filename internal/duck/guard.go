@@ -240,6 +240,15 @@ var deniedWords = map[string]string{
 	// shows its key id, which_secret() where it applies.
 	"duckdb_secrets": "secrets are the operator's",
 	"which_secret":   "secrets are the operator's",
+	// The table functions of PRAGMA enable_profiling: a reader, who may
+	// write nothing, overwrote another user's JSON file under an allowed
+	// directory with a query profile (save_location; a tester's F6).
+	"enable_profiling":  "profiling is configured by the operator",
+	"disable_profiling": "profiling is configured by the operator",
+	// It attaches another DuckDB database file, as ATTACH (refused) does;
+	// DuckDB 1.5.5's second read of one file in a session spins in
+	// InsertDatabasePath, past any timeout (a tester's F7).
+	"read_duckdb": "reading another DuckDB database is attaching it",
 }
 
 // deniedCalls are functions refused when called (the word followed by an
