@@ -733,3 +733,30 @@ func TestParametersDuckDBCannotHoldAreRefused(t *testing.T) {
 		})
 	}
 }
+
+// A dictionary of STRUCTs inside a nested parameter is refused for its
+// type: the error said a date was out of the years 1 to 9999.
+func TestNestedDictionaryOfStructsIsRefusedForItsType(t *testing.T) {
+	mem := memory.DefaultAllocator
+	values, _, err := array.FromJSON(mem, arrow.StructOf(arrow.Field{Name: "a", Type: arrow.PrimitiveTypes.Int64, Nullable: true}), strings.NewReader(`[{"a": 1}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer values.Release()
+	indices, _, err := array.FromJSON(mem, arrow.PrimitiveTypes.Int64, strings.NewReader(`[0, 0]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer indices.Release()
+	dict := array.NewDictionaryArray(&arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int64, ValueType: values.DataType()}, indices, values)
+	defer dict.Release()
+	list := array.NewListData(array.NewData(arrow.ListOf(dict.DataType()), 1, []*memory.Buffer{nil, memory.NewBufferBytes([]byte{0, 0, 0, 0, 2, 0, 0, 0})}, []arrow.ArrayData{dict.Data()}, 0, 0))
+	defer list.Release()
+	sc := arrow.NewSchema([]arrow.Field{{Name: "p", Type: list.DataType(), Nullable: true}}, nil)
+	rec := array.NewRecordBatch(sc, []arrow.Array{list}, 1)
+	defer rec.Release()
+	_, err = RowArgs(rec, 0, 1<<20)
+	if err == nil || strings.Contains(err.Error(), "years") || !strings.Contains(err.Error(), "dictionary") {
+		t.Fatalf("RowArgs: %v, want a refusal naming the dictionary type", err)
+	}
+}

@@ -290,7 +290,11 @@ func literal(sb *text, a arrow.Array, i int) error {
 		sb.WriteByte('\'')
 	case Typed:
 		text, ok := v.Text()
-		if !ok {
+		switch {
+		case !ok && v.SQLType() == "":
+			// A nested value (a dictionary's STRUCT) within another.
+			return fmt.Errorf("arrow type %s is not supported inside a nested parameter", a.DataType())
+		case !ok:
 			return fmt.Errorf("a %s value out of the years 1 to 9999 inside a nested parameter", v.SQLType())
 		}
 		quote(sb, text)
