@@ -61,6 +61,13 @@ func classify(e *duckdb.Error) Kind {
 	if strings.Contains(msg, "configuration has been locked") || strings.Contains(msg, "attached in read-only mode") {
 		return KindPermission
 	}
+	if strings.Contains(msg, "could not allocate block of size") {
+		// The buffer pool is full, whatever failed for it (an
+		// appender's "Failed to append: could not allocate block of
+		// size 32.0 KiB (953.6 MiB/953.6 MiB used)" came as an internal
+		// error).
+		return KindOutOfMemory
+	}
 	if fullDisk(msg) {
 		// Whatever failed to write (a commit's "Failed to commit: Could
 		// not write file", a transaction error, Aborted: a conflict a

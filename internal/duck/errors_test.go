@@ -25,3 +25,14 @@ func TestObjectStorageErrorKinds(t *testing.T) {
 		}
 	}
 }
+
+// A full buffer pool is out of memory whatever failed for it: an
+// appender's error, typed from its text, was Internal.
+func TestFullBufferPoolIsOutOfMemory(t *testing.T) {
+	msg := "Failed to append: could not allocate block of size 32.0 KiB (953.6 MiB/953.6 MiB used)"
+	for _, typ := range []duckdb.ErrorType{duckdb.ErrorTypeInternal, duckdb.ErrorTypeInvalid} {
+		if got := classify(&duckdb.Error{Type: typ, Msg: msg}); got != KindOutOfMemory {
+			t.Errorf("type %d: kind %d, want KindOutOfMemory", typ, got)
+		}
+	}
+}
