@@ -1,6 +1,7 @@
 """What an authenticated but hostile client tries against the server itself
 (issue 9): none of it may destroy data or stop the server for others."""
 
+import pyarrow as pa
 import pytest
 from adbc_driver_manager import dbapi
 
@@ -40,7 +41,9 @@ def test_database_file_cannot_be_overwritten(skein_factory, tmp_path):
     "SELECT * FROM enable_logging(storage = 'memory')",
     "SELECT * FROM query('CALL enable_logging()')",
     "PRAGMA enable_profiling",
-], ids=["detach", "attach", "call-enable-logging", "select-enable-logging", "query-fn", "profiling"])
+    "SELECT * FROM enable_profiling(save_location := '/tmp/skein-profile.json', format := 'json')",
+], ids=["detach", "attach", "call-enable-logging", "select-enable-logging", "query-fn", "profiling",
+        "profiling-fn"])
 def test_instance_statements_refused(server, sql):
     attacker, victim = server.connect(), server.connect()
     try:
@@ -58,3 +61,21 @@ def test_statement_without_sql_is_a_client_error(conn, sql):
     with conn.cursor() as cur:
         with pytest.raises(dbapi.ProgrammingError):
             cur.execute(sql)
+
+
+def test_map_parameter_with_equal_keys_is_refused(server):
+    """A MAP parameter with two equal keys, which DuckDB makes no value of,
+    is the client's error: bound, it ended the server (SIGSEGV), from any
+    user's SELECT ?."""
+    attacker, victim = server.connect(), server.connect()
+    try:
+        param = pa.table({"m": pa.array([[("a", 1), ("a", 2)]], pa.map_(pa.string(), pa.int32()))})
+        with attacker.cursor() as cur:
+            with pytest.raises(dbapi.ProgrammingError, match="MAP"):
+                cur.execute("SELECT ?", parameters=param)
+        with victim.cursor() as cur:
+            cur.execute("SELECT 41 + 1")
+            assert cur.fetchone() == (42,)
+    finally:
+        attacker.close()
+        victim.close()
