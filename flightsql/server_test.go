@@ -893,4 +893,17 @@ func TestMetadataRequestsAreBounded(t *testing.T) {
 	if err != nil || res.GetErrors()["catalog"].GetValue() != flight.SetSessionOptionsResultErrorInvalidValue {
 		t.Fatalf("a catalog name of 2,000 bytes: %v %v", res, err)
 	}
+	// Refused by its length, not by a USE that failed: the schema exists.
+	schema := strings.Repeat("s", 2000)
+	if _, err := c.ExecuteUpdate(ctx, `CREATE SCHEMA "`+schema+`"`); err != nil {
+		t.Fatal(err)
+	}
+	long, err = flight.NewSessionOptionValues(map[string]any{"schema": schema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = c.SetSessionOptions(ctx, &flight.SetSessionOptionsRequest{SessionOptions: long})
+	if err != nil || res.GetErrors()["schema"].GetValue() != flight.SetSessionOptionsResultErrorInvalidValue {
+		t.Fatalf("a schema name of 2,000 bytes: %v %v", res, err)
+	}
 }

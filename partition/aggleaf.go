@@ -57,10 +57,11 @@ func (a *Analysis) aggregateLeaf(p *Plan, l *leaf, keep map[string]bool, by []Ke
 		return q
 	}
 	// Its partial rows are broadcast, unless the join co-partitions its
-	// inputs whole (a.full, a.coShuffled): then they would be shuffled by
-	// the join's keys, which they do not hold.
+	// inputs whole (a.full, a.coShuffled): then they are shuffled to it
+	// by the join's keys when those are group keys (partialKeys), else
+	// the final step's rows are.
 	fewGroups := !a.full && !a.coShuffled && a.fewGroups(inner, sp)
-	partialBy := a.partialKeys(sp, by)
+	partialBy := partialKeys(sp, by)
 	if fewGroups || partialBy != nil {
 		partial, final := sp.Stages[len(sp.Stages)-2], last.node
 		sp.Stages = sp.Stages[:len(sp.Stages)-1]
@@ -94,8 +95,8 @@ func (a *Analysis) aggregateLeaf(p *Plan, l *leaf, keep map[string]bool, by []Ke
 // group key passed through by it (a column gN of the partial rows, the
 // same value and type): the partial rows shuffled by those, hashed as by
 // hashes, meet the other inputs' rows of the same keys. Else nil.
-func (a *Analysis) partialKeys(sp *Plan, by []Key) []Key {
-	if len(by) == 0 || !a.coShuffled || !finalStep(sp) {
+func partialKeys(sp *Plan, by []Key) []Key {
+	if len(by) == 0 || !finalStep(sp) { // by: the join's co-partition keys (a.coShuffled)
 		return nil
 	}
 	final, err := sp.Last().node(nil, func(int, string) Node { return baseTable("skein_partials") })

@@ -134,8 +134,8 @@ func (j *joinShape) aliases() string {
 // of each input equal, in the WHERE or an ON, to the same columns of input
 // s, or else of the first input every other one is equal to (each hashed
 // as one type, the same for every input), those it is equal by to every
-// other input: TPC-DS Q58's and Q83's three sums by
-// item, joined by item. Inner, left and right joins (coJoinable): rows
+// other input: TPC-DS Q58's and Q83's three sums by item, joined by
+// item. Inner, left and right joins (coJoinable): rows
 // that may match share their keys, so each partition pairs its own rows
 // as the whole join would and keeps its own unmatched ones. Q78's web and
 // catalog sums LEFT joined to the store sums by year, item and customer

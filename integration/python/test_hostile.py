@@ -45,9 +45,17 @@ def test_database_file_cannot_be_overwritten(skein_factory, tmp_path):
 ], ids=["detach", "attach", "call-enable-logging", "select-enable-logging", "query-fn", "profiling",
         "profiling-fn"])
 def test_instance_statements_refused(server, sql):
+    def attack(conn):
+        assert "permission" in refused(conn, sql).lower()
+    attacked(server, attack)
+
+
+def attacked(server, attack):
+    """Runs attack on one connection of server, then wants another one
+    answered: the server is still there for others."""
     attacker, victim = server.connect(), server.connect()
     try:
-        assert "permission" in refused(attacker, sql).lower()
+        attack(attacker)
         with victim.cursor() as cur:
             cur.execute("SELECT 41 + 1")
             assert cur.fetchone() == (42,)
@@ -67,15 +75,10 @@ def test_map_parameter_with_equal_keys_is_refused(server):
     """A MAP parameter with two equal keys, which DuckDB makes no value of,
     is the client's error: bound, it ended the server (SIGSEGV), from any
     user's SELECT ?."""
-    attacker, victim = server.connect(), server.connect()
-    try:
-        param = pa.table({"m": pa.array([[("a", 1), ("a", 2)]], pa.map_(pa.string(), pa.int32()))})
-        with attacker.cursor() as cur:
+    param = pa.table({"m": pa.array([[("a", 1), ("a", 2)]], pa.map_(pa.string(), pa.int32()))})
+
+    def attack(conn):
+        with conn.cursor() as cur:
             with pytest.raises(dbapi.ProgrammingError, match="MAP"):
                 cur.execute("SELECT ?", parameters=param)
-        with victim.cursor() as cur:
-            cur.execute("SELECT 41 + 1")
-            assert cur.fetchone() == (42,)
-    finally:
-        attacker.close()
-        victim.close()
+    attacked(server, attack)
