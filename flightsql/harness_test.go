@@ -83,6 +83,24 @@ func (ts *testServer) client(t testing.TB) *flightsql.Client {
 	return c
 }
 
+// readErr runs sql and reads its first endpoint to its end, for the error
+// the server ends it with (nil if none).
+func readErr(t *testing.T, ctx context.Context, c *flightsql.Client, sql string) error {
+	t.Helper()
+	info, err := c.Execute(ctx, sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdr, err := c.DoGet(ctx, info.Endpoint[0].Ticket)
+	if err == nil {
+		for rdr.Next() {
+		}
+		err = rdr.Err()
+		rdr.Release()
+	}
+	return err
+}
+
 // fetch reads every endpoint of info, checking each stream's schema against
 // the FlightInfo's, and returns the records (released at test end).
 func fetch(t *testing.T, ctx context.Context, c *flightsql.Client, info *flight.FlightInfo) (*arrow.Schema, []arrow.RecordBatch) {

@@ -61,18 +61,7 @@ func TestStatementRunAgain(t *testing.T) {
 		}
 	}
 	write("SELECT 'y' || range AS a, range AS b FROM range(2)")
-	info, err := c.Execute(ctx, text)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rdr, err := c.DoGet(ctx, info.Endpoint[0].Ticket)
-	if err == nil {
-		for rdr.Next() {
-		}
-		err = rdr.Err()
-		rdr.Release()
-	}
-	wantCode(t, err, codes.Aborted)
+	wantCode(t, readErr(t, ctx, c, text), codes.Aborted)
 	if sc, recs := query(t, ctx, c, text); rowCount(recs) != 2 || !slices.Equal(types(sc), []arrow.Type{arrow.STRING, arrow.INT64}) {
 		t.Fatalf("after the file changed: %d rows of %s", rowCount(recs), sc)
 	}

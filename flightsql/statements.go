@@ -294,7 +294,16 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 		runCtx, cancel = context.WithTimeout(ctx, s.cfg.Limits.QueryTimeout)
 	}
 	stopOnCancel := context.AfterFunc(q.ctx, cancel)
-	ch := make(chan flight.StreamChunk, 1)
+	// stopped says why the query was stopped: its deadline, its cancel.
+	stopped := func(err error) error {
+		err = s.cfg.Limits.Expired(runCtx, q.id, err)
+		if q.ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			err = fmt.Errorf("query %s was cancelled: %w", q.id, err)
+		}
+		return err
+	}
+	ch, out := make(chan flight.StreamChunk, 1), make(chan flight.StreamChunk)
+	go relay(ctx, runCtx, ch, out, func() error { return stopped(runCtx.Err()) }, *QueryLog(s.log, q.id, q.trace))
 	next := q.sess.yielding()
 	go func() {
 		defer close(ch)
@@ -322,7 +331,7 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 				}()
 				return s.stream(duck.WithLabel(runCtx, duck.Label{QueryID: q.id, User: q.user, SQL: q.sql}), next, q, schema, ch)
 			}()
-			err = s.cfg.Limits.Expired(runCtx, q.id, err)
+			err = stopped(err)
 			if err != nil {
 				q.keep = false
 			}
@@ -332,9 +341,6 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 			return n, err
 		}()
 		if err != nil {
-			if q.ctx.Err() != nil && errors.Is(err, context.Canceled) {
-				err = fmt.Errorf("query %s was cancelled: %w", q.id, err)
-			}
 			select {
 			case ch <- flight.StreamChunk{Err: err}:
 			case <-ctx.Done():
@@ -344,7 +350,7 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 		}
 		queryDebug(s.log, q.id, q.trace).Int64("rows", rows).Dur("took", time.Since(start)).Msg("query streamed")
 	}()
-	return schema, ch, nil
+	return schema, out, nil
 }
 
 // runNow runs q, a write that returns rows, once per argument row, and
