@@ -2,9 +2,12 @@ package flightsql
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/rs/zerolog"
 )
@@ -18,57 +21,82 @@ import (
 // answer that was already decided.
 const answerStopped = time.Second
 
-// relay forwards a local query's stream from in to out, the channel its
-// DoGet reads, until in closes. When stopped ends (the query's deadline,
-// its cancel) and no chunk comes within answerStopped, the client gets
-// stopErr's error at once and out is closed; the rest of in, whatever the
-// query sends when DuckDB returns, is released unread. The session stays
-// with the query until then (its next request waits, as it would have),
-// and the client is told so. relay returns when in closes: the
-// goroutine lives as long as the query's own.
-func relay(ctx, stopped context.Context, in <-chan flight.StreamChunk, out chan<- flight.StreamChunk, stopErr func() error, log zerolog.Logger) {
-	defer drain(in)
-	defer close(out)
-	done := stopped.Done()
-	var late <-chan time.Time
-	for {
+// errAnswered ends a query's stream whose client was already told it
+// stopped (answer.abandon).
+var errAnswered = errors.New("the query's client was answered that it stopped")
+
+// answer is a local query's stream to its DoGet: the query's goroutine
+// sends its batches and its end, unless a watchdog answered the client
+// first (abandon). Its lock is held by a send, which returns at once once
+// the query is stopped (send), so the watchdog waits only for a query
+// stuck in DuckDB, never behind one.
+type answer struct {
+	mu       sync.Mutex
+	ch       chan flight.StreamChunk
+	answered bool          // abandon sent the client its end
+	done     chan struct{} // closed by finish
+}
+
+func newAnswer() *answer {
+	return &answer{ch: make(chan flight.StreamChunk, 1), done: make(chan struct{})}
+}
+
+// send hands rec to the stream (see send), or errAnswered.
+func (a *answer) send(ctx context.Context, next <-chan struct{}, rec arrow.RecordBatch) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.answered {
+		return errAnswered
+	}
+	return send(ctx, next, a.ch, rec)
+}
+
+// finish ends the stream with err (nil: its end), unless abandon did.
+func (a *answer) finish(ctx context.Context, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	close(a.done)
+	if a.answered {
+		return
+	}
+	a.end(ctx, err)
+}
+
+// end sends err, if any, and closes the stream; a.mu is held.
+func (a *answer) end(ctx context.Context, err error) {
+	if err != nil {
 		select {
-		case c, ok := <-in:
-			if !ok {
-				return
-			}
-			select {
-			case out <- c:
-			case <-ctx.Done():
-				release(c)
-				return
-			}
-		case <-done:
-			done = nil
-			t := time.NewTimer(answerStopped)
-			defer t.Stop()
-			late = t.C
-		case <-late:
-			err := fmt.Errorf("%w (DuckDB has not stopped it yet: this session's next request waits until it does; another connection need not)", stopErr())
-			log.Warn().Err(err).Msg("query answered as stopped while DuckDB still runs it")
-			select {
-			case out <- flight.StreamChunk{Err: err}:
-			case <-ctx.Done():
-			}
-			return
+		case a.ch <- flight.StreamChunk{Err: err}:
+		case <-ctx.Done():
 		}
 	}
+	close(a.ch)
 }
 
-// drain releases what a stream sends until it closes.
-func drain(in <-chan flight.StreamChunk) {
-	for c := range in {
-		release(c)
-	}
-}
-
-func release(c flight.StreamChunk) {
-	if c.Data != nil {
-		c.Data.Release()
-	}
+// watch arms the watchdog: answerStopped after stopped ends, a query
+// that has not finished is answered with why() at once, while DuckDB
+// still runs it. The query's goroutine gives its session back when DuckDB
+// returns, as before; its next request waits until then. The returned
+// func disarms it (the query ended).
+func (a *answer) watch(ctx, stopped context.Context, why func() error, log zerolog.Logger) func() bool {
+	return context.AfterFunc(stopped, func() {
+		t := time.NewTimer(answerStopped)
+		defer t.Stop()
+		select {
+		case <-a.done:
+			return
+		case <-t.C:
+		}
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		select {
+		case <-a.done:
+			return
+		default:
+		}
+		err := fmt.Errorf("%w (DuckDB has not stopped it yet: this session's next request waits until it does; another connection need not)", why())
+		log.Warn().Err(err).Msg("query answered as stopped while DuckDB still runs it")
+		a.answered = true
+		a.end(ctx, err)
+	})
 }

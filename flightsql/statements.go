@@ -302,11 +302,10 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 		}
 		return err
 	}
-	ch, out := make(chan flight.StreamChunk, 1), make(chan flight.StreamChunk)
-	go relay(ctx, runCtx, ch, out, func() error { return stopped(runCtx.Err()) }, *QueryLog(s.log, q.id, q.trace))
+	ans := newAnswer()
+	stopWatch := ans.watch(ctx, runCtx, func() error { return stopped(runCtx.Err()) }, *QueryLog(s.log, q.id, q.trace))
 	next := q.sess.yielding()
 	go func() {
-		defer close(ch)
 		start := time.Now()
 		// The connection is given back before an error is sent: a client
 		// that stopped reading must not keep the session's next request
@@ -322,6 +321,7 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 			}()
 			defer stopOnCancel()
 			defer cancel()
+			defer stopWatch()
 			n, err = func() (n int64, err error) {
 				defer func() {
 					if r := recover(); r != nil {
@@ -329,7 +329,7 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 						err = fmt.Errorf("internal error streaming query %s: %v", q.id, r)
 					}
 				}()
-				return s.stream(duck.WithLabel(runCtx, duck.Label{QueryID: q.id, User: q.user, SQL: q.sql}), next, q, schema, ch)
+				return s.stream(duck.WithLabel(runCtx, duck.Label{QueryID: q.id, User: q.user, SQL: q.sql}), next, q, schema, ans)
 			}()
 			err = stopped(err)
 			if err != nil {
@@ -340,17 +340,14 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 			}
 			return n, err
 		}()
+		ans.finish(ctx, err)
 		if err != nil {
-			select {
-			case ch <- flight.StreamChunk{Err: err}:
-			case <-ctx.Done():
-			}
 			queryDebug(s.log, q.id, q.trace).Err(err).Msg("query failed")
 			return
 		}
 		queryDebug(s.log, q.id, q.trace).Int64("rows", rows).Dur("took", time.Since(start)).Msg("query streamed")
 	}()
-	return schema, out, nil
+	return schema, ans.ch, nil
 }
 
 // runNow runs q, a write that returns rows, once per argument row, and
@@ -430,8 +427,8 @@ func (q *query) prepared(ctx context.Context) error {
 	return nil
 }
 
-// stream runs q once per argument row and sends its batches to ch.
-func (s *Server) stream(ctx context.Context, next <-chan struct{}, q *query, schema *arrow.Schema, ch chan<- flight.StreamChunk) (int64, error) {
+// stream runs q once per argument row and sends its batches to ans.
+func (s *Server) stream(ctx context.Context, next <-chan struct{}, q *query, schema *arrow.Schema, ans *answer) (int64, error) {
 	if q.ran {
 		// Run when planned: its rows as they were, read now, no longer
 		// held for a reader.
@@ -441,7 +438,7 @@ func (s *Server) stream(ctx context.Context, next <-chan struct{}, q *query, sch
 			rec := Relabel(q.result[0], schema)
 			q.result = q.result[1:]
 			n := rec.NumRows()
-			if err := send(ctx, next, ch, rec); err != nil {
+			if err := ans.send(ctx, next, rec); err != nil {
 				rec.Release()
 				return total, err
 			}
@@ -472,7 +469,7 @@ func (s *Server) stream(ctx context.Context, next <-chan struct{}, q *query, sch
 			rec.Retain()
 			rec = Relabel(rec, schema)
 			n := rec.NumRows()
-			if err := send(ctx, next, ch, rec); err != nil {
+			if err := ans.send(ctx, next, rec); err != nil {
 				// Closed between batches, not interrupted: DuckDB rolls
 				// back the transaction of a statement interrupted (and
 				// COMMIT then says ok).
