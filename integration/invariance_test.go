@@ -332,6 +332,10 @@ var staged = []string{
 	"SELECT count(*), count(b.id), sum(a.s) FROM (SELECT id % 100 AS k, sum(amount) AS s FROM v GROUP BY 1) AS a LEFT JOIN vv AS b ON a.k = b.id AND b.flag",
 	"SELECT a.x, b.c FROM (SELECT x, count(*) AS c FROM v WHERE g = 1 GROUP BY x) AS b RIGHT JOIN (SELECT DISTINCT x FROM vv WHERE g = 2) AS a ON a.x = b.x",
 	"SELECT a.id, b.id FROM (SELECT id, x FROM v WHERE g = 5) AS a FULL JOIN (SELECT id, x FROM vv WHERE g = 6 LIMIT 1000000) AS b ON a.x = b.x",
+	// USING: its equalities co-partition as an ON's, and its columns are
+	// the two sides' coalesced (they ran local).
+	"SELECT g, a.s, b.n FROM (SELECT g, sum(x) AS s FROM v GROUP BY g) AS a FULL JOIN (SELECT g, count(*) AS n FROM vv WHERE x > 300 GROUP BY g) AS b USING (g)",
+	"SELECT count(*), count(a.x), count(b.x), sum(id), count(DISTINCT id) FROM v AS a FULL JOIN (SELECT * FROM vv WHERE g < 5) AS b USING (id)",
 	// UNION BY NAME, ALL or not, chained, over sides with columns in
 	// other orders, others missing, names in another case.
 	"SELECT id, g, x FROM v WHERE g = 1 UNION ALL BY NAME SELECT x AS X, flag, id FROM vv WHERE g = 2",

@@ -252,6 +252,9 @@ func (a *Analysis) joinInputs() (*joinShape, error) {
 			return nil, local("a join input without a name")
 		}
 		if leaves[i].cols, err = env.Columns(l.node); err != nil {
+			if o := lateralOf(l.node, leaves, i); o != "" {
+				return nil, local("join input %s reads columns of input %s (LATERAL, or a table function of its column): it runs once per row of %s, on one node", l.alias, o, o)
+			}
 			return nil, local("columns of join input %s: %v", l.alias, err)
 		}
 		seen := map[string]bool{}
@@ -323,9 +326,14 @@ func (a *Analysis) joinInputs() (*joinShape, error) {
 		// A FULL join's sides both keep rows no match found: each must be
 		// partitioned by the equalities of its ON, whatever their size.
 		y = 1 - s
-		if ykeys = res.equiKeys(conjuncts(child(child(owner, "from_table"), "condition")), s, y); len(ykeys) == 0 {
-			if from := child(owner, "from_table"); str(from, "ref_type") == "ASOF" {
+		if ykeys = res.equiKeys(onConditions(child(owner, "from_table")), s, y); len(ykeys) == 0 {
+			from := child(owner, "from_table")
+			if str(from, "ref_type") == "ASOF" {
 				return nil, local("an ASOF %s join without an equality of hashable columns in its ON", str(from, "join_type"))
+			}
+			if jt := str(from, "join_type"); jt != "FULL" {
+				// pairedScan's: two inputs computed by stages of their own.
+				return nil, local("two inputs each computed by stages of its own (aggregates, joins), %s joined without an equality of a column of each in the ON (an expression such as k + 1 is not a key)", strings.ToLower(jt))
 			}
 			return nil, local("a FULL join without an equality of hashable columns in its ON")
 		}
@@ -632,11 +640,32 @@ func joinConditions(n Node) []any {
 	out := append(joinConditions(child(n, "left")), joinConditions(child(n, "right"))...)
 	jt, rt := str(n, "join_type"), str(n, "ref_type")
 	if (jt == "INNER" || jt == "LEFT" || jt == "RIGHT") && rt == "REGULAR" || (jt == "INNER" || jt == "LEFT") && rt == "ASOF" {
-		out = append(out, conjuncts(n["condition"])...)
-		for _, u := range list(n, "using_columns") {
-			if name, ok := u.(string); ok {
-				out = append(out, usingEquality{name: name, left: child(n, "left"), right: child(n, "right")})
-			}
+		out = append(out, onConditions(n)...)
+	}
+	return out
+}
+
+// lateralOf is the alias of another of leaves that leaves[i]'s node reads
+// a column of (a LATERAL subquery, unnest(a.l) in FROM), or "".
+func lateralOf(n Node, leaves []leaf, i int) string {
+	for j, o := range leaves {
+		if j != i && o.alias != "" && anyNode(n, func(c Node) bool {
+			names := list(c, "column_names")
+			return str(c, "class") == "COLUMN_REF" && len(names) > 1 && strings.EqualFold(fmt.Sprint(names[0]), o.alias)
+		}) {
+			return o.alias
+		}
+	}
+	return ""
+}
+
+// onConditions are the conjuncts of join n's ON, or the equalities of its
+// USING.
+func onConditions(n Node) []any {
+	out := conjuncts(n["condition"])
+	for _, u := range list(n, "using_columns") {
+		if name, ok := u.(string); ok {
+			out = append(out, usingEquality{name: name, left: child(n, "left"), right: child(n, "right")})
 		}
 	}
 	return out

@@ -221,6 +221,9 @@ func loneStar(selectList []any) bool {
 // topN is how many rows each slice must keep: LIMIT plus OFFSET, which
 // must be integer constants.
 func topN(limit Node) (int64, error) {
+	if limit["limit"] == nil {
+		return 0, local("OFFSET without LIMIT")
+	}
 	n, err := intConstant(child(limit, "limit"))
 	if err != nil {
 		return 0, err

@@ -655,6 +655,9 @@ func (a *Analysis) findJoinScan(from Node, at []string, rows func([]string) (int
 			default:
 				return
 			}
+			if jt == "SEMI" || jt == "ANTI" {
+				why = fmt.Sprintf("%s JOIN is not planned (written as WHERE EXISTS or NOT EXISTS, the same join distributes)", jt)
+			}
 			find(child(n, "left"), append(slices.Clone(path), "left"), splittable && (jt == "INNER" || jt == "LEFT"))
 			find(child(n, "right"), append(slices.Clone(path), "right"), splittable && (jt == "INNER" || (jt == "RIGHT" && a.env.Exchanges)))
 		}
@@ -758,7 +761,7 @@ func unionAllTree(n Node) bool {
 }
 
 // pairedScan is the path of the first Parquet scan under the left input
-// of a join of two FROM items (neither a join) by an ON condition, inner
+// of a join of two FROM items (neither a join) by an ON or USING, inner
 // or outer, when both inputs are subqueries or Parquet scans: what
 // findJoinScan takes for the split scan of a join it co-partitions whole.
 // The scan may be under a join in the input's subquery (firstScan): it
@@ -769,7 +772,7 @@ func (a *Analysis) pairedScan(join Node, at []string) ([]string, bool) {
 	default:
 		return nil, false
 	}
-	if str(join, "ref_type") != "REGULAR" || join["condition"] == nil || len(list(join, "using_columns")) > 0 {
+	if str(join, "ref_type") != "REGULAR" || len(onConditions(join)) == 0 {
 		return nil, false
 	}
 	for _, side := range []string{"left", "right"} {
