@@ -241,16 +241,35 @@ func (r *registry) verdictWindow() time.Duration {
 	return min(r.deadAfter()/2, 2500*time.Millisecond)
 }
 
-// idAt is the executor serving at loc, alive or not.
+// places is how many addresses the executors ids served at, alive or not
+// (an id it no longer knows counts as one of its own): an executor
+// restarted where it served registers under a new id.
+func (r *registry) places(ids []string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if m, ok := r.members[id]; ok {
+			seen[m.Location] = true
+		} else {
+			seen["id:"+id] = true
+		}
+	}
+	return len(seen)
+}
+
+// idAt is the executor serving at loc, alive or not: the one last heard
+// from when an executor restarted there under a new id.
 func (r *registry) idAt(loc string) (string, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	found, last := "", time.Time{}
 	for id, m := range r.members {
-		if m.Location == loc {
-			return id, true
+		if m.Location == loc && (found == "" || m.lastSeen.After(last)) {
+			found, last = id, m.lastSeen
 		}
 	}
-	return "", false
+	return found, found != ""
 }
 
 // assign picks an executor and an alternate for each of n tasks: the least

@@ -673,3 +673,41 @@ func TestCrashingTaskRunsAtMostMaxTries(t *testing.T) {
 		t.Fatalf("the crashing task was sent to %d executors, want at most %d", n, maxTries)
 	}
 }
+
+// Runs of a task lost on executors that served at one address (an
+// executor restarted by its supervisor and dead again, twice within the
+// heartbeat timeout) are not taken for a task that ends executors, where
+// the cluster has others: its reader runs it, and its text is not
+// refused. Lost at two addresses, it is.
+func TestCrashLoopOfOneExecutorIsNoPoison(t *testing.T) {
+	for _, c := range []struct {
+		lost   []string
+		poison bool
+	}{{[]string{"a", "a2"}, false}, {[]string{"a", "b"}, true}} {
+		s := schedulerOf(t, "a", "b", "c")
+		// a2 is a restarted: a new id where a served.
+		if err := s.reg.act(cluster.ActionRegister, cluster.Member{ID: "a2", Location: "grpc://a", Threads: 1, Zone: "UTC"}); err != nil {
+			t.Fatal(err)
+		}
+		clock := time.Now().Add(time.Second)
+		var mu sync.Mutex
+		s.now = func() time.Time {
+			mu.Lock()
+			defer mu.Unlock()
+			return clock
+		}
+		var told []string
+		s.poisoned = func(_ [32]byte, _ string, dead []string) { told = dead }
+		s.add("q", "u", []jobTask{{handle: "t", home: "a"}}, []jobStage{{n: 1}})
+		for _, id := range c.lost {
+			s.suspectAt("q", 0, id)
+		}
+		mu.Lock()
+		clock = clock.Add(time.Minute) // past the verdict window, none heard from
+		mu.Unlock()
+		err := s.noneDied(context.Background(), "q", 0)
+		if c.poison != (err != nil) || c.poison != (told != nil) {
+			t.Errorf("lost at %v: %v, poisoned %v; want a verdict: %v", c.lost, err, told, c.poison)
+		}
+	}
+}
