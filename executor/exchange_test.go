@@ -676,6 +676,50 @@ func TestResultsGoAtTheQuerysDeadline(t *testing.T) {
 	}
 }
 
+// A reader that stops reading a task's result does not keep it spooled
+// past its query's deadline: the spool goes, and the read, taken up
+// again, ends DeadlineExceeded. Such a reader held 879 MB of spool four
+// minutes past a 30 s --query-timeout.
+func TestTakenResultsGoAtTheQuerysDeadline(t *testing.T) {
+	m := startCluster(t, 1, 64<<20)[0]
+	h := sign(t, m.e, cluster.Task{Query: "timed", Task: 1, Executor: m.e.ID(),
+		SQL: "SELECT range AS v, repeat('x', 100) AS pad FROM range(2000000)", Deadline: time.Now().Add(2 * time.Second)})
+	start(t, m.cl, h)
+	tk, err := cluster.TaskTicket(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	stream, err := m.cl.DoGet(ctx, &flight.Ticket{Ticket: tk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := flight.NewRecordReader(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	if !r.Next() {
+		t.Fatalf("no first batch: %v", r.Err())
+	}
+	// What is left is what gRPC holds to send (a flow-control window).
+	kept := func(u SpoolUsage) bool { return u.Disk > 0 || u.Files > 0 || u.Memory > u.Sending }
+	if u := m.e.Spooled(); !kept(u) {
+		t.Fatalf("the result is not spooled beyond what gRPC sends: %+v", u)
+	}
+	for end := time.Now().Add(10 * time.Second); kept(m.e.Spooled()); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("a stalled reader's result still spooled 8 s after the deadline: %+v", m.e.Spooled())
+		}
+	}
+	for r.Next() {
+	}
+	if status.Code(r.Err()) != codes.DeadlineExceeded || !strings.Contains(r.Err().Error(), "--query-timeout") {
+		t.Fatalf("the read taken up again: %v, want DeadlineExceeded naming --query-timeout", r.Err())
+	}
+}
+
 // A task started here is served here, without asking the coordinator
 // where it runs: that question is for a ticket this executor does not
 // hold (a stolen task's). Keyed by handle while runs were keyed by query
