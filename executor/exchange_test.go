@@ -689,16 +689,7 @@ func TestTakenResultsGoAtTheQuerysDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	stream, err := m.cl.DoGet(ctx, &flight.Ticket{Ticket: tk})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := flight.NewRecordReader(stream)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openTicket(t, m.cl, tk)
 	defer r.Release()
 	if !r.Next() {
 		t.Fatalf("no first batch: %v", r.Err())
