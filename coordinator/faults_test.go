@@ -312,7 +312,7 @@ func TestLocalQueriesSayWhy(t *testing.T) {
 		"SELECT k, random() FROM fact":                                                             "runs local: volatile function random",
 		"SELECT f.k, o.o FROM ord o FULL JOIN fact f ON f.o < o.o AND o.o < 3":                     "runs local: a FULL join without an equality",
 		"SELECT 42 AS answer":                                                                      "runs local: reads a EMPTY, not a file scan",
-		"SELECT f.k FROM fact f SEMI JOIN ord o ON f.o = o.o":                                      "runs local: SEMI JOIN is not planned (written as WHERE EXISTS",
+		"SELECT k FROM fact SEMI JOIN ord USING (o)":                                               "runs local: SEMI JOIN is not planned (written as WHERE EXISTS",
 		"SELECT k FROM fact ORDER BY k, x OFFSET 5":                                                "runs local: OFFSET without LIMIT",
 		"SELECT f.k, x.n FROM fact f, LATERAL (SELECT count(*) AS n FROM ord o WHERE o.o = f.o) x": "runs local: join input x reads columns of input f (LATERAL",
 		"SELECT count(*) FROM (SELECT o, count(*) AS n FROM fact GROUP BY o) a JOIN (SELECT o, count(*) AS n FROM ord GROUP BY o) b ON a.o = b.o + 1": "runs local: two inputs each computed by stages of its own (aggregates, joins), inner joined without an equality",

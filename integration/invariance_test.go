@@ -336,6 +336,10 @@ var staged = []string{
 	// the two sides' coalesced (they ran local).
 	"SELECT g, a.s, b.n FROM (SELECT g, sum(x) AS s FROM v GROUP BY g) AS a FULL JOIN (SELECT g, count(*) AS n FROM vv WHERE x > 300 GROUP BY g) AS b USING (g)",
 	"SELECT count(*), count(a.x), count(b.x), sum(id), count(DISTINCT id) FROM v AS a FULL JOIN (SELECT * FROM vv WHERE g < 5) AS b USING (id)",
+	// SEMI and ANTI JOIN, planned as the EXISTS and NOT EXISTS they are
+	// (they ran local).
+	"SELECT a.g, count(*), sum(a.x) FROM v AS a SEMI JOIN vv AS b ON a.id = b.id AND b.x > 500 WHERE a.g < 8 GROUP BY a.g",
+	"SELECT a.id, a.x FROM v AS a ANTI JOIN (SELECT id, g FROM vv WHERE x % 3 = 0) AS b ON a.id = b.id AND a.g = b.g",
 	// UNION BY NAME, ALL or not, chained, over sides with columns in
 	// other orders, others missing, names in another case.
 	"SELECT id, g, x FROM v WHERE g = 1 UNION ALL BY NAME SELECT x AS X, flag, id FROM vv WHERE g = 2",

@@ -336,6 +336,7 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 		return nil, err
 	}
 	pivotsAsAggregates(root, env) // pivot.go
+	semiJoinsAsExists(root)       // semisyntax.go
 	if err := bindNowOnce(root, &env); err != nil {
 		return nil, err
 	}
