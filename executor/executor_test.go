@@ -456,6 +456,30 @@ func TestLargeTicketIsRead(t *testing.T) {
 func TestRereadsOfATicketAreBounded(t *testing.T) {
 	e, cl, _ := startMember(t, cluster.NewSecret(), 64<<20)
 	_, ticket := taskOf(t, e, 1, 3_000_000) // 24 MB: more than a stream's windows hold
+	rereadsBounded(t, e, cl, ticket)
+}
+
+// So are a producer's partition's, which every consumer's ticket holds:
+// 600 reads at once of one ran 600 runs of the producer (a tester's).
+func TestRereadsOfAPartitionAreBounded(t *testing.T) {
+	e, cl, _ := startMember(t, cluster.NewSecret(), 64<<20)
+	h, err := e.cfg.Secret.SignTask(cluster.Task{Query: "q", Task: 1, User: "u", Executor: e.ID(), Partitions: 2,
+		SQL:   "SELECT $1::VARCHAR AS f, range AS i, range % 2 AS skein_part FROM range($2, $3)",
+		Slice: partition.Slice{File: "x", First: 0, Last: 6_000_000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ticket, err := cluster.PartitionTicket(h, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rereadsBounded(t, e, cl, ticket)
+}
+
+// rereadsBounded reads ticket, then again maxRereads times at once, the
+// next read at once refused, and again once those ended.
+func rereadsBounded(t *testing.T, e *Executor, cl flight.Client, ticket []byte) {
+	t.Helper()
 	if _, _, err := readAll(context.Background(), cl, ticket); err != nil {
 		t.Fatal(err)
 	}
