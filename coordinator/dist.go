@@ -824,6 +824,23 @@ func (d *dist) planAST(ctx context.Context, conn *duck.Conn, query string, text 
 		consulted = true
 		return scanRows(paths)
 	}
+	// The files a join input each task reads itself is pinned to
+	// (partition.Env.Files) are in the plan's cache keys: a plan kept
+	// names them, and one more file is another plan.
+	var pins strings.Builder
+	listed := func(paths []string) ([]string, error) {
+		consulted = true
+		files, err := d.filesOnce(ctx, conn, seen, paths)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]string, len(files))
+		for i, f := range files {
+			out[i] = f.Path
+			fmt.Fprintf(&pins, "\x00pinned %s %d %d", f.Path, f.Size, f.Modified)
+		}
+		return out, nil
+	}
 	cols := func(item partition.Node) ([]partition.Column, error) {
 		consulted = true
 		return facts.columns(item)
@@ -863,7 +880,7 @@ WHERE database_name = 'temp' AND lower(function_name) = lower($1)`, name)
 	names := fieldNames(schema)
 	a, err := partition.Analyze(marked, partition.Env{Aggregates: d.aggs, View: view, Rows: rows,
 		Exchanges: d.exchanges, Partitions: d.slots(), BroadcastRows: d.broadcastRows, Columns: cols,
-		Estimate: facts.estimate, KeyStats: keyStats, PruneStats: pruneStats, Hive: hive, Names: names,
+		Estimate: facts.estimate, KeyStats: keyStats, PruneStats: pruneStats, Hive: hive, Names: names, Files: listed,
 		TaskOpenFiles: d.taskOpenFiles, SessionFunction: sessionFunction, SessionType: d.db.UserType})
 	if errors.Is(err, partition.ErrLocal) && !consulted {
 		// Local whatever the catalog holds (SELECT 1, a volatile function,
@@ -879,7 +896,7 @@ WHERE database_name = 'temp' AND lower(function_name) = lower($1)`, name)
 	// The plan cache key: the AST, the views it read (the stage planner
 	// reads some, those in a WITH computed once, after Analyze), the
 	// result schema.
-	cacheKey := func() string { return ast + views.key() + "\x00" + schema.String() }
+	cacheKey := func() string { return ast + views.key() + "\x00" + schema.String() + pins.String() }
 	// The same with the marked constants counted by type only
 	// (partition.MarkLiterals), for a plan whose SQL takes them as
 	// parameters (lits, their texts).
@@ -890,7 +907,7 @@ WHERE database_name = 'temp' AND lower(function_name) = lower($1)`, name)
 		d.parsed.put(query, text)
 	}
 	shape := text.shape
-	shapeKey := func() string { return shape + views.key() + "\x00" + schema.String() }
+	shapeKey := func() string { return shape + views.key() + "\x00" + schema.String() + pins.String() }
 	var lits []string
 	if values != "" {
 		if lits, err = partition.LiteralArgs(values); err != nil {

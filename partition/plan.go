@@ -203,6 +203,12 @@ type Env struct {
 	// 00:00:00); a file whose column is stored as another type is an
 	// error. Prune reads it (KeyStats, for integers only, when nil).
 	PruneStats func(paths []string, column, typ string) ([]File, error)
+	// Files lists the Parquet files a scan of the paths reads, in
+	// read_parquet's order: a join input that each join task reads
+	// itself names them (pinFiles), so that every task, and a task run
+	// again, reads the files the planner listed. nil: such an input is
+	// read as written.
+	Files func(paths []string) ([]string, error)
 	// Hive is how a scan of the paths reads their key=value directories
 	// as a whole (readas.go), which its slices then say. nil: as each
 	// slice decides alone.
