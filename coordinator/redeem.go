@@ -231,7 +231,7 @@ func (d *dist) openPart(ctx context.Context, t cluster.Task, handle []byte, part
 	if at, _ := d.sched.at(t.Query, t.Task); at != "" && !slices.Contains(ids, at) {
 		return d.openPart(ctx, t, handle, part) // given to another meanwhile
 	}
-	if err := d.sched.noneDied(ctx, t.Query, t.Task); err != nil {
+	if err := d.sched.noneDied(ctx, t.Query, t.Task, true); err != nil {
 		return nil, nil, "", fmt.Errorf("task %s/%d: %w", t.Query, t.Task, errors.Join(append(errs, err)...))
 	}
 	report := cluster.TaskReport{Query: t.Query, Task: t.Task, Executor: "coordinator", Started: time.Now()}

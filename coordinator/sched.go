@@ -1000,7 +1000,7 @@ func (s *scheduler) where(ctx context.Context, qid string, i int, failedAt strin
 			at := t.at
 			s.mu.Unlock()
 			if at == "" {
-				return "", s.noneDied(ctx, qid, i)
+				return "", s.noneDied(ctx, qid, i, false)
 			}
 			loc, _ := s.reg.location(at)
 			return loc, nil
@@ -1129,8 +1129,9 @@ func (s *scheduler) died(ctx context.Context, qid string, i int) ([]string, erro
 }
 
 // noneDied is nil unless an executor died running task i of query qid
-// (died): its error then says the task is run by no reader.
-func (s *scheduler) noneDied(ctx context.Context, qid string, i int) error {
+// (died): its error then says the task is run by no reader. here says the
+// coordinator asks, to run the task itself.
+func (s *scheduler) noneDied(ctx context.Context, qid string, i int, here bool) error {
 	dead, err := s.died(ctx, qid, i)
 	if err != nil {
 		return err
@@ -1141,8 +1142,14 @@ func (s *scheduler) noneDied(ctx context.Context, qid string, i int) error {
 	// task, whose reader runs it. Two such deaths of an executor killed
 	// from outside had the query's text refused to every user for ten
 	// minutes (a tester's). A task that ends executors does so wherever
-	// it runs: its reader's is the next.
+	// it runs: its reader's is the next. Not the coordinator, whose end
+	// would be every query's: it runs no task an executor died running,
+	// and the query fails, its text not refused.
 	if len(dead) > 0 && s.reg.places(dead) < 2 && len(s.reg.locations()) > 1 {
+		if here {
+			return fmt.Errorf("%w: executors %s at one address died as task %s/%d ran there, and the coordinator does not run it: run the query again",
+				flightsql.ErrUnavailable, strings.Join(dead, ", "), qid, i)
+		}
 		return nil
 	}
 	if len(dead) > 0 {

@@ -677,8 +677,9 @@ func TestCrashingTaskRunsAtMostMaxTries(t *testing.T) {
 // Runs of a task lost on executors that served at one address (an
 // executor restarted by its supervisor and dead again, twice within the
 // heartbeat timeout) are not taken for a task that ends executors, where
-// the cluster has others: its reader runs it, and its text is not
-// refused. Lost at two addresses, it is.
+// the cluster has others: its reader, an executor, runs it, and its text
+// is not refused. Lost at two addresses, it is. The coordinator runs
+// neither.
 func TestCrashLoopOfOneExecutorIsNoPoison(t *testing.T) {
 	for _, c := range []struct {
 		lost   []string
@@ -705,9 +706,13 @@ func TestCrashLoopOfOneExecutorIsNoPoison(t *testing.T) {
 		mu.Lock()
 		clock = clock.Add(time.Minute) // past the verdict window, none heard from
 		mu.Unlock()
-		err := s.noneDied(context.Background(), "q", 0)
+		err := s.noneDied(context.Background(), "q", 0, false)
 		if c.poison != (err != nil) || c.poison != (told != nil) {
 			t.Errorf("lost at %v: %v, poisoned %v; want a verdict: %v", c.lost, err, told, c.poison)
+		}
+		// The coordinator never runs such a task itself.
+		if err := s.noneDied(context.Background(), "q", 0, true); err == nil || c.poison != (told != nil) {
+			t.Errorf("lost at %v: the coordinator may run the task (%v), or poisoned %v", c.lost, err, told)
 		}
 	}
 }
