@@ -1,6 +1,8 @@
 """What an authenticated but hostile client tries against the server itself
 (issue 9): none of it may destroy data or stop the server for others."""
 
+import os
+import threading
 import pyarrow as pa
 import pytest
 from adbc_driver_manager import dbapi
@@ -82,3 +84,46 @@ def test_map_parameter_with_equal_keys_is_refused(server):
             with pytest.raises(dbapi.ProgrammingError, match="MAP"):
                 cur.execute("SELECT ?", parameters=param)
     attacked(server, attack)
+
+
+def test_stopped_query_is_answered_while_duckdb_still_runs_it(skein_factory, tmp_path):
+    """A query past --query-timeout is its client's error at the deadline even while DuckDB
+    sits in a call no interrupt reaches, here a read of a FIFO no one writes to: the client
+    waited for the call to return (forever). Once a writer ends the read, the server answers."""
+    fifo_dir = tmp_path / "fifo"
+    fifo_dir.mkdir()
+    fifo = fifo_dir / "rows.csv"
+    os.mkfifo(fifo)
+    srv = skein_factory(allow_dirs=[str(fifo_dir)], extra_args=["--query-timeout", "1s"],
+                        in_process_plan=None)
+    outcome = {}
+    answered = threading.Event()
+    c = srv.connect(autocommit=True)
+    cur = c.cursor()
+
+    def run():
+        try:
+            cur.execute(f"SELECT a FROM read_csv('{fifo}', columns = {{'a': 'INTEGER'}}, "
+                        "auto_detect = false, header = false)")
+            outcome["rows"] = cur.fetchall()
+        except Exception as e:  # the error this test wants
+            outcome["error"] = str(e)
+        answered.set()
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    in_time = answered.wait(20)
+    # DuckDB reads the FIFO until a writer closes it, whatever the test saw;
+    # closing the cursor waits for that (ADBC's release).
+    w = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    os.write(w, b"1\n2\n")
+    os.close(w)
+    t.join(20)
+    cur.close()
+    c.close()
+    assert in_time, "the client had no answer 20 s into a query of a 1 s timeout"
+    assert "--query-timeout" in outcome.get("error", ""), outcome
+    assert "DuckDB has not stopped it" in outcome["error"], outcome
+    with srv.connect(autocommit=True) as c, c.cursor() as cur:
+        cur.execute("SELECT 41 + 1")
+        assert cur.fetchone() == (42,)
