@@ -1133,7 +1133,7 @@ func (s *scheduler) died(ctx context.Context, qid string, i int) ([]string, erro
 // coordinator asks, to run the task itself.
 func (s *scheduler) noneDied(ctx context.Context, qid string, i int, here bool) error {
 	dead, err := s.died(ctx, qid, i)
-	if err != nil {
+	if err != nil || len(dead) == 0 {
 		return err
 	}
 	// Executors that died at one address, where the cluster has others,
@@ -1145,28 +1145,25 @@ func (s *scheduler) noneDied(ctx context.Context, qid string, i int, here bool) 
 	// it runs: its reader's is the next. Not the coordinator, whose end
 	// would be every query's: it runs no task an executor died running,
 	// and the query fails, its text not refused.
-	if len(dead) > 0 && s.reg.places(dead) < 2 && len(s.reg.locations()) > 1 {
+	if s.reg.places(dead) < 2 && len(s.reg.locations()) > 1 {
 		if here {
 			return fmt.Errorf("%w: executors %s at one address died as task %s/%d ran there, and the coordinator does not run it: run the query again",
 				flightsql.ErrUnavailable, strings.Join(dead, ", "), qid, i)
 		}
 		return nil
 	}
-	if len(dead) > 0 {
-		s.mu.Lock()
-		j := s.jobs[qid]
-		tell := j != nil && !j.poisoned && s.poisoned != nil
-		if tell {
-			j.poisoned = true
-		}
-		s.mu.Unlock()
-		if tell {
-			s.poisoned(j.text, qid, dead)
-		}
-		return fmt.Errorf("%w: executors %s died as task %s/%d ran there, and it is not run again: its input may end any node it runs on",
-			flightsql.ErrInvalid, strings.Join(dead, ", "), qid, i)
+	s.mu.Lock()
+	j := s.jobs[qid]
+	tell := j != nil && !j.poisoned && s.poisoned != nil
+	if tell {
+		j.poisoned = true
 	}
-	return nil
+	s.mu.Unlock()
+	if tell {
+		s.poisoned(j.text, qid, dead)
+	}
+	return fmt.Errorf("%w: executors %s died as task %s/%d ran there, and it is not run again: its input may end any node it runs on",
+		flightsql.ErrInvalid, strings.Join(dead, ", "), qid, i)
 }
 
 // verdictSlack: a heartbeat the executor sent just before it died may be

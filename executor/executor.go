@@ -823,11 +823,9 @@ func (e *Executor) claim(key string, t cluster.Task) (*spoolReader, func(), erro
 	s, ok := e.started[key]
 	again := ok && s.sp == nil // redeemed before: a run of its own
 	if again {
-		if n := e.rereads[key]; n >= maxRereads {
-			return nil, nil, fmt.Errorf("%w: task %s/%d's ticket is being read %d times at once: a ticket is read once "+
-				"(one read again runs the task again, at most %d at a time)", skeinsql.ErrBusy, t.Query, t.Task, n, maxRereads)
+		if err := e.reread(key, fmt.Sprintf("task %s/%d's ticket", t.Query, t.Task)); err != nil {
+			return nil, nil, err
 		}
-		e.rereads[key]++
 	}
 	if !ok || s.sp == nil {
 		s = e.spawn(t, -1)
@@ -847,13 +845,30 @@ func (e *Executor) claim(key string, t cluster.Task) (*spoolReader, func(), erro
 		s.sp.release()
 		forget()
 		if again {
-			e.mu.Lock()
-			if e.rereads[key]--; e.rereads[key] <= 0 {
-				delete(e.rereads, key)
-			}
-			e.mu.Unlock()
+			e.rereadDone(key)
 		}
 	}, nil
+}
+
+// reread counts a run of its own for a reader of what (named for the
+// refusal) under key, at most maxRereads at once. Called with e.mu held;
+// rereadDone uncounts it.
+func (e *Executor) reread(key, what string) error {
+	if n := e.rereads[key]; n >= maxRereads {
+		return fmt.Errorf("%w: %s is being read %d times at once: it is read once "+
+			"(one read again runs its task again, at most %d at a time)", skeinsql.ErrBusy, what, n, maxRereads)
+	}
+	e.rereads[key]++
+	return nil
+}
+
+// rereadDone says a run reread counted under key has ended.
+func (e *Executor) rereadDone(key string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.rereads[key]--; e.rereads[key] <= 0 {
+		delete(e.rereads, key)
+	}
 }
 
 // maxRereads bounds the runs of one task that readers of its ticket, read
@@ -967,11 +982,9 @@ func (e *Executor) claimPart(key string, t cluster.Task, part int) (*spoolReader
 	rk := ""
 	if ok && !s.overflow.Load() {
 		rk = key + "#" + strconv.Itoa(part)
-		if n := e.rereads[rk]; n >= maxRereads {
-			return nil, nil, fmt.Errorf("%w: partition %d of task %s/%d is being read %d times at once: a partition is read once "+
-				"(one read again runs its task again, at most %d at a time)", skeinsql.ErrBusy, part, t.Query, t.Task, n, maxRereads)
+		if err := e.reread(rk, fmt.Sprintf("partition %d of task %s/%d", part, t.Query, t.Task)); err != nil {
+			return nil, nil, err
 		}
-		e.rereads[rk]++
 	}
 	own := e.spawn(t, part)
 	r := own.parts[part].take()
@@ -981,11 +994,7 @@ func (e *Executor) claimPart(key string, t cluster.Task, part int) (*spoolReader
 		own.cancel()
 		forget()
 		if rk != "" {
-			e.mu.Lock()
-			if e.rereads[rk]--; e.rereads[rk] <= 0 {
-				delete(e.rereads, rk)
-			}
-			e.mu.Unlock()
+			e.rereadDone(rk)
 		}
 	}, nil
 }

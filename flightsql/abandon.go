@@ -15,25 +15,25 @@ import (
 // answerStopped is how long a query run here may go on after its deadline
 // passed or it was cancelled before its client is told so without it.
 // DuckDB checks for an interrupt between its own steps, not inside one
-// call or a blocked read: a scan of a FIFO no one writes to, or a
-// contains() of a megabyte needle, kept the client of a query timed out
-// at 2 s waiting until the call returned (12 s, 35 s, or never), for an
-// answer that was already decided.
+// call or a blocked read: the client of a query timed out at 3 s waited
+// 35 s for a contains() of a megabyte needle to return, and the client
+// of a scan of a FIFO no one writes to waited as long as no one did, for
+// an answer that was already decided.
 const answerStopped = time.Second
 
 // errAnswered ends a query's stream whose client was already told it
-// stopped (answer.abandon).
+// stopped (answer.watch).
 var errAnswered = errors.New("the query's client was answered that it stopped")
 
 // answer is a local query's stream to its DoGet: the query's goroutine
 // sends its batches and its end, unless a watchdog answered the client
-// first (abandon). Its lock is held by a send, which returns at once once
+// first (watch). Its lock is held by a send, which returns at once once
 // the query is stopped (send), so the watchdog waits only for a query
 // stuck in DuckDB, never behind one.
 type answer struct {
 	mu       sync.Mutex
 	ch       chan flight.StreamChunk
-	answered bool          // abandon sent the client its end
+	answered bool          // the watchdog sent the client its end
 	done     chan struct{} // closed by finish
 }
 
@@ -51,7 +51,7 @@ func (a *answer) send(ctx context.Context, next <-chan struct{}, rec arrow.Recor
 	return send(ctx, next, a.ch, rec)
 }
 
-// finish ends the stream with err (nil: its end), unless abandon did.
+// finish ends the stream with err (nil: its end), unless the watchdog did.
 func (a *answer) finish(ctx context.Context, err error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -116,19 +116,17 @@ func (j *joinShape) pinFiles(files func([]string) ([]string, error)) {
 
 // pinScan has the Parquet scan n name the files its patterns match.
 func pinScan(n Node, files func([]string) ([]string, error)) {
+	pattern := func(p string) bool { return strings.ContainsAny(p, "*?[") }
 	paths, err := scanPaths(n, true)
-	if err != nil || !slices.ContainsFunc(paths, func(p string) bool { return strings.ContainsAny(p, "*?[") }) {
+	if err != nil || !slices.ContainsFunc(paths, pattern) {
 		return
 	}
 	listed, err := files(paths)
-	if err != nil || len(listed) == 0 {
+	if err != nil || len(listed) == 0 || slices.ContainsFunc(listed, pattern) {
 		return
 	}
 	names := make([]Node, len(listed))
 	for k, f := range listed {
-		if strings.ContainsAny(f, "*?[") {
-			return
-		}
 		names[k] = constant("VARCHAR", f)
 	}
 	list(child(n, "function"), "children")[0] = function("list_value", names...)
