@@ -240,7 +240,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SessionIdle, "session-idle-timeout", 15*time.Minute, "close client sessions idle this long")
 	fs.DurationVar(&c.AbandonedTxn, "abandoned-txn-timeout", 10*time.Second, "a session with a transaction open whose client connections have all closed (a client killed or cut off) is closed, and its transaction rolled back, this long after the last one closed, releasing its row locks; a client that comes back on a new connection within it keeps it (0: only --session-idle-timeout ends it)")
 	fs.DurationVar(&c.EndpointExpiry, "endpoint-expiry", defaultEndpointExpiry, "a distributed query's endpoints expire (expiration_time) this long after the client last read, polled (PollFlightInfo) or renewed (RenewFlightEndpoint) them: a query left so long with no stream of it open is cancelled on every executor")
-	fs.DurationVar(&c.QueryTimeout, "query-timeout", 0, "cancel a query running longer than this, its tasks on executors too (0: no limit)")
+	fs.DurationVar(&c.QueryTimeout, "query-timeout", 0, "cancel a query or write running longer than this, its tasks on executors too (0: no limit)")
 	fs.Int64Var(&c.MaxResultBytes, "max-result-bytes", 0, "fail a query whose result, as the coordinator streams, proxies or merges it, exceeds this many bytes (0: no limit)")
 	fs.IntVar(&c.MaxRunningQueries, "max-running-queries", 0, "most distributed queries whose tasks run on executors at once; more wait in a queue, in arrival order (0: no limit)")
 	fs.IntVar(&c.MaxRunningQueriesPerUser, "max-running-queries-per-user", 0, "most distributed queries of one user running on executors at once; more wait in the queue (0: no limit)")

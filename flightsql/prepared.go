@@ -289,7 +289,10 @@ func (s *Server) flightInfoPrepared(ctx context.Context, cmd flightsql.PreparedS
 				q.written = true
 				return q.reserve(), nil
 			}
-			if _, err := s.execRows(ctx, sess, p.stmt, p.args); err != nil {
+			if err := s.timed(ctx, tag.ID, func(ctx context.Context) error {
+				_, err := s.execRows(ctx, sess, p.stmt, p.args)
+				return err
+			}); err != nil {
 				return nil, err
 			}
 			return q.reserve(), nil
@@ -400,6 +403,10 @@ func (s *Server) DoPutPreparedStatementUpdate(ctx context.Context, cmd flightsql
 			}
 			defer st.Close()
 		}
-		return s.execRows(ctx, sess, st, rows)
+		err = s.timed(ctx, tag.ID, func(ctx context.Context) (err error) {
+			n, err = s.execRows(ctx, sess, st, rows)
+			return err
+		})
+		return n, err
 	})
 }

@@ -121,7 +121,10 @@ func (s *Server) flightInfoStatement(ctx context.Context, cmd flightsql.Statemen
 				q.written = true
 				return q.reserve(), nil // unreserved, its end took the session's count below zero
 			}
-			if _, err := st.Exec(ctx, nil); err != nil {
+			if err := s.timed(ctx, tag.ID, func(ctx context.Context) error {
+				_, err := st.Exec(ctx, nil)
+				return err
+			}); err != nil {
 				return nil, err
 			}
 			return q.reserve(), nil
@@ -360,6 +363,11 @@ func (s *Server) runNow(ctx context.Context, q *query) error {
 	if err := q.prepared(ctx); err != nil {
 		return err
 	}
+	return s.timed(ctx, q.id, func(ctx context.Context) error { return s.runRows(ctx, q) })
+}
+
+// runRows is runNow's run, under the query's deadline.
+func (s *Server) runRows(ctx context.Context, q *query) error {
 	q.ran = true
 	var bytes int64
 	// One transaction: rows over the limit undo the write (or abort the
@@ -547,7 +555,11 @@ func (s *Server) DoPutCommandStatementUpdate(ctx context.Context, cmd flightsql.
 			return n, err
 		}
 		defer s.record(tag, sess.user, cmd.GetQuery())(&n, &err)
-		return sess.conn.Exec(ctx, cmd.GetQuery())
+		err = s.timed(ctx, tag.ID, func(ctx context.Context) (err error) {
+			n, err = sess.conn.Exec(ctx, cmd.GetQuery())
+			return err
+		})
+		return n, err
 	})
 }
 
@@ -631,6 +643,21 @@ func (s *Server) cancelEndpoints(user string, eps []*flight.FlightEndpoint) (fli
 		}
 	}
 	return result, nil
+}
+
+// timed runs fn, a statement's run that writes here (DDL, DML, a prepared
+// update's parameter rows), within --query-timeout, as queries run: its
+// deadline interrupts DuckDB, which undoes the statement (the rows of a
+// parameter batch all, execRows), and the client learns which (Expired).
+// Its answer waits for DuckDB's: a write that ends as its deadline passes
+// may have committed, and the client is told what happened.
+func (s *Server) timed(ctx context.Context, id string, fn func(context.Context) error) error {
+	if s.cfg.Limits.QueryTimeout <= 0 {
+		return fn(ctx)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Limits.QueryTimeout)
+	defer cancel()
+	return s.cfg.Limits.Expired(ctx, id, fn(ctx))
 }
 
 // execRows runs stmt once per argument row (once without arguments when
