@@ -258,6 +258,16 @@ func (r *registry) places(ids []string) int {
 	return len(seen)
 }
 
+// placeOf is where executor id serves or served ("" if never known).
+func (r *registry) placeOf(id string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if m, ok := r.members[id]; ok {
+		return m.Location
+	}
+	return ""
+}
+
 // idAt is the executor serving at loc, alive or not: the one last heard
 // from when an executor restarted there under a new id.
 func (r *registry) idAt(loc string) (string, bool) {

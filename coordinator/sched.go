@@ -91,6 +91,8 @@ type scheduler struct {
 	// known are the executors the last pass saw live or gave tasks to:
 	// runs are abandoned only when one of them is no longer live.
 	known map[string]bool
+	// places are where the executors taking tasks at the last pass serve.
+	places map[string]string
 }
 
 // A job is one query's tasks.
@@ -103,6 +105,7 @@ type job struct {
 	stages   []*jobStage
 	queues   map[string][]int // queued tasks by home, in signed order
 	takers   map[string]int   // the executors taking tasks at the last pick (stask.lostAt)
+	places   map[string]string // where each of them serves (stask.lostPlaces)
 	text     [32]byte         // its SQL's SHA-256 (setText), for the poisoned hook
 	poisoned bool             // the hook was told
 	queued   int
@@ -183,6 +186,12 @@ type stask struct {
 	// within a second and the task left to its readers, so that a client
 	// that only polls waited for it until its ticket expired.
 	lostAt []string
+	// lostPlaces are the addresses of lostAt: an executor restarted at
+	// one (a new id, an old one the registry still counts) is avoided as
+	// the one it replaced is. A crash loop under a supervisor, or an OOM
+	// kill of each process started there, lost a task's every try at one
+	// address.
+	lostPlaces []string
 	// suspects are its lost runs whose connection broke as they ran
 	// (errRunBroken): their executors may have died of the task (DuckDB
 	// crashing on the query's input). Readers wait for their verdicts
@@ -358,8 +367,10 @@ func (s *scheduler) admit(now time.Time) {
 func (s *scheduler) pass() {
 	members := s.reg.ready()
 	slots := map[string]int{} // of the executors taking tasks
+	places := map[string]string{}
 	for _, m := range members {
 		slots[m.ID] = max(m.Threads, 1)
+		places[m.ID] = m.Location
 	}
 	live := map[string]bool{}
 	for _, m := range s.reg.live() {
@@ -373,6 +384,7 @@ func (s *scheduler) pass() {
 		s.abandon(live)
 	}
 	s.known = maps.Clone(live)
+	s.places = places
 	for id := range slots {
 		s.known[id] = true
 	}
@@ -449,7 +461,7 @@ func (s *scheduler) pick(exec string, slots map[string]int, total int, now time.
 	}
 	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].running < jobs[b].running })
 	for _, j := range jobs {
-		j.takers = slots
+		j.takers, j.places = slots, s.places
 		steal := func(home string) bool {
 			return (!s.noSteal || slots[home] == 0) && (spare == nil || !spare(home))
 		}
@@ -654,16 +666,25 @@ func (j *job) readyFor(i int, exec string) bool {
 	if !j.ready(i) {
 		return false
 	}
-	lost := j.tasks[i].lostAt
-	if !slices.Contains(lost, exec) {
+	t := j.tasks[i]
+	if !j.lostThere(t, exec) {
 		return true
 	}
 	for id := range j.takers {
-		if !slices.Contains(lost, id) {
+		if !j.lostThere(t, id) {
 			return false
 		}
 	}
 	return true
+}
+
+// lostThere says whether a run of t was lost at exec, or at its address.
+func (j *job) lostThere(t *stask, exec string) bool {
+	if slices.Contains(t.lostAt, exec) {
+		return true
+	}
+	place := j.places[exec]
+	return place != "" && slices.Contains(t.lostPlaces, place)
 }
 
 // launch records a run of task i at exec. s.mu is held.
@@ -703,7 +724,7 @@ func (s *scheduler) straggler(exec string, now time.Time) *taskRun {
 			// runs counted: a task whose input ends the executors running
 			// it (DuckDB crashing) ended a fourth of four as a straggler
 			// run of its third try.
-			if t.state != taskRunning || len(t.runs) != 1 || t.runs[0].exec == exec || slices.Contains(t.lostAt, exec) ||
+			if t.state != taskRunning || len(t.runs) != 1 || t.runs[0].exec == exec || j.lostThere(t, exec) ||
 				len(t.lostAt)+len(t.runs) >= maxTries {
 				continue
 			}
@@ -788,6 +809,9 @@ func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 	}
 	if lost {
 		t.lostAt = append(t.lostAt, r.exec)
+		if place := s.reg.placeOf(r.exec); place != "" {
+			t.lostPlaces = append(t.lostPlaces, place)
+		}
 		if errors.Is(err, errRunBroken) {
 			t.suspects = append(t.suspects, suspect{exec: r.exec, at: s.now()})
 		}

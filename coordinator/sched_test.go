@@ -595,6 +595,46 @@ func TestLostTaskGoesElsewhere(t *testing.T) {
 	}
 }
 
+// A task lost at an executor goes next to one at another address, not to
+// the executor restarted at the lost one's (a new id where the registry
+// still counts the old until --heartbeat-timeout): a crash loop under a
+// supervisor, or an OOM kill of each process started there, lost every
+// try at one address. Where only that address takes tasks, it is given
+// there again.
+func TestLostTaskAvoidsTheLostExecutorsAddress(t *testing.T) {
+	for _, execs := range [][]string{{"a", "b"}, {"a"}} {
+		s := schedulerOf(t, execs...)
+		// a2 is a restarted: a new id where a served.
+		if err := s.reg.act(cluster.ActionRegister, cluster.Member{ID: "a2", Location: "grpc://a", Threads: 1, Zone: "UTC"}); err != nil {
+			t.Fatal(err)
+		}
+		var failed atomic.Bool // a fails its first start call, then every executor holds its task
+		s.send = func(ctx context.Context, loc string, _ []string, _ func(int, int64, error)) error {
+			if loc == "grpc://a" && !failed.Swap(true) {
+				return errors.New("connection refused")
+			}
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		s.add("q", "u", []jobTask{{handle: "t", home: "a"}}, []jobStage{{n: 1, spec: true}})
+		s.pass() // to a, its home
+		eventually(t, 10*time.Second, func() (bool, string) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			tk := s.jobs["q"].tasks[0]
+			return len(tk.lostAt) == 1 && len(tk.runs) == 0, fmt.Sprintf("lost at %q, %d runs", tk.lostAt, len(tk.runs))
+		})
+		s.pass()
+		want := []string{"b"}
+		if len(execs) == 1 {
+			want = []string{"a", "a2"}
+		}
+		if got := ranAt(s, "q"); !slices.Contains(want, got[0]) {
+			t.Fatalf("executors %q and a2 at a's address: the lost task given to %q, want one of %q", execs, got, want)
+		}
+	}
+}
+
 // A task whose every run ends its executor's connection (DuckDB crashing
 // on its input) is given at most maxTries times in all, its straggler runs
 // counted: run again as a straggler beside each try, it ended the fourth
