@@ -103,11 +103,11 @@ type job struct {
 	ended    time.Time // zero while a task has not ended
 	tasks    []*stask
 	stages   []*jobStage
-	queues   map[string][]int // queued tasks by home, in signed order
-	takers   map[string]int   // the executors taking tasks at the last pick (stask.lostAt)
+	queues   map[string][]int  // queued tasks by home, in signed order
+	takers   map[string]int    // the executors taking tasks at the last pick (stask.lostAt)
 	places   map[string]string // where each of them serves (stask.lostPlaces)
-	text     [32]byte         // its SQL's SHA-256 (setText), for the poisoned hook
-	poisoned bool             // the hook was told
+	text     [32]byte          // its SQL's SHA-256 (setText), for the poisoned hook
+	poisoned bool              // the hook was told
 	queued   int
 	running  int // runs in progress
 	// The run times of its ended tasks, sorted: all, and by executor.

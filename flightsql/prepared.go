@@ -30,6 +30,10 @@ type prepared struct {
 	// time: a client that executes one prepared statement over and over
 	// (ADBC does for a repeated query) does not pay for it per execution.
 	wireSchema []byte
+	// closing: its client closed it while the session ran a statement;
+	// it is closed once the session is free (ClosePreparedStatement).
+	// Guarded by the session's mu.
+	closing bool
 }
 
 func preparedHandle(sess *session, p *prepared) []byte { return []byte(sess.id + "/" + p.id) }
@@ -46,6 +50,9 @@ func (s *Server) lookupPrepared(ctx context.Context, handle []byte) (*session, *
 	}
 	sess.mu.Lock()
 	p := sess.prepared[pid]
+	if p != nil && p.closing {
+		p = nil
+	}
 	sess.mu.Unlock()
 	if p == nil {
 		return nil, nil, fmt.Errorf("%w: prepared statement is unknown or closed", ErrNotFound)
@@ -126,26 +133,52 @@ func (s *Server) ClosePreparedStatement(ctx context.Context, req flightsql.Actio
 	if err != nil {
 		return err
 	}
-	_, err = withSession(ctx, sess, func() (struct{}, error) {
-		sess.mu.Lock()
-		delete(sess.prepared, p.id)
-		sess.mu.Unlock()
-		s.params.give(sess.user, p.held)
-		s.stmts.give(sess.user, p.cost)
-		p.args, p.held, p.cost = nil, 0, 0
-		// Kept for the next statement of its text (a client that prepares
-		// every query, as the JDBC driver does, prepares it again), unless
-		// it would hold files over the budget.
-		switch {
-		case p.released:
-		case s.filesOver():
-			_ = p.stmt.Close()
-		default:
-			sess.conn.Keep(p.stmt)
+	if sess.tryLock(ctx) {
+		defer sess.unlock()
+		s.closePrepared(sess, p)
+		return nil
+	}
+	// The session runs a statement: one being read, or one DuckDB has not
+	// left though its client was answered (a stopped query, see answer).
+	// The handle is closed now and the statement when the session is
+	// free: ADBC closes a cursor's statement as the cursor closes, and
+	// that close waited for DuckDB's call to end.
+	sess.mu.Lock()
+	p.closing = true
+	sess.mu.Unlock()
+	go func() {
+		if err := sess.lockQuietly(s.life); err != nil {
+			return // the session ended, and with it its statements (finish)
 		}
-		return struct{}{}, nil
-	})
-	return err
+		defer sess.unlock()
+		s.closePrepared(sess, p)
+	}()
+	return nil
+}
+
+// closePrepared closes p, a statement of sess, whose connection the
+// caller holds.
+func (s *Server) closePrepared(sess *session, p *prepared) {
+	sess.mu.Lock()
+	mine := sess.prepared[p.id] == p
+	delete(sess.prepared, p.id)
+	sess.mu.Unlock()
+	if !mine {
+		return
+	}
+	s.params.give(sess.user, p.held)
+	s.stmts.give(sess.user, p.cost)
+	p.args, p.held, p.cost = nil, 0, 0
+	// Kept for the next statement of its text (a client that prepares
+	// every query, as the JDBC driver does, prepares it again), unless
+	// it would hold files over the budget.
+	switch {
+	case p.released:
+	case s.filesOver():
+		_ = p.stmt.Close()
+	default:
+		sess.conn.Keep(p.stmt)
+	}
 }
 
 // readParams reads a DoPut stream of parameter batches into rows of values,

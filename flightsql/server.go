@@ -204,6 +204,7 @@ type Server struct {
 	held     *byteBudget // what the rows of writes returning rows, unread, hold
 	draining atomic.Bool // new queries are refused (Unavailable)
 
+	life context.Context // ends at Close
 	stop context.CancelFunc
 }
 
@@ -255,7 +256,7 @@ func New(cfg Config, db *duck.DB, mem memory.Allocator, log zerolog.Logger) (*Se
 		return nil, err
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	s.stop = stop
+	s.life, s.stop = ctx, stop
 	go s.sessions.run(ctx)
 	go s.queries.run(ctx)
 	return s, nil

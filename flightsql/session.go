@@ -79,6 +79,34 @@ func (s *session) lock(ctx context.Context) error {
 			return err
 		}
 	}
+	return s.taken(ctx)
+}
+
+// lockQuietly takes the connection as lock does, for work no client waits
+// for: a result being read is not hurried to its end (errClosedByNext).
+func (s *session) lockQuietly(ctx context.Context) error {
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return s.taken(ctx)
+}
+
+// tryLock takes s's connection, as lock does, if no request holds it,
+// and says whether it did.
+func (s *session) tryLock(ctx context.Context) bool {
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		return false
+	}
+	return s.taken(ctx) == nil
+}
+
+// taken records a request that took the connection (s.sem), and gives it
+// back if s is closed.
+func (s *session) taken(ctx context.Context) error {
 	s.mu.Lock()
 	closed := s.closed
 	s.lastUsed = time.Now()

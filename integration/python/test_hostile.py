@@ -113,15 +113,21 @@ def test_stopped_query_is_answered_while_duckdb_still_runs_it(skein_factory, tmp
     t = threading.Thread(target=run, daemon=True)
     t.start()
     in_time = answered.wait(20)
-    # DuckDB reads the FIFO until a writer closes it, whatever the test saw;
-    # closing the cursor waits for that (ADBC's release).
+    # Closing the cursor (ADBC closes the statement it prepared) does not
+    # wait for DuckDB's call: it waited until the read below.
+    closer = threading.Thread(target=cur.close, daemon=True)
+    closer.start()
+    closer.join(10)
+    closed_in_time = not closer.is_alive()
+    # DuckDB reads the FIFO until a writer closes it, whatever the test saw.
     w = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
     os.write(w, b"1\n2\n")
     os.close(w)
     t.join(20)
-    cur.close()
+    closer.join(20)
     c.close()
     assert in_time, "the client had no answer 20 s into a query of a 1 s timeout"
+    assert closed_in_time, "closing the cursor waited for DuckDB's call"
     assert "--query-timeout" in outcome.get("error", ""), outcome
     assert "DuckDB has not stopped it" in outcome["error"], outcome
     with srv.connect(autocommit=True) as c, c.cursor() as cur:
