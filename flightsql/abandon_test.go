@@ -55,14 +55,7 @@ func TestStatementOfAStoppedQueryClosesAtOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdr, err := c.DoGet(ctx, info.Endpoint[0].Ticket)
-	if err == nil {
-		for rdr.Next() {
-		}
-		err = rdr.Err()
-		rdr.Release()
-	}
-	stoppedAnswer(t, err)
+	stoppedAnswer(t, readToEnd(ctx, c, info))
 	closeCtx, closeCancel := context.WithTimeout(ctx, 5*time.Second)
 	defer closeCancel()
 	if err := prep.Close(closeCtx); err != nil {

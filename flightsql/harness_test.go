@@ -91,6 +91,12 @@ func readErr(t *testing.T, ctx context.Context, c *flightsql.Client, sql string)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return readToEnd(ctx, c, info)
+}
+
+// readToEnd reads info's first endpoint to its end, for the error the
+// server ends it with (nil if none).
+func readToEnd(ctx context.Context, c *flightsql.Client, info *flight.FlightInfo) error {
 	rdr, err := c.DoGet(ctx, info.Endpoint[0].Ticket)
 	if err == nil {
 		for rdr.Next() {
