@@ -414,6 +414,15 @@ func TestFileWritesStayInAllowedDirs(t *testing.T) {
 		"EXPORT DATABASE '" + dir + "/exp'",
 		"SELECT 1; COPY " + x + " TO '" + path + "' (FORMAT csv, USE_TMP_FILE false)",
 		"SELECT ';' AS s; COPY " + x + " TO '" + path + "' (FORMAT csv, USE_TMP_FILE false)",
+		// EXPLAIN ANALYZE runs its statement, of type EXPLAIN (a tester's:
+		// the managed database overwritten).
+		"EXPLAIN ANALYZE COPY " + x + " TO '" + path + "' (FORMAT csv, USE_TMP_FILE false)",
+		"EXPLAIN ANALYSE COPY " + x + " TO '" + path + "' (FORMAT csv, USE_TMP_FILE false)",
+		"EXPLAIN (ANALYZE, FORMAT json) COPY " + x + " TO '" + path + "' (FORMAT csv, USE_TMP_FILE false)",
+		"EXPLAIN ANALYZE COPY " + x + " TO ('" + files + "/' || 'e.csv') (FORMAT csv)",
+		"EXPLAIN COPY " + x + " TO '" + path + "' (FORMAT csv, USE_TMP_FILE false)",
+		"EXPLAIN ANALYZE CREATE TABLE t2 AS SELECT 1 AS v",
+		"EXPLAIN ANALYZE CREATE TYPE t2 AS STRUCT(a INTEGER)",
 	} {
 		_, err := c.Exec(ctx, q)
 		wantKind(t, q, err, KindPermission)
@@ -430,6 +439,10 @@ func TestFileWritesStayInAllowedDirs(t *testing.T) {
 		"/* ; */ SELECT 'a;b'; COPY (SELECT 1 AS one) TO 'file://" + files + "/c.csv'",
 		"EXPORT DATABASE '" + files + "/exp'",
 		"COPY precious TO '" + files + "/parts' (FORMAT csv, PER_THREAD_OUTPUT, FILENAME_PATTERN 'part_{i}', FILE_EXTENSION 'txt')",
+		"EXPLAIN ANALYZE COPY precious TO '" + files + "/d.csv'",
+		"EXPLAIN (FORMAT json) SELECT v FROM precious",
+		"EXPLAIN ANALYZE (SELECT v FROM precious)",
+		"EXPLAIN ANALYZE INSERT INTO precious SELECT v FROM precious WHERE false",
 	} {
 		if _, err := c.Exec(ctx, q); err != nil {
 			t.Errorf("%s: %v", q, err)
