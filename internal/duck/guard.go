@@ -72,6 +72,29 @@ type stmtGuard struct {
 	pivot, extra int
 	// types are the types of the statements checked so far, by index.
 	types map[int]duckdb.StmtType
+	export int // mayExport's answer: 0 not asked, 1 yes, -1 no
+}
+
+// mayExport says whether the text holds the word EXPORT anywhere, which
+// an EXPORT statement of it begins with: most texts are not lexed for it.
+func (g *stmtGuard) mayExport() bool {
+	if g.export == 0 {
+		g.export = -1
+		if containsFold(g.query, "export") {
+			g.export = 1
+		}
+	}
+	return g.export > 0
+}
+
+// containsFold says whether s holds word (lower case ASCII) in any case.
+func containsFold(s, word string) bool {
+	for k := 0; k+len(word) <= len(s); k++ {
+		if strings.EqualFold(s[k:k+len(word)], word) {
+			return true
+		}
+	}
+	return false
 }
 
 // saw records that statement i is of type t (statements are checked in
@@ -194,6 +217,25 @@ func (c *Conn) check(ctx context.Context, t duckdb.StmtType, g *stmtGuard, i int
 		return targetRefused(t, err)
 	}
 	return c.checkWriteTarget(t, stmt)
+}
+
+// checkBeforeBind refuses, before DuckDB binds it, statement i if it is an
+// EXPORT DATABASE the connection may not run: DuckDB's binder creates its
+// directory, and a reader's refused EXPORT made one in every allowed
+// directory (a tester's, 2026-12-06). The type DuckDB gives a statement
+// is known once it is bound (check).
+func (c *Conn) checkBeforeBind(g *stmtGuard, i int) error {
+	if !g.mayExport() {
+		return nil
+	}
+	stmt, err := g.statement(i)
+	if err != nil || len(stmt) == 0 || stmt[0].kind != 'w' || stmt[0].text != "export" {
+		return nil // checked as DuckDB types it, once bound
+	}
+	if err := c.checkType(duckdb.STATEMENT_TYPE_EXPORT); err != nil {
+		return err
+	}
+	return c.checkWriteTarget(duckdb.STATEMENT_TYPE_EXPORT, stmt)
 }
 
 // checkWriteTarget refuses a COPY or EXPORT statement (t) that writes

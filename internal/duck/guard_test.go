@@ -259,6 +259,10 @@ func TestReadOnlyPolicy(t *testing.T) {
 	if n := count(t, c, "SELECT count(*) FROM r"); n != 1 {
 		t.Fatalf("r has %d rows, want 1", n)
 	}
+	// DuckDB's binder of EXPORT DATABASE makes its directory (a tester's).
+	if _, err := os.Stat(filepath.Join(dir, "exp")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the refused EXPORT left its directory: %v", err)
+	}
 	if n := count(t, c, "SELECT count(*) FROM duckdb_sequences() WHERE sequence_name = 's' AND last_value IS NOT NULL"); n != 0 {
 		t.Fatal("the sequence moved")
 	}

@@ -137,6 +137,9 @@ func (c *Conn) prepareExtracted(ctx context.Context, ex mapping.ExtractedStateme
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if err := c.checkBeforeBind(g, int(i)); err != nil {
+		return nil, err
+	}
 	p := new(mapping.PreparedStatement)
 	stop := c.db.watch(ctx, "preparing")
 	state := mapping.PrepareExtractedStatement(c.handle, ex, i, p)
