@@ -71,7 +71,7 @@ type stmtGuard struct {
 	// around (statement), when it did.
 	pivot, extra int
 	// types are the types of the statements checked so far, by index.
-	types map[int]duckdb.StmtType
+	types  map[int]duckdb.StmtType
 	export int // mayExport's answer: 0 not asked, 1 yes, -1 no
 }
 
