@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"google.golang.org/grpc/codes"
@@ -172,35 +173,96 @@ func (d *dist) Write(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTa
 		c.abandon("", created)
 		return 0, true, err
 	}
-	defer d.journal.end(qid)
 	if created, err = c.makeTemp(tmp, created); err != nil {
+		d.journal.end(qid)
 		c.abandon("", created)
 		return 0, true, fmt.Errorf("COPY: %w", err)
 	}
 	n, parts, err := d.writeParts(ctx, conn, c, user, query, tag, tmp, w.local, w.schema)
 	if err == nil {
-		err = c.publish(tmp, parts)
+		err = c.publish(d.journal, qid, tmp, parts)
+	}
+	if errors.Is(err, errHalfPublished) {
+		return 0, true, err // its journal entry stays, for the next start
 	}
 	if err != nil {
 		c.abandon(tmp, created)
+	}
+	d.journal.end(qid)
+	if err != nil {
 		return 0, true, err
 	}
 	return n, true, nil
 }
 
-// writeJournal names, a file each, the hidden directories of the writes
-// in progress: a coordinator killed mid-COPY left one in the target with
-// the parts written so far, never removed, and read_parquet('dir/**')
-// read its 75,325 rows beside the next COPY's (found 2026-12-05). The
-// next start removes the directories its journal names.
+// errHalfPublished is a committed write whose publication failed midway
+// (a rename, a removal): its journal entry stays, and the coordinator's
+// next start finishes it.
+var errHalfPublished = fmt.Errorf("%w: COPY: every part was written, and moving them into the target failed midway; the coordinator's next start finishes it", flightsql.ErrUnavailable)
+
+// writeJournal names, a file each, the writes in progress: a coordinator
+// killed mid-COPY left its hidden directory in the target with the parts
+// written so far, never removed, and read_parquet('dir/**') read its
+// 75,325 rows beside the next COPY's (found 2026-12-05). An entry names
+// the write's hidden directory until the write publishes; the next start
+// then removes the directory. Once every part is written, the entry
+// becomes the write's commit (a journalEntry with Publish): what
+// OVERWRITE removes and where the parts go, which the next start
+// finishes. A coordinator killed as it published an OVERWRITE over
+// 20,000 files had removed 279 of them and moved in no part, and the
+// start after removed the parts: the directory held neither the old rows
+// nor the new (a tester's, 2026-12-06).
 type writeJournal struct{ dir string }
+
+// journalEntry is a write's entry once it publishes. An entry of a write
+// still writing is its hidden directory's path alone.
+type journalEntry struct {
+	Publish bool     `json:"publish"`
+	Tmp     string   `json:"tmp"`    // the write's hidden directory, its parts in it
+	Dir     string   `json:"dir"`    // the target directory
+	Remove  []string `json:"remove"` // the target's files OVERWRITE replaces
+}
 
 // begin records that query qid writes its parts in tmp.
 func (j writeJournal) begin(qid, tmp string) error {
 	if err := os.MkdirAll(j.dir, 0o700); err != nil {
 		return fmt.Errorf("COPY: the write journal: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(j.dir, qid), []byte(tmp), 0o600); err != nil {
+	return j.write(qid, []byte(tmp))
+}
+
+// commit records that query qid's write publishes as e says: from now on
+// a start finishes it rather than undoing it.
+func (j writeJournal) commit(qid string, e journalEntry) error {
+	e.Publish = true
+	b, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("COPY: the write journal: %w", err)
+	}
+	return j.write(qid, b)
+}
+
+// write replaces qid's entry with b whole (written aside, synced, renamed
+// over it): a crash leaves the entry before or after, never half of it.
+func (j writeJournal) write(qid string, b []byte) error {
+	path := filepath.Join(j.dir, qid)
+	f, err := os.CreateTemp(j.dir, "."+qid+"-")
+	if err == nil {
+		_, err = f.Write(b)
+		if serr := f.Sync(); err == nil {
+			err = serr
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Rename(f.Name(), path)
+		}
+		if err != nil {
+			_ = os.Remove(f.Name())
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("COPY: the write journal: %w", err)
 	}
 	return nil
@@ -209,8 +271,8 @@ func (j writeJournal) begin(qid, tmp string) error {
 // end forgets qid's write, its hidden directory published or removed.
 func (j writeJournal) end(qid string) { _ = os.Remove(filepath.Join(j.dir, qid)) }
 
-// recover removes the hidden directories of the writes a previous run
-// left in progress, and forgets them.
+// recover finishes the writes a previous run committed (finish), removes
+// the hidden directories of those it left writing, and forgets them.
 func (j writeJournal) recover(log zerolog.Logger) {
 	entries, err := os.ReadDir(j.dir)
 	if err != nil {
@@ -218,8 +280,28 @@ func (j writeJournal) recover(log zerolog.Logger) {
 	}
 	for _, e := range entries {
 		entry := filepath.Join(j.dir, e.Name())
+		if strings.HasPrefix(e.Name(), ".") { // an entry being replaced
+			_ = os.Remove(entry)
+			continue
+		}
 		b, err := os.ReadFile(entry)
-		if tmp := string(b); err == nil && strings.HasPrefix(filepath.Base(tmp), tempPrefix) {
+		if err != nil {
+			continue
+		}
+		var pub journalEntry
+		if json.Unmarshal(b, &pub) == nil && pub.Publish {
+			if !strings.HasPrefix(filepath.Base(pub.Tmp), tempPrefix) || filepath.Dir(pub.Tmp) != filepath.Clean(pub.Dir) {
+				log.Warn().Str("entry", entry).Msg("a write journal entry that names no write's hidden directory: ignored")
+			} else if err := pub.finish(); err != nil {
+				log.Warn().Err(err).Str("dir", pub.Dir).Msg("finishing the publication of a write a previous run committed")
+				continue
+			} else {
+				log.Info().Str("dir", pub.Dir).Msg("finished publishing a write a previous run committed")
+			}
+			_ = os.Remove(entry)
+			continue
+		}
+		if tmp := string(b); strings.HasPrefix(filepath.Base(tmp), tempPrefix) {
 			if err := os.RemoveAll(tmp); err != nil {
 				log.Warn().Err(err).Str("dir", tmp).Msg("removing the parts of a write a previous run left")
 				continue
@@ -228,6 +310,35 @@ func (j writeJournal) recover(log zerolog.Logger) {
 		}
 		_ = os.Remove(entry)
 	}
+}
+
+// finish publishes a committed write: removes the files it replaces and
+// moves its parts from its hidden directory into the target, then removes
+// that directory. Each step may have been done before (a crash between
+// them, or during this one): what is gone stays gone, what was moved is
+// not in the hidden directory any more.
+func (e journalEntry) finish() error {
+	for _, name := range e.Remove {
+		if name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." || strings.HasPrefix(name, tempPrefix) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(e.Dir, name)); err != nil {
+			return fmt.Errorf("COPY OVERWRITE: %w", err)
+		}
+	}
+	parts, err := os.ReadDir(e.Tmp)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // finished before
+	}
+	if err != nil {
+		return fmt.Errorf("COPY: %w", err)
+	}
+	for _, p := range parts {
+		if err := os.Rename(filepath.Join(e.Tmp, p.Name()), filepath.Join(e.Dir, p.Name())); err != nil {
+			return fmt.Errorf("COPY: %w", err)
+		}
+	}
+	return os.Remove(e.Tmp)
 }
 
 // writable prepares a statement that writes a query's rows, and the
@@ -449,8 +560,10 @@ var publishing sync.Mutex
 
 // publish moves the parts into the target directory, first removing what
 // it held for OVERWRITE (but other writes' hidden directories), and
-// removes the write's hidden directory.
-func (c copyPlan) publish(tmp string, parts int) error {
+// removes the write's hidden directory. It commits the write in the
+// journal first: a coordinator killed as it publishes leaves the write for
+// the next start to finish (writeJournal), not the target half replaced.
+func (c copyPlan) publish(j writeJournal, qid, tmp string, parts int) error {
 	written, err := os.ReadDir(tmp)
 	if err != nil {
 		return fmt.Errorf("COPY: %w", err)
@@ -464,25 +577,25 @@ func (c copyPlan) publish(tmp string, parts int) error {
 	if err := c.mayWrite(); err != nil {
 		return err // another write's parts came first
 	}
+	e := journalEntry{Tmp: tmp, Dir: c.dir}
 	if c.mode == "overwrite" {
 		old, err := os.ReadDir(c.dir)
 		if err != nil {
 			return fmt.Errorf("COPY: %w", err)
 		}
-		for _, e := range old {
-			if !strings.HasPrefix(e.Name(), tempPrefix) {
-				if err := os.RemoveAll(filepath.Join(c.dir, e.Name())); err != nil {
-					return fmt.Errorf("COPY OVERWRITE: %w", err)
-				}
+		for _, f := range old {
+			if !strings.HasPrefix(f.Name(), tempPrefix) {
+				e.Remove = append(e.Remove, f.Name())
 			}
 		}
 	}
-	for _, e := range written {
-		if err := os.Rename(filepath.Join(tmp, e.Name()), filepath.Join(c.dir, e.Name())); err != nil {
-			return fmt.Errorf("COPY: %w", err)
-		}
+	if err := j.commit(qid, e); err != nil {
+		return err
 	}
-	return os.Remove(tmp)
+	if err := e.finish(); err != nil {
+		return fmt.Errorf("%w: %w", errHalfPublished, err)
+	}
+	return nil
 }
 
 // abandon removes a failed write's hidden directory, and the target if the
