@@ -7,6 +7,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -128,26 +129,36 @@ type DB struct {
 }
 
 // nameSet is a set of names, case-insensitive, safe for concurrent use.
+// It keeps a 64-bit hash of each name, not the name: a name may be as
+// long as the SQL text, and a client that created and dropped macros of
+// distinct megabyte names grew the coordinator by 1.3 MB a statement,
+// never given back (a tester's: 543 MB of heap after 405). A hash two
+// names share makes the other one count as a name SQL created: a query
+// calling it is planned on one node.
 type nameSet struct {
 	mu    sync.Mutex
-	names map[string]bool
+	names map[uint64]struct{}
 }
+
+// nameSeed hashes the names of every nameSet of the process.
+var nameSeed = maphash.MakeSeed()
 
 func (n *nameSet) add(names ...string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.names == nil {
-		n.names = map[string]bool{}
+		n.names = map[uint64]struct{}{}
 	}
 	for _, name := range names {
-		n.names[strings.ToLower(name)] = true
+		n.names[maphash.String(nameSeed, strings.ToLower(name))] = struct{}{}
 	}
 }
 
 func (n *nameSet) has(name string) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.names[strings.ToLower(name)]
+	_, ok := n.names[maphash.String(nameSeed, strings.ToLower(name))]
+	return ok
 }
 
 // NoteUserFunctions records names of functions (macros) created by SQL:
