@@ -247,6 +247,7 @@ func New(cfg Config, db *duck.DB, mem memory.Allocator, log zerolog.Logger) (*Se
 	s.held = newByteBudget("rows of writes returning rows (INSERT ... RETURNING) held unread", "read them (DoGet) or close them",
 		heldPerMessage, cfg.MaxMessageBytes, cfg.Users != nil)
 	s.sessions.params, s.sessions.stmts = s.params, s.stmts
+	s.sessions.unread = s.queries.endSession
 	s.sessions.abandon = cfg.AbandonedTxn
 	if cfg.Cluster != nil {
 		s.sessions.closed = cfg.Cluster.SessionClosed

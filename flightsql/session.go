@@ -283,6 +283,9 @@ type sessions struct {
 	// busy, when set, says whether a session's distributed queries are
 	// still running or read (at executors, or on another connection).
 	busy func(id string) bool
+	// unread, when set, drops the queries planned on a session that no
+	// DoGet took (queries.endSession), as the session closes.
+	unread func(*session)
 }
 
 func newSessions(db *duck.DB, idle time.Duration, max, perUser int, log zerolog.Logger) *sessions {
@@ -510,6 +513,9 @@ func (ss *sessions) takeIdle(s *session) bool {
 // the caller that took s out of byID gets here, so a connection is closed
 // (and interrupted) once.
 func (ss *sessions) finish(s *session) {
+	if ss.unread != nil {
+		ss.unread(s)
+	}
 	s.mu.Lock()
 	s.closed = true
 	for _, p := range s.prepared {

@@ -83,3 +83,47 @@ func TestExpiredTicketEndsTheQuery(t *testing.T) {
 		t.Fatal("the expired query is still held")
 	}
 }
+
+// A session that closes drops the queries planned on it that no DoGet
+// took, their statements closed and their ends recorded: they stayed
+// until their tickets expired, ten minutes, and a client that planned a
+// thousand, closed its session and began again held 180,000 (a
+// tester's). One a DoGet took is its DoGet's.
+func TestClosedSessionDropsItsUnreadQueries(t *testing.T) {
+	ctx := context.Background()
+	db, err := duck.Open(ctx, duck.Config{Path: filepath.Join(t.TempDir(), "s.duckdb")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	qs := newQueries()
+	ss := newSessions(db, time.Hour, 64, 0, zerolog.Nop())
+	ss.unread = qs.endSession
+	s, err := ss.create(ctx, "u", users.Admin, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ended []error
+	for _, id := range []string{"q1", "q2", "read"} {
+		st, err := s.conn.PrepareAgain(ctx, "SELECT 1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := &query{id: id, user: "u", sess: s, stmt: st, ownStmt: true, keep: true, expires: time.Now().Add(time.Hour),
+			done: func(_ int64, err error) { ended = append(ended, err) }}
+		qs.add(q.reserve())
+	}
+	if _, err := qs.take("read", "u"); err != nil {
+		t.Fatal(err)
+	}
+	ss.close(s)
+	if qs.get("q1") != nil || qs.get("q2") != nil || qs.get("read") == nil {
+		t.Fatalf("held after the session closed: q1 %v, q2 %v; read %v", qs.get("q1") != nil, qs.get("q2") != nil, qs.get("read") != nil)
+	}
+	if len(ended) != 2 || !errors.Is(ended[0], context.Canceled) || !errors.Is(ended[1], context.Canceled) {
+		t.Fatalf("ends recorded: %v", ended)
+	}
+	if n := s.pending.Load(); n != 1 {
+		t.Fatalf("the session counts %d pending queries, want the one read", n)
+	}
+}
