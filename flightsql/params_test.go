@@ -87,6 +87,45 @@ func TestBoundParametersAreBoundedTogether(t *testing.T) {
 	}
 }
 
+// Queries planned and not yet read count against the server's budget of
+// prepared statements, across sessions: each session holds a bounded
+// number, but one client's sessions held 180,000, 3 GB, until their
+// tickets expired (a tester's). Reading one gives its room back.
+func TestUnreadQueriesAreBoundedAcrossSessions(t *testing.T) {
+	ts := startServer(t, func(c *coordinator.Config) { c.MaxMessageMB = 1 }) // 16 MiB of statements
+	ctx := context.Background()
+	// About 220 KB of statement each (statementCost): some 75 fit.
+	sql := "SELECT 1 AS one /*" + strings.Repeat(" padding", 12_000) + " */"
+	type planned struct {
+		c    *flightsql.Client
+		info *flight.FlightInfo
+	}
+	var held []planned
+	var err error
+	for err == nil {
+		if len(held) > 200 {
+			t.Fatal("200 queries planned and unread, a session each, were all taken")
+		}
+		c := ts.client(t) // a session each
+		var info *flight.FlightInfo
+		if info, err = c.Execute(ctx, sql); err == nil {
+			held = append(held, planned{c, info})
+		}
+	}
+	wantCode(t, err, codes.ResourceExhausted)
+	if !strings.Contains(err.Error(), "planned and not yet read") {
+		t.Fatalf("the refusal does not say what holds the room: %v", err)
+	}
+	if len(held) < 50 {
+		t.Fatalf("refused after %d queries", len(held))
+	}
+	// One read gives its room back.
+	fetch(t, ctx, held[0].c, held[0].info)
+	if _, err := held[0].c.Execute(ctx, sql); err != nil {
+		t.Fatalf("after one was read: %v", err)
+	}
+}
+
 // What a session holds in DuckDB for later (prepared statements, queries
 // planned and not read) is bounded: a client that never closes or reads
 // them is refused more, not let grow the server (20,000 of either held

@@ -369,6 +369,9 @@ func (s *Server) flightInfoPrepared(ctx context.Context, cmd flightsql.PreparedS
 			}
 			q.meta = info.GetAppMetadata()
 		}
+		if err := s.holdUnread(q); err != nil {
+			return nil, err
+		}
 		return q.reserve(), nil
 	})
 	if err != nil {

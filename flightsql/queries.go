@@ -43,6 +43,11 @@ type query struct {
 	// (nil: serialize schema).
 	wireSchema []byte
 
+	// cost is what it takes from stmts, the statements budget, until it
+	// is forgotten (holdUnread).
+	cost  int
+	stmts *byteBudget
+
 	ctx     context.Context // ends on CancelFlightInfo or expiry
 	cancel  context.CancelFunc
 	open    func() bool // whether the connection it was planned on is open
@@ -91,6 +96,29 @@ func (qs *queries) remove(q *query) {
 	qs.mu.Unlock()
 	if ok {
 		q.sess.pending.Add(-1)
+		q.unhold()
+	}
+}
+
+// holdUnread takes what a query planned to run here holds until its DoGet
+// (its statement, statementCost) from the budget of prepared statements:
+// sessions close, and each holds a bounded number, but one client's
+// sessions held 180,000 planned, unread queries, 3 GB, until their
+// tickets expired (a tester's). Not a write: it ran.
+func (s *Server) holdUnread(q *query) error {
+	cost := statementCost(q.sql)
+	if err := s.stmts.take(q.user, cost); err != nil {
+		return fmt.Errorf("%w (queries planned and not yet read count as prepared statements: read, cancel or close them)", err)
+	}
+	q.cost, q.stmts = cost, s.stmts
+	return nil
+}
+
+// unhold gives back what holdUnread took.
+func (q *query) unhold() {
+	if q.stmts != nil {
+		q.stmts.give(q.user, q.cost)
+		q.stmts, q.cost = nil, 0
 	}
 }
 

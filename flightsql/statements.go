@@ -154,10 +154,15 @@ func (s *Server) flightInfoStatement(ctx context.Context, cmd flightsql.Statemen
 			}
 			q.meta = info.GetAppMetadata()
 		}
+		if err := s.holdUnread(q); err != nil {
+			_ = st.Close()
+			return nil, err
+		}
 		// Held until its DoGet, it would keep its scans' files open:
 		// over the budget it holds none meanwhile, prepared again there.
 		released, err := s.release(sess, st)
 		if err != nil {
+			q.unhold()
 			return nil, err
 		}
 		if released {
@@ -189,13 +194,13 @@ func wireSchema(st *duck.Stmt, mem memory.Allocator) []byte {
 func (s *Server) register(q *query, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
 	q.expires = time.Now().Add(s.cfg.TicketTTL)
 	tok, err := s.signer.Sign(ticketKind, ticketClaims{Query: q.id, User: q.user}, q.expires)
+	var ticket []byte
+	if err == nil {
+		ticket, err = flightsql.CreateStatementQueryTicket([]byte(tok))
+	}
 	if err != nil {
 		q.sess.pending.Add(-1) // q.reserve's
-		return nil, err
-	}
-	ticket, err := flightsql.CreateStatementQueryTicket([]byte(tok))
-	if err != nil {
-		q.sess.pending.Add(-1)
+		q.unhold()
 		return nil, err
 	}
 	s.queries.add(q)
