@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -834,6 +836,31 @@ func TestReturningWritesWhenPlanned(t *testing.T) {
 	}
 	if n := count(); n != 3 {
 		t.Fatalf("%d rows after reading the RETURNING rows, want 3 (the update ran once)", n)
+	}
+}
+
+// A COPY that says RETURN_FILES answers DuckDB's row, the count and the
+// files it wrote, as a write returning rows: it answered no rows and an
+// empty schema, an update count of 0 (a tester's).
+func TestCopyReturningFilesAnswersItsRow(t *testing.T) {
+	dir := t.TempDir()
+	ts := startServer(t, func(c *coordinator.Config) { c.AllowDirs = append(c.AllowDirs, dir) })
+	ctx := context.Background()
+	c := ts.client(t)
+	path := filepath.Join(dir, "f.parquet")
+	schema, recs := query(t, ctx, c, "COPY (SELECT range AS a FROM range(100)) TO '"+path+"' (FORMAT parquet, RETURN_FILES)")
+	if schema.NumFields() != 2 || rowCount(recs) != 1 {
+		t.Fatalf("schema %s, %d rows; want DuckDB's row of the count and the files", schema, rowCount(recs))
+	}
+	if n := recs[0].Column(0).(*array.Int64).Value(0); n != 100 {
+		t.Fatalf("count %d, want 100", n)
+	}
+	files := recs[0].Column(1).(*array.List)
+	if got := files.ListValues().(*array.String).Value(0); got != path {
+		t.Fatalf("files %q, want %q", got, path)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatal(err)
 	}
 }
 

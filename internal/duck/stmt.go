@@ -221,8 +221,9 @@ func (s *Stmt) describe() error {
 		duckdb.STATEMENT_TYPE_CALL, duckdb.STATEMENT_TYPE_RELATION, duckdb.STATEMENT_TYPE_EXECUTE,
 		duckdb.STATEMENT_TYPE_ANALYZE, duckdb.STATEMENT_TYPE_LOGICAL_PLAN:
 		s.ReturnsRows = true
-	case duckdb.STATEMENT_TYPE_INSERT, duckdb.STATEMENT_TYPE_UPDATE, duckdb.STATEMENT_TYPE_DELETE:
-		// DML with RETURNING produces rows; without it, a single Count.
+	case duckdb.STATEMENT_TYPE_INSERT, duckdb.STATEMENT_TYPE_UPDATE, duckdb.STATEMENT_TYPE_DELETE, duckdb.STATEMENT_TYPE_COPY:
+		// DML with RETURNING produces rows, and a COPY with RETURN_FILES
+		// its count and files; without, a single Count.
 		s.ReturnsRows = !s.isCountOnly()
 	case duckdb.STATEMENT_TYPE_CREATE:
 		s.countInResult = s.isCountOnly()
