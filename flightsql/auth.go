@@ -411,7 +411,7 @@ func (s *Server) sessionFor(ctx context.Context, id *identity) (*session, error)
 
 const expiredCookie = sessionCookie + "=; Path=/; Max-Age=0; HttpOnly"
 
-// allowWrite refuses readers the calls that write (ingest, updates).
+// allowWrite refuses readers the calls that write (ingest).
 func allowWrite(ctx context.Context, what string) error {
 	if id := identityFrom(ctx); id.role.ReadOnly() {
 		return fmt.Errorf("%w: user %s has role %s, which may not %s", ErrDenied, id.user, id.role, what)
