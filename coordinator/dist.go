@@ -634,6 +634,7 @@ func (d *dist) sign(p *planned, proto cluster.Task, z codecs) (handles []string,
 	for i, pt := range p.tasks[:len(execs)] {
 		t := proto
 		t.Task, t.SQL, t.Slice, t.Literals, t.Ordered, t.Codec = i, pt.sql, pt.slice, pt.literals, pt.ordered, z.gather
+		t.Write = pt.write
 		t.Executor, t.Alt, t.Merged = execs[i][0], execs[i][1], proto.Merged || p.merge != ""
 		h, err := d.secret.SignTask(t)
 		if err != nil {
@@ -742,6 +743,9 @@ type plannedTask struct {
 	// now says the SQL takes the query's instant as its last parameter
 	// (partition.NowParameter), after the literals.
 	now bool
+	// write, for a task of a distributed COPY, is the part it writes
+	// (cluster.Task.Write).
+	write *cluster.PartWrite
 }
 
 // at is the plan of one run at instant now: a copy whose tasks that take

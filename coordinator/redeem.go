@@ -256,7 +256,14 @@ func (d *dist) openPart(ctx context.Context, t cluster.Task, handle []byte, part
 		}
 		return rdr, err
 	}
-	st, err := prepare(t.SQL)
+	sql := t.SQL
+	var written *duck.FileRun
+	if t.Write != nil { // a part of a COPY (executor.run does the same)
+		var run duck.FileRun
+		sql, run = duck.StartFileRun(t.SQL, t.Write.Path, t.Write.Options)
+		written = &run
+	}
+	st, err := prepare(sql)
 	var rdr array.RecordReader
 	var texts map[int]string
 	switch {
@@ -270,7 +277,13 @@ func (d *dist) openPart(ctx context.Context, t cluster.Task, handle []byte, part
 	}
 	if err != nil {
 		_ = conn.Close()
+		if written != nil {
+			written.Abandon()
+		}
 		return failed(err)
+	}
+	if written != nil {
+		rdr = written.Committing(rdr)
 	}
 	schema := flightsql.ResultSchema(rdr.Schema())
 	if t.Merged {
@@ -287,6 +300,9 @@ func (d *dist) openPart(ctx context.Context, t cluster.Task, handle []byte, part
 		here.Release()
 		_ = st.Close()
 		_ = conn.Close()
+		if written != nil {
+			written.Abandon()
+		}
 	}, "", nil
 }
 

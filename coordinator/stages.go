@@ -235,7 +235,7 @@ func (d *dist) signStages(p *planned, proto cluster.Task, z codecs) (handles []s
 		for ti, pt := range ps.tasks {
 			idx := len(handles)
 			t := proto
-			t.Task, t.SQL, t.Slice, t.Literals, t.Ordered = idx, pt.sql, pt.slice, pt.literals, pt.ordered
+			t.Task, t.SQL, t.Slice, t.Literals, t.Ordered, t.Write = idx, pt.sql, pt.slice, pt.literals, pt.ordered, pt.write
 			t.Executor, t.Alt = execs[idx][0], execs[idx][1]
 			t.Codec = z.gather
 			t.Merged = s.Output == partition.Gather && (proto.Merged || p.merge != "")

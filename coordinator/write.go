@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -131,13 +132,13 @@ func boolOption(o duck.CopyOption) (on, ok bool) {
 	return false, false
 }
 
-// partSQL is the statement that writes one part: the planned SQL of a
-// task (or the query, deserialized from its AST) inside a fixed COPY.
-func (c copyPlan) partSQL(sql, path string) string {
-	return "COPY (" + sql + ") TO " + duck.QuoteString(path) + " (" + strings.Join(c.opts, ", ") + ")"
-}
-
 func partName(query string, part int) string { return fmt.Sprintf("part-%s-%05d.parquet", query, part) }
+
+// isPart says whether name, in a write's hidden directory, is a part
+// (partName), not the file of a run still writing one (PartTemp).
+func isPart(name string) bool {
+	return strings.HasPrefix(name, "part-") && strings.HasSuffix(name, ".parquet")
+}
 
 // Write implements flightsql.Cluster.
 func (d *dist) Write(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTag, user, query string) (int64, bool, error) {
@@ -334,11 +335,14 @@ func (e journalEntry) finish() error {
 		return fmt.Errorf("COPY: %w", err)
 	}
 	for _, p := range parts {
+		if !isPart(p.Name()) {
+			continue // a run's file, not moved to its part (PartTemp)
+		}
 		if err := os.Rename(filepath.Join(e.Tmp, p.Name()), filepath.Join(e.Dir, p.Name())); err != nil {
 			return fmt.Errorf("COPY: %w", err)
 		}
 	}
-	return os.Remove(e.Tmp)
+	return os.RemoveAll(e.Tmp)
 }
 
 // writable prepares a statement that writes a query's rows, and the
@@ -412,7 +416,7 @@ func (d *dist) writeParts(ctx context.Context, conn *duck.Conn, c copyPlan, user
 		// copy, since a plan may be kept for its text (textplan.go).
 		tasks := slices.Clone(p.tasks)
 		for i := range tasks {
-			tasks[i].sql = c.partSQL(tasks[i].sql, filepath.Join(tmp, partName(qid, i)))
+			tasks[i].write = &cluster.PartWrite{Path: filepath.Join(tmp, partName(qid, i)), Options: c.opts}
 		}
 		p = p.withGather(tasks)
 		var deadline time.Time
@@ -438,7 +442,7 @@ func (d *dist) writeParts(ctx context.Context, conn *duck.Conn, c copyPlan, user
 		}
 	}
 	done := d.Local(tag, user, query)
-	n, err := conn.Exec(ctx, c.partSQL(local, filepath.Join(tmp, partName(qid, 0))))
+	n, err := conn.Exec(ctx, duck.CopySQL(local, filepath.Join(tmp, partName(qid, 0)), c.opts))
 	done(n, err)
 	return n, 1, err
 }
@@ -538,6 +542,10 @@ func (c copyPlan) makeTemp(tmp string, created bool) (bool, error) {
 // says what to do.
 func (c copyPlan) mayWrite() error {
 	entries, err := os.ReadDir(c.dir)
+	if errors.Is(err, syscall.ENOTDIR) {
+		return fmt.Errorf("%w: COPY: %q is a file, and the COPY writes a directory of files: name a directory, or a file without the trailing '/' and PER_THREAD_OUTPUT",
+			flightsql.ErrInvalid, c.dir)
+	}
 	if err != nil {
 		return fmt.Errorf("COPY: %w", err)
 	}
@@ -568,6 +576,7 @@ func (c copyPlan) publish(j writeJournal, qid, tmp string, parts int) error {
 	if err != nil {
 		return fmt.Errorf("COPY: %w", err)
 	}
+	written = slices.DeleteFunc(written, func(e fs.DirEntry) bool { return !isPart(e.Name()) })
 	if len(written) != parts {
 		return fmt.Errorf("COPY: %d of %d parts are in %s: do the coordinator and the executors see the target directory at the same path?",
 			len(written), parts, tmp)

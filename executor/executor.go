@@ -1204,7 +1204,15 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 		}
 		return rdr, nil
 	}
-	st, err := prepare(t.SQL)
+	sql := t.SQL
+	var part *duck.FileRun
+	if t.Write != nil {
+		var run duck.FileRun
+		sql, run = duck.StartFileRun(t.SQL, t.Write.Path, t.Write.Options)
+		part = &run
+		defer run.Abandon()
+	}
+	st, err := prepare(sql)
 	if err != nil {
 		return 0, err
 	}
@@ -1226,6 +1234,9 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 		return 0, err
 	}
 	defer st.Close()
+	if part != nil {
+		rdr = part.Committing(rdr)
+	}
 	defer rdr.Release()
 	schema := skeinsql.ResultSchema(rdr.Schema())
 	if exchange {

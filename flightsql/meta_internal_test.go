@@ -2,8 +2,13 @@ package flightsql
 
 import (
 	"encoding/json"
+	"errors"
+	"fmt"
 	"maps"
 	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // withFields writes fields into an object before its closing brace when
@@ -52,4 +57,17 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// A failed call to another node, wrapped on its way, keeps its code: a
+// distributed COPY onto a full disk was Internal around the executor's
+// ResourceExhausted (a tester's).
+func TestWrappedCallErrorsKeepTheirCode(t *testing.T) {
+	err := fmt.Errorf("query q: task 1: %w", status.Error(codes.ResourceExhausted, "IO Error: No space left on device"))
+	if got := status.Code(toStatus(err)); got != codes.ResourceExhausted {
+		t.Fatalf("got %s, want ResourceExhausted", got)
+	}
+	if got := status.Code(toStatus(errors.New("plain"))); got != codes.Internal {
+		t.Fatalf("a plain error: got %s, want Internal", got)
+	}
 }

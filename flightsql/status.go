@@ -98,6 +98,12 @@ func toStatus(err error) error {
 	case errors.Is(err, ErrUnavailable):
 		return status.Error(codes.Unavailable, err.Error())
 	}
+	// A call to another node that failed, wrapped: its code, not
+	// Internal (a distributed COPY onto a full disk was Internal around
+	// the executor's ResourceExhausted, a tester's).
+	if st, ok := status.FromError(err); ok && st.Code() != codes.Unknown && st.Code() != codes.OK {
+		return status.Error(st.Code(), err.Error())
+	}
 	return status.Error(codes.Internal, err.Error())
 }
 

@@ -202,9 +202,23 @@ type Task struct {
 	// Codec compresses the task's output streams (Arrow IPC body
 	// compression: flightsql.CodecZstd or CodecLZ4; "" for none).
 	Codec string `json:"z,omitempty"`
+	// Write, when set, makes the task a part of a distributed COPY: its
+	// SQL's rows are written as Write says, and its result is the count.
+	Write *PartWrite `json:"w,omitempty"`
 	// bundle is what the handle carried after the task's own ticket: the
 	// tickets of the tasks it reads (WithSources).
 	bundle string
+}
+
+// PartWrite is the file a write task writes: each run of the task writes
+// a file of its own beside Path (PartTemp), moved to Path once it is
+// whole. Runs wrote Path itself: a run on an executor stopped long
+// enough for the task to be run again elsewhere was interrupted when it
+// resumed, and DuckDB removed its file, the other run's whole part (a
+// tester's: the COPY then failed, a part missing).
+type PartWrite struct {
+	Path    string   `json:"p"`
+	Options []string `json:"o"` // the COPY's options, as NAME value
 }
 
 // Args bind the task's SQL: its slice's Args, then its Literals.

@@ -1,6 +1,15 @@
 package duck
 
-import "strings"
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+)
 
 // CopyTo is a statement COPY (query) TO 'target' [WITH] [(options)], as
 // the lexer reads it: the coordinator runs such a statement's query
@@ -109,4 +118,73 @@ func copyOptions(toks []token) ([]CopyOption, bool) {
 		}
 	}
 	return out, true
+}
+
+// FileRun is one run's write of a query's rows to a file: to a file of the
+// run's own beside Path (Temp, hidden), moved to Path once whole. Two runs
+// of one write (a task run again elsewhere while its first run's executor
+// was stopped) never touch each other's file: the first, interrupted when
+// its executor resumed, had DuckDB remove Path, the second's whole file
+// (a tester's). The last run to finish replaces Path with the same rows.
+type FileRun struct{ Path, Temp string }
+
+// StartFileRun gives the COPY (CopySQL) that writes query's rows for a run
+// of the write of path, and the run.
+func StartFileRun(query, path string, options []string) (string, FileRun) {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	r := FileRun{Path: path, Temp: filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"."+hex.EncodeToString(b[:])+".tmp")}
+	return CopySQL(query, r.Temp, options), r
+}
+
+// Commit moves the run's file to Path.
+func (r FileRun) Commit() error {
+	if err := os.Rename(r.Temp, r.Path); err != nil {
+		return fmt.Errorf("duck: moving the written file into place: %w", err)
+	}
+	return nil
+}
+
+// Abandon removes the run's file, if it was not moved.
+func (r FileRun) Abandon() { _ = os.Remove(r.Temp) }
+
+// Committing is rdr, the result of the run's COPY (its count, given once
+// the file is written whole), whose first batch, or its end, moves the
+// file into place first: whoever reads the count finds the file at Path.
+func (r FileRun) Committing(rdr array.RecordReader) array.RecordReader {
+	return &committing{RecordReader: rdr, run: r}
+}
+
+type committing struct {
+	array.RecordReader
+	run  FileRun
+	done bool
+	err  error
+}
+
+func (c *committing) Next() bool {
+	if c.err != nil {
+		return false
+	}
+	more := c.RecordReader.Next()
+	if !c.done && (more || c.RecordReader.Err() == nil) {
+		c.done = true
+		if c.err = c.run.Commit(); c.err != nil {
+			return false
+		}
+	}
+	return more
+}
+
+func (c *committing) Err() error {
+	if c.err != nil {
+		return c.err
+	}
+	return c.RecordReader.Err()
+}
+
+// CopySQL is the COPY of query's rows to the file path with options (each
+// NAME value, as a COPY lists them).
+func CopySQL(query, path string, options []string) string {
+	return "COPY (" + query + ") TO " + QuoteString(path) + " (" + strings.Join(options, ", ") + ")"
 }
