@@ -198,3 +198,33 @@ func TestClosedConnectionsSessionsMakeRoom(t *testing.T) {
 	scalarInt(t, kept[1], ts.bareClient(t, ""), "SELECT 1::BIGINT") // the session is there
 	scalarInt(t, lctx, live, "SELECT 1::BIGINT")
 }
+
+// Sessions whose connections all closed holding prepared statements make
+// room when none holding nothing is left: a client that prepared a
+// statement and dropped its connection, over and over, filled the server
+// and every other client was refused until the idle timeout (a tester's).
+func TestClosedConnectionsHoldingStatementsMakeRoom(t *testing.T) {
+	path := usersFile(t, map[string]string{"ann": "writer:a"})
+	ts := startServer(t, func(c *coordinator.Config) { c.UsersFile, c.MaxSessionsPerUser = path, 2 })
+	var left []context.Context
+	for range 2 {
+		c := ts.bareClient(t, "")
+		ctx := login(t, c, "ann", "a")
+		if _, err := c.Prepare(ctx, "SELECT 1"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Execute(ctx, "SELECT 2"); err != nil { // planned, not read
+			t.Fatal(err)
+		}
+		_ = c.Close()
+		left = append(left, ctx)
+	}
+	time.Sleep(100 * time.Millisecond) // the server sees the connections close
+	c := ts.bareClient(t, "")
+	ctx := login(t, c, "ann", "a")
+	if v := scalarInt(t, ctx, c, "SELECT 3::BIGINT"); v != 3 {
+		t.Fatalf("v = %d", v)
+	}
+	_, err := ts.bareClient(t, "").ExecuteUpdate(left[0], "SELECT 1")
+	wantMessage(t, err, codes.Unauthenticated, "session ended")
+}

@@ -389,7 +389,22 @@ func (ss *sessions) reclaim(user string) bool {
 // new connection for --session-idle-timeout. A client that does come
 // back with the token of a session closed so is told that it ended
 // (errSessionEnded), never given a fresh one in its place.
+//
+// When none such is left, it closes one whose client connections all
+// closed that holds prepared statements or planned queries, but no
+// transaction nor temporary object: a client that prepared a statement
+// and dropped its connection, over and over, left 512 sessions none of
+// which was closed for room, and every other client was refused for
+// --session-idle-timeout (a tester's). A client that does come back for
+// them finds its session ended.
 func (ss *sessions) reclaimDisconnected(user string) bool {
+	return ss.reclaimDisconnectedHolding(user, false) || ss.reclaimDisconnectedHolding(user, true)
+}
+
+// reclaimDisconnectedHolding is reclaimDisconnected's pass over sessions
+// holding nothing, or, statements, those holding prepared statements or
+// planned queries too.
+func (ss *sessions) reclaimDisconnectedHolding(user string, statements bool) bool {
 	ss.mu.Lock()
 	mine := ss.perUser > 0 && ss.count[user] >= ss.perUser
 	type candidate struct {
@@ -403,9 +418,9 @@ func (ss *sessions) reclaimDisconnected(user string) bool {
 		}
 		s.mu.Lock()
 		left, gone := s.disconnected()
-		free := gone && s.claimed && s.txn == "" && len(s.prepared) == 0 && !s.closed && !s.holds
+		free := gone && s.claimed && s.txn == "" && (statements || len(s.prepared) == 0) && !s.closed && !s.holds
 		s.mu.Unlock()
-		if free && s.pending.Load() == 0 {
+		if free && (statements || s.pending.Load() == 0) {
 			cands = append(cands, candidate{s, left})
 		}
 	}
@@ -423,7 +438,7 @@ func (ss *sessions) reclaimDisconnected(user string) bool {
 		}
 		s.mu.Lock()
 		_, gone := s.disconnected()
-		free := gone && s.txn == "" && len(s.prepared) == 0 && !s.closed && s.pending.Load() == 0
+		free := gone && s.txn == "" && (statements || len(s.prepared) == 0 && s.pending.Load() == 0) && !s.closed
 		s.mu.Unlock()
 		if free {
 			holds, err := s.conn.HoldsState(context.Background())
