@@ -126,6 +126,27 @@ func TestUnreadQueriesAreBoundedAcrossSessions(t *testing.T) {
 	}
 }
 
+// A query cancelled before it is read gives back its statement and its
+// session's room at once: it held them until its ticket expired, and a
+// thousand cancels (a shell's Ctrl-C) left a session unable to plan
+// another query (a tester's).
+func TestCancelledQueriesGiveTheirRoomBack(t *testing.T) {
+	ts := startServer(t, func(c *coordinator.Config) { c.MaxStatementsPerSession = 2 })
+	ctx := context.Background()
+	c := ts.client(t)
+	for round := range 3 {
+		for range 2 {
+			info, err := c.Execute(ctx, "SELECT 1")
+			if err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+			if r, err := c.CancelFlightInfo(ctx, &flight.CancelFlightInfoRequest{Info: info}); err != nil || r.Status != flight.CancelStatusCancelled {
+				t.Fatalf("cancel: %v %v", r.Status, err)
+			}
+		}
+	}
+}
+
 // What a session holds in DuckDB for later (prepared statements, queries
 // planned and not read) is bounded: a client that never closes or reads
 // them is refused more, not let grow the server (20,000 of either held

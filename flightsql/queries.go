@@ -142,20 +142,47 @@ func (qs *queries) take(id, user string) (*query, error) {
 // cancelUnread ends in the history, as cancelled, a query its client
 // cancelled (CancelFlightInfo) before any DoGet took it: it showed running
 // until its ticket expired, ten minutes (a shell's Ctrl-C between
-// GetFlightInfo and DoGet). What it holds goes as before, when a DoGet
-// takes it or its ticket expires.
-func (qs *queries) cancelUnread(q *query) {
+// GetFlightInfo and DoGet). It says whether it took the query from its
+// ticket (no DoGet may take it now): the caller then releases what it
+// holds (releaseCancelled).
+func (qs *queries) cancelUnread(q *query) bool {
 	qs.mu.Lock()
 	done := q.done
+	took := !q.taken
 	if q.taken {
 		done = nil // its DoGet records its end
 	} else {
 		q.done = nil
+		q.taken = true
 	}
 	qs.mu.Unlock()
 	if done != nil {
 		done(0, fmt.Errorf("query %s was cancelled before it was read: %w", q.id, context.Canceled))
 	}
+	return took
+}
+
+// releaseCancelled forgets q, taken by cancelUnread, and releases its
+// statement, at once if its session is free, else once it is (life
+// ending first: as the server closes, its sessions release theirs): a
+// cancelled query held its statement, its files and its session's room
+// until its ticket expired, and a thousand cancels left a session unable
+// to plan another query (a tester's).
+func (qs *queries) releaseCancelled(life context.Context, q *query) {
+	if q.sess.tryLock(life) {
+		defer q.sess.unlock()
+		qs.finish(q)
+		return
+	}
+	go func() {
+		if err := q.sess.lockQuietly(life); err != nil {
+			qs.remove(q)
+			q.dropResult()
+			return
+		}
+		defer q.sess.unlock()
+		qs.finish(q)
+	}()
 }
 
 // pending is how many queries are being streamed, or planned and still

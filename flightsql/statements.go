@@ -643,7 +643,9 @@ func (s *Server) cancelEndpoints(user string, eps []*flight.FlightEndpoint) (fli
 		}
 		if q := s.queries.get(c.Query); q != nil {
 			q.cancel()
-			s.queries.cancelUnread(q)
+			if s.queries.cancelUnread(q) {
+				s.queries.releaseCancelled(s.life, q)
+			}
 			result = flight.CancelStatusCancelled
 			QueryLog(s.log, q.id, q.trace).Info().Msg("query cancelled")
 		}
