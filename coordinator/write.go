@@ -218,10 +218,16 @@ type writeJournal struct{ dir string }
 // journalEntry is a write's entry once it publishes. An entry of a write
 // still writing is its hidden directory's path alone.
 type journalEntry struct {
-	Publish bool     `json:"publish"`
-	Tmp     string   `json:"tmp"`    // the write's hidden directory, its parts in it
-	Dir     string   `json:"dir"`    // the target directory
-	Remove  []string `json:"remove"` // the target's files OVERWRITE replaces
+	Publish bool   `json:"publish"`
+	Tmp     string `json:"tmp"` // the write's hidden directory, its parts in it
+	Dir     string `json:"dir"` // the target directory
+	// Aside is the hidden directory the files OVERWRITE replaces are
+	// moved into, before the write commits: moved back if it does not
+	// (undo), removed once it has (finish). An entry that cannot be moved
+	// (a mount point) fails the write with the directory as it was,
+	// where removing the files one by one had removed some before one
+	// failed (a tester's).
+	Aside string `json:"aside,omitempty"`
 }
 
 // begin records that query qid writes its parts in tmp.
@@ -236,6 +242,11 @@ func (j writeJournal) begin(qid, tmp string) error {
 // a start finishes it rather than undoing it.
 func (j writeJournal) commit(qid string, e journalEntry) error {
 	e.Publish = true
+	return j.record(qid, e)
+}
+
+// record replaces qid's entry with e.
+func (j writeJournal) record(qid string, e journalEntry) error {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("COPY: the write journal: %w", err)
@@ -290,14 +301,22 @@ func (j writeJournal) recover(log zerolog.Logger) {
 			continue
 		}
 		var pub journalEntry
-		if json.Unmarshal(b, &pub) == nil && pub.Publish {
-			if !strings.HasPrefix(filepath.Base(pub.Tmp), tempPrefix) || filepath.Dir(pub.Tmp) != filepath.Clean(pub.Dir) {
+		if json.Unmarshal(b, &pub) == nil && pub.Tmp != "" {
+			switch {
+			case !pub.hidden(pub.Tmp) || pub.Aside != "" && !pub.hidden(pub.Aside):
 				log.Warn().Str("entry", entry).Msg("a write journal entry that names no write's hidden directory: ignored")
-			} else if err := pub.finish(); err != nil {
-				log.Warn().Err(err).Str("dir", pub.Dir).Msg("finishing the publication of a write a previous run committed")
-				continue
-			} else {
+			case pub.Publish:
+				if err := pub.finish(); err != nil {
+					log.Warn().Err(err).Str("dir", pub.Dir).Msg("finishing the publication of a write a previous run committed")
+					continue
+				}
 				log.Info().Str("dir", pub.Dir).Msg("finished publishing a write a previous run committed")
+			default:
+				if err := pub.undo(); err != nil {
+					log.Warn().Err(err).Str("dir", pub.Dir).Msg("putting back the files a write a previous run left unfinished had set aside")
+					continue
+				}
+				log.Info().Str("dir", pub.Dir).Msg("undid a write a previous run left unfinished as it set the files it replaces aside")
 			}
 			_ = os.Remove(entry)
 			continue
@@ -313,36 +332,61 @@ func (j writeJournal) recover(log zerolog.Logger) {
 	}
 }
 
-// finish publishes a committed write: removes the files it replaces and
-// moves its parts from its hidden directory into the target, then removes
-// that directory. Each step may have been done before (a crash between
-// them, or during this one): what is gone stays gone, what was moved is
-// not in the hidden directory any more.
+// hidden says whether path is a write's hidden directory in e's target.
+func (e journalEntry) hidden(path string) bool {
+	return strings.HasPrefix(filepath.Base(path), tempPrefix) && filepath.Dir(path) == filepath.Clean(e.Dir)
+}
+
+// finish publishes a committed write: moves its parts from its hidden
+// directory into the target, then removes that directory and the files
+// it replaced (Aside). Each step may have been done before (a crash
+// between them, or during this one): what was moved is no longer where
+// it was, and what is gone stays gone.
 func (e journalEntry) finish() error {
-	for _, name := range e.Remove {
-		if name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." || strings.HasPrefix(name, tempPrefix) {
-			continue
-		}
-		if err := os.RemoveAll(filepath.Join(e.Dir, name)); err != nil {
+	if err := moveAll(e.Tmp, e.Dir, isPart); err != nil {
+		return err
+	}
+	if e.Aside != "" {
+		if err := os.RemoveAll(e.Aside); err != nil {
 			return fmt.Errorf("COPY OVERWRITE: %w", err)
 		}
 	}
-	parts, err := os.ReadDir(e.Tmp)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil // finished before
-	}
-	if err != nil {
-		return fmt.Errorf("COPY: %w", err)
-	}
-	for _, p := range parts {
-		if !isPart(p.Name()) {
-			continue // a run's file, not moved to its part (PartTemp)
+	return os.RemoveAll(e.Tmp)
+}
+
+// undo puts back the files of the target a write that did not commit set
+// aside, and removes its hidden directory.
+func (e journalEntry) undo() error {
+	if e.Aside != "" {
+		if err := moveAll(e.Aside, e.Dir, func(string) bool { return true }); err != nil {
+			return err
 		}
-		if err := os.Rename(filepath.Join(e.Tmp, p.Name()), filepath.Join(e.Dir, p.Name())); err != nil {
+		if err := os.Remove(e.Aside); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("COPY: %w", err)
 		}
 	}
 	return os.RemoveAll(e.Tmp)
+}
+
+// moveAll moves the entries of from that move says to into to (none if
+// from is gone).
+func moveAll(from, to string, move func(name string) bool) error {
+	entries, err := os.ReadDir(from)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("COPY: %w", err)
+	}
+	for _, f := range entries {
+		if !move(f.Name()) {
+			continue // a run's file, not moved to its part (duck.FileRun)
+		}
+		if err := os.Rename(filepath.Join(from, f.Name()), filepath.Join(to, f.Name())); err != nil {
+			return fmt.Errorf("COPY: %w", err)
+		}
+	}
+	return nil
 }
 
 // writable prepares a statement that writes a query's rows, and the
@@ -588,17 +632,25 @@ func (c copyPlan) publish(j writeJournal, qid, tmp string, parts int) error {
 	}
 	e := journalEntry{Tmp: tmp, Dir: c.dir}
 	if c.mode == "overwrite" {
-		old, err := os.ReadDir(c.dir)
-		if err != nil {
-			return fmt.Errorf("COPY: %w", err)
+		e.Aside = filepath.Join(c.dir, tempPrefix+"old-"+qid)
+		if err := j.record(qid, e); err != nil {
+			return err
 		}
-		for _, f := range old {
-			if !strings.HasPrefix(f.Name(), tempPrefix) {
-				e.Remove = append(e.Remove, f.Name())
+		if err := os.Mkdir(e.Aside, 0o755); err != nil {
+			return fmt.Errorf("COPY OVERWRITE: %w", err)
+		}
+		err := moveAll(e.Dir, e.Aside, func(name string) bool { return !strings.HasPrefix(name, tempPrefix) })
+		if err != nil {
+			if uerr := e.undo(); uerr != nil {
+				return fmt.Errorf("%w: %w", errHalfPublished, errors.Join(err, uerr))
 			}
+			return fmt.Errorf("COPY OVERWRITE: the target's files were left as they were: %w", err)
 		}
 	}
 	if err := j.commit(qid, e); err != nil {
+		if uerr := e.undo(); uerr != nil {
+			return fmt.Errorf("%w: %w", errHalfPublished, errors.Join(err, uerr))
+		}
 		return err
 	}
 	if err := e.finish(); err != nil {

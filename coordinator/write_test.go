@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -395,15 +396,17 @@ func TestUnfinishedWriteIsRemovedAtStart(t *testing.T) {
 
 // A write a killed coordinator had committed (every part written) and
 // was publishing is finished when the next coordinator over its data
-// directory starts: the files OVERWRITE replaces are gone and every part
-// is in the target, wherever the publication stopped. A coordinator
-// killed as it published an OVERWRITE over 20,000 files had removed 279
-// and moved no part in, and the start after removed the parts: the
-// directory held neither the old rows nor the new (a tester's).
+// directory starts: every part is in the target and the files OVERWRITE
+// replaces, set aside before the commit, are gone, wherever the
+// publication stopped. One killed as it set the files aside, before it
+// committed, is undone: the files are put back. A coordinator killed as
+// it published an OVERWRITE over 20,000 files had removed 279 and moved
+// no part in, and the start after removed the parts: the directory held
+// neither the old rows nor the new (a tester's).
 func TestCommittedWriteIsFinishedAtStart(t *testing.T) {
-	dataDir, target := t.TempDir(), t.TempDir()
+	dataDir, target, other := t.TempDir(), t.TempDir(), t.TempDir()
 	j := writeJournal{dir: filepath.Join(dataDir, "writes")}
-	hidden := filepath.Join(target, tempPrefix+"q1")
+	hidden, aside := filepath.Join(target, tempPrefix+"q1"), filepath.Join(target, tempPrefix+"old-q1")
 	put := func(files ...string) {
 		for _, f := range files {
 			if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
@@ -414,33 +417,84 @@ func TestCommittedWriteIsFinishedAtStart(t *testing.T) {
 			}
 		}
 	}
-	// Stopped midway: old-1 removed, part 0 moved in; old-2 and part 1
-	// left. A write still writing (q2) is undone as before.
-	put(filepath.Join(target, "old-2.parquet"), filepath.Join(target, "part-q1-00000.parquet"),
-		filepath.Join(hidden, "part-q1-00001.parquet"), filepath.Join(target, tempPrefix+"q2", "part-q2-00000.parquet"))
-	if err := j.begin("q1", hidden); err != nil {
-		t.Fatal(err)
-	}
-	if err := j.commit("q1", journalEntry{Tmp: hidden, Dir: target, Remove: []string{"old-1.parquet", "old-2.parquet"}}); err != nil {
-		t.Fatal(err)
+	// q1 stopped midway: the old file set aside, part 0 moved in, part 1
+	// and a run's file left. A write still writing (q2) is undone as
+	// before. q3, in other, stopped as it set its target's files aside:
+	// one moved, one not.
+	put(filepath.Join(aside, "old-1.parquet"), filepath.Join(target, "part-q1-00000.parquet"),
+		filepath.Join(hidden, "part-q1-00001.parquet"), filepath.Join(hidden, ".part-q1-00001.parquet.1a2b.tmp"),
+		filepath.Join(target, tempPrefix+"q2", "part-q2-00000.parquet"),
+		filepath.Join(other, tempPrefix+"old-q3", "a.parquet"), filepath.Join(other, "b.parquet"),
+		filepath.Join(other, tempPrefix+"q3", "part-q3-00000.parquet"))
+	for _, e := range []struct {
+		qid   string
+		entry journalEntry
+	}{
+		{"q1", journalEntry{Publish: true, Tmp: hidden, Dir: target, Aside: aside}},
+		{"q3", journalEntry{Tmp: filepath.Join(other, tempPrefix+"q3"), Dir: other, Aside: filepath.Join(other, tempPrefix+"old-q3")}},
+	} {
+		if err := os.MkdirAll(j.dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.record(e.qid, e.entry); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := j.begin("q2", filepath.Join(target, tempPrefix+"q2")); err != nil {
 		t.Fatal(err)
 	}
 	startCluster(t, 1, "direct", func(c *Config) { c.DataDir = dataDir })
-	var names []string
-	entries, err := os.ReadDir(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	if want := []string{"part-q1-00000.parquet", "part-q1-00001.parquet"}; !slices.Equal(names, want) {
-		t.Fatalf("the target holds %q, want %q", names, want)
+	for dir, want := range map[string][]string{
+		target: {"part-q1-00000.parquet", "part-q1-00001.parquet"},
+		other:  {"a.parquet", "b.parquet"},
+	} {
+		var names []string
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		if !slices.Equal(names, want) {
+			t.Fatalf("%s holds %q, want %q", dir, names, want)
+		}
 	}
 	if left, _ := os.ReadDir(j.dir); len(left) != 0 {
 		t.Fatalf("%d journal entries left", len(left))
+	}
+}
+
+// An OVERWRITE that cannot set its target's files aside fails with the
+// target as it was: removed one by one, the files before one that could
+// not be were gone when it failed (a tester's: a busy mount point).
+func TestOverwriteThatCannotSetAsideLeavesTheTarget(t *testing.T) {
+	dataDir, target := t.TempDir(), t.TempDir()
+	j := writeJournal{dir: filepath.Join(dataDir, "writes")}
+	tmp := filepath.Join(target, tempPrefix+"q1")
+	for _, f := range []string{filepath.Join(target, "a.parquet"), filepath.Join(target, "b.parquet"), filepath.Join(tmp, "part-q1-00000.parquet")} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.begin("q1", tmp); err != nil {
+		t.Fatal(err)
+	}
+	// The aside directory's name is taken by a file: nothing moves there.
+	if err := os.WriteFile(filepath.Join(target, tempPrefix+"old-q1"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := copyPlan{dir: target, mode: "overwrite"}
+	if err := c.publish(j, "q1", tmp, 1); err == nil || errors.Is(err, errHalfPublished) {
+		t.Fatalf("publish: %v, want a failure leaving the target", err)
+	}
+	for _, f := range []string{"a.parquet", "b.parquet"} {
+		if _, err := os.Stat(filepath.Join(target, f)); err != nil {
+			t.Fatalf("the target's %s: %v", f, err)
+		}
 	}
 }
 
