@@ -117,7 +117,7 @@ type dist struct {
 	sharedCores bool
 	mu          sync.Mutex
 	own         map[string]bool           // ids of the executors in this process
-	views       map[string]partition.View // view definitions by their CREATE VIEW text
+	views       *lru[string, partition.View] // view definitions by their CREATE VIEW text (viewCost)
 	viewTexts   map[viewID]string         // CREATE VIEW texts by oid (catalog.go)
 	// viewTextLoads counts the listings that rendered every view's SQL.
 	viewTextLoads atomic.Int64
@@ -334,7 +334,7 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 	d := &dist{db: db, mergeDB: mergeDB, journal: journal, secret: secret, tickets: secret.Signer("tickets"), reg: reg, aggs: aggs, builtins: builtins, log: log, mem: mem,
 		batch:      duck.Batches(cfg.BatchRows),
 		targetRows: taskRows, autoRows: cfg.TaskRows <= 0, splitMinRows: cfg.SplitMinRows, localMaxRows: cfg.LocalMaxRows, planSlots: cfg.PlanSlots, mode: cmp.Or(cfg.ResultMode, flightsql.ResultDirect), exchanges: !cfg.NoExchanges, broadcastRows: cfg.BroadcastRows, taskOpenFiles: cfg.TaskOpenFiles, retries: 2, life: life, stopLife: stop,
-		limits: cfg.limits(), views: map[string]partition.View{}, viewTexts: map[viewID]string{}, own: map[string]bool{},
+		limits: cfg.limits(), views: newLRU(maxTexts, maxASTBytes, viewCost), viewTexts: map[viewID]string{}, own: map[string]bool{},
 		sharedCores: cfg.Executors > 0 && cfg.InProcessPlan == PlanLocal, compression: cmp.Or(cfg.WireCompression, CompressionAuto),
 		footers: newLRU(maxFooters, maxFooterBytes, func(k string, v footer) int64 { return v.cost(k) }),
 		keyBounds: newLRU(maxFooters, maxFooterBytes, func(k string, v []partition.Bounds) int64 {

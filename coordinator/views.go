@@ -116,9 +116,7 @@ func (c *catalogViews) key() string {
 // viewDefinition parses a CREATE VIEW statement into the view's AST,
 // cached by its text.
 func (d *dist) viewDefinition(ctx context.Context, conn *duck.Conn, create string) (partition.View, error) {
-	d.mu.Lock()
-	v, ok := d.views[create]
-	d.mu.Unlock()
+	v, ok := d.views.get(create)
 	if ok {
 		return v, nil
 	}
@@ -131,11 +129,14 @@ func (d *dist) viewDefinition(ctx context.Context, conn *duck.Conn, create strin
 		return v, err
 	}
 	v = partition.NewView([]byte(ast), cols)
-	d.mu.Lock()
-	if len(d.views) >= 512 {
-		clear(d.views)
-	}
-	d.views[create] = v
-	d.mu.Unlock()
+	d.views.put(create, v)
 	return v, nil
+}
+
+// viewCost is what a view's definition takes in the cache: its text, and
+// its AST decoded, some four times its JSON. Bounded by count alone (512),
+// 60 views of IN lists of 100,000 keys took the coordinator's heap from
+// 61 to 198 MB (a tester's).
+func viewCost(create string, v partition.View) int64 {
+	return int64(len(create) + 4*len(v.AST))
 }
