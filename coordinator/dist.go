@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -340,7 +339,7 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 		keyBounds: newLRU(maxFooters, maxFooterBytes, func(k string, v []partition.Bounds) int64 {
 			return int64(len(k) + 24*len(v))
 		}),
-		plans:       newLRU(maxPlans, math.MaxInt64, func(string, cachedPlan) int64 { return 0 }),
+		plans:       newLRU(maxPlans, maxTextPlanBytes, cachedPlanCost),
 		gathers:     newLRU(maxPlans, maxTextBytes, func(k string, _ bool) int64 { return int64(len(k)) }),
 		facts:       newLRU(maxFacts, maxFactBytes, factCost),
 		texts:       newLRU(maxTexts, maxTextBytes, func(k string, _ error) int64 { return int64(len(k)) }),
@@ -1509,6 +1508,18 @@ type cachedPlan struct {
 	// the query's instant (partition.NowParameter).
 	now      map[taskShape]bool
 	mergeNow bool
+}
+
+// cachedPlanCost is what a checked plan takes in its cache: its key (the
+// query's AST) and its SQL texts, which carry the query's constants.
+// Bounded by count alone (512), a cache of plans of long texts had no
+// bound in bytes (a tester's reading).
+func cachedPlanCost(k string, v cachedPlan) int64 {
+	n := int64(len(k)+len(v.merge)+len(v.finalHere)+len(v.values)) + 256
+	for _, sql := range v.tasks {
+		n += 64 + int64(len(sql))
+	}
+	return n
 }
 
 const partialsView = "skein_partials"
