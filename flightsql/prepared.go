@@ -369,7 +369,7 @@ func (s *Server) flightInfoPrepared(ctx context.Context, cmd flightsql.PreparedS
 			}
 			q.meta = info.GetAppMetadata()
 		}
-		if err := s.holdUnread(q); err != nil {
+		if err := s.holdUnread(q, p.cost); err != nil {
 			return nil, err
 		}
 		return q.reserve(), nil

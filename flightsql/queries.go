@@ -105,8 +105,12 @@ func (qs *queries) remove(q *query) {
 // sessions close, and each holds a bounded number, but one client's
 // sessions held 180,000 planned, unread queries, 3 GB, until their
 // tickets expired (a tester's). Not a write: it ran.
-func (s *Server) holdUnread(q *query) error {
-	cost := statementCost(q.sql)
+// cost is statementCost(q.sql), computed once for a prepared statement
+// (0: computed here).
+func (s *Server) holdUnread(q *query, cost int) error {
+	if cost == 0 {
+		cost = statementCost(q.sql)
+	}
 	if err := s.stmts.take(q.user, cost); err != nil {
 		return fmt.Errorf("%w (queries planned and not yet read count as prepared statements: read, cancel or close them)", err)
 	}

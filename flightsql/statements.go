@@ -154,7 +154,7 @@ func (s *Server) flightInfoStatement(ctx context.Context, cmd flightsql.Statemen
 			}
 			q.meta = info.GetAppMetadata()
 		}
-		if err := s.holdUnread(q); err != nil {
+		if err := s.holdUnread(q, 0); err != nil {
 			_ = st.Close()
 			return nil, err
 		}
