@@ -87,10 +87,17 @@ func (g *stmtGuard) mayExport() bool {
 	return g.export > 0
 }
 
-// containsFold says whether s holds word (lower case ASCII) in any case.
+// containsFold says whether s holds word (lower case ASCII, not empty) in
+// any case.
 func containsFold(s, word string) bool {
+	first := word[:1] + strings.ToUpper(word[:1])
 	for k := 0; k+len(word) <= len(s); k++ {
-		if strings.EqualFold(s[k:k+len(word)], word) {
+		i := strings.IndexAny(s[k:], first)
+		if i < 0 {
+			return false
+		}
+		k += i
+		if k+len(word) <= len(s) && strings.EqualFold(s[k:k+len(word)], word) {
 			return true
 		}
 	}

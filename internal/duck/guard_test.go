@@ -832,3 +832,19 @@ func BenchmarkConnect(b *testing.B) {
 		_ = db.Close()
 	}
 }
+
+// containsFold finds a word in any case, wherever it is, and nothing
+// else (it decides whether a text is lexed for an EXPORT before binding).
+func TestContainsFold(t *testing.T) {
+	for _, c := range []struct {
+		s    string
+		want bool
+	}{
+		{"EXPORT DATABASE 'x'", true}, {"select 1", false}, {"xexporT", true}, {"expor", false},
+		{"e", false}, {"", false}, {"eeeexport", true}, {"EXPOR T", false},
+	} {
+		if got := containsFold(c.s, "export"); got != c.want {
+			t.Errorf("containsFold(%q) = %v", c.s, got)
+		}
+	}
+}
