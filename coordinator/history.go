@@ -426,6 +426,11 @@ func statusOf(text string) string {
 	switch {
 	case text == "":
 		return statusOK
+	case strings.Contains(text, context.DeadlineExceeded.Error()):
+		// Stopped by its deadline (--query-timeout, its client's): it
+		// failed, though DuckDB says it was interrupted and its streams
+		// that they were cancelled.
+		return statusFailed
 	case strings.Contains(text, context.Canceled.Error()), strings.Contains(text, "INTERRUPT Error"):
 		return statusCancelled
 	}

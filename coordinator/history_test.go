@@ -453,3 +453,21 @@ func TestHistoryCountsTheResultsRows(t *testing.T) {
 		t.Fatalf("s: %s, %d rows, %d bytes; want ok, 3 rows, 30 bytes", q.status, q.rows, q.bytes)
 	}
 }
+
+// A query stopped by its deadline failed; one its client cancelled was
+// cancelled (a timed-out query was listed cancelled: DuckDB says
+// "Interrupted", its streams "context canceled").
+func TestStatusOfATimedOutQuery(t *testing.T) {
+	for text, want := range map[string]string{
+		"": statusOK,
+		"query q ran longer than the query timeout of 1s (--query-timeout): context deadline exceeded (INTERRUPT Error: Interrupted!)": statusFailed,
+		"task q/1: rpc error: code = Canceled desc = context canceled; context deadline exceeded":                                      statusFailed,
+		"query q was cancelled: context canceled": statusCancelled,
+		"INTERRUPT Error: Interrupted!":           statusCancelled,
+		"Binder Error: no such column":            statusFailed,
+	} {
+		if got := statusOf(text); got != want {
+			t.Errorf("statusOf(%q) = %s, want %s", text, got, want)
+		}
+	}
+}
