@@ -380,7 +380,7 @@ func (s *Server) handshake(stream flight.FlightService_HandshakeServer) error {
 // errSessionEnded is what a client whose token names a session that is
 // gone is told: never a fresh session in its place, which would lose its
 // temporary tables and transaction without a word.
-var errSessionEnded = fmt.Errorf("%w: session ended (closed, idle past --session-idle-timeout, or its transaction abandoned: every connection of its client closed past --abandoned-txn-timeout): log in again", ErrUnauthenticated)
+var errSessionEnded = fmt.Errorf("%w: session ended (closed, idle past --session-idle-timeout, its transaction abandoned: every connection of its client closed past --abandoned-txn-timeout, or reclaimed for room: the server or its user at its session limit, and every connection of its client closed): log in again", ErrUnauthenticated)
 
 // sessionFor returns the caller's session, opening one (and telling the
 // client its token) when the caller has none yet.

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/skeindb/skein/coordinator"
@@ -123,6 +124,32 @@ func TestUnreadQueriesAreBoundedAcrossSessions(t *testing.T) {
 	fetch(t, ctx, held[0].c, held[0].info)
 	if _, err := held[0].c.Execute(ctx, sql); err != nil {
 		t.Fatalf("after one was read: %v", err)
+	}
+}
+
+// A query planned from a prepared statement is answered after the
+// statement was closed, its text prepared again with its parameters: its
+// DoGet failed with the driver's "misuse of duckdb driver: NumInput after
+// Close" (a tester's).
+func TestTicketOfAClosedStatementIsAnswered(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	prep, err := c.Prepare(ctx, "SELECT $1::BIGINT + 1 AS v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prep.SetParameters(int64Param(t, "a", 41))
+	info, err := prep.Execute(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := prep.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, recs := fetch(t, ctx, c, info)
+	if rowCount(recs) != 1 || recs[0].Column(0).(*array.Int64).Value(0) != 42 {
+		t.Fatalf("the ticket answered %v", recs)
 	}
 }
 

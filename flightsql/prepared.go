@@ -169,6 +169,7 @@ func (s *Server) closePrepared(sess *session, p *prepared) {
 	s.params.give(sess.user, p.held)
 	s.stmts.give(sess.user, p.cost)
 	p.args, p.held, p.cost = nil, 0, 0
+	s.queries.detach(p.stmt)
 	// Kept for the next statement of its text (a client that prepares
 	// every query, as the JDBC driver does, prepares it again), unless
 	// it would hold files over the budget.

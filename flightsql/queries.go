@@ -224,6 +224,24 @@ func (qs *queries) finish(q *query) {
 	}
 }
 
+// detach makes the queries planned from st, a prepared statement being
+// closed, prepare their text again when they run (query.prepared): a
+// ticket read after its statement closed failed with duckdb-go's "misuse
+// of duckdb driver: NumInput after Close" (a tester's). The caller holds
+// the session's connection, as every run of a query does.
+func (qs *queries) detach(st *duck.Stmt) {
+	if st == nil {
+		return
+	}
+	qs.mu.Lock()
+	defer qs.mu.Unlock()
+	for _, q := range qs.byID {
+		if q.stmt == st && !q.ownStmt {
+			q.stmt = nil
+		}
+	}
+}
+
 // endSession drops the queries planned on sess that no DoGet took, as
 // sess closes (the caller holds its connection): their DoGet would find
 // the session closed. They stayed until their tickets expired, ten
