@@ -7,6 +7,7 @@ import (
 	"maps"
 	"testing"
 
+	"github.com/skeindb/skein/internal/duck"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -69,5 +70,19 @@ func TestWrappedCallErrorsKeepTheirCode(t *testing.T) {
 	}
 	if got := status.Code(toStatus(errors.New("plain"))); got != codes.Internal {
 		t.Fatalf("a plain error: got %s, want Internal", got)
+	}
+}
+
+// A query DuckDB interrupted says who stopped it, not only DuckDB's
+// "Interrupted!".
+func TestInterruptedSaysWhoStoppedIt(t *testing.T) {
+	err := fmt.Errorf("query q was cancelled: %w", &duck.Error{Kind: duck.KindInterrupted, Msg: "INTERRUPT Error: Interrupted!"})
+	st, _ := status.FromError(toStatus(err))
+	if st.Code() != codes.Canceled || st.Message() != err.Error() {
+		t.Fatalf("got %s %q, want Canceled %q", st.Code(), st.Message(), err.Error())
+	}
+	other := fmt.Errorf("query q: %w", &duck.Error{Kind: duck.KindInvalid, Msg: "Binder Error: x"})
+	if st, _ := status.FromError(toStatus(other)); st.Message() != "Binder Error: x" {
+		t.Fatalf("another kind's message: %q", st.Message())
 	}
 }

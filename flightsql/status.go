@@ -77,7 +77,14 @@ func toStatus(err error) error {
 	var de *duck.Error
 	switch {
 	case errors.As(err, &de):
-		return status.Error(duckCode(de.Kind), de.Msg)
+		msg := de.Msg
+		if de.Kind == duck.KindInterrupted {
+			// Who stopped it (a cancel, a session's next request) and
+			// then DuckDB's words: a cancelled read said only "INTERRUPT
+			// Error: Interrupted!" one time in five (a tester's).
+			msg = err.Error()
+		}
+		return status.Error(duckCode(de.Kind), msg)
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
