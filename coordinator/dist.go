@@ -115,9 +115,9 @@ type dist struct {
 	// one of this process's (local, the ids in own), see sharesCores.
 	sharedCores bool
 	mu          sync.Mutex
-	own         map[string]bool           // ids of the executors in this process
+	own         map[string]bool              // ids of the executors in this process
 	views       *lru[string, partition.View] // view definitions by their CREATE VIEW text (viewCost)
-	viewTexts   map[viewID]string         // CREATE VIEW texts by oid (catalog.go)
+	viewTexts   map[viewID]string            // CREATE VIEW texts by oid (catalog.go)
 	// viewTextLoads counts the listings that rendered every view's SQL.
 	viewTextLoads atomic.Int64
 	// catalogs are sessions' listings of their tables and views, by

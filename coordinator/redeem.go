@@ -259,9 +259,7 @@ func (d *dist) openPart(ctx context.Context, t cluster.Task, handle []byte, part
 	sql := t.SQL
 	var written *duck.FileRun
 	if t.Write != nil { // a part of a COPY (executor.run does the same)
-		var run duck.FileRun
-		sql, run = duck.StartFileRun(t.SQL, t.Write.Path, t.Write.Options)
-		written = &run
+		sql, written = duck.StartFileRun(t.SQL, t.Write.Path, t.Write.Options)
 	}
 	st, err := prepare(sql)
 	var rdr array.RecordReader

@@ -571,23 +571,7 @@ func TestFastExecutorTakesTheFinalTasksAtOnce(t *testing.T) {
 func TestLostTaskGoesElsewhere(t *testing.T) {
 	for _, execs := range [][]string{{"a", "b"}, {"a"}} {
 		s := schedulerOf(t, execs...)
-		var failed atomic.Bool // a fails its first start call, and holds the next
-		s.send = func(ctx context.Context, loc string, _ []string, _ func(int, int64, error)) error {
-			if loc == "grpc://a" && !failed.Swap(true) {
-				return errors.New("connection refused")
-			}
-			<-ctx.Done()
-			return ctx.Err()
-		}
-		s.add("q", "u", []jobTask{{handle: "t", home: "a"}}, []jobStage{{n: 1, spec: true}})
-		s.pass()
-		eventually(t, 10*time.Second, func() (bool, string) {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			tk := s.jobs["q"].tasks[0]
-			return len(tk.lostAt) == 1 && len(tk.runs) == 0, fmt.Sprintf("lost at %q, %d runs", tk.lostAt, len(tk.runs))
-		})
-		s.pass()
+		loseAtA(t, s)
 		want := execs[len(execs)-1]
 		if got := ranAt(s, "q"); !slices.Equal(got, []string{want}) {
 			t.Fatalf("executors %q: the lost task given to %q, want %s", execs, got, want)
@@ -608,23 +592,7 @@ func TestLostTaskAvoidsTheLostExecutorsAddress(t *testing.T) {
 		if err := s.reg.act(cluster.ActionRegister, cluster.Member{ID: "a2", Location: "grpc://a", Threads: 1, Zone: "UTC"}); err != nil {
 			t.Fatal(err)
 		}
-		var failed atomic.Bool // a fails its first start call, then every executor holds its task
-		s.send = func(ctx context.Context, loc string, _ []string, _ func(int, int64, error)) error {
-			if loc == "grpc://a" && !failed.Swap(true) {
-				return errors.New("connection refused")
-			}
-			<-ctx.Done()
-			return ctx.Err()
-		}
-		s.add("q", "u", []jobTask{{handle: "t", home: "a"}}, []jobStage{{n: 1, spec: true}})
-		s.pass() // to a, its home
-		eventually(t, 10*time.Second, func() (bool, string) {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			tk := s.jobs["q"].tasks[0]
-			return len(tk.lostAt) == 1 && len(tk.runs) == 0, fmt.Sprintf("lost at %q, %d runs", tk.lostAt, len(tk.runs))
-		})
-		s.pass()
+		loseAtA(t, s)
 		want := []string{"b"}
 		if len(execs) == 1 {
 			want = []string{"a", "a2"}
@@ -633,6 +601,30 @@ func TestLostTaskAvoidsTheLostExecutorsAddress(t *testing.T) {
 			t.Fatalf("executors %q and a2 at a's address: the lost task given to %q, want one of %q", execs, got, want)
 		}
 	}
+}
+
+// loseAtA gives query q's one task, whose home is a, to a, whose start
+// call fails (the task is lost there), then gives it again: every start
+// call after the first holds its task.
+func loseAtA(t *testing.T, s *scheduler) {
+	t.Helper()
+	var failed atomic.Bool
+	s.send = func(ctx context.Context, loc string, _ []string, _ func(int, int64, error)) error {
+		if loc == "grpc://a" && !failed.Swap(true) {
+			return errors.New("connection refused")
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	s.add("q", "u", []jobTask{{handle: "t", home: "a"}}, []jobStage{{n: 1, spec: true}})
+	s.pass() // to a, its home
+	eventually(t, 10*time.Second, func() (bool, string) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		tk := s.jobs["q"].tasks[0]
+		return len(tk.lostAt) == 1 && len(tk.runs) == 0, fmt.Sprintf("lost at %q, %d runs", tk.lostAt, len(tk.runs))
+	})
+	s.pass()
 }
 
 // A task whose every run ends its executor's connection (DuckDB crashing

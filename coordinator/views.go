@@ -134,7 +134,7 @@ func (d *dist) viewDefinition(ctx context.Context, conn *duck.Conn, create strin
 }
 
 // viewCost is what a view's definition takes in the cache: its text, and
-// its AST decoded, some four times its JSON. Bounded by count alone (512),
+// its AST decoded, estimated (not measured) at four times its JSON. Bounded by count alone (512),
 // 60 views of IN lists of 100,000 keys took the coordinator's heap from
 // 61 to 198 MB (a tester's).
 func viewCost(create string, v partition.View) int64 {

@@ -135,7 +135,7 @@ func boolOption(o duck.CopyOption) (on, ok bool) {
 func partName(query string, part int) string { return fmt.Sprintf("part-%s-%05d.parquet", query, part) }
 
 // isPart says whether name, in a write's hidden directory, is a part
-// (partName), not the file of a run still writing one (PartTemp).
+// (partName), not the file of a run still writing one (duck.FileRun).
 func isPart(name string) bool {
 	return strings.HasPrefix(name, "part-") && strings.HasSuffix(name, ".parquet")
 }
@@ -207,15 +207,16 @@ var errHalfPublished = fmt.Errorf("%w: COPY: every part was written, and moving 
 // 75,325 rows beside the next COPY's (found 2026-12-05). An entry names
 // the write's hidden directory until the write publishes; the next start
 // then removes the directory. Once every part is written, the entry
-// becomes the write's commit (a journalEntry with Publish): what
-// OVERWRITE removes and where the parts go, which the next start
-// finishes. A coordinator killed as it published an OVERWRITE over
+// becomes the write's commit (a journalEntry with Publish): where the
+// parts go and where OVERWRITE set the target's files aside, which the
+// next start finishes; an entry not yet committed is undone. A coordinator killed as it published an OVERWRITE over
 // 20,000 files had removed 279 of them and moved in no part, and the
 // start after removed the parts: the directory held neither the old rows
 // nor the new (a tester's, 2026-12-06).
 type writeJournal struct{ dir string }
 
-// journalEntry is a write's entry once it publishes. An entry of a write
+// journalEntry is a write's entry once it publishes: as OVERWRITE sets the
+// target's files aside, then as it commits (Publish). An entry of a write
 // still writing is its hidden directory's path alone.
 type journalEntry struct {
 	Publish bool   `json:"publish"`
@@ -610,8 +611,8 @@ func (c copyPlan) mayWrite() error {
 // rows twice.
 var publishing sync.Mutex
 
-// publish moves the parts into the target directory, first removing what
-// it held for OVERWRITE (but other writes' hidden directories), and
+// publish moves the parts into the target directory, first setting aside
+// what it held for OVERWRITE (but other writes' hidden directories), and
 // removes the write's hidden directory. It commits the write in the
 // journal first: a coordinator killed as it publishes leaves the write for
 // the next start to finish (writeJournal), not the target half replaced.

@@ -1207,10 +1207,8 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 	sql := t.SQL
 	var part *duck.FileRun
 	if t.Write != nil {
-		var run duck.FileRun
-		sql, run = duck.StartFileRun(t.SQL, t.Write.Path, t.Write.Options)
-		part = &run
-		defer run.Abandon()
+		sql, part = duck.StartFileRun(t.SQL, t.Write.Path, t.Write.Options)
+		defer part.Abandon()
 	}
 	st, err := prepare(sql)
 	if err != nil {

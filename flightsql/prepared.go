@@ -133,26 +133,16 @@ func (s *Server) ClosePreparedStatement(ctx context.Context, req flightsql.Actio
 	if err != nil {
 		return err
 	}
-	if sess.tryLock(ctx) {
-		defer sess.unlock()
-		s.closePrepared(sess, p)
-		return nil
-	}
-	// The session runs a statement: one being read, or one DuckDB has not
-	// left though its client was answered (a stopped query, see answer).
-	// The handle is closed now and the statement when the session is
-	// free: ADBC closes a cursor's statement as the cursor closes, and
-	// that close waited for DuckDB's call to end.
+	// The session may run a statement: one being read, or one DuckDB has
+	// not left though its client was answered (a stopped query, see
+	// answer). The handle is closed now and the statement when the
+	// session is free: ADBC closes a cursor's statement as the cursor
+	// closes, and that close waited for DuckDB's call to end. A session
+	// that ends first closes its statements itself (finish).
 	sess.mu.Lock()
 	p.closing = true
 	sess.mu.Unlock()
-	go func() {
-		if err := sess.lockQuietly(s.life); err != nil {
-			return // the session ended, and with it its statements (finish)
-		}
-		defer sess.unlock()
-		s.closePrepared(sess, p)
-	}()
+	sess.whenFree(ctx, s.life, func() { s.closePrepared(sess, p) }, nil)
 	return nil
 }
 

@@ -173,20 +173,10 @@ func (qs *queries) cancelUnread(q *query) bool {
 // until its ticket expired, and a thousand cancels left a session unable
 // to plan another query (a tester's).
 func (qs *queries) releaseCancelled(life context.Context, q *query) {
-	if q.sess.tryLock(life) {
-		defer q.sess.unlock()
-		qs.finish(q)
-		return
-	}
-	go func() {
-		if err := q.sess.lockQuietly(life); err != nil {
-			qs.remove(q)
-			q.dropResult()
-			return
-		}
-		defer q.sess.unlock()
-		qs.finish(q)
-	}()
+	q.sess.whenFree(life, life, func() { qs.finish(q) }, func() {
+		qs.remove(q)
+		q.dropResult()
+	})
 }
 
 // pending is how many queries are being streamed, or planned and still

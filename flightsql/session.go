@@ -93,6 +93,28 @@ func (s *session) lockQuietly(ctx context.Context) error {
 	return s.taken(ctx)
 }
 
+// whenFree runs f holding s's connection: at once if no request holds it,
+// else in a goroutine once one gives it back, without hurrying a result
+// being read (lockQuietly). gone, if set, runs instead when s closes or
+// life ends first.
+func (s *session) whenFree(ctx, life context.Context, f, gone func()) {
+	if s.tryLock(ctx) {
+		defer s.unlock()
+		f()
+		return
+	}
+	go func() {
+		if err := s.lockQuietly(life); err != nil {
+			if gone != nil {
+				gone()
+			}
+			return
+		}
+		defer s.unlock()
+		f()
+	}()
+}
+
 // tryLock takes s's connection, as lock does, if no request holds it,
 // and says whether it did.
 func (s *session) tryLock(ctx context.Context) bool {

@@ -211,7 +211,7 @@ type Task struct {
 }
 
 // PartWrite is the file a write task writes: each run of the task writes
-// a file of its own beside Path (PartTemp), moved to Path once it is
+// a file of its own beside Path (duck.FileRun), moved to Path once it is
 // whole. Runs wrote Path itself: a run on an executor stopped long
 // enough for the task to be run again elsewhere was interrupted when it
 // resumed, and DuckDB removed its file, the other run's whole part (a

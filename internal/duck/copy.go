@@ -130,10 +130,10 @@ type FileRun struct{ Path, Temp string }
 
 // StartFileRun gives the COPY (CopySQL) that writes query's rows for a run
 // of the write of path, and the run.
-func StartFileRun(query, path string, options []string) (string, FileRun) {
+func StartFileRun(query, path string, options []string) (string, *FileRun) {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	r := FileRun{Path: path, Temp: filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"."+hex.EncodeToString(b[:])+".tmp")}
+	r := &FileRun{Path: path, Temp: filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+"."+hex.EncodeToString(b[:])+".tmp")}
 	return CopySQL(query, r.Temp, options), r
 }
 
