@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/skeindb/skein/internal/ducktest"
 	"github.com/skeindb/skein/partition"
@@ -58,7 +59,7 @@ func TestAutoTaskRowsGroupWholeFiles(t *testing.T) {
 				"SELECT g, count(*) AS n, sum(id) AS s FROM " + scan + " GROUP BY g",
 			} {
 				want := duckRows(t, ref, q)
-				equal(c)
+				equal(t, c)
 				info, e := explained(t, cl, q)
 				tasks, files := len(e.Plan), 0
 				var sl []string
@@ -132,9 +133,24 @@ func TestGroupedFilesMeasureUnequalExecutors(t *testing.T) {
 
 // equal forgets the executors' speeds that c's queries measured: two
 // equal executors on a busy machine are at times measured unequal, and
-// their scans then cut for that (see scheduler.unequal).
-func equal(c *Coordinator) {
+// their scans then cut for that (see scheduler.unequal). It waits first
+// for the tasks still running to end: a task that ends after its query
+// answered its client still tells the scheduler a speed.
+func equal(t *testing.T, c *Coordinator) {
+	t.Helper()
 	s := c.dist.sched
+	eventually(t, 30*time.Second, func() (bool, string) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for id, j := range s.jobs {
+			for i, task := range j.tasks {
+				if task.state == taskRunning {
+					return false, fmt.Sprintf("task %d of query %s still runs", i, id)
+				}
+			}
+		}
+		return true, ""
+	})
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	clear(s.pace)

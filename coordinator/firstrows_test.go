@@ -86,7 +86,7 @@ func TestLimitRunsInRounds(t *testing.T) {
 			// The queries before may have measured the two executors
 			// unequal on a busy machine, and the scan would then be cut
 			// into more, smaller tasks than the nine counted on here.
-			equal(c)
+			equal(t, c)
 			q := fmt.Sprintf("SELECT id FROM read_parquet('%s') WHERE %s LIMIT %d", glob, tc.where, tc.limit)
 			info, err := cl.Execute(ctx, q)
 			if err != nil {
