@@ -167,3 +167,37 @@ func TestRowValuesRunHere(t *testing.T) {
 		r.Release()
 	}
 }
+
+// A query reading a table function of the session's (duckdb_variables(),
+// duckdb_views(), ...) runs on the coordinator, where the session is: on
+// the executors a join with duckdb_variables() after SET VARIABLE found
+// no rows (found 2026-12-06). One reading range() still splits.
+func TestSessionTableFunctionsRunHere(t *testing.T) {
+	c, _, glob := startCluster(t, 2, "proxy")
+	cl := sessionClient(t, c)
+	ctx := context.Background()
+	if _, err := cl.ExecuteUpdate(ctx, "SET VARIABLE myv = 7"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ q, mode, want string }{
+		{fmt.Sprintf("SELECT count(*) FROM read_parquet('%s') JOIN (SELECT CAST(value AS BIGINT) AS k FROM duckdb_variables() WHERE name = 'myv') ON id = k", glob), "local", "1"},
+		{fmt.Sprintf("SELECT count(*) FROM read_parquet('%s') JOIN (SELECT name FROM duckdb_settings() WHERE name = 'threads') ON id < 3", glob), "local", "3"},
+		{fmt.Sprintf("SELECT count(*) FROM read_parquet('%s') JOIN range(7, 8) r(k) ON id = k", glob), "stages", "1"},
+	} {
+		info, err := cl.Execute(ctx, tc.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := planOf(t, info); e.Mode != tc.mode {
+			t.Errorf("%s: planned %s (%s), want %s", tc.q, e.Mode, e.Reason, tc.mode)
+		}
+		r, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rowStrings(t, r); len(got) != 1 || got[0] != tc.want {
+			t.Errorf("%s: %q, want %s", tc.q, got, tc.want)
+		}
+		r.Release()
+	}
+}

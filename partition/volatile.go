@@ -42,6 +42,38 @@ var volatile = map[string]bool{
 // arguments with it (histogram, json_group_object) still split.
 var evaluatedAlike = map[string]bool{"error": true}
 
+// tableFunctionsAlike are the table functions every executor's DuckDB
+// evaluates as the client's session would: their rows follow from their
+// arguments and the files they read. Any other table function reads the
+// session or its database (duckdb_variables(), duckdb_views(),
+// duckdb_settings(), pragma_table_info(), summary(), which_secret(), ...),
+// which on an executor is another: a join with duckdb_variables() after
+// SET VARIABLE found no rows (found 2026-12-06). A table function not
+// listed keeps its query on one node.
+var tableFunctionsAlike = map[string]bool{
+	"read_parquet": true, "parquet_scan": true, "read_csv": true, "read_csv_auto": true,
+	"read_json": true, "read_json_auto": true, "read_ndjson": true, "read_ndjson_auto": true,
+	"read_json_objects": true, "read_json_objects_auto": true, "read_ndjson_objects": true,
+	"read_text": true, "read_blob": true, "glob": true, "sniff_csv": true,
+	"parquet_metadata": true, "parquet_schema": true, "parquet_file_metadata": true,
+	"parquet_kv_metadata": true, "parquet_full_metadata": true, "parquet_bloom_probe": true,
+	"range": true, "generate_series": true, "unnest": true, "repeat": true, "repeat_row": true,
+	"json_each": true, "json_tree": true,
+}
+
+// sessionTableFunction is the name of the table function n calls if it
+// is not one of tableFunctionsAlike, else "".
+func sessionTableFunction(n Node) string {
+	if str(n, "type") != "TABLE_FUNCTION" {
+		return ""
+	}
+	fn := child(n, "function")
+	if name := str(fn, "function_name"); !tableFunctionsAlike[strings.ToLower(name)] || str(fn, "schema") != "" {
+		return name
+	}
+	return ""
+}
+
 // volatileCall says n calls a function of volatile, under any schema
 // (a function of that name elsewhere is taken to be as volatile). The
 // instant's marker is not one: every task binds it to one value.
@@ -84,13 +116,16 @@ func ownName(n Node) string {
 // no collation, and the next step (a final aggregate, a merge's sort)
 // compared them byte by byte (GROUP BY s COLLATE NOCASE gave 8 groups of
 // 5, and a sort by it another order; found 2026-12-04). So does a name
-// spelled as the plan's own columns (ownName).
+// spelled as the plan's own columns (ownName). So does a table function
+// of the session's (sessionTableFunction).
 func checkDeterministic(root Node) error {
 	var err error
 	anyNode(root, func(n Node) bool {
 		switch name := ownName(n); {
 		case volatileCall(n):
 			err = local("volatile function %s", str(n, "function_name"))
+		case sessionTableFunction(n) != "":
+			err = local("%s() reads the session or its database, which the executors do not share", sessionTableFunction(n))
 		case unboundNow(n):
 			err = local("%s, not bound once", str(n, "function_name"))
 		case n["sample"] != nil:
