@@ -499,7 +499,11 @@ func (d *dist) PlanKept(ctx context.Context, conn *duck.Conn, tag flightsql.Quer
 	if d.limits.QueryTimeout > 0 {
 		deadline = start.Add(d.limits.QueryTimeout)
 	}
-	info, err := d.issue(ctx, tag, user, query, schema, resultMode, desc, ready, kept.p.at(start), start, deadline)
+	now, err := instant(ctx, conn, kept.p, start)
+	if err != nil {
+		return nil, nil, err
+	}
+	info, err := d.issue(ctx, tag, user, query, schema, resultMode, desc, ready, kept.p.at(now), start, deadline)
 	return info, schema, err
 }
 

@@ -122,6 +122,35 @@ func TestNowInDistributedWrites(t *testing.T) {
 	}
 }
 
+// TestNowInATransactionIsItsStart: inside a transaction a split query's
+// instant is the transaction's start, as DuckDB's now() is, for a plan
+// made and one kept for its text alike. A client of ADBC's default
+// (autocommit off) has one open from its connect: its split queries took
+// the time each was planned, seconds after its unsplit SELECT now()
+// (found 2026-12-06).
+func TestNowInATransactionIsItsStart(t *testing.T) {
+	c, _, glob := startCluster(t, 2, "direct")
+	cl := sessionClient(t, c)
+	ctx := context.Background()
+	if _, err := cl.ExecuteUpdate(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	_, local := runSplitOrLocal(t, cl, "SELECT now()::VARCHAR")
+	q := "SELECT max(now())::VARCHAR AS t FROM read_parquet('" + glob + "') WHERE id >= 0"
+	for run := range 4 {
+		time.Sleep(300 * time.Millisecond)
+		if _, rows := runSplit(t, cl, q); !slices.Equal(rows, local) {
+			t.Fatalf("run %d in the transaction: now() %q, the transaction's start %q", run, rows, local)
+		}
+	}
+	if _, err := cl.ExecuteUpdate(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	if _, rows := runSplit(t, cl, q); len(rows) != 1 || rows[0] <= local[0] {
+		t.Fatalf("after the transaction: now() %q, not after its start %q", rows, local)
+	}
+}
+
 // TestNowIsNotKeptInAPlan: a text whose plan is kept (textplan.go) sees a
 // new instant at each run, taken once for all its tasks. A plan is kept
 // from the text's second run and taken from its third, unless the key

@@ -121,7 +121,7 @@ func (d *dist) textKeyOf(conn *duck.Conn, query string, schema *arrow.Schema) te
 
 // plan is the query's plan for this run: at its instant (planned.at),
 // taken before it is planned, as DuckDB takes it at the statement's
-// start.
+// start (see instant).
 func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *arrow.Schema) (*planned, error) {
 	now := time.Now()
 	p, err := d.keptPlan(ctx, conn, query, schema)
@@ -131,7 +131,31 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 	if !p.ticketsFit() {
 		return nil, errTicketsTooLarge
 	}
+	if now, err = instant(ctx, conn, p, now); err != nil {
+		return nil, err
+	}
 	return p.at(now), nil
+}
+
+// instant is the query's now() for plan p, run from time start: the start
+// of the session's open transaction, as DuckDB's now() is in one (a client
+// of ADBC's default, autocommit off, has one open from its connect: its
+// split queries took the time each was planned, seconds after its
+// unsplit SELECT now()); else start. It asks the session's DuckDB only
+// when p takes the instant: now() there is its transaction's start, or,
+// in autocommit, later than start.
+func instant(ctx context.Context, conn *duck.Conn, p *planned, start time.Time) (time.Time, error) {
+	if !p.now {
+		return start, nil
+	}
+	t, err := conn.Now(ctx)
+	if err != nil {
+		return start, err
+	}
+	if t.Before(start) {
+		return t, nil
+	}
+	return start, nil
 }
 
 // keptPlan is the query's plan: the one kept for its text when nothing it
