@@ -835,18 +835,16 @@ func (d *dist) planAST(ctx context.Context, conn *duck.Conn, query string, text 
 	// (partition.Env.Files) are in the plan's cache keys: a plan kept
 	// names them, and one more file is another plan.
 	var pins strings.Builder
-	listed := func(paths []string) ([]string, error) {
+	listed := func(paths []string) ([]partition.File, error) {
 		consulted = true
 		files, err := d.filesOnce(ctx, conn, seen, paths)
 		if err != nil {
 			return nil, err
 		}
-		out := make([]string, len(files))
-		for i, f := range files {
-			out[i] = f.Path
+		for _, f := range files {
 			fmt.Fprintf(&pins, "\x00pinned %s %d %d", f.Path, f.Size, f.Modified)
 		}
-		return out, nil
+		return files, nil
 	}
 	cols := func(item partition.Node) ([]partition.Column, error) {
 		consulted = true
@@ -1050,6 +1048,7 @@ WHERE database_name = 'temp' AND lower(function_name) = lower($1)`, name)
 	}
 	for i := range parts {
 		for _, s := range sliced[i] {
+			s.Pinned = parts[i].Pinned
 			now := c.now[shapeOf(i, s)]
 			p.tasks = append(p.tasks, plannedTask{sql: c.tasks[shapeOf(i, s)], slice: s, ordered: parts[i].Ordered(), literals: lits, now: now})
 			p.now = p.now || now

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/skeindb/skein/executor"
 	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
@@ -154,20 +156,7 @@ TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 2048)`, i*10000, filepath.Join(dir, "odd
 func TestFileReplacedWhileReadIsRefused(t *testing.T) {
 	var hold atomic.Bool
 	release := make(chan struct{})
-	c, cl, _ := startCluster(t, 2, "proxy", func(cfg *Config) {
-		cfg.Executor = func(e *executor.Config) {
-			e.Test = &executor.TestHooks{Before: func(ctx context.Context, _ cluster.Task) error {
-				if hold.Load() {
-					select {
-					case <-release:
-					case <-ctx.Done():
-						return ctx.Err()
-					}
-				}
-				return nil
-			}}
-		}
-	})
+	c, cl, _ := startCluster(t, 2, "proxy", heldUntil(&hold, release))
 	dir := c.cfg.AllowDirs[0]
 	file := filepath.Join(dir, "f0.parquet")
 	q := fmt.Sprintf("SELECT id AS v FROM read_parquet('%s')", file)
@@ -185,6 +174,67 @@ func TestFileReplacedWhileReadIsRefused(t *testing.T) {
 	tmp := filepath.Join(dir, "new.tmp")
 	ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT (range * 7)::BIGINT AS id, 0 AS g FROM range(25000))
 TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 3000)`, tmp))
+	renamedOverThenRead(t, cl, info, tmp, file, &hold, release)
+	info, err = cl.Execute(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameAsDuckDB(t, cl, dir, nil, q, info)
+}
+
+// heldUntil has the in-process executors hold each task before it reads
+// while hold is set, until release is closed.
+func heldUntil(hold *atomic.Bool, release chan struct{}) func(*Config) {
+	return func(cfg *Config) {
+		cfg.Executor = func(e *executor.Config) {
+			e.Test = &executor.TestHooks{Before: func(ctx context.Context, _ cluster.Task) error {
+				if hold.Load() {
+					select {
+					case <-release:
+					case <-ctx.Done():
+						return ctx.Err()
+					}
+				}
+				return nil
+			}}
+		}
+	}
+}
+
+// A small join input every task of a split query reads itself, renamed
+// over between the query's planning and its tasks' runs, fails the tasks
+// (Aborted: run it again): tasks that read it before and after joined
+// with two versions of it, an answer of neither (a tester's, 2026-12-06).
+func TestInPlaceInputReplacedWhileReadIsRefused(t *testing.T) {
+	var hold atomic.Bool
+	release := make(chan struct{})
+	c, cl, glob := startCluster(t, 2, "proxy", anyBroadcast, heldUntil(&hold, release))
+	dir := c.cfg.AllowDirs[0]
+	conn := ducktest.Open(t, dir)
+	if err := os.Mkdir(filepath.Join(dir, "dim"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dim := filepath.Join(dir, "dim", "dim.parquet")
+	ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT range::BIGINT AS g FROM range(5)) TO '%s' (FORMAT parquet)`, dim))
+	q := fmt.Sprintf("SELECT a.id AS v FROM read_parquet('%s') a JOIN read_parquet('%s') d ON a.g = d.g", glob, dim)
+	ctx := context.Background()
+	hold.Store(true)
+	info, err := cl.Execute(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := planOf(t, info); e.Mode == "local" || len(info.Endpoint) < 2 || !strings.Contains(e.TaskSQL, dim) || !strings.Contains(e.TaskSQL, "read whole by each task") && !strings.Contains(fmt.Sprint(e.Stages), "read whole by each task") {
+		t.Fatalf("planned %s, %d endpoints: want the scan split, the input read by each task (%s %v)", e.Mode, len(info.Endpoint), e.TaskSQL, e.Stages)
+	}
+	tmp := filepath.Join(dir, "dim", "dim.tmp")
+	ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT 0::BIGINT AS g) TO '%s' (FORMAT parquet)`, tmp))
+	renamedOverThenRead(t, cl, info, tmp, dim, &hold, release)
+}
+
+// renamedOverThenRead renames tmp over file while the query's tasks are
+// held, releases them, reads the query's endpoints and expects Aborted.
+func renamedOverThenRead(t *testing.T, cl *flightsql.Client, info *flight.FlightInfo, tmp, file string, hold *atomic.Bool, release chan struct{}) {
+	t.Helper()
 	if err := os.Rename(tmp, file); err != nil {
 		t.Fatal(err)
 	}
@@ -192,18 +242,13 @@ TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 3000)`, tmp))
 	close(release)
 	var failed error
 	for _, ep := range info.Endpoint {
-		if failed = readToEnd(ctx, cl, ep.Ticket); failed != nil {
+		if failed = readToEnd(context.Background(), cl, ep.Ticket); failed != nil {
 			break
 		}
 	}
 	if status.Code(failed) != codes.Aborted || !strings.Contains(failed.Error(), "changed while the query read it") {
-		t.Fatalf("the query read a file replaced under it: %v, want Aborted", failed)
+		t.Fatalf("the query read %s replaced under it: %v, want Aborted", file, failed)
 	}
-	info, err = cl.Execute(ctx, q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sameAsDuckDB(t, cl, dir, nil, q, info)
 }
 
 // A file renamed over another of its size, its modification time set back

@@ -244,9 +244,11 @@ func (d *dist) openPart(ctx context.Context, t cluster.Task, handle []byte, part
 	if err != nil {
 		return failed(err)
 	}
-	if err := conn.FileUnchanged(ctx, t.File, t.Size, t.Modified); err != nil {
-		_ = conn.Close()
-		return failed(err)
+	for _, f := range t.Stamped() { // as the executors check before reading (executor.stampedUnchanged)
+		if err := conn.FileUnchanged(ctx, f.Path, f.Size, f.Modified); err != nil {
+			_ = conn.Close()
+			return failed(err)
+		}
 	}
 	prepare := func(sql string) (*duck.Stmt, error) { return conn.Prepare(ctx, sql) }
 	run := func(st *duck.Stmt) (array.RecordReader, error) {

@@ -192,6 +192,9 @@ func (d *dist) planStaged(ctx context.Context, conn *duck.Conn, seen listings, s
 	for i, s := range sp.Stages {
 		ps := plannedStage{stage: s.Shape(), stream: c.stream[i]}
 		for _, sl := range sliced[i] {
+			if s.Scan != nil {
+				sl.Pinned = s.Scan.Pinned
+			}
 			now := c.now[shapeOf(i, sl)]
 			ps.tasks = append(ps.tasks, plannedTask{sql: c.tasks[shapeOf(i, sl)], slice: sl, ordered: sp.Ordered && s.Consumer < 0, now: now})
 			p.now = p.now || now

@@ -1184,10 +1184,8 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 			return 0, err
 		}
 	}
-	if !duck.Remote(t.File) { // an object is asked after its reading (below)
-		if err := conn.FileUnchanged(ctx, t.File, t.Size, t.Modified); err != nil {
-			return 0, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
-		}
+	if err := stampedUnchanged(ctx, conn, t, true); err != nil {
+		return 0, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
 	}
 	prepare := func(sql string) (*duck.Stmt, error) {
 		st, err := conn.Prepare(ctx, sql)
@@ -1265,14 +1263,8 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 	if err := rdr.Err(); err != nil {
 		return 0, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, ins.cause(err))
 	}
-	if duck.Remote(t.File) {
-		// An object is read by ranged requests over the task's run, and
-		// one overwritten before or meanwhile (a store replaces it whole)
-		// gave rows of another or of both: its Last-Modified only moves
-		// on, so one HEAD after the reading sees either.
-		if err := conn.FileUnchanged(ctx, t.File, t.Size, t.Modified); err != nil {
-			return 0, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
-		}
+	if err := stampedUnchanged(ctx, conn, t, false); err != nil {
+		return 0, fmt.Errorf("task %s/%d: %w", t.Query, t.Task, err)
 	}
 	// A producer's writer still holds the rows of partitions it has not
 	// filled a batch of: they are written now, and a failure is the task's.
@@ -1392,4 +1384,23 @@ func (e *Executor) drop(key string, t cluster.Task) bool {
 		e.taskLog(t).Debug().Msg("task dropped: another run of it won")
 	}
 	return true
+}
+
+// stampedUnchanged checks that the files task t reads are still those its
+// plan listed (cluster.Task.Stamped): before its reading, the local ones;
+// after, all. An object is read by ranged requests over the task's run,
+// and one overwritten before or meanwhile (a store replaces it whole)
+// gave rows of another or of both: its Last-Modified only moves on, so one
+// HEAD after the reading sees either. A local file renamed over one while
+// the task read it is seen after as well.
+func stampedUnchanged(ctx context.Context, conn *duck.Conn, t cluster.Task, before bool) error {
+	for _, f := range t.Stamped() {
+		if before && duck.Remote(f.Path) {
+			continue
+		}
+		if err := conn.FileUnchanged(ctx, f.Path, f.Size, f.Modified); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -96,11 +96,13 @@ func (j *joinShape) inPlaceWhat() string {
 // of the rows missing (2,385,269 of 2,726,751), without an error (a
 // tester's). Named, a file gone is an error, and a file added is the next
 // planning's. Not when a listed name holds *, ? or [ (DuckDB would match
-// it again).
-func (j *joinShape) pinFiles(files func([]string) ([]string, error)) {
+// it again). It gives the files it named, as listed, for the tasks to
+// check (Slice.Pinned).
+func (j *joinShape) pinFiles(files func([]string) ([]File, error)) []Stamp {
 	if files == nil {
-		return
+		return nil
 	}
+	var pinned []Stamp
 	for i, l := range j.leaves {
 		if i == j.s || j.shipped(i) || l.withs {
 			continue
@@ -109,26 +111,33 @@ func (j *joinShape) pinFiles(files func([]string) ([]string, error)) {
 			if str(n, "type") != "TABLE_FUNCTION" || !isParquetScan(n) {
 				return true
 			}
-			pinScan(n, files)
+			pinned = append(pinned, pinScan(n, files)...)
 			return false
 		})
 	}
+	return pinned
 }
 
-// pinScan has the Parquet scan n name the files its patterns match.
-func pinScan(n Node, files func([]string) ([]string, error)) {
+// pinScan has the Parquet scan n name the files its patterns match, and
+// gives the files it reads (named so, or so written).
+func pinScan(n Node, files func([]string) ([]File, error)) []Stamp {
 	pattern := func(p string) bool { return strings.ContainsAny(p, "*?[") }
 	paths, err := scanPaths(n, true)
-	if err != nil || !slices.ContainsFunc(paths, pattern) {
-		return
+	if err != nil {
+		return nil
 	}
 	listed, err := files(paths)
-	if err != nil || len(listed) == 0 || slices.ContainsFunc(listed, pattern) {
-		return
+	if err != nil || len(listed) == 0 || slices.ContainsFunc(listed, func(f File) bool { return pattern(f.Path) }) {
+		return nil
 	}
 	names := make([]Node, len(listed))
+	stamps := make([]Stamp, len(listed))
 	for k, f := range listed {
-		names[k] = constant("VARCHAR", f)
+		names[k] = constant("VARCHAR", f.Path)
+		stamps[k] = Stamp{Path: f.Path, Size: f.Size, Modified: f.Modified}
 	}
-	list(child(n, "function"), "children")[0] = function("list_value", names...)
+	if slices.ContainsFunc(paths, pattern) {
+		list(child(n, "function"), "children")[0] = function("list_value", names...)
+	}
+	return stamps
 }

@@ -362,7 +362,7 @@ func (a *Analysis) joinInputs() (*joinShape, error) {
 	}
 	// Small Parquet inputs every join task reads itself (inplace.go).
 	j.local = j.inPlace(env.Partitions)
-	j.pinFiles(env.Files)
+	a.Pinned = append(a.Pinned, j.pinFiles(env.Files)...)
 	return j, nil
 }
 

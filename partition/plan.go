@@ -55,6 +55,9 @@ type Analysis struct {
 	// Branches are the branches of a UNION ALL, each a scatter query with
 	// its own scan; the union itself has no scan.
 	Branches []*Analysis
+	// Pinned are the files, as listed, of the join inputs each task reads
+	// itself by name (pinFiles): its tasks check they are still those.
+	Pinned []Stamp
 
 	root     Node // the query's SELECT_NODE
 	scanPath []string
@@ -208,7 +211,7 @@ type Env struct {
 	// itself names them (pinFiles), so that every task, and a task run
 	// again, reads the files the planner listed. nil: such an input is
 	// read as written.
-	Files func(paths []string) ([]string, error)
+	Files func(paths []string) ([]File, error)
 	// Hive is how a scan of the paths reads their key=value directories
 	// as a whole (readas.go), which its slices then say. nil: as each
 	// slice decides alone.
@@ -1095,6 +1098,12 @@ type Slice struct {
 	// that one (duck.FileUnchanged).
 	Size, Modified int64 `json:",omitempty"`
 	Files          []string
+	// Pinned are the files the task reads besides its slice, named in its
+	// SQL as they were listed (Analysis.Pinned): the same small join input
+	// read by every task of a query, one task reading a file renamed over
+	// it meanwhile and the others the old one, gave an answer of neither
+	// version (found 2026-12-06). Each is checked as File is.
+	Pinned []Stamp `json:",omitempty"`
 	// Keys, when set, are the bounds of the key its stage's slices are
 	// cut by (ranges.go): a join input read by the same task is read in
 	// that range only.
@@ -1122,6 +1131,13 @@ func (s Slice) String() string {
 		out += " keys " + s.Keys.String()
 	}
 	return out
+}
+
+// Stamp says which file a path was when the plan listed it: its size
+// and modification time (duck.FileUnchanged).
+type Stamp struct {
+	Path           string
+	Size, Modified int64
 }
 
 // File is one Parquet file and the row counts of its row groups.

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -219,6 +220,18 @@ type Task struct {
 type PartWrite struct {
 	Path    string   `json:"p"`
 	Options []string `json:"o"` // the COPY's options, as NAME value
+}
+
+// Stamped are the files the task reads that its plan stamped as listed:
+// its slice's file (a row range of it is the plan's only while the file
+// is the one listed) and the join inputs it reads by name (Pinned). The
+// task checks them (duck.FileUnchanged) before and after it reads.
+func (t Task) Stamped() []partition.Stamp {
+	out := t.Pinned
+	if t.File != "" && t.Size > 0 {
+		out = append(slices.Clip(out), partition.Stamp{Path: t.File, Size: t.Size, Modified: t.Modified})
+	}
+	return out
 }
 
 // Args bind the task's SQL: its slice's Args, then its Literals.
