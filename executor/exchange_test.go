@@ -308,14 +308,19 @@ func TestBroadcast(t *testing.T) {
 				t.Fatalf("consumer %d: %v", r, rows)
 			}
 		}
-		p.e.mu.Lock()
+		// The producer's run is recorded as it returns, which may be
+		// after its consumers have read it.
 		runs := 0
-		for _, r := range p.e.done {
-			if r.Task == 100 {
-				runs++
+		for deadline := time.Now().Add(10 * time.Second); runs == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			p.e.mu.Lock()
+			runs = 0
+			for _, r := range p.e.done {
+				if r.Task == 100 {
+					runs++
+				}
 			}
+			p.e.mu.Unlock()
 		}
-		p.e.mu.Unlock()
 		if runs != 1 {
 			t.Fatalf("the broadcast ran %d times", runs)
 		}
