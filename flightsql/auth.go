@@ -388,9 +388,7 @@ func (s *Server) sessionFor(ctx context.Context, id *identity) (*session, error)
 	if id.session != "" {
 		sess := s.sessions.get(id.session)
 		if sess == nil {
-			// A cookie client has no login to repeat: drop its cookie so
-			// that its next call starts a session.
-			_ = grpc.SetHeader(ctx, metadata.Pairs("set-cookie", expiredCookie))
+			dropCookie(ctx)
 			return nil, errSessionEnded
 		}
 		if sess.user != id.user {
@@ -410,6 +408,13 @@ func (s *Server) sessionFor(ctx context.Context, id *identity) (*session, error)
 }
 
 const expiredCookie = sessionCookie + "=; Path=/; Max-Age=0; HttpOnly"
+
+// dropCookie tells a client whose session ended to drop its cookie, so
+// that its next call starts a session: a cookie client has no login to
+// repeat.
+func dropCookie(ctx context.Context) {
+	_ = grpc.SetHeader(ctx, metadata.Pairs("set-cookie", expiredCookie))
+}
 
 // allowWrite refuses readers the calls that write (ingest).
 func allowWrite(ctx context.Context, what string) error {

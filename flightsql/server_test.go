@@ -22,6 +22,7 @@ import (
 	"github.com/skeindb/skein/internal/duck"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 // allTypes selects one row of every DuckDB type and one row of NULLs.
@@ -454,6 +455,51 @@ func TestTransactions(t *testing.T) {
 	}
 	if visible(other) != 1 {
 		t.Fatal("commit lost the row")
+	}
+}
+
+// A transaction whose session ended (a restart, its idle timeout; here
+// closed) says so to each call that names it, and its rollback succeeds,
+// as it was rolled back then: a client of ADBC's default (autocommit off)
+// failed every call after, its rollback too, until it opened a new
+// connection (a tester's, 2026-12-06). Its client then begins again.
+func TestTransactionOfAnEndedSession(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	if _, err := c.ExecuteUpdate(ctx, "CREATE TABLE tx (a INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := c.BeginTransaction(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecuteUpdate(ctx, "INSERT INTO tx VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.CloseSession(ctx, &flight.CloseSessionRequest{}); err != nil || res.Status != flight.CloseSessionResultClosed {
+		t.Fatalf("close: %v %v", res, err)
+	}
+	_, err = tx.Execute(ctx, "SELECT count(*) FROM tx")
+	wantMessage(t, err, codes.NotFound, "its session ended")
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatalf("rollback of a transaction its session's end rolled back: %v", err)
+	}
+	tx, err = c.BeginTransaction(ctx)
+	if status.Code(err) == codes.Unauthenticated { // the cookie's expiry missed (TestCookieSessionClose)
+		tx, err = c.BeginTransaction(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecuteUpdate(ctx, "INSERT INTO tx VALUES (2)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v := scalarInt(t, ctx, c, "SELECT sum(a)::BIGINT FROM tx"); v != 2 {
+		t.Fatalf("sum %d, want the second transaction's 2 only", v)
 	}
 }
 

@@ -24,9 +24,13 @@ func (s *Server) sessionForTxn(ctx context.Context, txn []byte) (*session, error
 		return s.sessionFor(ctx, id)
 	}
 	sid, _, ok := strings.Cut(string(txn), "/")
-	sess := s.sessions.get(sid)
-	if !ok || sess == nil {
+	if !ok {
 		return nil, fmt.Errorf("%w: transaction %q is unknown", ErrNotFound, txn)
+	}
+	sess := s.sessions.get(sid)
+	if sess == nil {
+		dropCookie(ctx)
+		return nil, fmt.Errorf("transaction %q: %w", txn, errTxnSessionEnded)
 	}
 	if sess.user != id.user {
 		return nil, fmt.Errorf("%w: transaction belongs to another user", ErrDenied)

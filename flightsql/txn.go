@@ -2,6 +2,7 @@ package flightsql
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -37,9 +38,21 @@ func (s *Server) BeginTransaction(ctx context.Context, _ flightsql.ActionBeginTr
 	})
 }
 
-// EndTransaction commits or rolls back.
+// errTxnSessionEnded is a transaction whose session has ended: DuckDB
+// rolled it back with the session's connection.
+var errTxnSessionEnded = fmt.Errorf("%w: its session ended (the server restarted, or the session was closed, idle past --session-idle-timeout or reclaimed), and the transaction was rolled back with it: roll back, and begin again", ErrNotFound)
+
+// EndTransaction commits or rolls back. A rollback of a transaction
+// whose session ended succeeds: it was rolled back then. A client of
+// ADBC's default (autocommit off) whose session ended (a restart, its
+// idle timeout) failed every call after, its rollback too, until it
+// opened a new connection (a tester's, 2026-12-06); now its rollback
+// lets it begin again.
 func (s *Server) EndTransaction(ctx context.Context, req flightsql.ActionEndTransactionRequest) error {
 	sess, err := s.sessionForTxn(ctx, req.GetTransactionId())
+	if errors.Is(err, errTxnSessionEnded) && req.GetAction() == flightsql.EndTransactionRollback {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
