@@ -177,7 +177,7 @@ func (s *taskStream) resume(err error) bool {
 		return false
 	case !s.t.Ordered && s.read > 0:
 		s.err = fmt.Errorf("task %s/%d: the stream from executor %s broke after %d rows, and the task's rows "+
-			"come in no fixed order (a join's, an aggregate's), so past what the coordinator held back of them it cannot be resumed: %w", s.t.Query, s.t.Task, s.from, s.read, err)
+			"may come in another order when it runs again (a join's, an aggregate's, a sort's rows of equal keys, or rows read from an exchange), so past what the coordinator held back of them it cannot be resumed: %w", s.t.Query, s.t.Task, s.from, s.read, err)
 		return false
 	case s.resumes >= s.d.retries:
 		s.err = fmt.Errorf("task %s/%d: its stream broke %d times: %w", s.t.Query, s.t.Task, s.resumes+1, err)
