@@ -114,6 +114,11 @@ type Config struct {
 	HeartbeatTimeout time.Duration
 	ShutdownGrace    time.Duration
 	SessionIdle      time.Duration
+	// ClientPing is how long a client connection may stay silent before
+	// it is pinged, and then how long its answer may take before the
+	// connection is closed (0: never pinged; cluster.KeepaliveServer).
+	// The in-process executors ping alike.
+	ClientPing time.Duration
 	// AbandonedTxn closes a session with a transaction open once every
 	// client connection it was used on has been closed this long (0: never).
 	AbandonedTxn time.Duration
@@ -238,6 +243,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.HeartbeatTimeout, "heartbeat-timeout", 5*time.Second, "an executor silent this long is dead")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 30*time.Second, "on SIGTERM, how long the drain may take: the coordinator turns NOT_SERVING, refuses new queries and lets planned and running ones finish, then stops (a second signal stops it at once)")
 	fs.DurationVar(&c.SessionIdle, "session-idle-timeout", 15*time.Minute, "close client sessions idle this long")
+	fs.DurationVar(&c.ClientPing, "client-ping", cluster.DefaultClientPing, "ping a client connection silent this long, and close it if the ping goes unanswered as long again: a stopped or frozen client process then no longer holds its calls (a bulk ingest, its transaction, a result being read) (0: never ping)")
 	fs.DurationVar(&c.AbandonedTxn, "abandoned-txn-timeout", 10*time.Second, "a session with a transaction open whose client connections have all closed (a client killed or cut off) is closed, and its transaction rolled back, this long after the last one closed, releasing its row locks; a client that comes back on a new connection within it keeps it (0: only --session-idle-timeout ends it)")
 	fs.DurationVar(&c.EndpointExpiry, "endpoint-expiry", defaultEndpointExpiry, "a distributed query's endpoints expire (expiration_time) this long after the client last read, polled (PollFlightInfo) or renewed (RenewFlightEndpoint) them: a query left so long with no stream of it open is cancelled on every executor")
 	fs.DurationVar(&c.QueryTimeout, "query-timeout", 0, "cancel a query or write running longer than this, its tasks on executors too (0: no limit)")
@@ -499,8 +505,9 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 	// nothing may use the database after Shutdown closes it.
 	// The metrics interceptors come first, so they see each call's final
 	// status code.
-	// Executors ping their connections to it (cluster.KeepaliveDial).
-	opts := append(append(grpcMetrics.ServerOptions(), fs.ServerOptions()...), grpc.WaitForHandlers(true), cluster.KeepaliveServer())
+	// Executors ping their connections to it (cluster.KeepaliveDial); it
+	// pings its clients (--client-ping).
+	opts := append(append(append(grpcMetrics.ServerOptions(), fs.ServerOptions()...), grpc.WaitForHandlers(true)), cluster.KeepaliveServer(cfg.ClientPing)...)
 	if creds != nil {
 		opts = append(opts, grpc.Creds(creds))
 	}
@@ -576,6 +583,7 @@ func (c *Coordinator) startExecutors(ctx context.Context, secret cluster.Secret,
 			// A stuck task is logged and counted; the process, shared
 			// with the coordinator, serves on.
 			KillTimeout: executor.DefaultKillTimeout,
+			ClientPing:  c.cfg.ClientPing,
 			Batch:       duck.Batches(c.cfg.BatchRows),
 			Heartbeat:   min(time.Second, c.reg.timeout/3),
 			TLS:         c.dist.tls,

@@ -95,6 +95,11 @@ type Config struct {
 	// 0, never. Stuck, when set, is called once, at the first stuck task.
 	KillTimeout time.Duration
 	Stuck       func()
+	// ClientPing is how long a connection to the executor (a direct-mode
+	// client reading its endpoints) may stay silent before it is pinged,
+	// and then how long its answer may take before the connection is
+	// closed (0: never pinged; cluster.KeepaliveServer).
+	ClientPing time.Duration
 	// Test holds hooks for tests only (nil otherwise): no flag sets it.
 	Test *TestHooks
 }
@@ -271,7 +276,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 		grpc.InitialWindowSize(8<<20), grpc.InitialConnWindowSize(16<<20),
 		grpc.WriteBufferSize(1<<20), grpc.ReadBufferSize(1<<20),
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))), // as the coordinator's front door (flightsql.ServerOptions)
-		grpc.MaxRecvMsgSize(cluster.MaxMessage), cluster.KeepaliveServer(),
+		grpc.MaxRecvMsgSize(cluster.MaxMessage),
 		// As the front door (grpc-go's default is no bound). A ticket is
 		// read before it is checked: one connection's 150 DoGet streams,
 		// each sent 20 MiB less a byte, held 3.3 GB. The port is for the
@@ -280,6 +285,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 		grpc.MaxConcurrentStreams(skeinsql.MaxStreamsPerConn),
 		grpc.InTapHandle(g.tap), grpc.StatsHandler(g),
 		flightwire.ServerOption())
+	opts = append(opts, cluster.KeepaliveServer(cfg.ClientPing)...)
 	if creds != nil {
 		opts = append(opts, grpc.Creds(creds))
 	}
