@@ -425,6 +425,9 @@ var stageQueries = []string{
 	// (TPC-DS Q86): the rollup lifted into a FROM subquery, in
 	// stages, GROUPING() computed there (partition/liftagg.go).
 	"SELECT d, c, sum(x) AS s, grouping(d) + grouping(c) AS lvl, rank() OVER (PARTITION BY grouping(d) + grouping(c), CASE WHEN grouping(c) = 0 THEN d END ORDER BY sum(x) DESC) AS r FROM fact GROUP BY ROLLUP (d, c) ORDER BY lvl DESC, d, r LIMIT 20",
+	// GROUPING() of a select alias the ROLLUP names, as BI tools write
+	// it: the alias spelled out as its expression (normalizeGroups).
+	"SELECT d AS dd, grouping(dd) AS gg, sum(x) AS s FROM fact GROUP BY ROLLUP (dd) HAVING grouping(dd) = 0 OR sum(x) > 0 ORDER BY gg, dd",
 	// A UNION ALL of aggregates summed again (TPC-DS Q33, Q56, Q60): the
 	// union planned in stages of its own, each branch its aggregate's;
 	// with a join both branches share (an inlined CTE: Q27), local.

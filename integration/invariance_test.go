@@ -166,6 +166,9 @@ var staged = []string{
 	"SELECT l_returnflag, l_linestatus, sum(l_quantity) AS s, grouping(l_returnflag) + grouping(l_linestatus) AS lvl, " +
 		"rank() OVER (PARTITION BY grouping(l_returnflag) + grouping(l_linestatus), CASE WHEN grouping(l_linestatus) = 0 THEN l_returnflag END " +
 		"ORDER BY sum(l_quantity) DESC) AS r FROM lineitem WHERE l_discount > 0.02 GROUP BY ROLLUP (l_returnflag, l_linestatus)",
+	// GROUPING() of the select aliases a CUBE names, as BI tools write it.
+	"SELECT l_returnflag AS f, l_linestatus AS st, grouping(f, st) AS g, grouping(st) AS gs, count(*) AS n, sum(l_quantity) AS s " +
+		"FROM lineitem GROUP BY CUBE (f, st) HAVING grouping(f) = 0 OR count(*) > 0",
 	// Three grouped aggregates joined by their keys (TPC-DS Q58, Q83), one
 	// filtered on its key: co-partitioned by it.
 	"SELECT a.k, a.s, b.n, c.m FROM (SELECT l_suppkey AS k, sum(l_quantity) AS s FROM lineitem GROUP BY 1) a, " +

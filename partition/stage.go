@@ -1138,6 +1138,7 @@ func normalizeGroups(root Node, aggs Aggregates, columns func(Node) ([]Column, e
 		}
 	}
 	var fromCols map[string]bool // known once asked
+	aliased := map[string]int{}  // the group each select alias the GROUP BY names became
 	for i, g := range groups {
 		gn, _ := g.(map[string]any)
 		if k, err := intConstant(gn); err == nil && k >= 1 && int(k) <= len(sel) {
@@ -1171,11 +1172,48 @@ func normalizeGroups(root Node, aggs Aggregates, columns func(Node) ([]Column, e
 			}
 			if it, ok := item(j); ok && !fromCols[strings.ToLower(name)] {
 				groups[i] = it
+				aliased[strings.ToLower(name)] = i
 			}
 			break
 		}
 	}
+	if len(aliased) > 0 {
+		groupingByAlias(root, groups, aliased)
+	}
 	return nil
+}
+
+// groupingByAlias spells out, as their groups' expressions, the select
+// aliases that GROUPING() names where the GROUP BY named them too
+// (aliased: the group each such alias became, by lower-case name):
+// GROUPING(x) of GROUP BY ROLLUP (x), x an alias, as BI tools write it,
+// stayed on one node ("GROUPING child "x" must be a grouping column",
+// found 2026-12-06). Not inside subqueries, whose GROUPING() is their own.
+func groupingByAlias(root Node, groups []any, aliased map[string]int) {
+	for _, key := range []string{"select_list", "having", "qualify", "modifiers"} {
+		visit(root[key], func(n Node) bool {
+			if str(n, "class") == "SUBQUERY" {
+				return false
+			}
+			if str(n, "type") != "GROUPING_FUNCTION" {
+				return true
+			}
+			kids := list(n, "children")
+			for k, c := range kids {
+				cn, _ := c.(map[string]any)
+				names := list(cn, "column_names")
+				if str(cn, "class") != "COLUMN_REF" || len(names) != 1 {
+					continue
+				}
+				name, _ := names[0].(string)
+				if i, ok := aliased[strings.ToLower(name)]; ok {
+					g, _ := groups[i].(map[string]any)
+					kids[k] = clone(g)
+				}
+			}
+			return false
+		})
+	}
 }
 
 // readsColumns says whether expression n reads a column of its query's
