@@ -201,3 +201,46 @@ func TestSessionTableFunctionsRunHere(t *testing.T) {
 		r.Release()
 	}
 }
+
+// A view over files named unqualified splits while another schema holds
+// an object of its name, which DuckDB's search path does not reach: it
+// stayed on one node ("reads a BASE_TABLE", found 2026-12-06). After USE
+// of that schema the name is its table's, and the query runs here.
+func TestViewNamedInAnotherSchemaToo(t *testing.T) {
+	c, _, glob := startCluster(t, 2, "proxy")
+	cl := sessionClient(t, c)
+	ctx := context.Background()
+	for _, q := range []string{
+		fmt.Sprintf("CREATE VIEW t1 AS SELECT * FROM read_parquet('%s')", glob),
+		"CREATE SCHEMA s2", "CREATE TABLE s2.t1 AS SELECT 7 AS id",
+	} {
+		if _, err := cl.ExecuteUpdate(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct{ use, mode, want string }{
+		{"", "scatter-merge", "30000"},
+		{"USE s2", "local", "1"},
+	} {
+		if tc.use != "" {
+			if _, err := cl.ExecuteUpdate(ctx, tc.use); err != nil {
+				t.Fatal(err)
+			}
+		}
+		info, err := cl.Execute(ctx, "SELECT count(*) FROM t1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := planOf(t, info); e.Mode != tc.mode {
+			t.Errorf("after %q: planned %s (%s), want %s", tc.use, e.Mode, e.Reason, tc.mode)
+		}
+		r, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rowStrings(t, r); len(got) != 1 || got[0] != tc.want {
+			t.Errorf("after %q: %q, want %s", tc.use, got, tc.want)
+		}
+		r.Release()
+	}
+}

@@ -27,6 +27,7 @@ type catalogViews struct {
 	err     error
 	entries []catalogEntry
 	used    map[string]bool // CREATE VIEW texts handed out
+	path    []pathEntry     // the session's search path, read once asked (resolve)
 }
 
 type catalogEntry struct {
@@ -49,15 +50,24 @@ func (c *catalogViews) view(catalog, schema, name string) (partition.View, bool)
 		return partition.View{}, false
 	}
 	var match *catalogEntry
+	ambiguous := false
 	for i, e := range c.entries {
 		if !strings.EqualFold(e.name, name) || (catalog != "" && !strings.EqualFold(e.catalog, catalog)) ||
 			(schema != "" && !strings.EqualFold(e.schema, schema)) {
 			continue
 		}
 		if match != nil {
-			return partition.View{}, false // ambiguous: DuckDB's search path decides
+			ambiguous = true
 		}
 		match = &c.entries[i]
+	}
+	if ambiguous {
+		// DuckDB's search path decides: a view over files in main stayed
+		// on one node while another schema held a table of its name
+		// (found 2026-12-06).
+		if match = c.resolve(catalog, schema, name); match == nil {
+			return partition.View{}, false
+		}
 	}
 	if match == nil && catalog == "" && schema == "" {
 		return c.fileAsTable(name)
@@ -81,6 +91,78 @@ func (c *catalogViews) view(catalog, schema, name string) (partition.View, bool)
 // SELECT * FROM read_parquet(name), read under DuckDB's alias for it, the
 // name itself for a glob, else the file's base name up to its first dot.
 // Planned as a table, such a query ran whole on the coordinator.
+// resolve is the entry of the name that DuckDB binds where several
+// match: the first on the session's search path, in DuckDB's order (its
+// TEMP objects, then the current schema, then those SET search_path
+// names); nil when none or more than one is at that place, or the path
+// is not known.
+func (c *catalogViews) resolve(catalog, schema, name string) *catalogEntry {
+	if c.path == nil {
+		c.path = c.d.searchPath(c.ctx, c.conn)
+	}
+	for _, at := range c.path {
+		var found *catalogEntry
+		for i, e := range c.entries {
+			if !strings.EqualFold(e.name, name) || (catalog != "" && !strings.EqualFold(e.catalog, catalog)) ||
+				(schema != "" && !strings.EqualFold(e.schema, schema)) || !at.holds(e) {
+				continue
+			}
+			if found != nil {
+				return nil
+			}
+			found = &c.entries[i]
+		}
+		if found != nil {
+			return found
+		}
+	}
+	return nil
+}
+
+// pathEntry is one place on a session's search path: a schema of a
+// catalog, or, for a name SET search_path gives alone, a schema of that
+// name in the current catalog or the main schema of a catalog of that
+// name (DuckDB takes it either way).
+type pathEntry struct {
+	catalog, schema string
+	either          string
+}
+
+func (p pathEntry) holds(e catalogEntry) bool {
+	if p.either != "" {
+		return strings.EqualFold(e.catalog, p.catalog) && strings.EqualFold(e.schema, p.either) ||
+			strings.EqualFold(e.catalog, p.either) && strings.EqualFold(e.schema, "main")
+	}
+	return strings.EqualFold(e.catalog, p.catalog) && strings.EqualFold(e.schema, p.schema)
+}
+
+// searchPath is the session's search path as DuckDB resolves an
+// unqualified name through it; empty (no place) when it cannot be read.
+func (d *dist) searchPath(ctx context.Context, conn *duck.Conn) []pathEntry {
+	rows, err := conn.QueryRows(ctx, "SELECT current_database(), current_schema(), current_setting('search_path')")
+	if err != nil {
+		return []pathEntry{}
+	}
+	defer rows.Close()
+	var db, schema, set string
+	if !rows.Next() || rows.Scan(&db, &schema, &set) != nil {
+		return []pathEntry{}
+	}
+	path := []pathEntry{{catalog: "temp", schema: "main"}, {catalog: db, schema: schema}}
+	for _, p := range strings.Split(set, ",") {
+		p = strings.Trim(strings.TrimSpace(p), `"`)
+		if p == "" {
+			continue
+		}
+		if cat, sch, ok := strings.Cut(p, "."); ok {
+			path = append(path, pathEntry{catalog: strings.Trim(cat, `"`), schema: strings.Trim(sch, `"`)})
+		} else {
+			path = append(path, pathEntry{catalog: db, either: p})
+		}
+	}
+	return path
+}
+
 func (c *catalogViews) fileAsTable(name string) (partition.View, bool) {
 	if !strings.HasSuffix(strings.ToLower(name), ".parquet") {
 		return partition.View{}, false
