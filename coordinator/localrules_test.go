@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -242,5 +243,29 @@ func TestViewNamedInAnotherSchemaToo(t *testing.T) {
 			t.Errorf("after %q: %q, want %s", tc.use, got, tc.want)
 		}
 		r.Release()
+	}
+}
+
+// A UNION ALL whose branches give different types splits, each branch's
+// columns cast to the union's: its tasks gave their branch's own types,
+// and the query stayed on one node ("rewrite changes the result schema",
+// found 2026-12-06).
+func TestUnionOfBranchesOfOtherTypesSplits(t *testing.T) {
+	_, cl, glob := startCluster(t, 2, "")
+	src := fmt.Sprintf("read_parquet('%s')", glob)
+	q := "SELECT id::INTEGER AS v, g::DECIMAL(9,2) AS d FROM " + src + " WHERE id < 10 UNION ALL SELECT id, g::DOUBLE FROM " + src + " WHERE id >= 29990"
+	info, err := cl.Execute(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := planOf(t, info); e.Mode == "local" {
+		t.Fatalf("planned local: %s", e.Reason)
+	}
+	want, err := flight.DeserializeSchema(info.Schema, memory.DefaultAllocator)
+	if err != nil || want.Field(0).Type.ID() != arrow.INT64 || want.Field(1).Type.ID() != arrow.FLOAT64 {
+		t.Fatalf("schema %v (%v), want BIGINT and DOUBLE", want, err)
+	}
+	if rows, sum := readEndpoints(t, cl, info.Endpoint); rows != 20 || sum != 45+299945 {
+		t.Fatalf("%d rows summing to %d, want 20 summing to %d", rows, sum, 45+299945)
 	}
 }

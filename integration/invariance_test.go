@@ -166,6 +166,10 @@ var staged = []string{
 	"SELECT l_returnflag, l_linestatus, sum(l_quantity) AS s, grouping(l_returnflag) + grouping(l_linestatus) AS lvl, " +
 		"rank() OVER (PARTITION BY grouping(l_returnflag) + grouping(l_linestatus), CASE WHEN grouping(l_linestatus) = 0 THEN l_returnflag END " +
 		"ORDER BY sum(l_quantity) DESC) AS r FROM lineitem WHERE l_discount > 0.02 GROUP BY ROLLUP (l_returnflag, l_linestatus)",
+	// A UNION ALL of branches of other types (INTEGER and BIGINT, DECIMAL
+	// and DOUBLE), each cast to the union's.
+	"SELECT l_orderkey::INTEGER AS k, l_quantity AS q FROM lineitem WHERE l_orderkey < 2000 UNION ALL " +
+		"SELECT o_orderkey, o_totalprice::DOUBLE FROM orders WHERE o_orderkey < 2000",
 	// GROUPING() of the select aliases a CUBE names, as BI tools write it.
 	"SELECT l_returnflag AS f, l_linestatus AS st, grouping(f, st) AS g, grouping(st) AS gs, count(*) AS n, sum(l_quantity) AS s " +
 		"FROM lineitem GROUP BY CUBE (f, st) HAVING grouping(f) = 0 OR count(*) > 0",

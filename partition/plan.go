@@ -308,9 +308,13 @@ func analyzeUnion(root Node, env Env) (*Analysis, error) {
 		return nil, err
 	}
 	u := &Analysis{Mode: Scatter}
+	want := unionColumns(root, env)
 	for i, b := range branches {
 		if str(b, "type") != "SELECT_NODE" {
 			return nil, local("a UNION ALL branch that is a %s", str(b, "type"))
+		}
+		if b, err = widened(b, want, env); err != nil {
+			return nil, err
 		}
 		ba, err := analyzeSelect(b, env)
 		if err != nil {
@@ -323,6 +327,54 @@ func analyzeUnion(root Node, env Env) (*Analysis, error) {
 		u.Branches = append(u.Branches, ba)
 	}
 	return u, nil
+}
+
+// unionColumns are the columns UNION ALL union gives, nil when not known.
+func unionColumns(union Node, env Env) []Column {
+	if env.Columns == nil {
+		return nil
+	}
+	cols, err := env.Columns(subquery(clone(union), "skein_union"))
+	if err != nil {
+		return nil
+	}
+	return cols
+}
+
+// widened is branch b of a UNION ALL with each column that is of another
+// type than the union's (want) cast to the union's: a branch's tasks
+// gave its own types (INTEGER beside a BIGINT branch), and the query
+// stayed on one node ("rewrite changes the result schema", found
+// 2026-12-06). b itself when its types are the union's or are not known;
+// local when a cast would be needed to a type castType does not write.
+func widened(b Node, want []Column, env Env) (Node, error) {
+	if want == nil {
+		return b, nil
+	}
+	got, err := env.Columns(subquery(clone(b), "skein_branch"))
+	if err != nil || len(got) != len(want) {
+		return b, nil
+	}
+	var items []any
+	changed := false
+	for k := range got {
+		var item Node = Node{"class": "POSITIONAL_REFERENCE", "type": "POSITIONAL_REFERENCE", "alias": "",
+			"query_location": json.Number(noLocation), "index": k + 1}
+		if got[k].Type != want[k].Type {
+			to := castType(want[k].Type)
+			if to == nil {
+				return nil, local("a UNION ALL branch of %s where the union gives %s", got[k].Type, want[k].Type)
+			}
+			item = cast("", item)
+			item["cast_type"] = to
+			changed = true
+		}
+		items = append(items, withAlias(item, got[k].Name))
+	}
+	if !changed {
+		return b, nil
+	}
+	return selectNode(items, subquery(b, "skein_branch")), nil
 }
 
 func analyzeSelect(root Node, env Env) (*Analysis, error) {
