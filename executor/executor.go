@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"sync"
@@ -214,27 +215,42 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	var idb [8]byte
 	_, _ = rand.Read(idb[:])
 	id := hex.EncodeToString(idb[:])
+	spoolDir, removeSpoolDir, err := ownSpoolDir(cfg.SpoolDir, log)
+	if err != nil {
+		return nil, fmt.Errorf("executor: spool directory: %w", err)
+	}
 	// An executor runs the planner's SQL, built from a client's that the
 	// coordinator checked: the JSON functions it let through run here.
+	// DuckDB spills under the executor's own spool directory: by default
+	// it spilled into .tmp in the working directory, which the shipped
+	// manifest mounts read-only (a query that had to spill failed "Failed
+	// to create directory .tmp"), and what a killed executor left there
+	// stayed until DuckDB spilled again (586 MB; a tester's, 2026-12-06).
+	// The spool directory goes with its process, and an executor starting
+	// removes those of ended ones (spooldir.go).
 	db, err := duck.Open(ctx, duck.Config{AllowedDirs: cfg.AllowDirs, Threads: cfg.Threads, MemoryLimit: cfg.MemoryLimit,
 		TimeZone: cfg.TimeZone, ObjectStore: duck.ObjectStoreFor(cfg.ObjectStore, log), RecursiveJSON: true,
-		MaxEditCells: cfg.MaxEditCells, BoundsOnDemand: true})
+		MaxEditCells: cfg.MaxEditCells, BoundsOnDemand: true, TempDir: filepath.Join(spoolDir, "duckdb")})
 	if err != nil {
+		removeSpoolDir()
 		return nil, err
 	}
 	zone, err := db.TimeZone(ctx)
 	if err != nil {
 		_ = db.Close()
+		removeSpoolDir()
 		return nil, err
 	}
 	creds, err := cfg.TLS.ServerCreds()
 	if err != nil {
 		_ = db.Close()
+		removeSpoolDir()
 		return nil, err
 	}
 	lis, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		_ = db.Close()
+		removeSpoolDir()
 		return nil, fmt.Errorf("executor: listen on %s: %w", cfg.Addr, err)
 	}
 	scheme := "grpc://"
@@ -244,12 +260,6 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	threads := cfg.Threads
 	if threads <= 0 {
 		threads = runtime.NumCPU()
-	}
-	spoolDir, removeSpoolDir, err := ownSpoolDir(cfg.SpoolDir, log)
-	if err != nil {
-		_ = lis.Close()
-		_ = db.Close()
-		return nil, fmt.Errorf("executor: spool directory: %w", err)
 	}
 	if cfg.SpoolMemory == 0 {
 		cfg.SpoolMemory = DefaultSpoolMemory

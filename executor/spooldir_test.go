@@ -1,11 +1,15 @@
 package executor
 
 import (
+	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/skeindb/skein/internal/cluster"
 )
 
 // The spool directory of an executor that ended without removing it
@@ -67,5 +71,42 @@ func TestEndedExecutorsSpoolIsRemoved(t *testing.T) {
 	remove()
 	if exists(own) || exists(own+lockSuffix) || exists(other) {
 		t.Error("an executor's spool directory is left after it stopped")
+	}
+}
+
+// DuckDB spills under the executor's own spool directory, which goes
+// with it (and, killed, with the next executor's start): it spilled into
+// .tmp in the working directory, which the shipped manifest mounts
+// read-only, and a killed executor's spill files stayed there (found
+// 2026-12-06).
+func TestDuckDBSpillsUnderTheSpoolDir(t *testing.T) {
+	base := t.TempDir()
+	e, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", Coordinator: "grpc://127.0.0.1:1",
+		Secret: cluster.NewSecret(), Threads: 1, SpoolDir: base, Heartbeat: time.Hour}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := e.db.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dir string
+	rows, err := conn.QueryRows(context.Background(), "SELECT current_setting('temp_directory')")
+	if err == nil && rows.Next() {
+		err = rows.Scan(&dir)
+	}
+	if rows != nil {
+		_ = rows.Close()
+	}
+	_ = conn.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if own := e.spools.dir; !strings.HasPrefix(dir, own+string(filepath.Separator)) {
+		t.Fatalf("DuckDB spills to %q, not under the executor's spool directory %q", dir, own)
+	}
+	e.Shutdown()
+	if left, _ := filepath.Glob(filepath.Join(base, "*")); len(left) > 0 {
+		t.Fatalf("left after shutdown: %q", left)
 	}
 }
