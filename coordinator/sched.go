@@ -369,7 +369,11 @@ func (s *scheduler) pass() {
 	slots := map[string]int{} // of the executors taking tasks
 	places := map[string]string{}
 	for _, m := range members {
-		slots[m.ID] = max(m.Threads, 1)
+		// A task whose result waits for its reader holds no thread
+		// there (cluster.Member.Waiting): counted busy here, it had
+		// kept every other query off the executor until its reader
+		// came (a tester's, 2026-12-06).
+		slots[m.ID] = max(m.Threads, 1) + max(m.Waiting, 0)
 		places[m.ID] = m.Location
 	}
 	live := map[string]bool{}
@@ -398,7 +402,7 @@ func (s *scheduler) pass() {
 		s.decide(j)
 	}
 	batches := map[string][]*taskRun{}
-	free := func(m cluster.Member) bool { return max(m.Threads, 1) > s.busy[m.ID] }
+	free := func(m cluster.Member) bool { return slots[m.ID] > s.busy[m.ID] }
 	total := 0
 	for _, n := range slots {
 		total += n

@@ -130,6 +130,9 @@ type Executor struct {
 	uri            string
 	zone           string // DuckDB's effective time zone, stated at registration
 	running        atomic.Int64
+	// waiting counts the tasks whose results wait for their readers to
+	// free spool room, their thread given up (thread.yield).
+	waiting atomic.Int64
 	// inflight counts tasks between their start and end: running, or
 	// queued for their inputs or a thread slot.
 	inflight   atomic.Int64
@@ -496,7 +499,7 @@ func (e *Executor) send(ctx context.Context, c flight.Client, action string) (ac
 	e.mu.Unlock()
 	reads := e.reads.take()
 	body, err := e.cfg.Secret.SignMember(cluster.Member{ID: e.id, Location: e.uri, Threads: cap(e.slots),
-		Running: int(e.running.Load()), Zone: e.zone, Draining: e.draining.Load() || e.sayHeld(), Done: done, Reads: reads})
+		Running: int(e.running.Load()), Waiting: int(e.waiting.Load()), Zone: e.zone, Draining: e.draining.Load() || e.sayHeld(), Done: done, Reads: reads})
 	if err != nil {
 		return ack, err
 	}
@@ -789,15 +792,31 @@ func (e *Executor) spawn(t cluster.Task, only int) *started {
 		open = func(schema *arrow.Schema) (recordWriter, error) {
 			return e.newSplitter(ctx, schema, s.parts, t)
 		}
-	} else {
+	}
+	th := &thread{e: e}
+	if t.Partitions == 0 {
 		s.sp = newSpool(e.spools, 1)
 		spools = []*spool{s.sp}
+		// A result its reader does not take in (a client that opened its
+		// streams and reads one at a time, or stopped) waits for spool
+		// room without its thread: held, readers that had stopped took
+		// both of a cluster's executors' one slot each, and every other
+		// query waited 133 s, until they closed (a tester's, 2026-12-06).
+		var warned atomic.Bool
+		s.sp.yield = func() func(context.Context) error {
+			if warned.Swap(true) {
+				return th.yield()
+			}
+			e.taskLog(t).Warn().Int64("spool_memory", e.cfg.SpoolMemory).Int64("spool_disk", e.cfg.SpoolDisk).
+				Msg("the task's result waits for its reader to free spool room (--spool-memory-mb, --spool-disk-gb); its thread runs other tasks meanwhile")
+			return th.yield()
+		}
 	}
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
 		defer cancel()
-		rows, err := e.run(ctx, t, open)
+		rows, err := e.run(ctx, t, th, open)
 		if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			err = fmt.Errorf("task %s/%d ran longer than its query's timeout (--query-timeout): %w",
 				t.Query, t.Task, context.DeadlineExceeded)
@@ -1129,7 +1148,7 @@ type recordWriter interface {
 // (loaded, or their first records in hand: fetchInputs), before it takes a
 // thread slot: a consumer waiting for its producers must not hold the slot
 // one of them needs.
-func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Schema) (recordWriter, error)) (rows int64, err error) {
+func (e *Executor) run(ctx context.Context, t cluster.Task, th *thread, open func(*arrow.Schema) (recordWriter, error)) (rows int64, err error) {
 	report := cluster.TaskReport{Query: t.Query, Task: t.Task, Executor: e.id, Started: time.Now()}
 	e.inflight.Add(1)
 	defer func() {
@@ -1166,12 +1185,10 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 	// DuckDB runs a query on the calling thread as well as its pool, so
 	// without a bound an executor of N threads would run any number of
 	// tasks at once. It runs as many as it has threads; the rest queue.
-	select {
-	case e.slots <- struct{}{}:
-	case <-ctx.Done():
-		return 0, ctx.Err()
+	if err := th.take(ctx); err != nil {
+		return 0, err
 	}
-	defer func() { <-e.slots }()
+	defer th.give()
 	slotted := time.Now() // on a thread from here
 	// The run stays on one OS thread, whose clocks say what of its time
 	// was work and what was waiting for a core (threadClock); at most one
@@ -1190,8 +1207,6 @@ func (e *Executor) run(ctx context.Context, t cluster.Task, open func(*arrow.Sch
 			runtime.UnlockOSThread()
 		}()
 	}
-	e.running.Add(1)
-	defer e.running.Add(-1)
 	if t.Role.ReadOnly() {
 		conn.SetPolicy(duck.Policy{ReadOnly: true})
 	}
@@ -1419,4 +1434,58 @@ func stampedUnchanged(ctx context.Context, conn *duck.Conn, t cluster.Task, befo
 		}
 	}
 	return nil
+}
+
+// thread is a task's hold of one of the executor's thread slots (e.slots),
+// counted running (what its heartbeats say, for the scheduler). A result
+// task whose spool waits for its reader gives it up meanwhile (yield):
+// it runs nothing then.
+type thread struct {
+	e    *Executor
+	mu   sync.Mutex
+	held bool
+}
+
+// take waits for a slot.
+func (th *thread) take(ctx context.Context) error {
+	select {
+	case th.e.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	th.mu.Lock()
+	th.held = true
+	th.mu.Unlock()
+	th.e.running.Add(1)
+	return nil
+}
+
+// give gives the slot up, if held.
+func (th *thread) give() {
+	th.mu.Lock()
+	held := th.held
+	th.held = false
+	th.mu.Unlock()
+	if held {
+		th.e.running.Add(-1)
+		<-th.e.slots
+	}
+}
+
+// yield gives the slot up and gives back what takes one again; nil if
+// none was held. It does not block. Meanwhile the task counts waiting
+// (cluster.Member.Waiting).
+func (th *thread) yield() func(context.Context) error {
+	th.mu.Lock()
+	held := th.held
+	th.mu.Unlock()
+	if !held {
+		return nil
+	}
+	th.give()
+	th.e.waiting.Add(1)
+	return func(ctx context.Context) error {
+		defer th.e.waiting.Add(-1)
+		return th.take(ctx)
+	}
 }

@@ -41,10 +41,17 @@ func startMember(t *testing.T, secret cluster.Secret, spoolMemory int64) (*Execu
 // startMemberOf is startMember with the coordinator at uri.
 func startMemberOf(t *testing.T, coordinator string, secret cluster.Secret, spoolMemory int64) (*Executor, flight.Client, *memory.CheckedAllocator) {
 	t.Helper()
+	return startMemberConfig(t, Config{Addr: "127.0.0.1:0", Coordinator: coordinator,
+		Secret: secret, Threads: 1, SpoolMemory: spoolMemory, SpoolDir: t.TempDir(), Heartbeat: time.Hour})
+}
+
+// startMemberConfig is startMember of the executor cfg configures.
+func startMemberConfig(t *testing.T, cfg Config) (*Executor, flight.Client, *memory.CheckedAllocator) {
+	t.Helper()
 	alloc := memory.NewCheckedAllocator(memory.DefaultAllocator)
-	e, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", Coordinator: coordinator,
-		Secret: secret, Threads: 1, Alloc: alloc, SpoolMemory: spoolMemory, SpoolDir: t.TempDir(),
-		Heartbeat: time.Hour}, zerolog.Nop())
+	cfg.Alloc = alloc
+	secret := cfg.Secret
+	e, err := Start(context.Background(), cfg, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -271,7 +271,7 @@ func TestScatterCountsItsBuffers(t *testing.T) {
 		t.Fatalf("released: %d bytes of partitions still counted, %d idle (want some, at most %d), %d in all", sh, store.pooled, budget/4, m)
 	}
 	// A spool's frame takes the idle buffers' room.
-	if inMemory, err := store.reserve(context.Background(), budget, true, func() bool { return false }, 0, ""); err != nil || !inMemory {
+	if inMemory, _, err := store.reserve(context.Background(), budget, true, func() bool { return false }, 0, "", nil); err != nil || !inMemory {
 		t.Fatalf("a frame of the whole budget went to memory %v (%v), want it there with the idle buffers let go", inMemory, err)
 	}
 	if store.pooled != 0 || store.mem != budget {

@@ -56,6 +56,10 @@ type spool struct {
 	// (spoolStore.reserve).
 	stall time.Duration
 	query string
+	// yield, when set, is called as the writer starts to wait for room
+	// (spoolStore.reserve): it gives up what the writer holds while it
+	// waits (its task's thread slot), and gives back what takes it again.
+	yield func() (resume func(context.Context) error)
 }
 
 func (sp *spool) isRead() bool {
@@ -140,7 +144,11 @@ func newSpoolStore(dir string, memBudget, fileBudget int64) *spoolStore {
 // wait forever. With stall set (a producer of query's) it waits at most
 // that long while nothing is freed, then fails with errSpoolFull; at once
 // if another producer of query's has. It reports which, or ctx's error.
-func (s *spoolStore) reserve(ctx context.Context, n int64, memOK bool, reading func() bool, stall time.Duration, query string) (inMemory bool, err error) {
+// Without stall, yield (when set) is called before it first waits, and
+// what it gives back is returned, for the caller to call once s.mu is
+// released.
+func (s *spoolStore) reserve(ctx context.Context, n int64, memOK bool, reading func() bool, stall time.Duration, query string,
+	yield func() func(context.Context) error) (inMemory bool, resume func(context.Context) error, err error) {
 	stop := context.AfterFunc(ctx, s.wake)
 	defer stop()
 	s.mu.Lock()
@@ -153,19 +161,22 @@ func (s *spoolStore) reserve(ctx context.Context, n int64, memOK bool, reading f
 	for {
 		switch {
 		case ctx.Err() != nil:
-			return false, ctx.Err()
+			return false, resume, ctx.Err()
 		case memOK && s.fits(n):
 			s.mem += n
 			s.peakMem = max(s.peakMem, s.mem)
-			return true, nil
+			return true, resume, nil
 		case s.disk+n <= s.fileBudget || reading():
 			s.disk += n
-			return false, nil
+			return false, resume, nil
+		}
+		if yield != nil && stall == 0 && resume == nil {
+			resume = yield()
 		}
 		if stall > 0 {
 			switch now := time.Now(); {
 			case s.gaveUp(query, now):
-				return false, fmt.Errorf("%w: %d bytes in memory (--spool-memory-mb) and %d on disk (--spool-disk-gb) held, and another task of the query's found them so",
+				return false, resume, fmt.Errorf("%w: %d bytes in memory (--spool-memory-mb) and %d on disk (--spool-disk-gb) held, and another task of the query's found them so",
 					errSpoolFull, s.mem, s.disk)
 			case timer == nil:
 				timer = time.AfterFunc(stall, s.wake)
@@ -176,7 +187,7 @@ func (s *spoolStore) reserve(ctx context.Context, n int64, memOK bool, reading f
 				timer.Reset(stall)
 			case !now.Before(until):
 				s.full[query] = now
-				return false, fmt.Errorf("%w: %d bytes in memory (--spool-memory-mb) and %d on disk (--spool-disk-gb) held, none freed for %v",
+				return false, resume, fmt.Errorf("%w: %d bytes in memory (--spool-memory-mb) and %d on disk (--spool-disk-gb) held, none freed for %v",
 					errSpoolFull, s.mem, s.disk, stall)
 			}
 		}
@@ -491,7 +502,17 @@ func (sp *spool) add(ctx context.Context, f frame) error {
 		return errAbandoned
 	}
 	// Once spilled, frames stay in order in the file.
-	inMemory, err := sp.store.reserve(ctx, n, !spilled, sp.drainable, sp.stall, sp.query)
+	inMemory, resume, err := sp.store.reserve(ctx, n, !spilled, sp.drainable, sp.stall, sp.query, sp.yield)
+	if resume != nil {
+		if rerr := resume(ctx); rerr != nil && err == nil {
+			if inMemory {
+				sp.store.free(n, 0)
+			} else {
+				sp.store.free(0, n)
+			}
+			return rerr
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -15,9 +15,11 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	skeinsql "github.com/skeindb/skein/flightsql"
+	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/flighttest"
 	"github.com/skeindb/skein/internal/joined"
 )
@@ -321,5 +323,49 @@ func TestRemovedSpoolDirIsMadeAgain(t *testing.T) {
 	}
 	if st, err := os.Stat(dir); err != nil || st.Mode().Perm() != 0o700 {
 		t.Fatalf("directory made again: %v %v", st, err)
+	}
+}
+
+// A result whose reader does not take it in waits for spool room without
+// its thread slot: on an executor of one thread, another task still runs
+// while it waits, and the waiting one goes on, whole, once read. Held,
+// readers that had stopped took every executor's slot and every other
+// query waited until they closed (a tester's, 2026-12-06).
+func TestResultWaitingForRoomLeavesItsThread(t *testing.T) {
+	e, cl, _ := startMemberConfig(t, Config{Addr: "127.0.0.1:0", Coordinator: "grpc://127.0.0.1:1",
+		Secret: cluster.NewSecret(), Threads: 1, SpoolMemory: 1 << 20, SpoolDisk: 1 << 20, SpoolDir: t.TempDir(), Heartbeat: time.Hour})
+	big := sign(t, e, cluster.Task{Query: "big", Task: 0, SQL: "SELECT range AS id, repeat('x', 200) AS pad FROM range(200000)"})
+	// Started (its answer comes once it has run: not awaited), the big
+	// result fills both budgets, and nobody reads it yet.
+	actx, stop := context.WithCancel(context.Background())
+	defer stop()
+	if _, err := cl.DoAction(actx, &flight.Action{Type: cluster.ActionStart, Body: []byte(big)}); err != nil {
+		t.Fatal(err)
+	}
+	full := func() bool {
+		e.spools.mu.Lock()
+		defer e.spools.mu.Unlock()
+		return e.spools.disk > 0
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for (!full() || e.running.Load() != 0) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	small := sign(t, e, cluster.Task{Query: "small", Task: 0, SQL: "SELECT 42::BIGINT AS a, 7::BIGINT AS b"})
+	tk, err := cluster.TaskTicket(small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, rows, err := readAll(ctx, cl, tk); err != nil || len(rows) != 1 || rows[0][0] != "42" {
+		t.Fatalf("the small task beside a waiting result: %v, %v", rows, err)
+	}
+	tk, err = cluster.TaskTicket(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, rows, err := readAll(ctx, cl, tk); err != nil || len(rows) != 200000 || rows[199999][0] != "199999" {
+		t.Fatalf("the waiting result, read: %d rows, %v", len(rows), err)
 	}
 }

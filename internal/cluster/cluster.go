@@ -330,6 +330,10 @@ type Member struct {
 	Location string `json:"loc"`
 	Threads  int    `json:"th"`
 	Running  int    `json:"run"`
+	// Waiting are the tasks the executor started whose results wait for
+	// their readers to free spool room: they hold no thread meanwhile, so
+	// the scheduler gives the executor as many more tasks.
+	Waiting int `json:"wt,omitempty"`
 	// Zone is the time zone the executor's DuckDB computes in; the
 	// coordinator admits only executors of its own.
 	Zone string `json:"tz"`
