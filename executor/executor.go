@@ -1419,14 +1419,17 @@ func (e *Executor) drop(key string, t cluster.Task) bool {
 
 // stampedUnchanged checks that the files task t reads are still those its
 // plan listed (cluster.Task.Stamped): before its reading, the local ones;
-// after, all. An object is read by ranged requests over the task's run,
-// and one overwritten before or meanwhile (a store replaces it whole)
-// gave rows of another or of both: its Last-Modified only moves on, so one
-// HEAD after the reading sees either. A local file renamed over one while
-// the task read it is seen after as well.
+// after, the local ones and the object its slice reads. An object is read
+// by ranged requests over the task's run, and one overwritten before or
+// meanwhile (a store replaces it whole) gave rows of another or of both:
+// its Last-Modified only moves on, so one HEAD after the reading sees
+// either. A local file renamed over one while the task read it is seen
+// after as well. The objects of the join inputs every task reads whole
+// are not asked: a HEAD of each after every task took TPC-H's joins over
+// moto from 0.22 to 0.37 s and Q5 from 0.24 to 0.54 (scale factor 0.01).
 func stampedUnchanged(ctx context.Context, conn *duck.Conn, t cluster.Task, before bool) error {
 	for _, f := range t.Stamped() {
-		if before && duck.Remote(f.Path) {
+		if duck.Remote(f.Path) && (before || f.Path != t.File) {
 			continue
 		}
 		if err := conn.FileUnchanged(ctx, f.Path, f.Size, f.Modified); err != nil {
