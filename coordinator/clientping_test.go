@@ -2,7 +2,6 @@ package coordinator
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/skeindb/skein/executor"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -168,34 +166,6 @@ func (f *freezer) relay(src, dst net.Conn) {
 				_ = dst.Close()
 			}
 			return
-		}
-	}
-}
-
-// A result nobody reads fills the executor's spools and waits for its
-// reader without its thread: the scheduler, told so by the executor's
-// heartbeats (cluster.Member.Waiting), gives the executor other queries'
-// tasks meanwhile. Counted busy, such results of clients that opened
-// their streams and read nothing kept every other query waiting until
-// they closed (a tester's, 2026-12-06).
-func TestUnreadResultsLeaveTheirThreads(t *testing.T) {
-	_, cl, glob := startCluster(t, 1, "direct", func(cfg *Config) {
-		cfg.Executor = func(e *executor.Config) { e.SpoolMemory, e.SpoolDisk = 1<<20, 1<<20 }
-	})
-	ctx := context.Background()
-	// Planned, its tasks started, and never read.
-	if _, err := cl.Execute(ctx, fmt.Sprintf("SELECT id, repeat('x', 400) AS pad FROM read_parquet('%s')", glob)); err != nil {
-		t.Fatal(err)
-	}
-	deadline, cancel := context.WithTimeout(ctx, 20*time.Second)
-	defer cancel()
-	info, err := cl.Execute(deadline, fmt.Sprintf("SELECT count(*) FROM read_parquet('%s') WHERE id %% 2 = 0", glob))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ep := range info.Endpoint {
-		if err := readToEnd(deadline, cl, ep.Ticket); err != nil {
-			t.Fatalf("a query beside an unread result: %v", err)
 		}
 	}
 }

@@ -148,7 +148,7 @@ func instant(ctx context.Context, conn *duck.Conn, p *planned, start time.Time) 
 	if !p.now {
 		return start, nil
 	}
-	t, err := conn.Now(ctx)
+	t, err := scalar[time.Time](ctx, conn, "SELECT now()") // its transaction's start, in one
 	if err != nil {
 		return start, err
 	}

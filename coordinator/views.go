@@ -35,6 +35,13 @@ type catalogEntry struct {
 	sql                   string // CREATE VIEW text; empty for a table
 }
 
+// named says whether e is the entry name names, qualified by catalog and
+// schema where they are not empty.
+func (e catalogEntry) named(catalog, schema, name string) bool {
+	return strings.EqualFold(e.name, name) && (catalog == "" || strings.EqualFold(e.catalog, catalog)) &&
+		(schema == "" || strings.EqualFold(e.schema, schema))
+}
+
 func (c *catalogViews) load() error {
 	if c.loaded {
 		return c.err
@@ -52,8 +59,7 @@ func (c *catalogViews) view(catalog, schema, name string) (partition.View, bool)
 	var match *catalogEntry
 	ambiguous := false
 	for i, e := range c.entries {
-		if !strings.EqualFold(e.name, name) || (catalog != "" && !strings.EqualFold(e.catalog, catalog)) ||
-			(schema != "" && !strings.EqualFold(e.schema, schema)) {
+		if !e.named(catalog, schema, name) {
 			continue
 		}
 		if match != nil {
@@ -103,8 +109,7 @@ func (c *catalogViews) resolve(catalog, schema, name string) *catalogEntry {
 	for _, at := range c.path {
 		var found *catalogEntry
 		for i, e := range c.entries {
-			if !strings.EqualFold(e.name, name) || (catalog != "" && !strings.EqualFold(e.catalog, catalog)) ||
-				(schema != "" && !strings.EqualFold(e.schema, schema)) || !at.holds(e) {
+			if !e.named(catalog, schema, name) || !at.holds(e) {
 				continue
 			}
 			if found != nil {

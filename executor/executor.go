@@ -1425,8 +1425,9 @@ func (e *Executor) drop(key string, t cluster.Task) bool {
 // its Last-Modified only moves on, so one HEAD after the reading sees
 // either. A local file renamed over one while the task read it is seen
 // after as well. The objects of the join inputs every task reads whole
-// are not asked: a HEAD of each after every task took TPC-H's joins over
-// moto from 0.22 to 0.37 s and Q5 from 0.24 to 0.54 (scale factor 0.01).
+// are not asked: a HEAD of each after every task took TPC-H Q3 over moto
+// from 0.22 to 0.33 s, Q10 from 0.22 to 0.37 s and Q5 from 0.24 to 0.54 s
+// (scale factor 0.01, bench/run.sh --smoke --workloads tpch,s3).
 func stampedUnchanged(ctx context.Context, conn *duck.Conn, t cluster.Task, before bool) error {
 	for _, f := range t.Stamped() {
 		if duck.Remote(f.Path) && (before || f.Path != t.File) {
@@ -1463,8 +1464,8 @@ func (th *thread) take(ctx context.Context) error {
 	return nil
 }
 
-// give gives the slot up, if held.
-func (th *thread) give() {
+// give gives the slot up, if held, and says whether it was.
+func (th *thread) give() bool {
 	th.mu.Lock()
 	held := th.held
 	th.held = false
@@ -1473,19 +1474,16 @@ func (th *thread) give() {
 		th.e.running.Add(-1)
 		<-th.e.slots
 	}
+	return held
 }
 
 // yield gives the slot up and gives back what takes one again; nil if
 // none was held. It does not block. Meanwhile the task counts waiting
 // (cluster.Member.Waiting).
 func (th *thread) yield() func(context.Context) error {
-	th.mu.Lock()
-	held := th.held
-	th.mu.Unlock()
-	if !held {
+	if !th.give() {
 		return nil
 	}
-	th.give()
 	th.e.waiting.Add(1)
 	return func(ctx context.Context) error {
 		defer th.e.waiting.Add(-1)

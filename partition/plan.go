@@ -346,7 +346,7 @@ func unionColumns(union Node, env Env) []Column {
 // gave its own types (INTEGER beside a BIGINT branch), and the query
 // stayed on one node ("rewrite changes the result schema", found
 // 2026-12-06). b itself when its types are the union's or are not known;
-// local when a cast would be needed to a type castType does not write.
+// local when a cast would be needed to a type castTo does not write.
 func widened(b Node, want []Column, env Env) (Node, error) {
 	if want == nil {
 		return b, nil
@@ -361,12 +361,9 @@ func widened(b Node, want []Column, env Env) (Node, error) {
 		var item Node = Node{"class": "POSITIONAL_REFERENCE", "type": "POSITIONAL_REFERENCE", "alias": "",
 			"query_location": json.Number(noLocation), "index": k + 1}
 		if got[k].Type != want[k].Type {
-			to := castType(want[k].Type)
-			if to == nil {
+			if item = castTo(want[k].Type, item); item == nil {
 				return nil, local("a UNION ALL branch of %s where the union gives %s", got[k].Type, want[k].Type)
 			}
-			item = cast("", item)
-			item["cast_type"] = to
 			changed = true
 		}
 		items = append(items, withAlias(item, got[k].Name))

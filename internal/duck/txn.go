@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 )
 
 // ErrRolledBack is a COMMIT that could not commit: a statement of the
@@ -47,22 +46,6 @@ func (c *Conn) AbortTransaction(why string) error {
 		return errors.New("duck: abort transaction: error() did not fail")
 	}
 	return err
-}
-
-// Now is what now() is on the connection: its open transaction's start,
-// else (the statement its own transaction) the time of this call.
-func (c *Conn) Now(ctx context.Context) (time.Time, error) {
-	var t time.Time
-	rows, err := c.QueryRows(ctx, "SELECT now()")
-	if err != nil {
-		return t, err
-	}
-	if rows.Next() {
-		err = rows.Scan(&t)
-	} else {
-		err = errors.New("duck: now() gave no row")
-	}
-	return t, errors.Join(wrap(err), rows.Err(), rows.Close())
 }
 
 // InTransaction reports whether the connection has a transaction open:
