@@ -418,7 +418,13 @@ func (r *registry) snapshot() []memberState {
 			delete(r.members, id)
 			continue
 		}
-		out = append(out, memberState{Member: m.Member, lastSeen: m.lastSeen, alive: r.alive(m)})
+		st := memberState{Member: m.Member, lastSeen: m.lastSeen, alive: r.alive(m)}
+		if !st.alive {
+			// Its last heartbeat's counts are not what it runs now: its
+			// tasks were given to others, or the process is gone.
+			st.Running, st.Waiting = 0, 0
+		}
+		out = append(out, st)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out

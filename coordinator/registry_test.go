@@ -186,3 +186,25 @@ func TestOwnPauseIsNotTheExecutorsSilence(t *testing.T) {
 		t.Fatalf("silent for the timeout after the pause: %d ready, want 0", n)
 	}
 }
+
+// A dead executor runs nothing the cluster counts on: the status page and
+// the metrics list it with no tasks, not with its last heartbeat's.
+func TestDeadRunsNothing(t *testing.T) {
+	secret := cluster.NewSecret()
+	r := newRegistry(secret, time.Second, "UTC", zerolog.Nop())
+	now := time.Now()
+	r.now = func() time.Time { return now }
+	for _, typ := range []string{cluster.ActionRegister, cluster.ActionHeartbeat} {
+		b, _ := secret.SignMember(cluster.Member{ID: "a", Location: "grpc://a:1", Threads: 2, Zone: "UTC", Running: 2, Waiting: 1})
+		if err := r.action(typ, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := r.snapshot(); len(s) != 1 || !s[0].alive || s[0].Running != 2 || s[0].Waiting != 1 {
+		t.Fatalf("live: %+v", s)
+	}
+	now = now.Add(2 * time.Second)
+	if s := r.snapshot(); len(s) != 1 || s[0].alive || s[0].Running != 0 || s[0].Waiting != 0 {
+		t.Fatalf("dead: %+v, want listed with no tasks", s)
+	}
+}
