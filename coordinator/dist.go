@@ -842,7 +842,7 @@ func (d *dist) planAST(ctx context.Context, conn *duck.Conn, query string, text 
 			return nil, err
 		}
 		for _, f := range files {
-			fmt.Fprintf(&pins, "\x00pinned %s %d %d", f.Path, f.Size, f.Modified)
+			fmt.Fprintf(&pins, "\x00pinned %s %d %d %d", f.Path, f.Size, f.Modified, f.Tail)
 		}
 		return files, nil
 	}

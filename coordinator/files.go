@@ -39,7 +39,7 @@ func (d *dist) files(ctx context.Context, conn *duck.Conn, seen listings, patter
 		if !ok {
 			missing = append(missing, f.path)
 		}
-		files = append(files, partition.File{Path: f.path, RowGroups: ft.groups, Columns: ft.columns, Size: f.size, Modified: f.modified})
+		files = append(files, partition.File{Path: f.path, RowGroups: ft.groups, Columns: ft.columns, Size: f.size, Modified: f.modified, Tail: ft.tail})
 	}
 	if len(missing) > 0 {
 		read, err := readFooters(ctx, conn, missing)
@@ -51,7 +51,7 @@ func (d *dist) files(ctx context.Context, conn *duck.Conn, seen listings, patter
 		}
 		for i := range files {
 			if ft, ok := read[files[i].Path]; ok {
-				files[i].RowGroups, files[i].Columns = ft.groups, ft.columns
+				files[i].RowGroups, files[i].Columns, files[i].Tail = ft.groups, ft.columns, ft.tail
 			}
 		}
 	}
@@ -313,6 +313,7 @@ func plainFile(pattern string) (os.FileInfo, bool) {
 type footer struct {
 	groups  []int64
 	columns []string
+	tail    uint64 // a local file's duck.Tail, for its tasks to check
 }
 
 func (f footer) cost(key string) int64 {
@@ -343,6 +344,12 @@ FROM parquet_metadata($1::VARCHAR[]) GROUP BY ALL ORDER BY file_name, row_group_
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
+	}
+	for p, f := range out {
+		if !duck.Remote(p) {
+			f.tail, _ = duck.Tail(p) // 0, not checked, when it cannot be read
+			out[p] = f
+		}
 	}
 	return out, readSchemas(ctx, conn, paths, out)
 }
@@ -424,7 +431,7 @@ func (d *dist) columnStats(ctx context.Context, conn *duck.Conn, seen listings, 
 	out := make([]partition.File, len(files))
 	var missing []string
 	for i, f := range files {
-		out[i] = partition.File{Path: f.Path, RowGroups: f.RowGroups}
+		out[i] = partition.File{Path: f.Path, RowGroups: f.RowGroups, Size: f.Size, Modified: f.Modified, Tail: f.Tail}
 		if b, ok := d.keyBounds.get(keys[f.Path]); ok && keys[f.Path] != "" {
 			out[i].Keys = b
 		} else {

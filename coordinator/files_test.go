@@ -231,6 +231,81 @@ func TestInPlaceInputReplacedWhileReadIsRefused(t *testing.T) {
 	renamedOverThenRead(t, cl, info, tmp, dim, &hold, release)
 }
 
+// The same, the input renamed over by one of its size with the old
+// modification time restored (cp -p, rsync -a): size and time are the
+// old, only the content (its footer's statistics) differs. The tasks
+// compare the file's tail (duck.Tail) too. Before, 146 of a tester's 247
+// such answers matched neither version.
+func TestInPlaceInputReplacedByOneOfItsSizeAndTimeIsRefused(t *testing.T) {
+	var hold atomic.Bool
+	release := make(chan struct{})
+	c, cl, glob := startCluster(t, 2, "proxy", anyBroadcast, heldUntil(&hold, release))
+	dir := c.cfg.AllowDirs[0]
+	conn := ducktest.Open(t, dir)
+	dim, tmp := filepath.Join(dir, "dim.pq"), filepath.Join(dir, "dim.tmp")
+	write := func(path string, from int) {
+		ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT (range + %d)::BIGINT AS g FROM range(5)) TO '%s' (FORMAT parquet, COMPRESSION uncompressed)`, from, path))
+	}
+	write(dim, 0)
+	q := fmt.Sprintf("SELECT a.id AS v FROM read_parquet('%s') a JOIN read_parquet('%s') d ON a.g = d.g", glob, dim)
+	hold.Store(true)
+	info, err := cl.Execute(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := planOf(t, info); e.Mode == "local" || len(info.Endpoint) < 2 || !strings.Contains(e.TaskSQL+fmt.Sprint(e.Stages), "read whole by each task") {
+		t.Fatalf("planned %s, %d endpoints: want the scan split, the input read by each task (%s %v)", e.Mode, len(info.Endpoint), e.TaskSQL, e.Stages)
+	}
+	write(tmp, 1)
+	sameSizeAndTime(t, tmp, dim)
+	renamedOverThenRead(t, cl, info, tmp, dim, &hold, release)
+}
+
+// sameSizeAndTime checks that tmp has old's size, and gives it old's
+// modification time.
+func sameSizeAndTime(t *testing.T, tmp, old string) {
+	t.Helper()
+	was, err := os.Stat(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(tmp); err != nil || fi.Size() != was.Size() {
+		t.Fatalf("the new file: %v, %v; want %d bytes as the old", fi, err, was.Size())
+	}
+	if err := os.Chtimes(tmp, was.ModTime(), was.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A file whose slices are cut by ranges of a key (its row groups'
+// statistics bound it: a GROUP BY of the column it is sorted by finishes
+// in each slice) is stamped as any sliced file: renamed over while the
+// tasks waited, their row ranges were read from the new file, without an
+// error.
+func TestKeyRangedSliceOfAFileReplacedIsRefused(t *testing.T) {
+	var hold atomic.Bool
+	release := make(chan struct{})
+	c, cl, _ := startCluster(t, 2, "proxy", heldUntil(&hold, release))
+	dir := c.cfg.AllowDirs[0]
+	conn := ducktest.Open(t, dir)
+	file, tmp := filepath.Join(dir, "sorted.pq"), filepath.Join(dir, "sorted.tmp")
+	write := func(path string, rows int) {
+		ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT (range // 10)::BIGINT AS k FROM range(%d) ORDER BY k) TO '%s' (FORMAT parquet, ROW_GROUP_SIZE 2048)`, rows, path))
+	}
+	write(file, 40000)
+	q := fmt.Sprintf("SELECT k, count(*) AS n FROM read_parquet('%s') GROUP BY k", file)
+	hold.Store(true)
+	info, err := cl.Execute(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := planOf(t, info); e.Mode == "local" || len(info.Endpoint) < 2 || !strings.Contains(fmt.Sprint(e.Stages)+e.TaskSQL, "ranges") {
+		t.Fatalf("planned %s, %d endpoints: want slices cut by ranges of k (%s %v)", e.Mode, len(info.Endpoint), e.TaskSQL, e.Stages)
+	}
+	write(tmp, 30000)
+	renamedOverThenRead(t, cl, info, tmp, file, &hold, release)
+}
+
 // renamedOverThenRead renames tmp over file while the query's tasks are
 // held, releases them, reads the query's endpoints and expects Aborted.
 func renamedOverThenRead(t *testing.T, cl *flightsql.Client, info *flight.FlightInfo, tmp, file string, hold *atomic.Bool, release chan struct{}) {

@@ -245,7 +245,7 @@ func (d *dist) openPart(ctx context.Context, t cluster.Task, handle []byte, part
 		return failed(err)
 	}
 	for _, f := range t.Stamped() { // as the executors check before reading (executor.stampedUnchanged)
-		if err := conn.FileUnchanged(ctx, f.Path, f.Size, f.Modified); err != nil {
+		if err := conn.FileUnchanged(ctx, f.Path, f.Size, f.Modified, f.Tail); err != nil {
 			_ = conn.Close()
 			return failed(err)
 		}

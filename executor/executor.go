@@ -1433,7 +1433,7 @@ func stampedUnchanged(ctx context.Context, conn *duck.Conn, t cluster.Task, befo
 		if duck.Remote(f.Path) && (before || f.Path != t.File) {
 			continue
 		}
-		if err := conn.FileUnchanged(ctx, f.Path, f.Size, f.Modified); err != nil {
+		if err := conn.FileUnchanged(ctx, f.Path, f.Size, f.Modified, f.Tail); err != nil {
 			return err
 		}
 	}

@@ -134,7 +134,7 @@ func pinScan(n Node, files func([]string) ([]File, error)) []Stamp {
 	stamps := make([]Stamp, len(listed))
 	for k, f := range listed {
 		names[k] = constant("VARCHAR", f.Path)
-		stamps[k] = Stamp{Path: f.Path, Size: f.Size, Modified: f.Modified}
+		stamps[k] = Stamp{Path: f.Path, Size: f.Size, Modified: f.Modified, Tail: f.Tail}
 	}
 	if slices.ContainsFunc(paths, pattern) {
 		list(child(n, "function"), "children")[0] = function("list_value", names...)

@@ -1146,7 +1146,9 @@ type Slice struct {
 	// for the plan: its row range is the plan's only while the file is
 	// that one (duck.FileUnchanged).
 	Size, Modified int64 `json:",omitempty"`
-	Files          []string
+	// Tail is File's duck.Tail as listed (0: not taken).
+	Tail  uint64 `json:",omitempty"`
+	Files []string
 	// Pinned are the files the task reads besides its slice, named in its
 	// SQL as they were listed (Analysis.Pinned): the same small join input
 	// read by every task of a query, one task reading a file renamed over
@@ -1182,11 +1184,13 @@ func (s Slice) String() string {
 	return out
 }
 
-// Stamp says which file a path was when the plan listed it: its size
-// and modification time (duck.FileUnchanged).
+// Stamp says which file a path was when the plan listed it: its size,
+// modification time and, for a local file, its tail's checksum
+// (duck.FileUnchanged).
 type Stamp struct {
 	Path           string
 	Size, Modified int64
+	Tail           uint64 `json:",omitempty"`
 }
 
 // File is one Parquet file and the row counts of its row groups.
@@ -1196,6 +1200,8 @@ type File struct {
 	// Size and Modified are the file's as listed (0: not known):
 	// Split stamps its row-range slices with them.
 	Size, Modified int64
+	// Tail is a local file's duck.Tail as listed (0: not taken).
+	Tail uint64
 	// Columns are the file's Parquet schema below its root, an entry an
 	// element (its name and type): when a scan's files differ in them,
 	// its slices are read as the first file's (Analysis.ReadAs).
@@ -1265,7 +1271,7 @@ func SplitTail(files []File, targetRows, tail int64) []Slice {
 		}
 		cut := func() {
 			if rows > 0 {
-				out = append(out, Slice{File: f.Path, First: start, Last: pos - 1, Size: f.Size, Modified: f.Modified})
+				out = append(out, Slice{File: f.Path, First: start, Last: pos - 1, Size: f.Size, Modified: f.Modified, Tail: f.Tail})
 			}
 			start, rows = pos, 0
 		}

@@ -157,7 +157,7 @@ func keySlices(files []File, n int) ([]Slice, bool) {
 			target := f.rows * int64(cut) / int64(per)
 			last := i == len(groups)-1
 			if last || (cut < per && (pos >= target || pos+groups[i+1]-target > target-pos)) {
-				out = append(out, Slice{File: f.f.Path, First: start, Last: pos - 1, Keys: b})
+				out = append(out, Slice{File: f.f.Path, First: start, Last: pos - 1, Keys: b, Size: f.f.Size, Modified: f.f.Modified, Tail: f.f.Tail})
 				start, b = pos, nil
 				cut++
 			}

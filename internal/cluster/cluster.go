@@ -229,7 +229,7 @@ type PartWrite struct {
 func (t Task) Stamped() []partition.Stamp {
 	out := t.Pinned
 	if t.File != "" && t.Size > 0 {
-		out = append(slices.Clip(out), partition.Stamp{Path: t.File, Size: t.Size, Modified: t.Modified})
+		out = append(slices.Clip(out), partition.Stamp{Path: t.File, Size: t.Size, Modified: t.Modified, Tail: t.Tail})
 	}
 	return out
 }
