@@ -437,6 +437,9 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 	if err != nil {
 		return nil, err
 	}
+	if dir, why := db.SystemElsewhere(); dir != "" {
+		log.Warn().Err(why).Str("dir", dir).Msg("the system tables (skein.queries, ...) are written under the temporary directory: the data directory took nothing (is its disk full?)")
+	}
 	if err := afterOpen(ctx, db, dataDir, log); err != nil {
 		_ = db.Close()
 		return nil, err

@@ -143,16 +143,16 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintln(stderr, "skein serve:", err)
+		fmt.Fprintln(stderr, "skein "+cmd+":", err)
 		return 2
 	}
 	log, err := newLogger(*logLevel, stderr)
 	if err != nil {
-		fmt.Fprintln(stderr, "skein serve:", err)
+		fmt.Fprintln(stderr, "skein "+cmd+":", err)
 		return 2
 	}
 	if err := applyProcessMemory(*procMem, log); err != nil {
-		fmt.Fprintln(stderr, "skein serve:", err)
+		fmt.Fprintln(stderr, "skein "+cmd+":", err)
 		return 2
 	}
 	cfg.Version = version
@@ -168,7 +168,7 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) int {
 	}
 	prof, err := startProfile(*profileDir, cmd)
 	if err != nil {
-		fmt.Fprintln(stderr, "skein serve:", err)
+		fmt.Fprintln(stderr, "skein "+cmd+":", err)
 		return 2
 	}
 	// A supervisor that closes our pipes on SIGTERM must not kill the
@@ -182,7 +182,7 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		prof.finish(log)
 		log.Error().Err(err).Msg("cannot start")
-		fmt.Fprintln(stderr, "skein serve:", err)
+		fmt.Fprintln(stderr, "skein "+cmd+":", err)
 		return 1
 	}
 	fmt.Fprintf(stdout, "skein ready: %s\n", c.URI())

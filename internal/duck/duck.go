@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -123,6 +124,11 @@ type DB struct {
 	// userFuncs and userTypes are the names of the functions and types
 	// SQL created (NoteUserFunctions, NoteUserTypes).
 	userFuncs, userTypes nameSet
+	// systemDir, when set, is the directory the system catalog was
+	// written in instead of System.Path, for systemErr (attachSystem);
+	// removed at Close.
+	systemDir string
+	systemErr error
 	// readers are the system tables' reader of each connection that has
 	// one (SetReader), by DuckDB's id of the connection.
 	readers sync.Map
@@ -333,6 +339,9 @@ func (db *DB) Close() error {
 	err = errors.Join(err, db.connector.Close())
 	if db.gate != nil {
 		err = errors.Join(err, db.gate.Close())
+	}
+	if db.systemDir != "" {
+		err = errors.Join(err, os.RemoveAll(db.systemDir))
 	}
 	return err
 }

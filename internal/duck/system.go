@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/duckdb/duckdb-go/v2"
 )
@@ -79,7 +80,12 @@ var columnTypes = map[ColumnType]duckdb.Type{
 }
 
 // attachSystem registers the table functions and attaches the catalog of
-// views over them. It runs before the sandbox locks ATTACH.
+// views over them. It runs before the sandbox locks ATTACH. The catalog's
+// file is written at s.Path; where that fails (its disk full: a data
+// directory a failed CREATE TABLE AS had filled kept the coordinator from
+// starting, its committed tables out of reach) it is written in a
+// directory of its own under the system's temporary directory, removed at
+// Close, and SystemElsewhere says why.
 func (db *DB) attachSystem(ctx context.Context, s System) error {
 	conn, err := db.pool.Conn(ctx)
 	if err != nil {
@@ -92,22 +98,49 @@ func (db *DB) attachSystem(ctx context.Context, s System) error {
 		}
 		return nil
 	}
+	for _, t := range s.Tables {
+		if err := db.registerTable(conn, systemFunctionPrefix+s.Catalog+"_"+t.Name, t); err != nil {
+			return err
+		}
+	}
+	err = writeSystem(exec, s, s.Path)
+	if err == nil {
+		return nil
+	}
+	_ = exec("DETACH DATABASE IF EXISTS " + QuoteIdent(s.Catalog))
+	dir, derr := os.MkdirTemp("", "skein-system-")
+	if derr != nil {
+		return err
+	}
+	if werr := writeSystem(exec, s, filepath.Join(dir, filepath.Base(s.Path))); werr != nil {
+		_ = exec("DETACH DATABASE IF EXISTS " + QuoteIdent(s.Catalog))
+		_ = os.RemoveAll(dir)
+		return errors.Join(err, werr)
+	}
+	db.systemDir, db.systemErr = dir, err
+	return nil
+}
+
+// SystemElsewhere says where the system catalog's file was written instead
+// of System.Path, and why; "" when it is there.
+func (db *DB) SystemElsewhere() (string, error) { return db.systemDir, db.systemErr }
+
+// writeSystem writes the catalog of views over s's table functions at
+// path, and attaches it read-only.
+func writeSystem(exec func(string) error, s System, path string) error {
 	// The file holds only views, written here: a fresh one each start
 	// cannot carry anything a previous run (or an attack on it) left.
-	for _, p := range []string{s.Path, s.Path + ".wal"} {
+	for _, p := range []string{path, path + ".wal"} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("duck: system catalog: %w", err)
 		}
 	}
 	catalog := QuoteIdent(s.Catalog)
-	if err := exec("ATTACH " + QuoteString(s.Path) + " AS " + catalog); err != nil {
+	if err := exec("ATTACH " + QuoteString(path) + " AS " + catalog); err != nil {
 		return err
 	}
 	for _, t := range s.Tables {
 		fn := systemFunctionPrefix + s.Catalog + "_" + t.Name
-		if err := db.registerTable(conn, fn, t); err != nil {
-			return err
-		}
 		// Functions live in the catalog "system", where SQL creates
 		// nothing: naming it means no macro of the same name can stand
 		// in for the table function, nor for the connection's id (a
@@ -122,7 +155,7 @@ func (db *DB) attachSystem(ctx context.Context, s System) error {
 	if err := exec("DETACH " + catalog); err != nil {
 		return err
 	}
-	return exec("ATTACH " + QuoteString(s.Path) + " AS " + catalog + " (READ_ONLY)")
+	return exec("ATTACH " + QuoteString(path) + " AS " + catalog + " (READ_ONLY)")
 }
 
 func (db *DB) registerTable(conn *sql.Conn, name string, t SystemTable) error {

@@ -2,7 +2,10 @@ package duck
 
 import (
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -139,5 +142,48 @@ func TestSystemTablesAreReadOnly(t *testing.T) {
 	defer st.Close()
 	if n := runCount(t, st); n != 1 {
 		t.Fatalf("skein.queries after the attempts: %d rows of q1", n)
+	}
+}
+
+// A system catalog that cannot be written where asked (its disk full: a
+// data directory a failed CREATE TABLE AS filled kept the coordinator
+// from starting) is written under the temporary directory, read-only as
+// ever, and removed at Close.
+func TestSystemCatalogWrittenElsewhereWhenItCannotBe(t *testing.T) {
+	dir := t.TempDir()
+	sys := &System{Catalog: "skein", Path: filepath.Join(dir, "gone", "system.duckdb"), Tables: []SystemTable{{
+		Name: "queries", Columns: []Column{{"query_id", Varchar}},
+		Rows: func(Reader) [][]any { return [][]any{{"q1"}} },
+	}}}
+	ctx := context.Background()
+	db, err := Open(ctx, Config{Path: filepath.Join(dir, "d.duckdb"), System: sys})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	elsewhere, why := db.SystemElsewhere()
+	if elsewhere == "" || why == nil || !strings.Contains(why.Error(), "gone") {
+		t.Fatalf("written at %q (%v): want a directory of its own, and why not at %s", elsewhere, why, sys.Path)
+	}
+	c, err := db.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Prepare(ctx, "SELECT count(*) FROM skein.queries WHERE query_id = 'q1'")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := runCount(t, st); n != 1 {
+		t.Fatalf("skein.queries: %d rows", n)
+	}
+	_ = st.Close()
+	if _, err := c.Exec(ctx, "CREATE TABLE skein.main.t (i INTEGER)"); err == nil {
+		t.Fatal("a table created in the system catalog")
+	}
+	_ = c.Close()
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(elsewhere); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("%s after Close: %v", elsewhere, err)
 	}
 }
