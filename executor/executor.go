@@ -270,6 +270,13 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	if cfg.SpoolDisk == 0 {
 		cfg.SpoolDisk = 16 << 30
 	}
+	if free, ok := diskFree(spoolDir); ok {
+		if budget := spoolDiskBudget(cfg.SpoolDisk, free, threads); budget < cfg.SpoolDisk {
+			log.Warn().Int64("free_bytes", free).Int64("spool_disk_bytes", budget).
+				Msg("--spool-disk-gb is more than the spool directory's disk has free: results past the smaller budget wait for their readers")
+			cfg.SpoolDisk = budget
+		}
+	}
 	e := &Executor{cfg: cfg, id: id, log: log.With().Str("executor", id).Logger(), db: db, lis: lis, zone: zone, removeSpoolDir: removeSpoolDir,
 		uri: scheme + lis.Addr().String(), slots: make(chan struct{}, threads),
 		spools: newSpoolStore(spoolDir, cfg.SpoolMemory, cfg.SpoolDisk), started: map[string]*started{}, cancelled: map[string]time.Time{},

@@ -40,15 +40,22 @@ type spool struct {
 	fileLen int64 // bytes written to file
 	nFile   int   // frames in file
 	readOff int64 // how far the only reader has read file
-	held    int64 // bytes of mem not yet read
-	disk    int64 // bytes reserved for the file
-	done    bool  // the writer finished
-	err     error // why the writer failed
-	closed  bool  // the readers are gone: the writer stops
-	reading bool  // a reader has taken the spool
-	readers int   // how many readers it is kept for
-	taken   int   // readers that have taken it
-	gone    int   // readers that are done with it
+	held    int64 // bytes of mem and after not yet read
+	// after are frames that follow the file's, in memory: written when
+	// the disk was full and the reader had read the file to its end (or
+	// it had none), so that the reader gets them, in order, without the
+	// disk (addAfter). Once one is, every later frame is.
+	after     []frame
+	afterMode bool
+	afterHeld int64 // bytes of after not yet read
+	disk      int64 // bytes reserved for the file
+	done      bool  // the writer finished
+	err       error // why the writer failed
+	closed    bool  // the readers are gone: the writer stops
+	reading   bool  // a reader has taken the spool
+	readers   int   // how many readers it is kept for
+	taken     int   // readers that have taken it
+	gone      int   // readers that are done with it
 	// why, when set, is what a reader of the spool released gets.
 	why error
 	// stall, when set, is how long the writer (a producer of query's)
@@ -127,8 +134,15 @@ type spoolStore struct {
 	// full holds the queries one of whose producers gave up waiting for
 	// room here, and when: their other producers give up at once.
 	full map[string]time.Time
+	// noRoom, when set, is what the spools held on disk when a write
+	// found the disk full (filled): the disk budget until some is freed.
+	noRoom int64
 
 	bodies bodyPool // frames' bodies, reused
+
+	// writeAt, when set, writes to spool files in place of the file's
+	// WriteAt: a test's, to find the disk full.
+	writeAt func(f *os.File, b []byte, off int64) (int, error)
 }
 
 func newSpoolStore(dir string, memBudget, fileBudget int64) *spoolStore {
@@ -166,7 +180,7 @@ func (s *spoolStore) reserve(ctx context.Context, n int64, memOK bool, reading f
 			s.mem += n
 			s.peakMem = max(s.peakMem, s.mem)
 			return true, resume, nil
-		case s.disk+n <= s.fileBudget || reading():
+		case s.disk+n <= s.diskBudget(yield != nil) || reading():
 			s.disk += n
 			return false, resume, nil
 		}
@@ -379,9 +393,45 @@ func (s *spoolStore) free(mem, disk int64) {
 	s.mu.Lock()
 	s.mem -= mem
 	s.disk -= disk
+	if disk > 0 {
+		s.noRoom = 0 // the disk may take more now
+	}
 	s.freed++
 	s.cond.Broadcast()
 	s.mu.Unlock()
+}
+
+// takeOver counts n bytes of memory whatever the budget (spool.addAfter).
+func (s *spoolStore) takeOver(n int64) {
+	s.mu.Lock()
+	s.mem += n
+	s.mu.Unlock()
+}
+
+// filled records that a write found the spool directory's disk full
+// while the spools held what they hold now on it: the writers that
+// follow wait (reserve) as if the disk budget were that, until some of it
+// is freed. Other writers on the disk (another executor's spools, DuckDB's
+// spills) took the rest: a budget (--spool-disk-gb) no larger than the
+// disk cannot count on it.
+func (s *spoolStore) filled() {
+	s.mu.Lock()
+	s.noRoom = max(s.disk, 1)
+	s.mu.Unlock()
+}
+
+// diskBudget is the disk the spools may take: fileBudget, or for a
+// result's spool (one that waits for room without its thread) less after
+// the disk was found full (filled). An exchange's producer takes the
+// budget as it is and fails at a full disk, as before: its consumers then
+// run it for their own partitions, each holding a thread, and one of
+// those runs waiting here for room, its reader waiting for a thread,
+// hung a sort. Called with s.mu held.
+func (s *spoolStore) diskBudget(result bool) int64 {
+	if s.noRoom > 0 && result {
+		return min(s.fileBudget, s.noRoom)
+	}
+	return s.fileBudget
 }
 
 // newSpool makes a spool kept for readers readers.
@@ -495,64 +545,207 @@ var errAbandoned = errors.New("the task's result is no longer wanted")
 
 func (sp *spool) add(ctx context.Context, f frame) error {
 	n := int64(len(f.header) + len(f.body))
-	sp.mu.Lock()
-	spilled, closed := sp.file != nil, sp.closed
-	sp.mu.Unlock()
-	if closed {
-		return errAbandoned
-	}
-	// Once spilled, frames stay in order in the file.
-	inMemory, resume, err := sp.store.reserve(ctx, n, !spilled, sp.drainable, sp.stall, sp.query, sp.yield)
-	if resume != nil {
-		if rerr := resume(ctx); rerr != nil && err == nil {
-			if inMemory {
-				sp.store.free(n, 0)
-			} else {
-				sp.store.free(0, n)
+	for {
+		sp.mu.Lock()
+		spilled, closed, after := sp.file != nil, sp.closed, sp.afterMode
+		sp.mu.Unlock()
+		if closed {
+			return errAbandoned
+		}
+		if after {
+			return sp.addAfter(ctx, f, n)
+		}
+		// Once spilled, frames stay in order in the file.
+		inMemory, resume, err := sp.store.reserve(ctx, n, !spilled, sp.drainable, sp.stall, sp.query, sp.yield)
+		if resume != nil {
+			if rerr := resume(ctx); rerr != nil && err == nil {
+				sp.unreserve(inMemory, n)
+				return rerr
 			}
-			return rerr
+		}
+		if err != nil {
+			return err
+		}
+		err = sp.put(f, inMemory, n)
+		if !noRoom(err) {
+			return err
+		}
+		// The disk is full (of other spools' files, or of what other
+		// writers put there): the writers that follow wait as for a
+		// budget reached (filled). A result's spool whose reader has
+		// frames of its file still to read waits for it to read some,
+		// and writes the frame again; one whose file is read to its end
+		// (its reader waits for this frame: with the disk full of other
+		// results, a client reading endpoints one at a time failed
+		// after 1.9M of 6M rows, a tester's) goes on in memory. An
+		// exchange's producer (its readers come after its stage, see
+		// diskBudget) and a broadcast fail, as before.
+		if sp.yield == nil || sp.readers > 1 {
+			return spillError(err)
+		}
+		sp.store.filled()
+		read, werr := sp.awaitReader(ctx)
+		if werr != nil {
+			return werr
+		}
+		if !read {
+			sp.mu.Lock()
+			sp.afterMode = true
+			sp.mu.Unlock()
 		}
 	}
-	if err != nil {
+}
+
+// addAfter keeps frame f, of n bytes, in memory after the file's frames
+// (after): past the memory budget, but no more than spoolBacklog of them
+// unread, beyond which it waits for the reader, its task's thread given
+// up meanwhile (yield).
+func (sp *spool) addAfter(ctx context.Context, f frame, n int64) error {
+	if err := sp.waitWhile(ctx, func() bool { return sp.afterHeld > 0 && sp.afterHeld+n > spoolBacklog }); err != nil {
 		return err
 	}
+	sp.store.takeOver(n)
+	sp.mu.Lock()
+	if sp.closed { // released meanwhile: nothing else will free it
+		sp.mu.Unlock() // never held while taking the store's lock
+		sp.store.free(n, 0)
+		return errAbandoned
+	}
+	sp.after = append(sp.after, f)
+	sp.afterHeld += n
+	sp.held += n
+	sp.cond.Broadcast()
+	sp.mu.Unlock()
+	return nil
+}
+
+// unreserve gives back the n bytes reserve took for a frame not kept.
+func (sp *spool) unreserve(inMemory bool, n int64) {
+	if inMemory {
+		sp.store.free(n, 0)
+	} else {
+		sp.store.free(0, n)
+	}
+}
+
+// put keeps frame f, of n bytes reserved in memory or on disk. On an
+// error the reservation is given back.
+func (sp *spool) put(f frame, inMemory bool, n int64) error {
 	sp.mu.Lock()
 	if sp.closed {
 		sp.mu.Unlock()
-		if inMemory {
-			sp.store.free(n, 0)
-		} else {
-			sp.store.free(0, n)
-		}
+		sp.unreserve(inMemory, n)
 		return errAbandoned
 	}
-	defer sp.mu.Unlock() // never held while taking the store's lock
-	defer sp.cond.Broadcast()
 	if inMemory {
 		sp.mem = append(sp.mem, f)
 		sp.held += n
+		sp.cond.Broadcast()
+		sp.mu.Unlock()
 		return nil
 	}
-	sp.disk += n
+	err := sp.writeFile(f)
+	if err == nil {
+		sp.disk += n
+		sp.cond.Broadcast()
+	}
+	sp.mu.Unlock() // never held while taking the store's lock
+	if err != nil {
+		sp.store.free(0, n)
+		if !noRoom(err) {
+			err = spillError(err)
+		}
+	}
+	return err
+}
+
+// writeFile appends frame f to the spool's file, creating it first.
+// Called with sp.mu held.
+func (sp *spool) writeFile(f frame) error {
 	if sp.file == nil {
 		file, err := sp.store.createFile()
 		if err != nil {
-			return spillError(err)
+			return err
 		}
 		sp.file = file
 	}
 	var lens [8]byte
 	binary.LittleEndian.PutUint32(lens[:4], uint32(len(f.header)))
 	binary.LittleEndian.PutUint32(lens[4:], uint32(len(f.body)))
-	for _, b := range [][]byte{lens[:], f.header, f.body} {
-		if _, err := sp.file.WriteAt(b, sp.fileLen); err != nil {
-			return spillError(err)
-		}
-		sp.fileLen += int64(len(b))
+	write := sp.file.WriteAt
+	if w := sp.store.writeAt; w != nil {
+		write = func(b []byte, off int64) (int, error) { return w(sp.file, b, off) }
 	}
+	at := sp.fileLen
+	for _, b := range [][]byte{lens[:], f.header, f.body} {
+		if _, err := write(b, at); err != nil {
+			return err // the frame is written again at fileLen
+		}
+		at += int64(len(b))
+	}
+	sp.fileLen = at
 	sp.nFile++
 	sp.store.bodies.put(f.body) // in the file now
 	return nil
+}
+
+// awaitReader waits until the spool's reader (to come, or reading) has
+// read more of its file, and says whether it did: not when the file is
+// read to its end (the reader waits for the writer), nor when the spool
+// is released or ctx ends (its error). The writer gives up its task's
+// thread meanwhile (yield), as it does waiting in reserve.
+func (sp *spool) awaitReader(ctx context.Context) (bool, error) {
+	sp.mu.Lock()
+	if sp.readOff >= sp.fileLen {
+		sp.mu.Unlock()
+		return false, nil
+	}
+	was := sp.readOff
+	sp.mu.Unlock()
+	if err := sp.waitWhile(ctx, func() bool { return sp.readOff == was }); err != nil {
+		return false, err
+	}
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	return sp.readOff != was && !sp.closed, nil
+}
+
+// waitWhile waits while blocked (called with sp.mu held) says the writer
+// must, until the spool is released or ctx ends (its error), its task's
+// thread given up meanwhile (yield).
+func (sp *spool) waitWhile(ctx context.Context, blocked func() bool) error {
+	sp.mu.Lock()
+	waits := blocked()
+	sp.mu.Unlock()
+	if !waits {
+		return nil
+	}
+	var resume func(context.Context) error
+	if sp.yield != nil {
+		resume = sp.yield()
+	}
+	stop := context.AfterFunc(ctx, func() {
+		sp.mu.Lock()
+		sp.cond.Broadcast()
+		sp.mu.Unlock()
+	})
+	sp.mu.Lock()
+	for blocked() && !sp.closed && ctx.Err() == nil {
+		sp.cond.Wait()
+	}
+	sp.mu.Unlock()
+	stop()
+	if resume != nil {
+		if err := resume(ctx); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// noRoom says err is a write that found the disk full.
+func noRoom(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // createFile creates a spool's file. A spool directory removed under the
@@ -575,7 +768,7 @@ func (s *spoolStore) createFile() (*os.File, error) {
 // consumers then run it for their own partitions), not an internal
 // failure naming the file.
 func spillError(err error) error {
-	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+	if noRoom(err) {
 		return fmt.Errorf("%w: the disk of the spool directory has no room left", errSpoolFull)
 	}
 	return fmt.Errorf("spilling a task result: %w", err)
@@ -651,7 +844,7 @@ func (r *spoolReader) read(ctx context.Context) (sendFrame, error) {
 	})
 	defer stop()
 	sp.mu.Lock()
-	for r.next >= len(sp.mem)+sp.nFile && !sp.done && !sp.closed && ctx.Err() == nil {
+	for r.next >= len(sp.mem)+sp.nFile+len(sp.after) && !sp.done && !sp.closed && ctx.Err() == nil {
 		sp.cond.Wait()
 	}
 	switch {
@@ -690,6 +883,20 @@ func (r *spoolReader) read(ctx context.Context) (sendFrame, error) {
 			r.next++
 		}
 		return f, err
+	case r.next < len(sp.mem)+sp.nFile+len(sp.after):
+		i := r.next - len(sp.mem) - sp.nFile
+		f := sp.after[i]
+		sp.after[i] = frame{}
+		n := int64(len(f.header) + len(f.body))
+		sp.held -= n
+		sp.afterHeld -= n
+		r.next++
+		sp.cond.Broadcast() // its writer may wait for room (addAfter)
+		sp.mu.Unlock()
+		sp.store.mu.Lock()
+		sp.store.sending += n
+		sp.store.mu.Unlock()
+		return r.counted(f, n), nil
 	}
 	err := sp.err
 	sp.mu.Unlock()
@@ -724,6 +931,19 @@ func (r *spoolReader) readFile(ctx context.Context, file *os.File) (sendFrame, e
 	return f, nil
 }
 
+// spoolDiskBudget is the disk budget of an executor's spools: asked
+// (--spool-disk-gb), but no more than the spool directory's disk has free
+// (free bytes) less the room the spools being read may take past the
+// budget (spoolBacklog each, one a thread and one more; at most half the
+// free bytes). A budget larger than the disk made full-speed readers'
+// results fail: the results not yet read took the whole disk, and the
+// one being read found no room (a tester's, a 48 MB spool disk: "the
+// disk of the spool directory has no room left" after 1.9M of 6M rows).
+func spoolDiskBudget(asked, free int64, threads int) int64 {
+	past := min(spoolBacklog*int64(threads+1), free/2)
+	return max(min(asked, free-past), 0)
+}
+
 // spoolBacklog is how much of its file a spool being read may hold unread
 // while its writer takes disk over the budget (drainable).
 const spoolBacklog = 16 << 20
@@ -743,6 +963,7 @@ func (sp *spool) readTo(file *os.File, off, size, n int64) {
 	if freed {
 		sp.disk -= n
 	}
+	sp.cond.Broadcast() // its writer may wait for this reader (awaitReader)
 	sp.mu.Unlock()
 	if freed {
 		sp.store.free(0, n)
@@ -779,6 +1000,7 @@ func (sp *spool) release() {
 	sp.closed = true
 	held, file, disk, mem := sp.held, sp.file, sp.disk, sp.mem
 	sp.mem, sp.held, sp.file, sp.disk, sp.nFile = nil, 0, nil, 0, 0
+	sp.after, sp.afterHeld = nil, 0
 	sp.cond.Broadcast()
 	sp.mu.Unlock()
 	sp.store.free(held, disk)

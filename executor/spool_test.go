@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -367,5 +368,113 @@ func TestResultWaitingForRoomLeavesItsThread(t *testing.T) {
 	}
 	if _, rows, err := readAll(ctx, cl, tk); err != nil || len(rows) != 200000 || rows[199999][0] != "199999" {
 		t.Fatalf("the waiting result, read: %d rows, %v", len(rows), err)
+	}
+}
+
+// A result's spool that finds its disk full (other spools' files, another
+// executor's or DuckDB's on the same disk) waits for its reader to read
+// what its file holds and, once the file is read, goes on in memory, at
+// most spoolBacklog ahead of the reader, its thread given up meanwhile: a
+// client reading endpoints one at a time failed "the disk of the spool
+// directory has no room left" after 1.9M of 6M rows (a tester's, a 48 MB
+// spool disk shared by two executors).
+func TestResultOnAFullDiskWaitsForItsReader(t *testing.T) {
+	ctx := context.Background()
+	const size = 1 << 20
+	store := newSpoolStore(t.TempDir(), 2*size, 1<<30)
+	var full atomic.Bool
+	store.writeAt = func(f *os.File, b []byte, off int64) (int, error) {
+		if full.Load() {
+			return 0, &os.PathError{Op: "write", Path: f.Name(), Err: syscall.ENOSPC}
+		}
+		return f.WriteAt(b, off)
+	}
+	sp := newSpool(store, 1)
+	defer sp.release()
+	var yielded atomic.Int32
+	sp.yield = func() func(context.Context) error {
+		yielded.Add(1)
+		return func(context.Context) error { return nil }
+	}
+	const frames = 40
+	written := make(chan error, 1)
+	var added atomic.Int32
+	go func() {
+		for i := range frames {
+			if i == 4 { // two in memory, two in the file: then the disk is full
+				full.Store(true)
+			}
+			if err := sp.add(ctx, frame{header: []byte{byte(i)}, body: make([]byte, size-1)}); err != nil {
+				sp.finish(err)
+				written <- err
+				return
+			}
+			added.Add(1)
+		}
+		sp.finish(nil)
+		written <- nil
+	}()
+	r := sp.take()
+	read := func(want int) {
+		t.Helper()
+		f, err := r.read(ctx)
+		if err != nil || f.header[0] != byte(want) {
+			t.Fatalf("frame %d: %v, %v (%d written)", want, f.header, err, added.Load())
+		}
+		r.sent(f)
+	}
+	for i := range 4 {
+		read(i)
+	}
+	// The file read to its end, the frames go on in memory until
+	// spoolBacklog of them wait for the reader.
+	deadline := time.Now().Add(10 * time.Second)
+	for added.Load() < 4+spoolBacklog/size && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	sp.mu.Lock()
+	ahead := sp.afterHeld
+	sp.mu.Unlock()
+	if n := added.Load(); n < 4+spoolBacklog/size || ahead > spoolBacklog {
+		t.Fatalf("%d frames written, %d bytes in memory ahead of the reader: want them to wait at %d", n, ahead, spoolBacklog)
+	}
+	for i := 4; i < frames; i++ {
+		read(i)
+	}
+	if err := <-written; err != nil {
+		t.Fatalf("the writer on a full disk: %v", err)
+	}
+	if _, err := r.read(ctx); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the last frame: %v", err)
+	}
+	r.done()
+	if yielded.Load() == 0 {
+		t.Error("the writer kept its thread while it waited for its reader")
+	}
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	if store.mem != 0 || store.disk != 0 || store.sending != 0 {
+		t.Fatalf("after the read: memory %d, disk %d, sending %d", store.mem, store.disk, store.sending)
+	}
+}
+
+// The spools' disk budget is --spool-disk-gb, but no more than the spool
+// directory's disk has free less the room the spools being read may take
+// past it (spoolBacklog a thread and one more, at most half the free).
+func TestSpoolDiskBudgetFitsTheDisk(t *testing.T) {
+	for _, c := range []struct {
+		asked, free int64
+		threads     int
+		want        int64
+	}{
+		{16 << 30, 100 << 30, 2, 16 << 30},
+		{16 << 30, 10 << 30, 2, 10<<30 - 3*spoolBacklog},
+		{16 << 30, 48 << 20, 1, 24 << 20},
+		{16 << 30, 0, 1, 0},
+	} {
+		if got := spoolDiskBudget(c.asked, c.free, c.threads); got != c.want {
+			t.Errorf("asked %d, %d free, %d threads: %d, want %d", c.asked, c.free, c.threads, got, c.want)
+		}
 	}
 }
