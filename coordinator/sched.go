@@ -470,7 +470,15 @@ func (s *scheduler) pick(exec string, slots map[string]int, total int, now time.
 			return (!s.noSteal || slots[home] == 0) && (spare == nil || !spare(home))
 		}
 		var picked []int
-		if s.noSteal {
+		if i := j.next(exec, steal); i >= 0 && len(j.tasks[i].lostAt) > 0 {
+			// A task lost elsewhere goes to the first executor that may
+			// take it: the faster ones the measures below would leave it
+			// to may be where it was lost (or at that address), where it
+			// goes no more, and it waited for ever (a tester's TPC-H Q9,
+			// an executor killed and restarted as the query began).
+			j.remove(i)
+			picked = []int{i}
+		} else if s.noSteal {
 			picked = j.takeN(exec, steal, s.batchSize(j, total))
 		} else if sized, ok := s.sizedBatch(j, exec, slots, steal, now); ok {
 			picked = sized // nil: exec leaves j's last tasks to faster executors

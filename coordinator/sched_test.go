@@ -603,6 +603,57 @@ func TestLostTaskAvoidsTheLostExecutorsAddress(t *testing.T) {
 	}
 }
 
+// A task lost at an executor goes to one that may take it even when the
+// scheduler counts that one slow: the faster executors it would leave the
+// task to were the lost one and one restarted at its address, neither of
+// which takes it, and the query waited for ever (a tester's TPC-H Q9, an
+// executor killed and restarted as the query began: its shuffle's lost
+// consumer never ran again; the executors that ran the stage's other
+// consumers looked slow beside the job's quick first stage).
+func TestLostTaskGoesToASlowExecutorRatherThanNowhere(t *testing.T) {
+	s := schedulerOf(t, "a", "b")
+	if err := s.reg.act(cluster.ActionRegister, cluster.Member{ID: "a2", Location: "grpc://a", Threads: 1, Zone: "UTC"}); err != nil {
+		t.Fatal(err)
+	}
+	// b measured slow: its tasks took 100 times the job's median.
+	s.add("q", "u", []jobTask{{handle: "t", home: "a"}}, []jobStage{{n: 1, spec: true}})
+	s.mu.Lock()
+	j := s.jobs["q"]
+	j.took["b"] = []time.Duration{time.Second, time.Second}
+	j.all = []time.Duration{10 * time.Millisecond, 10 * time.Millisecond, 10 * time.Millisecond, time.Second, time.Second}
+	if sl := j.slowness("b"); sl < slowerBy {
+		s.mu.Unlock()
+		t.Fatalf("b's slowness %v, want at least %v", sl, slowerBy)
+	}
+	s.mu.Unlock()
+	var failed atomic.Bool
+	s.send = func(ctx context.Context, loc string, _ []string, _ func(int, int64, error)) error {
+		if loc == "grpc://a" && !failed.Swap(true) {
+			return errors.New("connection refused")
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	s.mu.Lock()
+	r := s.launch(j, 0, "a", s.now())
+	j.queued--
+	j.stages[0].queued--
+	r.slot = &slotUse{left: 1, last: s.now(), runs: []*taskRun{r}}
+	s.busy["a"]++
+	s.mu.Unlock()
+	s.dispatch("a", []*taskRun{r})
+	eventually(t, 10*time.Second, func() (bool, string) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		tk := j.tasks[0]
+		return len(tk.lostAt) == 1 && len(tk.runs) == 0, fmt.Sprintf("lost at %q, %d runs", tk.lostAt, len(tk.runs))
+	})
+	s.pass()
+	if got := ranAt(s, "q"); !slices.Equal(got, []string{"b"}) {
+		t.Fatalf("the lost task given to %q, want b: a lost it, a2 is at a's address", got)
+	}
+}
+
 // loseAtA gives query q's one task, whose home is a, to a, whose start
 // call fails (the task is lost there), then gives it again: every start
 // call after the first holds its task.
