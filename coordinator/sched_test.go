@@ -626,14 +626,7 @@ func TestLostTaskGoesToASlowExecutorRatherThanNowhere(t *testing.T) {
 		t.Fatalf("b's slowness %v, want at least %v", sl, slowerBy)
 	}
 	s.mu.Unlock()
-	var failed atomic.Bool
-	s.send = func(ctx context.Context, loc string, _ []string, _ func(int, int64, error)) error {
-		if loc == "grpc://a" && !failed.Swap(true) {
-			return errors.New("connection refused")
-		}
-		<-ctx.Done()
-		return ctx.Err()
-	}
+	failFirstAtA(s)
 	s.mu.Lock()
 	r := s.launch(j, 0, "a", s.now())
 	j.queued--
@@ -654,11 +647,9 @@ func TestLostTaskGoesToASlowExecutorRatherThanNowhere(t *testing.T) {
 	}
 }
 
-// loseAtA gives query q's one task, whose home is a, to a, whose start
-// call fails (the task is lost there), then gives it again: every start
-// call after the first holds its task.
-func loseAtA(t *testing.T, s *scheduler) {
-	t.Helper()
+// failFirstAtA has s's first start call to a fail (its task lost there)
+// and every other hold its tasks.
+func failFirstAtA(s *scheduler) {
 	var failed atomic.Bool
 	s.send = func(ctx context.Context, loc string, _ []string, _ func(int, int64, error)) error {
 		if loc == "grpc://a" && !failed.Swap(true) {
@@ -667,6 +658,14 @@ func loseAtA(t *testing.T, s *scheduler) {
 		<-ctx.Done()
 		return ctx.Err()
 	}
+}
+
+// loseAtA gives query q's one task, whose home is a, to a, whose start
+// call fails (the task is lost there), then gives it again: every start
+// call after the first holds its task.
+func loseAtA(t *testing.T, s *scheduler) {
+	t.Helper()
+	failFirstAtA(s)
 	s.add("q", "u", []jobTask{{handle: "t", home: "a"}}, []jobStage{{n: 1, spec: true}})
 	s.pass() // to a, its home
 	eventually(t, 10*time.Second, func() (bool, string) {
