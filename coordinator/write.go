@@ -170,7 +170,7 @@ func (d *dist) Write(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTa
 	}
 	qid := tag.ID
 	tmp := filepath.Join(c.dir, tempPrefix+qid)
-	if err := d.journal.begin(qid, tmp); err != nil {
+	if err := d.journal.begin(qid, tmp, created); err != nil {
 		c.abandon("", created)
 		return 0, true, err
 	}
@@ -229,14 +229,19 @@ type journalEntry struct {
 	// where removing the files one by one had removed some before one
 	// failed (a tester's).
 	Aside string `json:"aside,omitempty"`
+	// Created says the write made Dir: undone, it removes Dir if empty,
+	// as a failed write does (a coordinator killed mid-COPY left the
+	// empty target its write had made; a tester's, 2026-12-06).
+	Created bool `json:"created,omitempty"`
 }
 
-// begin records that query qid writes its parts in tmp.
-func (j writeJournal) begin(qid, tmp string) error {
+// begin records that query qid writes its parts in tmp, in a target
+// directory the write made if created.
+func (j writeJournal) begin(qid, tmp string, created bool) error {
 	if err := os.MkdirAll(j.dir, 0o700); err != nil {
 		return fmt.Errorf("COPY: the write journal: %w", err)
 	}
-	return j.write(qid, []byte(tmp))
+	return j.record(qid, journalEntry{Tmp: tmp, Dir: filepath.Dir(tmp), Created: created})
 }
 
 // commit records that query qid's write publishes as e says: from now on
@@ -317,7 +322,7 @@ func (j writeJournal) recover(log zerolog.Logger) {
 					log.Warn().Err(err).Str("dir", pub.Dir).Msg("putting back the files a write a previous run left unfinished had set aside")
 					continue
 				}
-				log.Info().Str("dir", pub.Dir).Msg("undid a write a previous run left unfinished as it set the files it replaces aside")
+				log.Info().Str("dir", pub.Dir).Msg("undid a write a previous run left unfinished")
 			}
 			_ = os.Remove(entry)
 			continue
@@ -356,7 +361,8 @@ func (e journalEntry) finish() error {
 }
 
 // undo puts back the files of the target a write that did not commit set
-// aside, and removes its hidden directory.
+// aside, and removes its hidden directory, and the target if the write
+// made it and it is empty.
 func (e journalEntry) undo() error {
 	if e.Aside != "" {
 		if err := moveAll(e.Aside, e.Dir, func(string) bool { return true }); err != nil {
@@ -366,7 +372,13 @@ func (e journalEntry) undo() error {
 			return fmt.Errorf("COPY: %w", err)
 		}
 	}
-	return os.RemoveAll(e.Tmp)
+	if err := os.RemoveAll(e.Tmp); err != nil {
+		return err
+	}
+	if e.Created {
+		_ = os.Remove(e.Dir) // not when something else was put there meanwhile
+	}
+	return nil
 }
 
 // moveAll moves the entries of from that move says to into to (none if

@@ -361,9 +361,10 @@ func TestPreparedCopyIsDistributed(t *testing.T) {
 }
 
 // The hidden directory of a write a killed coordinator left in progress
-// is removed when the next coordinator over its data directory starts;
-// its target's other files stay, and a journal entry naming anything
-// but a write's hidden directory removes nothing.
+// is removed when the next coordinator over its data directory starts,
+// with its target if the write made it; its target's other files stay,
+// and a journal entry naming anything but a write's hidden directory
+// removes nothing.
 func TestUnfinishedWriteIsRemovedAtStart(t *testing.T) {
 	dataDir, target := t.TempDir(), t.TempDir()
 	j := writeJournal{dir: filepath.Join(dataDir, "writes")}
@@ -376,15 +377,26 @@ func TestUnfinishedWriteIsRemovedAtStart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := j.begin("q1", hidden); err != nil {
+	if err := j.begin("q1", hidden, false); err != nil {
 		t.Fatal(err)
 	}
-	if err := j.begin("q2", target); err != nil { // not a hidden directory
+	if err := j.begin("q2", target, false); err != nil { // not a hidden directory
+		t.Fatal(err)
+	}
+	// q3's write made its target: it goes with the write's directory.
+	made := filepath.Join(t.TempDir(), "made")
+	if err := os.MkdirAll(filepath.Join(made, tempPrefix+"q3"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.begin("q3", filepath.Join(made, tempPrefix+"q3"), true); err != nil {
 		t.Fatal(err)
 	}
 	startCluster(t, 1, "direct", func(c *Config) { c.DataDir = dataDir })
 	if _, err := os.Stat(hidden); !os.IsNotExist(err) {
 		t.Fatalf("the unfinished write's directory: %v, want it removed", err)
+	}
+	if _, err := os.Stat(made); !os.IsNotExist(err) {
+		t.Fatalf("the target an unfinished write made: %v, want it removed", err)
 	}
 	if _, err := os.Stat(filepath.Join(target, "kept.parquet")); err != nil {
 		t.Fatalf("the target's own file: %v", err)
@@ -440,7 +452,7 @@ func TestCommittedWriteIsFinishedAtStart(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := j.begin("q2", filepath.Join(target, tempPrefix+"q2")); err != nil {
+	if err := j.begin("q2", filepath.Join(target, tempPrefix+"q2"), false); err != nil {
 		t.Fatal(err)
 	}
 	startCluster(t, 1, "direct", func(c *Config) { c.DataDir = dataDir })
@@ -480,7 +492,7 @@ func TestOverwriteThatCannotSetAsideLeavesTheTarget(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := j.begin("q1", tmp); err != nil {
+	if err := j.begin("q1", tmp, false); err != nil {
 		t.Fatal(err)
 	}
 	// The aside directory's name is taken by a file: nothing moves there.
