@@ -829,11 +829,14 @@ func (e *Executor) spawn(t cluster.Task, only int) *started {
 				t.Query, t.Task, context.DeadlineExceeded)
 		}
 		switch {
-		case errors.Is(err, errSpoolFull):
+		case errors.Is(err, errSpoolFull) && t.Partitions > 0:
 			// Its readers come once its stage has ended, each to a run of
 			// its own (claimPart): what it spooled goes now.
 			s.overflow.Store(true)
 			e.taskLog(t).Warn().Err(err).Msg("a producer's partitions do not fit in the spools: each consumer runs it for its own")
+		case errors.Is(err, errSpoolFull):
+			s.overflow.Store(true) // as a producer's: what it spooled goes
+			e.taskLog(t).Warn().Err(err).Msg("the task's result does not fit in the spools")
 		case err != nil && ctx.Err() == nil:
 			e.taskLog(t).Warn().Err(err).Msg("task failed")
 		case err != nil:
