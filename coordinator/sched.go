@@ -108,6 +108,7 @@ type job struct {
 	places   map[string]string // where each of them serves (stask.lostPlaces)
 	text     [32]byte          // its SQL's SHA-256 (setText), for the poisoned hook
 	poisoned bool              // the hook was told
+	relost   bool              // a task lost at an executor was queued again (pick)
 	queued   int
 	running  int // runs in progress
 	// The run times of its ended tasks, sorted: all, and by executor.
@@ -470,7 +471,11 @@ func (s *scheduler) pick(exec string, slots map[string]int, total int, now time.
 			return (!s.noSteal || slots[home] == 0) && (spare == nil || !spare(home))
 		}
 		var picked []int
-		if i := j.next(exec, steal); i >= 0 && len(j.tasks[i].lostAt) > 0 {
+		next := -1 // asked only of a job with a task lost and queued again
+		if j.relost {
+			next = j.next(exec, steal)
+		}
+		if i := next; i >= 0 && len(j.tasks[i].lostAt) > 0 {
 			// A task lost elsewhere goes to the first executor that may
 			// take it: the faster ones the measures below would leave it
 			// to may be where it was lost (or at that address), where it
@@ -849,6 +854,7 @@ func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 		t.at = ""
 		if len(t.lostAt) < maxTries && !j.cancelled {
 			t.state = taskQueued
+			j.relost = true
 			j.queues[t.home] = append([]int{r.task}, j.queues[t.home]...)
 			j.queued++
 			j.stages[t.stage].queued++
