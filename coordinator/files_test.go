@@ -206,29 +206,12 @@ func heldUntil(hold *atomic.Bool, release chan struct{}) func(*Config) {
 // (Aborted: run it again): tasks that read it before and after joined
 // with two versions of it, an answer of neither (a tester's, 2026-12-06).
 func TestInPlaceInputReplacedWhileReadIsRefused(t *testing.T) {
-	var hold atomic.Bool
-	release := make(chan struct{})
-	c, cl, glob := startCluster(t, 2, "proxy", anyBroadcast, heldUntil(&hold, release))
-	dir := c.cfg.AllowDirs[0]
-	conn := ducktest.Open(t, dir)
-	if err := os.Mkdir(filepath.Join(dir, "dim"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	dim := filepath.Join(dir, "dim", "dim.parquet")
-	ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT range::BIGINT AS g FROM range(5)) TO '%s' (FORMAT parquet)`, dim))
-	q := fmt.Sprintf("SELECT a.id AS v FROM read_parquet('%s') a JOIN read_parquet('%s') d ON a.g = d.g", glob, dim)
-	ctx := context.Background()
-	hold.Store(true)
-	info, err := cl.Execute(ctx, q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if e := planOf(t, info); e.Mode == "local" || len(info.Endpoint) < 2 || !strings.Contains(e.TaskSQL, dim) || !strings.Contains(e.TaskSQL, "read whole by each task") && !strings.Contains(fmt.Sprint(e.Stages), "read whole by each task") {
-		t.Fatalf("planned %s, %d endpoints: want the scan split, the input read by each task (%s %v)", e.Mode, len(info.Endpoint), e.TaskSQL, e.Stages)
-	}
-	tmp := filepath.Join(dir, "dim", "dim.tmp")
-	ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT 0::BIGINT AS g) TO '%s' (FORMAT parquet)`, tmp))
-	renamedOverThenRead(t, cl, info, tmp, dim, &hold, release)
+	h := planHeldJoin(t, filepath.Join("dim", "dim.parquet"), func(conn *duck.Conn, path string) {
+		ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT range::BIGINT AS g FROM range(5)) TO '%s' (FORMAT parquet)`, path))
+	})
+	tmp := filepath.Join(filepath.Dir(h.dim), "dim.tmp")
+	ducktest.Exec(t, h.conn, fmt.Sprintf(`COPY (SELECT 0::BIGINT AS g) TO '%s' (FORMAT parquet)`, tmp))
+	renamedOverThenRead(t, h.cl, h.info, tmp, h.dim, h.hold, h.release)
 }
 
 // The same, the input renamed over by one of its size with the old
@@ -237,28 +220,51 @@ func TestInPlaceInputReplacedWhileReadIsRefused(t *testing.T) {
 // compare the file's tail (duck.Tail) too. Before, 146 of a tester's 247
 // such answers matched neither version.
 func TestInPlaceInputReplacedByOneOfItsSizeAndTimeIsRefused(t *testing.T) {
-	var hold atomic.Bool
-	release := make(chan struct{})
-	c, cl, glob := startCluster(t, 2, "proxy", anyBroadcast, heldUntil(&hold, release))
-	dir := c.cfg.AllowDirs[0]
-	conn := ducktest.Open(t, dir)
-	dim, tmp := filepath.Join(dir, "dim.pq"), filepath.Join(dir, "dim.tmp")
-	write := func(path string, from int) {
+	write := func(conn *duck.Conn, path string, from int) {
 		ducktest.Exec(t, conn, fmt.Sprintf(`COPY (SELECT (range + %d)::BIGINT AS g FROM range(5)) TO '%s' (FORMAT parquet, COMPRESSION uncompressed)`, from, path))
 	}
-	write(dim, 0)
-	q := fmt.Sprintf("SELECT a.id AS v FROM read_parquet('%s') a JOIN read_parquet('%s') d ON a.g = d.g", glob, dim)
-	hold.Store(true)
+	h := planHeldJoin(t, "dim.pq", func(conn *duck.Conn, path string) { write(conn, path, 0) })
+	tmp := filepath.Join(filepath.Dir(h.dim), "dim.tmp")
+	write(h.conn, tmp, 1)
+	sameSizeAndTime(t, tmp, h.dim)
+	renamedOverThenRead(t, h.cl, h.info, tmp, h.dim, h.hold, h.release)
+}
+
+// heldJoin is a split query joining a cluster's files with a small input
+// (dim) that every task reads itself, planned while its tasks are held.
+type heldJoin struct {
+	cl      *flightsql.Client
+	conn    *duck.Conn // of the cluster's directory
+	dim     string
+	info    *flight.FlightInfo
+	hold    *atomic.Bool
+	release chan struct{}
+}
+
+// planHeldJoin writes the input at name under a 2-executor cluster's
+// directory with write, plans the join with its tasks held, and checks
+// that the scan splits and each task reads the input whole.
+func planHeldJoin(t *testing.T, name string, write func(conn *duck.Conn, path string)) heldJoin {
+	t.Helper()
+	h := heldJoin{hold: new(atomic.Bool), release: make(chan struct{})}
+	c, cl, glob := startCluster(t, 2, "proxy", anyBroadcast, heldUntil(h.hold, h.release))
+	dir := c.cfg.AllowDirs[0]
+	h.cl, h.conn, h.dim = cl, ducktest.Open(t, dir), filepath.Join(dir, name)
+	if err := os.MkdirAll(filepath.Dir(h.dim), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(h.conn, h.dim)
+	q := fmt.Sprintf("SELECT a.id AS v FROM read_parquet('%s') a JOIN read_parquet('%s') d ON a.g = d.g", glob, h.dim)
+	h.hold.Store(true)
 	info, err := cl.Execute(context.Background(), q)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e := planOf(t, info); e.Mode == "local" || len(info.Endpoint) < 2 || !strings.Contains(e.TaskSQL+fmt.Sprint(e.Stages), "read whole by each task") {
+	if e := planOf(t, info); e.Mode == "local" || len(info.Endpoint) < 2 || !strings.Contains(e.TaskSQL, h.dim) || !strings.Contains(e.TaskSQL, "read whole by each task") && !strings.Contains(fmt.Sprint(e.Stages), "read whole by each task") {
 		t.Fatalf("planned %s, %d endpoints: want the scan split, the input read by each task (%s %v)", e.Mode, len(info.Endpoint), e.TaskSQL, e.Stages)
 	}
-	write(tmp, 1)
-	sameSizeAndTime(t, tmp, dim)
-	renamedOverThenRead(t, cl, info, tmp, dim, &hold, release)
+	h.info = info
+	return h
 }
 
 // sameSizeAndTime checks that tmp has old's size, and gives it old's

@@ -185,21 +185,29 @@ func TestSessionTableFunctionsRunHere(t *testing.T) {
 		{fmt.Sprintf("SELECT count(*) FROM read_parquet('%s') JOIN (SELECT name FROM duckdb_settings() WHERE name = 'threads') ON id < 3", glob), "local", "3"},
 		{fmt.Sprintf("SELECT count(*) FROM read_parquet('%s') JOIN range(7, 8) r(k) ON id = k", glob), "stages", "1"},
 	} {
-		info, err := cl.Execute(ctx, tc.q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e := planOf(t, info); e.Mode != tc.mode {
-			t.Errorf("%s: planned %s (%s), want %s", tc.q, e.Mode, e.Reason, tc.mode)
-		}
-		r, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := rowStrings(t, r); len(got) != 1 || got[0] != tc.want {
-			t.Errorf("%s: %q, want %s", tc.q, got, tc.want)
-		}
-		r.Release()
+		plannedValue(t, cl, tc.q, tc.q, tc.mode, tc.want)
+	}
+}
+
+// plannedValue runs q, which gives one value, and checks that it was
+// planned in mode and gave want; what says which case it is.
+func plannedValue(t *testing.T, cl *flightsql.Client, what, q, mode, want string) {
+	t.Helper()
+	ctx := context.Background()
+	info, err := cl.Execute(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := planOf(t, info); e.Mode != mode {
+		t.Errorf("%s: planned %s (%s), want %s", what, e.Mode, e.Reason, mode)
+	}
+	r, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	if got := rowStrings(t, r); len(got) != 1 || got[0] != want {
+		t.Errorf("%s: %q, want %s", what, got, want)
 	}
 }
 
@@ -228,21 +236,7 @@ func TestViewNamedInAnotherSchemaToo(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		info, err := cl.Execute(ctx, "SELECT count(*) FROM t1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if e := planOf(t, info); e.Mode != tc.mode {
-			t.Errorf("after %q: planned %s (%s), want %s", tc.use, e.Mode, e.Reason, tc.mode)
-		}
-		r, err := cl.DoGet(ctx, info.Endpoint[0].Ticket)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := rowStrings(t, r); len(got) != 1 || got[0] != tc.want {
-			t.Errorf("after %q: %q, want %s", tc.use, got, tc.want)
-		}
-		r.Release()
+		plannedValue(t, cl, fmt.Sprintf("after %q", tc.use), "SELECT count(*) FROM t1", tc.mode, tc.want)
 	}
 }
 

@@ -46,7 +46,6 @@ type spool struct {
 	// it had none), so that the reader gets them, in order, without the
 	// disk (addAfter). Once one is, every later frame is.
 	after     []frame
-	afterMode bool
 	afterHeld int64 // bytes of after not yet read
 	disk      int64 // bytes reserved for the file
 	done      bool  // the writer finished
@@ -547,7 +546,7 @@ func (sp *spool) add(ctx context.Context, f frame) error {
 	n := int64(len(f.header) + len(f.body))
 	for {
 		sp.mu.Lock()
-		spilled, closed, after := sp.file != nil, sp.closed, sp.afterMode
+		spilled, closed, after := sp.file != nil, sp.closed, len(sp.after) > 0
 		sp.mu.Unlock()
 		if closed {
 			return errAbandoned
@@ -589,9 +588,7 @@ func (sp *spool) add(ctx context.Context, f frame) error {
 			return werr
 		}
 		if !read {
-			sp.mu.Lock()
-			sp.afterMode = true
-			sp.mu.Unlock()
+			return sp.addAfter(ctx, f, n)
 		}
 	}
 }
