@@ -491,6 +491,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 			return nil, err
 		}
 		reg = newRegistry(secret, timeout, zone, log)
+		reg.needs = executorNeeds(cfg.AllowDirs, dataDir, cfg.ObjectStore.Prefixes.URLs())
 		if d, err = newDist(ctx, db, dataDir, secret, reg, cfg, mem, log); err != nil {
 			_ = db.Close()
 			return nil, err

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/rs/zerolog"
+	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
 )
 
@@ -67,6 +68,25 @@ func (c *Config) dirs() (dataDir string, allowed []string, err error) {
 		allowed = append(allowed, abs)
 	}
 	return dataDir, allowed, nil
+}
+
+// executorNeeds are the directories (each in its cluster.Forms) and the
+// prefixes every executor must reach (registry.needs): the --allow-dirs
+// but those under <data-dir>/files, which executors of other machines do
+// not see (a query of its files fails there; the README says so).
+func executorNeeds(dirs []string, dataDir string, prefixes []string) [][]string {
+	files := filepath.Join(dataDir, filesDir)
+	var needs [][]string
+	for _, d := range dirs {
+		forms := cluster.Forms(d)
+		if !within(forms[len(forms)-1], files) {
+			needs = append(needs, forms)
+		}
+	}
+	for _, p := range prefixes {
+		needs = append(needs, []string{p})
+	}
+	return needs
 }
 
 // within reports whether path is dir or lies under it.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,8 +24,12 @@ type registry struct {
 	// zone is the coordinator's time zone: an executor computing in
 	// another would give answers no single DuckDB gives, so it is refused.
 	zone string
-	log  zerolog.Logger
-	now  func() time.Time
+	// needs are the coordinator's --allow-dirs (each in its
+	// cluster.Forms) and --allow-prefixes: an executor that does not
+	// reach one fails every task reading its files, so it is refused.
+	needs [][]string
+	log   zerolog.Logger
+	now   func() time.Time
 
 	reports func([]cluster.TaskReport) // receives the tasks heartbeats report
 	reads   func(executor string, reads []cluster.Read)
@@ -103,6 +108,11 @@ func (r *registry) act(typ string, m cluster.Member) error {
 		return fmt.Errorf("%w: executor %s computes in time zone %q, the coordinator in %q: start it with --timezone %q",
 			flightsql.ErrInvalid, m.ID, m.Zone, r.zone, r.zone)
 	}
+	if typ == cluster.ActionRegister || typ == cluster.ActionDrain {
+		if err := r.reaches(m); err != nil {
+			return err
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	cur, known := r.members[m.ID]
@@ -140,6 +150,22 @@ func (r *registry) act(typ string, m cluster.Member) error {
 		return fmt.Errorf("%w: cluster action %q", flightsql.ErrUnimplemented, typ)
 	}
 	return nil
+}
+
+// reaches is nil if executor m may use every directory and prefix SQL may
+// name at the coordinator, else an error naming those it may not.
+func (r *registry) reaches(m cluster.Member) error {
+	var missing []string
+	for _, forms := range r.needs {
+		if !cluster.Reached(m.Reach, forms) {
+			missing = append(missing, forms[0])
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: executor %s may not read %s, which SQL may read at the coordinator: its tasks would fail on their files; start it with --allow-dir (or --allow-prefix) for each, at the same path",
+		flightsql.ErrInvalid, m.ID, strings.Join(missing, ", "))
 }
 
 // live lists the executors heard from within the timeout, draining ones

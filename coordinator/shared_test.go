@@ -43,7 +43,7 @@ func TestInProcessExecutorsRunLocal(t *testing.T) {
 	}
 
 	e, err := executor.Start(ctx, executor.Config{Addr: "127.0.0.1:0", Coordinator: c.URI(), Secret: secret,
-		Threads: 1, Heartbeat: 100 * time.Millisecond}, zerolog.Nop())
+		AllowDirs: c.cfg.AllowDirs, Threads: 1, Heartbeat: 100 * time.Millisecond}, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -128,7 +128,8 @@ type Executor struct {
 	grpc           *grpc.Server
 	lis            net.Listener
 	uri            string
-	zone           string // DuckDB's effective time zone, stated at registration
+	zone           string   // DuckDB's effective time zone, stated at registration
+	reach          []string // the directories and prefixes its SQL may use (cluster.Member.Reach)
 	running        atomic.Int64
 	// waiting counts the tasks whose results wait for their readers to
 	// free spool room, their thread given up (thread.yield).
@@ -277,7 +278,8 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 			cfg.SpoolDisk = budget
 		}
 	}
-	e := &Executor{cfg: cfg, id: id, log: log.With().Str("executor", id).Logger(), db: db, lis: lis, zone: zone, removeSpoolDir: removeSpoolDir,
+	e := &Executor{cfg: cfg, id: id, log: log.With().Str("executor", id).Logger(), db: db, lis: lis, zone: zone,
+		reach: cluster.Reach(cfg.AllowDirs, cfg.ObjectStore.Prefixes.URLs()), removeSpoolDir: removeSpoolDir,
 		uri: scheme + lis.Addr().String(), slots: make(chan struct{}, threads),
 		spools: newSpoolStore(spoolDir, cfg.SpoolMemory, cfg.SpoolDisk), started: map[string]*started{}, cancelled: map[string]time.Time{},
 		revoked: map[string]time.Time{}, taken: map[string]map[*spool]bool{}, rereads: map[string]int{},
@@ -506,7 +508,7 @@ func (e *Executor) send(ctx context.Context, c flight.Client, action string) (ac
 	e.mu.Unlock()
 	reads := e.reads.take()
 	body, err := e.cfg.Secret.SignMember(cluster.Member{ID: e.id, Location: e.uri, Threads: cap(e.slots),
-		Running: int(e.running.Load()), Waiting: int(e.waiting.Load()), Zone: e.zone, Draining: e.draining.Load() || e.sayHeld(), Done: done, Reads: reads})
+		Running: int(e.running.Load()), Waiting: int(e.waiting.Load()), Zone: e.zone, Reach: e.reach, Draining: e.draining.Load() || e.sayHeld(), Done: done, Reads: reads})
 	if err != nil {
 		return ack, err
 	}

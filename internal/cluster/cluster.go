@@ -337,6 +337,11 @@ type Member struct {
 	// Zone is the time zone the executor's DuckDB computes in; the
 	// coordinator admits only executors of its own.
 	Zone string `json:"tz"`
+	// Reach are the directories (absolute, as given and with links
+	// resolved) and object storage prefixes its DuckDB may read and write:
+	// the coordinator admits only executors that reach each of its own
+	// --allow-dir and --allow-prefix (their tasks would fail on its files).
+	Reach []string `json:"reach,omitempty"`
 	// Draining says the executor takes no new tasks (see ActionDrain).
 	Draining bool         `json:"dr,omitempty"`
 	Done     []TaskReport `json:"done,omitempty"`
