@@ -499,6 +499,28 @@ func TestRoles(t *testing.T) {
 	if n := scalarInt(t, wri, c, "SELECT count(*) FROM t"); n != 2 {
 		t.Fatalf("t has %d rows after the reader's attempts", n)
 	}
+	// A writer's macros and views that write, called by a reader: they
+	// advanced the writer's sequence and checkpointed the database (a
+	// tester's). A reader's call of one that does not is answered.
+	for _, sql := range []string{"CREATE SEQUENCE s", "CREATE MACRO nx() AS nextval('s')", "CREATE VIEW vnx AS SELECT nextval('s') AS n",
+		"CREATE MACRO cp() AS TABLE SELECT * FROM checkpoint()", "CREATE MACRO twice() AS nx() + nx()", "CREATE VIEW over AS SELECT * FROM vnx",
+		"CREATE MACRO one() AS 1"} {
+		if _, err := c.ExecuteUpdate(wri, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, sql := range []string{"SELECT nx()", "SELECT * FROM vnx", "SELECT * FROM cp()", "SELECT twice()", "SELECT n FROM over", "SELECT nx() FROM range(1000)"} {
+		_, err := c.Execute(rea, sql)
+		wantCode(t, err, codes.PermissionDenied)
+		_, err = c.Prepare(rea, sql)
+		wantCode(t, err, codes.PermissionDenied)
+	}
+	if n := scalarInt(t, rea, c, "SELECT one()::BIGINT"); n != 1 {
+		t.Fatalf("a reader's call of a macro that writes nothing: %d", n)
+	}
+	if n := scalarInt(t, wri, c, "SELECT nextval('s')"); n != 1 {
+		t.Fatalf("the writer's sequence gave %d first: a reader advanced it", n)
+	}
 }
 
 // Failed logins slow down the address (and the user name) they come from;

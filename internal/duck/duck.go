@@ -86,8 +86,11 @@ const DefaultMaxExpressionDepth = 128
 type DB struct {
 	connector *duckdb.Connector
 	pool      *sql.DB
-	allowed   []string       // cleaned absolute AllowedDirs
-	gate      *objstore.Gate // object storage requests go through it; nil without
+	allowed   []string // cleaned absolute AllowedDirs
+	// realAllowed are the allowed directories with their links resolved:
+	// a file the server reads itself must lie in one once its own are.
+	realAllowed []string
+	gate        *objstore.Gate // object storage requests go through it; nil without
 	// recursiveJSON is Config.RecursiveJSON.
 	recursiveJSON bool
 	// editCells bounds the edit distances' work (Config.MaxEditCells); 0:
@@ -97,7 +100,7 @@ type DB struct {
 	// boundFor (Config.BoundsOnDemand); none when every connection has
 	// them all from the start.
 	onDemand []boundMacro
-	// json remembers the JSON files checkJSONFiles found shallow.
+	// json remembers the JSON files checkNamed found shallow.
 	json jsonChecked
 	// onStuck and stuckAfter are Config.OnStuck and StuckAfter (watch).
 	onStuck    func(Stuck)
@@ -231,6 +234,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 			return nil, fmt.Errorf("duck: allowed directory %q: %w", d, err)
 		}
 		db.allowed = append(db.allowed, abs)
+		if real, err := filepath.EvalSymlinks(abs); err == nil {
+			abs = real
+		}
+		db.realAllowed = append(db.realAllowed, abs)
 	}
 	if cfg.System != nil {
 		if err := db.attachSystem(ctx, *cfg.System); err != nil {

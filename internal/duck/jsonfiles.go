@@ -26,7 +26,7 @@ import (
 // VARCHAR; 3,000 deep was read. read_json_objects and read_text read such
 // a file, and ::JSON, json_extract and ->> take its values. So a client
 // statement that reads JSON files this way has the local ones it names
-// checked first (checkJSONFiles), unless the instance allows recursive
+// checked first (checkNamed), unless the instance allows recursive
 // JSON (Config.RecursiveJSON, --unsafe-json-functions).
 var jsonReaders = map[string]bool{"read_json": true, "read_json_auto": true, "read_ndjson": true, "read_ndjson_auto": true}
 
@@ -70,7 +70,15 @@ type fileStamp struct {
 // it forgets them all.
 const maxJSONChecked = 100_000
 
-// checkJSONFiles refuses a client statement that would read a local JSON
+// checkNamed reads a client statement with the views and macros it
+// names, transitively: for a ReadOnly connection it refuses the calls
+// that write (writingCalls) made in them, which checkText cannot see in
+// the statement's text (a reader advanced a writer's sequence through a
+// macro calling nextval, and checkpointed the database through a table
+// macro calling checkpoint()); where jsonFiles, it checks the JSON files
+// they read, as follows.
+//
+// It refuses a client statement that would read a local JSON
 // file holding a value nested deeper than MaxJSONFileDepth, or that names
 // the files of a JSON reader by anything but string literals (a parameter
 // or an expression could name any file once it is computed). It reads
@@ -82,13 +90,14 @@ const maxJSONChecked = 100_000
 // (FROM 'f.json', JOIN, a FROM list, COPY t FROM 'f.json'), and, in a
 // COPY naming the JSON format, the file it copies from; each is read once while it does not change. Object
 // storage URLs are not read.
-func (c *Conn) checkJSONFiles(toks []sqltext.Token, n *nester) ([]string, error) {
+func (c *Conn) checkNamed(toks []sqltext.Token, n *nester, jsonFiles bool) ([]string, error) {
 	var paths []string
 	seen := map[string]bool{}
 	queue := [][]sqltext.Token{toks}
+	names := []string{""} // the view or macro each of queue defines
 	for len(queue) > 0 {
-		ts := queue[0]
-		queue = queue[1:]
+		ts, named := queue[0], names[0]
+		queue, names = queue[1:], names[1:]
 		copyJSON := len(ts) > 0 && ts[0].Kind == 'w' && ts[0].Text == "copy" && mentionsJSON(ts)
 		for i, t := range ts {
 			switch t.Kind {
@@ -96,7 +105,7 @@ func (c *Conn) checkJSONFiles(toks []sqltext.Token, n *nester) ([]string, error)
 				from := i > 0 && ts[i-1].Kind == 'w' && ts[i-1].Text == "from"
 				// Named as a table: after FROM, JOIN or a FROM list's ','.
 				table := from || i > 0 && (ts[i-1].Kind == ',' || ts[i-1].Kind == 'w' && ts[i-1].Text == "join")
-				if table && jsonName(t.Text) || copyJSON && from {
+				if jsonFiles && (table && jsonName(t.Text) || copyJSON && from) {
 					paths = append(paths, t.Text)
 				}
 				continue
@@ -106,7 +115,10 @@ func (c *Conn) checkJSONFiles(toks []sqltext.Token, n *nester) ([]string, error)
 			}
 			name := strings.ToLower(t.Text)
 			call := i+1 < len(ts) && ts[i+1].Kind == '('
-			if call && jsonReaders[name] {
+			if why, ok := writingCalls[name]; ok && call && named != "" && c.policy.ReadOnly {
+				return nil, &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: read-only access: %s calls %s(), which is not allowed: %s", named, name, why)}
+			}
+			if call && jsonReaders[name] && jsonFiles {
 				files, ok := literalFiles(ts[i+2:])
 				if !ok {
 					return nil, &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: %s()'s files must be named by a string literal or a list of them: "+
@@ -129,7 +141,7 @@ func (c *Conn) checkJSONFiles(toks []sqltext.Token, n *nester) ([]string, error)
 			}
 			seen[name] = true
 			if dt, err := sqltext.Scan(def); err == nil {
-				queue = append(queue, dt)
+				queue, names = append(queue, dt), append(names, name)
 			}
 		}
 	}
@@ -277,6 +289,13 @@ func prefixMatches(pat, dirs []string) bool {
 // MaxJSONFileDepth, reading it (gzip or zstd compressed, as its first
 // bytes say) unless it was found shallow as it is.
 func (db *DB) checkJSONFile(path string) error {
+	// A link in an allowed directory may lead out of them all, where
+	// DuckDB reads nothing: the server reads nothing there either (its
+	// answer told a reader whether a file outside held deep JSON).
+	path, err := filepath.EvalSymlinks(path)
+	if err != nil || !under(path, db.realAllowed) {
+		return nil
+	}
 	st, err := os.Stat(path)
 	if err != nil || !st.Mode().IsRegular() {
 		return nil // DuckDB says what is wrong, or reads nothing

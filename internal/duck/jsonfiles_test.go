@@ -107,6 +107,41 @@ func TestDeepJSONFilesAreRefused(t *testing.T) {
 	}
 }
 
+// The check reads no file outside the allowed directories, even through a
+// link in one: its answer ("nested more than 1000 deep", where DuckDB
+// refuses the path) told a reader whether a file outside existed and held
+// deep JSON. A link to a file inside is checked as the file.
+func TestJSONCheckReadsNothingOutside(t *testing.T) {
+	_, c, dir := openTest(t)
+	ctx := context.Background()
+	outside := t.TempDir()
+	deep := `{"a": ` + strings.Repeat("[", 2000) + strings.Repeat("]", 2000) + "}\n"
+	for _, f := range []string{filepath.Join(outside, "deep.json"), filepath.Join(dir, "deep.json")} {
+		if err := os.WriteFile(f, []byte(deep), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for link, to := range map[string]string{"out": outside, "link.json": filepath.Join(outside, "deep.json"), "in.json": filepath.Join(dir, "deep.json")} {
+		if err := os.Symlink(to, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, q := range []string{
+		"SELECT * FROM read_json('" + dir + "/out/deep.json')",
+		"SELECT * FROM read_json('" + dir + "/link.json')",
+		"SELECT * FROM read_json('" + dir + "/o*/deep.json')",
+		"SELECT * FROM read_json(['" + dir + "/link.json'])",
+	} {
+		if err := c.CheckQuery(ctx, q, Bounds{}); err != nil {
+			t.Errorf("%s: %v, want nothing read outside (DuckDB refuses it)", q, err)
+		}
+		_, err := c.Exec(ctx, q)
+		wantKind(t, q, err, KindPermission)
+	}
+	q := "SELECT * FROM read_json('" + dir + "/in.json')"
+	wantKind(t, q, c.CheckQuery(ctx, q, Bounds{}), KindInvalid)
+}
+
 // jsonDepth reads nesting outside strings, escapes included, and stops
 // once past its limit.
 func TestJSONDepth(t *testing.T) {

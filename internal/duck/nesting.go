@@ -64,7 +64,7 @@ func (c *Conn) CheckNesting(ctx context.Context, query string, max int) error {
 //
 // Unless the instance allows recursive JSON, it also refuses a statement
 // that reads a local JSON file nesting too deep for DuckDB
-// (checkJSONFiles).
+// (checkNamed).
 func (c *Conn) CheckQuery(ctx context.Context, query string, b Bounds) error {
 	_, err := c.CheckQueryFiles(ctx, query, b)
 	return err
@@ -75,7 +75,7 @@ func (c *Conn) CheckQuery(ctx context.Context, query string, b Bounds) error {
 // runs.
 func (c *Conn) CheckQueryFiles(ctx context.Context, query string, b Bounds) (json []string, err error) {
 	jsonFiles := !c.db.recursiveJSON
-	if b.Nesting <= 0 && b.FileScans <= 0 && !jsonFiles {
+	if b.Nesting <= 0 && b.FileScans <= 0 && !jsonFiles && !c.policy.ReadOnly {
 		return nil, nil
 	}
 	toks, err := sqltext.Scan(query)
@@ -105,11 +105,11 @@ func (c *Conn) CheckQueryFiles(ctx context.Context, query string, b Bounds) (jso
 			"once a mention; a CTE's also where it is defined), over the server's limit of %d (--max-file-scans, SKEIN_MAX_FILE_SCANS): each scan holds a "+
 			"file open while the statement lives; read many files with one scan of a glob or a list", m.scans, b.FileScans)}
 	}
-	if jsonFiles {
+	if jsonFiles || c.policy.ReadOnly {
 		if n.views == nil { // a view named without FROM: PIVOT v ON ..., DESCRIBE v
 			n.views = c.definitions(ctx, viewsSQL)
 		}
-		return c.checkJSONFiles(toks, n)
+		return c.checkNamed(toks, n, jsonFiles)
 	}
 	return nil, nil
 }
