@@ -85,7 +85,10 @@ type dist struct {
 	life          context.Context // ends when the coordinator shuts down
 	stopLife      context.CancelFunc
 	work          work // every call and goroutine using the layer, waited for at shutdown
-	limits        flightsql.Limits
+	// streams counts the tickets redeemed here whose answers still stream
+	// (proxied tasks, merges, single endpoints): a drain waits for them.
+	streams atomic.Int64
+	limits  flightsql.Limits
 
 	clients *pool                 // Flight clients by executor location
 	footers *lru[string, footer]  // row groups and schema by file path, size and mtime

@@ -80,7 +80,8 @@ func (o *owed) count() int {
 // calls that would start a query or a session are refused (Unavailable),
 // and it waits until the queries planned here have been read (local ones
 // to the end of their streams; of distributed ones, the endpoints that
-// come back to the coordinator redeemed), or until ctx ends. A query
+// come back to the coordinator read to their end, and every task run),
+// or until ctx ends. A query
 // cancelled, or planned by a client that has since closed its connection,
 // is not waited for. Cluster actions go on meanwhile, so executors stay
 // registered. Shutdown then stops the server within what is left of ctx's
@@ -109,11 +110,16 @@ func (c *Coordinator) Drain(ctx context.Context) {
 	c.log.Info().Dur("took", time.Since(start)).Msg("drained")
 }
 
-// pending counts the queries a draining coordinator waits for.
+// pending counts the queries a draining coordinator waits for: those
+// planned here and not yet read, those streaming through it, and those
+// whose tasks the executors still run. It waited for the first only, and
+// stopped serving (its executors' heartbeats refused, so that they died
+// to it) while queries it streamed or scheduled ran: each failed at the
+// end of the grace, "received prior goaway" (a tester's).
 func (c *Coordinator) pending() int {
 	n := c.fs.Pending()
 	if c.dist != nil {
-		n += c.dist.owed.count()
+		n += c.dist.owed.count() + int(c.dist.streams.Load()) + c.dist.sched.unfinished()
 	}
 	return n
 }

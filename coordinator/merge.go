@@ -57,6 +57,7 @@ func (d *dist) merge(ctx, req context.Context, m merge, cancel func()) (*arrow.S
 	schema := flightsql.ResultSchema(rdr.Schema())
 	ch := make(chan flight.StreamChunk, 1)
 	d.work.spawn(func() {
+		defer d.streams.Add(-1)
 		defer close(ch)
 		defer cancel()
 		defer done()

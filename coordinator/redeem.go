@@ -51,7 +51,11 @@ func (d *dist) Redeem(ctx context.Context, user string, handle []byte) (*arrow.S
 		}
 		d.owed.redeemed(t.Query, t.Task)
 		d.leases.opened(t.Query)
+		d.streams.Add(1) // until relay's end
 		sc, ch, err := d.proxy(ctx, *t, handle)
+		if err != nil {
+			d.streams.Add(-1)
+		}
 		return sc, ch, true, err
 	}
 	m, answer := is.m, gathered(d.merge)
@@ -69,7 +73,11 @@ func (d *dist) Redeem(ctx context.Context, user string, handle []byte) (*arrow.S
 	}
 	d.owed.redeemed(m.Query, -1)
 	d.leases.opened(m.Query)
+	d.streams.Add(1) // until the end of relay's or merge's stream
 	sc, ch, err := d.gather(ctx, *m, answer)
+	if err != nil {
+		d.streams.Add(-1)
+	}
 	return sc, ch, true, err
 }
 
@@ -412,6 +420,7 @@ func (d *dist) relay(ctx, req context.Context, query string, rdr relayed, cancel
 	schema := rdr.Schema()
 	ch := make(chan flight.StreamChunk) // a stalled client holds one batch less
 	d.work.spawn(func() {
+		defer d.streams.Add(-1)
 		defer close(ch)
 		defer cancel()
 		defer rdr.Release()

@@ -968,6 +968,22 @@ func (s *scheduler) expire(now time.Time) {
 	}
 }
 
+// unfinished counts the queries with tasks not ended, queued ones
+// included, but for the cancelled: a draining coordinator waits for them,
+// as their later stages need its scheduling and their executors its
+// registry.
+func (s *scheduler) unfinished() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, j := range s.active {
+		if !j.cancelled {
+			n++
+		}
+	}
+	return n
+}
+
 // cancel drops a query's queued tasks; its running ones end as their
 // executors stop them (skein.cancel).
 func (s *scheduler) cancel(qid string) {

@@ -1,0 +1,114 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// A draining coordinator waits for the distributed queries it has: those
+// whose tasks still run (later stages need its scheduling, their
+// executors its registry) and those it streams to their clients. It
+// waited only for endpoints not yet redeemed, then stopped serving while
+// such queries ran, its executors' heartbeats refused: each failed at the
+// end of the grace, "received prior goaway" (a tester's).
+func TestDrainWaitsForRunningQueries(t *testing.T) {
+	drain := func(t *testing.T, c *Coordinator) <-chan struct{} {
+		drained := make(chan struct{})
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			c.Drain(ctx)
+			close(drained)
+		}()
+		select {
+		case <-drained:
+			t.Fatal("the drain ended with a query running")
+		case <-time.After(500 * time.Millisecond):
+		}
+		return drained
+	}
+	ended := func(t *testing.T, drained <-chan struct{}) {
+		select {
+		case <-drained:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the drain did not end once the query had")
+		}
+	}
+	t.Run("tasks running", func(t *testing.T) {
+		slow := newHolder(firstOnly())
+		c, cl, glob := startCluster(t, 1, "direct", withHooks(slow.hooks()))
+		info, err := cl.Execute(context.Background(), fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob))
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitHeld(t, slow)
+		drained := drain(t, c)
+		close(slow.release)
+		if rows, sum := readDirect(t, cl, info.Endpoint); rows != total || sum != total*(total-1)/2 {
+			t.Fatalf("rows %d sum %d", rows, sum)
+		}
+		ended(t, drained)
+	})
+	t.Run("streamed", func(t *testing.T) {
+		c, cl, glob := startCluster(t, 1, "proxy", func(c *Config) { c.BatchRows, c.WireCompression, c.TaskRows = 256, CompressionOff, 1<<20 })
+		// A task a file, of 10 MB each, read with a window of 64 KiB (not
+		// grown as gRPC grows one by default): a stream cannot have been
+		// sent whole into buffers.
+		slow, err := flightsql.NewClient(strings.TrimPrefix(c.URI(), "grpc://"), nil, nil,
+			grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer slow.Close()
+		ctx := context.Background()
+		info, err := slow.Execute(ctx, fmt.Sprintf("SELECT id, repeat(id::VARCHAR || '-', 200) AS pad FROM read_parquet('%s')", glob))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan := planOf(t, info)
+		if plan.Mode == "local" {
+			t.Fatalf("ran local: %+v", plan)
+		}
+		// Every endpoint but the first read, the first's stream open.
+		var rows int64
+		read := func(r *flight.Reader) {
+			for r.Next() {
+				rows += r.RecordBatch().NumRows()
+			}
+			if err := r.Err(); err != nil {
+				t.Fatal(err)
+			}
+			r.Release()
+		}
+		for _, ep := range info.Endpoint[1:] {
+			r, err := slow.DoGet(ctx, ep.Ticket)
+			if err != nil {
+				t.Fatal(err)
+			}
+			read(r)
+		}
+		r, err := slow.DoGet(ctx, info.Endpoint[0].Ticket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r.Next() {
+			t.Fatal(r.Err())
+		}
+		rows += r.RecordBatch().NumRows()
+		runs(t, cl, plan.QueryID, len(plan.Plan)) // every task ended: only the stream is left
+		drained := drain(t, c)
+		read(r)
+		if rows != total {
+			t.Fatalf("read %d rows, want %d", rows, total)
+		}
+		ended(t, drained)
+	})
+}
