@@ -106,6 +106,12 @@ func TestBoundParametersAnswerAsDuckDBBinds(t *testing.T) {
 			[]any{timeArg{time.Date(1970, 1, 1, 1, 30, 0, 0, time.UTC), arrow.FixedWidthTypes.Time64us}}, true},
 		{"SELECT count(*), max(k) FROM fact WHERE CAST(TIMESTAMP '2024-01-01' + to_minutes(k) AS TIMESTAMP_S) < ?",
 			[]any{timeArg{time.Date(2024, 1, 3, 10, 15, 30, 900000000, time.UTC), &arrow.TimestampType{Unit: arrow.Millisecond}}}, true},
+		// A NUL byte cannot be written into SQL: bound here by DuckDB. Cut
+		// at it in the tasks' SQL, the value answered as 'c3', and the
+		// text, the plan's cache key, answered 'c3' after as it had.
+		{"SELECT count(*) FROM fact WHERE c = ? AND d >= 0", []any{"c3\x00zzz"}, false},
+		{"SELECT count(*) FROM fact WHERE c = ? AND d >= 0", []any{"c3"}, true},
+		{"SELECT count(*) FILTER (WHERE c = ?), count(*) FROM fact", []any{"c3\x00zzz"}, false},
 		// The result's type depends on the value's: bound here by DuckDB.
 		{"SELECT k, ? AS tag FROM fact WHERE k < 30", []any{"t"}, false},
 	} {

@@ -5,9 +5,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/skeindb/skein/coordinator"
 	"google.golang.org/grpc/codes"
 )
@@ -360,5 +362,42 @@ func TestUnboundParametersAreTheClientsError(t *testing.T) {
 	}
 	if n := scalarInt(t, ctx, c, "SELECT count(*) FROM u"); n != 0 {
 		t.Fatalf("u has %d rows", n)
+	}
+}
+
+// A string parameter that is not UTF-8 (Arrow does not check) is the
+// client's error, InvalidArgument, as a value or inside a list: DuckDB's
+// binding failed Internal "could not bind parameter", and a query split
+// across executors answered as if it matched nothing (a tester's).
+func TestStringParameterNotUTF8IsRefused(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	schema := arrow.NewSchema([]arrow.Field{{Name: "s", Type: arrow.BinaryTypes.String}, {Name: "l", Type: arrow.ListOf(arrow.BinaryTypes.String)}}, nil)
+	for col := range 2 {
+		b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
+		s, l := "k1", []string{"a"}
+		if col == 0 {
+			s = "k\xff1"
+		} else {
+			l = append(l, "k\xff1")
+		}
+		b.Field(0).(*array.StringBuilder).Append(s)
+		lb := b.Field(1).(*array.ListBuilder)
+		lb.Append(true)
+		for _, v := range l {
+			lb.ValueBuilder().(*array.StringBuilder).Append(v)
+		}
+		rec := b.NewRecordBatch()
+		b.Release()
+		prep, err := c.Prepare(ctx, "SELECT ?::VARCHAR = 'k1', len(?::VARCHAR[])")
+		if err != nil {
+			t.Fatal(err)
+		}
+		prep.SetParameters(rec)
+		rec.Release()
+		_, err = prep.Execute(ctx)
+		wantMessage(t, err, codes.InvalidArgument, "not valid UTF-8")
+		_ = prep.Close(ctx)
 	}
 }

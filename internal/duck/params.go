@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -100,6 +101,17 @@ func isNested(t arrow.DataType) bool {
 	return false
 }
 
+// utf8Value is a string parameter's value, refused unless it is UTF-8, as
+// DuckDB's VARCHAR is (Arrow does not check its strings): DuckDB's binding
+// failed "could not bind parameter", and a query split across executors
+// answered as if it matched nothing (a tester's).
+func utf8Value(s string) (any, error) {
+	if !utf8.ValidString(s) {
+		return nil, fmt.Errorf("a string that is not valid UTF-8, which DuckDB's VARCHAR holds only: send bytes as a binary parameter")
+	}
+	return s, nil
+}
+
 // scalar is the value at row i of a column not nested itself; a union's
 // or dictionary's may be, whose text takes at most max bytes.
 func scalar(a arrow.Array, i, max int) (any, error) {
@@ -134,11 +146,11 @@ func scalar(a arrow.Array, i, max int) (any, error) {
 	case *array.Float64:
 		return a.Value(i), nil
 	case *array.String:
-		return a.Value(i), nil
+		return utf8Value(a.Value(i))
 	case *array.LargeString:
-		return a.Value(i), nil
+		return utf8Value(a.Value(i))
 	case *array.StringView:
-		return a.Value(i), nil
+		return utf8Value(a.Value(i))
 	case *array.Binary:
 		return append([]byte(nil), a.Value(i)...), nil
 	case *array.LargeBinary:
