@@ -270,6 +270,12 @@ func (c *Config) Validate() error {
 		return errors.New("--local-max-rows may not be negative (0: never on the coordinator)")
 	case c.MaxRunningQueries < 0 || c.MaxRunningQueriesPerUser < 0:
 		return errors.New("--max-running-queries and --max-running-queries-per-user may not be negative")
+	case c.Threads < 0:
+		return errors.New("--threads may not be negative (0: one per core)")
+	case c.TaskRows < 0 || c.BroadcastRows < 0:
+		return errors.New("--task-rows and --broadcast-rows may not be negative")
+	case c.HeartbeatTimeout < 0 || c.ShutdownGrace < 0 || c.EndpointExpiry < 0:
+		return errors.New("--heartbeat-timeout, --shutdown-grace and --endpoint-expiry may not be negative")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -82,7 +84,7 @@ func executorCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	setGoMemLimit(cfg.SpoolMemory, log)
-	if err := applyProcessMemory(*procMem, log); err != nil {
+	if err := applyProcessMemory(*procMem, cmp.Or(cfg.Threads, runtime.NumCPU()), log); err != nil {
 		fmt.Fprintln(stderr, "skein executor:", err)
 		return 2
 	}

@@ -2,6 +2,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -151,7 +153,11 @@ func serve(cmd string, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "skein "+cmd+":", err)
 		return 2
 	}
-	if err := applyProcessMemory(*procMem, log); err != nil {
+	threads := cmp.Or(cfg.Threads, runtime.NumCPU())
+	if cmd == "serve" {
+		threads *= 1 + cfg.Executors
+	}
+	if err := applyProcessMemory(*procMem, threads, log); err != nil {
 		fmt.Fprintln(stderr, "skein "+cmd+":", err)
 		return 2
 	}

@@ -62,11 +62,16 @@ func processMemoryLimit(value string, machine int64) (n int64, auto bool, err er
 	return n, false, nil
 }
 
-// applyProcessMemory resolves and sets the process's limit, and logs it.
-func applyProcessMemory(value string, log zerolog.Logger) error {
+// applyProcessMemory resolves and sets the process's limit, and logs it;
+// threads are the DuckDB threads the process will start (--threads, for
+// each DuckDB it runs, 0 as one per core).
+func applyProcessMemory(value string, threads int, log zerolog.Logger) error {
 	machine := machineMemory()
 	l, auto, err := processMemoryLimit(value, machine)
 	if err != nil || l == 0 {
+		return err
+	}
+	if err := threadsFit(threads, threadStack(), l); err != nil {
 		return err
 	}
 	set, err := setDataLimit(l)
@@ -80,6 +85,20 @@ func applyProcessMemory(value string, log zerolog.Logger) error {
 	reserved := reserveGoHeap(min(goReserve, set/4), set)
 	log.Info().Int64("process_memory_limit", set).Int64("machine_memory", machine).Int64("go_heap_reserved", reserved).
 		Msg("process memory limit set (RLIMIT_DATA)")
+	return nil
+}
+
+// threadsFit refuses more DuckDB threads than the process memory limit
+// holds the stacks of (each stack bytes: glibc maps a thread's stack at
+// the stack limit, RLIMIT_STACK, 8 MiB here), with room for the rest: a
+// thread DuckDB could not start, its stack refused by the limit, ended
+// the process with SIGSEGV (--threads 2000 under the automatic limit of
+// 24 GiB; a tester's).
+func threadsFit(threads int, stack, limit int64) error {
+	if stacks := int64(threads) * stack; threads > 0 && stack > 0 && stacks > limit/2 {
+		return fmt.Errorf("--threads: %d DuckDB threads map %d MiB of stacks (%d MiB each, the stack limit), more than half of the process memory limit of %d MiB: "+
+			"give fewer threads, or a higher --process-memory-limit", threads, stacks>>20, stack>>20, limit>>20)
+	}
 	return nil
 }
 

@@ -33,6 +33,16 @@ func setDataLimit(n int64) (int64, error) {
 	return n, nil
 }
 
+// threadStack is the stack a thread started without a size of its own
+// maps: the soft stack limit (0 if unknown or unlimited).
+func threadStack() int64 {
+	var l unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_STACK, &l); err != nil || l.Cur == unix.RLIM_INFINITY {
+		return 0
+	}
+	return int64(l.Cur)
+}
+
 // mappedData is the process's VmData in bytes (0 if unknown).
 func mappedData() int64 {
 	return procKB("/proc/self/status", "VmData:")

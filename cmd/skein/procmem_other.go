@@ -12,3 +12,5 @@ func setDataLimit(int64) (int64, error) {
 func machineMemory() int64 { return 0 }
 
 func reserveGoHeap(int64, int64) int64 { return 0 }
+
+func threadStack() int64 { return 0 }

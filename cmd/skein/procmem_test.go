@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"strings"
 	"testing"
 )
@@ -42,5 +43,32 @@ func TestProcessMemoryLimit(t *testing.T) {
 		if _, _, err := processMemoryLimit(v, machine); err == nil || !strings.Contains(err.Error(), "--process-memory-limit") {
 			t.Errorf("%q: %v, want an error naming the flag", v, err)
 		}
+	}
+}
+
+// More DuckDB threads than the process memory limit holds the stacks of
+// are refused before anything starts, naming --threads: a thread DuckDB
+// could not start ended the process with SIGSEGV (--threads 2000 under
+// the automatic limit of 24 GiB; a tester's).
+func TestThreadsFitTheProcessMemoryLimit(t *testing.T) {
+	const stack, limit = 8 << 20, 24 << 30
+	if err := threadsFit(1000, stack, limit); err != nil {
+		t.Errorf("1000 threads under 24 GiB: %v", err)
+	}
+	if err := threadsFit(2000, stack, limit); err == nil || !strings.Contains(err.Error(), "--threads") {
+		t.Errorf("2000 threads under 24 GiB: %v, want an error naming --threads", err)
+	}
+	if err := threadsFit(2000, 0, limit); err != nil {
+		t.Errorf("an unlimited stack: %v", err)
+	}
+	var out, errOut bytes.Buffer
+	code := run([]string{"coordinator", "--data-dir", t.TempDir(), "--threads", "200", "--process-memory-limit", "2GB"}, nil, &out, &errOut)
+	if threadStack() > 0 && (code != 2 || !strings.Contains(errOut.String(), "--threads")) {
+		t.Errorf("200 threads under 2 GB: exit %d, %q", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := run([]string{"serve", "--data-dir", t.TempDir(), "--threads", "-1", "--process-memory-limit", "0"}, nil, &out, &errOut); code == 0 ||
+		!strings.Contains(errOut.String(), "--threads may not be negative") {
+		t.Errorf("--threads -1: exit %d, %q", code, errOut.String())
 	}
 }
