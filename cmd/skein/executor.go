@@ -65,6 +65,10 @@ func executorCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "skein executor:", err)
 		return 2
 	}
+	if cfg.Threads < 0 || *grace < 0 {
+		fmt.Fprintln(stderr, "skein executor: --threads and --shutdown-grace may not be negative (--threads 0: one per core)")
+		return 2
+	}
 	if *spoolMB <= 0 || *spoolGB <= 0 {
 		fmt.Fprintln(stderr, "skein executor: --spool-memory-mb and --spool-disk-gb must be positive")
 		return 2
