@@ -206,6 +206,7 @@ func TestShell(t *testing.T) {
 	// Ctrl-C drops what is typed, also a statement begun on lines before.
 	tm.send("SELECT 'abandoned',\r")
 	tm.expect(continuePrompt)
+	tm.lineEditing()
 	tm.send("1 +\x03")
 	tm.expect("^C\n" + prompt)
 	tm.send("SELECT 8 AS eight;\r")
