@@ -760,3 +760,46 @@ func TestPartitionRunAloneWhereTheQueryOverflowed(t *testing.T) {
 		t.Fatalf("consumer read %v", rows)
 	}
 }
+
+// A producer of a query released here (its readers done, or abandoned),
+// claimed again (an endpoint read past its expiry, a ticket redeemed
+// again), runs for that reader's partition alone: a run of every
+// partition kept the others, unread, in the spools for its ten minutes
+// (20 MB an executor for a shuffle of lineitem; a tester's).
+func TestPartitionOfAReleasedQueryRunsAlone(t *testing.T) {
+	e, cl, _ := startMember(t, cluster.NewSecret(), 64<<20)
+	h, err := e.cfg.Secret.SignTask(cluster.Task{Query: "q", Task: 1, User: "u", Executor: e.ID(), Partitions: 3,
+		SQL:   "SELECT $1::VARCHAR AS f, range AS i, range % 3 AS skein_part FROM range($2, $3)",
+		Slice: partition.Slice{File: "x", First: 0, Last: 30_000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	stream, err := cl.DoAction(ctx, &flight.Action{Type: cluster.ActionCancel, Body: []byte(h)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != nil {
+		t.Fatal(err)
+	}
+	ticket, err := cluster.PartitionTicket(h, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rows, err := readAll(ctx, cl, ticket)
+	if err != nil || len(rows) != 10_000 {
+		t.Fatalf("partition 0 of the released query: %d rows, %v; want 10000", len(rows), err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		e.mu.Lock()
+		runs := len(e.started)
+		e.mu.Unlock()
+		u := e.Spooled()
+		if runs == 0 && u.Shuffle == 0 && u.Memory == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the read: %d runs kept, spools %+v; want none", runs, u)
+		}
+	}
+}

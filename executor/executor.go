@@ -994,7 +994,14 @@ func (e *Executor) claimPart(key string, t cluster.Task, part int) (*spoolReader
 		return nil, nil, err
 	}
 	s, ok := e.started[key]
-	if !ok && !e.spools.overflowed(t.Query) {
+	// A query released here (its readers done, or abandoned) whose
+	// producer is claimed again (an endpoint read past its expiry, a
+	// ticket redeemed again) runs for this reader alone: a shared run
+	// kept every other partition, unread, in the spools for its ten
+	// minutes (20 MB an executor for a shuffle of lineitem; a tester's).
+	until, released := e.cancelled[t.Query]
+	released = released && time.Now().Before(until)
+	if !ok && !released && !e.spools.overflowed(t.Query) {
 		s = e.spawn(t, -1)
 		s.timer = time.AfterFunc(e.keepFor(t), func() { e.expire(key) })
 		e.started[key] = s
@@ -1027,7 +1034,7 @@ func (e *Executor) claimPart(key string, t cluster.Task, part int) (*spoolReader
 	// query waiting behind them (a tester's). The runs for readers of a
 	// query that overflowed the spools are its plan's, not bounded.
 	rk := ""
-	if ok && !s.overflow.Load() {
+	if ok && !s.overflow.Load() || released {
 		rk = key + "#" + strconv.Itoa(part)
 		if err := e.reread(rk, fmt.Sprintf("partition %d of task %s/%d", part, t.Query, t.Task)); err != nil {
 			return nil, nil, err
