@@ -1115,9 +1115,9 @@ func (e *Executor) expire(key string) {
 	delete(e.started, key)
 	e.mu.Unlock()
 	if s != nil && s.cancel != nil {
-		// Nobody read it (or all of it) while its ticket lived: said, so
-		// that spool files going long after their query are explained.
-		e.log.Debug().Str("query_id", s.query).Str("task", key).Msg("a task's result kept for its readers expired")
+		// What its spools still hold goes now: said, so that spool files
+		// going long after their query are explained.
+		e.log.Debug().Str("query_id", s.query).Str("task", key).Msg("a task's run kept for its readers reached its expiry")
 		s.cancel()
 		s.release()
 	}
