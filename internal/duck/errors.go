@@ -97,9 +97,11 @@ func classify(e *duckdb.Error) Kind {
 			return KindNotFound
 		case strings.Contains(msg, "HTTP 403"):
 			return KindPermission
-		case strings.Contains(msg, "(HTTP 5"), strings.Contains(msg, "(HTTP 429"):
-			// The store (or the gate, 502: the store did not answer)
-			// failed or asked to slow down: a client may try again.
+		case strings.Contains(msg, "HTTP 5"), strings.Contains(msg, "HTTP 429"):
+			// The store (or the gate, 502: the store did not answer;
+			// 503: it did not a moment ago) failed or asked to slow
+			// down: a client may try again. DuckDB writes "(HTTP 502
+			// ...)" or "Request returned HTTP 503 for ...".
 			return KindUnavailable
 		}
 		return KindInternal

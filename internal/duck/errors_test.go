@@ -24,6 +24,11 @@ func TestObjectStorageErrorKinds(t *testing.T) {
 			t.Errorf("HTTP %s: kind %d, want %d", status, got, want)
 		}
 	}
+	// A listing's failure, as DuckDB words it (Internal until 2026-12-07).
+	msg := "HTTP Error: Request returned HTTP 503 for HTTP GET to 'http://127.0.0.1:37650/bkt/?encoding-type=url&list-type=2&prefix=data%2Forders%2F'"
+	if got := classify(&duckdb.Error{Type: duckdb.ErrorTypeHTTP, Msg: msg}); got != KindUnavailable {
+		t.Errorf("%s: kind %d, want Unavailable", msg, got)
+	}
 }
 
 // A full buffer pool is out of memory whatever failed for it: an

@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -28,7 +29,28 @@ type Gate struct {
 	srv      *http.Server
 	proxy    *httputil.ReverseProxy
 	log      zerolog.Logger
+
+	// An endpoint that does not answer a request's headers within
+	// headerTimeout is taken for down for downFor: requests meanwhile
+	// fail at once (503), DuckDB's retries of the one that timed out
+	// included. Each retry waited the whole timeout, so a stalled store
+	// held a query (or a task, past --task-kill-timeout, which ended
+	// its executor) four times over: 2 minutes (a tester's).
+	transport   *http.Transport
+	downFor     time.Duration
+	mu          sync.Mutex
+	downUntil   time.Time
+	downBecause string
 }
+
+// Defaults of the gate's wait for an endpoint's answer, and of how long
+// an endpoint that did not answer is taken for down.
+const (
+	headerTimeout = 30 * time.Second
+	// downFor covers DuckDB's retries of a request (after 0.1, 0.4 and
+	// 1.6 s), and makes a store that answers again wait no longer.
+	downFor = 3 * time.Second
+)
 
 // listParams are the query parameters of a ListObjectsV2 request, the one
 // request with a query that reads.
@@ -60,7 +82,8 @@ func StartGate(cfg Config, log zerolog.Logger) (*Gate, error) {
 	// DuckDB's own http_timeout (30 s) does not fire on a request the gate
 	// holds, so the gate bounds the wait for an answer as DuckDB would: a
 	// stalled store held a query 2 minutes a try (DuckDB tries 3 times).
-	transport.ResponseHeaderTimeout = 30 * time.Second
+	transport.ResponseHeaderTimeout = headerTimeout
+	g.transport, g.downFor = transport, downFor
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme = g.scheme
@@ -70,6 +93,9 @@ func StartGate(cfg Config, log zerolog.Logger) (*Gate, error) {
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if !errors.Is(err, context.Canceled) {
 				g.log.Warn().Err(err).Str("method", r.Method).Str("url", r.URL.Redacted()).Msg("object storage request failed")
+			}
+			if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+				g.down(err)
 			}
 			writeError(w, http.StatusBadGateway, "BadGateway", "skein: the object storage endpoint did not answer: "+err.Error())
 		},
@@ -91,7 +117,36 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "AccessDenied", "skein: "+err.Error())
 		return
 	}
+	if why := g.isDown(); why != "" {
+		writeError(w, http.StatusServiceUnavailable, "ServiceUnavailable", why)
+		return
+	}
 	g.proxy.ServeHTTP(w, r)
+}
+
+// down takes the endpoint for down for g.downFor, a request having timed
+// out with err.
+func (g *Gate) down(err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := time.Now()
+	if now.After(g.downUntil) {
+		g.log.Warn().Err(err).Dur("for", g.downFor).Msg("object storage endpoint taken for down: requests fail at once meanwhile")
+	}
+	g.downUntil = now.Add(g.downFor)
+	g.downBecause = fmt.Sprintf("skein: the object storage endpoint %s did not answer a request within %s at %s: requests fail at once until %s",
+		g.endpoint, g.transport.ResponseHeaderTimeout, now.UTC().Format(time.RFC3339), g.downUntil.UTC().Format(time.RFC3339))
+}
+
+// isDown says why requests fail at once now ("" while the endpoint is
+// taken for up).
+func (g *Gate) isDown() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if time.Now().Before(g.downUntil) {
+		return g.downBecause
+	}
+	return ""
 }
 
 // check refuses what is not a read of an allowed key (or a listing within

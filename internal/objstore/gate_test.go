@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -278,4 +279,52 @@ func TestConfig(t *testing.T) {
 func fmtAll(v any) string {
 	b, _ := json.Marshal(v)
 	return fmt.Sprintf("%v %+v %#v %s", v, v, v, b)
+}
+
+// An endpoint that does not answer a request's headers in time is taken
+// for down a while: requests meanwhile, DuckDB's retries included, fail
+// at once (503) saying why, and go through again after. Each retry waited
+// the whole timeout: a stalled store held a query 2 minutes, and a task
+// past --task-kill-timeout, which ended its executor (a tester's).
+func TestGateFailsFastWhileTheEndpointIsDown(t *testing.T) {
+	stalled := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/slow") {
+			select {
+			case <-stalled:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	}))
+	defer srv.Close()
+	defer close(stalled)
+	g, client, endpoint := startGate(t, srv, Config{URLStyle: "path", Prefixes: mustPrefixes(t, "s3://bkt/data/")})
+	g.transport.ResponseHeaderTimeout, g.downFor = 200*time.Millisecond, 5*time.Second
+	get := func(key string) (int, string) {
+		t.Helper()
+		resp, err := client.Get("http://" + endpoint + "/bkt/data/" + key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, _ := get("fast"); code != http.StatusOK {
+		t.Fatalf("before: %d", code)
+	}
+	start := time.Now()
+	if code, _ := get("slow"); code != http.StatusBadGateway {
+		t.Fatalf("the stalled request: %d, want 502", code)
+	}
+	code, body := get("fast")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "did not answer a request within 200ms") {
+		t.Fatalf("while down: %d %q, want 503 saying why", code, body)
+	}
+	time.Sleep(time.Until(start.Add(5500 * time.Millisecond)))
+	if code, _ := get("fast"); code != http.StatusOK {
+		t.Fatalf("after: %d, want 200", code)
+	}
 }
