@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/skeindb/skein/internal/duck"
@@ -125,12 +126,36 @@ type fileStat struct {
 	// set back. Tasks check the modification time, which a copy of the
 	// file on another node's mount keeps.
 	changed int64
+	// fresh, for an object written within freshFor of its listing, is a
+	// number no other listing gives: nothing is remembered of it across
+	// queries (its identity, and the listing a kept plan compares, differ
+	// each time). Object storage's Last-Modified is to the second, and an
+	// object written again within that second with the same size kept
+	// the first one's footer: every later query read 4 of the new one's
+	// 12 row groups, without an error (a tester's).
+	fresh uint64
+}
+
+// freshFor is how long after its Last-Modified an object is fresh: its
+// second, and room for the store's clock to run behind this one's.
+const freshFor = 5 * time.Second
+
+// freshListings numbers the fresh objects' listings.
+var freshListings atomic.Uint64
+
+// freshness is fileStat.fresh of an object last modified at modified (µs)
+// and listed at now.
+func freshness(modified int64, now time.Time) uint64 {
+	if now.Sub(time.UnixMicro(modified)) < freshFor {
+		return freshListings.Add(1)
+	}
+	return 0
 }
 
 // identity keys what is remembered of the file (its footer, its column
 // statistics, plans over it): another content is another key.
 func (f fileStat) identity() string {
-	return fmt.Sprintf("%s\x00%d\x00%d\x00%d", f.path, f.size, f.modified, f.changed)
+	return fmt.Sprintf("%s\x00%d\x00%d\x00%d\x00%d", f.path, f.size, f.modified, f.changed, f.fresh)
 }
 
 // statAll lists the files the patterns match, in order, with their size
@@ -153,6 +178,7 @@ func statAll(ctx context.Context, conn *duck.Conn, globs *lru[string, dirGlob], 
 					rows.Close()
 					return nil, err
 				}
+				f.fresh = freshness(f.modified, time.Now())
 				stats = append(stats, f)
 			}
 			err = errors.Join(rows.Err(), rows.Close())
