@@ -651,3 +651,42 @@ func TestTransactionsDistribute(t *testing.T) {
 		}
 	}
 }
+
+// A glob matching a file that is not Parquet, read in a transaction: the
+// planner's read of the footers failed in it, DuckDB aborted the
+// transaction, and the query, run local, said only "Current transaction
+// is aborted (please ROLLBACK)", Aborted (a tester's). The client gets the
+// footer's error, InvalidArgument, as DuckDB alone gives it; outside a
+// transaction too.
+func TestNotParquetInATransactionSaysWhy(t *testing.T) {
+	_, cl, glob := startCluster(t, 2, "direct")
+	if err := os.WriteFile(filepath.Join(filepath.Dir(glob), "zz.parquet"), []byte("hello\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	q := fmt.Sprintf("SELECT count(*) FROM read_parquet('%s')", glob)
+	read := func(info *flight.FlightInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		for _, ep := range info.Endpoint {
+			if err := readToEnd(ctx, cl, ep.Ticket); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tx, err := cl.BeginTransaction(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	err = read(tx.Execute(ctx, q))
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "zz.parquet") {
+		t.Errorf("in a transaction: %v, want InvalidArgument naming the file", err)
+	}
+	err = read(cl.Execute(ctx, q))
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "zz.parquet") {
+		t.Errorf("outside one: %v, want InvalidArgument naming the file", err)
+	}
+}

@@ -983,7 +983,7 @@ WHERE database_name = 'temp' AND lower(function_name) = lower($1)`, name)
 	for i, part := range parts {
 		var all []partition.Slice
 		if sliced[i], all, err = d.scanSlices(ctx, conn, seen, part, &pruned); err != nil {
-			return nil, fmt.Errorf("%w: %v", partition.ErrLocal, err)
+			return nil, fmt.Errorf("%w: %w", partition.ErrLocal, err)
 		}
 		if len(sliced[i]) == 0 {
 			return nil, fmt.Errorf("%w: no rows to split", partition.ErrLocal)

@@ -2,12 +2,14 @@ package coordinator
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/partition"
 )
 
 // A query's plan is kept by its SQL text while nothing it was planned from
@@ -126,7 +128,7 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 	now := time.Now()
 	p, err := d.keptPlan(ctx, conn, query, schema)
 	if err != nil {
-		return nil, err
+		return nil, failedInTransaction(ctx, conn, err)
 	}
 	if !p.ticketsFit() {
 		return nil, errTicketsTooLarge
@@ -135,6 +137,24 @@ func (d *dist) plan(ctx context.Context, conn *duck.Conn, query string, schema *
 		return nil, err
 	}
 	return p.at(now), nil
+}
+
+// failedInTransaction is err, a planning's failure, unless a statement of
+// the planning failed with a DuckDB error inside the session's open
+// transaction, which DuckDB then aborted: the query would then run local
+// and meet only "Current transaction is aborted" (a glob matching a file
+// that is not Parquet, a tester's), so the client gets that statement's
+// error, as DuckDB alone gives the query's own.
+func failedInTransaction(ctx context.Context, conn *duck.Conn, err error) error {
+	var de *duck.Error
+	if !errors.Is(err, partition.ErrLocal) || !errors.As(err, &de) {
+		return err
+	}
+	var ae *duck.Error
+	if _, aerr := scalar[int32](ctx, conn, "SELECT 1"); errors.As(aerr, &ae) && ae.Kind == duck.KindConflict {
+		return de
+	}
+	return err
 }
 
 // instant is the query's now() for plan p, run from time start: the start
