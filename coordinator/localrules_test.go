@@ -263,3 +263,31 @@ func TestUnionOfBranchesOfOtherTypesSplits(t *testing.T) {
 		t.Fatalf("%d rows summing to %d, want 20 summing to %d", rows, sum, 45+299945)
 	}
 }
+
+// A view's query names its tables in the view's own schema, as DuckDB
+// binds it, whatever the session's search path: rs.rtop over rbase read
+// main.rbase, and main.rtop2 over rbase, with the path at rs, read
+// rs.rbase: wrong answers, split (a tester's).
+func TestViewNamesResolveInItsOwnSchema(t *testing.T) {
+	c, _, glob := startCluster(t, 2, "proxy")
+	cl := sessionClient(t, c)
+	ctx := context.Background()
+	for _, q := range []string{
+		"CREATE SCHEMA rs",
+		fmt.Sprintf("CREATE VIEW main.rbase AS SELECT * FROM read_parquet('%s') WHERE id >= 20000", glob),
+		fmt.Sprintf("CREATE VIEW rs.rbase AS SELECT * FROM read_parquet('%s') WHERE id < 20", glob),
+		"CREATE VIEW rs.rtop AS SELECT * FROM rbase",
+		"CREATE VIEW main.rtop2 AS SELECT * FROM rbase",
+	} {
+		if _, err := cl.ExecuteUpdate(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	plannedValue(t, cl, "rs.rtop", "SELECT count(*) FROM rs.rtop", "scatter-merge", "20")
+	plannedValue(t, cl, "main.rtop2", "SELECT count(*) FROM main.rtop2", "scatter-merge", "10000")
+	if _, err := cl.ExecuteUpdate(ctx, "SET search_path = 'rs'"); err != nil {
+		t.Fatal(err)
+	}
+	plannedValue(t, cl, "rs.rtop on the path rs", "SELECT count(*) FROM rs.rtop", "scatter-merge", "20")
+	plannedValue(t, cl, "main.rtop2 on the path rs", "SELECT count(*) FROM main.rtop2", "scatter-merge", "10000")
+}

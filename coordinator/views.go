@@ -85,10 +85,12 @@ func (c *catalogViews) view(catalog, schema, name string) (partition.View, bool)
 	if err != nil {
 		return partition.View{}, false
 	}
+	v.Catalog, v.Schema = match.catalog, match.schema
 	if c.used == nil {
 		c.used = map[string]bool{}
 	}
-	c.used[match.sql] = true
+	// Where it is defined too: its names resolve there (View.Schema).
+	c.used[match.catalog+"."+match.schema+"\x00"+match.sql] = true
 	return v, true
 }
 

@@ -17,6 +17,12 @@ type View struct {
 	// view under; empty: the reference's name. (A Parquet file named as a
 	// table is read under its base name, up to its first dot.)
 	Alias string
+	// Catalog and Schema are where the view is defined (empty: not
+	// known). DuckDB binds a name its query gives without a catalog or
+	// schema in the view's own schema: a view rs.v over rbase reads
+	// rs.rbase whatever the session's search path says, and read through
+	// that path it read main.rbase (a tester's).
+	Catalog, Schema string
 	// root is AST's query node when the view was made by NewView: shared
 	// by the plannings that read the view, read and cloned, never changed.
 	root Node
@@ -283,6 +289,30 @@ func collectCTEs(v any, into map[string]bool) {
 	})
 }
 
+// inView resolves the names of view's query: one without a catalog or
+// schema in the view's own schema, where DuckDB binds it, or, named like
+// a file, as a file read as a table; not at all elsewhere (DuckDB's
+// fallbacks from there are not the session's search path), so that such
+// a reference stays a table and its query runs whole where DuckDB binds
+// it.
+func inView(view View, views func(catalog, schema, name string) (View, bool)) func(catalog, schema, name string) (View, bool) {
+	if view.Schema == "" {
+		return views
+	}
+	return func(catalog, schema, name string) (View, bool) {
+		if catalog != "" || schema != "" {
+			return views(catalog, schema, name)
+		}
+		if v, ok := views(view.Catalog, view.Schema, name); ok {
+			return v, true
+		}
+		if strings.Contains(name, ".") {
+			return views("", "", name)
+		}
+		return View{}, false
+	}
+}
+
 // inlineView rewrites the table reference ref in place if it names a view.
 func inlineView(ref Node, views func(catalog, schema, name string) (View, bool), depth int, w *withs) error {
 	view, ok := views(str(ref, "catalog_name"), str(ref, "schema_name"), str(ref, "table_name"))
@@ -296,7 +326,7 @@ func inlineView(ref Node, views func(catalog, schema, name string) (View, bool),
 	if ref["at_clause"] != nil || len(list(ref, "column_name_alias")) > 0 {
 		return local("view %s read with column aliases or AT", str(ref, "table_name"))
 	}
-	if err := inlineIn(def, views, depth+1, nil); err != nil {
+	if err := inlineIn(def, inView(view, views), depth+1, nil); err != nil {
 		return err
 	}
 	alias := cmp.Or(str(ref, "alias"), view.Alias, str(ref, "table_name"))
