@@ -269,8 +269,12 @@ func glob(ctx context.Context, conn *duck.Conn, pattern string) ([]string, error
 // files' own size and time are still stated each time (statAll): a file
 // rewritten in place leaves its directory's time as it was.
 type dirGlob struct {
-	modified int64 // the directory's, ns
-	matched  []string
+	// The directory's modification and status change times, ns: a name
+	// added with the directory's time set back after (tar -x, touch -r,
+	// cp -a) moves the second alone, and a listing kept by the first
+	// alone missed the file in every later query (a tester's).
+	modified, changed int64
+	matched           []string
 }
 
 func dirGlobCost(k string, g dirGlob) int64 {
@@ -299,13 +303,13 @@ func globDir(ctx context.Context, conn *duck.Conn, globs *lru[string, dirGlob], 
 	if err != nil {
 		return glob(ctx, conn, pattern)
 	}
-	modified := fi.ModTime().UnixNano()
-	if g, ok := globs.get(pattern); ok && g.modified == modified {
+	modified, changed := fi.ModTime().UnixNano(), changedAt(fi)
+	if g, ok := globs.get(pattern); ok && g.modified == modified && g.changed == changed {
 		return g.matched, nil
 	}
 	matched, err := glob(ctx, conn, pattern)
 	if err == nil && time.Since(fi.ModTime()) > racyListing {
-		globs.put(pattern, dirGlob{modified: modified, matched: matched})
+		globs.put(pattern, dirGlob{modified: modified, changed: changed, matched: matched})
 	}
 	return matched, err
 }

@@ -108,6 +108,24 @@ func TestGlobOfOneDirectoryKeptWhileItIsUnchanged(t *testing.T) {
 	if g, ok := globs.get(pattern); !ok || len(g.matched) != 2 {
 		t.Errorf("a listing of a directory changed just now was kept: %v", g.matched)
 	}
+	// A file added, the directory's modification time set back after (tar
+	// -x, touch -r, cp -a): its status change time moved, and the file is
+	// matched (a listing kept by the modification time alone missed it in
+	// every later query; a tester's).
+	if err := os.Chtimes(dir, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := globDir(ctx, conn, globs, pattern); err != nil || len(got) != 3 {
+		t.Fatalf("listed again: %v, %v", got, err)
+	}
+	parquet(t, dir, 4, 10) // f3
+	if err := os.Chtimes(dir, old, old); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, filepath.Join(dir, "f3.parquet"))
+	if got, err := globDir(ctx, conn, globs, pattern); err != nil || !slices.Equal(got, want) {
+		t.Fatalf("after a file was added and the directory's time set back: %v, %v; want %v", got, err, want)
+	}
 	for pattern, want := range map[string]bool{
 		"/a/b/*.parquet": true, "/a/b/f[0-3].parquet": true, "/a/*/x.parquet": false, "/a/**/*.parquet": false,
 		"/a/b/**": false, "s3://b/k/*.parquet": false, "*.parquet": false, "~/x/*.parquet": false, "/a/b/f.parquet": false,
