@@ -117,6 +117,11 @@ func (d *dist) createAs(ctx context.Context, conn *duck.Conn, tag flightsql.Quer
 func (d *dist) appendAnswer(req context.Context, conn *duck.Conn, tag flightsql.QueryTag, user, query, table string,
 	p *planned, all []string, allExecs [][2]string, deadline time.Time, commit func() error) (n int64, err error) {
 	qid, log := tag.ID, flightsql.QueryLog(d.log, tag.ID, tag.Trace)
+	// Read here as a stream is: a draining coordinator waits for it (it
+	// stopped serving under one, its executors then dead to it, and the
+	// CREATE TABLE failed; a tester's).
+	d.streams.Add(1)
+	defer d.streams.Add(-1)
 	explained := p.explain(allExecs[len(allExecs)-len(p.tasks):])
 	explained.ResultMode, explained.Endpoints = flightsql.ResultSingle, 1
 	meta, err := json.Marshal(explained)
