@@ -410,16 +410,49 @@ func (d *dist) Action(ctx context.Context, typ string, body []byte, verified any
 		loc, err := d.sched.where(ctx, t.Query, t.Task, failedAt)
 		return []byte(loc), err
 	}
-	var err error
-	if m, ok := verified.(cluster.Member); ok {
-		err = d.reg.act(typ, m)
-	} else {
-		err = d.reg.action(typ, body)
+	m, ok := verified.(cluster.Member)
+	if !ok {
+		var err error
+		if m, err = d.secret.VerifyMember(body); err != nil {
+			return nil, fmt.Errorf("%w: executor membership: %w", flightsql.ErrUnauthenticated, err)
+		}
 	}
-	if err != nil {
+	if typ == cluster.ActionRegister {
+		if err := d.answersAt(ctx, m); err != nil {
+			return nil, err
+		}
+	}
+	if err := d.reg.act(typ, m); err != nil {
 		return nil, err
 	}
 	return json.Marshal(d.reg.ack())
+}
+
+// answersAt is nil when the executor registering answers at the location
+// it advertises. One advertising an address where nothing answered was
+// listed live and given tasks that all failed there, and of two
+// advertising one address, the second's tasks ran at the first, its own
+// threads idle (a tester's): each is refused, saying why.
+func (d *dist) answersAt(ctx context.Context, m cluster.Member) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, lease, err := d.clients.get(m.Location)
+	var body []byte
+	if err == nil {
+		defer lease()
+		if ctx, err = d.secret.WithCall(ctx); err == nil {
+			body, err = cluster.DoReply(ctx, c, &flight.Action{Type: cluster.ActionPing})
+		}
+	}
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: executor %s advertises %s, where the coordinator cannot reach it (%v): give it an --advertise address the coordinator and clients reach",
+			flightsql.ErrInvalid, m.ID, m.Location, err)
+	case len(body) > 0 && string(body) != m.ID:
+		return fmt.Errorf("%w: executor %s advertises %s, where executor %s answers: give each executor an address of its own (--advertise)",
+			flightsql.ErrInvalid, m.ID, m.Location, body)
+	}
+	return nil
 }
 
 // Plan implements flightsql.Cluster: it splits the query if the partition

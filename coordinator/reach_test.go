@@ -104,3 +104,41 @@ func (l *lockedLog) String() string {
 	defer l.mu.Unlock()
 	return l.buf.String()
 }
+
+// An executor that does not answer where it advertises is refused at
+// registration, saying why: one advertising an address where nothing
+// answered was listed live and given tasks that all failed there, and of
+// two advertising one address the second's tasks ran at the first (a
+// tester's).
+func TestExecutorThatDoesNotAnswerWhereItAdvertisesIsRefused(t *testing.T) {
+	secretFile, secret := newSecretFile(t)
+	c, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), ClusterSecretFile: secretFile,
+		ShutdownGrace: 5 * time.Second, HeartbeatTimeout: 3 * time.Second}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Shutdown() })
+	start := func(log zerolog.Logger, advertise string) *executor.Executor {
+		t.Helper()
+		e, err := executor.Start(context.Background(), executor.Config{Addr: "127.0.0.1:0", Advertise: advertise, Coordinator: c.URI(),
+			Secret: secret, Threads: 1, Heartbeat: 100 * time.Millisecond}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(e.Shutdown)
+		return e
+	}
+	good := start(zerolog.Nop(), "")
+	var nowhere, twice lockedLog
+	start(zerolog.New(&nowhere), "grpc://127.0.0.1:1")
+	start(zerolog.New(&twice), good.URI())
+	eventually(t, 10*time.Second, func() (bool, string) {
+		return strings.Contains(nowhere.String(), "where the coordinator cannot reach it"), nowhere.String()
+	})
+	eventually(t, 10*time.Second, func() (bool, string) {
+		return strings.Contains(twice.String(), "where executor "+good.ID()+" answers"), twice.String()
+	})
+	if ready := c.reg.ready(); len(ready) != 1 || ready[0].ID != good.ID() {
+		t.Fatalf("ready executors: %s, want %s alone", memberIDs(ready), good.ID())
+	}
+}

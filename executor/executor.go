@@ -550,6 +550,9 @@ func (s *service) DoAction(a *flight.Action, stream flight.FlightService_DoActio
 	}
 	switch a.Type {
 	case cluster.ActionPing:
+		// Who answers here: the coordinator asks an executor registering
+		// at the address it advertises.
+		return stream.Send(&flight.Result{Body: []byte(s.e.id)})
 	case cluster.ActionStart:
 		// The coordinator's scheduler gives this executor tasks as it has
 		// free slots; each handle is a signed task ticket, and the answer
