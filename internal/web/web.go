@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"embed"
 	"encoding/json"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
+	"golang.org/x/net/netutil"
 )
 
 // Config is what the listener serves.
@@ -64,6 +66,10 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Server, error)
 	if err != nil {
 		return nil, fmt.Errorf("listen on --http-addr %s: %w", cfg.Addr, err)
 	}
+	// Connections past maxConns wait in the kernel's backlog: 20,000 idle
+	// connections of unauthenticated clients took every descriptor of
+	// the coordinator, and its Flight clients were refused (a tester's).
+	lis = netutil.LimitListener(lis, maxConns)
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Server{lis: lis, tls: cfg.TLS != nil, cancel: cancel, log: log}
 	s.srv = &http.Server{
@@ -72,7 +78,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Server, error)
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       30 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
@@ -101,6 +107,10 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Server, error)
 	log.Info().Str("http_addr", lis.Addr().String()).Str("url", s.URL()).Msg("http serving")
 	return s, nil
 }
+
+// maxConns is how many connections the listener serves at once: browsers
+// and scrapers need a few each.
+const maxConns = 256
 
 // Addr is the address listened on, with the real port.
 func (s *Server) Addr() string { return s.lis.Addr().String() }
@@ -174,6 +184,7 @@ func guard(login func(addr, user, password string) (ok, admin bool, retry time.D
 			h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), viewerKey{}, Viewer{All: true})))
 		})
 	}
+	known := &logins{at: map[[sha256.Size]byte]seen{}}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, password, given := r.BasicAuth()
 		if given {
@@ -181,7 +192,7 @@ func guard(login func(addr, user, password string) (ok, admin bool, retry time.D
 			if host, _, err := net.SplitHostPort(addr); err == nil {
 				addr = host
 			}
-			ok, admin, retry := login(addr, user, password)
+			ok, admin, retry := known.check(addr, user, password, login)
 			if ok {
 				h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), viewerKey{}, Viewer{User: user, All: admin})))
 				return
@@ -195,6 +206,48 @@ func guard(login func(addr, user, password string) (ok, admin bool, retry time.D
 		w.Header().Set("WWW-Authenticate", `Basic realm="skein", charset="UTF-8"`)
 		http.Error(w, "log in with your Skein user and password", http.StatusUnauthorized)
 	})
+}
+
+// logins remembers the logins that succeeded, by a hash of the user name
+// and password, for loginFor: each request ran bcrypt, 80 ms of CPU (a
+// status page polls two endpoints every 2 s), and a reader's 8 loops of
+// requests took both cores from every other client (a tester's). The
+// users are read once at start, so nothing remembered goes stale. A
+// failed login is checked every time (and throttled).
+type logins struct {
+	mu sync.Mutex
+	at map[[sha256.Size]byte]seen
+}
+
+type seen struct {
+	admin bool
+	until time.Time
+}
+
+const (
+	loginFor  = time.Minute
+	maxLogins = 1024
+)
+
+func (l *logins) check(addr, user, password string, check func(addr, user, password string) (ok, admin bool, retry time.Duration)) (bool, bool, time.Duration) {
+	key := sha256.Sum256([]byte(user + "\x00" + password))
+	now := time.Now()
+	l.mu.Lock()
+	got, ok := l.at[key]
+	l.mu.Unlock()
+	if ok && now.Before(got.until) {
+		return true, got.admin, 0
+	}
+	ok, admin, retry := check(addr, user, password)
+	if ok {
+		l.mu.Lock()
+		if len(l.at) >= maxLogins {
+			clear(l.at)
+		}
+		l.at[key] = seen{admin: admin, until: now.Add(loginFor)}
+		l.mu.Unlock()
+	}
+	return ok, admin, retry
 }
 
 // viewerKey keys a request's Viewer in its context (guard).

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -97,9 +98,11 @@ func TestMetricsOverTLS(t *testing.T) {
 func TestGuard(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	var lastAddr string
+	var checks atomic.Int64
 	s, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", Metrics: reg, Status: emptyStatus{},
 		Login: func(addr, user, password string) (bool, bool, time.Duration) {
 			lastAddr = addr
+			checks.Add(1)
 			switch {
 			case user == "slow":
 				return false, false, 2500 * time.Millisecond
@@ -144,6 +147,26 @@ func TestGuard(t *testing.T) {
 	}
 	if r := do("/metrics", "", ""); r.StatusCode != http.StatusOK {
 		t.Errorf("metrics: %s", r.Status)
+	}
+	// A login that succeeded is not checked again for a while (each
+	// check is a bcrypt: 80 ms of CPU a request, and a reader's loops of
+	// requests took both cores; a tester's); a wrong password always is.
+	before := checks.Load()
+	for range 5 {
+		if r := do("/api/queries", "ann", "pw"); r.StatusCode != http.StatusOK {
+			t.Errorf("logged in again: %s", r.Status)
+		}
+	}
+	if n := checks.Load() - before; n != 0 {
+		t.Errorf("5 requests of a user logged in checked the password %d times, want 0", n)
+	}
+	for range 3 {
+		if r := do("/api/queries", "ann", "no"); r.StatusCode != http.StatusUnauthorized {
+			t.Errorf("wrong password after a login: %s", r.Status)
+		}
+	}
+	if n := checks.Load() - before; n != 3 {
+		t.Errorf("3 wrong passwords checked %d times, want 3", n)
 	}
 }
 
