@@ -668,7 +668,11 @@ func (c *Coordinator) stop() error {
 	select {
 	case <-stopped:
 	case <-time.After(grace):
-		c.log.Warn().Dur("grace", grace).Msg("grace period over: interrupting running queries")
+		if grace == 0 {
+			c.log.Warn().Msg("drain cut short (a second signal): interrupting running queries")
+		} else {
+			c.log.Warn().Dur("grace", grace).Msg("grace period over: interrupting running queries")
+		}
 		if c.dist != nil {
 			c.dist.stopLife()
 		}

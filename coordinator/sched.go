@@ -968,16 +968,17 @@ func (s *scheduler) expire(now time.Time) {
 	}
 }
 
-// unfinished counts the queries with tasks not ended, queued ones
-// included, but for the cancelled: a draining coordinator waits for them,
-// as their later stages need its scheduling and their executors its
-// registry.
+// unfinished counts the queries with tasks running or queued, but for the
+// cancelled, and for tasks held until their reader asks for them (a
+// LIMIT's later rounds: a reader there is a stream the drain counts): a
+// draining coordinator waits for them, as their later stages need its
+// scheduling and their executors its registry.
 func (s *scheduler) unfinished() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
 	for _, j := range s.active {
-		if !j.cancelled {
+		if !j.cancelled && (j.running > 0 || j.queued > j.held) {
 			n++
 		}
 	}
