@@ -669,7 +669,7 @@ func (c *Coordinator) stop() error {
 	case <-stopped:
 	case <-time.After(grace):
 		if grace == 0 {
-			c.log.Warn().Msg("drain cut short (a second signal): interrupting running queries")
+			c.log.Warn().Msg("the drain ended with queries running (its grace ran out, or a second signal came): interrupting them")
 		} else {
 			c.log.Warn().Dur("grace", grace).Msg("grace period over: interrupting running queries")
 		}
