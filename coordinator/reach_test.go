@@ -38,25 +38,10 @@ func TestExecutorThatCannotReadTheFilesIsRefused(t *testing.T) {
 	if err := os.Symlink(filepath.Join(root, "shared"), link); err != nil {
 		t.Fatal(err)
 	}
-	c, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), ClusterSecretFile: secretFile,
-		AllowDirs: []string{data}, ShutdownGrace: 5 * time.Second, HeartbeatTimeout: 3 * time.Second}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Shutdown() })
-	start := func(log zerolog.Logger, dirs ...string) *executor.Executor {
-		t.Helper()
-		e, err := executor.Start(context.Background(), executor.Config{Addr: "127.0.0.1:0", Coordinator: c.URI(), Secret: secret,
-			AllowDirs: dirs, Threads: 1, Heartbeat: 100 * time.Millisecond}, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(e.Shutdown)
-		return e
-	}
+	c := coordinatorForExecutors(t, secretFile, data)
 	var said lockedLog
-	start(zerolog.New(&said), other)
-	good := start(zerolog.Nop(), link)
+	joinExecutor(t, c, secret, zerolog.New(&said), func(e *executor.Config) { e.AllowDirs = []string{other} })
+	good := joinExecutor(t, c, secret, zerolog.Nop(), func(e *executor.Config) { e.AllowDirs = []string{link} })
 	eventually(t, 10*time.Second, func() (bool, string) {
 		return strings.Contains(said.String(), "may not read "+data), said.String()
 	})
@@ -112,26 +97,11 @@ func (l *lockedLog) String() string {
 // tester's).
 func TestExecutorThatDoesNotAnswerWhereItAdvertisesIsRefused(t *testing.T) {
 	secretFile, secret := newSecretFile(t)
-	c, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), ClusterSecretFile: secretFile,
-		ShutdownGrace: 5 * time.Second, HeartbeatTimeout: 3 * time.Second}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Shutdown() })
-	start := func(log zerolog.Logger, advertise string) *executor.Executor {
-		t.Helper()
-		e, err := executor.Start(context.Background(), executor.Config{Addr: "127.0.0.1:0", Advertise: advertise, Coordinator: c.URI(),
-			Secret: secret, Threads: 1, Heartbeat: 100 * time.Millisecond}, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(e.Shutdown)
-		return e
-	}
-	good := start(zerolog.Nop(), "")
+	c := coordinatorForExecutors(t, secretFile)
+	good := joinExecutor(t, c, secret, zerolog.Nop(), nil)
 	var nowhere, twice lockedLog
-	start(zerolog.New(&nowhere), "grpc://127.0.0.1:1")
-	start(zerolog.New(&twice), good.URI())
+	joinExecutor(t, c, secret, zerolog.New(&nowhere), func(e *executor.Config) { e.Advertise = "grpc://127.0.0.1:1" })
+	joinExecutor(t, c, secret, zerolog.New(&twice), func(e *executor.Config) { e.Advertise = good.URI() })
 	eventually(t, 10*time.Second, func() (bool, string) {
 		return strings.Contains(nowhere.String(), "where the coordinator cannot reach it"), nowhere.String()
 	})
@@ -141,4 +111,34 @@ func TestExecutorThatDoesNotAnswerWhereItAdvertisesIsRefused(t *testing.T) {
 	if ready := c.reg.ready(); len(ready) != 1 || ready[0].ID != good.ID() {
 		t.Fatalf("ready executors: %s, want %s alone", memberIDs(ready), good.ID())
 	}
+}
+
+// coordinatorForExecutors starts a coordinator, with no executor of its
+// own, for executors of the secret in secretFile (joinExecutor); allow
+// are its --allow-dirs.
+func coordinatorForExecutors(t *testing.T, secretFile string, allow ...string) *Coordinator {
+	t.Helper()
+	c, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), ClusterSecretFile: secretFile,
+		AllowDirs: allow, ShutdownGrace: 5 * time.Second, HeartbeatTimeout: 3 * time.Second}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Shutdown() })
+	return c
+}
+
+// joinExecutor starts an executor of one thread for c, its configuration
+// adjusted by adjust (nil: none), logging to log.
+func joinExecutor(t *testing.T, c *Coordinator, secret cluster.Secret, log zerolog.Logger, adjust func(*executor.Config)) *executor.Executor {
+	t.Helper()
+	cfg := executor.Config{Addr: "127.0.0.1:0", Coordinator: c.URI(), Secret: secret, Threads: 1, Heartbeat: 100 * time.Millisecond}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	e, err := executor.Start(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Shutdown)
+	return e
 }

@@ -429,21 +429,11 @@ func TestStatusPageBeyondLoopbackNeedsAuth(t *testing.T) {
 // its spools, its gRPC calls.
 func TestExecutorServesMetrics(t *testing.T) {
 	secretFile, secret := newSecretFile(t)
-	c, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), ClusterSecretFile: secretFile,
-		ShutdownGrace: 5 * time.Second, HeartbeatTimeout: 3 * time.Second}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Shutdown() })
+	c := coordinatorForExecutors(t, secretFile)
 	if c.HTTPURL() != "" {
 		t.Fatalf("a listener without --http-addr: %s", c.HTTPURL())
 	}
-	e, err := executor.Start(context.Background(), executor.Config{Addr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		Coordinator: c.URI(), Secret: secret, Threads: 2, SpoolDisk: 1 << 30, Heartbeat: 100 * time.Millisecond}, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Shutdown)
+	e := joinExecutor(t, c, secret, zerolog.Nop(), func(e *executor.Config) { e.HTTPAddr, e.Threads, e.SpoolDisk = "127.0.0.1:0", 2, 1<<30 })
 	eventually(t, 10*time.Second, func() (bool, string) {
 		s := scrape(t, e.HTTPURL())
 		v := s.value(t, "skein_executor_registered", nil)
