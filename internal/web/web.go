@@ -230,7 +230,7 @@ const (
 )
 
 func (l *logins) check(addr, user, password string, check func(addr, user, password string) (ok, admin bool, retry time.Duration)) (bool, bool, time.Duration) {
-	key := sha256.Sum256([]byte(user + "\x00" + password))
+	key := sha256.Sum256([]byte(strconv.Itoa(len(user)) + ":" + user + password)) // one name and password a key
 	now := time.Now()
 	l.mu.Lock()
 	got, ok := l.at[key]
