@@ -649,6 +649,10 @@ func (c *Coordinator) Shutdown() error {
 	return c.shutdownErr
 }
 
+// interruptWait is how long the calls interrupted at the grace's end have
+// to answer with their status before their connections are cut.
+const interruptWait = 2 * time.Second
+
 func (c *Coordinator) stop() error {
 	// Health watchers are told NOT_SERVING and their streams end: a
 	// graceful stop waits for every stream.
@@ -676,8 +680,16 @@ func (c *Coordinator) stop() error {
 		if c.dist != nil {
 			c.dist.stopLife()
 		}
-		c.grpc.Stop() // cancels every call's context and waits for its handler
-		<-stopped
+		// Each call still running ends with a status that says so; those
+		// that have not within a moment are cut (grpc.Stop cancels every
+		// call's context and waits for its handler).
+		c.fs.Interrupt()
+		select {
+		case <-stopped:
+		case <-time.After(interruptWait):
+			c.grpc.Stop()
+			<-stopped
+		}
 	}
 	// The status page and metrics watch the drain; they go with it.
 	if c.web != nil {

@@ -9,8 +9,11 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 )
 
 // A draining coordinator waits for the distributed queries it has: those
@@ -111,4 +114,37 @@ func TestDrainWaitsForRunningQueries(t *testing.T) {
 		}
 		ended(t, drained)
 	})
+}
+
+// A call still running when the drain's grace runs out ends with a status
+// that says so (Unavailable): the server cut its connection, and the
+// client saw a bare EOF, "possible causes: server crashed" (a tester's).
+func TestGraceOverSaysSo(t *testing.T) {
+	c, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), ShutdownGrace: 300 * time.Millisecond}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Shutdown() })
+	cl := dialClient(t, c)
+	ctx := context.Background()
+	info, err := cl.Execute(ctx, "SELECT sum(a.range * b.range) FROM range(200000) a, range(200000) b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := readInBackground(ctx, cl, info.Endpoint[0].Ticket)
+	eventually(t, 10*time.Second, func() (bool, string) {
+		return c.fs.Pending() > 0 && c.fs.Stats().Queued == 0, "the query is not being read yet"
+	})
+	dctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	c.Drain(dctx)
+	_ = c.Shutdown()
+	select {
+	case err := <-errs:
+		if status.Code(err) != codes.Unavailable || !strings.Contains(err.Error(), "grace (--shutdown-grace) ran out") {
+			t.Fatalf("the read at the grace's end: %v, want Unavailable saying the grace ran out", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the read did not end")
+	}
 }

@@ -205,6 +205,10 @@ type Server struct {
 	draining atomic.Bool // new queries are refused (Unavailable)
 
 	life context.Context // ends at Close
+	// ending ends when a draining server's grace runs out (Interrupt):
+	// every call still running then ends with errGraceOver.
+	ending    context.Context
+	interrupt context.CancelFunc
 	stop context.CancelFunc
 }
 
@@ -258,6 +262,7 @@ func New(cfg Config, db *duck.DB, mem memory.Allocator, log zerolog.Logger) (*Se
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s.life, s.stop = ctx, stop
+	s.ending, s.interrupt = context.WithCancel(context.Background())
 	go s.sessions.run(ctx)
 	go s.queries.run(ctx)
 	return s, nil
@@ -270,8 +275,8 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 	statusUnary, statusStream := StatusInterceptors(s.log)
 	return []grpc.ServerOption{
 		grpc.InTapHandle(s.tap),
-		grpc.ChainUnaryInterceptor(statusUnary, s.authUnary),
-		grpc.ChainStreamInterceptor(statusStream, s.authStream),
+		grpc.ChainUnaryInterceptor(statusUnary, s.endUnary, s.authUnary),
+		grpc.ChainStreamInterceptor(statusStream, s.endStream, s.authStream),
 		grpc.MaxRecvMsgSize(s.cfg.MaxMessageBytes),
 		// Streams at once on one connection (grpc-go's default is no
 		// bound): 100,000 health Watch streams on one connection, from a
@@ -401,6 +406,40 @@ func (s *Server) refuseWhileDraining(method string) error {
 		return errDraining
 	}
 	return nil
+}
+
+// errGraceOver ends the calls still running when a draining server's
+// grace runs out.
+var errGraceOver = fmt.Errorf("%w: the server is shutting down, and its grace (--shutdown-grace) ran out before this call ended: run it again once the server is back", ErrUnavailable)
+
+// Interrupt ends every call still running, each with errGraceOver: the
+// server is about to stop, which otherwise cuts their connections with no
+// status (a client saw a bare EOF, "possible causes: server crashed";
+// a tester's).
+func (s *Server) Interrupt() { s.interrupt() }
+
+// endUnary and endStream end a call when Interrupt is called: its context
+// is cancelled, and its error is errGraceOver.
+func (s *Server) endUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.ending, cancel)()
+	resp, err := h(ctx, req)
+	if err != nil && s.ending.Err() != nil {
+		return nil, errGraceOver
+	}
+	return resp, err
+}
+
+func (s *Server) endStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	ctx, cancel := context.WithCancel(ss.Context())
+	defer cancel()
+	defer context.AfterFunc(s.ending, cancel)()
+	err := h(srv, identityStream{ServerStream: ss, ctx: ctx})
+	if err != nil && s.ending.Err() != nil {
+		return errGraceOver
+	}
+	return err
 }
 
 // Close closes every session and stops background work. Streams still
