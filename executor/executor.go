@@ -201,6 +201,13 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	if len(cfg.Secret) == 0 {
 		return nil, errors.New("executor: a cluster secret is required")
 	}
+	if cfg.Advertise != "" {
+		// Said now, not as the coordinator's refusal of every
+		// registration ("cannot reach it"), repeated for ever.
+		if host, _, err := cfg.TLS.Dial(cfg.Advertise); err != nil || host == "" {
+			return nil, fmt.Errorf("executor: --advertise %q is not a URI the coordinator and clients can dial (grpc://HOST:PORT or grpc+tls://HOST:PORT): %v", cfg.Advertise, err)
+		}
+	}
 	if cfg.Heartbeat == 0 {
 		cfg.Heartbeat = time.Second
 	}

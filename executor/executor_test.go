@@ -523,3 +523,16 @@ func rereadsBounded(t *testing.T, e *Executor, cl flight.Client, ticket []byte) 
 		t.Fatalf("read again after the others ended: %v", err)
 	}
 }
+
+// An --advertise that is not a URI to dial is refused at start: the
+// coordinator refused every registration of it, saying it "cannot reach"
+// the executor, once a second for ever (a tester's).
+func TestAdvertiseMustBeAURI(t *testing.T) {
+	for _, adv := range []string{"127.0.0.1:7001", "grpc://", "http://127.0.0.1:7001"} {
+		_, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", Advertise: adv, Coordinator: "grpc://127.0.0.1:1",
+			Secret: cluster.NewSecret(), Threads: 1, SpoolDir: t.TempDir()}, zerolog.Nop())
+		if err == nil || !strings.Contains(err.Error(), "--advertise") {
+			t.Errorf("--advertise %q: %v, want an error naming the flag", adv, err)
+		}
+	}
+}
