@@ -209,7 +209,7 @@ type Server struct {
 	// every call still running then ends with errGraceOver.
 	ending    context.Context
 	interrupt context.CancelFunc
-	stop context.CancelFunc
+	stop      context.CancelFunc
 }
 
 // New returns a server over db. mem allocates the Arrow buffers the server
