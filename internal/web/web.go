@@ -69,7 +69,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Server, error)
 	// Connections past maxConns wait in the kernel's backlog: 20,000 idle
 	// connections of unauthenticated clients took every descriptor of
 	// the coordinator, and its Flight clients were refused (a tester's).
-	lis = netutil.LimitListener(lis, maxConns)
+	lis = limitPerAddr(netutil.LimitListener(lis, maxConns), maxConnsPerAddr)
 	ctx, cancel := context.WithCancel(ctx)
 	s := &Server{lis: lis, tls: cfg.TLS != nil, cancel: cancel, log: log}
 	s.srv = &http.Server{
@@ -111,6 +111,9 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Server, error)
 // maxConns is how many connections the listener serves at once: browsers
 // and scrapers need a few each.
 const maxConns = 256
+
+// maxConnsPerAddr is how many of them one address may hold.
+const maxConnsPerAddr = 64
 
 // Addr is the address listened on, with the real port.
 func (s *Server) Addr() string { return s.lis.Addr().String() }
