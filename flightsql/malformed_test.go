@@ -212,8 +212,18 @@ func TestIngestOfUnconvertibleSchemasIsRefused(t *testing.T) {
 			defer rdr.Release()
 			_, err = c.ExecuteIngest(ctx, rdr, &flightsql.ExecuteIngestOpts{Table: "odd",
 				TableDefinitionOptions: &flightsql.TableDefinitionOptions{IfNotExist: flightsql.TableDefinitionOptionsTableNotExistOptionCreate}})
-			wantCode(t, err, codes.InvalidArgument)
+			// The server refuses the schema once it has read it: a client
+			// still writing a dictionary then meets its own write's end
+			// (arrow-go's ExecuteIngest said "failure writing dictionary
+			// batches: EOF" instead of the status, once, under load). No
+			// table may come of it either way (below).
+			if !(err != nil && strings.Contains(err.Error(), "failure writing dictionary batches: EOF")) {
+				wantCode(t, err, codes.InvalidArgument)
+			}
 		})
+	}
+	if _, recs := query(t, ctx, ts.client(t), "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'odd'"); int64At(t, recs) != 0 {
+		t.Fatal("a refused load created its table")
 	}
 	// The session's next write commits: another session sees it.
 	if _, err := c.ExecuteUpdate(ctx, "CREATE TABLE kept AS SELECT 42::BIGINT AS x"); err != nil {
