@@ -593,6 +593,29 @@ CREATE VIEW v AS SELECT * FROM parent`); err != nil {
 	if err != nil || vs.NumFields() != 3 || vs.Field(2).Name != "name" {
 		t.Errorf("view schema %v %v", vs, err)
 	}
+	// A view over a table dropped since is listed with an empty schema, and
+	// the others with theirs: the first such view failed the whole listing
+	// (a tester's).
+	for _, sql := range []string{"CREATE TABLE gone (a INT)", "CREATE VIEW broken AS SELECT * FROM gone", "DROP TABLE gone"} {
+		if _, err := c.ExecuteUpdate(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	info, err = c.GetTables(ctx, &flightsql.GetTablesOpts{TableNameFilterPattern: ptr("%"), IncludeSchema: true})
+	recs = check("tables with schema, one broken", info, err, schema_ref.TablesWithIncludedSchema)
+	widths := map[string]int{}
+	for _, r := range recs {
+		for i := 0; i < int(r.NumRows()); i++ {
+			sc, err := flight.DeserializeSchema(r.Column(4).(*array.Binary).Value(i), memory.DefaultAllocator)
+			if err != nil {
+				t.Fatal(err)
+			}
+			widths[r.Column(2).(*array.String).Value(i)] = sc.NumFields()
+		}
+	}
+	if w, ok := widths["broken"]; !ok || w != 0 || widths["v"] != 3 {
+		t.Errorf("tables' schema widths with a broken view: %v", widths)
+	}
 	info, err = c.GetTables(ctx, &flightsql.GetTablesOpts{TableNameFilterPattern: ptr("parent"), IncludeSchema: true})
 	recs = check("table with schema", info, err, schema_ref.TablesWithIncludedSchema)
 	ps, err := flight.DeserializeSchema(recs[0].Column(4).(*array.Binary).Value(0), memory.DefaultAllocator)
