@@ -413,8 +413,8 @@ func (d *dist) Action(ctx context.Context, typ string, body []byte, verified any
 	m, ok := verified.(cluster.Member)
 	if !ok {
 		var err error
-		if m, err = d.secret.VerifyMember(body); err != nil {
-			return nil, fmt.Errorf("%w: executor membership: %w", flightsql.ErrUnauthenticated, err)
+		if m, err = d.reg.verify(body); err != nil {
+			return nil, err
 		}
 	}
 	if typ == cluster.ActionRegister {

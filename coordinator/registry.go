@@ -89,11 +89,20 @@ func (r *registry) ack() cluster.Ack {
 
 // action handles an executor's registration or heartbeat.
 func (r *registry) action(typ string, body []byte) error {
-	m, err := r.secret.VerifyMember(body)
+	m, err := r.verify(body)
 	if err != nil {
-		return fmt.Errorf("%w: executor membership: %w", flightsql.ErrUnauthenticated, err)
+		return err
 	}
 	return r.act(typ, m)
+}
+
+// verify reads an executor's signed membership.
+func (r *registry) verify(body []byte) (cluster.Member, error) {
+	m, err := r.secret.VerifyMember(body)
+	if err != nil {
+		return m, fmt.Errorf("%w: executor membership: %w", flightsql.ErrUnauthenticated, err)
+	}
+	return m, nil
 }
 
 // act handles a registration or heartbeat whose signature was verified.
