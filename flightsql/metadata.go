@@ -229,55 +229,62 @@ func (s *Server) DoGetTables(ctx context.Context, cmd flightsql.GetTables) (*arr
 		return schema_ref.Tables, sendAll(recs), nil
 	}
 	defer releaseAll(recs)
-	out := make([]arrow.RecordBatch, 0, len(recs))
-	for _, rec := range recs {
-		withSchema, err := s.addTableSchemas(ctx, rec)
+	sess, err := s.sessionFor(ctx, identityFrom(ctx))
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := withSession(ctx, sess, func() ([]arrow.RecordBatch, error) {
+		// The columns of every table listed, in one query: one a table
+		// read every column of every table, 900 tables taking 17.5 s (a
+		// tester's).
+		cols, err := tableColumns(ctx, sess, args[0], args[1], args[2])
 		if err != nil {
-			releaseAll(out)
-			return nil, nil, err
+			return nil, err
 		}
-		out = append(out, withSchema)
+		out := make([]arrow.RecordBatch, 0, len(recs))
+		for _, rec := range recs {
+			withSchema, err := s.addTableSchemas(ctx, sess, cols, rec)
+			if err != nil {
+				releaseAll(out)
+				return nil, err
+			}
+			out = append(out, withSchema)
+		}
+		return out, nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return schema_ref.TablesWithIncludedSchema, sendAll(out), nil
 }
 
 // addTableSchemas appends each table's serialized Arrow schema, as DuckDB
-// would export a SELECT * from it.
-func (s *Server) addTableSchemas(ctx context.Context, rec arrow.RecordBatch) (arrow.RecordBatch, error) {
+// would export a SELECT * from it. A table whose schema cannot be read (a
+// view over a table dropped since, DuckDB allows it, or a table past the
+// result's column limit) is listed with an empty one: the first such table
+// failed the whole listing, every user's (a tester's).
+func (s *Server) addTableSchemas(ctx context.Context, sess *session, cols map[tableRef]map[string]column, rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 	cats := rec.Column(0).(*array.String)
 	schs := rec.Column(1).(*array.String)
 	names := rec.Column(2).(*array.String)
 	b := array.NewBinaryBuilder(s.mem, arrow.BinaryTypes.Binary)
 	defer b.Release()
-	sess, err := s.sessionFor(ctx, identityFrom(ctx))
-	if err != nil {
-		return nil, err
-	}
-	_, err = withSession(ctx, sess, func() (struct{}, error) {
-		for i := 0; i < int(rec.NumRows()); i++ {
-			sc, err := tableSchema(ctx, sess, cats.Value(i), schs.Value(i), names.Value(i))
-			if err != nil && ctx.Err() == nil {
-				// A view over a table dropped since (DuckDB allows it), or
-				// a table past the result's column limit: its schema is
-				// empty, the others' listed. The first such error failed
-				// the whole listing, every user's (a tester's).
-				s.log.Debug().Err(err).Str("table", names.Value(i)).Msg("a table's schema could not be read: listed empty")
-				sc, err = arrow.NewSchema(nil, nil), nil
-			}
-			if err != nil {
-				return struct{}{}, err
-			}
-			b.Append(flight.SerializeSchema(sc, s.mem))
+	for i := 0; i < int(rec.NumRows()); i++ {
+		t := tableRef{cats.Value(i), schs.Value(i), names.Value(i)}
+		sc, err := tableSchema(ctx, sess, t, cols[t])
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
 		}
-		return struct{}{}, nil
-	})
-	if err != nil {
-		return nil, err
+		if err != nil {
+			s.log.Debug().Err(err).Str("table", t.name).Msg("a table's schema could not be read: listed empty")
+			sc = arrow.NewSchema(nil, nil)
+		}
+		b.Append(flight.SerializeSchema(sc, s.mem))
 	}
 	col := b.NewArray()
 	defer col.Release()
-	cols := append(append([]arrow.Array{}, rec.Columns()...), col)
-	return array.NewRecordBatch(schema_ref.TablesWithIncludedSchema, cols, rec.NumRows()), nil
+	all := append(append([]arrow.Array{}, rec.Columns()...), col)
+	return array.NewRecordBatch(schema_ref.TablesWithIncludedSchema, all, rec.NumRows()), nil
 }
 
 // GetFlightInfoTableTypes answers CommandGetTableTypes.
@@ -362,49 +369,64 @@ func (s *Server) DoGetCrossReference(ctx context.Context, ref flightsql.CrossTab
 ORDER BY 5, 6, 7, 9`, optional(pk.Catalog), optional(pk.DBSchema), pk.Table, optional(fk.Catalog), optional(fk.DBSchema), fk.Table)
 }
 
+// tableRef names a table in a listing.
+type tableRef struct{ catalog, schema, name string }
+
+// column is what the catalog says of a column beyond its Arrow type.
+type column struct {
+	nullable    bool
+	typ         string
+	prec, scale *int32
+}
+
+// tableColumns reads the columns of the tables a GetTables filter selects
+// (the same filter arguments as the listing's), by table and name.
+func tableColumns(ctx context.Context, sess *session, catalog, schemas, tables any) (map[tableRef]map[string]column, error) {
+	rows, err := sess.conn.QueryRows(ctx, `SELECT database_name, schema_name, table_name, column_name,
+ is_nullable, data_type, numeric_precision, numeric_scale
+FROM duckdb_columns()
+WHERE ($1::VARCHAR IS NULL OR database_name = $1::VARCHAR)
+ AND ($2::VARCHAR IS NULL OR regexp_full_match(schema_name, $2::VARCHAR, 's'))
+ AND ($3::VARCHAR IS NULL OR regexp_full_match(table_name, $3::VARCHAR, 's'))`, catalog, schemas, tables)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[tableRef]map[string]column{}
+	for rows.Next() {
+		var t tableRef
+		var name string
+		var c column
+		if err := rows.Scan(&t.catalog, &t.schema, &t.name, &name, &c.nullable, &c.typ, &c.prec, &c.scale); err != nil {
+			return nil, err
+		}
+		if out[t] == nil {
+			out[t] = map[string]column{}
+		}
+		out[t][name] = c
+	}
+	return out, rows.Err()
+}
+
 // tableSchema is the Arrow schema of SELECT * from a table, with each
 // column's nullability and Flight SQL column metadata (origin, DuckDB type
 // name, precision and scale) as JDBC's getColumns reads them.
-func tableSchema(ctx context.Context, sess *session, catalog, schema, table string) (*arrow.Schema, error) {
-	q := "SELECT * FROM " + duck.Table{Catalog: catalog, Schema: schema, Name: table}.Quoted()
+func tableSchema(ctx context.Context, sess *session, t tableRef, cols map[string]column) (*arrow.Schema, error) {
+	q := "SELECT * FROM " + duck.Table{Catalog: t.catalog, Schema: t.schema, Name: t.name}.Quoted()
 	st, err := sess.conn.Prepare(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("schema of %s: %w", q, err)
 	}
 	fields := st.Schema.Fields()
 	_ = st.Close()
-	rows, err := sess.conn.QueryRows(ctx, `SELECT column_name, is_nullable, data_type, numeric_precision, numeric_scale
-FROM duckdb_columns() WHERE database_name = $1 AND schema_name = $2 AND table_name = $3 ORDER BY column_index`,
-		catalog, schema, table)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	type column struct {
-		nullable    bool
-		typ         string
-		prec, scale *int32
-	}
-	cols := map[string]column{}
-	for rows.Next() {
-		var name string
-		var c column
-		if err := rows.Scan(&name, &c.nullable, &c.typ, &c.prec, &c.scale); err != nil {
-			return nil, err
-		}
-		cols[name] = c
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
 	for i, f := range fields {
 		c, ok := cols[f.Name]
 		if !ok {
 			continue
 		}
 		fields[i].Nullable = c.nullable
-		mb := flightsql.NewColumnMetadataBuilder().CatalogName(catalog).SchemaName(schema).
-			TableName(table).TypeName(c.typ)
+		mb := flightsql.NewColumnMetadataBuilder().CatalogName(t.catalog).SchemaName(t.schema).
+			TableName(t.name).TypeName(c.typ)
 		if _, dec := f.Type.(arrow.DecimalType); dec && c.prec != nil && c.scale != nil {
 			mb.Precision(*c.prec).Scale(*c.scale)
 		}
