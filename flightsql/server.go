@@ -199,10 +199,11 @@ type Server struct {
 	running  *running
 	throttle *users.Throttle
 	polls    polls
-	params   *byteBudget // what bound parameter rows hold
-	stmts    *byteBudget // what prepared statements hold (statementCost)
-	held     *byteBudget // what the rows of writes returning rows, unread, hold
-	draining atomic.Bool // new queries are refused (Unavailable)
+	params   *byteBudget     // what bound parameter rows hold
+	stmts    *byteBudget     // what prepared statements hold (statementCost)
+	held     *byteBudget     // what the rows of writes returning rows, unread, hold
+	draining atomic.Bool     // new queries are refused (Unavailable)
+	sqlInfos map[uint32]bool // the GetSqlInfo ids answered
 
 	life context.Context // ends at Close
 	// ending ends when a draining server's grace runs out (Interrupt):

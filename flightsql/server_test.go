@@ -656,6 +656,16 @@ CREATE VIEW v AS SELECT * FROM parent`); err != nil {
 	if recs = check("sql info", info, err, schema_ref.SqlInfo); rowCount(recs) != 3 {
 		t.Errorf("sql info rows %d", rowCount(recs))
 	}
+	// Ids Skein does not know (a newer spec's, a vendor's) are left out,
+	// the others answered: the first unknown one failed the request.
+	info, err = c.GetSqlInfo(ctx, []flightsql.SqlInfo{9999, flightsql.SqlInfoFlightSqlServerName, 10_123})
+	if recs = check("sql info with unknown ids", info, err, schema_ref.SqlInfo); rowCount(recs) != 1 || recs[0].Column(0).(*array.Uint32).Value(0) != uint32(flightsql.SqlInfoFlightSqlServerName) {
+		t.Errorf("sql info with unknown ids: %v", recs)
+	}
+	info, err = c.GetSqlInfo(ctx, []flightsql.SqlInfo{9999})
+	if recs = check("sql info of an unknown id", info, err, schema_ref.SqlInfo); rowCount(recs) != 0 {
+		t.Errorf("sql info of an unknown id: %d rows, want none", rowCount(recs))
+	}
 }
 
 func contains(xs []string, x string) bool {
