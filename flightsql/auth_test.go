@@ -518,6 +518,34 @@ func TestRoles(t *testing.T) {
 	if n := scalarInt(t, rea, c, "SELECT one()::BIGINT"); n != 1 {
 		t.Fatalf("a reader's call of a macro that writes nothing: %d", n)
 	}
+	// The reader's statements prepared while one() wrote nothing, run after
+	// the writer made it call nextval: DuckDB binds them again, and they
+	// advanced the sequence (a tester's).
+	st, err := c.Prepare(rea, "SELECT one()::BIGINT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(rea)
+	info, err := c.Execute(rea, "SELECT one()::BIGINT + 0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ExecuteUpdate(wri, "CREATE OR REPLACE MACRO one() AS nextval('s')"); err != nil {
+		t.Fatal(err)
+	}
+	if err := readToEnd(rea, c, info); status.Code(err) != codes.PermissionDenied {
+		t.Errorf("a reader's query of one(), run after one() came to call nextval: %v", err)
+	}
+	if info, err := st.Execute(rea); err == nil {
+		err = readToEnd(rea, c, info)
+		if status.Code(err) != codes.PermissionDenied {
+			t.Errorf("a reader's prepared statement of one(), run after one() came to call nextval: %v", err)
+		}
+	} else {
+		wantCode(t, err, codes.PermissionDenied)
+	}
+	_, err = st.ExecuteUpdate(rea)
+	wantCode(t, err, codes.PermissionDenied)
 	if n := scalarInt(t, wri, c, "SELECT nextval('s')"); n != 1 {
 		t.Fatalf("the writer's sequence gave %d first: a reader advanced it", n)
 	}

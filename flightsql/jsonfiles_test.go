@@ -83,3 +83,51 @@ func TestJSONFileRewrittenAfterItsCheck(t *testing.T) {
 	}
 	fetch(t, ctx, c, info)
 }
+
+// A statement prepared while the macro it calls read no JSON file, run
+// after the macro was made to read one, written deep after that: DuckDB
+// binds the statement again to the macro as it is now, so the check runs
+// again too (it read only the files found when it was prepared).
+func TestJSONFileOfAMacroRedefinedAfterTheCheck(t *testing.T) {
+	dir := t.TempDir()
+	ts := startServer(t, func(c *coordinator.Config) { c.AllowDirs = []string{dir} })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := ts.client(t)
+	f := filepath.Join(dir, "f.json")
+	write := func(content string) {
+		if err := os.WriteFile(f, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(`{"a": [1]}` + "\n")
+	if _, err := c.ExecuteUpdate(ctx, "CREATE MACRO m() AS TABLE SELECT '[1]'::JSON AS a"); err != nil {
+		t.Fatal(err)
+	}
+	p, err := c.Prepare(ctx, "SELECT count(*) AS n FROM m()")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	pending, err := c.Execute(ctx, "SELECT count(*) + 0 AS n FROM m()") // planned now, read below
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ExecuteUpdate(ctx, "CREATE OR REPLACE MACRO m() AS TABLE SELECT a FROM read_json('"+f+"', columns = {a: 'JSON'})"); err != nil {
+		t.Fatal(err)
+	}
+	write(`{"a": ` + strings.Repeat("[", 2000) + strings.Repeat("]", 2000) + "}\n")
+	_, err = p.Execute(ctx)
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "nested more than 1000 deep") {
+		t.Errorf("the prepared query after its macro came to read the deep file: %v, want InvalidArgument naming the depth", err)
+	}
+	if err := readToEnd(ctx, c, pending); status.Code(err) != codes.InvalidArgument {
+		t.Errorf("the query's DoGet after its macro came to read the deep file: %v, want InvalidArgument", err)
+	}
+	write(`{"a": [2]}` + "\n")
+	info, err := p.Execute(ctx)
+	if err != nil {
+		t.Fatalf("the file made shallow again: %v", err)
+	}
+	fetch(t, ctx, c, info)
+}

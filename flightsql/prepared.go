@@ -14,13 +14,13 @@ import (
 
 // prepared is a client's prepared statement and its bound parameter rows.
 type prepared struct {
-	id   string
-	sql  string
-	json []string // the local JSON files it reads, checked again at each run (duck.RecheckJSON)
-	stmt *duck.Stmt
-	args [][]any
-	held int // args' bytes, taken from the server's params budget
-	cost int // statementCost(sql), taken from the server's statements budget
+	id    string
+	sql   string
+	check *duck.Checked // what its check found, checked again at each run (duck.Recheck)
+	stmt  *duck.Stmt
+	args  [][]any
+	held  int // args' bytes, taken from the server's params budget
+	cost  int // statementCost(sql), taken from the server's statements budget
 	// released: stmt was closed when prepared, the process then holding
 	// more descriptors than the budget (openfiles.go); its schema and
 	// parameters stay known, and each run prepares its text again.
@@ -74,7 +74,7 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 		if err := sess.roomFor(s.cfg.MaxStatementsPerSession); err != nil {
 			return nil, err
 		}
-		jsonFiles, err := s.checkQuery(ctx, sess, req.GetQuery())
+		check, err := s.checkQuery(ctx, sess, req.GetQuery())
 		if err != nil {
 			return nil, err
 		}
@@ -87,7 +87,7 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 			s.stmts.give(sess.user, cost)
 			return nil, err
 		}
-		p := &prepared{id: newID(), sql: req.GetQuery(), json: jsonFiles, stmt: st, cost: cost}
+		p := &prepared{id: newID(), sql: req.GetQuery(), check: check, stmt: st, cost: cost}
 		if p.released, err = s.release(sess, st); err != nil {
 			s.stmts.give(sess.user, cost)
 			return nil, err
@@ -291,11 +291,12 @@ func (s *Server) flightInfoPrepared(ctx context.Context, cmd flightsql.PreparedS
 		if err := sess.roomFor(s.cfg.MaxStatementsPerSession); err != nil {
 			return nil, err
 		}
-		// A file it reads may have been rewritten since it was prepared.
-		if err := sess.conn.RecheckJSON(p.json); err != nil {
+		// A file it reads may have been rewritten since it was prepared,
+		// a view or macro it names redefined.
+		if err := sess.conn.Recheck(ctx, p.check); err != nil {
 			return nil, err
 		}
-		q := &query{id: tag.ID, trace: tag.Trace, user: sess.user, sql: p.sql, json: p.json, sess: sess, stmt: p.stmt, args: p.args,
+		q := &query{id: tag.ID, trace: tag.Trace, user: sess.user, sql: p.sql, check: p.check, sess: sess, stmt: p.stmt, args: p.args,
 			open: ConnOpen(ctx)}
 		if p.released {
 			q.stmt = nil // prepared again when it runs
@@ -415,7 +416,7 @@ func (s *Server) DoPutPreparedStatementUpdate(ctx context.Context, cmd flightsql
 	tag := newQueryTag(ctx)
 	ctx = duck.WithLabel(ctx, duck.Label{QueryID: tag.ID, User: sess.user, SQL: p.sql})
 	return withSession(ctx, sess, func() (n int64, err error) {
-		if err := sess.conn.RecheckJSON(p.json); err != nil {
+		if err := sess.conn.Recheck(ctx, p.check); err != nil {
 			return 0, err
 		}
 		if n, ok, err := s.preparedWrite(ctx, sess, tag, p); ok {

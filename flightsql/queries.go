@@ -20,7 +20,7 @@ type query struct {
 	trace   string // the client's trace id (QueryTag)
 	user    string
 	sql     string
-	json    []string                    // the local JSON files it reads, checked again as it runs (duck.RecheckJSON)
+	check   *duck.Checked               // what its check found, checked again as it runs (duck.Recheck)
 	done    func(rows int64, err error) // records the end in the history, if any
 	sess    *session
 	stmt    *duck.Stmt

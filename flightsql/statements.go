@@ -95,7 +95,7 @@ func (s *Server) flightInfoStatement(ctx context.Context, cmd flightsql.Statemen
 		if err := sess.roomFor(s.cfg.MaxStatementsPerSession); err != nil {
 			return nil, err
 		}
-		jsonFiles, err := s.checkQuery(ctx, sess, cmd.GetQuery())
+		check, err := s.checkQuery(ctx, sess, cmd.GetQuery())
 		if err != nil {
 			return nil, err
 		}
@@ -113,7 +113,7 @@ func (s *Server) flightInfoStatement(ctx context.Context, cmd flightsql.Statemen
 		if err != nil {
 			return nil, err
 		}
-		q := &query{id: tag.ID, trace: tag.Trace, user: sess.user, sql: cmd.GetQuery(), json: jsonFiles, sess: sess, stmt: st, ownStmt: true,
+		q := &query{id: tag.ID, trace: tag.Trace, user: sess.user, sql: cmd.GetQuery(), check: check, sess: sess, stmt: st, ownStmt: true,
 			keep: true, open: ConnOpen(ctx)}
 		if !st.ReturnsRows {
 			defer st.Close()
@@ -466,8 +466,9 @@ func (s *Server) stream(ctx context.Context, next <-chan struct{}, q *query, sch
 	if err := q.prepared(ctx); err != nil {
 		return 0, err
 	}
-	// A file it reads may have been rewritten since it was planned.
-	if err := q.sess.conn.RecheckJSON(q.json); err != nil {
+	// A file it reads may have been rewritten since it was planned, a
+	// view or macro it names redefined.
+	if err := q.sess.conn.Recheck(ctx, q.check); err != nil {
 		return 0, err
 	}
 	var total, bytes int64
@@ -707,9 +708,9 @@ const DefaultMaxSQLBytes = 4 << 20
 // longer than Config.MaxSQLBytes, whose aggregates nest deeper than DuckDB plans in reasonable time
 // (Config.MaxNestedAggregates), or that binds more file scans than
 // Config.MaxFileScans (each holds a descriptor while the statement
-// lives). It returns the local JSON files the statement reads, to be
-// checked again as it runs (duck.RecheckJSON).
-func (s *Server) checkQuery(ctx context.Context, sess *session, query string) (json []string, err error) {
+// lives). It returns what it found, for the check again as the statement
+// runs (duck.Recheck).
+func (s *Server) checkQuery(ctx context.Context, sess *session, query string) (*duck.Checked, error) {
 	if max := cmp.Or(s.cfg.MaxSQLBytes, DefaultMaxSQLBytes); max > 0 && len(query) > max {
 		return nil, fmt.Errorf("%w: the SQL text is %d bytes, over the server's limit of %d (--max-sql-bytes): "+
 			"pass long lists of values as a bound parameter, an ingested table or a file", ErrInvalid, len(query), max)

@@ -145,7 +145,7 @@ func (c *Conn) checkNamed(toks []sqltext.Token, n *nester, jsonFiles bool) ([]st
 			}
 		}
 	}
-	if err := c.RecheckJSON(paths); err != nil {
+	if err := c.recheckJSON(paths); err != nil {
 		return nil, err
 	}
 	return paths, nil
@@ -188,11 +188,11 @@ func literalFiles(ts []sqltext.Token) ([]string, bool) {
 	return nil, false
 }
 
-// RecheckJSON checks the JSON files a statement reads (CheckQueryFiles)
+// recheckJSON checks the JSON files a statement reads (CheckQueryFiles)
 // again as it is about to run: a file rewritten since its check (a
 // prepared statement run later, a query's DoGet) is read again, and
 // refuses the statement if a value now nests too deep.
-func (c *Conn) RecheckJSON(paths []string) error {
+func (c *Conn) recheckJSON(paths []string) error {
 	for _, p := range paths {
 		if err := c.db.checkJSONPath(p, c.allowed); err != nil {
 			return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/skeindb/skein/internal/sqltext"
 )
@@ -66,14 +67,58 @@ func (c *Conn) CheckNesting(ctx context.Context, query string, max int) error {
 // that reads a local JSON file nesting too deep for DuckDB
 // (checkNamed).
 func (c *Conn) CheckQuery(ctx context.Context, query string, b Bounds) error {
-	_, err := c.CheckQueryFiles(ctx, query, b)
+	_, err := c.checkQueryFiles(ctx, query, b)
 	return err
 }
 
-// CheckQueryFiles is CheckQuery, and returns the local JSON files (paths
-// and patterns) the statement was found to read, for RecheckJSON as it
-// runs.
-func (c *Conn) CheckQueryFiles(ctx context.Context, query string, b Bounds) (json []string, err error) {
+// Checked is what CheckQueryFiles found of a statement, for Recheck as
+// it runs.
+type Checked struct {
+	query  string
+	bounds Bounds
+
+	mu      sync.Mutex     // a prepared statement's queries share its Checked
+	version CatalogVersion // the catalog the check read
+	json    []string       // the local JSON files (paths and patterns) it reads
+}
+
+// CheckQueryFiles is CheckQuery, and returns what the check found, for
+// Recheck as the statement runs.
+func (c *Conn) CheckQueryFiles(ctx context.Context, query string, b Bounds) (*Checked, error) {
+	v := c.CatalogVersion()
+	json, err := c.checkQueryFiles(ctx, query, b)
+	if err != nil {
+		return nil, err
+	}
+	return &Checked{query: query, bounds: b, version: v, json: json}, nil
+}
+
+// Recheck checks a statement that passed CheckQueryFiles again as it is
+// about to run (a prepared statement's each run, a query's DoGet). When
+// the catalog moved since, the whole check runs again: DuckDB binds the
+// statement again to the views and macros it names as they are now, and
+// a reader's statement prepared while a macro wrote nothing advanced the
+// writer's sequence once the writer made it call nextval (a tester's).
+// Otherwise only the JSON files it reads are read again: one rewritten
+// since its check refuses the statement if a value now nests too deep.
+func (c *Conn) Recheck(ctx context.Context, chk *Checked) error {
+	if chk == nil {
+		return nil
+	}
+	chk.mu.Lock()
+	defer chk.mu.Unlock()
+	if v := c.CatalogVersion(); v != chk.version {
+		json, err := c.checkQueryFiles(ctx, chk.query, chk.bounds)
+		if err != nil {
+			return err
+		}
+		chk.version, chk.json = v, json
+		return nil
+	}
+	return c.recheckJSON(chk.json)
+}
+
+func (c *Conn) checkQueryFiles(ctx context.Context, query string, b Bounds) (json []string, err error) {
 	jsonFiles := !c.db.recursiveJSON
 	if b.Nesting <= 0 && b.FileScans <= 0 && !jsonFiles && !c.policy.ReadOnly {
 		return nil, nil
