@@ -8,10 +8,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/skeindb/skein/coordinator"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
+
+// jsonFileServer starts a server allowed a directory, and returns a client
+// of it, the path of a JSON file there and a function writing that file.
+func jsonFileServer(t *testing.T) (context.Context, *flightsql.Client, string, func(string)) {
+	dir := t.TempDir()
+	ts := startServer(t, func(c *coordinator.Config) { c.AllowDirs = []string{dir} })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	f := filepath.Join(dir, "f.json")
+	return ctx, ts.client(t), f, func(content string) {
+		if err := os.WriteFile(f, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
 
 // A JSON file checked shallow when a statement was prepared (or planned)
 // and rewritten deep before it ran was read by DuckDB, whose reader
@@ -21,17 +37,7 @@ import (
 // refused once the file nests too deep (2,000 here, which DuckDB still
 // reads, so that a miss fails the test rather than ending it).
 func TestJSONFileRewrittenAfterItsCheck(t *testing.T) {
-	dir := t.TempDir()
-	ts := startServer(t, func(c *coordinator.Config) { c.AllowDirs = []string{dir} })
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c := ts.client(t)
-	f := filepath.Join(dir, "f.json")
-	write := func(content string) {
-		if err := os.WriteFile(f, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ctx, c, f, write := jsonFileServer(t)
 	write(`{"a": [1]}` + "\n")
 	if _, err := c.ExecuteUpdate(ctx, "CREATE TABLE t (a JSON)"); err != nil {
 		t.Fatal(err)
@@ -89,17 +95,7 @@ func TestJSONFileRewrittenAfterItsCheck(t *testing.T) {
 // binds the statement again to the macro as it is now, so the check runs
 // again too (it read only the files found when it was prepared).
 func TestJSONFileOfAMacroRedefinedAfterTheCheck(t *testing.T) {
-	dir := t.TempDir()
-	ts := startServer(t, func(c *coordinator.Config) { c.AllowDirs = []string{dir} })
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c := ts.client(t)
-	f := filepath.Join(dir, "f.json")
-	write := func(content string) {
-		if err := os.WriteFile(f, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ctx, c, f, write := jsonFileServer(t)
 	write(`{"a": [1]}` + "\n")
 	if _, err := c.ExecuteUpdate(ctx, "CREATE MACRO m() AS TABLE SELECT '[1]'::JSON AS a"); err != nil {
 		t.Fatal(err)
