@@ -23,8 +23,9 @@ import (
 // succeeded and every row is in. A failure rolls it all back: no table,
 // or, for CREATE OR REPLACE, the old one. IF NOT EXISTS over a table that
 // exists does nothing and runs no task, as in DuckDB. TEMP tables, WITH
-// NO DATA, and queries that do not distribute are DuckDB's, on the
-// coordinator, as any statement.
+// NO DATA, tables named as a TEMP table or view of the session is, and
+// queries that do not distribute are DuckDB's, on the coordinator, as any
+// statement.
 
 // createAs runs a CREATE TABLE ... AS across the cluster if it is one that
 // distributes; ok is false to leave the statement to DuckDB.
@@ -39,6 +40,12 @@ func (d *dist) createAs(ctx context.Context, conn *duck.Conn, tag flightsql.Quer
 	}
 	if inTxn, err := conn.InTransaction(ctx); err != nil || inTxn {
 		return 0, err != nil, err // a transaction's statement runs in it, here
+	}
+	// The answer is appended into the table by its name as given, which
+	// DuckDB binds to a TEMP table of that name first: the rows went into
+	// the session's TEMP table, the new table left empty (a tester's).
+	if shadowed, err := conn.Shadowed(ctx, c.Name); err != nil || shadowed {
+		return 0, err != nil, err
 	}
 	if err := d.work.enter(); err != nil {
 		return 0, true, err

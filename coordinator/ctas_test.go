@@ -155,6 +155,25 @@ func TestDistributedCreateTableAs(t *testing.T) {
 	if mode := lastWriteMode(t, cl, temp); mode != "local" {
 		t.Errorf("%s: ran as %q", temp, mode)
 	}
+	// A table named as the session's TEMP table: its rows go to it, not to
+	// the TEMP table (they did: DuckDB binds the name to the TEMP table
+	// first, and the new table was left empty).
+	sess := sessionClient(t, co)
+	if _, err := sess.ExecuteUpdate(ctx, "CREATE TEMP TABLE tt AS SELECT 1::BIGINT AS id"); err != nil {
+		t.Fatal(err)
+	}
+	shadow := fmt.Sprintf("CREATE TABLE tt AS SELECT id FROM read_parquet('%s') WHERE g = 1", glob)
+	if _, err := sess.ExecuteUpdate(ctx, shadow); err != nil {
+		t.Fatal(err)
+	}
+	ducktest.Exec(t, ref, shadow)
+	if n := queryInt(t, sess, "SELECT count(*) FROM temp.main.tt"); n != 1 {
+		t.Errorf("the TEMP table tt has %d rows after %s, had 1", n, shadow)
+	}
+	check := "SELECT count(*)::VARCHAR || ' ' || sum(id)::VARCHAR FROM "
+	if got, want := clusterRows(t, sess, check+"data.main.tt"), refStrings(t, ref, check+"tt"); !slices.Equal(got, want) {
+		t.Errorf("the table %s made holds %q (rows, sum), DuckDB's %q", shadow, got, want)
+	}
 }
 
 // A CREATE TABLE ... AS whose query fails in one task (row 25000, in the

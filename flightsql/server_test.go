@@ -389,6 +389,36 @@ func TestIngest(t *testing.T) {
 	if _, recs := query(t, ctx, c, "SELECT count(*) FROM data.s2.q"); recs[0].Column(0).(*array.Int64).Value(0) != 4 {
 		t.Fatal("an ingest into Q did not append to q")
 	}
+	// A TEMP table of the name: loads not temporary go to the table they
+	// name, not to it (DuckDB binds "shadow" and main.shadow to the TEMP
+	// table first: every row went there, the new table left empty).
+	tmpShadow := &flightsql.ExecuteIngestOpts{Table: "shadow", Temporary: true, TableDefinitionOptions: create.TableDefinitionOptions}
+	if _, err := c.ExecuteIngest(ctx, batch(1, 0), tmpShadow); err != nil {
+		t.Fatal(err)
+	}
+	main := "main"
+	for _, o := range []*flightsql.ExecuteIngestOpts{
+		{Table: "shadow", TableDefinitionOptions: create.TableDefinitionOptions},
+		{Table: "shadow", TableDefinitionOptions: replace.TableDefinitionOptions},
+		{Table: "shadow", Schema: &main, TableDefinitionOptions: appendOnly.TableDefinitionOptions},
+	} {
+		if n, err := c.ExecuteIngest(ctx, batch(3, 0), o); err != nil || n != 6 {
+			t.Fatalf("a load into shadow, not temporary (schema %v): %d %v", o.Schema, n, err)
+		}
+	}
+	for table, want := range map[string]int64{"data.main.shadow": 12, "temp.main.shadow": 2} {
+		if _, recs := query(t, ctx, c, "SELECT count(*) FROM "+table); recs[0].Column(0).(*array.Int64).Value(0) != want {
+			t.Errorf("%s holds %d rows, want %d", table, recs[0].Column(0).(*array.Int64).Value(0), want)
+		}
+	}
+	// DuckDB folds the case of ASCII letters only: "É" is not "é".
+	if _, err := c.ExecuteUpdate(ctx, `CREATE TABLE "é" (id BIGINT, s VARCHAR)`); err != nil {
+		t.Fatal(err)
+	}
+	accent := &flightsql.ExecuteIngestOpts{Table: "É", TableDefinitionOptions: create.TableDefinitionOptions}
+	if n, err := c.ExecuteIngest(ctx, batch(1, 0), accent); err != nil || n != 2 {
+		t.Fatalf(`a load creating "É" beside "é": %d %v`, n, err)
+	}
 	// A constraint the rows break is FailedPrecondition, as an INSERT's
 	// (Internal before: the appender's text does not say its type).
 	if _, err := c.ExecuteUpdate(ctx, "CREATE TABLE nn (id BIGINT, s VARCHAR NOT NULL)"); err != nil {

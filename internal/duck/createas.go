@@ -16,6 +16,8 @@ import (
 type CreateAs struct {
 	// Table is the table's name as given (qualified and quoted as given).
 	Table string
+	// Name is its last part, unquoted (a word in lower case).
+	Name string
 	// Query is the text after AS, exactly as given.
 	Query string
 	// head is the statement up to and including AS, without IF NOT
@@ -90,7 +92,7 @@ func ParseCreateAs(sql string) (CreateAs, bool) {
 		}
 		break
 	}
-	c.Table = sql[st[first].at:st[i-1].end]
+	c.Table, c.Name = sql[st[first].at:st[i-1].end], st[i-1].text
 	if i < len(st) && st[i].kind == '(' {
 		// A list of column names (DuckDB takes names only, before AS).
 		depth := 0
@@ -125,6 +127,16 @@ func ParseCreateAs(sql string) (CreateAs, bool) {
 		c.head = sql[:asEnd]
 	}
 	return c, true
+}
+
+// Shadowed says whether a TEMP table or view may be named name (a
+// CreateAs.Name), whatever the case: DuckDB binds a name of one or two
+// parts to it first.
+func (c *Conn) Shadowed(ctx context.Context, name string) (bool, error) {
+	var n int64
+	err := c.sc.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM duckdb_tables() WHERE temporary AND lower(table_name) = lower($1))
+ + (SELECT count(*) FROM duckdb_views() WHERE temporary AND lower(view_name) = lower($1))`, name).Scan(&n)
+	return n > 0, wrap(err)
 }
 
 // Append inserts the rows of an Arrow stream into the table named table

@@ -1,6 +1,7 @@
 package duck
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -57,7 +58,7 @@ func (c *Conn) Ingest(ctx context.Context, t Table, mode IngestMode, rdr array.R
 }
 
 func (c *Conn) ingest(ctx context.Context, t Table, mode IngestMode, rdr array.RecordReader) (int64, error) {
-	exists, err := c.tableExists(ctx, t)
+	t, exists, err := c.findTable(ctx, t)
 	if err != nil {
 		return 0, err
 	}
@@ -105,39 +106,59 @@ func (c *Conn) countRows(ctx context.Context, t Table) (int64, error) {
 	return n, wrap(rows.Err())
 }
 
-func (c *Conn) tableExists(ctx context.Context, t Table) (bool, error) {
-	// As DuckDB binds names: whatever their case ("mixed" is Mixed).
-	q := "SELECT count(*) FROM duckdb_tables() WHERE lower(table_name) = lower($1)"
-	args := []any{t.Name}
-	if t.Temporary {
-		q += " AND temporary"
-	} else {
-		q += " AND NOT temporary"
-		if t.Catalog != "" {
-			q += " AND lower(database_name) = lower($2)"
-			args = append(args, t.Catalog)
-		} else {
-			q += " AND database_name = current_database()"
+// findTable says whether t exists, and names it in full: a table not
+// temporary by its catalog and schema, those of the connection where t
+// has none. DuckDB binds a name of one or two parts to a TEMP table of
+// that name first: a load into "t" (or "main"."t") went into the
+// session's TEMP table t, the new table left empty, every row lost when
+// the session ended (a tester's).
+func (c *Conn) findTable(ctx context.Context, t Table) (Table, bool, error) {
+	if !t.Temporary {
+		var catalog, schema string
+		if err := c.sc.QueryRowContext(ctx, "SELECT current_database(), current_schema()").Scan(&catalog, &schema); err != nil {
+			return t, false, wrap(err)
 		}
-		if t.Schema != "" {
-			q += fmt.Sprintf(" AND lower(schema_name) = lower($%d)", len(args)+1)
-			args = append(args, t.Schema)
-		} else {
-			q += " AND schema_name = current_schema()"
-		}
+		t.Catalog, t.Schema = cmp.Or(t.Catalog, catalog), cmp.Or(t.Schema, schema)
 	}
-	rows, err := c.QueryRows(ctx, q, args...)
+	rows, err := c.QueryRows(ctx, `SELECT database_name, schema_name, table_name FROM duckdb_tables()
+WHERE lower(table_name) = lower($1) AND temporary = $2`, t.Name, t.Temporary)
 	if err != nil {
-		return false, err
+		return t, false, err
 	}
 	defer rows.Close()
-	var n int64
-	if rows.Next() {
-		if err := rows.Scan(&n); err != nil {
-			return false, wrap(err)
+	exists := false
+	for rows.Next() {
+		var catalog, schema, name string
+		if err := rows.Scan(&catalog, &schema, &name); err != nil {
+			return t, false, wrap(err)
+		}
+		// As DuckDB binds names: whatever their case in ASCII ("mixed" is
+		// Mixed), not beyond it ("É" is not "é", which SQL's lower folds).
+		exists = exists || equalFoldASCII(name, t.Name) &&
+			(t.Temporary || equalFoldASCII(catalog, t.Catalog) && equalFoldASCII(schema, t.Schema))
+	}
+	return t, exists, wrap(rows.Err())
+}
+
+// equalFoldASCII says whether a and b are equal but for the case of their
+// ASCII letters, as DuckDB compares names.
+func equalFoldASCII(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range len(a) {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
 		}
 	}
-	return n > 0, wrap(rows.Err())
+	return true
 }
 
 // DropArrowLeftovers drops the Arrow scan views (skein_arrow_*) that a
