@@ -607,6 +607,65 @@ func TestParametersBindAsTheirTypes(t *testing.T) {
 	}
 }
 
+// Time and timestamp parameters are declared in milliseconds, whatever
+// their unit in DuckDB: the JDBC driver writes setTime and setTimestamp
+// values as milliseconds whatever the declared unit, so a TIME declared
+// in microseconds bound 12:30:00 as 00:00:45, a TIMESTAMP_NS 2024 as
+// 1970, silently (a tester's). Each value below is what the driver sends
+// for the declared type.
+func TestTimeParametersAreDeclaredInMilliseconds(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	const noon30 = (12*3600 + 30*60) * 1000 // 12:30:00 in milliseconds
+	const day = int64(1709296496789)        // 2024-03-01 12:34:56.789 UTC in milliseconds
+	for _, tc := range []struct {
+		typ, want string
+		value     int64
+	}{
+		{"TIME", "12:30:00", noon30},
+		{"TIME_NS", "12:30:00", noon30},
+		{"TIMESTAMP", "2024-03-01 12:34:56.789", day},
+		{"TIMESTAMP_NS", "2024-03-01 12:34:56.789", day},
+		{"TIMESTAMP_MS", "2024-03-01 12:34:56.789", day},
+		{"TIMESTAMP_S", "2024-03-01 12:34:57", day}, // rounded, as DuckDB casts TIMESTAMP '2024-03-01 12:34:56.789'
+		{"TIMESTAMP_S", "1969-12-31 23:59:59", -1000},
+	} {
+		q := "SELECT CAST(x AS VARCHAR) FROM (SELECT CAST(? AS " + tc.typ + ") AS x)"
+		st, err := c.Prepare(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		typ := st.Params.Field(0).Type
+		st.Close()
+		unit := arrow.TimeUnit(-1)
+		switch typ := typ.(type) {
+		case *arrow.Time32Type:
+			unit = typ.Unit
+		case *arrow.TimestampType:
+			unit = typ.Unit
+		}
+		if unit != arrow.Millisecond {
+			t.Errorf("%s: parameter declared %s", q, typ)
+			continue
+		}
+		arg, _, err := array.FromJSON(memory.DefaultAllocator, typ, strings.NewReader(fmt.Sprintf("[%d]", tc.value)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := array.NewRecordBatch(st.Params, []arrow.Array{arg}, 1)
+		arg.Release()
+		args, err := RowArgs(rec, 0, 1<<20)
+		rec.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := firstValue(ctx, c, q, args)
+		if err != nil || got != tc.want {
+			t.Errorf("%s with %d ms: %q, %v; want %q", q, tc.value, got, err, tc.want)
+		}
+	}
+}
+
 // firstValue is the text of the first value of sql's result, run with
 // args bound.
 func firstValue(ctx context.Context, c *Conn, sql string, args []any) (string, error) {

@@ -347,12 +347,18 @@ func (s *Stmt) paramType(i int) arrow.DataType {
 		return arrow.Null
 	}
 	t := sc.Field(0).Type
-	// The JDBC driver (Arrow Java) writes java.sql.Timestamp parameters as
-	// milliseconds whatever unit the schema declares; declaring
-	// milliseconds keeps its values right. Other clients send their own
-	// schema, and every unit binds exactly.
-	if ts, ok := t.(*arrow.TimestampType); ok && ts.Unit == arrow.Microsecond {
+	// The JDBC driver (Arrow Java) writes java.sql.Timestamp and Time
+	// parameters as milliseconds whatever unit the schema declares:
+	// declaring milliseconds keeps its values right. A TIME was declared
+	// in microseconds, and its 12:30:00 bound 00:00:45 (a TIMESTAMP_NS's
+	// 2024 bound 1970, a TIMESTAMP_S's the year 56135), silently: a
+	// tester's. Other clients send their own schema, and every unit
+	// binds exactly.
+	switch ts := t.(type) {
+	case *arrow.TimestampType:
 		return &arrow.TimestampType{Unit: arrow.Millisecond, TimeZone: ts.TimeZone}
+	case *arrow.Time64Type:
+		return arrow.FixedWidthTypes.Time32ms
 	}
 	return t
 }

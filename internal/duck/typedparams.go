@@ -3,6 +3,7 @@ package duck
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"time"
 
@@ -147,6 +148,7 @@ func (s *Stmt) bindTyped(args []any) error {
 		if !ok {
 			continue
 		}
+		v = castable(v, mapping.ParamType(s.handle, mapping.IdxT(i+1)))
 		val := v.value()
 		if val.Ptr == nil {
 			// DuckDB makes no value of a MAP with equal or NULL keys
@@ -161,6 +163,25 @@ func (s *Stmt) bindTyped(args []any) error {
 		}
 	}
 	return nil
+}
+
+// castable is v as a value DuckDB casts to a parameter of type to: it
+// implements no cast from TIMESTAMP_MS to TIMESTAMP_S nor from TIME to
+// TIME_NS, the values the JDBC driver sends for them (declared in
+// milliseconds: Stmt.paramType), so those are bound as the same instant in
+// a finer unit, exactly.
+func castable(v Typed, to mapping.Type) Typed {
+	switch v := v.(type) {
+	case Timestamp:
+		if to == mapping.TypeTimestampS && v.Unit == arrow.Millisecond && !v.Zoned && v.Value > math.MinInt64/1000 && v.Value < math.MaxInt64/1000 {
+			return Timestamp{Value: v.Value * 1000, Unit: arrow.Microsecond}
+		}
+	case Time:
+		if to == mapping.TypeTimeNS && v.Micros > math.MinInt64/1000 && v.Micros < math.MaxInt64/1000 {
+			return TimeNS{Nanos: v.Micros * 1000}
+		}
+	}
+	return v
 }
 
 // Nested is a LIST, ARRAY, STRUCT or MAP parameter value, bound as a value

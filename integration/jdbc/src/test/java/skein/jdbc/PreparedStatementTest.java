@@ -12,10 +12,12 @@ import java.sql.SQLException;
 import java.sql.Date;
 import java.sql.PreparedStatement;
 import java.sql.ResultSet;
+import java.sql.Time;
 import java.sql.Timestamp;
 import java.sql.Types;
 import java.time.LocalDate;
 import java.time.LocalDateTime;
+import java.time.LocalTime;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 
@@ -133,6 +135,36 @@ class PreparedStatementTest {
     bindOne(server, "TIMESTAMP", ps -> ps.setTimestamp(1, Timestamp.valueOf("2024-03-01 12:34:56.789")),
         "2024-03-01 12:34:56.789",
         rs -> assertEquals(LocalDateTime.of(2024, 3, 1, 12, 34, 56, 789_000_000), rs.getTimestamp(1).toLocalDateTime()));
+  }
+
+  /**
+   * The driver writes setTime and setTimestamp values as milliseconds whatever the declared unit:
+   * a TIME declared in microseconds stored 12:30:00 as 00:00:45, a TIMESTAMP_NS 2024 as 1970.
+   */
+  @Test
+  void bindTime(SkeinServer server) throws Exception {
+    bindOne(server, "TIME", ps -> ps.setTime(1, Time.valueOf("12:30:00")), "12:30:00",
+        rs -> assertEquals(LocalTime.of(12, 30), rs.getTime(1).toLocalTime()));
+  }
+
+  @Test
+  void bindTimeNs(SkeinServer server) throws Exception {
+    bindOne(server, "TIME_NS", ps -> ps.setTime(1, Time.valueOf("12:30:00")), "12:30:00",
+        rs -> assertEquals(LocalTime.of(12, 30), rs.getTime(1).toLocalTime()));
+  }
+
+  @Test
+  void bindTimestampNs(SkeinServer server) throws Exception {
+    bindOne(server, "TIMESTAMP_NS", ps -> ps.setTimestamp(1, Timestamp.valueOf("2024-03-01 12:34:56.789")),
+        "2024-03-01 12:34:56.789",
+        rs -> assertEquals(LocalDateTime.of(2024, 3, 1, 12, 34, 56, 789_000_000), rs.getTimestamp(1).toLocalDateTime()));
+  }
+
+  @Test
+  void bindTimestampS(SkeinServer server) throws Exception {
+    bindOne(server, "TIMESTAMP_S", ps -> ps.setTimestamp(1, Timestamp.valueOf("2024-03-01 12:34:56")),
+        "2024-03-01 12:34:56",
+        rs -> assertEquals(LocalDateTime.of(2024, 3, 1, 12, 34, 56), rs.getTimestamp(1).toLocalDateTime()));
   }
 
   @Test
