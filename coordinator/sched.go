@@ -21,8 +21,8 @@ import (
 // rather than all at once to the executors they were assigned. Each query
 // is a job: its tasks wait in queues by their assigned executor (the one
 // their ticket and endpoint name, their home). An executor with a free
-// slot takes, from the admitted job running the fewest tasks (fair
-// sharing), a task whose home it is, else the last queued task of the
+// slot takes, from the admitted job of the user running the fewest tasks,
+// that user's job running the fewest (fair sharing), a task whose home it is, else the last queued task of the
 // executor with the longest queue (work stealing; not while that home has
 // a free slot to take it, sparing its readers a relay): a slow or busy
 // executor no longer decides a query's time, and a new executor takes
@@ -450,7 +450,8 @@ func (s *scheduler) pass() {
 }
 
 // pick gives a free slot of executor exec its next tasks, from the
-// admitted job running the fewest tasks (the earliest of those): ones
+// admitted job of the user running the fewest tasks, that user's job
+// running the fewest (the earliest of those): ones
 // whose home exec is, else stolen from the longest queue; several when
 // the job has many ready (by rows and speeds, see sizedBatch, else by
 // count, see batchSize). An executor measured slow leaves a job's last
@@ -459,12 +460,23 @@ func (s *scheduler) pass() {
 // says to leave alone (nil: none). s.mu is held.
 func (s *scheduler) pick(exec string, slots map[string]int, total int, now time.Time, spare func(home string) bool) []*taskRun {
 	var jobs []*job
+	users := map[string]int{} // the tasks each user's jobs run
 	for _, j := range s.active {
+		users[j.user] += j.running
 		if !j.admitted.IsZero() && j.queued > 0 {
 			jobs = append(jobs, j)
 		}
 	}
-	sort.SliceStable(jobs, func(a, b int) bool { return jobs[a].running < jobs[b].running })
+	// The user running the fewest tasks first: by job alone, a user's
+	// many small queries, each admitted running none as the one before
+	// it ended, came before another user's query that arrived after them
+	// all, which waited 30 s for 300 unread lookups to run (a tester's).
+	sort.SliceStable(jobs, func(a, b int) bool {
+		if ua, ub := users[jobs[a].user], users[jobs[b].user]; ua != ub {
+			return ua < ub
+		}
+		return jobs[a].running < jobs[b].running
+	})
 	for _, j := range jobs {
 		j.takers, j.places = slots, s.places
 		steal := func(home string) bool {

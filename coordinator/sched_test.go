@@ -380,6 +380,36 @@ func TestAdmissionLimits(t *testing.T) {
 	}
 }
 
+// A free slot goes to the user running the fewest tasks: a user's many
+// queries, each admitted running none as the one before it ended, came
+// before another user's query that arrived after them (a tester's: 300
+// unread lookups of one user kept another's query waiting 30 s).
+func TestFreeSlotGoesToTheUserRunningFewest(t *testing.T) {
+	s := newScheduler(newRegistry(cluster.NewSecret(), time.Second, "UTC", zerolog.Nop()), context.Background(), zerolog.Nop())
+	s.perUser = 2
+	one := []jobTask{{handle: "h", home: "e"}}
+	stage := []jobStage{{n: 1}}
+	for i, user := range []string{"bob", "bob", "bob", "eve"} {
+		s.add(fmt.Sprintf("q%d", i), user, one, stage)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	slots := map[string]int{"e": 2}
+	var order []string
+	for range 2 {
+		runs := s.pick("e", slots, 2, time.Now(), nil)
+		if len(runs) != 1 {
+			t.Fatalf("a free slot was given %d tasks", len(runs))
+		}
+		order = append(order, runs[0].job.id)
+	}
+	// q0 first (no user runs anything; it came first), then eve's q3:
+	// bob runs a task, eve none.
+	if want := []string{"q0", "q3"}; !slices.Equal(order, want) {
+		t.Fatalf("slots went to %v, want %v", order, want)
+	}
+}
+
 // An executor that joins while a query runs takes its queued tasks, and
 // runs again those held up at the other.
 func TestExecutorJoinsMidQuery(t *testing.T) {
