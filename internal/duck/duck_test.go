@@ -685,6 +685,22 @@ func firstValue(ctx context.Context, c *Conn, sql string, args []any) (string, e
 	return strings.Clone(r.RecordBatch().Column(0).ValueStr(0)), nil // the record's memory goes with r
 }
 
+// A text DuckDB could not split into statements is a parser's error,
+// unless its message names another type: a parser out of memory was
+// InvalidArgument.
+func TestExtractErrorKinds(t *testing.T) {
+	for msg, want := range map[string]Kind{
+		"Out of Memory Error: Allocation failure":         KindOutOfMemory,
+		"Parser Error: syntax error at or near \"SELEC\"": KindInvalid,
+		"something DuckDB never said before":              KindInvalid,
+	} {
+		var e *Error
+		if err := extractError(msg); !errors.As(err, &e) || e.Kind != want {
+			t.Errorf("%q: %v, want kind %v", msg, err, want)
+		}
+	}
+}
+
 // TestFullDiskIsResourceExhaustion: a write that found the disk full is
 // KindOutOfMemory (ResourceExhausted) whatever DuckDB's error type: a
 // commit's failure came as a transaction error, Aborted, which says a

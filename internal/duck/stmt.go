@@ -102,7 +102,7 @@ func (c *Conn) prepareOwn(ctx context.Context, query string, runLeading bool) (*
 	defer mapping.DestroyExtracted(&ex)
 	if n == 0 {
 		if msg := mapping.ExtractStatementsError(ex); msg != "" {
-			return nil, newError(duckdb.ErrorTypeParser, msg)
+			return nil, extractError(msg)
 		}
 		return nil, &Error{Kind: KindInvalid, Msg: "Parser Error: empty query: no statement to run"}
 	}
@@ -130,6 +130,18 @@ func (c *Conn) prepareOwn(ctx context.Context, query string, runLeading bool) (*
 		st.text = query
 	}
 	return st, err
+}
+
+// extractError is the error of a text DuckDB could not split into
+// statements: a parser's, unless its message names another type (a parser
+// out of memory says "Out of Memory Error", and was InvalidArgument: a
+// tester's 550,000-key IN list).
+func extractError(msg string) error {
+	t := errorTypeOf(msg)
+	if t == duckdb.ErrorTypeInvalid {
+		t = duckdb.ErrorTypeParser
+	}
+	return newError(t, msg)
 }
 
 // prepareExtracted prepares statement i of ex, if the guard allows it.
