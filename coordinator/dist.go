@@ -1157,14 +1157,12 @@ func (d *dist) literalsBind(ctx context.Context, conn *duck.Conn, parts []*parti
 		if err != nil {
 			return false
 		}
-		st, err := conn.Prepare(ctx, sql)
+		got, err := d.rewriteSchema(ctx, conn, sql)
 		if err != nil {
 			d.log.Debug().Err(err).Msg("a rewrite with its constants as parameters does not prepare: planned for each value")
 			return false
 		}
-		same := st.Schema.Equal(schema)
-		_ = st.Close()
-		if !same {
+		if !got.Equal(schema) {
 			return false
 		}
 	}
@@ -1389,13 +1387,11 @@ func (d *dist) rewrite(ctx context.Context, conn *duck.Conn, a *partition.Analys
 	if err != nil || checkSQL == "" {
 		return "", "", fmt.Errorf("writing the task queries: %v", errors.Join(err, rows.Err()))
 	}
-	st, err := conn.Prepare(ctx, checkSQL)
+	got, err := d.rewriteSchema(ctx, conn, checkSQL)
 	if err != nil {
 		return "", "", fmt.Errorf("%w: rewrite does not prepare: %v", partition.ErrLocal, err)
 	}
-	same := st.Schema.Equal(schema)
-	_ = st.Close()
-	if !same {
+	if !got.Equal(schema) {
 		return "", "", fmt.Errorf("%w: rewrite changes the result schema", partition.ErrLocal)
 	}
 	return task, merge, nil

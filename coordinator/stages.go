@@ -128,13 +128,11 @@ func (d *dist) planStaged(ctx context.Context, conn *duck.Conn, seen listings, s
 		if err != nil {
 			return nil, err
 		}
-		st, err := conn.Prepare(ctx, checkSQL)
+		got, err := d.rewriteSchema(ctx, conn, checkSQL)
 		if err != nil {
 			return nil, fmt.Errorf("%w: the staged rewrite does not prepare: %v", partition.ErrLocal, err)
 		}
-		same := st.Schema.Equal(schema)
-		_ = st.Close()
-		if !same {
+		if !got.Equal(schema) {
 			return nil, fmt.Errorf("%w: the staged rewrite changes the result schema", partition.ErrLocal)
 		}
 		sampled := map[int]bool{} // consumers whose bounds are known

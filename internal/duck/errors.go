@@ -34,6 +34,24 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.Msg }
+
+// AbortsTransaction says whether DuckDB aborts the open transaction of
+// the connection a statement failed on with e: every error but a
+// parser's, binder's, catalog's, permission's or connection's does (a
+// Conversion, IO or INTERNAL error), and the transaction then takes
+// nothing but ROLLBACK.
+func (e *Error) AbortsTransaction() bool {
+	var de *duckdb.Error
+	if !errors.As(e.err, &de) {
+		return true
+	}
+	switch de.Type {
+	case duckdb.ErrorTypeParser, duckdb.ErrorTypeBinder, duckdb.ErrorTypeCatalog, duckdb.ErrorTypePermission,
+		duckdb.ErrorTypeConnection, duckdb.ErrorTypeParameterNotAllowed:
+		return false
+	}
+	return true
+}
 func (e *Error) Unwrap() error { return e.err }
 
 // wrap classifies err if it carries a DuckDB error; other errors pass through.
