@@ -111,14 +111,10 @@ var stageQueries = []string{
 	"SELECT f.k, o.od FROM fact f JOIN ord o ON f.o = o.o AND o.urgent AND f.c = 'c2'",
 	// ASOF joins: the left input splits; the right is co-partitioned with
 	// it by the equalities of the ON (ord, over the broadcast threshold),
-	// else read whole by every task (dim); ASOF RIGHT and FULL joins of two
-	// scans are co-partitioned, as a FULL join's, or without an equality
-	// stay local.
+	// else read whole by every task (dim). ASOF RIGHT and FULL joins run
+	// on one node (TestAsofRightAndFullJoinsRunOnOneNode).
 	"SELECT f.k, f.o, o.o AS prior FROM fact f ASOF JOIN ord o ON f.d = o.od AND f.o >= o.o WHERE f.x > 10",
 	"SELECT f.d, count(*), count(dim.d) FROM fact f ASOF LEFT JOIN dim ON f.o >= dim.d * 80 GROUP BY f.d",
-	"SELECT f.k, o.o FROM fact f ASOF RIGHT JOIN ord o ON f.d = o.od AND f.o >= o.o",
-	"SELECT count(*), count(f.k), count(o.o) FROM fact f ASOF FULL JOIN ord o ON f.d = o.od AND f.o >= o.o",
-	"SELECT f.k, o.o FROM fact f ASOF RIGHT JOIN ord o ON f.o >= o.o",
 	// An aggregate that does not decompose, or a window, over a join: the
 	// query over the join's rows, shuffled by its keys (partition/joinraw.go).
 	"SELECT dim.name, median(f.x), list(f.k ORDER BY f.k)[1:2] AS firsts FROM fact f JOIN dim ON f.d = dim.d GROUP BY dim.name",

@@ -593,8 +593,8 @@ func collectLeaves(from Node, at []string, w *withs) (leaves []leaf, natural boo
 			// nearest by the inequality, or none: the left input splits;
 			// the right one is read whole by every task, or shuffled by
 			// those keys with the left (joinConditions), never sliced.
-			// ASOF RIGHT or FULL: both sides co-partitioned by the ON's
-			// equalities (findJoinScan's outerBoth), as a FULL join's.
+			// ASOF RIGHT or FULL runs local (findJoinScan): neither
+			// side splits.
 			left := splittable
 			if jt != "INNER" && jt != "LEFT" {
 				left, full = false, true

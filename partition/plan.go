@@ -704,11 +704,12 @@ func (a *Analysis) findJoinScan(from Node, at []string, rows func([]string) (int
 				// Each left row meets at most one right row, chosen
 				// among all of them: the left splits, the right is
 				// never sliced (collectLeaves); ASOF RIGHT and FULL
-				// co-partition both sides (outerBoth, below).
+				// run local.
 				if jt == "INNER" || jt == "LEFT" {
 					find(child(n, "left"), append(slices.Clone(path), "left"), splittable)
 				} else {
-					why = fmt.Sprintf("an ASOF %s join of inputs other than two scans with an equality in its ON", jt)
+					why = fmt.Sprintf("an ASOF %s join: DuckDB 1.5.5 of one thread, as an executor may be, never ends "+
+						"one whose left input is empty or shares no key with the right, as a partition's may", jt)
 				}
 				return
 			default:
@@ -723,8 +724,7 @@ func (a *Analysis) findJoinScan(from Node, at []string, rows func([]string) (int
 	}
 	find(from, at, true)
 	if len(found) == 0 && a.env.Exchanges && outerBoth(from) {
-		// Two scans FULL joined (or ASOF RIGHT or FULL): both
-		// co-partitioned by the ON equalities (joinStages), the left
+		// Two scans FULL joined: both co-partitioned by the ON equalities (joinStages), the left
 		// one the split scan.
 		if left, ok := a.scanUnder(child(from, "left"), append(slices.Clone(at), "left")); ok {
 			if _, ok := a.scanUnder(child(from, "right"), nil); ok {
@@ -770,17 +770,11 @@ func (a *Analysis) findJoinScan(from Node, at []string, rows func([]string) (int
 
 // outerBoth says join n keeps the rows of its right side that match
 // nothing, and so must see every row of the left side of their keys: a
-// FULL join, or an ASOF RIGHT or FULL one (rows of equal ON equalities
-// meet in one partition, the nearest by the inequality among them).
+// FULL join. (An ASOF RIGHT or FULL one would be too, rows of equal ON
+// equalities meeting in one partition; it runs on one node: see
+// findJoinScan.)
 func outerBoth(n Node) bool {
-	jt := str(n, "join_type")
-	switch str(n, "ref_type") {
-	case "REGULAR":
-		return jt == "FULL"
-	case "ASOF":
-		return jt == "RIGHT" || jt == "FULL"
-	}
-	return false
+	return str(n, "ref_type") == "REGULAR" && str(n, "join_type") == "FULL"
 }
 
 // unionAllBranches are the branches of n, a tree of UNION ALLs with no

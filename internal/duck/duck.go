@@ -93,6 +93,9 @@ type DB struct {
 	gate        *objstore.Gate // object storage requests go through it; nil without
 	// recursiveJSON is Config.RecursiveJSON.
 	recursiveJSON bool
+	// oneThread says DuckDB runs one worker thread: its ASOF RIGHT and
+	// FULL joins then never end on some inputs (checkNamed).
+	oneThread bool
 	// editCells bounds the edit distances' work (Config.MaxEditCells); 0:
 	// no bound.
 	editCells int64
@@ -257,6 +260,12 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		_ = db.Close()
 		return nil, err
 	}
+	var threads int64
+	if err := db.pool.QueryRowContext(ctx, "SELECT current_setting('threads')::BIGINT").Scan(&threads); err != nil {
+		_ = db.Close()
+		return nil, wrap(fmt.Errorf("duck: threads: %w", err))
+	}
+	db.oneThread = threads == 1
 	return db, nil
 }
 

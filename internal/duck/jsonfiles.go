@@ -75,8 +75,10 @@ const maxJSONChecked = 100_000
 // that write (writingCalls) made in them, which checkText cannot see in
 // the statement's text (a reader advanced a writer's sequence through a
 // macro calling nextval, and checkpointed the database through a table
-// macro calling checkpoint()); where jsonFiles, it checks the JSON files
-// they read, as follows.
+// macro calling checkpoint()); on a DuckDB of one thread it refuses an
+// ASOF RIGHT or FULL join in them, which DuckDB 1.5.5 then may never end
+// (an empty left input); where jsonFiles, it checks the JSON files they
+// read, as follows.
 //
 // It refuses a client statement that would read a local JSON
 // file holding a value nested deeper than MaxJSONFileDepth, or that names
@@ -115,6 +117,12 @@ func (c *Conn) checkNamed(toks []sqltext.Token, n *nester, jsonFiles bool) ([]st
 			}
 			name := strings.ToLower(t.Text)
 			call := i+1 < len(ts) && ts[i+1].Kind == '('
+			if c.db.oneThread && t.Kind == 'w' && name == "asof" && i+1 < len(ts) && ts[i+1].Kind == 'w' &&
+				(ts[i+1].Text == "right" || ts[i+1].Text == "full") {
+				return nil, &Error{Kind: KindUnsupported, Msg: fmt.Sprintf("Not implemented Error: %san ASOF %s JOIN on a DuckDB of one thread: "+
+					"DuckDB 1.5.5 never ends one whose left input is empty or shares no key with the right, and cannot cancel it; "+
+					"run the server with --threads 2 or more", within(named), strings.ToUpper(ts[i+1].Text))}
+			}
 			if why, ok := writingCalls[name]; ok && call && named != "" && c.policy.ReadOnly {
 				return nil, &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: read-only access: %s calls %s(), which is not allowed: %s", named, name, why)}
 			}
@@ -149,6 +157,15 @@ func (c *Conn) checkNamed(toks []sqltext.Token, n *nester, jsonFiles bool) ([]st
 		return nil, err
 	}
 	return paths, nil
+}
+
+// within says where a statement's token is: in the view or macro named,
+// or in the statement ("").
+func within(named string) string {
+	if named == "" {
+		return ""
+	}
+	return named + " holds "
 }
 
 // mentionsJSON says whether a COPY statement names the JSON format (FORMAT

@@ -120,7 +120,7 @@ func (c *Conn) Recheck(ctx context.Context, chk *Checked) error {
 
 func (c *Conn) checkQueryFiles(ctx context.Context, query string, b Bounds) (json []string, err error) {
 	jsonFiles := !c.db.recursiveJSON
-	if b.Nesting <= 0 && b.FileScans <= 0 && !jsonFiles && !c.policy.ReadOnly {
+	if b.Nesting <= 0 && b.FileScans <= 0 && !jsonFiles && !c.policy.ReadOnly && !c.db.oneThread {
 		return nil, nil
 	}
 	toks, err := sqltext.Scan(query)
@@ -150,7 +150,7 @@ func (c *Conn) checkQueryFiles(ctx context.Context, query string, b Bounds) (jso
 			"once a mention; a CTE's also where it is defined), over the server's limit of %d (--max-file-scans, SKEIN_MAX_FILE_SCANS): each scan holds a "+
 			"file open while the statement lives; read many files with one scan of a glob or a list", m.scans, b.FileScans)}
 	}
-	if jsonFiles || c.policy.ReadOnly {
+	if jsonFiles || c.policy.ReadOnly || c.db.oneThread {
 		if n.views == nil { // a view named without FROM: PIVOT v ON ..., DESCRIBE v
 			n.views = c.definitions(ctx, viewsSQL)
 		}
