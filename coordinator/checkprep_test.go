@@ -7,8 +7,13 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/skeindb/skein/internal/ducktest"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // A query whose staged rewrite, reading one file of its glob, fails where
@@ -56,4 +61,76 @@ func TestRewriteFailureLeavesTheTransaction(t *testing.T) {
 	if n := queryInt(t, sess, "SELECT count(*) FROM keep"); n != 3 {
 		t.Errorf("the transaction's table holds %d rows after its commit, want 3", n)
 	}
+}
+
+// A query split across executors that fails in its own SQL (a conversion
+// at one row) inside the session's transaction aborts the transaction, as
+// DuckDB aborts one a statement fails in: it stayed open, and the rows
+// inserted before the failed query committed (a tester's). The session's
+// next statement meets the abort, its COMMIT fails, and nothing is kept.
+// A transaction begun after the failure is not touched.
+func TestSplitQueryFailureAbortsTheTransaction(t *testing.T) {
+	c, _, glob := startCluster(t, 2, "direct", func(c *Config) { c.SplitMinRows, c.LocalMaxRows = 0, 0 })
+	sess := sessionClient(t, c)
+	ctx := context.Background()
+	exec := func(stmt string) error {
+		_, err := sess.ExecuteUpdate(ctx, stmt)
+		return err
+	}
+	for _, stmt := range []string{"CREATE TABLE kept (x INTEGER)", "BEGIN TRANSACTION", "INSERT INTO kept VALUES (1), (2), (3)"} {
+		if err := exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	failing := fmt.Sprintf("SELECT id, CASE WHEN id = 25000 THEN 'x' ELSE id::VARCHAR END::BIGINT AS v FROM read_parquet('%s')", glob)
+	info, err := sess.Execute(ctx, failing)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := planOf(t, info); p.Mode == "local" {
+		t.Fatalf("%s ran local (%s): the test needs it split", failing, p.Reason)
+	}
+	var readErr error
+	for _, ep := range info.Endpoint {
+		if readErr = readEndpoint(ctx, sess, ep); readErr != nil {
+			break
+		}
+	}
+	if readErr == nil {
+		t.Fatalf("%s: no error", failing)
+	}
+	// The executors' failure reaches the session as the client reads it:
+	// the next statement, or one soon after, meets the aborted transaction.
+	eventually(t, 10*time.Second, func() (bool, string) {
+		_, err := sess.Execute(ctx, "SELECT 1")
+		return status.Code(err) == codes.Aborted, fmt.Sprintf("a statement after the failed query: %v", err)
+	})
+	if err := exec("COMMIT"); err == nil {
+		t.Error("COMMIT of the aborted transaction succeeded")
+	}
+	_ = exec("ROLLBACK")
+	if n := queryInt(t, sess, "SELECT count(*) FROM kept"); n != 0 {
+		t.Errorf("%d rows kept from the aborted transaction", n)
+	}
+	// The failure aborts only the transaction it happened in.
+	for _, stmt := range []string{"BEGIN TRANSACTION", "INSERT INTO kept VALUES (4)", "COMMIT"} {
+		if err := exec(stmt); err != nil {
+			t.Fatalf("%s after the aborted transaction: %v", stmt, err)
+		}
+	}
+	if n := queryInt(t, sess, "SELECT count(*) FROM kept"); n != 1 {
+		t.Errorf("%d rows after the next transaction, want 1", n)
+	}
+}
+
+// readEndpoint reads an endpoint through the coordinator to its end.
+func readEndpoint(ctx context.Context, cl *flightsql.Client, ep *flight.FlightEndpoint) error {
+	r, err := cl.DoGet(ctx, ep.Ticket)
+	if err != nil {
+		return err
+	}
+	defer r.Release()
+	for r.Next() {
+	}
+	return r.Err()
 }

@@ -511,6 +511,9 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 		_ = db.Close()
 		return nil, err
 	}
+	if d != nil {
+		d.failedIn = fs.FailedInTransaction
+	}
 	// Stop, past the shutdown grace, waits for the handlers it cancels:
 	// nothing may use the database after Shutdown closes it.
 	// The metrics interceptors come first, so they see each call's final

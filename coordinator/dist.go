@@ -81,10 +81,14 @@ type dist struct {
 	taskOpenFiles int // Config.TaskOpenFiles
 	retries       int
 	hist          *history
-	tls           cluster.TLS
-	life          context.Context // ends when the coordinator shuts down
-	stopLife      context.CancelFunc
-	work          work // every call and goroutine using the layer, waited for at shutdown
+	// failedIn tells the front door that a query a session planned, its
+	// FlightInfo issued at the time given, failed on executors in its own
+	// SQL (flightsql.Server.FailedInTransaction). Set before serving.
+	failedIn func(session string, issued time.Time, err error)
+	tls      cluster.TLS
+	life     context.Context // ends when the coordinator shuts down
+	stopLife context.CancelFunc
+	work     work // every call and goroutine using the layer, waited for at shutdown
 	// streams counts the tickets redeemed here whose answers still stream
 	// (proxied tasks, merges, single endpoints): a drain waits for them.
 	streams atomic.Int64
@@ -379,6 +383,11 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 		d.log.Error().Str("query_id", qid).Strs("executors", dead).Dur("refused_for", quarantineFor).
 			Msg("executors died running a task of the query: its text is refused for a while")
 		d.quarantine.add(text, qid, dead)
+	}
+	d.sched.sqlFailed = func(qid string, err error) {
+		if session, issued, ok := d.leases.origin(qid); ok && session != "" && d.failedIn != nil {
+			d.failedIn(session, issued, err)
+		}
 	}
 	d.work.spawn(d.sched.loop) // before close can be called: the count is not yet waited on
 	return d, nil

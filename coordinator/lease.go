@@ -41,8 +41,9 @@ type leases struct {
 }
 
 type lease struct {
-	handle   string // one of its task handles: the capability to cancel it
-	session  string // the client session that planned it
+	handle   string    // one of its task handles: the capability to cancel it
+	session  string    // the client session that planned it
+	issued   time.Time // when its FlightInfo was issued
 	trace    string
 	deadline time.Time // the lease
 	limit    time.Time // the tickets' expiry: no lease goes past it
@@ -108,7 +109,7 @@ func (ls *lease) dropped(now time.Time) {
 // endpoints' expiration time.
 func (l *leases) add(qid string, tag flightsql.QueryTag, handle string, left []int, direct, staged bool) time.Time {
 	now := l.now()
-	ls := &lease{handle: handle, session: tag.Session, trace: tag.Trace, deadline: now.Add(l.expiry),
+	ls := &lease{handle: handle, session: tag.Session, trace: tag.Trace, issued: now, deadline: now.Add(l.expiry),
 		limit: now.Add(cluster.TaskTTL), left: map[int]bool{}, direct: direct, staged: staged}
 	for _, t := range left {
 		ls.left[t] = true
@@ -120,6 +121,17 @@ func (l *leases) add(qid string, tag flightsql.QueryTag, handle string, left []i
 	}
 	l.q[qid] = ls
 	return ls.deadline
+}
+
+// origin is the session that planned a query followed, and when its
+// FlightInfo was issued.
+func (l *leases) origin(qid string) (session string, issued time.Time, ok bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ls := l.q[qid]; ls != nil {
+		return ls.session, ls.issued, true
+	}
+	return "", time.Time{}, false
 }
 
 // touch moves a query's lease to expiry from now (never past its

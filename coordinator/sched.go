@@ -58,6 +58,9 @@ type scheduler struct {
 	// poisoned is told that executors died running a task of the query
 	// of the given text (its SQL's SHA-256, job.text), once (died).
 	poisoned func(text [32]byte, qid string, dead []string)
+	// sqlFailed is told that a task of the query failed in its own SQL,
+	// once a query.
+	sqlFailed func(qid string, err error)
 	// Admission: distributed queries running at once, in all and per user
 	// (0: no limit); the others wait in arrival order.
 	limit, perUser int
@@ -111,6 +114,8 @@ type job struct {
 	relost   bool              // a task lost at an executor was queued again (pick)
 	queued   int
 	running  int // runs in progress
+	// sqlFailed: a task failed in its own SQL (scheduler.sqlFailed told).
+	sqlFailed bool
 	// The run times of its ended tasks, sorted: all, and by executor.
 	all  []time.Duration
 	took map[string][]time.Duration
@@ -860,6 +865,11 @@ func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 		at = ""
 		if !lost && cluster.SQLFailed(err) {
 			t.failed = err
+			if !j.sqlFailed && s.sqlFailed != nil {
+				j.sqlFailed = true
+				qid := j.id
+				s.spawn(func() { s.sqlFailed(qid, err) })
+			}
 		}
 	}
 	if lost {

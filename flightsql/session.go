@@ -56,6 +56,11 @@ type session struct {
 	// holds: reclaimDisconnected found it holding what its client could
 	// come back for, since its last request.
 	holds bool
+	// failed is the error of a query it planned that failed on executors
+	// in its own SQL, planned at failedSince: its transaction, if open
+	// then and still, is aborted before its next request (abortFailed).
+	failed      error
+	failedSince time.Time
 }
 
 func (s *session) lock(ctx context.Context) error {
@@ -513,6 +518,13 @@ func (ss *sessions) get(id string) *session {
 		s.mu.Unlock()
 	}
 	return s
+}
+
+// peek is the session of id, or nil, without marking it claimed (get).
+func (ss *sessions) peek(id string) *session {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.byID[id]
 }
 
 // close ends a session: it waits for the request using it, then rolls back

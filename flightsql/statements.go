@@ -51,6 +51,7 @@ func withSession[T any](ctx context.Context, sess *session, fn func() (T, error)
 		return zero, err
 	}
 	defer sess.unlock()
+	sess.abortFailed(ctx)
 	return fn()
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
@@ -199,4 +200,54 @@ func (s *Server) CloseSession(ctx context.Context, _ *flight.CloseSessionRequest
 		return &flight.CloseSessionResult{Status: flight.CloseSessionResultClosed}, nil
 	}
 	return &flight.CloseSessionResult{Status: flight.CloseSessionResultNotCloseable}, nil
+}
+
+// FailedInTransaction tells the session that planned a query run on
+// executors, at since, that the query failed in its own SQL with err (a
+// conversion, an overflow): DuckDB aborts the transaction a statement
+// fails in, and a split query's failure on executors left the session's
+// transaction open, so that its writes before the failed query committed
+// (a tester's). The transaction, if it was open then and still is, is
+// aborted before the session's next request, which then meets "Current
+// transaction is aborted", as with DuckDB alone.
+func (s *Server) FailedInTransaction(session string, since time.Time, err error) {
+	sess := s.sessions.peek(session)
+	if sess == nil {
+		return
+	}
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if sess.failed == nil {
+		sess.failed, sess.failedSince = err, since
+	}
+}
+
+// abortFailed aborts the session's transaction if a query it planned in
+// it failed on executors (FailedInTransaction): it runs a statement that
+// fails as the query did, which DuckDB takes as the transaction's
+// failure. The session's connection is held.
+func (sess *session) abortFailed(ctx context.Context) {
+	sess.mu.Lock()
+	err, since := sess.failed, sess.failedSince
+	sess.failed = nil
+	sess.mu.Unlock()
+	if err == nil {
+		return
+	}
+	if in, ierr := sess.conn.InTransaction(ctx); ierr != nil || !in {
+		return
+	}
+	rows, qerr := sess.conn.QueryRows(ctx, "SELECT now()") // the transaction's start
+	if qerr != nil {
+		return // aborted already
+	}
+	var start time.Time
+	if rows.Next() {
+		qerr = rows.Scan(&start)
+	}
+	rows.Close()
+	if qerr != nil || start.After(since) {
+		return // a transaction begun after the query was planned
+	}
+	_, _ = sess.conn.Exec(ctx, "SELECT error($1)", "a query of this transaction failed on the executors: "+err.Error())
 }
