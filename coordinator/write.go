@@ -498,8 +498,19 @@ func (d *dist) writeParts(ctx context.Context, conn *duck.Conn, c copyPlan, user
 			return n, len(p.tasks), err
 		}
 	}
+	// Bounded by --query-timeout as every write is: this one ran on past
+	// it (a tester's: 13 s under a 3 s timeout).
+	var deadline time.Time
+	if d.limits.QueryTimeout > 0 {
+		deadline = time.Now().Add(d.limits.QueryTimeout)
+	}
+	qctx, cancel := d.queryContext(ctx, qid, deadline)
+	defer cancel()
 	done := d.Local(tag, user, query)
-	n, err := conn.Exec(ctx, duck.CopySQL(local, filepath.Join(tmp, partName(qid, 0)), c.opts))
+	n, err := conn.Exec(qctx, duck.CopySQL(local, filepath.Join(tmp, partName(qid, 0)), c.opts))
+	if err != nil {
+		err = d.limits.Expired(qctx, qid, err)
+	}
 	done(n, err)
 	return n, 1, err
 }
@@ -569,6 +580,10 @@ func (c copyPlan) prepareDir() (created bool, err error) {
 	switch {
 	case err == nil:
 		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		// As DuckDB's COPY to a file in a directory that is not there
+		// (it was Internal).
+		return false, fmt.Errorf("%w: COPY: the directory %s does not exist, to make %s in", flightsql.ErrNotFound, filepath.Dir(c.dir), filepath.Base(c.dir))
 	case !errors.Is(err, fs.ErrExist):
 		return false, fmt.Errorf("COPY: %w", err)
 	}

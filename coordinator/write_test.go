@@ -253,6 +253,15 @@ func TestCopyIsChecked(t *testing.T) {
 			t.Errorf("%s exists after a refused COPY", d)
 		}
 	}
+	// A directory whose parent is not there: NotFound, as DuckDB's COPY to
+	// a file in it (it was Internal), and nothing made.
+	_, err = cl.ExecuteUpdate(wri, fmt.Sprintf(`COPY (%s) TO '%s/nope/sub/' (FORMAT parquet)`, q, data))
+	if status.Code(err) != codes.NotFound {
+		t.Errorf("a COPY to a directory whose parent is not there: %v, want NotFound", err)
+	}
+	if _, err := os.Stat(filepath.Join(data, "nope")); !os.IsNotExist(err) {
+		t.Errorf("a failed COPY made its parent: %v", err)
+	}
 	// Through a query (as ADBC sends it), the write distributes too.
 	out := filepath.Join(data, "viaquery")
 	if _, err := cl.Execute(wri, fmt.Sprintf(`COPY (%s) TO '%s/' (FORMAT parquet)`, q, out)); err != nil {
