@@ -42,6 +42,9 @@ type identity struct {
 	role    users.Role
 	session string
 	member  bool // an executor, by its signed membership
+	// expires is when the bearer token the call came with expires (zero:
+	// none): a token issued for it expires no later (issue).
+	expires time.Time
 	// header and verified: an executor's membership header and what the
 	// cluster made of it (see Cluster.Member).
 	header   string
@@ -124,7 +127,7 @@ func (s *Server) verify(method string, md metadata.MD) (*identity, error) {
 		}
 		return &identity{basic: &basicLogin{user: user, password: password}}, nil
 	case strings.EqualFold(scheme, "bearer"):
-		c, err := s.bearers.verify(s.signer, cred)
+		id, err := s.bearers.verify(s.signer, cred)
 		if err != nil {
 			if s.authRequired() {
 				if errors.Is(err, token.ErrSignature) {
@@ -136,7 +139,7 @@ func (s *Server) verify(method string, md metadata.MD) (*identity, error) {
 			}
 			break // without auth a stale token just starts a new session
 		}
-		return c.identity(), nil
+		return id, nil
 	}
 	// A session cookie carries the same signed token.
 	for _, h := range md.Get("cookie") {
@@ -145,8 +148,8 @@ func (s *Server) verify(method string, md metadata.MD) (*identity, error) {
 			if name != sessionCookie {
 				continue
 			}
-			if c, err := s.bearers.verify(s.signer, val); err == nil {
-				return c.identity(), nil
+			if id, err := s.bearers.verify(s.signer, val); err == nil {
+				return id, nil
 			}
 		}
 	}
@@ -175,18 +178,18 @@ type bearerEntry struct {
 // per session, and sessions are bounded well below this).
 const maxBearers = 4096
 
-func (bc *bearerCache) verify(signer *token.Signer, tok string) (bearerClaims, error) {
+func (bc *bearerCache) verify(signer *token.Signer, tok string) (*identity, error) {
 	now := time.Now()
 	bc.mu.Lock()
 	e, ok := bc.m[tok]
 	bc.mu.Unlock()
 	if ok && now.Before(e.until) {
-		return e.claims, nil
+		return e.claims.identity(e.until), nil
 	}
 	var c bearerClaims
 	until, err := signer.VerifyUntil(bearerKind, tok, &c)
 	if err != nil {
-		return c, err
+		return nil, err
 	}
 	bc.mu.Lock()
 	if bc.m == nil || len(bc.m) >= maxBearers {
@@ -194,15 +197,15 @@ func (bc *bearerCache) verify(signer *token.Signer, tok string) (bearerClaims, e
 	}
 	bc.m[tok] = bearerEntry{claims: c, until: until}
 	bc.mu.Unlock()
-	return c, nil
+	return c.identity(until), nil
 }
 
-func (c bearerClaims) identity() *identity {
+func (c bearerClaims) identity(expires time.Time) *identity {
 	role := c.Role
 	if role == "" {
 		role = users.Admin
 	}
-	return &identity{user: c.User, role: role, session: c.Session}
+	return &identity{user: c.User, role: role, session: c.Session, expires: expires}
 }
 
 const flightMethod = "/arrow.flight.protocol.FlightService/"
@@ -330,7 +333,15 @@ func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 
 // issue signs a bearer token for the caller's session.
 func (s *Server) issue(id *identity) (string, error) {
-	return s.signer.Sign(bearerKind, bearerClaims{User: id.user, Role: id.role, Session: id.session}, time.Now().Add(s.cfg.TokenTTL))
+	expires := time.Now().Add(s.cfg.TokenTTL)
+	if !id.expires.IsZero() && id.expires.Before(expires) {
+		// A token given for a token (a Handshake with one, the JDBC
+		// driver's token=) renews nothing: one that leaked, or whose
+		// session was closed, was good for new sessions of 12 hours
+		// each, for ever (a tester's).
+		expires = id.expires
+	}
+	return s.signer.Sign(bearerKind, bearerClaims{User: id.user, Role: id.role, Session: id.session}, expires)
 }
 
 // sendToken tells the client its token: as a response header (which the
@@ -366,7 +377,7 @@ func (s *Server) handshake(stream flight.FlightService_HandshakeServer) error {
 		sess.link(c)
 		sess.mu.Unlock()
 	}
-	tok, err := s.issue(&identity{user: id.user, role: id.role, session: sess.id})
+	tok, err := s.issue(&identity{user: id.user, role: id.role, session: sess.id, expires: id.expires})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package flightsql_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -195,6 +197,7 @@ func TestEndedSessionTokenRefused(t *testing.T) {
 	// The same token on Handshake (the JDBC driver's token=) opens a new
 	// session.
 	md, _ := metadata.FromOutgoingContext(ann)
+	time.Sleep(1100 * time.Millisecond) // a token's expiry is in whole seconds: one later would show
 	hs, err := c.Client.Handshake(metadata.AppendToOutgoingContext(context.Background(), "authorization", md.Get("authorization")[0]))
 	if err != nil {
 		t.Fatal(err)
@@ -207,10 +210,35 @@ func TestEndedSessionTokenRefused(t *testing.T) {
 	if v := scalarInt(t, again, c, "SELECT 5::BIGINT"); v != 5 {
 		t.Fatal(v)
 	}
+	// It expires with the token it was given for: each such Handshake gave
+	// 12 hours more, so a token that leaked, its session closed, was good
+	// for ever (a tester's).
+	old := strings.TrimPrefix(md.Get("authorization")[0], "Bearer ")
+	if got, was := tokenExpiry(t, string(resp.Payload)), tokenExpiry(t, old); got > was {
+		t.Errorf("a token given for a token expires at %d, after the token it was given for (%d)", got, was)
+	}
 	// An idle session is reaped; its token is refused the same way.
 	time.Sleep(2500 * time.Millisecond)
 	_, err = c.Execute(again, "SELECT 1")
 	wantMessage(t, err, codes.Unauthenticated, "session ended")
+}
+
+// tokenExpiry is the Unix second a bearer token expires at, from its
+// signed payload.
+func tokenExpiry(t *testing.T, tok string) int64 {
+	t.Helper()
+	payload, _, _ := strings.Cut(tok, ".")
+	body, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env struct {
+		Exp int64 `json:"e"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil || env.Exp == 0 {
+		t.Fatalf("token payload %s: %v", body, err)
+	}
+	return env.Exp
 }
 
 // cookieSession gives a cookie client a session holding a temporary table

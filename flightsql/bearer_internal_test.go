@@ -20,7 +20,7 @@ func TestBearerCacheHoldsVerifiedTokensUntilTheyExpire(t *testing.T) {
 	}
 	for range 2 { // verified, then from the cache
 		c, err := bc.verify(signer, tok)
-		if err != nil || c.User != "ann" || c.Session != "s1" {
+		if err != nil || c.user != "ann" || c.session != "s1" || !c.expires.Equal(exp) {
 			t.Fatalf("%+v, %v", c, err)
 		}
 	}
