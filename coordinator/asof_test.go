@@ -30,7 +30,14 @@ func TestAsofRightAndFullJoinsRunOnOneNode(t *testing.T) {
 					"ON a.g + %[3]d = b.g AND a.id <= b.id - 7", glob, jt, shift))
 			}
 		}
-		return out
+		// Below the top of the FROM: in a subquery, a UNION ALL branch, a
+		// joined derived table, a CTE (they ran in executors' stages).
+		asof := "(SELECT b.g AS k FROM (SELECT 1 AS g, 1 AS id WHERE false) a ASOF RIGHT JOIN (SELECT 1 AS g, 2 AS id) b ON a.g = b.g AND a.id <= b.id)"
+		return append(out,
+			fmt.Sprintf("SELECT count(*) FROM read_parquet('%s') WHERE g IN %s", glob, asof),
+			fmt.Sprintf("SELECT id FROM read_parquet('%s') WHERE g = 2 UNION ALL SELECT k FROM %s", glob, asof),
+			fmt.Sprintf("SELECT p.id, x.k FROM read_parquet('%s') p JOIN %s x ON p.g = x.k", glob, asof),
+			fmt.Sprintf("WITH x AS %s SELECT count(*), sum(p.id) FROM read_parquet('%s') p, x WHERE p.g = x.k", asof, glob))
 	}
 
 	_, one, glob := startCluster(t, 2, "direct")

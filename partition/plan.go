@@ -393,6 +393,9 @@ func analyzeSelect(root Node, env Env) (*Analysis, error) {
 	if err := inlineViews(root, env.View, env.withs); err != nil {
 		return nil, err
 	}
+	if err := asofOuter(root); err != nil {
+		return nil, err
+	}
 	pivotsAsAggregates(root, env) // pivot.go
 	semiJoinsAsExists(root)       // semisyntax.go
 	if err := bindNowOnce(root, &env); err != nil {
@@ -766,6 +769,26 @@ func (a *Analysis) findJoinScan(from Node, at []string, rows func([]string) (int
 		}
 	}
 	return a.useScan(nodeAt(a.root, best), best)
+}
+
+// asofOuter refuses a query holding an ASOF RIGHT or FULL join anywhere
+// (a subquery, a CTE, a view's): DuckDB 1.5.5 of one thread, as an
+// executor may be, never ends one whose left input is empty or shares no
+// key with the right, as a partition's may, or a filtered input's, and
+// cannot cancel it. Only the join at the top of the split FROM was kept
+// local (findJoinScan): one in an IN subquery, a UNION ALL branch or a
+// joined derived table ran in an executor's stage and ended it (a
+// tester's).
+func asofOuter(root Node) error {
+	var jt string
+	if anyNode(root, func(n Node) bool {
+		jt = str(n, "join_type")
+		return str(n, "type") == "JOIN" && str(n, "ref_type") == "ASOF" && jt != "INNER" && jt != "LEFT"
+	}) {
+		return local("an ASOF %s join: DuckDB 1.5.5 of one thread, as an executor may be, never ends one whose left input "+
+			"is empty or shares no key with the right", jt)
+	}
+	return nil
 }
 
 // outerBoth says join n keeps the rows of its right side that match

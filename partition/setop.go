@@ -26,6 +26,9 @@ func analyzeSetOp(root Node, env Env) (*Analysis, error) {
 	if err := inlineViews(root, env.View, env.withs); err != nil {
 		return nil, err
 	}
+	if err := asofOuter(root); err != nil {
+		return nil, err
+	}
 	if err := bindNowOnce(root, &env); err != nil {
 		return nil, err
 	}

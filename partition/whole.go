@@ -40,6 +40,9 @@ func WholeQuery(serialized []byte, views func(catalog, schema, name string) (Vie
 	if err := inlineViews(root, views, nil); err != nil {
 		return nil, err
 	}
+	if err := asofOuter(root); err != nil {
+		return nil, err
+	}
 	ctes := map[string]bool{}
 	collectCTEs(root, ctes)
 	w := &Whole{}
