@@ -546,6 +546,19 @@ func TestRoles(t *testing.T) {
 	if n := scalarInt(t, rea, c, "SELECT one()::BIGINT"); n != 1 {
 		t.Fatalf("a reader's call of a macro that writes nothing: %d", n)
 	}
+	// Views of one name in several schemas: the check read the one listed
+	// last for all (a tester's: main.v's stood for z.v's).
+	for _, sql := range []string{"CREATE SCHEMA a", "CREATE SCHEMA zz", "CREATE VIEW a.vsame AS SELECT nextval('s') AS n",
+		"CREATE VIEW main.vsame AS SELECT 1 AS n", "CREATE VIEW zz.vsame AS SELECT nextval('s') AS n",
+		"CREATE VIEW a.vother AS SELECT nextval('s') AS n", "CREATE VIEW main.vother AS SELECT 1 AS n"} {
+		if _, err := c.ExecuteUpdate(wri, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, sql := range []string{"SELECT n FROM a.vsame", "SELECT n FROM zz.vsame", "SELECT n FROM a.vother"} {
+		_, err := c.Execute(rea, sql)
+		wantCode(t, err, codes.PermissionDenied)
+	}
 	// The reader's statements prepared while one() wrote nothing, run after
 	// the writer made it call nextval: DuckDB binds them again, and they
 	// advanced the sequence (a tester's).
