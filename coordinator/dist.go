@@ -83,8 +83,9 @@ type dist struct {
 	hist          *history
 	// failedIn tells the front door that a query a session planned, its
 	// FlightInfo issued at the time given, failed on executors in its own
-	// SQL (flightsql.Server.FailedInTransaction). Set before serving.
-	failedIn func(session string, issued time.Time, err error)
+	// SQL, and whether a reader met the failure
+	// (flightsql.Server.FailedInTransaction). Set before serving.
+	failedIn func(session string, issued time.Time, err error, read bool)
 	tls      cluster.TLS
 	life     context.Context // ends when the coordinator shuts down
 	stopLife context.CancelFunc
@@ -384,13 +385,19 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 			Msg("executors died running a task of the query: its text is refused for a while")
 		d.quarantine.add(text, qid, dead)
 	}
-	d.sched.sqlFailed = func(qid string, err error) {
-		if session, issued, ok := d.leases.origin(qid); ok && session != "" && d.failedIn != nil {
-			d.failedIn(session, issued, err)
-		}
-	}
+	d.sched.sqlFailed = func(qid string, err error) { d.sqlFailed(qid, err, false) }
+	d.leases.failedRead = func(qid string) { d.sqlFailed(qid, nil, true) }
 	d.work.spawn(d.sched.loop) // before close can be called: the count is not yet waited on
 	return d, nil
+}
+
+// sqlFailed tells the session that planned query qid that it failed in
+// its own SQL with err (read: a reader met the failure, here or at an
+// executor; err nil: a failure of it told before), for its transaction.
+func (d *dist) sqlFailed(qid string, err error, read bool) {
+	if session, issued, ok := d.leases.origin(qid); ok && session != "" && d.failedIn != nil {
+		d.failedIn(session, issued, err, read)
+	}
 }
 
 // Member implements flightsql.Cluster.

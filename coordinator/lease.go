@@ -34,6 +34,10 @@ type leases struct {
 	grace func() time.Duration
 	now   func() time.Time
 
+	// failedRead is told of a read of a query that failed at an
+	// executor (the client met its failure there). Set before use.
+	failedRead func(qid string)
+
 	mu sync.Mutex
 	q  map[string]*lease
 	// openAt: the queries each executor last reported streams open of.
@@ -198,6 +202,14 @@ type gone struct {
 // what their executors still hold is for no one.
 func (l *leases) reported(executor string, reads []cluster.Read) (read []gone) {
 	now := l.now()
+	var failed []cluster.Read
+	defer func() { // once unlocked
+		for _, r := range failed {
+			if l.failedRead != nil {
+				l.failedRead(r.Query)
+			}
+		}
+	}()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(reads) == 0 && len(l.openAt[executor]) == 0 {
@@ -231,6 +243,7 @@ func (l *leases) reported(executor string, reads []cluster.Read) (read []gone) {
 			ls.dropped(now)
 		case cluster.ReadFailed:
 			ls.failed, ls.failedTask, ls.failedAt = r.Error, r.Task, now
+			failed = append(failed, r)
 		}
 	}
 	// Each heartbeat lists every stream still open: those it no longer

@@ -146,6 +146,7 @@ func (d *dist) openPart(ctx context.Context, t cluster.Task, handle []byte, part
 	if ranErr != nil { // its run failed on its own SQL
 		err := fmt.Errorf("task %s/%d: %w", t.Query, t.Task, ranErr)
 		d.hist.taskFailed(t.Query, err)
+		d.sqlFailed(t.Query, err, true)
 		return nil, nil, "", err
 	}
 	if at != "" && at != t.Executor {
@@ -213,6 +214,7 @@ func (d *dist) openPart(ctx context.Context, t cluster.Task, handle []byte, part
 			// said its error three times and more.
 			err = fmt.Errorf("task %s/%d (executor %s): %w", t.Query, t.Task, id, err)
 			d.hist.taskFailed(t.Query, err)
+			d.sqlFailed(t.Query, err, true)
 			return nil, nil, "", err
 		}
 		flightsql.QueryLog(d.log, t.Query, t.Trace).Warn().Err(err).Int("task_id", t.Task).Str("executor", id).Msg("task failed; retrying elsewhere")

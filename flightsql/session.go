@@ -58,9 +58,11 @@ type session struct {
 	holds bool
 	// failed is the error of a query it planned that failed on executors
 	// in its own SQL, planned at failedSince: its transaction, if open
-	// then and still, is aborted before its next request (abortFailed).
+	// then and still, is aborted before its next request once a reader
+	// met it (abortFailed).
 	failed      error
 	failedSince time.Time
+	failedRead  bool // a reader met failed
 }
 
 func (s *session) lock(ctx context.Context) error {

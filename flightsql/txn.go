@@ -207,33 +207,49 @@ func (s *Server) CloseSession(ctx context.Context, _ *flight.CloseSessionRequest
 // conversion, an overflow): DuckDB aborts the transaction a statement
 // fails in, and a split query's failure on executors left the session's
 // transaction open, so that its writes before the failed query committed
-// (a tester's). The transaction, if it was open then and still is, is
-// aborted before the session's next request, which then meets "Current
-// transaction is aborted", as with DuckDB alone.
-func (s *Server) FailedInTransaction(session string, since time.Time, err error) {
+// (a tester's). read says a reader of the query met the error: DuckDB
+// aborts only a statement whose failing rows were read (a client that
+// read the first rows and closed the result keeps its transaction, a
+// tester's), and executors run tasks before their rows are asked for;
+// read with a nil err says a reader met a failure of the query told
+// before. The transaction, if it was open then and still is, is aborted before
+// the session's next request once a reader met the error (abortFailed),
+// which then meets "Current transaction is aborted", as with DuckDB alone.
+func (s *Server) FailedInTransaction(session string, since time.Time, err error, read bool) {
 	sess := s.sessions.peek(session)
 	if sess == nil {
 		return
 	}
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
-	if sess.failed == nil {
+	if sess.failed == nil && err != nil {
 		sess.failed, sess.failedSince = err, since
 	}
+	sess.failedRead = sess.failedRead || read && sess.failed != nil
 }
 
+// failedReadWait is how long a session's next request waits to learn
+// whether a reader met a failure of its query (FailedInTransaction): an
+// executor reports its reads with its heartbeats, once a second.
+const failedReadWait = 2500 * time.Millisecond
+
 // abortFailed aborts the session's transaction if a query it planned in
-// it failed on executors (FailedInTransaction): it runs a statement that
-// fails as the query did, which DuckDB takes as the transaction's
-// failure. The session's connection is held.
+// it failed on executors and a reader met the failure
+// (FailedInTransaction): it runs a statement that fails as the query did,
+// which DuckDB takes as the transaction's failure. The session's
+// connection is held.
 func (sess *session) abortFailed(ctx context.Context) {
 	sess.mu.Lock()
-	err, since := sess.failed, sess.failedSince
-	sess.failed = nil
+	err, since, read := sess.failed, sess.failedSince, sess.failedRead
 	sess.mu.Unlock()
 	if err == nil {
 		return
 	}
+	defer func() {
+		sess.mu.Lock()
+		sess.failed, sess.failedRead = nil, false
+		sess.mu.Unlock()
+	}()
 	if in, ierr := sess.conn.InTransaction(ctx); ierr != nil || !in {
 		return
 	}
@@ -248,6 +264,15 @@ func (sess *session) abortFailed(ctx context.Context) {
 	rows.Close()
 	if qerr != nil || start.After(since) {
 		return // a transaction begun after the query was planned
+	}
+	for wait := time.Now().Add(failedReadWait); !read && time.Now().Before(wait) && ctx.Err() == nil; {
+		time.Sleep(20 * time.Millisecond)
+		sess.mu.Lock()
+		read = sess.failedRead
+		sess.mu.Unlock()
+	}
+	if !read {
+		return // its failing rows were not read: DuckDB would not have met them
 	}
 	_, _ = sess.conn.Exec(ctx, "SELECT error($1)", "a query of this transaction failed on the executors: "+err.Error())
 }
