@@ -584,6 +584,9 @@ func (c copyPlan) prepareDir() (created bool, err error) {
 		// As DuckDB's COPY to a file in a directory that is not there
 		// (it was Internal).
 		return false, fmt.Errorf("%w: COPY: the directory %s does not exist, to make %s in", flightsql.ErrNotFound, filepath.Dir(c.dir), filepath.Base(c.dir))
+	case errors.Is(err, syscall.ENOTDIR):
+		// As DuckDB's "Not a directory" (it was Internal).
+		return false, fmt.Errorf("%w: COPY: %s is under a file, not a directory", flightsql.ErrInvalid, c.dir)
 	case !errors.Is(err, fs.ErrExist):
 		return false, fmt.Errorf("COPY: %w", err)
 	}

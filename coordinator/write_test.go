@@ -262,6 +262,15 @@ func TestCopyIsChecked(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(data, "nope")); !os.IsNotExist(err) {
 		t.Errorf("a failed COPY made its parent: %v", err)
 	}
+	// A directory under a file: InvalidArgument, as DuckDB's "Not a
+	// directory" (it was Internal).
+	if err := os.WriteFile(filepath.Join(data, "afile"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = cl.ExecuteUpdate(wri, fmt.Sprintf(`COPY (%s) TO '%s/afile/sub/' (FORMAT parquet)`, q, data))
+	if status.Code(err) != codes.InvalidArgument {
+		t.Errorf("a COPY to a directory under a file: %v, want InvalidArgument", err)
+	}
 	// Through a query (as ADBC sends it), the write distributes too.
 	out := filepath.Join(data, "viaquery")
 	if _, err := cl.Execute(wri, fmt.Sprintf(`COPY (%s) TO '%s/' (FORMAT parquet)`, q, out)); err != nil {
