@@ -387,6 +387,7 @@ WHERE database_name = 'data' AND view_name = 'skein_partials' AND sql = ''`); er
 	}
 	d.sched.sqlFailed = func(qid string, err error) { d.sqlFailed(qid, err, false) }
 	d.leases.failedRead = func(qid string) { d.sqlFailed(qid, nil, true) }
+	d.sched.reran = d.leases.reran
 	d.work.spawn(d.sched.loop) // before close can be called: the count is not yet waited on
 	return d, nil
 }

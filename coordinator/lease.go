@@ -59,7 +59,10 @@ type lease struct {
 	direct bool
 	// staged: a direct query of stages, whose executors may hold what no
 	// reader comes for (a producer run again at its alternate keeps every
-	// partition): cancelled on them once every endpoint was read.
+	// partition): cancelled on them once every endpoint was read. So is a
+	// direct query a task of which ran twice (a straggler's): the run its
+	// reader did not read held its result in an executor's spool until
+	// the tickets expired, ten minutes (a tester's: 70 MB).
 	staged bool
 	// reported: streams open at executors as of the last reports, by
 	// executor (each heartbeat lists every stream still open).
@@ -125,6 +128,16 @@ func (l *leases) add(qid string, tag flightsql.QueryTag, handle string, left []i
 	}
 	l.q[qid] = ls
 	return ls.deadline
+}
+
+// reran says a task of a query followed ran twice: its executors may
+// hold a result no reader comes for.
+func (l *leases) reran(qid string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if ls := l.q[qid]; ls != nil && ls.direct {
+		ls.staged = true
+	}
 }
 
 // origin is the session that planned a query followed, and when its

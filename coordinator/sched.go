@@ -61,6 +61,9 @@ type scheduler struct {
 	// sqlFailed is told that a task of the query failed in its own SQL,
 	// once a query.
 	sqlFailed func(qid string, err error)
+	// reran is told that a task of the query runs a second time (a
+	// straggler's).
+	reran func(qid string)
 	// Admission: distributed queries running at once, in all and per user
 	// (0: no limit); the others wait in arrival order.
 	limit, perUser int
@@ -773,6 +776,10 @@ func (s *scheduler) straggler(exec string, now time.Time) *taskRun {
 			s.log.Info().Str("query_id", j.id).Int("task_id", i).Str("executor", exec).
 				Str("straggler", t.runs[0].exec).Dur("running", now.Sub(t.runs[0].started)).Dur("median", median).
 				Msg("straggler: running the task again on an idle executor")
+			if s.reran != nil {
+				qid := j.id
+				s.spawn(func() { s.reran(qid) })
+			}
 			return s.launch(j, i, exec, now)
 		}
 	}
