@@ -91,21 +91,6 @@ func (c *Conn) ingest(ctx context.Context, t Table, mode IngestMode, rdr array.R
 	return in.insert(ctx, c, "INSERT INTO "+t.Quoted()+" BY NAME SELECT * FROM "+appendedData, rdr)
 }
 
-func (c *Conn) countRows(ctx context.Context, t Table) (int64, error) {
-	rows, err := c.QueryRows(ctx, "SELECT count(*) FROM "+t.Quoted())
-	if err != nil {
-		return 0, err
-	}
-	defer rows.Close()
-	var n int64
-	if rows.Next() {
-		if err := rows.Scan(&n); err != nil {
-			return 0, wrap(err)
-		}
-	}
-	return n, wrap(rows.Err())
-}
-
 // findTable says whether t exists, and names it in full: a table not
 // temporary by its catalog and schema, those of the connection where t
 // has none. DuckDB binds a name of one or two parts to a TEMP table of
