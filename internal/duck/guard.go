@@ -251,7 +251,7 @@ func (c *Conn) checkBeforeBind(g *stmtGuard, i int) error {
 func (c *Conn) checkWriteTarget(t duckdb.StmtType, stmt []token) error {
 	target, err := fileTarget(stmt)
 	if err == nil && target != "" {
-		err = checkTarget(target, c.allowed)
+		err = checkTarget(target, c.allowed, c.db.realAllowed)
 	}
 	if err != nil {
 		return targetRefused(t, err)

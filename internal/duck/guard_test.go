@@ -473,6 +473,78 @@ func TestFileWritesStayInAllowedDirs(t *testing.T) {
 	}
 }
 
+// DuckDB's sandbox checks a target's text, then writes through the links
+// it names: a link in an allowed directory to a file outside that did not
+// exist yet had COPY create that file (a tester's). A target whose links
+// lead out, or nowhere, is refused; links that stay inside are followed.
+func TestFileWritesFollowNoLinkOut(t *testing.T) {
+	dir := t.TempDir()
+	files, outside := filepath.Join(dir, "files"), filepath.Join(dir, "outside")
+	for _, d := range []string{files, outside, filepath.Join(files, "real")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The allowed directory is named through a link of its own.
+	allowed := filepath.Join(dir, "files-link")
+	for link, to := range map[string]string{
+		allowed:                         files,
+		filepath.Join(files, "new.csv"): filepath.Join(outside, "new.csv"), // leads out, to nothing yet
+		filepath.Join(files, "nodir"):   filepath.Join(outside, "nodir"),   // likewise, a directory
+		filepath.Join(files, "out"):     outside,                           // an existing directory outside
+		filepath.Join(files, "loop"):    filepath.Join(files, "loop"),
+		filepath.Join(files, "in"):      filepath.Join(files, "real"), // stays inside
+	} {
+		if err := os.Symlink(to, link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	db, err := Open(ctx, Config{AllowedDirs: []string{allowed}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c, err := db.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	x := "COPY (SELECT 'x' AS v) TO '"
+	for _, q := range []string{
+		x + allowed + "/new.csv' (FORMAT csv)",
+		x + allowed + "/nodir' (FORMAT csv, PER_THREAD_OUTPUT)",
+		x + allowed + "/nodir/a.csv' (FORMAT csv)",
+		x + allowed + "/out/a.csv' (FORMAT csv)",
+		x + allowed + "/out/sub/a.csv' (FORMAT csv)",
+		x + allowed + "/loop' (FORMAT csv)",
+		"COPY (SELECT 'x' AS v, 1 AS w) TO '" + allowed + "/out' (FORMAT parquet, PARTITION_BY (v))",
+		"EXPORT DATABASE '" + allowed + "/nodir'",
+		"EXPORT DATABASE '" + allowed + "/out/exp'",
+	} {
+		_, err := c.Exec(ctx, q)
+		wantKind(t, q, err, KindPermission)
+		if err != nil && !strings.Contains(err.Error(), "link") {
+			t.Errorf("%s: %v, want a refusal naming the link", q, err)
+		}
+	}
+	if got, _ := os.ReadDir(outside); len(got) > 0 {
+		t.Fatalf("written outside: %v", got)
+	}
+	for _, q := range []string{
+		x + allowed + "/in/a.csv' (FORMAT csv)",
+		x + allowed + "/in/sub' (FORMAT csv, PER_THREAD_OUTPUT)",
+		x + allowed + "/b.csv' (FORMAT csv)",
+	} {
+		if _, err := c.Exec(ctx, q); err != nil {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(files, "real", "a.csv")); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestSchemaMayNotShadowACatalog(t *testing.T) {
 	_, c, _ := openTest(t)
 	ctx := context.Background()

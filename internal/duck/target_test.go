@@ -40,7 +40,7 @@ func FuzzFileTarget(f *testing.F) {
 		}
 		for _, st := range stmts {
 			if target, err := fileTarget(st); err == nil && target != "" {
-				_ = checkTarget(target, []string{"/allowed"})
+				_ = checkTarget(target, []string{"/allowed"}, []string{"/allowed"})
 			}
 		}
 	})
