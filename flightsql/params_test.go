@@ -2,8 +2,10 @@ package flightsql_test
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -12,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/skeindb/skein/coordinator"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // The parameter rows a client binds are held in memory until the
@@ -397,7 +400,129 @@ func TestStringParameterNotUTF8IsRefused(t *testing.T) {
 		prep.SetParameters(rec)
 		rec.Release()
 		_, err = prep.Execute(ctx)
-		wantMessage(t, err, codes.InvalidArgument, "not valid UTF-8")
+		wantMessage(t, err, codes.InvalidArgument, "not valid utf8")
 		_ = prep.Close(ctx)
+	}
+}
+
+// Rows bound to one statement each give a result of their own; rows whose
+// results have other columns (read_parquet(?) of two files) cannot share
+// one stream: InvalidArgument, and the session goes on. The stream
+// panicked, left the session's connection interrupted every 20 ms (each
+// later query "Interrupted!"), and the session's end then crashed the
+// server, interrupting a connection closed (a tester's).
+func TestParameterRowsGivingOtherColumnsAreRefused(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	a, b := filepath.Join(ts.dataDir, "files", "a.parquet"), filepath.Join(ts.dataDir, "files", "b.parquet")
+	for _, q := range []string{
+		"COPY (SELECT 1::BIGINT AS a) TO '" + a + "'",
+		"COPY (SELECT 'x' AS b, 2.5 AS c) TO '" + b + "'",
+	} {
+		if _, err := c.ExecuteUpdate(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sb := array.NewStringBuilder(memory.DefaultAllocator)
+	sb.AppendValues([]string{a, b}, nil)
+	col := sb.NewArray()
+	sb.Release()
+	rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "p", Type: arrow.BinaryTypes.String}}, nil), []arrow.Array{col}, 2)
+	col.Release()
+	defer rec.Release()
+	prep, err := c.Prepare(ctx, "SELECT * FROM read_parquet(?)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prep.SetParameters(rec)
+	info, err := prep.Execute(ctx)
+	if err == nil {
+		var r *flight.Reader
+		if r, err = c.DoGet(ctx, info.Endpoint[0].Ticket); err == nil {
+			for r.Next() {
+			}
+			err = r.Err()
+			r.Release()
+		}
+	}
+	wantMessage(t, err, codes.InvalidArgument, "parameter row 2 gives a result of other columns")
+	if err := prep.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if n := scalarInt(t, ctx, c, "SELECT count(*) FROM range(2000000) t(i) WHERE i % 3 = 0"); n != 666667 {
+			t.Fatalf("the session after: %d", n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := c.CloseSession(ctx, &flight.CloseSessionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A malformed parameter batch (a dictionary index past its dictionary) is
+// InvalidArgument, and the rows bound before it in the same call give
+// their room back: it panicked reading the batch (Internal), and the
+// budget a valid batch before it had taken stayed taken, until each of
+// the user's binds was refused in every session (a tester's).
+func TestMalformedParametersAreRefused(t *testing.T) {
+	ts := startServer(t, func(c *coordinator.Config) { c.MaxMessageMB = 1 })
+	ctx := context.Background()
+	c := ts.client(t)
+	typ := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+	sc := arrow.NewSchema([]arrow.Field{{Name: "p", Type: typ}}, nil)
+	// rows rows, each the dictionary's entry index: one string of 90 KB.
+	batch := func(rows int, index int32) arrow.RecordBatch {
+		sb := array.NewStringBuilder(memory.DefaultAllocator)
+		sb.Append(strings.Repeat("x", 90_000))
+		dict := sb.NewArray()
+		sb.Release()
+		defer dict.Release()
+		ib := array.NewInt32Builder(memory.DefaultAllocator)
+		for range rows {
+			ib.Append(index)
+		}
+		idx := ib.NewArray()
+		ib.Release()
+		defer idx.Release()
+		data := array.NewData(typ, rows, idx.Data().Buffers(), nil, 0, 0)
+		data.SetDictionary(dict.Data())
+		defer data.Release()
+		col := array.MakeFromData(data)
+		defer col.Release()
+		return array.NewRecordBatch(sc, []arrow.Array{col}, int64(rows))
+	}
+	good, bad := batch(10, 0), batch(1, 100)
+	defer good.Release()
+	defer bad.Release()
+	for round := range 5 {
+		prep, err := c.Prepare(ctx, "SELECT length(?::VARCHAR)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rdr, err := array.NewRecordReader(sc, []arrow.RecordBatch{good, bad})
+		if err != nil {
+			t.Fatal(err)
+		}
+		prep.SetRecordReader(rdr)
+		_, err = prep.Execute(ctx)
+		rdr.Release()
+		if round == 0 {
+			wantMessage(t, err, codes.InvalidArgument, "malformed parameter batch")
+		} else if status.Code(err) != codes.InvalidArgument {
+			t.Fatalf("round %d: %v", round+1, err)
+		}
+		_ = prep.Close(ctx)
+	}
+	// The rounds gave back what they took: a valid binding still fits.
+	prep, err := c.Prepare(ctx, "SELECT length(?::VARCHAR)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prep.Close(ctx)
+	prep.SetParameters(good)
+	if _, err := prep.Execute(ctx); err != nil {
+		t.Fatalf("a valid binding after the malformed ones: %v", err)
 	}
 }

@@ -181,8 +181,12 @@ func (s *Server) closePrepared(sess *session, p *prepared) {
 // took 1.8 GB), and taken from the server's budget batch by batch. held
 // is what the rows took: the caller gives it back when it drops them.
 func (s *Server) readParams(user string, p *prepared, rdr flight.MessageReader, limit int) (rows [][]any, held int, err error) {
+	ok := false
 	defer func() {
-		if err != nil {
+		// Also when it panics: the budget taken for a batch read before
+		// a malformed one stayed taken, and a user's binds were refused
+		// in every session after a few (a tester's).
+		if !ok {
 			s.params.give(user, held)
 			rows, held = nil, 0
 		}
@@ -192,6 +196,9 @@ func (s *Server) readParams(user string, p *prepared, rdr flight.MessageReader, 
 		rec := rdr.RecordBatch()
 		if int(rec.NumCols()) != want {
 			return nil, held, fmt.Errorf("%w: parameter batch has %d columns, the statement takes %d", ErrInvalid, rec.NumCols(), want)
+		}
+		if err := duck.ValidRecord(rec); err != nil {
+			return nil, held, fmt.Errorf("%w: a malformed parameter batch: %w", ErrInvalid, err)
 		}
 		batch := 0
 		for i := 0; i < int(rec.NumRows()); i++ {
@@ -216,6 +223,7 @@ func (s *Server) readParams(user string, p *prepared, rdr flight.MessageReader, 
 	if err := rdr.Err(); err != nil {
 		return nil, held, fmt.Errorf("%w: reading parameters: %w", ErrInvalid, err)
 	}
+	ok = true
 	return rows, held, nil
 }
 

@@ -383,12 +383,13 @@ func (s *Server) runRows(ctx context.Context, q *query) error {
 	// One transaction: rows over the limit undo the write (or abort the
 	// client's transaction), rather than fail a write that was done.
 	err := q.sess.conn.Atomic(ctx, "a write returning rows failed", func() error {
-		for _, args := range q.runs() {
+		for i, args := range q.runs() {
 			rdr, err := q.stmt.Query(ctx, s.mem, args, s.cfg.Batch)
 			if err != nil {
 				return err
 			}
-			for rdr.Next() {
+			err = sameResult(q, i, rdr.Schema(), ResultSchema(q.schema))
+			for err == nil && rdr.Next() {
 				rec := rdr.RecordBatch()
 				size := duck.RecordSize(rec)
 				bytes += size
@@ -473,38 +474,76 @@ func (s *Server) stream(ctx context.Context, next <-chan struct{}, q *query, sch
 		return 0, err
 	}
 	var total, bytes int64
-	for _, args := range q.runs() {
-		rdr, err := q.stmt.Query(ctx, s.mem, args, s.cfg.Batch)
-		if err != nil {
-			return total, err
-		}
-		for rdr.Next() {
-			rec := rdr.RecordBatch()
-			bytes += duck.RecordSize(rec)
-			if err := s.cfg.Limits.Result(q.id, bytes); err != nil {
-				rdr.Release()
-				return total, err
-			}
-			rec.Retain()
-			rec = Relabel(rec, schema)
-			n := rec.NumRows()
-			if err := ans.send(ctx, next, rec); err != nil {
-				// Closed between batches, not interrupted: DuckDB rolls
-				// back the transaction of a statement interrupted (and
-				// COMMIT then says ok).
-				rec.Release()
-				rdr.Release()
-				return total, err
-			}
-			total += n
-		}
-		err = rdr.Err()
-		rdr.Release()
+	for i, args := range q.runs() {
+		n, err := s.streamRun(ctx, next, q, i, args, schema, ans, &bytes)
+		total += n
 		if err != nil {
 			return total, err
 		}
 	}
 	return total, nil
+}
+
+// streamRun sends the rows of q's run with args (its parameter row i) to
+// ans, counting their bytes in bytes.
+func (s *Server) streamRun(ctx context.Context, next <-chan struct{}, q *query, i int, args []any, schema *arrow.Schema, ans *answer, bytes *int64) (int64, error) {
+	rdr, err := q.stmt.Query(ctx, s.mem, args, s.cfg.Batch)
+	if err != nil {
+		return 0, err
+	}
+	// Released however this ends: a reader left open keeps interrupting
+	// its connection, and the connection closed under it crashed the
+	// process (a tester's: a panic here skipped the release).
+	defer rdr.Release()
+	if err := sameResult(q, i, rdr.Schema(), schema); err != nil {
+		return 0, err
+	}
+	var total int64
+	for rdr.Next() {
+		rec := rdr.RecordBatch()
+		*bytes += duck.RecordSize(rec)
+		if err := s.cfg.Limits.Result(q.id, *bytes); err != nil {
+			return total, err
+		}
+		rec.Retain()
+		rec = Relabel(rec, schema)
+		n := rec.NumRows()
+		if err := ans.send(ctx, next, rec); err != nil {
+			// Closed between batches, not interrupted: DuckDB rolls
+			// back the transaction of a statement interrupted (and
+			// COMMIT then says ok).
+			rec.Release()
+			return total, err
+		}
+		total += n
+	}
+	return total, rdr.Err()
+}
+
+// sameResult refuses a run of q (with its parameter row i) whose result
+// has other columns than the schema its FlightInfo gave: rows bound to
+// one statement each give a result of their own, and read_parquet(?) of
+// two files, or SELECT ? of an integer and a string, give two schemas
+// one stream cannot carry (the server panicked on it).
+func sameResult(q *query, i int, got, want *arrow.Schema) error {
+	ok := got.NumFields() == want.NumFields()
+	for f := 0; ok && f < got.NumFields(); f++ {
+		ok = arrow.TypeEqual(got.Field(f).Type, want.Field(f).Type)
+	}
+	if ok {
+		return nil
+	}
+	return fmt.Errorf("%w: query %s: its parameter row %d gives a result of other columns than the statement's (%s, not %s): bind rows that give the same columns, or run them one at a time",
+		ErrInvalid, q.id, i+1, schemaTypes(got), schemaTypes(want))
+}
+
+// schemaTypes lists a schema's column types, for a message.
+func schemaTypes(sc *arrow.Schema) string {
+	types := make([]string, sc.NumFields())
+	for i, f := range sc.Fields() {
+		types[i] = f.Type.String()
+	}
+	return "(" + strings.Join(types, ", ") + ")"
 }
 
 // send hands rec to a DoGet stream: at once when the stream has room for

@@ -15,6 +15,14 @@ import (
 // not this; array.ValidateFull checks every value (O(rows), like the
 // conversion that follows).
 func validRecord(rec arrow.RecordBatch) (err error) {
+	return ValidRecord(rec)
+}
+
+// ValidRecord checks a client's record batch before anything reads it:
+// every column as long as the batch, and every array's offsets, indices,
+// type codes and buffers within bounds (arrow-go reads them unchecked, and
+// panics or reads past a buffer on a malformed one).
+func ValidRecord(rec arrow.RecordBatch) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%v", r)
