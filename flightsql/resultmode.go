@@ -70,3 +70,22 @@ func resultMode(header string, sess *session) string {
 	defer sess.mu.Unlock()
 	return sess.resultMode
 }
+
+// ExplainHeader is the gRPC request header (any value but "" or "false")
+// with which a client asks GetFlightInfo for a statement's plan and not
+// its run (skein sql --explain): a query is planned as ever, its tasks
+// started, and the client cancels it; a statement that would do its work
+// as the FlightInfo is made (DDL, INSERT, COPY, CREATE TABLE AS) is
+// refused, unrun. --explain ran them: "--explain DROP TABLE t" dropped
+// the table (a tester's).
+const ExplainHeader = "skein-explain"
+
+// explainOnly says whether a call asks for a plan only (ExplainHeader).
+func explainOnly(ctx context.Context) bool {
+	for _, v := range metadata.ValueFromIncomingContext(ctx, ExplainHeader) {
+		if v = strings.ToLower(strings.TrimSpace(v)); v != "" && v != "false" && v != "0" {
+			return true
+		}
+	}
+	return false
+}

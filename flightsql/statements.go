@@ -114,6 +114,11 @@ func (s *Server) flightInfoStatement(ctx context.Context, cmd flightsql.Statemen
 		if err != nil {
 			return nil, err
 		}
+		if explainOnly(ctx) && (!st.ReturnsRows || st.WritesRows()) {
+			_ = st.Close()
+			return nil, fmt.Errorf("%w: %s: the statement does its work as it is planned (DDL, INSERT, UPDATE, DELETE, COPY, CREATE TABLE AS): "+
+				"it was not run, and only queries are explained", ErrInvalid, ExplainHeader)
+		}
 		q := &query{id: tag.ID, trace: tag.Trace, user: sess.user, sql: cmd.GetQuery(), check: check, sess: sess, stmt: st, ownStmt: true,
 			keep: true, open: ConnOpen(ctx)}
 		if !st.ReturnsRows {

@@ -20,9 +20,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	skeinsql "github.com/skeindb/skein/flightsql"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -35,7 +37,7 @@ func sqlCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.password, "p", "", "password (the shell asks for it when -u is given without one)")
 	format := fs.String("format", "table", "output format: "+strings.Join(formats, ", "))
 	fs.BoolVar(&o.skipVerify, "tls-skip-verify", false, "do not verify the server's TLS certificate")
-	explain := fs.Bool("explain", false, "print how the query is split (mode, tasks, slices, executors, merge SQL) instead of running it")
+	explain := fs.Bool("explain", false, "print how the query is split (mode, tasks, slices, executors, merge SQL) instead of running it (a statement that writes or changes the catalog is refused, not run)")
 	history := fs.String("history", defaultHistory(), "the interactive shell's history file (empty: keep none)")
 	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -155,7 +157,9 @@ func (cn *conn) run(ctx context.Context, query, format string, explain bool, out
 	var info *flight.FlightInfo
 	var err error
 	if explain { // nothing runs: nothing to show progress of
-		info, err = cn.c.Execute(ctx, query)
+		// The server refuses, unrun, a statement that would do its work
+		// as it is planned (a write, DDL).
+		info, err = cn.c.Execute(metadata.AppendToOutgoingContext(ctx, skeinsql.ExplainHeader, "true"), query)
 	} else {
 		info, err = cn.plan(ctx, query)
 	}
