@@ -71,20 +71,38 @@ type stmtGuard struct {
 	// around (statement), when it did.
 	pivot, extra int
 	// types are the types of the statements checked so far, by index.
-	types  map[int]duckdb.StmtType
-	export int // mayExport's answer: 0 not asked, 1 yes, -1 no
+	types map[int]duckdb.StmtType
+	early int // mayRefuseEarly's answer: 0 not asked, 1 yes, -1 no
+	// expanded: DuckDB has more statements than the text, not a PIVOT's
+	expanded bool
 }
 
-// mayExport says whether the text holds the word EXPORT anywhere, which
-// an EXPORT statement of it begins with: most texts are not lexed for it.
-func (g *stmtGuard) mayExport() bool {
-	if g.export == 0 {
-		g.export = -1
-		if containsFold(g.query, "export") {
-			g.export = 1
+// imports says whether a statement of the text is an IMPORT DATABASE,
+// which DuckDB replaces, as it splits the text, with the statements of
+// the export it names: they are not in the text, and the guard could
+// check none of them as the text has it (IMPORT of an EXPORT was refused
+// "cannot tell the statements apart", a tester's).
+func (g *stmtGuard) imports() bool {
+	g.lex()
+	for _, st := range g.stmts {
+		if len(st) > 1 && st[0].kind == 'w' && st[0].text == "import" && st[1].kind == 'w' && st[1].text == "database" {
+			return true
 		}
 	}
-	return g.export > 0
+	return false
+}
+
+// mayRefuseEarly says whether the text holds the word EXPORT, SECRET or
+// IMPORT anywhere, which a statement checked before it is bound has
+// (checkBeforeBind): most texts are not lexed for them.
+func (g *stmtGuard) mayRefuseEarly() bool {
+	if g.early == 0 {
+		g.early = -1
+		if containsFold(g.query, "export") || containsFold(g.query, "secret") || containsFold(g.query, "import") {
+			g.early = 1
+		}
+	}
+	return g.early > 0
 }
 
 // containsFold says whether s holds word (lower case ASCII, not empty) in
@@ -122,28 +140,7 @@ func (g *stmtGuard) saw(i int, t duckdb.StmtType) {
 // pivots, the statements DuckDB has more than the lexer are taken as
 // those, and statement returns errGenerated for them.
 func (g *stmtGuard) statement(i int) ([]token, error) {
-	if !g.lexed {
-		g.lexed = true
-		g.stmts, g.err = lexSQL(g.query)
-		if g.err == nil && len(g.stmts) != g.n {
-			g.pivot, g.err = -1, fmt.Errorf("%w: cannot tell the statements apart", errTarget)
-			if extra := g.n - len(g.stmts); extra > 0 {
-				for j, st := range g.stmts {
-					if !pivots(st) {
-						continue
-					}
-					if g.pivot >= 0 { // two pivots: which has DuckDB's statements?
-						g.pivot = -1
-						break
-					}
-					g.pivot = j
-				}
-				if g.pivot >= 0 {
-					g.extra, g.err = extra, nil
-				}
-			}
-		}
-	}
+	g.lex()
 	if g.err != nil {
 		return nil, g.err
 	}
@@ -158,6 +155,46 @@ func (g *stmtGuard) statement(i int) ([]token, error) {
 		return nil, errGenerated
 	}
 	return g.stmts[i-g.extra], nil
+}
+
+// lex splits the text into statements, once, and matches them with
+// DuckDB's (see statement).
+func (g *stmtGuard) lex() {
+	if g.lexed {
+		return
+	}
+	g.lexed = true
+	g.stmts, g.err = lexSQL(g.query)
+	if g.err != nil || len(g.stmts) == g.n {
+		return
+	}
+	g.pivot, g.err = -1, fmt.Errorf("%w: cannot tell the statements apart", errTarget)
+	extra := g.n - len(g.stmts)
+	if extra <= 0 {
+		return
+	}
+	g.expanded = true
+	for j, st := range g.stmts {
+		if !pivots(st) {
+			continue
+		}
+		if g.pivot >= 0 { // two pivots: which has DuckDB's statements?
+			g.pivot = -1
+			break
+		}
+		g.pivot = j
+	}
+	if g.pivot >= 0 {
+		g.extra, g.err, g.expanded = extra, nil, false
+	}
+}
+
+// expands says whether DuckDB made statements of its own of the text,
+// other than a PIVOT's: COPY FROM DATABASE becomes BEGIN, a COPY of the
+// schema, one of the data, COMMIT.
+func (g *stmtGuard) expands() bool {
+	g.lex()
+	return g.expanded
 }
 
 // errGenerated is a statement DuckDB made of a PIVOT, not in the text.
@@ -229,15 +266,29 @@ func (c *Conn) check(ctx context.Context, t duckdb.StmtType, g *stmtGuard, i int
 // checkBeforeBind refuses, before DuckDB binds it, statement i if it is an
 // EXPORT DATABASE the connection may not run: DuckDB's binder creates its
 // directory, and a reader's refused EXPORT made one in every allowed
-// directory (a tester's, 2026-12-06). The type DuckDB gives a statement
-// is known once it is bound (check).
+// directory (a tester's, 2026-12-06); or a CREATE SECRET, which DuckDB
+// fails as it binds it without object storage configured, with an error
+// naming the server's home directory, and then "Secret Storage with name
+// 'memory' already registered!" for every later one (a tester's,
+// 2026-12-07). The type DuckDB gives a statement is known once it is
+// bound (check).
 func (c *Conn) checkBeforeBind(g *stmtGuard, i int) error {
-	if !g.mayExport() {
+	if !g.mayRefuseEarly() {
 		return nil
 	}
+	if g.imports() {
+		return &Error{Kind: KindUnsupported, Msg: "Not implemented Error: IMPORT DATABASE is not supported: DuckDB runs an export's statements " +
+			"in its place, which the server cannot check one by one; run the export's schema.sql, then its load.sql"}
+	}
 	stmt, err := g.statement(i)
-	if err != nil || len(stmt) == 0 || stmt[0].kind != 'w' || stmt[0].text != "export" {
+	if err != nil || len(stmt) == 0 || stmt[0].kind != 'w' {
 		return nil // checked as DuckDB types it, once bound
+	}
+	if stmt[0].text == "create" || stmt[0].text == "drop" {
+		return checkSecret(g, i)
+	}
+	if stmt[0].text != "export" {
+		return nil
 	}
 	if err := c.checkType(duckdb.STATEMENT_TYPE_EXPORT); err != nil {
 		return err
@@ -767,6 +818,10 @@ func followedByParen(s string) bool {
 	return false
 }
 
+// stmtTypeCopyDatabase is DUCKDB_STATEMENT_TYPE_COPY_DATABASE, which
+// duckdb-go does not name.
+const stmtTypeCopyDatabase duckdb.StmtType = 28
+
 func stmtTypeName(t duckdb.StmtType) string {
 	switch t {
 	case duckdb.STATEMENT_TYPE_INSERT:
@@ -789,6 +844,8 @@ func stmtTypeName(t duckdb.StmtType) string {
 		return "EXPLAIN"
 	case duckdb.STATEMENT_TYPE_VACUUM, duckdb.STATEMENT_TYPE_ANALYZE:
 		return "VACUUM/ANALYZE"
+	case stmtTypeCopyDatabase:
+		return "COPY FROM DATABASE"
 	}
 	return fmt.Sprintf("type %d", t)
 }

@@ -59,6 +59,22 @@ func TestGuardRefusesInstanceStatements(t *testing.T) {
 		_, err := c.Exec(ctx, q)
 		wantKind(t, q, err, KindPermission)
 	}
+	// Refused before DuckDB binds them, which without object storage
+	// configured failed on the home directory's secret storage, then
+	// "already registered" for every later one (a tester's).
+	for _, q := range []string{
+		"CREATE SECRET s1 (TYPE s3, KEY_ID 'a', SECRET 'b')",
+		"CREATE TEMPORARY SECRET s2 (TYPE s3, KEY_ID 'a', SECRET 'b')",
+		"create or replace persistent secret s3 (TYPE http)",
+		"CREATE SECRET s4 (TYPE http)",
+		"SELECT 1; CREATE SECRET s5 (TYPE http)",
+	} {
+		_, err := c.Exec(ctx, q)
+		wantKind(t, q, err, KindPermission)
+		if err == nil || !strings.Contains(err.Error(), "SECRET is not allowed") {
+			t.Errorf("%s: %v, want the guard's refusal", q, err)
+		}
+	}
 	// The database is still there and usable.
 	if n := count(t, c, "SELECT count(*) FROM kept"); n != 1 {
 		t.Fatalf("kept has %d rows", n)
@@ -238,6 +254,17 @@ func TestReadOnlyPolicy(t *testing.T) {
 	if _, err := c.Exec(ctx, "CREATE TABLE r AS SELECT 1 AS a; CREATE SEQUENCE s"); err != nil {
 		t.Fatal(err)
 	}
+	rows, err := c.QueryRows(ctx, "SELECT current_database()")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var catalog string
+	for rows.Next() {
+		if err := rows.Scan(&catalog); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows.Close()
 	c.SetPolicy(Policy{ReadOnly: true})
 	for _, q := range []string{"SELECT * FROM r", "BEGIN; SELECT 1; COMMIT", "USE t", "SELECT 1 AS nextval, 2 AS checkpoint"} {
 		if _, err := c.Exec(ctx, q); err != nil {
@@ -255,6 +282,15 @@ func TestReadOnlyPolicy(t *testing.T) {
 	} {
 		_, err := c.Exec(ctx, q)
 		wantKind(t, q, err, KindPermission)
+	}
+	// DuckDB runs it as BEGIN, two COPYs and COMMIT: refused before its
+	// BEGIN runs, it leaves no transaction (it left one aborted).
+	for _, q := range []string{"COPY FROM DATABASE " + catalog + " TO temp", "copy from database " + catalog + " to temp (schema)"} {
+		_, err := c.Exec(ctx, q)
+		wantKind(t, q, err, KindPermission)
+		if in, err := c.InTransaction(ctx); err != nil || in {
+			t.Fatalf("%s left a transaction: %v %v", q, in, err)
+		}
 	}
 	if n := count(t, c, "SELECT count(*) FROM r"); n != 1 {
 		t.Fatalf("r has %d rows, want 1", n)
@@ -918,5 +954,28 @@ func TestContainsFold(t *testing.T) {
 		if got := containsFold(c.s, "export"); got != c.want {
 			t.Errorf("containsFold(%q) = %v", c.s, got)
 		}
+	}
+}
+
+// IMPORT DATABASE is refused as unsupported, before anything of it runs:
+// DuckDB puts the export's statements in its place, which the guard can
+// check none of as the text has them (it was refused "cannot tell the
+// statements apart", a tester's).
+func TestImportDatabaseIsRefusedClearly(t *testing.T) {
+	_, c, dir := openTest(t)
+	ctx := context.Background()
+	exp := filepath.Join(dir, "exp")
+	if _, err := c.Exec(ctx, "CREATE TABLE e AS SELECT 1 AS v; EXPORT DATABASE '"+exp+"'; DROP TABLE e"); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"IMPORT DATABASE '" + exp + "'", "select 1; import  database '" + exp + "'"} {
+		_, err := c.Exec(ctx, q)
+		wantKind(t, q, err, KindUnsupported)
+		if err == nil || !strings.Contains(err.Error(), "IMPORT DATABASE is not supported") {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+	if n := count(t, c, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'e'"); n != 0 {
+		t.Fatal("the import ran")
 	}
 }

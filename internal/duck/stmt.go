@@ -110,6 +110,13 @@ func (c *Conn) prepareOwn(ctx context.Context, query string, runLeading bool) (*
 		return nil, &Error{Kind: KindInvalid, Msg: fmt.Sprintf("Invalid Input Error: %d statements given where one is expected", n)}
 	}
 	g := &stmtGuard{query: query, n: int(n)}
+	if c.policy.ReadOnly && n > 1 && g.expands() {
+		// Refused before any of it runs: its first statement, DuckDB's
+		// BEGIN, ran, the write after it was refused, and the reader's
+		// session was left in an aborted transaction (a tester's).
+		return nil, &Error{Kind: KindPermission, Msg: "Permission Error: read-only access: DuckDB runs this statement as several " +
+			"of its own making (COPY FROM DATABASE), which write"}
+	}
 	var before bool // a transaction was open before the text's statements ran
 	if n > 1 {
 		var err error
