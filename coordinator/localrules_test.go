@@ -3,6 +3,8 @@ package coordinator
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -187,6 +189,24 @@ func TestSessionTableFunctionsRunHere(t *testing.T) {
 	} {
 		plannedValue(t, cl, tc.q, tc.q, tc.mode, tc.want)
 	}
+}
+
+// A CSV read that keeps the rows it rejects (store_rejects, rejects_table,
+// rejects_scan) runs here: the temporary tables it fills are the
+// session's, and a task's were left on its executor, where the client's
+// next query did not find them (a tester's).
+func TestCSVRejectsStayInTheSession(t *testing.T) {
+	c, _, glob := startCluster(t, 2, "proxy")
+	cl := sessionClient(t, c)
+	f := filepath.Join(filepath.Dir(glob), "rejects.csv")
+	if err := os.WriteFile(f, []byte("a,b\n1,2\nx,3\n4,5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	read := "read_csv('" + f + "', columns = {'a': 'INT', 'b': 'INT'}, auto_detect = false, header = true"
+	plannedValue(t, cl, "store_rejects", "SELECT sum(a) FROM "+read+", store_rejects = true)", "local", "5")
+	plannedValue(t, cl, "the rejected row", "SELECT count(*) FROM reject_errors", "local", "1")
+	plannedValue(t, cl, "rejects_table", "SELECT sum(a) FROM "+read+", rejects_table = 'my_rejects', rejects_scan = 'my_scans')", "local", "5")
+	plannedValue(t, cl, "its rejected row", "SELECT count(*) FROM my_rejects", "local", "1")
 }
 
 // plannedValue runs q, which gives one value, and checks that it was

@@ -71,6 +71,29 @@ func sessionTableFunction(n Node) string {
 	if name := str(fn, "function_name"); !tableFunctionsAlike[strings.ToLower(name)] || str(fn, "schema") != "" {
 		return name
 	}
+	for _, c := range list(fn, "children") {
+		if arg, _ := c.(map[string]any); str(arg, "type") == "COMPARE_EQUAL" && sessionOptions[strings.ToLower(columnName(child(arg, "left")))] {
+			return str(fn, "function_name") + " with " + columnName(child(arg, "left"))
+		}
+	}
+	return ""
+}
+
+// sessionOptions are the named parameters of the CSV reader that write
+// into the session: the rows it rejects, kept in temporary tables
+// (reject_errors, reject_scans) that a task's would keep on its executor,
+// where the client's next query does not find them (a tester's).
+var sessionOptions = map[string]bool{"store_rejects": true, "rejects_table": true, "rejects_scan": true}
+
+// columnName is the one name of a column reference, else "".
+func columnName(n Node) string {
+	if str(n, "class") != "COLUMN_REF" {
+		return ""
+	}
+	if cs := list(n, "column_names"); len(cs) == 1 {
+		name, _ := cs[0].(string)
+		return name
+	}
 	return ""
 }
 
