@@ -31,7 +31,6 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/anypb"
 )
 
 // usersFile writes a users file of name -> "role:password" (bcrypt at its
@@ -336,31 +335,7 @@ func doPutUpdateStatus(ctx context.Context, c *flightsql.Client, sql string) err
 // doPutStatus sends a DoPut of command msg whose one message has the data
 // header header, and returns the call's status.
 func doPutStatus(ctx context.Context, c *flightsql.Client, msg proto.Message, header []byte) error {
-	var cmd anypb.Any
-	if err := cmd.MarshalFrom(msg); err != nil {
-		return err
-	}
-	b, err := proto.Marshal(&cmd)
-	if err != nil {
-		return err
-	}
-	stream, err := c.Client.DoPut(ctx)
-	if err != nil {
-		return err
-	}
-	err = stream.Send(&flight.FlightData{FlightDescriptor: &flight.FlightDescriptor{Type: flight.DescriptorCMD, Cmd: b}, DataHeader: header})
-	if err != nil && err != io.EOF {
-		return err
-	}
-	_ = stream.CloseSend()
-	for {
-		if _, err := stream.Recv(); err != nil {
-			if err == io.EOF {
-				return nil
-			}
-			return err
-		}
-	}
+	return doPutMessages(ctx, c, msg, []*flight.FlightData{{DataHeader: header}})
 }
 
 // countingProxy forwards TCP to addr and counts the bytes sent to it.

@@ -2,11 +2,13 @@ package flightsql
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/skeindb/skein/internal/duck"
+	"google.golang.org/grpc/status"
 )
 
 // DoPutCommandStatementIngest loads an Arrow stream into a table through
@@ -33,13 +35,31 @@ func (s *Server) DoPutCommandStatementIngest(ctx context.Context, cmd flightsql.
 	}
 	t := duck.Table{Catalog: cmd.GetCatalog(), Schema: cmd.GetSchema(), Name: cmd.GetTable(), Temporary: cmd.GetTemporary()}
 	return withSession(ctx, sess, func() (int64, error) {
-		n, err := sess.conn.Ingest(ctx, t, mode, rdr)
+		n, err := sess.conn.Ingest(ctx, t, mode, clientStream{rdr})
 		if err != nil {
 			return 0, err
 		}
 		s.log.Debug().Str("table", t.Quoted()).Int64("rows", n).Msg("ingested")
 		return n, nil
 	})
+}
+
+// clientStream is a client's Arrow stream, whose errors other than the
+// call's own (a status: cancelled, cut off) are the client's: a stream
+// that does not decode (a second schema midway, a body shorter than its
+// header) is InvalidArgument, as a malformed batch is (it was Internal,
+// a tester's).
+type clientStream struct{ flight.MessageReader }
+
+func (c clientStream) Err() error {
+	err := c.MessageReader.Err()
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	return fmt.Errorf("%w: a malformed Arrow stream: %w", ErrInvalid, err)
 }
 
 // maxIngestName bounds the names an ingest is given: they become SQL

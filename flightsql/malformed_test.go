@@ -3,17 +3,21 @@ package flightsql_test
 import (
 	"context"
 	"encoding/binary"
+	"io"
 	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	pb "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/skeindb/skein/internal/flighttest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 )
 
 func int32Buffer(vs ...int32) *memory.Buffer {
@@ -231,5 +235,106 @@ func TestIngestOfUnconvertibleSchemasIsRefused(t *testing.T) {
 	}
 	if _, recs := query(t, ctx, ts.client(t), "SELECT x FROM kept"); int64At(t, recs) != 42 {
 		t.Fatal("another session does not see the write")
+	}
+}
+
+// An ingest stream that does not decode as Arrow IPC (a schema again
+// midway, a batch whose body is shorter than its header says) is the
+// client's error, InvalidArgument, and loads nothing: it was Internal (a
+// tester's).
+func TestUndecodableIngestStreamIsInvalid(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	sc := arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	b := array.NewInt64Builder(memory.DefaultAllocator)
+	b.AppendValues([]int64{1, 2, 3}, nil)
+	col := b.NewArray()
+	b.Release()
+	defer col.Release()
+	rec := array.NewRecordBatch(sc, []arrow.Array{col}, 3)
+	defer rec.Release()
+	msgs := ipcMessages(t, sc, rec) // the schema, then the batch
+	short := proto.Clone(msgs[1]).(*pb.FlightData)
+	short.DataBody = short.DataBody[:len(short.DataBody)/3]
+	for name, stream := range map[string][]*pb.FlightData{
+		"a schema midway":   {msgs[0], msgs[0]},
+		"a body cut short":  {msgs[0], short},
+		"an empty message":  {msgs[0], {}, msgs[1]},
+		"the batch, intact": {msgs[0], msgs[1]},
+	} {
+		t.Run(name, func(t *testing.T) {
+			table := "t" + strings.ReplaceAll(name, " ", "_")
+			err := doPutMessages(ctx, c, &pb.CommandStatementIngest{Table: table, TableDefinitionOptions: &pb.CommandStatementIngest_TableDefinitionOptions{
+				IfNotExist: pb.CommandStatementIngest_TableDefinitionOptions_TABLE_NOT_EXIST_OPTION_CREATE}}, stream)
+			if name == "the batch, intact" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			wantCode(t, err, codes.InvalidArgument)
+			if _, recs := query(t, ctx, c, "SELECT count(*) FROM duckdb_tables() WHERE table_name = '"+table+"'"); int64At(t, recs) != 0 {
+				t.Fatal("the refused ingest created its table")
+			}
+		})
+	}
+}
+
+// ipcMessages are the FlightData messages of an IPC stream of recs.
+func ipcMessages(t *testing.T, sc *arrow.Schema, recs ...arrow.RecordBatch) []*pb.FlightData {
+	t.Helper()
+	var c capturedData
+	w := flight.NewRecordWriter(&c, ipc.WithSchema(sc))
+	for _, r := range recs {
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+type capturedData []*pb.FlightData
+
+func (c *capturedData) Send(d *pb.FlightData) error {
+	*c = append(*c, proto.Clone(d).(*pb.FlightData))
+	return nil
+}
+
+// doPutMessages sends a DoPut of command msg made of msgs (the first
+// carries the command's descriptor), and returns the call's status.
+func doPutMessages(ctx context.Context, c *flightsql.Client, msg proto.Message, msgs []*pb.FlightData) error {
+	var cmd anypb.Any
+	if err := cmd.MarshalFrom(msg); err != nil {
+		return err
+	}
+	b, err := proto.Marshal(&cmd)
+	if err != nil {
+		return err
+	}
+	stream, err := c.Client.DoPut(ctx)
+	if err != nil {
+		return err
+	}
+	for i, m := range msgs {
+		m = proto.Clone(m).(*pb.FlightData)
+		if i == 0 {
+			m.FlightDescriptor = &pb.FlightDescriptor{Type: pb.FlightDescriptor_CMD, Cmd: b}
+		}
+		if err := stream.Send(m); err != nil {
+			break // the server ended the call: its status comes with Recv
+		}
+	}
+	_ = stream.CloseSend()
+	for {
+		if _, err := stream.Recv(); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
 	}
 }
