@@ -78,7 +78,10 @@ func (c *catalogViews) view(catalog, schema, name string) (partition.View, bool)
 	if match == nil && catalog == "" && schema == "" {
 		return c.fileAsTable(name)
 	}
-	if match == nil || match.sql == "" {
+	if match != nil && match.sql == "" {
+		return partition.View{IsTable: true}, false
+	}
+	if match == nil {
 		return partition.View{}, false
 	}
 	v, err := c.d.viewDefinition(c.ctx, c.conn, match.sql)

@@ -23,6 +23,10 @@ type View struct {
 	// rs.rbase whatever the session's search path says, and read through
 	// that path it read main.rbase (a tester's).
 	Catalog, Schema string
+	// IsTable says a lookup that found no view found a table of the name
+	// (its ok false): the name is taken, and no view further along
+	// DuckDB's order of binding reads it.
+	IsTable bool
 	// root is AST's query node when the view was made by NewView: shared
 	// by the plannings that read the view, read and cloned, never changed.
 	root Node
@@ -290,7 +294,8 @@ func collectCTEs(v any, into map[string]bool) {
 }
 
 // inView resolves the names of view's query: one without a catalog or
-// schema in the view's own schema, where DuckDB binds it, or, named like
+// schema as the session's TEMP object of its name if it has one, else in
+// the view's own schema, where DuckDB binds it, or, named like
 // a file, as a file read as a table; not at all elsewhere (DuckDB's
 // fallbacks from there are not the session's search path), so that such
 // a reference stays a table and its query runs whole where DuckDB binds
@@ -302,6 +307,14 @@ func inView(view View, views func(catalog, schema, name string) (View, bool)) fu
 	return func(catalog, schema, name string) (View, bool) {
 		if catalog != "" || schema != "" {
 			return views(catalog, schema, name)
+		}
+		// The session's TEMP objects come first there too: with a TEMP
+		// view of a name, a view of main reading that name read main's
+		// in its stages, where DuckDB reads the TEMP one (a tester's).
+		if view.Catalog != "temp" {
+			if v, ok := views("temp", "", name); ok || v.IsTable {
+				return v, ok
+			}
 		}
 		if v, ok := views(view.Catalog, view.Schema, name); ok {
 			return v, true
