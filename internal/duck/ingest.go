@@ -153,7 +153,8 @@ func equalFoldASCII(a, b string) bool {
 // dropped.
 func (db *DB) DropArrowLeftovers(ctx context.Context) (int, error) {
 	rows, err := db.pool.QueryContext(ctx, `SELECT database_name, schema_name, view_name FROM duckdb_views()
-WHERE NOT internal AND NOT temporary AND view_name LIKE 'skein\_arrow\_%' ESCAPE '\'`)
+WHERE NOT internal AND NOT temporary AND view_name LIKE 'skein\_arrow\_%' ESCAPE '\'
+AND NOT starts_with(upper(ltrim(coalesce(sql, ''))), 'CREATE')`)
 	if err != nil {
 		return 0, wrap(err)
 	}
