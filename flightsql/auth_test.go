@@ -174,6 +174,27 @@ func TestFullServerRefusesNewSessions(t *testing.T) {
 
 // A token naming a session that has ended is refused with a clear error,
 // never answered from a fresh session; a new Handshake opens a new one.
+// Without auth too, a token that names no session of this server (one
+// issued before it restarted, by another server, or expired) is refused:
+// a new session in its place lost the client's transaction without a
+// word, and the rest of its writes committed one by one (a tester's).
+// A client that sends no token gets a session, as ever.
+func TestStaleTokenRefusedWithoutAuth(t *testing.T) {
+	before, now := startServer(t), startServer(t)
+	old := login(t, before.bareClient(t, ""), "any", "thing")
+	if v := scalarInt(t, old, before.bareClient(t, ""), "SELECT 1::BIGINT"); v != 1 {
+		t.Fatal(v)
+	}
+	c := now.bareClient(t, "")
+	_, err := c.Execute(old, "SELECT 1")
+	wantMessage(t, err, codes.Unauthenticated, "issued before it restarted")
+	_, err = c.ExecuteUpdate(metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer garbage"), "CREATE TABLE t (a INT)")
+	wantCode(t, err, codes.Unauthenticated)
+	if v := scalarInt(t, context.Background(), c, "SELECT count(*) FROM duckdb_tables()"); v != 0 {
+		t.Fatalf("%d tables", v)
+	}
+}
+
 func TestEndedSessionTokenRefused(t *testing.T) {
 	path := usersFile(t, map[string]string{"ann": "writer:a"})
 	ts := startServer(t, func(c *coordinator.Config) {
