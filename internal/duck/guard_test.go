@@ -538,7 +538,16 @@ func TestFileWritesFollowNoLinkOut(t *testing.T) {
 		filepath.Join(files, "out"):     outside,                           // an existing directory outside
 		filepath.Join(files, "loop"):    filepath.Join(files, "loop"),
 		filepath.Join(files, "in"):      filepath.Join(files, "real"), // stays inside
+		// Within directories a COPY or EXPORT writes into, named as the
+		// files DuckDB writes there.
+		filepath.Join(files, "pt", "data_0.csv"):        filepath.Join(outside, "pt.csv"),
+		filepath.Join(files, "pp", "v=x", "data_0.csv"): filepath.Join(outside, "pp.csv"),
+		filepath.Join(files, "exp", "schema.sql"):       filepath.Join(outside, "schema.sql"),
+		filepath.Join(files, "real", "ok", "inner.csv"): filepath.Join(files, "real", "a.csv"), // stays inside
 	} {
+		if err := os.MkdirAll(filepath.Dir(link), 0o700); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.Symlink(to, link); err != nil {
 			t.Fatal(err)
 		}
@@ -565,6 +574,9 @@ func TestFileWritesFollowNoLinkOut(t *testing.T) {
 		"COPY (SELECT 'x' AS v, 1 AS w) TO '" + allowed + "/out' (FORMAT parquet, PARTITION_BY (v))",
 		"EXPORT DATABASE '" + allowed + "/nodir'",
 		"EXPORT DATABASE '" + allowed + "/out/exp'",
+		x + allowed + "/pt' (FORMAT csv, PER_THREAD_OUTPUT, OVERWRITE_OR_IGNORE)",
+		"COPY (SELECT 'x' AS v, 1 AS w) TO '" + allowed + "/pp' (FORMAT csv, PARTITION_BY (v), OVERWRITE_OR_IGNORE)",
+		"EXPORT DATABASE '" + allowed + "/exp'",
 	} {
 		_, err := c.Exec(ctx, q)
 		wantKind(t, q, err, KindPermission)
@@ -578,6 +590,7 @@ func TestFileWritesFollowNoLinkOut(t *testing.T) {
 	for _, q := range []string{
 		x + allowed + "/in/a.csv' (FORMAT csv)",
 		x + allowed + "/in/sub' (FORMAT csv, PER_THREAD_OUTPUT)",
+		x + allowed + "/real/ok' (FORMAT csv, PER_THREAD_OUTPUT, OVERWRITE_OR_IGNORE)",
 		x + allowed + "/b.csv' (FORMAT csv)",
 	} {
 		if _, err := c.Exec(ctx, q); err != nil {

@@ -127,6 +127,39 @@ func checkNameOptions(opts []token) error {
 	return nil
 }
 
+// maxCheckedEntries bounds the entries of a directory a COPY or EXPORT
+// writes into whose links are checked (checkLinksWithin).
+const maxCheckedEntries = 1_000_000
+
+// checkLinksWithin refuses a target directory (real: its path, resolved)
+// holding a link that leads out of the allowed directories, or nowhere:
+// DuckDB writes files of its own naming into it (data_0.csv of
+// PER_THREAD_OUTPUT, a=1/ of PARTITION_BY, EXPORT's schema.sql), through
+// any link of that name, and a link to a file outside that did not exist
+// yet had the file created there (a tester's). A target that is not a
+// directory holds nothing.
+func checkLinksWithin(target, real string, realAllowed []string) error {
+	if st, err := os.Stat(real); err != nil || !st.IsDir() {
+		return nil
+	}
+	seen := 0
+	return filepath.WalkDir(real, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return nil // unreadable: DuckDB cannot write there either
+		}
+		if seen++; seen > maxCheckedEntries {
+			return fmt.Errorf("%w: %s holds more than %d entries, whose links the server cannot check: write into a new directory", errTarget, target, maxCheckedEntries)
+		}
+		if d.Type()&os.ModeSymlink == 0 {
+			return nil
+		}
+		if to, err := filepath.EvalSymlinks(p); err != nil || !under(to, realAllowed) {
+			return fmt.Errorf("%w: %s holds %s, a link that leads out of the allowed directories or nowhere, which DuckDB would write through", errTarget, target, p)
+		}
+		return nil
+	})
+}
+
 // checkTarget refuses a target outside the allowed directories. Object
 // storage (s3://, and any other URL) is read-only to SQL: a distributed
 // COPY moves its parts into place, which object storage cannot do, and
@@ -160,6 +193,9 @@ func checkLinks(target, abs string, realAllowed []string) error {
 		if err == nil {
 			if real = filepath.Join(real, rest); !under(real, realAllowed) {
 				return fmt.Errorf("%w: %s leads through a link out of the allowed directories", errTarget, target)
+			}
+			if rest == "" {
+				return checkLinksWithin(target, real, realAllowed)
 			}
 			return nil
 		}
