@@ -176,8 +176,12 @@ func (s *taskStream) resume(err error) bool {
 		s.err = err
 		return false
 	case !s.t.Ordered && s.read > 0:
-		s.err = fmt.Errorf("task %s/%d: the stream from executor %s broke after %d rows, and the task's rows "+
-			"may come in another order when it runs again (a join's, an aggregate's, a sort's rows of equal keys, or rows read from an exchange), so past what the coordinator held back of them it cannot be resumed: %w", s.t.Query, s.t.Task, s.from, s.read, err)
+		// Unavailable, whatever cut the stream (the coordinator's
+		// connection to an executor it found dead closes as Canceled):
+		// nobody cancelled the query, and it may be run again.
+		s.err = fmt.Errorf("%w: task %s/%d: the stream from executor %s broke after %d rows, and the task's rows "+
+			"may come in another order when it runs again (a join's, an aggregate's, a sort's rows of equal keys, or rows read from an exchange), so past what the coordinator held back of them it cannot be resumed: run the query again: %w",
+			flightsql.ErrUnavailable, s.t.Query, s.t.Task, s.from, s.read, err)
 		return false
 	case s.resumes >= s.d.retries:
 		s.err = fmt.Errorf("task %s/%d: its stream broke %d times: %w", s.t.Query, s.t.Task, s.resumes+1, err)

@@ -3,9 +3,11 @@ package coordinator
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,7 +18,11 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/rs/zerolog"
 	"github.com/skeindb/skein/executor"
+	skeinsql "github.com/skeindb/skein/flightsql"
+	"github.com/skeindb/skein/internal/cluster"
 	"github.com/skeindb/skein/internal/duck"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // bridge forwards TCP connections to an executor and can cut them as a
@@ -344,4 +350,26 @@ func TestProxiedUnorderedStreamRunsAgain(t *testing.T) {
 		n := queryInt(t, cl, fmt.Sprintf(`SELECT count(*) FROM skein.tasks WHERE query_id = '%s' AND status = 'failed'`, plan.QueryID))
 		return n >= 1, fmt.Sprintf("skein.tasks: %d failed attempts", n)
 	})
+}
+
+// A task whose rows come in no fixed order and whose stream breaks after
+// the coordinator passed on more than it holds back cannot be resumed:
+// the query fails Unavailable, to be run again, whatever cut the stream.
+// It said Canceled where the coordinator's connection to an executor it
+// had found dead closed under the stream ("grpc: the client connection
+// is closing"), as if the client had cancelled (a tester's).
+func TestUnresumableStreamIsUnavailable(t *testing.T) {
+	for _, cut := range []error{
+		status.Error(codes.Canceled, "grpc: the client connection is closing"),
+		status.Error(codes.Unavailable, "connection reset by peer"),
+	} {
+		s := &taskStream{d: &dist{hist: &history{}}, ctx: context.Background(), t: cluster.Task{Query: "q", Task: 1},
+			from: "e1", read: 100, release: func() {}}
+		if s.resume(cut) {
+			t.Fatalf("%v: resumed past what was held back", cut)
+		}
+		if !errors.Is(s.err, skeinsql.ErrUnavailable) || !strings.Contains(s.err.Error(), "run the query again") {
+			t.Errorf("%v: %v, want Unavailable", cut, s.err)
+		}
+	}
 }
