@@ -9,6 +9,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/extensions"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -524,5 +525,56 @@ func TestMalformedParametersAreRefused(t *testing.T) {
 	prep.SetParameters(good)
 	if _, err := prep.Execute(ctx); err != nil {
 		t.Fatalf("a valid binding after the malformed ones: %v", err)
+	}
+}
+
+// An Arrow UUID (the arrow.uuid extension, which pyarrow makes of
+// Python's uuid.UUID) binds as a DuckDB UUID, as DuckDB's own Arrow
+// clients bind it: as its storage, a BLOB, SELECT ? gave 16 bytes and a
+// comparison of a UUID's text matched nothing (a tester's).
+func TestUUIDParameterBindsAsUUID(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	const id = "12345678-1234-5678-1234-567812345678"
+	if _, err := c.ExecuteUpdate(ctx, "CREATE TABLE tu AS SELECT '"+id+"'::UUID AS id"); err != nil {
+		t.Fatal(err)
+	}
+	b := extensions.NewUUIDBuilder(memory.DefaultAllocator)
+	if err := b.AppendValueFromString(id); err != nil {
+		t.Fatal(err)
+	}
+	col := b.NewArray()
+	b.Release()
+	defer col.Release()
+	for sql, want := range map[string]string{
+		"SELECT typeof(?) = 'UUID' AND ?::VARCHAR = '" + id + "'": "true",
+		"SELECT count(*)::VARCHAR FROM tu WHERE id::VARCHAR = ?::VARCHAR AND id = ?": "1",
+		"SELECT ([?, ?])[1]::VARCHAR": id,
+	} {
+		rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "a", Type: col.DataType()}, {Name: "b", Type: col.DataType()}}, nil), []arrow.Array{col, col}, 1)
+		prep, err := c.Prepare(ctx, sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prep.SetParameters(rec)
+		rec.Release()
+		info, err := prep.Execute(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		r, err := c.DoGet(ctx, info.Endpoint[0].Ticket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		for r.Next() {
+			got = r.RecordBatch().Column(0).ValueStr(0)
+		}
+		r.Release()
+		if got != want {
+			t.Errorf("%s: %q, want %q", sql, got, want)
+		}
+		_ = prep.Close(ctx)
 	}
 }

@@ -209,6 +209,11 @@ func scalar(a arrow.Array, i, max int) (any, error) {
 		}
 		return Value(child, idx, max)
 	case array.ExtensionArray:
+		if isUUID(a.ExtensionType()) {
+			var u UUID
+			copy(u[:], a.Storage().(*array.FixedSizeBinary).Value(i))
+			return u, nil
+		}
 		return Value(a.Storage(), i, max)
 	}
 	return nil, fmt.Errorf("arrow type %s is not supported as a parameter", a.DataType())
