@@ -548,9 +548,9 @@ func TestUUIDParameterBindsAsUUID(t *testing.T) {
 	b.Release()
 	defer col.Release()
 	for sql, want := range map[string]string{
-		"SELECT typeof(?) = 'UUID' AND ?::VARCHAR = '" + id + "'": "true",
+		"SELECT typeof(?) = 'UUID' AND ?::VARCHAR = '" + id + "'":                    "true",
 		"SELECT count(*)::VARCHAR FROM tu WHERE id::VARCHAR = ?::VARCHAR AND id = ?": "1",
-		"SELECT ([?, ?])[1]::VARCHAR": id,
+		"SELECT ([?, ?])[1]::VARCHAR":                                                id,
 	} {
 		rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "a", Type: col.DataType()}, {Name: "b", Type: col.DataType()}}, nil), []arrow.Array{col, col}, 1)
 		prep, err := c.Prepare(ctx, sql)
