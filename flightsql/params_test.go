@@ -578,3 +578,50 @@ func TestUUIDParameterBindsAsUUID(t *testing.T) {
 		_ = prep.Close(ctx)
 	}
 }
+
+// A NULL bound where the SQL leaves the parameter's type open is DuckDB's
+// NULL, an INTEGER: among rows of BIGINTs its run's column is cast to the
+// statement's type, as no value changes (it was refused, "other columns",
+// and panicked the stream before; a tester's).
+func TestNullParameterRowsTakeTheStatementsTypes(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	b := array.NewInt64Builder(memory.DefaultAllocator)
+	b.AppendValues([]int64{1, 0, 3}, []bool{true, false, true})
+	col := b.NewArray()
+	b.Release()
+	rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "p", Type: arrow.PrimitiveTypes.Int64, Nullable: true}}, nil), []arrow.Array{col}, 3)
+	col.Release()
+	defer rec.Release()
+	prep, err := c.Prepare(ctx, "SELECT ? AS y, coalesce(?, 0) + 1 AS z")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prep.Close(ctx)
+	two := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int64, Nullable: true}, {Name: "b", Type: arrow.PrimitiveTypes.Int64, Nullable: true}}, nil), []arrow.Array{rec.Column(0), rec.Column(0)}, 3)
+	defer two.Release()
+	prep.SetParameters(two)
+	info, err := prep.Execute(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.DoGet(ctx, info.Endpoint[0].Ticket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	var got []string
+	for r.Next() {
+		rb := r.RecordBatch()
+		for i := range int(rb.NumRows()) {
+			got = append(got, rb.Column(0).ValueStr(i)+"/"+rb.Column(1).ValueStr(i)+"/"+rb.Column(0).DataType().String())
+		}
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"1/2/int64", "(null)/1/int64", "3/4/int64"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("%q, want %q", got, want)
+	}
+}

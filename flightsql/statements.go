@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -393,7 +395,9 @@ func (s *Server) runRows(ctx context.Context, q *query) error {
 			if err != nil {
 				return err
 			}
-			err = sameResult(q, i, rdr.Schema(), ResultSchema(q.schema))
+			want := ResultSchema(q.schema)
+			var same bool
+			same, err = sameResult(q, i, rdr.Schema(), want)
 			for err == nil && rdr.Next() {
 				rec := rdr.RecordBatch()
 				size := duck.RecordSize(rec)
@@ -406,6 +410,11 @@ func (s *Server) runRows(ctx context.Context, q *query) error {
 				}
 				q.budget, q.heldBytes = s.held, q.heldBytes+size
 				rec.Retain()
+				if !same {
+					if rec, err = s.conform(ctx, q, i, rec, want); err != nil {
+						break
+					}
+				}
 				q.result = append(q.result, rec)
 			}
 			if err == nil {
@@ -500,7 +509,8 @@ func (s *Server) streamRun(ctx context.Context, next <-chan struct{}, q *query, 
 	// its connection, and the connection closed under it crashed the
 	// process (a tester's: a panic here skipped the release).
 	defer rdr.Release()
-	if err := sameResult(q, i, rdr.Schema(), schema); err != nil {
+	same, err := sameResult(q, i, rdr.Schema(), schema)
+	if err != nil {
 		return 0, err
 	}
 	var total int64
@@ -511,6 +521,11 @@ func (s *Server) streamRun(ctx context.Context, next <-chan struct{}, q *query, 
 			return total, err
 		}
 		rec.Retain()
+		if !same {
+			if rec, err = s.conform(ctx, q, i, rec, schema); err != nil {
+				return total, err
+			}
+		}
 		rec = Relabel(rec, schema)
 		n := rec.NumRows()
 		if err := ans.send(ctx, next, rec); err != nil {
@@ -525,21 +540,67 @@ func (s *Server) streamRun(ctx context.Context, next <-chan struct{}, q *query, 
 	return total, rdr.Err()
 }
 
-// sameResult refuses a run of q (with its parameter row i) whose result
-// has other columns than the schema its FlightInfo gave: rows bound to
-// one statement each give a result of their own, and read_parquet(?) of
-// two files, or SELECT ? of an integer and a string, give two schemas
-// one stream cannot carry (the server panicked on it).
-func sameResult(q *query, i int, got, want *arrow.Schema) error {
-	ok := got.NumFields() == want.NumFields()
-	for f := 0; ok && f < got.NumFields(); f++ {
-		ok = arrow.TypeEqual(got.Field(f).Type, want.Field(f).Type)
+// sameResult says whether a run of q (with its parameter row i) gives a
+// result of the column types the schema its FlightInfo gave has (same),
+// and refuses one of another number of columns: rows bound to one
+// statement each give a result of their own, and read_parquet(?) of two
+// files gives two schemas one stream cannot carry (the server panicked
+// on it). Columns of other types are cast (conform).
+func sameResult(q *query, i int, got, want *arrow.Schema) (same bool, err error) {
+	if got.NumFields() != want.NumFields() {
+		return false, otherColumns(q, i, got, want, nil)
 	}
-	if ok {
-		return nil
+	for f := range got.NumFields() {
+		if !arrow.TypeEqual(got.Field(f).Type, want.Field(f).Type) {
+			return false, nil
+		}
 	}
-	return fmt.Errorf("%w: query %s: its parameter row %d gives a result of other columns than the statement's (%s, not %s): bind rows that give the same columns, or run them one at a time",
+	return true, nil
+}
+
+// conform is rec, a batch of q's run with its parameter row i, with the
+// column types of want, cast where they differ, as long as no value
+// changes (a cast that would is refused): a NULL bound where the SQL
+// leaves the parameter's type open is DuckDB's NULL, an INTEGER, and
+// SELECT ? of 1, NULL, 3 (BIGINTs) gave an INTEGER column in its second
+// run (refused, a tester's); SELECT ? of an integer and a string still
+// cannot share one stream. It takes rec's reference.
+func (s *Server) conform(ctx context.Context, q *query, i int, rec arrow.RecordBatch, want *arrow.Schema) (arrow.RecordBatch, error) {
+	defer rec.Release()
+	cols := make([]arrow.Array, rec.NumCols())
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	cctx := compute.WithAllocator(ctx, s.mem)
+	for f, col := range rec.Columns() {
+		to := want.Field(f).Type
+		if arrow.TypeEqual(col.DataType(), to) {
+			col.Retain()
+			cols[f] = col
+			continue
+		}
+		cast, err := compute.CastArray(cctx, col, compute.SafeCastOptions(to))
+		if err != nil {
+			return nil, otherColumns(q, i, rec.Schema(), want, err)
+		}
+		cols[f] = cast
+	}
+	return array.NewRecordBatch(want, cols, rec.NumRows()), nil
+}
+
+// otherColumns is the error of a run of q (its parameter row i) whose
+// result has columns got that the statement's, want, cannot carry.
+func otherColumns(q *query, i int, got, want *arrow.Schema, cause error) error {
+	err := fmt.Errorf("%w: query %s: its parameter row %d gives a result of other columns than the statement's (%s, not %s): bind rows that give the same columns, or run them one at a time",
 		ErrInvalid, q.id, i+1, schemaTypes(got), schemaTypes(want))
+	if cause != nil {
+		err = fmt.Errorf("%w (%v)", err, cause)
+	}
+	return err
 }
 
 // schemaTypes lists a schema's column types, for a message.
