@@ -1000,3 +1000,46 @@ func TestImportDatabaseIsRefusedClearly(t *testing.T) {
 		t.Fatal("the import ran")
 	}
 }
+
+// A COPY may name its target through a link that leads into an allowed
+// directory: the coordinator resolves an --allow-dir given as a link
+// when it starts, and a COPY to the name the operator gave was refused
+// (a tester's). A link leading elsewhere is still refused.
+func TestCopyThroughALinkIntoAnAllowedDir(t *testing.T) {
+	dir := t.TempDir()
+	files, outside := filepath.Join(dir, "files"), filepath.Join(dir, "outside")
+	for _, d := range []string{files, outside} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	given, elsewhere := filepath.Join(dir, "given"), filepath.Join(dir, "elsewhere")
+	if err := os.Symlink(files, given); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, elsewhere); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	db, err := Open(ctx, Config{AllowedDirs: []string{files}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	c, err := db.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Exec(ctx, "COPY (SELECT 1 AS v) TO '"+given+"/w.csv' (FORMAT csv)"); err != nil {
+		t.Fatalf("a COPY through the link the operator gave: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(files, "w.csv")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Exec(ctx, "COPY (SELECT 1 AS v) TO '"+elsewhere+"/w.csv' (FORMAT csv)")
+	wantKind(t, "a COPY through a link elsewhere", err, KindPermission)
+	if got, _ := os.ReadDir(outside); len(got) > 0 {
+		t.Fatalf("written outside: %v", got)
+	}
+}

@@ -171,42 +171,49 @@ func checkTarget(target string, allowed, realAllowed []string) error {
 		return fmt.Errorf("%w: %s: object storage is read-only", errTarget, target)
 	case err != nil:
 		return fmt.Errorf("%w: %s: %w", errTarget, target, err)
-	case !under(abs, allowed):
-		return fmt.Errorf("%w: %s is not under an allowed directory", errTarget, target)
 	}
-	return checkLinks(target, abs, realAllowed)
+	real, exists, ok := resolvedPath(abs)
+	switch {
+	case !under(abs, allowed) && !(ok && under(real, realAllowed)):
+		// Its text names no allowed directory, nor do its links lead
+		// into one (an --allow-dir given as a link is resolved at start,
+		// and a COPY to the name the operator gave was refused, a
+		// tester's).
+		return fmt.Errorf("%w: %s is not under an allowed directory", errTarget, target)
+	case !ok:
+		// It exists, and yet cannot be resolved: a link leading nowhere
+		// (or out of reach), nothing telling where DuckDB would create
+		// what it names.
+		return fmt.Errorf("%w: %s leads through a link to a path that does not exist", errTarget, target)
+	case !under(real, realAllowed):
+		return fmt.Errorf("%w: %s leads through a link out of the allowed directories", errTarget, target)
+	case exists:
+		return checkLinksWithin(target, real, realAllowed)
+	}
+	return nil
 }
 
-// checkLinks refuses a target under an allowed directory whose links lead
-// out of them all (realAllowed: the allowed directories, their own links
-// resolved). DuckDB's sandbox checks a target's text and then writes
-// through any link it names: COPY ... TO 'files/l.csv', l.csv a link to
-// a file outside that did not exist yet, created that file (a tester's,
-// 2026-12-07). The part of the path that exists is resolved; what does
-// not exist yet is created where its existing parent is. A link leading
-// nowhere is refused, as nothing tells where DuckDB would create its
-// target.
-func checkLinks(target, abs string, realAllowed []string) error {
+// resolvedPath is abs with the links of the part of it that exists
+// resolved, what does not exist yet joined to it (created where its
+// existing parent is); exists says abs itself exists, ok is false when a
+// link on it leads nowhere. DuckDB's sandbox checks a target's text and
+// then writes through any link it names: COPY ... TO 'files/l.csv', l.csv
+// a link to a file outside that did not exist yet, created that file (a
+// tester's, 2026-12-07), so a target is checked where it really is
+// (realAllowed: the allowed directories, their own links resolved).
+func resolvedPath(abs string) (real string, exists, ok bool) {
 	rest := ""
 	for p := abs; ; {
 		real, err := filepath.EvalSymlinks(p)
 		if err == nil {
-			if real = filepath.Join(real, rest); !under(real, realAllowed) {
-				return fmt.Errorf("%w: %s leads through a link out of the allowed directories", errTarget, target)
-			}
-			if rest == "" {
-				return checkLinksWithin(target, real, realAllowed)
-			}
-			return nil
+			return filepath.Join(real, rest), rest == "", true
 		}
 		if _, lerr := os.Lstat(p); lerr == nil {
-			// It exists, and yet cannot be resolved: a link leading
-			// nowhere (or out of reach).
-			return fmt.Errorf("%w: %s leads through a link to a path that does not exist", errTarget, target)
+			return "", false, false
 		}
 		parent := filepath.Dir(p)
 		if parent == p {
-			return nil
+			return abs, false, true
 		}
 		rest = filepath.Join(filepath.Base(p), rest)
 		p = parent
