@@ -137,9 +137,9 @@ func (s *Server) verify(method string, md metadata.MD) (*identity, error) {
 			if errors.Is(err, token.ErrSignature) {
 				// The key is the process's own: a token of a server
 				// restarted since reads as one not issued here.
-				return nil, fmt.Errorf("%w: bearer token: %w (not issued by this server, or issued before it restarted): log in again", ErrUnauthenticated, err)
+				return nil, fmt.Errorf("%w: bearer token: %w (not issued by this server, or issued before it restarted): %s", ErrUnauthenticated, err, s.again())
 			}
-			return nil, fmt.Errorf("%w: bearer token: %w", ErrUnauthenticated, err)
+			return nil, fmt.Errorf("%w: bearer token: %w: %s", ErrUnauthenticated, err, s.again())
 		}
 		return id, nil
 	}
@@ -150,15 +150,34 @@ func (s *Server) verify(method string, md metadata.MD) (*identity, error) {
 			if name != sessionCookie {
 				continue
 			}
-			if id, err := s.bearers.verify(s.signer, val); err == nil {
+			id, err := s.bearers.verify(s.signer, val)
+			if err == nil {
 				return id, nil
 			}
+			// Refused as a bearer token is, with auth or without: given a
+			// new session in its place, a JDBC client's transaction was
+			// lost after a restart and its later writes committed one by
+			// one (a tester's).
+			if errors.Is(err, token.ErrSignature) {
+				return nil, fmt.Errorf("%w: session cookie: %w (not issued by this server, or issued before it restarted): %s", ErrUnauthenticated, err, s.again())
+			}
+			return nil, fmt.Errorf("%w: session cookie: %w: %s", ErrUnauthenticated, err, s.again())
 		}
 	}
 	if s.authRequired() {
 		return nil, fmt.Errorf("%w: no credentials: authenticate with Basic auth on Handshake, then send the bearer token", ErrUnauthenticated)
 	}
 	return &identity{user: "anonymous", role: users.Admin}, nil
+}
+
+// again says what a client whose token names no session of this server
+// does: log in again, or, without auth, connect again (a new connection
+// gets a new session; there is no login).
+func (s *Server) again() string {
+	if s.authRequired() {
+		return "log in again"
+	}
+	return "connect again (a new connection gets a new session)"
 }
 
 // bearerCache keeps the claims of bearer tokens verified lately, until

@@ -187,7 +187,12 @@ func TestStaleTokenRefusedWithoutAuth(t *testing.T) {
 	}
 	c := now.bareClient(t, "")
 	_, err := c.Execute(old, "SELECT 1")
-	wantMessage(t, err, codes.Unauthenticated, "issued before it restarted")
+	wantMessage(t, err, codes.Unauthenticated, "issued before it restarted): connect again")
+	// As the session cookie (the JDBC driver's): the same.
+	md, _ := metadata.FromOutgoingContext(old)
+	cookie := "arrow_flight_session_id=" + strings.TrimPrefix(md.Get("authorization")[0], "Bearer ")
+	_, err = c.ExecuteUpdate(metadata.AppendToOutgoingContext(context.Background(), "cookie", cookie), "CREATE TABLE t (a INT)")
+	wantMessage(t, err, codes.Unauthenticated, "session cookie")
 	_, err = c.ExecuteUpdate(metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer garbage"), "CREATE TABLE t (a INT)")
 	wantCode(t, err, codes.Unauthenticated)
 	if v := scalarInt(t, context.Background(), c, "SELECT count(*) FROM duckdb_tables()"); v != 0 {
