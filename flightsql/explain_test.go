@@ -7,6 +7,7 @@ import (
 
 	skeinsql "github.com/skeindb/skein/flightsql"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -35,6 +36,11 @@ func TestExplainRunsNothing(t *testing.T) {
 		_, err := c.Execute(explain, q)
 		wantMessage(t, err, codes.InvalidArgument, "it was not run")
 	}
+	// Preparing a text of several runs its leading statements.
+	for _, q := range []string{"DROP TABLE t; SELECT 1", "INSERT INTO t VALUES (2); SELECT v FROM t", "COPY t TO '" + out + "'; SELECT 1"} {
+		_, err := c.Execute(explain, q)
+		wantMessage(t, err, codes.InvalidArgument, "nothing was run")
+	}
 	if n := scalarInt(t, ctx, c, "SELECT count(*) FROM t WHERE v = 1"); n != 1 {
 		t.Fatalf("t holds %d rows of 1", n)
 	}
@@ -46,6 +52,28 @@ func TestExplainRunsNothing(t *testing.T) {
 	}
 	if n := scalarInt(t, ctx, c, "SELECT count(*) FROM glob('"+out+"')"); n != 0 {
 		t.Fatal("the COPY wrote its file")
+	}
+	// The calls that run statements for their effect, and the prepared
+	// statements' (ADBC's), honour the header too.
+	if _, err := c.ExecuteUpdate(explain, "DROP TABLE t"); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("an update asked for its plan: %v", err)
+	}
+	if _, err := c.Prepare(explain, "DROP TABLE t; SELECT 1"); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("a text of two prepared, asked for its plan: %v", err)
+	}
+	prep, err := c.Prepare(ctx, "DELETE FROM t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := prep.Execute(explain); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("a prepared DELETE asked for its plan: %v", err)
+	}
+	if _, err := prep.ExecuteUpdate(explain); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("a prepared DELETE run as an update, asked for its plan: %v", err)
+	}
+	_ = prep.Close(ctx)
+	if n := scalarInt(t, ctx, c, "SELECT count(*) FROM t"); n != 1 {
+		t.Fatalf("t holds %d rows", n)
 	}
 	info, err := c.Execute(explain, "SELECT v FROM t")
 	if err != nil || len(info.Endpoint) != 1 {

@@ -65,6 +65,9 @@ func (s *Server) lookupPrepared(ctx context.Context, handle []byte) (*session, *
 // executeQuery and executeUpdate from it.
 func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.ActionCreatePreparedStatementRequest) (flightsql.ActionCreatePreparedStatementResult, error) {
 	var res flightsql.ActionCreatePreparedStatementResult
+	if err := explainable(ctx, req.GetQuery()); err != nil {
+		return res, err
+	}
 	sess, err := s.sessionForTxn(ctx, req.GetTransactionId())
 	if err != nil {
 		return res, err
@@ -292,6 +295,9 @@ func (s *Server) flightInfoPrepared(ctx context.Context, cmd flightsql.PreparedS
 	if err != nil {
 		return nil, err
 	}
+	if explainOnly(ctx) && (!p.stmt.ReturnsRows || p.stmt.WritesRows()) {
+		return nil, errExplainWrite
+	}
 	tag := newQueryTag(ctx)
 	tag.Session = sess.id
 	ctx = duck.WithLabel(ctx, duck.Label{QueryID: tag.ID, User: sess.user, SQL: p.sql})
@@ -406,6 +412,9 @@ func (s *Server) GetSchemaPreparedStatement(ctx context.Context, cmd flightsql.P
 // A reader's runs too (DoPutCommandStatementUpdate): its statement was
 // checked against its role when prepared.
 func (s *Server) DoPutPreparedStatementUpdate(ctx context.Context, cmd flightsql.PreparedStatementUpdate, rdr flight.MessageReader) (int64, error) {
+	if explainOnly(ctx) {
+		return 0, errExplainWrite
+	}
 	sess, p, err := s.lookupPrepared(ctx, cmd.GetPreparedStatementHandle())
 	if err != nil {
 		return 0, err

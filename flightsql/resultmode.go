@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/skeindb/skein/internal/sqltext"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -88,4 +89,24 @@ func explainOnly(ctx context.Context) bool {
 		}
 	}
 	return false
+}
+
+// errExplainWrite refuses, unrun, a statement asked for its plan only
+// (ExplainHeader) that would do its work as it is planned, or a call that
+// runs statements for their effect (an update).
+var errExplainWrite = fmt.Errorf("%w: %s: the statement does its work as it is planned (DDL, INSERT, UPDATE, DELETE, COPY, CREATE TABLE AS): "+
+	"it was not run, and only queries are explained", ErrInvalid, ExplainHeader)
+
+// explainable refuses, asked for a plan only, a text of several
+// statements: preparing it runs all but its last ("DROP TABLE t; SELECT
+// 1" dropped the table, a tester's).
+func explainable(ctx context.Context, query string) error {
+	if !explainOnly(ctx) {
+		return nil
+	}
+	if stmts, err := sqltext.Statements(query); err == nil && len(stmts) > 1 {
+		return fmt.Errorf("%w: %s: a text of %d statements, whose leading ones would run as it is planned: nothing was run; explain one statement",
+			ErrInvalid, ExplainHeader, len(stmts))
+	}
+	return nil
 }

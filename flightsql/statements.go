@@ -94,6 +94,9 @@ func (s *Server) flightInfoStatement(ctx context.Context, cmd flightsql.Statemen
 	tag := newQueryTag(ctx)
 	tag.Session = sess.id
 	ctx = duck.WithLabel(ctx, duck.Label{QueryID: tag.ID, User: sess.user, SQL: cmd.GetQuery()})
+	if err := explainable(ctx, cmd.GetQuery()); err != nil {
+		return nil, err
+	}
 	q, err := withSession(ctx, sess, func() (*query, error) {
 		if err := sess.roomFor(s.cfg.MaxStatementsPerSession); err != nil {
 			return nil, err
@@ -118,8 +121,7 @@ func (s *Server) flightInfoStatement(ctx context.Context, cmd flightsql.Statemen
 		}
 		if explainOnly(ctx) && (!st.ReturnsRows || st.WritesRows()) {
 			_ = st.Close()
-			return nil, fmt.Errorf("%w: %s: the statement does its work as it is planned (DDL, INSERT, UPDATE, DELETE, COPY, CREATE TABLE AS): "+
-				"it was not run, and only queries are explained", ErrInvalid, ExplainHeader)
+			return nil, errExplainWrite
 		}
 		q := &query{id: tag.ID, trace: tag.Trace, user: sess.user, sql: cmd.GetQuery(), check: check, sess: sess, stmt: st, ownStmt: true,
 			keep: true, open: ConnOpen(ctx)}
@@ -658,6 +660,9 @@ const stalledReader = time.Second
 // its role may not run (duck.Policy), and what it may (a transaction,
 // USE, SET VARIABLE) ADBC sends as an update.
 func (s *Server) DoPutCommandStatementUpdate(ctx context.Context, cmd flightsql.StatementUpdate) (int64, error) {
+	if explainOnly(ctx) {
+		return 0, errExplainWrite
+	}
 	sess, err := s.sessionForTxn(ctx, cmd.GetTransactionId())
 	if err != nil {
 		return 0, err
