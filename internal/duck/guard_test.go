@@ -544,6 +544,9 @@ func TestFileWritesFollowNoLinkOut(t *testing.T) {
 		filepath.Join(files, "pp", "v=x", "data_0.csv"): filepath.Join(outside, "pp.csv"),
 		filepath.Join(files, "exp", "schema.sql"):       filepath.Join(outside, "schema.sql"),
 		filepath.Join(files, "real", "ok", "inner.csv"): filepath.Join(files, "real", "a.csv"), // stays inside
+		filepath.Join(files, "deep", "v=x"):             filepath.Join(files, "other"),
+		filepath.Join(files, "other", "data_0.csv"):     filepath.Join(outside, "deep.csv"),
+		filepath.Join(files, "tmpd", "tmp_out.csv"):     filepath.Join(outside, "tmp.csv"), // DuckDB's tmp_ file
 	} {
 		if err := os.MkdirAll(filepath.Dir(link), 0o700); err != nil {
 			t.Fatal(err)
@@ -577,6 +580,8 @@ func TestFileWritesFollowNoLinkOut(t *testing.T) {
 		x + allowed + "/pt' (FORMAT csv, PER_THREAD_OUTPUT, OVERWRITE_OR_IGNORE)",
 		"COPY (SELECT 'x' AS v, 1 AS w) TO '" + allowed + "/pp' (FORMAT csv, PARTITION_BY (v), OVERWRITE_OR_IGNORE)",
 		"EXPORT DATABASE '" + allowed + "/exp'",
+		"COPY (SELECT 'x' AS v, 1 AS w) TO '" + allowed + "/deep' (FORMAT csv, PARTITION_BY (v), OVERWRITE_OR_IGNORE)",
+		x + allowed + "/tmpd/out.csv' (FORMAT csv)",
 	} {
 		_, err := c.Exec(ctx, q)
 		wantKind(t, q, err, KindPermission)
@@ -1036,6 +1041,16 @@ func TestCopyThroughALinkIntoAnAllowedDir(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(files, "w.csv")); err != nil {
 		t.Fatal(err)
+	}
+	// A link inside to the allowed directory itself leads nowhere out.
+	if err := os.MkdirAll(filepath.Join(files, "p", "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(files, filepath.Join(files, "p", "sub", "root")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, "COPY (SELECT 1 AS v, 2 AS w) TO '"+files+"/p' (FORMAT csv, PARTITION_BY (v), OVERWRITE_OR_IGNORE)"); err != nil {
+		t.Fatalf("a COPY into a directory holding a link to the allowed directory: %v", err)
 	}
 	_, err = c.Exec(ctx, "COPY (SELECT 1 AS v) TO '"+elsewhere+"/w.csv' (FORMAT csv)")
 	wantKind(t, "a COPY through a link elsewhere", err, KindPermission)

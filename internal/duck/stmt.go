@@ -115,7 +115,7 @@ func (c *Conn) prepareOwn(ctx context.Context, query string, runLeading bool) (*
 		// BEGIN, ran, the write after it was refused, and the reader's
 		// session was left in an aborted transaction (a tester's).
 		return nil, &Error{Kind: KindPermission, Msg: "Permission Error: read-only access: DuckDB runs this statement as several " +
-			"of its own making (COPY FROM DATABASE), which write"}
+			"of its own making (COPY FROM DATABASE; a PIVOT without an IN list creates a type), which write"}
 	}
 	var before bool // a transaction was open before the text's statements ran
 	if n > 1 {

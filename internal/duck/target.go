@@ -143,21 +143,65 @@ func checkLinksWithin(target, real string, realAllowed []string) error {
 		return nil
 	}
 	seen := 0
-	return filepath.WalkDir(real, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return nil // unreadable: DuckDB cannot write there either
-		}
-		if seen++; seen > maxCheckedEntries {
-			return fmt.Errorf("%w: %s holds more than %d entries, whose links the server cannot check: write into a new directory", errTarget, target, maxCheckedEntries)
-		}
-		if d.Type()&os.ModeSymlink == 0 {
+	walked := map[string]bool{}
+	var walk func(dir string) error
+	walk = func(dir string) error {
+		if walked[dir] {
 			return nil
 		}
-		if to, err := filepath.EvalSymlinks(p); err != nil || !under(to, realAllowed) {
-			return fmt.Errorf("%w: %s holds %s, a link that leads out of the allowed directories or nowhere, which DuckDB would write through", errTarget, target, p)
-		}
+		walked[dir] = true
+		return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err != nil {
+				return nil // unreadable: DuckDB cannot write there either
+			}
+			if seen++; seen > maxCheckedEntries {
+				return fmt.Errorf("%w: %s holds more than %d entries, whose links the server cannot check: write into a new directory", errTarget, target, maxCheckedEntries)
+			}
+			if d.Type()&os.ModeSymlink == 0 {
+				return nil
+			}
+			to, err := filepath.EvalSymlinks(p)
+			if err != nil || !underOrAt(to, realAllowed) {
+				return fmt.Errorf("%w: %s holds %s, a link that leads out of the allowed directories or nowhere, which DuckDB would write through", errTarget, target, p)
+			}
+			// A link to a directory inside: DuckDB writes through it
+			// too, and the walk does not follow it (a tester's: a
+			// partition's directory linked to another holding a link
+			// out).
+			if st, err := os.Stat(to); err == nil && st.IsDir() {
+				return walk(to)
+			}
+			return nil
+		})
+	}
+	return walk(real)
+}
+
+// checkTmpSibling refuses a file target whose sibling of DuckDB's
+// temporary name (tmp_<name>, which a COPY to a file writes first and
+// then moves into place) is a link out of the allowed directories or to
+// nothing: DuckDB wrote through it, creating the file outside, before it
+// failed to move it (a tester's).
+func checkTmpSibling(target, real string, realAllowed []string) error {
+	tmp := filepath.Join(filepath.Dir(real), "tmp_"+filepath.Base(real))
+	if st, err := os.Lstat(tmp); err != nil || st.Mode()&os.ModeSymlink == 0 {
 		return nil
-	})
+	}
+	if to, err := filepath.EvalSymlinks(tmp); err != nil || !under(to, realAllowed) {
+		return fmt.Errorf("%w: %s has beside it %s, a link that leads out of the allowed directories or nowhere, which DuckDB would write through first", errTarget, target, tmp)
+	}
+	return nil
+}
+
+// underOrAt says whether an absolute path is one of dirs or lies inside
+// one.
+func underOrAt(abs string, dirs []string) bool {
+	for _, d := range dirs {
+		if abs == filepath.Clean(d) {
+			return true
+		}
+	}
+	return under(abs, dirs)
 }
 
 // checkTarget refuses a target outside the allowed directories. Object
@@ -187,7 +231,11 @@ func checkTarget(target string, allowed, realAllowed []string) error {
 		return fmt.Errorf("%w: %s leads through a link to a path that does not exist", errTarget, target)
 	case !under(real, realAllowed):
 		return fmt.Errorf("%w: %s leads through a link out of the allowed directories", errTarget, target)
-	case exists:
+	}
+	if err := checkTmpSibling(target, real, realAllowed); err != nil {
+		return err
+	}
+	if exists {
 		return checkLinksWithin(target, real, realAllowed)
 	}
 	return nil
