@@ -167,8 +167,9 @@ func checkLinksWithin(target, real string, realAllowed []string) error {
 			// A link to a directory inside: DuckDB writes through it
 			// too, and the walk does not follow it (a tester's: a
 			// partition's directory linked to another holding a link
-			// out).
-			if st, err := os.Stat(to); err == nil && st.IsDir() {
+			// out). Not one to the target or a directory holding it,
+			// walked already or holding more than the target.
+			if st, err := os.Stat(to); err == nil && st.IsDir() && !underOrAt(real, []string{to}) {
 				return walk(to)
 			}
 			return nil
@@ -182,8 +183,8 @@ func checkLinksWithin(target, real string, realAllowed []string) error {
 // then moves into place) is a link out of the allowed directories or to
 // nothing: DuckDB wrote through it, creating the file outside, before it
 // failed to move it (a tester's).
-func checkTmpSibling(target, real string, realAllowed []string) error {
-	tmp := filepath.Join(filepath.Dir(real), "tmp_"+filepath.Base(real))
+func checkTmpSibling(target, path string, realAllowed []string) error {
+	tmp := filepath.Join(filepath.Dir(path), "tmp_"+filepath.Base(path))
 	if st, err := os.Lstat(tmp); err != nil || st.Mode()&os.ModeSymlink == 0 {
 		return nil
 	}
@@ -232,8 +233,13 @@ func checkTarget(target string, allowed, realAllowed []string) error {
 	case !under(real, realAllowed):
 		return fmt.Errorf("%w: %s leads through a link out of the allowed directories", errTarget, target)
 	}
-	if err := checkTmpSibling(target, real, realAllowed); err != nil {
-		return err
+	// Beside the name given and beside the file it leads to: DuckDB
+	// writes its temporary file beside the name it was given (a tester's:
+	// l.csv a link to a file inside, tmp_l.csv a link out).
+	for _, p := range []string{abs, real} {
+		if err := checkTmpSibling(target, p, realAllowed); err != nil {
+			return err
+		}
 	}
 	if exists {
 		return checkLinksWithin(target, real, realAllowed)
