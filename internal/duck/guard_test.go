@@ -529,6 +529,9 @@ func TestFileWritesFollowNoLinkOut(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := os.WriteFile(filepath.Join(files, "real", "exists.csv"), []byte("v\n1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	// The allowed directory is named through a link of its own.
 	allowed := filepath.Join(dir, "files-link")
 	for link, to := range map[string]string{
@@ -546,10 +549,10 @@ func TestFileWritesFollowNoLinkOut(t *testing.T) {
 		filepath.Join(files, "real", "ok", "inner.csv"): filepath.Join(files, "real", "a.csv"), // stays inside
 		filepath.Join(files, "deep", "v=x"):             filepath.Join(files, "other"),
 		filepath.Join(files, "other", "data_0.csv"):     filepath.Join(outside, "deep.csv"),
-		filepath.Join(files, "tmpd", "tmp_out.csv"):     filepath.Join(outside, "tmp.csv"),     // DuckDB's tmp_ file
-		filepath.Join(files, "cl", "l.csv"):             filepath.Join(files, "real", "a.csv"), // a link inside...
-		filepath.Join(files, "cl", "tmp_l.csv"):         filepath.Join(outside, "tmpl.csv"),    // ...its given name's tmp_ out
-		filepath.Join(files, "up", "sub", "root"):       files,                                 // a link to a directory holding the target
+		filepath.Join(files, "tmpd", "tmp_out.csv"):     filepath.Join(outside, "tmp.csv"),          // DuckDB's tmp_ file
+		filepath.Join(files, "cl", "l.csv"):             filepath.Join(files, "real", "exists.csv"), // a link inside...
+		filepath.Join(files, "cl", "tmp_l.csv"):         filepath.Join(outside, "tmpl.csv"),         // ...its given name's tmp_ out
+		filepath.Join(files, "up", "sub", "root"):       files,                                      // a link to a directory holding the target
 	} {
 		if err := os.MkdirAll(filepath.Dir(link), 0o700); err != nil {
 			t.Fatal(err)
