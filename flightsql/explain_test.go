@@ -5,10 +5,13 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	skeinsql "github.com/skeindb/skein/flightsql"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 // A call asking for a plan only (skein sql --explain) gets a query's
@@ -75,10 +78,42 @@ func TestExplainRunsNothing(t *testing.T) {
 	if n := scalarInt(t, ctx, c, "SELECT count(*) FROM t"); n != 1 {
 		t.Fatalf("t holds %d rows", n)
 	}
-	info, err := c.Execute(explain, "SELECT v FROM t")
-	if err != nil || len(info.Endpoint) != 1 {
-		t.Fatalf("a query explained: %v %v", info, err)
+	// A query's plan comes with no endpoint, and its query is cancelled:
+	// its ticket stayed good, and a client reading it (ADBC reads what it
+	// is given) ran EXPLAIN ANALYZE DELETE, or nextval() (a tester's).
+	if _, err := c.ExecuteUpdate(ctx, "CREATE SEQUENCE sq"); err != nil {
+		t.Fatal(err)
 	}
+	for _, q := range []string{"SELECT v FROM t", "EXPLAIN ANALYZE DELETE FROM t", "SELECT nextval('sq') AS n"} {
+		info, err := c.Execute(explain, q)
+		if err != nil || len(info.Endpoint) != 0 {
+			t.Fatalf("%s explained: %v %v", q, info, err)
+		}
+		prep, err := c.Prepare(explain, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info, err = prep.Execute(explain); err != nil || len(info.Endpoint) != 0 {
+			t.Fatalf("%s prepared, explained: %v %v", q, info, err)
+		}
+		_ = prep.Close(ctx)
+	}
+	if n := scalarInt(t, ctx, c, "SELECT count(*) FROM t"); n != 1 {
+		t.Fatalf("t holds %d rows after EXPLAIN ANALYZE DELETE was explained", n)
+	}
+	if n := scalarInt(t, ctx, c, "SELECT nextval('sq')"); n != 1 {
+		t.Fatalf("the sequence moved: %d", n)
+	}
+	// Nor does a bulk ingest run.
+	sc := arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int64}}, nil)
+	rdr, err := array.NewRecordReader(sc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.ExecuteIngest(explain, rdr, &flightsql.ExecuteIngestOpts{Table: "ing",
+		TableDefinitionOptions: &flightsql.TableDefinitionOptions{IfNotExist: flightsql.TableDefinitionOptionsTableNotExistOptionCreate}})
+	rdr.Release()
+	wantCode(t, err, codes.InvalidArgument)
 	// A session outside a transaction: the refused BEGIN began none.
 	if _, err := c.ExecuteUpdate(ctx, "BEGIN TRANSACTION"); err != nil {
 		t.Fatal(err)

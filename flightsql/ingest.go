@@ -17,6 +17,9 @@ func (s *Server) DoPutCommandStatementIngest(ctx context.Context, cmd flightsql.
 	if err := allowWrite(ctx, "load data"); err != nil {
 		return 0, err
 	}
+	if explainOnly(ctx) {
+		return 0, errExplainWrite
+	}
 	if cmd.GetTable() == "" {
 		return 0, fmt.Errorf("%w: ingest needs a table name", ErrInvalid)
 	}

@@ -280,7 +280,8 @@ func (s *Server) DoPutPreparedStatementQuery(ctx context.Context, cmd flightsql.
 // statement with its bound parameters (one execution per bound row).
 func (s *Server) GetFlightInfoPreparedStatement(ctx context.Context, cmd flightsql.PreparedStatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
 	info, err := s.flightInfoPrepared(ctx, cmd, desc)
-	return s.delivered(ctx, info, err)
+	info, err = s.delivered(ctx, info, err)
+	return s.planOnly(ctx, info, err)
 }
 
 func (s *Server) flightInfoPrepared(ctx context.Context, cmd flightsql.PreparedStatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {

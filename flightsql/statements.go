@@ -62,7 +62,25 @@ func withSession[T any](ctx context.Context, sess *session, fn func() (T, error)
 // ticket is redeemed.
 func (s *Server) GetFlightInfoStatement(ctx context.Context, cmd flightsql.StatementQuery, desc *flight.FlightDescriptor) (*flight.FlightInfo, error) {
 	info, err := s.flightInfoStatement(ctx, cmd, desc)
-	return s.delivered(ctx, info, err)
+	info, err = s.delivered(ctx, info, err)
+	return s.planOnly(ctx, info, err)
+}
+
+// planOnly is info as a call asking for a plan only (ExplainHeader) gets
+// it: its query cancelled at once and no endpoint to read. A query's
+// tasks start when its FlightInfo is made, and its tickets stayed good:
+// a client reading them (ADBC reads what it is given) ran EXPLAIN
+// ANALYZE DELETE and nextval(), and a staged query's tasks ran to their
+// end for a client that kept its connection (a tester's).
+func (s *Server) planOnly(ctx context.Context, info *flight.FlightInfo, err error) (*flight.FlightInfo, error) {
+	if err != nil || !explainOnly(ctx) {
+		return info, err
+	}
+	if _, cerr := s.cancelEndpoints(identityFrom(ctx).user, info.GetEndpoint()); cerr != nil {
+		s.log.Warn().Err(cerr).Msg("cancelling a query asked for its plan only")
+	}
+	info.Endpoint = nil
+	return info, nil
 }
 
 // delivered is info, unless the client gave up on it while it was being
