@@ -603,6 +603,12 @@ func (s *Server) conform(ctx context.Context, q *query, i int, rec arrow.RecordB
 			cols[f] = col
 			continue
 		}
+		// All NULL (a NULL bound), or a number to a number, safely (no
+		// overflow, no truncation): never a string parsed into another
+		// type, which would change how a value reads.
+		if col.NullN() != col.Len() && !(numeric(col.DataType()) && numeric(to)) {
+			return nil, otherColumns(q, i, rec.Schema(), want, nil)
+		}
 		cast, err := compute.CastArray(cctx, col, compute.SafeCastOptions(to))
 		if err != nil {
 			return nil, otherColumns(q, i, rec.Schema(), want, err)
@@ -610,6 +616,11 @@ func (s *Server) conform(ctx context.Context, q *query, i int, rec arrow.RecordB
 		cols[f] = cast
 	}
 	return array.NewRecordBatch(want, cols, rec.NumRows()), nil
+}
+
+// numeric says t is an integer, floating point or decimal type.
+func numeric(t arrow.DataType) bool {
+	return arrow.IsInteger(t.ID()) || arrow.IsFloating(t.ID()) || arrow.IsDecimal(t.ID())
 }
 
 // otherColumns is the error of a run of q (its parameter row i) whose
