@@ -144,6 +144,7 @@ func (s *Server) verify(method string, md metadata.MD) (*identity, error) {
 		return id, nil
 	}
 	// A session cookie carries the same signed token.
+	var stale error
 	for _, h := range md.Get("cookie") {
 		for _, part := range strings.Split(h, ";") {
 			name, val, _ := strings.Cut(strings.TrimSpace(part), "=")
@@ -154,15 +155,20 @@ func (s *Server) verify(method string, md metadata.MD) (*identity, error) {
 			if err == nil {
 				return id, nil
 			}
-			// Refused as a bearer token is, with auth or without: given a
-			// new session in its place, a JDBC client's transaction was
-			// lost after a restart and its later writes committed one by
-			// one (a tester's).
-			if errors.Is(err, token.ErrSignature) {
-				return nil, fmt.Errorf("%w: session cookie: %w (not issued by this server, or issued before it restarted): %s", ErrUnauthenticated, err, s.again())
+			if stale == nil {
+				stale = err
 			}
-			return nil, fmt.Errorf("%w: session cookie: %w: %s", ErrUnauthenticated, err, s.again())
 		}
+	}
+	if stale != nil {
+		// Refused as a bearer token is, with auth or without: given a
+		// new session in its place, a JDBC client's transaction was lost
+		// after a restart and its later writes committed one by one (a
+		// tester's).
+		if errors.Is(stale, token.ErrSignature) {
+			return nil, fmt.Errorf("%w: session cookie: %w (not issued by this server, or issued before it restarted): %s", ErrUnauthenticated, stale, s.again())
+		}
+		return nil, fmt.Errorf("%w: session cookie: %w: %s", ErrUnauthenticated, stale, s.again())
 	}
 	if s.authRequired() {
 		return nil, fmt.Errorf("%w: no credentials: authenticate with Basic auth on Handshake, then send the bearer token", ErrUnauthenticated)
