@@ -563,15 +563,11 @@ func TestUUIDParameterBindsAsUUID(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", sql, err)
 		}
-		r, err := c.DoGet(ctx, info.Endpoint[0].Ticket)
-		if err != nil {
-			t.Fatal(err)
-		}
 		var got string
-		for r.Next() {
-			got = r.RecordBatch().Column(0).ValueStr(0)
+		_, recs := fetch(t, ctx, c, info)
+		for _, rec := range recs {
+			got = rec.Column(0).ValueStr(0)
 		}
-		r.Release()
 		if got != want {
 			t.Errorf("%s: %q, want %q", sql, got, want)
 		}
@@ -606,20 +602,12 @@ func TestNullParameterRowsTakeTheStatementsTypes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := c.DoGet(ctx, info.Endpoint[0].Ticket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Release()
 	var got []string
-	for r.Next() {
-		rb := r.RecordBatch()
+	_, recs := fetch(t, ctx, c, info)
+	for _, rb := range recs {
 		for i := range int(rb.NumRows()) {
 			got = append(got, rb.Column(0).ValueStr(i)+"/"+rb.Column(1).ValueStr(i)+"/"+rb.Column(0).DataType().String())
 		}
-	}
-	if err := r.Err(); err != nil {
-		t.Fatal(err)
 	}
 	if want := []string{"1/2/int64", "(null)/1/int64", "3/4/int64"}; strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("%q, want %q", got, want)

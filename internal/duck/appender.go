@@ -217,7 +217,7 @@ func (in *arrowInput) insert(ctx context.Context, c *Conn, query string, rdr arr
 		if !rec.Schema().Equal(in.schema) {
 			return 0, &Error{Kind: KindInvalid, Msg: "Invalid Input Error: a record batch's schema differs from the stream's"}
 		}
-		if err := validRecord(rec); err != nil {
+		if err := ValidRecord(rec); err != nil {
 			return 0, &Error{Kind: KindInvalid, Msg: "Invalid Input Error: a malformed record batch: " + err.Error()}
 		}
 		for off := int64(0); off < rec.NumRows(); off += vectorRows {

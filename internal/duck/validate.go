@@ -7,21 +7,15 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 )
 
-// validRecord checks that a client's record batch is well formed before
-// DuckDB reads its buffers: DuckDB trusts the offsets, indices and buffer
-// sizes it is given, and one it reads past (a dictionary index beyond its
-// dictionary, an offset beyond its values) is a crash of the whole
-// process, not an error. Arrow's IPC reader checks a message's framing,
-// not this; array.ValidateFull checks every value (O(rows), like the
+// ValidRecord checks that a client's record batch is well formed before
+// anything reads its buffers: every column as long as the batch, every
+// array's offsets, indices, type codes and buffers within bounds. DuckDB
+// trusts the offsets, indices and buffer sizes it is given, and one it
+// reads past (a dictionary index beyond its dictionary, an offset beyond
+// its values) is a crash of the whole process, not an error; arrow-go
+// panics on them. Arrow's IPC reader checks a message's framing, not
+// this; array.ValidateFull checks every value (O(rows), like the
 // conversion that follows).
-func validRecord(rec arrow.RecordBatch) (err error) {
-	return ValidRecord(rec)
-}
-
-// ValidRecord checks a client's record batch before anything reads it:
-// every column as long as the batch, and every array's offsets, indices,
-// type codes and buffers within bounds (arrow-go reads them unchecked, and
-// panics or reads past a buffer on a malformed one).
 func ValidRecord(rec arrow.RecordBatch) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
