@@ -28,29 +28,12 @@ func (d *dist) PlanBound(ctx context.Context, conn *duck.Conn, tag flightsql.Que
 	if err := d.quarantine.check(query); err != nil {
 		return nil, err
 	}
-	values := make([]partition.Bound, len(args))
-	for i, a := range args {
-		b, ok := boundValue(a)
-		if !ok {
-			return runsLocal(fmt.Errorf("%w: parameter %d's value of Go type %T", partition.ErrLocal, i+1, a))
-		}
-		values[i] = b
-	}
-	// The prepared text's AST, asked of DuckDB at its first run only.
-	parsed, _, err := d.parse(ctx, conn, query)
-	if err != nil {
-		return runsLocal(fmt.Errorf("%w: %v", partition.ErrLocal, err))
-	}
-	bound, err := partition.BindParameters([]byte(parsed.ast), values)
+	text, bound, err := d.boundText(ctx, conn, query, args)
 	if err != nil {
 		if errors.Is(err, partition.ErrLocal) {
 			return runsLocal(err)
 		}
 		return nil, err
-	}
-	text, err := deserialize(ctx, conn, bound)
-	if err != nil {
-		return runsLocal(fmt.Errorf("%w: %v", partition.ErrLocal, err))
 	}
 	// Its AST is the one just written: the planning need not ask DuckDB
 	// for it again (parse).
@@ -60,6 +43,56 @@ func (d *dist) PlanBound(ctx context.Context, conn *duck.Conn, tag flightsql.Que
 		}
 	}
 	return d.Plan(ctx, conn, tag, user, text, schema, resultMode, desc)
+}
+
+// BoundSchema implements flightsql.Cluster: the result schema of a
+// prepared query bound to args, learnt as DuckDB's binding of them would
+// give it, from the query with their values in place, prepared and not
+// run. ok is false where it is not learnt so (a value not written in
+// place, a text that does not prepare): the caller runs the query to
+// learn it.
+func (d *dist) BoundSchema(ctx context.Context, conn *duck.Conn, query string, args []any) (_ *arrow.Schema, ok bool) {
+	text, _, err := d.boundText(ctx, conn, query, args)
+	if err != nil {
+		return nil, false
+	}
+	st, err := conn.Prepare(ctx, text)
+	if err != nil {
+		return nil, false
+	}
+	defer st.Close()
+	if !st.Resolved || !st.ReturnsRows {
+		return nil, false
+	}
+	return st.Schema, true
+}
+
+// boundText is query with the values of args in place of its parameters
+// (partition.BindParameters), and its AST; an error wrapping
+// partition.ErrLocal for a value not written in place.
+func (d *dist) boundText(ctx context.Context, conn *duck.Conn, query string, args []any) (string, []byte, error) {
+	values := make([]partition.Bound, len(args))
+	for i, a := range args {
+		b, ok := boundValue(a)
+		if !ok {
+			return "", nil, fmt.Errorf("%w: parameter %d's value of Go type %T", partition.ErrLocal, i+1, a)
+		}
+		values[i] = b
+	}
+	// The prepared text's AST, asked of DuckDB at its first run only.
+	parsed, _, err := d.parse(ctx, conn, query)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %v", partition.ErrLocal, err)
+	}
+	bound, err := partition.BindParameters([]byte(parsed.ast), values)
+	if err != nil {
+		return "", nil, err
+	}
+	text, err := deserialize(ctx, conn, bound)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %v", partition.ErrLocal, err)
+	}
+	return text, bound, nil
 }
 
 // integerTypes are the DuckDB types duckdb-go binds Go's integers as.

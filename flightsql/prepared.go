@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/skeindb/skein/internal/duck"
@@ -342,7 +343,7 @@ func (s *Server) flightInfoPrepared(ctx context.Context, cmd flightsql.PreparedS
 			first = p.args[0]
 		}
 		var err error
-		if q.schema, err = p.stmt.ResultSchema(ctx, first); err != nil {
+		if q.schema, err = s.boundSchema(ctx, sess, p, first); err != nil {
 			return nil, err
 		}
 		if q.schema == p.stmt.Schema {
@@ -388,6 +389,33 @@ func (s *Server) flightInfoPrepared(ctx context.Context, cmd flightsql.PreparedS
 		return q.info, nil
 	}
 	return s.register(q, desc)
+}
+
+// boundSchema is p's result schema bound to args. A column that takes a
+// parameter's type takes its argument's: coalesce(?, 0) bound to another
+// type than the INTEGER DuckDB inferred (a Python int, a BIGINT) is of
+// that type, as DuckDB binds the statement again for it (see
+// duck.Stmt.AsDeclared). The cluster learns it without running the
+// statement: ResultSchema's way runs it, then its DoGet again, twice the
+// time, and nextval() advanced twice. Its column names are the
+// statement's (a value in place names a column otherwise). An unresolved
+// statement (SELECT ?) is still run to learn its columns: DuckDB names
+// none of them before.
+func (s *Server) boundSchema(ctx context.Context, sess *session, p *prepared, args []any) (*arrow.Schema, error) {
+	st := p.stmt
+	if st.Resolved && len(args) > 0 && !st.AsDeclared(args) && s.cfg.Cluster != nil {
+		if sc, ok := s.cfg.Cluster.BoundSchema(ctx, sess.conn, p.sql, args); ok && sc.NumFields() == st.Schema.NumFields() {
+			fields := sc.Fields()
+			for i := range fields {
+				fields[i].Name = st.Schema.Field(i).Name
+			}
+			if sc = arrow.NewSchema(fields, nil); sc.Equal(st.Schema) {
+				return st.Schema, nil
+			}
+			return sc, nil
+		}
+	}
+	return st.ResultSchema(ctx, args)
 }
 
 // preparedWrite runs a prepared statement that takes no parameters as

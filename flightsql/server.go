@@ -114,6 +114,10 @@ type Cluster interface {
 	// values bound (args, as RowArgs gives them): planned as the query
 	// with those values in place of its parameters.
 	PlanBound(ctx context.Context, conn *duck.Conn, tag QueryTag, user, query string, args []any, schema *arrow.Schema, resultMode string, desc *flight.FlightDescriptor) (*flight.FlightInfo, error)
+	// BoundSchema is the result schema of a prepared query bound to args
+	// (as RowArgs gives them), learnt without running it; ok is false
+	// where it cannot be.
+	BoundSchema(ctx context.Context, conn *duck.Conn, query string, args []any) (_ *arrow.Schema, ok bool)
 	// PlanKept is Plan for a query whose result schema the cluster
 	// already knows, nothing it follows from having changed since, so
 	// that the text need not be prepared to learn it: the FlightInfo and

@@ -256,3 +256,53 @@ func TestFirstRunAfterTheTableChanged(t *testing.T) {
 		_ = st.Close()
 	}
 }
+
+// TestArgumentsOfOtherTypesGiveDuckDBsTypes: DuckDB binds a statement
+// again for arguments of other types than it inferred for its
+// parameters, and a column that takes a parameter's type then has the
+// argument's: coalesce(?, 0) is an INTEGER, and bound to a BIGINT (every
+// Python int) a BIGINT, as DuckDB alone answers. ResultSchema gives that
+// type and the run streams it: the run was refused, "prepare it again",
+// though nothing had changed. A run bound as declared keeps the prepared
+// schema.
+func TestArgumentsOfOtherTypesGiveDuckDBsTypes(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		sql  string
+		args []any
+		want arrow.DataType
+	}{
+		{"SELECT coalesce(?, 0) AS x", []any{int64(1) << 40}, arrow.PrimitiveTypes.Int64},
+		{"SELECT coalesce(?, 0) AS x", []any{1.5}, arrow.PrimitiveTypes.Float64},
+		{"SELECT greatest(?, 1) AS x", []any{int64(7)}, arrow.PrimitiveTypes.Int64},
+		{"SELECT [1, ?] AS x", []any{2.5}, arrow.ListOf(arrow.PrimitiveTypes.Float64)},
+		{"SELECT coalesce(?, 0) AS x", []any{int32(3)}, arrow.PrimitiveTypes.Int32},
+		{"SELECT coalesce(?, 0) AS x", []any{nil}, arrow.PrimitiveTypes.Int32},
+	} {
+		st, err := c.Prepare(ctx, tc.sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, err := st.ResultSchema(ctx, tc.args)
+		if err != nil || !arrow.TypeEqual(sc.Field(0).Type, tc.want) {
+			t.Errorf("%s with %v: schema %v, %v; want %v", tc.sql, tc.args, sc, err, tc.want)
+		}
+		// Again, once DuckDB bound the statement to these types.
+		for range 2 {
+			r, err := st.Query(ctx, memory.DefaultAllocator, tc.args, DefaultBatchSize)
+			if err != nil {
+				t.Fatalf("%s with %v: %v", tc.sql, tc.args, err)
+			}
+			for r.Next() {
+			}
+			if !r.Schema().Equal(sc) || r.Err() != nil {
+				t.Errorf("%s with %v: streamed %v, %v; want %v", tc.sql, tc.args, r.Schema(), r.Err(), sc)
+			}
+			r.Release()
+		}
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

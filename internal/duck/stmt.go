@@ -58,6 +58,9 @@ type Stmt struct {
 	// prepared, when every one is of a type whose Arrow form its id and
 	// alias fix (sameColumns); nil otherwise.
 	columns []column
+	// declared are the parameters' types as DuckDB inferred them when it
+	// prepared the statement (AsDeclared).
+	declared []mapping.Type
 }
 
 // column is one result column's name, type id and, for the string and
@@ -347,7 +350,64 @@ func (s *Stmt) describeParams() error {
 		fields = append(fields, arrow.Field{Name: name, Type: s.paramType(i), Nullable: true})
 	}
 	s.Params = arrow.NewSchema(fields, nil)
+	s.declared = make([]mapping.Type, max(n, 0))
+	for i := range s.declared {
+		s.declared[i] = mapping.ParamType(s.handle, mapping.IdxT(i+1))
+	}
 	return nil
+}
+
+// AsDeclared says whether args bind as the types DuckDB inferred for the
+// parameters. DuckDB binds the statement again for arguments of other
+// types, taking each parameter as its argument's type, and a result
+// column that takes a parameter's type takes that one: coalesce(?, 0) is
+// an INTEGER, and a BIGINT bound to it (every Python int) a BIGINT, as
+// DuckDB alone answers. Bound as declared, a resolved statement's result
+// has Schema.
+func (s *Stmt) AsDeclared(args []any) bool {
+	if len(args) != len(s.declared) {
+		return false
+	}
+	for i, a := range args {
+		if boundAs(a) != s.declared[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// boundAs is the type duckdb-go binds a value of a Go type as; invalid
+// for the values whose type it makes of more than their Go type.
+func boundAs(v any) mapping.Type {
+	switch v.(type) {
+	case bool:
+		return mapping.TypeBoolean
+	case int8:
+		return mapping.TypeTinyInt
+	case int16:
+		return mapping.TypeSmallInt
+	case int32:
+		return mapping.TypeInteger
+	case int64, int:
+		return mapping.TypeBigInt
+	case uint8:
+		return mapping.TypeUTinyInt
+	case uint16:
+		return mapping.TypeUSmallInt
+	case uint32:
+		return mapping.TypeUInteger
+	case uint64:
+		return mapping.TypeUBigInt
+	case float32:
+		return mapping.TypeFloat
+	case float64:
+		return mapping.TypeDouble
+	case string:
+		return mapping.TypeVarchar
+	case []byte:
+		return mapping.TypeBlob
+	}
+	return mapping.TypeInvalid
 }
 
 // paramType is the Arrow type a client should send for parameter i, as
@@ -509,9 +569,12 @@ func (s *Stmt) Query(ctx context.Context, mem memory.Allocator, args []any, batc
 	// are all of flat types (sameColumns) is checked by its columns' type
 	// ids and names, cheaper than converting them; the connection's Arrow
 	// options cannot change (lock_configuration).
+	// Arguments of other types than the parameters' make DuckDB bind the
+	// statement again, and its result may then have other types
+	// (AsDeclared): the caller learnt them (ResultSchema) and checks them.
 	var known *arrow.Schema
 	var cols []column
-	check := s.Resolved && s.ReturnsRows
+	check := s.Resolved && s.ReturnsRows && (len(args) == 0 || s.AsDeclared(args))
 	if check && s.columns != nil {
 		known, cols = s.Schema, s.columns
 	}
@@ -544,10 +607,12 @@ func columns(sc *arrow.Schema) string {
 var ErrResultChanged = errors.New("duck: result types changed since the statement was prepared")
 
 // ResultSchema is the result schema with args bound. For an unresolved
-// statement DuckDB knows it only by running the statement, so ResultSchema
-// starts it and stops at the first result chunk.
+// statement, or one bound to arguments of other types than its
+// parameters' (AsDeclared), DuckDB knows it only by running the
+// statement, so ResultSchema starts it and stops at the first result
+// chunk.
 func (s *Stmt) ResultSchema(ctx context.Context, args []any) (*arrow.Schema, error) {
-	if s.Resolved {
+	if s.Resolved && (len(args) == 0 || s.AsDeclared(args)) {
 		return s.Schema, nil
 	}
 	r, err := s.Query(ctx, memory.DefaultAllocator, args, BatchSize{Rows: 1, Bytes: 1})
