@@ -320,7 +320,7 @@ func (d *dist) fetchTask(ctx context.Context, handle []byte, part int, query str
 		}
 		// A task whose own SQL failed as it ran (an overflow, a cast of
 		// one row) fails alike anywhere.
-		if attempt >= d.retries || ctx.Err() != nil || from == "" || cluster.SQLFailed(err) {
+		if attempt >= d.retries || ctx.Err() != nil || from == "" || cluster.FailsAnywhere(err) {
 			return nil, nil, fmt.Errorf("task %d (%s): %w", t.Task, executorName(from), err)
 		}
 		flightsql.QueryLog(d.log, t.Query, t.Trace).Warn().Err(err).Int("task_id", t.Task).Str("executor", from).

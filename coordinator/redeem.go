@@ -208,7 +208,7 @@ func (d *dist) openPart(ctx context.Context, t cluster.Task, handle []byte, part
 			d.sched.suspectAt(t.Query, t.Task, id)
 		}
 		d.hist.saw(t.Query, t.Task, id, tried, err)
-		if cluster.SQLFailed(err) {
+		if cluster.FailsAnywhere(err) {
 			// The task's own SQL failed (a cast, a missing column): it
 			// fails alike anywhere; tried on every executor and here, it
 			// said its error three times and more.

@@ -170,7 +170,7 @@ func (s *taskStream) resume(err error) bool {
 	case s.ctx.Err() != nil:
 		s.err = err
 		return false
-	case s.from == "" || cluster.SQLFailed(err):
+	case s.from == "" || cluster.FailsAnywhere(err):
 		// The coordinator's own run failed: nowhere is left to try; or
 		// the task's own SQL failed as it ran, alike anywhere.
 		s.err = err

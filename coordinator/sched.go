@@ -201,6 +201,11 @@ type stask struct {
 	// kill of each process started there, lost a task's every try at one
 	// address.
 	lostPlaces []string
+	// failedRuns are its runs that failed while another went on (a
+	// straggler's second run), counted among its tries as lostAt are: a
+	// second run failing at once (its store not answering) was started
+	// again at every pass, thousands in a second.
+	failedRuns int
 	// suspects are its lost runs whose connection broke as they ran
 	// (errRunBroken): their executors may have died of the task (DuckDB
 	// crashing on the query's input). Readers wait for their verdicts
@@ -762,7 +767,7 @@ func (s *scheduler) straggler(exec string, now time.Time) *taskRun {
 			// it (DuckDB crashing) ended a fourth of four as a straggler
 			// run of its third try.
 			if t.state != taskRunning || len(t.runs) != 1 || t.runs[0].exec == exec || j.lostThere(t, exec) ||
-				len(t.lostAt)+len(t.runs) >= maxTries {
+				len(t.lostAt)+t.failedRuns+len(t.runs) >= maxTries {
 				continue
 			}
 			st := j.stages[t.stage]
@@ -858,6 +863,9 @@ func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 		}
 	}
 	if (lost || err != nil) && len(t.runs) > 0 {
+		if !lost {
+			t.failedRuns++
+		}
 		if t.at == r.exec {
 			t.setAt(t.runs[0].exec) // the other run goes on
 		}
@@ -870,7 +878,7 @@ func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 		// the scheduler, and get its error if it fails everywhere; unless
 		// its own SQL failed, which fails alike anywhere.
 		at = ""
-		if !lost && cluster.SQLFailed(err) {
+		if !lost && cluster.FailsAnywhere(err) {
 			t.failed = err
 			if !j.sqlFailed && s.sqlFailed != nil {
 				j.sqlFailed = true
@@ -881,7 +889,7 @@ func (s *scheduler) ended(r *taskRun, err error, lost bool) {
 	}
 	if lost {
 		t.at = ""
-		if len(t.lostAt) < maxTries && !j.cancelled {
+		if len(t.lostAt)+t.failedRuns < maxTries && !j.cancelled {
 			t.state = taskQueued
 			j.relost = true
 			j.queues[t.home] = append([]int{r.task}, j.queues[t.home]...)

@@ -786,6 +786,58 @@ func TestCrashingTaskRunsAtMostMaxTries(t *testing.T) {
 	}
 }
 
+// A straggler's second run that fails at once (its object storage not
+// answering, its executor's gate then failing every request for a
+// moment) counts among the task's tries: not counted, the task was run
+// again as a straggler at every pass, 2,167 runs in a second (a
+// tester's).
+func TestFailingStragglerRunsAtMostMaxTries(t *testing.T) {
+	s := schedulerOf(t, "a", "b", "c")
+	var mu sync.Mutex
+	clock := time.Now()
+	s.now = func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return clock
+	}
+	var sent atomic.Int32 // runs of the slow task
+	s.send = func(ctx context.Context, loc string, handles []string, answer func(int, int64, error)) error {
+		if handles[0] == "fast" {
+			answer(0, 1, nil)
+			return nil
+		}
+		if sent.Add(1) > 1 {
+			answer(0, 0, errors.New("the store did not answer"))
+			return nil
+		}
+		<-ctx.Done() // the first run goes on
+		return ctx.Err()
+	}
+	s.add("q", "u", []jobTask{{handle: "fast", home: "a"}, {handle: "slow", home: "b"}}, []jobStage{{n: 2, spec: true}})
+	s.pass()
+	eventually(t, 10*time.Second, func() (bool, string) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		st := s.jobs["q"].tasks[0].state
+		return st == taskDone, fmt.Sprintf("the fast task in state %v", st)
+	})
+	for range 20 {
+		mu.Lock()
+		clock = clock.Add(time.Second) // the slow task runs long past its stage's median
+		mu.Unlock()
+		s.pass()
+		eventually(t, 10*time.Second, func() (bool, string) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			n := len(s.jobs["q"].tasks[1].runs)
+			return n == 1, fmt.Sprintf("%d runs of the slow task", n)
+		})
+	}
+	if n := sent.Load(); n > maxTries {
+		t.Fatalf("the slow task was run %d times, want at most %d", n, maxTries)
+	}
+}
+
 // Runs of a task lost on executors that served at one address (an
 // executor restarted by its supervisor and dead again, twice within the
 // heartbeat timeout) are not taken for a task that ends executors, where

@@ -48,7 +48,7 @@ func (e *Executor) redirect(stream flight.FlightService_DoGetServer, t cluster.T
 		switch {
 		case ctx.Err() != nil:
 			return true, ctx.Err()
-		case cluster.SQLFailed(err):
+		case cluster.FailsAnywhere(err):
 			return true, err // its run failed on its own SQL, or the scheduler gave up on it
 		case err != nil:
 			e.log.Debug().Err(err).Msg("asking the coordinator where a task runs failed; running it here")
@@ -60,7 +60,7 @@ func (e *Executor) redirect(stream flight.FlightService_DoGetServer, t cluster.T
 			return false, nil
 		}
 		sent, err := e.relayFrom(ctx, stream, loc, ticket)
-		if sent || ctx.Err() != nil || cluster.SQLFailed(err) {
+		if sent || ctx.Err() != nil || cluster.FailsAnywhere(err) {
 			// Its own SQL failed there: it fails alike here.
 			return true, err
 		}

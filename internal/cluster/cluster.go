@@ -22,6 +22,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/skeindb/skein/internal/objstore"
 	"github.com/skeindb/skein/internal/token"
 	"github.com/skeindb/skein/internal/users"
 	"github.com/skeindb/skein/partition"
@@ -521,3 +522,9 @@ func Do(ctx context.Context, c flight.Client, a *flight.Action) error {
 // file it does not see, its sandbox, its memory) or the way to it. Such
 // a task is never run again elsewhere.
 func SQLFailed(err error) bool { return status.Code(err) == codes.InvalidArgument }
+
+// FailsAnywhere says err is a task's failure that would fail alike on any
+// node: its own SQL's (SQLFailed), or the object storage every node reads
+// not answering (objstore.Unreachable). Such a task is never run again
+// elsewhere: its readers get the error.
+func FailsAnywhere(err error) bool { return SQLFailed(err) || objstore.Unreachable(err) }

@@ -97,7 +97,7 @@ func StartGate(cfg Config, log zerolog.Logger) (*Gate, error) {
 			if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 				g.down(err)
 			}
-			writeError(w, http.StatusBadGateway, "BadGateway", "skein: the object storage endpoint did not answer: "+err.Error())
+			writeError(w, http.StatusBadGateway, "BadGateway", unreachable+"did not answer: "+err.Error())
 		},
 	}
 	g.srv = &http.Server{Handler: g, ReadHeaderTimeout: 30 * time.Second}
@@ -124,6 +124,19 @@ func (g *Gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.proxy.ServeHTTP(w, r)
 }
 
+// unreachable begins the gate's answer for a request the object storage
+// endpoint did not answer (Unreachable).
+const unreachable = "skein: the object storage endpoint "
+
+// Unreachable says err carries the gate's answer that the object storage
+// endpoint did not answer (or, taken for down, was not asked). Every node
+// reads the same store: a task that failed so fails alike anywhere, and
+// run again on each executor in turn, each run waiting for the store
+// again, a query held on for many minutes while the store stalled.
+func Unreachable(err error) bool {
+	return err != nil && strings.Contains(err.Error(), unreachable)
+}
+
 // down takes the endpoint for down for g.downFor, a request having timed
 // out with err.
 func (g *Gate) down(err error) {
@@ -134,7 +147,7 @@ func (g *Gate) down(err error) {
 		g.log.Warn().Err(err).Dur("for", g.downFor).Msg("object storage endpoint taken for down: requests fail at once meanwhile")
 	}
 	g.downUntil = now.Add(g.downFor)
-	g.downBecause = fmt.Sprintf("skein: the object storage endpoint %s did not answer a request within %s at %s: requests fail at once until %s",
+	g.downBecause = fmt.Sprintf(unreachable+"%s did not answer a request within %s at %s: requests fail at once until %s",
 		g.endpoint, g.transport.ResponseHeaderTimeout, now.UTC().Format(time.RFC3339), g.downUntil.UTC().Format(time.RFC3339))
 }
 

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -316,12 +317,25 @@ func TestGateFailsFastWhileTheEndpointIsDown(t *testing.T) {
 		t.Fatalf("before: %d", code)
 	}
 	start := time.Now()
-	if code, _ := get("slow"); code != http.StatusBadGateway {
+	code, body := get("slow")
+	if code != http.StatusBadGateway {
 		t.Fatalf("the stalled request: %d, want 502", code)
 	}
-	code, body := get("fast")
+	// Both answers are known for the store's, wherever a task's error
+	// carries them (a DuckDB error, a gRPC status): tasks failing so are
+	// not run again elsewhere (cluster.FailsAnywhere).
+	if err := fmt.Errorf("rpc error: code = Unavailable desc = HTTP Error: %s", body); !Unreachable(err) {
+		t.Errorf("the stalled request's answer %q is not known for the store's", body)
+	}
+	code, body = get("fast")
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "did not answer a request within 200ms") {
 		t.Fatalf("while down: %d %q, want 503 saying why", code, body)
+	}
+	if err := fmt.Errorf("HTTP Error: %s", body); !Unreachable(err) {
+		t.Errorf("the answer while down %q is not known for the store's", body)
+	}
+	if Unreachable(errors.New("HTTP Error: HTTP GET error reading 'http://x/bkt/data/k' (HTTP 503 Service Unavailable)")) {
+		t.Error("the store's own 503 taken for the gate's answer that it did not answer")
 	}
 	time.Sleep(time.Until(start.Add(5500 * time.Millisecond)))
 	if code, _ := get("fast"); code != http.StatusOK {
