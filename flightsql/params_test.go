@@ -3,6 +3,7 @@ package flightsql_test
 import (
 	"context"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -130,6 +131,41 @@ func TestUnreadQueriesAreBoundedAcrossSessions(t *testing.T) {
 	fetch(t, ctx, held[0].c, held[0].info)
 	if _, err := held[0].c.Execute(ctx, sql); err != nil {
 		t.Fatalf("after one was read: %v", err)
+	}
+}
+
+// A prepared query's statement is counted once, by its Prepare: its
+// unread query holds only its text. Counted again as it ran, a prepared
+// IN list of over half the user's share was refused "would pass ...
+// close prepared statements", though the client held nothing else (a
+// tester's, through ADBC's DB-API, which prepares every query).
+func TestPreparedQueryIsCountedOnce(t *testing.T) {
+	ts := startServer(t, func(c *coordinator.Config) { c.MaxMessageMB = 1 }) // 16 MiB of statements
+	ctx := context.Background()
+	c := ts.client(t)
+	keys := make([]string, 20_000) // about 13 MB of statement (statementCost)
+	for i := range keys {
+		keys[i] = strconv.Itoa(i)
+	}
+	sql := "SELECT count(*) AS n FROM range(10) t(x) WHERE x IN (" + strings.Join(keys, ",") + ")"
+	prep, err := c.Prepare(ctx, sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prep.Close(ctx)
+	for range 2 {
+		info, err := prep.Execute(ctx)
+		if err != nil {
+			t.Fatalf("executing the prepared statement: %v", err)
+		}
+		_, recs := fetch(t, ctx, c, info)
+		if rowCount(recs) != 1 || recs[0].Column(0).(*array.Int64).Value(0) != 10 {
+			t.Fatalf("answered %v, want 10", recs)
+		}
+	}
+	// A second statement of the text does not fit beside the first.
+	if _, err := c.Prepare(ctx, sql); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a second prepared statement of 13 MB in 16 MiB: %v, want refused", err)
 	}
 }
 

@@ -377,7 +377,12 @@ func (s *Server) flightInfoPrepared(ctx context.Context, cmd flightsql.PreparedS
 			}
 			q.meta = info.GetAppMetadata()
 		}
-		if err := s.holdUnread(q, p.cost); err != nil {
+		// Its statement is p's, whose memory its Prepare counted (or,
+		// p closed, prepared again when it runs, one at a time): the
+		// query holds its text. Counted at p's cost again, a prepared
+		// IN list of 200,000 keys, half the user's share, was refused
+		// as it ran (a tester's).
+		if err := s.holdUnread(q, unreadCost(p.sql)); err != nil {
 			return nil, err
 		}
 		return q.reserve(), nil

@@ -105,8 +105,8 @@ func (qs *queries) remove(q *query) {
 // sessions close, and each holds a bounded number, but one client's
 // sessions held 180,000 planned, unread queries, 3 GB, until their
 // tickets expired (a tester's). Not a write: it ran.
-// cost is statementCost(q.sql), computed once for a prepared statement
-// (0: computed here).
+// cost is what it holds: unreadCost for a query of a prepared statement,
+// 0 for statementCost(q.sql).
 func (s *Server) holdUnread(q *query, cost int) error {
 	if cost == 0 {
 		cost = statementCost(q.sql)
@@ -117,6 +117,11 @@ func (s *Server) holdUnread(q *query, cost int) error {
 	q.cost, q.stmts = cost, s.stmts
 	return nil
 }
+
+// unreadCost is what an unread query of a prepared statement of sql holds
+// beyond the statement: its record and its text, as statementCost counts
+// them.
+func unreadCost(sql string) int { return 8<<10 + 2*len(sql) }
 
 // unhold gives back what holdUnread took.
 func (q *query) unhold() {
