@@ -104,6 +104,15 @@ func volatileCall(n Node) bool {
 	return str(n, "class") == "FUNCTION" && volatile[strings.ToLower(str(n, "function_name"))] && !isNowMarker(n)
 }
 
+// statisticsCall says n calls bitstring_agg with its column alone: DuckDB
+// then takes the bitstring's range from the column's statistics, which
+// the input of a plan's later step (an exchange's rows) does not have:
+// its tasks failed "Could not retrieve required statistics" (a
+// tester's). A task's own range would be another bitstring.
+func statisticsCall(n Node) bool {
+	return str(n, "class") == "FUNCTION" && strings.EqualFold(str(n, "function_name"), "bitstring_agg") && len(list(n, "children")) < 3
+}
+
 // unboundNow says n calls a function named as the instant's that bindNow
 // left (nowCall: another schema's, or with arguments), which each task
 // would evaluate.
@@ -153,6 +162,8 @@ func checkDeterministic(root Node) error {
 			err = local("%s, not bound once", str(n, "function_name"))
 		case n["sample"] != nil:
 			err = local("SAMPLE")
+		case statisticsCall(n):
+			err = local("%s without its minimum and maximum reads its column's statistics, which a step's input has not", str(n, "function_name"))
 		case str(n, "class") == "COLLATE":
 			err = local("COLLATE %s: a step's output carries no collation to the next", str(n, "collation"))
 		case name != "":

@@ -116,6 +116,10 @@ func TestDeterministicTasks(t *testing.T) {
 		"SELECT s COLLATE NOCASE AS c, count(*) FROM " + f + " GROUP BY 1",
 		"SELECT x, s COLLATE NOCASE AS c FROM " + f + " ORDER BY c, x",
 		"SELECT count(DISTINCT s COLLATE NOACCENT) FROM " + f,
+		// bitstring_agg of a column alone reads its statistics, which a
+		// step's input (an exchange's rows) has not.
+		"SELECT bitstring_agg(x) AS b FROM " + f,
+		"SELECT y, BITSTRING_AGG(x) FROM " + f + " GROUP BY y",
 		// A name spelled as the plan's own columns.
 		"SELECT s AS skein_o0, x FROM " + f + " ORDER BY y DESC LIMIT 3",
 		"SELECT skein_part, count(*) FROM " + f + " GROUP BY 1",
@@ -135,6 +139,7 @@ func TestDeterministicTasks(t *testing.T) {
 	// (evaluatedAlike): it keeps nothing local.
 	split := []string{
 		"SELECT CASE WHEN x < 0 THEN error('negative') ELSE x END FROM " + f,
+		"SELECT bitstring_agg(x, 0, 100) AS b FROM " + f + " WHERE x BETWEEN 0 AND 100",
 		// A value or a path naming a union is no UNION type.
 		"SELECT from_json('{\"union\": 1}', '{\"a\": \"INTEGER\"}') AS j, x FROM " + f,
 		"SELECT count(*) FROM read_json('european_union/d.json', columns = {'a': 'INTEGER'}, auto_detect = false)",
