@@ -65,11 +65,23 @@ type session struct {
 	failedRead  bool // a reader met failed
 }
 
+// maxWaiting is how many requests may wait for a session's connection at
+// once. Each holds its message meanwhile: 400 calls of 2 MiB of SQL each,
+// waiting behind one long statement of their session, took a coordinator
+// to 4.2 GB (a tester's). A client runs one call at a time on a session
+// (ADBC, the JDBC driver); one shared by threads waits in line.
+const maxWaiting = 16
+
 func (s *session) lock(ctx context.Context) error {
 	select {
 	case s.sem <- struct{}{}:
 	default:
 		s.mu.Lock()
+		if s.waiting >= maxWaiting {
+			s.mu.Unlock()
+			return fmt.Errorf("%w: %d calls already wait for this session's connection, which runs one at a time: "+
+				"wait for their answers, or open another session", ErrBusy, maxWaiting)
+		}
 		s.waiting++
 		s.wake()
 		s.mu.Unlock()
