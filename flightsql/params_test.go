@@ -169,6 +169,39 @@ func TestPreparedQueryIsCountedOnce(t *testing.T) {
 	}
 }
 
+// The statements of sessions whose clients are gone are closed to make
+// room for their user's next: two clients that prepared an IN list and
+// died without closing it left the budget taken until
+// --session-idle-timeout, and the user was told to close statements it
+// could no longer reach (a tester's).
+func TestStatementsOfGoneClientsMakeRoom(t *testing.T) {
+	ts := startServer(t, func(c *coordinator.Config) { c.MaxMessageMB = 1 }) // 16 MiB of statements
+	ctx := context.Background()
+	keys := make([]string, 10_000) // about 6.6 MB of statement (statementCost)
+	for i := range keys {
+		keys[i] = strconv.Itoa(i)
+	}
+	sql := "SELECT count(*) AS n FROM range(10) t(x) WHERE x IN (" + strings.Join(keys, ",") + ")"
+	for range 2 {
+		c := ts.client(t)
+		if _, err := c.Prepare(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+		_ = c.Close() // gone, its statement not closed
+	}
+	c := ts.client(t)
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var prep *flightsql.PreparedStatement
+		if prep, err = c.Prepare(ctx, sql); err == nil {
+			_ = prep.Close(ctx)
+			return
+		}
+		wantCode(t, err, codes.ResourceExhausted)
+	}
+	t.Fatalf("a third statement beside two of gone clients: %v", err)
+}
+
 // A query planned from a prepared statement is answered after the
 // statement was closed, its text prepared again with its parameters: its
 // DoGet failed with the driver's "misuse of duckdb driver: NumInput after

@@ -83,7 +83,7 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 			return nil, err
 		}
 		cost := statementCost(req.GetQuery())
-		if err := s.stmts.take(sess.user, cost); err != nil {
+		if err := s.takeStatement(sess.user, cost); err != nil {
 			return nil, err
 		}
 		st, err := sess.conn.PrepareAgain(ctx, req.GetQuery())

@@ -111,11 +111,22 @@ func (s *Server) holdUnread(q *query, cost int) error {
 	if cost == 0 {
 		cost = statementCost(q.sql)
 	}
-	if err := s.stmts.take(q.user, cost); err != nil {
+	if err := s.takeStatement(q.user, cost); err != nil {
 		return fmt.Errorf("%w (queries planned and not yet read count as prepared statements: read, cancel or close them)", err)
 	}
 	q.cost, q.stmts = cost, s.stmts
 	return nil
+}
+
+// takeStatement takes cost bytes of user's statements from their budget,
+// closing for it the user's sessions whose clients are gone and that
+// hold statements (sessions.reclaimStatementsOf) while it is short.
+func (s *Server) takeStatement(user string, cost int) error {
+	err := s.stmts.take(user, cost)
+	for tries := 0; errors.Is(err, ErrBusy) && tries < 64 && s.sessions.reclaimStatementsOf(user); tries++ {
+		err = s.stmts.take(user, cost)
+	}
+	return err
 }
 
 // unreadCost is what an unread query of a prepared statement of sql holds

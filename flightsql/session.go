@@ -439,15 +439,27 @@ func (ss *sessions) reclaim(user string) bool {
 // --session-idle-timeout (a tester's). A client that does come back for
 // them finds its session ended.
 func (ss *sessions) reclaimDisconnected(user string) bool {
-	return ss.reclaimDisconnectedHolding(user, false) || ss.reclaimDisconnectedHolding(user, true)
+	return ss.reclaimDisconnectedHolding(user, false, false) || ss.reclaimDisconnectedHolding(user, true, false)
+}
+
+// reclaimStatementsOf closes, as reclaimDisconnected, one of user's
+// sessions whose client connections all closed that holds prepared
+// statements or planned queries, giving back the memory they were
+// counted at (stmts): two clients that prepared an IN list of 150,000
+// keys and died left their user refused any such statement until
+// --session-idle-timeout, told to close statements it could no longer
+// reach (a tester's).
+func (ss *sessions) reclaimStatementsOf(user string) bool {
+	return ss.reclaimDisconnectedHolding(user, true, true)
 }
 
 // reclaimDisconnectedHolding is reclaimDisconnected's pass over sessions
 // holding nothing, or, statements, those holding prepared statements or
-// planned queries too.
-func (ss *sessions) reclaimDisconnectedHolding(user string, statements bool) bool {
+// planned queries too; over user's only if mine, else when the user is
+// at its limit of sessions.
+func (ss *sessions) reclaimDisconnectedHolding(user string, statements, mine bool) bool {
 	ss.mu.Lock()
-	mine := ss.perUser > 0 && ss.count[user] >= ss.perUser
+	mine = mine || ss.perUser > 0 && ss.count[user] >= ss.perUser
 	type candidate struct {
 		s    *session
 		left time.Time
