@@ -254,7 +254,7 @@ func (d *dist) Progress(qid string) (flightsql.Progress, bool) {
 
 // SessionBusy implements flightsql.Cluster: a session's queries are
 // followed until they end and their endpoints were read.
-func (d *dist) SessionBusy(session string) bool { return d.leases.ofSession(session) }
+func (d *dist) SessionBusy(session string) int { return d.leases.ofSession(session) }
 
 // SessionClosed implements flightsql.Cluster: the queries a closed
 // session planned are abandoned.

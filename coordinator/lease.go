@@ -40,6 +40,8 @@ type leases struct {
 
 	mu sync.Mutex
 	q  map[string]*lease
+	// bySession counts the queries of q each session planned.
+	bySession map[string]int
 	// openAt: the queries each executor last reported streams open of.
 	openAt map[string]map[string]int
 }
@@ -124,10 +126,26 @@ func (l *leases) add(qid string, tag flightsql.QueryTag, handle string, left []i
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.q == nil {
-		l.q = map[string]*lease{}
+		l.q, l.bySession = map[string]*lease{}, map[string]int{}
+	}
+	if old := l.q[qid]; old != nil {
+		l.remove(qid)
 	}
 	l.q[qid] = ls
+	l.bySession[ls.session]++
 	return ls.deadline
+}
+
+// remove stops following query qid. l.mu is held.
+func (l *leases) remove(qid string) {
+	ls := l.q[qid]
+	if ls == nil {
+		return
+	}
+	delete(l.q, qid)
+	if l.bySession[ls.session]--; l.bySession[ls.session] <= 0 {
+		delete(l.bySession, ls.session)
+	}
 }
 
 // reran says a task of a query followed ran twice: its executors may
@@ -194,7 +212,7 @@ func (l *leases) closed(qid string, task int, err error) {
 	if err == nil {
 		delete(ls.left, task)
 		if len(ls.left) == 0 {
-			delete(l.q, qid)
+			l.remove(qid)
 		}
 	}
 }
@@ -247,7 +265,7 @@ func (l *leases) reported(executor string, reads []cluster.Read) (read []gone) {
 		case cluster.ReadDone:
 			delete(ls.left, r.Task)
 			if len(ls.left) == 0 {
-				delete(l.q, r.Query)
+				l.remove(r.Query)
 				if ls.staged {
 					read = append(read, gone{r.Query, "read to its end", ls})
 				}
@@ -303,7 +321,7 @@ func (l *leases) sessionClosed(session string) (out []gone) {
 			ls.dropped(now)
 			ls.closed = true
 		default:
-			delete(l.q, id)
+			l.remove(id)
 			out = append(out, gone{id, sessionClosedWhy, ls})
 		}
 	}
@@ -312,23 +330,19 @@ func (l *leases) sessionClosed(session string) (out []gone) {
 
 const sessionClosedWhy = "its session was closed"
 
-// ofSession says whether a query the session planned is followed.
-func (l *leases) ofSession(session string) bool {
+// ofSession is how many queries the session planned are followed
+// (running, or their endpoints not all read).
+func (l *leases) ofSession(session string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, ls := range l.q {
-		if ls.session == session && !ls.closed {
-			return true
-		}
-	}
-	return false
+	return l.bySession[session]
 }
 
 // drop stops following a query (cancelled).
 func (l *leases) drop(qid string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.q, qid)
+	l.remove(qid)
 }
 
 // expired takes the queries whose lease ran out (and its grace) with no
@@ -343,7 +357,7 @@ func (l *leases) expired() (out []gone) {
 		if !failed && (now.Before(ls.deadline.Add(grace)) || !ls.closed && (ls.open > 0 || len(ls.reported) > 0)) {
 			continue
 		}
-		delete(l.q, id)
+		l.remove(id)
 		why := "neither read, polled nor renewed before its endpoints expired"
 		switch {
 		case ls.closed:

@@ -11,7 +11,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 )
 
 // executorState sums an executor gauge or counter over the coordinator's
@@ -277,4 +279,41 @@ func sessionClient(t *testing.T, c *Coordinator) *flightsql.Client {
 		t.Fatal(err)
 	}
 	return cl
+}
+
+// A session's distributed queries not yet read count against
+// --max-statements-per-session as its local ones do: uncounted, one
+// session planned 17,000 in a minute and read none, 2,850 running at
+// once, and another session's query waited 30 s (a tester's). One read
+// to its end gives its room back; another session is not refused.
+func TestUnreadDistributedQueriesCountPerSession(t *testing.T) {
+	c, _, glob := startCluster(t, 2, "direct", func(cfg *Config) { cfg.MaxStatementsPerSession = 3 })
+	ctx := context.Background()
+	cl := sessionClient(t, c)
+	sql := fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob)
+	var infos []*flight.FlightInfo
+	for range 3 {
+		info, err := cl.Execute(ctx, sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(info.Endpoint) < 2 {
+			t.Fatalf("%d endpoints: the query did not split", len(info.Endpoint))
+		}
+		infos = append(infos, info)
+	}
+	if _, err := cl.Execute(ctx, sql); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a fourth unread query in a session of 3: %v, want refused", err)
+	}
+	if _, err := sessionClient(t, c).Execute(ctx, sql); err != nil {
+		t.Fatalf("another session: %v", err)
+	}
+	readDirect(t, cl, infos[0].Endpoint)
+	eventually(t, 10*time.Second, func() (bool, string) {
+		info, err := cl.Execute(ctx, sql)
+		if err == nil {
+			readDirect(t, cl, info.Endpoint)
+		}
+		return err == nil, fmt.Sprintf("after one was read: %v", err)
+	})
 }

@@ -75,7 +75,7 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 	}
 	ctx = duck.WithLabel(ctx, duck.Label{User: sess.user, SQL: req.GetQuery()})
 	p, err := withSession(ctx, sess, func() (*prepared, error) {
-		if err := sess.roomFor(s.cfg.MaxStatementsPerSession); err != nil {
+		if err := s.sessions.roomFor(sess, s.cfg.MaxStatementsPerSession); err != nil {
 			return nil, err
 		}
 		check, err := s.checkQuery(ctx, sess, req.GetQuery())
@@ -304,7 +304,7 @@ func (s *Server) flightInfoPrepared(ctx context.Context, cmd flightsql.PreparedS
 	tag.Session = sess.id
 	ctx = duck.WithLabel(ctx, duck.Label{QueryID: tag.ID, User: sess.user, SQL: p.sql})
 	q, err := withSession(ctx, sess, func() (*query, error) {
-		if err := sess.roomFor(s.cfg.MaxStatementsPerSession); err != nil {
+		if err := s.sessions.roomFor(sess, s.cfg.MaxStatementsPerSession); err != nil {
 			return nil, err
 		}
 		// A file it reads may have been rewritten since it was prepared,

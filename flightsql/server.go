@@ -139,9 +139,9 @@ type Cluster interface {
 	// SessionClosed cancels, on every executor, the queries a session
 	// that has been closed planned.
 	SessionClosed(session string)
-	// SessionBusy says whether queries the session planned are still
-	// followed (running, or their endpoints being read).
-	SessionBusy(session string) bool
+	// SessionBusy is how many queries the session planned are still
+	// followed (running, or their endpoints not all read).
+	SessionBusy(session string) int
 	// Write runs a statement that writes across executors, recording it
 	// in the history: files into a directory (COPY (query) TO 'dir/'),
 	// returning the rows written, or a new table from a query (CREATE

@@ -116,7 +116,7 @@ func (s *Server) flightInfoStatement(ctx context.Context, cmd flightsql.Statemen
 		return nil, err
 	}
 	q, err := withSession(ctx, sess, func() (*query, error) {
-		if err := sess.roomFor(s.cfg.MaxStatementsPerSession); err != nil {
+		if err := s.sessions.roomFor(sess, s.cfg.MaxStatementsPerSession); err != nil {
 			return nil, err
 		}
 		check, err := s.checkQuery(ctx, sess, cmd.GetQuery())
