@@ -239,3 +239,66 @@ func TestBoundSchemaRunsNothing(t *testing.T) {
 		_ = p.Close(ctx)
 	}
 }
+
+// A prepared statement bound to values of other types than its
+// parameters' (a BIGINT for coalesce(?, 0)'s INTEGER), run again after
+// the view it reads was redefined with its columns swapped, answers with
+// the columns as they are now, named so: given the names of when it was
+// prepared, each column came under the other's name (a tester's).
+func TestBoundValuesOverAChangedViewKeepTheirNames(t *testing.T) {
+	c, _, _ := startCluster(t, 1, "direct")
+	cl := sessionClient(t, c)
+	ctx := context.Background()
+	for _, sql := range []string{
+		"CREATE TABLE vt AS SELECT range::INTEGER AS a, (range + 1000)::INTEGER AS b FROM range(3)",
+		"CREATE VIEW vv AS SELECT a, b FROM vt",
+	} {
+		if _, err := cl.ExecuteUpdate(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, err := cl.Prepare(ctx, "SELECT *, coalesce(?, 0) AS c FROM vv ORDER BY a LIMIT 1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close(ctx)
+	run := func() (string, error) {
+		t.Helper()
+		rec := paramRecord(t, int64(5))
+		p.SetParameters(rec)
+		rec.Release()
+		info, err := p.Execute(ctx)
+		if err != nil {
+			return "", err
+		}
+		var out []string
+		for _, ep := range info.Endpoint {
+			r, err := cl.DoGet(ctx, ep.Ticket)
+			if err != nil {
+				return "", err
+			}
+			for r.Next() {
+				rec := r.RecordBatch()
+				for i, f := range rec.Schema().Fields() {
+					out = append(out, f.Name+"="+rec.Column(i).ValueStr(0))
+				}
+			}
+			err = r.Err()
+			r.Release()
+			if err != nil {
+				return "", err
+			}
+		}
+		return strings.Join(out, " "), nil
+	}
+	if got, err := run(); err != nil || got != "a=0 b=1000 c=5" {
+		t.Fatalf("before: %q, %v", got, err)
+	}
+	if _, err := cl.ExecuteUpdate(ctx, "CREATE OR REPLACE VIEW vv AS SELECT b, a FROM vt"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := run()
+	if err == nil && got != "b=1000 a=0 c=5" {
+		t.Fatalf("after the view's columns were swapped: %q, want DuckDB's b=1000 a=0 c=5 (or a refusal)", got)
+	}
+}

@@ -566,16 +566,21 @@ func (s *Server) streamRun(ctx context.Context, next <-chan struct{}, q *query, 
 // statement each give a result of their own, and read_parquet(?) of two
 // files gives two schemas one stream cannot carry (the server panicked
 // on it). Columns of other types are cast (conform).
+// Columns of other names are refused as a statement whose file or view
+// changed (duck.ResultChanged): relabelled with the promised names, a
+// view's columns swapped came under each other's names (a tester's).
 func sameResult(q *query, i int, got, want *arrow.Schema) (same bool, err error) {
 	if got.NumFields() != want.NumFields() {
 		return false, otherColumns(q, i, got, want, nil)
 	}
+	same = true
 	for f := range got.NumFields() {
-		if !arrow.TypeEqual(got.Field(f).Type, want.Field(f).Type) {
-			return false, nil
+		if got.Field(f).Name != want.Field(f).Name {
+			return false, duck.ResultChanged(got, want)
 		}
+		same = same && arrow.TypeEqual(got.Field(f).Type, want.Field(f).Type)
 	}
-	return true, nil
+	return same, nil
 }
 
 // conform is rec, a batch of q's run with its parameter row i, with the

@@ -588,9 +588,16 @@ func (s *Stmt) Query(ctx context.Context, mem memory.Allocator, args []any, batc
 	}
 	got := r.Schema()
 	r.Release()
-	return nil, &Error{Kind: KindConflict, err: ErrResultChanged, Msg: fmt.Sprintf("Invalid Input Error: the statement's "+
+	return nil, ResultChanged(got, s.Schema)
+}
+
+// ResultChanged is the error of a statement's run whose result columns
+// are now, not was, as when it was prepared: a file or view it reads
+// changed.
+func ResultChanged(now, was *arrow.Schema) error {
+	return &Error{Kind: KindConflict, err: ErrResultChanged, Msg: fmt.Sprintf("Invalid Input Error: the statement's "+
 		"result columns are now (%s), not (%s) as when it was prepared (a file or view it reads changed): prepare it again",
-		columns(got), columns(s.Schema))}
+		columns(now), columns(was))}
 }
 
 // columns lists a schema's fields as "name type, ...".
