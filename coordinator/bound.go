@@ -46,13 +46,21 @@ func (d *dist) PlanBound(ctx context.Context, conn *duck.Conn, tag flightsql.Que
 }
 
 // BoundSchema implements flightsql.Cluster: the result schema of a
-// prepared query bound to args, learnt as DuckDB's binding of them would
-// give it, from the query with their values in place, prepared and not
-// run. ok is false where it is not learnt so (a value not written in
-// place, a text that does not prepare): the caller runs the query to
-// learn it.
+// prepared query bound to args, as DuckDB binds them, learnt from the
+// query with LIMIT 0 (partition.NoRows) bound to them and run: its
+// columns, named and typed as the query's, and no row, nothing
+// evaluated. ok is false where it is not learnt so (a text that is not
+// one SELECT): the caller runs the query itself to learn it.
 func (d *dist) BoundSchema(ctx context.Context, conn *duck.Conn, query string, args []any) (_ *arrow.Schema, ok bool) {
-	text, _, err := d.boundText(ctx, conn, query, args)
+	parsed, _, err := d.parse(ctx, conn, query)
+	if err != nil {
+		return nil, false
+	}
+	empty, err := partition.NoRows([]byte(parsed.ast))
+	if err != nil {
+		return nil, false
+	}
+	text, err := deserialize(ctx, conn, empty)
 	if err != nil {
 		return nil, false
 	}
@@ -61,10 +69,14 @@ func (d *dist) BoundSchema(ctx context.Context, conn *duck.Conn, query string, a
 		return nil, false
 	}
 	defer st.Close()
-	if !st.Resolved || !st.ReturnsRows {
+	if !st.ReturnsRows || st.Params.NumFields() != len(args) {
 		return nil, false
 	}
-	return st.Schema, true
+	sc, err := st.ResultSchema(ctx, args)
+	if err != nil {
+		return nil, false
+	}
+	return sc, true
 }
 
 // boundText is query with the values of args in place of its parameters

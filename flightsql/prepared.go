@@ -397,49 +397,23 @@ func (s *Server) flightInfoPrepared(ctx context.Context, cmd flightsql.PreparedS
 }
 
 // boundSchema is p's result schema bound to args. A column that takes a
-// parameter's type takes its argument's: coalesce(?, 0) bound to another
-// type than the INTEGER DuckDB inferred (a Python int, a BIGINT) is of
-// that type, as DuckDB binds the statement again for it (see
-// duck.Stmt.AsDeclared). The cluster learns it without running the
-// statement: ResultSchema's way runs it, then its DoGet again, twice the
-// time, and nextval() advanced twice. Its column names are the
-// statement's (a value in place names a column otherwise). An unresolved
-// statement (SELECT ?) is still run to learn its columns: DuckDB names
-// none of them before.
+// parameter's type takes its argument's: SELECT ? is the type of what is
+// bound, and so is coalesce(?, 0) bound to another type than the INTEGER
+// DuckDB inferred (a Python int, a BIGINT: DuckDB binds the statement
+// again for it, see duck.Stmt.AsDeclared). The cluster learns it without
+// running the statement (BoundSchema): ResultSchema's way runs it, then
+// its DoGet again, twice the work, and nextval() advanced twice.
 func (s *Server) boundSchema(ctx context.Context, sess *session, p *prepared, args []any) (*arrow.Schema, error) {
 	st := p.stmt
-	if st.Resolved && len(args) > 0 && !st.AsDeclared(args) && s.cfg.Cluster != nil {
-		if sc, ok := s.cfg.Cluster.BoundSchema(ctx, sess.conn, p.sql, args); ok && sameNames(sc, st.Schema) {
-			fields := sc.Fields()
-			for i := range fields {
-				fields[i].Name = st.Schema.Field(i).Name
-			}
-			if sc = arrow.NewSchema(fields, nil); sc.Equal(st.Schema) {
+	if len(args) > 0 && (!st.Resolved || !st.AsDeclared(args)) && s.cfg.Cluster != nil {
+		if sc, ok := s.cfg.Cluster.BoundSchema(ctx, sess.conn, p.sql, args); ok {
+			if sc.Equal(st.Schema) {
 				return st.Schema, nil
 			}
 			return sc, nil
 		}
 	}
 	return st.ResultSchema(ctx, args)
-}
-
-// sameNames says whether bound, the schema of a statement's text with
-// values in place of its parameters, names its columns as the
-// statement's schema was does, but those named after an expression of a
-// parameter ($1), which a value in place names otherwise. Other names
-// (a view it reads redefined with its columns swapped, a file rewritten)
-// are learnt by running the statement: given the old ones, a view's
-// swapped columns came under each other's names (a tester's).
-func sameNames(bound, was *arrow.Schema) bool {
-	if bound.NumFields() != was.NumFields() {
-		return false
-	}
-	for i, f := range was.Fields() {
-		if f.Name != bound.Field(i).Name && !strings.Contains(f.Name, "$") {
-			return false
-		}
-	}
-	return true
 }
 
 // preparedWrite runs a prepared statement that takes no parameters as

@@ -1,7 +1,9 @@
 package partition
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -103,4 +105,49 @@ func (b Bound) node() (Node, error) {
 		return v, nil
 	}
 	return nil, local("a parameter value of type %s", b.Type)
+}
+
+// NoRows gives the statement serialized (json_serialize_sql) with LIMIT 0
+// (in place of its own LIMIT, else after its other modifiers), its
+// parameters kept: bound to the values its
+// statement is, it gives the same columns, named and typed alike, and
+// no row, DuckDB planning an empty result and evaluating nothing. So a
+// prepared query's result schema for its values is learnt without
+// running it (a run advanced nextval() once more).
+func NoRows(serialized []byte) ([]byte, error) {
+	var doc struct {
+		Error      bool `json:"error"`
+		Statements []struct {
+			Node   Node  `json:"node"`
+			Params []any `json:"named_param_map"`
+		} `json:"statements"`
+	}
+	if err := decode(serialized, &doc); err != nil {
+		return nil, fmt.Errorf("partition: decoding the AST: %w", err)
+	}
+	if doc.Error || len(doc.Statements) != 1 || doc.Statements[0].Node == nil {
+		return nil, local("not one statement")
+	}
+	st := doc.Statements[0]
+	// In place of its own LIMIT (DuckDB writes one LIMIT a query), else
+	// after its other modifiers.
+	zero := Node{"type": "LIMIT_MODIFIER", "limit": constant("BIGINT", 0), "offset": nil}
+	mods, _ := st.Node["modifiers"].([]any)
+	mods = slices.Clone(mods)
+	at := slices.IndexFunc(mods, func(m any) bool {
+		n, _ := m.(map[string]any)
+		t := str(n, "type")
+		return t == "LIMIT_MODIFIER" || t == "LIMIT_PERCENT_MODIFIER"
+	})
+	if at >= 0 {
+		mods[at] = zero
+	} else {
+		mods = append(mods, zero)
+	}
+	st.Node["modifiers"] = mods
+	params := st.Params
+	if params == nil {
+		params = []any{}
+	}
+	return json.Marshal(Node{"error": false, "statements": []any{Node{"node": st.Node, "named_param_map": params}}})
 }
