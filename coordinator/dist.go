@@ -1038,7 +1038,7 @@ WHERE database_name = 'temp' AND lower(function_name) = lower($1)`, name)
 		if len(sliced[i]) == 0 {
 			return nil, fmt.Errorf("%w: no rows to split", partition.ErrLocal)
 		}
-		for _, f := range sliceFiles(all) {
+		for _, f := range sliceStamps(all) {
 			fmt.Fprintf(&key, "\x00%s", f)
 		}
 		if asts[i], err = templates(part, i, sliced[i], names, len(lits), &key); err != nil {
@@ -1184,6 +1184,29 @@ func (d *dist) literalsBind(ctx context.Context, conn *duck.Conn, parts []*parti
 		}
 	}
 	return true
+}
+
+// sliceStamps are the files slices read, each once, in order, with the
+// size, modification time and tail they were listed with where a slice
+// has them: in a plan's key, so that a file rewritten (other columns,
+// other types) is planned and its rewrite checked again. Keyed by name
+// alone, a prepared query over a file rewritten with a VARCHAR where an
+// INTEGER was reused the plan checked for the INTEGER: its FlightInfo
+// said int32 and its streams utf8 (a tester's).
+func sliceStamps(sl []partition.Slice) []string {
+	stamps := map[string]string{}
+	for _, s := range sl {
+		if s.File != "" && s.Size != 0 {
+			stamps[s.File] = fmt.Sprintf("%s\x00%d\x00%d\x00%d", s.File, s.Size, s.Modified, s.Tail)
+		}
+	}
+	files := sliceFiles(sl)
+	for i, f := range files {
+		if st, ok := stamps[f]; ok {
+			files[i] = st
+		}
+	}
+	return files
 }
 
 // sliceFiles are the files slices read, each once, in order: what a

@@ -65,7 +65,9 @@ func (d *dist) planStaged(ctx context.Context, conn *duck.Conn, seen listings, s
 			return nil, fmt.Errorf("%w: no rows to split in %s", partition.ErrLocal, s.What)
 		}
 		for _, sl := range sliced[i] {
-			fmt.Fprintf(&k, "\x00%d %s", i, sl)
+			// Its file as listed, too: a file rewritten with other
+			// columns is planned and checked again (sliceStamps).
+			fmt.Fprintf(&k, "\x00%d %s %d %d %d", i, sl, sl.Size, sl.Modified, sl.Tail)
 		}
 		if s.Scan != nil {
 			k.WriteString("\x00" + s.Scan.ReadsAs()) // the first file, when the files' schemas differ
