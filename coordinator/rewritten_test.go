@@ -22,9 +22,17 @@ import (
 // kept by the files' names reused the checks of the old file: a
 // FlightInfo said int32 and its streams utf8 (ADBC: "endpoint 0 returned
 // inconsistent schema"; a tester's).
+// Split (scatter and staged plans) and whole (one task, under
+// --split-min-rows).
 func TestPreparedQueryOverARewrittenFile(t *testing.T) {
+	for _, split := range []int64{0, 1 << 30} {
+		t.Run(fmt.Sprintf("split-min-rows %d", split), func(t *testing.T) { preparedOverARewrittenFile(t, split) })
+	}
+}
+
+func preparedOverARewrittenFile(t *testing.T, splitMinRows int64) {
 	dir := t.TempDir()
-	c, _, _ := startCluster(t, 2, "direct", func(cfg *Config) { cfg.AllowDirs = append(cfg.AllowDirs, dir) })
+	c, _, _ := startCluster(t, 2, "direct", func(cfg *Config) { cfg.AllowDirs = append(cfg.AllowDirs, dir); cfg.SplitMinRows = splitMinRows })
 	cl := sessionClient(t, c)
 	ctx := context.Background()
 	f := filepath.Join(dir, "r.parquet")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/skeindb/skein/internal/duck"
@@ -71,6 +72,10 @@ func (d *dist) planWhole(ctx context.Context, conn *duck.Conn, seen listings, a 
 	if why == "" {
 		return nil, nil
 	}
+	stamps, err := d.wholeStamps(ctx, conn, seen, w)
+	if err != nil {
+		return nil, nil // split as before, which meets the error too
+	}
 	if lits != nil {
 		// Parameterized only when no query of its shape has been: the
 		// shape's plan is of the same AST, other values aside, and a
@@ -82,7 +87,7 @@ func (d *dist) planWhole(ctx context.Context, conn *duck.Conn, seen listings, a 
 			}
 			return params, nil
 		}
-		if p, err := d.wholePlan(ctx, conn, shapeKey()+"\x00whole literals", params, schema, why); p != nil || err != nil {
+		if p, err := d.wholePlan(ctx, conn, shapeKey()+"\x00whole literals"+stamps, params, schema, why); p != nil || err != nil {
 			if p != nil {
 				p.tasks[0].literals = lits
 				p.firstRows = firstRows
@@ -91,7 +96,7 @@ func (d *dist) planWhole(ctx context.Context, conn *duck.Conn, seen listings, a 
 			return p, err
 		}
 	}
-	p, err := d.wholePlan(ctx, conn, key()+"\x00whole", func() ([]byte, error) { return w.AST, nil }, schema, why)
+	p, err := d.wholePlan(ctx, conn, key()+"\x00whole"+stamps, func() ([]byte, error) { return w.AST, nil }, schema, why)
 	if p != nil {
 		p.firstRows = firstRows
 		p.filteredRows = d.filteredRows(ctx, conn, seen, a, w)
@@ -172,6 +177,23 @@ func (d *dist) wholePlan(ctx context.Context, conn *duck.Conn, k string, ast fun
 }
 
 // wholeReason says why the query runs as one task, or "" if it is split.
+// wholeStamps are the files w reads as listed (path, size, modification
+// time, tail), for its plan's keys: a file rewritten with other columns
+// is checked again (see sliceStamps).
+func (d *dist) wholeStamps(ctx context.Context, conn *duck.Conn, seen listings, w *partition.Whole) (string, error) {
+	var b strings.Builder
+	for _, paths := range w.Scans {
+		files, err := d.filesOnce(ctx, conn, seen, paths)
+		if err != nil {
+			return "", err
+		}
+		for _, f := range files {
+			fmt.Fprintf(&b, "\x00%s %d %d %d", f.Path, f.Size, f.Modified, f.Tail)
+		}
+	}
+	return b.String(), nil
+}
+
 // gathers says whether a query reading rows rows has a plan of one stage
 // gathered (splitGathers), asked only of one under --split-min-rows.
 func (d *dist) wholeReason(ctx context.Context, conn *duck.Conn, seen listings, w *partition.Whole, gathers func(rows int64) bool) string {
