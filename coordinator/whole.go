@@ -72,10 +72,8 @@ func (d *dist) planWhole(ctx context.Context, conn *duck.Conn, seen listings, a 
 	if why == "" {
 		return nil, nil
 	}
-	stamps, err := d.wholeStamps(ctx, conn, seen, w)
-	if err != nil {
-		return nil, nil // split as before, which meets the error too
-	}
+	// Not listed (its error is met as it runs): keyed by names alone.
+	stamps, _ := d.wholeStamps(ctx, conn, seen, w)
 	if lits != nil {
 		// Parameterized only when no query of its shape has been: the
 		// shape's plan is of the same AST, other values aside, and a
