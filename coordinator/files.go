@@ -170,7 +170,7 @@ func statAll(ctx context.Context, conn *duck.Conn, globs *lru[string, dirGlob], 
 		if duck.Remote(pattern) {
 			rows, err := conn.QueryRows(ctx, `SELECT filename, size, epoch_us(last_modified) FROM read_blob($1::VARCHAR) ORDER BY filename`, pattern)
 			if err != nil {
-				return nil, err
+				return nil, duck.Unquoted(err)
 			}
 			for rows.Next() {
 				var f fileStat
@@ -183,7 +183,7 @@ func statAll(ctx context.Context, conn *duck.Conn, globs *lru[string, dirGlob], 
 			}
 			err = errors.Join(rows.Err(), rows.Close())
 			if err != nil {
-				return nil, err
+				return nil, duck.Unquoted(err)
 			}
 		} else if fi, ok := plainFile(pattern); ok {
 			// One file, stated once (glob would state it too).

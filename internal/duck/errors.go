@@ -54,6 +54,25 @@ func (e *Error) AbortsTransaction() bool {
 }
 func (e *Error) Unwrap() error { return e.err }
 
+// Unquoted is err, an error of a statement Skein wrote, without the
+// excerpt of that statement DuckDB ends its message with ("LINE 1: ..."
+// and a caret): the user did not write it. An object store that stalled
+// as the planner listed it showed the planner's read_blob query (a
+// tester's).
+func Unquoted(err error) error {
+	var e *Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	msg, _, found := strings.Cut(e.Msg, "\n\nLINE ")
+	if !found {
+		return err
+	}
+	c := *e
+	c.Msg = msg
+	return &c
+}
+
 // wrap classifies err if it carries a DuckDB error; other errors pass through.
 func wrap(err error) error {
 	if err == nil {

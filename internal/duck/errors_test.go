@@ -1,6 +1,9 @@
 package duck
 
 import (
+	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/duckdb/duckdb-go/v2"
@@ -39,5 +42,25 @@ func TestFullBufferPoolIsOutOfMemory(t *testing.T) {
 		if got := classify(&duckdb.Error{Type: typ, Msg: msg}); got != KindOutOfMemory {
 			t.Errorf("type %d: kind %d, want KindOutOfMemory", typ, got)
 		}
+	}
+}
+
+// Unquoted drops the excerpt of the statement DuckDB ends a message with,
+// keeping the error's kind: the statements Skein writes itself (a
+// listing's read_blob) are not the user's to read.
+func TestUnquotedDropsTheStatementsExcerpt(t *testing.T) {
+	_, c, _ := openTest(t)
+	_, err := c.QueryRows(context.Background(), "SELECT nope FROM range(1)")
+	var de *Error
+	if !errors.As(err, &de) || !strings.Contains(de.Msg, "LINE 1:") {
+		t.Fatalf("DuckDB's error %v has no excerpt to drop", err)
+	}
+	u := Unquoted(err)
+	var ue *Error
+	if !errors.As(u, &ue) || ue.Kind != de.Kind || strings.Contains(u.Error(), "LINE") || !strings.Contains(u.Error(), "nope") {
+		t.Fatalf("Unquoted: %q (kind %v), want the message without its excerpt, of kind %v", u, ue.Kind, de.Kind)
+	}
+	if plain := errors.New("no excerpt"); Unquoted(plain) != plain {
+		t.Fatal("an error that is not DuckDB's changed")
 	}
 }
