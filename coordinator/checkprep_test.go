@@ -163,3 +163,48 @@ func readEndpoint(ctx context.Context, cl *flightsql.Client, ep *flight.FlightEn
 	}
 	return r.Err()
 }
+
+// A split query whose merge, run here, fails in its own SQL (the sum's
+// cast overflows there) aborts the session's transaction as a task's
+// failure does: it stayed open, and COMMIT kept the rows inserted before
+// the query (a tester's).
+func TestMergeFailureAbortsTheTransaction(t *testing.T) {
+	c, _, glob := startCluster(t, 2, "direct", func(c *Config) { c.SplitMinRows, c.LocalMaxRows = 0, 0 })
+	sess := sessionClient(t, c)
+	ctx := context.Background()
+	exec := func(stmt string) error {
+		_, err := sess.ExecuteUpdate(ctx, stmt)
+		return err
+	}
+	for _, stmt := range []string{"CREATE TABLE kept (x INTEGER)", "BEGIN TRANSACTION", "INSERT INTO kept VALUES (1), (2), (3)"} {
+		if err := exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	failing := fmt.Sprintf("SELECT CAST(sum(id) AS TINYINT) AS s FROM read_parquet('%s')", glob)
+	info, err := sess.Execute(ctx, failing)
+	if err == nil {
+		if p := planOf(t, info); p.Mode != "scatter-merge" {
+			t.Fatalf("%s planned %s (%s): the test needs a merge", failing, p.Mode, p.Reason)
+		}
+		for _, ep := range info.Endpoint {
+			if err = readEndpoint(ctx, sess, ep); err != nil {
+				break
+			}
+		}
+	}
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("%s: %v, want the merge's conversion error", failing, err)
+	}
+	eventually(t, 10*time.Second, func() (bool, string) {
+		_, err := sess.Execute(ctx, "SELECT 1")
+		return status.Code(err) == codes.Aborted, fmt.Sprintf("a statement after the failed query: %v", err)
+	})
+	if err := exec("COMMIT"); err == nil {
+		t.Error("COMMIT of the aborted transaction succeeded")
+	}
+	_ = exec("ROLLBACK")
+	if n := queryInt(t, sess, "SELECT count(*) FROM kept"); n != 0 {
+		t.Errorf("%d rows kept from the aborted transaction", n)
+	}
+}

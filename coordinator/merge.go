@@ -41,10 +41,24 @@ func (d *dist) gather(req context.Context, m merge, answer gathered) (*arrow.Sch
 	if err != nil {
 		cancel()
 		err = d.limits.Expired(ctx, m.Query, err)
+		d.mergeFailed(m.Query, err)
 		d.hist.finished(m.Query, 0, 0, err)
 		d.read(m.Query, -1, err)
 	}
 	return sc, ch, err
+}
+
+// mergeFailed tells the query's session that its merge here (or its last
+// stage, run here) failed in its own SQL, a cast or an overflow, as its
+// reader met it: DuckDB aborts the transaction such a statement fails
+// in, as the executors' tasks failing so do (sqlFailed). The merge's
+// failure left it open, and COMMIT kept the writes before the query (a
+// tester's).
+func (d *dist) mergeFailed(qid string, err error) {
+	var de *duck.Error
+	if errors.As(err, &de) && de.Kind == duck.KindInvalid && de.AbortsTransaction() {
+		d.sqlFailed(qid, err, true)
+	}
 }
 
 // merge fetches every partial result in parallel and runs the final SQL
@@ -62,6 +76,7 @@ func (d *dist) merge(ctx, req context.Context, m merge, cancel func()) (*arrow.S
 		defer cancel()
 		defer done()
 		rows, bytes, err := d.forward(ctx, req, m.Query, rdr, schema, ch)
+		d.mergeFailed(m.Query, err)
 		d.hist.finished(m.Query, rows, bytes, err)
 		d.read(m.Query, -1, err)
 	})
