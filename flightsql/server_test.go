@@ -488,6 +488,51 @@ func TestTransactions(t *testing.T) {
 	}
 }
 
+// A Flight SQL transaction ended by COMMIT in SQL is ended for the
+// server too, as the README says: a write carrying its id is refused
+// rather than committed at once, the session may begin another, and a
+// rollback of the ended one succeeds (nothing is left to roll back). The
+// session kept it open: its id was taken, the write committed alone, and
+// BeginTransaction was refused "already has an open transaction" (a
+// tester's).
+func TestTransactionEndedInSQL(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	if _, err := c.ExecuteUpdate(ctx, "CREATE TABLE te (a INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := c.BeginTransaction(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{"INSERT INTO te VALUES (1)", "COMMIT"} {
+		if _, err := tx.ExecuteUpdate(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	if _, err := tx.ExecuteUpdate(ctx, "INSERT INTO te VALUES (2)"); status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "not open") {
+		t.Fatalf("a write in the transaction COMMIT ended: %v, want refused", err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatalf("rollback of the ended transaction: %v", err)
+	}
+	tx, err = c.BeginTransaction(ctx)
+	if err != nil {
+		t.Fatalf("a new transaction after COMMIT in SQL: %v", err)
+	}
+	if _, err := tx.ExecuteUpdate(ctx, "INSERT INTO te VALUES (3)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, recs := query(t, ctx, c, "SELECT string_agg(a::VARCHAR, ',' ORDER BY a) FROM te")
+	if got := recs[0].Column(0).ValueStr(0); got != "1" {
+		t.Fatalf("rows %q, want 1: the committed row alone", got)
+	}
+}
+
 // A transaction whose session ended (a restart, its idle timeout; here
 // closed) says so to each call that names it, and its rollback succeeds,
 // as it was rolled back then: a client of ADBC's default (autocommit off)

@@ -41,7 +41,7 @@ func (s *Server) sessionForTxn(ctx context.Context, txn []byte) (*session, error
 	open := sess.txn == string(txn)
 	sess.mu.Unlock()
 	if !open {
-		return nil, fmt.Errorf("%w: transaction %q is not open", ErrInvalid, txn)
+		return nil, fmt.Errorf("transaction %q: %w", txn, errTxnNotOpen)
 	}
 	return sess, nil
 }
@@ -54,7 +54,12 @@ func withSession[T any](ctx context.Context, sess *session, fn func() (T, error)
 	}
 	defer sess.unlock()
 	sess.abortFailed(ctx)
-	return fn()
+	ran := sess.conn.TxnStatements()
+	out, err := fn()
+	if sess.conn.TxnStatements() != ran {
+		sess.endedInSQL(ctx)
+	}
+	return out, err
 }
 
 // GetFlightInfoStatement prepares the query to learn its exact schema. DDL

@@ -39,6 +39,31 @@ func (s *Server) BeginTransaction(ctx context.Context, _ flightsql.ActionBeginTr
 	})
 }
 
+// endedInSQL forgets the session's Flight SQL transaction if its
+// connection has none open any more: the client ended it with COMMIT or
+// ROLLBACK in SQL, as the README says it may. Kept, its id was taken as
+// open (a later write carrying it committed at once), BeginTransaction
+// was refused "already has an open transaction", and a COPY to a
+// directory ran as the transaction's (a tester's). The session's
+// connection is held.
+func (sess *session) endedInSQL(ctx context.Context) {
+	sess.mu.Lock()
+	open := sess.txn != ""
+	sess.mu.Unlock()
+	if !open {
+		return
+	}
+	if in, err := sess.conn.InTransaction(ctx); err == nil && !in {
+		sess.mu.Lock()
+		sess.txn = ""
+		sess.mu.Unlock()
+	}
+}
+
+// errTxnNotOpen is a transaction of a live session that has ended: by
+// EndTransaction, or by COMMIT or ROLLBACK in SQL (endedInSQL).
+var errTxnNotOpen = fmt.Errorf("%w: it is not open (ended by EndTransaction, or by COMMIT or ROLLBACK in SQL)", ErrInvalid)
+
 // errTxnSessionEnded is a transaction whose session has ended: DuckDB
 // rolled it back with the session's connection.
 var errTxnSessionEnded = fmt.Errorf("%w: its session ended (the server restarted, or the session was closed, idle past --session-idle-timeout or reclaimed), and the transaction was rolled back with it: roll back, and begin again", ErrNotFound)
@@ -51,8 +76,8 @@ var errTxnSessionEnded = fmt.Errorf("%w: its session ended (the server restarted
 // lets it begin again.
 func (s *Server) EndTransaction(ctx context.Context, req flightsql.ActionEndTransactionRequest) error {
 	sess, err := s.sessionForTxn(ctx, req.GetTransactionId())
-	if errors.Is(err, errTxnSessionEnded) && req.GetAction() == flightsql.EndTransactionRollback {
-		return nil
+	if (errors.Is(err, errTxnSessionEnded) || errors.Is(err, errTxnNotOpen)) && req.GetAction() == flightsql.EndTransactionRollback {
+		return nil // nothing left to roll back
 	}
 	if err != nil {
 		return err

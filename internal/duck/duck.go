@@ -379,7 +379,16 @@ type Conn struct {
 	defs    nestDefs // the views and macros it sees, once it has its own CatalogVersion (nesting.go)
 	// allowed are the directories COPY TO and EXPORT may write in.
 	allowed []string
+	// txnStatements counts the statements run that may begin or end a
+	// transaction (TxnStatements).
+	txnStatements atomic.Uint64
 }
+
+// TxnStatements counts the statements the connection ran that may have
+// begun or ended a transaction (BEGIN, COMMIT, ROLLBACK, in a text of
+// several too): a caller that keeps what it knows of the connection's
+// transaction asks again (InTransaction) when it moved.
+func (c *Conn) TxnStatements() uint64 { return c.txnStatements.Load() }
 
 // Close closes the connection, rolling back any open transaction.
 func (c *Conn) Close() error {

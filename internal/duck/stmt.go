@@ -41,6 +41,8 @@ type Stmt struct {
 	writes bool
 	// commits: COMMIT (or END), whatever sent it (EndTransaction, SQL).
 	commits bool
+	// controls: BEGIN, COMMIT, ROLLBACK or the like (TxnStatements).
+	controls bool
 	// countInResult: a CREATE TABLE ... AS, whose rows DuckDB says in its
 	// result's Count, not in its rows changed (0 for any CREATE).
 	countInResult bool
@@ -127,6 +129,9 @@ func (c *Conn) prepareOwn(ctx context.Context, query string, runLeading bool) (*
 			return nil, err
 		}
 	}
+	if n > 1 {
+		c.txnStatements.Add(1) // any of those run here may be one
+	}
 	for i := range n - 1 {
 		if err := c.runExtracted(ctx, ex, i, g); err != nil {
 			return nil, c.failedInText(ctx, i > 0, before, err)
@@ -187,6 +192,7 @@ func (c *Conn) prepareExtracted(ctx context.Context, ex mapping.ExtractedStateme
 	}
 	st := &Stmt{conn: c, raw: raw, handle: *p}
 	if duckdb.StmtType(mapping.PreparedStatementType(*p)) == duckdb.STATEMENT_TYPE_TRANSACTION {
+		st.controls = true
 		if toks, err := g.statement(int(i)); err == nil && len(toks) > 0 && toks[0].kind == 'w' {
 			w := strings.ToUpper(toks[0].text)
 			st.commits = w == "COMMIT" || w == "END"
@@ -511,6 +517,9 @@ func (s *Stmt) bind(ctx context.Context, args []any) (err error) {
 
 // Exec runs the statement with args and returns the rows changed.
 func (s *Stmt) Exec(ctx context.Context, args []any) (int64, error) {
+	if s.controls {
+		s.conn.txnStatements.Add(1)
+	}
 	if err := s.bind(ctx, args); err != nil {
 		return 0, err
 	}
@@ -555,6 +564,9 @@ func (s *Stmt) execBound(ctx context.Context) (int64, error) {
 // stays busy until the reader is released; the connection must not run
 // anything else meanwhile. Cancelling ctx interrupts the query.
 func (s *Stmt) Query(ctx context.Context, mem memory.Allocator, args []any, batch BatchSize) (array.RecordReader, error) {
+	if s.controls {
+		s.conn.txnStatements.Add(1)
+	}
 	if err := s.bind(ctx, args); err != nil {
 		return nil, err
 	}
