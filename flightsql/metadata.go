@@ -271,7 +271,7 @@ func (s *Server) addTableSchemas(ctx context.Context, sess *session, cols map[ta
 	defer b.Release()
 	for i := 0; i < int(rec.NumRows()); i++ {
 		t := tableRef{cats.Value(i), schs.Value(i), names.Value(i)}
-		sc, err := tableSchema(ctx, sess, t, cols[t])
+		sc, err := s.tableSchema(ctx, sess, t, cols[t])
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -410,9 +410,17 @@ WHERE ($1::VARCHAR IS NULL OR database_name = $1::VARCHAR)
 
 // tableSchema is the Arrow schema of SELECT * from a table, with each
 // column's nullability and Flight SQL column metadata (origin, DuckDB type
-// name, precision and scale) as JDBC's getColumns reads them.
-func tableSchema(ctx context.Context, sess *session, t tableRef, cols map[string]column) (*arrow.Schema, error) {
+// name, precision and scale) as JDBC's getColumns reads them. The SELECT
+// is checked as a client's would be (checkQuery) before DuckDB prepares
+// it: prepared unchecked, a view over a JSON file nesting too deep ended
+// the process (DuckDB's recursion), and one of aggregates nesting past
+// the bound held a core for minutes, from any reader's getColumns (a
+// tester's).
+func (s *Server) tableSchema(ctx context.Context, sess *session, t tableRef, cols map[string]column) (*arrow.Schema, error) {
 	q := "SELECT * FROM " + duck.Table{Catalog: t.catalog, Schema: t.schema, Name: t.name}.Quoted()
+	if _, err := s.checkQuery(ctx, sess, q); err != nil {
+		return nil, fmt.Errorf("schema of %s: %w", q, err)
+	}
 	st, err := sess.conn.Prepare(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("schema of %s: %w", q, err)

@@ -488,6 +488,63 @@ func TestTransactions(t *testing.T) {
 	}
 }
 
+// A table's schema in GetTables (JDBC's getColumns, ADBC's GetObjects)
+// is its SELECT *, checked as a client's query is before DuckDB prepares
+// it: a view over a JSON file rewritten too deep ended the server, and a
+// view whose aggregates came to nest past the bound (the table under it
+// replaced by a view) held a core for minutes (a tester's). Such a view
+// is listed with an empty schema, as a broken one is.
+func TestTableSchemasAreCheckedAsQueries(t *testing.T) {
+	dir := t.TempDir()
+	ts := startServer(t, func(c *coordinator.Config) { c.AllowDirs = []string{dir} })
+	ctx := context.Background()
+	c := ts.client(t)
+	f := filepath.Join(dir, "v.json")
+	if err := os.WriteFile(f, []byte(`{"a": 1}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	nest := func(n int, from string) string {
+		q := "SELECT count(*) AS c FROM " + from
+		for range n - 1 {
+			q = "SELECT count(*) AS c FROM (" + q + ")"
+		}
+		return q
+	}
+	for _, sql := range []string{
+		"CREATE VIEW jv AS SELECT * FROM read_json('" + f + "')",
+		"CREATE TABLE nmid AS SELECT 1 AS c",
+		"CREATE VIEW ntop AS " + nest(10, "nmid"),
+		"CREATE VIEW nlow AS " + nest(10, "range(3)"),
+		"DROP TABLE nmid",
+		"CREATE VIEW nmid AS SELECT * FROM nlow",
+	} {
+		if _, err := c.ExecuteUpdate(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	if err := os.WriteFile(f, []byte(`{"a": `+strings.Repeat("[", 2000)+strings.Repeat("]", 2000)+"}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.GetTables(ctx, &flightsql.GetTablesOpts{TableNameFilterPattern: ptr("%"), IncludeSchema: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, recs := fetch(t, ctx, c, info)
+	widths := map[string]int{}
+	for _, r := range recs {
+		for i := 0; i < int(r.NumRows()); i++ {
+			sc, err := flight.DeserializeSchema(r.Column(4).(*array.Binary).Value(i), memory.DefaultAllocator)
+			if err != nil {
+				t.Fatal(err)
+			}
+			widths[r.Column(2).(*array.String).Value(i)] = sc.NumFields()
+		}
+	}
+	if widths["jv"] != 0 || widths["ntop"] != 0 || widths["nlow"] != 1 {
+		t.Errorf("schema widths %v: want jv (its JSON too deep) and ntop (nesting 20 aggregates) listed empty, nlow with its column", widths)
+	}
+}
+
 // A Flight SQL transaction ended by COMMIT in SQL is ended for the
 // server too, as the README says: a write carrying its id is refused
 // rather than committed at once, the session may begin another, and a

@@ -70,6 +70,10 @@ func TestDeepJSONFilesAreRefused(t *testing.T) {
 		"SELECT * FROM m()",
 		"WITH w AS (SELECT * FROM v) SELECT count(*) FROM w",
 		"PIVOT v ON a USING count(*)",
+		// The view named by a string: DuckDB binds it (a tester's).
+		"PRAGMA table_info('v')",
+		"SELECT name, type FROM pragma_table_info('main.v')",
+		`SELECT * FROM PRAGMA_TABLE_INFO('"v"')`,
 	} {
 		err := c.CheckQuery(ctx, q, Bounds{})
 		wantKind(t, q, err, KindInvalid)
@@ -89,6 +93,8 @@ func TestDeepJSONFilesAreRefused(t *testing.T) {
 		"SELECT count(*) FROM read_json_objects('" + d + "')",
 		"SELECT count(*) FROM read_text('" + d + "') WHERE content::JSON IS NOT NULL",
 		"SELECT count(*) FROM read_csv('" + dir + "/deep.txt', header = false, sep = '|', quote = '')",
+		// A string naming the view elsewhere is no mention of it.
+		"SELECT count(*) FROM read_json('" + s + "') WHERE 'v' <> 'w'",
 	} {
 		if err := c.CheckQuery(ctx, q, Bounds{}); err != nil {
 			t.Errorf("%s: %v", q, err)

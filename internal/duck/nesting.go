@@ -132,8 +132,10 @@ func (c *Conn) checkQueryFiles(ctx context.Context, query string, b Bounds) (jso
 		list: func() (views, macros map[string]string) {
 			return c.definitions(ctx, viewsSQL), c.definitions(ctx, macrosSQL)
 		}}
-	for _, t := range toks {
-		if t.Kind == 'w' && (t.Text == "from" || t.Text == "join") {
+	for i, t := range toks {
+		// A view is named after FROM or JOIN, or as a string in a call of
+		// tableNamers (PRAGMA table_info('v')).
+		if t.Kind == 'w' && (t.Text == "from" || t.Text == "join" || tableNamers[t.Text] && i+1 < len(toks) && toks[i+1].Kind == '(') {
 			n.views = c.definitions(ctx, viewsSQL)
 			break
 		}
@@ -387,6 +389,12 @@ func (n *nester) frame(toks []sqltext.Token, i int, top, expr bool) frameInfo {
 			continue
 		case t.Kind == 's' && inFrom && i > 0 && (toks[i-1].Kind == ',' || toks[i-1].Kind == 'w' && (toks[i-1].Text == "from" || toks[i-1].Text == "join")):
 			scans = addScans(scans, 1)
+		case t.Kind == 's':
+			if v := stringView(toks, i, n.views); v != "" { // pragma_table_info('v')
+				m := n.named(v, false)
+				inner = max(inner, m.depth)
+				scans = addScans(scans, m.scans)
+			}
 		case t.Kind == 'w' && t.Text == "select":
 			query = true
 		case t.Kind == 'w' && t.Text == "group" && i+1 < len(toks) && toks[i+1].Kind == 'w' && toks[i+1].Text == "by",
