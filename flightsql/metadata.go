@@ -435,8 +435,12 @@ func (s *Server) tableSchema(ctx context.Context, sess *session, t tableRef, col
 		fields[i].Nullable = c.nullable
 		mb := flightsql.NewColumnMetadataBuilder().CatalogName(t.catalog).SchemaName(t.schema).
 			TableName(t.name).TypeName(c.typ)
-		if _, dec := f.Type.(arrow.DecimalType); dec && c.prec != nil && c.scale != nil {
-			mb.Precision(*c.prec).Scale(*c.scale)
+		// A decimal's digits as its Arrow type has them, as a query's
+		// column says: DuckDB lists a HUGEINT's precision in bits (128),
+		// and JDBC's getColumns said COLUMN_SIZE 128 of a DECIMAL(38,0) (a
+		// tester's).
+		if d, dec := f.Type.(arrow.DecimalType); dec && c.prec != nil && c.scale != nil {
+			mb.Precision(d.GetPrecision()).Scale(d.GetScale())
 		}
 		fields[i].Metadata = mb.Metadata()
 	}

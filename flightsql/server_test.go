@@ -545,6 +545,36 @@ func TestTableSchemasAreCheckedAsQueries(t *testing.T) {
 	}
 }
 
+// A table's decimal columns say their digits in GetTables' schemas as a
+// query's do: DuckDB lists a HUGEINT's precision in bits, and JDBC's
+// getColumns said COLUMN_SIZE 128 of what a query calls DECIMAL(38,0) (a
+// tester's).
+func TestDecimalColumnsSayTheirDigits(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	if _, err := c.ExecuteUpdate(ctx, "CREATE TABLE hd (h HUGEINT, d DECIMAL(9,2))"); err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.GetTables(ctx, &flightsql.GetTablesOpts{TableNameFilterPattern: ptr("hd"), IncludeSchema: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, recs := fetch(t, ctx, c, info)
+	if rowCount(recs) != 1 {
+		t.Fatalf("%d tables", rowCount(recs))
+	}
+	sc, err := flight.DeserializeSchema(recs[0].Column(4).(*array.Binary).Value(0), memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"38", "9"} {
+		if p, _ := sc.Field(i).Metadata.GetValue("ARROW:FLIGHT:SQL:PRECISION"); p != want {
+			t.Errorf("%s: precision %q, want %s", sc.Field(i).Name, p, want)
+		}
+	}
+}
+
 // A Flight SQL transaction ended by COMMIT in SQL is ended for the
 // server too, as the README says: a write carrying its id is refused
 // rather than committed at once, the session may begin another, and a
