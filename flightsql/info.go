@@ -3,7 +3,9 @@ package flightsql
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -48,6 +50,12 @@ type sqlInfoIDs struct {
 
 func (c sqlInfoIDs) GetInfo() []uint32 { return c.ids }
 
+// statementTimeout is --query-timeout as GetSqlInfo says it, in
+// milliseconds (0: none).
+func statementTimeout(d time.Duration) int32 {
+	return int32(min(d.Milliseconds(), math.MaxInt32))
+}
+
 // registerSqlInfo fills GetSqlInfo's answers; BaseServer serves them.
 func (s *Server) registerSqlInfo() error {
 	kw, fns, err := s.keywordsAndFunctions()
@@ -65,9 +73,9 @@ func (s *Server) registerSqlInfo() error {
 		flightsql.SqlInfoFlightSqlServerCancel:                      true,
 		flightsql.SqlInfoFlightSqlServerBulkIngestion:               true,
 		flightsql.SqlInfoFlightSqlServerIngestTransactionsSupported: true,
-		flightsql.SqlInfoFlightSqlServerStatementTimeout:            int32(0),
+		flightsql.SqlInfoFlightSqlServerStatementTimeout:            statementTimeout(s.cfg.Limits.QueryTimeout),
 		flightsql.SqlInfoFlightSqlServerTransactionTimeout:          int32(0),
-		flightsql.SqlInfoDDLCatalog:                                 true,
+		flightsql.SqlInfoDDLCatalog:                                 false, // the catalogs data and skein are fixed (ATTACH is refused)
 		flightsql.SqlInfoDDLSchema:                                  true,
 		flightsql.SqlInfoDDLTable:                                   true,
 		flightsql.SqlInfoIdentifierCase:                             int64(flightsql.SqlCaseSensitivityCaseInsensitive),

@@ -575,6 +575,30 @@ func TestDecimalColumnsSayTheirDigits(t *testing.T) {
 	}
 }
 
+// GetSqlInfo says the statement timeout the server keeps
+// (--query-timeout, in milliseconds; it said 0, none) and that catalogs
+// are not created or dropped (ATTACH is refused; it said they were).
+func TestSqlInfoSaysTheTimeoutAndFixedCatalogs(t *testing.T) {
+	ts := startServer(t, func(c *coordinator.Config) { c.QueryTimeout = 10 * time.Second })
+	ctx := context.Background()
+	c := ts.client(t)
+	info, err := c.GetSqlInfo(ctx, []flightsql.SqlInfo{flightsql.SqlInfoFlightSqlServerStatementTimeout, flightsql.SqlInfoDDLCatalog})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, recs := fetch(t, ctx, c, info)
+	got := map[uint32]string{}
+	for _, r := range recs {
+		ids, u := r.Column(0).(*array.Uint32), r.Column(1).(*array.DenseUnion)
+		for i := 0; i < int(r.NumRows()); i++ {
+			got[ids.Value(i)] = u.Field(u.ChildID(i)).ValueStr(int(u.ValueOffset(i)))
+		}
+	}
+	if got[uint32(flightsql.SqlInfoFlightSqlServerStatementTimeout)] != "10000" || got[uint32(flightsql.SqlInfoDDLCatalog)] != "false" {
+		t.Errorf("sql info %v: want a statement timeout of 10000 ms and no catalog DDL", got)
+	}
+}
+
 // A Flight SQL transaction ended by COMMIT in SQL is ended for the
 // server too, as the README says: a write carrying its id is refused
 // rather than committed at once, the session may begin another, and a
