@@ -70,18 +70,8 @@ func TestRewriteFailureLeavesTheTransaction(t *testing.T) {
 // next statement meets the abort, its COMMIT fails, and nothing is kept.
 // A transaction begun after the failure is not touched.
 func TestSplitQueryFailureAbortsTheTransaction(t *testing.T) {
-	c, _, glob := startCluster(t, 2, "direct", func(c *Config) { c.SplitMinRows, c.LocalMaxRows = 0, 0 })
-	sess := sessionClient(t, c)
+	sess, exec, glob := inTransaction(t)
 	ctx := context.Background()
-	exec := func(stmt string) error {
-		_, err := sess.ExecuteUpdate(ctx, stmt)
-		return err
-	}
-	for _, stmt := range []string{"CREATE TABLE kept (x INTEGER)", "BEGIN TRANSACTION", "INSERT INTO kept VALUES (1), (2), (3)"} {
-		if err := exec(stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
-	}
 	failing := fmt.Sprintf("SELECT id, CASE WHEN id = 25000 THEN 'x' ELSE id::VARCHAR END::BIGINT AS v FROM read_parquet('%s')", glob)
 	info, err := sess.Execute(ctx, failing)
 	if err != nil {
@@ -169,18 +159,8 @@ func readEndpoint(ctx context.Context, cl *flightsql.Client, ep *flight.FlightEn
 // failure does: it stayed open, and COMMIT kept the rows inserted before
 // the query (a tester's).
 func TestMergeFailureAbortsTheTransaction(t *testing.T) {
-	c, _, glob := startCluster(t, 2, "direct", func(c *Config) { c.SplitMinRows, c.LocalMaxRows = 0, 0 })
-	sess := sessionClient(t, c)
+	sess, exec, glob := inTransaction(t)
 	ctx := context.Background()
-	exec := func(stmt string) error {
-		_, err := sess.ExecuteUpdate(ctx, stmt)
-		return err
-	}
-	for _, stmt := range []string{"CREATE TABLE kept (x INTEGER)", "BEGIN TRANSACTION", "INSERT INTO kept VALUES (1), (2), (3)"} {
-		if err := exec(stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
-	}
 	failing := fmt.Sprintf("SELECT CAST(sum(id) AS TINYINT) AS s FROM read_parquet('%s')", glob)
 	info, err := sess.Execute(ctx, failing)
 	if err == nil {
@@ -207,4 +187,23 @@ func TestMergeFailureAbortsTheTransaction(t *testing.T) {
 	if n := queryInt(t, sess, "SELECT count(*) FROM kept"); n != 0 {
 		t.Errorf("%d rows kept from the aborted transaction", n)
 	}
+}
+
+// inTransaction starts a cluster that splits every query over glob, and
+// a session of it that has inserted 3 rows into a table kept in an open
+// transaction; exec runs a statement in it.
+func inTransaction(t *testing.T) (sess *flightsql.Client, exec func(string) error, glob string) {
+	t.Helper()
+	c, _, glob := startCluster(t, 2, "direct", func(c *Config) { c.SplitMinRows, c.LocalMaxRows = 0, 0 })
+	sess = sessionClient(t, c)
+	exec = func(stmt string) error {
+		_, err := sess.ExecuteUpdate(context.Background(), stmt)
+		return err
+	}
+	for _, stmt := range []string{"CREATE TABLE kept (x INTEGER)", "BEGIN TRANSACTION", "INSERT INTO kept VALUES (1), (2), (3)"} {
+		if err := exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	return sess, exec, glob
 }

@@ -530,16 +530,7 @@ func TestTableSchemasAreCheckedAsQueries(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, recs := fetch(t, ctx, c, info)
-	widths := map[string]int{}
-	for _, r := range recs {
-		for i := 0; i < int(r.NumRows()); i++ {
-			sc, err := flight.DeserializeSchema(r.Column(4).(*array.Binary).Value(i), memory.DefaultAllocator)
-			if err != nil {
-				t.Fatal(err)
-			}
-			widths[r.Column(2).(*array.String).Value(i)] = sc.NumFields()
-		}
-	}
+	widths := schemaWidths(t, recs)
 	if widths["jv"] != 0 || widths["ntop"] != 0 || widths["nlow"] != 1 {
 		t.Errorf("schema widths %v: want jv (its JSON too deep) and ntop (nesting 20 aggregates) listed empty, nlow with its column", widths)
 	}
@@ -788,17 +779,7 @@ CREATE VIEW v AS SELECT * FROM parent`); err != nil {
 		}
 	}
 	info, err = c.GetTables(ctx, &flightsql.GetTablesOpts{TableNameFilterPattern: ptr("%"), IncludeSchema: true})
-	recs = check("tables with schema, one broken", info, err, schema_ref.TablesWithIncludedSchema)
-	widths := map[string]int{}
-	for _, r := range recs {
-		for i := 0; i < int(r.NumRows()); i++ {
-			sc, err := flight.DeserializeSchema(r.Column(4).(*array.Binary).Value(i), memory.DefaultAllocator)
-			if err != nil {
-				t.Fatal(err)
-			}
-			widths[r.Column(2).(*array.String).Value(i)] = sc.NumFields()
-		}
-	}
+	widths := schemaWidths(t, check("tables with schema, one broken", info, err, schema_ref.TablesWithIncludedSchema))
 	if w, ok := widths["broken"]; !ok || w != 0 || widths["v"] != 3 {
 		t.Errorf("tables' schema widths with a broken view: %v", widths)
 	}
@@ -852,6 +833,23 @@ CREATE VIEW v AS SELECT * FROM parent`); err != nil {
 	if recs = check("sql info of an unknown id", info, err, schema_ref.SqlInfo); rowCount(recs) != 0 {
 		t.Errorf("sql info of an unknown id: %d rows, want none", rowCount(recs))
 	}
+}
+
+// schemaWidths is how many columns each table GetTables listed with its
+// schema has, by name.
+func schemaWidths(t *testing.T, recs []arrow.RecordBatch) map[string]int {
+	t.Helper()
+	widths := map[string]int{}
+	for _, r := range recs {
+		for i := 0; i < int(r.NumRows()); i++ {
+			sc, err := flight.DeserializeSchema(r.Column(4).(*array.Binary).Value(i), memory.DefaultAllocator)
+			if err != nil {
+				t.Fatal(err)
+			}
+			widths[r.Column(2).(*array.String).Value(i)] = sc.NumFields()
+		}
+	}
+	return widths
 }
 
 func contains(xs []string, x string) bool {

@@ -38,20 +38,10 @@ type Bound struct {
 // ($1 is values[0]); an error if a parameter has no value or a type is
 // not written here.
 func BindParameters(serialized []byte, values []Bound) ([]byte, error) {
-	var doc struct {
-		Error      bool `json:"error"`
-		Statements []struct {
-			Node   Node  `json:"node"`
-			Params []any `json:"named_param_map"`
-		} `json:"statements"`
+	st, err := oneStatement(serialized)
+	if err != nil {
+		return nil, err
 	}
-	if err := decode(serialized, &doc); err != nil {
-		return nil, fmt.Errorf("partition: decoding the AST: %w", err)
-	}
-	if doc.Error || len(doc.Statements) != 1 {
-		return nil, local("a prepared query that is not one statement")
-	}
-	st := doc.Statements[0]
 	index := map[string]int{} // identifier: position, from 1
 	for _, e := range st.Params {
 		en, _ := e.(map[string]any)
@@ -115,20 +105,10 @@ func (b Bound) node() (Node, error) {
 // prepared query's result schema for its values is learnt without
 // running it (a run advanced nextval() once more).
 func NoRows(serialized []byte) ([]byte, error) {
-	var doc struct {
-		Error      bool `json:"error"`
-		Statements []struct {
-			Node   Node  `json:"node"`
-			Params []any `json:"named_param_map"`
-		} `json:"statements"`
+	st, err := oneStatement(serialized)
+	if err != nil {
+		return nil, err
 	}
-	if err := decode(serialized, &doc); err != nil {
-		return nil, fmt.Errorf("partition: decoding the AST: %w", err)
-	}
-	if doc.Error || len(doc.Statements) != 1 || doc.Statements[0].Node == nil {
-		return nil, local("not one statement")
-	}
-	st := doc.Statements[0]
 	// In place of its own LIMIT (DuckDB writes one LIMIT a query), else
 	// after its other modifiers.
 	zero := Node{"type": "LIMIT_MODIFIER", "limit": constant("BIGINT", 0), "offset": nil}
@@ -150,4 +130,26 @@ func NoRows(serialized []byte) ([]byte, error) {
 		params = []any{}
 	}
 	return json.Marshal(Node{"error": false, "statements": []any{Node{"node": st.Node, "named_param_map": params}}})
+}
+
+// serializedStatement is one statement of json_serialize_sql's output.
+type serializedStatement struct {
+	Node   Node  `json:"node"`
+	Params []any `json:"named_param_map"`
+}
+
+// oneStatement is the statement serialized holds, or an error wrapping
+// ErrLocal when it holds another number.
+func oneStatement(serialized []byte) (serializedStatement, error) {
+	var doc struct {
+		Error      bool                  `json:"error"`
+		Statements []serializedStatement `json:"statements"`
+	}
+	if err := decode(serialized, &doc); err != nil {
+		return serializedStatement{}, fmt.Errorf("partition: decoding the AST: %w", err)
+	}
+	if doc.Error || len(doc.Statements) != 1 || doc.Statements[0].Node == nil {
+		return serializedStatement{}, local("a prepared query that is not one statement")
+	}
+	return doc.Statements[0], nil
 }
