@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -111,7 +112,10 @@ func (c *Conn) checkNamed(toks []sqltext.Token, n *nester, jsonFiles bool) ([]st
 					paths = append(paths, t.Text)
 				}
 				// PRAGMA table_info('v') binds the view it names.
-				if v := stringView(ts, i, n.views); v != "" && !seen[v] {
+				for _, v := range stringViews(ts, i, n.views) {
+					if seen[v] {
+						continue
+					}
 					seen[v] = true
 					if dt, err := sqltext.Scan(n.views[v]); err == nil {
 						queue, names = append(queue, dt), append(names, v)
@@ -132,6 +136,10 @@ func (c *Conn) checkNamed(toks []sqltext.Token, n *nester, jsonFiles bool) ([]st
 			}
 			if why, ok := writingCalls[name]; ok && call && named != "" && c.policy.ReadOnly {
 				return nil, &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: read-only access: %s calls %s(), which is not allowed: %s", named, name, why)}
+			}
+			if call && tableNamers[name] && !(i+3 < len(ts) && ts[i+2].Kind == 's' && (ts[i+3].Kind == ')' || ts[i+3].Kind == ',')) {
+				return nil, &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: %s%s()'s table must be named by a string literal: "+
+					"the server checks the view it names before DuckDB binds it (a view over a JSON file nested too deep ends the server)", within(named), name)}
 			}
 			if call && jsonReaders[name] && jsonFiles {
 				files, ok := literalFiles(ts[i+2:])
@@ -175,22 +183,23 @@ var tableNamers = map[string]bool{
 	"show": true, "pragma_show": true, "query_table": true,
 }
 
-// stringView is the view the string literal ts[i] names, lower case, if it
-// is the first argument of one of tableNamers and names a listed view
-// (its last dotted part, unquoted); "" otherwise.
-func stringView(ts []sqltext.Token, i int, views map[string]string) string {
+// stringViews are the listed views the string literal ts[i] may name,
+// lower case, when it is the first argument of one of tableNamers: the
+// whole text and each of its dotted parts, unquoted ('main.v', '"my.v"'),
+// every one that names a view (a view counted that the string does not
+// name costs a check, one missed a crash).
+func stringViews(ts []sqltext.Token, i int, views map[string]string) []string {
 	if i < 2 || ts[i-1].Kind != '(' || ts[i-2].Kind != 'w' && ts[i-2].Kind != 'q' || !tableNamers[strings.ToLower(ts[i-2].Text)] {
-		return ""
+		return nil
 	}
-	name := ts[i].Text
-	if j := strings.LastIndexByte(name, '.'); j >= 0 {
-		name = name[j+1:]
+	var out []string
+	for _, part := range append([]string{ts[i].Text}, strings.Split(ts[i].Text, ".")...) {
+		name := strings.ToLower(strings.TrimSpace(strings.ReplaceAll(strings.Trim(strings.TrimSpace(part), `"`), `""`, `"`)))
+		if _, ok := views[name]; ok && !slices.Contains(out, name) {
+			out = append(out, name)
+		}
 	}
-	name = strings.ToLower(strings.Trim(name, `"`))
-	if _, ok := views[name]; !ok {
-		return ""
-	}
-	return name
+	return out
 }
 
 // within says where a statement's token is: in the view or macro named,

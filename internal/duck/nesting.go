@@ -390,7 +390,7 @@ func (n *nester) frame(toks []sqltext.Token, i int, top, expr bool) frameInfo {
 		case t.Kind == 's' && inFrom && i > 0 && (toks[i-1].Kind == ',' || toks[i-1].Kind == 'w' && (toks[i-1].Text == "from" || toks[i-1].Text == "join")):
 			scans = addScans(scans, 1)
 		case t.Kind == 's':
-			if v := stringView(toks, i, n.views); v != "" { // pragma_table_info('v')
+			for _, v := range stringViews(toks, i, n.views) { // pragma_table_info('v')
 				m := n.named(v, false)
 				inner = max(inner, m.depth)
 				scans = addScans(scans, m.scans)
