@@ -171,6 +171,12 @@ func classify(e *duckdb.Error) Kind {
 	case duckdb.ErrorTypeOutOfMemory:
 		return KindOutOfMemory
 	case duckdb.ErrorTypeTransaction:
+		// A COMMIT or ROLLBACK with none open, a BEGIN within one: the
+		// client's misuse, which no retry gets past (Aborted says one
+		// may). A conflict, or the transaction aborted, is Conflict.
+		if strings.Contains(msg, "no transaction is active") || strings.Contains(msg, "within a transaction") {
+			return KindInvalid
+		}
 		return KindConflict
 
 	case duckdb.ErrorTypeNotImplemented:

@@ -64,3 +64,26 @@ func TestUnquotedDropsTheStatementsExcerpt(t *testing.T) {
 		t.Fatal("an error that is not DuckDB's changed")
 	}
 }
+
+// A transaction statement a client misuses (COMMIT or ROLLBACK with none
+// open, BEGIN within one) is the client's error, InvalidArgument: it was
+// Aborted, which says a retry may get past it (a tester's). A statement
+// of an aborted transaction stays a conflict.
+func TestTransactionMisuseIsInvalid(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	for _, q := range []string{"COMMIT", "ROLLBACK"} {
+		_, err := c.Exec(ctx, q)
+		wantKind(t, q, err, KindInvalid)
+	}
+	if _, err := c.Exec(ctx, "BEGIN"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Exec(ctx, "BEGIN")
+	wantKind(t, "BEGIN within a transaction", err, KindInvalid)
+	if _, err := c.Exec(ctx, "SELECT error('x')"); err == nil {
+		t.Fatal("error() did not fail")
+	}
+	_, err = c.Exec(ctx, "SELECT 1")
+	wantKind(t, "a statement of an aborted transaction", err, KindConflict)
+}
