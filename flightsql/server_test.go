@@ -633,6 +633,22 @@ func TestTransactionEndedInSQL(t *testing.T) {
 	if got := recs[0].Column(0).ValueStr(0); got != "1" {
 		t.Fatalf("rows %q, want 1: the committed row alone", got)
 	}
+	// EndTransaction's commit of one a COMMIT in SQL ended succeeds, its
+	// writes committed (ADBC's driver, autocommit off, failed every call
+	// after a refused one); of one ROLLBACK ended, it is refused.
+	for _, end := range []string{"COMMIT", "ROLLBACK"} {
+		tx, err := c.BeginTransaction(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.ExecuteUpdate(ctx, end); err != nil {
+			t.Fatal(err)
+		}
+		err = tx.Commit(ctx)
+		if committed := end == "COMMIT"; committed != (err == nil) {
+			t.Errorf("EndTransaction's commit after %s in SQL: %v", end, err)
+		}
+	}
 }
 
 // A transaction whose session ended (a restart, its idle timeout; here

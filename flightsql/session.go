@@ -40,14 +40,17 @@ type session struct {
 	// their DoGet: they run on this session's connection.
 	pending atomic.Int32
 
-	mu         sync.Mutex // guards the fields below
-	lastUsed   time.Time
-	claimed    bool   // a client came back to it: Handshake, token, cookie, transaction or handle
-	fresh      bool   // its creator has not taken it yet: not to be reclaimed under it
-	txn        string // open transaction id, "" if none
-	resultMode string // session option result_mode; "" for the server's
-	prepared   map[string]*prepared
-	closed     bool
+	mu       sync.Mutex // guards the fields below
+	lastUsed time.Time
+	claimed  bool   // a client came back to it: Handshake, token, cookie, transaction or handle
+	fresh    bool   // its creator has not taken it yet: not to be reclaimed under it
+	txn      string // open transaction id, "" if none
+	// committedInSQL is the transaction id a COMMIT in SQL ended last
+	// (endedInSQL), "" if none.
+	committedInSQL string
+	resultMode     string // session option result_mode; "" for the server's
+	prepared       map[string]*prepared
+	closed         bool
 	// links are the client connections its requests came on, open ones
 	// and those closed since the last request. noTxn says an abandonTxns
 	// pass found no transaction open since the last request.

@@ -39,9 +39,14 @@ func (s *Server) sessionForTxn(ctx context.Context, txn []byte) (*session, error
 	}
 	sess.mu.Lock()
 	open := sess.txn == string(txn)
+	committed := sess.committedInSQL == string(txn)
 	sess.mu.Unlock()
 	if !open {
-		return nil, fmt.Errorf("transaction %q: %w", txn, errTxnNotOpen)
+		err := errTxnNotOpen
+		if committed {
+			err = errTxnCommittedInSQL
+		}
+		return nil, fmt.Errorf("transaction %q: %w", txn, err)
 	}
 	return sess, nil
 }

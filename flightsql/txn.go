@@ -54,7 +54,11 @@ func (sess *session) endedInSQL(ctx context.Context) {
 		return
 	}
 	if in, err := sess.conn.InTransaction(ctx); err == nil && !in {
+		committed := sess.conn.LastEndCommitted()
 		sess.mu.Lock()
+		if committed {
+			sess.committedInSQL = sess.txn
+		}
 		sess.txn = ""
 		sess.mu.Unlock()
 	}
@@ -63,6 +67,13 @@ func (sess *session) endedInSQL(ctx context.Context) {
 // errTxnNotOpen is a transaction of a live session that has ended: by
 // EndTransaction, or by COMMIT or ROLLBACK in SQL (endedInSQL).
 var errTxnNotOpen = fmt.Errorf("%w: it is not open (ended by EndTransaction, or by COMMIT or ROLLBACK in SQL)", ErrInvalid)
+
+// errTxnCommittedInSQL is errTxnNotOpen of the transaction the session's
+// last COMMIT in SQL ended: EndTransaction's commit of it succeeds, as
+// its writes were committed. Refused, ADBC's driver (autocommit off)
+// dropped its transaction after execute("COMMIT") and commit(), and
+// failed every later call (a tester's).
+var errTxnCommittedInSQL = fmt.Errorf("%w (committed in SQL)", errTxnNotOpen)
 
 // errTxnSessionEnded is a transaction whose session has ended: DuckDB
 // rolled it back with the session's connection.
@@ -78,6 +89,9 @@ func (s *Server) EndTransaction(ctx context.Context, req flightsql.ActionEndTran
 	sess, err := s.sessionForTxn(ctx, req.GetTransactionId())
 	if (errors.Is(err, errTxnSessionEnded) || errors.Is(err, errTxnNotOpen)) && req.GetAction() == flightsql.EndTransactionRollback {
 		return nil // nothing left to roll back
+	}
+	if errors.Is(err, errTxnCommittedInSQL) && req.GetAction() == flightsql.EndTransactionCommit {
+		return nil // committed already
 	}
 	if err != nil {
 		return err

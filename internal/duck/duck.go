@@ -382,7 +382,15 @@ type Conn struct {
 	// txnStatements counts the statements run that may begin or end a
 	// transaction (TxnStatements).
 	txnStatements atomic.Uint64
+	// lastCommit: the last of those was a COMMIT (or END), alone in its
+	// text, that succeeded.
+	lastCommit atomic.Bool
 }
+
+// LastEndCommitted says whether the last statement the connection ran
+// that may have ended a transaction was a COMMIT (or END), alone in its
+// text, that succeeded.
+func (c *Conn) LastEndCommitted() bool { return c.lastCommit.Load() }
 
 // TxnStatements counts the statements the connection ran that may have
 // begun or ended a transaction (BEGIN, COMMIT, ROLLBACK, in a text of

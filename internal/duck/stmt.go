@@ -131,6 +131,7 @@ func (c *Conn) prepareOwn(ctx context.Context, query string, runLeading bool) (*
 	}
 	if n > 1 {
 		c.txnStatements.Add(1) // any of those run here may be one
+		c.lastCommit.Store(false)
 	}
 	for i := range n - 1 {
 		if err := c.runExtracted(ctx, ex, i, g); err != nil {
@@ -515,11 +516,19 @@ func (s *Stmt) bind(ctx context.Context, args []any) (err error) {
 	return nil
 }
 
-// Exec runs the statement with args and returns the rows changed.
-func (s *Stmt) Exec(ctx context.Context, args []any) (int64, error) {
+// ran counts a statement that may begin or end a transaction as it runs
+// (Conn.TxnStatements); a COMMIT that succeeds says so after
+// (Conn.LastEndCommitted).
+func (s *Stmt) ran() {
 	if s.controls {
 		s.conn.txnStatements.Add(1)
+		s.conn.lastCommit.Store(false)
 	}
+}
+
+// Exec runs the statement with args and returns the rows changed.
+func (s *Stmt) Exec(ctx context.Context, args []any) (int64, error) {
+	s.ran()
 	if err := s.bind(ctx, args); err != nil {
 		return 0, err
 	}
@@ -530,7 +539,9 @@ func (s *Stmt) Exec(ctx context.Context, args []any) (int64, error) {
 		defer s.conn.changed()
 	}
 	if s.commits {
-		return s.commitChecked(ctx)
+		n, err := s.commitChecked(ctx)
+		s.conn.lastCommit.Store(err == nil)
+		return n, err
 	}
 	return s.execBound(ctx)
 }
@@ -564,9 +575,7 @@ func (s *Stmt) execBound(ctx context.Context) (int64, error) {
 // stays busy until the reader is released; the connection must not run
 // anything else meanwhile. Cancelling ctx interrupts the query.
 func (s *Stmt) Query(ctx context.Context, mem memory.Allocator, args []any, batch BatchSize) (array.RecordReader, error) {
-	if s.controls {
-		s.conn.txnStatements.Add(1)
-	}
+	s.ran()
 	if err := s.bind(ctx, args); err != nil {
 		return nil, err
 	}
