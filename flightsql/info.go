@@ -50,10 +50,12 @@ type sqlInfoIDs struct {
 
 func (c sqlInfoIDs) GetInfo() []uint32 { return c.ids }
 
-// statementTimeout is --query-timeout as GetSqlInfo says it, in
-// milliseconds (0: none).
-func statementTimeout(d time.Duration) int32 {
-	return int32(min(d.Milliseconds(), math.MaxInt32))
+// handleTimeout is how long a prepared statement's handle lives unused,
+// as GetSqlInfo's statement timeout says it (the spec's: a handle's, each
+// use starting it again), in milliseconds, 0 for none: its session's
+// --session-idle-timeout, which closes the session and its statements.
+func handleTimeout(idle time.Duration) int32 {
+	return int32(min(idle.Milliseconds(), math.MaxInt32))
 }
 
 // registerSqlInfo fills GetSqlInfo's answers; BaseServer serves them.
@@ -73,7 +75,7 @@ func (s *Server) registerSqlInfo() error {
 		flightsql.SqlInfoFlightSqlServerCancel:                      true,
 		flightsql.SqlInfoFlightSqlServerBulkIngestion:               true,
 		flightsql.SqlInfoFlightSqlServerIngestTransactionsSupported: true,
-		flightsql.SqlInfoFlightSqlServerStatementTimeout:            statementTimeout(s.cfg.Limits.QueryTimeout),
+		flightsql.SqlInfoFlightSqlServerStatementTimeout:            handleTimeout(s.cfg.SessionIdle),
 		flightsql.SqlInfoFlightSqlServerTransactionTimeout:          int32(0),
 		flightsql.SqlInfoDDLCatalog:                                 false, // the catalogs data and skein are fixed (ATTACH is refused)
 		flightsql.SqlInfoDDLSchema:                                  true,

@@ -566,11 +566,12 @@ func TestDecimalColumnsSayTheirDigits(t *testing.T) {
 	}
 }
 
-// GetSqlInfo says the statement timeout the server keeps
-// (--query-timeout, in milliseconds; it said 0, none) and that catalogs
-// are not created or dropped (ATTACH is refused; it said they were).
+// GetSqlInfo says how long a prepared statement's handle lives unused
+// (the spec's statement timeout, in milliseconds: its session's
+// --session-idle-timeout; it said 0, none) and that catalogs are not
+// created or dropped (ATTACH is refused; it said they were).
 func TestSqlInfoSaysTheTimeoutAndFixedCatalogs(t *testing.T) {
-	ts := startServer(t, func(c *coordinator.Config) { c.QueryTimeout = 10 * time.Second })
+	ts := startServer(t, func(c *coordinator.Config) { c.SessionIdle = 10 * time.Second })
 	ctx := context.Background()
 	c := ts.client(t)
 	info, err := c.GetSqlInfo(ctx, []flightsql.SqlInfo{flightsql.SqlInfoFlightSqlServerStatementTimeout, flightsql.SqlInfoDDLCatalog})
@@ -586,7 +587,7 @@ func TestSqlInfoSaysTheTimeoutAndFixedCatalogs(t *testing.T) {
 		}
 	}
 	if got[uint32(flightsql.SqlInfoFlightSqlServerStatementTimeout)] != "10000" || got[uint32(flightsql.SqlInfoDDLCatalog)] != "false" {
-		t.Errorf("sql info %v: want a statement timeout of 10000 ms and no catalog DDL", got)
+		t.Errorf("sql info %v: want a handle timeout of 10000 ms and no catalog DDL", got)
 	}
 }
 
