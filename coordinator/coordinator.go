@@ -301,6 +301,10 @@ func (c *Config) Validate() error {
 	if c.QueryTimeout < 0 || c.MaxResultBytes < 0 {
 		return errors.New("--query-timeout and --max-result-bytes must not be negative")
 	}
+	if c.SessionIdle < 0 {
+		// A negative one panicked at start (a ticker of its quarter).
+		return errors.New("--session-idle-timeout must not be negative (0 is the default, 15m)")
+	}
 	if c.BatchRows < 0 {
 		return errors.New("--batch-rows must be positive")
 	}

@@ -224,3 +224,12 @@ func TestResultModeFlag(t *testing.T) {
 		t.Errorf("--result-mode sideways: %v", err)
 	}
 }
+
+// A negative --session-idle-timeout is refused as a flag: it panicked at
+// start (a ticker of a quarter of it; a tester's).
+func TestNegativeSessionIdleIsRefused(t *testing.T) {
+	c := Config{Addr: "127.0.0.1:0", SessionIdle: -time.Second}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--session-idle-timeout") {
+		t.Errorf("--session-idle-timeout -1s: %v", err)
+	}
+}

@@ -47,6 +47,10 @@ func TestDeepJSONFilesAreRefused(t *testing.T) {
 	if _, err := c.Exec(ctx, "CREATE VIEW v AS SELECT * FROM read_json('"+later+"'); CREATE MACRO m() AS TABLE SELECT * FROM read_json_auto('"+later+"')"); err != nil {
 		t.Fatal(err)
 	}
+	// DuckDB keeps this view's FROM 'f.json' as FROM "f.json".
+	if _, err := c.Exec(ctx, "CREATE VIEW vf AS SELECT * FROM '"+later+"'"); err != nil {
+		t.Fatal(err)
+	}
 	if n := count(t, c, "SELECT count(*) FROM v, m()"); n != 1 {
 		t.Fatalf("the shallow file: %d rows, want 1", n)
 	}
@@ -75,6 +79,11 @@ func TestDeepJSONFilesAreRefused(t *testing.T) {
 		"SELECT name, type FROM pragma_table_info('main.v')",
 		`SELECT * FROM PRAGMA_TABLE_INFO('"v"')`,
 		`SELECT * FROM pragma_table_info('"main"."V"')`,
+		"PRAGMA table_info(v)",
+		// A file named as a quoted identifier, as DuckDB keeps a view's
+		// FROM 'f.json' (a tester's: the view ended the server).
+		`SELECT * FROM "` + d + `"`,
+		"SELECT * FROM vf",
 	} {
 		err := c.CheckQuery(ctx, q, Bounds{})
 		wantKind(t, q, err, KindInvalid)
@@ -104,12 +113,22 @@ func TestDeepJSONFilesAreRefused(t *testing.T) {
 		"SELECT count(*) FROM read_json('" + s + "') WHERE 'v' <> 'w'",
 		// A table named by a literal.
 		"SELECT count(*) FROM pragma_table_info('main.t')",
+		// Tables, views and CTEs named as those functions are no calls
+		// of them, and a name is as plain as a literal (a tester's).
+		"SELECT count(*) FROM (WITH table_info(x) AS (SELECT 1) SELECT * FROM table_info)",
+		"SELECT count(*) FROM (WITH a AS (SELECT 1), storage_info(x) AS (SELECT 2) SELECT * FROM storage_info)",
+		"SELECT count(*) FROM pragma_table_info(t)",
 	} {
 		if err := c.CheckQuery(ctx, q, Bounds{}); err != nil {
 			t.Errorf("%s: %v", q, err)
 		}
 		if n := count(t, c, q); n != 1 {
 			t.Errorf("%s: %d, want 1", q, n)
+		}
+	}
+	for _, q := range []string{"CREATE TABLE table_info (a INT)", "INSERT INTO query_table (a) VALUES (1)", `CREATE VIEW "show" (x) AS SELECT 1`} {
+		if err := c.CheckQuery(ctx, q, Bounds{}); err != nil {
+			t.Errorf("%s: %v", q, err)
 		}
 	}
 	_, free := openWith(t, Config{AllowedDirs: []string{dir}, RecursiveJSON: true})
