@@ -106,9 +106,7 @@ func (c *Conn) checkNamed(toks []sqltext.Token, n *nester, jsonFiles bool) ([]st
 			switch t.Kind {
 			case 's':
 				from := i > 0 && ts[i-1].Kind == 'w' && ts[i-1].Text == "from"
-				// Named as a table: after FROM, JOIN or a FROM list's ','.
-				table := from || i > 0 && (ts[i-1].Kind == ',' || ts[i-1].Kind == 'w' && ts[i-1].Text == "join")
-				if jsonFiles && (table && jsonName(t.Text) || copyJSON && from) {
+				if jsonFiles && (tablePosition(ts, i) && jsonName(t.Text) || copyJSON && from) {
 					paths = append(paths, t.Text)
 				}
 				// PRAGMA table_info('v') binds the view it names.
@@ -122,17 +120,16 @@ func (c *Conn) checkNamed(toks []sqltext.Token, n *nester, jsonFiles bool) ([]st
 					}
 				}
 				continue
-			case 'q':
-				// A file named as a quoted identifier (FROM "f.json"):
-				// DuckDB stores a view's FROM 'f.json' so, and scans the
-				// file as the string. Unchecked, a view over a file
+			case 'q', 'w':
+				// A file named as a table by a name: FROM "f.json", as
+				// DuckDB stores a view's FROM 'f.json', or
+				// FROM "dir/f"."json", whose parts DuckDB's replacement
+				// scan joins with '.'. Unchecked, a view over a file
 				// rewritten deep ended the server at each run, after
 				// each restart (a tester's).
-				table := i > 0 && (ts[i-1].Kind == ',' || ts[i-1].Kind == 'w' && (ts[i-1].Text == "from" || ts[i-1].Text == "join"))
-				if jsonFiles && table && jsonName(t.Text) {
-					paths = append(paths, t.Text)
+				if f := dottedName(ts, i); jsonFiles && tablePosition(ts, i) && jsonName(f) {
+					paths = append(paths, f)
 				}
-			case 'w':
 			default:
 				continue
 			}
@@ -147,7 +144,7 @@ func (c *Conn) checkNamed(toks []sqltext.Token, n *nester, jsonFiles bool) ([]st
 			if why, ok := writingCalls[name]; ok && call && named != "" && c.policy.ReadOnly {
 				return nil, &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: read-only access: %s calls %s(), which is not allowed: %s", named, name, why)}
 			}
-			if call && tableNamers[name] && calledAsTable(ts, i) && !namedPlainly(ts, i+2) {
+			if call && tableNamers[name] && !(i+3 < len(ts) && ts[i+2].Kind == 's' && (ts[i+3].Kind == ')' || ts[i+3].Kind == ',')) {
 				return nil, &Error{Kind: KindPermission, Msg: fmt.Sprintf("Permission Error: %s%s()'s table must be named by a string literal: "+
 					"the server checks the view it names before DuckDB binds it (a view over a JSON file nested too deep ends the server)", within(named), name)}
 			}
@@ -193,53 +190,28 @@ var tableNamers = map[string]bool{
 	"show": true, "pragma_show": true, "query_table": true,
 }
 
-// calledAsTable says whether ts[i], a name followed by '(', is a table
-// function's call: after FROM, JOIN, PRAGMA, CALL or a schema's '.', or
-// a FROM list's ',' unless it is a CTE's name (its ')' followed by AS).
-// A table, a view or a CTE named so (CREATE TABLE table_info (a INT),
-// INSERT INTO show (a)) is no call.
-func calledAsTable(ts []sqltext.Token, i int) bool {
-	if i == 0 {
-		return false
-	}
-	p := ts[i-1]
-	switch {
-	case p.Kind == '.', p.Kind == 'w' && (p.Text == "from" || p.Text == "join" || p.Text == "pragma" || p.Text == "call"):
-		return true
-	case p.Kind != ',':
-		return false
-	}
-	depth := 0
-	for k := i + 1; k < len(ts); k++ {
-		switch ts[k].Kind {
-		case '(':
-			depth++
-		case ')':
-			if depth--; depth == 0 {
-				return !(k+1 < len(ts) && ts[k+1].Kind == 'w' && ts[k+1].Text == "as")
-			}
-		}
-	}
-	return true
+// tableWords are the words after which a string or a name is read as a
+// table, and so a file DuckDB scans in place of one: FROM, JOIN, and the
+// statements that take a table (TABLE, DESCRIBE, SHOW, SUMMARIZE, PIVOT,
+// UNPIVOT, COPY t TO).
+var tableWords = map[string]bool{"from": true, "join": true, "table": true, "describe": true, "show": true,
+	"summarize": true, "pivot": true, "unpivot": true, "copy": true}
+
+// tablePosition says whether ts[i] stands where a table is named: after
+// one of tableWords or a FROM list's ','.
+func tablePosition(ts []sqltext.Token, i int) bool {
+	return i > 0 && (ts[i-1].Kind == ',' || ts[i-1].Kind == 'w' && tableWords[ts[i-1].Text])
 }
 
-// namedPlainly says whether the argument list starting at ts[k] begins
-// with a string literal or a name (t, main.t, "My Tab"), ended by ')' or
-// ',': a table the check can see (stringViews, names).
-func namedPlainly(ts []sqltext.Token, k int) bool {
-	end := func(j int) bool { return j < len(ts) && (ts[j].Kind == ')' || ts[j].Kind == ',') }
-	if k < len(ts) && ts[k].Kind == 's' {
-		return end(k + 1)
+// dottedName is the name starting at ts[i] with the parts that follow it
+// after '.', joined by '.' as DuckDB's replacement scan joins them
+// ("dir/f"."json" is dir/f.json).
+func dottedName(ts []sqltext.Token, i int) string {
+	parts := []string{ts[i].Text}
+	for k := i; k+2 < len(ts) && ts[k+1].Kind == '.' && (ts[k+2].Kind == 'q' || ts[k+2].Kind == 'w'); k += 2 {
+		parts = append(parts, ts[k+2].Text)
 	}
-	for ; k < len(ts) && (ts[k].Kind == 'w' || ts[k].Kind == 'q'); k += 2 {
-		if end(k + 1) {
-			return true
-		}
-		if k+1 >= len(ts) || ts[k+1].Kind != '.' {
-			return false
-		}
-	}
-	return false
+	return strings.Join(parts, ".")
 }
 
 // stringViews are the listed views the string literal ts[i] may name,
