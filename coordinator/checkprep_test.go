@@ -91,17 +91,7 @@ func TestSplitQueryFailureAbortsTheTransaction(t *testing.T) {
 	}
 	// The executors' failure reaches the session as the client reads it:
 	// the next statement, or one soon after, meets the aborted transaction.
-	eventually(t, 10*time.Second, func() (bool, string) {
-		_, err := sess.Execute(ctx, "SELECT 1")
-		return status.Code(err) == codes.Aborted, fmt.Sprintf("a statement after the failed query: %v", err)
-	})
-	if err := exec("COMMIT"); err == nil {
-		t.Error("COMMIT of the aborted transaction succeeded")
-	}
-	_ = exec("ROLLBACK")
-	if n := queryInt(t, sess, "SELECT count(*) FROM kept"); n != 0 {
-		t.Errorf("%d rows kept from the aborted transaction", n)
-	}
+	wantAborted(t, sess, exec)
 	// The failure aborts only the transaction it happened in.
 	for _, stmt := range []string{"BEGIN TRANSACTION", "INSERT INTO kept VALUES (4)", "COMMIT"} {
 		if err := exec(stmt); err != nil {
@@ -176,17 +166,7 @@ func TestMergeFailureAbortsTheTransaction(t *testing.T) {
 	if status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("%s: %v, want the merge's conversion error", failing, err)
 	}
-	eventually(t, 10*time.Second, func() (bool, string) {
-		_, err := sess.Execute(ctx, "SELECT 1")
-		return status.Code(err) == codes.Aborted, fmt.Sprintf("a statement after the failed query: %v", err)
-	})
-	if err := exec("COMMIT"); err == nil {
-		t.Error("COMMIT of the aborted transaction succeeded")
-	}
-	_ = exec("ROLLBACK")
-	if n := queryInt(t, sess, "SELECT count(*) FROM kept"); n != 0 {
-		t.Errorf("%d rows kept from the aborted transaction", n)
-	}
+	wantAborted(t, sess, exec)
 }
 
 // inTransaction starts a cluster that splits every query over glob, and
@@ -206,4 +186,23 @@ func inTransaction(t *testing.T) (sess *flightsql.Client, exec func(string) erro
 		}
 	}
 	return sess, exec, glob
+}
+
+// wantAborted waits until the session of inTransaction meets its
+// transaction aborted (the failure reaches it as a client reads it: the
+// next statement, or one soon after), then checks that COMMIT fails and
+// that none of its rows is kept once it is rolled back.
+func wantAborted(t *testing.T, sess *flightsql.Client, exec func(string) error) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() (bool, string) {
+		_, err := sess.Execute(context.Background(), "SELECT 1")
+		return status.Code(err) == codes.Aborted, fmt.Sprintf("a statement after the failed query: %v", err)
+	})
+	if err := exec("COMMIT"); err == nil {
+		t.Error("COMMIT of the aborted transaction succeeded")
+	}
+	_ = exec("ROLLBACK")
+	if n := queryInt(t, sess, "SELECT count(*) FROM kept"); n != 0 {
+		t.Errorf("%d rows kept from the aborted transaction", n)
+	}
 }

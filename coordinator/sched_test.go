@@ -751,12 +751,7 @@ func TestCrashingTaskRunsAtMostMaxTries(t *testing.T) {
 		return tk.state, len(tk.runs)
 	}
 	s.pass()
-	eventually(t, 10*time.Second, func() (bool, string) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		st := s.jobs["q"].tasks[0].state
-		return st == taskDone, fmt.Sprintf("the fast task in state %v", st)
-	})
+	fastDone(t, s)
 	for range 10 {
 		s.pass()
 		advance() // the poison task now runs long past its stage's median
@@ -815,12 +810,7 @@ func TestFailingStragglerRunsAtMostMaxTries(t *testing.T) {
 	}
 	s.add("q", "u", []jobTask{{handle: "fast", home: "a"}, {handle: "slow", home: "b"}}, []jobStage{{n: 2, spec: true}})
 	s.pass()
-	eventually(t, 10*time.Second, func() (bool, string) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		st := s.jobs["q"].tasks[0].state
-		return st == taskDone, fmt.Sprintf("the fast task in state %v", st)
-	})
+	fastDone(t, s)
 	for range 20 {
 		mu.Lock()
 		clock = clock.Add(time.Second) // the slow task runs long past its stage's median
@@ -907,4 +897,15 @@ func TestUnreadResultsLeaveTheirThreads(t *testing.T) {
 			t.Fatalf("a query beside an unread result: %v", err)
 		}
 	}
+}
+
+// fastDone waits until task 0 of query q, the fast one, is done.
+func fastDone(t *testing.T, s *scheduler) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() (bool, string) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		st := s.jobs["q"].tasks[0].state
+		return st == taskDone, fmt.Sprintf("the fast task in state %v", st)
+	})
 }
