@@ -184,9 +184,19 @@ func (d *dist) Cancel(user string, handle []byte) (bool, error) {
 	if !ok || err != nil {
 		return ok, err
 	}
+	working := d.sched.working(qid)
 	d.revoked.add(qid)
 	if task != "" {
 		d.cancelQuery(qid, task, true)
+	}
+	if working {
+		// Cancelled while its tasks ran, it was interrupted: its
+		// session's transaction, if it ran in it, is aborted, as DuckDB
+		// aborts one whose statement is interrupted while it runs (it
+		// stayed open, and COMMIT kept the writes before the query). One
+		// whose tasks had all ended is a result let go, as DuckDB's
+		// streaming result interrupted.
+		d.sqlFailed(qid, fmt.Errorf("query %s was cancelled: %w", qid, context.Canceled), true)
 	}
 	d.owed.drop(qid)
 	d.leases.drop(qid)
@@ -255,6 +265,11 @@ func (d *dist) Progress(qid string) (flightsql.Progress, bool) {
 // SessionBusy implements flightsql.Cluster: a session's queries are
 // followed until they end and their endpoints were read.
 func (d *dist) SessionBusy(session string) int { return d.leases.ofSession(session) }
+
+// SessionOverdue implements flightsql.Cluster (leases' overdue).
+func (d *dist) SessionOverdue(session string) (time.Time, time.Duration) {
+	return d.leases.overdue(session)
+}
 
 // SessionClosed implements flightsql.Cluster: the queries a closed
 // session planned are abandoned.

@@ -172,9 +172,9 @@ func TestMergeFailureAbortsTheTransaction(t *testing.T) {
 // inTransaction starts a cluster that splits every query over glob, and
 // a session of it that has inserted 3 rows into a table kept in an open
 // transaction; exec runs a statement in it.
-func inTransaction(t *testing.T) (sess *flightsql.Client, exec func(string) error, glob string) {
+func inTransaction(t *testing.T, opts ...func(*Config)) (sess *flightsql.Client, exec func(string) error, glob string) {
 	t.Helper()
-	c, _, glob := startCluster(t, 2, "direct", func(c *Config) { c.SplitMinRows, c.LocalMaxRows = 0, 0 })
+	c, _, glob := startCluster(t, 2, "direct", append([]func(*Config){func(c *Config) { c.SplitMinRows, c.LocalMaxRows = 0, 0 }}, opts...)...)
 	sess = sessionClient(t, c)
 	exec = func(stmt string) error {
 		_, err := sess.ExecuteUpdate(context.Background(), stmt)
@@ -205,4 +205,73 @@ func wantAborted(t *testing.T, sess *flightsql.Client, exec func(string) error) 
 	if n := queryInt(t, sess, "SELECT count(*) FROM kept"); n != 0 {
 		t.Errorf("%d rows kept from the aborted transaction", n)
 	}
+}
+
+// A split query of a transaction cancelled while its tasks run, or read
+// when it ran past --query-timeout, was interrupted, and DuckDB aborts
+// the transaction of a statement interrupted: the transaction stayed
+// open, and COMMIT kept the rows written before the query. Read from
+// the executors (direct) and through the coordinator (proxy).
+func TestInterruptedQueriesAbortTheTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	planned := func(t *testing.T, sess *flightsql.Client, sql string) *flight.FlightInfo {
+		t.Helper()
+		info, err := sess.Execute(ctx, sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := planOf(t, info); p.Mode == "local" {
+			t.Fatalf("%s ran local (%s): the test needs executors", sql, p.Reason)
+		}
+		return info
+	}
+	t.Run("cancelled", func(t *testing.T) {
+		t.Parallel()
+		sess, exec, glob := inTransaction(t)
+		info := planned(t, sess, "SELECT p.id FROM "+fmt.Sprintf(slowJoin, glob))
+		res, err := sess.CancelFlightInfo(ctx, &flight.CancelFlightInfoRequest{Info: info})
+		if err != nil || res.Status != flight.CancelStatusCancelled {
+			t.Fatalf("cancel: %v, %v", res.Status, err)
+		}
+		wantAborted(t, sess, exec)
+	})
+	for _, mode := range []string{"direct", "proxy"} {
+		t.Run("timed out "+mode, func(t *testing.T) {
+			t.Parallel()
+			sess, exec, glob := inTransaction(t, func(c *Config) { c.QueryTimeout, c.ResultMode = 2*time.Second, mode })
+			info := planned(t, sess, "SELECT p.id FROM "+fmt.Sprintf(slowJoin, glob))
+			var err error
+			for _, ep := range info.Endpoint {
+				if err = readEndpoint(ctx, sess, ep); err != nil {
+					break
+				}
+			}
+			if status.Code(err) != codes.DeadlineExceeded {
+				t.Fatalf("reading the query: %v, want DeadlineExceeded", err)
+			}
+			wantAborted(t, sess, exec)
+		})
+	}
+	// One read in time keeps the transaction, and so does one of which
+	// the client read the first endpoint and let the rest go, as with
+	// DuckDB a result read in part.
+	t.Run("read in time", func(t *testing.T) {
+		t.Parallel()
+		sess, exec, glob := inTransaction(t, func(c *Config) { c.QueryTimeout = 2 * time.Second })
+		info := planned(t, sess, fmt.Sprintf("SELECT id FROM read_parquet('%s')", glob))
+		if len(info.Endpoint) < 2 {
+			t.Fatalf("%d endpoints: the test needs several", len(info.Endpoint))
+		}
+		if err := readEndpoint(ctx, sess, info.Endpoint[0]); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(4 * time.Second) // past the timeout, its grace and a heartbeat
+		if err := exec("COMMIT"); err != nil {
+			t.Fatalf("COMMIT: %v", err)
+		}
+		if n := queryInt(t, sess, "SELECT count(*) FROM kept"); n != 3 {
+			t.Errorf("%d rows kept, want 3", n)
+		}
+	})
 }

@@ -659,7 +659,7 @@ func (d *dist) issue(ctx context.Context, tag flightsql.QueryTag, user, query st
 	if p.mode == partition.ScatterMerge || single {
 		read, direct = []int{-1}, false
 	}
-	expires := timestamppb.New(d.leases.add(qid, tag, all[0], read, direct, direct && p.stages != nil))
+	expires := timestamppb.New(d.leases.add(qid, tag, all[0], read, direct, direct && p.stages != nil, deadline))
 	for _, ep := range info.Endpoint {
 		ep.ExpirationTime = expires
 	}

@@ -81,6 +81,12 @@ type lease struct {
 	failed     string
 	failedTask int
 	failedAt   time.Time
+	// timeout is the query's deadline (--query-timeout), zero if none:
+	// one whose reader met it was interrupted (overdue); told says
+	// overdue looked at it once sure. cut says a stream of it here ended
+	// at the timeout.
+	timeout   time.Time
+	told, cut bool
 }
 
 // extend moves the lease to t, if later, but never past the tickets'
@@ -116,10 +122,10 @@ func (ls *lease) dropped(now time.Time) {
 // lease starts following a query whose FlightInfo is being issued; left
 // are its endpoints' tasks (-1: one endpoint read here). It returns the
 // endpoints' expiration time.
-func (l *leases) add(qid string, tag flightsql.QueryTag, handle string, left []int, direct, staged bool) time.Time {
+func (l *leases) add(qid string, tag flightsql.QueryTag, handle string, left []int, direct, staged bool, timeout time.Time) time.Time {
 	now := l.now()
 	ls := &lease{handle: handle, session: tag.Session, trace: tag.Trace, issued: now, deadline: now.Add(l.expiry),
-		limit: now.Add(cluster.TaskTTL), left: map[int]bool{}, direct: direct, staged: staged}
+		limit: now.Add(cluster.TaskTTL), left: map[int]bool{}, direct: direct, staged: staged, timeout: timeout}
 	for _, t := range left {
 		ls.left[t] = true
 	}
@@ -169,6 +175,39 @@ func (l *leases) origin(qid string) (session string, issued time.Time, ok bool) 
 	return "", time.Time{}, false
 }
 
+// overdue says whether a query the session planned ran past its
+// timeout while a reader read it: the reader met the timeout (its read
+// failed, or was open then), which interrupted the query, as DuckDB
+// interrupts a statement. One whose endpoints were read before, or not
+// at all (a client that read part of a result and let the rest go), was
+// not. issued is when the first such query's FlightInfo was issued, zero
+// if none; wait, when positive, is how long until that is sure (an
+// executor keeps a result cluster.DeadlineGrace past the timeout, and
+// reports its reads with its heartbeats), and issued is then a maybe.
+// Each query is said once, once sure.
+func (l *leases) overdue(session string) (issued time.Time, wait time.Duration) {
+	now := l.now()
+	settled := cluster.DeadlineGrace + l.grace()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.bySession[session] == 0 {
+		return time.Time{}, 0
+	}
+	for _, ls := range l.q {
+		if ls.session != session || ls.told || ls.timeout.IsZero() || now.Before(ls.timeout) {
+			continue
+		}
+		if w := ls.timeout.Add(settled).Sub(now); w > 0 {
+			return ls.issued, w
+		}
+		ls.told = true
+		if ls.failed != "" || ls.cut || ls.open > 0 || len(ls.reported) > 0 {
+			return ls.issued, 0
+		}
+	}
+	return time.Time{}, 0
+}
+
 // touch moves a query's lease to expiry from now (never past its
 // tickets'), and says where it is; ok is false for a query not followed
 // (ended, let go, or never distributed).
@@ -204,6 +243,7 @@ func (l *leases) closed(qid string, task int, err error) {
 		return
 	}
 	ls.open = max(ls.open-1, 0)
+	ls.cut = ls.cut || errors.Is(err, context.DeadlineExceeded)
 	if errors.Is(err, context.Canceled) {
 		ls.dropped(l.now())
 		return

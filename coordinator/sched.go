@@ -1022,6 +1022,14 @@ func (s *scheduler) unfinished() int {
 	return n
 }
 
+// working says whether a query has tasks running, or queued to run.
+func (s *scheduler) working(qid string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	j := s.jobs[qid]
+	return j != nil && !j.cancelled && (j.running > 0 || j.queued > j.held)
+}
+
 // cancel drops a query's queued tasks; its running ones end as their
 // executors stop them (skein.cancel).
 func (s *scheduler) cancel(qid string) {

@@ -740,12 +740,8 @@ func (e *Executor) keepFor(t cluster.Task) time.Duration {
 	if t.Deadline.IsZero() {
 		return e.cfg.KeepFor
 	}
-	return min(e.cfg.KeepFor, max(time.Until(t.Deadline), 0)+deadlineGrace)
+	return min(e.cfg.KeepFor, max(time.Until(t.Deadline), 0)+cluster.DeadlineGrace)
 }
-
-// deadlineGrace is how long past its query's deadline a task's result is
-// kept (keepFor).
-const deadlineGrace = time.Second
 
 // runKey names a task's run here: its query and number, not its handle,
 // which has other spellings that verify as the same ticket (the bundle of

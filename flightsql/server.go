@@ -142,6 +142,12 @@ type Cluster interface {
 	// SessionBusy is how many queries the session planned are still
 	// followed (running, or their endpoints not all read).
 	SessionBusy(session string) int
+	// SessionOverdue says whether a query the session planned ran past
+	// its --query-timeout before it was read to its end (it was
+	// interrupted): issued, when its FlightInfo was issued, zero if none.
+	// A positive wait says it may not be: a read that ended in time may be
+	// reported that much later. A query is said once, once sure.
+	SessionOverdue(session string) (issued time.Time, wait time.Duration)
 	// Write runs a statement that writes across executors, recording it
 	// in the history: files into a directory (COPY (query) TO 'dir/'),
 	// returning the rows written, or a new table from a query (CREATE
@@ -261,6 +267,7 @@ func New(cfg Config, db *duck.DB, mem memory.Allocator, log zerolog.Logger) (*Se
 	if cfg.Cluster != nil {
 		s.sessions.closed = cfg.Cluster.SessionClosed
 		s.sessions.busy = cfg.Cluster.SessionBusy
+		s.sessions.overdue = cfg.Cluster.SessionOverdue
 	}
 	if err := s.registerSqlInfo(); err != nil {
 		return nil, err

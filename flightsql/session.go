@@ -66,6 +66,9 @@ type session struct {
 	failed      error
 	failedSince time.Time
 	failedRead  bool // a reader met failed
+	// overdue, when set, says whether a query it planned on executors
+	// ran past its timeout unread (sessions.overdue).
+	overdue func() (issued time.Time, wait time.Duration)
 }
 
 // maxWaiting is how many requests may wait for a session's connection at
@@ -334,6 +337,8 @@ type sessions struct {
 	// busy, when set, is how many of a session's distributed queries
 	// are still running or read (at executors, or on another connection).
 	busy func(id string) int
+	// overdue, when set, is Cluster.SessionOverdue.
+	overdue func(id string) (time.Time, time.Duration)
 	// unread, when set, drops the queries planned on a session that no
 	// DoGet took (queries.endSession), as the session closes.
 	unread func(*session)
@@ -373,6 +378,9 @@ func (ss *sessions) create(ctx context.Context, user string, role users.Role, cl
 	conn.SetReader(duck.Reader{User: user, All: role == users.Admin})
 	s := &session{id: newID(), user: user, role: role, conn: conn, sem: make(chan struct{}, 1),
 		lastUsed: time.Now(), prepared: map[string]*prepared{}, claimed: claimed, fresh: true}
+	if ss.overdue != nil {
+		s.overdue = func() (time.Time, time.Duration) { return ss.overdue(s.id) }
+	}
 	ss.mu.Lock()
 	ss.opening--
 	ss.byID[s.id] = s

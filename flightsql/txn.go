@@ -274,23 +274,43 @@ const failedReadWait = 2500 * time.Millisecond
 
 // abortFailed aborts the session's transaction if a query it planned in
 // it failed on executors and a reader met the failure
-// (FailedInTransaction): it runs a statement that fails as the query did,
-// which DuckDB takes as the transaction's failure. The session's
+// (FailedInTransaction), or ran past its timeout before it was read to
+// its end (Cluster.SessionOverdue), as DuckDB aborts the transaction of
+// a statement interrupted: it runs a statement that fails as the query
+// did, which DuckDB takes as the transaction's failure. The session's
 // connection is held.
 func (sess *session) abortFailed(ctx context.Context) {
 	sess.mu.Lock()
 	err, since, read := sess.failed, sess.failedSince, sess.failedRead
 	sess.mu.Unlock()
+	var wait time.Duration
 	if err == nil {
-		return
+		if sess.overdue == nil {
+			return
+		}
+		if since, wait = sess.overdue(); since.IsZero() {
+			return
+		}
+		err, read = errOverdue, true
+	} else {
+		defer func() {
+			sess.mu.Lock()
+			sess.failed, sess.failedRead = nil, false
+			sess.mu.Unlock()
+		}()
 	}
-	defer func() {
-		sess.mu.Lock()
-		sess.failed, sess.failedRead = nil, false
-		sess.mu.Unlock()
-	}()
 	if in, ierr := sess.conn.InTransaction(ctx); ierr != nil || !in {
 		return
+	}
+	if wait > 0 { // a read that ended in time may be reported yet
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		if since, wait = sess.overdue(); since.IsZero() || wait > 0 {
+			return
+		}
 	}
 	rows, qerr := sess.conn.QueryRows(ctx, "SELECT now()") // the transaction's start
 	if qerr != nil {
@@ -315,3 +335,7 @@ func (sess *session) abortFailed(ctx context.Context) {
 	}
 	_, _ = sess.conn.Exec(ctx, "SELECT error($1)", "a query of this transaction failed on the executors: "+err.Error())
 }
+
+// errOverdue is the failure of a query a session planned on executors
+// that ran past its timeout before it was read to its end.
+var errOverdue = errors.New("it ran longer than the query timeout (--query-timeout) before it was read to its end")

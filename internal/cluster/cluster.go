@@ -113,6 +113,12 @@ type Started struct {
 	Rows *int64 `json:"rows,omitempty"`
 }
 
+// DeadlineGrace is how long past its query's deadline (--query-timeout)
+// an executor keeps a task's run and result, for a reader reading at the
+// deadline to see it end; the coordinator takes a read of the query not
+// reported ended by then, and a heartbeat more, as interrupted.
+const DeadlineGrace = time.Second
+
 // Token kinds signed with the cluster key.
 const (
 	KindTask     = "task"
