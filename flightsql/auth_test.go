@@ -655,6 +655,9 @@ func TestMaxQueriesPerUser(t *testing.T) {
 	}
 	_, err = c.Execute(ann, "SELECT 1")
 	wantMessage(t, err, codes.ResourceExhausted, "--max-queries-per-user")
+	// A prepare runs SQL too (DuckDB binds and plans it).
+	_, err = c.Prepare(ann, "SELECT 1")
+	wantMessage(t, err, codes.ResourceExhausted, "--max-queries-per-user")
 	if n := scalarInt(t, bob, c, "SELECT 1::BIGINT"); n != 1 {
 		t.Fatal(n)
 	}

@@ -69,6 +69,11 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 	if err := explainable(ctx, req.GetQuery()); err != nil {
 		return res, err
 	}
+	release, err := s.running.take(identityFrom(ctx))
+	if err != nil {
+		return res, err
+	}
+	defer release()
 	sess, err := s.sessionForTxn(ctx, req.GetTransactionId())
 	if err != nil {
 		return res, err
