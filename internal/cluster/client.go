@@ -1,8 +1,13 @@
 package cluster
 
 import (
+	"context"
+
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 // NewClient is a Flight client of another node at addr, whose Close
@@ -13,7 +18,13 @@ import (
 // client, whose Close sets its service client to nil, panicked instead
 // (a nil dereference in DoAction took the coordinator down while
 // executors were judged dead under memory pressure).
+//
+// Such a call fails Unavailable, the node's loss: gRPC says Canceled
+// ("the client connection is closing"), which reached clients whose
+// query's executors had stopped answering as if they had cancelled it
+// (a tester's).
 func NewClient(addr string, opts ...grpc.DialOption) (flight.Client, error) {
+	opts = append([]grpc.DialOption{grpc.WithChainUnaryInterceptor(lostUnary), grpc.WithChainStreamInterceptor(lostStream)}, opts...)
 	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, err
@@ -27,3 +38,37 @@ type nodeClient struct {
 }
 
 func (c *nodeClient) Close() error { return c.conn.Close() }
+
+// closedUnder is err, unless it is a Canceled that the call's ctx did
+// not cause: its connection was closed under it, its node taken for lost.
+func closedUnder(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() != nil || status.Code(err) != codes.Canceled {
+		return err
+	}
+	return status.Error(codes.Unavailable, "the connection to the node was closed, the node taken for lost: "+status.Convert(err).Message())
+}
+
+func lostUnary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	return closedUnder(ctx, invoker(ctx, method, req, reply, cc, opts...))
+}
+
+func lostStream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string,
+	streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	s, err := streamer(ctx, desc, cc, method, opts...)
+	if err != nil {
+		return nil, closedUnder(ctx, err)
+	}
+	return lostClientStream{ClientStream: s, ctx: ctx}, nil
+}
+
+type lostClientStream struct {
+	grpc.ClientStream
+	ctx context.Context
+}
+
+func (s lostClientStream) RecvMsg(m any) error { return closedUnder(s.ctx, s.ClientStream.RecvMsg(m)) }
+func (s lostClientStream) SendMsg(m any) error { return closedUnder(s.ctx, s.ClientStream.SendMsg(m)) }
+func (s lostClientStream) Header() (metadata.MD, error) {
+	md, err := s.ClientStream.Header()
+	return md, closedUnder(s.ctx, err)
+}
