@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/duck"
 	"github.com/skeindb/skein/partition"
 )
@@ -195,6 +197,9 @@ func statAll(ctx context.Context, conn *duck.Conn, globs *lru[string, dirGlob], 
 			}
 			for _, p := range matched {
 				fi, err := os.Stat(p)
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil, fmt.Errorf("%w: %w", flightsql.ErrNotFound, err) // gone since the glob
+				}
 				if err != nil {
 					return nil, err
 				}
@@ -202,7 +207,7 @@ func statAll(ctx context.Context, conn *duck.Conn, globs *lru[string, dirGlob], 
 			}
 		}
 		if len(stats) == n {
-			return nil, fmt.Errorf("no file matches %q", pattern)
+			return nil, fmt.Errorf("%w: no file matches %q", flightsql.ErrNotFound, pattern)
 		}
 		for _, f := range stats[n:] {
 			if err := literalName(f.path); err != nil {
@@ -236,7 +241,7 @@ func globAll(ctx context.Context, conn *duck.Conn, patterns []string) ([]string,
 			return nil, err
 		}
 		if len(matched) == 0 {
-			return nil, fmt.Errorf("no file matches %q", pattern)
+			return nil, fmt.Errorf("%w: no file matches %q", flightsql.ErrNotFound, pattern)
 		}
 		for _, p := range matched {
 			if err := literalName(p); err != nil {
