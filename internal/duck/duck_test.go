@@ -135,6 +135,22 @@ func TestDDLAndDML(t *testing.T) {
 	}
 	t.Log(st.Params, st.Schema)
 	st.Close()
+	// Run as an update (ExecuteUpdate, a parameter batch), a write with
+	// RETURNING counts the rows it changed, those it returns: it said 0
+	// (a tester's).
+	for _, tc := range []struct {
+		q    string
+		want int64
+	}{
+		{"INSERT INTO t VALUES (21), (22), (23) RETURNING a", 3},
+		{"UPDATE t SET a = a + 100 WHERE a > 20 RETURNING a", 3},
+		{"DELETE FROM t WHERE a = 121 RETURNING *", 1},
+		{"INSERT INTO t SELECT 30 WHERE false RETURNING a", 0},
+	} {
+		if n, err := c.Exec(ctx, tc.q); err != nil || n != tc.want {
+			t.Errorf("%s: %d rows changed (%v), want %d", tc.q, n, err, tc.want)
+		}
+	}
 }
 
 func TestSandbox(t *testing.T) {

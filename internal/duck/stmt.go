@@ -46,6 +46,9 @@ type Stmt struct {
 	// countInResult: a CREATE TABLE ... AS, whose rows DuckDB says in its
 	// result's Count, not in its rows changed (0 for any CREATE).
 	countInResult bool
+	// returning: an INSERT, UPDATE or DELETE ... RETURNING, whose rows
+	// changed are the rows it returns (its rows changed say 0).
+	returning bool
 	// text is the query of a statement prepared alone from it, "" for
 	// one of several; version, the catalog version it was prepared at
 	// (for PrepareAgain, which clears text on a statement it cannot
@@ -254,6 +257,7 @@ func (s *Stmt) describe() error {
 		// DML with RETURNING produces rows, and a COPY with RETURN_FILES
 		// its count and files; without, a single Count.
 		s.ReturnsRows = !s.isCountOnly()
+		s.returning = s.ReturnsRows && t != duckdb.STATEMENT_TYPE_COPY
 	case duckdb.STATEMENT_TYPE_CREATE:
 		s.countInResult = s.isCountOnly()
 	}
@@ -562,6 +566,25 @@ func (s *Stmt) execBound(ctx context.Context) (int64, error) {
 		}
 		n, _ := v[0].(int64)
 		return n, nil
+	}
+	if s.returning {
+		// Run as an update (a parameter batch, ExecuteUpdate), it said
+		// 0 rows changed, as if it had written nothing (a tester's).
+		rows, err := s.raw.QueryBound(ctx)
+		if err != nil {
+			return 0, wrap(err)
+		}
+		defer rows.Close()
+		v := make([]driver.Value, len(rows.Columns()))
+		n := int64(0)
+		for {
+			if err := rows.Next(v); errors.Is(err, io.EOF) {
+				return n, nil
+			} else if err != nil {
+				return n, wrap(err)
+			}
+			n++
+		}
 	}
 	res, err := s.raw.ExecBound(ctx)
 	if err != nil {
