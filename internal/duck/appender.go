@@ -283,16 +283,12 @@ func (in *arrowInput) insert(ctx context.Context, c *Conn, query string, rdr arr
 }
 
 // nullRow is a record of one row of NULLs in schema, or why arrow-go
-// makes none. It is made as arrow-go makes an array of NULLs, not with
-// its builders, which have none for a dictionary of large_string,
-// string_view or bool values (refused until 2026-12-07, a tester's),
-// and panic for a dictionary of lists or structs.
-func nullRow(schema *arrow.Schema) (rec arrow.RecordBatch, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("arrow-go makes no value of this schema: %v", r)
-		}
-	}()
+// makes none. A column arrow-go's builders make no value of (a
+// dictionary of large_string, string_view or bool values, refused until
+// 2026-12-07, a tester's) is made as arrow-go makes an array of NULLs,
+// which in turn makes none of a nested NULL type; neither makes a
+// dictionary of lists or structs.
+func nullRow(schema *arrow.Schema) (arrow.RecordBatch, error) {
 	cols := make([]arrow.Array, schema.NumFields())
 	defer func() {
 		for _, c := range cols {
@@ -302,9 +298,31 @@ func nullRow(schema *arrow.Schema) (rec arrow.RecordBatch, err error) {
 		}
 	}()
 	for i, f := range schema.Fields() {
-		cols[i] = array.MakeArrayOfNull(memory.DefaultAllocator, f.Type, 1)
+		col, err := nullOf(f.Type, func() arrow.Array {
+			b := array.NewBuilder(memory.DefaultAllocator, f.Type)
+			defer b.Release()
+			b.AppendNull()
+			return b.NewArray()
+		})
+		if err != nil {
+			col, err = nullOf(f.Type, func() arrow.Array { return array.MakeArrayOfNull(memory.DefaultAllocator, f.Type, 1) })
+		}
+		if err != nil {
+			return nil, err
+		}
+		cols[i] = col
 	}
 	return array.NewRecordBatch(schema, cols, 1), nil
+}
+
+// nullOf is build's array, or why it panicked.
+func nullOf(t arrow.DataType, build func() arrow.Array) (a arrow.Array, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("arrow-go makes no value of %s: %v", t, r)
+		}
+	}()
+	return build(), nil
 }
 
 // convertible refuses the types DuckDB's Arrow conversion reads out of
