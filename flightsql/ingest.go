@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/skeindb/skein/internal/duck"
@@ -47,7 +48,7 @@ func (s *Server) DoPutCommandStatementIngest(ctx context.Context, cmd flightsql.
 	}
 	t := duck.Table{Catalog: cmd.GetCatalog(), Schema: cmd.GetSchema(), Name: cmd.GetTable(), Temporary: cmd.GetTemporary()}
 	return withSession(ctx, sess, func() (int64, error) {
-		n, err := sess.conn.Ingest(ctx, t, mode, clientStream{rdr})
+		n, err := sess.conn.Ingest(ctx, t, mode, &clientStream{MessageReader: rdr, maxDictionary: int64(s.cfg.MaxMessageBytes)})
 		if err != nil {
 			return 0, err
 		}
@@ -61,9 +62,78 @@ func (s *Server) DoPutCommandStatementIngest(ctx context.Context, cmd flightsql.
 // that does not decode (a second schema midway, a body shorter than its
 // header) is InvalidArgument, as a malformed batch is (it was Internal,
 // a tester's).
-type clientStream struct{ flight.MessageReader }
+//
+// Its dictionaries are bounded by what one message may hold
+// (--max-message-mb): a stream of dictionary deltas, each message small,
+// grew one without bound, every batch converted with all of it (200 MB
+// over 100 deltas took a server to 1.2 GB, a tester's).
+type clientStream struct {
+	flight.MessageReader
+	maxDictionary int64 // 0: no bound
+	err           error
+}
 
-func (c clientStream) Err() error {
+func (c *clientStream) Next() bool {
+	if c.err != nil || !c.MessageReader.Next() {
+		return false
+	}
+	if n := dictionaryBytes(c.RecordBatch().Columns()); c.maxDictionary > 0 && n > c.maxDictionary {
+		c.err = fmt.Errorf("%w: the stream's dictionaries came to %d bytes, more than one message may hold (%d, --max-message-mb): "+
+			"send the values, or smaller dictionaries", ErrBusy, n, c.maxDictionary)
+		return false
+	}
+	return true
+}
+
+// dictionaryBytes is the size of the dictionaries the arrays hold, at
+// every depth.
+func dictionaryBytes(cols []arrow.Array) int64 {
+	var dicts, all func(d arrow.ArrayData) int64
+	all = func(d arrow.ArrayData) int64 { // d whole
+		var n int64
+		for _, b := range d.Buffers() {
+			if b != nil {
+				n += int64(b.Len())
+			}
+		}
+		if dict := dictionaryOf(d); dict != nil {
+			n += all(dict)
+		}
+		for _, c := range d.Children() {
+			n += all(c)
+		}
+		return n
+	}
+	dicts = func(d arrow.ArrayData) int64 { // the dictionaries in d
+		var n int64
+		if dict := dictionaryOf(d); dict != nil {
+			n += all(dict)
+		}
+		for _, c := range d.Children() {
+			n += dicts(c)
+		}
+		return n
+	}
+	var n int64
+	for _, c := range cols {
+		n += dicts(c.Data())
+	}
+	return n
+}
+
+// dictionaryOf is d's dictionary, nil if none (arrow-go's Dictionary
+// gives a nil *Data in an interface).
+func dictionaryOf(d arrow.ArrayData) arrow.ArrayData {
+	if dict, ok := d.Dictionary().(*array.Data); ok && dict != nil {
+		return dict
+	}
+	return nil
+}
+
+func (c *clientStream) Err() error {
+	if c.err != nil {
+		return c.err
+	}
 	err := c.MessageReader.Err()
 	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err

@@ -3,6 +3,7 @@ package flightsql_test
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	pb "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/skeindb/skein/coordinator"
 	"github.com/skeindb/skein/internal/flighttest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/proto"
@@ -254,7 +256,7 @@ func TestUndecodableIngestStreamIsInvalid(t *testing.T) {
 	defer col.Release()
 	rec := array.NewRecordBatch(sc, []arrow.Array{col}, 3)
 	defer rec.Release()
-	msgs := ipcMessages(t, sc, rec) // the schema, then the batch
+	msgs := ipcMessages(t, sc, nil, rec) // the schema, then the batch
 	short := proto.Clone(msgs[1]).(*pb.FlightData)
 	short.DataBody = short.DataBody[:len(short.DataBody)/3]
 	for name, stream := range map[string][]*pb.FlightData{
@@ -281,11 +283,67 @@ func TestUndecodableIngestStreamIsInvalid(t *testing.T) {
 	}
 }
 
+// A stream of dictionary deltas, each message small, is bounded by what
+// one message may hold (--max-message-mb): it grew the dictionary
+// without bound, each batch converted with all of it (200 MB over 100
+// deltas took a server to 1.2 GB, a tester's). Within it, it loads.
+func TestIngestDictionaryDeltasAreBounded(t *testing.T) {
+	ts := startServer(t, func(c *coordinator.Config) { c.MaxMessageMB = 1 })
+	ctx := context.Background()
+	c := ts.client(t)
+	dt := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: arrow.BinaryTypes.String}
+	sc := arrow.NewSchema([]arrow.Field{{Name: "d", Type: dt, Nullable: true}}, nil)
+	const perDelta = 256 // values of 1 KiB
+	vb := array.NewStringBuilder(memory.DefaultAllocator)
+	for i := range 8 * perDelta {
+		vb.Append(fmt.Sprintf("%04d%s", i, strings.Repeat("v", 1020)))
+	}
+	values := vb.NewArray()
+	vb.Release()
+	defer values.Release()
+	batches := func(n int) []arrow.RecordBatch {
+		var recs []arrow.RecordBatch
+		for k := range n {
+			dict := array.NewSlice(values, 0, int64((k+1)*perDelta))
+			ib := array.NewInt32Builder(memory.DefaultAllocator)
+			ib.AppendValues([]int32{int32(k * perDelta), int32((k+1)*perDelta - 1)}, nil)
+			idx := ib.NewArray()
+			ib.Release()
+			col := array.NewDictionaryArray(dt, idx, dict)
+			idx.Release()
+			dict.Release()
+			recs = append(recs, array.NewRecordBatch(sc, []arrow.Array{col}, 2))
+			col.Release()
+		}
+		t.Cleanup(func() {
+			for _, r := range recs {
+				r.Release()
+			}
+		})
+		return recs
+	}
+	ingest := func(table string, n int) error {
+		return doPutMessages(ctx, c, &pb.CommandStatementIngest{Table: table, TableDefinitionOptions: &pb.CommandStatementIngest_TableDefinitionOptions{
+			IfNotExist: pb.CommandStatementIngest_TableDefinitionOptions_TABLE_NOT_EXIST_OPTION_CREATE}},
+			ipcMessages(t, sc, []ipc.Option{ipc.WithDictionaryDeltas(true)}, batches(n)...))
+	}
+	wantMessage(t, ingest("grown", 8), codes.ResourceExhausted, "dictionaries")
+	if _, recs := query(t, ctx, c, "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'grown'"); int64At(t, recs) != 0 {
+		t.Fatal("the refused ingest created its table")
+	}
+	if err := ingest("kept", 3); err != nil {
+		t.Fatalf("three deltas within the bound: %v", err)
+	}
+	if _, recs := query(t, ctx, c, "SELECT count(DISTINCT d) FROM kept"); int64At(t, recs) != 6 {
+		t.Fatalf("%d distinct values loaded, want 6", int64At(t, recs))
+	}
+}
+
 // ipcMessages are the FlightData messages of an IPC stream of recs.
-func ipcMessages(t *testing.T, sc *arrow.Schema, recs ...arrow.RecordBatch) []*pb.FlightData {
+func ipcMessages(t *testing.T, sc *arrow.Schema, opts []ipc.Option, recs ...arrow.RecordBatch) []*pb.FlightData {
 	t.Helper()
 	var c capturedData
-	w := flight.NewRecordWriter(&c, ipc.WithSchema(sc))
+	w := flight.NewRecordWriter(&c, append([]ipc.Option{ipc.WithSchema(sc)}, opts...)...)
 	for _, r := range recs {
 		if err := w.Write(r); err != nil {
 			t.Fatal(err)
