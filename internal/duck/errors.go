@@ -1,6 +1,7 @@
 package duck
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 
@@ -86,7 +87,26 @@ func wrap(err error) error {
 	if msg == "" {
 		msg = err.Error()
 	}
-	return &Error{Kind: classify(de), Msg: msg, err: err}
+	return &Error{Kind: classify(de), Msg: plainMessage(msg), err: err}
+}
+
+// plainMessage is msg, DuckDB's error message, in the words DuckDB gives
+// any other: some of its Arrow conversion's errors come as the JSON of
+// its error data ({"exception_type":"Not implemented",
+// "exception_message":"Unsupported Internal Arrow Type e", with its stack
+// addresses}), which reached clients as it was (a tester's).
+func plainMessage(msg string) string {
+	if !strings.HasPrefix(msg, `{"exception_type":`) {
+		return msg
+	}
+	var e struct {
+		Type    string `json:"exception_type"`
+		Message string `json:"exception_message"`
+	}
+	if json.Unmarshal([]byte(msg), &e) != nil || e.Message == "" {
+		return msg
+	}
+	return e.Type + " Error: " + e.Message
 }
 
 func newError(t duckdb.ErrorType, msg string) error {
