@@ -97,7 +97,12 @@ func (c *Conn) ingest(ctx context.Context, t Table, mode IngestMode, rdr array.R
 // that name first: a load into "t" (or "main"."t") went into the
 // session's TEMP table t, the new table left empty, every row lost when
 // the session ended (a tester's).
+//
+// A table named in the catalog temp, as GetObjects lists TEMP tables, is
+// temporary: its append was NotFound, its create a parser error (a
+// tester's).
 func (c *Conn) findTable(ctx context.Context, t Table) (Table, bool, error) {
+	t.Temporary = t.Temporary || equalFoldASCII(t.Catalog, "temp")
 	if !t.Temporary {
 		var catalog, schema string
 		if err := c.sc.QueryRowContext(ctx, "SELECT current_database(), current_schema()").Scan(&catalog, &schema); err != nil {

@@ -153,6 +153,45 @@ func TestIngestKeepsTheClientsTempTables(t *testing.T) {
 	}
 }
 
+// A load into a table named in the catalog temp, as GetObjects lists a
+// TEMP table, goes into the session's TEMP table, or makes one: the
+// append was NotFound, the create a parser error (a tester's).
+func TestIngestIntoTheTempCatalog(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	mustExec(t, c, "CREATE TEMP TABLE listed (a BIGINT)")
+	sc := arrow.NewSchema([]arrow.Field{{Name: "a", Type: arrow.PrimitiveTypes.Int64, Nullable: true}}, nil)
+	b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+	defer b.Release()
+	b.Field(0).(*array.Int64Builder).AppendValues([]int64{1, 2}, nil)
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	for _, tc := range []struct {
+		table Table
+		mode  IngestMode
+	}{
+		{Table{Catalog: "temp", Schema: "main", Name: "listed"}, IngestMode{Append: true}},
+		{Table{Catalog: "TEMP", Name: "made"}, IngestMode{CreateIfMissing: true, Append: true}},
+	} {
+		rdr, err := array.NewRecordReader(sc, []arrow.RecordBatch{rec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Ingest(ctx, tc.table, tc.mode, rdr)
+		rdr.Release()
+		if err != nil {
+			t.Fatalf("%+v: %v", tc.table, err)
+		}
+		q := "SELECT count(*)::VARCHAR FROM duckdb_tables() WHERE temporary AND table_name = '" + tc.table.Name + "'"
+		if got, err := c.QueryText(ctx, q); err != nil || got != "1" {
+			t.Fatalf("%s: %q, %v: want one TEMP table", tc.table.Name, got, err)
+		}
+		if got, err := c.QueryText(ctx, "SELECT sum(a)::VARCHAR FROM temp.main."+tc.table.Name); err != nil || got != "3" {
+			t.Fatalf("%s: sum %q, %v", tc.table.Name, got, err)
+		}
+	}
+}
+
 // CREATE TABLE ... AS answers the rows it wrote, as DuckDB does in its
 // result (its rows changed, what other statements answer, are 0).
 func TestCreateAsCountsItsRows(t *testing.T) {
