@@ -200,7 +200,9 @@ func (d *dist) Cancel(user string, handle []byte) (bool, error) {
 	}
 	d.owed.drop(qid)
 	d.leases.drop(qid)
-	d.hist.finished(qid, 0, 0, context.Canceled)
+	// Said, as an abandoned query's reason is: "context canceled" alone
+	// left skein.queries' readers to guess who cancelled it.
+	d.hist.finished(qid, 0, 0, fmt.Errorf("cancelled by its client (CancelFlightInfo): %w", context.Canceled))
 	flightsql.QueryLog(d.log, qid, trace).Info().Msg("query cancelled")
 	return true, nil
 }

@@ -179,4 +179,7 @@ func TestPolledQueryCancelledBeforeAnyEndpoint(t *testing.T) {
 	if got := recorded(t, ctx, cl, qid); !strings.HasPrefix(got, "cancelled") {
 		t.Fatalf("skein.queries: %q", got)
 	}
+	if why := queryString(t, ctx, cl, fmt.Sprintf("SELECT error FROM skein.queries WHERE query_id = '%s'", qid)); !strings.Contains(why, "CancelFlightInfo") {
+		t.Errorf("skein.queries says %q, not who cancelled it", why)
+	}
 }
