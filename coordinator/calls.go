@@ -91,8 +91,13 @@ func (d *dist) runAt(ctx context.Context, loc string, handles []string, ended fu
 // executor was gone already), but a connection lost: the executor died,
 // perhaps of the tasks it ran, or of the same tasks run a moment before
 // for a reader.
+//
+// A call whose connection was closed under it (cluster.ErrClosedUnder:
+// its executor stopped answering, and was taken for lost) is not: the
+// executor was not seen to die of it.
 func lostCall(ctx context.Context, err error) error {
-	if status.Code(err) == codes.Unavailable && ctx.Err() == nil && !strings.Contains(err.Error(), "Error while dialing") {
+	if status.Code(err) == codes.Unavailable && ctx.Err() == nil && !strings.Contains(err.Error(), "Error while dialing") &&
+		!errors.Is(err, cluster.ErrClosedUnder) {
 		return fmt.Errorf("%w: %w", errRunBroken, err)
 	}
 	return err

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"google.golang.org/grpc"
@@ -39,14 +40,28 @@ type nodeClient struct {
 
 func (c *nodeClient) Close() error { return c.conn.Close() }
 
-// closedUnder is err, unless it is a Canceled that the call's ctx did
-// not cause: its connection was closed under it, its node taken for lost.
+// ErrClosedUnder is a call's error when its connection was closed under
+// it, its node taken for lost (Unavailable): not a loss the call's own
+// work caused, as a connection that breaks may be.
+var ErrClosedUnder = errors.New("the connection to the node was closed, the node taken for lost")
+
+// closedUnder is err, unless it is gRPC's "the client connection is
+// closing" (Canceled) for a call whose ctx is live: ErrClosedUnder then.
+// A node's own Canceled (its handler's context ended as it shut down)
+// stays what it is.
 func closedUnder(ctx context.Context, err error) error {
-	if err == nil || ctx.Err() != nil || status.Code(err) != codes.Canceled {
+	if err == nil || ctx.Err() != nil || !errors.Is(err, grpc.ErrClientConnClosing) {
 		return err
 	}
-	return status.Error(codes.Unavailable, "the connection to the node was closed, the node taken for lost: "+status.Convert(err).Message())
+	return closedErr{status.Convert(err).Message()}
 }
+
+// closedErr is ErrClosedUnder, Unavailable to gRPC.
+type closedErr struct{ msg string }
+
+func (e closedErr) Error() string              { return ErrClosedUnder.Error() + ": " + e.msg }
+func (e closedErr) Unwrap() error              { return ErrClosedUnder }
+func (e closedErr) GRPCStatus() *status.Status { return status.New(codes.Unavailable, e.Error()) }
 
 func lostUnary(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 	return closedUnder(ctx, invoker(ctx, method, req, reply, cc, opts...))

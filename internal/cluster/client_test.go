@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
 	"testing"
@@ -85,8 +86,8 @@ func TestCallClosedUnderIsUnavailable(t *testing.T) {
 		_, err = s.Recv()
 		return err
 	}
-	if err := read(func(c flight.Client, _ func()) { _ = c.Close() }); status.Code(err) != codes.Unavailable {
-		t.Errorf("a stream whose connection closed: %v, want Unavailable", err)
+	if err := read(func(c flight.Client, _ func()) { _ = c.Close() }); status.Code(err) != codes.Unavailable || !errors.Is(err, ErrClosedUnder) {
+		t.Errorf("a stream whose connection closed: %v, want Unavailable, ErrClosedUnder", err)
 	}
 	if err := read(func(_ flight.Client, cancel func()) { cancel() }); status.Code(err) != codes.Canceled {
 		t.Errorf("a stream its caller cancelled: %v, want Canceled", err)
