@@ -8,6 +8,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // A registered stream of STRUCT values in batches longer than a DuckDB
@@ -175,5 +176,75 @@ func TestArrowConversionErrorsArePlain(t *testing.T) {
 	_, err = c.Ingest(context.Background(), Table{Name: "half"}, IngestMode{CreateIfMissing: true}, rdr)
 	if err == nil || strings.Contains(err.Error(), "exception_type") || !strings.Contains(err.Error(), "Arrow Type") {
 		t.Fatalf("ingest of a half float: %v, want DuckDB's message, plain", err)
+	}
+}
+
+// A list of dictionary-encoded values longer than a DuckDB vector loads
+// as sent: DuckDB's C API conversion read the dictionary's indices from
+// their start in each slice of the batch, as it reads a STRUCT's
+// children, and rows past the first 2,048 got other rows' NULLs (a
+// tester's). A list of dictionary-encoded strings, which that conversion
+// fails on whatever the rows (INTERNAL: a NULL unique_ptr), is refused
+// in words that say so.
+func TestIngestOfListsOfDictionaries(t *testing.T) {
+	c, mem := streamTest(t)
+	ctx := context.Background()
+	const rows = 3000
+	load := func(name string, values arrow.Array) error {
+		ib := array.NewInt32Builder(mem)
+		defer ib.Release()
+		for i := range rows {
+			if i%11 == 0 {
+				ib.AppendNull()
+			} else {
+				ib.Append(int32(i % 2))
+			}
+		}
+		idx := ib.NewArray()
+		defer idx.Release()
+		dt := &arrow.DictionaryType{IndexType: arrow.PrimitiveTypes.Int32, ValueType: values.DataType()}
+		dict := array.NewDictionaryArray(dt, idx, values)
+		defer dict.Release()
+		offsets := make([]int32, rows+1)
+		for i := range offsets {
+			offsets[i] = int32(i)
+		}
+		lt := arrow.ListOf(dt)
+		ld := array.NewData(lt, rows, []*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(offsets))}, []arrow.ArrayData{dict.Data()}, 0, 0)
+		defer ld.Release()
+		list := array.NewListData(ld)
+		defer list.Release()
+		schema := arrow.NewSchema([]arrow.Field{{Name: "l", Type: lt, Nullable: true}}, nil)
+		rec := array.NewRecordBatch(schema, []arrow.Array{list}, rows)
+		defer rec.Release()
+		rdr, err := array.NewRecordReader(schema, []arrow.RecordBatch{rec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rdr.Release()
+		_, err = c.Ingest(ctx, Table{Name: name}, IngestMode{CreateIfMissing: true}, rdr)
+		return err
+	}
+	ints, _, err := array.FromJSON(mem, arrow.PrimitiveTypes.Int64, strings.NewReader(`[10, 20]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ints.Release()
+	if err := load("ints", ints); err != nil {
+		t.Fatal(err)
+	}
+	// Row i holds [NULL] when i % 11 = 0, else [10] or [20] by i % 2.
+	q := `SELECT count(*) FILTER (l[1] IS DISTINCT FROM CASE WHEN i % 11 = 0 THEN NULL WHEN i % 2 = 0 THEN 10 ELSE 20 END)::VARCHAR
+FROM (SELECT l, rowid AS i FROM ints)`
+	if got, err := c.QueryText(ctx, q); err != nil || got != "0" {
+		t.Fatalf("%s rows differ from those sent (%v)", got, err)
+	}
+	texts, _, err := array.FromJSON(mem, arrow.BinaryTypes.String, strings.NewReader(`["a", "b"]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer texts.Release()
+	if err := load("texts", texts); err == nil || !strings.Contains(err.Error(), "dictionary") {
+		t.Fatalf("a list of dictionary-encoded strings: %v, want a refusal naming the dictionary", err)
 	}
 }
