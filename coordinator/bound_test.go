@@ -336,3 +336,50 @@ func TestBoundValuesOverAChangedViewKeepTheirNames(t *testing.T) {
 		t.Fatalf("after the view's columns were swapped: %q, want DuckDB's b=1000 a=0 c=5 (or a refusal)", got)
 	}
 }
+
+// A write returning rows, prepared and bound to values of other types
+// than its parameters', runs once: its result schema was learnt by
+// running it, and then it ran again (a tester's: INSERT ... RETURNING
+// inserted two rows, UPDATE ctr SET n = n + ? RETURNING n gave 2).
+func TestBoundWritesReturningRunOnce(t *testing.T) {
+	_, cl, _ := startCluster(t, 1, "direct")
+	ctx := context.Background()
+	for _, stmt := range []string{"CREATE TABLE rt (id INTEGER, w VARCHAR)", "CREATE TABLE ctr AS SELECT 0::INTEGER AS n"} {
+		if _, err := cl.ExecuteUpdate(ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		sql, want string
+	}{
+		{"INSERT INTO rt VALUES (?, 'w') RETURNING id", "30"},
+		{"UPDATE ctr SET n = n + ? RETURNING n", "30"},
+	} {
+		p, err := cl.Prepare(ctx, c.sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := paramRecord(t, int64(30))
+		p.SetParameters(rec)
+		rec.Release()
+		info, err := p.Execute(ctx)
+		if err != nil {
+			t.Fatalf("%s: %v", c.sql, err)
+		}
+		var got []string
+		for _, ep := range info.Endpoint {
+			rows, _ := readCounted(t, ctx, cl.Client, ep.Ticket)
+			got = append(got, rows...)
+		}
+		if len(got) != 1 || got[0] != c.want {
+			t.Errorf("%s: %q, want %s", c.sql, got, c.want)
+		}
+		_ = p.Close(ctx)
+	}
+	if n := queryInt(t, cl, "SELECT count(*) FROM rt"); n != 1 {
+		t.Errorf("%d rows inserted, want 1", n)
+	}
+	if n := queryInt(t, cl, "SELECT n::BIGINT FROM ctr"); n != 30 {
+		t.Errorf("the counter is %d, want 30", n)
+	}
+}

@@ -347,18 +347,25 @@ func (s *Server) flightInfoPrepared(ctx context.Context, cmd flightsql.PreparedS
 		if len(p.args) > 0 {
 			first = p.args[0]
 		}
+		if p.stmt.WritesRows() {
+			// Bound to arguments of other types than its parameters',
+			// its result's are learnt from its run (runRows): learnt
+			// first by running it (boundSchema), an INSERT ... RETURNING
+			// wrote twice (a tester's).
+			if len(first) == 0 || p.stmt.Resolved && p.stmt.AsDeclared(first) {
+				q.schema, q.wireSchema = p.stmt.Schema, p.wireSchema
+			}
+			if err := s.runNow(ctx, q); err != nil {
+				return nil, err
+			}
+			return q.reserve(), nil
+		}
 		var err error
 		if q.schema, err = s.boundSchema(ctx, sess, p, first); err != nil {
 			return nil, err
 		}
 		if q.schema == p.stmt.Schema {
 			q.wireSchema = p.wireSchema
-		}
-		if p.stmt.WritesRows() {
-			if err := s.runNow(ctx, q); err != nil {
-				return nil, err
-			}
-			return q.reserve(), nil
 		}
 		if n := p.stmt.Params.NumFields(); n > 0 && len(p.args) == 0 {
 			// Found at its DoGet, it was Internal (duckdb-go's "incorrect

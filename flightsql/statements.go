@@ -425,6 +425,9 @@ func (s *Server) runRows(ctx context.Context, q *query) error {
 			if err != nil {
 				return err
 			}
+			if q.schema == nil { // bound to arguments of other types: its first run's
+				q.schema = rdr.Schema()
+			}
 			want := ResultSchema(q.schema)
 			var same bool
 			same, err = sameResult(q, i, rdr.Schema(), want)
