@@ -300,6 +300,17 @@ func (s *Server) Login(addr, user, password string) (ok, admin bool, retry time.
 }
 
 func (s *Server) checkLogin(addr, user, password string) (users.Role, bool, time.Duration) {
+	if len(user) > users.MaxName {
+		// No user is so named: a failure of the address alone, the name
+		// neither kept nor logged whole.
+		end, wait := s.throttle.Begin(users.Key{Name: "addr:" + addr, Free: freeFailuresPerAddress})
+		if wait > 0 {
+			return "", false, wait
+		}
+		end(users.Failed)
+		s.log.Info().Str("user", user[:users.MaxName]+"...").Int("user_bytes", len(user)).Str("addr", addr).Msg("failed login")
+		return "", false, 0
+	}
 	end, wait := s.throttle.Begin(
 		users.Key{Name: "addr:" + addr, Free: freeFailuresPerAddress},
 		// Guesses at a user name (from anywhere) hold its logins back,

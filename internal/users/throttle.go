@@ -1,6 +1,9 @@
 package users
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
 	"sync"
 	"time"
 )
@@ -56,6 +59,18 @@ func NewThrottle(base, max time.Duration) *Throttle {
 		byKey: map[string]*strikes{}, trusted: map[string]time.Time{}, now: time.Now}
 }
 
+// maxKey is the longest key kept as it is (shortKey).
+const maxKey = 512
+
+// shortKey is k, or its SHA-256 when longer than maxKey.
+func shortKey(k string) string {
+	if len(k) <= maxKey {
+		return k
+	}
+	sum := sha256.Sum256([]byte(k))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
 // Outcome is how an attempt ended.
 type Outcome int
 
@@ -69,7 +84,14 @@ const (
 // Begin starts an attempt counted against keys. If any key is in backoff
 // it returns how long to wait and no end; else the caller checks the
 // password and calls end with the outcome.
+//
+// A key's Name and Trust longer than maxKey are kept as their SHA-256:
+// a client sent 8 MB user names, each kept whole.
 func (t *Throttle) Begin(keys ...Key) (end func(Outcome), retry time.Duration) {
+	keys = slices.Clone(keys)
+	for i := range keys {
+		keys[i].Name, keys[i].Trust = shortKey(keys[i].Name), shortKey(keys[i].Trust)
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()

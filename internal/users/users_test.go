@@ -38,7 +38,7 @@ func TestUsersFile(t *testing.T) {
 	}
 	for _, bad := range []string{
 		"", "# only a comment\n", "ann:admin\n", "ann:root:" + h, "ann:admin:plain-password",
-		"ann:admin:" + h + "\nann:reader:" + h, "a b:admin:" + h,
+		"ann:admin:" + h + "\nann:reader:" + h, "a b:admin:" + h, strings.Repeat("n", MaxName+1) + ":admin:" + h,
 	} {
 		if _, err := Parse(strings.NewReader(bad)); !errors.Is(err, ErrFile) {
 			t.Errorf("%q: %v", bad, err)
@@ -148,6 +148,29 @@ func TestThrottleTrustsKnownClients(t *testing.T) {
 	}
 	if wait := attempt("home", Succeeded); wait == 0 {
 		t.Fatal("a trust past TrustFor still held")
+	}
+}
+
+// Long keys are kept as their SHA-256, and count as themselves: a client
+// sent 8 MB user names, each kept whole (a tester's: 543 MB of heap from
+// 30 logins).
+func TestThrottleKeepsLongKeysShort(t *testing.T) {
+	th := NewThrottle(time.Second, time.Minute)
+	long := Key{Name: "user:" + strings.Repeat("u", 1<<20), Free: 2, Trust: strings.Repeat("t", 1<<20)}
+	for range 2 {
+		end, wait := th.Begin(long)
+		if wait > 0 {
+			t.Fatal("backed off before its free failure")
+		}
+		end(Failed)
+	}
+	if _, wait := th.Begin(long); wait <= 0 {
+		t.Error("a long key's failures did not count")
+	}
+	for k := range th.byKey {
+		if len(k) > maxKey {
+			t.Errorf("a key of %d bytes kept", len(k))
+		}
 	}
 }
 
