@@ -306,6 +306,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 		grpc.WriteBufferSize(1<<20), grpc.ReadBufferSize(1<<20),
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))), // as the coordinator's front door (flightsql.ServerOptions)
 		grpc.MaxRecvMsgSize(cluster.MaxMessage),
+		grpc.MaxHeaderListSize(skeinsql.MaxHeaderBytes),
 		// As the front door (grpc-go's default is no bound). A ticket is
 		// read before it is checked: one connection's 150 DoGet streams,
 		// each sent 20 MiB less a byte, held 3.3 GB. The port is for the

@@ -23,6 +23,7 @@ import (
 	pb "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/skeindb/skein/coordinator"
+	skeinsql "github.com/skeindb/skein/flightsql"
 	"github.com/skeindb/skein/internal/cluster"
 	"golang.org/x/crypto/bcrypt"
 	"google.golang.org/grpc"
@@ -498,6 +499,23 @@ func TestIngestColumnNamesAreBounded(t *testing.T) {
 	}
 	if err := ingest(arrow.NewSchema([]arrow.Field{{Name: strings.Repeat("n", 1000), Type: arrow.PrimitiveTypes.Int64, Nullable: true}}, nil)); err != nil {
 		t.Fatalf("a name within the bound: %v", err)
+	}
+}
+
+// A call's headers are bounded (MaxHeaderBytes, grpc-go's default being
+// 16 MiB): they are read before any credential is checked, and
+// unfinished header blocks of 10 MB held some 40 MB a connection from a
+// client without credentials (a tester's). Ordinary headers pass.
+func TestHeadersAreBounded(t *testing.T) {
+	ts := startServer(t)
+	c := ts.client(t)
+	big := metadata.AppendToOutgoingContext(context.Background(), "x-big", strings.Repeat("h", 2*skeinsql.MaxHeaderBytes))
+	if _, err := c.Execute(big, "SELECT 1"); err == nil {
+		t.Fatal("a call with headers past the bound was taken")
+	}
+	ok := metadata.AppendToOutgoingContext(context.Background(), "x-small", strings.Repeat("h", 4<<10))
+	if _, err := c.Execute(ok, "SELECT 1"); err != nil {
+		t.Fatalf("a call with 4 KiB of headers: %v", err)
 	}
 }
 

@@ -280,6 +280,13 @@ func New(cfg Config, db *duck.DB, mem memory.Allocator, log zerolog.Logger) (*Se
 	return s, nil
 }
 
+// MaxHeaderBytes bounds a call's headers, which are read before any
+// credential is checked (grpc-go's default is 16 MiB): unfinished header
+// blocks of 10 MB held some 40 MB a connection, from a client without
+// credentials (a tester's). A client's headers (a token, cookies, the
+// options it sets) take a few KiB.
+const MaxHeaderBytes = 64 << 10
+
 // ServerOptions are the gRPC options the front door needs: auth (checked
 // before any message of a call is read), the message size bound and the
 // mapping of errors to status codes.
@@ -294,6 +301,7 @@ func (s *Server) ServerOptions() []grpc.ServerOption {
 		// bound): 100,000 health Watch streams on one connection, from a
 		// caller without credentials, were all kept.
 		grpc.MaxConcurrentStreams(MaxStreamsPerConn),
+		grpc.MaxHeaderListSize(MaxHeaderBytes),
 		grpc.StatsHandler(connTracker{}),
 		// Results are large: bigger flow-control windows and socket
 		// buffers keep the stream from stalling on acknowledgements and
