@@ -236,10 +236,16 @@ func TestInterruptedQueriesAbortTheTransaction(t *testing.T) {
 		}
 		wantAborted(t, sess, exec)
 	})
-	for _, mode := range []string{"direct", "proxy"} {
-		t.Run("timed out "+mode, func(t *testing.T) {
+	for _, c := range []struct {
+		mode string
+		late bool
+	}{{"direct", false}, {"proxy", false}, {"direct", true}, {"proxy", true}} {
+		mode, late := c.mode, c.late
+		t.Run(fmt.Sprintf("timed out %s late %v", mode, late), func(t *testing.T) {
 			t.Parallel()
-			sess, exec, glob := inTransaction(t, func(c *Config) { c.QueryTimeout, c.ResultMode = 2*time.Second, mode })
+			sess, exec, glob := inTransaction(t, func(c *Config) {
+				c.QueryTimeout, c.ResultMode, c.EndpointExpiry = 2*time.Second, mode, 3*time.Second
+			})
 			info := planned(t, sess, "SELECT p.id FROM "+fmt.Sprintf(slowJoin, glob))
 			var err error
 			for _, ep := range info.Endpoint {
@@ -249,6 +255,12 @@ func TestInterruptedQueriesAbortTheTransaction(t *testing.T) {
 			}
 			if status.Code(err) != codes.DeadlineExceeded {
 				t.Fatalf("reading the query: %v, want DeadlineExceeded", err)
+			}
+			// Let go meanwhile (its failed read reported, its lease
+			// expired), the query is not forgotten: a request a few
+			// seconds late committed the transaction (a tester's).
+			if late {
+				time.Sleep(6 * time.Second)
 			}
 			wantAborted(t, sess, exec)
 		})

@@ -42,6 +42,10 @@ type leases struct {
 	q  map[string]*lease
 	// bySession counts the queries of q each session planned.
 	bySession map[string]int
+	// interrupted: by session, when the FlightInfos were issued of
+	// queries no longer followed that a reader met the timeout of
+	// (overdue), until overdue says them.
+	interrupted map[string][]time.Time
 	// openAt: the queries each executor last reported streams open of.
 	openAt map[string]map[string]int
 }
@@ -190,6 +194,12 @@ func (l *leases) overdue(session string) (issued time.Time, wait time.Duration) 
 	settled := cluster.DeadlineGrace + l.grace()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if gone := l.interrupted[session]; len(gone) > 0 {
+		if l.interrupted[session] = gone[1:]; len(gone) == 1 {
+			delete(l.interrupted, session)
+		}
+		return gone[0], 0
+	}
 	if l.bySession[session] == 0 {
 		return time.Time{}, 0
 	}
@@ -201,12 +211,39 @@ func (l *leases) overdue(session string) (issued time.Time, wait time.Duration) 
 			return ls.issued, w
 		}
 		ls.told = true
-		if ls.failed != "" || ls.cut || ls.open > 0 || len(ls.reported) > 0 {
+		if ls.metTimeout() {
 			return ls.issued, 0
 		}
 	}
 	return time.Time{}, 0
 }
+
+// metTimeout says whether a reader met the query's timeout, which has
+// passed: a read of it failed, or was open then.
+func (ls *lease) metTimeout() bool {
+	return ls.failed != "" || ls.cut || ls.open > 0 || len(ls.reported) > 0
+}
+
+// keepInterrupted keeps, for overdue, a query about to be let go
+// unread (abandoned, or failed at an executor) whose reader met its
+// timeout: let go before its session's next request, a timeout that
+// request came a few seconds after was forgotten, and the transaction
+// it interrupted committed (a tester's). l.mu is held.
+func (l *leases) keepInterrupted(ls *lease, now time.Time) {
+	if ls.told || ls.timeout.IsZero() || now.Before(ls.timeout) || !ls.metTimeout() {
+		return
+	}
+	if l.interrupted == nil {
+		l.interrupted = map[string][]time.Time{}
+	}
+	if len(l.interrupted) >= maxInterrupted {
+		clear(l.interrupted) // sessions gone long ago, or a flood: forgotten
+	}
+	l.interrupted[ls.session] = append(l.interrupted[ls.session], ls.issued)
+}
+
+// maxInterrupted bounds the sessions keepInterrupted remembers.
+const maxInterrupted = 10_000
 
 // touch moves a query's lease to expiry from now (never past its
 // tickets'), and says where it is; ok is false for a query not followed
@@ -354,6 +391,7 @@ func (l *leases) sessionClosed(session string) (out []gone) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	delete(l.interrupted, session)
 	for id, ls := range l.q {
 		switch {
 		case ls.session != session:
@@ -397,6 +435,7 @@ func (l *leases) expired() (out []gone) {
 		if !failed && (now.Before(ls.deadline.Add(grace)) || !ls.closed && (ls.open > 0 || len(ls.reported) > 0)) {
 			continue
 		}
+		l.keepInterrupted(ls, now)
 		l.remove(id)
 		why := "neither read, polled nor renewed before its endpoints expired"
 		switch {
