@@ -131,6 +131,32 @@ func TestMaxResultBytes(t *testing.T) {
 	}
 }
 
+// A query read through the coordinator (proxy) whose read fails, as its
+// client was told, is recorded failed with that error: it stayed
+// running until its endpoints expired, then was recorded cancelled, its
+// client having gone (a tester's, whose executors had stopped).
+func TestProxiedFailureIsRecorded(t *testing.T) {
+	_, cl, glob := startCluster(t, 2, "proxy", func(c *Config) { c.MaxResultBytes = 100_000 })
+	ctx := context.Background()
+	info, err := cl.Execute(ctx, fmt.Sprintf("SELECT id, repeat('x', 100) AS pad FROM read_parquet('%s')", glob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ep := range info.Endpoint {
+		if err = readEndpoint(ctx, cl, ep); err != nil {
+			break
+		}
+	}
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("reading: %v, want ResourceExhausted", err)
+	}
+	qid := planOf(t, info).QueryID
+	eventually(t, 5*time.Second, func() (bool, string) {
+		got := recorded(t, ctx, cl, qid)
+		return strings.HasPrefix(got, "failed") && strings.HasSuffix(got, "error"), fmt.Sprintf("skein.queries: %q", got)
+	})
+}
+
 // Past --shutdown-grace, Shutdown cancels what runs and waits for it:
 // merges and proxies stalled on clients that stopped reading, and queries
 // being planned as it starts. It must neither panic nor race (run with

@@ -398,13 +398,23 @@ func (h *relabeled) Release() {
 // elsewhere if the executor streaming it dies (see taskStream).
 func (d *dist) proxy(req context.Context, t cluster.Task, handle []byte) (*arrow.Schema, <-chan flight.StreamChunk, error) {
 	ctx, cancel := d.queryContext(req, t.Query, t.Deadline)
+	ended := func(err error) error {
+		d.read(t.Query, t.Task, err)
+		err = d.limits.Expired(ctx, t.Query, err)
+		if err != nil && req.Err() == nil && !errors.Is(err, context.Canceled) {
+			// Its client is told the query failed: so is the history
+			// (it said running until the endpoints expired, then
+			// cancelled, the client gone: a tester's).
+			d.hist.finished(t.Query, 0, 0, err)
+		}
+		return err
+	}
 	rdr, err := d.resumable(ctx, t, handle)
 	if err != nil {
 		cancel()
-		d.read(t.Query, t.Task, err)
-		return nil, nil, d.limits.Expired(ctx, t.Query, err)
+		return nil, nil, ended(err)
 	}
-	sc, ch := d.relay(ctx, req, t.Query, rdr, cancel, func(_, _ int64, err error) { d.read(t.Query, t.Task, err) })
+	sc, ch := d.relay(ctx, req, t.Query, rdr, cancel, func(_, _ int64, err error) { ended(err) })
 	return sc, ch, nil
 }
 
