@@ -549,6 +549,17 @@ func TestWrongKindOfPathIsTheClientsError(t *testing.T) {
 	if !errors.As(err, &de) || de.Kind != KindInvalid || !strings.Contains(de.Msg, "Is a directory") {
 		t.Fatalf("COPY to a directory: %v", err)
 	}
+	// So are a negative INTERVAL written to Parquet, and a path of
+	// object storage with a query string DuckDB does not take: both were
+	// Internal (a tester's).
+	_, err = c.Exec(context.Background(), "COPY (SELECT INTERVAL '-1 day' AS i) TO '"+filepath.Join(dir, "i.parquet")+"' (FORMAT parquet)")
+	if !errors.As(err, &de) || de.Kind != KindInvalid {
+		t.Errorf("a negative interval to Parquet: %v, want KindInvalid", err)
+	}
+	s3 := &duckdb.Error{Type: duckdb.ErrorTypeIO, Msg: "IO Error: Invalid query parameters found. Supported parameters are:\ns3_region, s3_access_key_id"}
+	if k := classify(s3); k != KindInvalid {
+		t.Errorf("an object path's unknown query parameter: %v, want KindInvalid", k)
+	}
 }
 
 // TestParametersBindAsTheirTypes: a parameter value binds as its Arrow

@@ -177,6 +177,12 @@ func classify(e *duckdb.Error) Kind {
 			// The path the SQL names is the wrong kind of thing: COPY
 			// TO 'dir/' where DuckDB wants a file.
 			return KindInvalid
+		case strings.Contains(msg, "Invalid query parameters found"), strings.Contains(msg, "do not support negative intervals"):
+			// The SQL's own: a path of object storage with a query
+			// string DuckDB does not take (s3://b/f.parquet?foo=1), a
+			// negative INTERVAL written to Parquet. Both were Internal
+			// (a tester's).
+			return KindInvalid
 		}
 		return KindInternal
 	case duckdb.ErrorTypePermission, duckdb.ErrorTypeMissingExtension, duckdb.ErrorTypeAutoLoad:
