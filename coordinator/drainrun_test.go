@@ -45,6 +45,31 @@ func TestDrainWaitsForRunningQueries(t *testing.T) {
 			t.Fatal("the drain did not end once the query had")
 		}
 	}
+	// A write done within its call (a COPY or CREATE TABLE AS run as it is
+	// planned) is waited for while the call runs: registered for its
+	// DoGet only as the call ends, it was not pending meanwhile, the
+	// drain ended, and its client was told a write that was done had
+	// failed (a tester's).
+	t.Run("call running", func(t *testing.T) {
+		c, cl, _ := startCluster(t, 1, "direct")
+		done := make(chan error, 1)
+		go func() {
+			_, err := cl.ExecuteUpdate(context.Background(),
+				"CREATE TABLE slow AS SELECT count(*) AS n FROM range(12000) a, range(12000) b WHERE a.range + b.range < 0")
+			done <- err
+		}()
+		time.Sleep(200 * time.Millisecond)
+		drained := drain(t, c)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("the write: %v", err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatal("the write did not end")
+		}
+		ended(t, drained)
+	})
 	t.Run("tasks running", func(t *testing.T) {
 		slow := newHolder(firstOnly())
 		c, cl, glob := startCluster(t, 1, "direct", withHooks(slow.hooks()))

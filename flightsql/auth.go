@@ -343,6 +343,7 @@ func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerI
 		return nil, err
 	}
 	defer release()
+	defer s.working(info.FullMethod)()
 	return h(context.WithValue(ctx, identityKey{}, id), req)
 }
 
@@ -366,6 +367,7 @@ func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 		return err
 	}
 	defer release()
+	defer s.working(info.FullMethod)()
 	return h(srv, identityStream{ServerStream: ss, ctx: context.WithValue(ss.Context(), identityKey{}, id)})
 }
 

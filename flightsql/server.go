@@ -213,6 +213,7 @@ type Server struct {
 	stmts    *byteBudget     // what prepared statements hold (statementCost)
 	held     *byteBudget     // what the rows of writes returning rows, unread, hold
 	draining atomic.Bool     // new queries are refused (Unavailable)
+	inCalls  atomic.Int64    // calls that start work, running (working)
 	sqlInfos map[uint32]bool // the GetSqlInfo ids answered
 
 	life context.Context // ends at Close
@@ -404,8 +405,23 @@ func (s *Server) Drain() { s.draining.Store(true) }
 // Pending is how many queries planned here (not split across executors)
 // have yet to be read to their end: their streams are running, or their
 // tickets are unredeemed and neither cancelled nor abandoned (the client
-// connection they were planned on is still open).
-func (s *Server) Pending() int { return s.queries.pending() }
+// connection they were planned on is still open); and how many calls
+// that start work are still running (working).
+func (s *Server) Pending() int { return s.queries.pending() + int(s.inCalls.Load()) }
+
+// working counts a call that starts work (startsWork) as pending until
+// the function it returns is called: a write done within its call (a
+// distributed COPY run by GetFlightInfo) is registered for its DoGet
+// only as the call ends, and a drain that found nothing pending
+// meanwhile stopped the server, its client told the COPY it had done
+// failed (a tester's).
+func (s *Server) working(method string) func() {
+	if !startsWork[method] {
+		return func() {}
+	}
+	s.inCalls.Add(1)
+	return func() { s.inCalls.Add(-1) }
+}
 
 // startsWork are the calls refused while draining.
 var startsWork = map[string]bool{
