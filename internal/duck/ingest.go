@@ -98,11 +98,12 @@ func (c *Conn) ingest(ctx context.Context, t Table, mode IngestMode, rdr array.R
 // session's TEMP table t, the new table left empty, every row lost when
 // the session ended (a tester's).
 //
-// A table named in the catalog temp, as GetObjects lists TEMP tables, is
-// temporary: its append was NotFound, its create a parser error (a
-// tester's).
+// A table named in the catalog temp (and its schema main, the only
+// one), as GetObjects lists TEMP tables, is temporary: its append was
+// NotFound, its create a parser error (a tester's). One in another
+// schema of temp is refused as DuckDB refuses it.
 func (c *Conn) findTable(ctx context.Context, t Table) (Table, bool, error) {
-	t.Temporary = t.Temporary || equalFoldASCII(t.Catalog, "temp")
+	t.Temporary = t.Temporary || equalFoldASCII(t.Catalog, "temp") && (t.Schema == "" || equalFoldASCII(t.Schema, "main"))
 	if !t.Temporary {
 		var catalog, schema string
 		if err := c.sc.QueryRowContext(ctx, "SELECT current_database(), current_schema()").Scan(&catalog, &schema); err != nil {

@@ -179,13 +179,11 @@ func TestArrowConversionErrorsArePlain(t *testing.T) {
 	}
 }
 
-// A list of dictionary-encoded values longer than a DuckDB vector loads
-// as sent: DuckDB's C API conversion read the dictionary's indices from
-// their start in each slice of the batch, as it reads a STRUCT's
-// children, and rows past the first 2,048 got other rows' NULLs (a
-// tester's). A list of dictionary-encoded strings, which that conversion
-// fails on whatever the rows (INTERNAL: a NULL unique_ptr), is refused
-// in words that say so.
+// A list of dictionary-encoded values is refused in words that say so:
+// DuckDB 1.5.5's conversion of one is broken. Of strings it failed
+// whatever the rows (INTERNAL: a NULL unique_ptr); of numbers, rows past
+// the first vector got other rows' NULLs, and with NULL indices past a
+// vector the heap was corrupted and the process ended (testers').
 func TestIngestOfListsOfDictionaries(t *testing.T) {
 	c, mem := streamTest(t)
 	ctx := context.Background()
@@ -225,26 +223,22 @@ func TestIngestOfListsOfDictionaries(t *testing.T) {
 		_, err = c.Ingest(ctx, Table{Name: name}, IngestMode{CreateIfMissing: true}, rdr)
 		return err
 	}
-	ints, _, err := array.FromJSON(mem, arrow.PrimitiveTypes.Int64, strings.NewReader(`[10, 20]`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ints.Release()
-	if err := load("ints", ints); err != nil {
-		t.Fatal(err)
-	}
-	// Row i holds [NULL] when i % 11 = 0, else [10] or [20] by i % 2.
-	q := `SELECT count(*) FILTER (l[1] IS DISTINCT FROM CASE WHEN i % 11 = 0 THEN NULL WHEN i % 2 = 0 THEN 10 ELSE 20 END)::VARCHAR
-FROM (SELECT l, rowid AS i FROM ints)`
-	if got, err := c.QueryText(ctx, q); err != nil || got != "0" {
-		t.Fatalf("%s rows differ from those sent (%v)", got, err)
-	}
-	texts, _, err := array.FromJSON(mem, arrow.BinaryTypes.String, strings.NewReader(`["a", "b"]`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer texts.Release()
-	if err := load("texts", texts); err == nil || !strings.Contains(err.Error(), "dictionary") {
-		t.Fatalf("a list of dictionary-encoded strings: %v, want a refusal naming the dictionary", err)
+	for _, v := range []struct {
+		typ  arrow.DataType
+		json string
+	}{
+		{arrow.PrimitiveTypes.Int64, `[10, 20]`},
+		{arrow.BinaryTypes.String, `["a", "b"]`},
+		{&arrow.FixedSizeBinaryType{ByteWidth: 2}, `["YWI=", "Y2Q="]`},
+	} {
+		values, _, err := array.FromJSON(mem, v.typ, strings.NewReader(v.json))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = load("l", values)
+		values.Release()
+		if err == nil || !strings.Contains(err.Error(), "dictionary-encoded") {
+			t.Errorf("a list of dictionary-encoded %s: %v, want a refusal naming the dictionary", v.typ, err)
+		}
 	}
 }

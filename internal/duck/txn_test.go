@@ -190,6 +190,16 @@ func TestIngestIntoTheTempCatalog(t *testing.T) {
 			t.Fatalf("%s: sum %q, %v", tc.table.Name, got, err)
 		}
 	}
+	// A schema of temp that is not: refused, as DuckDB refuses it, not
+	// loaded into temp.main (a tester's).
+	rdr, err := array.NewRecordReader(sc, []arrow.RecordBatch{rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdr.Release()
+	if _, err := c.Ingest(ctx, Table{Catalog: "temp", Schema: "other", Name: "elsewhere"}, IngestMode{CreateIfMissing: true}, rdr); err == nil {
+		t.Error("a load into temp.other made a table")
+	}
 }
 
 // CREATE TABLE ... AS answers the rows it wrote, as DuckDB does in its
