@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/skeindb/skein/internal/duck"
 	"github.com/skeindb/skein/internal/ducktest"
@@ -228,22 +229,7 @@ func TestBoundSchemaRunsNothing(t *testing.T) {
 		if _, err := ref.Exec(ctx, fmt.Sprintf("CREATE SEQUENCE r%d", i)); err != nil {
 			t.Fatal(err)
 		}
-		p, err := cl.Prepare(ctx, c.sql)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec := paramRecord(t, c.arg)
-		p.SetParameters(rec)
-		rec.Release()
-		info, err := p.Execute(ctx)
-		if err != nil {
-			t.Fatalf("%s: %v", c.sql, err)
-		}
-		var got []string
-		for _, ep := range info.Endpoint {
-			rows, _ := readCounted(t, ctx, cl.Client, ep.Ticket)
-			got = append(got, rows...)
-		}
+		p, info, got := executeBound(t, ctx, cl, c.sql, c.arg)
 		if len(got) != 1 || !strings.HasSuffix(got[0], "|1") {
 			t.Errorf("%s with %v: %q, want nextval's first value, 1", c.sql, c.arg, got)
 		}
@@ -255,7 +241,7 @@ func TestBoundSchemaRunsNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec = paramRecord(t, c.arg)
+		rec := paramRecord(t, c.arg)
 		args, err := duck.RowArgs(rec, 0, 1<<20)
 		rec.Release()
 		if err != nil {
@@ -355,22 +341,7 @@ func TestBoundWritesReturningRunOnce(t *testing.T) {
 		{"INSERT INTO rt VALUES (?, 'w') RETURNING id", "30"},
 		{"UPDATE ctr SET n = n + ? RETURNING n", "30"},
 	} {
-		p, err := cl.Prepare(ctx, c.sql)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rec := paramRecord(t, int64(30))
-		p.SetParameters(rec)
-		rec.Release()
-		info, err := p.Execute(ctx)
-		if err != nil {
-			t.Fatalf("%s: %v", c.sql, err)
-		}
-		var got []string
-		for _, ep := range info.Endpoint {
-			rows, _ := readCounted(t, ctx, cl.Client, ep.Ticket)
-			got = append(got, rows...)
-		}
+		p, _, got := executeBound(t, ctx, cl, c.sql, int64(30))
 		if len(got) != 1 || got[0] != c.want {
 			t.Errorf("%s: %q, want %s", c.sql, got, c.want)
 		}
@@ -382,4 +353,27 @@ func TestBoundWritesReturningRunOnce(t *testing.T) {
 	if n := queryInt(t, cl, "SELECT n::BIGINT FROM ctr"); n != 30 {
 		t.Errorf("the counter is %d, want 30", n)
 	}
+}
+
+// executeBound prepares sql, binds arg, executes it and reads every
+// endpoint: the statement (to close), its FlightInfo and its rows.
+func executeBound(t *testing.T, ctx context.Context, cl *flightsql.Client, sql string, arg any) (*flightsql.PreparedStatement, *flight.FlightInfo, []string) {
+	t.Helper()
+	p, err := cl.Prepare(ctx, sql)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := paramRecord(t, arg)
+	p.SetParameters(rec)
+	rec.Release()
+	info, err := p.Execute(ctx)
+	if err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	var got []string
+	for _, ep := range info.Endpoint {
+		rows, _ := readCounted(t, ctx, cl.Client, ep.Ticket)
+		got = append(got, rows...)
+	}
+	return p, info, got
 }

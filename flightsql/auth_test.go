@@ -453,13 +453,7 @@ func TestMessageSizeBound(t *testing.T) {
 	}
 	rec := b.NewRecordBatch()
 	defer rec.Release()
-	rdr, err := array.NewRecordReader(schema, []arrow.RecordBatch{rec})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rdr.Release()
-	_, err = c.ExecuteIngest(ctx, rdr, ingestOpts("big"))
-	wantMessage(t, err, codes.ResourceExhausted, "larger than max")
+	wantMessage(t, ingestRecord(t, ctx, c, rec, "big"), codes.ResourceExhausted, "larger than max")
 	// Small batches still go in.
 	if _, err := c.ExecuteUpdate(ctx, "CREATE TABLE ok AS SELECT 1 AS a"); err != nil {
 		t.Fatal(err)
@@ -481,13 +475,7 @@ func TestIngestColumnNamesAreBounded(t *testing.T) {
 		}
 		rec := b.NewRecordBatch()
 		defer rec.Release()
-		rdr, err := array.NewRecordReader(schema, []arrow.RecordBatch{rec})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rdr.Release()
-		_, err = c.ExecuteIngest(ctx, rdr, ingestOpts("named"))
-		return err
+		return ingestRecord(t, ctx, c, rec, "named")
 	}
 	long := strings.Repeat("n", 5000)
 	for _, schema := range []*arrow.Schema{
@@ -517,6 +505,18 @@ func TestHeadersAreBounded(t *testing.T) {
 	if _, err := c.Execute(ok, "SELECT 1"); err != nil {
 		t.Fatalf("a call with 4 KiB of headers: %v", err)
 	}
+}
+
+// ingestRecord loads rec into table (made if missing) through c.
+func ingestRecord(t *testing.T, ctx context.Context, c *flightsql.Client, rec arrow.RecordBatch, table string) error {
+	t.Helper()
+	rdr, err := array.NewRecordReader(rec.Schema(), []arrow.RecordBatch{rec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rdr.Release()
+	_, err = c.ExecuteIngest(ctx, rdr, ingestOpts(table))
+	return err
 }
 
 func ingestOpts(table string) *flightsql.ExecuteIngestOpts {
