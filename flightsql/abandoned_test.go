@@ -86,7 +86,7 @@ func TestAbandonedTransactionRollsBack(t *testing.T) {
 	// The killed client's session is gone: its token is refused, never
 	// given a fresh session without its transaction.
 	again := ts.bareClient(t, "")
-	_, err = again.ExecuteUpdate(sctx, "COMMIT")
+	err = doPutUpdateStatus(sctx, again, "COMMIT")
 	wantMessage(t, err, codes.Unauthenticated, "abandoned-txn-timeout")
 }
 
@@ -155,7 +155,7 @@ func TestClosedConnectionsSessionsMakeRoom(t *testing.T) {
 		login(t, c, "ann", "a")
 		_ = c.Close()
 	}
-	_, err := ts.bareClient(t, "").ExecuteUpdate(first, "SELECT 1")
+	err := doPutUpdateStatus(first, ts.bareClient(t, ""), "SELECT 1")
 	wantMessage(t, err, codes.Unauthenticated, "session ended")
 
 	// Sessions holding a temporary table, a distributed query not yet
@@ -225,6 +225,6 @@ func TestClosedConnectionsHoldingStatementsMakeRoom(t *testing.T) {
 	if v := scalarInt(t, ctx, c, "SELECT 3::BIGINT"); v != 3 {
 		t.Fatalf("v = %d", v)
 	}
-	_, err := ts.bareClient(t, "").ExecuteUpdate(left[0], "SELECT 1")
+	err := doPutUpdateStatus(left[0], ts.bareClient(t, ""), "SELECT 1")
 	wantMessage(t, err, codes.Unauthenticated, "session ended")
 }

@@ -192,9 +192,9 @@ func TestStaleTokenRefusedWithoutAuth(t *testing.T) {
 	// As the session cookie (the JDBC driver's): the same.
 	md, _ := metadata.FromOutgoingContext(old)
 	cookie := "arrow_flight_session_id=" + strings.TrimPrefix(md.Get("authorization")[0], "Bearer ")
-	_, err = c.ExecuteUpdate(metadata.AppendToOutgoingContext(context.Background(), "cookie", cookie), "CREATE TABLE t (a INT)")
+	err = doPutUpdateStatus(metadata.AppendToOutgoingContext(context.Background(), "cookie", cookie), c, "CREATE TABLE t (a INT)")
 	wantMessage(t, err, codes.Unauthenticated, "session cookie")
-	_, err = c.ExecuteUpdate(metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer garbage"), "CREATE TABLE t (a INT)")
+	err = doPutUpdateStatus(metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer garbage"), c, "CREATE TABLE t (a INT)")
 	wantCode(t, err, codes.Unauthenticated)
 	if v := scalarInt(t, context.Background(), c, "SELECT count(*) FROM duckdb_tables()"); v != 0 {
 		t.Fatalf("%d tables", v)
@@ -217,7 +217,7 @@ func TestEndedSessionTokenRefused(t *testing.T) {
 	}
 	_, err = c.Execute(ann, "SELECT 1")
 	wantMessage(t, err, codes.Unauthenticated, "session ended")
-	_, err = c.ExecuteUpdate(ann, "CREATE TEMP TABLE mine AS SELECT 8 AS v")
+	err = doPutUpdateStatus(ann, c, "CREATE TEMP TABLE mine AS SELECT 8 AS v")
 	wantMessage(t, err, codes.Unauthenticated, "session ended")
 
 	// The same token on Handshake (the JDBC driver's token=) opens a new
