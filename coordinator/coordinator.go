@@ -703,6 +703,7 @@ func (c *Coordinator) stop() error {
 		c.web.Close()
 	}
 	if c.dist != nil {
+		c.dist.cancelServedHere(interruptWait)
 		c.dist.close() // waits for its streams and early starts
 	}
 	c.fs.Close() // waits for every session's running statement

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/rs/zerolog"
+	"github.com/skeindb/skein/executor"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -172,4 +173,54 @@ func TestGraceOverSaysSo(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("the read did not end")
 	}
+}
+
+// A coordinator that stops cancels, on the executors that outlive it,
+// the queries it would have served itself (proxied, merged): what they
+// hold there no client can read any more. A drain whose grace ran out
+// left them in the executors' spools until their tickets expired, ten
+// minutes (a tester's: 1.2 GB). A direct query's results stay, for its
+// client to read at the executor.
+func TestStopDropsWhatOnlyItServed(t *testing.T) {
+	secretFile, secret := newSecretFile(t)
+	c, cl, glob := startCluster(t, 0, "proxy", func(cfg *Config) {
+		cfg.ClusterSecretFile, cfg.ShutdownGrace = secretFile, 300*time.Millisecond
+	})
+	e, err := executor.Start(context.Background(), executor.Config{Addr: "127.0.0.1:0", Coordinator: c.URI(), Secret: secret,
+		AllowDirs: c.cfg.AllowDirs, Threads: 1, Heartbeat: 100 * time.Millisecond}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Shutdown)
+	eventually(t, 10*time.Second, func() (bool, string) {
+		return len(c.reg.ready()) == 1, fmt.Sprintf("%d executors ready", len(c.reg.ready()))
+	})
+	plan := func(mode string) explanation {
+		info, err := cl.Execute(withResultMode(context.Background(), mode), fmt.Sprintf("SELECT id, g FROM read_parquet('%s')", glob))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := planOf(t, info)
+		if p.Mode == "local" {
+			t.Fatalf("%s: ran local: %+v", mode, p)
+		}
+		runs(t, cl, p.QueryID, len(p.Plan))
+		return p
+	}
+	held := func() int64 { u := e.Spooled(); return u.Memory + u.Disk }
+	plan("direct")
+	direct := held()
+	plan("proxy")
+	if direct == 0 || held() <= direct {
+		t.Fatalf("spooled %d bytes for the direct query, %d with the proxied one: the test shows nothing", direct, held())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	c.Drain(ctx)
+	if err := c.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() (bool, string) {
+		return held() == direct, fmt.Sprintf("the executor spools %d bytes, the direct query's %d", held(), direct)
+	})
 }

@@ -453,6 +453,21 @@ func (l *leases) expired() (out []gone) {
 
 const failedWhy = "a read of it failed"
 
+// servedHere takes the queries whose endpoints come back to the
+// coordinator (proxied, merged, single endpoints), which a coordinator
+// that stops will serve none of.
+func (l *leases) servedHere() (out []gone) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id, ls := range l.q {
+		if !ls.direct {
+			l.remove(id)
+			out = append(out, gone{id, "the coordinator stopped", ls})
+		}
+	}
+	return out
+}
+
 // abandon cancels queries whose client has gone on every executor and
 // ends them cancelled, saying why.
 func (d *dist) abandon(qs []gone) {
