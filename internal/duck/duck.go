@@ -385,6 +385,9 @@ type Conn struct {
 	// lastCommit: the last of those was a COMMIT (or END), alone in its
 	// text, that succeeded.
 	lastCommit atomic.Bool
+	// variables are the sizes of its variables by name, as of the last
+	// SET statement it ran (boundVariables).
+	variables map[string]int64
 }
 
 // LastEndCommitted says whether the last statement the connection ran

@@ -43,6 +43,8 @@ type Stmt struct {
 	commits bool
 	// controls: BEGIN, COMMIT, ROLLBACK or the like (TxnStatements).
 	controls bool
+	// sets: USE, SET VARIABLE or RESET (boundVariables).
+	sets bool
 	// countInResult: a CREATE TABLE ... AS, whose rows DuckDB says in its
 	// result's Count, not in its rows changed (0 for any CREATE).
 	countInResult bool
@@ -244,6 +246,7 @@ func (s *Stmt) describe() error {
 		return wrap(err)
 	}
 	s.changes = t != duckdb.STATEMENT_TYPE_SELECT
+	s.sets = t == duckdb.STATEMENT_TYPE_SET
 	switch t {
 	case duckdb.STATEMENT_TYPE_INSERT, duckdb.STATEMENT_TYPE_UPDATE, duckdb.STATEMENT_TYPE_DELETE, duckdb.STATEMENT_TYPE_COPY:
 		s.writes = true
@@ -547,7 +550,11 @@ func (s *Stmt) Exec(ctx context.Context, args []any) (int64, error) {
 		s.conn.lastCommit.Store(err == nil)
 		return n, err
 	}
-	return s.execBound(ctx)
+	n, err := s.execBound(ctx)
+	if err == nil && s.sets {
+		err = s.conn.boundVariables(ctx)
+	}
+	return n, err
 }
 
 func (s *Stmt) execBound(ctx context.Context) (int64, error) {

@@ -1,0 +1,85 @@
+package duck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// MaxVariableBytes bounds what a connection's variables (SET VARIABLE)
+// hold together. DuckDB keeps them in the connection, outside its memory
+// limit, for as long as the connection lives: a reader's
+// SET VARIABLE v = repeat('x', 200000000) held 200 MB a session, for
+// every session it opened, until they went idle (a tester's). A
+// variable's size is its text's length, plus 64 bytes an element of a
+// list, struct or map (DuckDB keeps each element as a value of its own:
+// a list of 10 million integers, 89 MB as text, takes some 600 MB).
+const MaxVariableBytes = 16 << 20
+
+// variableCost is a variable's size, as MaxVariableBytes counts it, in
+// SQL over duckdb_variables(). Separators are counted for every type but
+// the text and binary ones, whose commas are characters.
+const variableCost = `strlen(value) + CASE WHEN type IN ('VARCHAR', 'BLOB', 'BIT') THEN 0
+  ELSE 64 * (strlen(value) - strlen(replace(value, ',', ''))) END`
+
+// boundVariables checks, after a SET statement ran, that the connection's
+// variables come to at most MaxVariableBytes; past it, those the
+// statement set (new ones, or of another size than before) are reset and
+// the statement fails as out of memory. A variable set again loses its
+// value before the statement.
+func (c *Conn) boundVariables(ctx context.Context) error {
+	rows, err := c.QueryRows(ctx, `SELECT name, `+variableCost+` FROM duckdb_variables()`)
+	if err != nil {
+		return err
+	}
+	sizes := map[string]int64{}
+	var total int64
+	for rows.Next() {
+		var name string
+		var n int64
+		if err = rows.Scan(&name, &n); err != nil {
+			break
+		}
+		sizes[name] = n
+		total += n
+	}
+	if err = errors.Join(err, rows.Err(), rows.Close()); err != nil {
+		return wrap(err)
+	}
+	was := c.variables
+	c.variables = sizes
+	if total <= MaxVariableBytes {
+		return nil
+	}
+	var set []string
+	for name, n := range sizes {
+		if old, ok := was[name]; !ok || old != n {
+			set = append(set, name)
+		}
+	}
+	if len(set) == 0 { // none known to be new: all of them
+		for name := range sizes {
+			set = append(set, name)
+		}
+	}
+	slices.Sort(set)
+	for _, name := range set {
+		if _, err := c.sc.ExecContext(ctx, "RESET VARIABLE "+QuoteIdent(name)); err != nil {
+			return wrap(err)
+		}
+		delete(sizes, name)
+	}
+	return &Error{Kind: KindOutOfMemory, Msg: fmt.Sprintf("Out of Memory Error: a session's variables hold at most %d MiB "+
+		"(SET VARIABLE; a list counts 64 bytes an element beside its text): %s reset; large values go in a TEMP table",
+		MaxVariableBytes>>20, strings.Join(quoteAll(set), ", "))}
+}
+
+func quoteAll(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = QuoteIdent(n)
+	}
+	return out
+}
