@@ -500,6 +500,13 @@ func (d *dist) Plan(ctx context.Context, conn *duck.Conn, tag flightsql.QueryTag
 	log := flightsql.QueryLog(d.log, tag.ID, tag.Trace)
 	p, err := d.plan(ctx, conn, query, schema)
 	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			// The planning ran out of time (--query-timeout) or its
+			// client went: whatever failed for it, an interrupted read
+			// of files' footers, is no reason to run the query here
+			// after the time it had (a tester's: a minute past 10 s).
+			return nil, fmt.Errorf("planning: %w", cerr)
+		}
 		if errors.Is(err, partition.ErrLocal) {
 			log.Debug().Str("reason", err.Error()).Msg("query runs local")
 			return runsLocal(err)

@@ -44,22 +44,33 @@ func (d *dist) files(ctx context.Context, conn *duck.Conn, seen listings, patter
 		}
 		files = append(files, partition.File{Path: f.path, RowGroups: ft.groups, Columns: ft.columns, Size: f.size, Modified: f.modified, Tail: ft.tail})
 	}
-	if len(missing) > 0 {
-		read, err := readFooters(ctx, conn, missing)
+	read := map[string]footer{}
+	for len(missing) > 0 {
+		// In batches, each kept as it is read: a planning that ran out
+		// of time (--query-timeout) reading thousands of objects'
+		// footers leaves those it read to the next, which got no
+		// further otherwise.
+		batch := missing[:min(len(missing), footerBatch)]
+		missing = missing[len(batch):]
+		got, err := readFooters(ctx, conn, batch)
 		if err != nil {
 			return nil, err
 		}
-		for p, ft := range read {
+		for p, ft := range got {
 			d.footers.put(keys[p], ft)
+			read[p] = ft
 		}
-		for i := range files {
-			if ft, ok := read[files[i].Path]; ok {
-				files[i].RowGroups, files[i].Columns, files[i].Tail = ft.groups, ft.columns, ft.tail
-			}
+	}
+	for i := range files {
+		if ft, ok := read[files[i].Path]; ok {
+			files[i].RowGroups, files[i].Columns, files[i].Tail = ft.groups, ft.columns, ft.tail
 		}
 	}
 	return files, nil
 }
+
+// footerBatch is how many files' footers one query reads.
+const footerBatch = 200
 
 // listings are what one planning has listed: the planner asks about an
 // input's files more than once (its row count while analysing, the
