@@ -682,3 +682,32 @@ func TestNullParameterRowsTakeTheStatementsTypes(t *testing.T) {
 		t.Fatalf("%q, want %q", got, want)
 	}
 }
+
+// A statement counts what DuckDB holds once it has prepared it, not only
+// what its text suggests: a constant it folded into its plan holds its
+// whole value. A reader's 30 statements of 40 bytes each,
+// SELECT repeat('x', 50000000 + i), held 1.4 GB, past the server's
+// bound and its own share, until other users' queries ran out of memory
+// (a tester's). Queries planned and not read count so too.
+func TestFoldedConstantsCountAsTheStatementsMemory(t *testing.T) {
+	ts := startServer(t, func(c *coordinator.Config) { c.MaxMessageMB = 1 }) // 16 MiB of statements
+	ctx := context.Background()
+	c := ts.client(t)
+	_, err := c.Prepare(ctx, "SELECT repeat('x', 20000000) AS s")
+	wantMessage(t, err, codes.ResourceExhausted, "holds 19 MB once prepared")
+	_, err = c.Execute(ctx, "SELECT repeat('y', 20000000) AS s")
+	wantMessage(t, err, codes.ResourceExhausted, "planned and not yet read")
+	// What fits is taken, and given back.
+	for range 3 {
+		st, err := c.Prepare(ctx, "SELECT repeat('z', 2000000) AS s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if v := scalarInt(t, ctx, c, "SELECT strlen(repeat('w', 1000))::BIGINT"); v != 1000 {
+		t.Fatal(v)
+	}
+}

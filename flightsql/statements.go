@@ -201,7 +201,7 @@ func (s *Server) flightInfoStatement(ctx context.Context, cmd flightsql.Statemen
 			}
 			q.meta = info.GetAppMetadata()
 		}
-		if err := s.holdUnread(q, 0); err != nil {
+		if err := s.holdUnread(q, max(statementCost(q.sql), int(st.Held))); err != nil {
 			_ = st.Close()
 			return nil, err
 		}

@@ -57,6 +57,12 @@ type Stmt struct {
 	// reuse).
 	text    string
 	version CatalogVersion
+	// Held is how much the C heap grew while the statement was
+	// prepared: what DuckDB keeps in its plan beyond what its text
+	// suggests, constants it folded (SELECT repeat('x', 50000000) holds
+	// 50 MB). The process's heap, measured around the call: other work
+	// at the same time adds to it or takes from it.
+	Held int64
 	// Memo is its user's, kept with the statement while PrepareAgain and
 	// Keep hand it from run to run: what the user derives from Schema
 	// once (the Flight server, the schema serialized for a FlightInfo).
@@ -100,7 +106,12 @@ func (c *Conn) prepare(ctx context.Context, query string, runLeading bool) (*Stm
 	if err := c.boundFor(ctx, query); err != nil {
 		return nil, err
 	}
-	return c.prepareOwn(ctx, query, runLeading)
+	before := heapInUse()
+	st, err := c.prepareOwn(ctx, query, runLeading)
+	if err == nil {
+		st.Held = max(heapInUse()-before, 0)
+	}
+	return st, err
 }
 
 // prepareOwn is prepare without the text's checks: for the server's own
