@@ -177,6 +177,10 @@ func classify(e *duckdb.Error) Kind {
 			// The path the SQL names is the wrong kind of thing: COPY
 			// TO 'dir/' where DuckDB wants a file.
 			return KindInvalid
+		case strings.Contains(msg, "Could not read enough bytes from file"):
+			// A file shorter than its own footer says: corrupt or cut
+			// short, the data's fault (a tester's, Internal).
+			return KindInvalid
 		case strings.Contains(msg, "Invalid query parameters found"), strings.Contains(msg, "do not support negative intervals"):
 			// The SQL's own: a path of object storage with a query
 			// string DuckDB does not take (s3://b/f.parquet?foo=1), a
@@ -207,6 +211,12 @@ func classify(e *duckdb.Error) Kind {
 
 	case duckdb.ErrorTypeNotImplemented:
 		return KindUnsupported
+	case duckdb.ErrorTypeInvalid:
+		if strings.Contains(msg, "Prefetch registered for bytes outside file") || strings.Contains(msg, "don't know what type") {
+			// A Parquet footer that is not one: a length past the
+			// file's end, types that are garbage (a tester's, Internal).
+			return KindInvalid
+		}
 	}
 	// Errors raised without a typed prefix still name themselves.
 	switch {

@@ -2,7 +2,11 @@ package duck
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -86,4 +90,48 @@ func TestTransactionMisuseIsInvalid(t *testing.T) {
 	}
 	_, err = c.Exec(ctx, "SELECT 1")
 	wantKind(t, "a statement of an aborted transaction", err, KindConflict)
+}
+
+// A Parquet file whose footer is corrupt is the data's fault, not the
+// server's: its reading fails InvalidArgument however the footer is
+// wrong. A footer length past the file's end, and a footer of garbage,
+// were Internal (a tester's); an implausible length was already Invalid.
+func TestCorruptFootersAreInvalid(t *testing.T) {
+	_, c, dir := openTest(t)
+	ctx := context.Background()
+	good := filepath.Join(dir, "good.parquet")
+	mustExec(t, c, "COPY (SELECT range AS id, 'x' || (range % 13) AS s FROM range(50000)) TO '"+good+"' (FORMAT parquet, ROW_GROUP_SIZE 5000)")
+	b, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(b)
+	flen := int(binary.LittleEndian.Uint32(b[n-8 : n-4]))
+	corrupt := map[string]func([]byte){
+		"length past the end": func(f []byte) { binary.LittleEndian.PutUint32(f[n-8:], 0xffffffff) },
+		"huge length":         func(f []byte) { binary.LittleEndian.PutUint32(f[n-8:], 0x7fffffff) },
+		"garbage": func(f []byte) {
+			for i := range flen {
+				f[n-8-flen+i] = byte((i*37 + 11) % 256)
+			}
+		},
+		"other garbage": func(f []byte) {
+			for i := range flen {
+				f[n-8-flen+i] = byte((i*101 + 7) % 256)
+			}
+		},
+	}
+	for name, spoil := range corrupt {
+		f := slices.Clone(b)
+		spoil(f)
+		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".parquet")
+		if err := os.WriteFile(path, f, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := c.Exec(ctx, "SELECT count(*), sum(id) FROM read_parquet('"+path+"')")
+		var de *Error
+		if !errors.As(err, &de) || de.Kind != KindInvalid {
+			t.Errorf("%s: %v, want it invalid", name, err)
+		}
+	}
 }
