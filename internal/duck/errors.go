@@ -155,10 +155,11 @@ func classify(e *duckdb.Error) Kind {
 		case strings.Contains(msg, "HTTP 403"):
 			return KindPermission
 		case strings.Contains(msg, "HTTP 5"), strings.Contains(msg, "HTTP 429"):
-			// The store (or the gate, 502: the store did not answer;
-			// 503: it did not a moment ago) failed or asked to slow
-			// down: a client may try again. DuckDB writes "(HTTP 502
-			// ...)" or "Request returned HTTP 503 for ...".
+			// The store (or the gate, 504: the store did not answer,
+			// or did not a moment ago; 502: it could not be reached)
+			// failed or asked to slow down: a client may try again.
+			// DuckDB writes "(HTTP 502 ...)" or "Request returned HTTP
+			// 503 for ...".
 			return KindUnavailable
 		}
 		return KindInternal

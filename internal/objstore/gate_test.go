@@ -284,7 +284,7 @@ func fmtAll(v any) string {
 
 // An endpoint that does not answer a request's headers in time is taken
 // for down a while: requests meanwhile, DuckDB's retries included, fail
-// at once (503) saying why, and go through again after. Each retry waited
+// at once (504) saying why, and go through again after. Each retry waited
 // the whole timeout: a stalled store held a query 2 minutes, and a task
 // past --task-kill-timeout, which ended its executor (a tester's).
 func TestGateFailsFastWhileTheEndpointIsDown(t *testing.T) {
@@ -318,8 +318,8 @@ func TestGateFailsFastWhileTheEndpointIsDown(t *testing.T) {
 	}
 	start := time.Now()
 	code, body := get("slow")
-	if code != http.StatusBadGateway {
-		t.Fatalf("the stalled request: %d, want 502", code)
+	if code != http.StatusGatewayTimeout {
+		t.Fatalf("the stalled request: %d, want 504", code)
 	}
 	// Both answers are known for the store's, wherever a task's error
 	// carries them (a DuckDB error, a gRPC status): tasks failing so are
@@ -328,14 +328,21 @@ func TestGateFailsFastWhileTheEndpointIsDown(t *testing.T) {
 		t.Errorf("the stalled request's answer %q is not known for the store's", body)
 	}
 	code, body = get("fast")
-	if code != http.StatusServiceUnavailable || !strings.Contains(body, "did not answer a request within 200ms") {
-		t.Fatalf("while down: %d %q, want 503 saying why", code, body)
+	if code != http.StatusGatewayTimeout || !strings.Contains(body, "did not answer a request within 200ms") {
+		t.Fatalf("while down: %d %q, want 504 saying why", code, body)
 	}
 	if err := fmt.Errorf("HTTP Error: %s", body); !Unreachable(err) {
 		t.Errorf("the answer while down %q is not known for the store's", body)
 	}
-	if Unreachable(errors.New("HTTP Error: HTTP GET error reading 'http://x/bkt/data/k' (HTTP 503 Service Unavailable)")) {
-		t.Error("the store's own 503 taken for the gate's answer that it did not answer")
+	// A HEAD's answer has no body: DuckDB's error says its status alone.
+	if !Unreachable(errors.New("HTTP Error: Request returned HTTP 504 for HTTP HEAD to 'http://x/bkt/data/k'")) {
+		t.Error("a HEAD the gate answered 504 is not known for the store's")
+	}
+	for _, own := range []string{"HTTP Error: HTTP GET error reading 'http://x/bkt/data/k' (HTTP 503 Service Unavailable)",
+		"HTTP Error: Request returned HTTP 503 for HTTP HEAD to 'http://x/bkt/data/k'"} {
+		if Unreachable(errors.New(own)) {
+			t.Errorf("the store's own answer taken for the gate's that it did not answer: %s", own)
+		}
 	}
 	time.Sleep(time.Until(start.Add(5500 * time.Millisecond)))
 	if code, _ := get("fast"); code != http.StatusOK {
