@@ -45,7 +45,7 @@ func run(ctx context.Context, cl *flightsql.Client, q string) error {
 const slowJoin = "read_parquet('%s') p, range(1000000) r WHERE p.id + r.range < 0"
 
 func TestQueryTimeout(t *testing.T) {
-	c, cl, glob := startCluster(t, 2, "proxy", func(c *Config) { c.QueryTimeout = 700 * time.Millisecond })
+	c, cl, glob := startCluster(t, 2, "proxy", func(c *Config) { c.QueryTimeout = 2 * time.Second })
 	ctx := context.Background()
 	for name, q := range map[string]string{
 		"local":   "SELECT count(*) FROM range(200000) a, range(200000) b WHERE a.range + b.range < 0",
