@@ -30,6 +30,9 @@ func (d *dist) PlanBound(ctx context.Context, conn *duck.Conn, tag flightsql.Que
 	}
 	text, bound, err := d.boundText(ctx, conn, query, args)
 	if err != nil {
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, fmt.Errorf("planning: %w", cerr) // as Plan: out of time, not local
+		}
 		if errors.Is(err, partition.ErrLocal) {
 			return runsLocal(err)
 		}
