@@ -17,6 +17,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/extensions"
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -226,6 +228,22 @@ func (cn *conn) cancel(ctx context.Context, info *flight.FlightInfo) {
 // formats are the output formats of --format and the shell's .mode.
 var formats = []string{"table", "csv", "json", "line"}
 
+// valueStr is row i of col as text. An extension type without a text
+// form of its own (arrow.opaque: DuckDB's VARINT, or a type of another
+// vendor) shows its storage's: arrow-go's base extension array panics,
+// and a query of 1::VARINT ended skein sql (a tester's).
+func valueStr(col arrow.Array, i int) string {
+	if ext, ok := col.(array.ExtensionArray); ok {
+		switch col.(type) {
+		case *extensions.UUIDArray, *extensions.JSONArray, *extensions.Bool8Array,
+			*extensions.TimestampWithOffsetArray, *extensions.VariantArray:
+		default:
+			return ext.Storage().ValueStr(i)
+		}
+	}
+	return col.ValueStr(i)
+}
+
 func printResult(out io.Writer, format string, schema *arrow.Schema, recs []arrow.RecordBatch) error {
 	names := make([]string, schema.NumFields())
 	for i, f := range schema.Fields() {
@@ -238,7 +256,7 @@ func printResult(out io.Writer, format string, schema *arrow.Schema, recs []arro
 				for j, col := range r.Columns() {
 					nulls[j] = col.IsNull(i)
 					if !nulls[j] {
-						vals[j] = col.ValueStr(i)
+						vals[j] = valueStr(col, i)
 					}
 				}
 				if err := yield(vals, nulls); err != nil {
