@@ -213,9 +213,11 @@ func classify(e *duckdb.Error) Kind {
 	case duckdb.ErrorTypeNotImplemented:
 		return KindUnsupported
 	case duckdb.ErrorTypeInvalid:
-		if strings.Contains(msg, "Prefetch registered for bytes outside file") || strings.Contains(msg, "don't know what type") {
+		if strings.Contains(msg, "Prefetch registered for bytes outside file") || strings.Contains(msg, "don't know what type") ||
+			strings.Contains(msg, "TProtocolException") {
 			// A Parquet footer that is not one: a length past the
-			// file's end, types that are garbage (a tester's, Internal).
+			// file's end, types that are garbage, bytes Thrift cannot
+			// decode (testers', Internal).
 			return KindInvalid
 		}
 	}

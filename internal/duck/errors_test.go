@@ -115,6 +115,10 @@ func TestCorruptFootersAreInvalid(t *testing.T) {
 				f[n-8-flen+i] = byte((i*37 + 11) % 256)
 			}
 		},
+		"zeroed": func(f []byte) { clear(f[n-8-flen : n-8]) },
+		"length 10 short": func(f []byte) {
+			binary.LittleEndian.PutUint32(f[n-8:], uint32(flen-10))
+		},
 		"other garbage": func(f []byte) {
 			for i := range flen {
 				f[n-8-flen+i] = byte((i*101 + 7) % 256)

@@ -562,8 +562,12 @@ func (s *Stmt) Exec(ctx context.Context, args []any) (int64, error) {
 		return n, err
 	}
 	n, err := s.execBound(ctx)
-	if err == nil && s.sets {
-		err = s.conn.boundVariables(ctx)
+	if s.sets {
+		// Failed too: one interrupted at its deadline may have set its
+		// variable all the same.
+		if verr := s.conn.boundVariables(ctx); verr != nil && err == nil {
+			err = verr
+		}
 	}
 	return n, err
 }

@@ -54,7 +54,29 @@ func TestVariablesAreBounded(t *testing.T) {
 	if got := names(); got != "again,ids,small" {
 		t.Fatalf("variables %q", got)
 	}
+	// Lists nested in lists count each nested list: 80,000 lists nested
+	// 30 deep, 10 MB as text with their commas counted alone, took 590
+	// MB of a coordinator.
+	nested := "i::VARCHAR"
+	for range 30 {
+		nested = "[" + nested + "]"
+	}
+	mustExec(t, c, "RESET VARIABLE again")
+	mustExec(t, c, "RESET VARIABLE ids")
+	refused("SET VARIABLE deep = (SELECT list("+nested+") FROM range(80000) t(i))", `"deep"`)
 	// The transaction was not aborted by the refusals.
 	mustExec(t, c, "CREATE TABLE kept AS SELECT getvariable('small') AS v")
 	mustExec(t, c, "COMMIT")
+	// The check runs whatever became of the statement's context: a SET
+	// that ran past --query-timeout had set its variable, and its check,
+	// failing at the deadline, left it set.
+	if _, err := c.sc.ExecContext(ctx, "SET VARIABLE late = repeat('x', 20 << 20)"); err != nil {
+		t.Fatal(err)
+	}
+	ended, cancel := context.WithCancel(ctx)
+	cancel()
+	var de *Error
+	if err := c.boundVariables(ended); !errors.As(err, &de) || de.Kind != KindOutOfMemory || names() != "small" {
+		t.Fatalf("checked with its context ended: %v, variables %q", err, names())
+	}
 }
