@@ -277,8 +277,8 @@ func (c *Config) Validate() error {
 	case c.HeartbeatTimeout < 0 || c.ShutdownGrace < 0 || c.EndpointExpiry < 0:
 		return errors.New("--heartbeat-timeout, --shutdown-grace and --endpoint-expiry may not be negative")
 	}
-	if (c.TLSCert == "") != (c.TLSKey == "") {
-		return errors.New("--tls-cert and --tls-key go together")
+	if err := (cluster.TLS{Cert: c.TLSCert, Key: c.TLSKey, ClientCA: c.TLSClientCA, CA: c.ClusterCA}).Validate(); err != nil {
+		return err
 	}
 	if c.ResultMode != "" {
 		mode, ok := flightsql.ParseResultMode(c.ResultMode)
@@ -307,9 +307,6 @@ func (c *Config) Validate() error {
 	}
 	if c.BatchRows < 0 {
 		return errors.New("--batch-rows must be positive")
-	}
-	if c.TLSClientCA != "" && c.TLSCert == "" {
-		return errors.New("--tls-client-ca needs --tls-cert and --tls-key")
 	}
 	if err := c.ObjectStore.Validate(); err != nil {
 		return err

@@ -435,6 +435,13 @@ func (d *dist) Action(ctx context.Context, typ string, body []byte, verified any
 		}
 	}
 	if typ == cluster.ActionRegister {
+		if d.tls.Enabled() && !strings.HasPrefix(m.Location, "grpc+tls://") {
+			// Its endpoints would be read in the clear by clients that
+			// chose TLS, its tickets and results with them (a tester's:
+			// registered without a word).
+			return nil, fmt.Errorf("%w: executor %s advertises %s, in plaintext, and this coordinator serves TLS: "+
+				"give the executor --tls-cert and --tls-key", flightsql.ErrInvalid, m.ID, m.Location)
+		}
 		if err := d.answersAt(ctx, m); err != nil {
 			return nil, err
 		}

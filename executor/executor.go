@@ -201,6 +201,9 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	if len(cfg.Secret) == 0 {
 		return nil, errors.New("executor: a cluster secret is required")
 	}
+	if err := cfg.TLS.Validate(); err != nil {
+		return nil, fmt.Errorf("executor: %w", err)
+	}
 	if cfg.Advertise != "" {
 		// Said now, not as the coordinator's refusal of every
 		// registration ("cannot reach it"), repeated for ever.

@@ -9,6 +9,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"github.com/apache/arrow-go/v18/arrow/flight"
+	"github.com/skeindb/skein/internal/cluster"
+	"google.golang.org/grpc/metadata"
 	"math/big"
 	"net"
 	"os"
@@ -133,4 +136,43 @@ func TestIdleSessionsClose(t *testing.T) {
 		time.Sleep(300 * time.Millisecond)
 	}
 	wantCode(t, err, codes.NotFound)
+}
+
+// A coordinator that serves TLS refuses an executor advertising plaintext:
+// its endpoints would be read in the clear by clients that chose TLS, its
+// tickets and results with them. It registered without a word (a
+// tester's).
+func TestTLSCoordinatorRefusesPlaintextExecutors(t *testing.T) {
+	dir := t.TempDir()
+	ca, caKey := issue(t, dir, "ca", nil, nil, true)
+	issue(t, dir, "server", ca, caKey, false)
+	secretFile := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secretFile, []byte("0123456789abcdef0123456789abcdef"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ts := startServer(t, func(c *coordinator.Config) {
+		c.TLSCert, c.TLSKey = filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
+		c.ClusterSecretFile = secretFile
+	})
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	c, err := flightsql.NewClient(ts.addr, nil, nil, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: roots})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	secret, err := cluster.ReadSecret(secretFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := secret.SignMember(cluster.Member{ID: "plain", Location: "grpc://127.0.0.1:1", Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := metadata.AppendToOutgoingContext(context.Background(), cluster.MemberHeader, string(m))
+	stream, err := c.Client.DoAction(ctx, &flight.Action{Type: cluster.ActionRegister, Body: m})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	wantMessage(t, err, codes.InvalidArgument, "in plaintext, and this coordinator serves TLS")
 }

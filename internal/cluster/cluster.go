@@ -140,11 +140,24 @@ func NewSecret() Secret {
 	return s
 }
 
-// ReadSecret reads a secret file (its trimmed contents, at least 16 bytes).
+// maxSecretFile bounds what ReadSecret reads of a file: --cluster-secret-file
+// /dev/zero ran the process out of memory (a tester's).
+const maxSecretFile = 64 << 10
+
+// ReadSecret reads a secret file (its trimmed contents, at least 16 bytes,
+// at most 64 KiB).
 func ReadSecret(path string) (Secret, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("cluster secret: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("cluster secret: %w", err)
+	}
+	if len(b) > maxSecretFile {
+		return nil, fmt.Errorf("cluster secret %s: longer than %d KiB", path, maxSecretFile>>10)
 	}
 	s := strings.TrimSpace(string(b))
 	if len(s) < 16 {

@@ -3,6 +3,7 @@ package cluster
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -19,6 +20,28 @@ import (
 // as a client certificate.
 type TLS struct {
 	Cert, Key, ClientCA, CA string
+}
+
+// Validate checks the flags go together and the CA bundles hold
+// certificates, at start: an executor with --tls-client-ca and no
+// certificate (or --tls-key alone) served plaintext to anyone, where the
+// coordinator refused the flags, and a --cluster-ca that was no CA failed
+// only at the first dial (a tester's).
+func (t TLS) Validate() error {
+	if (t.Cert == "") != (t.Key == "") {
+		return errors.New("--tls-cert and --tls-key go together")
+	}
+	if t.ClientCA != "" && t.Cert == "" {
+		return errors.New("--tls-client-ca needs --tls-cert and --tls-key")
+	}
+	for flag, f := range map[string]string{"--tls-client-ca": t.ClientCA, "--cluster-ca": t.CA} {
+		if f != "" {
+			if err := addPEM(x509.NewCertPool(), f); err != nil {
+				return fmt.Errorf("%s: %w", flag, err)
+			}
+		}
+	}
+	return nil
 }
 
 // Enabled reports whether the node serves TLS.
