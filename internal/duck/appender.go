@@ -183,6 +183,12 @@ func holdsStruct(t arrow.DataType) bool {
 // itself (typeof of the converted probe row), so nested, decimal and
 // enum types come out as DuckDB's own SQL.
 func (in *arrowInput) columnDefs(ctx context.Context, c *Conn) (string, error) {
+	for i, f := range in.schema.Fields() {
+		if emptyFieldName(f.Type) {
+			return "", &Error{Kind: KindInvalid, Msg: fmt.Sprintf("Invalid Input Error: column %.60q holds a struct field "+
+				"with an empty name, which a table cannot be created with: name every field", in.names[i])}
+		}
+	}
 	// Unique: a client's TEMP table of a fixed name was replaced, then
 	// dropped.
 	probe := uniqueName("skein_ingest_types_")
@@ -225,9 +231,41 @@ func (in *arrowInput) columnDefs(ctx context.Context, c *Conn) (string, error) {
 	}
 	defs := make([]string, len(types))
 	for i, t := range types {
+		// A column of Arrow's null type is INTEGER, as DuckDB's CREATE
+		// TABLE AS makes it: of type NULL it could never hold a value
+		// (a tester's). So are lists and arrays of it.
+		if rest, ok := strings.CutPrefix(t, `"NULL"`); ok && strings.Trim(rest, "[]0123456789") == "" {
+			t = "INTEGER" + rest
+		}
 		defs[i] = QuoteIdent(in.names[i]) + " " + t
 	}
 	return strings.Join(defs, ", "), nil
+}
+
+// emptyFieldName says whether a struct or union of t, at any depth, has a
+// field of empty name, which a CREATE TABLE cannot write: DuckDB's name of
+// the type leaves it out, and the table's DDL failed with a parser error
+// about SQL the client never sent (a tester's).
+func emptyFieldName(t arrow.DataType) bool {
+	switch t := t.(type) {
+	case arrow.NestedType:
+		for _, f := range t.Fields() {
+			if _, isStruct := t.(*arrow.StructType); isStruct && f.Name == "" {
+				return true
+			}
+			if _, isUnion := t.(arrow.UnionType); isUnion && f.Name == "" {
+				return true
+			}
+			if emptyFieldName(f.Type) {
+				return true
+			}
+		}
+	case *arrow.DictionaryType:
+		return emptyFieldName(t.ValueType)
+	case arrow.ExtensionType:
+		return emptyFieldName(t.StorageType())
+	}
+	return false
 }
 
 // insert appends every batch of rdr to an appender running query over

@@ -2,6 +2,8 @@ package duck
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -244,5 +246,48 @@ func TestPanicInAtomicEndsItsTransaction(t *testing.T) {
 	var n int
 	if !rows.Next() || rows.Scan(&n) != nil || n != 0 {
 		t.Fatalf("the panicked write's table is there (%d)", n)
+	}
+}
+
+// A column of Arrow's null type is created INTEGER, as DuckDB's CREATE
+// TABLE AS makes it (of type NULL, the table could never hold a value),
+// lists of it INTEGER[]; a struct field of empty name, which a CREATE
+// TABLE cannot write, is refused saying so, not with a parser error about
+// SQL the client never sent (testers').
+func TestIngestOfNullTypesAndEmptyFieldNames(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	ingest := func(name string, f arrow.Field) error {
+		t.Helper()
+		sc := arrow.NewSchema([]arrow.Field{f}, nil)
+		arr := array.MakeArrayOfNull(memory.DefaultAllocator, f.Type, 2)
+		defer arr.Release()
+		rec := array.NewRecordBatch(sc, []arrow.Array{arr}, 2)
+		defer rec.Release()
+		rdr, err := array.NewRecordReader(sc, []arrow.RecordBatch{rec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rdr.Release()
+		_, err = c.Ingest(ctx, Table{Name: name}, IngestMode{CreateIfMissing: true}, rdr)
+		return err
+	}
+	if err := ingest("nulls", arrow.Field{Name: "n", Type: arrow.Null, Nullable: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ingest("null_lists", arrow.Field{Name: "l", Type: arrow.ListOf(arrow.Null), Nullable: true}); err != nil {
+		t.Fatal(err)
+	}
+	mustExec(t, c, "INSERT INTO nulls VALUES (5)")
+	mustExec(t, c, "INSERT INTO null_lists VALUES ([5])")
+	if got, err := c.QueryText(ctx, "SELECT (SELECT sum(n) FROM nulls)::VARCHAR || ' ' || (SELECT typeof(l) FROM null_lists LIMIT 1)"); err != nil || got != "5 INTEGER[]" {
+		t.Fatalf("%q %v", got, err)
+	}
+	st := arrow.StructOf(arrow.Field{Name: "z", Type: arrow.PrimitiveTypes.Int32, Nullable: true},
+		arrow.Field{Name: "", Type: arrow.PrimitiveTypes.Int32, Nullable: true})
+	err := ingest("empty_name", arrow.Field{Name: "st", Type: arrow.ListOf(st), Nullable: true})
+	var de *Error
+	if !errors.As(err, &de) || de.Kind != KindInvalid || !strings.Contains(de.Msg, "empty name") {
+		t.Fatalf("a struct field of empty name: %v", err)
 	}
 }
