@@ -442,7 +442,25 @@ func (s *Server) tableSchema(ctx context.Context, sess *session, t tableRef, col
 		if d, dec := f.Type.(arrow.DecimalType); dec && c.prec != nil && c.scale != nil {
 			mb.Precision(d.GetPrecision()).Scale(d.GetScale())
 		}
-		fields[i].Metadata = mb.Metadata()
+		fields[i].Metadata = withMetadata(f.Metadata, mb.Metadata())
 	}
 	return arrow.NewSchema(fields, nil), nil
+}
+
+// withMetadata is a field's metadata with more's keys set: a column's
+// extension type travels in its field's metadata (ARROW:extension:name),
+// which the table's column metadata replaced, and GetTables gave DuckDB's
+// VARINT and GEOMETRY as plain binary where a SELECT gives arrow.opaque
+// and geoarrow.wkb (a tester's).
+func withMetadata(md, more arrow.Metadata) arrow.Metadata {
+	if md.Len() == 0 {
+		return more
+	}
+	keys, vals := slices.Clone(more.Keys()), slices.Clone(more.Values())
+	for i, k := range md.Keys() {
+		if more.FindKey(k) < 0 {
+			keys, vals = append(keys, k), append(vals, md.Values()[i])
+		}
+	}
+	return arrow.NewMetadata(keys, vals)
 }
