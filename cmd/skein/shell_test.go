@@ -298,6 +298,15 @@ func TestSQLFromStdin(t *testing.T) {
 	if code := run(args, strings.NewReader(q), &out, &errOut); code != 0 || out.String() != "v,u\ngAABAQ==,00000000-0000-0000-0000-000000000001\n" {
 		t.Fatalf("%d %q %q", code, out.String(), errOut.String())
 	}
+	// Values arrow-go writes otherwise than DuckDB: a HUGEINT of 39
+	// digits, infinities, 24:00:00, -0.0, decimals exactly.
+	out.Reset()
+	q = "SELECT TIME '24:00:00' t, 'infinity'::TIMESTAMP i, '-infinity'::DATE di, " +
+		"(-170141183460469231731687303715884105728)::HUGEINT h, '-0.0'::DOUBLE z, 12.50::DECIMAL(5,2) d, (-0.05)::DECIMAL(4,2) nd"
+	want := "t,i,di,h,z,d,nd\n24:00:00,infinity,-infinity,-170141183460469231731687303715884105728,-0,12.50,-0.05\n"
+	if code := run(args, strings.NewReader(q), &out, &errOut); code != 0 || out.String() != want {
+		t.Fatalf("%d %q %q, want %q", code, out.String(), errOut.String(), want)
+	}
 }
 
 // waitFor polls the server until cond holds.

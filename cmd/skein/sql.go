@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"net/url"
 	"strings"
 	"text/tabwriter"
@@ -233,6 +234,39 @@ var formats = []string{"table", "csv", "json", "line"}
 // vendor) shows its storage's: arrow-go's base extension array panics,
 // and a query of 1::VARINT ended skein sql (a tester's).
 func valueStr(col arrow.Array, i int) string {
+	// Values arrow-go writes otherwise than DuckDB would (a tester's): a
+	// HUGEINT past 38 digits in floating point, DuckDB's infinities as
+	// the integers that stand for them, 24:00:00 as midnight, -0.0 as 0.
+	switch a := col.(type) {
+	case *array.Decimal128:
+		return decimalText(a.Value(i).BigInt(), a.DataType().(*arrow.Decimal128Type).Scale)
+	case *array.Timestamp:
+		switch a.Value(i) {
+		case math.MaxInt64:
+			return "infinity"
+		case -math.MaxInt64:
+			return "-infinity"
+		}
+	case *array.Date32:
+		switch a.Value(i) {
+		case math.MaxInt32:
+			return "infinity"
+		case -math.MaxInt32:
+			return "-infinity"
+		}
+	case *array.Time64:
+		if day := arrow.Time64(24 * time.Hour / a.DataType().(*arrow.Time64Type).Unit.Multiplier()); a.Value(i) == day {
+			return "24:00:00"
+		}
+	case *array.Float64:
+		if v := a.Value(i); v == 0 && math.Signbit(v) {
+			return "-0"
+		}
+	case *array.Float32:
+		if v := a.Value(i); v == 0 && math.Signbit(float64(v)) {
+			return "-0"
+		}
+	}
 	if ext, ok := col.(array.ExtensionArray); ok {
 		switch col.(type) {
 		case *extensions.UUIDArray, *extensions.JSONArray, *extensions.Bool8Array,
@@ -242,6 +276,22 @@ func valueStr(col arrow.Array, i int) string {
 		}
 	}
 	return col.ValueStr(i)
+}
+
+// decimalText is v with scale digits after the point, exactly.
+func decimalText(v *big.Int, scale int32) string {
+	digits := new(big.Int).Abs(v).String()
+	if scale <= 0 {
+		return v.String()
+	}
+	for len(digits) <= int(scale) {
+		digits = "0" + digits
+	}
+	sign := ""
+	if v.Sign() < 0 {
+		sign = "-"
+	}
+	return sign + digits[:len(digits)-int(scale)] + "." + digits[len(digits)-int(scale):]
 }
 
 func printResult(out io.Writer, format string, schema *arrow.Schema, recs []arrow.RecordBatch) error {
