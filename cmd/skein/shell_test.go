@@ -299,7 +299,7 @@ func TestSQLFromStdin(t *testing.T) {
 		t.Fatalf("%d %q %q", code, out.String(), errOut.String())
 	}
 	// Values arrow-go writes otherwise than DuckDB: a HUGEINT of 39
-	// digits, infinities, 24:00:00, -0.0, decimals exactly.
+	// digits, infinities, 24:00:00, decimals exactly (and -0.0 as -0).
 	out.Reset()
 	q = "SELECT TIME '24:00:00' t, 'infinity'::TIMESTAMP i, '-infinity'::DATE di, " +
 		"(-170141183460469231731687303715884105728)::HUGEINT h, '-0.0'::DOUBLE z, 12.50::DECIMAL(5,2) d, (-0.05)::DECIMAL(4,2) nd"

@@ -236,7 +236,7 @@ var formats = []string{"table", "csv", "json", "line"}
 func valueStr(col arrow.Array, i int) string {
 	// Values arrow-go writes otherwise than DuckDB would (a tester's): a
 	// HUGEINT past 38 digits in floating point, DuckDB's infinities as
-	// the integers that stand for them, 24:00:00 as midnight, -0.0 as 0.
+	// the integers that stand for them, 24:00:00 as midnight.
 	switch a := col.(type) {
 	case *array.Decimal128:
 		return decimalText(a.Value(i).BigInt(), a.DataType().(*arrow.Decimal128Type).Scale)
@@ -257,14 +257,6 @@ func valueStr(col arrow.Array, i int) string {
 	case *array.Time64:
 		if day := arrow.Time64(24 * time.Hour / a.DataType().(*arrow.Time64Type).Unit.Multiplier()); a.Value(i) == day {
 			return "24:00:00"
-		}
-	case *array.Float64:
-		if v := a.Value(i); v == 0 && math.Signbit(v) {
-			return "-0"
-		}
-	case *array.Float32:
-		if v := a.Value(i); v == 0 && math.Signbit(float64(v)) {
-			return "-0"
 		}
 	}
 	if ext, ok := col.(array.ExtensionArray); ok {
