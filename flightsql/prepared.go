@@ -79,7 +79,9 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 		return res, err
 	}
 	ctx = duck.WithLabel(ctx, duck.Label{User: sess.user, SQL: req.GetQuery()})
-	p, err := withSession(ctx, sess, func() (*prepared, error) {
+	p, err := withSession(ctx, sess, func() (_ *prepared, err error) {
+		ctx, timed := s.withinTimeout(ctx, "(being prepared)", &err)
+		defer timed()
 		if err := s.sessions.roomFor(sess, s.cfg.MaxStatementsPerSession); err != nil {
 			return nil, err
 		}
@@ -321,7 +323,9 @@ func (s *Server) flightInfoPrepared(ctx context.Context, cmd flightsql.PreparedS
 	tag := newQueryTag(ctx)
 	tag.Session = sess.id
 	ctx = duck.WithLabel(ctx, duck.Label{QueryID: tag.ID, User: sess.user, SQL: p.sql})
-	q, err := withSession(ctx, sess, func() (*query, error) {
+	q, err := withSession(ctx, sess, func() (_ *query, err error) {
+		ctx, timed := s.withinTimeout(ctx, tag.ID, &err)
+		defer timed()
 		if err := s.sessions.roomFor(sess, s.cfg.MaxStatementsPerSession); err != nil {
 			return nil, err
 		}
@@ -373,7 +377,6 @@ func (s *Server) flightInfoPrepared(ctx context.Context, cmd flightsql.PreparedS
 			}
 			return q.reserve(), nil
 		}
-		var err error
 		if q.schema, err = s.boundSchema(ctx, sess, p, first); err != nil {
 			return nil, err
 		}

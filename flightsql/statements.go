@@ -125,7 +125,9 @@ func (s *Server) flightInfoStatement(ctx context.Context, cmd flightsql.Statemen
 	if err := explainable(ctx, cmd.GetQuery()); err != nil {
 		return nil, err
 	}
-	q, err := withSession(ctx, sess, func() (*query, error) {
+	q, err := withSession(ctx, sess, func() (_ *query, err error) {
+		ctx, timed := s.withinTimeout(ctx, tag.ID, &err)
+		defer timed()
 		if err := s.sessions.roomFor(sess, s.cfg.MaxStatementsPerSession); err != nil {
 			return nil, err
 		}
@@ -834,6 +836,22 @@ func (s *Server) timed(ctx context.Context, id string, fn func(context.Context) 
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Limits.QueryTimeout)
 	defer cancel()
 	return s.cfg.Limits.Expired(ctx, id, fn(ctx))
+}
+
+// withinTimeout is ctx bounded by --query-timeout, for a statement's
+// preparing and planning (and a write run as it is planned): DuckDB
+// binding a query over object storage reads its files' metadata, and over
+// a store answering in 23 s a query was answered 59 s past a 10 s timeout
+// (a tester's). timed, deferred, says in *err that the timeout ended it.
+func (s *Server) withinTimeout(ctx context.Context, id string, err *error) (_ context.Context, timed func()) {
+	if s.cfg.Limits.QueryTimeout <= 0 {
+		return ctx, func() {}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Limits.QueryTimeout)
+	return ctx, func() {
+		*err = s.cfg.Limits.Expired(ctx, id, *err)
+		cancel()
+	}
 }
 
 // planTimed runs plan, the cluster's planning of query id, within
