@@ -22,12 +22,20 @@ import (
 const MaxVariableBytes = 16 << 20
 
 // variableCost is a variable's size, as MaxVariableBytes counts it, in
-// SQL over duckdb_variables(). Separators and nested values are counted
-// for every type but the text and binary ones, whose commas and brackets
-// are characters.
-const variableCost = `strlen(value) + CASE WHEN type IN ('VARCHAR', 'BLOB', 'BIT') THEN 0
-  ELSE 64 * (strlen(value) - strlen(replace(value, ',', '')))
-    + 256 * (strlen(value) - strlen(replace(replace(value, '[', ''), '{', ''))) END`
+// SQL over duckdb_variables()' rows with bare, the value's text without
+// the strings it quotes. Separators and nested values are counted for
+// every type but the text ones, whose commas and brackets are characters,
+// and outside the strings of a nested value: a JSON value of 1 MB, and a
+// list of strings of commas, were refused as past 16 MiB (a tester's).
+const variableCost = `strlen(value) + CASE WHEN type IN ('VARCHAR', 'BLOB', 'BIT', 'JSON') THEN 0
+  ELSE 64 * (strlen(bare) - strlen(replace(bare, ',', '')))
+    + 256 * (strlen(bare) - strlen(replace(replace(bare, '[', ''), '{', ''))) END`
+
+// variablesWithBare are duckdb_variables()' rows with bare: DuckDB writes
+// a string of a nested value in single quotes, a quote within it escaped
+// with a backslash, when it holds a comma, a bracket or a quote.
+const variablesWithBare = `(SELECT name, value, type, regexp_replace(value, '''(?:[^''\\]|\\.)*''', '', 'g') AS bare
+  FROM duckdb_variables())`
 
 // boundVariables checks, after a SET statement ran, that the connection's
 // variables come to at most MaxVariableBytes; past it, those the
@@ -39,7 +47,7 @@ func (c *Conn) boundVariables(ctx context.Context) error {
 	// --query-timeout had set its variable, and its check, failing at
 	// the deadline, left it set whatever its size (a tester's).
 	ctx = context.WithoutCancel(ctx)
-	rows, err := c.QueryRows(ctx, `SELECT name, `+variableCost+` FROM duckdb_variables()`)
+	rows, err := c.QueryRows(ctx, `SELECT name, `+variableCost+` FROM `+variablesWithBare)
 	if err != nil {
 		return err
 	}
@@ -81,7 +89,7 @@ func (c *Conn) boundVariables(ctx context.Context) error {
 		delete(sizes, name)
 	}
 	return &Error{Kind: KindOutOfMemory, Msg: fmt.Sprintf("Out of Memory Error: a session's variables hold at most %d MiB "+
-		"(SET VARIABLE; a list counts 64 bytes an element beside its text): %s reset; large values go in a TEMP table",
+		"(SET VARIABLE; a list, struct or map counts 64 bytes an element and 256 a nested one beside its text): %s reset; large values go in a TEMP table",
 		MaxVariableBytes>>20, strings.Join(quoteAll(set), ", "))}
 }
 

@@ -64,6 +64,13 @@ func TestVariablesAreBounded(t *testing.T) {
 	mustExec(t, c, "RESET VARIABLE again")
 	mustExec(t, c, "RESET VARIABLE ids")
 	refused("SET VARIABLE deep = (SELECT list("+nested+") FROM range(80000) t(i))", `"deep"`)
+	// What is text is counted as text, inside a nested value too: a JSON
+	// value of 1 MB, and lists of strings of commas and brackets, were
+	// refused as past 16 MiB.
+	mustExec(t, c, "SET VARIABLE j = (SELECT to_json(list({'id': i, 'v': i})) FROM range(50000) t(i))")
+	mustExec(t, c, "SET VARIABLE commas = [repeat(',', 300000), repeat('[', 70000), 'it''s']")
+	mustExec(t, c, "RESET VARIABLE j")
+	mustExec(t, c, "RESET VARIABLE commas")
 	// The transaction was not aborted by the refusals.
 	mustExec(t, c, "CREATE TABLE kept AS SELECT getvariable('small') AS v")
 	mustExec(t, c, "COMMIT")
