@@ -178,7 +178,8 @@ func classify(e *duckdb.Error) Kind {
 			// The path the SQL names is the wrong kind of thing: COPY
 			// TO 'dir/' where DuckDB wants a file.
 			return KindInvalid
-		case strings.Contains(msg, "Could not read enough bytes from file"):
+		case strings.Contains(msg, "Could not read enough bytes from file"),
+			strings.Contains(msg, "Could not read from file") && strings.Contains(msg, "Invalid argument"):
 			// A file shorter than its own footer says: corrupt or cut
 			// short, the data's fault (a tester's, Internal).
 			return KindInvalid
@@ -214,7 +215,7 @@ func classify(e *duckdb.Error) Kind {
 		return KindUnsupported
 	case duckdb.ErrorTypeInvalid:
 		if strings.Contains(msg, "Prefetch registered for bytes outside file") || strings.Contains(msg, "don't know what type") ||
-			strings.Contains(msg, "TProtocolException") {
+			strings.Contains(msg, "TProtocolException") || strings.Contains(msg, "invalid TType") || strings.Contains(msg, "Out of buffer") {
 			// A Parquet footer that is not one: a length past the
 			// file's end, types that are garbage, bytes Thrift cannot
 			// decode (testers', Internal).

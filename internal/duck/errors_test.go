@@ -139,3 +139,21 @@ func TestCorruptFootersAreInvalid(t *testing.T) {
 		}
 	}
 }
+
+// Corrupt footers a sweep of random mutations found, as DuckDB 1.5.5
+// words them (the files are a tester's): the data's fault too.
+func TestCorruptFooterMessagesAreInvalid(t *testing.T) {
+	for _, e := range []*duckdb.Error{
+		{Type: duckdb.ErrorTypeInvalid, Msg: "Invalid Error: invalid TType"},
+		{Type: duckdb.ErrorTypeInvalid, Msg: "Invalid Error: Out of buffer"},
+		{Type: duckdb.ErrorTypeIO, Msg: `IO Error: Could not read from file "/d/corrupt.parquet": Invalid argument`},
+	} {
+		if got := classify(e); got != KindInvalid {
+			t.Errorf("%s: kind %d, want Invalid", e.Msg, got)
+		}
+	}
+	// A read the disk failed stays the server's.
+	if got := classify(&duckdb.Error{Type: duckdb.ErrorTypeIO, Msg: `IO Error: Could not read from file "/d/x.parquet": Input/output error`}); got != KindInternal {
+		t.Errorf("a disk's failure: kind %d, want Internal", got)
+	}
+}
