@@ -184,8 +184,12 @@ func holdsStruct(t arrow.DataType) bool {
 // enum types come out as DuckDB's own SQL.
 func (in *arrowInput) columnDefs(ctx context.Context, c *Conn) (string, error) {
 	for i, f := range in.schema.Fields() {
+		if in.names[i] == "" {
+			return "", &Error{Kind: KindInvalid, Msg: fmt.Sprintf("Invalid Input Error: column %d has an empty name, "+
+				"which a table cannot be created with: name every column", i+1)}
+		}
 		if emptyFieldName(f.Type) {
-			return "", &Error{Kind: KindInvalid, Msg: fmt.Sprintf("Invalid Input Error: column %.60q holds a struct field "+
+			return "", &Error{Kind: KindInvalid, Msg: fmt.Sprintf("Invalid Input Error: column %.60q holds a struct or union field "+
 				"with an empty name, which a table cannot be created with: name every field", in.names[i])}
 		}
 	}

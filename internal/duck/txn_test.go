@@ -290,4 +290,10 @@ func TestIngestOfNullTypesAndEmptyFieldNames(t *testing.T) {
 	if !errors.As(err, &de) || de.Kind != KindInvalid || !strings.Contains(de.Msg, "empty name") {
 		t.Fatalf("a struct field of empty name: %v", err)
 	}
+	// A column of empty name: a parser error about a zero-length
+	// identifier in Skein's own DDL.
+	err = ingest("empty_column", arrow.Field{Name: "", Type: arrow.PrimitiveTypes.Int64, Nullable: true})
+	if !errors.As(err, &de) || de.Kind != KindInvalid || !strings.Contains(de.Msg, "column 1 has an empty name") {
+		t.Fatalf("a column of empty name: %v", err)
+	}
 }
