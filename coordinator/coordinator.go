@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -344,7 +343,7 @@ func (c *Config) users() (*users.Store, error) {
 	case c.User == "":
 		return nil, nil
 	case c.PasswordFile != "":
-		b, err := os.ReadFile(c.PasswordFile)
+		b, err := cluster.ReadBounded(c.PasswordFile, 64<<10)
 		if err != nil {
 			return nil, fmt.Errorf("--password-file: %w", err)
 		}

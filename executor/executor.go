@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -203,6 +204,12 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	}
 	if err := cfg.TLS.Validate(); err != nil {
 		return nil, fmt.Errorf("executor: %w", err)
+	}
+	if strings.HasPrefix(cfg.Coordinator, "grpc+tls://") && !cfg.TLS.Enabled() {
+		// The coordinator refuses it (its clients would read this
+		// executor's results in the clear): said now, not as a refusal
+		// repeated every second for ever (a tester's).
+		return nil, errors.New("executor: the coordinator serves TLS: give the executor --tls-cert and --tls-key")
 	}
 	if cfg.Advertise != "" {
 		// Said now, not as the coordinator's refusal of every

@@ -536,3 +536,24 @@ func TestAdvertiseMustBeAURI(t *testing.T) {
 		}
 	}
 }
+
+// An executor without a certificate, of a coordinator that serves TLS, is
+// refused at start: the coordinator refuses it (its clients would read
+// its results in the clear), which it was told once a second for ever.
+// TLS flags that do not go together are refused too.
+func TestPlaintextExecutorOfATLSCoordinator(t *testing.T) {
+	for _, c := range []struct {
+		coord string
+		tls   cluster.TLS
+		want  string
+	}{
+		{"grpc+tls://127.0.0.1:1", cluster.TLS{}, "the coordinator serves TLS"},
+		{"grpc://127.0.0.1:1", cluster.TLS{ClientCA: "ca.pem"}, "--tls-client-ca needs --tls-cert"},
+	} {
+		_, err := Start(context.Background(), Config{Addr: "127.0.0.1:0", Coordinator: c.coord, TLS: c.tls,
+			Secret: cluster.NewSecret(), Threads: 1, SpoolDir: t.TempDir()}, zerolog.Nop())
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s %+v: %v, want %q", c.coord, c.tls, err, c.want)
+		}
+	}
+}

@@ -144,20 +144,31 @@ func NewSecret() Secret {
 // /dev/zero ran the process out of memory (a tester's).
 const maxSecretFile = 64 << 10
 
+// ReadBounded reads a file named by a flag, refusing one longer than max
+// bytes: a flag naming /dev/zero (or a log by mistake) ran the process out
+// of memory at start (a tester's).
+func ReadBounded(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("%s: longer than %d KiB", path, max>>10)
+	}
+	return b, nil
+}
+
 // ReadSecret reads a secret file (its trimmed contents, at least 16 bytes,
 // at most 64 KiB).
 func ReadSecret(path string) (Secret, error) {
-	f, err := os.Open(path)
+	b, err := ReadBounded(path, maxSecretFile)
 	if err != nil {
 		return nil, fmt.Errorf("cluster secret: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxSecretFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("cluster secret: %w", err)
-	}
-	if len(b) > maxSecretFile {
-		return nil, fmt.Errorf("cluster secret %s: longer than %d KiB", path, maxSecretFile>>10)
 	}
 	s := strings.TrimSpace(string(b))
 	if len(s) < 16 {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -52,9 +51,9 @@ func (t TLS) ServerCreds() (credentials.TransportCredentials, error) {
 	if t.Cert == "" {
 		return nil, nil
 	}
-	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+	cert, err := t.keyPair()
 	if err != nil {
-		return nil, fmt.Errorf("TLS key pair: %w", err)
+		return nil, err
 	}
 	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if t.ClientCA != "" {
@@ -76,9 +75,9 @@ func (t TLS) HTTPConfig() (*tls.Config, error) {
 	if t.Cert == "" {
 		return nil, nil
 	}
-	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+	cert, err := t.keyPair()
 	if err != nil {
-		return nil, fmt.Errorf("TLS key pair: %w", err)
+		return nil, err
 	}
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
@@ -110,17 +109,37 @@ func (t TLS) Dial(uri string) (string, grpc.DialOption, error) {
 	}
 	tc := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	if t.Cert != "" {
-		cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		cert, err := t.keyPair()
 		if err != nil {
-			return "", nil, fmt.Errorf("TLS key pair: %w", err)
+			return "", nil, err
 		}
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	return u.Host, grpc.WithTransportCredentials(credentials.NewTLS(tc)), nil
 }
 
+// maxPEMFile bounds a certificate, key or CA bundle file.
+const maxPEMFile = 1 << 20
+
+// keyPair loads the node's certificate and key.
+func (t TLS) keyPair() (tls.Certificate, error) {
+	certPEM, err := ReadBounded(t.Cert, maxPEMFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("TLS key pair: %w", err)
+	}
+	keyPEM, err := ReadBounded(t.Key, maxPEMFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("TLS key pair: %w", err)
+	}
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("TLS key pair: %w", err)
+	}
+	return cert, nil
+}
+
 func addPEM(pool *x509.CertPool, file string) error {
-	pem, err := os.ReadFile(file)
+	pem, err := ReadBounded(file, maxPEMFile)
 	if err != nil {
 		return fmt.Errorf("CA: %w", err)
 	}
