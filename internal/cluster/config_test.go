@@ -26,6 +26,9 @@ func TestTLSFlagsChecked(t *testing.T) {
 		{TLS{ClientCA: notPEM}, "--tls-client-ca needs --tls-cert"},
 		{TLS{CA: filepath.Join(dir, "missing.pem")}, "--cluster-ca"},
 		{TLS{CA: notPEM}, "holds no PEM certificate"},
+		// /dev/zero read whole ran the process out of memory.
+		{TLS{CA: "/dev/zero"}, "longer than 1024 KiB"},
+		{TLS{Cert: "c.pem", Key: "k.pem", ClientCA: "/dev/zero"}, "longer than 1024 KiB"},
 	} {
 		if err := c.tls.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want %q", c.tls, err, c.want)
@@ -39,6 +42,9 @@ func TestTLSFlagsChecked(t *testing.T) {
 // A secret file is read up to 64 KiB: --cluster-secret-file /dev/zero ran
 // the process out of memory.
 func TestSecretFileBounded(t *testing.T) {
+	if _, err := (TLS{Cert: "/dev/zero", Key: "/dev/zero"}).keyPair(); err == nil || !strings.Contains(err.Error(), "longer than") {
+		t.Fatalf("a certificate of /dev/zero: %v", err)
+	}
 	if _, err := ReadSecret("/dev/zero"); err == nil || !strings.Contains(err.Error(), "longer than 64 KiB") {
 		t.Fatalf("/dev/zero: %v", err)
 	}
