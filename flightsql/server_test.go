@@ -536,18 +536,10 @@ func TestTableSchemasAreCheckedAsQueries(t *testing.T) {
 	}
 }
 
-// A table's decimal columns say their digits in GetTables' schemas as a
-// query's do: DuckDB lists a HUGEINT's precision in bits, and JDBC's
-// getColumns said COLUMN_SIZE 128 of what a query calls DECIMAL(38,0) (a
-// tester's).
-func TestDecimalColumnsSayTheirDigits(t *testing.T) {
-	ts := startServer(t)
-	ctx := context.Background()
-	c := ts.client(t)
-	if _, err := c.ExecuteUpdate(ctx, "CREATE TABLE hd (h HUGEINT, d DECIMAL(9,2))"); err != nil {
-		t.Fatal(err)
-	}
-	info, err := c.GetTables(ctx, &flightsql.GetTablesOpts{TableNameFilterPattern: ptr("hd"), IncludeSchema: true})
+// tableSchemaOf is the schema GetTables gives of the one table name.
+func tableSchemaOf(t *testing.T, ctx context.Context, c *flightsql.Client, name string) *arrow.Schema {
+	t.Helper()
+	info, err := c.GetTables(ctx, &flightsql.GetTablesOpts{TableNameFilterPattern: ptr(name), IncludeSchema: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -559,6 +551,21 @@ func TestDecimalColumnsSayTheirDigits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return sc
+}
+
+// A table's decimal columns say their digits in GetTables' schemas as a
+// query's do: DuckDB lists a HUGEINT's precision in bits, and JDBC's
+// getColumns said COLUMN_SIZE 128 of what a query calls DECIMAL(38,0) (a
+// tester's).
+func TestDecimalColumnsSayTheirDigits(t *testing.T) {
+	ts := startServer(t)
+	ctx := context.Background()
+	c := ts.client(t)
+	if _, err := c.ExecuteUpdate(ctx, "CREATE TABLE hd (h HUGEINT, d DECIMAL(9,2))"); err != nil {
+		t.Fatal(err)
+	}
+	sc := tableSchemaOf(t, ctx, c, "hd")
 	for i, want := range []string{"38", "9"} {
 		if p, _ := sc.Field(i).Metadata.GetValue("ARROW:FLIGHT:SQL:PRECISION"); p != want {
 			t.Errorf("%s: precision %q, want %s", sc.Field(i).Name, p, want)
@@ -1226,18 +1233,7 @@ func TestTableSchemasKeepExtensionTypes(t *testing.T) {
 	if _, err := c.ExecuteUpdate(ctx, "CREATE TABLE ext (v VARINT, n INTEGER)"); err != nil {
 		t.Fatal(err)
 	}
-	info, err := c.GetTables(ctx, &flightsql.GetTablesOpts{TableNameFilterPattern: ptr("ext"), IncludeSchema: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, recs := fetch(t, ctx, c, info)
-	if rowCount(recs) != 1 {
-		t.Fatalf("%d tables", rowCount(recs))
-	}
-	sc, err := flight.DeserializeSchema(recs[0].Column(4).(*array.Binary).Value(0), memory.DefaultAllocator)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc := tableSchemaOf(t, ctx, c, "ext")
 	q, err := c.Execute(ctx, "SELECT * FROM ext")
 	if err != nil {
 		t.Fatal(err)
