@@ -393,12 +393,12 @@ func (s *Server) flightInfoPrepared(ctx context.Context, cmd flightsql.PreparedS
 		// parameters, as the query with their values in place.
 		takes := p.stmt.Params.NumFields() > 0
 		if s.cfg.Cluster != nil && p.stmt.Resolved && (takes && len(p.args) == 1 || !takes && len(p.args) == 0) {
-			info, err := s.planTimed(ctx, tag.ID, func(ctx context.Context) (*flight.FlightInfo, error) {
-				if takes {
-					return s.cfg.Cluster.PlanBound(ctx, sess.conn, tag, sess.user, p.sql, p.args[0], q.schema, resultMode(header, sess), desc)
-				}
-				return s.cfg.Cluster.Plan(ctx, sess.conn, tag, sess.user, p.sql, q.schema, resultMode(header, sess), desc)
-			})
+			var info *flight.FlightInfo
+			if takes {
+				info, err = s.cfg.Cluster.PlanBound(ctx, sess.conn, tag, sess.user, p.sql, p.args[0], q.schema, resultMode(header, sess), desc)
+			} else {
+				info, err = s.cfg.Cluster.Plan(ctx, sess.conn, tag, sess.user, p.sql, q.schema, resultMode(header, sess), desc)
+			}
 			if err != nil || len(info.GetEndpoint()) > 0 {
 				return &query{info: tagged(info, tag)}, err
 			}

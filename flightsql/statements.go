@@ -138,10 +138,7 @@ func (s *Server) flightInfoStatement(ctx context.Context, cmd flightsql.Statemen
 		// A text the cluster planned before over files unchanged since
 		// is not prepared again for its schema.
 		if s.cfg.Cluster != nil {
-			info, err := s.planTimed(ctx, tag.ID, func(ctx context.Context) (*flight.FlightInfo, error) {
-				info, _, err := s.cfg.Cluster.PlanKept(ctx, sess.conn, tag, sess.user, cmd.GetQuery(), resultMode(header, sess), desc)
-				return info, err
-			})
+			info, _, err := s.cfg.Cluster.PlanKept(ctx, sess.conn, tag, sess.user, cmd.GetQuery(), resultMode(header, sess), desc)
 			if err != nil || len(info.GetEndpoint()) > 0 {
 				return &query{info: tagged(info, tag)}, err
 			}
@@ -194,9 +191,7 @@ func (s *Server) flightInfoStatement(ctx context.Context, cmd flightsql.Statemen
 		// what reads files alone, which the transaction does not isolate;
 		// anything reading the session's tables runs here, in it.
 		if s.cfg.Cluster != nil && st.Resolved {
-			info, err := s.planTimed(ctx, tag.ID, func(ctx context.Context) (*flight.FlightInfo, error) {
-				return s.cfg.Cluster.Plan(ctx, sess.conn, tag, sess.user, cmd.GetQuery(), q.schema, resultMode(header, sess), desc)
-			})
+			info, err := s.cfg.Cluster.Plan(ctx, sess.conn, tag, sess.user, cmd.GetQuery(), q.schema, resultMode(header, sess), desc)
 			if err != nil || len(info.GetEndpoint()) > 0 {
 				_ = st.Close()
 				return &query{info: tagged(info, tag)}, err
@@ -852,21 +847,6 @@ func (s *Server) withinTimeout(ctx context.Context, id string, err *error) (_ co
 		*err = s.cfg.Limits.Expired(ctx, id, *err)
 		cancel()
 	}
-}
-
-// planTimed runs plan, the cluster's planning of query id, within
-// --query-timeout, as its run is: planning lists the files the query
-// reads and reads their footers, which over 1,500 objects in object
-// storage took a minute past a timeout of 10 s, and a query that then
-// ran here was answered in full (a tester's). Its tasks' deadline
-// counts from the planning's start.
-func (s *Server) planTimed(ctx context.Context, id string, plan func(context.Context) (*flight.FlightInfo, error)) (*flight.FlightInfo, error) {
-	var info *flight.FlightInfo
-	err := s.timed(ctx, id, func(ctx context.Context) (err error) {
-		info, err = plan(ctx)
-		return err
-	})
-	return info, err
 }
 
 // execRows runs stmt once per argument row (once without arguments when
