@@ -55,7 +55,7 @@ test-go: build moto ## run the Go tests (race detector on, but for the long end-
 	cd deploy/kubernetes && $(GO) test -count=1 ./...
 	$(GO) test -tags $(GOTAGS) -race -count=1 -timeout 15m $$($(GO) list -tags $(GOTAGS) ./... | grep -v /integration)
 	$(GO) test -tags $(GOTAGS) -count=1 -run 'TestGoHeapReservedUnderTheLimit' ./cmd/skein/
-	$(GO) test -tags $(GOTAGS) -count=1 -timeout 50m ./integration/
+	$(GO) test -tags $(GOTAGS) -count=1 -timeout 30m ./integration/
 
 .PHONY: moto
 moto: ## install moto's S3 server (pinned) into $(BUILD_DIR)/motoenv, for the object storage tests and bench

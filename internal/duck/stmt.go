@@ -57,11 +57,11 @@ type Stmt struct {
 	// reuse).
 	text    string
 	version CatalogVersion
-	// Held is how much the C heap grew while the statement was
-	// prepared: what DuckDB keeps in its plan beyond what its text
+	// Held is how much memory DuckDB took while it prepared the
+	// statement (touched): what it keeps in its plan beyond what its text
 	// suggests, constants it folded (SELECT repeat('x', 50000000) holds
-	// 50 MB). The process's heap, measured around the call: other work
-	// at the same time adds to it or takes from it.
+	// 50 MB). Only the preparing thread's is counted: other work at the
+	// same time adds nothing to it.
 	Held int64
 	// Memo is its user's, kept with the statement while PrepareAgain and
 	// Keep hand it from run to run: what the user derives from Schema
@@ -106,12 +106,7 @@ func (c *Conn) prepare(ctx context.Context, query string, runLeading bool) (*Stm
 	if err := c.boundFor(ctx, query); err != nil {
 		return nil, err
 	}
-	before := heapInUse()
-	st, err := c.prepareOwn(ctx, query, runLeading)
-	if err == nil {
-		st.Held = max(heapInUse()-before, 0)
-	}
-	return st, err
+	return c.prepareOwn(ctx, query, runLeading)
 }
 
 // prepareOwn is prepare without the text's checks: for the server's own
@@ -185,8 +180,9 @@ func (c *Conn) prepareExtracted(ctx context.Context, ex mapping.ExtractedStateme
 		return nil, err
 	}
 	p := new(mapping.PreparedStatement)
+	var state mapping.State
 	stop := c.db.watch(ctx, "preparing")
-	state := mapping.PrepareExtractedStatement(c.handle, ex, i, p)
+	held := touched(func() { state = mapping.PrepareExtractedStatement(c.handle, ex, i, p) })
 	stop()
 	if state == mapping.StateError {
 		msg := mapping.PrepareError(*p)
@@ -207,7 +203,7 @@ func (c *Conn) prepareExtracted(ctx context.Context, ex mapping.ExtractedStateme
 		mapping.DestroyPrepare(p)
 		return nil, err
 	}
-	st := &Stmt{conn: c, raw: raw, handle: *p}
+	st := &Stmt{conn: c, raw: raw, handle: *p, Held: held}
 	if duckdb.StmtType(mapping.PreparedStatementType(*p)) == duckdb.STATEMENT_TYPE_TRANSACTION {
 		st.controls = true
 		if toks, err := g.statement(int(i)); err == nil && len(toks) > 0 && toks[0].kind == 'w' {
