@@ -102,6 +102,11 @@ type Config struct {
 	// and then how long its answer may take before the connection is
 	// closed (0: never pinged; cluster.KeepaliveServer).
 	ClientPing time.Duration
+	// MaxConns bounds the connections open to it at once (its
+	// coordinator's, its peers', direct-mode clients'); one past it is
+	// closed as it is accepted (0: cluster.DefaultMaxConns; negative:
+	// none).
+	MaxConns int
 	// Test holds hooks for tests only (nil otherwise): no flag sets it.
 	Test *TestHooks
 }
@@ -268,12 +273,13 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 		removeSpoolDir()
 		return nil, err
 	}
-	lis, err := net.Listen("tcp", cfg.Addr)
+	tcp, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		_ = db.Close()
 		removeSpoolDir()
 		return nil, fmt.Errorf("executor: listen on %s: %w", cfg.Addr, err)
 	}
+	lis := cluster.LimitConns(tcp, cfg.MaxConns, cluster.LogRefused(log))
 	scheme := "grpc://"
 	if creds != nil {
 		scheme = "grpc+tls://"
@@ -308,6 +314,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	e.coord = &coordClient{e: e}
 	e.metrics = prometheus.NewRegistry()
 	e.counts = newTaskMetrics(e)
+	metrics.Connections(e.metrics, lis.Open, lis.Refused, lis.Max())
 	statusUnary, statusStream := skeinsql.StatusInterceptors(e.log)
 	g := newGate(cfg.Secret, cfg.MaxAwaiting, cfg.FirstMessageWait)
 	// The metrics interceptors first: they see each call's final code.

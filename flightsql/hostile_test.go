@@ -2,7 +2,9 @@ package flightsql_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -413,4 +415,69 @@ func TestNextStatementClosesAResultReadInPart(t *testing.T) {
 		t.Fatalf("the closed result gave all its %d rows", rows)
 	}
 	wantMessage(t, rdr.Err(), codes.Canceled, "ran another request")
+}
+
+// A client's connections are bounded (--max-connections): each costs the
+// server a descriptor and gRPC's buffers before anything on it is
+// checked, so one client's idle connections took the process to its
+// open-file limit (a tester's). Past the bound, a connection is closed
+// as it is accepted, and those open are served as before.
+func TestConnectionsBounded(t *testing.T) {
+	ts := startServer(t, func(c *coordinator.Config) { c.MaxConnections = 3 })
+	ctx := context.Background()
+	served := ts.client(t)
+	var idle []net.Conn
+	for range 2 {
+		conn, err := net.Dial("tcp", ts.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		idle = append(idle, conn)
+		// Accepted: the server sends its HTTP/2 settings first.
+		if _, err := conn.Read(make([]byte, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The fourth is closed unread: no byte, the end of the stream.
+	extra, err := net.Dial("tcp", ts.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	_ = extra.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := extra.Read(make([]byte, 1)); n != 0 || errors.Is(err, os.ErrDeadlineExceeded) || err == nil {
+		t.Fatalf("a connection past the bound read %d bytes, %v; want it closed", n, err)
+	}
+	refused, err := flightsql.NewClient(ts.addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer refused.Close()
+	_, err = refused.GetExecuteSchema(ctx, "SELECT 1")
+	wantCode(t, err, codes.Unavailable)
+	// The client connected before is served.
+	if v := scalarInt(t, ctx, served, "SELECT 42::BIGINT"); v != 42 {
+		t.Fatal(v)
+	}
+	// Closed connections free their places.
+	for _, conn := range idle {
+		_ = conn.Close()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := flightsql.NewClient(ts.addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.GetExecuteSchema(ctx, "SELECT 1")
+		_ = c.Close()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the places of closed connections were not freed: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -48,6 +48,7 @@ func executorCmd(args []string, stdout, stderr io.Writer) int {
 	cfg.ObjectStore.RegisterFlags(fs)
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "on SIGTERM, how long the executor may drain: it takes no new tasks, finishes those it has and waits for their results to be read, then deregisters and exits (a second signal stops it at once)")
 	fs.DurationVar(&cfg.ClientPing, "client-ping", cluster.DefaultClientPing, "ping a connection silent this long (a direct-mode client reading a result), and close it if the ping goes unanswered as long again: a stopped or frozen client then no longer holds its stream and the spooled result (0: never ping)")
+	fs.IntVar(&cfg.MaxConns, "max-connections", 0, "most connections open at once (the coordinator's, other executors', direct-mode clients'): one past it is closed as it is accepted, so that no client's idle connections take the process's descriptors or memory (0: a quarter of the open-file limit, ulimit -n, at most 4096; -1: no bound)")
 	fs.DurationVar(&cfg.KillTimeout, "task-kill-timeout", executor.DefaultKillTimeout, "how long a task may run on after it was stopped (its query cancelled or timed out) before the executor counts it stuck in a DuckDB call that checks for no interrupt: it then drains within --shutdown-grace and exits with status 3, for its supervisor to start it again with its cores free (0: never)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	profileDir := profileFlag(fs)

@@ -162,3 +162,16 @@ func (l labelled) Gather() ([]*dto.MetricFamily, error) {
 	}
 	return mfs, err
 }
+
+// Connections exports a gRPC listener's connections: those open, its
+// bound (--max-connections; -1 for none) and those it closed at once for
+// the bound.
+func Connections(reg prometheus.Registerer, open, refused func() int64, max int64) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "skein_grpc_server_connections_open",
+			Help: "Client connections open to the gRPC server."}, func() float64 { return float64(open()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "skein_grpc_server_connections_max",
+			Help: "Most connections the gRPC server keeps open at once (--max-connections; -1: no bound)."}, func() float64 { return float64(max) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "skein_grpc_server_connections_refused_total",
+			Help: "Connections the gRPC server closed as it accepted them, --max-connections being open."}, func() float64 { return float64(refused()) }))
+}
