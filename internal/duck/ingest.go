@@ -79,6 +79,12 @@ func (c *Conn) ingest(ctx context.Context, t Table, mode IngestMode, rdr array.R
 		return 0, fmt.Errorf("duck: ingest into %s: %w", t.Quoted(), err)
 	}
 	defer in.close()
+	// Refused by name: DuckDB's own refusal named the appender's table,
+	// appended_data, which the client never heard of (a tester's).
+	if i, j := sameNames(in.names); j > 0 {
+		return 0, &Error{Kind: KindInvalid, Msg: fmt.Sprintf("Invalid Input Error: columns %d and %d are both named %.60q "+
+			"(DuckDB's names ignore the case of ASCII letters): give every column its own name", i+1, j+1, in.names[j])}
+	}
 	if !exists || mode.Replace {
 		cols, err := in.columnDefs(ctx, c)
 		if err != nil {
@@ -129,6 +135,25 @@ WHERE lower(table_name) = lower($1) AND temporary = $2`, t.Name, t.Temporary)
 			(t.Temporary || equalFoldASCII(catalog, t.Catalog) && equalFoldASCII(schema, t.Schema))
 	}
 	return t, exists, wrap(rows.Err())
+}
+
+// sameNames is the first two of names equal but for the case of their
+// ASCII letters, as DuckDB compares them (j is 0 if none).
+func sameNames(names []string) (i, j int) {
+	seen := make(map[string]int, len(names))
+	for j, n := range names {
+		k := []byte(n)
+		for x, b := range k {
+			if 'A' <= b && b <= 'Z' {
+				k[x] = b + 'a' - 'A'
+			}
+		}
+		if i, dup := seen[string(k)]; dup {
+			return i, j
+		}
+		seen[string(k)] = j
+	}
+	return 0, 0
 }
 
 // equalFoldASCII says whether a and b are equal but for the case of their

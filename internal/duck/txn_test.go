@@ -297,3 +297,56 @@ func TestIngestOfNullTypesAndEmptyFieldNames(t *testing.T) {
 		t.Fatalf("a column of empty name: %v", err)
 	}
 }
+
+// Two columns of one name, as DuckDB compares names (ASCII letters in
+// either case), are refused naming them, on a create and an append: the
+// error was DuckDB's, about its appender's table "appended_data". Names
+// that differ beyond ASCII ("É" and "é") are two columns, as in DuckDB.
+func TestIngestOfColumnsOfOneName(t *testing.T) {
+	_, c, _ := openTest(t)
+	ctx := context.Background()
+	ingest := func(table string, mode IngestMode, names ...string) error {
+		t.Helper()
+		fields := make([]arrow.Field, len(names))
+		cols := make([]arrow.Array, len(names))
+		for i, n := range names {
+			fields[i] = arrow.Field{Name: n, Type: arrow.PrimitiveTypes.Int64, Nullable: true}
+			cols[i] = array.MakeArrayOfNull(memory.DefaultAllocator, arrow.PrimitiveTypes.Int64, 2)
+			defer cols[i].Release()
+		}
+		sc := arrow.NewSchema(fields, nil)
+		rec := array.NewRecordBatch(sc, cols, 2)
+		defer rec.Release()
+		rdr, err := array.NewRecordReader(sc, []arrow.RecordBatch{rec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rdr.Release()
+		_, err = c.Ingest(ctx, Table{Name: table}, mode, rdr)
+		return err
+	}
+	create, appendTo := IngestMode{CreateIfMissing: true}, IngestMode{Append: true}
+	mustExec(t, c, "CREATE TABLE existing (a BIGINT, b BIGINT)")
+	for _, tc := range []struct {
+		table string
+		mode  IngestMode
+		names []string
+		msg   string
+	}{
+		{"t1", create, []string{"a", "b", "A"}, `columns 1 and 3 are both named "A"`},
+		{"t2", create, []string{"x", "x"}, `columns 1 and 2 are both named "x"`},
+		{"existing", appendTo, []string{"b", "B"}, `columns 1 and 2 are both named "B"`},
+	} {
+		err := ingest(tc.table, tc.mode, tc.names...)
+		var de *Error
+		if !errors.As(err, &de) || de.Kind != KindInvalid || !strings.Contains(de.Msg, tc.msg) {
+			t.Errorf("%v into %s: %v, want InvalidArgument saying %s", tc.names, tc.table, err, tc.msg)
+		}
+	}
+	if err := ingest("accents", create, "É", "é"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.QueryText(ctx, "SELECT count(*)::VARCHAR FROM duckdb_columns() WHERE table_name = 'accents'"); err != nil || got != "2" {
+		t.Fatalf("%q %v", got, err)
+	}
+}
