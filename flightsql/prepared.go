@@ -107,7 +107,7 @@ func (s *Server) CreatePreparedStatement(ctx context.Context, req flightsql.Acti
 			if err := s.takeStatement(sess.user, more); err != nil {
 				_ = st.Close()
 				s.stmts.give(sess.user, cost)
-				return nil, fmt.Errorf("%w (the statement holds %d MB once prepared)", err, st.Held>>20)
+				return nil, fmt.Errorf("%w (the process grew by %d MB as DuckDB prepared it)", err, st.Held>>20)
 			}
 			cost += more
 		}

@@ -258,7 +258,7 @@ func New(cfg Config, db *duck.DB, mem memory.Allocator, log zerolog.Logger) (*Se
 	s.polls.byID = map[string]*polled{}
 	s.params = newByteBudget("parameter rows bound to prepared statements", "close prepared statements, bind fewer rows, or load rows with bulk ingest",
 		paramsPerMessage, cfg.MaxMessageBytes, cfg.Users != nil)
-	s.stmts = newByteBudget("memory of the prepared statements held (estimated from their texts)", "close prepared statements",
+	s.stmts = newByteBudget("memory of the prepared statements held (estimated from their texts, or what the process grew by as DuckDB prepared them)", "close prepared statements",
 		stmtsPerMessage, cfg.MaxMessageBytes, cfg.Users != nil)
 	s.held = newByteBudget("rows of writes returning rows (INSERT ... RETURNING) held unread", "read them (DoGet) or close them",
 		heldPerMessage, cfg.MaxMessageBytes, cfg.Users != nil)

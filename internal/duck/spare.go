@@ -20,9 +20,16 @@ import (
 // several times its bytes (4 sessions' 8 kept SELECTs of 50 MB each
 // took skein serve from 79 MB to 6,069 MB, found 2026-12-05), and a
 // long text's planning is the smaller part of its run anyway.
+//
+// maxSpareHeld bounds what the statements kept held as they were
+// prepared (Stmt.Held), together: a statement handed back is no longer
+// counted against its user's budget of statements, so 3 sessions' 8 kept
+// statements of a folded 50 MB constant each took a coordinator from 76
+// to 1,321 MB, counted as nothing (a tester's).
 const (
 	maxSpareStmts = 8
 	maxSpareText  = 64 << 10
+	maxSpareHeld  = 4 << 20
 )
 
 // PrepareAgain is Prepare, but hands out a statement of the same text that
@@ -54,11 +61,12 @@ func (c *Conn) PrepareAgain(ctx context.Context, query string) (*Stmt, error) {
 // Keep takes back a statement from PrepareAgain once its caller is done
 // with it, for the next PrepareAgain of its text; one that cannot be
 // reused (not a query of rows, one with parameters, or one of several
-// statements) is closed, and so is one of a text over maxSpareText. The
-// connection holds at most maxSpareStmts, the oldest closed first, and
-// closes them with itself.
+// statements) is closed, and so is one of a text over maxSpareText or
+// that held more than maxSpareHeld. The connection holds at most
+// maxSpareStmts, holding maxSpareHeld together, the oldest closed first,
+// and closes them with itself.
 func (c *Conn) Keep(st *Stmt) {
-	if !st.reusable() || len(st.text) > maxSpareText {
+	if !st.reusable() || len(st.text) > maxSpareText || st.Held > maxSpareHeld {
 		_ = st.Close()
 		return
 	}
@@ -69,7 +77,12 @@ func (c *Conn) Keep(st *Stmt) {
 		_ = c.spare[i].Close()
 		c.spare = slices.Delete(c.spare, i, i+1)
 	}
-	if len(c.spare) >= maxSpareStmts {
+	held := st.Held
+	for _, o := range c.spare {
+		held += o.Held
+	}
+	for len(c.spare) > 0 && (len(c.spare) >= maxSpareStmts || held > maxSpareHeld) {
+		held -= c.spare[0].Held
 		_ = c.spare[0].Close()
 		c.spare = slices.Delete(c.spare, 0, 1)
 	}

@@ -112,6 +112,29 @@ func TestPrepareAgain(t *testing.T) {
 	if slices.Contains(c.spare, st) {
 		t.Fatalf("a statement of %d bytes kept", len(long))
 	}
+	// Nor one that held much as it was prepared (a constant folded into
+	// its plan), and those kept hold at most maxSpareHeld together: a
+	// statement kept is no longer counted in its user's budget.
+	big := again("SELECT 'big' AS s")
+	big.Held = maxSpareHeld + 1
+	c.Keep(big)
+	if slices.Contains(c.spare, big) {
+		t.Fatal("a statement holding more than maxSpareHeld kept")
+	}
+	var half []*Stmt
+	for i := range 3 {
+		st := again(fmt.Sprintf("SELECT %d AS half", i))
+		st.Held = maxSpareHeld / 2
+		c.Keep(st)
+		half = append(half, st)
+	}
+	var held int64
+	for _, o := range c.spare {
+		held += o.Held
+	}
+	if held > maxSpareHeld || slices.Contains(c.spare, half[0]) || !slices.Contains(c.spare, half[2]) {
+		t.Fatalf("kept %d statements holding %d bytes; the oldest should go first, past %d", len(c.spare), held, maxSpareHeld)
+	}
 }
 
 // TestRunAgainAfterFileChanged: DuckDB binds a statement over files again
