@@ -349,25 +349,31 @@ func TestPreparedStatementsAreBounded(t *testing.T) {
 	text := "SELECT 1 AS a WHERE 1 IN (1" + strings.Repeat(",0", 2500) + ")"
 	ann := ts.bareClient(t, "")
 	actx := login(t, ann, "ann", "a")
+	// At most 2 fit in a 4 MiB share (3.4 MB estimated; what the process
+	// grew by as DuckDB prepared one, when more, counts instead).
 	var preps []*flightsql.PreparedStatement
-	for i := range 2 { // 3.4 MB of a 4 MiB share
-		p, err := ann.Prepare(actx, text)
-		if err != nil {
-			t.Fatalf("ann's statement %d: %v", i+1, err)
+	var err error
+	for err == nil && len(preps) <= 2 {
+		var p *flightsql.PreparedStatement
+		if p, err = ann.Prepare(actx, text); err == nil {
+			preps = append(preps, p)
 		}
-		preps = append(preps, p)
 	}
-	_, err := ann.Prepare(actx, text)
+	if len(preps) == 0 || len(preps) > 2 {
+		t.Fatalf("%d of ann's statements held, want 1 or 2 in her 4 MiB", len(preps))
+	}
 	wantMessage(t, err, codes.ResourceExhausted, "memory of the prepared statements held (estimated from their texts, or what the process grew by as DuckDB prepared them) of user ann")
 	bob := ts.bareClient(t, "")
 	if _, err := bob.Prepare(login(t, bob, "bob", "b"), text); err != nil {
 		t.Fatalf("bob's statement beside ann's: %v", err)
 	}
-	if err := preps[0].Close(actx); err != nil {
-		t.Fatal(err)
+	for _, p := range preps {
+		if err := p.Close(actx); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := ann.Prepare(actx, text); err != nil {
-		t.Fatalf("ann's statement after one closed: %v", err)
+		t.Fatalf("ann's statement after hers closed: %v", err)
 	}
 }
 
