@@ -224,7 +224,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxFileScans, "max-file-scans", duck.DefaultMaxFileScans, "most file scans (read_parquet, read_csv, read_json and the like, a file named as a table, counted through views, CTEs and macros) one client statement may bind: DuckDB holds a file open for each until the statement ends, so one statement of 18,000 scans took 18,000 descriptors (-1: no bound)")
 	fs.IntVar(&c.MaxSQLBytes, "max-sql-bytes", flightsql.DefaultMaxSQLBytes, "longest SQL text a client may send, in bytes: checking and parsing a statement takes a hundred times and more its size in memory (a 5 MB statement took the coordinator to 924 MB), so long lists of values go as bound parameters, an ingested table or a file (-1: no bound)")
 	fs.IntVar(&c.MaxOpenFiles, "max-open-files", 0, "while the process holds more file descriptors than this, a statement kept for later (a prepared statement, a query planned and not yet read) keeps none of its files open: it is prepared again when it runs, and one that cannot be (parameters, several statements in one text) is refused to the user holding the most statements (0: half the process's open-file limit, ulimit -n; -1: no bound)")
-	fs.IntVar(&c.MaxConnections, "max-connections", 0, "most client connections open at once: one past it is closed as it is accepted (its client sees Unavailable), so that no client's idle connections take the process's descriptors or memory (0: a quarter of the open-file limit, ulimit -n, at most 4096; -1: no bound)")
+	fs.IntVar(&c.MaxConnections, "max-connections", 0, "most client connections open at once: one past it is closed as it is accepted (its client sees Unavailable), so that no client's idle connections take the process's descriptors or memory (0: a quarter of the open-file limit, ulimit -n, at most 2048; -1: no bound)")
 	fs.IntVar(&c.MaxMessageMB, "max-message-mb", 64, "largest message a client may send, in MiB (a command, a batch of ingested rows), and most memory the parameter rows bound to one prepared statement may hold")
 	fs.BoolVar(&c.InsecureNoAuth, "insecure-no-auth", false, "allow serving a non-loopback address without auth")
 	fs.StringVar(&c.TLSCert, "tls-cert", "", "TLS certificate file (PEM); enables TLS")
@@ -539,7 +539,17 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 		_ = db.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	lis := cluster.LimitConns(tcp, cfg.MaxConnections, cluster.LogRefused(log))
+	// The bound is the clients': skein serve's own executors, one
+	// connection each, come on top (with --max-connections 2 and 2 of
+	// them, no client could connect, a tester's).
+	maxConns := cfg.MaxConnections
+	if maxConns == 0 {
+		maxConns = cluster.DefaultMaxConns()
+	}
+	if maxConns > 0 {
+		maxConns += cfg.Executors
+	}
+	lis := cluster.LimitConns(tcp, maxConns, cluster.LogRefused(log))
 	metrics.Connections(promReg, lis.Open, lis.Refused, lis.Max())
 	promReg.MustRegister(newGauges(hist, reg, fs.Stats))
 	if d != nil {

@@ -320,7 +320,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	// The metrics interceptors first: they see each call's final code.
 	opts := append(metrics.NewGRPC(e.metrics).ServerOptions(), grpc.ChainUnaryInterceptor(statusUnary), grpc.ChainStreamInterceptor(statusStream),
 		grpc.InitialWindowSize(8<<20), grpc.InitialConnWindowSize(16<<20),
-		grpc.WriteBufferSize(1<<20), grpc.ReadBufferSize(1<<20),
+		grpc.WriteBufferSize(1<<20), grpc.SharedWriteBuffer(true), grpc.ReadBufferSize(skeinsql.ReadBufferBytes), // as the front door's
 		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))), // as the coordinator's front door (flightsql.ServerOptions)
 		grpc.MaxRecvMsgSize(cluster.MaxMessage),
 		grpc.MaxHeaderListSize(skeinsql.MaxHeaderBytes),

@@ -480,4 +480,10 @@ func TestConnectionsBounded(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The bound is the clients': skein serve's own executors' connections
+	// come on top.
+	serve := startServer(t, func(c *coordinator.Config) { c.MaxConnections, c.Executors = 1, 2 })
+	if v := scalarInt(t, ctx, serve.client(t), "SELECT 7::BIGINT"); v != 7 {
+		t.Fatal(v)
+	}
 }

@@ -21,14 +21,14 @@ import (
 
 // DefaultMaxConns is a node's bound on its open connections when
 // --max-connections is 0: a quarter of its open-file limit, at most
-// 4,096 and at least 64. The other descriptors are the files DuckDB and
+// 2,048 and at least 64. The other descriptors are the files DuckDB and
 // the spool hold open (--max-open-files is half the limit).
 func DefaultMaxConns() int {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur == 0 {
-		return 4096
+		return 2048
 	}
-	return int(min(max(lim.Cur/4, 64), 4096))
+	return int(min(max(lim.Cur/4, 64), 2048))
 }
 
 // ConnLimit is a listener whose connections open at once are bounded.
