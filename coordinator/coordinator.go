@@ -376,7 +376,7 @@ type Coordinator struct {
 	db        *duck.DB
 	fs        *flightsql.Server
 	grpc      *grpc.Server
-	lis       net.Listener
+	lis       *cluster.ConnLimit
 	done      chan error
 	dist      *dist
 	reg       *registry
@@ -539,15 +539,16 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 		_ = db.Close()
 		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	// The bound is the clients': skein serve's own executors, one
-	// connection each, come on top (with --max-connections 2 and 2 of
-	// them, no client could connect, a tester's).
+	// The bound is the clients': skein serve's own executors, two
+	// connections each (their registration's, their relay's), come on
+	// top (with --max-connections 2 and 2 of them, no client could
+	// connect, a tester's).
 	maxConns := cfg.MaxConnections
 	if maxConns == 0 {
 		maxConns = cluster.DefaultMaxConns()
 	}
 	if maxConns > 0 {
-		maxConns += cfg.Executors
+		maxConns += 2 * cfg.Executors
 	}
 	lis := cluster.LimitConns(tcp, maxConns, cluster.LogRefused(log))
 	metrics.Connections(promReg, lis.Open, lis.Refused, lis.Max())
@@ -590,6 +591,17 @@ func dialable(a *net.TCPAddr) string {
 // startExecutors runs the in-process executors of skein serve: each its own
 // DuckDB and Flight listener on loopback, registering over gRPC like any
 // other, and waits until they have registered.
+// execMaxConns is the bound skein serve's executors keep on their
+// connections: the coordinator's (its clients' and theirs, whose direct
+// reads reach them too), and the coordinator's own and their peers' on
+// top.
+func (c *Coordinator) execMaxConns() int {
+	if c.lis.Max() < 0 {
+		return -1
+	}
+	return int(c.lis.Max()) + 2 + c.cfg.Executors
+}
+
 func (c *Coordinator) startExecutors(ctx context.Context, secret cluster.Secret, allowed []string) error {
 	if c.cfg.Executors <= 0 {
 		return nil
@@ -614,10 +626,14 @@ func (c *Coordinator) startExecutors(ctx context.Context, secret cluster.Secret,
 			// with the coordinator, serves on.
 			KillTimeout: executor.DefaultKillTimeout,
 			ClientPing:  c.cfg.ClientPing,
-			MaxConns:    c.cfg.MaxConnections,
-			Batch:       duck.Batches(c.cfg.BatchRows),
-			Heartbeat:   min(time.Second, c.reg.timeout/3),
-			TLS:         c.dist.tls,
+			// Its clients' bound, and the coordinator's and its
+			// peers' connections on top (with the clients' alone, the
+			// coordinator's took the one place of --max-connections 1,
+			// and no exchange could reach it: a tester's).
+			MaxConns:  c.execMaxConns(),
+			Batch:     duck.Batches(c.cfg.BatchRows),
+			Heartbeat: min(time.Second, c.reg.timeout/3),
+			TLS:       c.dist.tls,
 		}
 		if c.cfg.Executor != nil {
 			c.cfg.Executor(&ecfg)

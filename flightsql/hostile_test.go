@@ -481,9 +481,48 @@ func TestConnectionsBounded(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	// The bound is the clients': skein serve's own executors' connections
-	// come on top.
-	serve := startServer(t, func(c *coordinator.Config) { c.MaxConnections, c.Executors = 1, 2 })
-	if v := scalarInt(t, ctx, serve.client(t), "SELECT 7::BIGINT"); v != 7 {
-		t.Fatal(v)
+	// come on top, at the coordinator and at each other, for a query
+	// whose tasks exchange rows and whose client reads them from the
+	// executors; and the next client is served.
+	serve := startServer(t, func(c *coordinator.Config) {
+		c.MaxConnections, c.Executors = 1, 2
+		c.InProcessPlan, c.LocalMaxRows, c.SplitMinRows, c.TaskRows, c.BroadcastRows = coordinator.PlanDistribute, 0, 0, 1000, 1
+	})
+	sc := serve.client(t)
+	file := filepath.Join(serve.dataDir, "files", "conns.parquet")
+	if _, err := sc.ExecuteUpdate(ctx, "COPY (SELECT (range * 7919) % 20000 AS id, range AS v FROM range(20000)) TO '"+file+"' (ROW_GROUP_SIZE 1000)"); err != nil {
+		t.Fatal(err)
+	}
+	join := fmt.Sprintf("SELECT a.id, b.v FROM read_parquet('%s') AS a JOIN read_parquet('%[1]s') AS b USING (id)", file)
+	info, err := sc.Execute(ctx, join)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.Endpoint) < 2 || !strings.Contains(string(info.AppMetadata), `"mode":"stages"`) {
+		t.Fatalf("the join is not read from executors: %d endpoints, %s", len(info.Endpoint), info.AppMetadata)
+	}
+	for range 2 {
+		if _, recs := query(t, ctx, sc, join); rowCount(recs) != 20000 {
+			t.Fatal(rowCount(recs))
+		}
+	}
+	// Once: then an executor's connections to the coordinator took the
+	// next client's place.
+	_ = sc.Close()
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		c, err := flightsql.NewClient(serve.addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.GetExecuteSchema(ctx, "SELECT 1")
+		_ = c.Close()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the next client, once one had read from the executors: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
