@@ -71,7 +71,9 @@ type Config struct {
 	MaxOpenFiles int // 0: half the process's limit; negative: none
 	// MaxConnections bounds the client connections open at once; one
 	// past it is closed as it is accepted (0: cluster.DefaultMaxConns;
-	// negative: none). The in-process executors take the same.
+	// negative: none). The in-process executors' connections come on
+	// top, and their own bound is this one with room for the
+	// coordinator's and each other's (execMaxConns).
 	MaxConnections int
 	MaxMessageMB   int
 	TLSCert        string
@@ -588,9 +590,6 @@ func dialable(a *net.TCPAddr) string {
 	return net.JoinHostPort(host, strconv.Itoa(a.Port))
 }
 
-// startExecutors runs the in-process executors of skein serve: each its own
-// DuckDB and Flight listener on loopback, registering over gRPC like any
-// other, and waits until they have registered.
 // execMaxConns is the bound skein serve's executors keep on their
 // connections: the coordinator's (its clients' and theirs, whose direct
 // reads reach them too), and the coordinator's own and their peers' on
@@ -602,6 +601,9 @@ func (c *Coordinator) execMaxConns() int {
 	return int(c.lis.Max()) + 2 + c.cfg.Executors
 }
 
+// startExecutors runs the in-process executors of skein serve: each its own
+// DuckDB and Flight listener on loopback, registering over gRPC like any
+// other, and waits until they have registered.
 func (c *Coordinator) startExecutors(ctx context.Context, secret cluster.Secret, allowed []string) error {
 	if c.cfg.Executors <= 0 {
 		return nil

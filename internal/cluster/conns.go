@@ -44,10 +44,13 @@ type ConnLimit struct {
 }
 
 // LimitConns bounds lis to max connections open at once (0:
-// DefaultMaxConns; -1: no bound).
+// DefaultMaxConns; negative: no bound).
 func LimitConns(lis net.Listener, max int, onRefuse func(refused int64)) *ConnLimit {
-	if max == 0 {
+	switch {
+	case max == 0:
 		max = DefaultMaxConns()
+	case max < 0:
+		max = -1
 	}
 	return &ConnLimit{Listener: lis, max: int64(max), onRefuse: onRefuse}
 }
