@@ -60,8 +60,9 @@ type Stmt struct {
 	// Held is how much memory DuckDB took while it prepared the
 	// statement (touched): what it keeps in its plan beyond what its text
 	// suggests, constants it folded (SELECT repeat('x', 50000000) holds
-	// 50 MB). Only the preparing thread's is counted: other work at the
-	// same time adds nothing to it.
+	// 50 MB). The lesser of the preparing thread's page faults and the
+	// process's growth meanwhile: other work at the same time adds
+	// nothing to it, and may take from it.
 	Held int64
 	// Memo is its user's, kept with the statement while PrepareAgain and
 	// Keep hand it from run to run: what the user derives from Schema
