@@ -88,9 +88,7 @@ func (d *dist) runAt(ctx context.Context, loc string, handles []string, ended fu
 // lostCall marks a start call's error errRunBroken when it is neither an
 // answer of the executor's (one that stops says ResourceExhausted) nor a
 // connection that could not be made (gRPC's "Error while dialing": the
-// executor was gone already; "error reading server preface": it closed
-// the connection before a call could reach it, as an executor at its
-// --max-connections does), but a connection lost: the executor died,
+// executor was gone already), but a connection lost: the executor died,
 // perhaps of the tasks it ran, or of the same tasks run a moment before
 // for a reader.
 //
@@ -99,7 +97,7 @@ func (d *dist) runAt(ctx context.Context, loc string, handles []string, ended fu
 // executor was not seen to die of it.
 func lostCall(ctx context.Context, err error) error {
 	if status.Code(err) == codes.Unavailable && ctx.Err() == nil && !strings.Contains(err.Error(), "Error while dialing") &&
-		!strings.Contains(err.Error(), "error reading server preface") && !errors.Is(err, cluster.ErrClosedUnder) {
+		!errors.Is(err, cluster.ErrClosedUnder) {
 		return fmt.Errorf("%w: %w", errRunBroken, err)
 	}
 	return err
