@@ -464,21 +464,8 @@ func TestConnectionsBounded(t *testing.T) {
 	for _, conn := range idle {
 		_ = conn.Close()
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := flightsql.NewClient(ts.addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = c.GetExecuteSchema(ctx, "SELECT 1")
-		_ = c.Close()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the places of closed connections were not freed: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := connectsWithin(ctx, ts.addr, 10*time.Second); err != nil {
+		t.Fatalf("the places of closed connections were not freed: %v", err)
 	}
 	// The bound is the clients': skein serve's own executors' connections
 	// come on top, at the coordinator and at each other, for a query
@@ -509,19 +496,24 @@ func TestConnectionsBounded(t *testing.T) {
 	// Once: then an executor's connections to the coordinator took the
 	// next client's place.
 	_ = sc.Close()
-	deadline = time.Now().Add(10 * time.Second)
+	if err := connectsWithin(ctx, serve.addr, 10*time.Second); err != nil {
+		t.Fatalf("the next client, once one had read from the executors: %v", err)
+	}
+}
+
+// connectsWithin tries a new client's call at addr until one is answered
+// or wait has passed, and gives the last error then.
+func connectsWithin(ctx context.Context, addr string, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
 	for {
-		c, err := flightsql.NewClient(serve.addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		c, err := flightsql.NewClient(addr, nil, nil, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		_, err = c.GetExecuteSchema(ctx, "SELECT 1")
 		_ = c.Close()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the next client, once one had read from the executors: %v", err)
+		if err == nil || time.Now().After(deadline) {
+			return err
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
