@@ -521,20 +521,6 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 	if d != nil {
 		d.failedIn = fs.FailedInTransaction
 	}
-	// Stop, past the shutdown grace, waits for the handlers it cancels:
-	// nothing may use the database after Shutdown closes it.
-	// The metrics interceptors come first, so they see each call's final
-	// status code.
-	// Executors ping their connections to it (cluster.KeepaliveDial); it
-	// pings its clients (--client-ping).
-	opts := append(append(append(grpcMetrics.ServerOptions(), fs.ServerOptions()...), grpc.WaitForHandlers(true)), cluster.KeepaliveServer(cfg.ClientPing)...)
-	if creds != nil {
-		opts = append(opts, grpc.Creds(creds))
-	}
-	g := grpc.NewServer(opts...)
-	fs.Register(g)
-	hs := health.New()
-	hs.Register(g)
 	tcp, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		fs.Close()
@@ -552,8 +538,25 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Coordinator, e
 	if maxConns > 0 {
 		maxConns += 2 * cfg.Executors
 	}
-	lis := cluster.LimitConns(tcp, maxConns, cluster.LogRefused(log))
-	metrics.Connections(promReg, lis.Open, lis.Refused, lis.Max())
+	lis := cluster.LimitConns(tcp, maxConns, log)
+	metrics.Connections(promReg, lis)
+	// Stop, past the shutdown grace, waits for the handlers it cancels:
+	// nothing may use the database after Shutdown closes it.
+	// The metrics interceptors come first, so they see each call's final
+	// status code.
+	// Executors ping their connections to it (cluster.KeepaliveDial); it
+	// pings its clients (--client-ping).
+	opts := append(append(append(grpcMetrics.ServerOptions(), fs.ServerOptions()...), grpc.WaitForHandlers(true)), cluster.KeepaliveServer(cfg.ClientPing)...)
+	// The listener tells calls their connection, which their credential
+	// proves (cluster.Prove).
+	opts = append(opts, grpc.StatsHandler(lis))
+	if creds != nil {
+		opts = append(opts, grpc.Creds(creds))
+	}
+	g := grpc.NewServer(opts...)
+	fs.Register(g)
+	hs := health.New()
+	hs.Register(g)
 	promReg.MustRegister(newGauges(hist, reg, fs.Stats))
 	if d != nil {
 		promReg.MustRegister(d.sched.calls, d.sched.sent, d.planLookups, d.factLookups, d.textLookups)

@@ -279,7 +279,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 		removeSpoolDir()
 		return nil, fmt.Errorf("executor: listen on %s: %w", cfg.Addr, err)
 	}
-	lis := cluster.LimitConns(tcp, cfg.MaxConns, cluster.LogRefused(log))
+	lis := cluster.LimitConns(tcp, cfg.MaxConns, log)
 	scheme := "grpc://"
 	if creds != nil {
 		scheme = "grpc+tls://"
@@ -314,7 +314,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	e.coord = &coordClient{e: e}
 	e.metrics = prometheus.NewRegistry()
 	e.counts = newTaskMetrics(e)
-	metrics.Connections(e.metrics, lis.Open, lis.Refused, lis.Max())
+	metrics.Connections(e.metrics, lis)
 	statusUnary, statusStream := skeinsql.StatusInterceptors(e.log)
 	g := newGate(cfg.Secret, cfg.MaxAwaiting, cfg.FirstMessageWait)
 	// The metrics interceptors first: they see each call's final code.
@@ -331,6 +331,7 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 		// the gate bounds the calls of all connections together.
 		grpc.MaxConcurrentStreams(skeinsql.MaxStreamsPerConn),
 		grpc.InTapHandle(g.tap), grpc.StatsHandler(g),
+		grpc.StatsHandler(lis), // for cluster.Prove
 		flightwire.ServerOption())
 	opts = append(opts, cluster.KeepaliveServer(cfg.ClientPing)...)
 	if creds != nil {
@@ -616,6 +617,8 @@ func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServe
 	if err != nil {
 		return skeinsql.VerifyError("task ticket", err, skeinsql.ErrUnauthenticated)
 	}
+	// A direct-mode client's connection keeps its place at the bound.
+	cluster.Prove(stream.Context(), "")
 	switch {
 	case partial && task.Partitions == 0:
 		return fmt.Errorf("%w: task %s/%d has no partitions to read (it is not an exchange's producer)",

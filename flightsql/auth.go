@@ -338,6 +338,7 @@ func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerI
 	if err != nil {
 		return nil, err
 	}
+	s.prove(ctx, info.FullMethod, id)
 	release, err := s.running.acquire(id, info.FullMethod)
 	if err != nil {
 		return nil, err
@@ -345,6 +346,21 @@ func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerI
 	defer release()
 	defer s.working(info.FullMethod)()
 	return h(context.WithValue(ctx, identityKey{}, id), req)
+}
+
+// prove keeps the place of a call's connection at --max-connections
+// (cluster.Prove) once the call has passed authentication, within its
+// user's share where there are users; a health probe, which needs no
+// credential, proves nothing.
+func (s *Server) prove(ctx context.Context, method string, id *identity) {
+	if strings.HasPrefix(method, health.MethodPrefix) {
+		return
+	}
+	owner := ""
+	if s.authRequired() && !id.member {
+		owner = id.user
+	}
+	cluster.Prove(ctx, owner)
 }
 
 type identityStream struct {
@@ -362,6 +378,7 @@ func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 	if err != nil {
 		return err
 	}
+	s.prove(ss.Context(), info.FullMethod, id)
 	release, err := s.running.acquire(id, info.FullMethod)
 	if err != nil {
 		return err

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,7 +23,9 @@ import (
 	"github.com/skeindb/skein/internal/duck"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // Attacks an authenticated client could make on the server itself, each of
@@ -425,26 +429,40 @@ func TestNextStatementClosesAResultReadInPart(t *testing.T) {
 func TestConnectionsBounded(t *testing.T) {
 	ts := startServer(t, func(c *coordinator.Config) { c.MaxConnections = 3 })
 	ctx := context.Background()
-	served := ts.client(t)
-	var idle []net.Conn
-	for range 2 {
-		conn, err := net.Dial("tcp", ts.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		idle = append(idle, conn)
-		// Accepted: the server sends its HTTP/2 settings first.
-		if _, err := conn.Read(make([]byte, 1)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The fourth is closed unread: no byte, the end of the stream.
-	extra, err := net.Dial("tcp", ts.addr)
+	served := ts.client(t) // it has made a call: its place is kept
+	// A health probe needs no credential, and its call keeps no place.
+	probe, err := grpc.NewClient(ts.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer extra.Close()
+	defer probe.Close()
+	if _, err := healthpb.NewHealthClient(probe).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	idle := rawConn(t, ts.addr)
+	// Accepted: the server sends its HTTP/2 settings first.
+	if _, err := idle.Read(make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	// At the bound, a new client takes the place of the oldest connection
+	// that has made no authenticated call, which is closed; the other
+	// stays open.
+	ts.client(t)
+	waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if !probe.WaitForStateChange(waitCtx, connectivity.Ready) {
+		t.Fatal("the probe's connection is still open")
+	}
+	if closedWithin(idle, 200*time.Millisecond) == nil {
+		t.Fatal("the newer idle connection was closed too")
+	}
+	ts.client(t)
+	if err := closedWithin(idle, 10*time.Second); err != nil {
+		t.Fatalf("the idle connection: %v", err)
+	}
+	// Every place is now a client's that has made a call: one more
+	// connection is closed unread, and a client sees Unavailable.
+	extra := rawConn(t, ts.addr)
 	_ = extra.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if n, err := extra.Read(make([]byte, 1)); n != 0 || errors.Is(err, os.ErrDeadlineExceeded) || err == nil {
 		t.Fatalf("a connection past the bound read %d bytes, %v; want it closed", n, err)
@@ -456,16 +474,14 @@ func TestConnectionsBounded(t *testing.T) {
 	defer refused.Close()
 	_, err = refused.GetExecuteSchema(ctx, "SELECT 1")
 	wantCode(t, err, codes.Unavailable)
-	// The client connected before is served.
+	// The client connected first is served.
 	if v := scalarInt(t, ctx, served, "SELECT 42::BIGINT"); v != 42 {
 		t.Fatal(v)
 	}
 	// Closed connections free their places.
-	for _, conn := range idle {
-		_ = conn.Close()
-	}
+	_ = served.Close()
 	if err := connectsWithin(ctx, ts.addr, 10*time.Second); err != nil {
-		t.Fatalf("the places of closed connections were not freed: %v", err)
+		t.Fatalf("the place of a closed connection was not freed: %v", err)
 	}
 	// The bound is the clients': skein serve's own executors' connections
 	// come on top, at the coordinator and at each other, for a query
@@ -488,6 +504,18 @@ func TestConnectionsBounded(t *testing.T) {
 	if len(info.Endpoint) < 2 || !strings.Contains(string(info.AppMetadata), `"mode":"stages"`) {
 		t.Fatalf("the join is not read from executors: %d endpoints, %s", len(info.Endpoint), info.AppMetadata)
 	}
+	// Connections that send nothing, past the executors' bound, keep no
+	// client from reading there: the reader's connection takes the place
+	// of one of them.
+	for _, ep := range info.Endpoint {
+		u, err := url.Parse(ep.Location[0].Uri)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 12 {
+			rawConn(t, u.Host)
+		}
+	}
 	for range 2 {
 		if _, recs := query(t, ctx, sc, join); rowCount(recs) != 20000 {
 			t.Fatal(rowCount(recs))
@@ -499,6 +527,49 @@ func TestConnectionsBounded(t *testing.T) {
 	if err := connectsWithin(ctx, serve.addr, 10*time.Second); err != nil {
 		t.Fatalf("the next client, once one had read from the executors: %v", err)
 	}
+}
+
+// With users, one user's connections keep at most a quarter of the
+// places: the others are left unproven, and a new client takes the place
+// of one of them.
+func TestOneUsersConnectionsLeaveRoomForOthers(t *testing.T) {
+	path := usersFile(t, map[string]string{"ann": "reader:a", "bob": "reader:b"})
+	ts := startServer(t, func(c *coordinator.Config) { c.UsersFile, c.MaxConnections = path, 4 })
+	first := ts.bareClient(t, "")
+	actx := login(t, first, "ann", "a")
+	for range 3 {
+		login(t, ts.bareClient(t, ""), "ann", "a")
+	}
+	bob := ts.bareClient(t, "")
+	if v := scalarInt(t, login(t, bob, "bob", "b"), bob, "SELECT 7::BIGINT"); v != 7 {
+		t.Fatal(v)
+	}
+	// Ann's first connection, within her share, kept its place.
+	if v := scalarInt(t, actx, first, "SELECT 8::BIGINT"); v != 8 {
+		t.Fatal(v)
+	}
+}
+
+// rawConn is a TCP connection to addr that sends nothing, closed when
+// the test ends.
+func rawConn(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// closedWithin reads c until the server closes it, or wait has passed.
+func closedWithin(c net.Conn, wait time.Duration) error {
+	_ = c.SetReadDeadline(time.Now().Add(wait))
+	_, err := io.Copy(io.Discard, c)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("still open after %s", wait)
+	}
+	return nil
 }
 
 // connectsWithin tries a new client's call at addr until one is answered

@@ -1,12 +1,15 @@
 package cluster
 
 import (
+	"container/list"
+	"context"
 	"net"
 	"sync"
 	"sync/atomic"
 	"syscall"
 
 	"github.com/rs/zerolog"
+	"google.golang.org/grpc/stats"
 )
 
 // Every connection a node accepts costs it before anything on it is
@@ -15,9 +18,19 @@ import (
 // open. Without a bound, one client's thousands of idle connections
 // take the process to its open-file limit (after which DuckDB opens no
 // file and no executor reaches it) or past its memory. A node therefore
-// keeps at most --max-connections open at once, and closes one accepted
-// past that at once: its client sees the connection closed
-// (Unavailable), and the clients already connected are served as before.
+// keeps at most --max-connections open at once.
+//
+// A bound alone hands the node to whoever fills it first: a client
+// opening connections and sending nothing on them kept every other
+// client, and the cluster's own calls, out (a tester's). So a
+// connection is proven once one of its calls passes the node's
+// credential check (Prove), and a connection accepted at the bound takes
+// the place of the oldest open one not yet proven, which is closed. Only
+// when every open connection is proven is the new one closed as it is
+// accepted: its client sees the connection closed (Unavailable), and the
+// clients already connected are served as before. One user's proven
+// connections are at most a quarter of the bound: past that, theirs stay
+// unproven, so that a user holding many keeps no other out.
 
 // DefaultMaxConns is a node's bound on its open connections when
 // --max-connections is 0: a quarter of its open-file limit, at most
@@ -31,78 +44,191 @@ func DefaultMaxConns() int {
 	return int(min(max(lim.Cur/4, 64), 2048))
 }
 
-// ConnLimit is a listener whose connections open at once are bounded.
+// ConnLimit is a listener whose connections open at once are bounded. It
+// is also the gRPC stats handler (grpc.StatsHandler) that lets a call's
+// context find its connection, for Prove.
 type ConnLimit struct {
 	net.Listener
-	max     int64
-	open    atomic.Int64
-	refused atomic.Int64
-	// onRefuse, if set, is called with the count refused so far each time
-	// a connection is refused (the node logs the first, then one in a
-	// thousand).
-	onRefuse func(refused int64)
+	max int64
+	log zerolog.Logger
+
+	mu sync.Mutex
+	// byAddr finds a connection from its addresses (connKey) when gRPC
+	// tags it; unproven holds those not yet proven, oldest first.
+	byAddr   map[string]*limitedConn
+	unproven list.List
+	// owned counts each user's proven connections (Prove's owner).
+	owned map[string]int
+
+	open, refused, evicted atomic.Int64
 }
 
 // LimitConns bounds lis to max connections open at once (0:
-// DefaultMaxConns; negative: no bound).
-func LimitConns(lis net.Listener, max int, onRefuse func(refused int64)) *ConnLimit {
+// DefaultMaxConns; negative: no bound), logging on log the first
+// connection closed for the bound, then one in a thousand.
+func LimitConns(lis net.Listener, max int, log zerolog.Logger) *ConnLimit {
 	switch {
 	case max == 0:
 		max = DefaultMaxConns()
 	case max < 0:
 		max = -1
 	}
-	return &ConnLimit{Listener: lis, max: int64(max), onRefuse: onRefuse}
+	return &ConnLimit{Listener: lis, max: int64(max), log: log, byAddr: map[string]*limitedConn{}, owned: map[string]int{}}
 }
 
-// Accept returns the next connection within the bound, closing those
-// past it as they come.
+func connKey(local, remote net.Addr) string {
+	if local == nil || remote == nil {
+		return ""
+	}
+	return local.String() + " " + remote.String()
+}
+
+// Accept returns the next connection, closing the oldest unproven one to
+// make room at the bound, or the new one if every open connection is
+// proven.
 func (l *ConnLimit) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err != nil {
 			return nil, err
 		}
-		if n := l.open.Add(1); l.max < 0 || n <= l.max {
-			return &limitedConn{Conn: c, l: l}, nil
+		lc := &limitedConn{Conn: c, l: l, key: connKey(c.LocalAddr(), c.RemoteAddr())}
+		l.mu.Lock()
+		var victim *limitedConn
+		if l.max >= 0 && l.open.Load() >= l.max {
+			front := l.unproven.Front()
+			if front == nil {
+				l.mu.Unlock()
+				_ = c.Close()
+				l.logClosed(l.refused.Add(1), "a connection was closed as it was accepted: --max-connections are open, "+
+					"every one of them having made an authenticated call (raise the bound, or the open-file limit it defaults from)")
+				continue
+			}
+			victim = front.Value.(*limitedConn)
+			l.drop(victim)
 		}
-		l.open.Add(-1)
-		_ = c.Close()
-		n := l.refused.Add(1)
-		if l.onRefuse != nil {
-			l.onRefuse(n)
+		l.open.Add(1)
+		lc.elem = l.unproven.PushBack(lc)
+		if lc.key != "" {
+			l.byAddr[lc.key] = lc
 		}
+		l.mu.Unlock()
+		if victim != nil {
+			_ = victim.Conn.Close()
+			l.logClosed(l.evicted.Add(1), "a connection that had made no authenticated call was closed to make room for a new one: "+
+				"--max-connections are open (a client holding connections it does not use, or one still connecting)")
+		}
+		return lc, nil
 	}
 }
+
+func (l *ConnLimit) logClosed(n int64, msg string) {
+	if n == 1 || n%1000 == 0 {
+		l.log.Warn().Int64("count", n).Msg(msg)
+	}
+}
+
+// drop forgets c, with l.mu held, once.
+func (l *ConnLimit) drop(c *limitedConn) {
+	if c.dropped {
+		return
+	}
+	c.dropped = true
+	if c.elem != nil {
+		l.unproven.Remove(c.elem)
+		c.elem = nil
+	}
+	if l.byAddr[c.key] == c {
+		delete(l.byAddr, c.key)
+	}
+	if c.proven.Load() && c.owner != "" {
+		if l.owned[c.owner]--; l.owned[c.owner] == 0 {
+			delete(l.owned, c.owner)
+		}
+	}
+	l.open.Add(-1)
+}
+
+type provenKey struct{}
+
+// Prove marks the connection of the call ctx belongs to as proven: it
+// keeps its place at the bound. A node calls it once a call has passed
+// its credential check, with the user the call is from (owner; "" for
+// the cluster's own calls, and where there are no users): a user's
+// connections past a quarter of the bound are left unproven. For a
+// context that is no call of a ConnLimit's server it does nothing.
+func Prove(ctx context.Context, owner string) {
+	c, _ := ctx.Value(provenKey{}).(*limitedConn)
+	if c == nil || c.proven.Load() {
+		return
+	}
+	l := c.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c.dropped || c.proven.Load() {
+		return
+	}
+	if owner != "" && l.max >= 0 {
+		if int64(l.owned[owner]) >= max(l.max/4, 1) {
+			return
+		}
+		l.owned[owner]++
+	}
+	if c.elem != nil {
+		l.unproven.Remove(c.elem)
+		c.elem = nil
+	}
+	c.owner = owner
+	c.proven.Store(true)
+}
+
+// TagConn gives the connection's context its limitedConn, for Prove.
+func (l *ConnLimit) TagConn(ctx context.Context, info *stats.ConnTagInfo) context.Context {
+	key := connKey(info.LocalAddr, info.RemoteAddr)
+	l.mu.Lock()
+	c := l.byAddr[key]
+	l.mu.Unlock()
+	if c == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, provenKey{}, c)
+}
+
+func (l *ConnLimit) HandleConn(context.Context, stats.ConnStats) {}
+
+func (l *ConnLimit) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+
+func (l *ConnLimit) HandleRPC(context.Context, stats.RPCStats) {}
 
 // Open is how many of its connections are open.
 func (l *ConnLimit) Open() int64 { return l.open.Load() }
 
-// Refused is how many connections it closed for the bound.
+// Refused is how many connections it closed as it accepted them, every
+// open one being proven.
 func (l *ConnLimit) Refused() int64 { return l.refused.Load() }
+
+// Evicted is how many unproven connections it closed to make room for
+// new ones.
+func (l *ConnLimit) Evicted() int64 { return l.evicted.Load() }
 
 // Max is its bound, -1 for none.
 func (l *ConnLimit) Max() int64 { return l.max }
 
 type limitedConn struct {
 	net.Conn
-	l    *ConnLimit
-	once sync.Once
+	l      *ConnLimit
+	key    string
+	proven atomic.Bool // set with l.mu held
+	// With l.mu held: its place among the unproven (nil once proven or
+	// dropped), whether it was dropped, and the user who proved it.
+	elem    *list.Element
+	dropped bool
+	owner   string
 }
 
 func (c *limitedConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(func() { c.l.open.Add(-1) })
-	return err
-}
-
-// LogRefused logs a connection closed for the bound: the first, then
-// one in a thousand, with the count so far.
-func LogRefused(log zerolog.Logger) func(refused int64) {
-	return func(n int64) {
-		if n == 1 || n%1000 == 0 {
-			log.Warn().Int64("refused", n).Msg("a connection was closed as it was accepted: --max-connections are open " +
-				"(a client holding many connections; raise the bound, or the open-file limit it defaults from)")
-		}
-	}
+	c.l.mu.Lock()
+	c.l.drop(c)
+	c.l.mu.Unlock()
+	return c.Conn.Close()
 }

@@ -163,15 +163,29 @@ func (l labelled) Gather() ([]*dto.MetricFamily, error) {
 	return mfs, err
 }
 
+// ConnCounts is what a node's bounded listener (cluster.ConnLimit)
+// counts.
+type ConnCounts interface {
+	Open() int64
+	Max() int64
+	Refused() int64
+	Evicted() int64
+}
+
 // Connections exports a gRPC listener's connections: those open, its
-// bound (--max-connections; -1 for none) and those it closed at once for
-// the bound.
-func Connections(reg prometheus.Registerer, open, refused func() int64, max int64) {
+// bound (--max-connections; -1 for none), those it closed as it accepted
+// them for the bound, and the unproven ones it closed to make room.
+func Connections(reg prometheus.Registerer, c ConnCounts) {
+	max := c.Max()
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "skein_grpc_server_connections_open",
-			Help: "Client connections open to the gRPC server."}, func() float64 { return float64(open()) }),
+			Help: "Client connections open to the gRPC server."}, func() float64 { return float64(c.Open()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "skein_grpc_server_connections_max",
 			Help: "Most connections the gRPC server keeps open at once (--max-connections; -1: no bound)."}, func() float64 { return float64(max) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "skein_grpc_server_connections_refused_total",
-			Help: "Connections the gRPC server closed as it accepted them, --max-connections being open."}, func() float64 { return float64(refused()) }))
+			Help: "Connections the gRPC server closed as it accepted them, --max-connections being open and every one having made an authenticated call."},
+			func() float64 { return float64(c.Refused()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "skein_grpc_server_connections_evicted_total",
+			Help: "Connections that had made no authenticated call, closed by the gRPC server to make room for new ones at --max-connections."},
+			func() float64 { return float64(c.Evicted()) }))
 }
