@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/duckdb/duckdb-go/v2"
 )
@@ -73,6 +74,14 @@ func (c *Conn) ingest(ctx context.Context, t Table, mode IngestMode, rdr array.R
 		create = strings.Replace(create, "CREATE", "CREATE OR REPLACE", 1)
 	case exists && !mode.Append:
 		return 0, &Error{Kind: KindAlreadyExists, Msg: fmt.Sprintf("Catalog Error: Table %s already exists", t.Quoted())}
+	}
+	// DuckDB's own refusal of a struct's two fields of one name named
+	// neither the column nor the fields (a tester's).
+	for i, f := range rdr.Schema().Fields() {
+		if a, b, found := sameFieldNames(f.Type); found {
+			return 0, &Error{Kind: KindInvalid, Msg: fmt.Sprintf("Invalid Input Error: column %d (%.60q) has struct fields named %.60q "+
+				"and %.60q (DuckDB's names ignore the case of ASCII letters): give every field its own name", i+1, f.Name, a, b)}
+		}
 	}
 	in, err := c.newArrowInput(rdr.Schema())
 	if err != nil {
@@ -154,6 +163,31 @@ func sameNames(names []string) (i, j int) {
 		seen[string(k)] = j
 	}
 	return 0, 0
+}
+
+// sameFieldNames finds, in a column's type, a struct with two fields of
+// one name as DuckDB compares names, and gives their names.
+func sameFieldNames(dt arrow.DataType) (a, b string, found bool) {
+	switch t := dt.(type) {
+	case *arrow.StructType:
+		names := make([]string, t.NumFields())
+		for i, f := range t.Fields() {
+			names[i] = f.Name
+		}
+		if i, j := sameNames(names); j > 0 {
+			return names[i], names[j], true
+		}
+		for _, f := range t.Fields() {
+			if a, b, found := sameFieldNames(f.Type); found {
+				return a, b, true
+			}
+		}
+	case arrow.ListLikeType: // lists of every kind, and maps
+		return sameFieldNames(t.Elem())
+	case *arrow.DictionaryType:
+		return sameFieldNames(t.ValueType)
+	}
+	return "", "", false
 }
 
 // equalFoldASCII says whether a and b are equal but for the case of their

@@ -343,6 +343,28 @@ func TestIngestOfColumnsOfOneName(t *testing.T) {
 			t.Errorf("%v into %s: %v, want InvalidArgument saying %s", tc.names, tc.table, err, tc.msg)
 		}
 	}
+	// Fields of a struct, at any depth, likewise.
+	s := arrow.StructOf(arrow.Field{Name: "x", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		arrow.Field{Name: "X", Type: arrow.PrimitiveTypes.Int64, Nullable: true})
+	for _, dt := range []arrow.DataType{s, arrow.ListOf(s), arrow.MapOf(arrow.BinaryTypes.String, s)} {
+		sc := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.PrimitiveTypes.Int64}, {Name: "s", Type: dt, Nullable: true}}, nil)
+		b := array.NewRecordBuilder(memory.DefaultAllocator, sc)
+		b.Field(0).(*array.Int64Builder).Append(1)
+		b.Field(1).AppendNull()
+		rec := b.NewRecordBatch()
+		b.Release()
+		rdr, err := array.NewRecordReader(sc, []arrow.RecordBatch{rec})
+		rec.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Ingest(ctx, Table{Name: "nested"}, create, rdr)
+		rdr.Release()
+		var de *Error
+		if want := `column 2 ("s") has struct fields named "x" and "X"`; !errors.As(err, &de) || de.Kind != KindInvalid || !strings.Contains(de.Msg, want) {
+			t.Errorf("%s: %v, want InvalidArgument saying %s", dt, err, want)
+		}
+	}
 	if err := ingest("accents", create, "É", "é"); err != nil {
 		t.Fatal(err)
 	}
