@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -37,8 +38,11 @@ type query struct {
 	// heldBytes of result are taken from budget until sent or dropped.
 	heldBytes int64
 	budget    *byteBudget
-	ran       bool   // result is its rows
-	meta      []byte // the local FlightInfo's app_metadata: why it is not split
+	ran       bool // result is its rows
+	// rolledBack is set when the session's transaction it was planned in
+	// is rolled back (nil: planned in none).
+	rolledBack *atomic.Bool
+	meta       []byte // the local FlightInfo's app_metadata: why it is not split
 	// wireSchema is schema serialized, when a prepared statement keeps it
 	// (nil: serialize schema).
 	wireSchema []byte
@@ -53,6 +57,20 @@ type query struct {
 	open    func() bool // whether the connection it was planned on is open
 	expires time.Time
 	taken   bool
+}
+
+// inItsTxn refuses q, planned in a transaction, once that transaction
+// was rolled back: run then, a count planned in the transaction did not
+// see the rows the transaction had inserted (a tester's). Read after
+// its transaction committed, it runs as the session's next statement,
+// and sees what the transaction wrote: ADBC's driver may read a result
+// after the commit() that follows its execute(). The rows of a write
+// that returns rows were its when it ran, at planning.
+func (q *query) inItsTxn() error {
+	if q.rolledBack != nil && q.rolledBack.Load() && !q.ran {
+		return fmt.Errorf("%w: query %s was planned in a transaction that was rolled back since: plan it again", ErrInvalid, q.id)
+	}
+	return nil
 }
 
 // ticketClaims are what a query ticket carries.

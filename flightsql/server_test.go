@@ -486,6 +486,47 @@ func TestTransactions(t *testing.T) {
 	if visible(other) != 1 {
 		t.Fatal("commit lost the row")
 	}
+	// A query planned in a transaction is not read outside it: after
+	// the rollback, it would count without the row the transaction
+	// inserted.
+	tx, err = c.BeginTransaction(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecuteUpdate(ctx, "INSERT INTO tx VALUES (4)"); err != nil {
+		t.Fatal(err)
+	}
+	if info, err = tx.Execute(ctx, "SELECT count(*) FROM tx"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rdr, err := c.DoGet(ctx, info.Endpoint[0].Ticket)
+	if err == nil {
+		for rdr.Next() {
+		}
+		err = rdr.Err()
+		rdr.Release()
+	}
+	wantMessage(t, err, codes.InvalidArgument, "rolled back since")
+	// Read after its transaction committed, it sees what that wrote.
+	tx, err = c.BeginTransaction(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecuteUpdate(ctx, "INSERT INTO tx VALUES (5)"); err != nil {
+		t.Fatal(err)
+	}
+	if info, err = tx.Execute(ctx, "SELECT count(*) FROM tx"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, recs := fetch(t, ctx, c, info); recs[0].Column(0).(*array.Int64).Value(0) != 2 {
+		t.Fatal("a query of a committed transaction, read after the commit")
+	}
 }
 
 // A table's schema in GetTables (JDBC's getColumns, ADBC's GetObjects)

@@ -45,6 +45,9 @@ type session struct {
 	claimed  bool   // a client came back to it: Handshake, token, cookie, transaction or handle
 	fresh    bool   // its creator has not taken it yet: not to be reclaimed under it
 	txn      string // open transaction id, "" if none
+	// rollback is set when the open transaction is rolled back, for the
+	// queries planned in it (query.inItsTxn).
+	rollback *atomic.Bool
 	// committedInSQL is the transaction id a COMMIT in SQL ended last
 	// (endedInSQL), "" if none.
 	committedInSQL string

@@ -247,6 +247,9 @@ func (s *Server) register(q *query, desc *flight.FlightDescriptor) (*flight.Flig
 		q.unhold()
 		return nil, err
 	}
+	q.sess.mu.Lock()
+	q.rolledBack = q.sess.rollback
+	q.sess.mu.Unlock()
 	s.queries.add(q)
 	if s.cfg.Cluster != nil && !q.written {
 		q.done = s.cfg.Cluster.Local(QueryTag{ID: q.id, Trace: q.trace}, q.user, q.sql)
@@ -339,6 +342,11 @@ func (s *Server) DoGetStatement(ctx context.Context, t flightsql.StatementQueryT
 		ch := make(chan flight.StreamChunk)
 		close(ch)
 		return arrow.NewSchema(nil, nil), ch, nil
+	}
+	if err := q.inItsTxn(); err != nil {
+		s.queries.finish(q)
+		q.sess.unlock()
+		return nil, nil, err
 	}
 	schema := ResultSchema(q.schema)
 	runCtx, cancel := context.WithCancel(ctx)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
@@ -33,7 +34,7 @@ func (s *Server) BeginTransaction(ctx context.Context, _ flightsql.ActionBeginTr
 		}
 		id := sess.id + "/" + newID()
 		sess.mu.Lock()
-		sess.txn = id
+		sess.txn, sess.rollback = id, new(atomic.Bool)
 		sess.mu.Unlock()
 		return []byte(id), nil
 	})
@@ -59,9 +60,18 @@ func (sess *session) endedInSQL(ctx context.Context) {
 		if committed {
 			sess.committedInSQL = sess.txn
 		}
-		sess.txn = ""
+		sess.endTxn(!committed)
 		sess.mu.Unlock()
 	}
+}
+
+// endTxn forgets the session's open transaction, rolled back or not,
+// with sess.mu held.
+func (sess *session) endTxn(rolledBack bool) {
+	if rolledBack && sess.rollback != nil {
+		sess.rollback.Store(true)
+	}
+	sess.txn, sess.rollback = "", nil
 }
 
 // errTxnNotOpen is a transaction of a live session that has ended: by
@@ -108,7 +118,9 @@ func (s *Server) EndTransaction(ctx context.Context, req flightsql.ActionEndTran
 	_, err = withSession(ctx, sess, func() (struct{}, error) {
 		_, err := sess.conn.Exec(ctx, stmt)
 		sess.mu.Lock()
-		sess.txn = "" // DuckDB ends the transaction even when COMMIT fails
+		// DuckDB ends the transaction even when COMMIT fails: it is
+		// rolled back.
+		sess.endTxn(stmt == "ROLLBACK" || err != nil)
 		sess.mu.Unlock()
 		return struct{}{}, err
 	})
