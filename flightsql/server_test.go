@@ -488,18 +488,23 @@ func TestTransactions(t *testing.T) {
 	}
 	// A query planned in a transaction is not read outside it: after
 	// the rollback, it would count without the row the transaction
-	// inserted.
-	tx, err = c.BeginTransaction(ctx)
+	// inserted. Read after the commit, it sees what that wrote.
+	countAfter := func(row int, end func(*flightsql.Txn) error) (*flight.FlightInfo, error) {
+		tx, err := c.BeginTransaction(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.ExecuteUpdate(ctx, fmt.Sprintf("INSERT INTO tx VALUES (%d)", row)); err != nil {
+			t.Fatal(err)
+		}
+		info, err := tx.Execute(ctx, "SELECT count(*) FROM tx")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info, end(tx)
+	}
+	info, err = countAfter(4, func(tx *flightsql.Txn) error { return tx.Rollback(ctx) })
 	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.ExecuteUpdate(ctx, "INSERT INTO tx VALUES (4)"); err != nil {
-		t.Fatal(err)
-	}
-	if info, err = tx.Execute(ctx, "SELECT count(*) FROM tx"); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
 	rdr, err := c.DoGet(ctx, info.Endpoint[0].Ticket)
@@ -510,18 +515,7 @@ func TestTransactions(t *testing.T) {
 		rdr.Release()
 	}
 	wantMessage(t, err, codes.InvalidArgument, "rolled back since")
-	// Read after its transaction committed, it sees what that wrote.
-	tx, err = c.BeginTransaction(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.ExecuteUpdate(ctx, "INSERT INTO tx VALUES (5)"); err != nil {
-		t.Fatal(err)
-	}
-	if info, err = tx.Execute(ctx, "SELECT count(*) FROM tx"); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
+	if info, err = countAfter(5, func(tx *flightsql.Txn) error { return tx.Commit(ctx) }); err != nil {
 		t.Fatal(err)
 	}
 	if _, recs := fetch(t, ctx, c, info); recs[0].Column(0).(*array.Int64).Value(0) != 2 {
