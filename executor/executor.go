@@ -618,7 +618,7 @@ func (s *service) DoGet(t *flight.Ticket, stream flight.FlightService_DoGetServe
 		return skeinsql.VerifyError("task ticket", err, skeinsql.ErrUnauthenticated)
 	}
 	// A direct-mode client's connection keeps its place at the bound.
-	cluster.Prove(stream.Context(), "")
+	cluster.Prove(stream.Context())
 	switch {
 	case partial && task.Partitions == 0:
 		return fmt.Errorf("%w: task %s/%d has no partitions to read (it is not an exchange's producer)",

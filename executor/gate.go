@@ -74,7 +74,7 @@ func (a *awaiting) free() { a.once.Do(func() { <-a.g.slots }) }
 // read. It runs on the connection's reader: it must not block.
 func (g *gate) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
 	if toks := info.Header.Get(cluster.CallHeader); len(toks) == 1 && g.secret.VerifyCall(toks[0]) == nil {
-		cluster.Prove(ctx, "")
+		cluster.Prove(ctx)
 		return ctx, nil
 	}
 	select {

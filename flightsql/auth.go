@@ -338,7 +338,7 @@ func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerI
 	if err != nil {
 		return nil, err
 	}
-	s.prove(ctx, info.FullMethod, id)
+	prove(ctx, info.FullMethod)
 	release, err := s.running.acquire(id, info.FullMethod)
 	if err != nil {
 		return nil, err
@@ -349,18 +349,12 @@ func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerI
 }
 
 // prove keeps the place of a call's connection at --max-connections
-// (cluster.Prove) once the call has passed authentication, within its
-// user's share where there are users; a health probe, which needs no
-// credential, proves nothing.
-func (s *Server) prove(ctx context.Context, method string, id *identity) {
-	if strings.HasPrefix(method, health.MethodPrefix) {
-		return
+// (cluster.Prove) once the call has passed authentication; a health
+// probe, which needs no credential, proves nothing.
+func prove(ctx context.Context, method string) {
+	if !strings.HasPrefix(method, health.MethodPrefix) {
+		cluster.Prove(ctx)
 	}
-	owner := ""
-	if s.authRequired() && !id.member {
-		owner = id.user
-	}
-	cluster.Prove(ctx, owner)
 }
 
 type identityStream struct {
@@ -378,7 +372,7 @@ func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 	if err != nil {
 		return err
 	}
-	s.prove(ss.Context(), info.FullMethod, id)
+	prove(ss.Context(), info.FullMethod)
 	release, err := s.running.acquire(id, info.FullMethod)
 	if err != nil {
 		return err

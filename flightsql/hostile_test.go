@@ -439,7 +439,7 @@ func TestConnectionsBounded(t *testing.T) {
 	if _, err := healthpb.NewHealthClient(probe).Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	idle := rawConn(t, ts.addr)
+	idle := rawConn(t, ts.addr, "")
 	// Accepted: the server sends its HTTP/2 settings first.
 	if _, err := idle.Read(make([]byte, 1)); err != nil {
 		t.Fatal(err)
@@ -462,7 +462,7 @@ func TestConnectionsBounded(t *testing.T) {
 	}
 	// Every place is now a client's that has made a call: one more
 	// connection is closed unread, and a client sees Unavailable.
-	extra := rawConn(t, ts.addr)
+	extra := rawConn(t, ts.addr, "")
 	_ = extra.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if n, err := extra.Read(make([]byte, 1)); n != 0 || errors.Is(err, os.ErrDeadlineExceeded) || err == nil {
 		t.Fatalf("a connection past the bound read %d bytes, %v; want it closed", n, err)
@@ -513,7 +513,7 @@ func TestConnectionsBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 		for range 12 {
-			rawConn(t, u.Host)
+			rawConn(t, u.Host, "")
 		}
 	}
 	for range 2 {
@@ -529,32 +529,50 @@ func TestConnectionsBounded(t *testing.T) {
 	}
 }
 
-// With users, one user's connections keep at most a quarter of the
-// places: the others are left unproven, and a new client takes the place
-// of one of them.
-func TestOneUsersConnectionsLeaveRoomForOthers(t *testing.T) {
-	path := usersFile(t, map[string]string{"ann": "reader:a", "bob": "reader:b"})
-	ts := startServer(t, func(c *coordinator.Config) { c.UsersFile, c.MaxConnections = path, 4 })
-	first := ts.bareClient(t, "")
-	actx := login(t, first, "ann", "a")
-	for range 3 {
-		login(t, ts.bareClient(t, ""), "ann", "a")
+// A client flooding the server with connections that send nothing,
+// from one address, closes its own: not those of another address that
+// have yet to prove themselves (logging in), and clients from other
+// addresses are served.
+func TestConnectionFloodClosesItsOwn(t *testing.T) {
+	ts := startServer(t, func(c *coordinator.Config) { c.MaxConnections = 4 })
+	ctx := context.Background()
+	served := ts.client(t)
+	accepted := func(c net.Conn) net.Conn {
+		// The server sends its HTTP/2 settings first.
+		if _, err := c.Read(make([]byte, 1)); err != nil {
+			t.Fatal(err)
+		}
+		return c
 	}
-	bob := ts.bareClient(t, "")
-	if v := scalarInt(t, login(t, bob, "bob", "b"), bob, "SELECT 7::BIGINT"); v != 7 {
+	pending := accepted(rawConn(t, ts.addr, "127.0.0.1"))
+	var flood []net.Conn
+	for range 8 {
+		flood = append(flood, rawConn(t, ts.addr, "127.0.0.2"))
+	}
+	if err := closedWithin(flood[0], 10*time.Second); err != nil {
+		t.Fatalf("the flood's first connection: %v", err)
+	}
+	if closedWithin(pending, 200*time.Millisecond) == nil {
+		t.Fatal("the flood closed another address's connection")
+	}
+	other := ts.bareClient(t, "127.0.0.3")
+	if v := scalarInt(t, ctx, other, "SELECT 5::BIGINT"); v != 5 {
 		t.Fatal(v)
 	}
-	// Ann's first connection, within her share, kept its place.
-	if v := scalarInt(t, actx, first, "SELECT 8::BIGINT"); v != 8 {
+	if v := scalarInt(t, ctx, served, "SELECT 6::BIGINT"); v != 6 {
 		t.Fatal(v)
 	}
 }
 
-// rawConn is a TCP connection to addr that sends nothing, closed when
-// the test ends.
-func rawConn(t *testing.T, addr string) net.Conn {
+// rawConn is a TCP connection to addr from the address from ("": any)
+// that sends nothing, closed when the test ends.
+func rawConn(t *testing.T, addr, from string) net.Conn {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	d := net.Dialer{}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,12 +25,15 @@ import (
 // client, and the cluster's own calls, out (a tester's). So a
 // connection is proven once one of its calls passes the node's
 // credential check (Prove), and a connection accepted at the bound takes
-// the place of the oldest open one not yet proven, which is closed. Only
-// when every open connection is proven is the new one closed as it is
-// accepted: its client sees the connection closed (Unavailable), and the
-// clients already connected are served as before. One user's proven
-// connections are at most a quarter of the bound: past that, theirs stay
-// unproven, so that a user holding many keeps no other out.
+// the place of an unproven one, which is closed: the oldest of the
+// address holding the most unproven connections. A client flooding
+// the node with connections from one address then closes its own, not
+// those of other addresses still handshaking or logging in (closing the
+// oldest of all, a flood of a few thousand connections a second closed
+// most of the other clients' before their login was checked, a tester's).
+// Only when every open connection is proven is the new one closed as it
+// is accepted: its client sees the connection closed (Unavailable), and
+// the clients already connected are served as before.
 
 // DefaultMaxConns is a node's bound on its open connections when
 // --max-connections is 0: a quarter of its open-file limit, at most
@@ -54,11 +57,10 @@ type ConnLimit struct {
 
 	mu sync.Mutex
 	// byAddr finds a connection from its addresses (connKey) when gRPC
-	// tags it; unproven holds those not yet proven, oldest first.
+	// tags it; unproven holds those not yet proven by the host they come
+	// from, oldest first.
 	byAddr   map[string]*limitedConn
-	unproven list.List
-	// owned counts each user's proven connections (Prove's owner).
-	owned map[string]int
+	unproven map[string]*list.List
 
 	open, refused, evicted atomic.Int64
 }
@@ -73,7 +75,7 @@ func LimitConns(lis net.Listener, max int, log zerolog.Logger) *ConnLimit {
 	case max < 0:
 		max = -1
 	}
-	return &ConnLimit{Listener: lis, max: int64(max), log: log, byAddr: map[string]*limitedConn{}, owned: map[string]int{}}
+	return &ConnLimit{Listener: lis, max: int64(max), log: log, byAddr: map[string]*limitedConn{}, unproven: map[string]*list.List{}}
 }
 
 func connKey(local, remote net.Addr) string {
@@ -92,23 +94,26 @@ func (l *ConnLimit) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		lc := &limitedConn{Conn: c, l: l, key: connKey(c.LocalAddr(), c.RemoteAddr())}
+		lc := &limitedConn{Conn: c, l: l, key: connKey(c.LocalAddr(), c.RemoteAddr()), host: hostOf(c.RemoteAddr())}
 		l.mu.Lock()
 		var victim *limitedConn
 		if l.max >= 0 && l.open.Load() >= l.max {
-			front := l.unproven.Front()
-			if front == nil {
+			if victim = l.evictable(); victim == nil {
 				l.mu.Unlock()
 				_ = c.Close()
 				l.logClosed(l.refused.Add(1), "a connection was closed as it was accepted: --max-connections are open, "+
 					"every one of them having made an authenticated call (raise the bound, or the open-file limit it defaults from)")
 				continue
 			}
-			victim = front.Value.(*limitedConn)
 			l.drop(victim)
 		}
 		l.open.Add(1)
-		lc.elem = l.unproven.PushBack(lc)
+		waiting := l.unproven[lc.host]
+		if waiting == nil {
+			waiting = list.New()
+			l.unproven[lc.host] = waiting
+		}
+		lc.elem = waiting.PushBack(lc)
 		if lc.key != "" {
 			l.byAddr[lc.key] = lc
 		}
@@ -116,10 +121,41 @@ func (l *ConnLimit) Accept() (net.Conn, error) {
 		if victim != nil {
 			_ = victim.Conn.Close()
 			l.logClosed(l.evicted.Add(1), "a connection that had made no authenticated call was closed to make room for a new one: "+
-				"--max-connections are open (a client holding connections it does not use, or one still connecting)")
+				"--max-connections are open (a client holding connections it does not use, or one still connecting, at the address holding the most)")
 		}
 		return lc, nil
 	}
+}
+
+// evictable is the oldest unproven connection of the host holding the
+// most (nil if none), with l.mu held.
+func (l *ConnLimit) evictable() *limitedConn {
+	var most *list.List
+	for _, waiting := range l.unproven {
+		if most == nil || waiting.Len() > most.Len() {
+			most = waiting
+		}
+	}
+	if most == nil {
+		return nil
+	}
+	return most.Front().Value.(*limitedConn)
+}
+
+// hostOf is the host of a connection's remote address, whose unproven
+// connections are counted together.
+func hostOf(a net.Addr) string {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.IP.String()
+	}
+	if a == nil {
+		return ""
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
 }
 
 func (l *ConnLimit) logClosed(n int64, msg string) {
@@ -134,51 +170,40 @@ func (l *ConnLimit) drop(c *limitedConn) {
 		return
 	}
 	c.dropped = true
-	if c.elem != nil {
-		l.unproven.Remove(c.elem)
-		c.elem = nil
-	}
+	l.unlist(c)
 	if l.byAddr[c.key] == c {
 		delete(l.byAddr, c.key)
 	}
-	if c.proven.Load() && c.owner != "" {
-		if l.owned[c.owner]--; l.owned[c.owner] == 0 {
-			delete(l.owned, c.owner)
-		}
-	}
 	l.open.Add(-1)
+}
+
+// unlist takes c from the unproven, with l.mu held.
+func (l *ConnLimit) unlist(c *limitedConn) {
+	if c.elem == nil {
+		return
+	}
+	waiting := l.unproven[c.host]
+	waiting.Remove(c.elem)
+	c.elem = nil
+	if waiting.Len() == 0 {
+		delete(l.unproven, c.host)
+	}
 }
 
 type provenKey struct{}
 
 // Prove marks the connection of the call ctx belongs to as proven: it
 // keeps its place at the bound. A node calls it once a call has passed
-// its credential check, with the user the call is from (owner; "" for
-// the cluster's own calls, and where there are no users): a user's
-// connections past a quarter of the bound are left unproven. For a
-// context that is no call of a ConnLimit's server it does nothing.
-func Prove(ctx context.Context, owner string) {
+// its credential check. For a context that is no call of a ConnLimit's
+// server it does nothing.
+func Prove(ctx context.Context) {
 	c, _ := ctx.Value(provenKey{}).(*limitedConn)
 	if c == nil || c.proven.Load() {
 		return
 	}
-	l := c.l
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if c.dropped || c.proven.Load() {
-		return
-	}
-	if owner != "" && l.max >= 0 {
-		if int64(l.owned[owner]) >= max(l.max/4, 1) {
-			return
-		}
-		l.owned[owner]++
-	}
-	if c.elem != nil {
-		l.unproven.Remove(c.elem)
-		c.elem = nil
-	}
-	c.owner = owner
+	c.l.mu.Lock()
+	defer c.l.mu.Unlock()
+	c.l.unlist(c)
 	c.proven.Store(true)
 }
 
@@ -218,12 +243,12 @@ type limitedConn struct {
 	net.Conn
 	l      *ConnLimit
 	key    string
+	host   string
 	proven atomic.Bool // set with l.mu held
-	// With l.mu held: its place among the unproven (nil once proven or
-	// dropped), whether it was dropped, and the user who proved it.
+	// With l.mu held: its place among its host's unproven (nil once
+	// proven or dropped), and whether it was dropped.
 	elem    *list.Element
 	dropped bool
-	owner   string
 }
 
 func (c *limitedConn) Close() error {
