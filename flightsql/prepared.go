@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -378,7 +377,7 @@ func (s *Server) flightInfoPrepared(ctx context.Context, cmd flightsql.PreparedS
 			}
 			return q.reserve(), nil
 		}
-		if q.schema, err = s.boundSchema(ctx, sess, p, typesRow(p.args)); err != nil {
+		if q.schema, err = s.boundSchema(ctx, sess, p, first); err != nil {
 			return nil, err
 		}
 		if q.schema == p.stmt.Schema {
@@ -442,35 +441,6 @@ func (s *Server) boundSchema(ctx context.Context, sess *session, p *prepared, ar
 		}
 	}
 	return st.ResultSchema(ctx, args)
-}
-
-// typesRow is the row of arguments whose types a batch of rows answers
-// in: the first row, each NULL in it replaced by the first value of its
-// column in a later row. Typed by its first row, a batch of coalesce(?,
-// 0) with NULL then 2^40 was refused, its second run's BIGINT not fitting
-// the INTEGER its first run's NULL gave (a tester's); a run's column of
-// a narrower type is cast to the batch's (conform).
-func typesRow(args [][]any) []any {
-	if len(args) == 0 {
-		return nil
-	}
-	row := args[0]
-	cloned := false
-	for j, v := range args[0] {
-		if v != nil {
-			continue
-		}
-		for _, later := range args[1:] {
-			if j < len(later) && later[j] != nil {
-				if !cloned {
-					row, cloned = slices.Clone(row), true
-				}
-				row[j] = later[j]
-				break
-			}
-		}
-	}
-	return row
 }
 
 // preparedWrite runs a prepared statement that takes no parameters as
