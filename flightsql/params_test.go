@@ -688,6 +688,52 @@ func TestNullParameterRowsTakeTheStatementsTypes(t *testing.T) {
 	if want := []string{"1/2/int64", "(null)/1/int64", "3/4/int64"}; strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("%q, want %q", got, want)
 	}
+	batch := func(sql string, col arrow.Array) (string, error) {
+		t.Helper()
+		defer col.Release()
+		rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "p", Type: col.DataType(), Nullable: true}}, nil), []arrow.Array{col}, int64(col.Len()))
+		defer rec.Release()
+		prep, err := c.Prepare(ctx, sql)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer prep.Close(ctx)
+		prep.SetParameters(rec)
+		info, err := prep.Execute(ctx)
+		if err != nil {
+			return "", err
+		}
+		rdr, err := c.DoGet(ctx, info.Endpoint[0].Ticket)
+		if err != nil {
+			return "", err
+		}
+		defer rdr.Release()
+		var vals []string
+		for rdr.Next() {
+			rb := rdr.RecordBatch()
+			for i := range int(rb.NumRows()) {
+				vals = append(vals, rb.Column(0).ValueStr(i)+"/"+rb.Column(0).DataType().String())
+			}
+		}
+		return strings.Join(vals, " "), rdr.Err()
+	}
+	// A NULL row of a type Arrow casts no INTEGER to is a NULL of it.
+	tb := array.NewTimestampBuilder(memory.DefaultAllocator, &arrow.TimestampType{Unit: arrow.Microsecond})
+	tb.Append(86_400_000_000)
+	tb.AppendNull()
+	got2, err := batch("SELECT ? AS v", tb.NewArray())
+	tb.Release()
+	if want := "1970-01-02T00:00:00/timestamp[us] (null)/timestamp[us]"; err != nil || got2 != want {
+		t.Fatalf("%q %v, want %q", got2, err, want)
+	}
+	// A run whose DECIMAL the batch's DOUBLE would round is refused, not
+	// rounded (1.23456789012345678 was sent as 1.234567890123457).
+	fb := array.NewFloat64Builder(memory.DefaultAllocator)
+	fb.Append(1.5)
+	fb.AppendNull()
+	_, err = batch("SELECT coalesce(?, 1.23456789012345678) AS v", fb.NewArray())
+	fb.Release()
+	wantMessage(t, err, codes.InvalidArgument, "parameter row 2 gives a result of other columns")
 }
 
 // A statement counts what DuckDB holds once it has prepared it, not only

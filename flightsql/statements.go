@@ -631,10 +631,17 @@ func (s *Server) conform(ctx context.Context, q *query, i int, rec arrow.RecordB
 			cols[f] = col
 			continue
 		}
-		// All NULL (a NULL bound), or a number to a number, safely (no
-		// overflow, no truncation): never a string parsed into another
-		// type, which would change how a value reads.
-		if col.NullN() != col.Len() && !(numeric(col.DataType()) && numeric(to)) {
+		// All NULL (a NULL bound): NULLs of the type wanted, whatever it
+		// is (Arrow casts an INTEGER column to no time, binary or
+		// nested type, and refused such a batch, a tester's).
+		if col.NullN() == col.Len() {
+			cols[f] = array.MakeArrayOfNull(s.mem, to, col.Len())
+			continue
+		}
+		// A number to a number whose cast Arrow checks (no overflow, no
+		// truncation): never a string parsed into another type, which
+		// would change how a value reads.
+		if !exactCast(col.DataType(), to) {
 			return nil, otherColumns(q, i, rec.Schema(), want, nil)
 		}
 		cast, err := compute.CastArray(cctx, col, compute.SafeCastOptions(to))
@@ -646,9 +653,24 @@ func (s *Server) conform(ctx context.Context, q *query, i int, rec arrow.RecordB
 	return array.NewRecordBatch(want, cols, rec.NumRows()), nil
 }
 
-// numeric says t is an integer, floating point or decimal type.
-func numeric(t arrow.DataType) bool {
-	return arrow.IsInteger(t.ID()) || arrow.IsFloating(t.ID()) || arrow.IsDecimal(t.ID())
+// exactCast says whether Arrow's safe cast from one numeric type to the
+// other refuses every value it would change: between integers and
+// decimals, from an integer to a float, from a float to an integer, and
+// from a float to a wider one. Not from a decimal to a float, nor from a
+// float to a decimal or a narrower float, which it rounds unchecked
+// (DECIMAL(18,17) 1.23456789012345678 became 1.234567890123457 as a
+// DOUBLE, a tester's).
+func exactCast(from, to arrow.DataType) bool {
+	integer := func(t arrow.DataType) bool { return arrow.IsInteger(t.ID()) }
+	decimal := func(t arrow.DataType) bool { return arrow.IsDecimal(t.ID()) }
+	float := func(t arrow.DataType) bool { return arrow.IsFloating(t.ID()) }
+	switch {
+	case integer(from) || decimal(from):
+		return integer(to) || decimal(to) || integer(from) && float(to)
+	case float(from):
+		return integer(to) || float(to) && to.(arrow.FixedWidthDataType).BitWidth() >= from.(arrow.FixedWidthDataType).BitWidth()
+	}
+	return false
 }
 
 // otherColumns is the error of a run of q (its parameter row i) whose
