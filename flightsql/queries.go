@@ -68,7 +68,7 @@ type query struct {
 // that returns rows were its when it ran, at planning.
 func (q *query) inItsTxn() error {
 	if q.rolledBack != nil && q.rolledBack.Load() && !q.ran {
-		return fmt.Errorf("%w: query %s was planned in a transaction that was rolled back since: plan it again", ErrInvalid, q.id)
+		return fmt.Errorf("%w: query %s was planned in a transaction that was rolled back since (or ended in a text that began another): plan it again", ErrInvalid, q.id)
 	}
 	return nil
 }

@@ -503,18 +503,37 @@ func TestTransactions(t *testing.T) {
 		}
 		return info, end(tx)
 	}
+	refused := func(info *flight.FlightInfo) {
+		t.Helper()
+		rdr, err := c.DoGet(ctx, info.Endpoint[0].Ticket)
+		if err == nil {
+			for rdr.Next() {
+			}
+			err = rdr.Err()
+			rdr.Release()
+		}
+		wantMessage(t, err, codes.InvalidArgument, "rolled back since")
+	}
 	info, err = countAfter(4, func(tx *flightsql.Txn) error { return tx.Rollback(ctx) })
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdr, err := c.DoGet(ctx, info.Endpoint[0].Ticket)
-	if err == nil {
-		for rdr.Next() {
-		}
-		err = rdr.Err()
-		rdr.Release()
+	refused(info)
+	// So with a ROLLBACK in SQL followed, in one text, by a new
+	// transaction, which the Flight SQL transaction goes on in.
+	var again *flightsql.Txn
+	info, err = countAfter(6, func(tx *flightsql.Txn) error {
+		again = tx
+		_, err := tx.ExecuteUpdate(ctx, "ROLLBACK; BEGIN; CREATE TABLE IF NOT EXISTS other (i INTEGER)")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
-	wantMessage(t, err, codes.InvalidArgument, "rolled back since")
+	refused(info)
+	if err := again.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if info, err = countAfter(5, func(tx *flightsql.Txn) error { return tx.Commit(ctx) }); err != nil {
 		t.Fatal(err)
 	}

@@ -46,8 +46,10 @@ type session struct {
 	fresh    bool   // its creator has not taken it yet: not to be reclaimed under it
 	txn      string // open transaction id, "" if none
 	// rollback is set when the open transaction is rolled back, for the
-	// queries planned in it (query.inItsTxn).
+	// queries planned in it (query.inItsTxn); duckTxn is DuckDB's id of
+	// it (0: not known).
 	rollback *atomic.Bool
+	duckTxn  int64
 	// committedInSQL is the transaction id a COMMIT in SQL ended last
 	// (endedInSQL), "" if none.
 	committedInSQL string

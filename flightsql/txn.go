@@ -32,9 +32,13 @@ func (s *Server) BeginTransaction(ctx context.Context, _ flightsql.ActionBeginTr
 		if _, err := sess.conn.Exec(ctx, "BEGIN TRANSACTION"); err != nil {
 			return nil, err
 		}
+		duckID, _, err := sess.conn.Transaction(ctx)
+		if err != nil {
+			return nil, errors.Join(err, sess.conn.AbortTransaction("beginning a transaction"))
+		}
 		id := sess.id + "/" + newID()
 		sess.mu.Lock()
-		sess.txn, sess.rollback = id, new(atomic.Bool)
+		sess.txn, sess.rollback, sess.duckTxn = id, new(atomic.Bool), duckID
 		sess.mu.Unlock()
 		return []byte(id), nil
 	})
@@ -54,13 +58,28 @@ func (sess *session) endedInSQL(ctx context.Context) {
 	if !open {
 		return
 	}
-	if in, err := sess.conn.InTransaction(ctx); err == nil && !in {
+	duckID, in, err := sess.conn.Transaction(ctx)
+	switch {
+	case err != nil:
+	case !in:
 		committed := sess.conn.LastEndCommitted()
 		sess.mu.Lock()
 		if committed {
 			sess.committedInSQL = sess.txn
 		}
 		sess.endTxn(!committed)
+		sess.mu.Unlock()
+	case duckID != 0:
+		// Ended and another begun in one text (ROLLBACK; BEGIN): the
+		// Flight SQL transaction goes on in the new one, as before; the
+		// queries planned in the one that ended are refused, which
+		// cannot be told from a commit in one text, rather than run
+		// outside it (a tester's).
+		sess.mu.Lock()
+		if sess.rollback != nil && sess.duckTxn != 0 && duckID != sess.duckTxn {
+			sess.rollback.Store(true)
+			sess.rollback, sess.duckTxn = new(atomic.Bool), duckID
+		}
 		sess.mu.Unlock()
 	}
 }
@@ -71,7 +90,7 @@ func (sess *session) endTxn(rolledBack bool) {
 	if rolledBack && sess.rollback != nil {
 		sess.rollback.Store(true)
 	}
-	sess.txn, sess.rollback = "", nil
+	sess.txn, sess.rollback, sess.duckTxn = "", nil, 0
 }
 
 // errTxnNotOpen is a transaction of a live session that has ended: by

@@ -56,25 +56,35 @@ func (c *Conn) AbortTransaction(why string) error {
 // with a conflict. Two small statements: asked where a write chooses to
 // be its own transaction, not for each query.
 func (c *Conn) InTransaction(ctx context.Context) (bool, error) {
+	_, open, err := c.Transaction(ctx)
+	return open, err
+}
+
+// Transaction is InTransaction with the open transaction's DuckDB id (0
+// for an aborted one, whose statements fail).
+func (c *Conn) Transaction(ctx context.Context) (id int64, open bool, err error) {
 	var ids [2]int64
 	for i := range ids {
 		rows, err := c.QueryRows(ctx, "SELECT current_transaction_id()")
 		if err != nil {
 			var de *Error
 			if errors.As(err, &de) && de.Kind == KindConflict {
-				return true, nil // an aborted transaction, open until rolled back
+				return 0, true, nil // an aborted transaction, open until rolled back
 			}
-			return false, err
+			return 0, false, err
 		}
 		if rows.Next() {
 			err = rows.Scan(&ids[i])
 		}
 		err = errors.Join(err, rows.Err(), rows.Close())
 		if err != nil {
-			return false, wrap(err)
+			return 0, false, wrap(err)
 		}
 	}
-	return ids[0] == ids[1], nil
+	if ids[0] != ids[1] {
+		return 0, false, nil
+	}
+	return ids[1], true, nil
 }
 
 // Atomic runs fn as one transaction: in the connection's open one if
