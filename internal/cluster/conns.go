@@ -143,9 +143,14 @@ func (l *ConnLimit) evictable() *limitedConn {
 }
 
 // hostOf is the host of a connection's remote address, whose unproven
-// connections are counted together.
+// connections are counted together: its IPv4 address, or its IPv6
+// address's /64 prefix, as one host is given a /64 and may send from
+// any address in it.
 func hostOf(a net.Addr) string {
 	if t, ok := a.(*net.TCPAddr); ok {
+		if t.IP.To4() == nil && len(t.IP) == net.IPv6len {
+			return t.IP.Mask(net.CIDRMask(64, 128)).String() + "/64"
+		}
 		return t.IP.String()
 	}
 	if a == nil {
