@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -127,19 +128,38 @@ func (l *ConnLimit) Accept() (net.Conn, error) {
 	}
 }
 
-// evictable is the oldest unproven connection of the host holding the
-// most (nil if none), with l.mu held.
+// evictable is the unproven connection to close for a new one (nil if
+// none), with l.mu held: of the host holding the most unproven
+// connections, its oldest without a call in progress. A connection whose
+// login is being checked is kept while any other host's connection
+// waits with no call: a flood from 200 addresses, one idle connection
+// each, closed every login of a bcrypt users file (a tester's). Only
+// when every unproven connection has a call in progress is the oldest of
+// the host holding the most closed.
 func (l *ConnLimit) evictable() *limitedConn {
-	var most *list.List
+	var most, busiest *list.List
+	var idle *limitedConn
 	for _, waiting := range l.unproven {
-		if most == nil || waiting.Len() > most.Len() {
-			most = waiting
+		if busiest == nil || waiting.Len() > busiest.Len() {
+			busiest = waiting
+		}
+		if most != nil && waiting.Len() <= most.Len() {
+			continue
+		}
+		for e := waiting.Front(); e != nil; e = e.Next() {
+			if c := e.Value.(*limitedConn); c.calls.Load() == 0 {
+				most, idle = waiting, c
+				break
+			}
 		}
 	}
-	if most == nil {
-		return nil
+	switch {
+	case idle != nil:
+		return idle
+	case busiest != nil:
+		return busiest.Front().Value.(*limitedConn)
 	}
-	return most.Front().Value.(*limitedConn)
+	return nil
 }
 
 // hostOf is the host of a connection's remote address, whose unproven
@@ -226,9 +246,46 @@ func (l *ConnLimit) TagConn(ctx context.Context, info *stats.ConnTagInfo) contex
 
 func (l *ConnLimit) HandleConn(context.Context, stats.ConnStats) {}
 
-func (l *ConnLimit) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+type callKey struct{}
 
-func (l *ConnLimit) HandleRPC(context.Context, stats.RPCStats) {}
+// call is a call on a limitedConn, counted in progress from its Begin to
+// its End (gRPC reports neither for a call of an unknown method, which it
+// answers at once).
+type call struct {
+	c       *limitedConn
+	counted bool // Begin and End come one after the other, on the call's goroutine
+}
+
+// TagRPC marks a call to be counted on its connection, but a health
+// probe's, which a client without credentials may keep open.
+func (l *ConnLimit) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
+	c, _ := ctx.Value(provenKey{}).(*limitedConn)
+	if c == nil || strings.HasPrefix(info.FullMethodName, healthMethods) {
+		return ctx
+	}
+	return context.WithValue(ctx, callKey{}, &call{c: c})
+}
+
+func (l *ConnLimit) HandleRPC(ctx context.Context, s stats.RPCStats) {
+	k, _ := ctx.Value(callKey{}).(*call)
+	if k == nil {
+		return
+	}
+	switch s.(type) {
+	case *stats.Begin:
+		k.counted = true
+		k.c.calls.Add(1)
+	case *stats.End:
+		if k.counted {
+			k.counted = false
+			k.c.calls.Add(-1)
+		}
+	}
+}
+
+// healthMethods is the health service's methods' prefix (as
+// internal/health.MethodPrefix).
+const healthMethods = "/grpc.health.v1.Health/"
 
 // Open is how many of its connections are open.
 func (l *ConnLimit) Open() int64 { return l.open.Load() }
@@ -249,7 +306,8 @@ type limitedConn struct {
 	l      *ConnLimit
 	key    string
 	host   string
-	proven atomic.Bool // set with l.mu held
+	calls  atomic.Int64 // in progress, but health probes
+	proven atomic.Bool  // set with l.mu held
 	// With l.mu held: its place among its host's unproven (nil once
 	// proven or dropped), and whether it was dropped.
 	elem    *list.Element
