@@ -26,12 +26,13 @@ import (
 // client, and the cluster's own calls, out (a tester's). So a
 // connection is proven once one of its calls passes the node's
 // credential check (Prove), and a connection accepted at the bound takes
-// the place of an unproven one, which is closed: the oldest of the
-// address holding the most unproven connections. A client flooding
-// the node with connections from one address then closes its own, not
-// those of other addresses still handshaking or logging in (closing the
-// oldest of all, a flood of a few thousand connections a second closed
-// most of the other clients' before their login was checked, a tester's).
+// the place of an unproven one, which is closed (evictable): one with no
+// call in progress, of the address holding the most unproven
+// connections. A client flooding the node with connections from one
+// address, or from many, then closes its own, not those of other
+// addresses whose login is being checked (closing the oldest of all, a
+// flood of a few thousand connections a second closed most of the other
+// clients' before their login was checked, a tester's).
 // Only when every open connection is proven is the new one closed as it
 // is accepted: its client sees the connection closed (Unavailable), and
 // the clients already connected are served as before.
@@ -86,9 +87,9 @@ func connKey(local, remote net.Addr) string {
 	return local.String() + " " + remote.String()
 }
 
-// Accept returns the next connection, closing the oldest unproven one to
-// make room at the bound, or the new one if every open connection is
-// proven.
+// Accept returns the next connection, closing an unproven one to make
+// room at the bound (evictable), or the new one if every open connection
+// is proven.
 func (l *ConnLimit) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
@@ -129,9 +130,9 @@ func (l *ConnLimit) Accept() (net.Conn, error) {
 }
 
 // evictable is the unproven connection to close for a new one (nil if
-// none), with l.mu held: of the host holding the most unproven
-// connections, its oldest without a call in progress. A connection whose
-// login is being checked is kept while any other host's connection
+// none), with l.mu held: the oldest with no call in progress of the host
+// holding the most unproven connections among those that have one. A
+// connection whose login is being checked is kept while any connection
 // waits with no call: a flood from 200 addresses, one idle connection
 // each, closed every login of a bcrypt users file (a tester's). Only
 // when every unproven connection has a call in progress is the oldest of
