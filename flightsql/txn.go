@@ -33,8 +33,9 @@ func (s *Server) BeginTransaction(ctx context.Context, _ flightsql.ActionBeginTr
 			return nil, err
 		}
 		duckID, _, err := sess.conn.Transaction(ctx)
-		if err != nil {
-			return nil, errors.Join(err, sess.conn.AbortTransaction("beginning a transaction"))
+		if err != nil { // begun, and not the client's: ended
+			_, rerr := sess.conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+			return nil, errors.Join(err, rerr)
 		}
 		id := sess.id + "/" + newID()
 		sess.mu.Lock()
