@@ -278,7 +278,7 @@ func (s *Server) login(ctx context.Context, b basicLogin) (*identity, error) {
 	role, ok, wait := s.checkLogin(addr, b.user, b.password)
 	switch {
 	case wait > 0:
-		return nil, fmt.Errorf("%w: too many failed logins for this user or from this address: retry in %s",
+		return nil, fmt.Errorf("%w: too many failed logins, or logins at once, for this user or from this address: retry in %s",
 			ErrBusy, wait.Round(100*time.Millisecond))
 	case !ok:
 		return nil, fmt.Errorf("%w: invalid user or password", ErrUnauthenticated)

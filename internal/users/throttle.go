@@ -13,7 +13,10 @@ import (
 // waits for a backoff that doubles with each failure, from Base up to Max,
 // and attempts made during it are refused unchecked, so they cost no
 // bcrypt and reveal nothing. Beyond Free failures a key also has at most
-// one attempt in flight, so parallel connections do not multiply the rate.
+// one attempt in flight, so parallel connections do not multiply the rate;
+// before them, at most InflightPerFree times Free: failures count as an
+// attempt ends, and 300 attempts sent at once from one address were all
+// checked, 26 s of bcrypt that held every other login back (a tester's).
 // A success resets the key.
 //
 // A key may name a trust (Key.Trust): a success makes the throttle trust
@@ -45,6 +48,11 @@ type Key struct {
 	Free  int
 	Trust string
 }
+
+// InflightPerFree times a key's Free is how many of its attempts may be
+// checked at once before it has failed Free times (a client's pool
+// logging in at once takes several).
+const InflightPerFree = 4
 
 type strikes struct {
 	failures int
@@ -101,7 +109,13 @@ func (t *Throttle) Begin(keys ...Key) (end func(Outcome), retry time.Duration) {
 			delete(t.byKey, k.Name) // failures long ago are forgiven
 			continue
 		}
-		if s == nil || s.failures < k.Free || t.trusts(k.Trust, now) {
+		if s == nil || t.trusts(k.Trust, now) {
+			continue
+		}
+		if s.inflight >= InflightPerFree*max(k.Free, 1) {
+			return nil, t.Base
+		}
+		if s.failures < k.Free {
 			continue
 		}
 		if wait := s.until.Sub(now); wait > 0 {

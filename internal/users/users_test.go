@@ -100,6 +100,31 @@ func TestThrottleBacksOff(t *testing.T) {
 	}
 }
 
+// Attempts at once are checked at most InflightPerFree times Free before
+// any has failed: the rest are refused unchecked, as no failure is known
+// until a check ends.
+func TestThrottleBoundsAttemptsAtOnce(t *testing.T) {
+	th := NewThrottle(time.Second, 8*time.Second)
+	addr := Key{Name: "addr:a", Free: 5}
+	var ends []func(Outcome)
+	for range InflightPerFree * 5 {
+		end, wait := th.Begin(addr)
+		if wait != 0 {
+			t.Fatalf("attempt %d refused", len(ends)+1)
+		}
+		ends = append(ends, end)
+	}
+	if _, wait := th.Begin(addr); wait == 0 {
+		t.Fatal("an attempt past the bound was checked")
+	}
+	for _, end := range ends {
+		end(Failed)
+	}
+	if _, wait := th.Begin(addr); wait == 0 {
+		t.Fatal("not in backoff after the failures")
+	}
+}
+
 // Guesses at a user's name set off its backoff, but the user's client at
 // an address it has logged in from still logs in (and fails are still
 // counted there); a client at a new address waits. The address's own
