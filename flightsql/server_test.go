@@ -534,6 +534,25 @@ func TestTransactions(t *testing.T) {
 	if err := again.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// A text that ends with the BEGIN: the transaction goes on in it.
+	if info, err = countAfter(7, func(tx *flightsql.Txn) error {
+		again = tx
+		// As ADBC sends it: a query.
+		info, err := tx.Execute(ctx, "ROLLBACK; BEGIN")
+		if err == nil {
+			fetch(t, ctx, c, info)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	refused(info)
+	if _, err := again.ExecuteUpdate(ctx, "INSERT INTO tx VALUES (8)"); err != nil {
+		t.Fatalf("the transaction after ROLLBACK; BEGIN: %v", err)
+	}
+	if err := again.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if info, err = countAfter(5, func(tx *flightsql.Txn) error { return tx.Commit(ctx) }); err != nil {
 		t.Fatal(err)
 	}
