@@ -726,6 +726,21 @@ func TestNullParameterRowsTakeTheStatementsTypes(t *testing.T) {
 	if want := "1970-01-02T00:00:00/timestamp[us] (null)/timestamp[us]"; err != nil || got2 != want {
 		t.Fatalf("%q %v, want %q", got2, err, want)
 	}
+	// So is a NULL in a list or a struct, whose element or field DuckDB
+	// types INTEGER.
+	for sql, want := range map[string]string{
+		"SELECT [?, 1] AS v": "[1,1]/list<l: int64, nullable> [null,1]/list<l: int64, nullable> [2,1]/list<l: int64, nullable>",
+		"SELECT {'a': coalesce(?, 1), 'b': 'x'} AS v": `{"a":1,"b":"x"}/struct<a: int64 nullable, b: utf8 nullable> ` +
+			`{"a":1,"b":"x"}/struct<a: int64 nullable, b: utf8 nullable> {"a":2,"b":"x"}/struct<a: int64 nullable, b: utf8 nullable>`,
+	} {
+		ib := array.NewInt64Builder(memory.DefaultAllocator)
+		ib.AppendValues([]int64{1, 0, 2}, []bool{true, false, true})
+		got3, err := batch(sql, ib.NewArray())
+		ib.Release()
+		if err != nil || got3 != want {
+			t.Fatalf("%s: %q %v, want %q", sql, got3, err, want)
+		}
+	}
 	// A run whose DECIMAL the batch's DOUBLE would round is refused, not
 	// rounded (1.23456789012345678 was sent as 1.234567890123457).
 	fb := array.NewFloat64Builder(memory.DefaultAllocator)

@@ -623,34 +623,89 @@ func (s *Server) conform(ctx context.Context, q *query, i int, rec arrow.RecordB
 			}
 		}
 	}()
-	cctx := compute.WithAllocator(ctx, s.mem)
 	for f, col := range rec.Columns() {
-		to := want.Field(f).Type
-		if arrow.TypeEqual(col.DataType(), to) {
-			col.Retain()
-			cols[f] = col
-			continue
-		}
-		// All NULL (a NULL bound): NULLs of the type wanted, whatever it
-		// is (Arrow casts an INTEGER column to no time, binary or
-		// nested type, and refused such a batch, a tester's).
-		if col.NullN() == col.Len() {
-			cols[f] = array.MakeArrayOfNull(s.mem, to, col.Len())
-			continue
-		}
-		// A number to a number whose cast Arrow checks (no overflow, no
-		// truncation): never a string parsed into another type, which
-		// would change how a value reads.
-		if !exactCast(col.DataType(), to) {
-			return nil, otherColumns(q, i, rec.Schema(), want, nil)
-		}
-		cast, err := compute.CastArray(cctx, col, compute.SafeCastOptions(to))
+		fit, err := fitTo(ctx, s.mem, col, want.Field(f).Type)
 		if err != nil {
+			if errors.Is(err, errNotFit) {
+				err = nil
+			}
 			return nil, otherColumns(q, i, rec.Schema(), want, err)
 		}
-		cols[f] = cast
+		cols[f] = fit
 	}
 	return array.NewRecordBatch(want, cols, rec.NumRows()), nil
+}
+
+// errNotFit is a column a batch's run gave whose values its statement's
+// type cannot carry unchanged.
+var errNotFit = errors.New("not carried unchanged")
+
+// fitTo is col as an array of type to, its values unchanged: col itself
+// if it is of that type; NULLs of it if col is all NULL (a NULL bound:
+// Arrow casts an INTEGER to no time, binary or nested type, and refused
+// such a batch, a tester's); numbers cast where Arrow checks every value
+// (exactCast); and lists and structs whose elements and fields fit so
+// (SELECT [?, 1] of a NULL is a list of INTEGER). Sliced nested arrays
+// (DuckDB's batches are not) and anything else do not fit.
+func fitTo(ctx context.Context, mem memory.Allocator, col arrow.Array, to arrow.DataType) (arrow.Array, error) {
+	switch {
+	case arrow.TypeEqual(col.DataType(), to):
+		col.Retain()
+		return col, nil
+	case col.NullN() == col.Len():
+		return array.MakeArrayOfNull(mem, to, col.Len()), nil
+	case exactCast(col.DataType(), to):
+		return compute.CastArray(compute.WithAllocator(ctx, mem), col, compute.SafeCastOptions(to))
+	case col.Data().Offset() != 0:
+		return nil, errNotFit
+	}
+	var children []arrow.Array
+	defer func() {
+		for _, c := range children {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	d := col.Data()
+	buffers := d.Buffers()
+	var err error
+	switch c := col.(type) {
+	case *array.List:
+		t, isList := to.(*arrow.ListType)
+		if !isList {
+			return nil, errNotFit
+		}
+		children = make([]arrow.Array, 1)
+		if children[0], err = fitTo(ctx, mem, c.ListValues(), t.Elem()); err != nil {
+			return nil, err
+		}
+	case *array.Struct:
+		t, isStruct := to.(*arrow.StructType)
+		from := c.DataType().(*arrow.StructType)
+		if !isStruct || t.NumFields() != from.NumFields() {
+			return nil, errNotFit
+		}
+		children = make([]arrow.Array, t.NumFields())
+		for i := range children {
+			if from.Field(i).Name != t.Field(i).Name {
+				return nil, errNotFit
+			}
+			if children[i], err = fitTo(ctx, mem, c.Field(i), t.Field(i).Type); err != nil {
+				return nil, err
+			}
+		}
+		buffers = buffers[:1]
+	default:
+		return nil, errNotFit
+	}
+	childData := make([]arrow.ArrayData, len(children))
+	for i, c := range children {
+		childData[i] = c.Data()
+	}
+	out := array.NewData(to, d.Len(), buffers, childData, d.NullN(), 0)
+	defer out.Release()
+	return array.MakeFromData(out), nil
 }
 
 // exactCast says whether Arrow's safe cast from one numeric type to the
