@@ -70,8 +70,9 @@ type Config struct {
 
 	MaxOpenFiles int // 0: half the process's limit; negative: none
 	// MaxConnections bounds the client connections open at once; one
-	// past it is closed as it is accepted (0: cluster.DefaultMaxConns;
-	// negative: none). The in-process executors' connections come on
+	// past it takes the place of an unproven one, or is closed as it is
+	// accepted (cluster.ConnLimit; 0: cluster.DefaultMaxConns; negative:
+	// none). The in-process executors' connections come on
 	// top, and their own bound is this one with room for the
 	// coordinator's and each other's (execMaxConns).
 	MaxConnections int

@@ -319,20 +319,16 @@ func Start(ctx context.Context, cfg Config, log zerolog.Logger) (*Executor, erro
 	g := newGate(cfg.Secret, cfg.MaxAwaiting, cfg.FirstMessageWait)
 	// The metrics interceptors first: they see each call's final code.
 	opts := append(metrics.NewGRPC(e.metrics).ServerOptions(), grpc.ChainUnaryInterceptor(statusUnary), grpc.ChainStreamInterceptor(statusStream),
-		grpc.InitialWindowSize(8<<20), grpc.InitialConnWindowSize(16<<20),
-		grpc.WriteBufferSize(1<<20), grpc.SharedWriteBuffer(true), grpc.ReadBufferSize(skeinsql.ReadBufferBytes), // as the front door's
-		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))), // as the coordinator's front door (flightsql.ServerOptions)
 		grpc.MaxRecvMsgSize(cluster.MaxMessage),
-		grpc.MaxHeaderListSize(skeinsql.MaxHeaderBytes),
-		// As the front door (grpc-go's default is no bound). A ticket is
-		// read before it is checked: one connection's 150 DoGet streams,
-		// each sent 20 MiB less a byte, held 3.3 GB. The port is for the
-		// cluster and its direct-mode clients (README, Security model);
-		// the gate bounds the calls of all connections together.
-		grpc.MaxConcurrentStreams(skeinsql.MaxStreamsPerConn),
+		// The transport as the front door's: its streams a connection are
+		// bounded too. A ticket is read before it is checked: one
+		// connection's 150 DoGet streams, each sent 20 MiB less a byte,
+		// held 3.3 GB. The port is for the cluster and its direct-mode
+		// clients (README, Security model); the gate bounds the calls of
+		// all connections together.
 		grpc.InTapHandle(g.tap), grpc.StatsHandler(g),
-		grpc.StatsHandler(lis), // for cluster.Prove
-		flightwire.ServerOption())
+		grpc.StatsHandler(lis)) // for cluster.Prove
+	opts = append(opts, skeinsql.ConnOptions()...)
 	opts = append(opts, cluster.KeepaliveServer(cfg.ClientPing)...)
 	if creds != nil {
 		opts = append(opts, grpc.Creds(creds))

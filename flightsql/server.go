@@ -297,17 +297,24 @@ const ReadBufferBytes = 64 << 10
 // mapping of errors to status codes.
 func (s *Server) ServerOptions() []grpc.ServerOption {
 	statusUnary, statusStream := StatusInterceptors(s.log)
-	return []grpc.ServerOption{
+	return append([]grpc.ServerOption{
 		grpc.InTapHandle(s.tap),
 		grpc.ChainUnaryInterceptor(statusUnary, s.endUnary, s.authUnary),
 		grpc.ChainStreamInterceptor(statusStream, s.endStream, s.authStream),
 		grpc.MaxRecvMsgSize(s.cfg.MaxMessageBytes),
+		grpc.StatsHandler(connTracker{}),
+	}, ConnOptions()...)
+}
+
+// ConnOptions are the gRPC options of a connection's transport that the
+// front door and the executors share.
+func ConnOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
 		// Streams at once on one connection (grpc-go's default is no
 		// bound): 100,000 health Watch streams on one connection, from a
 		// caller without credentials, were all kept.
 		grpc.MaxConcurrentStreams(MaxStreamsPerConn),
 		grpc.MaxHeaderListSize(MaxHeaderBytes),
-		grpc.StatsHandler(connTracker{}),
 		// Results are large: bigger flow-control windows and socket
 		// buffers keep the stream from stalling on acknowledgements and
 		// cut system calls (measured by BenchmarkFetch, see the README).

@@ -32,8 +32,9 @@ func (s *Server) BeginTransaction(ctx context.Context, _ flightsql.ActionBeginTr
 		if _, err := sess.conn.Exec(ctx, "BEGIN TRANSACTION"); err != nil {
 			return nil, err
 		}
-		duckID, _, err := sess.conn.Transaction(ctx)
-		if err != nil { // begun, and not the client's: ended
+		// DuckDB's id of the one just begun; if unknown, it is ended.
+		duckID, err := sess.conn.TransactionID(ctx)
+		if err != nil {
 			_, rerr := sess.conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 			return nil, errors.Join(err, rerr)
 		}

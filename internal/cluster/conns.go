@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/rs/zerolog"
+	"github.com/skeindb/skein/internal/health"
 	"google.golang.org/grpc/stats"
 )
 
@@ -168,20 +169,14 @@ func (l *ConnLimit) evictable() *limitedConn {
 // address's /64 prefix, as one host is given a /64 and may send from
 // any address in it.
 func hostOf(a net.Addr) string {
-	if t, ok := a.(*net.TCPAddr); ok {
-		if t.IP.To4() == nil && len(t.IP) == net.IPv6len {
-			return t.IP.Mask(net.CIDRMask(64, 128)).String() + "/64"
-		}
-		return t.IP.String()
+	t, ok := a.(*net.TCPAddr)
+	switch {
+	case !ok:
+		return "" // not TCP: one host
+	case t.IP.To4() == nil && len(t.IP) == net.IPv6len:
+		return t.IP.Mask(net.CIDRMask(64, 128)).String() + "/64"
 	}
-	if a == nil {
-		return ""
-	}
-	host, _, err := net.SplitHostPort(a.String())
-	if err != nil {
-		return a.String()
-	}
-	return host
+	return t.IP.String()
 }
 
 func (l *ConnLimit) logClosed(n int64, msg string) {
@@ -257,11 +252,12 @@ type call struct {
 	counted bool // Begin and End come one after the other, on the call's goroutine
 }
 
-// TagRPC marks a call to be counted on its connection, but a health
+// TagRPC marks a call to be counted on its connection while it is
+// unproven (a proven one is never closed for the bound), but a health
 // probe's, which a client without credentials may keep open.
 func (l *ConnLimit) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
 	c, _ := ctx.Value(provenKey{}).(*limitedConn)
-	if c == nil || strings.HasPrefix(info.FullMethodName, healthMethods) {
+	if c == nil || c.proven.Load() || strings.HasPrefix(info.FullMethodName, health.MethodPrefix) {
 		return ctx
 	}
 	return context.WithValue(ctx, callKey{}, &call{c: c})
@@ -283,10 +279,6 @@ func (l *ConnLimit) HandleRPC(ctx context.Context, s stats.RPCStats) {
 		}
 	}
 }
-
-// healthMethods is the health service's methods' prefix (as
-// internal/health.MethodPrefix).
-const healthMethods = "/grpc.health.v1.Health/"
 
 // Open is how many of its connections are open.
 func (l *ConnLimit) Open() int64 { return l.open.Load() }

@@ -65,26 +65,35 @@ func (c *Conn) InTransaction(ctx context.Context) (bool, error) {
 func (c *Conn) Transaction(ctx context.Context) (id int64, open bool, err error) {
 	var ids [2]int64
 	for i := range ids {
-		rows, err := c.QueryRows(ctx, "SELECT current_transaction_id()")
-		if err != nil {
+		if ids[i], err = c.TransactionID(ctx); err != nil {
 			var de *Error
 			if errors.As(err, &de) && de.Kind == KindConflict {
 				return 0, true, nil // an aborted transaction, open until rolled back
 			}
 			return 0, false, err
 		}
-		if rows.Next() {
-			err = rows.Scan(&ids[i])
-		}
-		err = errors.Join(err, rows.Err(), rows.Close())
-		if err != nil {
-			return 0, false, wrap(err)
-		}
 	}
 	if ids[0] != ids[1] {
 		return 0, false, nil
 	}
 	return ids[1], true, nil
+}
+
+// TransactionID is DuckDB's id of the transaction its statement runs in:
+// the connection's open one, or the statement's own.
+func (c *Conn) TransactionID(ctx context.Context) (int64, error) {
+	rows, err := c.QueryRows(ctx, "SELECT current_transaction_id()")
+	if err != nil {
+		return 0, err
+	}
+	var id int64
+	if rows.Next() {
+		err = rows.Scan(&id)
+	}
+	if err = errors.Join(err, rows.Err(), rows.Close()); err != nil {
+		return 0, wrap(err)
+	}
+	return id, nil
 }
 
 // Atomic runs fn as one transaction: in the connection's open one if
