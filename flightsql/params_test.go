@@ -741,6 +741,20 @@ func TestNullParameterRowsTakeTheStatementsTypes(t *testing.T) {
 			t.Fatalf("%s: %q %v, want %q", sql, got3, err, want)
 		}
 	}
+	// A NULL first row does not decide the batch's types: the first value
+	// bound to the parameter does (2^40 was refused, no INTEGER holds it).
+	for sql, want := range map[string]string{
+		"SELECT ? AS v":              "(null)/int64 1099511627776/int64 (null)/int64",
+		"SELECT coalesce(?, 0) AS v": "0/int64 1099511627776/int64 0/int64",
+	} {
+		ib := array.NewInt64Builder(memory.DefaultAllocator)
+		ib.AppendValues([]int64{0, 1 << 40, 0}, []bool{false, true, false})
+		got4, err := batch(sql, ib.NewArray())
+		ib.Release()
+		if err != nil || got4 != want {
+			t.Fatalf("%s: %q %v, want %q", sql, got4, err, want)
+		}
+	}
 	// A run whose DECIMAL the batch's DOUBLE would round is refused, not
 	// rounded (1.23456789012345678 was sent as 1.234567890123457).
 	fb := array.NewFloat64Builder(memory.DefaultAllocator)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -377,7 +378,7 @@ func (s *Server) flightInfoPrepared(ctx context.Context, cmd flightsql.PreparedS
 			}
 			return q.reserve(), nil
 		}
-		if q.schema, err = s.boundSchema(ctx, sess, p, first); err != nil {
+		if q.schema, err = s.boundSchema(ctx, sess, p, typingRow(p.args)); err != nil {
 			return nil, err
 		}
 		if q.schema == p.stmt.Schema {
@@ -421,6 +422,31 @@ func (s *Server) flightInfoPrepared(ctx context.Context, cmd flightsql.PreparedS
 		return q.info, nil
 	}
 	return s.register(q, desc)
+}
+
+// typingRow is the row of parameter values a multi-row batch's result
+// types are learnt from: its first row, each NULL in it replaced by the
+// first value a later row binds to that parameter. The first row alone
+// decided them, and a NULL there, DuckDB's INTEGER where the SQL leaves
+// the type open, refused SELECT coalesce(?, 0) of NULL then 2^40 (a
+// BIGINT that no INTEGER holds); a NULL row fits any type (fitTo).
+func typingRow(rows [][]any) []any {
+	if len(rows) == 0 {
+		return nil
+	}
+	if len(rows) == 1 || !slices.Contains(rows[0], nil) {
+		return rows[0]
+	}
+	row := slices.Clone(rows[0]) // the bound rows stay as bound
+	for i := range row {
+		for _, later := range rows[1:] {
+			if row[i] != nil {
+				break
+			}
+			row[i] = later[i]
+		}
+	}
+	return row
 }
 
 // boundSchema is p's result schema bound to args. A column that takes a
