@@ -302,6 +302,11 @@ func TestArgumentsOfOtherTypesGiveDuckDBsTypes(t *testing.T) {
 		{"SELECT [1, ?] AS x", []any{2.5}, arrow.ListOf(arrow.PrimitiveTypes.Float64)},
 		{"SELECT coalesce(?, 0) AS x", []any{int32(3)}, arrow.PrimitiveTypes.Int32},
 		{"SELECT coalesce(?, 0) AS x", []any{nil}, arrow.PrimitiveTypes.Int32},
+		// A parameter's type nested in a struct: its Prepare failed,
+		// "Unsupported Arrow type UNKNOWN".
+		{"SELECT {'a': ?} AS x", []any{int64(1)}, arrow.StructOf(arrow.Field{Name: "a", Type: arrow.PrimitiveTypes.Int64, Nullable: true})},
+		{"SELECT [{'a': ?, 'b': 1}] AS x", []any{"s"}, arrow.ListOf(arrow.StructOf(arrow.Field{Name: "a", Type: arrow.BinaryTypes.String, Nullable: true},
+			arrow.Field{Name: "b", Type: arrow.PrimitiveTypes.Int32, Nullable: true}))},
 	} {
 		st, err := c.Prepare(ctx, tc.sql)
 		if err != nil {

@@ -286,6 +286,15 @@ func (s *Stmt) describe() error {
 			continue
 		}
 		lt := mapping.PreparedStatementColumnLogicalType(s.handle, mapping.IdxT(i))
+		if holdsType(mapping.TypeInvalid, lt) || holdsType(mapping.TypeAny, lt) {
+			// A parameter's type nested in the column's, {'a': ?}: known
+			// once values are bound, as SELECT ?'s (its Prepare failed,
+			// "Unsupported Arrow type UNKNOWN").
+			mapping.DestroyLogicalType(&lt)
+			fields[i] = arrow.Field{Name: name, Type: arrow.Null, Nullable: true}
+			s.Resolved = false
+			continue
+		}
 		sc, err := s.conn.preparedSchema([]mapping.LogicalType{lt}, []string{name})
 		if cols != nil && flatTypes[typ] {
 			cols = append(cols, column{name: name, typ: typ, alias: aliasOf(typ, lt)})
