@@ -644,9 +644,11 @@ var errNotFit = errors.New("not carried unchanged")
 // if it is of that type; NULLs of it if col is all NULL (a NULL bound:
 // Arrow casts an INTEGER to no time, binary or nested type, and refused
 // such a batch, a tester's); numbers cast where Arrow checks every value
-// (exactCast); and lists and structs whose elements and fields fit so
-// (SELECT [?, 1] of a NULL is a list of INTEGER). Sliced nested arrays
-// (DuckDB's batches are not) and anything else do not fit.
+// (exactCast); and lists (large, fixed-size), maps and structs whose
+// elements and fields fit so (SELECT [?, 1] of a NULL is a list of
+// INTEGER, MAP {'k': ?} a map of INTEGER). Sliced nested arrays (DuckDB's
+// batches are not), unions (whose NULLs Arrow does not count) and
+// anything else do not fit.
 func fitTo(ctx context.Context, mem memory.Allocator, col arrow.Array, to arrow.DataType) (arrow.Array, error) {
 	switch {
 	case arrow.TypeEqual(col.DataType(), to):
@@ -671,14 +673,17 @@ func fitTo(ctx context.Context, mem memory.Allocator, col arrow.Array, to arrow.
 	buffers := d.Buffers()
 	var err error
 	switch c := col.(type) {
-	case *array.List:
-		t, isList := to.(*arrow.ListType)
-		if !isList {
+	case array.ListLike:
+		elem, ok := sameListKind(col.DataType(), to)
+		if !ok {
 			return nil, errNotFit
 		}
 		children = make([]arrow.Array, 1)
-		if children[0], err = fitTo(ctx, mem, c.ListValues(), t.Elem()); err != nil {
+		if children[0], err = fitTo(ctx, mem, c.ListValues(), elem); err != nil {
 			return nil, err
+		}
+		if to.ID() == arrow.FIXED_SIZE_LIST {
+			buffers = buffers[:1]
 		}
 	case *array.Struct:
 		t, isStruct := to.(*arrow.StructType)
@@ -708,13 +713,28 @@ func fitTo(ctx context.Context, mem memory.Allocator, col arrow.Array, to arrow.
 	return array.MakeFromData(out), nil
 }
 
+// sameListKind is the element type of to (a map's: its entries) if from
+// is a list of the same kind: list, large list, map, or fixed-size list
+// of as many elements.
+func sameListKind(from, to arrow.DataType) (arrow.DataType, bool) {
+	t, ok := to.(arrow.ListLikeType)
+	if !ok || from.ID() != to.ID() {
+		return nil, false
+	}
+	if f, fixed := from.(*arrow.FixedSizeListType); fixed && f.Len() != to.(*arrow.FixedSizeListType).Len() {
+		return nil, false
+	}
+	return t.Elem(), true
+}
+
 // exactCast says whether Arrow's safe cast from one numeric type to the
 // other refuses every value it would change: between integers and
-// decimals, from an integer to a float, from a float to an integer, and
-// from a float to a wider one. Not from a decimal to a float, nor from a
-// float to a decimal or a narrower float, which it rounds unchecked
-// (DECIMAL(18,17) 1.23456789012345678 became 1.234567890123457 as a
-// DOUBLE, a tester's).
+// decimals, from an integer to a float, and from a float to a wider one.
+// Not from a decimal to a float, nor from a float to a decimal or a
+// narrower float, which it rounds unchecked (DECIMAL(18,17)
+// 1.23456789012345678 became 1.234567890123457 as a DOUBLE, a tester's);
+// nor from a float to an integer, which takes -0.0 for 0 (a union
+// parameter's rows 1 then -0.0 gave 0, a tester's).
 func exactCast(from, to arrow.DataType) bool {
 	integer := func(t arrow.DataType) bool { return arrow.IsInteger(t.ID()) }
 	decimal := func(t arrow.DataType) bool { return arrow.IsDecimal(t.ID()) }
@@ -723,7 +743,7 @@ func exactCast(from, to arrow.DataType) bool {
 	case integer(from) || decimal(from):
 		return integer(to) || decimal(to) || integer(from) && float(to)
 	case float(from):
-		return integer(to) || float(to) && to.(arrow.FixedWidthDataType).BitWidth() >= from.(arrow.FixedWidthDataType).BitWidth()
+		return float(to) && to.(arrow.FixedWidthDataType).BitWidth() >= from.(arrow.FixedWidthDataType).BitWidth()
 	}
 	return false
 }
