@@ -52,7 +52,11 @@ func (d *dist) files(ctx context.Context, conn *duck.Conn, seen listings, patter
 		// further otherwise.
 		batch := missing[:min(len(missing), footerBatch)]
 		missing = missing[len(batch):]
-		got, err := readFooters(ctx, conn, batch)
+		var got map[string]footer
+		err := conn.OutsideTxn(ctx, func(c *duck.Conn) (err error) {
+			got, err = readFooters(ctx, c, batch)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -181,20 +185,22 @@ func statAll(ctx context.Context, conn *duck.Conn, globs *lru[string, dirGlob], 
 	for _, pattern := range patterns {
 		n := len(stats)
 		if duck.Remote(pattern) {
-			rows, err := conn.QueryRows(ctx, `SELECT filename, size, epoch_us(last_modified) FROM read_blob($1::VARCHAR) ORDER BY filename`, pattern)
-			if err != nil {
-				return nil, duck.Unquoted(err)
-			}
-			for rows.Next() {
-				var f fileStat
-				if err := rows.Scan(&f.path, &f.size, &f.modified); err != nil {
-					rows.Close()
-					return nil, err
+			err := conn.OutsideTxn(ctx, func(c *duck.Conn) error {
+				rows, err := c.QueryRows(ctx, `SELECT filename, size, epoch_us(last_modified) FROM read_blob($1::VARCHAR) ORDER BY filename`, pattern)
+				if err != nil {
+					return err
 				}
-				f.fresh = freshness(f.modified, time.Now())
-				stats = append(stats, f)
-			}
-			err = errors.Join(rows.Err(), rows.Close())
+				for rows.Next() {
+					var f fileStat
+					if err := rows.Scan(&f.path, &f.size, &f.modified); err != nil {
+						rows.Close()
+						return err
+					}
+					f.fresh = freshness(f.modified, time.Now())
+					stats = append(stats, f)
+				}
+				return errors.Join(rows.Err(), rows.Close())
+			})
 			if err != nil {
 				return nil, duck.Unquoted(err)
 			}
@@ -273,7 +279,12 @@ func glob(ctx context.Context, conn *duck.Conn, pattern string) ([]string, error
 	if _, ok := plainFile(pattern); ok {
 		return []string{pattern}, nil
 	}
-	return queryStrings(ctx, conn, `SELECT file FROM glob($1::VARCHAR) ORDER BY file`, pattern)
+	var files []string
+	err := conn.OutsideTxn(ctx, func(c *duck.Conn) (err error) {
+		files, err = queryStrings(ctx, c, `SELECT file FROM glob($1::VARCHAR) ORDER BY file`, pattern)
+		return err
+	})
+	return files, err
 }
 
 // dirGlob is what a local pattern with wildcards in its last element
@@ -485,7 +496,11 @@ func (d *dist) columnStats(ctx context.Context, conn *duck.Conn, seen listings, 
 		}
 	}
 	if len(missing) > 0 {
-		read, err := readKeyBounds(ctx, conn, missing, column, typ, onlyNulls)
+		var read map[string][]partition.Bounds
+		err := conn.OutsideTxn(ctx, func(c *duck.Conn) (err error) {
+			read, err = readKeyBounds(ctx, c, missing, column, typ, onlyNulls)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}

@@ -33,24 +33,27 @@ func hiveOf(ctx context.Context, conn *duck.Conn, seen listings, patterns []stri
 	if !any {
 		return partition.Hive{}, nil
 	}
-	rows, err := conn.QueryRows(ctx, `SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_blob($1::VARCHAR[]))`, paths)
+	var h partition.Hive
+	err = conn.OutsideTxn(ctx, func(c *duck.Conn) error {
+		rows, err := c.QueryRows(ctx, `SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_blob($1::VARCHAR[]))`, paths)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var col partition.HiveColumn
+			if err := rows.Scan(&col.Name, &col.Type); err != nil {
+				return err
+			}
+			if !blobColumns[col.Name] {
+				h.Columns = append(h.Columns, col)
+			}
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		// DuckDB reads the scan whole, as it decides.
 		return partition.Hive{}, fmt.Errorf("%w: the hive partitioning of %s is not known: %v", partition.ErrLocal, patterns[0], err)
-	}
-	defer rows.Close()
-	var h partition.Hive
-	for rows.Next() {
-		var c partition.HiveColumn
-		if err := rows.Scan(&c.Name, &c.Type); err != nil {
-			return partition.Hive{}, fmt.Errorf("reading the hive partitioning of %s: %w", patterns[0], err)
-		}
-		if !blobColumns[c.Name] {
-			h.Columns = append(h.Columns, c)
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return partition.Hive{}, fmt.Errorf("reading the hive partitioning of %s: %w", patterns[0], err)
 	}
 	h.Off = len(h.Columns) == 0
 	return h, nil

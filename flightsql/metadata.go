@@ -2,6 +2,7 @@ package flightsql
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -242,13 +243,19 @@ func (s *Server) DoGetTables(ctx context.Context, cmd flightsql.GetTables) (*arr
 			return nil, err
 		}
 		out := make([]arrow.RecordBatch, 0, len(recs))
-		for _, rec := range recs {
-			withSchema, err := s.addTableSchemas(ctx, sess, cols, rec)
-			if err != nil {
-				releaseAll(out)
-				return nil, err
+		err = sess.conn.OutsideTxn(ctx, func(aside *duck.Conn) error {
+			for _, rec := range recs {
+				withSchema, err := s.addTableSchemas(ctx, sess, aside, cols, rec)
+				if err != nil {
+					return err
+				}
+				out = append(out, withSchema)
 			}
-			out = append(out, withSchema)
+			return nil
+		})
+		if err != nil {
+			releaseAll(out)
+			return nil, err
 		}
 		return out, nil
 	})
@@ -263,7 +270,7 @@ func (s *Server) DoGetTables(ctx context.Context, cmd flightsql.GetTables) (*arr
 // view over a table dropped since, DuckDB allows it, or a table past the
 // result's column limit) is listed with an empty one: the first such table
 // failed the whole listing, every user's (a tester's).
-func (s *Server) addTableSchemas(ctx context.Context, sess *session, cols map[tableRef]map[string]column, rec arrow.RecordBatch) (arrow.RecordBatch, error) {
+func (s *Server) addTableSchemas(ctx context.Context, sess *session, aside *duck.Conn, cols map[tableRef]map[string]column, rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 	cats := rec.Column(0).(*array.String)
 	schs := rec.Column(1).(*array.String)
 	names := rec.Column(2).(*array.String)
@@ -271,7 +278,7 @@ func (s *Server) addTableSchemas(ctx context.Context, sess *session, cols map[ta
 	defer b.Release()
 	for i := 0; i < int(rec.NumRows()); i++ {
 		t := tableRef{cats.Value(i), schs.Value(i), names.Value(i)}
-		sc, err := s.tableSchema(ctx, sess, t, cols[t])
+		sc, err := s.tableSchema(ctx, sess, aside, t, cols[t])
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -415,11 +422,27 @@ WHERE ($1::VARCHAR IS NULL OR database_name = $1::VARCHAR)
 // it: prepared unchecked, a view over a JSON file nesting too deep ended
 // the process (DuckDB's recursion), and one of aggregates nesting past
 // the bound held a core for minutes, from any reader's getColumns (a
-// tester's).
-func (s *Server) tableSchema(ctx context.Context, sess *session, t tableRef, cols map[string]column) (*arrow.Schema, error) {
+// tester's). Inside the session's transaction (aside is then another
+// connection, duck.Conn.OutsideTxn) it is prepared there first: binding a
+// view over a file gone since failed with an IO error, which aborted the
+// client's transaction, and its writes were lost at COMMIT (a tester's).
+// An error there that would not abort one (a name only the session sees:
+// a TEMP table, one the transaction created) leaves the answer to the
+// session's connection.
+func (s *Server) tableSchema(ctx context.Context, sess *session, aside *duck.Conn, t tableRef, cols map[string]column) (*arrow.Schema, error) {
 	q := "SELECT * FROM " + duck.Table{Catalog: t.catalog, Schema: t.schema, Name: t.name}.Quoted()
 	if _, err := s.checkQuery(ctx, sess, q); err != nil {
 		return nil, fmt.Errorf("schema of %s: %w", q, err)
+	}
+	if aside != sess.conn {
+		st, err := aside.Prepare(ctx, q)
+		var de *duck.Error
+		if err != nil && errors.As(err, &de) && de.AbortsTransaction() {
+			return nil, fmt.Errorf("schema of %s: %w", q, err)
+		}
+		if err == nil {
+			_ = st.Close()
+		}
 	}
 	st, err := sess.conn.Prepare(ctx, q)
 	if err != nil {

@@ -127,6 +127,8 @@ type DB struct {
 	// listed by the first of them to need them at a version.
 	defsMu sync.Mutex
 	defs   nestDefs
+	// outside are idle connections OutsideTxn ran Skein's own reads on.
+	outside chan *Conn
 	// userFuncs and userTypes are the names of the functions and types
 	// SQL created (NoteUserFunctions, NoteUserTypes).
 	userFuncs, userTypes nameSet
@@ -227,7 +229,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	db := &DB{connector: connector, pool: sql.OpenDB(connector),
 		streams: map[streamKey]*stream{}, streamNames: map[string]int{}, recursiveJSON: cfg.RecursiveJSON, editCells: cells, onDemand: onDemand,
-		onStuck: cfg.OnStuck, stuckAfter: cmp.Or(cfg.StuckAfter, time.Minute)}
+		onStuck: cfg.OnStuck, stuckAfter: cmp.Or(cfg.StuckAfter, time.Minute), outside: make(chan *Conn, maxOutside)}
 	// Before any connection binds a query: DuckDB's list of replacement
 	// scans is not guarded against a change while a query binds.
 	duckdb.RegisterReplacementScan(connector, db.replaceStream)
@@ -351,7 +353,11 @@ func (db *DB) Checkpoint(ctx context.Context) error {
 
 // Close closes the database; connections must be closed first.
 func (db *DB) Close() error {
-	err := db.pool.Close()
+	var err error
+	for len(db.outside) > 0 {
+		err = errors.Join(err, (<-db.outside).Close())
+	}
+	err = errors.Join(err, db.pool.Close())
 	err = errors.Join(err, db.connector.Close())
 	if db.gate != nil {
 		err = errors.Join(err, db.gate.Close())

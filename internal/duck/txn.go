@@ -60,6 +60,42 @@ func (c *Conn) InTransaction(ctx context.Context) (bool, error) {
 	return open, err
 }
 
+// OutsideTxn runs read, a statement of Skein's own reading what files
+// hold (Parquet footers, listings), on c, or, when c has a transaction
+// open, on another connection of the instance: DuckDB aborts a
+// transaction at any error but a parser's, binder's or catalog's, and a
+// footer the planner could not read (a corrupt file that the query's
+// own filters skip) aborted the client's transaction, its writes lost at
+// COMMIT (a tester's). read must need nothing of c's own: no TEMP
+// object, nothing the transaction wrote.
+func (c *Conn) OutsideTxn(ctx context.Context, read func(*Conn) error) error {
+	open, err := c.InTransaction(ctx)
+	if err != nil {
+		return err
+	}
+	if !open {
+		return read(c)
+	}
+	var other *Conn
+	select {
+	case other = <-c.db.outside:
+	default:
+		if other, err = c.db.Connect(ctx); err != nil {
+			return err
+		}
+	}
+	err = read(other)
+	select {
+	case c.db.outside <- other:
+	default:
+		err = errors.Join(err, other.Close())
+	}
+	return err
+}
+
+// maxOutside is how many idle connections OutsideTxn keeps.
+const maxOutside = 2
+
 // Transaction is InTransaction with the open transaction's DuckDB id (0
 // for an aborted one, whose statements fail).
 func (c *Conn) Transaction(ctx context.Context) (id int64, open bool, err error) {
