@@ -396,7 +396,7 @@ func (s *Server) flightInfoPrepared(ctx context.Context, cmd flightsql.PreparedS
 		if s.cfg.Cluster != nil && p.stmt.Resolved && (takes && len(p.args) == 1 || !takes && len(p.args) == 0) {
 			var info *flight.FlightInfo
 			if takes {
-				info, err = s.cfg.Cluster.PlanBound(ctx, sess.conn, tag, sess.user, p.sql, p.args[0], q.schema, resultMode(header, sess), desc)
+				info, err = s.cfg.Cluster.PlanBound(ctx, sess.conn, tag, sess.user, p.sql, p.stmt.AsBound(p.args[0]), q.schema, resultMode(header, sess), desc)
 			} else {
 				info, err = s.cfg.Cluster.Plan(ctx, sess.conn, tag, sess.user, p.sql, q.schema, resultMode(header, sess), desc)
 			}

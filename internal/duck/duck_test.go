@@ -634,6 +634,84 @@ func TestParametersBindAsTheirTypes(t *testing.T) {
 	}
 }
 
+// A decimal parameter holding more digits than its precision (Arrow does
+// not check) is refused: DuckDB's cast of it threw an INTERNAL error that
+// ended the process (decimal128(4,2) of 1234.56, a tester's), and one past
+// 18 digits was bound wrapped.
+func TestDecimalParametersFitTheirPrecision(t *testing.T) {
+	for _, tc := range []struct {
+		p, s    int32
+		v       decimal128.Num
+		refused bool
+	}{
+		{4, 2, decimal128.FromI64(123456), true},
+		{4, 2, decimal128.FromI64(-9999), false},
+		{4, 2, decimal128.FromI64(-10000), true},
+		{18, 2, decimal128.FromU64(10_000_000_000_000_000_000), true},
+		{38, 0, decimal128.GetMaxValue(38), false},
+		{38, 0, decimal128.GetMaxValue(38).Add(decimal128.FromI64(1)), true},
+	} {
+		b := array.NewDecimal128Builder(memory.DefaultAllocator, &arrow.Decimal128Type{Precision: tc.p, Scale: tc.s})
+		b.Append(tc.v)
+		arg := b.NewArray()
+		b.Release()
+		rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "p", Type: arg.DataType(), Nullable: true}}, nil), []arrow.Array{arg}, 1)
+		arg.Release()
+		_, err := RowArgs(rec, 0, 1<<20)
+		rec.Release()
+		if refused := err != nil; refused != tc.refused || refused && !strings.Contains(err.Error(), "more than its precision") {
+			t.Errorf("decimal(%d, %d) of %s: %v, refused %v", tc.p, tc.s, tc.v.BigInt(), err, tc.refused)
+		}
+	}
+}
+
+// A time or timestamp parameter written into a distributed plan (Text)
+// or bound (value) means what DuckDB takes it to: 24:00:00 was written
+// 00:00:00, a nanosecond instant before 1970 was floored to the earlier
+// microsecond where DuckDB truncates, a zoned timestamp past DuckDB's
+// range wrapped around to 1970, and a TIMESTAMP_MS written for a
+// TIMESTAMP_S parameter (castable) failed on the executors (a tester's).
+func TestTimeParametersAsDuckDBTakesThem(t *testing.T) {
+	for _, tc := range []struct {
+		v    Typed
+		want string
+	}{
+		{Time{Micros: 24 * 3600 * 1e6}, "24:00:00"},
+		{Time{Micros: 3723000010}, "01:02:03.00001"},
+		{Time{Micros: 0}, "00:00:00"},
+		{Timestamp{Value: -1001, Unit: arrow.Nanosecond, Zoned: true}, "1969-12-31 23:59:59.999999+00"},
+		{Timestamp{Value: -1001, Unit: arrow.Nanosecond}, "1969-12-31 23:59:59.999998999"},
+	} {
+		if got, ok := tc.v.Text(); !ok || got != tc.want {
+			t.Errorf("%#v: %q %v, want %q", tc.v, got, ok, tc.want)
+		}
+	}
+	if us, ok := (Timestamp{Value: -1001, Unit: arrow.Nanosecond, Zoned: true}).micros(); !ok || us != -1 {
+		t.Errorf("-1001 ns: %d µs, want -1", us)
+	}
+	b := array.NewTimestampBuilder(memory.DefaultAllocator, &arrow.TimestampType{Unit: arrow.Second, TimeZone: "UTC"})
+	b.Append(1 << 62)
+	arg := b.NewArray()
+	b.Release()
+	rec := array.NewRecordBatch(arrow.NewSchema([]arrow.Field{{Name: "p", Type: arg.DataType(), Nullable: true}}, nil), []arrow.Array{arg}, 1)
+	arg.Release()
+	if _, err := RowArgs(rec, 0, 1<<20); err == nil || !strings.Contains(err.Error(), "out of DuckDB's range") {
+		t.Errorf("2^62 s with a time zone: %v, want refused", err)
+	}
+	rec.Release()
+	_, c, _ := openTest(t)
+	st, err := c.Prepare(context.Background(), "SELECT ?::TIMESTAMP_S, ?::TIME_NS, ?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ms := Timestamp{Value: 1709296496789, Unit: arrow.Millisecond}
+	got := st.AsBound([]any{ms, Time{Micros: 5}, ms})
+	if want := []any{Timestamp{Value: 1709296496789000, Unit: arrow.Microsecond}, TimeNS{Nanos: 5000}, ms}; !slices.Equal(got, want) {
+		t.Errorf("AsBound: %v, want %v", got, want)
+	}
+}
+
 // Time and timestamp parameters are declared in milliseconds, whatever
 // their unit in DuckDB: the JDBC driver writes setTime and setTimestamp
 // values as milliseconds whatever the declared unit, so a TIME declared
