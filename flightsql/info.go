@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,6 +13,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql/schema_ref"
+	pbflight "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
+	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/users"
 )
 
 // arrowVersion is the arrow-go release Skein is built with (see go.mod).
@@ -58,6 +62,66 @@ func handleTimeout(idle time.Duration) int32 {
 	return int32(min(idle.Milliseconds(), math.MaxInt32))
 }
 
+// bitmask is a GetSqlInfo bitmask of values of one of the spec's enums.
+func bitmask[E ~int32](values ...E) int32 {
+	var m int32
+	for _, v := range values {
+		m |= 1 << v
+	}
+	return m
+}
+
+// maxSQLBytes is GetSqlInfo's longest statement: Config.MaxSQLBytes, 0
+// for none.
+func maxSQLBytes(n int) int64 {
+	switch {
+	case n == 0:
+		return DefaultMaxSQLBytes
+	case n < 0:
+		return 0
+	}
+	return int64(n)
+}
+
+// sqlConversions is GetSqlInfo's SQL_SUPPORTS_CONVERT: the casts DuckDB
+// has between the spec's types (CAST; DuckDB has no CONVERT function nor
+// ODBC's {fn CONVERT()}). BIT is BOOLEAN, as the JDBC driver types an
+// Arrow boolean; FLOAT is DOUBLE, REAL is FLOAT; the three binary types
+// are BLOB, the three character ones VARCHAR, both intervals INTERVAL.
+// A VARCHAR parses into every type; a number casts to every number and to
+// BOOLEAN; a TIME does not cast to a TIMESTAMP, a TIMESTAMP does to a
+// DATE and a TIME.
+func sqlConversions() map[int32][]int32 {
+	var (
+		chars     = []pbflight.SqlSupportsConvert{flightsql.SqlConvertChar, flightsql.SqlConvertVarchar, flightsql.SqlConvertLongVarchar}
+		binaries  = []pbflight.SqlSupportsConvert{flightsql.SqlConvertBinary, flightsql.SqlConvertVarbinary, flightsql.SqlConvertLongVarbinary}
+		intervals = []pbflight.SqlSupportsConvert{flightsql.SqlConvertIntervalDayTime, flightsql.SqlConvertIntervalYearMonth}
+		numbers   = []pbflight.SqlSupportsConvert{flightsql.SqlConvertBit, flightsql.SqlConvertTinyInt, flightsql.SqlConvertSmallInt,
+			flightsql.SqlConvertInteger, flightsql.SqlConvertBigInt, flightsql.SqlConvertDecimal, flightsql.SqlConvertNumeric,
+			flightsql.SqlConvertReal, flightsql.SqlConvertFloat}
+		date      = []pbflight.SqlSupportsConvert{flightsql.SqlConvertDate}
+		clock     = []pbflight.SqlSupportsConvert{flightsql.SqlConvertTime}
+		timestamp = []pbflight.SqlSupportsConvert{flightsql.SqlConvertTimestamp}
+	)
+	all := slices.Concat(chars, binaries, intervals, numbers, date, clock, timestamp)
+	m := map[int32][]int32{}
+	add := func(from, to []pbflight.SqlSupportsConvert) {
+		for _, f := range from {
+			for _, t := range to {
+				m[int32(f)] = append(m[int32(f)], int32(t))
+			}
+		}
+	}
+	add(chars, all)
+	add(binaries, slices.Concat(chars, binaries))
+	add(intervals, slices.Concat(chars, intervals))
+	add(numbers, slices.Concat(chars, numbers))
+	add(date, slices.Concat(chars, date, timestamp))
+	add(clock, slices.Concat(chars, clock))
+	add(timestamp, slices.Concat(chars, date, clock, timestamp))
+	return m
+}
+
 // registerSqlInfo fills GetSqlInfo's answers; BaseServer serves them.
 func (s *Server) registerSqlInfo() error {
 	kw, fns, err := s.keywordsAndFunctions()
@@ -94,8 +158,98 @@ func (s *Server) registerSqlInfo() error {
 		flightsql.SqlInfoSupportsColumnAliasing:                     true,
 		flightsql.SqlInfoNullPlusNullIsNull:                         true,
 		flightsql.SqlInfoTransactionsSupported:                      true,
-		flightsql.SqlInfoDefaultTransactionIsolation:                int64(4), // SERIALIZABLE: DuckDB is snapshot isolated and serialisable for writes
-		flightsql.SqlInfoSupportedTransactionsIsolationlevels:       int32(1 << 4),
+		// DuckDB's transactions are snapshot isolated: no dirty or
+		// non-repeatable reads or phantoms, but write skew commits (two
+		// transactions that each read both rows and update a different one
+		// both commit), so not serializable: REPEATABLE_READ, as PostgreSQL
+		// calls its snapshot isolation. The JDBC driver (18.3.0) returns the
+		// default as it comes for java.sql.Connection's constants, where 4
+		// is TRANSACTION_REPEATABLE_READ (the spec's enum would read 4 as
+		// SERIALIZABLE, and its REPEATABLE_READ, 3, is no JDBC level); the
+		// bitmask it maps through the spec's enum.
+		flightsql.SqlInfoDefaultTransactionIsolation:           int64(4),
+		flightsql.SqlInfoSupportedTransactionsIsolationlevels:  bitmask(pbflight.SqlTransactionIsolationLevel_SQL_TRANSACTION_REPEATABLE_READ),
+		flightsql.SqlInfoDataDefinitionCausesTransactionCommit: false, // DDL is transactional in DuckDB: a CREATE TABLE rolls back with the rest
+		flightsql.SqlInfoDataDefinitionsInTransactionsIgnored:  false,
+		flightsql.SqlInfoSavePointsSupported:                   false, // DuckDB has no SAVEPOINT
+		// A prepared statement's parameter rows run as one batch, in one
+		// transaction (ExecuteUpdate with many rows: JDBC's
+		// PreparedStatement.executeBatch).
+		flightsql.SqlInfoBatchUpdatesSupported: true,
+		// Results are read once, forward (DoGet streams); the JDBC driver
+		// refuses absolute() and previous().
+		flightsql.SqlInfoSupportedResultSetTypes: bitmask(pbflight.SqlSupportedResultSetType_SQL_RESULT_SET_TYPE_FORWARD_ONLY),
+
+		// What DuckDB's SQL has.
+		flightsql.SqlInfoExtraNameChars:                         "$", // an unquoted name may hold a $ past its first character (a$b), as in PostgreSQL
+		flightsql.SqlInfoSupportsConvert:                        sqlConversions(),
+		flightsql.SqlInfoSupportsTableCorrelationNames:          true,
+		flightsql.SqlInfoSupportsDifferentTableCorrelationNames: false, // FROM t AS t is allowed: the alias need not differ
+		flightsql.SqlInfoSupportsExpressionsInOrderBy:           true,
+		flightsql.SqlInfoSupportsOrderByUnrelated:               true,
+		flightsql.SqlInfoSupportedGroupBy: bitmask(pbflight.SqlSupportedGroupBy_SQL_GROUP_BY_UNRELATED,
+			pbflight.SqlSupportedGroupBy_SQL_GROUP_BY_BEYOND_SELECT),
+		flightsql.SqlInfoSupportsLikeEscapeClause:   true,
+		flightsql.SqlInfoSupportsNonNullableColumns: true,
+		// ODBC's minimum and core grammars; not the extended one, which
+		// has positioned UPDATE and DELETE (no cursors in DuckDB).
+		flightsql.SqlInfoSupportedGrammar: bitmask(pbflight.SupportedSqlGrammar_SQL_MINIMUM_GRAMMAR,
+			pbflight.SupportedSqlGrammar_SQL_CORE_GRAMMAR),
+		// SQL-92's entry level; the intermediate one has what DuckDB lacks
+		// (CREATE DOMAIN, ON DELETE CASCADE).
+		flightsql.SqlInfoANSI92SupportedLevel:                 bitmask(pbflight.SupportedAnsi92SqlGrammarLevel_ANSI92_ENTRY_SQL),
+		flightsql.SqlInfoSupportsIntegrityEnhancementFacility: true, // PRIMARY KEY, FOREIGN KEY, UNIQUE, CHECK, DEFAULT
+		// A bitmask, as arrow-java's SqlInfoBuilder and its JDBC driver
+		// read it (the spec's comment says an ordinal, which the driver
+		// would take for "limited" only): full outer joins, so limited too,
+		// as JDBC has it.
+		flightsql.SqlInfoOuterJoinsSupportLevel: bitmask(pbflight.SqlOuterJoinsSupportLevel_SQL_LIMITED_OUTER_JOINS,
+			pbflight.SqlOuterJoinsSupportLevel_SQL_FULL_OUTER_JOINS),
+		flightsql.SqlInfoSchemaTerm:     "schema",
+		flightsql.SqlInfoProcedureTerm:  "procedure",
+		flightsql.SqlInfoCatalogTerm:    "catalog",
+		flightsql.SqlInfoCatalogAtStart: true, // data.main.t
+		// A schema or catalog may name an index's table (CREATE INDEX i ON
+		// data.main.t (a)); DuckDB has no procedures and no GRANT.
+		flightsql.SqlInfoSchemasSupportedActions:     bitmask(pbflight.SqlSupportedElementActions_SQL_ELEMENT_IN_INDEX_DEFINITIONS),
+		flightsql.SqlInfoCatalogsSupportedActions:    bitmask(pbflight.SqlSupportedElementActions_SQL_ELEMENT_IN_INDEX_DEFINITIONS),
+		flightsql.SqlInfoSupportedPositionedCommands: int32(0), // no cursors: no WHERE CURRENT OF
+		flightsql.SqlInfoSelectForUpdateSupported:    false,    // "SELECT locking clause is not supported!"
+		flightsql.SqlInfoStoredProceduresSupported:   false,
+		flightsql.SqlInfoSupportedSubqueries: bitmask(pbflight.SqlSupportedSubqueries_SQL_SUBQUERIES_IN_COMPARISONS,
+			pbflight.SqlSupportedSubqueries_SQL_SUBQUERIES_IN_EXISTS, pbflight.SqlSupportedSubqueries_SQL_SUBQUERIES_IN_INS,
+			pbflight.SqlSupportedSubqueries_SQL_SUBQUERIES_IN_QUANTIFIEDS),
+		flightsql.SqlInfoCorrelatedSubqueriesSupported: true,
+		flightsql.SqlInfoSupportedUnions: bitmask(pbflight.SqlSupportedUnions_SQL_UNION,
+			pbflight.SqlSupportedUnions_SQL_UNION_ALL),
+		flightsql.SqlInfoNamedParametersSupported:                false, // no callable statements to name parameters of
+		flightsql.SqlInfoLocatorsUpdateCopy:                      true,  // no LOB locators: a BLOB read is the client's copy
+		flightsql.SqlInfoStoredFunctionsUsingCallSyntaxSupported: false, // CALL is refused (SELECT * FROM f(...))
+
+		// Limits, 0 for none: DuckDB bounds no name, literal, row, or
+		// count of columns or tables, past the statement's own length.
+		flightsql.SqlInfoMaxBinaryLiteralLen:     int64(0),
+		flightsql.SqlInfoMaxCharLiteralLen:       int64(0),
+		flightsql.SqlInfoMaxColumnNameLen:        int64(0),
+		flightsql.SqlInfoMaxColumnsInGroupBy:     int64(0),
+		flightsql.SqlInfoMaxColumnsInIndex:       int64(0),
+		flightsql.SqlInfoMaxColumnsInOrderBy:     int64(0),
+		flightsql.SqlInfoMaxColumnsInTable:       int64(0),
+		flightsql.SqlInfoMaxCursorNameLen:        int64(0),
+		flightsql.SqlInfoMaxIndexLen:             int64(0),
+		flightsql.SqlInfoDBSchemaNameLen:         int64(0),
+		flightsql.SqlInfoMaxProcedureNameLen:     int64(0),
+		flightsql.SqlInfoMaxCatalogNameLen:       int64(0),
+		flightsql.SqlInfoMaxRowSize:              int64(0),
+		flightsql.SqlInfoMaxRowSizeIncludesBlobs: false, // no row size bound to include them in
+		flightsql.SqlInfoMaxTableNameLen:         int64(0),
+		flightsql.SqlInfoMaxTablesInSelect:       int64(0),
+		// Skein's own bounds.
+		flightsql.SqlInfoMaxConnections:     int64(s.cfg.MaxSessions),             // a connection is a session (--max-sessions)
+		flightsql.SqlInfoMaxStatements:      int64(s.cfg.MaxStatementsPerSession), // prepared and planned, unread, a session (--max-statements-per-session)
+		flightsql.SqlInfoMaxStatementLen:    maxSQLBytes(s.cfg.MaxSQLBytes),       // in bytes (--max-sql-bytes)
+		flightsql.SqlInfoMaxUsernameLen:     int64(users.MaxName),                 // in bytes
+		flightsql.SqlInfoMaxColumnsInSelect: int64(duck.MaxResultColumns),         // a result's columns
 	}
 	s.sqlInfos = map[uint32]bool{}
 	for id, v := range infos {
