@@ -822,6 +822,11 @@ func followedByParen(s string) bool {
 // duckdb-go does not name.
 const stmtTypeCopyDatabase duckdb.StmtType = 28
 
+// stmtTypeMergeInto is DUCKDB_STATEMENT_TYPE_MERGE_INTO, which duckdb-go
+// does not name either: a reader's MERGE was refused as "type 30
+// statements" (a tester's).
+const stmtTypeMergeInto duckdb.StmtType = 30
+
 func stmtTypeName(t duckdb.StmtType) string {
 	switch t {
 	case duckdb.STATEMENT_TYPE_INSERT:
@@ -846,6 +851,8 @@ func stmtTypeName(t duckdb.StmtType) string {
 		return "VACUUM/ANALYZE"
 	case stmtTypeCopyDatabase:
 		return "COPY FROM DATABASE"
+	case stmtTypeMergeInto:
+		return "MERGE"
 	}
 	return fmt.Sprintf("type %d", t)
 }

@@ -285,6 +285,9 @@ func TestReadOnlyPolicy(t *testing.T) {
 			t.Fatalf("%s left a transaction: %v %v", q, in, err)
 		}
 	}
+	// Named: it was "type 30 statements" (a tester's).
+	wantRefused(t, c, KindPermission, "MERGE statements are not allowed",
+		"MERGE INTO r USING (SELECT 1 AS a) s ON r.a = s.a WHEN MATCHED THEN DELETE")
 	if n := count(t, c, "SELECT count(*) FROM r"); n != 1 {
 		t.Fatalf("r has %d rows, want 1", n)
 	}
