@@ -37,8 +37,9 @@ func (d *dist) rewriteSchema(ctx context.Context, conn *duck.Conn, sql string) (
 	return st.Schema, nil
 }
 
-// prepareAside prepares sql on a new connection set as conn is, and
-// returns its error if it is one that aborts a transaction.
+// prepareAside prepares sql on a connection of the instance's own (Aside)
+// set as conn is, and returns its error if it is one that aborts a
+// transaction.
 func (d *dist) prepareAside(ctx context.Context, conn *duck.Conn, sql string) error {
 	var catalog, path string
 	rows, err := conn.QueryRows(ctx, "SELECT current_database(), current_setting('search_path')")
@@ -52,25 +53,22 @@ func (d *dist) prepareAside(ctx context.Context, conn *duck.Conn, sql string) er
 	if err != nil {
 		return err
 	}
-	aside, err := d.db.Connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer aside.Close()
-	if _, err := aside.Exec(ctx, "USE "+duck.QuoteIdent(catalog)); err != nil {
-		return nil // the session's to answer
-	}
-	if _, err := aside.Exec(ctx, "SET search_path = "+duck.QuoteString(path)); err != nil {
-		return nil
-	}
-	st, err := aside.Prepare(ctx, sql)
-	if err == nil {
-		_ = st.Close()
-		return nil
-	}
-	var de *duck.Error
-	if errors.As(err, &de) && !de.AbortsTransaction() {
-		return nil
-	}
-	return fmt.Errorf("prepared outside the session's transaction, which it would have aborted: %w", err)
+	return d.db.Aside(ctx, func(aside *duck.Conn) error {
+		if _, err := aside.Exec(ctx, "USE "+duck.QuoteIdent(catalog)); err != nil {
+			return nil // the session's to answer
+		}
+		if _, err := aside.Exec(ctx, "SET search_path = "+duck.QuoteString(path)); err != nil {
+			return nil
+		}
+		st, err := aside.Prepare(ctx, sql)
+		if err == nil {
+			_ = st.Close()
+			return nil
+		}
+		var de *duck.Error
+		if errors.As(err, &de) && !de.AbortsTransaction() {
+			return nil
+		}
+		return fmt.Errorf("prepared outside the session's transaction, which it would have aborted: %w", err)
+	})
 }

@@ -127,7 +127,7 @@ type DB struct {
 	// listed by the first of them to need them at a version.
 	defsMu sync.Mutex
 	defs   nestDefs
-	// outside are idle connections OutsideTxn ran Skein's own reads on.
+	// outside are the idle connections Aside lends.
 	outside chan *Conn
 	// userFuncs and userTypes are the names of the functions and types
 	// SQL created (NoteUserFunctions, NoteUserTypes).

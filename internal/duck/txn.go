@@ -62,7 +62,7 @@ func (c *Conn) InTransaction(ctx context.Context) (bool, error) {
 
 // OutsideTxn runs read, a statement of Skein's own reading what files
 // hold (Parquet footers, listings), on c, or, when c has a transaction
-// open, on another connection of the instance: DuckDB aborts a
+// open, on another connection of the instance (Aside): DuckDB aborts a
 // transaction at any error but a parser's, binder's or catalog's, and a
 // footer the planner could not read (a corrupt file that the query's
 // own filters skip) aborted the client's transaction, its writes lost at
@@ -76,24 +76,34 @@ func (c *Conn) OutsideTxn(ctx context.Context, read func(*Conn) error) error {
 	if !open {
 		return read(c)
 	}
+	return c.db.Aside(ctx, read)
+}
+
+// Aside runs fn on a connection of the instance's own, lent for fn's
+// statements (Skein's, which leave no transaction open) and kept for the
+// next: a connection made anew costs the macros of every connection
+// (3.4 ms, bounded.go). fn may set its current catalog and search path;
+// whoever borrows it next sets its own.
+func (db *DB) Aside(ctx context.Context, fn func(*Conn) error) error {
 	var other *Conn
 	select {
-	case other = <-c.db.outside:
+	case other = <-db.outside:
 	default:
-		if other, err = c.db.Connect(ctx); err != nil {
+		var err error
+		if other, err = db.Connect(ctx); err != nil {
 			return err
 		}
 	}
-	err = read(other)
+	err := fn(other)
 	select {
-	case c.db.outside <- other:
+	case db.outside <- other:
 	default:
 		err = errors.Join(err, other.Close())
 	}
 	return err
 }
 
-// maxOutside is how many idle connections OutsideTxn keeps.
+// maxOutside is how many idle connections Aside keeps.
 const maxOutside = 2
 
 // Transaction is InTransaction with the open transaction's DuckDB id (0
