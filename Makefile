@@ -53,7 +53,7 @@ test: test-go fuzz-smoke test-python test-jdbc ## run every test suite (Go, fuzz
 .PHONY: test-go
 test-go: build moto ## run the Go tests (race detector on, but for the long end-to-end corpus)
 	cd deploy/kubernetes && $(GO) test -count=1 ./...
-	$(GO) test -tags $(GOTAGS) -race -count=1 -timeout 15m $$($(GO) list -tags $(GOTAGS) ./... | grep -v /integration)
+	$(GO) test -tags $(GOTAGS) -race -count=1 -timeout 25m $$($(GO) list -tags $(GOTAGS) ./... | grep -v /integration)
 	$(GO) test -tags $(GOTAGS) -count=1 -run 'TestGoHeapReservedUnderTheLimit' ./cmd/skein/
 	$(GO) test -tags $(GOTAGS) -count=1 -timeout 30m ./integration/
 
