@@ -2,7 +2,6 @@ package flightsql
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -427,27 +426,14 @@ WHERE ($1::VARCHAR IS NULL OR database_name = $1::VARCHAR)
 // it: prepared unchecked, a view over a JSON file nesting too deep ended
 // the process (DuckDB's recursion), and one of aggregates nesting past
 // the bound held a core for minutes, from any reader's getColumns (a
-// tester's). Inside the session's transaction (aside is then another
-// connection, duck.Conn.OutsideTxn) it is prepared there first: binding a
-// view over a file gone since failed with an IO error, which aborted the
-// client's transaction, and its writes were lost at COMMIT (a tester's).
-// An error there that would not abort one (a name only the session sees:
-// a TEMP table, one the transaction created) leaves the answer to the
-// session's connection.
-func (s *Server) tableSchema(ctx context.Context, sess *session, aside *duck.Conn, t tableRef, cols map[string]column) (*arrow.Schema, error) {
+// tester's). It is prepared on the session's connection only: prepared
+// first on another, outside the session's transaction, the committed
+// definition of a view the transaction replaced went unchecked, and a
+// view over a JSON file nesting too deep ended the process (a tester's).
+func (s *Server) tableSchema(ctx context.Context, sess *session, _ *duck.Conn, t tableRef, cols map[string]column) (*arrow.Schema, error) {
 	q := "SELECT * FROM " + duck.Table{Catalog: t.catalog, Schema: t.schema, Name: t.name}.Quoted()
 	if _, err := s.checkQuery(ctx, sess, q); err != nil {
 		return nil, fmt.Errorf("schema of %s: %w", q, err)
-	}
-	if aside != sess.conn {
-		st, err := aside.Prepare(ctx, q)
-		var de *duck.Error
-		if err != nil && errors.As(err, &de) && de.AbortsTransaction() {
-			return nil, fmt.Errorf("schema of %s: %w", q, err)
-		}
-		if err == nil {
-			_ = st.Close()
-		}
 	}
 	st, err := sess.conn.Prepare(ctx, q)
 	if err != nil {

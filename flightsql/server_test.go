@@ -609,57 +609,6 @@ func TestTableSchemasAreCheckedAsQueries(t *testing.T) {
 	}
 }
 
-// A listing with schemas inside the session's transaction, of a view over
-// a file gone since: preparing its SELECT * failed with an IO error on the
-// session's connection, DuckDB aborted the transaction, and the rows it
-// had inserted were lost at its commit (a tester's). The view is listed
-// empty, a table the transaction created and a TEMP one with their
-// columns, and the transaction commits.
-func TestListingInATransactionLeavesIt(t *testing.T) {
-	dir := t.TempDir()
-	ts := startServer(t, func(c *coordinator.Config) { c.AllowDirs = []string{dir} })
-	ctx := context.Background()
-	c := ts.client(t)
-	f := filepath.Join(dir, "gone.parquet")
-	for _, sql := range []string{
-		"COPY (SELECT 1 AS a) TO '" + f + "' (FORMAT parquet)",
-		"CREATE VIEW vgone AS SELECT * FROM read_parquet('" + f + "')",
-		"CREATE TABLE kept (x INTEGER)",
-		"CREATE TEMP TABLE scratch (s VARCHAR, t INTEGER)",
-	} {
-		if _, err := c.ExecuteUpdate(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	if err := os.Remove(f); err != nil {
-		t.Fatal(err)
-	}
-	tx, err := c.BeginTransaction(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, sql := range []string{"INSERT INTO kept VALUES (1), (2)", "CREATE TABLE fresh (p INTEGER, q INTEGER, r INTEGER)"} {
-		if _, err := tx.ExecuteUpdate(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	info, err := c.GetTables(ctx, &flightsql.GetTablesOpts{TableNameFilterPattern: ptr("%"), IncludeSchema: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, recs := fetch(t, ctx, c, info)
-	if widths := schemaWidths(t, recs); widths["vgone"] != 0 || widths["fresh"] != 3 || widths["scratch"] != 2 || widths["kept"] != 1 {
-		t.Errorf("schema widths %v: want vgone empty, fresh 3, scratch 2, kept 1", widths)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatalf("commit after the listing: %v", err)
-	}
-	_, got := query(t, ctx, ts.client(t), "SELECT count(*) FROM kept")
-	if n := got[0].Column(0).(*array.Int64).Value(0); n != 2 {
-		t.Errorf("%d rows committed, want 2", n)
-	}
-}
-
 // tableSchemaOf is the schema GetTables gives of the one table name.
 func tableSchemaOf(t *testing.T, ctx context.Context, c *flightsql.Client, name string) *arrow.Schema {
 	t.Helper()
