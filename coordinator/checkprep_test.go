@@ -11,6 +11,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/flight"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
+	"github.com/skeindb/skein/internal/duck"
 	"github.com/skeindb/skein/internal/ducktest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -33,13 +34,20 @@ func TestRewriteFailureLeavesTheTransaction(t *testing.T) {
 		}
 		ducktest.Exec(t, ref, fmt.Sprintf("COPY (SELECT range AS i, 'inner' AS k FROM range(4000)) TO '%s' (FORMAT parquet)", filepath.Join(part, "p.parquet")))
 	}
+	answeredInATransaction(t, ref, dir, fmt.Sprintf("SELECT CAST(k AS VARCHAR) || ' ' || count(*) FROM read_parquet('%s/*/*.parquet') GROUP BY k", dir))
+}
+
+// answeredInATransaction runs q, over files in dir, in a transaction that
+// inserted rows first, on a 2-executor cluster making small tasks: its
+// answer must be DuckDB's (ref), and the transaction must commit its rows.
+func answeredInATransaction(t *testing.T, ref *duck.Conn, dir, q string) {
+	t.Helper()
 	c, _, _ := startCluster(t, 2, "direct", func(c *Config) {
 		c.AllowDirs = append(c.AllowDirs, dir)
 		c.SplitMinRows, c.LocalMaxRows, c.TaskRows = 0, 0, 1000
 	})
 	sess := sessionClient(t, c)
 	ctx := context.Background()
-	q := fmt.Sprintf("SELECT CAST(k AS VARCHAR) || ' ' || count(*) FROM read_parquet('%s/*/*.parquet') GROUP BY k", dir)
 	for _, stmt := range []string{"CREATE TABLE keep (x INTEGER)", "BEGIN TRANSACTION", "INSERT INTO keep VALUES (1), (2), (3)"} {
 		if _, err := sess.ExecuteUpdate(ctx, stmt); err != nil {
 			t.Fatalf("%s: %v", stmt, err)
@@ -81,31 +89,7 @@ func TestUnreadableFooterLeavesTheTransaction(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "k=2", "p.parquet"), []byte("PAR1 not a footer PAR1"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c, _, _ := startCluster(t, 2, "direct", func(c *Config) {
-		c.AllowDirs = append(c.AllowDirs, dir)
-		c.SplitMinRows, c.LocalMaxRows, c.TaskRows = 0, 0, 1000
-	})
-	sess := sessionClient(t, c)
-	ctx := context.Background()
-	q := fmt.Sprintf("SELECT count(*) || ' ' || sum(i) FROM read_parquet('%s/*/*.parquet') WHERE k = 1", dir)
-	for _, stmt := range []string{"CREATE TABLE keep (x INTEGER)", "BEGIN TRANSACTION", "INSERT INTO keep VALUES (1), (2), (3)"} {
-		if _, err := sess.ExecuteUpdate(ctx, stmt); err != nil {
-			t.Fatalf("%s: %v", stmt, err)
-		}
-	}
-	info, err := sess.Execute(ctx, q)
-	if err != nil {
-		t.Fatalf("%s in a transaction: %v", q, err)
-	}
-	if got, want := endpointRows(t, sess, info.Endpoint), refStrings(t, ref, q); !slices.Equal(got, want) {
-		t.Errorf("%s: %q, DuckDB's %q", q, got, want)
-	}
-	if _, err := sess.ExecuteUpdate(ctx, "COMMIT"); err != nil {
-		t.Fatalf("COMMIT: %v", err)
-	}
-	if n := queryInt(t, sess, "SELECT count(*) FROM keep"); n != 3 {
-		t.Errorf("the transaction's table holds %d rows after its commit, want 3", n)
-	}
+	answeredInATransaction(t, ref, dir, fmt.Sprintf("SELECT count(*) || ' ' || sum(i) FROM read_parquet('%s/*/*.parquet') WHERE k = 1", dir))
 }
 
 // A query split across executors that fails in its own SQL (a conversion

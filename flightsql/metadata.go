@@ -247,19 +247,13 @@ func (s *Server) DoGetTables(ctx context.Context, cmd flightsql.GetTables) (*arr
 			return nil, err
 		}
 		out := make([]arrow.RecordBatch, 0, len(recs))
-		err = sess.conn.OutsideTxn(ctx, func(aside *duck.Conn) error {
-			for _, rec := range recs {
-				withSchema, err := s.addTableSchemas(ctx, sess, aside, cols, rec)
-				if err != nil {
-					return err
-				}
-				out = append(out, withSchema)
+		for _, rec := range recs {
+			withSchema, err := s.addTableSchemas(ctx, sess, cols, rec)
+			if err != nil {
+				releaseAll(out)
+				return nil, err
 			}
-			return nil
-		})
-		if err != nil {
-			releaseAll(out)
-			return nil, err
+			out = append(out, withSchema)
 		}
 		return out, nil
 	})
@@ -274,7 +268,7 @@ func (s *Server) DoGetTables(ctx context.Context, cmd flightsql.GetTables) (*arr
 // view over a table dropped since, DuckDB allows it, or a table past the
 // result's column limit) is listed with an empty one: the first such table
 // failed the whole listing, every user's (a tester's).
-func (s *Server) addTableSchemas(ctx context.Context, sess *session, aside *duck.Conn, cols map[tableRef]map[string]column, rec arrow.RecordBatch) (arrow.RecordBatch, error) {
+func (s *Server) addTableSchemas(ctx context.Context, sess *session, cols map[tableRef]map[string]column, rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 	cats := rec.Column(0).(*array.String)
 	schs := rec.Column(1).(*array.String)
 	names := rec.Column(2).(*array.String)
@@ -282,7 +276,7 @@ func (s *Server) addTableSchemas(ctx context.Context, sess *session, aside *duck
 	defer b.Release()
 	for i := 0; i < int(rec.NumRows()); i++ {
 		t := tableRef{cats.Value(i), schs.Value(i), names.Value(i)}
-		sc, err := s.tableSchema(ctx, sess, aside, t, cols[t])
+		sc, err := s.tableSchema(ctx, sess, t, cols[t])
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -430,7 +424,7 @@ WHERE ($1::VARCHAR IS NULL OR database_name = $1::VARCHAR)
 // first on another, outside the session's transaction, the committed
 // definition of a view the transaction replaced went unchecked, and a
 // view over a JSON file nesting too deep ended the process (a tester's).
-func (s *Server) tableSchema(ctx context.Context, sess *session, _ *duck.Conn, t tableRef, cols map[string]column) (*arrow.Schema, error) {
+func (s *Server) tableSchema(ctx context.Context, sess *session, t tableRef, cols map[string]column) (*arrow.Schema, error) {
 	q := "SELECT * FROM " + duck.Table{Catalog: t.catalog, Schema: t.schema, Name: t.name}.Quoted()
 	if _, err := s.checkQuery(ctx, sess, q); err != nil {
 		return nil, fmt.Errorf("schema of %s: %w", q, err)

@@ -9,7 +9,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/flight/flightsql"
 	pb "github.com/apache/arrow-go/v18/arrow/flight/gen/flight"
-	"github.com/skeindb/skein/internal/duck"
+	"github.com/skeindb/skein/internal/ducktest"
 )
 
 // The value types of GetSqlInfo's dense union, by type code.
@@ -248,16 +248,7 @@ func TestSqlInfoConversionsAreDuckDBsCasts(t *testing.T) {
 		t.Fatal("no SQL_SUPPORTS_CONVERT")
 	}
 	ctx := context.Background()
-	db, err := duck.Open(ctx, duck.Config{AllowedDirs: []string{t.TempDir()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	conn, err := db.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := ducktest.Open(t, t.TempDir())
 	casts := func(sql string) error {
 		rows, err := conn.QueryRows(ctx, sql)
 		if err != nil {
