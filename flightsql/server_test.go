@@ -1326,9 +1326,8 @@ func TestTableSchemasKeepExtensionTypes(t *testing.T) {
 // A listing with schemas binds every table and view again: it stops at
 // --query-timeout as a query does (one of views over large CSV files ran
 // 40 s past a 2 s timeout, a tester's). 2,000 views (made by a server
-// without a timeout, on the same data directory) take about a second to
-// bind here (the listing took about 3 s without the bound), past the
-// timeout of 200 ms.
+// without a timeout, on the same data directory) took about 3 s to list
+// here without the bound, past the timeout of 200 ms.
 func TestListingsStopAtTheQueryTimeout(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
